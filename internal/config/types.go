@@ -1,0 +1,250 @@
+package config
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// APIVersion is the only apiVersion this build understands.
+const APIVersion = "blackwell.io/v1"
+
+// The document kinds of blackwell.yaml.
+const (
+	KindStack                = "Stack"
+	KindReconciliationPolicy = "ReconciliationPolicy"
+	KindNotificationChannel  = "NotificationChannel"
+)
+
+// Config is a whole blackwell.yaml: every document, by kind, in file order.
+type Config struct {
+	Stacks   []Stack               `json:"stacks"`
+	Policies []Policy              `json:"policies"`
+	Channels []NotificationChannel `json:"channels"`
+}
+
+// Stack is a document of kind Stack: one client's composed web stack.
+type Stack struct {
+	APIVersion string    `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string    `json:"kind" yaml:"kind"`
+	Metadata   StackMeta `json:"metadata" yaml:"metadata"`
+	Spec       StackSpec `json:"spec" yaml:"spec"`
+}
+
+// StackMeta identifies a stack.
+type StackMeta struct {
+	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0,62}$"`
+	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0,62}$"`
+	Environment string `json:"environment,omitempty" yaml:"environment" jsonschema:"enum=dev,enum=staging,enum=prod"`
+}
+
+// Key is "client_id/stack_id".
+func (m StackMeta) Key() string { return m.ClientID + "/" + m.StackID }
+
+// StackSpec is the declared composition. desired_hash is computed over its
+// canonical JSON (see Hash), which holds secret references, never values.
+type StackSpec struct {
+	// Providers by role: cms, ecommerce, ssg.
+	Providers map[string]ProviderBinding `json:"providers,omitempty" yaml:"providers"`
+	// Integrations by name: webhook subscriptions at a provider.
+	Integrations map[string]Integration `json:"integrations,omitempty" yaml:"integrations"`
+	// Resources by name, each checked by a probe.
+	Resources map[string]Resource `json:"resources,omitempty" yaml:"resources"`
+	// ContentTypes tracked for content drift.
+	ContentTypes []string `json:"content_types,omitempty" yaml:"content_types"`
+}
+
+// The provider roles.
+const (
+	RoleCMS       = "cms"
+	RoleEcommerce = "ecommerce"
+	RoleSSG       = "ssg"
+)
+
+// ProviderBinding declares which provider fills a role and how to reach it.
+type ProviderBinding struct {
+	Name        string            `json:"name" yaml:"name" jsonschema:"required"`
+	Settings    map[string]string `json:"settings,omitempty" yaml:"settings"`
+	Credentials map[string]Secret `json:"credentials,omitempty" yaml:"credentials"`
+	// WebhookSecret is one secret or a list (several active during rotation).
+	WebhookSecret SecretList `json:"webhook_secret,omitempty" yaml:"webhook_secret"`
+	Build         *Build     `json:"build,omitempty" yaml:"build"`
+}
+
+// Build declares how the static site is built.
+type Build struct {
+	Driver      string   `json:"driver" yaml:"driver" jsonschema:"required,enum=hook,enum=command,enum=codebuild"`
+	URL         Secret   `json:"url,omitempty" yaml:"url"`
+	Command     []string `json:"command,omitempty" yaml:"command"`
+	Timeout     Duration `json:"timeout,omitempty" yaml:"timeout"`
+	ProjectName string   `json:"project_name,omitempty" yaml:"project_name"`
+	Region      string   `json:"region,omitempty" yaml:"region"`
+	Endpoint    string   `json:"endpoint,omitempty" yaml:"endpoint"`
+}
+
+// Integration is a webhook subscription that a provider must hold.
+type Integration struct {
+	// Provider is a role from providers.
+	Provider string   `json:"provider" yaml:"provider" jsonschema:"required"`
+	Topics   []string `json:"topics,omitempty" yaml:"topics"`
+	Filter   string   `json:"filter,omitempty" yaml:"filter"`
+}
+
+// The probe kinds.
+const (
+	ProbeHTTP = "http"
+	ProbeTLS  = "tls"
+	ProbeTCP  = "tcp"
+	ProbeDNS  = "dns"
+)
+
+// Resource is an expected resource and the probe that checks it.
+type Resource struct {
+	Probe string `json:"probe" yaml:"probe" jsonschema:"required,enum=http,enum=tls,enum=tcp,enum=dns"`
+	// http
+	URL          string `json:"url,omitempty" yaml:"url"`
+	ExpectStatus int    `json:"expect_status,omitempty" yaml:"expect_status"`
+	BodyMatch    string `json:"body_match,omitempty" yaml:"body_match"`
+	// MaxLatency bounds the answer time of an http probe; slower is unhealthy.
+	MaxLatency Duration `json:"max_latency,omitempty" yaml:"max_latency"`
+	// tls, tcp: host:port
+	Address      string `json:"address,omitempty" yaml:"address"`
+	MinDaysValid int    `json:"min_days_valid,omitempty" yaml:"min_days_valid"`
+	// dns
+	Name string `json:"name,omitempty" yaml:"name"`
+	// all probes
+	Timeout Duration `json:"timeout,omitempty" yaml:"timeout"`
+}
+
+// Policy is a document of kind ReconciliationPolicy.
+type Policy struct {
+	APIVersion string     `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string     `json:"kind" yaml:"kind"`
+	Metadata   PolicyMeta `json:"metadata" yaml:"metadata"`
+	Spec       PolicySpec `json:"spec" yaml:"spec"`
+}
+
+// PolicyMeta scopes a policy to a client, or to one stack of it.
+type PolicyMeta struct {
+	ClientID string `json:"client_id" yaml:"client_id" jsonschema:"required"`
+	// StackID is empty for a policy that applies to every stack of the client.
+	StackID string `json:"stack_id,omitempty" yaml:"stack_id"`
+}
+
+// PolicySpec is the spec's ReconciliationPolicy, every field, plus
+// confirmation and content staleness.
+type PolicySpec struct {
+	Schedule      Schedule      `json:"schedule" yaml:"schedule"`
+	Confirmation  Confirmation  `json:"confirmation" yaml:"confirmation"`
+	AutoHeal      AutoHeal      `json:"auto_heal" yaml:"auto_heal"`
+	Content       ContentPolicy `json:"content" yaml:"content"`
+	Notifications Notifications `json:"notifications" yaml:"notifications"`
+	Observability Observability `json:"observability" yaml:"observability"`
+}
+
+// Schedule sets the interval of the scheduled pass (jittered).
+type Schedule struct {
+	Interval Duration `json:"interval,omitempty" yaml:"interval"`
+	Timezone string   `json:"timezone,omitempty" yaml:"timezone"`
+}
+
+// Confirmation says how long drift must persist before it is reported.
+type Confirmation struct {
+	// Observations: consecutive passes that must see the drift.
+	Observations int `json:"observations,omitempty" yaml:"observations"`
+	// GracePeriod: or this long since first seen, whichever comes first.
+	GracePeriod Duration `json:"grace_period,omitempty" yaml:"grace_period"`
+	// CriticalImmediate reports critical drift at once (default true).
+	CriticalImmediate *bool `json:"critical_immediate,omitempty" yaml:"critical_immediate"`
+}
+
+// AutoHeal is the spec's auto_heal block.
+type AutoHeal struct {
+	Enabled           bool     `json:"enabled" yaml:"enabled"`
+	Mode              string   `json:"mode,omitempty" yaml:"mode" jsonschema:"enum=enforce,enum=dry_run"`
+	MaxAttempts       int      `json:"max_attempts,omitempty" yaml:"max_attempts"`
+	BackoffStrategy   string   `json:"backoff_strategy,omitempty" yaml:"backoff_strategy" jsonschema:"enum=linear,enum=exponential"`
+	BackoffBase       Duration `json:"backoff_base,omitempty" yaml:"backoff_base"`
+	BackoffCap        Duration `json:"backoff_cap,omitempty" yaml:"backoff_cap"`
+	AllowedDriftTypes []string `json:"allowed_drift_types,omitempty" yaml:"allowed_drift_types"`
+	RequireApproval   []string `json:"require_approval,omitempty" yaml:"require_approval"`
+}
+
+// ContentPolicy bounds how far the site may lag the CMS.
+type ContentPolicy struct {
+	MaxStaleness Duration `json:"max_staleness,omitempty" yaml:"max_staleness"`
+}
+
+// Notifications lists where drift is announced.
+type Notifications struct {
+	Channels []ChannelSpec `json:"channels,omitempty" yaml:"channels"`
+}
+
+// Observability is the spec's observability block.
+type Observability struct {
+	MetricsRetention    Duration `json:"metrics_retention,omitempty" yaml:"metrics_retention"`
+	DetailedLogging     bool     `json:"detailed_logging" yaml:"detailed_logging"`
+	PerformanceTracking bool     `json:"performance_tracking" yaml:"performance_tracking"`
+}
+
+// NotificationChannel is a document of kind NotificationChannel: a named
+// channel that policies refer to with ref.
+type NotificationChannel struct {
+	APIVersion string      `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string      `json:"kind" yaml:"kind"`
+	Metadata   ChannelMeta `json:"metadata" yaml:"metadata"`
+	Spec       ChannelSpec `json:"spec" yaml:"spec"`
+}
+
+// ChannelMeta names a channel.
+type ChannelMeta struct {
+	Name string `json:"name" yaml:"name" jsonschema:"required"`
+}
+
+// ChannelSpec is a notification channel, inline in a policy or named.
+type ChannelSpec struct {
+	// Ref names a NotificationChannel instead of declaring one inline.
+	Ref               string   `json:"ref,omitempty" yaml:"ref"`
+	Type              string   `json:"type,omitempty" yaml:"type" jsonschema:"enum=slack,enum=email,enum=pagerduty,enum=webhook,enum=nats"`
+	SeverityThreshold string   `json:"severity_threshold,omitempty" yaml:"severity_threshold" jsonschema:"enum=low,enum=medium,enum=high,enum=critical"`
+	WebhookURL        Secret   `json:"webhook_url,omitempty" yaml:"webhook_url"`
+	Addresses         []string `json:"addresses,omitempty" yaml:"addresses"`
+	RoutingKey        Secret   `json:"routing_key,omitempty" yaml:"routing_key"`
+	URL               string   `json:"url,omitempty" yaml:"url"`
+	Secret            Secret   `json:"secret,omitempty" yaml:"secret"`
+	Subject           string   `json:"subject,omitempty" yaml:"subject"`
+	SMTP              *SMTP    `json:"smtp,omitempty" yaml:"smtp"`
+}
+
+// SMTP settings of an email channel.
+type SMTP struct {
+	Host     string `json:"host" yaml:"host"`
+	Port     int    `json:"port,omitempty" yaml:"port"`
+	Username string `json:"username,omitempty" yaml:"username"`
+	Password Secret `json:"password,omitempty" yaml:"password"`
+	From     string `json:"from,omitempty" yaml:"from"`
+}
+
+// Duration is a time.Duration written as "30s", "5m", "2h" or "30d".
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Secret is a string that may hold ${VAR} references. Its JSON form is the
+// reference as written; the resolved value is only reachable through Value.
+type Secret struct {
+	Ref   string
+	value string
+}
+
+// Value is the secret with ${VAR} references resolved.
+func (s Secret) Value() string { return s.value }
+
+// IsZero reports whether no secret was given.
+func (s Secret) IsZero() bool { return s.Ref == "" }
+
+// MarshalJSON writes the reference, never the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.Ref) }
+
+// SecretList is one secret or a list of them.
+type SecretList []Secret

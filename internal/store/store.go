@@ -1,0 +1,324 @@
+// Package store defines the one interface through which every durable fact
+// of blackwell passes, and the records it holds. Drivers live in sub-packages
+// (sqlite, and later postgres); storetest is the conformance suite every
+// driver must pass.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+)
+
+// Sentinel errors. Drivers translate their own errors into these.
+var (
+	// ErrNotFound: the record asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: an optimistic-concurrency check lost a race (the record
+	// changed since it was read).
+	ErrConflict = errors.New("conflict")
+)
+
+// Status of a stack.
+type Status string
+
+// The stack statuses of the spec's StateRecord.
+const (
+	StatusHealthy       Status = "healthy"
+	StatusDriftDetected Status = "drift_detected"
+	StatusReconciling   Status = "reconciling"
+	StatusError         Status = "error"
+)
+
+// StateRecord is the spec's StateRecord, every field, plus the desired
+// document itself and a revision for optimistic concurrency.
+type StateRecord struct {
+	ClientID    string `json:"client_id"`
+	StackID     string `json:"stack_id"`
+	Environment string `json:"environment"`
+
+	DesiredHash      string   `json:"desired_hash"`
+	AppliedHash      string   `json:"applied_hash"`
+	StateVersion     string   `json:"state_version"`
+	PreviousVersions []string `json:"previous_versions"`
+	// Desired is the canonical JSON of the current desired StackSpec.
+	Desired json.RawMessage `json:"desired"`
+
+	Resources map[string]string `json:"resources"`
+
+	LastApplied  *time.Time `json:"last_applied"`
+	LastVerified *time.Time `json:"last_verified"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+
+	Status       Status        `json:"status"`
+	DriftDetails []drift.Drift `json:"drift_details"`
+	// LastError is the error of the last failed pass, empty after a good one.
+	LastError string `json:"last_error,omitempty"`
+
+	ReconciliationPolicy PolicySummary        `json:"reconciliation_policy"`
+	Observability        ObservabilitySummary `json:"observability"`
+
+	// Revision increases on every write; UpdateState and CommitPass fail with
+	// ErrConflict when the caller's revision is not the stored one.
+	Revision int64 `json:"revision"`
+}
+
+// Key is "client_id/stack_id".
+func (r StateRecord) Key() string { return r.ClientID + "/" + r.StackID }
+
+// PolicySummary is the spec's StateRecord.reconciliation_policy.
+type PolicySummary struct {
+	AutoHeal        bool     `json:"auto_heal"`
+	MaxHealAttempts int      `json:"max_heal_attempts"`
+	HealBackoff     string   `json:"heal_backoff"`
+	RequireApproval []string `json:"require_approval"`
+}
+
+// ObservabilitySummary is the spec's StateRecord.observability.
+type ObservabilitySummary struct {
+	MetricsEndpoint string   `json:"metrics_endpoint"`
+	AlertChannels   []string `json:"alert_channels"`
+}
+
+// DesiredInput is one stack's desired state, as applied from config.
+type DesiredInput struct {
+	ClientID      string
+	StackID       string
+	Environment   string
+	Hash          string          // SHA-256 of Document
+	Document      json.RawMessage // canonical JSON of the StackSpec
+	Resources     map[string]string
+	Policy        PolicySummary
+	Observability ObservabilitySummary
+	AppliedBy     string
+}
+
+// ApplyResult says what ApplyDesired did for one stack.
+type ApplyResult struct {
+	ClientID string `json:"client_id"`
+	StackID  string `json:"stack_id"`
+	// Created: the stack did not exist before.
+	Created bool `json:"created"`
+	// Changed: the desired hash differed and a new version was written.
+	Changed bool   `json:"changed"`
+	Version string `json:"state_version"`
+	Hash    string `json:"desired_hash"`
+}
+
+// DesiredVersion is one stored version of a stack's desired document.
+type DesiredVersion struct {
+	ClientID  string          `json:"client_id"`
+	StackID   string          `json:"stack_id"`
+	Version   string          `json:"version"`
+	Hash      string          `json:"desired_hash"`
+	Document  json.RawMessage `json:"document"`
+	CreatedAt time.Time       `json:"created_at"`
+	CreatedBy string          `json:"created_by"`
+}
+
+// PolicyRecord is a stored ReconciliationPolicy document. StackID is empty
+// for a client-wide policy.
+type PolicyRecord struct {
+	ClientID  string          `json:"client_id"`
+	StackID   string          `json:"stack_id,omitempty"`
+	Document  json.RawMessage `json:"document"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Event is the spec's EventMirrorRecord (a normalised ContentChangeEvent),
+// with the raw payload kept.
+type Event struct {
+	EventID  string `json:"event_id"`
+	ClientID string `json:"client_id"`
+	// StackID is empty when the event concerns every stack of the client
+	// that binds the provider.
+	StackID      string          `json:"stack_id,omitempty"`
+	ProviderName string          `json:"provider_name"`
+	EventType    string          `json:"event_type"`
+	ContentID    string          `json:"content_id"`
+	ContentType  string          `json:"content_type,omitempty"`
+	Timestamp    time.Time       `json:"timestamp"`
+	Environment  string          `json:"environment,omitempty"`
+	DriftChecked bool            `json:"drift_checked"`
+	Payload      json.RawMessage `json:"payload"`
+	// ReceivedAt is when the event was committed.
+	ReceivedAt   time.Time `json:"received_at"`
+	TTLTimestamp int64     `json:"ttl_timestamp"`
+}
+
+// EventQuery filters ListEvents. Zero fields do not filter.
+type EventQuery struct {
+	ClientID     string
+	ProviderName string
+	EventType    string
+	Since, Until time.Time // on Timestamp; Until exclusive
+	Cursor       string
+	Limit        int
+}
+
+// Activity is the aggregate of a stack's events since a time, per provider,
+// event type and content type: what observation reads instead of raw events.
+type Activity struct {
+	ProviderName string    `json:"provider_name"`
+	EventType    string    `json:"event_type"`
+	ContentType  string    `json:"content_type"`
+	Count        int       `json:"count"`
+	Last         time.Time `json:"last"`
+	// Unchecked counts events not yet seen by a pass; OldestUnchecked is the
+	// earliest ReceivedAt among them.
+	Unchecked       int        `json:"unchecked"`
+	OldestUnchecked *time.Time `json:"oldest_unchecked,omitempty"`
+}
+
+// ResultStatus of a pass.
+type ResultStatus string
+
+// The spec's ReconciliationResult statuses.
+const (
+	ResultSuccess ResultStatus = "success"
+	ResultFailed  ResultStatus = "failed"
+	ResultPartial ResultStatus = "partial"
+)
+
+// ReconciliationResult is the spec's schema for one pass, plus the stack and
+// the trigger.
+type ReconciliationResult struct {
+	ReconciliationID     string       `json:"reconciliation_id"`
+	ClientID             string       `json:"client_id"`
+	StackID              string       `json:"stack_id"`
+	Trigger              string       `json:"trigger"`
+	StartedAt            time.Time    `json:"started_at"`
+	CompletedAt          time.Time    `json:"completed_at"`
+	Status               ResultStatus `json:"status"`
+	DriftDetected        bool         `json:"drift_detected"`
+	DriftCount           int          `json:"drift_count"`
+	AutoHealAttempted    bool         `json:"auto_heal_attempted"`
+	AutoHealSuccessCount int          `json:"auto_heal_success_count"`
+	Errors               []string     `json:"errors,omitempty"`
+	StateVersion         string       `json:"state_version"`
+}
+
+// AuditEntry is the spec's audit entry, hash-chained: Hash covers the entry
+// and PrevHash, so removing or altering any entry breaks the chain.
+type AuditEntry struct {
+	Seq              int64           `json:"seq"`
+	Timestamp        time.Time       `json:"timestamp"`
+	Action           string          `json:"action"`
+	ClientID         string          `json:"client_id"`
+	StackID          string          `json:"stack_id,omitempty"`
+	TriggeredBy      string          `json:"triggered_by"`
+	Success          bool            `json:"success"`
+	ChangesMade      json.RawMessage `json:"changes_made,omitempty"`
+	ApprovalRequired bool            `json:"approval_required"`
+	Approver         string          `json:"approver,omitempty"`
+	ReconciliationID string          `json:"reconciliation_id,omitempty"`
+	DriftID          string          `json:"drift_id,omitempty"`
+	PrevHash         string          `json:"prev_hash"`
+	Hash             string          `json:"hash"`
+}
+
+// AuditQuery filters ListAudit.
+type AuditQuery struct {
+	ClientID string
+	Action   string
+	Cursor   string
+	Limit    int
+}
+
+// DriftQuery filters ListDrifts.
+type DriftQuery struct {
+	ClientID string
+	StackID  string // empty: every stack of the client
+	// IncludeResolved also returns drifts that have cleared.
+	IncludeResolved bool
+}
+
+// Pass is everything one reconcile pass writes, committed in one transaction.
+type Pass struct {
+	// State is the new state record; its Revision must equal the stored one.
+	State StateRecord
+	// Drifts are the drifts open after this pass (new or still present), with
+	// their lifecycle fields already updated. Open drifts of the stack not in
+	// this list are resolved at Result.CompletedAt.
+	Drifts []drift.Drift
+	Result ReconciliationResult
+	Audit  []AuditEntry
+	// CheckedEvents are event ids this pass has seen (drift_checked = true).
+	CheckedEvents []string
+}
+
+// Page is a cursor for the next page; empty when there is none.
+type Page = string
+
+// Store is every durable fact of blackwell. Methods are safe for concurrent
+// use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
+// driver errors.
+type Store interface {
+	// ApplyDesired upserts stacks' desired state in one transaction. A stack
+	// whose Hash is unchanged is left alone; a changed one gets a new
+	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
+	// the old version appended to PreviousVersions.
+	ApplyDesired(ctx context.Context, in []DesiredInput) ([]ApplyResult, error)
+	// GetState returns one stack's record, or ErrNotFound.
+	GetState(ctx context.Context, clientID, stackID string) (StateRecord, error)
+	// ListStates lists stacks ordered by client then stack; clientID filters
+	// when not empty. Limit <= 0 means all.
+	ListStates(ctx context.Context, clientID, cursor string, limit int) ([]StateRecord, Page, error)
+	// UpdateState writes a record whose Revision equals the stored one and
+	// returns it with the new Revision; ErrConflict if it does not match,
+	// ErrNotFound if the stack does not exist.
+	UpdateState(ctx context.Context, rec StateRecord) (StateRecord, error)
+	// GetDesiredVersion returns one version, or ErrNotFound.
+	GetDesiredVersion(ctx context.Context, clientID, stackID, version string) (DesiredVersion, error)
+	// ListDesiredVersions returns a stack's versions, newest first.
+	ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]DesiredVersion, error)
+
+	// PutPolicy upserts a policy document for (client, stack).
+	PutPolicy(ctx context.Context, p PolicyRecord) error
+	// GetPolicy returns the policy for exactly (client, stack), or ErrNotFound.
+	GetPolicy(ctx context.Context, clientID, stackID string) (PolicyRecord, error)
+
+	// InsertEvents commits events in one transaction. An event whose id is
+	// already stored is not written again; inserted[i] says whether in[i] was
+	// new. Duplicates within in count once.
+	InsertEvents(ctx context.Context, in []Event) (inserted []bool, err error)
+	// ListEvents answers newest first, cursor-paginated.
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, Page, error)
+	// EventActivity aggregates the events of a client that concern the stack
+	// (its own, and those with no stack) with Timestamp >= since.
+	EventActivity(ctx context.Context, clientID, stackID string, since time.Time) ([]Activity, error)
+	// UncheckedEventIDs returns up to limit ids of events of the stack (or of
+	// no stack) that no pass has seen yet.
+	UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error)
+	// DeleteExpiredEvents deletes up to limit events whose TTLTimestamp is
+	// before now, returning how many it deleted.
+	DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error)
+
+	// ListDrifts returns drifts ordered by stack then id.
+	ListDrifts(ctx context.Context, q DriftQuery) ([]drift.Drift, error)
+	// AcknowledgeDrift marks an open drift of the client acknowledged, or
+	// ErrNotFound.
+	AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error)
+
+	// CommitPass writes a pass atomically: state (ErrConflict on a stale
+	// revision, nothing written then), drifts, result, audit, checked events.
+	// It returns the state as stored.
+	CommitPass(ctx context.Context, p Pass) (StateRecord, error)
+	// ListReconciliations returns results newest first; stackID filters when
+	// not empty.
+	ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]ReconciliationResult, Page, error)
+
+	// AppendAudit appends entries to the chain, filling Seq, PrevHash and Hash.
+	AppendAudit(ctx context.Context, entries []AuditEntry) error
+	// ListAudit returns entries oldest first, cursor-paginated.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, Page, error)
+
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}
