@@ -1,0 +1,99 @@
+package drift
+
+import (
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/config"
+)
+
+// Reachability of a provider's management API, as a driver saw it.
+type Reachability string
+
+// The reachability states.
+const (
+	Reachable    Reachability = "ok"
+	Unreachable  Reachability = "unreachable"
+	Unauthorized Reachability = "unauthorized" // revoked or wrong credentials
+	Unknown      Reachability = "unknown"      // not observed this pass
+)
+
+// Subscription is a webhook subscription held by a provider.
+type Subscription struct {
+	ID      string   `json:"id"`
+	Address string   `json:"address"`
+	Topics  []string `json:"topics,omitempty"`
+	Filter  string   `json:"filter,omitempty"`
+	Enabled bool     `json:"enabled"`
+}
+
+// ProviderObservation is what a provider driver saw of one declared binding.
+type ProviderObservation struct {
+	Name         string       `json:"name"`
+	Reachability Reachability `json:"reachability"`
+	// SubscriptionsKnown is false when the subscriptions could not be listed;
+	// integrations are then not compared.
+	SubscriptionsKnown bool           `json:"subscriptions_known"`
+	Subscriptions      []Subscription `json:"subscriptions,omitempty"`
+}
+
+// ProviderActivity is a provider seen sending events in the window.
+type ProviderActivity struct {
+	Name  string    `json:"name"`
+	Count int       `json:"count"`
+	Last  time.Time `json:"last"`
+}
+
+// ResourceStatus is a probe's verdict.
+type ResourceStatus string
+
+// The resource statuses. Unknown (the probe could not run) is not drift.
+const (
+	StatusHealthy   ResourceStatus = "healthy"
+	StatusUnhealthy ResourceStatus = "unhealthy"
+	StatusMissing   ResourceStatus = "missing"
+	StatusUnknown   ResourceStatus = "unknown"
+)
+
+// ResourceObservation is the result of one resource's probe.
+type ResourceObservation struct {
+	Status  ResourceStatus `json:"status"`
+	Detail  string         `json:"detail,omitempty"`
+	Latency time.Duration  `json:"latency_ns,omitempty"`
+}
+
+// Observed is everything one pass observed of a stack.
+type Observed struct {
+	// Providers by role, from provider drivers. A role absent here was not
+	// observed through its API this pass.
+	Providers map[string]ProviderObservation `json:"providers,omitempty"`
+	// EventProviders are the providers seen in events since the window
+	// start (and since the desired state last changed).
+	EventProviders []ProviderActivity `json:"event_providers,omitempty"`
+	// Resources by name, from probes.
+	Resources map[string]ResourceObservation `json:"resources,omitempty"`
+	// ContentUpdated is the time of the newest content change per content type.
+	ContentUpdated map[string]time.Time `json:"content_updated,omitempty"`
+	// LastBuild is the completion time of the last successful build; nil
+	// when unknown.
+	LastBuild *time.Time `json:"last_build,omitempty"`
+	// LastBuildFailed is set when the newest build failed.
+	LastBuildFailed bool   `json:"last_build_failed,omitempty"`
+	DesiredHash     string `json:"desired_hash"`
+	AppliedHash     string `json:"applied_hash"`
+}
+
+// Input is everything compare needs for one stack.
+type Input struct {
+	ClientID string
+	StackID  string
+	Desired  config.StackSpec
+	Observed Observed
+	// ReceiverPrefix is the address our receivers have for this client, for
+	// example https://blackwell.example/v1/webhooks; a subscription belongs
+	// to us when its address starts with ReceiverPrefix/{provider}/{client_id}.
+	ReceiverPrefix string
+	// MaxStaleness bounds how long content may wait for a build.
+	MaxStaleness time.Duration
+	// Now is the time of the pass.
+	Now time.Time
+}
