@@ -1,0 +1,41 @@
+// Package api serves blackwell's REST API (/v1), health endpoints, metrics
+// and the OpenAPI document.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Reconciler is what the API needs of the reconcile loop.
+type Reconciler interface {
+	// Trigger asks for a pass of the stack soon; passes are coalesced per
+	// stack. trigger names why ("manual", "api", "alert").
+	Trigger(clientID, stackID, trigger string)
+	// ReconcileWait triggers a pass and waits for the result of a pass that
+	// started after the call, or for ctx to end.
+	ReconcileWait(ctx context.Context, clientID, stackID, trigger string) (store.ReconciliationResult, error)
+	// InFlight reports whether a pass of the stack is running now (the API
+	// shows such a stack as "reconciling").
+	InFlight(clientID, stackID string) bool
+}
+
+// Options wire a Server.
+type Options struct {
+	Store      store.Store
+	State      *state.Service
+	Reconciler Reconciler
+	// Metrics serves /metrics (promhttp.HandlerFor the registry).
+	Metrics http.Handler
+	// Ready reports whether the server can do its job (store reachable,
+	// loop running); /readyz answers 503 with the error otherwise.
+	Ready   func(ctx context.Context) error
+	Logger  *slog.Logger
+	Version string
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+}

@@ -1,0 +1,316 @@
+// Package state turns configuration into versioned desired state in the
+// store: apply, policy changes and rollback, each audited, with a hook that
+// asks the reconciler for a pass of every stack that changed.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// ErrInvalid marks a request that is well-formed but not acceptable (a
+// rollback target that is not a semver version, a stored document that no
+// longer validates).
+var ErrInvalid = errors.New("invalid")
+
+// Service applies desired state.
+type Service struct {
+	store    store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	onChange func(clientID, stackID string)
+	// metricsEndpoint is recorded in each StateRecord's observability block.
+	metricsEndpoint string
+}
+
+// Options configure a Service.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// OnChange is called for every stack whose desired state or policy
+	// changed, after the change committed.
+	OnChange func(clientID, stackID string)
+	// MetricsEndpoint is the /metrics address shown in state records.
+	MetricsEndpoint string
+}
+
+// New returns a Service over st.
+func New(st store.Store, opts Options) *Service {
+	s := &Service{store: st, log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metricsEndpoint: opts.MetricsEndpoint}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.onChange == nil {
+		s.onChange = func(string, string) {}
+	}
+	return s
+}
+
+// Apply writes a whole validated config: every stack's desired state (a new
+// version only where the desired hash changed) and every policy. Stacks
+// absent from cfg are left alone. by names who applied (for the audit).
+func (s *Service) Apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, error) {
+	inputs := make([]store.DesiredInput, 0, len(cfg.Stacks))
+	for _, st := range cfg.Stacks {
+		in, err := s.desiredInput(st, cfg.PolicyFor(st.Metadata.ClientID, st.Metadata.StackID), by)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, in)
+	}
+	// Policies first: a pass triggered by the stack change must see them.
+	var changedPolicies []store.PolicyRecord
+	for _, p := range cfg.Policies {
+		doc, err := json.Marshal(p.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("encode policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+		}
+		old, err := s.store.GetPolicy(ctx, p.Metadata.ClientID, p.Metadata.StackID)
+		if err == nil && string(old.Document) == string(doc) {
+			continue
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("read policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+		}
+		rec := store.PolicyRecord{ClientID: p.Metadata.ClientID, StackID: p.Metadata.StackID, Document: doc, UpdatedAt: s.now()}
+		if err := s.store.PutPolicy(ctx, rec); err != nil {
+			return nil, fmt.Errorf("write policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+		}
+		changedPolicies = append(changedPolicies, rec)
+	}
+	results, err := s.store.ApplyDesired(ctx, inputs)
+	if err != nil {
+		return nil, fmt.Errorf("apply desired state: %w", err)
+	}
+	var audit []store.AuditEntry
+	for _, r := range results {
+		if !r.Changed {
+			continue
+		}
+		changes, _ := json.Marshal(map[string]any{"state_version": r.Version, "desired_hash": r.Hash, "created": r.Created})
+		audit = append(audit, store.AuditEntry{
+			Timestamp: s.now(), Action: "desired_state_changed", ClientID: r.ClientID, StackID: r.StackID,
+			TriggeredBy: by, Success: true, ChangesMade: changes,
+		})
+	}
+	for _, p := range changedPolicies {
+		audit = append(audit, store.AuditEntry{
+			Timestamp: s.now(), Action: "policy_changed", ClientID: p.ClientID, StackID: p.StackID,
+			TriggeredBy: by, Success: true, ChangesMade: p.Document,
+		})
+	}
+	if len(audit) > 0 {
+		if err := s.store.AppendAudit(ctx, audit); err != nil {
+			return results, fmt.Errorf("audit apply: %w", err)
+		}
+	}
+	for _, r := range results {
+		if r.Changed {
+			s.onChange(r.ClientID, r.StackID)
+		}
+	}
+	for _, p := range changedPolicies {
+		s.changedPolicy(ctx, p.ClientID, p.StackID)
+	}
+	return results, nil
+}
+
+// desiredInput builds the store input of one stack.
+func (s *Service) desiredInput(st config.Stack, pol config.PolicySpec, by string) (store.DesiredInput, error) {
+	doc, sum, err := config.Hash(st.Spec)
+	if err != nil {
+		return store.DesiredInput{}, fmt.Errorf("hash stack %s: %w", st.Metadata.Key(), err)
+	}
+	return store.DesiredInput{
+		ClientID: st.Metadata.ClientID, StackID: st.Metadata.StackID, Environment: st.Metadata.Environment,
+		Hash: sum, Document: doc,
+		Resources:     resourceSummary(st.Spec),
+		Policy:        PolicySummary(pol),
+		Observability: store.ObservabilitySummary{MetricsEndpoint: s.metricsEndpoint, AlertChannels: channelNames(pol)},
+		AppliedBy:     by,
+	}, nil
+}
+
+// resourceSummary is the spec's StateRecord.resources map: what each
+// resource is, by name.
+func resourceSummary(spec config.StackSpec) map[string]string {
+	out := make(map[string]string, len(spec.Resources)+1)
+	for name, r := range spec.Resources {
+		switch r.Probe {
+		case config.ProbeHTTP:
+			out[name] = r.URL
+		case config.ProbeDNS:
+			out[name] = r.Name
+		default:
+			out[name] = r.Address
+		}
+	}
+	if ssg, ok := spec.Providers[config.RoleSSG]; ok && ssg.Build != nil && ssg.Build.ProjectName != "" {
+		out["build_project_name"] = ssg.Build.ProjectName
+	}
+	return out
+}
+
+// PolicySummary is the spec's StateRecord.reconciliation_policy of a policy.
+func PolicySummary(p config.PolicySpec) store.PolicySummary {
+	return store.PolicySummary{
+		AutoHeal:        p.AutoHeal.Enabled,
+		MaxHealAttempts: p.AutoHeal.MaxAttempts,
+		HealBackoff:     p.AutoHeal.BackoffStrategy,
+		RequireApproval: append([]string{}, p.AutoHeal.RequireApproval...),
+	}
+}
+
+func channelNames(p config.PolicySpec) []string {
+	out := []string{}
+	for _, c := range p.Notifications.Channels {
+		if c.Ref != "" {
+			out = append(out, c.Ref)
+		} else {
+			out = append(out, c.Type)
+		}
+	}
+	return out
+}
+
+// Policy returns the effective policy of a stack (stackID empty: of the
+// client): the stack's own, else the client's, else the default.
+func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.PolicySpec, error) {
+	var stackPol, clientPol *config.PolicySpec
+	if stackID != "" {
+		p, err := s.readPolicy(ctx, clientID, stackID)
+		if err != nil {
+			return config.PolicySpec{}, err
+		}
+		stackPol = p
+	}
+	p, err := s.readPolicy(ctx, clientID, "")
+	if err != nil {
+		return config.PolicySpec{}, err
+	}
+	clientPol = p
+	return config.EffectivePolicy(stackPol, clientPol), nil
+}
+
+// readPolicy returns the stored policy of exactly (client, stack), or nil.
+func (s *Service) readPolicy(ctx context.Context, clientID, stackID string) (*config.PolicySpec, error) {
+	rec, err := s.store.GetPolicy(ctx, clientID, stackID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read policy %s/%s: %w", clientID, stackID, err)
+	}
+	var p config.PolicySpec
+	if err := json.Unmarshal(rec.Document, &p); err != nil {
+		return nil, fmt.Errorf("decode policy %s/%s: %w", clientID, stackID, err)
+	}
+	return &p, nil
+}
+
+// PutPolicy stores a validated policy for a client (stackID empty) or one
+// stack, audits it and asks for a pass of the stacks it governs.
+func (s *Service) PutPolicy(ctx context.Context, clientID, stackID string, spec config.PolicySpec, by string) error {
+	doc, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode policy: %w", err)
+	}
+	rec := store.PolicyRecord{ClientID: clientID, StackID: stackID, Document: doc, UpdatedAt: s.now()}
+	if err := s.store.PutPolicy(ctx, rec); err != nil {
+		return fmt.Errorf("write policy %s/%s: %w", clientID, stackID, err)
+	}
+	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
+		Timestamp: s.now(), Action: "policy_changed", ClientID: clientID, StackID: stackID,
+		TriggeredBy: by, Success: true, ChangesMade: doc,
+	}}); err != nil {
+		return fmt.Errorf("audit policy change: %w", err)
+	}
+	s.changedPolicy(ctx, clientID, stackID)
+	return nil
+}
+
+// changedPolicy asks for a pass of every stack a policy governs.
+func (s *Service) changedPolicy(ctx context.Context, clientID, stackID string) {
+	if stackID != "" {
+		s.onChange(clientID, stackID)
+		return
+	}
+	recs, _, err := s.store.ListStates(ctx, clientID, "", 0)
+	if err != nil {
+		s.log.WarnContext(ctx, "list stacks after policy change", "client_id", clientID, "error", err)
+		return
+	}
+	for _, r := range recs {
+		s.onChange(r.ClientID, r.StackID)
+	}
+}
+
+// Rollback makes a stored version the desired state again. The rollback is
+// itself a new version (its number bumped), so history only grows.
+func (s *Service) Rollback(ctx context.Context, clientID, stackID, version, by string) (store.ApplyResult, error) {
+	if !ValidVersion(version) {
+		return store.ApplyResult{}, fmt.Errorf("%w: rollback target %q is not a version like v1.2.0", ErrInvalid, version)
+	}
+	cur, err := s.store.GetState(ctx, clientID, stackID)
+	if err != nil {
+		return store.ApplyResult{}, fmt.Errorf("read stack %s/%s: %w", clientID, stackID, err)
+	}
+	v, err := s.store.GetDesiredVersion(ctx, clientID, stackID, version)
+	if err != nil {
+		return store.ApplyResult{}, fmt.Errorf("read version %s of %s/%s: %w", version, clientID, stackID, err)
+	}
+	var spec config.StackSpec
+	if err := json.Unmarshal(v.Document, &spec); err != nil {
+		return store.ApplyResult{}, fmt.Errorf("%w: version %s no longer decodes: %v", ErrInvalid, version, err)
+	}
+	pol, err := s.Policy(ctx, clientID, stackID)
+	if err != nil {
+		return store.ApplyResult{}, err
+	}
+	st := config.Stack{
+		APIVersion: config.APIVersion, Kind: config.KindStack,
+		Metadata: config.StackMeta{ClientID: clientID, StackID: stackID, Environment: cur.Environment},
+		Spec:     spec,
+	}
+	in, err := s.desiredInput(st, pol, by)
+	if err != nil {
+		return store.ApplyResult{}, err
+	}
+	res, err := s.store.ApplyDesired(ctx, []store.DesiredInput{in})
+	if err != nil {
+		return store.ApplyResult{}, fmt.Errorf("apply rollback: %w", err)
+	}
+	changes, _ := json.Marshal(map[string]any{"from_version": cur.StateVersion, "to_version": res[0].Version, "restored": version, "desired_hash": res[0].Hash})
+	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
+		Timestamp: s.now(), Action: "rollback", ClientID: clientID, StackID: stackID,
+		TriggeredBy: by, Success: true, ChangesMade: changes,
+	}}); err != nil {
+		return res[0], fmt.Errorf("audit rollback: %w", err)
+	}
+	if res[0].Changed {
+		s.onChange(clientID, stackID)
+	}
+	return res[0], nil
+}
+
+// ValidVersion reports whether v is a version as the store writes them:
+// "v" followed by three dot-separated non-negative integers.
+func ValidVersion(v string) bool {
+	var a, b, c int
+	var rest string
+	n, _ := fmt.Sscanf(v, "v%d.%d.%d%s", &a, &b, &c, &rest)
+	if n != 3 || a < 0 || b < 0 || c < 0 {
+		return false
+	}
+	return fmt.Sprintf("v%d.%d.%d", a, b, c) == v
+}
