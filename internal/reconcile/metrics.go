@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Metrics is the reconcile loop's recorder. Every metric of the spec's list
+// lives here, prefixed blackwell_, with its label sets initialised at start
+// so dashboards and alerts see zeros rather than gaps.
+type Metrics struct {
+	passDuration   *prometheus.HistogramVec
+	passSuccess    *prometheus.CounterVec
+	passFailure    *prometheus.CounterVec
+	driftDetected  *prometheus.CounterVec
+	driftResolved  *prometheus.CounterVec
+	healAttempts   *prometheus.CounterVec
+	healSuccess    *prometheus.CounterVec
+	healFailure    *prometheus.CounterVec
+	active         prometheus.Gauge
+	consistency    prometheus.Gauge
+	stacks         *prometheus.GaugeVec
+	eventLag       prometheus.Histogram
+	probeDuration  *prometheus.HistogramVec
+	queueDepth     prometheus.GaugeFunc
+	queueDepthFunc func() float64
+}
+
+// Triggers are the reasons a pass runs.
+var triggers = []string{TriggerSchedule, TriggerEvent, TriggerManual, TriggerConfig, TriggerAlert, TriggerStart}
+
+// NewMetrics registers the loop's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		passDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "blackwell_reconciliation_duration_seconds",
+			Help:    "Duration of one reconcile pass of one stack.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"trigger", "status"}),
+		passSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_reconciliation_success_total",
+			Help: "Reconcile passes that completed (drift or not).",
+		}, []string{"trigger"}),
+		passFailure: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_reconciliation_failure_total",
+			Help: "Reconcile passes that failed (the stack's status is error).",
+		}, []string{"trigger"}),
+		driftDetected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_drift_detected_total",
+			Help: "Drifts confirmed (reported), by type, code and severity.",
+		}, []string{"type", "code", "severity"}),
+		driftResolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_drift_resolved_total",
+			Help: "Confirmed drifts that cleared, by type and code.",
+		}, []string{"type", "code"}),
+		healAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_auto_heal_attempts_total",
+			Help: "Auto-heal attempts started, by drift type, code and provider.",
+		}, []string{"type", "code", "provider"}),
+		healSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_auto_heal_success_total",
+			Help: "Auto-heal attempts whose fix a later pass verified.",
+		}, []string{"type", "code", "provider"}),
+		healFailure: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blackwell_auto_heal_failure_total",
+			Help: "Auto-heal attempts that failed or were not verified.",
+		}, []string{"type", "code", "provider"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blackwell_active_reconciliations",
+			Help: "Reconcile passes running now.",
+		}),
+		consistency: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blackwell_state_consistency_score",
+			Help: "Fraction of stacks whose observed state matches the desired state (no confirmed drift, no error), 0..1.",
+		}),
+		stacks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "blackwell_stacks",
+			Help: "Stacks by status after their last pass.",
+		}, []string{"status"}),
+		eventLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "blackwell_event_processing_lag_seconds",
+			Help:    "Time from an event's commit to the start of the pass that saw it (the oldest unseen event per pass).",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		probeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "blackwell_probe_duration_seconds",
+			Help:    "Duration of one resource probe, by verdict.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
+		}, []string{"status"}),
+	}
+	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "blackwell_reconcile_queue_depth",
+		Help: "Stacks waiting for a pass.",
+	}, func() float64 {
+		if m.queueDepthFunc == nil {
+			return 0
+		}
+		return m.queueDepthFunc()
+	})
+	reg.MustRegister(m.passDuration, m.passSuccess, m.passFailure, m.driftDetected, m.driftResolved,
+		m.healAttempts, m.healSuccess, m.healFailure, m.active, m.consistency, m.stacks, m.eventLag,
+		m.probeDuration, m.queueDepth)
+
+	for _, t := range triggers {
+		m.passSuccess.WithLabelValues(t)
+		m.passFailure.WithLabelValues(t)
+		for _, s := range []store.ResultStatus{store.ResultSuccess, store.ResultFailed, store.ResultPartial} {
+			m.passDuration.WithLabelValues(t, string(s))
+		}
+	}
+	for _, c := range drift.Codes {
+		cl, _ := drift.Classify(c)
+		m.driftDetected.WithLabelValues(string(cl.Type), string(c), string(cl.Severity))
+		m.driftResolved.WithLabelValues(string(cl.Type), string(c))
+		m.healAttempts.WithLabelValues(string(cl.Type), string(c), "")
+		m.healSuccess.WithLabelValues(string(cl.Type), string(c), "")
+		m.healFailure.WithLabelValues(string(cl.Type), string(c), "")
+	}
+	for _, s := range []store.Status{store.StatusHealthy, store.StatusDriftDetected, store.StatusReconciling, store.StatusError} {
+		m.stacks.WithLabelValues(string(s))
+	}
+	for _, s := range []drift.ResourceStatus{drift.StatusHealthy, drift.StatusUnhealthy, drift.StatusMissing, drift.StatusUnknown} {
+		m.probeDuration.WithLabelValues(string(s))
+	}
+	return m
+}

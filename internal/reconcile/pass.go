@@ -1,0 +1,399 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Stalled is a step error that a person must resolve (a stored desired
+// document that no longer decodes, say): the pass records it and the stack
+// is not retried before its next scheduled pass.
+type Stalled struct{ Err error }
+
+func (e Stalled) Error() string { return "stalled: " + e.Err.Error() }
+func (e Stalled) Unwrap() error { return e.Err }
+
+// maxUncheckedPerPass bounds the events one pass marks drift_checked; the
+// rest are marked by the next pass.
+const maxUncheckedPerPass = 5000
+
+// Event types the observation understands beyond content.*.
+const (
+	eventBuildSucceeded = "build.succeeded"
+	eventBuildFailed    = "build.failed"
+)
+
+// pass is one reconcile pass of one stack; its fields are filled by the
+// steps in order.
+type pass struct {
+	r       *Reconciler
+	log     *slog.Logger
+	key     string
+	id      string
+	trigger string
+	started time.Time
+
+	rec       store.StateRecord
+	spec      config.StackSpec
+	policy    config.PolicySpec
+	open      []drift.Drift
+	observed  drift.Observed
+	unchecked []string
+	found     []drift.Drift
+	tracked   drift.Tracked
+	decisions map[string]string // drift id -> decision, for newly confirmed drifts
+	errs      []string
+}
+
+// Reconcile runs one pass of the stack key ("client/stack") and returns its
+// result and when the next scheduled pass is due. ErrNotFound means the
+// stack does not exist.
+func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res store.ReconciliationResult, next time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.PassTimeout)
+	defer cancel()
+	clientID, stackID := splitKey(key)
+	p := &pass{
+		r: r, key: key, trigger: trigger,
+		id:      "recon-" + uuid.NewString(),
+		started: r.clock.Now(),
+	}
+	p.log = r.log.With("client_id", clientID, "stack_id", stackID, "reconciliation_id", p.id)
+	if r.m != nil {
+		r.m.active.Inc()
+		defer r.m.active.Dec()
+	}
+
+	if err := p.load(ctx, clientID, stackID); err != nil {
+		return store.ReconciliationResult{}, 0, err
+	}
+	next = r.jittered(p.policy.Schedule.Interval.D())
+	// From here on every exit persists what happened.
+	defer func() {
+		res, err = p.persist(ctx, err)
+		p.emit(res, err)
+	}()
+	for _, step := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"observe", p.observe},
+		{"compare", p.compare},
+		{"confirm", p.confirm},
+		{"decide", p.decide},
+		// heal: auto-healing under policy is the healing issue's step; until
+		// it lands, decide records alert-only decisions and nothing acts.
+	} {
+		if err := step.fn(ctx); err != nil {
+			return res, next, fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	return res, next, nil
+}
+
+// load reads the stack, its desired document, policy and open drifts.
+func (p *pass) load(ctx context.Context, clientID, stackID string) error {
+	st := p.r.opts.Store
+	rec, err := st.GetState(ctx, clientID, stackID)
+	if err != nil {
+		return fmt.Errorf("load stack %s: %w", p.key, err)
+	}
+	p.rec = rec
+	if p.r.opts.Policies != nil {
+		pol, err := p.r.opts.Policies.Policy(ctx, clientID, stackID)
+		if err != nil {
+			return fmt.Errorf("load policy of %s: %w", p.key, err)
+		}
+		p.policy = pol
+	} else {
+		p.policy = config.DefaultPolicy()
+	}
+	if err := json.Unmarshal(rec.Desired, &p.spec); err != nil {
+		p.errs = append(p.errs, "desired document does not decode: "+err.Error())
+		return nil // observe fails below with Stalled; persist records it
+	}
+	open, err := st.ListDrifts(ctx, store.DriftQuery{ClientID: clientID, StackID: stackID})
+	if err != nil {
+		return fmt.Errorf("load drifts of %s: %w", p.key, err)
+	}
+	p.open = open
+	return nil
+}
+
+// observe aggregates events in the window and probes the resources.
+func (p *pass) observe(ctx context.Context) error {
+	if len(p.errs) > 0 {
+		return Stalled{errors.New(p.errs[0])}
+	}
+	st := p.r.opts.Store
+	p.observed = drift.Observed{DesiredHash: p.rec.DesiredHash, AppliedHash: p.rec.AppliedHash}
+
+	acts, err := st.EventActivity(ctx, p.rec.ClientID, p.rec.StackID, p.started.Add(-p.r.opts.EventWindow))
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	p.observeEvents(acts)
+	if n := unchecked(acts); n > 0 {
+		ids, err := st.UncheckedEventIDs(ctx, p.rec.ClientID, p.rec.StackID, maxUncheckedPerPass)
+		if err != nil {
+			return fmt.Errorf("read unchecked events: %w", err)
+		}
+		p.unchecked = ids
+	}
+
+	if len(p.spec.Resources) > 0 && p.r.opts.Prober != nil {
+		p.observed.Resources = p.r.opts.Prober.ProbeAll(ctx, p.spec.Resources)
+		if p.r.m != nil {
+			for _, o := range p.observed.Resources {
+				p.r.m.probeDuration.WithLabelValues(string(o.Status)).Observe(o.Latency.Seconds())
+			}
+		}
+	}
+	return nil
+}
+
+func unchecked(acts []store.Activity) int {
+	n := 0
+	for _, a := range acts {
+		n += a.Unchecked
+	}
+	return n
+}
+
+// observeEvents folds event activity into the observation: providers seen,
+// content changes per tracked type, builds, and the processing lag.
+func (p *pass) observeEvents(acts []store.Activity) {
+	providers := map[string]*drift.ProviderActivity{}
+	tracked := map[string]bool{}
+	for _, t := range p.spec.ContentTypes {
+		tracked[t] = true
+	}
+	var lastOK, lastFailed time.Time
+	var oldest *time.Time
+	for _, a := range acts {
+		pa := providers[a.ProviderName]
+		if pa == nil {
+			pa = &drift.ProviderActivity{Name: a.ProviderName}
+			providers[a.ProviderName] = pa
+		}
+		pa.Count += a.Count
+		if a.Last.After(pa.Last) {
+			pa.Last = a.Last
+		}
+		switch {
+		case strings.HasPrefix(a.EventType, "content.") && tracked[a.ContentType]:
+			if p.observed.ContentUpdated == nil {
+				p.observed.ContentUpdated = map[string]time.Time{}
+			}
+			if a.Last.After(p.observed.ContentUpdated[a.ContentType]) {
+				p.observed.ContentUpdated[a.ContentType] = a.Last
+			}
+		case a.EventType == eventBuildSucceeded && a.Last.After(lastOK):
+			lastOK = a.Last
+		case a.EventType == eventBuildFailed && a.Last.After(lastFailed):
+			lastFailed = a.Last
+		}
+		if a.OldestUnchecked != nil && (oldest == nil || a.OldestUnchecked.Before(*oldest)) {
+			oldest = a.OldestUnchecked
+		}
+	}
+	for _, pa := range providers {
+		p.observed.EventProviders = append(p.observed.EventProviders, *pa)
+	}
+	slices.SortFunc(p.observed.EventProviders, func(a, b drift.ProviderActivity) int { return strings.Compare(a.Name, b.Name) })
+	if !lastOK.IsZero() {
+		p.observed.LastBuild = &lastOK
+	}
+	p.observed.LastBuildFailed = lastFailed.After(lastOK)
+	if oldest != nil && p.r.m != nil {
+		p.r.m.eventLag.Observe(max(0, p.started.Sub(*oldest).Seconds()))
+	}
+}
+
+// compare diffs desired against observed.
+func (p *pass) compare(context.Context) error {
+	p.found = drift.Compare(drift.Input{
+		ClientID:       p.rec.ClientID,
+		StackID:        p.rec.StackID,
+		Desired:        p.spec,
+		Observed:       p.observed,
+		ReceiverPrefix: p.r.opts.ReceiverPrefix,
+		MaxStaleness:   p.policy.Content.MaxStaleness.D(),
+		Now:            p.started,
+	})
+	return nil
+}
+
+// confirm tracks drifts across passes: a drift is reported once it
+// persisted per the policy's confirmation rule.
+func (p *pass) confirm(context.Context) error {
+	c := p.policy.Confirmation
+	rule := drift.Rule{Observations: c.Observations, GracePeriod: c.GracePeriod.D(), CriticalImmediate: c.CriticalImmediate == nil || *c.CriticalImmediate}
+	p.tracked = drift.Track(p.open, p.found, p.started, rule)
+	return nil
+}
+
+// decide records, for each newly confirmed drift, what policy allows. No
+// heal action is wired in this build, so every decision is alert-only; the
+// reason says whether the policy would have allowed a heal.
+func (p *pass) decide(context.Context) error {
+	if len(p.tracked.NewlyConfirmed) == 0 {
+		return nil
+	}
+	ah := p.policy.AutoHeal
+	p.decisions = map[string]string{}
+	for _, d := range p.tracked.NewlyConfirmed {
+		switch {
+		case !ah.Enabled:
+			p.decisions[d.ID] = "alert_only: auto_heal disabled"
+		case !slices.Contains(ah.AllowedDriftTypes, string(d.Code)):
+			p.decisions[d.ID] = "alert_only: " + string(d.Code) + " not in allowed_drift_types"
+		default:
+			p.decisions[d.ID] = "alert_only: no heal action available for " + string(d.Code)
+		}
+	}
+	return nil
+}
+
+// persist commits the pass: state, drifts, result, audit and checked events
+// in one transaction. It runs on every exit path after load; stepErr is the
+// error that ended the pass early, if any.
+func (p *pass) persist(ctx context.Context, stepErr error) (store.ReconciliationResult, error) {
+	now := p.r.clock.Now()
+	rec := p.rec
+	res := store.ReconciliationResult{
+		ReconciliationID: p.id,
+		ClientID:         rec.ClientID,
+		StackID:          rec.StackID,
+		Trigger:          p.trigger,
+		StartedAt:        p.started,
+		CompletedAt:      now,
+		StateVersion:     rec.StateVersion,
+	}
+	pass := store.Pass{Result: res}
+	rec.LastVerified = &now
+	if stepErr != nil {
+		// Keep the drifts as they were: a failed observation proves nothing.
+		res.Status = store.ResultFailed
+		res.Errors = append(slices.Clone(p.errs), stepErr.Error())
+		if len(p.errs) > 0 && errors.As(stepErr, new(Stalled)) {
+			res.Errors = res.Errors[:len(p.errs)]
+		}
+		rec.Status = store.StatusError
+		rec.LastError = strings.Join(res.Errors, "; ")
+		pass.Drifts = p.open
+	} else {
+		confirmed := drift.Confirmed(p.tracked.Open)
+		res.Status = store.ResultSuccess
+		res.DriftDetected = len(confirmed) > 0
+		res.DriftCount = len(confirmed)
+		rec.LastError = ""
+		rec.DriftDetails = confirmed
+		if len(confirmed) > 0 {
+			rec.Status = store.StatusDriftDetected
+		} else {
+			rec.Status = store.StatusHealthy
+		}
+		if len(p.found) == 0 && rec.AppliedHash != rec.DesiredHash {
+			// The observed stack matches the new desired state: it is applied.
+			rec.AppliedHash = rec.DesiredHash
+			rec.LastApplied = &now
+		}
+		pass.Drifts = p.tracked.Open
+		pass.CheckedEvents = p.unchecked
+		pass.Audit = p.auditEntries(now)
+	}
+	if rec.DriftDetails == nil {
+		rec.DriftDetails = []drift.Drift{}
+	}
+	pass.State = rec
+	pass.Result = res
+	if _, err := p.r.opts.Store.CommitPass(context.WithoutCancel(ctx), pass); err != nil {
+		res.Status = store.ResultFailed
+		res.Errors = append(res.Errors, "persist: "+err.Error())
+		p.r.setStatus(p.key, store.StatusError)
+		return res, errors.Join(stepErr, fmt.Errorf("persist pass: %w", err))
+	}
+	p.r.setStatus(p.key, rec.Status)
+	if stepErr != nil && errors.As(stepErr, new(Stalled)) {
+		// Recorded; a person must act. Not an error for the queue: the
+		// stack keeps its schedule instead of retrying hot.
+		return res, nil
+	}
+	return res, stepErr
+}
+
+// auditEntries are the audit records of drift reported and cleared.
+func (p *pass) auditEntries(now time.Time) []store.AuditEntry {
+	var out []store.AuditEntry
+	for _, d := range p.tracked.NewlyConfirmed {
+		changes, _ := json.Marshal(map[string]any{
+			"code": d.Code, "component": d.Component, "severity": d.Severity,
+			"expected": d.Expected, "observed": d.Observed, "decision": p.decisions[d.ID],
+		})
+		out = append(out, store.AuditEntry{
+			Timestamp: now, Action: "drift_detected", ClientID: d.ClientID, StackID: d.StackID,
+			TriggeredBy: "reconciler:" + p.trigger, Success: true, ChangesMade: changes,
+			ReconciliationID: p.id, DriftID: d.ID,
+		})
+	}
+	for _, d := range p.tracked.Resolved {
+		if !d.Confirmed {
+			continue
+		}
+		changes, _ := json.Marshal(map[string]any{"code": d.Code, "component": d.Component, "first_seen": d.FirstSeen})
+		out = append(out, store.AuditEntry{
+			Timestamp: now, Action: "drift_resolved", ClientID: d.ClientID, StackID: d.StackID,
+			TriggeredBy: "reconciler:" + p.trigger, Success: true, ChangesMade: changes,
+			ReconciliationID: p.id, DriftID: d.ID,
+		})
+	}
+	return out
+}
+
+// emit records metrics and logs of the committed pass.
+func (p *pass) emit(res store.ReconciliationResult, err error) {
+	if m := p.r.m; m != nil {
+		m.passDuration.WithLabelValues(p.trigger, string(res.Status)).Observe(res.CompletedAt.Sub(res.StartedAt).Seconds())
+		if res.Status == store.ResultFailed {
+			m.passFailure.WithLabelValues(p.trigger).Inc()
+		} else {
+			m.passSuccess.WithLabelValues(p.trigger).Inc()
+		}
+	}
+	if err != nil || res.Status == store.ResultFailed {
+		if !errors.Is(err, context.Canceled) {
+			p.log.Warn("reconcile pass failed", "trigger", p.trigger, "errors", res.Errors)
+		}
+		return
+	}
+	for _, d := range p.tracked.NewlyConfirmed {
+		if p.r.m != nil {
+			p.r.m.driftDetected.WithLabelValues(string(d.Type), string(d.Code), string(d.Severity)).Inc()
+		}
+		p.log.Info("drift detected", "drift_id", d.ID, "code", d.Code, "component", d.Component,
+			"severity", d.Severity, "decision", p.decisions[d.ID])
+	}
+	for _, d := range p.tracked.Resolved {
+		if !d.Confirmed {
+			continue
+		}
+		if p.r.m != nil {
+			p.r.m.driftResolved.WithLabelValues(string(d.Type), string(d.Code)).Inc()
+		}
+		p.log.Info("drift resolved", "drift_id", d.ID, "code", d.Code, "component", d.Component)
+	}
+	p.log.Debug("reconcile pass", "trigger", p.trigger, "status", res.Status, "drift_count", res.DriftCount,
+		"duration", res.CompletedAt.Sub(res.StartedAt))
+}

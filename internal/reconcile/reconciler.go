@@ -1,0 +1,373 @@
+// Package reconcile runs the reconcile loop: a keyed work queue of stacks,
+// bounded workers, scheduled passes with jitter, and the pass itself as
+// ordered steps (load, observe, compare, confirm, decide, heal, persist,
+// emit).
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Triggers: why a pass runs.
+const (
+	TriggerSchedule = "schedule"
+	TriggerEvent    = "event"
+	TriggerManual   = "manual"
+	TriggerConfig   = "config"
+	TriggerAlert    = "alert"
+	TriggerStart    = "start"
+)
+
+// Prober observes resources. *probe.Prober implements it.
+type Prober interface {
+	ProbeAll(ctx context.Context, resources map[string]config.Resource) map[string]drift.ResourceObservation
+}
+
+// PolicySource gives the effective policy of a stack. *state.Service
+// implements it.
+type PolicySource interface {
+	Policy(ctx context.Context, clientID, stackID string) (config.PolicySpec, error)
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	Store    store.Store
+	Policies PolicySource
+	Prober   Prober
+	Metrics  *Metrics
+	Logger   *slog.Logger
+	// Clock drives scheduling, backoff and pass timestamps (default: real).
+	Clock clock.WithTicker
+	// Workers bounds the passes running at once (default 64: passes mostly
+	// wait on probes).
+	Workers int
+	// PassTimeout bounds one pass (default 30s).
+	PassTimeout time.Duration
+	// EventWindow is how far back events are observed (default 24h).
+	EventWindow time.Duration
+	// ReceiverPrefix is {public_url}/v1/webhooks, for matching subscriptions.
+	ReceiverPrefix string
+	// Jitter is the fraction by which scheduled intervals vary (default 0.1).
+	Jitter float64
+	// MinInterval floors every policy's interval (default 1s), so a policy
+	// cannot make the loop spin.
+	MinInterval time.Duration
+	// BackoffBase and BackoffMax bound the per-stack retry backoff after a
+	// failed pass (default 1s and 5m).
+	BackoffBase, BackoffMax time.Duration
+}
+
+// Reconciler is the reconcile loop.
+type Reconciler struct {
+	opts  Options
+	log   *slog.Logger
+	clock clock.WithTicker
+	queue workqueue.TypedRateLimitingInterface[string]
+	m     *Metrics
+
+	mu       sync.Mutex
+	reasons  map[string]string             // key -> trigger of the pending pass
+	waiters  map[string][]chan passOutcome // key -> waiting for the next pass to start
+	running  map[string]bool               // keys with a pass in flight
+	statuses map[string]store.Status       // key -> status after its last pass
+	counts   map[store.Status]int          // stacks per status
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+type passOutcome struct {
+	result store.ReconciliationResult
+	err    error
+}
+
+// ErrStopped is returned by ReconcileWait once the loop has stopped.
+var ErrStopped = errors.New("reconciler stopped")
+
+// New returns a Reconciler; Start runs it.
+func New(opts Options) *Reconciler {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 64
+	}
+	if opts.PassTimeout <= 0 {
+		opts.PassTimeout = 30 * time.Second
+	}
+	if opts.EventWindow <= 0 {
+		opts.EventWindow = 24 * time.Hour
+	}
+	if opts.Jitter <= 0 {
+		opts.Jitter = 0.1
+	}
+	if opts.MinInterval <= 0 {
+		opts.MinInterval = time.Second
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 5 * time.Minute
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Reconciler{
+		opts:  opts,
+		log:   log,
+		clock: opts.Clock,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.BackoffBase, opts.BackoffMax),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "reconcile", Clock: opts.Clock},
+		),
+		m:        opts.Metrics,
+		reasons:  map[string]string{},
+		waiters:  map[string][]chan passOutcome{},
+		running:  map[string]bool{},
+		statuses: map[string]store.Status{},
+		counts:   map[store.Status]int{},
+	}
+	if r.m != nil {
+		r.m.queueDepthFunc = func() float64 { return float64(r.queue.Len()) }
+	}
+	return r
+}
+
+// Key is the queue key of a stack.
+func Key(clientID, stackID string) string { return clientID + "/" + stackID }
+
+func splitKey(key string) (clientID, stackID string) {
+	c, s, _ := strings.Cut(key, "/")
+	return c, s
+}
+
+// Start enqueues every stored stack and starts the workers. It returns once
+// they run; Stop ends them.
+func (r *Reconciler) Start(ctx context.Context) error {
+	cursor := ""
+	for {
+		recs, next, err := r.opts.Store.ListStates(ctx, "", cursor, 1000)
+		if err != nil {
+			return fmt.Errorf("list stacks: %w", err)
+		}
+		for _, rec := range recs {
+			r.enqueue(rec.Key(), TriggerStart)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.mu.Lock()
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r.processNext(ctx) {
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(r.done)
+	}()
+	return nil
+}
+
+// Stop stops taking work and waits for passes in flight to finish, at most
+// until ctx ends; then their contexts are cancelled and Stop waits for them
+// to return. A pass commits atomically, so an abandoned pass loses nothing
+// that was committed. Waiters get ErrStopped.
+func (r *Reconciler) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	r.queue.ShutDown()
+	if done == nil {
+		return nil
+	}
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("passes still running at shutdown deadline: abandoned: %w", ctx.Err())
+		cancel()
+		<-done
+	}
+	cancel()
+	r.mu.Lock()
+	for key, ws := range r.waiters {
+		for _, w := range ws {
+			w <- passOutcome{err: ErrStopped}
+		}
+		delete(r.waiters, key)
+	}
+	r.mu.Unlock()
+	return err
+}
+
+// Trigger asks for a pass of a stack soon. Passes are coalesced: any number
+// of triggers while the stack waits cost one pass, and a trigger during a
+// pass guarantees one more pass after it.
+func (r *Reconciler) Trigger(clientID, stackID, trigger string) {
+	r.enqueue(Key(clientID, stackID), trigger)
+}
+
+func (r *Reconciler) enqueue(key, trigger string) {
+	r.mu.Lock()
+	if _, ok := r.reasons[key]; !ok {
+		r.reasons[key] = trigger
+	}
+	r.mu.Unlock()
+	r.queue.Add(key)
+}
+
+// ReconcileWait triggers a pass and returns the result of the first pass of
+// the stack that starts after the call.
+func (r *Reconciler) ReconcileWait(ctx context.Context, clientID, stackID, trigger string) (store.ReconciliationResult, error) {
+	key := Key(clientID, stackID)
+	ch := make(chan passOutcome, 1)
+	r.mu.Lock()
+	if r.queue.ShuttingDown() {
+		r.mu.Unlock()
+		return store.ReconciliationResult{}, ErrStopped
+	}
+	r.waiters[key] = append(r.waiters[key], ch)
+	r.mu.Unlock()
+	r.enqueue(key, trigger)
+	select {
+	case out := <-ch:
+		return out.result, out.err
+	case <-ctx.Done():
+		r.mu.Lock()
+		ws := r.waiters[key]
+		for i, w := range ws {
+			if w == ch {
+				r.waiters[key] = append(ws[:i:i], ws[i+1:]...)
+				break
+			}
+		}
+		r.mu.Unlock()
+		return store.ReconciliationResult{}, ctx.Err()
+	}
+}
+
+// InFlight reports whether a pass of the stack is running.
+func (r *Reconciler) InFlight(clientID, stackID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running[Key(clientID, stackID)]
+}
+
+// processNext runs one pass from the queue; false once the queue shut down.
+func (r *Reconciler) processNext(ctx context.Context) bool {
+	key, shutdown := r.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer r.queue.Done(key)
+
+	r.mu.Lock()
+	trigger := r.reasons[key]
+	delete(r.reasons, key)
+	if trigger == "" {
+		trigger = TriggerSchedule
+	}
+	waiters := r.waiters[key]
+	delete(r.waiters, key)
+	r.running[key] = true
+	r.mu.Unlock()
+
+	res, next, err := r.Reconcile(ctx, key, trigger)
+
+	r.mu.Lock()
+	delete(r.running, key)
+	r.mu.Unlock()
+	for _, w := range waiters {
+		w <- passOutcome{result: res, err: err}
+	}
+
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// The stack is gone: forget it, schedule nothing.
+		r.queue.Forget(key)
+		r.forgetStatus(key)
+	case err != nil && !errors.Is(err, context.Canceled):
+		r.queue.AddRateLimited(key)
+	default:
+		r.queue.Forget(key)
+		if next > 0 {
+			r.queue.AddAfter(key, next)
+		}
+	}
+	return true
+}
+
+// jittered spreads an interval by ±Jitter so stacks with one interval do not
+// all pass at once.
+func (r *Reconciler) jittered(d time.Duration) time.Duration {
+	if d < r.opts.MinInterval {
+		d = r.opts.MinInterval
+	}
+	j := r.opts.Jitter
+	f := 1 - j + 2*j*rand.Float64()
+	return time.Duration(float64(d) * f)
+}
+
+// setStatus records a stack's status after a pass for the consistency score.
+func (r *Reconciler) setStatus(key string, s store.Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.statuses[key]; ok {
+		r.counts[old]--
+	}
+	r.statuses[key] = s
+	r.counts[s]++
+	r.publishCountsLocked()
+}
+
+func (r *Reconciler) forgetStatus(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.statuses[key]; ok {
+		r.counts[old]--
+		delete(r.statuses, key)
+	}
+	r.publishCountsLocked()
+}
+
+func (r *Reconciler) publishCountsLocked() {
+	if r.m == nil {
+		return
+	}
+	total := 0
+	for s, n := range r.counts {
+		r.m.stacks.WithLabelValues(string(s)).Set(float64(n))
+		total += n
+	}
+	if total > 0 {
+		r.m.consistency.Set(float64(r.counts[store.StatusHealthy]) / float64(total))
+	} else {
+		r.m.consistency.Set(1)
+	}
+}
