@@ -1,15 +1,85 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "Run the reconciler and its API", RunE: func(*cobra.Command, []string) error { return errors.New("serve: not wired yet") }}
+	var o serverOptions
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the reconciler and its API",
+		Long: `Run the reconcile loop and the REST API. The config file is applied at start
+and again on SIGHUP, exactly as "blackwell apply" does; a config that fails
+validation is refused whole and the running state stays as it was.
+
+Every flag also reads BLACKWELL_<FLAG> from the environment
+(BLACKWELL_STORE, BLACKWELL_PUBLIC_URL, ...).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			o.configRequired = cmd.Flags().Changed("config") || os.Getenv("BLACKWELL_CONFIG") != ""
+			o.logOut = g.stderr
+			return serve(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configPath, "config", "blackwell.yaml", "config file to apply at start and on SIGHUP")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
+	f.StringVar(&o.storeURL, "store", "sqlite://./blackwell.db", "store URL: sqlite://PATH")
+	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN)")
+	f.IntVar(&o.workers, "workers", 64, "passes run at once")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long passes in flight may finish at shutdown")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	bindEnv(f)
+	return cmd
 }
 
-func newDemoCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "demo", Short: "Run a live demo world", RunE: func(*cobra.Command, []string) error { return errors.New("demo: not wired yet") }}
+// bindEnv gives each flag not set on the command line the value of
+// BLACKWELL_<FLAG> (dashes as underscores), when that is set.
+func bindEnv(f *pflag.FlagSet) {
+	f.VisitAll(func(fl *pflag.Flag) {
+		name := "BLACKWELL_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		fl.Usage += " (" + name + ")"
+		if v, ok := os.LookupEnv(name); ok {
+			// Flags parsed later from the command line override this.
+			_ = fl.Value.Set(v)
+			fl.DefValue = v
+		}
+	})
+}
+
+// serve runs a server until ctx ends (SIGINT/SIGTERM), reloading on SIGHUP.
+func serve(ctx context.Context, o serverOptions) error {
+	s, err := startServer(ctx, o)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return s.Shutdown(context.Background())
+		case <-hup:
+			if err := s.Reload(ctx); err != nil {
+				s.log.Error("reload refused; running state unchanged", "config", o.configPath, "error", err)
+			} else {
+				s.log.Info("reloaded", "config", o.configPath)
+			}
+		}
+	}
 }

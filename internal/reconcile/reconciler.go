@@ -69,6 +69,9 @@ type Options struct {
 	// BackoffBase and BackoffMax bound the per-stack retry backoff after a
 	// failed pass (default 1s and 5m).
 	BackoffBase, BackoffMax time.Duration
+	// OnPass, when set, is called after every committed pass with its
+	// result (from the worker; keep it quick).
+	OnPass func(store.ReconciliationResult)
 }
 
 // Reconciler is the reconcile loop.
@@ -305,6 +308,9 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	r.mu.Unlock()
 	for _, w := range waiters {
 		w <- passOutcome{result: res, err: err}
+	}
+	if r.opts.OnPass != nil && res.ReconciliationID != "" {
+		r.opts.OnPass(res)
 	}
 
 	switch {

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+// serverOptions are the settings of a running server (serve and demo).
+type serverOptions struct {
+	configPath string
+	// configRequired: a missing config file is an error (it was named
+	// explicitly); otherwise the server runs on what the store holds.
+	configRequired  bool
+	listen          string
+	storeURL        string
+	publicURL       string
+	workers         int
+	shutdownTimeout time.Duration
+	eventTTLSweep   time.Duration
+	logLevel        slog.Level
+	logOut          io.Writer
+	getenv          func(string) (string, bool)
+}
+
+// server is blackwell serve: store, desired-state service, reconcile loop,
+// HTTP API, wired explicitly.
+type server struct {
+	opts     serverOptions
+	log      *slog.Logger
+	store    store.Store
+	state    *state.Service
+	loop     *reconcile.Reconciler
+	http     *http.Server
+	listener net.Listener
+	stopOnce sync.Once
+	bg       sync.WaitGroup
+	bgStop   context.CancelFunc
+}
+
+// openStore opens the store named by a URL: sqlite://PATH (or a bare path).
+func openStore(ctx context.Context, url string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return nil, usageError{errors.New("the postgres store is not available in this build yet; use sqlite://PATH")}
+	case strings.Contains(url, "://"):
+		return nil, usageError{fmt.Errorf("unknown store URL scheme in %q: want sqlite://PATH", url)}
+	default:
+		return sqlite.Open(ctx, url)
+	}
+}
+
+// startServer opens the store, applies the config, starts the reconcile
+// loop and the HTTP server. Shutdown stops them in reverse order.
+func startServer(ctx context.Context, opts serverOptions) (_ *server, err error) {
+	if opts.getenv == nil {
+		opts.getenv = os.LookupEnv
+	}
+	if opts.logOut == nil {
+		opts.logOut = os.Stderr
+	}
+	log := slog.New(slog.NewJSONHandler(opts.logOut, &slog.HandlerOptions{Level: opts.logLevel}))
+	s := &server{opts: opts, log: log}
+
+	// Parse the config before touching the store: a bad file refuses to
+	// start and changes nothing.
+	cfg, err := s.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+
+	st, err := openStore(ctx, opts.storeURL)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+
+	ln, err := net.Listen("tcp", opts.listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.listen, err)
+	}
+	s.listener = ln
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	publicURL := strings.TrimRight(opts.publicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := reconcile.NewMetrics(reg)
+
+	var loop *reconcile.Reconciler
+	s.state = state.New(st, state.Options{
+		Logger:          log,
+		MetricsEndpoint: publicURL + "/metrics",
+		OnChange:        func(c, k string) { loop.Trigger(c, k, reconcile.TriggerConfig) },
+	})
+	loop = reconcile.New(reconcile.Options{
+		Store:          st,
+		Policies:       s.state,
+		Prober:         probe.New(probe.Options{}),
+		Metrics:        metrics,
+		Logger:         log,
+		Workers:        opts.workers,
+		ReceiverPrefix: publicURL + "/v1/webhooks",
+	})
+	s.loop = loop
+
+	if cfg != nil {
+		res, err := s.state.Apply(ctx, cfg, "config:"+opts.configPath)
+		if err != nil {
+			return nil, fmt.Errorf("apply %s: %w", opts.configPath, err)
+		}
+		s.logApply(res)
+	}
+	if err := loop.Start(ctx); err != nil {
+		return nil, err
+	}
+
+	handler := api.New(api.Options{
+		Store:      st,
+		State:      s.state,
+		Reconciler: loop,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:      func(ctx context.Context) error { return st.Ping(ctx) },
+		Logger:     log,
+		Version:    buildVersion(),
+	})
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err)
+		}
+	}()
+
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.bgStop = cancel
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.sweepEvents(bgCtx)
+	}()
+	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", opts.storeURL, "public_url", publicURL, "version", buildVersion())
+	return s, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *server) Addr() string { return s.listener.Addr().String() }
+
+// loadConfig parses the config file, or returns nil when there is none and
+// none was required.
+func (s *server) loadConfig() (*config.Config, error) {
+	if s.opts.configPath == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(s.opts.configPath); errors.Is(err, fs.ErrNotExist) && !s.opts.configRequired {
+		s.log.Warn("no config file; serving what the store holds", "config", s.opts.configPath)
+		return nil, nil
+	}
+	cfg, err := config.Load(s.opts.configPath, s.opts.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// Reload re-reads the config file and applies it exactly as apply does. A
+// config that fails validation is refused whole; the running state stays.
+func (s *server) Reload(ctx context.Context) error {
+	cfg, err := s.loadConfig()
+	if err != nil || cfg == nil {
+		return err
+	}
+	res, err := s.state.Apply(ctx, cfg, "config:"+s.opts.configPath)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", s.opts.configPath, err)
+	}
+	s.logApply(res)
+	return nil
+}
+
+func (s *server) logApply(res []store.ApplyResult) {
+	changed := 0
+	for _, r := range res {
+		if r.Changed {
+			changed++
+			s.log.Info("desired state applied", "client_id", r.ClientID, "stack_id", r.StackID, "state_version", r.Version, "created", r.Created)
+		}
+	}
+	s.log.Info("config applied", "config", s.opts.configPath, "stacks", len(res), "changed", changed)
+}
+
+// sweepEvents deletes expired events in bounded batches, so a large backlog
+// never holds the write lock for long.
+func (s *server) sweepEvents(ctx context.Context) {
+	every := s.opts.eventTTLSweep
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.log.Warn("sweep expired events", "error", err)
+				}
+				break
+			}
+			if n > 0 {
+				s.log.Debug("swept expired events", "count", n)
+			}
+			if n < 1000 {
+				break
+			}
+		}
+	}
+}
+
+// Shutdown stops taking requests and work, lets passes in flight finish
+// within the shutdown timeout (then abandons them: each pass commits
+// atomically, so nothing committed is lost) and closes the store.
+func (s *server) Shutdown(ctx context.Context) error {
+	var errs []error
+	s.stopOnce.Do(func() {
+		timeout := s.opts.shutdownTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http: %w", err))
+		}
+		if err := s.loop.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.bgStop()
+		s.bg.Wait()
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+		s.log.Info("blackwell stopped")
+	})
+	return errors.Join(errs...)
+}
