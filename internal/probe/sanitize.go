@@ -1,0 +1,63 @@
+package probe
+
+import (
+	"net/url"
+	"strings"
+)
+
+// sanitizeURL strips userinfo, query string and fragment from raw, because
+// build-hook and similar URLs carry secrets there. A URL that does not parse
+// is replaced whole.
+func sanitizeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	u.ForceQuery = false
+	u.Fragment = ""
+	u.RawFragment = ""
+	return u.String()
+}
+
+// sanitizeText sanitises every absolute URL (scheme://...) inside s, such as
+// the ones net/http puts in its error messages.
+func sanitizeText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
+		}
+		end := i + len("://")
+		for end < len(s) && !isURLStop(s[end]) {
+			end++
+		}
+		b.WriteString(s[:start])
+		if start == i {
+			// No scheme before "://": not a URL, keep the text as it is.
+			b.WriteString(s[i:end])
+		} else {
+			b.WriteString(sanitizeURL(s[start:end]))
+		}
+		s = s[end:]
+	}
+}
+
+func isSchemeByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '+' || c == '-' || c == '.'
+}
+
+func isURLStop(c byte) bool {
+	return c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'
+}
