@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -38,4 +39,9 @@ type Options struct {
 	Version string
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Getenv resolves ${VAR} secret references in configuration posted to
+	// the API (default os.LookupEnv).
+	Getenv func(string) (string, bool)
 }

@@ -1,0 +1,42 @@
+package api
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// healthz answers 200 while the process serves HTTP.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when Options.Ready reports no problem, else 503 with
+// the problem.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(r.Context()); err != nil {
+			return errorf(http.StatusServiceUnavailable, codeNotReady, "not ready: %v", err)
+		}
+	}
+	return writeJSON(w, map[string]string{"status": "ready"})
+}
+
+// metrics serves Options.Metrics.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Metrics == nil {
+		return notFound("metrics are not enabled on this server")
+	}
+	s.opts.Metrics.ServeHTTP(w, r)
+	return nil
+}
+
+// openAPI serves the OpenAPI 3.1 document of this API.
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openAPIDocument) // an error means the caller left
+	return nil
+}

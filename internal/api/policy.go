@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// policyAnswer is the answer of the policy endpoints: the effective policy
+// of a client (stack_id empty) or of one stack.
+type policyAnswer struct {
+	ClientID string            `json:"client_id"`
+	StackID  string            `json:"stack_id"`
+	Spec     config.PolicySpec `json:"spec"`
+}
+
+// getPolicy answers GET /v1/clients/{client_id}/policy?stack_id=: the
+// effective policy. 404 when neither the client (or the stack) nor a policy
+// for it is known.
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	clientID, stackID := r.PathValue("client_id"), r.URL.Query().Get("stack_id")
+	known, err := s.policyTargetKnown(ctx, clientID, stackID)
+	if err != nil {
+		return err
+	}
+	if !known {
+		if stackID != "" {
+			return notFound("stack %s/%s not found", clientID, stackID)
+		}
+		return notFound("client %s not found", clientID)
+	}
+	spec, err := s.opts.State.Policy(ctx, clientID, stackID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: spec})
+}
+
+// policyTargetKnown reports whether a policy read names something that
+// exists: the stack (or a stack of the client), or a stored policy for it.
+func (s *Server) policyTargetKnown(ctx context.Context, clientID, stackID string) (bool, error) {
+	if _, err := s.opts.Store.GetPolicy(ctx, clientID, stackID); err == nil {
+		return true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("read policy %s/%s: %w", clientID, stackID, err)
+	}
+	if stackID == "" {
+		return s.clientExists(ctx, clientID)
+	}
+	_, err := s.opts.Store.GetState(ctx, clientID, stackID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read stack %s/%s: %w", clientID, stackID, err)
+	}
+	return true, nil
+}
+
+// putPolicy answers PUT /v1/clients/{client_id}/policy?stack_id=: the body
+// is a ReconciliationPolicy spec, validated like the spec of a document of
+// blackwell.yaml. The answer is the effective policy after the change.
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
+	data, err := s.jsonBody(w, r)
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		return invalid("the body must be a ReconciliationPolicy spec")
+	}
+	spec, err := config.DecodePolicyJSON(data)
+	if err != nil {
+		return configError(err)
+	}
+	ctx := r.Context()
+	clientID, stackID := r.PathValue("client_id"), r.URL.Query().Get("stack_id")
+	if err := s.opts.State.PutPolicy(ctx, clientID, stackID, *spec, actorAPI); err != nil {
+		return fmt.Errorf("put policy %s/%s: %w", clientID, stackID, err)
+	}
+	eff, err := s.opts.State.Policy(ctx, clientID, stackID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: eff})
+}

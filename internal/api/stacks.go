@@ -1,0 +1,251 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// actorAPI names changes made through the API in the audit log.
+const actorAPI = "api"
+
+// listStacks answers GET /v1/stacks: state records, ?client_id= filters.
+func (s *Server) listStacks(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	recs, next, err := s.opts.Store.ListStates(r.Context(), r.URL.Query().Get("client_id"), p.cursor, p.limit)
+	if err != nil {
+		return s.storeListError(err, "list stacks")
+	}
+	for i := range recs {
+		recs[i] = s.present(recs[i])
+	}
+	return writeJSON(w, newList(recs, next))
+}
+
+// getStack answers GET /v1/stacks/{client_id}/{stack_id}.
+func (s *Server) getStack(w http.ResponseWriter, r *http.Request) error {
+	rec, err := s.stack(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, s.present(rec))
+}
+
+// stack reads the stack named by the path, 404 when it does not exist.
+func (s *Server) stack(ctx context.Context, r *http.Request) (store.StateRecord, error) {
+	clientID, stackID := r.PathValue("client_id"), r.PathValue("stack_id")
+	rec, err := s.opts.Store.GetState(ctx, clientID, stackID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.StateRecord{}, notFound("stack %s/%s not found", clientID, stackID)
+	}
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("read stack %s/%s: %w", clientID, stackID, err)
+	}
+	return rec, nil
+}
+
+// present prepares a state record for an answer: the status of a stack
+// with a pass in flight is "reconciling", and empty lists are [] not null.
+func (s *Server) present(rec store.StateRecord) store.StateRecord {
+	if s.opts.Reconciler != nil && s.opts.Reconciler.InFlight(rec.ClientID, rec.StackID) {
+		rec.Status = store.StatusReconciling
+	}
+	if rec.PreviousVersions == nil {
+		rec.PreviousVersions = []string{}
+	}
+	if rec.DriftDetails == nil {
+		rec.DriftDetails = []drift.Drift{}
+	}
+	if rec.Resources == nil {
+		rec.Resources = map[string]string{}
+	}
+	if rec.ReconciliationPolicy.RequireApproval == nil {
+		rec.ReconciliationPolicy.RequireApproval = []string{}
+	}
+	if rec.Observability.AlertChannels == nil {
+		rec.Observability.AlertChannels = []string{}
+	}
+	return rec
+}
+
+// patchStackRequest is the body of PATCH /v1/stacks/{client_id}/{stack_id}.
+type patchStackRequest struct {
+	// Spec is the new StackSpec, kept raw: it is validated exactly like a
+	// document of blackwell.yaml.
+	Spec json.RawMessage `json:"spec"`
+	// Environment replaces the stack's environment when not empty.
+	Environment string `json:"environment"`
+}
+
+// patchStack answers PATCH /v1/stacks/{client_id}/{stack_id}: a new desired
+// spec for an existing stack, validated as a config document and applied.
+func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
+	var req patchStackRequest
+	hasBody, err := s.decodeJSON(w, r, &req)
+	if err != nil {
+		return err
+	}
+	if !hasBody || len(req.Spec) == 0 || string(req.Spec) == "null" {
+		return invalid("the body must hold the new stack spec: {\"spec\": {...}}")
+	}
+	ctx := r.Context()
+	cur, err := s.stack(ctx, r)
+	if err != nil {
+		return err
+	}
+	env := req.Environment
+	if env == "" {
+		env = cur.Environment
+	}
+	// The same validation as a file: one Stack document, written as JSON
+	// (which is YAML) and parsed by the config parser.
+	doc := struct {
+		APIVersion string           `json:"apiVersion"`
+		Kind       string           `json:"kind"`
+		Metadata   config.StackMeta `json:"metadata"`
+		Spec       json.RawMessage  `json:"spec"`
+	}{config.APIVersion, config.KindStack, config.StackMeta{ClientID: cur.ClientID, StackID: cur.StackID, Environment: env}, req.Spec}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return badRequest("malformed spec: %s", jsonErrorText(err))
+	}
+	cfg, err := config.Parse("request", buf.Bytes(), s.opts.Getenv)
+	if err != nil {
+		return configError(err)
+	}
+	if len(cfg.Stacks) != 1 {
+		return invalid("the body must hold exactly one stack spec")
+	}
+	// Keep the stack's stored policies: Apply takes the policy summary of the
+	// state record from the config it is given.
+	pols, err := s.storedPolicies(ctx, cur.ClientID, cur.StackID)
+	if err != nil {
+		return err
+	}
+	cfg.Policies = append(cfg.Policies, pols...)
+	if _, err := s.opts.State.Apply(ctx, cfg, actorAPI); err != nil {
+		return fmt.Errorf("apply stack %s: %w", cur.Key(), err)
+	}
+	rec, err := s.stack(ctx, r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, s.present(rec))
+}
+
+// storedPolicies returns the stored policies of a client that govern a
+// stack (its own and the client-wide one) as config documents.
+func (s *Server) storedPolicies(ctx context.Context, clientID, stackID string) ([]config.Policy, error) {
+	var out []config.Policy
+	for _, sid := range []string{stackID, ""} {
+		rec, err := s.opts.Store.GetPolicy(ctx, clientID, sid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read policy %s/%s: %w", clientID, sid, err)
+		}
+		var spec config.PolicySpec
+		if err := json.Unmarshal(rec.Document, &spec); err != nil {
+			return nil, fmt.Errorf("decode policy %s/%s: %w", clientID, sid, err)
+		}
+		out = append(out, config.Policy{
+			APIVersion: config.APIVersion, Kind: config.KindReconciliationPolicy,
+			Metadata: config.PolicyMeta{ClientID: clientID, StackID: sid},
+			Spec:     spec,
+		})
+	}
+	return out, nil
+}
+
+// listVersions answers GET /v1/stacks/{client_id}/{stack_id}/versions:
+// stored desired versions, newest first.
+func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.stack(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	versions, err := s.opts.Store.ListDesiredVersions(r.Context(), rec.ClientID, rec.StackID)
+	if err != nil {
+		return fmt.Errorf("list versions of %s: %w", rec.Key(), err)
+	}
+	// The store answers every version; the cursor is an offset into them.
+	start := 0
+	if p.cursor != "" {
+		n, err := strconv.Atoi(p.cursor)
+		if err != nil || n < 0 || n > len(versions) {
+			return badRequest("invalid cursor %q", p.cursor)
+		}
+		start = n
+	}
+	end := min(start+p.limit, len(versions))
+	next := ""
+	if end < len(versions) {
+		next = strconv.Itoa(end)
+	}
+	return writeJSON(w, newList(versions[start:end], next))
+}
+
+// rollbackRequest is the body of POST .../rollback.
+type rollbackRequest struct {
+	Version string `json:"version"`
+	By      string `json:"by,omitempty"`
+}
+
+// rollbackAnswer is what a rollback did: the new version, whose document
+// is the restored one.
+type rollbackAnswer struct {
+	store.ApplyResult
+	RestoredVersion string `json:"restored_version"`
+}
+
+// rollback answers POST /v1/stacks/{client_id}/{stack_id}/rollback.
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
+	var req rollbackRequest
+	hasBody, err := s.decodeJSON(w, r, &req)
+	if err != nil {
+		return err
+	}
+	if !hasBody || req.Version == "" {
+		return invalid("the body must name the version to restore: {\"version\": \"v1.0.0\"}")
+	}
+	if !state.ValidVersion(req.Version) {
+		return invalid("%q is not a version like v1.2.0", req.Version)
+	}
+	ctx := r.Context()
+	rec, err := s.stack(ctx, r)
+	if err != nil {
+		return err
+	}
+	by := req.By
+	if by == "" {
+		by = actorAPI
+	}
+	res, err := s.opts.State.Rollback(ctx, rec.ClientID, rec.StackID, req.Version, by)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("version %s of stack %s not found", req.Version, rec.Key())
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, rollbackAnswer{ApplyResult: res, RestoredVersion: req.Version})
+}
