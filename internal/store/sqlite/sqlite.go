@@ -1,19 +1,285 @@
 // Package sqlite is the embedded store driver: one SQLite file in WAL mode,
 // pure Go (modernc.org/sqlite), migrations embedded and applied at Open.
+//
+// A Store holds two pools on the file: one writer connection, whose
+// transactions begin IMMEDIATE (they take the write lock at BEGIN, so a
+// read-then-write transaction never fails to upgrade), and a pool of
+// query_only reader connections. In WAL mode readers do not block the writer
+// nor wait for it, so reads never queue behind a long write. Several Stores
+// (or processes) may open one file; busy_timeout serialises their writers.
+//
+// Times are stored as INTEGER unix microseconds in UTC (store.Truncate), JSON
+// documents as TEXT byte for byte. Statements are prepared once per pool and
+// reused.
 package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
+var _ store.Store = (*Store)(nil)
+
 // Store is the SQLite driver of store.Store.
-type Store struct{ store.Store }
+type Store struct {
+	path   string
+	writer *sql.DB // one connection: every write, serialised
+	reader *sql.DB // query_only connections
+	wstmts *stmtCache
+	rstmts *stmtCache
+	now    func() time.Time
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now     func() time.Time
+	readers int
+}
+
+// WithClock sets the clock that stamps CreatedAt, UpdatedAt and defaulted
+// times (time.Now by default).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithReaders sets the size of the reader pool (default max(4, 2*GOMAXPROCS)).
+func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
 // Open opens (creating if needed) the database at path and applies
 // migrations. path ":memory:" is not supported; use a temp file.
-func Open(ctx context.Context, path string) (*Store, error) {
-	return nil, errors.New("sqlite.Open: not implemented yet")
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now, readers: max(4, 2*runtime.GOMAXPROCS(0))}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite store: path %q: want a file path", path)
+	}
+	name := "file:" + escapePath(path)
+
+	// The writer sets the persistent journal mode before any reader opens.
+	writer, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxIdleTime(0)
+	writer.SetConnMaxLifetime(0)
+
+	s := &Store{path: path, writer: writer, now: o.now, wstmts: newStmtCache(writer)}
+	if err := s.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	for _, q := range writerQueries() {
+		if _, err := s.wstmts.get(ctx, q); err != nil {
+			s.wstmts.close()
+			writer.Close()
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+	}
+
+	reader, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite store %s: readers: %w", path, err)
+	}
+	reader.SetMaxOpenConns(o.readers)
+	reader.SetMaxIdleConns(o.readers)
+	reader.SetConnMaxIdleTime(0)
+	reader.SetConnMaxLifetime(0)
+	if err := reader.PingContext(ctx); err != nil {
+		s.wstmts.close()
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("open sqlite store %s: readers: %w", path, err)
+	}
+	s.reader = reader
+	s.rstmts = newStmtCache(reader)
+	return s, nil
 }
+
+// escapePath makes path safe inside a file: URI, where '?' starts the query,
+// '#' the fragment and '%' an escape.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// Ping checks both pools reach the file.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.writer.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite writer: %w", err)
+	}
+	if err := s.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite readers: %w", err)
+	}
+	return nil
+}
+
+// Close closes the statements and both pools.
+func (s *Store) Close() error {
+	s.rstmts.close()
+	s.wstmts.close()
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// stmtCache prepares each distinct query once per pool. database/sql keeps a
+// prepared statement per connection and re-prepares on a new connection;
+// Tx.StmtContext reuses the one prepared on the transaction's connection.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: make(map[string]*sql.Stmt)}
+}
+
+func (c *stmtCache) lookup(query string) (*sql.Stmt, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	st, ok := c.m[query]
+	return st, ok
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.RLock()
+	st, ok := c.m[query]
+	c.mu.RUnlock()
+	if ok {
+		return st, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", firstLine(query), err)
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		st.Close()
+		delete(c.m, q)
+	}
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		q = q[:i]
+	}
+	return q
+}
+
+// read returns the reader pool's prepared statement for query.
+func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
+	return s.rstmts.get(ctx, query)
+}
+
+// write returns the writer's prepared statement for query, bound to tx.
+// Statements of a transaction are closed with it. The writer's statements
+// are prepared at Open (writerQueries): preparing one on the pool now would
+// wait forever for the one connection, which tx holds. A query missing from
+// that list is prepared for this transaction only.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.wstmts.lookup(query)
+	if !ok {
+		st, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", firstLine(query), err)
+		}
+		return st, nil
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// inTx runs fn in a writer transaction (BEGIN IMMEDIATE) and commits it when
+// fn returns nil; otherwise it rolls back and returns fn's error.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", translate(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", translate(err))
+	}
+	return nil
+}
+
+// translate maps driver errors to the store's sentinels: no rows is
+// ErrNotFound, a unique or primary key violation is ErrConflict. Other errors
+// pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", store.ErrConflict, err)
+		}
+	}
+	return err
+}
+
+// micros is how a time is stored: store.Truncate, as unix microseconds.
+func micros(t time.Time) int64 { return store.Truncate(t).UnixMicro() }
+
+// fromMicros reads a stored time back; it equals store.Truncate of what was
+// written.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }

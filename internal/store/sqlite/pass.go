@@ -1,0 +1,459 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// CommitPass writes a pass in one transaction: the state (optimistic on
+// Revision; on ErrConflict or ErrNotFound nothing at all is written), the
+// open drifts (upserted), the stack's other open drifts resolved at
+// Result.CompletedAt, the result, the audit entries (chained; Seq, PrevHash
+// and Hash are filled in p.Audit too once committed) and drift_checked on
+// the client's events in CheckedEvents.
+//
+// An acknowledgement is never lost to a concurrent pass: if a drift is open
+// and acknowledged in the store, upserting it keeps the acknowledgement even
+// when the pass read it before it was acknowledged.
+func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
+	key := p.State.Key()
+	r := p.Result
+	if r.ReconciliationID == "" {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: result has no reconciliation id", key)
+	}
+	if r.ClientID == "" && r.StackID == "" {
+		r.ClientID, r.StackID = p.State.ClientID, p.State.StackID
+	}
+	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: result is for %s/%s", key, r.ClientID, r.StackID)
+	}
+	drifts := make([]drift.Drift, len(p.Drifts))
+	ids := make([]string, len(p.Drifts))
+	for i, d := range p.Drifts {
+		if d.ClientID == "" && d.StackID == "" {
+			d.ClientID, d.StackID = p.State.ClientID, p.State.StackID
+		}
+		if d.ClientID != p.State.ClientID || d.StackID != p.State.StackID {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift %s is for %s/%s", key, d.ID, d.ClientID, d.StackID)
+		}
+		if d.ID == "" {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift of %s has no id", key, d.Component)
+		}
+		drifts[i], ids[i] = d, d.ID
+	}
+	if err := checkAudit(p.Audit); err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	idsJSON, err := marshal(ids)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	errorsJSON, err := marshal(r.Errors)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+
+	var (
+		out     store.StateRecord
+		entries []store.AuditEntry
+	)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if out, err = s.updateState(ctx, tx, p.State); err != nil {
+			return err
+		}
+		resolve, err := s.write(ctx, tx, qResolveDrifts)
+		if err != nil {
+			return err
+		}
+		if _, err := resolve.ExecContext(ctx, micros(r.CompletedAt), p.State.ClientID, p.State.StackID, idsJSON); err != nil {
+			return fmt.Errorf("resolve drifts: %w", err)
+		}
+		if len(drifts) > 0 {
+			if err := s.upsertDrifts(ctx, tx, drifts); err != nil {
+				return err
+			}
+		}
+		ins, err := s.write(ctx, tx, qInsertResult)
+		if err != nil {
+			return err
+		}
+		if _, err := ins.ExecContext(ctx, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
+			micros(r.StartedAt), micros(r.CompletedAt), string(r.Status), boolInt(r.DriftDetected), r.DriftCount,
+			boolInt(r.AutoHealAttempted), r.AutoHealSuccessCount, errorsJSON, r.StateVersion); err != nil {
+			return fmt.Errorf("insert reconciliation %s: %w", r.ReconciliationID, translate(err))
+		}
+		if entries, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
+			return err
+		}
+		if len(p.CheckedEvents) > 0 {
+			checked, err := marshal(p.CheckedEvents)
+			if err != nil {
+				return err
+			}
+			mark, err := s.write(ctx, tx, qMarkChecked)
+			if err != nil {
+				return err
+			}
+			if _, err := mark.ExecContext(ctx, checked, p.State.ClientID); err != nil {
+				return fmt.Errorf("mark events checked: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	copy(p.Audit, entries)
+	return out, nil
+}
+
+const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,
+	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at`
+
+func (s *Store) upsertDrifts(ctx context.Context, tx *sql.Tx, drifts []drift.Drift) error {
+	up, err := s.write(ctx, tx, qUpsertDrift)
+	if err != nil {
+		return err
+	}
+	for _, d := range drifts {
+		d = truncateDrift(d)
+		expected, err := marshal(d.Expected)
+		if err != nil {
+			return fmt.Errorf("drift %s expected: %w", d.ID, err)
+		}
+		observed, err := marshal(d.Observed)
+		if err != nil {
+			return fmt.Errorf("drift %s observed: %w", d.ID, err)
+		}
+		if _, err := up.ExecContext(ctx, d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
+			expected, observed, string(d.Severity), d.Cause, micros(d.DetectedAt), micros(d.FirstSeen),
+			micros(d.LastSeen), d.Observations, boolInt(d.Confirmed), boolInt(d.Acknowledged), d.AcknowledgedBy,
+			nullMicros(d.ResolvedAt)); err != nil {
+			return fmt.Errorf("upsert drift %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// truncateDrift gives a drift's times the precision they are stored with.
+func truncateDrift(d drift.Drift) drift.Drift {
+	d.DetectedAt = store.Truncate(d.DetectedAt)
+	d.FirstSeen = store.Truncate(d.FirstSeen)
+	d.LastSeen = store.Truncate(d.LastSeen)
+	if d.ResolvedAt != nil {
+		t := store.Truncate(*d.ResolvedAt)
+		d.ResolvedAt = &t
+	}
+	return d
+}
+
+func scanDrift(sc scanner) (drift.Drift, error) {
+	var (
+		d                             drift.Drift
+		code, typ, severity           string
+		expected, observed            string
+		detected, firstSeen, lastSeen int64
+		confirmed, acknowledged       int64
+		resolved                      sql.NullInt64
+	)
+	if err := sc.Scan(&d.ClientID, &d.StackID, &d.ID, &code, &typ, &d.Component, &expected, &observed, &severity,
+		&d.Cause, &detected, &firstSeen, &lastSeen, &d.Observations, &confirmed, &acknowledged, &d.AcknowledgedBy,
+		&resolved); err != nil {
+		return drift.Drift{}, err
+	}
+	d.Code, d.Type, d.Severity = drift.Code(code), drift.Type(typ), drift.Severity(severity)
+	if err := json.Unmarshal([]byte(expected), &d.Expected); err != nil {
+		return drift.Drift{}, fmt.Errorf("drift %s expected: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(observed), &d.Observed); err != nil {
+		return drift.Drift{}, fmt.Errorf("drift %s observed: %w", d.ID, err)
+	}
+	d.DetectedAt, d.FirstSeen, d.LastSeen = fromMicros(detected), fromMicros(firstSeen), fromMicros(lastSeen)
+	d.Confirmed, d.Acknowledged = confirmed != 0, acknowledged != 0
+	d.ResolvedAt = fromNullMicros(resolved)
+	return d, nil
+}
+
+// ListDrifts returns drifts ordered by stack then id (by client first when
+// q.ClientID is empty).
+func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Drift, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if q.ClientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, q.ClientID)
+	}
+	if q.StackID != "" {
+		conds = append(conds, `stack_id = ?`)
+		args = append(args, q.StackID)
+	}
+	if !q.IncludeResolved {
+		conds = append(conds, `resolved_at IS NULL`)
+	}
+	st, err := s.read(ctx, `SELECT `+driftColumns+` FROM drifts`+where(conds)+` ORDER BY client_id, stack_id, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list drifts: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
+	}
+	defer rows.Close()
+	var out []drift.Drift
+	for rows.Next() {
+		d, err := scanDrift(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
+	}
+	return out, nil
+}
+
+// AcknowledgeDrift marks an open drift of the client acknowledged by by, or
+// returns store.ErrNotFound (unknown, another client's, or resolved).
+func (s *Store) AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error) {
+	var d drift.Drift
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, qAckDrift)
+		if err != nil {
+			return err
+		}
+		d, err = scanDrift(st.QueryRowContext(ctx, by, micros(at), clientID, driftID))
+		return translate(err)
+	})
+	if err != nil {
+		return drift.Drift{}, fmt.Errorf("acknowledge drift %s of %s: %w", driftID, clientID, err)
+	}
+	return d, nil
+}
+
+// ListReconciliations returns results newest first by (StartedAt, insertion
+// order); clientID and stackID filter when not empty.
+func (s *Store) ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]store.ReconciliationResult, store.Page, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if clientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, clientID)
+	}
+	if stackID != "" {
+		conds = append(conds, `stack_id = ?`)
+		args = append(args, stackID)
+	}
+	if cursor != "" {
+		var started, seq int64
+		if err := store.DecodeCursor(cursor, &started, &seq); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %w", err)
+		}
+		conds = append(conds, `started_at <= ? AND (started_at < ? OR seq < ?)`)
+		args = append(args, started, started, seq)
+	}
+	limit = store.PageLimit(limit)
+	args = append(args, limit+1)
+	st, err := s.read(ctx, `SELECT reconciliation_id, client_id, stack_id, pass_trigger, started_at, completed_at,
+	status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count, errors, state_version, seq
+FROM reconciliations`+where(conds)+` ORDER BY started_at DESC, seq DESC LIMIT ?`)
+	if err != nil {
+		return nil, "", fmt.Errorf("list reconciliations: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list reconciliations: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out  []store.ReconciliationResult
+		seqs []int64
+	)
+	for rows.Next() {
+		var (
+			r                       store.ReconciliationResult
+			status, errs            string
+			started, completed, seq int64
+			detected, healAttempted int64
+		)
+		if err := rows.Scan(&r.ReconciliationID, &r.ClientID, &r.StackID, &r.Trigger, &started, &completed,
+			&status, &detected, &r.DriftCount, &healAttempted, &r.AutoHealSuccessCount, &errs, &r.StateVersion,
+			&seq); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %w", err)
+		}
+		r.StartedAt, r.CompletedAt = fromMicros(started), fromMicros(completed)
+		r.Status, r.DriftDetected, r.AutoHealAttempted = store.ResultStatus(status), detected != 0, healAttempted != 0
+		if err := json.Unmarshal([]byte(errs), &r.Errors); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %s errors: %w", r.ReconciliationID, err)
+		}
+		out = append(out, r)
+		seqs = append(seqs, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list reconciliations: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(micros(out[limit-1].StartedAt), seqs[limit-1])
+	}
+	return out, next, nil
+}
+
+// checkAudit rejects entries whose ChangesMade is not JSON: the hash is
+// computed over them and must not fail.
+func checkAudit(entries []store.AuditEntry) error {
+	for _, e := range entries {
+		if len(e.ChangesMade) > 0 && !json.Valid(e.ChangesMade) {
+			return fmt.Errorf("audit %s: changes_made is not valid JSON", e.Action)
+		}
+	}
+	return nil
+}
+
+// AppendAudit appends entries to the chain in one transaction. Seq, PrevHash
+// and Hash are filled in entries once committed; a zero Timestamp is set to
+// now.
+func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) error {
+	if err := checkAudit(entries); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	var out []store.AuditEntry
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.appendAudit(ctx, tx, entries)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	copy(entries, out)
+	return nil
+}
+
+// appendAudit chains entries after the last stored one inside tx, which
+// holds the write lock, so no other append can interleave.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []store.AuditEntry) ([]store.AuditEntry, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	last, err := s.write(ctx, tx, qAuditHead)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		seq  int64
+		prev string
+	)
+	if err := last.QueryRowContext(ctx).Scan(&seq, &prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read audit head: %w", err)
+	}
+	ins, err := s.write(ctx, tx, qInsertAudit)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]store.AuditEntry, len(entries))
+	for i, e := range entries {
+		seq++
+		e.Seq, e.PrevHash = seq, prev
+		if e.Timestamp.IsZero() {
+			e.Timestamp = now
+		}
+		e.Timestamp = store.Truncate(e.Timestamp)
+		var changes sql.NullString
+		if len(e.ChangesMade) > 0 {
+			changes = sql.NullString{String: string(e.ChangesMade), Valid: true}
+		} else {
+			e.ChangesMade = nil
+		}
+		e.Hash = store.ChainHash(e)
+		if _, err := ins.ExecContext(ctx, e.Seq, micros(e.Timestamp), e.Action, e.ClientID, e.StackID, e.TriggeredBy,
+			boolInt(e.Success), changes, boolInt(e.ApprovalRequired), e.Approver, e.ReconciliationID, e.DriftID,
+			e.PrevHash, e.Hash); err != nil {
+			return nil, fmt.Errorf("insert audit %d: %w", e.Seq, translate(err))
+		}
+		prev = e.Hash
+		out[i] = e
+	}
+	return out, nil
+}
+
+// ListAudit returns entries oldest first, cursor-paginated by Seq.
+func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if q.ClientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, q.ClientID)
+	}
+	if q.Action != "" {
+		conds = append(conds, `action = ?`)
+		args = append(args, q.Action)
+	}
+	if q.Cursor != "" {
+		var after int64
+		if err := store.DecodeCursor(q.Cursor, &after); err != nil {
+			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		conds = append(conds, `seq > ?`)
+		args = append(args, after)
+	}
+	limit := store.PageLimit(q.Limit)
+	args = append(args, limit+1)
+	st, err := s.read(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
+	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
+FROM audit`+where(conds)+` ORDER BY seq LIMIT ?`)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var (
+			e                 store.AuditEntry
+			ts                int64
+			success, approval int64
+			changes           sql.NullString
+		)
+		if err := rows.Scan(&e.Seq, &ts, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &success, &changes,
+			&approval, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		e.Timestamp, e.Success, e.ApprovalRequired = fromMicros(ts), success != 0, approval != 0
+		if changes.Valid {
+			e.ChangesMade = json.RawMessage(changes.String)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(out[limit-1].Seq)
+	}
+	return out, next, nil
+}

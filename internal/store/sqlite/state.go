@@ -1,0 +1,480 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
+	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
+	status, drift_details, last_error, reconciliation_policy, observability, revision`
+
+// stateRow is a states row as stored: JSON columns encoded, times in
+// microseconds. Decoding it gives what GetState returns.
+type stateRow struct {
+	clientID, stackID, environment         string
+	desiredHash, appliedHash, stateVersion string
+	previousVersions, desired, resources   string
+	lastApplied, lastVerified              sql.NullInt64
+	createdAt, updatedAt                   int64
+	status, driftDetails, lastError        string
+	policy, observability                  string
+	revision                               int64
+}
+
+func (r *stateRow) dest() []any {
+	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
+		&r.previousVersions, &r.desired, &r.resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
+		&r.status, &r.driftDetails, &r.lastError, &r.policy, &r.observability, &r.revision}
+}
+
+// args are the values of stateColumns, in order.
+func (r *stateRow) args() []any {
+	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
+		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
+		r.status, r.driftDetails, r.lastError, r.policy, r.observability, r.revision}
+}
+
+// encodeState encodes a record. Drift times inside drift_details are
+// truncated like every stored time.
+func encodeState(rec store.StateRecord) (stateRow, error) {
+	if len(rec.Desired) > 0 && !json.Valid(rec.Desired) {
+		return stateRow{}, fmt.Errorf("state %s: desired is not valid JSON", rec.Key())
+	}
+	details := rec.DriftDetails
+	if details != nil {
+		details = make([]drift.Drift, len(rec.DriftDetails))
+		for i, d := range rec.DriftDetails {
+			details[i] = truncateDrift(d)
+		}
+	}
+	r := stateRow{
+		clientID: rec.ClientID, stackID: rec.StackID, environment: rec.Environment,
+		desiredHash: rec.DesiredHash, appliedHash: rec.AppliedHash, stateVersion: rec.StateVersion,
+		desired:      string(rec.Desired),
+		lastApplied:  nullMicros(rec.LastApplied),
+		lastVerified: nullMicros(rec.LastVerified),
+		createdAt:    micros(rec.CreatedAt), updatedAt: micros(rec.UpdatedAt),
+		status: string(rec.Status), lastError: rec.LastError,
+		revision: rec.Revision,
+	}
+	var err error
+	for _, f := range []struct {
+		dst *string
+		v   any
+	}{
+		{&r.previousVersions, rec.PreviousVersions},
+		{&r.resources, rec.Resources},
+		{&r.driftDetails, details},
+		{&r.policy, rec.ReconciliationPolicy},
+		{&r.observability, rec.Observability},
+	} {
+		if *f.dst, err = marshal(f.v); err != nil {
+			return stateRow{}, fmt.Errorf("state %s: %w", rec.Key(), err)
+		}
+	}
+	return r, nil
+}
+
+func (r *stateRow) decode() (store.StateRecord, error) {
+	rec := store.StateRecord{
+		ClientID: r.clientID, StackID: r.stackID, Environment: r.environment,
+		DesiredHash: r.desiredHash, AppliedHash: r.appliedHash, StateVersion: r.stateVersion,
+		LastApplied:  fromNullMicros(r.lastApplied),
+		LastVerified: fromNullMicros(r.lastVerified),
+		CreatedAt:    fromMicros(r.createdAt), UpdatedAt: fromMicros(r.updatedAt),
+		Status: store.Status(r.status), LastError: r.lastError,
+		Revision: r.revision,
+	}
+	if r.desired != "" {
+		rec.Desired = json.RawMessage(r.desired)
+	}
+	for _, f := range []struct {
+		src string
+		v   any
+	}{
+		{r.previousVersions, &rec.PreviousVersions},
+		{r.resources, &rec.Resources},
+		{r.driftDetails, &rec.DriftDetails},
+		{r.policy, &rec.ReconciliationPolicy},
+		{r.observability, &rec.Observability},
+	} {
+		if err := json.Unmarshal([]byte(f.src), f.v); err != nil {
+			return store.StateRecord{}, fmt.Errorf("decode state %s/%s: %w", r.clientID, r.stackID, err)
+		}
+	}
+	return rec, nil
+}
+
+func marshal(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// ApplyDesired upserts desired state in one transaction. A new stack starts
+// at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
+// pass has run yet); a changed hash bumps the minor version and appends the
+// old one to PreviousVersions; an unchanged hash writes nothing.
+func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
+	for _, d := range in {
+		if d.ClientID == "" || d.StackID == "" {
+			return nil, fmt.Errorf("apply desired: client and stack ids are required (got %q/%q)", d.ClientID, d.StackID)
+		}
+		if d.Hash == "" {
+			return nil, fmt.Errorf("apply desired %s/%s: hash is required", d.ClientID, d.StackID)
+		}
+		if !json.Valid(d.Document) {
+			return nil, fmt.Errorf("apply desired %s/%s: document is not valid JSON", d.ClientID, d.StackID)
+		}
+	}
+	now := s.now()
+	results := make([]store.ApplyResult, len(in))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		sel, err := s.write(ctx, tx, qApplyRead)
+		if err != nil {
+			return err
+		}
+		for i, d := range in {
+			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
+			var version, hash, prev string
+			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&version, &hash, &prev)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				res.Created, res.Changed, res.Version = true, true, "v1.0.0"
+				if err := s.insertStack(ctx, tx, d, now); err != nil {
+					return err
+				}
+			case err != nil:
+				return fmt.Errorf("read state %s/%s: %w", d.ClientID, d.StackID, err)
+			case hash == d.Hash:
+				res.Version = version
+			default:
+				next, err := bumpMinor(version)
+				if err != nil {
+					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+				}
+				res.Changed, res.Version = true, next
+				if err := s.changeStack(ctx, tx, d, version, next, prev, now); err != nil {
+					return err
+				}
+			}
+			results[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply desired: %w", err)
+	}
+	return results, nil
+}
+
+func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, now time.Time) error {
+	row, err := encodeState(store.StateRecord{
+		ClientID: d.ClientID, StackID: d.StackID, Environment: d.Environment,
+		DesiredHash: d.Hash, StateVersion: "v1.0.0", PreviousVersions: []string{},
+		Desired: d.Document, Resources: d.Resources,
+		CreatedAt: now, UpdatedAt: now,
+		Status: store.StatusHealthy, DriftDetails: []drift.Drift{},
+		ReconciliationPolicy: d.Policy, Observability: d.Observability,
+		Revision: 1,
+	})
+	if err != nil {
+		return err
+	}
+	ins, err := s.write(ctx, tx, qInsertState)
+	if err != nil {
+		return err
+	}
+	if _, err := ins.ExecContext(ctx, row.args()...); err != nil {
+		return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, translate(err))
+	}
+	return s.insertVersion(ctx, tx, d, "v1.0.0", now)
+}
+
+func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, old, next, prevJSON string, now time.Time) error {
+	var prev []string
+	if err := json.Unmarshal([]byte(prevJSON), &prev); err != nil {
+		return fmt.Errorf("decode previous versions of %s/%s: %w", d.ClientID, d.StackID, err)
+	}
+	prev = append(prev, old)
+	enc := make([]string, 4)
+	for i, v := range []any{prev, d.Resources, d.Policy, d.Observability} {
+		var err error
+		if enc[i], err = marshal(v); err != nil {
+			return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+	}
+	up, err := s.write(ctx, tx, qChangeDesired)
+	if err != nil {
+		return err
+	}
+	if _, err := up.ExecContext(ctx, d.Environment, d.Hash, string(d.Document), next,
+		enc[0], enc[1], enc[2], enc[3], micros(now), d.ClientID, d.StackID); err != nil {
+		return fmt.Errorf("update state %s/%s: %w", d.ClientID, d.StackID, err)
+	}
+	return s.insertVersion(ctx, tx, d, next, now)
+}
+
+func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, d store.DesiredInput, version string, now time.Time) error {
+	ins, err := s.write(ctx, tx, qInsertVersion)
+	if err != nil {
+		return err
+	}
+	if _, err := ins.ExecContext(ctx, d.ClientID, d.StackID, version, d.Hash, string(d.Document), micros(now), d.AppliedBy); err != nil {
+		return fmt.Errorf("insert desired version %s/%s %s: %w", d.ClientID, d.StackID, version, translate(err))
+	}
+	return nil
+}
+
+// bumpMinor turns "vX.Y.Z" into "vX.(Y+1).0".
+func bumpMinor(v string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	if len(parts) != 3 || !strings.HasPrefix(v, "v") {
+		return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
+		}
+		n[i] = x
+	}
+	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
+}
+
+// GetState returns one stack's record, or store.ErrNotFound.
+func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.StateRecord, error) {
+	st, err := s.read(ctx, `SELECT `+stateColumns+` FROM states WHERE client_id = ? AND stack_id = ?`)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("get state: %w", err)
+	}
+	var r stateRow
+	if err := st.QueryRowContext(ctx, clientID, stackID).Scan(r.dest()...); err != nil {
+		return store.StateRecord{}, fmt.Errorf("get state %s/%s: %w", clientID, stackID, translate(err))
+	}
+	return r.decode()
+}
+
+// ListStates lists stacks by client then stack. limit <= 0 means all.
+func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if clientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, clientID)
+	}
+	if cursor != "" {
+		var c, st string
+		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
+			return nil, "", fmt.Errorf("list states: %w", err)
+		}
+		conds = append(conds, `client_id >= ? AND (client_id > ? OR stack_id > ?)`)
+		args = append(args, c, c, st)
+	}
+	q := `SELECT ` + stateColumns + ` FROM states` + where(conds) + ` ORDER BY client_id, stack_id`
+	if limit > 0 {
+		limit = store.PageLimit(limit)
+		q += ` LIMIT ?`
+		args = append(args, limit+1)
+	}
+	st, err := s.read(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("list states: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list states: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StateRecord
+	for rows.Next() {
+		var r stateRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, "", fmt.Errorf("list states: %w", err)
+		}
+		rec, err := r.decode()
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list states: %w", err)
+	}
+	var next store.Page
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = store.EncodeCursor(last.ClientID, last.StackID)
+	}
+	return out, next, nil
+}
+
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(conds, ` AND `)
+}
+
+// UpdateState writes rec if its Revision is the stored one.
+func (s *Store) UpdateState(ctx context.Context, rec store.StateRecord) (store.StateRecord, error) {
+	var out store.StateRecord
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.updateState(ctx, tx, rec)
+		return err
+	})
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("update state: %w", err)
+	}
+	return out, nil
+}
+
+// updateState is the optimistic write of UpdateState and CommitPass. It
+// returns the record as stored: new Revision and UpdatedAt, CreatedAt kept.
+func (s *Store) updateState(ctx context.Context, tx *sql.Tx, rec store.StateRecord) (store.StateRecord, error) {
+	rec.UpdatedAt = s.now()
+	row, err := encodeState(rec)
+	if err != nil {
+		return store.StateRecord{}, err
+	}
+	up, err := s.write(ctx, tx, qUpdateState)
+	if err != nil {
+		return store.StateRecord{}, err
+	}
+	err = up.QueryRowContext(ctx, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
+		row.previousVersions, row.desired, row.resources, row.lastApplied, row.lastVerified, row.updatedAt,
+		row.status, row.driftDetails, row.lastError, row.policy, row.observability,
+		row.clientID, row.stackID, row.revision).Scan(&row.createdAt, &row.revision)
+	if errors.Is(err, sql.ErrNoRows) {
+		exists, err := s.write(ctx, tx, qStateExists)
+		if err != nil {
+			return store.StateRecord{}, err
+		}
+		var one int
+		switch err := exists.QueryRowContext(ctx, rec.ClientID, rec.StackID).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.StateRecord{}, fmt.Errorf("state %s: %w", rec.Key(), store.ErrNotFound)
+		case err != nil:
+			return store.StateRecord{}, fmt.Errorf("state %s: %w", rec.Key(), err)
+		}
+		return store.StateRecord{}, fmt.Errorf("state %s revision %d: %w", rec.Key(), rec.Revision, store.ErrConflict)
+	}
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("write state %s: %w", rec.Key(), err)
+	}
+	return row.decode()
+}
+
+// GetDesiredVersion returns one version, or store.ErrNotFound.
+func (s *Store) GetDesiredVersion(ctx context.Context, clientID, stackID, version string) (store.DesiredVersion, error) {
+	st, err := s.read(ctx, `SELECT client_id, stack_id, version, hash, document, created_at, created_by
+FROM desired_versions WHERE client_id = ? AND stack_id = ? AND version = ?`)
+	if err != nil {
+		return store.DesiredVersion{}, fmt.Errorf("get desired version: %w", err)
+	}
+	v, err := scanVersion(st.QueryRowContext(ctx, clientID, stackID, version))
+	if err != nil {
+		return store.DesiredVersion{}, fmt.Errorf("get desired version %s/%s %s: %w", clientID, stackID, version, translate(err))
+	}
+	return v, nil
+}
+
+// ListDesiredVersions returns a stack's versions, newest first (insertion
+// order: versions only grow).
+func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
+	st, err := s.read(ctx, `SELECT client_id, stack_id, version, hash, document, created_at, created_by
+FROM desired_versions WHERE client_id = ? AND stack_id = ? ORDER BY rowid DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list desired versions: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, clientID, stackID)
+	if err != nil {
+		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
+	}
+	defer rows.Close()
+	var out []store.DesiredVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
+	}
+	return out, nil
+}
+
+func scanVersion(sc scanner) (store.DesiredVersion, error) {
+	var (
+		v       store.DesiredVersion
+		doc     string
+		created int64
+	)
+	if err := sc.Scan(&v.ClientID, &v.StackID, &v.Version, &v.Hash, &doc, &created, &v.CreatedBy); err != nil {
+		return store.DesiredVersion{}, err
+	}
+	v.Document = json.RawMessage(doc)
+	v.CreatedAt = fromMicros(created)
+	return v, nil
+}
+
+// PutPolicy upserts a policy document; a zero UpdatedAt is set to now.
+func (s *Store) PutPolicy(ctx context.Context, p store.PolicyRecord) error {
+	if p.ClientID == "" {
+		return errors.New("put policy: client id is required")
+	}
+	if !json.Valid(p.Document) {
+		return fmt.Errorf("put policy %s/%s: document is not valid JSON", p.ClientID, p.StackID)
+	}
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = s.now()
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, qUpsertPolicy)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, p.ClientID, p.StackID, string(p.Document), micros(p.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put policy %s/%s: %w", p.ClientID, p.StackID, err)
+	}
+	return nil
+}
+
+// GetPolicy returns the policy of exactly (client, stack), or
+// store.ErrNotFound.
+func (s *Store) GetPolicy(ctx context.Context, clientID, stackID string) (store.PolicyRecord, error) {
+	st, err := s.read(ctx, `SELECT document, updated_at FROM policies WHERE client_id = ? AND stack_id = ?`)
+	if err != nil {
+		return store.PolicyRecord{}, fmt.Errorf("get policy: %w", err)
+	}
+	var (
+		doc     string
+		updated int64
+	)
+	if err := st.QueryRowContext(ctx, clientID, stackID).Scan(&doc, &updated); err != nil {
+		return store.PolicyRecord{}, fmt.Errorf("get policy %s/%s: %w", clientID, stackID, translate(err))
+	}
+	return store.PolicyRecord{ClientID: clientID, StackID: stackID, Document: json.RawMessage(doc), UpdatedAt: fromMicros(updated)}, nil
+}

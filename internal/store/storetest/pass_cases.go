@@ -1,0 +1,273 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+func testCommitPass(ctx context.Context, t *testing.T, s store.Store) {
+	state := newStack(ctx, t, s, "acme", "shop")
+	other := newStack(ctx, t, s, "acme", "blog")
+	blogDrift := mkDrift("acme", "blog", "netlify.build_hook", at(0))
+	commit(ctx, t, s, &other, store.Pass{Drifts: []drift.Drift{blogDrift}, Result: result("rb", "acme", "blog", at(0))})
+
+	d1 := mkDrift("acme", "shop", "shopify.webhook.products/update", at(time.Second))
+	d2 := mkDrift("acme", "shop", "site.tls", at(time.Second))
+	d2.Code, d2.Type, d2.Severity = drift.ResourceUnhealthy, drift.TypeResource, drift.SeverityCritical
+	d2.Observed = map[string]any{"days_left": float64(3)}
+	d2.Cause = "shopify.webhook.products/update"
+	r1 := result("r1", "acme", "shop", at(time.Second))
+	r1.Status, r1.DriftDetected, r1.DriftCount = store.ResultPartial, true, 2
+	r1.AutoHealAttempted, r1.AutoHealSuccessCount = true, 1
+	r1.Errors = []string{"rebuild: 502"}
+
+	next := state
+	next.Status = store.StatusDriftDetected
+	next.LastVerified = ptr(r1.CompletedAt)
+	next.DriftDetails = []drift.Drift{d1, d2}
+	p1 := store.Pass{
+		State:  next,
+		Drifts: []drift.Drift{d1, d2},
+		Result: r1,
+		Audit: []store.AuditEntry{
+			{Timestamp: at(time.Second), Action: "drift_detected", ClientID: "acme", StackID: "shop", TriggeredBy: "reconciler",
+				Success: true, ReconciliationID: "r1", DriftID: d1.ID},
+			{Timestamp: at(2 * time.Second), Action: "auto_heal", ClientID: "acme", StackID: "shop", TriggeredBy: "reconciler",
+				Success: false, ChangesMade: json.RawMessage(`{"rebuild": "requested"}`), ReconciliationID: "r1", DriftID: d2.ID},
+		},
+	}
+	got, err := s.CommitPass(ctx, p1)
+	require.NoError(t, err)
+	require.Equal(t, state.Revision+1, got.Revision)
+	require.Equal(t, store.StatusDriftDetected, got.Status)
+	require.Equal(t, ptr(store.Truncate(r1.CompletedAt)), got.LastVerified)
+	require.Equal(t, []drift.Drift{stored(d1), stored(d2)}, got.DriftDetails)
+	require.Equal(t, getState(ctx, t, s, "acme", "shop"), got, "CommitPass returns the state as stored")
+	state = got
+
+	require.Equal(t, sortDrifts([]drift.Drift{stored(d1), stored(d2)}),
+		listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop"}))
+	require.Equal(t, []store.ReconciliationResult{storedResult(r1)}, allReconciliations(ctx, t, s, "acme", "shop", 0))
+	audit := allAudit(ctx, t, s, store.AuditQuery{ClientID: "acme", Action: "auto_heal"})
+	require.Len(t, audit, 1)
+	require.Equal(t, `{"rebuild": "requested"}`, string(audit[0].ChangesMade))
+	require.Equal(t, d2.ID, audit[0].DriftID)
+	require.Equal(t, audit[0].Hash, p1.Audit[1].Hash, "CommitPass fills the entries' chain fields")
+
+	// Pass 2: d2 is still there, d1 is gone: it is resolved at the pass's
+	// CompletedAt. The other stack's drift is left alone.
+	d2b := d2
+	d2b.LastSeen, d2b.Observations, d2b.Confirmed = at(time.Minute), 2, true
+	r2 := result("r2", "acme", "shop", at(time.Minute))
+	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d2b}, Result: r2})
+
+	require.Equal(t, []drift.Drift{stored(d2b)}, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop"}))
+	resolved := stored(d1)
+	resolved.ResolvedAt = ptr(store.Truncate(r2.CompletedAt))
+	require.Equal(t, sortDrifts([]drift.Drift{resolved, stored(d2b)}),
+		listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop", IncludeResolved: true}))
+	require.Equal(t, []drift.Drift{stored(blogDrift)}, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "blog"}))
+
+	// Pass 3: d1 comes back under its stable id and is open again.
+	d1c := d1
+	d1c.FirstSeen, d1c.LastSeen, d1c.DetectedAt = at(2*time.Minute), at(2*time.Minute), at(2*time.Minute)
+	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1c, d2b}, Result: result("r3", "acme", "shop", at(2*time.Minute))})
+	require.Equal(t, sortDrifts([]drift.Drift{stored(d1c), stored(d2b)}),
+		listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop"}))
+
+	// Pass 4: nothing open.
+	commit(ctx, t, s, &state, store.Pass{Result: result("r4", "acme", "shop", at(3*time.Minute))})
+	require.Empty(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop"}))
+	require.Len(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop", IncludeResolved: true}), 2)
+	require.Len(t, allReconciliations(ctx, t, s, "acme", "shop", 0), 4)
+	require.Equal(t, state, getState(ctx, t, s, "acme", "shop"))
+}
+
+// snapshot is everything a pass may write, to check that a failed pass wrote
+// nothing.
+type snapshot struct {
+	states  []store.StateRecord
+	drifts  []drift.Drift
+	results []store.ReconciliationResult
+	audit   []store.AuditEntry
+	events  []store.Event
+}
+
+func takeSnapshot(ctx context.Context, t *testing.T, s store.Store) snapshot {
+	t.Helper()
+	states, _, err := s.ListStates(ctx, "", "", 0)
+	require.NoError(t, err)
+	return snapshot{
+		states:  states,
+		drifts:  listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", IncludeResolved: true}),
+		results: allReconciliations(ctx, t, s, "acme", "", 0),
+		audit:   allAudit(ctx, t, s, store.AuditQuery{}),
+		events:  allEvents(ctx, t, s, store.EventQuery{}),
+	}
+}
+
+func testCommitPassConflict(ctx context.Context, t *testing.T, s store.Store) {
+	state := newStack(ctx, t, s, "acme", "shop")
+	stale := state
+	d1 := mkDrift("acme", "shop", "a", at(0))
+	insert(ctx, t, s, event("e1", "acme", "shop", "shopify", "t", at(0)), event("e2", "acme", "shop", "shopify", "t", at(0)))
+	commit(ctx, t, s, &state, store.Pass{
+		Drifts:        []drift.Drift{d1},
+		Result:        result("r1", "acme", "shop", at(0)),
+		Audit:         []store.AuditEntry{{Timestamp: at(0), Action: "drift_detected", ClientID: "acme", StackID: "shop"}},
+		CheckedEvents: []string{"e1"},
+	})
+	before := takeSnapshot(ctx, t, s)
+	require.Len(t, before.audit, 1)
+
+	// A pass computed from the stale state: resolving d1, adding d2, a
+	// result, audit and a checked event. None of it may be written.
+	stale.Status = store.StatusError
+	_, err := s.CommitPass(ctx, store.Pass{
+		State:         stale,
+		Drifts:        []drift.Drift{mkDrift("acme", "shop", "b", at(time.Minute))},
+		Result:        result("r-stale", "acme", "shop", at(time.Minute)),
+		Audit:         []store.AuditEntry{{Timestamp: at(time.Minute), Action: "auto_heal", ClientID: "acme", StackID: "shop"}},
+		CheckedEvents: []string{"e2"},
+	})
+	require.ErrorIs(t, err, store.ErrConflict)
+	require.Equal(t, before, takeSnapshot(ctx, t, s), "a conflicting pass writes nothing")
+
+	// The chain continues from the last committed entry.
+	commit(ctx, t, s, &state, store.Pass{
+		Result: result("r2", "acme", "shop", at(2*time.Minute)),
+		Audit:  []store.AuditEntry{{Timestamp: at(2 * time.Minute), Action: "reconciled", ClientID: "acme", StackID: "shop"}},
+	})
+	audit := allAudit(ctx, t, s, store.AuditQuery{})
+	require.Len(t, audit, 2)
+	require.Equal(t, audit[0].Hash, audit[1].PrevHash)
+}
+
+func testCommitPassNotFound(ctx context.Context, t *testing.T, s store.Store) {
+	newStack(ctx, t, s, "acme", "shop")
+	before := takeSnapshot(ctx, t, s)
+	_, err := s.CommitPass(ctx, store.Pass{
+		State:  store.StateRecord{ClientID: "acme", StackID: "ghost", Revision: 1},
+		Drifts: []drift.Drift{mkDrift("acme", "ghost", "a", at(0))},
+		Result: result("r1", "acme", "ghost", at(0)),
+		Audit:  []store.AuditEntry{{Timestamp: at(0), Action: "drift_detected", ClientID: "acme", StackID: "ghost"}},
+	})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, before, takeSnapshot(ctx, t, s))
+	require.Empty(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "ghost", IncludeResolved: true}))
+}
+
+func testAcknowledgeDrift(ctx context.Context, t *testing.T, s store.Store) {
+	state := newStack(ctx, t, s, "acme", "shop")
+	d1 := mkDrift("acme", "shop", "a", at(0))
+	d2 := mkDrift("acme", "shop", "b", at(0))
+	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1, d2}, Result: result("r1", "acme", "shop", at(0))})
+
+	got, err := s.AcknowledgeDrift(ctx, "acme", d1.ID, "alice", at(time.Minute))
+	require.NoError(t, err)
+	want := stored(d1)
+	want.Acknowledged, want.AcknowledgedBy = true, "alice"
+	require.Equal(t, want, got)
+	require.Equal(t, sortDrifts([]drift.Drift{want, stored(d2)}), listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme"}))
+
+	_, err = s.AcknowledgeDrift(ctx, "globex", d2.ID, "mallory", at(time.Minute))
+	require.ErrorIs(t, err, store.ErrNotFound, "another client's drift")
+	_, err = s.AcknowledgeDrift(ctx, "acme", "no-such-drift", "alice", at(time.Minute))
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// A pass that read d1 before it was acknowledged does not undo the
+	// acknowledgement.
+	d1b := d1
+	d1b.Observations = 2
+	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1b, d2}, Result: result("r2", "acme", "shop", at(2*time.Minute))})
+	open := listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "shop"})
+	require.Len(t, open, 2)
+	for _, d := range open {
+		if d.ID == d1.ID {
+			require.True(t, d.Acknowledged)
+			require.Equal(t, "alice", d.AcknowledgedBy)
+			require.Equal(t, 2, d.Observations)
+		} else {
+			require.False(t, d.Acknowledged)
+		}
+	}
+
+	// Once resolved, a drift cannot be acknowledged.
+	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1b}, Result: result("r3", "acme", "shop", at(3*time.Minute))})
+	_, err = s.AcknowledgeDrift(ctx, "acme", d2.ID, "alice", at(4*time.Minute))
+	require.ErrorIs(t, err, store.ErrNotFound, "a resolved drift")
+}
+
+func testListDrifts(ctx context.Context, t *testing.T, s store.Store) {
+	var want []drift.Drift
+	for _, stack := range []string{"zeta", "alpha", "mid"} {
+		state := newStack(ctx, t, s, "acme", stack)
+		ds := []drift.Drift{mkDrift("acme", stack, "x", at(0)), mkDrift("acme", stack, "y", at(0)), mkDrift("acme", stack, "z", at(0))}
+		commit(ctx, t, s, &state, store.Pass{Drifts: ds, Result: result("r-"+stack, "acme", stack, at(0))})
+		for _, d := range ds {
+			want = append(want, stored(d))
+		}
+	}
+	other := newStack(ctx, t, s, "globex", "alpha")
+	commit(ctx, t, s, &other, store.Pass{Drifts: []drift.Drift{mkDrift("globex", "alpha", "x", at(0))}, Result: result("r-g", "globex", "alpha", at(0))})
+
+	require.Equal(t, sortDrifts(want), listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme"}), "ordered by stack then id")
+	require.Len(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: "mid"}), 3)
+	require.Len(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "globex"}), 1)
+	require.Empty(t, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "initech"}))
+}
+
+func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
+	states := map[string]*store.StateRecord{}
+	for _, k := range []string{"acme/a", "acme/b", "globex/a"} {
+		client, stack, _ := cut(k)
+		st := newStack(ctx, t, s, client, stack)
+		states[k] = &st
+	}
+	// 12 passes over three stacks; several share a start time.
+	var acme, acmeA []store.ReconciliationResult
+	for i := range 12 {
+		k := []string{"acme/a", "acme/b", "globex/a"}[i%3]
+		client, stack, _ := cut(k)
+		r := result(fmt.Sprintf("r%02d", i), client, stack, at(time.Duration(i/2)*time.Minute))
+		commit(ctx, t, s, states[k], store.Pass{Result: r})
+		if client == "acme" {
+			acme = append(acme, storedResult(r))
+			if stack == "a" {
+				acmeA = append(acmeA, storedResult(r))
+			}
+		}
+	}
+	check := func(want, got []store.ReconciliationResult) {
+		t.Helper()
+		require.Len(t, got, len(want))
+		seen := map[string]bool{}
+		for i, r := range got {
+			require.False(t, seen[r.ReconciliationID], "%s listed twice", r.ReconciliationID)
+			seen[r.ReconciliationID] = true
+			if i > 0 {
+				require.False(t, r.StartedAt.After(got[i-1].StartedAt), "newest first")
+			}
+		}
+		require.ElementsMatch(t, want, got)
+	}
+	for _, limit := range []int{0, 1, 2, 3, 8} {
+		check(acme, allReconciliations(ctx, t, s, "acme", "", limit))
+		check(acmeA, allReconciliations(ctx, t, s, "acme", "a", limit))
+	}
+	got := allReconciliations(ctx, t, s, "acme", "a", 0)
+	require.Equal(t, "r09", got[0].ReconciliationID)
+	require.Equal(t, "r00", got[len(got)-1].ReconciliationID)
+	require.Empty(t, allReconciliations(ctx, t, s, "initech", "", 0))
+
+	_, _, err := s.ListReconciliations(ctx, "acme", "", "%%%", 2)
+	require.ErrorIs(t, err, store.ErrInvalidCursor)
+}

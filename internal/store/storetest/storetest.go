@@ -1,0 +1,268 @@
+// Package storetest is the conformance suite of store.Store. Every driver has
+// one TestXxxStore that calls Exercise with a function making a fresh, empty
+// store; the suite pins down each method's documented behaviour, so drivers
+// agree in meaning. It assumes nothing about the database behind the store.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Exercise runs the conformance suite. newStore returns a fresh, empty store
+// for one subtest and closes it in t.Cleanup. Subtests run in parallel, each
+// with its own store; Exercise returns when they have all finished, so ctx
+// only needs to outlive the call.
+func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	t.Run("conformance", func(t *testing.T) {
+		for _, c := range cases() {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(ctx, t, newStore(t))
+			})
+		}
+	})
+}
+
+type testCase struct {
+	name string
+	run  func(ctx context.Context, t *testing.T, s store.Store)
+}
+
+func cases() []testCase {
+	return []testCase{
+		{"Ping", testPing},
+		{"ApplyDesiredNew", testApplyDesiredNew},
+		{"ApplyDesiredUnchanged", testApplyDesiredUnchanged},
+		{"ApplyDesiredChanged", testApplyDesiredChanged},
+		{"ApplyDesiredBatch", testApplyDesiredBatch},
+		{"GetStateNotFound", testGetStateNotFound},
+		{"ListStates", testListStates},
+		{"UpdateState", testUpdateState},
+		{"UpdateStateConflict", testUpdateStateConflict},
+		{"UpdateStateConcurrent", testUpdateStateConcurrent},
+		{"Policies", testPolicies},
+		{"InsertEventsDedupe", testInsertEventsDedupe},
+		{"EventsRoundTrip", testEventsRoundTrip},
+		{"ListEventsFilters", testListEventsFilters},
+		{"ListEventsPagination", testListEventsPagination},
+		{"ListEventsLimits", testListEventsLimits},
+		{"EventActivity", testEventActivity},
+		{"DeleteExpiredEvents", testDeleteExpiredEvents},
+		{"CommitPass", testCommitPass},
+		{"CommitPassConflictWritesNothing", testCommitPassConflict},
+		{"CommitPassNotFound", testCommitPassNotFound},
+		{"AcknowledgeDrift", testAcknowledgeDrift},
+		{"ListDrifts", testListDrifts},
+		{"ListReconciliations", testListReconciliations},
+		{"AuditChain", testAuditChain},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditInvalidChanges", testAuditInvalidChanges},
+	}
+}
+
+// t0 has nanoseconds and a zone other than UTC: every stored time must come
+// back as store.Truncate(t0 + d).
+var t0 = time.Date(2026, 11, 3, 10, 4, 5, 123456789, time.FixedZone("CET", 3600))
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+func ptr[T any](v T) *T { return &v }
+
+func testPing(ctx context.Context, t *testing.T, s store.Store) {
+	require.NoError(t, s.Ping(ctx))
+}
+
+// desired is a stack's desired input whose document names the hash.
+func desired(client, stack, hash string) store.DesiredInput {
+	return store.DesiredInput{
+		ClientID:    client,
+		StackID:     stack,
+		Environment: "prod",
+		Hash:        hash,
+		Document:    json.RawMessage(fmt.Sprintf(`{"stack":%q,"hash":%q}`, stack, hash)),
+		Resources:   map[string]string{"site_url": "https://" + stack + ".example"},
+		Policy: store.PolicySummary{
+			AutoHeal: true, MaxHealAttempts: 3, HealBackoff: "exponential",
+			RequireApproval: []string{"resource_replacement"},
+		},
+		Observability: store.ObservabilitySummary{MetricsEndpoint: "/metrics", AlertChannels: []string{"slack"}},
+		AppliedBy:     "alice",
+	}
+}
+
+func apply(ctx context.Context, t *testing.T, s store.Store, in ...store.DesiredInput) []store.ApplyResult {
+	t.Helper()
+	res, err := s.ApplyDesired(ctx, in)
+	require.NoError(t, err)
+	require.Len(t, res, len(in))
+	return res
+}
+
+func getState(ctx context.Context, t *testing.T, s store.Store, client, stack string) store.StateRecord {
+	t.Helper()
+	rec, err := s.GetState(ctx, client, stack)
+	require.NoError(t, err)
+	return rec
+}
+
+// newStack applies a new stack and returns its record.
+func newStack(ctx context.Context, t *testing.T, s store.Store, client, stack string) store.StateRecord {
+	t.Helper()
+	apply(ctx, t, s, desired(client, stack, "h-"+stack))
+	return getState(ctx, t, s, client, stack)
+}
+
+// mkDrift is a drift of a stack with JSON-native expected/observed values, so
+// it reads back equal.
+func mkDrift(client, stack, component string, seen time.Time) drift.Drift {
+	return drift.Drift{
+		ID:           drift.ID(client, stack, drift.TypeIntegration, component),
+		ClientID:     client,
+		StackID:      stack,
+		Code:         drift.WebhookBroken,
+		Type:         drift.TypeIntegration,
+		Component:    component,
+		Expected:     map[string]any{"topic": "products/update", "active": true},
+		Observed:     nil,
+		Severity:     drift.SeverityHigh,
+		Cause:        "",
+		DetectedAt:   seen,
+		FirstSeen:    seen,
+		LastSeen:     seen,
+		Observations: 1,
+	}
+}
+
+// stored is how a drift reads back: times truncated.
+func stored(d drift.Drift) drift.Drift {
+	d.DetectedAt = store.Truncate(d.DetectedAt)
+	d.FirstSeen = store.Truncate(d.FirstSeen)
+	d.LastSeen = store.Truncate(d.LastSeen)
+	if d.ResolvedAt != nil {
+		d.ResolvedAt = ptr(store.Truncate(*d.ResolvedAt))
+	}
+	return d
+}
+
+func sortDrifts(ds []drift.Drift) []drift.Drift {
+	out := append([]drift.Drift(nil), ds...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].StackID != out[j].StackID {
+			return out[i].StackID < out[j].StackID
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// result is a reconciliation result of a stack started at start.
+func result(id, client, stack string, start time.Time) store.ReconciliationResult {
+	return store.ReconciliationResult{
+		ReconciliationID: id,
+		ClientID:         client,
+		StackID:          stack,
+		Trigger:          "schedule",
+		StartedAt:        start,
+		CompletedAt:      start.Add(1500 * time.Millisecond),
+		Status:           store.ResultSuccess,
+		StateVersion:     "v1.0.0",
+	}
+}
+
+func storedResult(r store.ReconciliationResult) store.ReconciliationResult {
+	r.StartedAt = store.Truncate(r.StartedAt)
+	r.CompletedAt = store.Truncate(r.CompletedAt)
+	return r
+}
+
+// commit commits a pass on *state and replaces it with the stored state.
+func commit(ctx context.Context, t *testing.T, s store.Store, state *store.StateRecord, p store.Pass) {
+	t.Helper()
+	p.State = *state
+	got, err := s.CommitPass(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, state.Revision+1, got.Revision)
+	*state = got
+}
+
+func listDrifts(ctx context.Context, t *testing.T, s store.Store, q store.DriftQuery) []drift.Drift {
+	t.Helper()
+	ds, err := s.ListDrifts(ctx, q)
+	require.NoError(t, err)
+	return ds
+}
+
+// allReconciliations pages through ListReconciliations with limit.
+func allReconciliations(ctx context.Context, t *testing.T, s store.Store, client, stack string, limit int) []store.ReconciliationResult {
+	t.Helper()
+	var (
+		out    []store.ReconciliationResult
+		cursor string
+	)
+	for range 1000 {
+		page, next, err := s.ListReconciliations(ctx, client, stack, cursor, limit)
+		require.NoError(t, err)
+		if limit > 0 {
+			require.LessOrEqual(t, len(page), limit)
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
+		cursor = next
+	}
+	t.Fatal("ListReconciliations never ended")
+	return nil
+}
+
+func allAudit(ctx context.Context, t *testing.T, s store.Store, q store.AuditQuery) []store.AuditEntry {
+	t.Helper()
+	var out []store.AuditEntry
+	for range 1000 {
+		page, next, err := s.ListAudit(ctx, q)
+		require.NoError(t, err)
+		if q.Limit > 0 {
+			require.LessOrEqual(t, len(page), q.Limit)
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
+		q.Cursor = next
+	}
+	t.Fatal("ListAudit never ended")
+	return nil
+}
+
+func allEvents(ctx context.Context, t *testing.T, s store.Store, q store.EventQuery) []store.Event {
+	t.Helper()
+	var out []store.Event
+	for range 10000 {
+		page, next, err := s.ListEvents(ctx, q)
+		require.NoError(t, err)
+		if q.Limit > 0 {
+			require.LessOrEqual(t, len(page), q.Limit)
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
+		q.Cursor = next
+	}
+	t.Fatal("ListEvents never ended")
+	return nil
+}
