@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// wireApplyResult is one item of POST /v1/config's answer.
+type wireApplyResult struct {
+	ClientID string `json:"client_id"`
+	StackID  string `json:"stack_id"`
+	Created  bool   `json:"created"`
+	Changed  bool   `json:"changed"`
+	Version  string `json:"state_version"`
+	Hash     string `json:"desired_hash"`
+}
+
+// change names what an apply did to a stack.
+func (r wireApplyResult) change() string {
+	switch {
+	case r.Created:
+		return "created"
+	case r.Changed:
+		return "changed"
+	}
+	return "unchanged"
+}
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Send a blackwell.yaml to the server to become the desired state",
+		Long: `Send a whole blackwell.yaml to the server, which validates it (resolving
+secret references from its own environment) and applies it: each stack whose
+desired composition changed gets a new version. Nothing is applied when any
+document is invalid; the problems are printed as file:line:column: message.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var answer struct {
+				Items []wireApplyResult `json:"items"`
+			}
+			raw, _, err := c.do(cmd.Context(), apiRequest{
+				method: http.MethodPost, path: "/v1/config", body: data, ctype: "application/yaml",
+				header: map[string]string{"X-Blackwell-Filename": file},
+			}, &answer)
+			if err != nil {
+				return g.reportConfigProblems(err)
+			}
+			if asJSON {
+				return g.writeRaw(raw)
+			}
+			if len(answer.Items) == 0 {
+				_, err := fmt.Fprintln(g.stdout, "no stacks in", file)
+				return err
+			}
+			tw := newTable(g.stdout, "CLIENT", "STACK", "VERSION", "CHANGE")
+			for _, r := range answer.Items {
+				row(tw, r.ClientID, r.StackID, r.Version, r.change())
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	return cmd
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blackwellio/blackwell/internal/config"
+)
+
+// Plan actions of a stack.
+const (
+	planCreate    = "create"
+	planChange    = "change"
+	planUnchanged = "unchanged"
+)
+
+// planChangeItem is one changed path of a stack's canonical spec.
+type planChangeItem struct {
+	Op   string `json:"op"` // + added, - removed, ~ changed
+	Path string `json:"path"`
+	From any    `json:"from,omitempty"`
+	To   any    `json:"to,omitempty"`
+}
+
+// planStack is what applying the file would do to one stack.
+type planStack struct {
+	ClientID       string           `json:"client_id"`
+	StackID        string           `json:"stack_id"`
+	Environment    string           `json:"environment"`
+	Action         string           `json:"action"`
+	CurrentVersion string           `json:"current_version,omitempty"`
+	DesiredHash    string           `json:"desired_hash"`
+	Changes        []planChangeItem `json:"changes"`
+	// Drifts are the stack's open drifts: desired vs observed now.
+	Drifts []wireDrift `json:"drifts"`
+}
+
+type planSummary struct {
+	Add       int `json:"add"`
+	Change    int `json:"change"`
+	Unchanged int `json:"unchanged"`
+}
+
+type plan struct {
+	Stacks  []planStack `json:"stacks"`
+	Summary planSummary `json:"summary"`
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "plan -f FILE",
+		Short: "Show what applying a blackwell.yaml would change",
+		Long: `Validate a blackwell.yaml locally, then compare each stack's declared
+composition with the desired state the server holds, and show the open drift
+of each stack (what is declared vs what is observed). Nothing is changed.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(file, os.LookupEnv)
+			if err != nil {
+				var errs *config.Errors
+				if errors.As(err, &errs) {
+					for _, e := range *errs {
+						fmt.Fprintln(g.stderr, e.Error())
+					}
+					return silentError{exitFailure}
+				}
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			p, err := makePlan(cmd, c, cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, p)
+			}
+			_, noColor := os.LookupEnv("NO_COLOR")
+			printPlan(g.stdout, p, isTerminal(g.stdout) && !noColor)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	return cmd
+}
+
+// makePlan compares each stack of cfg with the server's state.
+func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error) {
+	p := plan{Stacks: []planStack{}}
+	drifts := map[string][]wireDrift{} // client -> open drifts, read once per client
+	for _, st := range cfg.Stacks {
+		canonical, sum, err := config.Hash(st.Spec)
+		if err != nil {
+			return plan{}, fmt.Errorf("hash stack %s: %w", st.Metadata.Key(), err)
+		}
+		ps := planStack{
+			ClientID: st.Metadata.ClientID, StackID: st.Metadata.StackID, Environment: st.Metadata.Environment,
+			DesiredHash: sum, Changes: []planChangeItem{}, Drifts: []wireDrift{},
+		}
+		var rec wireState
+		_, _, err = c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", ps.ClientID, ps.StackID)}, &rec)
+		var ae *wireError
+		switch {
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			ps.Action = planCreate
+			p.Summary.Add++
+			p.Stacks = append(p.Stacks, ps)
+			continue
+		case err != nil:
+			return plan{}, err
+		}
+		ps.CurrentVersion = rec.StateVersion
+		if rec.Environment != ps.Environment {
+			ps.Changes = append(ps.Changes, planChangeItem{Op: "~", Path: "metadata.environment", From: rec.Environment, To: ps.Environment})
+		}
+		if rec.DesiredHash != sum {
+			var from, to any
+			if err := json.Unmarshal(rec.Desired, &from); err != nil && len(rec.Desired) > 0 {
+				return plan{}, fmt.Errorf("decode desired state of %s: %w", st.Metadata.Key(), err)
+			}
+			if err := json.Unmarshal(canonical, &to); err != nil {
+				return plan{}, fmt.Errorf("decode canonical spec of %s: %w", st.Metadata.Key(), err)
+			}
+			ps.Changes = append(ps.Changes, diffJSON("", from, to)...)
+		}
+		if len(ps.Changes) > 0 {
+			ps.Action = planChange
+			p.Summary.Change++
+		} else {
+			ps.Action = planUnchanged
+			p.Summary.Unchanged++
+		}
+		open, ok := drifts[ps.ClientID]
+		if !ok {
+			status, _, err := c.getDrift(cmd, ps.ClientID, false)
+			if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotFound) {
+				return plan{}, err
+			}
+			open = status.DriftDetails
+			drifts[ps.ClientID] = open
+		}
+		for _, d := range open {
+			if d.StackID == ps.StackID {
+				ps.Drifts = append(ps.Drifts, d)
+			}
+		}
+		p.Stacks = append(p.Stacks, ps)
+	}
+	return p, nil
+}
+
+// diffJSON lists the paths where to differs from from. Objects are compared
+// key by key; arrays and scalars as whole values.
+func diffJSON(path string, from, to any) []planChangeItem {
+	fm, fok := from.(map[string]any)
+	tm, tok := to.(map[string]any)
+	if !fok || !tok {
+		switch {
+		case from == nil && to == nil:
+			return nil
+		case from == nil:
+			return []planChangeItem{{Op: "+", Path: path, To: to}}
+		case to == nil:
+			return []planChangeItem{{Op: "-", Path: path, From: from}}
+		case reflect.DeepEqual(from, to):
+			return nil
+		}
+		return []planChangeItem{{Op: "~", Path: path, From: from, To: to}}
+	}
+	keys := make([]string, 0, len(fm)+len(tm))
+	for k := range fm {
+		keys = append(keys, k)
+	}
+	for k := range tm {
+		if _, ok := fm[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []planChangeItem
+	for _, k := range keys {
+		out = append(out, diffJSON(joinPath(path, k), fm[k], tm[k])...)
+	}
+	return out
+}
+
+// joinPath appends a key to a dotted path; keys that are not plain words
+// are quoted in brackets.
+func joinPath(path, key string) string {
+	plain := key != ""
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			plain = false
+			break
+		}
+	}
+	if !plain {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// ANSI colours of plan lines.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiReset  = "\x1b[0m"
+)
+
+// printPlan writes a plan like terraform plan does.
+func printPlan(w io.Writer, p plan, color bool) {
+	paint := func(op string) string {
+		if !color {
+			return op
+		}
+		switch op {
+		case "+":
+			return ansiGreen + op + ansiReset
+		case "~":
+			return ansiYellow + op + ansiReset
+		case "-":
+			return ansiRed + op + ansiReset
+		}
+		return op
+	}
+	for _, s := range p.Stacks {
+		key := s.ClientID + "/" + s.StackID
+		switch s.Action {
+		case planCreate:
+			fmt.Fprintf(w, "%s %s (%s) will be created\n", paint("+"), key, orDash(s.Environment))
+		case planChange:
+			fmt.Fprintf(w, "%s %s (%s) will change: %s -> a new version\n", paint("~"), key, orDash(s.Environment), s.CurrentVersion)
+			for _, c := range s.Changes {
+				switch c.Op {
+				case "+":
+					fmt.Fprintf(w, "    %s %s: %s\n", paint("+"), c.Path, planValue(c.To))
+				case "-":
+					fmt.Fprintf(w, "    %s %s: %s\n", paint("-"), c.Path, planValue(c.From))
+				default:
+					fmt.Fprintf(w, "    %s %s: %s -> %s\n", paint("~"), c.Path, planValue(c.From), planValue(c.To))
+				}
+			}
+		default:
+			fmt.Fprintf(w, "  %s (%s) unchanged at %s\n", key, orDash(s.Environment), s.CurrentVersion)
+		}
+		for _, d := range s.Drifts {
+			ack := ""
+			if d.Acknowledged {
+				ack = ", acknowledged"
+			}
+			fmt.Fprintf(w, "    ! drift %s %s (%s%s): expected %s, observed %s\n", d.Code, d.Component, d.Severity, ack, planValue(d.Expected), planValue(d.Observed))
+		}
+	}
+	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged\n", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// planValue renders a JSON value on one line.
+func planValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return truncate(strings.TrimSpace(string(b)), 80)
+}

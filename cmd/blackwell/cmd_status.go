@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// wireState is the part of a StateRecord the CLI shows.
+type wireState struct {
+	ClientID     string          `json:"client_id"`
+	StackID      string          `json:"stack_id"`
+	Environment  string          `json:"environment"`
+	DesiredHash  string          `json:"desired_hash"`
+	AppliedHash  string          `json:"applied_hash"`
+	StateVersion string          `json:"state_version"`
+	Desired      json.RawMessage `json:"desired"`
+	LastVerified *time.Time      `json:"last_verified"`
+	Status       string          `json:"status"`
+	DriftDetails []wireDrift     `json:"drift_details"`
+	LastError    string          `json:"last_error"`
+}
+
+// wirePage is the envelope of list answers.
+type wirePage[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [CLIENT [STACK]]",
+		Short: "Show stacks and their status",
+		Args:  rangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var recs []wireState
+			var raw json.RawMessage
+			if len(args) == 2 {
+				var rec wireState
+				raw, _, err = c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", args[0], args[1])}, &rec)
+				if err != nil {
+					return err
+				}
+				recs = []wireState{rec}
+			} else {
+				q := url.Values{}
+				if len(args) == 1 {
+					q.Set("client_id", args[0])
+				}
+				var all []json.RawMessage
+				if err := c.listAll(cmd, "/v1/stacks", q, &all); err != nil {
+					return err
+				}
+				raw, err = json.Marshal(wirePage[json.RawMessage]{Items: all})
+				if err != nil {
+					return err
+				}
+				for _, item := range all {
+					var rec wireState
+					if err := json.Unmarshal(item, &rec); err != nil {
+						return fmt.Errorf("decode stack: %w", err)
+					}
+					recs = append(recs, rec)
+				}
+				if len(recs) == 0 && len(args) == 1 && !asJSON {
+					return fmt.Errorf("client %s has no stacks", args[0])
+				}
+			}
+			if asJSON {
+				return g.writeRaw(raw)
+			}
+			if len(recs) == 0 {
+				_, err := fmt.Fprintln(g.stdout, "no stacks")
+				return err
+			}
+			tw := newTable(g.stdout, "CLIENT", "STACK", "ENV", "STATUS", "VERSION", "DRIFTS", "LAST_VERIFIED")
+			for _, r := range recs {
+				row(tw, r.ClientID, r.StackID, r.Environment, r.Status, r.StateVersion, strconv.Itoa(len(r.DriftDetails)), formatTime(r.LastVerified))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// listAll follows next_cursor through every page of a list endpoint.
+func (c *apiClient) listAll(cmd *cobra.Command, path string, q url.Values, items *[]json.RawMessage) error {
+	cursor := ""
+	for {
+		qq := url.Values{}
+		for k, v := range q {
+			qq[k] = v
+		}
+		qq.Set("limit", "1000")
+		if cursor != "" {
+			qq.Set("cursor", cursor)
+		}
+		var page wirePage[json.RawMessage]
+		if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: path, query: qq}, &page); err != nil {
+			return err
+		}
+		*items = append(*items, page.Items...)
+		if page.NextCursor == "" || len(page.Items) == 0 {
+			return nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// rangeArgs is cobra.RangeArgs with a usage error.
+func rangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.RangeArgs(min, max)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

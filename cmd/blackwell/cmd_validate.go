@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blackwellio/blackwell/internal/config"
+)
+
+// defaultConfigFile is the file validate, plan and apply read without -f.
+func defaultConfigFile() string { return envOr("BLACKWELL_CONFIG", "blackwell.yaml") }
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "validate [-f FILE]",
+		Short: "Check a blackwell.yaml without applying it",
+		Long: `Parse and validate every document of a blackwell.yaml, locally. Secret
+references (${VAR}) are resolved from the environment. Prints a summary, or
+every problem as file:line:column: message on stderr and exits 1.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(file, os.LookupEnv)
+			if err != nil {
+				var errs *config.Errors
+				if !errors.As(err, &errs) {
+					return err
+				}
+				if asJSON {
+					problems := make([]configProblem, len(*errs))
+					for i, e := range *errs {
+						problems[i] = configProblem{File: e.File, Line: e.Line, Column: e.Column, Message: e.Message}
+					}
+					if err := writeJSON(g.stdout, map[string]any{"ok": false, "file": file, "errors": problems}); err != nil {
+						return err
+					}
+				}
+				for _, e := range *errs {
+					fmt.Fprintln(g.stderr, e.Error())
+				}
+				return silentError{exitFailure}
+			}
+			if asJSON {
+				return writeJSON(g.stdout, map[string]any{
+					"ok": true, "file": file,
+					"stacks": len(cfg.Stacks), "policies": len(cfg.Policies), "channels": len(cfg.Channels),
+				})
+			}
+			_, err = fmt.Fprintf(g.stdout, "ok: %d stacks, %d policies, %d channels\n", len(cfg.Stacks), len(cfg.Policies), len(cfg.Channels))
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	return cmd
+}
