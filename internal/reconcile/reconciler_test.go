@@ -237,7 +237,7 @@ func TestTriggersDuringAPassCoalesceIntoOneMorePass(t *testing.T) {
 	}
 	close(bp.release)
 	first := <-f.passes
-	require.Equal(t, reconcile.TriggerStart, first.Trigger)
+	require.Equal(t, reconcile.TriggerConfig, first.Trigger, "applied before Start: the config trigger is pending")
 	second := <-f.passes
 	require.Equal(t, reconcile.TriggerEvent, second.Trigger)
 	require.Equal(t, int64(2), bp.calls.Load(), "100 triggers during a pass cost exactly one more pass")
@@ -283,7 +283,7 @@ func TestScheduledPassFollowsPolicyInterval(t *testing.T) {
 	f.apply(t, pol, stack("acme", "web", siteSpec("http://127.0.0.1:1/")))
 	require.NoError(t, f.loop.Start(context.Background()))
 	t.Cleanup(func() { f.loop.Stop(context.Background()) })
-	require.Equal(t, reconcile.TriggerStart, (<-f.passes).Trigger)
+	require.Equal(t, reconcile.TriggerConfig, (<-f.passes).Trigger)
 
 	// Before the jittered interval (±10%) nothing runs; after it, a pass.
 	f.clock.Step(50 * time.Second)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
@@ -28,6 +29,18 @@ type Service struct {
 	onChange func(clientID, stackID string)
 	// metricsEndpoint is recorded in each StateRecord's observability block.
 	metricsEndpoint string
+
+	// Policies are read on every pass and change rarely: they are cached
+	// for policyTTL, and dropped at once when this process writes one.
+	// Another replica's write is seen within policyTTL.
+	policyTTL time.Duration
+	mu        sync.Mutex
+	policies  map[[2]string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	spec *config.PolicySpec
+	at   time.Time
 }
 
 // Options configure a Service.
@@ -39,11 +52,18 @@ type Options struct {
 	OnChange func(clientID, stackID string)
 	// MetricsEndpoint is the /metrics address shown in state records.
 	MetricsEndpoint string
+	// PolicyCacheTTL bounds how long a policy read is reused (default 5s;
+	// negative disables the cache).
+	PolicyCacheTTL time.Duration
 }
 
 // New returns a Service over st.
 func New(st store.Store, opts Options) *Service {
-	s := &Service{store: st, log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metricsEndpoint: opts.MetricsEndpoint}
+	s := &Service{store: st, log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metricsEndpoint: opts.MetricsEndpoint,
+		policyTTL: opts.PolicyCacheTTL, policies: map[[2]string]cachedPolicy{}}
+	if s.policyTTL == 0 {
+		s.policyTTL = 5 * time.Second
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +106,7 @@ func (s *Service) Apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		if err := s.store.PutPolicy(ctx, rec); err != nil {
 			return nil, fmt.Errorf("write policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
 		}
+		s.forgetPolicies()
 		changedPolicies = append(changedPolicies, rec)
 	}
 	results, err := s.store.ApplyDesired(ctx, inputs)
@@ -204,6 +225,33 @@ func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.
 
 // readPolicy returns the stored policy of exactly (client, stack), or nil.
 func (s *Service) readPolicy(ctx context.Context, clientID, stackID string) (*config.PolicySpec, error) {
+	key := [2]string{clientID, stackID}
+	if s.policyTTL > 0 {
+		s.mu.Lock()
+		c, ok := s.policies[key]
+		s.mu.Unlock()
+		if ok && time.Since(c.at) < s.policyTTL {
+			return c.spec, nil
+		}
+	}
+	spec, err := s.loadPolicy(ctx, clientID, stackID)
+	if err == nil && s.policyTTL > 0 {
+		s.mu.Lock()
+		s.policies[key] = cachedPolicy{spec: spec, at: time.Now()}
+		s.mu.Unlock()
+	}
+	return spec, err
+}
+
+// forgetPolicies drops the policy cache after a local write.
+func (s *Service) forgetPolicies() {
+	s.mu.Lock()
+	clear(s.policies)
+	s.mu.Unlock()
+}
+
+// loadPolicy reads a policy from the store, or nil when there is none.
+func (s *Service) loadPolicy(ctx context.Context, clientID, stackID string) (*config.PolicySpec, error) {
 	rec, err := s.store.GetPolicy(ctx, clientID, stackID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -229,6 +277,7 @@ func (s *Service) PutPolicy(ctx context.Context, clientID, stackID string, spec 
 	if err := s.store.PutPolicy(ctx, rec); err != nil {
 		return fmt.Errorf("write policy %s/%s: %w", clientID, stackID, err)
 	}
+	s.forgetPolicies()
 	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
 		Timestamp: s.now(), Action: "policy_changed", ClientID: clientID, StackID: stackID,
 		TriggeredBy: by, Success: true, ChangesMade: doc,

@@ -1,0 +1,122 @@
+package state_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+type bundle struct {
+	svc     *state.Service
+	store   store.Store
+	changed []string
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	b := &bundle{store: db}
+	b.svc = state.New(db, state.Options{OnChange: func(c, s string) { b.changed = append(b.changed, c+"/"+s) }})
+	return b
+}
+
+func cfgWith(url string, pol *config.PolicySpec) *config.Config {
+	c := &config.Config{Stacks: []config.Stack{{
+		APIVersion: config.APIVersion, Kind: config.KindStack,
+		Metadata: config.StackMeta{ClientID: "acme", StackID: "web", Environment: "prod"},
+		Spec:     config.StackSpec{Resources: map[string]config.Resource{"site": {Probe: "http", URL: url}}},
+	}}}
+	if pol != nil {
+		c.Policies = []config.Policy{{APIVersion: config.APIVersion, Kind: config.KindReconciliationPolicy,
+			Metadata: config.PolicyMeta{ClientID: "acme"}, Spec: *pol}}
+	}
+	return c
+}
+
+func TestApplyVersionsOnlyChangedStacksAndRollsBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	res, err := b.svc.Apply(ctx, cfgWith("https://a.example/", nil), "test")
+	require.NoError(t, err)
+	require.True(t, res[0].Created)
+	require.Equal(t, "v1.0.0", res[0].Version)
+	require.Equal(t, []string{"acme/web"}, b.changed)
+
+	res, err = b.svc.Apply(ctx, cfgWith("https://a.example/", nil), "test")
+	require.NoError(t, err)
+	require.False(t, res[0].Changed, "same desired hash: no new version")
+	require.Len(t, b.changed, 1, "no pass asked for an unchanged stack")
+
+	res, err = b.svc.Apply(ctx, cfgWith("https://b.example/", nil), "test")
+	require.NoError(t, err)
+	require.True(t, res[0].Changed)
+	require.Equal(t, "v1.1.0", res[0].Version)
+	v2hash := res[0].Hash
+
+	rb, err := b.svc.Rollback(ctx, "acme", "web", "v1.0.0", "ops")
+	require.NoError(t, err)
+	require.Equal(t, "v1.2.0", rb.Version, "a rollback is a new version")
+	rec, err := b.store.GetState(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.NotEqual(t, v2hash, rec.DesiredHash)
+	require.Equal(t, []string{"v1.0.0", "v1.1.0"}, rec.PreviousVersions)
+	first, err := b.store.GetDesiredVersion(ctx, "acme", "web", "v1.0.0")
+	require.NoError(t, err)
+	require.Equal(t, first.Hash, rec.DesiredHash)
+
+	for _, bad := range []string{"1.0.0", "v1.0", "v1.0.0-rc1", "latest", "v01.0.0", ""} {
+		_, err = b.svc.Rollback(ctx, "acme", "web", bad, "ops")
+		require.ErrorIs(t, err, state.ErrInvalid, bad)
+	}
+	_, err = b.svc.Rollback(ctx, "acme", "web", "v9.0.0", "ops")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = b.svc.Rollback(ctx, "acme", "nope", "v1.0.0", "ops")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	audit, _, err := b.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Action)
+	}
+	require.Equal(t, []string{"desired_state_changed", "desired_state_changed", "rollback"}, actions)
+}
+
+func TestPolicyIsEffectiveAndAWriteIsSeenAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	pol := config.DefaultPolicy()
+	pol.Schedule.Interval = config.Duration(time.Minute)
+	_, err := b.svc.Apply(ctx, cfgWith("https://a.example/", &pol), "test")
+	require.NoError(t, err)
+
+	got, err := b.svc.Policy(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, got.Schedule.Interval.D())
+
+	// A stack-level policy overrides the client's, and the cache does not hide it.
+	stackPol := config.DefaultPolicy()
+	stackPol.Schedule.Interval = config.Duration(2 * time.Minute)
+	require.NoError(t, b.svc.PutPolicy(ctx, "acme", "web", stackPol, "ops"))
+	got, err = b.svc.Policy(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, got.Schedule.Interval.D())
+
+	// A client without policies gets the defaults.
+	got, err = b.svc.Policy(ctx, "nobody", "")
+	require.NoError(t, err)
+	require.Equal(t, config.DefaultPolicy(), got)
+}
