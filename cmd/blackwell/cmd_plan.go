@@ -61,7 +61,8 @@ func newPlanCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE",
 		Short: "Show what applying a blackwell.yaml would change",
-		Long: `Validate a blackwell.yaml locally, then compare each stack's declared
+		Long: `Validate a blackwell.yaml locally (secret references are checked, not
+resolved: the server resolves them), then compare each stack's declared
 composition with the desired state the server holds, and show the open drift
 of each stack (what is declared vs what is observed). Nothing is changed.`,
 		Args: exactArgs(0),
@@ -70,7 +71,9 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(file, os.LookupEnv)
+			// Secrets are resolved by the server, from its environment:
+			// here only their references' syntax is checked.
+			cfg, err := config.Load(file, nil)
 			if err != nil {
 				var errs *config.Errors
 				if errors.As(err, &errs) {

@@ -653,6 +653,8 @@ func TestPolicy(t *testing.T) {
 	requireError(t, f.do(t, "PUT", "/v1/clients/acme-corp/policy", `{"auto_heel": {}}`), http.StatusUnprocessableEntity, codeInvalidConfig)
 	requireError(t, f.do(t, "PUT", "/v1/clients/acme-corp/policy", ``), http.StatusUnprocessableEntity, codeInvalid)
 	requireError(t, f.do(t, "PUT", "/v1/clients/acme-corp/policy", body, "Content-Type", "application/yaml"), http.StatusUnsupportedMediaType, codeUnsupportedMedia)
+	requireError(t, f.do(t, "PUT", "/v1/clients/Bad%20Client/policy", body), http.StatusUnprocessableEntity, codeInvalid)
+	requireError(t, f.do(t, "PUT", "/v1/clients/acme-corp/policy?stack_id=-x", body), http.StatusUnprocessableEntity, codeInvalid)
 	requireError(t, f.do(t, "GET", "/v1/clients/nobody/policy", ""), http.StatusNotFound, codeNotFound)
 	requireError(t, f.do(t, "GET", "/v1/clients/acme-corp/policy?stack_id=nope", ""), http.StatusNotFound, codeNotFound)
 }
