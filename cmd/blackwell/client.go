@@ -55,6 +55,9 @@ func (g *globals) jsonOutput() (bool, error) {
 	return false, usageError{fmt.Errorf("unknown output format %q: want table or json", g.output)}
 }
 
+// defaultRequestTimeout bounds a request whose context has no deadline.
+const defaultRequestTimeout = time.Minute
+
 // apiClient talks to the blackwell API named by --server.
 type apiClient struct {
 	base  *url.URL
@@ -126,6 +129,11 @@ type apiRequest struct {
 // nil). It returns the raw answer too, for -o json. A non-2xx answer is an
 // *wireError.
 func (c *apiClient) do(ctx context.Context, req apiRequest, out any) (json.RawMessage, int, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultRequestTimeout)
+		defer cancel()
+	}
 	target := c.base.String() + req.path
 	if len(req.query) > 0 {
 		target += "?" + req.query.Encode()
@@ -191,7 +199,7 @@ func (c *apiClient) connError(err error) error {
 		return fmt.Errorf("cannot reach the blackwell server at %s: unknown host %s", c.origin(), dnsErr.Name)
 	}
 	var uerr *url.Error
-	if errors.As(err, &uerr) && uerr.Timeout() {
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &uerr) && uerr.Timeout() {
 		return fmt.Errorf("cannot reach the blackwell server at %s: timed out", c.origin())
 	}
 	if errors.As(err, &uerr) {

@@ -99,7 +99,7 @@ func serverOf(ts *testscript.TestScript) *scriptServer {
 
 // scriptNow is the clock of script servers, so that times in answers are
 // fixed.
-var scriptNow = time.Date(2025, 10, 10, 4, 0, 0, 0, time.UTC)
+func scriptNow() time.Time { return time.Date(2025, 10, 10, 4, 0, 0, 0, time.UTC) }
 
 func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
@@ -121,7 +121,7 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	st, err := sqlite.Open(ctx, filepath.Join(ts.Getenv("WORK"), "blackwell.db"))
 	ts.Check(err)
 	logger := slog.New(slog.DiscardHandler)
-	now := func() time.Time { return scriptNow }
+	now := scriptNow
 	rec := &scriptReconciler{store: st, now: now}
 	svc := state.New(st, state.Options{Logger: logger, Now: now, OnChange: func(c, s string) { rec.Trigger(c, s, "config") }})
 	srv := httptest.NewServer(api.New(api.Options{
@@ -149,7 +149,7 @@ func cmdSeedDrift(ts *testscript.TestScript, neg bool, args []string) {
 	d := drift.Drift{
 		ClientID: args[0], StackID: args[1], Code: code, Type: cl.Type, Component: args[3],
 		Expected: args[4], Observed: args[5], Severity: cl.Severity,
-		DetectedAt: scriptNow, FirstSeen: scriptNow, LastSeen: scriptNow, Observations: 1,
+		DetectedAt: scriptNow(), FirstSeen: scriptNow(), LastSeen: scriptNow(), Observations: 1,
 		Confirmed: len(args) == 6,
 	}
 	d.ID = drift.ID(d.ClientID, d.StackID, d.Type, d.Component)
@@ -163,7 +163,7 @@ func cmdSeedEvent(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	s := serverOf(ts)
 	n := s.rec.nextEvent()
-	at := scriptNow.Add(time.Duration(n) * time.Minute)
+	at := scriptNow().Add(time.Duration(n) * time.Minute)
 	_, err := s.store.InsertEvents(context.Background(), []store.Event{{
 		EventID: fmt.Sprintf("evt-%d", n), ClientID: args[0], ProviderName: args[1], EventType: args[2], ContentID: args[3],
 		Timestamp: at, ReceivedAt: at, Payload: json.RawMessage(`{}`), TTLTimestamp: at.Add(30 * 24 * time.Hour).Unix(),
