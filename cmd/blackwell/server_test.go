@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/sim"
+)
+
+// e2eConfig is a one-stack config whose resource is a local site.
+func e2eConfig(siteURL, extra string) string {
+	return fmt.Sprintf(`apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: web, environment: prod}
+spec:
+  resources:
+    site: {probe: http, url: "%s/", expect_status: 200, timeout: 1s}%s
+---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  schedule: {interval: 1s}
+  confirmation: {observations: 2, grace_period: 3s}
+`, siteURL, extra)
+}
+
+type e2e struct {
+	srv     *server
+	base    string
+	cfgPath string
+}
+
+func startE2E(t *testing.T, cfg string) *e2e {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "blackwell.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	srv, err := startServer(context.Background(), serverOptions{
+		configPath: cfgPath, configRequired: true, listen: "127.0.0.1:0",
+		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}
+}
+
+func (e *e2e) getJSON(t *testing.T, path string, v any) int {
+	t.Helper()
+	resp, err := http.Get(e.base + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+	return resp.StatusCode
+}
+
+type driftStatus struct {
+	ClientID     string `json:"client_id"`
+	HasDrift     bool   `json:"has_drift"`
+	DriftCount   int    `json:"drift_count"`
+	DriftDetails []struct {
+		Code      string `json:"code"`
+		Component string `json:"component"`
+		Severity  string `json:"severity"`
+	} `json:"drift_details"`
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEndToEndResourceDriftAppearsAndClears(t *testing.T) {
+	t.Parallel()
+	site, err := sim.NewSite(sim.SiteOptions{})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	e := startE2E(t, e2eConfig(site.URL(), ""))
+
+	stackStatus := func() string {
+		var rec struct{ Status string }
+		e.getJSON(t, "/v1/stacks/acme/web", &rec)
+		return rec.Status
+	}
+	eventually(t, 10*time.Second, "first pass healthy", func() bool { return stackStatus() == "healthy" })
+
+	require.NoError(t, site.SetMode(sim.ModeDown))
+	stopped := time.Now()
+	var ds driftStatus
+	// Confirmation: 2 observations 1s apart or a 3s grace period.
+	eventually(t, 10*time.Second, "resource_unhealthy reported", func() bool {
+		ds = driftStatus{}
+		e.getJSON(t, "/v1/clients/acme/drift", &ds)
+		return ds.HasDrift
+	})
+	require.Less(t, time.Since(stopped), 6*time.Second, "reported within the confirmation window (+ one interval)")
+	require.Equal(t, 1, ds.DriftCount)
+	require.Equal(t, "resource_unhealthy", ds.DriftDetails[0].Code)
+	require.Equal(t, "site", ds.DriftDetails[0].Component)
+	require.Equal(t, "high", ds.DriftDetails[0].Severity)
+	require.Equal(t, "drift_detected", stackStatus())
+
+	require.NoError(t, site.SetMode(sim.ModeHealthy))
+	eventually(t, 10*time.Second, "stack healthy again", func() bool { return stackStatus() == "healthy" })
+	ds = driftStatus{}
+	e.getJSON(t, "/v1/clients/acme/drift", &ds)
+	require.False(t, ds.HasDrift)
+
+	metrics := fetch(t, e.base+"/metrics")
+	for _, name := range []string{
+		"blackwell_reconciliation_duration_seconds", "blackwell_reconciliation_success_total",
+		"blackwell_drift_detected_total", "blackwell_auto_heal_attempts_total", "blackwell_auto_heal_success_total",
+		"blackwell_auto_heal_failure_total", "blackwell_active_reconciliations", "blackwell_state_consistency_score",
+		"blackwell_event_processing_lag_seconds",
+	} {
+		require.Contains(t, metrics, "# TYPE "+name, name)
+	}
+	require.Contains(t, metrics, `blackwell_drift_detected_total{code="resource_unhealthy",severity="high",type="resource"} 1`)
+	require.Contains(t, metrics, "blackwell_state_consistency_score 1")
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestReloadAppliesAValidConfigAndRefusesAnInvalidOneWhole(t *testing.T) {
+	t.Parallel()
+	site, err := sim.NewSite(sim.SiteOptions{})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	e := startE2E(t, e2eConfig(site.URL(), ""))
+	ctx := context.Background()
+
+	var rec struct {
+		StateVersion string `json:"state_version"`
+		DesiredHash  string `json:"desired_hash"`
+	}
+	e.getJSON(t, "/v1/stacks/acme/web", &rec)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+	first := rec.DesiredHash
+
+	// Unchanged file: no new version.
+	require.NoError(t, e.srv.Reload(ctx))
+	e.getJSON(t, "/v1/stacks/acme/web", &rec)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+
+	// An invalid file is refused whole: the valid stack in it is not applied.
+	bad := e2eConfig(site.URL(), "\n    port: {probe: tcp, address: \""+site.Addr()+"\"}") +
+		"---\napiVersion: blackwell.io/v1\nkind: Stack\nmetadata: {client_id: acme, stack_id: other}\nspec: {bogus: 1}\n"
+	require.NoError(t, os.WriteFile(e.cfgPath, []byte(bad), 0o600))
+	err = e.srv.Reload(ctx)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "blackwell.yaml:")
+	e.getJSON(t, "/v1/stacks/acme/web", &rec)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+	require.Equal(t, first, rec.DesiredHash)
+	var missing map[string]any
+	require.Equal(t, http.StatusNotFound, e.getJSON(t, "/v1/stacks/acme/other", &missing))
+
+	// A valid change makes a new version.
+	good := e2eConfig(site.URL(), "\n    port: {probe: tcp, address: \""+site.Addr()+"\"}")
+	require.NoError(t, os.WriteFile(e.cfgPath, []byte(good), 0o600))
+	require.NoError(t, e.srv.Reload(ctx))
+	e.getJSON(t, "/v1/stacks/acme/web", &rec)
+	require.Equal(t, "v1.1.0", rec.StateVersion)
+	require.NotEqual(t, first, rec.DesiredHash)
+}
+
+func TestServeRefusesAnInvalidConfigAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "blackwell.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("apiVersion: blackwell.io/v1\nkind: Stak\n"), 0o600))
+	_, err := startServer(context.Background(), serverOptions{
+		configPath: cfgPath, configRequired: true, listen: "127.0.0.1:0",
+		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
+	})
+	require.Error(t, err)
+	require.True(t, strings.Contains(err.Error(), "blackwell.yaml:2:"), err.Error())
+	_, statErr := os.Stat(filepath.Join(dir, "blackwell.db"))
+	require.True(t, os.IsNotExist(statErr), "nothing written for a refused config")
+}
