@@ -116,6 +116,7 @@ func TestEndToEndResourceDriftAppearsAndClears(t *testing.T) {
 	require.Equal(t, "site", ds.DriftDetails[0].Component)
 	require.Equal(t, "high", ds.DriftDetails[0].Severity)
 	require.Equal(t, "drift_detected", stackStatus())
+	require.Contains(t, fetch(t, e.base+"/metrics"), "blackwell_state_consistency_score 0\n")
 
 	require.NoError(t, site.SetMode(sim.ModeHealthy))
 	eventually(t, 10*time.Second, "stack healthy again", func() bool { return stackStatus() == "healthy" })
@@ -202,4 +203,42 @@ func TestServeRefusesAnInvalidConfigAtStart(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "blackwell.yaml:2:"), err.Error())
 	_, statErr := os.Stat(filepath.Join(dir, "blackwell.db"))
 	require.True(t, os.IsNotExist(statErr), "nothing written for a refused config")
+}
+
+func TestShutdownAbandonsSlowPassesWithinTheBoundAndLosesNothing(t *testing.T) {
+	t.Parallel()
+	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeSlow, SlowDelay: time.Minute})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "blackwell.yaml")
+	cfg := strings.Replace(e2eConfig(site.URL(), ""), "timeout: 1s", "timeout: 30s", 1)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	dbPath := filepath.Join(dir, "blackwell.db")
+	srv, err := startServer(context.Background(), serverOptions{
+		configPath: cfgPath, configRequired: true, listen: "127.0.0.1:0",
+		storeURL: "sqlite://" + dbPath, logOut: io.Discard, shutdownTimeout: 300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, "a pass in flight", func() bool { return srv.loop.InFlight("acme", "web") })
+
+	began := time.Now()
+	err = srv.Shutdown(context.Background())
+	require.Error(t, err, "the slow pass is reported as abandoned")
+	require.Less(t, time.Since(began), 5*time.Second, "shutdown is bounded")
+	_, err = http.Get("http://" + srv.Addr() + "/healthz")
+	require.Error(t, err, "no longer taking requests")
+
+	// The store reopens cleanly with everything committed before and the
+	// abandoned pass recorded (its probe was cancelled: unknown, not drift).
+	st, err := openStore(context.Background(), "sqlite://"+dbPath)
+	require.NoError(t, err)
+	defer st.Close()
+	rec, err := st.GetState(context.Background(), "acme", "web")
+	require.NoError(t, err)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+	hist, _, err := st.ListReconciliations(context.Background(), "acme", "web", "", 10)
+	require.NoError(t, err)
+	require.Len(t, hist, 1)
+	require.False(t, hist[0].DriftDetected)
 }

@@ -122,6 +122,10 @@ func (s *Server) waitError(r *http.Request, err error, wait time.Duration, key s
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("stack %s not found", key)
 	}
+	var u interface{ Unavailable() bool }
+	if errors.As(err, &u) && u.Unavailable() {
+		return errorf(http.StatusServiceUnavailable, codeUnavailable, "reconcile %s: %v", key, err)
+	}
 	return fmt.Errorf("reconcile %s: %w", key, err)
 }
 

@@ -97,8 +97,14 @@ type passOutcome struct {
 	err    error
 }
 
-// ErrStopped is returned by ReconcileWait once the loop has stopped.
-var ErrStopped = errors.New("reconciler stopped")
+// ErrStopped is returned by ReconcileWait once the loop has stopped. It
+// reports Unavailable() true, so the API answers 503 rather than 500.
+var ErrStopped error = stoppedError{}
+
+type stoppedError struct{}
+
+func (stoppedError) Error() string     { return "reconciler stopped" }
+func (stoppedError) Unavailable() bool { return true }
 
 // New returns a Reconciler; Start runs it.
 func New(opts Options) *Reconciler {
@@ -306,8 +312,14 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	r.mu.Lock()
 	delete(r.running, key)
 	r.mu.Unlock()
+	// A pass that ran has a result, failed or not; waiters get it. Only a
+	// pass that could not start (stack gone) answers with an error.
+	out := passOutcome{result: res}
+	if res.ReconciliationID == "" {
+		out.err = err
+	}
 	for _, w := range waiters {
-		w <- passOutcome{result: res, err: err}
+		w <- out
 	}
 	if r.opts.OnPass != nil && res.ReconciliationID != "" {
 		r.opts.OnPass(res)

@@ -232,6 +232,7 @@ func TestTriggersDuringAPassCoalesceIntoOneMorePass(t *testing.T) {
 
 	<-bp.started // the start pass is running
 	require.True(t, f.loop.InFlight("acme", "web"))
+	require.Equal(t, 1.0, gauge(t, f.reg, "blackwell_active_reconciliations"))
 	for range 100 {
 		f.loop.Trigger("acme", "web", reconcile.TriggerEvent)
 	}
@@ -241,6 +242,7 @@ func TestTriggersDuringAPassCoalesceIntoOneMorePass(t *testing.T) {
 	second := <-f.passes
 	require.Equal(t, reconcile.TriggerEvent, second.Trigger)
 	require.Equal(t, int64(2), bp.calls.Load(), "100 triggers during a pass cost exactly one more pass")
+	require.Equal(t, 0.0, gauge(t, f.reg, "blackwell_active_reconciliations"))
 	select {
 	case extra := <-f.passes:
 		t.Fatalf("unexpected third pass: %+v", extra)
@@ -405,6 +407,19 @@ func TestEventsRevealProviderChangeAndStaleContent(t *testing.T) {
 		require.True(t, e.DriftChecked, e.EventID)
 	}
 	require.Equal(t, uint64(1), histogramCount(t, f.reg, "blackwell_event_processing_lag_seconds"))
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
