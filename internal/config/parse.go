@@ -1,35 +1,346 @@
 package config
 
-import "errors"
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
 
 // Parse parses and validates a multi-document blackwell.yaml. filename is
-// used in error positions; getenv resolves ${VAR} references in secrets.
-// The error, when not nil, is an *Errors listing every problem found.
+// used in error positions. getenv (os.LookupEnv, or a secret store) resolves
+// the ${VAR} references of secrets; a reference to an unset variable is an
+// error. A nil getenv checks the references' syntax only and leaves them
+// unresolved (for validating a file where its secrets are not at hand;
+// resolve later with StackSpec.ResolveSecrets).
+//
+// The error, when not nil, is an *Errors listing every problem of the file,
+// each with file:line:column; the Config is then nil.
 func Parse(filename string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
-	return nil, errors.New("config.Parse: not implemented yet")
+	var errs Errors
+	p := fileParser{file: filename, getenv: getenv, errs: &errs}
+	cfg := p.parse(data)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
-// Load reads and parses a file; see Parse.
+// Load reads and parses a file; see Parse. A file that cannot be read gives
+// the wrapped os error rather than an *Errors.
 func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
-	return nil, errors.New("config.Load: not implemented yet")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(path, data, getenv)
 }
 
-// Hash returns the canonical JSON of a stack spec and its SHA-256 in hex.
-// Secrets appear as their references.
-func Hash(spec StackSpec) (canonical []byte, sum string, err error) {
-	return nil, "", errors.New("config.Hash: not implemented yet")
+// fileParser holds the state of one Parse.
+type fileParser struct {
+	file   string
+	getenv func(string) (string, bool)
+	errs   *Errors
+
+	stacks   []parsedDoc[Stack]
+	policies []parsedDoc[Policy]
+	channels []parsedDoc[NotificationChannel]
 }
 
-// DecodePolicyJSON decodes and validates a ReconciliationPolicy spec sent as
-// JSON (PUT /v1/clients/{client_id}/policy). Unknown fields are errors.
-func DecodePolicyJSON(data []byte) (*PolicySpec, error) {
-	return nil, errors.New("config.DecodePolicyJSON: not implemented yet")
+// parsedDoc is a decoded document and its reporter (for positions in
+// cross-document checks).
+type parsedDoc[T any] struct {
+	v T
+	r reporter
 }
 
-// DefaultPolicy is the policy of a stack that has none.
-func DefaultPolicy() PolicySpec { return PolicySpec{} }
+// chunk is the text of one YAML document and the number of lines before it.
+type chunk struct {
+	lineOffset int
+	text       []byte
+}
 
-// EffectivePolicy returns the policy for one stack: the stack's own policy
-// if there is one, else the client's, else DefaultPolicy; zero fields of the
-// chosen policy are filled from DefaultPolicy.
-func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec { return DefaultPolicy() }
+// splitDocuments cuts a YAML stream at its document markers (a line that
+// starts with "---" or "..."), so that each document is parsed alone: a
+// syntax error then costs one document, not the rest of the file, and empty
+// documents cannot hide the ones after them. YAML forbids these markers at
+// the start of a line inside any content, so the cut is exact.
+func splitDocuments(data []byte) []chunk {
+	var out []chunk
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	cur := chunk{}
+	flush := func(next int) {
+		if len(bytes.TrimSpace(cur.text)) > 0 {
+			out = append(out, cur)
+		}
+		cur = chunk{lineOffset: next}
+	}
+	for i, line := range lines {
+		switch {
+		case isMarker(line, "---"):
+			flush(i)
+			rest := append([]byte("   "), line[3:]...)
+			cur.text = append(cur.text, rest...)
+		case isMarker(line, "..."):
+			flush(i + 1)
+		default:
+			cur.text = append(cur.text, line...)
+		}
+	}
+	flush(len(lines))
+	return out
+}
+
+func isMarker(line []byte, marker string) bool {
+	if !bytes.HasPrefix(line, []byte(marker)) {
+		return false
+	}
+	if len(line) == 3 {
+		return true
+	}
+	switch line[3] {
+	case ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
+}
+
+// onlyCommentsOrDirectives reports whether a chunk holds no content.
+func onlyCommentsOrDirectives(text []byte) bool {
+	for _, line := range bytes.Split(text, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' && t[0] != '%' {
+			return false
+		}
+	}
+	return true
+}
+
+// positionedError is the shape of goccy's errors.
+type positionedError interface {
+	GetToken() *token.Token
+	GetMessage() string
+}
+
+// syntaxError turns a goccy parse error into an Error.
+func syntaxError(file string, lineOffset int, err error) Error {
+	e := Error{File: file, Line: lineOffset + 1, Column: 1, Message: "invalid YAML: " + firstLine(err.Error())}
+	if pe, ok := err.(positionedError); ok {
+		e.Message = "invalid YAML: " + pe.GetMessage()
+		if tk := pe.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Column = tk.Position.Line+lineOffset, tk.Position.Column
+		}
+	}
+	return e
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// parseYAML parses one chunk, turning a panic of the YAML parser on hostile
+// input into an error.
+func parseYAML(text []byte) (f *ast.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, err = nil, fmt.Errorf("unparsable document (%v)", p)
+		}
+	}()
+	return parser.ParseBytes(text, 0, parser.AllowDuplicateMapKey())
+}
+
+func (p *fileParser) parse(data []byte) *Config {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	// YAML breaks lines at CR LF, LF and a lone CR; make them all LF so that
+	// document markers are found alike (line numbers do not change).
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+	for _, c := range splitDocuments(data) {
+		if onlyCommentsOrDirectives(c.text) {
+			continue
+		}
+		f, err := parseYAML(c.text)
+		if err != nil {
+			p.errs.add(syntaxError(p.file, c.lineOffset, err))
+			continue
+		}
+		for _, doc := range f.Docs {
+			if doc == nil || doc.Body == nil {
+				continue
+			}
+			p.document(doc.Body, c.lineOffset)
+		}
+	}
+	p.crossChecks()
+
+	cfg := &Config{
+		Stacks:   make([]Stack, 0, len(p.stacks)),
+		Policies: make([]Policy, 0, len(p.policies)),
+		Channels: make([]NotificationChannel, 0, len(p.channels)),
+	}
+	for _, s := range p.stacks {
+		cfg.Stacks = append(cfg.Stacks, s.v)
+	}
+	for _, s := range p.policies {
+		cfg.Policies = append(cfg.Policies, s.v)
+	}
+	for _, s := range p.channels {
+		cfg.Channels = append(cfg.Channels, s.v)
+	}
+	return cfg
+}
+
+// header reads apiVersion and kind; kind is "" when the document cannot be
+// decoded further.
+func (p *fileParser) header(d *nodeDecoder, r reporter, body ast.Node) (kind string) {
+	root, ok := d.resolve(body, "", 0)
+	if !ok {
+		return ""
+	}
+	m, ok := root.(*ast.MappingNode)
+	if !ok {
+		d.errorf(root, "", "a document must be a mapping with apiVersion, kind, metadata and spec, not %s", kindOf(root))
+		return ""
+	}
+	d.index[""] = nodeRef{value: m}
+	var apiNode, kindNode ast.Node
+	for _, e := range d.entries(m, "", 0) {
+		switch e.name {
+		case "apiVersion":
+			apiNode = e.value
+			d.index["apiVersion"] = nodeRef{key: e.key, value: e.value}
+		case "kind":
+			kindNode = e.value
+			d.index["kind"] = nodeRef{key: e.key, value: e.value}
+		}
+	}
+	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel}
+	if apiNode == nil {
+		r.value("apiVersion", "is required (%s)", APIVersion)
+	} else if n, ok := d.resolve(apiNode, "apiVersion", 0); ok {
+		if v, ok := scalarText(n); !ok || v != APIVersion {
+			r.value("apiVersion", "unsupported apiVersion %s (want %s)", describe(n), APIVersion)
+		}
+	}
+	if kindNode == nil {
+		r.value("kind", "is required (%s)", oneOf(kinds))
+		return ""
+	}
+	n, ok := d.resolve(kindNode, "kind", 0)
+	if !ok {
+		return ""
+	}
+	v, _ := scalarText(n)
+	for _, k := range kinds {
+		if v == k {
+			return k
+		}
+	}
+	r.value("kind", "unknown kind %s (want %s)", describe(n), oneOf(kinds))
+	return ""
+}
+
+// describe quotes a scalar or names a node's type.
+func describe(n ast.Node) string {
+	if v, ok := scalarText(n); ok {
+		return fmt.Sprintf("%q", v)
+	}
+	return kindOf(n)
+}
+
+func (p *fileParser) document(body ast.Node, lineOffset int) {
+	d := newNodeDecoder(p.file, lineOffset, p.errs, body)
+	r := newReporter(d)
+	switch p.header(d, r, body) {
+	case KindStack:
+		var s Stack
+		d.decode(body, nil, "", reflect.ValueOf(&s).Elem(), 0)
+		s.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
+		r.checkStack(&s)
+		p.stacks = append(p.stacks, parsedDoc[Stack]{v: s, r: r})
+	case KindReconciliationPolicy:
+		var pol Policy
+		d.decode(body, nil, "", reflect.ValueOf(&pol).Elem(), 0)
+		pol.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
+		r.checkPolicy(&pol)
+		p.policies = append(p.policies, parsedDoc[Policy]{v: pol, r: r})
+	case KindNotificationChannel:
+		var c NotificationChannel
+		d.decode(body, nil, "", reflect.ValueOf(&c).Elem(), 0)
+		c.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
+		r.checkChannel(&c)
+		p.channels = append(p.channels, parsedDoc[NotificationChannel]{v: c, r: r})
+	}
+}
+
+// where formats the position of a path of a document for a message.
+func (r reporter) where(path string) string {
+	line, col := r.d.position(r.node(path, false))
+	if r.d.file == "" {
+		return fmt.Sprintf("%d:%d", line, col)
+	}
+	return fmt.Sprintf("%s:%d:%d", r.d.file, line, col)
+}
+
+// crossChecks finds duplicates and dangling references across documents.
+func (p *fileParser) crossChecks() {
+	stacks := map[string]reporter{}
+	for _, s := range p.stacks {
+		m := s.v.Metadata
+		if m.ClientID == "" || m.StackID == "" {
+			continue
+		}
+		if first, dup := stacks[m.Key()]; dup {
+			s.r.value("metadata.stack_id", "Stack %s is already declared at %s", m.Key(), first.where("metadata.stack_id"))
+			continue
+		}
+		stacks[m.Key()] = s.r
+	}
+
+	channels := map[string]reporter{}
+	for _, c := range p.channels {
+		name := c.v.Metadata.Name
+		if name == "" {
+			continue
+		}
+		if first, dup := channels[name]; dup {
+			c.r.value("metadata.name", "NotificationChannel %q is already declared at %s", name, first.where("metadata.name"))
+			continue
+		}
+		channels[name] = c.r
+	}
+
+	policies := map[string]reporter{}
+	for _, pol := range p.policies {
+		m := pol.v.Metadata
+		if m.ClientID == "" {
+			continue
+		}
+		scope, path := "client "+m.ClientID, "metadata.client_id"
+		if m.StackID != "" {
+			scope, path = "stack "+m.ClientID+"/"+m.StackID, "metadata.stack_id"
+			if _, ok := stacks[m.ClientID+"/"+m.StackID]; !ok {
+				pol.r.value(path, "no Stack %s/%s is declared in this file", m.ClientID, m.StackID)
+			}
+		}
+		if first, dup := policies[scope]; dup {
+			pol.r.value(path, "a ReconciliationPolicy for %s is already declared at %s", scope, first.where(path))
+		} else {
+			policies[scope] = pol.r
+		}
+		for i, c := range pol.v.Spec.Notifications.Channels {
+			if c.Ref == "" {
+				continue
+			}
+			if _, ok := channels[c.Ref]; !ok {
+				pol.r.value(fmt.Sprintf("spec.notifications.channels[%d].ref", i), "no NotificationChannel named %q is declared", c.Ref)
+			}
+		}
+	}
+}

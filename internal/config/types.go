@@ -32,8 +32,8 @@ type Stack struct {
 
 // StackMeta identifies a stack.
 type StackMeta struct {
-	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0,62}$"`
-	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0,62}$"`
+	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 	Environment string `json:"environment,omitempty" yaml:"environment" jsonschema:"enum=dev,enum=staging,enum=prod"`
 }
 
@@ -62,7 +62,7 @@ const (
 
 // ProviderBinding declares which provider fills a role and how to reach it.
 type ProviderBinding struct {
-	Name        string            `json:"name" yaml:"name" jsonschema:"required"`
+	Name        string            `json:"name" yaml:"name" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 	Settings    map[string]string `json:"settings,omitempty" yaml:"settings"`
 	Credentials map[string]Secret `json:"credentials,omitempty" yaml:"credentials"`
 	// WebhookSecret is one secret or a list (several active during rotation).
@@ -84,7 +84,7 @@ type Build struct {
 // Integration is a webhook subscription that a provider must hold.
 type Integration struct {
 	// Provider is a role from providers.
-	Provider string   `json:"provider" yaml:"provider" jsonschema:"required"`
+	Provider string   `json:"provider" yaml:"provider" jsonschema:"required,enum=cms,enum=ecommerce,enum=ssg"`
 	Topics   []string `json:"topics,omitempty" yaml:"topics"`
 	Filter   string   `json:"filter,omitempty" yaml:"filter"`
 }
@@ -102,13 +102,13 @@ type Resource struct {
 	Probe string `json:"probe" yaml:"probe" jsonschema:"required,enum=http,enum=tls,enum=tcp,enum=dns"`
 	// http
 	URL          string `json:"url,omitempty" yaml:"url"`
-	ExpectStatus int    `json:"expect_status,omitempty" yaml:"expect_status"`
+	ExpectStatus int    `json:"expect_status,omitempty" yaml:"expect_status" jsonschema:"minimum=100,maximum=599"`
 	BodyMatch    string `json:"body_match,omitempty" yaml:"body_match"`
 	// MaxLatency bounds the answer time of an http probe; slower is unhealthy.
 	MaxLatency Duration `json:"max_latency,omitempty" yaml:"max_latency"`
 	// tls, tcp: host:port
 	Address      string `json:"address,omitempty" yaml:"address"`
-	MinDaysValid int    `json:"min_days_valid,omitempty" yaml:"min_days_valid"`
+	MinDaysValid int    `json:"min_days_valid,omitempty" yaml:"min_days_valid" jsonschema:"minimum=0"`
 	// dns
 	Name string `json:"name,omitempty" yaml:"name"`
 	// all probes
@@ -125,9 +125,9 @@ type Policy struct {
 
 // PolicyMeta scopes a policy to a client, or to one stack of it.
 type PolicyMeta struct {
-	ClientID string `json:"client_id" yaml:"client_id" jsonschema:"required"`
+	ClientID string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 	// StackID is empty for a policy that applies to every stack of the client.
-	StackID string `json:"stack_id,omitempty" yaml:"stack_id"`
+	StackID string `json:"stack_id,omitempty" yaml:"stack_id" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 }
 
 // PolicySpec is the spec's ReconciliationPolicy, every field, plus
@@ -150,7 +150,7 @@ type Schedule struct {
 // Confirmation says how long drift must persist before it is reported.
 type Confirmation struct {
 	// Observations: consecutive passes that must see the drift.
-	Observations int `json:"observations,omitempty" yaml:"observations"`
+	Observations int `json:"observations,omitempty" yaml:"observations" jsonschema:"minimum=0"`
 	// GracePeriod: or this long since first seen, whichever comes first.
 	GracePeriod Duration `json:"grace_period,omitempty" yaml:"grace_period"`
 	// CriticalImmediate reports critical drift at once (default true).
@@ -159,14 +159,16 @@ type Confirmation struct {
 
 // AutoHeal is the spec's auto_heal block.
 type AutoHeal struct {
-	Enabled           bool     `json:"enabled" yaml:"enabled"`
-	Mode              string   `json:"mode,omitempty" yaml:"mode" jsonschema:"enum=enforce,enum=dry_run"`
-	MaxAttempts       int      `json:"max_attempts,omitempty" yaml:"max_attempts"`
-	BackoffStrategy   string   `json:"backoff_strategy,omitempty" yaml:"backoff_strategy" jsonschema:"enum=linear,enum=exponential"`
-	BackoffBase       Duration `json:"backoff_base,omitempty" yaml:"backoff_base"`
-	BackoffCap        Duration `json:"backoff_cap,omitempty" yaml:"backoff_cap"`
-	AllowedDriftTypes []string `json:"allowed_drift_types,omitempty" yaml:"allowed_drift_types"`
-	RequireApproval   []string `json:"require_approval,omitempty" yaml:"require_approval"`
+	Enabled         bool     `json:"enabled" yaml:"enabled"`
+	Mode            string   `json:"mode,omitempty" yaml:"mode" jsonschema:"enum=enforce,enum=dry_run"`
+	MaxAttempts     int      `json:"max_attempts,omitempty" yaml:"max_attempts" jsonschema:"minimum=0"`
+	BackoffStrategy string   `json:"backoff_strategy,omitempty" yaml:"backoff_strategy" jsonschema:"enum=linear,enum=exponential"`
+	BackoffBase     Duration `json:"backoff_base,omitempty" yaml:"backoff_base"`
+	BackoffCap      Duration `json:"backoff_cap,omitempty" yaml:"backoff_cap"`
+	// AllowedDriftTypes and RequireApproval keep an empty list through JSON
+	// (no omitempty): empty means "none", missing means "the default".
+	AllowedDriftTypes []string `json:"allowed_drift_types" yaml:"allowed_drift_types"`
+	RequireApproval   []string `json:"require_approval" yaml:"require_approval"`
 }
 
 // ContentPolicy bounds how far the site may lag the CMS.
@@ -197,13 +199,13 @@ type NotificationChannel struct {
 
 // ChannelMeta names a channel.
 type ChannelMeta struct {
-	Name string `json:"name" yaml:"name" jsonschema:"required"`
+	Name string `json:"name" yaml:"name" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 }
 
 // ChannelSpec is a notification channel, inline in a policy or named.
 type ChannelSpec struct {
 	// Ref names a NotificationChannel instead of declaring one inline.
-	Ref               string   `json:"ref,omitempty" yaml:"ref"`
+	Ref               string   `json:"ref,omitempty" yaml:"ref" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
 	Type              string   `json:"type,omitempty" yaml:"type" jsonschema:"enum=slack,enum=email,enum=pagerduty,enum=webhook,enum=nats"`
 	SeverityThreshold string   `json:"severity_threshold,omitempty" yaml:"severity_threshold" jsonschema:"enum=low,enum=medium,enum=high,enum=critical"`
 	WebhookURL        Secret   `json:"webhook_url,omitempty" yaml:"webhook_url"`
@@ -217,8 +219,8 @@ type ChannelSpec struct {
 
 // SMTP settings of an email channel.
 type SMTP struct {
-	Host     string `json:"host" yaml:"host"`
-	Port     int    `json:"port,omitempty" yaml:"port"`
+	Host     string `json:"host" yaml:"host" jsonschema:"required"`
+	Port     int    `json:"port,omitempty" yaml:"port" jsonschema:"minimum=0,maximum=65535"`
 	Username string `json:"username,omitempty" yaml:"username"`
 	Password Secret `json:"password,omitempty" yaml:"password"`
 	From     string `json:"from,omitempty" yaml:"from"`
@@ -233,12 +235,22 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Secret is a string that may hold ${VAR} references. Its JSON form is the
 // reference as written; the resolved value is only reachable through Value.
 type Secret struct {
-	Ref   string
-	value string
+	Ref string
+	// value is nil until resolved. It is behind a pointer so that fmt, which
+	// prints nested pointers as addresses, never shows it, even where it
+	// cannot call Secret's Format (a bad verb on an enclosing struct).
+	value *secretValue
 }
 
-// Value is the secret with ${VAR} references resolved.
-func (s Secret) Value() string { return s.value }
+type secretValue struct{ s string }
+
+// Value is the secret with ${VAR} references resolved ("" if unresolved).
+func (s Secret) Value() string {
+	if s.value == nil {
+		return ""
+	}
+	return s.value.s
+}
 
 // IsZero reports whether no secret was given.
 func (s Secret) IsZero() bool { return s.Ref == "" }

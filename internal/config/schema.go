@@ -1,0 +1,182 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/invopop/jsonschema"
+)
+
+// SchemaID is the $id of the JSON Schema of blackwell.yaml.
+const SchemaID = "https://blackwell.io/schemas/blackwell.schema.json"
+
+// durationPattern is the syntax ParseDuration reads.
+const durationPattern = `^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d|w)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d|w))*)$`
+
+// Schema returns the JSON Schema (draft 2020-12) of one document of
+// blackwell.yaml: oneOf Stack, ReconciliationPolicy and NotificationChannel,
+// told apart by kind. It is generated from the Go types; Parse remains the
+// authority (cross-field and cross-document rules are not all expressible
+// here). docs/blackwell.schema.json is a copy, kept current by
+// `go test ./internal/config -run TestSchema -update`.
+func Schema() ([]byte, error) {
+	r := &jsonschema.Reflector{
+		Anonymous:                  true,
+		RequiredFromJSONSchemaTags: true,
+		Mapper:                     schemaMapper,
+	}
+	defs := jsonschema.Definitions{}
+	root := &jsonschema.Schema{
+		Version:     jsonschema.Version,
+		ID:          SchemaID,
+		Title:       "blackwell.yaml document",
+		Description: "One document of blackwell.yaml (a file holds several, separated by ---).",
+		Definitions: defs,
+	}
+	docs := []struct {
+		v    any
+		kind string
+	}{
+		{Stack{}, KindStack},
+		{Policy{}, KindReconciliationPolicy},
+		{NotificationChannel{}, KindNotificationChannel},
+	}
+	for _, d := range docs {
+		s := r.Reflect(d.v)
+		for name, def := range s.Definitions {
+			defs[name] = def
+		}
+		name := reflect.TypeOf(d.v).Name()
+		def := defs[name]
+		if def == nil || def.Properties == nil {
+			return nil, fmt.Errorf("schema of %s: no definition", name)
+		}
+		def.Properties.Set("apiVersion", &jsonschema.Schema{Type: "string", Const: APIVersion})
+		def.Properties.Set("kind", &jsonschema.Schema{Type: "string", Const: d.kind})
+		def.Required = []string{"apiVersion", "kind", "metadata"}
+		root.OneOf = append(root.OneOf, &jsonschema.Schema{Ref: "#/$defs/" + name})
+	}
+	if err := refineSchema(defs); err != nil {
+		return nil, err
+	}
+	out, err := json.MarshalIndent(root, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("marshal schema: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// schemaMapper gives the types with their own text form their schema. Their
+// words go in title: the reflector overwrites a property's description.
+func schemaMapper(t reflect.Type) *jsonschema.Schema {
+	secret := func() *jsonschema.Schema {
+		return &jsonschema.Schema{
+			Type:  "string",
+			Title: "secret: literal text or ${VAR} references ($$ for a literal $)",
+		}
+	}
+	switch t {
+	case reflect.TypeFor[Duration]():
+		return &jsonschema.Schema{
+			Type:    "string",
+			Pattern: durationPattern,
+			Title:   "duration: numbers with units ns, us, ms, s, m, h, d (24h) or w (7d), e.g. 30s, 5m, 1h30m, 30d",
+		}
+	case reflect.TypeFor[Secret]():
+		return secret()
+	case reflect.TypeFor[SecretList]():
+		return &jsonschema.Schema{
+			OneOf: []*jsonschema.Schema{secret(), {Type: "array", Items: secret()}},
+		}
+	}
+	return nil
+}
+
+// refineSchema adds the rules that struct tags cannot express: the role
+// names of providers, the names of integrations and resources, and the
+// fields each probe, build driver and channel type requires.
+func refineSchema(defs jsonschema.Definitions) error {
+	prop := func(def, name string) (*jsonschema.Schema, error) {
+		d := defs[def]
+		if d == nil || d.Properties == nil {
+			return nil, fmt.Errorf("schema: no definition %s", def)
+		}
+		p, ok := d.Properties.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("schema: %s has no property %s", def, name)
+		}
+		return p, nil
+	}
+	providers, err := prop("StackSpec", "providers")
+	if err != nil {
+		return err
+	}
+	providers.PropertyNames = &jsonschema.Schema{Enum: []any{RoleCMS, RoleEcommerce, RoleSSG}}
+	for _, name := range []string{"integrations", "resources"} {
+		p, err := prop("StackSpec", name)
+		if err != nil {
+			return err
+		}
+		p.PropertyNames = &jsonschema.Schema{Pattern: idPattern}
+	}
+	for _, name := range []string{"allowed_drift_types", "require_approval"} {
+		p, err := prop("AutoHeal", name)
+		if err != nil {
+			return err
+		}
+		values := driftCodes()
+		if name == "require_approval" {
+			values = approvalClasses()
+		}
+		enum := make([]any, len(values))
+		for i, v := range values {
+			enum[i] = v
+		}
+		p.Items = &jsonschema.Schema{Type: "string", Enum: enum}
+	}
+
+	when := func(field, value string, required ...string) *jsonschema.Schema {
+		props := jsonschema.NewProperties()
+		props.Set(field, &jsonschema.Schema{Const: value})
+		return &jsonschema.Schema{
+			If:   &jsonschema.Schema{Properties: props, Required: []string{field}},
+			Then: &jsonschema.Schema{Required: required},
+		}
+	}
+	set := func(def string, rules ...*jsonschema.Schema) error {
+		d := defs[def]
+		if d == nil {
+			return fmt.Errorf("schema: no definition %s", def)
+		}
+		d.AllOf = append(d.AllOf, rules...)
+		return nil
+	}
+	if err := set("Resource",
+		when("probe", ProbeHTTP, "url"),
+		when("probe", ProbeTLS, "address"),
+		when("probe", ProbeTCP, "address"),
+		when("probe", ProbeDNS, "name"),
+	); err != nil {
+		return err
+	}
+	if err := set("Build",
+		when("driver", "hook", "url"),
+		when("driver", "command", "command"),
+		when("driver", "codebuild", "project_name"),
+	); err != nil {
+		return err
+	}
+	d := defs["ChannelSpec"]
+	if d == nil {
+		return fmt.Errorf("schema: no definition ChannelSpec")
+	}
+	d.AnyOf = []*jsonschema.Schema{{Required: []string{"ref"}}, {Required: []string{"type"}}}
+	return set("ChannelSpec",
+		when("type", "slack", "webhook_url"),
+		when("type", "email", "addresses"),
+		when("type", "pagerduty", "routing_key"),
+		when("type", "webhook", "url"),
+		when("type", "nats", "subject"),
+	)
+}
