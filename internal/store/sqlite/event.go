@@ -30,7 +30,7 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 		return inserted, nil
 	}
 	now := s.now()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qInsertEvent)
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 		limit = store.MaxLimit
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qDeleteExpired)
 		if err != nil {
 			return err

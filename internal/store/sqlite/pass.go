@@ -17,7 +17,8 @@ import (
 // open drifts (upserted), the stack's other open drifts resolved at
 // Result.CompletedAt, the result, the audit entries (chained; Seq, PrevHash
 // and Hash are filled in p.Audit too once committed) and drift_checked on
-// the client's events in CheckedEvents.
+// the events in CheckedEvents that concern the stack (its own and those of
+// no stack: the events EventActivity and UncheckedEventIDs show it).
 //
 // An acknowledgement is never lost to a concurrent pass: if a drift is open
 // and acknowledged in the store, upserting it keeps the acknowledgement even
@@ -34,7 +35,7 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: result is for %s/%s", key, r.ClientID, r.StackID)
 	}
-	drifts := make([]drift.Drift, len(p.Drifts))
+	drifts := make([][]any, len(p.Drifts))
 	ids := make([]string, len(p.Drifts))
 	for i, d := range p.Drifts {
 		if d.ClientID == "" && d.StackID == "" {
@@ -46,7 +47,11 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if d.ID == "" {
 			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift of %s has no id", key, d.Component)
 		}
-		drifts[i], ids[i] = d, d.ID
+		args, err := driftArgs(d)
+		if err != nil {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		}
+		drifts[i], ids[i] = args, d.ID
 	}
 	if err := checkAudit(p.Audit); err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
@@ -60,13 +65,22 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 
-	var (
-		out     store.StateRecord
-		entries []store.AuditEntry
-	)
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if out, err = s.updateState(ctx, tx, p.State); err != nil {
+	state := p.State
+	state.UpdatedAt = s.now()
+	row, err := encodeState(state)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	var checked string
+	if len(p.CheckedEvents) > 0 {
+		if checked, err = marshal(p.CheckedEvents); err != nil {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		}
+	}
+
+	var entries []store.AuditEntry
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.updateState(ctx, tx, &row); err != nil {
 			return err
 		}
 		resolve, err := s.write(ctx, tx, qResolveDrifts)
@@ -93,16 +107,12 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if entries, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
 			return err
 		}
-		if len(p.CheckedEvents) > 0 {
-			checked, err := marshal(p.CheckedEvents)
-			if err != nil {
-				return err
-			}
+		if checked != "" {
 			mark, err := s.write(ctx, tx, qMarkChecked)
 			if err != nil {
 				return err
 			}
-			if _, err := mark.ExecContext(ctx, checked, p.State.ClientID); err != nil {
+			if _, err := mark.ExecContext(ctx, p.State.ClientID, p.State.StackID, checked); err != nil {
 				return fmt.Errorf("mark events checked: %w", err)
 			}
 		}
@@ -112,32 +122,38 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 	copy(p.Audit, entries)
-	return out, nil
+	return row.stored(state)
 }
 
 const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,
 	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at`
 
-func (s *Store) upsertDrifts(ctx context.Context, tx *sql.Tx, drifts []drift.Drift) error {
+// driftArgs encodes a drift as the values of driftColumns.
+func driftArgs(d drift.Drift) ([]any, error) {
+	d = truncateDrift(d)
+	expected, err := marshal(d.Expected)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s expected: %w", d.ID, err)
+	}
+	observed, err := marshal(d.Observed)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s observed: %w", d.ID, err)
+	}
+	return []any{d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
+		expected, observed, string(d.Severity), d.Cause, micros(d.DetectedAt), micros(d.FirstSeen),
+		micros(d.LastSeen), d.Observations, boolInt(d.Confirmed), boolInt(d.Acknowledged), d.AcknowledgedBy,
+		nullMicros(d.ResolvedAt)}, nil
+}
+
+// upsertDrifts writes drifts encoded by driftArgs.
+func (s *Store) upsertDrifts(ctx context.Context, tx *sql.Tx, drifts [][]any) error {
 	up, err := s.write(ctx, tx, qUpsertDrift)
 	if err != nil {
 		return err
 	}
-	for _, d := range drifts {
-		d = truncateDrift(d)
-		expected, err := marshal(d.Expected)
-		if err != nil {
-			return fmt.Errorf("drift %s expected: %w", d.ID, err)
-		}
-		observed, err := marshal(d.Observed)
-		if err != nil {
-			return fmt.Errorf("drift %s observed: %w", d.ID, err)
-		}
-		if _, err := up.ExecContext(ctx, d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
-			expected, observed, string(d.Severity), d.Cause, micros(d.DetectedAt), micros(d.FirstSeen),
-			micros(d.LastSeen), d.Observations, boolInt(d.Confirmed), boolInt(d.Acknowledged), d.AcknowledgedBy,
-			nullMicros(d.ResolvedAt)); err != nil {
-			return fmt.Errorf("upsert drift %s: %w", d.ID, err)
+	for _, args := range drifts {
+		if _, err := up.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("upsert drift %s: %w", args[2], err)
 		}
 	}
 	return nil
@@ -227,7 +243,7 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 // returns store.ErrNotFound (unknown, another client's, or resolved).
 func (s *Store) AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error) {
 	var d drift.Drift
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qAckDrift)
 		if err != nil {
 			return err
@@ -334,7 +350,7 @@ func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) err
 		return nil
 	}
 	var out []store.AuditEntry
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = s.appendAudit(ctx, tx, entries)
 		return err

@@ -40,8 +40,11 @@ const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id
 	errors, state_version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// qMarkChecked marks the pass's events checked. It looks only among the
+// unchecked events of the stack and of no stack (the partial index
+// events_unchecked), so ids already checked cost nothing.
 const qMarkChecked = `UPDATE events SET drift_checked = 1
-WHERE event_id IN (SELECT value FROM json_each(?)) AND client_id = ? AND drift_checked = 0`
+WHERE drift_checked = 0 AND client_id = ? AND stack_id IN (?, '') AND event_id IN (SELECT value FROM json_each(?))`
 
 const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

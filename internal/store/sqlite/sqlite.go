@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ type Store struct {
 	reader *sql.DB // query_only connections
 	wstmts *stmtCache
 	rstmts *stmtCache
+	writes *committer
+	ckpt   *checkpointer
+	ckptDB *sql.DB // the checkpointer's connection
 	now    func() time.Time
 }
 
@@ -47,11 +51,16 @@ type Option func(*options)
 type options struct {
 	now     func() time.Time
 	readers int
+	log     *slog.Logger
 }
 
 // WithClock sets the clock that stamps CreatedAt, UpdatedAt and defaulted
 // times (time.Now by default).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sets where the store reports what it cannot return as an
+// error: background WAL checkpoints that fail (discarded by default).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithReaders sets the size of the reader pool (default max(4, 2*GOMAXPROCS)).
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
@@ -59,7 +68,7 @@ func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 // Open opens (creating if needed) the database at path and applies
 // migrations. path ":memory:" is not supported; use a temp file.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, readers: max(4, 2*runtime.GOMAXPROCS(0))}
+	o := options{now: time.Now, readers: max(4, 2*runtime.GOMAXPROCS(0)), log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -69,8 +78,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	name := "file:" + escapePath(path)
 
 	// The writer sets the persistent journal mode before any reader opens.
+	// Its automatic checkpoint is only a safety net (see checkpointer); the
+	// WAL is truncated to journal_size_limit when it restarts.
 	writer, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(4000)"+
+		"&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -109,6 +121,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.reader = reader
 	s.rstmts = newStmtCache(reader)
+
+	ckptDB, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		s.wstmts.close()
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("open sqlite store %s: checkpointer: %w", path, err)
+	}
+	ckptDB.SetMaxOpenConns(1)
+	ckptDB.SetMaxIdleConns(1)
+	ckptDB.SetConnMaxIdleTime(0)
+	ckptDB.SetConnMaxLifetime(0)
+	s.ckptDB = ckptDB
+	s.ckpt = newCheckpointer(ckptDB, o.log)
+	s.writes = newCommitter(writer, s.ckpt.wrote)
 	return s, nil
 }
 
@@ -129,11 +156,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the statements and both pools.
+// Close waits for the write being committed, fails the queued ones, and
+// closes the statements and both pools.
 func (s *Store) Close() error {
+	s.writes.close()
+	s.ckpt.close()
 	s.rstmts.close()
 	s.wstmts.close()
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	return errors.Join(s.ckptDB.Close(), s.reader.Close(), s.writer.Close())
 }
 
 // stmtCache prepares each distinct query once per pool. database/sql keeps a
@@ -215,14 +245,22 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt,
 	return tx.StmtContext(ctx, st), nil
 }
 
-// inTx runs fn in a writer transaction (BEGIN IMMEDIATE) and commits it when
-// fn returns nil; otherwise it rolls back and returns fn's error.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a writer transaction (BEGIN IMMEDIATE), possibly shared
+// with other writes (see committer), and returns nil once it has committed,
+// or fn's error after rolling fn's writes back. fn gets the context its
+// statements must use: it is not cancelled while fn runs.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writes.do(ctx, fn)
+}
+
+// migrateTx runs fn in a transaction of its own, before the committer
+// starts.
+func (s *Store) migrateTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", translate(err))
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +143,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	}
 	now := s.now()
 	results := make([]store.ApplyResult, len(in))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		sel, err := s.write(ctx, tx, qApplyRead)
 		if err != nil {
 			return err
@@ -334,30 +336,30 @@ func where(conds []string) string {
 
 // UpdateState writes rec if its Revision is the stored one.
 func (s *Store) UpdateState(ctx context.Context, rec store.StateRecord) (store.StateRecord, error) {
-	var out store.StateRecord
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = s.updateState(ctx, tx, rec)
-		return err
+	rec.UpdatedAt = s.now()
+	row, err := encodeState(rec)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("update state: %w", err)
+	}
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.updateState(ctx, tx, &row)
 	})
 	if err != nil {
 		return store.StateRecord{}, fmt.Errorf("update state: %w", err)
 	}
-	return out, nil
+	return row.stored(rec)
 }
 
-// updateState is the optimistic write of UpdateState and CommitPass. It
-// returns the record as stored: new Revision and UpdatedAt, CreatedAt kept.
-func (s *Store) updateState(ctx context.Context, tx *sql.Tx, rec store.StateRecord) (store.StateRecord, error) {
-	rec.UpdatedAt = s.now()
-	row, err := encodeState(rec)
-	if err != nil {
-		return store.StateRecord{}, err
-	}
+// updateState is the optimistic write of UpdateState and CommitPass: it
+// writes row if row.revision is the stored revision, and sets row.createdAt
+// and row.revision to what is stored. The caller encodes the row and decodes
+// the result outside the write transaction, which every write waits for.
+func (s *Store) updateState(ctx context.Context, tx *sql.Tx, row *stateRow) error {
 	up, err := s.write(ctx, tx, qUpdateState)
 	if err != nil {
-		return store.StateRecord{}, err
+		return err
 	}
+	key := row.clientID + "/" + row.stackID
 	err = up.QueryRowContext(ctx, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
 		row.previousVersions, row.desired, row.resources, row.lastApplied, row.lastVerified, row.updatedAt,
 		row.status, row.driftDetails, row.lastError, row.policy, row.observability,
@@ -365,21 +367,49 @@ func (s *Store) updateState(ctx context.Context, tx *sql.Tx, rec store.StateReco
 	if errors.Is(err, sql.ErrNoRows) {
 		exists, err := s.write(ctx, tx, qStateExists)
 		if err != nil {
-			return store.StateRecord{}, err
+			return err
 		}
 		var one int
-		switch err := exists.QueryRowContext(ctx, rec.ClientID, rec.StackID).Scan(&one); {
+		switch err := exists.QueryRowContext(ctx, row.clientID, row.stackID).Scan(&one); {
 		case errors.Is(err, sql.ErrNoRows):
-			return store.StateRecord{}, fmt.Errorf("state %s: %w", rec.Key(), store.ErrNotFound)
+			return fmt.Errorf("state %s: %w", key, store.ErrNotFound)
 		case err != nil:
-			return store.StateRecord{}, fmt.Errorf("state %s: %w", rec.Key(), err)
+			return fmt.Errorf("state %s: %w", key, err)
 		}
-		return store.StateRecord{}, fmt.Errorf("state %s revision %d: %w", rec.Key(), rec.Revision, store.ErrConflict)
+		return fmt.Errorf("state %s revision %d: %w", key, row.revision, store.ErrConflict)
 	}
 	if err != nil {
-		return store.StateRecord{}, fmt.Errorf("write state %s: %w", rec.Key(), err)
+		return fmt.Errorf("write state %s: %w", key, err)
 	}
-	return row.decode()
+	return nil
+}
+
+// stored returns rec as GetState will read it back from r, its encoding,
+// without decoding every column: times as stored, Desired nil when empty,
+// the drift details decoded (their Expected and Observed read back as JSON
+// values). Slices and maps are copied; they round-trip through JSON exactly.
+func (r *stateRow) stored(rec store.StateRecord) (store.StateRecord, error) {
+	rec.CreatedAt, rec.UpdatedAt = fromMicros(r.createdAt), fromMicros(r.updatedAt)
+	rec.LastApplied, rec.LastVerified = fromNullMicros(r.lastApplied), fromNullMicros(r.lastVerified)
+	rec.Revision = r.revision
+	if len(rec.Desired) == 0 {
+		rec.Desired = nil
+	} else {
+		rec.Desired = json.RawMessage(r.desired)
+	}
+	rec.PreviousVersions = slices.Clone(rec.PreviousVersions)
+	rec.Resources = maps.Clone(rec.Resources)
+	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
+	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
+	if len(rec.DriftDetails) > 0 {
+		rec.DriftDetails = nil
+		if err := json.Unmarshal([]byte(r.driftDetails), &rec.DriftDetails); err != nil {
+			return store.StateRecord{}, fmt.Errorf("decode state %s: %w", rec.Key(), err)
+		}
+	} else {
+		rec.DriftDetails = slices.Clone(rec.DriftDetails)
+	}
+	return rec, nil
 }
 
 // GetDesiredVersion returns one version, or store.ErrNotFound.
@@ -448,7 +478,7 @@ func (s *Store) PutPolicy(ctx context.Context, p store.PolicyRecord) error {
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = s.now()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qUpsertPolicy)
 		if err != nil {
 			return err

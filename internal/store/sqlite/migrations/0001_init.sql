@@ -75,10 +75,13 @@ CREATE TABLE events (
 CREATE INDEX events_client_time ON events (client_id, timestamp);
 CREATE INDEX events_provider_time ON events (provider_name, timestamp);
 CREATE INDEX events_ttl ON events (ttl_timestamp);
+-- ListEvents without a client or provider: newest first over everything.
+CREATE INDEX events_time ON events (timestamp);
 -- EventActivity: a stack's events and the client-wide ones, since a time.
-CREATE INDEX events_stack_time ON events (client_id, stack_id, timestamp);
--- UncheckedEventIDs, oldest first.
-CREATE INDEX events_unchecked ON events (client_id, stack_id, seq) WHERE drift_checked = 0;
+CREATE INDEX events_stack_time ON events (client_id, stack_id, timestamp, provider_name, event_type, content_type, drift_checked, received_at);
+-- UncheckedEventIDs, and CommitPass marking events checked: only the
+-- unchecked events are in it.
+CREATE INDEX events_unchecked ON events (client_id, stack_id, event_id) WHERE drift_checked = 0;
 
 CREATE TABLE drifts (
 	client_id       TEXT    NOT NULL,
