@@ -22,3 +22,7 @@ func BenchmarkEventActivity(b *testing.B) {
 func BenchmarkPass(b *testing.B) {
 	storetest.BenchPass(b.Context(), b, open(b, filepath.Join(b.TempDir(), "bench.db")))
 }
+
+func BenchmarkInsertEvents(b *testing.B) {
+	storetest.BenchInsertEvents(b.Context(), b, open(b, filepath.Join(b.TempDir(), "bench.db")))
+}

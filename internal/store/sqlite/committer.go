@@ -31,10 +31,11 @@ const (
 // on its goroutine, and writes that queue up while a transaction commits
 // share the next one, each inside its own savepoint. A write that fails
 // rolls back to its savepoint and leaves the others alone; a write's result
-// is reported only once its transaction has committed. Commits (the WAL
-// write, the checkpoint) are paid once per batch instead of once per write,
-// which is what limits SQLite's write rate, and an idle store commits a lone
-// write at once, without waiting to fill a batch.
+// is reported only once its transaction has committed. A commit writes
+// every page the transaction dirtied to the WAL, a large share of a small
+// write's cost; in a batch, pages several writes touch (the tails of tables
+// and indexes) are written once. An idle store commits a lone write at once,
+// without waiting to fill a batch.
 type committer struct {
 	writer  *sql.DB
 	after   func() // called after each commit
@@ -67,6 +68,9 @@ func (c *committer) close() {
 // starts, fn never runs and do returns ctx's error; once fn runs it is not
 // interrupted, so that do never reports a failure for a write that commits.
 func (c *committer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	select {
 	case c.ops <- op:

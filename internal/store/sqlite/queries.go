@@ -1,19 +1,29 @@
 package sqlite
 
-// The writer's statements, prepared at Open: a statement cannot be prepared
-// on the one writer connection while a transaction holds it.
+// The writer's statements, prepared at Open (writerQueries): a statement
+// cannot be prepared on the one writer connection while a transaction holds
+// it. Dialect notes for a PostgreSQL driver: a list of ids is bound as one
+// JSON array read with json_each (there: = ANY($1::text[])), "excluded" and
+// RETURNING mean the same in both, and placeholders are ? (there: $n).
+
+// qApplyRead reads what ApplyDesired compares and bumps.
 const qApplyRead = `SELECT state_version, desired_hash, previous_versions FROM states WHERE client_id = ? AND stack_id = ?`
 
+// qInsertState inserts a new stack.
 const qInsertState = `INSERT INTO states (` + stateColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = ?, desired_hash = ?, desired = ?, state_version = ?,
 	previous_versions = ?, resources = ?, reconciliation_policy = ?, observability = ?,
 	updated_at = ?, revision = revision + 1
 WHERE client_id = ? AND stack_id = ?`
 
+// qInsertVersion stores a version of a desired document.
 const qInsertVersion = `INSERT INTO desired_versions (client_id, stack_id, version, hash, document, created_at, created_by)
 VALUES (?, ?, ?, ?, ?, ?, ?)`
 
+// qUpdateState is the optimistic write of UpdateState and CommitPass: no row
+// is updated (no row returned) when the revision is not the stored one.
 const qUpdateState = `UPDATE states SET environment = ?, desired_hash = ?, applied_hash = ?, state_version = ?,
 	previous_versions = ?, desired = ?, resources = ?, last_applied = ?, last_verified = ?, updated_at = ?,
 	status = ?, drift_details = ?, last_error = ?, reconciliation_policy = ?, observability = ?,
@@ -21,20 +31,29 @@ const qUpdateState = `UPDATE states SET environment = ?, desired_hash = ?, appli
 WHERE client_id = ? AND stack_id = ? AND revision = ?
 RETURNING created_at, revision`
 
+// qStateExists tells a stale revision (ErrConflict) from a missing stack.
 const qStateExists = `SELECT 1 FROM states WHERE client_id = ? AND stack_id = ?`
 
+// qUpsertPolicy writes a policy document.
 const qUpsertPolicy = `INSERT INTO policies (client_id, stack_id, document, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (client_id, stack_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`
 
+// qInsertEvent inserts an event unless its id is stored (rows affected 0).
 const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`
 
+// qDeleteExpired deletes a bounded batch of expired events, so the write
+// lock is held briefly (DELETE ... LIMIT is a compile-time option of SQLite;
+// the subquery works everywhere).
 const qDeleteExpired = `DELETE FROM events WHERE seq IN (
 	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)`
 
+// qResolveDrifts resolves the stack's open drifts that a pass did not
+// report (the partial index drifts_open).
 const qResolveDrifts = `UPDATE drifts SET resolved_at = ?
 WHERE client_id = ? AND stack_id = ? AND resolved_at IS NULL AND id NOT IN (SELECT value FROM json_each(?))`
 
+// qInsertResult stores a pass's result; seq is assigned as rowid.
 const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id, stack_id, pass_trigger,
 	started_at, completed_at, status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count,
 	errors, state_version)
@@ -46,6 +65,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const qMarkChecked = `UPDATE events SET drift_checked = 1
 WHERE drift_checked = 0 AND client_id = ? AND stack_id IN (?, '') AND event_id IN (SELECT value FROM json_each(?))`
 
+// qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
+// open in the store is kept even if the pass's copy predates it.
 const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
@@ -61,16 +82,20 @@ ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 		THEN drifts.acknowledged_at ELSE NULL END,
 	resolved_at = excluded.resolved_at`
 
+// qAckDrift acknowledges an open drift of a client.
 const qAckDrift = `UPDATE drifts SET acknowledged = 1, acknowledged_by = ?, acknowledged_at = ?
 WHERE client_id = ? AND id = ? AND resolved_at IS NULL
 RETURNING ` + driftColumns
 
+// qAuditHead reads the last entry of the chain.
 const qAuditHead = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
 
+// qInsertAudit appends a chained audit entry.
 const qInsertAudit = `INSERT INTO audit (seq, timestamp, action, client_id, stack_id, triggered_by, success,
 	changes_made, approval_required, approver, reconciliation_id, drift_id, prev_hash, hash)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// writerQueries lists the statements Open prepares on the writer.
 func writerQueries() []string {
 	return []string{
 		qApplyRead,

@@ -1,16 +1,20 @@
 // Package sqlite is the embedded store driver: one SQLite file in WAL mode,
 // pure Go (modernc.org/sqlite), migrations embedded and applied at Open.
 //
-// A Store holds two pools on the file: one writer connection, whose
-// transactions begin IMMEDIATE (they take the write lock at BEGIN, so a
-// read-then-write transaction never fails to upgrade), and a pool of
-// query_only reader connections. In WAL mode readers do not block the writer
-// nor wait for it, so reads never queue behind a long write. Several Stores
-// (or processes) may open one file; busy_timeout serialises their writers.
+// A Store holds three kinds of connection to the file. One writer
+// connection runs every write; its transactions begin IMMEDIATE (they take
+// the write lock at BEGIN, so a read-then-write transaction never fails to
+// upgrade), and writes that arrive while one commits share the next
+// transaction, each in a savepoint (group commit, see committer). A pool of
+// query_only reader connections serves reads: in WAL mode readers neither
+// block the writer nor wait for it, so reads never queue behind writes. A
+// last connection checkpoints the WAL in the background (see checkpointer).
+// Several Stores, or processes, may open one file: busy_timeout serialises
+// their writers.
 //
 // Times are stored as INTEGER unix microseconds in UTC (store.Truncate), JSON
-// documents as TEXT byte for byte. Statements are prepared once per pool and
-// reused.
+// documents as TEXT, byte for byte. Statements are prepared once per pool
+// and reused.
 package sqlite
 
 import (
@@ -34,12 +38,12 @@ var _ store.Store = (*Store)(nil)
 
 // Store is the SQLite driver of store.Store.
 type Store struct {
-	path   string
 	writer *sql.DB // one connection: every write, serialised
 	reader *sql.DB // query_only connections
 	wstmts *stmtCache
 	rstmts *stmtCache
 	writes *committer
+	closed sync.Once
 	ckpt   *checkpointer
 	ckptDB *sql.DB // the checkpointer's connection
 	now    func() time.Time
@@ -72,70 +76,76 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.readers < 1 {
+		o.readers = 1
+	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store: path %q: want a file path", path)
 	}
-	name := "file:" + escapePath(path)
+	s, err := open(ctx, "file:"+escapePath(path), o)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, name string, o options) (_ *Store, err error) {
+	var dbs []*sql.DB
+	pool := func(dsn string, conns int) (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(conns)
+		db.SetMaxIdleConns(conns)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+		dbs = append(dbs, db)
+		return db, nil
+	}
+	s := &Store{now: o.now}
+	defer func() {
+		if err != nil {
+			if s.wstmts != nil {
+				s.wstmts.close()
+			}
+			for _, db := range dbs {
+				db.Close()
+			}
+		}
+	}()
 
 	// The writer sets the persistent journal mode before any reader opens.
 	// Its automatic checkpoint is only a safety net (see checkpointer); the
 	// WAL is truncated to journal_size_limit when it restarts.
-	writer, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
+	if s.writer, err = pool(name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(4000)"+
-		"&_pragma=journal_size_limit(67108864)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		"&_pragma=journal_size_limit(67108864)&_txlock=immediate", 1); err != nil {
+		return nil, err
 	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxIdleTime(0)
-	writer.SetConnMaxLifetime(0)
-
-	s := &Store{path: path, writer: writer, now: o.now, wstmts: newStmtCache(writer)}
 	if err := s.migrate(ctx); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		return nil, err
 	}
+	s.wstmts = newStmtCache(s.writer)
 	for _, q := range writerQueries() {
 		if _, err := s.wstmts.get(ctx, q); err != nil {
-			s.wstmts.close()
-			writer.Close()
-			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+			return nil, err
 		}
 	}
 
-	reader, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open sqlite store %s: readers: %w", path, err)
+	if s.reader, err = pool(name+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)", o.readers); err != nil {
+		return nil, fmt.Errorf("readers: %w", err)
 	}
-	reader.SetMaxOpenConns(o.readers)
-	reader.SetMaxIdleConns(o.readers)
-	reader.SetConnMaxIdleTime(0)
-	reader.SetConnMaxLifetime(0)
-	if err := reader.PingContext(ctx); err != nil {
-		s.wstmts.close()
-		writer.Close()
-		reader.Close()
-		return nil, fmt.Errorf("open sqlite store %s: readers: %w", path, err)
+	if err := s.reader.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("readers: %w", err)
 	}
-	s.reader = reader
-	s.rstmts = newStmtCache(reader)
+	s.rstmts = newStmtCache(s.reader)
 
-	ckptDB, err := sql.Open("sqlite", name+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		s.wstmts.close()
-		writer.Close()
-		reader.Close()
-		return nil, fmt.Errorf("open sqlite store %s: checkpointer: %w", path, err)
+	if s.ckptDB, err = pool(name+"?_pragma=busy_timeout(5000)", 1); err != nil {
+		return nil, fmt.Errorf("checkpointer: %w", err)
 	}
-	ckptDB.SetMaxOpenConns(1)
-	ckptDB.SetMaxIdleConns(1)
-	ckptDB.SetConnMaxIdleTime(0)
-	ckptDB.SetConnMaxLifetime(0)
-	s.ckptDB = ckptDB
-	s.ckpt = newCheckpointer(ckptDB, o.log)
-	s.writes = newCommitter(writer, s.ckpt.wrote)
+	s.ckpt = newCheckpointer(s.ckptDB, o.log)
+	s.writes = newCommitter(s.writer, s.ckpt.wrote)
 	return s, nil
 }
 
@@ -157,13 +167,17 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close waits for the write being committed, fails the queued ones, and
-// closes the statements and both pools.
+// closes the statements and the connections. Calling it again does nothing.
 func (s *Store) Close() error {
-	s.writes.close()
-	s.ckpt.close()
-	s.rstmts.close()
-	s.wstmts.close()
-	return errors.Join(s.ckptDB.Close(), s.reader.Close(), s.writer.Close())
+	var err error
+	s.closed.Do(func() {
+		s.writes.close()
+		s.ckpt.close()
+		s.rstmts.close()
+		s.wstmts.close()
+		err = errors.Join(s.ckptDB.Close(), s.reader.Close(), s.writer.Close())
+	})
+	return err
 }
 
 // stmtCache prepares each distinct query once per pool. database/sql keeps a
@@ -193,14 +207,17 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	if ok {
 		return st, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
-		return st, nil
-	}
+	// Prepared without the lock, which would make every reader wait for a
+	// free connection; a statement prepared twice at once is closed again.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", firstLine(query), err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev, nil
 	}
 	c.m[query] = st
 	return st, nil

@@ -148,3 +148,23 @@ func TestPathWithURIChars(t *testing.T) {
 	require.NoError(t, s.Ping(t.Context()))
 	require.FileExists(t, path)
 }
+
+func TestWriteAfterClose(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close twice is fine")
+	_, err := s.ApplyDesired(t.Context(), []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: json.RawMessage(`{}`)}})
+	require.Error(t, err)
+}
+
+func TestCancelledWriteWritesNothing(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "blackwell.db"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.ApplyDesired(ctx, []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: json.RawMessage(`{}`)}})
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = s.GetState(t.Context(), "acme", "shop")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}

@@ -141,8 +141,11 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			return nil, fmt.Errorf("apply desired %s/%s: document is not valid JSON", d.ClientID, d.StackID)
 		}
 	}
-	now := s.now()
 	results := make([]store.ApplyResult, len(in))
+	if len(in) == 0 {
+		return results, nil
+	}
+	now := s.now()
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		sel, err := s.write(ctx, tx, qApplyRead)
 		if err != nil {
@@ -426,8 +429,9 @@ FROM desired_versions WHERE client_id = ? AND stack_id = ? AND version = ?`)
 	return v, nil
 }
 
-// ListDesiredVersions returns a stack's versions, newest first (insertion
-// order: versions only grow).
+// ListDesiredVersions returns a stack's versions, newest first: in insertion
+// order, reversed (versions only grow). SQLite's rowid is that order; a
+// PostgreSQL table needs a bigserial for it.
 func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
 	st, err := s.read(ctx, `SELECT client_id, stack_id, version, hash, document, created_at, created_by
 FROM desired_versions WHERE client_id = ? AND stack_id = ? ORDER BY rowid DESC`)

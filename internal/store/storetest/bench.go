@@ -258,3 +258,27 @@ func (w *benchWorld) fullPass(ctx context.Context, i int, since time.Time) error
 	}
 	return w.pass(ctx, i, open)
 }
+
+// BenchInsertEvents measures ingest as webhooks do it: one event per
+// InsertEvents call, from many goroutines at once (they share commits).
+func BenchInsertEvents(ctx context.Context, b *testing.B, s store.Store) {
+	now := time.Now().UTC()
+	var n atomic.Int64
+	b.Run("one-per-call", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		cpu := cpuTime()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := n.Add(1)
+				e := event(fmt.Sprintf("ingest-%d", i), fmt.Sprintf("client-%03d", i%100), fmt.Sprintf("stack-%03d", i%97),
+					"shopify", "products/update", now.Add(time.Duration(i)*time.Millisecond))
+				if _, err := s.InsertEvents(ctx, []store.Event{e}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		reportRates(b, cpu, "events/s")
+	})
+}

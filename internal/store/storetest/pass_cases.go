@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,4 +271,129 @@ func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 
 	_, _, err := s.ListReconciliations(ctx, "acme", "", "%%%", 2)
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
+}
+
+// testCommitPassConcurrent races two passes per stack, computed from the same
+// state, over several stacks at once: exactly one pass per stack commits,
+// whole; the loser writes nothing (no drift, result or audit entry).
+func testCommitPassConcurrent(ctx context.Context, t *testing.T, s store.Store) {
+	const stacks = 6
+	states := make([]store.StateRecord, stacks)
+	for i := range states {
+		states[i] = newStack(ctx, t, s, "acme", fmt.Sprintf("s%d", i))
+	}
+	type attempt struct {
+		stack, racer int
+		err          error
+	}
+	attempts := make([]attempt, 0, 2*stacks)
+	for i := range stacks {
+		attempts = append(attempts, attempt{stack: i, racer: 0}, attempt{stack: i, racer: 1})
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for k := range attempts {
+		a := &attempts[k]
+		wg.Go(func() {
+			st := states[a.stack]
+			name := fmt.Sprintf("s%d-racer%d", a.stack, a.racer)
+			p := store.Pass{
+				State:  st,
+				Drifts: []drift.Drift{mkDrift("acme", st.StackID, name, at(0))},
+				Result: result("r-"+name, "acme", st.StackID, at(time.Duration(k)*time.Second)),
+				Audit:  []store.AuditEntry{{Timestamp: at(0), Action: "reconcile", ClientID: "acme", StackID: st.StackID, ReconciliationID: "r-" + name}},
+			}
+			<-start
+			_, a.err = s.CommitPass(ctx, p)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	winners := map[string]bool{}
+	for i := range stacks {
+		a, b := attempts[2*i], attempts[2*i+1]
+		require.True(t, (a.err == nil) != (b.err == nil), "stack %d: exactly one pass commits (%v, %v)", i, a.err, b.err)
+		for _, x := range []attempt{a, b} {
+			if x.err == nil {
+				winners[fmt.Sprintf("s%d-racer%d", x.stack, x.racer)] = true
+			} else {
+				require.ErrorIs(t, x.err, store.ErrConflict)
+			}
+		}
+		require.Equal(t, states[i].Revision+1, getState(ctx, t, s, "acme", fmt.Sprintf("s%d", i)).Revision)
+	}
+
+	gotResults := map[string]bool{}
+	for _, r := range allReconciliations(ctx, t, s, "acme", "", 0) {
+		gotResults[r.ReconciliationID[len("r-"):]] = true
+	}
+	require.Equal(t, winners, gotResults)
+	gotDrifts := map[string]bool{}
+	for _, d := range listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", IncludeResolved: true}) {
+		gotDrifts[d.Component] = true
+	}
+	require.Equal(t, winners, gotDrifts)
+	audit := allAudit(ctx, t, s, store.AuditQuery{})
+	require.Len(t, audit, stacks)
+	requireChain(t, audit)
+	for _, e := range audit {
+		require.True(t, winners[e.ReconciliationID[len("r-"):]])
+	}
+}
+
+// testCommitPassFailsWhole: a pass that fails after its state was written
+// (here: its result reuses a stored reconciliation id) writes nothing, and
+// passes committed alongside it are unaffected.
+func testCommitPassFailsWhole(ctx context.Context, t *testing.T, s store.Store) {
+	first := newStack(ctx, t, s, "acme", "first")
+	commit(ctx, t, s, &first, store.Pass{Result: result("r-taken", "acme", "first", at(0))})
+
+	const stacks = 8
+	states := make([]store.StateRecord, stacks)
+	for i := range states {
+		states[i] = newStack(ctx, t, s, "acme", fmt.Sprintf("s%d", i))
+	}
+	errs := make([]error, stacks)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range stacks {
+		wg.Go(func() {
+			st := states[i]
+			id := fmt.Sprintf("r-%d", i)
+			if i%2 == 1 {
+				id = "r-taken" // fails at the result, after state and drifts
+			}
+			p := store.Pass{
+				State:  st,
+				Drifts: []drift.Drift{mkDrift("acme", st.StackID, "c", at(0))},
+				Result: result(id, "acme", st.StackID, at(time.Second)),
+				Audit:  []store.AuditEntry{{Timestamp: at(0), Action: "reconcile", ClientID: "acme", StackID: st.StackID}},
+			}
+			p.State.Status = store.StatusDriftDetected
+			<-start
+			_, errs[i] = s.CommitPass(ctx, p)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	for i := range stacks {
+		stack := fmt.Sprintf("s%d", i)
+		got := getState(ctx, t, s, "acme", stack)
+		ds := listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: stack, IncludeResolved: true})
+		if i%2 == 1 {
+			require.Error(t, errs[i], "stack %d", i)
+			require.Equal(t, states[i], got, "stack %d: a failed pass leaves the state", i)
+			require.Empty(t, ds, "stack %d: a failed pass writes no drift", i)
+		} else {
+			require.NoError(t, errs[i], "stack %d", i)
+			require.Equal(t, states[i].Revision+1, got.Revision)
+			require.Len(t, ds, 1)
+		}
+	}
+	audit := allAudit(ctx, t, s, store.AuditQuery{})
+	require.Len(t, audit, stacks/2)
+	requireChain(t, audit)
+	require.Len(t, allReconciliations(ctx, t, s, "acme", "", 0), 1+stacks/2)
 }

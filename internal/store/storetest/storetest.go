@@ -62,6 +62,8 @@ func cases() []testCase {
 		{"CommitPass", testCommitPass},
 		{"CommitPassConflictWritesNothing", testCommitPassConflict},
 		{"CommitPassNotFound", testCommitPassNotFound},
+		{"CommitPassConcurrent", testCommitPassConcurrent},
+		{"CommitPassFailsWhole", testCommitPassFailsWhole},
 		{"AcknowledgeDrift", testAcknowledgeDrift},
 		{"ListDrifts", testListDrifts},
 		{"ListReconciliations", testListReconciliations},
