@@ -152,6 +152,9 @@ func (p *pass) observe(ctx context.Context) error {
 		p.unchecked = ids
 	}
 
+	if len(p.spec.Providers) > 0 && p.r.opts.Providers != nil {
+		p.observed.Providers = p.r.opts.Providers.ObserveProviders(ctx, p.rec.ClientID, p.rec.StackID, p.spec)
+	}
 	if len(p.spec.Resources) > 0 && p.r.opts.Prober != nil {
 		p.observed.Resources = p.r.opts.Prober.ProbeAll(ctx, p.spec.Resources)
 		if p.r.m != nil {

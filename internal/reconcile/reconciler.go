@@ -37,6 +37,13 @@ type Prober interface {
 	ProbeAll(ctx context.Context, resources map[string]config.Resource) map[string]drift.ResourceObservation
 }
 
+// ProviderObserver observes a stack's declared provider bindings through
+// their management APIs (reachability, webhook subscriptions). The provider
+// registry implements it. A role it cannot observe is left out of the map.
+type ProviderObserver interface {
+	ObserveProviders(ctx context.Context, clientID, stackID string, spec config.StackSpec) map[string]drift.ProviderObservation
+}
+
 // PolicySource gives the effective policy of a stack. *state.Service
 // implements it.
 type PolicySource interface {
@@ -48,8 +55,10 @@ type Options struct {
 	Store    store.Store
 	Policies PolicySource
 	Prober   Prober
-	Metrics  *Metrics
-	Logger   *slog.Logger
+	// Providers observes provider bindings; nil observes none.
+	Providers ProviderObserver
+	Metrics   *Metrics
+	Logger    *slog.Logger
 	// Clock drives scheduling, backoff and pass timestamps (default: real).
 	Clock clock.WithTicker
 	// Workers bounds the passes running at once (default 64: passes mostly
