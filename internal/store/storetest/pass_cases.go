@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,7 +230,7 @@ func testListDrifts(ctx context.Context, t *testing.T, s store.Store) {
 func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 	states := map[string]*store.StateRecord{}
 	for _, k := range []string{"acme/a", "acme/b", "globex/a"} {
-		client, stack, _ := cut(k)
+		client, stack, _ := strings.Cut(k, "/")
 		st := newStack(ctx, t, s, client, stack)
 		states[k] = &st
 	}
@@ -237,7 +238,7 @@ func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 	var acme, acmeA []store.ReconciliationResult
 	for i := range 12 {
 		k := []string{"acme/a", "acme/b", "globex/a"}[i%3]
-		client, stack, _ := cut(k)
+		client, stack, _ := strings.Cut(k, "/")
 		r := result(fmt.Sprintf("r%02d", i), client, stack, at(time.Duration(i/2)*time.Minute))
 		commit(ctx, t, s, states[k], store.Pass{Result: r})
 		if client == "acme" {

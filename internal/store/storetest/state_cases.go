@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,7 +165,7 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 	keys := []string{"acme/s1", "acme/s2", "acme/s3", "globex/s1", "globex/s2"}
 	// Applied out of order: the list is ordered by client then stack.
 	for _, k := range []string{"globex/s2", "acme/s3", "globex/s1", "acme/s1", "acme/s2"} {
-		client, stack, _ := cut(k)
+		client, stack, _ := strings.Cut(k, "/")
 		newStack(ctx, t, s, client, stack)
 	}
 	listKeys := func(client string, limit int) []string {
@@ -208,15 +209,6 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 
 	_, _, err = s.ListStates(ctx, "", "not a cursor!", 2)
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
-}
-
-func cut(key string) (string, string, bool) {
-	for i := range len(key) {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return key, "", false
 }
 
 func testUpdateState(ctx context.Context, t *testing.T, s store.Store) {

@@ -73,11 +73,11 @@ func cases() []testCase {
 	}
 }
 
-// t0 has nanoseconds and a zone other than UTC: every stored time must come
-// back as store.Truncate(t0 + d).
-var t0 = time.Date(2026, 11, 3, 10, 4, 5, 123456789, time.FixedZone("CET", 3600))
-
-func at(d time.Duration) time.Time { return t0.Add(d) }
+// at is a fixed time plus d. It has nanoseconds and a zone other than UTC:
+// every stored time must come back as store.Truncate of what was written.
+func at(d time.Duration) time.Time {
+	return time.Date(2026, 11, 3, 10, 4, 5, 123456789, time.FixedZone("CET", 3600)).Add(d)
+}
 
 func ptr[T any](v T) *T { return &v }
 
