@@ -34,6 +34,8 @@ func clientCommands(g *globals) []*cobra.Command {
 		newHistoryCmd(g),
 		newEventsCmd(g),
 		newRollbackCmd(g),
+		newAuditCmd(g),
+		newExportCmd(g),
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,7 @@ func TestScripts(t *testing.T) {
 			"seeddrift":   cmdSeedDrift,
 			"seedevent":   cmdSeedEvent,
 			"exits":       cmdExits,
+			"tamperaudit": cmdTamperAudit,
 		},
 	})
 }
@@ -249,4 +251,26 @@ func (r *scriptReconciler) commit(ctx context.Context, clientID, stackID, trigge
 		},
 	})
 	return err
+}
+
+// cmdTamperAudit changes an audit entry behind the store's back, as an
+// attacker with the database file would: tamperaudit SEQ (flip success) or
+// tamperaudit SEQ delete.
+func cmdTamperAudit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: tamperaudit SEQ [delete]")
+	}
+	serverOf(ts)
+	db, err := sql.Open("sqlite", filepath.Join(ts.Getenv("WORK"), "blackwell.db"))
+	ts.Check(err)
+	defer db.Close()
+	q := `UPDATE audit SET success = 1 - success WHERE seq = ?`
+	if len(args) == 2 && args[1] == "delete" {
+		q = `DELETE FROM audit WHERE seq = ?`
+	}
+	res, err := db.Exec(q, args[0])
+	ts.Check(err)
+	if n, _ := res.RowsAffected(); n != 1 {
+		ts.Fatalf("tamperaudit: no entry %s", args[0])
+	}
 }

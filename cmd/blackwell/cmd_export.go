@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// stateFile is blackwell.state.json: the desired and applied state of every
+// stack, the spec's control-plane file.
+type stateFile struct {
+	GeneratedAt time.Time         `json:"generated_at"`
+	Server      string            `json:"server"`
+	Stacks      []json.RawMessage `json:"stacks"`
+}
+
+func newExportCmd(g *globals) *cobra.Command {
+	var out, clientID string
+	cmd := &cobra.Command{
+		Use:   "export [-f FILE] [--client C]",
+		Short: "Write blackwell.state.json: the desired and applied state of every stack",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			sf := stateFile{GeneratedAt: time.Now().UTC(), Server: g.server, Stacks: []json.RawMessage{}}
+			cursor := ""
+			for {
+				q := url.Values{"limit": {"1000"}}
+				if cursor != "" {
+					q.Set("cursor", cursor)
+				}
+				if clientID != "" {
+					q.Set("client_id", clientID)
+				}
+				var page wirePage[json.RawMessage]
+				if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: "/v1/stacks", query: q}, &page); err != nil {
+					return err
+				}
+				sf.Stacks = append(sf.Stacks, page.Items...)
+				if page.NextCursor == "" {
+					break
+				}
+				cursor = page.NextCursor
+			}
+			if out == "-" {
+				return writeJSON(g.stdout, sf)
+			}
+			b, err := json.MarshalIndent(sf, "", "  ")
+			if err != nil {
+				return err
+			}
+			tmp := out + ".tmp"
+			if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(g.stdout, "wrote %s: %d stacks\n", out, len(sf.Stacks))
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&out, "file", "f", "blackwell.state.json", "output file (- for stdout)")
+	cmd.Flags().StringVar(&clientID, "client", "", "only this client's stacks")
+	return cmd
+}
