@@ -1,0 +1,263 @@
+// Package provider gives the reconciler hands and eyes on the providers of a
+// stack: a Driver per provider (shopify, sanity, contentful, generic, in the
+// subpackages) reads and repairs webhook subscriptions through the
+// provider's documented management API, and a Registry, built explicitly in
+// main, maps provider names to drivers and observes a stack's declared
+// bindings for the reconcile pass.
+//
+// Drivers never hang a pass: every request runs under a timeout, 429 answers
+// are waited out only up to a bound, and a circuit breaker per provider
+// endpoint (APIClient) turns a provider that keeps failing into an
+// immediate "unreachable" observation.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+)
+
+// Binding is one declared provider binding of a stack, with its secrets
+// resolved: what a driver needs to reach the provider for that stack.
+// Credentials and webhook secrets stay config.Secret values, whose
+// formatting prints the reference, never the value.
+type Binding struct {
+	ClientID string
+	StackID  string
+	// Role is cms, ecommerce or ssg.
+	Role string
+	// Name is the provider name (shopify, sanity, ...), which also names the
+	// receiver: {public_url}/v1/webhooks/{Name}/{client_id}.
+	Name           string
+	Settings       map[string]string
+	Credentials    map[string]config.Secret
+	WebhookSecrets config.SecretList
+	Build          *config.Build
+	// Integrations are the stack's integrations on this binding's role, by
+	// name: a driver that repairs one leaves its siblings' subscriptions be.
+	Integrations map[string]config.Integration
+}
+
+// NewBinding returns the binding of role in spec, whose secrets must be
+// resolved already (config.StackSpec.ResolveSecrets).
+func NewBinding(clientID, stackID, role string, spec config.StackSpec) (Binding, bool) {
+	pb, ok := spec.Providers[role]
+	if !ok {
+		return Binding{}, false
+	}
+	b := Binding{
+		ClientID: clientID, StackID: stackID, Role: role, Name: pb.Name,
+		Settings: pb.Settings, Credentials: pb.Credentials, WebhookSecrets: pb.WebhookSecret,
+		Build: pb.Build,
+	}
+	for name, ig := range spec.Integrations {
+		if ig.Provider == role {
+			if b.Integrations == nil {
+				b.Integrations = map[string]config.Integration{}
+			}
+			b.Integrations[name] = ig
+		}
+	}
+	return b, true
+}
+
+// Setting returns settings[key], or def when it is unset or blank.
+func (b Binding) Setting(key, def string) string {
+	if v := strings.TrimSpace(b.Settings[key]); v != "" {
+		return v
+	}
+	return def
+}
+
+// Credential returns the resolved value of credentials[key] ("" when unset
+// or unresolved).
+func (b Binding) Credential(key string) string { return b.Credentials[key].Value() }
+
+// Token is the resolved credentials.token.
+func (b Binding) Token() string { return b.Credential("token") }
+
+// WebhookSecret is the first resolved webhook secret, the one a provider is
+// told to sign with when a subscription is created ("" when none).
+func (b Binding) WebhookSecret() string {
+	for _, s := range b.WebhookSecrets {
+		if v := s.Value(); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// APIBase returns settings.api_base, which overrides every driver's API
+// base (a proxy or a fake), else def; without a trailing slash.
+func (b Binding) APIBase(def string) string {
+	return strings.TrimRight(b.Setting("api_base", def), "/")
+}
+
+// unresolved names the credentials that hold a ${VAR} reference that could
+// not be resolved.
+func (b Binding) unresolved() []string {
+	var out []string
+	for k, s := range b.Credentials {
+		if !s.Resolved() {
+			out = append(out, "credentials."+k+" ("+s.Ref+")")
+		}
+	}
+	return out
+}
+
+// LogValue lets a Binding be logged: identity only, never settings or
+// secrets.
+func (b Binding) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", b.ClientID), slog.String("stack_id", b.StackID),
+		slog.String("role", b.Role), slog.String("provider", b.Name))
+}
+
+// Integration is a declared integration with its name.
+type Integration struct {
+	Name string
+	config.Integration
+}
+
+// Observation is what a driver saw of a binding: the reconciler's
+// drift.ProviderObservation and, when the provider was not reachable or its
+// subscriptions could not be listed, a sanitised Detail saying why.
+type Observation struct {
+	drift.ProviderObservation
+	Detail string
+}
+
+// Driver reads and repairs a provider's webhook subscriptions through its
+// management API. Implementations are safe for concurrent use.
+type Driver interface {
+	// Observe says whether the provider is reachable with the binding's
+	// credentials and lists its webhook subscriptions. It never fails:
+	// an unreachable provider or rejected credentials are observations
+	// (drift.Unreachable, drift.Unauthorized), and anything else that
+	// prevents listing leaves SubscriptionsKnown false.
+	Observe(ctx context.Context, b Binding) Observation
+	// Register creates the subscription of ig pointing at address (our
+	// receiver) and returns it. It is idempotent: what already exists at
+	// address for ig is kept.
+	Register(ctx context.Context, b Binding, ig Integration, address string) (drift.Subscription, error)
+	// Update makes an existing subscription (as observed) match ig and
+	// point at address.
+	Update(ctx context.Context, b Binding, sub drift.Subscription, ig Integration, address string) error
+}
+
+// ProviderRegistrar is implemented by drivers whose provider keeps a
+// registration of the provider itself (the spec's Integration API): the
+// heal of provider_missing.
+type ProviderRegistrar interface {
+	RegisterProvider(ctx context.Context, b Binding, address string) error
+}
+
+// Errors a driver's API calls wrap; test with errors.Is.
+var (
+	// ErrUnauthorized: the provider rejected the credentials (401/403).
+	ErrUnauthorized = errors.New("credentials rejected")
+	// ErrUnreachable: no answer, a 5xx, a timeout, or an open breaker.
+	ErrUnreachable = errors.New("provider unreachable")
+	// ErrRateLimited: the provider asked to wait longer than the bound.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrNotFound: the addressed object does not exist (404).
+	ErrNotFound = errors.New("not found")
+	// ErrConfig: the binding lacks a setting or credential the driver needs.
+	ErrConfig = errors.New("binding incomplete")
+)
+
+// ObservationOf is the observation of a failed listing: unauthorized,
+// unreachable, or reachable with unknown subscriptions, with the error as
+// detail.
+func ObservationOf(name string, err error) Observation {
+	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name}, Detail: SanitizeText(err.Error())}
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		o.Reachability = drift.Unauthorized
+	case errors.Is(err, ErrUnreachable):
+		o.Reachability = drift.Unreachable
+	case errors.Is(err, ErrConfig), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		o.Reachability = drift.Unknown
+	default:
+		// It answered (429, 4xx, a body we could not read): reachable, but
+		// the subscriptions are unknown this pass.
+		o.Reachability = drift.Reachable
+	}
+	return o
+}
+
+// Listed is the observation of a successful listing.
+func Listed(name string, subs []drift.Subscription) Observation {
+	if subs == nil {
+		subs = []drift.Subscription{}
+	}
+	return Observation{ProviderObservation: drift.ProviderObservation{
+		Name: name, Reachability: drift.Reachable, SubscriptionsKnown: true, Subscriptions: subs,
+	}}
+}
+
+// SanitizeURL strips userinfo, query string and fragment from raw: the
+// places URLs carry secrets. A URL that does not parse is replaced whole.
+func SanitizeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	u.ForceQuery = false
+	u.Fragment = ""
+	u.RawFragment = ""
+	return u.String()
+}
+
+// SanitizeText sanitises every absolute URL inside s, such as the ones
+// net/http puts in its errors.
+func SanitizeText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
+		}
+		end := i + len("://")
+		for end < len(s) && !isURLStop(s[end]) {
+			end++
+		}
+		b.WriteString(s[:start])
+		if start == i {
+			b.WriteString(s[i:end])
+		} else {
+			b.WriteString(SanitizeURL(s[start:end]))
+		}
+		s = s[end:]
+	}
+}
+
+func isSchemeByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '+' || c == '-' || c == '.'
+}
+
+func isURLStop(c byte) bool {
+	return c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'
+}
+
+// ConfigError is an ErrConfig naming what the binding lacks.
+func ConfigError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+}

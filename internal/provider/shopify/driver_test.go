@@ -1,0 +1,240 @@
+package shopify_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/sim"
+)
+
+const receiver = "http://blackwell.test/v1/webhooks/shopify/acme"
+
+type driverFixture struct {
+	shop    *sim.Shopify
+	driver  *shopify.Driver
+	binding provider.Binding
+}
+
+func setupDriver(t *testing.T, api provider.APIClientOptions) driverFixture {
+	t.Helper()
+	shop, err := sim.NewShopify(sim.ShopifyOptions{})
+	require.NoError(t, err)
+	t.Cleanup(shop.Close)
+	if api.Timeout == 0 {
+		api.Timeout = 2 * time.Second
+	}
+	return driverFixture{
+		shop:   shop,
+		driver: shopify.New(shopify.Options{API: api}),
+		binding: provider.Binding{
+			ClientID: "acme", StackID: "web", Role: config.RoleEcommerce, Name: "shopify",
+			Settings:    map[string]string{"api_base": shop.URL(), "shop": "acme.myshopify.com"},
+			Credentials: map[string]config.Secret{"token": config.NewSecret(shop.Token())},
+			Integrations: map[string]config.Integration{
+				"shop-products": {Provider: config.RoleEcommerce, Topics: []string{"products/create", "products/update"}},
+				"shop-orders":   {Provider: config.RoleEcommerce, Topics: []string{"orders/create"}},
+			},
+		},
+	}
+}
+
+func products() provider.Integration {
+	return provider.Integration{Name: "shop-products", Integration: config.Integration{
+		Provider: config.RoleEcommerce, Topics: []string{"products/create", "products/update"}}}
+}
+
+func TestObserveListsEveryPageAndGroupsByAddress(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	f.shop.AddWebhook("products/update", receiver)
+	f.shop.AddWebhook("products/create", receiver)
+	for i := range 270 { // more than one page of 250
+		f.shop.AddWebhook("orders/create", fmt.Sprintf("https://other.example/hook/%d", i))
+	}
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Reachable, obs.Reachability, obs.Detail)
+	require.True(t, obs.SubscriptionsKnown)
+	require.Len(t, obs.Subscriptions, 271)
+	var ours drift.Subscription
+	for _, s := range obs.Subscriptions {
+		if s.Address == receiver {
+			ours = s
+		}
+	}
+	require.Equal(t, []string{"products/create", "products/update"}, ours.Topics)
+	require.True(t, ours.Enabled)
+	require.Len(t, strings.Split(ours.ID, ","), 2)
+	require.GreaterOrEqual(t, f.shop.Requests(), int64(2), "followed the Link header")
+}
+
+func TestRegisterCreatesOnlyMissingTopicsAndIsIdempotent(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	f.shop.AddWebhook("products/update", receiver)
+	ctx := context.Background()
+	sub, err := f.driver.Register(ctx, f.binding, products(), receiver)
+	require.NoError(t, err)
+	require.Equal(t, []string{"products/create", "products/update"}, sub.Topics)
+	require.Len(t, f.shop.Webhooks(), 2)
+
+	again, err := f.driver.Register(ctx, f.binding, products(), receiver)
+	require.NoError(t, err)
+	require.Equal(t, sub, again)
+	require.Len(t, f.shop.Webhooks(), 2, "no duplicates")
+
+	_, err = f.driver.Register(ctx, f.binding, provider.Integration{Name: "x", Integration: config.Integration{Topics: []string{"a/b"}, Filter: "f"}}, receiver)
+	require.ErrorIs(t, err, provider.ErrConfig)
+}
+
+func TestUpdateRepointsDeletesStrayTopicsAndKeepsSiblings(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	moved := f.shop.AddWebhook("products/update", receiver)
+	f.shop.AddWebhook("orders/create", receiver)    // a sibling integration's
+	f.shop.AddWebhook("customers/create", receiver) // nobody's
+	f.shop.SetWebhookAddress(moved, "https://elsewhere.example/hook")
+	ctx := context.Background()
+
+	obs := f.driver.Observe(ctx, f.binding)
+	require.True(t, obs.SubscriptionsKnown)
+	ids := []string{}
+	for _, s := range obs.Subscriptions {
+		ids = append(ids, s.ID)
+	}
+	sub := drift.Subscription{ID: strings.Join(ids, ",")}
+	require.NoError(t, f.driver.Update(ctx, f.binding, sub, products(), receiver))
+
+	topics := map[string]string{}
+	for _, h := range f.shop.Webhooks() {
+		topics[h.Topic] = h.Address
+	}
+	require.Equal(t, map[string]string{
+		"products/update": receiver, "products/create": receiver, "orders/create": receiver,
+	}, topics)
+	for _, h := range f.shop.Webhooks() {
+		if h.Topic == "products/update" {
+			require.Equal(t, moved, h.ID, "re-pointed in place, not recreated")
+		}
+	}
+}
+
+func TestRateLimitIsWaitedOutWithinTheBound(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{MaxRetryWait: 2 * time.Second})
+	f.shop.AddWebhook("products/update", receiver)
+	f.shop.RateLimit(400*time.Millisecond, 1)
+	began := time.Now()
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.True(t, obs.SubscriptionsKnown, obs.Detail)
+	require.GreaterOrEqual(t, time.Since(began), 400*time.Millisecond, "Retry-After honoured")
+	require.Equal(t, int64(2), f.shop.Requests())
+}
+
+func TestRateLimitBeyondTheBoundIsReachableButUnknown(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{MaxRetryWait: 200 * time.Millisecond})
+	f.shop.RateLimit(30*time.Second, -1)
+	began := time.Now()
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Less(t, time.Since(began), 2*time.Second, "no long wait")
+	require.Equal(t, drift.Reachable, obs.Reachability)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Contains(t, obs.Detail, "429")
+	// The endpoint stays paused: the next call fails fast without a request.
+	n := f.shop.Requests()
+	obs = f.driver.Observe(context.Background(), f.binding)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Equal(t, n, f.shop.Requests())
+}
+
+func TestServerErrorsTripTheBreaker(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{BreakerFailures: 3, BreakerCooldown: time.Minute})
+	f.shop.FailServer(-1)
+	ctx := context.Background()
+	for range 3 {
+		obs := f.driver.Observe(ctx, f.binding)
+		require.Equal(t, drift.Unreachable, obs.Reachability)
+		require.Contains(t, obs.Detail, "500")
+	}
+	n := f.shop.Requests()
+	began := time.Now()
+	obs := f.driver.Observe(ctx, f.binding)
+	require.Equal(t, drift.Unreachable, obs.Reachability)
+	require.Contains(t, obs.Detail, "circuit breaker open")
+	require.Equal(t, n, f.shop.Requests(), "an open breaker sends nothing")
+	require.Less(t, time.Since(began), 100*time.Millisecond, "and answers at once")
+}
+
+func TestBreakerClosesAfterTheCooldownWhenTheProviderRecovers(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{BreakerFailures: 1, BreakerCooldown: 200 * time.Millisecond})
+	f.shop.FailServer(1)
+	ctx := context.Background()
+	require.Equal(t, drift.Unreachable, f.driver.Observe(ctx, f.binding).Reachability)
+	require.Contains(t, f.driver.Observe(ctx, f.binding).Detail, "circuit breaker open")
+	deadline := time.Now().Add(5 * time.Second)
+	for f.driver.Observe(ctx, f.binding).Reachability != drift.Reachable {
+		require.True(t, time.Now().Before(deadline), "breaker never let a trial through")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRevokedTokenIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	f.shop.RevokeToken()
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Unauthorized, obs.Reachability)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Contains(t, obs.Detail, "401")
+	require.NotContains(t, obs.Detail, f.shop.Token())
+
+	_, err := f.driver.Register(context.Background(), f.binding, products(), receiver)
+	require.ErrorIs(t, err, provider.ErrUnauthorized)
+}
+
+func TestSlowProviderTimesOutAsUnreachable(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{Timeout: 150 * time.Millisecond})
+	f.shop.Slow(5 * time.Second)
+	began := time.Now()
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Unreachable, obs.Reachability)
+	require.Contains(t, obs.Detail, "no answer within")
+	require.Less(t, time.Since(began), 2*time.Second)
+}
+
+func TestMissingSettingsAreUnknownNotDrift(t *testing.T) {
+	t.Parallel()
+	d := shopify.New(shopify.Options{})
+	obs := d.Observe(context.Background(), provider.Binding{Name: "shopify"})
+	require.Equal(t, drift.Unknown, obs.Reachability)
+	require.Contains(t, obs.Detail, "settings.shop")
+}
+
+func TestCallLimitHeaderSlowsTheClientDown(t *testing.T) {
+	t.Parallel()
+	shop, err := sim.NewShopify(sim.ShopifyOptions{BucketSize: 6, LeakRate: 20})
+	require.NoError(t, err)
+	t.Cleanup(shop.Close)
+	d := shopify.New(shopify.Options{LeakRate: 20, API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000, MaxRetries: -1}})
+	b := provider.Binding{Name: "shopify", Settings: map[string]string{"api_base": shop.URL()},
+		Credentials: map[string]config.Secret{"token": config.NewSecret(shop.Token())}}
+	// Without the pause taken from X-Shopify-Shop-Api-Call-Limit, 20 quick
+	// calls would overflow a bucket of 6 and get 429s (no retries here).
+	for i := range 20 {
+		obs := d.Observe(context.Background(), b)
+		require.True(t, obs.SubscriptionsKnown, "call %s: %s", strconv.Itoa(i), obs.Detail)
+	}
+}
