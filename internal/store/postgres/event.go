@@ -1,0 +1,271 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
+	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp`
+
+// qInsertEvents inserts a batch of events, one array per column, in one
+// statement, skipping ids already stored; it returns the ids it wrote. A
+// concurrent insert of the same id waits for the other transaction and
+// then skips the id if that one committed.
+const qInsertEvents = `INSERT INTO events (` + eventColumns + `)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$8::timestamptz[], $9::text[], $10::boolean[], $11::text[], $12::timestamptz[], $13::bigint[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id`
+
+// InsertEvents commits events in one statement (its own transaction),
+// skipping ids already stored: inserted[i] is whether in[i] was written. Of
+// several events with one id in a batch, the first is written. A zero
+// ReceivedAt is set to now.
+func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, error) {
+	for _, e := range in {
+		if err := checkEvent(e); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+	}
+	inserted := make([]bool, len(in))
+	if len(in) == 0 {
+		return inserted, nil
+	}
+	now := s.now()
+	rows := newEventRows(len(in))
+	for i, e := range in {
+		rows.add(i, e, now)
+	}
+	err := s.retry(ctx, func() error {
+		clear(inserted)
+		return rows.insert(ctx, s.pool, inserted)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	return inserted, nil
+}
+
+// checkEvent validates an event before any write.
+func checkEvent(e store.Event) error {
+	if e.EventID == "" || e.ClientID == "" {
+		return fmt.Errorf("event and client ids are required (got %q, %q)", e.EventID, e.ClientID)
+	}
+	if len(e.Payload) > 0 && !json.Valid(e.Payload) {
+		return fmt.Errorf("event %s: payload is not valid JSON", e.EventID)
+	}
+	return nil
+}
+
+// eventRows are events as the arrays of qInsertEvents, one per column,
+// without repeated ids.
+type eventRows struct {
+	index                                  map[string]int // event id -> index of its first event in the input
+	ids, clients, stacks, providers, types []string
+	contentIDs, contentTypes, envs         []string
+	stamps, received                       []time.Time
+	checked                                []bool
+	payloads                               []*string
+	ttls                                   []int64
+}
+
+func newEventRows(n int) *eventRows {
+	return &eventRows{
+		index: make(map[string]int, n),
+		ids:   make([]string, 0, n), clients: make([]string, 0, n), stacks: make([]string, 0, n),
+		providers: make([]string, 0, n), types: make([]string, 0, n), contentIDs: make([]string, 0, n),
+		contentTypes: make([]string, 0, n), envs: make([]string, 0, n),
+		stamps: make([]time.Time, 0, n), received: make([]time.Time, 0, n),
+		checked: make([]bool, 0, n), payloads: make([]*string, 0, n), ttls: make([]int64, 0, n),
+	}
+}
+
+// add adds e, in[i] of the input, unless its id was added before (the first
+// of several events with one id is written). A zero ReceivedAt is now.
+// It returns the ReceivedAt written and whether e was added.
+func (r *eventRows) add(i int, e store.Event, now time.Time) (time.Time, bool) {
+	if _, dup := r.index[e.EventID]; dup {
+		return time.Time{}, false
+	}
+	r.index[e.EventID] = i
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = now
+	}
+	var payload *string
+	if len(e.Payload) > 0 {
+		p := string(e.Payload)
+		payload = &p
+	}
+	r.ids, r.clients, r.stacks = append(r.ids, e.EventID), append(r.clients, e.ClientID), append(r.stacks, e.StackID)
+	r.providers, r.types = append(r.providers, e.ProviderName), append(r.types, e.EventType)
+	r.contentIDs, r.contentTypes = append(r.contentIDs, e.ContentID), append(r.contentTypes, e.ContentType)
+	r.stamps, r.envs, r.checked = append(r.stamps, ts(e.Timestamp)), append(r.envs, e.Environment), append(r.checked, e.DriftChecked)
+	r.payloads, r.received, r.ttls = append(r.payloads, payload), append(r.received, ts(e.ReceivedAt)), append(r.ttls, e.TTLTimestamp)
+	return ts(e.ReceivedAt), true
+}
+
+// rowsQuerier is a pool or a transaction.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// insert runs qInsertEvents and sets inserted[i] for each input event
+// written.
+func (r *eventRows) insert(ctx context.Context, q rowsQuerier, inserted []bool) error {
+	rows, _ := q.Query(ctx, qInsertEvents, r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs,
+		r.contentTypes, r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		inserted[r.index[id]] = true
+	}
+	return rows.Err()
+}
+
+// ListEvents answers newest first by (Timestamp, insertion order), so pages
+// neither repeat nor skip events that share a timestamp. The cursor is the
+// SQLite driver's: the last event's timestamp in unix microseconds and seq.
+func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Event, store.Page, error) {
+	var p params
+	if q.ClientID != "" {
+		p.where(`client_id = ` + p.add(q.ClientID))
+	}
+	if q.ProviderName != "" {
+		p.where(`provider_name = ` + p.add(q.ProviderName))
+	}
+	if q.EventType != "" {
+		p.where(`event_type = ` + p.add(q.EventType))
+	}
+	if !q.Since.IsZero() {
+		p.where(`timestamp >= ` + p.add(ts(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		p.where(`timestamp < ` + p.add(ts(q.Until)))
+	}
+	if q.Cursor != "" {
+		var at, seq int64
+		if err := store.DecodeCursor(q.Cursor, &at, &seq); err != nil {
+			return nil, "", fmt.Errorf("list events: %w", err)
+		}
+		// A row comparison: one range of the (…, timestamp, seq) indexes.
+		p.where(`(timestamp, seq) < (` + p.add(fromMicros(at)) + `, ` + p.add(seq) + `)`)
+	}
+	limit := store.PageLimit(q.Limit)
+	rows, _ := s.pool.Query(ctx, `SELECT `+eventColumns+`, seq FROM events`+p.clause()+
+		` ORDER BY timestamp DESC, seq DESC LIMIT `+p.add(limit+1), p.args...)
+	defer rows.Close()
+	var (
+		out  []store.Event
+		seqs []int64
+	)
+	for rows.Next() {
+		var (
+			e       store.Event
+			seq     int64
+			payload *string
+		)
+		if err := rows.Scan(&e.EventID, &e.ClientID, &e.StackID, &e.ProviderName, &e.EventType, &e.ContentID,
+			&e.ContentType, &e.Timestamp, &e.Environment, &e.DriftChecked, &payload, &e.ReceivedAt, &e.TTLTimestamp,
+			&seq); err != nil {
+			return nil, "", fmt.Errorf("list events: %w", err)
+		}
+		e.Timestamp, e.ReceivedAt = utc(e.Timestamp), utc(e.ReceivedAt)
+		if payload != nil {
+			e.Payload = json.RawMessage(*payload)
+		}
+		out = append(out, e)
+		seqs = append(seqs, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(micros(out[limit-1].Timestamp), seqs[limit-1])
+	}
+	return out, next, nil
+}
+
+// EventActivity aggregates the client's events of the stack and those of no
+// stack with Timestamp >= since, per provider, event type and content type.
+func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) ([]store.Activity, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT provider_name, event_type, content_type, count(*), max(timestamp),
+	count(*) FILTER (WHERE NOT drift_checked), min(received_at) FILTER (WHERE NOT drift_checked)
+FROM events
+WHERE client_id = $1 AND stack_id IN ($2, '') AND timestamp >= $3
+GROUP BY provider_name, event_type, content_type
+ORDER BY provider_name, event_type, content_type`, clientID, stackID, ts(since))
+	defer rows.Close()
+	var out []store.Activity
+	for rows.Next() {
+		var a store.Activity
+		if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last, &a.Unchecked,
+			&a.OldestUnchecked); err != nil {
+			return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+		}
+		a.Last, a.OldestUnchecked = utc(a.Last), utcPtr(a.OldestUnchecked)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	}
+	return out, nil
+}
+
+// UncheckedEventIDs returns up to limit (store.PageLimit) ids of the
+// stack's and the client-wide events no pass has seen, oldest first.
+func (s *Store) UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT event_id FROM events
+WHERE client_id = $1 AND stack_id IN ($2, '') AND NOT drift_checked
+ORDER BY seq LIMIT $3`, clientID, stackID, store.PageLimit(limit))
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
+	}
+	return ids, nil
+}
+
+// qDeleteExpired deletes a bounded batch of expired events. SKIP LOCKED:
+// replicas sweeping at once take different rows instead of waiting for
+// each other, and a row a pass is marking checked is left for next time.
+const qDeleteExpired = `DELETE FROM events WHERE seq IN (
+	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+// DeleteExpiredEvents deletes up to limit (store.MaxLimit when limit <= 0)
+// events whose TTLTimestamp (unix seconds) is before now. An event with
+// TTLTimestamp 0 never expires. The batch is bounded so each transaction is
+// short; call again until it returns 0.
+func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	var n int64
+	err := s.retry(ctx, func() error {
+		ct, err := s.pool.Exec(ctx, qDeleteExpired, now.Unix(), limit)
+		n = ct.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete expired events: %w", err)
+	}
+	return int(n), nil
+}

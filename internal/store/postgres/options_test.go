@@ -1,0 +1,38 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/store/postgres"
+)
+
+// TestPoolSettings: pool size and statement_timeout come from the URL, and
+// the options override it.
+func TestPoolSettings(t *testing.T) {
+	t.Parallel()
+	u := newSchema(t, serverURL(t))
+
+	fromURL, err := postgres.Open(t.Context(), withParam(t, withParam(t, u, "statement_timeout", "1500ms"), "pool_max_conns", "3"))
+	require.NoError(t, err)
+	t.Cleanup(func() { fromURL.Close() })
+	require.EqualValues(t, 3, fromURL.Pool().Config().MaxConns)
+	var timeout string
+	require.NoError(t, fromURL.Pool().QueryRow(t.Context(), `SHOW statement_timeout`).Scan(&timeout))
+	require.Equal(t, "1500ms", timeout)
+
+	// open's WithMaxConns(4) comes first; the later option wins.
+	fromOpts := open(t, withParam(t, u, "statement_timeout", "1500ms"), postgres.WithMaxConns(7), postgres.WithStatementTimeout(200*time.Millisecond))
+	require.EqualValues(t, 7, fromOpts.Pool().Config().MaxConns)
+	require.NoError(t, fromOpts.Pool().QueryRow(t.Context(), `SHOW statement_timeout`).Scan(&timeout))
+	require.Equal(t, "200ms", timeout)
+
+	_, err = fromOpts.Pool().Exec(t.Context(), `SELECT pg_sleep(2)`)
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "57014", pe.Code, "query_canceled by statement_timeout")
+	require.NoError(t, fromOpts.Ping(t.Context()))
+}

@@ -1,0 +1,491 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// qResolveDrifts resolves the stack's open drifts that a pass did not
+// report (the partial index drifts_open). $4 is never NULL: NOT (id =
+// ANY(NULL)) would resolve nothing.
+const qResolveDrifts = `UPDATE drifts SET resolved_at = $1
+WHERE client_id = $2 AND stack_id = $3 AND resolved_at IS NULL AND NOT (id = ANY($4::text[]))`
+
+// qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
+// open in the store is kept even if the pass's copy predates it.
+const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
+	code = excluded.code, type = excluded.type, component = excluded.component,
+	expected = excluded.expected, observed = excluded.observed, severity = excluded.severity,
+	cause = excluded.cause, detected_at = excluded.detected_at, first_seen = excluded.first_seen,
+	last_seen = excluded.last_seen, observations = excluded.observations, confirmed = excluded.confirmed,
+	acknowledged = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged
+		THEN true ELSE excluded.acknowledged END,
+	acknowledged_by = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged
+		THEN drifts.acknowledged_by ELSE excluded.acknowledged_by END,
+	acknowledged_at = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged
+		THEN drifts.acknowledged_at ELSE NULL END,
+	resolved_at = excluded.resolved_at`
+
+// qInsertResult stores a pass's result; seq is assigned by the identity.
+const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id, stack_id, pass_trigger,
+	started_at, completed_at, status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count,
+	errors, state_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
+// qMarkChecked marks the pass's events checked, among the stack's and the
+// client-wide ones (the unique index on event_id finds them).
+const qMarkChecked = `UPDATE events SET drift_checked = true
+WHERE event_id = ANY($3::text[]) AND client_id = $1 AND stack_id IN ($2, '') AND NOT drift_checked`
+
+// CommitPass writes a pass in one transaction: the state (optimistic on
+// Revision; on ErrConflict or ErrNotFound nothing at all is written), the
+// open drifts (upserted), the stack's other open drifts resolved at
+// Result.CompletedAt, the result, the audit entries (chained; Seq, PrevHash
+// and Hash are filled in p.Audit too once committed) and drift_checked on
+// the events in CheckedEvents that concern the stack (its own and those of
+// no stack: the events EventActivity and UncheckedEventIDs show it).
+//
+// An acknowledgement is never lost to a concurrent pass: if a drift is open
+// and acknowledged in the store, upserting it keeps the acknowledgement even
+// when the pass read it before it was acknowledged.
+//
+// The state row is written first: it holds the stack's row lock from then
+// on, and a conflicting pass stops there. Drifts, result and checked events
+// go in one batch, which ends by taking the audit chain's head; the entries
+// are hashed and written in a second batch, then the transaction commits.
+// The head is held for those two round trips only.
+func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
+	key := p.State.Key()
+	r := p.Result
+	if r.ReconciliationID == "" {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: result has no reconciliation id", key)
+	}
+	if r.ClientID == "" && r.StackID == "" {
+		r.ClientID, r.StackID = p.State.ClientID, p.State.StackID
+	}
+	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: result is for %s/%s", key, r.ClientID, r.StackID)
+	}
+	drifts := make([][]any, len(p.Drifts))
+	ids := make([]string, len(p.Drifts)) // never nil: see qResolveDrifts
+	for i, d := range p.Drifts {
+		if d.ClientID == "" && d.StackID == "" {
+			d.ClientID, d.StackID = p.State.ClientID, p.State.StackID
+		}
+		if d.ClientID != p.State.ClientID || d.StackID != p.State.StackID {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift %s is for %s/%s", key, d.ID, d.ClientID, d.StackID)
+		}
+		if d.ID == "" {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift of %s has no id", key, d.Component)
+		}
+		args, err := driftArgs(d)
+		if err != nil {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		}
+		drifts[i], ids[i] = args, d.ID
+	}
+	if err := checkAudit(p.Audit); err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	errorsJSON, err := marshal(r.Errors)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+
+	state := p.State
+	state.UpdatedAt = s.now()
+	encoded, err := encodeState(state)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+
+	var (
+		row     stateRow
+		entries []store.AuditEntry
+	)
+	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		row = encoded
+		if err := updateState(ctx, tx, &row); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, ids)
+		for _, args := range drifts {
+			b.Queue(qUpsertDrift, args...)
+		}
+		b.Queue(qInsertResult, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
+			ts(r.StartedAt), ts(r.CompletedAt), string(r.Status), r.DriftDetected, r.DriftCount,
+			r.AutoHealAttempted, r.AutoHealSuccessCount, errorsJSON, r.StateVersion)
+		if len(p.CheckedEvents) > 0 {
+			b.Queue(qMarkChecked, p.State.ClientID, p.State.StackID, p.CheckedEvents)
+		}
+		var head auditHead
+		if len(p.Audit) > 0 {
+			head.queue(b, len(p.Audit))
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("write pass %s: %w", r.ReconciliationID, translate(err))
+		}
+		var err error
+		entries, err = s.appendAudit(ctx, tx, head, p.Audit)
+		return err
+	})
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	}
+	copy(p.Audit, entries)
+	return row.stored(state)
+}
+
+const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,
+	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at`
+
+// driftArgs encodes a drift as the values of driftColumns.
+func driftArgs(d drift.Drift) ([]any, error) {
+	d = truncateDrift(d)
+	expected, err := marshal(d.Expected)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s expected: %w", d.ID, err)
+	}
+	observed, err := marshal(d.Observed)
+	if err != nil {
+		return nil, fmt.Errorf("drift %s observed: %w", d.ID, err)
+	}
+	return []any{d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
+		expected, observed, string(d.Severity), d.Cause, d.DetectedAt, d.FirstSeen,
+		d.LastSeen, d.Observations, d.Confirmed, d.Acknowledged, d.AcknowledgedBy, d.ResolvedAt}, nil
+}
+
+// truncateDrift gives a drift's times the precision they are stored with.
+func truncateDrift(d drift.Drift) drift.Drift {
+	d.DetectedAt = ts(d.DetectedAt)
+	d.FirstSeen = ts(d.FirstSeen)
+	d.LastSeen = ts(d.LastSeen)
+	d.ResolvedAt = tsPtr(d.ResolvedAt)
+	return d
+}
+
+func scanDrift(sc scanner) (drift.Drift, error) {
+	var (
+		d                   drift.Drift
+		code, typ, severity string
+		expected, observed  string
+	)
+	if err := sc.Scan(&d.ClientID, &d.StackID, &d.ID, &code, &typ, &d.Component, &expected, &observed, &severity,
+		&d.Cause, &d.DetectedAt, &d.FirstSeen, &d.LastSeen, &d.Observations, &d.Confirmed, &d.Acknowledged,
+		&d.AcknowledgedBy, &d.ResolvedAt); err != nil {
+		return drift.Drift{}, err
+	}
+	d.Code, d.Type, d.Severity = drift.Code(code), drift.Type(typ), drift.Severity(severity)
+	if err := json.Unmarshal([]byte(expected), &d.Expected); err != nil {
+		return drift.Drift{}, fmt.Errorf("drift %s expected: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(observed), &d.Observed); err != nil {
+		return drift.Drift{}, fmt.Errorf("drift %s observed: %w", d.ID, err)
+	}
+	d.DetectedAt, d.FirstSeen, d.LastSeen = utc(d.DetectedAt), utc(d.FirstSeen), utc(d.LastSeen)
+	d.ResolvedAt = utcPtr(d.ResolvedAt)
+	return d, nil
+}
+
+// ListDrifts returns drifts ordered by stack then id (by client first when
+// q.ClientID is empty).
+func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Drift, error) {
+	var p params
+	if q.ClientID != "" {
+		p.where(`client_id = ` + p.add(q.ClientID))
+	}
+	if q.StackID != "" {
+		p.where(`stack_id = ` + p.add(q.StackID))
+	}
+	if !q.IncludeResolved {
+		p.where(`resolved_at IS NULL`)
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+driftColumns+` FROM drifts`+p.clause()+` ORDER BY client_id, stack_id, id`, p.args...)
+	defer rows.Close()
+	var out []drift.Drift
+	for rows.Next() {
+		d, err := scanDrift(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
+	}
+	return out, nil
+}
+
+// AcknowledgeDrift marks an open drift of the client acknowledged by by, or
+// returns store.ErrNotFound (unknown, another client's, or resolved).
+func (s *Store) AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error) {
+	var d drift.Drift
+	err := s.retry(ctx, func() error {
+		var err error
+		d, err = scanDrift(s.pool.QueryRow(ctx, `UPDATE drifts SET acknowledged = true, acknowledged_by = $1, acknowledged_at = $2
+WHERE client_id = $3 AND id = $4 AND resolved_at IS NULL
+RETURNING `+driftColumns, by, ts(at), clientID, driftID))
+		return err
+	})
+	if err != nil {
+		return drift.Drift{}, fmt.Errorf("acknowledge drift %s of %s: %w", driftID, clientID, translate(err))
+	}
+	return d, nil
+}
+
+// ListReconciliations returns results newest first by (StartedAt, insertion
+// order); clientID and stackID filter when not empty. The cursor is the
+// SQLite driver's: started_at in unix microseconds and seq.
+func (s *Store) ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]store.ReconciliationResult, store.Page, error) {
+	var p params
+	if clientID != "" {
+		p.where(`client_id = ` + p.add(clientID))
+	}
+	if stackID != "" {
+		p.where(`stack_id = ` + p.add(stackID))
+	}
+	if cursor != "" {
+		var started, seq int64
+		if err := store.DecodeCursor(cursor, &started, &seq); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %w", err)
+		}
+		p.where(`(started_at, seq) < (` + p.add(fromMicros(started)) + `, ` + p.add(seq) + `)`)
+	}
+	limit = store.PageLimit(limit)
+	rows, _ := s.pool.Query(ctx, `SELECT reconciliation_id, client_id, stack_id, pass_trigger, started_at, completed_at,
+	status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count, errors, state_version, seq
+FROM reconciliations`+p.clause()+` ORDER BY started_at DESC, seq DESC LIMIT `+p.add(limit+1), p.args...)
+	defer rows.Close()
+	var (
+		out  []store.ReconciliationResult
+		seqs []int64
+	)
+	for rows.Next() {
+		var (
+			r            store.ReconciliationResult
+			status, errs string
+			seq          int64
+		)
+		if err := rows.Scan(&r.ReconciliationID, &r.ClientID, &r.StackID, &r.Trigger, &r.StartedAt, &r.CompletedAt,
+			&status, &r.DriftDetected, &r.DriftCount, &r.AutoHealAttempted, &r.AutoHealSuccessCount, &errs,
+			&r.StateVersion, &seq); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %w", err)
+		}
+		r.StartedAt, r.CompletedAt, r.Status = utc(r.StartedAt), utc(r.CompletedAt), store.ResultStatus(status)
+		if err := json.Unmarshal([]byte(errs), &r.Errors); err != nil {
+			return nil, "", fmt.Errorf("list reconciliations: %s errors: %w", r.ReconciliationID, err)
+		}
+		out = append(out, r)
+		seqs = append(seqs, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list reconciliations: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(micros(out[limit-1].StartedAt), seqs[limit-1])
+	}
+	return out, next, nil
+}
+
+// checkAudit rejects entries whose ChangesMade is not JSON: the hash is
+// computed over them and must not fail.
+func checkAudit(entries []store.AuditEntry) error {
+	for _, e := range entries {
+		if len(e.ChangesMade) > 0 && !json.Valid(e.ChangesMade) {
+			return fmt.Errorf("audit %s: changes_made is not valid JSON", e.Action)
+		}
+	}
+	return nil
+}
+
+// AppendAudit appends entries to the chain in one transaction. Seq, PrevHash
+// and Hash are filled in entries once committed; a zero Timestamp is set to
+// now.
+func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) error {
+	if err := checkAudit(entries); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	var out []store.AuditEntry
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var head auditHead
+		b := &pgx.Batch{}
+		head.queue(b, len(entries))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.appendAudit(ctx, tx, head, entries)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	copy(entries, out)
+	return nil
+}
+
+// qReserveAudit takes the head of the chain for n entries: it locks the one
+// audit_head row until the transaction ends (a concurrent append waits
+// here, then reads the head as that one left it), advances its seq by n and
+// returns the seq and hash the entries follow.
+const qReserveAudit = `UPDATE audit_head SET seq = seq + $1 RETURNING seq - $1, hash`
+
+// auditHead is the chain's head as qReserveAudit found it.
+type auditHead struct {
+	seq  int64
+	hash string
+}
+
+// queue adds qReserveAudit for n entries to b; h is filled when b's results
+// are read.
+func (h *auditHead) queue(b *pgx.Batch, n int) {
+	b.Queue(qReserveAudit, int64(n)).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&h.seq, &h.hash); err != nil {
+			return fmt.Errorf("reserve audit seq: %w", err)
+		}
+		return nil
+	})
+}
+
+// qInsertAudit appends chained audit entries, one array per column.
+const qInsertAudit = `INSERT INTO audit (seq, timestamp, action, client_id, stack_id, triggered_by, success,
+	changes_made, approval_required, approver, reconciliation_id, drift_id, prev_hash, hash)
+SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+	$8::text[], $9::boolean[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`
+
+// appendAudit chains entries after head, which this transaction has
+// reserved (qReserveAudit), writes them and moves the head's hash to the
+// last one. It returns the entries with Seq, PrevHash and Hash filled.
+func (s *Store) appendAudit(ctx context.Context, tx pgx.Tx, head auditHead, entries []store.AuditEntry) ([]store.AuditEntry, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	n := len(entries)
+	var (
+		seqs                                  = make([]int64, n)
+		stamps                                = make([]time.Time, n)
+		actions, clients, stacks, triggeredBy = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		success, approval                     = make([]bool, n), make([]bool, n)
+		changes                               = make([]*string, n)
+		approvers, recs, driftIDs             = make([]string, n), make([]string, n), make([]string, n)
+		prevs, hashes                         = make([]string, n), make([]string, n)
+	)
+	now := s.now()
+	seq, prev := head.seq, head.hash
+	out := make([]store.AuditEntry, n)
+	for i, e := range entries {
+		seq++
+		e.Seq, e.PrevHash = seq, prev
+		if e.Timestamp.IsZero() {
+			e.Timestamp = now
+		}
+		e.Timestamp = ts(e.Timestamp)
+		if len(e.ChangesMade) > 0 {
+			c := string(e.ChangesMade)
+			changes[i] = &c
+		} else {
+			e.ChangesMade = nil
+		}
+		e.Hash = store.ChainHash(e)
+		seqs[i], stamps[i], actions[i], clients[i], stacks[i] = e.Seq, e.Timestamp, e.Action, e.ClientID, e.StackID
+		triggeredBy[i], success[i], approval[i], approvers[i] = e.TriggeredBy, e.Success, e.ApprovalRequired, e.Approver
+		recs[i], driftIDs[i], prevs[i], hashes[i] = e.ReconciliationID, e.DriftID, e.PrevHash, e.Hash
+		prev = e.Hash
+		out[i] = e
+	}
+	b := &pgx.Batch{}
+	b.Queue(qInsertAudit, seqs, stamps, actions, clients, stacks, triggeredBy, success, changes, approval,
+		approvers, recs, driftIDs, prevs, hashes)
+	b.Queue(`UPDATE audit_head SET hash = $1`, prev)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("insert audit %d-%d: %w", head.seq+1, seq, translate(err))
+	}
+	return out, nil
+}
+
+// ListAudit returns entries oldest first, cursor-paginated by Seq.
+func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error) {
+	var p params
+	if q.ClientID != "" {
+		p.where(`client_id = ` + p.add(q.ClientID))
+	}
+	if q.Action != "" {
+		p.where(`action = ` + p.add(q.Action))
+	}
+	if q.Cursor != "" {
+		var after int64
+		if err := store.DecodeCursor(q.Cursor, &after); err != nil {
+			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		p.where(`seq > ` + p.add(after))
+	}
+	limit := store.PageLimit(q.Limit)
+	rows, _ := s.pool.Query(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
+	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
+FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var (
+			e       store.AuditEntry
+			changes *string
+		)
+		if err := rows.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &e.Success,
+			&changes, &e.ApprovalRequired, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		e.Timestamp = utc(e.Timestamp)
+		if changes != nil {
+			e.ChangesMade = json.RawMessage(*changes)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(out[limit-1].Seq)
+	}
+	return out, next, nil
+}
+
+// qDeleteOldResults deletes a bounded batch of reconciliation results that
+// started before a time, oldest first (index reconciliations_started). SKIP
+// LOCKED: replicas running retention at once do not wait for each other.
+const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
+// limit <= 0) results that started before the given time, oldest first.
+func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	var n int64
+	err := s.retry(ctx, func() error {
+		ct, err := s.pool.Exec(ctx, qDeleteOldResults, ts(before), limit)
+		n = ct.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,299 @@
+// Package postgres is the PostgreSQL store driver (jackc/pgx/v5), for
+// installations that outgrow one machine: several replicas of blackwell
+// share one database. It passes the same conformance suite (storetest) as
+// the SQLite driver and means the same by every method, record and cursor.
+//
+// A Store is a pgxpool.Pool. Writes are plain READ COMMITTED transactions;
+// PostgreSQL runs them concurrently, so there is no group commit here as in
+// the SQLite driver. What SQLite gets from its single writer, this driver
+// gets from row locks:
+//
+//   - optimistic concurrency: UPDATE ... WHERE revision = $n, which waits
+//     for a concurrent writer of the same row and then finds the revision
+//     changed (store.ErrConflict);
+//   - the audit chain: every append first locks the one audit_head row, so
+//     appends from every connection and process take turns and the chain
+//     stays linear (see appendAudit);
+//   - migrations: applied at Open under a transaction-scoped advisory lock,
+//     so replicas starting at once apply them once (see migrate).
+//
+// Statements that lock several rows lock them in key order; a deadlock or
+// serialisation failure that happens anyway rolls the transaction back and
+// runs it again (see inTx).
+//
+// Times are timestamptz written as store.Truncate of the Go time, JSON
+// documents are text kept byte for byte, and identifiers sort bytewise
+// (COLLATE "C"); migrations/0001_init.sql says why.
+//
+// # Connection settings
+//
+// Open takes a PostgreSQL URL, postgres://user:password@host:port/db?params
+// (or postgresql://, or a key=value connection string). Besides libpq's
+// parameters (sslmode, connect_timeout, application_name, ...) it reads:
+//
+//   - pool_max_conns (default max(4, number of CPUs)), pool_min_conns,
+//     pool_max_conn_lifetime, pool_max_conn_idle_time,
+//     pool_health_check_period: the connection pool (pgxpool);
+//   - statement_timeout (for example 30s; default the server's): any other
+//     parameter, like this one, search_path or lock_timeout, is set on every
+//     connection as a run-time parameter.
+//
+// WithMaxConns and WithStatementTimeout override the URL.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is the PostgreSQL driver of store.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now              func() time.Time
+	maxConns         int
+	statementTimeout time.Duration
+}
+
+// WithClock sets the clock that stamps CreatedAt, UpdatedAt and defaulted
+// times (time.Now by default). Times come from the replica, as in the
+// SQLite driver, not from the database server's clock.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMaxConns sets the most connections the pool opens (the URL's
+// pool_max_conns; by default max(4, number of CPUs)). Several replicas
+// share the server's max_connections.
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
+
+// WithStatementTimeout sets statement_timeout on every connection: a
+// statement running longer is cancelled by the server and fails. Zero
+// leaves the URL's or the server's setting.
+func WithStatementTimeout(d time.Duration) Option {
+	return func(o *options) { o.statementTimeout = d }
+}
+
+// Open connects to the database at connString, checks it answers, and
+// applies the pending migrations (see migrate). It fails if the database's
+// schema is newer than this program's (ErrSchemaTooNew). Errors name the
+// database without its password or parameters.
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	name := Redact(connString)
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store %s: %w", name, parseError(err))
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = int32(min(o.maxConns, 1<<30))
+	}
+	if o.statementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(o.statementTimeout.Milliseconds(), 1), 10)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
+	}
+	s := &Store{pool: pool, now: o.now}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// parseError keeps what went wrong in a connection string that did not
+// parse, without the string itself: pgx redacts the password but keeps the
+// rest, which may hold other secrets.
+func parseError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	msg := pe.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		msg = msg[i+3:]
+	}
+	return errors.New("invalid connection string: " + msg)
+}
+
+// Redact returns a connection string fit for logs and errors: scheme, host
+// and database of a URL, without user, password or parameters.
+func Redact(connString string) string {
+	u, err := url.Parse(connString)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Path == "") {
+		return "(postgres connection string)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for the connections in use to be
+// released. Calling it again does nothing.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// maxAttempts bounds how often inTx and retry run a transaction that failed
+// on a deadlock or serialisation failure.
+const maxAttempts = 5
+
+// errRetry is returned by a transaction body that found the database
+// changed under it in a way that running again resolves (ApplyDesired: a
+// stack created by a concurrent transaction).
+var errRetry = errors.New("concurrent change, retry")
+
+// retryable reports whether running the transaction again may succeed: the
+// server rolled it back to break a deadlock or a serialisation conflict.
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// retry runs fn, and again (up to maxAttempts) after a short random pause
+// while it fails with a retryable error. fn must be a whole transaction:
+// nothing of a failed attempt is left behind.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		pause := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it, or rolls it
+// back when fn fails. A deadlock or serialisation failure runs fn again in
+// a new transaction, so fn must not keep state from one run to the next.
+// A failed COMMIT is not retried: it may have committed.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.retry(ctx, func() (err error) {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				// The connection is closed instead when this fails.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				_ = tx.Rollback(rctx)
+			}
+		}()
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// translate maps driver errors to the store's sentinels: no rows is
+// store.ErrNotFound, a unique violation is store.ErrConflict. Other errors
+// pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("%w: %v", store.ErrConflict, err)
+	}
+	return err
+}
+
+// ts is how a time is written: store.Truncate (UTC, microseconds).
+func ts(t time.Time) time.Time { return store.Truncate(t) }
+
+// tsPtr is ts of an optional time; nil is NULL.
+func tsPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := ts(*t)
+	return &v
+}
+
+// utc reads a stored time back: pgx returns timestamptz in time.Local; in
+// UTC it equals store.Truncate of what was written.
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}
+
+// micros is a time in a cursor: unix microseconds, as the SQLite driver
+// keeps it, so a cursor means the same in both drivers.
+func micros(t time.Time) int64 { return store.Truncate(t).UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// params numbers the arguments of a query built from optional conditions.
+type params struct {
+	args  []any
+	conds []string
+}
+
+// add appends v and returns its placeholder.
+func (p *params) add(v any) string {
+	p.args = append(p.args, v)
+	return "$" + strconv.Itoa(len(p.args))
+}
+
+// where adds a condition written with placeholders from add.
+func (p *params) where(cond string) { p.conds = append(p.conds, cond) }
+
+func (p *params) clause() string {
+	if len(p.conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(p.conds, ` AND `)
+}

@@ -1,0 +1,558 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
+	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
+	status, drift_details, last_error, reconciliation_policy, observability, revision`
+
+// stateRow is a states row as stored: JSON columns encoded, times
+// truncated. Decoding it gives what GetState returns.
+type stateRow struct {
+	clientID, stackID, environment         string
+	desiredHash, appliedHash, stateVersion string
+	previousVersions, desired, resources   string
+	lastApplied, lastVerified              *time.Time
+	createdAt, updatedAt                   time.Time
+	status, driftDetails, lastError        string
+	policy, observability                  string
+	revision                               int64
+}
+
+func (r *stateRow) dest() []any {
+	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
+		&r.previousVersions, &r.desired, &r.resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
+		&r.status, &r.driftDetails, &r.lastError, &r.policy, &r.observability, &r.revision}
+}
+
+// args are the values of stateColumns, in order.
+func (r *stateRow) args() []any {
+	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
+		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
+		r.status, r.driftDetails, r.lastError, r.policy, r.observability, r.revision}
+}
+
+// encodeState encodes a record. Drift times inside drift_details are
+// truncated like every stored time.
+func encodeState(rec store.StateRecord) (stateRow, error) {
+	if len(rec.Desired) > 0 && !json.Valid(rec.Desired) {
+		return stateRow{}, fmt.Errorf("state %s: desired is not valid JSON", rec.Key())
+	}
+	details := rec.DriftDetails
+	if details != nil {
+		details = make([]drift.Drift, len(rec.DriftDetails))
+		for i, d := range rec.DriftDetails {
+			details[i] = truncateDrift(d)
+		}
+	}
+	r := stateRow{
+		clientID: rec.ClientID, stackID: rec.StackID, environment: rec.Environment,
+		desiredHash: rec.DesiredHash, appliedHash: rec.AppliedHash, stateVersion: rec.StateVersion,
+		desired:      string(rec.Desired),
+		lastApplied:  tsPtr(rec.LastApplied),
+		lastVerified: tsPtr(rec.LastVerified),
+		createdAt:    ts(rec.CreatedAt), updatedAt: ts(rec.UpdatedAt),
+		status: string(rec.Status), lastError: rec.LastError,
+		revision: rec.Revision,
+	}
+	var err error
+	for _, f := range []struct {
+		dst *string
+		v   any
+	}{
+		{&r.previousVersions, rec.PreviousVersions},
+		{&r.resources, rec.Resources},
+		{&r.driftDetails, details},
+		{&r.policy, rec.ReconciliationPolicy},
+		{&r.observability, rec.Observability},
+	} {
+		if *f.dst, err = marshal(f.v); err != nil {
+			return stateRow{}, fmt.Errorf("state %s: %w", rec.Key(), err)
+		}
+	}
+	return r, nil
+}
+
+func (r *stateRow) decode() (store.StateRecord, error) {
+	rec := store.StateRecord{
+		ClientID: r.clientID, StackID: r.stackID, Environment: r.environment,
+		DesiredHash: r.desiredHash, AppliedHash: r.appliedHash, StateVersion: r.stateVersion,
+		LastApplied:  utcPtr(r.lastApplied),
+		LastVerified: utcPtr(r.lastVerified),
+		CreatedAt:    utc(r.createdAt), UpdatedAt: utc(r.updatedAt),
+		Status: store.Status(r.status), LastError: r.lastError,
+		Revision: r.revision,
+	}
+	if r.desired != "" {
+		rec.Desired = json.RawMessage(r.desired)
+	}
+	for _, f := range []struct {
+		src string
+		v   any
+	}{
+		{r.previousVersions, &rec.PreviousVersions},
+		{r.resources, &rec.Resources},
+		{r.driftDetails, &rec.DriftDetails},
+		{r.policy, &rec.ReconciliationPolicy},
+		{r.observability, &rec.Observability},
+	} {
+		if err := json.Unmarshal([]byte(f.src), f.v); err != nil {
+			return store.StateRecord{}, fmt.Errorf("decode state %s/%s: %w", r.clientID, r.stackID, err)
+		}
+	}
+	return rec, nil
+}
+
+// stored returns rec as GetState will read it back from r, its encoding,
+// without decoding every column: times as stored, Desired nil when empty,
+// the drift details decoded (their Expected and Observed read back as JSON
+// values). Slices and maps are copied; they round-trip through JSON exactly.
+func (r *stateRow) stored(rec store.StateRecord) (store.StateRecord, error) {
+	rec.CreatedAt, rec.UpdatedAt = utc(r.createdAt), utc(r.updatedAt)
+	rec.LastApplied, rec.LastVerified = utcPtr(r.lastApplied), utcPtr(r.lastVerified)
+	rec.Revision = r.revision
+	if len(rec.Desired) == 0 {
+		rec.Desired = nil
+	} else {
+		rec.Desired = json.RawMessage(r.desired)
+	}
+	rec.PreviousVersions = slices.Clone(rec.PreviousVersions)
+	rec.Resources = maps.Clone(rec.Resources)
+	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
+	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
+	if len(rec.DriftDetails) > 0 {
+		rec.DriftDetails = nil
+		if err := json.Unmarshal([]byte(r.driftDetails), &rec.DriftDetails); err != nil {
+			return store.StateRecord{}, fmt.Errorf("decode state %s: %w", rec.Key(), err)
+		}
+	} else {
+		rec.DriftDetails = slices.Clone(rec.DriftDetails)
+	}
+	return rec, nil
+}
+
+func marshal(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// qApplyLock reads and locks the stored stacks among those being applied,
+// in key order, so concurrent applies of overlapping stacks do not
+// deadlock.
+const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions
+FROM states s JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
+	ON s.client_id = k.client_id AND s.stack_id = k.stack_id
+ORDER BY s.client_id, s.stack_id
+FOR UPDATE OF s`
+
+// qInsertState inserts a new stack unless a concurrent apply just did.
+const qInsertState = `INSERT INTO states (` + stateColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+ON CONFLICT (client_id, stack_id) DO NOTHING`
+
+// qChangeDesired writes a changed desired state: ApplyDesired's columns only.
+const qChangeDesired = `UPDATE states SET environment = $1, desired_hash = $2, desired = $3, state_version = $4,
+	previous_versions = $5, resources = $6, reconciliation_policy = $7, observability = $8,
+	updated_at = $9, revision = revision + 1
+WHERE client_id = $10 AND stack_id = $11`
+
+// qInsertVersion stores a version of a desired document.
+const qInsertVersion = `INSERT INTO desired_versions (client_id, stack_id, version, hash, document, created_at, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+// applied is what ApplyDesired knows of a stack while it works through its
+// input: as stored, then as this transaction has changed it.
+type applied struct {
+	version, hash string
+	prev          []string
+}
+
+type stackKey struct{ client, stack string }
+
+// ApplyDesired upserts desired state in one transaction. A new stack starts
+// at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
+// pass has run yet); a changed hash bumps the minor version and appends the
+// old one to PreviousVersions; an unchanged hash writes nothing.
+//
+// It locks the stored stacks it applies (in key order), then sends every
+// write in one batch. A stack created by a concurrent apply after the
+// locking read runs the transaction again, which then finds it stored.
+func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
+	for _, d := range in {
+		if d.ClientID == "" || d.StackID == "" {
+			return nil, fmt.Errorf("apply desired: client and stack ids are required (got %q/%q)", d.ClientID, d.StackID)
+		}
+		if d.Hash == "" {
+			return nil, fmt.Errorf("apply desired %s/%s: hash is required", d.ClientID, d.StackID)
+		}
+		if !json.Valid(d.Document) {
+			return nil, fmt.Errorf("apply desired %s/%s: document is not valid JSON", d.ClientID, d.StackID)
+		}
+	}
+	results := make([]store.ApplyResult, len(in))
+	if len(in) == 0 {
+		return results, nil
+	}
+	// Work in key order (stable: a stack applied twice keeps its order), so
+	// rows are locked and inserted in the same order by every transaction.
+	order := make([]int, len(in))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(in[a].ClientID, in[b].ClientID), strings.Compare(in[a].StackID, in[b].StackID))
+	})
+	var clients, stacks []string
+	for k, i := range order {
+		if k > 0 && in[i].ClientID == in[order[k-1]].ClientID && in[i].StackID == in[order[k-1]].StackID {
+			continue
+		}
+		clients, stacks = append(clients, in[i].ClientID), append(stacks, in[i].StackID)
+	}
+
+	now := s.now()
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		cur := make(map[stackKey]*applied, len(clients))
+		rows, _ := tx.Query(ctx, qApplyLock, clients, stacks)
+		for rows.Next() {
+			var (
+				k       stackKey
+				a       applied
+				prevDoc string
+			)
+			if err := rows.Scan(&k.client, &k.stack, &a.version, &a.hash, &prevDoc); err != nil {
+				return fmt.Errorf("read states: %w", err)
+			}
+			if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
+				return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
+			}
+			cur[k] = &a
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read states: %w", err)
+		}
+
+		b := &pgx.Batch{}
+		for _, i := range order {
+			d := in[i]
+			k := stackKey{d.ClientID, d.StackID}
+			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
+			a, ok := cur[k]
+			switch {
+			case !ok:
+				res.Created, res.Changed, res.Version = true, true, "v1.0.0"
+				if err := queueInsertStack(b, d, now); err != nil {
+					return err
+				}
+				cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
+			case a.hash == d.Hash:
+				res.Version = a.version
+			default:
+				next, err := bumpMinor(a.version)
+				if err != nil {
+					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+				}
+				prev := append(slices.Clone(a.prev), a.version)
+				if err := queueChangeStack(b, d, next, prev, now); err != nil {
+					return err
+				}
+				res.Changed, res.Version = true, next
+				cur[k] = &applied{version: next, hash: d.Hash, prev: prev}
+			}
+			results[i] = res
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if errors.Is(err, errRetry) {
+				return err
+			}
+			return fmt.Errorf("write: %w", translate(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply desired: %w", err)
+	}
+	return results, nil
+}
+
+func queueInsertStack(b *pgx.Batch, d store.DesiredInput, now time.Time) error {
+	row, err := encodeState(store.StateRecord{
+		ClientID: d.ClientID, StackID: d.StackID, Environment: d.Environment,
+		DesiredHash: d.Hash, StateVersion: "v1.0.0", PreviousVersions: []string{},
+		Desired: d.Document, Resources: d.Resources,
+		CreatedAt: now, UpdatedAt: now,
+		Status: store.StatusHealthy, DriftDetails: []drift.Drift{},
+		ReconciliationPolicy: d.Policy, Observability: d.Observability,
+		Revision: 1,
+	})
+	if err != nil {
+		return err
+	}
+	b.Queue(qInsertState, row.args()...).Exec(func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() != 1 {
+			// Created by a concurrent apply since qApplyLock read.
+			return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, errRetry)
+		}
+		return nil
+	})
+	queueVersion(b, d, "v1.0.0", now)
+	return nil
+}
+
+func queueChangeStack(b *pgx.Batch, d store.DesiredInput, next string, prev []string, now time.Time) error {
+	enc := make([]string, 4)
+	for i, v := range []any{prev, d.Resources, d.Policy, d.Observability} {
+		var err error
+		if enc[i], err = marshal(v); err != nil {
+			return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+	}
+	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), next,
+		enc[0], enc[1], enc[2], enc[3], ts(now), d.ClientID, d.StackID)
+	queueVersion(b, d, next, now)
+	return nil
+}
+
+func queueVersion(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) {
+	b.Queue(qInsertVersion, d.ClientID, d.StackID, version, d.Hash, string(d.Document), ts(now), d.AppliedBy)
+}
+
+// bumpMinor turns "vX.Y.Z" into "vX.(Y+1).0".
+func bumpMinor(v string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	if len(parts) != 3 || !strings.HasPrefix(v, "v") {
+		return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
+		}
+		n[i] = x
+	}
+	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
+}
+
+// GetState returns one stack's record, or store.ErrNotFound.
+func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.StateRecord, error) {
+	var r stateRow
+	if err := s.pool.QueryRow(ctx, `SELECT `+stateColumns+` FROM states WHERE client_id = $1 AND stack_id = $2`,
+		clientID, stackID).Scan(r.dest()...); err != nil {
+		return store.StateRecord{}, fmt.Errorf("get state %s/%s: %w", clientID, stackID, translate(err))
+	}
+	return r.decode()
+}
+
+// ListStates lists stacks by client then stack (bytewise). limit <= 0 means
+// all.
+func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
+	var p params
+	if clientID != "" {
+		p.where(`client_id = ` + p.add(clientID))
+	}
+	if cursor != "" {
+		var c, st string
+		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
+			return nil, "", fmt.Errorf("list states: %w", err)
+		}
+		p.where(`(client_id, stack_id) > (` + p.add(c) + `, ` + p.add(st) + `)`)
+	}
+	q := `SELECT ` + stateColumns + ` FROM states` + p.clause() + ` ORDER BY client_id, stack_id`
+	if limit > 0 {
+		limit = store.PageLimit(limit)
+		q += ` LIMIT ` + p.add(limit+1)
+	}
+	rows, _ := s.pool.Query(ctx, q, p.args...)
+	defer rows.Close()
+	var out []store.StateRecord
+	for rows.Next() {
+		var r stateRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, "", fmt.Errorf("list states: %w", err)
+		}
+		rec, err := r.decode()
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list states: %w", err)
+	}
+	var next store.Page
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = store.EncodeCursor(last.ClientID, last.StackID)
+	}
+	return out, next, nil
+}
+
+// qUpdateState is the optimistic write of UpdateState and CommitPass: no row
+// is updated (no row returned) when the revision is not the stored one. A
+// concurrent writer of the row makes it wait, then see the new revision.
+const qUpdateState = `UPDATE states SET environment = $1, desired_hash = $2, applied_hash = $3, state_version = $4,
+	previous_versions = $5, desired = $6, resources = $7, last_applied = $8, last_verified = $9, updated_at = $10,
+	status = $11, drift_details = $12, last_error = $13, reconciliation_policy = $14, observability = $15,
+	revision = revision + 1
+WHERE client_id = $16 AND stack_id = $17 AND revision = $18
+RETURNING created_at, revision`
+
+// UpdateState writes rec if its Revision is the stored one.
+func (s *Store) UpdateState(ctx context.Context, rec store.StateRecord) (store.StateRecord, error) {
+	rec.UpdatedAt = s.now()
+	row, err := encodeState(rec)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("update state: %w", err)
+	}
+	// One statement: its own transaction.
+	err = s.retry(ctx, func() error { return updateState(ctx, s.pool, &row) })
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("update state: %w", err)
+	}
+	return row.stored(rec)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// updateState is the optimistic write of UpdateState and CommitPass: it
+// writes row if row.revision is the stored revision, and sets row.createdAt
+// and row.revision to what is stored.
+func updateState(ctx context.Context, q querier, row *stateRow) error {
+	key := row.clientID + "/" + row.stackID
+	var created time.Time
+	var revision int64
+	err := q.QueryRow(ctx, qUpdateState, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
+		row.previousVersions, row.desired, row.resources, row.lastApplied, row.lastVerified, row.updatedAt,
+		row.status, row.driftDetails, row.lastError, row.policy, row.observability,
+		row.clientID, row.stackID, row.revision).Scan(&created, &revision)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var one int
+		switch err := q.QueryRow(ctx, `SELECT 1 FROM states WHERE client_id = $1 AND stack_id = $2`,
+			row.clientID, row.stackID).Scan(&one); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("state %s: %w", key, store.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("state %s: %w", key, err)
+		}
+		return fmt.Errorf("state %s revision %d: %w", key, row.revision, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("write state %s: %w", key, err)
+	}
+	row.createdAt, row.revision = created, revision
+	return nil
+}
+
+const versionColumns = `client_id, stack_id, version, hash, document, created_at, created_by`
+
+// GetDesiredVersion returns one version, or store.ErrNotFound.
+func (s *Store) GetDesiredVersion(ctx context.Context, clientID, stackID, version string) (store.DesiredVersion, error) {
+	v, err := scanVersion(s.pool.QueryRow(ctx, `SELECT `+versionColumns+`
+FROM desired_versions WHERE client_id = $1 AND stack_id = $2 AND version = $3`, clientID, stackID, version))
+	if err != nil {
+		return store.DesiredVersion{}, fmt.Errorf("get desired version %s/%s %s: %w", clientID, stackID, version, translate(err))
+	}
+	return v, nil
+}
+
+// ListDesiredVersions returns a stack's versions, newest first: insertion
+// order (seq), reversed; versions only grow.
+func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+versionColumns+`
+FROM desired_versions WHERE client_id = $1 AND stack_id = $2 ORDER BY seq DESC`, clientID, stackID)
+	defer rows.Close()
+	var out []store.DesiredVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
+	}
+	return out, nil
+}
+
+// scanner is a pgx.Row or pgx.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanVersion(sc scanner) (store.DesiredVersion, error) {
+	var (
+		v       store.DesiredVersion
+		doc     string
+		created time.Time
+	)
+	if err := sc.Scan(&v.ClientID, &v.StackID, &v.Version, &v.Hash, &doc, &created, &v.CreatedBy); err != nil {
+		return store.DesiredVersion{}, err
+	}
+	v.Document = json.RawMessage(doc)
+	v.CreatedAt = utc(created)
+	return v, nil
+}
+
+// PutPolicy upserts a policy document; a zero UpdatedAt is set to now.
+func (s *Store) PutPolicy(ctx context.Context, p store.PolicyRecord) error {
+	if p.ClientID == "" {
+		return errors.New("put policy: client id is required")
+	}
+	if !json.Valid(p.Document) {
+		return fmt.Errorf("put policy %s/%s: document is not valid JSON", p.ClientID, p.StackID)
+	}
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = s.now()
+	}
+	err := s.retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO policies (client_id, stack_id, document, updated_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (client_id, stack_id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`,
+			p.ClientID, p.StackID, string(p.Document), ts(p.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put policy %s/%s: %w", p.ClientID, p.StackID, err)
+	}
+	return nil
+}
+
+// GetPolicy returns the policy of exactly (client, stack), or
+// store.ErrNotFound.
+func (s *Store) GetPolicy(ctx context.Context, clientID, stackID string) (store.PolicyRecord, error) {
+	var (
+		doc     string
+		updated time.Time
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT document, updated_at FROM policies WHERE client_id = $1 AND stack_id = $2`,
+		clientID, stackID).Scan(&doc, &updated); err != nil {
+		return store.PolicyRecord{}, fmt.Errorf("get policy %s/%s: %w", clientID, stackID, translate(err))
+	}
+	return store.PolicyRecord{ClientID: clientID, StackID: stackID, Document: json.RawMessage(doc), UpdatedAt: utc(updated)}, nil
+}
