@@ -24,6 +24,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
@@ -59,15 +60,23 @@ type server struct {
 	bgStop   context.CancelFunc
 }
 
-// openStore opens the store named by a URL: sqlite://PATH (or a bare path).
+// openStore opens the store named by a URL: sqlite://PATH (or a bare path),
+// or postgres://... (postgresql://...), whose parameters are documented in
+// package postgres (pool_max_conns, statement_timeout, sslmode, ...).
 func openStore(ctx context.Context, url string) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil, usageError{errors.New("the postgres store is not available in this build yet; use sqlite://PATH")}
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	case strings.Contains(url, "://"):
-		return nil, usageError{fmt.Errorf("unknown store URL scheme in %q: want sqlite://PATH", url)}
+		// Only the scheme: the rest of a URL may hold a password.
+		scheme, _, _ := strings.Cut(url, "://")
+		return nil, usageError{fmt.Errorf("unknown store URL scheme %q: want sqlite://PATH or postgres://...", scheme)}
 	default:
 		return sqlite.Open(ctx, url)
 	}
