@@ -13,6 +13,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/provider/providertest"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
@@ -46,6 +47,17 @@ func setupDriver(t *testing.T, api provider.APIClientOptions) driverFixture {
 			},
 		},
 	}
+}
+
+func TestDriverConformance(t *testing.T) {
+	t.Parallel()
+	providertest.Exercise(t, func(t *testing.T, api provider.APIClientOptions) providertest.Setup {
+		f := setupDriver(t, api)
+		return providertest.Setup{
+			Driver: f.driver, Binding: f.binding, Faults: &f.shop.APIFaults, Revoke: f.shop.RevokeToken,
+			Integration: products(), Address: receiver,
+		}
+	})
 }
 
 func products() provider.Integration {
@@ -126,93 +138,6 @@ func TestUpdateRepointsDeletesStrayTopicsAndKeepsSiblings(t *testing.T) {
 			require.Equal(t, moved, h.ID, "re-pointed in place, not recreated")
 		}
 	}
-}
-
-func TestRateLimitIsWaitedOutWithinTheBound(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{MaxRetryWait: 2 * time.Second})
-	f.shop.AddWebhook("products/update", receiver)
-	f.shop.RateLimit(400*time.Millisecond, 1)
-	began := time.Now()
-	obs := f.driver.Observe(context.Background(), f.binding)
-	require.True(t, obs.SubscriptionsKnown, obs.Detail)
-	require.GreaterOrEqual(t, time.Since(began), 400*time.Millisecond, "Retry-After honoured")
-	require.Equal(t, int64(2), f.shop.Requests())
-}
-
-func TestRateLimitBeyondTheBoundIsReachableButUnknown(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{MaxRetryWait: 200 * time.Millisecond})
-	f.shop.RateLimit(30*time.Second, -1)
-	began := time.Now()
-	obs := f.driver.Observe(context.Background(), f.binding)
-	require.Less(t, time.Since(began), 2*time.Second, "no long wait")
-	require.Equal(t, drift.Reachable, obs.Reachability)
-	require.False(t, obs.SubscriptionsKnown)
-	require.Contains(t, obs.Detail, "429")
-	// The endpoint stays paused: the next call fails fast without a request.
-	n := f.shop.Requests()
-	obs = f.driver.Observe(context.Background(), f.binding)
-	require.False(t, obs.SubscriptionsKnown)
-	require.Equal(t, n, f.shop.Requests())
-}
-
-func TestServerErrorsTripTheBreaker(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{BreakerFailures: 3, BreakerCooldown: time.Minute})
-	f.shop.FailServer(-1)
-	ctx := context.Background()
-	for range 3 {
-		obs := f.driver.Observe(ctx, f.binding)
-		require.Equal(t, drift.Unreachable, obs.Reachability)
-		require.Contains(t, obs.Detail, "500")
-	}
-	n := f.shop.Requests()
-	began := time.Now()
-	obs := f.driver.Observe(ctx, f.binding)
-	require.Equal(t, drift.Unreachable, obs.Reachability)
-	require.Contains(t, obs.Detail, "circuit breaker open")
-	require.Equal(t, n, f.shop.Requests(), "an open breaker sends nothing")
-	require.Less(t, time.Since(began), 100*time.Millisecond, "and answers at once")
-}
-
-func TestBreakerClosesAfterTheCooldownWhenTheProviderRecovers(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{BreakerFailures: 1, BreakerCooldown: 200 * time.Millisecond})
-	f.shop.FailServer(1)
-	ctx := context.Background()
-	require.Equal(t, drift.Unreachable, f.driver.Observe(ctx, f.binding).Reachability)
-	require.Contains(t, f.driver.Observe(ctx, f.binding).Detail, "circuit breaker open")
-	deadline := time.Now().Add(5 * time.Second)
-	for f.driver.Observe(ctx, f.binding).Reachability != drift.Reachable {
-		require.True(t, time.Now().Before(deadline), "breaker never let a trial through")
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func TestRevokedTokenIsUnauthorized(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{})
-	f.shop.RevokeToken()
-	obs := f.driver.Observe(context.Background(), f.binding)
-	require.Equal(t, drift.Unauthorized, obs.Reachability)
-	require.False(t, obs.SubscriptionsKnown)
-	require.Contains(t, obs.Detail, "401")
-	require.NotContains(t, obs.Detail, f.shop.Token())
-
-	_, err := f.driver.Register(context.Background(), f.binding, products(), receiver)
-	require.ErrorIs(t, err, provider.ErrUnauthorized)
-}
-
-func TestSlowProviderTimesOutAsUnreachable(t *testing.T) {
-	t.Parallel()
-	f := setupDriver(t, provider.APIClientOptions{Timeout: 150 * time.Millisecond})
-	f.shop.Slow(5 * time.Second)
-	began := time.Now()
-	obs := f.driver.Observe(context.Background(), f.binding)
-	require.Equal(t, drift.Unreachable, obs.Reachability)
-	require.Contains(t, obs.Detail, "no answer within")
-	require.Less(t, time.Since(began), 2*time.Second)
 }
 
 func TestMissingSettingsAreUnknownNotDrift(t *testing.T) {
