@@ -426,6 +426,29 @@ spec:
 			},
 		},
 		{
+			name: "policy flapping and maintenance windows",
+			yaml: `
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  auto_heal:
+    flapping: {threshold: -1, window: 1h}
+    maintenance_windows:
+      - {days: [sat, sun], start: "02:00", duration: 2h}
+      - {days: [someday], start: "25:00", duration: 0s}
+      - {days: [], start: "01:00", duration: 8d}
+`,
+			want: []string{
+				"bad.yaml:6:27: spec.auto_heal.flapping.threshold: must be >= 0",
+				"bad.yaml:9:17: spec.auto_heal.maintenance_windows[1].days[0]: unknown value \"someday\" (want mon, tue, wed, thu, fri, sat or sun)",
+				"bad.yaml:9:34: spec.auto_heal.maintenance_windows[1].start: must be a time of day HH:MM",
+				"bad.yaml:9:53: spec.auto_heal.maintenance_windows[1].duration: must be more than 0 and at most 7d",
+				"bad.yaml:10:16: spec.auto_heal.maintenance_windows[2].days: must name at least one day (mon..sun)",
+				"bad.yaml:10:46: spec.auto_heal.maintenance_windows[2].duration: must be more than 0 and at most 7d",
+			},
+		},
+		{
 			name: "policy channels",
 			yaml: `
 apiVersion: blackwell.io/v1

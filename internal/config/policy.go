@@ -35,6 +35,7 @@ func DefaultPolicy() PolicySpec {
 			BackoffCap:        Duration(10 * time.Minute),
 			AllowedDriftTypes: []string{"provider_missing", "webhook_broken", "resource_unhealthy"},
 			RequireApproval:   []string{"cms_provider_change", "data_deletion", "resource_replacement"},
+			Flapping:          Flapping{Threshold: 3, Window: Duration(time.Hour)},
 		},
 		Content:       ContentPolicy{MaxStaleness: Duration(15 * time.Minute)},
 		Observability: Observability{MetricsRetention: Duration(30 * day)},
@@ -80,6 +81,15 @@ func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec {
 	fill(&p.AutoHeal.BackoffStrategy, def.AutoHeal.BackoffStrategy)
 	fill(&p.AutoHeal.BackoffBase, def.AutoHeal.BackoffBase)
 	fill(&p.AutoHeal.BackoffCap, def.AutoHeal.BackoffCap)
+	fill(&p.AutoHeal.Flapping.Threshold, def.AutoHeal.Flapping.Threshold)
+	fill(&p.AutoHeal.Flapping.Window, def.AutoHeal.Flapping.Window)
+	if p.AutoHeal.MaintenanceWindows != nil {
+		ws := slices.Clone(p.AutoHeal.MaintenanceWindows)
+		for i := range ws {
+			ws[i].Days = slices.Clone(ws[i].Days)
+		}
+		p.AutoHeal.MaintenanceWindows = ws
+	}
 	if p.AutoHeal.AllowedDriftTypes == nil {
 		p.AutoHeal.AllowedDriftTypes = def.AutoHeal.AllowedDriftTypes
 	} else {

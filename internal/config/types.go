@@ -169,6 +169,27 @@ type AutoHeal struct {
 	// (no omitempty): empty means "none", missing means "the default".
 	AllowedDriftTypes []string `json:"allowed_drift_types" yaml:"allowed_drift_types"`
 	RequireApproval   []string `json:"require_approval" yaml:"require_approval"`
+	// Flapping stops auto-healing of a component whose drift clears and
+	// returns more than Threshold times within Window; it then needs approval.
+	Flapping Flapping `json:"flapping" yaml:"flapping"`
+	// MaintenanceWindows are weekly windows in schedule.timezone during which
+	// no heal runs (drift is still detected and reported).
+	MaintenanceWindows []MaintenanceWindow `json:"maintenance_windows,omitempty" yaml:"maintenance_windows"`
+}
+
+// Flapping bounds how often a drift may clear and return before healing it
+// needs a person.
+type Flapping struct {
+	Threshold int      `json:"threshold,omitempty" yaml:"threshold"`
+	Window    Duration `json:"window,omitempty" yaml:"window"`
+}
+
+// MaintenanceWindow is a weekly window: on each of Days (mon..sun), from
+// Start ("HH:MM") for Duration.
+type MaintenanceWindow struct {
+	Days     []string `json:"days" yaml:"days"`
+	Start    string   `json:"start" yaml:"start" jsonschema:"pattern=^([01][0-9]|2[0-3]):[0-5][0-9]$"`
+	Duration Duration `json:"duration" yaml:"duration"`
 }
 
 // ContentPolicy bounds how far the site may lag the CMS.

@@ -408,6 +408,20 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 	}
 	r.checkList(at("auto_heal.allowed_drift_types"), ah.AllowedDriftTypes, driftCodes())
 	r.checkList(at("auto_heal.require_approval"), ah.RequireApproval, approvalClasses())
+	r.checkNonNegative(at("auto_heal.flapping.threshold"), ah.Flapping.Threshold)
+	for i, w := range ah.MaintenanceWindows {
+		base := fmt.Sprintf("auto_heal.maintenance_windows[%d]", i)
+		if len(w.Days) == 0 {
+			r.value(at(base+".days"), "must name at least one day (mon..sun)")
+		}
+		r.checkList(at(base+".days"), w.Days, []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+		if _, err := time.Parse("15:04", w.Start); err != nil {
+			r.value(at(base+".start"), "must be a time of day HH:MM")
+		}
+		if w.Duration <= 0 || w.Duration.D() > 7*24*time.Hour {
+			r.value(at(base+".duration"), "must be more than 0 and at most 7d")
+		}
+	}
 
 	for i, c := range p.Notifications.Channels {
 		r.checkChannelSpec(at(fmt.Sprintf("notifications.channels[%d]", i)), &c, true)
