@@ -14,6 +14,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/policy"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -247,24 +248,27 @@ func (p *pass) confirm(context.Context) error {
 	return nil
 }
 
-// decide records, for each newly confirmed drift, what policy allows. No
-// heal action is wired in this build, so every decision is alert-only; the
-// reason says whether the policy would have allowed a heal.
+// decide records, for each newly confirmed drift, what the policy decides
+// (policy.Decide). Heal execution is not wired into the loop yet, so a
+// "heal" decision is recorded as what would run; nothing acts.
 func (p *pass) decide(context.Context) error {
 	if len(p.tracked.NewlyConfirmed) == 0 {
 		return nil
 	}
-	ah := p.policy.AutoHeal
+	var loc *time.Location
+	if tz := p.policy.Schedule.Timezone; tz != "" {
+		loc, _ = time.LoadLocation(tz)
+	}
 	p.decisions = map[string]string{}
 	for _, d := range p.tracked.NewlyConfirmed {
-		switch {
-		case !ah.Enabled:
-			p.decisions[d.ID] = "alert_only: auto_heal disabled"
-		case !slices.Contains(ah.AllowedDriftTypes, string(d.Code)):
-			p.decisions[d.ID] = "alert_only: " + string(d.Code) + " not in allowed_drift_types"
-		default:
-			p.decisions[d.ID] = "alert_only: no heal action available for " + string(d.Code)
+		dec := policy.Decide(policy.Input{
+			Drift: d, Policy: p.policy.AutoHeal, Environment: p.rec.Environment, Location: loc, Now: p.started,
+		})
+		text := string(dec.Outcome) + ": " + dec.Reason
+		if dec.Outcome == policy.Heal {
+			text = "would heal (" + dec.Action + "); heal execution is not wired yet"
 		}
+		p.decisions[d.ID] = text
 	}
 	return nil
 }

@@ -167,6 +167,10 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 		actions = append(actions, a.Action)
 	}
 	require.Equal(t, []string{"desired_state_changed", "policy_changed", "drift_detected", "drift_resolved"}, actions)
+	var detected struct{ Decision string }
+	require.NoError(t, json.Unmarshal(audit[2].ChangesMade, &detected))
+	require.Equal(t, "alert_only: auto_heal disabled", detected.Decision, "the policy's decision is recorded with the drift")
+	require.Equal(t, d.ID, audit[2].DriftID)
 
 	hist, _, err := f.store.ListReconciliations(ctx, "acme", "web", "", 10)
 	require.NoError(t, err)
