@@ -53,7 +53,9 @@ func setup(t *testing.T, cb *sim.CodeBuild) fixture {
 	if cb != nil {
 		id, secret := cb.Credentials()
 		runners[build.DriverCodeBuild] = build.NewCodeBuildRunner(build.CodeBuildOptions{
-			Credentials:  func() (build.AWSCredentials, error) { return build.AWSCredentials{AccessKeyID: id, SecretAccessKey: secret}, nil },
+			Credentials: func() (build.AWSCredentials, error) {
+				return build.AWSCredentials{AccessKeyID: id, SecretAccessKey: secret}, nil
+			},
 			PollInterval: 20 * time.Millisecond,
 		})
 	}

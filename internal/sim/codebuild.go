@@ -231,7 +231,11 @@ func (c *CodeBuild) verify(r *http.Request, body []byte) (string, string) {
 	canonical := r.Method + "\n/\n" + "\n" + hdrs.String() + "\n" + fields["SignedHeaders"] + "\n" + hex.EncodeToString(payload[:])
 	cr := sha256.Sum256([]byte(canonical))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(cr[:])
-	mac := func(key []byte, s string) []byte { m := hmac.New(sha256.New, key); m.Write([]byte(s)); return m.Sum(nil) }
+	mac := func(key []byte, s string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
 	key := mac(mac(mac(mac([]byte("AWS4"+c.opts.SecretAccessKey), scope[1]), scope[2]), scope[3]), "aws4_request")
 	want := hex.EncodeToString(mac(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(fields["Signature"])) {
