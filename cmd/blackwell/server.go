@@ -141,6 +141,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Store:          st,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{}),
+		Providers:      newProviderRegistry(opts.getenv, log),
 		Metrics:        metrics,
 		Logger:         log,
 		Workers:        opts.workers,
