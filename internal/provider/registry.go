@@ -156,9 +156,6 @@ func (r *Registry) note(clientID, stackID, role string, o Observation) {
 	prev, seen := r.last[key]
 	r.last[key] = o.Reachability
 	r.mu.Unlock()
-	if seen && prev == o.Reachability && o.Detail == "" {
-		return
-	}
 	if seen && prev == o.Reachability {
 		return
 	}
