@@ -1,0 +1,423 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+)
+
+// Log keys.
+const (
+	logChannel  = "channel"
+	logClientID = "client_id"
+	logDriftID  = "drift_id"
+	logKind     = "kind"
+	logKey      = "idempotency_key"
+	logAttempt  = "attempt"
+	logError    = "error"
+)
+
+// Route is a channel and what reaches it.
+type Route struct {
+	Channel Channel
+	// Threshold: messages of this severity or higher ("" means low).
+	Threshold drift.Severity
+	// Limit and Burst rate-limit the channel (Limit 0 means no limit);
+	// what the limit holds back goes into a digest.
+	Limit rate.Limit
+	Burst int
+}
+
+// DispatcherOptions tune a Dispatcher; the zero value is usable.
+type DispatcherOptions struct {
+	// Logger gets drops, failures and retries; nil discards.
+	Logger *slog.Logger
+	// Metrics counts outcomes; nil counts into an unregistered collector.
+	Metrics *Metrics
+	// Outbox keeps deliveries until done; nil is a MemoryOutbox.
+	Outbox Outbox
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Wait pauses a worker before a retry; it returns early with ctx's
+	// error when the dispatcher stops. The default uses a timer.
+	Wait func(ctx context.Context, d time.Duration) error
+	// QueueSize bounds each channel's queue (default 256).
+	QueueSize int
+	// MaxAttempts bounds the attempts of one delivery (default 8).
+	MaxAttempts int
+	// BackoffBase and BackoffCap shape the retry delay: base*2^(n-1) after
+	// the n-th failed attempt, capped (defaults 1s and 5m); a longer
+	// Retry-After from the receiver wins.
+	BackoffBase, BackoffCap time.Duration
+	// DigestInterval is the least time between two digests of one channel
+	// for one client (default 5m).
+	DigestInterval time.Duration
+	// Select names the routes that may receive a message (the channels of
+	// the policy that applies to its client and stack); nil means every
+	// route. Thresholds and rate limits apply on top.
+	Select func(m Message) []string
+}
+
+// Dispatcher fans messages out to channels. Each channel has its own
+// bounded queue and worker, so a slow or failing channel delays only
+// itself; Publish never blocks (a full queue drops the delivery, counted
+// and logged). A worker retries a failed delivery with capped exponential
+// backoff, waiting at least the receiver's Retry-After, until it succeeds,
+// fails permanently or spends MaxAttempts. Deliveries go through the
+// Outbox, and Start re-queues what it still holds.
+type Dispatcher struct {
+	opts    DispatcherOptions
+	log     *slog.Logger
+	metrics *Metrics
+	outbox  Outbox
+	routes  []*worker
+	byName  map[string]*worker
+
+	mu      sync.RWMutex // guards stopped and sends on the queues
+	stopped bool
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type worker struct {
+	d       *Dispatcher
+	route   Route
+	name    string
+	queue   chan Delivery
+	gateMu  sync.Mutex
+	gate    *RateGate
+	dropLog *rate.Limiter
+}
+
+// NewDispatcher returns a dispatcher over routes, whose channel names must
+// be unique and non-empty. Nothing runs before Start.
+func NewDispatcher(routes []Route, opts DispatcherOptions) (*Dispatcher, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		opts.Metrics = m
+	}
+	if opts.Outbox == nil {
+		opts.Outbox = NewMemoryOutbox()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Wait == nil {
+		opts.Wait = timerWait
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 256
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = time.Second
+	}
+	if opts.BackoffCap <= 0 {
+		opts.BackoffCap = 5 * time.Minute
+	}
+	if opts.DigestInterval <= 0 {
+		opts.DigestInterval = 5 * time.Minute
+	}
+	d := &Dispatcher{opts: opts, log: opts.Logger, metrics: opts.Metrics, outbox: opts.Outbox,
+		byName: map[string]*worker{}}
+	for _, r := range routes {
+		if r.Channel == nil {
+			return nil, errors.New("dispatcher: route without a channel")
+		}
+		name := r.Channel.Name()
+		if name == "" {
+			return nil, errors.New("dispatcher: channel without a name")
+		}
+		if _, dup := d.byName[name]; dup {
+			return nil, fmt.Errorf("dispatcher: two channels named %q", name)
+		}
+		limit := r.Limit
+		if limit == 0 {
+			limit = rate.Inf
+		}
+		w := &worker{d: d, route: r, name: name, queue: make(chan Delivery, opts.QueueSize),
+			gate:    NewRateGate(name, limit, r.Burst, opts.DigestInterval),
+			dropLog: rate.NewLimiter(rate.Every(10*time.Second), 1)}
+		d.routes = append(d.routes, w)
+		d.byName[name] = w
+		d.metrics.initChannel(name)
+	}
+	return d, nil
+}
+
+// Channels names the routed channels, in route order.
+func (d *Dispatcher) Channels() []string {
+	out := make([]string, len(d.routes))
+	for i, w := range d.routes {
+		out[i] = w.name
+	}
+	return out
+}
+
+// Start re-queues the outbox's pending deliveries and starts one worker
+// per channel. Stop ends them.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	if d.started || d.stopped {
+		d.mu.Unlock()
+		return errors.New("dispatcher: started twice")
+	}
+	d.started = true
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	d.mu.Unlock()
+
+	pending, err := d.outbox.Pending(ctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dispatcher: outbox pending: %w", err)
+	}
+	for _, del := range pending {
+		w := d.byName[del.Channel]
+		if w == nil {
+			// The channel left the configuration: nothing can deliver it.
+			d.log.WarnContext(ctx, "notification for an unknown channel given up", logChannel, del.Channel,
+				logKey, del.Message.IdempotencyKey)
+			d.metrics.inc(del.Channel, ResultFailed)
+			_ = d.outbox.Done(ctx, del.ID)
+			continue
+		}
+		// Left pending when the queue is full: the next Start tries again.
+		d.enqueue(w, del, false)
+	}
+	for _, w := range d.routes {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			w.run(runCtx)
+		}()
+	}
+	return nil
+}
+
+// Stop stops taking messages, lets the workers finish their queues until
+// ctx ends, then cancels them (what they did not deliver stays in the
+// outbox), waits for them, and closes the channels that are io.Closers.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return nil
+	}
+	d.stopped = true
+	for _, w := range d.routes {
+		close(w.queue)
+	}
+	cancel := d.cancel
+	d.mu.Unlock()
+	if cancel != nil {
+		done := make(chan struct{})
+		go func() { d.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			cancel()
+			<-done
+		}
+		cancel()
+	}
+	var errs []error
+	for _, w := range d.routes {
+		if c, ok := w.route.Channel.(interface{ Close() error }); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close channel %s: %w", w.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// targets are the workers that take m: selected, at or above their
+// threshold, and accepting its kind.
+func (d *Dispatcher) targets(m Message) []*worker {
+	var ws []*worker
+	if d.opts.Select != nil {
+		for _, name := range d.opts.Select(m) {
+			if w := d.byName[name]; w != nil {
+				ws = append(ws, w)
+			}
+		}
+	} else {
+		ws = d.routes
+	}
+	out := ws[:0:0]
+	for _, w := range ws {
+		if !meetsThreshold(m.Severity, w.route.Threshold) {
+			continue
+		}
+		if f, ok := w.route.Channel.(Filter); ok && !f.Accepts(m) {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Publish queues each message for every channel that takes it, after the
+// channel's rate limit. It never blocks on a channel.
+func (d *Dispatcher) Publish(ctx context.Context, msgs ...Message) {
+	now := d.opts.Now()
+	for _, m := range msgs {
+		for _, w := range d.targets(m) {
+			w.gateMu.Lock()
+			ok := w.gate.Admit(now, m)
+			w.gateMu.Unlock()
+			if !ok {
+				d.metrics.inc(w.name, ResultSuppressed)
+				continue
+			}
+			d.add(ctx, w, m, now)
+		}
+	}
+}
+
+// Suppressed counts m as suppressed on every channel that would have taken
+// it: noise control held back a repeat.
+func (d *Dispatcher) Suppressed(m Message) {
+	for _, w := range d.targets(m) {
+		d.metrics.inc(w.name, ResultSuppressed)
+	}
+}
+
+// FlushDigests queues the digests due now: one per channel and client
+// whose rate limit held messages back.
+func (d *Dispatcher) FlushDigests(ctx context.Context) {
+	now := d.opts.Now()
+	for _, w := range d.routes {
+		w.gateMu.Lock()
+		digests := w.gate.Flush(now)
+		w.gateMu.Unlock()
+		for _, m := range digests {
+			if f, ok := w.route.Channel.(Filter); ok && !f.Accepts(m) {
+				continue
+			}
+			d.add(ctx, w, m, now)
+		}
+	}
+}
+
+// add records the delivery in the outbox and queues it.
+func (d *Dispatcher) add(ctx context.Context, w *worker, m Message, now time.Time) {
+	del := Delivery{ID: DeliveryID(w.name, m), Channel: w.name, Message: m, Created: now}
+	added, err := d.outbox.Add(ctx, del)
+	if err != nil {
+		// Deliver anyway; only a crash before delivery can lose it now.
+		d.log.ErrorContext(ctx, "notification outbox add failed", logChannel, w.name, logKey, m.IdempotencyKey,
+			logError, err)
+	} else if !added {
+		return // pending already: queued or waiting for the next Start
+	}
+	d.enqueue(w, del, true)
+}
+
+// enqueue puts del on w's queue without blocking. When the queue is full
+// or the dispatcher stopped, the delivery is dropped: counted, logged (at
+// most every 10s per channel) and, if forget, removed from the outbox.
+func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
+	d.mu.RLock()
+	queued := false
+	if !d.stopped {
+		select {
+		case w.queue <- del:
+			queued = true
+		default:
+		}
+	}
+	d.mu.RUnlock()
+	if queued {
+		return
+	}
+	d.metrics.inc(w.name, ResultDropped)
+	if w.dropLog.Allow() {
+		d.log.Warn("notification dropped: channel queue full or dispatcher stopped", logChannel, w.name,
+			logClientID, del.Message.ClientID, logDriftID, del.Message.DriftID, logKind, del.Message.Kind)
+	}
+	if forget {
+		_ = d.outbox.Done(context.Background(), del.ID)
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	for del := range w.queue {
+		if ctx.Err() != nil {
+			continue // stopping: it stays in the outbox
+		}
+		w.deliver(ctx, del)
+	}
+}
+
+// deliver sends del until it succeeds, fails permanently, spends its
+// attempts or the dispatcher stops.
+func (w *worker) deliver(ctx context.Context, del Delivery) {
+	d := w.d
+	m := del.Message
+	for attempt := 1; ; attempt++ {
+		err := w.route.Channel.Send(ctx, m)
+		if err == nil {
+			d.metrics.inc(w.name, ResultSent)
+			_ = d.outbox.Done(ctx, del.ID)
+			return
+		}
+		if ctx.Err() != nil {
+			return // stopping: it stays in the outbox
+		}
+		if IsPermanent(err) || attempt >= d.opts.MaxAttempts {
+			d.metrics.inc(w.name, ResultFailed)
+			d.log.Warn("notification failed", logChannel, w.name, logClientID, m.ClientID, logDriftID, m.DriftID,
+				logKind, m.Kind, logAttempt, attempt, "permanent", IsPermanent(err), logError, err.Error())
+			_ = d.outbox.Done(ctx, del.ID)
+			return
+		}
+		wait := d.backoff(attempt)
+		if ra := RetryAfterOf(err); ra > wait {
+			wait = ra
+		}
+		d.metrics.inc(w.name, ResultRetried)
+		d.log.Debug("notification retry", logChannel, w.name, logDriftID, m.DriftID, logKind, m.Kind,
+			logAttempt, attempt, "wait", wait, logError, err.Error())
+		if d.opts.Wait(ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+// backoff is the delay after the n-th failed attempt: base*2^(n-1), capped.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	b := d.opts.BackoffBase
+	for i := 1; i < n && b < d.opts.BackoffCap; i++ {
+		b *= 2
+	}
+	return min(b, d.opts.BackoffCap)
+}
+
+func timerWait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,89 @@
+// Package notify announces drift: the notification channels (Slack,
+// email, PagerDuty, signed CloudEvents webhooks, NATS JetStream), the noise
+// control that decides what is worth a message, and the dispatcher that
+// delivers messages without letting one receiver slow another or the
+// reconcile loop.
+//
+// # Flow
+//
+//	reconcile loop --Event--> Notifier.Handle
+//	                              |  Tracker / Step (noise control, pure)
+//	                              v
+//	                          []Message --> Dispatcher.Publish
+//	                                          | per route: Select, threshold, Filter, RateGate
+//	                                          v
+//	                          Outbox.Add, then the channel's bounded queue
+//	                                          |
+//	                          one worker per channel: Send, retry, Outbox.Done
+//
+// # Messages
+//
+// A Message is the spec's drift event JSON (client_id, stack_id,
+// drift_type, expected, observed, severity, timestamp, auto_heal_attempted,
+// reconciliation_id) plus drift_id, code, component, kind (detected,
+// reminder, escalated, resolved, digest), a dashboard link and an
+// idempotency key "<drift id>:<kind>:<sequence>" that is the same for every
+// delivery attempt on every channel: it is the webhook-id and CloudEvent id
+// of a webhook, the Nats-Msg-Id on NATS (JetStream drops the duplicate), the
+// Message-ID of a mail, and shown in Slack. PagerDuty dedupes on the drift
+// id instead, so a drift is one incident from trigger to resolve.
+//
+// # Noise control
+//
+// Step is a pure function of a drift's DriftState, an Event and the time:
+// one detected message on first confirmation; repeats suppressed (counted
+// as "suppressed" on the channels that would have heard them); a reminder
+// every NoisePolicy.ReminderInterval while open and unacknowledged;
+// escalated (severity one step up, so that the next severity's channels
+// hear it) after every EscalateAfterFailedHeals failed heals or
+// EscalateAfter open, or when the drift's own severity rises; one resolved
+// message when it clears. Acknowledgement stops reminders and escalation
+// until the drift resolves. Tracker keeps one DriftState per drift id; the
+// states are plain values, so the store can persist them later (Snapshot,
+// Restore) and a restart does not announce open drifts again.
+//
+// Each channel has a RateGate (golang.org/x/time/rate, time passed in):
+// detected, reminder and escalated messages spend a token; what finds none
+// is held and summarised per client in one digest message at most every
+// DigestInterval. Resolved messages and digests are never held, so an
+// incident opened on a receiver is always closed.
+//
+// # Dispatcher
+//
+// Routes pair a Channel with a severity threshold and a rate limit;
+// DispatcherOptions.Select picks the routes of the policy that applies to a
+// message's client and stack. Every channel has its own bounded queue and
+// worker: Publish never blocks, and a full queue drops the delivery with
+// the "dropped" result and a (rate-limited) log line. A worker retries
+// RetryableErrors with capped exponential backoff (base*2^(n-1), cap),
+// waiting at least the receiver's Retry-After, up to MaxAttempts; a
+// PermanentError fails at once. Outcomes are counted in
+// blackwell_notifications_total{channel,result} with result sent, retried,
+// failed, dropped or suppressed, every series created at 0 when the
+// dispatcher is built.
+//
+// Deliveries pass through an Outbox (Add, Pending, Done): Start re-queues
+// what is pending, so with a durable outbox a crash between publication and
+// delivery delivers later. Only MemoryOutbox exists for now; it keeps
+// nothing across a restart. The durable one belongs to the store, which can
+// insert deliveries in the same transaction as the state change that
+// caused them.
+//
+// # Channels
+//
+// Each channel bounds every attempt with a timeout, classifies answers into
+// success, RetryableError (429 with Retry-After, 408, 5xx, network errors,
+// SMTP 4xx) and PermanentError (other 4xx, redirects, SMTP 5xx, bad
+// certificates), and keeps secrets out of errors and logs: Slack webhook
+// URLs are shown as scheme://host/<redacted>, other URLs lose userinfo,
+// query and fragment, and routing keys, SMTP passwords and webhook secrets
+// are never formatted. Endpoints are overridable (the webhook URLs
+// themselves, ChannelOptions.PagerDutyURL, the SMTP host and port, the NATS
+// URL or connection), so tests point them at local servers speaking the
+// real protocols.
+//
+// Not here yet: the wiring into the reconcile loop (it will build routes
+// from the config's notification channels, hand the loop's drift events to
+// Notifier.Handle and run Notifier.Start/Stop with the server) and the
+// store-backed durable Outbox and DriftState persistence.
+package notify

@@ -1,0 +1,89 @@
+package notify
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Delivery is one message for one channel: the unit the outbox keeps until
+// the channel accepted it or it was given up.
+type Delivery struct {
+	// ID is "<channel>/<idempotency key>": unique, and the same when a
+	// message is published again.
+	ID      string    `json:"id"`
+	Channel string    `json:"channel"`
+	Message Message   `json:"message"`
+	Created time.Time `json:"created"`
+}
+
+// DeliveryID is the id of m's delivery to channel.
+func DeliveryID(channel string, m Message) string { return channel + "/" + m.IdempotencyKey }
+
+// Outbox keeps deliveries from publication until they are done, so that a
+// restart redelivers what was not delivered. Add reports whether it added
+// d: false when d.ID is pending already (the dispatcher then does not queue
+// it twice). Pending lists every pending delivery, oldest first. Done
+// removes one (an unknown id is not an error).
+//
+// The durable implementation belongs to the store, which can insert the
+// deliveries in the same transaction as the state change that caused them
+// (issue 5's transactional outbox); MemoryOutbox is the in-memory stand-in
+// used until then, and loses pending deliveries on a crash.
+type Outbox interface {
+	Add(ctx context.Context, d Delivery) (bool, error)
+	Pending(ctx context.Context) ([]Delivery, error)
+	Done(ctx context.Context, id string) error
+}
+
+// MemoryOutbox is an Outbox in memory. Safe for concurrent use.
+type MemoryOutbox struct {
+	mu   sync.Mutex
+	seq  int64
+	byID map[string]memoryEntry
+}
+
+type memoryEntry struct {
+	seq int64
+	d   Delivery
+}
+
+// NewMemoryOutbox returns an empty in-memory outbox.
+func NewMemoryOutbox() *MemoryOutbox { return &MemoryOutbox{byID: map[string]memoryEntry{}} }
+
+// Add keeps d unless its id is pending already.
+func (o *MemoryOutbox) Add(_ context.Context, d Delivery) (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.byID[d.ID]; ok {
+		return false, nil
+	}
+	o.seq++
+	o.byID[d.ID] = memoryEntry{seq: o.seq, d: d}
+	return true, nil
+}
+
+// Pending lists the pending deliveries in the order they were added.
+func (o *MemoryOutbox) Pending(context.Context) ([]Delivery, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	es := make([]memoryEntry, 0, len(o.byID))
+	for _, e := range o.byID {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	out := make([]Delivery, len(es))
+	for i, e := range es {
+		out[i] = e.d
+	}
+	return out, nil
+}
+
+// Done forgets the delivery id.
+func (o *MemoryOutbox) Done(_ context.Context, id string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.byID, id)
+	return nil
+}

@@ -1,0 +1,151 @@
+package notify
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Webhook posts each message as a CloudEvents 1.0 structured-mode event
+// (cloudevents/spec, bindings/http-protocol-binding.md v1.0.2: the whole
+// event as JSON, Content-Type application/cloudevents+json), signed with
+// the Standard Webhooks scheme (standard-webhooks spec 1.0: headers
+// webhook-id, webhook-timestamp in Unix seconds and webhook-signature
+// "v1,<base64 HMAC-SHA256 of id.timestamp.body>" keyed with the base64
+// secret after its whsec_ prefix). webhook-id and the event id are the
+// message's idempotency key, the same on every retry, so receivers dedupe
+// on it. 2xx is success; 429, 408 and 5xx are retried (Retry-After
+// honoured); a 3xx is not followed and, like 410 (endpoint disabled) and
+// other 4xx, is permanent.
+type Webhook struct {
+	name  string
+	url   string
+	shown string
+	key   []byte // nil: unsigned
+	opts  ChannelOptions
+}
+
+// NewWebhook returns the webhook channel posting to rawURL, signing with
+// secret (whsec_<base64>) unless it is empty.
+func NewWebhook(name, rawURL, secret string, opts ChannelOptions) (*Webhook, error) {
+	opts = opts.withDefaults()
+	u, err := url.Parse(rawURL)
+	if rawURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("webhook channel %s: url %s is not an http(s) URL", name, sanitizeURL(rawURL))
+	}
+	w := &Webhook{name: name, url: rawURL, shown: sanitizeURL(rawURL), opts: opts}
+	if secret != "" {
+		key, err := webhookKey(secret)
+		if err != nil {
+			return nil, fmt.Errorf("webhook channel %s: secret: %w", name, err)
+		}
+		w.key = key
+	}
+	return w, nil
+}
+
+// Name is the channel's name.
+func (w *Webhook) Name() string { return w.name }
+
+// Send posts m, signed with the current time.
+func (w *Webhook) Send(ctx context.Context, m Message) error {
+	body, err := json.Marshal(NewCloudEvent(m))
+	if err != nil {
+		return Permanent(fmt.Errorf("webhook: encode event: %w", err))
+	}
+	now := w.opts.Now()
+	hdr := http.Header{
+		"Content-Type":      {CloudEventsContentType},
+		"Webhook-Id":        {m.IdempotencyKey},
+		"Webhook-Timestamp": {strconv.FormatInt(now.Unix(), 10)},
+		"User-Agent":        {"blackwell-notify"},
+	}
+	if w.key != nil {
+		hdr.Set("Webhook-Signature", signWithKey(w.key, m.IdempotencyKey, now.Unix(), body))
+	}
+	status, rh, rb, err := httpPost(ctx, w.opts.HTTPClient, w.opts.Timeout, w.url, w.shown, hdr, body)
+	if err != nil {
+		return err
+	}
+	return classifyHTTP("webhook "+w.shown, status, rh, rb, now)
+}
+
+// CloudEventsContentType is the structured-mode media type.
+const CloudEventsContentType = "application/cloudevents+json; charset=UTF-8"
+
+// CloudEventTypePrefix prefixes the event type: io.blackwell.drift.detected,
+// .reminder, .escalated, .resolved, .digest.
+const CloudEventTypePrefix = "io.blackwell.drift."
+
+// CloudEvent is a CloudEvents 1.0 event carrying a Message as JSON data.
+type CloudEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject,omitempty"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            Message   `json:"data"`
+}
+
+// NewCloudEvent wraps m: id = idempotency key, source =
+// /blackwell/clients/<client>[/stacks/<stack>], subject = drift id.
+func NewCloudEvent(m Message) CloudEvent {
+	src := "/blackwell/clients/" + url.PathEscape(m.ClientID)
+	if m.StackID != "" {
+		src += "/stacks/" + url.PathEscape(m.StackID)
+	}
+	return CloudEvent{
+		SpecVersion:     "1.0",
+		ID:              m.IdempotencyKey,
+		Source:          src,
+		Type:            CloudEventTypePrefix + string(m.Kind),
+		Subject:         m.DriftID,
+		Time:            m.Timestamp.UTC(),
+		DataContentType: "application/json",
+		Data:            m,
+	}
+}
+
+// SignStandardWebhook is the webhook-signature header value for a message:
+// "v1," + base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)),
+// where key is secret without its "whsec_" prefix, base64-decoded.
+func SignStandardWebhook(secret, id string, timestamp int64, body []byte) (string, error) {
+	key, err := webhookKey(secret)
+	if err != nil {
+		return "", err
+	}
+	return signWithKey(key, id, timestamp, body), nil
+}
+
+func signWithKey(key []byte, id string, timestamp int64, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// webhookKey decodes a whsec_ secret. The error never holds the secret.
+func webhookKey(secret string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return nil, errors.New("not a Standard Webhooks secret (whsec_ followed by base64)")
+	}
+	if len(key) == 0 {
+		return nil, errors.New("empty Standard Webhooks secret")
+	}
+	return key, nil
+}
