@@ -412,13 +412,25 @@ func RetryAfterHeader(r *Response) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second)), true
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return Seconds(secs)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(0, time.Until(t)), true
 	}
 	return 0, false
+}
+
+// Seconds converts a wait given in seconds, capped at a day (a provider
+// asking for more is as good as down); false for a negative or NaN one.
+func Seconds(secs float64) (time.Duration, bool) {
+	if !(secs >= 0) {
+		return 0, false
+	}
+	if secs > 86400 {
+		secs = 86400
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }
 
 // firstLine is the default ErrorMessage: the body's first line, at most 300

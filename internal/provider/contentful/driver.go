@@ -321,8 +321,8 @@ func sortedCopy(ss []string) []string {
 // contentful-sdk-core does, falling back to Retry-After.
 func rateLimitReset(r *provider.Response) (time.Duration, bool) {
 	if v := strings.TrimSpace(r.Header.Get("X-Contentful-RateLimit-Reset")); v != "" {
-		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
-			return time.Duration(n * float64(time.Second)), true
+		if n, err := strconv.ParseFloat(v, 64); err == nil {
+			return provider.Seconds(n)
 		}
 	}
 	return provider.RetryAfterHeader(r)
