@@ -169,7 +169,8 @@ func slackCode(s string) string {
 	return "```" + strings.ReplaceAll(slackEscape(s), "```", "`‵`") + "```"
 }
 
-// slackLink escapes a URL for <url|text>: | and > would end it.
+// slackLink escapes a URL for <url|text>: | and > would end it, and & is
+// escaped as in all mrkdwn text (Slack unescapes it in the link).
 func slackLink(u string) string {
-	return strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(u)
+	return strings.NewReplacer("&", "&amp;", "|", "%7C", ">", "%3E", "<", "%3C").Replace(u)
 }
