@@ -115,7 +115,11 @@ func (c *comparison) providers() {
 		}
 		switch obs.Reachability {
 		case Unreachable, Unauthorized:
-			c.add(ProviderMissing, role, declared[role].Name, string(obs.Reachability), "")
+			observed := string(obs.Reachability)
+			if obs.Detail != "" {
+				observed += ": " + obs.Detail
+			}
+			c.add(ProviderMissing, role, declared[role].Name, observed, "")
 		}
 	}
 }

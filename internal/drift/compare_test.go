@@ -169,6 +169,19 @@ func TestCompare(t *testing.T) {
 			want: []drift.Drift{missing("ecommerce", "shopify", drift.Unauthorized)},
 		},
 		{
+			name: "provider unauthorized with the driver's detail",
+			mutate: func(in *drift.Input) {
+				setProvider(in, "ecommerce", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Detail = drift.Unauthorized, "401 from shopify"
+				})
+			},
+			want: []drift.Drift{func() drift.Drift {
+				d := missing("ecommerce", "shopify", drift.Unauthorized)
+				d.Observed = "unauthorized: 401 from shopify"
+				return d
+			}()},
+		},
+		{
 			name: "provider reachability unknown is not drift",
 			mutate: func(in *drift.Input) {
 				setProvider(in, "cms", func(p *drift.ProviderObservation) { p.Reachability = drift.Unknown })

@@ -30,6 +30,9 @@ type Subscription struct {
 type ProviderObservation struct {
 	Name         string       `json:"name"`
 	Reachability Reachability `json:"reachability"`
+	// Detail says why a provider is not reachable ("401 from shopify",
+	// "circuit open until ..."), for people; it never holds secrets.
+	Detail string `json:"detail,omitempty"`
 	// SubscriptionsKnown is false when the subscriptions could not be listed;
 	// integrations are then not compared.
 	SubscriptionsKnown bool           `json:"subscriptions_known"`

@@ -130,7 +130,6 @@ type Integration struct {
 // subscriptions could not be listed, a sanitised Detail saying why.
 type Observation struct {
 	drift.ProviderObservation
-	Detail string
 }
 
 // Driver reads and repairs a provider's webhook subscriptions through its
@@ -176,7 +175,7 @@ var (
 // unreachable, or reachable with unknown subscriptions, with the error as
 // detail.
 func ObservationOf(name string, err error) Observation {
-	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name}, Detail: SanitizeText(err.Error())}
+	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Detail: SanitizeText(err.Error())}}
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		o.Reachability = drift.Unauthorized

@@ -114,8 +114,8 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 		if missing := b.unresolved(); len(missing) > 0 {
 			slices.Sort(missing)
 			results <- result{role, Observation{
-				ProviderObservation: drift.ProviderObservation{Name: b.Name, Reachability: drift.Unknown},
-				Detail:              "unresolved " + strings.Join(missing, ", "),
+				ProviderObservation: drift.ProviderObservation{Name: b.Name, Reachability: drift.Unknown,
+					Detail: "unresolved " + strings.Join(missing, ", ")},
 			}}
 			continue
 		}
@@ -133,8 +133,8 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 		case <-ctx.Done():
 			// A driver that ignores its context must not hold the pass.
 			for role, name := range pending {
-				o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Reachability: drift.Unknown},
-					Detail: "observation cancelled"}
+				o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Reachability: drift.Unknown,
+					Detail: "observation cancelled"}}
 				if ctx.Err() == context.DeadlineExceeded && context.Cause(ctx) == context.DeadlineExceeded {
 					o.Reachability = drift.Unreachable
 					o.Detail = "no observation within " + r.timeout.String()
