@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -111,16 +112,26 @@ func (r *eventRows) add(i int, e store.Event, now time.Time) (time.Time, bool) {
 	return ts(e.ReceivedAt), true
 }
 
-// rowsQuerier is a pool or a transaction.
-type rowsQuerier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// insert runs qInsertEvents on the pool (one statement: its own
+// transaction) and sets inserted[i] for each input event written.
+func (r *eventRows) insert(ctx context.Context, pool *pgxpool.Pool, inserted []bool) error {
+	rows, _ := pool.Query(ctx, qInsertEvents, r.args()...)
+	return r.scan(rows, inserted)
 }
 
-// insert runs qInsertEvents and sets inserted[i] for each input event
-// written.
-func (r *eventRows) insert(ctx context.Context, q rowsQuerier, inserted []bool) error {
-	rows, _ := q.Query(ctx, qInsertEvents, r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs,
-		r.contentTypes, r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls)
+// queue adds qInsertEvents to b; inserted[i] is set for each input event
+// written when b's results are read.
+func (r *eventRows) queue(b *pgx.Batch, inserted []bool) {
+	b.Queue(qInsertEvents, r.args()...).Query(func(rows pgx.Rows) error { return r.scan(rows, inserted) })
+}
+
+func (r *eventRows) args() []any {
+	return []any{r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs, r.contentTypes,
+		r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls}
+}
+
+// scan reads qInsertEvents' answer: the ids it wrote.
+func (r *eventRows) scan(rows pgx.Rows, inserted []bool) error {
 	defer rows.Close()
 	for rows.Next() {
 		var id string

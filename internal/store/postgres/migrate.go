@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
 )
 
 //go:embed migrations/*.sql
@@ -72,19 +70,21 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, qMigrateLock); err != nil {
-			return fmt.Errorf("lock migrations: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		var current int
+		b := t.batch()
+		b.Queue(qMigrateLock)
+		b.Queue(`CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    bigint      PRIMARY KEY,
 	name       text        NOT NULL,
 	applied_at timestamptz NOT NULL
-)`); err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+)`)
+		if err := t.send(ctx, b); err != nil {
+			return fmt.Errorf("lock migrations: %w", err)
 		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		// Not in the batch: pgx prepares a batch's statements before any
+		// runs, and the table may only just have been created.
+		if err := t.conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if current > len(ms) {
@@ -93,15 +93,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		for _, m := range ms[current:] {
 			// No arguments: pgx sends the file with the simple protocol,
 			// which runs several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := t.conn.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			if _, err := t.conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 				m.version, m.name, ts(s.now())); err != nil {
 				return fmt.Errorf("record migration %s: %w", m.name, err)
 			}
 		}
-		return nil
+		return t.commit(ctx, t.batch())
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

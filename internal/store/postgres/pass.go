@@ -58,11 +58,12 @@ WHERE event_id = ANY($3::text[]) AND client_id = $1 AND stack_id IN ($2, '') AND
 // and acknowledged in the store, upserting it keeps the acknowledgement even
 // when the pass read it before it was acknowledged.
 //
-// The state row is written first: it holds the stack's row lock from then
-// on, and a conflicting pass stops there. Drifts, result and checked events
-// go in one batch, which ends by taking the audit chain's head; the entries
-// are hashed and written in a second batch, then the transaction commits.
-// The head is held for those two round trips only.
+// Two round trips: the first batch begins the transaction, writes the state
+// (which takes the stack's row lock), drifts, result and checked events, and
+// ends by taking the audit chain's head. If the state did not match, the
+// transaction is rolled back and nothing else matters. The second batch
+// writes the entries, hashed now that the head is known, and commits; the
+// head is held for that round trip and the commit's WAL flush only.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
 	r := p.Result
@@ -112,12 +113,14 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		row     stateRow
 		entries []store.AuditEntry
 	)
-	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		row = encoded
-		if err := updateState(ctx, tx, &row); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
+		var (
+			upd  stateUpdate
+			head auditHead
+		)
+		b := t.batch()
+		upd.queue(b, &row)
 		b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, ids)
 		for _, args := range drifts {
 			b.Queue(qUpsertDrift, args...)
@@ -128,16 +131,29 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if len(p.CheckedEvents) > 0 {
 			b.Queue(qMarkChecked, p.State.ClientID, p.State.StackID, p.CheckedEvents)
 		}
-		var head auditHead
 		if len(p.Audit) > 0 {
 			head.queue(b, len(p.Audit))
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		err := t.send(ctx, b)
+		if upd == stateStale {
+			// The rest of the batch ran for nothing: roll it back (and let
+			// go of the audit head) before asking why, on this connection:
+			// waiting for another one while holding this could exhaust the
+			// pool.
+			if err := t.rollback(ctx); err != nil {
+				return err
+			}
+			return stateMissing(ctx, t.conn, &row)
+		}
+		if err != nil {
 			return fmt.Errorf("write pass %s: %w", r.ReconciliationID, translate(err))
 		}
-		var err error
-		entries, err = s.appendAudit(ctx, tx, head, p.Audit)
-		return err
+		b = t.batch()
+		entries = s.queueAudit(b, head, p.Audit)
+		if err := t.commit(ctx, b); err != nil {
+			return fmt.Errorf("write pass %s: %w", r.ReconciliationID, translate(err))
+		}
+		return nil
 	})
 	if err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
@@ -321,16 +337,16 @@ func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) err
 		return nil
 	}
 	var out []store.AuditEntry
-	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var head auditHead
-		b := &pgx.Batch{}
+		b := t.batch()
 		head.queue(b, len(entries))
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := t.send(ctx, b); err != nil {
 			return err
 		}
-		var err error
-		out, err = s.appendAudit(ctx, tx, head, entries)
-		return err
+		b = t.batch()
+		out = s.queueAudit(b, head, entries)
+		return t.commit(ctx, b)
 	})
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
@@ -368,12 +384,13 @@ const qInsertAudit = `INSERT INTO audit (seq, timestamp, action, client_id, stac
 SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
 	$8::text[], $9::boolean[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`
 
-// appendAudit chains entries after head, which this transaction has
-// reserved (qReserveAudit), writes them and moves the head's hash to the
-// last one. It returns the entries with Seq, PrevHash and Hash filled.
-func (s *Store) appendAudit(ctx context.Context, tx pgx.Tx, head auditHead, entries []store.AuditEntry) ([]store.AuditEntry, error) {
+// queueAudit chains entries after head, which this transaction has
+// reserved (qReserveAudit), and adds to b the statements that write them
+// and move the head's hash to the last one. It returns the entries with
+// Seq, PrevHash and Hash filled.
+func (s *Store) queueAudit(b *pgx.Batch, head auditHead, entries []store.AuditEntry) []store.AuditEntry {
 	if len(entries) == 0 {
-		return nil, nil
+		return nil
 	}
 	n := len(entries)
 	var (
@@ -408,14 +425,10 @@ func (s *Store) appendAudit(ctx context.Context, tx pgx.Tx, head auditHead, entr
 		prev = e.Hash
 		out[i] = e
 	}
-	b := &pgx.Batch{}
 	b.Queue(qInsertAudit, seqs, stamps, actions, clients, stacks, triggeredBy, success, changes, approval,
 		approvers, recs, driftIDs, prevs, hashes)
 	b.Queue(`UPDATE audit_head SET hash = $1`, prev)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("insert audit %d-%d: %w", head.seq+1, seq, translate(err))
-	}
-	return out, nil
+	return out
 }
 
 // ListAudit returns entries oldest first, cursor-paginated by Seq.

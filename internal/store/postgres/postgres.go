@@ -17,9 +17,10 @@
 //   - migrations: applied at Open under a transaction-scoped advisory lock,
 //     so replicas starting at once apply them once (see migrate).
 //
-// Statements that lock several rows lock them in key order; a deadlock or
-// serialisation failure that happens anyway rolls the transaction back and
-// runs it again (see inTx).
+// A transaction is a few pipelined batches on one connection, the first
+// beginning it and the last committing it (see txn). Statements that lock
+// several rows lock them in key order; a deadlock or serialisation failure
+// that happens anyway rolls the transaction back and runs it again.
 //
 // Times are timestamptz written as store.Truncate of the Go time, JSON
 // documents are text kept byte for byte, and identifiers sort bytewise
@@ -45,7 +46,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -162,71 +162,6 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
-}
-
-// maxAttempts bounds how often inTx and retry run a transaction that failed
-// on a deadlock or serialisation failure.
-const maxAttempts = 5
-
-// errRetry is returned by a transaction body that found the database
-// changed under it in a way that running again resolves (ApplyDesired: a
-// stack created by a concurrent transaction).
-var errRetry = errors.New("concurrent change, retry")
-
-// retryable reports whether running the transaction again may succeed: the
-// server rolled it back to break a deadlock or a serialisation conflict.
-func retryable(err error) bool {
-	if errors.Is(err, errRetry) {
-		return true
-	}
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
-}
-
-// retry runs fn, and again (up to maxAttempts) after a short random pause
-// while it fails with a retryable error. fn must be a whole transaction:
-// nothing of a failed attempt is left behind.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
-		}
-		pause := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		}
-	}
-}
-
-// inTx runs fn in a READ COMMITTED transaction and commits it, or rolls it
-// back when fn fails. A deadlock or serialisation failure runs fn again in
-// a new transaction, so fn must not keep state from one run to the next.
-// A failed COMMIT is not retried: it may have committed.
-func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	return s.retry(ctx, func() (err error) {
-		tx, err := s.pool.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		defer func() {
-			if err != nil {
-				// The connection is closed instead when this fails.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				_ = tx.Rollback(rctx)
-			}
-		}()
-		if err := fn(ctx, tx); err != nil {
-			return err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
-	})
 }
 
 // translate maps driver errors to the store's sentinels: no rows is

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -37,7 +38,7 @@ func serverURL(t testing.TB) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
+	conn, err := connect(ctx, u)
 	if err == nil {
 		err = conn.Ping(ctx)
 		conn.Close(ctx)
@@ -52,12 +53,21 @@ func serverURL(t testing.TB) string {
 	return u
 }
 
+// connect opens one connection, ignoring the URL's pool settings.
+func connect(ctx context.Context, connString string) (*pgx.Conn, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
 // exec runs statements on a connection of their own.
 func exec(t testing.TB, connString string, sql ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, connString)
+	conn, err := connect(ctx, connString)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	for _, q := range sql {
@@ -164,7 +174,7 @@ func TestConcurrentOpen(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 
-	conn, err := pgx.Connect(t.Context(), u)
+	conn, err := connect(t.Context(), u)
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	var rows, heads int

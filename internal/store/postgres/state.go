@@ -194,9 +194,10 @@ type stackKey struct{ client, stack string }
 // pass has run yet); a changed hash bumps the minor version and appends the
 // old one to PreviousVersions; an unchanged hash writes nothing.
 //
-// It locks the stored stacks it applies (in key order), then sends every
-// write in one batch. A stack created by a concurrent apply after the
-// locking read runs the transaction again, which then finds it stored.
+// Two round trips: the first locks and reads the stored stacks it applies
+// (in key order), the second sends every write and commits. A stack created
+// by a concurrent apply after the locking read runs the transaction again,
+// which then finds it stored.
 func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
 	for _, d := range in {
 		if d.ClientID == "" || d.StackID == "" {
@@ -231,28 +232,31 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	}
 
 	now := s.now()
-	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		cur := make(map[stackKey]*applied, len(clients))
-		rows, _ := tx.Query(ctx, qApplyLock, clients, stacks)
-		for rows.Next() {
-			var (
-				k       stackKey
-				a       applied
-				prevDoc string
-			)
-			if err := rows.Scan(&k.client, &k.stack, &a.version, &a.hash, &prevDoc); err != nil {
-				return fmt.Errorf("read states: %w", err)
+		b := t.batch()
+		b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					k       stackKey
+					a       applied
+					prevDoc string
+				)
+				if err := rows.Scan(&k.client, &k.stack, &a.version, &a.hash, &prevDoc); err != nil {
+					return err
+				}
+				if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
+					return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
+				}
+				cur[k] = &a
 			}
-			if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
-				return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
-			}
-			cur[k] = &a
-		}
-		if err := rows.Err(); err != nil {
+			return rows.Err()
+		})
+		if err := t.send(ctx, b); err != nil {
 			return fmt.Errorf("read states: %w", err)
 		}
 
-		b := &pgx.Batch{}
+		b = t.batch()
 		for _, i := range order {
 			d := in[i]
 			k := stackKey{d.ClientID, d.StackID}
@@ -281,10 +285,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			}
 			results[i] = res
 		}
-		if b.Len() == 0 {
-			return nil
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := t.commit(ctx, b); err != nil {
 			if errors.Is(err, errRetry) {
 				return err
 			}
@@ -442,33 +443,72 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// updateState is the optimistic write of UpdateState and CommitPass: it
-// writes row if row.revision is the stored revision, and sets row.createdAt
-// and row.revision to what is stored.
+// updateState is the optimistic write of UpdateState: it writes row if
+// row.revision is the stored revision, and sets row.createdAt and
+// row.revision to what is stored.
 func updateState(ctx context.Context, q querier, row *stateRow) error {
-	key := row.clientID + "/" + row.stackID
 	var created time.Time
 	var revision int64
-	err := q.QueryRow(ctx, qUpdateState, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
-		row.previousVersions, row.desired, row.resources, row.lastApplied, row.lastVerified, row.updatedAt,
-		row.status, row.driftDetails, row.lastError, row.policy, row.observability,
-		row.clientID, row.stackID, row.revision).Scan(&created, &revision)
+	err := q.QueryRow(ctx, qUpdateState, row.updateArgs()...).Scan(&created, &revision)
 	if errors.Is(err, pgx.ErrNoRows) {
-		var one int
-		switch err := q.QueryRow(ctx, `SELECT 1 FROM states WHERE client_id = $1 AND stack_id = $2`,
-			row.clientID, row.stackID).Scan(&one); {
-		case errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("state %s: %w", key, store.ErrNotFound)
-		case err != nil:
-			return fmt.Errorf("state %s: %w", key, err)
-		}
-		return fmt.Errorf("state %s revision %d: %w", key, row.revision, store.ErrConflict)
+		return stateMissing(ctx, q, row)
 	}
 	if err != nil {
-		return fmt.Errorf("write state %s: %w", key, err)
+		return fmt.Errorf("write state %s/%s: %w", row.clientID, row.stackID, err)
 	}
 	row.createdAt, row.revision = created, revision
 	return nil
+}
+
+func (r *stateRow) updateArgs() []any {
+	return []any{r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
+		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.updatedAt,
+		r.status, r.driftDetails, r.lastError, r.policy, r.observability,
+		r.clientID, r.stackID, r.revision}
+}
+
+// stateMissing explains why qUpdateState matched no row: the stack does not
+// exist (store.ErrNotFound) or its revision is not row's
+// (store.ErrConflict).
+func stateMissing(ctx context.Context, q querier, row *stateRow) error {
+	key := row.clientID + "/" + row.stackID
+	var one int
+	switch err := q.QueryRow(ctx, `SELECT 1 FROM states WHERE client_id = $1 AND stack_id = $2`,
+		row.clientID, row.stackID).Scan(&one); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("state %s: %w", key, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("state %s: %w", key, err)
+	}
+	return fmt.Errorf("state %s revision %d: %w", key, row.revision, store.ErrConflict)
+}
+
+// stateUpdate is the outcome of qUpdateState queued in a batch.
+type stateUpdate int
+
+const (
+	stateUnread  stateUpdate = iota // the batch failed before it
+	stateWritten                    // the row matched and was written
+	stateStale                      // no row matched: see stateMissing
+)
+
+// queue adds qUpdateState for row to b; when b's results are read, u says
+// what happened and row holds the stored created_at and revision.
+func (u *stateUpdate) queue(b *pgx.Batch, row *stateRow) {
+	b.Queue(qUpdateState, row.updateArgs()...).QueryRow(func(r pgx.Row) error {
+		var created time.Time
+		var revision int64
+		switch err := r.Scan(&created, &revision); {
+		case errors.Is(err, pgx.ErrNoRows):
+			*u = stateStale
+			return nil
+		case err != nil:
+			return fmt.Errorf("write state %s/%s: %w", row.clientID, row.stackID, err)
+		}
+		*u = stateWritten
+		row.createdAt, row.revision = created, revision
+		return nil
+	})
 }
 
 const versionColumns = `client_id, stack_id, version, hash, document, created_at, created_by`
