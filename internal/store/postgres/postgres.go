@@ -13,7 +13,7 @@
 //     changed (store.ErrConflict);
 //   - the audit chain: every append first locks the one audit_head row, so
 //     appends from every connection and process take turns and the chain
-//     stays linear (see appendAudit);
+//     stays linear (see qReserveAudit);
 //   - migrations: applied at Open under a transaction-scoped advisory lock,
 //     so replicas starting at once apply them once (see migrate).
 //
@@ -21,6 +21,14 @@
 // beginning it and the last committing it (see txn). Statements that lock
 // several rows lock them in key order; a deadlock or serialisation failure
 // that happens anyway rolls the transaction back and runs it again.
+//
+// A commit waits for its WAL flush as the server's synchronous_commit says
+// (on by default); concurrent commits share flushes, so write throughput
+// grows with the pool. IngestEvents sets synchronous_commit on for its own
+// transactions whatever the setting, as its contract requires: an operator
+// may set synchronous_commit=off for the rest (in the URL, or on the role)
+// and risk losing the last moments of passes, results and audit entries on
+// a server crash, never an acknowledged webhook.
 //
 // Times are timestamptz written as store.Truncate of the Go time, JSON
 // documents are text kept byte for byte, and identifiers sort bytewise
