@@ -33,6 +33,7 @@ type answer struct {
 type received struct {
 	header http.Header
 	body   []byte
+	at     time.Time
 }
 
 // fakeHTTP is an httptest server that records requests and answers from a
@@ -55,7 +56,7 @@ func newFakeHTTP(t *testing.T, path string, check func(r *http.Request, body []b
 		body, _ := io.ReadAll(r.Body)
 		a := check(r, body)
 		f.mu.Lock()
-		f.reqs = append(f.reqs, received{header: r.Header.Clone(), body: body})
+		f.reqs = append(f.reqs, received{header: r.Header.Clone(), body: body, at: time.Now()})
 		if a == nil {
 			a = &f.answers[0]
 			if len(f.answers) > 1 {

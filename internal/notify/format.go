@@ -45,9 +45,9 @@ func truncate(s string, n int) string {
 func digestLines(d *Digest) []string {
 	lines := make([]string, 0, len(d.Items)+1)
 	for _, it := range d.Items {
-		lines = append(lines, fmt.Sprintf("%s %s %s on %s (%s) at %s",
+		lines = append(lines, fmt.Sprintf("%s %s %s on %s (%s) at %s, drift %s",
 			strings.ToUpper(string(it.Severity)), it.Kind, it.Code, it.StackID, it.Component,
-			it.Timestamp.UTC().Format("15:04:05Z")))
+			it.Timestamp.UTC().Format("15:04:05Z"), it.DriftID))
 	}
 	if more := d.Held - len(d.Items); more > 0 {
 		lines = append(lines, fmt.Sprintf("... and %d more", more))

@@ -96,11 +96,10 @@ const (
 func SlackPayload(m Message) SlackMessage {
 	title := m.title()
 	out := SlackMessage{Text: truncate(title, slackSectionMax)}
-	header := fmt.Sprintf("%s %s · %s", severityEmoji(m), strings.ToUpper(string(m.Severity)), m.Code)
+	header := fmt.Sprintf("%s %s · %s · %s", severityEmoji(m), strings.ToUpper(string(m.Severity)), m.Code, m.kindPhrase())
 	if m.Kind == KindDigest {
-		header = fmt.Sprintf("%s %s · digest", severityEmoji(m), strings.ToUpper(string(m.Severity)))
+		header = fmt.Sprintf("%s %s · digest of held-back notifications", severityEmoji(m), strings.ToUpper(string(m.Severity)))
 	}
-	header += " · " + m.kindPhrase()
 	out.Blocks = append(out.Blocks, slackBlock{Type: "header",
 		Text: &slackText{Type: "plain_text", Text: truncate(header, slackHeaderMax), Emoji: true}})
 
