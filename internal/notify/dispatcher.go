@@ -80,8 +80,9 @@ type Dispatcher struct {
 	routes  []*worker
 	byName  map[string]*worker
 
-	mu      sync.RWMutex // guards stopped and sends on the queues
-	stopped bool
+	mu       sync.RWMutex // guards stopped and sends on the queues
+	stopped  bool
+	inflight sync.Map // delivery ids queued or being delivered: never queued twice
 	started bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -320,13 +321,10 @@ func (d *Dispatcher) FlushDigests(ctx context.Context) {
 // add records the delivery in the outbox and queues it.
 func (d *Dispatcher) add(ctx context.Context, w *worker, m Message, now time.Time) {
 	del := Delivery{ID: DeliveryID(w.name, m), Channel: w.name, Message: m, Created: now}
-	added, err := d.outbox.Add(ctx, del)
-	if err != nil {
+	if err := d.outbox.Add(ctx, del); err != nil {
 		// Deliver anyway; only a crash before delivery can lose it now.
 		d.log.ErrorContext(ctx, "notification outbox add failed", logChannel, w.name, logKey, m.IdempotencyKey,
 			logError, err)
-	} else if !added {
-		return // pending already: queued or waiting for the next Start
 	}
 	d.enqueue(w, del, true)
 }
@@ -335,6 +333,9 @@ func (d *Dispatcher) add(ctx context.Context, w *worker, m Message, now time.Tim
 // or the dispatcher stopped, the delivery is dropped: counted, logged (at
 // most every 10s per channel) and, if forget, removed from the outbox.
 func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
+	if _, busy := d.inflight.LoadOrStore(del.ID, struct{}{}); busy {
+		return // queued or being delivered already
+	}
 	d.mu.RLock()
 	queued := false
 	if !d.stopped {
@@ -348,6 +349,7 @@ func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
 	if queued {
 		return
 	}
+	d.inflight.Delete(del.ID)
 	d.metrics.inc(w.name, ResultDropped)
 	if w.dropLog.Allow() {
 		d.log.Warn("notification dropped: channel queue full or dispatcher stopped", logChannel, w.name,
@@ -360,10 +362,10 @@ func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
 
 func (w *worker) run(ctx context.Context) {
 	for del := range w.queue {
-		if ctx.Err() != nil {
-			continue // stopping: it stays in the outbox
+		if ctx.Err() == nil {
+			w.deliver(ctx, del) // else stopping: it stays in the outbox
 		}
-		w.deliver(ctx, del)
+		w.d.inflight.Delete(del.ID)
 	}
 }
 

@@ -62,12 +62,19 @@
 // failed, dropped or suppressed, every series created at 0 when the
 // dispatcher is built.
 //
-// Deliveries pass through an Outbox (Add, Pending, Done): Start re-queues
-// what is pending, so with a durable outbox a crash between publication and
-// delivery delivers later. Only MemoryOutbox exists for now; it keeps
-// nothing across a restart. The durable one belongs to the store, which can
-// insert deliveries in the same transaction as the state change that
-// caused them.
+// PlanFromConfig turns a configuration's NotificationChannels and the
+// policies' notifications.channels into routes (with DefaultRateLimit per
+// type) and the Select function.
+//
+// Deliveries (one message for one channel, id "<channel>/<idempotency
+// key>") pass through an Outbox (Add, idempotent; Pending; Done): Start
+// re-queues what is pending, so with a durable outbox a crash between
+// publication and delivery delivers later, and a delivery already queued in
+// this process is not queued twice. Delivery is at least once; receivers
+// recognise a redelivery by the idempotency key. Only MemoryOutbox exists
+// for now; it keeps nothing across a restart. The durable one belongs to
+// the store, which can insert deliveries in the same transaction as the
+// state change that caused them.
 //
 // # Channels
 //

@@ -125,3 +125,15 @@ func TestNATSSubjectPerClient(t *testing.T) {
 	_, err = notify.NewNATS("bus", notify.NATSConfig{Subject: "blackwell.>"}, notify.ChannelOptions{})
 	require.Error(t, err)
 }
+
+func TestNATSConnectErrorHidesCredentials(t *testing.T) {
+	t.Parallel()
+	ch, err := notify.NewNATS("bus", notify.NATSConfig{URL: "nats://blackwell:NATS-PASSWORD@127.0.0.1:1", Subject: "x"},
+		notify.ChannelOptions{Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	err = ch.Send(t.Context(), testMessage("d1", drift.SeverityHigh))
+	require.Error(t, err)
+	require.False(t, notify.IsPermanent(err))
+	requireNoSecret(t, err.Error(), "NATS-PASSWORD")
+	require.NoError(t, ch.Close())
+}

@@ -22,17 +22,19 @@ type Delivery struct {
 func DeliveryID(channel string, m Message) string { return channel + "/" + m.IdempotencyKey }
 
 // Outbox keeps deliveries from publication until they are done, so that a
-// restart redelivers what was not delivered. Add reports whether it added
-// d: false when d.ID is pending already (the dispatcher then does not queue
-// it twice). Pending lists every pending delivery, oldest first. Done
-// removes one (an unknown id is not an error).
+// restart redelivers what was not delivered. Add is idempotent: adding an
+// id that is pending keeps the one there. Pending lists every pending
+// delivery, oldest first. Done removes one (an unknown id is not an
+// error). Delivery is at least once: receivers recognise a redelivery by
+// the message's idempotency key.
 //
 // The durable implementation belongs to the store, which can insert the
 // deliveries in the same transaction as the state change that caused them
-// (issue 5's transactional outbox); MemoryOutbox is the in-memory stand-in
-// used until then, and loses pending deliveries on a crash.
+// (issue 5's transactional outbox; Add then finds them there);
+// MemoryOutbox is the in-memory stand-in used until then, and loses
+// pending deliveries on a crash.
 type Outbox interface {
-	Add(ctx context.Context, d Delivery) (bool, error)
+	Add(ctx context.Context, d Delivery) error
 	Pending(ctx context.Context) ([]Delivery, error)
 	Done(ctx context.Context, id string) error
 }
@@ -53,15 +55,15 @@ type memoryEntry struct {
 func NewMemoryOutbox() *MemoryOutbox { return &MemoryOutbox{byID: map[string]memoryEntry{}} }
 
 // Add keeps d unless its id is pending already.
-func (o *MemoryOutbox) Add(_ context.Context, d Delivery) (bool, error) {
+func (o *MemoryOutbox) Add(_ context.Context, d Delivery) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if _, ok := o.byID[d.ID]; ok {
-		return false, nil
+		return nil
 	}
 	o.seq++
 	o.byID[d.ID] = memoryEntry{seq: o.seq, d: d}
-	return true, nil
+	return nil
 }
 
 // Pending lists the pending deliveries in the order they were added.
