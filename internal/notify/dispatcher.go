@@ -83,9 +83,9 @@ type Dispatcher struct {
 	mu       sync.RWMutex // guards stopped and sends on the queues
 	stopped  bool
 	inflight sync.Map // delivery ids queued or being delivered: never queued twice
-	started bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	started  bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 type worker struct {
