@@ -144,9 +144,17 @@ func Step(st DriftState, ev Event, now time.Time, p NoisePolicy) (DriftState, Ou
 		st.Drift.Acknowledged = true
 		return st, Outcome{}
 	case EventResolved:
-		if ev.Drift.ID != "" {
-			st = st.absorb(ev)
+		// The event may carry only the drift's id: keep what is known.
+		if ev.Drift.ClientID != "" {
+			st.Drift = ev.Drift
 		}
+		if ev.ReconciliationID != "" {
+			st.ReconciliationID = ev.ReconciliationID
+		}
+		if ev.Action != "" {
+			st.Action = ev.Action
+		}
+		st.AutoHealAttempted = st.AutoHealAttempted || ev.AutoHealAttempted
 		return resolve(st, now)
 	}
 	return st, Outcome{}

@@ -200,8 +200,13 @@ func TestStepMessageFields(t *testing.T) {
 	require.True(t, e.AutoHealAttempted)
 	require.Equal(t, "d1:escalated:2", e.IdempotencyKey)
 
-	_, out = notify.Step(st, event(notify.EventResolved), t0.Add(2*time.Minute), p)
+	// A resolution that names only the drift keeps what is known of it.
+	_, out = notify.Step(st, notify.Event{Type: notify.EventResolved, Drift: drift.Drift{ID: "d1"}, ReconciliationID: "rec-9"},
+		t0.Add(2*time.Minute), p)
 	require.Equal(t, "d1:resolved:3", out.Messages[0].IdempotencyKey)
+	require.Equal(t, "acme-corp", out.Messages[0].ClientID)
+	require.Equal(t, drift.WebhookBroken, out.Messages[0].Code)
+	require.Equal(t, "rec-9", out.Messages[0].ReconciliationID)
 	require.Equal(t, drift.SeverityCritical, out.Messages[0].Severity, "resolved reaches the channels the escalation reached")
 }
 

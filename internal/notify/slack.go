@@ -61,25 +61,25 @@ func (s *Slack) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// slackText is a Block Kit text object.
-type slackText struct {
+// SlackText is a Block Kit text object.
+type SlackText struct {
 	Type  string `json:"type"`
 	Text  string `json:"text"`
 	Emoji bool   `json:"emoji,omitempty"`
 }
 
-// slackBlock is a Block Kit layout block (header, section, context).
-type slackBlock struct {
+// SlackBlock is a Block Kit layout block (header, section, context).
+type SlackBlock struct {
 	Type     string      `json:"type"`
-	Text     *slackText  `json:"text,omitempty"`
-	Fields   []slackText `json:"fields,omitempty"`
-	Elements []slackText `json:"elements,omitempty"`
+	Text     *SlackText  `json:"text,omitempty"`
+	Fields   []SlackText `json:"fields,omitempty"`
+	Elements []SlackText `json:"elements,omitempty"`
 }
 
 // SlackMessage is the body of an incoming-webhook post.
 type SlackMessage struct {
 	Text   string       `json:"text"`
-	Blocks []slackBlock `json:"blocks"`
+	Blocks []SlackBlock `json:"blocks"`
 }
 
 // Block Kit limits (api.slack.com/reference/block-kit/blocks).
@@ -100,8 +100,8 @@ func SlackPayload(m Message) SlackMessage {
 	if m.Kind == KindDigest {
 		header = fmt.Sprintf("%s %s · digest of held-back notifications", severityEmoji(m), strings.ToUpper(string(m.Severity)))
 	}
-	out.Blocks = append(out.Blocks, slackBlock{Type: "header",
-		Text: &slackText{Type: "plain_text", Text: truncate(header, slackHeaderMax), Emoji: true}})
+	out.Blocks = append(out.Blocks, SlackBlock{Type: "header",
+		Text: &SlackText{Type: "plain_text", Text: truncate(header, slackHeaderMax), Emoji: true}})
 
 	if m.Kind == KindDigest && m.Digest != nil {
 		lines := digestLines(m.Digest)
@@ -111,8 +111,8 @@ func SlackPayload(m Message) SlackMessage {
 		text := fmt.Sprintf("*%d notifications for %s* were held back by this channel's rate limit since %s:\n%s",
 			m.Digest.Held, slackEscape(m.ClientID), m.Digest.Since.UTC().Format("2006-01-02 15:04:05Z"),
 			strings.Join(lines, "\n"))
-		out.Blocks = append(out.Blocks, slackBlock{Type: "section",
-			Text: &slackText{Type: "mrkdwn", Text: truncate(text, slackSectionMax)}})
+		out.Blocks = append(out.Blocks, SlackBlock{Type: "section",
+			Text: &SlackText{Type: "mrkdwn", Text: truncate(text, slackSectionMax)}})
 	} else {
 		where := fmt.Sprintf("*Client* %s · *Stack* %s · *Component* `%s` · *Type* %s",
 			slackEscape(m.ClientID), slackEscape(m.StackID), slackEscape(m.Component), slackEscape(string(m.DriftType)))
@@ -120,12 +120,12 @@ func SlackPayload(m Message) SlackMessage {
 			where += "\n*Upstream cause* `" + slackEscape(m.Cause) + "`"
 		}
 		out.Blocks = append(out.Blocks,
-			slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: truncate(where, slackSectionMax)}},
-			slackBlock{Type: "section", Fields: []slackText{
+			SlackBlock{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: truncate(where, slackSectionMax)}},
+			SlackBlock{Type: "section", Fields: []SlackText{
 				{Type: "mrkdwn", Text: truncate("*Expected*\n"+slackCode(formatValue(m.Expected)), slackFieldMax)},
 				{Type: "mrkdwn", Text: truncate("*Observed*\n"+slackCode(formatValue(m.Observed)), slackFieldMax)},
 			}},
-			slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn",
+			SlackBlock{Type: "section", Text: &SlackText{Type: "mrkdwn",
 				Text: truncate("*What the reconciler did*\n"+slackEscape(m.actionText()), slackSectionMax)}},
 		)
 	}
@@ -137,8 +137,8 @@ func SlackPayload(m Message) SlackMessage {
 		ctx = append(ctx, "reconciliation `"+slackEscape(m.ReconciliationID)+"`")
 	}
 	ctx = append(ctx, "key `"+slackEscape(m.IdempotencyKey)+"`")
-	out.Blocks = append(out.Blocks, slackBlock{Type: "context",
-		Elements: []slackText{{Type: "mrkdwn", Text: truncate(strings.Join(ctx, " · "), slackSectionMax)}}})
+	out.Blocks = append(out.Blocks, SlackBlock{Type: "context",
+		Elements: []SlackText{{Type: "mrkdwn", Text: truncate(strings.Join(ctx, " · "), slackSectionMax)}}})
 	return out
 }
 
