@@ -83,7 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 	// From here on every exit persists what happened.
 	defer func() {
 		res, err = p.persist(ctx, err)
-		p.emit(res, err)
+		p.emit(ctx, res, err)
 	}()
 	for _, step := range []struct {
 		name string
@@ -370,7 +370,7 @@ func (p *pass) auditEntries(now time.Time) []store.AuditEntry {
 }
 
 // emit records metrics and logs of the committed pass.
-func (p *pass) emit(res store.ReconciliationResult, err error) {
+func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err error) {
 	if m := p.r.m; m != nil {
 		m.passDuration.WithLabelValues(p.trigger, string(res.Status)).Observe(res.CompletedAt.Sub(res.StartedAt).Seconds())
 		if res.Status == store.ResultFailed {
@@ -384,6 +384,9 @@ func (p *pass) emit(res store.ReconciliationResult, err error) {
 			p.log.Warn("reconcile pass failed", "trigger", p.trigger, "errors", res.Errors)
 		}
 		return
+	}
+	if p.r.opts.OnDrifts != nil {
+		p.r.opts.OnDrifts(context.WithoutCancel(ctx), res, p.tracked.Open, p.tracked.Resolved)
 	}
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +32,19 @@ type fixture struct {
 	reg    *prometheus.Registry
 	clock  *testingclock.FakeClock
 	passes chan store.ReconciliationResult
+
+	mu   sync.Mutex
+	feed []feedEntry // what OnDrifts was given, pass by pass
+}
+
+type feedEntry struct{ open, resolved []drift.Drift }
+
+func (f *fixture) lastFeed(t *testing.T) feedEntry {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotEmpty(t, f.feed)
+	return f.feed[len(f.feed)-1]
 }
 
 type fixtureOpts struct {
@@ -68,6 +82,11 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers,
 		ReceiverPrefix: "http://blackwell.test/v1/webhooks",
 		OnPass:         func(r store.ReconciliationResult) { f.passes <- r },
+		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, resolved []drift.Drift) {
+			f.mu.Lock()
+			f.feed = append(f.feed, feedEntry{open, resolved})
+			f.mu.Unlock()
+		},
 	})
 	return f
 }
@@ -138,6 +157,7 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, open, 1)
 	require.False(t, open[0].Confirmed)
+	require.Len(t, f.lastFeed(t).open, 1, "the notification feed sees the pending drift")
 
 	res = f.pass(t, "acme", "web")
 	require.True(t, res.DriftDetected)
@@ -159,6 +179,10 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusHealthy, rec.Status)
 	require.Empty(t, rec.DriftDetails)
+	feed := f.lastFeed(t)
+	require.Empty(t, feed.open)
+	require.Len(t, feed.resolved, 1, "the notification feed sees the resolution")
+	require.Equal(t, drift.ResourceUnhealthy, feed.resolved[0].Code)
 
 	audit, _, err := f.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
 	require.NoError(t, err)
