@@ -25,6 +25,12 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id`
 
+// qInsertEvent is qInsertEvents for one event.
+const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id`
+
 // InsertEvents commits events in one statement (its own transaction),
 // skipping ids already stored: inserted[i] is whether in[i] was written. Of
 // several events with one id in a batch, the first is written. A zero
@@ -112,25 +118,34 @@ func (r *eventRows) add(i int, e store.Event, now time.Time) (time.Time, bool) {
 	return ts(e.ReceivedAt), true
 }
 
-// insert runs qInsertEvents on the pool (one statement: its own
-// transaction) and sets inserted[i] for each input event written.
+// insert runs the insert on the pool (one statement: its own transaction)
+// and sets inserted[i] for each input event written.
 func (r *eventRows) insert(ctx context.Context, pool *pgxpool.Pool, inserted []bool) error {
-	rows, _ := pool.Query(ctx, qInsertEvents, r.args()...)
+	q, args := r.statement()
+	rows, _ := pool.Query(ctx, q, args...)
 	return r.scan(rows, inserted)
 }
 
-// queue adds qInsertEvents to b; inserted[i] is set for each input event
+// queue adds the insert to b; inserted[i] is set for each input event
 // written when b's results are read.
 func (r *eventRows) queue(b *pgx.Batch, inserted []bool) {
-	b.Queue(qInsertEvents, r.args()...).Query(func(rows pgx.Rows) error { return r.scan(rows, inserted) })
+	q, args := r.statement()
+	b.Queue(q, args...).Query(func(rows pgx.Rows) error { return r.scan(rows, inserted) })
 }
 
-func (r *eventRows) args() []any {
-	return []any{r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs, r.contentTypes,
+// statement is qInsertEvents with its arrays, or qInsertEvent for one
+// event: a webhook delivery is one, and binding thirteen one-element arrays
+// costs both ends more than the row itself.
+func (r *eventRows) statement() (string, []any) {
+	if len(r.ids) == 1 {
+		return qInsertEvent, []any{r.ids[0], r.clients[0], r.stacks[0], r.providers[0], r.types[0], r.contentIDs[0],
+			r.contentTypes[0], r.stamps[0], r.envs[0], r.checked[0], r.payloads[0], r.received[0], r.ttls[0]}
+	}
+	return qInsertEvents, []any{r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs, r.contentTypes,
 		r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls}
 }
 
-// scan reads qInsertEvents' answer: the ids it wrote.
+// scan reads the insert's answer: the ids it wrote.
 func (r *eventRows) scan(rows pgx.Rows, inserted []bool) error {
 	defer rows.Close()
 	for rows.Next() {
