@@ -32,7 +32,11 @@
 //
 // Times are timestamptz written as store.Truncate of the Go time, JSON
 // documents are text kept byte for byte, and identifiers sort bytewise
-// (COLLATE "C"); migrations/0001_init.sql says why.
+// (COLLATE "C"); migrations/0001_init.sql says why. One difference remains:
+// text refuses invalid UTF-8 and NUL bytes, which SQLite stores, and
+// json.Valid lets invalid UTF-8 through inside JSON strings. A write holding
+// either fails whole, with PostgreSQL's error; outside input is to be
+// checked before it reaches the store.
 //
 // # Connection settings
 //

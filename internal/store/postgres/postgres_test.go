@@ -402,3 +402,22 @@ func TestCancelledWriteWritesNothing(t *testing.T) {
 	_, err = s.GetState(t.Context(), "acme", "shop")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestInvalidUTF8FailsWhole pins down the one difference from SQLite that
+// the package documents: text refuses invalid UTF-8 (which json.Valid
+// accepts inside strings), and the whole write fails.
+func TestInvalidUTF8FailsWhole(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, newSchema(t, serverURL(t)))
+	good := store.Event{EventID: "good", ClientID: "acme", Payload: json.RawMessage(`{"ok":true}`)}
+	bad := store.Event{EventID: "bad", ClientID: "acme", Payload: json.RawMessage("{\"s\":\"\xff\"}")}
+	require.True(t, json.Valid(bad.Payload))
+	_, err := s.InsertEvents(ctx, []store.Event{good, bad})
+	require.Error(t, err)
+	_, err = s.InsertEvents(ctx, []store.Event{bad})
+	require.Error(t, err)
+	events, _, err := s.ListEvents(ctx, store.EventQuery{})
+	require.NoError(t, err)
+	require.Empty(t, events)
+}
