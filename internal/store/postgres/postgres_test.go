@@ -421,3 +421,28 @@ func TestInvalidUTF8FailsWhole(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, events)
 }
+
+// TestStalePassOnOneConnection: a pass that loses the revision race is told
+// why on its own connection; with a pool of one it must not wait for a
+// second (which would never come).
+func TestStalePassOnOneConnection(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	s := open(t, newSchema(t, serverURL(t)), postgres.WithMaxConns(1))
+	_, err := s.ApplyDesired(ctx, []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: json.RawMessage(`{}`)}})
+	require.NoError(t, err)
+	st, err := s.GetState(ctx, "acme", "shop")
+	require.NoError(t, err)
+	pass := func(id string, state store.StateRecord) error {
+		_, err := s.CommitPass(ctx, store.Pass{State: state, Result: store.ReconciliationResult{ReconciliationID: id},
+			Audit: []store.AuditEntry{{Action: "reconcile", ClientID: "acme", StackID: "shop"}}})
+		return err
+	}
+	require.NoError(t, pass("r1", st))
+	require.ErrorIs(t, pass("r2", st), store.ErrConflict)
+	ghost := st
+	ghost.StackID = "ghost"
+	require.ErrorIs(t, pass("r3", ghost), store.ErrNotFound)
+	require.NoError(t, s.AppendAudit(ctx, []store.AuditEntry{{Action: "after"}}), "the audit head was let go")
+}
