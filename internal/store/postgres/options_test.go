@@ -20,13 +20,16 @@ func TestPoolSettings(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { fromURL.Close() })
 	require.EqualValues(t, 3, fromURL.Pool().Config().MaxConns)
+	require.Equal(t, 10*time.Second, fromURL.Pool().Config().ConnConfig.ConnectTimeout, "the default connect timeout")
 	var timeout string
 	require.NoError(t, fromURL.Pool().QueryRow(t.Context(), `SHOW statement_timeout`).Scan(&timeout))
 	require.Equal(t, "1500ms", timeout)
 
 	// open's WithMaxConns(4) comes first; the later option wins.
-	fromOpts := open(t, withParam(t, u, "statement_timeout", "1500ms"), postgres.WithMaxConns(7), postgres.WithStatementTimeout(200*time.Millisecond))
+	fromOpts := open(t, withParam(t, withParam(t, u, "statement_timeout", "1500ms"), "connect_timeout", "3"),
+		postgres.WithMaxConns(7), postgres.WithStatementTimeout(200*time.Millisecond))
 	require.EqualValues(t, 7, fromOpts.Pool().Config().MaxConns)
+	require.Equal(t, 3*time.Second, fromOpts.Pool().Config().ConnConfig.ConnectTimeout)
 	require.NoError(t, fromOpts.Pool().QueryRow(t.Context(), `SHOW statement_timeout`).Scan(&timeout))
 	require.Equal(t, "200ms", timeout)
 

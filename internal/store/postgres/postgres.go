@@ -42,7 +42,8 @@
 //
 // Open takes a PostgreSQL URL, postgres://user:password@host:port/db?params
 // (or postgresql://, or a key=value connection string). Besides libpq's
-// parameters (sslmode, connect_timeout, application_name, ...) it reads:
+// parameters (sslmode, connect_timeout (here 10s unless set),
+// application_name, ...) it reads:
 //
 //   - pool_max_conns (default max(4, number of CPUs)), pool_min_conns,
 //     pool_max_conn_lifetime, pool_max_conn_idle_time,
@@ -77,6 +78,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 }
+
+// defaultConnectTimeout bounds opening a connection when the URL sets no
+// connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
 
 // Option configures Open.
 type Option func(*options)
@@ -120,6 +125,12 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = int32(min(o.maxConns, 1<<30))
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Otherwise pgx waits as long as ctx allows: a host that drops
+		// packets would hold each new connection for the kernel's TCP
+		// timeout.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
 	if o.statementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(o.statementTimeout.Milliseconds(), 1), 10)
