@@ -160,6 +160,72 @@ type EventQuery struct {
 	Limit        int
 }
 
+// IngestEvent is one received webhook delivery as IngestEvents commits it:
+// the event and, when the event concerns a content item, that item's state
+// for the content cache.
+type IngestEvent struct {
+	Event Event
+	// Content is nil for an event about no content item. Its ClientID and
+	// EventID are taken from Event.
+	Content *ContentItem
+}
+
+// ContentItem is a record of the Unified Content Cache: the latest known
+// state of one content item of a client, as its provider reported it.
+// Deletions are kept as tombstones, so a late delivery of an older state
+// does not bring a deleted item back.
+type ContentItem struct {
+	ClientID     string `json:"client_id"`
+	ProviderName string `json:"provider_name"`
+	// Source is where the item lives at the provider: the Shopify shop
+	// domain, the Sanity project and dataset, the Contentful space and
+	// environment; empty when the provider does not say.
+	Source      string `json:"source,omitempty"`
+	ContentID   string `json:"content_id"`
+	ContentType string `json:"content_type,omitempty"`
+	// UpdatedAt is the provider's own time of this state of the item, and
+	// Version its own version number where it has one (Contentful's
+	// sys.version), else 0. Together they order the states of an item: see
+	// Newer.
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
+	Deleted   bool      `json:"deleted"`
+	// EventID is the event that brought this state; ReceivedAt when it was
+	// committed.
+	EventID    string    `json:"event_id"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Newer reports whether c is a newer state of the item than old: a later
+// UpdatedAt, or the same UpdatedAt and a higher Version, or the same both
+// and c a deletion of a live item (a delete and an edit in the same instant
+// leave the item deleted). Times compare at the store's microsecond
+// precision. The content cache keeps the newest state whatever order the
+// deliveries arrive in.
+func (c ContentItem) Newer(old ContentItem) bool {
+	cu, ou := Truncate(c.UpdatedAt), Truncate(old.UpdatedAt)
+	switch {
+	case !cu.Equal(ou):
+		return cu.After(ou)
+	case c.Version != old.Version:
+		return c.Version > old.Version
+	default:
+		return c.Deleted && !old.Deleted
+	}
+}
+
+// ContentQuery filters ListContent. Zero fields do not filter.
+type ContentQuery struct {
+	ClientID     string
+	ProviderName string
+	ContentType  string
+	ContentID    string
+	// IncludeDeleted also lists tombstones.
+	IncludeDeleted bool
+	Cursor         string
+	Limit          int
+}
+
 // Activity is the aggregate of a stack's events since a time, per provider,
 // event type and content type: what observation reads instead of raw events.
 type Activity struct {
@@ -294,6 +360,20 @@ type Store interface {
 	// UncheckedEventIDs returns up to limit ids of events of the stack (or of
 	// no stack) that no pass has seen yet.
 	UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error)
+	// IngestEvents commits received deliveries in one transaction,
+	// durably: once it returns nil the records survive a crash of the
+	// process and of the machine (a driver that relaxes durability for other
+	// writes syncs these before returning), so a webhook may be acknowledged.
+	// Events are deduplicated as by InsertEvents: inserted[i] says whether
+	// in[i].Event was new, and the content of an event already stored is not
+	// applied again. A new event's content item is upserted into the content
+	// cache in the same transaction, only if it is Newer than the stored
+	// state of the item (out-of-order deliveries never regress the cache).
+	IngestEvents(ctx context.Context, in []IngestEvent) (inserted []bool, err error)
+	// ListContent lists content items ordered by client, provider, source
+	// and content id, cursor-paginated; tombstones only with
+	// IncludeDeleted.
+	ListContent(ctx context.Context, q ContentQuery) ([]ContentItem, Page, error)
 	// DeleteExpiredEvents deletes up to limit events whose TTLTimestamp is
 	// before now, returning how many it deleted.
 	DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error)
@@ -308,6 +388,9 @@ type Store interface {
 	// revision, nothing written then), drifts, result, audit, checked events.
 	// It returns the state as stored.
 	CommitPass(ctx context.Context, p Pass) (StateRecord, error)
+	// DeleteReconciliationsBefore deletes up to limit results that started
+	// before the given time (history retention), returning how many.
+	DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error)
 	// ListReconciliations returns results newest first; stackID filters when
 	// not empty.
 	ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]ReconciliationResult, Page, error)

@@ -48,6 +48,10 @@ func BenchmarkInsertEvents(b *testing.B) {
 	storetest.BenchInsertEvents(b.Context(), b, openBench(b))
 }
 
+func BenchmarkIngestEvents(b *testing.B) {
+	storetest.BenchIngestEvents(b.Context(), b, openBench(b))
+}
+
 // BenchmarkCommitPassQuiet is CommitPass as most scheduled passes write it:
 // a stack found as it was, so no drift changes and no audit entry. Without
 // an entry a pass does not take the audit chain's head, and passes of

@@ -26,3 +26,7 @@ func BenchmarkPass(b *testing.B) {
 func BenchmarkInsertEvents(b *testing.B) {
 	storetest.BenchInsertEvents(b.Context(), b, open(b, filepath.Join(b.TempDir(), "bench.db")))
 }
+
+func BenchmarkIngestEvents(b *testing.B) {
+	storetest.BenchIngestEvents(b.Context(), b, open(b, filepath.Join(b.TempDir(), "bench.db")))
+}

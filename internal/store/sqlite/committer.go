@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed is returned by writes after Close.
@@ -14,9 +15,20 @@ var errClosed = errors.New("sqlite store is closed")
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 128
 
+// groupWait is how long a batch waits for more writes under load (see
+// run): the most a write's acknowledgement is delayed to share a commit.
+const groupWait = time.Millisecond
+
 // A writeOp is one write method's transaction body, queued for the committer.
 type writeOp struct {
-	fn    func(ctx context.Context, tx *sql.Tx) error
+	fn func(ctx context.Context, tx *sql.Tx) error
+	// durable: the write's commit must be synced before it is reported.
+	durable bool
+	// rerunnable: fn may run again in a new transaction after the one it
+	// ran in rolled back (it only sets results it owns, by index). A batch
+	// of rerunnable writes runs without savepoints; if one fails, the batch
+	// is rolled back and run again with them.
+	rerunnable bool
 	state atomic.Int32 // opQueued, then opRunning or opCancelled
 	done  chan error   // buffered: the committer never blocks on it
 }
@@ -36,9 +48,17 @@ const (
 // write's cost; in a batch, pages several writes touch (the tails of tables
 // and indexes) are written once. An idle store commits a lone write at once,
 // without waiting to fill a batch.
+//
+// The writer runs with synchronous=NORMAL: in WAL mode a commit survives a
+// crash of the process but may be lost with the machine (the WAL is synced
+// at checkpoints). A durable write (IngestEvents, whose commit precedes a
+// webhook's acknowledgement) switches its batch to synchronous=FULL, which
+// syncs the WAL at commit; every write sharing the batch shares that one
+// sync, so concurrent deliveries pay for one fsync per batch, not each.
 type committer struct {
 	writer  *sql.DB
 	after   func() // called after each commit
+	full    bool   // the writer's synchronous setting is FULL (run's goroutine only)
 	ops     chan *writeOp
 	stop    chan struct{} // closed by Close
 	stopped chan struct{} // closed when run returns
@@ -67,11 +87,16 @@ func (c *committer) close() {
 // committed (nil) or fn's or the commit's error. If ctx ends before fn
 // starts, fn never runs and do returns ctx's error; once fn runs it is not
 // interrupted, so that do never reports a failure for a write that commits.
-func (c *committer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (c *committer) do(ctx context.Context, durable bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return c.doOp(ctx, &writeOp{fn: fn, durable: durable})
+}
+
+// doOp is do for a prepared op (see writeOp's flags).
+func (c *committer) doOp(ctx context.Context, op *writeOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	op.done = make(chan error, 1)
 	select {
 	case c.ops <- op:
 	case <-ctx.Done():
@@ -102,6 +127,10 @@ func (c *committer) do(ctx context.Context, fn func(ctx context.Context, tx *sql
 func (c *committer) run() {
 	defer close(c.stopped)
 	batch := make([]*writeOp, 0, maxBatch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	prev := 0          // the size of the last batch
+	var ended time.Time // when it committed
 	for {
 		select {
 		case op := <-c.ops:
@@ -119,7 +148,34 @@ func (c *committer) run() {
 				break fill
 			}
 		}
+		// Under load (the last batch was shared and ended moments ago),
+		// wait a little for more writes, so that more of them share one
+		// commit and one sync: a commit's cost is mostly per page written,
+		// and concurrent writes touch the same pages. A write arriving at
+		// an idle store never waits.
+		if prev > 1 && len(batch) < maxBatch && time.Since(ended) < groupWait {
+			wait.Reset(groupWait)
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case op := <-c.ops:
+					batch = append(batch, op)
+				case <-wait.C:
+					break more
+				case <-c.stop:
+					break more
+				}
+			}
+			if !wait.Stop() {
+				select {
+				case <-wait.C:
+				default:
+				}
+			}
+		}
+		prev = len(batch)
 		c.commit(batch)
+		ended = time.Now()
 		clear(batch)
 	}
 }
@@ -156,41 +212,39 @@ func (c *committer) commit(batch []*writeOp) {
 			op.done <- err
 		}
 	}
+	if err := c.setDurable(ctx, ops); err != nil {
+		fail(err)
+		return
+	}
 
 	tx, err := c.writer.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", translate(err)))
 		return
 	}
-	if len(ops) == 1 {
+	switch {
+	case len(ops) == 1:
 		// Alone: no savepoint needed, the transaction is the write's.
 		if err := runOp(ctx, tx, ops[0]); err != nil {
 			_ = tx.Rollback()
 			fail(err)
 			return
 		}
-	} else {
-		for i, op := range ops {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("savepoint: %w", err))
+	case allRerunnable(ops) && runPlain(ctx, tx, ops):
+	default:
+		if allRerunnable(ops) {
+			// One of the plain run failed: start again, each write in
+			// its savepoint.
+			_ = tx.Rollback()
+			if tx, err = c.writer.BeginTx(ctx, nil); err != nil {
+				fail(fmt.Errorf("begin: %w", translate(err)))
 				return
 			}
-			errs[i] = runOp(ctx, tx, op)
-			if errs[i] != nil {
-				// Some errors (I/O, a full disk) end the whole
-				// transaction; then every write of the batch fails.
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
-					_ = tx.Rollback()
-					fail(fmt.Errorf("%w (and rolling back: %v)", errs[i], err))
-					return
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("release savepoint: %w", err))
-				return
-			}
+		}
+		if err := runSavepointed(ctx, tx, ops, errs); err != nil {
+			_ = tx.Rollback()
+			fail(err)
+			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -206,6 +260,76 @@ func (c *committer) commit(batch []*writeOp) {
 	for i, op := range ops {
 		op.done <- errs[i]
 	}
+}
+
+// allRerunnable reports whether every write of a batch may run again.
+func allRerunnable(ops []*writeOp) bool {
+	for _, op := range ops {
+		if !op.rerunnable {
+			return false
+		}
+	}
+	return true
+}
+
+// runPlain runs a batch of rerunnable writes without savepoints, which
+// cost two statements and a sub-journal per write; false when one failed
+// (the transaction must then be rolled back).
+func runPlain(ctx context.Context, tx *sql.Tx, ops []*writeOp) bool {
+	for _, op := range ops {
+		if err := runOp(ctx, tx, op); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// runSavepointed runs each write of a batch in its own savepoint, so that
+// one failing rolls back only itself; errs[i] is op i's error. It returns
+// an error that ends the whole transaction.
+func runSavepointed(ctx context.Context, tx *sql.Tx, ops []*writeOp, errs []error) error {
+	for i, op := range ops {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		errs[i] = runOp(ctx, tx, op)
+		if errs[i] != nil {
+			// Some errors (I/O, a full disk) end the whole transaction;
+			// then every write of the batch fails.
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+				return fmt.Errorf("%w (and rolling back: %v)", errs[i], err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// setDurable sets the writer's synchronous mode for a batch: FULL when a
+// write of it is durable, NORMAL otherwise. The pragma is only issued when
+// the mode changes, and takes effect at the batch's commit.
+func (c *committer) setDurable(ctx context.Context, ops []*writeOp) error {
+	durable := false
+	for _, op := range ops {
+		if op.durable {
+			durable = true
+			break
+		}
+	}
+	if durable == c.full {
+		return nil
+	}
+	mode := "NORMAL"
+	if durable {
+		mode = "FULL"
+	}
+	if _, err := c.writer.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+		return fmt.Errorf("set synchronous %s: %w", mode, err)
+	}
+	c.full = durable
+	return nil
 }
 
 // runOp runs one write's body, turning a panic into its error so that one

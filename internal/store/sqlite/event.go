@@ -18,11 +18,8 @@ const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, 
 // A zero ReceivedAt is set to now.
 func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, error) {
 	for _, e := range in {
-		if e.EventID == "" || e.ClientID == "" {
-			return nil, fmt.Errorf("insert events: event and client ids are required (got %q, %q)", e.EventID, e.ClientID)
-		}
-		if len(e.Payload) > 0 && !json.Valid(e.Payload) {
-			return nil, fmt.Errorf("insert events: event %s: payload is not valid JSON", e.EventID)
+		if err := checkEvent(e); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
 		}
 	}
 	inserted := make([]bool, len(in))
@@ -36,24 +33,9 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 			return err
 		}
 		for i, e := range in {
-			if e.ReceivedAt.IsZero() {
-				e.ReceivedAt = now
+			if inserted[i], err = insertEvent(ctx, st, e, now); err != nil {
+				return err
 			}
-			var payload sql.NullString
-			if len(e.Payload) > 0 {
-				payload = sql.NullString{String: string(e.Payload), Valid: true}
-			}
-			res, err := st.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
-				e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
-				payload, micros(e.ReceivedAt), e.TTLTimestamp)
-			if err != nil {
-				return fmt.Errorf("event %s: %w", e.EventID, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("event %s: %w", e.EventID, err)
-			}
-			inserted[i] = n == 1
 		}
 		return nil
 	})
@@ -61,6 +43,40 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
 	return inserted, nil
+}
+
+// checkEvent validates an event before any write.
+func checkEvent(e store.Event) error {
+	if e.EventID == "" || e.ClientID == "" {
+		return fmt.Errorf("event and client ids are required (got %q, %q)", e.EventID, e.ClientID)
+	}
+	if len(e.Payload) > 0 && !json.Valid(e.Payload) {
+		return fmt.Errorf("event %s: payload is not valid JSON", e.EventID)
+	}
+	return nil
+}
+
+// insertEvent runs qInsertEvent (st) for e, its zero ReceivedAt set to now,
+// and reports whether a row was written.
+func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time) (bool, error) {
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = now
+	}
+	var payload sql.NullString
+	if len(e.Payload) > 0 {
+		payload = sql.NullString{String: string(e.Payload), Valid: true}
+	}
+	res, err := st.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
+		e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
+		payload, micros(e.ReceivedAt), e.TTLTimestamp)
+	if err != nil {
+		return false, fmt.Errorf("event %s: %w", e.EventID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("event %s: %w", e.EventID, err)
+	}
+	return n == 1, nil
 }
 
 // ListEvents answers newest first by (Timestamp, insertion order), so pages
@@ -234,6 +250,31 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired events: %w", err)
+	}
+	return int(n), nil
+}
+
+// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
+// limit <= 0) results that started before the given time, oldest first.
+func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, qDeleteOldResults)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, micros(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
 	}
 	return int(n), nil
 }

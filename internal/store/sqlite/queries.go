@@ -42,11 +42,29 @@ ON CONFLICT (client_id, stack_id) DO UPDATE SET document = excluded.document, up
 const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`
 
+// qUpsertContent writes a content item's state unless the stored one is as
+// new (store.ContentItem.Newer, written out in SQL). A state without a
+// content type keeps the stored type (a tombstone may not name it).
+const qUpsertContent = `INSERT INTO content (` + contentColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
+	content_type = CASE WHEN excluded.content_type = '' THEN content.content_type ELSE excluded.content_type END,
+	updated_at = excluded.updated_at, version = excluded.version, deleted = excluded.deleted,
+	event_id = excluded.event_id, received_at = excluded.received_at
+WHERE excluded.updated_at > content.updated_at
+	OR (excluded.updated_at = content.updated_at AND (excluded.version > content.version
+		OR (excluded.version = content.version AND excluded.deleted > content.deleted)))`
+
 // qDeleteExpired deletes a bounded batch of expired events, so the write
 // lock is held briefly (DELETE ... LIMIT is a compile-time option of SQLite;
 // the subquery works everywhere).
 const qDeleteExpired = `DELETE FROM events WHERE seq IN (
 	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)`
+
+// qDeleteOldResults deletes a bounded batch of reconciliation results that
+// started before a time (index reconciliations_started).
+const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at LIMIT ?)`
 
 // qResolveDrifts resolves the stack's open drifts that a pass did not
 // report (the partial index drifts_open).
@@ -106,7 +124,9 @@ func writerQueries() []string {
 		qStateExists,
 		qUpsertPolicy,
 		qInsertEvent,
+		qUpsertContent,
 		qDeleteExpired,
+		qDeleteOldResults,
 		qResolveDrifts,
 		qInsertResult,
 		qMarkChecked,

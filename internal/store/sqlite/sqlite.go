@@ -119,7 +119,7 @@ func open(ctx context.Context, name string, o options) (_ *Store, err error) {
 	// Its automatic checkpoint is only a safety net (see checkpointer); the
 	// WAL is truncated to journal_size_limit when it restarts.
 	if s.writer, err = pool(name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(4000)"+
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(16000)&_pragma=temp_store(memory)"+
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate", 1); err != nil {
 		return nil, err
 	}
@@ -267,7 +267,14 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt,
 // or fn's error after rolling fn's writes back. fn gets the context its
 // statements must use: it is not cancelled while fn runs.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return s.writes.do(ctx, fn)
+	return s.writes.do(ctx, false, fn)
+}
+
+// inDurableTx is inTx for a write that must survive a power loss once it
+// returns nil: its transaction commits with synchronous=FULL (see
+// committer). fn must be rerunnable (see writeOp).
+func (s *Store) inDurableTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writes.doOp(ctx, &writeOp{fn: fn, durable: true, rerunnable: true})
 }
 
 // migrateTx runs fn in a transaction of its own, before the committer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,3 +283,43 @@ func BenchInsertEvents(ctx context.Context, b *testing.B, s store.Store) {
 		reportRates(b, cpu, "events/s")
 	})
 }
+
+// BenchIngestEvents measures IngestEvents as the webhook gateway calls it:
+// one delivery per call (an event of about 600 bytes and its content
+// item, one of 1,000 products), from 64 goroutines at once like 64
+// concurrent senders, each commit durable.
+func BenchIngestEvents(ctx context.Context, b *testing.B, s store.Store) {
+	now := time.Now().UTC()
+	payload := json.RawMessage(`{"id":9554194432293,"title":"T-Shirt","body_html":"<p>Soft cotton tee.</p>","vendor":"Acme",` +
+		`"product_type":"Shirts","handle":"t-shirt","status":"active","tags":"cotton, summer","created_at":"2025-04-01T10:00:00-05:00",` +
+		`"updated_at":"2025-04-22T14:30:00-05:00","published_at":"2025-04-01T10:00:00-05:00","admin_graphql_api_id":"gid://shopify/Product/9554194432293",` +
+		`"variants":[{"id":40000000000,"title":"M","price":"29.99","sku":"TS-M","inventory_quantity":12},` +
+		`{"id":40000000001,"title":"L","price":"29.99","sku":"TS-L","inventory_quantity":7}],"options":[{"name":"Size","values":["M","L"]}],"images":[]}`)
+	var n atomic.Int64
+	b.Run("one-per-call/senders=64", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(max(1, 64/runtimeProcs()))
+		cpu := cpuTime()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := n.Add(1)
+				ts := now.Add(time.Duration(i) * time.Millisecond)
+				e := store.Event{
+					EventID: fmt.Sprintf("shopify:client-%03d:%016x-%d", i%100, i*7919, i), ClientID: fmt.Sprintf("client-%03d", i%100),
+					ProviderName: "shopify", EventType: "content.updated", ContentID: fmt.Sprintf("gid://shopify/Product/%d", i%1000),
+					ContentType: "product", Timestamp: ts, Environment: "prod", Payload: payload, ReceivedAt: ts,
+					TTLTimestamp: ts.Add(30 * 24 * time.Hour).Unix(),
+				}
+				c := &store.ContentItem{ProviderName: "shopify", Source: "acme.myshopify.com", ContentID: e.ContentID,
+					ContentType: "product", UpdatedAt: ts}
+				if _, err := s.IngestEvents(ctx, []store.IngestEvent{{Event: e, Content: c}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		reportRates(b, cpu, "events/s")
+	})
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -274,6 +274,31 @@ func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
 }
 
+// testDeleteReconciliationsBefore: retention deletes old results in
+// bounded batches, oldest first, and leaves newer ones and the stack alone.
+func testDeleteReconciliationsBefore(ctx context.Context, t *testing.T, s store.Store) {
+	st := newStack(ctx, t, s, "acme", "web")
+	for i := range 5 {
+		commit(ctx, t, s, &st, store.Pass{Result: result(fmt.Sprintf("r%d", i), "acme", "web", at(time.Duration(i)*time.Hour))})
+	}
+	n, err := s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "bounded by limit")
+	n, err = s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	var ids []string
+	for _, r := range allReconciliations(ctx, t, s, "acme", "", 0) {
+		ids = append(ids, r.ReconciliationID)
+	}
+	require.Equal(t, []string{"r4", "r3"}, ids)
+	_, err = s.GetState(ctx, "acme", "web")
+	require.NoError(t, err)
+}
+
 // testCommitPassConcurrent races two passes per stack, computed from the same
 // state, over several stacks at once: exactly one pass per stack commits,
 // whole; the loser writes nothing (no drift, result or audit entry).

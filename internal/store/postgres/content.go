@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const contentColumns = `client_id, provider_name, source, content_id, content_type, updated_at, version, deleted,
+	event_id, received_at`
+
+// qUpsertContent writes a content item's state, if its event ($9) was
+// inserted by this very transaction (the row's xmin is the transaction's
+// id: a duplicate delivery, skipped by qInsertEvents, does not apply its
+// item again), and unless the stored state is as new: store.ContentItem.Newer
+// is the row comparison (updated_at, version, deleted) > stored, with false
+// < true. A state without a content type keeps the stored type (a tombstone
+// may not name it). A concurrent upsert of the item waits for the row lock,
+// then compares with what that one wrote.
+//
+// Asking the database which events are new, rather than reading
+// qInsertEvents' answer first, keeps IngestEvents to one round trip. (xmin
+// is a 32-bit transaction id: an event row billions of transactions old
+// could match again after wraparound; the item would still only move to a
+// newer state.)
+const qUpsertContent = `INSERT INTO content (` + contentColumns + `)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+WHERE EXISTS (SELECT FROM events WHERE event_id = $9 AND xmin = pg_current_xact_id()::xid)
+ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
+	content_type = CASE WHEN excluded.content_type = '' THEN content.content_type ELSE excluded.content_type END,
+	updated_at = excluded.updated_at, version = excluded.version, deleted = excluded.deleted,
+	event_id = excluded.event_id, received_at = excluded.received_at
+WHERE (excluded.updated_at, excluded.version, excluded.deleted) > (content.updated_at, content.version, content.deleted)`
+
+// IngestEvents inserts events as InsertEvents does and upserts the content
+// item of each new one, in input order, in one transaction: one batch,
+// one round trip. It commits with
+// synchronous_commit on, whatever the server's or role's default: a nil
+// error means the WAL is flushed (and, where synchronous standbys are
+// configured, flushed on them), so the webhook may be acknowledged.
+func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
+	for _, r := range in {
+		if err := checkEvent(r.Event); err != nil {
+			return nil, fmt.Errorf("ingest events: %w", err)
+		}
+		if c := r.Content; c != nil && (c.ContentID == "" || c.ProviderName == "") {
+			return nil, fmt.Errorf("ingest events: event %s: content item needs a provider and a content id", r.Event.EventID)
+		}
+	}
+	inserted := make([]bool, len(in))
+	if len(in) == 0 {
+		return inserted, nil
+	}
+	now := s.now()
+	rows := newEventRows(len(in))
+	received := make([]time.Time, len(in))
+	first := make([]bool, len(in)) // the first event of its id in in
+	for i, r := range in {
+		received[i], first[i] = rows.add(i, r.Event, now)
+	}
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		clear(inserted)
+		b := t.batch()
+		b.Queue(`SET LOCAL synchronous_commit TO on`)
+		rows.queue(b, inserted)
+		for i, r := range in {
+			if c := r.Content; c != nil && first[i] {
+				b.Queue(qUpsertContent, r.Event.ClientID, c.ProviderName, c.Source, c.ContentID, c.ContentType,
+					ts(c.UpdatedAt), c.Version, c.Deleted, r.Event.EventID, received[i])
+			}
+		}
+		return t.commit(ctx, b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest events: %w", err)
+	}
+	return inserted, nil
+}
+
+// ListContent answers in key order (client, provider, source, content id;
+// bytewise); the cursor is the last key of a page, compared as a row value,
+// as in the SQLite driver.
+func (s *Store) ListContent(ctx context.Context, q store.ContentQuery) ([]store.ContentItem, store.Page, error) {
+	var p params
+	for _, f := range []struct{ col, v string }{
+		{"client_id", q.ClientID}, {"provider_name", q.ProviderName},
+		{"content_type", q.ContentType}, {"content_id", q.ContentID},
+	} {
+		if f.v != "" {
+			p.where(f.col + ` = ` + p.add(f.v))
+		}
+	}
+	if !q.IncludeDeleted {
+		p.where(`NOT deleted`)
+	}
+	if q.Cursor != "" {
+		var c, pr, src, id string
+		if err := store.DecodeCursor(q.Cursor, &c, &pr, &src, &id); err != nil {
+			return nil, "", fmt.Errorf("list content: %w", err)
+		}
+		p.where(`(client_id, provider_name, source, content_id) > (` +
+			p.add(c) + `, ` + p.add(pr) + `, ` + p.add(src) + `, ` + p.add(id) + `)`)
+	}
+	limit := store.PageLimit(q.Limit)
+	rows, _ := s.pool.Query(ctx, `SELECT `+contentColumns+` FROM content`+p.clause()+
+		` ORDER BY client_id, provider_name, source, content_id LIMIT `+p.add(limit+1), p.args...)
+	defer rows.Close()
+	var out []store.ContentItem
+	for rows.Next() {
+		var c store.ContentItem
+		if err := rows.Scan(&c.ClientID, &c.ProviderName, &c.Source, &c.ContentID, &c.ContentType, &c.UpdatedAt,
+			&c.Version, &c.Deleted, &c.EventID, &c.ReceivedAt); err != nil {
+			return nil, "", fmt.Errorf("list content: %w", err)
+		}
+		c.UpdatedAt, c.ReceivedAt = utc(c.UpdatedAt), utc(c.ReceivedAt)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list content: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = store.EncodeCursor(last.ClientID, last.ProviderName, last.Source, last.ContentID)
+	}
+	return out, next, nil
+}
