@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/blackwellio/blackwell/internal/ingest"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -41,6 +43,9 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.storeURL, "store", "sqlite://./blackwell.db", "store URL: sqlite://PATH")
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN)")
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
+	f.DurationVar(&o.eventRetention, "event-retention", ingest.DefaultRetention, "how long provider events are kept (their ttl_timestamp)")
+	f.Int64Var(&o.webhookMaxBody, "webhook-max-body", ingest.DefaultMaxBodyBytes, "largest webhook body accepted, in bytes (larger: 413)")
+	f.IntVar(&o.webhookMaxInFlight, "webhook-max-in-flight", ingest.DefaultMaxInFlight, "webhook deliveries received at once (more: 429 with Retry-After)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long passes in flight may finish at shutdown")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	bindEnv(f)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -40,9 +41,15 @@ type serverOptions struct {
 	workers         int
 	shutdownTimeout time.Duration
 	eventTTLSweep   time.Duration
-	logLevel        slog.Level
-	logOut          io.Writer
-	getenv          func(string) (string, bool)
+	// eventRetention is how long events are kept (their ttl_timestamp).
+	eventRetention time.Duration
+	// webhookMaxBody and webhookMaxInFlight bound webhook deliveries: a
+	// larger body is 413, more at once is 429.
+	webhookMaxBody     int64
+	webhookMaxInFlight int
+	logLevel           slog.Level
+	logOut             io.Writer
+	getenv             func(string) (string, bool)
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -132,10 +139,27 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	metrics := reconcile.NewMetrics(reg)
 
 	var loop *reconcile.Reconciler
+	// The webhook gateway exists before the state service, whose OnChange
+	// (already during the apply below) drops the gateway's cached
+	// bindings of the client; it triggers passes of the loop, which runs
+	// before the first delivery is served.
+	gateway := ingest.New(ingest.Options{
+		Store:        st,
+		Trigger:      func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) },
+		Getenv:       opts.getenv,
+		Registerer:   reg,
+		Logger:       log,
+		MaxBodyBytes: opts.webhookMaxBody,
+		MaxInFlight:  opts.webhookMaxInFlight,
+		Retention:    opts.eventRetention,
+	})
 	s.state = state.New(st, state.Options{
 		Logger:          log,
 		MetricsEndpoint: publicURL + "/metrics",
-		OnChange:        func(c, k string) { loop.Trigger(c, k, reconcile.TriggerConfig) },
+		OnChange: func(c, k string) {
+			gateway.Invalidate(c, k)
+			loop.Trigger(c, k, reconcile.TriggerConfig)
+		},
 	})
 	loop = reconcile.New(reconcile.Options{
 		Store:          st,
@@ -168,6 +192,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Ready:      func(ctx context.Context) error { return st.Ping(ctx) },
 		Logger:     log,
 		Version:    buildVersion(),
+		Getenv:     opts.getenv,
+		Webhooks:   gateway,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {

@@ -44,4 +44,16 @@ type Options struct {
 	// Getenv resolves ${VAR} secret references in configuration posted to
 	// the API (default os.LookupEnv).
 	Getenv func(string) (string, bool)
+	// Webhooks receives provider webhooks (the ingest gateway); nil answers
+	// 503 on the webhook routes.
+	Webhooks WebhookReceiver
+}
+
+// WebhookReceiver receives one provider delivery at
+// /v1/webhooks/{provider}/{client_id}[/{stack_id}]. It writes the success
+// answer itself, or returns an error; an error with HTTPStatus and
+// ErrorCode methods (and optionally RetryAfter) is answered with that
+// status and code. *ingest.Gateway implements it.
+type WebhookReceiver interface {
+	ServeWebhook(w http.ResponseWriter, r *http.Request, provider, clientID, stackID string) error
 }

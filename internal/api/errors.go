@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -80,8 +82,14 @@ func invalid(format string, args ...any) *apiError {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var tooLarge *http.MaxBytesError
+	var se statusError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &se):
+		ae = errorf(se.HTTPStatus(), se.ErrorCode(), "%s", se.Error())
+		if ra, ok := se.(interface{ RetryAfter() time.Duration }); ok && ra.RetryAfter() > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, ra.RetryAfter()).Seconds())))
+		}
 	case errors.As(err, &tooLarge):
 		ae = errorf(http.StatusRequestEntityTooLarge, codeTooLarge, "request body is larger than %d bytes", tooLarge.Limit)
 	case errors.Is(err, store.ErrNotFound):
@@ -100,6 +108,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusInternalServerError, codeInternal, "internal error (request id %s)", requestID(w))
 	}
 	writeJSONStatus(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.message, Details: ae.details}})
+}
+
+// statusError is an error that names its answer, such as a rejected
+// webhook delivery (ingest.Error).
+type statusError interface {
+	error
+	HTTPStatus() int
+	ErrorCode() string
 }
 
 // trimSentinel drops the "invalid: " prefix that wrapping with %w adds.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/state"
@@ -89,6 +90,10 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/clients/{client_id}/drift/{drift_id}/ack", s.ackDrift},
 		{http.MethodGet, "/v1/clients/{client_id}/policy", s.getPolicy},
 		{http.MethodPut, "/v1/clients/{client_id}/policy", s.putPolicy},
+
+		{http.MethodPost, "/v1/webhooks/{provider}/{client_id}", s.receiveWebhook},
+		{http.MethodPost, "/v1/webhooks/{provider}/{client_id}/{stack_id}", s.receiveWebhook},
+		{http.MethodPost, "/v1/alerts", s.receiveAlerts},
 
 		{http.MethodGet, "/v1/events", s.listEvents},
 		{http.MethodGet, "/v1/audit", s.listAudit},
@@ -189,8 +194,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		switch {
+		case r.URL.Path == "/healthz", r.URL.Path == "/readyz", r.URL.Path == "/metrics":
+			level = slog.LevelDebug
+		case strings.HasPrefix(r.URL.Path, "/v1/webhooks/"):
+			// Provider traffic, possibly thousands a second: each accepted
+			// delivery is in the event store, each rejection is counted
+			// and logged (rate-limited, with its reason) by the gateway.
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(r.Context(), level, "http request",

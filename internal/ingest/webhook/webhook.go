@@ -5,6 +5,8 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,4 +88,98 @@ func CheckID(what, id string) error {
 		}
 	}
 	return nil
+}
+
+// TopLevel finds the values of the named keys of a JSON object without
+// decoding the rest: raw[i] is the raw JSON value of keys[i] (nil when
+// absent; the last occurrence wins, as encoding/json decides). ok is false
+// when body is not valid JSON or not an object. A key written with escapes
+// is matched after unescaping. Webhook bodies are mostly nested data the
+// normalisation does not read; this validates once and skips it.
+func TopLevel(body []byte, keys ...string) (raw [][]byte, ok bool) {
+	if !json.Valid(body) {
+		return nil, false
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, false
+	}
+	raw = make([][]byte, len(keys))
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] != '}' {
+		// A key: a string (valid JSON, so it ends).
+		end := skipString(body, i)
+		key := body[i+1 : end-1]
+		var name string
+		if bytes.IndexByte(key, '\\') >= 0 {
+			if err := json.Unmarshal(body[i:end], &name); err != nil {
+				return nil, false
+			}
+		}
+		i = skipSpace(body, end)
+		i = skipSpace(body, i+1) // ':'
+		vend := skipValue(body, i)
+		for k, want := range keys {
+			if (name == "" && string(key) == want) || (name != "" && name == want) {
+				raw[k] = body[i:vend]
+			}
+		}
+		i = skipSpace(body, vend)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	return raw, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index after the (valid) JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(b) && !(b[i] == ',' || b[i] == '}' || b[i] == ']' || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		return i
+	}
 }

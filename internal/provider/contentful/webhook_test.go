@@ -1,6 +1,7 @@
 package contentful_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -266,6 +267,9 @@ func FuzzContentfulWebhook(f *testing.F) {
 		ev, item, err := contentful.Normalize(h, []byte(body), "acme", "", now)
 		if err != nil {
 			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		if string(ev.Payload) != body || ev.EventID == "" || ev.EventType == "" {
 			t.Fatalf("accepted delivery normalised badly: %+v", ev)

@@ -1,6 +1,7 @@
 package generic_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"testing"
@@ -197,6 +198,9 @@ func FuzzGenericWebhook(f *testing.F) {
 		ev, item, err := generic.Normalize(h, []byte(body), "acme", "", now)
 		if err != nil {
 			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		if string(ev.Payload) != body || ev.EventID == "" || ev.EventType == "" {
 			t.Fatalf("accepted delivery normalised badly: %+v", ev)

@@ -1,6 +1,7 @@
 package sanity_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"testing"
@@ -230,6 +231,9 @@ func FuzzSanityWebhook(f *testing.F) {
 		ev, item, err := sanity.Normalize(h, []byte(body), "acme", "", now)
 		if err != nil {
 			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		if string(ev.Payload) != body || ev.EventID == "" || ev.ContentID == "" {
 			t.Fatalf("accepted delivery normalised badly: %+v", ev)

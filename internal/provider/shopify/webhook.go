@@ -1,7 +1,6 @@
 package shopify
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -142,8 +141,39 @@ const EventCollectionDeleted = "collection.deleted"
 
 // body is the part of a topic's REST resource that normalisation reads.
 type body struct {
-	ID        json.Number `json:"id"`
-	UpdatedAt string      `json:"updated_at"`
+	ID        string // the id, a JSON number (or a string holding one)
+	UpdatedAt string
+}
+
+// readBody validates a delivery's body and reads its top-level id and
+// updated_at without decoding the rest (a product is mostly variants,
+// options and images). ok is false when the body is not a JSON object, or
+// id or updated_at has the wrong type.
+func readBody(raw []byte) (b body, ok bool) {
+	v, ok := webhook.TopLevel(raw, "id", "updated_at")
+	if !ok {
+		return body{}, false
+	}
+	if id := v[0]; id != nil {
+		switch {
+		case id[0] == '"':
+			var n json.Number
+			if json.Unmarshal(id, &n) != nil {
+				return body{}, false
+			}
+			b.ID = n.String()
+		case id[0] == '-' || id[0] >= '0' && id[0] <= '9':
+			b.ID = string(id)
+		case string(id) != "null":
+			return body{}, false
+		}
+	}
+	if u := v[1]; u != nil && string(u) != "null" {
+		if u[0] != '"' || json.Unmarshal(u, &b.UpdatedAt) != nil {
+			return body{}, false
+		}
+	}
+	return b, true
 }
 
 // Normalize turns a verified delivery into the event to store and, for a
@@ -179,8 +209,8 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 		return store.Event{}, nil, err
 	}
 
-	var b body
-	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(raw, &b) != nil {
+	b, ok := readBody(raw)
+	if !ok {
 		return store.Event{}, nil, webhook.Malformed("body is not a JSON object of a Shopify resource")
 	}
 
@@ -205,7 +235,7 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 		ReceivedAt:   now,
 	}
 	if b.ID != "" {
-		ev.ContentID = b.ID.String()
+		ev.ContentID = b.ID
 	}
 	res, isContent := contentResources[resource]
 	if !isContent {
@@ -216,7 +246,7 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 		}
 		return ev, nil, nil
 	}
-	id, err := strconv.ParseUint(b.ID.String(), 10, 63)
+	id, err := strconv.ParseUint(b.ID, 10, 63)
 	if err != nil || id == 0 {
 		return store.Event{}, nil, webhook.Malformed("%s body has no numeric id", topic)
 	}

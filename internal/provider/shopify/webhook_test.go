@@ -1,6 +1,7 @@
 package shopify_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -232,6 +233,9 @@ func FuzzShopifyWebhook(f *testing.F) {
 		ev, item, err := shopify.Normalize(h, []byte(body), "acme", "", now)
 		if err != nil {
 			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
 		if string(ev.Payload) != body || ev.EventID == "" || ev.EventType == "" {
 			t.Fatalf("accepted delivery normalised badly: %+v", ev)

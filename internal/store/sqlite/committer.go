@@ -29,8 +29,8 @@ type writeOp struct {
 	// of rerunnable writes runs without savepoints; if one fails, the batch
 	// is rolled back and run again with them.
 	rerunnable bool
-	state atomic.Int32 // opQueued, then opRunning or opCancelled
-	done  chan error   // buffered: the committer never blocks on it
+	state      atomic.Int32 // opQueued, then opRunning or opCancelled
+	done       chan error   // buffered: the committer never blocks on it
 }
 
 const (
@@ -129,7 +129,7 @@ func (c *committer) run() {
 	batch := make([]*writeOp, 0, maxBatch)
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
-	prev := 0          // the size of the last batch
+	prev := 0           // the size of the last batch
 	var ended time.Time // when it committed
 	for {
 		select {

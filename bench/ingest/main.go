@@ -1,0 +1,347 @@
+// Command ingest is the load generator of the webhook-ingest benchmark
+// (docs/PERFORMANCE.md): it starts blackwell serve (a durable SQLite store
+// in a temp dir) and the bare net/http handler of
+// /work/shared/bench/bare-httpd side by side, then drives each in turn,
+// alternating, with the same signed deliveries from the same number of
+// concurrent senders, each on its own keep-alive connection, and reports
+// deliveries per second, acknowledgement latency and the ratio
+// blackwell / bare.
+//
+//	go build -o /tmp/bw ./cmd/blackwell
+//	(cd /work/shared/bench && go build -o /tmp/bare-httpd ./bare-httpd)
+//	go run ./bench/ingest -blackwell /tmp/bw -bare /tmp/bare-httpd
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/provider/generic"
+	"github.com/blackwellio/blackwell/internal/provider/shopify"
+)
+
+const (
+	shopifySecret = "bench-shopify-secret"
+	genericSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
+
+func main() {
+	var (
+		blackwellBin = flag.String("blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
+		bareBin      = flag.String("bare", "", "path of the bare-httpd binary (/work/shared/bench/bare-httpd)")
+		senders      = flag.Int("c", 64, "concurrent senders, one connection each")
+		duration     = flag.Duration("duration", 10*time.Second, "length of one measured run")
+		warmup       = flag.Duration("warmup", 2*time.Second, "unmeasured load before each run")
+		rounds       = flag.Int("rounds", 3, "runs per target, alternating bare, blackwell, bare, ...")
+		provider     = flag.String("provider", "shopify", "deliveries to send: shopify (products/update) or generic (Standard Webhooks)")
+		dir          = flag.String("dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
+	)
+	flag.Parse()
+	if *blackwellBin == "" || *bareBin == "" {
+		fmt.Fprintln(os.Stderr, "ingest: -blackwell and -bare are required")
+		os.Exit(2)
+	}
+	if err := run(*blackwellBin, *bareBin, *senders, *duration, *warmup, *rounds, *provider, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(blackwellBin, bareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "blackwell-ingest-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	barePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	bwPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	bare := exec.Command(bareBin, "-addr", "127.0.0.1:"+barePort)
+	bare.Stderr = os.Stderr
+	if err := bare.Start(); err != nil {
+		return fmt.Errorf("start bare-httpd: %w", err)
+	}
+	defer stop(bare)
+
+	cfg := filepath.Join(dir, "blackwell.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: bench, stack_id: shop, environment: prod}
+spec:
+  providers:
+    ecommerce: {name: shopify, webhook_secret: "${BENCH_SHOPIFY_SECRET}"}
+    cms: {name: generic, webhook_secret: "${BENCH_GENERIC_SECRET}"}
+  content_types: [product, page]
+`), 0o600); err != nil {
+		return err
+	}
+	bw := exec.Command(blackwellBin, "serve", "--config", cfg, "--listen", "127.0.0.1:"+bwPort,
+		"--store", "sqlite://"+filepath.Join(dir, "blackwell.db"), "--log-level", "warn")
+	bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
+	bw.Stderr = os.Stderr
+	if err := bw.Start(); err != nil {
+		return fmt.Errorf("start blackwell: %w", err)
+	}
+	defer stop(bw)
+
+	bareURL := "http://127.0.0.1:" + barePort + "/webhook"
+	bwURL := "http://127.0.0.1:" + bwPort + "/v1/webhooks/" + provider + "/bench"
+	if err := waitReady("http://127.0.0.1:"+bwPort+"/readyz", http.MethodGet); err != nil {
+		return fmt.Errorf("blackwell: %w", err)
+	}
+	if err := waitReady(bareURL, http.MethodPost); err != nil {
+		return fmt.Errorf("bare-httpd: %w", err)
+	}
+
+	gen := &generator{provider: provider}
+	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), GOMAXPROCS of each process: default\n",
+		senders, duration, warmup, rounds, provider, len(gen.next().body))
+	var totals = map[string]*result{"bare": {}, "blackwell": {}}
+	for r := 1; r <= rounds; r++ {
+		for _, target := range []struct {
+			name, url string
+			pid       int
+		}{{"bare", bareURL, bare.Process.Pid}, {"blackwell", bwURL, bw.Process.Pid}} {
+			load(target.url, gen, senders, warmup)
+			before, self := cpuOf(target.pid), cpuOf(os.Getpid())
+			res := load(target.url, gen, senders, duration)
+			res.serverCPU, res.loadCPU = cpuOf(target.pid)-before, cpuOf(os.Getpid())-self
+			totals[target.name].add(res)
+			fmt.Printf("round %d %-9s %8.0f deliveries/s  p50 %6.2f ms  p99 %6.2f ms  max %7.2f ms  server %5.1f cpu-µs/delivery  load generator %5.1f  non-2xx %d  errors %d\n",
+				r, target.name, res.rate(), ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(1)),
+				res.cpuPer(res.serverCPU), res.cpuPer(res.loadCPU), res.non2xx, res.errors)
+		}
+	}
+	b, w := totals["bare"], totals["blackwell"]
+	fmt.Printf("total     bare      %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", b.rate(), ms(b.quantile(0.99)), b.cpuPer(b.serverCPU))
+	fmt.Printf("total     blackwell %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", w.rate(), ms(w.quantile(0.99)), w.cpuPer(w.serverCPU))
+	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
+	if w.non2xx+w.errors > 0 {
+		return fmt.Errorf("blackwell answered %d deliveries with non-2xx and %d failed", w.non2xx, w.errors)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// delivery is one signed request.
+type delivery struct {
+	header http.Header
+	body   []byte
+}
+
+// generator makes unique signed deliveries: products/update of one of
+// 1,000 products (so content-cache rows are updated, not only inserted), or
+// Standard Webhooks content.updated events.
+type generator struct {
+	provider string
+	n        atomic.Int64
+}
+
+var epoch = time.Now().Unix()
+
+func (g *generator) next() delivery {
+	n := g.n.Add(1)
+	id := "bench-" + strconv.FormatInt(epoch, 36) + "-" + strconv.FormatInt(n, 10)
+	now := time.Now().UTC()
+	switch g.provider {
+	case "generic":
+		body := fmt.Appendf(nil, `{"event_id":%q,"client_id":"bench","provider_name":"legacy-cms","event_type":"content.updated",`+
+			`"content_id":"page-%d","content_type":"page","timestamp":%q,"metadata":{"author":"bench","collection":"pages","tags":["a","b"]}}`,
+			id, n%1000, now.Format(time.RFC3339Nano))
+		h, err := generic.Header(genericSecret, id, now, body)
+		if err != nil {
+			panic(err)
+		}
+		return delivery{h, body}
+	default:
+		// The products/update example of shopify.dev's delivery-structure
+		// page, fleshed out to a typical size.
+		body := fmt.Appendf(nil, `{"id":%d,"title":"T-Shirt %d","body_html":"<p>Soft cotton tee.</p>","vendor":"Acme","product_type":"Shirts",`+
+			`"handle":"t-shirt-%d","status":"active","tags":"cotton, summer","created_at":"2025-04-01T10:00:00-05:00","updated_at":%q,`+
+			`"published_at":"2025-04-01T10:00:00-05:00","admin_graphql_api_id":"gid://shopify/Product/%d",`+
+			`"variants":[{"id":%d,"title":"M","price":"29.99","sku":"TS-M","inventory_quantity":12},{"id":%d,"title":"L","price":"29.99","sku":"TS-L","inventory_quantity":7}],`+
+			`"options":[{"name":"Size","values":["M","L"]}],"images":[]}`,
+			9554194432293+n%1000, n, n%1000, now.Format(time.RFC3339), 9554194432293+n%1000, 40000000000+2*n, 40000000001+2*n)
+		d := shopify.Delivery{Topic: "products/update", ShopDomain: "bench.myshopify.com", APIVersion: "2025-07",
+			WebhookID: id, EventID: id, TriggeredAt: now}
+		return delivery{d.Header(shopifySecret, body), body}
+	}
+}
+
+// result is one run's outcome.
+type result struct {
+	ok, non2xx, errors int
+	elapsed            time.Duration
+	latencies          []time.Duration
+	sorted             bool
+	serverCPU, loadCPU time.Duration
+}
+
+func (r *result) cpuPer(d time.Duration) float64 {
+	if r.ok == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(r.ok)
+}
+
+func (r *result) add(o *result) {
+	r.ok += o.ok
+	r.non2xx += o.non2xx
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+	r.serverCPU += o.serverCPU
+	r.loadCPU += o.loadCPU
+	r.latencies = append(r.latencies, o.latencies...)
+	r.sorted = false
+}
+
+func (r *result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+func (r *result) quantile(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	if !r.sorted {
+		slices.Sort(r.latencies)
+		r.sorted = true
+	}
+	i := int(q * float64(len(r.latencies)-1))
+	return r.latencies[i]
+}
+
+// load sends deliveries to url from senders goroutines for d, each on its
+// own connection, and measures each from sending to the end of the answer.
+func load(url string, gen *generator, senders int, d time.Duration) *result {
+	tr := &http.Transport{MaxIdleConns: senders, MaxIdleConnsPerHost: senders, MaxConnsPerHost: senders, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	parts := make([]*result, senders)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range senders {
+		res := &result{}
+		parts[i] = res
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				dl := gen.next()
+				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(dl.body))
+				if err != nil {
+					panic(err)
+				}
+				req.Header = dl.header
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						res.errors++
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat := time.Since(t0)
+				if resp.StatusCode/100 != 2 {
+					res.non2xx++
+					continue
+				}
+				res.ok++
+				res.latencies = append(res.latencies, lat)
+			}
+		})
+	}
+	wg.Wait()
+	total := &result{}
+	for _, p := range parts {
+		total.add(p)
+	}
+	total.elapsed = time.Since(start)
+	return total
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
+
+func waitReady(url, method string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(method, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("not ready after 60s")
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpuOf is the CPU time (user + system) a process has used so far, from
+// /proc/PID/stat (Linux); zero where that cannot be read.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15 (clock ticks).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100

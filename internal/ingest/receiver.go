@@ -1,0 +1,64 @@
+package ingest
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/provider/contentful"
+	"github.com/blackwellio/blackwell/internal/provider/generic"
+	"github.com/blackwellio/blackwell/internal/provider/sanity"
+	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Receiver is one provider's webhook scheme: how a delivery is verified
+// and normalised. The providers' packages implement the schemes; Receivers
+// adapts them.
+type Receiver struct {
+	// Name is the provider name, as in a binding and the receiver path.
+	Name string
+	// Verify checks the delivery's signature against the active secrets
+	// (errors of package webhook).
+	Verify func(secrets []string, r *http.Request, body []byte, now time.Time) error
+	// Normalize makes the event to store and its content-cache state.
+	Normalize func(h http.Header, body []byte, clientID, stackID string, now time.Time) (store.Event, *store.ContentItem, error)
+	// Stale, when set, flags an accepted delivery of an event that fired
+	// long ago (counted, not rejected).
+	Stale func(h http.Header, now time.Time) bool
+}
+
+// Receivers returns the receivers of the four providers blackwell
+// understands: shopify, sanity, contentful and generic (Standard Webhooks).
+func Receivers() []Receiver {
+	return []Receiver{
+		{
+			Name: shopify.Name,
+			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
+				return shopify.Verify(secrets, r.Header, body, now)
+			},
+			Normalize: shopify.Normalize,
+			Stale:     shopify.Stale,
+		},
+		{
+			Name: sanity.Name,
+			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
+				return sanity.Verify(secrets, r.Header, body, now)
+			},
+			Normalize: sanity.Normalize,
+		},
+		{
+			Name: contentful.Name,
+			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
+				return contentful.Verify(secrets, r.Method, contentful.RequestPath(r.URL), r.Header, body, now)
+			},
+			Normalize: contentful.Normalize,
+		},
+		{
+			Name: generic.Name,
+			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
+				return generic.Verify(secrets, r.Header, body, now)
+			},
+			Normalize: generic.Normalize,
+		},
+	}
+}
