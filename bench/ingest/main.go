@@ -50,19 +50,20 @@ func main() {
 		rounds       = flag.Int("rounds", 3, "runs per target, alternating bare, blackwell, bare, ...")
 		provider     = flag.String("provider", "shopify", "deliveries to send: shopify (products/update) or generic (Standard Webhooks)")
 		dir          = flag.String("dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
+		serveArgs    = flag.String("serve-args", "", "more arguments for blackwell serve, space-separated (e.g. --webhook-trigger-interval 1m)")
 	)
 	flag.Parse()
 	if *blackwellBin == "" || *bareBin == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -blackwell and -bare are required")
 		os.Exit(2)
 	}
-	if err := run(*blackwellBin, *bareBin, *senders, *duration, *warmup, *rounds, *provider, *dir); err != nil {
+	if err := run(*blackwellBin, *bareBin, *senders, *duration, *warmup, *rounds, *provider, *dir, strings.Fields(*serveArgs)); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(blackwellBin, bareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string) error {
+func run(blackwellBin, bareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string, serveArgs []string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "blackwell-ingest-bench-")
 		if err != nil {
@@ -98,8 +99,8 @@ spec:
 `), 0o600); err != nil {
 		return err
 	}
-	bw := exec.Command(blackwellBin, "serve", "--config", cfg, "--listen", "127.0.0.1:"+bwPort,
-		"--store", "sqlite://"+filepath.Join(dir, "blackwell.db"), "--log-level", "warn")
+	bw := exec.Command(blackwellBin, append([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:" + bwPort,
+		"--store", "sqlite://" + filepath.Join(dir, "blackwell.db"), "--log-level", "warn"}, serveArgs...)...)
 	bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
 	bw.Stderr = os.Stderr
 	if err := bw.Start(); err != nil {
@@ -117,8 +118,8 @@ spec:
 	}
 
 	gen := &generator{provider: provider}
-	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), GOMAXPROCS of each process: default\n",
-		senders, duration, warmup, rounds, provider, len(gen.next().body))
+	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), blackwell serve %s\n",
+		senders, duration, warmup, rounds, provider, len(gen.next().body), strings.Join(serveArgs, " "))
 	var totals = map[string]*result{"bare": {}, "blackwell": {}}
 	for r := 1; r <= rounds; r++ {
 		for _, target := range []struct {

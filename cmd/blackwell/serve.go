@@ -46,6 +46,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.DurationVar(&o.eventRetention, "event-retention", ingest.DefaultRetention, "how long provider events are kept (their ttl_timestamp)")
 	f.Int64Var(&o.webhookMaxBody, "webhook-max-body", ingest.DefaultMaxBodyBytes, "largest webhook body accepted, in bytes (larger: 413)")
 	f.IntVar(&o.webhookMaxInFlight, "webhook-max-in-flight", ingest.DefaultMaxInFlight, "webhook deliveries received at once (more: 429 with Retry-After)")
+	f.DurationVar(&o.webhookTriggerEvery, "webhook-trigger-interval", ingest.DefaultTriggerEvery, "at most one event-triggered pass per stack per interval (the first at once)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long passes in flight may finish at shutdown")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	bindEnv(f)

@@ -47,9 +47,11 @@ type serverOptions struct {
 	// larger body is 413, more at once is 429.
 	webhookMaxBody     int64
 	webhookMaxInFlight int
-	logLevel           slog.Level
-	logOut             io.Writer
-	getenv             func(string) (string, bool)
+	// webhookTriggerEvery paces the passes deliveries ask for, per stack.
+	webhookTriggerEvery time.Duration
+	logLevel            slog.Level
+	logOut              io.Writer
+	getenv              func(string) (string, bool)
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -152,6 +154,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		MaxBodyBytes: opts.webhookMaxBody,
 		MaxInFlight:  opts.webhookMaxInFlight,
 		Retention:    opts.eventRetention,
+		// A lone delivery triggers a pass at once; a flood, one per
+		// stack per interval.
+		TriggerInterval: opts.webhookTriggerEvery,
 	})
 	s.state = state.New(st, state.Options{
 		Logger:          log,
