@@ -242,3 +242,11 @@ func TestShutdownAbandonsSlowPassesWithinTheBoundAndLosesNothing(t *testing.T) {
 	require.Len(t, hist, 1)
 	require.False(t, hist[0].DriftDetected)
 }
+
+func TestStoreURLIsRedactedForLogs(t *testing.T) {
+	t.Parallel()
+	got := redactStoreURL("postgres://blackwell:s3cret@db.example:5432/blackwell?sslmode=require")
+	require.NotContains(t, got, "s3cret")
+	require.Contains(t, got, "db.example")
+	require.Equal(t, "sqlite://./blackwell.db", redactStoreURL("sqlite://./blackwell.db"))
+}
