@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 )
 
 // errClosed is returned by writes after Close.
@@ -14,10 +13,6 @@ var errClosed = errors.New("sqlite store is closed")
 
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 128
-
-// groupWait is how long a batch waits for more writes under load (see
-// run): the most a write's acknowledgement is delayed to share a commit.
-const groupWait = time.Millisecond
 
 // A writeOp is one write method's transaction body, queued for the committer.
 type writeOp struct {
@@ -127,10 +122,6 @@ func (c *committer) doOp(ctx context.Context, op *writeOp) error {
 func (c *committer) run() {
 	defer close(c.stopped)
 	batch := make([]*writeOp, 0, maxBatch)
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
-	prev := 0           // the size of the last batch
-	var ended time.Time // when it committed
 	for {
 		select {
 		case op := <-c.ops:
@@ -148,34 +139,7 @@ func (c *committer) run() {
 				break fill
 			}
 		}
-		// Under load (the last batch was shared and ended moments ago),
-		// wait a little for more writes, so that more of them share one
-		// commit and one sync: a commit's cost is mostly per page written,
-		// and concurrent writes touch the same pages. A write arriving at
-		// an idle store never waits.
-		if prev > 1 && len(batch) < maxBatch && time.Since(ended) < groupWait {
-			wait.Reset(groupWait)
-		more:
-			for len(batch) < maxBatch {
-				select {
-				case op := <-c.ops:
-					batch = append(batch, op)
-				case <-wait.C:
-					break more
-				case <-c.stop:
-					break more
-				}
-			}
-			if !wait.Stop() {
-				select {
-				case <-wait.C:
-				default:
-				}
-			}
-		}
-		prev = len(batch)
 		c.commit(batch)
-		ended = time.Now()
 		clear(batch)
 	}
 }

@@ -116,8 +116,12 @@ func open(ctx context.Context, name string, o options) (_ *Store, err error) {
 	}()
 
 	// The writer sets the persistent journal mode before any reader opens.
-	// Its automatic checkpoint is only a safety net (see checkpointer); the
-	// WAL is truncated to journal_size_limit when it restarts.
+	// Its automatic checkpoint is only a safety net (see checkpointer), set
+	// high (16,000 pages, 64 MB) so that a burst of writes does not
+	// checkpoint inside its commits before the background checkpointer
+	// runs; the WAL is truncated to journal_size_limit when it restarts.
+	// temp_store(memory) keeps savepoints' sub-journals (one per write of a
+	// shared batch, see committer) in memory rather than in temp files.
 	if s.writer, err = pool(name+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"+
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(16000)&_pragma=temp_store(memory)"+
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate", 1); err != nil {
