@@ -41,6 +41,9 @@ type serverOptions struct {
 	workers         int
 	shutdownTimeout time.Duration
 	eventTTLSweep   time.Duration
+	// historyRetention bounds how long reconciliation results are kept
+	// (default 7 days: 10,000 stacks every 5 minutes write 2.9M a day).
+	historyRetention time.Duration
 	// eventRetention is how long events are kept (their ttl_timestamp).
 	eventRetention time.Duration
 	// webhookMaxBody and webhookMaxInFlight bound webhook deliveries: a
@@ -62,6 +65,7 @@ type server struct {
 	store    store.Store
 	state    *state.Service
 	loop     *reconcile.Reconciler
+	notify   *notifications
 	http     *http.Server
 	listener net.Listener
 	stopOnce sync.Once
@@ -166,7 +170,13 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			loop.Trigger(c, k, reconcile.TriggerConfig)
 		},
 	})
+	notes, err := newNotifications(reg, log, publicURL)
+	if err != nil {
+		return nil, err
+	}
+	s.notify = notes
 	loop = reconcile.New(reconcile.Options{
+		OnDrifts:       notes.OnDrifts,
 		Store:          st,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{}),
@@ -184,6 +194,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			return nil, fmt.Errorf("apply %s: %w", opts.configPath, err)
 		}
 		s.logApply(res)
+		if err := notes.Configure(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := loop.Start(ctx); err != nil {
 		return nil, err
@@ -212,9 +225,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.sweepEvents(bgCtx)
+		s.sweep(bgCtx)
 	}()
-	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", opts.storeURL, "public_url", publicURL, "version", buildVersion())
+	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", redactStoreURL(opts.storeURL), "public_url", publicURL, "version", buildVersion())
 	return s, nil
 }
 
@@ -250,7 +263,7 @@ func (s *server) Reload(ctx context.Context) error {
 		return fmt.Errorf("apply %s: %w", s.opts.configPath, err)
 	}
 	s.logApply(res)
-	return nil
+	return s.notify.Configure(ctx, cfg)
 }
 
 func (s *server) logApply(res []store.ApplyResult) {
@@ -264,9 +277,10 @@ func (s *server) logApply(res []store.ApplyResult) {
 	s.log.Info("config applied", "config", s.opts.configPath, "stacks", len(res), "changed", changed)
 }
 
-// sweepEvents deletes expired events in bounded batches, so a large backlog
-// never holds the write lock for long.
-func (s *server) sweepEvents(ctx context.Context) {
+// sweep deletes expired events and reconciliation results older than the
+// history retention, in bounded batches, so a large backlog never holds the
+// write lock for long.
+func (s *server) sweep(ctx context.Context) {
 	every := s.opts.eventTTLSweep
 	if every <= 0 {
 		every = time.Minute
@@ -279,20 +293,34 @@ func (s *server) sweepEvents(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for {
-			n, err := s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
-			if err != nil {
-				if !errors.Is(err, context.Canceled) {
-					s.log.Warn("sweep expired events", "error", err)
-				}
-				break
+		retention := s.opts.historyRetention
+		if retention <= 0 {
+			retention = 7 * 24 * time.Hour
+		}
+		s.sweepBatches(ctx, "expired events", func(ctx context.Context) (int, error) {
+			return s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
+		})
+		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
+			return s.store.DeleteReconciliationsBefore(ctx, time.Now().Add(-retention), 1000)
+		})
+	}
+}
+
+// sweepBatches runs a bounded delete until a batch comes back short.
+func (s *server) sweepBatches(ctx context.Context, what string, del func(context.Context) (int, error)) {
+	for {
+		n, err := del(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("sweep "+what, "error", err)
 			}
-			if n > 0 {
-				s.log.Debug("swept expired events", "count", n)
-			}
-			if n < 1000 {
-				break
-			}
+			return
+		}
+		if n > 0 {
+			s.log.Debug("swept "+what, "count", n)
+		}
+		if n < 1000 {
+			return
 		}
 	}
 }
@@ -314,6 +342,9 @@ func (s *server) Shutdown(ctx context.Context) error {
 		}
 		if err := s.loop.Stop(ctx); err != nil {
 			errs = append(errs, err)
+		}
+		if err := s.notify.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop notifications: %w", err))
 		}
 		s.bgStop()
 		s.bg.Wait()

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,4 +251,59 @@ func TestStoreURLIsRedactedForLogs(t *testing.T) {
 	require.NotContains(t, got, "s3cret")
 	require.Contains(t, got, "db.example")
 	require.Equal(t, "sqlite://./blackwell.db", redactStoreURL("sqlite://./blackwell.db"))
+}
+
+func TestDriftIsNotifiedOnceAndItsResolutionOnce(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var types []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ Type string }
+		if err := json.NewDecoder(r.Body).Decode(&ev); err == nil && r.Header.Get("webhook-signature") != "" {
+			mu.Lock()
+			types = append(types, ev.Type)
+			mu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	seen := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), types...) }
+
+	site, err := sim.NewSite(sim.SiteOptions{})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "blackwell.yaml")
+	cfg := e2eConfig(site.URL(), "") + fmt.Sprintf(`  notifications:
+    channels:
+      - {type: webhook, url: "%s/hook", secret: "${DRIFT_WHSEC}", severity_threshold: low}
+`, receiver.URL)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	env := map[string]string{"DRIFT_WHSEC": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+	srv, err := startServer(context.Background(), serverOptions{
+		configPath: cfgPath, configRequired: true, listen: "127.0.0.1:0",
+		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
+		getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+
+	e := &e2e{srv: srv, base: "http://" + srv.Addr()}
+	eventually(t, 10*time.Second, "first pass healthy (desired state applied)", func() bool {
+		var rec struct {
+			Status      string `json:"status"`
+			AppliedHash string `json:"applied_hash"`
+		}
+		e.getJSON(t, "/v1/stacks/acme/web", &rec)
+		return rec.Status == "healthy" && rec.AppliedHash != ""
+	})
+	require.NoError(t, site.SetMode(sim.ModeFailing))
+	eventually(t, 15*time.Second, "drift announced", func() bool { return len(seen()) >= 1 })
+	// Several more passes see the same drift: no repeat.
+	time.Sleep(2500 * time.Millisecond)
+	require.Equal(t, []string{"io.blackwell.drift.detected"}, seen())
+
+	require.NoError(t, site.SetMode(sim.ModeHealthy))
+	eventually(t, 15*time.Second, "resolution announced", func() bool { return len(seen()) >= 2 })
+	require.Equal(t, []string{"io.blackwell.drift.detected", "io.blackwell.drift.resolved"}, seen())
 }
