@@ -26,7 +26,7 @@ run: build ## serve examples/blackwell.yaml on 127.0.0.1:8080 with ./blackwell.d
 test: ## run every test (the README's test command; what CI runs)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
-	$(MAKE) fuzz FUZZTIME=5s
+	$(MAKE) fuzz FUZZTIME=3000x
 
 .PHONY: test/race
 test/race: ## run every test with the race detector
