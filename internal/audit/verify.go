@@ -18,7 +18,9 @@ type Break struct {
 	Reason string
 }
 
-func (b *Break) Error() string { return fmt.Sprintf("audit chain breaks at entry %d: %s", b.Seq, b.Reason) }
+func (b *Break) Error() string {
+	return fmt.Sprintf("audit chain breaks at entry %d: %s", b.Seq, b.Reason)
+}
 
 // Verifier checks entries one by one, in Seq order, as they are read page by
 // page. The zero value expects a chain that starts at its first entry.

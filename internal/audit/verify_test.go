@@ -55,7 +55,10 @@ func TestVerifyNamesTheFirstBadEntry(t *testing.T) {
 			es[3].ChangesMade = json.RawMessage(`{"n": 99, "b": [1, 2]}`)
 			return es
 		}, good[3].Seq, "altered"},
-		{"altered time", func(es []store.AuditEntry) []store.AuditEntry { es[1].Timestamp = es[1].Timestamp.Add(time.Second); return es }, good[1].Seq, "altered"},
+		{"altered time", func(es []store.AuditEntry) []store.AuditEntry {
+			es[1].Timestamp = es[1].Timestamp.Add(time.Second)
+			return es
+		}, good[1].Seq, "altered"},
 		{"deleted middle", func(es []store.AuditEntry) []store.AuditEntry { return append(es[:2:2], es[3:]...) }, good[3].Seq, "removed"},
 		{"deleted first", func(es []store.AuditEntry) []store.AuditEntry { return es[1:] }, good[1].Seq, "removed"},
 		{"swapped", func(es []store.AuditEntry) []store.AuditEntry { es[3], es[4] = es[4], es[3]; return es }, good[4].Seq, "reordered"},
