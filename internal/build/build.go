@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/redact"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -179,7 +180,7 @@ func (b *Builder) run(ctx context.Context, binding provider.Binding) (BuildResul
 	if runErr != nil {
 		res.Status = StatusFailed
 		if res.Detail == "" {
-			res.Detail = provider.SanitizeText(runErr.Error())
+			res.Detail = redact.Text(runErr.Error())
 		}
 	}
 	if res.Status == "" {
@@ -211,7 +212,7 @@ func (b *Builder) record(ctx context.Context, binding provider.Binding, res Buil
 		id = uuid.NewString()
 	}
 	payload := res
-	payload.Output = provider.SanitizeText(tail(res.Output, 4<<10))
+	payload.Output = redact.Text(tail(res.Output, 4<<10))
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("encode build event: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // Defaults of CodeBuildOptions.
@@ -238,7 +239,7 @@ func (c *CodeBuildRunner) target(b provider.Binding) (codeBuildTarget, error) {
 		endpoint = "https://codebuild." + region + ".amazonaws.com"
 	}
 	if u, err := url.Parse(endpoint); err != nil || u.Host == "" {
-		return codeBuildTarget{}, provider.ConfigError("codebuild endpoint %q is not a URL", provider.SanitizeURL(endpoint))
+		return codeBuildTarget{}, provider.ConfigError("codebuild endpoint %q is not a URL", redact.URL(endpoint))
 	}
 	creds, err := c.opts.Credentials()
 	if err != nil {
@@ -284,7 +285,7 @@ func (c *CodeBuildRunner) callOnce(ctx context.Context, t codeBuildTarget, op st
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return fmt.Errorf("codebuild %s at %s: %w: %s", op, provider.SanitizeURL(t.endpoint), provider.ErrUnreachable, err)
+		return fmt.Errorf("codebuild %s at %s: %w: %s", op, redact.URL(t.endpoint), provider.ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

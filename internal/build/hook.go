@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // DefaultHookTimeout bounds a build hook request.
@@ -96,7 +97,7 @@ func (h *HookRunner) Run(ctx context.Context, b provider.Binding) (BuildResult, 
 		if errors.As(err, &uerr) {
 			err = uerr.Err // its text holds the URL
 		}
-		return res, fmt.Errorf("post build hook %s: %w: %s", red, provider.ErrUnreachable, provider.SanitizeText(err.Error()))
+		return res, fmt.Errorf("post build hook %s: %w: %s", red, provider.ErrUnreachable, redact.Text(err.Error()))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // RetryableError is a failure worth retrying later: a 429, a 5xx, a network
@@ -100,5 +102,5 @@ func bodySnippet(b []byte) string {
 		s = s[:max] + "..."
 	}
 	s = strings.Join(strings.Fields(s), " ")
-	return sanitizeText(s)
+	return redact.Text(s)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // NATS publishes each message as JSON to the JetStream subject
@@ -50,7 +52,7 @@ func NewNATS(name string, cfg NATSConfig, opts ChannelOptions) (*NATS, error) {
 	if u == "" {
 		u = opts.NATSURL
 	}
-	return &NATS{name: name, url: u, shown: sanitizeURL(u), subject: subj, opts: opts}, nil
+	return &NATS{name: name, url: u, shown: redact.URL(u), subject: subj, opts: opts}, nil
 }
 
 // Name is the channel's name.
@@ -89,7 +91,7 @@ func (n *NATS) jetStream() (jetstream.JetStream, error) {
 		c, err := nats.Connect(n.url, nats.Name("blackwell-notify"), nats.Timeout(n.opts.Timeout),
 			nats.MaxReconnects(-1))
 		if err != nil {
-			return nil, Retryable(fmt.Errorf("nats %s: connect: %s", n.shown, sanitizeText(err.Error())), 0)
+			return nil, Retryable(fmt.Errorf("nats %s: connect: %s", n.shown, redact.Text(err.Error())), 0)
 		}
 		nc, n.own = c, true
 	}
@@ -98,7 +100,7 @@ func (n *NATS) jetStream() (jetstream.JetStream, error) {
 		if n.own {
 			nc.Close()
 		}
-		return nil, Retryable(fmt.Errorf("nats %s: jetstream: %s", n.shown, sanitizeText(err.Error())), 0)
+		return nil, Retryable(fmt.Errorf("nats %s: jetstream: %s", n.shown, redact.Text(err.Error())), 0)
 	}
 	n.nc, n.js = nc, js
 	return js, nil
@@ -121,7 +123,7 @@ func (n *NATS) Send(ctx context.Context, m Message) error {
 	msg.Header.Set("Blackwell-Kind", string(m.Kind))
 	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.IdempotencyKey)); err != nil {
 		wrapped := &redactedError{
-			msg: fmt.Sprintf("nats %s: publish %s: %s", n.shown, msg.Subject, sanitizeText(err.Error())),
+			msg: fmt.Sprintf("nats %s: publish %s: %s", n.shown, msg.Subject, redact.Text(err.Error())),
 			err: err,
 		}
 		var apiErr *jetstream.APIError

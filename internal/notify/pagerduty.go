@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // PagerDuty sends Events API v2 events: trigger on detected and escalated
@@ -37,10 +38,10 @@ func NewPagerDuty(name, routingKey string, opts ChannelOptions) (*PagerDuty, err
 	}
 	u, err := url.Parse(opts.PagerDutyURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("pagerduty channel %s: endpoint %s is not an http(s) URL", name, sanitizeURL(opts.PagerDutyURL))
+		return nil, fmt.Errorf("pagerduty channel %s: endpoint %s is not an http(s) URL", name, redact.URL(opts.PagerDutyURL))
 	}
 	return &PagerDuty{name: name, routingKey: routingKey, url: opts.PagerDutyURL,
-		shown: sanitizeURL(opts.PagerDutyURL), opts: opts}, nil
+		shown: redact.URL(opts.PagerDutyURL), opts: opts}, nil
 }
 
 // Name is the channel's name.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // Webhook posts each message as a CloudEvents 1.0 structured-mode event
@@ -40,9 +42,9 @@ func NewWebhook(name, rawURL, secret string, opts ChannelOptions) (*Webhook, err
 	opts = opts.withDefaults()
 	u, err := url.Parse(rawURL)
 	if rawURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("webhook channel %s: url %s is not an http(s) URL", name, sanitizeURL(rawURL))
+		return nil, fmt.Errorf("webhook channel %s: url %s is not an http(s) URL", name, redact.URL(rawURL))
 	}
-	w := &Webhook{name: name, url: rawURL, shown: sanitizeURL(rawURL), opts: opts}
+	w := &Webhook{name: name, url: rawURL, shown: redact.URL(rawURL), opts: opts}
 	if secret != "" {
 		key, err := webhookKey(secret)
 		if err != nil {

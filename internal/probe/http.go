@@ -13,6 +13,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 const (
@@ -63,7 +64,7 @@ func (p *Prober) probeHTTP(pc probeCtx, r config.Resource) drift.ResourceObserva
 	}
 	req, err := http.NewRequestWithContext(pc, http.MethodGet, r.URL, nil)
 	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
-		return unknown("invalid url %s: want http(s)://host/path", sanitizeURL(r.URL))
+		return unknown("invalid url %s: want http(s)://host/path", redact.URL(r.URL))
 	}
 	req.Header.Set("User-Agent", userAgent)
 
@@ -74,7 +75,7 @@ func (p *Prober) probeHTTP(pc probeCtx, r config.Resource) drift.ResourceObserva
 		var obs drift.ResourceObservation
 		var limitErr *redirectLimitError
 		if errors.As(err, &limitErr) {
-			obs = unhealthy("more than %d redirects, last to %s", MaxRedirects, sanitizeURL(limitErr.url))
+			obs = unhealthy("more than %d redirects, last to %s", MaxRedirects, redact.URL(limitErr.url))
 		} else {
 			obs = pc.netFailure(err)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // The defaults of Options.
@@ -129,7 +130,7 @@ func (p *Prober) Probe(ctx context.Context, name string, r config.Resource) (obs
 		if v := recover(); v != nil {
 			obs = unknown("probe %s panicked: %v", name, v)
 		}
-		obs.Detail = sanitizeText(obs.Detail)
+		obs.Detail = redact.Text(obs.Detail)
 	}()
 	if err := ctx.Err(); err != nil {
 		return unknown("not started: %v", err)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // Defaults of APIClientOptions.
@@ -245,7 +247,7 @@ func (c *APIClient) endpoint(base string) *endpoint {
 func (c *APIClient) Do(ctx context.Context, r Request) (*Response, error) {
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, ConfigError("%s API URL %q is not an absolute http(s) URL", c.opts.Provider, SanitizeURL(r.URL))
+		return nil, ConfigError("%s API URL %q is not an absolute http(s) URL", c.opts.Provider, redact.URL(r.URL))
 	}
 	ep := c.endpoint(u.Scheme + "://" + u.Host)
 	for attempt := 0; ; attempt++ {
@@ -271,7 +273,7 @@ func (c *APIClient) Do(ctx context.Context, r Request) (*Response, error) {
 			return resp, nil
 		}
 		serr := &StatusError{
-			Provider: c.opts.Provider, Method: r.Method, URL: SanitizeURL(r.URL),
+			Provider: c.opts.Provider, Method: r.Method, URL: redact.URL(r.URL),
 			Status: resp.Status, Message: c.opts.ErrorMessage(resp.Body),
 		}
 		switch resp.Status {
@@ -308,7 +310,7 @@ func (c *APIClient) send(ctx context.Context, r Request) (*Response, error) {
 	}
 	req, err := http.NewRequestWithContext(rctx, r.Method, r.URL, body)
 	if err != nil {
-		return nil, callerDone{ConfigError("build %s request: %v", c.opts.Provider, SanitizeText(err.Error()))}
+		return nil, callerDone{ConfigError("build %s request: %v", c.opts.Provider, redact.Text(err.Error()))}
 	}
 	for k, vs := range r.Header {
 		req.Header[k] = vs
@@ -330,12 +332,12 @@ func (c *APIClient) send(ctx context.Context, r Request) (*Response, error) {
 		return nil, c.transportError(ctx, r, err)
 	}
 	if int64(len(b)) > c.opts.MaxBody {
-		return nil, fmt.Errorf("%s %s %s: answer larger than %d bytes", c.opts.Provider, r.Method, SanitizeURL(r.URL), c.opts.MaxBody)
+		return nil, fmt.Errorf("%s %s %s: answer larger than %d bytes", c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.MaxBody)
 	}
 	resp := &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: b}
 	if resp.Status >= 500 {
 		return resp, &StatusError{
-			Provider: c.opts.Provider, Method: r.Method, URL: SanitizeURL(r.URL),
+			Provider: c.opts.Provider, Method: r.Method, URL: redact.URL(r.URL),
 			Status: resp.Status, Message: c.opts.ErrorMessage(b), kind: ErrUnreachable,
 		}
 	}
@@ -348,12 +350,12 @@ func (c *APIClient) transportError(ctx context.Context, r Request, err error) er
 		err = uerr.Err // its message repeats the URL; ours is sanitised
 	}
 	if ctx.Err() != nil {
-		return callerDone{fmt.Errorf("%s %s %s: %w", c.opts.Provider, r.Method, SanitizeURL(r.URL), ctx.Err())}
+		return callerDone{fmt.Errorf("%s %s %s: %w", c.opts.Provider, r.Method, redact.URL(r.URL), ctx.Err())}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s %s %s: no answer within %s", ErrUnreachable, c.opts.Provider, r.Method, SanitizeURL(r.URL), c.opts.Timeout)
+		return fmt.Errorf("%w: %s %s %s: no answer within %s", ErrUnreachable, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.Timeout)
 	}
-	return fmt.Errorf("%w: %s %s %s: %s", ErrUnreachable, c.opts.Provider, r.Method, SanitizeURL(r.URL), SanitizeText(err.Error()))
+	return fmt.Errorf("%w: %s %s %s: %s", ErrUnreachable, c.opts.Provider, r.Method, redact.URL(r.URL), redact.Text(err.Error()))
 }
 
 func (c *APIClient) openError(ep *endpoint) error {

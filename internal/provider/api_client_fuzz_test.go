@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // FuzzRetryAfterHeader: any Retry-After is read as a wait that is not
@@ -17,7 +19,7 @@ func FuzzRetryAfterHeader(f *testing.F) {
 		if ok && d < 0 {
 			t.Fatalf("negative wait %s for %q", d, v)
 		}
-		_ = SanitizeText(v)
+		_ = redact.Text(v)
 		_ = Truncate(v, 7)
 	})
 }
@@ -37,7 +39,7 @@ func TestRetryAfterHeader(t *testing.T) {
 
 func TestSanitizeTextStripsQueriesAndUserinfo(t *testing.T) {
 	t.Parallel()
-	got := SanitizeText(`Get "https://user:pw@api.example/x?token=secret#f": dial tcp`)
+	got := redact.Text(`Get "https://user:pw@api.example/x?token=secret#f": dial tcp`)
 	if got != `Get "https://api.example/x": dial tcp` {
 		t.Fatalf("got %q", got)
 	}

@@ -16,11 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // Binding is one declared provider binding of a stack, with its secrets
@@ -175,7 +175,7 @@ var (
 // unreachable, or reachable with unknown subscriptions, with the error as
 // detail.
 func ObservationOf(name string, err error) Observation {
-	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Detail: SanitizeText(err.Error())}}
+	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Detail: redact.Text(err.Error())}}
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		o.Reachability = drift.Unauthorized
@@ -199,61 +199,6 @@ func Listed(name string, subs []drift.Subscription) Observation {
 	return Observation{ProviderObservation: drift.ProviderObservation{
 		Name: name, Reachability: drift.Reachable, SubscriptionsKnown: true, Subscriptions: subs,
 	}}
-}
-
-// SanitizeURL strips userinfo, query string and fragment from raw: the
-// places URLs carry secrets. A URL that does not parse is replaced whole.
-func SanitizeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid url>"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.ForceQuery = false
-	u.Fragment = ""
-	u.RawFragment = ""
-	return u.String()
-}
-
-// SanitizeText sanitises every absolute URL inside s, such as the ones
-// net/http puts in its errors.
-func SanitizeText(s string) string {
-	if !strings.Contains(s, "://") {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "://")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		start := i
-		for start > 0 && isSchemeByte(s[start-1]) {
-			start--
-		}
-		end := i + len("://")
-		for end < len(s) && !isURLStop(s[end]) {
-			end++
-		}
-		b.WriteString(s[:start])
-		if start == i {
-			b.WriteString(s[i:end])
-		} else {
-			b.WriteString(SanitizeURL(s[start:end]))
-		}
-		s = s[end:]
-	}
-}
-
-func isSchemeByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '+' || c == '-' || c == '.'
-}
-
-func isURLStop(c byte) bool {
-	return c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'
 }
 
 // ConfigError is an ErrConfig naming what the binding lacks.

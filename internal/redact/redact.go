@@ -1,14 +1,17 @@
-package probe
+// Package redact strips secrets from what reaches logs, errors and API
+// answers: URLs carry them in userinfo, query strings and fragments (build
+// hooks, tokens in query parameters), and net/http puts whole URLs in its
+// errors.
+package redact
 
 import (
 	"net/url"
 	"strings"
 )
 
-// sanitizeURL strips userinfo, query string and fragment from raw, because
-// build-hook and similar URLs carry secrets there. A URL that does not parse
-// is replaced whole.
-func sanitizeURL(raw string) string {
+// URL strips userinfo, query string and fragment from raw. A URL that does
+// not parse is replaced whole.
+func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<invalid url>"
@@ -21,9 +24,9 @@ func sanitizeURL(raw string) string {
 	return u.String()
 }
 
-// sanitizeText sanitises every absolute URL (scheme://...) inside s, such as
+// Text applies URL to every absolute URL (scheme://...) inside s, such as
 // the ones net/http puts in its error messages.
-func sanitizeText(s string) string {
+func Text(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
@@ -47,7 +50,7 @@ func sanitizeText(s string) string {
 			// No scheme before "://": not a URL, keep the text as it is.
 			b.WriteString(s[i:end])
 		} else {
-			b.WriteString(sanitizeURL(s[start:end]))
+			b.WriteString(URL(s[start:end]))
 		}
 		s = s[end:]
 	}

@@ -1,4 +1,4 @@
-package probe
+package redact
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestSanitizeText(t *testing.T) {
+func TestText(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", ""},
@@ -21,7 +21,7 @@ func TestSanitizeText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, sanitizeText(tt.in))
+			require.Equal(t, tt.want, Text(tt.in))
 		})
 	}
 }
