@@ -15,12 +15,12 @@ build: ## build bin/blackwell
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/blackwell
 
 .PHONY: demo
-demo: build ## run a live demo world: drift appears and clears (open http://127.0.0.1:8080/)
+demo: build ## run a live demo world: drift appears and clears (watch: bin/blackwell status)
 	./$(BIN) demo
 
 .PHONY: run
-run: build ## serve examples/blackwell.yaml on 127.0.0.1:8080 with ./blackwell.db
-	./$(BIN) serve --config examples/blackwell.yaml
+run: build ## serve examples/local.yaml (no secrets needed) on 127.0.0.1:8080 with ./blackwell.db
+	./$(BIN) serve --config examples/local.yaml
 
 .PHONY: test
 test: ## run every test (the README's test command; what CI runs)
