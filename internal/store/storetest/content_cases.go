@@ -44,22 +44,10 @@ func ingest(ctx context.Context, t *testing.T, s store.Store, in ...store.Ingest
 
 func allContent(ctx context.Context, t *testing.T, s store.Store, q store.ContentQuery) []store.ContentItem {
 	t.Helper()
-	var out []store.ContentItem
-	for range 10000 {
-		page, next, err := s.ListContent(ctx, q)
-		require.NoError(t, err)
-		if q.Limit > 0 {
-			require.LessOrEqual(t, len(page), q.Limit)
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out
-		}
-		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
-		q.Cursor = next
-	}
-	t.Fatal("ListContent never ended")
-	return nil
+	return drain(t, "ListContent", q.Cursor, q.Limit, func(cursor string) ([]store.ContentItem, string, error) {
+		q.Cursor = cursor
+		return s.ListContent(ctx, q)
+	})
 }
 
 // contentItem returns the stored state of one of acme's shopify items.

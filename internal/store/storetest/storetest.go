@@ -211,15 +211,14 @@ func listDrifts(ctx context.Context, t *testing.T, s store.Store, q store.DriftQ
 	return ds
 }
 
-// allReconciliations pages through ListReconciliations with limit.
-func allReconciliations(ctx context.Context, t *testing.T, s store.Store, client, stack string, limit int) []store.ReconciliationResult {
+// drain pages through a list method from cursor on: list answers the page
+// after a cursor. Every page respects limit, a page with a next cursor is
+// not empty, and the listing ends.
+func drain[T any](t *testing.T, what string, cursor string, limit int, list func(cursor string) ([]T, string, error)) []T {
 	t.Helper()
-	var (
-		out    []store.ReconciliationResult
-		cursor string
-	)
-	for range 1000 {
-		page, next, err := s.ListReconciliations(ctx, client, stack, cursor, limit)
+	var out []T
+	for range 10000 {
+		page, next, err := list(cursor)
 		require.NoError(t, err)
 		if limit > 0 {
 			require.LessOrEqual(t, len(page), limit)
@@ -231,46 +230,30 @@ func allReconciliations(ctx context.Context, t *testing.T, s store.Store, client
 		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
 		cursor = next
 	}
-	t.Fatal("ListReconciliations never ended")
+	t.Fatalf("%s never ended", what)
 	return nil
+}
+
+// allReconciliations pages through ListReconciliations with limit.
+func allReconciliations(ctx context.Context, t *testing.T, s store.Store, client, stack string, limit int) []store.ReconciliationResult {
+	t.Helper()
+	return drain(t, "ListReconciliations", "", limit, func(cursor string) ([]store.ReconciliationResult, string, error) {
+		return s.ListReconciliations(ctx, client, stack, cursor, limit)
+	})
 }
 
 func allAudit(ctx context.Context, t *testing.T, s store.Store, q store.AuditQuery) []store.AuditEntry {
 	t.Helper()
-	var out []store.AuditEntry
-	for range 1000 {
-		page, next, err := s.ListAudit(ctx, q)
-		require.NoError(t, err)
-		if q.Limit > 0 {
-			require.LessOrEqual(t, len(page), q.Limit)
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out
-		}
-		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
-		q.Cursor = next
-	}
-	t.Fatal("ListAudit never ended")
-	return nil
+	return drain(t, "ListAudit", q.Cursor, q.Limit, func(cursor string) ([]store.AuditEntry, string, error) {
+		q.Cursor = cursor
+		return s.ListAudit(ctx, q)
+	})
 }
 
 func allEvents(ctx context.Context, t *testing.T, s store.Store, q store.EventQuery) []store.Event {
 	t.Helper()
-	var out []store.Event
-	for range 10000 {
-		page, next, err := s.ListEvents(ctx, q)
-		require.NoError(t, err)
-		if q.Limit > 0 {
-			require.LessOrEqual(t, len(page), q.Limit)
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out
-		}
-		require.NotEmpty(t, page, "a page with a next cursor must not be empty")
-		q.Cursor = next
-	}
-	t.Fatal("ListEvents never ended")
-	return nil
+	return drain(t, "ListEvents", q.Cursor, q.Limit, func(cursor string) ([]store.Event, string, error) {
+		q.Cursor = cursor
+		return s.ListEvents(ctx, q)
+	})
 }
