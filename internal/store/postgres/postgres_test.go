@@ -47,7 +47,7 @@ func serverURL(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL at %s is unreachable, and under CI=true this test must run: %v", postgres.Redact(u), err)
 		} else {
-			t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES): %v", postgres.Redact(u), err)
+			t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES; under CI=true this fails instead): %v", postgres.Redact(u), err)
 		}
 	}
 	return u
