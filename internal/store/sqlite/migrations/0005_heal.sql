@@ -1,0 +1,2 @@
+-- 0005_heal: reserved; filled in by the change that needs it.
+SELECT 1;
