@@ -122,6 +122,9 @@ type Drift struct {
 	Acknowledged   bool       `json:"acknowledged"`
 	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
 	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	// HealStatus is heal_exhausted once the drift's heal attempts are used
+	// up (it is then left for a person), else empty.
+	HealStatus string `json:"heal_status,omitempty"`
 }
 
 // ID returns the stable identity of a drift: a hash of client, stack, type and

@@ -315,6 +315,15 @@ type Pass struct {
 	Audit  []AuditEntry
 	// CheckedEvents are event ids this pass has seen (drift_checked = true).
 	CheckedEvents []string
+	// Heals are new heal attempts; one whose ID is stored already is not
+	// written again. An attempt with an ApprovalID is stored only while
+	// that approval is approved, and marks it executed (HealID set).
+	Heals []HealAttempt
+	// HealUpdates are verdicts on stored attempts (see HealUpdate).
+	HealUpdates []HealUpdate
+	// Approvals are new approval requests; one for a drift that has a
+	// pending or approved request already is not written.
+	Approvals []Approval
 }
 
 // Page is a cursor for the next page; empty when there is none.
@@ -324,6 +333,7 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
+	Heals
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash is unchanged is left alone; a changed one gets a new
 	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
@@ -385,8 +395,10 @@ type Store interface {
 	AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error)
 
 	// CommitPass writes a pass atomically: state (ErrConflict on a stale
-	// revision, nothing written then), drifts, result, audit, checked events.
-	// It returns the state as stored.
+	// revision, nothing written then), drifts, result, audit, checked
+	// events, heal attempts and their verdicts, approval requests. A drift
+	// of p.Drifts that is stored resolved is reopened, and that counts as a
+	// return (DriftReturns). It returns the state as stored.
 	CommitPass(ctx context.Context, p Pass) (StateRecord, error)
 	// DeleteReconciliationsBefore deletes up to limit results that started
 	// before the given time (history retention), returning how many.
