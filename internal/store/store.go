@@ -333,7 +333,6 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
-	Heals
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash is unchanged is left alone; a changed one gets a new
 	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
