@@ -152,9 +152,19 @@ func Decide(in Input) Decision {
 	}
 	dec.Outcome, dec.Reason = Heal, "allowed by policy"
 	dec.Attempt = in.History.Attempts + 1
-	dec.IdempotencyKey = fmt.Sprintf("%s/%d", d.ID, dec.Attempt)
+	dec.IdempotencyKey = IdempotencyKey(d, dec.Attempt)
 	dec.DryRun = ah.Mode == "dry_run"
 	return dec
+}
+
+// IdempotencyKey is the key of one heal attempt of a drift: the drift's id,
+// the occurrence (its FirstSeen, when known: a drift that clears and comes
+// back is a new occurrence with a fresh attempt budget) and the attempt.
+func IdempotencyKey(d drift.Drift, attempt int) string {
+	if d.FirstSeen.IsZero() {
+		return fmt.Sprintf("%s/%d", d.ID, attempt)
+	}
+	return fmt.Sprintf("%s@%d/%d", d.ID, d.FirstSeen.UnixMicro(), attempt)
 }
 
 // approvalClass is the class of the drift's heal that needs approval, or "".

@@ -44,6 +44,12 @@ func TestDecide(t *testing.T) {
 				require.Equal(t, "recreate_subscription", d.Action)
 				require.False(t, d.DryRun)
 			}},
+		{name: "a returned drift's attempts have their own keys", in: policy.Input{Drift: func() drift.Drift {
+			d := confirmed(drift.WebhookBroken, "shop")
+			d.FirstSeen = time.UnixMicro(1764072000000001)
+			return d
+		}(), Policy: enabled()},
+			outcome: policy.Heal, check: func(t *testing.T, d policy.Decision) { require.Equal(t, "d1@1764072000000001/1", d.IdempotencyKey) }},
 		{name: "unconfirmed", in: policy.Input{Drift: func() drift.Drift { d := confirmed(drift.WebhookBroken, "s"); d.Confirmed = false; return d }(), Policy: enabled()},
 			outcome: policy.Suppressed, reason: policy.ReasonUnconfirmed},
 		{name: "auto_heal disabled", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: withAH(func(a *config.AutoHeal) { a.Enabled = false })},

@@ -19,6 +19,7 @@ type Metrics struct {
 	healAttempts   *prometheus.CounterVec
 	healSuccess    *prometheus.CounterVec
 	healFailure    *prometheus.CounterVec
+	breakerOpen    *prometheus.GaugeVec
 	active         prometheus.Gauge
 	consistency    prometheus.Gauge
 	stacks         *prometheus.GaugeVec
@@ -29,7 +30,7 @@ type Metrics struct {
 }
 
 // Triggers are the reasons a pass runs.
-var triggers = []string{TriggerSchedule, TriggerEvent, TriggerManual, TriggerConfig, TriggerAlert, TriggerStart}
+var triggers = []string{TriggerHeal, TriggerSchedule, TriggerEvent, TriggerManual, TriggerConfig, TriggerAlert, TriggerStart}
 
 // NewMetrics registers the loop's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -67,6 +68,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "blackwell_auto_heal_failure_total",
 			Help: "Auto-heal attempts that failed or were not verified.",
 		}, []string{"type", "code", "provider"}),
+		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "blackwell_auto_heal_breaker_open",
+			Help: "1 while the heal breaker of a scope (a provider, or \"instance\" for every heal) is open and heals of it are stopped.",
+		}, []string{"scope"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "blackwell_active_reconciliations",
 			Help: "Reconcile passes running now.",
@@ -100,7 +105,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return m.queueDepthFunc()
 	})
 	reg.MustRegister(m.passDuration, m.passSuccess, m.passFailure, m.driftDetected, m.driftResolved,
-		m.healAttempts, m.healSuccess, m.healFailure, m.active, m.consistency, m.stacks, m.eventLag,
+		m.healAttempts, m.healSuccess, m.healFailure, m.breakerOpen, m.active, m.consistency, m.stacks, m.eventLag,
 		m.probeDuration, m.queueDepth)
 
 	for _, t := range triggers {
@@ -118,6 +123,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.healSuccess.WithLabelValues(string(cl.Type), string(c), "")
 		m.healFailure.WithLabelValues(string(cl.Type), string(c), "")
 	}
+	m.breakerOpen.WithLabelValues(instanceBreaker)
 	for _, s := range []store.Status{store.StatusHealthy, store.StatusDriftDetected, store.StatusReconciling, store.StatusError} {
 		m.stacks.WithLabelValues(string(s))
 	}

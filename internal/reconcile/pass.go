@@ -14,7 +14,6 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
-	"github.com/blackwellio/blackwell/internal/policy"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -55,6 +54,7 @@ type pass struct {
 	found     []drift.Drift
 	tracked   drift.Tracked
 	decisions map[string]string // drift id -> decision, for newly confirmed drifts
+	heal      healPlan
 	errs      []string
 }
 
@@ -92,9 +92,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 		{"observe", p.observe},
 		{"compare", p.compare},
 		{"confirm", p.confirm},
+		// decide verifies heals that ran and turns the policy's decisions
+		// into heal attempts (durable jobs the heal runner executes after
+		// the commit), approval requests and escalations.
 		{"decide", p.decide},
-		// heal: auto-healing under policy is the healing issue's step; until
-		// it lands, decide records alert-only decisions and nothing acts.
 	} {
 		if err := step.fn(ctx); err != nil {
 			return res, next, fmt.Errorf("%s: %w", step.name, err)
@@ -248,31 +249,6 @@ func (p *pass) confirm(context.Context) error {
 	return nil
 }
 
-// decide records, for each newly confirmed drift, what the policy decides
-// (policy.Decide). Heal execution is not wired into the loop yet, so a
-// "heal" decision is recorded as what would run; nothing acts.
-func (p *pass) decide(context.Context) error {
-	if len(p.tracked.NewlyConfirmed) == 0 {
-		return nil
-	}
-	var loc *time.Location
-	if tz := p.policy.Schedule.Timezone; tz != "" {
-		loc, _ = time.LoadLocation(tz)
-	}
-	p.decisions = map[string]string{}
-	for _, d := range p.tracked.NewlyConfirmed {
-		dec := policy.Decide(policy.Input{
-			Drift: d, Policy: p.policy.AutoHeal, Environment: p.rec.Environment, Location: loc, Now: p.started,
-		})
-		text := string(dec.Outcome) + ": " + dec.Reason
-		if dec.Outcome == policy.Heal {
-			text = "would heal (" + dec.Action + "); heal execution is not wired yet"
-		}
-		p.decisions[d.ID] = text
-	}
-	return nil
-}
-
 // persist commits the pass: state, drifts, result, audit and checked events
 // in one transaction. It runs on every exit path after load; stepErr is the
 // error that ended the pass early, if any.
@@ -319,7 +295,10 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 		}
 		pass.Drifts = p.tracked.Open
 		pass.CheckedEvents = p.unchecked
-		pass.Audit = p.auditEntries(now)
+		pass.Audit = append(p.auditEntries(now), p.heal.audit...)
+		pass.Heals, pass.HealUpdates, pass.Approvals = p.heal.heals, p.heal.updates, p.heal.approvals
+		res.AutoHealAttempted = slices.ContainsFunc(p.heal.heals, func(a store.HealAttempt) bool { return a.Status == store.HealPending })
+		res.AutoHealSuccessCount = p.heal.success
 	}
 	if rec.DriftDetails == nil {
 		rec.DriftDetails = []drift.Drift{}
@@ -385,6 +364,7 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 		}
 		return
 	}
+	p.emitHeals(ctx)
 	if p.r.opts.OnDrifts != nil {
 		p.r.opts.OnDrifts(context.WithoutCancel(ctx), res, p.tracked.Open, p.tracked.Resolved)
 	}

@@ -85,6 +85,9 @@ type Options struct {
 	// with the stack's open drifts (confirmed or not) and those that
 	// cleared in this pass: the feed of notifications. Keep it quick.
 	OnDrifts func(ctx context.Context, res store.ReconciliationResult, open, resolved []drift.Drift)
+	// Heal configures heal execution; without Heal.Actions decisions are
+	// recorded and attempts wait in the store.
+	Heal HealOptions
 }
 
 // Reconciler is the reconcile loop.
@@ -94,6 +97,11 @@ type Reconciler struct {
 	clock clock.WithTicker
 	queue workqueue.TypedRateLimitingInterface[string]
 	m     *Metrics
+	// healer runs heal attempts; nil without Options.Heal.Actions.
+	healer *healer
+	// heals is the store's heal side (TODO: the Store itself once both
+	// drivers implement store.Heals).
+	heals store.Heals
 
 	mu       sync.Mutex
 	reasons  map[string]string             // key -> trigger of the pending pass
@@ -167,6 +175,11 @@ func New(opts Options) *Reconciler {
 	if r.m != nil {
 		r.m.queueDepthFunc = func() float64 { return float64(r.queue.Len()) }
 	}
+	r.opts.Heal.defaults()
+	r.heals, _ = any(opts.Store).(store.Heals)
+	if opts.Heal.Actions != nil && r.heals != nil {
+		r.healer = newHealer(r, r.opts.Heal)
+	}
 	return r
 }
 
@@ -207,6 +220,13 @@ func (r *Reconciler) Start(ctx context.Context) error {
 			defer wg.Done()
 			for r.processNext(ctx) {
 			}
+		}()
+	}
+	if r.healer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.healer.run(ctx)
 		}()
 	}
 	go func() {

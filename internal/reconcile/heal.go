@@ -1,0 +1,357 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// TriggerHeal: a pass that verifies a heal action that just ran.
+const TriggerHeal = "heal"
+
+// HealActions performs heal actions against the providers and build
+// systems. internal/heal implements it over the provider drivers and the
+// builder. Execute must be idempotent for one attempt ID (the idempotency
+// key): a worker that dies mid-action leaves the attempt to be claimed and
+// executed again.
+type HealActions interface {
+	// Execute runs a.Action for the drift a describes, on the stack whose
+	// desired composition is spec, and says what it did.
+	Execute(ctx context.Context, a store.HealAttempt, spec config.StackSpec) (detail string, err error)
+	// Provider names the provider an attempt's action talks to ("" for
+	// none), for the per-provider breaker and the metrics' label.
+	Provider(d drift.Drift, spec config.StackSpec) string
+}
+
+// AutoHealEvent is the spec's AutoHealEvent: one per attempt and status.
+type AutoHealEvent struct {
+	EventID          string          `json:"event_id"`
+	ReconciliationID string          `json:"reconciliation_id"`
+	ClientID         string          `json:"client_id"`
+	StackID          string          `json:"stack_id"`
+	DriftDetail      json.RawMessage `json:"drift_detail"`
+	HealAction       string          `json:"heal_action"`
+	Status           string          `json:"status"` // started, success, failed
+	StartedAt        time.Time       `json:"started_at"`
+	CompletedAt      *time.Time      `json:"completed_at,omitempty"`
+	ErrorMessage     string          `json:"error_message,omitempty"`
+	// HealID is the attempt (idempotency key); Attempt its number.
+	HealID  string `json:"heal_id"`
+	Attempt int    `json:"attempt"`
+}
+
+// HealOptions configure heal execution. Without Actions no heal runs:
+// decisions are recorded and heal attempts wait in the store.
+type HealOptions struct {
+	Actions HealActions
+	// Owner names this process as a claimer of heal attempts (default
+	// host:pid:random).
+	Owner string
+	// Workers bounds the heal actions running at once (default 4).
+	Workers int
+	// Poll is how often the store is asked for attempts when nothing
+	// nudged the runner (default 500ms): attempts decided here start at
+	// once; this catches those left by a restart, another replica, or a
+	// backoff's NotBefore.
+	Poll time.Duration
+	// Lease is how long a claimed attempt is held; an action must finish
+	// within it or be claimed again elsewhere (default 2m).
+	Lease time.Duration
+	// ActionTimeout bounds one action (default 90s, under Lease).
+	ActionTimeout time.Duration
+	// ApprovalTTL is how long an approval request stays open (default 24h).
+	ApprovalTTL time.Duration
+	// Breaker: heals of a provider, and of the whole instance, stop for
+	// BreakerOpenFor once at least BreakerMinRequests actions ran in the
+	// last BreakerWindow and at least BreakerFailureRatio of them failed.
+	// Defaults: 5, 0.5, 5m, 1m.
+	BreakerMinRequests  uint32
+	BreakerFailureRatio float64
+	BreakerWindow       time.Duration
+	BreakerOpenFor      time.Duration
+	// OnHeal, when set, is called for every AutoHealEvent (keep it quick).
+	OnHeal func(context.Context, AutoHealEvent)
+}
+
+func (o *HealOptions) defaults() {
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.ActionTimeout <= 0 || o.ActionTimeout > o.Lease {
+		o.ActionTimeout = min(90*time.Second, o.Lease)
+	}
+	if o.ApprovalTTL <= 0 {
+		o.ApprovalTTL = 24 * time.Hour
+	}
+	if o.BreakerMinRequests == 0 {
+		o.BreakerMinRequests = 5
+	}
+	if o.BreakerFailureRatio <= 0 {
+		o.BreakerFailureRatio = 0.5
+	}
+	if o.BreakerWindow <= 0 {
+		o.BreakerWindow = 5 * time.Minute
+	}
+	if o.BreakerOpenFor <= 0 {
+		o.BreakerOpenFor = time.Minute
+	}
+}
+
+// instanceBreaker is the name of the breaker over every heal.
+const instanceBreaker = "instance"
+
+// healer runs claimed heal attempts through the actions, under breakers.
+type healer struct {
+	r    *Reconciler
+	opts HealOptions
+	wake chan struct{}
+
+	mu       sync.Mutex
+	breakers map[string]*gobreaker.CircuitBreaker[string]
+}
+
+func newHealer(r *Reconciler, opts HealOptions) *healer {
+	opts.defaults()
+	return &healer{r: r, opts: opts, wake: make(chan struct{}, 1), breakers: map[string]*gobreaker.CircuitBreaker[string]{}}
+}
+
+// breaker returns the breaker of a scope ("instance" or a provider name).
+func (h *healer) breaker(scope string) *gobreaker.CircuitBreaker[string] {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.breakers[scope]; ok {
+		return b
+	}
+	o := h.opts
+	b := gobreaker.NewCircuitBreaker[string](gobreaker.Settings{
+		Name:        scope,
+		MaxRequests: 1, // half-open: one trial action
+		Interval:    o.BreakerWindow,
+		Timeout:     o.BreakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.Requests >= o.BreakerMinRequests && float64(c.TotalFailures) >= o.BreakerFailureRatio*float64(c.Requests)
+		},
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			h.r.log.Warn("heal breaker", "scope", name, "from", from.String(), "to", to.String())
+			if m := h.r.m; m != nil {
+				m.breakerOpen.WithLabelValues(name).Set(boolFloat(to == gobreaker.StateOpen))
+			}
+		},
+	})
+	if m := h.r.m; m != nil {
+		m.breakerOpen.WithLabelValues(scope).Set(0)
+	}
+	h.breakers[scope] = b
+	return b
+}
+
+// open reports whether heals of the provider (or of every provider) are
+// stopped by a breaker.
+func (h *healer) open(provider string) bool {
+	if h.breaker(instanceBreaker).State() == gobreaker.StateOpen {
+		return true
+	}
+	return provider != "" && h.breaker(provider).State() == gobreaker.StateOpen
+}
+
+// BreakerStates reports the state of every heal breaker by scope.
+func (r *Reconciler) BreakerStates() map[string]string {
+	out := map[string]string{}
+	if r.healer == nil {
+		return out
+	}
+	r.healer.mu.Lock()
+	defer r.healer.mu.Unlock()
+	for name, b := range r.healer.breakers {
+		out[name] = b.State().String()
+	}
+	return out
+}
+
+// nudge asks the runner to look for attempts now.
+func (h *healer) nudge() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run claims and executes attempts until ctx ends.
+func (h *healer) run(ctx context.Context) {
+	sem := make(chan struct{}, h.opts.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := h.r.clock.NewTicker(h.opts.Poll)
+	defer t.Stop()
+	lastExpiry := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		case <-h.wake:
+		}
+		now := h.r.clock.Now()
+		if now.Sub(lastExpiry) >= time.Minute {
+			lastExpiry = now
+			if _, err := h.r.heals.ExpireApprovals(ctx, now, 1000); err != nil && ctx.Err() == nil {
+				h.r.log.Warn("expire approvals", "error", err)
+			}
+		}
+		for {
+			free := cap(sem) - len(sem)
+			if free == 0 || ctx.Err() != nil {
+				break
+			}
+			claimed, err := h.r.heals.ClaimHeals(ctx, h.opts.Owner, h.r.clock.Now(), h.opts.Lease, free)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.r.log.Warn("claim heal attempts", "error", err)
+				}
+				break
+			}
+			for _, a := range claimed {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					h.execute(ctx, a)
+				}()
+			}
+			if len(claimed) < free {
+				break
+			}
+		}
+	}
+}
+
+// execute runs one claimed attempt: breakers, action, outcome, audit,
+// event, and a pass to verify it.
+func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
+	st := h.r.opts.Store
+	log := h.r.log.With("client_id", a.ClientID, "stack_id", a.StackID, "heal_id", a.ID, "action", a.Action)
+	var d drift.Drift
+	_ = json.Unmarshal(a.Drift, &d)
+	started := h.r.clock.Now()
+	if a.StartedAt != nil {
+		started = *a.StartedAt
+	}
+	h.emitEvent(ctx, a, "started", started, nil, "")
+	if m := h.r.m; m != nil {
+		m.healAttempts.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
+	}
+
+	detail, err := h.act(ctx, a)
+	if ctx.Err() != nil {
+		// Shutting down: leave the attempt running; its lease lapses and
+		// it is claimed again (the action is idempotent by its key).
+		return
+	}
+	done := h.r.clock.Now()
+	status, errText := store.HealExecuted, ""
+	if err != nil {
+		status, errText = store.HealFailed, err.Error()
+	}
+	if _, ferr := h.r.heals.FinishHeal(context.WithoutCancel(ctx), a.ID, h.opts.Owner, status, detail, errText, done); ferr != nil {
+		// Fenced off (another worker holds it now) or the store failed:
+		// that worker, or the next claim, records the outcome.
+		log.Warn("record heal outcome", "error", ferr)
+		return
+	}
+	action := "heal_executed"
+	if err != nil {
+		action = "heal_failed"
+	}
+	changes, _ := json.Marshal(map[string]any{
+		"heal_id": a.ID, "attempt": a.Attempt, "heal_action": a.Action, "code": a.Code,
+		"component": a.Component, "provider": a.Provider, "detail": detail, "error": errText,
+	})
+	if aerr := st.AppendAudit(context.WithoutCancel(ctx), []store.AuditEntry{{
+		Timestamp: done, Action: action, ClientID: a.ClientID, StackID: a.StackID,
+		TriggeredBy: a.TriggeredBy, Success: err == nil, ChangesMade: changes,
+		ApprovalRequired: a.ApprovalID != "", ReconciliationID: a.ReconciliationID, DriftID: a.DriftID,
+	}}); aerr != nil {
+		log.Warn("audit heal outcome", "error", aerr)
+	}
+	if err != nil {
+		log.Warn("heal action failed", "error", errText)
+		if m := h.r.m; m != nil {
+			m.healFailure.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
+		}
+		h.emitEvent(ctx, a, "failed", started, &done, errText)
+	} else {
+		log.Info("heal action executed; verifying", "detail", detail)
+	}
+	// The next pass verifies the fix (or sees the drift persist).
+	h.r.Trigger(a.ClientID, a.StackID, TriggerHeal)
+}
+
+// act runs the action under the instance and provider breakers.
+func (h *healer) act(ctx context.Context, a store.HealAttempt) (string, error) {
+	rec, err := h.r.opts.Store.GetState(ctx, a.ClientID, a.StackID)
+	if err != nil {
+		return "", fmt.Errorf("load stack: %w", err)
+	}
+	var spec config.StackSpec
+	if err := json.Unmarshal(rec.Desired, &spec); err != nil {
+		return "", fmt.Errorf("desired document does not decode: %w", err)
+	}
+	run := func() (string, error) {
+		actx, cancel := context.WithTimeout(ctx, h.opts.ActionTimeout)
+		defer cancel()
+		return h.opts.Actions.Execute(actx, a, spec)
+	}
+	if a.Provider != "" {
+		inner := run
+		run = func() (string, error) { return h.breaker(a.Provider).Execute(inner) }
+	}
+	detail, err := h.breaker(instanceBreaker).Execute(run)
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		err = fmt.Errorf("heal breaker open: %w", err)
+	}
+	return detail, err
+}
+
+func (h *healer) emitEvent(ctx context.Context, a store.HealAttempt, status string, started time.Time, completed *time.Time, errText string) {
+	if h.opts.OnHeal == nil {
+		return
+	}
+	h.opts.OnHeal(context.WithoutCancel(ctx), healEvent(a, status, started, completed, errText))
+}
+
+func healEvent(a store.HealAttempt, status string, started time.Time, completed *time.Time, errText string) AutoHealEvent {
+	return AutoHealEvent{
+		EventID: "heal-" + uuid.NewString(), ReconciliationID: a.ReconciliationID,
+		ClientID: a.ClientID, StackID: a.StackID, DriftDetail: a.Drift, HealAction: a.Action,
+		Status: status, StartedAt: started, CompletedAt: completed, ErrorMessage: errText,
+		HealID: a.ID, Attempt: a.Attempt,
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
