@@ -333,6 +333,8 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
+	Ops // schema version, export and import of rows (ops.go)
+
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash is unchanged is left alone; a changed one gets a new
 	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),

@@ -3,12 +3,13 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -16,7 +17,8 @@ var migrationFS embed.FS
 
 // ErrSchemaTooNew: the database was migrated by a newer blackwell than this
 // one. Open refuses it rather than run against a schema it does not know.
-var ErrSchemaTooNew = errors.New("database schema is newer than this program")
+// It is store.ErrSchemaTooNew.
+var ErrSchemaTooNew = store.ErrSchemaTooNew
 
 // migration is one numbered file of migrations/: NNNN_name.sql.
 type migration struct {
@@ -88,7 +90,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if current > len(ms) {
-			return fmt.Errorf("%w: version %d, this program knows %d", ErrSchemaTooNew, current, len(ms))
+			return fmt.Errorf("%w: version %d, this program knows %d (upgrade blackwell)", ErrSchemaTooNew, current, len(ms))
 		}
 		for _, m := range ms[current:] {
 			// No arguments: pgx sends the file with the simple protocol,
@@ -116,4 +118,38 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
+}
+
+// LatestSchemaVersion is the number of this program's last migration: the
+// version Open brings a database to.
+func LatestSchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// Migrations returns the applied migrations, oldest first.
+func (s *Store) Migrations(ctx context.Context) ([]store.Migration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Migration
+	for rows.Next() {
+		var m store.Migration
+		var v int64
+		if err := rows.Scan(&v, &m.Name, &m.AppliedAt); err != nil {
+			return nil, fmt.Errorf("read migrations: %w", err)
+		}
+		m.Version = int(v)
+		m.AppliedAt = utc(m.AppliedAt)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	return out, nil
 }

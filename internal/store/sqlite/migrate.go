@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -72,7 +74,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if current > len(ms) {
-			return fmt.Errorf("database schema version %d is newer than this program's %d", current, len(ms))
+			return fmt.Errorf("%w: version %d, this program knows %d (upgrade blackwell)", store.ErrSchemaTooNew, current, len(ms))
 		}
 		for _, m := range ms[current:] {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
@@ -94,4 +96,37 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
+}
+
+// LatestSchemaVersion is the number of this program's last migration: the
+// version Open brings a database to.
+func LatestSchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// Migrations returns the applied migrations, oldest first.
+func (s *Store) Migrations(ctx context.Context) ([]store.Migration, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Migration
+	for rows.Next() {
+		var m store.Migration
+		var at int64
+		if err := rows.Scan(&m.Version, &m.Name, &at); err != nil {
+			return nil, fmt.Errorf("read migrations: %w", err)
+		}
+		m.AppliedAt = fromMicros(at)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	return out, nil
 }

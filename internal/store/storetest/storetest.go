@@ -31,6 +31,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) sto
 				c.run(ctx, t, newStore(t))
 			})
 		}
+		opsCases(ctx, t, newStore) // ops_cases.go: schema version, copy
 	})
 }
 
