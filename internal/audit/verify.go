@@ -26,10 +26,19 @@ func (b *Break) Error() string {
 // page. The zero value expects a chain that starts at its first entry.
 type Verifier struct {
 	// Anchor, when set, is the hash the first entry must link to (a
-	// checkpoint after pruning); empty means the first entry starts the chain.
-	Anchor string
-	prev   *store.AuditEntry
-	n      int64
+	// checkpoint after pruning), and AnchorSeq the seq of the entry it is
+	// the hash of: the first entry must be AnchorSeq+1. Empty means the
+	// first entry starts the chain.
+	Anchor    string
+	AnchorSeq int64
+	prev      *store.AuditEntry
+	n         int64
+}
+
+// FromCheckpoint returns a Verifier for the entries after a checkpoint
+// (whose signature the caller has checked with VerifyCheckpoint).
+func FromCheckpoint(cp store.AuditCheckpoint) *Verifier {
+	return &Verifier{Anchor: cp.Hash, AnchorSeq: cp.Seq}
 }
 
 // Add checks the next entry; the first error is a *Break naming it.
@@ -38,6 +47,10 @@ func (v *Verifier) Add(e store.AuditEntry) error {
 		return &Break{Seq: e.Seq, Reason: "content does not match its hash (altered)"}
 	}
 	switch {
+	case v.prev == nil && v.Anchor != "" && e.PrevHash != v.Anchor:
+		return &Break{Seq: e.Seq, Reason: fmt.Sprintf("does not link to the checkpoint at entry %d (entries after the checkpoint removed, or the checkpoint replaced)", v.AnchorSeq)}
+	case v.prev == nil && v.Anchor != "" && e.Seq != v.AnchorSeq+1:
+		return &Break{Seq: e.Seq, Reason: fmt.Sprintf("is not the entry after the checkpoint at entry %d", v.AnchorSeq)}
 	case v.prev == nil && e.PrevHash != v.Anchor:
 		return &Break{Seq: e.Seq, Reason: "does not link to the start of the chain (entries before it removed?)"}
 	case v.prev != nil && e.Seq <= v.prev.Seq:
@@ -57,7 +70,7 @@ func (v *Verifier) Add(e store.AuditEntry) error {
 // reveal).
 func (v *Verifier) Head() (seq int64, hash string, count int64) {
 	if v.prev == nil {
-		return 0, v.Anchor, 0
+		return v.AnchorSeq, v.Anchor, 0
 	}
 	return v.prev.Seq, v.prev.Hash, v.n
 }

@@ -95,6 +95,10 @@ func CopyTables() []Table {
 			stack_id text, triggered_by text, success bool, changes_made text null,
 			approval_required bool, approver text, reconciliation_id text, drift_id text,
 			prev_hash text, hash text`),
+		table("audit_checkpoint", "one", `one bool, seq int, hash text, count int, created_at time,
+			key_id text, signature text`),
+		table("tokens", "id", `id text, name text, role text, client_id text, secret_hash text,
+			created_at time, created_by text, last_used_at time null, revoked_at time null`),
 	}
 }
 

@@ -291,8 +291,11 @@ type AuditEntry struct {
 type AuditQuery struct {
 	ClientID string
 	Action   string
-	Cursor   string
-	Limit    int
+	// Since and Until filter on Timestamp (Until exclusive); zero does not
+	// filter.
+	Since, Until time.Time
+	Cursor       string
+	Limit        int
 }
 
 // DriftQuery filters ListDrifts.
@@ -333,6 +336,9 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
+	TokenStore          // API tokens (tokens.go)
+	AuditRetentionStore // pruning the audit chain behind a checkpoint (audit_checkpoint.go)
+
 	Ops // schema version, export and import of rows (ops.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack

@@ -440,6 +440,12 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	if q.Action != "" {
 		p.where(`action = ` + p.add(q.Action))
 	}
+	if !q.Since.IsZero() {
+		p.where(`timestamp >= ` + p.add(ts(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		p.where(`timestamp < ` + p.add(ts(q.Until)))
+	}
 	if q.Cursor != "" {
 		var after int64
 		if err := store.DecodeCursor(q.Cursor, &after); err != nil {

@@ -424,6 +424,14 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		conds = append(conds, `action = ?`)
 		args = append(args, q.Action)
 	}
+	if !q.Since.IsZero() {
+		conds = append(conds, `timestamp >= ?`)
+		args = append(args, micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, `timestamp < ?`)
+		args = append(args, micros(q.Until))
+	}
 	if q.Cursor != "" {
 		var after int64
 		if err := store.DecodeCursor(q.Cursor, &after); err != nil {

@@ -77,6 +77,7 @@ func cases() []testCase {
 		{"AuditChain", testAuditChain},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditInvalidChanges", testAuditInvalidChanges},
+		{"TokensAndAuditRetention", testTokenCases},
 	}
 }
 
