@@ -86,7 +86,7 @@ func CopyTables() []Table {
 			code text, type text, component text, expected text, observed text, severity text,
 			cause text, detected_at time, first_seen time, last_seen time, observations int,
 			confirmed bool, acknowledged bool, acknowledged_by text, acknowledged_at time null,
-			resolved_at time null`),
+			resolved_at time null, heal_status text`),
 		table("reconciliations", "seq", `seq int, reconciliation_id text, client_id text,
 			stack_id text, pass_trigger text, started_at time, completed_at time, status text,
 			drift_detected bool, drift_count int, auto_heal_attempted bool,
@@ -99,6 +99,18 @@ func CopyTables() []Table {
 			key_id text, signature text`),
 		table("tokens", "id", `id text, name text, role text, client_id text, secret_hash text,
 			created_at time, created_by text, last_used_at time null, revoked_at time null`),
+		table("heals", "id", `id text, drift_id text, client_id text, stack_id text, code text,
+			component text, provider text, action text, attempt int, status text,
+			reconciliation_id text, approval_id text, triggered_by text, drift_detail text null,
+			not_before time, owner text, lease_until time null, claims int, created_at time,
+			started_at time null, completed_at time null, verified_at time null, detail text,
+			error text`),
+		table("approvals", "id", `id text, client_id text, stack_id text, drift_id text, code text,
+			component text, action text, approval_class text, diff text null, triggered_by text,
+			reconciliation_id text, status text, created_at time, expires_at time,
+			decided_at time null, decided_by text, reason text, heal_id text`),
+		table("drift_returns", "seq", `seq int, client_id text, stack_id text, drift_id text,
+			returned_at time`),
 	}
 }
 

@@ -90,6 +90,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if _, err := resolve.ExecContext(ctx, micros(r.CompletedAt), p.State.ClientID, p.State.StackID, idsJSON); err != nil {
 			return fmt.Errorf("resolve drifts: %w", err)
 		}
+		if err := s.commitHeals(ctx, tx, p); err != nil {
+			return err
+		}
 		if len(drifts) > 0 {
 			if err := s.upsertDrifts(ctx, tx, drifts); err != nil {
 				return err
@@ -126,7 +129,8 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 }
 
 const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,
-	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at`
+	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at,
+	heal_status`
 
 // driftArgs encodes a drift as the values of driftColumns.
 func driftArgs(d drift.Drift) ([]any, error) {
@@ -142,7 +146,7 @@ func driftArgs(d drift.Drift) ([]any, error) {
 	return []any{d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
 		expected, observed, string(d.Severity), d.Cause, micros(d.DetectedAt), micros(d.FirstSeen),
 		micros(d.LastSeen), d.Observations, boolInt(d.Confirmed), boolInt(d.Acknowledged), d.AcknowledgedBy,
-		nullMicros(d.ResolvedAt)}, nil
+		nullMicros(d.ResolvedAt), d.HealStatus}, nil
 }
 
 // upsertDrifts writes drifts encoded by driftArgs.
@@ -182,7 +186,7 @@ func scanDrift(sc scanner) (drift.Drift, error) {
 	)
 	if err := sc.Scan(&d.ClientID, &d.StackID, &d.ID, &code, &typ, &d.Component, &expected, &observed, &severity,
 		&d.Cause, &detected, &firstSeen, &lastSeen, &d.Observations, &confirmed, &acknowledged, &d.AcknowledgedBy,
-		&resolved); err != nil {
+		&resolved, &d.HealStatus); err != nil {
 		return drift.Drift{}, err
 	}
 	d.Code, d.Type, d.Severity = drift.Code(code), drift.Type(typ), drift.Severity(severity)

@@ -86,7 +86,7 @@ WHERE drift_checked = 0 AND client_id = ? AND stack_id IN (?, '') AND event_id I
 // qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
 // open in the store is kept even if the pass's copy predates it.
 const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 	code = excluded.code, type = excluded.type, component = excluded.component,
 	expected = excluded.expected, observed = excluded.observed, severity = excluded.severity,
@@ -98,7 +98,7 @@ ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 		THEN drifts.acknowledged_by ELSE excluded.acknowledged_by END,
 	acknowledged_at = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged = 1
 		THEN drifts.acknowledged_at ELSE NULL END,
-	resolved_at = excluded.resolved_at`
+	resolved_at = excluded.resolved_at, heal_status = excluded.heal_status`
 
 // qAckDrift acknowledges an open drift of a client.
 const qAckDrift = `UPDATE drifts SET acknowledged = 1, acknowledged_by = ?, acknowledged_at = ?

@@ -1,0 +1,651 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const healColumns = `id, drift_id, client_id, stack_id, code, component, provider, action, attempt, status,
+	reconciliation_id, approval_id, triggered_by, drift_detail, not_before, owner, lease_until, claims,
+	created_at, started_at, completed_at, verified_at, detail, error`
+
+const approvalColumns = `id, client_id, stack_id, drift_id, code, component, action, approval_class, diff,
+	triggered_by, reconciliation_id, status, created_at, expires_at, decided_at, decided_by, reason, heal_id`
+
+// qInsertHeal stores a new attempt; one whose id is stored is left alone.
+const qInsertHeal = `INSERT INTO heals (` + healColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+// qExecuteApproval marks an approved request executed by a new attempt:
+// no row changes when the request is not approved (any more) or the
+// attempt is stored already, and the attempt is then not written.
+const qExecuteApproval = `UPDATE approvals SET status = 'executed', heal_id = ?
+WHERE id = ? AND client_id = ? AND stack_id = ? AND status = 'approved'
+	AND NOT EXISTS (SELECT 1 FROM heals WHERE id = ?)`
+
+// qUpdateHeal applies a pass's verdict while the attempt is in one of the
+// listed statuses (a JSON array). The lease ends: a worker still holding
+// a cancelled attempt is fenced off (FinishHeal answers ErrConflict).
+const qUpdateHeal = `UPDATE heals SET status = ?, verified_at = COALESCE(?, verified_at),
+	completed_at = COALESCE(completed_at, ?), lease_until = NULL,
+	error = CASE WHEN ? = '' THEN error ELSE ? END
+WHERE id = ? AND client_id = ? AND stack_id = ? AND status IN (SELECT value FROM json_each(?))`
+
+// qInsertApproval stores a new request unless its id is stored or its
+// drift has a pending or approved one (the unique index approvals_open).
+const qInsertApproval = `INSERT INTO approvals (` + approvalColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING`
+
+// qRecordReturns records the drifts of a pass that are stored resolved:
+// the upsert that follows reopens them.
+const qRecordReturns = `INSERT INTO drift_returns (client_id, stack_id, drift_id, returned_at)
+SELECT client_id, stack_id, id, ? FROM drifts
+WHERE client_id = ? AND stack_id = ? AND resolved_at IS NOT NULL AND id IN (SELECT value FROM json_each(?))`
+
+// healWrites is what a pass writes of healing, checked and encoded before
+// the transaction runs it.
+type healWrites struct {
+	returns   string // JSON array of the ids of drifts the pass reports open
+	heals     []healWrite
+	updates   [][]any // qUpdateHeal's arguments
+	approvals [][]any // qInsertApproval's arguments
+}
+
+type healWrite struct {
+	args     []any // qInsertHeal's arguments
+	approval []any // qExecuteApproval's arguments, nil without an approval
+}
+
+// prepareHeals checks and encodes the healing part of a pass. Heals and
+// approvals without client and stack are the pass's stack's; others must
+// be. A zero CreatedAt is now, a zero NotBefore is CreatedAt, an empty
+// Status is pending, an empty ReconciliationID is the pass's.
+func (s *Store) prepareHeals(p store.Pass) (healWrites, error) {
+	var w healWrites
+	client, stack := p.State.ClientID, p.State.StackID
+	var open []string
+	for _, d := range p.Drifts {
+		if d.ResolvedAt == nil {
+			open = append(open, d.ID)
+		}
+	}
+	if len(open) > 0 {
+		var err error
+		if w.returns, err = marshal(open); err != nil {
+			return w, err
+		}
+	}
+	now := s.now()
+	for _, h := range p.Heals {
+		h, err := checkHeal(h, p, now)
+		if err != nil {
+			return w, err
+		}
+		hw := healWrite{args: healArgs(h)}
+		if h.ApprovalID != "" {
+			hw.approval = []any{h.ID, h.ApprovalID, client, stack, h.ID}
+		}
+		w.heals = append(w.heals, hw)
+	}
+	for _, u := range p.HealUpdates {
+		if err := checkHealUpdate(u); err != nil {
+			return w, err
+		}
+		from, err := marshal(u.From)
+		if err != nil {
+			return w, err
+		}
+		w.updates = append(w.updates, []any{string(u.Status), nullMicros(verifiedAt(u)), micros(u.At),
+			u.Error, u.Error, u.ID, client, stack, from})
+	}
+	for _, a := range p.Approvals {
+		a, err := checkApproval(a, p, now)
+		if err != nil {
+			return w, err
+		}
+		w.approvals = append(w.approvals, approvalArgs(a))
+	}
+	return w, nil
+}
+
+// checkHeal validates an attempt of pass p and fills its defaults.
+func checkHeal(h store.HealAttempt, p store.Pass, now time.Time) (store.HealAttempt, error) {
+	if h.ClientID == "" && h.StackID == "" {
+		h.ClientID, h.StackID = p.State.ClientID, p.State.StackID
+	}
+	switch {
+	case h.ID == "" || h.DriftID == "":
+		return h, fmt.Errorf("heal attempt %q of drift %q: id and drift id are required", h.ID, h.DriftID)
+	case h.ClientID != p.State.ClientID || h.StackID != p.State.StackID:
+		return h, fmt.Errorf("heal attempt %s is for %s/%s", h.ID, h.ClientID, h.StackID)
+	case len(h.Drift) > 0 && !json.Valid(h.Drift):
+		return h, fmt.Errorf("heal attempt %s: drift_detail is not valid JSON", h.ID)
+	}
+	if h.Status == "" {
+		h.Status = store.HealPending
+	}
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = now
+	}
+	if h.NotBefore.IsZero() {
+		h.NotBefore = h.CreatedAt
+	}
+	if h.ReconciliationID == "" {
+		h.ReconciliationID = p.Result.ReconciliationID
+	}
+	return h, nil
+}
+
+// checkHealUpdate validates a verdict: it names an attempt, a status and
+// the statuses it applies from.
+func checkHealUpdate(u store.HealUpdate) error {
+	if u.ID == "" || u.Status == "" || len(u.From) == 0 {
+		return fmt.Errorf("heal update %q: id, status and from statuses are required", u.ID)
+	}
+	return nil
+}
+
+// verifiedAt is when a verdict verified an attempt: succeeded and failed
+// are verdicts on an executed attempt; cancelled is not.
+func verifiedAt(u store.HealUpdate) *time.Time {
+	if u.Status == store.HealSucceeded || u.Status == store.HealFailed {
+		return &u.At
+	}
+	return nil
+}
+
+// checkApproval validates an approval request of pass p and fills its
+// defaults.
+func checkApproval(a store.Approval, p store.Pass, now time.Time) (store.Approval, error) {
+	if a.ClientID == "" && a.StackID == "" {
+		a.ClientID, a.StackID = p.State.ClientID, p.State.StackID
+	}
+	switch {
+	case a.ID == "" || a.DriftID == "":
+		return a, fmt.Errorf("approval %q of drift %q: id and drift id are required", a.ID, a.DriftID)
+	case a.ClientID != p.State.ClientID || a.StackID != p.State.StackID:
+		return a, fmt.Errorf("approval %s is for %s/%s", a.ID, a.ClientID, a.StackID)
+	case len(a.Diff) > 0 && !json.Valid(a.Diff):
+		return a, fmt.Errorf("approval %s: diff is not valid JSON", a.ID)
+	}
+	if a.Status == "" {
+		a.Status = store.ApprovalPending
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now
+	}
+	if a.ReconciliationID == "" {
+		a.ReconciliationID = p.Result.ReconciliationID
+	}
+	return a, nil
+}
+
+func nullJSON(b json.RawMessage) sql.NullString {
+	if len(b) == 0 {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: string(b), Valid: true}
+}
+
+// healArgs encodes an attempt as the values of healColumns.
+func healArgs(h store.HealAttempt) []any {
+	return []any{h.ID, h.DriftID, h.ClientID, h.StackID, string(h.Code), h.Component, h.Provider, h.Action,
+		h.Attempt, string(h.Status), h.ReconciliationID, h.ApprovalID, h.TriggeredBy, nullJSON(h.Drift),
+		micros(h.NotBefore), h.Owner, nullMicros(h.LeaseUntil), h.Claims, micros(h.CreatedAt),
+		nullMicros(h.StartedAt), nullMicros(h.CompletedAt), nullMicros(h.VerifiedAt), h.Detail, h.Error}
+}
+
+func scanHeal(sc scanner) (store.HealAttempt, error) {
+	var (
+		h                                   store.HealAttempt
+		code, status                        string
+		detail                              sql.NullString
+		notBefore, created                  int64
+		lease, started, completed, verified sql.NullInt64
+	)
+	if err := sc.Scan(&h.ID, &h.DriftID, &h.ClientID, &h.StackID, &code, &h.Component, &h.Provider, &h.Action,
+		&h.Attempt, &status, &h.ReconciliationID, &h.ApprovalID, &h.TriggeredBy, &detail, &notBefore, &h.Owner,
+		&lease, &h.Claims, &created, &started, &completed, &verified, &h.Detail, &h.Error); err != nil {
+		return store.HealAttempt{}, err
+	}
+	h.Code, h.Status = drift.Code(code), store.HealStatus(status)
+	if detail.Valid {
+		h.Drift = json.RawMessage(detail.String)
+	}
+	h.NotBefore, h.CreatedAt = fromMicros(notBefore), fromMicros(created)
+	h.LeaseUntil, h.StartedAt = fromNullMicros(lease), fromNullMicros(started)
+	h.CompletedAt, h.VerifiedAt = fromNullMicros(completed), fromNullMicros(verified)
+	return h, nil
+}
+
+// approvalArgs encodes an approval as the values of approvalColumns.
+func approvalArgs(a store.Approval) []any {
+	return []any{a.ID, a.ClientID, a.StackID, a.DriftID, string(a.Code), a.Component, a.Action, a.Class,
+		nullJSON(a.Diff), a.TriggeredBy, a.ReconciliationID, string(a.Status), micros(a.CreatedAt),
+		micros(a.ExpiresAt), nullMicros(a.DecidedAt), a.DecidedBy, a.Reason, a.HealID}
+}
+
+func scanApproval(sc scanner) (store.Approval, error) {
+	var (
+		a                store.Approval
+		code, status     string
+		diff             sql.NullString
+		created, expires int64
+		decided          sql.NullInt64
+	)
+	if err := sc.Scan(&a.ID, &a.ClientID, &a.StackID, &a.DriftID, &code, &a.Component, &a.Action, &a.Class, &diff,
+		&a.TriggeredBy, &a.ReconciliationID, &status, &created, &expires, &decided, &a.DecidedBy, &a.Reason,
+		&a.HealID); err != nil {
+		return store.Approval{}, err
+	}
+	a.Code, a.Status = drift.Code(code), store.ApprovalStatus(status)
+	if diff.Valid {
+		a.Diff = json.RawMessage(diff.String)
+	}
+	a.CreatedAt, a.ExpiresAt, a.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
+	return a, nil
+}
+
+// commitHeals writes the healing part of pass p inside CommitPass's
+// transaction, before its drifts are upserted: the returns of drifts the
+// pass reopens, the verdicts, the approval requests and the new attempts
+// (an attempt with an approval only while that is approved, marking it
+// executed).
+func (s *Store) commitHeals(ctx context.Context, tx *sql.Tx, p store.Pass) error {
+	w, err := s.prepareHeals(p)
+	if err != nil {
+		return err
+	}
+	client, stack := p.State.ClientID, p.State.StackID
+	if w.returns != "" {
+		if _, err := tx.ExecContext(ctx, qRecordReturns, micros(p.Result.CompletedAt), client, stack, w.returns); err != nil {
+			return fmt.Errorf("record drift returns: %w", err)
+		}
+	}
+	for _, args := range w.updates {
+		if _, err := tx.ExecContext(ctx, qUpdateHeal, args...); err != nil {
+			return fmt.Errorf("update heal %s: %w", args[5], err)
+		}
+	}
+	for _, args := range w.approvals {
+		if _, err := tx.ExecContext(ctx, qInsertApproval, args...); err != nil {
+			return fmt.Errorf("insert approval %s: %w", args[0], err)
+		}
+	}
+	for _, h := range w.heals {
+		if h.approval != nil {
+			res, err := tx.ExecContext(ctx, qExecuteApproval, h.approval...)
+			if err != nil {
+				return fmt.Errorf("execute approval %s: %w", h.approval[1], err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				continue
+			}
+		}
+		if _, err := tx.ExecContext(ctx, qInsertHeal, h.args...); err != nil {
+			return fmt.Errorf("insert heal %s: %w", h.args[0], err)
+		}
+	}
+	return nil
+}
+
+// ListHeals returns attempts oldest first by (CreatedAt, ID).
+func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealAttempt, store.Page, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if q.ClientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, q.ClientID)
+	}
+	if q.StackID != "" {
+		conds = append(conds, `stack_id = ?`)
+		args = append(args, q.StackID)
+	}
+	if q.DriftID != "" {
+		conds = append(conds, `drift_id = ?`)
+		args = append(args, q.DriftID)
+	}
+	if len(q.Status) > 0 {
+		st, err := marshal(q.Status)
+		if err != nil {
+			return nil, "", fmt.Errorf("list heals: %w", err)
+		}
+		conds = append(conds, `status IN (SELECT value FROM json_each(?))`)
+		args = append(args, st)
+	}
+	if !q.Since.IsZero() {
+		conds = append(conds, `created_at >= ?`)
+		args = append(args, micros(q.Since))
+	}
+	if q.Cursor != "" {
+		var created int64
+		var id string
+		if err := store.DecodeCursor(q.Cursor, &created, &id); err != nil {
+			return nil, "", fmt.Errorf("list heals: %w", err)
+		}
+		conds = append(conds, `(created_at, id) > (?, ?)`)
+		args = append(args, created, id)
+	}
+	limit := store.PageLimit(q.Limit)
+	args = append(args, limit+1)
+	st, err := s.read(ctx, `SELECT `+healColumns+` FROM heals`+where(conds)+` ORDER BY created_at, id LIMIT ?`)
+	if err != nil {
+		return nil, "", fmt.Errorf("list heals: %w", err)
+	}
+	out, err := queryHeals(ctx, st, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list heals: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(micros(out[limit-1].CreatedAt), out[limit-1].ID)
+	}
+	return out, next, nil
+}
+
+func queryHeals(ctx context.Context, st *sql.Stmt, args ...any) ([]store.HealAttempt, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.HealAttempt
+	for rows.Next() {
+		h, err := scanHeal(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// qClaimHeals claims due attempts: pending ones whose not_before has come
+// and running ones whose lease lapsed, oldest first. The writer
+// transaction is the only one, so two claimers never take the same
+// attempt.
+const qClaimHeals = `UPDATE heals SET status = 'running', owner = ?, lease_until = ?, claims = claims + 1,
+	started_at = COALESCE(started_at, ?)
+WHERE id IN (SELECT id FROM heals
+	WHERE (status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?)
+	ORDER BY created_at, id LIMIT ?)
+RETURNING ` + healColumns
+
+// ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
+// attempts for owner until now+lease, oldest first.
+func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.HealAttempt, error) {
+	if owner == "" || lease <= 0 {
+		return nil, fmt.Errorf("claim heals: owner %q and a positive lease (%s) are required", owner, lease)
+	}
+	limit = store.PageLimit(limit)
+	var out []store.HealAttempt
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, qClaimHeals)
+		if err != nil {
+			return err
+		}
+		out, err = queryHeals(ctx, st, owner, micros(now.Add(lease)), micros(now), micros(now), micros(now), limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim heals for %s: %w", owner, err)
+	}
+	sortHeals(out)
+	return out, nil
+}
+
+// sortHeals orders attempts by (CreatedAt, ID): RETURNING has no order.
+func sortHeals(hs []store.HealAttempt) {
+	sort.Slice(hs, func(i, j int) bool {
+		if !hs[i].CreatedAt.Equal(hs[j].CreatedAt) {
+			return hs[i].CreatedAt.Before(hs[j].CreatedAt)
+		}
+		return hs[i].ID < hs[j].ID
+	})
+}
+
+// qFinishHeal records the outcome of an attempt running under owner. The
+// lease ends; Owner stays, saying which worker ran it.
+const qFinishHeal = `UPDATE heals SET status = ?, detail = ?, error = ?, completed_at = ?, lease_until = NULL
+WHERE id = ? AND status = 'running' AND owner = ?
+RETURNING ` + healColumns
+
+// FinishHeal records the outcome of a running attempt held by owner.
+func (s *Store) FinishHeal(ctx context.Context, id, owner string, status store.HealStatus, detail, errText string, at time.Time) (store.HealAttempt, error) {
+	if status != store.HealExecuted && status != store.HealFailed {
+		return store.HealAttempt{}, fmt.Errorf("finish heal %s: status %q: want executed or failed", id, status)
+	}
+	var h store.HealAttempt
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, qFinishHeal)
+		if err != nil {
+			return err
+		}
+		h, err = scanHeal(st.QueryRowContext(ctx, string(status), detail, errText, micros(at), id, owner))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM heals WHERE id = ?`, id).Scan(&one); err != nil {
+			return translate(err)
+		}
+		return fmt.Errorf("%w: not running under %s", store.ErrConflict, owner)
+	})
+	if err != nil {
+		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// DriftReturns counts the reopenings of the stack's drifts at or after
+// since, per drift id.
+func (s *Store) DriftReturns(ctx context.Context, clientID, stackID string, since time.Time) (map[string]int, error) {
+	st, err := s.read(ctx, `SELECT drift_id, count(*) FROM drift_returns
+WHERE client_id = ? AND stack_id = ? AND returned_at >= ? GROUP BY drift_id`)
+	if err != nil {
+		return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
+	}
+	rows, err := st.QueryContext(ctx, clientID, stackID, micros(since))
+	if err != nil {
+		return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
+	}
+	defer rows.Close()
+	out := make(map[string]int)
+	for rows.Next() {
+		var (
+			id string
+			n  int
+		)
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
+		}
+		out[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
+	}
+	return out, nil
+}
+
+// ListApprovals returns approvals newest first by (CreatedAt, ID).
+func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]store.Approval, store.Page, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	if q.ClientID != "" {
+		conds = append(conds, `client_id = ?`)
+		args = append(args, q.ClientID)
+	}
+	if q.StackID != "" {
+		conds = append(conds, `stack_id = ?`)
+		args = append(args, q.StackID)
+	}
+	if q.DriftID != "" {
+		conds = append(conds, `drift_id = ?`)
+		args = append(args, q.DriftID)
+	}
+	if len(q.Status) > 0 {
+		st, err := marshal(q.Status)
+		if err != nil {
+			return nil, "", fmt.Errorf("list approvals: %w", err)
+		}
+		conds = append(conds, `status IN (SELECT value FROM json_each(?))`)
+		args = append(args, st)
+	}
+	if q.Cursor != "" {
+		var created int64
+		var id string
+		if err := store.DecodeCursor(q.Cursor, &created, &id); err != nil {
+			return nil, "", fmt.Errorf("list approvals: %w", err)
+		}
+		conds = append(conds, `(created_at, id) < (?, ?)`)
+		args = append(args, created, id)
+	}
+	limit := store.PageLimit(q.Limit)
+	args = append(args, limit+1)
+	st, err := s.read(ctx, `SELECT `+approvalColumns+` FROM approvals`+where(conds)+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`)
+	if err != nil {
+		return nil, "", fmt.Errorf("list approvals: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list approvals: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list approvals: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list approvals: %w", err)
+	}
+	var next store.Page
+	if len(out) > limit {
+		out = out[:limit]
+		next = store.EncodeCursor(micros(out[limit-1].CreatedAt), out[limit-1].ID)
+	}
+	return out, next, nil
+}
+
+// GetApproval returns one approval, or store.ErrNotFound.
+func (s *Store) GetApproval(ctx context.Context, id string) (store.Approval, error) {
+	st, err := s.read(ctx, `SELECT `+approvalColumns+` FROM approvals WHERE id = ?`)
+	if err != nil {
+		return store.Approval{}, fmt.Errorf("get approval %s: %w", id, err)
+	}
+	a, err := scanApproval(st.QueryRowContext(ctx, id))
+	if err != nil {
+		return store.Approval{}, fmt.Errorf("get approval %s: %w", id, translate(err))
+	}
+	return a, nil
+}
+
+// DecideApproval approves or rejects a pending approval and appends its
+// audit entry in one writer transaction. An expired one is marked expired
+// (committed) and the call answers store.ErrExpired.
+func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, reason string, at time.Time) (store.Approval, error) {
+	var (
+		a       store.Approval
+		expired bool
+	)
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		expired = false
+		a, err = scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalColumns+` FROM approvals WHERE id = ?`, id))
+		if err != nil {
+			return translate(err)
+		}
+		if a.Status != store.ApprovalPending {
+			return fmt.Errorf("%w: approval is %s", store.ErrConflict, a.Status)
+		}
+		if !a.ExpiresAt.After(store.Truncate(at)) {
+			expired, a.Status = true, store.ApprovalExpired
+			_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired' WHERE id = ?`, id)
+			return err
+		}
+		d := decision(a, approve, by, reason, at)
+		a = d.approval
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?
+WHERE id = ?`, string(a.Status), nullMicros(a.DecidedAt), a.DecidedBy, a.Reason, id); err != nil {
+			return err
+		}
+		_, err = s.appendAudit(ctx, tx, []store.AuditEntry{d.audit})
+		return err
+	})
+	if err != nil {
+		return store.Approval{}, fmt.Errorf("decide approval %s: %w", id, err)
+	}
+	if expired {
+		return store.Approval{}, fmt.Errorf("decide approval %s: %w at %s", id, store.ErrExpired, a.ExpiresAt.Format(time.RFC3339))
+	}
+	return a, nil
+}
+
+// decided is a decision on a pending approval: the approval as decided and
+// its audit entry.
+type decided struct {
+	approval store.Approval
+	audit    store.AuditEntry
+}
+
+// decision decides a pending approval a: approved or rejected by by at at,
+// and the audit entry that records it.
+func decision(a store.Approval, approve bool, by, reason string, at time.Time) decided {
+	at = store.Truncate(at)
+	a.Status, a.DecidedAt, a.DecidedBy, a.Reason = store.ApprovalRejected, &at, by, reason
+	action := "approval_rejected"
+	if approve {
+		a.Status, action = store.ApprovalApproved, "approval_granted"
+	}
+	changes, _ := json.Marshal(map[string]string{
+		"approval_id": a.ID, "approval_class": a.Class, "heal_action": a.Action, "reason": reason,
+	})
+	return decided{approval: a, audit: store.AuditEntry{
+		Timestamp: at, Action: action, ClientID: a.ClientID, StackID: a.StackID, TriggeredBy: by,
+		Success: true, ChangesMade: changes, ApprovalRequired: true, Approver: by, DriftID: a.DriftID,
+	}}
+}
+
+// qExpireApprovals expires a bounded batch of pending approvals.
+const qExpireApprovals = `UPDATE approvals SET status = 'expired' WHERE id IN (
+	SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?)`
+
+// ExpireApprovals marks up to limit (store.MaxLimit when limit <= 0)
+// pending approvals whose ExpiresAt is not after now expired.
+func (s *Store) ExpireApprovals(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, qExpireApprovals, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expire approvals: %w", err)
+	}
+	return int(n), nil
+}
