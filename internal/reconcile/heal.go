@@ -246,6 +246,32 @@ func (h *healer) run(ctx context.Context) {
 	}
 }
 
+// HealOnce claims the attempts that are due and runs them, waiting for
+// them to finish; it returns how many ran. The running loop does this on
+// its own; HealOnce is for one-shot runs (reconcile --once) and tests.
+func (r *Reconciler) HealOnce(ctx context.Context) (int, error) {
+	if r.healer == nil {
+		return 0, nil
+	}
+	h := r.healer
+	claimed, err := r.heals.ClaimHeals(ctx, h.opts.Owner, r.clock.Now(), h.opts.Lease, 1000)
+	if err != nil {
+		return 0, fmt.Errorf("claim heal attempts: %w", err)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.opts.Workers)
+	for _, a := range claimed {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h.execute(ctx, a)
+		}()
+	}
+	wg.Wait()
+	return len(claimed), nil
+}
+
 // execute runs one claimed attempt: breakers, action, outcome, audit,
 // event, and a pass to verify it.
 func (h *healer) execute(ctx context.Context, a store.HealAttempt) {

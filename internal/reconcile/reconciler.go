@@ -30,6 +30,8 @@ const (
 	TriggerConfig   = "config"
 	TriggerAlert    = "alert"
 	TriggerStart    = "start"
+	// TriggerApproval: a person approved a heal of the stack.
+	TriggerApproval = "approval"
 )
 
 // Prober observes resources. *probe.Prober implements it.

@@ -56,9 +56,10 @@ type BuildHook struct {
 	opts BuildHookOptions
 	srv  *apiServer
 
-	mu     sync.Mutex
-	hookID string
-	builds []HookBuild
+	mu      sync.Mutex
+	hookID  string
+	builds  []HookBuild
+	onBuild func(HookBuild)
 }
 
 // NewBuildHook starts a fake build hook.
@@ -107,6 +108,15 @@ func (h *BuildHook) Rotate() string {
 	return h.URL()
 }
 
+// OnBuild sets a function called for every build the hook accepts, before
+// it answers: a StackWorld redeploys its site with it (the sim's deploys
+// are instant).
+func (h *BuildHook) OnBuild(fn func(HookBuild)) {
+	h.mu.Lock()
+	h.onBuild = fn
+	h.mu.Unlock()
+}
+
 // Builds lists the builds accepted, oldest first.
 func (h *BuildHook) Builds() []HookBuild {
 	h.mu.Lock()
@@ -146,7 +156,11 @@ func (h *BuildHook) handle(w http.ResponseWriter, r *http.Request) {
 	b := HookBuild{ID: uuid.NewString(), At: time.Now(), Query: r.URL.Query()}
 	h.mu.Lock()
 	h.builds = append(h.builds, b)
+	onBuild := h.onBuild
 	h.mu.Unlock()
+	if onBuild != nil {
+		onBuild(b)
+	}
 	switch h.opts.Flavor {
 	case FlavorVercel:
 		genericJSON(w, http.StatusCreated, map[string]any{"job": map[string]any{

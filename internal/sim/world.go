@@ -80,6 +80,14 @@ func NewStackWorld(spec WorldStack) (_ *StackWorld, err error) {
 	if w.Site, err = NewSite(SiteOptions{}); err != nil {
 		return nil, err
 	}
+	// A build deploys the site again: a deployment that fails (503) or
+	// is gone (404) is replaced; a server that is down or slow is not a
+	// deployment's fault and stays as it is.
+	w.Build.OnBuild(func(HookBuild) {
+		if m := w.Site.Mode(); m == ModeFailing || m == ModeMissing {
+			_ = w.Site.SetMode(ModeHealthy)
+		}
+	})
 	return w, nil
 }
 

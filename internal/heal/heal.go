@@ -1,0 +1,290 @@
+// Package heal performs the heal actions of the drift taxonomy through the
+// provider drivers and the builder: re-register a provider, recreate or
+// update a webhook subscription, rebuild the site, apply the desired state.
+// It implements reconcile.HealActions; the reconcile loop decides when an
+// action runs (policy, approvals, attempts, backoff, breakers).
+//
+// Every action is idempotent for its attempt: a driver's Register keeps
+// what already exists at our receiver address, Update makes a subscription
+// match (a second Update changes nothing), and a rebuild of a stack whose
+// build is running joins that build.
+package heal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/blackwellio/blackwell/internal/build"
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// The heal actions of drift.Classify.
+const (
+	ActionRegisterProvider     = "register_provider"
+	ActionSwitchBinding        = "switch_binding"
+	ActionRecreateSubscription = "recreate_subscription"
+	ActionUpdateSubscription   = "update_subscription"
+	ActionRebuild              = "rebuild"
+	ActionRecreateResource     = "recreate_resource"
+	ActionApplyDesiredState    = "apply_desired_state"
+)
+
+// ErrUnsupported: the stack gives the action nothing to act with (no
+// driver for its provider, no build declared).
+var ErrUnsupported = errors.New("heal action not possible for this stack")
+
+// Builder runs a build of a binding and waits for it; *build.Builder.
+type Builder interface {
+	Trigger(ctx context.Context, b provider.Binding) (build.BuildResult, error)
+}
+
+// Options configure Actions.
+type Options struct {
+	Registry *provider.Registry
+	// Builder runs rebuilds; nil makes rebuild actions unsupported.
+	Builder Builder
+	// ReceiverPrefix is {public_url}/v1/webhooks: subscriptions are
+	// (re)created at {prefix}/{provider}/{client_id}/{stack_id}.
+	ReceiverPrefix string
+}
+
+// Actions performs heal actions.
+type Actions struct{ opts Options }
+
+// New returns Actions.
+func New(opts Options) *Actions {
+	opts.ReceiverPrefix = strings.TrimRight(opts.ReceiverPrefix, "/")
+	return &Actions{opts: opts}
+}
+
+// Provider names the provider an action on d talks to: the binding of the
+// drift's role (provider drifts), of the integration's role (integration
+// drifts), or the ssg binding (rebuilds); "" when the stack has none.
+func (a *Actions) Provider(d drift.Drift, spec config.StackSpec) string {
+	if role := roleOf(d, spec); role != "" {
+		return spec.Providers[role].Name
+	}
+	return ""
+}
+
+// roleOf is the binding role an action on d goes to.
+func roleOf(d drift.Drift, spec config.StackSpec) string {
+	switch d.Code {
+	case drift.ProviderMissing, drift.ProviderChanged:
+		return d.Component
+	case drift.WebhookBroken, drift.IntegrationMismatch:
+		if ig, ok := spec.Integrations[d.Component]; ok {
+			return ig.Provider
+		}
+		return ""
+	case drift.ResourceUnhealthy, drift.ResourceMissing, drift.ContentStale:
+		if _, ok := spec.Providers[config.RoleSSG]; ok {
+			return config.RoleSSG
+		}
+	}
+	return ""
+}
+
+// Execute runs the attempt's action on the stack and says what it did.
+func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config.StackSpec) (string, error) {
+	d := drift.Drift{Code: at.Code, Component: at.Component}
+	bindings, err := a.opts.Registry.Bindings(at.ClientID, at.StackID, spec)
+	if err != nil {
+		// Unresolved secrets: the action would fail at the provider.
+		return "", fmt.Errorf("%w: %v", provider.ErrConfig, err)
+	}
+	switch at.Action {
+	case ActionRegisterProvider:
+		return a.registerProvider(ctx, bindings, spec, d.Component)
+	case ActionSwitchBinding:
+		// The events come from another provider than the declared one:
+		// point the declared provider's subscriptions back at us. What
+		// the other provider sends stays its owner's to stop.
+		return a.ensureRole(ctx, bindings, spec, d.Component)
+	case ActionRecreateSubscription, ActionUpdateSubscription:
+		ig, ok := spec.Integrations[d.Component]
+		if !ok {
+			return "", fmt.Errorf("%w: integration %q is not declared", ErrUnsupported, d.Component)
+		}
+		b, ok := bindings[ig.Provider]
+		if !ok {
+			return "", fmt.Errorf("%w: role %q of integration %q is not declared", ErrUnsupported, ig.Provider, d.Component)
+		}
+		return a.ensureIntegration(ctx, b, provider.Integration{Name: d.Component, Integration: ig})
+	case ActionRebuild, ActionRecreateResource:
+		return a.rebuild(ctx, bindings)
+	case ActionApplyDesiredState:
+		var done []string
+		for _, role := range sortedRoles(bindings) {
+			detail, err := a.ensureRole(ctx, bindings, spec, role)
+			if err != nil && !errors.Is(err, ErrUnsupported) {
+				return strings.Join(done, "; "), err
+			}
+			if detail != "" {
+				done = append(done, detail)
+			}
+		}
+		return strings.Join(done, "; "), nil
+	}
+	return "", fmt.Errorf("%w: unknown action %q", ErrUnsupported, at.Action)
+}
+
+// registerProvider re-registers the provider of role with the stack (a
+// driver whose provider keeps such a registration), then makes sure its
+// subscriptions exist.
+func (a *Actions) registerProvider(ctx context.Context, bindings map[string]provider.Binding, spec config.StackSpec, role string) (string, error) {
+	b, ok := bindings[role]
+	if !ok {
+		return "", fmt.Errorf("%w: role %q is not declared", ErrUnsupported, role)
+	}
+	drv, ok := a.opts.Registry.Driver(b.Name)
+	if !ok {
+		return "", fmt.Errorf("%w: no driver for provider %q", ErrUnsupported, b.Name)
+	}
+	var done []string
+	if reg, ok := drv.(provider.ProviderRegistrar); ok {
+		if err := reg.RegisterProvider(ctx, b, a.address(b)); err != nil {
+			return "", err
+		}
+		done = append(done, "registered provider "+b.Name)
+	}
+	detail, err := a.ensureRole(ctx, bindings, spec, role)
+	if detail != "" {
+		done = append(done, detail)
+	}
+	if errors.Is(err, ErrUnsupported) && len(done) > 0 {
+		err = nil
+	}
+	return strings.Join(done, "; "), err
+}
+
+// ensureRole makes every declared integration of role exist and match.
+func (a *Actions) ensureRole(ctx context.Context, bindings map[string]provider.Binding, spec config.StackSpec, role string) (string, error) {
+	b, ok := bindings[role]
+	if !ok {
+		return "", fmt.Errorf("%w: role %q is not declared", ErrUnsupported, role)
+	}
+	names := make([]string, 0, len(b.Integrations))
+	for name := range b.Integrations {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("%w: role %q declares no integration", ErrUnsupported, role)
+	}
+	slices.Sort(names)
+	var done []string
+	for _, name := range names {
+		detail, err := a.ensureIntegration(ctx, b, provider.Integration{Name: name, Integration: b.Integrations[name]})
+		if err != nil {
+			return strings.Join(done, "; "), err
+		}
+		done = append(done, detail)
+	}
+	return strings.Join(done, "; "), nil
+}
+
+// ensureIntegration makes the integration's subscription exist and match:
+// a subscription of ours that carries any of its topics (or, for a
+// filter-based integration, any of ours) is updated; with none, one is
+// registered.
+func (a *Actions) ensureIntegration(ctx context.Context, b provider.Binding, ig provider.Integration) (string, error) {
+	drv, ok := a.opts.Registry.Driver(b.Name)
+	if !ok {
+		return "", fmt.Errorf("%w: no driver for provider %q", ErrUnsupported, b.Name)
+	}
+	obs := drv.Observe(ctx, b)
+	if obs.Reachability != drift.Reachable || !obs.SubscriptionsKnown {
+		return "", fmt.Errorf("%s: %w: %s", b.Name, provider.ErrUnreachable, orDefault(obs.Detail, string(obs.Reachability)))
+	}
+	if sub, ok := a.matching(b, ig, obs.Subscriptions); ok {
+		if err := drv.Update(ctx, b, sub, ig, sub.Address); err != nil {
+			return "", fmt.Errorf("update subscription %s of %s: %w", sub.ID, ig.Name, err)
+		}
+		return fmt.Sprintf("updated %s subscription %s for %s", b.Name, sub.ID, ig.Name), nil
+	}
+	sub, err := drv.Register(ctx, b, ig, a.address(b))
+	if err != nil {
+		return "", fmt.Errorf("register subscription for %s: %w", ig.Name, err)
+	}
+	return fmt.Sprintf("created %s subscription %s for %s", b.Name, sub.ID, ig.Name), nil
+}
+
+// matching finds the subscription of ours (addressed at the stack's or the
+// client's receiver) that serves ig.
+func (a *Actions) matching(b provider.Binding, ig provider.Integration, subs []drift.Subscription) (drift.Subscription, bool) {
+	client := a.opts.ReceiverPrefix + "/" + b.Name + "/" + b.ClientID
+	var ours []drift.Subscription
+	for _, s := range subs {
+		addr := strings.TrimRight(s.Address, "/")
+		if i := strings.IndexAny(addr, "?#"); i >= 0 {
+			addr = addr[:i]
+		}
+		if addr == client || addr == client+"/"+b.StackID {
+			ours = append(ours, s)
+		}
+	}
+	if len(ig.Topics) == 0 {
+		if len(ours) == 1 {
+			return ours[0], true
+		}
+		return drift.Subscription{}, false
+	}
+	for _, s := range ours {
+		for _, t := range s.Topics {
+			if slices.ContainsFunc(ig.Topics, func(want string) bool { return strings.EqualFold(want, t) }) {
+				return s, true
+			}
+		}
+	}
+	return drift.Subscription{}, false
+}
+
+// rebuild runs a build of the stack's ssg binding and waits for it.
+func (a *Actions) rebuild(ctx context.Context, bindings map[string]provider.Binding) (string, error) {
+	b, ok := bindings[config.RoleSSG]
+	if !ok || b.Build == nil {
+		return "", fmt.Errorf("%w: the stack declares no build", ErrUnsupported)
+	}
+	if a.opts.Builder == nil {
+		return "", fmt.Errorf("%w: no builder", ErrUnsupported)
+	}
+	res, err := a.opts.Builder.Trigger(ctx, b)
+	if err != nil {
+		return "", fmt.Errorf("rebuild: %w", err)
+	}
+	if res.Status != build.StatusSucceeded {
+		return "", fmt.Errorf("rebuild %s: %s", res.Status, orDefault(res.Detail, "build failed"))
+	}
+	detail := "rebuilt with " + res.Driver
+	if res.ID != "" {
+		detail += " (" + res.ID + ")"
+	}
+	return detail, nil
+}
+
+// address is the receiver address of a binding's stack.
+func (a *Actions) address(b provider.Binding) string {
+	return a.opts.ReceiverPrefix + "/" + b.Name + "/" + b.ClientID + "/" + b.StackID
+}
+
+func sortedRoles(m map[string]provider.Binding) []string {
+	out := make([]string, 0, len(m))
+	for r := range m {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
