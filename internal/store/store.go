@@ -336,6 +336,8 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
+	OutboxStore // audit-log subscribers and the notification outbox (outbox.go)
+
 	TokenStore          // API tokens (tokens.go)
 	AuditRetentionStore // pruning the audit chain behind a checkpoint (audit_checkpoint.go)
 

@@ -32,6 +32,9 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) sto
 				c.run(ctx, t, newStore(t))
 			})
 		}
+
+		outboxConformance(ctx, t, newStore) // outbox_cases.go: store.OutboxStore
+
 		opsCases(ctx, t, newStore) // ops_cases.go: schema version, copy
 	})
 }

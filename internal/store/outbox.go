@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Subscriber is what a durable reader of the audit log has stored: how far
+// it has read (Cursor, the Seq of the last entry it processed), its own
+// state documents by key (notifications: the noise-control state of each
+// drift), and nothing else; its deliveries are OutboxItems.
+type Subscriber struct {
+	Name   string
+	Cursor int64
+	States map[string]json.RawMessage
+}
+
+// SubscriberCommit is what a subscriber writes after processing audit
+// entries, in one transaction: the cursor moves from From to To, states
+// are upserted by key, and deliveries enter the outbox. A crash before it
+// commits leaves everything as it was, so the subscriber processes the
+// same entries again from the same states; after it commits, the
+// deliveries are pending until DeleteOutbox.
+type SubscriberCommit struct {
+	Name string
+	// Create: the subscriber has never committed (its row is created;
+	// ErrConflict if it exists). Otherwise the stored cursor must equal
+	// From (ErrConflict if not: another process moved it; ErrNotFound if
+	// the subscriber does not exist).
+	Create bool
+	From   int64
+	To     int64
+	States map[string]json.RawMessage
+	// Deliveries are added; an id already pending keeps the stored item.
+	Deliveries []OutboxItem
+}
+
+// OutboxItem is one pending delivery of a subscriber: Payload (JSON) for
+// Channel.
+type OutboxItem struct {
+	// Seq orders the items; the store assigns it.
+	Seq        int64           `json:"seq"`
+	ID         string          `json:"id"`
+	Subscriber string          `json:"subscriber"`
+	Channel    string          `json:"channel"`
+	Payload    json.RawMessage `json:"payload"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+// OutboxStore is the durable side of notification delivery: audit-log
+// subscribers with their cursors and states, and the outbox of deliveries
+// not yet accepted by their receivers. The audit log itself is the
+// transactional outbox of the reconcile passes (CommitPass writes the
+// entries in the pass's transaction); subscribers tail it.
+type OutboxStore interface {
+	// AuditAfter returns up to limit (at least 1, at most MaxLimit) audit
+	// entries with Seq > after, oldest first. Seqs become visible in
+	// order: once entry n is visible, every entry below n is too.
+	AuditAfter(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+	// AuditHead returns the Seq of the newest audit entry, 0 for none.
+	AuditHead(ctx context.Context) (int64, error)
+	// GetSubscriber returns a subscriber's cursor and states, or
+	// ErrNotFound if it never committed.
+	GetSubscriber(ctx context.Context, name string) (Subscriber, error)
+	// CommitSubscriber writes c in one transaction (see SubscriberCommit);
+	// nothing is written when it fails.
+	CommitSubscriber(ctx context.Context, c SubscriberCommit) error
+	// PendingOutbox lists up to limit (at least 1, at most MaxLimit) pending
+	// deliveries of the subscriber with Seq > after, in Seq order (the
+	// order they were committed in).
+	PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]OutboxItem, error)
+	// DeleteOutbox removes delivered (or given up) items; unknown ids are
+	// not an error.
+	DeleteOutbox(ctx context.Context, ids []string) error
+}

@@ -1,0 +1,202 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// AuditAfter returns up to limit entries with seq > after, oldest first.
+// Every append takes the audit_head row lock until it commits, so seqs
+// become visible in order.
+func (s *Store) AuditAfter(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
+	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
+FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, store.PageLimit(limit))
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var (
+			e       store.AuditEntry
+			changes *string
+		)
+		if err := rows.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &e.Success,
+			&changes, &e.ApprovalRequired, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fmt.Errorf("audit after %d: %w", after, err)
+		}
+		e.Timestamp = utc(e.Timestamp)
+		if changes != nil {
+			e.ChangesMade = json.RawMessage(*changes)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// AuditHead returns the newest entry's seq, 0 for none.
+func (s *Store) AuditHead(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("audit head: %w", err)
+	}
+	return seq, nil
+}
+
+// GetSubscriber returns a subscriber's cursor and states, or ErrNotFound.
+func (s *Store) GetSubscriber(ctx context.Context, name string) (store.Subscriber, error) {
+	sub := store.Subscriber{Name: name, States: map[string]json.RawMessage{}}
+	if err := s.pool.QueryRow(ctx, `SELECT seq FROM subscriber_cursors WHERE name = $1`, name).Scan(&sub.Cursor); err != nil {
+		return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, translate(err))
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT key, doc FROM subscriber_states WHERE subscriber = $1`, name)
+	defer rows.Close()
+	for rows.Next() {
+		var key, doc string
+		if err := rows.Scan(&key, &doc); err != nil {
+			return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, err)
+		}
+		sub.States[key] = json.RawMessage(doc)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, err)
+	}
+	return sub, nil
+}
+
+const (
+	qCreateCursor = `INSERT INTO subscriber_cursors (name, seq, updated_at) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO NOTHING RETURNING seq`
+	qMoveCursor = `UPDATE subscriber_cursors SET seq = $2, updated_at = $3 WHERE name = $1 AND seq = $4 RETURNING seq`
+	// The states and deliveries, one array per column.
+	qUpsertStates = `INSERT INTO subscriber_states (subscriber, key, doc, updated_at)
+SELECT $1, k, d, $4 FROM unnest($2::text[], $3::text[]) AS t(k, d)
+ON CONFLICT (subscriber, key) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`
+	qInsertOutbox = `INSERT INTO outbox (id, subscriber, channel, payload, created_at)
+SELECT i, $1, c, p, t FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(i, c, p, t, n)
+ORDER BY n
+ON CONFLICT (id) DO NOTHING`
+)
+
+// CommitSubscriber writes the cursor, states and deliveries in one
+// transaction: two round trips (the cursor move, whose answer decides,
+// then the rest with COMMIT).
+func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) error {
+	keys := make([]string, 0, len(c.States))
+	docs := make([]string, 0, len(c.States))
+	for k, doc := range c.States {
+		if !json.Valid(doc) {
+			return fmt.Errorf("commit subscriber %s: state %q is not valid JSON", c.Name, k)
+		}
+		keys, docs = append(keys, k), append(docs, string(doc))
+	}
+	n := len(c.Deliveries)
+	ids, channels, payloads := make([]string, n), make([]string, n), make([]string, n)
+	created := make([]time.Time, n)
+	now := s.now()
+	for i, d := range c.Deliveries {
+		if !json.Valid(d.Payload) {
+			return fmt.Errorf("commit subscriber %s: delivery %q payload is not valid JSON", c.Name, d.ID)
+		}
+		ids[i], channels[i], payloads[i] = d.ID, d.Channel, string(d.Payload)
+		t := d.CreatedAt
+		if t.IsZero() {
+			t = now
+		}
+		created[i] = ts(t)
+	}
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		moved := false
+		b := t.batch()
+		scan := func(row pgx.Row) error {
+			var seq int64
+			switch err := row.Scan(&seq); {
+			case errors.Is(err, pgx.ErrNoRows):
+				return nil
+			case err != nil:
+				return err
+			}
+			moved = true
+			return nil
+		}
+		if c.Create {
+			b.Queue(qCreateCursor, c.Name, c.To, ts(now)).QueryRow(scan)
+		} else {
+			b.Queue(qMoveCursor, c.Name, c.To, ts(now), c.From).QueryRow(scan)
+		}
+		if err := t.send(ctx, b); err != nil {
+			return translate(err)
+		}
+		if !moved {
+			if c.Create {
+				return fmt.Errorf("%w: subscriber exists", store.ErrConflict)
+			}
+			var seq int64
+			if err := t.conn.QueryRow(ctx, `SELECT seq FROM subscriber_cursors WHERE name = $1`, c.Name).Scan(&seq); err != nil {
+				return translate(err)
+			}
+			return fmt.Errorf("%w: cursor at %d, not %d", store.ErrConflict, seq, c.From)
+		}
+		b = t.batch()
+		if len(keys) > 0 {
+			b.Queue(qUpsertStates, c.Name, keys, docs, ts(now))
+		}
+		if n > 0 {
+			b.Queue(qInsertOutbox, c.Name, ids, channels, payloads, created)
+		}
+		if err := t.commit(ctx, b); err != nil {
+			return translate(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// PendingOutbox lists a subscriber's pending deliveries after seq after.
+func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, subscriber, after, store.PageLimit(limit))
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		var (
+			it      store.OutboxItem
+			payload string
+		)
+		if err := rows.Scan(&it.Seq, &it.ID, &it.Subscriber, &it.Channel, &payload, &it.CreatedAt); err != nil {
+			return nil, fmt.Errorf("pending outbox: %w", err)
+		}
+		it.Payload, it.CreatedAt = json.RawMessage(payload), utc(it.CreatedAt)
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteOutbox removes items by id.
+func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete outbox: %w", err)
+	}
+	return nil
+}
