@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blackwellio/blackwell/internal/bus"
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -47,6 +49,15 @@ type Options struct {
 	// Webhooks receives provider webhooks (the ingest gateway); nil answers
 	// 503 on the webhook routes.
 	Webhooks WebhookReceiver
+	// Events feeds GET /v1/stream; nil answers 503 there.
+	Events *bus.Bus
+	// StreamHeartbeat is how often an idle stream gets a comment line
+	// (default 15s).
+	StreamHeartbeat time.Duration
+	// OnConfig, when set, is called with every configuration applied
+	// through POST /v1/config (the server rebuilds its notification
+	// channels from it).
+	OnConfig func(ctx context.Context, cfg *config.Config) error
 }
 
 // WebhookReceiver receives one provider delivery at

@@ -44,6 +44,12 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
+	if s.opts.OnConfig != nil {
+		if err := s.opts.OnConfig(r.Context(), cfg); err != nil {
+			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig,
+				"desired state applied, but the notification channels were kept as they were: %v", err)
+		}
+	}
 	return writeJSON(w, newList[store.ApplyResult](results, ""))
 }
 

@@ -98,6 +98,7 @@ func (s *Server) routes() []route {
 
 		{http.MethodGet, "/v1/events", s.listEvents},
 		{http.MethodGet, "/v1/audit", s.listAudit},
+		{http.MethodGet, "/v1/stream", s.stream},
 	}
 }
 
