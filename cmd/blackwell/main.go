@@ -88,6 +88,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g),
 		newDemoCmd(g),
 		newVersionCmd(g),
+		newMigrateCmd(g), newBackupCmd(g), newStoreCmd(g), // cmd_migrate.go, cmd_backup.go, cmd_store.go
 	)
 	root.AddCommand(clientCommands(g)...)
 	return root

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+// testPostgresURL is the test database (BLACKWELL_TEST_POSTGRES, or this
+// machine's). Without it the test is skipped, except under CI=true where
+// that fails it.
+func testPostgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("BLACKWELL_TEST_POSTGRES")
+	if u == "" {
+		u = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(ctx)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at %s is unreachable, and under CI=true this test must run: %v", postgres.Redact(u), err)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES; under CI=true this fails instead): %v", postgres.Redact(u), err)
+	}
+	return u
+}
+
+// newPostgresSchema creates an empty schema, dropped when the test ends, and
+// returns a URL whose connections use it.
+func newPostgresSchema(t testing.TB, server string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	exec := func(q string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, server)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	exec(`CREATE SCHEMA ` + name)
+	t.Cleanup(func() { exec(`DROP SCHEMA ` + name + ` CASCADE`) })
+	u, err := url.Parse(server)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// runCLI runs the blackwell CLI in-process.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, bytes.NewReader(nil), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestStoreCopySQLiteToPostgresAndBack moves an installation from SQLite to
+// PostgreSQL and back with blackwell store copy: the final file holds the
+// same rows as the first (digests equal), the audit chain verifies on
+// PostgreSQL, and the PostgreSQL store goes on appending to the chain.
+func TestStoreCopySQLiteToPostgresAndBack(t *testing.T) {
+	t.Parallel()
+	pg := newPostgresSchema(t, testPostgresURL(t))
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.db")
+	st, err := sqlite.Open(ctx, first)
+	require.NoError(t, err)
+	require.NoError(t, seedStore(ctx, st))
+	want, err := store.Digest(ctx, st)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	out, errOut, code := runCLI(t, "store", "copy", "--from", "sqlite://"+first, "--to", pg, "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var res copyResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, want, res.Tables, "rows and digests as in the source")
+	require.Equal(t, int64(3), res.Audit.Entries)
+	require.NotContains(t, out, "search_path", "the target URL is shown without its parameters")
+
+	// Into a non-empty PostgreSQL target: refused.
+	_, errOut, code = runCLI(t, "store", "copy", "--from", "sqlite://"+first, "--to", pg)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "target store is not empty")
+
+	// The PostgreSQL store serves and continues the chain.
+	p, err := postgres.Open(ctx, pg)
+	require.NoError(t, err)
+	got, err := store.Digest(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.NoError(t, p.AppendAudit(ctx, []store.AuditEntry{{Timestamp: time.Now(), Action: "apply", ClientID: "acme", TriggeredBy: "cli:after-copy"}}))
+	chain, err := verifyChain(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), chain.HeadSeq)
+	require.NoError(t, p.Close())
+
+	// And back to a new file: the same rows plus the new entry.
+	back := filepath.Join(dir, "back.db")
+	_, errOut, code = runCLI(t, "store", "copy", "--from", pg, "--to", "sqlite://"+back)
+	require.Equal(t, 0, code, errOut)
+	b, err := sqlite.Open(ctx, back)
+	require.NoError(t, err)
+	defer b.Close()
+	gotBack, err := store.Digest(ctx, b)
+	require.NoError(t, err)
+	for i, tc := range gotBack {
+		if tc.Table == "audit" {
+			require.Equal(t, want[i].Rows+1, tc.Rows)
+			continue
+		}
+		require.Equal(t, want[i], tc, "table %s", tc.Table)
+	}
+	chain, err = verifyChain(ctx, b)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), chain.Entries)
+}
