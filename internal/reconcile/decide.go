@@ -102,8 +102,8 @@ func (p *pass) decide(ctx context.Context) error {
 			return fmt.Errorf("read approvals: %w", err)
 		}
 		if ah.Flapping.Threshold > 0 {
-			if returns, err = st.DriftReturns(ctx, p.rec.ClientID, p.rec.StackID, now.Add(-ah.Flapping.Window.D())); err != nil {
-				return fmt.Errorf("read drift returns: %w", err)
+			if returns, err = p.returns(ctx, st, confirmed, now.Add(-ah.Flapping.Window.D())); err != nil {
+				return err
 			}
 		}
 	}
@@ -225,6 +225,38 @@ func (p *pass) decide(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// returns counts how often each drift came back since a time: the
+// returns stored, plus this pass's, which CommitPass records only when it
+// reopens the drift (a confirmed drift that was not open before this pass
+// but is stored resolved).
+func (p *pass) returns(ctx context.Context, st store.Heals, confirmed []int, since time.Time) (map[string]int, error) {
+	returns, err := st.DriftReturns(ctx, p.rec.ClientID, p.rec.StackID, since)
+	if err != nil {
+		return nil, fmt.Errorf("read drift returns: %w", err)
+	}
+	wasOpen := map[string]bool{}
+	for _, d := range p.open {
+		wasOpen[d.ID] = true
+	}
+	var appeared bool
+	for _, i := range confirmed {
+		appeared = appeared || !wasOpen[p.tracked.Open[i].ID]
+	}
+	if !appeared {
+		return returns, nil
+	}
+	all, err := p.r.opts.Store.ListDrifts(ctx, store.DriftQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, IncludeResolved: true})
+	if err != nil {
+		return nil, fmt.Errorf("read resolved drifts: %w", err)
+	}
+	for _, d := range all {
+		if d.ResolvedAt != nil && !wasOpen[d.ID] {
+			returns[d.ID]++
+		}
+	}
+	return returns, nil
 }
 
 // attempt is a new heal attempt for a Heal decision.

@@ -51,6 +51,7 @@ type fixtureOpts struct {
 	prober  reconcile.Prober
 	workers int
 	wrap    func(store.Store) store.Store
+	heal    reconcile.HealOptions
 }
 
 func setup(t *testing.T, o fixtureOpts) *fixture {
@@ -79,7 +80,7 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 	}})
 	f.loop = reconcile.New(reconcile.Options{
 		Store: st, Policies: f.state, Prober: o.prober,
-		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers,
+		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers, Heal: o.heal,
 		ReceiverPrefix: "http://blackwell.test/v1/webhooks",
 		OnPass:         func(r store.ReconciliationResult) { f.passes <- r },
 		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, resolved []drift.Drift) {
