@@ -336,6 +336,8 @@ type Page = string
 // use. Errors are ErrNotFound and ErrConflict as documented, or wrapped
 // driver errors.
 type Store interface {
+	Heals // heal attempts as jobs, approvals, drift returns (heal.go)
+
 	OutboxStore // audit-log subscribers and the notification outbox (outbox.go)
 
 	TokenStore          // API tokens (tokens.go)

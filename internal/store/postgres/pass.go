@@ -21,7 +21,7 @@ WHERE client_id = $2 AND stack_id = $3 AND resolved_at IS NULL AND NOT (id = ANY
 // qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
 // open in the store is kept even if the pass's copy predates it.
 const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 	code = excluded.code, type = excluded.type, component = excluded.component,
 	expected = excluded.expected, observed = excluded.observed, severity = excluded.severity,
@@ -33,7 +33,7 @@ ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 		THEN drifts.acknowledged_by ELSE excluded.acknowledged_by END,
 	acknowledged_at = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged
 		THEN drifts.acknowledged_at ELSE NULL END,
-	resolved_at = excluded.resolved_at`
+	resolved_at = excluded.resolved_at, heal_status = excluded.heal_status`
 
 // qInsertResult stores a pass's result; seq is assigned by the identity.
 const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id, stack_id, pass_trigger,
@@ -122,6 +122,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		b := t.batch()
 		upd.queue(b, &row)
 		b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, ids)
+		if err := s.queueHeals(b, p); err != nil {
+			return err
+		}
 		for _, args := range drifts {
 			b.Queue(qUpsertDrift, args...)
 		}
@@ -163,7 +166,8 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 }
 
 const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,
-	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at`
+	detected_at, first_seen, last_seen, observations, confirmed, acknowledged, acknowledged_by, resolved_at,
+	heal_status`
 
 // driftArgs encodes a drift as the values of driftColumns.
 func driftArgs(d drift.Drift) ([]any, error) {
@@ -178,7 +182,7 @@ func driftArgs(d drift.Drift) ([]any, error) {
 	}
 	return []any{d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
 		expected, observed, string(d.Severity), d.Cause, d.DetectedAt, d.FirstSeen,
-		d.LastSeen, d.Observations, d.Confirmed, d.Acknowledged, d.AcknowledgedBy, d.ResolvedAt}, nil
+		d.LastSeen, d.Observations, d.Confirmed, d.Acknowledged, d.AcknowledgedBy, d.ResolvedAt, d.HealStatus}, nil
 }
 
 // truncateDrift gives a drift's times the precision they are stored with.
@@ -198,7 +202,7 @@ func scanDrift(sc scanner) (drift.Drift, error) {
 	)
 	if err := sc.Scan(&d.ClientID, &d.StackID, &d.ID, &code, &typ, &d.Component, &expected, &observed, &severity,
 		&d.Cause, &d.DetectedAt, &d.FirstSeen, &d.LastSeen, &d.Observations, &d.Confirmed, &d.Acknowledged,
-		&d.AcknowledgedBy, &d.ResolvedAt); err != nil {
+		&d.AcknowledgedBy, &d.ResolvedAt, &d.HealStatus); err != nil {
 		return drift.Drift{}, err
 	}
 	d.Code, d.Type, d.Severity = drift.Code(code), drift.Type(typ), drift.Severity(severity)

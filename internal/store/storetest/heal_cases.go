@@ -39,11 +39,7 @@ func healCases(ctx context.Context, t *testing.T, newStore func(t *testing.T) st
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
-			h, ok := s.(store.Heals)
-			if !ok {
-				t.Skipf("%T does not implement store.Heals yet", s)
-			}
-			c.run(ctx, t, s, h)
+			c.run(ctx, t, s, s)
 		})
 	}
 }
