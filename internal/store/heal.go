@@ -82,7 +82,11 @@ type HealAttempt struct {
 
 // HealUpdate is a pass's verdict on an attempt: succeeded or failed for an
 // executed one (verification), cancelled for a pending one. It applies
-// only while the stored attempt is in one of From.
+// only while the stored attempt is in one of From (which must not be
+// empty) and belongs to the pass's stack. Applied, it sets Status, sets
+// VerifiedAt = At for succeeded and failed, CompletedAt = At if unset,
+// Error when not empty, and ends any lease (a worker still holding the
+// attempt is then fenced off).
 type HealUpdate struct {
 	ID     string       `json:"id"`
 	From   []HealStatus `json:"from"`
@@ -166,13 +170,16 @@ type Heals interface {
 	// concurrent callers never get the same attempt.
 	ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]HealAttempt, error)
 	// FinishHeal records the outcome of a running attempt held by owner:
-	// status executed or failed, with detail/error, CompletedAt = at. It
+	// status executed or failed, with detail/error, CompletedAt = at; the
+	// lease ends (LeaseUntil nil) and Owner stays, naming the worker. An
+	// owner whose lease lapsed but that no one re-claimed may finish. It
 	// fails with ErrConflict when the attempt is not running under owner
 	// (its lease lapsed and another worker took it: the caller is fenced
 	// off), ErrNotFound when it does not exist.
 	FinishHeal(ctx context.Context, id, owner string, status HealStatus, detail, errText string, at time.Time) (HealAttempt, error)
 	// DriftReturns counts, per drift id of the stack, how often a resolved
-	// drift came back (was reopened by CommitPass) at or after since.
+	// drift came back (was reopened by CommitPass) at or after since; a
+	// return is dated by the reopening pass's Result.CompletedAt.
 	DriftReturns(ctx context.Context, clientID, stackID string, since time.Time) (map[string]int, error)
 
 	// ListApprovals returns approvals newest first, cursor-paginated.
@@ -182,9 +189,9 @@ type Heals interface {
 	// DecideApproval approves or rejects a pending approval, recording by,
 	// reason and at, and appends an audit entry (approval_granted or
 	// approval_rejected) in the same transaction. A pending approval whose
-	// ExpiresAt is not after at becomes expired and the call fails with
-	// ErrExpired; one that is no longer pending fails with ErrConflict;
-	// ErrNotFound when it does not exist.
+	// ExpiresAt is not after at becomes expired (no audit entry) and the
+	// call fails with ErrExpired; one that is no longer pending fails with
+	// ErrConflict; ErrNotFound when it does not exist.
 	DecideApproval(ctx context.Context, id string, approve bool, by, reason string, at time.Time) (Approval, error)
 	// ExpireApprovals marks up to limit pending approvals whose ExpiresAt
 	// is not after now expired, returning how many.
