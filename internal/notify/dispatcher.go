@@ -63,6 +63,10 @@ type DispatcherOptions struct {
 	// the policy that applies to its client and stack); nil means every
 	// route. Thresholds and rate limits apply on top.
 	Select func(m Message) []string
+	// Durable: the outbox keeps deliveries across restarts (StoreOutbox).
+	// A delivery that finds its channel's queue full then stays pending
+	// for Requeue instead of being dropped.
+	Durable bool
 }
 
 // Dispatcher fans messages out to channels. Each channel has its own
@@ -83,9 +87,14 @@ type Dispatcher struct {
 	mu       sync.RWMutex // guards stopped and sends on the queues
 	stopped  bool
 	inflight sync.Map // delivery ids queued or being delivered: never queued twice
-	started  bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// finished remembers the ids this dispatcher completed since the
+	// previous Requeue (cur) and the one before (prev): a pending list read
+	// while a worker completed an item must not queue it again.
+	finishedMu sync.Mutex
+	finished   [2]map[string]struct{}
+	started    bool
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 type worker struct {
@@ -136,7 +145,7 @@ func NewDispatcher(routes []Route, opts DispatcherOptions) (*Dispatcher, error) 
 		opts.DigestInterval = 5 * time.Minute
 	}
 	d := &Dispatcher{opts: opts, log: opts.Logger, metrics: opts.Metrics, outbox: opts.Outbox,
-		byName: map[string]*worker{}}
+		byName: map[string]*worker{}, finished: [2]map[string]struct{}{{}, {}}}
 	for _, r := range routes {
 		if r.Channel == nil {
 			return nil, errors.New("dispatcher: route without a channel")
@@ -278,7 +287,18 @@ func (d *Dispatcher) targets(m Message) []*worker {
 // Publish queues each message for every channel that takes it, after the
 // channel's rate limit. It never blocks on a channel.
 func (d *Dispatcher) Publish(ctx context.Context, msgs ...Message) {
+	for _, del := range d.Plan(msgs...) {
+		d.add(ctx, del)
+	}
+}
+
+// Plan returns the deliveries of msgs: one per message and channel that
+// takes it, after the channel's rate limit (what the limit holds back is
+// counted as suppressed and kept for the digest). Nothing is queued: a
+// caller with a durable outbox commits the deliveries, then Enqueues them.
+func (d *Dispatcher) Plan(msgs ...Message) []Delivery {
 	now := d.opts.Now()
+	var out []Delivery
 	for _, m := range msgs {
 		for _, w := range d.targets(m) {
 			w.gateMu.Lock()
@@ -288,8 +308,62 @@ func (d *Dispatcher) Publish(ctx context.Context, msgs ...Message) {
 				d.metrics.inc(w.name, ResultSuppressed)
 				continue
 			}
-			d.add(ctx, w, m, now)
+			out = append(out, Delivery{ID: DeliveryID(w.name, m), Channel: w.name, Message: m, Created: now})
 		}
+	}
+	return out
+}
+
+// Enqueue queues deliveries already in the outbox (see Plan) on their
+// channels' queues, without blocking. A delivery for a channel this
+// dispatcher does not route stays in the outbox.
+func (d *Dispatcher) Enqueue(dels ...Delivery) {
+	for _, del := range dels {
+		if w := d.byName[del.Channel]; w != nil {
+			d.enqueue(w, del, !d.opts.Durable)
+		}
+	}
+}
+
+// Requeue queues the outbox's pending deliveries that are neither queued
+// nor being delivered: those a full queue left pending (durable outbox).
+func (d *Dispatcher) Requeue(ctx context.Context) error {
+	d.finishedMu.Lock()
+	d.finished[1], d.finished[0] = d.finished[0], map[string]struct{}{}
+	d.finishedMu.Unlock()
+	pending, err := d.outbox.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("dispatcher: outbox pending: %w", err)
+	}
+	for _, del := range pending {
+		w := d.byName[del.Channel]
+		if w == nil || d.wasFinished(del.ID) {
+			continue
+		}
+		d.enqueue(w, del, false)
+	}
+	return nil
+}
+
+func (d *Dispatcher) wasFinished(id string) bool {
+	d.finishedMu.Lock()
+	defer d.finishedMu.Unlock()
+	_, a := d.finished[0][id]
+	_, b := d.finished[1][id]
+	return a || b
+}
+
+// finish marks del done in the outbox and remembers it for Requeue.
+func (d *Dispatcher) finish(ctx context.Context, id string) {
+	d.finishedMu.Lock()
+	d.finished[0][id] = struct{}{}
+	d.finishedMu.Unlock()
+	// Recorded even when the dispatcher is stopping: the receiver has it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.outbox.Done(ctx, id); err != nil {
+		// It stays pending: delivered again after a restart (at least once).
+		d.log.Warn("notification outbox done failed", logKey, id, logError, err.Error())
 	}
 }
 
@@ -304,7 +378,16 @@ func (d *Dispatcher) Suppressed(m Message) {
 // FlushDigests queues the digests due now: one per channel and client
 // whose rate limit held messages back.
 func (d *Dispatcher) FlushDigests(ctx context.Context) {
+	for _, del := range d.DueDigests() {
+		d.add(ctx, del)
+	}
+}
+
+// DueDigests returns the deliveries of the digests due now (see
+// FlushDigests) without queueing them.
+func (d *Dispatcher) DueDigests() []Delivery {
 	now := d.opts.Now()
+	var out []Delivery
 	for _, w := range d.routes {
 		w.gateMu.Lock()
 		digests := w.gate.Flush(now)
@@ -313,25 +396,27 @@ func (d *Dispatcher) FlushDigests(ctx context.Context) {
 			if f, ok := w.route.Channel.(Filter); ok && !f.Accepts(m) {
 				continue
 			}
-			d.add(ctx, w, m, now)
+			out = append(out, Delivery{ID: DeliveryID(w.name, m), Channel: w.name, Message: m, Created: now})
 		}
 	}
+	return out
 }
 
 // add records the delivery in the outbox and queues it.
-func (d *Dispatcher) add(ctx context.Context, w *worker, m Message, now time.Time) {
-	del := Delivery{ID: DeliveryID(w.name, m), Channel: w.name, Message: m, Created: now}
+func (d *Dispatcher) add(ctx context.Context, del Delivery) {
 	if err := d.outbox.Add(ctx, del); err != nil {
 		// Deliver anyway; only a crash before delivery can lose it now.
-		d.log.ErrorContext(ctx, "notification outbox add failed", logChannel, w.name, logKey, m.IdempotencyKey,
+		d.log.ErrorContext(ctx, "notification outbox add failed", logChannel, del.Channel, logKey, del.Message.IdempotencyKey,
 			logError, err)
 	}
-	d.enqueue(w, del, true)
+	d.Enqueue(del)
 }
 
 // enqueue puts del on w's queue without blocking. When the queue is full
-// or the dispatcher stopped, the delivery is dropped: counted, logged (at
-// most every 10s per channel) and, if forget, removed from the outbox.
+// or the dispatcher stopped, the delivery is not queued: with forget it is
+// dropped (counted, logged at most every 10s per channel, removed from the
+// outbox); without, it stays pending in the outbox for a later Start or
+// Requeue.
 func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
 	if _, busy := d.inflight.LoadOrStore(del.ID, struct{}{}); busy {
 		return // queued or being delivered already
@@ -350,14 +435,15 @@ func (d *Dispatcher) enqueue(w *worker, del Delivery, forget bool) {
 		return
 	}
 	d.inflight.Delete(del.ID)
+	if !forget {
+		return
+	}
 	d.metrics.inc(w.name, ResultDropped)
 	if w.dropLog.Allow() {
 		d.log.Warn("notification dropped: channel queue full or dispatcher stopped", logChannel, w.name,
 			logClientID, del.Message.ClientID, logDriftID, del.Message.DriftID, logKind, del.Message.Kind)
 	}
-	if forget {
-		_ = d.outbox.Done(context.Background(), del.ID)
-	}
+	_ = d.outbox.Done(context.Background(), del.ID)
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -378,7 +464,7 @@ func (w *worker) deliver(ctx context.Context, del Delivery) {
 		err := w.route.Channel.Send(ctx, m)
 		if err == nil {
 			d.metrics.inc(w.name, ResultSent)
-			_ = d.outbox.Done(ctx, del.ID)
+			d.finish(ctx, del.ID)
 			return
 		}
 		if ctx.Err() != nil {
@@ -388,7 +474,7 @@ func (w *worker) deliver(ctx context.Context, del Delivery) {
 			d.metrics.inc(w.name, ResultFailed)
 			d.log.Warn("notification failed", logChannel, w.name, logClientID, m.ClientID, logDriftID, m.DriftID,
 				logKind, m.Kind, logAttempt, attempt, "permanent", IsPermanent(err), logError, err.Error())
-			_ = d.outbox.Done(ctx, del.ID)
+			d.finish(ctx, del.ID)
 			return
 		}
 		wait := d.backoff(attempt)

@@ -68,13 +68,24 @@
 //
 // Deliveries (one message for one channel, id "<channel>/<idempotency
 // key>") pass through an Outbox (Add, idempotent; Pending; Done): Start
-// re-queues what is pending, so with a durable outbox a crash between
-// publication and delivery delivers later, and a delivery already queued in
-// this process is not queued twice. Delivery is at least once; receivers
-// recognise a redelivery by the idempotency key. Only MemoryOutbox exists
-// for now; it keeps nothing across a restart. The durable one belongs to
-// the store, which can insert deliveries in the same transaction as the
-// state change that caused them.
+// re-queues what is pending, and a delivery already queued in this process
+// is not queued twice. Delivery is at least once; receivers recognise a
+// redelivery by the idempotency key. MemoryOutbox keeps nothing across a
+// restart; StoreOutbox is the durable one (see Feed).
+//
+// # Durable delivery: Feed
+//
+// A reconcile pass writes its drift_detected and drift_resolved audit
+// entries (and heal entries) in the transaction that commits it, so the
+// audit log is the passes' transactional outbox. Feed tails it from a
+// durable cursor (store.OutboxStore): per batch of entries it runs noise
+// control, plans the deliveries (Dispatcher.Plan) and commits cursor,
+// noise states and deliveries in one transaction; then it queues them on
+// a Durable dispatcher over its StoreOutbox. A crash before that commit
+// repeats the batch from the same state (same messages, same keys); after
+// it, the next start delivers what is pending. Reconciliation never waits
+// for a receiver. The feed also publishes the drift entries on the event
+// bus (package bus) for the live stream.
 //
 // # Channels
 //
@@ -88,9 +99,4 @@
 // themselves, ChannelOptions.PagerDutyURL, the SMTP host and port, the NATS
 // URL or connection), so tests point them at local servers speaking the
 // real protocols.
-//
-// Not here yet: the wiring into the reconcile loop (it will build routes
-// from the config's notification channels, hand the loop's drift events to
-// Notifier.Handle and run Notifier.Start/Stop with the server) and the
-// store-backed durable Outbox and DriftState persistence.
 package notify

@@ -28,11 +28,9 @@ func DeliveryID(channel string, m Message) string { return channel + "/" + m.Ide
 // error). Delivery is at least once: receivers recognise a redelivery by
 // the message's idempotency key.
 //
-// The durable implementation belongs to the store, which can insert the
-// deliveries in the same transaction as the state change that caused them
-// (issue 5's transactional outbox; Add then finds them there);
-// MemoryOutbox is the in-memory stand-in used until then, and loses
-// pending deliveries on a crash.
+// StoreOutbox is the durable implementation (its deliveries are committed
+// by the Feed together with the subscriber's cursor); MemoryOutbox keeps
+// them in memory and loses them on a crash.
 type Outbox interface {
 	Add(ctx context.Context, d Delivery) error
 	Pending(ctx context.Context) ([]Delivery, error)

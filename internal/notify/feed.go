@@ -1,0 +1,493 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/blackwellio/blackwell/internal/bus"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// DefaultSubscriber is the audit subscriber name of notifications.
+const DefaultSubscriber = "notify"
+
+// FeedOptions configure a Feed.
+type FeedOptions struct {
+	// Store holds the audit log, the subscriber and the outbox (required).
+	Store store.OutboxStore
+	// Name is the subscriber (default DefaultSubscriber).
+	Name string
+	// Policy is noise control's (default DefaultNoisePolicy).
+	Policy *NoisePolicy
+	// DashboardURL links messages to the dashboard ("" for none).
+	DashboardURL string
+	// Bus, when set, receives drift.detected, drift.resolved and
+	// drift.acknowledged events for the audit entries, after each commit.
+	Bus *bus.Bus
+	// Logger gets failures (rate-limited); nil discards.
+	Logger *slog.Logger
+	// Now is the clock of reminders and digests (default time.Now).
+	Now func() time.Time
+	// PollInterval is how often the audit log is read when nobody Kicks
+	// (default 1s): entries other processes append, acknowledgements.
+	PollInterval time.Duration
+	// TickInterval is how often reminders, escalations by time and digests
+	// are due, and left-over deliveries re-queued (default 30s).
+	TickInterval time.Duration
+	// Batch bounds the entries of one commit (default 500).
+	Batch int
+}
+
+// Feed is durable notification delivery. The reconcile pass writes its
+// drift_detected and drift_resolved audit entries (and the heal entries)
+// in its own transaction, so the audit log is the transactional outbox of
+// the passes; the Feed tails it from a durable cursor. For each batch of
+// entries it applies noise control (Tracker), plans the deliveries
+// (Dispatcher.Plan: routing, thresholds, rate limits) and commits, in one
+// store transaction, the new cursor, the changed noise states and the
+// deliveries (store.SubscriberCommit). Only then are the deliveries queued
+// on the channels, and each is deleted from the outbox once its receiver
+// accepted it (StoreOutbox.Done).
+//
+// A crash before the commit leaves cursor and states as they were: the
+// same entries give the same messages, with the same idempotency keys,
+// again. A crash after it leaves the deliveries pending: the next Start
+// delivers them. A crash between a receiver's acceptance and the delete
+// delivers once more (at least once; receivers deduplicate by idempotency
+// key). Reconciliation never waits for any of this, and a receiver that
+// is down holds only its own channel's queue; what does not fit there
+// waits in the store for Tick's re-queue.
+//
+// The cursor commit is optimistic (store.ErrConflict when another process
+// moved it), so two servers on one store never both commit the same
+// entries; each then reloads. Their dispatchers would both send what is
+// pending, though: run notifications on one server per store.
+type Feed struct {
+	opts    FeedOptions
+	log     *slog.Logger
+	outbox  *StoreOutbox
+	tracker *Tracker
+	kick    chan struct{}
+	errLog  *rate.Limiter
+
+	mu         sync.Mutex // one step at a time; guards cursor and dispatcher
+	cursor     int64
+	dispatcher *Dispatcher
+
+	loopMu sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewFeed returns a feed; nothing runs before Start.
+func NewFeed(opts FeedOptions) *Feed {
+	if opts.Name == "" {
+		opts.Name = DefaultSubscriber
+	}
+	policy := DefaultNoisePolicy()
+	if opts.Policy != nil {
+		policy = *opts.Policy
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = 30 * time.Second
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	return &Feed{
+		opts:    opts,
+		log:     opts.Logger,
+		outbox:  NewStoreOutbox(opts.Store, opts.Name),
+		tracker: NewTracker(policy, opts.DashboardURL),
+		kick:    make(chan struct{}, 1),
+		errLog:  rate.NewLimiter(rate.Every(30*time.Second), 1),
+	}
+}
+
+// Outbox is the outbox a dispatcher of this feed must use, with
+// DispatcherOptions.Durable set.
+func (f *Feed) Outbox() *StoreOutbox { return f.outbox }
+
+// Tracker is the feed's noise control (for inspection).
+func (f *Feed) Tracker() *Tracker { return f.tracker }
+
+// Load reads the subscriber's cursor and states from the store; a
+// subscriber that never committed starts at the audit log's head, so that
+// history is not announced.
+func (f *Feed) Load(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.load(ctx)
+}
+
+func (f *Feed) load(ctx context.Context) error {
+	sub, err := f.opts.Store.GetSubscriber(ctx, f.opts.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		head, herr := f.opts.Store.AuditHead(ctx)
+		if herr != nil {
+			return fmt.Errorf("notifications: %w", herr)
+		}
+		err = f.opts.Store.CommitSubscriber(ctx, store.SubscriberCommit{Name: f.opts.Name, Create: true, To: head})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("notifications: %w", err)
+		}
+		sub, err = f.opts.Store.GetSubscriber(ctx, f.opts.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	states := make(map[string]DriftState, len(sub.States))
+	for id, doc := range sub.States {
+		var st DriftState
+		if err := json.Unmarshal(doc, &st); err != nil {
+			return fmt.Errorf("notifications: state of drift %s: %w", id, err)
+		}
+		states[id] = st
+	}
+	f.tracker.Restore(states)
+	f.cursor = sub.Cursor
+	return nil
+}
+
+// Cursor is the seq of the last audit entry committed.
+func (f *Feed) Cursor() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cursor
+}
+
+// SetDispatcher replaces the dispatcher: the previous one stops (its
+// workers finish within ctx; what they did not deliver stays pending) and
+// the new one starts, queueing what is pending for its channels (and
+// giving up what is pending for channels no longer configured). nil
+// leaves no dispatcher: entries are still processed, and their
+// deliveries planned for nobody.
+func (f *Feed) SetDispatcher(ctx context.Context, d *Dispatcher) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	if f.dispatcher != nil {
+		if err := f.dispatcher.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	f.dispatcher = d
+	if d != nil {
+		if err := d.Start(ctx); err != nil {
+			f.dispatcher = nil
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Kick asks for a Poll soon (after a pass committed). It never blocks.
+func (f *Feed) Kick() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Poll processes the next batch of audit entries and reports how many; a
+// short batch means the feed caught up.
+func (f *Feed) Poll(ctx context.Context) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	entries, err := f.opts.Store.AuditAfter(ctx, f.cursor, f.opts.Batch)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	var (
+		msgs    []Message
+		touched = map[string]bool{}
+		events  []bus.Event
+	)
+	for _, e := range entries {
+		ms, ev := f.apply(e)
+		msgs = append(msgs, ms...)
+		if e.DriftID != "" {
+			touched[e.DriftID] = true
+		}
+		if ev != nil {
+			events = append(events, *ev)
+		}
+	}
+	dels := f.plan(msgs)
+	if err := f.commit(ctx, entries[len(entries)-1].Seq, touched, dels); err != nil {
+		return 0, err
+	}
+	f.enqueue(dels)
+	if f.opts.Bus != nil {
+		for _, ev := range events {
+			f.opts.Bus.Publish(ctx, ev)
+		}
+	}
+	return len(entries), nil
+}
+
+// Tick commits and queues the reminders, escalations by time and digests
+// due now, and re-queues deliveries a full queue left pending.
+func (f *Feed) Tick(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	msgs := f.tracker.Tick(f.opts.Now())
+	touched := map[string]bool{}
+	for _, m := range msgs {
+		touched[m.DriftID] = true
+	}
+	dels := f.plan(msgs)
+	if f.dispatcher != nil {
+		dels = append(dels, f.dispatcher.DueDigests()...)
+	}
+	if len(touched) > 0 || len(dels) > 0 {
+		if err := f.commit(ctx, f.cursor, touched, dels); err != nil {
+			return err
+		}
+		f.enqueue(dels)
+	}
+	if f.dispatcher != nil {
+		return f.dispatcher.Requeue(ctx)
+	}
+	return nil
+}
+
+func (f *Feed) plan(msgs []Message) []Delivery {
+	if f.dispatcher == nil || len(msgs) == 0 {
+		return nil
+	}
+	return f.dispatcher.Plan(msgs...)
+}
+
+func (f *Feed) enqueue(dels []Delivery) {
+	if f.dispatcher != nil && len(dels) > 0 {
+		f.dispatcher.Enqueue(dels...)
+	}
+}
+
+// commit writes the cursor (to), the touched drifts' states and dels; on
+// failure it reloads cursor and states from the store, undoing what this
+// step did to them.
+func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, dels []Delivery) error {
+	c := store.SubscriberCommit{Name: f.opts.Name, From: f.cursor, To: to, States: map[string]json.RawMessage{}}
+	err := func() error {
+		for id := range touched {
+			st, ok := f.tracker.State(id)
+			if !ok {
+				continue
+			}
+			doc, err := json.Marshal(st)
+			if err != nil {
+				return fmt.Errorf("encode state of drift %s: %w", id, err)
+			}
+			c.States[id] = doc
+		}
+		for _, d := range dels {
+			it, err := f.outbox.item(d)
+			if err != nil {
+				return err
+			}
+			c.Deliveries = append(c.Deliveries, it)
+		}
+		return f.opts.Store.CommitSubscriber(ctx, c)
+	}()
+	if err == nil {
+		f.cursor = to
+		return nil
+	}
+	if lerr := f.load(context.WithoutCancel(ctx)); lerr != nil {
+		err = errors.Join(err, lerr)
+	}
+	return fmt.Errorf("notifications: commit: %w", err)
+}
+
+// auditChanges is what the audit entries of the drift lifecycle hold in
+// changes_made.
+type auditChanges struct {
+	Code      drift.Code     `json:"code"`
+	Component string         `json:"component"`
+	Severity  drift.Severity `json:"severity"`
+	Expected  any            `json:"expected"`
+	Observed  any            `json:"observed"`
+	Decision  string         `json:"decision"`
+}
+
+// The audit actions the feed acts on.
+const (
+	auditDriftDetected     = "drift_detected"
+	auditDriftResolved     = "drift_resolved"
+	auditDriftAcknowledged = "drift_acknowledged"
+	auditHealFailed        = "heal_failed"
+	auditHealExhausted     = "heal_exhausted"
+	auditHealScheduled     = "heal_scheduled"
+)
+
+// apply feeds one audit entry to noise control; it returns the messages
+// due and the bus event of the entry (nil for none).
+func (f *Feed) apply(e store.AuditEntry) ([]Message, *bus.Event) {
+	if e.DriftID == "" {
+		return nil, nil
+	}
+	var ch auditChanges
+	if len(e.ChangesMade) > 0 {
+		_ = json.Unmarshal(e.ChangesMade, &ch) // a foreign shape only lacks details
+	}
+	now := e.Timestamp
+	prev, known := f.tracker.State(e.DriftID)
+	switch e.Action {
+	case auditDriftDetected:
+		cl, _ := drift.Classify(ch.Code)
+		d := drift.Drift{ID: e.DriftID, ClientID: e.ClientID, StackID: e.StackID, Code: ch.Code, Type: cl.Type,
+			Component: ch.Component, Expected: ch.Expected, Observed: ch.Observed, Severity: ch.Severity,
+			DetectedAt: e.Timestamp, Confirmed: true}
+		if !d.Severity.Valid() {
+			d.Severity = cl.Severity
+		}
+		out := f.tracker.Handle(now, Event{Type: EventObserved, Drift: d, ReconciliationID: e.ReconciliationID,
+			Action: decisionText(ch.Decision)})
+		ev := bus.NewDriftEvent(bus.KindDriftDetected, f.driftEvent(e, d, false, ch.Decision, ""))
+		return out.Messages, &ev
+	case auditDriftResolved:
+		out := f.tracker.Handle(now, Event{Type: EventResolved, Drift: drift.Drift{ID: e.DriftID},
+			ReconciliationID: e.ReconciliationID})
+		d := prev.Drift
+		if !known {
+			cl, _ := drift.Classify(ch.Code)
+			d = drift.Drift{ID: e.DriftID, ClientID: e.ClientID, StackID: e.StackID, Code: ch.Code, Type: cl.Type,
+				Component: ch.Component, Severity: cl.Severity}
+		}
+		if prev.Severity.Valid() {
+			d.Severity = prev.Severity
+		}
+		ev := bus.NewDriftEvent(bus.KindDriftResolved, f.driftEvent(e, d, prev.AutoHealAttempted, "", ""))
+		return out.Messages, &ev
+	case auditDriftAcknowledged:
+		f.tracker.Handle(now, Event{Type: EventAcknowledged, Drift: drift.Drift{ID: e.DriftID, ClientID: e.ClientID,
+			StackID: e.StackID, Code: ch.Code, Component: ch.Component}})
+		d := prev.Drift
+		if !known {
+			d = drift.Drift{ID: e.DriftID, ClientID: e.ClientID, StackID: e.StackID, Code: ch.Code, Component: ch.Component}
+		}
+		if prev.Severity.Valid() {
+			d.Severity = prev.Severity
+		}
+		ev := bus.NewDriftEvent(bus.KindDriftAcknowledged, f.driftEvent(e, d, prev.AutoHealAttempted, "", e.TriggeredBy))
+		return nil, &ev
+	case auditHealScheduled, auditHealFailed, auditHealExhausted:
+		if !known || !prev.Open {
+			return nil, nil
+		}
+		d := prev.Drift
+		failed := prev.FailedHeals
+		if e.Action == auditHealFailed {
+			failed++
+		}
+		if e.Action == auditHealExhausted && ch.Severity.Rank() > d.Severity.Rank() {
+			d.Severity = ch.Severity // policy escalated the drift
+		}
+		out := f.tracker.Handle(now, Event{Type: EventObserved, Drift: d, ReconciliationID: e.ReconciliationID,
+			AutoHealAttempted: true, FailedHeals: failed, Action: prev.Action})
+		return out.Messages, nil
+	}
+	return nil, nil
+}
+
+// decisionText says what policy decided, for people.
+func decisionText(decision string) string {
+	if decision == "" {
+		return ""
+	}
+	return "Policy decision: " + decision
+}
+
+func (f *Feed) driftEvent(e store.AuditEntry, d drift.Drift, healed bool, decision, by string) bus.DriftEvent {
+	return bus.DriftEvent{
+		EventID: "audit-" + strconv.FormatInt(e.Seq, 10), ClientID: e.ClientID, StackID: e.StackID,
+		DriftType: d.Type, Expected: d.Expected, Observed: d.Observed, Severity: d.Severity, Timestamp: e.Timestamp,
+		AutoHealAttempted: healed, ReconciliationID: e.ReconciliationID, DriftID: e.DriftID, Code: d.Code,
+		Component: d.Component, DetectedAt: d.DetectedAt, Decision: decision, By: by,
+	}
+}
+
+// Start loads the subscriber and runs the loop: Poll on Kick and every
+// PollInterval until caught up, Tick every TickInterval. The dispatcher is
+// set apart (SetDispatcher). Stop ends it.
+func (f *Feed) Start(ctx context.Context) error {
+	f.loopMu.Lock()
+	defer f.loopMu.Unlock()
+	if f.cancel != nil {
+		return errors.New("notifications: feed started twice")
+	}
+	if err := f.Load(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel, f.done = cancel, make(chan struct{})
+	go f.loop(loopCtx)
+	return nil
+}
+
+func (f *Feed) loop(ctx context.Context) {
+	defer close(f.done)
+	poll := time.NewTicker(f.opts.PollInterval)
+	defer poll.Stop()
+	tick := time.NewTicker(f.opts.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.kick:
+		case <-poll.C:
+		case <-tick.C:
+			f.report(f.Tick(ctx))
+			continue
+		}
+		for {
+			n, err := f.Poll(ctx)
+			f.report(err)
+			if err != nil || n < f.opts.Batch {
+				break
+			}
+		}
+	}
+}
+
+// report logs a step's failure, at most every 30s.
+func (f *Feed) report(err error) {
+	if err == nil || errors.Is(err, context.Canceled) || !f.errLog.Allow() {
+		return
+	}
+	f.log.Warn("notifications: audit feed step failed; retrying", logError, err.Error())
+}
+
+// Stop ends the loop, then stops the dispatcher (its workers finish within
+// ctx; what they did not deliver stays pending for the next Start).
+func (f *Feed) Stop(ctx context.Context) error {
+	f.loopMu.Lock()
+	cancel, done := f.cancel, f.done
+	f.loopMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return f.SetDispatcher(ctx, nil)
+}
