@@ -25,10 +25,6 @@ type Stalled struct{ Err error }
 func (e Stalled) Error() string { return "stalled: " + e.Err.Error() }
 func (e Stalled) Unwrap() error { return e.Err }
 
-// maxUncheckedPerPass bounds the events one pass marks drift_checked; the
-// rest are marked by the next pass.
-const maxUncheckedPerPass = 5000
-
 // Event types the observation understands beyond content.*.
 const (
 	eventBuildSucceeded = "build.succeeded"
@@ -50,7 +46,7 @@ type pass struct {
 	policy    config.PolicySpec
 	open      []drift.Drift
 	observed  drift.Observed
-	unchecked []string
+	checked   store.EventMark // events observed through (store.ActivityReport.Mark)
 	found     []drift.Drift
 	tracked   drift.Tracked
 	decisions map[string]string // drift id -> decision, for newly confirmed drifts
@@ -141,18 +137,12 @@ func (p *pass) observe(ctx context.Context) error {
 	st := p.r.opts.Store
 	p.observed = drift.Observed{DesiredHash: p.rec.DesiredHash, AppliedHash: p.rec.AppliedHash}
 
-	acts, err := st.EventActivity(ctx, p.rec.ClientID, p.rec.StackID, p.started.Add(-p.r.opts.EventWindow))
+	rep, err := st.EventActivity(ctx, p.rec.ClientID, p.rec.StackID, p.started.Add(-p.r.opts.EventWindow))
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
-	p.observeEvents(acts)
-	if n := unchecked(acts); n > 0 {
-		ids, err := st.UncheckedEventIDs(ctx, p.rec.ClientID, p.rec.StackID, maxUncheckedPerPass)
-		if err != nil {
-			return fmt.Errorf("read unchecked events: %w", err)
-		}
-		p.unchecked = ids
-	}
+	p.observeEvents(rep)
+	p.checked = rep.Mark
 
 	if len(p.spec.Providers) > 0 && p.r.opts.Providers != nil {
 		p.observed.Providers = p.r.opts.Providers.ObserveProviders(ctx, p.rec.ClientID, p.rec.StackID, p.spec)
@@ -168,25 +158,17 @@ func (p *pass) observe(ctx context.Context) error {
 	return nil
 }
 
-func unchecked(acts []store.Activity) int {
-	n := 0
-	for _, a := range acts {
-		n += a.Unchecked
-	}
-	return n
-}
-
 // observeEvents folds event activity into the observation: providers seen,
-// content changes per tracked type, builds, and the processing lag.
-func (p *pass) observeEvents(acts []store.Activity) {
+// content changes per tracked type, builds, and the processing lag (from
+// the oldest event no pass has seen).
+func (p *pass) observeEvents(rep store.ActivityReport) {
 	providers := map[string]*drift.ProviderActivity{}
 	tracked := map[string]bool{}
 	for _, t := range p.spec.ContentTypes {
 		tracked[t] = true
 	}
 	var lastOK, lastFailed time.Time
-	var oldest *time.Time
-	for _, a := range acts {
+	for _, a := range rep.Activity {
 		pa := providers[a.ProviderName]
 		if pa == nil {
 			pa = &drift.ProviderActivity{Name: a.ProviderName}
@@ -209,9 +191,6 @@ func (p *pass) observeEvents(acts []store.Activity) {
 		case a.EventType == eventBuildFailed && a.Last.After(lastFailed):
 			lastFailed = a.Last
 		}
-		if a.OldestUnchecked != nil && (oldest == nil || a.OldestUnchecked.Before(*oldest)) {
-			oldest = a.OldestUnchecked
-		}
 	}
 	for _, pa := range providers {
 		p.observed.EventProviders = append(p.observed.EventProviders, *pa)
@@ -221,7 +200,7 @@ func (p *pass) observeEvents(acts []store.Activity) {
 		p.observed.LastBuild = &lastOK
 	}
 	p.observed.LastBuildFailed = lastFailed.After(lastOK)
-	if oldest != nil && p.r.m != nil {
+	if oldest := rep.OldestUnchecked; oldest != nil && p.r.m != nil {
 		p.r.m.eventLag.Observe(max(0, p.started.Sub(*oldest).Seconds()))
 	}
 }
@@ -294,7 +273,7 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 			rec.LastApplied = &now
 		}
 		pass.Drifts = p.tracked.Open
-		pass.CheckedEvents = p.unchecked
+		pass.CheckedThrough = p.checked
 		pass.Audit = append(p.auditEntries(now), p.heal.audit...)
 		pass.Heals, pass.HealUpdates, pass.Approvals = p.heal.heals, p.heal.updates, p.heal.approvals
 		res.AutoHealAttempted = slices.ContainsFunc(p.heal.heals, func(a store.HealAttempt) bool { return a.Status == store.HealPending })

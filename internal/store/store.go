@@ -136,13 +136,15 @@ type Event struct {
 	ClientID string `json:"client_id"`
 	// StackID is empty when the event concerns every stack of the client
 	// that binds the provider.
-	StackID      string          `json:"stack_id,omitempty"`
-	ProviderName string          `json:"provider_name"`
-	EventType    string          `json:"event_type"`
-	ContentID    string          `json:"content_id"`
-	ContentType  string          `json:"content_type,omitempty"`
-	Timestamp    time.Time       `json:"timestamp"`
-	Environment  string          `json:"environment,omitempty"`
+	StackID      string    `json:"stack_id,omitempty"`
+	ProviderName string    `json:"provider_name"`
+	EventType    string    `json:"event_type"`
+	ContentID    string    `json:"content_id"`
+	ContentType  string    `json:"content_type,omitempty"`
+	Timestamp    time.Time `json:"timestamp"`
+	Environment  string    `json:"environment,omitempty"`
+	// DriftChecked: a pass has seen the event (see Pass.CheckedThrough).
+	// An event inserted with it set is checked from the start.
 	DriftChecked bool            `json:"drift_checked"`
 	Payload      json.RawMessage `json:"payload"`
 	// ReceivedAt is when the event was committed.
@@ -226,19 +228,43 @@ type ContentQuery struct {
 	Limit          int
 }
 
-// Activity is the aggregate of a stack's events since a time, per provider,
-// event type and content type: what observation reads instead of raw events.
+// Activity is the aggregate of a stack's events per provider, event type
+// and content type, over whole hours: what observation reads instead of raw
+// events. Drivers keep it as events are inserted (hourly buckets of
+// Timestamp), so reading it costs a few rows whatever the event rate.
 type Activity struct {
 	ProviderName string    `json:"provider_name"`
 	EventType    string    `json:"event_type"`
 	ContentType  string    `json:"content_type"`
 	Count        int       `json:"count"`
 	Last         time.Time `json:"last"`
-	// Unchecked counts events not yet seen by a pass; OldestUnchecked is the
-	// earliest ReceivedAt among them.
+}
+
+// ActivityBucket is the width of the buckets Activity is kept in:
+// EventActivity's since is rounded down to a multiple of it.
+const ActivityBucket = time.Hour
+
+// ActivityReport is what a pass reads of a stack's events: EventActivity's
+// answer.
+type ActivityReport struct {
+	// Activity is per provider, event type and content type, ordered by
+	// them.
+	Activity []Activity `json:"activity"`
+	// Unchecked counts the events of the stack and of no stack, whatever
+	// their Timestamp, that no pass has seen yet; OldestUnchecked is the
+	// ReceivedAt of the first of them committed.
 	Unchecked       int        `json:"unchecked"`
 	OldestUnchecked *time.Time `json:"oldest_unchecked,omitempty"`
+	// Mark is where this read of the events ended; zero when Unchecked is.
+	// A pass that observed the report commits it as Pass.CheckedThrough.
+	Mark EventMark `json:"mark"`
 }
+
+// EventMark is where a read of the events ended, opaque, in a driver's own
+// terms (SQLite: a sequence number; PostgreSQL: a snapshot). Every event
+// committed before the mark was read is covered by it; an event committed
+// after is not. The zero mark covers nothing.
+type EventMark string
 
 // ResultStatus of a pass.
 type ResultStatus string
@@ -316,8 +342,10 @@ type Pass struct {
 	Drifts []drift.Drift
 	Result ReconciliationResult
 	Audit  []AuditEntry
-	// CheckedEvents are event ids this pass has seen (drift_checked = true).
-	CheckedEvents []string
+	// CheckedThrough is the Mark of the ActivityReport the pass observed:
+	// the events of the stack and of no stack before it become
+	// drift_checked. Zero marks nothing.
+	CheckedThrough EventMark
 	// Heals are new heal attempts; one whose ID is stored already is not
 	// written again. An attempt with an ApprovalID is stored only while
 	// that approval is approved, and marks it executed (HealID set).
@@ -375,12 +403,11 @@ type Store interface {
 	InsertEvents(ctx context.Context, in []Event) (inserted []bool, err error)
 	// ListEvents answers newest first, cursor-paginated.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, Page, error)
-	// EventActivity aggregates the events of a client that concern the stack
-	// (its own, and those with no stack) with Timestamp >= since.
-	EventActivity(ctx context.Context, clientID, stackID string, since time.Time) ([]Activity, error)
-	// UncheckedEventIDs returns up to limit ids of events of the stack (or of
-	// no stack) that no pass has seen yet.
-	UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error)
+	// EventActivity reads what a pass observes of the events of a client
+	// that concern the stack (its own, and those with no stack): their
+	// Activity with Timestamp >= since rounded down to ActivityBucket, and
+	// those no pass has seen yet.
+	EventActivity(ctx context.Context, clientID, stackID string, since time.Time) (ActivityReport, error)
 	// IngestEvents commits received deliveries in one transaction,
 	// durably: once it returns nil the records survive a crash of the
 	// process and of the machine (a driver that relaxes durability for other

@@ -43,7 +43,11 @@ func identList(names []string) string {
 }
 
 func exportTable(ctx context.Context, tx pgx.Tx, t store.Table, fn func(t store.Table, row []any) error) error {
-	rows, err := tx.Query(ctx, `SELECT `+identList(t.ColumnNames())+` FROM `+pgx.Identifier{t.Name}.Sanitize()+` ORDER BY `+identList(t.Order))
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = exportExpr(t.Name, c.Name)
+	}
+	rows, err := tx.Query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+pgx.Identifier{t.Name}.Sanitize()+` ORDER BY `+identList(t.Order))
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,11 @@ WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_nam
 		if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX(`+col+`), 0) + 1, false) FROM `+pgx.Identifier{c.table}.Sanitize(),
 			pgx.Identifier{c.table}.Sanitize(), c.column); err != nil {
 			return fmt.Errorf("set identity of %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	if tables["events"] {
+		if _, err := tx.Exec(ctx, qRebuildActivity); err != nil {
+			return fmt.Errorf("event activity: %w", err)
 		}
 	}
 	if tables["audit"] {

@@ -26,10 +26,12 @@ func TestCopyTablesMatchSchema(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 
-	// audit_head is rebuilt by ImportRows from the audit rows.
+	// audit_head is rebuilt by ImportRows from the audit rows, and
+	// event_activity from the events; event_marks and events.xid are this
+	// driver's own (export writes drift_checked as the store answers it).
 	rows, err := conn.Query(ctx, `SELECT table_name::text FROM information_schema.tables
 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-AND table_name NOT IN ('schema_migrations', 'audit_head') ORDER BY table_name`)
+AND table_name NOT IN ('schema_migrations', 'audit_head', 'event_activity', 'event_marks') ORDER BY table_name`)
 	require.NoError(t, err)
 	var tables []string
 	for rows.Next() {
@@ -65,6 +67,9 @@ WHERE table_schema = current_schema() AND table_name = $1`, tb.Name)
 			have[name] = c
 		}
 		require.NoError(t, rows.Err())
+		if tb.Name == "events" {
+			delete(have, "xid")
+		}
 		for _, c := range tb.Columns {
 			got, ok := have[c.Name]
 			require.True(t, ok, "%s.%s is not a column of the schema", tb.Name, c.Name)

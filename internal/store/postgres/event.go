@@ -15,21 +15,34 @@ import (
 const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
 	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp`
 
+// qCountActivity, the tail of qInsertEvents and qInsertEvent, counts the
+// events they wrote (ins) into event_activity, in the inserting
+// connection's slot (see migration 0004), and answers their ids.
+const qCountActivity = `, act AS (
+	INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, slot, count, last)
+	SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC'), provider_name, event_type, content_type,
+		pg_backend_pid(), count(*), max(timestamp)
+	FROM ins GROUP BY 1, 2, 3, 4, 5, 6
+	ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type, slot) DO UPDATE SET
+		count = event_activity.count + excluded.count, last = GREATEST(event_activity.last, excluded.last))
+SELECT event_id FROM ins`
+
 // qInsertEvents inserts a batch of events, one array per column, in one
-// statement, skipping ids already stored; it returns the ids it wrote. A
-// concurrent insert of the same id waits for the other transaction and
-// then skips the id if that one committed.
-const qInsertEvents = `INSERT INTO events (` + eventColumns + `)
+// statement, skipping ids already stored, and counts the new ones in
+// event_activity; it returns the ids it wrote. A concurrent insert of the
+// same id waits for the other transaction and then skips the id if that
+// one committed.
+const qInsertEvents = `WITH ins AS (INSERT INTO events (` + eventColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::timestamptz[], $9::text[], $10::boolean[], $11::text[], $12::timestamptz[], $13::bigint[])
 ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id`
+RETURNING event_id, client_id, stack_id, provider_name, event_type, content_type, timestamp)` + qCountActivity
 
 // qInsertEvent is qInsertEvents for one event.
-const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
+const qInsertEvent = `WITH ins AS (INSERT INTO events (` + eventColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id`
+RETURNING event_id, client_id, stack_id, provider_name, event_type, content_type, timestamp)` + qCountActivity
 
 // InsertEvents commits events in one statement (its own transaction),
 // skipping ids already stored: inserted[i] is whether in[i] was written. Of
@@ -187,7 +200,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 		p.where(`(timestamp, seq) < (` + p.add(fromMicros(at)) + `, ` + p.add(seq) + `)`)
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, _ := s.pool.Query(ctx, `SELECT `+eventColumns+`, seq FROM events`+p.clause()+
+	rows, _ := s.pool.Query(ctx, `SELECT `+listColumns+` FROM events`+p.clause()+
 		` ORDER BY timestamp DESC, seq DESC LIMIT `+p.add(limit+1), p.args...)
 	defer rows.Close()
 	var (
@@ -223,58 +236,134 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 	return out, next, nil
 }
 
-// EventActivity aggregates the client's events of the stack and those of no
-// stack with Timestamp >= since, per provider, event type and content type.
-func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) ([]store.Activity, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT provider_name, event_type, content_type, count(*), max(timestamp),
-	count(*) FILTER (WHERE NOT drift_checked), min(received_at) FILTER (WHERE NOT drift_checked)
+// checkedExpr is drift_checked as the store answers it: set at insert, or
+// the event's insert is visible in the mark of its stack (or, client-wide,
+// of the client's ” row) in event_marks. Marks are this driver's own, so
+// export (store copy) writes this instead of the column.
+const checkedExpr = `(drift_checked OR COALESCE(pg_visible_in_snapshot(xid::text::xid8, (SELECT m.checked FROM event_marks m
+		WHERE m.client_id = events.client_id AND m.stack_id = events.stack_id)), false))`
+
+// exportExpr is the expression ExportRows reads for a column: checkedExpr
+// for events.drift_checked, else the quoted column.
+func exportExpr(table, column string) string {
+	if table == "events" && column == "drift_checked" {
+		return checkedExpr
+	}
+	return pgx.Identifier{column}.Sanitize()
+}
+
+// qRebuildActivity counts imported events into event_activity, as
+// migration 0004 did (ImportRows; the table is not copied, and imported
+// events get the importing transaction's xid).
+const qRebuildActivity = `INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, slot, count, last)
+SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC'), provider_name, event_type, content_type, 0,
+	count(*), max(timestamp)
 FROM events
-WHERE client_id = $1 AND stack_id IN ($2, '') AND timestamp >= $3
+GROUP BY 1, 2, 3, 4, 5, 6`
+
+// listColumns are eventColumns as ListEvents reads them, drift_checked
+// computed (checkedExpr).
+const listColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
+	timestamp, environment, ` + checkedExpr + `, payload, received_at, ttl_timestamp, seq`
+
+// qActivityMark is where a read of the activity ends: this statement's
+// snapshot (see migration 0004). It runs before the reads it marks, so
+// every event visible in it is visible to them.
+const qActivityMark = `SELECT pg_current_snapshot()::text`
+
+// qActivity sums the buckets (and slots) of the stack and of no stack from
+// since's hour.
+const qActivity = `SELECT provider_name, event_type, content_type, sum(count), max(last)
+FROM event_activity
+WHERE client_id = $1 AND stack_id IN ($2, '') AND hour >= date_trunc('hour', $3::timestamptz, 'UTC')
 GROUP BY provider_name, event_type, content_type
-ORDER BY provider_name, event_type, content_type`, clientID, stackID, ts(since))
-	defer rows.Close()
-	var out []store.Activity
-	for rows.Next() {
-		var a store.Activity
-		if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last, &a.Unchecked,
-			&a.OldestUnchecked); err != nil {
-			return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+HAVING sum(count) > 0
+ORDER BY provider_name, event_type, content_type`
+
+// qUnchecked counts the unchecked events of the stack and of no stack (not
+// inserted checked, not visible in the mark of their stack; each a range of
+// events_stack_unchecked from the mark's xmin) and reads the ReceivedAt of
+// the first in (xid, seq) order.
+const qUnchecked = `WITH m AS (
+	SELECT stack_id, checked, pg_snapshot_xmin(checked)::text::bigint AS xmin FROM event_marks
+	WHERE client_id = $1 AND stack_id IN ($2, '')),
+u AS (
+	SELECT xid, seq FROM events e
+	WHERE client_id = $1 AND stack_id = $2 AND NOT drift_checked
+		AND xid >= COALESCE((SELECT xmin FROM m WHERE stack_id = $2), 0)
+		AND NOT COALESCE((SELECT pg_visible_in_snapshot(e.xid::text::xid8, checked) FROM m WHERE stack_id = $2), false)
+	UNION ALL
+	SELECT xid, seq FROM events e
+	WHERE client_id = $1 AND stack_id = '' AND $2 <> '' AND NOT drift_checked
+		AND xid >= COALESCE((SELECT xmin FROM m WHERE stack_id = ''), 0)
+		AND NOT COALESCE((SELECT pg_visible_in_snapshot(e.xid::text::xid8, checked) FROM m WHERE stack_id = ''), false))
+SELECT count(*), (SELECT received_at FROM events WHERE seq = (SELECT seq FROM u ORDER BY xid, seq LIMIT 1))
+FROM u`
+
+// EventActivity reads the mark, the activity and the unchecked events in
+// one round trip (three statements, in that order).
+func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) (store.ActivityReport, error) {
+	var (
+		rep  store.ActivityReport
+		mark string
+	)
+	b := &pgx.Batch{}
+	b.Queue(qActivityMark).QueryRow(func(row pgx.Row) error { return row.Scan(&mark) })
+	b.Queue(qActivity, clientID, stackID, ts(since)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a store.Activity
+			if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last); err != nil {
+				return err
+			}
+			a.Last = utc(a.Last)
+			rep.Activity = append(rep.Activity, a)
 		}
-		a.Last, a.OldestUnchecked = utc(a.Last), utcPtr(a.OldestUnchecked)
-		out = append(out, a)
+		return rows.Err()
+	})
+	b.Queue(qUnchecked, clientID, stackID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&rep.Unchecked, &rep.OldestUnchecked)
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return store.ActivityReport{}, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	rep.OldestUnchecked = utcPtr(rep.OldestUnchecked)
+	if rep.Unchecked > 0 {
+		rep.Mark = store.EventMark(mark)
 	}
-	return out, nil
+	return rep, nil
 }
 
-// UncheckedEventIDs returns up to limit (store.PageLimit) ids of the
-// stack's and the client-wide events no pass has seen, oldest first.
-func (s *Store) UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT event_id FROM events
-WHERE client_id = $1 AND stack_id IN ($2, '') AND NOT drift_checked
-ORDER BY seq LIMIT $3`, clientID, stackID, store.PageLimit(limit))
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
-	}
-	return ids, nil
-}
+// qDeleteExpired deletes a bounded batch of expired events and takes them
+// out of event_activity, counted as negative in slot 0 (see migration
+// 0004); it answers the buckets it took events from. SKIP LOCKED: replicas
+// sweeping at once take different rows instead of waiting for each other.
+const qDeleteExpired = `WITH del AS (
+	DELETE FROM events WHERE seq IN (
+		SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+	RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp),
+gone AS (
+	SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC') AS hour, provider_name, event_type, content_type,
+		count(*) AS n
+	FROM del GROUP BY 1, 2, 3, 4, 5, 6),
+sub AS (
+	INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, slot, count, last)
+	SELECT client_id, stack_id, hour, provider_name, event_type, content_type, 0, -n, hour FROM gone
+	ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type, slot) DO UPDATE SET
+		count = event_activity.count + excluded.count)
+SELECT client_id, stack_id, hour, provider_name, event_type, content_type, n FROM gone`
 
-// qDeleteExpired deletes a bounded batch of expired events. SKIP LOCKED:
-// replicas sweeping at once take different rows instead of waiting for
-// each other, and a row a pass is marking checked is left for next time.
-const qDeleteExpired = `DELETE FROM events WHERE seq IN (
-	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+// qDropActivity removes the buckets, of those qDeleteExpired answered,
+// whose slots sum to no event. A statement of its own: the statement that
+// counted the deletions cannot see its own writes.
+const qDropActivity = `DELETE FROM event_activity a
+USING unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+	AS g(client_id, stack_id, hour, provider_name, event_type, content_type)
+WHERE a.client_id = g.client_id AND a.stack_id = g.stack_id AND a.hour = g.hour
+	AND a.provider_name = g.provider_name AND a.event_type = g.event_type AND a.content_type = g.content_type
+	AND (SELECT sum(count) FROM event_activity b
+		WHERE b.client_id = g.client_id AND b.stack_id = g.stack_id AND b.hour = g.hour
+			AND b.provider_name = g.provider_name AND b.event_type = g.event_type
+			AND b.content_type = g.content_type) <= 0`
 
 // DeleteExpiredEvents deletes up to limit (store.MaxLimit when limit <= 0)
 // events whose TTLTimestamp (unix seconds) is before now. An event with
@@ -284,14 +373,42 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
-	var n int64
-	err := s.retry(ctx, func() error {
-		ct, err := s.pool.Exec(ctx, qDeleteExpired, now.Unix(), limit)
-		n = ct.RowsAffected()
-		return err
+	var n int
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		n = 0
+		var (
+			clients, stacks, providers, types, contentTypes []string
+			hours                                           []time.Time
+		)
+		b := t.batch()
+		b.Queue(qDeleteExpired, now.Unix(), limit).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					c, st, p, ty, ct string
+					h                time.Time
+					k                int
+				)
+				if err := rows.Scan(&c, &st, &h, &p, &ty, &ct, &k); err != nil {
+					return err
+				}
+				clients, stacks, hours = append(clients, c), append(stacks, st), append(hours, h)
+				providers, types, contentTypes = append(providers, p), append(types, ty), append(contentTypes, ct)
+				n += k
+			}
+			return rows.Err()
+		})
+		if err := t.send(ctx, b); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		b = t.batch()
+		b.Queue(qDropActivity, clients, stacks, hours, providers, types, contentTypes)
+		return t.commit(ctx, b)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired events: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }

@@ -41,18 +41,23 @@ const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id
 	errors, state_version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
-// qMarkChecked marks the pass's events checked, among the stack's and the
-// client-wide ones (the unique index on event_id finds them).
-const qMarkChecked = `UPDATE events SET drift_checked = true
-WHERE event_id = ANY($3::text[]) AND client_id = $1 AND stack_id IN ($2, '') AND NOT drift_checked`
+// qMarkEvents records a pass's mark, a snapshot, for its stack and the
+// client-wide events ($2 is one or both, in that order). A mark never moves
+// back: a snapshot replaces the stored one only if it was taken later (its
+// xmax, then its xmin, is higher; at equal both, the stored one stays,
+// which may cover less, never more).
+const qMarkEvents = `INSERT INTO event_marks (client_id, stack_id, checked) SELECT $1, s, $3::pg_snapshot FROM unnest($2::text[]) s
+ON CONFLICT (client_id, stack_id) DO UPDATE SET checked = excluded.checked
+WHERE (pg_snapshot_xmax(excluded.checked), pg_snapshot_xmin(excluded.checked))
+	> (pg_snapshot_xmax(event_marks.checked), pg_snapshot_xmin(event_marks.checked))`
 
 // CommitPass writes a pass in one transaction: the state (optimistic on
 // Revision; on ErrConflict or ErrNotFound nothing at all is written), the
 // open drifts (upserted), the stack's other open drifts resolved at
 // Result.CompletedAt, the result, the audit entries (chained; Seq, PrevHash
-// and Hash are filled in p.Audit too once committed) and drift_checked on
-// the events in CheckedEvents that concern the stack (its own and those of
-// no stack: the events EventActivity and UncheckedEventIDs show it).
+// and Hash are filled in p.Audit too once committed) and the mark
+// CheckedThrough for the stack's events and the client-wide ones (the
+// events EventActivity reports to it).
 //
 // An acknowledgement is never lost to a concurrent pass: if a drift is open
 // and acknowledged in the store, upserting it keeps the acknowledgement even
@@ -131,8 +136,8 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		b.Queue(qInsertResult, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
 			ts(r.StartedAt), ts(r.CompletedAt), string(r.Status), r.DriftDetected, r.DriftCount,
 			r.AutoHealAttempted, r.AutoHealSuccessCount, errorsJSON, r.StateVersion)
-		if len(p.CheckedEvents) > 0 {
-			b.Queue(qMarkChecked, p.State.ClientID, p.State.StackID, p.CheckedEvents)
+		if p.CheckedThrough != "" {
+			b.Queue(qMarkEvents, p.State.ClientID, markStacks(p.State.StackID), string(p.CheckedThrough))
 		}
 		if len(p.Audit) > 0 {
 			head.queue(b, len(p.Audit))
@@ -511,4 +516,13 @@ func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Tim
 		return 0, fmt.Errorf("delete old reconciliations: %w", err)
 	}
 	return int(n), nil
+}
+
+// markStacks are the event_marks rows a pass of the stack marks: its own
+// and the client-wide one.
+func markStacks(stackID string) []string {
+	if stackID == "" {
+		return []string{""}
+	}
+	return []string{stackID, ""}
 }

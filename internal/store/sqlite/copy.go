@@ -90,7 +90,11 @@ func exportTable(ctx context.Context, tx *sql.Tx, t store.Table, fn func(t store
 			}
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+strings.Join(exprs, ", ")+` FROM `+ident(t.Name)+` ORDER BY `+strings.Join(order, ", "))
+	cols := make([]string, len(exprs))
+	for i, c := range t.Columns {
+		cols[i] = exportExpr(t.Name, c.Name, exprs[i])
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+ident(t.Name)+` ORDER BY `+strings.Join(order, ", "))
 	if err != nil {
 		return err
 	}
@@ -193,6 +197,11 @@ func (s *Store) ImportRows(ctx context.Context, tables []store.Table, rows func(
 	}
 	if err := rows(emit); err != nil {
 		return err
+	}
+	if known["events"] {
+		if _, err := tx.ExecContext(ctx, qRebuildActivity); err != nil {
+			return fmt.Errorf("import: event activity: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import: commit: %w", translate(err))

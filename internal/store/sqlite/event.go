@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -28,12 +30,12 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 	}
 	now := s.now()
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		st, err := s.write(ctx, tx, qInsertEvent)
+		w, err := s.eventWriter(ctx, tx)
 		if err != nil {
 			return err
 		}
 		for i, e := range in {
-			if inserted[i], err = insertEvent(ctx, st, e, now); err != nil {
+			if inserted[i], err = w.insert(ctx, e, now); err != nil {
 				return err
 			}
 		}
@@ -56,9 +58,27 @@ func checkEvent(e store.Event) error {
 	return nil
 }
 
-// insertEvent runs qInsertEvent (st) for e, its zero ReceivedAt set to now,
-// and reports whether a row was written.
-func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time) (bool, error) {
+// eventWriter inserts events in a writer transaction: the event row and
+// its count in event_activity.
+type eventWriter struct {
+	event, activity *sql.Stmt
+}
+
+func (s *Store) eventWriter(ctx context.Context, tx *sql.Tx) (eventWriter, error) {
+	event, err := s.write(ctx, tx, qInsertEvent)
+	if err != nil {
+		return eventWriter{}, err
+	}
+	activity, err := s.write(ctx, tx, qAddActivity)
+	if err != nil {
+		return eventWriter{}, err
+	}
+	return eventWriter{event: event, activity: activity}, nil
+}
+
+// insert writes e, its zero ReceivedAt set to now, and reports whether a
+// row was written; a new event is counted in its activity bucket.
+func (w eventWriter) insert(ctx context.Context, e store.Event, now time.Time) (bool, error) {
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = now
 	}
@@ -66,8 +86,9 @@ func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time
 	if len(e.Payload) > 0 {
 		payload = sql.NullString{String: string(e.Payload), Valid: true}
 	}
-	res, err := st.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
-		e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
+	ts := micros(e.Timestamp)
+	res, err := w.event.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
+		e.ContentID, e.ContentType, ts, e.Environment, boolInt(e.DriftChecked),
 		payload, micros(e.ReceivedAt), e.TTLTimestamp)
 	if err != nil {
 		return false, fmt.Errorf("event %s: %w", e.EventID, err)
@@ -76,7 +97,27 @@ func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time
 	if err != nil {
 		return false, fmt.Errorf("event %s: %w", e.EventID, err)
 	}
-	return n == 1, nil
+	if n == 0 {
+		return false, nil
+	}
+	if _, err := w.activity.ExecContext(ctx, e.ClientID, e.StackID, hourOf(ts), e.ProviderName, e.EventType,
+		e.ContentType, 1, ts); err != nil {
+		return false, fmt.Errorf("event %s activity: %w", e.EventID, err)
+	}
+	return true, nil
+}
+
+// bucketMicros is store.ActivityBucket in microseconds.
+const bucketMicros = int64(store.ActivityBucket / time.Microsecond)
+
+// hourOf is the activity bucket of a time in unix microseconds: rounded
+// down (towards the past, also before 1970).
+func hourOf(us int64) int64 {
+	h := us / bucketMicros * bucketMicros
+	if h > us {
+		h -= bucketMicros
+	}
+	return h
 }
 
 // ListEvents answers newest first by (Timestamp, insertion order), so pages
@@ -118,7 +159,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 	}
 	limit := store.PageLimit(q.Limit)
 	args = append(args, limit+1)
-	st, err := s.read(ctx, `SELECT `+eventColumns+`, seq FROM events`+where(conds)+
+	st, err := s.read(ctx, `SELECT `+listColumns+` FROM events`+where(conds)+
 		` ORDER BY timestamp DESC, seq DESC LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
@@ -161,70 +202,164 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 	return out, next, nil
 }
 
-// EventActivity aggregates the client's events of the stack and those of no
-// stack with Timestamp >= since, per provider, event type and content type.
-func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) ([]store.Activity, error) {
-	st, err := s.read(ctx, `SELECT provider_name, event_type, content_type, COUNT(*), MAX(timestamp),
-	SUM(CASE WHEN drift_checked = 0 THEN 1 ELSE 0 END),
-	MIN(CASE WHEN drift_checked = 0 THEN received_at END)
+// checkedExpr is drift_checked as the store answers it: set at insert, or
+// the event is below the mark of its stack (or, client-wide, of the
+// client's ” row) in event_marks. Marks are this driver's own, so export
+// (store copy) writes this instead of the column.
+const checkedExpr = `(drift_checked OR seq < COALESCE((SELECT m.checked_before FROM event_marks m
+		WHERE m.client_id = events.client_id AND m.stack_id = events.stack_id), 0))`
+
+// exportExpr is the expression ExportRows reads for a column: checkedExpr
+// for events.drift_checked, else expr.
+func exportExpr(table, column, expr string) string {
+	if table == "events" && column == "drift_checked" {
+		return checkedExpr
+	}
+	return expr
+}
+
+// qRebuildActivity counts imported events into event_activity, as
+// migration 0004 did (ImportRows; the table is not copied).
+const qRebuildActivity = `INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, count, last)
+SELECT client_id, stack_id, timestamp - ((timestamp % 3600000000) + 3600000000) % 3600000000,
+	provider_name, event_type, content_type, COUNT(*), MAX(timestamp)
 FROM events
-WHERE client_id = ? AND stack_id IN (?, '') AND timestamp >= ?
+GROUP BY 1, 2, 3, 4, 5, 6`
+
+// listColumns are eventColumns as ListEvents reads them, drift_checked
+// computed: set at insert, or the event is below the mark of its stack (or,
+// client-wide, of the client's ” row) in event_marks.
+const listColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
+	timestamp, environment, ` + checkedExpr + `, payload, received_at, ttl_timestamp, seq`
+
+// EventActivity reads the stack's and the client-wide activity buckets from
+// since's hour on, and counts the unchecked events: those not inserted
+// checked whose seq is at or above the mark of their (client, stack). The
+// report's mark is read first, so every event below it is committed and
+// counted in what follows.
+func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) (store.ActivityReport, error) {
+	var rep store.ActivityReport
+	mark, err := s.read(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM events`)
+	if err != nil {
+		return rep, fmt.Errorf("event activity: %w", err)
+	}
+	var through int64
+	if err := mark.QueryRowContext(ctx).Scan(&through); err != nil {
+		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	}
+	if rep.Activity, err = s.activity(ctx, clientID, stackID, since); err != nil {
+		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	}
+	if err := s.unchecked(ctx, clientID, stackID, &rep); err != nil {
+		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	}
+	if rep.Unchecked > 0 {
+		rep.Mark = store.EventMark(strconv.FormatInt(through, 10))
+	}
+	return rep, nil
+}
+
+// activity sums the buckets of the stack and of no stack from since's hour.
+func (s *Store) activity(ctx context.Context, clientID, stackID string, since time.Time) ([]store.Activity, error) {
+	st, err := s.read(ctx, `SELECT provider_name, event_type, content_type, SUM(count), MAX(last)
+FROM event_activity
+WHERE client_id = ? AND stack_id IN (?, '') AND hour >= ?
 GROUP BY provider_name, event_type, content_type
 ORDER BY provider_name, event_type, content_type`)
 	if err != nil {
-		return nil, fmt.Errorf("event activity: %w", err)
+		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, clientID, stackID, micros(since))
+	rows, err := st.QueryContext(ctx, clientID, stackID, hourOf(micros(since)))
 	if err != nil {
-		return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Activity
 	for rows.Next() {
 		var (
-			a      store.Activity
-			last   int64
-			oldest sql.NullInt64
+			a    store.Activity
+			last int64
 		)
-		if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &last, &a.Unchecked, &oldest); err != nil {
-			return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+		if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &last); err != nil {
+			return nil, err
 		}
 		a.Last = fromMicros(last)
-		a.OldestUnchecked = fromNullMicros(oldest)
 		out = append(out, a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-// UncheckedEventIDs returns up to limit (store.PageLimit) ids of the
-// stack's and the client-wide events no pass has seen, oldest first.
-func (s *Store) UncheckedEventIDs(ctx context.Context, clientID, stackID string, limit int) ([]string, error) {
-	st, err := s.read(ctx, `SELECT event_id FROM events
-WHERE client_id = ? AND stack_id IN (?, '') AND drift_checked = 0
-ORDER BY seq LIMIT ?`)
+// unchecked counts the unchecked events of the stack and of no stack, each
+// a range of events_stack_unchecked from its mark, and reads when the first
+// of them was received.
+func (s *Store) unchecked(ctx context.Context, clientID, stackID string, rep *store.ActivityReport) error {
+	count, err := s.read(ctx, `SELECT COUNT(*), MIN(seq) FROM events
+WHERE client_id = ?1 AND stack_id = ?2 AND drift_checked = 0
+	AND seq >= COALESCE((SELECT checked_before FROM event_marks WHERE client_id = ?1 AND stack_id = ?2), 0)`)
 	if err != nil {
-		return nil, fmt.Errorf("unchecked events: %w", err)
+		return err
 	}
-	rows, err := st.QueryContext(ctx, clientID, stackID, store.PageLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
+	stacks := []string{stackID}
+	if stackID != "" {
+		stacks = append(stacks, "")
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
+	var first int64
+	for _, stack := range stacks {
+		var (
+			n   int
+			seq sql.NullInt64
+		)
+		if err := count.QueryRowContext(ctx, clientID, stack).Scan(&n, &seq); err != nil {
+			return err
 		}
-		ids = append(ids, id)
+		rep.Unchecked += n
+		if seq.Valid && (first == 0 || seq.Int64 < first) {
+			first = seq.Int64
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("unchecked events %s/%s: %w", clientID, stackID, err)
+	if first == 0 {
+		return nil
 	}
-	return ids, nil
+	received, err := s.read(ctx, `SELECT received_at FROM events WHERE seq = ?`)
+	if err != nil {
+		return err
+	}
+	var at int64
+	if err := received.QueryRowContext(ctx, first).Scan(&at); err != nil {
+		if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile (TTL)
+			return nil
+		}
+		return err
+	}
+	t := fromMicros(at)
+	rep.OldestUnchecked = &t
+	return nil
+}
+
+// markEvents records a pass's mark for the stack and the client-wide events
+// inside CommitPass's transaction.
+func (s *Store) markEvents(ctx context.Context, tx *sql.Tx, clientID, stackID string, mark store.EventMark) error {
+	if mark == "" {
+		return nil
+	}
+	before, err := strconv.ParseInt(string(mark), 10, 64)
+	if err != nil || before <= 0 {
+		return fmt.Errorf("mark events checked: %q is not a mark of this store", mark)
+	}
+	st, err := s.write(ctx, tx, qMarkEvents)
+	if err != nil {
+		return err
+	}
+	stacks := []string{stackID}
+	if stackID != "" {
+		stacks = append(stacks, "")
+	}
+	for _, stack := range stacks {
+		if _, err := st.ExecContext(ctx, clientID, stack, before); err != nil {
+			return fmt.Errorf("mark events checked: %w", err)
+		}
+	}
+	return nil
 }
 
 // DeleteExpiredEvents deletes up to limit (store.MaxLimit when limit <= 0)
@@ -235,23 +370,71 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
-	var n int64
+	var n int
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
 		st, err := s.write(ctx, tx, qDeleteExpired)
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, now.Unix(), limit)
+		rows, err := st.QueryContext(ctx, now.Unix(), limit)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		defer rows.Close()
+		deleted := map[activityKey]int{}
+		for rows.Next() {
+			var (
+				k  activityKey
+				ts int64
+			)
+			if err := rows.Scan(&k.client, &k.stack, &k.provider, &k.typ, &k.contentType, &ts); err != nil {
+				return err
+			}
+			k.hour = hourOf(ts)
+			deleted[k]++
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return s.subActivity(ctx, tx, deleted)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired events: %w", err)
 	}
-	return int(n), nil
+	return n, nil
+}
+
+// activityKey is the key of an event_activity row.
+type activityKey struct {
+	client, stack, provider, typ, contentType string
+	hour                                      int64
+}
+
+// subActivity takes deleted events out of their buckets, removing a bucket
+// that counts none. Its last timestamp stays: it may be a deleted event's.
+func (s *Store) subActivity(ctx context.Context, tx *sql.Tx, deleted map[activityKey]int) error {
+	if len(deleted) == 0 {
+		return nil
+	}
+	sub, err := s.write(ctx, tx, qSubActivity)
+	if err != nil {
+		return err
+	}
+	drop, err := s.write(ctx, tx, qDropActivity)
+	if err != nil {
+		return err
+	}
+	for k, n := range deleted {
+		if _, err := sub.ExecContext(ctx, n, k.client, k.stack, k.hour, k.provider, k.typ, k.contentType); err != nil {
+			return fmt.Errorf("activity of deleted events: %w", err)
+		}
+		if _, err := drop.ExecContext(ctx, k.client, k.stack, k.hour, k.provider, k.typ, k.contentType); err != nil {
+			return fmt.Errorf("activity of deleted events: %w", err)
+		}
+	}
+	return nil
 }
 
 // DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when

@@ -16,9 +16,9 @@ import (
 // Revision; on ErrConflict or ErrNotFound nothing at all is written), the
 // open drifts (upserted), the stack's other open drifts resolved at
 // Result.CompletedAt, the result, the audit entries (chained; Seq, PrevHash
-// and Hash are filled in p.Audit too once committed) and drift_checked on
-// the events in CheckedEvents that concern the stack (its own and those of
-// no stack: the events EventActivity and UncheckedEventIDs show it).
+// and Hash are filled in p.Audit too once committed) and the mark
+// CheckedThrough for the stack's events and the client-wide ones (the
+// events EventActivity reports to it).
 //
 // An acknowledgement is never lost to a concurrent pass: if a drift is open
 // and acknowledged in the store, upserting it keeps the acknowledgement even
@@ -71,13 +71,6 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 	if err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
-	var checked string
-	if len(p.CheckedEvents) > 0 {
-		if checked, err = marshal(p.CheckedEvents); err != nil {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
-		}
-	}
-
 	var entries []store.AuditEntry
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.updateState(ctx, tx, &row); err != nil {
@@ -110,16 +103,7 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if entries, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
 			return err
 		}
-		if checked != "" {
-			mark, err := s.write(ctx, tx, qMarkChecked)
-			if err != nil {
-				return err
-			}
-			if _, err := mark.ExecContext(ctx, p.State.ClientID, p.State.StackID, checked); err != nil {
-				return fmt.Errorf("mark events checked: %w", err)
-			}
-		}
-		return nil
+		return s.markEvents(ctx, tx, p.State.ClientID, p.State.StackID, p.CheckedThrough)
 	})
 	if err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)

@@ -57,9 +57,26 @@ WHERE excluded.updated_at > content.updated_at
 
 // qDeleteExpired deletes a bounded batch of expired events, so the write
 // lock is held briefly (DELETE ... LIMIT is a compile-time option of SQLite;
-// the subquery works everywhere).
+// the subquery works everywhere). It returns what DeleteExpiredEvents takes
+// out of event_activity.
 const qDeleteExpired = `DELETE FROM events WHERE seq IN (
-	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)`
+	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)
+RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp`
+
+// qAddActivity counts new events (count ?7) into their activity bucket.
+const qAddActivity = `INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, count, last)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type) DO UPDATE SET
+	count = count + excluded.count, last = max(last, excluded.last)`
+
+// qSubActivity takes deleted events (count ?1) out of their bucket, and
+// qDropActivity removes the bucket once it counts none.
+const (
+	qSubActivity = `UPDATE event_activity SET count = count - ?
+WHERE client_id = ? AND stack_id = ? AND hour = ? AND provider_name = ? AND event_type = ? AND content_type = ?`
+	qDropActivity = `DELETE FROM event_activity
+WHERE client_id = ? AND stack_id = ? AND hour = ? AND provider_name = ? AND event_type = ? AND content_type = ? AND count <= 0`
+)
 
 // qDeleteOldResults deletes a bounded batch of reconciliation results that
 // started before a time (index reconciliations_started).
@@ -77,11 +94,10 @@ const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id
 	errors, state_version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// qMarkChecked marks the pass's events checked. It looks only among the
-// unchecked events of the stack and of no stack (the partial index
-// events_unchecked), so ids already checked cost nothing.
-const qMarkChecked = `UPDATE events SET drift_checked = 1
-WHERE drift_checked = 0 AND client_id = ? AND stack_id IN (?, '') AND event_id IN (SELECT value FROM json_each(?))`
+// qMarkEvents records a pass's mark for a (client, stack): the events
+// below it are drift_checked. A mark never moves back.
+const qMarkEvents = `INSERT INTO event_marks (client_id, stack_id, checked_before) VALUES (?, ?, ?)
+ON CONFLICT (client_id, stack_id) DO UPDATE SET checked_before = max(checked_before, excluded.checked_before)`
 
 // qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
 // open in the store is kept even if the pass's copy predates it.
@@ -126,10 +142,13 @@ func writerQueries() []string {
 		qInsertEvent,
 		qUpsertContent,
 		qDeleteExpired,
+		qAddActivity,
+		qSubActivity,
+		qDropActivity,
 		qDeleteOldResults,
 		qResolveDrifts,
 		qInsertResult,
-		qMarkChecked,
+		qMarkEvents,
 		qUpsertDrift,
 		qAckDrift,
 		qAuditHead,

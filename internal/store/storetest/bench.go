@@ -35,8 +35,8 @@ type benchWorld struct {
 	now     time.Time
 	mu      []sync.Mutex
 	states  []store.StateRecord
-	events  [][]string // event ids per stack
-	checked []bool     // whether a pass has marked the stack's events checked
+	mark    store.EventMark // after every seeded event
+	checked []bool          // whether a pass has marked the stack's events checked
 	ops     atomic.Int64
 }
 
@@ -48,7 +48,6 @@ func seedBench(ctx context.Context, b *testing.B, s store.Store) *benchWorld {
 		now:     time.Now().UTC().Truncate(time.Second),
 		mu:      make([]sync.Mutex, BenchStacks),
 		states:  make([]store.StateRecord, BenchStacks),
-		events:  make([][]string, BenchStacks),
 		checked: make([]bool, BenchStacks),
 	}
 	clientOf := func(i int) string { return fmt.Sprintf("client-%03d", i/benchStacksPerCli) }
@@ -80,7 +79,6 @@ func seedBench(ctx context.Context, b *testing.B, s store.Store) *benchWorld {
 			id := fmt.Sprintf("evt-%d-%d", i, j)
 			e := event(id, clientOf(i), stackOf(i), providers[j%3], types[j%3], w.now.Add(-time.Duration(j*5)*time.Minute))
 			batch = append(batch, e)
-			w.events[i] = append(w.events[i], id)
 		}
 		if i%benchStacksPerCli == 0 {
 			for j := range benchClientEvents {
@@ -93,6 +91,10 @@ func seedBench(ctx context.Context, b *testing.B, s store.Store) *benchWorld {
 		}
 	}
 	flush()
+	rep, err := s.EventActivity(ctx, clientOf(0), stackOf(0), w.now.Add(-time.Hour))
+	require.NoError(b, err)
+	require.NotZero(b, rep.Mark)
+	w.mark = rep.Mark
 
 	for i := range BenchStacks {
 		st, err := s.GetState(ctx, clientOf(i), stackOf(i))
@@ -125,9 +127,9 @@ func (w *benchWorld) pass(ctx context.Context, i int, drifts []drift.Drift) erro
 	st.DriftDetails = drifts
 	r := result(fmt.Sprintf("r-%d-%d", i, n), st.ClientID, st.StackID, now)
 	r.DriftDetected, r.DriftCount = len(drifts) > 0, len(drifts)
-	var checked []string
+	var mark store.EventMark
 	if !w.checked[i] {
-		checked = w.events[i]
+		mark = w.mark
 	}
 	got, err := w.s.CommitPass(ctx, store.Pass{
 		State:  st,
@@ -135,7 +137,7 @@ func (w *benchWorld) pass(ctx context.Context, i int, drifts []drift.Drift) erro
 		Result: r,
 		Audit: []store.AuditEntry{{Timestamp: now, Action: "reconcile", ClientID: st.ClientID, StackID: st.StackID,
 			TriggeredBy: "schedule", Success: true, ReconciliationID: r.ReconciliationID}},
-		CheckedEvents: checked,
+		CheckedThrough: mark,
 	})
 	if err != nil {
 		return err
@@ -195,8 +197,8 @@ func BenchEventActivity(ctx context.Context, b *testing.B, s store.Store) {
 			for pb.Next() {
 				st := w.states[w.pick()]
 				a, err := s.EventActivity(ctx, st.ClientID, st.StackID, since)
-				if err != nil || len(a) == 0 {
-					b.Errorf("activity of %s: %v, %d rows", st.Key(), err, len(a))
+				if err != nil || len(a.Activity) == 0 {
+					b.Errorf("activity of %s: %v, %d rows", st.Key(), err, len(a.Activity))
 					return
 				}
 			}

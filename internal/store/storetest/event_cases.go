@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"testing"
 	"time"
 
@@ -214,78 +213,93 @@ func testEventActivity(ctx context.Context, t *testing.T, s store.Store) {
 		e.ReceivedAt = at(received)
 		return e
 	}
+	// since is not on the hour: the hour it is in counts whole (e9).
 	insert(ctx, t, s,
 		mk("e1", "acme", "shop", "shopify", "products/update", "product", time.Minute, 5*time.Minute),
 		mk("e2", "acme", "shop", "shopify", "products/update", "product", 3*time.Minute, 4*time.Minute),
 		mk("e3", "acme", "", "shopify", "products/update", "product", 2*time.Minute, 6*time.Minute), // client-wide
 		mk("e4", "acme", "shop", "sanity", "document.publish", "post", time.Minute, 2*time.Minute),
-		mk("e5", "acme", "blog", "shopify", "products/update", "product", time.Minute, time.Minute),   // other stack
-		mk("e6", "globex", "shop", "shopify", "products/update", "product", time.Minute, time.Minute), // other client
-		mk("e7", "acme", "shop", "shopify", "products/update", "product", -time.Minute, -time.Minute), // before since
-		mk("e8", "acme", "shop", "shopify", "products/update", "collection", 0, 7*time.Minute),        // at since
+		mk("e5", "acme", "blog", "shopify", "products/update", "product", time.Minute, time.Minute),    // other stack
+		mk("e6", "globex", "shop", "shopify", "products/update", "product", time.Minute, time.Minute),  // other client
+		mk("e7", "acme", "shop", "shopify", "products/update", "product", -time.Hour, -time.Minute),    // an hour before since
+		mk("e8", "acme", "shop", "shopify", "products/update", "collection", 0, 7*time.Minute),         // at since
+		mk("e9", "acme", "shop", "shopify", "products/update", "product", -2*time.Minute, time.Minute), // since's hour
 	)
+	// Inserted checked: never unchecked.
+	pre := mk("e0", "acme", "shop", "shopify", "products/update", "product", time.Minute, 3*time.Minute)
+	pre.DriftChecked = true
+	insert(ctx, t, s, pre)
 
-	activity := func() []store.Activity {
+	report := func(stack string) store.ActivityReport {
 		t.Helper()
-		got, err := s.EventActivity(ctx, "acme", "shop", since)
+		got, err := s.EventActivity(ctx, "acme", stack, since)
 		require.NoError(t, err)
-		sort.Slice(got, func(i, j int) bool {
-			a, b := got[i], got[j]
-			if a.ProviderName != b.ProviderName {
-				return a.ProviderName < b.ProviderName
-			}
-			if a.EventType != b.EventType {
-				return a.EventType < b.EventType
-			}
-			return a.ContentType < b.ContentType
-		})
 		return got
 	}
 	T := func(d time.Duration) time.Time { return store.Truncate(at(d)) }
-	require.Equal(t, []store.Activity{
-		{ProviderName: "sanity", EventType: "document.publish", ContentType: "post", Count: 1, Last: T(time.Minute),
-			Unchecked: 1, OldestUnchecked: ptr(T(2 * time.Minute))},
-		{ProviderName: "shopify", EventType: "products/update", ContentType: "collection", Count: 1, Last: T(0),
-			Unchecked: 1, OldestUnchecked: ptr(T(7 * time.Minute))},
-		{ProviderName: "shopify", EventType: "products/update", ContentType: "product", Count: 3, Last: T(3 * time.Minute),
-			Unchecked: 3, OldestUnchecked: ptr(T(4 * time.Minute))},
-	}, activity())
-
-	ids, err := s.UncheckedEventIDs(ctx, "acme", "shop", 0)
-	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"e1", "e2", "e3", "e4", "e7", "e8"}, ids)
-	ids, err = s.UncheckedEventIDs(ctx, "acme", "shop", 2)
-	require.NoError(t, err)
-	require.Len(t, ids, 2)
-
-	// A pass that saw e2, e3 and e8 marks them checked.
-	state := newStack(ctx, t, s, "acme", "shop")
-	commit(ctx, t, s, &state, store.Pass{
-		Result:        result("r1", "acme", "shop", at(10*time.Minute)),
-		CheckedEvents: []string{"e2", "e3", "e8"},
-	})
-	require.Equal(t, []store.Activity{
-		{ProviderName: "sanity", EventType: "document.publish", ContentType: "post", Count: 1, Last: T(time.Minute),
-			Unchecked: 1, OldestUnchecked: ptr(T(2 * time.Minute))},
+	activity := []store.Activity{
+		{ProviderName: "sanity", EventType: "document.publish", ContentType: "post", Count: 1, Last: T(time.Minute)},
 		{ProviderName: "shopify", EventType: "products/update", ContentType: "collection", Count: 1, Last: T(0)},
-		{ProviderName: "shopify", EventType: "products/update", ContentType: "product", Count: 3, Last: T(3 * time.Minute),
-			Unchecked: 1, OldestUnchecked: ptr(T(5 * time.Minute))},
-	}, activity())
-	ids, err = s.UncheckedEventIDs(ctx, "acme", "shop", 0)
-	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"e1", "e4", "e7"}, ids)
+		{ProviderName: "shopify", EventType: "products/update", ContentType: "product", Count: 5, Last: T(3 * time.Minute)},
+	}
+	first := report("shop")
+	require.Equal(t, activity, first.Activity)
+	require.Equal(t, 7, first.Unchecked, "e1-e4, e7-e9: the window does not limit them")
+	require.Equal(t, ptr(T(5*time.Minute)), first.OldestUnchecked, "received time of the first committed")
+	require.NotZero(t, first.Mark)
 
-	checked := map[string]bool{}
-	for _, e := range allEvents(ctx, t, s, store.EventQuery{}) {
-		checked[e.EventID] = e.DriftChecked
+	// An event committed after the report was read is not below its mark.
+	insert(ctx, t, s, mk("e10", "acme", "shop", "shopify", "products/update", "product", 4*time.Minute, 8*time.Minute))
+
+	// A pass that observed the report marks what it reported, its stack's
+	// and the client-wide events.
+	state := newStack(ctx, t, s, "acme", "shop")
+	commit(ctx, t, s, &state, store.Pass{Result: result("r1", "acme", "shop", at(10*time.Minute)), CheckedThrough: first.Mark})
+	activity[2].Count, activity[2].Last = 6, T(4*time.Minute)
+	second := report("shop")
+	require.Equal(t, store.ActivityReport{Activity: activity, Unchecked: 1, OldestUnchecked: ptr(T(8 * time.Minute)), Mark: second.Mark}, second)
+	require.NotZero(t, second.Mark)
+
+	insert(ctx, t, s, mk("e11", "acme", "", "contentful", "entry.save", "post", 5*time.Minute, 9*time.Minute))
+	blog := report("blog")
+	require.Equal(t, 2, blog.Unchecked, "e5 of the blog, e11 client-wide (e3 was seen by the shop's pass)")
+	require.Equal(t, ptr(T(time.Minute)), blog.OldestUnchecked)
+
+	checked := func() map[string]bool {
+		t.Helper()
+		m := map[string]bool{}
+		for _, e := range allEvents(ctx, t, s, store.EventQuery{}) {
+			m[e.EventID] = e.DriftChecked
+		}
+		return m
 	}
 	require.Equal(t, map[string]bool{
-		"e1": false, "e2": true, "e3": true, "e4": false, "e5": false, "e6": false, "e7": false, "e8": true,
-	}, checked)
+		"e0": true, "e1": true, "e2": true, "e3": true, "e4": true, "e5": false, "e6": false, "e7": true, "e8": true,
+		"e9": true, "e10": false, "e11": false,
+	}, checked())
+
+	// Marks never move back: the shop's second pass, then one committing
+	// the older mark.
+	commit(ctx, t, s, &state, store.Pass{Result: result("r2", "acme", "shop", at(11*time.Minute)), CheckedThrough: second.Mark})
+	commit(ctx, t, s, &state, store.Pass{Result: result("r3", "acme", "shop", at(12*time.Minute)), CheckedThrough: first.Mark})
+	third := report("shop")
+	require.Equal(t, 1, third.Unchecked, "e11 was committed after the second report was read")
+	require.Equal(t, ptr(T(9*time.Minute)), third.OldestUnchecked)
+
+	blogState := newStack(ctx, t, s, "acme", "blog")
+	commit(ctx, t, s, &blogState, store.Pass{Result: result("r4", "acme", "blog", at(13*time.Minute)), CheckedThrough: blog.Mark})
+	require.Equal(t, map[string]bool{
+		"e0": true, "e1": true, "e2": true, "e3": true, "e4": true, "e5": true, "e6": false, "e7": true, "e8": true,
+		"e9": true, "e10": true, "e11": true,
+	}, checked())
+	last := report("shop")
+	require.Zero(t, last.Unchecked)
+	require.Nil(t, last.OldestUnchecked)
+	require.Zero(t, last.Mark, "nothing to mark")
 
 	got, err := s.EventActivity(ctx, "acme", "nothing-here", at(time.Hour))
 	require.NoError(t, err)
-	require.Empty(t, got)
+	require.Empty(t, got.Activity)
 }
 
 func testDeleteExpiredEvents(ctx context.Context, t *testing.T, s store.Store) {
@@ -312,6 +326,10 @@ func testDeleteExpiredEvents(ctx context.Context, t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 	require.ElementsMatch(t, []string{"fresh", "forever"}, eventIDs(allEvents(ctx, t, s, store.EventQuery{})))
+	rep, err := s.EventActivity(ctx, "acme", "shop", at(-2*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []store.Activity{{ProviderName: "shopify", EventType: "t", ContentType: "product", Count: 2,
+		Last: store.Truncate(at(0))}}, rep.Activity, "deleted events leave the activity")
 
 	// An id deleted by TTL may be stored again.
 	require.Equal(t, []bool{true}, insert(ctx, t, s, in[0]))

@@ -70,6 +70,9 @@ func populate(ctx context.Context, t *testing.T, s store.Store) {
 		delivery("d3", "p2", at(2*time.Minute), 0, true), // tombstone
 	)
 
+	rep, err := s.EventActivity(ctx, "acme", "shop", at(0))
+	require.NoError(t, err)
+	require.NotZero(t, rep.Mark)
 	state := getState(ctx, t, s, "acme", "shop")
 	d1 := mkDrift("acme", "shop", "shopify.webhook.products/update", at(time.Second))
 	d2 := mkDrift("acme", "shop", "site.tls", at(time.Second))
@@ -83,7 +86,7 @@ func populate(ctx context.Context, t *testing.T, s store.Store) {
 	state.DriftDetails = []drift.Drift{d2}
 	state.LastVerified = ptr(r1.CompletedAt)
 	commit(ctx, t, s, &state, store.Pass{
-		Drifts: []drift.Drift{d1, d2}, Result: r1, CheckedEvents: []string{"e1"},
+		Drifts: []drift.Drift{d1, d2}, Result: r1, CheckedThrough: rep.Mark,
 		Audit: []store.AuditEntry{{Timestamp: at(time.Second), Action: "drift_detected", ClientID: "acme", StackID: "shop",
 			TriggeredBy: "reconciler", Success: true, ReconciliationID: "r1", DriftID: d2.ID,
 			ChangesMade: json.RawMessage(`{"b": 1,  "a":[ 2 ]}`)}},
@@ -91,7 +94,7 @@ func populate(ctx context.Context, t *testing.T, s store.Store) {
 	// d1 resolves in the next pass.
 	r2 := result("r2", "acme", "shop", at(time.Minute))
 	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d2}, Result: r2})
-	_, err := s.AcknowledgeDrift(ctx, "acme", d2.ID, "alice", at(2*time.Minute))
+	_, err = s.AcknowledgeDrift(ctx, "acme", d2.ID, "alice", at(2*time.Minute))
 	require.NoError(t, err)
 	require.NoError(t, s.AppendAudit(ctx, []store.AuditEntry{
 		{Timestamp: at(3 * time.Minute), Action: "approve", ClientID: "acme", StackID: "shop", TriggeredBy: "api:bob",

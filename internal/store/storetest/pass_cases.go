@@ -120,12 +120,17 @@ func testCommitPassConflict(ctx context.Context, t *testing.T, s store.Store) {
 	state := newStack(ctx, t, s, "acme", "shop")
 	stale := state
 	d1 := mkDrift("acme", "shop", "a", at(0))
-	insert(ctx, t, s, event("e1", "acme", "shop", "shopify", "t", at(0)), event("e2", "acme", "shop", "shopify", "t", at(0)))
+	insert(ctx, t, s, event("e1", "acme", "shop", "shopify", "t", at(0)))
+	rep1, err := s.EventActivity(ctx, "acme", "shop", at(0))
+	require.NoError(t, err)
+	insert(ctx, t, s, event("e2", "acme", "shop", "shopify", "t", at(0)))
+	rep2, err := s.EventActivity(ctx, "acme", "shop", at(0))
+	require.NoError(t, err)
 	commit(ctx, t, s, &state, store.Pass{
-		Drifts:        []drift.Drift{d1},
-		Result:        result("r1", "acme", "shop", at(0)),
-		Audit:         []store.AuditEntry{{Timestamp: at(0), Action: "drift_detected", ClientID: "acme", StackID: "shop"}},
-		CheckedEvents: []string{"e1"},
+		Drifts:         []drift.Drift{d1},
+		Result:         result("r1", "acme", "shop", at(0)),
+		Audit:          []store.AuditEntry{{Timestamp: at(0), Action: "drift_detected", ClientID: "acme", StackID: "shop"}},
+		CheckedThrough: rep1.Mark,
 	})
 	before := takeSnapshot(ctx, t, s)
 	require.Len(t, before.audit, 1)
@@ -133,12 +138,12 @@ func testCommitPassConflict(ctx context.Context, t *testing.T, s store.Store) {
 	// A pass computed from the stale state: resolving d1, adding d2, a
 	// result, audit and a checked event. None of it may be written.
 	stale.Status = store.StatusError
-	_, err := s.CommitPass(ctx, store.Pass{
-		State:         stale,
-		Drifts:        []drift.Drift{mkDrift("acme", "shop", "b", at(time.Minute))},
-		Result:        result("r-stale", "acme", "shop", at(time.Minute)),
-		Audit:         []store.AuditEntry{{Timestamp: at(time.Minute), Action: "auto_heal", ClientID: "acme", StackID: "shop"}},
-		CheckedEvents: []string{"e2"},
+	_, err = s.CommitPass(ctx, store.Pass{
+		State:          stale,
+		Drifts:         []drift.Drift{mkDrift("acme", "shop", "b", at(time.Minute))},
+		Result:         result("r-stale", "acme", "shop", at(time.Minute)),
+		Audit:          []store.AuditEntry{{Timestamp: at(time.Minute), Action: "auto_heal", ClientID: "acme", StackID: "shop"}},
+		CheckedThrough: rep2.Mark,
 	})
 	require.ErrorIs(t, err, store.ErrConflict)
 	require.Equal(t, before, takeSnapshot(ctx, t, s), "a conflicting pass writes nothing")

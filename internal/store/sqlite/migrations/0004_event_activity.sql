@@ -1,2 +1,46 @@
--- 0004_event_activity: reserved; filled in by the change that needs it.
-SELECT 1;
+-- 0004: event activity kept as events are inserted, and drift_checked as a
+-- per-stack mark instead of an update of every event.
+--
+-- event_activity is the aggregate EventActivity reads: per client, stack
+-- ('' for client-wide events), hour of the event's timestamp (unix
+-- microseconds, rounded down to the hour), provider, event type and content
+-- type, how many events and the latest timestamp. InsertEvents and
+-- IngestEvents add each new event in the transaction that inserts it;
+-- DeleteExpiredEvents takes the events it deletes back out.
+CREATE TABLE event_activity (
+	client_id     TEXT    NOT NULL,
+	stack_id      TEXT    NOT NULL,
+	hour          INTEGER NOT NULL,
+	provider_name TEXT    NOT NULL,
+	event_type    TEXT    NOT NULL,
+	content_type  TEXT    NOT NULL,
+	count         INTEGER NOT NULL,
+	last          INTEGER NOT NULL,
+	PRIMARY KEY (client_id, stack_id, hour, provider_name, event_type, content_type)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, count, last)
+SELECT client_id, stack_id, timestamp - ((timestamp % 3600000000) + 3600000000) % 3600000000,
+	provider_name, event_type, content_type, COUNT(*), MAX(timestamp)
+FROM events
+GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- event_marks: a pass of a stack that observed the events up to a mark
+-- (ActivityReport.Mark: one more than the highest seq committed when it
+-- read) records it for its stack and for the client-wide events (stack_id
+-- ''). An event is drift_checked when it was inserted so, or when its seq
+-- is below the mark of its (client, stack).
+CREATE TABLE event_marks (
+	client_id      TEXT    NOT NULL,
+	stack_id       TEXT    NOT NULL,
+	checked_before INTEGER NOT NULL,
+	PRIMARY KEY (client_id, stack_id)
+) STRICT, WITHOUT ROWID;
+
+-- The wide index EventActivity aggregated from, and the one passes marked
+-- events checked through, are no longer read. The unchecked events of a
+-- stack are a range of this one (SQLite appends the rowid, seq, to it);
+-- drift_checked is now only set at insert, so nearly every event is in it.
+DROP INDEX events_stack_time;
+DROP INDEX events_unchecked;
+CREATE INDEX events_stack_unchecked ON events (client_id, stack_id) WHERE drift_checked = 0;
