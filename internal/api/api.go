@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"time"
@@ -49,6 +50,11 @@ type Options struct {
 	// Webhooks receives provider webhooks (the ingest gateway); nil answers
 	// 503 on the webhook routes.
 	Webhooks WebhookReceiver
+	// AuditPublicKey is the public half of the key that signs audit
+	// checkpoints (serve --audit-key-file), shown by GET
+	// /v1/audit/checkpoint so that audit verify can check them; nil when
+	// the server prunes nothing.
+	AuditPublicKey ed25519.PublicKey
 	// Events feeds GET /v1/stream; nil answers 503 there.
 	Events *bus.Bus
 	// StreamHeartbeat is how often an idle stream gets a comment line

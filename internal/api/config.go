@@ -40,7 +40,7 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	results, err := s.opts.State.Apply(r.Context(), cfg, actorAPI)
+	results, err := s.opts.State.Apply(r.Context(), cfg, actor(r))
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}

@@ -92,9 +92,7 @@ func (s *Server) ackDrift(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.By == "" {
-		req.By = actorAPI
-	}
+	req.By = by(r, req.By)
 	ctx := r.Context()
 	clientID, driftID := r.PathValue("client_id"), r.PathValue("drift_id")
 	now := s.now()

@@ -86,7 +86,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if !validID.MatchString(clientID) || (stackID != "" && !validID.MatchString(stackID)) {
 		return invalid("client and stack ids are lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters")
 	}
-	if err := s.opts.State.PutPolicy(ctx, clientID, stackID, *spec, actorAPI); err != nil {
+	if err := s.opts.State.PutPolicy(ctx, clientID, stackID, *spec, actor(r)); err != nil {
 		return fmt.Errorf("put policy %s/%s: %w", clientID, stackID, err)
 	}
 	eff, err := s.opts.State.Policy(ctx, clientID, stackID)

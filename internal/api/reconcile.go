@@ -56,6 +56,9 @@ func (s *Server) reconcileStack(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.auditReconcileRequest(r, wait, rec); err != nil {
+		return err
+	}
 	if wait == 0 {
 		rc.Trigger(rec.ClientID, rec.StackID, triggerAPI)
 		writeJSONStatus(w, http.StatusAccepted, accepted{Accepted: []string{rec.Key()}})
@@ -84,6 +87,9 @@ func (s *Server) reconcileClient(w http.ResponseWriter, r *http.Request) error {
 	clientID := r.PathValue("client_id")
 	stacks, err := s.clientStacks(r.Context(), clientID)
 	if err != nil {
+		return err
+	}
+	if err := s.auditReconcileRequest(r, wait, stacks...); err != nil {
 		return err
 	}
 	if wait == 0 {

@@ -22,6 +22,8 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	handler http.Handler
+	access  map[string]access // routeAccess (auth.go)
+	auth    authState
 }
 
 // route is one registered endpoint. Every route the server serves is in the
@@ -54,9 +56,10 @@ func New(opts Options) *Server {
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux()}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(),
+		access: routeAccess(), auth: authState{touched: map[string]time.Time{}}}
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.method+" "+rt.path, s.endpoint(rt.handler))
+		s.mux.Handle(rt.method+" "+rt.path, s.authorize(rt.method+" "+rt.path, s.endpoint(rt.handler)))
 	}
 	s.handler = s.logRequests(s.recoverPanics(http.HandlerFunc(s.dispatch)))
 	return s
@@ -98,6 +101,10 @@ func (s *Server) routes() []route {
 
 		{http.MethodGet, "/v1/events", s.listEvents},
 		{http.MethodGet, "/v1/audit", s.listAudit},
+		{http.MethodGet, "/v1/audit/checkpoint", s.auditCheckpoint},
+		{http.MethodGet, "/v1/tokens", s.listTokens},
+		{http.MethodPost, "/v1/tokens", s.createToken},
+		{http.MethodPost, "/v1/tokens/{token_id}/revoke", s.revokeToken},
 		{http.MethodGet, "/v1/stream", s.stream},
 	}
 }

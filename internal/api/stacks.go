@@ -15,7 +15,8 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// actorAPI names changes made through the API in the audit log.
+// actorAPI names changes made through the API without a token (see auth.go)
+// in the audit log.
 const actorAPI = "api"
 
 // listStacks answers GET /v1/stacks: state records, ?client_id= filters.
@@ -138,7 +139,7 @@ func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cfg.Policies = append(cfg.Policies, pols...)
-	if _, err := s.opts.State.Apply(ctx, cfg, actorAPI); err != nil {
+	if _, err := s.opts.State.Apply(ctx, cfg, actor(r)); err != nil {
 		return fmt.Errorf("apply stack %s: %w", cur.Key(), err)
 	}
 	rec, err := s.stack(ctx, r)
@@ -236,11 +237,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	by := req.By
-	if by == "" {
-		by = actorAPI
-	}
-	res, err := s.opts.State.Rollback(ctx, rec.ClientID, rec.StackID, req.Version, by)
+	res, err := s.opts.State.Rollback(ctx, rec.ClientID, rec.StackID, req.Version, by(r, req.By))
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("version %s of stack %s not found", req.Version, rec.Key())
 	}
