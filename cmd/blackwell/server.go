@@ -187,6 +187,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		ReceiverPrefix: publicURL + "/v1/webhooks",
 	})
 	s.loop = loop
+	watch := newStoreWatch(st, log, reg, loop) // store_watch.go: /readyz, resume after a store outage
 
 	if cfg != nil {
 		res, err := s.state.Apply(ctx, cfg, "config:"+opts.configPath)
@@ -207,7 +208,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		State:      s.state,
 		Reconciler: loop,
 		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready:      func(ctx context.Context) error { return st.Ping(ctx) },
+		Ready:      watch.Ready,
 		Logger:     log,
 		Version:    buildVersion(),
 		Getenv:     opts.getenv,
@@ -227,6 +228,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		defer s.bg.Done()
 		s.sweep(bgCtx)
 	}()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); watch.run(bgCtx) }()
 	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", redactStoreURL(opts.storeURL), "public_url", publicURL, "version", buildVersion())
 	return s, nil
 }

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	_ "embed"
 	"net/http"
+	"time"
 )
 
 //go:embed openapi.json
@@ -13,11 +15,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	return writeJSON(w, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when Options.Ready reports no problem, else 503 with
-// the problem.
+// readyTimeout bounds Options.Ready: a store that does not answer in time
+// is not ready (a load balancer's probe should not hang).
+const readyTimeout = 5 * time.Second
+
+// readyz answers 200 when Options.Ready reports no problem within
+// readyTimeout, else 503 with the problem.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Ready != nil {
-		if err := s.opts.Ready(r.Context()); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := s.opts.Ready(ctx); err != nil {
 			return errorf(http.StatusServiceUnavailable, codeNotReady, "not ready: %v", err)
 		}
 	}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// pingStore is a store whose Ping fails while down is set, with n stacks.
+type pingStore struct {
+	store.Store
+	down error
+	n    int
+}
+
+func (s *pingStore) Ping(context.Context) error { return s.down }
+
+func (s *pingStore) ListStates(_ context.Context, _, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
+	if s.down != nil {
+		return nil, "", s.down
+	}
+	from := 0
+	if cursor != "" {
+		_, _ = fmt.Sscan(cursor, &from)
+	}
+	var out []store.StateRecord
+	for i := from; i < s.n && len(out) < limit; i++ {
+		out = append(out, store.StateRecord{ClientID: "acme", StackID: fmt.Sprint("s", i)})
+	}
+	next := ""
+	if from+len(out) < s.n {
+		next = fmt.Sprint(from + len(out))
+	}
+	return out, next, nil
+}
+
+// TestStoreWatch: the first failed ping marks the store down (logged once,
+// gauge 0); the first good ping after marks it up and triggers every
+// stack, across pages; /readyz's check answers the live ping.
+func TestStoreWatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &pingStore{n: 2500}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	w := newStoreWatch(st, slog.New(slog.NewTextHandler(&logs, nil)), reg, nil)
+	var triggered []string
+	w.trigger = func(c, k string) { triggered = append(triggered, c+"/"+k) }
+
+	w.observe(ctx, st.Ping(ctx))
+	require.Empty(t, triggered, "nothing to resume while up")
+	require.Equal(t, 1.0, testutil.ToFloat64(w.up))
+	require.NoError(t, w.Ready(ctx))
+
+	st.down = errors.New("connection refused")
+	for range 3 {
+		w.observe(ctx, st.Ping(ctx))
+	}
+	require.Equal(t, 0.0, testutil.ToFloat64(w.up))
+	require.Equal(t, 1, strings.Count(logs.String(), "store unreachable"), "logged once per outage")
+	require.ErrorContains(t, w.Ready(ctx), "store unreachable: connection refused")
+	require.Empty(t, triggered)
+
+	st.down = nil
+	w.observe(ctx, st.Ping(ctx))
+	require.Equal(t, 1.0, testutil.ToFloat64(w.up))
+	require.Len(t, triggered, 2500, "every stack, every page")
+	require.Equal(t, "acme/s2499", triggered[2499])
+	require.Contains(t, logs.String(), "store reachable again")
+	require.Contains(t, logs.String(), "stacks_triggered=2500")
+
+	w.observe(ctx, st.Ping(ctx))
+	require.Len(t, triggered, 2500, "triggered once per recovery")
+}
