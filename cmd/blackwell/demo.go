@@ -82,9 +82,17 @@ metadata: {client_id: %s}
 spec:
   schedule: {interval: %s}
   confirmation: {observations: 2, grace_period: 10s}
-  auto_heal: {enabled: false}
+  auto_heal: %s
   content: {max_staleness: %s}
 `
+
+// demoHealing is each demo client's auto_heal policy: one heals, one
+// records what it would do (dry run), one only alerts.
+var demoHealing = map[string]string{
+	"acme-corp": "{enabled: true, max_attempts: 3, backoff_base: 5s, allowed_drift_types: [webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale], require_approval: [resource_replacement]}",
+	"globex":    "{enabled: true, mode: dry_run, allowed_drift_types: [webhook_broken, resource_unhealthy, content_stale]}",
+	"initech":   "{enabled: false}",
+}
 
 // demo is a running demo: the world, the server and a builder.
 type demo struct {
@@ -140,7 +148,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		}
 	}
 	for _, c := range clients {
-		fmt.Fprintf(&cfg, demoPolicy, c, o.interval, staleness)
+		heal := demoHealing[c]
+		if heal == "" {
+			heal = "{enabled: false}"
+		}
+		fmt.Fprintf(&cfg, demoPolicy, c, o.interval, heal, staleness)
 	}
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
@@ -178,7 +190,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
   watch      blackwell status --server http://%[3]s
   details    blackwell drift acme-corp --server http://%[3]s
   files      %[4]s (config, store, JSON log)
-A fault is injected every %[5]s and mended after %[6]s. Ctrl-C stops.
+A fault is injected every %[5]s and mended after %[6]s (if not healed before).
+acme-corp heals under policy (a vanished site waits for: blackwell approvals / approve ID),
+globex records what it would heal (dry run), initech only alerts. Ctrl-C stops.
 
 `, len(world.Stacks), len(clients), srv.Addr(), dir, o.faultEvery, o.mendAfter)
 
@@ -250,6 +264,11 @@ func (d *demo) catalogue() []demoFault {
 				return "", fmt.Errorf("no products/update webhook")
 			},
 			func(_ context.Context, s *sim.StackWorld) (string, error) {
+				for _, h := range s.Shop.Webhooks() {
+					if h.Topic == "products/update" {
+						return "already healed", nil
+					}
+				}
 				id := s.Shop.AddWebhook("products/update", s.Receiver(d.prefix, "shopify"))
 				return fmt.Sprintf("shop re-created webhook %d", id), nil
 			}},
@@ -375,9 +394,11 @@ func suffix(note string) string {
 	return " (" + note + ")"
 }
 
-// watch prints each stack's status when it changes.
+// watch prints each stack's status when it changes, and each heal
+// attempt's outcome.
 func (d *demo) watch(ctx context.Context) {
 	last := map[string]string{}
+	heals := map[string]store.HealStatus{}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -405,7 +426,35 @@ func (d *demo) watch(ctx context.Context) {
 			last[r.Key()] = line
 			d.printf("status %s/%s %s", r.ClientID, r.StackID, line)
 		}
+		attempts, _, err := d.srv.store.ListHeals(ctx, store.HealQuery{Since: time.Now().Add(-time.Hour), Limit: 1000})
+		if err != nil {
+			continue
+		}
+		for _, a := range attempts {
+			if heals[a.ID] == a.Status || a.Status == store.HealRunning {
+				continue
+			}
+			heals[a.ID] = a.Status
+			d.printf("heal   %s/%s %s %s of %s: %s%s", a.ClientID, a.StackID, a.Action, a.Code, a.Component, a.Status, suffix(orString(a.Error, a.Detail)))
+		}
+		approvals, _, err := d.srv.store.ListApprovals(ctx, store.ApprovalQuery{Status: []store.ApprovalStatus{store.ApprovalPending}, Limit: 100})
+		if err != nil {
+			continue
+		}
+		for _, a := range approvals {
+			if _, seen := heals[a.ID]; !seen {
+				heals[a.ID] = "pending"
+				d.printf("asks   %s/%s %s of %s needs approval (%s): blackwell approve %s", a.ClientID, a.StackID, a.Action, a.Component, a.Class, a.ID)
+			}
+		}
 	}
+}
+
+func orString(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }
 
 func clock() string { return time.Now().Format("15:04:05") }

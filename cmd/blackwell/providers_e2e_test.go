@@ -55,6 +55,13 @@ func freeAddr(t *testing.T) string {
 // for the stack to be healthy.
 func startWorld(t *testing.T, cms string) *worldE2E {
 	t.Helper()
+	return startWorldWith(t, cms, worldPolicy, nil)
+}
+
+// startWorldWith is startWorld with a policy document of its own and a
+// chance to change the server's options.
+func startWorldWith(t *testing.T, cms, policy string, tune func(*serverOptions)) *worldE2E {
+	t.Helper()
 	world, err := sim.NewStackWorld(sim.WorldStack{ClientID: "acme", StackID: "web", CMS: cms})
 	require.NoError(t, err)
 	t.Cleanup(world.Close)
@@ -63,13 +70,17 @@ func startWorld(t *testing.T, cms string) *worldE2E {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(world.StackConfig()+worldPolicy), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte(world.StackConfig()+policy), 0o600))
 	env := world.Env()
-	srv, err := startServer(context.Background(), serverOptions{
+	opts := serverOptions{
 		configPath: cfgPath, configRequired: true, listen: addr,
 		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
 		getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-	})
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	srv, err := startServer(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	w := &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}, world: world, env: env, shopIDs: ids}

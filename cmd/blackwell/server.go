@@ -20,6 +20,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -52,9 +53,12 @@ type serverOptions struct {
 	webhookMaxInFlight int
 	// webhookTriggerEvery paces the passes deliveries ask for, per stack.
 	webhookTriggerEvery time.Duration
-	logLevel            slog.Level
-	logOut              io.Writer
-	getenv              func(string) (string, bool)
+	// heal tunes heal execution (tests shorten the breaker and approval
+	// timings); its Actions are always the drivers' and the builder's.
+	heal     reconcile.HealOptions
+	logLevel slog.Level
+	logOut   io.Writer
+	getenv   func(string) (string, bool)
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -175,12 +179,17 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.notify = notes
+	providers := newProviderRegistry(opts.getenv, log)
+	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) })
+	healOpts := opts.heal
+	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
 	loop = reconcile.New(reconcile.Options{
+		Heal:           healOpts,
 		OnDrifts:       notes.OnDrifts,
 		Store:          st,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{}),
-		Providers:      newProviderRegistry(opts.getenv, log),
+		Providers:      providers,
 		Metrics:        metrics,
 		Logger:         log,
 		Workers:        opts.workers,

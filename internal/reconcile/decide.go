@@ -36,7 +36,7 @@ type healPlan struct {
 // confirmed open drift (policy.Decide) and turns its decision into a heal
 // attempt, an approval request, an escalation, or a recorded reason.
 func (p *pass) decide(ctx context.Context) error {
-	st := p.r.heals
+	st := p.r.opts.Store
 	now := p.started
 	openByID := map[string]int{}
 	for i, d := range p.tracked.Open {
@@ -44,12 +44,9 @@ func (p *pass) decide(ctx context.Context) error {
 	}
 
 	// Verdicts on attempts in flight.
-	var inflight []store.HealAttempt
-	if st != nil {
-		var err error
-		if inflight, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: 1000}); err != nil {
-			return fmt.Errorf("read heal attempts: %w", err)
-		}
+	inflight, _, err := st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("read heal attempts: %w", err)
 	}
 	judged := map[string]store.HealStatus{}
 	for _, a := range inflight {
@@ -92,8 +89,7 @@ func (p *pass) decide(ctx context.Context) error {
 		approvals []store.Approval
 		returns   map[string]int
 	)
-	if st != nil && ah.Enabled {
-		var err error
+	if ah.Enabled {
 		if history, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: 10000}); err != nil {
 			return fmt.Errorf("read heal history: %w", err)
 		}
@@ -231,7 +227,7 @@ func (p *pass) decide(ctx context.Context) error {
 // returns stored, plus this pass's, which CommitPass records only when it
 // reopens the drift (a confirmed drift that was not open before this pass
 // but is stored resolved).
-func (p *pass) returns(ctx context.Context, st store.Heals, confirmed []int, since time.Time) (map[string]int, error) {
+func (p *pass) returns(ctx context.Context, st store.Store, confirmed []int, since time.Time) (map[string]int, error) {
 	returns, err := st.DriftReturns(ctx, p.rec.ClientID, p.rec.StackID, since)
 	if err != nil {
 		return nil, fmt.Errorf("read drift returns: %w", err)

@@ -215,7 +215,7 @@ func (h *healer) run(ctx context.Context) {
 		now := h.r.clock.Now()
 		if now.Sub(lastExpiry) >= time.Minute {
 			lastExpiry = now
-			if _, err := h.r.heals.ExpireApprovals(ctx, now, 1000); err != nil && ctx.Err() == nil {
+			if _, err := h.r.opts.Store.ExpireApprovals(ctx, now, 1000); err != nil && ctx.Err() == nil {
 				h.r.log.Warn("expire approvals", "error", err)
 			}
 		}
@@ -224,7 +224,7 @@ func (h *healer) run(ctx context.Context) {
 			if free == 0 || ctx.Err() != nil {
 				break
 			}
-			claimed, err := h.r.heals.ClaimHeals(ctx, h.opts.Owner, h.r.clock.Now(), h.opts.Lease, free)
+			claimed, err := h.r.opts.Store.ClaimHeals(ctx, h.opts.Owner, h.r.clock.Now(), h.opts.Lease, free)
 			if err != nil {
 				if ctx.Err() == nil {
 					h.r.log.Warn("claim heal attempts", "error", err)
@@ -254,7 +254,7 @@ func (r *Reconciler) HealOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	h := r.healer
-	claimed, err := r.heals.ClaimHeals(ctx, h.opts.Owner, r.clock.Now(), h.opts.Lease, 1000)
+	claimed, err := r.opts.Store.ClaimHeals(ctx, h.opts.Owner, r.clock.Now(), h.opts.Lease, 1000)
 	if err != nil {
 		return 0, fmt.Errorf("claim heal attempts: %w", err)
 	}
@@ -299,7 +299,7 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 	if err != nil {
 		status, errText = store.HealFailed, err.Error()
 	}
-	if _, ferr := h.r.heals.FinishHeal(context.WithoutCancel(ctx), a.ID, h.opts.Owner, status, detail, errText, done); ferr != nil {
+	if _, ferr := h.r.opts.Store.FinishHeal(context.WithoutCancel(ctx), a.ID, h.opts.Owner, status, detail, errText, done); ferr != nil {
 		// Fenced off (another worker holds it now) or the store failed:
 		// that worker, or the next claim, records the outcome.
 		log.Warn("record heal outcome", "error", ferr)

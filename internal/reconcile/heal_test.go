@@ -69,7 +69,7 @@ func (f *fixture) healOnce(t *testing.T) int {
 
 func (f *fixture) heals(t *testing.T) []store.HealAttempt {
 	t.Helper()
-	hs, _, err := f.store.(store.Heals).ListHeals(context.Background(), store.HealQuery{ClientID: "acme"})
+	hs, _, err := f.store.ListHeals(context.Background(), store.HealQuery{ClientID: "acme"})
 	require.NoError(t, err)
 	return hs
 }
@@ -178,14 +178,14 @@ func TestAFlappingDriftStopsHealingAndAsksForApproval(t *testing.T) {
 	require.False(t, res.AutoHealAttempted)
 	require.Zero(t, f.healOnce(t))
 	require.Equal(t, 2, acts.count())
-	aps, _, err := f.store.(store.Heals).ListApprovals(context.Background(), store.ApprovalQuery{ClientID: "acme"})
+	aps, _, err := f.store.ListApprovals(context.Background(), store.ApprovalQuery{ClientID: "acme"})
 	require.NoError(t, err)
 	require.Len(t, aps, 1)
 	require.Equal(t, "flapping", aps[0].Class)
 	require.Equal(t, store.ApprovalPending, aps[0].Status)
 
 	// Approved, it runs once.
-	_, err = f.store.(store.Heals).DecideApproval(context.Background(), aps[0].ID, true, "alice", "ok", f.clock.Now())
+	_, err = f.store.DecideApproval(context.Background(), aps[0].ID, true, "alice", "ok", f.clock.Now())
 	require.NoError(t, err)
 	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
 	require.Equal(t, 1, f.healOnce(t))

@@ -101,9 +101,6 @@ type Reconciler struct {
 	m     *Metrics
 	// healer runs heal attempts; nil without Options.Heal.Actions.
 	healer *healer
-	// heals is the store's heal side (TODO: the Store itself once both
-	// drivers implement store.Heals).
-	heals store.Heals
 
 	mu       sync.Mutex
 	reasons  map[string]string             // key -> trigger of the pending pass
@@ -178,8 +175,7 @@ func New(opts Options) *Reconciler {
 		r.m.queueDepthFunc = func() float64 { return float64(r.queue.Len()) }
 	}
 	r.opts.Heal.defaults()
-	r.heals, _ = any(opts.Store).(store.Heals)
-	if opts.Heal.Actions != nil && r.heals != nil {
+	if opts.Heal.Actions != nil {
 		r.healer = newHealer(r, r.opts.Heal)
 	}
 	return r
