@@ -355,6 +355,13 @@ type Pass struct {
 	// Approvals are new approval requests; one for a drift that has a
 	// pending or approved request already is not written.
 	Approvals []Approval
+	// Fence, when set, makes the commit conditional on the stack's shard
+	// lease: it writes only while the lease row of Fence.Shard has
+	// Fence.Owner and Fence.Epoch and has not expired at
+	// Result.CompletedAt; otherwise it fails with ErrFenced and writes
+	// nothing. A replica that lost its lease (paused, partitioned) cannot
+	// commit a pass, nor the heal attempts the pass decided, afterwards.
+	Fence *Fence
 }
 
 // Page is a cursor for the next page; empty when there is none.
