@@ -52,6 +52,9 @@ type pass struct {
 	decisions map[string]string // drift id -> decision, for newly confirmed drifts
 	heal      healPlan
 	errs      []string
+	// fence is the shard lease the pass commits under (nil: no
+	// distribution).
+	fence *store.Fence
 }
 
 // Reconcile runs one pass of the stack key ("client/stack") and returns its
@@ -61,7 +64,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 	ctx, cancel := context.WithTimeout(ctx, r.opts.PassTimeout)
 	defer cancel()
 	clientID, stackID := splitKey(key)
+	var fence *store.Fence
+	if r.opts.Ownership != nil {
+		f, ok := r.opts.Ownership.Fence(clientID, stackID)
+		if !ok {
+			return store.ReconciliationResult{}, 0, ErrNotOwner
+		}
+		fence = &f
+	}
 	p := &pass{
+		fence: fence,
 		r: r, key: key, trigger: trigger,
 		id:      "recon-" + uuid.NewString(),
 		started: r.clock.Now(),
@@ -79,7 +91,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 	// From here on every exit persists what happened.
 	defer func() {
 		res, err = p.persist(ctx, err)
-		p.emit(ctx, res, err)
+		if res.ReconciliationID != "" {
+			p.emit(ctx, res, err)
+		}
 	}()
 	for _, step := range []struct {
 		name string
@@ -284,7 +298,14 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 	}
 	pass.State = rec
 	pass.Result = res
+	pass.Fence = p.fence
 	if _, err := p.r.opts.Store.CommitPass(context.WithoutCancel(ctx), pass); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			// The shard moved to another replica during the pass: nothing
+			// was written, and the pass did not happen here.
+			p.log.Info("pass dropped: the stack's shard lease moved", "error", err)
+			return store.ReconciliationResult{}, fmt.Errorf("persist pass: %w", err)
+		}
 		res.Status = store.ResultFailed
 		res.Errors = append(res.Errors, "persist: "+err.Error())
 		p.r.setStatus(p.key, store.StatusError)

@@ -90,6 +90,13 @@ type Options struct {
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions
+	// Ownership, when set, limits passes to the stacks this replica owns
+	// (a Membership) and fences their commits; without it every stack is
+	// this process's.
+	Ownership Ownership
+	// Forward, when set, is called for a trigger of a stack this replica
+	// does not own, to reach the owner (store.Leases.NotifyTriggers).
+	Forward func(key, trigger string)
 }
 
 // Reconciler is the reconcile loop.
@@ -199,7 +206,9 @@ func (r *Reconciler) Start(ctx context.Context) error {
 			return fmt.Errorf("list stacks: %w", err)
 		}
 		for _, rec := range recs {
-			r.enqueue(rec.Key(), TriggerStart)
+			if r.owns(rec.ClientID, rec.StackID) {
+				r.enqueue(rec.Key(), TriggerStart)
+			}
 		}
 		if next == "" {
 			break
@@ -270,7 +279,56 @@ func (r *Reconciler) Stop(ctx context.Context) error {
 // of triggers while the stack waits cost one pass, and a trigger during a
 // pass guarantees one more pass after it.
 func (r *Reconciler) Trigger(clientID, stackID, trigger string) {
+	if !r.owns(clientID, stackID) {
+		if r.opts.Forward != nil {
+			r.opts.Forward(Key(clientID, stackID), trigger)
+		}
+		return
+	}
 	r.enqueue(Key(clientID, stackID), trigger)
+}
+
+// TriggerLocal is Trigger for a trigger that came from another replica:
+// a stack this replica does not own is left alone.
+func (r *Reconciler) TriggerLocal(key, trigger string) {
+	clientID, stackID := splitKey(key)
+	if r.owns(clientID, stackID) {
+		r.enqueue(key, trigger)
+	}
+}
+
+// owns reports whether this replica reconciles the stack now.
+func (r *Reconciler) owns(clientID, stackID string) bool {
+	if r.opts.Ownership == nil {
+		return true
+	}
+	_, ok := r.opts.Ownership.Fence(clientID, stackID)
+	return ok
+}
+
+// EnqueueShards enqueues every stack of the shards (a replica gained
+// them).
+func (r *Reconciler) EnqueueShards(ctx context.Context, shards []int) error {
+	want := map[int]bool{}
+	for _, s := range shards {
+		want[s] = true
+	}
+	cursor := ""
+	for {
+		recs, next, err := r.opts.Store.ListStates(ctx, "", cursor, 1000)
+		if err != nil {
+			return fmt.Errorf("list stacks: %w", err)
+		}
+		for _, rec := range recs {
+			if want[store.ShardOf(rec.ClientID, rec.StackID)] {
+				r.enqueue(rec.Key(), TriggerStart)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
 }
 
 func (r *Reconciler) enqueue(key, trigger string) {
@@ -286,6 +344,9 @@ func (r *Reconciler) enqueue(key, trigger string) {
 // the stack that starts after the call.
 func (r *Reconciler) ReconcileWait(ctx context.Context, clientID, stackID, trigger string) (store.ReconciliationResult, error) {
 	key := Key(clientID, stackID)
+	if !r.owns(clientID, stackID) {
+		return r.reconcileRemote(ctx, clientID, stackID, trigger)
+	}
 	ch := make(chan passOutcome, 1)
 	r.mu.Lock()
 	if r.queue.ShuttingDown() {
@@ -311,6 +372,58 @@ func (r *Reconciler) ReconcileWait(ctx context.Context, clientID, stackID, trigg
 		return store.ReconciliationResult{}, ctx.Err()
 	}
 }
+
+// remotePoll is how often reconcileRemote looks for the owner's result.
+const remotePoll = 50 * time.Millisecond
+
+// reconcileRemote asks the replica that owns the stack for a pass and
+// waits for its result in the store: the first result whose id was not
+// the newest when the call began.
+func (r *Reconciler) reconcileRemote(ctx context.Context, clientID, stackID, trigger string) (store.ReconciliationResult, error) {
+	newest := func() (store.ReconciliationResult, error) {
+		rs, _, err := r.opts.Store.ListReconciliations(ctx, clientID, stackID, "", 1)
+		if err != nil || len(rs) == 0 {
+			return store.ReconciliationResult{}, err
+		}
+		return rs[0], nil
+	}
+	before, err := newest()
+	if err != nil {
+		return store.ReconciliationResult{}, err
+	}
+	if _, err := r.opts.Store.GetState(ctx, clientID, stackID); err != nil {
+		return store.ReconciliationResult{}, err
+	}
+	if r.opts.Forward == nil {
+		return store.ReconciliationResult{}, ErrNotOwner
+	}
+	r.opts.Forward(Key(clientID, stackID), trigger)
+	t := time.NewTicker(remotePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return store.ReconciliationResult{}, ctx.Err()
+		case <-t.C:
+		}
+		res, err := newest()
+		if err != nil {
+			return store.ReconciliationResult{}, err
+		}
+		if res.ReconciliationID != "" && res.ReconciliationID != before.ReconciliationID {
+			return res, nil
+		}
+	}
+}
+
+// ErrNotOwner: another replica owns the stack (and none could be asked).
+// It reports Unavailable() true, so the API answers 503.
+var ErrNotOwner error = notOwnerError{}
+
+type notOwnerError struct{}
+
+func (notOwnerError) Error() string     { return "another replica reconciles this stack" }
+func (notOwnerError) Unavailable() bool { return true }
 
 // InFlight reports whether a pass of the stack is running.
 func (r *Reconciler) InFlight(clientID, stackID string) bool {
@@ -359,6 +472,10 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The stack is gone: forget it, schedule nothing.
+		r.queue.Forget(key)
+		r.forgetStatus(key)
+	case errors.Is(err, ErrNotOwner), errors.Is(err, store.ErrFenced):
+		// Another replica has the stack now; it schedules its passes.
 		r.queue.Forget(key)
 		r.forgetStatus(key)
 	case err != nil && !errors.Is(err, context.Canceled):
