@@ -73,8 +73,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 		fence = &f
 	}
 	p := &pass{
-		fence: fence,
-		r: r, key: key, trigger: trigger,
+		r: r, key: key, trigger: trigger, fence: fence,
 		id:      "recon-" + uuid.NewString(),
 		started: r.clock.Now(),
 	}
