@@ -114,6 +114,10 @@ func CopyTables() []Table {
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),
+		// Runtime state of work distribution, copied so that epochs (fencing
+		// tokens) keep increasing on the target.
+		table("replicas", "id", `id text, heartbeat time, expires_at time`),
+		table("shard_leases", "shard", `shard int, owner text, epoch int, expires_at time`),
 	}
 }
 

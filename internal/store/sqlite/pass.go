@@ -73,6 +73,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 	}
 	var entries []store.AuditEntry
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.checkFence(ctx, tx, p.Fence, r.CompletedAt); err != nil {
+			return err
+		}
 		if err := s.updateState(ctx, tx, &row); err != nil {
 			return err
 		}

@@ -47,6 +47,8 @@ type Store struct {
 	ckpt   *checkpointer
 	ckptDB *sql.DB // the checkpointer's connection
 	now    func() time.Time
+
+	triggers triggerHub // NotifyTriggers to ListenTriggers (lease.go)
 }
 
 // Option configures Open.

@@ -35,6 +35,8 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) sto
 
 		outboxConformance(ctx, t, newStore) // outbox_cases.go: store.OutboxStore
 
+		leaseCases(ctx, t, newStore) // lease_cases.go: store.Leases, Pass.Fence
+
 		opsCases(ctx, t, newStore) // ops_cases.go: schema version, copy
 	})
 }
