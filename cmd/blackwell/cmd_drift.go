@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,12 +55,23 @@ func (c *apiClient) getDrift(cmd *cobra.Command, clientID string, all bool) (wir
 }
 
 func newDriftCmd(g *globals) *cobra.Command {
-	var all bool
+	var (
+		all, follow bool
+		severity    string
+		reconnect   time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "drift CLIENT [--all]",
-		Short: "Show a client's open drift",
+		Use:   "drift CLIENT [--all] [--follow [--severity S]]",
+		Short: "Show a client's open drift; --follow prints drift events as they happen",
 		Long: `Show the confirmed open drift of every stack of a client; --all also shows
-drift still waiting for confirmation.`,
+drift still waiting for confirmation.
+
+With --follow, print each drift event of the client as it happens (detected,
+resolved, acknowledged), read from the server's event stream (GET
+/v1/stream), until interrupted; --severity keeps those of that severity or
+higher. If the server drops the stream (a restart), it reconnects and
+resumes after the last event it printed. -o json prints each event as one
+JSON line.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := g.jsonOutput()
@@ -65,6 +81,13 @@ drift still waiting for confirmation.`,
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			if follow {
+				f := &driftFollower{c: c, g: g, clientID: args[0], severity: severity, json: asJSON, reconnect: reconnect}
+				return f.run(cmd.Context())
+			}
+			if severity != "" {
+				return usageError{errors.New("--severity needs --follow")}
 			}
 			st, raw, err := c.getDrift(cmd, args[0], all)
 			if err != nil {
@@ -93,6 +116,9 @@ drift still waiting for confirmation.`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also show drift not confirmed yet")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print drift events as they happen, until interrupted")
+	cmd.Flags().StringVar(&severity, "severity", "", "with --follow: only events of this severity or higher (low, medium, high, critical)")
+	cmd.Flags().DurationVar(&reconnect, "reconnect-interval", 2*time.Second, "with --follow: how long to wait before reconnecting to a dropped stream")
 	return cmd
 }
 
@@ -140,4 +166,187 @@ func newAckCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&reason, "reason", "", "why the drift is acknowledged (recorded in the audit log)")
 	cmd.Flags().StringVar(&by, "by", "", "who acknowledges (default $USER)")
 	return cmd
+}
+
+// driftFollower is blackwell drift --follow: a client of the server's
+// event stream that reconnects with Last-Event-ID.
+type driftFollower struct {
+	c         *apiClient
+	g         *globals
+	clientID  string
+	severity  string
+	json      bool
+	reconnect time.Duration
+
+	lastID  string // the id of the last event printed
+	printed bool   // the table header is out
+}
+
+// wireStreamEvent is a drift event of the stream.
+type wireStreamEvent struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      struct {
+		StackID   string `json:"stack_id"`
+		DriftID   string `json:"drift_id"`
+		Code      string `json:"code"`
+		Severity  string `json:"severity"`
+		Component string `json:"component"`
+		Expected  any    `json:"expected"`
+		Observed  any    `json:"observed"`
+		By        string `json:"by"`
+	} `json:"data"`
+}
+
+func (f *driftFollower) run(ctx context.Context) error {
+	if f.reconnect <= 0 {
+		f.reconnect = 2 * time.Second
+	}
+	if f.severity != "" && !validSeverity(f.severity) {
+		return usageError{fmt.Errorf("--severity %q: want low, medium, high or critical", f.severity)}
+	}
+	dropped := false
+	for {
+		err := f.stream(ctx, func() {
+			if dropped {
+				fmt.Fprintln(f.g.stderr, "blackwell: drift: reconnected")
+				dropped = false
+			}
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		var we *wireError
+		if errors.As(err, &we) && we.Status >= 400 && we.Status < 500 {
+			return err
+		}
+		if !dropped {
+			why := "the server ended the stream"
+			if err != nil {
+				why = err.Error()
+			}
+			fmt.Fprintf(f.g.stderr, "blackwell: drift: %s (reconnecting every %s)\n", why, f.reconnect)
+			dropped = true
+		}
+		t := time.NewTimer(f.reconnect)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func validSeverity(s string) bool {
+	switch s {
+	case "low", "medium", "high", "critical":
+		return true
+	}
+	return false
+}
+
+// stream reads one connection of the stream until it ends; connected is
+// called once the server accepted it.
+func (f *driftFollower) stream(ctx context.Context, connected func()) error {
+	q := url.Values{}
+	q.Set("client_id", f.clientID)
+	q.Set("kind", "drift.")
+	if f.severity != "" {
+		q.Set("severity", f.severity)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.c.base.String()+"/v1/stream?"+q.Encode(), nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if f.lastID != "" {
+		req.Header.Set("Last-Event-ID", f.lastID)
+	}
+	if f.c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.c.token)
+	}
+	resp, err := f.c.http.Do(req)
+	if err != nil {
+		return f.c.connError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return decodeAPIError(resp, data)
+	}
+	connected()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var id, data string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data != "" {
+				if err := f.print(data); err != nil {
+					return err
+				}
+				if id != "" {
+					f.lastID = id
+				}
+			}
+			id, data = "", ""
+		case strings.HasPrefix(line, "id:"):
+			id = strings.TrimSpace(line[3:])
+		case strings.HasPrefix(line, "data:"):
+			data = strings.TrimPrefix(line[5:], " ")
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("read the event stream of %s: %w", f.c.origin(), err)
+	}
+	return nil
+}
+
+// driftFollowWidths are the column widths of the --follow table.
+var driftFollowWidths = []int{20, 12, 14, 20, 8, 28, 13, 13, 0}
+
+// print writes one event: a JSON line, or a table row (the header first).
+func (f *driftFollower) print(data string) error {
+	if f.json {
+		_, err := io.WriteString(f.g.stdout, data+"\n")
+		return err
+	}
+	var e wireStreamEvent
+	if err := json.Unmarshal([]byte(data), &e); err != nil {
+		return fmt.Errorf("%s sent an event that is not the expected JSON: %v", f.c.origin(), err)
+	}
+	var b strings.Builder
+	if !f.printed {
+		b.WriteString(paddedRow(driftFollowWidths, "TIME", "EVENT", "STACK", "CODE", "SEVERITY", "COMPONENT", "EXPECTED", "OBSERVED", "DRIFT"))
+		f.printed = true
+	}
+	event := strings.TrimPrefix(e.Kind, "drift.")
+	if e.Data.By != "" {
+		event += " by " + e.Data.By
+	}
+	b.WriteString(paddedRow(driftFollowWidths, e.Timestamp.UTC().Format(time.RFC3339), event, e.Data.StackID, e.Data.Code,
+		e.Data.Severity, e.Data.Component, compactValue(e.Data.Expected), compactValue(e.Data.Observed), e.Data.DriftID))
+	_, err := io.WriteString(f.g.stdout, b.String())
+	return err
+}
+
+// paddedRow lays out a row of a table that grows a row at a time (so no
+// tabwriter): each cell padded to its width, at least two spaces apart.
+func paddedRow(widths []int, cells ...string) string {
+	var b strings.Builder
+	for i, c := range cells {
+		if c == "" {
+			c = "-"
+		}
+		c = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		b.WriteString(c)
+		if i < len(cells)-1 {
+			b.WriteString(strings.Repeat(" ", max(2, widths[i]-len(c)+2)))
+		}
+	}
+	b.WriteByte('\n')
+	return b.String()
 }

@@ -2,44 +2,62 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
+	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// notifications routes the reconcile loop's drift feed to the channels of
-// the config's policies. Channels are built from the config file at start
-// and on reload (NotificationChannel documents and inline channels hold
-// secrets and are not kept in the store); noise-control state lives in one
-// tracker across reloads, so a reload does not announce open drift again.
-// Deliveries are in memory: a crash loses what was queued (the durable
-// outbox is the notifications issue's work).
+// notifications wires durable notification delivery and the event bus.
+// The feed (notify.Feed) tails the audit log, which every pass writes in
+// its own transaction, from a cursor kept in the store, so a crash neither
+// loses nor repeats a notification; it also publishes the drift entries on
+// the bus. Channels are built from the configuration at start, on reload
+// and on POST /v1/config (NotificationChannel documents and inline
+// channels hold secrets and are not kept in the store); noise-control
+// state is the feed's, kept in the store, so a reconfiguration or a
+// restart does not announce open drift again.
 type notifications struct {
 	log       *slog.Logger
 	metrics   *notify.Metrics
-	tracker   *notify.Tracker
-	mu        sync.Mutex
-	notifier  *notify.Notifier
+	feed      *notify.Feed
+	events    *bus.Bus
 	configure sync.Mutex // one reconfiguration at a time
 }
 
-func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string) (*notifications, error) {
+// notifyMaxAttempts bounds the attempts of one delivery: with the
+// dispatcher's backoff (1s doubling, capped at 5m) about 47 minutes of
+// retrying before it is given up.
+const notifyMaxAttempts = 16
+
+func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus) (*notifications, error) {
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("notification metrics: %w", err)
 	}
-	return &notifications{log: log, metrics: m, tracker: notify.NewTracker(notify.DefaultNoisePolicy(), dashboardURL)}, nil
+	feed := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log})
+	return &notifications{log: log, metrics: m, feed: feed, events: events}, nil
+}
+
+// Start loads the feed's cursor and states and starts tailing the audit
+// log.
+func (ns *notifications) Start(ctx context.Context) error {
+	return ns.feed.Start(ctx)
 }
 
 // Configure builds the channels of cfg and swaps them in; the previous
-// dispatcher drains within ctx.
+// channels get a few seconds to finish what they are sending (the rest
+// stays in the outbox for the new ones).
 func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) error {
 	ns.configure.Lock()
 	defer ns.configure.Unlock()
@@ -47,52 +65,52 @@ func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) erro
 	if err != nil {
 		return fmt.Errorf("notification channels: %w", err)
 	}
-	d, err := notify.NewDispatcher(plan.Routes, notify.DispatcherOptions{Logger: ns.log, Metrics: ns.metrics, Select: plan.Select})
+	d, err := notify.NewDispatcher(plan.Routes, notify.DispatcherOptions{Logger: ns.log, Metrics: ns.metrics,
+		Select: plan.Select, Outbox: ns.feed.Outbox(), Durable: true, MaxAttempts: notifyMaxAttempts})
 	if err != nil {
 		return fmt.Errorf("notification dispatcher: %w", err)
 	}
-	n := notify.NewNotifier(ns.tracker, d, notify.NotifierOptions{})
-	if err := n.Start(ctx); err != nil {
-		return fmt.Errorf("start notifications: %w", err)
-	}
-	ns.mu.Lock()
-	old := ns.notifier
-	ns.notifier = n
-	ns.mu.Unlock()
-	if old != nil {
-		if err := old.Stop(ctx); err != nil {
-			ns.log.Warn("stop previous notification channels", "error", err)
-		}
+	if err := ns.feed.SetDispatcher(ctx, d); err != nil {
+		return fmt.Errorf("start notification channels: %w", err)
 	}
 	ns.log.Info("notification channels configured", "channels", len(plan.Routes))
 	return nil
 }
 
-// OnDrifts is the reconcile loop's feed (reconcile.Options.OnDrifts).
-func (ns *notifications) OnDrifts(ctx context.Context, res store.ReconciliationResult, open, resolved []drift.Drift) {
-	ns.mu.Lock()
-	n := ns.notifier
-	ns.mu.Unlock()
-	if n == nil {
-		return
-	}
-	for _, d := range open {
-		n.Handle(ctx, notify.Event{Type: notify.EventObserved, Drift: d, ReconciliationID: res.ReconciliationID,
-			AutoHealAttempted: res.AutoHealAttempted})
-	}
-	for _, d := range resolved {
-		n.Handle(ctx, notify.Event{Type: notify.EventResolved, Drift: d, ReconciliationID: res.ReconciliationID})
-	}
+// OnPass is the reconcile loop's feed of committed passes
+// (reconcile.Options.OnPass): the result goes on the bus, and the feed
+// reads the pass's audit entries now rather than at its next poll.
+func (ns *notifications) OnPass(res store.ReconciliationResult) {
+	ns.events.Publish(context.Background(), bus.NewReconciliationEvent(res))
+	ns.feed.Kick()
 }
 
-// Stop drains the channels within ctx.
-func (ns *notifications) Stop(ctx context.Context) error {
-	ns.mu.Lock()
-	n := ns.notifier
-	ns.notifier = nil
-	ns.mu.Unlock()
-	if n == nil {
-		return nil
+// OnHeal publishes an AutoHealEvent of the heal runner
+// (reconcile.HealOptions.OnHeal) on the bus, and has the feed read the
+// heal's audit entries (failed heals escalate notifications).
+func (ns *notifications) OnHeal(ctx context.Context, ev reconcile.AutoHealEvent) {
+	ns.events.Publish(ctx, healEvent(ev))
+	ns.feed.Kick()
+}
+
+// healEvent is the bus event of an AutoHealEvent: heal.started,
+// heal.succeeded or heal.failed, with the drift's severity.
+func healEvent(ev reconcile.AutoHealEvent) bus.Event {
+	var d drift.Drift
+	_ = json.Unmarshal(ev.DriftDetail, &d) // without it, the event has no severity
+	e := bus.NewAutoHealEvent(bus.AutoHealEvent{Status: ev.Status, ClientID: ev.ClientID, DriftDetail: d,
+		StartedAt: ev.StartedAt, CompletedAt: ev.CompletedAt})
+	e.StackID = ev.StackID
+	if data, err := json.Marshal(ev); err == nil {
+		e.Data = data
 	}
-	return n.Stop(ctx)
+	return e
+}
+
+// Stop ends the feed and lets the channels finish within ctx; what they
+// did not deliver stays in the outbox.
+func (ns *notifications) Stop(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return ns.feed.Stop(ctx)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
@@ -174,7 +175,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			loop.Trigger(c, k, reconcile.TriggerConfig)
 		},
 	})
-	notes, err := newNotifications(reg, log, publicURL)
+	events, err := bus.New(bus.Options{Registerer: reg}) // drift, heal and pass events for /v1/stream
+	if err != nil {
+		return nil, err
+	}
+	notes, err := newNotifications(reg, log, publicURL, st, events)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +190,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
 	loop = reconcile.New(reconcile.Options{
 		Heal:           healOpts,
-		OnDrifts:       notes.OnDrifts,
+		OnPass:         notes.OnPass,
 		Store:          st,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{}),
@@ -208,6 +213,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			return nil, err
 		}
 	}
+	if err := notes.Start(ctx); err != nil {
+		return nil, err
+	}
 	if err := loop.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -222,8 +230,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Version:    buildVersion(),
 		Getenv:     opts.getenv,
 		Webhooks:   gateway,
+		Events:     events,
+		OnConfig:   notes.Configure,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)

@@ -45,6 +45,9 @@ type FeedOptions struct {
 	TickInterval time.Duration
 	// Batch bounds the entries of one commit (default 500).
 	Batch int
+	// DrainTimeout bounds how long SetDispatcher lets the previous
+	// dispatcher finish what it is sending (default 5s).
+	DrainTimeout time.Duration
 }
 
 // Feed is durable notification delivery. The reconcile pass writes its
@@ -112,6 +115,9 @@ func NewFeed(opts FeedOptions) *Feed {
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
 	return &Feed{
 		opts:    opts,
 		log:     opts.Logger,
@@ -175,7 +181,8 @@ func (f *Feed) Cursor() int64 {
 }
 
 // SetDispatcher replaces the dispatcher: the previous one stops (its
-// workers finish within ctx; what they did not deliver stays pending) and
+// workers finish within ctx and DrainTimeout; what they did not deliver
+// stays pending) and
 // the new one starts, queueing what is pending for its channels (and
 // giving up what is pending for channels no longer configured). nil
 // leaves no dispatcher: entries are still processed, and their
@@ -185,7 +192,10 @@ func (f *Feed) SetDispatcher(ctx context.Context, d *Dispatcher) error {
 	defer f.mu.Unlock()
 	var errs []error
 	if f.dispatcher != nil {
-		if err := f.dispatcher.Stop(ctx); err != nil {
+		drain, cancel := context.WithTimeout(ctx, f.opts.DrainTimeout)
+		err := f.dispatcher.Stop(drain)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
