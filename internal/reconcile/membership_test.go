@@ -1,0 +1,121 @@
+package reconcile_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+func TestMembershipSpreadsShardsAndTakesOverFromADeadReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	clk := testingclock.NewFakeClock(time.Now())
+	const ttl = 10 * time.Second
+	var gained = map[string]int{}
+	member := func(id string) *reconcile.Membership {
+		return reconcile.NewMembership(reconcile.MembershipOptions{Store: db, ID: id, TTL: ttl, Clock: clk,
+			OnGain: func(_ context.Context, shards []int) { gained[id] += len(shards) }})
+	}
+	a, b := member("a"), member("b")
+
+	// Alone, a holds every shard.
+	require.NoError(t, a.Tick(ctx))
+	require.Len(t, a.Held(), store.Shards)
+
+	// b joins: a releases b's share on its next tick, b claims it on its.
+	require.NoError(t, b.Tick(ctx))
+	require.NoError(t, a.Tick(ctx))
+	require.NoError(t, b.Tick(ctx))
+	require.Equal(t, store.Shards, len(a.Held())+len(b.Held()))
+	require.NotEmpty(t, a.Held())
+	require.NotEmpty(t, b.Held())
+	for _, s := range b.Held() {
+		require.NotContains(t, a.Held(), s, "shard %d held twice", s)
+	}
+	require.Equal(t, len(b.Held()), gained["b"])
+
+	// The stacks of a shard: exactly one of them may pass it.
+	owned := 0
+	for _, m := range []*reconcile.Membership{a, b} {
+		if _, ok := m.Fence("acme", "web"); ok {
+			owned++
+		}
+	}
+	require.Equal(t, 1, owned)
+
+	// b dies (stops ticking). Its fence lapses before its lease does; once
+	// its heartbeat and leases expire, a takes its shards with new epochs.
+	bShards := b.Held()
+	clk.Step(ttl - ttl/5)
+	require.NoError(t, a.Tick(ctx))
+	require.Len(t, a.Held(), store.Shards-len(bShards), "b's leases have not expired yet")
+	clk.Step(ttl/5 + time.Millisecond)
+	require.NoError(t, a.Tick(ctx))
+	require.Len(t, a.Held(), store.Shards)
+	leases, err := db.ListLeases(ctx)
+	require.NoError(t, err)
+	for _, l := range leases {
+		require.Equal(t, "a", l.Owner)
+		if slices.Contains(bShards, l.Shard) {
+			require.GreaterOrEqual(t, l.Epoch, int64(3), "shard %d changed hands a→b→a", l.Shard)
+		}
+	}
+}
+
+func TestAPassOfAStackThisReplicaDoesNotOwnDoesNotRun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, fixtureOpts{})
+	f.apply(t, policy(1), stack("acme", "web", siteSpec("http://127.0.0.1:1/")))
+	notMine := reconcile.New(reconcile.Options{Store: f.store, Policies: f.state, Clock: f.clock, Ownership: nobody{}})
+	_, _, err := notMine.Reconcile(context.Background(), reconcile.Key("acme", "web"), reconcile.TriggerManual)
+	require.ErrorIs(t, err, reconcile.ErrNotOwner)
+	rs, _, err := f.store.ListReconciliations(context.Background(), "acme", "web", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, rs)
+}
+
+// nobody owns nothing.
+type nobody struct{}
+
+func (nobody) Fence(string, string) (store.Fence, bool) { return store.Fence{}, false }
+
+func TestAPassCommittedUnderALostLeaseIsFenced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, fixtureOpts{})
+	f.apply(t, policy(1), stack("acme", "web", siteSpec("http://127.0.0.1:1/")))
+	shard := store.ShardOf("acme", "web")
+	leases := f.store.(store.Leases)
+	held, err := leases.ClaimShards(ctx, "old", []int{shard}, f.clock.Now(), time.Minute)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	stale := stale{store.Fence{Shard: shard, Owner: "old", Epoch: held[0].Epoch}}
+
+	// The lease lapses and another replica takes the shard.
+	f.clock.Step(2 * time.Minute)
+	_, err = leases.ClaimShards(ctx, "new", []int{shard}, f.clock.Now(), time.Minute)
+	require.NoError(t, err)
+	old := reconcile.New(reconcile.Options{Store: f.store, Policies: f.state, Clock: f.clock, Ownership: stale})
+	_, _, err = old.Reconcile(ctx, reconcile.Key("acme", "web"), reconcile.TriggerManual)
+	require.ErrorIs(t, err, store.ErrFenced)
+	rs, _, err := f.store.ListReconciliations(ctx, "acme", "web", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, rs, "nothing of the fenced pass was written")
+}
+
+// stale believes it still holds a lease.
+type stale struct{ f store.Fence }
+
+func (s stale) Fence(string, string) (store.Fence, bool) { return s.f, true }
