@@ -188,6 +188,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) })
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
+	healOpts.OnHeal = notes.OnHeal // AutoHealEvents on the bus
 	loop = reconcile.New(reconcile.Options{
 		Heal:           healOpts,
 		OnPass:         notes.OnPass,
