@@ -29,7 +29,7 @@ func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]boo
 	}
 	now := s.now()
 	err := s.inDurableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		events, err := s.eventWriter(ctx, tx)
+		events, err := s.write(ctx, tx, qInsertEvent)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]boo
 			if e.ReceivedAt.IsZero() {
 				e.ReceivedAt = now
 			}
-			if inserted[i], err = events.insert(ctx, e, now); err != nil {
+			if inserted[i], err = insertEvent(ctx, events, e, now); err != nil {
 				return err
 			}
 			c := r.Content

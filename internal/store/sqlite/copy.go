@@ -198,11 +198,6 @@ func (s *Store) ImportRows(ctx context.Context, tables []store.Table, rows func(
 	if err := rows(emit); err != nil {
 		return err
 	}
-	if known["events"] {
-		if _, err := tx.ExecContext(ctx, qRebuildActivity); err != nil {
-			return fmt.Errorf("import: event activity: %w", err)
-		}
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import: commit: %w", translate(err))
 	}

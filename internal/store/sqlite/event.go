@@ -30,12 +30,12 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 	}
 	now := s.now()
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		w, err := s.eventWriter(ctx, tx)
+		st, err := s.write(ctx, tx, qInsertEvent)
 		if err != nil {
 			return err
 		}
 		for i, e := range in {
-			if inserted[i], err = w.insert(ctx, e, now); err != nil {
+			if inserted[i], err = insertEvent(ctx, st, e, now); err != nil {
 				return err
 			}
 		}
@@ -58,27 +58,10 @@ func checkEvent(e store.Event) error {
 	return nil
 }
 
-// eventWriter inserts events in a writer transaction: the event row and
-// its count in event_activity.
-type eventWriter struct {
-	event, activity *sql.Stmt
-}
-
-func (s *Store) eventWriter(ctx context.Context, tx *sql.Tx) (eventWriter, error) {
-	event, err := s.write(ctx, tx, qInsertEvent)
-	if err != nil {
-		return eventWriter{}, err
-	}
-	activity, err := s.write(ctx, tx, qAddActivity)
-	if err != nil {
-		return eventWriter{}, err
-	}
-	return eventWriter{event: event, activity: activity}, nil
-}
-
-// insert writes e, its zero ReceivedAt set to now, and reports whether a
-// row was written; a new event is counted in its activity bucket.
-func (w eventWriter) insert(ctx context.Context, e store.Event, now time.Time) (bool, error) {
+// insertEvent runs qInsertEvent (st) for e, its zero ReceivedAt set to now,
+// and reports whether a row was written. The trigger events_activity_insert
+// counts a new event in its activity bucket (migration 0004).
+func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time) (bool, error) {
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = now
 	}
@@ -86,9 +69,8 @@ func (w eventWriter) insert(ctx context.Context, e store.Event, now time.Time) (
 	if len(e.Payload) > 0 {
 		payload = sql.NullString{String: string(e.Payload), Valid: true}
 	}
-	ts := micros(e.Timestamp)
-	res, err := w.event.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
-		e.ContentID, e.ContentType, ts, e.Environment, boolInt(e.DriftChecked),
+	res, err := st.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
+		e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
 		payload, micros(e.ReceivedAt), e.TTLTimestamp)
 	if err != nil {
 		return false, fmt.Errorf("event %s: %w", e.EventID, err)
@@ -97,21 +79,15 @@ func (w eventWriter) insert(ctx context.Context, e store.Event, now time.Time) (
 	if err != nil {
 		return false, fmt.Errorf("event %s: %w", e.EventID, err)
 	}
-	if n == 0 {
-		return false, nil
-	}
-	if _, err := w.activity.ExecContext(ctx, e.ClientID, e.StackID, hourOf(ts), e.ProviderName, e.EventType,
-		e.ContentType, 1, ts); err != nil {
-		return false, fmt.Errorf("event %s activity: %w", e.EventID, err)
-	}
-	return true, nil
+	return n == 1, nil
 }
 
 // bucketMicros is store.ActivityBucket in microseconds.
 const bucketMicros = int64(store.ActivityBucket / time.Microsecond)
 
 // hourOf is the activity bucket of a time in unix microseconds: rounded
-// down (towards the past, also before 1970).
+// down (towards the past, also before 1970), as the triggers of migration
+// 0004 compute it.
 func hourOf(us int64) int64 {
 	h := us / bucketMicros * bucketMicros
 	if h > us {
@@ -217,14 +193,6 @@ func exportExpr(table, column, expr string) string {
 	}
 	return expr
 }
-
-// qRebuildActivity counts imported events into event_activity, as
-// migration 0004 did (ImportRows; the table is not copied).
-const qRebuildActivity = `INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, count, last)
-SELECT client_id, stack_id, timestamp - ((timestamp % 3600000000) + 3600000000) % 3600000000,
-	provider_name, event_type, content_type, COUNT(*), MAX(timestamp)
-FROM events
-GROUP BY 1, 2, 3, 4, 5, 6`
 
 // listColumns are eventColumns as ListEvents reads them, drift_checked
 // computed: set at insert, or the event is below the mark of its stack (or,
@@ -370,71 +338,23 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
-	var n int
+	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
 		st, err := s.write(ctx, tx, qDeleteExpired)
 		if err != nil {
 			return err
 		}
-		rows, err := st.QueryContext(ctx, now.Unix(), limit)
+		res, err := st.ExecContext(ctx, now.Unix(), limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		deleted := map[activityKey]int{}
-		for rows.Next() {
-			var (
-				k  activityKey
-				ts int64
-			)
-			if err := rows.Scan(&k.client, &k.stack, &k.provider, &k.typ, &k.contentType, &ts); err != nil {
-				return err
-			}
-			k.hour = hourOf(ts)
-			deleted[k]++
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return s.subActivity(ctx, tx, deleted)
+		n, err = res.RowsAffected()
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete expired events: %w", err)
 	}
-	return n, nil
-}
-
-// activityKey is the key of an event_activity row.
-type activityKey struct {
-	client, stack, provider, typ, contentType string
-	hour                                      int64
-}
-
-// subActivity takes deleted events out of their buckets, removing a bucket
-// that counts none. Its last timestamp stays: it may be a deleted event's.
-func (s *Store) subActivity(ctx context.Context, tx *sql.Tx, deleted map[activityKey]int) error {
-	if len(deleted) == 0 {
-		return nil
-	}
-	sub, err := s.write(ctx, tx, qSubActivity)
-	if err != nil {
-		return err
-	}
-	drop, err := s.write(ctx, tx, qDropActivity)
-	if err != nil {
-		return err
-	}
-	for k, n := range deleted {
-		if _, err := sub.ExecContext(ctx, n, k.client, k.stack, k.hour, k.provider, k.typ, k.contentType); err != nil {
-			return fmt.Errorf("activity of deleted events: %w", err)
-		}
-		if _, err := drop.ExecContext(ctx, k.client, k.stack, k.hour, k.provider, k.typ, k.contentType); err != nil {
-			return fmt.Errorf("activity of deleted events: %w", err)
-		}
-	}
-	return nil
+	return int(n), nil
 }
 
 // DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when

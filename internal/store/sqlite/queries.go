@@ -57,26 +57,10 @@ WHERE excluded.updated_at > content.updated_at
 
 // qDeleteExpired deletes a bounded batch of expired events, so the write
 // lock is held briefly (DELETE ... LIMIT is a compile-time option of SQLite;
-// the subquery works everywhere). It returns what DeleteExpiredEvents takes
-// out of event_activity.
+// the subquery works everywhere). The trigger events_activity_delete takes
+// them out of event_activity.
 const qDeleteExpired = `DELETE FROM events WHERE seq IN (
-	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)
-RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp`
-
-// qAddActivity counts new events (count ?7) into their activity bucket.
-const qAddActivity = `INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, count, last)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type) DO UPDATE SET
-	count = count + excluded.count, last = max(last, excluded.last)`
-
-// qSubActivity takes deleted events (count ?1) out of their bucket, and
-// qDropActivity removes the bucket once it counts none.
-const (
-	qSubActivity = `UPDATE event_activity SET count = count - ?
-WHERE client_id = ? AND stack_id = ? AND hour = ? AND provider_name = ? AND event_type = ? AND content_type = ?`
-	qDropActivity = `DELETE FROM event_activity
-WHERE client_id = ? AND stack_id = ? AND hour = ? AND provider_name = ? AND event_type = ? AND content_type = ? AND count <= 0`
-)
+	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)`
 
 // qDeleteOldResults deletes a bounded batch of reconciliation results that
 // started before a time (index reconciliations_started).
@@ -142,9 +126,6 @@ func writerQueries() []string {
 		qInsertEvent,
 		qUpsertContent,
 		qDeleteExpired,
-		qAddActivity,
-		qSubActivity,
-		qDropActivity,
 		qDeleteOldResults,
 		qResolveDrifts,
 		qInsertResult,

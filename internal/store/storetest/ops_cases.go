@@ -113,6 +113,9 @@ type everything struct {
 	Drifts          []drift.Drift
 	Reconciliations []store.ReconciliationResult
 	Audit           []store.AuditEntry
+	// Activity is each stack's EventActivity over two days, its mark left
+	// out (a driver's own).
+	Activity map[string]store.ActivityReport
 }
 
 func readEverything(ctx context.Context, t *testing.T, s store.Store) everything {
@@ -120,6 +123,7 @@ func readEverything(ctx context.Context, t *testing.T, s store.Store) everything
 	var e everything
 	e.States = drain(t, "ListStates", "", 2, func(c string) ([]store.StateRecord, string, error) { return s.ListStates(ctx, "", c, 2) })
 	e.Versions = map[string][]store.DesiredVersion{}
+	e.Activity = map[string]store.ActivityReport{}
 	policy := func(client, stack string) {
 		p, err := s.GetPolicy(ctx, client, stack)
 		if errors.Is(err, store.ErrNotFound) {
@@ -138,6 +142,10 @@ func readEverything(ctx context.Context, t *testing.T, s store.Store) everything
 		policy(st.ClientID, st.StackID)
 		e.Drifts = append(e.Drifts, listDrifts(ctx, t, s, store.DriftQuery{ClientID: st.ClientID, StackID: st.StackID, IncludeResolved: true})...)
 		e.Reconciliations = append(e.Reconciliations, allReconciliations(ctx, t, s, st.ClientID, st.StackID, 1)...)
+		rep, err := s.EventActivity(ctx, st.ClientID, st.StackID, at(-48*time.Hour))
+		require.NoError(t, err)
+		rep.Mark = ""
+		e.Activity[st.Key()] = rep
 	}
 	e.Events = allEvents(ctx, t, s, store.EventQuery{Limit: 2})
 	e.Content = allContent(ctx, t, s, store.ContentQuery{IncludeDeleted: true, Limit: 2})

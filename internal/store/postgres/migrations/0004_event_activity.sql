@@ -55,3 +55,11 @@ CREATE TABLE event_marks (
 DROP INDEX events_stack_time;
 DROP INDEX events_unchecked;
 CREATE INDEX events_stack_unchecked ON events (client_id, stack_id, xid) WHERE NOT drift_checked;
+
+-- Fewer index writes per event: (provider_name, timestamp) served only
+-- ListEvents filtered by provider and not by client (an operator's query,
+-- not the ingest or reconcile path), which now walks events_time newest
+-- first until it has a page: as fast for a busy provider, slower for a
+-- rare one. The indexes left serve deduplication (event_id), listing by
+-- client and over everything, TTL cleanup and the unchecked events above.
+DROP INDEX events_provider_time;
