@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,26 +26,26 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Verify or export the hash-chained audit trail",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{fmt.Errorf("audit needs a subcommand: verify or export")}
+			return usageError{fmt.Errorf("audit needs a subcommand: verify, export, prune or keygen")}
 		},
 	}
-	cmd.AddCommand(newAuditVerifyCmd(g), newAuditExportCmd(g))
+	cmd.AddCommand(newAuditVerifyCmd(g), newAuditExportCmd(g), newAuditPruneCmd(g), newAuditKeygenCmd(g))
 	return cmd
 }
 
+// auditFilter is the query of GET /v1/audit: client, action, since, until
+// (empty: no filter).
+type auditFilter struct{ clientID, action, since, until string }
+
 // eachAudit pages through GET /v1/audit, oldest first.
-func eachAudit(ctx context.Context, c *apiClient, clientID, action string, fn func(store.AuditEntry) error) error {
+func eachAudit(ctx context.Context, c *apiClient, f auditFilter, fn func(store.AuditEntry) error) error {
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		if clientID != "" {
-			q.Set("client_id", clientID)
-		}
-		if action != "" {
-			q.Set("action", action)
+		for k, v := range map[string]string{"cursor": cursor, "client_id": f.clientID, "action": f.action, "since": f.since, "until": f.until} {
+			if v != "" {
+				q.Set(k, v)
+			}
 		}
 		var page wirePage[store.AuditEntry]
 		if _, _, err := c.do(ctx, apiRequest{method: http.MethodGet, path: "/v1/audit", query: q}, &page); err != nil {
@@ -61,15 +63,74 @@ func eachAudit(ctx context.Context, c *apiClient, clientID, action string, fn fu
 	}
 }
 
+// checkpointAnswer is GET /v1/audit/checkpoint.
+type checkpointAnswer struct {
+	Checkpoint *store.AuditCheckpoint `json:"checkpoint"`
+	PublicKey  string                 `json:"public_key"`
+}
+
+// startOfChain returns the verifier for the stored chain: from its
+// checkpoint, whose signature is checked with the pinned key (--public-key)
+// or else the key the server shows, or from the first entry when the chain
+// was never pruned.
+func startOfChain(ctx context.Context, c *apiClient, pinned string) (*audit.Verifier, *store.AuditCheckpoint, error) {
+	var ans checkpointAnswer
+	_, status, err := c.do(ctx, apiRequest{method: http.MethodGet, path: "/v1/audit/checkpoint"}, &ans)
+	if status == http.StatusNotFound {
+		return &audit.Verifier{}, nil, nil // a server older than checkpoints prunes nothing
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var pub ed25519.PublicKey
+	if pinned != "" {
+		data := []byte(pinned)
+		if b, err := os.ReadFile(pinned); err == nil {
+			data = b
+		}
+		if pub, err = audit.ParsePublicKey(data); err != nil {
+			return nil, nil, usageError{fmt.Errorf("--public-key: %w", err)}
+		}
+	}
+	if ans.PublicKey != "" {
+		served, err := audit.ParsePublicKey([]byte(ans.PublicKey))
+		if err != nil {
+			return nil, nil, fmt.Errorf("the server's audit public key: %w", err)
+		}
+		if pub != nil && !pub.Equal(served) {
+			return nil, nil, fmt.Errorf("the server signs audit checkpoints with key %s, not with the pinned key %s", audit.KeyID(served), audit.KeyID(pub))
+		}
+		if pub == nil {
+			pub = served
+		}
+	}
+	if ans.Checkpoint == nil {
+		return &audit.Verifier{}, nil, nil
+	}
+	cp := *ans.Checkpoint
+	if pub == nil {
+		return nil, nil, fmt.Errorf("the audit chain was pruned up to entry %d and the server shows no key to check its checkpoint: pass --public-key", cp.Seq)
+	}
+	if err := audit.VerifyCheckpoint(pub, cp); err != nil {
+		return nil, nil, err
+	}
+	return audit.FromCheckpoint(cp), &cp, nil
+}
+
 func newAuditVerifyCmd(g *globals) *cobra.Command {
-	var expectHead string
+	var expectHead, publicKey string
 	cmd := &cobra.Command{
 		Use:   "verify [--expect-head SEQ:HASH]",
 		Short: "Prove that no audit entry was altered, removed or reordered",
 		Long: `Read the whole audit chain from the server and check every entry's hash and
 its link to the entry before it. On a break, name the first bad entry and exit 1.
 Truncation of the chain's end cannot be seen from the chain alone: keep the head
-this command prints and pass it back with --expect-head next time.`,
+this command prints and pass it back with --expect-head next time.
+
+When old entries were pruned (serve --audit-retention), the chain starts at a
+checkpoint signed with the server's Ed25519 key: its signature is checked with
+--public-key (a PEM file or the base64 key; pin it to trust nothing the server
+says) or else with the key the server shows, and the first entry must link to it.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
@@ -80,7 +141,10 @@ this command prints and pass it back with --expect-head next time.`,
 			if err != nil {
 				return err
 			}
-			var v audit.Verifier
+			v, cp, err := startOfChain(cmd.Context(), c, publicKey)
+			if err != nil {
+				return err
+			}
 			var expectSeq int64 = -1
 			var expectHash string
 			if expectHead != "" {
@@ -89,7 +153,14 @@ this command prints and pass it back with --expect-head next time.`,
 				}
 			}
 			var sawExpected bool
-			verr := eachAudit(cmd.Context(), c, "", "", func(e store.AuditEntry) error {
+			if cp != nil && expectSeq >= 0 && expectSeq <= cp.Seq {
+				// Pruned since: the signed checkpoint stands for it.
+				if expectSeq == cp.Seq && cp.Hash != expectHash {
+					return &audit.Break{Seq: cp.Seq, Reason: "the checkpoint's hash differs from the expected head (history rewritten)"}
+				}
+				sawExpected = true
+			}
+			verr := eachAudit(cmd.Context(), c, auditFilter{}, func(e store.AuditEntry) error {
 				if err := v.Add(e); err != nil {
 					return err
 				}
@@ -107,12 +178,18 @@ this command prints and pass it back with --expect-head next time.`,
 			seq, hash, n := v.Head()
 			if asJSON {
 				out := map[string]any{"ok": verr == nil, "entries": n, "head_seq": seq, "head_hash": hash}
+				if cp != nil {
+					out["checkpoint"] = cp
+				}
 				if verr != nil {
 					out["error"] = verr.Error()
 				}
 				if err := writeJSON(g.stdout, out); err != nil {
 					return err
 				}
+			} else if verr == nil && cp != nil {
+				fmt.Fprintf(g.stdout, "ok: %d entries verified after the checkpoint at entry %d (%d entries pruned, signed by key %s); head %d:%s\n",
+					n, cp.Seq, cp.Count, cp.KeyID, seq, hash)
 			} else if verr == nil {
 				fmt.Fprintf(g.stdout, "ok: %d entries verified; head %d:%s\n", n, seq, hash)
 			}
@@ -127,13 +204,15 @@ this command prints and pass it back with --expect-head next time.`,
 		},
 	}
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head SEQ:HASH printed by an earlier verify; fail if it is gone or changed")
+	cmd.Flags().StringVar(&publicKey, "public-key", "", "the key that signs checkpoints: a PEM file (public or private) or base64; default: the key the server shows")
 	return cmd
 }
 
 func newAuditExportCmd(g *globals) *cobra.Command {
-	var format, clientID, action, out string
+	var format, out string
+	var filter auditFilter
 	cmd := &cobra.Command{
-		Use:   "export [--format jsonl|csv] [--client C] [--action A] [-f FILE]",
+		Use:   "export [--format jsonl|csv] [--client C] [--action A] [--since T] [--until T] [-f FILE]",
 		Short: "Export audit entries as JSON Lines or CSV for compliance reporting",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -154,7 +233,7 @@ func newAuditExportCmd(g *globals) *cobra.Command {
 				w = f
 			}
 			write, flush := auditWriter(w, format)
-			if err := eachAudit(cmd.Context(), c, clientID, action, write); err != nil {
+			if err := eachAudit(cmd.Context(), c, filter, write); err != nil {
 				return err
 			}
 			return flush()
@@ -162,8 +241,10 @@ func newAuditExportCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
-	f.StringVar(&clientID, "client", "", "only this client's entries")
-	f.StringVar(&action, "action", "", "only entries of this action")
+	f.StringVar(&filter.clientID, "client", "", "only this client's entries")
+	f.StringVar(&filter.action, "action", "", "only entries of this action")
+	f.StringVar(&filter.since, "since", "", "only entries at or after this time (RFC 3339)")
+	f.StringVar(&filter.until, "until", "", "only entries before this time (RFC 3339)")
 	f.StringVarP(&out, "file", "f", "-", "write to FILE instead of stdout")
 	return cmd
 }
@@ -192,4 +273,120 @@ func auditWriter(w io.Writer, format string) (func(store.AuditEntry) error, func
 			cw.Flush()
 			return cw.Error()
 		}
+}
+
+func newAuditPruneCmd(g *globals) *cobra.Command {
+	var storeURL, keyFile string
+	var olderThan time.Duration
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "prune --older-than DURATION --audit-key-file FILE [--store URL]",
+		Short: "Delete old audit entries behind a signed checkpoint, on the store directly",
+		Long: `Delete the audit entries older than --older-than, oldest first, in batches,
+after writing a checkpoint (the last deleted entry's seq and hash, the count,
+the time) signed with the Ed25519 key in --audit-key-file; "audit verify" then
+proves the rest of the chain from the checkpoint. The newest entry is always
+kept. Nothing is deleted when the entries to delete do not verify from the
+current checkpoint: pruning never hides tampering. "serve --audit-retention"
+does this every minute; this command is for installations that run passes
+with "reconcile --once" or want to prune by hand.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			if olderThan <= 0 {
+				return usageError{fmt.Errorf("audit prune needs --older-than, a duration such as 2160h (90 days)")}
+			}
+			if keyFile == "" {
+				return usageError{fmt.Errorf("audit prune needs --audit-key-file, the key that signs the checkpoint (see audit keygen)")}
+			}
+			key, err := audit.LoadKey(keyFile)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p := &audit.Pruner{Store: st, Key: key}
+			before := time.Now().Add(-olderThan)
+			total := 0
+			for {
+				n, err := p.Prune(ctx, before, batch)
+				if err != nil {
+					return err
+				}
+				total += n
+				if n == 0 || n < batch {
+					break
+				}
+			}
+			res := map[string]any{"pruned": total, "before": before.UTC().Format(time.RFC3339)}
+			cp, err := st.AuditCheckpoint(ctx)
+			hasCP := err == nil
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if hasCP {
+				res["checkpoint"] = cp
+			}
+			if asJSON {
+				return writeJSON(g.stdout, res)
+			}
+			if !hasCP {
+				_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain was never pruned\n", total)
+				return err
+			}
+			_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain starts after the checkpoint at entry %d (%d entries pruned in all, key %s)\n",
+				total, cp.Seq, cp.Count, cp.KeyID)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	storeFlag(f, &storeURL)
+	f.StringVar(&keyFile, "audit-key-file", "", "Ed25519 private key (PKCS #8 PEM) that signs the checkpoint")
+	f.DurationVar(&olderThan, "older-than", 0, "delete entries older than this, such as 2160h")
+	f.IntVar(&batch, "batch", 1000, "entries deleted per transaction")
+	bindEnv(f)
+	return cmd
+}
+
+func newAuditKeygenCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen FILE",
+		Short: "Write a new Ed25519 key for signing audit checkpoints to FILE (and its public half to FILE.pub)",
+		Long: `Write a new Ed25519 private key to FILE (PKCS #8 PEM, mode 0600) and its public
+key to FILE.pub. Give FILE to "serve --audit-key-file" (or BLACKWELL_AUDIT_KEY_FILE);
+give FILE.pub to whoever runs "audit verify --public-key". An existing FILE is
+never overwritten. "openssl genpkey -algorithm ed25519 -out FILE" makes an
+equivalent key.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			k, err := audit.GenerateKey()
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("write key: %w", err)
+			}
+			if _, err := f.Write(k.PrivatePEM()); err != nil {
+				f.Close()
+				return fmt.Errorf("write key: %w", err)
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("write key: %w", err)
+			}
+			if err := os.WriteFile(path+".pub", audit.PublicPEM(k.Public()), 0o644); err != nil {
+				return fmt.Errorf("write public key: %w", err)
+			}
+			_, err = fmt.Fprintf(g.stdout, "wrote %s (private: keep it secret) and %s.pub; key id %s\n", path, path, k.ID())
+			return err
+		},
+	}
 }

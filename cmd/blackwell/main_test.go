@@ -58,6 +58,10 @@ func TestScripts(t *testing.T) {
 			"seedevent":   cmdSeedEvent,
 			"exits":       cmdExits,
 			"tamperaudit": cmdTamperAudit,
+			// token_script_test.go
+			"setenvfile":       cmdSetenvFile,
+			"settokenid":       cmdSetTokenID,
+			"tampercheckpoint": cmdTamperCheckpoint,
 		},
 	})
 }

@@ -44,6 +44,8 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN)")
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")
+	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long audit entries are kept (0: for ever); older ones are pruned behind a checkpoint signed with --audit-key-file")
+	f.StringVar(&o.auditKeyFile, "audit-key-file", "", "Ed25519 private key (PKCS #8 PEM, see audit keygen) that signs audit checkpoints")
 	f.DurationVar(&o.eventRetention, "event-retention", ingest.DefaultRetention, "how long provider events are kept (their ttl_timestamp)")
 	f.Int64Var(&o.webhookMaxBody, "webhook-max-body", ingest.DefaultMaxBodyBytes, "largest webhook body accepted, in bytes (larger: 413)")
 	f.IntVar(&o.webhookMaxInFlight, "webhook-max-in-flight", ingest.DefaultMaxInFlight, "webhook deliveries received at once (more: 429 with Retry-After)")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/heal"
@@ -46,6 +47,11 @@ type serverOptions struct {
 	// historyRetention bounds how long reconciliation results are kept
 	// (default 7 days: 10,000 stacks every 5 minutes write 2.9M a day).
 	historyRetention time.Duration
+	// auditRetention bounds how long audit entries are kept (0: for ever);
+	// older ones are pruned behind a checkpoint signed with auditKeyFile
+	// (server_audit.go).
+	auditRetention time.Duration
+	auditKeyFile   string
 	// eventRetention is how long events are kept (their ttl_timestamp).
 	eventRetention time.Duration
 	// webhookMaxBody and webhookMaxInFlight bound webhook deliveries: a
@@ -71,6 +77,7 @@ type server struct {
 	state    *state.Service
 	loop     *reconcile.Reconciler
 	notify   *notifications
+	pruner   *audit.Pruner // nil: audit entries are kept
 	http     *http.Server
 	listener net.Listener
 	stopOnce sync.Once
@@ -129,6 +136,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			st.Close()
 		}
 	}()
+	auditPublicKey, err := s.setupAudit()
+	if err != nil {
+		return nil, err
+	}
 
 	ln, err := net.Listen("tcp", opts.listen)
 	if err != nil {
@@ -222,6 +233,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}
 
 	handler := api.New(api.Options{
+		AuditPublicKey: auditPublicKey, // server_audit.go
+
 		Store:      st,
 		State:      s.state,
 		Reconciler: loop,
@@ -251,6 +264,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); watch.run(bgCtx) }()
+	s.warnOpenAPI(ctx)
 	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", redactStoreURL(opts.storeURL), "public_url", publicURL, "version", buildVersion())
 	return s, nil
 }
@@ -327,6 +341,7 @@ func (s *server) sweep(ctx context.Context) {
 		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
 			return s.store.DeleteReconciliationsBefore(ctx, time.Now().Add(-retention), 1000)
 		})
+		s.sweepAudit(ctx)
 	}
 }
 
