@@ -125,6 +125,7 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 			head auditHead
 		)
 		b := t.batch()
+		queueFence(b, p.Fence, r.CompletedAt)
 		upd.queue(b, &row)
 		b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, ids)
 		if err := s.queueHeals(b, p); err != nil {

@@ -77,6 +77,8 @@ var _ store.Store = (*Store)(nil)
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+
+	triggers triggerChannel // NotifyTriggers and ListenTriggers (lease.go)
 }
 
 // defaultConnectTimeout bounds opening a connection when the URL sets no

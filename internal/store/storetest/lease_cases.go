@@ -31,11 +31,7 @@ func leaseCases(ctx context.Context, t *testing.T, newStore func(t *testing.T) s
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
-			l, ok := s.(store.Leases)
-			if !ok {
-				t.Skip("the driver does not implement store.Leases yet")
-			}
-			c.run(ctx, t, s, l)
+			c.run(ctx, t, s, s)
 		})
 	}
 }
