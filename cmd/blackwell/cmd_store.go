@@ -67,10 +67,17 @@ func (c chainReport) String() string {
 
 // verifyChain reads a store's whole audit chain, oldest first, and checks
 // every entry's hash and link. A chain whose first entries were pruned is
-// checked from the first entry kept.
+// checked from the checkpoint that stands for them (whose signature "audit
+// verify" checks with the server's key).
 func verifyChain(ctx context.Context, st store.Store) (chainReport, error) {
-	var v audit.Verifier
 	var rep chainReport
+	v := &audit.Verifier{}
+	switch cp, err := st.AuditCheckpoint(ctx); {
+	case err == nil:
+		v = audit.FromCheckpoint(cp)
+	case !errors.Is(err, store.ErrNotFound):
+		return rep, fmt.Errorf("read audit checkpoint: %w", err)
+	}
 	cursor := ""
 	for {
 		page, next, err := st.ListAudit(ctx, store.AuditQuery{Cursor: cursor, Limit: 1000})
@@ -80,9 +87,6 @@ func verifyChain(ctx context.Context, st store.Store) (chainReport, error) {
 		for _, e := range page {
 			if rep.FirstSeq == 0 {
 				rep.FirstSeq = e.Seq
-				if e.Seq > 1 {
-					v.Anchor = e.PrevHash
-				}
 			}
 			if err := v.Add(e); err != nil {
 				return rep, err

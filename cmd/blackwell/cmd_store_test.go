@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
@@ -140,4 +141,45 @@ func TestStoreCopySQLiteToPostgresAndBack(t *testing.T) {
 	chain, err = verifyChain(ctx, b)
 	require.NoError(t, err)
 	require.Equal(t, int64(4), chain.Entries)
+}
+
+// TestStoreCopyPrunedChain: a chain pruned behind a checkpoint is copied
+// with its checkpoint and verifies on the target from it; a checkpoint that
+// does not stand for the entries before the first one left fails the copy's
+// verification.
+func TestStoreCopyPrunedChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	st, err := sqlite.Open(ctx, src)
+	require.NoError(t, err)
+	require.NoError(t, seedStore(ctx, st)) // audit entries 1..3
+	third, _, err := st.ListAudit(ctx, store.AuditQuery{Limit: 3})
+	require.NoError(t, err)
+	_, err = st.PruneAudit(ctx, 0, store.AuditCheckpoint{Seq: 2, Hash: third[1].Hash, Count: 2, CreatedAt: time.Now(), KeyID: "k", Signature: "s"})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	out, errOut, code := runCLI(t, "store", "copy", "--from", "sqlite://"+src, "--to", "sqlite://"+filepath.Join(dir, "dst.db"), "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var res copyResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, chainReport{Entries: 1, FirstSeq: 3, HeadSeq: 3, HeadHash: third[2].Hash}, res.Audit)
+
+	// Entries after the checkpoint removed: the chain does not verify.
+	dst, err := sqlite.Open(ctx, filepath.Join(dir, "dst.db"))
+	require.NoError(t, err)
+	defer dst.Close()
+	chain, err := verifyChain(ctx, dst)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), chain.HeadSeq)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "src.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE audit_checkpoint SET seq = 1`)
+	require.NoError(t, err)
+	_, errOut, code = runCLI(t, "store", "copy", "--from", "sqlite://"+src, "--to", "sqlite://"+filepath.Join(dir, "dst2.db"))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "audit chain does not verify: audit chain breaks at entry 3")
 }
