@@ -55,14 +55,31 @@ func resultRow(tw *tabwriter.Writer, r wireResult) {
 
 func newReconcileCmd(g *globals) *cobra.Command {
 	var wait time.Duration
+	var once bool
+	oo := onceOptions{}
 	cmd := &cobra.Command{
-		Use:   "reconcile CLIENT [STACK] [--wait DURATION]",
+		Use:   "reconcile CLIENT [STACK] [--wait DURATION] | reconcile --once [CLIENT [STACK]]",
 		Short: "Ask for a reconcile pass of a client's stacks, or of one stack",
 		Long: `Ask the server for a reconcile pass now. Without --wait the passes are queued
 and the command returns at once; with --wait (at most 5m) it prints the
-result of each pass.`,
-		Args: rangeArgs(1, 2),
+result of each pass.
+
+With --once there is no server: the command applies --config (if the file
+exists) to --store, runs one pass of every stack (of CLIENT, or one STACK),
+runs the heals those passes decide under policy, verifies them with one more
+pass, prints the results and exits (1 if a pass failed): for cron- or
+Lambda-style runs.`,
+		Args: rangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if once {
+				if wait != 0 {
+					return usageError{fmt.Errorf("--wait does not go with --once")}
+				}
+				return reconcileOnce(cmd.Context(), g, oo, args)
+			}
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("reconcile needs CLIENT [STACK] (or --once)")}
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -130,7 +147,13 @@ result of each pass.`,
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the results (at most 5m)")
+	f := cmd.Flags()
+	f.DurationVar(&wait, "wait", 0, "wait up to this long for the results (at most 5m)")
+	f.BoolVar(&once, "once", false, "run the passes here, on --store, without a server")
+	f.StringVar(&oo.configPath, "config", envOr("BLACKWELL_CONFIG", "blackwell.yaml"), "with --once: configuration applied first, if the file exists")
+	f.StringVar(&oo.storeURL, "store", envOr("BLACKWELL_STORE", "sqlite://./blackwell.db"), "with --once: the store (sqlite://PATH or postgres://...)")
+	f.StringVar(&oo.publicURL, "public-url", envOr("BLACKWELL_PUBLIC_URL", ""), "with --once: the server's public address, to recognise its webhook subscriptions")
+	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
 	return cmd
 }
 

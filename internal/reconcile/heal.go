@@ -197,8 +197,10 @@ func (h *healer) nudge() {
 	}
 }
 
-// run claims and executes attempts until ctx ends.
-func (h *healer) run(ctx context.Context) {
+// run claims and executes attempts until stop is closed (then it waits
+// for the actions in flight, which end early only when ctx does) or ctx
+// ends.
+func (h *healer) run(ctx context.Context, stop <-chan struct{}) {
 	sem := make(chan struct{}, h.opts.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -208,6 +210,8 @@ func (h *healer) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-t.C():
 		case <-h.wake:

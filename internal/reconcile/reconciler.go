@@ -117,6 +117,9 @@ type Reconciler struct {
 	counts   map[store.Status]int          // stacks per status
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// stopHeals ends the heal runner's claiming when Stop begins.
+	stopHeals chan struct{}
+	stopOnce  sync.Once
 }
 
 type passOutcome struct {
@@ -219,6 +222,7 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.cancel = cancel
 	r.done = make(chan struct{})
+	r.stopHeals = make(chan struct{})
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for range r.opts.Workers {
@@ -233,7 +237,7 @@ func (r *Reconciler) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.healer.run(ctx)
+			r.healer.run(ctx, r.stopHeals)
 		}()
 	}
 	go func() {
@@ -249,9 +253,12 @@ func (r *Reconciler) Start(ctx context.Context) error {
 // that was committed. Waiters get ErrStopped.
 func (r *Reconciler) Stop(ctx context.Context) error {
 	r.mu.Lock()
-	cancel, done := r.cancel, r.done
+	cancel, done, stopHeals := r.cancel, r.done, r.stopHeals
 	r.mu.Unlock()
 	r.queue.ShutDown()
+	if stopHeals != nil {
+		r.stopOnce.Do(func() { close(stopHeals) }) // no new heals; those running may finish
+	}
 	if done == nil {
 		return nil
 	}
