@@ -184,3 +184,80 @@ func TestFenceHoldsOffClaims(t *testing.T) {
 }
 
 var _ store.Leases = (*postgres.Store)(nil)
+
+// BenchmarkCommitPassFence: a quiet pass (no drift, no audit entry) of one
+// stack, committed one after another, without and with a fence (one more
+// statement in the first batch, no more round trips):
+//
+//	go test -run '^$' -bench CommitPassFence ./internal/store/postgres
+func BenchmarkCommitPassFence(b *testing.B) {
+	for _, fenced := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fenced=%v", fenced), func(b *testing.B) {
+			ctx := b.Context()
+			s := openBench(b)
+			_, err := s.ApplyDesired(ctx, []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: []byte(`{}`)}})
+			require.NoError(b, err)
+			rec, err := s.GetState(ctx, "acme", "shop")
+			require.NoError(b, err)
+			var fence *store.Fence
+			start := time.Now()
+			if fenced {
+				shard := store.ShardOf("acme", "shop")
+				ls, err := s.ClaimShards(ctx, "a", []int{shard}, start, time.Hour)
+				require.NoError(b, err)
+				fence = &store.Fence{Shard: shard, Owner: "a", Epoch: ls[0].Epoch}
+			}
+			n := 0
+			for b.Loop() {
+				n++
+				rec, err = s.CommitPass(ctx, store.Pass{State: rec, Fence: fence, Result: store.ReconciliationResult{
+					ReconciliationID: fmt.Sprint("r", n), StartedAt: start, CompletedAt: start, Status: store.ResultSuccess}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTriggerLatency: from NotifyTriggers on one store to the
+// listener of another store on the same schema.
+//
+//	go test -run '^$' -bench TriggerLatency ./internal/store/postgres
+func BenchmarkTriggerLatency(b *testing.B) {
+	u := newSchema(b, serverURL(b))
+	a, err := postgres.Open(b.Context(), u)
+	require.NoError(b, err)
+	b.Cleanup(func() { a.Close() })
+	n, err := postgres.Open(b.Context(), u)
+	require.NoError(b, err)
+	b.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithCancel(b.Context())
+	got := make(chan string, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.ListenTriggers(ctx, func(k, _ string) { got <- k })
+	}()
+	defer func() { cancel(); <-done }()
+	// Until the listener hears.
+	for ready := false; !ready; {
+		require.NoError(b, n.NotifyTriggers(ctx, []string{"probe/probe"}, "probe"))
+		select {
+		case <-got:
+			ready = true
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for len(got) > 0 {
+		<-got
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		key := fmt.Sprint("acme/s", i)
+		require.NoError(b, n.NotifyTriggers(ctx, []string{key}, "event"))
+		for k := <-got; k != key; k = <-got {
+		}
+	}
+}
