@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
 func TestEveryRouteHasAccess(t *testing.T) {
@@ -381,4 +383,46 @@ func TestAuditFiltersAndCheckpoint(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, audit.VerifyCheckpoint(pub, *ans.Checkpoint))
 	require.Equal(t, key.ID(), ans.KeyID)
+}
+
+// BenchmarkAuth measures what authentication adds to a request: the same
+// read without a token (the open API on loopback: one HasTokens query) and
+// with one (a lookup by the secret's hash).
+func BenchmarkAuth(b *testing.B) {
+	for _, withToken := range []bool{false, true} {
+		name := "open"
+		if withToken {
+			name = "token"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			svc := state.New(st, state.Options{})
+			srv := New(Options{Store: st, State: svc})
+			header := []string{}
+			if withToken {
+				_, secret, err := svc.CreateToken(context.Background(), state.NewToken{Name: "bench", Role: store.RoleViewer}, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				header = []string{"Authorization", "Bearer " + secret}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/v1/audit/checkpoint", nil)
+				req.RemoteAddr = "127.0.0.1:50000"
+				for i := 0; i+1 < len(header); i += 2 {
+					req.Header.Set(header[i], header[i+1])
+				}
+				w := httptest.NewRecorder()
+				srv.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body.String())
+				}
+			}
+		})
+	}
 }

@@ -301,3 +301,36 @@ func TestPrunerNeedsAKey(t *testing.T) {
 	_, err := (&audit.Pruner{Store: db}).Prune(context.Background(), t0, 10)
 	require.Error(t, err)
 }
+
+// BenchmarkPruneBatch measures one sweep batch: read, verify and delete
+// 1,000 entries behind a new checkpoint (SQLite).
+func BenchmarkPruneBatch(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "a.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	k, err := audit.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &audit.Pruner{Store: db, Key: k}
+	for b.Loop() {
+		b.StopTimer()
+		in := make([]store.AuditEntry, 1001)
+		for i := range in {
+			in[i] = store.AuditEntry{Timestamp: t0, Action: "drift_detected", ClientID: "acme", StackID: "web",
+				TriggeredBy: "reconciler", ChangesMade: []byte(`{"code":"resource_unhealthy","expected":"200","observed":"503"}`)}
+		}
+		if err := db.AppendAudit(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		n, err := p.Prune(ctx, t0.Add(time.Hour), 1000)
+		if err != nil || n != 1000 {
+			b.Fatalf("pruned %d: %v", n, err)
+		}
+	}
+}
