@@ -43,6 +43,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.storeURL, "store", "sqlite://./blackwell.db", "store URL: sqlite://PATH or postgres://USER@HOST/DB")
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN)")
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
+	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")
 	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long audit entries are kept (0: for ever); older ones are pruned behind a checkpoint signed with --audit-key-file")
 	f.StringVar(&o.auditKeyFile, "audit-key-file", "", "Ed25519 private key (PKCS #8 PEM, see audit keygen) that signs audit checkpoints")

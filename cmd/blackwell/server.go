@@ -62,7 +62,10 @@ type serverOptions struct {
 	webhookTriggerEvery time.Duration
 	// heal tunes heal execution (tests shorten the breaker and approval
 	// timings); its Actions are always the drivers' and the builder's.
-	heal     reconcile.HealOptions
+	heal reconcile.HealOptions
+	// leaseTTL is how long a replica's heartbeat and shard leases last
+	// without renewal (server_cluster.go).
+	leaseTTL time.Duration
 	logLevel slog.Level
 	logOut   io.Writer
 	getenv   func(string) (string, bool)
@@ -83,6 +86,10 @@ type server struct {
 	stopOnce sync.Once
 	bg       sync.WaitGroup
 	bgStop   context.CancelFunc
+	// cluster runs this replica's membership; clusterStop ends it (the
+	// shards are released) after the loop stopped.
+	cluster     sync.WaitGroup
+	clusterStop context.CancelFunc
 }
 
 // openStore opens the store named by a URL: sqlite://PATH (or a bare path),
@@ -196,6 +203,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}
 	s.notify = notes
 	providers := newProviderRegistry(opts.getenv, log)
+	clu := newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
+		if err := loop.EnqueueShards(ctx, shards); err != nil {
+			log.Warn("enqueue the stacks of claimed shards", "error", err)
+		}
+	})
 	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) })
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
@@ -211,6 +223,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Logger:         log,
 		Workers:        opts.workers,
 		ReceiverPrefix: publicURL + "/v1/webhooks",
+		Ownership:      clu.membership,
+		Forward:        clu.forward,
 	})
 	s.loop = loop
 	watch := newStoreWatch(st, log, reg, loop) // store_watch.go: /readyz, resume after a store outage
@@ -227,6 +241,18 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}
 	if err := notes.Start(ctx); err != nil {
 		return nil, err
+	}
+	// Claim this replica's shards before the loop starts on them.
+	clusterCtx, clusterStop := context.WithCancel(context.WithoutCancel(ctx))
+	s.clusterStop = clusterStop
+	defer func() {
+		if err != nil {
+			clusterStop()
+			s.cluster.Wait()
+		}
+	}()
+	if err := clu.start(clusterCtx, &s.cluster, loop); err != nil {
+		return nil, fmt.Errorf("claim shards: %w", err)
 	}
 	if err := loop.Start(ctx); err != nil {
 		return nil, err
@@ -382,6 +408,8 @@ func (s *server) Shutdown(ctx context.Context) error {
 		if err := s.loop.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		s.clusterStop() // releases this replica's shards to the others
+		s.cluster.Wait()
 		if err := s.notify.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop notifications: %w", err))
 		}

@@ -58,9 +58,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) er
 	if !approve && strings.TrimSpace(req.Reason) == "" {
 		return badRequest("a rejection needs a reason")
 	}
-	if req.By == "" {
-		req.By = actorAPI
-	}
+	req.By = by(r, req.By) // with a token, the token decides
 	id := r.PathValue("id")
 	a, err := s.opts.Store.DecideApproval(r.Context(), id, approve, req.By, req.Reason, s.now())
 	if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrConflict) {
