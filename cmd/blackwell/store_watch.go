@@ -25,16 +25,21 @@ const (
 // reconcile loop across an outage. While the store is unreachable:
 // /readyz answers 503 (a load balancer stops sending traffic), webhooks
 // answer 503 with Retry-After (the gateway's commit fails; nothing is
-// acknowledged that is not committed), and passes fail at their first read
-// and are retried with backoff, writing nothing. When the store answers
-// again, every stack is triggered, so reconciliation resumes at once rather
-// than at the end of each stack's backoff (up to 5 minutes). Transitions
-// are logged once each, not per failed ping.
+// acknowledged that is not committed), and the reconcile loop is paused:
+// no pass starts (triggers keep queueing), and passes in flight fail at
+// their next read, writing nothing. When the store answers again the loop
+// resumes and every stack is triggered, so reconciliation picks up at once
+// rather than at the end of each stack's retry backoff. Transitions are
+// logged once each, not per failed ping.
 type storeWatch struct {
 	st      store.Store
 	log     *slog.Logger
 	trigger func(clientID, stackID string)
-	up      prometheus.Gauge
+	loop    interface {
+		Pause()
+		Resume()
+	}
+	up prometheus.Gauge
 
 	mu        sync.Mutex
 	down      bool
@@ -43,8 +48,9 @@ type storeWatch struct {
 
 func newStoreWatch(st store.Store, log *slog.Logger, reg prometheus.Registerer, loop *reconcile.Reconciler) *storeWatch {
 	w := &storeWatch{
-		st:  st,
-		log: log,
+		st:   st,
+		log:  log,
+		loop: loop,
 		trigger: func(c, k string) {
 			loop.Trigger(c, k, reconcile.TriggerStart)
 		},
@@ -105,9 +111,11 @@ func (w *storeWatch) observe(ctx context.Context, err error) {
 	switch {
 	case err != nil && !wasDown:
 		w.up.Set(0)
-		w.log.Error("store unreachable: webhooks answer 503, reconciliation waits for it", "error", err)
+		w.loop.Pause()
+		w.log.Error("store unreachable: webhooks answer 503, reconciliation paused until it answers", "error", err)
 	case err == nil && wasDown:
 		w.up.Set(1)
+		w.loop.Resume()
 		n, terr := w.triggerAll(ctx)
 		w.log.Info("store reachable again: reconciliation resumes", "down_for", time.Since(since).Round(time.Millisecond).String(), "stacks_triggered", n)
 		if terr != nil && !errors.Is(terr, context.Canceled) {

@@ -56,6 +56,8 @@ func TestStoreWatch(t *testing.T) {
 	w := newStoreWatch(st, slog.New(slog.NewTextHandler(&logs, nil)), reg, nil)
 	var triggered []string
 	w.trigger = func(c, k string) { triggered = append(triggered, c+"/"+k) }
+	loop := &pauser{}
+	w.loop = loop
 
 	w.observe(ctx, st.Ping(ctx))
 	require.Empty(t, triggered, "nothing to resume while up")
@@ -70,10 +72,12 @@ func TestStoreWatch(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs.String(), "store unreachable"), "logged once per outage")
 	require.ErrorContains(t, w.Ready(ctx), "store unreachable: connection refused")
 	require.Empty(t, triggered)
+	require.True(t, loop.paused, "no pass starts while the store is down")
 
 	st.down = nil
 	w.observe(ctx, st.Ping(ctx))
 	require.Equal(t, 1.0, testutil.ToFloat64(w.up))
+	require.False(t, loop.paused, "passes resume")
 	require.Len(t, triggered, 2500, "every stack, every page")
 	require.Equal(t, "acme/s2499", triggered[2499])
 	require.Contains(t, logs.String(), "store reachable again")
@@ -82,3 +86,9 @@ func TestStoreWatch(t *testing.T) {
 	w.observe(ctx, st.Ping(ctx))
 	require.Len(t, triggered, 2500, "triggered once per recovery")
 }
+
+// pauser records Pause and Resume.
+type pauser struct{ paused bool }
+
+func (p *pauser) Pause()  { p.paused = true }
+func (p *pauser) Resume() { p.paused = false }

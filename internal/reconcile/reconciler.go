@@ -117,6 +117,9 @@ type Reconciler struct {
 	counts   map[store.Status]int          // stacks per status
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// running is closed while passes may run; Pause replaces it with an
+	// open channel that workers wait on.
+	gate chan struct{}
 	// stopHeals ends the heal runner's claiming when Stop begins.
 	stopHeals chan struct{}
 	stopOnce  sync.Once
@@ -180,6 +183,7 @@ func New(opts Options) *Reconciler {
 		running:  map[string]bool{},
 		statuses: map[string]store.Status{},
 		counts:   map[store.Status]int{},
+		gate:     closedGate(),
 	}
 	if r.m != nil {
 		r.m.queueDepthFunc = func() float64 { return float64(r.queue.Len()) }
@@ -256,6 +260,7 @@ func (r *Reconciler) Stop(ctx context.Context) error {
 	cancel, done, stopHeals := r.cancel, r.done, r.stopHeals
 	r.mu.Unlock()
 	r.queue.ShutDown()
+	r.Resume() // paused workers see the shutdown
 	if stopHeals != nil {
 		r.stopOnce.Do(func() { close(stopHeals) }) // no new heals; those running may finish
 	}
@@ -439,8 +444,58 @@ func (r *Reconciler) InFlight(clientID, stackID string) bool {
 	return r.running[Key(clientID, stackID)]
 }
 
+func closedGate() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Pause stops starting passes (the store is unreachable, say): workers
+// wait, triggers keep queueing and coalescing, passes in flight finish.
+// Resume lets them go on.
+func (r *Reconciler) Pause() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.gate:
+		r.gate = make(chan struct{})
+	default: // already paused
+	}
+}
+
+// Resume undoes Pause.
+func (r *Reconciler) Resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.gate:
+	default:
+		close(r.gate)
+	}
+}
+
+// Paused reports whether passes are paused.
+func (r *Reconciler) Paused() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.gate:
+		return false
+	default:
+		return true
+	}
+}
+
 // processNext runs one pass from the queue; false once the queue shut down.
 func (r *Reconciler) processNext(ctx context.Context) bool {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return false
+	}
 	key, shutdown := r.queue.Get()
 	if shutdown {
 		return false

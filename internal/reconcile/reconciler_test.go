@@ -474,3 +474,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestPausedLoopRunsNoPassUntilResumed(t *testing.T) {
+	t.Parallel()
+	f := setup(t, fixtureOpts{})
+	f.apply(t, policy(1), stack("acme", "web", siteSpec("http://127.0.0.1:1/")))
+	f.loop.Pause()
+	require.True(t, f.loop.Paused())
+	require.NoError(t, f.loop.Start(context.Background()))
+	t.Cleanup(func() { f.loop.Stop(context.Background()) })
+	f.loop.Trigger("acme", "web", reconcile.TriggerManual)
+	select {
+	case res := <-f.passes:
+		t.Fatalf("a pass ran while paused: %+v", res)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f.loop.Resume()
+	select {
+	case res := <-f.passes:
+		require.Equal(t, "web", res.StackID)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pass after Resume")
+	}
+}
+
+func TestStopEndsAPausedLoop(t *testing.T) {
+	t.Parallel()
+	f := setup(t, fixtureOpts{})
+	require.NoError(t, f.loop.Start(context.Background()))
+	f.loop.Pause()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, f.loop.Stop(ctx))
+}
