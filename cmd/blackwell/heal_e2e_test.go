@@ -231,3 +231,31 @@ func TestE2EDryRunChangesNothingAtTheProvider(t *testing.T) {
 	require.True(t, ds.HasDrift)
 	require.True(t, strings.Contains(fmt.Sprint(ds.DriftDetails), "webhook_broken"))
 }
+
+func TestE2EHealUpdatesAChangedSubscription(t *testing.T) {
+	t.Parallel()
+	t.Run("contentful: topics", func(t *testing.T) {
+		t.Parallel()
+		w := startWorldWith(t, sim.CMSContentful, healPolicy(""), fastHeals)
+		hooks := w.world.Contentful.Webhooks()
+		require.Len(t, hooks, 1)
+		w.world.Contentful.SetWebhookTopics(hooks[0].ID, "Entry.delete", "Entry.publish", "Entry.unpublish", "Asset.publish")
+		w.waitHeal(t, "integration_mismatch", "succeeded")
+		w.waitStatus(t, "healthy")
+		hooks = w.world.Contentful.Webhooks()
+		require.Len(t, hooks, 1, "updated in place, not duplicated")
+		require.ElementsMatch(t, sim.ContentfulTopics, hooks[0].Topics)
+	})
+	t.Run("sanity: filter", func(t *testing.T) {
+		t.Parallel()
+		w := startWorldWith(t, sim.CMSSanity, healPolicy(""), fastHeals)
+		hooks := w.world.Sanity.Hooks()
+		require.Len(t, hooks, 1)
+		w.world.Sanity.SetHookFilter(hooks[0].ID, `_type == "post"`)
+		w.waitHeal(t, "integration_mismatch", "succeeded")
+		w.waitStatus(t, "healthy")
+		hooks = w.world.Sanity.Hooks()
+		require.Len(t, hooks, 1)
+		require.Equal(t, sim.SanityFilter, hooks[0].Rule.Filter)
+	})
+}
