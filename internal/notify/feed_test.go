@@ -19,7 +19,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
 	require.NoError(t, err)
