@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -35,11 +34,10 @@ ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
 WHERE (excluded.updated_at, excluded.version, excluded.deleted) > (content.updated_at, content.version, content.deleted)`
 
 // IngestEvents inserts events as InsertEvents does and upserts the content
-// item of each new one, in input order, in one transaction: one batch,
-// one round trip. It commits with
-// synchronous_commit on, whatever the server's or role's default: a nil
-// error means the WAL is flushed (and, where synchronous standbys are
-// configured, flushed on them), so the webhook may be acknowledged.
+// item of each new one, in input order, in one transaction committed with
+// synchronous_commit on (a nil error means the WAL is flushed, so the
+// webhook may be acknowledged), which concurrent calls share: group
+// commit, see ingest_batch.go.
 func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
 	for _, r := range in {
 		if err := checkEvent(r.Event); err != nil {
@@ -49,34 +47,14 @@ func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]boo
 			return nil, fmt.Errorf("ingest events: event %s: content item needs a provider and a content id", r.Event.EventID)
 		}
 	}
-	inserted := make([]bool, len(in))
 	if len(in) == 0 {
-		return inserted, nil
+		return []bool{}, nil
 	}
-	now := s.now()
-	rows := newEventRows(len(in))
-	received := make([]time.Time, len(in))
-	first := make([]bool, len(in)) // the first event of its id in in
-	for i, r := range in {
-		received[i], first[i] = rows.add(i, r.Event, now)
+	op := &ingestOp{in: in, now: s.now(), inserted: make([]bool, len(in))}
+	if err := s.ingest(ctx, op); err != nil {
+		return nil, err
 	}
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		clear(inserted)
-		b := t.batch()
-		b.Queue(`SET LOCAL synchronous_commit TO on`)
-		rows.queue(b, inserted)
-		for i, r := range in {
-			if c := r.Content; c != nil && first[i] {
-				b.Queue(qUpsertContent, r.Event.ClientID, c.ProviderName, c.Source, c.ContentID, c.ContentType,
-					ts(c.UpdatedAt), c.Version, c.Deleted, r.Event.EventID, received[i])
-			}
-		}
-		return t.commit(ctx, b)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest events: %w", err)
-	}
-	return inserted, nil
+	return op.inserted, nil
 }
 
 // ListContent answers in key order (client, provider, source, content id;

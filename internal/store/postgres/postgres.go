@@ -79,6 +79,7 @@ type Store struct {
 	now  func() time.Time
 
 	triggers triggerChannel // NotifyTriggers and ListenTriggers (lease.go)
+	ingestQ  ingestBatcher  // group commit of IngestEvents (ingest_batch.go)
 }
 
 // defaultConnectTimeout bounds opening a connection when the URL sets no
