@@ -277,7 +277,9 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	requireError(t, f.do(t, "GET", "/v1/nope", ""), http.StatusNotFound, codeNotFound)
-	requireError(t, f.do(t, "GET", "/", ""), http.StatusNotFound, codeNotFound)
+	requireError(t, f.do(t, "GET", "/nope", ""), http.StatusNotFound, codeNotFound)
+	requireError(t, f.do(t, "GET", "/ui/nope.js", ""), http.StatusNotFound, codeNotFound)
+	requireError(t, f.do(t, "GET", "/ui/a/b.js", ""), http.StatusNotFound, codeNotFound)
 
 	w := f.do(t, "DELETE", "/v1/stacks", "")
 	requireError(t, w, http.StatusMethodNotAllowed, codeMethodNotAllowed)
@@ -809,9 +811,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
+	// The mux pattern "/{$}" (the root only) is the OpenAPI path "/".
+	openAPIPath := func(pattern string) string { return strings.TrimSuffix(pattern, "{$}") }
 	served := map[string]bool{}
 	for _, rt := range f.srv.routes() {
-		served[rt.method+" "+rt.path] = true
+		served[rt.method+" "+openAPIPath(rt.path)] = true
 	}
 	require.Equal(t, served, documented)
 
@@ -837,7 +841,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		target := strings.NewReplacer("{client_id}", "acme-corp", "{stack_id}", "site", "{drift_id}", "d1").Replace(path)
 		req := httptest.NewRequest(method, target, nil)
 		_, pattern := f.srv.mux.Handler(req)
-		require.Equal(t, method+" "+path, pattern, "route %s", route)
+		require.Equal(t, method+" "+path, openAPIPath(pattern), "route %s", route)
 		w := f.do(t, method, target, "")
 		if w.Code == http.StatusNotFound {
 			e := requireError(t, w, http.StatusNotFound, codeNotFound)

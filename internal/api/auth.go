@@ -79,6 +79,10 @@ func routeAccess() map[string]access {
 		// Provider deliveries are authenticated by their signature.
 		"POST /v1/webhooks/{provider}/{client_id}":            public,
 		"POST /v1/webhooks/{provider}/{client_id}/{stack_id}": public,
+		// The dashboard page and its assets hold no data; the API calls
+		// they make are authorised like any other.
+		"GET /{$}":       public,
+		"GET /ui/{file}": public,
 
 		"GET /v1/openapi.json": viewer(scopeNone),
 

@@ -29,7 +29,7 @@ func TestEveryRouteHasAccess(t *testing.T) {
 	}
 	for pattern, a := range table {
 		if a.role == "" {
-			require.Regexp(t, `^(GET /(healthz|readyz|metrics)|POST /v1/webhooks/)`, pattern, "only health, metrics and webhooks are public")
+			require.Regexp(t, `^(GET /(healthz|readyz|metrics|\{\$\}|ui/)|POST /v1/webhooks/)`, pattern, "only health, metrics, webhooks and the dashboard are public")
 		}
 		if strings.HasPrefix(pattern, "GET ") && a.role != "" && pattern != "GET /v1/tokens" {
 			require.Equal(t, store.RoleViewer, a.role, "%s: reads need viewer, except tokens", pattern)

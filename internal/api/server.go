@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/web"
 )
 
 // defaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is 0.
@@ -24,6 +25,7 @@ type Server struct {
 	handler http.Handler
 	access  map[string]access // routeAccess (auth.go)
 	auth    authState
+	ui      *web.Dashboard
 }
 
 // route is one registered endpoint. Every route the server serves is in the
@@ -57,7 +59,7 @@ func New(opts Options) *Server {
 		opts.Getenv = os.LookupEnv
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(),
-		access: routeAccess(), auth: authState{touched: map[string]time.Time{}}}
+		access: routeAccess(), auth: authState{touched: map[string]time.Time{}}, ui: web.New()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.authorize(rt.method+" "+rt.path, s.endpoint(rt.handler)))
 	}
@@ -111,6 +113,10 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/approvals/{id}/reject", s.reject},
 		{http.MethodGet, "/v1/heals", s.listHeals},
 		{http.MethodGet, "/v1/stream", s.stream},
+
+		// The dashboard (internal/web): public, it holds no data.
+		{http.MethodGet, "/{$}", s.dashboardPage},
+		{http.MethodGet, "/ui/{file}", s.dashboardAsset},
 	}
 }
 

@@ -1,0 +1,936 @@
+// Blackwell dashboard: plain JavaScript, no framework, no build step.
+//
+// It reads the REST API (/v1) with the same authentication as any client
+// and follows /v1/stream for live updates. Views (by location hash):
+//   #/                      every stack: status, drifts, last verified, consistency
+//   #/stacks/{client}/{id}  one stack: composition graph, drifts, passes, heals
+//   #/approvals             approval requests, approve and reject
+// The stream only says what changed; the page then re-reads the changed
+// stacks from the API (level-triggered, like the reconciler), so a lost
+// event costs nothing but a moment: after a reconnect everything is
+// re-read.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "blackwell.token";
+  const PASSES_KEPT = 20; // per stack, for the consistency score
+  const EVENTS_KEPT = 15; // recent stream events shown on the overview
+  const POLL_MS = 15000;  // re-read period while the stream is down
+
+  const state = {
+    stacks: new Map(),   // "client/stack" -> state record
+    passes: new Map(),   // "client/stack" -> results, newest first
+    pending: null,       // pending approvals (count in the nav)
+    events: [],          // recent stream events, newest first
+    dirty: new Set(),    // stacks to re-read
+    dirtyAll: false,     // re-read everything
+    flushTimer: 0,
+    loaded: false,       // the overview was read once
+    streamGen: 0,        // bumped to stop the current stream loop
+    streamState: "connecting",
+    authWanted: false,   // the token form is showing
+    view: null,          // {name, client, stack}
+  };
+
+  // ---------------------------------------------------------------- DOM
+
+  // h builds an element: h("td", {class: "x"}, "text", child...). Text is
+  // always set as text, never parsed as HTML.
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    setAttrs(el, attrs);
+    append(el, children);
+    return el;
+  }
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    setAttrs(el, attrs);
+    append(el, children);
+    return el;
+  }
+
+  function setAttrs(el, attrs) {
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+
+  function append(el, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+
+  const $ = (sel) => document.querySelector(sel);
+
+  function notice(msg) {
+    const n = $("#notice");
+    n.textContent = msg;
+    clearTimeout(notice.timer);
+    notice.timer = setTimeout(() => { n.textContent = ""; }, 6000);
+  }
+
+  // ---------------------------------------------------------------- API
+
+  class APIError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  function authHeaders(extra) {
+    const headers = Object.assign({}, extra);
+    const tok = sessionStorage.getItem(TOKEN_KEY);
+    if (tok) headers.Authorization = "Bearer " + tok;
+    return headers;
+  }
+
+  async function api(path, opts) {
+    const o = opts || {};
+    const headers = authHeaders({ Accept: "application/json" });
+    let body;
+    if (o.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(o.body);
+    }
+    const resp = await fetch(path, { method: o.method || "GET", headers, body, cache: "no-store" });
+    const text = await resp.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch (_) { data = null; }
+    }
+    if (!resp.ok) {
+      const e = (data && data.error) || {};
+      const err = new APIError(resp.status, e.code || "http_" + resp.status, e.message || resp.statusText);
+      if (resp.status === 401) askForToken(err.message);
+      throw err;
+    }
+    return data;
+  }
+
+  // listAll reads every page of a list, up to max items.
+  async function listAll(path, max) {
+    const items = [];
+    let cursor = "";
+    for (;;) {
+      const sep = path.includes("?") ? "&" : "?";
+      const page = await api(path + sep + "limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      items.push(...(page.items || []));
+      cursor = page.next_cursor || "";
+      if (!cursor || items.length >= (max || 10000)) return items;
+    }
+  }
+
+  const enc = encodeURIComponent;
+  const keyOf = (c, s) => c + "/" + s;
+  const stackPath = (c, s) => "/v1/stacks/" + enc(c) + "/" + enc(s);
+
+  // ---------------------------------------------------------------- auth
+
+  function askForToken(message) {
+    if (sessionStorage.getItem(TOKEN_KEY)) {
+      // The token was refused (unknown or revoked): forget it.
+      sessionStorage.removeItem(TOKEN_KEY);
+    }
+    $("#login-message").textContent = message || "This server needs an API token.";
+    if (state.authWanted) return;
+    state.authWanted = true;
+    stopStream();
+    $("#main").hidden = true;
+    $("#login").hidden = false;
+    $("#forget-token").hidden = true;
+    $("#token-input").focus();
+  }
+
+  function tokenSubmitted(ev) {
+    ev.preventDefault();
+    const input = $("#token-input");
+    const tok = input.value.trim();
+    if (!tok) return;
+    sessionStorage.setItem(TOKEN_KEY, tok);
+    input.value = "";
+    state.authWanted = false;
+    $("#login").hidden = true;
+    $("#main").hidden = false;
+    $("#forget-token").hidden = false;
+    startStream();
+    route();
+  }
+
+  function forgetToken() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("#forget-token").hidden = true;
+    askForToken("The token was forgotten. Enter a token to go on.");
+  }
+
+  // ---------------------------------------------------------------- formatting
+
+  function fmtTime(iso) {
+    if (!iso) return "—";
+    const d = new Date(iso);
+    if (isNaN(d)) return "—";
+    return h("time", { datetime: d.toISOString(), title: d.toLocaleString(), "data-rel": "" }, relTime(d));
+  }
+
+  function relTime(d) {
+    const s = Math.round((Date.now() - d.getTime()) / 1000);
+    if (s < -5) return "in " + dur(-s);
+    if (s < 5) return "just now";
+    return dur(s) + " ago";
+  }
+
+  function dur(s) {
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    if (s < 86400) return Math.floor(s / 3600) + " h";
+    return Math.floor(s / 86400) + " d";
+  }
+
+  function refreshRelTimes() {
+    for (const t of document.querySelectorAll("time[data-rel]")) {
+      t.textContent = relTime(new Date(t.getAttribute("datetime")));
+    }
+  }
+
+  function fmtValue(v) {
+    if (v === undefined || v === null || v === "") return "—";
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+  }
+
+  function badge(text, cls) {
+    return h("span", { class: "badge " + (cls || text) }, String(text).replace(/_/g, " "));
+  }
+
+  const SEVERITIES = ["low", "medium", "high", "critical"];
+  const sevRank = (s) => SEVERITIES.indexOf(s) + 1;
+  function worst(drifts) {
+    let w = "";
+    for (const d of drifts) if (sevRank(d.severity) > sevRank(w)) w = d.severity;
+    return w;
+  }
+
+  // consistency is the share of a stack's recent passes that succeeded and
+  // found no drift.
+  function consistency(passes) {
+    if (!passes || passes.length === 0) return null;
+    const good = passes.filter((p) => p.status === "success" && !p.drift_count).length;
+    return { good, total: passes.length, ratio: good / passes.length };
+  }
+
+  function plural(n, one, many) { return n === 1 ? one : many; }
+
+  function pct(r) { return Math.round(r * 100) + "%"; }
+
+  // ---------------------------------------------------------------- composition graph
+
+  // buildGraph turns a stack's desired composition and its drifts into
+  // nodes (with a column and the drifts on each) and edges: providers
+  // (cms, ecommerce) feed their webhook integrations, which feed the build
+  // (ssg), which feeds the site's resources and its content. A drift whose
+  // cause names another component adds a cause edge from that component.
+  // Pure, so that it can be tested on its own.
+  function buildGraph(desired, drifts) {
+    const spec = desired || {};
+    const providers = spec.providers || {};
+    const integrations = spec.integrations || {};
+    const resources = spec.resources || {};
+    const contentTypes = spec.content_types || [];
+    const nodes = new Map();
+    const edges = [];
+    const add = (id, col, label, sub, declared) => {
+      if (!nodes.has(id)) nodes.set(id, { id, col, label, sub, declared: declared !== false, drifts: [] });
+      return nodes.get(id);
+    };
+    const hasSSG = Object.prototype.hasOwnProperty.call(providers, "ssg");
+    const roles = Object.keys(providers).filter((r) => r !== "ssg").sort();
+    for (const role of roles) add("provider:" + role, 0, role, providers[role].name || "");
+    if (hasSSG) add("provider:ssg", 2, "build", providers.ssg.name || "ssg");
+    const fed = new Set();
+    for (const name of Object.keys(integrations).sort()) {
+      const role = integrations[name].provider || "";
+      add("integration:" + name, 1, name, "webhook · " + role);
+      if (role === "ssg") {
+        edges.push({ from: "provider:ssg", to: "integration:" + name });
+        continue;
+      }
+      if (!nodes.has("provider:" + role)) add("provider:" + role, 0, role, "not declared", false);
+      edges.push({ from: "provider:" + role, to: "integration:" + name });
+      if (hasSSG) edges.push({ from: "integration:" + name, to: "provider:ssg" });
+      fed.add(role);
+    }
+    if (hasSSG) {
+      for (const role of roles) if (!fed.has(role)) edges.push({ from: "provider:" + role, to: "provider:ssg" });
+    }
+    for (const name of Object.keys(resources).sort()) {
+      add("resource:" + name, 3, name, (resources[name].probe || "") + " probe");
+      if (hasSSG) edges.push({ from: "provider:ssg", to: "resource:" + name });
+    }
+    if (contentTypes.length > 0) {
+      add("content", 3, "content", contentTypes.slice().sort().join(", "));
+      if (hasSSG) edges.push({ from: "provider:ssg", to: "content" });
+    }
+
+    // nodeOf names the node a component is on, for a drift of a type.
+    const nodeOf = (type, component) => {
+      switch (type) {
+        case "provider": return "provider:" + component;
+        case "integration": return "integration:" + component;
+        case "resource": return "resource:" + component;
+        case "content": return "content";
+      }
+      return "";
+    };
+    // causeNode resolves a drift's cause: a provider role, an
+    // integration or a resource.
+    const causeNode = (cause) => {
+      for (const id of ["provider:" + cause, "integration:" + cause, "resource:" + cause]) {
+        if (nodes.has(id)) return id;
+      }
+      return "";
+    };
+    const causes = [];
+    for (const d of drifts || []) {
+      const id = nodeOf(d.type, d.component);
+      if (!id) continue;
+      if (!nodes.has(id)) {
+        const col = { provider: 0, integration: 1, resource: 3, content: 3 }[d.type];
+        add(id, col, d.component, "not declared", false);
+      }
+      nodes.get(id).drifts.push(d);
+      if (d.cause) {
+        const from = causeNode(d.cause);
+        if (from && from !== id && !causes.some((c) => c.from === from && c.to === id)) {
+          causes.push({ from, to: id, cause: d.cause, code: d.code });
+        }
+      }
+    }
+    for (const n of nodes.values()) n.severity = worst(n.drifts);
+    return { nodes: [...nodes.values()], edges, causes };
+  }
+
+  const COLS = ["providers", "webhooks", "build", "site"];
+  const NODE_W = 196, NODE_H = 50, COL_GAP = 64, ROW_GAP = 22, PAD = 16, TITLE_H = 24;
+
+  function renderGraph(title, g) {
+    const byCol = [[], [], [], []];
+    for (const n of g.nodes) byCol[n.col].push(n);
+    const rows = Math.max(1, ...byCol.map((c) => c.length));
+    const height = PAD * 2 + TITLE_H + rows * NODE_H + (rows - 1) * ROW_GAP;
+    const width = PAD * 2 + 4 * NODE_W + 3 * COL_GAP;
+    const pos = new Map();
+    byCol.forEach((col, ci) => {
+      const colH = col.length * NODE_H + Math.max(0, col.length - 1) * ROW_GAP;
+      const top = PAD + TITLE_H + (rows * NODE_H + (rows - 1) * ROW_GAP - colH) / 2;
+      col.forEach((n, ri) => pos.set(n.id, { x: PAD + ci * (NODE_W + COL_GAP), y: top + ri * (NODE_H + ROW_GAP) }));
+    });
+    const drifted = g.nodes.filter((n) => n.drifts.length > 0);
+    const desc = g.nodes.length === 0 ? "The stack declares no components." :
+      (drifted.length === 0 ? "No drift on any component. " : "Drift on " +
+        drifted.map((n) => n.label + " (" + n.severity + ": " + n.drifts.map((d) => d.code).join(", ") + ")").join("; ") + ". ") +
+      g.causes.map((c) => c.cause + " is the cause of drift on " + c.to.replace(/^[a-z]+:/, "") + ".").join(" ");
+
+    const root = svg("svg", {
+      class: "graph", viewBox: "0 0 " + width + " " + height, role: "img",
+      "aria-labelledby": "graph-title graph-desc", id: "graph",
+    });
+    root.append(svg("title", { id: "graph-title" }, title));
+    root.append(svg("desc", { id: "graph-desc" }, desc));
+    const defs = svg("defs");
+    for (const kind of ["plain", "cause"]) {
+      defs.append(svg("marker", {
+        id: "arrow-" + kind, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse",
+      }, svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: kind === "cause" ? "arrow cause" : "arrow" })));
+    }
+    root.append(defs);
+    COLS.forEach((t, ci) => {
+      if (byCol[ci].length === 0) return;
+      root.append(svg("text", { class: "col-title", x: PAD + ci * (NODE_W + COL_GAP) + NODE_W / 2, y: PAD + 12, "text-anchor": "middle" }, t));
+    });
+    const link = (from, to, cls, extraBend) => {
+      const a = pos.get(from), b = pos.get(to);
+      if (!a || !b) return null;
+      let x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
+      if (b.x < a.x) { x1 = a.x; x2 = b.x + NODE_W; }
+      if (b.x === a.x) { x1 = a.x + NODE_W; x2 = b.x + NODE_W; }
+      const bend = Math.max(40, Math.abs(x2 - x1) / 2) + (extraBend || 0);
+      const dir = x2 >= x1 && b.x !== a.x ? 1 : -1;
+      const c1 = b.x === a.x ? x1 + bend : x1 + dir * bend;
+      const c2 = b.x === a.x ? x2 + bend : x2 - dir * bend;
+      const d = "M " + x1 + " " + y1 + " C " + c1 + " " + (y1 + (extraBend ? 18 : 0)) + ", " + c2 + " " + (y2 + (extraBend ? 18 : 0)) + ", " + x2 + " " + y2;
+      return svg("path", { d, class: cls, "marker-end": "url(#arrow-" + (cls.includes("cause") ? "cause" : "plain") + ")" });
+    };
+    for (const e of g.edges) {
+      const p = link(e.from, e.to, "edge", 0);
+      if (p) root.append(p);
+    }
+    for (const c of g.causes) {
+      const p = link(c.from, c.to, "edge cause", 24);
+      if (!p) continue;
+      p.setAttribute("data-from", c.from);
+      p.setAttribute("data-to", c.to);
+      p.append(svg("title", {}, c.cause + " caused " + c.code));
+      root.append(p);
+    }
+    for (const n of g.nodes) {
+      const p = pos.get(n.id);
+      const sub = n.drifts.length === 0 ? n.sub :
+        (n.drifts.length === 1 ? n.drifts[0].code : n.drifts.length + " drifts") + " · " + n.severity;
+      const cls = "node" + (n.severity ? " sev-" + n.severity : "") + (n.declared ? "" : " undeclared");
+      const tip = n.label + (n.sub ? " (" + n.sub + ")" : "") + (n.drifts.length === 0 ? ": no drift" :
+        ": " + n.drifts.map((d) => d.code + " " + d.severity + (d.cause ? ", caused by " + d.cause : "")).join("; "));
+      root.append(svg("g", { class: cls, "data-node": n.id, "data-severity": n.severity || "none", transform: "translate(" + p.x + " " + p.y + ")" },
+        svg("title", {}, tip),
+        svg("rect", { width: NODE_W, height: NODE_H, rx: 8 }),
+        svg("text", { x: 10, y: 20 }, clip(n.label, 26)),
+        svg("text", { x: 10, y: 38, class: "sub" }, clip(sub, 30))));
+    }
+    return root;
+  }
+
+  function clip(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
+
+  function legend() {
+    const item = (cls, text) => h("li", {}, h("span", { class: "swatch " + cls, "aria-hidden": "true" }), text);
+    return h("ul", { class: "legend", "aria-label": "Legend" },
+      item("ok", "no drift"), item("low", "low"), item("medium", "medium"), item("high", "high"),
+      item("critical", "critical"), item("cause", "cause of a drift"));
+  }
+
+  // ---------------------------------------------------------------- views
+
+  function setView(title, ...content) {
+    const main = $("#main");
+    main.replaceChildren(...content);
+    document.title = title + " · Blackwell";
+  }
+
+  function errorView(err) {
+    if (err instanceof APIError && err.status === 401) return; // the token form shows
+    setView("Error", h("h1", {}, "Could not load"), h("p", { class: "error", role: "alert" }, err.message || String(err)));
+  }
+
+  // Overview ------------------------------------------------------------
+
+  async function loadOverview() {
+    const recs = await listAll("/v1/stacks");
+    state.stacks = new Map(recs.map((r) => [keyOf(r.client_id, r.stack_id), r]));
+    await Promise.all(recs.map((r) => loadPasses(r.client_id, r.stack_id)));
+    state.loaded = true;
+  }
+
+  async function loadPasses(c, s) {
+    const page = await api("/v1/clients/" + enc(c) + "/reconciliations?stack_id=" + enc(s) + "&limit=" + PASSES_KEPT);
+    state.passes.set(keyOf(c, s), page.items || []);
+  }
+
+  async function loadPending() {
+    const page = await api("/v1/approvals?status=pending&limit=100");
+    state.pending = { items: page.items || [], more: !!page.next_cursor };
+    const el = $("#pending-count");
+    const n = state.pending.items.length;
+    el.hidden = n === 0;
+    el.textContent = n + (state.pending.more ? "+" : "");
+    el.setAttribute("aria-label", n + (state.pending.more ? " or more" : "") + " pending");
+  }
+
+  function renderOverview() {
+    const recs = [...state.stacks.values()].sort((a, b) => keyOf(a.client_id, a.stack_id).localeCompare(keyOf(b.client_id, b.stack_id)));
+    const healthy = recs.filter((r) => r.status === "healthy").length;
+    const drifts = recs.reduce((n, r) => n + (r.drift_details || []).length, 0);
+    const score = recs.length ? healthy / recs.length : 1;
+    const pendingN = state.pending ? state.pending.items.length : 0;
+
+    const rows = recs.map((r) => {
+      const key = keyOf(r.client_id, r.stack_id);
+      const ds = r.drift_details || [];
+      const w = worst(ds);
+      const cons = consistency(state.passes.get(key));
+      return h("tr", { "data-stack": key, "data-status": r.status, "data-drifts": ds.length },
+        h("th", { scope: "row" }, h("a", { href: "#/stacks/" + enc(r.client_id) + "/" + enc(r.stack_id) }, key)),
+        h("td", { class: "hide-narrow" }, r.environment || "—"),
+        h("td", {}, badge(r.status)),
+        h("td", { class: "num" }, ds.length === 0 ? "0" : [String(ds.length), " ", badge(w)]),
+        h("td", {}, fmtTime(r.last_verified)),
+        h("td", { class: "num", title: cons ? cons.good + " of the last " + cons.total + " passes found no drift" : "no pass yet" },
+          cons ? pct(cons.ratio) : "—"),
+        h("td", { class: "hide-narrow mono" }, r.state_version || "—"),
+        h("td", { class: "hide-narrow" }, r.last_error ? h("span", { class: "error" }, clip(r.last_error, 80)) : ""));
+    });
+
+    const table = recs.length === 0 ? h("p", {}, "No stacks yet. Apply a configuration with ", h("code", {}, "blackwell apply"), ".") :
+      h("div", { class: "wrap" }, h("table", { id: "stacks" },
+        h("caption", {}, "Every stack. Consistency: the share of the stack's last " + PASSES_KEPT + " passes that found no drift."),
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Stack"), h("th", { scope: "col", class: "hide-narrow" }, "Environment"),
+          h("th", { scope: "col" }, "Status"), h("th", { scope: "col", class: "num" }, "Drifts"),
+          h("th", { scope: "col" }, "Last verified"), h("th", { scope: "col", class: "num" }, "Consistency"),
+          h("th", { scope: "col", class: "hide-narrow" }, "Version"), h("th", { scope: "col", class: "hide-narrow" }, "Last error"))),
+        h("tbody", {}, rows)));
+
+    const events = state.events.map((e) => h("li", {},
+      fmtTime(e.timestamp), h("strong", {}, e.kind), " ", e.stack_id ? keyOf(e.client_id, e.stack_id) : e.client_id, " ", eventText(e)));
+
+    setView("Stacks",
+      h("h1", {}, "Stacks"),
+      h("ul", { class: "summary", "aria-label": "Summary" },
+        h("li", {}, h("strong", {}, String(recs.length)), plural(recs.length, " stack", " stacks")),
+        h("li", {}, h("strong", {}, String(healthy)), " healthy"),
+        h("li", {}, h("strong", { id: "open-drifts" }, String(drifts)), plural(drifts, " open drift", " open drifts")),
+        h("li", { title: "healthy stacks / stacks, like blackwell_state_consistency_score" },
+          "consistency score ", h("strong", { id: "consistency-score" }, pct(score))),
+        h("li", {}, h("a", { href: "#/approvals" }, h("strong", {}, String(pendingN)), plural(pendingN, " pending approval", " pending approvals")))),
+      table,
+      h("h2", {}, "Live events"),
+      events.length === 0 ? h("p", { class: "muted" }, "Drift, heal and pass events appear here as they happen.") :
+        h("ul", { class: "events", id: "events" }, events));
+  }
+
+  function eventText(e) {
+    const d = e.data || {};
+    if (e.kind.startsWith("drift.")) return [d.code, " on ", d.component, e.severity ? " (" + e.severity + ")" : ""].join("");
+    if (e.kind.startsWith("heal.")) return [d.heal_action, " for ", (d.drift_detail || {}).code || "", d.error_message ? ": " + d.error_message : ""].join("");
+    if (e.kind === "reconciliation.completed") return d.status + ", " + (d.drift_count || 0) + " drifts (" + d.trigger + ")";
+    return "";
+  }
+
+  // Stack page ----------------------------------------------------------
+
+  async function showStack(c, s) {
+    const key = keyOf(c, s);
+    const [rec, ds, passes, heals, approvals] = await Promise.all([
+      api(stackPath(c, s)),
+      api("/v1/clients/" + enc(c) + "/drift"),
+      api("/v1/clients/" + enc(c) + "/reconciliations?stack_id=" + enc(s) + "&limit=" + PASSES_KEPT),
+      listAll("/v1/heals?client_id=" + enc(c) + "&stack_id=" + enc(s), 5000),
+      api("/v1/approvals?status=pending&client_id=" + enc(c) + "&stack_id=" + enc(s) + "&limit=100"),
+    ]);
+    if (!viewIs("stack", c, s)) return;
+    state.stacks.set(key, rec);
+    state.passes.set(key, passes.items || []);
+    const drifts = (ds.drift_details || []).filter((d) => d.stack_id === s);
+    const lastHeal = new Map(); // drift id -> newest attempt (the list is oldest first)
+    for (const a of heals) lastHeal.set(a.drift_id, a);
+    const awaiting = new Map((approvals.items || []).map((a) => [a.drift_id, a]));
+    let desired = {};
+    try { desired = typeof rec.desired === "string" ? JSON.parse(rec.desired) : (rec.desired || {}); } catch (_) { desired = {}; }
+    const graph = buildGraph(desired, drifts);
+    const cons = consistency(passes.items);
+
+    const healCell = (d) => {
+      if (awaiting.has(d.id)) return h("a", { href: "#/approvals" }, badge("awaiting approval", "pending"));
+      if (d.heal_status === "heal_exhausted") return badge("exhausted", "failed");
+      const a = lastHeal.get(d.id);
+      if (!a) return "—";
+      return [badge(a.status), " ", h("span", { class: "muted" }, "attempt " + a.attempt)];
+    };
+
+    const driftRows = drifts.map((d) => h("tr", { "data-drift": d.id, "data-code": d.code, "data-component": d.component },
+      h("td", {}, badge(d.severity)),
+      h("td", { class: "mono" }, d.code),
+      h("td", {}, d.component),
+      h("td", { class: "value" }, fmtValue(d.expected)),
+      h("td", { class: "value" }, fmtValue(d.observed)),
+      h("td", {}, d.cause || "—"),
+      h("td", {}, healCell(d)),
+      h("td", {}, fmtTime(d.first_seen || d.detected_at)),
+      h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") :
+        h("button", { type: "button", "data-ack": d.id, onclick: () => ackDrift(c, d) }, "Acknowledge"))));
+
+    const passRows = (passes.items || []).map((p) => h("tr", { "data-pass": p.reconciliation_id },
+      h("td", {}, fmtTime(p.started_at)),
+      h("td", {}, p.trigger),
+      h("td", {}, badge(p.status)),
+      h("td", { class: "num" }, String(p.drift_count || 0)),
+      h("td", { class: "num" }, p.auto_heal_attempted ? String(p.auto_heal_success_count || 0) + " ok" : "—"),
+      h("td", { class: "num" }, durMs(p.started_at, p.completed_at)),
+      h("td", { class: "value" }, (p.errors || []).join("; ") || "—")));
+
+    const healRows = heals.slice(-PASSES_KEPT).reverse().map((a) => h("tr", { "data-heal": a.id },
+      h("td", {}, fmtTime(a.created_at)),
+      h("td", { class: "mono" }, a.code),
+      h("td", {}, a.component),
+      h("td", { class: "mono" }, a.heal_action),
+      h("td", { class: "num" }, String(a.attempt)),
+      h("td", {}, badge(a.status)),
+      h("td", { class: "value" }, a.error_message ? h("span", { class: "error" }, a.error_message) : (a.detail || "—"))));
+
+    const table = (id, caption, cols, rows, empty) => rows.length === 0 ? h("p", { class: "muted", id: id + "-empty" }, empty) :
+      h("div", { class: "wrap" }, h("table", { id },
+        h("caption", {}, caption),
+        h("thead", {}, h("tr", {}, cols.map((c) => c.startsWith("#") ?
+          h("th", { scope: "col", class: "num" }, c.slice(1)) : h("th", { scope: "col" }, c)))),
+        h("tbody", {}, rows)));
+
+    const reconcileBtn = h("button", { type: "button", id: "reconcile-now", onclick: (ev) => reconcileNow(ev.currentTarget, c, s) }, "Reconcile now");
+
+    setView(key,
+      h("p", {}, h("a", { href: "#/" }, "← All stacks")),
+      h("h1", {}, "Stack ", h("span", { class: "mono" }, key), " ", badge(rec.status)),
+      h("dl", { class: "meta" },
+        meta("Environment", rec.environment || "—"),
+        meta("State version", h("span", { class: "mono" }, rec.state_version || "—")),
+        meta("Last verified", fmtTime(rec.last_verified)),
+        meta("Last applied", fmtTime(rec.last_applied)),
+        meta("Desired = applied", rec.desired_hash && rec.desired_hash === rec.applied_hash ? "yes" : "no"),
+        meta("Consistency", cons ? pct(cons.ratio) + " of the last " + cons.total + " passes" : "—"),
+        meta("Auto-heal", rec.reconciliation_policy && rec.reconciliation_policy.auto_heal ? "on" : "off"),
+        rec.last_error ? meta("Last error", h("span", { class: "error" }, rec.last_error)) : null),
+      h("div", { class: "actions" }, reconcileBtn),
+      h("h2", { id: "graph-heading" }, "Composition"),
+      h("div", { class: "graph-box" }, renderGraph("Composition graph of " + key, graph), legend()),
+      h("h2", {}, "Drifts"),
+      table("drifts", "Confirmed open drifts of this stack.",
+        ["Severity", "Code", "Component", "Expected", "Observed", "Cause", "Heal", "Since", "Acknowledged"], driftRows,
+        "No open drift."),
+      h("h2", {}, "Recent passes"),
+      table("passes", "The last " + PASSES_KEPT + " reconcile passes, newest first.",
+        ["Started", "Trigger", "Status", "#Drifts", "#Heals", "#Duration", "Errors"], passRows, "No pass yet."),
+      h("h2", {}, "Heal attempts"),
+      table("heals", "The newest heal attempts, newest first.",
+        ["Created", "Code", "Component", "Action", "#Attempt", "Status", "Detail"], healRows, "No heal attempt."));
+  }
+
+  function meta(label, value) { return h("div", {}, h("dt", {}, label), h("dd", {}, value)); }
+
+  function durMs(a, b) {
+    if (!a || !b) return "—";
+    const ms = new Date(b) - new Date(a);
+    return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
+  }
+
+  async function reconcileNow(btn, c, s) {
+    btn.disabled = true;
+    try {
+      await api(stackPath(c, s) + "/reconcile", { method: "POST" });
+      notice("A pass of " + keyOf(c, s) + " was requested.");
+    } catch (err) {
+      if (err.status !== 401) notice("Reconcile failed: " + err.message);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function ackDrift(c, d) {
+    try {
+      await api("/v1/clients/" + enc(c) + "/drift/" + enc(d.id) + "/ack", { method: "POST", body: { by: "dashboard" } });
+      notice("Drift " + d.code + " on " + d.component + " acknowledged.");
+      markDirty(c, d.stack_id);
+    } catch (err) {
+      if (err.status !== 401) notice("Acknowledge failed: " + err.message);
+    }
+  }
+
+  // Approvals -----------------------------------------------------------
+
+  async function showApprovals() {
+    const [pending, decided] = await Promise.all([
+      api("/v1/approvals?status=pending&limit=100"),
+      api("/v1/approvals?status=approved,rejected,expired,executed&limit=20"),
+    ]);
+    if (!viewIs("approvals")) return;
+    const items = pending.items || [];
+    const diff = (a) => {
+      const d = a.diff || {};
+      return [h("div", {}, "expected: ", h("span", { class: "mono" }, fmtValue(d.expected))),
+        h("div", {}, "observed: ", h("span", { class: "mono" }, fmtValue(d.observed)))];
+    };
+    const stackLink = (a) => h("a", { href: "#/stacks/" + enc(a.client_id) + "/" + enc(a.stack_id) }, keyOf(a.client_id, a.stack_id));
+    const pendingRows = items.map((a) => h("tr", { "data-approval": a.id },
+      h("td", {}, stackLink(a)),
+      h("td", {}, h("span", { class: "mono" }, a.code), " on ", a.component),
+      h("td", { class: "mono" }, a.heal_action),
+      h("td", {}, a.approval_class),
+      h("td", { class: "value" }, diff(a)),
+      h("td", {}, fmtTime(a.created_at)),
+      h("td", {}, fmtTime(a.expires_at)),
+      h("td", {}, h("div", { class: "actions" },
+        h("button", { type: "button", class: "primary", "data-approve": a.id, "aria-label": "Approve " + a.heal_action + " of " + a.component + " on " + keyOf(a.client_id, a.stack_id), onclick: (ev) => approve(ev.currentTarget, a) }, "Approve"),
+        h("button", { type: "button", class: "danger", "data-reject": a.id, "aria-label": "Reject " + a.heal_action + " of " + a.component + " on " + keyOf(a.client_id, a.stack_id), onclick: () => openReject(a) }, "Reject")))));
+    const decidedRows = (decided.items || []).map((a) => h("tr", { "data-approval": a.id },
+      h("td", {}, stackLink(a)),
+      h("td", {}, h("span", { class: "mono" }, a.code), " on ", a.component),
+      h("td", { class: "mono" }, a.heal_action),
+      h("td", {}, badge(a.status)),
+      h("td", {}, a.decided_by || "—"),
+      h("td", { class: "value" }, a.reason || "—"),
+      h("td", {}, fmtTime(a.decided_at || a.expires_at))));
+    const th = (cols) => h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c))));
+    setView("Approvals",
+      h("h1", {}, "Approvals"),
+      h("p", { class: "muted" }, "Heals that policy holds for a person. Approving lets the next pass run the heal once; rejecting records the reason."),
+      h("h2", {}, "Pending"),
+      pendingRows.length === 0 ? h("p", { id: "no-pending" }, "Nothing waits for approval.") :
+        h("div", { class: "wrap" }, h("table", { id: "pending" }, h("caption", {}, "Pending approval requests, newest first."),
+          th(["Stack", "Drift", "Heal action", "Class", "Change", "Requested", "Expires", "Decision"]), h("tbody", {}, pendingRows))),
+      h("h2", {}, "Recently decided"),
+      decidedRows.length === 0 ? h("p", { class: "muted" }, "None yet.") :
+        h("div", { class: "wrap" }, h("table", { id: "decided" }, h("caption", {}, "The last 20 decided requests."),
+          th(["Stack", "Drift", "Heal action", "Status", "By", "Reason", "When"]), h("tbody", {}, decidedRows))));
+  }
+
+  async function approve(btn, a) {
+    btn.disabled = true;
+    try {
+      await api("/v1/approvals/" + enc(a.id) + "/approve", { method: "POST", body: { by: "dashboard" } });
+      notice("Approved: the next pass of " + keyOf(a.client_id, a.stack_id) + " runs " + a.heal_action + ".");
+    } catch (err) {
+      if (err.status !== 401) notice("Approve failed: " + err.message);
+    }
+    await refreshApprovals();
+  }
+
+  let rejecting = null;
+  function openReject(a) {
+    rejecting = a;
+    $("#reject-what").textContent = a.heal_action + " of " + a.component + " on " + keyOf(a.client_id, a.stack_id) + " (" + a.code + ")";
+    $("#reject-reason").value = "";
+    $("#reject-error").textContent = "";
+    $("#reject-dialog").showModal();
+    $("#reject-reason").focus();
+  }
+
+  async function rejectSubmitted(ev) {
+    ev.preventDefault();
+    const a = rejecting;
+    const reason = $("#reject-reason").value.trim();
+    if (!a) return;
+    if (!reason) {
+      $("#reject-error").textContent = "A rejection needs a reason.";
+      return;
+    }
+    const btn = $("#reject-confirm");
+    btn.disabled = true;
+    try {
+      await api("/v1/approvals/" + enc(a.id) + "/reject", { method: "POST", body: { by: "dashboard", reason } });
+      $("#reject-dialog").close();
+      rejecting = null;
+      notice("Rejected " + a.heal_action + " on " + keyOf(a.client_id, a.stack_id) + ".");
+      await refreshApprovals();
+    } catch (err) {
+      $("#reject-error").textContent = err.message;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function refreshApprovals() {
+    await Promise.all([loadPending().catch(() => {}), viewIs("approvals") ? showApprovals().catch(errorView) : null]);
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  function parseHash() {
+    const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    if (parts[0] === "stacks" && parts.length === 3 && parts[1] && parts[2]) return { name: "stack", client: parts[1], stack: parts[2] };
+    if (parts[0] === "approvals") return { name: "approvals" };
+    return { name: "overview" };
+  }
+
+  function viewIs(name, c, s) {
+    const v = state.view;
+    return v && v.name === name && (c === undefined || (v.client === c && v.stack === s));
+  }
+
+  async function route() {
+    if (state.authWanted) return;
+    state.view = parseHash();
+    for (const a of document.querySelectorAll("[data-nav]")) {
+      const on = (a.dataset.nav === "approvals") === (state.view.name === "approvals");
+      if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    }
+    loadPending().catch(() => {});
+    try {
+      await render();
+    } catch (err) {
+      errorView(err);
+    }
+    $("#main").focus({ preventScroll: true });
+  }
+
+  async function render() {
+    const v = state.view;
+    switch (v.name) {
+      case "stack": return showStack(v.client, v.stack);
+      case "approvals": return showApprovals();
+      default:
+        await loadOverview();
+        if (viewIs("overview")) renderOverview();
+    }
+  }
+
+  // ---------------------------------------------------------------- live updates
+
+  function markDirty(c, s) {
+    if (c && s) state.dirty.add(keyOf(c, s));
+    else state.dirtyAll = true;
+    clearTimeout(state.flushTimer);
+    state.flushTimer = setTimeout(flush, 150);
+  }
+
+  // flush re-reads what the stream said changed, for the view showing.
+  async function flush() {
+    const dirty = [...state.dirty];
+    const all = state.dirtyAll;
+    state.dirty.clear();
+    state.dirtyAll = false;
+    if (state.authWanted) return;
+    try {
+      await loadPending();
+      const v = state.view || {};
+      if (v.name === "stack") {
+        if (all || dirty.includes(keyOf(v.client, v.stack))) await showStack(v.client, v.stack);
+      } else if (v.name === "approvals") {
+        await showApprovals();
+      } else if (all || !state.loaded) {
+        await loadOverview();
+        if (viewIs("overview")) renderOverview();
+      } else {
+        await Promise.all(dirty.map(async (key) => {
+          const [c, s] = splitKey(key);
+          try {
+            state.stacks.set(key, await api(stackPath(c, s)));
+            if (!state.passes.has(key)) await loadPasses(c, s);
+          } catch (err) {
+            if (err.status === 404) { state.stacks.delete(key); state.passes.delete(key); } else throw err;
+          }
+        }));
+        if (viewIs("overview")) renderOverview();
+      }
+    } catch (err) {
+      if (err.status !== 401) notice("Could not refresh: " + err.message);
+    }
+  }
+
+  function splitKey(key) {
+    const i = key.indexOf("/");
+    return [key.slice(0, i), key.slice(i + 1)];
+  }
+
+  function onEvent(ev) {
+    state.events.unshift(ev);
+    state.events.length = Math.min(state.events.length, EVENTS_KEPT);
+    if (ev.kind === "reconciliation.completed" && ev.data && ev.stack_id) {
+      const key = keyOf(ev.client_id, ev.stack_id);
+      const list = (state.passes.get(key) || []).filter((p) => p.reconciliation_id !== ev.data.reconciliation_id);
+      list.unshift(ev.data);
+      state.passes.set(key, list.slice(0, PASSES_KEPT));
+    }
+    markDirty(ev.client_id, ev.stack_id);
+  }
+
+  function setStream(s, text) {
+    state.streamState = s;
+    const el = $("#stream-status");
+    el.dataset.state = s;
+    el.textContent = text;
+  }
+
+  function stopStream() {
+    state.streamGen++;
+    if (state.streamAbort) state.streamAbort.abort();
+    state.streamAbort = null;
+  }
+
+  function startStream() {
+    stopStream();
+    streamLoop(state.streamGen);
+  }
+
+  // streamLoop reads /v1/stream with fetch (so that it carries the
+  // Authorization header), parses server-sent events and reconnects with
+  // Last-Event-ID; after each reconnect it re-reads everything.
+  async function streamLoop(gen) {
+    let lastID = "";
+    let retry = 2000;
+    while (gen === state.streamGen) {
+      const ctl = new AbortController();
+      state.streamAbort = ctl;
+      try {
+        const headers = authHeaders({ Accept: "text/event-stream" });
+        if (lastID) headers["Last-Event-ID"] = lastID;
+        const resp = await fetch("/v1/stream", { headers, signal: ctl.signal, cache: "no-store" });
+        if (resp.status === 401) {
+          const data = await resp.json().catch(() => ({}));
+          askForToken(((data || {}).error || {}).message);
+          return;
+        }
+        if (!resp.ok || !resp.body) throw new Error("stream answered " + resp.status);
+        setStream("live", "Live");
+        markDirty(); // re-read what changed while not connected
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || gen !== state.streamGen) break;
+          buf += value.replace(/\r\n?/g, "\n");
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const msg = parseSSE(block);
+            if (msg.retry) retry = msg.retry;
+            if (msg.id) lastID = msg.id;
+            if (msg.data) {
+              try { onEvent(JSON.parse(msg.data)); } catch (_) { /* not an event */ }
+            }
+          }
+        }
+      } catch (_) {
+        // aborted, or the connection dropped: reconnect below
+      }
+      if (gen !== state.streamGen) return;
+      setStream("reconnecting", "Reconnecting…");
+      await new Promise((r) => setTimeout(r, retry));
+    }
+  }
+
+  function parseSSE(block) {
+    const msg = { data: "" };
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line === "" || line.startsWith(":")) continue;
+      const i = line.indexOf(":");
+      const field = i < 0 ? line : line.slice(0, i);
+      let value = i < 0 ? "" : line.slice(i + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      switch (field) {
+        case "id": msg.id = value; break;
+        case "event": msg.event = value; break;
+        case "data": data.push(value); break;
+        case "retry": if (/^\d+$/.test(value)) msg.retry = Number(value); break;
+      }
+    }
+    msg.data = data.join("\n");
+    return msg;
+  }
+
+  // ---------------------------------------------------------------- start
+
+  function start() {
+    $("#login-form").addEventListener("submit", tokenSubmitted);
+    $("#forget-token").addEventListener("click", forgetToken);
+    $("#reject-form").addEventListener("submit", rejectSubmitted);
+    $("#reject-cancel").addEventListener("click", () => { rejecting = null; $("#reject-dialog").close(); });
+    $("#forget-token").hidden = !sessionStorage.getItem(TOKEN_KEY);
+    window.addEventListener("hashchange", route);
+    setInterval(refreshRelTimes, 5000);
+    // While the stream is down, poll.
+    setInterval(() => { if (state.streamState !== "live" && !state.authWanted) markDirty(); }, POLL_MS);
+    startStream();
+    route();
+  }
+
+  // For tests: the pure parts.
+  window.blackwellDashboard = { buildGraph, renderGraph, parseSSE, consistency };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
