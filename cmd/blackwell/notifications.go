@@ -40,12 +40,14 @@ type notifications struct {
 // retrying before it is given up.
 const notifyMaxAttempts = 16
 
-func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus) (*notifications, error) {
+// leader says whether this replica sends notifications (with several
+// replicas, one does; nil: this one).
+func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus, leader func() bool) (*notifications, error) {
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("notification metrics: %w", err)
 	}
-	feed := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log})
+	feed := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log, Leader: leader})
 	return &notifications{log: log, metrics: m, feed: feed, events: events}, nil
 }
 

@@ -197,13 +197,14 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	if err != nil {
 		return nil, err
 	}
-	notes, err := newNotifications(reg, log, publicURL, st, events)
+	var clu *cluster // this replica's membership, below; the holder of shard 0 sends notifications
+	notes, err := newNotifications(reg, log, publicURL, st, events, func() bool { return clu != nil && clu.membership.Leads() })
 	if err != nil {
 		return nil, err
 	}
 	s.notify = notes
 	providers := newProviderRegistry(opts.getenv, log)
-	clu := newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
+	clu = newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
 		if err := loop.EnqueueShards(ctx, shards); err != nil {
 			log.Warn("enqueue the stacks of claimed shards", "error", err)
 		}

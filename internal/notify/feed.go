@@ -48,6 +48,12 @@ type FeedOptions struct {
 	// DrainTimeout bounds how long SetDispatcher lets the previous
 	// dispatcher finish what it is sending (default 5s).
 	DrainTimeout time.Duration
+	// Leader, when set, says whether this process sends notifications
+	// (several replicas on one store: the one that leads does). A
+	// follower only publishes the entries' events on its Bus, commits
+	// nothing and sends nothing; when it becomes the leader it reloads
+	// the cursor and states and sends what is pending. nil: always.
+	Leader func() bool
 }
 
 // Feed is durable notification delivery. The reconcile pass writes its
@@ -72,8 +78,9 @@ type FeedOptions struct {
 //
 // The cursor commit is optimistic (store.ErrConflict when another process
 // moved it), so two servers on one store never both commit the same
-// entries; each then reloads. Their dispatchers would both send what is
-// pending, though: run notifications on one server per store.
+// entries; each then reloads. With several replicas, FeedOptions.Leader
+// names the one that sends: the others follow the log for their buses
+// only, and do not hand their dispatchers anything pending.
 type Feed struct {
 	opts    FeedOptions
 	log     *slog.Logger
@@ -85,6 +92,10 @@ type Feed struct {
 	mu         sync.Mutex // one step at a time; guards cursor and dispatcher
 	cursor     int64
 	dispatcher *Dispatcher
+	// leading is whether the last step ran as the leader; busCursor is the
+	// seq of the last entry whose event went on the bus.
+	leading   bool
+	busCursor int64
 
 	loopMu sync.Mutex
 	cancel context.CancelFunc
@@ -118,14 +129,42 @@ func NewFeed(opts FeedOptions) *Feed {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 5 * time.Second
 	}
-	return &Feed{
+	f := &Feed{
 		opts:    opts,
 		log:     opts.Logger,
 		outbox:  NewStoreOutbox(opts.Store, opts.Name),
 		tracker: NewTracker(policy, opts.DashboardURL),
 		kick:    make(chan struct{}, 1),
 		errLog:  rate.NewLimiter(rate.Every(30*time.Second), 1),
+		leading: true,
 	}
+	f.outbox.gate = f.leader
+	return f
+}
+
+// leader reports whether this process sends notifications now.
+func (f *Feed) leader() bool { return f.opts.Leader == nil || f.opts.Leader() }
+
+// lead notes this step's role; a follower that became the leader reloads
+// the cursor and states the previous leader committed, and has its
+// dispatcher send what that leader left pending. It reports whether this
+// step leads. f.mu is held.
+func (f *Feed) lead(ctx context.Context) (bool, error) {
+	now := f.leader()
+	was := f.leading
+	f.leading = now
+	if !now || was {
+		return now, nil
+	}
+	if err := f.load(ctx); err != nil {
+		f.leading = false
+		return false, err
+	}
+	f.log.Info("notifications: this replica sends them now")
+	if f.dispatcher != nil {
+		return true, f.dispatcher.Requeue(ctx)
+	}
+	return true, nil
 }
 
 // Outbox is the outbox a dispatcher of this feed must use, with
@@ -222,14 +261,29 @@ func (f *Feed) Kick() {
 func (f *Feed) Poll(ctx context.Context) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	leading, err := f.lead(ctx)
+	if err != nil {
+		return 0, err
+	}
 	entries, err := f.opts.Store.AuditAfter(ctx, f.cursor, f.opts.Batch)
 	if err != nil || len(entries) == 0 {
 		return 0, err
+	}
+	if !leading {
+		// Follow: the bus's events only; the cursor moves in memory.
+		for _, e := range entries {
+			if _, ev := f.apply(e); ev != nil {
+				f.publish(ctx, e.Seq, *ev)
+			}
+		}
+		f.cursor = entries[len(entries)-1].Seq
+		return len(entries), nil
 	}
 	var (
 		msgs    []Message
 		touched = map[string]bool{}
 		events  []bus.Event
+		seqs    []int64
 	)
 	for _, e := range entries {
 		ms, ev := f.apply(e)
@@ -239,6 +293,7 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 		}
 		if ev != nil {
 			events = append(events, *ev)
+			seqs = append(seqs, e.Seq)
 		}
 	}
 	dels := f.plan(msgs)
@@ -246,12 +301,20 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	f.enqueue(dels)
-	if f.opts.Bus != nil {
-		for _, ev := range events {
-			f.opts.Bus.Publish(ctx, ev)
-		}
+	for i, ev := range events {
+		f.publish(ctx, seqs[i], ev)
 	}
 	return len(entries), nil
+}
+
+// publish puts the event of entry seq on the bus, unless an earlier step
+// did (a follower that became the leader goes over entries again).
+func (f *Feed) publish(ctx context.Context, seq int64, ev bus.Event) {
+	if f.opts.Bus == nil || seq <= f.busCursor {
+		return
+	}
+	f.busCursor = seq
+	f.opts.Bus.Publish(ctx, ev)
 }
 
 // Tick commits and queues the reminders, escalations by time and digests
@@ -259,6 +322,9 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 func (f *Feed) Tick(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if leading, err := f.lead(ctx); err != nil || !leading {
+		return err
+	}
 	msgs := f.tracker.Tick(f.opts.Now())
 	touched := map[string]bool{}
 	for _, m := range msgs {

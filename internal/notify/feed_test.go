@@ -301,3 +301,53 @@ func TestFeedLoop(t *testing.T) {
 	require.Equal(t, int32(5), calls.Load(), "each delivered once")
 	require.NoError(t, f.Stop(context.Background()))
 }
+
+// TestFeedOnlyTheLeaderSends: two replicas' feeds on one store; only the
+// leader commits and sends, the follower publishes the events on its bus;
+// when leadership moves, the new leader sends what was left pending and
+// nothing is sent twice.
+func TestFeedOnlyTheLeaderSends(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	var aLeads atomic.Bool
+	aLeads.Store(true)
+	mk := func(leads func() bool, b *bus.Bus, c notify.Channel) *notify.Feed {
+		f := notify.NewFeed(notify.FeedOptions{Store: st, Bus: b, Leader: leads, DrainTimeout: 100 * time.Millisecond})
+		require.NoError(t, f.Load(context.Background()))
+		setChannels(t, f, c)
+		return f
+	}
+	busB, err := bus.New(bus.Options{})
+	require.NoError(t, err)
+	subB := busB.Subscribe(bus.SubscribeOptions{})
+	recA, recB := newRecorder("slack"), newRecorder("slack")
+	fa := mk(aLeads.Load, nil, recA)
+	fb := mk(func() bool { return !aLeads.Load() }, busB, recB)
+
+	detected(t, st, "d1")
+	require.Equal(t, 1, poll(t, fa))
+	require.Equal(t, 1, poll(t, fb), "the follower reads the entry")
+	recA.wait(t, 1)
+	select {
+	case ev := <-subB.C():
+		require.Equal(t, bus.KindDriftDetected, ev.Kind, "the follower's stream sees the drift")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event on the follower's bus")
+	}
+
+	// A delivery left pending by a leader that stops (its receiver never
+	// answered), then leadership moves to b.
+	var calls atomic.Int32
+	setChannels(t, fa, blackhole("slack", &calls))
+	detected(t, st, "d2")
+	require.Equal(t, 1, poll(t, fa))
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, fa.Stop(context.Background()))
+	require.Len(t, pending(t, st), 1)
+	aLeads.Store(false)
+	poll(t, fb)
+	got := recB.wait(t, 1)
+	require.Equal(t, "d2", got[0].DriftID, "the new leader sends what was pending, and only that")
+	require.NoError(t, fb.Stop(context.Background()))
+	require.Len(t, recA.messages(), 1)
+}

@@ -17,6 +17,9 @@ import (
 type StoreOutbox struct {
 	store      store.OutboxStore
 	subscriber string
+	// gate, when set and false, makes Pending answer nothing: a replica
+	// that does not send notifications leaves them to the one that does.
+	gate func() bool
 }
 
 // NewStoreOutbox returns the outbox of subscriber in st.
@@ -32,6 +35,9 @@ func (o *StoreOutbox) Add(context.Context, Delivery) error { return errCommitted
 
 // Pending lists every pending delivery in commit order.
 func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
+	if o.gate != nil && !o.gate() {
+		return nil, nil
+	}
 	var (
 		out   []Delivery
 		after int64

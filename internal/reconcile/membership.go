@@ -83,7 +83,17 @@ func (m *Membership) margin() time.Duration { return m.opts.TTL / 5 }
 
 // Fence implements Ownership.
 func (m *Membership) Fence(clientID, stackID string) (store.Fence, bool) {
-	shard := store.ShardOf(clientID, stackID)
+	return m.fence(store.ShardOf(clientID, stackID))
+}
+
+// Leads reports whether this replica does the work that one replica does
+// for all (sending notifications): the holder of shard 0.
+func (m *Membership) Leads() bool {
+	_, ok := m.fence(0)
+	return ok
+}
+
+func (m *Membership) fence(shard int) (store.Fence, bool) {
 	m.mu.Lock()
 	l, ok := m.held[shard]
 	m.mu.Unlock()
