@@ -14,6 +14,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -52,6 +53,7 @@ func main() {
 		dir          = flag.String("dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
 		serveArgs    = flag.String("serve-args", "", "more arguments for blackwell serve, space-separated (e.g. --webhook-trigger-interval 1m)")
 	)
+	flag.StringVar(&storeURL, "store", "", "store URL for blackwell serve, e.g. postgres://... (default: SQLite in -dir)")
 	flag.Parse()
 	if *blackwellBin == "" || *bareBin == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -blackwell and -bare are required")
@@ -100,7 +102,7 @@ spec:
 		return err
 	}
 	bw := exec.Command(blackwellBin, append([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:" + bwPort,
-		"--store", "sqlite://" + filepath.Join(dir, "blackwell.db"), "--log-level", "warn"}, serveArgs...)...)
+		"--store", cmp.Or(storeURL, "sqlite://"+filepath.Join(dir, "blackwell.db")), "--log-level", "warn"}, serveArgs...)...)
 	bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
 	bw.Stderr = os.Stderr
 	if err := bw.Start(); err != nil {
@@ -145,6 +147,9 @@ spec:
 	}
 	return nil
 }
+
+// storeURL is -store: blackwell's store when not SQLite in the run's dir.
+var storeURL string
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

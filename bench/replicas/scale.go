@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// runScale measures a full reconciliation pass of o.stacks stacks over
+// three replicas: the config is applied by one replica started with
+// --config (the apply time), which is then stopped; three replicas without
+// a config start at once, claim their shards and pass every stack once
+// (the pass time); then their steady-state CPU and memory.
+func runScale(ctx context.Context, o options) error {
+	target, stopTarget, err := probeTarget()
+	if err != nil {
+		return err
+	}
+	defer stopTarget()
+	sc, err := newSchema(ctx, o.server, o.keep)
+	if err != nil {
+		return err
+	}
+	defer sc.drop()
+	db, err := sc.pool(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dir, err := os.MkdirTemp("", "blackwell-replicas-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	var keys []stackKey
+	blocks := configBlocks(o.stacks, o.perClient, target, o.interval, &keys)
+	cfgPath := filepath.Join(dir, "stacks.yaml")
+	if err := os.WriteFile(cfgPath, []byte(strings.Join(blocks, "")), 0o644); err != nil {
+		return err
+	}
+	fi, _ := os.Stat(cfgPath)
+	fmt.Printf("%d stacks (%d per client, interval %s), config %.1f MiB, schema %s, serve %s\n",
+		len(keys), o.perClient, o.interval, mib(fi.Size()), sc.name, strings.Join(o.serveArgs, " "))
+
+	// 1. The apply, by one replica: with --config until it is ready, or
+	// through POST /v1/config in chunks under the API's 1 MiB body limit.
+	var r0 *replica
+	switch o.apply {
+	case "serve":
+		if r0, err = startReplica(o, sc.url, cfgPath, dir, 0); err != nil {
+			return err
+		}
+		if err := r0.waitReady(10 * time.Minute); err != nil {
+			r0.stop()
+			return err
+		}
+		p0 := readProc(r0.pid())
+		fmt.Printf("apply: serve --config ready after %.1f s (CPU %.1f s, peak RSS %.0f MiB)",
+			secs(r0.ready.Sub(r0.started)), secs(p0.cpu), mib(p0.hwm))
+	case "api":
+		if r0, err = startReplica(o, sc.url, "", dir, 0); err != nil {
+			return err
+		}
+		if err := r0.waitReady(time.Minute); err != nil {
+			r0.stop()
+			return err
+		}
+		t := time.Now()
+		chunks, err := applyAPI(r0.base, blocks, 900<<10)
+		if err != nil {
+			r0.stop()
+			return err
+		}
+		p0 := readProc(r0.pid())
+		fmt.Printf("apply: POST /v1/config of %d chunks took %.1f s (server CPU %.1f s, peak RSS %.0f MiB)",
+			chunks, secs(time.Since(t)), secs(p0.cpu), mib(p0.hwm))
+	default:
+		return fmt.Errorf("unknown -apply %q: want serve or api", o.apply)
+	}
+	r0.stop()
+	fmt.Printf("; it ran %d passes before it stopped\n", countSince(ctx, db, time.Time{}))
+
+	// 2. Three replicas at once, with the config applied.
+	pg0 := postgresCPU()
+	t0 := time.Now()
+	reps := make([]*replica, 3)
+	for i := range reps {
+		r, err := startReplica(o, sc.url, "", dir, i+1)
+		if err != nil {
+			return err
+		}
+		reps[i] = r
+		defer r.stop()
+	}
+	for _, r := range reps {
+		if err := r.waitReady(2 * time.Minute); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("replicas ready after %s\n", joinDurations(reps, func(r *replica) time.Duration { return r.ready.Sub(t0) }))
+	deadline := t0.Add(o.timeout)
+	lastPrint := time.Now()
+	for {
+		n := countSince(ctx, db, t0)
+		if n >= len(keys) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s only %d of %d stacks reconciled", o.timeout, n, len(keys))
+		}
+		for _, r := range reps {
+			select {
+			case <-r.exited:
+				return fmt.Errorf("replica %d exited; its log: %s", r.pid(), tail(r.log))
+			default:
+			}
+		}
+		if time.Since(lastPrint) >= 10*time.Second {
+			lastPrint = time.Now()
+			fmt.Printf("  %5.1f s: %d of %d stacks reconciled\n", secs(time.Since(t0)), n, len(keys))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	detected := time.Now()
+	pgPass := postgresCPU() - pg0
+	passProcs := make([]proc, len(reps))
+	for i, r := range reps {
+		passProcs[i] = readProc(r.pid())
+	}
+	var first, last time.Time
+	var passes int
+	if err := db.QueryRow(ctx, `SELECT min(done), max(done), sum(n) FROM (
+		SELECT min(completed_at) AS done, count(*) AS n FROM reconciliations WHERE started_at >= $1 GROUP BY client_id, stack_id) f`,
+		t0).Scan(&first, &last, &passes); err != nil {
+		return err
+	}
+	owned, err := stacksByReplica(ctx, db, reps, keys)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("full pass: %d stacks, %d passes, first result %.1f s, every stack %.1f s after the replicas were launched (seen at %.1f s); PostgreSQL CPU %.1f s\n",
+		len(keys), passes, secs(first.Sub(t0)), secs(last.Sub(t0)), secs(detected.Sub(t0)), secs(pgPass))
+	for i, r := range reps {
+		p := passProcs[i]
+		fmt.Printf("  replica %d (pid %d, %d stacks): CPU %.1f s during the pass, RSS %.0f MiB, peak %.0f MiB (%.1f MiB per 1,000 of its stacks)\n",
+			i+1, r.pid(), owned[i], secs(p.cpu), mib(p.rss), mib(p.hwm), mib(p.hwm)/float64(max(owned[i], 1))*1000)
+	}
+
+	// 3. Steady state: idle but for heartbeats until the schedule comes
+	// round (-steady-after the interval's worth, to catch scheduled
+	// passes).
+	time.Sleep(o.steadyAfter)
+	before := make([]proc, len(reps))
+	for i, r := range reps {
+		before[i] = readProc(r.pid())
+	}
+	pgBefore := postgresCPU()
+	w0 := time.Now()
+	time.Sleep(o.steady)
+	window := time.Since(w0)
+	pgSteady := postgresCPU() - pgBefore
+	steadyPasses := countStarted(ctx, db, w0)
+	fmt.Printf("steady state over %.0f s: %d passes started; PostgreSQL %.1f%% of a core\n", secs(window), steadyPasses, 100*secs(pgSteady)/secs(window))
+	var totalRSS int64
+	for i, r := range reps {
+		p := readProc(r.pid())
+		totalRSS += p.rss
+		fmt.Printf("  replica %d: %.2f%% of a core, RSS %.0f MiB (%.1f MiB per 1,000 of its %d stacks), peak %.0f MiB, %d threads\n",
+			i+1, 100*secs(p.cpu-before[i].cpu)/secs(window), mib(p.rss), mib(p.rss)/float64(max(owned[i], 1))*1000, owned[i], mib(p.hwm), p.threadsNum)
+	}
+	fmt.Printf("  all three: RSS %.0f MiB, %.1f MiB per 1,000 stacks\n", mib(totalRSS), mib(totalRSS)/float64(len(keys))*1000)
+	// What the schedule costs at N/interval passes per second, from the
+	// CPU per pass of the full pass (replicas and PostgreSQL).
+	var repCPU time.Duration
+	for _, p := range passProcs {
+		repCPU += p.cpu
+	}
+	rate := float64(len(keys)) / o.interval.Seconds()
+	perPass, pgPerPass := secs(repCPU)/float64(passes), secs(pgPass)/float64(passes)
+	fmt.Printf("CPU per pass during the full pass: replicas %.2f ms, PostgreSQL %.2f ms; the schedule's %.0f passes/s would cost %.0f%% of a core over the three replicas and %.0f%% in PostgreSQL\n",
+		perPass*1000, pgPerPass*1000, rate, 100*rate*perPass, 100*rate*pgPerPass)
+	return nil
+}
+
+// countSince is how many stacks have a result of a pass started at or
+// after t.
+func countSince(ctx context.Context, db *pgxpool.Pool, t time.Time) int {
+	var n int
+	_ = db.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT client_id, stack_id FROM reconciliations WHERE started_at >= $1) s`, t).Scan(&n)
+	return n
+}
+
+// countStarted is how many passes started at or after t.
+func countStarted(ctx context.Context, db *pgxpool.Pool, t time.Time) int {
+	var n int
+	_ = db.QueryRow(ctx, `SELECT count(*) FROM reconciliations WHERE started_at >= $1`, t).Scan(&n)
+	return n
+}
+
+// stacksByReplica counts the stacks of the shards each replica holds now
+// (replica ids hold ":PID:").
+func stacksByReplica(ctx context.Context, db *pgxpool.Pool, reps []*replica, keys []stackKey) ([]int, error) {
+	owners, err := shardOwners(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(reps))
+	for _, k := range keys {
+		owner := owners[store.ShardOf(k.client, k.stack)]
+		for i, r := range reps {
+			if strings.Contains(owner, ":"+strconv.Itoa(r.pid())+":") {
+				out[i]++
+			}
+		}
+	}
+	return out, nil
+}
+
+// shardOwners maps each shard with a live lease to its owner.
+func shardOwners(ctx context.Context, db *pgxpool.Pool) (map[int]string, error) {
+	rows, err := db.Query(ctx, `SELECT shard, owner FROM shard_leases WHERE expires_at > now() AND owner <> ''`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]string{}
+	for rows.Next() {
+		var shard int
+		var owner string
+		if err := rows.Scan(&shard, &owner); err != nil {
+			return nil, err
+		}
+		out[shard] = owner
+	}
+	return out, rows.Err()
+}
+
+func joinDurations(reps []*replica, f func(*replica) time.Duration) string {
+	var parts []string
+	for _, r := range reps {
+		parts = append(parts, fmt.Sprintf("%.2f s", secs(f(r))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// applyAPI posts the config blocks to POST /v1/config in chunks of at most
+// limit bytes, one after another, and returns how many.
+func applyAPI(base string, blocks []string, limit int) (int, error) {
+	hc := &http.Client{Timeout: 5 * time.Minute}
+	n := 0
+	for len(blocks) > 0 {
+		var body strings.Builder
+		for len(blocks) > 0 && (body.Len() == 0 || body.Len()+len(blocks[0]) <= limit) {
+			body.WriteString(blocks[0])
+			blocks = blocks[1:]
+		}
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/config", strings.NewReader(body.String()))
+		if err != nil {
+			return n, err
+		}
+		req.Header.Set("Content-Type", "application/yaml")
+		req.Header.Set("X-Blackwell-Filename", fmt.Sprintf("chunk-%d.yaml", n))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return n, err
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return n, fmt.Errorf("POST /v1/config chunk %d: %s: %s", n, resp.Status, msg)
+		}
+		n++
+	}
+	return n, nil
+}
