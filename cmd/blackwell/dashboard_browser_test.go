@@ -150,7 +150,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	// The overview shows the stack, and the stream is live.
 	b.do(t, chromedp.Navigate(w.base+"/"))
-	b.waitJS(t, 15*time.Second, "the stack on the overview",
+	b.waitJS(t, 20*time.Second, "the stack on the overview",
 		`document.querySelector('tr[data-stack="acme/web"]')?.dataset.status === "healthy"`)
 	b.waitJS(t, 10*time.Second, "the stream live", `document.querySelector("#stream-status").dataset.state === "live"`)
 	title := eval[string](t, b, `document.title`)
@@ -159,7 +159,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	// A fault at the site: the drift appears on the overview without a
 	// reload (the page polls only while the stream is down).
 	require.NoError(t, w.world.Site.SetMode(sim.ModeDown))
-	took := b.waitJS(t, 15*time.Second, "the drift on the overview",
+	took := b.waitJS(t, 20*time.Second, "the drift on the overview",
 		`Number(document.querySelector('tr[data-stack="acme/web"]')?.dataset.drifts) >= 1`)
 	t.Logf("drift shown %s after the fault", took.Round(time.Millisecond))
 	b.waitJS(t, 5*time.Second, "the drift in the live events", `document.querySelector("#events")?.textContent.includes("resource_unhealthy")`)
@@ -180,7 +180,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	// Content from another CMS: a provider change, held for approval; the
 	// open stack page marks the cms node live.
 	w.insertEvent(t, store.Event{ProviderName: "contentful", EventType: "content.updated", ContentID: "e1", ContentType: "post"})
-	b.waitJS(t, 15*time.Second, "the cms node marked", `document.querySelector('#graph g.node[data-node="provider:cms"]')?.dataset.severity === "critical"`)
+	b.waitJS(t, 20*time.Second, "the cms node marked", `document.querySelector('#graph g.node[data-node="provider:cms"]')?.dataset.severity === "critical"`)
 	var pending struct {
 		Items []struct {
 			ID     string `json:"id"`
@@ -234,6 +234,52 @@ func TestDashboardInABrowser(t *testing.T) {
 	where := eval[location](t, b, `({url: location.href, stored: sessionStorage.getItem("blackwell.token") === `+strconv.Quote(created.Secret)+`})`)
 	require.True(t, where.Stored, "the token is kept in sessionStorage")
 	require.NotContains(t, where.URL, created.Secret, "the token is never in a URL")
+}
+
+// Rejecting asks for a reason in a dialog and records it.
+func TestDashboardRejectsWithAReason(t *testing.T) {
+	t.Parallel()
+	w := startWorldWith(t, sim.CMSSanity, dashboardPolicy, fastHeals)
+	w.insertEvent(t, store.Event{ProviderName: "contentful", EventType: "content.updated", ContentID: "e1", ContentType: "post"})
+	var pending struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	eventually(t, 15*time.Second, "an approval request", func() bool {
+		w.getJSON(t, "/v1/approvals?status=pending", &pending)
+		return len(pending.Items) == 1
+	})
+	id := pending.Items[0].ID
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate(w.base+"/#/approvals"))
+	b.waitJS(t, 10*time.Second, "the reject button", `document.querySelector('button[data-reject="`+id+`"]')`)
+	b.do(t, chromedp.Click(chromedp.CSS(`button[data-reject="`+id+`"]`)))
+	b.waitJS(t, 5*time.Second, "the dialog", `document.querySelector("#reject-dialog").open && document.activeElement.id === "reject-reason"`)
+
+	// Without a reason nothing is sent.
+	b.do(t, chromedp.Click(chromedp.CSS("#reject-confirm")))
+	require.True(t, eval[bool](t, b, `document.querySelector("#reject-dialog").open`))
+	w.getJSON(t, "/v1/approvals?status=pending", &pending)
+	require.Len(t, pending.Items, 1)
+
+	b.do(t,
+		chromedp.SendKeys(chromedp.CSS("#reject-reason"), "not during the sale"),
+		chromedp.Click(chromedp.CSS("#reject-confirm")))
+	b.waitJS(t, 10*time.Second, "the dialog closed and the request decided",
+		`!document.querySelector("#reject-dialog").open && document.querySelector('#decided tr[data-approval="`+id+`"]')?.textContent.includes("not during the sale")`)
+	var rejected struct {
+		Items []struct {
+			ID        string `json:"id"`
+			Reason    string `json:"reason"`
+			DecidedBy string `json:"decided_by"`
+		} `json:"items"`
+	}
+	w.getJSON(t, "/v1/approvals?status=rejected", &rejected)
+	require.Len(t, rejected.Items, 1)
+	require.Equal(t, id, rejected.Items[0].ID)
+	require.Equal(t, "not during the sale", rejected.Items[0].Reason)
+	require.Equal(t, "dashboard", rejected.Items[0].DecidedBy)
 }
 
 // The graph's pure construction, evaluated in the page: cause edges come
