@@ -406,10 +406,28 @@
 
   // ---------------------------------------------------------------- views
 
+  // setView replaces the content of main. Focus stays on the same
+  // control when the new content has it (a live re-render must not throw
+  // a keyboard user back to the top).
+  const FOCUS_KEYS = ["id", "data-approve", "data-reject", "data-ack", "href"];
   function setView(title, ...content) {
     const main = $("#main");
+    let refocus = "";
+    const active = document.activeElement;
+    if (active && active !== main && main.contains(active)) {
+      for (const k of FOCUS_KEYS) {
+        if (active.hasAttribute(k)) {
+          refocus = active.tagName.toLowerCase() + "[" + k + '="' + CSS.escape(active.getAttribute(k)) + '"]';
+          break;
+        }
+      }
+    }
     main.replaceChildren(...content);
     document.title = title + " · Blackwell";
+    if (refocus) {
+      const again = main.querySelector(refocus);
+      if (again) again.focus({ preventScroll: true });
+    }
   }
 
   function errorView(err) {
@@ -771,6 +789,10 @@
   function markDirty(c, s) {
     if (c && s) state.dirty.add(keyOf(c, s));
     else state.dirtyAll = true;
+    scheduleFlush();
+  }
+
+  function scheduleFlush() {
     clearTimeout(state.flushTimer);
     state.flushTimer = setTimeout(flush, 150);
   }
@@ -822,6 +844,16 @@
       const list = (state.passes.get(key) || []).filter((p) => p.reconciliation_id !== ev.data.reconciliation_id);
       list.unshift(ev.data);
       state.passes.set(key, list.slice(0, PASSES_KEPT));
+      // A pass that found what the overview shows already changes only
+      // the time of the last verification: no need to re-read the stack.
+      const rec = state.stacks.get(key);
+      if (viewIs("overview") && rec && ev.data.status === "success" && !state.dirty.has(key) &&
+          (rec.drift_details || []).length === (ev.data.drift_count || 0) &&
+          (rec.status === "healthy") === !ev.data.drift_count) {
+        rec.last_verified = ev.data.completed_at;
+        scheduleFlush();
+        return;
+      }
     }
     markDirty(ev.client_id, ev.stack_id);
   }
