@@ -1286,6 +1286,16 @@ func (rep *kpiReport) print(out io.Writer, kinds []*kpiFaultKind) {
 	k := rep.summary()
 	fmt.Fprintf(out, "\nHealing KPIs: %d stacks, %d faults (%d skipped), %s of faults, %.2f cores used on average (%s CPU)\n",
 		rep.stacks, k.faults, rep.skipped, rep.wall.Round(time.Second), rep.cpu.Seconds()/rep.wall.Seconds(), rep.cpu.Round(time.Second))
+	var busy time.Duration
+	for _, r := range rep.results {
+		end := r.f.cleanAt
+		if end.IsZero() {
+			end = r.f.injectStart.Add(healKPIHold) // left in place after the hold
+		}
+		busy += end.Sub(r.f.injectStart)
+	}
+	fmt.Fprintf(out, "faults in flight on average: %.1f (mean time from injection to a clean stack %s)\n",
+		busy.Seconds()/rep.wall.Seconds(), kpiMS(busy/time.Duration(max(1, len(rep.results)))))
 	fmt.Fprintf(out, "machine load average before / after: %s / %s\n", rep.load[0], rep.load[1])
 	fmt.Fprintf(out, "passes: %d (%d failed); drift reports: %d\n\n", rep.passes, rep.passErrors, rep.driftReports)
 
