@@ -1402,6 +1402,13 @@ func (rep *kpiReport) metrics(b *testing.B) {
 	b.ReportMetric(kpiRatio(k.attemptsHealable, k.healable), "attempts/healable-fault")
 	b.ReportMetric(float64(k.unhealHeals), "heals-of-unhealable")
 	b.ReportMetric(float64(k.faults), "faults")
+	// The guarantees, unlike the latencies, do not depend on the machine.
+	if k.unhealHeals > 0 {
+		b.Errorf("%d heal attempts were decided for faults that must not be healed", k.unhealHeals)
+	}
+	if len(rep.falsePositives) > 0 {
+		b.Errorf("%d false positives", len(rep.falsePositives))
+	}
 }
 
 func kpiPct(a, b int) float64 {
