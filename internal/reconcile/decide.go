@@ -25,6 +25,7 @@ type healPlan struct {
 	heals     []store.HealAttempt
 	updates   []store.HealUpdate
 	approvals []store.Approval
+	retired   []string // approval ids that no longer apply
 	audit     []store.AuditEntry
 	// verdicts are the executed attempts this pass judged, for metrics
 	// and AutoHealEvents after the commit.
@@ -70,6 +71,16 @@ func (p *pass) decide(ctx context.Context) error {
 		}
 	}
 
+	// One heal at a time per stack: two actions on one stack at once
+	// (a subscription recreated while the desired state is applied) race
+	// at the provider.
+	busy := false
+	for _, a := range inflight {
+		if _, done := judged[a.ID]; !done {
+			busy = true
+		}
+	}
+
 	var confirmed []int
 	since := time.Time{}
 	for i, d := range p.tracked.Open {
@@ -80,9 +91,6 @@ func (p *pass) decide(ctx context.Context) error {
 			}
 		}
 	}
-	if len(confirmed) == 0 {
-		return nil
-	}
 	ah := p.policy.AutoHeal
 	var (
 		history   []store.HealAttempt
@@ -90,12 +98,16 @@ func (p *pass) decide(ctx context.Context) error {
 		returns   map[string]int
 	)
 	if ah.Enabled {
+		if approvals, err = p.liveApprovals(ctx, st, openByID); err != nil {
+			return err
+		}
+	}
+	if len(confirmed) == 0 {
+		return nil
+	}
+	if ah.Enabled {
 		if history, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: 10000}); err != nil {
 			return fmt.Errorf("read heal history: %w", err)
-		}
-		if approvals, _, err = st.ListApprovals(ctx, store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
-			Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: 1000}); err != nil {
-			return fmt.Errorf("read approvals: %w", err)
 		}
 		if ah.Flapping.Threshold > 0 {
 			if returns, err = p.returns(ctx, st, confirmed, now.Add(-ah.Flapping.Window.D())); err != nil {
@@ -163,6 +175,7 @@ func (p *pass) decide(ctx context.Context) error {
 			}
 		}
 		h.Approved = approved != nil
+		h.InFlight = h.InFlight || busy
 		h.BreakerOpen = p.r.healer != nil && p.r.healer.open(provider)
 
 		dec := policy.Decide(policy.Input{Drift: *d, Policy: ah, Environment: p.rec.Environment, Location: loc, History: h, Now: now})
@@ -182,6 +195,7 @@ func (p *pass) decide(ctx context.Context) error {
 				break
 			}
 			text = fmt.Sprintf("heal (%s), attempt %d", dec.Action, dec.Attempt)
+			busy = true
 			if approved != nil {
 				a.ApprovalID = approved.ID
 				a.TriggeredBy = "approval:" + approved.ID + " by " + approved.DecidedBy
@@ -221,6 +235,34 @@ func (p *pass) decide(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// liveApprovals reads the stack's pending and approved requests and
+// retires, in this pass, those that no longer apply: their drift is not
+// open, or it is open as a later occurrence than the one they were made
+// for (an approval must not run the heal of another occurrence).
+func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[string]int) ([]store.Approval, error) {
+	all, _, err := st.ListApprovals(ctx, store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
+		Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: 1000})
+	if err != nil {
+		return nil, fmt.Errorf("read approvals: %w", err)
+	}
+	live := all[:0]
+	for _, a := range all {
+		i, open := openByID[a.DriftID]
+		if open && !a.CreatedAt.Before(store.Truncate(p.tracked.Open[i].FirstSeen)) {
+			live = append(live, a)
+			continue
+		}
+		p.heal.retired = append(p.heal.retired, a.ID)
+		changes, _ := json.Marshal(map[string]any{"approval_id": a.ID, "status": a.Status, "reason": "the drift it was made for cleared"})
+		p.heal.audit = append(p.heal.audit, store.AuditEntry{
+			Timestamp: p.started, Action: "approval_retired", ClientID: a.ClientID, StackID: a.StackID,
+			TriggeredBy: "reconciler:" + p.trigger, Success: true, ChangesMade: changes, ApprovalRequired: true,
+			ReconciliationID: p.id, DriftID: a.DriftID,
+		})
+	}
+	return live, nil
 }
 
 // returns counts how often each drift came back since a time: the

@@ -213,3 +213,65 @@ func TestAHealDecidedBeforeARestartRunsAfterIt(t *testing.T) {
 	require.Equal(t, 1, acts.count())
 	require.Equal(t, store.HealExecuted, f.heals(t)[0].Status)
 }
+
+func TestOneHealAtATimePerStack(t *testing.T) {
+	t.Parallel()
+	acts := &fakeActions{}
+	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts}})
+	a, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	b, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	spec := siteSpec(a.URL())
+	spec.Resources["shop"] = config.Resource{Probe: config.ProbeHTTP, URL: b.URL(), ExpectStatus: 200, Timeout: config.Duration(2 * time.Second)}
+	f.apply(t, healingPolicy(nil), stack("acme", "web", spec))
+
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
+	require.Len(t, f.heals(t), 1, "two drifts, one heal at a time")
+	f.pass(t, "acme", "web")
+	require.Len(t, f.heals(t), 1, "the other waits while one is in flight")
+	require.Equal(t, 1, f.healOnce(t))
+	f.clock.Step(time.Second)
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted, "verified (failed), the other drift's turn")
+	hs := f.heals(t)
+	require.Len(t, hs, 2)
+	require.NotEqual(t, hs[0].DriftID, hs[1].DriftID)
+}
+
+func TestAnApprovalDoesNotOutliveItsDrift(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A vanished production site needs approval to be recreated.
+	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeMissing})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: &fakeActions{}}})
+	f.apply(t, healingPolicy(func(ah *config.AutoHeal) { ah.AllowedDriftTypes = []string{"resource_missing"} }),
+		stack("acme", "web", siteSpec(site.URL())))
+	f.pass(t, "acme", "web")
+	aps, _, err := f.store.ListApprovals(ctx, store.ApprovalQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, aps, 1)
+	old := aps[0].ID
+
+	// The drift clears: its request is retired and cannot be approved.
+	require.NoError(t, site.SetMode(sim.ModeHealthy))
+	f.clock.Step(time.Second)
+	f.pass(t, "acme", "web")
+	got, err := f.store.GetApproval(ctx, old)
+	require.NoError(t, err)
+	require.Equal(t, store.ApprovalExpired, got.Status)
+	_, err = f.store.DecideApproval(ctx, old, true, "alice", "", f.clock.Now())
+	require.Error(t, err)
+
+	// It comes back: a new request, for the new occurrence.
+	require.NoError(t, site.SetMode(sim.ModeMissing))
+	f.clock.Step(time.Second)
+	f.pass(t, "acme", "web")
+	aps, _, err = f.store.ListApprovals(ctx, store.ApprovalQuery{ClientID: "acme", Status: []store.ApprovalStatus{store.ApprovalPending}})
+	require.NoError(t, err)
+	require.Len(t, aps, 1)
+	require.NotEqual(t, old, aps[0].ID)
+}

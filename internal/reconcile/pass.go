@@ -289,6 +289,7 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 		pass.CheckedThrough = p.checked
 		pass.Audit = append(p.auditEntries(now), p.heal.audit...)
 		pass.Heals, pass.HealUpdates, pass.Approvals = p.heal.heals, p.heal.updates, p.heal.approvals
+		pass.RetiredApprovals = p.heal.retired
 		res.AutoHealAttempted = slices.ContainsFunc(p.heal.heals, func(a store.HealAttempt) bool { return a.Status == store.HealPending })
 		res.AutoHealSuccessCount = p.heal.success
 	}

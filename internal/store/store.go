@@ -355,6 +355,11 @@ type Pass struct {
 	// Approvals are new approval requests; one for a drift that has a
 	// pending or approved request already is not written.
 	Approvals []Approval
+	// RetiredApprovals are ids of the stack's approval requests that no
+	// longer apply (their drift cleared, or came back as a new
+	// occurrence): those still pending or approved become expired, before
+	// Approvals are written.
+	RetiredApprovals []string
 	// Fence, when set, makes the commit conditional on the stack's shard
 	// lease: it writes only while the lease row of Fence.Shard has
 	// Fence.Owner and Fence.Epoch and has not expired at

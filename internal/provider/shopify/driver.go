@@ -212,17 +212,32 @@ func (d *Driver) Register(ctx context.Context, b provider.Binding, ig provider.I
 	if err != nil {
 		return drift.Subscription{}, fmt.Errorf("register shopify integration %q: %w", ig.Name, err)
 	}
-	created, err := d.createMissing(ctx, b, ig, address, have)
+	created, raced, err := d.createMissing(ctx, b, ig, address, have)
 	if err != nil {
 		return drift.Subscription{}, err
 	}
-	subs := groupByAddress(append(have, created...))
-	for _, s := range subs {
-		if s.Address == address {
-			return s, nil
+	hooks := append(have, created...)
+	if raced {
+		// Another caller created some meanwhile ("already been taken"):
+		// they are in neither list, so list again.
+		if hooks, err = d.list(ctx, b, address); err != nil {
+			return drift.Subscription{}, fmt.Errorf("register shopify integration %q: %w", ig.Name, err)
 		}
 	}
+	if s, ok := atAddress(hooks, address); ok {
+		return s, nil
+	}
 	return drift.Subscription{}, fmt.Errorf("register shopify integration %q: no webhook at the address after creating them", ig.Name)
+}
+
+// atAddress is the subscription of the webhooks at address.
+func atAddress(hooks []restWebhook, address string) (drift.Subscription, bool) {
+	for _, s := range groupByAddress(hooks) {
+		if s.Address == address {
+			return s, true
+		}
+	}
+	return drift.Subscription{}, false
 }
 
 func checkRESTIntegration(ig provider.Integration) error {
@@ -236,13 +251,13 @@ func checkRESTIntegration(ig provider.Integration) error {
 }
 
 // createMissing POSTs a webhook for each topic of ig that have lacks at
-// address.
-func (d *Driver) createMissing(ctx context.Context, b provider.Binding, ig provider.Integration, address string, have []restWebhook) ([]restWebhook, error) {
+// address; raced says that some had been created meanwhile by another
+// caller.
+func (d *Driver) createMissing(ctx context.Context, b provider.Binding, ig provider.Integration, address string, have []restWebhook) (created []restWebhook, raced bool, err error) {
 	base, err := adminBase(b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var created []restWebhook
 	for _, topic := range ig.Topics {
 		topic = strings.TrimSpace(topic)
 		if slices.ContainsFunc(have, func(h restWebhook) bool { return h.Address == address && h.Topic == topic }) {
@@ -252,20 +267,21 @@ func (d *Driver) createMissing(ctx context.Context, b provider.Binding, ig provi
 		resp, err := d.do(ctx, b, http.MethodPost, base+"/webhooks.json", body)
 		var serr *provider.StatusError
 		if errors.As(err, &serr) && serr.Status == http.StatusUnprocessableEntity && strings.Contains(serr.Message, "already been taken") {
-			continue // created meanwhile: what we wanted
+			raced = true // created meanwhile: what we wanted
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create shopify webhook %q: %w", topic, err)
+			return nil, false, fmt.Errorf("create shopify webhook %q: %w", topic, err)
 		}
 		var out struct {
 			Webhook restWebhook `json:"webhook"`
 		}
 		if err := resp.Decode(&out); err != nil {
-			return nil, fmt.Errorf("create shopify webhook %q: %w", topic, err)
+			return nil, false, fmt.Errorf("create shopify webhook %q: %w", topic, err)
 		}
 		created = append(created, out.Webhook)
 	}
-	return created, nil
+	return created, raced, nil
 }
 
 // Update makes the webhooks of sub (its comma-separated ids) match ig at
@@ -318,7 +334,7 @@ func (d *Driver) Update(ctx context.Context, b provider.Binding, sub drift.Subsc
 			}
 		}
 	}
-	if _, err := d.createMissing(ctx, b, ig, address, kept); err != nil {
+	if _, _, err := d.createMissing(ctx, b, ig, address, kept); err != nil {
 		return err
 	}
 	return nil

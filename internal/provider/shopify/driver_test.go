@@ -3,8 +3,13 @@ package shopify_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +167,36 @@ func TestCallLimitHeaderSlowsTheClientDown(t *testing.T) {
 		obs := d.Observe(context.Background(), b)
 		require.True(t, obs.SubscriptionsKnown, "call %s: %s", strconv.Itoa(i), obs.Detail)
 	}
+}
+
+// TestRegisterWhileAnotherCallerCreatesTheWebhook: between Register's
+// listing and its POST another caller creates the webhook, so the shop
+// answers 422 "has already been taken"; Register finds it and succeeds.
+func TestRegisterWhileAnotherCallerCreatesTheWebhook(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	target, err := url.Parse(f.shop.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var raced atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/webhooks.json") && raced.CompareAndSwap(false, true) {
+			f.shop.AddWebhook("products/create", receiver) // the other caller
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	f.binding.Settings = map[string]string{"api_base": front.URL, "shop": "acme.myshopify.com"}
+
+	sub, err := f.driver.Register(context.Background(), f.binding, products(), receiver)
+	require.NoError(t, err)
+	require.True(t, raced.Load())
+	require.ElementsMatch(t, []string{"products/create", "products/update"}, sub.Topics)
+	n := 0
+	for _, h := range f.shop.Webhooks() {
+		if h.Address == receiver {
+			n++
+		}
+	}
+	require.Equal(t, 2, n, "one webhook per topic, none twice")
 }

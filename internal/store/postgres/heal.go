@@ -52,6 +52,10 @@ const qUpdateHeal = `UPDATE heals SET status = $1, verified_at = COALESCE($2::ti
 	error = CASE WHEN $4::text = '' THEN error ELSE $4::text END
 WHERE id = $5 AND client_id = $6 AND stack_id = $7 AND status = ANY($8::text[])`
 
+// qRetireApproval expires requests of the stack that no longer apply.
+const qRetireApproval = `UPDATE approvals SET status = 'expired'
+WHERE id = ANY($1::text[]) AND client_id = $2 AND stack_id = $3 AND status IN ('pending', 'approved')`
+
 // qInsertApproval stores a new request unless its id is stored or its
 // drift has a pending or approved one (the unique index approvals_open).
 const qInsertApproval = `INSERT INTO approvals (` + approvalColumns + `)
@@ -121,6 +125,9 @@ func (s *Store) queueHeals(b *pgx.Batch, p store.Pass) error {
 	}
 	for _, args := range updates {
 		b.Queue(qUpdateHeal, args...)
+	}
+	if len(p.RetiredApprovals) > 0 {
+		b.Queue(qRetireApproval, p.RetiredApprovals, client, stack)
 	}
 	for _, args := range approvals {
 		b.Queue(qInsertApproval, args...)

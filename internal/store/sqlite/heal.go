@@ -42,6 +42,10 @@ WHERE id = ? AND client_id = ? AND stack_id = ? AND status IN (SELECT value FROM
 
 // qInsertApproval stores a new request unless its id is stored or its
 // drift has a pending or approved one (the unique index approvals_open).
+// qRetireApproval expires a request of the stack that no longer applies.
+const qRetireApproval = `UPDATE approvals SET status = 'expired'
+WHERE id = ? AND client_id = ? AND stack_id = ? AND status IN ('pending', 'approved')`
+
 const qInsertApproval = `INSERT INTO approvals (` + approvalColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING`
@@ -275,6 +279,11 @@ func (s *Store) commitHeals(ctx context.Context, tx *sql.Tx, p store.Pass) error
 	for _, args := range w.updates {
 		if _, err := tx.ExecContext(ctx, qUpdateHeal, args...); err != nil {
 			return fmt.Errorf("update heal %s: %w", args[5], err)
+		}
+	}
+	for _, id := range p.RetiredApprovals {
+		if _, err := tx.ExecContext(ctx, qRetireApproval, id, client, stack); err != nil {
+			return fmt.Errorf("retire approval %s: %w", id, err)
 		}
 	}
 	for _, args := range w.approvals {

@@ -34,6 +34,7 @@ func healCases(ctx context.Context, t *testing.T, newStore func(t *testing.T) st
 		{"ListApprovals", testListApprovals},
 		{"DecideApproval", testDecideApproval},
 		{"ExpireApprovals", testExpireApprovals},
+		{"RetireApprovals", testRetireApprovals},
 		{"DriftHealStatus", testDriftHealStatus},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -801,6 +802,39 @@ func testExpireApprovals(ctx context.Context, t *testing.T, s store.Store, h sto
 	// An expired request frees the drift for a new one.
 	hp.commit(ctx, t, at(4*time.Minute), store.Pass{Approvals: []store.Approval{approvalAt("e1b", "d1", at(4*time.Minute), at(time.Hour))}})
 	require.Equal(t, store.ApprovalPending, getApproval(ctx, t, h, "e1b").Status)
+}
+
+// testRetireApprovals: a pass retires requests that no longer apply
+// (pending or approved ones of its own stack), in time for a new request
+// of the same drift in the same pass.
+func testRetireApprovals(ctx context.Context, t *testing.T, s store.Store, h store.Heals) {
+	hp := newHealPasses(ctx, t, s, "acme", "shop")
+	other := newHealPasses(ctx, t, s, "acme", "blog")
+	hp.commit(ctx, t, at(0), store.Pass{Approvals: []store.Approval{
+		approvalAt("p1", "d1", at(0), at(time.Hour)),
+		approvalAt("a2", "d2", at(0), at(time.Hour)),
+		approvalAt("r3", "d3", at(0), at(time.Hour)),
+	}})
+	theirs := approvalAt("o1", "d1", at(0), at(time.Hour))
+	theirs.StackID = "blog"
+	other.commit(ctx, t, at(0), store.Pass{Approvals: []store.Approval{theirs}})
+	_, err := h.DecideApproval(ctx, "a2", true, "api:bob", "", at(time.Second))
+	require.NoError(t, err)
+	_, err = h.DecideApproval(ctx, "r3", false, "api:bob", "no", at(time.Second))
+	require.NoError(t, err)
+
+	hp.commit(ctx, t, at(time.Minute), store.Pass{
+		RetiredApprovals: []string{"p1", "a2", "r3", "o1", "missing"},
+		Approvals:        []store.Approval{approvalAt("p1b", "d1", at(time.Minute), at(time.Hour))},
+	})
+	for id, status := range map[string]store.ApprovalStatus{
+		"p1": store.ApprovalExpired, "a2": store.ApprovalExpired,
+		"r3":  store.ApprovalRejected, // decided: stays as it was
+		"o1":  store.ApprovalPending,  // another stack's: untouched
+		"p1b": store.ApprovalPending,  // the new request of d1, written after the retirement
+	} {
+		require.Equal(t, status, getApproval(ctx, t, h, id).Status, id)
+	}
 }
 
 func testDriftHealStatus(ctx context.Context, t *testing.T, s store.Store, _ store.Heals) {
