@@ -110,7 +110,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 			return res, next, fmt.Errorf("%s: %w", step.name, err)
 		}
 	}
+	if d := p.staleDeadline(); d > 0 && d < next {
+		// Content published and not built yet turns stale at a known
+		// time: look again then, not at the next interval.
+		next = max(d, r.opts.MinInterval)
+	}
 	return res, next, nil
+}
+
+// staleDeadline is how long after the pass's start the first tracked
+// content type that changed after the last build, and is not stale yet,
+// becomes stale (content_stale); 0 when none will.
+func (p *pass) staleDeadline() time.Duration {
+	o, maxAge := p.observed, p.policy.Content.MaxStaleness.D()
+	if o.LastBuild == nil || maxAge <= 0 {
+		return 0
+	}
+	var first time.Duration
+	for _, t := range p.spec.ContentTypes {
+		updated, ok := o.ContentUpdated[t]
+		if !ok || !updated.After(*o.LastBuild) {
+			continue
+		}
+		if d := updated.Add(maxAge).Sub(p.started) + time.Millisecond; d > 0 && (first == 0 || d < first) {
+			first = d
+		}
+	}
+	return first
 }
 
 // load reads the stack, its desired document, policy and open drifts.

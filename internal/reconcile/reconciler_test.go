@@ -507,3 +507,26 @@ func TestStopEndsAPausedLoop(t *testing.T) {
 	defer cancel()
 	require.NoError(t, f.loop.Stop(ctx))
 }
+
+func TestContentChangedAfterTheBuildIsLookedAtWhenItTurnsStale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, fixtureOpts{})
+	pol := policy(1)
+	pol.Schedule.Interval = config.Duration(5 * time.Minute)
+	pol.Content.MaxStaleness = config.Duration(time.Minute)
+	f.apply(t, pol, stack("acme", "web", config.StackSpec{ContentTypes: []string{"post"}}))
+	now := f.clock.Now()
+	ev := func(id, typ, ct string, at time.Time) store.Event {
+		return store.Event{EventID: id, ClientID: "acme", StackID: "web", ProviderName: "sanity", EventType: typ,
+			ContentID: id, ContentType: ct, Timestamp: at, Payload: json.RawMessage(`{}`), ReceivedAt: at, TTLTimestamp: at.Add(time.Hour).Unix()}
+	}
+	_, err := f.store.InsertEvents(ctx, []store.Event{
+		ev("b1", "build.succeeded", "", now.Add(-10*time.Minute)),
+		ev("c1", "content.updated", "post", now.Add(-20*time.Second)),
+	})
+	require.NoError(t, err)
+	_, next, err := f.loop.Reconcile(ctx, reconcile.Key("acme", "web"), reconcile.TriggerManual)
+	require.NoError(t, err)
+	require.InDelta(t, (40 * time.Second).Seconds(), next.Seconds(), 1, "the next pass when the post turns stale, not in 5m")
+}
