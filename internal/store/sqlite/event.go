@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -200,29 +199,47 @@ func exportExpr(table, column, expr string) string {
 const listColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
 	timestamp, environment, ` + checkedExpr + `, payload, received_at, ttl_timestamp, seq`
 
-// EventActivity reads the stack's and the client-wide activity buckets from
-// since's hour on, and counts the unchecked events: those not inserted
-// checked whose seq is at or above the mark of their (client, stack). The
-// report's mark is read first, so every event below it is committed and
-// counted in what follows.
+// qUnchecked reads, in one statement (one snapshot), the report's mark
+// (one more than the highest seq committed) and the unchecked events of
+// the stack and of no stack: not inserted checked, seq at or above the
+// mark of their (client, stack), each a range of events_stack_unchecked.
+// It answers the mark, how many there are, and when the first of them
+// (lowest seq) was received.
+const qUnchecked = `WITH u AS (
+	SELECT seq FROM events
+	WHERE client_id = ?1 AND stack_id = ?2 AND drift_checked = 0
+		AND seq >= COALESCE((SELECT checked_before FROM event_marks WHERE client_id = ?1 AND stack_id = ?2), 0)
+	UNION ALL
+	SELECT seq FROM events
+	WHERE client_id = ?1 AND stack_id = '' AND ?2 <> '' AND drift_checked = 0
+		AND seq >= COALESCE((SELECT checked_before FROM event_marks WHERE client_id = ?1 AND stack_id = ''), 0)),
+first AS (SELECT MIN(seq) AS seq, COUNT(*) AS n FROM u)
+SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events), first.n, events.received_at
+FROM first LEFT JOIN events ON events.seq = first.seq`
+
+// EventActivity reads the mark and the unchecked events, then the stack's
+// and the client-wide activity buckets from since's hour. The mark is read
+// first, so every event below it is committed and counted in the
+// activity.
 func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, since time.Time) (store.ActivityReport, error) {
 	var rep store.ActivityReport
-	mark, err := s.read(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM events`)
+	st, err := s.read(ctx, qUnchecked)
 	if err != nil {
 		return rep, fmt.Errorf("event activity: %w", err)
 	}
-	var through int64
-	if err := mark.QueryRowContext(ctx).Scan(&through); err != nil {
+	var (
+		through int64
+		oldest  sql.NullInt64
+	)
+	if err := st.QueryRowContext(ctx, clientID, stackID).Scan(&through, &rep.Unchecked, &oldest); err != nil {
 		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
+	}
+	rep.OldestUnchecked = fromNullMicros(oldest)
+	if rep.Unchecked > 0 {
+		rep.Mark = store.EventMark(strconv.FormatInt(through, 10))
 	}
 	if rep.Activity, err = s.activity(ctx, clientID, stackID, since); err != nil {
 		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
-	}
-	if err := s.unchecked(ctx, clientID, stackID, &rep); err != nil {
-		return rep, fmt.Errorf("event activity %s/%s: %w", clientID, stackID, err)
-	}
-	if rep.Unchecked > 0 {
-		rep.Mark = store.EventMark(strconv.FormatInt(through, 10))
 	}
 	return rep, nil
 }
@@ -255,53 +272,6 @@ ORDER BY provider_name, event_type, content_type`)
 		out = append(out, a)
 	}
 	return out, rows.Err()
-}
-
-// unchecked counts the unchecked events of the stack and of no stack, each
-// a range of events_stack_unchecked from its mark, and reads when the first
-// of them was received.
-func (s *Store) unchecked(ctx context.Context, clientID, stackID string, rep *store.ActivityReport) error {
-	count, err := s.read(ctx, `SELECT COUNT(*), MIN(seq) FROM events
-WHERE client_id = ?1 AND stack_id = ?2 AND drift_checked = 0
-	AND seq >= COALESCE((SELECT checked_before FROM event_marks WHERE client_id = ?1 AND stack_id = ?2), 0)`)
-	if err != nil {
-		return err
-	}
-	stacks := []string{stackID}
-	if stackID != "" {
-		stacks = append(stacks, "")
-	}
-	var first int64
-	for _, stack := range stacks {
-		var (
-			n   int
-			seq sql.NullInt64
-		)
-		if err := count.QueryRowContext(ctx, clientID, stack).Scan(&n, &seq); err != nil {
-			return err
-		}
-		rep.Unchecked += n
-		if seq.Valid && (first == 0 || seq.Int64 < first) {
-			first = seq.Int64
-		}
-	}
-	if first == 0 {
-		return nil
-	}
-	received, err := s.read(ctx, `SELECT received_at FROM events WHERE seq = ?`)
-	if err != nil {
-		return err
-	}
-	var at int64
-	if err := received.QueryRowContext(ctx, first).Scan(&at); err != nil {
-		if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile (TTL)
-			return nil
-		}
-		return err
-	}
-	t := fromMicros(at)
-	rep.OldestUnchecked = &t
-	return nil
 }
 
 // markEvents records a pass's mark for the stack and the client-wide events
