@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,7 +85,7 @@ func (s *Store) queueHeals(b *pgx.Batch, p store.Pass) error {
 		approvals [][]any
 	)
 	for _, h := range p.Heals {
-		h, err := checkHeal(h, p, now)
+		h, err := store.CheckHeal(h, p, now)
 		if err != nil {
 			return err
 		}
@@ -97,30 +96,21 @@ func (s *Store) queueHeals(b *pgx.Batch, p store.Pass) error {
 		heals, approved = append(heals, args), append(approved, h.ApprovalID != "")
 	}
 	for _, u := range p.HealUpdates {
-		if err := checkHealUpdate(u); err != nil {
+		if err := store.CheckHealUpdate(u); err != nil {
 			return err
 		}
-		from := make([]string, len(u.From))
-		for i, f := range u.From {
-			from[i] = string(f)
-		}
-		updates = append(updates, []any{string(u.Status), tsPtr(verifiedAt(u)), ts(u.At), u.Error, u.ID, client, stack, from})
+		updates = append(updates, []any{string(u.Status), tsPtr(u.VerifiedAt()), ts(u.At), u.Error, u.ID, client, stack,
+			strs(u.From)})
 	}
 	for _, a := range p.Approvals {
-		a, err := checkApproval(a, p, now)
+		a, err := store.CheckApproval(a, p, now)
 		if err != nil {
 			return err
 		}
 		approvals = append(approvals, approvalArgs(a))
 	}
 
-	var open []string
-	for _, d := range p.Drifts {
-		if d.ResolvedAt == nil {
-			open = append(open, d.ID)
-		}
-	}
-	if len(open) > 0 {
+	if open := store.OpenDriftIDs(p); len(open) > 0 {
 		b.Queue(qRecordReturns, ts(p.Result.CompletedAt), client, stack, open)
 	}
 	for _, args := range updates {
@@ -140,78 +130,6 @@ func (s *Store) queueHeals(b *pgx.Batch, p store.Pass) error {
 		}
 	}
 	return nil
-}
-
-// checkHeal validates an attempt of pass p and fills its defaults.
-func checkHeal(h store.HealAttempt, p store.Pass, now time.Time) (store.HealAttempt, error) {
-	if h.ClientID == "" && h.StackID == "" {
-		h.ClientID, h.StackID = p.State.ClientID, p.State.StackID
-	}
-	switch {
-	case h.ID == "" || h.DriftID == "":
-		return h, fmt.Errorf("heal attempt %q of drift %q: id and drift id are required", h.ID, h.DriftID)
-	case h.ClientID != p.State.ClientID || h.StackID != p.State.StackID:
-		return h, fmt.Errorf("heal attempt %s is for %s/%s", h.ID, h.ClientID, h.StackID)
-	case len(h.Drift) > 0 && !json.Valid(h.Drift):
-		return h, fmt.Errorf("heal attempt %s: drift_detail is not valid JSON", h.ID)
-	}
-	if h.Status == "" {
-		h.Status = store.HealPending
-	}
-	if h.CreatedAt.IsZero() {
-		h.CreatedAt = now
-	}
-	if h.NotBefore.IsZero() {
-		h.NotBefore = h.CreatedAt
-	}
-	if h.ReconciliationID == "" {
-		h.ReconciliationID = p.Result.ReconciliationID
-	}
-	return h, nil
-}
-
-// checkHealUpdate validates a verdict: it names an attempt, a status and
-// the statuses it applies from.
-func checkHealUpdate(u store.HealUpdate) error {
-	if u.ID == "" || u.Status == "" || len(u.From) == 0 {
-		return fmt.Errorf("heal update %q: id, status and from statuses are required", u.ID)
-	}
-	return nil
-}
-
-// verifiedAt is when a verdict verified an attempt: succeeded and failed
-// are verdicts on an executed attempt; cancelled is not.
-func verifiedAt(u store.HealUpdate) *time.Time {
-	if u.Status == store.HealSucceeded || u.Status == store.HealFailed {
-		return &u.At
-	}
-	return nil
-}
-
-// checkApproval validates an approval request of pass p and fills its
-// defaults.
-func checkApproval(a store.Approval, p store.Pass, now time.Time) (store.Approval, error) {
-	if a.ClientID == "" && a.StackID == "" {
-		a.ClientID, a.StackID = p.State.ClientID, p.State.StackID
-	}
-	switch {
-	case a.ID == "" || a.DriftID == "":
-		return a, fmt.Errorf("approval %q of drift %q: id and drift id are required", a.ID, a.DriftID)
-	case a.ClientID != p.State.ClientID || a.StackID != p.State.StackID:
-		return a, fmt.Errorf("approval %s is for %s/%s", a.ID, a.ClientID, a.StackID)
-	case len(a.Diff) > 0 && !json.Valid(a.Diff):
-		return a, fmt.Errorf("approval %s: diff is not valid JSON", a.ID)
-	}
-	if a.Status == "" {
-		a.Status = store.ApprovalPending
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now
-	}
-	if a.ReconciliationID == "" {
-		a.ReconciliationID = p.Result.ReconciliationID
-	}
-	return a, nil
 }
 
 // nullJSON is a JSON document as a nullable text: nil when empty.
@@ -294,11 +212,7 @@ func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealA
 		p.where(`drift_id = ` + p.add(q.DriftID))
 	}
 	if len(q.Status) > 0 {
-		st := make([]string, len(q.Status))
-		for i, v := range q.Status {
-			st[i] = string(v)
-		}
-		p.where(`status = ANY(` + p.add(st) + `::text[])`)
+		p.where(`status = ANY(` + p.add(strs(q.Status)) + `::text[])`)
 	}
 	if !q.Since.IsZero() {
 		p.where(`created_at >= ` + p.add(ts(q.Since)))
@@ -324,6 +238,15 @@ func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealA
 		next = store.EncodeCursor(micros(out[limit-1].CreatedAt), out[limit-1].ID)
 	}
 	return out, next, nil
+}
+
+// strs converts statuses (or any string type) to the text[] pgx encodes.
+func strs[T ~string](v []T) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = string(x)
+	}
+	return out
 }
 
 func collectHeals(rows pgx.Rows) ([]store.HealAttempt, error) {
@@ -359,8 +282,8 @@ RETURNING h.id, h.drift_id, h.client_id, h.stack_id, h.code, h.component, h.prov
 // ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
 // attempts for owner until now+lease, oldest first.
 func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.HealAttempt, error) {
-	if owner == "" || lease <= 0 {
-		return nil, fmt.Errorf("claim heals: owner %q and a positive lease (%s) are required", owner, lease)
+	if err := store.CheckClaimHeals(owner, lease); err != nil {
+		return nil, err
 	}
 	limit = store.PageLimit(limit)
 	var out []store.HealAttempt
@@ -373,12 +296,7 @@ func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lea
 	if err != nil {
 		return nil, fmt.Errorf("claim heals for %s: %w", owner, err)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	store.SortHeals(out) // RETURNING has no order
 	return out, nil
 }
 
@@ -390,8 +308,8 @@ RETURNING ` + healColumns
 
 // FinishHeal records the outcome of a running attempt held by owner.
 func (s *Store) FinishHeal(ctx context.Context, id, owner string, status store.HealStatus, detail, errText string, at time.Time) (store.HealAttempt, error) {
-	if status != store.HealExecuted && status != store.HealFailed {
-		return store.HealAttempt{}, fmt.Errorf("finish heal %s: status %q: want executed or failed", id, status)
+	if err := store.CheckFinishHeal(id, status); err != nil {
+		return store.HealAttempt{}, err
 	}
 	var h store.HealAttempt
 	err := s.retry(ctx, func() error {
@@ -451,11 +369,7 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 		p.where(`drift_id = ` + p.add(q.DriftID))
 	}
 	if len(q.Status) > 0 {
-		st := make([]string, len(q.Status))
-		for i, v := range q.Status {
-			st[i] = string(v)
-		}
-		p.where(`status = ANY(` + p.add(st) + `::text[])`)
+		p.where(`status = ANY(` + p.add(strs(q.Status)) + `::text[])`)
 	}
 	if q.Cursor != "" {
 		var created int64
@@ -517,30 +431,30 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		if err := t.send(ctx, b); err != nil {
 			return err
 		}
-		if a.Status != store.ApprovalPending {
-			return fmt.Errorf("%w: approval is %s", store.ErrConflict, a.Status)
-		}
-		if !a.ExpiresAt.After(ts(at)) {
+		d, err := store.Decide(a, approve, by, reason, at)
+		if errors.Is(err, store.ErrExpired) {
 			expired, a.Status = true, store.ApprovalExpired
 			b = t.batch()
 			b.Queue(`UPDATE approvals SET status = 'expired' WHERE id = $1`, id)
 			return t.commit(ctx, b)
 		}
-		d := decision(a, approve, by, reason, at)
+		if err != nil {
+			return err
+		}
 		var head auditHead
 		b = t.batch()
 		b.Queue(`UPDATE approvals SET status = $1, decided_at = $2, decided_by = $3, reason = $4 WHERE id = $5`,
-			string(d.approval.Status), d.approval.DecidedAt, d.approval.DecidedBy, d.approval.Reason, id)
+			string(d.Approval.Status), d.Approval.DecidedAt, d.Approval.DecidedBy, d.Approval.Reason, id)
 		head.queue(b, 1)
 		if err := t.send(ctx, b); err != nil {
 			return err
 		}
 		b = t.batch()
-		s.queueAudit(b, head, []store.AuditEntry{d.audit})
+		s.queueAudit(b, head, []store.AuditEntry{d.Audit})
 		if err := t.commit(ctx, b); err != nil {
 			return err
 		}
-		a = d.approval
+		a = d.Approval
 		return nil
 	})
 	if err != nil {
@@ -550,31 +464,6 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		return store.Approval{}, fmt.Errorf("decide approval %s: %w at %s", id, store.ErrExpired, a.ExpiresAt.Format(time.RFC3339))
 	}
 	return a, nil
-}
-
-// decided is a decision on a pending approval: the approval as decided and
-// its audit entry.
-type decided struct {
-	approval store.Approval
-	audit    store.AuditEntry
-}
-
-// decision decides a pending approval a: approved or rejected by by at at,
-// and the audit entry that records it.
-func decision(a store.Approval, approve bool, by, reason string, at time.Time) decided {
-	at = ts(at)
-	a.Status, a.DecidedAt, a.DecidedBy, a.Reason = store.ApprovalRejected, &at, by, reason
-	action := "approval_rejected"
-	if approve {
-		a.Status, action = store.ApprovalApproved, "approval_granted"
-	}
-	changes, _ := json.Marshal(map[string]string{
-		"approval_id": a.ID, "approval_class": a.Class, "heal_action": a.Action, "reason": reason,
-	})
-	return decided{approval: a, audit: store.AuditEntry{
-		Timestamp: at, Action: action, ClientID: a.ClientID, StackID: a.StackID, TriggeredBy: by,
-		Success: true, ChangesMade: changes, ApprovalRequired: true, Approver: by, DriftID: a.DriftID,
-	}}
 }
 
 // qExpireApprovals expires a bounded batch of pending approvals. SKIP

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -77,13 +76,7 @@ type healWrite struct {
 func (s *Store) prepareHeals(p store.Pass) (healWrites, error) {
 	var w healWrites
 	client, stack := p.State.ClientID, p.State.StackID
-	var open []string
-	for _, d := range p.Drifts {
-		if d.ResolvedAt == nil {
-			open = append(open, d.ID)
-		}
-	}
-	if len(open) > 0 {
+	if open := store.OpenDriftIDs(p); len(open) > 0 {
 		var err error
 		if w.returns, err = marshal(open); err != nil {
 			return w, err
@@ -91,7 +84,7 @@ func (s *Store) prepareHeals(p store.Pass) (healWrites, error) {
 	}
 	now := s.now()
 	for _, h := range p.Heals {
-		h, err := checkHeal(h, p, now)
+		h, err := store.CheckHeal(h, p, now)
 		if err != nil {
 			return w, err
 		}
@@ -102,96 +95,24 @@ func (s *Store) prepareHeals(p store.Pass) (healWrites, error) {
 		w.heals = append(w.heals, hw)
 	}
 	for _, u := range p.HealUpdates {
-		if err := checkHealUpdate(u); err != nil {
+		if err := store.CheckHealUpdate(u); err != nil {
 			return w, err
 		}
 		from, err := marshal(u.From)
 		if err != nil {
 			return w, err
 		}
-		w.updates = append(w.updates, []any{string(u.Status), nullMicros(verifiedAt(u)), micros(u.At),
+		w.updates = append(w.updates, []any{string(u.Status), nullMicros(u.VerifiedAt()), micros(u.At),
 			u.Error, u.Error, u.ID, client, stack, from})
 	}
 	for _, a := range p.Approvals {
-		a, err := checkApproval(a, p, now)
+		a, err := store.CheckApproval(a, p, now)
 		if err != nil {
 			return w, err
 		}
 		w.approvals = append(w.approvals, approvalArgs(a))
 	}
 	return w, nil
-}
-
-// checkHeal validates an attempt of pass p and fills its defaults.
-func checkHeal(h store.HealAttempt, p store.Pass, now time.Time) (store.HealAttempt, error) {
-	if h.ClientID == "" && h.StackID == "" {
-		h.ClientID, h.StackID = p.State.ClientID, p.State.StackID
-	}
-	switch {
-	case h.ID == "" || h.DriftID == "":
-		return h, fmt.Errorf("heal attempt %q of drift %q: id and drift id are required", h.ID, h.DriftID)
-	case h.ClientID != p.State.ClientID || h.StackID != p.State.StackID:
-		return h, fmt.Errorf("heal attempt %s is for %s/%s", h.ID, h.ClientID, h.StackID)
-	case len(h.Drift) > 0 && !json.Valid(h.Drift):
-		return h, fmt.Errorf("heal attempt %s: drift_detail is not valid JSON", h.ID)
-	}
-	if h.Status == "" {
-		h.Status = store.HealPending
-	}
-	if h.CreatedAt.IsZero() {
-		h.CreatedAt = now
-	}
-	if h.NotBefore.IsZero() {
-		h.NotBefore = h.CreatedAt
-	}
-	if h.ReconciliationID == "" {
-		h.ReconciliationID = p.Result.ReconciliationID
-	}
-	return h, nil
-}
-
-// checkHealUpdate validates a verdict: it names an attempt, a status and
-// the statuses it applies from.
-func checkHealUpdate(u store.HealUpdate) error {
-	if u.ID == "" || u.Status == "" || len(u.From) == 0 {
-		return fmt.Errorf("heal update %q: id, status and from statuses are required", u.ID)
-	}
-	return nil
-}
-
-// verifiedAt is when a verdict verified an attempt: succeeded and failed
-// are verdicts on an executed attempt; cancelled is not.
-func verifiedAt(u store.HealUpdate) *time.Time {
-	if u.Status == store.HealSucceeded || u.Status == store.HealFailed {
-		return &u.At
-	}
-	return nil
-}
-
-// checkApproval validates an approval request of pass p and fills its
-// defaults.
-func checkApproval(a store.Approval, p store.Pass, now time.Time) (store.Approval, error) {
-	if a.ClientID == "" && a.StackID == "" {
-		a.ClientID, a.StackID = p.State.ClientID, p.State.StackID
-	}
-	switch {
-	case a.ID == "" || a.DriftID == "":
-		return a, fmt.Errorf("approval %q of drift %q: id and drift id are required", a.ID, a.DriftID)
-	case a.ClientID != p.State.ClientID || a.StackID != p.State.StackID:
-		return a, fmt.Errorf("approval %s is for %s/%s", a.ID, a.ClientID, a.StackID)
-	case len(a.Diff) > 0 && !json.Valid(a.Diff):
-		return a, fmt.Errorf("approval %s: diff is not valid JSON", a.ID)
-	}
-	if a.Status == "" {
-		a.Status = store.ApprovalPending
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now
-	}
-	if a.ReconciliationID == "" {
-		a.ReconciliationID = p.Result.ReconciliationID
-	}
-	return a, nil
 }
 
 func nullJSON(b json.RawMessage) sql.NullString {
@@ -396,8 +317,8 @@ RETURNING ` + healColumns
 // ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
 // attempts for owner until now+lease, oldest first.
 func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.HealAttempt, error) {
-	if owner == "" || lease <= 0 {
-		return nil, fmt.Errorf("claim heals: owner %q and a positive lease (%s) are required", owner, lease)
+	if err := store.CheckClaimHeals(owner, lease); err != nil {
+		return nil, err
 	}
 	limit = store.PageLimit(limit)
 	var out []store.HealAttempt
@@ -412,18 +333,8 @@ func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lea
 	if err != nil {
 		return nil, fmt.Errorf("claim heals for %s: %w", owner, err)
 	}
-	sortHeals(out)
+	store.SortHeals(out) // RETURNING has no order
 	return out, nil
-}
-
-// sortHeals orders attempts by (CreatedAt, ID): RETURNING has no order.
-func sortHeals(hs []store.HealAttempt) {
-	sort.Slice(hs, func(i, j int) bool {
-		if !hs[i].CreatedAt.Equal(hs[j].CreatedAt) {
-			return hs[i].CreatedAt.Before(hs[j].CreatedAt)
-		}
-		return hs[i].ID < hs[j].ID
-	})
 }
 
 // qFinishHeal records the outcome of an attempt running under owner. The
@@ -434,8 +345,8 @@ RETURNING ` + healColumns
 
 // FinishHeal records the outcome of a running attempt held by owner.
 func (s *Store) FinishHeal(ctx context.Context, id, owner string, status store.HealStatus, detail, errText string, at time.Time) (store.HealAttempt, error) {
-	if status != store.HealExecuted && status != store.HealFailed {
-		return store.HealAttempt{}, fmt.Errorf("finish heal %s: status %q: want executed or failed", id, status)
+	if err := store.CheckFinishHeal(id, status); err != nil {
+		return store.HealAttempt{}, err
 	}
 	var h store.HealAttempt
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -583,21 +494,21 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		if err != nil {
 			return translate(err)
 		}
-		if a.Status != store.ApprovalPending {
-			return fmt.Errorf("%w: approval is %s", store.ErrConflict, a.Status)
-		}
-		if !a.ExpiresAt.After(store.Truncate(at)) {
+		d, err := store.Decide(a, approve, by, reason, at)
+		if errors.Is(err, store.ErrExpired) {
 			expired, a.Status = true, store.ApprovalExpired
 			_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = 'expired' WHERE id = ?`, id)
 			return err
 		}
-		d := decision(a, approve, by, reason, at)
-		a = d.approval
+		if err != nil {
+			return err
+		}
+		a = d.Approval
 		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?
 WHERE id = ?`, string(a.Status), nullMicros(a.DecidedAt), a.DecidedBy, a.Reason, id); err != nil {
 			return err
 		}
-		_, err = s.appendAudit(ctx, tx, []store.AuditEntry{d.audit})
+		_, err = s.appendAudit(ctx, tx, []store.AuditEntry{d.Audit})
 		return err
 	})
 	if err != nil {
@@ -607,31 +518,6 @@ WHERE id = ?`, string(a.Status), nullMicros(a.DecidedAt), a.DecidedBy, a.Reason,
 		return store.Approval{}, fmt.Errorf("decide approval %s: %w at %s", id, store.ErrExpired, a.ExpiresAt.Format(time.RFC3339))
 	}
 	return a, nil
-}
-
-// decided is a decision on a pending approval: the approval as decided and
-// its audit entry.
-type decided struct {
-	approval store.Approval
-	audit    store.AuditEntry
-}
-
-// decision decides a pending approval a: approved or rejected by by at at,
-// and the audit entry that records it.
-func decision(a store.Approval, approve bool, by, reason string, at time.Time) decided {
-	at = store.Truncate(at)
-	a.Status, a.DecidedAt, a.DecidedBy, a.Reason = store.ApprovalRejected, &at, by, reason
-	action := "approval_rejected"
-	if approve {
-		a.Status, action = store.ApprovalApproved, "approval_granted"
-	}
-	changes, _ := json.Marshal(map[string]string{
-		"approval_id": a.ID, "approval_class": a.Class, "heal_action": a.Action, "reason": reason,
-	})
-	return decided{approval: a, audit: store.AuditEntry{
-		Timestamp: at, Action: action, ClientID: a.ClientID, StackID: a.StackID, TriggeredBy: by,
-		Success: true, ChangesMade: changes, ApprovalRequired: true, Approver: by, DriftID: a.DriftID,
-	}}
 }
 
 // qExpireApprovals expires a bounded batch of pending approvals.
