@@ -6,16 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -28,41 +25,35 @@ const stateColumns = `client_id, stack_id, environment, desired_hash, applied_ha
 type stateRow struct {
 	clientID, stackID, environment         string
 	desiredHash, appliedHash, stateVersion string
-	previousVersions, desired, resources   string
+	desired                                string
 	lastApplied, lastVerified              *time.Time
 	createdAt, updatedAt                   time.Time
-	status, driftDetails, lastError        string
-	policy, observability                  string
+	status, lastError                      string
+	docs                                   store.StateDocs
 	revision                               int64
 }
 
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
-		&r.previousVersions, &r.desired, &r.resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.driftDetails, &r.lastError, &r.policy, &r.observability, &r.revision}
+		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
-		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.driftDetails, r.lastError, r.policy, r.observability, r.revision}
+		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision}
 }
 
-// encodeState encodes a record. Drift times inside drift_details are
-// truncated like every stored time.
+// encodeState encodes a record (its JSON documents by
+// store.EncodeStateDocs).
 func encodeState(rec store.StateRecord) (stateRow, error) {
-	if len(rec.Desired) > 0 && !json.Valid(rec.Desired) {
-		return stateRow{}, fmt.Errorf("state %s: desired is not valid JSON", rec.Key())
+	docs, err := store.EncodeStateDocs(rec)
+	if err != nil {
+		return stateRow{}, err
 	}
-	details := rec.DriftDetails
-	if details != nil {
-		details = make([]drift.Drift, len(rec.DriftDetails))
-		for i, d := range rec.DriftDetails {
-			details[i] = truncateDrift(d)
-		}
-	}
-	r := stateRow{
+	return stateRow{
 		clientID: rec.ClientID, stackID: rec.StackID, environment: rec.Environment,
 		desiredHash: rec.DesiredHash, appliedHash: rec.AppliedHash, stateVersion: rec.StateVersion,
 		desired:      string(rec.Desired),
@@ -70,24 +61,9 @@ func encodeState(rec store.StateRecord) (stateRow, error) {
 		lastVerified: tsPtr(rec.LastVerified),
 		createdAt:    ts(rec.CreatedAt), updatedAt: ts(rec.UpdatedAt),
 		status: string(rec.Status), lastError: rec.LastError,
+		docs:     docs,
 		revision: rec.Revision,
-	}
-	var err error
-	for _, f := range []struct {
-		dst *string
-		v   any
-	}{
-		{&r.previousVersions, rec.PreviousVersions},
-		{&r.resources, rec.Resources},
-		{&r.driftDetails, details},
-		{&r.policy, rec.ReconciliationPolicy},
-		{&r.observability, rec.Observability},
-	} {
-		if *f.dst, err = marshal(f.v); err != nil {
-			return stateRow{}, fmt.Errorf("state %s: %w", rec.Key(), err)
-		}
-	}
-	return r, nil
+	}, nil
 }
 
 func (r *stateRow) decode() (store.StateRecord, error) {
@@ -103,49 +79,19 @@ func (r *stateRow) decode() (store.StateRecord, error) {
 	if r.desired != "" {
 		rec.Desired = json.RawMessage(r.desired)
 	}
-	for _, f := range []struct {
-		src string
-		v   any
-	}{
-		{r.previousVersions, &rec.PreviousVersions},
-		{r.resources, &rec.Resources},
-		{r.driftDetails, &rec.DriftDetails},
-		{r.policy, &rec.ReconciliationPolicy},
-		{r.observability, &rec.Observability},
-	} {
-		if err := json.Unmarshal([]byte(f.src), f.v); err != nil {
-			return store.StateRecord{}, fmt.Errorf("decode state %s/%s: %w", r.clientID, r.stackID, err)
-		}
+	if err := r.docs.Decode(&rec); err != nil {
+		return store.StateRecord{}, err
 	}
 	return rec, nil
 }
 
-// stored returns rec as GetState will read it back from r, its encoding,
-// without decoding every column: times as stored, Desired nil when empty,
-// the drift details decoded (their Expected and Observed read back as JSON
-// values). Slices and maps are copied; they round-trip through JSON exactly.
+// stored returns rec as GetState will read it back from r, its encoding
+// (see store.StoredState), with the times and revision as stored.
 func (r *stateRow) stored(rec store.StateRecord) (store.StateRecord, error) {
 	rec.CreatedAt, rec.UpdatedAt = utc(r.createdAt), utc(r.updatedAt)
 	rec.LastApplied, rec.LastVerified = utcPtr(r.lastApplied), utcPtr(r.lastVerified)
 	rec.Revision = r.revision
-	if len(rec.Desired) == 0 {
-		rec.Desired = nil
-	} else {
-		rec.Desired = json.RawMessage(r.desired)
-	}
-	rec.PreviousVersions = slices.Clone(rec.PreviousVersions)
-	rec.Resources = maps.Clone(rec.Resources)
-	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
-	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
-	if len(rec.DriftDetails) > 0 {
-		rec.DriftDetails = nil
-		if err := json.Unmarshal([]byte(r.driftDetails), &rec.DriftDetails); err != nil {
-			return store.StateRecord{}, fmt.Errorf("decode state %s: %w", rec.Key(), err)
-		}
-	} else {
-		rec.DriftDetails = slices.Clone(rec.DriftDetails)
-	}
-	return rec, nil
+	return store.StoredState(rec, r.desired, r.docs)
 }
 
 func marshal(v any) (string, error) {
@@ -199,16 +145,8 @@ type stackKey struct{ client, stack string }
 // by a concurrent apply after the locking read runs the transaction again,
 // which then finds it stored.
 func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
-	for _, d := range in {
-		if d.ClientID == "" || d.StackID == "" {
-			return nil, fmt.Errorf("apply desired: client and stack ids are required (got %q/%q)", d.ClientID, d.StackID)
-		}
-		if d.Hash == "" {
-			return nil, fmt.Errorf("apply desired %s/%s: hash is required", d.ClientID, d.StackID)
-		}
-		if !json.Valid(d.Document) {
-			return nil, fmt.Errorf("apply desired %s/%s: document is not valid JSON", d.ClientID, d.StackID)
-		}
+	if err := store.CheckDesired(in); err != nil {
+		return nil, err
 	}
 	results := make([]store.ApplyResult, len(in))
 	if len(in) == 0 {
@@ -264,7 +202,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			a, ok := cur[k]
 			switch {
 			case !ok:
-				res.Created, res.Changed, res.Version = true, true, "v1.0.0"
+				res.Created, res.Changed, res.Version = true, true, store.FirstStateVersion
 				if err := queueInsertStack(b, d, now); err != nil {
 					return err
 				}
@@ -272,7 +210,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			case a.hash == d.Hash:
 				res.Version = a.version
 			default:
-				next, err := bumpMinor(a.version)
+				next, err := store.NextMinorVersion(a.version)
 				if err != nil {
 					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
 				}
@@ -300,15 +238,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 }
 
 func queueInsertStack(b *pgx.Batch, d store.DesiredInput, now time.Time) error {
-	row, err := encodeState(store.StateRecord{
-		ClientID: d.ClientID, StackID: d.StackID, Environment: d.Environment,
-		DesiredHash: d.Hash, StateVersion: "v1.0.0", PreviousVersions: []string{},
-		Desired: d.Document, Resources: d.Resources,
-		CreatedAt: now, UpdatedAt: now,
-		Status: store.StatusHealthy, DriftDetails: []drift.Drift{},
-		ReconciliationPolicy: d.Policy, Observability: d.Observability,
-		Revision: 1,
-	})
+	row, err := encodeState(store.NewState(d, now))
 	if err != nil {
 		return err
 	}
@@ -319,43 +249,24 @@ func queueInsertStack(b *pgx.Batch, d store.DesiredInput, now time.Time) error {
 		}
 		return nil
 	})
-	queueVersion(b, d, "v1.0.0", now)
+	queueVersion(b, d, store.FirstStateVersion, now)
 	return nil
 }
 
 func queueChangeStack(b *pgx.Batch, d store.DesiredInput, next string, prev []string, now time.Time) error {
-	enc := make([]string, 4)
-	for i, v := range []any{prev, d.Resources, d.Policy, d.Observability} {
-		var err error
-		if enc[i], err = marshal(v); err != nil {
-			return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-		}
+	docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+		PreviousVersions: prev, Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability})
+	if err != nil {
+		return err
 	}
 	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), next,
-		enc[0], enc[1], enc[2], enc[3], ts(now), d.ClientID, d.StackID)
+		docs.PreviousVersions, docs.Resources, docs.Policy, docs.Observability, ts(now), d.ClientID, d.StackID)
 	queueVersion(b, d, next, now)
 	return nil
 }
 
 func queueVersion(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) {
 	b.Queue(qInsertVersion, d.ClientID, d.StackID, version, d.Hash, string(d.Document), ts(now), d.AppliedBy)
-}
-
-// bumpMinor turns "vX.Y.Z" into "vX.(Y+1).0".
-func bumpMinor(v string) (string, error) {
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if len(parts) != 3 || !strings.HasPrefix(v, "v") {
-		return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
-	}
-	var n [3]int
-	for i, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
-		}
-		n[i] = x
-	}
-	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
 }
 
 // GetState returns one stack's record, or store.ErrNotFound.
@@ -462,8 +373,8 @@ func updateState(ctx context.Context, q querier, row *stateRow) error {
 
 func (r *stateRow) updateArgs() []any {
 	return []any{r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
-		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.updatedAt,
-		r.status, r.driftDetails, r.lastError, r.policy, r.observability,
+		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.updatedAt,
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability,
 		r.clientID, r.stackID, r.revision}
 }
 
@@ -562,11 +473,8 @@ func scanVersion(sc scanner) (store.DesiredVersion, error) {
 
 // PutPolicy upserts a policy document; a zero UpdatedAt is set to now.
 func (s *Store) PutPolicy(ctx context.Context, p store.PolicyRecord) error {
-	if p.ClientID == "" {
-		return errors.New("put policy: client id is required")
-	}
-	if !json.Valid(p.Document) {
-		return fmt.Errorf("put policy %s/%s: document is not valid JSON", p.ClientID, p.StackID)
+	if err := store.CheckPolicy(p); err != nil {
+		return err
 	}
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = s.now()

@@ -6,13 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -25,41 +21,35 @@ const stateColumns = `client_id, stack_id, environment, desired_hash, applied_ha
 type stateRow struct {
 	clientID, stackID, environment         string
 	desiredHash, appliedHash, stateVersion string
-	previousVersions, desired, resources   string
+	desired                                string
 	lastApplied, lastVerified              sql.NullInt64
 	createdAt, updatedAt                   int64
-	status, driftDetails, lastError        string
-	policy, observability                  string
+	status, lastError                      string
+	docs                                   store.StateDocs
 	revision                               int64
 }
 
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
-		&r.previousVersions, &r.desired, &r.resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.driftDetails, &r.lastError, &r.policy, &r.observability, &r.revision}
+		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
-		r.previousVersions, r.desired, r.resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.driftDetails, r.lastError, r.policy, r.observability, r.revision}
+		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision}
 }
 
-// encodeState encodes a record. Drift times inside drift_details are
-// truncated like every stored time.
+// encodeState encodes a record (its JSON documents by
+// store.EncodeStateDocs).
 func encodeState(rec store.StateRecord) (stateRow, error) {
-	if len(rec.Desired) > 0 && !json.Valid(rec.Desired) {
-		return stateRow{}, fmt.Errorf("state %s: desired is not valid JSON", rec.Key())
+	docs, err := store.EncodeStateDocs(rec)
+	if err != nil {
+		return stateRow{}, err
 	}
-	details := rec.DriftDetails
-	if details != nil {
-		details = make([]drift.Drift, len(rec.DriftDetails))
-		for i, d := range rec.DriftDetails {
-			details[i] = truncateDrift(d)
-		}
-	}
-	r := stateRow{
+	return stateRow{
 		clientID: rec.ClientID, stackID: rec.StackID, environment: rec.Environment,
 		desiredHash: rec.DesiredHash, appliedHash: rec.AppliedHash, stateVersion: rec.StateVersion,
 		desired:      string(rec.Desired),
@@ -67,24 +57,9 @@ func encodeState(rec store.StateRecord) (stateRow, error) {
 		lastVerified: nullMicros(rec.LastVerified),
 		createdAt:    micros(rec.CreatedAt), updatedAt: micros(rec.UpdatedAt),
 		status: string(rec.Status), lastError: rec.LastError,
+		docs:     docs,
 		revision: rec.Revision,
-	}
-	var err error
-	for _, f := range []struct {
-		dst *string
-		v   any
-	}{
-		{&r.previousVersions, rec.PreviousVersions},
-		{&r.resources, rec.Resources},
-		{&r.driftDetails, details},
-		{&r.policy, rec.ReconciliationPolicy},
-		{&r.observability, rec.Observability},
-	} {
-		if *f.dst, err = marshal(f.v); err != nil {
-			return stateRow{}, fmt.Errorf("state %s: %w", rec.Key(), err)
-		}
-	}
-	return r, nil
+	}, nil
 }
 
 func (r *stateRow) decode() (store.StateRecord, error) {
@@ -100,19 +75,8 @@ func (r *stateRow) decode() (store.StateRecord, error) {
 	if r.desired != "" {
 		rec.Desired = json.RawMessage(r.desired)
 	}
-	for _, f := range []struct {
-		src string
-		v   any
-	}{
-		{r.previousVersions, &rec.PreviousVersions},
-		{r.resources, &rec.Resources},
-		{r.driftDetails, &rec.DriftDetails},
-		{r.policy, &rec.ReconciliationPolicy},
-		{r.observability, &rec.Observability},
-	} {
-		if err := json.Unmarshal([]byte(f.src), f.v); err != nil {
-			return store.StateRecord{}, fmt.Errorf("decode state %s/%s: %w", r.clientID, r.stackID, err)
-		}
+	if err := r.docs.Decode(&rec); err != nil {
+		return store.StateRecord{}, err
 	}
 	return rec, nil
 }
@@ -130,16 +94,8 @@ func marshal(v any) (string, error) {
 // pass has run yet); a changed hash bumps the minor version and appends the
 // old one to PreviousVersions; an unchanged hash writes nothing.
 func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
-	for _, d := range in {
-		if d.ClientID == "" || d.StackID == "" {
-			return nil, fmt.Errorf("apply desired: client and stack ids are required (got %q/%q)", d.ClientID, d.StackID)
-		}
-		if d.Hash == "" {
-			return nil, fmt.Errorf("apply desired %s/%s: hash is required", d.ClientID, d.StackID)
-		}
-		if !json.Valid(d.Document) {
-			return nil, fmt.Errorf("apply desired %s/%s: document is not valid JSON", d.ClientID, d.StackID)
-		}
+	if err := store.CheckDesired(in); err != nil {
+		return nil, err
 	}
 	results := make([]store.ApplyResult, len(in))
 	if len(in) == 0 {
@@ -157,7 +113,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&version, &hash, &prev)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				res.Created, res.Changed, res.Version = true, true, "v1.0.0"
+				res.Created, res.Changed, res.Version = true, true, store.FirstStateVersion
 				if err := s.insertStack(ctx, tx, d, now); err != nil {
 					return err
 				}
@@ -166,7 +122,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			case hash == d.Hash:
 				res.Version = version
 			default:
-				next, err := bumpMinor(version)
+				next, err := store.NextMinorVersion(version)
 				if err != nil {
 					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
 				}
@@ -186,15 +142,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 }
 
 func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, now time.Time) error {
-	row, err := encodeState(store.StateRecord{
-		ClientID: d.ClientID, StackID: d.StackID, Environment: d.Environment,
-		DesiredHash: d.Hash, StateVersion: "v1.0.0", PreviousVersions: []string{},
-		Desired: d.Document, Resources: d.Resources,
-		CreatedAt: now, UpdatedAt: now,
-		Status: store.StatusHealthy, DriftDetails: []drift.Drift{},
-		ReconciliationPolicy: d.Policy, Observability: d.Observability,
-		Revision: 1,
-	})
+	row, err := encodeState(store.NewState(d, now))
 	if err != nil {
 		return err
 	}
@@ -205,7 +153,7 @@ func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	if _, err := ins.ExecContext(ctx, row.args()...); err != nil {
 		return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, translate(err))
 	}
-	return s.insertVersion(ctx, tx, d, "v1.0.0", now)
+	return s.insertVersion(ctx, tx, d, store.FirstStateVersion, now)
 }
 
 func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, old, next, prevJSON string, now time.Time) error {
@@ -213,20 +161,18 @@ func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	if err := json.Unmarshal([]byte(prevJSON), &prev); err != nil {
 		return fmt.Errorf("decode previous versions of %s/%s: %w", d.ClientID, d.StackID, err)
 	}
-	prev = append(prev, old)
-	enc := make([]string, 4)
-	for i, v := range []any{prev, d.Resources, d.Policy, d.Observability} {
-		var err error
-		if enc[i], err = marshal(v); err != nil {
-			return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-		}
+	docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+		PreviousVersions: append(prev, old), Resources: d.Resources,
+		ReconciliationPolicy: d.Policy, Observability: d.Observability})
+	if err != nil {
+		return err
 	}
 	up, err := s.write(ctx, tx, qChangeDesired)
 	if err != nil {
 		return err
 	}
 	if _, err := up.ExecContext(ctx, d.Environment, d.Hash, string(d.Document), next,
-		enc[0], enc[1], enc[2], enc[3], micros(now), d.ClientID, d.StackID); err != nil {
+		docs.PreviousVersions, docs.Resources, docs.Policy, docs.Observability, micros(now), d.ClientID, d.StackID); err != nil {
 		return fmt.Errorf("update state %s/%s: %w", d.ClientID, d.StackID, err)
 	}
 	return s.insertVersion(ctx, tx, d, next, now)
@@ -241,23 +187,6 @@ func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, d store.DesiredIn
 		return fmt.Errorf("insert desired version %s/%s %s: %w", d.ClientID, d.StackID, version, translate(err))
 	}
 	return nil
-}
-
-// bumpMinor turns "vX.Y.Z" into "vX.(Y+1).0".
-func bumpMinor(v string) (string, error) {
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if len(parts) != 3 || !strings.HasPrefix(v, "v") {
-		return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
-	}
-	var n [3]int
-	for i, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return "", fmt.Errorf("state version %q is not vMAJOR.MINOR.PATCH", v)
-		}
-		n[i] = x
-	}
-	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
 }
 
 // GetState returns one stack's record, or store.ErrNotFound.
@@ -364,8 +293,8 @@ func (s *Store) updateState(ctx context.Context, tx *sql.Tx, row *stateRow) erro
 	}
 	key := row.clientID + "/" + row.stackID
 	err = up.QueryRowContext(ctx, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
-		row.previousVersions, row.desired, row.resources, row.lastApplied, row.lastVerified, row.updatedAt,
-		row.status, row.driftDetails, row.lastError, row.policy, row.observability,
+		row.docs.PreviousVersions, row.desired, row.docs.Resources, row.lastApplied, row.lastVerified, row.updatedAt,
+		row.status, row.docs.DriftDetails, row.lastError, row.docs.Policy, row.docs.Observability,
 		row.clientID, row.stackID, row.revision).Scan(&row.createdAt, &row.revision)
 	if errors.Is(err, sql.ErrNoRows) {
 		exists, err := s.write(ctx, tx, qStateExists)
@@ -387,32 +316,13 @@ func (s *Store) updateState(ctx context.Context, tx *sql.Tx, row *stateRow) erro
 	return nil
 }
 
-// stored returns rec as GetState will read it back from r, its encoding,
-// without decoding every column: times as stored, Desired nil when empty,
-// the drift details decoded (their Expected and Observed read back as JSON
-// values). Slices and maps are copied; they round-trip through JSON exactly.
+// stored returns rec as GetState will read it back from r, its encoding
+// (see store.StoredState), with the times and revision as stored.
 func (r *stateRow) stored(rec store.StateRecord) (store.StateRecord, error) {
 	rec.CreatedAt, rec.UpdatedAt = fromMicros(r.createdAt), fromMicros(r.updatedAt)
 	rec.LastApplied, rec.LastVerified = fromNullMicros(r.lastApplied), fromNullMicros(r.lastVerified)
 	rec.Revision = r.revision
-	if len(rec.Desired) == 0 {
-		rec.Desired = nil
-	} else {
-		rec.Desired = json.RawMessage(r.desired)
-	}
-	rec.PreviousVersions = slices.Clone(rec.PreviousVersions)
-	rec.Resources = maps.Clone(rec.Resources)
-	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
-	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
-	if len(rec.DriftDetails) > 0 {
-		rec.DriftDetails = nil
-		if err := json.Unmarshal([]byte(r.driftDetails), &rec.DriftDetails); err != nil {
-			return store.StateRecord{}, fmt.Errorf("decode state %s: %w", rec.Key(), err)
-		}
-	} else {
-		rec.DriftDetails = slices.Clone(rec.DriftDetails)
-	}
-	return rec, nil
+	return store.StoredState(rec, r.desired, r.docs)
 }
 
 // GetDesiredVersion returns one version, or store.ErrNotFound.
@@ -473,11 +383,8 @@ func scanVersion(sc scanner) (store.DesiredVersion, error) {
 
 // PutPolicy upserts a policy document; a zero UpdatedAt is set to now.
 func (s *Store) PutPolicy(ctx context.Context, p store.PolicyRecord) error {
-	if p.ClientID == "" {
-		return errors.New("put policy: client id is required")
-	}
-	if !json.Valid(p.Document) {
-		return fmt.Errorf("put policy %s/%s: document is not valid JSON", p.ClientID, p.StackID)
+	if err := store.CheckPolicy(p); err != nil {
+		return err
 	}
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = s.now()
