@@ -71,27 +71,16 @@ WHERE (pg_snapshot_xmax(excluded.checked), pg_snapshot_xmin(excluded.checked))
 // head is held for that round trip and the commit's WAL flush only.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	r := p.Result
-	if r.ReconciliationID == "" {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: result has no reconciliation id", key)
-	}
-	if r.ClientID == "" && r.StackID == "" {
-		r.ClientID, r.StackID = p.State.ClientID, p.State.StackID
-	}
-	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: result is for %s/%s", key, r.ClientID, r.StackID)
+	r, err := store.CheckPassResult(p)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 	drifts := make([][]any, len(p.Drifts))
 	ids := make([]string, len(p.Drifts)) // never nil: see qResolveDrifts
 	for i, d := range p.Drifts {
-		if d.ClientID == "" && d.StackID == "" {
-			d.ClientID, d.StackID = p.State.ClientID, p.State.StackID
-		}
-		if d.ClientID != p.State.ClientID || d.StackID != p.State.StackID {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift %s is for %s/%s", key, d.ID, d.ClientID, d.StackID)
-		}
-		if d.ID == "" {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift of %s has no id", key, d.Component)
+		d, err := store.CheckPassDrift(p, d)
+		if err != nil {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 		}
 		args, err := driftArgs(d)
 		if err != nil {
@@ -99,7 +88,7 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		}
 		drifts[i], ids[i] = args, d.ID
 	}
-	if err := checkAudit(p.Audit); err != nil {
+	if err := store.CheckAudit(p.Audit); err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 	errorsJSON, err := marshal(r.Errors)
@@ -177,7 +166,7 @@ const driftColumns = `client_id, stack_id, id, code, type, component, expected, 
 
 // driftArgs encodes a drift as the values of driftColumns.
 func driftArgs(d drift.Drift) ([]any, error) {
-	d = truncateDrift(d)
+	d = store.TruncateDrift(d)
 	expected, err := marshal(d.Expected)
 	if err != nil {
 		return nil, fmt.Errorf("drift %s expected: %w", d.ID, err)
@@ -189,15 +178,6 @@ func driftArgs(d drift.Drift) ([]any, error) {
 	return []any{d.ClientID, d.StackID, d.ID, string(d.Code), string(d.Type), d.Component,
 		expected, observed, string(d.Severity), d.Cause, d.DetectedAt, d.FirstSeen,
 		d.LastSeen, d.Observations, d.Confirmed, d.Acknowledged, d.AcknowledgedBy, d.ResolvedAt, d.HealStatus}, nil
-}
-
-// truncateDrift gives a drift's times the precision they are stored with.
-func truncateDrift(d drift.Drift) drift.Drift {
-	d.DetectedAt = ts(d.DetectedAt)
-	d.FirstSeen = ts(d.FirstSeen)
-	d.LastSeen = ts(d.LastSeen)
-	d.ResolvedAt = tsPtr(d.ResolvedAt)
-	return d
 }
 
 func scanDrift(sc scanner) (drift.Drift, error) {
@@ -325,22 +305,11 @@ FROM reconciliations`+p.clause()+` ORDER BY started_at DESC, seq DESC LIMIT `+p.
 	return out, next, nil
 }
 
-// checkAudit rejects entries whose ChangesMade is not JSON: the hash is
-// computed over them and must not fail.
-func checkAudit(entries []store.AuditEntry) error {
-	for _, e := range entries {
-		if len(e.ChangesMade) > 0 && !json.Valid(e.ChangesMade) {
-			return fmt.Errorf("audit %s: changes_made is not valid JSON", e.Action)
-		}
-	}
-	return nil
-}
-
 // AppendAudit appends entries to the chain in one transaction. Seq, PrevHash
 // and Hash are filled in entries once committed; a zero Timestamp is set to
 // now.
 func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) error {
-	if err := checkAudit(entries); err != nil {
+	if err := store.CheckAudit(entries); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	if len(entries) == 0 {
@@ -412,32 +381,19 @@ func (s *Store) queueAudit(b *pgx.Batch, head auditHead, entries []store.AuditEn
 		approvers, recs, driftIDs             = make([]string, n), make([]string, n), make([]string, n)
 		prevs, hashes                         = make([]string, n), make([]string, n)
 	)
-	now := s.now()
-	seq, prev := head.seq, head.hash
-	out := make([]store.AuditEntry, n)
-	for i, e := range entries {
-		seq++
-		e.Seq, e.PrevHash = seq, prev
-		if e.Timestamp.IsZero() {
-			e.Timestamp = now
-		}
-		e.Timestamp = ts(e.Timestamp)
-		if len(e.ChangesMade) > 0 {
+	out := store.ChainAudit(entries, head.seq, head.hash, s.now())
+	for i, e := range out {
+		if e.ChangesMade != nil {
 			c := string(e.ChangesMade)
 			changes[i] = &c
-		} else {
-			e.ChangesMade = nil
 		}
-		e.Hash = store.ChainHash(e)
 		seqs[i], stamps[i], actions[i], clients[i], stacks[i] = e.Seq, e.Timestamp, e.Action, e.ClientID, e.StackID
 		triggeredBy[i], success[i], approval[i], approvers[i] = e.TriggeredBy, e.Success, e.ApprovalRequired, e.Approver
 		recs[i], driftIDs[i], prevs[i], hashes[i] = e.ReconciliationID, e.DriftID, e.PrevHash, e.Hash
-		prev = e.Hash
-		out[i] = e
 	}
 	b.Queue(qInsertAudit, seqs, stamps, actions, clients, stacks, triggeredBy, success, changes, approval,
 		approvers, recs, driftIDs, prevs, hashes)
-	b.Queue(`UPDATE audit_head SET hash = $1`, prev)
+	b.Queue(`UPDATE audit_head SET hash = $1`, out[n-1].Hash)
 	return out
 }
 

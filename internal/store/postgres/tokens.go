@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -26,25 +25,12 @@ func scanToken(row pgx.Row) (store.Token, error) {
 	return t, nil
 }
 
-// checkToken rejects a token that cannot be stored.
-func checkToken(t store.Token) error {
-	switch {
-	case t.ID == "":
-		return errors.New("token id is required")
-	case t.SecretHash == "":
-		return errors.New("token secret hash is required")
-	case !t.Role.Valid():
-		return fmt.Errorf("unknown role %q", t.Role)
-	}
-	return nil
-}
-
 // CreateToken stores a new token and appends audit in one transaction.
 func (s *Store) CreateToken(ctx context.Context, t store.Token, audit []store.AuditEntry) error {
-	if err := checkToken(t); err != nil {
+	if err := store.CheckToken(t); err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
-	if err := checkAudit(audit); err != nil {
+	if err := store.CheckAudit(audit); err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
 	if t.CreatedAt.IsZero() {
@@ -115,7 +101,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 // RevokeToken revokes a token (the first revocation stands) and appends
 // audit in one transaction.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []store.AuditEntry) (store.Token, error) {
-	if err := checkAudit(audit); err != nil {
+	if err := store.CheckAudit(audit); err != nil {
 		return store.Token{}, fmt.Errorf("revoke token: %w", err)
 	}
 	var (

@@ -25,27 +25,16 @@ import (
 // when the pass read it before it was acknowledged.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	r := p.Result
-	if r.ReconciliationID == "" {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: result has no reconciliation id", key)
-	}
-	if r.ClientID == "" && r.StackID == "" {
-		r.ClientID, r.StackID = p.State.ClientID, p.State.StackID
-	}
-	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: result is for %s/%s", key, r.ClientID, r.StackID)
+	r, err := store.CheckPassResult(p)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 	drifts := make([][]any, len(p.Drifts))
 	ids := make([]string, len(p.Drifts))
 	for i, d := range p.Drifts {
-		if d.ClientID == "" && d.StackID == "" {
-			d.ClientID, d.StackID = p.State.ClientID, p.State.StackID
-		}
-		if d.ClientID != p.State.ClientID || d.StackID != p.State.StackID {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift %s is for %s/%s", key, d.ID, d.ClientID, d.StackID)
-		}
-		if d.ID == "" {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: drift of %s has no id", key, d.Component)
+		d, err := store.CheckPassDrift(p, d)
+		if err != nil {
+			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 		}
 		args, err := driftArgs(d)
 		if err != nil {
@@ -53,7 +42,7 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		}
 		drifts[i], ids[i] = args, d.ID
 	}
-	if err := checkAudit(p.Audit); err != nil {
+	if err := store.CheckAudit(p.Audit); err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
 	idsJSON, err := marshal(ids)
@@ -121,7 +110,7 @@ const driftColumns = `client_id, stack_id, id, code, type, component, expected, 
 
 // driftArgs encodes a drift as the values of driftColumns.
 func driftArgs(d drift.Drift) ([]any, error) {
-	d = truncateDrift(d)
+	d = store.TruncateDrift(d)
 	expected, err := marshal(d.Expected)
 	if err != nil {
 		return nil, fmt.Errorf("drift %s expected: %w", d.ID, err)
@@ -148,18 +137,6 @@ func (s *Store) upsertDrifts(ctx context.Context, tx *sql.Tx, drifts [][]any) er
 		}
 	}
 	return nil
-}
-
-// truncateDrift gives a drift's times the precision they are stored with.
-func truncateDrift(d drift.Drift) drift.Drift {
-	d.DetectedAt = store.Truncate(d.DetectedAt)
-	d.FirstSeen = store.Truncate(d.FirstSeen)
-	d.LastSeen = store.Truncate(d.LastSeen)
-	if d.ResolvedAt != nil {
-		t := store.Truncate(*d.ResolvedAt)
-		d.ResolvedAt = &t
-	}
-	return d
 }
 
 func scanDrift(sc scanner) (drift.Drift, error) {
@@ -319,22 +296,11 @@ FROM reconciliations`+where(conds)+` ORDER BY started_at DESC, seq DESC LIMIT ?`
 	return out, next, nil
 }
 
-// checkAudit rejects entries whose ChangesMade is not JSON: the hash is
-// computed over them and must not fail.
-func checkAudit(entries []store.AuditEntry) error {
-	for _, e := range entries {
-		if len(e.ChangesMade) > 0 && !json.Valid(e.ChangesMade) {
-			return fmt.Errorf("audit %s: changes_made is not valid JSON", e.Action)
-		}
-	}
-	return nil
-}
-
 // AppendAudit appends entries to the chain in one transaction. Seq, PrevHash
 // and Hash are filled in entries once committed; a zero Timestamp is set to
 // now.
 func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) error {
-	if err := checkAudit(entries); err != nil {
+	if err := store.CheckAudit(entries); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	if len(entries) == 0 {
@@ -374,29 +340,13 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []store.Aud
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	out := make([]store.AuditEntry, len(entries))
-	for i, e := range entries {
-		seq++
-		e.Seq, e.PrevHash = seq, prev
-		if e.Timestamp.IsZero() {
-			e.Timestamp = now
-		}
-		e.Timestamp = store.Truncate(e.Timestamp)
-		var changes sql.NullString
-		if len(e.ChangesMade) > 0 {
-			changes = sql.NullString{String: string(e.ChangesMade), Valid: true}
-		} else {
-			e.ChangesMade = nil
-		}
-		e.Hash = store.ChainHash(e)
+	out := store.ChainAudit(entries, seq, prev, s.now())
+	for _, e := range out {
 		if _, err := ins.ExecContext(ctx, e.Seq, micros(e.Timestamp), e.Action, e.ClientID, e.StackID, e.TriggeredBy,
-			boolInt(e.Success), changes, boolInt(e.ApprovalRequired), e.Approver, e.ReconciliationID, e.DriftID,
-			e.PrevHash, e.Hash); err != nil {
+			boolInt(e.Success), nullJSON(e.ChangesMade), boolInt(e.ApprovalRequired), e.Approver, e.ReconciliationID,
+			e.DriftID, e.PrevHash, e.Hash); err != nil {
 			return nil, fmt.Errorf("insert audit %d: %w", e.Seq, translate(err))
 		}
-		prev = e.Hash
-		out[i] = e
 	}
 	return out, nil
 }
