@@ -4,10 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -20,42 +16,11 @@ var migrationFS embed.FS
 // It is store.ErrSchemaTooNew.
 var ErrSchemaTooNew = store.ErrSchemaTooNew
 
-// migration is one numbered file of migrations/: NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order; their numbers must
-// run 1, 2, 3... without gaps. Number n means the same change as the SQLite
+// migrations returns the embedded migrations in order (see
+// store.ReadMigrations). Number n means the same change as the SQLite
 // driver's migration n.
-func migrations() ([]migration, error) {
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := strings.TrimPrefix(f, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", base)
-		}
-		b, err := migrationFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want number %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+func migrations() ([]store.MigrationFile, error) {
+	return store.ReadMigrations(migrationFS, "migrations")
 }
 
 // qMigrateLock serialises migrations of one schema: replicas that start at
@@ -89,18 +54,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := t.conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		if current > len(ms) {
-			return fmt.Errorf("%w: version %d, this program knows %d (upgrade blackwell)", ErrSchemaTooNew, current, len(ms))
+		if err := store.CheckSchemaVersion(current, len(ms)); err != nil {
+			return err
 		}
 		for _, m := range ms[current:] {
 			// No arguments: pgx sends the file with the simple protocol,
 			// which runs several statements.
-			if _, err := t.conn.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			if _, err := t.conn.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.Name, err)
 			}
 			if _, err := t.conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, ts(s.now())); err != nil {
-				return fmt.Errorf("record migration %s: %w", m.name, err)
+				m.Version, m.Name, ts(s.now())); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return t.commit(ctx, t.batch())
