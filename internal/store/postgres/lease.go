@@ -24,8 +24,8 @@ const replicaRetention = time.Hour
 // expired for longer than replicaRetention, and returns the replicas alive
 // at now, sorted by ID. One transaction, one round trip.
 func (s *Store) Heartbeat(ctx context.Context, replica string, now time.Time, ttl time.Duration) ([]store.Replica, error) {
-	if replica == "" || ttl <= 0 {
-		return nil, fmt.Errorf("heartbeat %q: want a replica id and a positive ttl (got %s)", replica, ttl)
+	if err := store.CheckHeartbeat(replica, ttl); err != nil {
+		return nil, err
 	}
 	var out []store.Replica
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -87,23 +87,19 @@ RETURNING shard, owner, epoch, expires_at`
 // or owner's, until now+ttl (see qClaimShards), and returns owner's leases
 // among them, ordered by shard.
 func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now time.Time, ttl time.Duration) ([]store.Lease, error) {
-	if owner == "" || ttl <= 0 {
-		return nil, fmt.Errorf("claim shards for %q: want an owner and a positive ttl (got %s)", owner, ttl)
+	shards, err := store.CheckClaim(owner, shards, ttl)
+	if err != nil {
+		return nil, err
 	}
-	ids := make([]int64, 0, len(shards))
-	for _, sh := range shards {
-		if sh < 0 || sh >= store.Shards {
-			return nil, fmt.Errorf("claim shards for %s: shard %d is not in [0, %d)", owner, sh, store.Shards)
-		}
-		ids = append(ids, int64(sh))
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) == 0 {
+	if len(shards) == 0 {
 		return nil, nil
 	}
+	ids := make([]int64, len(shards))
+	for i, sh := range shards {
+		ids[i] = int64(sh)
+	}
 	var out []store.Lease
-	err := s.retry(ctx, func() error {
+	err = s.retry(ctx, func() error {
 		rows, err := s.pool.Query(ctx, qClaimShards, ids, owner, ts(now), ts(now.Add(ttl)))
 		if err != nil {
 			return err

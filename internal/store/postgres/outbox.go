@@ -90,12 +90,12 @@ ON CONFLICT (id) DO NOTHING`
 // transaction: two round trips (the cursor move, whose answer decides,
 // then the rest with COMMIT).
 func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) error {
+	if err := store.CheckSubscriberCommit(c); err != nil {
+		return err
+	}
 	keys := make([]string, 0, len(c.States))
 	docs := make([]string, 0, len(c.States))
 	for k, doc := range c.States {
-		if !json.Valid(doc) {
-			return fmt.Errorf("commit subscriber %s: state %q is not valid JSON", c.Name, k)
-		}
 		keys, docs = append(keys, k), append(docs, string(doc))
 	}
 	n := len(c.Deliveries)
@@ -103,9 +103,6 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	created := make([]time.Time, n)
 	now := s.now()
 	for i, d := range c.Deliveries {
-		if !json.Valid(d.Payload) {
-			return fmt.Errorf("commit subscriber %s: delivery %q payload is not valid JSON", c.Name, d.ID)
-		}
 		ids[i], channels[i], payloads[i] = d.ID, d.Channel, string(d.Payload)
 		t := d.CreatedAt
 		if t.IsZero() {

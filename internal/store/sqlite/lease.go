@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,8 +19,8 @@ const replicaRetention = time.Hour
 // expired for longer than replicaRetention, and returns the replicas alive
 // at now, sorted by ID.
 func (s *Store) Heartbeat(ctx context.Context, replica string, now time.Time, ttl time.Duration) ([]store.Replica, error) {
-	if replica == "" || ttl <= 0 {
-		return nil, fmt.Errorf("heartbeat %q: want a replica id and a positive ttl (got %s)", replica, ttl)
+	if err := store.CheckHeartbeat(replica, ttl); err != nil {
+		return nil, err
 	}
 	var out []store.Replica
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -89,7 +88,7 @@ RETURNING shard, owner, epoch, expires_at`
 // among them, ordered by shard. The writer serialises claims, so two
 // replicas never both hold a shard.
 func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now time.Time, ttl time.Duration) ([]store.Lease, error) {
-	shards, err := checkClaim(owner, shards, ttl)
+	shards, err := store.CheckClaim(owner, shards, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -121,23 +120,6 @@ func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now
 		return nil, fmt.Errorf("claim shards for %s: %w", owner, err)
 	}
 	return out, nil
-}
-
-// checkClaim validates ClaimShards' arguments and returns the shards
-// sorted, without duplicates.
-func checkClaim(owner string, shards []int, ttl time.Duration) ([]int, error) {
-	if owner == "" || ttl <= 0 {
-		return nil, fmt.Errorf("claim shards for %q: want an owner and a positive ttl (got %s)", owner, ttl)
-	}
-	shards = slices.Clone(shards)
-	slices.Sort(shards)
-	shards = slices.Compact(shards)
-	for _, sh := range shards {
-		if sh < 0 || sh >= store.Shards {
-			return nil, fmt.Errorf("claim shards for %s: shard %d is not in [0, %d)", owner, sh, store.Shards)
-		}
-	}
-	return shards, nil
 }
 
 // ReleaseShards gives up owner's leases of shards: the owner becomes empty, the

@@ -100,15 +100,8 @@ var errCursorMoved = errors.New("cursor moved")
 // CommitSubscriber writes the cursor, states and deliveries in one
 // transaction.
 func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) error {
-	for k, doc := range c.States {
-		if !json.Valid(doc) {
-			return fmt.Errorf("commit subscriber %s: state %q is not valid JSON", c.Name, k)
-		}
-	}
-	for _, d := range c.Deliveries {
-		if !json.Valid(d.Payload) {
-			return fmt.Errorf("commit subscriber %s: delivery %q payload is not valid JSON", c.Name, d.ID)
-		}
+	if err := store.CheckSubscriberCommit(c); err != nil {
+		return err
 	}
 	now := micros(s.now())
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
