@@ -443,11 +443,7 @@ FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		next = store.EncodeCursor(out[limit-1].Seq)
-	}
+	out, next := store.NextPage(out, limit, store.AuditKey)
 	return out, next, nil
 }
 

@@ -315,12 +315,7 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
-	var next store.Page
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = store.EncodeCursor(last.ClientID, last.StackID)
-	}
+	out, next := store.NextPage(out, limit, store.StateKey)
 	return out, next, nil
 }
 

@@ -120,11 +120,6 @@ func (s *Store) ListContent(ctx context.Context, q store.ContentQuery) ([]store.
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list content: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = store.EncodeCursor(last.ClientID, last.ProviderName, last.Source, last.ContentID)
-	}
+	out, next := store.NextPage(out, limit, store.ContentKey)
 	return out, next, nil
 }

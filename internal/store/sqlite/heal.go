@@ -278,11 +278,7 @@ func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealA
 	if err != nil {
 		return nil, "", fmt.Errorf("list heals: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		next = store.EncodeCursor(micros(out[limit-1].CreatedAt), out[limit-1].ID)
-	}
+	out, next := store.NextPage(out, limit, store.HealKey)
 	return out, next, nil
 }
 
@@ -458,11 +454,7 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list approvals: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		next = store.EncodeCursor(micros(out[limit-1].CreatedAt), out[limit-1].ID)
-	}
+	out, next := store.NextPage(out, limit, store.ApprovalKey)
 	return out, next, nil
 }
 

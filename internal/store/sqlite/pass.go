@@ -415,10 +415,6 @@ FROM audit`+where(conds)+` ORDER BY seq LIMIT ?`)
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		next = store.EncodeCursor(out[limit-1].Seq)
-	}
+	out, next := store.NextPage(out, limit, store.AuditKey)
 	return out, next, nil
 }
