@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -34,6 +35,19 @@ type demoOptions struct {
 	interval   time.Duration
 	duration   time.Duration
 	keep       bool
+
+	// faultName and faultStack ("client/stack") pin the fault injected and
+	// where (empty: random); faultLimit stops injecting after that many
+	// faults (0: no limit). Tests use them.
+	faultName, faultStack string
+	faultLimit            int
+	// natsURL and natsSubject are where the nats channel publishes
+	// (defaults nats://127.0.0.1:4222 and blackwell.drift-events).
+	natsURL, natsSubject string
+	// dir, when set, is used (and kept) instead of a temporary directory.
+	dir string
+	// onNotify, when set, sees every notification a receiver got.
+	onNotify func(demoNotice)
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -48,7 +62,9 @@ real APIs. The config points every binding at its fake and every webhook at
 the server. On a timer a realistic fault is injected (a deleted Shopify
 webhook, a revoked Shopify token, a failing or vanished site, a post
 published without a rebuild) and mended after a while, so drift appears and
-clears while you watch:
+clears while you watch. Each drift is announced to local Slack, PagerDuty,
+email (SMTP), webhook and NATS receivers, which print a line per message;
+at exit the audit chain is verified.
 
   blackwell status          # in another terminal
   blackwell drift acme-corp
@@ -84,6 +100,7 @@ spec:
   confirmation: {observations: 2, grace_period: 10s}
   auto_heal: %s
   content: {max_staleness: %s}
+  notifications: {channels: [%s]}
 `
 
 // demoHealing is each demo client's auto_heal policy: one heals, one
@@ -101,6 +118,8 @@ type demo struct {
 	srv     *server
 	builder *build.Builder
 	prefix  string // receiver prefix: {public_url}/v1/webhooks
+	notices demoNotices
+	notify  func(demoNotice) // demoOptions.onNotify
 
 	mu sync.Mutex // serialises output lines
 }
@@ -111,13 +130,25 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-	dir, err := os.MkdirTemp("", "blackwell-demo-")
+	dir := o.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "blackwell-demo-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	d := &demo{out: out, notify: o.onNotify}
+
+	// The receivers of the notification channels; each notification they
+	// accept is printed.
+	receivers, err := startDemoReceivers(ctx, o, d.notified)
 	if err != nil {
-		return err
+		return fmt.Errorf("start notification receivers: %w", err)
 	}
-	if !o.keep {
-		defer os.RemoveAll(dir)
-	}
+	defer receivers.Close()
 
 	world, err := sim.NewWorld(demoStacks)
 	if err != nil {
@@ -133,6 +164,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	prefix := "http://" + listen + "/v1/webhooks"
 	world.Seed(prefix)
+	d.world, d.prefix = world, prefix
 
 	staleness := max(4*o.interval, 10*time.Second)
 	var cfg strings.Builder
@@ -147,12 +179,14 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 			clients = append(clients, s.ClientID)
 		}
 	}
+	channelDocs, channelRefs := receivers.config()
+	cfg.WriteString(channelDocs)
 	for _, c := range clients {
 		heal := demoHealing[c]
 		if heal == "" {
 			heal = "{enabled: false}"
 		}
-		fmt.Fprintf(&cfg, demoPolicy, c, o.interval, heal, staleness)
+		fmt.Fprintf(&cfg, demoPolicy, c, o.interval, heal, staleness, strings.Join(channelRefs, ", "))
 	}
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
@@ -165,6 +199,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	defer logFile.Close()
 
 	env := world.Env()
+	maps.Copy(env, receivers.env())
 	getenv := func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
 			return v, true
@@ -175,14 +210,15 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		configPath: cfgPath, configRequired: true, listen: listen,
 		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"),
 		logOut:   logFile, logLevel: slog.LevelInfo, getenv: getenv,
+		notifyChannels: receivers.channelOptions(),
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown(context.Background())
 	log := slog.New(slog.NewJSONHandler(logFile, nil))
-	d := &demo{out: out, world: world, srv: srv, prefix: prefix,
-		builder: newBuilder(srv.store, getenv, log, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) })}
+	d.srv = srv
+	d.builder = newBuilder(srv.store, getenv, log, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) })
 
 	fmt.Fprintf(out, `blackwell demo: %d stacks of %d clients, each with a CMS, a Shopify shop, a build hook and a site (all fakes).
   API        http://%[3]s/v1/stacks
@@ -193,8 +229,8 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 A fault is injected every %[5]s and mended after %[6]s (if not healed before).
 acme-corp heals under policy (a vanished site waits for: blackwell approvals / approve ID),
 globex records what it would heal (dry run), initech only alerts. Ctrl-C stops.
-
-`, len(world.Stacks), len(clients), srv.Addr(), dir, o.faultEvery, o.mendAfter)
+%[7]s
+`, len(world.Stacks), len(clients), srv.Addr(), dir, o.faultEvery, o.mendAfter, receivers.describe())
 
 	// Every site starts built.
 	for _, s := range world.Stacks {
@@ -208,8 +244,27 @@ globex records what it would heal (dry run), initech only alerts. Ctrl-C stops.
 	go func() { defer wg.Done(); d.faults(ctx, o) }()
 	go func() { defer wg.Done(); d.watch(ctx) }()
 	wg.Wait()
+	// Every step of every drift is in the hash-chained audit log.
+	if n, seq, hash, err := verifyDemoAudit(context.WithoutCancel(ctx), srv.store); err != nil {
+		d.printf("audit  chain does not verify: %v", err)
+	} else {
+		d.printf("audit  chain verified: %d entries, head %d:%s", n, seq, hash)
+	}
 	fmt.Fprintln(out, "demo stopped")
 	return nil
+}
+
+// notified prints a notification a receiver accepted.
+func (d *demo) notified(n sim.Notification) {
+	notice, err := d.notices.read(n)
+	if err != nil {
+		d.printf("notify %s: unreadable notification: %v", n.Receiver, err)
+		return
+	}
+	d.printf("%s", notice.line())
+	if d.notify != nil {
+		d.notify(notice)
+	}
 }
 
 // concreteListen returns addr with a free port in place of port 0.
@@ -329,6 +384,15 @@ func (d *demo) publish(ctx context.Context, s *sim.StackWorld) (string, error) {
 // time.
 func (d *demo) faults(ctx context.Context, o demoOptions) {
 	catalogue := d.catalogue()
+	if o.faultName != "" {
+		i := slices.IndexFunc(catalogue, func(f demoFault) bool { return f.name == o.faultName })
+		if i < 0 {
+			d.printf("fault  no fault named %q", o.faultName)
+			return
+		}
+		catalogue = catalogue[i : i+1]
+	}
+	injected := 0
 	busy := map[*sim.StackWorld]bool{}
 	var mu sync.Mutex
 	var mends sync.WaitGroup
@@ -341,10 +405,13 @@ func (d *demo) faults(ctx context.Context, o demoOptions) {
 			return
 		case <-tick.C:
 		}
+		if o.faultLimit > 0 && injected >= o.faultLimit {
+			continue
+		}
 		mu.Lock()
 		var free []*sim.StackWorld
 		for _, s := range d.world.Stacks {
-			if !busy[s] {
+			if !busy[s] && (o.faultStack == "" || o.faultStack == s.ClientID+"/"+s.StackID) {
 				free = append(free, s)
 			}
 		}
@@ -365,6 +432,7 @@ func (d *demo) faults(ctx context.Context, o demoOptions) {
 			continue
 		}
 		d.printf("fault  %s/%s: %s%s", s.ClientID, s.StackID, f.name, suffix(note))
+		injected++
 		mends.Add(1)
 		go func() {
 			defer mends.Done()

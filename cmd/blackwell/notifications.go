@@ -32,7 +32,8 @@ type notifications struct {
 	metrics   *notify.Metrics
 	feed      *notify.Feed
 	events    *bus.Bus
-	configure sync.Mutex // one reconfiguration at a time
+	channels  notify.ChannelOptions // overrides for every channel (Logger is set here)
+	configure sync.Mutex            // one reconfiguration at a time
 }
 
 // notifyMaxAttempts bounds the attempts of one delivery: with the
@@ -63,7 +64,9 @@ func (ns *notifications) Start(ctx context.Context) error {
 func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) error {
 	ns.configure.Lock()
 	defer ns.configure.Unlock()
-	plan, err := notify.PlanFromConfig(cfg, notify.ChannelOptions{Logger: ns.log})
+	opts := ns.channels
+	opts.Logger = ns.log
+	plan, err := notify.PlanFromConfig(cfg, opts)
 	if err != nil {
 		return fmt.Errorf("notification channels: %w", err)
 	}

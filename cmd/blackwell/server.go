@@ -24,6 +24,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
+	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -66,6 +67,10 @@ type serverOptions struct {
 	// leaseTTL is how long a replica's heartbeat and shard leases last
 	// without renewal (server_cluster.go).
 	leaseTTL time.Duration
+	// notifyChannels are the endpoints and TLS roots notification channels
+	// use instead of the real services' (the demo's local receivers).
+	notifyChannels notify.ChannelOptions
+
 	logLevel slog.Level
 	logOut   io.Writer
 	getenv   func(string) (string, bool)
@@ -203,6 +208,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.notify = notes
+	notes.channels = opts.notifyChannels
 	providers := newProviderRegistry(opts.getenv, log)
 	clu = newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
 		if err := loop.EnqueueShards(ctx, shards); err != nil {

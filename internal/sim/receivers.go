@@ -1013,7 +1013,7 @@ func streamName(subj string) string {
 		switch {
 		case r >= 'a' && r <= 'z':
 			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
 			return r
 		}
 		return '_'
