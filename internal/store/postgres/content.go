@@ -39,13 +39,8 @@ WHERE (excluded.updated_at, excluded.version, excluded.deleted) > (content.updat
 // webhook may be acknowledged), which concurrent calls share: group
 // commit, see ingest_batch.go.
 func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
-	for _, r := range in {
-		if err := checkEvent(r.Event); err != nil {
-			return nil, fmt.Errorf("ingest events: %w", err)
-		}
-		if c := r.Content; c != nil && (c.ContentID == "" || c.ProviderName == "") {
-			return nil, fmt.Errorf("ingest events: event %s: content item needs a provider and a content id", r.Event.EventID)
-		}
+	if err := store.CheckIngest(in); err != nil {
+		return nil, fmt.Errorf("ingest events: %w", err)
 	}
 	if len(in) == 0 {
 		return []bool{}, nil

@@ -15,13 +15,8 @@ const contentColumns = `client_id, provider_name, source, content_id, content_ty
 // item of each new one (qUpsertContent), in one durable transaction: the
 // batch it shares commits with synchronous=FULL.
 func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
-	for _, r := range in {
-		if err := checkEvent(r.Event); err != nil {
-			return nil, fmt.Errorf("ingest events: %w", err)
-		}
-		if c := r.Content; c != nil && (c.ContentID == "" || c.ProviderName == "") {
-			return nil, fmt.Errorf("ingest events: event %s: content item needs a provider and a content id", r.Event.EventID)
-		}
+	if err := store.CheckIngest(in); err != nil {
+		return nil, fmt.Errorf("ingest events: %w", err)
 	}
 	inserted := make([]bool, len(in))
 	if len(in) == 0 {
