@@ -31,5 +31,11 @@ func HealKey(h HealAttempt) []any { return []any{Truncate(h.CreatedAt).UnixMicro
 // ApprovalKey is the cursor key of ListApprovals: CreatedAt and ID.
 func ApprovalKey(a Approval) []any { return []any{Truncate(a.CreatedAt).UnixMicro(), a.ID} }
 
+// ReconciliationKey is the cursor key of ListReconciliations: StartedAt
+// and seq, the order in which the store inserted r (not a field of r).
+func ReconciliationKey(r ReconciliationResult, seq int64) []any {
+	return []any{Truncate(r.StartedAt).UnixMicro(), seq}
+}
+
 // AuditKey is the cursor key of ListAudit: Seq.
 func AuditKey(e AuditEntry) []any { return []any{e.Seq} }

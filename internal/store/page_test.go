@@ -49,6 +49,7 @@ func TestCursorKeys(t *testing.T) {
 		{"content", ContentKey(ContentItem{ClientID: "c", ProviderName: "p", Source: "src", ContentID: "id"}), `["c","p","src","id"]`},
 		{"heal", HealKey(HealAttempt{ID: "h", CreatedAt: at}), `[1772366400123456,"h"]`},
 		{"approval", ApprovalKey(Approval{ID: "a", CreatedAt: at}), `[1772366400123456,"a"]`},
+		{"reconciliation", ReconciliationKey(ReconciliationResult{StartedAt: at}, 7), `[1772366400123456,7]`},
 		{"audit", AuditKey(AuditEntry{Seq: 42}), `[42]`},
 	} {
 		b, err := base64.RawURLEncoding.DecodeString(EncodeCursor(tc.key...))

@@ -297,11 +297,9 @@ FROM reconciliations`+p.clause()+` ORDER BY started_at DESC, seq DESC LIMIT `+p.
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list reconciliations: %w", err)
 	}
-	var next store.Page
-	if len(out) > limit {
-		out = out[:limit]
-		next = store.EncodeCursor(micros(out[limit-1].StartedAt), seqs[limit-1])
-	}
+	out, next := store.NextPage(out, limit, func(last store.ReconciliationResult) []any {
+		return store.ReconciliationKey(last, seqs[limit-1])
+	})
 	return out, next, nil
 }
 
