@@ -188,6 +188,13 @@ func (dn *demoNotices) read(n sim.Notification) (demoNotice, error) {
 	}
 	fromKey := func(key string) {
 		parts := strings.Split(key, ":")
+		if parts[0] == string(notify.KindDigest) { // digest:<channel>:<client>:<since>
+			out.Kind = parts[0]
+			if len(parts) >= 4 {
+				out.ClientID = parts[len(parts)-2]
+			}
+			return
+		}
 		if len(parts) >= 3 {
 			out.DriftID = strings.Join(parts[:len(parts)-2], ":")
 			out.Kind = parts[len(parts)-2]
@@ -247,19 +254,20 @@ func (dn *demoNotices) read(n sim.Notification) (demoNotice, error) {
 	default:
 		return out, fmt.Errorf("unknown receiver %q", n.Receiver)
 	}
-	if out.DriftID == "" || out.Kind == "" {
+	switch {
+	case out.Kind == string(notify.KindDigest):
+		return out, nil
+	case out.DriftID == "" || out.Kind == "":
 		return out, errors.New("no drift id or kind in it")
 	}
 	dn.mu.Lock()
 	defer dn.mu.Unlock()
-	if out.ClientID == "" {
-		if known, ok := dn.drifts[out.DriftID]; ok {
-			out.ClientID, out.StackID, out.Code = known.ClientID, known.StackID, known.Code
-		}
-	} else if out.Kind != string(notify.KindDigest) {
-		if dn.drifts == nil {
-			dn.drifts = map[string]demoNotice{}
-		}
+	if dn.drifts == nil {
+		dn.drifts = map[string]demoNotice{}
+	}
+	if known, ok := dn.drifts[out.DriftID]; ok && out.ClientID == "" {
+		out.ClientID, out.StackID, out.Code = known.ClientID, known.StackID, known.Code
+	} else if out.ClientID != "" {
 		dn.drifts[out.DriftID] = out
 	}
 	return out, nil
@@ -274,7 +282,15 @@ func (n demoNotice) line() string {
 	if where == "" {
 		where = "drift " + n.DriftID
 	}
-	s := fmt.Sprintf("notify %s: %s %s %s", n.Receiver, where, n.Code, n.Kind)
+	s := "notify " + n.Receiver + ": " + where
+	for _, f := range []string{n.Code, n.Kind} {
+		if f != "" {
+			s += " " + f
+		}
+	}
+	if n.Kind == string(notify.KindDigest) {
+		s += " (held back by the channel's rate limit)"
+	}
 	if n.Duplicate {
 		s += " (redelivery)"
 	}

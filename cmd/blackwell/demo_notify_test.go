@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"mime"
 	"net"
 	"os"
 	"strconv"
@@ -12,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/audit"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -148,4 +152,69 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 	}
 	require.Equal(t, 1, actions["drift_detected"], "%v", actions)
 	require.Equal(t, 1, actions["drift_resolved"], "%v", actions)
+}
+
+func TestDemoNoticesReadEveryReceiver(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	msg := func(kind notify.Kind, seq int) notify.Message {
+		return notify.Message{ClientID: "acme-corp", StackID: "shop-prod", DriftType: drift.TypeIntegration,
+			Severity: drift.SeverityHigh, Timestamp: at, DriftID: "d1f00d", Code: drift.WebhookBroken,
+			Component: "shop-products", Kind: kind, Sequence: seq, IdempotencyKey: notify.IdempotencyKey("d1f00d", kind, seq)}
+	}
+	jsonOf := func(v any) []byte {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	mailOf := func(m notify.Message) []byte {
+		subject := mime.QEncoding.Encode("utf-8", "[blackwell] [HIGH] webhook_broken on acme-corp/shop-prod (shop-products): drift "+string(m.Kind))
+		return []byte("From: blackwell@demo.example\r\nSubject: " + subject + "\r\nX-Blackwell-Idempotency-Key: " +
+			m.IdempotencyKey + "\r\n\r\nbody\r\n")
+	}
+	digest := notify.Message{ClientID: "globex", Severity: drift.SeverityMedium, Timestamp: at, Kind: notify.KindDigest,
+		IdempotencyKey: "digest:demo-slack:globex:1762164000000", Digest: &notify.Digest{Held: 3, Since: at, Until: at}}
+	want := demoNotice{ClientID: "acme-corp", StackID: "shop-prod", Code: "webhook_broken", DriftID: "d1f00d"}
+	for _, tc := range []struct {
+		name string
+		n    sim.Notification
+		kind string
+	}{
+		{"slack", sim.Notification{Receiver: sim.ReceiverSlack, Body: jsonOf(notify.SlackPayload(msg(notify.KindDetected, 1)))}, "detected"},
+		{"pagerduty trigger", sim.Notification{Receiver: sim.ReceiverPagerDuty, Key: "d1f00d", Body: jsonOf(notify.PagerDutyEvent("k", msg(notify.KindDetected, 1)))}, "detected"},
+		// A resolve event holds only the dedup key: the rest is remembered.
+		{"pagerduty resolve", sim.Notification{Receiver: sim.ReceiverPagerDuty, Key: "d1f00d", Body: jsonOf(notify.PagerDutyEvent("k", msg(notify.KindResolved, 2)))}, "resolved"},
+		{"webhook", sim.Notification{Receiver: sim.ReceiverWebhook, Body: jsonOf(notify.NewCloudEvent(msg(notify.KindEscalated, 2)))}, "escalated"},
+		{"email", sim.Notification{Receiver: sim.ReceiverEmail, Body: mailOf(msg(notify.KindResolved, 3))}, "resolved"},
+		{"nats", sim.Notification{Receiver: sim.ReceiverNATS, Body: jsonOf(msg(notify.KindReminder, 2))}, "reminder"},
+	} {
+		var dn demoNotices
+		if tc.name == "pagerduty resolve" {
+			_, err := dn.read(sim.Notification{Receiver: sim.ReceiverPagerDuty, Body: jsonOf(notify.PagerDutyEvent("k", msg(notify.KindDetected, 1)))})
+			require.NoError(t, err)
+		}
+		got, err := dn.read(tc.n)
+		require.NoError(t, err, tc.name)
+		w := want
+		w.Receiver, w.Kind, w.Key = tc.n.Receiver, tc.kind, tc.n.Key
+		require.Equal(t, w, got, tc.name)
+		require.Equal(t, "notify "+tc.n.Receiver+": acme-corp/shop-prod webhook_broken "+tc.kind, got.line(), tc.name)
+	}
+
+	for _, n := range []sim.Notification{
+		{Receiver: sim.ReceiverSlack, Body: jsonOf(notify.SlackPayload(digest))},
+		{Receiver: sim.ReceiverWebhook, Body: jsonOf(notify.NewCloudEvent(digest))},
+		{Receiver: sim.ReceiverPagerDuty, Body: jsonOf(notify.PagerDutyEvent("k", digest))},
+	} {
+		var dn demoNotices
+		got, err := dn.read(n)
+		require.NoError(t, err, n.Receiver)
+		require.Equal(t, "notify "+n.Receiver+": globex digest (held back by the channel's rate limit)", got.line())
+	}
+
+	var dn demoNotices
+	_, err := dn.read(sim.Notification{Receiver: sim.ReceiverNATS, Body: []byte(`{"kind":"detected"}`)})
+	require.Error(t, err, "no drift id")
+	_, err = dn.read(sim.Notification{Receiver: sim.ReceiverSlack, Body: []byte(`not json`)})
+	require.Error(t, err)
 }
