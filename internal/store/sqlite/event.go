@@ -19,7 +19,7 @@ const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, 
 // A zero ReceivedAt is set to now.
 func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, error) {
 	for _, e := range in {
-		if err := checkEvent(e); err != nil {
+		if err := store.CheckEvent(e); err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
 	}
@@ -44,17 +44,6 @@ func (s *Store) InsertEvents(ctx context.Context, in []store.Event) ([]bool, err
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
 	return inserted, nil
-}
-
-// checkEvent validates an event before any write.
-func checkEvent(e store.Event) error {
-	if e.EventID == "" || e.ClientID == "" {
-		return fmt.Errorf("event and client ids are required (got %q, %q)", e.EventID, e.ClientID)
-	}
-	if len(e.Payload) > 0 && !json.Valid(e.Payload) {
-		return fmt.Errorf("event %s: payload is not valid JSON", e.EventID)
-	}
-	return nil
 }
 
 // insertEvent runs qInsertEvent (st) for e, its zero ReceivedAt set to now,
