@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // runIngest runs the webhook-ingest load generator (bench/ingest) with
@@ -38,5 +39,19 @@ func runIngest(ctx context.Context, o options) error {
 	}
 	cmd := exec.CommandContext(ctx, o.ingestBin, append(args, o.ingestArgs...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
+	pg0, t0 := postgresCPU(), time.Now()
+	err = cmd.Run()
+	pg, wall := postgresCPU()-pg0, time.Since(t0)
+	// PostgreSQL's CPU per stored delivery, over the whole run (its bare
+	// rounds too, and whatever else the server did meanwhile: an upper
+	// bound).
+	if db, derr := sc.pool(ctx); derr == nil {
+		var events int
+		if db.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events) == nil && events > 0 {
+			fmt.Printf("PostgreSQL: %.1f s of CPU over the %.0f s run (%.0f%% of a core), %d deliveries stored: at most %.0f cpu-µs per delivery\n",
+				secs(pg), secs(wall), 100*secs(pg)/secs(wall), events, float64(pg.Microseconds())/float64(events))
+		}
+		db.Close()
+	}
+	return err
 }
