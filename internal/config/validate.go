@@ -49,6 +49,11 @@ func channelTypes() []string { return []string{"slack", "email", "pagerduty", "w
 // and provider names.
 const idPattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
 
+// idSyntax is idPattern compiled once: a config of 100,000 stacks has as
+// many documents, and compiling it per document cost half of all that
+// parsing allocated.
+var idSyntax = regexp.MustCompile(idPattern)
+
 // oneOf formats a list of allowed values for a message.
 func oneOf(values []string) string {
 	switch len(values) {
@@ -64,12 +69,11 @@ func oneOf(values []string) string {
 // path that was not in the document (a missing field) is reported at its
 // nearest ancestor that was.
 type reporter struct {
-	d  *nodeDecoder
-	id *regexp.Regexp
+	d *nodeDecoder
 }
 
 func newReporter(d *nodeDecoder) reporter {
-	return reporter{d: d, id: regexp.MustCompile(idPattern)}
+	return reporter{d: d}
 }
 
 // parentPath strips the last ".key" or "[i]" of a path.
@@ -129,7 +133,7 @@ func (r reporter) checkID(path, v string, required bool) {
 	switch {
 	case v == "" && required:
 		r.value(path, "is required")
-	case v != "" && !r.id.MatchString(v):
+	case v != "" && !idSyntax.MatchString(v):
 		r.value(path, "%q is not a valid name (want lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters)", v)
 	}
 }
@@ -268,7 +272,7 @@ func (r reporter) checkStackSpec(base string, s *StackSpec) {
 
 // checkKeyID checks a name given as a mapping key.
 func (r reporter) checkKeyID(path, name string) {
-	if !r.id.MatchString(name) {
+	if !idSyntax.MatchString(name) {
 		r.key(path, "%q is not a valid name (want lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters)", name)
 	}
 }
