@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,8 +29,8 @@ func TestCheckClaim(t *testing.T) {
 		{"none", "r1", nil, time.Second, nil, ""},
 		{"no owner", "", []int{1}, time.Second, nil, `claim shards for "": want an owner and a positive ttl (got 1s)`},
 		{"no ttl", "r1", []int{1}, 0, nil, `claim shards for "r1": want an owner and a positive ttl (got 0s)`},
-		{"too high", "r1", []int{1, Shards}, time.Second, nil, "claim shards for r1: shard 64 is not in [0, 64)"},
-		{"negative", "r1", []int{3, -1}, time.Second, nil, "claim shards for r1: shard -1 is not in [0, 64)"},
+		{"too high", "r1", []int{1, Shards}, time.Second, nil, fmt.Sprintf("claim shards for r1: shard %d is not in [0, %d)", Shards, Shards)},
+		{"negative", "r1", []int{3, -1}, time.Second, nil, fmt.Sprintf("claim shards for r1: shard -1 is not in [0, %d)", Shards)},
 	} {
 		in := append([]int(nil), tc.shards...)
 		got, err := CheckClaim(tc.owner, in, tc.ttl)
