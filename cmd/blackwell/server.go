@@ -211,9 +211,13 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	notes.channels = opts.notifyChannels
 	providers := newProviderRegistry(opts.getenv, log)
 	clu = newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
-		if err := loop.EnqueueShards(ctx, shards); err != nil {
-			log.Warn("enqueue the stacks of claimed shards", "error", err)
-		}
+		// Listing the stacks of many shards takes seconds at 100k stacks:
+		// not on the goroutine that renews the leases.
+		go func() {
+			if err := loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
+				log.Warn("enqueue the stacks of claimed shards", "error", err)
+			}
+		}()
 	})
 	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) })
 	healOpts := opts.heal
