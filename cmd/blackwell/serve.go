@@ -52,6 +52,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.IntVar(&o.webhookMaxInFlight, "webhook-max-in-flight", ingest.DefaultMaxInFlight, "webhook deliveries received at once (more: 429 with Retry-After)")
 	f.DurationVar(&o.webhookTriggerEvery, "webhook-trigger-interval", ingest.DefaultTriggerEvery, "at most one event-triggered pass per stack per interval (the first at once)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long passes in flight may finish at shutdown")
+	f.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off by default; no auth: keep it on loopback)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	bindEnv(f)
 	return cmd

@@ -67,6 +67,8 @@ type serverOptions struct {
 	// leaseTTL is how long a replica's heartbeat and shard leases last
 	// without renewal (server_cluster.go).
 	leaseTTL time.Duration
+	// pprofListen, when set, serves net/http/pprof there (server_pprof.go).
+	pprofListen string
 	// notifyChannels are the endpoints and TLS roots notification channels
 	// use instead of the real services' (the demo's local receivers).
 	notifyChannels notify.ChannelOptions
@@ -87,6 +89,7 @@ type server struct {
 	notify   *notifications
 	pruner   *audit.Pruner // nil: audit entries are kept
 	http     *http.Server
+	pprof    *http.Server // nil unless --pprof-listen
 	listener net.Listener
 	stopOnce sync.Once
 	bg       sync.WaitGroup
@@ -301,6 +304,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); watch.run(bgCtx) }()
+	if s.pprof, err = startPprof(opts.pprofListen, log); err != nil {
+		return nil, err
+	}
 	s.warnOpenAPI(ctx)
 	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", redactStoreURL(opts.storeURL), "public_url", publicURL, "version", buildVersion())
 	return s, nil
@@ -415,6 +421,9 @@ func (s *server) Shutdown(ctx context.Context) error {
 		defer cancel()
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop http: %w", err))
+		}
+		if s.pprof != nil {
+			_ = s.pprof.Close()
 		}
 		if err := s.loop.Stop(ctx); err != nil {
 			errs = append(errs, err)
