@@ -527,10 +527,6 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	for _, w := range waiters {
 		w <- out
 	}
-	if r.opts.OnPass != nil && res.ReconciliationID != "" {
-		r.opts.OnPass(res)
-	}
-
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The stack is gone: forget it, schedule nothing.
@@ -547,6 +543,11 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		if next > 0 {
 			r.queue.AddAfter(key, next)
 		}
+	}
+	// After the next pass is scheduled: whoever learns of this pass from
+	// OnPass can rely on that.
+	if r.opts.OnPass != nil && res.ReconciliationID != "" {
+		r.opts.OnPass(res)
 	}
 	return true
 }
