@@ -88,14 +88,17 @@ func startWorldWith(t *testing.T, cms, policy string, tune func(*serverOptions))
 	return w
 }
 
+// waitStatus waits until a pass left the stack in status want (a stack
+// that no pass has seen yet does not count, whatever its status).
 func (w *worldE2E) waitStatus(t *testing.T, want string) {
 	t.Helper()
 	eventually(t, 15*time.Second, "stack acme/web "+want, func() bool {
 		var rec struct {
-			Status string `json:"status"`
+			Status       string     `json:"status"`
+			LastVerified *time.Time `json:"last_verified"`
 		}
 		w.getJSON(t, "/v1/stacks/acme/web", &rec)
-		return rec.Status == want
+		return rec.Status == want && rec.LastVerified != nil
 	})
 }
 

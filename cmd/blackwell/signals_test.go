@@ -41,7 +41,7 @@ func TestServeBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 
 	// The JSON log names the address; keep reading the log in the background.
 	addrc := make(chan string, 1)
-	logs := make(chan string, 1000)
+	logs := make(chan string, 100000)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -79,17 +79,19 @@ func TestServeBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	})
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "SIGTERM is a clean exit")
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop within 15s of SIGTERM")
+	// Read the log to its end (the process closed stderr) before Wait,
+	// which closes the pipe and could lose the last lines.
+	stopped := false
+	deadline := time.After(15 * time.Second)
+	for reading := true; reading; {
+		select {
+		case l, ok := <-logs:
+			reading = ok
+			stopped = stopped || strings.Contains(l, `"msg":"blackwell stopped"`)
+		case <-deadline:
+			t.Fatal("serve did not stop within 15s of SIGTERM")
+		}
 	}
-	var all []string
-	for l := range logs {
-		all = append(all, l)
-	}
-	require.True(t, strings.Contains(strings.Join(all, "\n"), `"msg":"blackwell stopped"`), "logs the stop")
+	require.NoError(t, cmd.Wait(), "SIGTERM is a clean exit")
+	require.True(t, stopped, "logs the stop")
 }
