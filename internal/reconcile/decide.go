@@ -44,10 +44,18 @@ func (p *pass) decide(ctx context.Context) error {
 		openByID[d.ID] = i
 	}
 
-	// Verdicts on attempts in flight.
-	inflight, _, err := st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: 1000})
-	if err != nil {
-		return fmt.Errorf("read heal attempts: %w", err)
+	// Verdicts on attempts in flight. With auto-heal off there are none
+	// to make (the runner refuses attempts of a stack whose policy turned
+	// it off), and a pass costs no heal query; executed attempts left over
+	// are judged when it is on again.
+	var (
+		inflight []store.HealAttempt
+		err      error
+	)
+	if p.policy.AutoHeal.Enabled {
+		if inflight, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: 1000}); err != nil {
+			return fmt.Errorf("read heal attempts: %w", err)
+		}
 	}
 	judged := map[string]store.HealStatus{}
 	for _, a := range inflight {

@@ -292,7 +292,11 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 		m.healAttempts.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
 	}
 
-	detail, err := h.act(ctx, a)
+	var detail string
+	err := h.allowed(ctx, a)
+	if err == nil {
+		detail, err = h.act(ctx, a)
+	}
 	if ctx.Err() != nil {
 		// Shutting down: leave the attempt running; its lease lapses and
 		// it is claimed again (the action is idempotent by its key).
@@ -335,6 +339,26 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 	}
 	// The next pass verifies the fix (or sees the drift persist).
 	h.r.Trigger(a.ClientID, a.StackID, TriggerHeal)
+}
+
+// errHealTurnedOff: the stack's policy no longer heals (auto_heal turned
+// off, or dry run) since the attempt was decided.
+var errHealTurnedOff = errors.New("auto_heal is off (or dry run) in the stack's policy now; not run")
+
+// allowed checks that the stack's policy still heals: an attempt decided
+// before auto_heal was turned off does not run.
+func (h *healer) allowed(ctx context.Context, a store.HealAttempt) error {
+	if h.r.opts.Policies == nil {
+		return nil
+	}
+	pol, err := h.r.opts.Policies.Policy(ctx, a.ClientID, a.StackID)
+	if err != nil {
+		return fmt.Errorf("load policy: %w", err)
+	}
+	if !pol.AutoHeal.Enabled || pol.AutoHeal.Mode == "dry_run" {
+		return errHealTurnedOff
+	}
+	return nil
 }
 
 // act runs the action under the instance and provider breakers.

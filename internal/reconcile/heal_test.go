@@ -275,3 +275,23 @@ func TestAnApprovalDoesNotOutliveItsDrift(t *testing.T) {
 	require.Len(t, aps, 1)
 	require.NotEqual(t, old, aps[0].ID)
 }
+
+func TestAHealDecidedBeforeAutoHealWasTurnedOffDoesNotRun(t *testing.T) {
+	t.Parallel()
+	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	acts := &fakeActions{}
+	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts}})
+	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
+
+	f.apply(t, healingPolicy(func(ah *config.AutoHeal) { ah.Enabled = false }), stack("acme", "web", siteSpec(site.URL())))
+	f.clock.Step(10 * time.Second) // past the policy cache
+	require.Equal(t, 1, f.healOnce(t))
+	require.Zero(t, acts.count(), "nothing ran at the provider")
+	hs := f.heals(t)
+	require.Len(t, hs, 1)
+	require.Equal(t, store.HealFailed, hs[0].Status)
+	require.Contains(t, hs[0].Error, "auto_heal is off")
+}
