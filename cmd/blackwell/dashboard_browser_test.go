@@ -143,6 +143,17 @@ func (b *browser) waitJS(t *testing.T, within time.Duration, what, js string) ti
 	return time.Since(start)
 }
 
+// click finds and clicks the element of a CSS selector in one evaluation:
+// the page re-renders its live lists, so a node that chromedp found may be
+// replaced before its click lands.
+func (b *browser) click(t *testing.T, selector string) {
+	t.Helper()
+	sel, err := json.Marshal(selector)
+	require.NoError(t, err)
+	b.waitJS(t, 10*time.Second, "clicked "+selector,
+		`(() => { const e = document.querySelector(`+string(sel)+`); if (!e) return false; e.click(); return true })()`)
+}
+
 func TestDashboardInABrowser(t *testing.T) {
 	t.Parallel()
 	w := startWorldWith(t, sim.CMSSanity, dashboardPolicy, fastHeals)
@@ -165,7 +176,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.waitJS(t, 5*time.Second, "the drift in the live events", `document.querySelector("#events")?.textContent.includes("resource_unhealthy")`)
 
 	// The stack page: the drift in its table and on its graph node.
-	b.do(t, chromedp.Click(chromedp.CSS(`a[href="#/stacks/acme/web"]`)))
+	b.click(t, `a[href="#/stacks/acme/web"]`)
 	b.waitJS(t, 10*time.Second, "the site node marked", `document.querySelector('#graph g.node[data-node="resource:site"]')?.dataset.severity === "high"`)
 	b.waitJS(t, 5*time.Second, "the drift row", `document.querySelector('#drifts tr[data-code="resource_unhealthy"][data-component="site"]')`)
 	nodes := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll("#graph g.node")].map((g) => [g.dataset.node, g.dataset.severity]))`)
@@ -197,7 +208,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	// Approve it through the button.
 	b.do(t, chromedp.Click(chromedp.CSS(`a[data-nav="approvals"]`)))
 	b.waitJS(t, 10*time.Second, "the approve button", `document.querySelector('button[data-approve="`+id+`"]')`)
-	b.do(t, chromedp.Click(chromedp.CSS(`button[data-approve="`+id+`"]`)))
+	b.click(t, `button[data-approve="`+id+`"]`)
 	eventually(t, 10*time.Second, "the approval decided", func() bool {
 		var a struct {
 			Items []struct {
@@ -254,7 +265,7 @@ func TestDashboardRejectsWithAReason(t *testing.T) {
 	b := newBrowser(t)
 	b.do(t, chromedp.Navigate(w.base+"/#/approvals"))
 	b.waitJS(t, 10*time.Second, "the reject button", `document.querySelector('button[data-reject="`+id+`"]')`)
-	b.do(t, chromedp.Click(chromedp.CSS(`button[data-reject="`+id+`"]`)))
+	b.click(t, `button[data-reject="`+id+`"]`)
 	b.waitJS(t, 5*time.Second, "the dialog", `document.querySelector("#reject-dialog").open && document.activeElement.id === "reject-reason"`)
 
 	// Without a reason nothing is sent.
