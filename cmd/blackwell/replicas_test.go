@@ -54,9 +54,6 @@ func startReplica(t *testing.T, bin, cfgPath, storeURL string, env []string) *re
 // received by any replica triggered a pass at once, and that no heal ran
 // twice.
 func TestThreeReplicasShareTheStacksAndSurviveAKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three servers for about a minute")
-	}
 	t.Parallel()
 	storeURL := newPostgresSchema(t, testPostgresURL(t))
 	bin, err := exec.LookPath("blackwell") // the test binary as the CLI (TestMain)
