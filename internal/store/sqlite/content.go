@@ -62,38 +62,33 @@ func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]boo
 // ListContent answers in key order (client, provider, source, content id);
 // the cursor is the last key of a page, compared as a row value.
 func (s *Store) ListContent(ctx context.Context, q store.ContentQuery) ([]store.ContentItem, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
-	for _, f := range []struct{ col, v string }{
+	var f filter
+	for _, eq := range []struct{ col, v string }{
 		{"client_id", q.ClientID}, {"provider_name", q.ProviderName},
 		{"content_type", q.ContentType}, {"content_id", q.ContentID},
 	} {
-		if f.v != "" {
-			conds = append(conds, f.col+` = ?`)
-			args = append(args, f.v)
+		if eq.v != "" {
+			f.and(eq.col+` = ?`, eq.v)
 		}
 	}
 	if !q.IncludeDeleted {
-		conds = append(conds, `deleted = 0`)
+		f.and(`deleted = 0`)
 	}
 	if q.Cursor != "" {
 		var c, p, src, id string
 		if err := store.DecodeCursor(q.Cursor, &c, &p, &src, &id); err != nil {
 			return nil, "", fmt.Errorf("list content: %w", err)
 		}
-		conds = append(conds, `(client_id, provider_name, source, content_id) > (?, ?, ?, ?)`)
-		args = append(args, c, p, src, id)
+		f.and(`(client_id, provider_name, source, content_id) > (?, ?, ?, ?)`, c, p, src, id)
 	}
 	limit := store.PageLimit(q.Limit)
-	args = append(args, limit+1)
-	st, err := s.read(ctx, `SELECT `+contentColumns+` FROM content`+where(conds)+
+	f.args = append(f.args, limit+1)
+	st, err := s.read(ctx, `SELECT `+contentColumns+` FROM content`+f.clause()+
 		` ORDER BY client_id, provider_name, source, content_id LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list content: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list content: %w", err)
 	}

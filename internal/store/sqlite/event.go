@@ -87,29 +87,21 @@ func hourOf(us int64) int64 {
 // ListEvents answers newest first by (Timestamp, insertion order), so pages
 // neither repeat nor skip events that share a timestamp.
 func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Event, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if q.ClientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, q.ClientID)
+		f.and(`client_id = ?`, q.ClientID)
 	}
 	if q.ProviderName != "" {
-		conds = append(conds, `provider_name = ?`)
-		args = append(args, q.ProviderName)
+		f.and(`provider_name = ?`, q.ProviderName)
 	}
 	if q.EventType != "" {
-		conds = append(conds, `event_type = ?`)
-		args = append(args, q.EventType)
+		f.and(`event_type = ?`, q.EventType)
 	}
 	if !q.Since.IsZero() {
-		conds = append(conds, `timestamp >= ?`)
-		args = append(args, micros(q.Since))
+		f.and(`timestamp >= ?`, micros(q.Since))
 	}
 	if !q.Until.IsZero() {
-		conds = append(conds, `timestamp < ?`)
-		args = append(args, micros(q.Until))
+		f.and(`timestamp < ?`, micros(q.Until))
 	}
 	if q.Cursor != "" {
 		var ts, seq int64
@@ -118,17 +110,16 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 		}
 		// (timestamp, seq) < (ts, seq), written so the timestamp range can
 		// use an index.
-		conds = append(conds, `timestamp <= ? AND (timestamp < ? OR seq < ?)`)
-		args = append(args, ts, ts, seq)
+		f.and(`timestamp <= ? AND (timestamp < ? OR seq < ?)`, ts, ts, seq)
 	}
 	limit := store.PageLimit(q.Limit)
-	args = append(args, limit+1)
-	st, err := s.read(ctx, `SELECT `+listColumns+` FROM events`+where(conds)+
+	f.args = append(f.args, limit+1)
+	st, err := s.read(ctx, `SELECT `+listColumns+` FROM events`+f.clause()+
 		` ORDER BY timestamp DESC, seq DESC LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}

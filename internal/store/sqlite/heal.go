@@ -231,33 +231,25 @@ func (s *Store) commitHeals(ctx context.Context, tx *sql.Tx, p store.Pass) error
 
 // ListHeals returns attempts oldest first by (CreatedAt, ID).
 func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealAttempt, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if q.ClientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, q.ClientID)
+		f.and(`client_id = ?`, q.ClientID)
 	}
 	if q.StackID != "" {
-		conds = append(conds, `stack_id = ?`)
-		args = append(args, q.StackID)
+		f.and(`stack_id = ?`, q.StackID)
 	}
 	if q.DriftID != "" {
-		conds = append(conds, `drift_id = ?`)
-		args = append(args, q.DriftID)
+		f.and(`drift_id = ?`, q.DriftID)
 	}
 	if len(q.Status) > 0 {
 		st, err := marshal(q.Status)
 		if err != nil {
 			return nil, "", fmt.Errorf("list heals: %w", err)
 		}
-		conds = append(conds, `status IN (SELECT value FROM json_each(?))`)
-		args = append(args, st)
+		f.and(`status IN (SELECT value FROM json_each(?))`, st)
 	}
 	if !q.Since.IsZero() {
-		conds = append(conds, `created_at >= ?`)
-		args = append(args, micros(q.Since))
+		f.and(`created_at >= ?`, micros(q.Since))
 	}
 	if q.Cursor != "" {
 		var created int64
@@ -265,16 +257,15 @@ func (s *Store) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealA
 		if err := store.DecodeCursor(q.Cursor, &created, &id); err != nil {
 			return nil, "", fmt.Errorf("list heals: %w", err)
 		}
-		conds = append(conds, `(created_at, id) > (?, ?)`)
-		args = append(args, created, id)
+		f.and(`(created_at, id) > (?, ?)`, created, id)
 	}
 	limit := store.PageLimit(q.Limit)
-	args = append(args, limit+1)
-	st, err := s.read(ctx, `SELECT `+healColumns+` FROM heals`+where(conds)+` ORDER BY created_at, id LIMIT ?`)
+	f.args = append(f.args, limit+1)
+	st, err := s.read(ctx, `SELECT `+healColumns+` FROM heals`+f.clause()+` ORDER BY created_at, id LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list heals: %w", err)
 	}
-	out, err := queryHeals(ctx, st, args...)
+	out, err := queryHeals(ctx, st, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list heals: %w", err)
 	}
@@ -398,29 +389,22 @@ WHERE client_id = ? AND stack_id = ? AND returned_at >= ? GROUP BY drift_id`)
 
 // ListApprovals returns approvals newest first by (CreatedAt, ID).
 func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]store.Approval, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if q.ClientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, q.ClientID)
+		f.and(`client_id = ?`, q.ClientID)
 	}
 	if q.StackID != "" {
-		conds = append(conds, `stack_id = ?`)
-		args = append(args, q.StackID)
+		f.and(`stack_id = ?`, q.StackID)
 	}
 	if q.DriftID != "" {
-		conds = append(conds, `drift_id = ?`)
-		args = append(args, q.DriftID)
+		f.and(`drift_id = ?`, q.DriftID)
 	}
 	if len(q.Status) > 0 {
 		st, err := marshal(q.Status)
 		if err != nil {
 			return nil, "", fmt.Errorf("list approvals: %w", err)
 		}
-		conds = append(conds, `status IN (SELECT value FROM json_each(?))`)
-		args = append(args, st)
+		f.and(`status IN (SELECT value FROM json_each(?))`, st)
 	}
 	if q.Cursor != "" {
 		var created int64
@@ -428,17 +412,16 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 		if err := store.DecodeCursor(q.Cursor, &created, &id); err != nil {
 			return nil, "", fmt.Errorf("list approvals: %w", err)
 		}
-		conds = append(conds, `(created_at, id) < (?, ?)`)
-		args = append(args, created, id)
+		f.and(`(created_at, id) < (?, ?)`, created, id)
 	}
 	limit := store.PageLimit(q.Limit)
-	args = append(args, limit+1)
-	st, err := s.read(ctx, `SELECT `+approvalColumns+` FROM approvals`+where(conds)+
+	f.args = append(f.args, limit+1)
+	st, err := s.read(ctx, `SELECT `+approvalColumns+` FROM approvals`+f.clause()+
 		` ORDER BY created_at DESC, id DESC LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list approvals: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list approvals: %w", err)
 	}

@@ -169,26 +169,21 @@ func scanDrift(sc scanner) (drift.Drift, error) {
 // ListDrifts returns drifts ordered by stack then id (by client first when
 // q.ClientID is empty).
 func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Drift, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if q.ClientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, q.ClientID)
+		f.and(`client_id = ?`, q.ClientID)
 	}
 	if q.StackID != "" {
-		conds = append(conds, `stack_id = ?`)
-		args = append(args, q.StackID)
+		f.and(`stack_id = ?`, q.StackID)
 	}
 	if !q.IncludeResolved {
-		conds = append(conds, `resolved_at IS NULL`)
+		f.and(`resolved_at IS NULL`)
 	}
-	st, err := s.read(ctx, `SELECT `+driftColumns+` FROM drifts`+where(conds)+` ORDER BY client_id, stack_id, id`)
+	st, err := s.read(ctx, `SELECT `+driftColumns+` FROM drifts`+f.clause()+` ORDER BY client_id, stack_id, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list drifts: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
 	}
@@ -228,35 +223,29 @@ func (s *Store) AcknowledgeDrift(ctx context.Context, clientID, driftID, by stri
 // ListReconciliations returns results newest first by (StartedAt, insertion
 // order); clientID and stackID filter when not empty.
 func (s *Store) ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]store.ReconciliationResult, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if clientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, clientID)
+		f.and(`client_id = ?`, clientID)
 	}
 	if stackID != "" {
-		conds = append(conds, `stack_id = ?`)
-		args = append(args, stackID)
+		f.and(`stack_id = ?`, stackID)
 	}
 	if cursor != "" {
 		var started, seq int64
 		if err := store.DecodeCursor(cursor, &started, &seq); err != nil {
 			return nil, "", fmt.Errorf("list reconciliations: %w", err)
 		}
-		conds = append(conds, `started_at <= ? AND (started_at < ? OR seq < ?)`)
-		args = append(args, started, started, seq)
+		f.and(`started_at <= ? AND (started_at < ? OR seq < ?)`, started, started, seq)
 	}
 	limit = store.PageLimit(limit)
-	args = append(args, limit+1)
+	f.args = append(f.args, limit+1)
 	st, err := s.read(ctx, `SELECT reconciliation_id, client_id, stack_id, pass_trigger, started_at, completed_at,
 	status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count, errors, state_version, seq
-FROM reconciliations`+where(conds)+` ORDER BY started_at DESC, seq DESC LIMIT ?`)
+FROM reconciliations`+f.clause()+` ORDER BY started_at DESC, seq DESC LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list reconciliations: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list reconciliations: %w", err)
 	}
@@ -351,43 +340,35 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, entries []store.Aud
 
 // ListAudit returns entries oldest first, cursor-paginated by Seq.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if q.ClientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, q.ClientID)
+		f.and(`client_id = ?`, q.ClientID)
 	}
 	if q.Action != "" {
-		conds = append(conds, `action = ?`)
-		args = append(args, q.Action)
+		f.and(`action = ?`, q.Action)
 	}
 	if !q.Since.IsZero() {
-		conds = append(conds, `timestamp >= ?`)
-		args = append(args, micros(q.Since))
+		f.and(`timestamp >= ?`, micros(q.Since))
 	}
 	if !q.Until.IsZero() {
-		conds = append(conds, `timestamp < ?`)
-		args = append(args, micros(q.Until))
+		f.and(`timestamp < ?`, micros(q.Until))
 	}
 	if q.Cursor != "" {
 		var after int64
 		if err := store.DecodeCursor(q.Cursor, &after); err != nil {
 			return nil, "", fmt.Errorf("list audit: %w", err)
 		}
-		conds = append(conds, `seq > ?`)
-		args = append(args, after)
+		f.and(`seq > ?`, after)
 	}
 	limit := store.PageLimit(q.Limit)
-	args = append(args, limit+1)
+	f.args = append(f.args, limit+1)
 	st, err := s.read(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
 	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
-FROM audit`+where(conds)+` ORDER BY seq LIMIT ?`)
+FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}

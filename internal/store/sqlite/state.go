@@ -204,33 +204,28 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 
 // ListStates lists stacks by client then stack. limit <= 0 means all.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	var f filter
 	if clientID != "" {
-		conds = append(conds, `client_id = ?`)
-		args = append(args, clientID)
+		f.and(`client_id = ?`, clientID)
 	}
 	if cursor != "" {
 		var c, st string
 		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
 			return nil, "", fmt.Errorf("list states: %w", err)
 		}
-		conds = append(conds, `client_id >= ? AND (client_id > ? OR stack_id > ?)`)
-		args = append(args, c, c, st)
+		f.and(`client_id >= ? AND (client_id > ? OR stack_id > ?)`, c, c, st)
 	}
-	q := `SELECT ` + stateColumns + ` FROM states` + where(conds) + ` ORDER BY client_id, stack_id`
+	q := `SELECT ` + stateColumns + ` FROM states` + f.clause() + ` ORDER BY client_id, stack_id`
 	if limit > 0 {
 		limit = store.PageLimit(limit)
 		q += ` LIMIT ?`
-		args = append(args, limit+1)
+		f.args = append(f.args, limit+1)
 	}
 	st, err := s.read(ctx, q)
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, f.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
@@ -254,11 +249,24 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	return out, next, nil
 }
 
-func where(conds []string) string {
-	if len(conds) == 0 {
+// filter collects the conditions of a WHERE clause and their arguments.
+type filter struct {
+	conds []string
+	args  []any
+}
+
+// and adds a condition with the arguments of its placeholders.
+func (f *filter) and(cond string, args ...any) {
+	f.conds = append(f.conds, cond)
+	f.args = append(f.args, args...)
+}
+
+// clause is the WHERE clause, "" without conditions.
+func (f *filter) clause() string {
+	if len(f.conds) == 0 {
 		return ""
 	}
-	return ` WHERE ` + strings.Join(conds, ` AND `)
+	return ` WHERE ` + strings.Join(f.conds, ` AND `)
 }
 
 // UpdateState writes rec if its Revision is the stored one.
