@@ -204,23 +204,13 @@ func splitKey(key string) (clientID, stackID string) {
 }
 
 // Start enqueues every stored stack and starts the workers. It returns once
-// they run; Stop ends them.
+// they run; Stop ends them. With an Ownership, Start enqueues nothing: the
+// stacks of each shard are enqueued as it is gained (EnqueueShards).
 func (r *Reconciler) Start(ctx context.Context) error {
-	cursor := ""
-	for {
-		recs, next, err := r.opts.Store.ListStates(ctx, "", cursor, 1000)
-		if err != nil {
-			return fmt.Errorf("list stacks: %w", err)
+	if r.opts.Ownership == nil {
+		if err := r.enqueueWhere(ctx, func(store.StateRecord) bool { return true }); err != nil {
+			return err
 		}
-		for _, rec := range recs {
-			if r.owns(rec.ClientID, rec.StackID) {
-				r.enqueue(rec.Key(), TriggerStart)
-			}
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.mu.Lock()
@@ -325,6 +315,11 @@ func (r *Reconciler) EnqueueShards(ctx context.Context, shards []int) error {
 	for _, s := range shards {
 		want[s] = true
 	}
+	return r.enqueueWhere(ctx, func(rec store.StateRecord) bool { return want[store.ShardOf(rec.ClientID, rec.StackID)] })
+}
+
+// enqueueWhere enqueues every stored stack that keep accepts.
+func (r *Reconciler) enqueueWhere(ctx context.Context, keep func(store.StateRecord) bool) error {
 	cursor := ""
 	for {
 		recs, next, err := r.opts.Store.ListStates(ctx, "", cursor, 1000)
@@ -332,7 +327,7 @@ func (r *Reconciler) EnqueueShards(ctx context.Context, shards []int) error {
 			return fmt.Errorf("list stacks: %w", err)
 		}
 		for _, rec := range recs {
-			if want[store.ShardOf(rec.ClientID, rec.StackID)] {
+			if keep(rec) {
 				r.enqueue(rec.Key(), TriggerStart)
 			}
 		}
