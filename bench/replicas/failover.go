@@ -65,7 +65,7 @@ func runFailover(ctx context.Context, o options) error {
 	n := 0
 	start := func(i int, cfg string) error {
 		n++
-		r, err := startReplica(o, sc.url, cfg, dir, n)
+		r, err := startReplica(o, sc.url, cfg, dir, n, false)
 		if err != nil {
 			return err
 		}

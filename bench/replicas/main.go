@@ -50,6 +50,7 @@ type options struct {
 	steady      time.Duration
 	steadyAfter time.Duration
 	timeout     time.Duration
+	profile     string // scale: write replica 1's CPU profile of the pass here
 
 	// failover
 	kills          int
@@ -76,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.steady, "steady", 60*time.Second, "scale: window of the steady-state CPU after the pass")
 	flag.DurationVar(&o.steadyAfter, "steady-after", 5*time.Second, "scale: wait this long after the pass before the steady-state window")
 	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "scale: give up on the pass after this long")
+	flag.StringVar(&o.profile, "profile", "", "scale: write a CPU profile of replica 1 during the pass to this file (go tool pprof FILE)")
 	flag.IntVar(&o.kills, "kills", 10, "failover: replicas killed one after another")
 	flag.IntVar(&o.failoverStacks, "failover-stacks", 3000, "failover: stacks in the config")
 	flag.StringVar(&o.ingestBin, "ingest", "", "ingest: path of the bench/ingest binary (go build ./bench/ingest)")
@@ -166,13 +168,15 @@ type replica struct {
 	started time.Time
 	ready   time.Time
 	exited  chan struct{}
+	pprof   string // its --pprof-listen address, if any
 }
 
 func (r *replica) pid() int { return r.cmd.Process.Pid }
 
 // startReplica starts blackwell serve on the store. cfg is its --config, or
-// "" for none (the process runs in dir, which has no blackwell.yaml).
-func startReplica(o options, storeURL, cfg, dir string, n int) (*replica, error) {
+// "" for none (the process runs in dir, which has no blackwell.yaml). With
+// pprof, it serves Go's profiles on a port of its own.
+func startReplica(o options, storeURL, cfg, dir string, n int, pprof bool) (*replica, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -180,6 +184,15 @@ func startReplica(o options, storeURL, cfg, dir string, n int) (*replica, error)
 	args := []string{"serve", "--listen", "127.0.0.1:" + port, "--store", storeURL, "--log-level", "warn"}
 	if cfg != "" {
 		args = append(args, "--config", cfg)
+	}
+	var pprofAddr string
+	if pprof {
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = "127.0.0.1:" + pp
+		args = append(args, "--pprof-listen", pprofAddr)
 	}
 	args = append(args, o.serveArgs...)
 	cmd := exec.Command(o.blackwell, args...)
@@ -190,7 +203,7 @@ func startReplica(o options, storeURL, cfg, dir string, n int) (*replica, error)
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
-	r := &replica{cmd: cmd, base: "http://127.0.0.1:" + port, log: logPath, exited: make(chan struct{})}
+	r := &replica{cmd: cmd, base: "http://127.0.0.1:" + port, log: logPath, exited: make(chan struct{}), pprof: pprofAddr}
 	r.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		f.Close()

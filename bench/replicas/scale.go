@@ -58,7 +58,7 @@ func runScale(ctx context.Context, o options) error {
 	var r0 *replica
 	switch o.apply {
 	case "serve":
-		if r0, err = startReplica(o, sc.url, cfgPath, dir, 0); err != nil {
+		if r0, err = startReplica(o, sc.url, cfgPath, dir, 0, false); err != nil {
 			return err
 		}
 		if err := r0.waitReady(10 * time.Minute); err != nil {
@@ -69,7 +69,7 @@ func runScale(ctx context.Context, o options) error {
 		fmt.Printf("apply: serve --config ready after %.1f s (CPU %.1f s, peak RSS %.0f MiB)",
 			secs(r0.ready.Sub(r0.started)), secs(p0.cpu), mib(p0.hwm))
 	case "api":
-		if r0, err = startReplica(o, sc.url, "", dir, 0); err != nil {
+		if r0, err = startReplica(o, sc.url, "", dir, 0, false); err != nil {
 			return err
 		}
 		if err := r0.waitReady(time.Minute); err != nil {
@@ -96,7 +96,7 @@ func runScale(ctx context.Context, o options) error {
 	t0 := time.Now()
 	reps := make([]*replica, 3)
 	for i := range reps {
-		r, err := startReplica(o, sc.url, "", dir, i+1)
+		r, err := startReplica(o, sc.url, "", dir, i+1, i == 0 && o.profile != "")
 		if err != nil {
 			return err
 		}
@@ -109,6 +109,13 @@ func runScale(ctx context.Context, o options) error {
 		}
 	}
 	fmt.Printf("replicas ready after %s\n", joinDurations(reps, func(r *replica) time.Duration { return r.ready.Sub(t0) }))
+	profiled := make(chan error, 1)
+	if o.profile != "" {
+		// The pass takes a while; a profile of its first part is enough.
+		go func() { profiled <- fetchProfile(reps[0].pprof, o.profile, 20*time.Second) }()
+	} else {
+		profiled <- nil
+	}
 	deadline := t0.Add(o.timeout)
 	lastPrint := time.Now()
 	for {
@@ -133,6 +140,9 @@ func runScale(ctx context.Context, o options) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	detected := time.Now()
+	if err := <-profiled; err != nil {
+		return err
+	}
 	pgPass := postgresCPU() - pg0
 	passProcs := make([]proc, len(reps))
 	for i, r := range reps {
@@ -283,4 +293,27 @@ func applyAPI(base string, blocks []string, limit int) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// fetchProfile writes a CPU profile of d from the pprof server at addr to
+// path.
+func fetchProfile(addr, path string, d time.Duration) error {
+	hc := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := hc.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	return f.Close()
 }

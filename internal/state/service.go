@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -35,12 +37,16 @@ type Service struct {
 	// Another replica's write is seen within policyTTL.
 	policyTTL time.Duration
 	mu        sync.Mutex
-	policies  map[[2]string]cachedPolicy
+	policies  map[string]cachedPolicies // by client id
+	// policyLoads joins concurrent reads of one client's policies.
+	policyLoads singleflight.Group
+	policyGen   int // counts forgetPolicies
 }
 
-type cachedPolicy struct {
-	spec *config.PolicySpec
-	at   time.Time
+// cachedPolicies are a client's decoded policies by stack id.
+type cachedPolicies struct {
+	specs map[string]*config.PolicySpec
+	at    time.Time
 }
 
 // Options configure a Service.
@@ -60,7 +66,7 @@ type Options struct {
 // New returns a Service over st.
 func New(st store.Store, opts Options) *Service {
 	s := &Service{store: st, log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metricsEndpoint: opts.MetricsEndpoint,
-		policyTTL: opts.PolicyCacheTTL, policies: map[[2]string]cachedPolicy{}}
+		policyTTL: opts.PolicyCacheTTL, policies: map[string]cachedPolicies{}}
 	if s.policyTTL == 0 {
 		s.policyTTL = 5 * time.Second
 	}
@@ -207,63 +213,79 @@ func channelNames(p config.PolicySpec) []string {
 // Policy returns the effective policy of a stack (stackID empty: of the
 // client): the stack's own, else the client's, else the default.
 func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.PolicySpec, error) {
-	var stackPol, clientPol *config.PolicySpec
-	if stackID != "" {
-		p, err := s.readPolicy(ctx, clientID, stackID)
-		if err != nil {
-			return config.PolicySpec{}, err
-		}
-		stackPol = p
-	}
-	p, err := s.readPolicy(ctx, clientID, "")
+	specs, err := s.clientPolicies(ctx, clientID)
 	if err != nil {
 		return config.PolicySpec{}, err
 	}
-	clientPol = p
-	return config.EffectivePolicy(stackPol, clientPol), nil
+	var stackPol *config.PolicySpec
+	if stackID != "" {
+		stackPol = specs[stackID]
+	}
+	return config.EffectivePolicy(stackPol, specs[""]), nil
 }
 
-// readPolicy returns the stored policy of exactly (client, stack), or nil.
-func (s *Service) readPolicy(ctx context.Context, clientID, stackID string) (*config.PolicySpec, error) {
-	key := [2]string{clientID, stackID}
+// clientPolicies returns the client's stored policies by stack id ("" for
+// the client-wide one). They are read together (ListPolicies), so the
+// passes of a client's stacks share one read per policyTTL instead of one
+// or two each.
+func (s *Service) clientPolicies(ctx context.Context, clientID string) (map[string]*config.PolicySpec, error) {
 	if s.policyTTL > 0 {
 		s.mu.Lock()
-		c, ok := s.policies[key]
+		c, ok := s.policies[clientID]
 		s.mu.Unlock()
 		if ok && time.Since(c.at) < s.policyTTL {
-			return c.spec, nil
+			return c.specs, nil
 		}
 	}
-	spec, err := s.loadPolicy(ctx, clientID, stackID)
-	if err == nil && s.policyTTL > 0 {
-		s.mu.Lock()
-		s.policies[key] = cachedPolicy{spec: spec, at: time.Now()}
-		s.mu.Unlock()
+	if s.policyTTL <= 0 {
+		return s.loadPolicies(ctx, clientID)
 	}
-	return spec, err
+	// The passes of a client's stacks miss together (all at start, say):
+	// one of them reads, the others wait for its answer.
+	v, err, _ := s.policyLoads.Do(clientID, func() (any, error) {
+		s.mu.Lock()
+		gen := s.policyGen
+		s.mu.Unlock()
+		specs, err := s.loadPolicies(ctx, clientID)
+		s.mu.Lock()
+		if err == nil && gen == s.policyGen {
+			// (A local write since the read began dropped the cache:
+			// this read may predate it.)
+			s.policies[clientID] = cachedPolicies{specs: specs, at: time.Now()}
+		}
+		s.mu.Unlock()
+		return specs, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]*config.PolicySpec), nil
 }
 
 // forgetPolicies drops the policy cache after a local write.
 func (s *Service) forgetPolicies() {
 	s.mu.Lock()
 	clear(s.policies)
+	s.policyGen++
 	s.mu.Unlock()
 }
 
-// loadPolicy reads a policy from the store, or nil when there is none.
-func (s *Service) loadPolicy(ctx context.Context, clientID, stackID string) (*config.PolicySpec, error) {
-	rec, err := s.store.GetPolicy(ctx, clientID, stackID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
+// loadPolicies reads the client's policies from the store, by stack id
+// ("" for the client-wide one).
+func (s *Service) loadPolicies(ctx context.Context, clientID string) (map[string]*config.PolicySpec, error) {
+	recs, err := s.store.ListPolicies(ctx, clientID)
 	if err != nil {
-		return nil, fmt.Errorf("read policy %s/%s: %w", clientID, stackID, err)
+		return nil, fmt.Errorf("read policies of %s: %w", clientID, err)
 	}
-	var p config.PolicySpec
-	if err := json.Unmarshal(rec.Document, &p); err != nil {
-		return nil, fmt.Errorf("decode policy %s/%s: %w", clientID, stackID, err)
+	specs := make(map[string]*config.PolicySpec, len(recs))
+	for _, rec := range recs {
+		var p config.PolicySpec
+		if err := json.Unmarshal(rec.Document, &p); err != nil {
+			return nil, fmt.Errorf("decode policy %s/%s: %w", clientID, rec.StackID, err)
+		}
+		specs[rec.StackID] = &p
 	}
-	return &p, nil
+	return specs, nil
 }
 
 // PutPolicy stores a validated policy for a client (stackID empty) or one

@@ -2,10 +2,15 @@ package state_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
@@ -119,4 +124,60 @@ func TestPolicyIsEffectiveAndAWriteIsSeenAtOnce(t *testing.T) {
 	got, err = b.svc.Policy(ctx, "nobody", "")
 	require.NoError(t, err)
 	require.Equal(t, config.DefaultPolicy(), got)
+}
+
+// countingStore counts ListPolicies calls.
+type countingStore struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (c *countingStore) ListPolicies(ctx context.Context, clientID string) ([]store.PolicyRecord, error) {
+	c.lists.Add(1)
+	return c.Store.ListPolicies(ctx, clientID)
+}
+
+func TestPoliciesOfAClientAreReadOncePerTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	pol := config.DefaultPolicy()
+	pol.Schedule.Interval = config.Duration(time.Minute)
+	_, err := b.svc.Apply(ctx, cfgWith("https://a.example/", &pol), "test")
+	require.NoError(t, err)
+	own := config.DefaultPolicy()
+	own.Schedule.Interval = config.Duration(3 * time.Minute)
+	require.NoError(t, b.svc.PutPolicy(ctx, "acme", "shop", own, "ops"))
+
+	cs := &countingStore{Store: b.store}
+	const ttl = 200 * time.Millisecond
+	svc := state.New(cs, state.Options{PolicyCacheTTL: ttl})
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			stack, want := fmt.Sprintf("stack-%d", i), time.Minute
+			if i == 0 {
+				stack, want = "shop", 3*time.Minute
+			}
+			got, err := svc.Policy(ctx, "acme", stack)
+			assert.NoError(t, err)
+			assert.Equal(t, want, got.Schedule.Interval.D(), stack)
+		})
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, cs.lists.Load(), "50 stacks of one client, concurrently: one read")
+
+	// Another replica's write (straight to the store) shows after the TTL.
+	own.Schedule.Interval = config.Duration(4 * time.Minute)
+	doc, err := json.Marshal(own)
+	require.NoError(t, err)
+	require.NoError(t, b.store.PutPolicy(ctx, store.PolicyRecord{ClientID: "acme", StackID: "shop", Document: doc}))
+	got, err := svc.Policy(ctx, "acme", "shop")
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Minute, got.Schedule.Interval.D(), "cached")
+	require.Eventually(t, func() bool {
+		got, err := svc.Policy(ctx, "acme", "shop")
+		return err == nil && got.Schedule.Interval.D() == 4*time.Minute
+	}, 5*time.Second, 20*time.Millisecond)
+	require.EqualValues(t, 2, cs.lists.Load())
 }

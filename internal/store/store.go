@@ -410,6 +410,10 @@ type Store interface {
 	PutPolicy(ctx context.Context, p PolicyRecord) error
 	// GetPolicy returns the policy for exactly (client, stack), or ErrNotFound.
 	GetPolicy(ctx context.Context, clientID, stackID string) (PolicyRecord, error)
+	// ListPolicies returns every policy of the client (its client-wide one
+	// and its stacks'), by stack id: what a pass of any of its stacks may
+	// need, in one read.
+	ListPolicies(ctx context.Context, clientID string) ([]PolicyRecord, error)
 
 	// InsertEvents commits events in one transaction. An event whose id is
 	// already stored is not written again; inserted[i] says whether in[i] was

@@ -499,3 +499,26 @@ func (s *Store) GetPolicy(ctx context.Context, clientID, stackID string) (store.
 	}
 	return store.PolicyRecord{ClientID: clientID, StackID: stackID, Document: json.RawMessage(doc), UpdatedAt: utc(updated)}, nil
 }
+
+// ListPolicies returns the client's policies by stack id.
+func (s *Store) ListPolicies(ctx context.Context, clientID string) ([]store.PolicyRecord, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT stack_id, document, updated_at FROM policies WHERE client_id = $1 ORDER BY stack_id`, clientID)
+	defer rows.Close()
+	var out []store.PolicyRecord
+	for rows.Next() {
+		var (
+			p       = store.PolicyRecord{ClientID: clientID}
+			doc     string
+			updated time.Time
+		)
+		if err := rows.Scan(&p.StackID, &doc, &updated); err != nil {
+			return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
+		}
+		p.Document, p.UpdatedAt = json.RawMessage(doc), utc(updated)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list policies of %s: %w", clientID, translate(err))
+	}
+	return out, nil
+}

@@ -422,3 +422,33 @@ func (s *Store) GetPolicy(ctx context.Context, clientID, stackID string) (store.
 	}
 	return store.PolicyRecord{ClientID: clientID, StackID: stackID, Document: json.RawMessage(doc), UpdatedAt: fromMicros(updated)}, nil
 }
+
+// ListPolicies returns the client's policies by stack id.
+func (s *Store) ListPolicies(ctx context.Context, clientID string) ([]store.PolicyRecord, error) {
+	st, err := s.read(ctx, `SELECT stack_id, document, updated_at FROM policies WHERE client_id = ? ORDER BY stack_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
+	}
+	defer rows.Close()
+	var out []store.PolicyRecord
+	for rows.Next() {
+		var (
+			p       = store.PolicyRecord{ClientID: clientID}
+			doc     string
+			updated int64
+		)
+		if err := rows.Scan(&p.StackID, &doc, &updated); err != nil {
+			return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
+		}
+		p.Document, p.UpdatedAt = json.RawMessage(doc), fromMicros(updated)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
+	}
+	return out, nil
+}

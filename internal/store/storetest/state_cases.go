@@ -341,4 +341,16 @@ func testPolicies(ctx context.Context, t *testing.T, s store.Store) {
 	got, err = s.GetPolicy(ctx, "acme", "shop")
 	require.NoError(t, err)
 	require.Equal(t, `{"auto_heal":false}`, string(got.Document), "the stack's policy is its own")
+
+	require.NoError(t, s.PutPolicy(ctx, store.PolicyRecord{ClientID: "globex", Document: json.RawMessage(`{}`), UpdatedAt: at(0)}))
+	all, err := s.ListPolicies(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, all, 2, "the client's own policies, not globex's")
+	require.Equal(t, []string{"", "shop"}, []string{all[0].StackID, all[1].StackID}, "by stack id")
+	require.Equal(t, "acme", all[1].ClientID)
+	require.Equal(t, string(clientWide.Document), string(all[0].Document))
+	require.Equal(t, store.Truncate(at(time.Hour)), all[0].UpdatedAt)
+	none, err := s.ListPolicies(ctx, "initech")
+	require.NoError(t, err)
+	require.Empty(t, none)
 }
