@@ -45,6 +45,7 @@ type pass struct {
 	spec      config.StackSpec
 	policy    config.PolicySpec
 	open      []drift.Drift
+	activity  store.ActivityReport // of the event window, as loaded
 	observed  drift.Observed
 	checked   store.EventMark // events observed through (store.ActivityReport.Mark)
 	found     []drift.Drift
@@ -139,14 +140,14 @@ func (p *pass) staleDeadline() time.Duration {
 	return first
 }
 
-// load reads the stack, its desired document, policy and open drifts.
+// load reads the stack, its desired document, policy, open drifts and
+// event activity.
 func (p *pass) load(ctx context.Context, clientID, stackID string) error {
-	st := p.r.opts.Store
-	rec, err := st.GetState(ctx, clientID, stackID)
+	in, err := p.r.opts.Store.LoadPass(ctx, clientID, stackID, p.started.Add(-p.r.opts.EventWindow))
 	if err != nil {
 		return fmt.Errorf("load stack %s: %w", p.key, err)
 	}
-	p.rec = rec
+	p.rec, p.open, p.activity = in.State, in.Drifts, in.Activity
 	if p.r.opts.Policies != nil {
 		pol, err := p.r.opts.Policies.Policy(ctx, clientID, stackID)
 		if err != nil {
@@ -156,15 +157,10 @@ func (p *pass) load(ctx context.Context, clientID, stackID string) error {
 	} else {
 		p.policy = config.DefaultPolicy()
 	}
-	if err := json.Unmarshal(rec.Desired, &p.spec); err != nil {
+	if err := json.Unmarshal(p.rec.Desired, &p.spec); err != nil {
 		p.errs = append(p.errs, "desired document does not decode: "+err.Error())
 		return nil // observe fails below with Stalled; persist records it
 	}
-	open, err := st.ListDrifts(ctx, store.DriftQuery{ClientID: clientID, StackID: stackID})
-	if err != nil {
-		return fmt.Errorf("load drifts of %s: %w", p.key, err)
-	}
-	p.open = open
 	return nil
 }
 
@@ -173,15 +169,9 @@ func (p *pass) observe(ctx context.Context) error {
 	if len(p.errs) > 0 {
 		return Stalled{errors.New(p.errs[0])}
 	}
-	st := p.r.opts.Store
 	p.observed = drift.Observed{DesiredHash: p.rec.DesiredHash, AppliedHash: p.rec.AppliedHash}
-
-	rep, err := st.EventActivity(ctx, p.rec.ClientID, p.rec.StackID, p.started.Add(-p.r.opts.EventWindow))
-	if err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
-	p.observeEvents(rep)
-	p.checked = rep.Mark
+	p.observeEvents(p.activity)
+	p.checked = p.activity.Mark
 
 	if len(p.spec.Providers) > 0 && p.r.opts.Providers != nil {
 		p.observed.Providers = p.r.opts.Providers.ObserveProviders(ctx, p.rec.ClientID, p.rec.StackID, p.spec)

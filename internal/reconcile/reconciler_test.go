@@ -339,12 +339,12 @@ type flakyStore struct {
 	calls   atomic.Int64
 }
 
-func (s *flakyStore) GetState(ctx context.Context, c, k string) (store.StateRecord, error) {
+func (s *flakyStore) LoadPass(ctx context.Context, c, k string, since time.Time) (store.PassInput, error) {
 	s.calls.Add(1)
 	if s.failing.Load() {
-		return store.StateRecord{}, context.DeadlineExceeded
+		return store.PassInput{}, context.DeadlineExceeded
 	}
-	return s.Store.GetState(ctx, c, k)
+	return s.Store.LoadPass(ctx, c, k, since)
 }
 
 func TestFailedPassIsRetriedWithBackoff(t *testing.T) {

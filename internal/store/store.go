@@ -332,6 +332,16 @@ type DriftQuery struct {
 	IncludeResolved bool
 }
 
+// PassInput is what a reconcile pass reads of a stack before it observes:
+// LoadPass.
+type PassInput struct {
+	State StateRecord
+	// Drifts are the stack's open drifts, by id.
+	Drifts []drift.Drift
+	// Activity is EventActivity of the stack since the pass's window.
+	Activity ActivityReport
+}
+
 // Pass is everything one reconcile pass writes, committed in one transaction.
 type Pass struct {
 	// State is the new state record; its Revision must equal the stored one.
@@ -450,6 +460,11 @@ type Store interface {
 	// ErrNotFound.
 	AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error)
 
+	// LoadPass reads what a pass of the stack starts from: its state (or
+	// ErrNotFound), its open drifts (as ListDrifts of the stack) and
+	// EventActivity(clientID, stackID, since). A driver may read the
+	// inputs of concurrent passes together.
+	LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (PassInput, error)
 	// CommitPass writes a pass atomically: state (ErrConflict on a stale
 	// revision, nothing written then), drifts, result, audit, checked
 	// events, heal attempts and their verdicts, approval requests. A drift

@@ -397,3 +397,22 @@ FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	out, next := store.NextPage(out, limit, store.AuditKey)
 	return out, next, nil
 }
+
+// LoadPass reads the stack's state, open drifts and event activity. Reads
+// are in-process and cheap here: one after the other.
+func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (store.PassInput, error) {
+	var (
+		in  store.PassInput
+		err error
+	)
+	if in.State, err = s.GetState(ctx, clientID, stackID); err != nil {
+		return store.PassInput{}, err
+	}
+	if in.Drifts, err = s.ListDrifts(ctx, store.DriftQuery{ClientID: clientID, StackID: stackID}); err != nil {
+		return store.PassInput{}, err
+	}
+	if in.Activity, err = s.EventActivity(ctx, clientID, stackID, since); err != nil {
+		return store.PassInput{}, err
+	}
+	return in, nil
+}

@@ -3,12 +3,14 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -427,4 +429,122 @@ func testCommitPassFailsWhole(ctx context.Context, t *testing.T, s store.Store) 
 	require.Len(t, audit, stacks/2)
 	requireChain(t, audit)
 	require.Len(t, allReconciliations(ctx, t, s, "acme", "", 0), 1+stacks/2)
+}
+
+// testLoadPass: LoadPass answers what GetState, ListDrifts (open, of the
+// stack) and EventActivity answer, for concurrent calls too (a driver may
+// read them together), and ErrNotFound for a missing stack without
+// failing the others.
+func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
+	type key struct{ client, stack string }
+	keys := []key{{"acme", "shop"}, {"acme", "blog"}, {"globex", "shop"}, {"acme", "quiet"}}
+	states := map[key]store.StateRecord{}
+	for _, k := range keys {
+		states[k] = newStack(ctx, t, s, k.client, k.stack)
+	}
+	// Drifts: two open on acme/shop, one resolved on acme/blog (second
+	// pass without it), one open on globex/shop.
+	for _, k := range keys[:3] {
+		st := states[k]
+		commit(ctx, t, s, &st, store.Pass{
+			Drifts: []drift.Drift{mkDrift(k.client, k.stack, "a", at(0)), mkDrift(k.client, k.stack, "b", at(0))},
+			Result: result("r1-"+k.client+"-"+k.stack, k.client, k.stack, at(0))})
+		states[k] = st
+	}
+	st := states[keys[1]]
+	commit(ctx, t, s, &st, store.Pass{Result: result("r2-acme-blog", "acme", "blog", at(time.Minute))})
+	states[keys[1]] = st
+	st = states[keys[2]]
+	commit(ctx, t, s, &st, store.Pass{Drifts: []drift.Drift{mkDrift("globex", "shop", "b", at(0))},
+		Result: result("r2-globex-shop", "globex", "shop", at(time.Minute))})
+	states[keys[2]] = st
+
+	since := at(0)
+	ev := func(id, client, stack string, ts time.Duration) store.Event {
+		e := event(id, client, stack, "shopify", "products/update", at(ts))
+		e.ReceivedAt = at(ts + time.Second)
+		return e
+	}
+	insert(ctx, t, s, ev("e1", "acme", "shop", time.Minute), ev("e2", "acme", "", 2*time.Minute),
+		ev("e3", "acme", "blog", 3*time.Minute), ev("e4", "globex", "shop", -2*time.Hour))
+
+	want := func(k key) store.PassInput {
+		t.Helper()
+		act, err := s.EventActivity(ctx, k.client, k.stack, since)
+		require.NoError(t, err)
+		return store.PassInput{State: getState(ctx, t, s, k.client, k.stack),
+			Drifts: listDrifts(ctx, t, s, store.DriftQuery{ClientID: k.client, StackID: k.stack}), Activity: act}
+	}
+	// same says how got differs from want. Marks are opaque and may
+	// differ between reads; both are set or neither.
+	same := func(want, got store.PassInput) error {
+		if (want.Activity.Mark == "") != (got.Activity.Mark == "") {
+			return fmt.Errorf("mark %q, want one like %q", got.Activity.Mark, want.Activity.Mark)
+		}
+		want.Activity.Mark, got.Activity.Mark = "", ""
+		if len(want.Drifts) == 0 {
+			want.Drifts = nil
+		}
+		if len(got.Drifts) == 0 {
+			got.Drifts = nil
+		}
+		if !assert.ObjectsAreEqual(want, got) {
+			return fmt.Errorf("LoadPass of %s/%s:\n got %+v\nwant %+v", want.State.ClientID, want.State.StackID, got, want)
+		}
+		return nil
+	}
+	wants := map[key]store.PassInput{}
+	for _, k := range keys {
+		wants[k] = want(k)
+		got, err := s.LoadPass(ctx, k.client, k.stack, since)
+		require.NoError(t, err)
+		require.NoError(t, same(wants[k], got))
+	}
+	require.Len(t, wants[keys[0]].Drifts, 2)
+	require.Empty(t, wants[keys[1]].Drifts, "the resolved drift is not loaded")
+	require.Equal(t, 2, wants[keys[0]].Activity.Unchecked, "its own event and the client-wide one")
+	require.Empty(t, wants[keys[2]].Activity.Activity, "globex's event is older than since")
+	require.Equal(t, 1, wants[keys[2]].Activity.Unchecked)
+
+	_, err := s.LoadPass(ctx, "acme", "nope", since)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// Concurrently, with missing stacks among them.
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			if i%10 == 9 {
+				if _, err := s.LoadPass(ctx, "acme", fmt.Sprintf("missing-%d", i), since); !errors.Is(err, store.ErrNotFound) {
+					errs <- fmt.Errorf("missing stack: %v", err)
+				}
+				return
+			}
+			k := keys[i%len(keys)]
+			got, err := s.LoadPass(ctx, k.client, k.stack, since)
+			if err == nil {
+				err = same(wants[k], got)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	// The mark covers what was loaded: committed, the events are checked.
+	got, err := s.LoadPass(ctx, "acme", "shop", since)
+	require.NoError(t, err)
+	require.NotEmpty(t, got.Activity.Mark)
+	st = got.State
+	commit(ctx, t, s, &st, store.Pass{Drifts: got.Drifts, CheckedThrough: got.Activity.Mark,
+		Result: result("r3-acme-shop", "acme", "shop", at(2*time.Minute))})
+	after, err := s.LoadPass(ctx, "acme", "shop", since)
+	require.NoError(t, err)
+	require.Zero(t, after.Activity.Unchecked)
+	require.Empty(t, after.Activity.Mark)
 }

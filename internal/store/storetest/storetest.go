@@ -76,6 +76,7 @@ func cases() []testCase {
 		{"CommitPassNotFound", testCommitPassNotFound},
 		{"CommitPassConcurrent", testCommitPassConcurrent},
 		{"CommitPassFailsWhole", testCommitPassFailsWhole},
+		{"LoadPass", testLoadPass},
 		{"AcknowledgeDrift", testAcknowledgeDrift},
 		{"ListDrifts", testListDrifts},
 		{"ListReconciliations", testListReconciliations},

@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// The inputs of concurrent passes are read together (group): one round
+// trip of five statements for a whole batch of stacks, instead of three
+// round trips and six statements per stack. Each statement takes the
+// batch's stacks as arrays, unnest(...) WITH ORDINALITY k, and answers
+// rows tagged with k.i, the call's position in the batch (1-based).
+const (
+	maxLoadFlights = 2
+	maxLoadBatch   = 64
+)
+
+// loadKey is one LoadPass call.
+type loadKey struct {
+	clientID, stackID string
+	since             time.Time
+}
+
+const qLoadStates = `SELECT k.i, ` + stateColumns + `
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)
+JOIN states ON client_id = k.c AND stack_id = k.s`
+
+const qLoadDrifts = `SELECT k.i, ` + driftColumns + `
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)
+JOIN drifts ON client_id = k.c AND stack_id = k.s AND resolved_at IS NULL
+ORDER BY k.i, id`
+
+// qLoadActivity and qLoadUnchecked are EventActivity's statements for one
+// stack, run for each of the batch's stacks (LATERAL): its parameters
+// become k's columns.
+var (
+	lateralArgs    = strings.NewReplacer("$1", "k.c", "$2", "k.s", "$3::timestamptz", "k.since")
+	qLoadActivity  = lateral(qActivity, 3, "unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY k(c, s, since, i)") + ` ORDER BY 1, 2, 3, 4`
+	qLoadUnchecked = lateral(qUnchecked, 2, "unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)")
+)
+
+// lateral runs query, whose parameters are $1..$n, once per row of from.
+func lateral(query string, n int, from string) string {
+	q := lateralArgs.Replace(query)
+	for i := 1; i <= n; i++ {
+		if strings.Contains(q, fmt.Sprintf("$%d", i)) {
+			panic(fmt.Sprintf("postgres: parameter $%d of %q not replaced", i, query))
+		}
+	}
+	return `SELECT k.i, l.* FROM ` + from + ` CROSS JOIN LATERAL (` + q + `) l`
+}
+
+// LoadPass reads the stack's state, open drifts and event activity, in one
+// round trip shared with the passes that load at the same time.
+func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (store.PassInput, error) {
+	in, err := s.loadQ.do(ctx, loadKey{clientID, stackID, since})
+	if err != nil {
+		return store.PassInput{}, fmt.Errorf("load pass %s/%s: %w", clientID, stackID, err)
+	}
+	return in, nil
+}
+
+// loadPasses is the load group's run.
+func (s *Store) loadPasses(ctx context.Context, batch []*call[loadKey, store.PassInput]) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n := len(batch)
+	clients, stacks, since := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, c := range batch {
+		clients[i], stacks[i], since[i] = c.in.clientID, c.in.stackID, ts(c.in.since)
+	}
+	found := make([]bool, n)
+	var mark string
+	at := func(i int64) (*call[loadKey, store.PassInput], error) {
+		if i < 1 || int(i) > n {
+			return nil, fmt.Errorf("row for call %d of %d", i, n)
+		}
+		return batch[i-1], nil
+	}
+	b := &pgx.Batch{}
+	// The mark first: every event visible in it is visible to the reads
+	// that follow.
+	b.Queue(qActivityMark).QueryRow(func(row pgx.Row) error { return row.Scan(&mark) })
+	b.Queue(qLoadStates, clients, stacks).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				i int64
+				r stateRow
+			)
+			if err := rows.Scan(append([]any{&i}, r.dest()...)...); err != nil {
+				return err
+			}
+			c, err := at(i)
+			if err != nil {
+				return err
+			}
+			if c.out.State, err = r.decode(); err != nil {
+				return err
+			}
+			found[i-1] = true
+		}
+		return rows.Err()
+	})
+	b.Queue(qLoadDrifts, clients, stacks).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int64
+			d, err := scanDrift(prefixed{rows, &i})
+			if err != nil {
+				return err
+			}
+			c, err := at(i)
+			if err != nil {
+				return err
+			}
+			c.out.Drifts = append(c.out.Drifts, d)
+		}
+		return rows.Err()
+	})
+	b.Queue(qLoadActivity, clients, stacks, since).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				i int64
+				a store.Activity
+			)
+			if err := rows.Scan(&i, &a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last); err != nil {
+				return err
+			}
+			c, err := at(i)
+			if err != nil {
+				return err
+			}
+			a.Last = utc(a.Last)
+			c.out.Activity.Activity = append(c.out.Activity.Activity, a)
+		}
+		return rows.Err()
+	})
+	b.Queue(qLoadUnchecked, clients, stacks).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				i      int64
+				count  int
+				oldest *time.Time
+			)
+			if err := rows.Scan(&i, &count, &oldest); err != nil {
+				return err
+			}
+			c, err := at(i)
+			if err != nil {
+				return err
+			}
+			c.out.Activity.Unchecked, c.out.Activity.OldestUnchecked = count, utcPtr(oldest)
+		}
+		return rows.Err()
+	})
+	err := s.pool.SendBatch(ctx, b).Close()
+	for i, c := range batch {
+		switch {
+		case err != nil:
+			c.out, c.err = store.PassInput{}, translate(err)
+		case !found[i]:
+			c.out, c.err = store.PassInput{}, fmt.Errorf("get state: %w", store.ErrNotFound)
+		case c.out.Activity.Unchecked > 0:
+			c.out.Activity.Mark = store.EventMark(mark)
+		}
+	}
+}
+
+// prefixed scans a row whose first column is the call's position, then
+// the columns sc expects.
+type prefixed struct {
+	rows pgx.Rows
+	i    *int64
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.rows.Scan(append([]any{p.i}, dest...)...) }
