@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,101 +64,176 @@ WHERE (pg_snapshot_xmax(excluded.checked), pg_snapshot_xmin(excluded.checked))
 // and acknowledged in the store, upserting it keeps the acknowledgement even
 // when the pass read it before it was acknowledged.
 //
-// Two round trips: the first batch begins the transaction, writes the state
-// (which takes the stack's row lock), drifts, result and checked events, and
-// ends by taking the audit chain's head. If the state did not match, the
-// transaction is rolled back and nothing else matters. The second batch
-// writes the entries, hashed now that the head is known, and commits; the
-// head is held for that round trip and the commit's WAL flush only.
+// Concurrent passes commit together (group, passTx): one transaction of
+// two round trips and one WAL flush for up to maxPassBatch of them; a pass
+// that would fail the transaction makes each of them commit alone.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
-	key := p.State.Key()
+	w, err := s.preparePass(p)
+	if err != nil {
+		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", p.State.Key(), err)
+	}
+	return s.passQ.do(ctx, w)
+}
+
+const (
+	// maxPassFlights bounds the transactions of passes in flight, and
+	// maxPassBatch the passes one takes.
+	maxPassFlights = 2
+	maxPassBatch   = 32
+)
+
+// passWrite is a pass checked and encoded for the transaction.
+type passWrite struct {
+	p          store.Pass
+	r          store.ReconciliationResult
+	drifts     [][]any
+	ids        []string // never nil: see qResolveDrifts
+	errorsJSON string
+	state      store.StateRecord
+	encoded    stateRow
+
+	// Set by a transaction (again on each run).
+	row stateRow
+	upd stateUpdate
+	err error // of the transaction that wrote it, or failed to
+}
+
+// preparePass checks p and encodes what it writes.
+func (s *Store) preparePass(p store.Pass) (*passWrite, error) {
 	r, err := store.CheckPassResult(p)
 	if err != nil {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		return nil, err
 	}
-	drifts := make([][]any, len(p.Drifts))
-	ids := make([]string, len(p.Drifts)) // never nil: see qResolveDrifts
+	w := &passWrite{p: p, r: r, drifts: make([][]any, len(p.Drifts)), ids: make([]string, len(p.Drifts))}
 	for i, d := range p.Drifts {
 		d, err := store.CheckPassDrift(p, d)
 		if err != nil {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+			return nil, err
 		}
 		args, err := driftArgs(d)
 		if err != nil {
-			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+			return nil, err
 		}
-		drifts[i], ids[i] = args, d.ID
+		w.drifts[i], w.ids[i] = args, d.ID
 	}
 	if err := store.CheckAudit(p.Audit); err != nil {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		return nil, err
 	}
-	errorsJSON, err := marshal(r.Errors)
-	if err != nil {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+	if w.errorsJSON, err = marshal(r.Errors); err != nil {
+		return nil, err
 	}
+	w.state = p.State
+	w.state.UpdatedAt = s.now()
+	if w.encoded, err = encodeState(w.state); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
 
-	state := p.State
-	state.UpdatedAt = s.now()
-	encoded, err := encodeState(state)
-	if err != nil {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+// commitPasses is the pass group's run: the batch's passes in one
+// transaction, one WAL flush. If that fails (a pass's state is stale, its
+// fence moved, a heal is refused...), nothing of it was written and each
+// pass runs again alone, so that it fails alone and with its own error.
+func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, store.StateRecord]) {
+	ws := make([]*passWrite, len(batch))
+	for i, c := range batch {
+		ws[i] = c.in
 	}
+	// Fences in shard order: two transactions of passes do not wait for
+	// each other's shards in a cycle.
+	slices.SortStableFunc(ws, func(a, b *passWrite) int { return fenceShard(a.p.Fence) - fenceShard(b.p.Fence) })
+	if len(ws) == 1 || s.passTx(ctx, ws) != nil {
+		for _, w := range ws {
+			w.err = s.passTx(ctx, []*passWrite{w})
+		}
+	}
+	for _, c := range batch {
+		w := c.in
+		if w.err != nil {
+			c.err = fmt.Errorf("commit pass %s: %w", w.p.State.Key(), w.err)
+			continue
+		}
+		c.out, c.err = w.row.stored(w.state)
+	}
+}
 
-	var (
-		row     stateRow
-		entries []store.AuditEntry
-	)
-	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		row = encoded
+func fenceShard(f *store.Fence) int {
+	if f == nil {
+		return -1
+	}
+	return f.Shard
+}
+
+// passTx writes passes in one transaction. Two round trips: the first
+// batch begins the transaction and, pass after pass, checks its fence,
+// writes its state (which takes the stack's row lock), resolves drifts,
+// writes heals, drifts, result and checked events; it ends by taking the
+// audit chain's head for all their entries. If a state did not match, the
+// transaction is rolled back and nothing else matters. The second batch
+// writes the entries, hashed now that the head is known, and commits; the
+// head is held for that round trip and the commit's WAL flush only.
+func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
+	var chained []store.AuditEntry
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var (
-			upd  stateUpdate
-			head auditHead
+			head  auditHead
+			audit []store.AuditEntry
 		)
 		b := t.batch()
-		queueFence(b, p.Fence, r.CompletedAt)
-		upd.queue(b, &row)
-		b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, ids)
-		if err := s.queueHeals(b, p); err != nil {
-			return err
-		}
-		for _, args := range drifts {
-			b.Queue(qUpsertDrift, args...)
-		}
-		b.Queue(qInsertResult, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
-			ts(r.StartedAt), ts(r.CompletedAt), string(r.Status), r.DriftDetected, r.DriftCount,
-			r.AutoHealAttempted, r.AutoHealSuccessCount, errorsJSON, r.StateVersion)
-		if p.CheckedThrough != "" {
-			b.Queue(qMarkEvents, p.State.ClientID, markStacks(p.State.StackID), string(p.CheckedThrough))
-		}
-		if len(p.Audit) > 0 {
-			head.queue(b, len(p.Audit))
-		}
-		err := t.send(ctx, b)
-		if upd == stateStale {
-			// The rest of the batch ran for nothing: roll it back (and let
-			// go of the audit head) before asking why, on this connection:
-			// waiting for another one while holding this could exhaust the
-			// pool.
-			if err := t.rollback(ctx); err != nil {
+		for _, w := range ws {
+			w.row, w.upd = w.encoded, stateUnread
+			p, r := w.p, w.r
+			queueFence(b, p.Fence, r.CompletedAt)
+			w.upd.queue(b, &w.row)
+			b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, w.ids)
+			if err := s.queueHeals(b, p); err != nil {
 				return err
 			}
-			return stateMissing(ctx, t.conn, &row)
+			for _, args := range w.drifts {
+				b.Queue(qUpsertDrift, args...)
+			}
+			b.Queue(qInsertResult, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
+				ts(r.StartedAt), ts(r.CompletedAt), string(r.Status), r.DriftDetected, r.DriftCount,
+				r.AutoHealAttempted, r.AutoHealSuccessCount, w.errorsJSON, r.StateVersion)
+			if p.CheckedThrough != "" {
+				b.Queue(qMarkEvents, p.State.ClientID, markStacks(p.State.StackID), string(p.CheckedThrough))
+			}
+			audit = append(audit, p.Audit...)
+		}
+		if len(audit) > 0 {
+			head.queue(b, len(audit))
+		}
+		err := t.send(ctx, b)
+		for _, w := range ws {
+			if w.upd == stateStale {
+				// The rest of the batch ran for nothing: roll it back (and
+				// let go of the audit head) before asking why, on this
+				// connection: waiting for another one while holding this
+				// could exhaust the pool.
+				if err := t.rollback(ctx); err != nil {
+					return err
+				}
+				return stateMissing(ctx, t.conn, &w.row)
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("write pass %s: %w", r.ReconciliationID, translate(err))
+			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}
 		b = t.batch()
-		entries = s.queueAudit(b, head, p.Audit)
+		chained = s.queueAudit(b, head, audit)
 		if err := t.commit(ctx, b); err != nil {
-			return fmt.Errorf("write pass %s: %w", r.ReconciliationID, translate(err))
+			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}
 		return nil
 	})
 	if err != nil {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
+		return err
 	}
-	copy(p.Audit, entries)
-	return row.stored(state)
+	for _, w := range ws {
+		n := copy(w.p.Audit, chained)
+		chained = chained[n:]
+	}
+	return nil
 }
 
 const driftColumns = `client_id, stack_id, id, code, type, component, expected, observed, severity, cause,

@@ -78,9 +78,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 
-	triggers triggerChannel                  // NotifyTriggers and ListenTriggers (lease.go)
-	ingestQ  ingestBatcher                   // group commit of IngestEvents (ingest_batch.go)
-	loadQ    group[loadKey, store.PassInput] // LoadPass of concurrent passes (load_pass.go)
+	triggers triggerChannel                       // NotifyTriggers and ListenTriggers (lease.go)
+	ingestQ  ingestBatcher                        // group commit of IngestEvents (ingest_batch.go)
+	loadQ    group[loadKey, store.PassInput]      // LoadPass of concurrent passes (load_pass.go)
+	passQ    group[*passWrite, store.StateRecord] // CommitPass of concurrent passes (pass.go)
 }
 
 // defaultConnectTimeout bounds opening a connection when the URL sets no
@@ -145,6 +146,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	}
 	s := &Store{pool: pool, now: o.now}
 	s.loadQ = group[loadKey, store.PassInput]{maxFlights: maxLoadFlights, maxBatch: maxLoadBatch, run: s.loadPasses}
+	s.passQ = group[*passWrite, store.StateRecord]{maxFlights: maxPassFlights, maxBatch: maxPassBatch, run: s.commitPasses}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
