@@ -208,7 +208,7 @@ func splitKey(key string) (clientID, stackID string) {
 // stacks of each shard are enqueued as it is gained (EnqueueShards).
 func (r *Reconciler) Start(ctx context.Context) error {
 	if r.opts.Ownership == nil {
-		if err := r.enqueueWhere(ctx, func(store.StateRecord) bool { return true }); err != nil {
+		if err := r.enqueueWhere(ctx, func(store.StackRef) bool { return true }); err != nil {
 			return err
 		}
 	}
@@ -315,20 +315,20 @@ func (r *Reconciler) EnqueueShards(ctx context.Context, shards []int) error {
 	for _, s := range shards {
 		want[s] = true
 	}
-	return r.enqueueWhere(ctx, func(rec store.StateRecord) bool { return want[store.ShardOf(rec.ClientID, rec.StackID)] })
+	return r.enqueueWhere(ctx, func(ref store.StackRef) bool { return want[store.ShardOf(ref.ClientID, ref.StackID)] })
 }
 
 // enqueueWhere enqueues every stored stack that keep accepts.
-func (r *Reconciler) enqueueWhere(ctx context.Context, keep func(store.StateRecord) bool) error {
+func (r *Reconciler) enqueueWhere(ctx context.Context, keep func(store.StackRef) bool) error {
 	cursor := ""
 	for {
-		recs, next, err := r.opts.Store.ListStates(ctx, "", cursor, 1000)
+		refs, next, err := r.opts.Store.ListStackRefs(ctx, cursor, store.MaxLimit)
 		if err != nil {
 			return fmt.Errorf("list stacks: %w", err)
 		}
-		for _, rec := range recs {
-			if keep(rec) {
-				r.enqueue(rec.Key(), TriggerStart)
+		for _, ref := range refs {
+			if keep(ref) {
+				r.enqueue(ref.Key(), TriggerStart)
 			}
 		}
 		if next == "" {

@@ -19,6 +19,9 @@ func NextPage[T any](rows []T, limit int, key func(last T) []any) ([]T, Page) {
 // StateKey is the cursor key of ListStates: client and stack.
 func StateKey(r StateRecord) []any { return []any{r.ClientID, r.StackID} }
 
+// StackRefKey is the cursor key of ListStackRefs, StateKey's.
+func StackRefKey(r StackRef) []any { return []any{r.ClientID, r.StackID} }
+
 // ContentKey is the cursor key of ListContent: client, provider, source
 // and content id.
 func ContentKey(c ContentItem) []any {

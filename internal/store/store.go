@@ -332,6 +332,12 @@ type DriftQuery struct {
 	IncludeResolved bool
 }
 
+// StackRef names a stack.
+type StackRef struct{ ClientID, StackID string }
+
+// Key is "client/stack".
+func (r StackRef) Key() string { return r.ClientID + "/" + r.StackID }
+
 // PassInput is what a reconcile pass reads of a stack before it observes:
 // LoadPass.
 type PassInput struct {
@@ -407,6 +413,10 @@ type Store interface {
 	// ListStates lists stacks ordered by client then stack; clientID filters
 	// when not empty. Limit <= 0 means all.
 	ListStates(ctx context.Context, clientID, cursor string, limit int) ([]StateRecord, Page, error)
+	// ListStackRefs lists the stacks as ListStates does (same order and
+	// cursors, every client), their names only: enumerating stacks reads
+	// no documents.
+	ListStackRefs(ctx context.Context, cursor string, limit int) ([]StackRef, Page, error)
 	// UpdateState writes a record whose Revision equals the stored one and
 	// returns it with the new Revision; ErrConflict if it does not match,
 	// ErrNotFound if the stack does not exist.

@@ -282,23 +282,10 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 // ListStates lists stacks by client then stack (bytewise). limit <= 0 means
 // all.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	var p params
-	if clientID != "" {
-		p.where(`client_id = ` + p.add(clientID))
+	rows, limit, err := s.listStates(ctx, stateColumns, clientID, cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list states: %w", err)
 	}
-	if cursor != "" {
-		var c, st string
-		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
-			return nil, "", fmt.Errorf("list states: %w", err)
-		}
-		p.where(`(client_id, stack_id) > (` + p.add(c) + `, ` + p.add(st) + `)`)
-	}
-	q := `SELECT ` + stateColumns + ` FROM states` + p.clause() + ` ORDER BY client_id, stack_id`
-	if limit > 0 {
-		limit = store.PageLimit(limit)
-		q += ` LIMIT ` + p.add(limit+1)
-	}
-	rows, _ := s.pool.Query(ctx, q, p.args...)
 	defer rows.Close()
 	var out []store.StateRecord
 	for rows.Next() {
@@ -317,6 +304,55 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	}
 	out, next := store.NextPage(out, limit, store.StateKey)
 	return out, next, nil
+}
+
+// ListStackRefs lists every stack's client and stack id, by them.
+func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]store.StackRef, store.Page, error) {
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StackRef
+	for rows.Next() {
+		var r store.StackRef
+		if err := rows.Scan(&r.ClientID, &r.StackID); err != nil {
+			return nil, "", fmt.Errorf("list stacks: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list stacks: %w", err)
+	}
+	out, next := store.NextPage(out, limit, store.StackRefKey)
+	return out, next, nil
+}
+
+// listStates queries the columns of the states of the client (every
+// client if empty) after the cursor, by client and stack, one more than
+// limit (the page limit it answers; <= 0: all).
+func (s *Store) listStates(ctx context.Context, columns, clientID, cursor string, limit int) (pgx.Rows, int, error) {
+	var p params
+	if clientID != "" {
+		p.where(`client_id = ` + p.add(clientID))
+	}
+	if cursor != "" {
+		var c, st string
+		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
+			return nil, 0, err
+		}
+		p.where(`(client_id, stack_id) > (` + p.add(c) + `, ` + p.add(st) + `)`)
+	}
+	q := `SELECT ` + columns + ` FROM states` + p.clause() + ` ORDER BY client_id, stack_id`
+	if limit > 0 {
+		limit = store.PageLimit(limit)
+		q += ` LIMIT ` + p.add(limit+1)
+	}
+	rows, err := s.pool.Query(ctx, q, p.args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rows, limit, nil
 }
 
 // qUpdateState is the optimistic write of UpdateState and CommitPass: no row

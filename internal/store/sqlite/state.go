@@ -204,28 +204,7 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 
 // ListStates lists stacks by client then stack. limit <= 0 means all.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	var f filter
-	if clientID != "" {
-		f.and(`client_id = ?`, clientID)
-	}
-	if cursor != "" {
-		var c, st string
-		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
-			return nil, "", fmt.Errorf("list states: %w", err)
-		}
-		f.and(`client_id >= ? AND (client_id > ? OR stack_id > ?)`, c, c, st)
-	}
-	q := `SELECT ` + stateColumns + ` FROM states` + f.clause() + ` ORDER BY client_id, stack_id`
-	if limit > 0 {
-		limit = store.PageLimit(limit)
-		q += ` LIMIT ?`
-		f.args = append(f.args, limit+1)
-	}
-	st, err := s.read(ctx, q)
-	if err != nil {
-		return nil, "", fmt.Errorf("list states: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, f.args...)
+	rows, limit, err := s.listStates(ctx, stateColumns, clientID, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
@@ -247,6 +226,57 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	}
 	out, next := store.NextPage(out, limit, store.StateKey)
 	return out, next, nil
+}
+
+// ListStackRefs lists every stack's client and stack id, by them.
+func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]store.StackRef, store.Page, error) {
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StackRef
+	for rows.Next() {
+		var r store.StackRef
+		if err := rows.Scan(&r.ClientID, &r.StackID); err != nil {
+			return nil, "", fmt.Errorf("list stacks: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list stacks: %w", err)
+	}
+	out, next := store.NextPage(out, limit, store.StackRefKey)
+	return out, next, nil
+}
+
+// listStates queries the columns of the states of the client (every
+// client if empty) after the cursor, by client and stack, one more than
+// limit (the page limit it answers; <= 0: all).
+func (s *Store) listStates(ctx context.Context, columns, clientID, cursor string, limit int) (*sql.Rows, int, error) {
+	var f filter
+	if clientID != "" {
+		f.and(`client_id = ?`, clientID)
+	}
+	if cursor != "" {
+		var c, st string
+		if err := store.DecodeCursor(cursor, &c, &st); err != nil {
+			return nil, 0, err
+		}
+		f.and(`client_id >= ? AND (client_id > ? OR stack_id > ?)`, c, c, st)
+	}
+	q := `SELECT ` + columns + ` FROM states` + f.clause() + ` ORDER BY client_id, stack_id`
+	if limit > 0 {
+		limit = store.PageLimit(limit)
+		q += ` LIMIT ?`
+		f.args = append(f.args, limit+1)
+	}
+	st, err := s.read(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, f.args...)
+	return rows, limit, err
 }
 
 // filter collects the conditions of a WHERE clause and their arguments.

@@ -209,6 +209,42 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 
 	_, _, err = s.ListStates(ctx, "", "not a cursor!", 2)
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
+
+	// ListStackRefs: the same stacks, order and cursors, names only.
+	refs := func(limit int) []string {
+		t.Helper()
+		var (
+			out    []string
+			cursor string
+		)
+		for range 100 {
+			page, next, err := s.ListStackRefs(ctx, cursor, limit)
+			require.NoError(t, err)
+			if limit > 0 {
+				require.LessOrEqual(t, len(page), limit)
+			}
+			for _, r := range page {
+				out = append(out, r.Key())
+			}
+			if next == "" {
+				return out
+			}
+			cursor = next
+		}
+		t.Fatal("ListStackRefs never ended")
+		return nil
+	}
+	require.Equal(t, keys, refs(0))
+	require.Equal(t, keys, refs(2))
+	require.Equal(t, keys, refs(5))
+	page, next, err := s.ListStates(ctx, "", "", 2)
+	require.NoError(t, err)
+	refPage, refNext, err := s.ListStackRefs(ctx, "", 2)
+	require.NoError(t, err)
+	require.Equal(t, next, refNext, "ListStates's cursors")
+	require.Equal(t, []store.StackRef{{ClientID: page[0].ClientID, StackID: page[0].StackID}, {ClientID: page[1].ClientID, StackID: page[1].StackID}}, refPage)
+	_, _, err = s.ListStackRefs(ctx, "not a cursor!", 2)
+	require.ErrorIs(t, err, store.ErrInvalidCursor)
 }
 
 func testUpdateState(ctx context.Context, t *testing.T, s store.Store) {
