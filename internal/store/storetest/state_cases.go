@@ -170,27 +170,9 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 	}
 	listKeys := func(client string, limit int) []string {
 		t.Helper()
-		var (
-			out    []string
-			cursor string
-		)
-		for range 100 {
-			page, next, err := s.ListStates(ctx, client, cursor, limit)
-			require.NoError(t, err)
-			if limit > 0 {
-				require.LessOrEqual(t, len(page), limit)
-			}
-			for _, r := range page {
-				out = append(out, r.Key())
-			}
-			if next == "" {
-				return out
-			}
-			require.NotEmpty(t, page)
-			cursor = next
-		}
-		t.Fatal("ListStates never ended")
-		return nil
+		return pageKeys(t, limit, func(cursor string) ([]store.StateRecord, store.Page, error) {
+			return s.ListStates(ctx, client, cursor, limit)
+		}, store.StateRecord.Key)
 	}
 
 	all, next, err := s.ListStates(ctx, "", "", 0)
@@ -213,26 +195,9 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 	// ListStackRefs: the same stacks, order and cursors, names only.
 	refs := func(limit int) []string {
 		t.Helper()
-		var (
-			out    []string
-			cursor string
-		)
-		for range 100 {
-			page, next, err := s.ListStackRefs(ctx, cursor, limit)
-			require.NoError(t, err)
-			if limit > 0 {
-				require.LessOrEqual(t, len(page), limit)
-			}
-			for _, r := range page {
-				out = append(out, r.Key())
-			}
-			if next == "" {
-				return out
-			}
-			cursor = next
-		}
-		t.Fatal("ListStackRefs never ended")
-		return nil
+		return pageKeys(t, limit, func(cursor string) ([]store.StackRef, store.Page, error) {
+			return s.ListStackRefs(ctx, cursor, limit)
+		}, store.StackRef.Key)
 	}
 	require.Equal(t, keys, refs(0))
 	require.Equal(t, keys, refs(2))
@@ -245,6 +210,33 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, []store.StackRef{{ClientID: page[0].ClientID, StackID: page[0].StackID}, {ClientID: page[1].ClientID, StackID: page[1].StackID}}, refPage)
 	_, _, err = s.ListStackRefs(ctx, "not a cursor!", 2)
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
+}
+
+// pageKeys follows list's cursors to the end and returns the keys of what
+// it listed, checking that no page is longer than limit.
+func pageKeys[T any](t *testing.T, limit int, list func(cursor string) ([]T, store.Page, error), key func(T) string) []string {
+	t.Helper()
+	var (
+		out    []string
+		cursor string
+	)
+	for range 100 {
+		page, next, err := list(cursor)
+		require.NoError(t, err)
+		if limit > 0 {
+			require.LessOrEqual(t, len(page), limit)
+		}
+		for _, r := range page {
+			out = append(out, key(r))
+		}
+		if next == "" {
+			return out
+		}
+		require.NotEmpty(t, page)
+		cursor = next
+	}
+	t.Fatal("the list never ended")
+	return nil
 }
 
 func testUpdateState(ctx context.Context, t *testing.T, s store.Store) {
