@@ -5,7 +5,10 @@
 // alternating, with the same signed deliveries from the same number of
 // concurrent senders, each on its own keep-alive connection, and reports
 // deliveries per second, acknowledgement latency and the ratio
-// blackwell / bare.
+// blackwell / bare. With -compare, a second blackwell binary (another
+// build, e.g. the commit before a change) runs beside the first, with a
+// store of its own, and takes its turn in every round: changes are judged
+// against a baseline measured under the same load.
 //
 //	go build -o /tmp/bw ./cmd/blackwell
 //	(cd /work/shared/bench && go build -o /tmp/bare-httpd ./bare-httpd)
@@ -52,20 +55,22 @@ func main() {
 		provider     = flag.String("provider", "shopify", "deliveries to send: shopify (products/update) or generic (Standard Webhooks)")
 		dir          = flag.String("dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
 		serveArgs    = flag.String("serve-args", "", "more arguments for blackwell serve, space-separated (e.g. --webhook-trigger-interval 1m)")
+		compareBin   = flag.String("compare", "", "path of a second blackwell binary to measure in every round (its store: SQLite in -dir, or -compare-store)")
 	)
+	flag.StringVar(&compareStore, "compare-store", "", "store URL for the -compare binary (default: SQLite in -dir; a PostgreSQL one should be a database of its own)")
 	flag.StringVar(&storeURL, "store", "", "store URL for blackwell serve, e.g. postgres://... (default: SQLite in -dir)")
 	flag.Parse()
 	if *blackwellBin == "" || *bareBin == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -blackwell and -bare are required")
 		os.Exit(2)
 	}
-	if err := run(*blackwellBin, *bareBin, *senders, *duration, *warmup, *rounds, *provider, *dir, strings.Fields(*serveArgs)); err != nil {
+	if err := run(*blackwellBin, *bareBin, *compareBin, *senders, *duration, *warmup, *rounds, *provider, *dir, strings.Fields(*serveArgs)); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(blackwellBin, bareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string, serveArgs []string) error {
+func run(blackwellBin, bareBin, compareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string, serveArgs []string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "blackwell-ingest-bench-")
 		if err != nil {
@@ -75,10 +80,6 @@ func run(blackwellBin, bareBin string, senders int, duration, warmup time.Durati
 		dir = d
 	}
 	barePort, err := freePort()
-	if err != nil {
-		return err
-	}
-	bwPort, err := freePort()
 	if err != nil {
 		return err
 	}
@@ -101,33 +102,52 @@ spec:
 `), 0o600); err != nil {
 		return err
 	}
-	bw := exec.Command(blackwellBin, append([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:" + bwPort,
-		"--store", cmp.Or(storeURL, "sqlite://"+filepath.Join(dir, "blackwell.db")), "--log-level", "warn"}, serveArgs...)...)
-	bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
-	bw.Stderr = os.Stderr
-	if err := bw.Start(); err != nil {
-		return fmt.Errorf("start blackwell: %w", err)
+	type target struct {
+		name, url string
+		pid       int
 	}
-	defer stop(bw)
-
-	bareURL := "http://127.0.0.1:" + barePort + "/webhook"
-	bwURL := "http://127.0.0.1:" + bwPort + "/v1/webhooks/" + provider + "/bench"
-	if err := waitReady("http://127.0.0.1:"+bwPort+"/readyz", http.MethodGet); err != nil {
-		return fmt.Errorf("blackwell: %w", err)
+	targets := []target{{"bare", bareURL(barePort), bare.Process.Pid}}
+	servers := []struct{ name, bin, store string }{
+		{"blackwell", blackwellBin, cmp.Or(storeURL, "sqlite://"+filepath.Join(dir, "blackwell.db"))},
 	}
-	if err := waitReady(bareURL, http.MethodPost); err != nil {
+	if compareBin != "" {
+		if storeURL != "" && compareStore == "" {
+			return errors.New("-compare with -store needs -compare-store (a store of its own)")
+		}
+		servers = append(servers, struct{ name, bin, store string }{"compare", compareBin,
+			cmp.Or(compareStore, "sqlite://"+filepath.Join(dir, "compare.db"))})
+	}
+	for _, sv := range servers {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		bw := exec.Command(sv.bin, append([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:" + port,
+			"--store", sv.store, "--log-level", "warn"}, serveArgs...)...)
+		bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
+		bw.Stderr = os.Stderr
+		if err := bw.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", sv.name, err)
+		}
+		defer stop(bw)
+		if err := waitReady("http://127.0.0.1:"+port+"/readyz", http.MethodGet); err != nil {
+			return fmt.Errorf("%s: %w", sv.name, err)
+		}
+		targets = append(targets, target{sv.name, "http://127.0.0.1:" + port + "/v1/webhooks/" + provider + "/bench", bw.Process.Pid})
+	}
+	if err := waitReady(targets[0].url, http.MethodPost); err != nil {
 		return fmt.Errorf("bare-httpd: %w", err)
 	}
 
 	gen := &generator{provider: provider}
 	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), blackwell serve %s\n",
 		senders, duration, warmup, rounds, provider, len(gen.next().body), strings.Join(serveArgs, " "))
-	var totals = map[string]*result{"bare": {}, "blackwell": {}}
+	totals := map[string]*result{}
+	for _, t := range targets {
+		totals[t.name] = &result{}
+	}
 	for r := 1; r <= rounds; r++ {
-		for _, target := range []struct {
-			name, url string
-			pid       int
-		}{{"bare", bareURL, bare.Process.Pid}, {"blackwell", bwURL, bw.Process.Pid}} {
+		for _, target := range targets {
 			load(target.url, gen, senders, warmup)
 			before, self := cpuOf(target.pid), cpuOf(os.Getpid())
 			res := load(target.url, gen, senders, duration)
@@ -138,18 +158,29 @@ spec:
 				res.cpuPer(res.serverCPU), res.cpuPer(res.loadCPU), res.non2xx, res.errors)
 		}
 	}
+	for _, t := range targets {
+		res := totals[t.name]
+		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", t.name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU))
+	}
 	b, w := totals["bare"], totals["blackwell"]
-	fmt.Printf("total     bare      %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", b.rate(), ms(b.quantile(0.99)), b.cpuPer(b.serverCPU))
-	fmt.Printf("total     blackwell %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", w.rate(), ms(w.quantile(0.99)), w.cpuPer(w.serverCPU))
 	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
+	if c := totals["compare"]; c != nil {
+		fmt.Printf("ratio compare/bare %.2f\n", c.rate()/b.rate())
+		if c.non2xx+c.errors > 0 {
+			return fmt.Errorf("compare answered %d deliveries with non-2xx and %d failed", c.non2xx, c.errors)
+		}
+	}
 	if w.non2xx+w.errors > 0 {
 		return fmt.Errorf("blackwell answered %d deliveries with non-2xx and %d failed", w.non2xx, w.errors)
 	}
 	return nil
 }
 
-// storeURL is -store: blackwell's store when not SQLite in the run's dir.
-var storeURL string
+// storeURL is -store: blackwell's store when not SQLite in the run's dir;
+// compareStore is -compare-store, the -compare binary's.
+var storeURL, compareStore string
+
+func bareURL(port string) string { return "http://127.0.0.1:" + port + "/webhook" }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
