@@ -24,8 +24,18 @@ type writeOp struct {
 	// of rerunnable writes runs without savepoints; if one fails, the batch
 	// is rolled back and run again with them.
 	rerunnable bool
-	state      atomic.Int32 // opQueued, then opRunning or opCancelled
-	done       chan error   // buffered: the committer never blocks on it
+	// join, when set, runs this write together with the other writes of
+	// its batch that have a join, in one go: join(ctx, tx, ops) does what
+	// the fn of each of ops would (IngestEvents: one multi-row statement
+	// for the events of all the calls, instead of a statement per event).
+	// Every write with a join is an IngestEvents call and rerunnable; when
+	// a joined run fails, each write of it runs alone (fn) in its own
+	// savepoint, so that one bad write fails alone.
+	join func(ctx context.Context, tx *sql.Tx, ops []*writeOp) error
+	// ingest is the IngestEvents call of a write with a join.
+	ingest *ingestCall
+	state  atomic.Int32 // opQueued, then opRunning or opCancelled
+	done   chan error   // buffered: the committer never blocks on it
 }
 
 const (
@@ -186,6 +196,7 @@ func (c *committer) commit(batch []*writeOp) {
 		fail(fmt.Errorf("begin: %w", translate(err)))
 		return
 	}
+	units := group(ops)
 	switch {
 	case len(ops) == 1:
 		// Alone: no savepoint needed, the transaction is the write's.
@@ -194,7 +205,7 @@ func (c *committer) commit(batch []*writeOp) {
 			fail(err)
 			return
 		}
-	case allRerunnable(ops) && runPlain(ctx, tx, ops):
+	case allRerunnable(ops) && runPlain(ctx, tx, ops, units):
 	default:
 		if allRerunnable(ops) {
 			// One of the plain run failed: start again, each write in
@@ -204,8 +215,9 @@ func (c *committer) commit(batch []*writeOp) {
 				fail(fmt.Errorf("begin: %w", translate(err)))
 				return
 			}
+			units = nil // the joined run may be what failed
 		}
-		if err := runSavepointed(ctx, tx, ops, errs); err != nil {
+		if err := runSavepointed(ctx, tx, ops, units, errs); err != nil {
 			_ = tx.Rollback()
 			fail(err)
 			return
@@ -236,12 +248,32 @@ func allRerunnable(ops []*writeOp) bool {
 	return true
 }
 
+// group lists the writes of a batch (indexes into ops) in the order they
+// run: each alone, except the writes with a join, which run together where
+// the first of them is.
+func group(ops []*writeOp) [][]int {
+	units := make([][]int, 0, len(ops))
+	joined := -1
+	for i, op := range ops {
+		switch {
+		case op.join == nil:
+			units = append(units, []int{i})
+		case joined < 0:
+			joined = len(units)
+			units = append(units, []int{i})
+		default:
+			units[joined] = append(units[joined], i)
+		}
+	}
+	return units
+}
+
 // runPlain runs a batch of rerunnable writes without savepoints, which
 // cost two statements and a sub-journal per write; false when one failed
 // (the transaction must then be rolled back).
-func runPlain(ctx context.Context, tx *sql.Tx, ops []*writeOp) bool {
-	for _, op := range ops {
-		if err := runOp(ctx, tx, op); err != nil {
+func runPlain(ctx context.Context, tx *sql.Tx, ops []*writeOp, units [][]int) bool {
+	for _, u := range units {
+		if err := runUnit(ctx, tx, ops, u); err != nil {
 			return false
 		}
 	}
@@ -249,26 +281,75 @@ func runPlain(ctx context.Context, tx *sql.Tx, ops []*writeOp) bool {
 }
 
 // runSavepointed runs each write of a batch in its own savepoint, so that
-// one failing rolls back only itself; errs[i] is op i's error. It returns
-// an error that ends the whole transaction.
-func runSavepointed(ctx context.Context, tx *sql.Tx, ops []*writeOp, errs []error) error {
-	for i, op := range ops {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
-			return fmt.Errorf("savepoint: %w", err)
+// one failing rolls back only itself; errs[i] is op i's error. A unit of
+// several writes (units: see group; nil: each write alone) runs joined in
+// one savepoint first; if that fails, each of its writes runs again alone.
+// It returns an error that ends the whole transaction.
+func runSavepointed(ctx context.Context, tx *sql.Tx, ops []*writeOp, units [][]int, errs []error) error {
+	if units == nil {
+		units = make([][]int, len(ops))
+		for i := range ops {
+			units[i] = []int{i}
 		}
-		errs[i] = runOp(ctx, tx, op)
-		if errs[i] != nil {
-			// Some errors (I/O, a full disk) end the whole transaction;
-			// then every write of the batch fails.
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
-				return fmt.Errorf("%w (and rolling back: %v)", errs[i], err)
+	}
+	var rb *rollbackError
+	for _, u := range units {
+		if len(u) > 1 {
+			err := savepointed(ctx, tx, func() error { return runUnit(ctx, tx, ops, u) })
+			if err == nil {
+				continue
+			}
+			if errors.As(err, &rb) {
+				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
+		for _, i := range u {
+			errs[i] = savepointed(ctx, tx, func() error { return runOp(ctx, tx, ops[i]) })
+			if errors.As(errs[i], &rb) {
+				return errs[i]
+			}
 		}
 	}
 	return nil
+}
+
+// rollbackError is a failure of a savepoint statement: it ends the whole
+// transaction.
+type rollbackError struct{ err error }
+
+func (e *rollbackError) Error() string { return e.err.Error() }
+func (e *rollbackError) Unwrap() error { return e.err }
+
+// savepointed runs fn in a savepoint: fn's error after rolling fn's writes
+// back, or a *rollbackError when the savepoint itself fails.
+func savepointed(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+		return &rollbackError{fmt.Errorf("savepoint: %w", err)}
+	}
+	ferr := fn()
+	if ferr != nil {
+		// Some errors (I/O, a full disk) end the whole transaction;
+		// then every write of the batch fails.
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+			return &rollbackError{fmt.Errorf("%w (and rolling back: %v)", ferr, err)}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+		return &rollbackError{fmt.Errorf("release savepoint: %w", err)}
+	}
+	return ferr
+}
+
+// runUnit runs a unit of group: one write's fn, or the join of several.
+func runUnit(ctx context.Context, tx *sql.Tx, ops []*writeOp, u []int) error {
+	if len(u) == 1 {
+		return runOp(ctx, tx, ops[u[0]])
+	}
+	joined := make([]*writeOp, len(u))
+	for k, i := range u {
+		joined[k] = ops[i]
+	}
+	return runJoin(ctx, tx, joined)
 }
 
 // setDurable sets the writer's synchronous mode for a batch: FULL when a
@@ -299,10 +380,18 @@ func (c *committer) setDurable(ctx context.Context, ops []*writeOp) error {
 // runOp runs one write's body, turning a panic into its error so that one
 // bad write cannot stop every other.
 func runOp(ctx context.Context, tx *sql.Tx, op *writeOp) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("sqlite store: panic in write: %v", r)
-		}
-	}()
+	defer recoverWrite(&err)
 	return op.fn(ctx, tx)
+}
+
+// runJoin runs writes with a join together, a panic turned into an error.
+func runJoin(ctx context.Context, tx *sql.Tx, ops []*writeOp) (err error) {
+	defer recoverWrite(&err)
+	return ops[0].join(ctx, tx, ops)
+}
+
+func recoverWrite(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("sqlite store: panic in write: %v", r)
+	}
 }

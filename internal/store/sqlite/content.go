@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -12,51 +13,154 @@ const contentColumns = `client_id, provider_name, source, content_id, content_ty
 	event_id, received_at`
 
 // IngestEvents inserts events as InsertEvents does and upserts the content
-// item of each new one (qUpsertContent), in one durable transaction: the
-// batch it shares commits with synchronous=FULL.
+// item of each new one (qUpsertContent), in input order, in one durable
+// transaction: the batch it shares commits with synchronous=FULL. The
+// calls that share a batch run joined (writeOp.join): the events of all of
+// them in one multi-row statement, then their content items in another,
+// rather than two statements per delivery.
 func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
 	if err := store.CheckIngest(in); err != nil {
 		return nil, fmt.Errorf("ingest events: %w", err)
 	}
-	inserted := make([]bool, len(in))
 	if len(in) == 0 {
-		return inserted, nil
+		return []bool{}, nil
 	}
-	now := s.now()
-	err := s.inDurableTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		events, err := s.write(ctx, tx, qInsertEvent)
+	op := s.ingestOp(in)
+	if err := s.writes.doOp(ctx, op); err != nil {
+		return nil, fmt.Errorf("ingest events: %w", err)
+	}
+	return op.ingest.inserted, nil
+}
+
+// ingestOp is the write of an IngestEvents call of in (validated).
+func (s *Store) ingestOp(in []store.IngestEvent) *writeOp {
+	call := &ingestCall{in: in, now: s.now(), inserted: make([]bool, len(in))}
+	return &writeOp{durable: true, rerunnable: true, ingest: call, join: s.ingestJoined,
+		fn: func(ctx context.Context, tx *sql.Tx) error { return s.ingest(ctx, tx, []*ingestCall{call}) }}
+}
+
+// ingestCall is one IngestEvents call: its input, its time, and where its
+// results go.
+type ingestCall struct {
+	in       []store.IngestEvent
+	now      time.Time
+	inserted []bool
+}
+
+// ingestJoined is the join of IngestEvents writes: their calls run as one.
+func (s *Store) ingestJoined(ctx context.Context, tx *sql.Tx, ops []*writeOp) error {
+	calls := make([]*ingestCall, len(ops))
+	for i, op := range ops {
+		calls[i] = op.ingest
+	}
+	return s.ingest(ctx, tx, calls)
+}
+
+// ingestRow is an event of an ingest, its ReceivedAt set, and where its
+// result goes.
+type ingestRow struct {
+	event    store.Event
+	content  *store.ContentItem
+	inserted *bool
+}
+
+// ingest inserts the events of calls, in order, with qIngestEvents (an id
+// already stored, or met earlier in calls, is skipped), then upserts the
+// content items of the new ones, in order, with qIngestContent, and sets
+// each call's inserted. It may run again after a rollback.
+func (s *Store) ingest(ctx context.Context, tx *sql.Tx, calls []*ingestCall) error {
+	n := 0
+	for _, c := range calls {
+		n += len(c.in)
+	}
+	rows := make([]ingestRow, 0, n)
+	for _, c := range calls {
+		clear(c.inserted)
+		for i, r := range c.in {
+			e := r.Event
+			if e.ReceivedAt.IsZero() {
+				e.ReceivedAt = c.now
+			}
+			rows = append(rows, ingestRow{event: e, content: r.Content, inserted: &c.inserted[i]})
+		}
+	}
+
+	written := make(map[string]bool, n)
+	args := make([]any, 0, 13*min(n, maxIngestRows))
+	for rest := rows; len(rest) > 0; {
+		q := ingestChunk(len(rest))
+		args = args[:0]
+		for _, r := range rest[:q.rows] {
+			e := r.event
+			var payload sql.NullString
+			if len(e.Payload) > 0 {
+				payload = sql.NullString{String: string(e.Payload), Valid: true}
+			}
+			args = append(args, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
+				e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
+				payload, micros(e.ReceivedAt), e.TTLTimestamp)
+		}
+		rest = rest[q.rows:]
+		if err := s.insertEvents(ctx, tx, q.events, args, written); err != nil {
+			return err
+		}
+	}
+
+	items := rows[:0] // the new events with an item, in order (rows' array: each row is read before it is overwritten)
+	for _, r := range rows {
+		if written[r.event.EventID] {
+			// The first event of its id was written; a later one in
+			// rows was skipped.
+			delete(written, r.event.EventID)
+			*r.inserted = true
+			if r.content != nil {
+				items = append(items, r)
+			}
+		}
+	}
+	for rest := items; len(rest) > 0; {
+		q := ingestChunk(len(rest))
+		args = args[:0]
+		for _, r := range rest[:q.rows] {
+			e, c := r.event, r.content
+			args = append(args, e.ClientID, c.ProviderName, c.Source, c.ContentID, c.ContentType,
+				micros(c.UpdatedAt), c.Version, boolInt(c.Deleted), e.EventID, micros(e.ReceivedAt))
+		}
+		rest = rest[q.rows:]
+		st, err := s.write(ctx, tx, q.content)
 		if err != nil {
 			return err
 		}
-		var content *sql.Stmt
-		for i, r := range in {
-			e := r.Event
-			if e.ReceivedAt.IsZero() {
-				e.ReceivedAt = now
-			}
-			if inserted[i], err = insertEvent(ctx, events, e, now); err != nil {
-				return err
-			}
-			c := r.Content
-			if !inserted[i] || c == nil {
-				continue
-			}
-			if content == nil {
-				if content, err = s.write(ctx, tx, qUpsertContent); err != nil {
-					return err
-				}
-			}
-			if _, err := content.ExecContext(ctx, e.ClientID, c.ProviderName, c.Source, c.ContentID, c.ContentType,
-				micros(c.UpdatedAt), c.Version, boolInt(c.Deleted), e.EventID, micros(e.ReceivedAt)); err != nil {
-				return fmt.Errorf("content %s of event %s: %w", c.ContentID, e.EventID, err)
-			}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("content of %d events: %w", q.rows, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest events: %w", err)
 	}
-	return inserted, nil
+	return nil
+}
+
+// insertEvents runs qIngestEvents (query) with args and adds the ids it
+// wrote to written.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, query string, args []any, written map[string]bool) error {
+	st, err := s.write(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	rs, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("insert %d events: %w", len(args)/13, err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		written[id] = true
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("insert %d events: %w", len(args)/13, err)
+	}
+	return nil
 }
 
 // ListContent answers in key order (client, provider, source, content id);

@@ -1,5 +1,7 @@
 package sqlite
 
+import "strings"
+
 // The writer's statements, prepared at Open (writerQueries): a statement
 // cannot be prepared on the one writer connection while a transaction holds
 // it. Dialect notes for a PostgreSQL driver: a list of ids is bound as one
@@ -46,7 +48,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
 // new (store.ContentItem.Newer, written out in SQL). A state without a
 // content type keeps the stored type (a tombstone may not name it).
 const qUpsertContent = `INSERT INTO content (` + contentColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + upsertContentTail
+
+// upsertContentTail is qUpsertContent's conflict clause.
+const upsertContentTail = `
 ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
 	content_type = CASE WHEN excluded.content_type = '' THEN content.content_type ELSE excluded.content_type END,
 	updated_at = excluded.updated_at, version = excluded.version, deleted = excluded.deleted,
@@ -54,6 +59,64 @@ ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
 WHERE excluded.updated_at > content.updated_at
 	OR (excluded.updated_at = content.updated_at AND (excluded.version > content.version
 		OR (excluded.version = content.version AND excluded.deleted > content.deleted)))`
+
+// maxIngestRows bounds the rows of one of IngestEvents' multi-row
+// statements: qIngestEvents and qIngestContent are prepared at Open for 1,
+// 2, 4, ... maxIngestRows rows, and n rows run as the fewest of them (the
+// binary digits of n). 128 events are 1,664 parameters, well below
+// SQLite's limit of 32,766.
+const maxIngestRows = 128
+
+// ingestQueries are qIngestEvents and qIngestContent for each row count
+// they are prepared for, largest first. Built once, never written: a table
+// of constants.
+var ingestQueries = func() []ingestQuery {
+	var out []ingestQuery
+	for n := maxIngestRows; n >= 1; n /= 2 {
+		out = append(out, ingestQuery{rows: n, events: qIngestEvents(n), content: qIngestContent(n)})
+	}
+	return out
+}()
+
+// ingestQuery is IngestEvents' pair of statements for a row count.
+type ingestQuery struct {
+	rows            int
+	events, content string
+}
+
+// ingestChunk is the largest statement of ingestQueries for at most n
+// rows (n >= 1).
+func ingestChunk(n int) ingestQuery {
+	for _, q := range ingestQueries {
+		if q.rows <= n {
+			return q
+		}
+	}
+	panic("ingestChunk of no rows")
+}
+
+// qIngestEvents inserts n events, each unless its id is stored or an
+// earlier row of the statement has it, and answers the ids it wrote (in no
+// particular order). The rows are inserted in order, so of one id the first
+// is written.
+func qIngestEvents(n int) string {
+	return `INSERT INTO events (` + eventColumns + `)
+VALUES ` + placeholders(n, 13) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
+}
+
+// qIngestContent upserts n content items as qUpsertContent does, in order:
+// a row conflicting with an earlier row of the statement compares with
+// what that one wrote, as if each ran alone.
+func qIngestContent(n int) string {
+	return `INSERT INTO content (` + contentColumns + `)
+VALUES ` + placeholders(n, 10) + upsertContentTail
+}
+
+// placeholders is n rows of cols parameters: (?, ?), (?, ?).
+func placeholders(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
 
 // qDeleteExpired deletes a bounded batch of expired events, so the write
 // lock is held briefly (DELETE ... LIMIT is a compile-time option of SQLite;
@@ -115,7 +178,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // writerQueries lists the statements Open prepares on the writer.
 func writerQueries() []string {
-	return []string{
+	var ingest []string
+	for _, q := range ingestQueries {
+		ingest = append(ingest, q.events, q.content)
+	}
+	return append(ingest,
 		qApplyRead,
 		qInsertState,
 		qChangeDesired,
@@ -134,5 +201,5 @@ func writerQueries() []string {
 		qAckDrift,
 		qAuditHead,
 		qInsertAudit,
-	}
+	)
 }
