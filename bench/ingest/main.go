@@ -139,6 +139,7 @@ spec:
 		return fmt.Errorf("bare-httpd: %w", err)
 	}
 
+	usesPostgres := strings.HasPrefix(storeURL, "postgres")
 	gen := &generator{provider: provider}
 	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), blackwell serve %s\n",
 		senders, duration, warmup, rounds, provider, len(gen.next().body), strings.Join(serveArgs, " "))
@@ -149,18 +150,26 @@ spec:
 	for r := 1; r <= rounds; r++ {
 		for _, target := range targets {
 			load(target.url, gen, senders, warmup)
-			before, self := cpuOf(target.pid), cpuOf(os.Getpid())
+			before, self, pg := cpuOf(target.pid), cpuOf(os.Getpid()), postgresCPU()
 			res := load(target.url, gen, senders, duration)
-			res.serverCPU, res.loadCPU = cpuOf(target.pid)-before, cpuOf(os.Getpid())-self
+			res.serverCPU, res.loadCPU, res.pgCPU = cpuOf(target.pid)-before, cpuOf(os.Getpid())-self, postgresCPU()-pg
 			totals[target.name].add(res)
-			fmt.Printf("round %d %-9s %8.0f deliveries/s  p50 %6.2f ms  p99 %6.2f ms  max %7.2f ms  server %5.1f cpu-µs/delivery  load generator %5.1f  non-2xx %d  errors %d\n",
+			pgCol := ""
+			if usesPostgres {
+				pgCol = fmt.Sprintf("  postgres %5.1f", res.cpuPer(res.pgCPU))
+			}
+			fmt.Printf("round %d %-9s %8.0f deliveries/s  p50 %6.2f ms  p99 %6.2f ms  max %7.2f ms  server %5.1f cpu-µs/delivery%s  load generator %5.1f  non-2xx %d  errors %d\n",
 				r, target.name, res.rate(), ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(1)),
-				res.cpuPer(res.serverCPU), res.cpuPer(res.loadCPU), res.non2xx, res.errors)
+				res.cpuPer(res.serverCPU), pgCol, res.cpuPer(res.loadCPU), res.non2xx, res.errors)
 		}
 	}
 	for _, t := range targets {
 		res := totals[t.name]
-		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery\n", t.name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU))
+		pgCol := ""
+		if usesPostgres {
+			pgCol = fmt.Sprintf("  postgres %5.1f", res.cpuPer(res.pgCPU))
+		}
+		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery%s\n", t.name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU), pgCol)
 	}
 	b, w := totals["bare"], totals["blackwell"]
 	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
@@ -236,6 +245,9 @@ type result struct {
 	latencies          []time.Duration
 	sorted             bool
 	serverCPU, loadCPU time.Duration
+	// pgCPU is the CPU the PostgreSQL server's processes used during the
+	// run (the bare rounds' is whatever else it did meanwhile).
+	pgCPU time.Duration
 }
 
 func (r *result) cpuPer(d time.Duration) float64 {
@@ -252,6 +264,7 @@ func (r *result) add(o *result) {
 	r.elapsed += o.elapsed
 	r.serverCPU += o.serverCPU
 	r.loadCPU += o.loadCPU
+	r.pgCPU += o.pgCPU
 	r.latencies = append(r.latencies, o.latencies...)
 	r.sorted = false
 }
@@ -378,6 +391,29 @@ func cpuOf(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// postgresCPU is the CPU time used so far by the processes named postgres
+// (the server and its backends: the store's pooled connections live through
+// a run, so their use is counted).
+func postgresCPU() time.Duration {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil || !bytes.Contains(b, []byte("(postgres)")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(e.Name())
+		total += cpuOf(pid)
+	}
+	return total
 }
 
 // clockTicks is USER_HZ, 100 on Linux.
