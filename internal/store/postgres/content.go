@@ -26,7 +26,22 @@ const contentColumns = `client_id, provider_name, source, content_id, content_ty
 // newer state.)
 const qUpsertContent = `INSERT INTO content (` + contentColumns + `)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-WHERE EXISTS (SELECT FROM events WHERE event_id = $9 AND xmin = pg_current_xact_id()::xid)
+WHERE EXISTS (SELECT FROM events WHERE event_id = $9 AND xmin = pg_current_xact_id()::xid)` + upsertContentTail
+
+// qUpsertContents is qUpsertContent for several items, one array per
+// column, in one statement. PostgreSQL refuses to update a row twice in
+// one statement, so no two of the items may share a key (see
+// contentRounds). The test of the event is a scalar subquery, run per item
+// through the event_id index: an EXISTS would be planned as a semi-join,
+// for an array of unknown length a hash join over every event stored.
+const qUpsertContents = `INSERT INTO content (` + contentColumns + `)
+SELECT c.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[],
+	$8::boolean[], $9::text[], $10::timestamptz[]) AS c (` + contentColumns + `)
+WHERE (SELECT xmin FROM events WHERE event_id = c.event_id) = pg_current_xact_id()::xid` + upsertContentTail
+
+// upsertContentTail is the conflict clause of qUpsertContent and
+// qUpsertContents.
+const upsertContentTail = `
 ON CONFLICT (client_id, provider_name, source, content_id) DO UPDATE SET
 	content_type = CASE WHEN excluded.content_type = '' THEN content.content_type ELSE excluded.content_type END,
 	updated_at = excluded.updated_at, version = excluded.version, deleted = excluded.deleted,

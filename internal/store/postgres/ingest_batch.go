@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -18,11 +19,13 @@ import (
 // pool of a few connections, deliveries queued for a connection and then
 // for the flush. Now deliveries that arrive while earlier ones commit are
 // queued and share the next transaction: one statement inserts all their
-// events, their content items follow in the same pipelined batch, and one
-// COMMIT (one flush) acknowledges them all. A delivery that arrives when a
-// transaction slot is free commits at once, alone: nothing waits to fill a
-// batch. At most maxIngestFlights transactions are in flight, so ingest
-// leaves connections of the pool to passes and reads.
+// events, one more upserts their content items (more only when several
+// deliveries of the batch are about one item: see contentRounds), in the
+// same pipelined batch, and one COMMIT (one flush) acknowledges them all.
+// A delivery that arrives when a transaction slot is free commits at once,
+// alone: nothing waits to fill a batch. At most maxIngestFlights
+// transactions are in flight, so ingest leaves connections of the pool to
+// passes and reads.
 
 const (
 	// maxIngestFlights bounds the ingest transactions in flight. One was
@@ -161,7 +164,7 @@ func (s *Store) commitBatch(batch []*ingestOp) {
 
 // ingestTx inserts the batch's events (one statement; an id that repeats,
 // within a call or across calls, is written once, by its first event) and
-// upserts the content item of each new one, in order, in one transaction
+// upserts the content item of each new one, in order (contentRounds), in one transaction
 // committed with synchronous_commit on, whatever the server's or role's
 // default: a nil error means the WAL is flushed (and, where synchronous
 // standbys are configured, flushed on them), so the webhooks may be
@@ -182,17 +185,15 @@ func (s *Store) ingestTx(ctx context.Context, batch []*ingestOp) error {
 			all = append(all, r)
 		}
 	}
+	rounds := contentRounds(all, first, received)
 	inserted := make([]bool, n)
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		clear(inserted)
 		b := t.batch()
 		b.Queue(`SET LOCAL synchronous_commit TO on`)
 		rows.queue(b, inserted)
-		for i, r := range all {
-			if c := r.Content; c != nil && first[i] {
-				b.Queue(qUpsertContent, r.Event.ClientID, c.ProviderName, c.Source, c.ContentID, c.ContentType,
-					ts(c.UpdatedAt), c.Version, c.Deleted, r.Event.EventID, received[i])
-			}
+		for _, round := range rounds {
+			round.queue(b)
 		}
 		return t.commit(ctx, b)
 	})
@@ -203,4 +204,61 @@ func (s *Store) ingestTx(ctx context.Context, batch []*ingestOp) error {
 		inserted = inserted[copy(op.inserted, inserted):]
 	}
 	return nil
+}
+
+// contentRows are content items as the arrays of qUpsertContents, one per
+// column.
+type contentRows struct {
+	clients, providers, sources, ids, types, events []string
+	updated, received                               []time.Time
+	versions                                        []int64
+	deleted                                         []bool
+}
+
+func (c *contentRows) add(e store.Event, item *store.ContentItem, received time.Time) {
+	c.clients, c.providers, c.sources = append(c.clients, e.ClientID), append(c.providers, item.ProviderName), append(c.sources, item.Source)
+	c.ids, c.types, c.events = append(c.ids, item.ContentID), append(c.types, item.ContentType), append(c.events, e.EventID)
+	c.updated, c.received = append(c.updated, ts(item.UpdatedAt)), append(c.received, received)
+	c.versions, c.deleted = append(c.versions, item.Version), append(c.deleted, item.Deleted)
+}
+
+// queue adds the upsert of the items to b: qUpsertContent for one, as for
+// an event (one-element arrays cost both ends more than the row).
+func (c *contentRows) queue(b *pgx.Batch) {
+	if len(c.ids) == 1 {
+		b.Queue(qUpsertContent, c.clients[0], c.providers[0], c.sources[0], c.ids[0], c.types[0],
+			c.updated[0], c.versions[0], c.deleted[0], c.events[0], c.received[0])
+		return
+	}
+	b.Queue(qUpsertContents, c.clients, c.providers, c.sources, c.ids, c.types,
+		c.updated, c.versions, c.deleted, c.events, c.received)
+}
+
+// contentKey is a content item's identity, the content table's key.
+type contentKey struct{ client, provider, source, id string }
+
+// contentRounds splits the content items of a batch's events (all[i] whose
+// id first appears there, first[i]; received[i] its ReceivedAt) into the
+// statements that upsert them: the first state of each item in the first,
+// its second state in the second, and so on, so that no statement updates
+// a row twice and each item's states apply in input order, as if one
+// statement ran per state. A batch of deliveries about distinct items is
+// one statement.
+func contentRounds(all []store.IngestEvent, first []bool, received []time.Time) []*contentRows {
+	var rounds []*contentRows
+	seen := make(map[contentKey]int)
+	for i, r := range all {
+		c := r.Content
+		if c == nil || !first[i] {
+			continue
+		}
+		k := contentKey{r.Event.ClientID, c.ProviderName, c.Source, c.ContentID}
+		n := seen[k]
+		seen[k] = n + 1
+		if n == len(rounds) {
+			rounds = append(rounds, &contentRows{})
+		}
+		rounds[n].add(r.Event, c, received[i])
+	}
+	return rounds
 }
