@@ -226,7 +226,7 @@ func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider,
 	}
 	g.m.deliveries.WithLabelValues(label, result).Inc()
 	g.m.ack.WithLabelValues(label).Observe(g.now().Sub(start).Seconds())
-	body, err := receipt.appendJSON(make([]byte, 0, 128))
+	body, err := json.Marshal(receipt)
 	if err != nil {
 		return fmt.Errorf("encode receipt: %w", err)
 	}
@@ -237,48 +237,6 @@ func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider,
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(body, '\n'))
 	return nil
-}
-
-// appendJSON appends json.Marshal(r) to b, written out when its strings
-// need no escaping (ids are mostly plain ASCII): reflection cost more than
-// the few bytes. Any other receipt goes through json.Marshal.
-func (r Receipt) appendJSON(b []byte) ([]byte, error) {
-	plain := plainJSON(r.EventID)
-	for _, t := range r.Triggered {
-		plain = plain && plainJSON(t)
-	}
-	if !plain {
-		out, err := json.Marshal(r)
-		return append(b, out...), err
-	}
-	b = append(b, `{"event_id":"`...)
-	b = append(b, r.EventID...)
-	b = append(b, `","duplicate":`...)
-	b = strconv.AppendBool(b, r.Duplicate)
-	if len(r.Triggered) > 0 {
-		b = append(b, `,"triggered":[`...)
-		for i, t := range r.Triggered {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '"')
-			b = append(b, t...)
-			b = append(b, '"')
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}'), nil
-}
-
-// plainJSON reports whether encoding/json writes s as it is, between
-// quotes: printable ASCII without the characters it escapes.
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clientID, stackID string, now time.Time) (Receipt, error) {

@@ -13,8 +13,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // Verification and parsing errors. Providers wrap them with a detail that
@@ -99,7 +97,7 @@ func CheckID(what, id string) error {
 // is matched after unescaping. Webhook bodies are mostly nested data the
 // normalisation does not read; this validates once and skips it.
 func TopLevel(body []byte, keys ...string) (raw [][]byte, ok bool) {
-	if !store.ValidJSON(body) {
+	if !json.Valid(body) {
 		return nil, false
 	}
 	i := skipSpace(body, 0)
