@@ -276,13 +276,6 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	return s.writes.do(ctx, false, fn)
 }
 
-// inDurableTx is inTx for a write that must survive a power loss once it
-// returns nil: its transaction commits with synchronous=FULL (see
-// committer). fn must be rerunnable (see writeOp).
-func (s *Store) inDurableTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return s.writes.doOp(ctx, &writeOp{fn: fn, durable: true, rerunnable: true})
-}
-
 // migrateTx runs fn in a transaction of its own, before the committer
 // starts.
 func (s *Store) migrateTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
