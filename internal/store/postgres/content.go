@@ -60,11 +60,7 @@ func (s *Store) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]boo
 	if len(in) == 0 {
 		return []bool{}, nil
 	}
-	op := &ingestOp{in: in, now: s.now(), inserted: make([]bool, len(in))}
-	if err := s.ingest(ctx, op); err != nil {
-		return nil, err
-	}
-	return op.inserted, nil
+	return s.ingestQ.do(ctx, &ingestOp{in: in, now: s.now(), inserted: make([]bool, len(in))})
 }
 
 // ListContent answers in key order (client, provider, source, content id;

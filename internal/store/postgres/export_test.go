@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"context"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -12,15 +14,14 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // CommitIngestBatch runs IngestEvents calls as one group-commit batch, as
 // if they had queued together, and returns each call's answer.
 func (s *Store) CommitIngestBatch(calls [][]store.IngestEvent) ([][]bool, []error) {
-	batch := make([]*ingestOp, len(calls))
+	batch := make([]*call[*ingestOp, []bool], len(calls))
 	for i, in := range calls {
-		batch[i] = &ingestOp{in: in, now: s.now(), inserted: make([]bool, len(in)), done: make(chan error, 1)}
+		batch[i] = &call[*ingestOp, []bool]{in: &ingestOp{in: in, now: s.now(), inserted: make([]bool, len(in))}}
 	}
-	s.commitBatch(batch)
+	s.commitBatch(context.Background(), batch)
 	inserted, errs := make([][]bool, len(calls)), make([]error, len(calls))
-	for i, op := range batch {
-		errs[i] = <-op.done
-		inserted[i] = op.inserted
+	for i, c := range batch {
+		inserted[i], errs[i] = c.in.inserted, c.err
 	}
 	return inserted, errs
 }

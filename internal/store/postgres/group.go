@@ -17,8 +17,11 @@ import (
 // done, so it answers without waiting for later calls.
 type group[In, Out any] struct {
 	// maxFlights bounds the batches in flight (connections of the pool in
-	// use by this kind of call); maxBatch the calls one batch takes.
+	// use by this kind of call); maxBatch the weight of the calls one batch
+	// takes (a call heavier than that is still taken, alone).
 	maxFlights, maxBatch int
+	// weight is a call's share of maxBatch (nil: 1).
+	weight func(In) int
 	// run runs a batch: it sets every call's out or err.
 	run func(ctx context.Context, batch []*call[In, Out])
 
@@ -87,7 +90,17 @@ func (g *group[In, Out]) fly(own *call[In, Out]) {
 func (g *group[In, Out]) take() []*call[In, Out] {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := min(len(g.queue), g.maxBatch)
+	n, w := 0, 0
+	for n < len(g.queue) {
+		cw := 1
+		if g.weight != nil {
+			cw = g.weight(g.queue[n].in)
+		}
+		if n > 0 && w+cw > g.maxBatch {
+			break
+		}
+		n, w = n+1, w+cw
+	}
 	if n == 0 {
 		g.flights--
 		return nil

@@ -85,3 +85,27 @@ func TestGroupBatchesCallsThatQueueDuringAFlight(t *testing.T) {
 	require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.flights == 0 }, 5*time.Second, time.Millisecond,
 		"the flight ends with the queue")
 }
+
+// TestGroupWeighsCalls: a batch takes calls up to maxBatch of weight, and
+// a call heavier than that alone.
+func TestGroupWeighsCalls(t *testing.T) {
+	g := &group[int, int]{maxFlights: 1, maxBatch: 10, weight: func(n int) int { return n }}
+	for _, n := range []int{4, 5, 2, 30, 1} {
+		g.queue = append(g.queue, &call[int, int]{in: n})
+	}
+	g.flights = 1
+	var got [][]int
+	for {
+		batch := g.take()
+		if batch == nil {
+			break
+		}
+		var ins []int
+		for _, c := range batch {
+			ins = append(ins, c.in)
+		}
+		got = append(got, ins)
+	}
+	require.Equal(t, [][]int{{4, 5}, {2}, {30}, {1}}, got)
+	require.Zero(t, g.flights)
+}

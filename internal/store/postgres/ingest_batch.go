@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,125 +38,40 @@ const (
 	maxIngestBatch = 512
 )
 
-// ingestBatcher queues IngestEvents calls for group commit. Its zero value
-// is ready.
-type ingestBatcher struct {
-	mu      sync.Mutex
-	queue   []*ingestOp
-	flights int // transactions in flight, or about to be
-}
-
-// ingestOp is one IngestEvents call, validated.
+// ingestOp is one IngestEvents call, validated; ingestTx sets inserted.
 type ingestOp struct {
 	in       []store.IngestEvent
 	now      time.Time
 	inserted []bool
-	taken    bool       // a flight has taken it (mu)
-	done     chan error // buffered: a flight never blocks on it
 }
 
-// enqueue queues op and reports whether the caller must fly: run
-// transactions until the queue is empty (a free slot).
-func (b *ingestBatcher) enqueue(op *ingestOp) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.queue = append(b.queue, op)
-	if b.flights < maxIngestFlights {
-		b.flights++
-		return true
-	}
-	return false
+// newIngestGroup is the group of IngestEvents calls: batches weighed in
+// events.
+func (s *Store) newIngestGroup() group[*ingestOp, []bool] {
+	return group[*ingestOp, []bool]{maxFlights: maxIngestFlights, maxBatch: maxIngestBatch,
+		weight: func(op *ingestOp) int { return len(op.in) }, run: s.commitBatch}
 }
 
-// take removes the next batch from the queue: calls in arrival order up to
-// maxIngestBatch events. An empty queue ends the caller's flight.
-func (b *ingestBatcher) take() []*ingestOp {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, events := 0, 0
-	for n < len(b.queue) && (n == 0 || events+len(b.queue[n].in) <= maxIngestBatch) {
-		events += len(b.queue[n].in)
-		b.queue[n].taken = true
-		n++
-	}
-	if n == 0 {
-		b.flights--
-		return nil
-	}
-	batch := slices.Clone(b.queue[:n])
-	clear(b.queue[:n])
-	b.queue = b.queue[n:]
-	return batch
-}
-
-// withdraw removes op from the queue unless a flight has taken it.
-func (b *ingestBatcher) withdraw(op *ingestOp) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if op.taken {
-		return false
-	}
-	if i := slices.Index(b.queue, op); i >= 0 {
-		b.queue = slices.Delete(b.queue, i, i+1)
-	}
-	return true
-}
-
-// ingest commits op with whatever is queued with it, and returns op's
-// result once its transaction has committed (or failed). If ctx ends while
-// op is still queued, op is withdrawn and never written.
-func (s *Store) ingest(ctx context.Context, op *ingestOp) error {
-	op.done = make(chan error, 1)
-	if s.ingestQ.enqueue(op) {
-		s.fly(op)
-	}
-	select {
-	case err := <-op.done:
-		return err
-	case <-ctx.Done():
-		if s.ingestQ.withdraw(op) {
-			return ctx.Err()
-		}
-		return <-op.done
-	}
-}
-
-// fly commits batches from the queue until it is empty. A caller flying
-// for its own op hands the rest of the flight to a goroutine once its op is
-// committed, so that it answers its delivery without waiting for later
-// ones.
-func (s *Store) fly(own *ingestOp) {
-	for {
-		batch := s.ingestQ.take()
-		if batch == nil {
-			return
-		}
-		s.commitBatch(batch)
-		if own != nil && slices.Contains(batch, own) {
-			go s.fly(nil)
-			return
-		}
-	}
-}
-
-// commitBatch runs a batch in one transaction and reports to each op. If
-// the server rejects the transaction (so nothing of it was written) and it
-// held several calls, each runs again alone, so that one bad call fails
+// commitBatch runs a batch in one transaction and reports to each call.
+// If the server rejects the transaction (so nothing of it was written) and
+// it held several calls, each runs again alone, so that one bad call fails
 // alone.
-func (s *Store) commitBatch(batch []*ingestOp) {
-	// Not the callers' contexts: a caller that gives up after its op was
-	// taken only stops waiting.
-	ctx := context.Background()
-	err := s.ingestTx(ctx, batch)
-	var pe *pgconn.PgError
-	if err != nil && len(batch) > 1 && errors.As(err, &pe) {
-		for _, op := range batch {
-			op.done <- s.ingestTx(ctx, []*ingestOp{op})
-		}
-		return
+func (s *Store) commitBatch(ctx context.Context, batch []*call[*ingestOp, []bool]) {
+	ops := make([]*ingestOp, len(batch))
+	for i, c := range batch {
+		ops[i] = c.in
 	}
-	for _, op := range batch {
-		op.done <- err
+	err := s.ingestTx(ctx, ops)
+	var pe *pgconn.PgError
+	for i, c := range batch {
+		if err != nil && len(batch) > 1 && errors.As(err, &pe) {
+			c.err = s.ingestTx(ctx, ops[i:i+1])
+		} else {
+			c.err = err
+		}
+		if c.err == nil {
+			c.out = c.in.inserted
+		}
 	}
 }
 

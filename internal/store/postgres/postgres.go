@@ -79,7 +79,7 @@ type Store struct {
 	now  func() time.Time
 
 	triggers triggerChannel                       // NotifyTriggers and ListenTriggers (lease.go)
-	ingestQ  ingestBatcher                        // group commit of IngestEvents (ingest_batch.go)
+	ingestQ  group[*ingestOp, []bool]             // group commit of IngestEvents (ingest_batch.go)
 	loadQ    group[loadKey, store.PassInput]      // LoadPass of concurrent passes (load_pass.go)
 	passQ    group[*passWrite, store.StateRecord] // CommitPass of concurrent passes (pass.go)
 }
@@ -145,6 +145,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
 	}
 	s := &Store{pool: pool, now: o.now}
+	s.ingestQ = s.newIngestGroup()
 	s.loadQ = group[loadKey, store.PassInput]{maxFlights: maxLoadFlights, maxBatch: maxLoadBatch, run: s.loadPasses}
 	s.passQ = group[*passWrite, store.StateRecord]{maxFlights: maxPassFlights, maxBatch: maxPassBatch, run: s.commitPasses}
 	if err := s.migrate(ctx); err != nil {
