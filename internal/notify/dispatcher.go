@@ -471,9 +471,11 @@ func (w *worker) deliver(ctx context.Context, del Delivery) {
 			return // stopping: it stays in the outbox
 		}
 		if IsPermanent(err) || attempt >= d.opts.MaxAttempts {
-			d.metrics.inc(w.name, ResultFailed)
+			// Logged before it is counted: whoever sees the count finds
+			// the log line.
 			d.log.Warn("notification failed", logChannel, w.name, logClientID, m.ClientID, logDriftID, m.DriftID,
 				logKind, m.Kind, logAttempt, attempt, "permanent", IsPermanent(err), logError, err.Error())
+			d.metrics.inc(w.name, ResultFailed)
 			d.finish(ctx, del.ID)
 			return
 		}
