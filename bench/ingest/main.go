@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/blackwellio/blackwell/bench/internal/proc"
 	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 )
@@ -150,9 +151,9 @@ spec:
 	for r := 1; r <= rounds; r++ {
 		for _, target := range targets {
 			load(target.url, gen, senders, warmup)
-			before, self, pg := cpuOf(target.pid), cpuOf(os.Getpid()), postgresCPU()
+			before, self, pg := proc.CPU(target.pid), proc.CPU(os.Getpid()), proc.PostgresCPU()
 			res := load(target.url, gen, senders, duration)
-			res.serverCPU, res.loadCPU, res.pgCPU = cpuOf(target.pid)-before, cpuOf(os.Getpid())-self, postgresCPU()-pg
+			res.serverCPU, res.loadCPU, res.pgCPU = proc.CPU(target.pid)-before, proc.CPU(os.Getpid())-self, proc.PostgresCPU()-pg
 			totals[target.name].add(res)
 			pgCol := ""
 			if usesPostgres {
@@ -370,51 +371,3 @@ func stop(cmd *exec.Cmd) {
 		<-done
 	}
 }
-
-// cpuOf is the CPU time (user + system) a process has used so far, from
-// /proc/PID/stat (Linux); zero where that cannot be read.
-func cpuOf(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15 (clock ticks).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clockTicks
-}
-
-// postgresCPU is the CPU time used so far by the processes named postgres
-// (the server and its backends: the store's pooled connections live through
-// a run, so their use is counted).
-func postgresCPU() time.Duration {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	var total time.Duration
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil || !bytes.Contains(b, []byte("(postgres)")) {
-			continue
-		}
-		pid, _ := strconv.Atoi(e.Name())
-		total += cpuOf(pid)
-	}
-	return total
-}
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100

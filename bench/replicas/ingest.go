@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/blackwellio/blackwell/bench/internal/proc"
 )
 
 // runIngest runs the webhook-ingest load generator (bench/ingest) with
@@ -39,9 +41,9 @@ func runIngest(ctx context.Context, o options) error {
 	}
 	cmd := exec.CommandContext(ctx, o.ingestBin, append(args, o.ingestArgs...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	pg0, t0 := postgresCPU(), time.Now()
+	pg0, t0 := proc.PostgresCPU(), time.Now()
 	err = cmd.Run()
-	pg, wall := postgresCPU()-pg0, time.Since(t0)
+	pg, wall := proc.PostgresCPU()-pg0, time.Since(t0)
 	// PostgreSQL's CPU per stored delivery, over the whole run (its bare
 	// rounds too, and whatever else the server did meanwhile: an upper
 	// bound).

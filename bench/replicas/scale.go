@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/blackwellio/blackwell/bench/internal/proc"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -65,9 +66,9 @@ func runScale(ctx context.Context, o options) error {
 			r0.stop()
 			return err
 		}
-		p0 := readProc(r0.pid())
+		p0 := proc.Read(r0.pid())
 		fmt.Printf("apply: serve --config ready after %.1f s (CPU %.1f s, peak RSS %.0f MiB)",
-			secs(r0.ready.Sub(r0.started)), secs(p0.cpu), mib(p0.hwm))
+			secs(r0.ready.Sub(r0.started)), secs(p0.CPU), mib(p0.HWM))
 	case "api":
 		if r0, err = startReplica(o, sc.url, "", dir, 0, false); err != nil {
 			return err
@@ -82,9 +83,9 @@ func runScale(ctx context.Context, o options) error {
 			r0.stop()
 			return err
 		}
-		p0 := readProc(r0.pid())
+		p0 := proc.Read(r0.pid())
 		fmt.Printf("apply: POST /v1/config of %d chunks took %.1f s (server CPU %.1f s, peak RSS %.0f MiB)",
-			chunks, secs(time.Since(t)), secs(p0.cpu), mib(p0.hwm))
+			chunks, secs(time.Since(t)), secs(p0.CPU), mib(p0.HWM))
 	default:
 		return fmt.Errorf("unknown -apply %q: want serve or api", o.apply)
 	}
@@ -92,7 +93,7 @@ func runScale(ctx context.Context, o options) error {
 	fmt.Printf("; it ran %d passes before it stopped\n", countSince(ctx, db, time.Time{}))
 
 	// 2. Three replicas at once, with the config applied.
-	pg0 := postgresCPU()
+	pg0 := proc.PostgresCPU()
 	t0 := time.Now()
 	reps := make([]*replica, 3)
 	for i := range reps {
@@ -143,10 +144,10 @@ func runScale(ctx context.Context, o options) error {
 	if err := <-profiled; err != nil {
 		return err
 	}
-	pgPass := postgresCPU() - pg0
-	passProcs := make([]proc, len(reps))
+	pgPass := proc.PostgresCPU() - pg0
+	passProcs := make([]proc.Proc, len(reps))
 	for i, r := range reps {
-		passProcs[i] = readProc(r.pid())
+		passProcs[i] = proc.Read(r.pid())
 	}
 	var first, last time.Time
 	var passes int
@@ -164,37 +165,37 @@ func runScale(ctx context.Context, o options) error {
 	for i, r := range reps {
 		p := passProcs[i]
 		fmt.Printf("  replica %d (pid %d, %d stacks): CPU %.1f s during the pass, RSS %.0f MiB, peak %.0f MiB (%.1f MiB per 1,000 of its stacks)\n",
-			i+1, r.pid(), owned[i], secs(p.cpu), mib(p.rss), mib(p.hwm), mib(p.hwm)/float64(max(owned[i], 1))*1000)
+			i+1, r.pid(), owned[i], secs(p.CPU), mib(p.RSS), mib(p.HWM), mib(p.HWM)/float64(max(owned[i], 1))*1000)
 	}
 
 	// 3. Steady state: idle but for heartbeats until the schedule comes
 	// round (-steady-after the interval's worth, to catch scheduled
 	// passes).
 	time.Sleep(o.steadyAfter)
-	before := make([]proc, len(reps))
+	before := make([]proc.Proc, len(reps))
 	for i, r := range reps {
-		before[i] = readProc(r.pid())
+		before[i] = proc.Read(r.pid())
 	}
-	pgBefore := postgresCPU()
+	pgBefore := proc.PostgresCPU()
 	w0 := time.Now()
 	time.Sleep(o.steady)
 	window := time.Since(w0)
-	pgSteady := postgresCPU() - pgBefore
+	pgSteady := proc.PostgresCPU() - pgBefore
 	steadyPasses := countStarted(ctx, db, w0)
 	fmt.Printf("steady state over %.0f s: %d passes started; PostgreSQL %.1f%% of a core\n", secs(window), steadyPasses, 100*secs(pgSteady)/secs(window))
 	var totalRSS int64
 	for i, r := range reps {
-		p := readProc(r.pid())
-		totalRSS += p.rss
+		p := proc.Read(r.pid())
+		totalRSS += p.RSS
 		fmt.Printf("  replica %d: %.2f%% of a core, RSS %.0f MiB (%.1f MiB per 1,000 of its %d stacks), peak %.0f MiB, %d threads\n",
-			i+1, 100*secs(p.cpu-before[i].cpu)/secs(window), mib(p.rss), mib(p.rss)/float64(max(owned[i], 1))*1000, owned[i], mib(p.hwm), p.threadsNum)
+			i+1, 100*secs(p.CPU-before[i].CPU)/secs(window), mib(p.RSS), mib(p.RSS)/float64(max(owned[i], 1))*1000, owned[i], mib(p.HWM), p.Threads)
 	}
 	fmt.Printf("  all three: RSS %.0f MiB, %.1f MiB per 1,000 stacks\n", mib(totalRSS), mib(totalRSS)/float64(len(keys))*1000)
 	// What the schedule costs at N/interval passes per second, from the
 	// CPU per pass of the full pass (replicas and PostgreSQL).
 	var repCPU time.Duration
 	for _, p := range passProcs {
-		repCPU += p.cpu
+		repCPU += p.CPU
 	}
 	rate := float64(len(keys)) / o.interval.Seconds()
 	perPass, pgPerPass := secs(repCPU)/float64(passes), secs(pgPass)/float64(passes)
