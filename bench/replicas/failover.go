@@ -20,26 +20,12 @@ import (
 // another replica, then restarts the victim and waits for it to take its
 // shards back and pass their stacks.
 func runFailover(ctx context.Context, o options) error {
-	target, stopTarget, err := probeTarget()
+	env, err := newBenchEnv(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer stopTarget()
-	sc, err := newSchema(ctx, o.server, o.keep)
-	if err != nil {
-		return err
-	}
-	defer sc.drop()
-	db, err := sc.pool(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	dir, err := os.MkdirTemp("", "blackwell-failover-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	defer env.close()
+	target, sc, db, dir := env.target, env.schema, env.db, env.dir
 	cfgPath := filepath.Join(dir, "stacks.yaml")
 	f, err := os.Create(cfgPath)
 	if err != nil {

@@ -107,6 +107,51 @@ func main() {
 	}
 }
 
+// benchEnv is what every benchmark runs in: the local HTTP server the
+// stacks' probes hit, a fresh schema, a pool on it and a temporary
+// directory for configs and logs.
+type benchEnv struct {
+	target string
+	schema *schema
+	db     *pgxpool.Pool
+	dir    string
+	undo   []func()
+}
+
+func newBenchEnv(ctx context.Context, o options) (env *benchEnv, err error) {
+	env = &benchEnv{}
+	defer func() {
+		if err != nil {
+			env.close()
+		}
+	}()
+	target, stopTarget, err := probeTarget()
+	if err != nil {
+		return nil, err
+	}
+	env.target, env.undo = target, append(env.undo, stopTarget)
+	if env.schema, err = newSchema(ctx, o.server, o.keep); err != nil {
+		return nil, err
+	}
+	env.undo = append(env.undo, env.schema.drop)
+	if env.db, err = env.schema.pool(ctx); err != nil {
+		return nil, err
+	}
+	env.undo = append(env.undo, env.db.Close)
+	if env.dir, err = os.MkdirTemp("", "blackwell-"+o.bench+"-bench-"); err != nil {
+		return nil, err
+	}
+	env.undo = append(env.undo, func() { os.RemoveAll(env.dir) })
+	return env, nil
+}
+
+// close undoes newBenchEnv, last step first.
+func (e *benchEnv) close() {
+	for i := len(e.undo) - 1; i >= 0; i-- {
+		e.undo[i]()
+	}
+}
+
 // schema is a fresh schema of the server's database.
 type schema struct {
 	name, url string

@@ -23,26 +23,12 @@ import (
 // a config start at once, claim their shards and pass every stack once
 // (the pass time); then their steady-state CPU and memory.
 func runScale(ctx context.Context, o options) error {
-	target, stopTarget, err := probeTarget()
+	env, err := newBenchEnv(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer stopTarget()
-	sc, err := newSchema(ctx, o.server, o.keep)
-	if err != nil {
-		return err
-	}
-	defer sc.drop()
-	db, err := sc.pool(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	dir, err := os.MkdirTemp("", "blackwell-replicas-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	defer env.close()
+	target, sc, db, dir := env.target, env.schema, env.db, env.dir
 
 	var keys []stackKey
 	blocks := configBlocks(o.stacks, o.perClient, target, o.interval, &keys)
