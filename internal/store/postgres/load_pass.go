@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,21 +38,26 @@ ORDER BY k.i, id`
 
 // qLoadActivity and qLoadUnchecked are EventActivity's statements for one
 // stack, run for each of the batch's stacks (LATERAL): its parameters
-// become k's columns.
+// ($1 client, $2 stack, $3 since) become k's columns.
 var (
-	lateralArgs    = strings.NewReplacer("$1", "k.c", "$2", "k.s", "$3::timestamptz", "k.since")
-	qLoadActivity  = lateral(qActivity, 3, "unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY k(c, s, since, i)") + ` ORDER BY 1, 2, 3, 4`
-	qLoadUnchecked = lateral(qUnchecked, 2, "unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)")
+	qLoadActivity  = lateral(qActivity, "unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY k(c, s, since, i)") + ` ORDER BY 1, 2, 3, 4`
+	qLoadUnchecked = lateral(qUnchecked, "unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)")
 )
 
-// lateral runs query, whose parameters are $1..$n, once per row of from.
-func lateral(query string, n int, from string) string {
-	q := lateralArgs.Replace(query)
-	for i := 1; i <= n; i++ {
-		if strings.Contains(q, fmt.Sprintf("$%d", i)) {
-			panic(fmt.Sprintf("postgres: parameter $%d of %q not replaced", i, query))
+// param is a statement parameter, $N (with its cast, if any).
+var param = regexp.MustCompile(`\$([0-9]+)(::timestamptz)?`)
+
+// lateral runs query once per row of from, its parameters $1..$3 replaced
+// by k's columns; it panics (at start-up) on any other parameter.
+func lateral(query, from string) string {
+	columns := map[string]string{"1": "k.c", "2": "k.s", "3": "k.since"}
+	q := param.ReplaceAllStringFunc(query, func(p string) string {
+		col, ok := columns[param.FindStringSubmatch(p)[1]]
+		if !ok {
+			panic(fmt.Sprintf("postgres: parameter %s of %q has no column of k", p, query))
 		}
-	}
+		return col
+	})
 	return `SELECT k.i, l.* FROM ` + from + ` CROSS JOIN LATERAL (` + q + `) l`
 }
 
