@@ -95,6 +95,15 @@ func (m *Membership) Leads() bool {
 	return ok
 }
 
+// Holds reports whether this replica holds shard now, short of the margin
+// before its lease expires that Fence keeps too: work bound to a shard
+// (sending a notification channel, notify.ChannelShard) stops before
+// another replica can claim the shard.
+func (m *Membership) Holds(shard int) bool {
+	_, ok := m.fence(shard)
+	return ok
+}
+
 func (m *Membership) fence(shard int) (store.Fence, bool) {
 	m.mu.Lock()
 	l, ok := m.held[shard]

@@ -119,3 +119,49 @@ func TestAPassCommittedUnderALostLeaseIsFenced(t *testing.T) {
 type stale struct{ f store.Fence }
 
 func (s stale) Fence(string, string) (store.Fence, bool) { return s.f, true }
+
+// TestMembershipHoldsIsTheLeaseShortOfItsMargin: Holds answers, for any
+// shard, what Fence answers for a stack's: exactly one of two replicas
+// holds each shard, and a replica that stops renewing stops holding
+// TTL/5 before its leases expire (notification channels are handed over
+// on it, notify.ChannelShard).
+func TestMembershipHoldsIsTheLeaseShortOfItsMargin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	clk := testingclock.NewFakeClock(time.Now())
+	const ttl = 10 * time.Second
+	member := func(id string) *reconcile.Membership {
+		return reconcile.NewMembership(reconcile.MembershipOptions{Store: db, ID: id, TTL: ttl, Clock: clk})
+	}
+	a, b := member("a"), member("b")
+	require.False(t, a.Holds(0), "nothing held before the first tick")
+
+	require.NoError(t, a.Tick(ctx))
+	for s := range store.Shards {
+		require.True(t, a.Holds(s), "alone, a holds shard %d", s)
+	}
+
+	require.NoError(t, b.Tick(ctx))
+	require.NoError(t, a.Tick(ctx))
+	require.NoError(t, b.Tick(ctx))
+	for s := range store.Shards {
+		require.NotEqual(t, a.Holds(s), b.Holds(s), "shard %d: exactly one holder", s)
+		require.Equal(t, slices.Contains(b.Held(), s), b.Holds(s), "shard %d: Holds agrees with Held", s)
+	}
+
+	// b stops renewing: it lets go at the margin, before its leases
+	// expire, while a (renewed just now) keeps its shards.
+	bShard := b.Held()[0]
+	clk.Step(ttl - ttl/5 - time.Millisecond)
+	require.True(t, b.Holds(bShard), "short of the margin")
+	require.NoError(t, a.Tick(ctx))
+	clk.Step(time.Millisecond)
+	require.False(t, b.Holds(bShard), "within TTL/5 of expiry")
+	require.False(t, a.Holds(bShard), "and nobody else yet: the lease has not expired")
+	for _, s := range a.Held() {
+		require.True(t, a.Holds(s), "a renewed shard %d", s)
+	}
+}
