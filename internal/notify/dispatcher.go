@@ -76,22 +76,40 @@ type DispatcherOptions struct {
 // backoff, waiting at least the receiver's Retry-After, until it succeeds,
 // fails permanently or spends MaxAttempts. Deliveries go through the
 // Outbox, and Start re-queues what it still holds.
+//
+// Over an outbox shared by several replicas (StoreOutbox with
+// FeedOptions.Sends), the dispatcher sends only the channels this replica
+// sends now: Enqueue and Requeue skip the others' deliveries, and a worker
+// whose channel went to another replica (its shard lost: paused, cut off,
+// rebalanced) stops before its next attempt, checked before every Send
+// and so after every backoff wait, and leaves the delivery in the outbox
+// for the new owner without marking it done. The delivery in flight at
+// the handover may reach the receiver twice (at least once; receivers
+// deduplicate by idempotency key).
 type Dispatcher struct {
 	opts    DispatcherOptions
 	log     *slog.Logger
 	metrics *Metrics
 	outbox  Outbox
+	sends   func(channel string) bool // this process sends the channel now
 	routes  []*worker
 	byName  map[string]*worker
 
 	mu       sync.RWMutex // guards stopped and sends on the queues
 	stopped  bool
 	inflight sync.Map // delivery ids queued or being delivered: never queued twice
-	// finished remembers the ids this dispatcher completed since the
-	// previous Requeue (cur) and the one before (prev): a pending list read
-	// while a worker completed an item must not queue it again.
+	// requeueMu makes Requeues one at a time, which finished relies on.
+	requeueMu sync.Mutex
+	// finished remembers the ids a durable dispatcher completed (sent or
+	// given up), each with the Requeue round it completed in, until a
+	// Requeue whose read of the outbox began after the completion no
+	// longer lists it. A read that overlapped a worker's Done may still
+	// list the delivery just completed, and it must not be sent again;
+	// an id still listed by a later read is one whose Done failed, and
+	// Requeue deletes it again instead of sending it again.
 	finishedMu sync.Mutex
-	finished   [2]map[string]struct{}
+	round      uint64
+	finished   map[string]uint64
 	started    bool
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -145,7 +163,10 @@ func NewDispatcher(routes []Route, opts DispatcherOptions) (*Dispatcher, error) 
 		opts.DigestInterval = 5 * time.Minute
 	}
 	d := &Dispatcher{opts: opts, log: opts.Logger, metrics: opts.Metrics, outbox: opts.Outbox,
-		byName: map[string]*worker{}, finished: [2]map[string]struct{}{{}, {}}}
+		sends: func(string) bool { return true }, byName: map[string]*worker{}, finished: map[string]uint64{}}
+	if o, ok := opts.Outbox.(channelSender); ok {
+		d.sends = o.Sends
+	}
 	for _, r := range routes {
 		if r.Channel == nil {
 			return nil, errors.New("dispatcher: route without a channel")
@@ -316,25 +337,50 @@ func (d *Dispatcher) Plan(msgs ...Message) []Delivery {
 
 // Enqueue queues deliveries already in the outbox (see Plan) on their
 // channels' queues, without blocking. A delivery for a channel this
-// dispatcher does not route stays in the outbox.
+// dispatcher does not route, or that another replica sends, stays in the
+// outbox.
 func (d *Dispatcher) Enqueue(dels ...Delivery) {
 	for _, del := range dels {
-		if w := d.byName[del.Channel]; w != nil {
+		if w := d.byName[del.Channel]; w != nil && d.sends(del.Channel) {
 			d.enqueue(w, del, !d.opts.Durable)
 		}
 	}
 }
 
-// Requeue queues the outbox's pending deliveries that are neither queued
-// nor being delivered: those a full queue left pending (durable outbox).
+// Requeue queues the outbox's pending deliveries (of the channels this
+// replica sends) that are neither queued nor being delivered: those a
+// full queue left pending, and those of a channel this replica took over
+// (durable outbox). It can be called as often as the outbox is worth
+// reading: a delivery completed while the outbox was read is not queued
+// again (see Dispatcher.finished), and Requeues run one at a time.
 func (d *Dispatcher) Requeue(ctx context.Context) error {
+	d.requeueMu.Lock()
+	defer d.requeueMu.Unlock()
 	d.finishedMu.Lock()
-	d.finished[1], d.finished[0] = d.finished[0], map[string]struct{}{}
+	d.round++
+	round := d.round
 	d.finishedMu.Unlock()
 	pending, err := d.outbox.Pending(ctx)
 	if err != nil {
 		return fmt.Errorf("dispatcher: outbox pending: %w", err)
 	}
+	listed := make(map[string]bool, len(pending))
+	for _, del := range pending {
+		listed[del.ID] = true
+	}
+	var undone []string // completed before this read began, and still pending
+	d.finishedMu.Lock()
+	for id, r := range d.finished {
+		switch {
+		case r >= round:
+			// Completed during the read: listed or not, the next round knows.
+		case listed[id]:
+			undone = append(undone, id)
+		default:
+			delete(d.finished, id)
+		}
+	}
+	d.finishedMu.Unlock()
 	for _, del := range pending {
 		w := d.byName[del.Channel]
 		if w == nil || d.wasFinished(del.ID) {
@@ -342,22 +388,31 @@ func (d *Dispatcher) Requeue(ctx context.Context) error {
 		}
 		d.enqueue(w, del, false)
 	}
-	return nil
+	var errs []error
+	for _, id := range undone {
+		// The receiver has it (or it was given up); only the delete failed.
+		if err := d.outbox.Done(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("dispatcher: outbox done %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Dispatcher) wasFinished(id string) bool {
 	d.finishedMu.Lock()
 	defer d.finishedMu.Unlock()
-	_, a := d.finished[0][id]
-	_, b := d.finished[1][id]
-	return a || b
+	_, ok := d.finished[id]
+	return ok
 }
 
-// finish marks del done in the outbox and remembers it for Requeue.
+// finish marks del done in the outbox and, for a durable outbox (which
+// Requeue reads), remembers it.
 func (d *Dispatcher) finish(ctx context.Context, id string) {
-	d.finishedMu.Lock()
-	d.finished[0][id] = struct{}{}
-	d.finishedMu.Unlock()
+	if d.opts.Durable {
+		d.finishedMu.Lock()
+		d.finished[id] = d.round
+		d.finishedMu.Unlock()
+	}
 	// Recorded even when the dispatcher is stopping: the receiver has it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -456,11 +511,18 @@ func (w *worker) run(ctx context.Context) {
 }
 
 // deliver sends del until it succeeds, fails permanently, spends its
-// attempts or the dispatcher stops.
+// attempts, the dispatcher stops or another replica sends the channel now.
 func (w *worker) deliver(ctx context.Context, del Delivery) {
 	d := w.d
 	m := del.Message
 	for attempt := 1; ; attempt++ {
+		if !d.sends(w.name) {
+			// Before every attempt, so after every backoff wait: the new
+			// owner finds the delivery pending; not done here.
+			d.log.Debug("notification left to the replica that sends its channel now", logChannel, w.name,
+				logDriftID, m.DriftID, logKind, m.Kind, logAttempt, attempt)
+			return
+		}
 		err := w.route.Channel.Send(ctx, m)
 		if err == nil {
 			d.metrics.inc(w.name, ResultSent)

@@ -87,6 +87,30 @@
 // for a receiver. The feed also publishes the drift entries on the event
 // bus (package bus) for the live stream.
 //
+// # Several replicas
+//
+// Replicas on one store split the work by shard leases. The feed itself
+// runs on one, the leader (FeedOptions.Leader: the holder of shard 0): one
+// cursor, serialised by design and cheap. Sending is spread by channel:
+// each channel's deliveries are sent by the replica that holds the
+// channel's shard (ChannelShard; FeedOptions.Sends). The leader commits
+// the deliveries of every channel and queues at once those of its own;
+// every replica reads the outbox every PollInterval and queues what is
+// pending for its channels (StoreOutbox.Pending lists only those), so a
+// delivery leaves within about a second, and a replica that gains a
+// channel (another died or the shards were rebalanced) sends what the
+// previous owner left at its next poll. A worker whose replica lost its
+// channel stops before its next attempt (checked before every Send, so
+// after every backoff wait) and leaves the delivery pending for the new
+// owner. The one delivery in flight at a handover may be sent by both
+// (at least once, as everywhere here).
+//
+// The channel, not the delivery, is the unit on purpose: one channel's
+// deliveries stay in commit order (a PagerDuty trigger before its
+// resolve, detected before resolved), its retries, backoff and the
+// receiver's Retry-After are honoured in one place, and a receiver sees
+// one connection, from one replica.
+//
 // # Channels
 //
 // Each channel bounds every attempt with a timeout, classifies answers into

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,7 +40,9 @@ type FeedOptions struct {
 	// Now is the clock of reminders and digests (default time.Now).
 	Now func() time.Time
 	// PollInterval is how often the audit log is read when nobody Kicks
-	// (default 1s): entries other processes append, acknowledgements.
+	// (default 1s): entries other processes append, acknowledgements; and
+	// how often the outbox is read for the deliveries of this process's
+	// channels that it did not queue itself (see Requeue).
 	PollInterval time.Duration
 	// TickInterval is how often reminders, escalations by time and digests
 	// are due, and left-over deliveries re-queued (default 30s).
@@ -48,12 +52,21 @@ type FeedOptions struct {
 	// DrainTimeout bounds how long SetDispatcher lets the previous
 	// dispatcher finish what it is sending (default 5s).
 	DrainTimeout time.Duration
-	// Leader, when set, says whether this process sends notifications
-	// (several replicas on one store: the one that leads does). A
-	// follower only publishes the entries' events on its Bus, commits
-	// nothing and sends nothing; when it becomes the leader it reloads
-	// the cursor and states and sends what is pending. nil: always.
+	// Leader, when set, says whether this process runs the feed (several
+	// replicas on one store: the one that leads does): it reads the audit
+	// log into noise control, plans the deliveries of every channel and
+	// commits them. A follower only publishes the entries' events on its
+	// Bus and commits nothing; when it becomes the leader it reloads the
+	// cursor and states. nil: always.
 	Leader func() bool
+	// Sends, when set, says whether this process sends a channel's
+	// deliveries now (several replicas on one store: the holder of the
+	// channel's shard, ChannelShard, does). Every replica, leader or not,
+	// reads the outbox every PollInterval and sends what is pending for
+	// its channels; a worker whose channel went to another replica stops
+	// before its next attempt. nil: the channels are the leader's, all of
+	// them (every channel when Leader is nil too: one process).
+	Sends func(channel string) bool
 }
 
 // Feed is durable notification delivery. The reconcile pass writes its
@@ -79,8 +92,15 @@ type FeedOptions struct {
 // The cursor commit is optimistic (store.ErrConflict when another process
 // moved it), so two servers on one store never both commit the same
 // entries; each then reloads. With several replicas, FeedOptions.Leader
-// names the one that sends: the others follow the log for their buses
-// only, and do not hand their dispatchers anything pending.
+// names the one that reads the log, plans and commits (one cursor,
+// serialised by design, and cheap); the others follow the log for their
+// buses only. Sending is spread: FeedOptions.Sends gives each channel to
+// one replica, which queues the channel's deliveries the leader committed
+// when it reads the outbox (every PollInterval, so within about a second),
+// in commit order; the leader queues at once those of its own channels.
+// A replica that gains a channel sends what is pending for it at its next
+// poll; one that loses it stops before its next attempt, leaving the
+// delivery pending (the one in flight at the handover may be sent twice).
 type Feed struct {
 	opts    FeedOptions
 	log     *slog.Logger
@@ -96,6 +116,9 @@ type Feed struct {
 	// seq of the last entry whose event went on the bus.
 	leading   bool
 	busCursor int64
+	// sending is the channels of the dispatcher this replica sent at the
+	// last requeue, to log a change.
+	sending map[string]bool
 
 	loopMu sync.Mutex
 	cancel context.CancelFunc
@@ -138,17 +161,25 @@ func NewFeed(opts FeedOptions) *Feed {
 		errLog:  rate.NewLimiter(rate.Every(30*time.Second), 1),
 		leading: true,
 	}
-	f.outbox.gate = f.leader
+	f.outbox.sends = f.sends
 	return f
 }
 
-// leader reports whether this process sends notifications now.
+// leader reports whether this process runs the feed now.
 func (f *Feed) leader() bool { return f.opts.Leader == nil || f.opts.Leader() }
+
+// sends reports whether this process sends channel's deliveries now.
+func (f *Feed) sends(channel string) bool {
+	if f.opts.Sends == nil {
+		return f.leader()
+	}
+	return f.opts.Sends(channel)
+}
 
 // lead notes this step's role; a follower that became the leader reloads
 // the cursor and states the previous leader committed, and has its
-// dispatcher send what that leader left pending. It reports whether this
-// step leads. f.mu is held.
+// dispatcher send what is pending for its channels now rather than at the
+// next poll. It reports whether this step leads. f.mu is held.
 func (f *Feed) lead(ctx context.Context) (bool, error) {
 	now := f.leader()
 	was := f.leading
@@ -160,7 +191,7 @@ func (f *Feed) lead(ctx context.Context) (bool, error) {
 		f.leading = false
 		return false, err
 	}
-	f.log.Info("notifications: this replica sends them now")
+	f.log.Info("notifications: this replica reads the audit log for them now")
 	if f.dispatcher != nil {
 		return true, f.dispatcher.Requeue(ctx)
 	}
@@ -318,12 +349,17 @@ func (f *Feed) publish(ctx context.Context, seq int64, ev bus.Event) {
 }
 
 // Tick commits and queues the reminders, escalations by time and digests
-// due now, and re-queues deliveries a full queue left pending.
+// due now (the leader), and re-queues the deliveries pending for this
+// replica's channels (see Requeue).
 func (f *Feed) Tick(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if leading, err := f.lead(ctx); err != nil || !leading {
+	leading, err := f.lead(ctx)
+	if err != nil {
 		return err
+	}
+	if !leading {
+		return f.requeue(ctx)
 	}
 	msgs := f.tracker.Tick(f.opts.Now())
 	touched := map[string]bool{}
@@ -340,10 +376,47 @@ func (f *Feed) Tick(ctx context.Context) error {
 		}
 		f.enqueue(dels)
 	}
-	if f.dispatcher != nil {
-		return f.dispatcher.Requeue(ctx)
+	return f.requeue(ctx)
+}
+
+// Requeue has the dispatcher queue what is pending in the outbox for the
+// channels this replica sends: what the leader committed for them (a
+// follower's only way to learn of it), what a full queue left, and what
+// a replica that lost a channel left. The loop calls it every
+// PollInterval. A replica that sends none of its dispatcher's channels
+// does not read the outbox.
+func (f *Feed) Requeue(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requeue(ctx)
+}
+
+func (f *Feed) requeue(ctx context.Context) error {
+	if f.dispatcher == nil {
+		return nil
 	}
-	return nil
+	mine := map[string]bool{}
+	for _, ch := range f.dispatcher.Channels() {
+		if f.sends(ch) {
+			mine[ch] = true
+		}
+	}
+	f.noteSending(mine)
+	if len(mine) == 0 {
+		return nil
+	}
+	return f.dispatcher.Requeue(ctx)
+}
+
+// noteSending logs the channels this replica sends when they change (a
+// shard gained or lost, a reconfiguration). f.mu is held.
+func (f *Feed) noteSending(mine map[string]bool) {
+	if f.sending != nil && maps.Equal(mine, f.sending) {
+		return
+	}
+	f.sending = mine
+	names := slices.Sorted(maps.Keys(mine))
+	f.log.Info("notifications: channels this replica sends", "channels", names)
 }
 
 func (f *Feed) plan(msgs []Message) []Delivery {
@@ -533,6 +606,7 @@ func (f *Feed) loop(ctx context.Context) {
 			return
 		case <-f.kick:
 		case <-poll.C:
+			f.report(f.Requeue(ctx))
 		case <-tick.C:
 			f.report(f.Tick(ctx))
 			continue

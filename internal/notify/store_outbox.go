@@ -14,12 +14,17 @@ import (
 // commits (store.SubscriberCommit), in the transaction that moves the
 // subscriber's cursor, so Add refuses; Pending and Done read and delete
 // them.
+//
+// With several replicas on one store, each channel's deliveries are sent
+// by one replica (see ChannelShard): Pending lists only the deliveries of
+// the channels this replica sends now, and a Dispatcher over this outbox
+// asks Sends before every attempt.
 type StoreOutbox struct {
 	store      store.OutboxStore
 	subscriber string
-	// gate, when set and false, makes Pending answer nothing: a replica
-	// that does not send notifications leaves them to the one that does.
-	gate func() bool
+	// sends, when set, says whether this replica sends a channel now; nil
+	// sends every channel.
+	sends func(channel string) bool
 }
 
 // NewStoreOutbox returns the outbox of subscriber in st.
@@ -33,14 +38,18 @@ var errCommittedByFeed = errors.New("a store outbox takes deliveries only throug
 // Add refuses: see StoreOutbox.
 func (o *StoreOutbox) Add(context.Context, Delivery) error { return errCommittedByFeed }
 
-// Pending lists every pending delivery in commit order.
+// Sends reports whether this replica sends channel's deliveries now.
+func (o *StoreOutbox) Sends(channel string) bool { return o.sends == nil || o.sends(channel) }
+
+// Pending lists the pending deliveries of the channels this replica sends,
+// in commit order. The others' are filtered out here rather than in the
+// store: an outbox holds few rows when its receivers keep up, and each
+// channel's ownership is asked once per read.
 func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
-	if o.gate != nil && !o.gate() {
-		return nil, nil
-	}
 	var (
 		out   []Delivery
 		after int64
+		mine  = map[string]bool{}
 	)
 	for {
 		items, err := o.store.PendingOutbox(ctx, o.subscriber, after, store.MaxLimit)
@@ -48,12 +57,20 @@ func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
 			return nil, err
 		}
 		for _, it := range items {
+			after = it.Seq
+			sends, seen := mine[it.Channel]
+			if !seen {
+				sends = o.Sends(it.Channel)
+				mine[it.Channel] = sends
+			}
+			if !sends {
+				continue
+			}
 			var m Message
 			if err := json.Unmarshal(it.Payload, &m); err != nil {
 				return nil, fmt.Errorf("outbox item %s: %w", it.ID, err)
 			}
 			out = append(out, Delivery{ID: it.ID, Channel: it.Channel, Message: m, Created: it.CreatedAt})
-			after = it.Seq
 		}
 		if len(items) < store.MaxLimit {
 			return out, nil
