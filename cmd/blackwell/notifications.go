@@ -27,6 +27,13 @@ import (
 // channels hold secrets and are not kept in the store); noise-control
 // state is the feed's, kept in the store, so a reconfiguration or a
 // restart does not announce open drift again.
+//
+// With several replicas the work is split by shard leases: the holder of
+// shard 0 runs the feed (reads the log, plans and commits the deliveries
+// of every channel), and each channel's deliveries are sent by the holder
+// of that channel's shard (notify.ChannelShard), so that sending, like
+// healing, is taken over by any replica when one dies, and one channel's
+// deliveries still leave in order from one place.
 type notifications struct {
 	log       *slog.Logger
 	metrics   *notify.Metrics
@@ -41,14 +48,20 @@ type notifications struct {
 // retrying before it is given up.
 const notifyMaxAttempts = 16
 
-// leader says whether this replica sends notifications (with several
-// replicas, one does; nil: this one).
-func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus, leader func() bool) (*notifications, error) {
+// holds says whether this replica holds a shard's lease now (short of the
+// margin before it expires: reconcile.Membership.Holds); nil: every shard,
+// one process.
+func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus, holds func(shard int) bool) (*notifications, error) {
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("notification metrics: %w", err)
 	}
-	feed := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log, Leader: leader})
+	opts := notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log}
+	if holds != nil {
+		opts.Leader = func() bool { return holds(0) }
+		opts.Sends = func(channel string) bool { return holds(notify.ChannelShard(channel)) }
+	}
+	feed := notify.NewFeed(opts)
 	return &notifications{log: log, metrics: m, feed: feed, events: events}, nil
 }
 

@@ -205,8 +205,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	if err != nil {
 		return nil, err
 	}
-	var clu *cluster // this replica's membership, below; the holder of shard 0 sends notifications
-	notes, err := newNotifications(reg, log, publicURL, st, events, func() bool { return clu != nil && clu.membership.Leads() })
+	// clu is this replica's membership, below. The holder of shard 0 runs
+	// the notification feed; each channel is sent by the holder of its
+	// shard (notify.ChannelShard).
+	var clu *cluster
+	notes, err := newNotifications(reg, log, publicURL, st, events, func(shard int) bool { return clu != nil && clu.membership.Holds(shard) })
 	if err != nil {
 		return nil, err
 	}
