@@ -415,7 +415,7 @@ func (f *Feed) noteSending(mine map[string]bool) {
 		return
 	}
 	f.sending = mine
-	names := slices.Sorted(maps.Keys(mine))
+	names := append([]string{}, slices.Sorted(maps.Keys(mine))...) // [] rather than null when none
 	f.log.Info("notifications: channels this replica sends", "channels", names)
 }
 
