@@ -88,13 +88,6 @@ func (m *Membership) Fence(clientID, stackID string) (store.Fence, bool) {
 	return m.fence(store.ShardOf(clientID, stackID))
 }
 
-// Leads reports whether this replica does the work that one replica does
-// for all (sending notifications): the holder of shard 0.
-func (m *Membership) Leads() bool {
-	_, ok := m.fence(0)
-	return ok
-}
-
 // Holds reports whether this replica holds shard now, short of the margin
 // before its lease expires that Fence keeps too: work bound to a shard
 // (sending a notification channel, notify.ChannelShard) stops before
