@@ -307,3 +307,12 @@ func TestDriftIsNotifiedOnceAndItsResolutionOnce(t *testing.T) {
 	eventually(t, 15*time.Second, "resolution announced", func() bool { return len(seen()) >= 2 })
 	require.Equal(t, []string{"io.blackwell.drift.detected", "io.blackwell.drift.resolved"}, seen())
 }
+
+// TestServeRefusesANegativeGCHeapFloor: a usage error, before anything
+// starts.
+func TestServeRefusesANegativeGCHeapFloor(t *testing.T) {
+	t.Parallel()
+	_, errOut, code := runCLI(t, "serve", "--gc-heap-floor", "-1", "--store", "sqlite://"+filepath.Join(t.TempDir(), "never.db"))
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "--gc-heap-floor: -1 is negative")
+}
