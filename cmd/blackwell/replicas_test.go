@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -51,8 +54,9 @@ func startReplica(t *testing.T, bin, cfgPath, storeURL string, env []string) *re
 // over all three; kills one with SIGKILL mid-run; and checks from the
 // store that every stack kept being reconciled (the dead replica's within
 // 15 s), that no two passes of a stack ever overlapped, that an event
-// received by any replica triggered a pass at once, and that no heal ran
-// twice.
+// received by any replica triggered a pass at once, that no heal ran
+// twice, and that each notification channel is sent by the replica holding
+// its shard, the killed replica's channels by survivors.
 func TestThreeReplicasShareTheStacksAndSurviveAKill(t *testing.T) {
 	t.Parallel()
 	storeURL := newPostgresSchema(t, testPostgresURL(t))
@@ -124,6 +128,19 @@ spec:
     site: {probe: http, url: %q, expect_status: 200}
 `, stackID, i, site.URL())
 	}
+	// The heal client's drifts are announced on six webhook channels,
+	// which the replicas share out by the channels' shards.
+	notes := newNoteReceiver(t)
+	var refs []string
+	for i := range noteChannels {
+		name := fmt.Sprintf("n%d", i)
+		refs = append(refs, "{ref: "+name+"}")
+		doc(`apiVersion: blackwell.io/v1
+kind: NotificationChannel
+metadata: {name: %s}
+spec: {type: webhook, url: "%s/%s", secret: "${CMS_SECRET}", severity_threshold: low}
+`, name, notes.URL, name)
+	}
 	doc(`apiVersion: blackwell.io/v1
 kind: ReconciliationPolicy
 metadata: {client_id: heal}
@@ -131,7 +148,8 @@ spec:
   schedule: {interval: 2s}
   confirmation: {observations: 1}
   auto_heal: {enabled: true, max_attempts: 5, backoff_base: 1s, allowed_drift_types: [resource_unhealthy]}
-`)
+  notifications: {channels: [%s]}
+`, strings.Join(refs, ", "))
 	require.Len(t, keys, 500)
 	cfgPath := filepath.Join(t.TempDir(), "blackwell.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg.String()), 0o600))
@@ -279,6 +297,17 @@ spec:
 	after := time.Now()
 	eventually(t, 20*time.Second, "every stack reconciled after the failover", func() bool { return len(reconciledSince(after)) == 0 })
 
+	// A new drift once the killed replica's shards are taken: its
+	// messages go out from whichever survivor holds each channel's shard
+	// now (the killed replica's channels, and the feed if it led, moved
+	// with its shards). sentBefore is each survivor's count of sends per
+	// channel before it.
+	survivors := []*replica{reps[0], reps[2]}
+	eventually(t, 30*time.Second, "heal/h0 healed before", func() bool { return heals[0].site.Mode() == sim.ModeHealthy })
+	sentBefore := sentPerChannel(t, survivors)
+	announced := notes.snapshot()
+	require.NoError(t, heals[0].site.SetMode(sim.ModeFailing))
+
 	// No two passes of a stack overlapped, on any replica.
 	for key, rs := range results() {
 		for i := 1; i < len(rs); i++ {
@@ -322,4 +351,153 @@ spec:
 	for i, h := range heals {
 		require.Len(t, h.hook.Builds(), executed[fmt.Sprintf("h%d", i)], "builds of heal/h%d", i)
 	}
+
+	// Every channel announced every healed stack's drift and its
+	// resolution, and heal/h0's new drift, after the failover, too.
+	eventually(t, 45*time.Second, "every drift announced and resolved on every channel", func() bool {
+		for i := range noteChannels {
+			for j := range healed {
+				ch, stack := fmt.Sprintf("n%d", i), fmt.Sprintf("h%d", j)
+				for _, kind := range []notify.Kind{notify.KindDetected, notify.KindResolved} {
+					want := 1
+					if j == 0 {
+						want = announced[noteKey(ch, stack, kind)] + 1
+					}
+					if notes.drifts(ch, stack, kind) < want {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	// Each channel's messages of that drift were sent by the survivor
+	// that holds the channel's shard, and by no other: sending follows the
+	// channels' shards, not the feed's.
+	ls, err = st.ListLeases(ctx)
+	require.NoError(t, err)
+	holder := map[int]string{}
+	for _, l := range ls {
+		holder[l.Shard] = l.Owner
+	}
+	sentAfter := sentPerChannel(t, survivors)
+	byChannel := map[string][]string{}
+	for k, r := range survivors {
+		pid := fmt.Sprintf(":%d:", r.cmd.Process.Pid)
+		for i := range noteChannels {
+			ch := fmt.Sprintf("n%d", i)
+			sent := sentAfter[k][ch] - sentBefore[k][ch]
+			if strings.Contains(holder[notify.ChannelShard(ch)], pid) {
+				byChannel[pid] = append(byChannel[pid], ch)
+				require.GreaterOrEqual(t, sent, 2.0, "channel %s: its holder %s sent heal/h0's detected and resolved", ch, pid)
+			} else {
+				require.Zero(t, sent, "channel %s: replica %s sent on it without holding its shard", ch, pid)
+			}
+		}
+	}
+	victimChannels := 0
+	for i := range noteChannels {
+		if victimShards[notify.ChannelShard(fmt.Sprintf("n%d", i))] {
+			victimChannels++
+		}
+	}
+	t.Logf("notifications: %d deliveries; channels by sender after the failover %v; %d of %d were the killed replica's",
+		notes.total(), byChannel, victimChannels, noteChannels)
+}
+
+// sentPerChannel reads each replica's count of notifications sent per
+// channel n0..n5 from its /metrics.
+func sentPerChannel(t *testing.T, reps []*replica) []map[string]float64 {
+	t.Helper()
+	out := make([]map[string]float64, len(reps))
+	for k, r := range reps {
+		body := fetch(t, r.base+"/metrics")
+		out[k] = map[string]float64{}
+		for i := range noteChannels {
+			ch := fmt.Sprintf("n%d", i)
+			out[k][ch] = counterValue(t, body, `blackwell_notifications_total{channel="`+ch+`",result="sent"}`)
+		}
+	}
+	return out
+}
+
+// counterValue is the value of the sample named series (name and labels
+// as the text exposition writes them) in body; it fails when absent.
+func counterValue(t *testing.T, body, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	t.Fatalf("no %s in the metrics", series)
+	return 0
+}
+
+// noteChannels is how many webhook channels the replica test announces on.
+const noteChannels = 6
+
+// noteReceiver is the webhook receiver of every channel (path /<channel>):
+// it records the messages announced, by channel, stack and kind.
+type noteReceiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen map[string]map[string]bool // "channel stack kind" -> idempotency keys
+	n    int
+}
+
+func newNoteReceiver(t *testing.T) *noteReceiver {
+	r := &noteReceiver{seen: map[string]map[string]bool{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var ev struct {
+			ID   string         `json:"id"` // the idempotency key: one per message
+			Data notify.Message `json:"data"`
+		}
+		if err := json.NewDecoder(req.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		key := noteKey(strings.TrimPrefix(req.URL.Path, "/"), ev.Data.StackID, ev.Data.Kind)
+		r.mu.Lock()
+		if r.seen[key] == nil {
+			r.seen[key] = map[string]bool{}
+		}
+		r.seen[key][ev.ID] = true
+		r.n++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func noteKey(channel, stack string, kind notify.Kind) string {
+	return channel + " " + stack + " " + string(kind)
+}
+
+// drifts is how many messages of kind about stack (client heal) channel
+// received, repeated deliveries counted once.
+func (r *noteReceiver) drifts(channel, stack string, kind notify.Kind) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen[noteKey(channel, stack, kind)])
+}
+
+// snapshot is drifts for every key so far.
+func (r *noteReceiver) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.seen))
+	for k, ids := range r.seen {
+		out[k] = len(ids)
+	}
+	return out
+}
+
+func (r *noteReceiver) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
 }
