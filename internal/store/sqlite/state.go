@@ -209,19 +209,14 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
 	defer rows.Close()
-	var out []store.StateRecord
-	for rows.Next() {
-		var r stateRow
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, "", fmt.Errorf("list states: %w", err)
+	out, err := store.CollectRows(rows, func(r store.Rows) (store.StateRecord, error) {
+		var row stateRow
+		if err := r.Scan(row.dest()...); err != nil {
+			return store.StateRecord{}, err
 		}
-		rec, err := r.decode()
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+		return row.decode()
+	})
+	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
 	out, next := store.NextPage(out, limit, store.StateKey)
@@ -235,18 +230,10 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 		return nil, "", fmt.Errorf("list stacks: %w", err)
 	}
 	defer rows.Close()
-	var out []store.StackRef
-	for rows.Next() {
-		var r store.StackRef
-		if err := rows.Scan(&r.ClientID, &r.StackID); err != nil {
-			return nil, "", fmt.Errorf("list stacks: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, next, err := store.StackRefs(rows, limit)
+	if err != nil {
 		return nil, "", fmt.Errorf("list stacks: %w", err)
 	}
-	out, next := store.NextPage(out, limit, store.StackRefKey)
 	return out, next, nil
 }
 
@@ -464,21 +451,18 @@ func (s *Store) ListPolicies(ctx context.Context, clientID string) ([]store.Poli
 		return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
 	}
 	defer rows.Close()
-	var out []store.PolicyRecord
-	for rows.Next() {
+	out, err := store.CollectRows(rows, func(r store.Rows) (store.PolicyRecord, error) {
 		var (
 			p       = store.PolicyRecord{ClientID: clientID}
 			doc     string
 			updated int64
 		)
-		if err := rows.Scan(&p.StackID, &doc, &updated); err != nil {
-			return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
-		}
+		err := r.Scan(&p.StackID, &doc, &updated)
 		p.Document, p.UpdatedAt = json.RawMessage(doc), fromMicros(updated)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list policies of %s: %w", clientID, err)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list policies of %s: %w", clientID, translate(err))
 	}
 	return out, nil
 }
