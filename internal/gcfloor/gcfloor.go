@@ -39,12 +39,12 @@ const liveMetric = "/gc/heap/live:bytes"
 // with GOGC.
 const heapMinimum = 4 << 20
 
-// Percent is the GOGC that puts the next cycle at about max(floor,
+// percent is the GOGC that puts the next cycle at about max(floor,
 // live*(1+base/100)) for a live heap of live bytes: base when that is
 // already past the floor (or live is unknown, 0), more otherwise, but not
 // so much that the runtime's heap minimum (4 MiB*GOGC/100) overshoots the
 // floor.
-func Percent(live, floor uint64, base int) int {
+func percent(live, floor uint64, base int) int {
 	if live == 0 || base < 0 || live+live*uint64(base)/100 >= floor {
 		return base
 	}
@@ -110,7 +110,7 @@ func (t *Tuner) adjust() {
 	if t.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = t.sample[0].Value.Uint64()
 	}
-	if p := Percent(live, t.floor, t.base); p != t.percent {
+	if p := percent(live, t.floor, t.base); p != t.percent {
 		debug.SetGCPercent(p)
 		t.percent = p
 	}

@@ -25,10 +25,10 @@ func TestPercent(t *testing.T) {
 		{"a larger base GOGC still gets the floor", 4 * mib, 64 * mib, 200, 1500},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := Percent(c.live, c.floor, c.base); got != c.want {
-				t.Errorf("Percent(%d MiB, %d MiB, %d) = %d, want %d", c.live/mib, c.floor/mib, c.base, got, c.want)
+			if got := percent(c.live, c.floor, c.base); got != c.want {
+				t.Errorf("percent(%d MiB, %d MiB, %d) = %d, want %d", c.live/mib, c.floor/mib, c.base, got, c.want)
 			}
-			if p := Percent(c.live, c.floor, c.base); c.live > 0 && c.base >= 0 {
+			if p := percent(c.live, c.floor, c.base); c.live > 0 && c.base >= 0 {
 				// The next cycle starts at the floor or later, never
 				// earlier than base would have it.
 				if p < c.base {
