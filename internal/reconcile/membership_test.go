@@ -18,10 +18,7 @@ import (
 func TestMembershipSpreadsShardsAndTakesOverFromADeadReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	clk := testingclock.NewFakeClock(time.Now())
+	db, clk := membershipStore(t)
 	const ttl = 10 * time.Second
 	var gained = map[string]int{}
 	member := func(id string) *reconcile.Membership {
@@ -128,10 +125,7 @@ func (s stale) Fence(string, string) (store.Fence, bool) { return s.f, true }
 func TestMembershipHoldsIsTheLeaseShortOfItsMargin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	clk := testingclock.NewFakeClock(time.Now())
+	db, clk := membershipStore(t)
 	const ttl = 10 * time.Second
 	member := func(id string) *reconcile.Membership {
 		return reconcile.NewMembership(reconcile.MembershipOptions{Store: db, ID: id, TTL: ttl, Clock: clk})
@@ -164,4 +158,14 @@ func TestMembershipHoldsIsTheLeaseShortOfItsMargin(t *testing.T) {
 	for _, s := range a.Held() {
 		require.True(t, a.Holds(s), "a renewed shard %d", s)
 	}
+}
+
+// membershipStore is a fresh SQLite store for memberships and a fake
+// clock for their leases.
+func membershipStore(t *testing.T) (*sqlite.Store, *testingclock.FakeClock) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db, testingclock.NewFakeClock(time.Now())
 }
