@@ -17,6 +17,23 @@ const (
 	Unknown      Reachability = "unknown"      // not observed this pass
 )
 
+// Reason says why an observation is unknown: what kept Blackwell from
+// seeing the thing observed. An unknown observation is never drift about
+// that thing (DESIGN.md: unknown is not drift).
+type Reason string
+
+// The reasons of an unknown observation.
+const (
+	ReasonUnreachable   Reason = "unreachable"    // connection refused, DNS failure, 5xx
+	ReasonTimeout       Reason = "timeout"        // no answer in time
+	ReasonThrottled     Reason = "throttled"      // 429 beyond the wait a pass allows
+	ReasonBreakerOpen   Reason = "breaker_open"   // the endpoint's circuit breaker is open
+	ReasonUnauthorized  Reason = "unauthorized"   // 401/403: credentials rejected
+	ReasonInvalidAnswer Reason = "invalid_answer" // HTML, truncated or undecodable body
+	ReasonUnresolved    Reason = "unresolved"     // a secret reference did not resolve
+	ReasonNotObserved   Reason = "not_observed"   // cancelled, or not attempted this pass
+)
+
 // Subscription is a webhook subscription held by a provider.
 type Subscription struct {
 	ID      string   `json:"id"`
@@ -33,6 +50,9 @@ type ProviderObservation struct {
 	// Detail says why a provider is not reachable ("401 from shopify",
 	// "circuit open until ..."), for people; it never holds secrets.
 	Detail string `json:"detail,omitempty"`
+	// Reason says why Reachability is not Reachable, or why the
+	// subscriptions are not known; empty when everything was seen.
+	Reason Reason `json:"reason,omitempty"`
 	// SubscriptionsKnown is false when the subscriptions could not be listed;
 	// integrations are then not compared.
 	SubscriptionsKnown bool           `json:"subscriptions_known"`
