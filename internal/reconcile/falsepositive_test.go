@@ -383,7 +383,7 @@ func runFalsePositiveSim(tb testing.TB, p fpParams) fpResult {
 
 	res := fpResult{falseByCode: map[drift.Code]int{}}
 	confirmed := map[string]map[string]bool{} // key -> drift id -> confirmed and open
-	scheduled := map[string]bool{} // key -> a scheduled pass is queued
+	scheduled := map[string]bool{}            // key -> a scheduled pass is queued
 	for q.Len() > 0 {
 		next := heap.Pop(&q).(fpPass)
 		if !next.at.Before(end) {
