@@ -494,7 +494,11 @@ func (d *demo) watch(ctx context.Context) {
 			last[r.Key()] = line
 			d.printf("status %s/%s %s", r.ClientID, r.StackID, line)
 		}
-		attempts, _, err := d.srv.store.ListHeals(ctx, store.HealQuery{Since: time.Now().Add(-time.Hour), Limit: 1000})
+		q := store.HealQuery{Since: time.Now().Add(-time.Hour), Limit: store.MaxLimit}
+		attempts, err := store.All(func(cursor store.Page) ([]store.HealAttempt, store.Page, error) {
+			q.Cursor = cursor
+			return d.srv.store.ListHeals(ctx, q)
+		})
 		if err != nil {
 			continue
 		}

@@ -53,7 +53,8 @@ func (p *pass) decide(ctx context.Context) error {
 		err      error
 	)
 	if p.policy.AutoHeal.Enabled {
-		if inflight, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: 1000}); err != nil {
+		q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: store.MaxLimit}
+		if inflight, err = listHeals(ctx, st, q); err != nil {
 			return fmt.Errorf("read heal attempts: %w", err)
 		}
 	}
@@ -114,7 +115,8 @@ func (p *pass) decide(ctx context.Context) error {
 		return nil
 	}
 	if ah.Enabled {
-		if history, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: 10000}); err != nil {
+		q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: store.MaxLimit}
+		if history, err = listHeals(ctx, st, q); err != nil {
 			return fmt.Errorf("read heal history: %w", err)
 		}
 		if ah.Flapping.Threshold > 0 {
@@ -245,13 +247,26 @@ func (p *pass) decide(ctx context.Context) error {
 	return nil
 }
 
+// listHeals reads every heal attempt q matches, page by page: max_attempts
+// and backoff count them all.
+func listHeals(ctx context.Context, st store.Store, q store.HealQuery) ([]store.HealAttempt, error) {
+	return store.All(func(cursor store.Page) ([]store.HealAttempt, store.Page, error) {
+		q.Cursor = cursor
+		return st.ListHeals(ctx, q)
+	})
+}
+
 // liveApprovals reads the stack's pending and approved requests and
 // retires, in this pass, those that no longer apply: their drift is not
 // open, or it is open as a later occurrence than the one they were made
 // for (an approval must not run the heal of another occurrence).
 func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[string]int) ([]store.Approval, error) {
-	all, _, err := st.ListApprovals(ctx, store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
-		Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: 1000})
+	q := store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
+		Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: store.MaxLimit}
+	all, err := store.All(func(cursor store.Page) ([]store.Approval, store.Page, error) {
+		q.Cursor = cursor
+		return st.ListApprovals(ctx, q)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read approvals: %w", err)
 	}

@@ -295,3 +295,38 @@ func TestAHealDecidedBeforeAutoHealWasTurnedOffDoesNotRun(t *testing.T) {
 	require.Equal(t, store.HealFailed, hs[0].Status)
 	require.Contains(t, hs[0].Error, "auto_heal is off")
 }
+
+// smallPages answers every ListHeals and ListApprovals with pages of one
+// row and a cursor to the next, as the store answers a limit above its
+// MaxLimit: a caller that reads one page sees only the oldest attempt.
+type smallPages struct{ store.Store }
+
+func (s smallPages) ListHeals(ctx context.Context, q store.HealQuery) ([]store.HealAttempt, store.Page, error) {
+	q.Limit = 1
+	return s.Store.ListHeals(ctx, q)
+}
+
+func (s smallPages) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]store.Approval, store.Page, error) {
+	q.Limit = 1
+	return s.Store.ListApprovals(ctx, q)
+}
+
+// The heal history behind max_attempts is read whole, however the store
+// pages it: with one attempt per page the budget of 3 still holds.
+func TestHealBudgetCountsEveryPageOfTheHistory(t *testing.T) {
+	t.Parallel()
+	acts := &fakeActions{fix: func(store.HealAttempt) error { return errors.New("the provider said no") }}
+	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts},
+		wrap: func(st store.Store) store.Store { return smallPages{st} }})
+	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
+
+	for range 6 {
+		f.pass(t, "acme", "web")
+		f.healOnce(t)
+		f.clock.Step(time.Hour)
+	}
+	require.Equal(t, 3, acts.count(), "max_attempts 3, whatever the page size")
+}

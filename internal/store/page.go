@@ -42,3 +42,23 @@ func ReconciliationKey(r ReconciliationResult, seq int64) []any {
 
 // AuditKey is the cursor key of ListAudit: Seq.
 func AuditKey(e AuditEntry) []any { return []any{e.Seq} }
+
+// All reads every page of a cursor-paginated List call: list is called
+// with "" and then with each page's next cursor until a page has none.
+// Callers that need every row (the heal history behind max_attempts and
+// backoff) use it rather than one large limit, which the store caps at
+// MaxLimit.
+func All[T any](list func(cursor Page) ([]T, Page, error)) ([]T, error) {
+	var out []T
+	for cursor := Page(""); ; {
+		rows, next, err := list(cursor)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"errors"
 	"testing"
 	"time"
 
@@ -63,4 +64,22 @@ func TestCursorKeys(t *testing.T) {
 	require.NoError(t, DecodeCursor(EncodeCursor(HealKey(HealAttempt{ID: "h", CreatedAt: at})...), &created, &id))
 	require.Equal(t, Truncate(at), time.UnixMicro(created).UTC())
 	require.Equal(t, "h", id)
+}
+
+func TestAllReadsEveryPageAndStopsOnError(t *testing.T) {
+	t.Parallel()
+	pages := map[Page][]int{"": {1, 2}, "b": {3}, "c": {4, 5}}
+	nexts := map[Page]Page{"": "b", "b": "c", "c": ""}
+	got, err := All(func(c Page) ([]int, Page, error) { return pages[c], nexts[c], nil })
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2, 3, 4, 5}, got)
+
+	boom := errors.New("boom")
+	_, err = All(func(c Page) ([]int, Page, error) {
+		if c == "b" {
+			return nil, "", boom
+		}
+		return pages[c], nexts[c], nil
+	})
+	require.ErrorIs(t, err, boom)
 }
