@@ -315,7 +315,9 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 	pass.State = rec
 	pass.Result = res
 	pass.Fence = p.fence
-	if _, err := p.r.opts.Store.CommitPass(context.WithoutCancel(ctx), pass); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.opts.CommitTimeout)
+	defer cancel()
+	if _, err := p.r.opts.Store.CommitPass(cctx, pass); err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			// The shard moved to another replica during the pass: nothing
 			// was written, and the pass did not happen here.

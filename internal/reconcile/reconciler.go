@@ -68,6 +68,11 @@ type Options struct {
 	Workers int
 	// PassTimeout bounds one pass (default 30s).
 	PassTimeout time.Duration
+	// CommitTimeout bounds the commit of a pass (default 30s). The commit
+	// runs even when the pass's own deadline has passed (what was observed
+	// is recorded), so it needs a deadline of its own: a store that does
+	// not answer must not hold a worker forever.
+	CommitTimeout time.Duration
 	// EventWindow is how far back events are observed (default 24h).
 	EventWindow time.Duration
 	// ReceiverPrefix is {public_url}/v1/webhooks, for matching subscriptions.
@@ -146,6 +151,9 @@ func New(opts Options) *Reconciler {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 64
+	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = 30 * time.Second
 	}
 	if opts.PassTimeout <= 0 {
 		opts.PassTimeout = 30 * time.Second

@@ -52,6 +52,7 @@ type fixtureOpts struct {
 	workers int
 	wrap    func(store.Store) store.Store
 	heal    reconcile.HealOptions
+	commit  time.Duration // Options.CommitTimeout
 }
 
 func setup(t *testing.T, o fixtureOpts) *fixture {
@@ -81,6 +82,7 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 	f.loop = reconcile.New(reconcile.Options{
 		Store: st, Policies: f.state, Prober: o.prober,
 		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers, Heal: o.heal,
+		CommitTimeout:  o.commit,
 		ReceiverPrefix: "http://blackwell.test/v1/webhooks",
 		OnPass:         func(r store.ReconciliationResult) { f.passes <- r },
 		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, resolved []drift.Drift) {
@@ -529,4 +531,34 @@ func TestContentChangedAfterTheBuildIsLookedAtWhenItTurnsStale(t *testing.T) {
 	_, next, err := f.loop.Reconcile(ctx, reconcile.Key("acme", "web"), reconcile.TriggerManual)
 	require.NoError(t, err)
 	require.InDelta(t, (40 * time.Second).Seconds(), next.Seconds(), 1, "the next pass when the post turns stale, not in 5m")
+}
+
+// hangingCommit is a store whose CommitPass answers only when its context
+// ends, like a database that stopped answering.
+type hangingCommit struct{ store.Store }
+
+func (h hangingCommit) CommitPass(ctx context.Context, _ store.Pass) (store.StateRecord, error) {
+	<-ctx.Done()
+	return store.StateRecord{}, ctx.Err()
+}
+
+// A commit that does not answer ends at its own deadline; the worker is
+// free again and the pass reports the failed commit.
+func TestPassCommitHasItsOwnDeadline(t *testing.T) {
+	t.Parallel()
+	f := setup(t, fixtureOpts{commit: 50 * time.Millisecond,
+		wrap: func(st store.Store) store.Store { return hangingCommit{st} }})
+	f.apply(t, policy(1), stack("acme", "web", config.StackSpec{}))
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := f.loop.Reconcile(context.Background(), reconcile.Key("acme", "web"), reconcile.TriggerManual)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pass's commit hangs with the store")
+	}
 }
