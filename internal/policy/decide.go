@@ -49,8 +49,13 @@ const (
 // History is what is known of earlier heals of this drift and of its
 // component.
 type History struct {
-	// Attempts of this drift so far (since it was first seen).
+	// Attempts of this drift so far (since it was first seen), the
+	// budget max_attempts bounds.
 	Attempts int
+	// Cancelled attempts of this drift (decided, then not run because the
+	// policy stopped healing): they cost nothing of the budget, but their
+	// idempotency keys are taken.
+	Cancelled int
 	// LastAttempt is when the last attempt started (zero: none).
 	LastAttempt time.Time
 	// InFlight: an attempt is running and not yet verified.
@@ -152,14 +157,15 @@ func Decide(in Input) Decision {
 	}
 	dec.Outcome, dec.Reason = Heal, "allowed by policy"
 	dec.Attempt = in.History.Attempts + 1
-	dec.IdempotencyKey = IdempotencyKey(d, dec.Attempt)
+	dec.IdempotencyKey = IdempotencyKey(d, dec.Attempt+in.History.Cancelled)
 	dec.DryRun = ah.Mode == "dry_run"
 	return dec
 }
 
 // IdempotencyKey is the key of one heal attempt of a drift: the drift's id,
 // the occurrence (its FirstSeen, when known: a drift that clears and comes
-// back is a new occurrence with a fresh attempt budget) and the attempt.
+// back is a new occurrence with a fresh attempt budget) and the attempt's
+// number among all attempts of the occurrence, cancelled ones included.
 func IdempotencyKey(d drift.Drift, attempt int) string {
 	if d.FirstSeen.IsZero() {
 		return fmt.Sprintf("%s/%d", d.ID, attempt)

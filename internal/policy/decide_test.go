@@ -78,6 +78,11 @@ func TestDecide(t *testing.T) {
 			}},
 		{name: "exponential backoff over", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: enabled(), History: policy.History{Attempts: 2, LastAttempt: now.Add(-20 * time.Second)}, Now: now},
 			outcome: policy.Heal, check: func(t *testing.T, d policy.Decision) { require.Equal(t, "d1/3", d.IdempotencyKey) }},
+		{name: "cancelled attempts cost no budget but keep their keys", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: enabled(), History: policy.History{Attempts: 1, Cancelled: 2, LastAttempt: now.Add(-time.Hour)}, Now: now},
+			outcome: policy.Heal, check: func(t *testing.T, d policy.Decision) {
+				require.Equal(t, 2, d.Attempt)
+				require.Equal(t, "d1/4", d.IdempotencyKey)
+			}},
 		{name: "linear backoff pending", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: withAH(func(a *config.AutoHeal) { a.BackoffStrategy = "linear"; a.MaxAttempts = 5 }),
 			History: policy.History{Attempts: 3, LastAttempt: now.Add(-29 * time.Second)}, Now: now},
 			outcome: policy.Suppressed, reason: policy.ReasonBackoff, check: func(t *testing.T, d policy.Decision) { require.Equal(t, now.Add(time.Second), d.NotBefore) }},

@@ -160,6 +160,7 @@ func (p *pass) decide(ctx context.Context) error {
 				dryRun = true
 				continue
 			case store.HealCancelled:
+				h.Cancelled++
 				continue
 			}
 			h.Attempts++

@@ -276,10 +276,12 @@ func (r *Reconciler) HealOnce(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
-// execute runs one claimed attempt: breakers, action, outcome, audit,
-// event, and a pass to verify it.
+// execute runs one claimed attempt: policy, breakers, action, outcome and
+// its audit entry (one transaction), event, and a pass to verify it. An
+// attempt whose stack's policy no longer heals is cancelled, not failed:
+// it never ran, so it neither costs an attempt of the budget nor counts
+// as a failure for escalation.
 func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
-	st := h.r.opts.Store
 	log := h.r.log.With("client_id", a.ClientID, "stack_id", a.StackID, "heal_id", a.ID, "action", a.Action)
 	var d drift.Drift
 	_ = json.Unmarshal(a.Drift, &d)
@@ -287,14 +289,15 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 	if a.StartedAt != nil {
 		started = *a.StartedAt
 	}
-	h.emitEvent(ctx, a, "started", started, nil, "")
-	if m := h.r.m; m != nil {
-		m.healAttempts.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
-	}
 
 	var detail string
 	err := h.allowed(ctx, a)
+	cancelled := errors.Is(err, errHealTurnedOff)
 	if err == nil {
+		h.emitEvent(ctx, a, "started", started, nil, "")
+		if m := h.r.m; m != nil {
+			m.healAttempts.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
+		}
 		detail, err = h.act(ctx, a)
 	}
 	if ctx.Err() != nil {
@@ -303,38 +306,43 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 		return
 	}
 	done := h.r.clock.Now()
-	status, errText := store.HealExecuted, ""
-	if err != nil {
-		status, errText = store.HealFailed, err.Error()
-	}
-	if _, ferr := h.r.opts.Store.FinishHeal(context.WithoutCancel(ctx), a.ID, h.opts.Owner, status, detail, errText, done); ferr != nil {
-		// Fenced off (another worker holds it now) or the store failed:
-		// that worker, or the next claim, records the outcome.
-		log.Warn("record heal outcome", "error", ferr)
-		return
-	}
-	action := "heal_executed"
-	if err != nil {
-		action = "heal_failed"
+	status, action, errText := store.HealExecuted, "heal_executed", ""
+	switch {
+	case cancelled:
+		status, action, errText = store.HealCancelled, "heal_cancelled", err.Error()
+	case err != nil:
+		status, action, errText = store.HealFailed, "heal_failed", err.Error()
 	}
 	changes, _ := json.Marshal(map[string]any{
 		"heal_id": a.ID, "attempt": a.Attempt, "heal_action": a.Action, "code": a.Code,
 		"component": a.Component, "provider": a.Provider, "detail": detail, "error": errText,
 	})
-	if aerr := st.AppendAudit(context.WithoutCancel(ctx), []store.AuditEntry{{
-		Timestamp: done, Action: action, ClientID: a.ClientID, StackID: a.StackID,
-		TriggeredBy: a.TriggeredBy, Success: err == nil, ChangesMade: changes,
-		ApprovalRequired: a.ApprovalID != "", ReconciliationID: a.ReconciliationID, DriftID: a.DriftID,
-	}}); aerr != nil {
-		log.Warn("audit heal outcome", "error", aerr)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.r.opts.CommitTimeout)
+	defer cancel()
+	if _, ferr := h.r.opts.Store.FinishHeal(fctx, store.FinishHeal{
+		ID: a.ID, Owner: h.opts.Owner, Status: status, Detail: detail, Error: errText, At: done,
+		Audit: []store.AuditEntry{{
+			Timestamp: done, Action: action, ClientID: a.ClientID, StackID: a.StackID,
+			TriggeredBy: a.TriggeredBy, Success: err == nil, ChangesMade: changes,
+			ApprovalRequired: a.ApprovalID != "", ReconciliationID: a.ReconciliationID, DriftID: a.DriftID,
+		}},
+	}); ferr != nil {
+		// Fenced off (another worker holds it now) or the store failed:
+		// that worker, or the next claim, records the outcome.
+		log.Warn("record heal outcome", "error", ferr)
+		return
 	}
-	if err != nil {
+	switch {
+	case cancelled:
+		log.Info("heal attempt cancelled: the stack's policy no longer heals")
+		return
+	case err != nil:
 		log.Warn("heal action failed", "error", errText)
 		if m := h.r.m; m != nil {
 			m.healFailure.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
 		}
 		h.emitEvent(ctx, a, "failed", started, &done, errText)
-	} else {
+	default:
 		log.Info("heal action executed; verifying", "detail", detail)
 	}
 	// The next pass verifies the fix (or sees the drift persist).

@@ -276,26 +276,6 @@ func TestAnApprovalDoesNotOutliveItsDrift(t *testing.T) {
 	require.NotEqual(t, old, aps[0].ID)
 }
 
-func TestAHealDecidedBeforeAutoHealWasTurnedOffDoesNotRun(t *testing.T) {
-	t.Parallel()
-	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
-	require.NoError(t, err)
-	t.Cleanup(site.Close)
-	acts := &fakeActions{}
-	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts}})
-	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
-	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
-
-	f.apply(t, healingPolicy(func(ah *config.AutoHeal) { ah.Enabled = false }), stack("acme", "web", siteSpec(site.URL())))
-	f.clock.Step(10 * time.Second) // past the policy cache
-	require.Equal(t, 1, f.healOnce(t))
-	require.Zero(t, acts.count(), "nothing ran at the provider")
-	hs := f.heals(t)
-	require.Len(t, hs, 1)
-	require.Equal(t, store.HealFailed, hs[0].Status)
-	require.Contains(t, hs[0].Error, "auto_heal is off")
-}
-
 // smallPages answers every ListHeals and ListApprovals with pages of one
 // row and a cursor to the next, as the store answers a limit above its
 // MaxLimit: a caller that reads one page sees only the oldest attempt.
@@ -329,4 +309,51 @@ func TestHealBudgetCountsEveryPageOfTheHistory(t *testing.T) {
 		f.clock.Step(time.Hour)
 	}
 	require.Equal(t, 3, acts.count(), "max_attempts 3, whatever the page size")
+}
+
+// An attempt decided before auto-heal was turned off is cancelled when its
+// turn comes: not run, not a failure (no heal_failed entry for the feed to
+// escalate on, no failure metric) and no cost to the budget when healing
+// is turned on again.
+func TestHealCancelledByPolicyCostsNoAttempt(t *testing.T) {
+	t.Parallel()
+	acts := &fakeActions{}
+	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts}})
+	site, err := sim.NewSite(sim.SiteOptions{Mode: sim.ModeFailing})
+	require.NoError(t, err)
+	t.Cleanup(site.Close)
+	one := func(a *config.AutoHeal) { a.MaxAttempts = 1 }
+	web := stack("acme", "web", siteSpec(site.URL()))
+	f.apply(t, healingPolicy(one), web)
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
+
+	off := healingPolicy(one)
+	off.AutoHeal.Enabled = false
+	f.apply(t, off, web)
+	f.clock.Step(10 * time.Second) // past the policy cache
+	require.Equal(t, 1, f.healOnce(t))
+	require.Zero(t, acts.count(), "not run")
+	hs := f.heals(t)
+	require.Len(t, hs, 1)
+	require.Equal(t, store.HealCancelled, hs[0].Status)
+	require.Contains(t, hs[0].Error, "auto_heal is off")
+	ctx := context.Background()
+	for action, want := range map[string]int{"heal_cancelled": 1, "heal_failed": 0} {
+		entries, _, err := f.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: action})
+		require.NoError(t, err)
+		require.Len(t, entries, want, action)
+	}
+	require.Zero(t, testutil.ToFloat64(counter(t, f.reg, "blackwell_auto_heal_failure_total", "resource_unhealthy")))
+	require.Zero(t, testutil.ToFloat64(counter(t, f.reg, "blackwell_auto_heal_attempts_total", "resource_unhealthy")))
+
+	// On again, with max_attempts 1: the budget is whole.
+	f.apply(t, healingPolicy(one), web)
+	f.clock.Step(time.Minute)
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
+	require.Equal(t, 1, f.healOnce(t))
+	require.Equal(t, 1, acts.count())
+	hs = f.heals(t)
+	require.Len(t, hs, 2)
+	require.Equal(t, 1, hs[1].Attempt)
+	require.NotEqual(t, hs[0].ID, hs[1].ID)
 }

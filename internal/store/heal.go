@@ -80,6 +80,19 @@ type HealAttempt struct {
 	Error  string `json:"error_message,omitempty"`
 }
 
+// FinishHeal is the outcome of one attempt, as its worker records it.
+type FinishHeal struct {
+	ID, Owner string
+	// Status is HealExecuted, HealFailed or HealCancelled (the policy no
+	// longer heals: not run, and no cost to the attempt budget).
+	Status HealStatus
+	Detail string
+	Error  string
+	At     time.Time
+	// Audit is appended in the same transaction.
+	Audit []AuditEntry
+}
+
 // HealUpdate is a pass's verdict on an attempt: succeeded or failed for an
 // executed one (verification), cancelled for a pending one. It applies
 // only while the stored attempt is in one of From (which must not be
@@ -169,14 +182,18 @@ type Heals interface {
 	// (StartedAt = now on the first claim, Claims incremented). Two
 	// concurrent callers never get the same attempt.
 	ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]HealAttempt, error)
-	// FinishHeal records the outcome of a running attempt held by owner:
-	// status executed or failed, with detail/error, CompletedAt = at; the
-	// lease ends (LeaseUntil nil) and Owner stays, naming the worker. An
-	// owner whose lease lapsed but that no one re-claimed may finish. It
-	// fails with ErrConflict when the attempt is not running under owner
-	// (its lease lapsed and another worker took it: the caller is fenced
-	// off), ErrNotFound when it does not exist.
-	FinishHeal(ctx context.Context, id, owner string, status HealStatus, detail, errText string, at time.Time) (HealAttempt, error)
+	// FinishHeal records the outcome of a running attempt held by
+	// p.Owner: status executed, failed or cancelled, with detail/error,
+	// CompletedAt = p.At, and appends p.Audit to the chain, all in one
+	// transaction (the notification feed escalates on the audit entry, so
+	// the two must not be parted by a crash). The lease ends (LeaseUntil
+	// nil) and Owner stays, naming the worker. An owner whose lease lapsed
+	// but that no one re-claimed may finish. It fails with ErrConflict when
+	// the attempt is not running under owner (its lease lapsed and another
+	// worker took it: the caller is fenced off), ErrNotFound when it does
+	// not exist; nothing is written then. Seq, PrevHash and Hash are filled
+	// in p.Audit once committed.
+	FinishHeal(ctx context.Context, p FinishHeal) (HealAttempt, error)
 	// DriftReturns counts, per drift id of the stack, how often a resolved
 	// drift came back (was reopened by CommitPass) at or after since; a
 	// return is dated by the reopening pass's Result.CompletedAt.

@@ -111,10 +111,13 @@ func CheckClaimHeals(owner string, lease time.Duration) error {
 }
 
 // CheckFinishHeal validates the arguments of FinishHeal: an attempt
-// finishes executed or failed.
-func CheckFinishHeal(id string, status HealStatus) error {
-	if status != HealExecuted && status != HealFailed {
-		return fmt.Errorf("finish heal %s: status %q: want executed or failed", id, status)
+// finishes executed, failed or cancelled, and its audit entries are valid.
+func CheckFinishHeal(p FinishHeal) error {
+	if p.Status != HealExecuted && p.Status != HealFailed && p.Status != HealCancelled {
+		return fmt.Errorf("finish heal %s: status %q: want executed, failed or cancelled", p.ID, p.Status)
+	}
+	if err := CheckAudit(p.Audit); err != nil {
+		return fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
 	return nil
 }

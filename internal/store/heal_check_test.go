@@ -160,11 +160,14 @@ func TestCheckClaimAndFinishHeal(t *testing.T) {
 	require.EqualError(t, CheckClaimHeals("", time.Second), `claim heals: owner "" and a positive lease (1s) are required`)
 	require.EqualError(t, CheckClaimHeals("w1", 0), `claim heals: owner "w1" and a positive lease (0s) are required`)
 
-	require.NoError(t, CheckFinishHeal("h1", HealExecuted))
-	require.NoError(t, CheckFinishHeal("h1", HealFailed))
-	for _, st := range []HealStatus{HealSucceeded, HealRunning, HealPending, HealCancelled, ""} {
-		require.EqualError(t, CheckFinishHeal("h1", st), `finish heal h1: status "`+string(st)+`": want executed or failed`)
+	for _, st := range []HealStatus{HealExecuted, HealFailed, HealCancelled} {
+		require.NoError(t, CheckFinishHeal(FinishHeal{ID: "h1", Status: st}))
 	}
+	for _, st := range []HealStatus{HealSucceeded, HealRunning, HealPending, ""} {
+		require.EqualError(t, CheckFinishHeal(FinishHeal{ID: "h1", Status: st}), `finish heal h1: status "`+string(st)+`": want executed, failed or cancelled`)
+	}
+	require.ErrorContains(t, CheckFinishHeal(FinishHeal{ID: "h1", Status: HealFailed,
+		Audit: []AuditEntry{{Action: "heal_failed", ChangesMade: []byte("{")}}}), "not valid JSON")
 }
 
 func TestSortHeals(t *testing.T) {

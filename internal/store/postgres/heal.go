@@ -302,29 +302,55 @@ const qFinishHeal = `UPDATE heals SET status = $1, detail = $2, error = $3, comp
 WHERE id = $5 AND status = 'running' AND owner = $6
 RETURNING ` + healColumns
 
-// FinishHeal records the outcome of a running attempt held by owner.
-func (s *Store) FinishHeal(ctx context.Context, id, owner string, status store.HealStatus, detail, errText string, at time.Time) (store.HealAttempt, error) {
-	if err := store.CheckFinishHeal(id, status); err != nil {
+// FinishHeal records the outcome of a running attempt held by p.Owner and
+// appends p.Audit, in one transaction: the update and the reservation of
+// the audit head in one round trip, the entries and COMMIT in a second.
+func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealAttempt, error) {
+	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
-	var h store.HealAttempt
-	err := s.retry(ctx, func() error {
-		var err error
-		h, err = scanHeal(s.pool.QueryRow(ctx, qFinishHeal, string(status), detail, errText, ts(at), id, owner))
-		if !errors.Is(err, pgx.ErrNoRows) {
+	var (
+		h   store.HealAttempt
+		out []store.AuditEntry
+	)
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		var (
+			head  auditHead
+			found bool
+		)
+		b := t.batch()
+		b.Queue(qFinishHeal, string(p.Status), p.Detail, p.Error, ts(p.At), p.ID, p.Owner).QueryRow(func(row pgx.Row) error {
+			var err error
+			h, err = scanHeal(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+		if len(p.Audit) > 0 {
+			head.queue(b, len(p.Audit))
+		}
+		if err := t.send(ctx, b); err != nil {
 			return err
 		}
-		// Attempts are never deleted: if it exists now, it is not
-		// running under owner.
-		var one int
-		if err := s.pool.QueryRow(ctx, `SELECT 1 FROM heals WHERE id = $1`, id).Scan(&one); err != nil {
-			return translate(err)
+		if !found {
+			// Attempts are never deleted: if it exists now, it is not
+			// running under owner.
+			var one int
+			if err := t.conn.QueryRow(ctx, `SELECT 1 FROM heals WHERE id = $1`, p.ID).Scan(&one); err != nil {
+				return translate(err)
+			}
+			return fmt.Errorf("%w: not running under %s", store.ErrConflict, p.Owner)
 		}
-		return fmt.Errorf("%w: not running under %s", store.ErrConflict, owner)
+		b = t.batch()
+		out = s.queueAudit(b, head, p.Audit)
+		return t.commit(ctx, b)
 	})
 	if err != nil {
-		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", id, err)
+		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
+	copy(p.Audit, out)
 	return h, nil
 }
 

@@ -330,30 +330,39 @@ const qFinishHeal = `UPDATE heals SET status = ?, detail = ?, error = ?, complet
 WHERE id = ? AND status = 'running' AND owner = ?
 RETURNING ` + healColumns
 
-// FinishHeal records the outcome of a running attempt held by owner.
-func (s *Store) FinishHeal(ctx context.Context, id, owner string, status store.HealStatus, detail, errText string, at time.Time) (store.HealAttempt, error) {
-	if err := store.CheckFinishHeal(id, status); err != nil {
+// FinishHeal records the outcome of a running attempt held by p.Owner and
+// appends p.Audit, in one transaction.
+func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealAttempt, error) {
+	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
-	var h store.HealAttempt
+	var (
+		h   store.HealAttempt
+		out []store.AuditEntry
+	)
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qFinishHeal)
 		if err != nil {
 			return err
 		}
-		h, err = scanHeal(st.QueryRowContext(ctx, string(status), detail, errText, micros(at), id, owner))
-		if !errors.Is(err, sql.ErrNoRows) {
+		h, err = scanHeal(st.QueryRowContext(ctx, string(p.Status), p.Detail, p.Error, micros(p.At), p.ID, p.Owner))
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM heals WHERE id = ?`, p.ID).Scan(&one); err != nil {
+				return translate(err)
+			}
+			return fmt.Errorf("%w: not running under %s", store.ErrConflict, p.Owner)
+		}
+		if err != nil {
 			return err
 		}
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM heals WHERE id = ?`, id).Scan(&one); err != nil {
-			return translate(err)
-		}
-		return fmt.Errorf("%w: not running under %s", store.ErrConflict, owner)
+		out, err = s.appendAudit(ctx, tx, p.Audit)
+		return err
 	})
 	if err != nil {
-		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", id, err)
+		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
+	copy(p.Audit, out)
 	return h, nil
 }
 

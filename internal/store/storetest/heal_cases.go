@@ -283,9 +283,9 @@ func testHealUpdates(ctx context.Context, t *testing.T, s store.Store, h store.H
 	claimed, err := h.ClaimHeals(ctx, "w1", at(time.Second), time.Minute, 2)
 	require.NoError(t, err)
 	requireClaimed(t, claimed, "d1/1", "d2/1")
-	_, err = h.FinishHeal(ctx, "d1/1", "w1", store.HealExecuted, "recreated", "", at(2*time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealExecuted, Detail: "recreated", At: at(2 * time.Second)})
 	require.NoError(t, err)
-	_, err = h.FinishHeal(ctx, "d2/1", "w1", store.HealExecuted, "recreated", "", at(2*time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d2/1", Owner: "w1", Status: store.HealExecuted, Detail: "recreated", At: at(2 * time.Second)})
 	require.NoError(t, err)
 
 	// Verdicts apply only from the listed statuses.
@@ -332,7 +332,7 @@ func testHealUpdates(ctx context.Context, t *testing.T, s store.Store, h store.H
 	hp.commit(ctx, t, at(3*time.Minute), store.Pass{HealUpdates: []store.HealUpdate{
 		{ID: "d4/1", From: []store.HealStatus{store.HealPending, store.HealRunning}, Status: store.HealCancelled, At: at(3 * time.Minute)},
 	}})
-	_, err = h.FinishHeal(ctx, "d4/1", "w2", store.HealExecuted, "", "", at(3*time.Minute))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d4/1", Owner: "w2", Status: store.HealExecuted, At: at(3 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrConflict)
 	require.Equal(t, store.HealCancelled, getHeal(ctx, t, h, "d4/1").Status)
 
@@ -385,7 +385,7 @@ func testHealClaim(ctx context.Context, t *testing.T, s store.Store, h store.Hea
 
 	// w1 dies: after its lease lapses, another worker re-claims its
 	// attempts; StartedAt stays the first claim's, Claims counts.
-	_, err = h.FinishHeal(ctx, "d2/1", "w1", store.HealExecuted, "", "", now.Add(10*time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d2/1", Owner: "w1", Status: store.HealExecuted, At: now.Add(10 * time.Second)})
 	require.NoError(t, err)
 	reclaim := now.Add(31 * time.Second)
 	got, err = h.ClaimHeals(ctx, "w3", reclaim, time.Minute, 1)
@@ -472,20 +472,20 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	hp := newHealPasses(ctx, t, s, "acme", "shop")
 	hp.commit(ctx, t, at(0), store.Pass{Heals: []store.HealAttempt{healAt("d1", 1, at(0)), healAt("d2", 1, at(0)), healAt("d3", 1, at(0))}})
 
-	_, err := h.FinishHeal(ctx, "d1/1", "w1", store.HealExecuted, "", "", at(time.Second))
+	_, err := h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealExecuted, At: at(time.Second)})
 	require.ErrorIs(t, err, store.ErrConflict, "a pending attempt is held by no one")
-	_, err = h.FinishHeal(ctx, "nope/1", "w1", store.HealExecuted, "", "", at(time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "nope/1", Owner: "w1", Status: store.HealExecuted, At: at(time.Second)})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	_, err = h.ClaimHeals(ctx, "w1", at(time.Second), time.Minute, 10)
 	require.NoError(t, err)
-	_, err = h.FinishHeal(ctx, "d1/1", "w2", store.HealExecuted, "", "", at(2*time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w2", Status: store.HealExecuted, At: at(2 * time.Second)})
 	require.ErrorIs(t, err, store.ErrConflict, "another worker's attempt")
-	_, err = h.FinishHeal(ctx, "d1/1", "w1", store.HealSucceeded, "", "", at(2*time.Second))
-	require.Error(t, err, "a worker finishes as executed or failed only")
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealSucceeded, At: at(2 * time.Second)})
+	require.Error(t, err, "a worker finishes as executed, failed or cancelled only")
 	require.NotErrorIs(t, err, store.ErrConflict)
 
-	got, err := h.FinishHeal(ctx, "d1/1", "w1", store.HealExecuted, "subscription 42 created", "", at(2*time.Second))
+	got, err := h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealExecuted, Detail: "subscription 42 created", At: at(2 * time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, store.HealExecuted, got.Status)
 	require.Equal(t, "subscription 42 created", got.Detail)
@@ -493,10 +493,10 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	require.Equal(t, "w1", got.Owner, "the attempt keeps who ran it")
 	require.Nil(t, got.LeaseUntil, "the lease ends")
 	require.Equal(t, got, getHeal(ctx, t, h, "d1/1"))
-	_, err = h.FinishHeal(ctx, "d1/1", "w1", store.HealExecuted, "", "", at(3*time.Second))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealExecuted, At: at(3 * time.Second)})
 	require.ErrorIs(t, err, store.ErrConflict, "finished once")
 
-	got, err = h.FinishHeal(ctx, "d2/1", "w1", store.HealFailed, "", "502 from shopify", at(2*time.Second))
+	got, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d2/1", Owner: "w1", Status: store.HealFailed, Detail: "", Error: "502 from shopify", At: at(2 * time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, store.HealFailed, got.Status)
 	require.Equal(t, "502 from shopify", got.Error)
@@ -505,18 +505,43 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	// finish; once w2 has re-claimed it, w1 is fenced off.
 	_, err = h.ClaimHeals(ctx, "w2", at(2*time.Minute), time.Minute, 10)
 	require.NoError(t, err)
-	_, err = h.FinishHeal(ctx, "d3/1", "w1", store.HealExecuted, "late", "", at(2*time.Minute))
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d3/1", Owner: "w1", Status: store.HealExecuted, Detail: "late", At: at(2 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrConflict, "lapsed and re-claimed")
-	got, err = h.FinishHeal(ctx, "d3/1", "w2", store.HealExecuted, "", "", at(2*time.Minute))
+	got, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d3/1", Owner: "w2", Status: store.HealExecuted, At: at(2 * time.Minute)})
 	require.NoError(t, err)
 	require.Equal(t, 2, got.Claims)
 
 	hp.commit(ctx, t, at(3*time.Minute), store.Pass{Heals: []store.HealAttempt{healAt("d4", 1, at(3*time.Minute))}})
 	_, err = h.ClaimHeals(ctx, "w1", at(3*time.Minute), time.Second, 10)
 	require.NoError(t, err)
-	got, err = h.FinishHeal(ctx, "d4/1", "w1", store.HealExecuted, "", "", at(time.Hour))
+	got, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d4/1", Owner: "w1", Status: store.HealExecuted, At: at(time.Hour)})
 	require.NoError(t, err, "a lapsed lease no one took over still lets its worker finish")
 	require.Equal(t, store.HealExecuted, got.Status)
+
+	// The outcome and its audit entry commit together; a worker that is
+	// fenced off writes neither. Cancelled is an outcome too.
+	hp.commit(ctx, t, at(2*time.Hour), store.Pass{Heals: []store.HealAttempt{healAt("d5", 1, at(2*time.Hour))}})
+	_, err = h.ClaimHeals(ctx, "w1", at(2*time.Hour), time.Minute, 10)
+	require.NoError(t, err)
+	entry := func() []store.AuditEntry {
+		return []store.AuditEntry{{Timestamp: at(2 * time.Hour), Action: "heal_cancelled", ClientID: "acme", StackID: "shop",
+			TriggeredBy: "policy", DriftID: "d5", ChangesMade: []byte(`{"heal_id":"d5/1"}`)}}
+	}
+	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d5/1", Owner: "w2", Status: store.HealCancelled, At: at(2 * time.Hour), Audit: entry()})
+	require.ErrorIs(t, err, store.ErrConflict)
+	cancelled, _, err := s.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: "heal_cancelled"})
+	require.NoError(t, err)
+	require.Empty(t, cancelled, "a fenced-off finish appends no audit entry")
+	audit := entry()
+	got, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d5/1", Owner: "w1", Status: store.HealCancelled, At: at(2 * time.Hour), Audit: audit})
+	require.NoError(t, err)
+	require.Equal(t, store.HealCancelled, got.Status)
+	require.NotZero(t, audit[0].Seq, "the entry is numbered once committed")
+	cancelled, _, err = s.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: "heal_cancelled"})
+	require.NoError(t, err)
+	require.Len(t, cancelled, 1)
+	require.Equal(t, audit[0].Seq, cancelled[0].Seq)
+	require.Equal(t, audit[0].Hash, cancelled[0].Hash)
 }
 
 func testHealPassConflict(ctx context.Context, t *testing.T, s store.Store, h store.Heals) {
