@@ -307,7 +307,7 @@ with "reconcile --once" or want to prune by hand.`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, storeURL)
+			st, err := openExistingStore(ctx, storeURL)
 			if err != nil {
 				return err
 			}

@@ -23,16 +23,22 @@ type migrateResult struct {
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
-	var storeURL string
+	var (
+		storeURL string
+		create   bool
+	)
 	cmd := &cobra.Command{
-		Use:   "migrate [--store URL]",
+		Use:   "migrate [--store URL] [--create]",
 		Short: "Apply pending schema migrations and print the schema version",
 		Long: `Bring the store's schema to this program's version and print it, with the
 migrations applied now. Migrations run in one transaction; replicas starting
 at once take turns. "blackwell serve" applies them too at start; run this
 first to upgrade on your own schedule (and back up before: see "blackwell
 backup"). A store migrated by a newer blackwell is refused: serve and migrate
-exit with an error rather than run against a schema they do not know.`,
+exit with an error rather than run against a schema they do not know.
+
+A SQLite store that does not exist is refused (a typo must not create an
+empty store) unless --create is given.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
@@ -43,7 +49,11 @@ exit with an error rather than run against a schema they do not know.`,
 			// Migrations applied from now on were applied by this run
 			// (applied_at is stamped with this machine's clock).
 			start := store.Truncate(time.Now())
-			st, err := openStore(ctx, storeURL)
+			open := openExistingStore
+			if create {
+				open = openStore
+			}
+			st, err := open(ctx, storeURL)
 			if err != nil {
 				return err
 			}
@@ -83,6 +93,7 @@ exit with an error rather than run against a schema they do not know.`,
 	}
 	f := cmd.Flags()
 	storeFlag(f, &storeURL)
+	f.BoolVar(&create, "create", false, "create the store when it does not exist (SQLite)")
 	bindEnv(f)
 	return cmd
 }

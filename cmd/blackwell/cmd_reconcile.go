@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -75,6 +76,7 @@ Lambda-style runs.`,
 				if wait != 0 {
 					return usageError{fmt.Errorf("--wait does not go with --once")}
 				}
+				oo.configRequired = cmd.Flags().Changed("config") || os.Getenv("BLACKWELL_CONFIG") != ""
 				return reconcileOnce(cmd.Context(), g, oo, args)
 			}
 			if len(args) == 0 {
@@ -150,7 +152,7 @@ Lambda-style runs.`,
 	f := cmd.Flags()
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the results (at most 5m)")
 	f.BoolVar(&once, "once", false, "run the passes here, on --store, without a server")
-	f.StringVar(&oo.configPath, "config", envOr("BLACKWELL_CONFIG", "blackwell.yaml"), "with --once: configuration applied first, if the file exists")
+	f.StringVar(&oo.configPath, "config", envOr("BLACKWELL_CONFIG", "blackwell.yaml"), "with --once: configuration applied first (the default file only if it exists)")
 	f.StringVar(&oo.storeURL, "store", envOr("BLACKWELL_STORE", "sqlite://./blackwell.db"), "with --once: the store (sqlite://PATH or postgres://...)")
 	f.StringVar(&oo.publicURL, "public-url", envOr("BLACKWELL_PUBLIC_URL", ""), "with --once: the server's public address, to recognise its webhook subscriptions")
 	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")

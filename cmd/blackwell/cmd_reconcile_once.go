@@ -22,6 +22,9 @@ import (
 // without a server (cron- or Lambda-style).
 type onceOptions struct {
 	configPath string
+	// configRequired: --config (or BLACKWELL_CONFIG) named the file, so
+	// a missing file is an error rather than "no config to apply".
+	configRequired bool
 	storeURL   string
 	publicURL  string
 	workers    int
@@ -43,10 +46,10 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 		if cfg, err = config.Load(o.configPath, getenv); err != nil {
 			return fmt.Errorf("config refused, nothing applied:\n%w", err)
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+	} else if !errors.Is(err, fs.ErrNotExist) || o.configRequired {
+		return fmt.Errorf("config %s: %w", o.configPath, err)
 	}
-	st, err := openStore(ctx, o.storeURL)
+	st, err := openExistingStore(ctx, o.storeURL)
 	if err != nil {
 		return err
 	}

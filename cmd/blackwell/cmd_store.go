@@ -138,7 +138,7 @@ program's schema version.`,
 				return usageError{errors.New("--from and --to name the same store")}
 			}
 			ctx := cmd.Context()
-			src, err := openStore(ctx, from)
+			src, err := openExistingStore(ctx, from)
 			if err != nil {
 				return fmt.Errorf("source: %w", err)
 			}

@@ -65,7 +65,7 @@ func (tc *tokenCmds) withStore(ctx context.Context, fn func(*state.Service, stor
 	if tc.storeURL == "" {
 		return false, nil
 	}
-	st, err := openStore(ctx, tc.storeURL)
+	st, err := openExistingStore(ctx, tc.storeURL)
 	if err != nil {
 		return true, err
 	}
