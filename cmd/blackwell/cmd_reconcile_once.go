@@ -25,9 +25,9 @@ type onceOptions struct {
 	// configRequired: --config (or BLACKWELL_CONFIG) named the file, so
 	// a missing file is an error rather than "no config to apply".
 	configRequired bool
-	storeURL   string
-	publicURL  string
-	workers    int
+	storeURL       string
+	publicURL      string
+	workers        int
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
