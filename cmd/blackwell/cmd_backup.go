@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
@@ -22,18 +24,31 @@ type backupResult struct {
 	Audit    *chainReport      `json:"audit,omitempty"`
 }
 
-// pgDumpHelp is what backup says for a PostgreSQL store.
-const pgDumpHelp = `blackwell backup writes SQLite backups only; back up PostgreSQL with its own tools:
+// pgDumpHelp is what backup says for a PostgreSQL store: the pg_dump and
+// pg_restore commands, with a URL they accept (postgres.DumpURL).
+func pgDumpHelp(storeURL string) string {
+	dump, dropped := postgres.DumpURL(storeURL)
+	var b strings.Builder
+	fmt.Fprintf(&b, `blackwell backup writes SQLite backups only; back up PostgreSQL with its own tools:
 
-  pg_dump --format=custom --file=blackwell.dump "$BLACKWELL_STORE"
-
+  pg_dump --format=custom --file=blackwell.dump '%s'
+`, dump)
+	if strings.Contains(dump, ":xxxxx@") {
+		b.WriteString("\n(the password is not printed: set PGPASSWORD or use ~/.pgpass)")
+	}
+	if len(dropped) > 0 {
+		fmt.Fprintf(&b, "\n(%s left out: pg_dump does not accept them)", strings.Join(dropped, ", "))
+	}
+	b.WriteString(`
 (add --schema=NAME when the URL's search_path names a schema). Restore into an
 empty database with:
 
   pg_restore --no-owner --dbname="$NEW_STORE_URL" blackwell.dump
 
 or move the installation with "blackwell store copy --from URL --to URL".
-See docs/DEPLOYMENT.md.`
+See docs/DEPLOYMENT.md.`)
+	return b.String()
+}
 
 func newBackupCmd(g *globals) *cobra.Command {
 	var storeURL, to string
@@ -63,7 +78,7 @@ For PostgreSQL, use pg_dump (the command is printed; see docs/DEPLOYMENT.md).`,
 			}
 			path, ok := sqlitePath(storeURL)
 			if !ok {
-				fmt.Fprintln(g.stderr, pgDumpHelp)
+				fmt.Fprintln(g.stderr, pgDumpHelp(storeURL))
 				return silentError{code: exitFailure}
 			}
 			ctx := cmd.Context()
