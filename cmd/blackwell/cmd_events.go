@@ -129,6 +129,10 @@ type follower struct {
 
 	seen    map[string]time.Time // event id -> timestamp, pruned past the overlap
 	newest  time.Time
+	// floor is the oldest timestamp printed at start when --limit cut the
+	// listing: the events at or before it that were not printed then were
+	// left out on purpose, and a poll's overlap must not print them now.
+	floor time.Time
 	printed bool // the table header is out
 }
 
@@ -139,6 +143,9 @@ func (f *follower) run(ctx context.Context) error {
 	var first wirePage[wireEvent]
 	if _, _, err := f.c.do(ctx, apiRequest{method: http.MethodGet, path: "/v1/events", query: q}, &first); err != nil {
 		return err
+	}
+	if first.NextCursor != "" && len(first.Items) > 0 {
+		f.floor = first.Items[len(first.Items)-1].Timestamp // newest first: the oldest shown
 	}
 	if err := f.print(first.Items); err != nil {
 		return err
@@ -196,7 +203,7 @@ func (f *follower) poll(ctx context.Context) ([]wireEvent, error) {
 		}
 		fresh := 0
 		for _, e := range page.Items {
-			if _, ok := f.seen[e.EventID]; !ok {
+			if _, ok := f.seen[e.EventID]; !ok && e.Timestamp.After(f.floor) {
 				out = append(out, e)
 				fresh++
 			}

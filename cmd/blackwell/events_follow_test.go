@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -106,4 +107,49 @@ func TestEventsFollow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEventsFollowLimitHoldsAtStart: --follow --limit 2 prints the two
+// newest events at start, never the older ones the limit left out (a
+// poll's overlap window holds them too), and then what arrives.
+func TestEventsFollowLimitHoldsAtStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(api.New(api.Options{Store: st}))
+	t.Cleanup(srv.Close)
+
+	base := time.Now().UTC().Truncate(time.Second)
+	ev := func(id string, ts time.Time) store.Event {
+		return store.Event{EventID: id, ClientID: "acme", ProviderName: "shopify", EventType: "content.updated",
+			ContentID: "gid://shopify/Product/" + id, Timestamp: ts}
+	}
+	var evs []store.Event
+	for i := 1; i <= 4; i++ {
+		evs = append(evs, ev(fmt.Sprintf("ev-%d", i), base.Add(time.Duration(i-4)*time.Minute)))
+	}
+	_, err = st.InsertEvents(ctx, evs)
+	require.NoError(t, err)
+
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	root := newRootCmd(strings.NewReader(""), out, errOut)
+	root.SetArgs([]string{"--server", srv.URL, "events", "--follow", "--limit", "2", "--interval", "20ms", "--client", "acme"})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(runCtx) }()
+	t.Cleanup(cancel)
+
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ev-4") }, 10*time.Second, 10*time.Millisecond)
+	_, err = st.InsertEvents(ctx, []store.Event{ev("ev-new", base.Add(time.Second))})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ev-new") }, 10*time.Second, 10*time.Millisecond,
+		"out:\n%s\nerr:\n%s", out.String(), errOut.String())
+	cancel()
+	require.NoError(t, <-done)
+	got := out.String()
+	require.Contains(t, got, "ev-3")
+	require.NotContains(t, got, "ev-1", "left out by --limit 2")
+	require.NotContains(t, got, "ev-2", "left out by --limit 2")
 }
