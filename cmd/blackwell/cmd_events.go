@@ -127,12 +127,12 @@ type follower struct {
 	interval time.Duration
 	json     bool
 
-	seen    map[string]time.Time // event id -> timestamp, pruned past the overlap
-	newest  time.Time
+	seen   map[string]time.Time // event id -> timestamp, pruned past the overlap
+	newest time.Time
 	// floor is the oldest timestamp printed at start when --limit cut the
 	// listing: the events at or before it that were not printed then were
 	// left out on purpose, and a poll's overlap must not print them now.
-	floor time.Time
+	floor   time.Time
 	printed bool // the table header is out
 }
 
