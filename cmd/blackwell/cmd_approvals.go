@@ -60,7 +60,11 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 				return g.writeRaw(raw)
 			}
 			if len(all) == 0 {
-				_, err := fmt.Fprintf(g.stdout, "no %s approval requests\n", status)
+				what := "approval requests"
+				if status != "all" {
+					what = status + " " + what
+				}
+				_, err := fmt.Fprintf(g.stdout, "no %s\n", what)
 				return err
 			}
 			tw := newTable(g.stdout, "ID", "CLIENT", "STACK", "CODE", "COMPONENT", "ACTION", "CLASS", "STATUS", "EXPIRES")

@@ -64,7 +64,7 @@ func newExportCmd(g *globals) *cobra.Command {
 			if err := os.Rename(tmp, out); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "wrote %s: %d stacks\n", out, len(sf.Stacks))
+			_, err = fmt.Fprintf(g.stdout, "wrote %s: %d stack%s\n", out, len(sf.Stacks), pluralS(len(sf.Stacks)))
 			return err
 		},
 	}
