@@ -21,7 +21,7 @@ func TestStackTargets(t *testing.T) {
 				"project_id": "abc", "api_base": "http://169.254.169.254/latest", "dataset": "production",
 			}},
 			"ecommerce": {Name: "shopify", Settings: map[string]string{"shop": "acme"}},
-			"ssg": {Name: "nextjs", Build: &Build{Driver: "hook", URL: NewSecret("http://10.0.0.1/hook")}},
+			"ssg":       {Name: "nextjs", Build: &Build{Driver: "hook", URL: NewSecret("http://10.0.0.1/hook")}},
 		},
 	}
 	require.Equal(t, []Target{
