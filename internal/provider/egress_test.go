@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,9 +19,9 @@ import (
 // endpoint's breaker; an allowed one is called.
 func TestAPIClientUnderAnEgressPolicy(t *testing.T) {
 	t.Parallel()
-	calls := 0
+	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		calls++
+		calls.Add(1)
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	t.Cleanup(srv.Close)
@@ -39,12 +40,12 @@ func TestAPIClientUnderAnEgressPolicy(t *testing.T) {
 	obs := provider.ObservationOf("generic", err)
 	require.Equal(t, drift.Unknown, obs.Reachability)
 	require.Contains(t, obs.Detail, "refused by the egress allowlist")
-	require.Zero(t, calls)
+	require.Zero(t, calls.Load())
 
 	allowing, err := egress.Parse("127.0.0.1")
 	require.NoError(t, err)
 	c = provider.NewAPIClient(provider.APIClientOptions{Provider: "generic", HTTPClient: allowing.HTTPClient()})
 	_, err = c.Do(context.Background(), provider.Request{Method: http.MethodGet, URL: srv.URL + "/hooks"})
 	require.NoError(t, err)
-	require.Equal(t, 1, calls)
+	require.Equal(t, int32(1), calls.Load())
 }
