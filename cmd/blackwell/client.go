@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +86,33 @@ func (g *globals) client() (*apiClient, error) {
 		return nil, usageError{fmt.Errorf("--server %q is not an http(s) address like http://127.0.0.1:8080", g.server)}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &apiClient{base: u, token: g.token, http: &http.Client{}}, nil
+	hc, err := g.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: u, token: g.token, http: hc}, nil
+}
+
+// httpClient is the client of the API: the system's roots, plus the
+// certificates of --ca-file (a private CA) when given.
+func (g *globals) httpClient() (*http.Client, error) {
+	if g.caFile == "" {
+		return &http.Client{}, nil
+	}
+	pem, err := os.ReadFile(g.caFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--ca-file: %w", err)}
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, usageError{fmt.Errorf("--ca-file %s holds no PEM certificate", g.caFile)}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
 }
 
 // wireError is an error answer of the API.
@@ -198,6 +226,14 @@ func (c *apiClient) connError(err error) error {
 		return errors.New("interrupted")
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("cannot reach the blackwell server at %s: connection refused (is \"blackwell serve\" running there? set --server or BLACKWELL_SERVER)", c.origin())
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &unknownCA) {
+		return fmt.Errorf("cannot reach the blackwell server at %s: its certificate is signed by an authority this machine does not trust (for a private CA, pass --ca-file or set BLACKWELL_CA_FILE)", c.origin())
+	}
+	var hostErr x509.HostnameError
+	if errors.As(err, &hostErr) {
+		return fmt.Errorf("cannot reach the blackwell server at %s: its certificate is not valid for %s (%v)", c.origin(), c.base.Hostname(), hostErr)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

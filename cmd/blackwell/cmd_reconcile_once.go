@@ -64,12 +64,12 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	if o.publicURL != "" {
 		prefix = strings.TrimRight(o.publicURL, "/") + "/v1/webhooks"
 	}
-	providers := newProviderRegistry(getenv, log)
+	providers := newProviderRegistry(getenv, log, nil)
 	loop := reconcile.New(reconcile.Options{
 		Store: st, Policies: svc, Prober: probe.New(probe.Options{}), Providers: providers,
 		Logger: log, ReceiverPrefix: prefix,
 		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: newBuilder(st, getenv, log, nil), ReceiverPrefix: prefix})},
+			Builder: newBuilder(st, getenv, log, nil, nil), ReceiverPrefix: prefix})},
 	})
 
 	var keys []string

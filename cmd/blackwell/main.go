@@ -65,6 +65,7 @@ type globals struct {
 	server         string
 	output         string
 	token          string
+	caFile         string // --ca-file: a private CA for an https --server
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -83,6 +84,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.server, "server", envOr("BLACKWELL_SERVER", "http://127.0.0.1:8080"), "address of the blackwell API (BLACKWELL_SERVER)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.token, "token", os.Getenv("BLACKWELL_TOKEN"), "API token (BLACKWELL_TOKEN)")
+	pf.StringVar(&g.caFile, "ca-file", os.Getenv("BLACKWELL_CA_FILE"), "PEM file of CA certificates trusted, besides the system's, for an https --server (BLACKWELL_CA_FILE)")
 
 	root.AddCommand(
 		newServeCmd(g),

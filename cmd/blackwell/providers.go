@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/blackwellio/blackwell/internal/build"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
 	"github.com/blackwellio/blackwell/internal/provider/generic"
@@ -13,13 +14,16 @@ import (
 
 // newProviderRegistry wires the provider drivers, by the provider names a
 // binding uses, into the registry the reconcile loop observes through.
-func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger) *provider.Registry {
+// Their API calls are checked by the egress allowlist eg (nil: none).
+func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
+	// A nil client (no allowlist) is each driver's default.
+	api := provider.APIClientOptions{HTTPClient: eg.HTTPClient()}
 	return provider.NewRegistry(provider.RegistryOptions{
 		Drivers: map[string]provider.Driver{
-			"shopify":    shopify.New(shopify.Options{}),
-			"sanity":     sanity.New(sanity.Options{}),
-			"contentful": contentful.New(contentful.Options{}),
-			"generic":    generic.New(generic.Options{}),
+			"shopify":    shopify.New(shopify.Options{API: api}),
+			"sanity":     sanity.New(sanity.Options{API: api}),
+			"contentful": contentful.New(contentful.Options{API: api}),
+			"generic":    generic.New(generic.Options{API: api}),
 		},
 		Getenv: getenv,
 		Logger: log,
@@ -28,13 +32,15 @@ func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger) *
 
 // newBuilder wires the build runners into a Builder that records each
 // build's outcome through events (the store) and calls onRecorded after.
-func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, onRecorded func(clientID, stackID string)) *build.Builder {
+// Build hooks and CodeBuild calls are checked by the egress allowlist eg
+// (nil: none); a local build command is the operator's and is not.
+func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
 	return build.NewBuilder(build.BuilderOptions{
 		Events: events,
 		Runners: map[string]build.Runner{
-			build.DriverHook:      build.NewHookRunner(build.HookOptions{}),
+			build.DriverHook:      build.NewHookRunner(build.HookOptions{HTTPClient: eg.HTTPClient()}),
 			build.DriverCommand:   build.NewCommandRunner(build.CommandOptions{}),
-			build.DriverCodeBuild: build.NewCodeBuildRunner(build.CodeBuildOptions{Getenv: getenv}),
+			build.DriverCodeBuild: build.NewCodeBuildRunner(build.CodeBuildOptions{Getenv: getenv, HTTPClient: eg.HTTPClient()}),
 		},
 		OnRecorded: onRecorded,
 		Logger:     log,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/gcfloor"
 	"github.com/blackwellio/blackwell/internal/ingest"
 )
@@ -19,15 +20,19 @@ import (
 func newServeCmd(g *globals) *cobra.Command {
 	var o serverOptions
 	var (
-		logLevel string
-		gcFloor  int64
+		logLevel    string
+		gcFloor     int64
+		egressAllow string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the reconciler and its API",
 		Long: `Run the reconcile loop and the REST API. The config file is applied at start
 and again on SIGHUP, exactly as "blackwell apply" does; a config that fails
-validation is refused whole and the running state stays as it was.
+validation is refused whole and the running state stays as it was. With
+--tls-cert and --tls-key the API is served over HTTPS (TLS 1.3), and SIGHUP
+re-reads the certificate too (one that does not load is logged, the old one
+stays).
 
 Every flag also reads BLACKWELL_<FLAG> from the environment
 (BLACKWELL_STORE, BLACKWELL_PUBLIC_URL, ...).`,
@@ -38,6 +43,14 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 			}
 			o.configRequired = cmd.Flags().Changed("config") || os.Getenv("BLACKWELL_CONFIG") != ""
 			o.logOut = g.stderr
+			if err := checkTLSFlags(o.tlsCert, o.tlsKey); err != nil { // server_tls.go
+				return usageError{err}
+			}
+			eg, err := egress.Parse(egressAllow)
+			if err != nil {
+				return usageError{fmt.Errorf("--egress-allow: %w", err)}
+			}
+			o.egress = eg
 			if gcFloor < 0 {
 				return usageError{fmt.Errorf("--gc-heap-floor: %d is negative", gcFloor)}
 			}
@@ -49,7 +62,10 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.configPath, "config", "blackwell.yaml", "config file to apply at start and on SIGHUP")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
 	f.StringVar(&o.storeURL, "store", "sqlite://./blackwell.db", "store URL: sqlite://PATH or postgres://USER@HOST/DB")
-	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN)")
+	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN, https://LISTEN with --tls-cert)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (TLS 1.3 only) with this certificate, PEM, chain after the leaf; re-read on SIGHUP; needs --tls-key")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert, PEM")
+	f.StringVar(&egressAllow, "egress-allow", "", "comma-separated IPs, CIDR ranges, host names, *.domain suffixes and \"public\" (every public address) that probes, provider APIs, build hooks and notification channels may connect to, checked at dial time; empty: everything (docs/SECURITY.md)")
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")

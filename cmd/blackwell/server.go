@@ -22,6 +22,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/notify"
@@ -72,6 +73,11 @@ type serverOptions struct {
 	// notifyChannels are the endpoints and TLS roots notification channels
 	// use instead of the real services' (the demo's local receivers).
 	notifyChannels notify.ChannelOptions
+	// tlsCert and tlsKey, both or neither, serve HTTPS (server_tls.go).
+	tlsCert, tlsKey string
+	// egress is the operator's egress allowlist (--egress-allow), checked
+	// by every connection made for stacks and channels; nil allows all.
+	egress *egress.Policy
 
 	logLevel slog.Level
 	logOut   io.Writer
@@ -91,6 +97,7 @@ type server struct {
 	http     *http.Server
 	pprof    *http.Server // nil unless --pprof-listen
 	listener net.Listener
+	certs    *certReloader // nil: plain HTTP
 	stopOnce sync.Once
 	bg       sync.WaitGroup
 	bgStop   context.CancelFunc
@@ -156,6 +163,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 
+	if s.certs, err = loadTLS(opts.tlsCert, opts.tlsKey); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opts.listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.listen, err)
@@ -168,7 +178,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}()
 	publicURL := strings.TrimRight(opts.publicURL, "/")
 	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+		publicURL = s.scheme() + "://" + ln.Addr().String()
 	}
 
 	reg := prometheus.NewRegistry()
@@ -214,8 +224,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.notify = notes
-	notes.channels = opts.notifyChannels
-	providers := newProviderRegistry(opts.getenv, log)
+	notes.channels = egressChannels(opts.notifyChannels, opts.egress)
+	providers := newProviderRegistry(opts.getenv, log, opts.egress)
 	clu = newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
 		// Listing the stacks of many shards takes seconds at 100k stacks:
 		// not on the goroutine that renews the leases.
@@ -225,7 +235,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			}
 		}()
 	})
-	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) })
+	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
 	healOpts.OnHeal = notes.OnHeal // AutoHealEvents on the bus
@@ -234,7 +244,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		OnPass:         notes.OnPass,
 		Store:          st,
 		Policies:       s.state,
-		Prober:         probe.New(probe.Options{}),
+		Prober:         probe.New(probe.Options{Egress: opts.egress}),
 		Providers:      providers,
 		Metrics:        metrics,
 		Logger:         log,
@@ -289,11 +299,17 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Webhooks:   gateway,
 		Events:     events,
 		OnConfig:   notes.Configure,
+		Egress:     opts.egress, // client-scoped writes may target what it lists
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them
+	serveHTTP := func() error { return s.http.Serve(ln) }
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
+		serveHTTP = func() error { return s.http.ServeTLS(ln, "", "") }
+	}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)
 		}
 	}()
@@ -311,7 +327,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.warnOpenAPI(ctx)
-	log.Info("blackwell serving", "listen", ln.Addr().String(), "store", redactStoreURL(opts.storeURL), "public_url", publicURL, "version", buildVersion())
+	log.Info("blackwell serving", "listen", ln.Addr().String(), "tls", s.certs != nil, "store", redactStoreURL(opts.storeURL),
+		"public_url", publicURL, "egress_allow", opts.egress.String(), "version", buildVersion())
 	return s, nil
 }
 
@@ -338,6 +355,7 @@ func (s *server) loadConfig() (*config.Config, error) {
 // Reload re-reads the config file and applies it exactly as apply does. A
 // config that fails validation is refused whole; the running state stays.
 func (s *server) Reload(ctx context.Context) error {
+	s.reloadCertificate() // server_tls.go: logs a failure, keeps the old certificate
 	cfg, err := s.loadConfig()
 	if err != nil || cfg == nil {
 		return err

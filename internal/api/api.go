@@ -11,6 +11,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -64,6 +65,11 @@ type Options struct {
 	// through POST /v1/config (the server rebuilds its notification
 	// channels from it).
 	OnConfig func(ctx context.Context, cfg *config.Config) error
+	// Egress is the operator's egress allowlist (serve --egress-allow):
+	// targets it lists are allowed to client-scoped writes (egress.go).
+	// Resolver looks their hosts up (default: the system's).
+	Egress   *egress.Policy
+	Resolver egress.Resolver
 }
 
 // WebhookReceiver receives one provider delivery at

@@ -81,6 +81,9 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return configError(err)
 	}
+	if err := s.checkTargets(r, config.PolicyTargets(*spec)); err != nil {
+		return err // a client-scoped token may not target internal addresses
+	}
 	ctx := r.Context()
 	clientID, stackID := r.PathValue("client_id"), r.URL.Query().Get("stack_id")
 	if !validID.MatchString(clientID) || (stackID != "" && !validID.MatchString(stackID)) {

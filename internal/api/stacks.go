@@ -132,6 +132,9 @@ func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
 	if len(cfg.Stacks) != 1 {
 		return invalid("the body must hold exactly one stack spec")
 	}
+	if err := s.checkTargets(r, config.StackTargets(cfg.Stacks[0].Spec)); err != nil {
+		return err // a client-scoped token may not target internal addresses
+	}
 	// Keep the stack's stored policies: Apply takes the policy summary of the
 	// state record from the config it is given.
 	pols, err := s.storedPolicies(ctx, cur.ClientID, cur.StackID)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
@@ -284,6 +285,9 @@ func (c *CodeBuildRunner) callOnce(ctx context.Context, t codeBuildTarget, op st
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
 			err = uerr.Err
+		}
+		if errors.Is(err, egress.ErrRefused) {
+			return fmt.Errorf("codebuild %s at %s: %w", op, redact.URL(t.endpoint), err)
 		}
 		return fmt.Errorf("codebuild %s at %s: %w: %s", op, redact.URL(t.endpoint), provider.ErrUnreachable, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
@@ -20,8 +21,9 @@ const DefaultHookTimeout = 30 * time.Second
 
 // HookOptions configure a HookRunner.
 type HookOptions struct {
-	// HTTPClient sends the hook requests (default: a client that follows no
-	// redirect).
+	// HTTPClient sends the hook requests (default: http.Client's
+	// transport). Its redirect policy is replaced: a redirect is not
+	// followed (its answer is the hook's answer).
 	HTTPClient *http.Client
 	// Timeout bounds one request (default DefaultHookTimeout).
 	Timeout time.Duration
@@ -54,11 +56,12 @@ func NewHookRunner(opts HookOptions) *HookRunner {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultHookTimeout
 	}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hc := http.Client{}
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient
 	}
-	return &HookRunner{hc: hc, timeout: opts.Timeout}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &HookRunner{hc: &hc, timeout: opts.Timeout}
 }
 
 // RedactHookURL keeps a hook URL's scheme and host: its path and query are
@@ -96,6 +99,10 @@ func (h *HookRunner) Run(ctx context.Context, b provider.Binding) (BuildResult, 
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
 			err = uerr.Err // its text holds the URL
+		}
+		if errors.Is(err, egress.ErrRefused) {
+			// The operator's egress allowlist, not the hook, said no.
+			return res, fmt.Errorf("post build hook %s: %w", red, err)
 		}
 		return res, fmt.Errorf("post build hook %s: %w: %s", red, provider.ErrUnreachable, redact.Text(err.Error()))
 	}

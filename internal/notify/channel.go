@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 )
 
 // Channel delivers messages to one receiver. Send returns nil once the
@@ -51,6 +54,11 @@ type ChannelOptions struct {
 	// HTTPClient sends slack, pagerduty and webhook requests. Its redirect
 	// policy is replaced: a redirect is a failure, not followed.
 	HTTPClient *http.Client
+	// DialContext connects email (SMTP) and nats channels (default: a
+	// net.Dialer's). An error wrapping egress.ErrRefused, here or from
+	// HTTPClient, fails the delivery for good (*PermanentError): the
+	// operator's egress allowlist refused the receiver.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 	// Timeout bounds one attempt (default DefaultTimeout).
 	Timeout time.Duration
 	// Now is the clock (default time.Now); it stamps webhook signatures.
@@ -90,6 +98,10 @@ func (o ChannelOptions) withDefaults() ChannelOptions {
 	}
 	if o.NATSURL == "" {
 		o.NATSURL = DefaultNATSURL
+	}
+	if o.DialContext == nil {
+		var d net.Dialer
+		o.DialContext = d.DialContext
 	}
 	hc := http.Client{}
 	if o.HTTPClient != nil {
@@ -146,6 +158,9 @@ func httpPost(ctx context.Context, hc *http.Client, timeout time.Duration, u, sh
 		req.Header[k] = vs
 	}
 	resp, err := hc.Do(req)
+	if errors.Is(err, egress.ErrRefused) {
+		return 0, nil, nil, Permanent(transportError(shown, err))
+	}
 	if err != nil {
 		return 0, nil, nil, Retryable(transportError(shown, err), 0)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 )
 
 // Email sends each message as a multipart/alternative mail (plain text and
@@ -106,8 +107,10 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
 	addr := net.JoinHostPort(e.host, strconv.Itoa(e.port))
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := e.opts.DialContext(ctx, "tcp", addr)
+	if errors.Is(err, egress.ErrRefused) {
+		return Permanent(fmt.Errorf("smtp %s: %w", addr, err))
+	}
 	if err != nil {
 		return Retryable(fmt.Errorf("smtp %s: %w", addr, err), 0)
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
@@ -88,8 +91,14 @@ func (n *NATS) jetStream() (jetstream.JetStream, error) {
 	}
 	nc := n.opts.NATSConn
 	if nc == nil {
+		// The dialer resolves the name itself (SkipHostLookup), so that
+		// an egress check sees both the name and the address.
 		c, err := nats.Connect(n.url, nats.Name("blackwell-notify"), nats.Timeout(n.opts.Timeout),
-			nats.MaxReconnects(-1))
+			nats.MaxReconnects(-1), nats.SkipHostLookup(),
+			nats.SetCustomDialer(natsDialer{dial: n.opts.DialContext, timeout: n.opts.Timeout}))
+		if errors.Is(err, egress.ErrRefused) {
+			return nil, Permanent(fmt.Errorf("nats %s: connect: %s", n.shown, redact.Text(err.Error())))
+		}
 		if err != nil {
 			return nil, Retryable(fmt.Errorf("nats %s: connect: %s", n.shown, redact.Text(err.Error())), 0)
 		}
@@ -145,4 +154,17 @@ func (n *NATS) Close() error {
 	}
 	n.nc, n.js = nil, nil
 	return nil
+}
+
+// natsDialer connects nats with ChannelOptions.DialContext (nats.go's
+// CustomDialer has no context: each dial gets the channel's timeout).
+type natsDialer struct {
+	dial    func(ctx context.Context, network, address string) (net.Conn, error)
+	timeout time.Duration
+}
+
+func (d natsDialer) Dial(network, address string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+	defer cancel()
+	return d.dial(ctx, network, address)
 }

@@ -8,16 +8,23 @@ import (
 	"syscall"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/egress"
 )
 
 // netFailure turns the error of a dial, handshake or request into an
-// observation: the caller's cancellation is StatusUnknown, a name that does
+// observation: the caller's cancellation and a refusal by the egress
+// allowlist are StatusUnknown, a name that does
 // not exist is StatusMissing, a resolver that failed is StatusUnknown (the
 // resolver, not the resource, is at fault), and everything else that stops
 // the resource from answering is StatusUnhealthy.
 func (pc probeCtx) netFailure(err error) drift.ResourceObservation {
 	if obs, ok := pc.interrupted(); ok {
 		return obs
+	}
+	var refused *egress.RefusedError
+	if errors.As(err, &refused) {
+		// The operator's allowlist, not the resource, stopped the probe.
+		return unknown("%v", refused)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
@@ -34,10 +35,10 @@ func (e *redirectLimitError) Error() string {
 // idle pool per host as large as the bound on probes in flight, so that
 // thousands of probes of one host reuse a few connections instead of
 // opening (and leaving in TIME_WAIT) one each.
-func newHTTPClient(d *net.Dialer, roots *x509.CertPool, concurrency int) *http.Client {
+func newHTTPClient(dial egress.DialFunc, proxy func(*http.Request) (*url.URL, error), roots *x509.CertPool, concurrency int) *http.Client {
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
+		Proxy:                 proxy,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          max(1024, concurrency),
 		MaxIdleConnsPerHost:   concurrency,

@@ -22,6 +22,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
@@ -51,6 +52,11 @@ type Options struct {
 	// Dialer dials tcp and tls probes and the default HTTPClient's
 	// connections. Default: a net.Dialer using Resolver.
 	Dialer *net.Dialer
+	// Egress, when set, is checked by every connection of tcp and tls
+	// probes and of the default HTTPClient (redirects and proxies
+	// included), at dial time; a refused probe is StatusUnknown, not drift.
+	// A dns probe only asks the resolver. Default nil: everything allowed.
+	Egress *egress.Policy
 	// RootCAs verify certificates of tls probes (and of the default
 	// HTTPClient). Default: the system's roots.
 	RootCAs *x509.CertPool
@@ -70,6 +76,7 @@ type Prober struct {
 	client         *http.Client
 	resolver       *net.Resolver
 	dialer         *net.Dialer
+	dial           egress.DialFunc // dialer.DialContext, checked by Options.Egress
 	rootCAs        *x509.CertPool
 	timeout        time.Duration
 	now            func() time.Time
@@ -106,6 +113,7 @@ func New(opts Options) *Prober {
 		client:         opts.HTTPClient,
 		resolver:       opts.Resolver,
 		dialer:         dialer,
+		dial:           opts.Egress.DialContext(dialer),
 		rootCAs:        opts.RootCAs,
 		timeout:        opts.DefaultTimeout,
 		now:            opts.Now,
@@ -117,7 +125,7 @@ func New(opts Options) *Prober {
 		return &b
 	}
 	if p.client == nil {
-		p.client = newHTTPClient(dialer, opts.RootCAs, opts.Concurrency)
+		p.client = newHTTPClient(p.dial, opts.Egress.Proxy(http.ProxyFromEnvironment), opts.RootCAs, opts.Concurrency)
 	}
 	return p
 }

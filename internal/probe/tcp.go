@@ -11,7 +11,7 @@ func (p *Prober) probeTCP(pc probeCtx, r config.Resource) drift.ResourceObservat
 		return badAddress(r.Address)
 	}
 	start := p.now()
-	conn, err := p.dialer.DialContext(pc, "tcp", r.Address)
+	conn, err := p.dial(pc, "tcp", r.Address)
 	latency := p.now().Sub(start)
 	if err != nil {
 		obs := pc.netFailure(err)

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -25,16 +26,13 @@ func (p *Prober) probeTLS(pc probeCtx, r config.Resource) drift.ResourceObservat
 	if minDays <= 0 {
 		minDays = DefaultMinDaysValid
 	}
-	d := tls.Dialer{
-		NetDialer: p.dialer,
-		Config: &tls.Config{
-			ServerName: host,
-			// Verified below, against the Prober's clock and roots.
-			InsecureSkipVerify: true, //nolint:gosec // see above
-		},
+	cfg := &tls.Config{
+		ServerName: host,
+		// Verified below, against the Prober's clock and roots.
+		InsecureSkipVerify: true, //nolint:gosec // see above
 	}
 	start := p.now()
-	conn, err := d.DialContext(pc, "tcp", r.Address)
+	conn, err := p.dialTLS(pc, r.Address, cfg)
 	latency := p.now().Sub(start)
 	if err != nil {
 		obs := pc.netFailure(err)
@@ -42,9 +40,24 @@ func (p *Prober) probeTLS(pc probeCtx, r config.Resource) drift.ResourceObservat
 		return obs
 	}
 	defer func() { _ = conn.Close() }()
-	obs := p.judgeCertificate(conn.(*tls.Conn).ConnectionState().PeerCertificates, host, minDays)
+	obs := p.judgeCertificate(conn.ConnectionState().PeerCertificates, host, minDays)
 	obs.Latency = latency
 	return obs
+}
+
+// dialTLS connects with the Prober's (egress-checked) dial function and
+// completes a TLS handshake within ctx.
+func (p *Prober) dialTLS(ctx context.Context, address string, cfg *tls.Config) (*tls.Conn, error) {
+	raw, err := p.dial(ctx, "tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 func (p *Prober) judgeCertificate(chain []*x509.Certificate, host string, minDays int) drift.ResourceObservation {

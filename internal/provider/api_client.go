@@ -17,6 +17,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
@@ -351,6 +352,12 @@ func (c *APIClient) transportError(ctx context.Context, r Request, err error) er
 	}
 	if ctx.Err() != nil {
 		return callerDone{fmt.Errorf("%s %s %s: %w", c.opts.Provider, r.Method, redact.URL(r.URL), ctx.Err())}
+	}
+	if errors.Is(err, egress.ErrRefused) {
+		// The operator's egress allowlist refused the address: not the
+		// endpoint's failure, so its breaker does not count it, and the
+		// observation is unknown (ObservationOf).
+		return callerDone{fmt.Errorf("%s %s %s: %w", c.opts.Provider, r.Method, redact.URL(r.URL), err)}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %s %s %s: no answer within %s", ErrUnreachable, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.Timeout)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
@@ -181,7 +182,7 @@ func ObservationOf(name string, err error) Observation {
 		o.Reachability = drift.Unauthorized
 	case errors.Is(err, ErrUnreachable):
 		o.Reachability = drift.Unreachable
-	case errors.Is(err, ErrConfig), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrConfig), errors.Is(err, egress.ErrRefused), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		o.Reachability = drift.Unknown
 	default:
 		// It answered (429, 4xx, a body we could not read): reachable, but
