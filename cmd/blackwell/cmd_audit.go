@@ -26,10 +26,10 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Verify or export the hash-chained audit trail",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{fmt.Errorf("audit needs a subcommand: verify, export, prune or keygen")}
+			return usageError{fmt.Errorf("audit needs a subcommand: verify, export, prune, sign or keygen")}
 		},
 	}
-	cmd.AddCommand(newAuditVerifyCmd(g), newAuditExportCmd(g), newAuditPruneCmd(g), newAuditKeygenCmd(g))
+	cmd.AddCommand(newAuditVerifyCmd(g), newAuditExportCmd(g), newAuditPruneCmd(g), newAuditSignCmd(g), newAuditKeygenCmd(g))
 	return cmd
 }
 
@@ -69,52 +69,90 @@ type checkpointAnswer struct {
 	PublicKey  string                 `json:"public_key"`
 }
 
+// pinnedKey reads --public-key: a PEM file (public or private) or the
+// base64 key; nil when not given.
+func pinnedKey(pinned string) (ed25519.PublicKey, error) {
+	if pinned == "" {
+		return nil, nil
+	}
+	data := []byte(pinned)
+	if b, err := os.ReadFile(pinned); err == nil {
+		data = b
+	}
+	pub, err := audit.ParsePublicKey(data)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--public-key: %w", err)}
+	}
+	return pub, nil
+}
+
 // startOfChain returns the verifier for the stored chain: from its
 // checkpoint, whose signature is checked with the pinned key (--public-key)
 // or else the key the server shows, or from the first entry when the chain
-// was never pruned.
-func startOfChain(ctx context.Context, c *apiClient, pinned string) (*audit.Verifier, *store.AuditCheckpoint, error) {
+// was never pruned. It also returns that key (nil when there is none),
+// which checks the signed heads too.
+func startOfChain(ctx context.Context, c *apiClient, pinned string) (*audit.Verifier, *store.AuditCheckpoint, ed25519.PublicKey, error) {
+	pub, err := pinnedKey(pinned)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	var ans checkpointAnswer
 	_, status, err := c.do(ctx, apiRequest{method: http.MethodGet, path: "/v1/audit/checkpoint"}, &ans)
 	if status == http.StatusNotFound {
-		return &audit.Verifier{}, nil, nil // a server older than checkpoints prunes nothing
+		return &audit.Verifier{}, nil, pub, nil // a server older than checkpoints prunes nothing
 	}
 	if err != nil {
-		return nil, nil, err
-	}
-	var pub ed25519.PublicKey
-	if pinned != "" {
-		data := []byte(pinned)
-		if b, err := os.ReadFile(pinned); err == nil {
-			data = b
-		}
-		if pub, err = audit.ParsePublicKey(data); err != nil {
-			return nil, nil, usageError{fmt.Errorf("--public-key: %w", err)}
-		}
+		return nil, nil, nil, err
 	}
 	if ans.PublicKey != "" {
 		served, err := audit.ParsePublicKey([]byte(ans.PublicKey))
 		if err != nil {
-			return nil, nil, fmt.Errorf("the server's audit public key: %w", err)
+			return nil, nil, nil, fmt.Errorf("the server's audit public key: %w", err)
 		}
 		if pub != nil && !pub.Equal(served) {
-			return nil, nil, fmt.Errorf("the server signs audit checkpoints with key %s, not with the pinned key %s", audit.KeyID(served), audit.KeyID(pub))
+			return nil, nil, nil, fmt.Errorf("the server signs audit checkpoints with key %s, not with the pinned key %s", audit.KeyID(served), audit.KeyID(pub))
 		}
 		if pub == nil {
 			pub = served
 		}
 	}
 	if ans.Checkpoint == nil {
-		return &audit.Verifier{}, nil, nil
+		return &audit.Verifier{}, nil, pub, nil
 	}
 	cp := *ans.Checkpoint
 	if pub == nil {
-		return nil, nil, fmt.Errorf("the audit chain was pruned up to entry %d and the server shows no key to check its checkpoint: pass --public-key", cp.Seq)
+		return nil, nil, nil, fmt.Errorf("the audit chain was pruned up to entry %d and the server shows no key to check its checkpoint: pass --public-key", cp.Seq)
 	}
 	if err := audit.VerifyCheckpoint(pub, cp); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return audit.FromCheckpoint(cp), &cp, nil
+	return audit.FromCheckpoint(cp), &cp, pub, nil
+}
+
+// signedHeads reads every signed head (GET /v1/audit/heads); none from a
+// server older than signed heads.
+func signedHeads(ctx context.Context, c *apiClient) ([]store.AuditHead, error) {
+	var out []store.AuditHead
+	cursor := ""
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page wirePage[store.AuditHead]
+		_, status, err := c.do(ctx, apiRequest{method: http.MethodGet, path: "/v1/audit/heads", query: q}, &page)
+		if status == http.StatusNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
@@ -130,7 +168,14 @@ this command prints and pass it back with --expect-head next time.
 When old entries were pruned (serve --audit-retention), the chain starts at a
 checkpoint signed with the server's Ed25519 key: its signature is checked with
 --public-key (a PEM file or the base64 key; pin it to trust nothing the server
-says) or else with the key the server shows, and the first entry must link to it.`,
+says) or else with the key the server shows, and the first entry must link to it.
+
+A server with an audit key also signs the chain's head now and then
+(serve --audit-sign-interval, or audit sign). Every signed head is checked:
+its signature, and that the entry at its seq still has its hash. A chain
+rewritten at or before a signed head (even with every later hash
+recomputed), a forged head, or a chain cut below a signed head fails, naming
+the head's seq. Entries after the newest signed head are only hash-chained.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
@@ -141,7 +186,18 @@ says) or else with the key the server shows, and the first entry must link to it
 			if err != nil {
 				return err
 			}
-			v, cp, err := startOfChain(cmd.Context(), c, publicKey)
+			v, cp, pub, err := startOfChain(cmd.Context(), c, publicKey)
+			if err != nil {
+				return err
+			}
+			heads, err := signedHeads(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			if len(heads) > 0 && pub == nil {
+				return fmt.Errorf("the store holds %d signed audit heads and the server shows no key to check them: pass --public-key", len(heads))
+			}
+			hc, err := audit.NewHeadCheck(pub, heads, cp)
 			if err != nil {
 				return err
 			}
@@ -164,6 +220,9 @@ says) or else with the key the server shows, and the first entry must link to it
 				if err := v.Add(e); err != nil {
 					return err
 				}
+				if err := hc.Add(e); err != nil {
+					return err
+				}
 				if e.Seq == expectSeq {
 					if e.Hash != expectHash {
 						return &audit.Break{Seq: e.Seq, Reason: "hash differs from the expected head (history rewritten)"}
@@ -176,10 +235,18 @@ says) or else with the key the server shows, and the first entry must link to it
 				verr = fmt.Errorf("audit chain ends before the expected head %d (entries removed from the end)", expectSeq)
 			}
 			seq, hash, n := v.Head()
+			if verr == nil {
+				verr = hc.Finish(seq)
+			}
+			newest, checked, covered := hc.Newest()
 			if asJSON {
-				out := map[string]any{"ok": verr == nil, "entries": n, "head_seq": seq, "head_hash": hash}
+				out := map[string]any{"ok": verr == nil, "entries": n, "head_seq": seq, "head_hash": hash,
+					"signed_heads_checked": checked, "signed_heads_covered_by_checkpoint": covered}
 				if cp != nil {
 					out["checkpoint"] = cp
+				}
+				if newest != nil {
+					out["newest_signed_head"] = newest
 				}
 				if verr != nil {
 					out["error"] = verr.Error()
@@ -193,6 +260,17 @@ says) or else with the key the server shows, and the first entry must link to it
 			} else if verr == nil {
 				fmt.Fprintf(g.stdout, "ok: %d entries verified; head %d:%s\n", n, seq, hash)
 			}
+			if verr == nil && !asJSON {
+				switch {
+				case newest != nil:
+					fmt.Fprintf(g.stdout, "signed heads: %d match the chain; the newest, entry %d signed at %s by key %s, proves the chain up to it (entries after it are only hash-chained)\n",
+						checked, newest.Seq, newest.SignedAt.UTC().Format(time.RFC3339), newest.KeyID)
+				case covered > 0:
+					fmt.Fprintf(g.stdout, "signed heads: %d, all covered by the checkpoint\n", covered)
+				default:
+					fmt.Fprintln(g.stdout, "signed heads: none (serve --audit-key-file signs them); the chain alone cannot show a rewrite that recomputes every hash")
+				}
+			}
 			switch {
 			case verr == nil:
 				return nil
@@ -204,7 +282,8 @@ says) or else with the key the server shows, and the first entry must link to it
 		},
 	}
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head SEQ:HASH printed by an earlier verify; fail if it is gone or changed")
-	cmd.Flags().StringVar(&publicKey, "public-key", "", "the key that signs checkpoints: a PEM file (public or private) or base64; default: the key the server shows")
+	cmd.Flags().StringVar(&publicKey, "public-key", "", "the key that signs checkpoints and heads: a PEM file (public or private) or base64; default: the key the server shows")
+	cmd.Flags().StringVar(&publicKey, "audit-public-key", "", "the same as --public-key")
 	return cmd
 }
 
@@ -351,6 +430,63 @@ with "reconcile --once" or want to prune by hand.`,
 	f.StringVar(&keyFile, "audit-key-file", "", "Ed25519 private key (PKCS #8 PEM) that signs the checkpoint")
 	f.DurationVar(&olderThan, "older-than", 0, "delete entries older than this, such as 2160h")
 	f.IntVar(&batch, "batch", 1000, "entries deleted per transaction")
+	bindEnv(f)
+	return cmd
+}
+
+func newAuditSignCmd(g *globals) *cobra.Command {
+	var storeURL, keyFile string
+	cmd := &cobra.Command{
+		Use:   "sign --audit-key-file FILE [--store URL]",
+		Short: "Sign the audit chain's head with the Ed25519 key, on the store directly",
+		Long: `Sign the head of the audit chain (its last entry's seq and hash, the time,
+the key id) with the Ed25519 key in --audit-key-file and store the signed head.
+"audit verify" checks every signed head against the chain, so a later rewrite
+of any entry at or before it is found, even one that recomputes every hash.
+A head is signed only when it extends the last head this key signed (the
+entries since link to it); otherwise nothing is signed and the break is
+named. Signing a head that is signed already changes nothing.
+"serve --audit-key-file" signs every --audit-sign-interval by itself.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			if keyFile == "" {
+				return usageError{fmt.Errorf("audit sign needs --audit-key-file, the key that signs the head (see audit keygen)")}
+			}
+			key, err := audit.LoadKey(keyFile)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			h, added, err := (&audit.HeadSigner{Store: st, Key: key}).Sign(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, map[string]any{"signed": added, "head": h})
+			}
+			switch {
+			case h.Seq == 0:
+				_, err = fmt.Fprintln(g.stdout, "the audit chain is empty: nothing to sign")
+			case added:
+				_, err = fmt.Fprintf(g.stdout, "signed head %d:%s (key %s)\n", h.Seq, h.Hash, h.KeyID)
+			default:
+				_, err = fmt.Fprintf(g.stdout, "head %d:%s is signed already (key %s, %s)\n", h.Seq, h.Hash, h.KeyID, h.SignedAt.UTC().Format(time.RFC3339))
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	storeFlag(f, &storeURL)
+	f.StringVar(&keyFile, "audit-key-file", "", "Ed25519 private key (PKCS #8 PEM) that signs the head")
 	bindEnv(f)
 	return cmd
 }

@@ -62,6 +62,9 @@ func TestScripts(t *testing.T) {
 			"setenvfile":       cmdSetenvFile,
 			"settokenid":       cmdSetTokenID,
 			"tampercheckpoint": cmdTamperCheckpoint,
+			// audit_heads_script_test.go
+			"rewriteaudit": cmdRewriteAudit,
+			"sql":          cmdSQL,
 		},
 	})
 }

@@ -54,6 +54,9 @@ type serverOptions struct {
 	// (server_audit.go).
 	auditRetention time.Duration
 	auditKeyFile   string
+	// auditSignInterval is how often the chain's head is signed with
+	// auditKeyFile when it moved (0: never; server_audit.go).
+	auditSignInterval time.Duration
 	// eventRetention is how long events are kept (their ttl_timestamp).
 	eventRetention time.Duration
 	// webhookMaxBody and webhookMaxInFlight bound webhook deliveries: a
@@ -93,7 +96,8 @@ type server struct {
 	state    *state.Service
 	loop     *reconcile.Reconciler
 	notify   *notifications
-	pruner   *audit.Pruner // nil: audit entries are kept
+	pruner   *audit.Pruner     // nil: audit entries are kept
+	signer   *audit.HeadSigner // nil: no signed heads
 	http     *http.Server
 	pprof    *http.Server // nil unless --pprof-listen
 	listener net.Listener
@@ -323,6 +327,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}()
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); watch.run(bgCtx) }()
+	if s.signer != nil {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.signHeads(bgCtx) }()
+	}
 	if s.pprof, err = startPprof(opts.pprofListen, log); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,10 @@ func (s *server) setupAudit() (ed25519.PublicKey, error) {
 	if s.opts.auditRetention > 0 {
 		s.pruner = &audit.Pruner{Store: s.store, Key: key}
 	}
-	s.log.Info("audit checkpoints signed", "key_id", key.ID(), "retention", s.opts.auditRetention.String())
+	if s.opts.auditSignInterval > 0 {
+		s.signer = &audit.HeadSigner{Store: s.store, Key: key}
+	}
+	s.log.Info("audit checkpoints and heads signed", "key_id", key.ID(), "retention", s.opts.auditRetention.String(), "sign_interval", s.opts.auditSignInterval.String())
 	return key.Public(), nil
 }
 
@@ -40,6 +43,44 @@ func (s *server) sweepAudit(ctx context.Context) {
 	s.sweepBatches(ctx, "old audit entries", func(ctx context.Context) (int, error) {
 		return s.pruner.Prune(ctx, time.Now().Add(-s.opts.auditRetention), 1000)
 	})
+}
+
+// signHeads signs the audit chain's head at start and every
+// --audit-sign-interval when it moved. Each signed head goes to the log
+// too (seq, hash, signature: nothing secret), so a copy lives wherever the
+// logs are shipped, away from the database. A chain that does not extend
+// the last signed head is not signed: that is logged as an error, once per
+// distinct break.
+func (s *server) signHeads(ctx context.Context) {
+	t := time.NewTicker(s.opts.auditSignInterval)
+	defer t.Stop()
+	var lastBreak string
+	for {
+		h, added, err := s.signer.Sign(ctx)
+		switch {
+		case err != nil && errors.Is(err, context.Canceled):
+			return
+		case err != nil:
+			var br *audit.Break
+			if errors.As(err, &br) {
+				if err.Error() != lastBreak {
+					s.log.Error("audit chain does not extend its last signed head: not signing", "error", err)
+				}
+				lastBreak = err.Error()
+			} else {
+				s.log.Warn("sign audit head", "error", err)
+			}
+		case added:
+			lastBreak = ""
+			s.log.Info("audit head signed", "seq", h.Seq, "hash", h.Hash, "key_id", h.KeyID,
+				"signed_at", h.SignedAt.Format(time.RFC3339Nano), "signature", h.Signature)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // warnOpenAPI says, at start, when the API has no token yet and listens

@@ -85,3 +85,53 @@ func TestServeSweepPrunesTheAuditLog(t *testing.T) {
 	}
 	require.Equal(t, "new", rest[0].Action)
 }
+
+// TestServeSignsTheAuditHead: serve --audit-key-file signs the chain's
+// head every --audit-sign-interval when it moved, and GET /v1/audit/heads
+// shows the signed heads, which verify with the key and match the chain.
+func TestServeSignsTheAuditHead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := audit.GenerateKey()
+	require.NoError(t, err)
+	keyFile := filepath.Join(dir, "audit.key")
+	require.NoError(t, os.WriteFile(keyFile, key.PrivatePEM(), 0o600))
+	srv, err := startServer(ctx, serverOptions{
+		listen: "127.0.0.1:0", storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
+		auditKeyFile: keyFile, auditSignInterval: 10 * time.Millisecond, shutdownTimeout: time.Second,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+
+	heads := func() []store.AuditHead {
+		resp, err := http.Get("http://" + srv.Addr() + "/v1/audit/heads")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var page wirePage[store.AuditHead]
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		return page.Items
+	}
+	for round := range 2 {
+		require.NoError(t, srv.store.AppendAudit(ctx, []store.AuditEntry{{Timestamp: time.Now(), Action: "x", ClientID: "acme"}}))
+		head, err := srv.store.AuditChainHead(ctx)
+		require.NoError(t, err)
+		eventually(t, 10*time.Second, "the head signed", func() bool {
+			hs := heads()
+			return len(hs) == round+1 && hs[round].Seq == head.Seq
+		})
+	}
+	hs := heads()
+	es, _, err := srv.store.ListAudit(ctx, store.AuditQuery{})
+	require.NoError(t, err)
+	hc, err := audit.NewHeadCheck(key.Public(), hs, nil)
+	require.NoError(t, err)
+	for _, e := range es {
+		require.NoError(t, hc.Add(e))
+	}
+	require.NoError(t, hc.Finish(es[len(es)-1].Seq))
+	newest, checked, _ := hc.Newest()
+	require.Equal(t, 2, checked)
+	require.Equal(t, es[len(es)-1].Seq, newest.Seq)
+}

@@ -104,6 +104,7 @@ func routeAccess() map[string]access {
 		"GET /v1/events":                                    viewer(scopeQuery),
 		"GET /v1/audit":                                     viewer(scopeQuery),
 		"GET /v1/audit/checkpoint":                          viewer(scopeNone),
+		"GET /v1/audit/heads":                               viewer(scopeNone),
 		"GET /v1/approvals":                                 viewer(scopeQuery),
 		"POST /v1/approvals/{id}/approve":                   operator(scopeGlobal),
 		"POST /v1/approvals/{id}/reject":                    operator(scopeGlobal),

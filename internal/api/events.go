@@ -96,3 +96,18 @@ func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, ans)
 }
+
+// listAuditHeads answers GET /v1/audit/heads: the signed heads of the
+// audit chain by seq (serve --audit-key-file signs them), for audit verify
+// to check against the chain.
+func (s *Server) listAuditHeads(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	heads, next, err := s.opts.Store.ListAuditHeads(r.Context(), p.cursor, p.limit)
+	if err != nil {
+		return s.storeListError(err, "list signed audit heads")
+	}
+	return writeJSON(w, newList(heads, next))
+}

@@ -12,6 +12,7 @@ import (
 // PruneStore is what a Pruner needs of the store.
 type PruneStore interface {
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error)
+	ListAuditHeads(ctx context.Context, cursor string, limit int) ([]store.AuditHead, store.Page, error)
 	store.AuditRetentionStore
 }
 
@@ -33,7 +34,8 @@ var ErrCheckpointKey = errors.New("audit checkpoint is not signed by this key")
 // chain order) and never deleting the newest entry (the next append links
 // to it). It first verifies what it deletes: the entries must link from the
 // current checkpoint, whose signature must verify with the pruner's key,
-// or nothing is deleted and the *Break or ErrCheckpointKey is returned; a
+// and match the signed heads among them (the store drops those with the
+// entries), or nothing is deleted and the *Break or ErrCheckpointKey is returned; a
 // pruner never blesses tampering with a new checkpoint. It returns how many
 // entries it deleted; 0 when another pruner went first.
 func (p *Pruner) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
@@ -72,6 +74,9 @@ func (p *Pruner) Prune(ctx context.Context, before time.Time, limit int) (int, e
 	if last == nil {
 		return 0, nil
 	}
+	if err := p.checkHeads(ctx, entries, last.Seq); err != nil {
+		return 0, fmt.Errorf("prune audit: refusing to prune a chain that does not match its signed heads: %w", err)
+	}
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
@@ -87,4 +92,39 @@ func (p *Pruner) Prune(ctx context.Context, before time.Time, limit int) (int, e
 		return 0, fmt.Errorf("prune audit: %w", err)
 	}
 	return n, nil
+}
+
+// checkHeads checks the signed heads up to entry upTo against entries (the
+// prefix being pruned): each must name an entry with its hash, and one
+// signed by the pruner's key must verify. Pruning deletes those heads, so
+// this is the last moment they can reveal a rewrite.
+func (p *Pruner) checkHeads(ctx context.Context, entries []store.AuditEntry, upTo int64) error {
+	hashes := make(map[int64]string, len(entries))
+	for _, e := range entries {
+		hashes[e.Seq] = e.Hash
+	}
+	cursor := ""
+	for {
+		heads, next, err := p.Store.ListAuditHeads(ctx, cursor, store.MaxLimit)
+		if err != nil {
+			return err
+		}
+		for _, h := range heads {
+			if h.Seq > upTo {
+				return nil
+			}
+			if h.KeyID == p.Key.ID() {
+				if err := VerifyHead(p.Key.Public(), h); err != nil {
+					return err
+				}
+			}
+			if got, ok := hashes[h.Seq]; ok && got != h.Hash {
+				return &Break{Seq: h.Seq, Reason: fmt.Sprintf("differs from its signed head of %s: the chain at or before it was rewritten", h.SignedAt.UTC().Format(time.RFC3339))}
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
 }

@@ -28,6 +28,9 @@ type stackBindings struct {
 	hash        string // desired_hash they were resolved from
 	environment string
 	secrets     map[string][]string
+	// settings are the settings of each binding of a provider (the shop a
+	// Shopify delivery must come from).
+	settings map[string][]map[string]string
 }
 
 // match is the stacks of a client that a delivery to provider (and, when
@@ -36,6 +39,7 @@ type match struct {
 	stacks      []string
 	secrets     []string
 	environment string // shared by the stacks, else empty
+	settings    []map[string]string
 }
 
 // find returns the stacks of c that bind provider: stackID alone when it is
@@ -52,6 +56,7 @@ func (c *clientBindings) find(provider, stackID string) (m match, ok bool) {
 			m.environment = ""
 		}
 		m.stacks = append(m.stacks, id)
+		m.settings = append(m.settings, s.settings[provider]...)
 		for _, v := range secrets {
 			if !slices.Contains(m.secrets, v) {
 				m.secrets = append(m.secrets, v)
@@ -193,7 +198,7 @@ func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBi
 // (and logged, by variable name): the binding's other secrets still
 // verify, and with none the binding answers 401.
 func (c *bindingCache) resolve(rec store.StateRecord) *stackBindings {
-	s := &stackBindings{hash: rec.DesiredHash, environment: rec.Environment, secrets: map[string][]string{}}
+	s := &stackBindings{hash: rec.DesiredHash, environment: rec.Environment, secrets: map[string][]string{}, settings: map[string][]map[string]string{}}
 	var spec config.StackSpec
 	if err := json.Unmarshal(rec.Desired, &spec); err != nil {
 		c.log.Warn("webhook bindings: desired document does not decode", "client_id", rec.ClientID, "stack_id", rec.StackID, "error", err)
@@ -214,6 +219,7 @@ func (c *bindingCache) resolve(rec store.StateRecord) *stackBindings {
 			list = []string{}
 		}
 		s.secrets[b.Name] = list
+		s.settings[b.Name] = append(s.settings[b.Name], b.Settings)
 	}
 	return s
 }

@@ -279,6 +279,11 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 	if err := rc.Verify(m.secrets, r, body, now); err != nil {
 		return Receipt{}, verifyError(err)
 	}
+	if rc.Bound != nil {
+		if err := rc.Bound(r.Header, m.settings); err != nil {
+			return Receipt{}, verifyError(err)
+		}
+	}
 	ev, item, err := rc.Normalize(r.Header, body, clientID, stackID, now)
 	if err != nil {
 		return Receipt{}, verifyError(err)
@@ -416,6 +421,8 @@ func verifyError(err error) *Error {
 		return reject(http.StatusUnauthorized, "unauthorized", ResultMissingSignature, "%s", err)
 	case errors.Is(err, webhook.ErrBadSignature):
 		return reject(http.StatusUnauthorized, "unauthorized", ResultBadSignature, "signature does not verify with any active secret")
+	case errors.Is(err, webhook.ErrMismatch):
+		return reject(http.StatusUnauthorized, "unauthorized", ResultBadSignature, "%s", err)
 	case errors.Is(err, webhook.ErrStale):
 		return reject(http.StatusBadRequest, "bad_request", ResultStale, "%s", err)
 	default:

@@ -49,7 +49,7 @@ kind: Stack
 metadata: {client_id: acme, stack_id: shop, environment: prod}
 spec:
   providers:
-    ecommerce: {name: shopify, webhook_secret: ["${SHOP_OLD}", "${SHOP_NEW}"]}
+    ecommerce: {name: shopify, settings: {shop: acme}, webhook_secret: ["${SHOP_OLD}", "${SHOP_NEW}"]}
     cms: {name: sanity, webhook_secret: "${SANITY_SECRET}"}
   content_types: [product, post]
 ---
@@ -392,6 +392,8 @@ func TestRejected(t *testing.T) {
 		{"secret not set on this server", "/v1/webhooks/shopify/globex", h, body, http.StatusUnauthorized, "bad_signature", "shopify"},
 		{"malformed signature", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderHmac, "!!"), body, http.StatusBadRequest, "malformed", "shopify"},
 		{"malformed topic", "/v1/webhooks/shopify/acme", shopifyHeaderTopic("shop-new-secret", "nonsense", body), body, http.StatusBadRequest, "malformed", "shopify"},
+		{"another shop", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderShopDomain, "evil.myshopify.com"), body, http.StatusUnauthorized, "bad_signature", "shopify"},
+		{"an update replayed as a delete", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderTopic, "products/delete"), body, http.StatusUnauthorized, "bad_signature", "shopify"},
 		{"stale timestamp", "/v1/webhooks/sanity/acme", staleSanity, staleDoc, http.StatusBadRequest, "stale", "sanity"},
 		{"unknown client", "/v1/webhooks/shopify/initech", h, body, http.StatusNotFound, "not_found", "shopify"},
 		{"no stack binds the provider", "/v1/webhooks/contentful/globex", h, body, http.StatusNotFound, "not_found", "contentful"},
@@ -549,4 +551,46 @@ func TestConcurrentDeliveries(t *testing.T) {
 	require.Len(t, f.events(t), senders*each)
 	require.Equal(t, float64(senders*each), f.count("shopify", "accepted"))
 	require.Equal(t, float64(senders*each), f.count("shopify", "duplicate"))
+}
+
+// TestShopifyReplayAsAnotherTopic: Shopify signs the body only. A captured
+// products/create delivery sent again as products/delete (a fresh event id,
+// the same signature) is refused and deletes nothing; a delivery from
+// another shop is refused; Shopify's own retry (same body, same ids) is
+// still acknowledged once as a duplicate.
+func TestShopifyReplayAsAnotherTopic(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	t0 := time.Now().UTC().Truncate(time.Second)
+	body := []byte(fmt.Sprintf(`{"id":77,"title":"T-Shirt","created_at":%q,"updated_at":%q}`, t0.Format(time.RFC3339), t0.Format(time.RFC3339)))
+	create := shopify.Delivery{Topic: "products/create", ShopDomain: "acme.myshopify.com", APIVersion: "2025-07",
+		WebhookID: "wh-1", EventID: "ev-1", TriggeredAt: t0}
+	h := create.Header("shop-new-secret", body)
+	status, ans, _ := f.post(t, "/v1/webhooks/shopify/acme", h, body)
+	require.Equal(t, http.StatusOK, status, ans)
+	require.Equal(t, false, ans["duplicate"])
+
+	status, ans, _ = f.post(t, "/v1/webhooks/shopify/acme", h.Clone(), body)
+	require.Equal(t, http.StatusOK, status, "Shopify's retry is acknowledged")
+	require.Equal(t, true, ans["duplicate"])
+
+	replay := h.Clone()
+	replay.Set(shopify.HeaderTopic, "products/delete")
+	replay.Set(shopify.HeaderEventID, "ev-forged")
+	replay.Set(shopify.HeaderWebhookID, "wh-forged")
+	status, ans, _ = f.post(t, "/v1/webhooks/shopify/acme", replay, body)
+	require.Equal(t, http.StatusUnauthorized, status, ans)
+	require.Contains(t, ans["error"].(map[string]any)["message"], "products/delete body holds the id only")
+
+	foreign := h.Clone()
+	foreign.Set(shopify.HeaderShopDomain, "globex.myshopify.com")
+	foreign.Set(shopify.HeaderEventID, "ev-2")
+	status, ans, _ = f.post(t, "/v1/webhooks/shopify/acme", foreign, body)
+	require.Equal(t, http.StatusUnauthorized, status, ans)
+	require.Contains(t, ans["error"].(map[string]any)["message"], "is not the shop of this binding")
+
+	require.Len(t, f.events(t), 1, "only the genuine delivery is stored")
+	items := f.content(t)
+	require.Len(t, items, 1)
+	require.False(t, items[0].Deleted, "the replay deleted nothing")
 }

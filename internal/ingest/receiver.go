@@ -20,6 +20,10 @@ type Receiver struct {
 	// Verify checks the delivery's signature against the active secrets
 	// (errors of package webhook).
 	Verify func(secrets []string, r *http.Request, body []byte, now time.Time) error
+	// Bound, when set, checks a verified delivery's unsigned headers
+	// against the settings of the bindings it matched (one map per
+	// binding); an error of package webhook refuses it.
+	Bound func(h http.Header, settings []map[string]string) error
 	// Normalize makes the event to store and its content-cache state.
 	Normalize func(h http.Header, body []byte, clientID, stackID string, now time.Time) (store.Event, *store.ContentItem, error)
 	// Stale, when set, flags an accepted delivery of an event that fired
@@ -36,6 +40,7 @@ func Receivers() []Receiver {
 			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
 				return shopify.Verify(secrets, r.Header, body, now)
 			},
+			Bound:     shopify.CheckShop,
 			Normalize: shopify.Normalize,
 			Stale:     shopify.Stale,
 		},

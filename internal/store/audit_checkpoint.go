@@ -29,7 +29,9 @@ type AuditRetentionStore interface {
 	// chain was never pruned.
 	AuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	// PruneAudit deletes the entries with Seq <= cp.Seq and stores cp as the
-	// checkpoint, in one transaction, returning how many entries it deleted.
+	// checkpoint, in one transaction, returning how many entries it deleted;
+	// it also deletes the signed heads with Seq <= cp.Seq (AuditHeadStore),
+	// which the signed checkpoint now stands for.
 	// prevSeq is the Seq of the checkpoint the caller built on (0 when
 	// none). It fails with ErrConflict, writing nothing, when the stored
 	// checkpoint is not at prevSeq (another pruner went first), when

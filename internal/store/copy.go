@@ -97,6 +97,7 @@ func CopyTables() []Table {
 			prev_hash text, hash text`),
 		table("audit_checkpoint", "one", `one bool, seq int, hash text, count int, created_at time,
 			key_id text, signature text`),
+		table("audit_heads", "seq, key_id", `seq int, key_id text, hash text, signed_at time, signature text`),
 		table("tokens", "id", `id text, name text, role text, client_id text, secret_hash text,
 			created_at time, created_by text, last_used_at time null, revoked_at time null`),
 		table("heals", "id", `id text, drift_id text, client_id text, stack_id text, code text,

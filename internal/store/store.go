@@ -398,6 +398,7 @@ type Store interface {
 
 	TokenStore          // API tokens (tokens.go)
 	AuditRetentionStore // pruning the audit chain behind a checkpoint (audit_checkpoint.go)
+	AuditHeadStore      // signed heads of the audit chain (audit_head.go)
 
 	Ops // schema version, export and import of rows (ops.go)
 

@@ -28,6 +28,10 @@ var (
 	// ErrStale: the signed timestamp is outside the tolerance, a replay or
 	// a badly skewed clock (400).
 	ErrStale = errors.New("timestamp outside the tolerance")
+	// ErrMismatch: the signature verifies, but an unsigned header does not
+	// fit the binding or the signed body (a foreign shop, a body replayed
+	// under another topic); refused like a bad signature (401).
+	ErrMismatch = errors.New("delivery does not match its binding or its signed body")
 )
 
 // Tolerance is how far a signed timestamp may be from the receiver's clock,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,6 +144,10 @@ const EventCollectionDeleted = "collection.deleted"
 type body struct {
 	ID        string // the id, a JSON number (or a string holding one)
 	UpdatedAt string
+	// state: the body carries created_at or updated_at, as the REST
+	// resource of every create and update topic does and a delete's body
+	// ({"id": ...}) does not.
+	state bool
 }
 
 // readBody validates a delivery's body and reads its top-level id and
@@ -150,10 +155,11 @@ type body struct {
 // options and images). ok is false when the body is not a JSON object, or
 // id or updated_at has the wrong type.
 func readBody(raw []byte) (b body, ok bool) {
-	v, ok := webhook.TopLevel(raw, "id", "updated_at")
+	v, ok := webhook.TopLevel(raw, "id", "updated_at", "created_at")
 	if !ok {
 		return body{}, false
 	}
+	b.state = v[1] != nil || v[2] != nil
 	if id := v[0]; id != nil {
 		switch {
 		case id[0] == '"':
@@ -212,6 +218,9 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 	b, ok := readBody(raw)
 	if !ok {
 		return store.Event{}, nil, webhook.Malformed("body is not a JSON object of a Shopify resource")
+	}
+	if err := checkTopicShape(resource, action, b); err != nil {
+		return store.Event{}, nil, err
 	}
 
 	when := now
@@ -274,6 +283,72 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 		UpdatedAt:    when,
 		Deleted:      action == "delete",
 	}, nil
+}
+
+// idDeletes are the resources whose */delete body is {"id": ...} in
+// shopify.dev's webhook reference (products/delete, collections/delete,
+// which may add published_scope and admin_graphql_api_id, orders/delete):
+// never a resource's state. Other resources' delete bodies vary
+// (customers/delete carries more fields, inventory_levels/delete no id)
+// and are not checked.
+var idDeletes = map[string]bool{"products": true, "collections": true, "orders": true}
+
+// checkTopicShape refuses a body that cannot be what Shopify signed for
+// the topic. Shopify's HMAC covers the body only: X-Shopify-Topic is not
+// signed, so a captured delivery could be sent again under another topic.
+// A body with a resource's state (created_at or updated_at) under
+// products|collections|orders/delete is a create or update replayed as a
+// delete, which would tombstone the item. The reverse, a delete's bare id
+// under products|collections/create or update, would revive a deleted item
+// at a time taken from an unsigned header: their REST resource always
+// carries updated_at.
+func checkTopicShape(resource, action string, b body) error {
+	_, isContent := contentResources[resource]
+	switch {
+	case action == "delete" && idDeletes[resource] && b.state:
+		return fmt.Errorf("%w: a %s/delete body holds the id only, this one a resource's state (a create or update sent again as a delete?)", webhook.ErrMismatch, resource)
+	case isContent && (action == "create" || action == "update") && b.UpdatedAt == "":
+		return fmt.Errorf("%w: a %s/%s body carries updated_at, this one does not (a delete sent again under this topic?)", webhook.ErrMismatch, resource, action)
+	}
+	return nil
+}
+
+// ShopDomain is the canonical form of a shop as settings.shop names it
+// ("acme" or "acme.myshopify.com") and as X-Shopify-Shop-Domain carries
+// it: lower case, with .myshopify.com when it has no dot.
+func ShopDomain(shop string) string {
+	shop = strings.ToLower(strings.TrimSpace(shop))
+	if shop != "" && !strings.Contains(shop, ".") {
+		shop += ".myshopify.com"
+	}
+	return shop
+}
+
+// CheckShop refuses a delivery whose X-Shopify-Shop-Domain is not the
+// shop of a binding it was matched to (settings.shop of each). The header
+// is not signed, but the signing secret is the app's, shared by every shop
+// that installed it: a delivery signed for another shop verifies too. A
+// binding that names no shop (settings.api_base only) cannot be checked,
+// so when one of the bindings names none, any shop is accepted.
+func CheckShop(headers http.Header, settings []map[string]string) error {
+	var shops []string
+	for _, s := range settings {
+		shop := ShopDomain(s["shop"])
+		if shop == "" {
+			return nil
+		}
+		shops = append(shops, shop)
+	}
+	if len(shops) == 0 {
+		return nil
+	}
+	got := strings.ToLower(headers.Get(HeaderShopDomain))
+	for _, shop := range shops {
+		if got == shop {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s %q is not the shop of this binding", webhook.ErrMismatch, HeaderShopDomain, clip(got))
 }
 
 // validTopicPart accepts a topic's resource or action: lower case letters,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/ingest/webhook"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -182,9 +183,9 @@ func TestNormalizeMalformed(t *testing.T) {
 		"array":              {nil, `[{"id":1}]`},
 		"null":               {nil, `null`},
 		"string id":          {nil, `{"id":"abc"}`},
-		"no product id":      {nil, `{"title":"x"}`},
-		"negative id":        {nil, `{"id":-4}`},
-		"fraction id":        {nil, `{"id":1.5}`},
+		"no product id":      {nil, `{"title":"x","updated_at":"2025-04-22T14:30:00Z"}`},
+		"negative id":        {nil, `{"id":-4,"updated_at":"2025-04-22T14:30:00Z"}`},
+		"fraction id":        {nil, `{"id":1.5,"updated_at":"2025-04-22T14:30:00Z"}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := delivery("products/update").Header("s", ok)
@@ -222,6 +223,12 @@ func FuzzShopifyWebhook(f *testing.F) {
 	f.Add("AAAA", "orders/create", `{"id":1,"updated_at":"2025-04-22T14:30:00-05:00"}`)
 	f.Add(vectorHmac, "app/uninstalled", `{"id":"12"}`)
 	f.Add("x", "products/", `[]`)
+	// A products/create body replayed as a delete, a delete's body replayed
+	// as an update, and the delete bodies Shopify sends.
+	f.Add(vectorHmac, "products/delete", `{"id":9554194432293,"title":"T-Shirt","updated_at":"2025-04-22T14:30:00-05:00"}`)
+	f.Add(vectorHmac, "orders/delete", `{"id":1,"created_at":"2025-04-22T14:30:00-05:00"}`)
+	f.Add(vectorHmac, "products/update", `{"id":9554194432293}`)
+	f.Add(vectorHmac, "collections/delete", `{"id":841564295,"published_scope":"web","admin_graphql_api_id":"gid://shopify/Collection/841564295"}`)
 	f.Fuzz(func(t *testing.T, sig, topic, body string) {
 		h := delivery("products/update").Header(vectorSecret, []byte(body))
 		if err := shopify.Verify([]string{vectorSecret}, h, []byte(body), now); err != nil {
@@ -243,5 +250,83 @@ func FuzzShopifyWebhook(f *testing.F) {
 		if item != nil && (item.ContentID != ev.ContentID || item.ContentID == "") {
 			t.Fatalf("content item %+v does not match event %+v", item, ev)
 		}
+		if item != nil && item.Deleted {
+			var v map[string]json.RawMessage
+			if json.Unmarshal([]byte(body), &v) == nil && (v["updated_at"] != nil || v["created_at"] != nil) {
+				t.Fatalf("a delete accepted with a resource's state: %q", body)
+			}
+		}
 	})
+}
+
+// TestTopicShape: Shopify signs the body only, so a captured delivery sent
+// again under another topic must not pass for it: a create or update body
+// under a delete topic, or a delete's bare id under a content create or
+// update, is refused (ErrMismatch); the delete bodies Shopify sends pass.
+func TestTopicShape(t *testing.T) {
+	t.Parallel()
+	product := `{"id":9554194432293,"title":"T-Shirt","status":"active","updated_at":"2025-04-22T14:30:00-05:00","variants":[{"id":123456789,"price":"29.99"}]}`
+	order := `{"id":820982911946154508,"created_at":"2025-04-22T14:30:00-05:00","financial_status":"paid"}`
+	for _, c := range []struct {
+		topic, body string
+		refused     bool
+	}{
+		{"products/delete", product, true},
+		{"collections/delete", `{"id":841564295,"handle":"ipods","updated_at":"2025-04-22T14:30:00-05:00"}`, true},
+		{"orders/delete", order, true},
+		{"products/update", `{"id":9554194432293}`, true},
+		{"products/create", `{"id":9554194432293}`, true},
+		{"collections/update", `{"id":841564295}`, true},
+
+		{"products/delete", `{"id":9554194432293}`, false},
+		{"collections/delete", `{"id":841564295,"published_scope":"web","admin_graphql_api_id":"gid://shopify/Collection/841564295"}`, false},
+		{"orders/delete", `{"id":820982911946154508}`, false},
+		{"products/create", product, false},
+		{"orders/paid", `{"id":820982911946154508}`, false},
+		{"customers/delete", `{"id":706405506930370084,"phone":null,"addresses":[],"admin_graphql_api_id":"gid://shopify/Customer/706405506930370084"}`, false},
+		{"inventory_levels/delete", `{"inventory_item_id":271878346596884015,"location_id":24826418}`, false},
+	} {
+		t.Run(c.topic+" "+c.body[:12], func(t *testing.T) {
+			_, _, err := shopify.Normalize(delivery(c.topic).Header("s", []byte(c.body)), []byte(c.body), "acme", "", now)
+			if c.refused {
+				require.ErrorIs(t, err, webhook.ErrMismatch)
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestCheckShop(t *testing.T) {
+	t.Parallel()
+	acme := map[string]string{"shop": "acme.myshopify.com"}
+	short := map[string]string{"shop": "Acme"}
+	globex := map[string]string{"shop": "globex.myshopify.com"}
+	proxied := map[string]string{"api_base": "http://127.0.0.1:9"}
+	for _, c := range []struct {
+		name     string
+		domain   string
+		settings []map[string]string
+		refused  bool
+	}{
+		{"the binding's shop", "acme.myshopify.com", []map[string]string{acme}, false},
+		{"case and the short form", "ACME.myshopify.com", []map[string]string{short}, false},
+		{"one of several bindings", "globex.myshopify.com", []map[string]string{acme, globex}, false},
+		{"another shop", "evil.myshopify.com", []map[string]string{acme}, true},
+		{"a suffix is not the shop", "xacme.myshopify.com", []map[string]string{acme}, true},
+		{"no domain", "", []map[string]string{acme}, true},
+		{"a binding without a shop cannot be checked", "evil.myshopify.com", []map[string]string{acme, proxied}, false},
+		{"no binding settings", "evil.myshopify.com", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{}
+			h.Set(shopify.HeaderShopDomain, c.domain)
+			err := shopify.CheckShop(h, c.settings)
+			if c.refused {
+				require.ErrorIs(t, err, webhook.ErrMismatch)
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
 }

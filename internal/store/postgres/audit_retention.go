@@ -65,6 +65,8 @@ func (s *Store) PruneAudit(ctx context.Context, prevSeq int64, cp store.AuditChe
 			n = ct.RowsAffected()
 			return nil
 		})
+		// The checkpoint, signed too, stands for the heads it covers.
+		b.Queue(`DELETE FROM audit_heads WHERE seq <= $1`, cp.Seq)
 		b.Queue(`INSERT INTO audit_checkpoint (one, seq, hash, count, created_at, key_id, signature)
 VALUES (true, $1, $2, $3, $4, $5, $6)
 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, count = excluded.count,

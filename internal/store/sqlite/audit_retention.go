@@ -73,6 +73,10 @@ func (s *Store) PruneAudit(ctx context.Context, prevSeq int64, cp store.AuditChe
 		if n, err = res.RowsAffected(); err != nil {
 			return err
 		}
+		// The checkpoint, signed too, stands for the heads it covers.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_heads WHERE seq <= ?`, cp.Seq); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit_checkpoint (one, seq, hash, count, created_at, key_id, signature)
 VALUES (1, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, count = excluded.count,

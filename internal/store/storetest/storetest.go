@@ -84,6 +84,7 @@ func cases() []testCase {
 		{"AuditChain", testAuditChain},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditInvalidChanges", testAuditInvalidChanges},
+		{"AuditHeads", testAuditHeads},
 		{"TokensAndAuditRetention", testTokenCases},
 	}
 }
