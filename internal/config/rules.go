@@ -261,9 +261,11 @@ func (r reporter) checkRules(s *Stack, rules Rules) {
 			}
 		}
 	}
+	// The stored spec is read only when a rule needs it: a posted config
+	// of many stacks without command builds costs no store reads.
 	var stored StackSpec
 	hasStored := false
-	if rules.Stored != nil && s.Metadata.ClientID != "" && s.Metadata.StackID != "" {
+	if rules.Stored != nil && s.Metadata.ClientID != "" && s.Metadata.StackID != "" && (rules.Tenant != nil || hasCommandBuild(s.Spec)) {
 		stored, hasStored = rules.Stored(s.Metadata.ClientID, s.Metadata.StackID)
 	}
 	r.checkCommandBuilds(s, rules, stored, hasStored)
@@ -295,6 +297,15 @@ func (r reporter) checkCommandBuilds(s *Stack, rules Rules, stored StackSpec, ha
 			r.value(path, "a command build cannot be set or changed through the API (it runs a program on the server): declare it in the server's config file, applied at start and on SIGHUP with serve --allow-command-builds")
 		}
 	}
+}
+
+func hasCommandBuild(s StackSpec) bool {
+	for _, b := range s.Providers {
+		if b.Build != nil && b.Build.Driver == "command" {
+			return true
+		}
+	}
+	return false
 }
 
 // sameBuild compares two builds by their JSON (references, never values).

@@ -101,7 +101,7 @@ func originOfAPIBase(_, _, role string, spec StackSpec) []string {
 
 func storedSpec(t *testing.T, spec string) func(string, string) (StackSpec, bool) {
 	t.Helper()
-	cfg, err := ParseWith("stored.yaml", []byte(doc("acme-corp", spec)), rulesEnv, Rules{CommandBuilds: true, CredentialHosts: HostPatterns{"*"}})
+	cfg, err := ParseWith("stored.yaml", []byte(doc("acme-corp", spec)), rulesEnv, Rules{CommandBuilds: true})
 	require.NoError(t, err)
 	return func(c, s string) (StackSpec, bool) {
 		if c == "acme-corp" && s == "web" {
@@ -308,4 +308,19 @@ func FuzzRulesFlags(f *testing.F) {
 			t.Fatalf("prefix %q is not a variable name", p)
 		}
 	})
+}
+
+// A document of the API without command builds, from an unscoped author,
+// reads no stored state (POST /v1/config of many stacks).
+func TestRulesReadStoredStateOnlyWhenNeeded(t *testing.T) {
+	t.Parallel()
+	reads := 0
+	rules := Rules{Stored: func(string, string) (StackSpec, bool) { reads++; return StackSpec{}, false }}
+	_, err := ParseWith("x.yaml", []byte(doc("acme-corp", "  resources: {}\n")), rulesEnv, rules)
+	require.NoError(t, err)
+	require.Zero(t, reads)
+	rules.Tenant = &Tenant{ClientID: "acme-corp"}
+	_, err = ParseWith("x.yaml", []byte(doc("acme-corp", "  resources: {}\n")), rulesEnv, rules)
+	require.NoError(t, err)
+	require.Equal(t, 1, reads)
 }
