@@ -57,7 +57,10 @@ type plan struct {
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
-	var file string
+	var (
+		file    string
+		tenancy tenancyFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE",
 		Short: "Show what applying a blackwell.yaml would change",
@@ -73,7 +76,14 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 			}
 			// Secrets are resolved by the server, from its environment:
 			// here only their references' syntax is checked.
-			cfg, err := config.Load(file, nil)
+			// A command build is the server's to refuse (serve
+			// --allow-command-builds); plan shows it.
+			rules, err := tenancy.fileRules()
+			if err != nil {
+				return err
+			}
+			rules.CommandBuilds = true
+			cfg, err := config.LoadWith(file, nil, rules)
 			if err != nil {
 				var errs *config.Errors
 				if errors.As(err, &errs) {
@@ -101,6 +111,7 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	tenancy.register(cmd.Flags(), false) // --credential-hosts as serve: tenancy.go
 	return cmd
 }
 

@@ -28,6 +28,7 @@ type onceOptions struct {
 	storeURL       string
 	publicURL      string
 	workers        int
+	tenancy        tenancyFlags
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
@@ -42,8 +43,12 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	getenv := os.LookupEnv
 	log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var cfg *config.Config
+	rules, err := o.tenancy.fileRules()
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(o.configPath); err == nil {
-		if cfg, err = config.Load(o.configPath, getenv); err != nil {
+		if cfg, err = config.LoadWith(o.configPath, getenv, rules); err != nil {
 			return fmt.Errorf("config refused, nothing applied:\n%w", err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) || o.configRequired {
@@ -69,7 +74,7 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 		Store: st, Policies: svc, Prober: probe.New(probe.Options{}), Providers: providers,
 		Logger: log, ReceiverPrefix: prefix,
 		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: newBuilder(st, getenv, log, nil, nil), ReceiverPrefix: prefix})},
+			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, nil), ReceiverPrefix: prefix})},
 	})
 
 	var keys []string

@@ -14,20 +14,29 @@ import (
 func defaultConfigFile() string { return envOr("BLACKWELL_CONFIG", "blackwell.yaml") }
 
 func newValidateCmd(g *globals) *cobra.Command {
-	var file string
+	var (
+		file    string
+		tenancy tenancyFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "validate [-f FILE]",
 		Short: "Check a blackwell.yaml without applying it",
 		Long: `Parse and validate every document of a blackwell.yaml, locally. Secret
-references (${VAR}) are resolved from the environment. Prints a summary, or
-every problem as file:line:column: message on stderr and exits 1.`,
+references (${VAR}) are resolved from the environment; credentials, webhook
+secrets and build hook URLs must be such references, never literal secrets.
+Give the same --allow-command-builds and --credential-hosts as serve. Prints
+a summary, or every problem as file:line:column: message on stderr and exits 1.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(file, os.LookupEnv)
+			rules, err := tenancy.fileRules()
+			if err != nil {
+				return err
+			}
+			cfg, err := config.LoadWith(file, os.LookupEnv, rules)
 			if err != nil {
 				var errs *config.Errors
 				if !errors.As(err, &errs) {
@@ -58,5 +67,6 @@ every problem as file:line:column: message on stderr and exits 1.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	tenancy.register(cmd.Flags(), false) // as serve: tenancy.go
 	return cmd
 }

@@ -218,7 +218,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	defer srv.Shutdown(context.Background())
 	log := slog.New(slog.NewJSONHandler(logFile, nil))
 	d.srv = srv
-	d.builder = newBuilder(srv.store, getenv, log, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)
+	d.builder = newBuilder(srv.store, getenv, log, false, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)
 
 	fmt.Fprintf(out, `blackwell demo: %d stacks of %d clients, each with a CMS, a Shopify shop, a build hook and a site (all fakes).
   API        http://%[3]s/v1/stacks

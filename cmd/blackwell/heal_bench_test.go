@@ -603,7 +603,7 @@ func runHealKPIs(b *testing.B, nStacks int) {
 	defer srv.Shutdown(ctx)
 
 	r := &kpiRun{b: b, srv: srv, world: world, getenv: getenv, prefix: prefix,
-		builder: newBuilder(srv.store, getenv, slog.New(slog.DiscardHandler), func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)}
+		builder: newBuilder(srv.store, getenv, slog.New(slog.DiscardHandler), false, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)}
 	for _, w := range world.Stacks {
 		r.stacks = append(r.stacks, &kpiStack{world: w})
 	}

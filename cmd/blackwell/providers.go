@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/blackwellio/blackwell/internal/build"
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
@@ -32,17 +33,32 @@ func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, e
 
 // newBuilder wires the build runners into a Builder that records each
 // build's outcome through events (the store) and calls onRecorded after.
-// Build hooks and CodeBuild calls are checked by the egress allowlist eg
-// (nil: none); a local build command is the operator's and is not.
-func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
+// Command builds run only with serve --allow-command-builds; without, a
+// stored one fails saying so. Build hooks and CodeBuild calls are checked
+// by the egress allowlist eg (nil: none); a local build command is the
+// operator's and is not.
+func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, allowCommands bool, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
+	runners := map[string]build.Runner{
+		build.DriverHook:      build.NewHookRunner(build.HookOptions{HTTPClient: eg.HTTPClient()}),
+		build.DriverCommand:   build.Disabled{Reason: "command builds are disabled (serve --allow-command-builds)"},
+		build.DriverCodeBuild: build.NewCodeBuildRunner(build.CodeBuildOptions{Getenv: getenv, HTTPClient: eg.HTTPClient()}),
+	}
+	if allowCommands {
+		runners[build.DriverCommand] = build.NewCommandRunner(build.CommandOptions{})
+	}
 	return build.NewBuilder(build.BuilderOptions{
-		Events: events,
-		Runners: map[string]build.Runner{
-			build.DriverHook:      build.NewHookRunner(build.HookOptions{HTTPClient: eg.HTTPClient()}),
-			build.DriverCommand:   build.NewCommandRunner(build.CommandOptions{}),
-			build.DriverCodeBuild: build.NewCodeBuildRunner(build.CodeBuildOptions{Getenv: getenv, HTTPClient: eg.HTTPClient()}),
-		},
+		Events:     events,
+		Runners:    runners,
 		OnRecorded: onRecorded,
 		Logger:     log,
 	})
+}
+
+// credentialDestinations names where a binding's credentials go: its
+// provider driver's API and its build's hook or CodeBuild endpoint. The API
+// keeps a client-scoped token from adding one (config.Tenant).
+func credentialDestinations(reg *provider.Registry) func(clientID, stackID, role string, spec config.StackSpec) []string {
+	return func(clientID, stackID, role string, spec config.StackSpec) []string {
+		return append(reg.Destinations(clientID, stackID, role, spec), build.Destinations(spec.Providers[role].Build)...)
+	}
 }

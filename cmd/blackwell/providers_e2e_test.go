@@ -201,7 +201,7 @@ func TestE2ESiteFaultsAreResourceDrift(t *testing.T) {
 func TestE2EContentPublishedWithoutARebuildIsContentStale(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t, sim.CMSSanity)
-	builder := newBuilder(w.srv.store, nil, nil, func(c, s string) {}, nil)
+	builder := newBuilder(w.srv.store, nil, nil, false, func(c, s string) {}, nil)
 	ssg := provider.Binding{ClientID: "acme", StackID: "web", Role: config.RoleSSG, Name: "nextjs",
 		Build: &config.Build{Driver: "hook", URL: config.NewSecret(w.world.Build.URL())}}
 	res, err := builder.Trigger(context.Background(), ssg)

@@ -42,6 +42,9 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 				return usageError{fmt.Errorf("--log-level: %w", err)}
 			}
 			o.configRequired = cmd.Flags().Changed("config") || os.Getenv("BLACKWELL_CONFIG") != ""
+			if _, err := o.tenancy.fileRules(); err != nil {
+				return err
+			}
 			o.logOut = g.stderr
 			if err := checkTLSFlags(o.tlsCert, o.tlsKey); err != nil { // server_tls.go
 				return usageError{err}
@@ -80,6 +83,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off by default; no auth: keep it on loopback)")
 	f.Int64Var(&gcFloor, "gc-heap-floor", defaultGCHeapFloor, "heap size, in bytes, below which the garbage collector waits to run: while the live heap is small it collects about every this many bytes allocated rather than every 4 MiB (0: Go's default; GOGC and GOMEMLIMIT still apply)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	o.tenancy.register(f, true) // tenancy.go
 	bindEnv(f)
 	return cmd
 }

@@ -85,6 +85,9 @@ type serverOptions struct {
 	logLevel slog.Level
 	logOut   io.Writer
 	getenv   func(string) (string, bool)
+	// tenancy: command builds, credential hosts, client variable names
+	// (tenancy.go).
+	tenancy tenancyFlags
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -145,6 +148,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	log := slog.New(slog.NewJSONHandler(opts.logOut, &slog.HandlerOptions{Level: opts.logLevel}))
 	s := &server{opts: opts, log: log}
 
+	rules, err := opts.tenancy.fileRules()
+	if err != nil {
+		return nil, err
+	}
 	// Parse the config before touching the store: a bad file refuses to
 	// start and changes nothing.
 	cfg, err := s.loadConfig()
@@ -239,7 +246,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			}
 		}()
 	})
-	builder := newBuilder(st, opts.getenv, log, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
+	builder := newBuilder(st, opts.getenv, log, opts.tenancy.allowCommandBuilds, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
 	healOpts.OnHeal = notes.OnHeal // AutoHealEvents on the bus
@@ -304,6 +311,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Events:     events,
 		OnConfig:   notes.Configure,
 		Egress:     opts.egress, // client-scoped writes may target what it lists
+
+		CredentialHosts:    rules.CredentialHosts,
+		ClientSecretPrefix: opts.tenancy.clientSecretPrefix,
+		Destinations:       credentialDestinations(providers),
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them
@@ -353,7 +364,11 @@ func (s *server) loadConfig() (*config.Config, error) {
 		s.log.Warn("no config file; serving what the store holds", "config", s.opts.configPath)
 		return nil, nil
 	}
-	cfg, err := config.Load(s.opts.configPath, s.opts.getenv)
+	rules, err := s.opts.tenancy.fileRules()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadWith(s.opts.configPath, s.opts.getenv, rules)
 	if err != nil {
 		return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
 	}

@@ -70,6 +70,21 @@ type Options struct {
 	// Resolver looks their hosts up (default: the system's).
 	Egress   *egress.Policy
 	Resolver egress.Resolver
+
+	// The rules of documents sent to the API (config.Rules; docs/SECURITY.md,
+	// "Tenants"). CredentialHosts are the hosts credentials may be sent to
+	// over plain http or, by a client-scoped token, anew (serve
+	// --credential-hosts).
+	CredentialHosts config.HostPatterns
+	// ClientSecretPrefix is the template of the variable names a scoped
+	// token's client owns (serve --client-secret-prefix, holding
+	// {CLIENT}); "" gives scoped tokens no variables of their own.
+	ClientSecretPrefix string
+	// Destinations names the origins a binding's credentials are sent to
+	// (its provider driver's and its build's). A client-scoped token may
+	// not add one the stored desired state does not hold. Nil: scoped
+	// tokens may not change a stack at all.
+	Destinations func(clientID, stackID, role string, spec config.StackSpec) []string
 }
 
 // WebhookReceiver receives one provider delivery at

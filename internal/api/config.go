@@ -36,7 +36,7 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := s.parseConfig(configFilename(r), data)
+	cfg, err := s.parseConfig(r, configFilename(r), data)
 	if err != nil {
 		return err
 	}

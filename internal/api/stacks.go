@@ -125,9 +125,12 @@ func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
 	if err := enc.Encode(doc); err != nil {
 		return badRequest("malformed spec: %s", jsonErrorText(err))
 	}
-	cfg, err := config.Parse("request", buf.Bytes(), s.opts.Getenv)
+	// Under the rules of API documents: a command build only as stored,
+	// and for a client-scoped token its client's variables and the stored
+	// credential destinations (docs/SECURITY.md, "Tenants").
+	cfg, err := s.parseConfig(r, "request", buf.Bytes())
 	if err != nil {
-		return configError(err)
+		return err
 	}
 	if len(cfg.Stacks) != 1 {
 		return invalid("the body must hold exactly one stack spec")

@@ -16,6 +16,14 @@
 // messages and the canonical form hashed by Hash carry "${VAR}", never the
 // value. Every other string is taken literally.
 //
+// ParseWith validates under Rules: what the document's author may declare.
+// Command builds come only from the operator's file with
+// serve --allow-command-builds and never change through the API; a
+// client-scoped author refers only to its client's variables and keeps its
+// bindings' credential destinations; credential URLs are https (or
+// loopback, or allowed hosts); credentials, webhook secrets and build hook
+// URLs are ${VAR} references, never literal (docs/SECURITY.md, "Tenants").
+//
 // DecodePolicyJSON applies the same rules to a ReconciliationPolicy spec sent
 // to the API as JSON. DefaultPolicy and EffectivePolicy give the policy that
 // applies to a stack. Schema returns the JSON Schema of one document,

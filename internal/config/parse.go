@@ -22,8 +22,15 @@ import (
 // The error, when not nil, is an *Errors listing every problem of the file,
 // each with file:line:column; the Config is then nil.
 func Parse(filename string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
+	return ParseWith(filename, data, getenv, Rules{})
+}
+
+// ParseWith is Parse under rules: what the document's author may declare
+// (command builds, which secrets, where credentials go). Parse uses the
+// zero Rules: the operator's own file without command builds.
+func ParseWith(filename string, data []byte, getenv func(string) (string, bool), rules Rules) (*Config, error) {
 	var errs Errors
-	p := fileParser{file: filename, getenv: getenv, errs: &errs}
+	p := fileParser{file: filename, getenv: getenv, errs: &errs, rules: rules}
 	cfg := p.parse(data)
 	if err := errs.err(); err != nil {
 		return nil, err
@@ -34,11 +41,16 @@ func Parse(filename string, data []byte, getenv func(string) (string, bool)) (*C
 // Load reads and parses a file; see Parse. A file that cannot be read gives
 // the wrapped os error rather than an *Errors.
 func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	return LoadWith(path, getenv, Rules{})
+}
+
+// LoadWith reads and parses a file under rules; see ParseWith.
+func LoadWith(path string, getenv func(string) (string, bool), rules Rules) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return Parse(path, data, getenv)
+	return ParseWith(path, data, getenv, rules)
 }
 
 // fileParser holds the state of one Parse.
@@ -46,6 +58,7 @@ type fileParser struct {
 	file   string
 	getenv func(string) (string, bool)
 	errs   *Errors
+	rules  Rules
 
 	stacks   []parsedDoc[Stack]
 	policies []parsedDoc[Policy]
@@ -263,6 +276,7 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		d.decode(body, nil, "", reflect.ValueOf(&s).Elem(), 0)
 		s.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
 		r.checkStack(&s)
+		r.checkRules(&s, p.rules)
 		p.stacks = append(p.stacks, parsedDoc[Stack]{v: s, r: r})
 	case KindReconciliationPolicy:
 		var pol Policy

@@ -321,7 +321,7 @@ spec:
   providers:
     cms:
       name: sanity
-      build: {driver: hook, url: "https://hooks.example/x"}
+      build: {driver: hook, url: "${HOOK}"}
     ssg:
       name: hugo
       build: {driver: make}
@@ -345,7 +345,7 @@ kind: Stack
 metadata: {client_id: acme, stack_id: codebuild}
 spec:
   providers:
-    ssg: {name: hugo, build: {driver: codebuild, region: eu-west-1, url: "https://x.example/"}}
+    ssg: {name: hugo, build: {driver: codebuild, region: eu-west-1, url: "${HOOK}"}}
 `,
 			want: []string{
 				"bad.yaml:8:7: spec.providers.cms.build: only the ssg role builds (build is not allowed for cms)",
@@ -353,6 +353,7 @@ spec:
 				"bad.yaml:18:23: spec.providers.ssg.build.url: is required for driver hook",
 				"bad.yaml:18:45: spec.providers.ssg.build.project_name: not allowed with driver hook",
 				"bad.yaml:25:23: spec.providers.ssg.build.command: is required for driver command (a list: program and arguments)",
+				"bad.yaml:25:39: spec.providers.ssg.build.driver: build driver command runs a program on the server and is disabled: allow it with serve --allow-command-builds (BLACKWELL_ALLOW_COMMAND_BUILDS), for the server's own config file only",
 				"bad.yaml:32:23: spec.providers.ssg.build.project_name: is required for driver codebuild",
 				"bad.yaml:32:69: spec.providers.ssg.build.url: not allowed with driver codebuild",
 			},
@@ -680,17 +681,25 @@ spec:
     cms:
       name: sanity
       credentials:
-        plain: literal-$-value
-        escaped: "$${A}"
         mixed: "x-${A}-${B}-$$-$"
         empty_var: "${A}${A}"
+---
+apiVersion: blackwell.io/v1
+kind: NotificationChannel
+metadata: {name: plain}
+spec: {type: pagerduty, routing_key: literal-$-value}
+---
+apiVersion: blackwell.io/v1
+kind: NotificationChannel
+metadata: {name: escaped}
+spec: {type: pagerduty, routing_key: "$${A}"}
 `)
 	cfg, err := Parse("s.yaml", []byte(src), env)
 	require.NoError(t, err)
 	creds := cfg.Stacks[0].Spec.Providers[RoleCMS].Credentials
-	require.Equal(t, "literal-$-value", creds["plain"].Value())
-	require.Equal(t, "${A}", creds["escaped"].Value())
-	require.Equal(t, "$${A}", creds["escaped"].Ref)
+	require.Equal(t, "literal-$-value", cfg.Channels[0].Spec.RoutingKey.Value())
+	require.Equal(t, "${A}", cfg.Channels[1].Spec.RoutingKey.Value())
+	require.Equal(t, "$${A}", cfg.Channels[1].Spec.RoutingKey.Ref)
 	require.Equal(t, "x-alpha-beta-$-$", creds["mixed"].Value())
 	require.Equal(t, "alphaalpha", creds["empty_var"].Value())
 }

@@ -73,7 +73,7 @@ func schemaMapper(t reflect.Type) *jsonschema.Schema {
 	secret := func() *jsonschema.Schema {
 		return &jsonschema.Schema{
 			Type:  "string",
-			Title: "secret: literal text or ${VAR} references ($$ for a literal $)",
+			Title: "secret: ${VAR} references ($$ for a literal $); credentials, webhook secrets and build hook URLs must be references, elsewhere literal text is kept",
 		}
 	}
 	switch t {

@@ -283,6 +283,15 @@ func (s *StackSpec) resolveSecrets(getenv func(string) (string, bool), report se
 		if b.Build != nil {
 			build := *b.Build
 			resolveOne(&build.URL, base+".build.url", getenv, report)
+			if build.Env != nil {
+				env := make(map[string]Secret, len(build.Env))
+				for _, k := range sortedKeys(build.Env) {
+					v := build.Env[k]
+					resolveOne(&v, base+".build.env."+k, getenv, report)
+					env[k] = v
+				}
+				build.Env = env
+			}
 			b.Build = &build
 		}
 		providers[role] = b

@@ -79,6 +79,10 @@ type Build struct {
 	ProjectName string   `json:"project_name,omitempty" yaml:"project_name"`
 	Region      string   `json:"region,omitempty" yaml:"region"`
 	Endpoint    string   `json:"endpoint,omitempty" yaml:"endpoint"`
+	// Env adds variables to a command build's minimal environment (PATH,
+	// HOME, LANG, TMPDIR); values may hold ${VAR} references. Driver
+	// command only, so only from the server's own config file.
+	Env map[string]Secret `json:"env,omitempty" yaml:"env"`
 }
 
 // Integration is a webhook subscription that a provider must hold.

@@ -54,6 +54,9 @@ const idPattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
 // parsing allocated.
 var idSyntax = regexp.MustCompile(idPattern)
 
+// awsRegion is the syntax of an AWS region name.
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
 // oneOf formats a list of allowed values for a message.
 func oneOf(values []string) string {
 	switch len(values) {
@@ -320,13 +323,18 @@ func (r reporter) checkBuild(p string, b *Build) {
 		r.checkSecretURL(p+".url", b.URL)
 		r.notAllowed(p, why, map[string]bool{
 			"command": b.Command != nil, "project_name": b.ProjectName != "",
-			"region": b.Region != "", "endpoint": b.Endpoint != "",
+			"region": b.Region != "", "endpoint": b.Endpoint != "", "env": b.Env != nil,
 		})
 	case "command":
 		if len(b.Command) == 0 {
 			r.value(p+".command", "is required for driver command (a list: program and arguments)")
 		} else if strings.TrimSpace(b.Command[0]) == "" {
 			r.value(p+".command[0]", "must name a program")
+		}
+		for _, k := range sortedKeys(b.Env) {
+			if !validEnvName(k) {
+				r.key(p+".env."+k, "%q is not a variable name (want letters, digits and _, not starting with a digit)", k)
+			}
 		}
 		r.notAllowed(p, why, map[string]bool{
 			"url": b.URL.Ref != "", "project_name": b.ProjectName != "",
@@ -339,7 +347,11 @@ func (r reporter) checkBuild(p string, b *Build) {
 		if b.Endpoint != "" {
 			r.checkHTTPURL(p+".endpoint", b.Endpoint)
 		}
-		r.notAllowed(p, why, map[string]bool{"url": b.URL.Ref != "", "command": b.Command != nil})
+		// The region names the endpoint's host (codebuild.REGION.amazonaws.com).
+		if b.Region != "" && !awsRegion.MatchString(b.Region) {
+			r.value(p+".region", "%q is not an AWS region (like eu-west-1)", b.Region)
+		}
+		r.notAllowed(p, why, map[string]bool{"url": b.URL.Ref != "", "command": b.Command != nil, "env": b.Env != nil})
 	}
 }
 

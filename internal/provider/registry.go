@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -173,4 +174,46 @@ func (r *Registry) note(clientID, stackID, role string, o Observation) {
 	default:
 		r.log.Warn("provider observation", attrs...)
 	}
+}
+
+// Destiner is implemented by drivers that send a binding's credentials
+// (its token, its webhook secret) to an address computed from its
+// settings: Destination returns that address, "" when the settings name
+// none.
+type Destiner interface {
+	Destination(b Binding) string
+}
+
+// Destinations returns the origins (scheme://host[:port]) the binding of
+// role in spec sends its credentials to through its provider driver; nil
+// when there is no such binding or driver. Settings decide it, not
+// secrets: spec need not be resolved. The API compares them before and
+// after a change made by a client-scoped token (config.Tenant).
+func (r *Registry) Destinations(clientID, stackID, role string, spec config.StackSpec) []string {
+	b, ok := NewBinding(clientID, stackID, role, spec)
+	if !ok {
+		return nil
+	}
+	d, ok := r.Driver(b.Name)
+	if !ok {
+		return nil
+	}
+	dd, ok := d.(Destiner)
+	if !ok {
+		return nil
+	}
+	if o := Origin(dd.Destination(b)); o != "" {
+		return []string{o}
+	}
+	return nil
+}
+
+// Origin is the scheme://host[:port] of a URL, lower-cased; "" when it is
+// not an absolute URL.
+func Origin(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }

@@ -56,7 +56,10 @@ type Driver struct {
 	api *provider.APIClient
 }
 
-var _ provider.Driver = (*Driver)(nil)
+var (
+	_ provider.Driver   = (*Driver)(nil)
+	_ provider.Destiner = (*Driver)(nil)
+)
 
 // New returns a Contentful driver.
 func New(opts Options) *Driver {
@@ -83,6 +86,16 @@ type definition struct {
 	Topics  []string        `json:"topics"`
 	Filters json.RawMessage `json:"filters"`
 	Active  bool            `json:"active"`
+}
+
+// Destination is where the binding's token goes: the CMA
+// (settings.api_base, else DefaultAPIBase); "" without a space id.
+func (d *Driver) Destination(b provider.Binding) string {
+	u, err := definitionsURL(b)
+	if err != nil {
+		return ""
+	}
+	return u
 }
 
 func definitionsURL(b provider.Binding) (string, error) {

@@ -56,6 +56,7 @@ type Driver struct {
 var (
 	_ provider.Driver            = (*Driver)(nil)
 	_ provider.ProviderRegistrar = (*Driver)(nil)
+	_ provider.Destiner          = (*Driver)(nil)
 )
 
 // New returns a generic driver.
@@ -83,6 +84,16 @@ type Configuration struct {
 	Filter  string   `json:"filter"`
 	Enabled *bool    `json:"enabled,omitempty"`
 	Secret  string   `json:"secret,omitempty"`
+}
+
+// Destination is where the binding's token and webhook secret go: the
+// Integration API (settings.api_base, else settings.integration_api).
+func (d *Driver) Destination(b provider.Binding) string {
+	u, err := apiBase(b)
+	if err != nil {
+		return ""
+	}
+	return u
 }
 
 func apiBase(b provider.Binding) (string, error) {

@@ -42,7 +42,10 @@ type Driver struct {
 	api *provider.APIClient
 }
 
-var _ provider.Driver = (*Driver)(nil)
+var (
+	_ provider.Driver   = (*Driver)(nil)
+	_ provider.Destiner = (*Driver)(nil)
+)
 
 // New returns a Sanity driver.
 func New(opts Options) *Driver {
@@ -72,6 +75,17 @@ type hookRule struct {
 }
 
 // hooksURL is {base}/{version}/hooks/projects/{projectId}.
+// Destination is where the binding's token goes: the project's API
+// (settings.api_base, else https://{project_id}.api.sanity.io); "" without
+// a project id.
+func (d *Driver) Destination(b provider.Binding) string {
+	u, err := hooksURL(b)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
 func hooksURL(b provider.Binding) (string, error) {
 	project := b.Setting("project_id", "")
 	if project == "" {

@@ -57,7 +57,10 @@ type Driver struct {
 	leak float64
 }
 
-var _ provider.Driver = (*Driver)(nil)
+var (
+	_ provider.Driver   = (*Driver)(nil)
+	_ provider.Destiner = (*Driver)(nil)
+)
 
 // New returns a Shopify driver.
 func New(opts Options) *Driver {
@@ -90,6 +93,16 @@ type restWebhook struct {
 }
 
 // adminBase is {api base}/admin/api/{version}.
+// Destination is where the binding's token goes: the shop's Admin API
+// (settings.api_base, else https://{shop}); "" without either.
+func (d *Driver) Destination(b provider.Binding) string {
+	u, err := adminBase(b)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
 func adminBase(b provider.Binding) (string, error) {
 	def := ""
 	if shop := b.Setting("shop", ""); shop != "" {
