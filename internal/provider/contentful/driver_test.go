@@ -79,6 +79,7 @@ func TestObservePagesWithSkipAndLimit(t *testing.T) {
 func TestFilterIsReportedAsDeclaredWhenEquivalent(t *testing.T) {
 	t.Parallel()
 	f := setupDriver(t, provider.APIClientOptions{})
+	f.driver = contentful.New(contentful.Options{ShareFor: -1}) // each Observe lists
 	id := f.cms.AddWebhook(sim.ContentfulWebhook{Name: "ours", URL: receiver, Topics: []string{"Entry.unpublish", "Entry.publish"},
 		Filters: json.RawMessage("[ {\"equals\": [ {\"doc\": \"sys.environment.sys.id\"}, \"master\" ] } ]"), Active: true})
 	obs := f.driver.Observe(context.Background(), f.binding)
@@ -113,7 +114,7 @@ func TestPerSecondLimitIsRespected(t *testing.T) {
 	cms, err := sim.NewContentful(sim.ContentfulOptions{SecondLimit: 3})
 	require.NoError(t, err)
 	t.Cleanup(cms.Close)
-	d := contentful.New(contentful.Options{API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000}})
+	d := contentful.New(contentful.Options{API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000}, ShareFor: -1})
 	b := provider.Binding{Name: "contentful", Settings: map[string]string{"api_base": cms.URL(), "space_id": cms.SpaceID()},
 		Credentials: map[string]config.Secret{"token": config.NewSecret(cms.Token())}}
 	for i := range 7 {

@@ -158,7 +158,7 @@ func TestCallLimitHeaderSlowsTheClientDown(t *testing.T) {
 	shop, err := sim.NewShopify(sim.ShopifyOptions{BucketSize: 6, LeakRate: 20})
 	require.NoError(t, err)
 	t.Cleanup(shop.Close)
-	d := shopify.New(shopify.Options{LeakRate: 20, API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000, MaxRetries: -1}})
+	d := shopify.New(shopify.Options{LeakRate: 20, API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000, MaxRetries: -1}, ShareFor: -1})
 	b := provider.Binding{Name: "shopify", Settings: map[string]string{"api_base": shop.URL()},
 		Credentials: map[string]config.Secret{"token": config.NewSecret(shop.Token())}}
 	// Without the pause taken from X-Shopify-Shop-Api-Call-Limit, 20 quick
