@@ -463,6 +463,11 @@ func (c *APIClient) wait(ctx context.Context, ep *account, write bool) error {
 		}
 	}
 	if err := ep.limiter.Wait(ctx, write); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The pass's time ran out in the account's queue: throttled
+			// (by us, on the provider's behalf).
+			return fmt.Errorf("%w: %s: waiting for the client-side rate limit: %w", ErrRateLimited, c.opts.Provider, err)
+		}
 		return fmt.Errorf("%s: waiting for the client-side rate limit: %w", c.opts.Provider, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -96,7 +97,7 @@ func (s *Shared[T]) Do(ctx context.Context, key string, fetch func(context.Conte
 		}
 		s.mu.Unlock()
 		var zero T
-		return zero, ctx.Err()
+		return zero, fmt.Errorf("the listing was not done in time: %w", ctx.Err())
 	}
 }
 

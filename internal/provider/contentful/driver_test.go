@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
 	"github.com/blackwellio/blackwell/internal/provider/providertest"
@@ -121,4 +122,24 @@ func TestPerSecondLimitIsRespected(t *testing.T) {
 		obs := d.Observe(context.Background(), b)
 		require.True(t, obs.SubscriptionsKnown, "call %d: %s", i, obs.Detail)
 	}
+}
+
+// TestMissingSpaceIsTheOnlyMissing: the CMA's own 404 on the space's
+// listing is the authoritative "account missing"; the observation stays
+// reachable, with the subscriptions unknown.
+func TestMissingSpaceIsTheOnlyMissing(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	f.binding.Settings["space_id"] = "nosuchspace"
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Reachable, obs.Reachability, obs.Detail)
+	require.Equal(t, provider.ReasonAccountMissing, obs.Reason)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Contains(t, obs.Detail, "404")
+
+	f.cms.AnswerHTML(404, -1) // a wrong api_base's page is not the CMA saying so
+	f.binding.Settings["space_id"] = f.cms.SpaceID()
+	obs = f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Unknown, obs.Reachability, obs.Detail)
+	require.Equal(t, drift.ReasonInvalidAnswer, obs.Reason)
 }
