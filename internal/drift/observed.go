@@ -32,6 +32,7 @@ const (
 	ReasonInvalidAnswer Reason = "invalid_answer" // HTML, truncated or undecodable body
 	ReasonUnresolved    Reason = "unresolved"     // a secret reference did not resolve
 	ReasonNotObserved   Reason = "not_observed"   // cancelled, or not attempted this pass
+	ReasonEgressRefused Reason = "egress_refused" // the operator's egress allowlist refused the address
 )
 
 // Subscription is a webhook subscription held by a provider.

@@ -93,6 +93,9 @@ func roleOf(d drift.Drift, spec config.StackSpec) string {
 
 // Execute runs the attempt's action on the stack and says what it did.
 func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config.StackSpec) (string, error) {
+	// A heal's calls go ahead of observation reads in each provider
+	// account's rate limit, and see the provider fresh.
+	ctx = provider.ForHeal(ctx)
 	d := drift.Drift{Code: at.Code, Component: at.Component}
 	bindings, err := a.opts.Registry.Bindings(at.ClientID, at.StackID, spec)
 	if err != nil {

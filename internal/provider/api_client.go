@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/blackwellio/blackwell/internal/egress"
@@ -27,9 +26,12 @@ const (
 	DefaultMaxRetryWait    = 5 * time.Second
 	DefaultMaxRetries      = 2
 	DefaultBreakerFailures = 5
-	DefaultBreakerCooldown = 30 * time.Second
-	DefaultRateLimit       = rate.Limit(10)
-	DefaultMaxBody         = 4 << 20
+	// DefaultBreakerCooldown is the first open period of a breaker; it
+	// doubles after each failed trial up to DefaultBreakerMaxCooldown.
+	DefaultBreakerCooldown    = time.Second
+	DefaultBreakerMaxCooldown = 30 * time.Second
+	DefaultRateLimit          = rate.Limit(10)
+	DefaultMaxBody            = 4 << 20
 )
 
 // APIClientOptions configure an APIClient. The zero value is usable.
@@ -48,14 +50,17 @@ type APIClientOptions struct {
 	// MaxRetries is how often one call is retried after a 429.
 	MaxRetries int
 	// BreakerFailures is how many consecutive failures (5xx, timeouts,
-	// connection errors) open an endpoint's circuit breaker; while it is
-	// open, calls fail at once with ErrUnreachable.
+	// connection errors, cut answers) open an endpoint's circuit breaker;
+	// while it is open, calls fail at once with ErrBreakerOpen (which
+	// matches ErrUnreachable too), naming the endpoint.
 	BreakerFailures int
-	// BreakerCooldown is how long a breaker stays open before one trial
-	// call is let through.
-	BreakerCooldown time.Duration
-	// RateLimit and Burst bound the requests per second sent to one
-	// endpoint, whatever the provider says.
+	// BreakerCooldown is how long a breaker first stays open before one
+	// trial call is let through; each failed trial doubles it, up to
+	// BreakerMaxCooldown, and a successful one resets it.
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
+	// RateLimit and Burst bound the requests per second sent for one
+	// provider account (Request.Account), whatever the provider says.
 	RateLimit rate.Limit
 	Burst     int
 	// RetryAfter reads how long a 429 asks to wait. Default: the
@@ -69,28 +74,31 @@ type APIClientOptions struct {
 	ErrorMessage func(body []byte) string
 	// MaxBody bounds the answer bodies read.
 	MaxBody int64
+	// Now is the clock of breaker cooldowns (default time.Now).
+	Now func() time.Time
 }
 
 // APIClient sends a provider's management API requests with a timeout, a
-// client-side rate limit, 429/Retry-After handling and a circuit breaker
-// per endpoint (scheme and host). It is safe for concurrent use.
+// client-side rate limit and 429/Retry-After pauses per provider account,
+// and a circuit breaker per endpoint (scheme and host). Sixteen shops
+// behind one api_base (a proxy, a fake) are sixteen rate-limit buckets and
+// one breaker: the bucket is the provider's per account, the breaker is
+// about the host answering at all. It is safe for concurrent use.
 type APIClient struct {
 	opts APIClientOptions
 	http *http.Client
 
-	mu        sync.Mutex
-	endpoints map[string]*endpoint
+	mu       sync.Mutex
+	breakers map[string]*breaker // by scheme://host
+	accounts map[string]*account // by Request.Account (or scheme://host)
 }
 
-// endpoint is the state kept per scheme://host.
-type endpoint struct {
-	base    string
-	breaker *gobreaker.CircuitBreaker[*Response]
-	limiter *rate.Limiter
+// account is the rate-limit state kept per provider account.
+type account struct {
+	limiter *priorityLimiter
 
 	mu          sync.Mutex
 	pausedUntil time.Time
-	openedAt    time.Time
 }
 
 // Request is one API call.
@@ -100,6 +108,13 @@ type Request struct {
 	Header http.Header
 	// Body is sent as is (JSON for every API here).
 	Body []byte
+	// Account is the AccountKey of the provider account the call is
+	// made for: its rate limit and pauses. Empty: the endpoint's host.
+	Account string
+	// Write puts the call ahead of waiting reads in its account's rate
+	// limit. Calls other than GET and HEAD, and every call under a
+	// ForHeal context, are writes anyway.
+	Write bool
 }
 
 // Response is an answer that was read whole.
@@ -109,12 +124,46 @@ type Response struct {
 	Body   []byte
 }
 
-// Decode unmarshals the answer body.
+// Decode unmarshals the answer body; an answer that is not the JSON
+// expected is ErrInvalidAnswer.
 func (r *Response) Decode(v any) error {
 	if err := json.Unmarshal(r.Body, v); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
+		return fmt.Errorf("%w: %s", ErrInvalidAnswer, describeBody(r, err))
 	}
 	return nil
+}
+
+// describeBody says what is wrong with a body that did not decode, without
+// quoting it (it may hold anything).
+func describeBody(r *Response, err error) string {
+	ct := ""
+	if r.Header != nil {
+		ct = r.Header.Get("Content-Type")
+	}
+	switch {
+	case looksHTML(ct, r.Body):
+		return "an HTML page instead of JSON (a proxy, a login or an error page?)"
+	case len(bytes.TrimSpace(r.Body)) == 0:
+		return "an empty body instead of JSON"
+	case errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "unexpected end of JSON"):
+		return fmt.Sprintf("a truncated JSON body (%d bytes)", len(r.Body))
+	}
+	return "undecodable body: " + Truncate(err.Error(), 200)
+}
+
+// looksHTML reports an HTML answer by its Content-Type or its first byte.
+func looksHTML(contentType string, body []byte) bool {
+	if strings.Contains(strings.ToLower(contentType), "html") {
+		return true
+	}
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '<'
+}
+
+// looksJSON reports a body that starts like a JSON object or array.
+func looksJSON(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // StatusError is an error answer. It wraps ErrUnauthorized (401, 403),
@@ -126,10 +175,13 @@ type StatusError struct {
 	Status   int
 	Message  string
 	kind     error
+	// jsonBody: the body is JSON (the provider's own error), not a
+	// proxy's or a wrong host's page.
+	jsonBody bool
 }
 
 func (e *StatusError) Error() string {
-	s := fmt.Sprintf("%s %s %s: %d %s", e.Provider, e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	s := fmt.Sprintf("%s %s %s answered %d %s", e.Provider, e.Method, e.URL, e.Status, http.StatusText(e.Status))
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
@@ -168,6 +220,12 @@ func NewAPIClient(opts APIClientOptions) *APIClient {
 	if opts.BreakerCooldown <= 0 {
 		opts.BreakerCooldown = DefaultBreakerCooldown
 	}
+	if opts.BreakerMaxCooldown <= 0 {
+		opts.BreakerMaxCooldown = max(DefaultBreakerMaxCooldown, opts.BreakerCooldown)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = DefaultRateLimit
 	}
@@ -193,89 +251,110 @@ func NewAPIClient(opts APIClientOptions) *APIClient {
 			ResponseHeaderTimeout: opts.Timeout,
 		}}
 	}
-	return &APIClient{opts: opts, http: hc, endpoints: map[string]*endpoint{}}
+	return &APIClient{opts: opts, http: hc, breakers: map[string]*breaker{}, accounts: map[string]*account{}}
 }
 
 // Provider is the provider name the client reports in errors.
 func (c *APIClient) Provider() string { return c.opts.Provider }
 
 // BreakerState reports the state of the breaker of the endpoint of rawURL
-// ("closed" for an endpoint not called yet).
+// ("closed" for an endpoint not called yet, "open" while calls fail at
+// once, "half-open" while a trial may go through).
 func (c *APIClient) BreakerState(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "closed"
 	}
 	c.mu.Lock()
-	ep := c.endpoints[u.Scheme+"://"+u.Host]
+	b := c.breakers[u.Scheme+"://"+u.Host]
 	c.mu.Unlock()
-	if ep == nil {
-		return gobreaker.StateClosed.String()
+	if b == nil {
+		return "closed"
 	}
-	return ep.breaker.State().String()
+	return b.state()
 }
 
-func (c *APIClient) endpoint(base string) *endpoint {
+// BreakerCooldown is the cooldown of the current or next open period of
+// the breaker of rawURL's endpoint (0 for an endpoint not called yet).
+func (c *APIClient) BreakerCooldown(rawURL string) time.Duration {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 0
+	}
+	c.mu.Lock()
+	b := c.breakers[u.Scheme+"://"+u.Host]
+	c.mu.Unlock()
+	if b == nil {
+		return 0
+	}
+	return b.currentCooldown()
+}
+
+func (c *APIClient) breaker(base string) *breaker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ep := c.endpoints[base]; ep != nil {
-		return ep
+	b := c.breakers[base]
+	if b == nil {
+		b = newBreaker(c.opts.Provider, redact.URL(base), c.opts.BreakerFailures, c.opts.BreakerCooldown, c.opts.BreakerMaxCooldown, c.opts.Now)
+		c.breakers[base] = b
 	}
-	ep := &endpoint{base: base, limiter: rate.NewLimiter(c.opts.RateLimit, c.opts.Burst)}
-	failures := uint32(c.opts.BreakerFailures)
-	ep.breaker = gobreaker.NewCircuitBreaker[*Response](gobreaker.Settings{
-		Name:        c.opts.Provider + " " + base,
-		MaxRequests: 1,
-		Timeout:     c.opts.BreakerCooldown,
-		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= failures },
-		IsExcluded:  func(err error) bool { return errors.As(err, new(callerDone)) },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
-				ep.mu.Lock()
-				ep.openedAt = time.Now()
-				ep.mu.Unlock()
-			}
-		},
-	})
-	c.endpoints[base] = ep
-	return ep
+	return b
+}
+
+func (c *APIClient) account(key string) *account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.accounts[key]
+	if a == nil {
+		a = &account{limiter: newPriorityLimiter(c.opts.RateLimit, c.opts.Burst)}
+		c.accounts[key] = a
+	}
+	return a
 }
 
 // Do sends r and reads the answer. Any 2xx or 3xx answer is returned with a
-// nil error; an error answer is returned with a *StatusError. A 429 is
-// retried after the wait it asks for, while that wait is within
-// MaxRetryWait and retries are left.
+// nil error, unless it is an HTML page (ErrInvalidAnswer); an error answer
+// is returned with a *StatusError. A 429 is retried after the wait it asks
+// for, while that wait is within MaxRetryWait and retries are left.
 func (c *APIClient) Do(ctx context.Context, r Request) (*Response, error) {
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, ConfigError("%s API URL %q is not an absolute http(s) URL", c.opts.Provider, redact.URL(r.URL))
 	}
-	ep := c.endpoint(u.Scheme + "://" + u.Host)
+	base := u.Scheme + "://" + u.Host
+	br := c.breaker(base)
+	key := r.Account
+	if key == "" {
+		key = base
+	}
+	acct := c.account(key)
+	write := r.Write || IsHeal(ctx) || (r.Method != http.MethodGet && r.Method != http.MethodHead)
 	for attempt := 0; ; attempt++ {
-		if err := c.wait(ctx, ep); err != nil {
+		if err := c.wait(ctx, acct, write); err != nil {
 			return nil, err
 		}
-		resp, err := ep.breaker.Execute(func() (*Response, error) { return c.send(ctx, r) })
-		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-			return nil, c.openError(ep)
-		}
+		resp, err := br.execute(func() (*Response, error) { return c.send(ctx, r) })
 		if resp == nil {
 			return nil, err
 		}
 		if c.opts.Throttle != nil {
 			if d := c.opts.Throttle(resp); d > 0 {
-				ep.pause(d)
+				acct.pause(d)
 			}
 		}
 		if err != nil {
 			return resp, err // 5xx, already a *StatusError
 		}
 		if resp.Status < 400 {
+			if looksHTML(resp.Header.Get("Content-Type"), resp.Body) {
+				return resp, fmt.Errorf("%w: %s %s %s answered %d with an HTML page instead of JSON (a proxy, a login or an error page?)",
+					ErrInvalidAnswer, c.opts.Provider, r.Method, redact.URL(r.URL), resp.Status)
+			}
 			return resp, nil
 		}
 		serr := &StatusError{
 			Provider: c.opts.Provider, Method: r.Method, URL: redact.URL(r.URL),
-			Status: resp.Status, Message: c.opts.ErrorMessage(resp.Body),
+			Status: resp.Status, Message: c.opts.ErrorMessage(resp.Body), jsonBody: looksJSON(resp.Body),
 		}
 		switch resp.Status {
 		case http.StatusTooManyRequests:
@@ -284,7 +363,7 @@ func (c *APIClient) Do(ctx context.Context, r Request) (*Response, error) {
 			if !ok || wait <= 0 {
 				wait = time.Second
 			}
-			ep.pause(wait)
+			acct.pause(wait)
 			if attempt >= c.opts.MaxRetries || wait > c.opts.MaxRetryWait {
 				serr.Message = strings.TrimSpace(fmt.Sprintf("retry after %s; %s", wait, serr.Message))
 				return resp, serr
@@ -330,16 +409,21 @@ func (c *APIClient) send(ctx context.Context, r Request) (*Response, error) {
 	defer hresp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(hresp.Body, c.opts.MaxBody+1))
 	if err != nil {
-		return nil, c.transportError(ctx, r, err)
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return nil, c.transportError(ctx, r, err)
+		}
+		// The status and headers came, the body was cut short.
+		return nil, fmt.Errorf("%w: %s %s %s answered %d with a body cut short after %d bytes: %s",
+			ErrInvalidAnswer, c.opts.Provider, r.Method, redact.URL(r.URL), hresp.StatusCode, len(b), redact.Text(err.Error()))
 	}
 	if int64(len(b)) > c.opts.MaxBody {
-		return nil, fmt.Errorf("%s %s %s: answer larger than %d bytes", c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.MaxBody)
+		return nil, fmt.Errorf("%w: %s %s %s: answer larger than %d bytes", ErrInvalidAnswer, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.MaxBody)
 	}
 	resp := &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: b}
 	if resp.Status >= 500 {
 		return resp, &StatusError{
 			Provider: c.opts.Provider, Method: r.Method, URL: redact.URL(r.URL),
-			Status: resp.Status, Message: c.opts.ErrorMessage(b), kind: ErrUnreachable,
+			Status: resp.Status, Message: c.opts.ErrorMessage(b), kind: ErrUnreachable, jsonBody: looksJSON(b),
 		}
 	}
 	return resp, nil
@@ -359,34 +443,22 @@ func (c *APIClient) transportError(ctx context.Context, r Request, err error) er
 		// observation is unknown (ObservationOf).
 		return callerDone{fmt.Errorf("%s %s %s: %w", c.opts.Provider, r.Method, redact.URL(r.URL), err)}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s %s %s: no answer within %s", ErrUnreachable, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.Timeout)
+	var nerr interface{ Timeout() bool }
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()) {
+		return fmt.Errorf("%w: %w: %s %s %s: no answer within %s", ErrUnreachable, ErrTimeout, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.Timeout)
 	}
 	return fmt.Errorf("%w: %s %s %s: %s", ErrUnreachable, c.opts.Provider, r.Method, redact.URL(r.URL), redact.Text(err.Error()))
 }
 
-func (c *APIClient) openError(ep *endpoint) error {
-	ep.mu.Lock()
-	opened := ep.openedAt
-	ep.mu.Unlock()
-	msg := fmt.Sprintf("%s %s: circuit breaker open after %d consecutive failures", c.opts.Provider, ep.base, c.opts.BreakerFailures)
-	if !opened.IsZero() {
-		if left := c.opts.BreakerCooldown - time.Since(opened); left > 0 {
-			msg += fmt.Sprintf("; next trial in %s", left.Round(100*time.Millisecond))
-		}
-	}
-	return fmt.Errorf("%w: %s", ErrUnreachable, msg)
-}
-
-// wait holds a request back while the endpoint is paused by a rate-limit
+// wait holds a request back while the account is paused by a rate-limit
 // answer (failing at once when the pause is longer than MaxRetryWait) and
-// under the client-side rate limit.
-func (c *APIClient) wait(ctx context.Context, ep *endpoint) error {
+// under the client-side rate limit, writes ahead of reads.
+func (c *APIClient) wait(ctx context.Context, ep *account, write bool) error {
 	ep.mu.Lock()
 	d := time.Until(ep.pausedUntil)
 	ep.mu.Unlock()
 	if d > c.opts.MaxRetryWait {
-		return fmt.Errorf("%w: %s %s asked to wait %s, more than %s", ErrRateLimited, c.opts.Provider, ep.base, d.Round(time.Millisecond), c.opts.MaxRetryWait)
+		return fmt.Errorf("%w: %s asked to wait %s, more than %s", ErrRateLimited, c.opts.Provider, d.Round(time.Millisecond), c.opts.MaxRetryWait)
 	}
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -397,16 +469,18 @@ func (c *APIClient) wait(ctx context.Context, ep *endpoint) error {
 		case <-t.C:
 		}
 	}
-	if err := ep.limiter.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	if err := ep.limiter.Wait(ctx, write); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The pass's time ran out in the account's queue: throttled
+			// (by us, on the provider's behalf).
+			return fmt.Errorf("%w: %s: waiting for the client-side rate limit: %w", ErrRateLimited, c.opts.Provider, err)
 		}
-		return fmt.Errorf("%w: %s %s: client-side rate limit: %v", ErrRateLimited, c.opts.Provider, ep.base, err)
+		return fmt.Errorf("%s: waiting for the client-side rate limit: %w", c.opts.Provider, err)
 	}
 	return nil
 }
 
-func (ep *endpoint) pause(d time.Duration) {
+func (ep *account) pause(d time.Duration) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if until := time.Now().Add(d); until.After(ep.pausedUntil) {

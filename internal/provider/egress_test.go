@@ -39,6 +39,7 @@ func TestAPIClientUnderAnEgressPolicy(t *testing.T) {
 	require.Equal(t, "closed", c.BreakerState(srv.URL))
 	obs := provider.ObservationOf("generic", err)
 	require.Equal(t, drift.Unknown, obs.Reachability)
+	require.Equal(t, drift.ReasonEgressRefused, obs.Reason)
 	require.Contains(t, obs.Detail, "refused by the egress allowlist")
 	require.Zero(t, calls.Load())
 

@@ -5,10 +5,19 @@
 // main, maps provider names to drivers and observes a stack's declared
 // bindings for the reconcile pass.
 //
+// Drivers report honestly (classify.go): an observation that could not be
+// made is unreachable, unauthorized or unknown with a drift.Reason saying
+// why, never an empty list; only the provider's own 404 on the account is
+// "missing" (ReasonAccountMissing).
+//
 // Drivers never hang a pass: every request runs under a timeout, 429 answers
 // are waited out only up to a bound, and a circuit breaker per provider
 // endpoint (APIClient) turns a provider that keeps failing into an
-// immediate "unreachable" observation.
+// immediate "unreachable" observation, with a cooldown that starts short
+// and doubles while the endpoint stays down. Rate limits are kept per
+// provider account (AccountKey), with heal writes served before
+// observation reads, and stacks of one account share one listing of it
+// (Shared).
 package provider
 
 import (
@@ -20,8 +29,6 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
-	"github.com/blackwellio/blackwell/internal/egress"
-	"github.com/blackwellio/blackwell/internal/redact"
 )
 
 // Binding is one declared provider binding of a stack, with its secrets
@@ -137,10 +144,11 @@ type Observation struct {
 // management API. Implementations are safe for concurrent use.
 type Driver interface {
 	// Observe says whether the provider is reachable with the binding's
-	// credentials and lists its webhook subscriptions. It never fails:
-	// an unreachable provider or rejected credentials are observations
-	// (drift.Unreachable, drift.Unauthorized), and anything else that
-	// prevents listing leaves SubscriptionsKnown false.
+	// credentials and lists its webhook subscriptions. It never fails
+	// and never panics: an unreachable provider or rejected credentials
+	// are observations (drift.Unreachable, drift.Unauthorized), and
+	// anything else that prevents listing every page leaves
+	// SubscriptionsKnown false; a Reason says why (Classify).
 	Observe(ctx context.Context, b Binding) Observation
 	// Register creates the subscription of ig pointing at address (our
 	// receiver) and returns it. It is idempotent: what already exists at
@@ -171,36 +179,6 @@ var (
 	// ErrConfig: the binding lacks a setting or credential the driver needs.
 	ErrConfig = errors.New("binding incomplete")
 )
-
-// ObservationOf is the observation of a failed listing: unauthorized,
-// unreachable, or reachable with unknown subscriptions, with the error as
-// detail.
-func ObservationOf(name string, err error) Observation {
-	o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Detail: redact.Text(err.Error())}}
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		o.Reachability = drift.Unauthorized
-	case errors.Is(err, ErrUnreachable):
-		o.Reachability = drift.Unreachable
-	case errors.Is(err, ErrConfig), errors.Is(err, egress.ErrRefused), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		o.Reachability = drift.Unknown
-	default:
-		// It answered (429, 4xx, a body we could not read): reachable, but
-		// the subscriptions are unknown this pass.
-		o.Reachability = drift.Reachable
-	}
-	return o
-}
-
-// Listed is the observation of a successful listing.
-func Listed(name string, subs []drift.Subscription) Observation {
-	if subs == nil {
-		subs = []drift.Subscription{}
-	}
-	return Observation{ProviderObservation: drift.ProviderObservation{
-		Name: name, Reachability: drift.Reachable, SubscriptionsKnown: true, Subscriptions: subs,
-	}}
-}
 
 // ConfigError is an ErrConfig naming what the binding lacks.
 func ConfigError(format string, args ...any) error {

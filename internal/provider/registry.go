@@ -40,7 +40,7 @@ type Registry struct {
 	log     *slog.Logger
 
 	mu   sync.Mutex
-	last map[string]drift.Reachability // client/stack/role -> last reachability logged
+	last map[string]string // client/stack/role -> last reachability/reason logged
 }
 
 // NewRegistry returns a Registry.
@@ -58,7 +58,7 @@ func NewRegistry(opts RegistryOptions) *Registry {
 	for name, d := range opts.Drivers {
 		drivers[strings.ToLower(name)] = d
 	}
-	return &Registry{drivers: drivers, getenv: opts.Getenv, timeout: opts.Timeout, log: opts.Logger, last: map[string]drift.Reachability{}}
+	return &Registry{drivers: drivers, getenv: opts.Getenv, timeout: opts.Timeout, log: opts.Logger, last: map[string]string{}}
 }
 
 // Driver returns the driver of a provider name.
@@ -93,8 +93,11 @@ func (r *Registry) Bindings(clientID, stackID string, spec config.StackSpec) (ma
 // ObserveProviders observes every declared role whose provider has a
 // driver, the roles concurrently, all under the registry's timeout. Roles
 // whose provider has no driver are left out. A role whose credentials do
-// not resolve is observed as unknown (not drift: an operator must set the
-// variable), and logged.
+// not resolve is observed as unknown with drift.ReasonUnresolved (not
+// drift: an operator must set the variable), and logged; a driver that
+// has not answered when the timeout ends is unreachable with
+// drift.ReasonTimeout, and one whose pass was cancelled unknown with
+// drift.ReasonNotObserved.
 func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID string, spec config.StackSpec) map[string]drift.ProviderObservation {
 	bindings, _ := r.Bindings(clientID, stackID, spec)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -116,7 +119,7 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 			slices.Sort(missing)
 			results <- result{role, Observation{
 				ProviderObservation: drift.ProviderObservation{Name: b.Name, Reachability: drift.Unknown,
-					Detail: "unresolved " + strings.Join(missing, ", ")},
+					Reason: drift.ReasonUnresolved, Detail: "unresolved " + strings.Join(missing, ", ")},
 			}}
 			continue
 		}
@@ -135,9 +138,9 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 			// A driver that ignores its context must not hold the pass.
 			for role, name := range pending {
 				o := Observation{ProviderObservation: drift.ProviderObservation{Name: name, Reachability: drift.Unknown,
-					Detail: "observation cancelled"}}
+					Reason: drift.ReasonNotObserved, Detail: "observation cancelled"}}
 				if ctx.Err() == context.DeadlineExceeded && context.Cause(ctx) == context.DeadlineExceeded {
-					o.Reachability = drift.Unreachable
+					o.Reachability, o.Reason = drift.Unreachable, drift.ReasonTimeout
 					o.Detail = "no observation within " + r.timeout.String()
 				}
 				out[role] = o.ProviderObservation
@@ -149,19 +152,24 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 	return out
 }
 
-// note logs a binding's observation when its reachability changed since
-// the last one logged, so a provider that stays down is logged once.
+// note logs a binding's observation when its reachability or reason
+// changed since the last one logged, so a provider that stays down is
+// logged once.
 func (r *Registry) note(clientID, stackID, role string, o Observation) {
 	key := clientID + "/" + stackID + "/" + role
+	state := string(o.Reachability) + "/" + string(o.Reason)
 	r.mu.Lock()
 	prev, seen := r.last[key]
-	r.last[key] = o.Reachability
+	r.last[key] = state
 	r.mu.Unlock()
-	if seen && prev == o.Reachability {
+	if seen && prev == state {
 		return
 	}
 	attrs := []any{"client_id", clientID, "stack_id", stackID, "role", role, "provider", o.Name,
 		"reachability", string(o.Reachability), "subscriptions_known", o.SubscriptionsKnown}
+	if o.Reason != "" {
+		attrs = append(attrs, "reason", string(o.Reason))
+	}
 	if o.Detail != "" {
 		attrs = append(attrs, "detail", o.Detail)
 	}

@@ -109,6 +109,7 @@ func TestObserveProvidersBoundsAStuckDriverAndRunsRolesConcurrently(t *testing.T
 	require.Less(t, time.Since(began), 2*time.Second)
 	require.Equal(t, drift.Reachable, got[config.RoleCMS].Reachability)
 	require.Equal(t, drift.Unreachable, got[config.RoleEcommerce].Reachability, "no answer within the bound")
+	require.Equal(t, drift.ReasonTimeout, got[config.RoleEcommerce].Reason)
 }
 
 func TestObserveProvidersUnresolvedCredentialsAreUnknownAndLoggedOnce(t *testing.T) {
@@ -125,6 +126,7 @@ func TestObserveProvidersUnresolvedCredentialsAreUnknownAndLoggedOnce(t *testing
 	for range 3 {
 		got := reg.ObserveProviders(context.Background(), "acme", "web", spec())
 		require.Equal(t, drift.Unknown, got[config.RoleEcommerce].Reachability)
+		require.Equal(t, drift.ReasonUnresolved, got[config.RoleEcommerce].Reason)
 	}
 	require.False(t, called)
 	require.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("provider observation")))

@@ -16,14 +16,18 @@ import (
 
 // APIFaults are the faults a fake provider API answers with on command:
 // rate limiting (429 and the provider's own wait headers), server errors
-// (500) and slowness. Every fake API embeds one, so a test says
-// shop.RateLimit(2*time.Second, 1) or cms.FailServer(-1). It is safe for
-// concurrent use.
+// (500), slowness, and what a proxy or a broken provider sends in place of
+// the API's JSON (an HTML page, a body cut short). Every fake API embeds
+// one, so a test says shop.RateLimit(2*time.Second, 1) or
+// cms.FailServer(-1). It is safe for concurrent use.
 type APIFaults struct {
 	mu           sync.Mutex
 	rateLimited  int // answers left; < 0: until Recover
 	retryAfter   time.Duration
 	serverErrors int // answers left; < 0: until Recover
+	htmlAnswers  int // answers left; < 0: until Recover
+	htmlStatus   int
+	truncated    int // answers left; < 0: until Recover
 	slow         time.Duration
 
 	requests atomic.Int64
@@ -57,6 +61,25 @@ func (f *APIFaults) FailServer(n int) {
 	f.serverErrors = n
 }
 
+// AnswerHTML makes the next n requests (n < 0: every request until
+// Recover) answer an HTML page with status (200: a login or captive page
+// in front of the API; 502/503: a proxy's error page) instead of the
+// API's JSON.
+func (f *APIFaults) AnswerHTML(status, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.htmlAnswers, f.htmlStatus = n, status
+}
+
+// TruncateAnswers makes the next n requests (n < 0: every request until
+// Recover) answer 200 with a JSON body cut short: the connection closes
+// before the Content-Length it declared.
+func (f *APIFaults) TruncateAnswers(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.truncated = n
+}
+
 // Slow delays every answer by d (0: no delay).
 func (f *APIFaults) Slow(d time.Duration) {
 	f.mu.Lock()
@@ -68,20 +91,34 @@ func (f *APIFaults) Slow(d time.Duration) {
 func (f *APIFaults) Recover() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rateLimited, f.serverErrors, f.slow = 0, 0, 0
+	f.rateLimited, f.serverErrors, f.htmlAnswers, f.truncated, f.slow = 0, 0, 0, 0, 0
 }
 
 // Requests is how many API requests the fake has received.
 func (f *APIFaults) Requests() int64 { return f.requests.Load() }
 
-// take counts a request, waits out a Slow fault, and returns the fault to
-// answer it with. false: the request or the fake went away meanwhile.
-func (f *APIFaults) take(r *http.Request) (faultKind, time.Duration, bool) {
+// take counts a request, waits out a Slow fault, answers an HTML or
+// truncation fault itself, and returns the fault the fake answers it
+// with. false: the request is answered already, or it or the fake went
+// away meanwhile.
+func (f *APIFaults) take(w http.ResponseWriter, r *http.Request) (faultKind, time.Duration, bool) {
 	f.requests.Add(1)
 	f.mu.Lock()
 	slow := f.slow
 	kind, wait := faultNone, time.Duration(0)
+	html, truncate := false, false
+	htmlStatus := f.htmlStatus
 	switch {
+	case f.htmlAnswers != 0:
+		html = true
+		if f.htmlAnswers > 0 {
+			f.htmlAnswers--
+		}
+	case f.truncated != 0:
+		truncate = true
+		if f.truncated > 0 {
+			f.truncated--
+		}
 	case f.serverErrors != 0:
 		kind = faultServerError
 		if f.serverErrors > 0 {
@@ -105,7 +142,36 @@ func (f *APIFaults) take(r *http.Request) (faultKind, time.Duration, bool) {
 			return faultNone, 0, false
 		}
 	}
+	switch {
+	case html:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(htmlStatus)
+		_, _ = io.WriteString(w, "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><h1>Please sign in</h1></body></html>\n")
+		return faultNone, 0, false
+	case truncate:
+		answerTruncated(w)
+		return faultNone, 0, false
+	}
 	return kind, wait, true
+}
+
+// answerTruncated sends a 200 JSON answer that declares more bytes than it
+// sends, then closes the connection.
+func answerTruncated(w http.ResponseWriter) {
+	const body = `{"items":[{"id":"cut-sh`
+	hj, ok := w.(http.Hijacker)
+	if !ok { // HTTP/2: the best a handler can do is a short JSON
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 10*len(body), body)
+	_ = buf.Flush()
 }
 
 // closeFaults ends pending slow answers.

@@ -131,7 +131,7 @@ func (h *BuildHook) Close() {
 }
 
 func (h *BuildHook) handle(w http.ResponseWriter, r *http.Request) {
-	kind, wait, ok := h.take(r)
+	kind, wait, ok := h.take(w, r)
 	if !ok {
 		return
 	}

@@ -138,7 +138,7 @@ func (c *CodeBuild) awsError(w http.ResponseWriter, status int, typ, msg string)
 }
 
 func (c *CodeBuild) handle(w http.ResponseWriter, r *http.Request) {
-	kind, _, ok := c.take(r)
+	kind, _, ok := c.take(w, r)
 	if !ok {
 		return
 	}

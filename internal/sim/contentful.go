@@ -407,7 +407,7 @@ func contentfulJSON(w http.ResponseWriter, status int, v any) {
 
 func (c *Contentful) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, wait, ok := c.take(r)
+		kind, wait, ok := c.take(w, r)
 		if !ok {
 			return
 		}

@@ -280,7 +280,7 @@ func genericJSON(w http.ResponseWriter, status int, v any) {
 
 func (g *IntegrationAPI) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, wait, ok := g.take(r)
+		kind, wait, ok := g.take(w, r)
 		if !ok {
 			return
 		}

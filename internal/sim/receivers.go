@@ -202,7 +202,7 @@ func slackAnswer(w http.ResponseWriter, status int, body string) {
 }
 
 func (s *SlackReceiver) handle(w http.ResponseWriter, r *http.Request) {
-	kind, wait, ok := s.take(r)
+	kind, wait, ok := s.take(w, r)
 	if !ok {
 		return
 	}
@@ -446,7 +446,7 @@ type pdEvent struct {
 }
 
 func (p *PagerDutyReceiver) handle(w http.ResponseWriter, r *http.Request) {
-	kind, _, ok := p.take(r)
+	kind, _, ok := p.take(w, r)
 	if !ok {
 		return
 	}
@@ -618,7 +618,7 @@ func (wr *WebhookReceiver) Close() {
 }
 
 func (wr *WebhookReceiver) handle(w http.ResponseWriter, r *http.Request) {
-	kind, wait, ok := wr.take(r)
+	kind, wait, ok := wr.take(w, r)
 	if !ok {
 		return
 	}

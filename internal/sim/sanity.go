@@ -365,7 +365,7 @@ func sanityJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Sanity) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, wait, ok := s.take(r)
+		kind, wait, ok := s.take(w, r)
 		if !ok {
 			return
 		}

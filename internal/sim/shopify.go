@@ -297,7 +297,7 @@ func (s *Shopify) sortedLocked(keep func(*ShopifyWebhook) bool) []ShopifyWebhook
 // guard answers faults, authentication and the rate limit before the API.
 func (s *Shopify) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, wait, ok := s.take(r)
+		kind, wait, ok := s.take(w, r)
 		if !ok {
 			return
 		}

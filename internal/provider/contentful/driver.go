@@ -49,11 +49,16 @@ const (
 // Options configure the driver.
 type Options struct {
 	API provider.APIClientOptions
+	// ShareFor is how long one listing of a space serves every stack of
+	// that space (default provider.DefaultShareFor; < 0: not kept, only
+	// concurrent observations share one).
+	ShareFor time.Duration
 }
 
 // Driver is the Contentful provider driver.
 type Driver struct {
-	api *provider.APIClient
+	api    *provider.APIClient
+	shared *provider.Shared[[]definition]
 }
 
 var (
@@ -72,7 +77,16 @@ func New(opts Options) *Driver {
 	api.RetryAfter = rateLimitReset
 	api.Throttle = secondRemaining
 	api.ErrorMessage = cmaErrorMessage
-	return &Driver{api: provider.NewAPIClient(api)}
+	if opts.ShareFor == 0 {
+		opts.ShareFor = provider.DefaultShareFor
+	}
+	return &Driver{api: provider.NewAPIClient(api), shared: provider.NewShared[[]definition](opts.ShareFor, api.Now)}
+}
+
+// account is the AccountKey of the binding's space: its rate limit and
+// its shared listing.
+func account(b provider.Binding) string {
+	return provider.AccountKey("contentful", b.Setting("space_id", ""), b.Token())
 }
 
 // definition is a webhook definition as the CMA answers it.
@@ -118,7 +132,7 @@ func (d *Driver) do(ctx context.Context, b provider.Binding, method, u string, b
 	if version > 0 {
 		h.Set("X-Contentful-Version", strconv.Itoa(version))
 	}
-	return d.api.Do(ctx, provider.Request{Method: method, URL: u, Header: h, Body: body})
+	return d.api.Do(ctx, provider.Request{Method: method, URL: u, Header: h, Body: body, Account: account(b)})
 }
 
 func (d *Driver) list(ctx context.Context, b provider.Binding) ([]definition, error) {
@@ -129,31 +143,51 @@ func (d *Driver) list(ctx context.Context, b provider.Binding) ([]definition, er
 	var out []definition
 	for page, skip := 0, 0; ; page++ {
 		if page == listMaxPages {
-			return nil, fmt.Errorf("list contentful webhooks: more than %d pages", listMaxPages)
+			return nil, fmt.Errorf("list contentful webhooks: %w: more than %d pages", provider.ErrInvalidAnswer, listMaxPages)
 		}
 		q := url.Values{"skip": {strconv.Itoa(skip)}, "limit": {strconv.Itoa(listPageSize)}}
 		resp, err := d.do(ctx, b, http.MethodGet, base+"?"+q.Encode(), nil, 0)
+		if page == 0 {
+			err = provider.AccountListing(err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list contentful webhooks: %w", err)
 		}
 		var coll struct {
-			Total int          `json:"total"`
+			Total *int         `json:"total"`
 			Items []definition `json:"items"`
 		}
 		if err := resp.Decode(&coll); err != nil {
 			return nil, fmt.Errorf("list contentful webhooks: %w", err)
 		}
+		if coll.Total == nil || coll.Items == nil {
+			return nil, fmt.Errorf("list contentful webhooks: %w: not a collection (no total or items)", provider.ErrInvalidAnswer)
+		}
 		out = append(out, coll.Items...)
 		skip += len(coll.Items)
-		if len(coll.Items) == 0 || skip >= coll.Total {
+		if skip >= *coll.Total {
 			return out, nil
+		}
+		if len(coll.Items) == 0 {
+			// The collection shrank while it was read, or the answer does
+			// not add up: the list is not known whole.
+			return nil, fmt.Errorf("list contentful webhooks: %w: an empty page at %d of %d", provider.ErrInvalidAnswer, skip, *coll.Total)
 		}
 	}
 }
 
-// Observe lists the space's webhook definitions.
+// Observe lists the space's webhook definitions, every page. The listing
+// is the space's, the same for every stack of it, so stacks of one space
+// and token share it (Options.ShareFor); each stack reads it with its own
+// declared filters. A heal's (provider.ForHeal) is always fresh.
 func (d *Driver) Observe(ctx context.Context, b provider.Binding) provider.Observation {
-	defs, err := d.list(ctx, b)
+	var defs []definition
+	var err error
+	if provider.IsHeal(ctx) {
+		defs, err = d.list(ctx, b)
+	} else {
+		defs, err = d.shared.Do(ctx, account(b), func(ctx context.Context) ([]definition, error) { return d.list(ctx, b) })
+	}
 	if err != nil {
 		return provider.ObservationOf(b.Name, err)
 	}
@@ -241,6 +275,8 @@ func (d *Driver) Register(ctx context.Context, b provider.Binding, ig provider.I
 	if err != nil {
 		return drift.Subscription{}, err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	defs, err := d.list(ctx, b)
 	if err != nil {
 		return drift.Subscription{}, fmt.Errorf("register contentful integration %q: %w", ig.Name, err)
@@ -285,6 +321,8 @@ func (d *Driver) Update(ctx context.Context, b provider.Binding, sub drift.Subsc
 	if err != nil {
 		return err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	base, err := definitionsURL(b)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
 	"github.com/blackwellio/blackwell/internal/provider/providertest"
@@ -79,6 +80,7 @@ func TestObservePagesWithSkipAndLimit(t *testing.T) {
 func TestFilterIsReportedAsDeclaredWhenEquivalent(t *testing.T) {
 	t.Parallel()
 	f := setupDriver(t, provider.APIClientOptions{})
+	f.driver = contentful.New(contentful.Options{ShareFor: -1}) // each Observe lists
 	id := f.cms.AddWebhook(sim.ContentfulWebhook{Name: "ours", URL: receiver, Topics: []string{"Entry.unpublish", "Entry.publish"},
 		Filters: json.RawMessage("[ {\"equals\": [ {\"doc\": \"sys.environment.sys.id\"}, \"master\" ] } ]"), Active: true})
 	obs := f.driver.Observe(context.Background(), f.binding)
@@ -113,11 +115,31 @@ func TestPerSecondLimitIsRespected(t *testing.T) {
 	cms, err := sim.NewContentful(sim.ContentfulOptions{SecondLimit: 3})
 	require.NoError(t, err)
 	t.Cleanup(cms.Close)
-	d := contentful.New(contentful.Options{API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000}})
+	d := contentful.New(contentful.Options{API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000}, ShareFor: -1})
 	b := provider.Binding{Name: "contentful", Settings: map[string]string{"api_base": cms.URL(), "space_id": cms.SpaceID()},
 		Credentials: map[string]config.Secret{"token": config.NewSecret(cms.Token())}}
 	for i := range 7 {
 		obs := d.Observe(context.Background(), b)
 		require.True(t, obs.SubscriptionsKnown, "call %d: %s", i, obs.Detail)
 	}
+}
+
+// TestMissingSpaceIsTheOnlyMissing: the CMA's own 404 on the space's
+// listing is the authoritative "account missing"; the observation stays
+// reachable, with the subscriptions unknown.
+func TestMissingSpaceIsTheOnlyMissing(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	f.binding.Settings["space_id"] = "nosuchspace"
+	obs := f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Reachable, obs.Reachability, obs.Detail)
+	require.Equal(t, provider.ReasonAccountMissing, obs.Reason)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Contains(t, obs.Detail, "404")
+
+	f.cms.AnswerHTML(404, -1) // a wrong api_base's page is not the CMA saying so
+	f.binding.Settings["space_id"] = f.cms.SpaceID()
+	obs = f.driver.Observe(context.Background(), f.binding)
+	require.Equal(t, drift.Unknown, obs.Reachability, obs.Detail)
+	require.Equal(t, drift.ReasonInvalidAnswer, obs.Reason)
 }

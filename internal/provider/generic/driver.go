@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/provider"
@@ -46,11 +47,16 @@ const (
 // Options configure the driver.
 type Options struct {
 	API provider.APIClientOptions
+	// ShareFor is how long one listing of a client's integrations serves
+	// every stack of that client (default provider.DefaultShareFor; < 0:
+	// not kept, only concurrent observations share one).
+	ShareFor time.Duration
 }
 
 // Driver is the generic (Integration API) provider driver.
 type Driver struct {
-	api *provider.APIClient
+	api    *provider.APIClient
+	shared *provider.Shared[[]IntegrationJSON]
 }
 
 var (
@@ -64,7 +70,17 @@ func New(opts Options) *Driver {
 	api := opts.API
 	api.Provider = "generic"
 	api.ErrorMessage = apiErrorMessage
-	return &Driver{api: provider.NewAPIClient(api)}
+	if opts.ShareFor == 0 {
+		opts.ShareFor = provider.DefaultShareFor
+	}
+	return &Driver{api: provider.NewAPIClient(api), shared: provider.NewShared[[]IntegrationJSON](opts.ShareFor, api.Now)}
+}
+
+// account is the AccountKey of the binding's client at its Integration
+// API: its rate limit and its shared listing (the listing is per client).
+func account(b provider.Binding) string {
+	base, _ := apiBase(b)
+	return provider.AccountKey("generic", base+" "+b.ClientID, b.Token())
 }
 
 // IntegrationJSON is an integration on the wire.
@@ -109,7 +125,7 @@ func (d *Driver) do(ctx context.Context, b provider.Binding, method, u string, b
 	if tok := b.Token(); tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	r := provider.Request{Method: method, URL: u, Header: h}
+	r := provider.Request{Method: method, URL: u, Header: h, Account: account(b)}
 	if body != nil {
 		r.Body = provider.JSON(body)
 	}
@@ -125,13 +141,16 @@ func (d *Driver) list(ctx context.Context, b provider.Binding) ([]IntegrationJSO
 	cursor := ""
 	for page := 0; ; page++ {
 		if page == listMaxPages {
-			return nil, fmt.Errorf("list integrations: more than %d pages", listMaxPages)
+			return nil, fmt.Errorf("list integrations: %w: more than %d pages", provider.ErrInvalidAnswer, listMaxPages)
 		}
 		q := url.Values{"client_id": {b.ClientID}, "limit": {strconv.Itoa(listPageSize)}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
 		resp, err := d.do(ctx, b, http.MethodGet, base+"/integrations?"+q.Encode(), nil)
+		if page == 0 {
+			err = provider.AccountListing(err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list integrations: %w", err)
 		}
@@ -142,9 +161,15 @@ func (d *Driver) list(ctx context.Context, b provider.Binding) ([]IntegrationJSO
 		if err := resp.Decode(&body); err != nil {
 			return nil, fmt.Errorf("list integrations: %w", err)
 		}
+		if body.Items == nil {
+			return nil, fmt.Errorf("list integrations: %w: no \"items\" in the answer", provider.ErrInvalidAnswer)
+		}
 		out = append(out, body.Items...)
-		if body.NextCursor == "" || len(body.Items) == 0 {
+		if body.NextCursor == "" {
 			return out, nil
+		}
+		if len(body.Items) == 0 || body.NextCursor == cursor {
+			return nil, fmt.Errorf("list integrations: %w: page %d is empty or repeats its cursor", provider.ErrInvalidAnswer, page+1)
 		}
 		cursor = body.NextCursor
 	}
@@ -160,9 +185,17 @@ func subscriptionOf(in IntegrationJSON) drift.Subscription {
 }
 
 // Observe lists the client's integrations of this stack (and those not
-// bound to a stack).
+// bound to a stack). The listing is the client's, so the stacks of one
+// client at one Integration API share it (Options.ShareFor), each keeping
+// its own; a heal's (provider.ForHeal) is always fresh.
 func (d *Driver) Observe(ctx context.Context, b provider.Binding) provider.Observation {
-	items, err := d.list(ctx, b)
+	var items []IntegrationJSON
+	var err error
+	if provider.IsHeal(ctx) {
+		items, err = d.list(ctx, b)
+	} else {
+		items, err = d.shared.Do(ctx, account(b), func(ctx context.Context) ([]IntegrationJSON, error) { return d.list(ctx, b) })
+	}
 	if err != nil {
 		return provider.ObservationOf(b.Name, err)
 	}
@@ -177,6 +210,8 @@ func (d *Driver) Observe(ctx context.Context, b provider.Binding) provider.Obser
 
 // put creates or replaces the integration ig.Name.
 func (d *Driver) put(ctx context.Context, b provider.Binding, ig provider.Integration, address string) (drift.Subscription, error) {
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	base, err := apiBase(b)
 	if err != nil {
 		return drift.Subscription{}, err
@@ -224,6 +259,8 @@ func (d *Driver) Update(ctx context.Context, b provider.Binding, sub drift.Subsc
 // RegisterProvider registers the binding's provider for the client (the
 // heal of provider_missing in the spec).
 func (d *Driver) RegisterProvider(ctx context.Context, b provider.Binding, address string) error {
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	base, err := apiBase(b)
 	if err != nil {
 		return err

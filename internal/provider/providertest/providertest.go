@@ -1,11 +1,15 @@
 // Package providertest is the conformance suite every provider driver runs
 // against its fake in internal/sim: observe, register, update, 429 with a
-// wait honoured or refused, 5xx tripping the breaker, revoked credentials,
-// a slow provider.
+// wait honoured or refused, 5xx tripping the breaker and its cooldown
+// doubling, revoked credentials, a slow provider, HTML and cut answers,
+// and stacks of one account sharing one listing. Every unknown
+// observation carries its drift.Reason.
 package providertest
 
 import (
 	"context"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,12 +111,11 @@ func Exercise(t *testing.T, newSetup NewFunc) {
 		began := time.Now()
 		obs := s.Driver.Observe(ctx, s.Binding)
 		require.Less(t, time.Since(began), 2*time.Second, "a long wait is refused, not slept")
-		require.Equal(t, drift.Reachable, obs.Reachability, "throttled is not missing")
-		require.False(t, obs.SubscriptionsKnown)
+		unknown(t, obs, drift.Unknown, drift.ReasonThrottled)
 		require.Contains(t, obs.Detail, "429")
 		n := s.Faults.Requests()
-		require.False(t, s.Driver.Observe(ctx, s.Binding).SubscriptionsKnown)
-		require.Equal(t, n, s.Faults.Requests(), "the endpoint stays paused for the wait asked")
+		unknown(t, s.Driver.Observe(ctx, s.Binding), drift.Unknown, drift.ReasonThrottled)
+		require.Equal(t, n, s.Faults.Requests(), "the account stays paused for the wait asked")
 	})
 
 	t.Run("ServerErrorsTripBreaker", func(t *testing.T) {
@@ -121,18 +124,112 @@ func Exercise(t *testing.T, newSetup NewFunc) {
 		s.Faults.FailServer(-1)
 		for range 3 {
 			obs := s.Driver.Observe(ctx, s.Binding)
-			require.Equal(t, drift.Unreachable, obs.Reachability)
+			unknown(t, obs, drift.Unreachable, drift.ReasonUnreachable)
 			require.Contains(t, obs.Detail, "500")
 		}
 		n := s.Faults.Requests()
 		began := time.Now()
 		obs := s.Driver.Observe(ctx, s.Binding)
-		require.Equal(t, drift.Unreachable, obs.Reachability)
+		unknown(t, obs, drift.Unreachable, drift.ReasonBreakerOpen)
 		require.Contains(t, obs.Detail, "circuit breaker open")
+		require.Contains(t, obs.Detail, endpointOf(t, s.Binding), "the detail names the endpoint")
+		require.NotContains(t, obs.Detail, "invalid url")
 		require.Less(t, time.Since(began), 100*time.Millisecond, "an open breaker answers at once")
 		require.Equal(t, n, s.Faults.Requests(), "and sends nothing")
 		_, err := s.Driver.Register(ctx, s.Binding, s.Integration, s.Address)
 		require.ErrorIs(t, err, provider.ErrUnreachable)
+		require.ErrorIs(t, err, provider.ErrBreakerOpen)
+	})
+
+	t.Run("BreakerCooldownDoublesAndResets", func(t *testing.T) {
+		t.Parallel()
+		clock := newClock()
+		s := newSetup(t, fast(provider.APIClientOptions{BreakerFailures: 1, BreakerCooldown: time.Second,
+			BreakerMaxCooldown: 4 * time.Second, Now: clock.Now}))
+		s.Faults.FailServer(-1)
+		observe := func() provider.Observation { return s.Driver.Observe(ctx, s.Binding) }
+		// sent checks whether an observation after moving the clock by d
+		// reached the provider, and with which reason it came back.
+		sent := func(d time.Duration, want bool, reason drift.Reason) {
+			t.Helper()
+			clock.Add(d)
+			n := s.Faults.Requests()
+			obs := observe()
+			require.Equal(t, want, s.Faults.Requests() > n, "after %s: %s", d, obs.Detail)
+			require.Equal(t, reason, obs.Reason, obs.Detail)
+		}
+		sent(0, true, drift.ReasonUnreachable)                     // opens: cooldown 1s
+		sent(900*time.Millisecond, false, drift.ReasonBreakerOpen) //
+		sent(200*time.Millisecond, true, drift.ReasonUnreachable)  // trial fails: 2s
+		sent(1900*time.Millisecond, false, drift.ReasonBreakerOpen)
+		sent(200*time.Millisecond, true, drift.ReasonUnreachable) // trial fails: 4s
+		sent(3900*time.Millisecond, false, drift.ReasonBreakerOpen)
+		sent(200*time.Millisecond, true, drift.ReasonUnreachable) // trial fails: the cap, 4s
+		sent(3900*time.Millisecond, false, drift.ReasonBreakerOpen)
+		s.Faults.Recover()
+		sent(200*time.Millisecond, true, "") // the trial succeeds: closed, cooldown back to 1s
+		clock.Add(time.Hour)                 // past any shared listing
+		s.Faults.FailServer(-1)
+		sent(0, true, drift.ReasonUnreachable) // opens again: 1s
+		sent(1100*time.Millisecond, true, drift.ReasonUnreachable)
+	})
+
+	t.Run("HTMLInsteadOfJSON", func(t *testing.T) {
+		t.Parallel()
+		s := newSetup(t, fast(provider.APIClientOptions{}))
+		s.Faults.AnswerHTML(200, -1)
+		obs := s.Driver.Observe(ctx, s.Binding)
+		unknown(t, obs, drift.Unknown, drift.ReasonInvalidAnswer)
+		require.Contains(t, obs.Detail, "HTML")
+		_, err := s.Driver.Register(ctx, s.Binding, s.Integration, s.Address)
+		require.ErrorIs(t, err, provider.ErrInvalidAnswer)
+	})
+
+	t.Run("ProxyErrorPageIsUnreachable", func(t *testing.T) {
+		t.Parallel()
+		s := newSetup(t, fast(provider.APIClientOptions{}))
+		s.Faults.AnswerHTML(502, -1)
+		obs := s.Driver.Observe(ctx, s.Binding)
+		unknown(t, obs, drift.Unreachable, drift.ReasonUnreachable)
+		require.Contains(t, obs.Detail, "502")
+	})
+
+	t.Run("TruncatedAnswer", func(t *testing.T) {
+		t.Parallel()
+		s := newSetup(t, fast(provider.APIClientOptions{}))
+		s.Faults.TruncateAnswers(-1)
+		obs := s.Driver.Observe(ctx, s.Binding)
+		unknown(t, obs, drift.Unknown, drift.ReasonInvalidAnswer)
+		require.Contains(t, obs.Detail, "cut short")
+	})
+
+	t.Run("StacksOfOneAccountShareOneListing", func(t *testing.T) {
+		t.Parallel()
+		clock := newClock()
+		s := newSetup(t, fast(provider.APIClientOptions{Now: clock.Now}))
+		const stacks = 8
+		var wg sync.WaitGroup
+		results := make([]provider.Observation, stacks)
+		for i := range stacks {
+			b := s.Binding
+			b.StackID = s.Binding.StackID + "-" + string(rune('a'+i))
+			wg.Go(func() { results[i] = s.Driver.Observe(ctx, b) })
+		}
+		wg.Wait()
+		for _, obs := range results {
+			require.True(t, obs.SubscriptionsKnown, obs.Detail)
+		}
+		require.Equal(t, int64(1), s.Faults.Requests(), "one listing for every stack of the account")
+		require.True(t, s.Driver.Observe(ctx, s.Binding).SubscriptionsKnown)
+		require.Equal(t, int64(1), s.Faults.Requests(), "and it serves the pass window")
+
+		clock.Add(provider.DefaultShareFor + time.Millisecond)
+		require.True(t, s.Driver.Observe(ctx, s.Binding).SubscriptionsKnown)
+		require.Equal(t, int64(2), s.Faults.Requests(), "a new window lists again")
+
+		sub, err := s.Driver.Register(ctx, s.Binding, s.Integration, s.Address)
+		require.NoError(t, err)
+		require.Contains(t, at(s.Driver.Observe(ctx, s.Binding), s.Address), sub, "a write makes the next listing fresh")
 	})
 
 	t.Run("BreakerRecovers", func(t *testing.T) {
@@ -153,8 +250,7 @@ func Exercise(t *testing.T, newSetup NewFunc) {
 		s := newSetup(t, fast(provider.APIClientOptions{}))
 		s.Revoke()
 		obs := s.Driver.Observe(ctx, s.Binding)
-		require.Equal(t, drift.Unauthorized, obs.Reachability)
-		require.False(t, obs.SubscriptionsKnown)
+		unknown(t, obs, drift.Unauthorized, drift.ReasonUnauthorized)
 		require.Contains(t, obs.Detail, "401")
 		if tok := s.Binding.Token(); tok != "" {
 			require.NotContains(t, obs.Detail, tok, "no secret in details")
@@ -169,7 +265,7 @@ func Exercise(t *testing.T, newSetup NewFunc) {
 		s.Faults.Slow(5 * time.Second)
 		began := time.Now()
 		obs := s.Driver.Observe(ctx, s.Binding)
-		require.Equal(t, drift.Unreachable, obs.Reachability)
+		unknown(t, obs, drift.Unreachable, drift.ReasonTimeout)
 		require.Contains(t, obs.Detail, "no answer within")
 		require.Less(t, time.Since(began), 2*time.Second)
 	})
@@ -181,8 +277,48 @@ func Exercise(t *testing.T, newSetup NewFunc) {
 		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
 		obs := s.Driver.Observe(cctx, s.Binding)
-		require.Equal(t, drift.Unknown, obs.Reachability, "the caller gave up: nothing was learnt")
+		unknown(t, obs, drift.Unknown, drift.ReasonTimeout) // the caller's deadline: nothing was learnt
 		s.Faults.Recover()
 		require.Equal(t, drift.Reachable, s.Driver.Observe(ctx, s.Binding).Reachability, "and the breaker did not count it")
 	})
+}
+
+// unknown checks an observation that could not be made.
+func unknown(t *testing.T, obs provider.Observation, reach drift.Reachability, reason drift.Reason) {
+	t.Helper()
+	require.Equal(t, reach, obs.Reachability, obs.Detail)
+	require.Equal(t, reason, obs.Reason, obs.Detail)
+	require.False(t, obs.SubscriptionsKnown)
+	require.Empty(t, obs.Subscriptions)
+	require.NotEmpty(t, obs.Detail)
+}
+
+// endpointOf is scheme://host of the binding's api_base (or
+// integration_api).
+func endpointOf(t *testing.T, b provider.Binding) string {
+	t.Helper()
+	u, err := url.Parse(b.Setting("api_base", b.Setting("integration_api", "")))
+	require.NoError(t, err)
+	require.NotEmpty(t, u.Host, "the conformance bindings set settings.api_base")
+	return u.Scheme + "://" + u.Host
+}
+
+// clock is a clock tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

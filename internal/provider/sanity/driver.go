@@ -35,11 +35,16 @@ var operations = []string{"create", "update", "delete"}
 // Options configure the driver.
 type Options struct {
 	API provider.APIClientOptions
+	// ShareFor is how long one listing of a project serves every stack of
+	// that project (default provider.DefaultShareFor; < 0: not kept, only
+	// concurrent observations share one).
+	ShareFor time.Duration
 }
 
 // Driver is the Sanity provider driver.
 type Driver struct {
-	api *provider.APIClient
+	api    *provider.APIClient
+	shared *provider.Shared[[]hookResource]
 }
 
 var (
@@ -52,7 +57,16 @@ func New(opts Options) *Driver {
 	api := opts.API
 	api.Provider = "sanity"
 	api.ErrorMessage = hookErrorMessage
-	return &Driver{api: provider.NewAPIClient(api)}
+	if opts.ShareFor == 0 {
+		opts.ShareFor = provider.DefaultShareFor
+	}
+	return &Driver{api: provider.NewAPIClient(api), shared: provider.NewShared[[]hookResource](opts.ShareFor, api.Now)}
+}
+
+// account is the AccountKey of the binding's project: its rate limit and
+// its shared listing.
+func account(b provider.Binding) string {
+	return provider.AccountKey("sanity", b.Setting("project_id", ""), b.Token())
 }
 
 // hookResource is a webhook as the API answers it.
@@ -100,7 +114,7 @@ func (d *Driver) do(ctx context.Context, b provider.Binding, method, u string, b
 	if tok == "" {
 		return nil, provider.ConfigError("sanity binding needs credentials.token")
 	}
-	r := provider.Request{Method: method, URL: u, Header: http.Header{"Authorization": {"Bearer " + tok}}}
+	r := provider.Request{Method: method, URL: u, Header: http.Header{"Authorization": {"Bearer " + tok}}, Account: account(b)}
 	if body != nil {
 		r.Body = provider.JSON(body)
 	}
@@ -114,11 +128,14 @@ func (d *Driver) list(ctx context.Context, b provider.Binding) ([]hookResource, 
 	}
 	resp, err := d.do(ctx, b, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list sanity webhooks: %w", err)
+		return nil, fmt.Errorf("list sanity webhooks: %w", provider.AccountListing(err))
 	}
 	var hooks []hookResource
 	if err := resp.Decode(&hooks); err != nil {
 		return nil, fmt.Errorf("list sanity webhooks: %w", err)
+	}
+	if hooks == nil {
+		return nil, fmt.Errorf("list sanity webhooks: %w: null instead of the array of hooks", provider.ErrInvalidAnswer)
 	}
 	live := hooks[:0]
 	for _, h := range hooks {
@@ -138,9 +155,17 @@ func subscriptionOf(h hookResource) drift.Subscription {
 	}
 }
 
-// Observe lists the project's webhooks.
+// Observe lists the project's webhooks. The listing is the project's, the
+// same for every stack of it, so stacks of one project and token share it
+// (Options.ShareFor); a heal's (provider.ForHeal) is always fresh.
 func (d *Driver) Observe(ctx context.Context, b provider.Binding) provider.Observation {
-	hooks, err := d.list(ctx, b)
+	var hooks []hookResource
+	var err error
+	if provider.IsHeal(ctx) {
+		hooks, err = d.list(ctx, b)
+	} else {
+		hooks, err = d.shared.Do(ctx, account(b), func(ctx context.Context) ([]hookResource, error) { return d.list(ctx, b) })
+	}
 	if err != nil {
 		return provider.ObservationOf(b.Name, err)
 	}
@@ -177,6 +202,8 @@ func (d *Driver) Register(ctx context.Context, b provider.Binding, ig provider.I
 	if err != nil {
 		return drift.Subscription{}, err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	hooks, err := d.list(ctx, b)
 	if err != nil {
 		return drift.Subscription{}, fmt.Errorf("register sanity integration %q: %w", ig.Name, err)
@@ -216,6 +243,8 @@ func (d *Driver) Update(ctx context.Context, b provider.Binding, sub drift.Subsc
 	if err != nil {
 		return err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	u, err := hooksURL(b)
 	if err != nil {
 		return err

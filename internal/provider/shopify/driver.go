@@ -47,14 +47,20 @@ type Options struct {
 	API provider.APIClientOptions
 	// LeakRate is how many requests per second the shop's bucket drains;
 	// it sets the client-side rate and the pause taken when the
-	// X-Shopify-Shop-Api-Call-Limit bucket runs nearly full.
+	// X-Shopify-Shop-Api-Call-Limit bucket runs nearly full. The bucket
+	// is kept per shop and token, whatever host serves them.
 	LeakRate float64
+	// ShareFor is how long one listing of a shop serves every stack of
+	// that shop (default provider.DefaultShareFor; < 0: not kept, only
+	// concurrent observations share one).
+	ShareFor time.Duration
 }
 
 // Driver is the Shopify provider driver.
 type Driver struct {
-	api  *provider.APIClient
-	leak float64
+	api    *provider.APIClient
+	leak   float64
+	shared *provider.Shared[[]restWebhook]
 }
 
 var (
@@ -76,7 +82,23 @@ func New(opts Options) *Driver {
 	leak := opts.LeakRate
 	api.Throttle = func(r *provider.Response) time.Duration { return callLimitPause(r.Header, leak) }
 	api.ErrorMessage = adminErrorMessage
-	return &Driver{api: provider.NewAPIClient(api), leak: opts.LeakRate}
+	if opts.ShareFor == 0 {
+		opts.ShareFor = provider.DefaultShareFor
+	}
+	return &Driver{api: provider.NewAPIClient(api), leak: opts.LeakRate, shared: provider.NewShared[[]restWebhook](opts.ShareFor, api.Now)}
+}
+
+// account is the AccountKey of the binding's shop: its rate-limit bucket
+// and its shared listing.
+func account(b provider.Binding) string {
+	shop := strings.ToLower(b.Setting("shop", ""))
+	if shop != "" && !strings.Contains(shop, ".") {
+		shop += ".myshopify.com"
+	}
+	if shop == "" {
+		shop = b.APIBase("")
+	}
+	return provider.AccountKey("shopify", shop, b.Token())
 }
 
 // restWebhook is the REST Webhook resource.
@@ -123,7 +145,7 @@ func (d *Driver) do(ctx context.Context, b provider.Binding, method, u string, b
 	if tok == "" {
 		return nil, provider.ConfigError("shopify binding needs credentials.token (an Admin API access token)")
 	}
-	r := provider.Request{Method: method, URL: u, Header: http.Header{"X-Shopify-Access-Token": {tok}}}
+	r := provider.Request{Method: method, URL: u, Header: http.Header{"X-Shopify-Access-Token": {tok}}, Account: account(b)}
 	if body != nil {
 		r.Body = provider.JSON(body)
 	}
@@ -145,34 +167,49 @@ func (d *Driver) list(ctx context.Context, b provider.Binding, address string) (
 	var out []restWebhook
 	for page := 0; next != ""; page++ {
 		if page == listMaxPages {
-			return nil, fmt.Errorf("list shopify webhooks: more than %d pages", listMaxPages)
+			return nil, fmt.Errorf("list shopify webhooks: %w: more than %d pages", provider.ErrInvalidAnswer, listMaxPages)
 		}
 		resp, err := d.do(ctx, b, http.MethodGet, next, nil)
+		if page == 0 {
+			err = provider.AccountListing(err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list shopify webhooks: %w", err)
 		}
 		var body struct {
-			Webhooks []restWebhook `json:"webhooks"`
+			Webhooks *[]restWebhook `json:"webhooks"`
 		}
 		if err := resp.Decode(&body); err != nil {
 			return nil, fmt.Errorf("list shopify webhooks: %w", err)
 		}
-		out = append(out, body.Webhooks...)
+		if body.Webhooks == nil {
+			return nil, fmt.Errorf("list shopify webhooks: %w: no \"webhooks\" in the answer", provider.ErrInvalidAnswer)
+		}
+		out = append(out, *body.Webhooks...)
 		next, err = nextLink(resp.Header.Values("Link"), base)
 		if err != nil {
-			return nil, fmt.Errorf("list shopify webhooks: %w", err)
+			return nil, fmt.Errorf("list shopify webhooks: %w: %w", provider.ErrInvalidAnswer, err)
 		}
 	}
 	return out, nil
 }
 
-// Observe lists the shop's webhooks. Subscriptions at one address are
-// reported as one subscription whose topics are theirs together and whose
-// ID is their ids, comma-separated: that is the subscription the
-// reconciler compares against an integration's topics (REST subscriptions
-// carry one topic each, and are always enabled).
+// Observe lists the shop's webhooks, every page. Subscriptions at one
+// address are reported as one subscription whose topics are theirs
+// together and whose ID is their ids, comma-separated: that is the
+// subscription the reconciler compares against an integration's topics
+// (REST subscriptions carry one topic each, and are always enabled). The
+// listing is the shop's, the same for every stack of it, so stacks of one
+// shop and token share it (Options.ShareFor); a heal's (provider.ForHeal)
+// is always fresh.
 func (d *Driver) Observe(ctx context.Context, b provider.Binding) provider.Observation {
-	hooks, err := d.list(ctx, b, "")
+	var hooks []restWebhook
+	var err error
+	if provider.IsHeal(ctx) {
+		hooks, err = d.list(ctx, b, "")
+	} else {
+		hooks, err = d.shared.Do(ctx, account(b), func(ctx context.Context) ([]restWebhook, error) { return d.list(ctx, b, "") })
+	}
 	if err != nil {
 		return provider.ObservationOf(b.Name, err)
 	}
@@ -221,6 +258,8 @@ func (d *Driver) Register(ctx context.Context, b provider.Binding, ig provider.I
 	if err := checkRESTIntegration(ig); err != nil {
 		return drift.Subscription{}, err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	have, err := d.list(ctx, b, address)
 	if err != nil {
 		return drift.Subscription{}, fmt.Errorf("register shopify integration %q: %w", ig.Name, err)
@@ -306,6 +345,8 @@ func (d *Driver) Update(ctx context.Context, b provider.Binding, sub drift.Subsc
 	if err := checkRESTIntegration(ig); err != nil {
 		return err
 	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
 	base, err := adminBase(b)
 	if err != nil {
 		return err

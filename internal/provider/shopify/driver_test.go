@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -158,7 +159,7 @@ func TestCallLimitHeaderSlowsTheClientDown(t *testing.T) {
 	shop, err := sim.NewShopify(sim.ShopifyOptions{BucketSize: 6, LeakRate: 20})
 	require.NoError(t, err)
 	t.Cleanup(shop.Close)
-	d := shopify.New(shopify.Options{LeakRate: 20, API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000, MaxRetries: -1}})
+	d := shopify.New(shopify.Options{LeakRate: 20, API: provider.APIClientOptions{RateLimit: 1000, Burst: 1000, MaxRetries: -1}, ShareFor: -1})
 	b := provider.Binding{Name: "shopify", Settings: map[string]string{"api_base": shop.URL()},
 		Credentials: map[string]config.Secret{"token": config.NewSecret(shop.Token())}}
 	// Without the pause taken from X-Shopify-Shop-Api-Call-Limit, 20 quick
@@ -199,4 +200,30 @@ func TestRegisterWhileAnotherCallerCreatesTheWebhook(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, n, "one webhook per topic, none twice")
+}
+
+// TestBucketsArePerShopNotPerHost: two shops reached through one api_base
+// (a proxy, a mock) have a bucket each; two stacks of one shop share one.
+func TestBucketsArePerShopNotPerHost(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	d := shopify.New(shopify.Options{API: provider.APIClientOptions{RateLimit: rate.Every(time.Hour), Burst: 1}, ShareFor: -1})
+	binding := func(shop, stack string) provider.Binding {
+		b := f.binding
+		b.StackID = stack
+		b.Settings = map[string]string{"api_base": f.shop.URL(), "shop": shop}
+		return b
+	}
+	observe := func(b provider.Binding) provider.Observation {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		return d.Observe(ctx, b)
+	}
+	require.True(t, observe(binding("one", "web")).SubscriptionsKnown)
+	require.True(t, observe(binding("two", "web")).SubscriptionsKnown, "shop two has a bucket of its own")
+	obs := observe(binding("one.myshopify.com", "blog"))
+	require.False(t, obs.SubscriptionsKnown, "the second stack of shop one waits in its bucket")
+	require.Equal(t, drift.Unknown, obs.Reachability, "waiting for the bucket is not drift")
+	require.Equal(t, drift.ReasonTimeout, obs.Reason, obs.Detail)
+	require.Equal(t, int64(2), f.shop.Requests())
 }
