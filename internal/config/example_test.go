@@ -26,6 +26,7 @@ func exampleEnv() map[string]string {
 		"PAGERDUTY_ROUTING_KEY":     "pd-routing-key-value",
 		"SLACK_WEBHOOK_URL":         "https://hooks.slack.com/services/slack-value",
 		"DRIFT_WEBHOOK_SECRET":      "drift-webhook-secret-value",
+		"SMTP_PASSWORD":             "smtp-password-value",
 	}
 }
 

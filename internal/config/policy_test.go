@@ -210,6 +210,7 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 				"1:33: auto_heal: duplicate key \"enabled\"",
 				"1:52: unknown field \"spec\" (known fields: schedule, confirmation, auto_heal, content, notifications, observability)",
 				"1:96: notifications.channels[0].addresses: is required for type email (a list of addresses)",
+				"1:96: notifications.channels[0].smtp: is required for type email: the server to send through (host, port, username, password)",
 			},
 		},
 		{

@@ -487,7 +487,11 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 				r.value(fmt.Sprintf("%s.addresses[%d]", p, i), "%q is not an email address", a)
 			}
 		}
-		if c.SMTP != nil {
+		if c.SMTP == nil {
+			// serve cannot send without one: refuse it here, so that what
+			// validates is what serve and apply accept.
+			r.value(p+".smtp", "is required for type email: the server to send through (host, port, username, password)")
+		} else {
 			r.checkSMTP(p+".smtp", c.SMTP)
 		}
 		delete(fields, "addresses")
