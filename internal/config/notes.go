@@ -33,11 +33,10 @@ func (p PolicySpec) Notes() []string {
 		out = append(out, "confirmation: observations 1 and no grace_period confirm drift on a single pass's "+
 			"observation (from a stack's second pass on): one blip is reported, and healed where auto_heal allows")
 	}
-	if g := c.GracePeriod.D(); g > 0 && g < interval {
-		out = append(out, fmt.Sprintf("confirmation: grace_period %s is shorter than schedule.interval %s: "+
-			"a suspected drift is looked at again when its grace period ends, not at the next scheduled pass, "+
-			"and is confirmed only once seen in %d passes and %s", short(g), short(interval), max(c.Observations, 1), short(g)))
-	}
+	// A grace_period shorter than schedule.interval is not surprising:
+	// a suspected drift brings its next pass forward to when it could be
+	// confirmed, so confirmation takes about the grace period, not
+	// observations × interval.
 	if m := c.MaxUnknown.D(); m > 0 && m < interval {
 		out = append(out, fmt.Sprintf("confirmation: max_unknown %s is shorter than schedule.interval %s: a provider "+
 			"API unknown at two scheduled passes in a row becomes provider_unreachable", short(m), short(interval)))
