@@ -31,6 +31,19 @@ type wireDrift struct {
 	Confirmed      bool       `json:"confirmed"`
 	Acknowledged   bool       `json:"acknowledged"`
 	AcknowledgedBy string     `json:"acknowledged_by"`
+	Confidence     string     `json:"confidence"`
+	Evidence       *struct {
+		Observations int    `json:"observations"`
+		Span         string `json:"span"`
+	} `json:"evidence"`
+}
+
+// evidence is a drift's evidence for a table cell: "3 obs over 1m30s".
+func (d wireDrift) evidence() string {
+	if d.Evidence == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d obs over %s", d.Evidence.Observations, d.Evidence.Span)
 }
 
 // wireDriftStatus is the API's DriftStatus.
@@ -100,9 +113,10 @@ JSON line.`,
 				_, err := fmt.Fprintf(g.stdout, "no drift for %s\n", st.ClientID)
 				return err
 			}
-			tw := newTable(g.stdout, "ID", "STACK", "CODE", "SEVERITY", "COMPONENT", "EXPECTED", "OBSERVED", "CONFIRMED", "ACK")
+			tw := newTable(g.stdout, "ID", "STACK", "CODE", "SEVERITY", "COMPONENT", "EXPECTED", "OBSERVED", "CONFIRMED", "ACK", "EVIDENCE")
 			for _, d := range st.DriftDetails {
-				row(tw, d.ID, d.StackID, d.Code, d.Severity, d.Component, compactValue(d.Expected), compactValue(d.Observed), yesNo(d.Confirmed), yesNo(d.Acknowledged))
+				row(tw, d.ID, d.StackID, d.Code, d.Severity, d.Component, compactValue(d.Expected), compactValue(d.Observed),
+					yesNo(d.Confirmed), yesNo(d.Acknowledged), d.evidence())
 			}
 			if err := tw.Flush(); err != nil {
 				return err

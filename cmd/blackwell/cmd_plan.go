@@ -94,6 +94,7 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 				}
 				return err
 			}
+			printNotes(g, file, cfg.Notes())
 			c, err := g.client()
 			if err != nil {
 				return err

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +26,21 @@ type wireState struct {
 	Status       string          `json:"status"`
 	DriftDetails []wireDrift     `json:"drift_details"`
 	LastError    string          `json:"last_error"`
+	LastKnown    struct {
+		Providers map[string]wireSighting `json:"providers"`
+		Resources map[string]wireSighting `json:"resources"`
+	} `json:"last_known"`
+}
+
+// wireSighting is the API's drift.Sighting: what was last known of one
+// provider or resource.
+type wireSighting struct {
+	Value        string     `json:"value"`
+	Detail       string     `json:"detail"`
+	SeenAt       *time.Time `json:"seen_at"`
+	Known        bool       `json:"known"`
+	Reason       string     `json:"reason"`
+	UnknownSince *time.Time `json:"unknown_since"`
 }
 
 // wirePage is the envelope of list answers.
@@ -90,7 +107,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 			for _, r := range recs {
 				row(tw, r.ClientID, r.StackID, r.Environment, r.Status, r.StateVersion, strconv.Itoa(len(r.DriftDetails)), formatTime(r.LastVerified))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(args) == 2 {
+				return printStackDetail(g, recs[0], time.Now())
+			}
+			return nil
 		},
 	}
 }
@@ -127,4 +150,77 @@ func rangeArgs(min, max int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// printStackDetail prints one stack's drifts with their evidence, and what
+// was last known of each provider and resource ("last seen N ago").
+func printStackDetail(g *globals, r wireState, now time.Time) error {
+	if len(r.DriftDetails) > 0 {
+		fmt.Fprintln(g.stdout)
+		tw := newTable(g.stdout, "CODE", "SEVERITY", "COMPONENT", "CONFIDENCE", "EVIDENCE")
+		for _, d := range r.DriftDetails {
+			row(tw, d.Code, d.Severity, d.Component, orDash(d.Confidence), d.evidence())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	type seen struct {
+		name string
+		s    wireSighting
+	}
+	var all []seen
+	for _, role := range slices.Sorted(maps.Keys(r.LastKnown.Providers)) {
+		all = append(all, seen{"provider:" + role, r.LastKnown.Providers[role]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.LastKnown.Resources)) {
+		all = append(all, seen{"resource:" + name, r.LastKnown.Resources[name]})
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	fmt.Fprintln(g.stdout)
+	tw := newTable(g.stdout, "OBSERVED", "LAST_KNOWN", "LAST_SEEN", "NOW")
+	for _, x := range all {
+		row(tw, x.name, orDash(x.s.Value), ago(x.s.SeenAt, now), x.s.now(now))
+	}
+	return tw.Flush()
+}
+
+// now says whether the latest pass observed it, and if not why and since
+// when: "known", "unknown (timeout) for 3m".
+func (s wireSighting) now(now time.Time) string {
+	if s.Known {
+		return "known"
+	}
+	out := "unknown"
+	if s.Reason != "" {
+		out += " (" + s.Reason + ")"
+	}
+	if s.UnknownSince != nil {
+		out += " for " + roughDuration(now.Sub(*s.UnknownSince))
+	}
+	return out
+}
+
+// ago is "never" or "N ago", N rounded for a person.
+func ago(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	return roughDuration(now.Sub(*t)) + " ago"
+}
+
+// roughDuration rounds a duration to its largest unit: 42s, 3m, 5h, 2d.
+func roughDuration(d time.Duration) string {
+	d = max(d, 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -56,12 +56,15 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 				}
 				return silentError{exitFailure}
 			}
+			notes := cfg.Notes()
 			if asJSON {
 				return writeJSON(g.stdout, map[string]any{
 					"ok": true, "file": file,
 					"stacks": len(cfg.Stacks), "policies": len(cfg.Policies), "channels": len(cfg.Channels),
+					"notes": append([]string{}, notes...),
 				})
 			}
+			printNotes(g, file, notes)
 			_, err = fmt.Fprintf(g.stdout, "ok: %d stacks, %d policies, %d channels\n", len(cfg.Stacks), len(cfg.Policies), len(cfg.Channels))
 			return err
 		},
@@ -69,4 +72,12 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
 	tenancy.register(cmd.Flags(), false) // as serve: tenancy.go
 	return cmd
+}
+
+// printNotes prints, on stderr, what about a valid config may surprise
+// (config.Config.Notes): "note: FILE: policy acme: ...".
+func printNotes(g *globals, file string, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(g.stderr, "note: %s: %s\n", file, n)
+	}
 }

@@ -179,6 +179,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.click(t, `a[href="#/stacks/acme/web"]`)
 	b.waitJS(t, 10*time.Second, "the site node marked", `document.querySelector('#graph g.node[data-node="resource:site"]')?.dataset.severity === "high"`)
 	b.waitJS(t, 5*time.Second, "the drift row", `document.querySelector('#drifts tr[data-code="resource_unhealthy"][data-component="site"]')`)
+	b.waitJS(t, 5*time.Second, "the drift's evidence",
+		`document.querySelector('#drifts tr[data-code="resource_unhealthy"] td.evidence [data-confidence="confirmed"]')?.textContent.includes("observation")`)
+	b.waitJS(t, 5*time.Second, "what was last known of the site", `document.querySelector('#last-known tr[data-observed="resource:site"]')`)
 	nodes := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll("#graph g.node")].map((g) => [g.dataset.node, g.dataset.severity]))`)
 	require.Equal(t, map[string]string{
 		"provider:cms": "none", "provider:ecommerce": "none", "provider:ssg": "none",

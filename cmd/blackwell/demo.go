@@ -97,7 +97,7 @@ kind: ReconciliationPolicy
 metadata: {client_id: %s}
 spec:
   schedule: {interval: %s}
-  confirmation: {observations: 2, grace_period: 10s}
+  confirmation: {observations: 2, grace_period: 1s}
   auto_heal: %s
   content: {max_staleness: %s}
   notifications: {channels: [%s]}

@@ -200,13 +200,18 @@ func TestE2EProviderOutageOpensTheHealBreaker(t *testing.T) {
 		o.heal.BreakerMinRequests = 2
 		o.heal.BreakerOpenFor = time.Hour
 	})
-	// max_attempts 0 is unlimited: only the breaker stops the heals.
-	w.world.Shop.RevokeToken()
-	eventually(t, 20*time.Second, "the shopify heal breaker opens", func() bool {
-		return w.heals(t).Breakers["shopify"] == "open"
+	// max_attempts 0 is unlimited: only the breaker stops the heals. The
+	// build service is down, so every rebuild of the failing site fails.
+	// (A provider whose API is down cannot be the example: what Blackwell
+	// cannot observe is not drift, and a revoked token is
+	// provider_unauthorized, which is never healed.)
+	w.world.Build.FailServer(-1)
+	require.NoError(t, w.world.Site.SetMode(sim.ModeDown))
+	eventually(t, 20*time.Second, "the nextjs heal breaker opens", func() bool {
+		return w.heals(t).Breakers["nextjs"] == "open"
 	})
 	before := len(w.heals(t).Items)
-	require.Contains(t, w.metrics(t), `blackwell_auto_heal_breaker_open{scope="shopify"} 1`)
+	require.Contains(t, w.metrics(t), `blackwell_auto_heal_breaker_open{scope="nextjs"} 1`)
 	time.Sleep(2 * time.Second) // passes every second go on
 	after := w.heals(t)
 	require.LessOrEqual(t, len(after.Items), before+1, "no heal storm while the breaker is open")

@@ -39,7 +39,13 @@ type tcpProxy struct {
 
 func newTCPProxy(t *testing.T, target string) *tcpProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newTCPProxyAt(t, "127.0.0.1:0", target)
+}
+
+// newTCPProxyAt is newTCPProxy listening on addr.
+func newTCPProxyAt(t *testing.T, addr, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Go(p.serve)

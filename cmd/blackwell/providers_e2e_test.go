@@ -62,15 +62,42 @@ func startWorld(t *testing.T, cms string) *worldE2E {
 // chance to change the server's options.
 func startWorldWith(t *testing.T, cms, policy string, tune func(*serverOptions)) *worldE2E {
 	t.Helper()
+	w := startWorldAt(t, worldStart{cms: cms, policy: policy, tune: tune})
+	w.waitStatus(t, "healthy")
+	return w
+}
+
+// worldStart says how startWorldAt starts a world and its server.
+type worldStart struct {
+	cms, policy string
+	tune        func(*serverOptions)
+	// before runs after the fakes are seeded, before the server starts
+	// (to break something at start-up).
+	before func(*sim.StackWorld)
+	// config rewrites the config text the server reads.
+	config func(string) string
+}
+
+// startWorldAt starts the fakes and the server, and returns at once.
+func startWorldAt(t *testing.T, o worldStart) *worldE2E {
+	t.Helper()
+	cms, policy, tune := o.cms, o.policy, o.tune
 	world, err := sim.NewStackWorld(sim.WorldStack{ClientID: "acme", StackID: "web", CMS: cms})
 	require.NoError(t, err)
 	t.Cleanup(world.Close)
 	addr := freeAddr(t)
 	ids := world.Seed("http://" + addr + "/v1/webhooks")
+	if o.before != nil {
+		o.before(world)
+	}
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(world.StackConfig()+policy), 0o600))
+	text := world.StackConfig() + policy
+	if o.config != nil {
+		text = o.config(text)
+	}
+	require.NoError(t, os.WriteFile(cfgPath, []byte(text), 0o600))
 	env := world.Env()
 	opts := serverOptions{
 		configPath: cfgPath, configRequired: true, listen: addr,
@@ -83,9 +110,7 @@ func startWorldWith(t *testing.T, cms, policy string, tune func(*serverOptions))
 	srv, err := startServer(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	w := &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}, world: world, env: env, shopIDs: ids}
-	w.waitStatus(t, "healthy")
-	return w
+	return &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}, world: world, env: env, shopIDs: ids}
 }
 
 // waitStatus waits until a pass left the stack in status want (a stack
@@ -170,11 +195,18 @@ func TestE2EChangedSubscriptionsAreIntegrationMismatch(t *testing.T) {
 	})
 }
 
-func TestE2ERevokedTokenIsProviderMissing(t *testing.T) {
+// TestE2ERevokedTokenIsProviderUnauthorized: rejected credentials are
+// provider_unauthorized (high), never provider_missing.
+func TestE2ERevokedTokenIsProviderUnauthorized(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t, sim.CMSSanity)
 	w.world.Shop.RevokeToken()
-	require.Equal(t, "critical", w.waitDrift(t, "provider_missing", "ecommerce"))
+	require.Equal(t, "high", w.waitDrift(t, "provider_unauthorized", "ecommerce"))
+	var ds driftStatus
+	w.getJSON(t, "/v1/clients/acme/drift?all=true", &ds)
+	for _, d := range ds.DriftDetails {
+		require.NotEqual(t, "provider_missing", d.Code)
+	}
 	w.world.Shop.RestoreToken()
 	w.waitStatus(t, "healthy")
 }

@@ -22,7 +22,7 @@ type DriftStatus struct {
 	// when there is none.
 	LastDetected *time.Time `json:"last_detected"`
 	// DriftDetails are the confirmed open drifts (with ?all=true, the
-	// pending ones too).
+	// suspected ones too), each with its confidence and evidence.
 	DriftDetails []drift.Drift `json:"drift_details"`
 	// AutoHealEligible: some confirmed drift's code is allowed to auto-heal
 	// by its stack's effective policy, and that policy enables auto-heal.
@@ -72,7 +72,7 @@ func (s *Server) driftStatus(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if d.Confirmed || all {
-			st.DriftDetails = append(st.DriftDetails, d)
+			st.DriftDetails = append(st.DriftDetails, drift.Explain(d))
 		}
 	}
 	st.HasDrift = st.DriftCount > 0

@@ -66,9 +66,11 @@ func (s *Server) present(rec store.StateRecord) store.StateRecord {
 	if rec.PreviousVersions == nil {
 		rec.PreviousVersions = []string{}
 	}
-	if rec.DriftDetails == nil {
-		rec.DriftDetails = []drift.Drift{}
+	details := make([]drift.Drift, len(rec.DriftDetails))
+	for i, d := range rec.DriftDetails {
+		details[i] = drift.Explain(d)
 	}
+	rec.DriftDetails = details
 	if rec.Resources == nil {
 		rec.Resources = map[string]string{}
 	}

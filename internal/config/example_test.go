@@ -132,7 +132,7 @@ func TestExample(t *testing.T) {
 	require.Equal(t, PolicyMeta{ClientID: "acme-corp", StackID: "cms-ecom-prod"}, pol.Metadata)
 	spec := pol.Spec
 	require.Equal(t, Schedule{Interval: Duration(5 * time.Minute), Timezone: "UTC"}, spec.Schedule)
-	require.Equal(t, Confirmation{Observations: 2, GracePeriod: Duration(30 * time.Second)}, spec.Confirmation)
+	require.Equal(t, Confirmation{Observations: 2, GracePeriod: Duration(30 * time.Second), MaxUnknown: Duration(10 * time.Minute)}, spec.Confirmation)
 	require.Equal(t, AutoHeal{
 		Enabled:           true,
 		Mode:              "enforce",

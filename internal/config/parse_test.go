@@ -418,7 +418,7 @@ spec:
 				"bad.yaml:10:19: spec.auto_heal.max_attempts: must be >= 0",
 				"bad.yaml:11:23: spec.auto_heal.backoff_strategy: unknown value \"fibonacci\" (want linear or exponential)",
 				"bad.yaml:13:18: spec.auto_heal.backoff_cap: must not be less than backoff_base",
-				"bad.yaml:14:45: spec.auto_heal.allowed_drift_types[1]: unknown value \"provider_gone\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale or config_pending)",
+				"bad.yaml:14:45: spec.auto_heal.allowed_drift_types[1]: unknown value \"provider_gone\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized or provider_unreachable)",
 				"bad.yaml:14:60: spec.auto_heal.allowed_drift_types[2]: \"provider_missing\" is listed twice",
 				"bad.yaml:15:45: spec.auto_heal.require_approval[1]: unknown value \"search_provider_change\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change or ssg_provider_change)",
 				"bad.yaml:15:69: spec.auto_heal.require_approval[2]: unknown value \"data_loss\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change or ssg_provider_change)",

@@ -12,8 +12,8 @@ import (
 )
 
 // DefaultPolicy is the policy of a stack that has none: a scheduled pass
-// every 5 minutes, drift confirmed by 2 observations or 30s (critical at
-// once), auto-heal off (enforce mode, 3 attempts, exponential backoff from
+// every 5 minutes, drift confirmed by 2 observations and 30s (authoritative
+// critical drift at once), a provider API unknown for 10m reported, auto-heal off (enforce mode, 3 attempts, exponential backoff from
 // 10s to 10m when turned on) for provider_missing, webhook_broken and
 // resource_unhealthy, approval for cms_provider_change, data_deletion and
 // resource_replacement, content stale after 15m, metrics kept 30 days.
@@ -25,6 +25,7 @@ func DefaultPolicy() PolicySpec {
 			Observations:      2,
 			GracePeriod:       Duration(30 * time.Second),
 			CriticalImmediate: &critical,
+			MaxUnknown:        Duration(10 * time.Minute),
 		},
 		AutoHeal: AutoHeal{
 			Enabled:           false,
@@ -48,7 +49,8 @@ func DefaultPolicy() PolicySpec {
 // lists, a nil critical_immediate) are filled from DefaultPolicy; booleans
 // such as auto_heal.enabled are taken as written, and an empty list (as
 // opposed to a missing one) stays empty. The result shares no memory with
-// the arguments.
+// the arguments. confirmation.observations and grace_period are filled only
+// together, when neither is set (see Confirmation).
 func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec {
 	def := DefaultPolicy()
 	var p PolicySpec
@@ -68,8 +70,14 @@ func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec {
 	}
 	fill(&p.Schedule.Interval, def.Schedule.Interval)
 	fill(&p.Schedule.Timezone, def.Schedule.Timezone)
-	fill(&p.Confirmation.Observations, def.Confirmation.Observations)
-	fill(&p.Confirmation.GracePeriod, def.Confirmation.GracePeriod)
+	if p.Confirmation.Observations == 0 && p.Confirmation.GracePeriod == 0 {
+		// Confirmation is taken as written: the default applies only when
+		// neither is set, so {observations: 1} means one pass and no grace
+		// period.
+		p.Confirmation.Observations = def.Confirmation.Observations
+		p.Confirmation.GracePeriod = def.Confirmation.GracePeriod
+	}
+	fill(&p.Confirmation.MaxUnknown, def.Confirmation.MaxUnknown)
 	if p.Confirmation.CriticalImmediate == nil {
 		p.Confirmation.CriticalImmediate = def.Confirmation.CriticalImmediate
 	} else {

@@ -136,6 +136,20 @@ func refineSchema(defs jsonschema.Definitions) error {
 		p.Items = &jsonschema.Schema{Type: "string", Enum: enum}
 	}
 
+	for name, text := range confirmationDocs() {
+		p, err := prop("Confirmation", name)
+		if err != nil {
+			return err
+		}
+		p.Description = text
+	}
+	if d := defs["Confirmation"]; d != nil {
+		d.Description = "Drift is confirmed (reported, notified, healed) once seen in at least `observations` passes AND " +
+			"persisted for `grace_period` since first seen. When neither is set the default is 2 passes and 30s; " +
+			"otherwise both are taken as written. A stack's first pass confirms nothing. Unknown observations " +
+			"(unreachable, timeout, throttled, breaker open) are never drift."
+	}
+
 	when := func(field, value string, required ...string) *jsonschema.Schema {
 		props := jsonschema.NewProperties()
 		props.Set(field, &jsonschema.Schema{Const: value})
@@ -179,4 +193,17 @@ func refineSchema(defs jsonschema.Definitions) error {
 		when("type", "webhook", "url"),
 		when("type", "nats", "subject"),
 	)
+}
+
+// confirmationDocs are the schema descriptions of the confirmation fields.
+func confirmationDocs() map[string]string {
+	return map[string]string{
+		"observations": "Passes that must see a drift before it is confirmed (0 is 1). Both this and grace_period must hold.",
+		"grace_period": "How long a drift must persist since first seen before it is confirmed (0: observations alone). " +
+			"A suspected drift is looked at again when its grace period ends.",
+		"critical_immediate": "Confirm critical drift at its first observation when the provider answered it authoritatively " +
+			"(a 404 for the account); never on inference (events from another provider). Default true.",
+		"max_unknown": "How long a provider's API may stay unknown (unreachable, timing out, throttled, breaker open) " +
+			"before it is reported as provider_unreachable. Default 10m. Unknown is never any other drift.",
+	}
 }

@@ -151,14 +151,23 @@ type Schedule struct {
 	Timezone string   `json:"timezone,omitempty" yaml:"timezone"`
 }
 
-// Confirmation says how long drift must persist before it is reported.
+// Confirmation says how long drift must persist before it is reported:
+// seen in at least Observations passes AND for GracePeriod since first seen
+// (both). A stack's first pass confirms nothing. When neither Observations
+// nor GracePeriod is set, the default (2 passes and 30s) applies; otherwise
+// they are taken as written (observations 0 is 1, grace_period 0 none).
 type Confirmation struct {
-	// Observations: consecutive passes that must see the drift.
+	// Observations: passes that must see the drift.
 	Observations int `json:"observations,omitempty" yaml:"observations" jsonschema:"minimum=0"`
-	// GracePeriod: or this long since first seen, whichever comes first.
+	// GracePeriod: and this long since first seen (0: observations alone).
 	GracePeriod Duration `json:"grace_period,omitempty" yaml:"grace_period"`
-	// CriticalImmediate reports critical drift at once (default true).
+	// CriticalImmediate reports critical drift at once when the provider
+	// answered it authoritatively (default true); never on inference.
 	CriticalImmediate *bool `json:"critical_immediate,omitempty" yaml:"critical_immediate"`
+	// MaxUnknown is how long a provider's API may stay unknown
+	// (unreachable, timing out, throttled, breaker open) before it is
+	// reported as provider_unreachable (default 10m).
+	MaxUnknown Duration `json:"max_unknown,omitempty" yaml:"max_unknown"`
 }
 
 // AutoHeal is the spec's auto_heal block.

@@ -21,6 +21,7 @@ func driftCodes() []string {
 	return []string{
 		"provider_missing", "provider_changed", "webhook_broken", "integration_mismatch",
 		"resource_unhealthy", "resource_missing", "content_stale", "config_pending",
+		"provider_unauthorized", "provider_unreachable",
 	}
 }
 
@@ -414,6 +415,9 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 		}
 	}
 	r.checkNonNegative(at("confirmation.observations"), p.Confirmation.Observations)
+	if p.Confirmation.MaxUnknown != 0 && p.Confirmation.MaxUnknown.D() < time.Second {
+		r.value(at("confirmation.max_unknown"), "must be at least 1s")
+	}
 
 	ah := p.AutoHeal
 	r.checkEnum(at("auto_heal.mode"), ah.Mode, []string{"enforce", "dry_run"}, false)

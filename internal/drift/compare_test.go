@@ -116,22 +116,30 @@ func TestCompare(t *testing.T) {
 	t.Parallel()
 
 	missing := func(role, name string, r drift.Reachability) drift.Drift {
-		return want(drift.ProviderMissing, drift.TypeProvider, drift.SeverityCritical, role, name, string(r), "")
+		d := want(drift.ProviderMissing, drift.TypeProvider, drift.SeverityCritical, role, name, string(r), "")
+		d.Authoritative = true
+		return d
 	}
+	unauthorized := func(role, observed string) drift.Drift {
+		d := want(drift.ProviderUnauthorized, drift.TypeProvider, drift.SeverityHigh, role, "credentials accepted", observed, "")
+		d.Authoritative = true
+		return d
+	}
+	authoritative := func(d drift.Drift) drift.Drift { d.Authoritative = true; return d }
 	changed := func(role string, expected any, observed string) drift.Drift {
 		return want(drift.ProviderChanged, drift.TypeProvider, drift.SeverityCritical, role, expected, observed, "")
 	}
 	broken := func(name string, expected, observed any) drift.Drift {
-		return want(drift.WebhookBroken, drift.TypeIntegration, drift.SeverityHigh, name, expected, observed, "")
+		return authoritative(want(drift.WebhookBroken, drift.TypeIntegration, drift.SeverityHigh, name, expected, observed, ""))
 	}
 	mismatch := func(name string, expected, observed any) drift.Drift {
-		return want(drift.IntegrationMismatch, drift.TypeIntegration, drift.SeverityMedium, name, expected, observed, "")
+		return authoritative(want(drift.IntegrationMismatch, drift.TypeIntegration, drift.SeverityMedium, name, expected, observed, ""))
 	}
 	unhealthy := func(name, observed, cause string) drift.Drift {
 		return want(drift.ResourceUnhealthy, drift.TypeResource, drift.SeverityHigh, name, "healthy", observed, cause)
 	}
 	gone := func(name, observed, cause string) drift.Drift {
-		return want(drift.ResourceMissing, drift.TypeResource, drift.SeverityHigh, name, "present", observed, cause)
+		return authoritative(want(drift.ResourceMissing, drift.TypeResource, drift.SeverityHigh, name, "present", observed, cause))
 	}
 	stale := func(typ string, updated time.Time, cause string) drift.Drift {
 		return want(drift.ContentStale, drift.TypeContent, drift.SeverityMedium, typ,
@@ -153,20 +161,77 @@ func TestCompare(t *testing.T) {
 			mutate: func(*drift.Input) {},
 		},
 
-		// provider_missing
+		// provider_missing, provider_unauthorized, provider_unreachable
 		{
-			name: "provider unreachable",
+			name: "provider unreachable is unknown, not drift",
 			mutate: func(in *drift.Input) {
+				setProvider(in, "cms", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Reason, p.SubscriptionsKnown = drift.Unreachable, drift.ReasonUnreachable, false
+				})
+			},
+		},
+		{
+			name: "every reason of an unknown api is not drift",
+			mutate: func(in *drift.Input) {
+				for role, r := range map[string]drift.Reason{"cms": drift.ReasonTimeout, "ecommerce": drift.ReasonBreakerOpen} {
+					setProvider(in, role, func(p *drift.ProviderObservation) {
+						p.Reachability, p.Reason, p.SubscriptionsKnown, p.Subscriptions = drift.Unknown, r, false, nil
+					})
+				}
+			},
+		},
+		{
+			name: "unknown within max_unknown is not drift",
+			mutate: func(in *drift.Input) {
+				setProvider(in, "cms", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Reason, p.SubscriptionsKnown = drift.Unreachable, drift.ReasonThrottled, false
+				})
+				in.MaxUnknown = 10 * time.Minute
+				in.LastKnown = drift.Remember(drift.LastKnown{}, in.Desired, in.Observed, testNow.Add(-9*time.Minute))
+			},
+		},
+		{
+			name: "unknown beyond max_unknown is provider_unreachable",
+			mutate: func(in *drift.Input) {
+				seen := testNow.Add(-time.Hour)
+				in.LastKnown = drift.LastKnown{Providers: map[string]drift.Sighting{
+					"cms": {Value: "ok", SeenAt: &seen, Reason: drift.ReasonTimeout, UnknownSince: ptr(testNow.Add(-11 * time.Minute))},
+				}}
+				in.MaxUnknown = 10 * time.Minute
+				setProvider(in, "cms", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Reason, p.Detail, p.SubscriptionsKnown = drift.Unreachable, drift.ReasonTimeout, "no answer within 10s", false
+				})
+			},
+			want: []drift.Drift{want(drift.ProviderUnreachable, drift.TypeProvider, drift.SeverityMedium, "cms", "reachable",
+				map[string]any{"reason": "timeout", "detail": "no answer within 10s", "unknown_since": "2025-06-01T11:49:00Z",
+					"unknown_for": "11m0s", "last_seen": "2025-06-01T11:00:00Z"}, "")},
+		},
+		{
+			name: "max_unknown 0 never reports",
+			mutate: func(in *drift.Input) {
+				in.LastKnown = drift.LastKnown{Providers: map[string]drift.Sighting{
+					"cms": {UnknownSince: ptr(testNow.Add(-24 * time.Hour))},
+				}}
 				setProvider(in, "cms", func(p *drift.ProviderObservation) { p.Reachability = drift.Unreachable })
 			},
-			want: []drift.Drift{missing("cms", "sanity", drift.Unreachable)},
 		},
 		{
 			name: "provider unauthorized",
 			mutate: func(in *drift.Input) {
-				setProvider(in, "ecommerce", func(p *drift.ProviderObservation) { p.Reachability = drift.Unauthorized })
+				setProvider(in, "ecommerce", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Reason, p.SubscriptionsKnown = drift.Unauthorized, drift.ReasonUnauthorized, false
+				})
 			},
-			want: []drift.Drift{missing("ecommerce", "shopify", drift.Unauthorized)},
+			want: []drift.Drift{unauthorized("ecommerce", "unauthorized")},
+		},
+		{
+			name: "credentials rejected reported as a reason",
+			mutate: func(in *drift.Input) {
+				setProvider(in, "ecommerce", func(p *drift.ProviderObservation) {
+					p.Reachability, p.Reason, p.Detail, p.SubscriptionsKnown = drift.Unknown, drift.ReasonUnauthorized, "403 from shopify", false
+				})
+			},
+			want: []drift.Drift{unauthorized("ecommerce", "unauthorized: 403 from shopify")},
 		},
 		{
 			name: "provider unauthorized with the driver's detail",
@@ -175,11 +240,24 @@ func TestCompare(t *testing.T) {
 					p.Reachability, p.Detail = drift.Unauthorized, "401 from shopify"
 				})
 			},
-			want: []drift.Drift{func() drift.Drift {
-				d := missing("ecommerce", "shopify", drift.Unauthorized)
-				d.Observed = "unauthorized: 401 from shopify"
-				return d
-			}()},
+			want: []drift.Drift{unauthorized("ecommerce", "unauthorized: 401 from shopify")},
+		},
+		{
+			name: "account not found is provider_missing, authoritative",
+			mutate: func(in *drift.Input) {
+				setProvider(in, "cms", func(p *drift.ProviderObservation) {
+					p.Reachability, p.SubscriptionsKnown = drift.NotFound, false
+				})
+			},
+			want: []drift.Drift{missing("cms", "sanity", drift.NotFound)},
+		},
+		{
+			name: "subscriptions not listed: integrations unknown, not drift",
+			mutate: func(in *drift.Input) {
+				setProvider(in, "ecommerce", func(p *drift.ProviderObservation) {
+					p.Reason, p.SubscriptionsKnown, p.Subscriptions = drift.ReasonInvalidAnswer, false, nil
+				})
+			},
 		},
 		{
 			name: "provider reachability unknown is not drift",
@@ -541,12 +619,12 @@ func TestCompare(t *testing.T) {
 			want: []drift.Drift{unhealthy("site", "unhealthy", ""), pending("h1")},
 		},
 		{
-			name: "desired state never applied, with other drift",
+			name: "desired state never applied: a new stack reconciling, not config_pending",
 			mutate: func(in *drift.Input) {
 				in.Observed.AppliedHash = ""
 				in.Observed.Resources["site"] = drift.ResourceObservation{Status: drift.StatusUnhealthy}
 			},
-			want: []drift.Drift{unhealthy("site", "unhealthy", ""), pending("none")},
+			want: []drift.Drift{unhealthy("site", "unhealthy", "")},
 		},
 		{
 			name: "desired state not applied, nothing else: converged, no drift",
@@ -567,10 +645,10 @@ func TestCompare(t *testing.T) {
 				sub(in, "ecommerce", 1).Enabled = false
 				in.Observed.EventProviders = append(in.Observed.EventProviders, drift.ProviderActivity{Name: "commercetools"})
 				in.Desired.Providers["search"] = config.ProviderBinding{Name: "algolia"}
-				in.Observed.Providers["search"] = drift.ProviderObservation{Reachability: drift.Unreachable}
+				in.Observed.Providers["search"] = drift.ProviderObservation{Reachability: drift.NotFound}
 			},
 			want: []drift.Drift{
-				missing("search", "algolia", drift.Unreachable),
+				missing("search", "algolia", drift.NotFound),
 				changed("ecommerce", "shopify", "commercetools"),
 				broken("products", productTopics, map[string]any{"missing": []string{}, "disabled": []string{"products/update"}}),
 				mismatch("content",
@@ -604,14 +682,16 @@ func TestCompareEveryCodeHasItsClass(t *testing.T) {
 		typ drift.Type
 		sev drift.Severity
 	}{
-		drift.ProviderMissing:     {drift.TypeProvider, drift.SeverityCritical},
-		drift.ProviderChanged:     {drift.TypeProvider, drift.SeverityCritical},
-		drift.WebhookBroken:       {drift.TypeIntegration, drift.SeverityHigh},
-		drift.IntegrationMismatch: {drift.TypeIntegration, drift.SeverityMedium},
-		drift.ResourceUnhealthy:   {drift.TypeResource, drift.SeverityHigh},
-		drift.ResourceMissing:     {drift.TypeResource, drift.SeverityHigh},
-		drift.ContentStale:        {drift.TypeContent, drift.SeverityMedium},
-		drift.ConfigPending:       {drift.TypeConfiguration, drift.SeverityLow},
+		drift.ProviderMissing:      {drift.TypeProvider, drift.SeverityCritical},
+		drift.ProviderChanged:      {drift.TypeProvider, drift.SeverityCritical},
+		drift.WebhookBroken:        {drift.TypeIntegration, drift.SeverityHigh},
+		drift.IntegrationMismatch:  {drift.TypeIntegration, drift.SeverityMedium},
+		drift.ResourceUnhealthy:    {drift.TypeResource, drift.SeverityHigh},
+		drift.ResourceMissing:      {drift.TypeResource, drift.SeverityHigh},
+		drift.ContentStale:         {drift.TypeContent, drift.SeverityMedium},
+		drift.ConfigPending:        {drift.TypeConfiguration, drift.SeverityLow},
+		drift.ProviderUnauthorized: {drift.TypeProvider, drift.SeverityHigh},
+		drift.ProviderUnreachable:  {drift.TypeProvider, drift.SeverityMedium},
 	}
 	require.Len(t, defaults, len(drift.Codes))
 	for _, code := range drift.Codes {
@@ -687,3 +767,5 @@ func TestRoleOf(t *testing.T) {
 		require.Equal(t, tt.ok, ok, tt.provider)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -22,12 +22,20 @@ const (
 	ResourceMissing     Code = "resource_missing"
 	ContentStale        Code = "content_stale"
 	ConfigPending       Code = "config_pending"
+	// ProviderUnauthorized: the provider rejected our credentials (401 or
+	// 403). What the provider holds is unknown; the fix is the operator's.
+	ProviderUnauthorized Code = "provider_unauthorized"
+	// ProviderUnreachable: the provider's API has been unknown (unreachable,
+	// timing out, throttling, breaker open) for longer than the policy's
+	// confirmation.max_unknown.
+	ProviderUnreachable Code = "provider_unreachable"
 )
 
 // Codes lists every drift code, in taxonomy order.
 var Codes = []Code{
 	ProviderMissing, ProviderChanged, WebhookBroken, IntegrationMismatch,
 	ResourceUnhealthy, ResourceMissing, ContentStale, ConfigPending,
+	ProviderUnauthorized, ProviderUnreachable,
 }
 
 // Type is the spec's DriftDetail.type.
@@ -87,6 +95,10 @@ var classes = map[Code]Class{
 	ResourceMissing:     {TypeResource, SeverityHigh, "recreate_resource", "resource_replacement"},
 	ContentStale:        {TypeContent, SeverityMedium, "rebuild", ""},
 	ConfigPending:       {TypeConfiguration, SeverityLow, "apply_desired_state", ""},
+	// No heal action: credentials and a provider's outage are not ours to
+	// fix, so Decide only ever alerts about these two.
+	ProviderUnauthorized: {TypeProvider, SeverityHigh, "", ""},
+	ProviderUnreachable:  {TypeProvider, SeverityMedium, "", ""},
 }
 
 // Classify returns the class of a code and whether the code is known.
@@ -118,13 +130,65 @@ type Drift struct {
 	LastSeen     time.Time `json:"last_seen"`
 	Observations int       `json:"observations"`
 	// Confirmed is set once the drift persisted long enough to be reported.
-	Confirmed      bool       `json:"confirmed"`
+	Confirmed bool `json:"confirmed"`
+	// Authoritative is set by Compare when the provider itself answered
+	// what the drift says (a subscription list that lacks ours, a 404 for
+	// the account, a 401), as opposed to an inference (events from another
+	// provider, a probe's view). Only authoritative critical drift may skip
+	// confirmation (Rule.CriticalImmediate). It holds for one pass and is
+	// not stored.
+	Authoritative  bool       `json:"-"`
 	Acknowledged   bool       `json:"acknowledged"`
 	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
 	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
 	// HealStatus is heal_exhausted once the drift's heal attempts are used
 	// up (it is then left for a person), else empty.
 	HealStatus string `json:"heal_status,omitempty"`
+
+	// Confidence and Evidence are derived from the lifecycle fields for
+	// answers (Explain); they are not stored.
+	Confidence Confidence `json:"confidence,omitempty"`
+	Evidence   *Evidence  `json:"evidence,omitempty"`
+}
+
+// Confidence says how sure Blackwell is of a drift.
+type Confidence string
+
+// The confidences.
+const (
+	// ConfidenceConfirmed: the drift persisted per the policy's
+	// confirmation rule (or the provider answered it authoritatively).
+	ConfidenceConfirmed Confidence = "confirmed"
+	// ConfidenceSuspected: seen, not yet for long enough.
+	ConfidenceSuspected Confidence = "suspected"
+)
+
+// Evidence is the observations behind a drift.
+type Evidence struct {
+	// Observations is how many passes saw the drift.
+	Observations int       `json:"observations"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	// Span is LastSeen - FirstSeen, as text ("1m30s") and in seconds.
+	Span        string  `json:"span"`
+	SpanSeconds float64 `json:"span_seconds"`
+	// LastObserved is the value the last pass observed.
+	LastObserved any `json:"last_observed"`
+}
+
+// Explain returns d with Confidence and Evidence filled from its lifecycle
+// fields, for an answer.
+func Explain(d Drift) Drift {
+	d.Confidence = ConfidenceSuspected
+	if d.Confirmed {
+		d.Confidence = ConfidenceConfirmed
+	}
+	span := max(d.LastSeen.Sub(d.FirstSeen), 0)
+	d.Evidence = &Evidence{
+		Observations: d.Observations, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen,
+		Span: span.String(), SpanSeconds: span.Seconds(), LastObserved: d.Observed,
+	}
+	return d
 }
 
 // ID returns the stable identity of a drift: a hash of client, stack, type and

@@ -74,7 +74,7 @@ func (c *comparison) topicIntegration(name string, ig config.Integration, ours [
 	}
 	if len(missing)+len(disabled) > 0 {
 		c.broken = append(c.broken, name)
-		c.add(WebhookBroken, name, want, map[string]any{"missing": missing, "disabled": disabled}, "")
+		c.addKnown(WebhookBroken, name, want, map[string]any{"missing": missing, "disabled": disabled}, "")
 		return
 	}
 
@@ -100,7 +100,7 @@ func (c *comparison) topicIntegration(name string, ig config.Integration, ours [
 		}
 	}
 	if mismatch {
-		c.add(IntegrationMismatch, name, expectedSubscription(want, filter), observedSubscriptions(relevant), "")
+		c.addKnown(IntegrationMismatch, name, expectedSubscription(want, filter), observedSubscriptions(relevant), "")
 	}
 }
 
@@ -142,10 +142,10 @@ func (c *comparison) filterIntegration(name string, ig config.Integration, ours 
 	switch {
 	case len(candidates) == 0:
 		c.broken = append(c.broken, name)
-		c.add(WebhookBroken, name, map[string]any{"filter": filter},
+		c.addKnown(WebhookBroken, name, map[string]any{"filter": filter},
 			map[string]any{"disabled": subscriptionIDs(disabled)}, "")
 	case filter != "":
-		c.add(IntegrationMismatch, name, expectedSubscription(nil, filter), observedSubscriptions(candidates), "")
+		c.addKnown(IntegrationMismatch, name, expectedSubscription(nil, filter), observedSubscriptions(candidates), "")
 	}
 }
 

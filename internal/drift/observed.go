@@ -15,7 +15,19 @@ const (
 	Unreachable  Reachability = "unreachable"
 	Unauthorized Reachability = "unauthorized" // revoked or wrong credentials
 	Unknown      Reachability = "unknown"      // not observed this pass
+	// NotFound: the provider answered that the account or binding does not
+	// exist (a 404 for the store or project). Authoritative: the one
+	// observation that is provider_missing.
+	NotFound Reachability = "not_found"
 )
+
+// Known reports whether the provider answered: reachable, credentials
+// rejected, or the account not found. Anything else (unreachable, timeout,
+// throttled, breaker open, not observed) is unknown, and never drift about
+// the provider.
+func (r Reachability) Known() bool {
+	return r == Reachable || r == Unauthorized || r == NotFound
+}
 
 // Reason says why an observation is unknown: what kept Blackwell from
 // seeing the thing observed. An unknown observation is never drift about
@@ -33,6 +45,10 @@ const (
 	ReasonUnresolved    Reason = "unresolved"     // a secret reference did not resolve
 	ReasonNotObserved   Reason = "not_observed"   // cancelled, or not attempted this pass
 	ReasonEgressRefused Reason = "egress_refused" // the operator's egress allowlist refused the address
+	// ReasonAccountMissing is the evidence of a NotFound observation, not a
+	// cause of unknown: the provider answered the listing of the account
+	// (Shopify shop, Sanity project, Contentful space) with its own 404.
+	ReasonAccountMissing Reason = "account_missing"
 )
 
 // Subscription is a webhook subscription held by a provider.
@@ -83,6 +99,9 @@ type ResourceObservation struct {
 	Status  ResourceStatus `json:"status"`
 	Detail  string         `json:"detail,omitempty"`
 	Latency time.Duration  `json:"latency_ns,omitempty"`
+	// Reason says why Status is unknown (empty otherwise; a probe that
+	// gives none is taken as ReasonNotObserved).
+	Reason Reason `json:"reason,omitempty"`
 }
 
 // Observed is everything one pass observed of a stack.
@@ -120,4 +139,10 @@ type Input struct {
 	MaxStaleness time.Duration
 	// Now is the time of the pass.
 	Now time.Time
+	// LastKnown is the stack's knowledge after this pass's observation
+	// (Remember): since when each provider has been unknown.
+	LastKnown LastKnown
+	// MaxUnknown is how long a provider's API may stay unknown before it is
+	// provider_unreachable (the policy's confirmation.max_unknown); 0 never.
+	MaxUnknown time.Duration
 }

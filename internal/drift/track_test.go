@@ -26,6 +26,14 @@ func found(code drift.Code, component string, at time.Time) drift.Drift {
 	}
 }
 
+// known marks found drifts authoritative.
+func known(ds []drift.Drift) []drift.Drift {
+	for i := range ds {
+		ds[i].Authoritative = true
+	}
+	return ds
+}
+
 // passes runs Track once per step, feeding each pass's Open into the next,
 // and returns every pass's result.
 func passes(t *testing.T, rule drift.Rule, steps ...[]drift.Drift) []drift.Tracked {
@@ -34,7 +42,7 @@ func passes(t *testing.T, rule drift.Rule, steps ...[]drift.Drift) []drift.Track
 	var out []drift.Tracked
 	for i, f := range steps {
 		now := testNow.Add(time.Duration(i) * 5 * time.Minute)
-		tr := drift.Track(open, f, now, rule)
+		tr := drift.Track(open, f, nil, now, rule)
 		out = append(out, tr)
 		open = tr.Open
 	}
@@ -86,37 +94,58 @@ func TestTrackConfirmation(t *testing.T) {
 			newly:     []bool{true},
 		},
 		{
-			name:      "grace period confirms before the observations",
+			name:      "grace period alone does not confirm: observations and grace period",
 			rule:      drift.Rule{Observations: 10, GracePeriod: 10 * time.Minute},
+			steps:     [][]drift.Drift{high(0), high(1), high(2), high(3)},
+			confirmed: []bool{false, false, false, false},
+			newly:     []bool{false, false, false, false},
+		},
+		{
+			name:      "observations alone do not confirm before the grace period",
+			rule:      drift.Rule{Observations: 2, GracePeriod: time.Hour},
+			steps:     [][]drift.Drift{high(0), high(1), high(2)},
+			confirmed: []bool{false, false, false},
+			newly:     []bool{false, false, false},
+		},
+		{
+			name:      "confirmed once both hold",
+			rule:      drift.Rule{Observations: 2, GracePeriod: 7 * time.Minute},
 			steps:     [][]drift.Drift{high(0), high(1), high(2), high(3)},
 			confirmed: []bool{false, false, true, true},
 			newly:     []bool{false, false, true, false},
 		},
 		{
-			name:      "observations confirm before the grace period",
-			rule:      drift.Rule{Observations: 2, GracePeriod: time.Hour},
-			steps:     [][]drift.Drift{high(0), high(1)},
-			confirmed: []bool{false, true},
-			newly:     []bool{false, true},
+			name:      "grace period reached before the observations",
+			rule:      drift.Rule{Observations: 3, GracePeriod: time.Minute},
+			steps:     [][]drift.Drift{high(0), high(1), high(2)},
+			confirmed: []bool{false, false, true},
+			newly:     []bool{false, false, true},
 		},
 		{
-			name:      "critical immediate",
-			rule:      drift.Rule{Observations: 3, CriticalImmediate: true},
-			steps:     [][]drift.Drift{crit(0), crit(1)},
+			name:      "authoritative critical immediate",
+			rule:      drift.Rule{Observations: 3, GracePeriod: time.Hour, CriticalImmediate: true},
+			steps:     [][]drift.Drift{known(crit(0)), known(crit(1))},
 			confirmed: []bool{true, true},
 			newly:     []bool{true, false},
 		},
 		{
-			name:      "critical not immediate",
-			rule:      drift.Rule{Observations: 3},
+			name:      "inferred critical is confirmed like any drift",
+			rule:      drift.Rule{Observations: 3, CriticalImmediate: true},
 			steps:     [][]drift.Drift{crit(0), crit(1), crit(2)},
 			confirmed: []bool{false, false, true},
 			newly:     []bool{false, false, true},
 		},
 		{
-			name:      "critical immediate does not apply to high",
+			name:      "critical not immediate",
+			rule:      drift.Rule{Observations: 3},
+			steps:     [][]drift.Drift{known(crit(0)), known(crit(1)), known(crit(2))},
+			confirmed: []bool{false, false, true},
+			newly:     []bool{false, false, true},
+		},
+		{
+			name:      "critical immediate does not apply to high, authoritative or not",
 			rule:      drift.Rule{Observations: 2, CriticalImmediate: true},
-			steps:     [][]drift.Drift{high(0), high(1)},
+			steps:     [][]drift.Drift{known(high(0)), known(high(1))},
 			confirmed: []bool{false, true},
 			newly:     []bool{false, true},
 		},
@@ -151,11 +180,11 @@ func TestTrackResolution(t *testing.T) {
 	b := found(drift.WebhookBroken, "products", testNow)
 	c := found(drift.ContentStale, "post", testNow)
 
-	first := drift.Track(nil, []drift.Drift{b, a, c}, testNow, rule)
+	first := drift.Track(nil, []drift.Drift{b, a, c}, nil, testNow, rule)
 	require.Equal(t, ids([]drift.Drift{b, a, c}), ids(first.Open), "Open keeps the order of found")
 
 	later := testNow.Add(5 * time.Minute)
-	second := drift.Track(first.Open, []drift.Drift{a}, later, rule)
+	second := drift.Track(first.Open, []drift.Drift{a}, nil, later, rule)
 	require.Equal(t, ids([]drift.Drift{a}), ids(second.Open))
 	require.Equal(t, ids([]drift.Drift{b, c}), ids(second.Resolved), "sorted by code order")
 	for _, r := range second.Resolved {
@@ -168,12 +197,12 @@ func TestTrackResolution(t *testing.T) {
 	require.Empty(t, second.NewlyConfirmed)
 
 	// A resolved drift passed back in as open is ignored.
-	third := drift.Track(append(second.Open, second.Resolved...), nil, later.Add(time.Minute), rule)
+	third := drift.Track(append(second.Open, second.Resolved...), nil, nil, later.Add(time.Minute), rule)
 	require.Empty(t, third.Open)
 	require.Equal(t, ids([]drift.Drift{a}), ids(third.Resolved))
 
 	// A drift that comes back after resolution starts over.
-	fourth := drift.Track(third.Open, []drift.Drift{b}, later.Add(2*time.Minute), drift.Rule{Observations: 2})
+	fourth := drift.Track(third.Open, []drift.Drift{b}, nil, later.Add(2*time.Minute), drift.Rule{Observations: 2})
 	require.Len(t, fourth.Open, 1)
 	require.Equal(t, 1, fourth.Open[0].Observations)
 	require.False(t, fourth.Open[0].Confirmed)
@@ -209,7 +238,7 @@ func TestTrackCarriesLifecycle(t *testing.T) {
 			f.Cause = "ssg"
 			require.Equal(t, open.ID, f.ID)
 
-			tr := drift.Track([]drift.Drift{open}, []drift.Drift{f}, testNow, rule)
+			tr := drift.Track([]drift.Drift{open}, []drift.Drift{f}, nil, testNow, rule)
 			require.Empty(t, tr.Resolved)
 			require.Empty(t, tr.NewlyConfirmed, "already confirmed")
 			require.Len(t, tr.Open, 1)
@@ -238,7 +267,7 @@ func TestTrackNewDriftIgnoresLifecycleOfFound(t *testing.T) {
 	f.Acknowledged = true
 	f.Confirmed = true
 	f.Observations = 9
-	tr := drift.Track(nil, []drift.Drift{f}, testNow, drift.Rule{Observations: 2})
+	tr := drift.Track(nil, []drift.Drift{f}, nil, testNow, drift.Rule{Observations: 2})
 	require.Len(t, tr.Open, 1)
 	got := tr.Open[0]
 	require.False(t, got.Confirmed)
@@ -308,13 +337,13 @@ func TestTrackWithCompare(t *testing.T) {
 	in.Observed.Resources["site"] = drift.ResourceObservation{Status: drift.StatusUnhealthy}
 	rule := drift.Rule{Observations: 2, CriticalImmediate: true}
 
-	tr := drift.Track(nil, drift.Compare(in), in.Now, rule)
+	tr := drift.Track(nil, drift.Compare(in), nil, in.Now, rule)
 	require.Len(t, tr.Open, 1)
 	require.Empty(t, tr.NewlyConfirmed)
 
 	in.Now = in.Now.Add(5 * time.Minute)
 	in.Observed.Resources["site"] = drift.ResourceObservation{Status: drift.StatusMissing}
-	tr = drift.Track(tr.Open, drift.Compare(in), in.Now, rule)
+	tr = drift.Track(tr.Open, drift.Compare(in), nil, in.Now, rule)
 	require.Len(t, tr.Open, 1)
 	require.Equal(t, drift.ResourceMissing, tr.Open[0].Code)
 	require.Equal(t, 2, tr.Open[0].Observations)
@@ -323,7 +352,7 @@ func TestTrackWithCompare(t *testing.T) {
 
 	in.Now = in.Now.Add(5 * time.Minute)
 	in.Observed.Resources["site"] = drift.ResourceObservation{Status: drift.StatusHealthy}
-	tr = drift.Track(tr.Open, drift.Compare(in), in.Now, rule)
+	tr = drift.Track(tr.Open, drift.Compare(in), nil, in.Now, rule)
 	require.Empty(t, tr.Open)
 	require.Len(t, tr.Resolved, 1)
 	require.Equal(t, drift.Severity(""), drift.Highest(tr.Open))
@@ -337,9 +366,97 @@ func TestTrackDuplicateIDs(t *testing.T) {
 	old.FirstSeen = testNow.Add(-time.Minute)
 	second := old
 	second.Observations = 40
-	tr := drift.Track([]drift.Drift{old, second}, []drift.Drift{a, found(drift.ResourceMissing, "site", testNow)}, testNow, drift.Rule{Observations: 3})
+	tr := drift.Track([]drift.Drift{old, second}, []drift.Drift{a, found(drift.ResourceMissing, "site", testNow)}, nil, testNow, drift.Rule{Observations: 3})
 	require.Len(t, tr.Open, 1, "one drift per ID")
 	require.Equal(t, drift.ResourceUnhealthy, tr.Open[0].Code, "the first found wins")
 	require.Equal(t, 2, tr.Open[0].Observations, "the first open wins")
 	require.Empty(t, tr.Resolved)
+}
+
+// TestTrackStartupBurst is the regression of passes in quick succession
+// (the start-up pass and an apply trigger 15ms apart): under
+// observations 2 and grace_period 1s they are two observations, but the
+// drift has not persisted for the grace period, so it is not confirmed;
+// a third pass after the grace period confirms it.
+func TestTrackStartupBurst(t *testing.T) {
+	t.Parallel()
+	rule := drift.Rule{Observations: 2, GracePeriod: time.Second, CriticalImmediate: true}
+	var open []drift.Drift
+	for i, step := range []struct {
+		at        time.Duration
+		confirmed bool
+	}{{0, false}, {15 * time.Millisecond, false}, {900 * time.Millisecond, false}, {1200 * time.Millisecond, true}} {
+		now := testNow.Add(step.at)
+		tr := drift.Track(open, []drift.Drift{found(drift.ResourceUnhealthy, "site", now)}, nil, now, rule)
+		require.Len(t, tr.Open, 1)
+		require.Equal(t, step.confirmed, tr.Open[0].Confirmed, "pass %d at +%s", i, step.at)
+		require.Equal(t, i+1, tr.Open[0].Observations)
+		open = tr.Open
+	}
+}
+
+// TestTrackFirstPass: a stack's first pass confirms nothing, not even
+// authoritative critical drift under critical_immediate or a rule of one
+// observation; the next pass confirms what the rule allows.
+func TestTrackFirstPass(t *testing.T) {
+	t.Parallel()
+	crit := found(drift.ProviderMissing, "cms", testNow)
+	crit.Authoritative = true
+	high := found(drift.ResourceUnhealthy, "site", testNow)
+	rule := drift.Rule{Observations: 1, CriticalImmediate: true, FirstPass: true}
+
+	first := drift.Track(nil, []drift.Drift{crit, high}, nil, testNow, rule)
+	require.Len(t, first.Open, 2)
+	require.Empty(t, first.NewlyConfirmed)
+	require.Empty(t, drift.Confirmed(first.Open))
+
+	rule.FirstPass = false
+	later := testNow.Add(time.Minute)
+	second := drift.Track(first.Open, []drift.Drift{crit, high}, nil, later, rule)
+	require.Equal(t, ids(second.Open), ids(second.NewlyConfirmed))
+}
+
+// TestTrackCarriesUnjudged: an open drift about something this pass could
+// not observe is neither resolved nor seen again; one that is judged and
+// not found resolves.
+func TestTrackCarriesUnjudged(t *testing.T) {
+	t.Parallel()
+	rule := drift.Rule{Observations: 1}
+	broken := found(drift.WebhookBroken, "products", testNow)
+	site := found(drift.ResourceUnhealthy, "site", testNow)
+	first := drift.Track(nil, []drift.Drift{broken, site}, nil, testNow, rule)
+	require.Len(t, first.NewlyConfirmed, 2)
+
+	later := testNow.Add(5 * time.Minute)
+	second := drift.Track(first.Open, nil, map[string]bool{broken.ID: true}, later, rule)
+	require.Equal(t, ids([]drift.Drift{broken}), ids(second.Open))
+	require.Equal(t, first.Open[0], second.Open[0], "carried unchanged")
+	require.Equal(t, ids([]drift.Drift{site}), ids(second.Resolved))
+	require.Empty(t, second.NewlyConfirmed)
+
+	// Unjudged never starts a drift: it only keeps an open one.
+	third := drift.Track(nil, nil, map[string]bool{broken.ID: true}, later, rule)
+	require.Empty(t, third.Open)
+}
+
+func TestConfirmableAt(t *testing.T) {
+	t.Parallel()
+	d := found(drift.ResourceUnhealthy, "site", testNow)
+	d.FirstSeen, d.LastSeen, d.Observations = testNow, testNow, 1
+	tests := []struct {
+		name string
+		rule drift.Rule
+		d    drift.Drift
+		want time.Time
+	}{
+		{"grace period", drift.Rule{Observations: 2, GracePeriod: 30 * time.Second}, d, testNow.Add(30 * time.Second)},
+		{"passes", drift.Rule{Observations: 4}, d, testNow.Add(3 * time.Second)},
+		{"confirmed", drift.Rule{Observations: 4}, func() drift.Drift { c := d; c.Confirmed = true; return c }(), time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, drift.ConfirmableAt(tt.d, tt.rule, time.Second))
+		})
+	}
 }

@@ -94,6 +94,12 @@ spec:
   providers:
     cms: {name: contentful, webhook_secret: "${CF_SECRET}"}
 ---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: client-%03[1]d}
+spec:
+  confirmation: {observations: 1}
+---
 `, i)
 	}
 	cfg, err := config.Parse("blackwell.yaml", []byte(b.String()), nil)
@@ -186,7 +192,8 @@ func TestUndeclaredProviderIsProviderChanged(t *testing.T) {
 // Contentful delivery to a client whose blog declares Sanity, over HTTP on
 // loopback, through verification, the durable commit, the paced trigger,
 // the reconcile queue and a whole pass (observe, compare, confirm:
-// provider_changed is critical, so reported at once; persist). One
+// provider_changed is an inference from events, so it is confirmed like any
+// drift, here by a policy of one observation and no grace period; persist). One
 // delivery at a time, each to a fresh client; p50 and p99 are reported.
 //
 //	go test -run '^$' -bench WebhookToDrift -benchtime 400x ./internal/ingest

@@ -117,6 +117,9 @@ func Decide(in Input) Decision {
 	case !d.Confirmed:
 		return suppress(ReasonUnconfirmed)
 	case cl.HealAction == "":
+		// provider_unauthorized and provider_unreachable among others:
+		// credentials and a provider's outage are never Blackwell's to
+		// heal, whatever allowed_drift_types lists.
 		return alert("no heal action for " + string(d.Code))
 	case !ah.Enabled:
 		return alert("auto_heal disabled")

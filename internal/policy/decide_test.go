@@ -56,6 +56,16 @@ func TestDecide(t *testing.T) {
 			outcome: policy.AlertOnly, reason: "auto_heal disabled"},
 		{name: "type not allowed", in: policy.Input{Drift: confirmed(drift.ContentStale, "post"), Policy: withAH(func(a *config.AutoHeal) { a.AllowedDriftTypes = []string{"webhook_broken"} })},
 			outcome: policy.AlertOnly, reason: "content_stale not in allowed_drift_types"},
+		{name: "provider_unauthorized is never healed, even when allowed", in: policy.Input{Drift: confirmed(drift.ProviderUnauthorized, "ecommerce"),
+			Policy: withAH(func(a *config.AutoHeal) {
+				a.AllowedDriftTypes = []string{"provider_unauthorized", "provider_unreachable"}
+			})},
+			outcome: policy.AlertOnly, reason: "no heal action for provider_unauthorized"},
+		{name: "provider_unreachable is never healed, even when allowed", in: policy.Input{Drift: confirmed(drift.ProviderUnreachable, "cms"),
+			Policy: withAH(func(a *config.AutoHeal) {
+				a.AllowedDriftTypes = []string{"provider_unauthorized", "provider_unreachable"}
+			})},
+			outcome: policy.AlertOnly, reason: "no heal action for provider_unreachable"},
 		{name: "empty allowed list allows nothing", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: withAH(func(a *config.AutoHeal) { a.AllowedDriftTypes = []string{} })},
 			outcome: policy.AlertOnly},
 		{name: "acknowledged", in: policy.Input{Drift: func() drift.Drift { d := confirmed(drift.WebhookBroken, "s"); d.Acknowledged = true; return d }(), Policy: enabled()},

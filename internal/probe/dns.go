@@ -32,9 +32,9 @@ func (p *Prober) probeDNS(pc probeCtx, r config.Resource) drift.ResourceObservat
 		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 			obs = missing("name %s not found", r.Name)
 		case pc.Err() != nil || errors.As(err, &dnsErr) && dnsErr.IsTimeout:
-			obs = unknown("lookup of %s timed out after %s", r.Name, pc.timeout)
+			obs = unknownBecause(drift.ReasonTimeout, "lookup of %s timed out after %s", r.Name, pc.timeout)
 		default:
-			obs = unknown("resolver failed: %v", err)
+			obs = unknownBecause(drift.ReasonUnreachable, "resolver failed: %v", err)
 		}
 	} else {
 		obs = healthy("resolves to %s", addrList(addrs))

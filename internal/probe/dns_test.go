@@ -38,6 +38,11 @@ func TestProbeDNS(t *testing.T) {
 			obs := b.prober.Probe(t.Context(), tt.name, config.Resource{Probe: config.ProbeDNS, Name: tt.name})
 			require.Equal(t, tt.wantStatus, obs.Status, obs.Detail)
 			require.Contains(t, obs.Detail, tt.wantDetail)
+			if tt.wantStatus == drift.StatusUnknown {
+				require.Equal(t, drift.ReasonUnreachable, obs.Reason, "an unknown observation says why")
+			} else {
+				require.Empty(t, obs.Reason)
+			}
 		})
 	}
 }

@@ -32,9 +32,9 @@ func (pc probeCtx) netFailure(err error) drift.ResourceObservation {
 		case dnsErr.IsNotFound:
 			return missing("host %s not found", dnsErr.Name)
 		case dnsErr.IsTimeout:
-			return unknown("lookup of %s timed out", dnsErr.Name)
+			return unknownBecause(drift.ReasonTimeout, "lookup of %s timed out", dnsErr.Name)
 		default:
-			return unknown("lookup of %s failed: %s", dnsErr.Name, dnsErr.Err)
+			return unknownBecause(drift.ReasonUnreachable, "lookup of %s failed: %s", dnsErr.Name, dnsErr.Err)
 		}
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {

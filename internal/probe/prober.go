@@ -236,8 +236,14 @@ func (pc probeCtx) interrupted() (obs drift.ResourceObservation, ok bool) {
 	return drift.ResourceObservation{}, false
 }
 
+// unknown is a probe that could not run (drift.ReasonNotObserved).
 func unknown(format string, args ...any) drift.ResourceObservation {
-	return drift.ResourceObservation{Status: drift.StatusUnknown, Detail: fmt.Sprintf(format, args...)}
+	return unknownBecause(drift.ReasonNotObserved, format, args...)
+}
+
+// unknownBecause is a probe that could not observe the resource, and why.
+func unknownBecause(reason drift.Reason, format string, args ...any) drift.ResourceObservation {
+	return drift.ResourceObservation{Status: drift.StatusUnknown, Detail: fmt.Sprintf(format, args...), Reason: reason}
 }
 
 func unhealthy(format string, args ...any) drift.ResourceObservation {

@@ -10,18 +10,6 @@ import (
 	"github.com/blackwellio/blackwell/internal/redact"
 )
 
-// ReasonAccountMissing is the one authoritative "missing" a driver reports:
-// the provider answered the listing of the account (Shopify shop, Sanity
-// project, Contentful space, Integration API client) with its own 404, so
-// the account itself does not exist for these credentials. The
-// observation stays drift.Reachable (the provider did answer), with
-// SubscriptionsKnown false and this Reason. Every other Reason on an
-// observation is "unknown" (DESIGN.md: unknown is not drift); this one is
-// evidence. It is declared here, not in internal/drift, because the
-// drift package is the contract and belongs to the compare side; its value
-// is stable.
-const ReasonAccountMissing drift.Reason = "account_missing"
-
 // Errors a driver's API calls wrap besides the ones in provider.go; test
 // with errors.Is. ErrTimeout and ErrBreakerOpen also match ErrUnreachable.
 var (
@@ -63,7 +51,7 @@ func Classify(err error) (drift.Reachability, drift.Reason) {
 	case errors.Is(err, ErrUnauthorized):
 		return drift.Unauthorized, drift.ReasonUnauthorized
 	case errors.Is(err, ErrAccountMissing):
-		return drift.Reachable, ReasonAccountMissing
+		return drift.NotFound, drift.ReasonAccountMissing
 	case errors.Is(err, ErrBreakerOpen):
 		return drift.Unreachable, drift.ReasonBreakerOpen
 	case errors.Is(err, ErrTimeout):

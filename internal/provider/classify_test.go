@@ -130,7 +130,7 @@ func TestAnswerClassification(t *testing.T) {
 		{name: "403", answer: answer{status: 403, body: `{"message":"forbidden"}`},
 			reach: drift.Unauthorized, reason: drift.ReasonUnauthorized, detail: "403"},
 		{name: "404 from the provider", answer: answer{status: 404, body: `{"sys":{"id":"NotFound"}}`},
-			reach: drift.Reachable, reason: ReasonAccountMissing, detail: "404"},
+			reach: drift.NotFound, reason: drift.ReasonAccountMissing, detail: "404"},
 		{name: "404 html page", answer: answer{status: 404, header: html, body: "<html>not here</html>"},
 			reach: drift.Unknown, reason: drift.ReasonInvalidAnswer, detail: "404"},
 		{name: "400", answer: answer{status: 400, body: `{"message":"bad limit"}`},
@@ -204,7 +204,7 @@ func TestClassifyOrder(t *testing.T) {
 		{ConfigError("needs settings.shop"), drift.Unknown, drift.ReasonNotObserved},
 		{errors.New("something else"), drift.Unknown, drift.ReasonNotObserved},
 		{AccountListing(&StatusError{Status: 404, kind: ErrNotFound}), drift.Unknown, drift.ReasonInvalidAnswer},
-		{AccountListing(&StatusError{Status: 404, kind: ErrNotFound, jsonBody: true}), drift.Reachable, ReasonAccountMissing},
+		{AccountListing(&StatusError{Status: 404, kind: ErrNotFound, jsonBody: true}), drift.NotFound, drift.ReasonAccountMissing},
 		{AccountListing(&StatusError{Status: 401, kind: ErrUnauthorized, jsonBody: true}), drift.Unauthorized, drift.ReasonUnauthorized},
 	}
 	for _, tt := range tests {
@@ -238,7 +238,7 @@ func FuzzAnswerClassification(f *testing.F) {
 		c := stubClient(a, APIClientOptions{MaxRetries: -1})
 		obs := observeList(context.Background(), c, "https://acme.example/list?token=q-secret")
 		switch obs.Reachability {
-		case drift.Reachable, drift.Unreachable, drift.Unauthorized, drift.Unknown:
+		case drift.Reachable, drift.Unreachable, drift.Unauthorized, drift.Unknown, drift.NotFound:
 		default:
 			t.Fatalf("reachability %q", obs.Reachability)
 		}

@@ -8,7 +8,7 @@
 // Drivers report honestly (classify.go): an observation that could not be
 // made is unreachable, unauthorized or unknown with a drift.Reason saying
 // why, never an empty list; only the provider's own 404 on the account is
-// "missing" (ReasonAccountMissing).
+// "missing" (drift.NotFound with drift.ReasonAccountMissing).
 //
 // Drivers never hang a pass: every request runs under a timeout, 429 answers
 // are waited out only up to a bound, and a circuit breaker per provider

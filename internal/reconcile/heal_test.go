@@ -82,6 +82,7 @@ func TestHealAttemptsFollowTheBackoffAndStopWhenExhausted(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(site.Close)
 	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
+	f.firstPass(t, "acme", "web")
 
 	// Linear backoff of 1m: attempt n+1 may start n minutes after attempt
 	// n failed.
@@ -141,6 +142,7 @@ func TestHealIsVerifiedByTheNextPass(t *testing.T) {
 	acts := &fakeActions{fix: func(store.HealAttempt) error { return site.SetMode(sim.ModeHealthy) }}
 	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: acts}})
 	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
+	f.firstPass(t, "acme", "web")
 
 	f.pass(t, "acme", "web")
 	require.Equal(t, 1, f.healOnce(t))
@@ -163,6 +165,7 @@ func TestAFlappingDriftStopsHealingAndAsksForApproval(t *testing.T) {
 	f.apply(t, healingPolicy(func(ah *config.AutoHeal) {
 		ah.Flapping = config.Flapping{Threshold: 1, Window: config.Duration(time.Hour)}
 	}), stack("acme", "web", siteSpec(site.URL())))
+	f.firstPass(t, "acme", "web")
 
 	// Fails, is healed, verified; twice the site breaks again.
 	for cycle := 0; cycle < 2; cycle++ {
@@ -200,6 +203,7 @@ func TestAHealDecidedBeforeARestartRunsAfterIt(t *testing.T) {
 	// A loop without heal actions decides and records; nothing runs.
 	f := setup(t, fixtureOpts{})
 	f.apply(t, healingPolicy(nil), stack("acme", "web", siteSpec(site.URL())))
+	f.firstPass(t, "acme", "web")
 	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
 	require.Zero(t, f.healOnce(t))
 	require.Equal(t, store.HealPending, f.heals(t)[0].Status)
@@ -227,6 +231,7 @@ func TestOneHealAtATimePerStack(t *testing.T) {
 	spec := siteSpec(a.URL())
 	spec.Resources["shop"] = config.Resource{Probe: config.ProbeHTTP, URL: b.URL(), ExpectStatus: 200, Timeout: config.Duration(2 * time.Second)}
 	f.apply(t, healingPolicy(nil), stack("acme", "web", spec))
+	f.firstPass(t, "acme", "web")
 
 	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
 	require.Len(t, f.heals(t), 1, "two drifts, one heal at a time")
@@ -250,6 +255,7 @@ func TestAnApprovalDoesNotOutliveItsDrift(t *testing.T) {
 	f := setup(t, fixtureOpts{heal: reconcile.HealOptions{Actions: &fakeActions{}}})
 	f.apply(t, healingPolicy(func(ah *config.AutoHeal) { ah.AllowedDriftTypes = []string{"resource_missing"} }),
 		stack("acme", "web", siteSpec(site.URL())))
+	f.firstPass(t, "acme", "web")
 	f.pass(t, "acme", "web")
 	aps, _, err := f.store.ListApprovals(ctx, store.ApprovalQuery{ClientID: "acme"})
 	require.NoError(t, err)
@@ -325,6 +331,7 @@ func TestHealCancelledByPolicyCostsNoAttempt(t *testing.T) {
 	one := func(a *config.AutoHeal) { a.MaxAttempts = 1 }
 	web := stack("acme", "web", siteSpec(site.URL()))
 	f.apply(t, healingPolicy(one), web)
+	f.firstPass(t, "acme", "web")
 	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
 
 	off := healingPolicy(one)

@@ -49,6 +49,9 @@ type pass struct {
 	observed  drift.Observed
 	checked   store.EventMark // events observed through (store.ActivityReport.Mark)
 	found     []drift.Drift
+	known     drift.LastKnown // rec.LastKnown with this pass's observation
+	unjudged  map[string]bool // drift ids this pass could not judge (drift.Unjudged)
+	rule      drift.Rule
 	tracked   drift.Tracked
 	decisions map[string]string // drift id -> decision, for newly confirmed drifts
 	heal      healPlan
@@ -116,7 +119,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 		// time: look again then, not at the next interval.
 		next = max(d, r.opts.MinInterval)
 	}
+	if d := p.confirmDeadline(); d > 0 && d < next {
+		// A suspected drift is confirmed or cleared by a later pass: look
+		// again when the rule could confirm it, not at the next interval.
+		next = max(d, r.opts.MinInterval)
+	}
 	return res, next, nil
+}
+
+// confirmDeadline is how long after the pass's start the first suspected
+// (open, unconfirmed) drift could be confirmed (drift.ConfirmableAt); 0
+// when there is none.
+func (p *pass) confirmDeadline() time.Duration {
+	var first time.Duration
+	for _, d := range p.tracked.Open {
+		at := drift.ConfirmableAt(d, p.rule, p.r.opts.MinInterval)
+		if at.IsZero() {
+			continue
+		}
+		if wait := at.Sub(p.started); first == 0 || wait < first {
+			first = max(wait, time.Millisecond)
+		}
+	}
+	return first
 }
 
 // staleDeadline is how long after the pass's start the first tracked
@@ -234,9 +259,12 @@ func (p *pass) observeEvents(rep store.ActivityReport) {
 	}
 }
 
-// compare diffs desired against observed.
+// compare diffs desired against observed. It first folds the observation
+// into what is known of the stack (an unknown observation keeps the last
+// known one), then compares known facts only.
 func (p *pass) compare(context.Context) error {
-	p.found = drift.Compare(drift.Input{
+	p.known = drift.Remember(p.rec.LastKnown, p.spec, p.observed, p.started)
+	in := drift.Input{
 		ClientID:       p.rec.ClientID,
 		StackID:        p.rec.StackID,
 		Desired:        p.spec,
@@ -244,16 +272,26 @@ func (p *pass) compare(context.Context) error {
 		ReceiverPrefix: p.r.opts.ReceiverPrefix,
 		MaxStaleness:   p.policy.Content.MaxStaleness.D(),
 		Now:            p.started,
-	})
+		LastKnown:      p.known,
+		MaxUnknown:     p.policy.Confirmation.MaxUnknown.D(),
+	}
+	p.found = drift.Compare(in)
+	p.unjudged = drift.Unjudged(in)
 	return nil
 }
 
 // confirm tracks drifts across passes: a drift is reported once it
-// persisted per the policy's confirmation rule.
+// persisted per the policy's confirmation rule. A stack's first pass
+// confirms nothing: a new stack is reconciling, not drifting.
 func (p *pass) confirm(context.Context) error {
 	c := p.policy.Confirmation
-	rule := drift.Rule{Observations: c.Observations, GracePeriod: c.GracePeriod.D(), CriticalImmediate: c.CriticalImmediate == nil || *c.CriticalImmediate}
-	p.tracked = drift.Track(p.open, p.found, p.started, rule)
+	p.rule = drift.Rule{
+		Observations:      c.Observations,
+		GracePeriod:       c.GracePeriod.D(),
+		CriticalImmediate: c.CriticalImmediate == nil || *c.CriticalImmediate,
+		FirstPass:         p.rec.LastKnown.Passes == 0,
+	}
+	p.tracked = drift.Track(p.open, p.found, p.unjudged, p.started, p.rule)
 	return nil
 }
 
@@ -291,15 +329,24 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 		res.DriftCount = len(confirmed)
 		rec.LastError = ""
 		rec.DriftDetails = confirmed
-		if len(confirmed) > 0 {
-			rec.Status = store.StatusDriftDetected
-		} else {
-			rec.Status = store.StatusHealthy
-		}
-		if len(p.found) == 0 && rec.AppliedHash != rec.DesiredHash {
-			// The observed stack matches the new desired state: it is applied.
+		rec.LastKnown = p.known
+		rec.LastKnown.Passes++
+		if len(p.tracked.Open) == 0 && len(p.unjudged) == 0 && rec.AppliedHash != rec.DesiredHash {
+			// The observed stack matches the new desired state, all of it
+			// seen: it is applied.
 			rec.AppliedHash = rec.DesiredHash
 			rec.LastApplied = &now
+		}
+		switch {
+		case len(confirmed) > 0:
+			rec.Status = store.StatusDriftDetected
+		case rec.AppliedHash == "" || len(p.known.Unseen()) > 0:
+			// A stack never seen in its desired state, or something it
+			// declares never observed: its state is not established
+			// yet. It is reconciling, not drifting (and not healthy).
+			rec.Status = store.StatusReconciling
+		default:
+			rec.Status = store.StatusHealthy
 		}
 		pass.Drifts = p.tracked.Open
 		pass.CheckedThrough = p.checked
@@ -345,6 +392,7 @@ func (p *pass) auditEntries(now time.Time) []store.AuditEntry {
 		changes, _ := json.Marshal(map[string]any{
 			"code": d.Code, "component": d.Component, "severity": d.Severity,
 			"expected": d.Expected, "observed": d.Observed, "decision": p.decisions[d.ID],
+			"observations": d.Observations, "first_seen": d.FirstSeen, "authoritative": d.Authoritative,
 		})
 		out = append(out, store.AuditEntry{
 			Timestamp: now, Action: "drift_detected", ClientID: d.ClientID, StackID: d.StackID,

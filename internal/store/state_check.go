@@ -38,15 +38,16 @@ func CheckDesired(in []DesiredInput) error {
 }
 
 // NewState is the record ApplyDesired stores for a stack it creates at
-// now: FirstStateVersion, healthy, no drift, never verified, AppliedHash
-// empty (no pass has run yet), revision 1.
+// now: FirstStateVersion, reconciling (a new stack is not drifting: its
+// state is not known until its first pass), no drift, never verified,
+// AppliedHash empty (no pass has run yet), revision 1.
 func NewState(d DesiredInput, now time.Time) StateRecord {
 	return StateRecord{
 		ClientID: d.ClientID, StackID: d.StackID, Environment: d.Environment,
 		DesiredHash: d.Hash, StateVersion: FirstStateVersion, PreviousVersions: []string{},
 		Desired: d.Document, Resources: d.Resources,
 		CreatedAt: now, UpdatedAt: now,
-		Status: StatusHealthy, DriftDetails: []drift.Drift{},
+		Status: StatusReconciling, DriftDetails: []drift.Drift{},
 		ReconciliationPolicy: d.Policy, Observability: d.Observability,
 		Revision: 1,
 	}
@@ -95,6 +96,29 @@ func TruncateDrift(d drift.Drift) drift.Drift {
 	return d
 }
 
+// truncateLastKnown returns k with its times as they are stored
+// (Truncate), in maps of its own.
+func truncateLastKnown(k drift.LastKnown) drift.LastKnown {
+	trunc := func(m map[string]drift.Sighting) map[string]drift.Sighting {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]drift.Sighting, len(m))
+		for name, s := range m {
+			for _, p := range []**time.Time{&s.SeenAt, &s.UnknownSince} {
+				if *p != nil {
+					t := Truncate(**p)
+					*p = &t
+				}
+			}
+			out[name] = s
+		}
+		return out
+	}
+	k.Providers, k.Resources = trunc(k.Providers), trunc(k.Resources)
+	return k
+}
+
 // StateDocs are the columns of a states row that both drivers store as
 // JSON text.
 type StateDocs struct {
@@ -103,6 +127,7 @@ type StateDocs struct {
 	DriftDetails     string
 	Policy           string
 	Observability    string
+	LastKnown        string
 }
 
 // EncodeStateDocs encodes the JSON columns of rec, after checking that its
@@ -129,6 +154,7 @@ func EncodeStateDocs(rec StateRecord) (StateDocs, error) {
 		{&docs.DriftDetails, details},
 		{&docs.Policy, rec.ReconciliationPolicy},
 		{&docs.Observability, rec.Observability},
+		{&docs.LastKnown, truncateLastKnown(rec.LastKnown)},
 	} {
 		b, err := json.Marshal(f.v)
 		if err != nil {
@@ -151,6 +177,7 @@ func (docs StateDocs) Decode(rec *StateRecord) error {
 		{docs.DriftDetails, &rec.DriftDetails},
 		{docs.Policy, &rec.ReconciliationPolicy},
 		{docs.Observability, &rec.Observability},
+		{docs.LastKnown, &rec.LastKnown},
 	} {
 		if err := json.Unmarshal([]byte(f.src), f.v); err != nil {
 			return fmt.Errorf("decode state %s: %w", rec.Key(), err)
@@ -175,6 +202,13 @@ func StoredState(rec StateRecord, desired string, docs StateDocs) (StateRecord, 
 	rec.Resources = maps.Clone(rec.Resources)
 	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
 	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
+	if docs.LastKnown != "" {
+		// Decoded, as a read does: its times come back as JSON gives them.
+		rec.LastKnown = drift.LastKnown{}
+		if err := json.Unmarshal([]byte(docs.LastKnown), &rec.LastKnown); err != nil {
+			return StateRecord{}, fmt.Errorf("decode state %s: %w", rec.Key(), err)
+		}
+	}
 	if len(rec.DriftDetails) > 0 {
 		rec.DriftDetails = nil
 		if err := json.Unmarshal([]byte(docs.DriftDetails), &rec.DriftDetails); err != nil {

@@ -42,7 +42,7 @@ func TestNewState(t *testing.T) {
 	require.Equal(t, StateRecord{
 		ClientID: "c", StackID: "s", Environment: "prod", DesiredHash: "h1", StateVersion: "v1.0.0",
 		PreviousVersions: []string{}, Desired: d.Document, Resources: d.Resources,
-		CreatedAt: now, UpdatedAt: now, Status: StatusHealthy, DriftDetails: []drift.Drift{},
+		CreatedAt: now, UpdatedAt: now, Status: StatusReconciling, DriftDetails: []drift.Drift{},
 		ReconciliationPolicy: d.Policy, Revision: 1,
 	}, NewState(d, now))
 }
@@ -99,6 +99,9 @@ func TestStateDocsRoundTrip(t *testing.T) {
 		DriftDetails:         []drift.Drift{{ID: "d1", Component: "cms", DetectedAt: at, Expected: "x", Observed: 2.0}},
 		ReconciliationPolicy: PolicySummary{RequireApproval: []string{"data_deletion"}},
 		Observability:        ObservabilitySummary{AlertChannels: []string{"ops"}},
+		LastKnown: drift.LastKnown{Passes: 3, Providers: map[string]drift.Sighting{
+			"cms": {Value: "ok", SeenAt: &at, Reason: drift.ReasonTimeout, UnknownSince: &at},
+		}},
 	}
 	docs, err := EncodeStateDocs(rec)
 	require.NoError(t, err)
@@ -113,6 +116,8 @@ func TestStateDocsRoundTrip(t *testing.T) {
 	require.Equal(t, rec.Resources, got.Resources)
 	require.Equal(t, rec.ReconciliationPolicy, got.ReconciliationPolicy)
 	require.Equal(t, rec.Observability, got.Observability)
+	require.Equal(t, Truncate(at), *got.LastKnown.Providers["cms"].SeenAt, "times truncated like every stored time")
+	require.Equal(t, at, *rec.LastKnown.Providers["cms"].SeenAt, "the record's observations are not changed")
 	require.Len(t, got.DriftDetails, 1)
 	require.Equal(t, Truncate(at), got.DriftDetails[0].DetectedAt)
 
@@ -120,6 +125,7 @@ func TestStateDocsRoundTrip(t *testing.T) {
 	stored, err := StoredState(rec, string(rec.Desired), docs)
 	require.NoError(t, err)
 	require.Equal(t, got.DriftDetails, stored.DriftDetails)
+	require.Equal(t, got.LastKnown, stored.LastKnown)
 	require.Equal(t, rec.Desired, stored.Desired)
 	stored.PreviousVersions[0] = "changed"
 	stored.Resources["cdn"] = "changed"

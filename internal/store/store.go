@@ -62,6 +62,12 @@ type StateRecord struct {
 	ReconciliationPolicy PolicySummary        `json:"reconciliation_policy"`
 	Observability        ObservabilitySummary `json:"observability"`
 
+	// LastKnown is what the passes last knew of each provider and resource
+	// (and since when each has been unknown), with the count of completed
+	// passes. Written by passes (CommitPass, UpdateState), never by
+	// ApplyDesired, so a change of desired state keeps it.
+	LastKnown drift.LastKnown `json:"last_known"`
+
 	// Revision increases on every write; UpdateState and CommitPass fail with
 	// ErrConflict when the caller's revision is not the stored one.
 	Revision int64 `json:"revision"`

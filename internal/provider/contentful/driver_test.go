@@ -132,8 +132,8 @@ func TestMissingSpaceIsTheOnlyMissing(t *testing.T) {
 	f := setupDriver(t, provider.APIClientOptions{})
 	f.binding.Settings["space_id"] = "nosuchspace"
 	obs := f.driver.Observe(context.Background(), f.binding)
-	require.Equal(t, drift.Reachable, obs.Reachability, obs.Detail)
-	require.Equal(t, provider.ReasonAccountMissing, obs.Reason)
+	require.Equal(t, drift.NotFound, obs.Reachability, obs.Detail)
+	require.Equal(t, drift.ReasonAccountMissing, obs.Reason)
 	require.False(t, obs.SubscriptionsKnown)
 	require.Contains(t, obs.Detail, "404")
 

@@ -18,7 +18,7 @@ import (
 
 const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
 	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
-	status, drift_details, last_error, reconciliation_policy, observability, revision`
+	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known`
 
 // stateRow is a states row as stored: JSON columns encoded, times
 // truncated. Decoding it gives what GetState returns.
@@ -36,14 +36,14 @@ type stateRow struct {
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
 		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision}
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision}
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown}
 }
 
 // encodeState encodes a record (its JSON documents by
@@ -113,7 +113,7 @@ FOR UPDATE OF s`
 
 // qInsertState inserts a new stack unless a concurrent apply just did.
 const qInsertState = `INSERT INTO states (` + stateColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 ON CONFLICT (client_id, stack_id) DO NOTHING`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
@@ -348,8 +348,8 @@ func (s *Store) listStates(ctx context.Context, columns, clientID, cursor string
 const qUpdateState = `UPDATE states SET environment = $1, desired_hash = $2, applied_hash = $3, state_version = $4,
 	previous_versions = $5, desired = $6, resources = $7, last_applied = $8, last_verified = $9, updated_at = $10,
 	status = $11, drift_details = $12, last_error = $13, reconciliation_policy = $14, observability = $15,
-	revision = revision + 1
-WHERE client_id = $16 AND stack_id = $17 AND revision = $18
+	last_known = $16, revision = revision + 1
+WHERE client_id = $17 AND stack_id = $18 AND revision = $19
 RETURNING created_at, revision`
 
 // UpdateState writes rec if its Revision is the stored one.
@@ -393,7 +393,7 @@ func (r *stateRow) updateArgs() []any {
 	return []any{r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.updatedAt,
 		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability,
-		r.clientID, r.stackID, r.revision}
+		r.docs.LastKnown, r.clientID, r.stackID, r.revision}
 }
 
 // stateMissing explains why qUpdateState matched no row: the stack does not

@@ -12,7 +12,7 @@ import "strings"
 const qApplyRead = `SELECT state_version, desired_hash, previous_versions FROM states WHERE client_id = ? AND stack_id = ?`
 
 // qInsertState inserts a new stack.
-const qInsertState = `INSERT INTO states (` + stateColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const qInsertState = `INSERT INTO states (` + stateColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = ?, desired_hash = ?, desired = ?, state_version = ?,
@@ -29,7 +29,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`
 const qUpdateState = `UPDATE states SET environment = ?, desired_hash = ?, applied_hash = ?, state_version = ?,
 	previous_versions = ?, desired = ?, resources = ?, last_applied = ?, last_verified = ?, updated_at = ?,
 	status = ?, drift_details = ?, last_error = ?, reconciliation_policy = ?, observability = ?,
-	revision = revision + 1
+	last_known = ?, revision = revision + 1
 WHERE client_id = ? AND stack_id = ? AND revision = ?
 RETURNING created_at, revision`
 

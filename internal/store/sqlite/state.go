@@ -14,7 +14,7 @@ import (
 
 const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
 	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
-	status, drift_details, last_error, reconciliation_policy, observability, revision`
+	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known`
 
 // stateRow is a states row as stored: JSON columns encoded, times in
 // microseconds. Decoding it gives what GetState returns.
@@ -32,14 +32,14 @@ type stateRow struct {
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
 		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision}
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision}
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown}
 }
 
 // encodeState encodes a record (its JSON documents by
@@ -315,7 +315,7 @@ func (s *Store) updateState(ctx context.Context, tx *sql.Tx, row *stateRow) erro
 	err = up.QueryRowContext(ctx, row.environment, row.desiredHash, row.appliedHash, row.stateVersion,
 		row.docs.PreviousVersions, row.desired, row.docs.Resources, row.lastApplied, row.lastVerified, row.updatedAt,
 		row.status, row.docs.DriftDetails, row.lastError, row.docs.Policy, row.docs.Observability,
-		row.clientID, row.stackID, row.revision).Scan(&row.createdAt, &row.revision)
+		row.docs.LastKnown, row.clientID, row.stackID, row.revision).Scan(&row.createdAt, &row.revision)
 	if errors.Is(err, sql.ErrNoRows) {
 		exists, err := s.write(ctx, tx, qStateExists)
 		if err != nil {

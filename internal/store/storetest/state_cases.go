@@ -35,7 +35,8 @@ func testApplyDesiredNew(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, in.Observability, rec.Observability)
 	require.Nil(t, rec.LastApplied)
 	require.Nil(t, rec.LastVerified, "no pass has verified a new stack")
-	require.Equal(t, store.StatusHealthy, rec.Status, "a new stack starts healthy")
+	require.Equal(t, store.StatusReconciling, rec.Status, "a new stack is reconciling until its first pass")
+	require.Equal(t, drift.LastKnown{}, rec.LastKnown, "nothing known, no pass yet")
 	require.Empty(t, rec.DriftDetails)
 	require.Empty(t, rec.LastError)
 	require.Positive(t, rec.Revision)
@@ -381,4 +382,43 @@ func testPolicies(ctx context.Context, t *testing.T, s store.Store) {
 	none, err := s.ListPolicies(ctx, "initech")
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+// testLastKnown: a stack's last known observations round-trip through
+// UpdateState and CommitPass, and a change of desired state keeps them.
+func testLastKnown(ctx context.Context, t *testing.T, s store.Store) {
+	rec := newStack(ctx, t, s, "acme", "shop")
+	seen, since := store.Truncate(at(time.Second)), store.Truncate(at(time.Minute))
+	rec.LastKnown = drift.LastKnown{Passes: 1, Providers: map[string]drift.Sighting{"cms": {SeenAt: ptr(at(time.Second))}}}
+	got, err := s.UpdateState(ctx, rec)
+	require.NoError(t, err)
+	require.Equal(t, seen, *got.LastKnown.Providers["cms"].SeenAt, "times are stored as store.Truncate")
+	rec = got
+
+	known := drift.LastKnown{
+		Passes: 4,
+		Providers: map[string]drift.Sighting{
+			"ecommerce": {Value: "ok", Detail: "3 subscriptions", SeenAt: &seen, Reason: drift.ReasonUnreachable, UnknownSince: &since},
+			"cms":       {Value: "unauthorized", SeenAt: &since, Known: true},
+		},
+		Resources: map[string]drift.Sighting{"site": {Value: "healthy", SeenAt: &seen, Known: true}},
+	}
+	rec.LastKnown = known
+	got, err = s.UpdateState(ctx, rec)
+	require.NoError(t, err)
+	require.Equal(t, known, got.LastKnown)
+	require.Equal(t, known, getState(ctx, t, s, "acme", "shop").LastKnown)
+
+	known.Passes = 5
+	known.Resources["site"] = drift.Sighting{Value: "healthy", SeenAt: &seen, Reason: drift.ReasonTimeout, UnknownSince: &since}
+	got.LastKnown = known
+	commit(ctx, t, s, &got, store.Pass{Result: result("recon-lk", "acme", "shop", at(2*time.Minute))})
+	require.Equal(t, known, got.LastKnown)
+	require.Equal(t, known, getState(ctx, t, s, "acme", "shop").LastKnown)
+
+	changed := desired("acme", "shop", "h-next")
+	require.True(t, apply(ctx, t, s, changed)[0].Changed)
+	after := getState(ctx, t, s, "acme", "shop")
+	require.Equal(t, "h-next", after.DesiredHash)
+	require.Equal(t, known, after.LastKnown, "a change of desired state keeps what was known")
 }

@@ -58,6 +58,7 @@ func cases() []testCase {
 		{"UpdateState", testUpdateState},
 		{"UpdateStateConflict", testUpdateStateConflict},
 		{"UpdateStateConcurrent", testUpdateStateConcurrent},
+		{"LastKnown", testLastKnown},
 		{"Policies", testPolicies},
 		{"InsertEventsDedupe", testInsertEventsDedupe},
 		{"EventsRoundTrip", testEventsRoundTrip},

@@ -559,6 +559,7 @@
       h("td", {}, d.cause || "—"),
       h("td", {}, healCell(d)),
       h("td", {}, fmtTime(d.first_seen || d.detected_at)),
+      h("td", { class: "evidence" }, evidenceCell(d)),
       h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") :
         h("button", { type: "button", "data-ack": d.id, onclick: () => ackDrift(c, d) }, "Acknowledge"))));
 
@@ -606,8 +607,12 @@
       h("div", { class: "graph-box" }, renderGraph("Composition graph of " + key, graph), legend()),
       h("h2", {}, "Drifts"),
       table("drifts", "Confirmed open drifts of this stack.",
-        ["Severity", "Code", "Component", "Expected", "Observed", "Cause", "Heal", "Since", "Acknowledged"], driftRows,
+        ["Severity", "Code", "Component", "Expected", "Observed", "Cause", "Heal", "Since", "Evidence", "Acknowledged"], driftRows,
         "No open drift."),
+      h("h2", {}, "Last known"),
+      table("last-known", "What the passes last knew of each provider and resource. An observation that could not be made never replaces a known one.",
+        ["Observed", "Last known", "Last seen", "Now"], lastKnownRows(rec.last_known),
+        "Nothing observed yet."),
       h("h2", {}, "Recent passes"),
       table("passes", "The last " + PASSES_KEPT + " reconcile passes, newest first.",
         ["Started", "Trigger", "Status", "#Drifts", "#Heals", "#Duration", "Errors"], passRows, "No pass yet."),
@@ -617,6 +622,40 @@
   }
 
   function meta(label, value) { return h("div", {}, h("dt", {}, label), h("dd", {}, value)); }
+
+  // evidenceCell shows a drift's confidence and the observations behind
+  // it: "confirmed · 3 observations over 1m30s", the last observed value
+  // in the title.
+  function evidenceCell(d) {
+    const e = d.evidence;
+    const conf = d.confidence || (d.confirmed ? "confirmed" : "suspected");
+    if (!e) return badge(conf);
+    const n = e.observations === 1 ? "1 observation" : e.observations + " observations";
+    return h("span", { title: "last observed: " + fmtValue(e.last_observed), "data-confidence": conf },
+      badge(conf), " ", n + " over " + e.span);
+  }
+
+  // lastKnownRows are the rows of a stack's last known observations, by
+  // provider role then resource name.
+  function lastKnownRows(lk) {
+    const rows = [];
+    const add = (kind, m) => Object.keys(m || {}).sort().forEach((name) => {
+      const s = m[name];
+      let now = "known";
+      if (!s.known) {
+        now = "unknown" + (s.reason ? " (" + s.reason + ")" : "");
+        if (s.unknown_since) now += " since " + relTime(new Date(s.unknown_since));
+      }
+      rows.push(h("tr", { "data-observed": kind + ":" + name },
+        h("td", { class: "mono" }, kind + ":" + name),
+        h("td", {}, s.value ? badge(s.value) : "—", s.detail ? h("span", { class: "muted" }, " " + s.detail) : null),
+        h("td", {}, s.seen_at ? fmtTime(s.seen_at) : "never"),
+        h("td", {}, s.known ? now : h("span", { class: "warn" }, now))));
+    });
+    add("provider", lk && lk.providers);
+    add("resource", lk && lk.resources);
+    return rows;
+  }
 
   function durMs(a, b) {
     if (!a || !b) return "—";
