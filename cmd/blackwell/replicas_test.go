@@ -339,13 +339,29 @@ spec:
 		}
 		return true
 	})
-	attempts, _, err := st.ListHeals(ctx, store.HealQuery{ClientID: "heal", Limit: 1000})
-	require.NoError(t, err)
+	// A site turns healthy during its build, before the attempt records
+	// the build's outcome: wait until every build is recorded (heal/h0's
+	// second drift may be healing right now).
+	var attempts []store.HealAttempt
 	executed := map[string]int{}
-	for _, a := range attempts {
-		if a.Detail != "" {
-			executed[a.StackID]++
+	eventually(t, 30*time.Second, "every build recorded by its attempt", func() bool {
+		var err error
+		attempts, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: "heal", Limit: 1000})
+		require.NoError(t, err)
+		clear(executed)
+		for _, a := range attempts {
+			if a.Detail != "" {
+				executed[a.StackID]++
+			}
 		}
+		for i, h := range heals {
+			if len(h.hook.Builds()) != executed[fmt.Sprintf("h%d", i)] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, a := range attempts {
 		require.LessOrEqual(t, a.Claims, 1, "attempt %s claimed %d times", a.ID, a.Claims)
 	}
 	for i, h := range heals {
