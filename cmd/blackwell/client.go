@@ -84,7 +84,11 @@ func (g *globals) client() (*apiClient, error) {
 		return nil, usageError{fmt.Errorf("--server %q is not an http(s) address like http://127.0.0.1:8080", g.server)}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &apiClient{base: u, token: g.token, http: &http.Client{}}, nil
+	token := g.token
+	if token == "" {
+		token = g.bootstrapToken(u) // bootstrap.go
+	}
+	return &apiClient{base: u, token: token, http: &http.Client{}}, nil
 }
 
 // wireError is an error answer of the API.

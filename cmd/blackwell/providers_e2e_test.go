@@ -83,7 +83,7 @@ func startWorldWith(t *testing.T, cms, policy string, tune func(*serverOptions))
 	srv, err := startServer(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	w := &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}, world: world, env: env, shopIDs: ids}
+	w := &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath, token: srv.bootstrapToken}, world: world, env: env, shopIDs: ids}
 	w.waitStatus(t, "healthy")
 	return w
 }
