@@ -104,7 +104,10 @@ func (s *server) setupBootstrap(ctx context.Context) error {
 	}
 	if path != "" {
 		if err := writeSecretFile(path, tok); err != nil {
-			return fmt.Errorf("bootstrap token (--bootstrap-token-file): %w", err)
+			// Serve anyway: the first token can be created on the store.
+			s.log.Warn("cannot write the bootstrap token; create the first token with blackwell token create --store ...",
+				"bootstrap_token_file", path, "error", err)
+			s.opts.bootstrapTokenFile = ""
 		}
 	}
 	s.bootstrapToken = tok
