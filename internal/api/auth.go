@@ -243,9 +243,9 @@ func bearer(r *http.Request) (token string, ok bool, err error) {
 
 // authorize wraps the handler of one route: it checks a write's Host,
 // Origin and content type (guard.go), finds the principal, checks the
-// route's role and client scope, and audits writes: made with a token or
-// the bootstrap token (token_used), refused before one was found
-// (write_refused, rate-limited).
+// route's role and client scope, and audits writes: made with a token
+// (token_used), refused before a token was found (write_refused,
+// rate-limited).
 func (s *Server) authorize(pattern string, next http.Handler) http.Handler {
 	acc := accessOf(s.access, pattern)
 	write := isWrite(pattern)
@@ -283,7 +283,9 @@ func (s *Server) authorize(pattern string, next http.Handler) http.Handler {
 		if p.token != nil {
 			s.touch(r.Context(), p.token)
 		}
-		if !write {
+		if !write || p.token == nil {
+			// Reads, and writes with the bootstrap token: each change it
+			// makes has its own audit entry, naming "bootstrap".
 			if denied != nil {
 				s.writeAuthError(w, r, denied)
 				return
@@ -408,25 +410,20 @@ func (s *Server) touch(ctx context.Context, t *store.Token) {
 	}
 }
 
-// auditTokenUse appends a token_used entry for a write made with a token
-// or the bootstrap token, whatever its outcome.
+// auditTokenUse appends a token_used entry for a write made with a token,
+// whatever its outcome.
 func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p principal, pattern string, status int) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	use := map[string]any{"route": pattern, "path": r.URL.Path, "status": status}
-	var client string
-	switch t := p.token; {
-	case t != nil:
-		use["token_id"], use["token_name"], use["role"], use["token_client_id"] = t.ID, t.Name, t.Role, t.ClientID
+	t := p.token
+	client := r.PathValue("client_id")
+	if client == "" {
 		client = t.ClientID
-	case p.bootstrap:
-		use["token_id"], use["role"] = actorBootstrap, store.RoleAdmin
-	default:
-		return
 	}
-	if c := r.PathValue("client_id"); c != "" {
-		client = c
+	use := map[string]any{
+		"route": pattern, "path": r.URL.Path, "status": status,
+		"token_id": t.ID, "token_name": t.Name, "role": t.Role, "token_client_id": t.ClientID,
 	}
 	changes, _ := json.Marshal(use)
 	ctx := context.WithoutCancel(r.Context())
@@ -434,6 +431,6 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: r.PathValue("stack_id"),
 		TriggeredBy: p.actor(), Success: status < 400, ChangesMade: changes,
 	}}); err != nil {
-		s.log.ErrorContext(ctx, "audit token use", "request_id", requestID(w), "token_id", use["token_id"], "error", err)
+		s.log.ErrorContext(ctx, "audit token use", "request_id", requestID(w), "token_id", t.ID, "error", err)
 	}
 }
