@@ -90,7 +90,11 @@ func (g *globals) client() (*apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiClient{base: u, token: g.token, http: hc}, nil
+	token := g.token
+	if token == "" {
+		token = g.bootstrapToken(u) // bootstrap.go
+	}
+	return &apiClient{base: u, token: token, http: hc}, nil
 }
 
 // httpClient is the client of the API: the system's roots, plus the

@@ -159,10 +159,13 @@ func TestDashboardInABrowser(t *testing.T) {
 	w := startWorldWith(t, sim.CMSSanity, dashboardPolicy, fastHeals)
 	b := newBrowser(t)
 
-	// The overview shows the stack, and the stream is live.
-	b.do(t, chromedp.Navigate(w.base+"/"))
+	// The overview shows the stack, and the stream is live: the page
+	// takes the bootstrap token from the URL the server prints, and drops
+	// it from the address.
+	b.do(t, chromedp.Navigate(w.srv.dashboardURL()))
 	b.waitJS(t, 20*time.Second, "the stack on the overview",
 		`document.querySelector('tr[data-stack="acme/web"]')?.dataset.status === "healthy"`)
+	require.NotContains(t, eval[string](t, b, `location.href`), "token=", "the token left the address bar")
 	b.waitJS(t, 10*time.Second, "the stream live", `document.querySelector("#stream-status").dataset.state === "live"`)
 	title := eval[string](t, b, `document.title`)
 	require.Equal(t, "Stacks · Blackwell", title)
@@ -226,7 +229,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.waitJS(t, 10*time.Second, "the request among the decided", `!document.querySelector('button[data-approve="`+id+`"]') && document.querySelector('#decided tr[data-approval="`+id+`"]')`)
 
 	// Once the server has a token, the page asks for one, and works with it.
-	resp, err := http.Post(w.base+"/v1/tokens", "application/json", strings.NewReader(`{"name":"dashboard","role":"operator"}`))
+	resp, err := bearerClient(w.token).Post(w.base+"/v1/tokens", "application/json", strings.NewReader(`{"name":"dashboard","role":"operator"}`))
 	require.NoError(t, err)
 	var created struct {
 		Secret string `json:"secret"`

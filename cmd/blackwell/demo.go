@@ -46,6 +46,9 @@ type demoOptions struct {
 	natsURL, natsSubject string
 	// dir, when set, is used (and kept) instead of a temporary directory.
 	dir string
+	// bootstrapTokenFile is where the server writes its bootstrap token
+	// (empty: nowhere; the demo command passes the default of its port).
+	bootstrapTokenFile string
 	// onNotify, when set, sees every notification a receiver got.
 	onNotify func(demoNotice)
 }
@@ -71,6 +74,10 @@ at exit the audit chain is verified.
   open http://127.0.0.1:8080/metrics`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.bootstrapTokenFile = g.bootstrapFile // bootstrap.go
+			if o.bootstrapTokenFile == "" {
+				o.bootstrapTokenFile = defaultBootstrapFile(o.listen)
+			}
 			return runDemo(cmd.Context(), g.stdout, o)
 		},
 	}
@@ -210,7 +217,8 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		configPath: cfgPath, configRequired: true, listen: listen,
 		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"),
 		logOut:   logFile, logLevel: slog.LevelInfo, getenv: getenv,
-		notifyChannels: receivers.channelOptions(),
+		notifyChannels:     receivers.channelOptions(),
+		bootstrapTokenFile: o.bootstrapTokenFile,
 	})
 	if err != nil {
 		return err
@@ -221,6 +229,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	d.builder = newBuilder(srv.store, getenv, log, false, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)
 
 	fmt.Fprintf(out, `blackwell demo: %d stacks of %d clients, each with a CMS, a Shopify shop, a build hook and a site (all fakes).
+  dashboard  %[8]s
   API        http://%[3]s/v1/stacks
   metrics    http://%[3]s/metrics
   watch      blackwell status --server http://%[3]s
@@ -230,7 +239,7 @@ A fault is injected every %[5]s and mended after %[6]s (if not healed before).
 acme-corp heals under policy (a vanished site waits for: blackwell approvals / approve ID),
 globex records what it would heal (dry run), initech only alerts. Ctrl-C stops.
 %[7]s
-`, len(world.Stacks), len(clients), srv.Addr(), dir, o.faultEvery, o.mendAfter, receivers.describe())
+`, len(world.Stacks), len(clients), srv.Addr(), dir, o.faultEvery, o.mendAfter, receivers.describe(), srv.dashboardURL())
 
 	// Every site starts built.
 	for _, s := range world.Stacks {

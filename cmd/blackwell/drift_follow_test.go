@@ -32,7 +32,7 @@ func TestDriftFollow(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			events, err := bus.New(bus.Options{})
 			require.NoError(t, err)
-			srv := httptest.NewServer(api.New(api.Options{Store: st, Events: events}))
+			srv := httptest.NewServer(api.New(api.Options{Store: st, Events: events, BootstrapToken: bootstrapPrefix + "test"}))
 			t.Cleanup(srv.Close)
 			t.Cleanup(events.Close)
 
@@ -42,7 +42,7 @@ func TestDriftFollow(t *testing.T) {
 					Severity: sev, Expected: "present", Observed: "missing", Timestamp: time.Now()}))
 			}
 			out, errOut := &lockedBuffer{}, &lockedBuffer{}
-			args := []string{"--server", srv.URL, "drift", "acme", "--follow", "--severity", "medium", "--reconnect-interval", "20ms"}
+			args := []string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "drift", "acme", "--follow", "--severity", "medium", "--reconnect-interval", "20ms"}
 			if asJSON {
 				args = append(args, "-o", "json")
 			}

@@ -50,7 +50,7 @@ func TestEventsFollow(t *testing.T) {
 			st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
 			require.NoError(t, err)
 			t.Cleanup(func() { st.Close() })
-			srv := httptest.NewServer(api.New(api.Options{Store: st}))
+			srv := httptest.NewServer(api.New(api.Options{Store: st, BootstrapToken: bootstrapPrefix + "test"}))
 			t.Cleanup(srv.Close)
 
 			base := time.Now().UTC().Truncate(time.Second)
@@ -62,7 +62,7 @@ func TestEventsFollow(t *testing.T) {
 			require.NoError(t, err)
 
 			out, errOut := &lockedBuffer{}, &lockedBuffer{}
-			args := []string{"--server", srv.URL, "events", "--follow", "--interval", "20ms", "--client", "acme"}
+			args := []string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--interval", "20ms", "--client", "acme"}
 			if asJSON {
 				args = append(args, "-o", "json")
 			}

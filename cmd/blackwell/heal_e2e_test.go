@@ -93,7 +93,7 @@ func (w *worldE2E) metrics(t *testing.T) string {
 
 func (w *worldE2E) post(t *testing.T, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(w.base+path, "application/json", bytes.NewBufferString(body))
+	resp, err := bearerClient(w.token).Post(w.base+path, "application/json", bytes.NewBufferString(body))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

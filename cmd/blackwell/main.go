@@ -66,6 +66,7 @@ type globals struct {
 	output         string
 	token          string
 	caFile         string // --ca-file: a private CA for an https --server
+	bootstrapFile  string
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -85,6 +86,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.token, "token", os.Getenv("BLACKWELL_TOKEN"), "API token (BLACKWELL_TOKEN)")
 	pf.StringVar(&g.caFile, "ca-file", os.Getenv("BLACKWELL_CA_FILE"), "PEM file of CA certificates trusted, besides the system's, for an https --server (BLACKWELL_CA_FILE)")
+	pf.StringVar(&g.bootstrapFile, "bootstrap-token-file", os.Getenv("BLACKWELL_BOOTSTRAP_TOKEN_FILE"), "the one-time admin token's file: serve and demo write it (mode 0600) while the store holds no API token; without --token, commands talking to a server on this machine read it (BLACKWELL_BOOTSTRAP_TOKEN_FILE; default $XDG_RUNTIME_DIR/blackwell/bootstrap-PORT.token, else ~/.cache/blackwell/bootstrap-PORT.token)")
 
 	root.AddCommand(
 		newServeCmd(g),

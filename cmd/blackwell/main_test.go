@@ -133,9 +133,15 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	now := scriptNow
 	rec := &scriptReconciler{store: st, now: now}
 	svc := state.New(st, state.Options{Logger: logger, Now: now, OnChange: func(c, s string) { rec.Trigger(c, s, "config") }})
+	// The bootstrap token, in a file the CLI reads as it reads serve's.
+	boot, err := newBootstrapToken()
+	ts.Check(err)
+	bootFile := filepath.Join(ts.Getenv("WORK"), "bootstrap.token")
+	ts.Check(writeSecretFile(bootFile, boot))
 	srv := httptest.NewServer(api.New(api.Options{
 		Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: now,
-		Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Getenv:         func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		BootstrapToken: boot,
 	}))
 	s.store, s.rec = st, rec
 	ts.Defer(func() {
@@ -143,6 +149,7 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		_ = st.Close()
 	})
 	ts.Setenv("BLACKWELL_SERVER", srv.URL)
+	ts.Setenv("BLACKWELL_BOOTSTRAP_TOKEN_FILE", bootFile)
 }
 
 func cmdSeedDrift(ts *testscript.TestScript, neg bool, args []string) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -126,10 +127,15 @@ func cmdOpsServer(ts *testscript.TestScript, neg bool, args []string) {
 	logger := slog.New(slog.DiscardHandler)
 	rec := &scriptReconciler{store: st, now: scriptNow}
 	svc := state.New(st, state.Options{Logger: logger, Now: scriptNow})
-	srv := httptest.NewServer(api.New(api.Options{Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: scriptNow}))
+	boot, err := newBootstrapToken()
+	ts.Check(err)
+	bootFile := filepath.Join(ts.Getenv("WORK"), "bootstrap.token")
+	ts.Check(writeSecretFile(bootFile, boot))
+	srv := httptest.NewServer(api.New(api.Options{Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: scriptNow, BootstrapToken: boot}))
 	ts.Defer(func() {
 		srv.Close()
 		_ = st.Close()
 	})
 	ts.Setenv("BLACKWELL_SERVER", srv.URL)
+	ts.Setenv("BLACKWELL_BOOTSTRAP_TOKEN_FILE", bootFile)
 }

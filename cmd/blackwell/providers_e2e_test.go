@@ -110,7 +110,7 @@ func startWorldAt(t *testing.T, o worldStart) *worldE2E {
 	srv, err := startServer(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}, world: world, env: env, shopIDs: ids}
+	return &worldE2E{e2e: &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath, token: srv.bootstrapToken}, world: world, env: env, shopIDs: ids}
 }
 
 // waitStatus waits until a pass left the stack in status want (a stack

@@ -40,7 +40,8 @@ type replica struct {
 // startReplica starts blackwell serve on the shared store.
 func startReplica(t *testing.T, bin, cfgPath, storeURL string, env []string) *replica {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--store", storeURL)
+	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--store", storeURL,
+		"--bootstrap-token-file", filepath.Join(t.TempDir(), "bootstrap.token"))
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

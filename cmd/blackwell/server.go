@@ -73,6 +73,15 @@ type serverOptions struct {
 	leaseTTL time.Duration
 	// pprofListen, when set, serves net/http/pprof there (server_pprof.go).
 	pprofListen string
+	// bootstrapTokenFile is where the bootstrap token is written while the
+	// store holds no API token (bootstrap.go); empty: it is kept in memory
+	// only (server.bootstrapToken, for tests).
+	bootstrapTokenFile string
+	// allowedHosts are more host names writes may name in Host and Origin
+	// (besides loopback, the listen host and the public URL's host).
+	allowedHosts []string
+	// metricsAuth makes /metrics need a viewer token.
+	metricsAuth bool
 	// notifyChannels are the endpoints and TLS roots notification channels
 	// use instead of the real services' (the demo's local receivers).
 	notifyChannels notify.ChannelOptions
@@ -105,9 +114,12 @@ type server struct {
 	pprof    *http.Server // nil unless --pprof-listen
 	listener net.Listener
 	certs    *certReloader // nil: plain HTTP
-	stopOnce sync.Once
-	bg       sync.WaitGroup
-	bgStop   context.CancelFunc
+	// bootstrapToken acts as an admin token until the first API token is
+	// created; empty once one exists (bootstrap.go).
+	bootstrapToken string
+	stopOnce       sync.Once
+	bg             sync.WaitGroup
+	bgStop         context.CancelFunc
 	// cluster runs this replica's membership; clusterStop ends it (the
 	// shards are released) after the loop stopped.
 	cluster     sync.WaitGroup
@@ -190,6 +202,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	publicURL := strings.TrimRight(opts.publicURL, "/")
 	if publicURL == "" {
 		publicURL = s.scheme() + "://" + ln.Addr().String()
+	}
+	if err := s.setupBootstrap(ctx); err != nil {
+		return nil, err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -315,8 +330,19 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		CredentialHosts:    rules.CredentialHosts,
 		ClientSecretPrefix: opts.tenancy.clientSecretPrefix,
 		Destinations:       credentialDestinations(providers),
+
+		BootstrapToken: s.bootstrapToken,
+		AllowedHosts:   append([]string{ln.Addr().String(), publicURL}, opts.allowedHosts...),
+		MetricsAuth:    opts.metricsAuth,
 	})
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Reading a request (headers and body) is bounded, so slow senders
+	// cannot hold connections; there is no write timeout, which would cut
+	// the event stream (/v1/stream). Webhook bodies have their own, shorter
+	// bound (ingest.Options.BodyTimeout).
+	s.http = &http.Server{
+		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them
 	serveHTTP := func() error { return s.http.Serve(ln) }
 	if s.certs != nil {
@@ -345,11 +371,18 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	if s.pprof, err = startPprof(opts.pprofListen, log); err != nil {
 		return nil, err
 	}
-	s.warnOpenAPI(ctx)
+	s.warnOpenAPI()
 	log.Info("blackwell serving", "listen", ln.Addr().String(), "tls", s.certs != nil, "store", redactStoreURL(opts.storeURL),
 		"public_url", publicURL, "egress_allow", opts.egress.String(), "version", buildVersion())
 	return s, nil
 }
+
+// Timeouts of the HTTP server: a whole request read, and an idle
+// keep-alive connection.
+const (
+	httpReadTimeout = 30 * time.Second
+	httpIdleTimeout = 2 * time.Minute
+)
 
 // Addr is the address the HTTP server listens on.
 func (s *server) Addr() string { return s.listener.Addr().String() }

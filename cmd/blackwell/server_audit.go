@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/audit"
@@ -81,20 +80,4 @@ func (s *server) signHeads(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// warnOpenAPI says, at start, when the API has no token yet and listens
-// beyond this machine: it answers only loopback callers until a token is
-// created.
-func (s *server) warnOpenAPI(ctx context.Context) {
-	has, err := s.store.HasTokens(ctx)
-	if err != nil || has {
-		return
-	}
-	host, _, _ := net.SplitHostPort(s.Addr())
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		s.log.Info("no API token yet: the API answers requests from this machine without one; create one with blackwell token create --store ...")
-		return
-	}
-	s.log.Warn("no API token yet: the API answers only requests from this machine (loopback) until one is created with blackwell token create --store ...", "listen", s.Addr())
 }

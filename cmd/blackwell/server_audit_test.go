@@ -66,7 +66,7 @@ func TestServeSweepPrunesTheAuditLog(t *testing.T) {
 
 	var ans checkpointAnswer
 	eventually(t, 10*time.Second, "the old entries pruned", func() bool {
-		resp, err := http.Get("http://" + srv.Addr() + "/v1/audit/checkpoint")
+		resp, err := bearerClient(srv.bootstrapToken).Get("http://" + srv.Addr() + "/v1/audit/checkpoint")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)

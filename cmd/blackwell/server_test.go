@@ -41,6 +41,8 @@ type e2e struct {
 	srv     *server
 	base    string
 	cfgPath string
+	// token is sent with every API call (the bootstrap token).
+	token string
 }
 
 func startE2E(t *testing.T, cfg string) *e2e {
@@ -54,12 +56,12 @@ func startE2E(t *testing.T, cfg string) *e2e {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath}
+	return &e2e{srv: srv, base: "http://" + srv.Addr(), cfgPath: cfgPath, token: srv.bootstrapToken}
 }
 
 func (e *e2e) getJSON(t *testing.T, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get(e.base + path)
+	resp, err := bearerClient(e.token).Get(e.base + path)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
@@ -288,7 +290,7 @@ func TestDriftIsNotifiedOnceAndItsResolutionOnce(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 
-	e := &e2e{srv: srv, base: "http://" + srv.Addr()}
+	e := &e2e{srv: srv, base: "http://" + srv.Addr(), token: srv.bootstrapToken}
 	eventually(t, 10*time.Second, "first pass healthy (desired state applied)", func() bool {
 		var rec struct {
 			Status      string `json:"status"`

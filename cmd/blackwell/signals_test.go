@@ -32,8 +32,9 @@ func TestServeBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(e2eConfig(site.URL(), "")), 0o600))
 
+	bootstrapFile := filepath.Join(dir, "bootstrap.token")
 	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0",
-		"--store", "sqlite://"+filepath.Join(dir, "blackwell.db"))
+		"--store", "sqlite://"+filepath.Join(dir, "blackwell.db"), "--bootstrap-token-file", bootstrapFile)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -63,7 +64,9 @@ func TestServeBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	e := &e2e{base: base}
+	tok, err := os.ReadFile(bootstrapFile)
+	require.NoError(t, err, "serve wrote the bootstrap token")
+	e := &e2e{base: base, token: strings.TrimSpace(string(tok))}
 	var rec struct {
 		StateVersion string `json:"state_version"`
 	}

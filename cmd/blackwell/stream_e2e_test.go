@@ -65,7 +65,8 @@ func TestStreamAndChannelsFromPostedConfig(t *testing.T) {
     channels:
       - {type: webhook, url: "%s/hook", secret: "${DRIFT_WHSEC}", severity_threshold: low}
 `, receiver.URL)
-	resp, err := http.Post(base+"/v1/config", "application/yaml", strings.NewReader(withChannel))
+	hc := bearerClient(srv.bootstrapToken)
+	resp, err := hc.Post(base+"/v1/config", "application/yaml", strings.NewReader(withChannel))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -74,7 +75,7 @@ func TestStreamAndChannelsFromPostedConfig(t *testing.T) {
 	t.Cleanup(cancelStream)
 	req, err := http.NewRequestWithContext(streamCtx, http.MethodGet, base+"/v1/stream?client_id=acme", nil)
 	require.NoError(t, err)
-	stream, err := http.DefaultClient.Do(req)
+	stream, err := hc.Do(req)
 	require.NoError(t, err)
 	defer stream.Body.Close()
 	require.Equal(t, "text/event-stream", stream.Header.Get("Content-Type"))

@@ -67,8 +67,7 @@ func (s *Server) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("malformed JSON body: %s", jsonErrorText(err))
 	}
 
-	type target struct{ client, stack, reason string }
-	var targets []target
+	var targets []alertTarget
 	if _, isAlertmanager := raw["alerts"]; isAlertmanager {
 		firing := 0
 		for _, a := range req.Alerts {
@@ -81,7 +80,7 @@ func (s *Server) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 			}
 			firing++
 			if c := a.Labels["client_id"]; c != "" {
-				targets = append(targets, target{c, a.Labels["stack_id"], a.Labels["alertname"]})
+				targets = append(targets, alertTarget{c, a.Labels["stack_id"], a.Labels["alertname"]})
 			}
 		}
 		if firing > 0 && len(targets) == 0 {
@@ -91,7 +90,7 @@ func (s *Server) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 		if req.ClientID == "" {
 			return invalid("client_id is required")
 		}
-		targets = append(targets, target{req.ClientID, req.StackID, req.Reason})
+		targets = append(targets, alertTarget{req.ClientID, req.StackID, req.Reason})
 	}
 
 	ans := alertAnswer{Accepted: []string{}}
@@ -121,6 +120,7 @@ func (s *Server) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 				"reason", clipText(t.reason), "request_id", requestID(w))
 		}
 	}
+	s.auditAlert(w, r, ans, targets)
 	if len(ans.Accepted) == 0 && len(ans.Unknown) > 0 {
 		if len(ans.Unknown) == 1 {
 			return notFound("no such stack: %s", ans.Unknown[0])
@@ -129,6 +129,35 @@ func (s *Server) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSONStatus(w, http.StatusAccepted, ans)
 	return nil
+}
+
+// alertTarget is what one alert names: a client, optionally a stack, and
+// why (the alert's name or the plain request's reason).
+type alertTarget struct{ client, stack, reason string }
+
+// auditAlert appends an alert_received entry: the stacks an alert asked a
+// pass for, those it named that do not exist, and the alerts' reasons.
+func (s *Server) auditAlert(w http.ResponseWriter, r *http.Request, ans alertAnswer, targets []alertTarget) {
+	reasons := []string{}
+	client := ""
+	for i, t := range targets {
+		if t.reason != "" && !slices.Contains(reasons, clipText(t.reason)) && len(reasons) < 20 {
+			reasons = append(reasons, clipText(t.reason))
+		}
+		if i == 0 {
+			client = t.client
+		} else if t.client != client {
+			client = "" // several clients
+		}
+	}
+	changes, _ := json.Marshal(map[string]any{"accepted": ans.Accepted, "unknown": ans.Unknown, "reasons": reasons})
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
+		Timestamp: s.now(), Action: "alert_received", ClientID: client, TriggeredBy: actor(r),
+		Success: len(ans.Accepted) > 0 || len(ans.Unknown) == 0, ChangesMade: changes,
+	}}); err != nil {
+		s.log.ErrorContext(ctx, "audit alert", "request_id", requestID(w), "error", err)
+	}
 }
 
 // alertStacks returns the stacks an alert names: the one stack, or every

@@ -61,6 +61,25 @@ type Options struct {
 	// StreamHeartbeat is how often an idle stream gets a comment line
 	// (default 15s).
 	StreamHeartbeat time.Duration
+	// BootstrapToken, when not empty, is accepted as an unscoped admin
+	// token while the store holds no API token (serve makes one at start
+	// and writes it to --bootstrap-token-file); it stops working when the
+	// first token is created. Empty: no caller can act before a token is
+	// created on the store.
+	BootstrapToken string
+	// AllowedHosts are the host names (normalised by AllowedHost) that a
+	// state-changing request may name in Host and Origin, besides loopback
+	// names (guard.go): serve passes the listen address's host, the
+	// --public-url host and --allowed-hosts.
+	AllowedHosts []string
+	// MetricsAuth makes /metrics need a viewer token (serve
+	// --metrics-auth); by default it is public.
+	MetricsAuth bool
+	// MaxConfigParses bounds the configurations parsed at once (POST
+	// /v1/config, PATCH of a stack, PUT of a policy; default 2); a request
+	// waits up to 2s for a turn, then is answered 503 with
+	// Retry-After.
+	MaxConfigParses int
 	// OnConfig, when set, is called with every configuration applied
 	// through POST /v1/config (the server rebuilds its notification
 	// channels from it).

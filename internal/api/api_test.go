@@ -83,12 +83,15 @@ func (f *fakeReconciler) triggered() []string {
 
 // fixture is a server over a fresh SQLite store and its collaborators.
 type fixture struct {
-	srv   *Server
-	store store.Store
-	state *state.Service
-	rec   *fakeReconciler
-	logs  *bytes.Buffer
-	now   time.Time
+	// bootstrap is the server's bootstrap token, which do sends unless
+	// the request names its own Authorization (empty: send none).
+	bootstrap string
+	srv       *Server
+	store     store.Store
+	state     *state.Service
+	rec       *fakeReconciler
+	logs      *bytes.Buffer
+	now       time.Time
 }
 
 // setup returns a server over an empty store; opts may change the options
@@ -102,9 +105,10 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	f := &fixture{store: st, rec: &fakeReconciler{}, logs: &bytes.Buffer{}, now: time.Date(2025, 10, 10, 4, 0, 0, 0, time.UTC)}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.state = state.New(st, state.Options{Logger: logger, Now: func() time.Time { return f.now }})
+	f.bootstrap = testBootstrap
 	o := Options{
 		Store: st, State: f.state, Reconciler: f.rec, Logger: logger, Version: "test",
-		Now: func() time.Time { return f.now }, Getenv: testEnv,
+		Now: func() time.Time { return f.now }, Getenv: testEnv, BootstrapToken: testBootstrap,
 	}
 	for _, fn := range opts {
 		fn(&o)
@@ -177,7 +181,12 @@ func (f *fixture) seedDrift(t *testing.T, clientID, stackID string, drifts ...dr
 	require.NoError(t, err)
 }
 
-// do sends a request to the server; header is pairs of name and value.
+// testBootstrap is the bootstrap token of test servers.
+const testBootstrap = "bwb_test-bootstrap-token"
+
+// do sends a request to the server as a local client does (Host
+// 127.0.0.1:8080) with the bootstrap token; header is pairs of name and
+// value.
 func (f *fixture) do(t *testing.T, method, target, body string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var r io.Reader
@@ -185,7 +194,11 @@ func (f *fixture) do(t *testing.T, method, target, body string, header ...string
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, r)
-	req.RemoteAddr = "127.0.0.1:50000" // from this machine: the API without tokens answers (auth.go)
+	req.Host = "127.0.0.1:8080"
+	req.RemoteAddr = "127.0.0.1:50000"
+	if f.bootstrap != "" {
+		req.Header.Set("Authorization", "Bearer "+f.bootstrap)
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -259,7 +272,8 @@ func TestHealthEndpoints(t *testing.T) {
 	require.Equal(t, "ok", h["status"])
 
 	e := requireError(t, f.do(t, "GET", "/readyz", ""), http.StatusServiceUnavailable, codeNotReady)
-	require.Contains(t, e.Error.Message, "store unreachable")
+	require.NotContains(t, e.Error.Message, "store unreachable", "the cause is logged, not answered")
+	require.Contains(t, f.logs.String(), "store unreachable")
 
 	w := f.do(t, "GET", "/metrics", "")
 	require.Equal(t, http.StatusOK, w.Code)
@@ -384,7 +398,7 @@ func TestVersionsAndRollback(t *testing.T) {
 	versions := decodeAs[list[store.DesiredVersion]](t, f.do(t, "GET", "/v1/stacks/acme-corp/status-page/versions", ""), http.StatusOK)
 	require.Len(t, versions.Items, 2)
 	require.Equal(t, "v1.1.0", versions.Items[0].Version)
-	require.Equal(t, "api", versions.Items[0].CreatedBy)
+	require.Equal(t, "bootstrap", versions.Items[0].CreatedBy)
 	require.Empty(t, versions.NextCursor)
 
 	first := decodeAs[list[store.DesiredVersion]](t, f.do(t, "GET", "/v1/stacks/acme-corp/status-page/versions?limit=1", ""), http.StatusOK)
@@ -412,7 +426,7 @@ func TestVersionsAndRollback(t *testing.T) {
 
 	audit := decodeAs[list[store.AuditEntry]](t, f.do(t, "GET", "/v1/audit?action=rollback", ""), http.StatusOK)
 	require.Len(t, audit.Items, 1)
-	require.Equal(t, "api", audit.Items[0].TriggeredBy)
+	require.Equal(t, "bootstrap", audit.Items[0].TriggeredBy)
 }
 
 func TestApplyConfig(t *testing.T) {
@@ -436,7 +450,10 @@ func TestApplyConfig(t *testing.T) {
 		require.False(t, r.Changed)
 	}
 
-	requireError(t, f.do(t, "POST", "/v1/config", string(data)), http.StatusUnsupportedMediaType, codeUnsupportedMedia) // application/json
+	requireError(t, f.do(t, "POST", "/v1/config", string(data), "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, codeUnsupportedMedia)
+	// JSON is YAML: a config sent as JSON is taken.
+	w = f.do(t, "POST", "/v1/config", `{"apiVersion": "blackwell.io/v1", "kind": "Stack", "metadata": {"client_id": "json", "stack_id": "s"}, "spec": {"resources": {"site": {"probe": "http", "url": "https://json.example"}}}}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	big := string(data) + "\n# " + strings.Repeat("x", 8192) + "\n"
 	requireError(t, f.do(t, "POST", "/v1/config", big, "Content-Type", "application/yaml"), http.StatusRequestEntityTooLarge, codeTooLarge)
 }
@@ -466,13 +483,20 @@ spec:
 	require.Contains(t, d.Message, "telepathy")
 	golden(t, "invalid_config", w.Body.Bytes())
 
-	w = f.do(t, "POST", "/v1/config", "kind: [", "Content-Type", "text/plain")
+	w = f.do(t, "POST", "/v1/config", "kind: [", "Content-Type", "application/yaml")
 	requireError(t, w, http.StatusUnprocessableEntity, codeInvalidConfig)
+	// text/plain is what a browser posts from any page: refused unread.
+	w = f.do(t, "POST", "/v1/config", "kind: [", "Content-Type", "text/plain")
+	requireError(t, w, http.StatusUnsupportedMediaType, codeUnsupportedMedia)
 
 	stacks := decodeAs[list[store.StateRecord]](t, f.do(t, "GET", "/v1/stacks", ""), http.StatusOK)
 	require.Empty(t, stacks.Items)
 	audit := decodeAs[list[store.AuditEntry]](t, f.do(t, "GET", "/v1/audit", ""), http.StatusOK)
-	require.Empty(t, audit.Items)
+	for _, e := range audit.Items {
+		// Only the record of the refused write (text/plain).
+		require.Equal(t, "write_refused", e.Action)
+		require.False(t, e.Success)
+	}
 	_, err = f.store.GetPolicy(context.Background(), "acme-corp", "")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
@@ -609,7 +633,7 @@ func TestAckDrift(t *testing.T) {
 
 	// No body is fine too.
 	got = decodeAs[drift.Drift](t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", ""), http.StatusOK)
-	require.Equal(t, "api", got.AcknowledgedBy)
+	require.Equal(t, "bootstrap", got.AcknowledgedBy)
 
 	e := requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/0000/ack", ""), http.StatusNotFound, codeNotFound)
 	require.Equal(t, "no open drift 0000 for client acme-corp", e.Error.Message)
@@ -644,7 +668,7 @@ func TestPolicy(t *testing.T) {
 	p = decodeAs[policyAnswer](t, f.do(t, "GET", "/v1/clients/acme-corp/policy", ""), http.StatusOK)
 	require.True(t, p.Spec.AutoHeal.Enabled, "the client policy is unchanged")
 	audit := decodeAs[list[store.AuditEntry]](t, f.do(t, "GET", "/v1/audit?action=policy_changed", ""), http.StatusOK)
-	require.Equal(t, "api", audit.Items[len(audit.Items)-1].TriggeredBy)
+	require.Equal(t, "bootstrap", audit.Items[len(audit.Items)-1].TriggeredBy)
 
 	// A policy may be put before the client has stacks; then it is known.
 	decodeAs[policyAnswer](t, f.do(t, "PUT", "/v1/clients/initech/policy", `{"auto_heal": {"enabled": true}}`), http.StatusOK)

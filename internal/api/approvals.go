@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,6 +135,52 @@ func (s *Server) listHeals(w http.ResponseWriter, r *http.Request) error {
 	}
 	if br, ok := s.opts.Reconciler.(BreakerReporter); ok {
 		out.Breakers = br.BreakerStates()
+		if t := principalOf(r).token; t != nil && t.ClientID != "" {
+			if out.Breakers, err = s.clientBreakers(r.Context(), t.ClientID, out.Breakers); err != nil {
+				return err
+			}
+		}
 	}
 	return writeJSON(w, out)
+}
+
+// instanceBreaker is the breaker that stops every heal
+// (reconcile.instanceBreaker); the others are per provider.
+const instanceBreaker = "instance"
+
+// clientBreakers keeps the breakers that can stop a client's heals: the
+// instance's and those of the providers its stacks bind. A token scoped
+// to the client sees no more of the others' failures.
+func (s *Server) clientBreakers(ctx context.Context, clientID string, all map[string]string) (map[string]string, error) {
+	keep := map[string]bool{instanceBreaker: true}
+	cursor := ""
+	for {
+		recs, next, err := s.opts.Store.ListStates(ctx, clientID, cursor, maxLimit)
+		if err != nil {
+			return nil, fmt.Errorf("list stacks of %s: %w", clientID, err)
+		}
+		for _, rec := range recs {
+			var spec struct {
+				Providers map[string]struct {
+					Name string `json:"name"`
+				} `json:"providers"`
+			}
+			if json.Unmarshal(rec.Desired, &spec) == nil {
+				for _, p := range spec.Providers {
+					keep[p.Name] = true
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = string(next)
+	}
+	out := map[string]string{}
+	for name, st := range all {
+		if keep[name] {
+			out[name] = st
+		}
+	}
+	return out, nil
 }

@@ -2,10 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,13 +27,20 @@ import (
 // routes that concern every client (POST /v1/config, alerts, approvals
 // decided by id, tokens) a scoped token is refused.
 //
-// Until the store holds a token (first run, demo, tests), the API is open
-// to requests from this machine only: a request whose peer address is a
-// loopback address and that carries no proxy header (Forwarded,
-// X-Forwarded-For, X-Real-IP) is served as an unscoped admin; any other
-// request is refused with 401. Once any token was created (revoked ones
-// count), every route but the public ones (health, metrics, webhooks,
-// which carry their provider's signature) needs a token.
+// Until the store holds a token (first run, demo), the one-time bootstrap
+// token (Options.BootstrapToken: serve makes one at start and writes it to
+// a file only its user can read) acts as an unscoped admin; without it,
+// every caller is refused. Once any token was created (revoked ones
+// count), the bootstrap token stops working, and every route but the
+// public ones (health, metrics unless Options.MetricsAuth, webhooks, which
+// carry their provider's signature) needs a token. Where a request comes
+// from earns nothing: a proxy or a browser on this machine is no more
+// trusted than anyone.
+//
+// Every state-changing request (POST, PUT, PATCH, DELETE) must also name
+// an allowed host in Host and, when it has one, in Origin, and declare a
+// JSON or YAML body (guard.go): a web page cannot post to the API from a
+// browser, and a DNS name rebound to this machine cannot reach it.
 //
 // Answers: 401 (with WWW-Authenticate) when the token is missing, malformed,
 // unknown or revoked; 403 when its role or client scope does not allow the
@@ -128,24 +135,31 @@ func accessOf(table map[string]access, pattern string) access {
 	return access{role: store.RoleAdmin, scope: scopeGlobal}
 }
 
-// principal is who made a request: a token, or the local caller of an API
-// without tokens.
+// principal is who made a request: a token, the bootstrap token, or
+// nobody (a Server used without the middleware, in tests).
 type principal struct {
-	token *store.Token // nil for the local caller
+	token     *store.Token // nil for the bootstrap token
+	bootstrap bool
 }
 
 // actor names the principal in audit entries.
 func (p principal) actor() string {
-	if p.token == nil {
-		return actorAPI
+	switch {
+	case p.token != nil:
+		return state.TokenActor(*p.token)
+	case p.bootstrap:
+		return actorBootstrap
 	}
-	return state.TokenActor(*p.token)
+	return actorAPI
 }
+
+// actorBootstrap names the bootstrap token in audit entries.
+const actorBootstrap = "bootstrap"
 
 type principalKey struct{}
 
-// principalOf returns the request's principal (the local caller when none
-// was set, as for a Server used without the middleware in tests).
+// principalOf returns the request's principal (the zero principal when
+// none was set, as for a Server used without the middleware in tests).
 func principalOf(r *http.Request) principal {
 	p, _ := r.Context().Value(principalKey{}).(principal)
 	return p
@@ -157,13 +171,14 @@ func actor(r *http.Request) string { return principalOf(r).actor() }
 
 // by is who made a request for audit entries and records that take a
 // caller's name (ack, approve, rollback): with a token, the token, whatever
-// the body claims; without, the claimed name or "api".
+// the body claims; with the bootstrap token, the claimed name or
+// "bootstrap" (its token_used entry names the bootstrap token).
 func by(r *http.Request, claimed string) string {
 	if p := principalOf(r); p.token != nil {
 		return p.actor()
 	}
 	if claimed == "" {
-		return actorAPI
+		return principalOf(r).actor()
 	}
 	return claimed
 }
@@ -181,12 +196,13 @@ const (
 )
 
 // authState is the server's memory of tokens: whether one exists (once
-// true, for good: tokens are never deleted), and when each token's use was
-// last recorded.
+// true, for good: tokens are never deleted), when each token's use was
+// last recorded, and when refused writes were last audited (guard.go).
 type authState struct {
 	mu        sync.Mutex
 	hasTokens bool
 	touched   map[string]time.Time
+	refused   map[string]refusalWindow
 }
 
 // touchEvery bounds how often a token's last use is written.
@@ -212,23 +228,6 @@ func (s *Server) tokensExist(ctx context.Context) (bool, error) {
 	return has, nil
 }
 
-// isLocal reports whether a request comes from this machine directly: a
-// loopback peer and no proxy header (a proxy on this machine forwards
-// other machines' requests).
-func isLocal(r *http.Request) bool {
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
-		if r.Header.Get(h) != "" {
-			return false
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // bearer returns the token of an Authorization header: ok false when there
 // is no header, an error when it is not a bearer token.
 func bearer(r *http.Request) (token string, ok bool, err error) {
@@ -243,17 +242,41 @@ func bearer(r *http.Request) (token string, ok bool, err error) {
 	return strings.TrimSpace(tok), true, nil
 }
 
-// authorize wraps the handler of one route: it finds the principal, checks
-// the route's role and client scope, and audits writes made with a token.
+// authorize wraps the handler of one route: it checks a write's Host,
+// Origin and content type (guard.go), finds the principal, checks the
+// route's role and client scope, and audits writes: made with a token
+// (token_used), refused before a token was found (write_refused,
+// rate-limited).
 func (s *Server) authorize(pattern string, next http.Handler) http.Handler {
 	acc := accessOf(s.access, pattern)
+	write := isWrite(pattern)
 	if acc.role == "" {
+		if write {
+			// Provider deliveries: Host and Origin only (the gateway checks
+			// the content type and the signature, and counts refusals).
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if d := s.checkHostOrigin(r); d != nil {
+					s.writeAuthError(w, r, d)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}
 		return next
 	}
-	write := !strings.HasPrefix(pattern, http.MethodGet+" ") && !strings.HasPrefix(pattern, http.MethodHead+" ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if write {
+			if d := s.checkWrite(r); d != nil {
+				s.auditRefusal(r, pattern, d)
+				s.writeAuthError(w, r, d)
+				return
+			}
+		}
 		p, denied := s.authenticate(r)
 		if denied != nil {
+			if write {
+				s.auditRefusal(r, pattern, denied)
+			}
 			s.writeAuthError(w, r, denied)
 			return
 		}
@@ -262,6 +285,8 @@ func (s *Server) authorize(pattern string, next http.Handler) http.Handler {
 			s.touch(r.Context(), p.token)
 		}
 		if !write || p.token == nil {
+			// Reads, and writes with the bootstrap token: each change it
+			// makes has its own audit entry, naming "bootstrap".
 			if denied != nil {
 				s.writeAuthError(w, r, denied)
 				return
@@ -279,7 +304,13 @@ func (s *Server) authorize(pattern string, next http.Handler) http.Handler {
 	})
 }
 
-// authenticate finds who is asking: a valid token, or the local caller
+// isWrite reports whether a route pattern changes state (anything but GET
+// and HEAD).
+func isWrite(pattern string) bool {
+	return !strings.HasPrefix(pattern, http.MethodGet+" ") && !strings.HasPrefix(pattern, http.MethodHead+" ")
+}
+
+// authenticate finds who is asking: a valid token, or the bootstrap token
 // while no token exists.
 func (s *Server) authenticate(r *http.Request) (principal, *authDecision) {
 	secret, present, err := bearer(r)
@@ -287,20 +318,20 @@ func (s *Server) authenticate(r *http.Request) (principal, *authDecision) {
 		return principal{}, &authDecision{http.StatusUnauthorized, codeUnauthorized, err.Error()}
 	}
 	if !present {
+		return principal{}, &authDecision{http.StatusUnauthorized, codeUnauthorized,
+			"an API token is required: send \"Authorization: Bearer <token>\" (blackwell --token or BLACKWELL_TOKEN; before the first token, the bootstrap token serve wrote to --bootstrap-token-file)"}
+	}
+	if b := s.opts.BootstrapToken; b != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(b)) == 1 {
 		has, err := s.tokensExist(r.Context())
 		if err != nil {
 			s.log.ErrorContext(r.Context(), "read tokens", "error", err)
 			return principal{}, &authDecision{http.StatusServiceUnavailable, codeUnavailable, "cannot check API tokens now; retry"}
 		}
-		switch {
-		case has:
+		if has {
 			return principal{}, &authDecision{http.StatusUnauthorized, codeUnauthorized,
-				"an API token is required: send \"Authorization: Bearer <token>\" (blackwell --token or BLACKWELL_TOKEN)"}
-		case !isLocal(r):
-			return principal{}, &authDecision{http.StatusUnauthorized, codeUnauthorized,
-				"no API token exists yet, so the API answers only requests from this machine; create one with \"blackwell token create --store URL --name NAME --role admin\""}
+				"the bootstrap token stopped working when the first API token was created; send an API token"}
 		}
-		return principal{}, nil
+		return principal{bootstrap: true}, nil
 	}
 	t, err := s.opts.State.Authenticate(r.Context(), secret)
 	switch {
@@ -320,7 +351,7 @@ func (s *Server) authenticate(r *http.Request) (principal, *authDecision) {
 // token's client.
 func (s *Server) permit(r *http.Request, p principal, acc access, pattern string) (*http.Request, *authDecision) {
 	if p.token == nil {
-		return r, nil // the local caller of an API without tokens
+		return r, nil // the bootstrap token: an unscoped admin
 	}
 	t := p.token
 	if !t.Role.Allows(acc.role) {
@@ -391,10 +422,11 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 	if client == "" {
 		client = t.ClientID
 	}
-	changes, _ := json.Marshal(map[string]any{
+	use := map[string]any{
 		"route": pattern, "path": r.URL.Path, "status": status,
 		"token_id": t.ID, "token_name": t.Name, "role": t.Role, "token_client_id": t.ClientID,
-	})
+	}
+	changes, _ := json.Marshal(use)
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
 		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: r.PathValue("stack_id"),

@@ -83,7 +83,7 @@ func TestPermit(t *testing.T) {
 		status    int    // 0: allowed
 		wantQuery string // the query the handler sees, when allowed
 	}{
-		{"local caller may do anything", principal{}, "POST /v1/config", "/v1/config", 0, ""},
+		{"the bootstrap token may do anything", principal{bootstrap: true}, "POST /v1/config", "/v1/config", 0, ""},
 		{"viewer reads a stack", tok(store.RoleViewer, ""), "GET /v1/stacks/{client_id}/{stack_id}", "/v1/stacks/acme/web", 0, ""},
 		{"viewer may not reconcile", tok(store.RoleViewer, ""), "POST /v1/stacks/{client_id}/{stack_id}/reconcile", "/v1/stacks/acme/web/reconcile", 403, ""},
 		{"operator reconciles", tok(store.RoleOperator, ""), "POST /v1/stacks/{client_id}/{stack_id}/reconcile", "/v1/stacks/acme/web/reconcile", 0, ""},
@@ -150,6 +150,7 @@ type authFixture struct {
 func setupAuth(t *testing.T) *authFixture {
 	t.Helper()
 	f := &authFixture{fixture: setup(t), secrets: map[string]string{}, ids: map[string]string{}}
+	f.bootstrap = "" // tokens exist: every call names its own
 	f.seed(t)
 	for _, n := range []struct {
 		name   string
@@ -241,10 +242,14 @@ func TestAuthAnswers(t *testing.T) {
 	}
 }
 
-func TestOpenUntilATokenExists(t *testing.T) {
+// TestBootstrapTokenUntilATokenExists: before the first token, only the
+// bootstrap token opens the API, from wherever the request comes (a proxy
+// or a browser on this machine earns nothing); the first token ends it,
+// even once revoked.
+func TestBootstrapTokenUntilATokenExists(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	remote := func(addr string, header ...string) *httptest.ResponseRecorder {
+	call := func(addr string, header ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/v1/stacks", nil)
 		req.RemoteAddr = addr
 		for i := 0; i+1 < len(header); i += 2 {
@@ -254,20 +259,48 @@ func TestOpenUntilATokenExists(t *testing.T) {
 		f.srv.ServeHTTP(w, req)
 		return w
 	}
-	require.Equal(t, http.StatusOK, remote("127.0.0.1:4000").Code)
-	require.Equal(t, http.StatusOK, remote("[::1]:4000").Code)
-	e := requireError(t, remote("192.0.2.7:4000"), http.StatusUnauthorized, codeUnauthorized)
-	require.Contains(t, e.Error.Message, "no API token exists yet")
-	requireError(t, remote("127.0.0.1:4000", "X-Forwarded-For", "192.0.2.7"), http.StatusUnauthorized, codeUnauthorized)
-	requireError(t, remote("127.0.0.1:4000", "Forwarded", "for=192.0.2.7"), http.StatusUnauthorized, codeUnauthorized)
+	boot := []string{"Authorization", "Bearer " + testBootstrap}
+	// Without it, nobody: not loopback, not a loopback proxy.
+	e := requireError(t, call("127.0.0.1:4000"), http.StatusUnauthorized, codeUnauthorized)
+	require.Contains(t, e.Error.Message, "bootstrap token")
+	requireError(t, call("[::1]:4000"), http.StatusUnauthorized, codeUnauthorized)
+	requireError(t, call("127.0.0.1:4000", "Authorization", "Bearer bwb_wrong"), http.StatusUnauthorized, codeUnauthorized)
+	// With it, anyone who holds it.
+	require.Equal(t, http.StatusOK, call("127.0.0.1:4000", boot...).Code)
+	require.Equal(t, http.StatusOK, call("192.0.2.7:4000", boot...).Code)
 
-	// The first token closes the API, also to loopback, even once revoked.
-	tok, _, err := f.state.CreateToken(context.Background(), state.NewToken{Name: "first", Role: store.RoleAdmin}, "test")
+	// A server given no bootstrap token answers nobody before a token.
+	closed := setup(t, func(o *Options) { o.BootstrapToken = "" })
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/v1/stacks", nil)
+	req.RemoteAddr = "127.0.0.1:4000"
+	req.Header.Set("Authorization", "Bearer ")
+	closed.srv.ServeHTTP(w, req)
+	requireError(t, w, http.StatusUnauthorized, codeUnauthorized)
+
+	// The first token ends the bootstrap token, also once revoked.
+	tok, secret, err := f.state.CreateToken(context.Background(), state.NewToken{Name: "first", Role: store.RoleAdmin}, "test")
 	require.NoError(t, err)
-	requireError(t, remote("127.0.0.1:4000"), http.StatusUnauthorized, codeUnauthorized)
+	e = requireError(t, call("127.0.0.1:4000", boot...), http.StatusUnauthorized, codeUnauthorized)
+	require.Contains(t, e.Error.Message, "stopped working")
+	require.Equal(t, http.StatusOK, call("127.0.0.1:4000", "Authorization", "Bearer "+secret).Code)
 	_, err = f.state.RevokeToken(context.Background(), tok.ID, "test")
 	require.NoError(t, err)
-	requireError(t, remote("127.0.0.1:4000"), http.StatusUnauthorized, codeUnauthorized)
+	requireError(t, call("127.0.0.1:4000", boot...), http.StatusUnauthorized, codeUnauthorized)
+}
+
+// TestBootstrapTokenCreatesTheFirstToken: the bootstrap token can create
+// the first real token through the API; the audit entry names it.
+func TestBootstrapTokenCreatesTheFirstToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	w := f.do(t, http.MethodPost, "/v1/tokens", `{"name":"ops","role":"admin"}`)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	requireError(t, f.do(t, http.MethodGet, "/v1/stacks", ""), http.StatusUnauthorized, codeUnauthorized)
+	all, _, err := f.store.ListAudit(context.Background(), store.AuditQuery{Action: "token_created", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.Equal(t, "bootstrap", all[0].TriggeredBy)
 }
 
 func TestWritesAreAuditedWithTheToken(t *testing.T) {
@@ -386,11 +419,11 @@ func TestAuditFiltersAndCheckpoint(t *testing.T) {
 }
 
 // BenchmarkAuth measures what authentication adds to a request: the same
-// read without a token (the open API on loopback: one HasTokens query) and
-// with one (a lookup by the secret's hash).
+// read with the bootstrap token (one HasTokens query) and with a token (a
+// lookup by the secret's hash).
 func BenchmarkAuth(b *testing.B) {
 	for _, withToken := range []bool{false, true} {
-		name := "open"
+		name := "bootstrap"
 		if withToken {
 			name = "token"
 		}
@@ -401,8 +434,8 @@ func BenchmarkAuth(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = st.Close() })
 			svc := state.New(st, state.Options{})
-			srv := New(Options{Store: st, State: svc})
-			header := []string{}
+			srv := New(Options{Store: st, State: svc, BootstrapToken: testBootstrap})
+			header := []string{"Authorization", "Bearer " + testBootstrap}
 			if withToken {
 				_, secret, err := svc.CreateToken(context.Background(), state.NewToken{Name: "bench", Role: store.RoleViewer}, "bench")
 				if err != nil {
@@ -413,7 +446,6 @@ func BenchmarkAuth(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodGet, "/v1/audit/checkpoint", nil)
-				req.RemoteAddr = "127.0.0.1:50000"
 				for i := 0; i+1 < len(header); i += 2 {
 					req.Header.Set(header[i], header[i+1])
 				}

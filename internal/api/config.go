@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -12,13 +16,40 @@ import (
 // positions of its errors.
 const filenameHeader = "X-Blackwell-Filename"
 
-// yamlMediaTypes are the content types POST /v1/config accepts.
+// yamlMediaTypes are the YAML content types POST /v1/config accepts (and
+// JSON, which is YAML). Not text/plain: a browser posts it from any page
+// without asking (guard.go).
 var yamlMediaTypes = map[string]bool{
 	"application/yaml":   true,
 	"application/x-yaml": true,
 	"text/yaml":          true,
 	"text/x-yaml":        true,
-	"text/plain":         true,
+}
+
+// defaultParseWait is how long a request waits for a turn to parse a
+// configuration before it is answered 503.
+const defaultParseWait = 2 * time.Second
+
+// parseTurn waits for a turn to parse a configuration (at most
+// MaxConfigParses at once: a parse takes memory in proportion to the
+// body); release gives it back. Busy for Server.parseWait is 503 with Retry-After.
+func (s *Server) parseTurn(ctx context.Context) (release func(), err error) {
+	select {
+	case s.parses <- struct{}{}:
+	default:
+		t := time.NewTimer(s.parseWait)
+		defer t.Stop()
+		select {
+		case s.parses <- struct{}{}:
+		case <-t.C:
+			e := errorf(http.StatusServiceUnavailable, codeUnavailable, "too many configurations are being parsed now; retry")
+			e.retryAfter = time.Second
+			return nil, e
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return func() { <-s.parses }, nil
 }
 
 // applyConfig answers POST /v1/config: a whole multi-document
@@ -29,14 +60,19 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !yamlMediaTypes[mt] {
-		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the body must be YAML (application/yaml), not %q", mt)
+	if !yamlMediaTypes[mt] && !isJSONMediaType(mt) {
+		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the body must be YAML (application/yaml) or JSON, not %q", mt)
 	}
 	data, err := s.readBody(w, r)
 	if err != nil {
 		return err
 	}
+	release, err := s.parseTurn(r.Context())
+	if err != nil {
+		return err
+	}
 	cfg, err := s.parseConfig(r, configFilename(r), data)
+	release()
 	if err != nil {
 		return err
 	}
@@ -49,6 +85,7 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig,
 				"desired state applied, but the notification channels were kept as they were: %v", err)
 		}
+		s.auditChannels(w, r, cfg)
 	}
 	return writeJSON(w, newList[store.ApplyResult](results, ""))
 }
@@ -66,4 +103,25 @@ func configFilename(r *http.Request) string {
 		}
 	}
 	return name
+}
+
+// auditChannels appends a channels_applied entry: the notification channels
+// POST /v1/config set (names and types, never their secrets), which the
+// desired-state entries do not show.
+func (s *Server) auditChannels(w http.ResponseWriter, r *http.Request, cfg *config.Config) {
+	type channel struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	chans := make([]channel, 0, len(cfg.Channels))
+	for _, c := range cfg.Channels {
+		chans = append(chans, channel{Name: c.Metadata.Name, Type: c.Spec.Type})
+	}
+	changes, _ := json.Marshal(map[string]any{"channels": chans})
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
+		Timestamp: s.now(), Action: "channels_applied", TriggeredBy: actor(r), Success: true, ChangesMade: changes,
+	}}); err != nil {
+		s.log.ErrorContext(ctx, "audit channels", "request_id", requestID(w), "error", err)
+	}
 }

@@ -56,6 +56,8 @@ type apiError struct {
 	code    string
 	message string
 	details []problem
+	// retryAfter, when set, is sent as Retry-After.
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -85,6 +87,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var se statusError
 	switch {
 	case errors.As(err, &ae):
+		if ae.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, ae.retryAfter).Seconds())))
+		}
 	case errors.As(err, &se):
 		ae = errorf(se.HTTPStatus(), se.ErrorCode(), "%s", se.Error())
 		if ra, ok := se.(interface{ RetryAfter() time.Duration }); ok && ra.RetryAfter() > 0 {

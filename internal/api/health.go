@@ -20,13 +20,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 const readyTimeout = 5 * time.Second
 
 // readyz answers 200 when Options.Ready reports no problem within
-// readyTimeout, else 503 with the problem.
+// readyTimeout, else 503 with a generic message: the problem (a store
+// error may name hosts, users, files) is logged, at most every 10s.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := s.opts.Ready(ctx); err != nil {
-			return errorf(http.StatusServiceUnavailable, codeNotReady, "not ready: %v", err)
+			if s.readyLog.Allow() {
+				s.log.WarnContext(r.Context(), "not ready", "request_id", requestID(w), "error", err)
+			}
+			return errorf(http.StatusServiceUnavailable, codeNotReady, "not ready: the store or the reconcile loop is unavailable (the server log says why)")
 		}
 	}
 	return writeJSON(w, map[string]string{"status": "ready"})

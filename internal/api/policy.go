@@ -77,14 +77,19 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if data == nil {
 		return invalid("the body must be a ReconciliationPolicy spec")
 	}
+	ctx := r.Context()
+	release, err := s.parseTurn(ctx)
+	if err != nil {
+		return err
+	}
 	spec, err := config.DecodePolicyJSON(data)
+	release()
 	if err != nil {
 		return configError(err)
 	}
 	if err := s.checkTargets(r, config.PolicyTargets(*spec)); err != nil {
 		return err // a client-scoped token may not target internal addresses
 	}
-	ctx := r.Context()
 	clientID, stackID := r.PathValue("client_id"), r.URL.Query().Get("stack_id")
 	if !validID.MatchString(clientID) || (stackID != "" && !validID.MatchString(stackID)) {
 		return invalid("client and stack ids are lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters")

@@ -9,12 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/web"
 )
 
 // defaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is 0.
 const defaultMaxBodyBytes = 1 << 20
+
+// defaultMaxConfigParses bounds configuration parses at once when
+// Options.MaxConfigParses is 0.
+const defaultMaxConfigParses = 2
 
 // Server is blackwell's HTTP API. It is an http.Handler.
 type Server struct {
@@ -26,6 +33,14 @@ type Server struct {
 	access  map[string]access // routeAccess (auth.go)
 	auth    authState
 	ui      *web.Dashboard
+	// allowedHosts are Options.AllowedHosts (guard.go).
+	allowedHosts map[string]struct{}
+	// parses holds a token per configuration being parsed; a request
+	// waits parseWait for one (config.go).
+	parses    chan struct{}
+	parseWait time.Duration
+	// readyLog rate-limits the log of /readyz failures.
+	readyLog *rate.Limiter
 }
 
 // route is one registered endpoint. Every route the server serves is in the
@@ -58,8 +73,21 @@ func New(opts Options) *Server {
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
 	}
+	if opts.MaxConfigParses <= 0 {
+		opts.MaxConfigParses = defaultMaxConfigParses
+	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(),
-		access: routeAccess(), auth: authState{touched: map[string]time.Time{}}, ui: web.New()}
+		access: routeAccess(), auth: authState{touched: map[string]time.Time{}, refused: map[string]refusalWindow{}}, ui: web.New(),
+		allowedHosts: map[string]struct{}{}, parses: make(chan struct{}, opts.MaxConfigParses), parseWait: defaultParseWait,
+		readyLog: rate.NewLimiter(rate.Every(10*time.Second), 1)}
+	for _, h := range opts.AllowedHosts {
+		if h = AllowedHost(h); h != "" {
+			s.allowedHosts[h] = struct{}{}
+		}
+	}
+	if opts.MetricsAuth {
+		s.access["GET /metrics"] = access{role: store.RoleViewer, scope: scopeNone}
+	}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.authorize(rt.method+" "+rt.path, s.endpoint(rt.handler)))
 	}

@@ -15,8 +15,9 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// actorAPI names changes made through the API without a token (see auth.go)
-// in the audit log.
+// actorAPI names changes made through a Server used without its
+// middleware (tests) in the audit log; requests name their token
+// (auth.go).
 const actorAPI = "api"
 
 // listStacks answers GET /v1/stacks: state records, ?client_id= filters.
@@ -120,17 +121,22 @@ func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
 		Metadata   config.StackMeta `json:"metadata"`
 		Spec       json.RawMessage  `json:"spec"`
 	}{config.APIVersion, config.KindStack, config.StackMeta{ClientID: cur.ClientID, StackID: cur.StackID, Environment: env}, req.Spec}
+	// Compact: indented, a deeply nested spec of 16 KB became 128 MB.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(doc); err != nil {
 		return badRequest("malformed spec: %s", jsonErrorText(err))
 	}
 	// Under the rules of API documents: a command build only as stored,
 	// and for a client-scoped token its client's variables and the stored
 	// credential destinations (docs/SECURITY.md, "Tenants").
+	release, err := s.parseTurn(ctx)
+	if err != nil {
+		return err
+	}
 	cfg, err := s.parseConfig(r, "request", buf.Bytes())
+	release()
 	if err != nil {
 		return err
 	}

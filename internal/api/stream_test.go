@@ -109,7 +109,7 @@ func streamSetup(t *testing.T) (*bus.Bus, *httptest.Server) {
 	b, err := bus.New(bus.Options{Ring: 16})
 	require.NoError(t, err)
 	f := setup(t, func(o *Options) { o.Events = b; o.StreamHeartbeat = 20 * time.Millisecond })
-	srv := httptest.NewServer(f.srv)
+	srv := httptest.NewServer(withToken(f.srv, testBootstrap))
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close) // streams end before the server closes
 	return b, srv
@@ -248,21 +248,25 @@ func TestApplyConfigCallsOnConfig(t *testing.T) {
 			return nil
 		}
 	})
-	req := httptest.NewRequest("POST", "/v1/config", strings.NewReader(string(data)))
-	req.RemoteAddr = "127.0.0.1:50000" // from this machine: the API without tokens answers (auth.go)
-	req.Header.Set("Content-Type", "application/yaml")
-	w := httptest.NewRecorder()
-	f.srv.ServeHTTP(w, req)
+	w := f.do(t, "POST", "/v1/config", string(data), "Content-Type", "application/yaml")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.NotNil(t, got)
 	require.NotEmpty(t, got.Stacks)
 
 	fail = true
-	req = httptest.NewRequest("POST", "/v1/config", strings.NewReader(string(data)))
-	req.RemoteAddr = "127.0.0.1:50000"
-	req.Header.Set("Content-Type", "application/yaml")
-	w = httptest.NewRecorder()
-	f.srv.ServeHTTP(w, req)
+	w = f.do(t, "POST", "/v1/config", string(data), "Content-Type", "application/yaml")
 	e := requireError(t, w, http.StatusUnprocessableEntity, codeInvalidConfig)
 	require.Contains(t, e.Error.Message, "notification channels were kept")
+}
+
+// withToken serves h as a client holding token sees it: requests without
+// an Authorization header carry the token (for tests that use plain
+// http.Get against an httptest server).
+func withToken(h http.Handler, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

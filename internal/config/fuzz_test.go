@@ -26,6 +26,16 @@ func FuzzParse(f *testing.F) {
 	f.Add("a: &a [*a, *a]\nb: *a\n")
 	f.Add("--- |\n  text\n...\n%YAML 1.2\n---\n{}\n")
 	f.Add("\xef\xbb\xbfapiVersion: blackwell.io/v1\nkind: Stack\n")
+	// Nesting around the limit (maxDepth), in each spelling, and aliases
+	// of nested anchors: refused or parsed, never costly.
+	f.Add(nestedFlowSeq(maxDepth))
+	f.Add(nestedFlowSeq(maxDepth + 1))
+	f.Add(nestedFlowMap(maxDepth + 1))
+	f.Add(nestedDashes(maxDepth + 1))
+	f.Add(nestedBlockMap(maxDepth + 1))
+	f.Add("spec: " + nestedFlowSeq(maxDepth-1))
+	f.Add("a: &a " + nestedFlowSeq(40) + "b: &b [*a, *a, *a]\nc: [*b, *b, *b, " + nestedFlowSeq(30) + "]\n")
+	f.Add(strings.Repeat("[\"]\", ", 70) + "1" + strings.Repeat("]", 70) + "\n")
 
 	getenv := func(string) (string, bool) { return fuzzSecret, true }
 	f.Fuzz(func(t *testing.T, src string) {

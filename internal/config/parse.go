@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -157,15 +158,86 @@ func firstLine(s string) string {
 	return s
 }
 
+// maxDocumentBytes bounds one YAML document (a file may hold many): a
+// Stack of a real composition is a few kilobytes.
+const maxDocumentBytes = 1 << 20
+
 // parseYAML parses one chunk, turning a panic of the YAML parser on hostile
-// input into an error.
+// input into an error. Before the parser sees it, the chunk is checked to
+// be at most maxDocumentBytes and nested at most maxDepth levels: goccy's
+// parser takes memory that grows with the square of the nesting (16 KB of
+// "[" took 100 MB), so a deep document is refused from its tokens, which
+// cost memory in proportion to the text.
 func parseYAML(text []byte) (f *ast.File, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			f, err = nil, fmt.Errorf("unparsable document (%v)", p)
 		}
 	}()
-	return parser.ParseBytes(text, 0, parser.AllowDuplicateMapKey())
+	if len(text) > maxDocumentBytes {
+		return nil, &limitError{msg: fmt.Sprintf("the document is larger than %d bytes", maxDocumentBytes)}
+	}
+	tokens := lexer.Tokenize(string(text))
+	if err := checkNesting(tokens); err != nil {
+		return nil, err
+	}
+	return parser.Parse(tokens, 0, parser.AllowDuplicateMapKey())
+}
+
+// limitError is a document refused by a pre-parse check; it has the shape
+// of goccy's errors (positionedError), so it is reported with a position.
+type limitError struct {
+	tk  *token.Token
+	msg string
+}
+
+func (e *limitError) Error() string          { return e.msg }
+func (e *limitError) GetToken() *token.Token { return e.tk }
+func (e *limitError) GetMessage() string     { return e.msg }
+
+// checkNesting refuses tokens nested deeper than maxDepth. The depth of a
+// token is its flow depth ("[" and "{" not yet closed) plus its block
+// depth: the number of enclosing block indentation columns, where each
+// line's first token and each "-" or "?" indicator (several may share a
+// line: "- - - x") opens a column. It counts at least the depth of the
+// nodes the parser would build: quoted and commented brackets are already
+// text in the tokens.
+func checkNesting(tokens token.Tokens) error {
+	var (
+		flow    int
+		columns []int // block indentation columns, increasing
+		line    = -1
+	)
+	for _, tk := range tokens {
+		if tk == nil || tk.Position == nil {
+			continue
+		}
+		first := tk.Position.Line != line
+		line = tk.Position.Line
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			flow++
+		case token.SequenceEndType, token.MappingEndType:
+			if flow > 0 {
+				flow--
+			}
+		case token.CommentType:
+			continue
+		}
+		if flow == 0 || (first && flow == 1 && (tk.Type == token.SequenceStartType || tk.Type == token.MappingStartType)) {
+			if first || tk.Type == token.SequenceEntryType || tk.Type == token.MappingKeyType {
+				col := tk.Position.Column
+				for len(columns) > 0 && columns[len(columns)-1] >= col {
+					columns = columns[:len(columns)-1]
+				}
+				columns = append(columns, col)
+			}
+		}
+		if flow+len(columns) > maxDepth {
+			return &limitError{tk: tk, msg: fmt.Sprintf("the document is nested deeper than %d levels", maxDepth)}
+		}
+	}
+	return nil
 }
 
 func (p *fileParser) parse(data []byte) *Config {

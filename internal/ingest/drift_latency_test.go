@@ -117,7 +117,7 @@ spec:
 		}
 	}
 
-	srv := httptest.NewServer(api.New(api.Options{Store: st, State: svc, Reconciler: loop, Logger: log, Webhooks: gw, Getenv: getenv}))
+	srv := httptest.NewServer(api.New(api.Options{Store: st, State: svc, Reconciler: loop, Logger: log, Webhooks: gw, Getenv: getenv, BootstrapToken: driftWorldToken}))
 	tb.Cleanup(srv.Close)
 	w.url = srv.URL
 	return w
@@ -157,6 +157,9 @@ func (w *driftWorld) untilDrift(tb testing.TB, clientID string) {
 	}
 }
 
+// driftWorldToken is the bootstrap token of the drift world's API.
+const driftWorldToken = "bwb_drift-world"
+
 // TestUndeclaredProviderIsProviderChanged: a Contentful delivery to a
 // client whose blog declares Sanity makes the blog's next pass report
 // provider_changed, visible through the API within moments.
@@ -172,7 +175,10 @@ func TestUndeclaredProviderIsProviderChanged(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 	elapsed := time.Since(start)
 
-	resp, err := http.Get(w.url + "/v1/clients/client-000/drift")
+	req, err := http.NewRequest(http.MethodGet, w.url+"/v1/clients/client-000/drift", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+driftWorldToken)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

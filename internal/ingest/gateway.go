@@ -9,10 +9,19 @@
 // Every rejection (400, 401, 404, 413, 415, 429) writes nothing, is
 // counted in blackwell_webhook_deliveries_total by provider and reason, and
 // is logged (rate-limited) without secrets, signatures or bodies.
+//
+// Strangers learn nothing of the clients: a delivery for an unknown client
+// or stack, a provider no stack binds, a client whose secret is not set,
+// and any signature that does not verify (missing, malformed, stale,
+// wrong) are answered alike, 401 with one message; the reason is in the
+// metric's result label and the log. The body is read (bounded in size
+// and time) before a delivery takes one of the MaxInFlight slots, so slow
+// senders cannot hold the slots.
 package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +30,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +50,8 @@ const (
 	DefaultRetention    = 30 * 24 * time.Hour
 	DefaultBindingTTL   = 5 * time.Second
 	DefaultTriggerEvery = time.Second
+	// DefaultBodyTimeout bounds reading a delivery's body.
+	DefaultBodyTimeout = 10 * time.Second
 	// retryAfter is the Retry-After of a 429 or 503.
 	retryAfter = time.Second
 	// missReload: a delivery for a client or binding the cache does not
@@ -69,6 +81,9 @@ type Options struct {
 	// MaxInFlight bounds the deliveries received at once (default 256):
 	// more is 429 with Retry-After.
 	MaxInFlight int
+	// BodyTimeout bounds reading a delivery's body, which happens before
+	// the delivery takes a slot (default 10s): a slower body is 400.
+	BodyTimeout time.Duration
 	// Retention is how long events are kept: ttl_timestamp is the receipt
 	// time plus Retention (default 30 days).
 	Retention time.Duration
@@ -118,6 +133,9 @@ func New(opts Options) *Gateway {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
 	}
 	if opts.BindingTTL <= 0 {
 		opts.BindingTTL = DefaultBindingTTL
@@ -170,6 +188,8 @@ type Error struct {
 	// Retry is the Retry-After of a 429 or 503; zero for others.
 	Retry  time.Duration
 	result string
+	// detail is the reason for the log when Message hides it (unverified).
+	detail string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -185,6 +205,19 @@ func (e *Error) RetryAfter() time.Duration { return e.Retry }
 
 func reject(status int, code, result, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...), result: result}
+}
+
+// unverifiedMessage is the one answer to every delivery stopped before its
+// signature verified, whatever the reason.
+const unverifiedMessage = "the delivery could not be verified"
+
+// unverified is a delivery stopped before its signature verified: answered
+// alike whatever the reason (result and detail), which only the metric and
+// the log show.
+func unverified(result, format string, args ...any) *Error {
+	e := reject(http.StatusUnauthorized, "unauthorized", result, unverifiedMessage)
+	e.detail = fmt.Sprintf(format, args...)
+	return e
 }
 
 // Receipt is the answer to an acknowledged delivery.
@@ -240,6 +273,21 @@ func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider,
 }
 
 func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clientID, stackID string, now time.Time) (Receipt, error) {
+	rc, ok := g.receivers[provider]
+	if !ok {
+		return Receipt{}, reject(http.StatusNotFound, "not_found", ResultUnknownProvider,
+			"no webhook receiver for provider %q (shopify, sanity, contentful, generic)", clip(provider))
+	}
+	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+		return Receipt{}, err
+	}
+	// The body first, bounded in size and time, without a slot: a slow
+	// sender holds a connection, not one of the slots.
+	body, err := g.readBody(w, r)
+	if err != nil {
+		return Receipt{}, err
+	}
+
 	select {
 	case g.slots <- struct{}{}:
 	default:
@@ -254,26 +302,19 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		g.m.inFlight.Dec()
 	}()
 
-	rc, ok := g.receivers[provider]
-	if !ok {
-		return Receipt{}, reject(http.StatusNotFound, "not_found", ResultUnknownProvider,
-			"no webhook receiver for provider %q (shopify, sanity, contentful, generic)", clip(provider))
-	}
 	m, err := g.match(r.Context(), provider, clientID, stackID)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.result == ResultNotFound {
+			// Spend what a verification costs, so that the time of the
+			// answer does not tell an unknown client from a known one.
+			_ = rc.Verify([]string{unknownSecret}, r, body, now)
+		}
 		return Receipt{}, err
 	}
-
-	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
-		return Receipt{}, err
-	}
-	body, err := g.readBody(w, r)
-	if err != nil {
-		return Receipt{}, err
-	}
-
 	if len(m.secrets) == 0 {
-		return Receipt{}, reject(http.StatusUnauthorized, "unauthorized", ResultBadSignature,
+		_ = rc.Verify([]string{unknownSecret}, r, body, now)
+		return Receipt{}, unverified(ResultBadSignature,
 			"no webhook_secret is configured (or resolved) for %s of client %s", provider, clientID)
 	}
 	if err := rc.Verify(m.secrets, r, body, now); err != nil {
@@ -285,8 +326,14 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		}
 	}
 	ev, item, err := rc.Normalize(r.Header, body, clientID, stackID, now)
-	if err != nil {
+	if errors.Is(err, webhook.ErrMismatch) {
+		// A signed body under a header it was not signed for (a replay as
+		// another topic): answered like a bad signature.
 		return Receipt{}, verifyError(err)
+	}
+	if err != nil {
+		// The sender proved it holds the secret: it may know why.
+		return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
 	}
 	ev.Environment = m.environment
 	ev.ReceivedAt = now
@@ -335,7 +382,8 @@ type matched struct {
 }
 
 // match finds the stacks of the client that bind provider (stackID alone
-// when set): 404 when the client is unknown or none binds it.
+// when set): unverified (401, like a bad signature) when the client is
+// unknown or none binds it.
 func (g *Gateway) match(ctx context.Context, provider, clientID, stackID string) (matched, error) {
 	b, err := g.bindings.get(ctx, clientID, 0)
 	if err == nil {
@@ -354,14 +402,14 @@ func (g *Gateway) match(ctx context.Context, provider, clientID, stackID string)
 	if !ok {
 		switch {
 		case b == nil:
-			return matched{}, reject(http.StatusNotFound, "not_found", ResultNotFound, "unknown client %q", clip(clientID))
+			return matched{}, unverified(ResultNotFound, "unknown client %q", clip(clientID))
 		case stackID != "":
 			if _, exists := b.stacks[stackID]; !exists {
-				return matched{}, reject(http.StatusNotFound, "not_found", ResultNotFound, "unknown stack %s/%s", clientID, clip(stackID))
+				return matched{}, unverified(ResultNotFound, "unknown stack %s/%s", clientID, clip(stackID))
 			}
-			return matched{}, reject(http.StatusNotFound, "not_found", ResultNotFound, "stack %s/%s does not bind provider %s", clientID, stackID, provider)
+			return matched{}, unverified(ResultNotFound, "stack %s/%s does not bind provider %s", clientID, stackID, provider)
 		default:
-			return matched{}, reject(http.StatusNotFound, "not_found", ResultNotFound, "no stack of client %s binds provider %s", clientID, provider)
+			return matched{}, unverified(ResultNotFound, "no stack of client %s binds provider %s", clientID, provider)
 		}
 	}
 	return matched{match: m, all: b.ordered}, nil
@@ -387,7 +435,12 @@ func checkMediaType(ct string) error {
 	return nil
 }
 
-// readBody reads the whole body, bounded by MaxBodyBytes.
+// unknownSecret is the secret an unknown client's delivery is checked
+// against (it verifies nothing), so that its answer costs the same time.
+const unknownSecret = "blackwell-no-such-client"
+
+// readBody reads the whole body, bounded by MaxBodyBytes and BodyTimeout
+// (a read deadline on the connection, where the server allows one).
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	max := g.opts.MaxBodyBytes
 	tooLarge := func() error {
@@ -395,6 +448,12 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	}
 	if r.ContentLength > max {
 		return nil, tooLarge()
+	}
+	g.m.receiving.Inc()
+	defer g.m.receiving.Dec()
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(g.now().Add(g.opts.BodyTimeout)); err == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	}
 	size := 512
 	if r.ContentLength > 0 {
@@ -406,6 +465,9 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		if errors.As(err, &mbe) {
 			return nil, tooLarge()
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "the body did not arrive within %s", g.opts.BodyTimeout)
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || r.Context().Err() != nil {
 			return nil, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "the body was cut short")
 		}
@@ -414,19 +476,20 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
-// verifyError maps a provider's verification or normalisation error.
+// verifyError maps a provider's verification error: all are answered
+// alike (unverified), the result says which.
 func verifyError(err error) *Error {
 	switch {
 	case errors.Is(err, webhook.ErrMissingSignature):
-		return reject(http.StatusUnauthorized, "unauthorized", ResultMissingSignature, "%s", err)
+		return unverified(ResultMissingSignature, "%s", err)
 	case errors.Is(err, webhook.ErrBadSignature):
-		return reject(http.StatusUnauthorized, "unauthorized", ResultBadSignature, "signature does not verify with any active secret")
+		return unverified(ResultBadSignature, "signature does not verify with any active secret")
 	case errors.Is(err, webhook.ErrMismatch):
-		return reject(http.StatusUnauthorized, "unauthorized", ResultBadSignature, "%s", err)
+		return unverified(ResultBadSignature, "%s", err)
 	case errors.Is(err, webhook.ErrStale):
-		return reject(http.StatusBadRequest, "bad_request", ResultStale, "%s", err)
+		return unverified(ResultStale, "%s", err)
 	default:
-		return reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
+		return unverified(ResultMalformed, "%s", err)
 	}
 }
 
@@ -450,7 +513,7 @@ func (g *Gateway) logRejection(r *http.Request, requestID, provider, clientID, s
 	}
 	attrs := []slog.Attr{
 		slog.String("provider", provider), slog.String("client_id", clip(clientID)), slog.String("stack_id", clip(stackID)),
-		slog.Int("status", e.Status), slog.String("result", e.result), slog.String("reason", e.Message),
+		slog.Int("status", e.Status), slog.String("result", e.result), slog.String("reason", cmp.Or(e.detail, e.Message)),
 		slog.String("request_id", requestID),
 	}
 	if dropped > 0 {

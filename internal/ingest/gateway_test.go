@@ -386,19 +386,23 @@ func TestRejected(t *testing.T) {
 		result string
 		label  string
 	}{
+		// Whatever stops a delivery before its signature verifies is
+		// answered alike (TestStrangersLearnNothing); the metric and the log
+		// keep the reason.
 		{"wrong secret", "/v1/webhooks/shopify/acme", shopifyHeader("nope", body), body, http.StatusUnauthorized, "bad_signature", "shopify"},
 		{"tampered body", "/v1/webhooks/shopify/acme", h, []byte(strings.Replace(string(body), "T-Shirt", "T-Shirt!", 1)), http.StatusUnauthorized, "bad_signature", "shopify"},
 		{"missing signature", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderHmac, ""), body, http.StatusUnauthorized, "missing_signature", "shopify"},
 		{"secret not set on this server", "/v1/webhooks/shopify/globex", h, body, http.StatusUnauthorized, "bad_signature", "shopify"},
-		{"malformed signature", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderHmac, "!!"), body, http.StatusBadRequest, "malformed", "shopify"},
+		{"malformed signature", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderHmac, "!!"), body, http.StatusUnauthorized, "malformed", "shopify"},
+		{"stale timestamp", "/v1/webhooks/sanity/acme", staleSanity, staleDoc, http.StatusUnauthorized, "stale", "sanity"},
+		{"unknown client", "/v1/webhooks/shopify/initech", h, body, http.StatusUnauthorized, "not_found", "shopify"},
+		{"no stack binds the provider", "/v1/webhooks/contentful/globex", h, body, http.StatusUnauthorized, "not_found", "contentful"},
+		{"the stack does not bind it", "/v1/webhooks/shopify/acme/blog", h, body, http.StatusUnauthorized, "not_found", "shopify"},
+		{"unknown stack", "/v1/webhooks/shopify/acme/nope", h, body, http.StatusUnauthorized, "not_found", "shopify"},
+		// A verified delivery whose content makes no sense says why.
 		{"malformed topic", "/v1/webhooks/shopify/acme", shopifyHeaderTopic("shop-new-secret", "nonsense", body), body, http.StatusBadRequest, "malformed", "shopify"},
 		{"another shop", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderShopDomain, "evil.myshopify.com"), body, http.StatusUnauthorized, "bad_signature", "shopify"},
 		{"an update replayed as a delete", "/v1/webhooks/shopify/acme", with(h, shopify.HeaderTopic, "products/delete"), body, http.StatusUnauthorized, "bad_signature", "shopify"},
-		{"stale timestamp", "/v1/webhooks/sanity/acme", staleSanity, staleDoc, http.StatusBadRequest, "stale", "sanity"},
-		{"unknown client", "/v1/webhooks/shopify/initech", h, body, http.StatusNotFound, "not_found", "shopify"},
-		{"no stack binds the provider", "/v1/webhooks/contentful/globex", h, body, http.StatusNotFound, "not_found", "contentful"},
-		{"the stack does not bind it", "/v1/webhooks/shopify/acme/blog", h, body, http.StatusNotFound, "not_found", "shopify"},
-		{"unknown stack", "/v1/webhooks/shopify/acme/nope", h, body, http.StatusNotFound, "not_found", "shopify"},
 		{"unknown provider", "/v1/webhooks/wordpress/acme", h, body, http.StatusNotFound, "unknown_provider", "unknown"},
 		{"too large", "/v1/webhooks/shopify/acme", shopifyHeader("shop-new-secret", big), big, http.StatusRequestEntityTooLarge, "too_large", "shopify"},
 		{"not json", "/v1/webhooks/shopify/acme", with(h, "Content-Type", "text/plain"), body, http.StatusUnsupportedMediaType, "unsupported_media_type", "shopify"},
@@ -434,22 +438,36 @@ func shopifyHeaderTopic(secret, topic string, body []byte) http.Header {
 	return d.Header(secret, body)
 }
 
+// blockingStore holds every IngestEvents call until release is closed.
+type blockingStore struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s blockingStore) IngestEvents(ctx context.Context, in []store.IngestEvent) ([]bool, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.IngestEvents(ctx, in)
+}
+
 // TestOverloaded: beyond MaxInFlight deliveries at once, 429 with
 // Retry-After, and nothing written.
 func TestOverloaded(t *testing.T) {
 	t.Parallel()
-	f := setup(t, func(o *ingest.Options) { o.MaxInFlight = 1 })
+	held := blockingStore{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	f := setup(t, func(o *ingest.Options) {
+		o.MaxInFlight = 1
+		held.Store = o.Store
+		o.Store = held
+	})
 	h, body := shopifyProduct("shop-new-secret", "slow", 1, time.Now())
 
-	// A delivery whose body trickles in holds the one slot.
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
-	req, err := http.NewRequest(http.MethodPost, f.url+"/v1/webhooks/shopify/acme", pr)
-	require.NoError(t, err)
-	req.Header = h.Clone()
-	req.ContentLength = int64(len(body))
+	// A delivery whose commit is slow holds the one slot.
 	done := make(chan int, 1)
 	go func() {
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/webhooks/shopify/acme", bytes.NewReader(body))
+		req.Header = h.Clone()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			done <- 0
@@ -458,9 +476,7 @@ func TestOverloaded(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	_, err = pw.Write(body[:5])
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return f.gauge("blackwell_webhook_in_flight") == 1 }, 5*time.Second, 5*time.Millisecond)
+	<-held.entered
 
 	h2, body2 := shopifyProduct("shop-new-secret", "fast", 2, time.Now())
 	status, _, hdr := f.post(t, "/v1/webhooks/shopify/acme", h2, body2)
@@ -468,16 +484,127 @@ func TestOverloaded(t *testing.T) {
 	require.Equal(t, "1", hdr.Get("Retry-After"))
 	require.Equal(t, 1.0, f.count("shopify", "overloaded"))
 
-	_, err = pw.Write(body[5:])
-	require.NoError(t, err)
-	require.NoError(t, pw.Close())
+	close(held.release)
 	require.Equal(t, http.StatusOK, <-done)
 	evs := f.events(t)
 	require.Len(t, evs, 1, "only the delivery that got a slot is stored")
 	require.Equal(t, "shopify:acme:slow", evs[0].EventID)
 
+	go func() { <-held.entered }()
 	status, _, _ = f.post(t, "/v1/webhooks/shopify/acme", h2, body2)
 	require.Equal(t, http.StatusOK, status, "with the slot free again, accepted")
+}
+
+// TestSlowSendersDoNotHoldSlots: senders whose bodies trickle in (or
+// never come) take no delivery slot while the body is read, so a normal
+// delivery is still accepted; a body that does not arrive within
+// BodyTimeout is refused.
+func TestSlowSendersDoNotHoldSlots(t *testing.T) {
+	t.Parallel()
+	const slots, slow = 2, 6
+	f := setup(t, func(o *ingest.Options) {
+		o.MaxInFlight = slots
+		o.BodyTimeout = 30 * time.Second
+	})
+	h, body := shopifyProduct("shop-new-secret", "slow", 1, time.Now())
+	answers := make(chan int, slow)
+	for range slow {
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+		req, err := http.NewRequest(http.MethodPost, f.url+"/v1/webhooks/shopify/acme", pr)
+		require.NoError(t, err)
+		req.Header = h.Clone()
+		req.ContentLength = int64(len(body))
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+		_, err = pw.Write(body[:5])
+		require.NoError(t, err)
+	}
+	// Every slow sender is in: holding a slot (as before the fix, when
+	// the slot was taken before the body was read), or reading its body.
+	require.Eventually(t, func() bool {
+		return f.gauge("blackwell_webhook_in_flight") == slots || f.gauge("blackwell_webhook_receiving") == slow
+	}, 10*time.Second, 5*time.Millisecond)
+
+	h2, body2 := shopifyProduct("shop-new-secret", "fast", 2, time.Now())
+	status, ans, _ := f.post(t, "/v1/webhooks/shopify/acme", h2, body2)
+	require.Equal(t, http.StatusOK, status, "a normal delivery is accepted while slow senders trickle: %v", ans)
+	require.Zero(t, f.count("shopify", "overloaded"))
+}
+
+// TestSlowBodyTimesOut: a body that does not arrive within BodyTimeout is
+// refused and frees everything it held.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(o *ingest.Options) { o.BodyTimeout = 200 * time.Millisecond })
+	h, body := shopifyProduct("shop-new-secret", "stalled", 1, time.Now())
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	req, err := http.NewRequest(http.MethodPost, f.url+"/v1/webhooks/shopify/acme", pr)
+	require.NoError(t, err)
+	req.Header = h.Clone()
+	req.ContentLength = int64(len(body))
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	_, err = pw.Write(body[:5])
+	require.NoError(t, err)
+	// The sender stalls; the server gives up on it after BodyTimeout.
+	require.Eventually(t, func() bool { return f.count("shopify", "malformed") == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, 0.0, f.gauge("blackwell_webhook_receiving"))
+	require.Empty(t, f.events(t))
+	require.Contains(t, f.logs.String(), "the body did not arrive within 200ms")
+}
+
+// TestStrangersLearnNothing: a delivery to an unknown client, an unknown
+// stack or a provider no stack binds is answered exactly like one with a
+// bad signature to a client that exists, so a stranger cannot list
+// clients; the detail is in the server's log.
+func TestStrangersLearnNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	h, body := shopifyProduct("not-the-secret", "probe", 1, time.Now())
+	type answer struct {
+		status int
+		body   map[string]any
+	}
+	send := func(path string, h http.Header) answer {
+		status, ans, _ := f.post(t, path, h, body)
+		return answer{status, ans}
+	}
+	reference := send("/v1/webhooks/shopify/acme", h) // acme exists, the signature is wrong
+	require.Equal(t, http.StatusUnauthorized, reference.status)
+	for _, path := range []string{
+		"/v1/webhooks/shopify/initech",   // no such client
+		"/v1/webhooks/shopify/acme/nope", // no such stack
+		"/v1/webhooks/shopify/acme/blog", // the stack does not bind shopify
+		"/v1/webhooks/contentful/globex", // no stack of globex binds contentful
+		"/v1/webhooks/shopify/globex",    // its secret is not set here
+		"/v1/webhooks/shopify/acme/shop", // the right stack, a wrong signature
+	} {
+		require.Equal(t, reference, send(path, h), path)
+	}
+	// Without a signature, or with a stale or malformed one: the same.
+	for _, hh := range []http.Header{
+		func() http.Header { c := h.Clone(); c.Del(shopify.HeaderHmac); return c }(),
+		func() http.Header { c := h.Clone(); c.Set(shopify.HeaderHmac, "!!"); return c }(),
+	} {
+		require.Equal(t, reference, send("/v1/webhooks/shopify/acme", hh))
+		require.Equal(t, reference, send("/v1/webhooks/shopify/initech", hh))
+	}
+	msg := reference.body["error"].(map[string]any)["message"].(string)
+	require.NotContains(t, msg, "acme")
+	require.NotContains(t, msg, "signature")
+	require.Contains(t, f.logs.String(), "unknown client", "the detail is logged")
 }
 
 // TestBindingsFollowDesiredState: a new secret or a new stack applied is
@@ -497,8 +624,8 @@ func TestBindingsFollowDesiredState(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, status, "the retired secret no longer verifies")
 
 	// A new client is found at once.
-	status, _, _ = f.post(t, "/v1/webhooks/sanity/initech", nil, []byte(`{}`))
-	require.Equal(t, http.StatusNotFound, status)
+	status, _, _ = f.post(t, "/v1/webhooks/sanity/initech", http.Header{"Content-Type": {"application/json"}}, []byte(`{}`))
+	require.Equal(t, http.StatusUnauthorized, status)
 	f.apply(t, `apiVersion: blackwell.io/v1
 kind: Stack
 metadata: {client_id: initech, stack_id: www}
@@ -580,14 +707,14 @@ func TestShopifyReplayAsAnotherTopic(t *testing.T) {
 	replay.Set(shopify.HeaderWebhookID, "wh-forged")
 	status, ans, _ = f.post(t, "/v1/webhooks/shopify/acme", replay, body)
 	require.Equal(t, http.StatusUnauthorized, status, ans)
-	require.Contains(t, ans["error"].(map[string]any)["message"], "products/delete body holds the id only")
+	require.Equal(t, "the delivery could not be verified", ans["error"].(map[string]any)["message"], "answered like a bad signature, without details")
 
 	foreign := h.Clone()
 	foreign.Set(shopify.HeaderShopDomain, "globex.myshopify.com")
 	foreign.Set(shopify.HeaderEventID, "ev-2")
 	status, ans, _ = f.post(t, "/v1/webhooks/shopify/acme", foreign, body)
 	require.Equal(t, http.StatusUnauthorized, status, ans)
-	require.Contains(t, ans["error"].(map[string]any)["message"], "is not the shop of this binding")
+	require.Equal(t, "the delivery could not be verified", ans["error"].(map[string]any)["message"], "a foreign shop is answered like a bad signature")
 
 	require.Len(t, f.events(t), 1, "only the genuine delivery is stored")
 	items := f.content(t)

@@ -37,6 +37,7 @@ type Metrics struct {
 	stale      *prometheus.CounterVec
 	ack        *prometheus.HistogramVec
 	inFlight   prometheus.Gauge
+	receiving  prometheus.Gauge
 }
 
 // NewMetrics registers the gateway's metrics on reg, with every provider
@@ -58,10 +59,14 @@ func NewMetrics(reg prometheus.Registerer, providers []string) *Metrics {
 		}, []string{"provider"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "blackwell_webhook_in_flight",
-			Help: "Webhook deliveries being received now.",
+			Help: "Webhook deliveries being received now (their body read, holding one of --webhook-max-in-flight slots).",
+		}),
+		receiving: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blackwell_webhook_receiving",
+			Help: "Webhook deliveries whose body is being read (before they take a slot).",
 		}),
 	}
-	reg.MustRegister(m.deliveries, m.stale, m.ack, m.inFlight)
+	reg.MustRegister(m.deliveries, m.stale, m.ack, m.inFlight, m.receiving)
 	for _, p := range append(providers, unknownProvider) {
 		for _, r := range results {
 			m.deliveries.WithLabelValues(p, r)

@@ -985,7 +985,19 @@
 
   // ---------------------------------------------------------------- start
 
+  // takeTokenFromURL keeps a token handed over in the URL's fragment
+  // (#token=..., as blackwell demo prints it with the bootstrap token; a
+  // browser never sends a fragment to the server) like a typed one, and
+  // removes it from the address bar and the history.
+  function takeTokenFromURL() {
+    const m = /^#token=([A-Za-z0-9_.~-]+)$/.exec(location.hash);
+    if (!m) return;
+    sessionStorage.setItem(TOKEN_KEY, m[1]);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
   function start() {
+    takeTokenFromURL();
     $("#login-form").addEventListener("submit", tokenSubmitted);
     $("#forget-token").addEventListener("click", forgetToken);
     $("#reject-form").addEventListener("submit", rejectSubmitted);
