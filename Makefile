@@ -26,7 +26,19 @@ run: build ## serve examples/local.yaml (no secrets needed) on 127.0.0.1:8080 wi
 test: ## run every test (the README's test command; what CI runs)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) test/rules
 	$(MAKE) fuzz FUZZTIME=3000x
+
+PROMTOOL ?= promtool
+.PHONY: test/rules
+test/rules: ## check and unit-test the Prometheus rules in deploy/prometheus (needs promtool; CI fails without it)
+	@if ! command -v $(PROMTOOL) >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "promtool not found: CI must test the alert rules (see .ci/run)" >&2; exit 1; fi; \
+	  echo "promtool not found: skipping the alert rule tests (Debian: the prometheus package ships it)"; exit 0; \
+	fi; \
+	$(PROMTOOL) --version 2>&1 | head -n1; \
+	$(PROMTOOL) check rules deploy/prometheus/blackwell-rules.yml && \
+	$(PROMTOOL) test rules deploy/prometheus/tests/*.yml
 
 .PHONY: test/race
 test/race: ## run every test with the race detector

@@ -252,7 +252,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	s.notify = notes
 	notes.channels = egressChannels(opts.notifyChannels, opts.egress)
 	providers := newProviderRegistry(opts.getenv, log, opts.egress)
-	clu = newCluster(st, opts.leaseTTL, log, func(ctx context.Context, shards []int) {
+	clu = newCluster(st, opts.leaseTTL, log, reg, func(ctx context.Context, shards []int) {
 		// Listing the stacks of many shards takes seconds at 100k stacks:
 		// not on the goroutine that renews the leases.
 		go func() {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -24,11 +26,12 @@ type cluster struct {
 	wake    chan struct{}
 }
 
-// newCluster returns the cluster of a server on st; ttl is the lease TTL.
-func newCluster(st store.Leases, ttl time.Duration, log *slog.Logger, onGain func(context.Context, []int)) *cluster {
+// newCluster returns the cluster of a server on st; ttl is the lease TTL;
+// reg receives the membership's metrics.
+func newCluster(st store.Leases, ttl time.Duration, log *slog.Logger, reg prometheus.Registerer, onGain func(context.Context, []int)) *cluster {
 	return &cluster{
 		leases:     st,
-		membership: reconcile.NewMembership(reconcile.MembershipOptions{Store: st, TTL: ttl, Logger: log, OnGain: onGain}),
+		membership: reconcile.NewMembership(reconcile.MembershipOptions{Store: st, TTL: ttl, Logger: log, OnGain: onGain, Registerer: reg}),
 		log:        log,
 		pending:    map[string]string{},
 		wake:       make(chan struct{}, 1),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -40,6 +41,9 @@ type MembershipOptions struct {
 	// OnGain is called with the shards this replica gained (to enqueue
 	// their stacks); it runs on the membership's goroutine.
 	OnGain func(ctx context.Context, shards []int)
+	// Registerer receives blackwell_shards_held and blackwell_replicas;
+	// nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // Membership takes part in work distribution: it keeps this replica's
@@ -73,7 +77,31 @@ func NewMembership(opts MembershipOptions) *Membership {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Membership{opts: opts, log: log.With("replica", opts.ID), held: map[int]store.Lease{}}
+	m := &Membership{opts: opts, log: log.With("replica", opts.ID), held: map[int]store.Lease{}}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "blackwell_shards_held",
+				Help: "Shards of stacks this replica holds a lease on now (short of the margin before expiry); 0 means it reconciles nothing.",
+			}, func() float64 { return float64(m.holding()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "blackwell_replicas",
+				Help: "Live replicas (this one included) as of this replica's last membership tick.",
+			}, func() float64 { return float64(len(m.Replicas())) }),
+		)
+	}
+	return m
+}
+
+// holding counts the shards Holds answers true for.
+func (m *Membership) holding() int {
+	n := 0
+	for _, s := range m.Held() {
+		if m.Holds(s) {
+			n++
+		}
+	}
+	return n
 }
 
 // ID is this replica's id.

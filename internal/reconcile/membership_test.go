@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -168,4 +169,36 @@ func membershipStore(t *testing.T) (*sqlite.Store, *testingclock.FakeClock) {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db, testingclock.NewFakeClock(time.Now())
+}
+
+// TestMembershipExportsShardsHeldAndReplicas: blackwell_shards_held counts
+// the shards a replica may pass now (0 when it holds none, the
+// BlackwellReplicaWithoutShards alert), blackwell_replicas the live ones.
+func TestMembershipExportsShardsHeldAndReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, clk := membershipStore(t)
+	const ttl = 10 * time.Second
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a := reconcile.NewMembership(reconcile.MembershipOptions{Store: db, ID: "a", TTL: ttl, Clock: clk, Registerer: regA})
+	b := reconcile.NewMembership(reconcile.MembershipOptions{Store: db, ID: "b", TTL: ttl, Clock: clk, Registerer: regB})
+	require.Equal(t, 0.0, gauge(t, regA, "blackwell_shards_held"), "nothing held before the first tick")
+	require.Equal(t, 0.0, gauge(t, regA, "blackwell_replicas"))
+
+	require.NoError(t, a.Tick(ctx))
+	require.Equal(t, float64(store.Shards), gauge(t, regA, "blackwell_shards_held"))
+	require.Equal(t, 1.0, gauge(t, regA, "blackwell_replicas"))
+
+	require.NoError(t, b.Tick(ctx))
+	require.NoError(t, a.Tick(ctx))
+	require.NoError(t, b.Tick(ctx))
+	heldA, heldB := gauge(t, regA, "blackwell_shards_held"), gauge(t, regB, "blackwell_shards_held")
+	require.Equal(t, float64(store.Shards), heldA+heldB)
+	require.Equal(t, float64(len(b.Held())), heldB)
+	require.Positive(t, heldB)
+	require.Equal(t, 2.0, gauge(t, regB, "blackwell_replicas"))
+
+	// b stops renewing: past the margin it holds nothing it may pass.
+	clk.Step(ttl - ttl/5)
+	require.Equal(t, 0.0, gauge(t, regB, "blackwell_shards_held"))
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	active         prometheus.Gauge
 	consistency    prometheus.Gauge
 	stacks         *prometheus.GaugeVec
+	stackStatus    *prometheus.GaugeVec
 	eventLag       prometheus.Histogram
 	probeDuration  *prometheus.HistogramVec
 	queueDepth     prometheus.GaugeFunc
@@ -84,6 +85,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "blackwell_stacks",
 			Help: "Stacks by status after their last pass.",
 		}, []string{"status"}),
+		stackStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "blackwell_stack_status",
+			Help: "1 for each stack this replica reconciles, labelled with its status after its last pass (one series per stack).",
+		}, []string{"client_id", "stack_id", "status"}),
 		eventLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "blackwell_event_processing_lag_seconds",
 			Help:    "Time from an event's commit to the start of the pass that saw it (the oldest unseen event per pass).",
@@ -105,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return m.queueDepthFunc()
 	})
 	reg.MustRegister(m.passDuration, m.passSuccess, m.passFailure, m.driftDetected, m.driftResolved,
-		m.healAttempts, m.healSuccess, m.healFailure, m.breakerOpen, m.active, m.consistency, m.stacks, m.eventLag,
+		m.healAttempts, m.healSuccess, m.healFailure, m.breakerOpen, m.active, m.consistency, m.stacks, m.stackStatus, m.eventLag,
 		m.probeDuration, m.queueDepth)
 
 	for _, t := range triggers {

@@ -572,10 +572,25 @@ func (r *Reconciler) setStatus(key string, s store.Status) {
 	defer r.mu.Unlock()
 	if old, ok := r.statuses[key]; ok {
 		r.counts[old]--
+		r.deleteStackStatusLocked(key, old)
 	}
 	r.statuses[key] = s
 	r.counts[s]++
+	if r.m != nil {
+		c, k := splitKey(key)
+		r.m.stackStatus.WithLabelValues(c, k, string(s)).Set(1)
+	}
 	r.publishCountsLocked()
+}
+
+// deleteStackStatusLocked removes a stack's blackwell_stack_status series
+// of status s, so each stack has one series, of its current status.
+func (r *Reconciler) deleteStackStatusLocked(key string, s store.Status) {
+	if r.m == nil {
+		return
+	}
+	c, k := splitKey(key)
+	r.m.stackStatus.DeleteLabelValues(c, k, string(s))
 }
 
 func (r *Reconciler) forgetStatus(key string) {
@@ -584,6 +599,7 @@ func (r *Reconciler) forgetStatus(key string) {
 	if old, ok := r.statuses[key]; ok {
 		r.counts[old]--
 		delete(r.statuses, key)
+		r.deleteStackStatusLocked(key, old)
 	}
 	r.publishCountsLocked()
 }

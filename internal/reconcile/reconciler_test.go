@@ -162,6 +162,7 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.Equal(t, store.StatusHealthy, rec.Status)
 	require.Equal(t, rec.DesiredHash, rec.AppliedHash, "a matching stack records its desired state as applied")
 	require.NotNil(t, rec.LastVerified)
+	require.Equal(t, map[string]string{"acme/web": "healthy"}, stackStatuses(t, f.reg))
 
 	require.NoError(t, site.SetMode(sim.ModeFailing))
 	res = f.pass(t, "acme", "web")
@@ -184,10 +185,12 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.Equal(t, drift.SeverityHigh, d.Severity)
 	require.Equal(t, "site", d.Component)
 	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, f.reg, "blackwell_drift_detected_total", "resource_unhealthy")))
+	require.Equal(t, map[string]string{"acme/web": "drift_detected"}, stackStatuses(t, f.reg), "one series per stack, of its status now")
 
 	require.NoError(t, site.SetMode(sim.ModeHealthy))
 	res = f.pass(t, "acme", "web")
 	require.False(t, res.DriftDetected)
+	require.Equal(t, map[string]string{"acme/web": "healthy"}, stackStatuses(t, f.reg))
 	rec, err = f.store.GetState(ctx, "acme", "web")
 	require.NoError(t, err)
 	require.Equal(t, store.StatusHealthy, rec.Status)
@@ -466,6 +469,31 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// stackStatuses reads blackwell_stack_status as client/stack -> status of
+// the series whose value is 1, failing on any other value.
+func stackStatuses(t *testing.T, reg *prometheus.Registry) map[string]string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, mf := range mfs {
+		if mf.GetName() != "blackwell_stack_status" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			require.Equal(t, 1.0, m.GetGauge().GetValue(), l)
+			key := l["client_id"] + "/" + l["stack_id"]
+			require.NotContains(t, out, key, "two series of one stack")
+			out[key] = l["status"]
+		}
+	}
+	return out
 }
 
 func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
