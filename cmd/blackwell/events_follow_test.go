@@ -118,7 +118,7 @@ func TestEventsFollowLimitHoldsAtStart(t *testing.T) {
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(api.New(api.Options{Store: st}))
+	srv := httptest.NewServer(api.New(api.Options{Store: st, BootstrapToken: bootstrapPrefix + "test"}))
 	t.Cleanup(srv.Close)
 
 	base := time.Now().UTC().Truncate(time.Second)
@@ -135,7 +135,7 @@ func TestEventsFollowLimitHoldsAtStart(t *testing.T) {
 
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	root := newRootCmd(strings.NewReader(""), out, errOut)
-	root.SetArgs([]string{"--server", srv.URL, "events", "--follow", "--limit", "2", "--interval", "20ms", "--client", "acme"})
+	root.SetArgs([]string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--limit", "2", "--interval", "20ms", "--client", "acme"})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(runCtx) }()

@@ -105,7 +105,10 @@ func TestServeSignsTheAuditHead(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 
 	heads := func() []store.AuditHead {
-		resp, err := http.Get("http://" + srv.Addr() + "/v1/audit/heads")
+		req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+"/v1/audit/heads", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+srv.bootstrapToken)
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)

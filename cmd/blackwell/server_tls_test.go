@@ -121,7 +121,7 @@ func TestServeTLS(t *testing.T) {
 	require.Equal(t, int64(101), servedSerial(t, addr, ca.pool))
 
 	// The CLI: --ca-file trusts the private CA; without it, a clear error.
-	out, errOut, code := runCLI(t, "status", "--server", "https://"+addr, "--ca-file", caFile, "-o", "json")
+	out, errOut, code := runCLI(t, "status", "--server", "https://"+addr, "--ca-file", caFile, "--token", srv.bootstrapToken, "-o", "json")
 	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
 	_, errOut, code = runCLI(t, "status", "--server", "https://"+addr, "--ca-file", "")
 	require.Equal(t, exitFailure, code)
@@ -197,7 +197,7 @@ func TestServeEgressAllowlistMakesRefusedProbesUnknown(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	e := &e2e{srv: srv, base: "http://" + srv.Addr()}
+	e := &e2e{srv: srv, base: "http://" + srv.Addr(), token: srv.bootstrapToken}
 
 	// Passes every second; confirmation needs 2 observations or 3 s: four
 	// passes would have confirmed a resource_unhealthy drift.
