@@ -38,6 +38,10 @@ const (
 	ReasonMaintenance  = "maintenance_window"
 	ReasonBreakerOpen  = "breaker_open"
 	ReasonInFlight     = "heal_in_flight"
+	// ReasonUnobserved: what the drift is about could not be observed
+	// this pass (unknown is not drift, nor evidence that it persists); the
+	// heal waits until it is seen again.
+	ReasonUnobserved = "unobserved"
 )
 
 // Approval classes beyond "<role>_provider_change".
@@ -102,6 +106,9 @@ type Input struct {
 	Location *time.Location
 	History  History
 	Now      time.Time
+	// Unobserved: what the drift is about was unknown this pass (the
+	// drift is carried open from earlier passes, not seen now).
+	Unobserved bool
 }
 
 // Decide says what to do about one drift. The checks run in a fixed order,
@@ -130,6 +137,10 @@ func Decide(in Input) Decision {
 		return suppress(ReasonAcknowledged)
 	case in.History.InFlight:
 		return suppress(ReasonInFlight)
+	case in.Unobserved:
+		// A heal acts on what was seen; a drift only carried through an
+		// outage of observation may be gone already.
+		return suppress(ReasonUnobserved)
 	}
 	if limit := ah.MaxAttempts; limit > 0 && in.History.Attempts >= limit {
 		dec.Escalate = escalate(d.Severity)

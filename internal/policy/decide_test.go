@@ -70,6 +70,8 @@ func TestDecide(t *testing.T) {
 			outcome: policy.AlertOnly},
 		{name: "acknowledged", in: policy.Input{Drift: func() drift.Drift { d := confirmed(drift.WebhookBroken, "s"); d.Acknowledged = true; return d }(), Policy: enabled()},
 			outcome: policy.Suppressed, reason: policy.ReasonAcknowledged},
+		{name: "unobserved this pass", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: enabled(), Unobserved: true},
+			outcome: policy.Suppressed, reason: policy.ReasonUnobserved},
 		{name: "in flight", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: enabled(), History: policy.History{InFlight: true, Attempts: 1}},
 			outcome: policy.Suppressed, reason: policy.ReasonInFlight},
 		{name: "exhausted escalates", in: policy.Input{Drift: confirmed(drift.WebhookBroken, "s"), Policy: enabled(), History: policy.History{Attempts: 3, LastAttempt: now.Add(-time.Hour)}},

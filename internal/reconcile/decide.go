@@ -62,7 +62,9 @@ func (p *pass) decide(ctx context.Context) error {
 	for _, a := range inflight {
 		i, open := openByID[a.DriftID]
 		switch {
-		case a.Status == store.HealExecuted && a.CompletedAt != nil && a.CompletedAt.Before(now):
+		case a.Status == store.HealExecuted && a.CompletedAt != nil && a.CompletedAt.Before(now) && !p.unjudged[a.DriftID]:
+			// (An attempt whose drift could not be observed this pass is
+			// judged by the next pass that sees it.)
 			v := store.HealUpdate{ID: a.ID, From: []store.HealStatus{store.HealExecuted}, Status: store.HealSucceeded, At: now}
 			if open {
 				v.Status, v.Error = store.HealFailed, "drift persists after the heal action"
@@ -189,7 +191,8 @@ func (p *pass) decide(ctx context.Context) error {
 		h.InFlight = h.InFlight || busy
 		h.BreakerOpen = p.r.healer != nil && p.r.healer.open(provider)
 
-		dec := policy.Decide(policy.Input{Drift: *d, Policy: ah, Environment: p.rec.Environment, Location: loc, History: h, Now: now})
+		dec := policy.Decide(policy.Input{Drift: *d, Policy: ah, Environment: p.rec.Environment, Location: loc, History: h, Now: now,
+			Unobserved: p.unjudged[d.ID]})
 		text := string(dec.Outcome) + ": " + dec.Reason
 		d.HealStatus = ""
 		switch dec.Outcome {

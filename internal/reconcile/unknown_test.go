@@ -261,3 +261,33 @@ func TestPassesInQuickSuccessionDoNotConfirm(t *testing.T) {
 	f.clock.Step(time.Second)
 	require.True(t, f.pass(t, "acme", "web").DriftDetected)
 }
+
+// TestNoHealWhileUnobserved: a confirmed drift carried through a pass that
+// could not observe its provider is not healed in that pass (it may be gone
+// already); the next pass that sees it again heals it.
+func TestNoHealWhileUnobserved(t *testing.T) {
+	t.Parallel()
+	f, fp := providerFixture(t)
+	heal := policy(1)
+	heal.AutoHeal.Enabled = true
+	heal.AutoHeal.AllowedDriftTypes = []string{"webhook_broken"}
+	off := heal
+	off.AutoHeal.Enabled = false
+	f.apply(t, off, stack("acme", "web", shopSpec()))
+	broken := shopReachable()
+	broken.Subscriptions = nil
+	fp.set(config.RoleEcommerce, broken)
+	f.firstPass(t, "acme", "web")
+	require.True(t, f.pass(t, "acme", "web").DriftDetected)
+
+	f.apply(t, heal, stack("acme", "web", shopSpec()))
+	fp.set(config.RoleEcommerce, shopDown())
+	f.clock.Step(time.Minute)
+	res := f.pass(t, "acme", "web")
+	require.True(t, res.DriftDetected, "carried")
+	require.False(t, res.AutoHealAttempted, "no heal of what this pass could not see")
+
+	fp.set(config.RoleEcommerce, broken)
+	f.clock.Step(time.Minute)
+	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted, "seen again: healed")
+}
