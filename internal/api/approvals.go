@@ -62,7 +62,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) er
 	}
 	req.By = by(r, req.By) // with a token, the token decides
 	id := r.PathValue("id")
-	a, err := s.opts.Store.DecideApproval(r.Context(), id, approve, req.By, req.Reason, s.now())
+	a, err := s.opts.Store.DecideApproval(r.Context(), store.ApprovalDecision{ID: id, Approve: approve, By: req.By, Reason: req.Reason, At: s.now()})
 	if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrConflict) {
 		if cur, gerr := s.opts.Store.GetApproval(r.Context(), id); gerr == nil {
 			a = cur

@@ -96,7 +96,7 @@ func (s *Server) ackDrift(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	clientID, driftID := r.PathValue("client_id"), r.PathValue("drift_id")
 	now := s.now()
-	d, err := s.opts.Store.AcknowledgeDrift(ctx, clientID, driftID, req.By, now)
+	d, err := s.opts.Store.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: clientID, DriftID: driftID, By: req.By, At: now})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("no open drift %s for client %s", driftID, clientID)
 	}

@@ -228,7 +228,7 @@ func (h *healer) run(ctx context.Context, stop <-chan struct{}) {
 			if free == 0 || ctx.Err() != nil {
 				break
 			}
-			claimed, err := h.r.opts.Store.ClaimHeals(ctx, h.opts.Owner, h.r.clock.Now(), h.opts.Lease, free)
+			claimed, err := h.r.opts.Store.ClaimHeals(ctx, store.Claim{Owner: h.opts.Owner, Now: h.r.clock.Now(), Lease: h.opts.Lease, Limit: free})
 			if err != nil {
 				if ctx.Err() == nil {
 					h.r.log.Warn("claim heal attempts", "error", err)
@@ -258,7 +258,7 @@ func (r *Reconciler) HealOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	h := r.healer
-	claimed, err := r.opts.Store.ClaimHeals(ctx, h.opts.Owner, r.clock.Now(), h.opts.Lease, 1000)
+	claimed, err := r.opts.Store.ClaimHeals(ctx, store.Claim{Owner: h.opts.Owner, Now: r.clock.Now(), Lease: h.opts.Lease, Limit: 1000})
 	if err != nil {
 		return 0, fmt.Errorf("claim heal attempts: %w", err)
 	}

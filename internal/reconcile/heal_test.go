@@ -188,7 +188,7 @@ func TestAFlappingDriftStopsHealingAndAsksForApproval(t *testing.T) {
 	require.Equal(t, store.ApprovalPending, aps[0].Status)
 
 	// Approved, it runs once.
-	_, err = f.store.DecideApproval(context.Background(), aps[0].ID, true, "alice", "ok", f.clock.Now())
+	_, err = f.store.DecideApproval(context.Background(), store.ApprovalDecision{ID: aps[0].ID, Approve: true, By: "alice", Reason: "ok", At: f.clock.Now()})
 	require.NoError(t, err)
 	require.True(t, f.pass(t, "acme", "web").AutoHealAttempted)
 	require.Equal(t, 1, f.healOnce(t))
@@ -269,7 +269,7 @@ func TestAnApprovalDoesNotOutliveItsDrift(t *testing.T) {
 	got, err := f.store.GetApproval(ctx, old)
 	require.NoError(t, err)
 	require.Equal(t, store.ApprovalExpired, got.Status)
-	_, err = f.store.DecideApproval(ctx, old, true, "alice", "", f.clock.Now())
+	_, err = f.store.DecideApproval(ctx, store.ApprovalDecision{ID: old, Approve: true, By: "alice", Reason: "", At: f.clock.Now()})
 	require.Error(t, err)
 
 	// It comes back: a new request, for the new occurrence.

@@ -80,6 +80,24 @@ type HealAttempt struct {
 	Error  string `json:"error_message,omitempty"`
 }
 
+// Claim asks ClaimHeals for up to Limit due attempts for Owner, leased
+// until Now+Lease.
+type Claim struct {
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+	Limit int
+}
+
+// ApprovalDecision is a person's answer to an approval request.
+type ApprovalDecision struct {
+	ID      string
+	Approve bool // false: reject
+	By      string
+	Reason  string
+	At      time.Time
+}
+
 // FinishHeal is the outcome of one attempt, as its worker records it.
 type FinishHeal struct {
 	ID, Owner string
@@ -181,7 +199,7 @@ type Heals interface {
 	// oldest first, and marks them running for owner until now+lease
 	// (StartedAt = now on the first claim, Claims incremented). Two
 	// concurrent callers never get the same attempt.
-	ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]HealAttempt, error)
+	ClaimHeals(ctx context.Context, c Claim) ([]HealAttempt, error)
 	// FinishHeal records the outcome of a running attempt held by
 	// p.Owner: status executed, failed or cancelled, with detail/error,
 	// CompletedAt = p.At, and appends p.Audit to the chain, all in one
@@ -209,7 +227,7 @@ type Heals interface {
 	// ExpiresAt is not after at becomes expired (no audit entry) and the
 	// call fails with ErrExpired; one that is no longer pending fails with
 	// ErrConflict; ErrNotFound when it does not exist.
-	DecideApproval(ctx context.Context, id string, approve bool, by, reason string, at time.Time) (Approval, error)
+	DecideApproval(ctx context.Context, d ApprovalDecision) (Approval, error)
 	// ExpireApprovals marks up to limit pending approvals whose ExpiresAt
 	// is not after now expired, returning how many.
 	ExpireApprovals(ctx context.Context, now time.Time, limit int) (int, error)

@@ -330,6 +330,15 @@ type AuditQuery struct {
 	Limit        int
 }
 
+// Acknowledge is an acknowledgement of one open drift of a client, by a
+// person, at a time.
+type Acknowledge struct {
+	ClientID string
+	DriftID  string
+	By       string
+	At       time.Time
+}
+
 // DriftQuery filters ListDrifts.
 type DriftQuery struct {
 	ClientID string
@@ -475,7 +484,7 @@ type Store interface {
 	ListDrifts(ctx context.Context, q DriftQuery) ([]drift.Drift, error)
 	// AcknowledgeDrift marks an open drift of the client acknowledged, or
 	// ErrNotFound.
-	AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error)
+	AcknowledgeDrift(ctx context.Context, a Acknowledge) (drift.Drift, error)
 
 	// LoadPass reads what a pass of the stack starts from: its state (or
 	// ErrNotFound), its open drifts (as ListDrifts of the stack) and

@@ -277,7 +277,8 @@ RETURNING h.id, h.drift_id, h.client_id, h.stack_id, h.code, h.component, h.prov
 
 // ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
 // attempts for owner until now+lease, oldest first.
-func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.HealAttempt, error) {
+func (s *Store) ClaimHeals(ctx context.Context, c store.Claim) ([]store.HealAttempt, error) {
+	owner, now, lease, limit := c.Owner, c.Now, c.Lease, c.Limit
 	if err := store.CheckClaimHeals(owner, lease); err != nil {
 		return nil, err
 	}
@@ -433,7 +434,8 @@ func (s *Store) GetApproval(ctx context.Context, id string) (store.Approval, err
 // audit entry in one transaction: it locks the approval's row, then the
 // audit chain's head, and commits with the entry. An expired one is marked
 // expired (committed) and the call answers store.ErrExpired.
-func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, reason string, at time.Time) (store.Approval, error) {
+func (s *Store) DecideApproval(ctx context.Context, d store.ApprovalDecision) (store.Approval, error) {
+	id, approve, by, reason, at := d.ID, d.Approve, d.By, d.Reason, d.At
 	var (
 		a       store.Approval
 		expired bool

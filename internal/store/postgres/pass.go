@@ -310,7 +310,8 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 
 // AcknowledgeDrift marks an open drift of the client acknowledged by by, or
 // returns store.ErrNotFound (unknown, another client's, or resolved).
-func (s *Store) AcknowledgeDrift(ctx context.Context, clientID, driftID, by string, at time.Time) (drift.Drift, error) {
+func (s *Store) AcknowledgeDrift(ctx context.Context, a store.Acknowledge) (drift.Drift, error) {
+	clientID, driftID, by, at := a.ClientID, a.DriftID, a.By, a.At
 	var d drift.Drift
 	err := s.retry(ctx, func() error {
 		var err error

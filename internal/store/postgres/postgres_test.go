@@ -357,7 +357,9 @@ func TestConcurrentAcknowledgeAndPass(t *testing.T) {
 		var wg sync.WaitGroup
 		var errAck, errPass error
 		d.Observations = i + 2
-		wg.Go(func() { _, errAck = b.AcknowledgeDrift(ctx, "acme", "d1", "alice", now) })
+		wg.Go(func() {
+			_, errAck = b.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: "d1", By: "alice", At: now})
+		})
 		wg.Go(func() {
 			st, errPass = a.CommitPass(ctx, store.Pass{State: st, Drifts: []drift.Drift{d},
 				Result: store.ReconciliationResult{ReconciliationID: fmt.Sprintf("r%d", i+1), StartedAt: now}})

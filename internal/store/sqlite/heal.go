@@ -303,7 +303,8 @@ RETURNING ` + healColumns
 
 // ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
 // attempts for owner until now+lease, oldest first.
-func (s *Store) ClaimHeals(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.HealAttempt, error) {
+func (s *Store) ClaimHeals(ctx context.Context, c store.Claim) ([]store.HealAttempt, error) {
+	owner, now, lease, limit := c.Owner, c.Now, c.Lease, c.Limit
 	if err := store.CheckClaimHeals(owner, lease); err != nil {
 		return nil, err
 	}
@@ -466,7 +467,8 @@ func (s *Store) GetApproval(ctx context.Context, id string) (store.Approval, err
 // DecideApproval approves or rejects a pending approval and appends its
 // audit entry in one writer transaction. An expired one is marked expired
 // (committed) and the call answers store.ErrExpired.
-func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, reason string, at time.Time) (store.Approval, error) {
+func (s *Store) DecideApproval(ctx context.Context, d store.ApprovalDecision) (store.Approval, error) {
+	id, approve, by, reason, at := d.ID, d.Approve, d.By, d.Reason, d.At
 	var (
 		a       store.Approval
 		expired bool

@@ -220,7 +220,7 @@ func testHealApprovalLinked(ctx context.Context, t *testing.T, s store.Store, h 
 	require.Empty(t, allHeals(ctx, t, h, store.HealQuery{}))
 	require.Equal(t, store.ApprovalPending, getApproval(ctx, t, h, "ap1").Status)
 
-	_, err = h.DecideApproval(ctx, "ap1", true, "api:bob", "looks right", at(time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "ap1", Approve: true, By: "api:bob", Reason: "looks right", At: at(time.Minute)})
 	require.NoError(t, err)
 
 	// Still one request while it is approved.
@@ -253,7 +253,7 @@ func testHealApprovalLinked(ctx context.Context, t *testing.T, s store.Store, h 
 	require.Equal(t, store.ApprovalPending, getApproval(ctx, t, h, "ap5").Status)
 
 	// A rejected approval executes nothing.
-	_, err = h.DecideApproval(ctx, "ap5", false, "api:bob", "no", at(6*time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "ap5", Approve: false, By: "api:bob", Reason: "no", At: at(6 * time.Minute)})
 	require.NoError(t, err)
 	rejected := healAt("d2", 1, at(7*time.Minute))
 	rejected.ApprovalID = "ap5"
@@ -280,7 +280,7 @@ func testHealUpdates(ctx context.Context, t *testing.T, s store.Store, h store.H
 	hp.commit(ctx, t, at(0), store.Pass{Heals: []store.HealAttempt{
 		healAt("d1", 1, at(0)), healAt("d2", 1, at(0)), healAt("d3", 1, at(0)),
 	}})
-	claimed, err := h.ClaimHeals(ctx, "w1", at(time.Second), time.Minute, 2)
+	claimed, err := h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: at(time.Second), Lease: time.Minute, Limit: 2})
 	require.NoError(t, err)
 	requireClaimed(t, claimed, "d1/1", "d2/1")
 	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w1", Status: store.HealExecuted, Detail: "recreated", At: at(2 * time.Second)})
@@ -320,13 +320,13 @@ func testHealUpdates(ctx context.Context, t *testing.T, s store.Store, h store.H
 	require.Equal(t, ptr(store.Truncate(at(2*time.Minute))), d3.CompletedAt)
 	require.Nil(t, d3.VerifiedAt)
 	require.Equal(t, store.HealSucceeded, getHeal(ctx, t, h, "d1/1").Status)
-	claimed, err = h.ClaimHeals(ctx, "w1", at(time.Hour), time.Minute, 10)
+	claimed, err = h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: at(time.Hour), Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, claimed, "a cancelled attempt is not claimed")
 
 	// A running attempt cancelled under its worker fences the worker off.
 	hp.commit(ctx, t, at(3*time.Minute), store.Pass{Heals: []store.HealAttempt{healAt("d4", 1, at(3*time.Minute))}})
-	claimed, err = h.ClaimHeals(ctx, "w2", at(3*time.Minute), time.Minute, 10)
+	claimed, err = h.ClaimHeals(ctx, store.Claim{Owner: "w2", Now: at(3 * time.Minute), Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	requireClaimed(t, claimed, "d4/1")
 	hp.commit(ctx, t, at(3*time.Minute), store.Pass{HealUpdates: []store.HealUpdate{
@@ -362,7 +362,7 @@ func testHealClaim(ctx context.Context, t *testing.T, s store.Store, h store.Hea
 
 	// Oldest first by (CreatedAt, ID), only due ones, up to limit.
 	now := at(time.Minute)
-	got, err := h.ClaimHeals(ctx, "w1", now, 30*time.Second, 3)
+	got, err := h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: now, Lease: 30 * time.Second, Limit: 3})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d1/1", "d2/1", "d2b/1")
 	for _, a := range got {
@@ -373,13 +373,13 @@ func testHealClaim(ctx context.Context, t *testing.T, s store.Store, h store.Hea
 		require.Equal(t, 1, a.Claims)
 		require.Equal(t, a, getHeal(ctx, t, h, a.ID), "ClaimHeals returns the attempt as stored")
 	}
-	got, err = h.ClaimHeals(ctx, "w2", now, 30*time.Second, 10)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w2", Now: now, Lease: 30 * time.Second, Limit: 10})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d3/1")
 
 	// A lease that has not lapsed (even one ending exactly now) keeps the
 	// attempt; nothing else is due.
-	got, err = h.ClaimHeals(ctx, "w2", now.Add(30*time.Second), 30*time.Second, 10)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w2", Now: now.Add(30 * time.Second), Lease: 30 * time.Second, Limit: 10})
 	require.NoError(t, err)
 	requireClaimed(t, got)
 
@@ -388,31 +388,31 @@ func testHealClaim(ctx context.Context, t *testing.T, s store.Store, h store.Hea
 	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d2/1", Owner: "w1", Status: store.HealExecuted, At: now.Add(10 * time.Second)})
 	require.NoError(t, err)
 	reclaim := now.Add(31 * time.Second)
-	got, err = h.ClaimHeals(ctx, "w3", reclaim, time.Minute, 1)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w3", Now: reclaim, Lease: time.Minute, Limit: 1})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d1/1")
 	require.Equal(t, 2, got[0].Claims)
 	require.Equal(t, "w3", got[0].Owner)
 	require.Equal(t, ptr(store.Truncate(now)), got[0].StartedAt)
 	require.Equal(t, ptr(store.Truncate(reclaim.Add(time.Minute))), got[0].LeaseUntil)
-	got, err = h.ClaimHeals(ctx, "w3", reclaim, time.Hour, 0)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w3", Now: reclaim, Lease: time.Hour, Limit: 0})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d2b/1", "d3/1") // d2/1 was finished: not claimed again
 
 	// The not-yet-due attempt becomes due at its NotBefore (d1/1's lease
 	// has lapsed by then too); dry runs never.
-	got, err = h.ClaimHeals(ctx, "w4", at(10*time.Minute).Add(-time.Microsecond), time.Hour, 0)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w4", Now: at(10 * time.Minute).Add(-time.Microsecond), Lease: time.Hour, Limit: 0})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d1/1")
 	require.Equal(t, 3, got[0].Claims)
-	got, err = h.ClaimHeals(ctx, "w4", at(10*time.Minute), time.Hour, 0)
+	got, err = h.ClaimHeals(ctx, store.Claim{Owner: "w4", Now: at(10 * time.Minute), Lease: time.Hour, Limit: 0})
 	require.NoError(t, err)
 	requireClaimed(t, got, "d0/1")
 	require.Equal(t, store.HealDryRun, getHeal(ctx, t, h, "dry/1").Status)
 
-	_, err = h.ClaimHeals(ctx, "", now, time.Minute, 1)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "", Now: now, Lease: time.Minute, Limit: 1})
 	require.Error(t, err, "an owner is required")
-	_, err = h.ClaimHeals(ctx, "w1", now, 0, 1)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: now, Lease: 0, Limit: 1})
 	require.Error(t, err, "a lease is required")
 }
 
@@ -435,7 +435,7 @@ func testHealClaimConcurrent(ctx context.Context, t *testing.T, s store.Store, h
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				got, err := h.ClaimHeals(ctx, owner, at(time.Minute), time.Hour, 3)
+				got, err := h.ClaimHeals(ctx, store.Claim{Owner: owner, Now: at(time.Minute), Lease: time.Hour, Limit: 3})
 				if err != nil {
 					errs <- err
 					return
@@ -477,7 +477,7 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "nope/1", Owner: "w1", Status: store.HealExecuted, At: at(time.Second)})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	_, err = h.ClaimHeals(ctx, "w1", at(time.Second), time.Minute, 10)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: at(time.Second), Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d1/1", Owner: "w2", Status: store.HealExecuted, At: at(2 * time.Second)})
 	require.ErrorIs(t, err, store.ErrConflict, "another worker's attempt")
@@ -503,7 +503,7 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 
 	// d3: w1's lease lapses. Until someone else claims it, w1 may still
 	// finish; once w2 has re-claimed it, w1 is fenced off.
-	_, err = h.ClaimHeals(ctx, "w2", at(2*time.Minute), time.Minute, 10)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "w2", Now: at(2 * time.Minute), Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	_, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d3/1", Owner: "w1", Status: store.HealExecuted, Detail: "late", At: at(2 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrConflict, "lapsed and re-claimed")
@@ -512,7 +512,7 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	require.Equal(t, 2, got.Claims)
 
 	hp.commit(ctx, t, at(3*time.Minute), store.Pass{Heals: []store.HealAttempt{healAt("d4", 1, at(3*time.Minute))}})
-	_, err = h.ClaimHeals(ctx, "w1", at(3*time.Minute), time.Second, 10)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: at(3 * time.Minute), Lease: time.Second, Limit: 10})
 	require.NoError(t, err)
 	got, err = h.FinishHeal(ctx, store.FinishHeal{ID: "d4/1", Owner: "w1", Status: store.HealExecuted, At: at(time.Hour)})
 	require.NoError(t, err, "a lapsed lease no one took over still lets its worker finish")
@@ -521,7 +521,7 @@ func testHealFinish(ctx context.Context, t *testing.T, s store.Store, h store.He
 	// The outcome and its audit entry commit together; a worker that is
 	// fenced off writes neither. Cancelled is an outcome too.
 	hp.commit(ctx, t, at(2*time.Hour), store.Pass{Heals: []store.HealAttempt{healAt("d5", 1, at(2*time.Hour))}})
-	_, err = h.ClaimHeals(ctx, "w1", at(2*time.Hour), time.Minute, 10)
+	_, err = h.ClaimHeals(ctx, store.Claim{Owner: "w1", Now: at(2 * time.Hour), Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	entry := func() []store.AuditEntry {
 		return []store.AuditEntry{{Timestamp: at(2 * time.Hour), Action: "heal_cancelled", ClientID: "acme", StackID: "shop",
@@ -690,7 +690,7 @@ func testListApprovals(ctx context.Context, t *testing.T, s store.Store, h store
 	add(other, "a3", "g1", at(time.Minute))
 	add(shop, "a4", "d3", at(2*time.Minute))
 	add(other, "a5", "g2", at(3*time.Minute))
-	decided, err := h.DecideApproval(ctx, "a2", false, "api:bob", "no", at(4*time.Minute))
+	decided, err := h.DecideApproval(ctx, store.ApprovalDecision{ID: "a2", Approve: false, By: "api:bob", Reason: "no", At: at(4 * time.Minute)})
 	require.NoError(t, err)
 	all[1] = decided
 	sort.SliceStable(all, func(i, j int) bool {
@@ -735,14 +735,14 @@ func testDecideApproval(ctx context.Context, t *testing.T, s store.Store, h stor
 		approvalAt("edge", "d4", at(0), at(time.Minute)),
 	}})
 
-	got, err := h.DecideApproval(ctx, "ok", true, "api:bob", "planned migration", at(30*time.Second))
+	got, err := h.DecideApproval(ctx, store.ApprovalDecision{ID: "ok", Approve: true, By: "api:bob", Reason: "planned migration", At: at(30 * time.Second)})
 	require.NoError(t, err)
 	want := storedApproval(approvalAt("ok", "d1", at(0), at(time.Hour)))
 	want.Status, want.DecidedAt, want.DecidedBy, want.Reason = store.ApprovalApproved, ptr(store.Truncate(at(30*time.Second))), "api:bob", "planned migration"
 	require.Equal(t, want, got)
 	require.Equal(t, want, getApproval(ctx, t, h, "ok"))
 
-	got, err = h.DecideApproval(ctx, "no", false, "api:carol", "not now", at(40*time.Second))
+	got, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "no", Approve: false, By: "api:carol", Reason: "not now", At: at(40 * time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, store.ApprovalRejected, got.Status)
 	require.Equal(t, "api:carol", got.DecidedBy)
@@ -750,22 +750,22 @@ func testDecideApproval(ctx context.Context, t *testing.T, s store.Store, h stor
 
 	// Decided once: a second decision, either way, is a conflict.
 	for _, approve := range []bool{true, false} {
-		_, err = h.DecideApproval(ctx, "ok", approve, "api:mallory", "", at(time.Minute))
+		_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "ok", Approve: approve, By: "api:mallory", Reason: "", At: at(time.Minute)})
 		require.ErrorIs(t, err, store.ErrConflict)
-		_, err = h.DecideApproval(ctx, "no", approve, "api:mallory", "", at(time.Minute))
+		_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "no", Approve: approve, By: "api:mallory", Reason: "", At: at(time.Minute)})
 		require.ErrorIs(t, err, store.ErrConflict)
 	}
 	require.Equal(t, want, getApproval(ctx, t, h, "ok"))
 
 	// Expired: after ExpiresAt, and at ExpiresAt exactly.
-	_, err = h.DecideApproval(ctx, "late", true, "api:bob", "", at(2*time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "late", Approve: true, By: "api:bob", Reason: "", At: at(2 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrExpired)
 	require.Equal(t, store.ApprovalExpired, getApproval(ctx, t, h, "late").Status, "the expiry is recorded")
-	_, err = h.DecideApproval(ctx, "edge", false, "api:bob", "", at(time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "edge", Approve: false, By: "api:bob", Reason: "", At: at(time.Minute)})
 	require.ErrorIs(t, err, store.ErrExpired)
-	_, err = h.DecideApproval(ctx, "late", true, "api:bob", "", at(2*time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "late", Approve: true, By: "api:bob", Reason: "", At: at(2 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrConflict, "an expired approval is no longer pending")
-	_, err = h.DecideApproval(ctx, "nope", true, "api:bob", "", at(time.Minute))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "nope", Approve: true, By: "api:bob", Reason: "", At: at(time.Minute)})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// One audit entry per decision, chained with the rest of the log.
@@ -803,7 +803,7 @@ func testExpireApprovals(ctx context.Context, t *testing.T, s store.Store, h sto
 		approvalAt("later", "d4", at(0), at(time.Hour)),
 		approvalAt("approved", "d5", at(0), at(time.Minute)),
 	}})
-	_, err := h.DecideApproval(ctx, "approved", true, "api:bob", "", at(30*time.Second))
+	_, err := h.DecideApproval(ctx, store.ApprovalDecision{ID: "approved", Approve: true, By: "api:bob", Reason: "", At: at(30 * time.Second)})
 	require.NoError(t, err)
 
 	n, err := h.ExpireApprovals(ctx, at(3*time.Minute), 2)
@@ -821,7 +821,7 @@ func testExpireApprovals(ctx context.Context, t *testing.T, s store.Store, h sto
 	} {
 		require.Equal(t, status, getApproval(ctx, t, h, id).Status, id)
 	}
-	_, err = h.DecideApproval(ctx, "e1", true, "api:bob", "", at(30*time.Second))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "e1", Approve: true, By: "api:bob", Reason: "", At: at(30 * time.Second)})
 	require.ErrorIs(t, err, store.ErrConflict, "an expired approval cannot be decided")
 
 	// An expired request frees the drift for a new one.
@@ -843,9 +843,9 @@ func testRetireApprovals(ctx context.Context, t *testing.T, s store.Store, h sto
 	theirs := approvalAt("o1", "d1", at(0), at(time.Hour))
 	theirs.StackID = "blog"
 	other.commit(ctx, t, at(0), store.Pass{Approvals: []store.Approval{theirs}})
-	_, err := h.DecideApproval(ctx, "a2", true, "api:bob", "", at(time.Second))
+	_, err := h.DecideApproval(ctx, store.ApprovalDecision{ID: "a2", Approve: true, By: "api:bob", Reason: "", At: at(time.Second)})
 	require.NoError(t, err)
-	_, err = h.DecideApproval(ctx, "r3", false, "api:bob", "no", at(time.Second))
+	_, err = h.DecideApproval(ctx, store.ApprovalDecision{ID: "r3", Approve: false, By: "api:bob", Reason: "no", At: at(time.Second)})
 	require.NoError(t, err)
 
 	hp.commit(ctx, t, at(time.Minute), store.Pass{
@@ -869,7 +869,7 @@ func testDriftHealStatus(ctx context.Context, t *testing.T, s store.Store, _ sto
 	hp.commit(ctx, t, at(0), store.Pass{Drifts: []drift.Drift{d}})
 	require.Equal(t, []drift.Drift{stored(d)}, listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme"}))
 
-	acked, err := s.AcknowledgeDrift(ctx, "acme", d.ID, "alice", at(time.Second))
+	acked, err := s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: d.ID, By: "alice", At: at(time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, "heal_exhausted", acked.HealStatus)
 

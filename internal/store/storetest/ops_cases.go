@@ -94,7 +94,7 @@ func populate(ctx context.Context, t *testing.T, s store.Store) {
 	// d1 resolves in the next pass.
 	r2 := result("r2", "acme", "shop", at(time.Minute))
 	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d2}, Result: r2})
-	_, err = s.AcknowledgeDrift(ctx, "acme", d2.ID, "alice", at(2*time.Minute))
+	_, err = s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: d2.ID, By: "alice", At: at(2 * time.Minute)})
 	require.NoError(t, err)
 	require.NoError(t, s.AppendAudit(ctx, []store.AuditEntry{
 		{Timestamp: at(3 * time.Minute), Action: "approve", ClientID: "acme", StackID: "shop", TriggeredBy: "api:bob",

@@ -180,16 +180,16 @@ func testAcknowledgeDrift(ctx context.Context, t *testing.T, s store.Store) {
 	d2 := mkDrift("acme", "shop", "b", at(0))
 	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1, d2}, Result: result("r1", "acme", "shop", at(0))})
 
-	got, err := s.AcknowledgeDrift(ctx, "acme", d1.ID, "alice", at(time.Minute))
+	got, err := s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: d1.ID, By: "alice", At: at(time.Minute)})
 	require.NoError(t, err)
 	want := stored(d1)
 	want.Acknowledged, want.AcknowledgedBy = true, "alice"
 	require.Equal(t, want, got)
 	require.Equal(t, sortDrifts([]drift.Drift{want, stored(d2)}), listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme"}))
 
-	_, err = s.AcknowledgeDrift(ctx, "globex", d2.ID, "mallory", at(time.Minute))
+	_, err = s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "globex", DriftID: d2.ID, By: "mallory", At: at(time.Minute)})
 	require.ErrorIs(t, err, store.ErrNotFound, "another client's drift")
-	_, err = s.AcknowledgeDrift(ctx, "acme", "no-such-drift", "alice", at(time.Minute))
+	_, err = s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: "no-such-drift", By: "alice", At: at(time.Minute)})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// A pass that read d1 before it was acknowledged does not undo the
@@ -211,7 +211,7 @@ func testAcknowledgeDrift(ctx context.Context, t *testing.T, s store.Store) {
 
 	// Once resolved, a drift cannot be acknowledged.
 	commit(ctx, t, s, &state, store.Pass{Drifts: []drift.Drift{d1b}, Result: result("r3", "acme", "shop", at(3*time.Minute))})
-	_, err = s.AcknowledgeDrift(ctx, "acme", d2.ID, "alice", at(4*time.Minute))
+	_, err = s.AcknowledgeDrift(ctx, store.Acknowledge{ClientID: "acme", DriftID: d2.ID, By: "alice", At: at(4 * time.Minute)})
 	require.ErrorIs(t, err, store.ErrNotFound, "a resolved drift")
 }
 
