@@ -418,7 +418,14 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 		status = http.StatusOK
 	}
 	t := p.token
-	client := r.PathValue("client_id")
+	client, stack := r.PathValue("client_id"), r.PathValue("stack_id")
+	if t.ClientID != "" && client != t.ClientID {
+		// A scoped token's attempt on another client is its own client's
+		// entry: filed under the path's client, it would show that client's
+		// viewers another tenant's id and token names. The path stays in
+		// the changes.
+		client, stack = t.ClientID, ""
+	}
 	if client == "" {
 		client = t.ClientID
 	}
@@ -429,7 +436,7 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 	changes, _ := json.Marshal(use)
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
-		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: r.PathValue("stack_id"),
+		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: stack,
 		TriggeredBy: p.actor(), Success: status < 400, ChangesMade: changes,
 	}}); err != nil {
 		s.log.ErrorContext(ctx, "audit token use", "request_id", requestID(w), "token_id", t.ID, "error", err)
