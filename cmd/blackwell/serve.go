@@ -89,7 +89,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off by default; no auth: keep it on loopback)")
 	f.Int64Var(&gcFloor, "gc-heap-floor", defaultGCHeapFloor, "heap size, in bytes, below which the garbage collector waits to run: while the live heap is small it collects about every this many bytes allocated rather than every 4 MiB (0: Go's default; GOGC and GOMEMLIMIT still apply)")
 	f.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "more host names that writes may name in Host and Origin (loopback names, the --listen host and the --public-url host always may)")
-	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need a viewer API token")
+	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need an unscoped viewer API token (its labels name every client's stacks)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tenancy.register(f, true) // tenancy.go
 	bindEnv(f)
