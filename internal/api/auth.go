@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,6 +122,36 @@ func routeAccess() map[string]access {
 		"POST /v1/tokens":                                   admin(scopeGlobal),
 		"POST /v1/tokens/{token_id}/revoke":                 admin(scopeGlobal),
 	}
+}
+
+// RouteRule is one route's access, for tests outside this package (the
+// cross-tenant suite of cmd/blackwell walks every route with it).
+type RouteRule struct {
+	// Pattern is the mux pattern: "METHOD /path/{value}".
+	Pattern string
+	// Role is the least role the route needs; "" for a public route.
+	Role store.Role
+	// Scope says what a client-scoped token may do: "global" (refused),
+	// "path" (the {client_id} path value must be its client), "query"
+	// (the ?client_id= filter is set to its client, another is refused),
+	// "none" (any token: the route holds no client's data), "" (public).
+	Scope string
+}
+
+// RouteRules returns routeAccess (without serve --metrics-auth), sorted by
+// pattern.
+func RouteRules() []RouteRule {
+	names := map[scope]string{scopeGlobal: "global", scopePath: "path", scopeQuery: "query", scopeNone: "none"}
+	var out []RouteRule
+	for pattern, a := range routeAccess() {
+		r := RouteRule{Pattern: pattern, Role: a.role}
+		if a.role != "" {
+			r.Scope = names[a.scope]
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b RouteRule) int { return strings.Compare(a.Pattern, b.Pattern) })
+	return out
 }
 
 // accessOf is the access a pattern needs; an unlisted pattern needs an

@@ -484,3 +484,23 @@ func TestCrossClientAttemptIsTheCallersEntry(t *testing.T) {
 	w = f.as(t, "globex-admin", http.MethodGet, "/v1/audit?action=token_used", "")
 	require.Contains(t, w.Body.String(), f.ids["globex-admin"])
 }
+
+// TestRouteRules: the exported table is routeAccess, every served route in
+// it, with the scope names the cross-tenant suite expects.
+func TestRouteRules(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	rules := RouteRules()
+	byPattern := map[string]RouteRule{}
+	for _, r := range rules {
+		byPattern[r.Pattern] = r
+		require.Contains(t, []string{"", "global", "path", "query", "none"}, r.Scope, r.Pattern)
+		require.Equal(t, r.Role == "", r.Scope == "", "%s: public routes, and only they, have no scope", r.Pattern)
+	}
+	require.Len(t, byPattern, len(routeAccess()))
+	for _, rt := range f.srv.routes() {
+		_, ok := byPattern[rt.method+" "+rt.path]
+		require.True(t, ok, rt.method+" "+rt.path)
+	}
+	require.Equal(t, RouteRule{Pattern: "GET /v1/events", Role: store.RoleViewer, Scope: "query"}, byPattern["GET /v1/events"])
+}
