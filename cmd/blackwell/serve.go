@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/gcfloor"
 	"github.com/blackwellio/blackwell/internal/ingest"
 )
@@ -49,9 +48,9 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 			if err := checkTLSFlags(o.tlsCert, o.tlsKey); err != nil { // server_tls.go
 				return usageError{err}
 			}
-			eg, err := egress.Parse(egressAllow)
+			eg, err := parseEgressAllow(egressAllow) // egress.go
 			if err != nil {
-				return usageError{fmt.Errorf("--egress-allow: %w", err)}
+				return err
 			}
 			o.egress = eg
 			if gcFloor < 0 {
@@ -74,7 +73,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN, https://LISTEN with --tls-cert)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (TLS 1.3 only) with this certificate, PEM, chain after the leaf; re-read on SIGHUP; needs --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert, PEM")
-	f.StringVar(&egressAllow, "egress-allow", "", "comma-separated IPs, CIDR ranges, host names, *.domain suffixes and \"public\" (every public address) that probes, provider APIs, build hooks and notification channels may connect to, checked at dial time; empty: everything (docs/SECURITY.md)")
+	f.StringVar(&egressAllow, "egress-allow", "", egressAllowUsage)
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")
