@@ -156,6 +156,7 @@ Lambda-style runs.`,
 	f.StringVar(&oo.storeURL, "store", envOr("BLACKWELL_STORE", "sqlite://./blackwell.db"), "with --once: the store (sqlite://PATH or postgres://...)")
 	f.StringVar(&oo.publicURL, "public-url", envOr("BLACKWELL_PUBLIC_URL", ""), "with --once: the server's public address, to recognise its webhook subscriptions")
 	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
+	f.StringVar(&oo.egressAllow, "egress-allow", envOr("BLACKWELL_EGRESS_ALLOW", ""), "with --once: "+egressAllowUsage)
 	oo.tenancy.register(f, false) // tenancy.go
 	return cmd
 }

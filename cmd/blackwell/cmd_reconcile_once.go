@@ -29,6 +29,9 @@ type onceOptions struct {
 	publicURL      string
 	workers        int
 	tenancy        tenancyFlags
+	// egressAllow is --egress-allow, as serve's: where probes, provider
+	// APIs and builds may connect (empty: everywhere).
+	egressAllow string
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
@@ -37,6 +40,10 @@ type onceOptions struct {
 // pass of the healed stacks. It prints each stack's last result.
 func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string) error {
 	asJSON, err := g.jsonOutput()
+	if err != nil {
+		return err
+	}
+	eg, err := parseEgressAllow(o.egressAllow) // egress.go
 	if err != nil {
 		return err
 	}
@@ -69,12 +76,12 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	if o.publicURL != "" {
 		prefix = strings.TrimRight(o.publicURL, "/") + "/v1/webhooks"
 	}
-	providers := newProviderRegistry(getenv, log, nil)
+	providers := newProviderRegistry(getenv, log, eg)
 	loop := reconcile.New(reconcile.Options{
-		Store: st, Policies: svc, Prober: probe.New(probe.Options{}), Providers: providers,
+		Store: st, Policies: svc, Prober: probe.New(probe.Options{Egress: eg}), Providers: providers,
 		Logger: log, ReceiverPrefix: prefix,
 		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, nil), ReceiverPrefix: prefix})},
+			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, eg), ReceiverPrefix: prefix})},
 	})
 
 	var keys []string

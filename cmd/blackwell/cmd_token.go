@@ -36,9 +36,10 @@ approves, rejects and rolls back; admin also applies config, patches stacks,
 sets policy and manages tokens. A token created with --client sees and changes
 only that client.
 
-Until the store holds a token, the API answers requests from this machine
-(loopback) without one; the first token closes it. Create the first admin
-token directly in the store, on the server's machine:
+Until the store holds a token, the one-time bootstrap token that serve writes
+to its --bootstrap-token-file acts as an unscoped admin (the CLI on the same
+machine reads it by itself); the first token ends it. Create the first admin
+token with it, or directly in the store, on the server's machine:
 
   blackwell token create --store sqlite://./blackwell.db --name ops --role admin
 

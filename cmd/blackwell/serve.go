@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/gcfloor"
 	"github.com/blackwellio/blackwell/internal/ingest"
 )
@@ -49,9 +48,9 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 			if err := checkTLSFlags(o.tlsCert, o.tlsKey); err != nil { // server_tls.go
 				return usageError{err}
 			}
-			eg, err := egress.Parse(egressAllow)
+			eg, err := parseEgressAllow(egressAllow) // egress.go
 			if err != nil {
-				return usageError{fmt.Errorf("--egress-allow: %w", err)}
+				return err
 			}
 			o.egress = eg
 			if gcFloor < 0 {
@@ -74,7 +73,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN, https://LISTEN with --tls-cert)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (TLS 1.3 only) with this certificate, PEM, chain after the leaf; re-read on SIGHUP; needs --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert, PEM")
-	f.StringVar(&egressAllow, "egress-allow", "", "comma-separated IPs, CIDR ranges, host names, *.domain suffixes and \"public\" (every public address) that probes, provider APIs, build hooks and notification channels may connect to, checked at dial time; empty: everything (docs/SECURITY.md)")
+	f.StringVar(&egressAllow, "egress-allow", "", egressAllowUsage)
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")
@@ -89,7 +88,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off by default; no auth: keep it on loopback)")
 	f.Int64Var(&gcFloor, "gc-heap-floor", defaultGCHeapFloor, "heap size, in bytes, below which the garbage collector waits to run: while the live heap is small it collects about every this many bytes allocated rather than every 4 MiB (0: Go's default; GOGC and GOMEMLIMIT still apply)")
 	f.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "more host names that writes may name in Host and Origin (loopback names, the --listen host and the --public-url host always may)")
-	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need a viewer API token")
+	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need an unscoped viewer API token (its labels name every client's stacks)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tenancy.register(f, true) // tenancy.go
 	bindEnv(f)

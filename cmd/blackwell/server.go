@@ -82,6 +82,9 @@ type serverOptions struct {
 	allowedHosts []string
 	// metricsAuth makes /metrics need a viewer token.
 	metricsAuth bool
+	// readTimeout bounds reading a whole request (0: httpReadTimeout);
+	// tests shorten it.
+	readTimeout time.Duration
 	// notifyChannels are the endpoints and TLS roots notification channels
 	// use instead of the real services' (the demo's local receivers).
 	notifyChannels notify.ChannelOptions
@@ -339,8 +342,12 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	// cannot hold connections; there is no write timeout, which would cut
 	// the event stream (/v1/stream). Webhook bodies have their own, shorter
 	// bound (ingest.Options.BodyTimeout).
+	readTimeout := opts.readTimeout
+	if readTimeout <= 0 {
+		readTimeout = httpReadTimeout
+	}
 	s.http = &http.Server{
-		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout,
+		Handler: handler, ReadHeaderTimeout: min(10*time.Second, readTimeout), ReadTimeout: readTimeout, IdleTimeout: httpIdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them

@@ -882,3 +882,68 @@ func TestRequestIDs(t *testing.T) {
 	w = f.do(t, "GET", "/healthz", "", requestIDHeader, "bad id\x01")
 	require.NotEqual(t, "bad id\x01", w.Header().Get(requestIDHeader))
 }
+
+// TestOpenAPIDocumentsRefusals: every route that needs a token documents
+// 401 and 403, every write 415 (its content type is checked), every
+// receiver the 403 of a foreign Host or Origin; the routes that parse a
+// configuration document the 503 of a busy parser, and the scoped writes
+// the 422 target_not_allowed.
+func TestOpenAPIDocumentsRefusals(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Responses map[string]struct {
+				Description string `json:"description"`
+			} `json:"responses"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openAPIDocument, &doc))
+	type response struct {
+		Ref         string `json:"$ref"`
+		Description string `json:"description"`
+	}
+	// describe returns a response's description, following its $ref.
+	describe := func(r response) string {
+		if name, ok := strings.CutPrefix(r.Ref, "#/components/responses/"); ok {
+			return doc.Components.Responses[name].Description
+		}
+		return r.Description
+	}
+	table := routeAccess()
+	for _, rt := range f.srv.routes() {
+		pattern := rt.method + " " + rt.path
+		var op struct {
+			Responses map[string]response `json:"responses"`
+		}
+		require.NoError(t, json.Unmarshal(doc.Paths[strings.TrimSuffix(rt.path, "{$}")][strings.ToLower(rt.method)], &op), pattern)
+		has := func(code, words string) {
+			t.Helper()
+			r, ok := op.Responses[code]
+			require.True(t, ok, "%s documents no %s", pattern, code)
+			require.Contains(t, describe(r), words, "%s %s", pattern, code)
+		}
+		switch {
+		case strings.HasPrefix(rt.path, "/v1/webhooks/"):
+			has("403", "Host or Origin")
+		case table[pattern].role != "":
+			has("401", "code unauthorized")
+			has("403", "code forbidden")
+			if isWrite(pattern) {
+				has("403", "Host or Origin")
+				has("415", "unsupported_media_type")
+			}
+		case rt.path == "/metrics":
+			has("401", "--metrics-auth")
+			has("403", "scoped to one client")
+		}
+		switch pattern {
+		case "PATCH /v1/stacks/{client_id}/{stack_id}", "PUT /v1/clients/{client_id}/policy":
+			has("422", "target_not_allowed")
+			fallthrough
+		case "POST /v1/config":
+			has("503", "being parsed at once")
+		}
+	}
+}

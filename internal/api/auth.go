@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,6 +122,36 @@ func routeAccess() map[string]access {
 		"POST /v1/tokens":                                   admin(scopeGlobal),
 		"POST /v1/tokens/{token_id}/revoke":                 admin(scopeGlobal),
 	}
+}
+
+// RouteRule is one route's access, for tests outside this package (the
+// cross-tenant suite of cmd/blackwell walks every route with it).
+type RouteRule struct {
+	// Pattern is the mux pattern: "METHOD /path/{value}".
+	Pattern string
+	// Role is the least role the route needs; "" for a public route.
+	Role store.Role
+	// Scope says what a client-scoped token may do: "global" (refused),
+	// "path" (the {client_id} path value must be its client), "query"
+	// (the ?client_id= filter is set to its client, another is refused),
+	// "none" (any token: the route holds no client's data), "" (public).
+	Scope string
+}
+
+// RouteRules returns routeAccess (without serve --metrics-auth), sorted by
+// pattern.
+func RouteRules() []RouteRule {
+	names := map[scope]string{scopeGlobal: "global", scopePath: "path", scopeQuery: "query", scopeNone: "none"}
+	var out []RouteRule
+	for pattern, a := range routeAccess() {
+		r := RouteRule{Pattern: pattern, Role: a.role}
+		if a.role != "" {
+			r.Scope = names[a.scope]
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b RouteRule) int { return strings.Compare(a.Pattern, b.Pattern) })
+	return out
 }
 
 // accessOf is the access a pattern needs; an unlisted pattern needs an
@@ -418,7 +449,14 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 		status = http.StatusOK
 	}
 	t := p.token
-	client := r.PathValue("client_id")
+	client, stack := r.PathValue("client_id"), r.PathValue("stack_id")
+	if t.ClientID != "" && client != t.ClientID {
+		// A scoped token's attempt on another client is its own client's
+		// entry: filed under the path's client, it would show that client's
+		// viewers another tenant's id and token names. The path stays in
+		// the changes.
+		client, stack = t.ClientID, ""
+	}
 	if client == "" {
 		client = t.ClientID
 	}
@@ -429,7 +467,7 @@ func (s *Server) auditTokenUse(w http.ResponseWriter, r *http.Request, p princip
 	changes, _ := json.Marshal(use)
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
-		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: r.PathValue("stack_id"),
+		Timestamp: s.now(), Action: "token_used", ClientID: client, StackID: stack,
 		TriggeredBy: p.actor(), Success: status < 400, ChangesMade: changes,
 	}}); err != nil {
 		s.log.ErrorContext(ctx, "audit token use", "request_id", requestID(w), "token_id", t.ID, "error", err)

@@ -458,3 +458,49 @@ func BenchmarkAuth(b *testing.B) {
 		})
 	}
 }
+
+// TestCrossClientAttemptIsTheCallersEntry: a scoped token's refused write
+// on another client is audited under the token's own client, so the other
+// client's viewers never see another tenant's id or token names (found by
+// TestTenantIsolation in cmd/blackwell). Before the fix the entry was filed
+// under the path's client.
+func TestCrossClientAttemptIsTheCallersEntry(t *testing.T) {
+	t.Parallel()
+	f := setupAuth(t)
+	ctx := context.Background()
+	require.Equal(t, http.StatusForbidden, f.as(t, "globex-admin", http.MethodPost, "/v1/stacks/acme-corp/cms-ecom-prod/reconcile", "").Code)
+	all, _, err := f.store.ListAudit(ctx, store.AuditQuery{Action: "token_used", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.Equal(t, "globex", all[0].ClientID)
+	require.Empty(t, all[0].StackID)
+	require.False(t, all[0].Success)
+	require.Contains(t, string(all[0].ChangesMade), `"path":"/v1/stacks/acme-corp/cms-ecom-prod/reconcile"`)
+
+	// acme-corp's viewer does not see it; globex's admin does.
+	w := f.as(t, "acme-viewer", http.MethodGet, "/v1/audit?action=token_used", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.NotContains(t, w.Body.String(), "globex")
+	w = f.as(t, "globex-admin", http.MethodGet, "/v1/audit?action=token_used", "")
+	require.Contains(t, w.Body.String(), f.ids["globex-admin"])
+}
+
+// TestRouteRules: the exported table is routeAccess, every served route in
+// it, with the scope names the cross-tenant suite expects.
+func TestRouteRules(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	rules := RouteRules()
+	byPattern := map[string]RouteRule{}
+	for _, r := range rules {
+		byPattern[r.Pattern] = r
+		require.Contains(t, []string{"", "global", "path", "query", "none"}, r.Scope, r.Pattern)
+		require.Equal(t, r.Role == "", r.Scope == "", "%s: public routes, and only they, have no scope", r.Pattern)
+	}
+	require.Len(t, byPattern, len(routeAccess()))
+	for _, rt := range f.srv.routes() {
+		_, ok := byPattern[rt.method+" "+rt.path]
+		require.True(t, ok, rt.method+" "+rt.path)
+	}
+	require.Equal(t, RouteRule{Pattern: "GET /v1/events", Role: store.RoleViewer, Scope: "query"}, byPattern["GET /v1/events"])
+}

@@ -91,10 +91,14 @@ func TestScopedWritesMayNotTargetInternalAddresses(t *testing.T) {
 		body := fmt.Sprintf(`{"notifications": {"channels": [%s]}}`, channel)
 		return f.do(t, http.MethodPut, "/v1/clients/globex/policy", body, "Authorization", "Bearer "+secrets[who])
 	}
-	webhook := `{"type": "webhook", "url": "http://10.1.2.3/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`
+	webhook := `{"type": "webhook", "url": "http://10.1.2.3/hook", "secret": "${GLOBEX_HOOK_SECRET}"}`
 	e := requireError(t, put("globex-admin", webhook), http.StatusUnprocessableEntity, codeTargetNotAllowed)
 	require.Contains(t, e.Error.Message, "notifications.channels[0].url: host 10.1.2.3")
 	require.Equal(t, http.StatusOK, put("admin", webhook).Code, put("admin", webhook).Body.String())
+	// A channel's secret is a reference, whoever writes it.
+	literal := `{"type": "webhook", "url": "https://hooks.example.com/x", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`
+	e = requireError(t, put("admin", literal), http.StatusUnprocessableEntity, codeInvalidConfig)
+	require.NotContains(t, e.Error.Message+fmt.Sprint(e.Error.Details), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 }
 
 func TestScopedWritesReachWhatTheAllowlistLists(t *testing.T) {

@@ -237,8 +237,8 @@ func TestHealBreakersOfOtherClientsAreHidden(t *testing.T) {
 	require.Equal(t, map[string]string{"instance": "closed"}, got.Breakers, "globex binds none of these providers")
 }
 
-// TestMetricsAuth: /metrics is public unless MetricsAuth, then it needs a
-// viewer token.
+// TestMetricsAuth: /metrics is public unless MetricsAuth, then it needs an
+// unscoped viewer token.
 func TestMetricsAuth(t *testing.T) {
 	t.Parallel()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("blackwell_up 1\n")) })
@@ -255,6 +255,11 @@ func TestMetricsAuth(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Contains(t, w.Body.String(), "blackwell_up")
 	require.Equal(t, http.StatusOK, f.do(t, http.MethodGet, "/healthz", "").Code)
+	// The metrics name every client's stacks: a token scoped to one
+	// client is refused (before, it read the others' stack ids).
+	_, scoped, err := f.state.CreateToken(context.Background(), state.NewToken{Name: "tenant", Role: store.RoleAdmin, ClientID: "acme-corp"}, "test")
+	require.NoError(t, err)
+	requireError(t, f.do(t, http.MethodGet, "/metrics", "", "Authorization", "Bearer "+scoped), http.StatusForbidden, codeForbidden)
 }
 
 // TestConfigParsesAreBounded: beyond MaxConfigParses at once, a request

@@ -86,7 +86,10 @@ func New(opts Options) *Server {
 		}
 	}
 	if opts.MetricsAuth {
-		s.access["GET /metrics"] = access{role: store.RoleViewer, scope: scopeNone}
+		// Unscoped only: the metrics name every client's stacks
+		// (blackwell_stack_status), so a token scoped to one client would
+		// read the others' ids and statuses.
+		s.access["GET /metrics"] = access{role: store.RoleViewer, scope: scopeGlobal}
 	}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.authorize(rt.method+" "+rt.path, s.endpoint(rt.handler)))

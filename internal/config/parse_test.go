@@ -494,6 +494,8 @@ spec: {type: slack, webhook_url: "https://hooks.slack.example/x"}
 				"bad.yaml:18:49: spec.notifications.channels[10].smtp.host: is required",
 				"bad.yaml:18:62: spec.notifications.channels[10].smtp.port: must be between 0 and 65535",
 				"bad.yaml:18:75: spec.notifications.channels[10].smtp.from: \"nobody\" is not an email address",
+				// Channel secrets are references, like credentials.
+				"bad.yaml:23:34: spec.webhook_url: must be a ${VAR} reference, not the secret itself (a literal secret would be stored and shown to every reader of the config); set the value in the server's environment and write ${NAME}",
 			},
 		},
 		{
@@ -689,19 +691,19 @@ spec:
 apiVersion: blackwell.io/v1
 kind: NotificationChannel
 metadata: {name: plain}
-spec: {type: pagerduty, routing_key: literal-$-value}
+spec: {type: pagerduty, routing_key: "${A}-literal-$-value"}
 ---
 apiVersion: blackwell.io/v1
 kind: NotificationChannel
 metadata: {name: escaped}
-spec: {type: pagerduty, routing_key: "$${A}"}
+spec: {type: pagerduty, routing_key: "${B}$${A}"}
 `)
 	cfg, err := Parse("s.yaml", []byte(src), env)
 	require.NoError(t, err)
 	creds := cfg.Stacks[0].Spec.Providers[RoleCMS].Credentials
-	require.Equal(t, "literal-$-value", cfg.Channels[0].Spec.RoutingKey.Value())
-	require.Equal(t, "${A}", cfg.Channels[1].Spec.RoutingKey.Value())
-	require.Equal(t, "$${A}", cfg.Channels[1].Spec.RoutingKey.Ref)
+	require.Equal(t, "alpha-literal-$-value", cfg.Channels[0].Spec.RoutingKey.Value())
+	require.Equal(t, "beta${A}", cfg.Channels[1].Spec.RoutingKey.Value())
+	require.Equal(t, "${B}$${A}", cfg.Channels[1].Spec.RoutingKey.Ref)
 	require.Equal(t, "x-alpha-beta-$-$", creds["mixed"].Value())
 	require.Equal(t, "alphaalpha", creds["empty_var"].Value())
 }

@@ -218,10 +218,23 @@ func (s Secret) Names() []string {
 }
 
 // isLiteralSecretPath reports the secrets that must be ${VAR} references: a
-// literal would be stored and shown to every viewer of the stack.
+// literal would be stored and shown to every viewer of the stack (checkReference).
 func isLiteralSecretPath(path string) bool {
 	return strings.Contains(path, ".credentials.") || strings.Contains(path, ".webhook_secret") ||
 		strings.HasSuffix(path, ".build.url")
+}
+
+// checkReference refuses a literal secret: it must hold a ${VAR}
+// reference. A literal would be stored with the desired state or the
+// policy, shown to their readers and kept in every version. (A value with
+// a malformed reference is reported by the secret's own checks.)
+func (r reporter) checkReference(path string, s Secret) {
+	if s.Ref == "" || len(s.Names()) > 0 {
+		return
+	}
+	if _, problems := expandSecret(s.Ref, nil); len(problems) == 0 {
+		r.value(path, "must be a ${VAR} reference, not the secret itself (a literal secret would be stored and shown to every reader of the config); set the value in the server's environment and write ${NAME}")
+	}
 }
 
 // checkRules applies the rules to a Stack document that passed decoding.
@@ -229,11 +242,8 @@ func (r reporter) checkRules(s *Stack, rules Rules) {
 	spec := &s.Spec
 	// Literal secrets: refused (see isLiteralSecretPath).
 	for _, f := range stackSecrets(*spec) {
-		if f.secret.Ref == "" || !isLiteralSecretPath(f.path) || len(f.secret.Names()) > 0 {
-			continue
-		}
-		if _, problems := expandSecret(f.secret.Ref, nil); len(problems) == 0 {
-			r.value("spec."+f.path, "must be a ${VAR} reference, not the secret itself (a literal secret would be stored and shown to every viewer of the stack); set the value in the server's environment and write ${NAME}")
+		if isLiteralSecretPath(f.path) {
+			r.checkReference("spec."+f.path, f.secret)
 		}
 	}
 	// URLs that receive credentials: https, unless loopback or allowed.

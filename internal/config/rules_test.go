@@ -324,3 +324,46 @@ func TestRulesReadStoredStateOnlyWhenNeeded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, reads)
 }
+
+// TestChannelSecretsAreReferences: a notification channel's secrets
+// (Slack webhook_url, PagerDuty routing_key, webhook secret, SMTP
+// password) are ${VAR} references, in NotificationChannel documents and in
+// a policy's inline channels, like credentials; a literal is refused at
+// its file:line:column.
+func TestChannelSecretsAreReferences(t *testing.T) {
+	t.Parallel()
+	env := func(name string) (string, bool) {
+		v, ok := map[string]string{"S": "https://hooks.slack.example/T/B/x", "K": "routing-key", "P": "hunter2"}[name]
+		return v, ok
+	}
+	const msg = "must be a ${VAR} reference, not the secret itself"
+	channel := "apiVersion: blackwell.io/v1\nkind: NotificationChannel\nmetadata: {name: c}\nspec: "
+	policy := "apiVersion: blackwell.io/v1\nkind: ReconciliationPolicy\nmetadata: {client_id: acme}\nspec:\n  notifications:\n    channels:\n      - "
+	for _, c := range []struct {
+		name, doc, at string // at: "" accepted, else "line:column: path"
+	}{
+		{"slack reference", channel + `{type: slack, webhook_url: "${S}"}`, ""},
+		{"slack literal", channel + `{type: slack, webhook_url: "https://hooks.slack.com/services/T/B/x"}`, "4:34: spec.webhook_url"},
+		{"pagerduty reference", channel + `{type: pagerduty, routing_key: "${K}"}`, ""},
+		{"pagerduty literal", channel + `{type: pagerduty, routing_key: R0UT1NGKEY}`, "4:38: spec.routing_key"},
+		{"webhook reference", channel + `{type: webhook, url: "https://h.example/x", secret: "${K}"}`, ""},
+		{"webhook without a secret", channel + `{type: webhook, url: "https://h.example/x"}`, ""},
+		{"webhook literal", channel + `{type: webhook, url: "https://h.example/x", secret: whsec_abc}`, "4:59: spec.secret"},
+		{"smtp reference", channel + `{type: email, addresses: [a@b.example], smtp: {host: smtp.example, password: "${P}"}}`, ""},
+		{"smtp literal", channel + `{type: email, addresses: [a@b.example], smtp: {host: smtp.example, password: hunter2}}`, "4:84: spec.smtp.password"},
+		{"escaped $ is literal", channel + `{type: pagerduty, routing_key: "$${K}"}`, "4:38: spec.routing_key"},
+		{"inline literal in a policy", policy + `{type: webhook, url: "https://h.example/x", secret: whsec_abc}`, "7:61: spec.notifications.channels[0].secret"},
+		{"inline reference in a policy", policy + `{type: pagerduty, routing_key: "${K}"}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("c.yaml", []byte(c.doc+"\n"), env)
+			if c.at == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "c.yaml:"+c.at+": "+msg)
+			require.NotContains(t, err.Error(), "hunter2")
+		})
+	}
+}

@@ -73,7 +73,7 @@ func schemaMapper(t reflect.Type) *jsonschema.Schema {
 	secret := func() *jsonschema.Schema {
 		return &jsonschema.Schema{
 			Type:  "string",
-			Title: "secret: ${VAR} references ($$ for a literal $); credentials, webhook secrets and build hook URLs must be references, elsewhere literal text is kept",
+			Title: "secret: ${VAR} references ($$ for a literal $); credentials, webhook secrets, build hook URLs and channel secrets (webhook_url, routing_key, secret, smtp.password) must be references; build.env values may be literal",
 		}
 	}
 	switch t {

@@ -481,6 +481,7 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 			r.value(p+".webhook_url", "is required for type slack")
 		}
 		r.checkSecretURL(p+".webhook_url", c.WebhookURL)
+		r.checkReference(p+".webhook_url", c.WebhookURL) // rules.go
 		delete(fields, "webhook_url")
 	case "email":
 		if len(c.Addresses) == 0 {
@@ -497,6 +498,7 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 			r.value(p+".smtp", "is required for type email: the server to send through (host, port, username, password)")
 		} else {
 			r.checkSMTP(p+".smtp", c.SMTP)
+			r.checkReference(p+".smtp.password", c.SMTP.Password)
 		}
 		delete(fields, "addresses")
 		delete(fields, "subject")
@@ -505,6 +507,7 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 		if c.RoutingKey.Ref == "" {
 			r.value(p+".routing_key", "is required for type pagerduty")
 		}
+		r.checkReference(p+".routing_key", c.RoutingKey)
 		delete(fields, "routing_key")
 	case "webhook":
 		if c.URL == "" {
@@ -512,6 +515,7 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 		} else {
 			r.checkHTTPURL(p+".url", c.URL)
 		}
+		r.checkReference(p+".secret", c.Secret)
 		delete(fields, "url")
 		delete(fields, "secret")
 	case "nats":
