@@ -117,13 +117,33 @@ type server struct {
 	// bootstrapToken acts as an admin token until the first API token is
 	// created; empty once one exists (bootstrap.go).
 	bootstrapToken string
-	stopOnce       sync.Once
-	bg             sync.WaitGroup
-	bgStop         context.CancelFunc
-	// cluster runs this replica's membership; clusterStop ends it (the
-	// shards are released) after the loop stopped.
-	cluster     sync.WaitGroup
-	clusterStop context.CancelFunc
+	// stops undoes what has started, in reverse order: at Shutdown, or
+	// when a later step of the start fails.
+	stops    stopStack
+	stopOnce sync.Once
+}
+
+// stopStack holds a stop function for each part of a server that has
+// started; run calls them last first, so each part stops before what it
+// depends on (the loop before the store it writes to).
+type stopStack struct {
+	fns []func(context.Context) error
+}
+
+// push records how to stop the part that has just started.
+func (s *stopStack) push(stop func(context.Context) error) { s.fns = append(s.fns, stop) }
+
+// run stops every part pushed, the last first, each once, and joins their
+// errors.
+func (s *stopStack) run(ctx context.Context) error {
+	var errs []error
+	for i := len(s.fns) - 1; i >= 0; i-- {
+		if err := s.fns[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.fns = nil
+	return errors.Join(errs...)
 }
 
 // openStore opens the store named by a URL: sqlite://PATH (or a bare path),
@@ -159,6 +179,12 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}
 	log := slog.New(slog.NewJSONHandler(opts.logOut, &slog.HandlerOptions{Level: opts.logLevel}))
 	s := &server{opts: opts, log: log}
+	// A step that fails undoes every step before it.
+	defer func() {
+		if err != nil {
+			_ = s.stop(ctx)
+		}
+	}()
 
 	rules, err := opts.tenancy.fileRules()
 	if err != nil {
@@ -176,11 +202,12 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.store = st
-	defer func() {
-		if err != nil {
-			st.Close()
+	s.stops.push(func(context.Context) error {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("close store: %w", err)
 		}
-	}()
+		return nil
+	})
 	auditPublicKey, err := s.setupAudit()
 	if err != nil {
 		return nil, err
@@ -194,11 +221,13 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, fmt.Errorf("listen on %s: %w", opts.listen, err)
 	}
 	s.listener = ln
-	defer func() {
-		if err != nil {
-			ln.Close()
+	s.stops.push(func(context.Context) error {
+		// Closed already when the HTTP server was started and shut down.
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("close listener: %w", err)
 		}
-	}()
+		return nil
+	})
 	publicURL := strings.TrimRight(opts.publicURL, "/")
 	if publicURL == "" {
 		publicURL = s.scheme() + "://" + ln.Addr().String()
@@ -250,6 +279,13 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 	s.notify = notes
+	// Channels run from Configure on; the feed from Start.
+	s.stops.push(func(ctx context.Context) error {
+		if err := notes.Stop(ctx); err != nil {
+			return fmt.Errorf("stop notifications: %w", err)
+		}
+		return nil
+	})
 	notes.channels = egressChannels(opts.notifyChannels, opts.egress)
 	providers := newProviderRegistry(opts.getenv, log, opts.egress)
 	clu = newCluster(st, opts.leaseTTL, log, reg, func(ctx context.Context, shards []int) {
@@ -297,19 +333,19 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	}
 	// Claim this replica's shards before the loop starts on them.
 	clusterCtx, clusterStop := context.WithCancel(context.WithoutCancel(ctx))
-	s.clusterStop = clusterStop
-	defer func() {
-		if err != nil {
-			clusterStop()
-			s.cluster.Wait()
-		}
-	}()
-	if err := clu.start(clusterCtx, &s.cluster, loop); err != nil {
+	var clusterRuns sync.WaitGroup
+	s.stops.push(func(context.Context) error {
+		clusterStop() // releases this replica's shards to the others
+		clusterRuns.Wait()
+		return nil
+	})
+	if err := clu.start(clusterCtx, &clusterRuns, loop); err != nil {
 		return nil, fmt.Errorf("claim shards: %w", err)
 	}
 	if err := loop.Start(ctx); err != nil {
 		return nil, err
 	}
+	s.stops.push(loop.Stop)
 
 	handler := api.New(api.Options{
 		AuditPublicKey: auditPublicKey, // server_audit.go
@@ -349,27 +385,35 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		s.http.TLSConfig = s.certs.tlsConfig()
 		serveHTTP = func() error { return s.http.ServeTLS(ln, "", "") }
 	}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := serveHTTP(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)
 		}
 	}()
+	s.stops.push(func(ctx context.Context) error {
+		err := s.http.Shutdown(ctx)
+		<-served
+		if err != nil {
+			return fmt.Errorf("stop http: %w", err)
+		}
+		return nil
+	})
 
-	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.bgStop = cancel
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.sweep(bgCtx)
-	}()
-	s.bg.Add(1)
-	go func() { defer s.bg.Done(); watch.run(bgCtx) }()
+	bgCtx, bgStop := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	s.stops.push(func(context.Context) error { bgStop(); bg.Wait(); return nil })
+	bg.Go(func() { s.sweep(bgCtx) })
+	bg.Go(func() { watch.run(bgCtx) })
 	if s.signer != nil {
-		s.bg.Add(1)
-		go func() { defer s.bg.Done(); s.signHeads(bgCtx) }()
+		bg.Go(func() { s.signHeads(bgCtx) })
 	}
 	if s.pprof, err = startPprof(opts.pprofListen, log); err != nil {
 		return nil, err
+	}
+	if s.pprof != nil {
+		s.stops.push(func(context.Context) error { _ = s.pprof.Close(); return nil })
 	}
 	s.warnOpenAPI()
 	log.Info("blackwell serving", "listen", ln.Addr().String(), "tls", s.certs != nil, "store", redactStoreURL(opts.storeURL),
@@ -484,38 +528,27 @@ func (s *server) sweepBatches(ctx context.Context, what string, del func(context
 	}
 }
 
-// Shutdown stops taking requests and work, lets passes in flight finish
-// within the shutdown timeout (then abandons them: each pass commits
-// atomically, so nothing committed is lost) and closes the store.
+// Shutdown undoes what the start did, in reverse order: it stops taking
+// requests and work, lets passes in flight finish within the shutdown
+// timeout (then abandons them: each pass commits atomically, so nothing
+// committed is lost), releases this replica's shards, stops the
+// notifications and closes the store.
 func (s *server) Shutdown(ctx context.Context) error {
-	var errs []error
+	var err error
 	s.stopOnce.Do(func() {
-		timeout := s.opts.shutdownTimeout
-		if timeout <= 0 {
-			timeout = 10 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		defer cancel()
-		if err := s.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop http: %w", err))
-		}
-		if s.pprof != nil {
-			_ = s.pprof.Close()
-		}
-		if err := s.loop.Stop(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		s.clusterStop() // releases this replica's shards to the others
-		s.cluster.Wait()
-		if err := s.notify.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop notifications: %w", err))
-		}
-		s.bgStop()
-		s.bg.Wait()
-		if err := s.store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close store: %w", err))
-		}
+		err = s.stop(ctx)
 		s.log.Info("blackwell stopped")
 	})
-	return errors.Join(errs...)
+	return err
+}
+
+// stop runs the stop stack within the shutdown timeout.
+func (s *server) stop(ctx context.Context) error {
+	timeout := s.opts.shutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	return s.stops.run(ctx)
 }
