@@ -270,11 +270,23 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	if err != nil {
 		return nil, err
 	}
-	// clu is this replica's membership, below. The holder of shard 0 runs
-	// the notification feed; each channel is sent by the holder of its
-	// shard (notify.ChannelShard).
-	var clu *cluster
-	notes, err := newNotifications(reg, log, publicURL, st, events, func(shard int) bool { return clu != nil && clu.membership.Holds(shard) })
+	// This replica's membership (which shards of stacks it reconciles)
+	// and the forwarding of triggers of other replicas' stacks. On SQLite
+	// there is one replica, which holds every shard.
+	membership := reconcile.NewMembership(reconcile.MembershipOptions{Store: st, TTL: opts.leaseTTL, Logger: log, Registerer: reg,
+		OnGain: func(ctx context.Context, shards []int) {
+			// Listing the stacks of many shards takes seconds at 100k
+			// stacks: not on the goroutine that renews the leases.
+			go func() {
+				if err := loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
+					log.Warn("enqueue the stacks of claimed shards", "error", err)
+				}
+			}()
+		}})
+	forwarder := reconcile.NewForwarder(st, log)
+	// The holder of shard 0 runs the notification feed; each channel is
+	// sent by the holder of its shard (notify.ChannelShard).
+	notes, err := newNotifications(reg, log, publicURL, st, events, membership.Holds)
 	if err != nil {
 		return nil, err
 	}
@@ -288,15 +300,6 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	})
 	notes.channels = egressChannels(opts.notifyChannels, opts.egress)
 	providers := newProviderRegistry(opts.getenv, log, opts.egress)
-	clu = newCluster(st, opts.leaseTTL, log, reg, func(ctx context.Context, shards []int) {
-		// Listing the stacks of many shards takes seconds at 100k stacks:
-		// not on the goroutine that renews the leases.
-		go func() {
-			if err := loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
-				log.Warn("enqueue the stacks of claimed shards", "error", err)
-			}
-		}()
-	})
 	builder := newBuilder(st, opts.getenv, log, opts.tenancy.allowCommandBuilds, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
@@ -312,11 +315,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		Logger:         log,
 		Workers:        opts.workers,
 		ReceiverPrefix: publicURL + "/v1/webhooks",
-		Ownership:      clu.membership,
-		Forward:        clu.forward,
+		Ownership:      membership,
+		Forward:        forwarder.Forward,
 	})
 	s.loop = loop
-	watch := newStoreWatch(st, log, reg, loop) // store_watch.go: /readyz, resume after a store outage
+	watch := reconcile.NewStoreWatch(st, log, reg, loop) // /readyz, resume after a store outage
 
 	if cfg != nil {
 		res, err := s.state.Apply(ctx, cfg, "config:"+opts.configPath)
@@ -339,9 +342,12 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		clusterRuns.Wait()
 		return nil
 	})
-	if err := clu.start(clusterCtx, &clusterRuns, loop); err != nil {
+	if err := membership.Tick(clusterCtx); err != nil {
 		return nil, fmt.Errorf("claim shards: %w", err)
 	}
+	clusterRuns.Go(func() { membership.Run(clusterCtx) })
+	clusterRuns.Go(func() { forwarder.Run(clusterCtx) })
+	clusterRuns.Go(func() { forwarder.Listen(clusterCtx, loop.TriggerLocal) })
 	if err := loop.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -405,7 +411,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	var bg sync.WaitGroup
 	s.stops.push(func(context.Context) error { bgStop(); bg.Wait(); return nil })
 	bg.Go(func() { s.sweep(bgCtx) })
-	bg.Go(func() { watch.run(bgCtx) })
+	bg.Go(func() { watch.Run(bgCtx) })
 	if s.signer != nil {
 		bg.Go(func() { s.signHeads(bgCtx) })
 	}
