@@ -3,93 +3,54 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/blackwellio/blackwell/internal/api"
-	"github.com/blackwellio/blackwell/internal/audit"
-	"github.com/blackwellio/blackwell/internal/bus"
-	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/egress"
-	"github.com/blackwellio/blackwell/internal/heal"
-	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/notify"
-	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
-	"github.com/blackwellio/blackwell/internal/store/postgres"
-	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
-// serverOptions are the settings of a running server (serve and demo).
+// serverOptions are the flags of serve (and the settings of demo) that
+// become a server.Options (internal/server, where each is documented).
 type serverOptions struct {
 	configPath string
 	// configRequired: a missing config file is an error (it was named
 	// explicitly); otherwise the server runs on what the store holds.
-	configRequired  bool
-	listen          string
-	storeURL        string
-	publicURL       string
-	workers         int
-	shutdownTimeout time.Duration
-	eventTTLSweep   time.Duration
-	// historyRetention bounds how long reconciliation results are kept
-	// (default 7 days: 10,000 stacks every 5 minutes write 2.9M a day).
-	historyRetention time.Duration
-	// auditRetention bounds how long audit entries are kept (0: for ever);
-	// older ones are pruned behind a checkpoint signed with auditKeyFile
-	// (server_audit.go).
-	auditRetention time.Duration
-	auditKeyFile   string
-	// auditSignInterval is how often the chain's head is signed with
-	// auditKeyFile when it moved (0: never; server_audit.go).
-	auditSignInterval time.Duration
-	// eventRetention is how long events are kept (their ttl_timestamp).
-	eventRetention time.Duration
-	// webhookMaxBody and webhookMaxInFlight bound webhook deliveries: a
-	// larger body is 413, more at once is 429.
-	webhookMaxBody     int64
-	webhookMaxInFlight int
-	// webhookTriggerEvery paces the passes deliveries ask for, per stack.
+	configRequired      bool
+	listen              string
+	storeURL            string
+	publicURL           string
+	workers             int
+	shutdownTimeout     time.Duration
+	eventTTLSweep       time.Duration
+	historyRetention    time.Duration
+	auditRetention      time.Duration
+	auditKeyFile        string
+	auditSignInterval   time.Duration
+	eventRetention      time.Duration
+	webhookMaxBody      int64
+	webhookMaxInFlight  int
 	webhookTriggerEvery time.Duration
-	// heal tunes heal execution (tests shorten the breaker and approval
-	// timings); its Actions are always the drivers' and the builder's.
-	heal reconcile.HealOptions
-	// leaseTTL is how long a replica's heartbeat and shard leases last
-	// without renewal (server_cluster.go).
-	leaseTTL time.Duration
-	// pprofListen, when set, serves net/http/pprof there (server_pprof.go).
-	pprofListen string
+	heal                reconcile.HealOptions
+	leaseTTL            time.Duration
+	pprofListen         string
 	// bootstrapTokenFile is where the bootstrap token is written while the
 	// store holds no API token (bootstrap.go); empty: it is kept in memory
 	// only (server.bootstrapToken, for tests).
 	bootstrapTokenFile string
-	// allowedHosts are more host names writes may name in Host and Origin
-	// (besides loopback, the listen host and the public URL's host).
-	allowedHosts []string
-	// metricsAuth makes /metrics need a viewer token.
-	metricsAuth bool
-	// notifyChannels are the endpoints and TLS roots notification channels
-	// use instead of the real services' (the demo's local receivers).
-	notifyChannels notify.ChannelOptions
-	// tlsCert and tlsKey, both or neither, serve HTTPS (server_tls.go).
-	tlsCert, tlsKey string
-	// egress is the operator's egress allowlist (--egress-allow), checked
-	// by every connection made for stacks and channels; nil allows all.
-	egress *egress.Policy
+	allowedHosts       []string
+	metricsAuth        bool
+	notifyChannels     notify.ChannelOptions
+	tlsCert, tlsKey    string
+	egress             *egress.Policy
 
 	logLevel slog.Level
 	logOut   io.Writer
@@ -99,462 +60,88 @@ type serverOptions struct {
 	tenancy tenancyFlags
 }
 
-// server is blackwell serve: store, desired-state service, reconcile loop,
-// HTTP API, wired explicitly.
+// options turns the flags into the server's Options.
+func (o serverOptions) options() (bwserver.Options, error) {
+	rules, err := o.tenancy.fileRules()
+	if err != nil {
+		return bwserver.Options{}, err
+	}
+	logOut := o.logOut
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	return bwserver.Options{
+		ConfigPath: o.configPath, ConfigRequired: o.configRequired,
+		Listen: o.listen, StoreURL: o.storeURL, PublicURL: o.publicURL,
+		Workers: o.workers, ShutdownTimeout: o.shutdownTimeout,
+		EventTTLSweep: o.eventTTLSweep, HistoryRetention: o.historyRetention,
+		AuditRetention: o.auditRetention, AuditKeyFile: o.auditKeyFile, AuditSignInterval: o.auditSignInterval,
+		EventRetention: o.eventRetention,
+		WebhookMaxBody: o.webhookMaxBody, WebhookMaxInFlight: o.webhookMaxInFlight, WebhookTriggerEvery: o.webhookTriggerEvery,
+		Heal: o.heal, LeaseTTL: o.leaseTTL, PprofListen: o.pprofListen,
+		BootstrapTokenFile: o.bootstrapTokenFile, AllowedHosts: o.allowedHosts, MetricsAuth: o.metricsAuth,
+		NotifyChannels: o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
+		Rules: rules, ClientSecretPrefix: o.tenancy.clientSecretPrefix,
+		Version: buildVersion(),
+		Logger:  slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.logLevel})),
+		Getenv:  o.getenv,
+	}, nil
+}
+
+// server is a running internal/server.Server, with the parts the demo,
+// serve's signal handling and the tests reach for.
 type server struct {
-	opts     serverOptions
-	log      *slog.Logger
-	store    store.Store
-	state    *state.Service
-	loop     *reconcile.Reconciler
-	notify   *notifications
-	pruner   *audit.Pruner     // nil: audit entries are kept
-	signer   *audit.HeadSigner // nil: no signed heads
-	http     *http.Server
-	pprof    *http.Server // nil unless --pprof-listen
-	listener net.Listener
-	certs    *certReloader // nil: plain HTTP
+	*bwserver.Server
+	store store.Store
+	state *state.Service
+	loop  *reconcile.Reconciler
+	log   *slog.Logger
 	// bootstrapToken acts as an admin token until the first API token is
-	// created; empty once one exists (bootstrap.go).
+	// created; empty once one exists.
 	bootstrapToken string
-	// stops undoes what has started, in reverse order: at Shutdown, or
-	// when a later step of the start fails.
-	stops    stopStack
-	stopOnce sync.Once
 }
 
-// stopStack holds a stop function for each part of a server that has
-// started; run calls them last first, so each part stops before what it
-// depends on (the loop before the store it writes to).
-type stopStack struct {
-	fns []func(context.Context) error
-}
-
-// push records how to stop the part that has just started.
-func (s *stopStack) push(stop func(context.Context) error) { s.fns = append(s.fns, stop) }
-
-// run stops every part pushed, the last first, each once, and joins their
-// errors.
-func (s *stopStack) run(ctx context.Context) error {
-	var errs []error
-	for i := len(s.fns) - 1; i >= 0; i-- {
-		if err := s.fns[i](ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.fns = nil
-	return errors.Join(errs...)
-}
-
-// openStore opens the store named by a URL: sqlite://PATH (or a bare path),
-// or postgres://... (postgresql://...), whose parameters are documented in
-// package postgres (pool_max_conns, statement_timeout, sslmode, ...).
-func openStore(ctx context.Context, url string) (store.Store, error) {
-	switch {
-	case strings.HasPrefix(url, "sqlite://"):
-		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		st, err := postgres.Open(ctx, url)
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
-	case strings.Contains(url, "://"):
-		// Only the scheme: the rest of a URL may hold a password.
-		scheme, _, _ := strings.Cut(url, "://")
-		return nil, usageError{fmt.Errorf("unknown store URL scheme %q: want sqlite://PATH or postgres://...", scheme)}
-	default:
-		return sqlite.Open(ctx, url)
-	}
-}
-
-// startServer opens the store, applies the config, starts the reconcile
-// loop and the HTTP server. Shutdown stops them in reverse order.
-func startServer(ctx context.Context, opts serverOptions) (_ *server, err error) {
-	if opts.getenv == nil {
-		opts.getenv = os.LookupEnv
-	}
-	if opts.logOut == nil {
-		opts.logOut = os.Stderr
-	}
-	log := slog.New(slog.NewJSONHandler(opts.logOut, &slog.HandlerOptions{Level: opts.logLevel}))
-	s := &server{opts: opts, log: log}
-	// A step that fails undoes every step before it.
-	defer func() {
-		if err != nil {
-			_ = s.stop(ctx)
-		}
-	}()
-
-	rules, err := opts.tenancy.fileRules()
+// startServer assembles and starts a server (internal/server); Shutdown
+// stops it. A start that fails stops what it had started.
+func startServer(ctx context.Context, o serverOptions) (*server, error) {
+	opts, err := o.options()
 	if err != nil {
 		return nil, err
 	}
-	// Parse the config before touching the store: a bad file refuses to
-	// start and changes nothing.
-	cfg, err := s.loadConfig()
+	s, err := bwserver.New(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, cliError(err)
 	}
-
-	st, err := openStore(ctx, opts.storeURL)
-	if err != nil {
-		return nil, err
+	if err := s.Start(ctx); err != nil {
+		return nil, cliError(err)
 	}
-	s.store = st
-	s.stops.push(func(context.Context) error {
-		if err := st.Close(); err != nil {
-			return fmt.Errorf("close store: %w", err)
-		}
-		return nil
-	})
-	auditPublicKey, err := s.setupAudit()
-	if err != nil {
-		return nil, err
-	}
-
-	if s.certs, err = loadTLS(opts.tlsCert, opts.tlsKey); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", opts.listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.listen, err)
-	}
-	s.listener = ln
-	s.stops.push(func(context.Context) error {
-		// Closed already when the HTTP server was started and shut down.
-		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			return fmt.Errorf("close listener: %w", err)
-		}
-		return nil
-	})
-	publicURL := strings.TrimRight(opts.publicURL, "/")
-	if publicURL == "" {
-		publicURL = s.scheme() + "://" + ln.Addr().String()
-	}
-	if err := s.setupBootstrap(ctx); err != nil {
-		return nil, err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := reconcile.NewMetrics(reg)
-
-	var loop *reconcile.Reconciler
-	// The webhook gateway exists before the state service, whose OnChange
-	// (already during the apply below) drops the gateway's cached
-	// bindings of the client; it triggers passes of the loop, which runs
-	// before the first delivery is served.
-	gateway := ingest.New(ingest.Options{
-		Store:        st,
-		Trigger:      func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) },
-		Getenv:       opts.getenv,
-		Registerer:   reg,
-		Logger:       log,
-		MaxBodyBytes: opts.webhookMaxBody,
-		MaxInFlight:  opts.webhookMaxInFlight,
-		Retention:    opts.eventRetention,
-		// A lone delivery triggers a pass at once; a flood, one per
-		// stack per interval.
-		TriggerInterval: opts.webhookTriggerEvery,
-	})
-	s.state = state.New(st, state.Options{
-		Logger:          log,
-		MetricsEndpoint: publicURL + "/metrics",
-		OnChange: func(c, k string) {
-			gateway.Invalidate(c, k)
-			loop.Trigger(c, k, reconcile.TriggerConfig)
-		},
-	})
-	events, err := bus.New(bus.Options{Registerer: reg}) // drift, heal and pass events for /v1/stream
-	if err != nil {
-		return nil, err
-	}
-	// This replica's membership (which shards of stacks it reconciles)
-	// and the forwarding of triggers of other replicas' stacks. On SQLite
-	// there is one replica, which holds every shard.
-	membership := reconcile.NewMembership(reconcile.MembershipOptions{Store: st, TTL: opts.leaseTTL, Logger: log, Registerer: reg,
-		OnGain: func(ctx context.Context, shards []int) {
-			// Listing the stacks of many shards takes seconds at 100k
-			// stacks: not on the goroutine that renews the leases.
-			go func() {
-				if err := loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
-					log.Warn("enqueue the stacks of claimed shards", "error", err)
-				}
-			}()
-		}})
-	forwarder := reconcile.NewForwarder(st, log)
-	// The holder of shard 0 runs the notification feed; each channel is
-	// sent by the holder of its shard (notify.ChannelShard).
-	notes, err := newNotifications(reg, log, publicURL, st, events, membership.Holds)
-	if err != nil {
-		return nil, err
-	}
-	s.notify = notes
-	// Channels run from Configure on; the feed from Start.
-	s.stops.push(func(ctx context.Context) error {
-		if err := notes.Stop(ctx); err != nil {
-			return fmt.Errorf("stop notifications: %w", err)
-		}
-		return nil
-	})
-	notes.channels = egressChannels(opts.notifyChannels, opts.egress)
-	providers := newProviderRegistry(opts.getenv, log, opts.egress)
-	builder := newBuilder(st, opts.getenv, log, opts.tenancy.allowCommandBuilds, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
-	healOpts := opts.heal
-	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
-	healOpts.OnHeal = notes.OnHeal // AutoHealEvents on the bus
-	loop = reconcile.New(reconcile.Options{
-		Heal:           healOpts,
-		OnPass:         notes.OnPass,
-		Store:          st,
-		Policies:       s.state,
-		Prober:         probe.New(probe.Options{Egress: opts.egress}),
-		Providers:      providers,
-		Metrics:        metrics,
-		Logger:         log,
-		Workers:        opts.workers,
-		ReceiverPrefix: publicURL + "/v1/webhooks",
-		Ownership:      membership,
-		Forward:        forwarder.Forward,
-	})
-	s.loop = loop
-	watch := reconcile.NewStoreWatch(st, log, reg, loop) // /readyz, resume after a store outage
-
-	if cfg != nil {
-		res, err := s.state.Apply(ctx, cfg, "config:"+opts.configPath)
-		if err != nil {
-			return nil, fmt.Errorf("apply %s: %w", opts.configPath, err)
-		}
-		s.logApply(res)
-		if err := notes.Configure(ctx, cfg); err != nil {
-			return nil, err
-		}
-	}
-	if err := notes.Start(ctx); err != nil {
-		return nil, err
-	}
-	// Claim this replica's shards before the loop starts on them.
-	clusterCtx, clusterStop := context.WithCancel(context.WithoutCancel(ctx))
-	var clusterRuns sync.WaitGroup
-	s.stops.push(func(context.Context) error {
-		clusterStop() // releases this replica's shards to the others
-		clusterRuns.Wait()
-		return nil
-	})
-	if err := membership.Tick(clusterCtx); err != nil {
-		return nil, fmt.Errorf("claim shards: %w", err)
-	}
-	clusterRuns.Go(func() { membership.Run(clusterCtx) })
-	clusterRuns.Go(func() { forwarder.Run(clusterCtx) })
-	clusterRuns.Go(func() { forwarder.Listen(clusterCtx, loop.TriggerLocal) })
-	if err := loop.Start(ctx); err != nil {
-		return nil, err
-	}
-	s.stops.push(loop.Stop)
-
-	handler := api.New(api.Options{
-		AuditPublicKey: auditPublicKey, // server_audit.go
-
-		Store:      st,
-		State:      s.state,
-		Reconciler: loop,
-		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready:      watch.Ready,
-		Logger:     log,
-		Version:    buildVersion(),
-		Getenv:     opts.getenv,
-		Webhooks:   gateway,
-		Events:     events,
-		OnConfig:   notes.Configure,
-		Egress:     opts.egress, // client-scoped writes may target what it lists
-
-		CredentialHosts:    rules.CredentialHosts,
-		ClientSecretPrefix: opts.tenancy.clientSecretPrefix,
-		Destinations:       credentialDestinations(providers),
-
-		BootstrapToken: s.bootstrapToken,
-		AllowedHosts:   append([]string{ln.Addr().String(), publicURL}, opts.allowedHosts...),
-		MetricsAuth:    opts.metricsAuth,
-	})
-	// Reading a request (headers and body) is bounded, so slow senders
-	// cannot hold connections; there is no write timeout, which would cut
-	// the event stream (/v1/stream). Webhook bodies have their own, shorter
-	// bound (ingest.Options.BodyTimeout).
-	s.http = &http.Server{
-		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout, IdleTimeout: httpIdleTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	s.http.RegisterOnShutdown(events.Close) // event streams end, so Shutdown need not wait for them
-	serveHTTP := func() error { return s.http.Serve(ln) }
-	if s.certs != nil {
-		s.http.TLSConfig = s.certs.tlsConfig()
-		serveHTTP = func() error { return s.http.ServeTLS(ln, "", "") }
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := serveHTTP(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "error", err)
-		}
-	}()
-	s.stops.push(func(ctx context.Context) error {
-		err := s.http.Shutdown(ctx)
-		<-served
-		if err != nil {
-			return fmt.Errorf("stop http: %w", err)
-		}
-		return nil
-	})
-
-	bgCtx, bgStop := context.WithCancel(context.WithoutCancel(ctx))
-	var bg sync.WaitGroup
-	s.stops.push(func(context.Context) error { bgStop(); bg.Wait(); return nil })
-	bg.Go(func() { s.sweep(bgCtx) })
-	bg.Go(func() { watch.Run(bgCtx) })
-	if s.signer != nil {
-		bg.Go(func() { s.signHeads(bgCtx) })
-	}
-	if s.pprof, err = startPprof(opts.pprofListen, log); err != nil {
-		return nil, err
-	}
-	if s.pprof != nil {
-		s.stops.push(func(context.Context) error { _ = s.pprof.Close(); return nil })
-	}
-	s.warnOpenAPI()
-	log.Info("blackwell serving", "listen", ln.Addr().String(), "tls", s.certs != nil, "store", redactStoreURL(opts.storeURL),
-		"public_url", publicURL, "egress_allow", opts.egress.String(), "version", buildVersion())
-	return s, nil
+	return &server{Server: s, store: s.Store(), state: s.State(), loop: s.Loop(), log: s.Logger(), bootstrapToken: s.BootstrapToken()}, nil
 }
 
-// Timeouts of the HTTP server: a whole request read, and an idle
-// keep-alive connection.
-const (
-	httpReadTimeout = 30 * time.Second
-	httpIdleTimeout = 2 * time.Minute
-)
+func (s *server) dashboardURL() string { return s.DashboardURL() }
 
-// Addr is the address the HTTP server listens on.
-func (s *server) Addr() string { return s.listener.Addr().String() }
-
-// loadConfig parses the config file, or returns nil when there is none and
-// none was required.
-func (s *server) loadConfig() (*config.Config, error) {
-	if s.opts.configPath == "" {
-		return nil, nil
+// cliError marks the server's errors in its options (server.UsageError)
+// as usage errors (exit 2).
+func cliError(err error) error {
+	var ue bwserver.UsageError
+	if errors.As(err, &ue) {
+		return usageError{err}
 	}
-	if _, err := os.Stat(s.opts.configPath); errors.Is(err, fs.ErrNotExist) && !s.opts.configRequired {
-		s.log.Warn("no config file; serving what the store holds", "config", s.opts.configPath)
-		return nil, nil
-	}
-	rules, err := s.opts.tenancy.fileRules()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.LoadWith(s.opts.configPath, s.opts.getenv, rules)
-	if err != nil {
-		return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
-	}
-	return cfg, nil
-}
-
-// Reload re-reads the config file and applies it exactly as apply does. A
-// config that fails validation is refused whole; the running state stays.
-func (s *server) Reload(ctx context.Context) error {
-	s.reloadCertificate() // server_tls.go: logs a failure, keeps the old certificate
-	cfg, err := s.loadConfig()
-	if err != nil || cfg == nil {
-		return err
-	}
-	res, err := s.state.Apply(ctx, cfg, "config:"+s.opts.configPath)
-	if err != nil {
-		return fmt.Errorf("apply %s: %w", s.opts.configPath, err)
-	}
-	s.logApply(res)
-	return s.notify.Configure(ctx, cfg)
-}
-
-func (s *server) logApply(res []store.ApplyResult) {
-	changed := 0
-	for _, r := range res {
-		if r.Changed {
-			changed++
-			s.log.Info("desired state applied", "client_id", r.ClientID, "stack_id", r.StackID, "state_version", r.Version, "created", r.Created)
-		}
-	}
-	s.log.Info("config applied", "config", s.opts.configPath, "stacks", len(res), "changed", changed)
-}
-
-// sweep deletes expired events and reconciliation results older than the
-// history retention, in bounded batches, so a large backlog never holds the
-// write lock for long.
-func (s *server) sweep(ctx context.Context) {
-	every := s.opts.eventTTLSweep
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		retention := s.opts.historyRetention
-		if retention <= 0 {
-			retention = 7 * 24 * time.Hour
-		}
-		s.sweepBatches(ctx, "expired events", func(ctx context.Context) (int, error) {
-			return s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
-		})
-		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
-			return s.store.DeleteReconciliationsBefore(ctx, time.Now().Add(-retention), 1000)
-		})
-		s.sweepAudit(ctx)
-	}
-}
-
-// sweepBatches runs a bounded delete until a batch comes back short.
-func (s *server) sweepBatches(ctx context.Context, what string, del func(context.Context) (int, error)) {
-	for {
-		n, err := del(ctx)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Warn("sweep "+what, "error", err)
-			}
-			return
-		}
-		if n > 0 {
-			s.log.Debug("swept "+what, "count", n)
-		}
-		if n < 1000 {
-			return
-		}
-	}
-}
-
-// Shutdown undoes what the start did, in reverse order: it stops taking
-// requests and work, lets passes in flight finish within the shutdown
-// timeout (then abandons them: each pass commits atomically, so nothing
-// committed is lost), releases this replica's shards, stops the
-// notifications and closes the store.
-func (s *server) Shutdown(ctx context.Context) error {
-	var err error
-	s.stopOnce.Do(func() {
-		err = s.stop(ctx)
-		s.log.Info("blackwell stopped")
-	})
 	return err
 }
 
-// stop runs the stop stack within the shutdown timeout.
-func (s *server) stop(ctx context.Context) error {
-	timeout := s.opts.shutdownTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	return s.stops.run(ctx)
+// openStore opens the store named by a URL (server.OpenStore).
+func openStore(ctx context.Context, url string) (store.Store, error) {
+	st, err := bwserver.OpenStore(ctx, url)
+	return st, cliError(err)
+}
+
+// newProviderRegistry is server.NewProviderRegistry (reconcile --once).
+func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
+	return bwserver.NewProviderRegistry(getenv, log, eg)
+}
+
+// newBuilder is server.NewBuilder (demo, reconcile --once).
+func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, allowCommands bool, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
+	return bwserver.NewBuilder(events, getenv, log, allowCommands, onRecorded, eg)
 }
