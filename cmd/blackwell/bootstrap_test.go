@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
 // bearerClient is an HTTP client that sends token with every request (the
@@ -90,7 +92,7 @@ func TestBootstrapTokenFile(t *testing.T) {
 func TestCLIReadsTheBootstrapFileOnlyForThisMachine(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "bootstrap.token")
-	require.NoError(t, writeSecretFile(file, bootstrapPrefix+"abc"))
+	require.NoError(t, bwserver.WriteSecretFile(file, bootstrapPrefix+"abc"))
 	g := &globals{bootstrapFile: file, stderr: io.Discard}
 	for _, c := range []struct {
 		server string

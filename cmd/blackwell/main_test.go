@@ -21,6 +21,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/drift"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
@@ -134,10 +135,10 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	rec := &scriptReconciler{store: st, now: now}
 	svc := state.New(st, state.Options{Logger: logger, Now: now, OnChange: func(c, s string) { rec.Trigger(c, s, "config") }})
 	// The bootstrap token, in a file the CLI reads as it reads serve's.
-	boot, err := newBootstrapToken()
+	boot, err := bwserver.NewBootstrapToken()
 	ts.Check(err)
 	bootFile := filepath.Join(ts.Getenv("WORK"), "bootstrap.token")
-	ts.Check(writeSecretFile(bootFile, boot))
+	ts.Check(bwserver.WriteSecretFile(bootFile, boot))
 	srv := httptest.NewServer(api.New(api.Options{
 		Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: now,
 		Getenv:         func(k string) (string, bool) { v, ok := env[k]; return v, ok },

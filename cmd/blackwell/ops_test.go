@@ -15,6 +15,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/drift"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
@@ -127,10 +128,10 @@ func cmdOpsServer(ts *testscript.TestScript, neg bool, args []string) {
 	logger := slog.New(slog.DiscardHandler)
 	rec := &scriptReconciler{store: st, now: scriptNow}
 	svc := state.New(st, state.Options{Logger: logger, Now: scriptNow})
-	boot, err := newBootstrapToken()
+	boot, err := bwserver.NewBootstrapToken()
 	ts.Check(err)
 	bootFile := filepath.Join(ts.Getenv("WORK"), "bootstrap.token")
-	ts.Check(writeSecretFile(bootFile, boot))
+	ts.Check(bwserver.WriteSecretFile(bootFile, boot))
 	srv := httptest.NewServer(api.New(api.Options{Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: scriptNow, BootstrapToken: boot}))
 	ts.Defer(func() {
 		srv.Close()

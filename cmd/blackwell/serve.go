@@ -14,6 +14,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/gcfloor"
 	"github.com/blackwellio/blackwell/internal/ingest"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -45,7 +46,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 				return err
 			}
 			o.logOut = g.stderr
-			if err := checkTLSFlags(o.tlsCert, o.tlsKey); err != nil { // server_tls.go
+			if err := bwserver.CheckTLSFlags(o.tlsCert, o.tlsKey); err != nil {
 				return usageError{err}
 			}
 			eg, err := parseEgressAllow(egressAllow) // egress.go

@@ -6,21 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/store"
-
-	"github.com/blackwellio/blackwell/internal/store/postgres"
 )
 
-// redactStoreURL is a store URL fit for logs: a PostgreSQL URL without its
-// password and parameters; a SQLite path as it is.
-func redactStoreURL(u string) string {
-	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
-		return postgres.Redact(u)
-	}
-	return u
-}
+// redactStoreURL is a store URL fit for logs (server.RedactStoreURL).
+func redactStoreURL(u string) string { return bwserver.RedactStoreURL(u) }
 
 // openExistingStore opens a store that must exist already: every command
 // but serve (and migrate --create) works on an installation, and a typo in

@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/store"
 )
-
-// validID is the form of client and stack ids (as in blackwell.yaml).
-var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // policyAnswer is the answer of the policy endpoints: the effective policy
 // of a client (stack_id empty) or of one stack.
@@ -91,7 +87,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err // a client-scoped token may not target internal addresses
 	}
 	clientID, stackID := r.PathValue("client_id"), r.URL.Query().Get("stack_id")
-	if !validID.MatchString(clientID) || (stackID != "" && !validID.MatchString(stackID)) {
+	if !config.ValidID(clientID) || (stackID != "" && !config.ValidID(stackID)) {
 		return invalid("client and stack ids are lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters")
 	}
 	if err := s.opts.State.PutPolicy(ctx, clientID, stackID, *spec, actor(r)); err != nil {

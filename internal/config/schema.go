@@ -118,7 +118,7 @@ func refineSchema(defs jsonschema.Definitions) error {
 		if err != nil {
 			return err
 		}
-		p.PropertyNames = &jsonschema.Schema{Pattern: idPattern}
+		p.PropertyNames = &jsonschema.Schema{Pattern: IDPattern}
 	}
 	for _, name := range []string{"allowed_drift_types", "require_approval"} {
 		p, err := prop("AutoHeal", name)

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -102,5 +104,25 @@ func TestSchemaRejects(t *testing.T) {
 			_, err := Parse("doc.yaml", []byte(tt.doc), testEnv)
 			require.Error(t, err, "Parse agrees with the schema")
 		})
+	}
+}
+
+// TestSchemaIDPatternsAreIDPattern: the id patterns the jsonschema tags of
+// types.go spell out (a tag cannot name a constant) are IDPattern, so the
+// published schema and the validator agree on what an id is.
+func TestSchemaIDPatternsAreIDPattern(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("types.go")
+	require.NoError(t, err)
+	tags := regexp.MustCompile(`pattern=(\^\[a-z0-9\][^"]*)`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, tags)
+	for _, m := range tags {
+		require.Equal(t, IDPattern, strings.ReplaceAll(m[1], `\\,`, ","), "tag pattern %s", m[1])
+	}
+	for _, id := range []struct {
+		id string
+		ok bool
+	}{{"acme-corp", true}, {"a.b_c-1", true}, {"", false}, {"-acme", false}, {"Acme", false}, {strings.Repeat("a", 64), false}, {strings.Repeat("a", 63), true}} {
+		require.Equal(t, id.ok, ValidID(id.id), id.id)
 	}
 }

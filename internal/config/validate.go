@@ -46,14 +46,20 @@ func buildDrivers() []string { return []string{"hook", "command", "codebuild"} }
 
 func channelTypes() []string { return []string{"slack", "email", "pagerduty", "webhook", "nats"} }
 
-// idPattern is the syntax of client, stack, channel, integration, resource
-// and provider names.
-const idPattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
+// IDPattern is the syntax of client, stack, channel, integration, resource
+// and provider names, wherever they arrive (config, API paths, tokens).
+// The jsonschema tags of types.go spell it out too (a tag cannot name a
+// constant); TestSchemaIDPatternsAreIDPattern keeps them equal.
+const IDPattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
 
-// idSyntax is idPattern compiled once: a config of 100,000 stacks has as
+// idSyntax is IDPattern compiled once: a config of 100,000 stacks has as
 // many documents, and compiling it per document cost half of all that
 // parsing allocated.
-var idSyntax = regexp.MustCompile(idPattern)
+var idSyntax = regexp.MustCompile(IDPattern)
+
+// ValidID says whether s is a valid client, stack, channel or other name
+// (IDPattern).
+func ValidID(s string) bool { return idSyntax.MatchString(s) }
 
 // awsRegion is the syntax of an AWS region name.
 var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)

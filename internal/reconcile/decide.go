@@ -35,66 +35,140 @@ type healPlan struct {
 
 // decide verifies heal attempts that ran, then asks the policy about every
 // confirmed open drift (policy.Decide) and turns its decision into a heal
-// attempt, an approval request, an escalation, or a recorded reason.
+// attempt, an approval request, an escalation, or a recorded reason. Its
+// steps: judge the heals in flight, load the history of the confirmed
+// drifts, decide each drift.
 func (p *pass) decide(ctx context.Context) error {
 	st := p.r.opts.Store
-	now := p.started
-	openByID := map[string]int{}
-	for i, d := range p.tracked.Open {
-		openByID[d.ID] = i
-	}
-
+	ah := p.policy.AutoHeal
 	// Verdicts on attempts in flight. With auto-heal off there are none
 	// to make (the runner refuses attempts of a stack whose policy turned
 	// it off), and a pass costs no heal query; executed attempts left over
 	// are judged when it is on again.
-	var (
-		inflight []store.HealAttempt
-		err      error
-	)
-	if p.policy.AutoHeal.Enabled {
+	var inflight []store.HealAttempt
+	if ah.Enabled {
 		q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: store.MaxLimit}
+		var err error
 		if inflight, err = listHeals(ctx, st, q); err != nil {
 			return fmt.Errorf("read heal attempts: %w", err)
 		}
 	}
-	judged := map[string]store.HealStatus{}
+	j := judgeHeals(inflight, p.tracked.Open, p.unjudged, p.started)
+	p.recordJudgement(j)
+
+	openByID := map[string]int{}
+	for i, d := range p.tracked.Open {
+		openByID[d.ID] = i
+	}
+	var approvals []store.Approval
+	if ah.Enabled {
+		var err error
+		if approvals, err = p.liveApprovals(ctx, st, openByID); err != nil {
+			return err
+		}
+	}
+	confirmed, since := confirmedDrifts(p.tracked.Open)
+	if len(confirmed) == 0 {
+		return nil
+	}
+	var hist driftHistory
+	if ah.Enabled {
+		var err error
+		if hist, err = p.loadHistory(ctx, confirmed, since); err != nil {
+			return err
+		}
+	}
+	in := decideContext{judged: j.judged, busy: j.busy, newly: map[string]bool{}, wasExhausted: map[string]bool{}}
+	if tz := p.policy.Schedule.Timezone; tz != "" {
+		in.loc, _ = time.LoadLocation(tz)
+	}
+	for _, d := range p.tracked.NewlyConfirmed {
+		in.newly[d.ID] = true
+	}
+	for _, d := range p.open {
+		in.wasExhausted[d.ID] = d.HealStatus == ExhaustedStatus
+	}
+	p.decisions = map[string]string{}
+	for _, i := range confirmed {
+		d := &p.tracked.Open[i]
+		text := p.decideDrift(d, hist.heals[d.ID], approvalsOf(approvals, d.ID), hist.returns[d.ID], &in)
+		if in.newly[d.ID] {
+			p.decisions[d.ID] = text
+		}
+	}
+	return nil
+}
+
+// healJudgement is what judging the attempts in flight decided.
+type healJudgement struct {
+	updates []store.HealUpdate
+	// verdicts are the executed attempts judged, with their new status.
+	verdicts []store.HealAttempt
+	// judged is the new status of every attempt judged (verdicts and
+	// cancellations), by attempt id.
+	judged  map[string]store.HealStatus
+	success int
+	// busy: an attempt is still in flight (pending, running, or executed
+	// and not yet judged): one heal at a time per stack.
+	busy bool
+}
+
+// judgeHeals judges the stack's attempts in flight against the drifts
+// open now: an attempt executed before now succeeded if its drift cleared
+// and failed if it persists; a pending attempt whose drift cleared or was
+// acknowledged is cancelled. Pure.
+func judgeHeals(inflight []store.HealAttempt, open []drift.Drift, unjudged map[string]bool, now time.Time) healJudgement {
+	byID := map[string]drift.Drift{}
+	for _, d := range open {
+		byID[d.ID] = d
+	}
+	j := healJudgement{judged: map[string]store.HealStatus{}}
 	for _, a := range inflight {
-		i, open := openByID[a.DriftID]
+		d, isOpen := byID[a.DriftID]
 		switch {
-		case a.Status == store.HealExecuted && a.CompletedAt != nil && a.CompletedAt.Before(now) && !p.unjudged[a.DriftID]:
+		case a.Status == store.HealExecuted && a.CompletedAt != nil && a.CompletedAt.Before(now) && !unjudged[a.DriftID]:
 			// (An attempt whose drift could not be observed this pass is
 			// judged by the next pass that sees it.)
 			v := store.HealUpdate{ID: a.ID, From: []store.HealStatus{store.HealExecuted}, Status: store.HealSucceeded, At: now}
-			if open {
+			if isOpen {
 				v.Status, v.Error = store.HealFailed, "drift persists after the heal action"
 			} else {
-				p.heal.success++
+				j.success++
 			}
-			judged[a.ID] = v.Status
-			p.heal.updates = append(p.heal.updates, v)
+			j.judged[a.ID] = v.Status
+			j.updates = append(j.updates, v)
 			a.Status, a.Error, a.VerifiedAt = v.Status, v.Error, &now
-			p.heal.verdicts = append(p.heal.verdicts, a)
-			p.heal.audit = append(p.heal.audit, p.healAudit(a, "heal_"+string(v.Status), v.Status == store.HealSucceeded, now))
-		case a.Status == store.HealPending && (!open || p.tracked.Open[i].Acknowledged):
-			judged[a.ID] = store.HealCancelled
-			p.heal.updates = append(p.heal.updates, store.HealUpdate{ID: a.ID, From: []store.HealStatus{store.HealPending}, Status: store.HealCancelled, At: now})
+			j.verdicts = append(j.verdicts, a)
+		case a.Status == store.HealPending && (!isOpen || d.Acknowledged):
+			j.judged[a.ID] = store.HealCancelled
+			j.updates = append(j.updates, store.HealUpdate{ID: a.ID, From: []store.HealStatus{store.HealPending}, Status: store.HealCancelled, At: now})
 		}
 	}
-
-	// One heal at a time per stack: two actions on one stack at once
-	// (a subscription recreated while the desired state is applied) race
-	// at the provider.
-	busy := false
+	// Two actions on one stack at once (a subscription recreated while the
+	// desired state is applied) race at the provider.
 	for _, a := range inflight {
-		if _, done := judged[a.ID]; !done {
-			busy = true
+		if _, done := j.judged[a.ID]; !done {
+			j.busy = true
 		}
 	}
+	return j
+}
 
-	var confirmed []int
-	since := time.Time{}
-	for i, d := range p.tracked.Open {
+// recordJudgement adds the judgement's updates to the pass, with an audit
+// entry for each verdict (heal_succeeded or heal_failed).
+func (p *pass) recordJudgement(j healJudgement) {
+	p.heal.updates = append(p.heal.updates, j.updates...)
+	p.heal.success += j.success
+	for _, a := range j.verdicts {
+		p.heal.verdicts = append(p.heal.verdicts, a)
+		p.heal.audit = append(p.heal.audit, p.healAudit(a, "heal_"+string(a.Status), a.Status == store.HealSucceeded, p.started))
+	}
+}
+
+// confirmedDrifts returns the indexes of the confirmed drifts among open,
+// and when the oldest of them was first seen.
+func confirmedDrifts(open []drift.Drift) (confirmed []int, since time.Time) {
+	for i, d := range open {
 		if d.Confirmed {
 			confirmed = append(confirmed, i)
 			if since.IsZero() || d.FirstSeen.Before(since) {
@@ -102,153 +176,188 @@ func (p *pass) decide(ctx context.Context) error {
 			}
 		}
 	}
+	return confirmed, since
+}
+
+// driftHistory is what the policy weighs of the confirmed drifts' past.
+type driftHistory struct {
+	// heals are the stack's attempts since the oldest confirmed drift was
+	// first seen, by drift id.
+	heals map[string][]store.HealAttempt
+	// returns counts how often each drift came back within the flapping
+	// window (nil without flapping detection).
+	returns map[string]int
+}
+
+// loadHistory reads the heal attempts of the stack since a time, every
+// page, indexed by drift id, and the drifts' returns when the policy
+// detects flapping.
+func (p *pass) loadHistory(ctx context.Context, confirmed []int, since time.Time) (driftHistory, error) {
+	st := p.r.opts.Store
 	ah := p.policy.AutoHeal
-	var (
-		history   []store.HealAttempt
-		approvals []store.Approval
-		returns   map[string]int
-	)
-	if ah.Enabled {
-		if approvals, err = p.liveApprovals(ctx, st, openByID); err != nil {
-			return err
+	q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: store.MaxLimit}
+	all, err := listHeals(ctx, st, q)
+	if err != nil {
+		return driftHistory{}, fmt.Errorf("read heal history: %w", err)
+	}
+	h := driftHistory{heals: map[string][]store.HealAttempt{}}
+	for _, a := range all {
+		h.heals[a.DriftID] = append(h.heals[a.DriftID], a)
+	}
+	if ah.Flapping.Threshold > 0 {
+		if h.returns, err = p.returns(ctx, st, confirmed, p.started.Add(-ah.Flapping.Window.D())); err != nil {
+			return driftHistory{}, err
 		}
 	}
-	if len(confirmed) == 0 {
-		return nil
-	}
-	if ah.Enabled {
-		q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Since: since, Limit: store.MaxLimit}
-		if history, err = listHeals(ctx, st, q); err != nil {
-			return fmt.Errorf("read heal history: %w", err)
-		}
-		if ah.Flapping.Threshold > 0 {
-			if returns, err = p.returns(ctx, st, confirmed, now.Add(-ah.Flapping.Window.D())); err != nil {
-				return err
-			}
-		}
-	}
-	var loc *time.Location
-	if tz := p.policy.Schedule.Timezone; tz != "" {
-		loc, _ = time.LoadLocation(tz)
-	}
-	newly := map[string]bool{}
-	for _, d := range p.tracked.NewlyConfirmed {
-		newly[d.ID] = true
-	}
-	wasExhausted := map[string]bool{}
-	for _, d := range p.open {
-		wasExhausted[d.ID] = d.HealStatus == ExhaustedStatus
-	}
-	p.decisions = map[string]string{}
+	return h, nil
+}
 
-	for _, i := range confirmed {
-		d := &p.tracked.Open[i]
-		provider := ""
-		if acts := p.r.opts.Heal.Actions; acts != nil {
-			provider = acts.Provider(*d, p.spec)
+// healHistory is the policy.History of one occurrence of a drift (first
+// seen at firstSeen) from its attempts, this pass's verdicts (judged)
+// overriding their stored status; dryRun says a dry run was recorded for
+// this occurrence already. Cancelled attempts cost no attempt. Pure.
+func healHistory(attempts []store.HealAttempt, firstSeen time.Time, judged map[string]store.HealStatus) (h policy.History, dryRun bool) {
+	for _, a := range attempts {
+		if a.CreatedAt.Before(firstSeen) {
+			continue
 		}
-		h := policy.History{Returns: returns[d.ID]}
-		var dryRun bool
-		for _, a := range history {
-			if a.DriftID != d.ID || a.CreatedAt.Before(d.FirstSeen) {
-				continue
-			}
-			status := a.Status
-			if v, ok := judged[a.ID]; ok {
-				status = v
-			}
-			switch status {
-			case store.HealDryRun:
-				dryRun = true
-				continue
-			case store.HealCancelled:
-				h.Cancelled++
-				continue
-			}
-			h.Attempts++
-			h.InFlight = h.InFlight || status.Open()
-			last := a.CreatedAt
-			if a.CompletedAt != nil {
-				last = *a.CompletedAt
-			}
-			if last.After(h.LastAttempt) {
-				h.LastAttempt = last
-			}
+		status := a.Status
+		if v, ok := judged[a.ID]; ok {
+			status = v
 		}
-		var approved, pending *store.Approval
-		for j := range approvals {
-			if approvals[j].DriftID != d.ID {
-				continue
-			}
-			switch approvals[j].Status {
-			case store.ApprovalApproved:
-				approved = &approvals[j]
-			case store.ApprovalPending:
-				pending = &approvals[j]
-			}
+		switch status {
+		case store.HealDryRun:
+			dryRun = true
+			continue
+		case store.HealCancelled:
+			h.Cancelled++
+			continue
 		}
-		h.Approved = approved != nil
-		h.InFlight = h.InFlight || busy
-		h.BreakerOpen = p.r.healer != nil && p.r.healer.open(provider)
+		h.Attempts++
+		h.InFlight = h.InFlight || status.Open()
+		last := a.CreatedAt
+		if a.CompletedAt != nil {
+			last = *a.CompletedAt
+		}
+		if last.After(h.LastAttempt) {
+			h.LastAttempt = last
+		}
+	}
+	return h, dryRun
+}
 
-		dec := policy.Decide(policy.Input{Drift: *d, Policy: ah, Environment: p.rec.Environment, Location: loc, History: h, Now: now,
-			Unobserved: p.unjudged[d.ID]})
-		text := string(dec.Outcome) + ": " + dec.Reason
-		d.HealStatus = ""
-		switch dec.Outcome {
-		case policy.Heal:
-			a := p.attempt(*d, dec, provider, now)
-			if dec.DryRun {
-				text = "dry run: would heal (" + dec.Action + ")"
-				if dryRun {
-					break // recorded once per occurrence
-				}
+// driftApprovals are a drift's live approval requests.
+type driftApprovals struct {
+	approved, pending *store.Approval
+}
+
+// approvalsOf picks the drift's approved and pending requests from the
+// stack's live ones.
+func approvalsOf(approvals []store.Approval, driftID string) driftApprovals {
+	var out driftApprovals
+	for j := range approvals {
+		if approvals[j].DriftID != driftID {
+			continue
+		}
+		switch approvals[j].Status {
+		case store.ApprovalApproved:
+			out.approved = &approvals[j]
+		case store.ApprovalPending:
+			out.pending = &approvals[j]
+		}
+	}
+	return out
+}
+
+// decideContext is what deciding one drift needs of the pass beyond the
+// drift's own history.
+type decideContext struct {
+	judged       map[string]store.HealStatus
+	busy         bool // a heal of the stack is in flight or scheduled in this pass
+	loc          *time.Location
+	newly        map[string]bool // drifts confirmed in this pass
+	wasExhausted map[string]bool // drifts already marked heal_exhausted
+}
+
+// decideDrift asks the policy about one confirmed drift and adds what it
+// decided to the pass: a heal attempt (or a dry run's record), an
+// approval request, or the drift's escalation when its attempts are used
+// up. It returns the decision's text for the pass result.
+func (p *pass) decideDrift(d *drift.Drift, heals []store.HealAttempt, ap driftApprovals, returns int, in *decideContext) string {
+	now := p.started
+	provider := ""
+	if acts := p.r.opts.Heal.Actions; acts != nil {
+		provider = acts.Provider(*d, p.spec)
+	}
+	h, dryRun := healHistory(heals, d.FirstSeen, in.judged)
+	h.Returns = returns
+	h.Approved = ap.approved != nil
+	h.InFlight = h.InFlight || in.busy
+	h.BreakerOpen = p.r.healer != nil && p.r.healer.open(provider)
+
+	ah := p.policy.AutoHeal
+	dec := policy.Decide(policy.Input{Drift: *d, Policy: ah, Environment: p.rec.Environment, Location: in.loc, History: h, Now: now,
+		Unobserved: p.unjudged[d.ID]})
+	d.HealStatus = ""
+	switch dec.Outcome {
+	case policy.Heal:
+		a := p.attempt(*d, dec, provider, now)
+		if dec.DryRun {
+			if !dryRun { // recorded once per occurrence
 				a.Status = store.HealDryRun
 				p.heal.heals = append(p.heal.heals, a)
 				p.heal.audit = append(p.heal.audit, p.healAudit(a, "heal_dry_run", true, now))
-				break
 			}
-			text = fmt.Sprintf("heal (%s), attempt %d", dec.Action, dec.Attempt)
-			busy = true
-			if approved != nil {
-				a.ApprovalID = approved.ID
-				a.TriggeredBy = "approval:" + approved.ID + " by " + approved.DecidedBy
-			}
-			p.heal.heals = append(p.heal.heals, a)
-			p.heal.audit = append(p.heal.audit, p.healAudit(a, "heal_scheduled", true, now))
-		case policy.NeedsApproval:
-			if pending != nil {
-				break
-			}
-			ap := p.approval(*d, dec, now)
-			p.heal.approvals = append(p.heal.approvals, ap)
-			changes, _ := json.Marshal(map[string]any{"approval_id": ap.ID, "approval_class": ap.Class,
-				"heal_action": ap.Action, "expires_at": ap.ExpiresAt, "diff": ap.Diff})
-			p.heal.audit = append(p.heal.audit, store.AuditEntry{
-				Timestamp: now, Action: "approval_requested", ClientID: d.ClientID, StackID: d.StackID,
-				TriggeredBy: "reconciler:" + p.trigger, Success: true, ChangesMade: changes, ApprovalRequired: true,
-				ReconciliationID: p.id, DriftID: d.ID,
-			})
-		case policy.Suppressed:
-			if dec.Escalate != "" {
-				d.HealStatus = ExhaustedStatus
-				d.Severity = dec.Escalate
-				if !wasExhausted[d.ID] {
-					changes, _ := json.Marshal(map[string]any{"code": d.Code, "component": d.Component,
-						"attempts": h.Attempts, "max_attempts": ah.MaxAttempts, "severity": d.Severity})
-					p.heal.audit = append(p.heal.audit, store.AuditEntry{
-						Timestamp: now, Action: "heal_exhausted", ClientID: d.ClientID, StackID: d.StackID,
-						TriggeredBy: "reconciler:" + p.trigger, Success: false, ChangesMade: changes,
-						ReconciliationID: p.id, DriftID: d.ID,
-					})
-				}
-			}
+			return "dry run: would heal (" + dec.Action + ")"
 		}
-		if newly[d.ID] {
-			p.decisions[d.ID] = text
+		in.busy = true
+		if ap.approved != nil {
+			a.ApprovalID = ap.approved.ID
+			a.TriggeredBy = "approval:" + ap.approved.ID + " by " + ap.approved.DecidedBy
+		}
+		p.heal.heals = append(p.heal.heals, a)
+		p.heal.audit = append(p.heal.audit, p.healAudit(a, "heal_scheduled", true, now))
+		return fmt.Sprintf("heal (%s), attempt %d", dec.Action, dec.Attempt)
+	case policy.NeedsApproval:
+		if ap.pending == nil {
+			p.requestApproval(*d, dec)
+		}
+	case policy.Suppressed:
+		if dec.Escalate != "" {
+			d.HealStatus = ExhaustedStatus
+			d.Severity = dec.Escalate
+			if !in.wasExhausted[d.ID] {
+				p.auditExhausted(*d, h.Attempts)
+			}
 		}
 	}
-	return nil
+	return string(dec.Outcome) + ": " + dec.Reason
+}
+
+// requestApproval adds an approval request for a NeedsApproval decision,
+// with its audit entry.
+func (p *pass) requestApproval(d drift.Drift, dec policy.Decision) {
+	ap := p.approval(d, dec, p.started)
+	p.heal.approvals = append(p.heal.approvals, ap)
+	changes, _ := json.Marshal(map[string]any{"approval_id": ap.ID, "approval_class": ap.Class,
+		"heal_action": ap.Action, "expires_at": ap.ExpiresAt, "diff": ap.Diff})
+	p.heal.audit = append(p.heal.audit, store.AuditEntry{
+		Timestamp: p.started, Action: "approval_requested", ClientID: d.ClientID, StackID: d.StackID,
+		TriggeredBy: "reconciler:" + p.trigger, Success: true, ChangesMade: changes, ApprovalRequired: true,
+		ReconciliationID: p.id, DriftID: d.ID,
+	})
+}
+
+// auditExhausted records that a drift's heal attempts are used up (once
+// per occurrence: the drift keeps its heal_exhausted status after).
+func (p *pass) auditExhausted(d drift.Drift, attempts int) {
+	changes, _ := json.Marshal(map[string]any{"code": d.Code, "component": d.Component,
+		"attempts": attempts, "max_attempts": p.policy.AutoHeal.MaxAttempts, "severity": d.Severity})
+	p.heal.audit = append(p.heal.audit, store.AuditEntry{
+		Timestamp: p.started, Action: "heal_exhausted", ClientID: d.ClientID, StackID: d.StackID,
+		TriggeredBy: "reconciler:" + p.trigger, Success: false, ChangesMade: changes,
+		ReconciliationID: p.id, DriftID: d.ID,
+	})
 }
 
 // listHeals reads every heal attempt q matches, page by page: max_attempts

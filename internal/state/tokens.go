@@ -9,10 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -50,9 +50,6 @@ func newTokenID() (string, error) {
 	return tokenIDPrefix + hex.EncodeToString(b[:]), nil
 }
 
-// clientIDPattern is the syntax of client ids (as in blackwell.yaml).
-var clientIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
 // NewToken is a token to create.
 type NewToken struct {
 	Name string
@@ -70,7 +67,7 @@ func (n NewToken) validate() error {
 		return fmt.Errorf("%w: a token name must not hold control characters", ErrInvalid)
 	case !n.Role.Valid():
 		return fmt.Errorf("%w: role %q is not one of admin, operator, viewer", ErrInvalid, n.Role)
-	case n.ClientID != "" && !clientIDPattern.MatchString(n.ClientID):
+	case n.ClientID != "" && !config.ValidID(n.ClientID):
 		return fmt.Errorf("%w: client id %q is not lower-case letters, digits, '.', '_' or '-'", ErrInvalid, n.ClientID)
 	}
 	return nil

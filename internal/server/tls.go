@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// certReloader holds the certificate serve --tls-cert/--tls-key serves. It
+// certReloader holds the certificate serve --tls-cert/--tls-key serves
+// (Options.TLSCert, Options.TLSKey). It
 // is read on every handshake (GetCertificate) and swapped atomically by
 // reload, so SIGHUP replaces a renewed certificate without a restart and
 // connections already open keep theirs.
@@ -18,8 +19,8 @@ type certReloader struct {
 	cur               atomic.Pointer[tls.Certificate]
 }
 
-// checkTLSFlags refuses --tls-cert without --tls-key and the reverse.
-func checkTLSFlags(certFile, keyFile string) error {
+// CheckTLSFlags refuses --tls-cert without --tls-key and the reverse.
+func CheckTLSFlags(certFile, keyFile string) error {
 	switch {
 	case certFile != "" && keyFile == "":
 		return errors.New("--tls-cert needs --tls-key (BLACKWELL_TLS_KEY): give both to serve HTTPS, or neither")
@@ -32,8 +33,8 @@ func checkTLSFlags(certFile, keyFile string) error {
 // loadTLS is the certificate of --tls-cert and --tls-key, or nil when
 // neither is set.
 func loadTLS(certFile, keyFile string) (*certReloader, error) {
-	if err := checkTLSFlags(certFile, keyFile); err != nil {
-		return nil, usageError{err}
+	if err := CheckTLSFlags(certFile, keyFile); err != nil {
+		return nil, UsageError{err}
 	}
 	if certFile == "" {
 		return nil, nil
@@ -43,7 +44,7 @@ func loadTLS(certFile, keyFile string) (*certReloader, error) {
 
 // scheme is the scheme the server is reached with: https with a
 // certificate, else http.
-func (s *server) scheme() string {
+func (s *Server) scheme() string {
 	if s.certs != nil {
 		return "https"
 	}
@@ -93,7 +94,7 @@ func (c *certReloader) tlsConfig() *tls.Config {
 
 // reloadCertificate is the TLS part of a reload (SIGHUP): a certificate
 // that does not load is logged and the previous one stays in service.
-func (s *server) reloadCertificate() {
+func (s *Server) reloadCertificate() {
 	if s.certs == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package main
+package reconcile
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func (s *pingStore) ListStates(_ context.Context, _, cursor string, limit int) (
 	return out, next, nil
 }
 
-// TestStoreWatch: the first failed ping marks the store down (logged once,
+// TestStoreWatch (moved from cmd/blackwell): the first failed ping marks the store down (logged once,
 // gauge 0); the first good ping after marks it up and triggers every
 // stack, across pages; /readyz's check answers the live ping.
 func TestStoreWatch(t *testing.T) {
@@ -53,14 +53,11 @@ func TestStoreWatch(t *testing.T) {
 	st := &pingStore{n: 2500}
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	w := newStoreWatch(st, slog.New(slog.NewTextHandler(&logs, nil)), reg, nil)
-	var triggered []string
-	w.trigger = func(c, k string) { triggered = append(triggered, c+"/"+k) }
 	loop := &pauser{}
-	w.loop = loop
+	w := NewStoreWatch(st, slog.New(slog.NewTextHandler(&logs, nil)), reg, loop)
 
 	w.observe(ctx, st.Ping(ctx))
-	require.Empty(t, triggered, "nothing to resume while up")
+	require.Empty(t, loop.triggered, "nothing to resume while up")
 	require.Equal(t, 1.0, testutil.ToFloat64(w.up))
 	require.NoError(t, w.Ready(ctx))
 
@@ -71,24 +68,32 @@ func TestStoreWatch(t *testing.T) {
 	require.Equal(t, 0.0, testutil.ToFloat64(w.up))
 	require.Equal(t, 1, strings.Count(logs.String(), "store unreachable"), "logged once per outage")
 	require.ErrorContains(t, w.Ready(ctx), "store unreachable: connection refused")
-	require.Empty(t, triggered)
+	require.Empty(t, loop.triggered)
 	require.True(t, loop.paused, "no pass starts while the store is down")
 
 	st.down = nil
 	w.observe(ctx, st.Ping(ctx))
 	require.Equal(t, 1.0, testutil.ToFloat64(w.up))
 	require.False(t, loop.paused, "passes resume")
-	require.Len(t, triggered, 2500, "every stack, every page")
-	require.Equal(t, "acme/s2499", triggered[2499])
+	require.Len(t, loop.triggered, 2500, "every stack, every page")
+	require.Equal(t, "acme/s2499", loop.triggered[2499])
 	require.Contains(t, logs.String(), "store reachable again")
 	require.Contains(t, logs.String(), "stacks_triggered=2500")
 
 	w.observe(ctx, st.Ping(ctx))
-	require.Len(t, triggered, 2500, "triggered once per recovery")
+	require.Len(t, loop.triggered, 2500, "loop.triggered once per recovery")
 }
 
-// pauser records Pause and Resume.
-type pauser struct{ paused bool }
+// pauser records Pause, Resume and the stacks triggered.
+type pauser struct {
+	paused    bool
+	triggered []string
+}
 
 func (p *pauser) Pause()  { p.paused = true }
 func (p *pauser) Resume() { p.paused = false }
+func (p *pauser) Trigger(clientID, stackID, trigger string) {
+	if trigger == TriggerStart {
+		p.triggered = append(p.triggered, clientID+"/"+stackID)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -130,5 +130,8 @@ func healEvent(ev reconcile.AutoHealEvent) bus.Event {
 func (ns *notifications) Stop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return ns.feed.Stop(ctx)
+	if err := ns.feed.Stop(ctx); err != nil {
+		return fmt.Errorf("stop notifications: %w", err)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"log/slog"
@@ -13,10 +13,10 @@ import (
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 )
 
-// newProviderRegistry wires the provider drivers, by the provider names a
+// NewProviderRegistry wires the provider drivers, by the provider names a
 // binding uses, into the registry the reconcile loop observes through.
 // Their API calls are checked by the egress allowlist eg (nil: none).
-func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
+func NewProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
 	// A nil client (no allowlist) is each driver's default.
 	api := provider.APIClientOptions{HTTPClient: eg.HTTPClient()}
 	return provider.NewRegistry(provider.RegistryOptions{
@@ -31,13 +31,13 @@ func newProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, e
 	})
 }
 
-// newBuilder wires the build runners into a Builder that records each
+// NewBuilder wires the build runners into a Builder that records each
 // build's outcome through events (the store) and calls onRecorded after.
 // Command builds run only with serve --allow-command-builds; without, a
 // stored one fails saying so. Build hooks and CodeBuild calls are checked
 // by the egress allowlist eg (nil: none); a local build command is the
 // operator's and is not.
-func newBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, allowCommands bool, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
+func NewBuilder(events build.EventSink, getenv func(string) (string, bool), log *slog.Logger, allowCommands bool, onRecorded func(clientID, stackID string), eg *egress.Policy) *build.Builder {
 	runners := map[string]build.Runner{
 		build.DriverHook:      build.NewHookRunner(build.HookOptions{HTTPClient: eg.HTTPClient()}),
 		build.DriverCommand:   build.Disabled{Reason: "command builds are disabled (serve --allow-command-builds)"},

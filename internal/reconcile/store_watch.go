@@ -1,4 +1,4 @@
-package main
+package reconcile
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -21,7 +20,15 @@ const (
 	storeWatchTimeout = 2 * time.Second
 )
 
-// storeWatch follows whether the store answers, for /readyz and for the
+// WatchedLoop is what a StoreWatch does to the reconcile loop: a
+// *Reconciler.
+type WatchedLoop interface {
+	Pause()
+	Resume()
+	Trigger(clientID, stackID, trigger string)
+}
+
+// StoreWatch follows whether the store answers, for /readyz and for the
 // reconcile loop across an outage. While the store is unreachable:
 // /readyz answers 503 (a load balancer stops sending traffic), webhooks
 // answer 503 with Retry-After (the gateway's commit fails; nothing is
@@ -31,29 +38,24 @@ const (
 // resumes and every stack is triggered, so reconciliation picks up at once
 // rather than at the end of each stack's retry backoff. Transitions are
 // logged once each, not per failed ping.
-type storeWatch struct {
-	st      store.Store
-	log     *slog.Logger
-	trigger func(clientID, stackID string)
-	loop    interface {
-		Pause()
-		Resume()
-	}
-	up prometheus.Gauge
+type StoreWatch struct {
+	st   store.Store
+	log  *slog.Logger
+	loop WatchedLoop
+	up   prometheus.Gauge
 
 	mu        sync.Mutex
 	down      bool
 	downSince time.Time
 }
 
-func newStoreWatch(st store.Store, log *slog.Logger, reg prometheus.Registerer, loop *reconcile.Reconciler) *storeWatch {
-	w := &storeWatch{
+// NewStoreWatch returns the watch of st over loop; it registers
+// blackwell_store_up with reg. Run pings.
+func NewStoreWatch(st store.Store, log *slog.Logger, reg prometheus.Registerer, loop WatchedLoop) *StoreWatch {
+	w := &StoreWatch{
 		st:   st,
 		log:  log,
 		loop: loop,
-		trigger: func(c, k string) {
-			loop.Trigger(c, k, reconcile.TriggerStart)
-		},
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "blackwell_store_up",
 			Help: "1 while the store answers pings, 0 while it is unreachable.",
@@ -65,7 +67,7 @@ func newStoreWatch(st store.Store, log *slog.Logger, reg prometheus.Registerer, 
 }
 
 // Ready pings the store, bounded by storeWatchTimeout, for /readyz.
-func (w *storeWatch) Ready(ctx context.Context) error {
+func (w *StoreWatch) Ready(ctx context.Context) error {
 	err := w.ping(ctx)
 	if err != nil {
 		return fmt.Errorf("store unreachable: %w", err)
@@ -73,14 +75,14 @@ func (w *storeWatch) Ready(ctx context.Context) error {
 	return nil
 }
 
-func (w *storeWatch) ping(ctx context.Context) error {
+func (w *StoreWatch) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, storeWatchTimeout)
 	defer cancel()
 	return w.st.Ping(ctx)
 }
 
-// run pings the store every storeWatchEvery until ctx ends.
-func (w *storeWatch) run(ctx context.Context) {
+// Run pings the store every storeWatchEvery until ctx ends.
+func (w *StoreWatch) Run(ctx context.Context) {
 	t := time.NewTicker(storeWatchEvery)
 	defer t.Stop()
 	for {
@@ -98,7 +100,7 @@ func (w *storeWatch) run(ctx context.Context) {
 }
 
 // observe records a ping's outcome; on recovery it triggers every stack.
-func (w *storeWatch) observe(ctx context.Context, err error) {
+func (w *StoreWatch) observe(ctx context.Context, err error) {
 	w.mu.Lock()
 	wasDown, since := w.down, w.downSince
 	switch {
@@ -126,7 +128,7 @@ func (w *storeWatch) observe(ctx context.Context, err error) {
 }
 
 // triggerAll asks for a pass of every stack.
-func (w *storeWatch) triggerAll(ctx context.Context) (int, error) {
+func (w *StoreWatch) triggerAll(ctx context.Context) (int, error) {
 	n, cursor := 0, ""
 	for {
 		recs, next, err := w.st.ListStates(ctx, "", cursor, 1000)
@@ -134,7 +136,7 @@ func (w *storeWatch) triggerAll(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, r := range recs {
-			w.trigger(r.ClientID, r.StackID)
+			w.loop.Trigger(r.ClientID, r.StackID, TriggerStart)
 			n++
 		}
 		if next == "" {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -12,35 +12,35 @@ import (
 // setupAudit loads the audit checkpoint key (--audit-key-file) and, with
 // --audit-retention, the pruner the sweep runs. It returns the public key
 // the API shows (nil without a key).
-func (s *server) setupAudit() (ed25519.PublicKey, error) {
-	if s.opts.auditKeyFile == "" {
-		if s.opts.auditRetention > 0 {
-			return nil, usageError{errors.New("--audit-retention needs --audit-key-file: pruned entries are replaced by a checkpoint signed with it (see blackwell audit keygen)")}
+func (s *Server) setupAudit() (ed25519.PublicKey, error) {
+	if s.opts.AuditKeyFile == "" {
+		if s.opts.AuditRetention > 0 {
+			return nil, UsageError{errors.New("--audit-retention needs --audit-key-file: pruned entries are replaced by a checkpoint signed with it (see blackwell audit keygen)")}
 		}
 		return nil, nil
 	}
-	key, err := audit.LoadKey(s.opts.auditKeyFile)
+	key, err := audit.LoadKey(s.opts.AuditKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	if s.opts.auditRetention > 0 {
+	if s.opts.AuditRetention > 0 {
 		s.pruner = &audit.Pruner{Store: s.store, Key: key}
 	}
-	if s.opts.auditSignInterval > 0 {
+	if s.opts.AuditSignInterval > 0 {
 		s.signer = &audit.HeadSigner{Store: s.store, Key: key}
 	}
-	s.log.Info("audit checkpoints and heads signed", "key_id", key.ID(), "retention", s.opts.auditRetention.String(), "sign_interval", s.opts.auditSignInterval.String())
+	s.log.Info("audit checkpoints and heads signed", "key_id", key.ID(), "retention", s.opts.AuditRetention.String(), "sign_interval", s.opts.AuditSignInterval.String())
 	return key.Public(), nil
 }
 
 // sweepAudit prunes audit entries older than the retention, in bounded
 // batches; a chain that does not verify is not pruned (the sweep logs why).
-func (s *server) sweepAudit(ctx context.Context) {
+func (s *Server) sweepAudit(ctx context.Context) {
 	if s.pruner == nil {
 		return
 	}
 	s.sweepBatches(ctx, "old audit entries", func(ctx context.Context) (int, error) {
-		return s.pruner.Prune(ctx, time.Now().Add(-s.opts.auditRetention), 1000)
+		return s.pruner.Prune(ctx, time.Now().Add(-s.opts.AuditRetention), 1000)
 	})
 }
 
@@ -50,8 +50,8 @@ func (s *server) sweepAudit(ctx context.Context) {
 // logs are shipped, away from the database. A chain that does not extend
 // the last signed head is not signed: that is logged as an error, once per
 // distinct break.
-func (s *server) signHeads(ctx context.Context) {
-	t := time.NewTicker(s.opts.auditSignInterval)
+func (s *Server) signHeads(ctx context.Context) {
+	t := time.NewTicker(s.opts.AuditSignInterval)
 	defer t.Stop()
 	var lastBreak string
 	for {

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/heal"
+	"github.com/blackwellio/blackwell/internal/ingest"
+	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Timeouts of the HTTP server: a whole request read, and an idle
+// keep-alive connection.
+const (
+	httpReadTimeout = 30 * time.Second
+	httpIdleTimeout = 2 * time.Minute
+)
+
+// newRegistry is the registry /metrics serves, with Go's and the
+// process's collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// newGateway is the webhook gateway: deliveries are committed to the store
+// and trigger passes of their stacks.
+func (s *Server) newGateway() *ingest.Gateway {
+	return ingest.New(ingest.Options{
+		Store:        s.store,
+		Trigger:      s.triggerEvent,
+		Getenv:       s.opts.Getenv,
+		Registerer:   s.reg,
+		Logger:       s.log,
+		MaxBodyBytes: s.opts.WebhookMaxBody,
+		MaxInFlight:  s.opts.WebhookMaxInFlight,
+		Retention:    s.opts.EventRetention,
+		// A lone delivery triggers a pass at once; a flood, one per
+		// stack per interval.
+		TriggerInterval: s.opts.WebhookTriggerEvery,
+	})
+}
+
+// newLoop is the reconcile loop and its heal runner, healing through the
+// provider drivers and the build runners.
+func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
+	prefix := s.publicURL + "/v1/webhooks"
+	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
+	healOpts := s.opts.Heal
+	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: prefix})
+	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
+	return reconcile.New(reconcile.Options{
+		Heal:           healOpts,
+		OnPass:         s.notify.OnPass,
+		Store:          s.store,
+		Policies:       s.state,
+		Prober:         probe.New(probe.Options{Egress: s.opts.Egress}),
+		Providers:      providers,
+		Metrics:        reconcile.NewMetrics(s.reg),
+		Logger:         s.log,
+		Workers:        s.opts.Workers,
+		ReceiverPrefix: prefix,
+		Ownership:      s.membership,
+		Forward:        s.forwarder.Forward,
+	})
+}
+
+// newHTTP is the HTTP server of the API, the webhook receivers, /metrics
+// and the dashboard.
+func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKey) *http.Server {
+	handler := api.New(api.Options{
+		AuditPublicKey: auditKey, // audit.go
+
+		Store:      s.store,
+		State:      s.state,
+		Reconciler: s.loop,
+		Metrics:    promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
+		Ready:      s.watch.Ready,
+		Logger:     s.log,
+		Version:    s.opts.Version,
+		Getenv:     s.opts.Getenv,
+		Webhooks:   s.gateway,
+		Events:     s.events,
+		OnConfig:   s.notify.Configure,
+		Egress:     s.opts.Egress, // client-scoped writes may target what it lists
+
+		CredentialHosts:    s.opts.Rules.CredentialHosts,
+		ClientSecretPrefix: s.opts.ClientSecretPrefix,
+		Destinations:       credentialDestinations(providers),
+
+		BootstrapToken: s.bootstrapToken,
+		AllowedHosts:   append([]string{s.Addr(), s.publicURL}, s.opts.AllowedHosts...),
+		MetricsAuth:    s.opts.MetricsAuth,
+	})
+	// Reading a request (headers and body) is bounded, so slow senders
+	// cannot hold connections; there is no write timeout, which would cut
+	// the event stream (/v1/stream). Webhook bodies have their own, shorter
+	// bound (ingest.Options.BodyTimeout).
+	readTimeout := s.opts.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = httpReadTimeout
+	}
+	srv := &http.Server{
+		Handler: handler, ReadHeaderTimeout: min(10*time.Second, readTimeout), ReadTimeout: readTimeout, IdleTimeout: httpIdleTimeout,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(s.events.Close) // event streams end, so Shutdown need not wait for them
+	if s.certs != nil {
+		srv.TLSConfig = s.certs.tlsConfig()
+	}
+	return srv
+}
+
+// serveHTTP serves the API on the listener and returns how to stop it.
+func (s *Server) serveHTTP() func(context.Context) error {
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		var err error
+		if s.certs != nil {
+			err = s.http.ServeTLS(s.listener, "", "")
+		} else {
+			err = s.http.Serve(s.listener)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "error", err)
+		}
+	}()
+	return func(ctx context.Context) error {
+		err := s.http.Shutdown(ctx)
+		<-served
+		if err != nil {
+			return fmt.Errorf("stop http: %w", err)
+		}
+		return nil
+	}
+}
+
+// publicAddress is Options.PublicURL, or http(s)://LISTEN.
+func (s *Server) publicAddress() string {
+	if u := strings.TrimRight(s.opts.PublicURL, "/"); u != "" {
+		return u
+	}
+	return s.scheme() + "://" + s.Addr()
+}
+
+// triggerEvent asks for a pass of a stack whose events changed (a
+// webhook delivery, a build's outcome).
+func (s *Server) triggerEvent(clientID, stackID string) {
+	s.loop.Trigger(clientID, stackID, reconcile.TriggerEvent)
+}
+
+// configChanged follows a change of a stack's desired state: the
+// gateway's cached bindings of the stack go, and a pass is asked for.
+func (s *Server) configChanged(clientID, stackID string) {
+	s.gateway.Invalidate(clientID, stackID)
+	s.loop.Trigger(clientID, stackID, reconcile.TriggerConfig)
+}
+
+// enqueueShards enqueues the stacks of shards this replica gained
+// (reconcile.MembershipOptions.OnGain). Listing the stacks of many shards
+// takes seconds at 100k stacks: not on the goroutine that renews the
+// leases, and tracked so that Shutdown waits for it before the store
+// closes.
+func (s *Server) enqueueShards(ctx context.Context, shards []int) {
+	s.cluster.Go(func() {
+		if err := s.loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
+			s.log.Warn("enqueue the stacks of claimed shards", "error", err)
+		}
+	})
+}
+
+func (s *Server) closeStore(context.Context) error {
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// closeListener closes the API's listener, when the HTTP server (which
+// closes it at Shutdown) did not start.
+func (s *Server) closeListener(context.Context) error {
+	if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close listener: %w", err)
+	}
+	return nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Store is the server's store.
+func (s *Server) Store() store.Store { return s.store }
+
+// Loop is the server's reconcile loop.
+func (s *Server) Loop() *reconcile.Reconciler { return s.loop }
+
+// State is the server's desired-state service.
+func (s *Server) State() *state.Service { return s.state }
+
+// BootstrapToken is the bootstrap token (bootstrap.go); empty when the
+// store held an API token at start.
+func (s *Server) BootstrapToken() string { return s.bootstrapToken }
+
+// Logger is the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+// UsageError is an error in the Options themselves (a flag's value, or
+// flags that go only together), as opposed to a failure while starting:
+// the CLI answers it with its usage exit status.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// OpenStore opens the store named by a URL: sqlite://PATH (or a bare path),
+// or postgres://... (postgresql://...), whose parameters are documented in
+// package postgres (pool_max_conns, statement_timeout, sslmode, ...). An
+// unknown scheme is a UsageError.
+func OpenStore(ctx context.Context, url string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case strings.Contains(url, "://"):
+		// Only the scheme: the rest of a URL may hold a password.
+		scheme, _, _ := strings.Cut(url, "://")
+		return nil, UsageError{fmt.Errorf("unknown store URL scheme %q: want sqlite://PATH or postgres://...", scheme)}
+	default:
+		return sqlite.Open(ctx, url)
+	}
+}
+
+// RedactStoreURL is a store URL fit for logs: a PostgreSQL URL without its
+// password and parameters; a SQLite path as it is.
+func RedactStoreURL(u string) string {
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return postgres.Redact(u)
+	}
+	return u
+}

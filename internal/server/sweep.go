@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// sweep deletes expired events and reconciliation results older than the
+// history retention, and prunes the audit log (audit.go), in bounded
+// batches, so a large backlog never holds the write lock for long.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(s.opts.EventTTLSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.sweepBatches(ctx, "expired events", func(ctx context.Context) (int, error) {
+			return s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
+		})
+		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
+			return s.store.DeleteReconciliationsBefore(ctx, time.Now().Add(-s.opts.HistoryRetention), 1000)
+		})
+		s.sweepAudit(ctx)
+	}
+}
+
+// sweepBatches runs a bounded delete until a batch comes back short.
+func (s *Server) sweepBatches(ctx context.Context, what string, del func(context.Context) (int, error)) {
+	for {
+		n, err := del(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("sweep "+what, "error", err)
+			}
+			return
+		}
+		if n > 0 {
+			s.log.Debug("swept "+what, "count", n)
+		}
+		if n < 1000 {
+			return
+		}
+	}
+}
