@@ -336,6 +336,10 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
 	}
 	ev.Environment = m.environment
+	if rc.Minimize != nil {
+		// Keep less: what the policy of the stacks allows (docs/DATA.md).
+		ev.Payload = rc.Minimize(r.Header, body, m.payload)
+	}
 	ev.ReceivedAt = now
 	ev.TTLTimestamp = now.Add(g.opts.Retention).Unix()
 

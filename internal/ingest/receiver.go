@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/ingest/webhook"
 
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
 	"github.com/blackwellio/blackwell/internal/provider/generic"
@@ -26,6 +29,9 @@ type Receiver struct {
 	Bound func(h http.Header, settings []map[string]string) error
 	// Normalize makes the event to store and its content-cache state.
 	Normalize func(h http.Header, body []byte, clientID, stackID string, now time.Time) (store.Event, *store.ContentItem, error)
+	// Minimize is what the stored event keeps of the body under the
+	// policy's events.payload (nil: the body as delivered).
+	Minimize func(h http.Header, body []byte, mode webhook.Payload) json.RawMessage
 	// Stale, when set, flags an accepted delivery of an event that fired
 	// long ago (counted, not rejected).
 	Stale func(h http.Header, now time.Time) bool
@@ -42,7 +48,10 @@ func Receivers() []Receiver {
 			},
 			Bound:     shopify.CheckShop,
 			Normalize: shopify.Normalize,
-			Stale:     shopify.Stale,
+			Minimize: func(h http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return shopify.MinimizePayload(h.Get(shopify.HeaderTopic), body, mode)
+			},
+			Stale: shopify.Stale,
 		},
 		{
 			Name: sanity.Name,
@@ -50,6 +59,9 @@ func Receivers() []Receiver {
 				return sanity.Verify(secrets, r.Header, body, now)
 			},
 			Normalize: sanity.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return sanity.MinimizePayload(body, mode)
+			},
 		},
 		{
 			Name: contentful.Name,
@@ -57,6 +69,9 @@ func Receivers() []Receiver {
 				return contentful.Verify(secrets, r.Method, contentful.RequestPath(r.URL), r.Header, body, now)
 			},
 			Normalize: contentful.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return contentful.MinimizePayload(body, mode)
+			},
 		},
 		{
 			Name: generic.Name,
@@ -64,6 +79,9 @@ func Receivers() []Receiver {
 				return generic.Verify(secrets, r.Header, body, now)
 			},
 			Normalize: generic.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return generic.MinimizePayload(body, mode)
+			},
 		},
 	}
 }
