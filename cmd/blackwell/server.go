@@ -97,6 +97,8 @@ type serverOptions struct {
 	// tenancy: command builds, credential hosts, client variable names
 	// (tenancy.go).
 	tenancy tenancyFlags
+	// encryptionKeyFile seals stored payloads (sealing.go).
+	encryptionKeyFile string
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -173,6 +175,9 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 
 	st, err := openStore(ctx, opts.storeURL)
 	if err != nil {
+		return nil, err
+	}
+	if st, err = sealStore(ctx, st, opts.encryptionKeyFile, log); err != nil { // sealing.go
 		return nil, err
 	}
 	s.store = st
