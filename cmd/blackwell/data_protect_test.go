@@ -17,6 +17,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/seal"
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // dataConfig is one stack bound to a shop whose API is a closed port:
@@ -42,8 +43,13 @@ type dataServer struct {
 
 func startDataServer(t *testing.T, dir, keyFile string) (*dataServer, error) {
 	t.Helper()
+	return startDataServerWith(t, dir, keyFile, dataConfig)
+}
+
+func startDataServerWith(t *testing.T, dir, keyFile, config string) (*dataServer, error) {
+	t.Helper()
 	cfg := filepath.Join(dir, "blackwell.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(dataConfig), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o600))
 	srv, err := startServer(context.Background(), serverOptions{
 		configPath: cfg, configRequired: true, listen: "127.0.0.1:0",
 		storeURL: "sqlite://" + filepath.Join(dir, "blackwell.db"), logOut: io.Discard,
@@ -77,6 +83,14 @@ func (d *dataServer) deliver(t *testing.T, topic, eventID string, body []byte) m
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
 	require.Equal(t, http.StatusOK, resp.StatusCode, ans)
 	return ans
+}
+
+// privacyCounts is a receipt's privacy report: events, content, outbox.
+func privacyCounts(t *testing.T, ans map[string]any) [3]int {
+	t.Helper()
+	p, ok := ans["privacy"].(map[string]any)
+	require.True(t, ok, "a privacy report: %v", ans)
+	return [3]int{int(p["events"].(float64)), int(p["content"].(float64)), int(p["outbox"].(float64))}
 }
 
 // payloads returns the payloads the API shows, by event id.
@@ -229,4 +243,105 @@ func TestSealedStoreNeedsItsKeyAndRotates(t *testing.T) {
 	d, err = startDataServer(t, dir, k2File)
 	require.NoError(t, err, "k1 is no longer needed")
 	require.Equal(t, before, d.payloads(t))
+}
+
+// TestPrivacyWebhooksAndEraseRemoveTheSubject: with full payloads kept and
+// sealed, Shopify's customers/data_request reports what is held about a
+// customer, customers/redact removes the customer's events (by email, id
+// and orders) and the notifications naming them, shop/redact the shop's
+// events and content, and blackwell erase does the same on the store; the
+// audit log records each without the data.
+func TestPrivacyWebhooksAndEraseRemoveTheSubject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys.txt")
+	writeKeys(t, keyFile, "k1")
+	d, err := startDataServerWith(t, dir, keyFile, dataConfig+`---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  events: {payload: full}
+`)
+	require.NoError(t, err)
+	ann, bob := "ann.privacy@example.com", "bob.privacy@example.com"
+	d.deliver(t, "orders/create", "o1", orderBody(1001, ann, "#1001", "1 Elm St"))
+	d.deliver(t, "orders/create", "o2", []byte(`{"id":1002,"email":"`+bob+`","customer":{"id":88},"updated_at":"2025-04-22T14:30:00Z"}`))
+	d.deliver(t, "customers/update", "c1", []byte(`{"id":77,"email":"`+ann+`","updated_at":"2025-04-22T14:30:00Z"}`))
+	d.deliver(t, "products/update", "p1", []byte(`{"id":5,"title":"Tee","updated_at":"2025-04-22T14:30:00Z"}`))
+	// A pending notification that names ann, and one that does not.
+	require.NoError(t, d.srv.store.CommitSubscriber(ctx, storeCommit("privacy-test",
+		`{"client_id":"acme","observed":"`+ann+`"}`, `{"client_id":"acme","observed":"ok"}`)))
+	stored := d.payloads(t)
+	require.Contains(t, stored["shopify:acme:o1"], ann, "full payloads keep the email")
+
+	redactBody := []byte(`{"shop_id":1,"shop_domain":"acme.myshopify.com","customer":{"id":77,"email":"` + ann +
+		`","phone":"555-0100"},"orders_to_redact":[1001]}`)
+	ans := d.deliver(t, "customers/data_request", "dr1", []byte(`{"shop_id":1,"shop_domain":"acme.myshopify.com",`+
+		`"customer":{"id":77,"email":"`+ann+`"},"orders_requested":[1001],"data_request":{"id":9}}`))
+	require.Equal(t, [3]int{2, 0, 1}, privacyCounts(t, ans), "the order, the customer and a notification are held")
+	require.Len(t, d.payloads(t), 5, "a data request erases nothing")
+
+	ans = d.deliver(t, "customers/redact", "rd1", redactBody)
+	require.Equal(t, [3]int{2, 0, 1}, privacyCounts(t, ans))
+	after := d.payloads(t)
+	require.ElementsMatch(t, []string{"shopify:acme:o2", "shopify:acme:p1", "shopify:acme:dr1", "shopify:acme:rd1"}, eventKeys(after))
+	for id, p := range after {
+		require.NotContains(t, p, ann, id)
+	}
+	require.NotContains(t, after["shopify:acme:rd1"], "555-0100", "the request itself keeps the customer's id only")
+	pending, err := d.srv.store.PendingOutbox(ctx, "privacy-test", 0, 10)
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	require.NotContains(t, string(pending[0].Payload), ann)
+
+	// A redelivery (after a lost answer) finds nothing more.
+	ans = d.deliver(t, "customers/redact", "rd1", redactBody)
+	require.Equal(t, true, ans["duplicate"])
+	require.Equal(t, [3]int{0, 0, 0}, privacyCounts(t, ans))
+
+	ans = d.deliver(t, "shop/redact", "sr1", []byte(`{"shop_id":1,"shop_domain":"acme.myshopify.com"}`))
+	require.Equal(t, [3]int{2, 1, 0}, privacyCounts(t, ans), "bob's order, the product and its content row (no notification names the shop)")
+	require.ElementsMatch(t, []string{"shopify:acme:dr1", "shopify:acme:rd1", "shopify:acme:sr1"}, eventKeys(d.payloads(t)))
+
+	resp, err := bearerClient(d.srv.bootstrapToken).Get(d.base + "/v1/audit?action=data_erased")
+	require.NoError(t, err)
+	audit, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 3, strings.Count(string(audit), `"action":"data_erased"`), string(audit))
+	require.NotContains(t, string(audit), ann)
+	require.Contains(t, string(audit), `"sha256":"`)
+	require.NoError(t, d.srv.Shutdown(ctx))
+
+	// On the store: blackwell erase, here of everything left of acme.
+	storeURL := "sqlite://" + filepath.Join(dir, "blackwell.db")
+	_, errOut, code := runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all")
+	require.Equal(t, 1, code, "the payloads are sealed: the key is needed")
+	require.Contains(t, errOut, "--encryption-key-file")
+	out, errOut, code := runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--subject", bob, "--encryption-key-file", keyFile, "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "found 0 events", "bob's order went with the shop")
+	out, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all", "--encryption-key-file", keyFile)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "erased 0 events, 0 content items, 1 notifications of acme", "privacy requests are kept as their record")
+}
+
+func eventKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// storeCommit is a subscriber's first commit with deliveries of these
+// payloads.
+func storeCommit(name string, payloads ...string) store.SubscriberCommit {
+	c := store.SubscriberCommit{Name: name, Create: true, To: 1}
+	for i, p := range payloads {
+		c.Deliveries = append(c.Deliveries, store.OutboxItem{ID: fmt.Sprintf("test/%d", i), Channel: "test", Payload: json.RawMessage(p)})
+	}
+	return c
 }

@@ -112,3 +112,52 @@ func MinimizePayload(topic string, raw []byte, mode webhook.Payload) json.RawMes
 	}
 	return webhook.Keep(raw, shape)
 }
+
+// PrivacyRequest is what a privacy webhook asks
+// (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance):
+// customers/data_request and customers/redact name a customer (id, email,
+// phone) and orders; shop/redact a shop.
+type PrivacyRequest struct {
+	Topic      string
+	ShopDomain string
+	CustomerID string
+	Email      string
+	Phone      string
+	// OrderIDs are orders_to_redact or orders_requested.
+	OrderIDs []string
+}
+
+// ParsePrivacy reads a privacy topic's body. ok is false for other topics.
+func ParsePrivacy(topic string, body []byte) (req PrivacyRequest, ok bool, err error) {
+	if !IsPrivacyTopic(topic) {
+		return PrivacyRequest{}, false, nil
+	}
+	var b struct {
+		ShopDomain string `json:"shop_domain"`
+		Customer   *struct {
+			ID    json.Number `json:"id"`
+			Email string      `json:"email"`
+			Phone string      `json:"phone"`
+		} `json:"customer"`
+		OrdersToRedact  []json.Number `json:"orders_to_redact"`
+		OrdersRequested []json.Number `json:"orders_requested"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return PrivacyRequest{}, true, webhook.Malformed("%s body: %s", topic, "not a privacy request")
+	}
+	req = PrivacyRequest{Topic: topic, ShopDomain: strings.ToLower(b.ShopDomain)}
+	if topic == TopicShopRedact {
+		if req.ShopDomain == "" {
+			return PrivacyRequest{}, true, webhook.Malformed("%s body has no shop_domain", topic)
+		}
+		return req, true, nil
+	}
+	if b.Customer == nil || (b.Customer.ID == "" && b.Customer.Email == "" && b.Customer.Phone == "") {
+		return PrivacyRequest{}, true, webhook.Malformed("%s body names no customer", topic)
+	}
+	req.CustomerID, req.Email, req.Phone = b.Customer.ID.String(), b.Customer.Email, b.Customer.Phone
+	for _, id := range append(b.OrdersToRedact, b.OrdersRequested...) {
+		req.OrderIDs = append(req.OrderIDs, id.String())
+	}
+	return req, true, nil
+}

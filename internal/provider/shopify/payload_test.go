@@ -136,3 +136,31 @@ func TestPayloadModeDefaults(t *testing.T) {
 			shopify.PayloadMode(topic, webhook.PayloadFull) == webhook.PayloadFull, topic)
 	}
 }
+
+func TestParsePrivacy(t *testing.T) {
+	t.Parallel()
+	req, ok, err := shopify.ParsePrivacy("customers/redact", []byte(redactBody))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, shopify.PrivacyRequest{Topic: "customers/redact", ShopDomain: "acme.myshopify.com", CustomerID: "191167",
+		Email: "john@example.com", Phone: "555-625-1199", OrderIDs: []string{"299938", "280263", "220458"}}, req)
+	req, _, err = shopify.ParsePrivacy("customers/data_request", []byte(dataRequestBody))
+	require.NoError(t, err)
+	require.Equal(t, []string{"299938"}, req.OrderIDs)
+	req, _, err = shopify.ParsePrivacy("shop/redact", []byte(shopRedactBody))
+	require.NoError(t, err)
+	require.Equal(t, shopify.PrivacyRequest{Topic: "shop/redact", ShopDomain: "acme.myshopify.com"}, req)
+
+	_, ok, err = shopify.ParsePrivacy("orders/create", []byte(orderBody))
+	require.NoError(t, err)
+	require.False(t, ok)
+	for topic, body := range map[string]string{
+		"customers/redact":       `{"shop_domain":"acme.myshopify.com"}`,
+		"shop/redact":            `{"shop_id":1}`,
+		"customers/data_request": `{"customer":{"id":"x"}}`,
+	} {
+		_, ok, err := shopify.ParsePrivacy(topic, []byte(body))
+		require.True(t, ok)
+		require.ErrorIs(t, err, webhook.ErrMalformed, topic)
+	}
+}
