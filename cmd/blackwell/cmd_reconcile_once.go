@@ -29,6 +29,8 @@ type onceOptions struct {
 	publicURL      string
 	workers        int
 	tenancy        tenancyFlags
+	// encryptionKeyFile: the store's payloads are sealed (sealing.go).
+	encryptionKeyFile string
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
@@ -56,6 +58,9 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	}
 	st, err := openExistingStore(ctx, o.storeURL)
 	if err != nil {
+		return err
+	}
+	if st, err = sealStore(ctx, st, o.encryptionKeyFile, log); err != nil { // sealing.go
 		return err
 	}
 	defer st.Close()
