@@ -233,6 +233,12 @@ func TestSealedStoreNeedsItsKeyAndRotates(t *testing.T) {
 	_, err = startDataServer(t, dir, k2File)
 	require.ErrorContains(t, err, `wrapped by key-encryption key "k1", which `+k2File+` does not hold (it holds k2)`)
 
+	// reconcile --once refuses it without the key too.
+	_, errOut, code := runCLI(t, "reconcile", "--once", "--store", "sqlite://"+filepath.Join(dir, "blackwell.db"),
+		"--encryption-key-file", "")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "the store holds sealed data")
+
 	// Rotate to k2 (k1 still in the file to open the old data key).
 	both := filepath.Join(dir, "both.txt")
 	require.NoError(t, os.WriteFile(both, []byte(k2+"\n"+k1+"\n"), 0o600))
