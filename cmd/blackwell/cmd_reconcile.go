@@ -154,6 +154,7 @@ Lambda-style runs.`,
 	f.BoolVar(&once, "once", false, "run the passes here, on --store, without a server")
 	f.StringVar(&oo.configPath, "config", envOr("BLACKWELL_CONFIG", "blackwell.yaml"), "with --once: configuration applied first (the default file only if it exists)")
 	f.StringVar(&oo.storeURL, "store", envOr("BLACKWELL_STORE", "sqlite://./blackwell.db"), "with --once: the store (sqlite://PATH or postgres://...)")
+	f.StringVar(&oo.encryptionKeyFile, "encryption-key-file", envOr("BLACKWELL_ENCRYPTION_KEY_FILE", ""), "with --once: serve's key file, when the store's payloads are sealed")
 	f.StringVar(&oo.publicURL, "public-url", envOr("BLACKWELL_PUBLIC_URL", ""), "with --once: the server's public address, to recognise its webhook subscriptions")
 	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
 	f.StringVar(&oo.egressAllow, "egress-allow", envOr("BLACKWELL_EGRESS_ALLOW", ""), "with --once: "+egressAllowUsage)

@@ -14,6 +14,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -32,6 +33,8 @@ type onceOptions struct {
 	// egressAllow is --egress-allow, as serve's: where probes, provider
 	// APIs and builds may connect (empty: everywhere).
 	egressAllow string
+	// encryptionKeyFile: the store's payloads are sealed (sealing.go).
+	encryptionKeyFile string
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
@@ -63,6 +66,9 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	}
 	st, err := openExistingStore(ctx, o.storeURL)
 	if err != nil {
+		return err
+	}
+	if st, err = seal.OpenFile(ctx, st, o.encryptionKeyFile, log); err != nil {
 		return err
 	}
 	defer st.Close()

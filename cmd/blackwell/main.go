@@ -94,6 +94,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(g),
 		newMigrateCmd(g), newBackupCmd(g), newStoreCmd(g), // cmd_migrate.go, cmd_backup.go, cmd_store.go
 		newTokenCmd(g), // cmd_token.go
+		newKeysCmd(g),  // sealing.go
+		newEraseCmd(g), // cmd_erase.go
 	)
 	root.AddCommand(clientCommands(g)...)
 	return root

@@ -59,6 +59,8 @@ type serverOptions struct {
 	// tenancy: command builds, credential hosts, client variable names
 	// (tenancy.go).
 	tenancy tenancyFlags
+	// encryptionKeyFile seals stored payloads (sealing.go).
+	encryptionKeyFile string
 }
 
 // options turns the flags into the server's Options.
@@ -81,8 +83,9 @@ func (o serverOptions) options() (bwserver.Options, error) {
 		WebhookMaxBody: o.webhookMaxBody, WebhookMaxInFlight: o.webhookMaxInFlight, WebhookTriggerEvery: o.webhookTriggerEvery,
 		Heal: o.heal, LeaseTTL: o.leaseTTL, PprofListen: o.pprofListen,
 		BootstrapTokenFile: o.bootstrapTokenFile, AllowedHosts: o.allowedHosts, MetricsAuth: o.metricsAuth,
-		ReadTimeout:    o.readTimeout,
-		NotifyChannels: o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
+		EncryptionKeyFile: o.encryptionKeyFile,
+		ReadTimeout:       o.readTimeout,
+		NotifyChannels:    o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
 		Rules: rules, ClientSecretPrefix: o.tenancy.clientSecretPrefix,
 		Version: buildVersion(),
 		Logger:  slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.logLevel})),

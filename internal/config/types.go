@@ -143,6 +143,18 @@ type PolicySpec struct {
 	Content       ContentPolicy `json:"content" yaml:"content"`
 	Notifications Notifications `json:"notifications" yaml:"notifications"`
 	Observability Observability `json:"observability" yaml:"observability"`
+	// Events says what the event mirror keeps of webhook deliveries.
+	Events EventsPolicy `json:"events,omitzero" yaml:"events"`
+}
+
+// EventsPolicy says what the stored event of a webhook delivery keeps of
+// its body: minimal (the ids, handles, status, timestamps and versions
+// drift and content detection use), full (the body as delivered) or none.
+// Unset, each provider decides per topic: minimal for Shopify orders/*,
+// customers/*, checkouts/* and the privacy topics, full elsewhere
+// (docs/DATA.md). Shopify's privacy topics are never kept in full.
+type EventsPolicy struct {
+	Payload string `json:"payload,omitempty" yaml:"payload" jsonschema:"enum=minimal,enum=full,enum=none"`
 }
 
 // Schedule sets the interval of the scheduled pass (jittered).

@@ -452,6 +452,7 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 	for i, c := range p.Notifications.Channels {
 		r.checkChannelSpec(at(fmt.Sprintf("notifications.channels[%d]", i)), &c, true)
 	}
+	r.checkEnum(at("events.payload"), p.Events.Payload, []string{"minimal", "full", "none"}, false)
 }
 
 // checkChannel validates one NotificationChannel document.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/ingest/webhook"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -19,6 +20,8 @@ import (
 type clientBindings struct {
 	stacks  map[string]*stackBindings
 	ordered []string // stack ids, sorted
+	// payload is each stack's events.payload, from its effective policy.
+	payload map[string]webhook.Payload
 }
 
 // stackBindings is one stack's receivers: provider name -> the active
@@ -40,6 +43,17 @@ type match struct {
 	secrets     []string
 	environment string // shared by the stacks, else empty
 	settings    []map[string]string
+	// payload is the most protective events.payload of the stacks.
+	payload webhook.Payload
+}
+
+// payloadOf is the stack's events.payload: its own policy's, else the
+// client's (the policies the stack's passes use).
+func (c *clientBindings) payloadOf(stackID string) webhook.Payload {
+	if p, ok := c.payload[stackID]; ok {
+		return p
+	}
+	return c.payload[""]
 }
 
 // find returns the stacks of c that bind provider: stackID alone when it is
@@ -52,8 +66,12 @@ func (c *clientBindings) find(provider, stackID string) (m match, ok bool) {
 		}
 		if len(m.stacks) == 0 {
 			m.environment = s.environment
-		} else if m.environment != s.environment {
-			m.environment = ""
+			m.payload = c.payloadOf(id)
+		} else {
+			if m.environment != s.environment {
+				m.environment = ""
+			}
+			m.payload = webhook.Least(m.payload, c.payloadOf(id))
 		}
 		m.stacks = append(m.stacks, id)
 		m.settings = append(m.settings, s.settings[provider]...)
@@ -177,7 +195,11 @@ func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBi
 	if len(states) == 0 {
 		return nil, nil
 	}
-	b := &clientBindings{stacks: make(map[string]*stackBindings, len(states))}
+	policies, err := c.store.ListPolicies(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("read policies of %s: %w", clientID, err)
+	}
+	b := &clientBindings{stacks: make(map[string]*stackBindings, len(states)), payload: c.payloadModes(clientID, policies)}
 	for _, rec := range states {
 		if prev != nil {
 			if s, ok := prev.stacks[rec.StackID]; ok && s.hash == rec.DesiredHash && s.environment == rec.Environment {
@@ -191,6 +213,26 @@ func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBi
 	}
 	slices.Sort(b.ordered)
 	return b, nil
+}
+
+// payloadModes reads events.payload of each stack's effective policy (the
+// stack's own, else the client's: config.EffectivePolicy); "" maps the
+// stacks without one. A policy that does not decode is logged and keeps
+// least (none): a delivery is then stored without its body rather than
+// with more than the operator asked for.
+func (c *bindingCache) payloadModes(clientID string, recs []store.PolicyRecord) map[string]webhook.Payload {
+	out := map[string]webhook.Payload{}
+	for _, rec := range recs {
+		var p config.PolicySpec
+		mode := webhook.PayloadNone
+		if err := json.Unmarshal(rec.Document, &p); err != nil {
+			c.log.Warn("webhook bindings: policy does not decode; payloads are not kept", "client_id", clientID, "stack_id", rec.StackID, "error", err)
+		} else {
+			mode = webhook.Payload(p.Events.Payload)
+		}
+		out[rec.StackID] = mode
+	}
+	return out
 }
 
 // resolve decodes a stack's desired document and resolves the webhook

@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/blackwellio/blackwell/internal/erase"
 	"github.com/blackwellio/blackwell/internal/ingest/webhook"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -229,6 +230,31 @@ type Receipt struct {
 	// Triggered are the stacks ("client/stack") a pass was asked for
 	// (at once, or at the end of the stack's trigger interval).
 	Triggered []string `json:"triggered,omitempty"`
+	// Privacy is what a privacy request erased (or found, for a data
+	// request): counts and a digest, never the data.
+	Privacy *erase.Report `json:"privacy,omitempty"`
+}
+
+// privacy runs a privacy request (docs/DATA.md): an erasure, or a data
+// request whose answer is the audit entry and the log line. A failure is
+// 503: the provider retries, and the retry runs it again.
+func (g *Gateway) privacy(ctx context.Context, provider string, p Privacy, receipt *Receipt) error {
+	er := &erase.Eraser{Store: g.opts.Store, Now: g.now}
+	run := er.Find
+	if p.Erase {
+		run = er.Erase
+	}
+	rep, err := run(ctx, p.Request)
+	if err != nil {
+		g.log.Error("privacy request failed", "provider", provider, "client_id", p.Request.ClientID, "event_id", receipt.EventID, "error", err)
+		e := reject(http.StatusServiceUnavailable, "unavailable", ResultStoreUnavailable, "the privacy request could not be completed; retry later")
+		e.Retry = retryAfter
+		return e
+	}
+	g.log.Info("privacy request", "provider", provider, "client_id", p.Request.ClientID, "event_id", receipt.EventID,
+		"erase", p.Erase, "scope", rep.Scope, "events", rep.Events, "content", rep.Content, "outbox", rep.Outbox, "sha256", rep.SHA256)
+	receipt.Privacy = &rep
+	return nil
 }
 
 // ServeWebhook receives one delivery for provider, client and optionally
@@ -335,7 +361,23 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		// The sender proved it holds the secret: it may know why.
 		return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
 	}
+	var privacy *Privacy
+	if rc.Privacy != nil {
+		p, ok, err := rc.Privacy(r.Header, body)
+		if err != nil {
+			return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
+		}
+		if ok {
+			p.Request.ClientID = clientID
+			p.Request.Reason += " " + ev.EventID
+			privacy = &p
+		}
+	}
 	ev.Environment = m.environment
+	if rc.Minimize != nil {
+		// Keep less: what the policy of the stacks allows (docs/DATA.md).
+		ev.Payload = rc.Minimize(r.Header, body, m.payload)
+	}
 	ev.ReceivedAt = now
 	ev.TTLTimestamp = now.Add(g.opts.Retention).Unix()
 
@@ -352,6 +394,14 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		return Receipt{}, e
 	}
 	receipt := Receipt{EventID: ev.EventID, Duplicate: !inserted[0]}
+	if privacy != nil {
+		// After the commit, on a duplicate too: a redelivery after a
+		// failed erasure (answered 503) runs it again; a second run
+		// finds what the first left.
+		if err := g.privacy(r.Context(), provider, *privacy, &receipt); err != nil {
+			return Receipt{}, err
+		}
+	}
 	if receipt.Duplicate {
 		return receipt, nil
 	}

@@ -1,8 +1,12 @@
 package ingest
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/erase"
+	"github.com/blackwellio/blackwell/internal/ingest/webhook"
 
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
 	"github.com/blackwellio/blackwell/internal/provider/generic"
@@ -26,6 +30,12 @@ type Receiver struct {
 	Bound func(h http.Header, settings []map[string]string) error
 	// Normalize makes the event to store and its content-cache state.
 	Normalize func(h http.Header, body []byte, clientID, stackID string, now time.Time) (store.Event, *store.ContentItem, error)
+	// Minimize is what the stored event keeps of the body under the
+	// policy's events.payload (nil: the body as delivered).
+	Minimize func(h http.Header, body []byte, mode webhook.Payload) json.RawMessage
+	// Privacy, when set, reads a privacy request (an erasure or a data
+	// request) from a verified delivery; ok is false for other deliveries.
+	Privacy func(h http.Header, body []byte) (p Privacy, ok bool, err error)
 	// Stale, when set, flags an accepted delivery of an event that fired
 	// long ago (counted, not rejected).
 	Stale func(h http.Header, now time.Time) bool
@@ -42,7 +52,11 @@ func Receivers() []Receiver {
 			},
 			Bound:     shopify.CheckShop,
 			Normalize: shopify.Normalize,
-			Stale:     shopify.Stale,
+			Minimize: func(h http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return shopify.MinimizePayload(h.Get(shopify.HeaderTopic), body, mode)
+			},
+			Privacy: shopifyPrivacy,
+			Stale:   shopify.Stale,
 		},
 		{
 			Name: sanity.Name,
@@ -50,6 +64,9 @@ func Receivers() []Receiver {
 				return sanity.Verify(secrets, r.Header, body, now)
 			},
 			Normalize: sanity.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return sanity.MinimizePayload(body, mode)
+			},
 		},
 		{
 			Name: contentful.Name,
@@ -57,6 +74,9 @@ func Receivers() []Receiver {
 				return contentful.Verify(secrets, r.Method, contentful.RequestPath(r.URL), r.Header, body, now)
 			},
 			Normalize: contentful.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return contentful.MinimizePayload(body, mode)
+			},
 		},
 		{
 			Name: generic.Name,
@@ -64,6 +84,44 @@ func Receivers() []Receiver {
 				return generic.Verify(secrets, r.Header, body, now)
 			},
 			Normalize: generic.Normalize,
+			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
+				return generic.MinimizePayload(body, mode)
+			},
 		},
 	}
+}
+
+// Privacy is a privacy request a delivery carries: what to erase (Erase)
+// or to report (a data request). The gateway sets the client and runs it
+// after the delivery's event is committed.
+type Privacy struct {
+	Erase   bool
+	Request erase.Request
+}
+
+// shopifyPrivacy reads Shopify's mandatory privacy webhooks:
+// customers/redact erases what names the customer (email, phone, id) and
+// the orders to redact, shop/redact the shop's data, and
+// customers/data_request reports what is held about the customer.
+func shopifyPrivacy(h http.Header, body []byte) (Privacy, bool, error) {
+	topic := h.Get(shopify.HeaderTopic)
+	p, ok, err := shopify.ParsePrivacy(topic, body)
+	if !ok || err != nil {
+		return Privacy{}, ok, err
+	}
+	req := erase.Request{By: "shopify:" + topic, Reason: "shopify " + topic}
+	if topic == shopify.TopicShopRedact {
+		req.Shop = p.ShopDomain
+	} else {
+		for _, v := range []string{p.Email, p.Phone} {
+			if v != "" {
+				req.Subject.Values = append(req.Subject.Values, v)
+			}
+		}
+		if p.CustomerID != "" {
+			req.Subject.IDs = append(req.Subject.IDs, p.CustomerID)
+		}
+		req.Subject.IDs = append(req.Subject.IDs, p.OrderIDs...)
+	}
+	return Privacy{Erase: topic != shopify.TopicCustomersDataRequest, Request: req}, true, nil
 }

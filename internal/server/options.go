@@ -68,6 +68,10 @@ type Options struct {
 	AllowedHosts []string
 	// MetricsAuth makes /metrics need a viewer token.
 	MetricsAuth bool
+	// EncryptionKeyFile seals stored webhook payloads and notification
+	// bodies with its keys (internal/seal); a store holding sealed data
+	// is refused without it.
+	EncryptionKeyFile string
 	// ReadTimeout bounds reading a whole request (0: 30s); tests shorten
 	// it.
 	ReadTimeout time.Duration

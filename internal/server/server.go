@@ -22,6 +22,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -77,6 +78,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	if s.store, err = OpenStore(ctx, opts.StoreURL); err != nil {
 		return nil, err
+	}
+	if s.store, err = seal.OpenFile(ctx, s.store, opts.EncryptionKeyFile, s.log); err != nil {
+		return nil, err // (OpenFile closed the store)
 	}
 	s.stops.push(s.closeStore)
 	auditKey, err := s.setupAudit() // audit.go: checkpoint key, pruner, head signer

@@ -115,6 +115,9 @@ func CopyTables() []Table {
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),
+		// Wrapped data keys: a copy of sealed rows needs them (and the
+		// key-encryption keys, which are never in the store).
+		table("data_keys", "id", `id text, kek_id text, wrapped text, created_at time`),
 		// Runtime state of work distribution, copied so that epochs (fencing
 		// tokens) keep increasing on the target.
 		table("replicas", "id", `id text, heartbeat time, expires_at time`),

@@ -417,6 +417,8 @@ type Store interface {
 
 	Ops // schema version, export and import of rows (ops.go)
 
+	PayloadStore // data keys, sealed payloads, erasure (payload.go)
+
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack

@@ -87,6 +87,8 @@ func cases() []testCase {
 		{"AuditInvalidChanges", testAuditInvalidChanges},
 		{"AuditHeads", testAuditHeads},
 		{"TokensAndAuditRetention", testTokenCases},
+		{"DataKeys", testDataKeys},       // payload_cases.go
+		{"PayloadRows", testPayloadRows}, // payload_cases.go
 	}
 }
 

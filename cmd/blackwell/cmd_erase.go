@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blackwellio/blackwell/internal/erase"
+	"github.com/blackwellio/blackwell/internal/seal"
+)
+
+// newEraseCmd is "blackwell erase": a person's, a shop's or a client's
+// data removed from the store (docs/DATA.md).
+func newEraseCmd(g *globals) *cobra.Command {
+	var (
+		storeURL, keyFile, client, shop string
+		subjects                        []string
+		all, dryRun                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "erase --client C (--subject EMAIL|ID ... | --shop DOMAIN | --all)",
+		Short: "Erase what the store holds about a person, a shop or a client",
+		Long: `Delete the client's events whose payload or content id names the subject
+(an email, matched in any string of a payload, or an id: a customer, order or
+content id), the content-cache rows with that id, and pending notifications
+that name it; or, with --shop, every Shopify event of the client and the
+shop's content; or, with --all, all of the client's events, content and
+notifications. The audit log records the erasure (data_erased: counts and a
+SHA-256 of what was erased, never the data). --dry-run reports what would go
+and records a data_request_answered entry instead.
+
+Works on the store directly (--store); with sealed payloads it needs the
+server's --encryption-key-file to read them.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := erase.Request{ClientID: client, Shop: strings.ToLower(shop), Everything: all, By: cliActor(), Reason: "cli"}
+			for _, s := range subjects {
+				s = strings.TrimSpace(s)
+				switch {
+				case s == "":
+				case strings.Contains(s, "@"):
+					req.Subject.Values = append(req.Subject.Values, s)
+				default:
+					req.Subject.IDs = append(req.Subject.IDs, s)
+				}
+			}
+			n := 0
+			for _, set := range []bool{!req.Subject.Empty(), shop != "", all} {
+				if set {
+					n++
+				}
+			}
+			if client == "" || n != 1 {
+				return usageError{fmt.Errorf("erase needs --client and one of --subject, --shop or --all")}
+			}
+			ctx := cmd.Context()
+			st, err := openExistingStore(ctx, storeURL)
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if st, err = seal.OpenFile(ctx, st, keyFile, log); err != nil {
+				return err
+			}
+			defer st.Close()
+			er := &erase.Eraser{Store: st}
+			run, verb := er.Erase, "erased"
+			if dryRun {
+				run, verb = er.Find, "found"
+			}
+			rep, err := run(ctx, req)
+			if err != nil {
+				return fmt.Errorf("erase: %w", err)
+			}
+			if g.output == "json" {
+				return writeJSON(g.stdout, rep)
+			}
+			fmt.Fprintf(g.stdout, "%s %d events, %d content items, %d notifications of %s (sha256 %s)\n",
+				verb, rep.Events, rep.Content, rep.Outbox, client, rep.SHA256)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	storeFlag(f, &storeURL)
+	f.StringVar(&keyFile, "encryption-key-file", "", "the server's key file, to read sealed payloads")
+	f.StringVar(&client, "client", "", "the client whose data is erased")
+	f.StringSliceVar(&subjects, "subject", nil, "an email or an id (customer, order, content) to erase; repeatable")
+	f.StringVar(&shop, "shop", "", "erase every Shopify event of the client and this shop's content (acme.myshopify.com)")
+	f.BoolVar(&all, "all", false, "erase all of the client's events, content and notifications")
+	f.BoolVar(&dryRun, "dry-run", false, "report what would be erased (audited as a data request), erase nothing")
+	bindEnv(f)
+	return cmd
+}

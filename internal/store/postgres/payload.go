@@ -1,0 +1,246 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// DataKeys returns the wrapped data keys, oldest first.
+func (s *Store) DataKeys(ctx context.Context) ([]store.DataKey, error) {
+	var out []store.DataKey
+	err := s.retry(ctx, func() error {
+		out = nil
+		rows, err := s.pool.Query(ctx, `SELECT id, kek_id, wrapped, created_at FROM data_keys ORDER BY created_at, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k store.DataKey
+			if err := rows.Scan(&k.ID, &k.KEKID, &k.Wrapped, &k.CreatedAt); err != nil {
+				return err
+			}
+			k.CreatedAt = utc(k.CreatedAt)
+			out = append(out, k)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data keys: %w", err)
+	}
+	return out, nil
+}
+
+// PutDataKeys upserts keys by id in one transaction.
+func (s *Store) PutDataKeys(ctx context.Context, keys []store.DataKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		b := t.batch()
+		for _, k := range keys {
+			b.Queue(`INSERT INTO data_keys (id, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrapped`,
+				k.ID, k.KEKID, k.Wrapped, store.Truncate(k.CreatedAt))
+		}
+		return t.commit(ctx, b)
+	})
+	if err != nil {
+		return fmt.Errorf("put data keys: %w", err)
+	}
+	return nil
+}
+
+// ScanPayloads reads payloads as stored, in key order (COLLATE "C":
+// bytewise, as SQLite orders them).
+func (s *Store) ScanPayloads(ctx context.Context, q store.PayloadScan) ([]store.PayloadRow, error) {
+	var (
+		query string
+		args  []any
+	)
+	switch q.Table {
+	case store.PayloadEvents:
+		query = `SELECT event_id, client_id, provider_name, content_id, event_type, payload FROM events
+WHERE payload IS NOT NULL AND event_id > $1 AND ($2 = '' OR client_id = $2) AND ($3 = '' OR provider_name = $3)
+ORDER BY event_id LIMIT $4`
+		args = []any{q.After, q.ClientID, q.ProviderName, store.PageLimit(q.Limit)}
+	case store.PayloadOutbox:
+		query = `SELECT id, '', '', '', '', payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2`
+		args = []any{q.After, store.PageLimit(q.Limit)}
+	default:
+		return nil, fmt.Errorf("scan payloads: unknown table %q", q.Table)
+	}
+	var out []store.PayloadRow
+	err := s.retry(ctx, func() error {
+		out = nil
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				r       store.PayloadRow
+				payload string
+			)
+			if err := rows.Scan(&r.Key, &r.ClientID, &r.ProviderName, &r.ContentID, &r.EventType, &payload); err != nil {
+				return err
+			}
+			r.Payload = json.RawMessage(payload)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan %s payloads: %w", q.Table, err)
+	}
+	return out, nil
+}
+
+// payloadKey is the key column of a payload table.
+func payloadKey(t store.PayloadTable) (string, error) {
+	switch t {
+	case store.PayloadEvents:
+		return "event_id", nil
+	case store.PayloadOutbox:
+		return "id", nil
+	}
+	return "", fmt.Errorf("unknown table %q", t)
+}
+
+// SwapPayloads writes the swaps whose row still holds Old, in one
+// statement.
+func (s *Store) SwapPayloads(ctx context.Context, table store.PayloadTable, swaps []store.PayloadSwap) (int, error) {
+	key, err := payloadKey(table)
+	if err != nil {
+		return 0, fmt.Errorf("swap payloads: %w", err)
+	}
+	if len(swaps) == 0 {
+		return 0, nil
+	}
+	keys, olds, news := make([]string, len(swaps)), make([]string, len(swaps)), make([]string, len(swaps))
+	for i, w := range swaps {
+		if !json.Valid(w.New) {
+			return 0, fmt.Errorf("swap payloads: %s %s: the new payload is not JSON", table, w.Key)
+		}
+		keys[i], olds[i], news[i] = w.Key, string(w.Old), string(w.New)
+	}
+	var n int64
+	err = s.retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, `UPDATE `+string(table)+` t SET payload = w.new
+FROM unnest($1::text[], $2::text[], $3::text[]) AS w(key, old, new)
+WHERE t.`+key+` = w.key AND t.payload = w.old`, keys, olds, news)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("swap %s payloads: %w", table, err)
+	}
+	return int(n), nil
+}
+
+// qDeleteEvents deletes events by id and takes them out of their activity
+// buckets, as qDeleteExpired does for expired ones.
+const qDeleteEvents = `WITH del AS (
+	DELETE FROM events WHERE event_id = ANY($1)
+	RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp),
+gone AS (
+	SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC') AS hour, provider_name, event_type, content_type,
+		count(*) AS n
+	FROM del GROUP BY 1, 2, 3, 4, 5, 6),
+sub AS (
+	INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, slot, count, last)
+	SELECT client_id, stack_id, hour, provider_name, event_type, content_type, 0, -n, hour FROM gone
+	ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type, slot) DO UPDATE SET
+		count = event_activity.count + excluded.count)
+SELECT client_id, stack_id, hour, provider_name, event_type, content_type, n FROM gone`
+
+// DeleteRows deletes rows by key; deleted events leave their activity
+// buckets as expired ones do.
+func (s *Store) DeleteRows(ctx context.Context, table store.PayloadTable, keys []string) (int, error) {
+	if _, err := payloadKey(table); err != nil {
+		return 0, fmt.Errorf("delete rows: %w", err)
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	if table == store.PayloadOutbox {
+		var n int64
+		err := s.retry(ctx, func() error {
+			tag, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, keys)
+			n = tag.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("delete outbox rows: %w", err)
+		}
+		return int(n), nil
+	}
+	var n int
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		n = 0
+		var (
+			clients, stacks, providers, types, contentTypes []string
+			hours                                           []time.Time
+		)
+		b := t.batch()
+		b.Queue(qDeleteEvents, keys).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					c, st, p, ty, ct string
+					h                time.Time
+					k                int
+				)
+				if err := rows.Scan(&c, &st, &h, &p, &ty, &ct, &k); err != nil {
+					return err
+				}
+				clients, stacks, hours = append(clients, c), append(stacks, st), append(hours, h)
+				providers, types, contentTypes = append(providers, p), append(types, ty), append(contentTypes, ct)
+				n += k
+			}
+			return rows.Err()
+		})
+		if err := t.send(ctx, b); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		b = t.batch()
+		b.Queue(qDropActivity, clients, stacks, hours, providers, types, contentTypes)
+		return t.commit(ctx, b)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete events rows: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteContent deletes content-cache rows.
+func (s *Store) DeleteContent(ctx context.Context, q store.ContentErase) (int, error) {
+	if q.ClientID == "" || q.ProviderName == "" {
+		return 0, fmt.Errorf("delete content: client and provider are required")
+	}
+	ids := q.ContentIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	var n int64
+	err := s.retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM content WHERE client_id = $1 AND provider_name = $2
+	AND ($3 = '' OR source = $3) AND (cardinality($4::text[]) = 0 OR content_id = ANY($4))`,
+			q.ClientID, q.ProviderName, q.Source, ids)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete content: %w", err)
+	}
+	return int(n), nil
+}
