@@ -327,6 +327,8 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		OnConfig:   notes.Configure,
 		Egress:     opts.egress, // client-scoped writes may target what it lists
 
+		CheckConfig: notes.Check, // config_check.go: nothing is applied unless the channels build
+
 		CredentialHosts:    rules.CredentialHosts,
 		ClientSecretPrefix: opts.tenancy.clientSecretPrefix,
 		Destinations:       credentialDestinations(providers),
@@ -404,6 +406,10 @@ func (s *server) loadConfig() (*config.Config, error) {
 	cfg, err := config.LoadWith(s.opts.configPath, s.opts.getenv, rules)
 	if err != nil {
 		return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
+	}
+	// Every part must be acceptable before any is written (config_check.go).
+	if err := checkChannels(cfg, egressChannels(s.opts.notifyChannels, s.opts.egress)); err != nil {
+		return nil, fmt.Errorf("config refused, nothing applied: %s: %w", s.opts.configPath, err)
 	}
 	return cfg, nil
 }

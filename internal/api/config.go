@@ -76,14 +76,23 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Every part must be acceptable before any is written: the
+	// notification channels are built (not started) first.
+	if s.opts.CheckConfig != nil {
+		if err := s.opts.CheckConfig(r.Context(), cfg); err != nil {
+			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig, "config refused, nothing applied: %v", err)
+		}
+	}
 	results, err := s.opts.State.Apply(r.Context(), cfg, actor(r))
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
 	if s.opts.OnConfig != nil {
 		if err := s.opts.OnConfig(r.Context(), cfg); err != nil {
-			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig,
-				"desired state applied, but the notification channels were kept as they were: %v", err)
+			// CheckConfig built these channels a moment ago: starting
+			// them failed, which is the server's trouble, not the
+			// document's.
+			return fmt.Errorf("desired state applied, but starting the notification channels failed (the previous ones are kept): %w", err)
 		}
 		s.auditChannels(w, r, cfg)
 	}
