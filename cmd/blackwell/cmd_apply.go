@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -27,6 +28,26 @@ func (r wireApplyResult) change() string {
 		return "changed"
 	}
 	return "unchanged"
+}
+
+// wirePolicyResult is one policy of POST /v1/config's answer.
+type wirePolicyResult struct {
+	ClientID string `json:"client_id"`
+	StackID  string `json:"stack_id"`
+	Created  bool   `json:"created"`
+	Changed  bool   `json:"changed"`
+}
+
+// key names the policy: CLIENT (client-wide) or CLIENT/STACK.
+func (r wirePolicyResult) key() string {
+	if r.StackID == "" {
+		return r.ClientID
+	}
+	return r.ClientID + "/" + r.StackID
+}
+
+func (r wirePolicyResult) change() string {
+	return wireApplyResult{Created: r.Created, Changed: r.Changed}.change()
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
@@ -53,7 +74,12 @@ document is invalid; the problems are printed as file:line:column: message.`,
 				return err
 			}
 			var answer struct {
-				Items []wireApplyResult `json:"items"`
+				Items    []wireApplyResult  `json:"items"`
+				Policies []wirePolicyResult `json:"policies"`
+				Channels []struct {
+					Name string `json:"name"`
+					Type string `json:"type"`
+				} `json:"channels"`
 			}
 			raw, _, err := c.do(cmd.Context(), apiRequest{
 				method: http.MethodPost, path: "/v1/config", body: data, ctype: "application/yaml",
@@ -66,14 +92,34 @@ document is invalid; the problems are printed as file:line:column: message.`,
 				return g.writeRaw(raw)
 			}
 			if len(answer.Items) == 0 {
-				_, err := fmt.Fprintln(g.stdout, "no stacks in", file)
-				return err
+				fmt.Fprintln(g.stdout, "no stacks in", file)
+			} else {
+				tw := newTable(g.stdout, "CLIENT", "STACK", "VERSION", "CHANGE")
+				for _, r := range answer.Items {
+					row(tw, r.ClientID, r.StackID, r.Version, r.change())
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
-			tw := newTable(g.stdout, "CLIENT", "STACK", "VERSION", "CHANGE")
-			for _, r := range answer.Items {
-				row(tw, r.ClientID, r.StackID, r.Version, r.change())
+			if len(answer.Policies) > 0 {
+				fmt.Fprintln(g.stdout)
+				tw := newTable(g.stdout, "POLICY", "CHANGE")
+				for _, p := range answer.Policies {
+					row(tw, p.key(), p.change())
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
-			return tw.Flush()
+			if len(answer.Channels) > 0 {
+				names := make([]string, len(answer.Channels))
+				for i, ch := range answer.Channels {
+					names[i] = ch.Name + " (" + ch.Type + ")"
+				}
+				fmt.Fprintf(g.stdout, "\nnotification channels configured: %s\n", strings.Join(names, ", "))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")

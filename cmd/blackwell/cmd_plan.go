@@ -52,7 +52,13 @@ type planSummary struct {
 }
 
 type plan struct {
-	Stacks  []planStack `json:"stacks"`
+	Stacks []planStack `json:"stacks"`
+	// Policies are the file's ReconciliationPolicy documents
+	// (plan_policy.go); Channels its notification channels, which the
+	// server does not keep, so they are listed, not compared.
+	Policies []planPolicy          `json:"policies"`
+	Channels []config.NamedChannel `json:"channels"`
+	// Summary counts stacks and policies.
 	Summary planSummary `json:"summary"`
 }
 
@@ -118,7 +124,7 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 
 // makePlan compares each stack of cfg with the server's state.
 func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error) {
-	p := plan{Stacks: []planStack{}}
+	p := plan{Stacks: []planStack{}, Policies: []planPolicy{}, Channels: []config.NamedChannel{}}
 	drifts := map[string][]wireDrift{} // client -> open drifts, read once per client
 	for _, st := range cfg.Stacks {
 		canonical, sum, err := config.Hash(st.Spec)
@@ -177,6 +183,9 @@ func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error
 			}
 		}
 		p.Stacks = append(p.Stacks, ps)
+	}
+	if err := planPolicies(cmd, c, cfg, &p); err != nil {
+		return plan{}, err
 	}
 	return p, nil
 }
@@ -266,16 +275,7 @@ func printPlan(w io.Writer, p plan, color bool) {
 			fmt.Fprintf(w, "%s %s (%s) will be created\n", paint("+"), key, orDash(s.Environment))
 		case planChange:
 			fmt.Fprintf(w, "%s %s (%s) will change: %s -> a new version\n", paint("~"), key, orDash(s.Environment), s.CurrentVersion)
-			for _, c := range s.Changes {
-				switch c.Op {
-				case "+":
-					fmt.Fprintf(w, "    %s %s: %s\n", paint("+"), c.Path, planValue(c.To))
-				case "-":
-					fmt.Fprintf(w, "    %s %s: %s\n", paint("-"), c.Path, planValue(c.From))
-				default:
-					fmt.Fprintf(w, "    %s %s: %s -> %s\n", paint("~"), c.Path, planValue(c.From), planValue(c.To))
-				}
-			}
+			printChanges(w, s.Changes, paint)
 		default:
 			fmt.Fprintf(w, "  %s (%s) unchanged at %s\n", key, orDash(s.Environment), s.CurrentVersion)
 		}
@@ -287,6 +287,7 @@ func printPlan(w io.Writer, p plan, color bool) {
 			fmt.Fprintf(w, "    ! drift %s %s (%s%s): expected %s, observed %s\n", d.Code, d.Component, d.Severity, ack, planValue(d.Expected), planValue(d.Observed))
 		}
 	}
+	printPlanPolicies(w, p, paint)
 	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged\n", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
 }
 
