@@ -39,6 +39,7 @@ func clientCommands(g *globals) []*cobra.Command {
 		newHistoryCmd(g),
 		newEventsCmd(g),
 		newRollbackCmd(g),
+		newDeleteCmd(g), // cmd_delete.go
 		newAuditCmd(g),
 		newExportCmd(g),
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -51,14 +52,22 @@ func (r wirePolicyResult) change() string {
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
-	var file string
+	var (
+		file  string
+		prune bool
+	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Send a blackwell.yaml to the server to become the desired state",
 		Long: `Send a whole blackwell.yaml to the server, which validates it (resolving
 secret references from its own environment) and applies it: each stack whose
 desired composition changed gets a new version. Nothing is applied when any
-document is invalid; the problems are printed as file:line:column: message.`,
+document is invalid; the problems are printed as file:line:column: message.
+
+With --prune, the stacks of the file's clients that the file no longer declares
+are then deleted (as "blackwell delete" does; their history is kept). Only
+clients the file declares stacks for are touched; "plan --prune" shows what
+would go.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
@@ -75,14 +84,19 @@ document is invalid; the problems are printed as file:line:column: message.`,
 			}
 			var answer struct {
 				Items    []wireApplyResult  `json:"items"`
+				Deleted  []wireStackDeleted `json:"deleted"`
 				Policies []wirePolicyResult `json:"policies"`
 				Channels []struct {
 					Name string `json:"name"`
 					Type string `json:"type"`
 				} `json:"channels"`
 			}
+			var q url.Values
+			if prune {
+				q = url.Values{"prune": {"true"}}
+			}
 			raw, _, err := c.do(cmd.Context(), apiRequest{
-				method: http.MethodPost, path: "/v1/config", body: data, ctype: "application/yaml",
+				method: http.MethodPost, path: "/v1/config", body: data, ctype: "application/yaml", query: q,
 				header: map[string]string{"X-Blackwell-Filename": file},
 			}, &answer)
 			if err != nil {
@@ -112,6 +126,14 @@ document is invalid; the problems are printed as file:line:column: message.`,
 					return err
 				}
 			}
+			if len(answer.Deleted) > 0 {
+				fmt.Fprintln(g.stdout)
+				for _, d := range answer.Deleted {
+					d.describe(g.stdout)
+				}
+			} else if prune {
+				fmt.Fprintf(g.stdout, "\nnothing to prune: the server holds no other stacks of the file's clients\n")
+			}
 			if len(answer.Channels) > 0 {
 				names := make([]string, len(answer.Channels))
 				for i, ch := range answer.Channels {
@@ -123,5 +145,6 @@ document is invalid; the problems are printed as file:line:column: message.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the stacks of the file's clients that the file does not declare (history kept)")
 	return cmd
 }

@@ -22,6 +22,9 @@ const (
 	planCreate    = "create"
 	planChange    = "change"
 	planUnchanged = "unchanged"
+	// planDelete: plan --prune, a stack of the file's clients the file no
+	// longer declares.
+	planDelete = "delete"
 )
 
 // planChangeItem is one changed path of a stack's canonical spec.
@@ -49,6 +52,8 @@ type planSummary struct {
 	Add       int `json:"add"`
 	Change    int `json:"change"`
 	Unchanged int `json:"unchanged"`
+	// Delete counts the stacks plan --prune would delete.
+	Delete int `json:"delete"`
 }
 
 type plan struct {
@@ -58,6 +63,8 @@ type plan struct {
 	// server does not keep, so they are listed, not compared.
 	Policies []planPolicy          `json:"policies"`
 	Channels []config.NamedChannel `json:"channels"`
+	// Deletes are the stacks apply --prune would delete (plan --prune).
+	Deletes []planStack `json:"deletes"`
 	// Summary counts stacks and policies.
 	Summary planSummary `json:"summary"`
 }
@@ -65,6 +72,7 @@ type plan struct {
 func newPlanCmd(g *globals) *cobra.Command {
 	var (
 		file    string
+		prune   bool
 		tenancy tenancyFlags
 	)
 	cmd := &cobra.Command{
@@ -109,6 +117,11 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 			if err != nil {
 				return err
 			}
+			if prune {
+				if err := planPrune(cmd, c, cfg, &p); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(g.stdout, p)
 			}
@@ -118,13 +131,14 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also show the stacks apply --prune would delete: the file's clients' stacks it no longer declares")
 	tenancy.register(cmd.Flags(), false) // --credential-hosts as serve: tenancy.go
 	return cmd
 }
 
 // makePlan compares each stack of cfg with the server's state.
 func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error) {
-	p := plan{Stacks: []planStack{}, Policies: []planPolicy{}, Channels: []config.NamedChannel{}}
+	p := plan{Stacks: []planStack{}, Policies: []planPolicy{}, Channels: []config.NamedChannel{}, Deletes: []planStack{}}
 	drifts := map[string][]wireDrift{} // client -> open drifts, read once per client
 	for _, st := range cfg.Stacks {
 		canonical, sum, err := config.Hash(st.Spec)
@@ -288,7 +302,15 @@ func printPlan(w io.Writer, p plan, color bool) {
 		}
 	}
 	printPlanPolicies(w, p, paint)
-	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged\n", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
+	for _, s := range p.Deletes {
+		fmt.Fprintf(w, "%s %s/%s (%s) will be deleted: %s, %s (history kept)\n", paint("-"), s.ClientID, s.StackID, orDash(s.Environment),
+			s.CurrentVersion, count(len(s.Drifts), "open drift"))
+	}
+	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
+	if p.Summary.Delete > 0 {
+		fmt.Fprintf(w, ", %d to delete", p.Summary.Delete)
+	}
+	fmt.Fprintln(w)
 }
 
 func orDash(s string) string {

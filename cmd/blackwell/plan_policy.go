@@ -138,3 +138,37 @@ func printChanges(w io.Writer, changes []planChangeItem, paint func(string) stri
 		}
 	}
 }
+
+// planPrune lists the stacks apply --prune would delete: those of the
+// file's clients (clients it declares stacks for) that it does not declare.
+func planPrune(cmd *cobra.Command, c *apiClient, cfg *config.Config, p *plan) error {
+	keep, seen := map[string]bool{}, map[string]bool{}
+	var clients []string
+	for _, st := range cfg.Stacks {
+		if !seen[st.Metadata.ClientID] {
+			seen[st.Metadata.ClientID] = true
+			clients = append(clients, st.Metadata.ClientID)
+		}
+		keep[st.Metadata.Key()] = true
+	}
+	for _, client := range clients {
+		var items []json.RawMessage
+		if err := c.listAll(cmd, "/v1/stacks", url.Values{"client_id": {client}}, &items); err != nil {
+			return err
+		}
+		for _, raw := range items {
+			var rec wireState
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("decode stack of %s: %w", client, err)
+			}
+			if keep[rec.ClientID+"/"+rec.StackID] {
+				continue
+			}
+			p.Deletes = append(p.Deletes, planStack{ClientID: rec.ClientID, StackID: rec.StackID, Environment: rec.Environment,
+				Action: planDelete, CurrentVersion: rec.StateVersion, DesiredHash: rec.DesiredHash,
+				Changes: []planChangeItem{}, Drifts: rec.DriftDetails})
+			p.Summary.Delete++
+		}
+	}
+	return nil
+}

@@ -77,6 +77,10 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	prune, err := pruneParam(r)
+	if err != nil {
+		return err
+	}
 	// Every part must be acceptable before any is written: the
 	// notification channels are built (not started) first.
 	if s.opts.CheckConfig != nil {
@@ -88,9 +92,17 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
-	ans := configAnswer{list: newList(applied.Stacks, ""), Policies: applied.Policies, Channels: []config.NamedChannel{}}
+	ans := configAnswer{list: newList(applied.Stacks, ""), Policies: applied.Policies, Channels: []config.NamedChannel{},
+		Deleted: []store.StackDeleted{}}
 	if ans.Policies == nil {
 		ans.Policies = []state.PolicyResult{}
+	}
+	if prune {
+		deleted, err := s.prune(r, cfg)
+		ans.Deleted = append(ans.Deleted, deleted...)
+		if err != nil {
+			return err
+		}
 	}
 	if s.opts.OnConfig != nil {
 		if err := s.opts.OnConfig(r.Context(), cfg); err != nil {
@@ -112,6 +124,8 @@ type configAnswer struct {
 	list[store.ApplyResult]
 	Policies []state.PolicyResult  `json:"policies"`
 	Channels []config.NamedChannel `json:"channels"`
+	// Deleted are the stacks ?prune=true removed.
+	Deleted []store.StackDeleted `json:"deleted"`
 }
 
 // configFilename is the file name the caller gave, made safe to echo, or
