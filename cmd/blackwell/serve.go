@@ -90,6 +90,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.Int64Var(&gcFloor, "gc-heap-floor", defaultGCHeapFloor, "heap size, in bytes, below which the garbage collector waits to run: while the live heap is small it collects about every this many bytes allocated rather than every 4 MiB (0: Go's default; GOGC and GOMEMLIMIT still apply)")
 	f.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "more host names that writes may name in Host and Origin (loopback names, the --listen host and the --public-url host always may)")
 	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need a viewer API token")
+	f.BoolVar(&o.replica, "replica", false, "start even when another serve uses the same SQLite store, as a replica of it (without it that is refused: on SQLite it is almost always a mistake)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tenancy.register(f, true) // tenancy.go
 	bindEnv(f)

@@ -97,6 +97,9 @@ type serverOptions struct {
 	// tenancy: command builds, credential hosts, client variable names
 	// (tenancy.go).
 	tenancy tenancyFlags
+	// replica lets this server share a SQLite store another serve holds
+	// (store_lock.go); without it the second one is refused.
+	replica bool
 }
 
 // server is blackwell serve: store, desired-state service, reconcile loop,
@@ -124,6 +127,9 @@ type server struct {
 	// shards are released) after the loop stopped.
 	cluster     sync.WaitGroup
 	clusterStop context.CancelFunc
+
+	// lock is the claim on a SQLite store (store_lock.go); nil otherwise.
+	lock *storeLock
 }
 
 // openStore opens the store named by a URL: sqlite://PATH (or a bare path),
@@ -171,6 +177,16 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		return nil, err
 	}
 
+	if !opts.replica {
+		if s.lock, err = lockSQLiteStore(opts.storeURL); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				s.lock.release()
+			}
+		}()
+	}
 	st, err := openStore(ctx, opts.storeURL)
 	if err != nil {
 		return nil, err
@@ -521,6 +537,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
+		s.lock.release()
 		s.log.Info("blackwell stopped")
 	})
 	return errors.Join(errs...)
