@@ -227,7 +227,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		return err
 	}
 	defer srv.Shutdown(context.Background())
-	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	log := slog.New(slog.NewJSONHandler(logFile, logOptions(nil)))
 	d.srv = srv
 	d.builder = newBuilder(srv.store, getenv, log, false, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)
 

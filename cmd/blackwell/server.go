@@ -163,7 +163,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	if opts.logOut == nil {
 		opts.logOut = os.Stderr
 	}
-	log := slog.New(slog.NewJSONHandler(opts.logOut, &slog.HandlerOptions{Level: opts.logLevel}))
+	log := slog.New(slog.NewJSONHandler(opts.logOut, logOptions(opts.logLevel)))
 	s := &server{opts: opts, log: log}
 
 	rules, err := opts.tenancy.fileRules()
