@@ -20,7 +20,7 @@ demo: build ## run a live demo world: drift appears and clears (watch: bin/black
 
 .PHONY: run
 run: build ## serve examples/local.yaml (no secrets needed) on 127.0.0.1:8080 with ./blackwell.db
-	./$(BIN) serve --config examples/local.yaml
+	./$(BIN) serve --config examples/local.yaml --listen 127.0.0.1:8080
 
 .PHONY: test
 test: ## run every test (the README's test command; what CI runs)

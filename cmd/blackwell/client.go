@@ -39,6 +39,7 @@ func clientCommands(g *globals) []*cobra.Command {
 		newHistoryCmd(g),
 		newEventsCmd(g),
 		newRollbackCmd(g),
+		newDeleteCmd(g), // cmd_delete.go
 		newAuditCmd(g),
 		newExportCmd(g),
 	}
@@ -366,4 +367,26 @@ func (g *globals) writeRaw(raw json.RawMessage) error {
 	buf.WriteByte('\n')
 	_, err := g.stdout.Write(buf.Bytes())
 	return err
+}
+
+// driftValues renders a drift's expected and observed values for a table.
+// config_pending holds two desired-state hashes, which say nothing
+// truncated to a column: they are named and shortened instead.
+func driftValues(code string, expected, observed any) (string, string) {
+	if code == "config_pending" {
+		named := func(what string, v any) string {
+			h, ok := v.(string)
+			switch {
+			case !ok:
+				return compactValue(v)
+			case h == "" || h == "none":
+				return what + " none (never applied)"
+			case len(h) > 12:
+				h = h[:12]
+			}
+			return what + " " + h
+		}
+		return named("desired hash", expected), named("applied hash", observed)
+	}
+	return compactValue(expected), compactValue(observed)
 }

@@ -35,14 +35,18 @@ func newAuditCmd(g *globals) *cobra.Command {
 
 // auditFilter is the query of GET /v1/audit: client, action, since, until
 // (empty: no filter).
-type auditFilter struct{ clientID, action, since, until string }
+type auditFilter struct {
+	clientID, action, since, until string
+	// chain "whole" asks for every entry or an error (audit verify).
+	chain string
+}
 
 // eachAudit pages through GET /v1/audit, oldest first.
 func eachAudit(ctx context.Context, c *apiClient, f auditFilter, fn func(store.AuditEntry) error) error {
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
-		for k, v := range map[string]string{"cursor": cursor, "client_id": f.clientID, "action": f.action, "since": f.since, "until": f.until} {
+		for k, v := range map[string]string{"cursor": cursor, "client_id": f.clientID, "action": f.action, "since": f.since, "until": f.until, "chain": f.chain} {
 			if v != "" {
 				q.Set(k, v)
 			}
@@ -216,7 +220,9 @@ the head's seq. Entries after the newest signed head are only hash-chained.`,
 				}
 				sawExpected = true
 			}
-			verr := eachAudit(cmd.Context(), c, auditFilter{}, func(e store.AuditEntry) error {
+			// chain=whole: a client-scoped token is refused (it would see
+			// gaps where other clients' entries are, not breaks).
+			verr := eachAudit(cmd.Context(), c, auditFilter{chain: "whole"}, func(e store.AuditEntry) error {
 				if err := v.Add(e); err != nil {
 					return err
 				}

@@ -115,7 +115,8 @@ JSON line.`,
 			}
 			tw := newTable(g.stdout, "ID", "STACK", "CODE", "SEVERITY", "COMPONENT", "EXPECTED", "OBSERVED", "CONFIRMED", "ACK", "EVIDENCE")
 			for _, d := range st.DriftDetails {
-				row(tw, d.ID, d.StackID, d.Code, d.Severity, d.Component, compactValue(d.Expected), compactValue(d.Observed),
+				expected, observed := driftValues(d.Code, d.Expected, d.Observed)
+				row(tw, d.ID, d.StackID, d.Code, d.Severity, d.Component, expected, observed,
 					yesNo(d.Confirmed), yesNo(d.Acknowledged), d.evidence())
 			}
 			if err := tw.Flush(); err != nil {
@@ -341,8 +342,9 @@ func (f *driftFollower) print(data string) error {
 	if e.Data.By != "" {
 		event += " by " + e.Data.By
 	}
+	expected, observed := driftValues(e.Data.Code, e.Data.Expected, e.Data.Observed)
 	b.WriteString(paddedRow(driftFollowWidths, e.Timestamp.UTC().Format(time.RFC3339), event, e.Data.StackID, e.Data.Code,
-		e.Data.Severity, e.Data.Component, compactValue(e.Data.Expected), compactValue(e.Data.Observed), e.Data.DriftID))
+		e.Data.Severity, e.Data.Component, expected, observed, e.Data.DriftID))
 	_, err := io.WriteString(f.g.stdout, b.String())
 	return err
 }

@@ -22,6 +22,9 @@ const (
 	planCreate    = "create"
 	planChange    = "change"
 	planUnchanged = "unchanged"
+	// planDelete: plan --prune, a stack of the file's clients the file no
+	// longer declares.
+	planDelete = "delete"
 )
 
 // planChangeItem is one changed path of a stack's canonical spec.
@@ -49,16 +52,27 @@ type planSummary struct {
 	Add       int `json:"add"`
 	Change    int `json:"change"`
 	Unchanged int `json:"unchanged"`
+	// Delete counts the stacks plan --prune would delete.
+	Delete int `json:"delete"`
 }
 
 type plan struct {
-	Stacks  []planStack `json:"stacks"`
+	Stacks []planStack `json:"stacks"`
+	// Policies are the file's ReconciliationPolicy documents
+	// (plan_policy.go); Channels its notification channels, which the
+	// server does not keep, so they are listed, not compared.
+	Policies []planPolicy          `json:"policies"`
+	Channels []config.NamedChannel `json:"channels"`
+	// Deletes are the stacks apply --prune would delete (plan --prune).
+	Deletes []planStack `json:"deletes"`
+	// Summary counts stacks and policies.
 	Summary planSummary `json:"summary"`
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
 	var (
 		file    string
+		prune   bool
 		tenancy tenancyFlags
 	)
 	cmd := &cobra.Command{
@@ -103,6 +117,11 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 			if err != nil {
 				return err
 			}
+			if prune {
+				if err := planPrune(cmd, c, cfg, &p); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(g.stdout, p)
 			}
@@ -112,13 +131,14 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also show the stacks apply --prune would delete: the file's clients' stacks it no longer declares")
 	tenancy.register(cmd.Flags(), false) // --credential-hosts as serve: tenancy.go
 	return cmd
 }
 
 // makePlan compares each stack of cfg with the server's state.
 func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error) {
-	p := plan{Stacks: []planStack{}}
+	p := plan{Stacks: []planStack{}, Policies: []planPolicy{}, Channels: []config.NamedChannel{}, Deletes: []planStack{}}
 	drifts := map[string][]wireDrift{} // client -> open drifts, read once per client
 	for _, st := range cfg.Stacks {
 		canonical, sum, err := config.Hash(st.Spec)
@@ -177,6 +197,9 @@ func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error
 			}
 		}
 		p.Stacks = append(p.Stacks, ps)
+	}
+	if err := planPolicies(cmd, c, cfg, &p); err != nil {
+		return plan{}, err
 	}
 	return p, nil
 }
@@ -266,16 +289,7 @@ func printPlan(w io.Writer, p plan, color bool) {
 			fmt.Fprintf(w, "%s %s (%s) will be created\n", paint("+"), key, orDash(s.Environment))
 		case planChange:
 			fmt.Fprintf(w, "%s %s (%s) will change: %s -> a new version\n", paint("~"), key, orDash(s.Environment), s.CurrentVersion)
-			for _, c := range s.Changes {
-				switch c.Op {
-				case "+":
-					fmt.Fprintf(w, "    %s %s: %s\n", paint("+"), c.Path, planValue(c.To))
-				case "-":
-					fmt.Fprintf(w, "    %s %s: %s\n", paint("-"), c.Path, planValue(c.From))
-				default:
-					fmt.Fprintf(w, "    %s %s: %s -> %s\n", paint("~"), c.Path, planValue(c.From), planValue(c.To))
-				}
-			}
+			printChanges(w, s.Changes, paint)
 		default:
 			fmt.Fprintf(w, "  %s (%s) unchanged at %s\n", key, orDash(s.Environment), s.CurrentVersion)
 		}
@@ -287,7 +301,16 @@ func printPlan(w io.Writer, p plan, color bool) {
 			fmt.Fprintf(w, "    ! drift %s %s (%s%s): expected %s, observed %s\n", d.Code, d.Component, d.Severity, ack, planValue(d.Expected), planValue(d.Observed))
 		}
 	}
-	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged\n", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
+	printPlanPolicies(w, p, paint)
+	for _, s := range p.Deletes {
+		fmt.Fprintf(w, "%s %s/%s (%s) will be deleted: %s, %s (history kept)\n", paint("-"), s.ClientID, s.StackID, orDash(s.Environment),
+			s.CurrentVersion, count(len(s.Drifts), "open drift"))
+	}
+	fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d unchanged", p.Summary.Add, p.Summary.Change, p.Summary.Unchanged)
+	if p.Summary.Delete > 0 {
+		fmt.Fprintf(w, ", %d to delete", p.Summary.Delete)
+	}
+	fmt.Fprintln(w)
 }
 
 func orDash(s string) string {

@@ -51,7 +51,7 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 		return err
 	}
 	getenv := os.LookupEnv
-	log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(g.stderr, logOptions(slog.LevelWarn)))
 	var cfg *config.Config
 	rules, err := o.tenancy.fileRules()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/notify"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
 // defaultConfigFile is the file validate, plan and apply read without -f.
@@ -56,16 +58,31 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 				}
 				return silentError{exitFailure}
 			}
+			// The channels are built as serve builds them (with the
+			// secrets as resolved here), so what serve would refuse is
+			// refused here first.
+			if err := bwserver.CheckChannels(cfg, notify.ChannelOptions{}); err != nil {
+				if asJSON {
+					if err := writeJSON(g.stdout, map[string]any{"ok": false, "file": file,
+						"errors": []configProblem{{File: file, Message: err.Error()}}}); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(g.stderr, "%s: %v\n", file, err)
+				return silentError{exitFailure}
+			}
 			notes := cfg.Notes()
+			channels := len(cfg.AllChannels()) // NotificationChannel documents and inline ones
 			if asJSON {
 				return writeJSON(g.stdout, map[string]any{
 					"ok": true, "file": file,
-					"stacks": len(cfg.Stacks), "policies": len(cfg.Policies), "channels": len(cfg.Channels),
+					"stacks": len(cfg.Stacks), "policies": len(cfg.Policies), "channels": channels,
 					"notes": append([]string{}, notes...),
 				})
 			}
 			printNotes(g, file, notes)
-			_, err = fmt.Fprintf(g.stdout, "ok: %d stacks, %d policies, %d channels\n", len(cfg.Stacks), len(cfg.Policies), len(cfg.Channels))
+			_, err = fmt.Fprintf(g.stdout, "ok: %s, %s, %s\n", count(len(cfg.Stacks), "stack"),
+				pluralPolicies(len(cfg.Policies)), count(channels, "channel"))
 			return err
 		},
 	}
@@ -80,4 +97,12 @@ func printNotes(g *globals, file string, notes []string) {
 	for _, n := range notes {
 		fmt.Fprintf(g.stderr, "note: %s: %s\n", file, n)
 	}
+}
+
+// pluralPolicies is "1 policy" or "n policies".
+func pluralPolicies(n int) string {
+	if n == 1 {
+		return "1 policy"
+	}
+	return fmt.Sprintf("%d policies", n)
 }

@@ -69,9 +69,12 @@ clears while you watch. Each drift is announced to local Slack, PagerDuty,
 email (SMTP), webhook and NATS receivers, which print a line per message;
 at exit the audit chain is verified.
 
-  blackwell status          # in another terminal
-  blackwell drift acme-corp
-  open http://127.0.0.1:8080/metrics`,
+It serves on --listen (or BLACKWELL_LISTEN; default 127.0.0.1:8080) and prints
+the commands and URLs for that address:
+
+  blackwell status --server http://LISTEN     # in another terminal
+  blackwell drift acme-corp --server http://LISTEN
+  open http://LISTEN/metrics`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.bootstrapTokenFile = g.bootstrapFile // bootstrap.go
@@ -82,7 +85,7 @@ at exit the audit chain is verified.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
+	f.StringVar(&o.listen, "listen", envOr("BLACKWELL_LISTEN", "127.0.0.1:8080"), "address of the HTTP API (BLACKWELL_LISTEN)")
 	f.DurationVar(&o.faultEvery, "fault-every", 15*time.Second, "how often a fault is injected")
 	f.DurationVar(&o.mendAfter, "mend-after", 30*time.Second, "how long a fault lasts")
 	f.DurationVar(&o.interval, "interval", 5*time.Second, "scheduled pass interval of the demo policy")
@@ -224,7 +227,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		return err
 	}
 	defer srv.Shutdown(context.Background())
-	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	log := slog.New(slog.NewJSONHandler(logFile, logOptions(nil)))
 	d.srv = srv
 	d.builder = newBuilder(srv.store, getenv, log, false, func(c, s string) { srv.loop.Trigger(c, s, reconcile.TriggerEvent) }, nil)
 

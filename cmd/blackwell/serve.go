@@ -91,6 +91,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "more host names that writes may name in Host and Origin (loopback names, the --listen host and the --public-url host always may)")
 	f.BoolVar(&o.metricsAuth, "metrics-auth", false, "make /metrics need an unscoped viewer API token (its labels name every client's stacks)")
 	f.StringVar(&o.encryptionKeyFile, "encryption-key-file", "", "seal stored webhook payloads and notification bodies (AES-256-GCM) with keys of this file: lines id:base64 of 32 bytes, the first current (docs/DATA.md; blackwell keys)")
+	f.BoolVar(&o.replica, "replica", false, "start even when another serve uses the same SQLite store, as a replica of it (without it that is refused: on SQLite it is almost always a mistake)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tenancy.register(f, true) // tenancy.go
 	bindEnv(f)

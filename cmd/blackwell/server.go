@@ -54,8 +54,11 @@ type serverOptions struct {
 	egress             *egress.Policy
 
 	logLevel slog.Level
-	logOut   io.Writer
-	getenv   func(string) (string, bool)
+	// replica lets this server share a SQLite store another serve holds;
+	// without it the second one is refused (internal/server/store_lock*.go).
+	replica bool
+	logOut  io.Writer
+	getenv  func(string) (string, bool)
 	// tenancy: command builds, credential hosts, client variable names
 	// (tenancy.go).
 	tenancy tenancyFlags
@@ -83,12 +86,12 @@ func (o serverOptions) options() (bwserver.Options, error) {
 		WebhookMaxBody: o.webhookMaxBody, WebhookMaxInFlight: o.webhookMaxInFlight, WebhookTriggerEvery: o.webhookTriggerEvery,
 		Heal: o.heal, LeaseTTL: o.leaseTTL, PprofListen: o.pprofListen,
 		BootstrapTokenFile: o.bootstrapTokenFile, AllowedHosts: o.allowedHosts, MetricsAuth: o.metricsAuth,
-		EncryptionKeyFile: o.encryptionKeyFile,
-		ReadTimeout:       o.readTimeout,
-		NotifyChannels:    o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
+		EncryptionKeyFile: o.encryptionKeyFile, Replica: o.replica,
+		ReadTimeout:    o.readTimeout,
+		NotifyChannels: o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
 		Rules: rules, ClientSecretPrefix: o.tenancy.clientSecretPrefix,
 		Version: buildVersion(),
-		Logger:  slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.logLevel})),
+		Logger:  slog.New(slog.NewJSONHandler(logOut, logOptions(o.logLevel))),
 		Getenv:  o.getenv,
 	}, nil
 }

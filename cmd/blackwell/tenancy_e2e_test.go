@@ -217,6 +217,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/stacks":                                 get,
 		"GET /v1/stacks/{client_id}/{stack_id}":          get,
 		"GET /v1/stacks/{client_id}/{stack_id}/versions": get,
+		"DELETE /v1/stacks/{client_id}/{stack_id}":       get,
 		"PATCH /v1/stacks/{client_id}/{stack_id}": {ctype: "application/json", body: func(target *tenant) string {
 			return `{"spec": {"resources": {"site": {"probe": "http", "url": "` + target.site.URL() + `/"}}}}`
 		}},

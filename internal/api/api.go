@@ -84,6 +84,11 @@ type Options struct {
 	// through POST /v1/config (the server rebuilds its notification
 	// channels from it).
 	OnConfig func(ctx context.Context, cfg *config.Config) error
+	// CheckConfig, when set, is called with every configuration posted to
+	// POST /v1/config before anything of it is applied: it builds what
+	// OnConfig would (the notification channels) without starting it, so
+	// that a document failing there is refused whole, nothing written.
+	CheckConfig func(ctx context.Context, cfg *config.Config) error
 	// Egress is the operator's egress allowlist (serve --egress-allow):
 	// targets it lists are allowed to client-scoped writes (egress.go).
 	// Resolver looks their hosts up (default: the system's).

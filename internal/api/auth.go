@@ -97,6 +97,7 @@ func routeAccess() map[string]access {
 		"GET /v1/stacks":                                    viewer(scopeQuery),
 		"GET /v1/stacks/{client_id}/{stack_id}":             viewer(scopePath),
 		"PATCH /v1/stacks/{client_id}/{stack_id}":           admin(scopePath),
+		"DELETE /v1/stacks/{client_id}/{stack_id}":          admin(scopePath),
 		"GET /v1/stacks/{client_id}/{stack_id}/versions":    viewer(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/rollback":   operator(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/reconcile":  operator(scopePath),

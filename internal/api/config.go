@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -76,18 +77,55 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	results, err := s.opts.State.Apply(r.Context(), cfg, actor(r))
+	prune, err := pruneParam(r)
+	if err != nil {
+		return err
+	}
+	// Every part must be acceptable before any is written: the
+	// notification channels are built (not started) first.
+	if s.opts.CheckConfig != nil {
+		if err := s.opts.CheckConfig(r.Context(), cfg); err != nil {
+			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig, "config refused, nothing applied: %v", err)
+		}
+	}
+	applied, err := s.opts.State.ApplyConfig(r.Context(), cfg, actor(r))
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
+	ans := configAnswer{list: newList(applied.Stacks, ""), Policies: applied.Policies, Channels: []config.NamedChannel{},
+		Deleted: []store.StackDeleted{}}
+	if ans.Policies == nil {
+		ans.Policies = []state.PolicyResult{}
+	}
+	if prune {
+		deleted, err := s.prune(r, cfg)
+		ans.Deleted = append(ans.Deleted, deleted...)
+		if err != nil {
+			return err
+		}
+	}
 	if s.opts.OnConfig != nil {
 		if err := s.opts.OnConfig(r.Context(), cfg); err != nil {
-			return errorf(http.StatusUnprocessableEntity, codeInvalidConfig,
-				"desired state applied, but the notification channels were kept as they were: %v", err)
+			// CheckConfig built these channels a moment ago: starting
+			// them failed, which is the server's trouble, not the
+			// document's.
+			return fmt.Errorf("desired state applied, but starting the notification channels failed (the previous ones are kept): %w", err)
 		}
-		s.auditChannels(w, r, cfg)
+		ans.Channels = s.auditChannels(w, r, cfg)
 	}
-	return writeJSON(w, newList[store.ApplyResult](results, ""))
+	return writeJSON(w, ans)
+}
+
+// configAnswer is POST /v1/config's answer: the stacks (items, as a list),
+// every policy of the document with what was done to it, and the
+// notification channels now configured (none when the server takes no
+// channels from the API).
+type configAnswer struct {
+	list[store.ApplyResult]
+	Policies []state.PolicyResult  `json:"policies"`
+	Channels []config.NamedChannel `json:"channels"`
+	// Deleted are the stacks ?prune=true removed.
+	Deleted []store.StackDeleted `json:"deleted"`
 }
 
 // configFilename is the file name the caller gave, made safe to echo, or
@@ -108,15 +146,8 @@ func configFilename(r *http.Request) string {
 // auditChannels appends a channels_applied entry: the notification channels
 // POST /v1/config set (names and types, never their secrets), which the
 // desired-state entries do not show.
-func (s *Server) auditChannels(w http.ResponseWriter, r *http.Request, cfg *config.Config) {
-	type channel struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	chans := make([]channel, 0, len(cfg.Channels))
-	for _, c := range cfg.Channels {
-		chans = append(chans, channel{Name: c.Metadata.Name, Type: c.Spec.Type})
-	}
+func (s *Server) auditChannels(w http.ResponseWriter, r *http.Request, cfg *config.Config) []config.NamedChannel {
+	chans := cfg.AllChannels()
 	changes, _ := json.Marshal(map[string]any{"channels": chans})
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{
@@ -124,4 +155,5 @@ func (s *Server) auditChannels(w http.ResponseWriter, r *http.Request, cfg *conf
 	}}); err != nil {
 		s.log.ErrorContext(ctx, "audit channels", "request_id", requestID(w), "error", err)
 	}
+	return chans
 }

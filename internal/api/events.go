@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/blackwellio/blackwell/internal/audit"
 
@@ -60,6 +61,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("until must be after since")
 	}
 	q := r.URL.Query()
+	if err := wholeChainAllowed(r, q); err != nil {
+		return err
+	}
 	entries, next, err := s.opts.Store.ListAudit(r.Context(), store.AuditQuery{
 		ClientID: q.Get("client_id"), Action: q.Get("action"), Since: since, Until: until, Cursor: p.cursor, Limit: p.limit,
 	})
@@ -67,6 +71,33 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 		return s.storeListError(err, "list audit entries")
 	}
 	return writeJSON(w, newList(entries, next))
+}
+
+// wholeChainAllowed checks ?chain=whole, which audit verify sends: the
+// caller asks for every entry, or an error. A client-scoped token sees only
+// its client's entries (the scope sets ?client_id=), and entries of other
+// clients sit between them in the chain, so those entries do not link to
+// one another: verifying them would report breaks that are not there
+// (issue 21, item 2). Such a token, or a filter, is refused instead.
+func wholeChainAllowed(r *http.Request, q url.Values) error {
+	switch q.Get("chain") {
+	case "":
+		return nil
+	case "whole":
+	default:
+		return badRequest("chain must be %q (every entry, for audit verify) or absent", "whole")
+	}
+	if p := principalOf(r); p.token != nil && p.token.ClientID != "" {
+		return errorf(http.StatusForbidden, codeForbidden,
+			"token %s is scoped to client %s and sees only that client's audit entries, which are not a chain of their own "+
+				"(other clients' entries link them): verifying the audit chain needs a token for every client", p.token.ID, p.token.ClientID)
+	}
+	for _, f := range []string{"client_id", "action", "since", "until"} {
+		if q.Get(f) != "" {
+			return badRequest("chain=whole lists every entry: it cannot be combined with %s", f)
+		}
+	}
+	return nil
 }
 
 // checkpointAnswer is the answer of GET /v1/audit/checkpoint.

@@ -16,6 +16,28 @@ type policyAnswer struct {
 	ClientID string            `json:"client_id"`
 	StackID  string            `json:"stack_id"`
 	Spec     config.PolicySpec `json:"spec"`
+	// Source is where the effective policy comes from: "stack" (the
+	// stack's own policy), "client" (the client-wide one) or "default".
+	Source string `json:"source"`
+}
+
+// policySource names where the effective policy of (client, stack) comes
+// from (policyAnswer.Source).
+func (s *Server) policySource(ctx context.Context, clientID, stackID string) (string, error) {
+	levels := []struct{ stack, name string }{{stackID, "stack"}, {"", "client"}}
+	if stackID == "" {
+		levels = levels[1:]
+	}
+	for _, l := range levels {
+		_, err := s.opts.Store.GetPolicy(ctx, clientID, l.stack)
+		if err == nil {
+			return l.name, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("read policy %s/%s: %w", clientID, l.stack, err)
+		}
+	}
+	return "default", nil
 }
 
 // getPolicy answers GET /v1/clients/{client_id}/policy?stack_id=: the
@@ -38,7 +60,11 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: spec})
+	source, err := s.policySource(ctx, clientID, stackID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: spec, Source: source})
 }
 
 // policyTargetKnown reports whether a policy read names something that
@@ -97,5 +123,9 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: eff})
+	source := "client"
+	if stackID != "" {
+		source = "stack"
+	}
+	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: eff, Source: source})
 }

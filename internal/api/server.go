@@ -114,6 +114,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/stacks", s.listStacks},
 		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}", s.getStack},
 		{http.MethodPatch, "/v1/stacks/{client_id}/{stack_id}", s.patchStack},
+		{http.MethodDelete, "/v1/stacks/{client_id}/{stack_id}", s.deleteStack},
 		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/versions", s.listVersions},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/rollback", s.rollback},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/reconcile", s.reconcileStack},

@@ -233,30 +233,54 @@ func TestStreamErrors(t *testing.T) {
 	requireError(t, w, http.StatusServiceUnavailable, codeUnavailable)
 }
 
-func TestApplyConfigCallsOnConfig(t *testing.T) {
+func TestApplyConfigChecksBeforeItAppliesAndCallsOnConfig(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("testdata/blackwell.yaml")
 	require.NoError(t, err)
 	var got *config.Config
-	fail := false
+	refuse, fail := false, false
 	f := setup(t, func(o *Options) {
+		o.CheckConfig = func(_ context.Context, cfg *config.Config) error {
+			if refuse {
+				return errors.New("channel x: secret: not a Standard Webhooks secret")
+			}
+			return nil
+		}
 		o.OnConfig = func(_ context.Context, cfg *config.Config) error {
 			got = cfg
 			if fail {
-				return errors.New("channel x: unknown type")
+				return errors.New("start channel x: closed")
 			}
 			return nil
 		}
 	})
+
+	// A check that fails refuses the whole document: nothing is written,
+	// OnConfig is not called.
+	refuse = true
 	w := f.do(t, "POST", "/v1/config", string(data), "Content-Type", "application/yaml")
+	e := requireError(t, w, http.StatusUnprocessableEntity, codeInvalidConfig)
+	require.Contains(t, e.Error.Message, "nothing applied")
+	require.Contains(t, e.Error.Message, "not a Standard Webhooks secret")
+	require.Nil(t, got)
+	recs, _, err := f.store.ListStates(context.Background(), "", "", 0)
+	require.NoError(t, err)
+	require.Empty(t, recs, "no stack written")
+	pols, err := f.store.ListPolicies(context.Background(), "acme-corp")
+	require.NoError(t, err)
+	require.Empty(t, pols, "no policy written")
+
+	refuse = false
+	w = f.do(t, "POST", "/v1/config", string(data), "Content-Type", "application/yaml")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.NotNil(t, got)
 	require.NotEmpty(t, got.Stacks)
 
+	// Channels that were built but then failed to start are the server's
+	// trouble, not the document's.
 	fail = true
 	w = f.do(t, "POST", "/v1/config", string(data), "Content-Type", "application/yaml")
-	e := requireError(t, w, http.StatusUnprocessableEntity, codeInvalidConfig)
-	require.Contains(t, e.Error.Message, "notification channels were kept")
+	requireError(t, w, http.StatusInternalServerError, codeInternal)
 }
 
 // withToken serves h as a client holding token sees it: requests without

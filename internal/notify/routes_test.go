@@ -77,6 +77,13 @@ func TestPlanFromConfig(t *testing.T) {
 		thresholds[r.Channel.Name()] = r.Threshold
 	}
 	require.Equal(t, []string{"ops-pagerduty", "acme-corp/*/1-slack", "acme-corp/shop-prod/1-webhook"}, names)
+	// config.AllChannels (what plan, apply and validate show) names them as
+	// the routes do.
+	var declared []string
+	for _, c := range cfg.AllChannels() {
+		declared = append(declared, c.Name)
+	}
+	require.Equal(t, names, declared)
 	require.Equal(t, drift.SeverityCritical, thresholds["ops-pagerduty"])
 	require.Equal(t, drift.SeverityMedium, thresholds["acme-corp/*/1-slack"])
 

@@ -25,6 +25,10 @@ func (s *Server) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
 	}
+	// Every part must be acceptable before any is written (config_check.go).
+	if err := CheckChannels(cfg, egressChannels(s.opts.NotifyChannels, s.opts.Egress)); err != nil {
+		return nil, fmt.Errorf("config refused, nothing applied: %s: %w", s.opts.ConfigPath, err)
+	}
 	return cfg, nil
 }
 

@@ -68,6 +68,9 @@ type Options struct {
 	AllowedHosts []string
 	// MetricsAuth makes /metrics need a viewer token.
 	MetricsAuth bool
+	// Replica lets this server share a SQLite store another serve holds
+	// (store_lock_unix.go); without it the second one is refused.
+	Replica bool
 	// EncryptionKeyFile seals stored webhook payloads and notification
 	// bodies with its keys (internal/seal); a store holding sealed data
 	// is refused without it.

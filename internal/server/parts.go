@@ -99,7 +99,9 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Webhooks:   s.gateway,
 		Events:     s.events,
 		OnConfig:   s.notify.Configure,
-		Egress:     s.opts.Egress, // client-scoped writes may target what it lists
+		// Nothing is applied unless the channels build (config_check.go).
+		CheckConfig: s.notify.Check,
+		Egress:      s.opts.Egress, // client-scoped writes may target what it lists
 
 		CredentialHosts:    s.opts.Rules.CredentialHosts,
 		ClientSecretPrefix: s.opts.ClientSecretPrefix,

@@ -76,6 +76,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.cfg, err = s.loadConfig(); err != nil {
 		return nil, err
 	}
+	if !opts.Replica {
+		lock, err := lockSQLiteStore(opts.StoreURL) // store_lock_unix.go
+		if err != nil {
+			return nil, err
+		}
+		s.stops.push(func(context.Context) error { lock.release(); return nil })
+	}
 	if s.store, err = OpenStore(ctx, opts.StoreURL); err != nil {
 		return nil, err
 	}

@@ -49,3 +49,15 @@ func RedactStoreURL(u string) string {
 	}
 	return u
 }
+
+// sqliteFile returns the file of a SQLite store URL (sqlite://PATH or a
+// bare path, as OpenStore reads them), or false for another scheme.
+func sqliteFile(u string) (string, bool) {
+	if p, ok := strings.CutPrefix(u, "sqlite://"); ok {
+		return p, true
+	}
+	if strings.Contains(u, "://") {
+		return "", false
+	}
+	return u, true
+}

@@ -82,42 +82,77 @@ func New(st store.Store, opts Options) *Service {
 	return s
 }
 
-// Apply writes a whole validated config: every stack's desired state (a new
-// version only where the desired hash changed) and every policy. Stacks
-// absent from cfg are left alone. by names who applied (for the audit).
+// PolicyResult says what an apply did to one policy of the config.
+type PolicyResult struct {
+	ClientID string `json:"client_id"`
+	// StackID is empty for a client-wide policy.
+	StackID string `json:"stack_id"`
+	// Created: there was no policy for (client, stack) before.
+	Created bool `json:"created"`
+	// Changed: the stored document differed (or there was none).
+	Changed bool `json:"changed"`
+}
+
+// Applied is what ApplyConfig did: each stack and each policy of the
+// config, changed or not.
+type Applied struct {
+	Stacks   []store.ApplyResult
+	Policies []PolicyResult
+}
+
+// Apply is ApplyConfig's stack results.
 func (s *Service) Apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, error) {
+	a, err := s.ApplyConfig(ctx, cfg, by)
+	return a.Stacks, err
+}
+
+// ApplyConfig writes a whole validated config: every stack's desired state
+// (a new version only where the desired hash changed) and every policy.
+// Stacks absent from cfg are left alone. by names who applied (for the
+// audit).
+func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, by string) (Applied, error) {
+	results, policies, err := s.apply(ctx, cfg, by)
+	return Applied{Stacks: results, Policies: policies}, err
+}
+
+func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, []PolicyResult, error) {
 	inputs := make([]store.DesiredInput, 0, len(cfg.Stacks))
 	for _, st := range cfg.Stacks {
 		in, err := s.desiredInput(st, cfg.PolicyFor(st.Metadata.ClientID, st.Metadata.StackID), by)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		inputs = append(inputs, in)
 	}
 	// Policies first: a pass triggered by the stack change must see them.
 	var changedPolicies []store.PolicyRecord
+	policies := make([]PolicyResult, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {
+		pr := PolicyResult{ClientID: p.Metadata.ClientID, StackID: p.Metadata.StackID}
 		doc, err := json.Marshal(p.Spec)
 		if err != nil {
-			return nil, fmt.Errorf("encode policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+			return nil, nil, fmt.Errorf("encode policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
 		}
 		old, err := s.store.GetPolicy(ctx, p.Metadata.ClientID, p.Metadata.StackID)
 		if err == nil && string(old.Document) == string(doc) {
+			policies = append(policies, pr)
 			continue
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("read policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+			return nil, nil, fmt.Errorf("read policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
 		}
+		pr.Created, pr.Changed = err != nil, true
 		rec := store.PolicyRecord{ClientID: p.Metadata.ClientID, StackID: p.Metadata.StackID, Document: doc, UpdatedAt: s.now()}
 		if err := s.store.PutPolicy(ctx, rec); err != nil {
-			return nil, fmt.Errorf("write policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
+			return nil, nil, fmt.Errorf("write policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
 		}
 		s.forgetPolicies()
 		changedPolicies = append(changedPolicies, rec)
+		policies = append(policies, pr)
 	}
 	results, err := s.store.ApplyDesired(ctx, inputs)
 	if err != nil {
-		return nil, fmt.Errorf("apply desired state: %w", err)
+		return nil, nil, fmt.Errorf("apply desired state: %w", err)
 	}
 	var audit []store.AuditEntry
 	for _, r := range results {
@@ -138,7 +173,7 @@ func (s *Service) Apply(ctx context.Context, cfg *config.Config, by string) ([]s
 	}
 	if len(audit) > 0 {
 		if err := s.store.AppendAudit(ctx, audit); err != nil {
-			return results, fmt.Errorf("audit apply: %w", err)
+			return results, policies, fmt.Errorf("audit apply: %w", err)
 		}
 	}
 	for _, r := range results {
@@ -149,7 +184,7 @@ func (s *Service) Apply(ctx context.Context, cfg *config.Config, by string) ([]s
 	for _, p := range changedPolicies {
 		s.changedPolicy(ctx, p.ClientID, p.StackID)
 	}
-	return results, nil
+	return results, policies, nil
 }
 
 // desiredInput builds the store input of one stack.

@@ -426,6 +426,13 @@ type Store interface {
 	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
 	// the old version appended to PreviousVersions.
 	ApplyDesired(ctx context.Context, in []DesiredInput) ([]ApplyResult, error)
+	// DeleteStack removes a stack in one transaction: its state record and
+	// its own policy go; its open drifts are resolved, its pending heal
+	// attempts cancelled and its pending approval requests closed, and
+	// d.Audit's entries appended. Its history stays: desired versions,
+	// reconciliation results, events, drifts, heals and audit entries.
+	// ErrNotFound when there is no such stack (nothing is written).
+	DeleteStack(ctx context.Context, d StackDeletion) (StackDeleted, error)
 	// GetState returns one stack's record, or ErrNotFound.
 	GetState(ctx context.Context, clientID, stackID string) (StateRecord, error)
 	// ListStates lists stacks ordered by client then stack; clientID filters

@@ -111,6 +111,14 @@ FROM states s JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
 ORDER BY s.client_id, s.stack_id
 FOR UPDATE OF s`
 
+// qLastVersions reads the last stored version of each key that has no
+// state record: a stack deleted before (DeleteStack keeps its versions).
+const qLastVersions = `SELECT DISTINCT ON (v.client_id, v.stack_id) v.client_id, v.stack_id, v.version
+FROM desired_versions v JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
+	ON v.client_id = k.client_id AND v.stack_id = k.stack_id
+WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.client_id = k.client_id AND s.stack_id = k.stack_id)
+ORDER BY v.client_id, v.stack_id, v.seq DESC`
+
 // qInsertState inserts a new stack unless a concurrent apply just did.
 const qInsertState = `INSERT INTO states (` + stateColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
@@ -190,6 +198,22 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			}
 			return rows.Err()
 		})
+		// A stack deleted before keeps its versions: a new one under its
+		// key continues after them.
+		lastVersion := map[stackKey]string{}
+		b.Queue(qLastVersions, clients, stacks).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					k stackKey
+					v string
+				)
+				if err := rows.Scan(&k.client, &k.stack, &v); err != nil {
+					return err
+				}
+				lastVersion[k] = v
+			}
+			return rows.Err()
+		})
 		if err := t.send(ctx, b); err != nil {
 			return fmt.Errorf("read states: %w", err)
 		}
@@ -202,8 +226,12 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			a, ok := cur[k]
 			switch {
 			case !ok:
-				res.Created, res.Changed, res.Version = true, true, store.FirstStateVersion
-				if err := queueInsertStack(b, d, now); err != nil {
+				first, err := store.RecreatedVersion(lastVersion[k])
+				if err != nil {
+					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+				}
+				res.Created, res.Changed, res.Version = true, true, first
+				if err := queueInsertStack(b, d, first, now); err != nil {
 					return err
 				}
 				cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
@@ -237,8 +265,10 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	return results, nil
 }
 
-func queueInsertStack(b *pgx.Batch, d store.DesiredInput, now time.Time) error {
-	row, err := encodeState(store.NewState(d, now))
+func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) error {
+	rec := store.NewState(d, now)
+	rec.StateVersion = version
+	row, err := encodeState(rec)
 	if err != nil {
 		return err
 	}
@@ -249,7 +279,7 @@ func queueInsertStack(b *pgx.Batch, d store.DesiredInput, now time.Time) error {
 		}
 		return nil
 	})
-	queueVersion(b, d, store.FirstStateVersion, now)
+	queueVersion(b, d, version, now)
 	return nil
 }
 

@@ -113,8 +113,20 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&version, &hash, &prev)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				res.Created, res.Changed, res.Version = true, true, store.FirstStateVersion
-				if err := s.insertStack(ctx, tx, d, now); err != nil {
+				// A stack deleted before keeps its versions: a new one
+				// under its key continues after them.
+				var last string
+				err := tx.QueryRowContext(ctx, `SELECT version FROM desired_versions WHERE client_id = ? AND stack_id = ? ORDER BY rowid DESC LIMIT 1`,
+					d.ClientID, d.StackID).Scan(&last)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("read versions of %s/%s: %w", d.ClientID, d.StackID, err)
+				}
+				first, err := store.RecreatedVersion(last)
+				if err != nil {
+					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+				}
+				res.Created, res.Changed, res.Version = true, true, first
+				if err := s.insertStack(ctx, tx, d, first, now); err != nil {
 					return err
 				}
 			case err != nil:
@@ -141,8 +153,10 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	return results, nil
 }
 
-func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, now time.Time) error {
-	row, err := encodeState(store.NewState(d, now))
+func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, version string, now time.Time) error {
+	rec := store.NewState(d, now)
+	rec.StateVersion = version
+	row, err := encodeState(rec)
 	if err != nil {
 		return err
 	}
@@ -153,7 +167,7 @@ func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	if _, err := ins.ExecContext(ctx, row.args()...); err != nil {
 		return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, translate(err))
 	}
-	return s.insertVersion(ctx, tx, d, store.FirstStateVersion, now)
+	return s.insertVersion(ctx, tx, d, version, now)
 }
 
 func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, old, next, prevJSON string, now time.Time) error {

@@ -54,6 +54,7 @@ func cases() []testCase {
 		{"ApplyDesiredChanged", testApplyDesiredChanged},
 		{"ApplyDesiredBatch", testApplyDesiredBatch},
 		{"GetStateNotFound", testGetStateNotFound},
+		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
 		{"UpdateState", testUpdateState},
 		{"UpdateStateConflict", testUpdateStateConflict},
