@@ -269,6 +269,10 @@ func TestDashboardRejectsWithAReason(t *testing.T) {
 	})
 	id := pending.Items[0].ID
 	b := newBrowser(t)
+	// The bootstrap token comes in the URL's fragment and is kept for the
+	// session; then the approvals view.
+	b.do(t, chromedp.Navigate(w.srv.dashboardURL()))
+	b.waitJS(t, 10*time.Second, "the stacks", `document.querySelector('tr[data-stack="acme/web"]')`)
 	b.do(t, chromedp.Navigate(w.base+"/#/approvals"))
 	b.waitJS(t, 10*time.Second, "the reject button", `document.querySelector('button[data-reject="`+id+`"]')`)
 	b.click(t, `button[data-reject="`+id+`"]`)
