@@ -417,6 +417,8 @@ type Store interface {
 
 	Ops // schema version, export and import of rows (ops.go)
 
+	Dashboards // aggregates for the built-in dashboards (dashboard.go)
+
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack

@@ -78,6 +78,7 @@ func cases() []testCase {
 		{"CommitPassConcurrent", testCommitPassConcurrent},
 		{"CommitPassFailsWhole", testCommitPassFailsWhole},
 		{"LoadPass", testLoadPass},
+		{"Dashboards", testDashboards},
 		{"AcknowledgeDrift", testAcknowledgeDrift},
 		{"ListDrifts", testListDrifts},
 		{"ListReconciliations", testListReconciliations},
