@@ -318,6 +318,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		State:      s.state,
 		Reconciler: loop,
 		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Gatherer:   reg,
 		Ready:      watch.Ready,
 		Logger:     log,
 		Version:    buildVersion(),
