@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/egress"
@@ -36,6 +38,10 @@ type Options struct {
 	Reconciler Reconciler
 	// Metrics serves /metrics (promhttp.HandlerFor the registry).
 	Metrics http.Handler
+	// Gatherer is that registry, read by the dashboards (queue depth,
+	// passes in flight, event lag, error counters); nil shows them as no
+	// data.
+	Gatherer prometheus.Gatherer
 	// Ready reports whether the server can do its job (store reachable,
 	// loop running); /readyz answers 503 with the error otherwise.
 	Ready   func(ctx context.Context) error

@@ -119,9 +119,15 @@ func routeAccess() map[string]access {
 		"POST /v1/approvals/{id}/reject":                    operator(scopeGlobal),
 		"GET /v1/heals":                                     viewer(scopeQuery),
 		"GET /v1/stream":                                    viewer(scopeQuery),
-		"GET /v1/tokens":                                    admin(scopeGlobal),
-		"POST /v1/tokens":                                   admin(scopeGlobal),
-		"POST /v1/tokens/{token_id}/revoke":                 admin(scopeGlobal),
+		// The dashboards: the reconciliation view filters by ?client_id=
+		// (a scoped token sees its client's); the system view is every
+		// client's, for unscoped viewers only.
+		"GET /v1/dashboard/reconciliation":             viewer(scopeQuery),
+		"GET /v1/dashboard/clients/{client_id}/health": viewer(scopePath),
+		"GET /v1/dashboard/system":                     viewer(scopeGlobal),
+		"GET /v1/tokens":                               admin(scopeGlobal),
+		"POST /v1/tokens":                              admin(scopeGlobal),
+		"POST /v1/tokens/{token_id}/revoke":            admin(scopeGlobal),
 	}
 }
 

@@ -147,6 +147,10 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/heals", s.listHeals},
 		{http.MethodGet, "/v1/stream", s.stream},
 
+		{http.MethodGet, "/v1/dashboard/reconciliation", s.dashboardReconciliation},
+		{http.MethodGet, "/v1/dashboard/clients/{client_id}/health", s.dashboardClientHealth},
+		{http.MethodGet, "/v1/dashboard/system", s.dashboardSystem},
+
 		// The dashboard (internal/web): public, it holds no data.
 		{http.MethodGet, "/{$}", s.dashboardPage},
 		{http.MethodGet, "/ui/{file}", s.dashboardAsset},

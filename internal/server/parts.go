@@ -92,6 +92,7 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		State:      s.state,
 		Reconciler: s.loop,
 		Metrics:    promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
+		Gatherer:   s.reg, // the system dashboard's queue, lag and error figures
 		Ready:      s.watch.Ready,
 		Logger:     s.log,
 		Version:    s.opts.Version,

@@ -418,6 +418,7 @@ type Store interface {
 	Ops // schema version, export and import of rows (ops.go)
 
 	PayloadStore // data keys, sealed payloads, erasure (payload.go)
+	Dashboards   // aggregates for the built-in dashboards (dashboard.go)
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 

@@ -79,6 +79,7 @@ func cases() []testCase {
 		{"CommitPassConcurrent", testCommitPassConcurrent},
 		{"CommitPassFailsWhole", testCommitPassFailsWhole},
 		{"LoadPass", testLoadPass},
+		{"Dashboards", testDashboards},
 		{"AcknowledgeDrift", testAcknowledgeDrift},
 		{"ListDrifts", testListDrifts},
 		{"ListReconciliations", testListReconciliations},

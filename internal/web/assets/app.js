@@ -5,6 +5,9 @@
 //   #/                      every stack: status, drifts, last verified, consistency
 //   #/stacks/{client}/{id}  one stack: composition graph, drifts, passes, heals
 //   #/approvals             approval requests, approve and reject
+//   #/dashboards/reconciliation  passes, drift detections, heals, durations over time
+//   #/clients, #/clients/{client}  every client; one client's health
+//   #/dashboards/system     health score, alerts that would fire, ingest, store, process
 // The stream only says what changed; the page then re-reads the changed
 // stacks from the API (level-triggered, like the reconciler), so a lost
 // event costs nothing but a moment: after a reconnect everything is
@@ -67,6 +70,10 @@
   }
 
   const $ = (sel) => document.querySelector(sel);
+
+  // WRAP is the box around a wide table: it scrolls sideways on a narrow
+  // screen, and takes keyboard focus so that the keys can scroll it.
+  const WRAP = { class: "wrap", tabindex: "0" };
 
   function notice(msg) {
     const n = $("#notice");
@@ -484,7 +491,7 @@
     });
 
     const table = recs.length === 0 ? h("p", {}, "No stacks yet. Apply a configuration with ", h("code", {}, "blackwell apply"), ".") :
-      h("div", { class: "wrap" }, h("table", { id: "stacks" },
+      h("div", WRAP, h("table", { id: "stacks" },
         h("caption", {}, "Every stack. Consistency: the share of the stack's last " + PASSES_KEPT + " passes that found no drift."),
         h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Stack"), h("th", { scope: "col", class: "hide-narrow" }, "Environment"),
@@ -582,7 +589,7 @@
       h("td", { class: "value" }, a.error_message ? h("span", { class: "error" }, a.error_message) : (a.detail || "—"))));
 
     const table = (id, caption, cols, rows, empty) => rows.length === 0 ? h("p", { class: "muted", id: id + "-empty" }, empty) :
-      h("div", { class: "wrap" }, h("table", { id },
+      h("div", WRAP, h("table", { id },
         h("caption", {}, caption),
         h("thead", {}, h("tr", {}, cols.map((c) => c.startsWith("#") ?
           h("th", { scope: "col", class: "num" }, c.slice(1)) : h("th", { scope: "col" }, c)))),
@@ -725,11 +732,11 @@
       h("p", { class: "muted" }, "Heals that policy holds for a person. Approving lets the next pass run the heal once; rejecting records the reason."),
       h("h2", {}, "Pending"),
       pendingRows.length === 0 ? h("p", { id: "no-pending" }, "Nothing waits for approval.") :
-        h("div", { class: "wrap" }, h("table", { id: "pending" }, h("caption", {}, "Pending approval requests, newest first."),
+        h("div", WRAP, h("table", { id: "pending" }, h("caption", {}, "Pending approval requests, newest first."),
           th(["Stack", "Drift", "Heal action", "Class", "Change", "Requested", "Expires", "Decision"]), h("tbody", {}, pendingRows))),
       h("h2", {}, "Recently decided"),
       decidedRows.length === 0 ? h("p", { class: "muted" }, "None yet.") :
-        h("div", { class: "wrap" }, h("table", { id: "decided" }, h("caption", {}, "The last 20 decided requests."),
+        h("div", WRAP, h("table", { id: "decided" }, h("caption", {}, "The last 20 decided requests."),
           th(["Stack", "Drift", "Heal action", "Status", "By", "Reason", "When"]), h("tbody", {}, decidedRows))));
   }
 
@@ -782,25 +789,254 @@
     await Promise.all([loadPending().catch(() => {}), viewIs("approvals") ? showApprovals().catch(errorView) : null]);
   }
 
+  // Dashboards ----------------------------------------------------------
+  //
+  // Reconciliation, Client health and System overview, from
+  // /v1/dashboard/...: the server aggregates, the page draws plain SVG
+  // (charts.js) and re-reads the view when the stream says something
+  // happened, at most every DASH_MIN_MS.
+
+  const DASH_MIN_MS = 2000;
+  const SPANS = ["1h", "24h", "7d", "30d"];
+  const TYPES = ["provider", "integration", "resource", "content", "configuration"];
+
+  function spanPicker(current, onpick) {
+    return h("div", { class: "spans", role: "group", "aria-label": "Time window" },
+      SPANS.map((s) => h("button", { type: "button", class: "link", "data-span": s, "aria-pressed": s === current ? "true" : "false",
+        onclick: () => onpick(s) }, "last " + s)));
+  }
+
+  function tiles(items) {
+    return h("dl", { class: "tiles" }, items.map(([label, value, attrs]) =>
+      h("div", Object.assign({ class: "tile" }, attrs || {}), h("dt", {}, label), h("dd", {}, value))));
+  }
+
+  const pctOrNone = (r) => (r === null || r === undefined ? "no data" : pct(r));
+  const secs = (d) => (!d ? "no data" : (d.above ? "> " : "") + fmtSecs(d.seconds));
+  function fmtSecs(s) { return s < 1 ? Math.round(s * 1000) + " ms" : (Math.round(s * 10) / 10) + " s"; }
+  const numOrNone = (v) => (v === null || v === undefined ? "no data" : String(Math.round(v * 100) / 100));
+  const C = () => window.BlackwellCharts;
+
+  // throughput is passes per minute over the window, per hour when fewer.
+  function throughput(n, v) {
+    const minutes = (new Date(v.until) - new Date(v.since)) / 60000;
+    if (!(minutes > 0)) return "no data";
+    const perMin = n / minutes;
+    return perMin >= 1 ? (Math.round(perMin * 10) / 10) + " passes/min" : (Math.round(perMin * 600) / 10) + " passes/hour";
+  }
+
+  function windowNote(v) {
+    return h("p", { class: "muted" }, "From ", fmtTime(v.since), " to ", fmtTime(v.until), ", in buckets of ", dur(v.step_seconds), ".");
+  }
+
+  function passCharts(prefix, v) {
+    const b = v.buckets, step = v.step_seconds;
+    const col = (f) => b.map(f);
+    return [
+      C().lineChart({ id: prefix + "-passes", title: "Passes per bucket", buckets: b, step, fmt: (x) => String(Math.round(x)),
+        series: [{ name: "passes", values: col((x) => x.passes) }, { name: "failed", values: col((x) => x.failed) },
+          { name: "found drift", values: col((x) => x.drift_detected) }] }),
+      C().barChart({ id: prefix + "-detections", title: "Drift detections by type", buckets: b, step,
+        series: TYPES.map((t) => ({ name: t, values: col((x) => (x.detections || {})[t] || 0) })).filter((s) => s.values.some((n) => n > 0)),
+        empty: "No drift detected in this window." }),
+      C().lineChart({ id: prefix + "-heals", title: "Heal success rate", buckets: b, step, yMax: 1, fmt: (x) => pct(x),
+        series: [{ name: "succeeded of judged heals", values: col((x) => x.heals.success_rate) }], empty: "No heal was judged in this window." }),
+      C().lineChart({ id: prefix + "-durations", title: "Pass duration", buckets: b, step, fmt: fmtSecs,
+        series: [{ name: "p50", values: col((x) => (x.p50 ? x.p50.seconds : null)) }, { name: "p99", values: col((x) => (x.p99 ? x.p99.seconds : null)) }] }),
+    ];
+  }
+
+  async function showReconciliation() {
+    const span = state.span || "24h";
+    const v = await api("/v1/dashboard/reconciliation?since=" + enc(span));
+    if (!viewIs("reconciliation")) return;
+    const t = v.totals;
+    setView("Reconciliation",
+      h("h1", {}, "Reconciliation"),
+      spanPicker(span, (s) => { state.span = s; route(); }),
+      windowNote(v),
+      tiles([
+        ["Passes in flight", numOrNone(v.in_flight), { "data-tile": "in-flight" }],
+        ["Queue depth", numOrNone(v.queue_depth), { "data-tile": "queue" }],
+        ["Throughput", throughput(t.passes, v), { "data-tile": "throughput" }],
+        ["Passes", String(t.passes), { "data-tile": "passes" }],
+        ["Failure rate", pctOrNone(t.failure_rate), { "data-tile": "failure-rate" }],
+        ["Duration p50 / p99", secs(t.p50) + " / " + secs(t.p99), { "data-tile": "durations" }],
+        ["Heal success", pctOrNone(t.heals.success_rate) + " (" + t.heals.succeeded + " of " + (t.heals.succeeded + t.heals.failed) + ")", { "data-tile": "heal-rate" }],
+      ]),
+      h("div", { class: "charts" }, passCharts("rec", v)));
+  }
+
+  async function showClients() {
+    if (!state.loaded) await loadOverview();
+    if (!viewIs("clients")) return;
+    const clients = new Map();
+    for (const r of state.stacks.values()) {
+      const c = clients.get(r.client_id) || { stacks: 0, healthy: 0 };
+      c.stacks++;
+      if (r.status === "healthy") c.healthy++;
+      clients.set(r.client_id, c);
+    }
+    const rows = [...clients.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([id, c]) =>
+      h("tr", { "data-client": id }, h("th", { scope: "row" }, h("a", { href: "#/clients/" + enc(id) }, id)),
+        h("td", { class: "num" }, String(c.stacks)), h("td", { class: "num" }, c.healthy + " healthy")));
+    setView("Clients", h("h1", {}, "Clients"),
+      rows.length === 0 ? h("p", { class: "nodata" }, "No stacks yet.") :
+        h("div", WRAP, h("table", { id: "clients" }, h("caption", {}, "Every client with stacks; open one for its health."),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Client"), h("th", { scope: "col" }, "Stacks"), h("th", { scope: "col" }, "Healthy"))),
+          h("tbody", {}, rows))));
+  }
+
+  async function showClientHealth(c) {
+    const span = state.span || "24h";
+    const cursor = state.clientCursor && state.clientCursor.client === c ? state.clientCursor.cursor : "";
+    const v = await api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : ""));
+    if (!viewIs("client", c)) return;
+    // A column named [name, class] has that class (hide-narrow).
+    const th = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => Array.isArray(x) ? h("th", { scope: "col", class: x[1] }, x[0]) : h("th", { scope: "col" }, x))));
+    const table = (id, caption, cols, rows, empty) => rows.length === 0 ? h("p", { class: "nodata", id: id + "-none" }, empty) :
+      h("div", WRAP, h("table", { id }, h("caption", {}, caption), th(cols), h("tbody", {}, rows)));
+    const stackLink = (s) => h("a", { href: "#/stacks/" + enc(c) + "/" + enc(s) }, s);
+    const groups = (list) => list.map((g) => h("tr", { "data-code": g.code, "data-component": g.component },
+      h("td", { class: "mono" }, g.component), h("td", { class: "mono" }, g.code), h("td", {}, badge(g.severity)),
+      h("td", { class: "num" }, String(g.count)), h("td", { class: "num" }, String(g.stacks))));
+    const by = v.stacks.by_status || {};
+    const page = v.stacks_page.map((s) => h("tr", { "data-stack": s.stack_id, "data-status": s.status },
+      h("th", { scope: "row" }, stackLink(s.stack_id)), h("td", { class: "hide-narrow" }, s.environment || "—"),
+      h("td", {}, badge(s.status)),
+      h("td", { class: "num" }, s.drifts === 0 ? "0" : [String(s.drifts), " ", badge(s.worst_severity)]),
+      h("td", {}, Object.keys(s.resources).length === 0 ? "—" : Object.keys(s.resources).sort().map((name) =>
+        h("span", { class: "res" }, name + " ", badge(s.resources[name].value || "unknown")))),
+      h("td", { class: "hide-narrow" }, fmtTime(s.last_verified))));
+    const pager = h("div", { class: "actions" },
+      cursor ? h("button", { type: "button", id: "stacks-first", onclick: () => { state.clientCursor = null; route(); } }, "First page") : null,
+      v.next_cursor ? h("button", { type: "button", id: "stacks-next", onclick: () => { state.clientCursor = { client: c, cursor: v.next_cursor }; route(); } }, "Next page") : null);
+    setView("Health of " + c,
+      h("h1", {}, "Client health: ", h("span", { class: "mono" }, c)),
+      spanPicker(span, (s) => { state.span = s; route(); }),
+      windowNote(v),
+      tiles([
+        ["Stacks", String(v.stacks.total), { "data-tile": "stacks" }],
+        ["Healthy now", pctOrNone(v.stacks.healthy) + " (" + (by.healthy || 0) + ")", { "data-tile": "healthy" }],
+        ["Drift detected", String(by.drift_detected || 0), { "data-tile": "drifted" }],
+        ["Consistency in window", pctOrNone(v.totals.consistency), { "data-tile": "consistency" }],
+        ["Heals", v.totals.heals.succeeded + " succeeded, " + v.totals.heals.failed + " failed", { "data-tile": "heals" }],
+      ]),
+      h("div", { class: "charts" },
+        C().lineChart({ id: "client-consistency", title: "Consistency over time (passes that found no drift)", buckets: v.buckets, step: v.step_seconds,
+          yMax: 1, fmt: (x) => pct(x), series: [{ name: "consistency", values: v.buckets.map((b) => b.consistency) }] }),
+        C().barChart({ id: "client-detections", title: "Drift detections by type", buckets: v.buckets, step: v.step_seconds,
+          series: TYPES.map((t) => ({ name: t, values: v.buckets.map((b) => (b.detections || {})[t] || 0) })).filter((s) => s.values.some((n) => n > 0)),
+          empty: "No drift detected in this window." })),
+      h("h2", {}, "Resource health"),
+      table("resource-health", "Open drift of the client's resources, by component.", ["Resource", "Drift", "Severity", "Open", "Stacks"],
+        groups(v.resource_health), "Every resource is as declared (no open resource drift)."),
+      h("h2", {}, "Open drift"),
+      table("open-drifts", "Open confirmed drift, the largest groups first.", ["Component", "Drift", "Severity", "Open", "Stacks"],
+        groups(v.open_drifts), "No open drift."),
+      h("h2", {}, "Recent drift events"),
+      table("recent-drifts", "Drifts seen in the window, newest first (at most 20).", ["Stack", "Drift", "Severity", "Last seen", "State"],
+        v.recent_drifts.map((d) => h("tr", { "data-code": d.code, "data-component": d.component },
+          h("td", {}, stackLink(d.stack_id)), h("td", {}, h("span", { class: "mono" }, d.code), " on ", d.component),
+          h("td", {}, badge(d.severity)), h("td", {}, fmtTime(d.last_seen)),
+          h("td", {}, d.resolved_at ? ["resolved ", fmtTime(d.resolved_at)] : badge(d.confirmed ? "open" : "suspected", d.confirmed ? "high" : "medium")))),
+        "No drift in this window."),
+      h("h2", {}, "Heal history"),
+      table("heal-history", "Heal attempts of the window, newest first (at most 20).", ["Stack", "Action", "Attempt", "Status", "Created"],
+        v.heals.map((x) => h("tr", { "data-heal": x.id, "data-status": x.status },
+          h("td", {}, stackLink(x.stack_id)), h("td", {}, h("span", { class: "mono" }, x.heal_action), " on ", x.component),
+          h("td", { class: "num" }, String(x.attempt)), h("td", {}, badge(x.status)), h("td", {}, fmtTime(x.created_at)))),
+        "No heal in this window."),
+      h("h2", {}, "Stacks"),
+      table("client-stacks", "The client's stacks, " + v.stacks_page.length + " on this page.", ["Stack", ["Environment", "hide-narrow"], "Status", "Drifts", "Resources (last known)", ["Last verified", "hide-narrow"]],
+        page, "No stacks."),
+      pager,
+      h("h2", {}, "Forecasts"),
+      h("p", { class: "nodata", id: "forecasts" }, "No forecasts: drift forecasting is not built yet."));
+  }
+
+  async function showSystem() {
+    const v = await api("/v1/dashboard/system");
+    if (!viewIs("system")) return;
+    const score = v.health.score;
+    const firing = v.alerts.filter((a) => a.firing);
+    const mib = (b) => (b / 1048576).toFixed(1) + " MiB";
+    setView("System",
+      h("h1", {}, "System overview"),
+      h("div", { class: "score", id: "health-score", "data-score": score === null ? "" : score },
+        h("span", { class: "big" }, score === null ? "no data" : String(score)), h("span", { class: "muted" }, " / 100 health")),
+      h("div", WRAP, h("table", { id: "health-components" }, h("caption", {}, "What the health score is made of (a part without data is left out)."),
+        h("thead", {}, h("tr", {}, ["Part", "Score", "Weight", "What"].map((x) => h("th", { scope: "col" }, x)))),
+        h("tbody", {}, v.health.components.map((c) => h("tr", { "data-component": c.name },
+          h("th", { scope: "row" }, c.name), h("td", { class: "num" }, c.score === null ? "no data" : pct(c.score)),
+          h("td", { class: "num" }, pct(c.weight)), h("td", {}, c.detail)))))),
+      h("h2", {}, "Alerts"),
+      h("p", { id: "alerts-summary", role: "status" }, firing.length === 0 ? "No alert would be firing." :
+        firing.length + " " + plural(firing.length, "alert", "alerts") + " would be firing: " + firing.map((a) => a.name).join(", ") + "."),
+      h("div", WRAP, h("table", { id: "alerts" }, h("caption", {}, "A subset of deploy/prometheus/blackwell-rules.yml, evaluated on this page's numbers."),
+        h("thead", {}, h("tr", {}, ["Alert", "Severity", "State", "Value", "Threshold", "Evaluated as"].map((x) => h("th", { scope: "col" }, x)))),
+        h("tbody", {}, v.alerts.map((a) => h("tr", { "data-alert": a.name, "data-firing": a.firing ? "true" : "false" },
+          h("th", { scope: "row", class: "mono" }, a.name), h("td", {}, badge(a.severity === "critical" ? "critical" : "medium", a.severity === "critical" ? "critical" : "medium")),
+          h("td", {}, a.firing ? badge("firing", "critical") : badge("ok", "ok")),
+          h("td", { class: "num" }, numOrNone(a.value)), h("td", { class: "num" }, String(a.threshold)), h("td", {}, a.how)))))),
+      h("h2", {}, "Now"),
+      tiles([
+        ["Stacks", v.stacks.total + " (" + pctOrNone(v.stacks.healthy) + " healthy)", { "data-tile": "stacks" }],
+        ["Event ingest", (v.ingest.capped ? "≥ " : "") + v.ingest.per_minute + " events/min (last 5 min)", { "data-tile": "ingest" }],
+        ["Event lag p99", v.ingest.lag_p99_seconds === null ? "no data" : fmtSecs(v.ingest.lag_p99_seconds) + " since start", { "data-tile": "lag" }],
+        ["Queue depth", numOrNone(v.ingest.queue_depth), { "data-tile": "queue" }],
+        ["Passes in flight", numOrNone(v.ingest.in_flight), { "data-tile": "in-flight" }],
+        ["Store latency", v.store.error ? v.store.error : "ping " + v.store.ping_ms + " ms, queries " + v.store.query_ms + " ms", { "data-tile": "store" }],
+        ["Memory", mib(v.process.memory_bytes) + " (heap " + mib(v.process.heap_bytes) + ")", { "data-tile": "memory" }],
+        ["Goroutines", String(v.process.goroutines), { "data-tile": "goroutines" }],
+        ["Pass failures (30 min)", pctOrNone(v.passes.failure_rate), { "data-tile": "errors" }],
+        ["Webhooks rejected", numOrNone(v.errors.webhooks_rejected) + " since start", { "data-tile": "webhooks-rejected" }],
+        ["Notifications failed", numOrNone(v.errors.notifications_failed) + " since start", { "data-tile": "notifications-failed" }],
+      ]),
+      h("div", { class: "charts" },
+        C().lineChart({ id: "sys-passes", title: "Passes, last 30 minutes", buckets: v.buckets, step: v.step_seconds, fmt: (x) => String(Math.round(x)),
+          series: [{ name: "passes", values: v.buckets.map((b) => b.passes) }, { name: "failed", values: v.buckets.map((b) => b.failed) }] })));
+  }
+
+  // refreshDashboard re-reads the dashboard showing, at most every
+  // DASH_MIN_MS.
+  function refreshDashboard() {
+    const wait = (state.dashAt || 0) + DASH_MIN_MS - Date.now();
+    if (wait > 0) {
+      if (!state.dashTimer) state.dashTimer = setTimeout(() => { state.dashTimer = 0; refreshDashboard(); }, wait);
+      return Promise.resolve();
+    }
+    state.dashAt = Date.now();
+    return render().catch((err) => { if (err.status !== 401) notice("Could not refresh: " + err.message); });
+  }
+
   // ---------------------------------------------------------------- routing
 
   function parseHash() {
     const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
     if (parts[0] === "stacks" && parts.length === 3 && parts[1] && parts[2]) return { name: "stack", client: parts[1], stack: parts[2] };
     if (parts[0] === "approvals") return { name: "approvals" };
+    if (parts[0] === "dashboards" && parts[1] === "reconciliation") return { name: "reconciliation" };
+    if (parts[0] === "dashboards" && parts[1] === "system") return { name: "system" };
+    if (parts[0] === "clients" && parts.length === 2 && parts[1]) return { name: "client", client: parts[1] };
+    if (parts[0] === "clients") return { name: "clients" };
     return { name: "overview" };
   }
 
   function viewIs(name, c, s) {
     const v = state.view;
-    return v && v.name === name && (c === undefined || (v.client === c && v.stack === s));
+    return v && v.name === name && (c === undefined || (v.client === c && (s === undefined || v.stack === s)));
   }
+
+  // NAV_OF is the navigation entry of each view.
+  const NAV_OF = { overview: "stacks", stack: "stacks", approvals: "approvals", reconciliation: "reconciliation",
+    clients: "clients", client: "clients", system: "system" };
 
   async function route() {
     if (state.authWanted) return;
     state.view = parseHash();
     for (const a of document.querySelectorAll("[data-nav]")) {
-      const on = (a.dataset.nav === "approvals") === (state.view.name === "approvals");
+      const on = a.dataset.nav === NAV_OF[state.view.name];
       if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
     loadPending().catch(() => {});
@@ -817,6 +1053,10 @@
     switch (v.name) {
       case "stack": return showStack(v.client, v.stack);
       case "approvals": return showApprovals();
+      case "reconciliation": return showReconciliation();
+      case "clients": return showClients();
+      case "client": return showClientHealth(v.client);
+      case "system": return showSystem();
       default:
         await loadOverview();
         if (viewIs("overview")) renderOverview();
@@ -850,6 +1090,11 @@
         if (all || dirty.includes(keyOf(v.client, v.stack))) await showStack(v.client, v.stack);
       } else if (v.name === "approvals") {
         await showApprovals();
+      } else if (["reconciliation", "client", "system"].includes(v.name)) {
+        await refreshDashboard();
+      } else if (v.name === "clients") {
+        if (all || !state.loaded) await loadOverview();
+        if (viewIs("clients")) await showClients();
       } else if (all || !state.loaded) {
         await loadOverview();
         if (viewIs("overview")) renderOverview();
