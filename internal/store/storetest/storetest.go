@@ -71,6 +71,7 @@ func cases() []testCase {
 		{"IngestEvents", testIngestEvents},
 		{"IngestEventsInvalid", testIngestEventsInvalid},
 		{"IngestEventsConcurrent", testIngestEventsConcurrent},
+		{"IngestEventsDigest", testIngestEventsDigest},
 		{"ContentNewestWins", testContentNewestWins},
 		{"ListContent", testListContent},
 		{"CommitPass", testCommitPass},
