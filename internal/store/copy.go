@@ -78,7 +78,7 @@ func CopyTables() []Table {
 		table("events", "seq", `seq int, event_id text, client_id text, stack_id text,
 			provider_name text, event_type text, content_id text, content_type text,
 			timestamp time, environment text, drift_checked bool, payload text null,
-			received_at time, ttl_timestamp int, digest text null`),
+			received_at time, ttl_timestamp int`),
 		table("content", "client_id, provider_name, source, content_id", `client_id text,
 			provider_name text, source text, content_id text, content_type text,
 			updated_at time, version int, deleted bool, event_id text, received_at time`),

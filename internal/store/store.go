@@ -156,13 +156,6 @@ type Event struct {
 	// ReceivedAt is when the event was committed.
 	ReceivedAt   time.Time `json:"received_at"`
 	TTLTimestamp int64     `json:"ttl_timestamp"`
-	// Digest, when set, is the hex SHA-256 of the delivery's signed body.
-	// Of the events of one client and provider with one digest only the
-	// first is stored: a later one is a duplicate, whatever its id, as an
-	// id already stored is. A receiver whose signature covers only the
-	// body (Shopify) sets it, so a captured body cannot be stored again
-	// under fresh unsigned ids or another topic.
-	Digest string `json:"-"`
 }
 
 // EventQuery filters ListEvents. Zero fields do not filter.

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -243,10 +242,6 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 		Timestamp:    when,
 		Payload:      json.RawMessage(raw),
 		ReceivedAt:   now,
-		// Shopify signs the body only: its digest makes a captured body
-		// replayed with fresh ids, or under another topic of the same
-		// shape, a duplicate rather than a new event (store.Event.Digest).
-		Digest: bodyDigest(raw),
 	}
 	if b.ID != "" {
 		ev.ContentID = b.ID
@@ -399,10 +394,4 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
-}
-
-// bodyDigest is the hex SHA-256 of a delivery's body.
-func bodyDigest(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
-	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp, digest`
+	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp`
 
 // qCountActivity, the tail of qInsertEvents and qInsertEvent, counts the
 // events they wrote (ins) into event_activity, in the inserting
@@ -34,14 +34,14 @@ SELECT event_id FROM ins`
 // one committed.
 const qInsertEvents = `WITH ins AS (INSERT INTO events (` + eventColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-	$8::timestamptz[], $9::text[], $10::boolean[], $11::text[], $12::timestamptz[], $13::bigint[], $14::text[])
-ON CONFLICT DO NOTHING
+	$8::timestamptz[], $9::text[], $10::boolean[], $11::text[], $12::timestamptz[], $13::bigint[])
+ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id, client_id, stack_id, provider_name, event_type, content_type, timestamp)` + qCountActivity
 
 // qInsertEvent is qInsertEvents for one event.
 const qInsertEvent = `WITH ins AS (INSERT INTO events (` + eventColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-ON CONFLICT DO NOTHING
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id, client_id, stack_id, provider_name, event_type, content_type, timestamp)` + qCountActivity
 
 // InsertEvents commits events in one statement (its own transaction),
@@ -81,7 +81,7 @@ type eventRows struct {
 	contentIDs, contentTypes, envs         []string
 	stamps, received                       []time.Time
 	checked                                []bool
-	payloads, digests                      []*string
+	payloads                               []*string
 	ttls                                   []int64
 }
 
@@ -92,7 +92,7 @@ func newEventRows(n int) *eventRows {
 		providers: make([]string, 0, n), types: make([]string, 0, n), contentIDs: make([]string, 0, n),
 		contentTypes: make([]string, 0, n), envs: make([]string, 0, n),
 		stamps: make([]time.Time, 0, n), received: make([]time.Time, 0, n),
-		checked: make([]bool, 0, n), payloads: make([]*string, 0, n), digests: make([]*string, 0, n), ttls: make([]int64, 0, n),
+		checked: make([]bool, 0, n), payloads: make([]*string, 0, n), ttls: make([]int64, 0, n),
 	}
 }
 
@@ -117,11 +117,6 @@ func (r *eventRows) add(i int, e store.Event, now time.Time) (time.Time, bool) {
 	r.contentIDs, r.contentTypes = append(r.contentIDs, e.ContentID), append(r.contentTypes, e.ContentType)
 	r.stamps, r.envs, r.checked = append(r.stamps, ts(e.Timestamp)), append(r.envs, e.Environment), append(r.checked, e.DriftChecked)
 	r.payloads, r.received, r.ttls = append(r.payloads, payload), append(r.received, ts(e.ReceivedAt)), append(r.ttls, e.TTLTimestamp)
-	var digest *string
-	if e.Digest != "" {
-		digest = &e.Digest
-	}
-	r.digests = append(r.digests, digest)
 	return ts(e.ReceivedAt), true
 }
 
@@ -141,15 +136,15 @@ func (r *eventRows) queue(b *pgx.Batch, inserted []bool) {
 }
 
 // statement is qInsertEvents with its arrays, or qInsertEvent for one
-// event: a webhook delivery is one, and binding fourteen one-element arrays
+// event: a webhook delivery is one, and binding thirteen one-element arrays
 // costs both ends more than the row itself.
 func (r *eventRows) statement() (string, []any) {
 	if len(r.ids) == 1 {
 		return qInsertEvent, []any{r.ids[0], r.clients[0], r.stacks[0], r.providers[0], r.types[0], r.contentIDs[0],
-			r.contentTypes[0], r.stamps[0], r.envs[0], r.checked[0], r.payloads[0], r.received[0], r.ttls[0], r.digests[0]}
+			r.contentTypes[0], r.stamps[0], r.envs[0], r.checked[0], r.payloads[0], r.received[0], r.ttls[0]}
 	}
 	return qInsertEvents, []any{r.ids, r.clients, r.stacks, r.providers, r.types, r.contentIDs, r.contentTypes,
-		r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls, r.digests}
+		r.stamps, r.envs, r.checked, r.payloads, r.received, r.ttls}
 }
 
 // scan reads the insert's answer: the ids it wrote.

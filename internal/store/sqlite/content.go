@@ -86,7 +86,7 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, calls []*ingestCall) err
 	}
 
 	written := make(map[string]bool, n)
-	args := make([]any, 0, eventParams*min(n, maxIngestRows))
+	args := make([]any, 0, 13*min(n, maxIngestRows))
 	for rest := rows; len(rest) > 0; {
 		q := ingestChunk(len(rest))
 		args = args[:0]
@@ -98,7 +98,7 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, calls []*ingestCall) err
 			}
 			args = append(args, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
 				e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
-				payload, micros(e.ReceivedAt), e.TTLTimestamp, nullString(e.Digest))
+				payload, micros(e.ReceivedAt), e.TTLTimestamp)
 		}
 		rest = rest[q.rows:]
 		if err := s.insertEvents(ctx, tx, q.events, args, written); err != nil {
@@ -147,7 +147,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, query string, args
 	}
 	rs, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return fmt.Errorf("insert %d events: %w", len(args)/eventParams, err)
+		return fmt.Errorf("insert %d events: %w", len(args)/13, err)
 	}
 	defer rs.Close()
 	for rs.Next() {
@@ -158,7 +158,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, query string, args
 		written[id] = true
 	}
 	if err := rs.Err(); err != nil {
-		return fmt.Errorf("insert %d events: %w", len(args)/eventParams, err)
+		return fmt.Errorf("insert %d events: %w", len(args)/13, err)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 const eventColumns = `event_id, client_id, stack_id, provider_name, event_type, content_id, content_type,
-	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp, digest`
+	timestamp, environment, drift_checked, payload, received_at, ttl_timestamp`
 
 // InsertEvents commits events in one transaction, skipping ids already
 // stored (ON CONFLICT DO NOTHING: inserted[i] is whether a row was written).
@@ -59,7 +59,7 @@ func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time
 	}
 	res, err := st.ExecContext(ctx, e.EventID, e.ClientID, e.StackID, e.ProviderName, e.EventType,
 		e.ContentID, e.ContentType, micros(e.Timestamp), e.Environment, boolInt(e.DriftChecked),
-		payload, micros(e.ReceivedAt), e.TTLTimestamp, nullString(e.Digest))
+		payload, micros(e.ReceivedAt), e.TTLTimestamp)
 	if err != nil {
 		return false, fmt.Errorf("event %s: %w", e.EventID, err)
 	}
@@ -69,9 +69,6 @@ func insertEvent(ctx context.Context, st *sql.Stmt, e store.Event, now time.Time
 	}
 	return n == 1, nil
 }
-
-// nullString is s, or NULL when s is empty.
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // bucketMicros is store.ActivityBucket in microseconds.
 const bucketMicros = int64(store.ActivityBucket / time.Microsecond)

@@ -42,7 +42,7 @@ ON CONFLICT (client_id, stack_id) DO UPDATE SET document = excluded.document, up
 
 // qInsertEvent inserts an event unless its id is stored (rows affected 0).
 const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`
 
 // qUpsertContent writes a content item's state unless the stored one is as
 // new (store.ContentItem.Newer, written out in SQL). A state without a
@@ -95,16 +95,13 @@ func ingestChunk(n int) ingestQuery {
 	panic("ingestChunk of no rows")
 }
 
-// eventParams is the number of eventColumns.
-const eventParams = 14
-
-// qIngestEvents inserts n events, each unless its id (or its digest) is
-// stored or an earlier row of the statement has it, and answers the ids it
-// wrote (in no particular order). The rows are inserted in order, so of one id the first
+// qIngestEvents inserts n events, each unless its id is stored or an
+// earlier row of the statement has it, and answers the ids it wrote (in no
+// particular order). The rows are inserted in order, so of one id the first
 // is written.
 func qIngestEvents(n int) string {
 	return `INSERT INTO events (` + eventColumns + `)
-VALUES ` + placeholders(n, eventParams) + ` ON CONFLICT DO NOTHING RETURNING event_id`
+VALUES ` + placeholders(n, 13) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
 }
 
 // qIngestContent upserts n content items as qUpsertContent does, in order:

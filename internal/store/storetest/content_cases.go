@@ -291,34 +291,3 @@ func testIngestEventsConcurrent(ctx context.Context, t *testing.T, s store.Store
 		require.Equal(t, store.Truncate(at(time.Duration(newest)*time.Millisecond)), got.UpdatedAt, "item-%d", i)
 	}
 }
-
-// testIngestEventsDigest: of the events of one client and provider with
-// one digest, only the first is stored, whatever their ids, within one
-// call or across calls and through InsertEvents too; the content item of a
-// duplicate is not applied. Another client, another provider or no digest
-// is never a duplicate.
-func testIngestEventsDigest(ctx context.Context, t *testing.T, s store.Store) {
-	withDigest := func(d store.IngestEvent, digest string) store.IngestEvent {
-		d.Event.Digest = digest
-		return d
-	}
-	first := withDigest(delivery("a", "p1", at(0), 0, false), "d1")
-	sameBody := withDigest(delivery("b", "p2", at(time.Second), 0, false), "d1") // fresh ids, same signed body
-	other := withDigest(delivery("c", "p3", at(0), 0, false), "d2")
-	plain1, plain2 := delivery("e", "p5", at(0), 0, false), delivery("f", "p6", at(0), 0, false)
-	require.Equal(t, []bool{true, false, true, true, true}, ingest(ctx, t, s, first, sameBody, other, plain1, plain2))
-	require.Equal(t, []bool{false}, ingest(ctx, t, s, withDigest(delivery("g", "p7", at(time.Hour), 0, false), "d2")),
-		"a digest already stored, in a later call")
-	_, err := s.InsertEvents(ctx, []store.Event{withDigest(delivery("h", "p8", at(0), 0, false), "d1").Event})
-	require.NoError(t, err)
-
-	elsewhere := withDigest(delivery("i", "p9", at(0), 0, false), "d1")
-	elsewhere.Event.ClientID = "globex"
-	require.Equal(t, []bool{true}, ingest(ctx, t, s, elsewhere), "another client's digest is its own")
-
-	got := allEvents(ctx, t, s, store.EventQuery{ClientID: "acme"})
-	require.ElementsMatch(t, []string{"a", "c", "e", "f"}, eventIDs(got))
-	for _, id := range []string{"p2", "p7", "p8"} {
-		require.Empty(t, allContent(ctx, t, s, store.ContentQuery{ClientID: "acme", ContentID: id}), "a duplicate's item %s is not applied", id)
-	}
-}

@@ -71,7 +71,6 @@ func cases() []testCase {
 		{"IngestEvents", testIngestEvents},
 		{"IngestEventsInvalid", testIngestEventsInvalid},
 		{"IngestEventsConcurrent", testIngestEventsConcurrent},
-		{"IngestEventsDigest", testIngestEventsDigest},
 		{"ContentNewestWins", testContentNewestWins},
 		{"ListContent", testListContent},
 		{"CommitPass", testCommitPass},
