@@ -48,6 +48,18 @@ type OutboxItem struct {
 	CreatedAt  time.Time       `json:"created_at"`
 }
 
+// OutboxQuery selects pending deliveries (OutboxStore.PendingOutbox).
+type OutboxQuery struct {
+	Subscriber string
+	// Channels, when not nil, keeps the deliveries of these channels only
+	// (an empty, non-nil list keeps none).
+	Channels []string
+	// After is the Seq the page starts after (0: from the oldest).
+	After int64
+	// Limit bounds the page (at least 1, at most MaxLimit).
+	Limit int
+}
+
 // OutboxStore is the durable side of notification delivery: audit-log
 // subscribers with their cursors and states, and the outbox of deliveries
 // not yet accepted by their receivers. The audit log itself is the
@@ -66,10 +78,12 @@ type OutboxStore interface {
 	// CommitSubscriber writes c in one transaction (see SubscriberCommit);
 	// nothing is written when it fails.
 	CommitSubscriber(ctx context.Context, c SubscriberCommit) error
-	// PendingOutbox lists up to limit (at least 1, at most MaxLimit) pending
-	// deliveries of the subscriber with Seq > after, in Seq order (the
-	// order they were committed in).
-	PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]OutboxItem, error)
+	// PendingOutbox lists up to q.Limit (at least 1, at most MaxLimit)
+	// pending deliveries of q.Subscriber with Seq > q.After, of q.Channels
+	// only when it is not nil, in Seq order (the order they were committed
+	// in). A read of one channel costs what it returns, however many
+	// deliveries other channels, or the same channel further on, hold.
+	PendingOutbox(ctx context.Context, q OutboxQuery) ([]OutboxItem, error)
 	// DeleteOutbox removes delivered (or given up) items; unknown ids are
 	// not an error.
 	DeleteOutbox(ctx context.Context, ids []string) error

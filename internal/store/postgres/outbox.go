@@ -160,10 +160,24 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	return nil
 }
 
-// PendingOutbox lists a subscriber's pending deliveries after seq after.
-func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, subscriber, after, store.PageLimit(limit))
+// PendingOutbox lists a subscriber's pending deliveries after seq q.After,
+// of q.Channels when set. With one channel the index outbox_channel
+// (subscriber, channel, seq) gives the page in order; with several,
+// PostgreSQL reads those channels' rows and keeps the first (a top-N
+// sort), which is why the dispatcher asks one channel at a time.
+func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	if q.Channels != nil && len(q.Channels) == 0 {
+		return nil, nil
+	}
+	var rows pgx.Rows
+	if q.Channels == nil {
+		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.Subscriber, q.After, store.PageLimit(q.Limit))
+	} else {
+		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = $1 AND channel = ANY($2) AND seq > $3 ORDER BY seq LIMIT $4`, q.Subscriber, q.Channels, q.After,
+			store.PageLimit(q.Limit))
+	}
 	defer rows.Close()
 	var out []store.OutboxItem
 	for rows.Next() {

@@ -152,14 +152,32 @@ ON CONFLICT (id) DO NOTHING`, d.ID, c.Name, d.Channel, string(d.Payload), micros
 	return nil
 }
 
-// PendingOutbox lists a subscriber's pending deliveries after seq after.
-func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
-	st, err := s.read(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`)
+// PendingOutbox lists a subscriber's pending deliveries after seq q.After,
+// of q.Channels when set (the index outbox_channel serves one channel in
+// order).
+func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	if q.Channels != nil && len(q.Channels) == 0 {
+		return nil, nil
+	}
+	query, args := `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.After, store.PageLimit(q.Limit)}
+	if len(q.Channels) == 1 {
+		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND channel = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.Channels[0], q.After, store.PageLimit(q.Limit)}
+	} else if len(q.Channels) > 1 {
+		names, err := json.Marshal(q.Channels)
+		if err != nil {
+			return nil, fmt.Errorf("pending outbox: %w", err)
+		}
+		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND channel IN (SELECT value FROM json_each(?)) AND seq > ? ORDER BY seq LIMIT ?`,
+			[]any{q.Subscriber, string(names), q.After, store.PageLimit(q.Limit)}
+	}
+	st, err := s.read(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, subscriber, after, store.PageLimit(limit))
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
