@@ -55,6 +55,7 @@ func cases() []testCase {
 		{"ApplyDesiredBatch", testApplyDesiredBatch},
 		{"GetStateNotFound", testGetStateNotFound},
 		{"ListStates", testListStates},
+		{"ListShardStacks", testListShardStacks},
 		{"UpdateState", testUpdateState},
 		{"UpdateStateConflict", testUpdateStateConflict},
 		{"UpdateStateConcurrent", testUpdateStateConcurrent},

@@ -6,3 +6,26 @@
 -- time, so a dead receiver's backlog costs what the channel's queue can
 -- take, not the backlog's size.
 CREATE INDEX outbox_channel ON outbox (subscriber, channel, seq);
+
+-- Each stack's shard (store.ShardOf: FNV-1a 32 of client_id, a zero byte
+-- and stack_id, modulo 256), indexed with the stack's key: a replica that
+-- gains shards lists their stacks, not every stack. Every insert writes
+-- it (no default). Existing rows get it from the same hash written here in
+-- SQL, by a function that lives for this session only.
+ALTER TABLE states ADD COLUMN shard bigint NOT NULL DEFAULT -1;
+CREATE FUNCTION pg_temp.blackwell_shard_0011(client text, stack text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+	b bytea := convert_to(client, 'UTF8') || '\x00'::bytea || convert_to(stack, 'UTF8');
+	h bigint := 2166136261;
+BEGIN
+	FOR i IN 0 .. length(b) - 1 LOOP
+		h := ((h # get_byte(b, i)::bigint) * 16777619) % 4294967296;
+	END LOOP;
+	RETURN h % 256;
+END
+$$;
+UPDATE states SET shard = pg_temp.blackwell_shard_0011(client_id, stack_id);
+DROP FUNCTION pg_temp.blackwell_shard_0011(text, text);
+ALTER TABLE states ALTER COLUMN shard DROP DEFAULT;
+CREATE INDEX states_shard ON states (shard, client_id, stack_id);
