@@ -261,6 +261,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 			}
 		}()
 	})
+	notes.agreement.replica = clu.membership.ID()
+	if _, shared := st.(*postgres.Store); shared {
+		notes.agreement.others = liveOthers(st, clu.membership.ID()) // notifications_channels.go
+	}
 	builder := newBuilder(st, opts.getenv, log, opts.tenancy.allowCommandBuilds, func(c, k string) { loop.Trigger(c, k, reconcile.TriggerEvent) }, opts.egress)
 	healOpts := opts.heal
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: publicURL + "/v1/webhooks"})
@@ -283,6 +287,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	watch := newStoreWatch(st, log, reg, loop) // store_watch.go: /readyz, resume after a store outage
 
 	if cfg != nil {
+		// Channels other than the running replicas' refuse the start
+		// before anything is applied (notifications_channels.go).
+		if err := notes.checkChannelsAtStart(ctx, cfg); err != nil {
+			return nil, err
+		}
 		res, err := s.state.Apply(ctx, cfg, "config:"+opts.configPath)
 		if err != nil {
 			return nil, fmt.Errorf("apply %s: %w", opts.configPath, err)

@@ -211,6 +211,14 @@ func (d *Dispatcher) Channels() []string {
 
 // Start re-queues the outbox's pending deliveries and starts one worker
 // per channel. Stop ends them.
+//
+// An outbox of this process alone (MemoryOutbox) is read whole, and a
+// delivery for a channel this dispatcher does not route is given up: the
+// channel left the configuration. An outbox shared by replicas
+// (StoreOutbox) is read as Requeue reads it, channel by channel, and
+// nothing is given up here: a channel missing from one replica's config
+// may be another's, and the deliveries of a channel no replica has are
+// given up when the channels are recorded (Feed.RecordChannels).
 func (d *Dispatcher) Start(ctx context.Context) error {
 	d.mu.Lock()
 	if d.started || d.stopped {
@@ -222,23 +230,26 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.cancel = cancel
 	d.mu.Unlock()
 
-	pending, err := d.outbox.Pending(ctx)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("dispatcher: outbox pending: %w", err)
-	}
-	for _, del := range pending {
-		w := d.byName[del.Channel]
-		if w == nil {
-			// The channel left the configuration: nothing can deliver it.
-			d.log.WarnContext(ctx, "notification for an unknown channel given up", logChannel, del.Channel,
-				logKey, del.Message.IdempotencyKey)
-			d.metrics.inc(del.Channel, ResultFailed)
-			_ = d.outbox.Done(ctx, del.ID)
-			continue
+	_, shared := d.outbox.(channelSender)
+	if !shared {
+		pending, err := d.outbox.Pending(ctx)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dispatcher: outbox pending: %w", err)
 		}
-		// Left pending when the queue is full: the next Start tries again.
-		d.enqueue(w, del, false)
+		for _, del := range pending {
+			w := d.byName[del.Channel]
+			if w == nil {
+				// The channel left the configuration: nothing can deliver it.
+				d.log.WarnContext(ctx, "notification for an unknown channel given up", logChannel, del.Channel,
+					logKey, del.Message.IdempotencyKey)
+				d.metrics.inc(del.Channel, ResultFailed)
+				_ = d.outbox.Done(ctx, del.ID)
+				continue
+			}
+			// Left pending when the queue is full: the next Start tries again.
+			d.enqueue(w, del, false)
+		}
 	}
 	for _, w := range d.routes {
 		d.wg.Add(1)
@@ -246,6 +257,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			defer d.wg.Done()
 			w.run(runCtx)
 		}()
+	}
+	if shared {
+		if err := d.Requeue(ctx); err != nil {
+			return err // the workers run; the next Requeue reads again
+		}
 	}
 	return nil
 }

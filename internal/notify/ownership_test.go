@@ -35,9 +35,10 @@ func TestChannelShard(t *testing.T) {
 
 // TestStoreOutboxListsOnlyTheChannelsThisReplicaSends: the leader commits
 // deliveries for every channel; another replica's outbox lists only its
-// own channels', and a dispatcher started there gives up (the channel left
-// its configuration) only deliveries of channels it sends, never another
-// replica's.
+// own channels', and a dispatcher started there sends those it routes and
+// gives up nothing, not even a channel its config lacks (another
+// replica's config may have it); recording the channels gives up the
+// deliveries of a channel no replica has.
 func TestStoreOutboxListsOnlyTheChannelsThisReplicaSends(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
@@ -64,10 +65,15 @@ func TestStoreOutboxListsOnlyTheChannelsThisReplicaSends(t *testing.T) {
 	setDispatcher(t, fb, notify.DispatcherOptions{}, gamma)
 	t.Cleanup(func() { _ = fb.Stop(context.Background()) })
 	gamma.wait(t, 1)
-	require.Eventually(t, func() bool {
-		items := pending(t, st)
-		return len(items) == 1 && items[0].Channel == "alpha"
-	}, 10*time.Second, 5*time.Millisecond, "B gave up beta (not in its configuration), sent gamma, and left alpha to its owner")
+	require.Eventually(t, func() bool { return slices.Equal(pendingChannels(t, st), []string{"alpha", "beta"}) },
+		10*time.Second, 5*time.Millisecond, "B sent gamma, left alpha to its owner and beta (not in its configuration) alone")
+	require.NoError(t, fb.Requeue(context.Background()))
+	require.Equal(t, []string{"alpha", "beta"}, pendingChannels(t, st), "polls give nothing up either")
+
+	n, err := fa.RecordChannels(context.Background(), []string{"gamma", "alpha"}, "replica-a")
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "beta is no replica's channel now: given up")
+	require.Equal(t, []string{"alpha"}, pendingChannels(t, st))
 }
 
 // guarded counts the sends c makes while its replica does not send c's

@@ -115,6 +115,7 @@ func CopyTables() []Table {
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),
+		table("notify_channel_sets", "subscriber", `subscriber text, hash text, names text, set_by text, set_at time`),
 		// Runtime state of work distribution, copied so that epochs (fencing
 		// tokens) keep increasing on the target.
 		table("replicas", "id", `id text, heartbeat time, expires_at time`),

@@ -87,4 +87,27 @@ type OutboxStore interface {
 	// DeleteOutbox removes delivered (or given up) items; unknown ids are
 	// not an error.
 	DeleteOutbox(ctx context.Context, ids []string) error
+	// GetChannelSet returns the notification channels recorded for the
+	// subscriber, or ErrNotFound if none were.
+	GetChannelSet(ctx context.Context, subscriber string) (ChannelSet, error)
+	// PutChannelSet records set for set.Subscriber (replacing what was
+	// recorded) and, in the same transaction, deletes the subscriber's
+	// pending deliveries of every channel not in set.Names: no replica
+	// sends those any more. It returns how many it deleted.
+	PutChannelSet(ctx context.Context, set ChannelSet) (int, error)
+}
+
+// ChannelSet is the set of notification channels the replicas sharing a
+// store must all have (channel specs hold secrets and stay in each
+// replica's config; their names are recorded so that the replicas can
+// check they agree). Recorded by the replica that applies a config.
+type ChannelSet struct {
+	Subscriber string `json:"subscriber"`
+	// Hash identifies Names (the caller's hash of them).
+	Hash string `json:"hash"`
+	// Names are the channels' names, sorted.
+	Names []string `json:"names"`
+	// SetBy and SetAt say which replica recorded it, and when.
+	SetBy string    `json:"set_by"`
+	SetAt time.Time `json:"set_at"`
 }

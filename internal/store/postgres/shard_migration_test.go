@@ -31,7 +31,7 @@ func TestMigration0011ShardsExistingStacks(t *testing.T) {
 	require.NoError(t, err)
 	sql, err := os.ReadFile("migrations/0011_replicas.sql")
 	require.NoError(t, err)
-	exec(t, url, `DROP INDEX outbox_channel`, `DROP INDEX states_shard`, `ALTER TABLE states DROP COLUMN shard`, string(sql))
+	exec(t, url, `DROP INDEX outbox_channel`, `DROP INDEX states_shard`, `DROP TABLE notify_channel_sets`, `ALTER TABLE states DROP COLUMN shard`, string(sql))
 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

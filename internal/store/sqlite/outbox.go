@@ -219,3 +219,57 @@ func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
 	}
 	return nil
 }
+
+// GetChannelSet returns the channels recorded for a subscriber.
+func (s *Store) GetChannelSet(ctx context.Context, subscriber string) (store.ChannelSet, error) {
+	st, err := s.read(ctx, `SELECT hash, names, set_by, set_at FROM notify_channel_sets WHERE subscriber = ?`)
+	if err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, err)
+	}
+	set := store.ChannelSet{Subscriber: subscriber}
+	var (
+		names string
+		at    int64
+	)
+	if err := st.QueryRowContext(ctx, subscriber).Scan(&set.Hash, &names, &set.SetBy, &at); err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, translate(err))
+	}
+	if err := json.Unmarshal([]byte(names), &set.Names); err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, err)
+	}
+	set.SetAt = fromMicros(at)
+	return set, nil
+}
+
+// PutChannelSet records the channels of a subscriber and deletes its
+// deliveries of other channels, in one transaction.
+func (s *Store) PutChannelSet(ctx context.Context, set store.ChannelSet) (int, error) {
+	names := set.Names
+	if names == nil {
+		names = []string{}
+	}
+	doc, err := json.Marshal(names)
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, err)
+	}
+	var gaveUp int64
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notify_channel_sets (subscriber, hash, names, set_by, set_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (subscriber) DO UPDATE SET hash = excluded.hash, names = excluded.names, set_by = excluded.set_by,
+	set_at = excluded.set_at`, set.Subscriber, set.Hash, string(doc), set.SetBy, micros(set.SetAt)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE subscriber = ? AND channel NOT IN (SELECT value FROM json_each(?))`,
+			set.Subscriber, string(doc))
+		if err != nil {
+			return err
+		}
+		gaveUp, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, translate(err))
+	}
+	return int(gaveUp), nil
+}

@@ -39,7 +39,7 @@ func TestMigration0011ShardsExistingStacks(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+path)
 	require.NoError(t, err)
 	defer db.Close()
-	for _, q := range []string{`DROP INDEX outbox_channel`, `DROP INDEX states_shard`, `ALTER TABLE states DROP COLUMN shard`, string(migration)} {
+	for _, q := range []string{`DROP INDEX outbox_channel`, `DROP INDEX states_shard`, `DROP TABLE notify_channel_sets`, `ALTER TABLE states DROP COLUMN shard`, string(migration)} {
 		_, err := db.ExecContext(ctx, q)
 		require.NoError(t, err, q)
 	}

@@ -33,6 +33,7 @@ func outboxCases() []testCase {
 		{"SubscriberCommitConcurrent", testSubscriberCommitConcurrent},
 		{"OutboxPendingAndDelete", testOutboxPendingAndDelete},
 		{"OutboxPendingByChannel", testOutboxPendingByChannel},
+		{"ChannelSet", testChannelSet},
 	}
 }
 
@@ -247,6 +248,57 @@ func testOutboxPendingByChannel(ctx context.Context, t *testing.T, s store.Store
 	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "other", Channels: []string{"slack"}, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"x/slack"}, outboxIDs(page), "the subscriber's own")
+}
+
+// testChannelSet: the recorded channels of a subscriber, replaced whole;
+// recording them gives up (deletes) the subscriber's pending deliveries of
+// other channels, and only those.
+func testChannelSet(ctx context.Context, t *testing.T, s store.Store) {
+	_, err := s.GetChannelSet(ctx, "notify")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	for _, sub := range []string{"notify", "other"} {
+		require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: sub, Create: true, To: 0}))
+		var items []store.OutboxItem
+		for i, ch := range []string{"a", "b", "c", "b"} {
+			items = append(items, store.OutboxItem{ID: fmt.Sprintf("%s/%s/%d", sub, ch, i), Channel: ch, Payload: json.RawMessage(`{}`)})
+		}
+		require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: sub, From: 0, To: 1, Deliveries: items}))
+	}
+
+	set := store.ChannelSet{Subscriber: "notify", Hash: "h1", Names: []string{"a", "c"}, SetBy: "replica-1", SetAt: at(time.Second)}
+	n, err := s.PutChannelSet(ctx, set)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "b's two deliveries given up")
+	got, err := s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	want := set
+	want.SetAt = store.Truncate(set.SetAt)
+	require.Equal(t, want, got)
+	page, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"notify/a/0", "notify/c/2"}, outboxIDs(page))
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "other", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, page, 4, "another subscriber's deliveries stay")
+
+	n, err = s.PutChannelSet(ctx, store.ChannelSet{Subscriber: "notify", Hash: "h2", Names: []string{"a", "c", "d"},
+		SetBy: "replica-2", SetAt: at(time.Minute)})
+	require.NoError(t, err)
+	require.Zero(t, n)
+	got, err = s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	require.Equal(t, "h2", got.Hash, "replaced")
+	require.Equal(t, []string{"a", "c", "d"}, got.Names)
+	require.Equal(t, "replica-2", got.SetBy)
+
+	n, err = s.PutChannelSet(ctx, store.ChannelSet{Subscriber: "notify", Hash: "h0", SetBy: "replica-3", SetAt: at(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "no channel: every pending delivery given up")
+	got, err = s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	require.Empty(t, got.Names)
+	_, err = s.GetChannelSet(ctx, "other")
+	require.ErrorIs(t, err, store.ErrNotFound, "per subscriber")
 }
 
 func outboxIDs(items []store.OutboxItem) []string {

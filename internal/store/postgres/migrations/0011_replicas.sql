@@ -29,3 +29,17 @@ UPDATE states SET shard = pg_temp.blackwell_shard_0011(client_id, stack_id);
 DROP FUNCTION pg_temp.blackwell_shard_0011(text, text);
 ALTER TABLE states ALTER COLUMN shard DROP DEFAULT;
 CREATE INDEX states_shard ON states (shard, client_id, stack_id);
+
+-- The notification channels every replica of this store must have, per
+-- audit subscriber (store.ChannelSet): names only, sorted, as a JSON
+-- array; channel specs hold secrets and stay in the config files. A
+-- replica whose channels differ neither plans nor sends nor gives up
+-- deliveries (a replica lacking a channel used to give its pending
+-- deliveries up).
+CREATE TABLE notify_channel_sets (
+	subscriber text COLLATE "C" PRIMARY KEY,
+	hash       text        NOT NULL,
+	names      text        NOT NULL,
+	set_by     text        NOT NULL,
+	set_at     timestamptz NOT NULL
+);

@@ -34,3 +34,14 @@ SELECT client_id, stack_id, v % 256 FROM fnv WHERE i > length(h);
 UPDATE states SET shard = (SELECT b.shard FROM shard_0011 b WHERE b.client_id = states.client_id AND b.stack_id = states.stack_id);
 DROP TABLE shard_0011;
 CREATE INDEX states_shard ON states (shard, client_id, stack_id);
+
+-- The notification channels every replica of this store must have, per
+-- audit subscriber (store.ChannelSet): names only, sorted, as a JSON
+-- array; channel specs hold secrets and stay in the config files.
+CREATE TABLE notify_channel_sets (
+	subscriber TEXT    PRIMARY KEY,
+	hash       TEXT    NOT NULL,
+	names      TEXT    NOT NULL,
+	set_by     TEXT    NOT NULL,
+	set_at     INTEGER NOT NULL
+);
