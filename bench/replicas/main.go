@@ -9,6 +9,8 @@
 //	go build -o /tmp/bw ./cmd/blackwell
 //	go run ./bench/replicas -blackwell /tmp/bw -bench scale -stacks 100000
 //	go run ./bench/replicas -blackwell /tmp/bw -bench failover -kills 10
+//	go run ./bench/replicas -blackwell /tmp/bw -bench outbox -backlog 100000 -steady 20s
+//	go run ./bench/replicas -blackwell /tmp/bw -bench scale -stacks 100000 -steady 5s -join
 //	go build -o /tmp/ingest ./bench/ingest
 //	(cd /work/shared/bench/bare-httpd && go build -o /tmp/bare-httpd .)
 //	go run ./bench/replicas -blackwell /tmp/bw -bench ingest -ingest /tmp/ingest -bare /tmp/bare-httpd
@@ -51,10 +53,14 @@ type options struct {
 	steadyAfter time.Duration
 	timeout     time.Duration
 	profile     string // scale: write replica 1's CPU profile of the pass here
+	join        bool   // scale: then measure a replica joining
 
 	// failover
 	kills          int
 	failoverStacks int
+
+	// outbox
+	backlog int
 
 	// ingest
 	ingestBin  string
@@ -67,7 +73,7 @@ func main() {
 	var serveArgs, ingestArgs string
 	flag.StringVar(&o.blackwell, "blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
 	flag.StringVar(&o.server, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server; each benchmark makes a fresh schema in it and drops it after")
-	flag.StringVar(&o.bench, "bench", "scale", "what to measure: scale, failover or ingest")
+	flag.StringVar(&o.bench, "bench", "scale", "what to measure: scale, failover, outbox or ingest")
 	flag.BoolVar(&o.keep, "keep", false, "keep the schema (and print its name) instead of dropping it")
 	flag.StringVar(&serveArgs, "serve-args", "", "more arguments for every blackwell serve, space-separated")
 	flag.IntVar(&o.stacks, "stacks", 100000, "scale: stacks in the config")
@@ -78,8 +84,10 @@ func main() {
 	flag.DurationVar(&o.steadyAfter, "steady-after", 5*time.Second, "scale: wait this long after the pass before the steady-state window")
 	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "scale: give up on the pass after this long")
 	flag.StringVar(&o.profile, "profile", "", "scale: write a CPU profile of replica 1 during the pass to this file (go tool pprof FILE)")
+	flag.BoolVar(&o.join, "join", false, "scale: after the steady state, stop replica 3 and start it again: its join (time to its first pass, rows read)")
 	flag.IntVar(&o.kills, "kills", 10, "failover: replicas killed one after another")
 	flag.IntVar(&o.failoverStacks, "failover-stacks", 3000, "failover: stacks in the config")
+	flag.IntVar(&o.backlog, "backlog", 100000, "outbox: pending deliveries of the dead channel (and as many of another)")
 	flag.StringVar(&o.ingestBin, "ingest", "", "ingest: path of the bench/ingest binary (go build ./bench/ingest)")
 	flag.StringVar(&o.bareBin, "bare", "", "ingest: path of the bare-httpd binary")
 	flag.StringVar(&ingestArgs, "ingest-args", "", "ingest: more arguments for bench/ingest, space-separated")
@@ -98,8 +106,10 @@ func main() {
 		err = runFailover(ctx, o)
 	case "ingest":
 		err = runIngest(ctx, o)
+	case "outbox":
+		err = runOutbox(ctx, o)
 	default:
-		err = fmt.Errorf("unknown -bench %q: want scale, failover or ingest", o.bench)
+		err = fmt.Errorf("unknown -bench %q: want scale, failover, outbox or ingest", o.bench)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "replicas:", err)

@@ -187,7 +187,108 @@ func runScale(ctx context.Context, o options) error {
 	perPass, pgPerPass := secs(repCPU)/float64(passes), secs(pgPass)/float64(passes)
 	fmt.Printf("CPU per pass during the full pass: replicas %.2f ms, PostgreSQL %.2f ms; the schedule's %.0f passes/s would cost %.0f%% of a core over the three replicas and %.0f%% in PostgreSQL\n",
 		perPass*1000, pgPerPass*1000, rate, 100*rate*perPass, 100*rate*pgPerPass)
+	if o.join {
+		return runJoin(ctx, o, db, dir, sc.url, reps, keys)
+	}
 	return nil
+}
+
+// runJoin measures a replica joining (issue 23, item 3): replica 3 stops
+// (SIGTERM: its shards go to the other two, which pass its stacks); once
+// they are done, it starts again. From its launch: the time until the
+// first pass it committed, until it has passed every stack of the shards
+// it took back, and the rows PostgreSQL read from states meanwhile (table
+// and per-index statistics; passes read their own stack's row too).
+func runJoin(ctx context.Context, o options, db *pgxpool.Pool, dir, storeURL string, reps []*replica, keys []stackKey) error {
+	leaver := reps[2]
+	leaver.stop()
+	if err := waitQuiet(ctx, db, 3*time.Second, 5*time.Minute); err != nil {
+		return err
+	}
+	before, err := statesReads(ctx, db)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	joiner, err := startReplica(o, storeURL, "", dir, 4, false)
+	if err != nil {
+		return err
+	}
+	defer joiner.stop()
+	var first time.Duration
+	for first == 0 {
+		var done *time.Time
+		if err := db.QueryRow(ctx, `SELECT min(completed_at) FROM reconciliations WHERE started_at >= $1`, t0).Scan(&done); err != nil {
+			return err
+		}
+		if done != nil {
+			first = done.Sub(t0)
+			break
+		}
+		if time.Since(t0) > 2*time.Minute {
+			return fmt.Errorf("the joining replica passed no stack in 2 minutes; its log: %s", tail(joiner.log))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := joiner.waitReady(time.Minute); err != nil {
+		return err
+	}
+	if err := waitQuiet(ctx, db, 3*time.Second, 5*time.Minute); err != nil {
+		return err
+	}
+	owned, err := stacksByReplica(ctx, db, []*replica{joiner}, keys)
+	if err != nil {
+		return err
+	}
+	var last *time.Time
+	var passed int
+	if err := db.QueryRow(ctx, `SELECT max(completed_at), count(DISTINCT (client_id, stack_id)) FROM reconciliations WHERE started_at >= $1`,
+		t0).Scan(&last, &passed); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second) // table statistics are published within a second or so
+	after, err := statesReads(ctx, db)
+	if err != nil {
+		return err
+	}
+	var lastAt time.Duration
+	if last != nil {
+		lastAt = last.Sub(t0)
+	}
+	fmt.Printf("join: replica launched; ready after %.2f s, first pass committed %.2f s after launch; it holds %d stacks, %d stacks passed after launch, the last %.1f s after launch\n",
+		secs(joiner.ready.Sub(t0)), secs(first), owned[0], passed, secs(lastAt))
+	fmt.Printf("  states rows read meanwhile (every replica): %d (through states_shard %d, the primary key %d, sequential %d)\n",
+		after.total-before.total, after.shard-before.shard, after.pkey-before.pkey, after.seq-before.seq)
+	return nil
+}
+
+// reads counts rows read from states.
+type reads struct{ total, shard, pkey, seq int64 }
+
+// statesReads reads states' table and index statistics.
+func statesReads(ctx context.Context, db *pgxpool.Pool) (reads, error) {
+	var r reads
+	err := db.QueryRow(ctx, `SELECT coalesce(t.seq_tup_read, 0) + coalesce(t.idx_tup_fetch, 0), coalesce(t.seq_tup_read, 0),
+	coalesce((SELECT sum(idx_tup_read) FROM pg_stat_user_indexes i WHERE i.relid = t.relid AND i.indexrelname = 'states_shard'), 0),
+	coalesce((SELECT sum(idx_tup_read) FROM pg_stat_user_indexes i WHERE i.relid = t.relid AND i.indexrelname = 'states_pkey'), 0)
+FROM pg_stat_user_tables t WHERE t.relid = 'states'::regclass`).Scan(&r.total, &r.seq, &r.shard, &r.pkey)
+	return r, err
+}
+
+// waitQuiet waits until no pass has started for quiet.
+func waitQuiet(ctx context.Context, db *pgxpool.Pool, quiet, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM reconciliations WHERE started_at >= $1`, time.Now().Add(-quiet)).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("passes still running after %s", timeout)
 }
 
 // countSince is how many stacks have a result of a pass started at or

@@ -297,7 +297,7 @@ spec:
 		require.NotContains(t, p, ann, id)
 	}
 	require.NotContains(t, after["shopify:acme:rd1"], "555-0100", "the request itself keeps the customer's id only")
-	pending, err := d.srv.store.PendingOutbox(ctx, "privacy-test", 0, 10)
+	pending, err := d.srv.store.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "privacy-test", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, pending, 1)
 	require.NotContains(t, string(pending[0].Payload), ann)

@@ -82,7 +82,7 @@ func eventIDs(t *testing.T, st store.Store) []string {
 
 func outboxIDs(t *testing.T, st store.Store) []string {
 	t.Helper()
-	items, err := st.PendingOutbox(context.Background(), "notify", 0, 100)
+	items, err := st.PendingOutbox(context.Background(), store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 100})
 	require.NoError(t, err)
 	var out []string
 	for _, it := range items {

@@ -100,19 +100,27 @@ type Dispatcher struct {
 	inflight sync.Map // delivery ids queued or being delivered: never queued twice
 	// requeueMu makes Requeues one at a time, which finished relies on.
 	requeueMu sync.Mutex
-	// finished remembers the ids a durable dispatcher completed (sent or
-	// given up), each with the Requeue round it completed in, until a
-	// Requeue whose read of the outbox began after the completion no
-	// longer lists it. A read that overlapped a worker's Done may still
-	// list the delivery just completed, and it must not be sent again;
-	// an id still listed by a later read is one whose Done failed, and
-	// Requeue deletes it again instead of sending it again.
+	// finished remembers the deliveries a durable dispatcher completed
+	// (sent or given up), each with the Requeue round it completed in,
+	// until a Requeue whose read of the channel began after the completion
+	// and reached past it no longer lists it. A read that overlapped a
+	// worker's Done may still list the delivery just completed, and it
+	// must not be sent again; one still listed by a later read is one
+	// whose Done failed, and Requeue deletes it again instead of sending
+	// it again.
 	finishedMu sync.Mutex
 	round      uint64
-	finished   map[string]uint64
+	finished   map[string]finishedDelivery
 	started    bool
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
+}
+
+// finishedDelivery is what Dispatcher.finished keeps of a delivery.
+type finishedDelivery struct {
+	round   uint64
+	channel string
+	seq     int64
 }
 
 type worker struct {
@@ -163,7 +171,7 @@ func NewDispatcher(routes []Route, opts DispatcherOptions) (*Dispatcher, error) 
 		opts.DigestInterval = 5 * time.Minute
 	}
 	d := &Dispatcher{opts: opts, log: opts.Logger, metrics: opts.Metrics, outbox: opts.Outbox,
-		sends: func(string) bool { return true }, byName: map[string]*worker{}, finished: map[string]uint64{}}
+		sends: func(string) bool { return true }, byName: map[string]*worker{}, finished: map[string]finishedDelivery{}}
 	if o, ok := opts.Outbox.(channelSender); ok {
 		d.sends = o.Sends
 	}
@@ -203,6 +211,14 @@ func (d *Dispatcher) Channels() []string {
 
 // Start re-queues the outbox's pending deliveries and starts one worker
 // per channel. Stop ends them.
+//
+// An outbox of this process alone (MemoryOutbox) is read whole, and a
+// delivery for a channel this dispatcher does not route is given up: the
+// channel left the configuration. An outbox shared by replicas
+// (StoreOutbox) is read as Requeue reads it, channel by channel, and
+// nothing is given up here: a channel missing from one replica's config
+// may be another's, and the deliveries of a channel no replica has are
+// given up when the channels are recorded (Feed.RecordChannels).
 func (d *Dispatcher) Start(ctx context.Context) error {
 	d.mu.Lock()
 	if d.started || d.stopped {
@@ -214,23 +230,26 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.cancel = cancel
 	d.mu.Unlock()
 
-	pending, err := d.outbox.Pending(ctx)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("dispatcher: outbox pending: %w", err)
-	}
-	for _, del := range pending {
-		w := d.byName[del.Channel]
-		if w == nil {
-			// The channel left the configuration: nothing can deliver it.
-			d.log.WarnContext(ctx, "notification for an unknown channel given up", logChannel, del.Channel,
-				logKey, del.Message.IdempotencyKey)
-			d.metrics.inc(del.Channel, ResultFailed)
-			_ = d.outbox.Done(ctx, del.ID)
-			continue
+	_, shared := d.outbox.(channelSender)
+	if !shared {
+		pending, err := d.outbox.Pending(ctx)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dispatcher: outbox pending: %w", err)
 		}
-		// Left pending when the queue is full: the next Start tries again.
-		d.enqueue(w, del, false)
+		for _, del := range pending {
+			w := d.byName[del.Channel]
+			if w == nil {
+				// The channel left the configuration: nothing can deliver it.
+				d.log.WarnContext(ctx, "notification for an unknown channel given up", logChannel, del.Channel,
+					logKey, del.Message.IdempotencyKey)
+				d.metrics.inc(del.Channel, ResultFailed)
+				_ = d.outbox.Done(ctx, del.ID)
+				continue
+			}
+			// Left pending when the queue is full: the next Start tries again.
+			d.enqueue(w, del, false)
+		}
 	}
 	for _, w := range d.routes {
 		d.wg.Add(1)
@@ -238,6 +257,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			defer d.wg.Done()
 			w.run(runCtx)
 		}()
+	}
+	if shared {
+		if err := d.Requeue(ctx); err != nil {
+			return err // the workers run; the next Requeue reads again
+		}
 	}
 	return nil
 }
@@ -351,7 +375,11 @@ func (d *Dispatcher) Enqueue(dels ...Delivery) {
 // replica sends) that are neither queued nor being delivered: those a
 // full queue left pending, and those of a channel this replica took over
 // (durable outbox). It can be called as often as the outbox is worth
-// reading: a delivery completed while the outbox was read is not queued
+// reading (the feed does every second): it reads each channel this
+// replica sends on its own, only when the channel's queue has room, and
+// at most a queue's worth plus the delivery in flight, so a receiver that
+// is down with any backlog behind it costs no read at all once its queue
+// is full. A delivery completed while the outbox was read is not queued
 // again (see Dispatcher.finished), and Requeues run one at a time.
 func (d *Dispatcher) Requeue(ctx context.Context) error {
 	d.requeueMu.Lock()
@@ -360,9 +388,36 @@ func (d *Dispatcher) Requeue(ctx context.Context) error {
 	d.round++
 	round := d.round
 	d.finishedMu.Unlock()
-	pending, err := d.outbox.Pending(ctx)
+	var errs []error
+	for _, w := range d.routes {
+		if !d.sends(w.name) {
+			d.forgetFinished(w.name)
+			continue
+		}
+		if err := d.requeueChannel(ctx, w, round); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// requeueChannel is Requeue for w's channel.
+func (d *Dispatcher) requeueChannel(ctx context.Context, w *worker, round uint64) error {
+	if cap(w.queue)-len(w.queue) <= 0 {
+		return nil // full: what is queued comes first, in commit order
+	}
+	// The queue's worth after the ones queued or in flight, which come
+	// first in commit order (it holds at most cap, one more is in flight).
+	limit := cap(w.queue) + 1
+	pending, err := d.outbox.PendingOf(ctx, w.name, limit)
 	if err != nil {
-		return fmt.Errorf("dispatcher: outbox pending: %w", err)
+		return fmt.Errorf("dispatcher: outbox pending of %s: %w", w.name, err)
+	}
+	// What this read covers: every pending delivery of the channel up to
+	// seq reach (all of them when the page is short).
+	reach, complete := int64(0), len(pending) < limit
+	if n := len(pending); n > 0 {
+		reach = pending[n-1].Seq
 	}
 	listed := make(map[string]bool, len(pending))
 	for _, del := range pending {
@@ -370,23 +425,22 @@ func (d *Dispatcher) Requeue(ctx context.Context) error {
 	}
 	var undone []string // completed before this read began, and still pending
 	d.finishedMu.Lock()
-	for id, r := range d.finished {
+	for id, f := range d.finished {
 		switch {
-		case r >= round:
-			// Completed during the read: listed or not, the next round knows.
+		case f.channel != w.name, f.round >= round:
+			// Another channel's; or completed during the read: listed
+			// or not, the next round knows.
 		case listed[id]:
 			undone = append(undone, id)
-		default:
+		case complete || f.seq <= reach:
 			delete(d.finished, id)
 		}
 	}
 	d.finishedMu.Unlock()
 	for _, del := range pending {
-		w := d.byName[del.Channel]
-		if w == nil || d.wasFinished(del.ID) {
-			continue
+		if !d.wasFinished(del.ID) {
+			d.enqueue(w, del, false)
 		}
-		d.enqueue(w, del, false)
 	}
 	var errs []error
 	for _, id := range undone {
@@ -398,6 +452,19 @@ func (d *Dispatcher) Requeue(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// forgetFinished drops what finished holds of a channel this replica no
+// longer sends: its new owner sends it (a delivery whose delete failed
+// may be sent again, at least once).
+func (d *Dispatcher) forgetFinished(channel string) {
+	d.finishedMu.Lock()
+	defer d.finishedMu.Unlock()
+	for id, f := range d.finished {
+		if f.channel == channel {
+			delete(d.finished, id)
+		}
+	}
+}
+
 func (d *Dispatcher) wasFinished(id string) bool {
 	d.finishedMu.Lock()
 	defer d.finishedMu.Unlock()
@@ -407,10 +474,11 @@ func (d *Dispatcher) wasFinished(id string) bool {
 
 // finish marks del done in the outbox and, for a durable outbox (which
 // Requeue reads), remembers it.
-func (d *Dispatcher) finish(ctx context.Context, id string) {
+func (d *Dispatcher) finish(ctx context.Context, del Delivery) {
+	id := del.ID
 	if d.opts.Durable {
 		d.finishedMu.Lock()
-		d.finished[id] = d.round
+		d.finished[id] = finishedDelivery{round: d.round, channel: del.Channel, seq: del.Seq}
 		d.finishedMu.Unlock()
 	}
 	// Recorded even when the dispatcher is stopping: the receiver has it.
@@ -526,7 +594,7 @@ func (w *worker) deliver(ctx context.Context, del Delivery) {
 		err := w.route.Channel.Send(ctx, m)
 		if err == nil {
 			d.metrics.inc(w.name, ResultSent)
-			d.finish(ctx, del.ID)
+			d.finish(ctx, del)
 			return
 		}
 		if ctx.Err() != nil {
@@ -538,7 +606,7 @@ func (w *worker) deliver(ctx context.Context, del Delivery) {
 			d.log.Warn("notification failed", logChannel, w.name, logClientID, m.ClientID, logDriftID, m.DriftID,
 				logKind, m.Kind, logAttempt, attempt, "permanent", IsPermanent(err), logError, err.Error())
 			d.metrics.inc(w.name, ResultFailed)
-			d.finish(ctx, del.ID)
+			d.finish(ctx, del)
 			return
 		}
 		wait := d.backoff(attempt)

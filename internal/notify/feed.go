@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -119,6 +120,12 @@ type Feed struct {
 	// sending is the channels of the dispatcher this replica sent at the
 	// last requeue, to log a change.
 	sending map[string]bool
+	// mismatch is set while this replica's channels (its dispatcher's)
+	// differ from those recorded in the store (store.ChannelSet): it then
+	// neither leads nor sends. Read by the dispatcher's workers.
+	mismatch atomic.Pointer[ChannelMismatchError]
+	// lastAgreement is when the agreement was last read from the store.
+	lastAgreement time.Time
 
 	loopMu sync.Mutex
 	cancel context.CancelFunc
@@ -165,15 +172,88 @@ func NewFeed(opts FeedOptions) *Feed {
 	return f
 }
 
-// leader reports whether this process runs the feed now.
-func (f *Feed) leader() bool { return f.opts.Leader == nil || f.opts.Leader() }
+// leader reports whether this process runs the feed now: its role, and
+// its channels agree with the recorded ones (a replica that plans with
+// other channels would plan deliveries for the wrong ones).
+func (f *Feed) leader() bool {
+	return (f.opts.Leader == nil || f.opts.Leader()) && f.mismatch.Load() == nil
+}
 
-// sends reports whether this process sends channel's deliveries now.
+// sends reports whether this process sends channel's deliveries now: it
+// holds the channel, and its channels agree with the recorded ones.
 func (f *Feed) sends(channel string) bool {
 	if f.opts.Sends == nil {
 		return f.leader()
 	}
-	return f.opts.Sends(channel)
+	return f.opts.Sends(channel) && f.mismatch.Load() == nil
+}
+
+// ChannelMismatch is the difference between this replica's channels and
+// those recorded in the store, as last read; nil when they agree (or none
+// are recorded).
+func (f *Feed) ChannelMismatch() *ChannelMismatchError { return f.mismatch.Load() }
+
+// CheckChannels compares names with the channels recorded in the store:
+// nil when none are recorded or they are the same, a
+// *ChannelMismatchError when they differ.
+func (f *Feed) CheckChannels(ctx context.Context, names []string) error {
+	set, err := f.opts.Store.GetChannelSet(ctx, f.opts.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if mm := CompareChannels(set, names); mm != nil {
+		return mm
+	}
+	return nil
+}
+
+// RecordChannels records names as the channels every replica on the
+// store must have (by is this replica; the replica that applies a config
+// records its channels) and gives up the pending deliveries of every other
+// channel, which no replica will send: it returns how many. Replicas whose
+// channels differ stop planning and sending when they next read the
+// record (every PollInterval), until they are given the same channels.
+func (f *Feed) RecordChannels(ctx context.Context, names []string, by string) (int, error) {
+	n, err := f.opts.Store.PutChannelSet(ctx, ChannelSetOf(f.opts.Name, names, by, f.opts.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("notifications: %w", err)
+	}
+	return n, nil
+}
+
+// agree reads the recorded channels and compares them with the
+// dispatcher's, at most once per PollInterval unless now; a failed read
+// keeps what was known. f.mu is held.
+func (f *Feed) agree(ctx context.Context, now bool) error {
+	if !now && time.Since(f.lastAgreement) < f.opts.PollInterval {
+		return nil
+	}
+	var names []string
+	if f.dispatcher != nil {
+		names = f.dispatcher.Channels()
+	}
+	set, err := f.opts.Store.GetChannelSet(ctx, f.opts.Name)
+	var mm *ChannelMismatchError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("notifications: %w", err)
+	default:
+		mm = CompareChannels(set, names)
+	}
+	f.lastAgreement = time.Now()
+	prev := f.mismatch.Swap(mm)
+	switch {
+	case mm != nil && (prev == nil || prev.Error() != mm.Error()):
+		f.log.Error("notifications: this replica plans, sends and gives up nothing until its channels are those recorded",
+			"missing", mm.Missing, "extra", mm.Extra, "recorded_by", mm.Recorded.SetBy, logError, mm.Error())
+	case mm == nil && prev != nil:
+		f.log.Info("notifications: this replica's channels are those recorded again")
+	}
+	return nil
 }
 
 // lead notes this step's role; a follower that became the leader reloads
@@ -181,6 +261,9 @@ func (f *Feed) sends(channel string) bool {
 // dispatcher send what is pending for its channels now rather than at the
 // next poll. It reports whether this step leads. f.mu is held.
 func (f *Feed) lead(ctx context.Context) (bool, error) {
+	if err := f.agree(ctx, false); err != nil {
+		return false, err
+	}
 	now := f.leader()
 	was := f.leading
 	f.leading = now
@@ -252,11 +335,11 @@ func (f *Feed) Cursor() int64 {
 
 // SetDispatcher replaces the dispatcher: the previous one stops (its
 // workers finish within ctx and DrainTimeout; what they did not deliver
-// stays pending) and
-// the new one starts, queueing what is pending for its channels (and
-// giving up what is pending for channels no longer configured). nil
-// leaves no dispatcher: entries are still processed, and their
-// deliveries planned for nobody.
+// stays pending) and the new one starts, queueing what is pending for its
+// channels. Its channels are compared with those recorded in the store
+// first: a replica whose channels differ neither leads nor sends (see
+// RecordChannels). nil leaves no dispatcher: entries are still
+// processed, and their deliveries planned for nobody.
 func (f *Feed) SetDispatcher(ctx context.Context, d *Dispatcher) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -271,6 +354,9 @@ func (f *Feed) SetDispatcher(ctx context.Context, d *Dispatcher) error {
 	}
 	f.dispatcher = d
 	if d != nil {
+		if err := f.agree(ctx, true); err != nil {
+			errs = append(errs, err)
+		}
 		if err := d.Start(ctx); err != nil {
 			f.dispatcher = nil
 			errs = append(errs, err)
@@ -392,6 +478,9 @@ func (f *Feed) Requeue(ctx context.Context) error {
 }
 
 func (f *Feed) requeue(ctx context.Context) error {
+	if err := f.agree(ctx, false); err != nil {
+		return err
+	}
 	if f.dispatcher == nil {
 		return nil
 	}

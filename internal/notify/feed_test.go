@@ -76,7 +76,7 @@ func poll(t *testing.T, f *notify.Feed) int {
 
 func pending(t *testing.T, st store.OutboxStore) []store.OutboxItem {
 	t.Helper()
-	items, err := st.PendingOutbox(context.Background(), notify.DefaultSubscriber, 0, 100)
+	items, err := st.PendingOutbox(context.Background(), store.OutboxQuery{Subscriber: notify.DefaultSubscriber, After: 0, Limit: 100})
 	require.NoError(t, err)
 	return items
 }

@@ -16,6 +16,9 @@ type Delivery struct {
 	Channel string    `json:"channel"`
 	Message Message   `json:"message"`
 	Created time.Time `json:"created"`
+	// Seq orders an outbox's deliveries (the order they were added or
+	// committed in); the outbox assigns it, 0 before.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // DeliveryID is the id of m's delivery to channel.
@@ -24,9 +27,11 @@ func DeliveryID(channel string, m Message) string { return channel + "/" + m.Ide
 // Outbox keeps deliveries from publication until they are done, so that a
 // restart redelivers what was not delivered. Add is idempotent: adding an
 // id that is pending keeps the one there. Pending lists every pending
-// delivery, oldest first. Done removes one (an unknown id is not an
-// error). Delivery is at least once: receivers recognise a redelivery by
-// the message's idempotency key.
+// delivery, oldest first; PendingOf the oldest limit of one channel, at a
+// cost bounded by limit however many are pending (what a dispatcher reads
+// every second). Done removes one (an unknown id is not an error).
+// Delivery is at least once: receivers recognise a redelivery by the
+// message's idempotency key.
 //
 // StoreOutbox is the durable implementation (its deliveries are committed
 // by the Feed together with the subscriber's cursor); MemoryOutbox keeps
@@ -34,6 +39,7 @@ func DeliveryID(channel string, m Message) string { return channel + "/" + m.Ide
 type Outbox interface {
 	Add(ctx context.Context, d Delivery) error
 	Pending(ctx context.Context) ([]Delivery, error)
+	PendingOf(ctx context.Context, channel string, limit int) ([]Delivery, error)
 	Done(ctx context.Context, id string) error
 }
 
@@ -76,6 +82,22 @@ func (o *MemoryOutbox) Pending(context.Context) ([]Delivery, error) {
 	out := make([]Delivery, len(es))
 	for i, e := range es {
 		out[i] = e.d
+		out[i].Seq = e.seq
+	}
+	return out, nil
+}
+
+// PendingOf lists the oldest limit pending deliveries of channel.
+func (o *MemoryOutbox) PendingOf(ctx context.Context, channel string, limit int) ([]Delivery, error) {
+	all, err := o.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	for _, d := range all {
+		if d.Channel == channel && len(out) < limit {
+			out = append(out, d)
+		}
 	}
 	return out, nil
 }

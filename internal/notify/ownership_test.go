@@ -2,7 +2,9 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,9 +35,10 @@ func TestChannelShard(t *testing.T) {
 
 // TestStoreOutboxListsOnlyTheChannelsThisReplicaSends: the leader commits
 // deliveries for every channel; another replica's outbox lists only its
-// own channels', and a dispatcher started there gives up (the channel left
-// its configuration) only deliveries of channels it sends, never another
-// replica's.
+// own channels', and a dispatcher started there sends those it routes and
+// gives up nothing, not even a channel its config lacks (another
+// replica's config may have it); recording the channels gives up the
+// deliveries of a channel no replica has.
 func TestStoreOutboxListsOnlyTheChannelsThisReplicaSends(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
@@ -62,10 +65,15 @@ func TestStoreOutboxListsOnlyTheChannelsThisReplicaSends(t *testing.T) {
 	setDispatcher(t, fb, notify.DispatcherOptions{}, gamma)
 	t.Cleanup(func() { _ = fb.Stop(context.Background()) })
 	gamma.wait(t, 1)
-	require.Eventually(t, func() bool {
-		items := pending(t, st)
-		return len(items) == 1 && items[0].Channel == "alpha"
-	}, 10*time.Second, 5*time.Millisecond, "B gave up beta (not in its configuration), sent gamma, and left alpha to its owner")
+	require.Eventually(t, func() bool { return slices.Equal(pendingChannels(t, st), []string{"alpha", "beta"}) },
+		10*time.Second, 5*time.Millisecond, "B sent gamma, left alpha to its owner and beta (not in its configuration) alone")
+	require.NoError(t, fb.Requeue(context.Background()))
+	require.Equal(t, []string{"alpha", "beta"}, pendingChannels(t, st), "polls give nothing up either")
+
+	n, err := fa.RecordChannels(context.Background(), []string{"gamma", "alpha"}, "replica-a")
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "beta is no replica's channel now: given up")
+	require.Equal(t, []string{"alpha"}, pendingChannels(t, st))
 }
 
 // guarded counts the sends c makes while its replica does not send c's
@@ -336,7 +344,7 @@ func TestRequeueDoesNotResendWhatFinishedDuringItsRead(t *testing.T) {
 	}
 }
 
-// slowOutbox is a StoreOutbox whose next Pending, when hold is set,
+// slowOutbox is a StoreOutbox whose next PendingOf, when hold is set,
 // reads the rows, closes reading and answers only when hold closes; and
 // whose Done fails while failDone is set.
 type slowOutbox struct {
@@ -346,8 +354,8 @@ type slowOutbox struct {
 	failed        atomic.Int32
 }
 
-func (o *slowOutbox) Pending(ctx context.Context) ([]notify.Delivery, error) {
-	ds, err := o.StoreOutbox.Pending(ctx)
+func (o *slowOutbox) PendingOf(ctx context.Context, channel string, limit int) ([]notify.Delivery, error) {
+	ds, err := o.StoreOutbox.PendingOf(ctx, channel, limit)
 	if o.hold != nil {
 		hold := o.hold
 		o.hold = nil
@@ -363,4 +371,77 @@ func (o *slowOutbox) Done(ctx context.Context, id string) error {
 		return errors.New("disk full")
 	}
 	return o.StoreOutbox.Done(ctx, id)
+}
+
+// countingOutbox is a StoreOutbox that counts the deliveries its
+// PendingOf reads, by channel.
+type countingOutbox struct {
+	*notify.StoreOutbox
+	mu   sync.Mutex
+	read map[string]int
+}
+
+func (o *countingOutbox) PendingOf(ctx context.Context, channel string, limit int) ([]notify.Delivery, error) {
+	ds, err := o.StoreOutbox.PendingOf(ctx, channel, limit)
+	o.mu.Lock()
+	o.read[channel] += len(ds)
+	o.mu.Unlock()
+	return ds, err
+}
+
+func (o *countingOutbox) reads(channel string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.read[channel]
+}
+
+// TestRequeueOfABacklogReadsWhatTheQueueTakes: a receiver that is down
+// with 2,000 deliveries behind it, and another replica's channel with 500:
+// the outbox reads of this replica's polls are bounded by its channel's
+// queue (at most a queue and the delivery in flight, then nothing while
+// the queue is full), and never touch the other replica's channel.
+func TestRequeueOfABacklogReadsWhatTheQueueTakes(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ctx := context.Background()
+	f := notify.NewFeed(notify.FeedOptions{Store: st, Sends: func(ch string) bool { return ch == "down" }})
+	require.NoError(t, f.Load(ctx))
+	var items []store.OutboxItem
+	for i := range 2500 {
+		ch := "down"
+		if i%5 == 4 {
+			ch = "elsewhere"
+		}
+		m := notify.Message{IdempotencyKey: fmt.Sprintf("k%d", i), DriftID: fmt.Sprintf("d%d", i), Kind: notify.KindDetected}
+		payload, err := json.Marshal(m)
+		require.NoError(t, err)
+		items = append(items, store.OutboxItem{ID: notify.DeliveryID(ch, m), Channel: ch, Payload: payload})
+	}
+	cursor := f.Cursor()
+	require.NoError(t, st.CommitSubscriber(ctx, store.SubscriberCommit{Name: notify.DefaultSubscriber, From: cursor, To: cursor,
+		Deliveries: items}))
+
+	const queue = 8
+	var calls atomic.Int32
+	out := &countingOutbox{StoreOutbox: f.Outbox(), read: map[string]int{}}
+	d, err := notify.NewDispatcher([]notify.Route{{Channel: blackhole("down", &calls)}, {Channel: newRecorder("elsewhere")}},
+		notify.DispatcherOptions{Outbox: out, Durable: true, QueueSize: queue})
+	require.NoError(t, err)
+	require.NoError(t, d.Start(ctx))
+	t.Cleanup(func() {
+		stopped, cancel := context.WithCancel(ctx)
+		cancel() // the blackhole would never finish its delivery
+		_ = d.Stop(stopped)
+	})
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the first delivery is in flight, for ever")
+	require.NoError(t, d.Requeue(ctx)) // tops the queue up, if the worker took one after Start filled it
+	first := out.reads("down")
+	require.LessOrEqual(t, first, 2*(queue+1), "Start and one poll read a queue's worth each at most")
+	for range 20 {
+		require.NoError(t, d.Requeue(ctx))
+	}
+	require.Equal(t, first, out.reads("down"), "a full queue is not read again, whatever the backlog")
+	require.Zero(t, out.reads("elsewhere"), "another replica's channel is not read")
+	require.Equal(t, int32(1), calls.Load())
 }

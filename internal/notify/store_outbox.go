@@ -42,9 +42,9 @@ func (o *StoreOutbox) Add(context.Context, Delivery) error { return errCommitted
 func (o *StoreOutbox) Sends(channel string) bool { return o.sends == nil || o.sends(channel) }
 
 // Pending lists the pending deliveries of the channels this replica sends,
-// in commit order. The others' are filtered out here rather than in the
-// store: an outbox holds few rows when its receivers keep up, and each
-// channel's ownership is asked once per read.
+// in commit order: a read of the whole outbox, for inspection and a
+// dispatcher's start, never for its polls (those read PendingOf, one
+// channel and one queue's worth at a time).
 func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
 	var (
 		out   []Delivery
@@ -52,7 +52,7 @@ func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
 		mine  = map[string]bool{}
 	)
 	for {
-		items, err := o.store.PendingOutbox(ctx, o.subscriber, after, store.MaxLimit)
+		items, err := o.store.PendingOutbox(ctx, store.OutboxQuery{Subscriber: o.subscriber, After: after, Limit: store.MaxLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -66,16 +66,45 @@ func (o *StoreOutbox) Pending(ctx context.Context) ([]Delivery, error) {
 			if !sends {
 				continue
 			}
-			var m Message
-			if err := json.Unmarshal(it.Payload, &m); err != nil {
-				return nil, fmt.Errorf("outbox item %s: %w", it.ID, err)
+			d, err := delivery(it)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, Delivery{ID: it.ID, Channel: it.Channel, Message: m, Created: it.CreatedAt})
+			out = append(out, d)
 		}
 		if len(items) < store.MaxLimit {
 			return out, nil
 		}
 	}
+}
+
+// PendingOf lists the oldest limit pending deliveries of channel (at most
+// store.MaxLimit), whether or not this replica sends it: one indexed read
+// of limit rows, however many deliveries the outbox holds.
+func (o *StoreOutbox) PendingOf(ctx context.Context, channel string, limit int) ([]Delivery, error) {
+	items, err := o.store.PendingOutbox(ctx, store.OutboxQuery{Subscriber: o.subscriber, Channels: []string{channel},
+		Limit: min(limit, store.MaxLimit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Delivery, 0, len(items))
+	for _, it := range items {
+		d, err := delivery(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// delivery is the Delivery of an outbox item.
+func delivery(it store.OutboxItem) (Delivery, error) {
+	var m Message
+	if err := json.Unmarshal(it.Payload, &m); err != nil {
+		return Delivery{}, fmt.Errorf("outbox item %s: %w", it.ID, err)
+	}
+	return Delivery{ID: it.ID, Channel: it.Channel, Message: m, Created: it.CreatedAt, Seq: it.Seq}, nil
 }
 
 // Done deletes the delivery.

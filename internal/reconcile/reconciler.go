@@ -317,13 +317,28 @@ func (r *Reconciler) owns(clientID, stackID string) bool {
 }
 
 // EnqueueShards enqueues every stack of the shards (a replica gained
-// them).
+// them). It lists each shard's stacks by the store's shard index, so a
+// replica that joins or takes over reads the stacks it will reconcile,
+// not every stack.
 func (r *Reconciler) EnqueueShards(ctx context.Context, shards []int) error {
-	want := map[int]bool{}
-	for _, s := range shards {
-		want[s] = true
+	for _, shard := range shards {
+		cursor := ""
+		for {
+			refs, next, err := r.opts.Store.ListShardStacks(ctx, store.ShardStacksQuery{Shard: shard, Cursor: cursor,
+				Limit: store.MaxLimit})
+			if err != nil {
+				return fmt.Errorf("list stacks: %w", err)
+			}
+			for _, ref := range refs {
+				r.enqueue(ref.Key(), TriggerStart)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
 	}
-	return r.enqueueWhere(ctx, func(ref store.StackRef) bool { return want[store.ShardOf(ref.ClientID, ref.StackID)] })
+	return nil
 }
 
 // enqueueWhere enqueues every stored stack that keep accepts.

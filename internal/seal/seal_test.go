@@ -160,7 +160,7 @@ func TestStoreSealsAtRest(t *testing.T) {
 		byID[e.EventID] = string(e.Payload)
 	}
 	require.Equal(t, map[string]string{"e1": `{"email":"ann@example.com"}`, "e2": `{"email":"bob@example.com"}`, "e3": ""}, byID)
-	items, err := st.PendingOutbox(ctx, "notify", 0, 10)
+	items, err := st.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, `{"observed":"secret"}`, string(items[0].Payload))
 	rows, err := st.ScanPayloads(ctx, store.PayloadScan{Table: store.PayloadEvents})
@@ -180,7 +180,7 @@ func TestStoreSealsAtRest(t *testing.T) {
 		require.True(t, seal.IsSealed(e.Payload), e.EventID)
 		require.NotContains(t, string(e.Payload), "example.com")
 	}
-	rawItems, err := raw.PendingOutbox(ctx, "notify", 0, 10)
+	rawItems, err := raw.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.True(t, seal.IsSealed(rawItems[0].Payload))
 
@@ -330,7 +330,7 @@ func TestRotate(t *testing.T) {
 	for id, k := range rawKeys(ctx, t, raw) {
 		require.Equal(t, rep2.DataKey, k, id)
 	}
-	items, err := fresh.PendingOutbox(ctx, "notify", 0, 10)
+	items, err := fresh.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, `{"o":1}`, string(items[0].Payload))
 }

@@ -224,8 +224,8 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 }
 
 // PendingOutbox opens the items' payloads.
-func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
-	items, err := s.inner.PendingOutbox(ctx, subscriber, after, limit)
+func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	items, err := s.inner.PendingOutbox(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,7 @@ type notifications struct {
 	events    *bus.Bus
 	channels  notify.ChannelOptions // overrides for every channel (Logger is set here)
 	configure sync.Mutex            // one reconfiguration at a time
+	agreement channelAgreement      // notifications_channels.go
 }
 
 // notifyMaxAttempts bounds the attempts of one delivery: with the
@@ -71,7 +72,8 @@ func (ns *notifications) Start(ctx context.Context) error {
 	return ns.feed.Start(ctx)
 }
 
-// Configure builds the channels of cfg and swaps them in; the previous
+// Configure builds the channels of cfg, records their names as every
+// replica's (notifications_channels.go) and swaps them in; the previous
 // channels get a few seconds to finish what they are sending (the rest
 // stays in the outbox for the new ones).
 func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) error {
@@ -82,6 +84,9 @@ func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) erro
 	plan, err := notify.PlanFromConfig(cfg, opts)
 	if err != nil {
 		return fmt.Errorf("notification channels: %w", err)
+	}
+	if err := ns.recordChannels(ctx, routeNames(plan)); err != nil {
+		return err
 	}
 	d, err := notify.NewDispatcher(plan.Routes, notify.DispatcherOptions{Logger: ns.log, Metrics: ns.metrics,
 		Select: plan.Select, Outbox: ns.feed.Outbox(), Durable: true, MaxAttempts: notifyMaxAttempts})

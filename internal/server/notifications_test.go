@@ -122,7 +122,7 @@ spec:
 		ReconciliationID: "r1", DriftID: "d1"}}))
 	ns.feed.Kick()
 	pendingChannels := func() []string {
-		items, err := st.PendingOutbox(ctx, notify.DefaultSubscriber, 0, 10)
+		items, err := st.PendingOutbox(ctx, store.OutboxQuery{Subscriber: notify.DefaultSubscriber, After: 0, Limit: 10})
 		require.NoError(t, err)
 		var out []string
 		for _, it := range items {

@@ -125,6 +125,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.notify, err = newNotifications(s.reg, s.log, s.publicURL, s.store, s.events, s.membership.Holds); err != nil {
 		return nil, err
 	}
+	// Replicas agree on the channels (notifications_channels.go): on
+	// PostgreSQL other live replicas may hold the recorded set.
+	s.notify.agreement.replica = s.membership.ID()
+	if _, ok := sqliteFile(opts.StoreURL); !ok {
+		s.notify.agreement.others = liveOthers(s.store, s.membership.ID())
+	}
 	s.notify.channels = egressChannels(opts.NotifyChannels, opts.Egress)
 	providers := NewProviderRegistry(opts.Getenv, s.log, opts.Egress)
 	s.loop = s.newLoop(providers)
@@ -147,6 +153,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// The channels run from the first Configure on, the feed from Start.
 	s.stops.push(s.notify.Stop)
 	if s.cfg != nil {
+		// Channels other than the running replicas' refuse the start
+		// before anything is applied (notifications_channels.go).
+		if err := s.notify.checkChannelsAtStart(ctx, s.cfg); err != nil {
+			return err
+		}
 		if err := s.apply(ctx, s.cfg); err != nil { // config.go
 			return err
 		}

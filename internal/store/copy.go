@@ -71,7 +71,7 @@ func CopyTables() []Table {
 			desired_hash text, applied_hash text, state_version text, previous_versions text,
 			desired text, resources text, last_applied time null, last_verified time null,
 			created_at time, updated_at time, status text, drift_details text, last_error text,
-			reconciliation_policy text, observability text, revision int, last_known text`),
+			reconciliation_policy text, observability text, revision int, last_known text, shard int`),
 		table("desired_versions", "seq", `seq int, client_id text, stack_id text, version text,
 			hash text, document text, created_at time, created_by text`),
 		table("policies", "client_id, stack_id", `client_id text, stack_id text, document text, updated_at time`),
@@ -118,6 +118,7 @@ func CopyTables() []Table {
 		// Wrapped data keys: a copy of sealed rows needs them (and the
 		// key-encryption keys, which are never in the store).
 		table("data_keys", "id", `id text, kek_id text, wrapped text, created_at time`),
+		table("notify_channel_sets", "subscriber", `subscriber text, hash text, names text, set_by text, set_at time`),
 		// Runtime state of work distribution, copied so that epochs (fencing
 		// tokens) keep increasing on the target.
 		table("replicas", "id", `id text, heartbeat time, expires_at time`),

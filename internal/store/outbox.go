@@ -48,6 +48,18 @@ type OutboxItem struct {
 	CreatedAt  time.Time       `json:"created_at"`
 }
 
+// OutboxQuery selects pending deliveries (OutboxStore.PendingOutbox).
+type OutboxQuery struct {
+	Subscriber string
+	// Channels, when not nil, keeps the deliveries of these channels only
+	// (an empty, non-nil list keeps none).
+	Channels []string
+	// After is the Seq the page starts after (0: from the oldest).
+	After int64
+	// Limit bounds the page (at least 1, at most MaxLimit).
+	Limit int
+}
+
 // OutboxStore is the durable side of notification delivery: audit-log
 // subscribers with their cursors and states, and the outbox of deliveries
 // not yet accepted by their receivers. The audit log itself is the
@@ -66,11 +78,36 @@ type OutboxStore interface {
 	// CommitSubscriber writes c in one transaction (see SubscriberCommit);
 	// nothing is written when it fails.
 	CommitSubscriber(ctx context.Context, c SubscriberCommit) error
-	// PendingOutbox lists up to limit (at least 1, at most MaxLimit) pending
-	// deliveries of the subscriber with Seq > after, in Seq order (the
-	// order they were committed in).
-	PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]OutboxItem, error)
+	// PendingOutbox lists up to q.Limit (at least 1, at most MaxLimit)
+	// pending deliveries of q.Subscriber with Seq > q.After, of q.Channels
+	// only when it is not nil, in Seq order (the order they were committed
+	// in). A read of one channel costs what it returns, however many
+	// deliveries other channels, or the same channel further on, hold.
+	PendingOutbox(ctx context.Context, q OutboxQuery) ([]OutboxItem, error)
 	// DeleteOutbox removes delivered (or given up) items; unknown ids are
 	// not an error.
 	DeleteOutbox(ctx context.Context, ids []string) error
+	// GetChannelSet returns the notification channels recorded for the
+	// subscriber, or ErrNotFound if none were.
+	GetChannelSet(ctx context.Context, subscriber string) (ChannelSet, error)
+	// PutChannelSet records set for set.Subscriber (replacing what was
+	// recorded) and, in the same transaction, deletes the subscriber's
+	// pending deliveries of every channel not in set.Names: no replica
+	// sends those any more. It returns how many it deleted.
+	PutChannelSet(ctx context.Context, set ChannelSet) (int, error)
+}
+
+// ChannelSet is the set of notification channels the replicas sharing a
+// store must all have (channel specs hold secrets and stay in each
+// replica's config; their names are recorded so that the replicas can
+// check they agree). Recorded by the replica that applies a config.
+type ChannelSet struct {
+	Subscriber string `json:"subscriber"`
+	// Hash identifies Names (the caller's hash of them).
+	Hash string `json:"hash"`
+	// Names are the channels' names, sorted.
+	Names []string `json:"names"`
+	// SetBy and SetAt say which replica recorded it, and when.
+	SetBy string    `json:"set_by"`
+	SetAt time.Time `json:"set_at"`
 }

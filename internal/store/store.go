@@ -350,6 +350,14 @@ type DriftQuery struct {
 // StackRef names a stack.
 type StackRef struct{ ClientID, StackID string }
 
+// ShardStacksQuery selects a page of one shard's stacks
+// (Store.ListShardStacks).
+type ShardStacksQuery struct {
+	Shard  int
+	Cursor string
+	Limit  int
+}
+
 // Key is "client/stack".
 func (r StackRef) Key() string { return r.ClientID + "/" + r.StackID }
 
@@ -443,6 +451,11 @@ type Store interface {
 	// cursors, every client), their names only: enumerating stacks reads
 	// no documents.
 	ListStackRefs(ctx context.Context, cursor string, limit int) ([]StackRef, Page, error)
+	// ListShardStacks lists the stacks of one shard (ShardOf) as
+	// ListStackRefs does (by client and stack, with its cursors), at a
+	// cost of the rows it returns: a replica that gains shards lists
+	// theirs, not every stack. A shard out of [0, Shards) is an error.
+	ListShardStacks(ctx context.Context, q ShardStacksQuery) ([]StackRef, Page, error)
 	// UpdateState writes a record whose Revision equals the stored one and
 	// returns it with the new Revision; ErrConflict if it does not match,
 	// ErrNotFound if the stack does not exist.

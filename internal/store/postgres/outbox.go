@@ -160,10 +160,24 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	return nil
 }
 
-// PendingOutbox lists a subscriber's pending deliveries after seq after.
-func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, subscriber, after, store.PageLimit(limit))
+// PendingOutbox lists a subscriber's pending deliveries after seq q.After,
+// of q.Channels when set. With one channel the index outbox_channel
+// (subscriber, channel, seq) gives the page in order; with several,
+// PostgreSQL reads those channels' rows and keeps the first (a top-N
+// sort), which is why the dispatcher asks one channel at a time.
+func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	if q.Channels != nil && len(q.Channels) == 0 {
+		return nil, nil
+	}
+	var rows pgx.Rows
+	if q.Channels == nil {
+		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.Subscriber, q.After, store.PageLimit(q.Limit))
+	} else {
+		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = $1 AND channel = ANY($2) AND seq > $3 ORDER BY seq LIMIT $4`, q.Subscriber, q.Channels, q.After,
+			store.PageLimit(q.Limit))
+	}
 	defer rows.Close()
 	var out []store.OutboxItem
 	for rows.Next() {
@@ -196,4 +210,54 @@ func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
 		return fmt.Errorf("delete outbox: %w", err)
 	}
 	return nil
+}
+
+// GetChannelSet returns the channels recorded for a subscriber.
+func (s *Store) GetChannelSet(ctx context.Context, subscriber string) (store.ChannelSet, error) {
+	set := store.ChannelSet{Subscriber: subscriber}
+	var names string
+	err := s.pool.QueryRow(ctx, `SELECT hash, names, set_by, set_at FROM notify_channel_sets WHERE subscriber = $1`,
+		subscriber).Scan(&set.Hash, &names, &set.SetBy, &set.SetAt)
+	if err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, translate(err))
+	}
+	if err := json.Unmarshal([]byte(names), &set.Names); err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, err)
+	}
+	set.SetAt = utc(set.SetAt)
+	return set, nil
+}
+
+// PutChannelSet records the channels of a subscriber and deletes its
+// deliveries of other channels, in one transaction.
+func (s *Store) PutChannelSet(ctx context.Context, set store.ChannelSet) (int, error) {
+	names := set.Names
+	if names == nil {
+		names = []string{}
+	}
+	doc, err := json.Marshal(names)
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, err)
+	}
+	var gaveUp int
+	err = s.retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO notify_channel_sets (subscriber, hash, names, set_by, set_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (subscriber) DO UPDATE SET hash = excluded.hash, names = excluded.names, set_by = excluded.set_by,
+	set_at = excluded.set_at`, set.Subscriber, set.Hash, string(doc), set.SetBy, ts(set.SetAt)); err != nil {
+				return err
+			}
+			ct, err := tx.Exec(ctx, `DELETE FROM outbox WHERE subscriber = $1 AND NOT (channel = ANY($2))`, set.Subscriber, names)
+			if err != nil {
+				return err
+			}
+			gaveUp = int(ct.RowsAffected())
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, translate(err))
+	}
+	return gaveUp, nil
 }

@@ -119,9 +119,10 @@ FROM desired_versions v JOIN unnest($1::text[], $2::text[]) AS k(client_id, stac
 WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.client_id = k.client_id AND s.stack_id = k.stack_id)
 ORDER BY v.client_id, v.stack_id, v.seq DESC`
 
-// qInsertState inserts a new stack unless a concurrent apply just did.
-const qInsertState = `INSERT INTO states (` + stateColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+// qInsertState inserts a new stack unless a concurrent apply just did; its
+// shard ($21, store.ShardOf) is written once, here.
+const qInsertState = `INSERT INTO states (` + stateColumns + `, shard)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 ON CONFLICT (client_id, stack_id) DO NOTHING`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
@@ -272,7 +273,7 @@ func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now ti
 	if err != nil {
 		return err
 	}
-	b.Queue(qInsertState, row.args()...).Exec(func(ct pgconn.CommandTag) error {
+	b.Queue(qInsertState, append(row.args(), store.ShardOf(d.ClientID, d.StackID))...).Exec(func(ct pgconn.CommandTag) error {
 		if ct.RowsAffected() != 1 {
 			// Created by a concurrent apply since qApplyLock read.
 			return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, errRetry)
@@ -312,7 +313,7 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 // ListStates lists stacks by client then stack (bytewise). limit <= 0 means
 // all.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	rows, limit, err := s.listStates(ctx, stateColumns, clientID, cursor, limit)
+	rows, limit, err := s.listStates(ctx, stateColumns, clientID, -1, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
@@ -331,9 +332,26 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	return out, next, nil
 }
 
+// ListShardStacks lists the stacks of one shard, by client and stack.
+func (s *Store) ListShardStacks(ctx context.Context, q store.ShardStacksQuery) ([]store.StackRef, store.Page, error) {
+	if q.Shard < 0 || q.Shard >= store.Shards {
+		return nil, "", fmt.Errorf("list stacks of shard %d: no such shard (0 to %d)", q.Shard, store.Shards-1)
+	}
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", q.Shard, q.Cursor, q.Limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks of shard %d: %w", q.Shard, err)
+	}
+	defer rows.Close()
+	out, next, err := store.StackRefs(rows, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks of shard %d: %w", q.Shard, err)
+	}
+	return out, next, nil
+}
+
 // ListStackRefs lists every stack's client and stack id, by them.
 func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]store.StackRef, store.Page, error) {
-	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", cursor, limit)
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", -1, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list stacks: %w", err)
 	}
@@ -346,12 +364,16 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 }
 
 // listStates queries the columns of the states of the client (every
-// client if empty) after the cursor, by client and stack, one more than
-// limit (the page limit it answers; <= 0: all).
-func (s *Store) listStates(ctx context.Context, columns, clientID, cursor string, limit int) (pgx.Rows, int, error) {
+// client if empty) and of the shard (every shard if negative; the index
+// states_shard serves it) after the cursor, by client and stack, one more
+// than limit (the page limit it answers; <= 0: all).
+func (s *Store) listStates(ctx context.Context, columns, clientID string, shard int, cursor string, limit int) (pgx.Rows, int, error) {
 	var p params
 	if clientID != "" {
 		p.where(`client_id = ` + p.add(clientID))
+	}
+	if shard >= 0 {
+		p.where(`shard = ` + p.add(shard))
 	}
 	if cursor != "" {
 		var c, st string

@@ -152,14 +152,32 @@ ON CONFLICT (id) DO NOTHING`, d.ID, c.Name, d.Channel, string(d.Payload), micros
 	return nil
 }
 
-// PendingOutbox lists a subscriber's pending deliveries after seq after.
-func (s *Store) PendingOutbox(ctx context.Context, subscriber string, after int64, limit int) ([]store.OutboxItem, error) {
-	st, err := s.read(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`)
+// PendingOutbox lists a subscriber's pending deliveries after seq q.After,
+// of q.Channels when set (the index outbox_channel serves one channel in
+// order).
+func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	if q.Channels != nil && len(q.Channels) == 0 {
+		return nil, nil
+	}
+	query, args := `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.After, store.PageLimit(q.Limit)}
+	if len(q.Channels) == 1 {
+		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND channel = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.Channels[0], q.After, store.PageLimit(q.Limit)}
+	} else if len(q.Channels) > 1 {
+		names, err := json.Marshal(q.Channels)
+		if err != nil {
+			return nil, fmt.Errorf("pending outbox: %w", err)
+		}
+		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
+WHERE subscriber = ? AND channel IN (SELECT value FROM json_each(?)) AND seq > ? ORDER BY seq LIMIT ?`,
+			[]any{q.Subscriber, string(names), q.After, store.PageLimit(q.Limit)}
+	}
+	st, err := s.read(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, subscriber, after, store.PageLimit(limit))
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
@@ -200,4 +218,58 @@ func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
 		return fmt.Errorf("delete outbox: %w", err)
 	}
 	return nil
+}
+
+// GetChannelSet returns the channels recorded for a subscriber.
+func (s *Store) GetChannelSet(ctx context.Context, subscriber string) (store.ChannelSet, error) {
+	st, err := s.read(ctx, `SELECT hash, names, set_by, set_at FROM notify_channel_sets WHERE subscriber = ?`)
+	if err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, err)
+	}
+	set := store.ChannelSet{Subscriber: subscriber}
+	var (
+		names string
+		at    int64
+	)
+	if err := st.QueryRowContext(ctx, subscriber).Scan(&set.Hash, &names, &set.SetBy, &at); err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, translate(err))
+	}
+	if err := json.Unmarshal([]byte(names), &set.Names); err != nil {
+		return store.ChannelSet{}, fmt.Errorf("get channel set of %s: %w", subscriber, err)
+	}
+	set.SetAt = fromMicros(at)
+	return set, nil
+}
+
+// PutChannelSet records the channels of a subscriber and deletes its
+// deliveries of other channels, in one transaction.
+func (s *Store) PutChannelSet(ctx context.Context, set store.ChannelSet) (int, error) {
+	names := set.Names
+	if names == nil {
+		names = []string{}
+	}
+	doc, err := json.Marshal(names)
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, err)
+	}
+	var gaveUp int64
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notify_channel_sets (subscriber, hash, names, set_by, set_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (subscriber) DO UPDATE SET hash = excluded.hash, names = excluded.names, set_by = excluded.set_by,
+	set_at = excluded.set_at`, set.Subscriber, set.Hash, string(doc), set.SetBy, micros(set.SetAt)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE subscriber = ? AND channel NOT IN (SELECT value FROM json_each(?))`,
+			set.Subscriber, string(doc))
+		if err != nil {
+			return err
+		}
+		gaveUp, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("put channel set of %s: %w", set.Subscriber, translate(err))
+	}
+	return int(gaveUp), nil
 }

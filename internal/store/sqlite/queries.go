@@ -11,8 +11,9 @@ import "strings"
 // qApplyRead reads what ApplyDesired compares and bumps.
 const qApplyRead = `SELECT state_version, desired_hash, previous_versions FROM states WHERE client_id = ? AND stack_id = ?`
 
-// qInsertState inserts a new stack.
-const qInsertState = `INSERT INTO states (` + stateColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// qInsertState inserts a new stack, with its shard (store.ShardOf), written
+// once, here.
+const qInsertState = `INSERT INTO states (` + stateColumns + `, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = ?, desired_hash = ?, desired = ?, state_version = ?,

@@ -164,7 +164,7 @@ func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	if err != nil {
 		return err
 	}
-	if _, err := ins.ExecContext(ctx, row.args()...); err != nil {
+	if _, err := ins.ExecContext(ctx, append(row.args(), store.ShardOf(d.ClientID, d.StackID))...); err != nil {
 		return fmt.Errorf("insert state %s/%s: %w", d.ClientID, d.StackID, translate(err))
 	}
 	return s.insertVersion(ctx, tx, d, version, now)
@@ -218,7 +218,7 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 
 // ListStates lists stacks by client then stack. limit <= 0 means all.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	rows, limit, err := s.listStates(ctx, stateColumns, clientID, cursor, limit)
+	rows, limit, err := s.listStates(ctx, stateColumns, clientID, -1, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
@@ -237,9 +237,26 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	return out, next, nil
 }
 
+// ListShardStacks lists the stacks of one shard, by client and stack.
+func (s *Store) ListShardStacks(ctx context.Context, q store.ShardStacksQuery) ([]store.StackRef, store.Page, error) {
+	if q.Shard < 0 || q.Shard >= store.Shards {
+		return nil, "", fmt.Errorf("list stacks of shard %d: no such shard (0 to %d)", q.Shard, store.Shards-1)
+	}
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", q.Shard, q.Cursor, q.Limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks of shard %d: %w", q.Shard, err)
+	}
+	defer rows.Close()
+	out, next, err := store.StackRefs(rows, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stacks of shard %d: %w", q.Shard, err)
+	}
+	return out, next, nil
+}
+
 // ListStackRefs lists every stack's client and stack id, by them.
 func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]store.StackRef, store.Page, error) {
-	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", cursor, limit)
+	rows, limit, err := s.listStates(ctx, `client_id, stack_id`, "", -1, cursor, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list stacks: %w", err)
 	}
@@ -252,12 +269,16 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 }
 
 // listStates queries the columns of the states of the client (every
-// client if empty) after the cursor, by client and stack, one more than
-// limit (the page limit it answers; <= 0: all).
-func (s *Store) listStates(ctx context.Context, columns, clientID, cursor string, limit int) (*sql.Rows, int, error) {
+// client if empty) and of the shard (every shard if negative; the index
+// states_shard serves it) after the cursor, by client and stack, one more
+// than limit (the page limit it answers; <= 0: all).
+func (s *Store) listStates(ctx context.Context, columns, clientID string, shard int, cursor string, limit int) (*sql.Rows, int, error) {
 	var f filter
 	if clientID != "" {
 		f.and(`client_id = ?`, clientID)
+	}
+	if shard >= 0 {
+		f.and(`shard = ?`, shard)
 	}
 	if cursor != "" {
 		var c, st string

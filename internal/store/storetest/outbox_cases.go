@@ -32,6 +32,8 @@ func outboxCases() []testCase {
 		{"SubscriberCommitConflict", testSubscriberCommitConflict},
 		{"SubscriberCommitConcurrent", testSubscriberCommitConcurrent},
 		{"OutboxPendingAndDelete", testOutboxPendingAndDelete},
+		{"OutboxPendingByChannel", testOutboxPendingByChannel},
+		{"ChannelSet", testChannelSet},
 	}
 }
 
@@ -92,7 +94,7 @@ func testSubscriberCommit(ctx context.Context, t *testing.T, s store.Store) {
 		"d2": json.RawMessage(`{"seq":2}`),
 	}, sub.States)
 
-	pending, err := s.PendingOutbox(ctx, "notify", 0, 10)
+	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, pending, 2, "a pending id is not added twice")
 	require.Equal(t, "slack/d1:detected:1", pending[0].ID)
@@ -103,7 +105,7 @@ func testSubscriberCommit(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, "pd/d1:detected:1", pending[1].ID)
 	require.Less(t, pending[0].Seq, pending[1].Seq, "in commit order")
 
-	other, err := s.PendingOutbox(ctx, "other", 0, 10)
+	other, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "other", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, other, "deliveries belong to their subscriber")
 	_, err = s.GetSubscriber(ctx, "other")
@@ -132,7 +134,7 @@ func testSubscriberCommitConflict(ctx context.Context, t *testing.T, s store.Sto
 	require.NoError(t, err)
 	require.Equal(t, int64(3), sub.Cursor)
 	require.Empty(t, sub.States, "nothing of a conflicting commit is written")
-	pending, err := s.PendingOutbox(ctx, "notify", 0, 10)
+	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, pending)
 }
@@ -166,7 +168,7 @@ func testSubscriberCommitConcurrent(ctx context.Context, t *testing.T, s store.S
 	sub, err := s.GetSubscriber(ctx, "notify")
 	require.NoError(t, err)
 	require.Equal(t, int64(won+1), sub.Cursor)
-	pending, err := s.PendingOutbox(ctx, "notify", 0, 100)
+	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 100})
 	require.NoError(t, err)
 	require.Len(t, pending, 1)
 	require.Equal(t, fmt.Sprint("c/", won), pending[0].ID)
@@ -179,17 +181,17 @@ func testOutboxPendingAndDelete(ctx context.Context, t *testing.T, s store.Store
 		items = append(items, store.OutboxItem{ID: fmt.Sprintf("ch/k%d", i), Channel: "ch", Payload: json.RawMessage(`{}`)})
 	}
 	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 0, To: 1, Deliveries: items}))
-	page, err := s.PendingOutbox(ctx, "notify", 0, 2)
+	page, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 2})
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch/k0", "ch/k1"}, outboxIDs(page), "in commit order")
 	require.False(t, page[0].CreatedAt.IsZero(), "a zero CreatedAt is the store's now")
-	page, err = s.PendingOutbox(ctx, "notify", page[1].Seq, 10)
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: page[1].Seq, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch/k2", "ch/k3", "ch/k4"}, outboxIDs(page))
 
 	require.NoError(t, s.DeleteOutbox(ctx, []string{"ch/k1", "ch/k3", "ch/unknown"}))
 	require.NoError(t, s.DeleteOutbox(ctx, nil))
-	page, err = s.PendingOutbox(ctx, "notify", 0, 10)
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch/k0", "ch/k2", "ch/k4"}, outboxIDs(page))
 
@@ -197,9 +199,106 @@ func testOutboxPendingAndDelete(ctx context.Context, t *testing.T, s store.Store
 	// if it is committed again (a new occurrence).
 	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 1, To: 2,
 		Deliveries: []store.OutboxItem{{ID: "ch/k1", Channel: "ch", Payload: json.RawMessage(`{}`)}}}))
-	page, err = s.PendingOutbox(ctx, "notify", 0, 10)
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch/k0", "ch/k2", "ch/k4", "ch/k1"}, outboxIDs(page))
+}
+
+// testOutboxPendingByChannel: a read of some channels lists theirs only,
+// in commit order across them, paged by Seq; an empty list of channels
+// lists nothing, nil every channel.
+func testOutboxPendingByChannel(ctx context.Context, t *testing.T, s store.Store) {
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", Create: true, To: 0}))
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "other", Create: true, To: 0}))
+	var items []store.OutboxItem
+	for i := 0; i < 9; i++ {
+		ch := []string{"slack", "pd", "hook"}[i%3]
+		items = append(items, store.OutboxItem{ID: fmt.Sprintf("%s/k%d", ch, i), Channel: ch, Payload: json.RawMessage(`{}`)})
+	}
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 0, To: 1, Deliveries: items}))
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "other", From: 0, To: 1,
+		Deliveries: []store.OutboxItem{{ID: "x/slack", Channel: "slack", Payload: json.RawMessage(`{}`)}}}))
+
+	q := store.OutboxQuery{Subscriber: "notify", Channels: []string{"pd"}, Limit: 2}
+	page, err := s.PendingOutbox(ctx, q)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pd/k1", "pd/k4"}, outboxIDs(page), "one channel, oldest first")
+	q.After = page[1].Seq
+	page, err = s.PendingOutbox(ctx, q)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pd/k7"}, outboxIDs(page), "the next page")
+
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Channels: []string{"hook", "slack"}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"slack/k0", "hook/k2", "slack/k3", "hook/k5", "slack/k6", "hook/k8"}, outboxIDs(page),
+		"several channels, in commit order across them")
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Channels: []string{"hook", "slack"}, After: page[2].Seq, Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, []string{"hook/k5", "slack/k6"}, outboxIDs(page))
+
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Channels: []string{}, Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, page, "no channel, no delivery")
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Channels: []string{"email"}, Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, page)
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page, 9, "nil: every channel")
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "other", Channels: []string{"slack"}, Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"x/slack"}, outboxIDs(page), "the subscriber's own")
+}
+
+// testChannelSet: the recorded channels of a subscriber, replaced whole;
+// recording them gives up (deletes) the subscriber's pending deliveries of
+// other channels, and only those.
+func testChannelSet(ctx context.Context, t *testing.T, s store.Store) {
+	_, err := s.GetChannelSet(ctx, "notify")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	for _, sub := range []string{"notify", "other"} {
+		require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: sub, Create: true, To: 0}))
+		var items []store.OutboxItem
+		for i, ch := range []string{"a", "b", "c", "b"} {
+			items = append(items, store.OutboxItem{ID: fmt.Sprintf("%s/%s/%d", sub, ch, i), Channel: ch, Payload: json.RawMessage(`{}`)})
+		}
+		require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: sub, From: 0, To: 1, Deliveries: items}))
+	}
+
+	set := store.ChannelSet{Subscriber: "notify", Hash: "h1", Names: []string{"a", "c"}, SetBy: "replica-1", SetAt: at(time.Second)}
+	n, err := s.PutChannelSet(ctx, set)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "b's two deliveries given up")
+	got, err := s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	want := set
+	want.SetAt = store.Truncate(set.SetAt)
+	require.Equal(t, want, got)
+	page, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"notify/a/0", "notify/c/2"}, outboxIDs(page))
+	page, err = s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "other", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, page, 4, "another subscriber's deliveries stay")
+
+	n, err = s.PutChannelSet(ctx, store.ChannelSet{Subscriber: "notify", Hash: "h2", Names: []string{"a", "c", "d"},
+		SetBy: "replica-2", SetAt: at(time.Minute)})
+	require.NoError(t, err)
+	require.Zero(t, n)
+	got, err = s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	require.Equal(t, "h2", got.Hash, "replaced")
+	require.Equal(t, []string{"a", "c", "d"}, got.Names)
+	require.Equal(t, "replica-2", got.SetBy)
+
+	n, err = s.PutChannelSet(ctx, store.ChannelSet{Subscriber: "notify", Hash: "h0", SetBy: "replica-3", SetAt: at(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "no channel: every pending delivery given up")
+	got, err = s.GetChannelSet(ctx, "notify")
+	require.NoError(t, err)
+	require.Empty(t, got.Names)
+	_, err = s.GetChannelSet(ctx, "other")
+	require.ErrorIs(t, err, store.ErrNotFound, "per subscriber")
 }
 
 func outboxIDs(items []store.OutboxItem) []string {

@@ -123,7 +123,7 @@ func testPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	n, err = s.SwapPayloads(ctx, store.PayloadOutbox, []store.PayloadSwap{{Key: "ch/a", Old: json.RawMessage(`{"k":"a"}`), New: json.RawMessage(`"x"`)}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	pending, err := s.PendingOutbox(ctx, "notify", 0, 10)
+	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Equal(t, `"x"`, string(pending[1].Payload))
 	n, err = s.DeleteRows(ctx, store.PayloadOutbox, []string{"ch/b"})

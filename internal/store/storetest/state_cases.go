@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -210,6 +211,39 @@ func testListStates(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, next, refNext, "ListStates's cursors")
 	require.Equal(t, []store.StackRef{{ClientID: page[0].ClientID, StackID: page[0].StackID}, {ClientID: page[1].ClientID, StackID: page[1].StackID}}, refPage)
 	_, _, err = s.ListStackRefs(ctx, "not a cursor!", 2)
+	require.ErrorIs(t, err, store.ErrInvalidCursor)
+}
+
+// testListShardStacks: the stacks of one shard (store.ShardOf), by client
+// and stack, paged; every stack is in exactly its own shard's list; a
+// shard out of range is an error.
+func testListShardStacks(ctx context.Context, t *testing.T, s store.Store) {
+	var in []store.DesiredInput
+	want := map[int][]string{}
+	for c := range 4 {
+		for k := range 40 {
+			client, stack := fmt.Sprintf("client-%d", c), fmt.Sprintf("stäck-%02d", k) // not only ASCII
+			in = append(in, desired(client, stack, "h"))
+			shard := store.ShardOf(client, stack)
+			want[shard] = append(want[shard], client+"/"+stack)
+		}
+	}
+	_, err := s.ApplyDesired(ctx, in)
+	require.NoError(t, err)
+	listed := 0
+	for shard := range store.Shards {
+		keys := pageKeys(t, 2, func(cursor string) ([]store.StackRef, store.Page, error) {
+			return s.ListShardStacks(ctx, store.ShardStacksQuery{Shard: shard, Cursor: cursor, Limit: 2})
+		}, store.StackRef.Key)
+		require.Equal(t, want[shard], keys, "shard %d, by client and stack", shard)
+		listed += len(keys)
+	}
+	require.Equal(t, len(in), listed, "every stack in one shard")
+	for _, bad := range []int{-1, store.Shards} {
+		_, _, err := s.ListShardStacks(ctx, store.ShardStacksQuery{Shard: bad})
+		require.Error(t, err, "shard %d", bad)
+	}
+	_, _, err = s.ListShardStacks(ctx, store.ShardStacksQuery{Shard: 1, Cursor: "not a cursor!"})
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
 }
 

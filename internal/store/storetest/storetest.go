@@ -56,6 +56,7 @@ func cases() []testCase {
 		{"GetStateNotFound", testGetStateNotFound},
 		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
+		{"ListShardStacks", testListShardStacks},
 		{"UpdateState", testUpdateState},
 		{"UpdateStateConflict", testUpdateStateConflict},
 		{"UpdateStateConcurrent", testUpdateStateConcurrent},
