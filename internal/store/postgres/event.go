@@ -362,6 +362,18 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
+	n, err := s.deleteEvents(ctx, qDeleteExpired, now.Unix(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired events: %w", err)
+	}
+	return n, nil
+}
+
+// deleteEvents runs a statement that deletes events and answers, per
+// activity bucket, how many it took (qDeleteExpired, qDeleteEvents), then
+// drops the buckets that came to nothing (qDropActivity), in one
+// transaction. It returns how many events went.
+func (s *Store) deleteEvents(ctx context.Context, query string, args ...any) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		n = 0
@@ -370,7 +382,7 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 			hours                                           []time.Time
 		)
 		b := t.batch()
-		b.Queue(qDeleteExpired, now.Unix(), limit).Query(func(rows pgx.Rows) error {
+		b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var (
 					c, st, p, ty, ct string
@@ -396,8 +408,5 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 		b.Queue(qDropActivity, clients, stacks, hours, providers, types, contentTypes)
 		return t.commit(ctx, b)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("delete expired events: %w", err)
-	}
-	return n, nil
+	return n, err
 }

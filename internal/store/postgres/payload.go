@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -182,40 +179,7 @@ func (s *Store) DeleteRows(ctx context.Context, table store.PayloadTable, keys [
 		}
 		return int(n), nil
 	}
-	var n int
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		n = 0
-		var (
-			clients, stacks, providers, types, contentTypes []string
-			hours                                           []time.Time
-		)
-		b := t.batch()
-		b.Queue(qDeleteEvents, keys).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					c, st, p, ty, ct string
-					h                time.Time
-					k                int
-				)
-				if err := rows.Scan(&c, &st, &h, &p, &ty, &ct, &k); err != nil {
-					return err
-				}
-				clients, stacks, hours = append(clients, c), append(stacks, st), append(hours, h)
-				providers, types, contentTypes = append(providers, p), append(types, ty), append(contentTypes, ct)
-				n += k
-			}
-			return rows.Err()
-		})
-		if err := t.send(ctx, b); err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		b = t.batch()
-		b.Queue(qDropActivity, clients, stacks, hours, providers, types, contentTypes)
-		return t.commit(ctx, b)
-	})
+	n, err := s.deleteEvents(ctx, qDeleteEvents, keys)
 	if err != nil {
 		return 0, fmt.Errorf("delete events rows: %w", err)
 	}
