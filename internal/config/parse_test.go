@@ -407,7 +407,7 @@ spec:
     require_approval: [cms_provider_change, search_provider_change, data_loss]
   content: {max_staleness: soon}
   observability: {metrics_retention: 30d, detailed_logging: 1}
-  events: {payload: everything}
+  events: {payload: everything, retention: 10m}
 `,
 			want: []string{
 				"bad.yaml:5:24: spec.schedule.interval: must be at least 1s",
@@ -426,6 +426,7 @@ spec:
 				"bad.yaml:16:28: spec.content.max_staleness: invalid duration \"soon\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
 				"bad.yaml:17:61: spec.observability.detailed_logging: expected true or false, got an integer",
 				"bad.yaml:18:21: spec.events.payload: unknown value \"everything\" (want minimal, full or none)",
+				"bad.yaml:18:44: spec.events.retention: must be at least 1h (or unset: the server's --event-retention)",
 			},
 		},
 		{

@@ -155,6 +155,11 @@ type PolicySpec struct {
 // (docs/DATA.md). Shopify's privacy topics are never kept in full.
 type EventsPolicy struct {
 	Payload string `json:"payload,omitempty" yaml:"payload" jsonschema:"enum=minimal,enum=full,enum=none"`
+	// Retention is how long the client's events are kept (the sweeper
+	// deletes them after); unset, the server's --event-retention (30 days).
+	// A delivery that concerns stacks of several policies is kept for the
+	// shortest.
+	Retention Duration `json:"retention,omitempty" yaml:"retention"`
 }
 
 // Schedule sets the interval of the scheduled pass (jittered).

@@ -453,6 +453,9 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 		r.checkChannelSpec(at(fmt.Sprintf("notifications.channels[%d]", i)), &c, true)
 	}
 	r.checkEnum(at("events.payload"), p.Events.Payload, []string{"minimal", "full", "none"}, false)
+	if d := p.Events.Retention.D(); d < 0 || (d > 0 && d < time.Hour) {
+		r.value(at("events.retention"), "must be at least 1h (or unset: the server's --event-retention)")
+	}
 }
 
 // checkChannel validates one NotificationChannel document.

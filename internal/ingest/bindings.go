@@ -20,8 +20,15 @@ import (
 type clientBindings struct {
 	stacks  map[string]*stackBindings
 	ordered []string // stack ids, sorted
-	// payload is each stack's events.payload, from its effective policy.
-	payload map[string]webhook.Payload
+	// events is each stack's events policy (payload, retention), from its
+	// effective policy; "" maps the stacks without one.
+	events map[string]eventsRule
+}
+
+// eventsRule is what one policy says of the events it covers.
+type eventsRule struct {
+	payload   webhook.Payload
+	retention time.Duration // 0: the gateway's
 }
 
 // stackBindings is one stack's receivers: provider name -> the active
@@ -43,17 +50,19 @@ type match struct {
 	secrets     []string
 	environment string // shared by the stacks, else empty
 	settings    []map[string]string
-	// payload is the most protective events.payload of the stacks.
-	payload webhook.Payload
+	// payload is the most protective events.payload of the stacks, and
+	// retention the shortest events.retention (0: none set).
+	payload   webhook.Payload
+	retention time.Duration
 }
 
-// payloadOf is the stack's events.payload: its own policy's, else the
+// eventsOf is the stack's events policy: its own policy's, else the
 // client's (the policies the stack's passes use).
-func (c *clientBindings) payloadOf(stackID string) webhook.Payload {
-	if p, ok := c.payload[stackID]; ok {
+func (c *clientBindings) eventsOf(stackID string) eventsRule {
+	if p, ok := c.events[stackID]; ok {
 		return p
 	}
-	return c.payload[""]
+	return c.events[""]
 }
 
 // find returns the stacks of c that bind provider: stackID alone when it is
@@ -64,14 +73,18 @@ func (c *clientBindings) find(provider, stackID string) (m match, ok bool) {
 		if !binds {
 			return
 		}
+		ev := c.eventsOf(id)
 		if len(m.stacks) == 0 {
 			m.environment = s.environment
-			m.payload = c.payloadOf(id)
+			m.payload, m.retention = ev.payload, ev.retention
 		} else {
 			if m.environment != s.environment {
 				m.environment = ""
 			}
-			m.payload = webhook.Least(m.payload, c.payloadOf(id))
+			m.payload = webhook.Least(m.payload, ev.payload)
+			if ev.retention > 0 && (m.retention == 0 || ev.retention < m.retention) {
+				m.retention = ev.retention
+			}
 		}
 		m.stacks = append(m.stacks, id)
 		m.settings = append(m.settings, s.settings[provider]...)
@@ -199,7 +212,7 @@ func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBi
 	if err != nil {
 		return nil, fmt.Errorf("read policies of %s: %w", clientID, err)
 	}
-	b := &clientBindings{stacks: make(map[string]*stackBindings, len(states)), payload: c.payloadModes(clientID, policies)}
+	b := &clientBindings{stacks: make(map[string]*stackBindings, len(states)), events: c.eventsRules(clientID, policies)}
 	for _, rec := range states {
 		if prev != nil {
 			if s, ok := prev.stacks[rec.StackID]; ok && s.hash == rec.DesiredHash && s.environment == rec.Environment {
@@ -215,22 +228,23 @@ func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBi
 	return b, nil
 }
 
-// payloadModes reads events.payload of each stack's effective policy (the
-// stack's own, else the client's: config.EffectivePolicy); "" maps the
-// stacks without one. A policy that does not decode is logged and keeps
-// least (none): a delivery is then stored without its body rather than
-// with more than the operator asked for.
-func (c *bindingCache) payloadModes(clientID string, recs []store.PolicyRecord) map[string]webhook.Payload {
-	out := map[string]webhook.Payload{}
+// eventsRules reads events.payload and events.retention of each stack's
+// effective policy (the stack's own, else the client's:
+// config.EffectivePolicy); "" maps the stacks without one. A policy that
+// does not decode is logged and keeps least (payload none): a delivery is
+// then stored without its body rather than with more than the operator
+// asked for.
+func (c *bindingCache) eventsRules(clientID string, recs []store.PolicyRecord) map[string]eventsRule {
+	out := map[string]eventsRule{}
 	for _, rec := range recs {
 		var p config.PolicySpec
-		mode := webhook.PayloadNone
+		rule := eventsRule{payload: webhook.PayloadNone}
 		if err := json.Unmarshal(rec.Document, &p); err != nil {
 			c.log.Warn("webhook bindings: policy does not decode; payloads are not kept", "client_id", clientID, "stack_id", rec.StackID, "error", err)
 		} else {
-			mode = webhook.Payload(p.Events.Payload)
+			rule = eventsRule{payload: webhook.Payload(p.Events.Payload), retention: p.Events.Retention.D()}
 		}
-		out[rec.StackID] = mode
+		out[rec.StackID] = rule
 	}
 	return out
 }

@@ -379,7 +379,11 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clie
 		ev.Payload = rc.Minimize(r.Header, body, m.payload)
 	}
 	ev.ReceivedAt = now
-	ev.TTLTimestamp = now.Add(g.opts.Retention).Unix()
+	retention := g.opts.Retention
+	if m.retention > 0 {
+		retention = m.retention // the client's events.retention
+	}
+	ev.TTLTimestamp = now.Add(retention).Unix()
 
 	inserted, err := g.opts.Store.IngestEvents(r.Context(), []store.IngestEvent{{Event: ev, Content: item}})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -69,4 +70,40 @@ spec:
 	require.Nil(t, ev.Payload, "the stack's own policy keeps no payload")
 	require.Equal(t, "order.created", ev.EventType, "the event itself is kept")
 	require.Equal(t, "1003", ev.ContentID)
+}
+
+// TestRetentionFollowsPolicy: a client's events.retention sets how long its
+// events are kept (their TTL, which the sweeper enforces); without one,
+// the gateway's retention holds.
+func TestRetentionFollowsPolicy(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ttlOf := func(eventID string) time.Duration {
+		t.Helper()
+		for _, e := range f.events(t) {
+			if e.EventID == eventID {
+				return time.Unix(e.TTLTimestamp, 0).Sub(e.ReceivedAt)
+			}
+		}
+		t.Fatalf("no event %s", eventID)
+		return 0
+	}
+	send := func(eventID string, id int) {
+		t.Helper()
+		h, body := shopifyOrder(eventID, id)
+		status, ans, _ := f.post(t, "/v1/webhooks/shopify/acme", h, body)
+		require.Equal(t, http.StatusOK, status, ans)
+	}
+
+	send("r1", 2001)
+	require.InDelta(t, ingest.DefaultRetention.Seconds(), ttlOf("shopify:acme:r1").Seconds(), 2, "the gateway's retention")
+
+	f.apply(t, `apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  events: {retention: 48h}
+`)
+	send("r2", 2002)
+	require.InDelta(t, (48 * time.Hour).Seconds(), ttlOf("shopify:acme:r2").Seconds(), 2, "the client's retention")
 }
