@@ -91,6 +91,10 @@ func CopyTables() []Table {
 			stack_id text, pass_trigger text, started_at time, completed_at time, status text,
 			drift_detected bool, drift_count int, auto_heal_attempted bool,
 			auto_heal_success_count int, errors text, state_version text`),
+		// The hourly roll-up of results (migration 0013), copied as it is:
+		// it equals the aggregate of the results copied with it.
+		table("pass_hours", "client_id, hour, duration_class", `client_id text, hour time,
+			duration_class int, passes int, failed int, partial int, clean int, drift_detected int`),
 		table("audit", "seq", `seq int, timestamp time, action text, client_id text,
 			stack_id text, triggered_by text, success bool, changes_made text null,
 			approval_required bool, approver text, reconciliation_id text, drift_id text,

@@ -62,6 +62,16 @@ func (q SeriesQuery) Check() error {
 	return nil
 }
 
+// RollsUp reports whether every bucket of the query is whole UTC hours
+// (Since and Until on the hour, Step a multiple of an hour), so that the
+// passes of each bucket are the sum of hourly aggregates: a driver may
+// then read an hourly roll-up instead of the results, with the same
+// answer.
+func (q SeriesQuery) RollsUp() bool {
+	onHour := func(t time.Time) bool { return Truncate(t).UnixMicro()%time.Hour.Microseconds() == 0 }
+	return q.Step > 0 && q.Step%time.Hour == 0 && onHour(q.Since) && onHour(q.Until)
+}
+
 // Buckets is how many buckets the query covers (the last may be partial).
 func (q SeriesQuery) Buckets() int {
 	n := int(q.Until.Sub(q.Since) / q.Step)

@@ -37,6 +37,7 @@ ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 	resolved_at = excluded.resolved_at, heal_status = excluded.heal_status`
 
 // qInsertResult stores a pass's result; seq is assigned by the identity.
+// The hourly roll-up is kept in the same transaction (qRollUpResults).
 const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id, stack_id, pass_trigger,
 	started_at, completed_at, status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count,
 	errors, state_version)
@@ -170,8 +171,10 @@ func fenceShard(f *store.Fence) int {
 // writes heals, drifts, result and checked events; it ends by taking the
 // audit chain's head for all their entries. If a state did not match, the
 // transaction is rolled back and nothing else matters. The second batch
-// writes the entries, hashed now that the head is known, and commits; the
-// head is held for that round trip and the commit's WAL flush only.
+// adds the results to the hourly roll-up (pass_hours.go), writes the
+// entries, hashed now that the head is known, and commits; the roll-up's
+// rows and the head are held for that round trip and the commit's WAL
+// flush only.
 func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 	var chained []store.AuditEntry
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -220,6 +223,11 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}
 		b = t.batch()
+		ids := make([]string, len(ws))
+		for i, w := range ws {
+			ids[i] = w.r.ReconciliationID
+		}
+		b.Queue(s.rollUp.add, ids)
 		chained = s.queueAudit(b, head, audit)
 		if err := t.commit(ctx, b); err != nil {
 			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
@@ -520,30 +528,6 @@ FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
 	}
 	out, next := store.NextPage(out, limit, store.AuditKey)
 	return out, next, nil
-}
-
-// qDeleteOldResults deletes a bounded batch of reconciliation results that
-// started before a time, oldest first (index reconciliations_started). SKIP
-// LOCKED: replicas running retention at once do not wait for each other.
-const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
-
-// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
-// limit <= 0) results that started before the given time, oldest first.
-func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
-	}
-	var n int64
-	err := s.retry(ctx, func() error {
-		ct, err := s.pool.Exec(ctx, qDeleteOldResults, ts(before), limit)
-		n = ct.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("delete old reconciliations: %w", err)
-	}
-	return int(n), nil
 }
 
 // markStacks are the event_marks rows a pass of the stack marks: its own

@@ -82,6 +82,7 @@ type Store struct {
 	ingestQ  group[*ingestOp, []bool]             // group commit of IngestEvents (ingest_batch.go)
 	loadQ    group[loadKey, store.PassInput]      // LoadPass of concurrent passes (load_pass.go)
 	passQ    group[*passWrite, store.StateRecord] // CommitPass of concurrent passes (pass.go)
+	rollUp   rollUpQueries                        // the hourly roll-up's statements (pass_hours.go)
 }
 
 // defaultConnectTimeout bounds opening a connection when the URL sets no
@@ -144,7 +145,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
 	}
-	s := &Store{pool: pool, now: o.now}
+	s := &Store{pool: pool, now: o.now, rollUp: newRollUpQueries()}
 	s.ingestQ = s.newIngestGroup()
 	s.loadQ = group[loadKey, store.PassInput]{maxFlights: maxLoadFlights, maxBatch: maxLoadBatch, run: s.loadPasses}
 	s.passQ = group[*passWrite, store.StateRecord]{maxFlights: maxPassFlights, maxBatch: maxPassBatch, run: s.commitPasses}

@@ -315,6 +315,14 @@ func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Tim
 	}
 	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// The roll-up first, from the rows about to go (pass_hours.go).
+		unroll, err := s.write(ctx, tx, s.rollUp.subtract)
+		if err != nil {
+			return err
+		}
+		if _, err := unroll.ExecContext(ctx, micros(before), limit); err != nil {
+			return fmt.Errorf("roll up: %w", err)
+		}
 		st, err := s.write(ctx, tx, qDeleteOldResults)
 		if err != nil {
 			return err
@@ -323,8 +331,17 @@ func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Tim
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		drop, err := s.write(ctx, tx, qDropEmptyHours)
+		if err != nil {
+			return err
+		}
+		if _, err := drop.ExecContext(ctx, micros(before)); err != nil {
+			return fmt.Errorf("roll up: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete old reconciliations: %w", err)

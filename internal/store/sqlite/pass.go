@@ -92,6 +92,13 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 			boolInt(r.AutoHealAttempted), r.AutoHealSuccessCount, errorsJSON, r.StateVersion); err != nil {
 			return fmt.Errorf("insert reconciliation %s: %w", r.ReconciliationID, translate(err))
 		}
+		rollUp, err := s.write(ctx, tx, s.rollUp.add)
+		if err != nil {
+			return err
+		}
+		if _, err := rollUp.ExecContext(ctx); err != nil {
+			return fmt.Errorf("roll up reconciliation %s: %w", r.ReconciliationID, err)
+		}
 		if entries, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
 			return err
 		}

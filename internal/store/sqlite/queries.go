@@ -129,7 +129,7 @@ const qDeleteExpired = `DELETE FROM events WHERE seq IN (
 // qDeleteOldResults deletes a bounded batch of reconciliation results that
 // started before a time (index reconciliations_started).
 const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at LIMIT ?)`
+	SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at, seq LIMIT ?)`
 
 // qResolveDrifts resolves the stack's open drifts that a pass did not
 // report (the partial index drifts_open).
@@ -197,6 +197,9 @@ func writerQueries() []string {
 		qDeleteOldResults,
 		qResolveDrifts,
 		qInsertResult,
+		qRollUpResult(),
+		qUnrollOldResults(),
+		qDropEmptyHours,
 		qMarkEvents,
 		qUpsertDrift,
 		qAckDrift,

@@ -49,6 +49,7 @@ type Store struct {
 	now    func() time.Time
 
 	triggers triggerHub // NotifyTriggers to ListenTriggers (lease.go)
+	rollUp   rollUpQueries
 }
 
 // Option configures Open.
@@ -105,7 +106,7 @@ func open(ctx context.Context, name string, o options) (_ *Store, err error) {
 		dbs = append(dbs, db)
 		return db, nil
 	}
-	s := &Store{now: o.now}
+	s := &Store{now: o.now, rollUp: newRollUpQueries()}
 	defer func() {
 		if err != nil {
 			if s.wstmts != nil {

@@ -81,6 +81,7 @@ func cases() []testCase {
 		{"CommitPassFailsWhole", testCommitPassFailsWhole},
 		{"LoadPass", testLoadPass},
 		{"Dashboards", testDashboards},
+		{"DashboardRollUp", testDashboardRollUp}, // dashboard_rollup_cases.go
 		{"AcknowledgeDrift", testAcknowledgeDrift},
 		{"ListDrifts", testListDrifts},
 		{"ListReconciliations", testListReconciliations},

@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// The hourly roll-up of reconciliation results (table pass_hours, migration
+// 0013): what DashboardSeries reads for buckets of whole hours. It is kept
+// by the statements that write results: CommitPass inserts its results
+// and, in the batch that commits them, adds them to their hours from the
+// stored rows by the same expressions as the raw aggregate
+// (qRollUpResults); and
+// DeleteReconciliationsBefore deletes a batch and subtracts it in one
+// statement (qDeleteOldResults), then drops the rows left at zero in the
+// same transaction. Roll-up rows never outlive the results they count.
+
+// rollUpQueries are the statements that keep the roll-up, built once
+// (from store.DurationBounds) rather than on every commit.
+type rollUpQueries struct {
+	add, deleteOld string
+}
+
+func newRollUpQueries() rollUpQueries {
+	return rollUpQueries{add: qRollUpResults(), deleteOld: qDeleteOldResults()}
+}
+
+// hourExpr is the UTC hour a timestamptz column falls in: date_bin from
+// the epoch, which the session's time zone does not move (date_trunc
+// would, in a zone off the hour).
+func hourExpr(col string) string {
+	return `date_bin('1 hour', ` + col + `, timestamptz '1970-01-01 00:00:00+00')`
+}
+
+// passCounts are the aggregates of results a roll-up row holds, in the
+// order of its columns passes, failed, partial, clean, drift_detected.
+const passCounts = `COUNT(*), COUNT(*) FILTER (WHERE status = 'failed'), COUNT(*) FILTER (WHERE status = 'partial'),
+	COUNT(*) FILTER (WHERE status = 'success' AND drift_count = 0), COUNT(*) FILTER (WHERE drift_detected)`
+
+// rolledUp is the SELECT of roll-up rows from a relation of results.
+func rolledUp(from string) string {
+	return `SELECT client_id, ` + hourExpr("started_at") + `, ` + durationCase() + `, ` + passCounts + `
+	FROM ` + from + ` GROUP BY 1, 2, 3`
+}
+
+// qRollUpResults adds the results of a transaction's passes ($1, their
+// reconciliation ids, inserted earlier in it) to their hours, in the order
+// of the roll-up's key, so that transactions committing passes of the same
+// client lock its rows in one order (no deadlock), and only for the
+// commit's round trip (it is queued with COMMIT, as the audit entries).
+func qRollUpResults() string {
+	return `INSERT INTO pass_hours (client_id, hour, duration_class, passes, failed, partial, clean, drift_detected)
+` + rolledUp("reconciliations WHERE reconciliation_id = ANY($1::text[])") + ` ORDER BY 1, 2, 3
+ON CONFLICT (client_id, hour, duration_class) DO UPDATE SET passes = pass_hours.passes + excluded.passes,
+	failed = pass_hours.failed + excluded.failed, partial = pass_hours.partial + excluded.partial,
+	clean = pass_hours.clean + excluded.clean, drift_detected = pass_hours.drift_detected + excluded.drift_detected`
+}
+
+// qDeleteOldResults deletes a bounded batch of reconciliation results that
+// started before a time, oldest first (index reconciliations_started),
+// takes them out of their hours and answers how many it deleted. SKIP
+// LOCKED: replicas running retention at once do not wait for each other.
+func qDeleteOldResults() string {
+	return `WITH gone AS (DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+	RETURNING client_id, started_at, completed_at, status, drift_count, drift_detected),
+agg (client_id, hour, duration_class, passes, failed, partial, clean, drift_detected) AS (` + rolledUp("gone") + `),
+upd AS (UPDATE pass_hours SET passes = pass_hours.passes - agg.passes, failed = pass_hours.failed - agg.failed,
+	partial = pass_hours.partial - agg.partial, clean = pass_hours.clean - agg.clean,
+	drift_detected = pass_hours.drift_detected - agg.drift_detected
+	FROM agg WHERE pass_hours.client_id = agg.client_id AND pass_hours.hour = agg.hour
+	AND pass_hours.duration_class = agg.duration_class)
+SELECT COALESCE(SUM(passes), 0) FROM agg`
+}
+
+// qDropEmptyHours deletes the roll-up rows that count no result any more,
+// among the hours before a time (index pass_hours_hour).
+const qDropEmptyHours = `DELETE FROM pass_hours WHERE hour < $1 AND passes = 0`
+
+// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
+// limit <= 0) results that started before the given time, oldest first,
+// and takes them out of the hourly roll-up in the same transaction.
+func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = store.MaxLimit
+	}
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		b := t.batch()
+		b.Queue(s.rollUp.deleteOld, ts(before), limit).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+		b.Queue(qDropEmptyHours, ts(before))
+		return t.commit(ctx, b)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
+	}
+	return int(n), nil
+}
