@@ -522,21 +522,44 @@ FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
 	return out, next, nil
 }
 
-// qDeleteOldResults deletes a bounded batch of reconciliation results that
-// started before a time, oldest first (index reconciliations_started). SKIP
-// LOCKED: replicas running retention at once do not wait for each other.
-const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+// qDeleteOldResults and its kin delete a bounded batch of reconciliation
+// results that started before a time, oldest first: of every client but
+// some (index reconciliations_started), of one client but some stacks, or
+// of one stack (reconciliations_client_started, _stack_started):
+// store.HistoryPrune's three forms. SKIP LOCKED: replicas running
+// retention at once do not wait for each other.
+const (
+	qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE started_at < $1 AND client_id <> ALL($2::text[])
+	ORDER BY started_at LIMIT $3 FOR UPDATE SKIP LOCKED)`
+	qDeleteOldClientResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE client_id = $1 AND started_at < $2 AND stack_id <> ALL($3::text[])
+	ORDER BY started_at LIMIT $4 FOR UPDATE SKIP LOCKED)`
+	qDeleteOldStackResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE client_id = $1 AND stack_id = $2 AND started_at < $3
+	ORDER BY started_at LIMIT $4 FOR UPDATE SKIP LOCKED)`
+)
 
-// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
-// limit <= 0) results that started before the given time, oldest first.
-func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
+// 0) results that q names, oldest first.
+func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
+	except := q.Except
+	if except == nil {
+		except = []string{}
+	}
+	query, args := qDeleteOldResults, []any{ts(q.Before), except, limit}
+	switch {
+	case q.ClientID != "" && q.StackID != "":
+		query, args = qDeleteOldStackResults, []any{q.ClientID, q.StackID, ts(q.Before), limit}
+	case q.ClientID != "":
+		query, args = qDeleteOldClientResults, []any{q.ClientID, ts(q.Before), except, limit}
+	}
 	var n int64
 	err := s.retry(ctx, func() error {
-		ct, err := s.pool.Exec(ctx, qDeleteOldResults, ts(before), limit)
+		ct, err := s.pool.Exec(ctx, query, args...)
 		n = ct.RowsAffected()
 		return err
 	})

@@ -307,19 +307,34 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	return int(n), nil
 }
 
-// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
-// limit <= 0) results that started before the given time, oldest first.
-func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
+// 0) results that q names, oldest first.
+func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
+	names := q.Except
+	if names == nil {
+		names = []string{} // json_each of null is no rows, but say it plainly
+	}
+	except, err := json.Marshal(names)
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
+	}
+	query, args := qDeleteOldResults, []any{micros(q.Before), string(except), limit}
+	switch {
+	case q.ClientID != "" && q.StackID != "":
+		query, args = qDeleteOldStackResults, []any{q.ClientID, q.StackID, micros(q.Before), limit}
+	case q.ClientID != "":
+		query, args = qDeleteOldClientResults, []any{q.ClientID, micros(q.Before), string(except), limit}
+	}
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		st, err := s.write(ctx, tx, qDeleteOldResults)
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := s.write(ctx, tx, query)
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, micros(before), limit)
+		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}

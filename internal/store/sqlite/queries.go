@@ -128,8 +128,21 @@ const qDeleteExpired = `DELETE FROM events WHERE seq IN (
 
 // qDeleteOldResults deletes a bounded batch of reconciliation results that
 // started before a time (index reconciliations_started).
-const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at LIMIT ?)`
+// Of every client but some (index reconciliations_started), of one client
+// but some stacks, or of one stack (indexes reconciliations_client_started,
+// reconciliations_stack_started): store.HistoryPrune's three forms. The
+// excepted names are a JSON array read with json_each.
+const (
+	qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE started_at < ? AND client_id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY started_at LIMIT ?)`
+	qDeleteOldClientResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE client_id = ? AND started_at < ? AND stack_id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY started_at LIMIT ?)`
+	qDeleteOldStackResults = `DELETE FROM reconciliations WHERE seq IN (
+	SELECT seq FROM reconciliations WHERE client_id = ? AND stack_id = ? AND started_at < ?
+	ORDER BY started_at LIMIT ?)`
+)
 
 // qResolveDrifts resolves the stack's open drifts that a pass did not
 // report (the partial index drifts_open).
