@@ -35,17 +35,8 @@ Works on the store directly (--store); with sealed payloads it needs the
 server's --encryption-key-file to read them.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := erase.Request{ClientID: client, Shop: strings.ToLower(shop), Everything: all, By: cliActor(), Reason: "cli"}
-			for _, s := range subjects {
-				s = strings.TrimSpace(s)
-				switch {
-				case s == "":
-				case strings.Contains(s, "@"):
-					req.Subject.Values = append(req.Subject.Values, s)
-				default:
-					req.Subject.IDs = append(req.Subject.IDs, s)
-				}
-			}
+			req := erase.Request{ClientID: client, Subject: erase.SubjectOf(subjects), Shop: strings.ToLower(shop),
+				Everything: all, By: cliActor(), Reason: "cli"}
 			n := 0
 			for _, set := range []bool{!req.Subject.Empty(), shop != "", all} {
 				if set {
