@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,21 +34,15 @@ notifications. The audit log records the erasure (data_erased: counts and a
 SHA-256 of what was erased, never the data). --dry-run reports what would go
 and records a data_request_answered entry instead.
 
-Works on the store directly (--store); with sealed payloads it needs the
+Without --store (or BLACKWELL_STORE), asks the server
+(POST /v1/clients/C/erase, an admin token; a client-scoped admin token for
+its own client), which audits the erasure under the token. With --store,
+works on the store directly; with sealed payloads it then needs the
 server's --encryption-key-file to read them.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := erase.Request{ClientID: client, Shop: strings.ToLower(shop), Everything: all, By: cliActor(), Reason: "cli"}
-			for _, s := range subjects {
-				s = strings.TrimSpace(s)
-				switch {
-				case s == "":
-				case strings.Contains(s, "@"):
-					req.Subject.Values = append(req.Subject.Values, s)
-				default:
-					req.Subject.IDs = append(req.Subject.IDs, s)
-				}
-			}
+			req := erase.Request{ClientID: client, Subject: erase.SubjectOf(subjects), Shop: strings.ToLower(shop),
+				Everything: all, By: cliActor(), Reason: "cli"}
 			n := 0
 			for _, set := range []bool{!req.Subject.Empty(), shop != "", all} {
 				if set {
@@ -56,6 +53,12 @@ server's --encryption-key-file to read them.`,
 				return usageError{fmt.Errorf("erase needs --client and one of --subject, --shop or --all")}
 			}
 			ctx := cmd.Context()
+			if !cmd.Flags().Changed("store") && storeURL == defaultStoreURL {
+				if keyFile != "" {
+					return usageError{errors.New("--encryption-key-file is for --store: the server reads payloads with its own")}
+				}
+				return eraseByAPI(cmd, g, req, subjects, dryRun)
+			}
 			st, err := openExistingStore(ctx, storeURL)
 			if err != nil {
 				return err
@@ -77,8 +80,7 @@ server's --encryption-key-file to read them.`,
 			if g.output == "json" {
 				return writeJSON(g.stdout, rep)
 			}
-			fmt.Fprintf(g.stdout, "%s %d events, %d content items, %d notifications of %s (sha256 %s)\n",
-				verb, rep.Events, rep.Content, rep.Outbox, client, rep.SHA256)
+			printErased(g, verb, client, rep)
 			return nil
 		},
 	}
@@ -92,4 +94,41 @@ server's --encryption-key-file to read them.`,
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be erased (audited as a data request), erase nothing")
 	bindEnv(f)
 	return cmd
+}
+
+// eraseByAPI runs the request on the server: POST /v1/clients/C/erase.
+func eraseByAPI(cmd *cobra.Command, g *globals, req erase.Request, subjects []string, dryRun bool) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(struct {
+		Subjects []string `json:"subjects,omitempty"`
+		Shop     string   `json:"shop,omitempty"`
+		All      bool     `json:"all,omitempty"`
+		DryRun   bool     `json:"dry_run"`
+	}{subjects, req.Shop, req.Everything, dryRun})
+	if err != nil {
+		return err
+	}
+	var rep erase.Report
+	raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("clients", req.ClientID, "erase"),
+		body: body, ctype: "application/json"}, &rep)
+	if err != nil {
+		return err
+	}
+	if g.output == "json" {
+		return g.writeRaw(raw)
+	}
+	verb := "erased"
+	if dryRun {
+		verb = "found"
+	}
+	printErased(g, verb, req.ClientID, rep)
+	return nil
+}
+
+func printErased(g *globals, verb, client string, rep erase.Report) {
+	fmt.Fprintf(g.stdout, "%s %d events, %d content items, %d notifications of %s (sha256 %s)\n",
+		verb, rep.Events, rep.Content, rep.Outbox, client, rep.SHA256)
 }

@@ -319,14 +319,42 @@ spec:
 	require.Equal(t, 3, strings.Count(string(audit), `"action":"data_erased"`), string(audit))
 	require.NotContains(t, string(audit), ann)
 	require.Contains(t, string(audit), `"sha256":"`)
+
+	// Through the API: blackwell erase without --store.
+	api := []string{"--server", d.base, "--token", d.srv.bootstrapToken, "erase", "--client", "acme"}
+	out, errOut, code := runCLI(t, append(api, "--all", "--dry-run")...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "found 0 events, 0 content items, 1 notifications of acme")
+	_, errOut, code = runCLI(t, append(api, "--all", "--encryption-key-file", keyFile)...)
+	require.Equal(t, 2, code, "the key file is for --store")
+	require.Contains(t, errOut, "--encryption-key-file is for --store")
+	out, errOut, code = runCLI(t, append(api, "--subject", bob, "-o", "json")...)
+	require.Equal(t, 0, code, errOut)
+	var rep struct {
+		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"`
+		Events   *int   `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	require.Equal(t, "acme", rep.ClientID)
+	require.Equal(t, "subject", rep.Scope)
+	require.NotNil(t, rep.Events)
+	resp, err = bearerClient(d.srv.bootstrapToken).Get(d.base + "/v1/audit?action=data_erased")
+	require.NoError(t, err)
+	audit, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 4, strings.Count(string(audit), `"action":"data_erased"`), string(audit))
+	require.Contains(t, string(audit), `"reason":"api"`)
+	require.NotContains(t, string(audit), bob)
 	require.NoError(t, d.srv.Shutdown(ctx))
 
 	// On the store: blackwell erase, here of everything left of acme.
 	storeURL := "sqlite://" + filepath.Join(dir, "blackwell.db")
-	_, errOut, code := runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all")
+	_, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all")
 	require.Equal(t, 1, code, "the payloads are sealed: the key is needed")
 	require.Contains(t, errOut, "--encryption-key-file")
-	out, errOut, code := runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--subject", bob, "--encryption-key-file", keyFile, "--dry-run")
+	out, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--subject", bob, "--encryption-key-file", keyFile, "--dry-run")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "found 0 events", "bob's order went with the shop")
 	out, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all", "--encryption-key-file", keyFile)

@@ -143,6 +143,8 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: now,
 		Getenv:         func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		BootstrapToken: boot,
+		// serve's defaults, reported per stack.
+		EventRetention: 30 * 24 * time.Hour, HistoryRetention: 7 * 24 * time.Hour,
 	}))
 	s.store, s.rec = st, rec
 	ts.Defer(func() {

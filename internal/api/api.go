@@ -62,6 +62,12 @@ type Options struct {
 	// /v1/audit/checkpoint so that audit verify can check them; nil when
 	// the server prunes nothing.
 	AuditPublicKey ed25519.PublicKey
+	// EventRetention and HistoryRetention are the server's retention of
+	// events and reconciliation results (serve --event-retention,
+	// --history-retention), reported in stack answers where a policy sets
+	// none; zero reports none.
+	EventRetention   time.Duration
+	HistoryRetention time.Duration
 	// Events feeds GET /v1/stream; nil answers 503 there.
 	Events *bus.Bus
 	// StreamHeartbeat is how often an idle stream gets a comment line

@@ -30,10 +30,14 @@ func (s *Server) listStacks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.storeListError(err, "list stacks")
 	}
+	ret := s.retentions()
+	out := make([]stackAnswer, len(recs))
 	for i := range recs {
-		recs[i] = s.present(recs[i])
+		if out[i], err = s.answerStack(r.Context(), ret, recs[i]); err != nil {
+			return err
+		}
 	}
-	return writeJSON(w, newList(recs, next))
+	return writeJSON(w, newList(out, next))
 }
 
 // getStack answers GET /v1/stacks/{client_id}/{stack_id}.
@@ -42,7 +46,73 @@ func (s *Server) getStack(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, s.present(rec))
+	ans, err := s.answerStack(r.Context(), s.retentions(), rec)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, ans)
+}
+
+// stackAnswer is a state record as GET /v1/stacks answers it: with the
+// stack's effective retention.
+type stackAnswer struct {
+	store.StateRecord
+	Retention *retentionAnswer `json:"retention,omitempty"`
+}
+
+// retentionAnswer is how long a stack's events and reconciliation results
+// are kept: its effective policy's events.retention and
+// observability.history_retention, else the server's.
+type retentionAnswer struct {
+	Events  config.Duration `json:"events"`
+	History config.Duration `json:"history"`
+}
+
+// retentions reads each client's policies once per answer.
+type retentions struct {
+	def      config.Retention
+	policies map[string]map[string]*config.PolicySpec // client -> stack -> spec; nil spec: does not decode
+}
+
+func (s *Server) retentions() *retentions {
+	return &retentions{def: config.Retention{Events: s.opts.EventRetention, History: s.opts.HistoryRetention},
+		policies: map[string]map[string]*config.PolicySpec{}}
+}
+
+// answerStack presents rec with its retention. A stack whose effective
+// policy does not decode has none reported (its passes fail on it too).
+func (s *Server) answerStack(ctx context.Context, ret *retentions, rec store.StateRecord) (stackAnswer, error) {
+	ans := stackAnswer{StateRecord: s.present(rec)}
+	if ret.def.Events <= 0 || ret.def.History <= 0 {
+		return ans, nil
+	}
+	specs, ok := ret.policies[rec.ClientID]
+	if !ok {
+		recs, err := s.opts.Store.ListPolicies(ctx, rec.ClientID)
+		if err != nil {
+			return ans, fmt.Errorf("read policies of %s: %w", rec.ClientID, err)
+		}
+		specs = make(map[string]*config.PolicySpec, len(recs))
+		for _, p := range recs {
+			var spec config.PolicySpec
+			if json.Unmarshal(p.Document, &spec) == nil {
+				specs[p.StackID] = &spec
+			} else {
+				specs[p.StackID] = nil
+			}
+		}
+		ret.policies[rec.ClientID] = specs
+	}
+	spec, ok := specs[rec.StackID]
+	if !ok {
+		spec, ok = specs[""]
+	}
+	if ok && spec == nil {
+		return ans, nil
+	}
+	r := config.RetentionOf(spec, ret.def)
+	ans.Retention = &retentionAnswer{Events: config.Duration(r.Events), History: config.Duration(r.History)}
+	return ans, nil
 }
 
 // stack reads the stack named by the path, 404 when it does not exist.

@@ -406,7 +406,7 @@ spec:
     allowed_drift_types: [provider_missing, provider_gone, provider_missing]
     require_approval: [cms_provider_change, search_provider_change, data_loss]
   content: {max_staleness: soon}
-  observability: {metrics_retention: 30d, detailed_logging: 1}
+  observability: {metrics_retention: 30d, detailed_logging: 1, history_retention: 59m}
   events: {payload: everything, retention: 10m}
 `,
 			want: []string{
@@ -425,6 +425,7 @@ spec:
 				"bad.yaml:15:69: spec.auto_heal.require_approval[2]: unknown value \"data_loss\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change or ssg_provider_change)",
 				"bad.yaml:16:28: spec.content.max_staleness: invalid duration \"soon\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
 				"bad.yaml:17:61: spec.observability.detailed_logging: expected true or false, got an integer",
+				"bad.yaml:17:83: spec.observability.history_retention: must be at least 1h (or unset: the server's --history-retention)",
 				"bad.yaml:18:21: spec.events.payload: unknown value \"everything\" (want minimal, full or none)",
 				"bad.yaml:18:44: spec.events.retention: must be at least 1h (or unset: the server's --event-retention)",
 			},

@@ -229,3 +229,24 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRetentionOf(t *testing.T) {
+	t.Parallel()
+	def := Retention{Events: 30 * 24 * time.Hour, History: 7 * 24 * time.Hour}
+	for _, tc := range []struct {
+		name string
+		p    *PolicySpec
+		want Retention
+	}{
+		{"no policy", nil, def},
+		{"policy without retention", &PolicySpec{Observability: Observability{MetricsRetention: Duration(time.Hour)}}, def},
+		{"events only", &PolicySpec{Events: EventsPolicy{Retention: Duration(48 * time.Hour)}}, Retention{Events: 48 * time.Hour, History: def.History}},
+		{"history only", &PolicySpec{Observability: Observability{HistoryRetention: Duration(90 * 24 * time.Hour)}}, Retention{Events: def.Events, History: 90 * 24 * time.Hour}},
+		{"both", &PolicySpec{Events: EventsPolicy{Retention: Duration(2 * time.Hour)}, Observability: Observability{HistoryRetention: Duration(3 * time.Hour)}}, Retention{Events: 2 * time.Hour, History: 3 * time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, RetentionOf(tc.p, def))
+		})
+	}
+}

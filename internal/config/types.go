@@ -234,7 +234,14 @@ type Notifications struct {
 
 // Observability is the spec's observability block.
 type Observability struct {
-	MetricsRetention    Duration `json:"metrics_retention,omitempty" yaml:"metrics_retention"`
+	// MetricsRetention is the spec's field, kept for its documents: the
+	// metrics Blackwell exposes are kept by whoever scrapes /metrics, not
+	// by Blackwell, so nothing enforces it. See HistoryRetention.
+	MetricsRetention Duration `json:"metrics_retention,omitempty" yaml:"metrics_retention"`
+	// HistoryRetention is how long the reconciliation results of the
+	// client (or, in a stack's policy, of the stack) are kept; the sweeper
+	// deletes older ones. Unset, the server's --history-retention (7 days).
+	HistoryRetention    Duration `json:"history_retention,omitempty" yaml:"history_retention"`
 	DetailedLogging     bool     `json:"detailed_logging" yaml:"detailed_logging"`
 	PerformanceTracking bool     `json:"performance_tracking" yaml:"performance_tracking"`
 }
@@ -311,3 +318,28 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.Ref) }
 
 // SecretList is one secret or a list of them.
 type SecretList []Secret
+
+// Retention is how long a stack's events and reconciliation results are
+// kept.
+type Retention struct {
+	Events  time.Duration
+	History time.Duration
+}
+
+// RetentionOf is the retention a stack's effective policy sets (its own
+// policy, else its client's, as passes and webhook bindings choose:
+// EffectivePolicy), each unset field taken from def (the server's
+// --event-retention and --history-retention). p is nil without a policy.
+func RetentionOf(p *PolicySpec, def Retention) Retention {
+	r := def
+	if p == nil {
+		return r
+	}
+	if d := p.Events.Retention.D(); d > 0 {
+		r.Events = d
+	}
+	if d := p.Observability.HistoryRetention.D(); d > 0 {
+		r.History = d
+	}
+	return r
+}

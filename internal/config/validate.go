@@ -456,6 +456,9 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 	if d := p.Events.Retention.D(); d < 0 || (d > 0 && d < time.Hour) {
 		r.value(at("events.retention"), "must be at least 1h (or unset: the server's --event-retention)")
 	}
+	if d := p.Observability.HistoryRetention.D(); d < 0 || (d > 0 && d < time.Hour) {
+		r.value(at("observability.history_retention"), "must be at least 1h (or unset: the server's --history-retention)")
+	}
 }
 
 // checkChannel validates one NotificationChannel document.

@@ -124,3 +124,21 @@ func (s Subject) walk(v any, key string) bool {
 	}
 	return false
 }
+
+// SubjectOf is the subject that names the given emails and ids: a value
+// with an @ is an email (matched in any string of a payload), any other an
+// id; blanks are dropped.
+func SubjectOf(names []string) Subject {
+	var s Subject
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+		case strings.Contains(n, "@"):
+			s.Values = append(s.Values, n)
+		default:
+			s.IDs = append(s.IDs, n)
+		}
+	}
+	return s
+}

@@ -43,3 +43,18 @@ func TestSubjectMatches(t *testing.T) {
 	require.False(t, customer.MatchesID("gid://shopify/Customer/1191167"))
 	require.False(t, customer.MatchesID(""))
 }
+
+func TestSubjectOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []string
+		want erase.Subject
+	}{
+		{nil, erase.Subject{}},
+		{[]string{" ", ""}, erase.Subject{}},
+		{[]string{"Ann@Example.com ", "820982911946154508", "gid://shopify/Customer/1"},
+			erase.Subject{Values: []string{"Ann@Example.com"}, IDs: []string{"820982911946154508", "gid://shopify/Customer/1"}}},
+	} {
+		require.Equal(t, tc.want, erase.SubjectOf(tc.in), "%q", tc.in)
+	}
+}

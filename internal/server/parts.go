@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -99,7 +100,9 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Getenv:     s.opts.Getenv,
 		Webhooks:   s.gateway,
 		Events:     s.events,
-		OnConfig:   s.notify.Configure,
+		// Reported per stack with its policy's (history_retention.go).
+		EventRetention: cmp.Or(s.opts.EventRetention, ingest.DefaultRetention), HistoryRetention: s.opts.HistoryRetention,
+		OnConfig: s.notify.Configure,
 		// Nothing is applied unless the channels build (config_check.go).
 		CheckConfig: s.notify.Check,
 		Egress:      s.opts.Egress, // client-scoped writes may target what it lists

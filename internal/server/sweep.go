@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// sweep deletes expired events and reconciliation results older than the
-// history retention, and prunes the audit log (audit.go), in bounded
+// sweep deletes expired events and reconciliation results older than
+// their client's history retention, and prunes the audit log (audit.go), in bounded
 // batches, so a large backlog never holds the write lock for long.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(s.opts.EventTTLSweep)
@@ -21,10 +21,25 @@ func (s *Server) sweep(ctx context.Context) {
 		s.sweepBatches(ctx, "expired events", func(ctx context.Context) (int, error) {
 			return s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
 		})
-		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
-			return s.store.DeleteReconciliationsBefore(ctx, time.Now().Add(-s.opts.HistoryRetention), 1000)
-		})
+		s.sweepHistory(ctx, time.Now())
 		s.sweepAudit(ctx)
+	}
+}
+
+// sweepHistory deletes reconciliation results older than their client's
+// (or stack's) history retention (planHistoryPrunes).
+func (s *Server) sweepHistory(ctx context.Context, now time.Time) {
+	prunes, err := planHistoryPrunes(ctx, s.store, now, s.opts.HistoryRetention)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Warn("sweep old reconciliation results", "error", err)
+		}
+		return
+	}
+	for _, q := range prunes {
+		s.sweepBatches(ctx, "old reconciliation results", func(ctx context.Context) (int, error) {
+			return s.store.DeleteReconciliations(ctx, q, 1000)
+		})
 	}
 }
 

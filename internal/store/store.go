@@ -126,6 +126,18 @@ type DesiredVersion struct {
 	CreatedBy string          `json:"created_by"`
 }
 
+// HistoryPrune names the reconciliation results a retention sweep
+// deletes: those that started before Before, of every client (ClientID
+// empty) but the clients in Except; or of one client (StackID empty) but
+// its stacks in Except; or of one stack. Except holds the clients or
+// stacks whose retention is their own, swept by a query of their own.
+type HistoryPrune struct {
+	Before   time.Time
+	ClientID string
+	StackID  string
+	Except   []string
+}
+
 // PolicyRecord is a stored ReconciliationPolicy document. StackID is empty
 // for a client-wide policy.
 type PolicyRecord struct {
@@ -520,9 +532,10 @@ type Store interface {
 	// of p.Drifts that is stored resolved is reopened, and that counts as a
 	// return (DriftReturns). It returns the state as stored.
 	CommitPass(ctx context.Context, p Pass) (StateRecord, error)
-	// DeleteReconciliationsBefore deletes up to limit results that started
-	// before the given time (history retention), returning how many.
-	DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteReconciliations deletes up to limit (MaxLimit when <= 0)
+	// results that q names (history retention), oldest first, returning
+	// how many.
+	DeleteReconciliations(ctx context.Context, q HistoryPrune, limit int) (int, error)
 	// ListReconciliations returns results newest first; stackID filters when
 	// not empty.
 	ListReconciliations(ctx context.Context, clientID, stackID, cursor string, limit int) ([]ReconciliationResult, Page, error)

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,18 +15,35 @@ import (
 // and, in the batch that commits them, adds them to their hours from the
 // stored rows by the same expressions as the raw aggregate
 // (qRollUpResults); and
-// DeleteReconciliationsBefore deletes a batch and subtracts it in one
+// DeleteReconciliations deletes a batch and subtracts it in one
 // statement (qDeleteOldResults), then drops the rows left at zero in the
 // same transaction. Roll-up rows never outlive the results they count.
 
 // rollUpQueries are the statements that keep the roll-up, built once
 // (from store.DurationBounds) rather than on every commit.
 type rollUpQueries struct {
-	add, deleteOld string
+	add string
+	// deleteOld are qDeleteOldResults of the picks of
+	// store.HistoryPrune's three forms: every client but some, one client
+	// but some stacks, one stack.
+	deleteOld, deleteOldClient, deleteOldStack string
 }
 
+// The picks of old results, oldest first, SKIP LOCKED: replicas running
+// retention at once do not wait for each other (indexes
+// reconciliations_started, _client_started, _stack_started).
+const (
+	qPickOldResults = `SELECT seq FROM reconciliations WHERE started_at < $1 AND client_id <> ALL($2::text[])
+	ORDER BY started_at LIMIT $3 FOR UPDATE SKIP LOCKED`
+	qPickOldClientResults = `SELECT seq FROM reconciliations WHERE client_id = $1 AND started_at < $2 AND stack_id <> ALL($3::text[])
+	ORDER BY started_at LIMIT $4 FOR UPDATE SKIP LOCKED`
+	qPickOldStackResults = `SELECT seq FROM reconciliations WHERE client_id = $1 AND stack_id = $2 AND started_at < $3
+	ORDER BY started_at LIMIT $4 FOR UPDATE SKIP LOCKED`
+)
+
 func newRollUpQueries() rollUpQueries {
-	return rollUpQueries{add: qRollUpResults(), deleteOld: qDeleteOldResults()}
+	return rollUpQueries{add: qRollUpResults(), deleteOld: qDeleteOldResults(qPickOldResults),
+		deleteOldClient: qDeleteOldResults(qPickOldClientResults), deleteOldStack: qDeleteOldResults(qPickOldStackResults)}
 }
 
 // hourExpr is the UTC hour a timestamptz column falls in: date_bin from
@@ -61,13 +77,10 @@ ON CONFLICT (client_id, hour, duration_class) DO UPDATE SET passes = pass_hours.
 	clean = pass_hours.clean + excluded.clean, drift_detected = pass_hours.drift_detected + excluded.drift_detected`
 }
 
-// qDeleteOldResults deletes a bounded batch of reconciliation results that
-// started before a time, oldest first (index reconciliations_started),
-// takes them out of their hours and answers how many it deleted. SKIP
-// LOCKED: replicas running retention at once do not wait for each other.
-func qDeleteOldResults() string {
-	return `WITH gone AS (DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+// qDeleteOldResults deletes the batch of reconciliation results pick names,
+// takes them out of their hours and answers how many it deleted.
+func qDeleteOldResults(pick string) string {
+	return `WITH gone AS (DELETE FROM reconciliations WHERE seq IN (` + pick + `)
 	RETURNING client_id, started_at, completed_at, status, drift_count, drift_detected),
 agg (client_id, hour, duration_class, passes, failed, partial, clean, drift_detected) AS (` + rolledUp("gone") + `),
 upd AS (UPDATE pass_hours SET passes = pass_hours.passes - agg.passes, failed = pass_hours.failed - agg.failed,
@@ -82,18 +95,29 @@ SELECT COALESCE(SUM(passes), 0) FROM agg`
 // among the hours before a time (index pass_hours_hour).
 const qDropEmptyHours = `DELETE FROM pass_hours WHERE hour < $1 AND passes = 0`
 
-// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
-// limit <= 0) results that started before the given time, oldest first,
-// and takes them out of the hourly roll-up in the same transaction.
-func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
+// 0) results that q names, oldest first, and takes them out of the hourly
+// roll-up in the same transaction.
+func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
 	if limit <= 0 {
 		limit = store.MaxLimit
+	}
+	except := q.Except
+	if except == nil {
+		except = []string{}
+	}
+	query, args := s.rollUp.deleteOld, []any{ts(q.Before), except, limit}
+	switch {
+	case q.ClientID != "" && q.StackID != "":
+		query, args = s.rollUp.deleteOldStack, []any{q.ClientID, q.StackID, ts(q.Before), limit}
+	case q.ClientID != "":
+		query, args = s.rollUp.deleteOldClient, []any{q.ClientID, ts(q.Before), except, limit}
 	}
 	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		b := t.batch()
-		b.Queue(s.rollUp.deleteOld, ts(before), limit).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
-		b.Queue(qDropEmptyHours, ts(before))
+		b.Queue(query, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+		b.Queue(qDropEmptyHours, ts(q.Before))
 		return t.commit(ctx, b)
 	})
 	if err != nil {

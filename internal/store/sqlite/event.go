@@ -307,27 +307,42 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	return int(n), nil
 }
 
-// DeleteReconciliationsBefore deletes up to limit (store.MaxLimit when
-// limit <= 0) results that started before the given time, oldest first.
-func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
+// 0) results that q names, oldest first.
+func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
 	if limit <= 0 {
 		limit = store.MaxLimit
 	}
+	names := q.Except
+	if names == nil {
+		names = []string{} // json_each of null is no rows, but say it plainly
+	}
+	except, err := json.Marshal(names)
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
+	}
+	pick, args := qPickOldResults, []any{micros(q.Before), string(except), limit}
+	switch {
+	case q.ClientID != "" && q.StackID != "":
+		pick, args = qPickOldStackResults, []any{q.ClientID, q.StackID, micros(q.Before), limit}
+	case q.ClientID != "":
+		pick, args = qPickOldClientResults, []any{q.ClientID, micros(q.Before), string(except), limit}
+	}
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// The roll-up first, from the rows about to go (pass_hours.go).
-		unroll, err := s.write(ctx, tx, s.rollUp.subtract)
+		unroll, err := s.write(ctx, tx, qUnrollResults(pick))
 		if err != nil {
 			return err
 		}
-		if _, err := unroll.ExecContext(ctx, micros(before), limit); err != nil {
+		if _, err := unroll.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("roll up: %w", err)
 		}
-		st, err := s.write(ctx, tx, qDeleteOldResults)
+		st, err := s.write(ctx, tx, qDeleteResults(pick))
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx, micros(before), limit)
+		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -338,7 +353,7 @@ func (s *Store) DeleteReconciliationsBefore(ctx context.Context, before time.Tim
 		if err != nil {
 			return err
 		}
-		if _, err := drop.ExecContext(ctx, micros(before)); err != nil {
+		if _, err := drop.ExecContext(ctx, micros(q.Before)); err != nil {
 			return fmt.Errorf("roll up: %w", err)
 		}
 		return nil

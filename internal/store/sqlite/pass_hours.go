@@ -5,19 +5,19 @@ package sqlite
 // by the statements that write results, in their transactions: CommitPass
 // adds the result it inserts (qRollUpResult, reading the row back so the
 // roll-up is computed from the stored values by the same expressions as
-// the raw aggregate), and DeleteReconciliationsBefore subtracts the batch
-// it deletes (qUnrollOldResults, the same rows as qDeleteOldResults: both
-// order by started_at then seq) and drops the rows left at zero. Roll-up
+// the raw aggregate), and DeleteReconciliations subtracts the batch
+// it deletes (qUnrollResults, with the same pick of rows as the delete:
+// ordered by started_at then seq) and drops the rows left at zero. Roll-up
 // rows never outlive the results they count.
 
 // rollUpQueries are the roll-up's statements, built once (from
 // store.DurationBounds) rather than on every commit.
 type rollUpQueries struct {
-	add, subtract string
+	add string
 }
 
 func newRollUpQueries() rollUpQueries {
-	return rollUpQueries{add: qRollUpResult(), subtract: qUnrollOldResults()}
+	return rollUpQueries{add: qRollUpResult()}
 }
 
 // hourExpr is the unix microseconds of the UTC hour a time column (unix
@@ -40,13 +40,13 @@ ON CONFLICT (client_id, hour, duration_class) DO UPDATE SET passes = passes + ex
 	drift_detected = drift_detected + excluded.drift_detected`
 }
 
-// qUnrollOldResults subtracts from their hours the results qDeleteOldResults
-// is about to delete (same arguments: before, limit).
-func qUnrollOldResults() string {
+// qUnrollResults subtracts from their hours the results that pick (a
+// SELECT of seqs: qPickOldResults and its kin) names, which the caller is
+// about to delete with the same pick and arguments.
+func qUnrollResults(pick string) string {
 	return `WITH gone (client_id, hour, duration_class, passes, failed, partial, clean, drift_detected) AS (
 	SELECT client_id, ` + hourExpr("started_at") + `, ` + durationCase() + `, ` + passCounts + `
-	FROM reconciliations WHERE seq IN (
-		SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at, seq LIMIT ?)
+	FROM reconciliations WHERE seq IN (` + pick + `)
 	GROUP BY 1, 2, 3)
 UPDATE pass_hours SET passes = pass_hours.passes - gone.passes, failed = pass_hours.failed - gone.failed,
 	partial = pass_hours.partial - gone.partial, clean = pass_hours.clean - gone.clean,

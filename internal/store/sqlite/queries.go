@@ -126,10 +126,25 @@ func placeholders(n, cols int) string {
 const qDeleteExpired = `DELETE FROM events WHERE seq IN (
 	SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < ? LIMIT ?)`
 
-// qDeleteOldResults deletes a bounded batch of reconciliation results that
-// started before a time (index reconciliations_started).
-const qDeleteOldResults = `DELETE FROM reconciliations WHERE seq IN (
-	SELECT seq FROM reconciliations WHERE started_at < ? ORDER BY started_at, seq LIMIT ?)`
+// The picks of old reconciliation results, oldest first (started_at, then
+// seq, so the roll-up's subtraction and the delete take the same rows): of
+// every client but some (index reconciliations_started), of one client but
+// some stacks, or of one stack (indexes reconciliations_client_started,
+// reconciliations_stack_started): store.HistoryPrune's three forms. The
+// excepted names are a JSON array read with json_each.
+const (
+	qPickOldResults = `SELECT seq FROM reconciliations WHERE started_at < ? AND client_id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY started_at, seq LIMIT ?`
+	qPickOldClientResults = `SELECT seq FROM reconciliations WHERE client_id = ? AND started_at < ? AND stack_id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY started_at, seq LIMIT ?`
+	qPickOldStackResults = `SELECT seq FROM reconciliations WHERE client_id = ? AND stack_id = ? AND started_at < ?
+	ORDER BY started_at, seq LIMIT ?`
+)
+
+// qDeleteResults deletes the results a pick names.
+func qDeleteResults(pick string) string {
+	return `DELETE FROM reconciliations WHERE seq IN (` + pick + `)`
+}
 
 // qResolveDrifts resolves the stack's open drifts that a pass did not
 // report (the partial index drifts_open).
@@ -183,6 +198,9 @@ func writerQueries() []string {
 	for _, q := range ingestQueries {
 		ingest = append(ingest, q.events, q.content)
 	}
+	for _, pick := range []string{qPickOldResults, qPickOldClientResults, qPickOldStackResults} {
+		ingest = append(ingest, qUnrollResults(pick), qDeleteResults(pick))
+	}
 	return append(ingest,
 		qApplyRead,
 		qInsertState,
@@ -194,11 +212,9 @@ func writerQueries() []string {
 		qInsertEvent,
 		qUpsertContent,
 		qDeleteExpired,
-		qDeleteOldResults,
 		qResolveDrifts,
 		qInsertResult,
 		qRollUpResult(),
-		qUnrollOldResults(),
 		qDropEmptyHours,
 		qMarkEvents,
 		qUpsertDrift,

@@ -65,18 +65,29 @@ func testDashboardRollUp(ctx context.Context, t *testing.T, s store.Store) {
 	}
 	check("after commits", written)
 
-	// Retention through the middle of an hour, 7 results at a time.
-	cut := hour0.Add(20*time.Hour + 17*time.Minute)
-	for {
-		n, err := s.DeleteReconciliationsBefore(ctx, cut, 7)
-		require.NoError(t, err)
-		if n == 0 {
-			break
+	prune := func(q store.HistoryPrune, limit int) {
+		t.Helper()
+		for {
+			n, err := s.DeleteReconciliations(ctx, q, limit)
+			require.NoError(t, err)
+			if n == 0 {
+				return
+			}
 		}
 	}
+	// One client's retention first (its own policy), then every other
+	// client's, each through the middle of an hour, 7 results at a time.
+	cutA := hour0.Add(30*time.Hour + 41*time.Minute)
+	prune(store.HistoryPrune{Before: cutA, ClientID: "rollup-a"}, 7)
+	cut := hour0.Add(20*time.Hour + 17*time.Minute)
+	prune(store.HistoryPrune{Before: cut, Except: []string{"rollup-a"}}, 7)
 	var left []store.ReconciliationResult
 	for _, r := range written {
-		if !r.StartedAt.Before(cut) {
+		before := cut
+		if r.ClientID == "rollup-a" {
+			before = cutA
+		}
+		if !r.StartedAt.Before(before) {
 			left = append(left, r)
 		}
 	}
@@ -84,7 +95,7 @@ func testDashboardRollUp(ctx context.Context, t *testing.T, s store.Store) {
 	check("after retention", left)
 
 	for {
-		n, err := s.DeleteReconciliationsBefore(ctx, hour0.Add(100*time.Hour), 0)
+		n, err := s.DeleteReconciliations(ctx, store.HistoryPrune{Before: hour0.Add(100 * time.Hour)}, 0)
 		require.NoError(t, err)
 		if n == 0 {
 			break

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,20 +282,20 @@ func testListReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 	require.ErrorIs(t, err, store.ErrInvalidCursor)
 }
 
-// testDeleteReconciliationsBefore: retention deletes old results in
-// bounded batches, oldest first, and leaves newer ones and the stack alone.
-func testDeleteReconciliationsBefore(ctx context.Context, t *testing.T, s store.Store) {
+// testDeleteReconciliations: retention deletes old results in bounded
+// batches, oldest first, and leaves newer ones and the stack alone.
+func testDeleteReconciliations(ctx context.Context, t *testing.T, s store.Store) {
 	st := newStack(ctx, t, s, "acme", "web")
 	for i := range 5 {
 		commit(ctx, t, s, &st, store.Pass{Result: result(fmt.Sprintf("r%d", i), "acme", "web", at(time.Duration(i)*time.Hour))})
 	}
-	n, err := s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	n, err := s.DeleteReconciliations(ctx, store.HistoryPrune{Before: at(3 * time.Hour)}, 2)
 	require.NoError(t, err)
 	require.Equal(t, 2, n, "bounded by limit")
-	n, err = s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	n, err = s.DeleteReconciliations(ctx, store.HistoryPrune{Before: at(3 * time.Hour)}, 2)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	n, err = s.DeleteReconciliationsBefore(ctx, at(3*time.Hour), 2)
+	n, err = s.DeleteReconciliations(ctx, store.HistoryPrune{Before: at(3 * time.Hour)}, 2)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	var ids []string
@@ -304,6 +305,55 @@ func testDeleteReconciliationsBefore(ctx context.Context, t *testing.T, s store.
 	require.Equal(t, []string{"r4", "r3"}, ids)
 	_, err = s.GetState(ctx, "acme", "web")
 	require.NoError(t, err)
+}
+
+// testDeleteReconciliationsScoped: per-client and per-stack retention. A
+// prune of every client skips the excepted clients; a client's skips its
+// excepted stacks and touches no other client; a stack's touches that stack
+// only.
+func testDeleteReconciliationsScoped(ctx context.Context, t *testing.T, s store.Store) {
+	for _, k := range [][2]string{{"acme", "web"}, {"acme", "shop"}, {"initech", "web"}, {"umbrella", "web"}} {
+		st := newStack(ctx, t, s, k[0], k[1])
+		for i := range 3 {
+			id := fmt.Sprintf("%s-%s-%d", k[0], k[1], i)
+			commit(ctx, t, s, &st, store.Pass{Result: result(id, k[0], k[1], at(time.Duration(i)*time.Hour))})
+		}
+	}
+	ids := func(client string) []string {
+		var out []string
+		for _, r := range allReconciliations(ctx, t, s, client, "", 0) {
+			out = append(out, r.ReconciliationID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	del := func(q store.HistoryPrune, want int) {
+		t.Helper()
+		n, err := s.DeleteReconciliations(ctx, q, 0)
+		require.NoError(t, err)
+		require.Equal(t, want, n, "%+v", q)
+	}
+
+	// Every client but acme and initech: umbrella's two oldest.
+	del(store.HistoryPrune{Before: at(2 * time.Hour), Except: []string{"acme", "initech"}}, 2)
+	require.Equal(t, []string{"umbrella-web-2"}, ids("umbrella"))
+	require.Len(t, ids("acme"), 6)
+	require.Len(t, ids("initech"), 3)
+
+	// One stack: acme/shop's oldest only.
+	del(store.HistoryPrune{Before: at(time.Hour), ClientID: "acme", StackID: "shop"}, 1)
+	require.Equal(t, []string{"acme-shop-1", "acme-shop-2", "acme-web-0", "acme-web-1", "acme-web-2"}, ids("acme"))
+
+	// One client but its stack shop: acme/web's, no other client's.
+	del(store.HistoryPrune{Before: at(3 * time.Hour), ClientID: "acme", Except: []string{"shop"}}, 3)
+	require.Equal(t, []string{"acme-shop-1", "acme-shop-2"}, ids("acme"))
+	require.Len(t, ids("initech"), 3)
+
+	// One client, nothing excepted.
+	del(store.HistoryPrune{Before: at(3 * time.Hour), ClientID: "initech"}, 3)
+	require.Empty(t, ids("initech"))
+	require.Len(t, ids("acme"), 2)
+	require.Len(t, ids("umbrella"), 1)
 }
 
 // testCommitPassConcurrent races two passes per stack, computed from the same
