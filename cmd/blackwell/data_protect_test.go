@@ -18,6 +18,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
 // dataConfig is one stack bound to a shop whose API is a closed port:
@@ -185,6 +186,12 @@ func TestOrderEmailNeverReachesTheDatabaseFiles(t *testing.T) {
 				}
 			}
 			check("while serving")
+			// An online backup (blackwell backup) copies rows as stored:
+			// sealed with a key, minimal without; it lands in dir, so the
+			// checks read it too.
+			_, err = sqlite.Backup(context.Background(), filepath.Join(dir, "blackwell.db"), filepath.Join(dir, "backup.db"))
+			require.NoError(t, err)
+			check("with a backup")
 			require.NoError(t, d.srv.Shutdown(context.Background()))
 			check("after shutdown")
 		})
