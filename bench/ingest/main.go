@@ -1,7 +1,7 @@
 // Command ingest is the load generator of the webhook-ingest benchmark
 // (docs/PERFORMANCE.md): it starts blackwell serve (a durable SQLite store
 // in a temp dir) and the bare net/http handler of
-// /work/shared/bench/bare-httpd side by side, then drives each in turn,
+// ../shared/bench/bare-httpd side by side, then drives each in turn,
 // alternating, with the same signed deliveries from the same number of
 // concurrent senders, each on its own keep-alive connection, and reports
 // deliveries per second, acknowledgement latency and the ratio
@@ -11,7 +11,7 @@
 // against a baseline measured under the same load.
 //
 //	go build -o /tmp/bw ./cmd/blackwell
-//	(cd /work/shared/bench && go build -o /tmp/bare-httpd ./bare-httpd)
+//	(cd ../shared/bench && go build -o /tmp/bare-httpd ./bare-httpd)
 //	go run ./bench/ingest -blackwell /tmp/bw -bare /tmp/bare-httpd
 package main
 
@@ -48,7 +48,7 @@ const (
 func main() {
 	var (
 		blackwellBin = flag.String("blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
-		bareBin      = flag.String("bare", "", "path of the bare-httpd binary (/work/shared/bench/bare-httpd)")
+		bareBin      = flag.String("bare", "", "path of the bare-httpd binary (../shared/bench/bare-httpd)")
 		senders      = flag.Int("c", 64, "concurrent senders, one connection each")
 		duration     = flag.Duration("duration", 10*time.Second, "length of one measured run")
 		warmup       = flag.Duration("warmup", 2*time.Second, "unmeasured load before each run")

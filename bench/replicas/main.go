@@ -12,7 +12,7 @@
 //	go run ./bench/replicas -blackwell /tmp/bw -bench outbox -backlog 100000 -steady 20s
 //	go run ./bench/replicas -blackwell /tmp/bw -bench scale -stacks 100000 -steady 5s -join
 //	go build -o /tmp/ingest ./bench/ingest
-//	(cd /work/shared/bench/bare-httpd && go build -o /tmp/bare-httpd .)
+//	(cd ../shared/bench/bare-httpd && go build -o /tmp/bare-httpd .)
 //	go run ./bench/replicas -blackwell /tmp/bw -bench ingest -ingest /tmp/ingest -bare /tmp/bare-httpd
 package main
 
