@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,8 +15,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/blackwellio/blackwell/internal/sim"
 )
 
 // update rewrites the generated docs of this package:
@@ -52,29 +49,12 @@ func TestMetricsReference(t *testing.T) {
 	require.Equal(t, string(want), got, "docs/METRICS.md is out of date: go test ./cmd/blackwell -run TestMetricsReference -update")
 }
 
-// scrapeFamilies starts a server like exportedMetrics does (a stack, a
-// channel, the first pass done), opens a /v1/stream subscription (whose
-// dropped-events series appears with it), and parses /metrics.
+// scrapeFamilies starts a metrics server (metricsServer: a stack, a
+// channel), opens a /v1/stream subscription (whose dropped-events series
+// appears with it), waits for the first pass, and parses /metrics.
 func scrapeFamilies(t *testing.T) map[string]*metricFamily {
 	t.Helper()
-	site, err := sim.NewSite(sim.SiteOptions{})
-	require.NoError(t, err)
-	t.Cleanup(site.Close)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	t.Cleanup(hook.Close)
-	e := startE2E(t, e2eConfig(site.URL(), "")+fmt.Sprintf(`---
-apiVersion: blackwell.io/v1
-kind: NotificationChannel
-metadata: {name: ops}
-spec: {type: webhook, url: "%s/hook", severity_threshold: low}
----
-apiVersion: blackwell.io/v1
-kind: ReconciliationPolicy
-metadata: {client_id: globex}
-spec:
-  notifications:
-    channels: [{ref: ops}]
-`, hook.URL))
+	e := metricsServer(t)
 	resp, err := bearerClient(e.token).Get(e.base + "/v1/stream")
 	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })

@@ -163,19 +163,17 @@ func TestCheckQuery(t *testing.T) {
 	}
 }
 
-// exportedMetrics starts a server with a stack and a notification channel
-// (so the series created at the first pass and at configuration exist),
-// waits for the first pass, and reads the metric names of its /metrics:
-// a histogram or summary NAME exports NAME_bucket (histograms), NAME_sum
-// and NAME_count.
-func exportedMetrics(t *testing.T) map[string]string {
+// metricsServer starts a server with a stack and a notification channel,
+// so that the series created at the first pass and at configuration exist
+// once it has passed.
+func metricsServer(t *testing.T) *e2e {
 	t.Helper()
 	site, err := sim.NewSite(sim.SiteOptions{})
 	require.NoError(t, err)
 	t.Cleanup(site.Close)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	t.Cleanup(hook.Close)
-	e := startE2E(t, e2eConfig(site.URL(), "")+fmt.Sprintf(`---
+	return startE2E(t, e2eConfig(site.URL(), "")+fmt.Sprintf(`---
 apiVersion: blackwell.io/v1
 kind: NotificationChannel
 metadata: {name: ops}
@@ -188,6 +186,14 @@ spec:
   notifications:
     channels: [{ref: ops}]
 `, hook.URL))
+}
+
+// exportedMetrics starts a metrics server, waits for the first pass, and
+// reads the metric names of its /metrics: a histogram or summary NAME
+// exports NAME_bucket (histograms), NAME_sum and NAME_count.
+func exportedMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	e := metricsServer(t)
 	var body string
 	eventually(t, 10*time.Second, "first pass recorded in blackwell_stack_status", func() bool {
 		body = fetch(t, e.base+"/metrics")
