@@ -53,6 +53,8 @@ type fixtureOpts struct {
 	wrap    func(store.Store) store.Store
 	heal    reconcile.HealOptions
 	commit  time.Duration // Options.CommitTimeout
+	// providers observes provider bindings (nil: none).
+	providers reconcile.ProviderObserver
 }
 
 func setup(t *testing.T, o fixtureOpts) *fixture {
@@ -82,7 +84,7 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 	f.loop = reconcile.New(reconcile.Options{
 		Store: st, Policies: f.state, Prober: o.prober,
 		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers, Heal: o.heal,
-		CommitTimeout:  o.commit,
+		CommitTimeout: o.commit, Providers: o.providers,
 		ReceiverPrefix: "http://blackwell.test/v1/webhooks",
 		OnPass:         func(r store.ReconciliationResult) { f.passes <- r },
 		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, resolved []drift.Drift) {

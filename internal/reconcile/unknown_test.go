@@ -2,23 +2,17 @@ package reconcile_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
-	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
-	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/sim"
-	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
-	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
 // fakeProviders answers every binding's observation with what is set.
@@ -49,20 +43,8 @@ const receivers = "http://blackwell.test/v1/webhooks"
 // sets, over a real SQLite store and a fake clock.
 func providerFixture(t *testing.T) (*fixture, *fakeProviders) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "blackwell.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
 	fp := &fakeProviders{obs: map[string]drift.ProviderObservation{}}
-	f := &fixture{store: db, reg: prometheus.NewRegistry(), clock: testingclock.NewFakeClock(time.Now()),
-		passes: make(chan store.ReconciliationResult, 1000)}
-	f.state = state.New(db, state.Options{Now: f.clock.Now})
-	f.loop = reconcile.New(reconcile.Options{
-		Store: db, Policies: f.state, Prober: probe.New(probe.Options{}), Providers: fp,
-		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, ReceiverPrefix: receivers,
-		OnPass: func(r store.ReconciliationResult) { f.passes <- r },
-	})
-	return f, fp
+	return setup(t, fixtureOpts{providers: fp}), fp
 }
 
 func shopSpec() config.StackSpec {
