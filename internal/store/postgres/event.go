@@ -326,9 +326,15 @@ func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, sin
 // out of event_activity, counted as negative in slot 0 (see migration
 // 0004); it answers the buckets it took events from. SKIP LOCKED: replicas
 // sweeping at once take different rows instead of waiting for each other.
-const qDeleteExpired = `WITH del AS (
-	DELETE FROM events WHERE seq IN (
-		SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+var qDeleteExpired = deleteEventsWhere(`seq IN (
+		SELECT seq FROM events WHERE ttl_timestamp > 0 AND ttl_timestamp < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`)
+
+// deleteEventsWhere is the statement that deletes the events cond names
+// and takes them out of event_activity, counted as negative in slot 0,
+// answering the buckets it took events from (deleteEvents reads them).
+func deleteEventsWhere(cond string) string {
+	return `WITH del AS (
+	DELETE FROM events WHERE ` + cond + `
 	RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp),
 gone AS (
 	SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC') AS hour, provider_name, event_type, content_type,
@@ -340,6 +346,7 @@ sub AS (
 	ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type, slot) DO UPDATE SET
 		count = event_activity.count + excluded.count)
 SELECT client_id, stack_id, hour, provider_name, event_type, content_type, n FROM gone`
+}
 
 // qDropActivity removes the buckets, of those qDeleteExpired answered,
 // whose slots sum to no event. A statement of its own: the statement that

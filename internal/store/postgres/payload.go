@@ -144,19 +144,7 @@ WHERE t.`+key+` = w.key AND t.payload = w.old`, keys, olds, news)
 
 // qDeleteEvents deletes events by id and takes them out of their activity
 // buckets, as qDeleteExpired does for expired ones.
-const qDeleteEvents = `WITH del AS (
-	DELETE FROM events WHERE event_id = ANY($1)
-	RETURNING client_id, stack_id, provider_name, event_type, content_type, timestamp),
-gone AS (
-	SELECT client_id, stack_id, date_trunc('hour', timestamp, 'UTC') AS hour, provider_name, event_type, content_type,
-		count(*) AS n
-	FROM del GROUP BY 1, 2, 3, 4, 5, 6),
-sub AS (
-	INSERT INTO event_activity (client_id, stack_id, hour, provider_name, event_type, content_type, slot, count, last)
-	SELECT client_id, stack_id, hour, provider_name, event_type, content_type, 0, -n, hour FROM gone
-	ON CONFLICT (client_id, stack_id, hour, provider_name, event_type, content_type, slot) DO UPDATE SET
-		count = event_activity.count + excluded.count)
-SELECT client_id, stack_id, hour, provider_name, event_type, content_type, n FROM gone`
+var qDeleteEvents = deleteEventsWhere(`event_id = ANY($1)`)
 
 // DeleteRows deletes rows by key; deleted events leave their activity
 // buckets as expired ones do.
