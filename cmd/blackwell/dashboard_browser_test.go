@@ -135,11 +135,18 @@ func eval[T any](t *testing.T, b *browser, js string) T {
 	return v
 }
 
-// waitJS polls a JavaScript condition until it is true.
+// waitJS polls a JavaScript condition until it is true. An evaluation that
+// fails while the page navigates or reloads ("Inspected target navigated
+// or closed") is "not yet".
 func (b *browser) waitJS(t *testing.T, within time.Duration, what, js string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	eventually(t, within, what, func() bool { return eval[bool](t, b, "Boolean("+js+")") })
+	eventually(t, within, what, func() bool {
+		ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+js+")"))
+		return err == nil && ok
+	})
 	return time.Since(start)
 }
 
