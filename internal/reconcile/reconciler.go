@@ -88,10 +88,6 @@ type Options struct {
 	// OnPass, when set, is called after every committed pass with its
 	// result (from the worker; keep it quick).
 	OnPass func(store.ReconciliationResult)
-	// OnDrifts, when set, is called after every committed successful pass
-	// with the stack's open drifts (confirmed or not) and those that
-	// cleared in this pass: the feed of notifications. Keep it quick.
-	OnDrifts func(ctx context.Context, res store.ReconciliationResult, open, resolved []drift.Drift)
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions
