@@ -1,7 +1,9 @@
 // Package reconcile runs the reconcile loop: a keyed work queue of stacks,
 // bounded workers, scheduled passes with jitter, and the pass itself as
-// ordered steps (load, observe, compare, confirm, decide, heal, persist,
-// emit).
+// ordered steps (load, observe, compare, confirm, decide; persist and emit
+// in a defer, so every exit records what happened). decide turns policy
+// decisions into heal attempts committed with the pass; the heal runner
+// executes them after the commit.
 package reconcile
 
 import (

@@ -1,7 +1,7 @@
 // Package store defines the one interface through which every durable fact
 // of blackwell passes, and the records it holds. Drivers live in sub-packages
-// (sqlite, and later postgres); storetest is the conformance suite every
-// driver must pass.
+// (sqlite, the embedded default, and postgres, for several replicas);
+// storetest is the conformance suite every driver must pass.
 package store
 
 import (
