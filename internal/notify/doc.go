@@ -58,11 +58,12 @@
 // Routes pair a Channel with a severity threshold and a rate limit;
 // DispatcherOptions.Select picks the routes of the policy that applies to a
 // message's client and stack. Every channel has its own bounded queue and
-// worker: Publish never blocks, and a full queue drops the delivery with
-// the "dropped" result and a (rate-limited) log line. A worker retries
-// RetryableErrors with capped exponential backoff (base*2^(n-1), cap),
-// waiting at least the receiver's Retry-After, up to MaxAttempts; a
-// PermanentError fails at once. Outcomes are counted in
+// worker, and queueing never blocks: what a full queue cannot take stays
+// pending in the durable outbox for the next Requeue (a dispatcher that is
+// not Durable drops it instead, with the "dropped" result and a
+// rate-limited log line). A worker retries RetryableErrors with capped
+// exponential backoff (base*2^(n-1), cap), waiting at least the receiver's
+// Retry-After, up to MaxAttempts; a PermanentError fails at once. Outcomes are counted in
 // blackwell_notifications_total{channel,result} with result sent, retried,
 // failed, dropped or suppressed, every series created at 0 when the
 // dispatcher is built.
