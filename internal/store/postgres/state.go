@@ -527,16 +527,8 @@ FROM desired_versions WHERE client_id = $1 AND stack_id = $2 AND version = $3`, 
 func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+versionColumns+`
 FROM desired_versions WHERE client_id = $1 AND stack_id = $2 ORDER BY seq DESC`, clientID, stackID)
-	defer rows.Close()
-	var out []store.DesiredVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.DesiredVersion, error) { return scanVersion(row) })
+	if err != nil {
 		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
 	}
 	return out, nil
