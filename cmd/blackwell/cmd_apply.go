@@ -57,7 +57,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 		prune bool
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply [-f FILE] [--prune]",
 		Short: "Send a blackwell.yaml to the server to become the desired state",
 		Long: `Send a whole blackwell.yaml to the server, which validates it (resolving
 secret references from its own environment) and applies it: each stack whose
@@ -144,7 +144,8 @@ would go.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	g.configFlag(cmd, &file)
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete the stacks of the file's clients that the file does not declare (history kept)")
+	bindEnv(cmd.Flags())
 	return cmd
 }

@@ -261,10 +261,10 @@ the head's seq. Entries after the newest signed head are only hash-chained.`,
 					return err
 				}
 			} else if verr == nil && cp != nil {
-				fmt.Fprintf(g.stdout, "ok: %d entries verified after the checkpoint at entry %d (%d entries pruned, signed by key %s); head %d:%s\n",
-					n, cp.Seq, cp.Count, cp.KeyID, seq, hash)
+				fmt.Fprintf(g.stdout, "ok: %s verified after the checkpoint at entry %d (%s pruned, signed by key %s); head %d:%s\n",
+					plural(int(n), "entry", "entries"), cp.Seq, plural(int(cp.Count), "entry", "entries"), cp.KeyID, seq, hash)
 			} else if verr == nil {
-				fmt.Fprintf(g.stdout, "ok: %d entries verified; head %d:%s\n", n, seq, hash)
+				fmt.Fprintf(g.stdout, "ok: %s verified; head %d:%s\n", plural(int(n), "entry", "entries"), seq, hash)
 			}
 			if verr == nil && !asJSON {
 				switch {
@@ -289,20 +289,31 @@ the head's seq. Entries after the newest signed head are only hash-chained.`,
 	}
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head SEQ:HASH printed by an earlier verify; fail if it is gone or changed")
 	cmd.Flags().StringVar(&publicKey, "public-key", "", "the key that signs checkpoints and heads: a PEM file (public or private) or base64; default: the key the server shows")
-	cmd.Flags().StringVar(&publicKey, "audit-public-key", "", "the same as --public-key")
+	g.alias(cmd, "public-key", "audit-public-key", "", "", "")
 	return cmd
 }
 
 func newAuditExportCmd(g *globals) *cobra.Command {
-	var format, out string
+	var out string
 	var filter auditFilter
+	ta := targetArgs{kind: clientTarget, optional: true}
 	cmd := &cobra.Command{
-		Use:   "export [--format jsonl|csv] [--client C] [--action A] [--since T] [--until T] [-f FILE]",
-		Short: "Export audit entries as JSON Lines or CSV for compliance reporting",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "jsonl" && format != "csv" {
-				return usageError{fmt.Errorf("--format must be jsonl or csv, not %q", format)}
+		Use:   "export [CLIENT] [-o jsonl|csv] [--action A] [--since T] [--until T] [--output-file FILE]",
+		Short: "Export audit entries (of CLIENT) as JSON Lines or CSV for compliance reporting",
+		Args:  ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			filter.clientID = t.client
+			format := g.output
+			switch format {
+			case "table", "json", "": // the global default, and JSON as JSON Lines
+				format = "jsonl"
+			case "jsonl", "csv":
+			default:
+				return usageError{fmt.Errorf("audit export writes -o jsonl or -o csv, not %q", g.output)}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -325,12 +336,12 @@ func newAuditExportCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
-	f.StringVar(&filter.clientID, "client", "", "only this client's entries")
 	f.StringVar(&filter.action, "action", "", "only entries of this action")
 	f.StringVar(&filter.since, "since", "", "only entries at or after this time (RFC 3339)")
 	f.StringVar(&filter.until, "until", "", "only entries before this time (RFC 3339)")
-	f.StringVarP(&out, "file", "f", "-", "write to FILE instead of stdout")
+	outputFileFlag(g, cmd, "audit export", &out, "-")
+	g.aliasVar(cmd, stringVar{&g.output}, nil, "", "format", "", "audit export --format F", "audit export -o F")
+	ta.clientFlag(g, cmd, "audit export")
 	return cmd
 }
 
@@ -423,11 +434,11 @@ with "reconcile --once" or want to prune by hand.`,
 				return writeJSON(g.stdout, res)
 			}
 			if !hasCP {
-				_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain was never pruned\n", total)
+				_, err = fmt.Fprintf(g.stdout, "pruned %s; the chain was never pruned\n", plural(total, "entry", "entries"))
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain starts after the checkpoint at entry %d (%d entries pruned in all, key %s)\n",
-				total, cp.Seq, cp.Count, cp.KeyID)
+			_, err = fmt.Fprintf(g.stdout, "pruned %s; the chain starts after the checkpoint at entry %d (%s pruned in all, key %s)\n",
+				plural(total, "entry", "entries"), cp.Seq, plural(int(cp.Count), "entry", "entries"), cp.KeyID)
 			return err
 		},
 	}
