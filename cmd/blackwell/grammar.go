@@ -149,7 +149,7 @@ func usageArgs(cmd *cobra.Command) string {
 	_, rest, _ := strings.Cut(cmd.Use, " ")
 	var words []string
 	for _, w := range strings.Fields(rest) {
-		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[-") {
+		if strings.HasPrefix(strings.TrimLeft(w, "[("), "-") {
 			break
 		}
 		words = append(words, w)
