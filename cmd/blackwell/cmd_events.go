@@ -38,7 +38,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events [CLIENT] [--provider P] [--type T] [--limit N] [-w|--follow]",
 		Short: "Show provider events, newest first; --follow prints new ones as they arrive",
-		Long: `Show provider events, newest first.
+		Long: `Show provider events, newest first: every client's, or CLIENT's.
 
 With --follow, the last --limit events are printed oldest first, then the
 server is asked every --interval for newer ones, which are printed as they

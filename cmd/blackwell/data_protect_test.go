@@ -331,7 +331,7 @@ spec:
 	api := []string{"--server", d.base, "--token", d.srv.bootstrapToken, "erase", "acme"}
 	out, errOut, code := runCLI(t, append(api, "--all", "--dry-run")...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "found 0 events, 0 content items, 1 notifications of acme")
+	require.Contains(t, out, "found 0 events, 0 content items, 1 notification of acme")
 	_, errOut, code = runCLI(t, append(api, "--all", "--encryption-key-file", keyFile)...)
 	require.Equal(t, 2, code, "the key file is for --store")
 	require.Contains(t, errOut, "--encryption-key-file is for --store")
@@ -366,7 +366,7 @@ spec:
 	require.Contains(t, out, "found 0 events", "bob's order went with the shop")
 	out, errOut, code = runCLI(t, "erase", "acme", "--store", storeURL, "--all", "--encryption-key-file", keyFile)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "erased 0 events, 0 content items, 1 notifications of acme", "privacy requests are kept as their record")
+	require.Contains(t, out, "erased 0 events, 0 content items, 1 notification of acme", "privacy requests are kept as their record")
 }
 
 func eventKeys(m map[string]string) []string {
