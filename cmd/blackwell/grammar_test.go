@@ -290,6 +290,8 @@ func TestReadBuildInfo(t *testing.T) {
 	}{
 		{"ldflags", "v1.4.0", stamp("(devel)", "vcs.revision", rev), buildInfo{Version: "v1.4.0", Commit: rev, Go: "go1.26.0"}},
 		{"go install", "", stamp("v1.3.2"), buildInfo{Version: "v1.3.2", Go: "go1.26.0"}},
+		{"go build, Go 1.24+", "", stamp("v0.0.0-20261207181540-0123456789ab+dirty", "vcs.revision", rev, "vcs.modified", "true"),
+			buildInfo{Version: "v0.0.0-20261207181540-0123456789ab+dirty", Commit: rev, Modified: true, Go: "go1.26.0"}},
 		{"go build, clean", "", stamp("(devel)", "vcs.revision", rev, "vcs.modified", "false"),
 			buildInfo{Version: "dev-0123456789ab", Commit: rev, Go: "go1.26.0"}},
 		{"go build, changed", "", stamp("(devel)", "vcs.revision", rev, "vcs.modified", "true"),

@@ -23,8 +23,9 @@ type buildInfo struct {
 }
 
 // readBuildInfo is the version of this binary: -X main.version when set,
-// else the module version (go install ...@v1.2.3), else dev-COMMIT (with
-// -dirty for uncommitted changes) from the VCS stamp, else dev.
+// else the module version (go install ...@v1.2.3, or since Go 1.24 the
+// pseudo-version go build derives from the VCS stamp), else dev-COMMIT
+// (with -dirty for uncommitted changes) from the VCS stamp, else dev.
 func readBuildInfo(ldflagsVersion string, bi *debug.BuildInfo) buildInfo {
 	out := buildInfo{Version: ldflagsVersion}
 	if bi != nil {
@@ -64,10 +65,12 @@ func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Long: `Print the version: the one make or the Dockerfile built in, else that of the
-module (go install), else dev-COMMIT from the commit Go stamps into a binary
-built in a checkout (-dirty: with uncommitted changes), else dev (built with
--buildvcs=false, or outside a checkout).`,
+		Long: `Print the version: the one make or the Dockerfile built in, else the module's:
+a release (go install ...@v1.2.3), or the pseudo-version go build derives from
+the checkout's commit (v0.0.0-TIME-COMMIT, +dirty with uncommitted changes);
+else dev-COMMIT from the commit Go stamped; else dev (built with
+-buildvcs=false, in a git worktree or outside a checkout). -o json adds the
+commit and the Go version.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
