@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/bench/internal/proc"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 const (
@@ -71,6 +71,12 @@ func main() {
 	}
 }
 
+// target is a server the load generator measures.
+type target struct {
+	name, url string
+	pid       int
+}
+
 func run(blackwellBin, bareBin, compareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string, serveArgs []string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "blackwell-ingest-bench-")
@@ -102,10 +108,6 @@ spec:
   content_types: [product, page]
 `), 0o600); err != nil {
 		return err
-	}
-	type target struct {
-		name, url string
-		pid       int
 	}
 	targets := []target{{"bare", bareURL(barePort), bare.Process.Pid}}
 	servers := []struct{ name, bin, store string }{
@@ -144,6 +146,25 @@ spec:
 	gen := &generator{provider: provider}
 	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), blackwell serve %s\n",
 		senders, duration, warmup, rounds, provider, len(gen.next().body), strings.Join(serveArgs, " "))
+	totals := measure(targets, gen, senders, duration, warmup, rounds, usesPostgres)
+	b, w := totals["bare"], totals["blackwell"]
+	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
+	if c := totals["compare"]; c != nil {
+		fmt.Printf("ratio compare/bare %.2f\n", c.rate()/b.rate())
+		if c.non2xx+c.errors > 0 {
+			return fmt.Errorf("compare answered %d deliveries with non-2xx and %d failed", c.non2xx, c.errors)
+		}
+	}
+	if w.non2xx+w.errors > 0 {
+		return fmt.Errorf("blackwell answered %d deliveries with non-2xx and %d failed", w.non2xx, w.errors)
+	}
+	return nil
+}
+
+// measure loads each target in turn, rounds times (a warm-up, then a
+// measured run), prints each run and the totals, and returns the totals
+// by target name.
+func measure(targets []target, gen *generator, senders int, duration, warmup time.Duration, rounds int, usesPostgres bool) map[string]*result {
 	totals := map[string]*result{}
 	for _, t := range targets {
 		totals[t.name] = &result{}
@@ -172,18 +193,7 @@ spec:
 		}
 		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery%s\n", t.name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU), pgCol)
 	}
-	b, w := totals["bare"], totals["blackwell"]
-	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
-	if c := totals["compare"]; c != nil {
-		fmt.Printf("ratio compare/bare %.2f\n", c.rate()/b.rate())
-		if c.non2xx+c.errors > 0 {
-			return fmt.Errorf("compare answered %d deliveries with non-2xx and %d failed", c.non2xx, c.errors)
-		}
-	}
-	if w.non2xx+w.errors > 0 {
-		return fmt.Errorf("blackwell answered %d deliveries with non-2xx and %d failed", w.non2xx, w.errors)
-	}
-	return nil
+	return totals
 }
 
 // storeURL is -store: blackwell's store when not SQLite in the run's dir;
@@ -219,7 +229,7 @@ func (g *generator) next() delivery {
 		body := fmt.Appendf(nil, `{"event_id":%q,"client_id":"bench","provider_name":"legacy-cms","event_type":"content.updated",`+
 			`"content_id":"page-%d","content_type":"page","timestamp":%q,"metadata":{"author":"bench","collection":"pages","tags":["a","b"]}}`,
 			id, n%1000, now.Format(time.RFC3339Nano))
-		h, err := generic.Header(genericSecret, id, now, body)
+		h, err := stdwebhook.Header(genericSecret, id, now, body)
 		if err != nil {
 			panic(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/sanity"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -81,7 +82,7 @@ func Receivers() []Receiver {
 		{
 			Name: generic.Name,
 			Verify: func(secrets []string, r *http.Request, body []byte, now time.Time) error {
-				return generic.Verify(secrets, r.Header, body, now)
+				return stdwebhook.Verify(secrets, r.Header, body, now)
 			},
 			Normalize: generic.Normalize,
 			Minimize: func(_ http.Header, body []byte, mode webhook.Payload) json.RawMessage {
