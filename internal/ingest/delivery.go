@@ -48,11 +48,10 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, name, clientID
 	if err := g.read(w, d); err != nil {
 		return Receipt{}, err
 	}
-	release, err := g.takeSlot()
-	if err != nil {
+	if err := g.takeSlot(); err != nil {
 		return Receipt{}, err
 	}
-	defer release()
+	defer g.releaseSlot()
 	if err := g.verify(d); err != nil {
 		return Receipt{}, err
 	}
@@ -98,21 +97,23 @@ func (g *Gateway) read(w http.ResponseWriter, d *delivery) error {
 }
 
 // takeSlot takes one of the MaxInFlight slots (429 when none is free);
-// release gives it back.
-func (g *Gateway) takeSlot() (release func(), err error) {
+// releaseSlot gives it back.
+func (g *Gateway) takeSlot() error {
 	select {
 	case g.slots <- struct{}{}:
 	default:
 		e := reject(http.StatusTooManyRequests, "overloaded", ResultOverloaded,
 			"too many deliveries in flight (%d); retry later", cap(g.slots))
 		e.Retry = retryAfter
-		return nil, e
+		return e
 	}
 	g.m.inFlight.Inc()
-	return func() {
-		<-g.slots
-		g.m.inFlight.Dec()
-	}, nil
+	return nil
+}
+
+func (g *Gateway) releaseSlot() {
+	<-g.slots
+	g.m.inFlight.Dec()
 }
 
 // verify finds the bindings the delivery names and checks its signature
