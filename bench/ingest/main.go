@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/bench/internal/proc"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 const (
@@ -276,7 +276,7 @@ func (g *generator) next() delivery {
 		body := fmt.Appendf(nil, `{"event_id":%q,"client_id":"bench","provider_name":"legacy-cms","event_type":"content.updated",`+
 			`"content_id":"page-%d","content_type":"page","timestamp":%q,"metadata":{"author":"bench","collection":"pages","tags":["a","b"]}}`,
 			id, n%1000, now.Format(time.RFC3339Nano))
-		h, err := generic.Header(genericSecret, id, now, body)
+		h, err := stdwebhook.Header(genericSecret, id, now, body)
 		if err != nil {
 			panic(err)
 		}
