@@ -155,11 +155,12 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		return nil, nil, fmt.Errorf("apply desired state: %w", err)
 	}
 	var audit []store.AuditEntry
-	for _, r := range results {
+	for i, r := range results {
 		if !r.Changed {
 			continue
 		}
-		changes, _ := json.Marshal(map[string]any{"state_version": r.Version, "desired_hash": r.Hash, "created": r.Created})
+		changes, _ := json.Marshal(map[string]any{"state_version": r.Version, "desired_hash": r.Hash, "created": r.Created,
+			"environment": inputs[i].Environment})
 		audit = append(audit, store.AuditEntry{
 			Timestamp: s.now(), Action: "desired_state_changed", ClientID: r.ClientID, StackID: r.StackID,
 			TriggeredBy: by, Success: true, ChangesMade: changes,
@@ -198,7 +199,7 @@ func (s *Service) desiredInput(st config.Stack, pol config.PolicySpec, by string
 		Hash: sum, Document: doc,
 		Resources:     resourceSummary(st.Spec),
 		Policy:        PolicySummary(pol),
-		Observability: store.ObservabilitySummary{MetricsEndpoint: s.metricsEndpoint, AlertChannels: channelNames(pol)},
+		Observability: store.ObservabilitySummary{MetricsEndpoint: s.metricsEndpoint, AlertChannels: ChannelNames(pol)},
 		AppliedBy:     by,
 	}, nil
 }
@@ -233,7 +234,9 @@ func PolicySummary(p config.PolicySpec) store.PolicySummary {
 	}
 }
 
-func channelNames(p config.PolicySpec) []string {
+// ChannelNames is the spec's StateRecord.observability.alert_channels of a
+// policy: the channels it notifies, by name or type.
+func ChannelNames(p config.PolicySpec) []string {
 	out := []string{}
 	for _, c := range p.Notifications.Channels {
 		if c.Ref != "" {

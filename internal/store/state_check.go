@@ -71,6 +71,47 @@ func NextMinorVersion(v string) (string, error) {
 	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
 }
 
+// StoredDesired is what ApplyDesired reads of a stored stack to decide
+// what to write (DecideApply): its version, hash and environment, and its
+// summaries as stored (JSON).
+type StoredDesired struct {
+	Version, Hash, Environment       string
+	Resources, Policy, Observability string
+}
+
+// ApplyAction is what ApplyDesired does to a stored stack.
+type ApplyAction int
+
+// The actions of DecideApply.
+const (
+	// ApplyNothing: the input is what is stored; nothing is written.
+	ApplyNothing ApplyAction = iota
+	// ApplySummaries: the same document and environment, other summaries
+	// (a policy changed, not the stack): the resources, policy and
+	// observability summaries are updated in place, no new version.
+	ApplySummaries
+	// ApplyChange: another document or environment: a new version.
+	ApplyChange
+)
+
+// DecideApply says what ApplyDesired does with input d of a stored stack
+// cur. The environment is part of the desired state: a new one is a new
+// version even with the same document.
+func DecideApply(cur StoredDesired, d DesiredInput) (ApplyAction, StateDocs, error) {
+	docs, err := EncodeStateDocs(StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+		Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability})
+	if err != nil {
+		return ApplyNothing, StateDocs{}, err
+	}
+	switch {
+	case cur.Hash != d.Hash || cur.Environment != d.Environment:
+		return ApplyChange, docs, nil
+	case cur.Resources != docs.Resources || cur.Policy != docs.Policy || cur.Observability != docs.Observability:
+		return ApplySummaries, docs, nil
+	}
+	return ApplyNothing, docs, nil
+}
+
 // CheckPolicy validates a policy for PutPolicy: it has a client id and a
 // document that is JSON.
 func CheckPolicy(p PolicyRecord) error {

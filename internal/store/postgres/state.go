@@ -105,7 +105,8 @@ func marshal(v any) (string, error) {
 // qApplyLock reads and locks the stored stacks among those being applied,
 // in key order, so concurrent applies of overlapping stacks do not
 // deadlock.
-const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions
+const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions,
+	s.environment, s.resources, s.reconciliation_policy, s.observability
 FROM states s JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
 	ON s.client_id = k.client_id AND s.stack_id = k.stack_id
 ORDER BY s.client_id, s.stack_id
@@ -131,6 +132,12 @@ const qChangeDesired = `UPDATE states SET environment = $1, desired_hash = $2, d
 	updated_at = $9, revision = revision + 1
 WHERE client_id = $10 AND stack_id = $11`
 
+// qUpdateSummaries writes the summaries of a stack whose desired state is
+// unchanged (store.ApplySummaries).
+const qUpdateSummaries = `UPDATE states SET resources = $1, reconciliation_policy = $2, observability = $3,
+	updated_at = $4, revision = revision + 1
+WHERE client_id = $5 AND stack_id = $6`
+
 // qInsertVersion stores a version of a desired document.
 const qInsertVersion = `INSERT INTO desired_versions (client_id, stack_id, version, hash, document, created_at, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -138,16 +145,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`
 // applied is what ApplyDesired knows of a stack while it works through its
 // input: as stored, then as this transaction has changed it.
 type applied struct {
-	version, hash string
-	prev          []string
+	store.StoredDesired
+	prev []string
 }
 
 type stackKey struct{ client, stack string }
 
 // ApplyDesired upserts desired state in one transaction. A new stack starts
 // at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
-// pass has run yet); a changed hash bumps the minor version and appends the
-// old one to PreviousVersions; an unchanged hash writes nothing.
+// pass has run yet); a changed hash or environment bumps the minor version
+// and appends the old one to PreviousVersions; otherwise only summaries
+// that differ are written (store.DecideApply).
 //
 // Two round trips: the first locks and reads the stored stacks it applies
 // (in key order), the second sends every write and commits. A stack created
@@ -189,7 +197,8 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 					a       applied
 					prevDoc string
 				)
-				if err := rows.Scan(&k.client, &k.stack, &a.version, &a.hash, &prevDoc); err != nil {
+				if err := rows.Scan(&k.client, &k.stack, &a.Version, &a.Hash, &prevDoc, &a.Environment,
+					&a.Resources, &a.Policy, &a.Observability); err != nil {
 					return err
 				}
 				if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
@@ -235,20 +244,33 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 				if err := queueInsertStack(b, d, first, now); err != nil {
 					return err
 				}
-				cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
-			case a.hash == d.Hash:
-				res.Version = a.version
-			default:
-				next, err := store.NextMinorVersion(a.version)
+				docs, err := store.EncodeStateDocs(store.NewState(d, now))
 				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				prev := append(slices.Clone(a.prev), a.version)
-				if err := queueChangeStack(b, d, next, prev, now); err != nil {
 					return err
 				}
-				res.Changed, res.Version = true, next
-				cur[k] = &applied{version: next, hash: d.Hash, prev: prev}
+				cur[k] = &applied{StoredDesired: storedDesired(d, res.Version, docs), prev: []string{}}
+			default:
+				res.Version = a.Version
+				action, docs, err := store.DecideApply(a.StoredDesired, d)
+				if err != nil {
+					return err
+				}
+				switch action {
+				case store.ApplySummaries:
+					b.Queue(qUpdateSummaries, docs.Resources, docs.Policy, docs.Observability, ts(now), d.ClientID, d.StackID)
+					cur[k] = &applied{StoredDesired: storedDesired(d, a.Version, docs), prev: a.prev}
+				case store.ApplyChange:
+					next, err := store.NextMinorVersion(a.Version)
+					if err != nil {
+						return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+					}
+					prev := append(slices.Clone(a.prev), a.Version)
+					if err := queueChangeStack(b, d, next, prev, now); err != nil {
+						return err
+					}
+					res.Changed, res.Version = true, next
+					cur[k] = &applied{StoredDesired: storedDesired(d, next, docs), prev: prev}
+				}
 			}
 			results[i] = res
 		}
@@ -264,6 +286,13 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 		return nil, fmt.Errorf("apply desired: %w", err)
 	}
 	return results, nil
+}
+
+// storedDesired is what d makes of a stack at version, as ApplyDesired
+// reads it back within its transaction.
+func storedDesired(d store.DesiredInput, version string, docs store.StateDocs) store.StoredDesired {
+	return store.StoredDesired{Version: version, Hash: d.Hash, Environment: d.Environment,
+		Resources: docs.Resources, Policy: docs.Policy, Observability: docs.Observability}
 }
 
 func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) error {

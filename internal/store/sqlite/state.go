@@ -91,8 +91,9 @@ func marshal(v any) (string, error) {
 
 // ApplyDesired upserts desired state in one transaction. A new stack starts
 // at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
-// pass has run yet); a changed hash bumps the minor version and appends the
-// old one to PreviousVersions; an unchanged hash writes nothing.
+// pass has run yet); a changed hash or environment bumps the minor version
+// and appends the old one to PreviousVersions; otherwise only summaries
+// that differ are written (store.DecideApply).
 func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
 	if err := store.CheckDesired(in); err != nil {
 		return nil, err
@@ -109,8 +110,12 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 		}
 		for i, d := range in {
 			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
-			var version, hash, prev string
-			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&version, &hash, &prev)
+			var (
+				cur  store.StoredDesired
+				prev string
+			)
+			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&cur.Version, &cur.Hash, &prev, &cur.Environment,
+				&cur.Resources, &cur.Policy, &cur.Observability)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				// A stack deleted before keeps its versions: a new one
@@ -131,16 +136,26 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 				}
 			case err != nil:
 				return fmt.Errorf("read state %s/%s: %w", d.ClientID, d.StackID, err)
-			case hash == d.Hash:
-				res.Version = version
 			default:
-				next, err := store.NextMinorVersion(version)
+				res.Version = cur.Version
+				action, docs, err := store.DecideApply(cur, d)
 				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				res.Changed, res.Version = true, next
-				if err := s.changeStack(ctx, tx, d, version, next, prev, now); err != nil {
 					return err
+				}
+				switch action {
+				case store.ApplySummaries:
+					if err := s.updateSummaries(ctx, tx, d, docs, now); err != nil {
+						return err
+					}
+				case store.ApplyChange:
+					next, err := store.NextMinorVersion(cur.Version)
+					if err != nil {
+						return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+					}
+					res.Changed, res.Version = true, next
+					if err := s.changeStack(ctx, tx, d, cur.Version, next, prev, now); err != nil {
+						return err
+					}
 				}
 			}
 			results[i] = res
@@ -190,6 +205,17 @@ func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 		return fmt.Errorf("update state %s/%s: %w", d.ClientID, d.StackID, err)
 	}
 	return s.insertVersion(ctx, tx, d, next, now)
+}
+
+func (s *Store) updateSummaries(ctx context.Context, tx *sql.Tx, d store.DesiredInput, docs store.StateDocs, now time.Time) error {
+	up, err := s.write(ctx, tx, qUpdateSummaries)
+	if err != nil {
+		return err
+	}
+	if _, err := up.ExecContext(ctx, docs.Resources, docs.Policy, docs.Observability, micros(now), d.ClientID, d.StackID); err != nil {
+		return fmt.Errorf("update summaries of %s/%s: %w", d.ClientID, d.StackID, err)
+	}
+	return nil
 }
 
 func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, d store.DesiredInput, version string, now time.Time) error {

@@ -53,6 +53,8 @@ func cases() []testCase {
 		{"ApplyDesiredUnchanged", testApplyDesiredUnchanged},
 		{"ApplyDesiredChanged", testApplyDesiredChanged},
 		{"ApplyDesiredBatch", testApplyDesiredBatch},
+		{"ApplyDesiredEnvironmentOnly", testApplyDesiredEnvironmentOnly},
+		{"ApplyDesiredSummariesOnly", testApplyDesiredSummariesOnly},
 		{"GetStateNotFound", testGetStateNotFound},
 		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
