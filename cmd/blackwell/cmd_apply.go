@@ -18,11 +18,15 @@ type wireApplyResult struct {
 	Changed  bool   `json:"changed"`
 	Version  string `json:"state_version"`
 	Hash     string `json:"desired_hash"`
+	// Pinned: a rollback's hold kept the stack as it was.
+	Pinned *wireHold `json:"pinned"`
 }
 
 // change names what an apply did to a stack.
 func (r wireApplyResult) change() string {
 	switch {
+	case r.Pinned != nil:
+		return "kept (pinned)"
 	case r.Created:
 		return "created"
 	case r.Changed:
@@ -90,6 +94,7 @@ would go.`,
 					Name string `json:"name"`
 					Type string `json:"type"`
 				} `json:"channels"`
+				Warnings []string `json:"warnings"`
 			}
 			var q url.Values
 			if prune {
@@ -105,6 +110,7 @@ would go.`,
 			if asJSON {
 				return g.writeRaw(raw)
 			}
+			printWarnings(g, answer.Warnings) // cmd_unpin.go
 			if len(answer.Items) == 0 {
 				fmt.Fprintln(g.stdout, "no stacks in", file)
 			} else {

@@ -70,7 +70,7 @@ func TestApplyVersionsOnlyChangedStacksAndRollsBack(t *testing.T) {
 	require.Equal(t, "v1.1.0", res[0].Version)
 	v2hash := res[0].Hash
 
-	rb, err := b.svc.Rollback(ctx, "acme", "web", "v1.0.0", "ops")
+	rb, err := b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: "v1.0.0", By: "ops"})
 	require.NoError(t, err)
 	require.Equal(t, "v1.2.0", rb.Version, "a rollback is a new version")
 	rec, err := b.store.GetState(ctx, "acme", "web")
@@ -82,12 +82,12 @@ func TestApplyVersionsOnlyChangedStacksAndRollsBack(t *testing.T) {
 	require.Equal(t, first.Hash, rec.DesiredHash)
 
 	for _, bad := range []string{"1.0.0", "v1.0", "v1.0.0-rc1", "latest", "v01.0.0", ""} {
-		_, err = b.svc.Rollback(ctx, "acme", "web", bad, "ops")
+		_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: bad, By: "ops"})
 		require.ErrorIs(t, err, state.ErrInvalid, bad)
 	}
-	_, err = b.svc.Rollback(ctx, "acme", "web", "v9.0.0", "ops")
+	_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: "v9.0.0", By: "ops"})
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = b.svc.Rollback(ctx, "acme", "nope", "v1.0.0", "ops")
+	_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "nope", Version: "v1.0.0", By: "ops"})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	audit, _, err := b.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})

@@ -18,7 +18,7 @@ import (
 
 const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
 	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
-	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known`
+	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known, hold`
 
 // stateRow is a states row as stored: JSON columns encoded, times
 // truncated. Decoding it gives what GetState returns.
@@ -36,14 +36,14 @@ type stateRow struct {
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
 		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown}
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown, &r.docs.Hold}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown}
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown, r.docs.Hold}
 }
 
 // encodeState encodes a record (its JSON documents by
@@ -106,7 +106,7 @@ func marshal(v any) (string, error) {
 // in key order, so concurrent applies of overlapping stacks do not
 // deadlock.
 const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions,
-	s.environment, s.resources, s.reconciliation_policy, s.observability
+	s.environment, s.resources, s.reconciliation_policy, s.observability, s.hold
 FROM states s JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
 	ON s.client_id = k.client_id AND s.stack_id = k.stack_id
 ORDER BY s.client_id, s.stack_id
@@ -121,22 +121,22 @@ WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.client_id = k.client_id AND s.s
 ORDER BY v.client_id, v.stack_id, v.seq DESC`
 
 // qInsertState inserts a new stack unless a concurrent apply just did; its
-// shard ($21, store.ShardOf) is written once, here.
+// shard ($22, store.ShardOf) is written once, here.
 const qInsertState = `INSERT INTO states (` + stateColumns + `, shard)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 ON CONFLICT (client_id, stack_id) DO NOTHING`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = $1, desired_hash = $2, desired = $3, state_version = $4,
-	previous_versions = $5, resources = $6, reconciliation_policy = $7, observability = $8,
-	updated_at = $9, revision = revision + 1
-WHERE client_id = $10 AND stack_id = $11`
+	previous_versions = $5, resources = $6, reconciliation_policy = $7, observability = $8, hold = $9,
+	updated_at = $10, revision = revision + 1
+WHERE client_id = $11 AND stack_id = $12`
 
-// qUpdateSummaries writes the summaries of a stack whose desired state is
-// unchanged (store.ApplySummaries).
-const qUpdateSummaries = `UPDATE states SET resources = $1, reconciliation_policy = $2, observability = $3,
-	updated_at = $4, revision = revision + 1
-WHERE client_id = $5 AND stack_id = $6`
+// qUpdateInPlace writes the summaries and hold of a stack whose desired
+// state is unchanged (store.ApplyInPlace).
+const qUpdateInPlace = `UPDATE states SET resources = $1, reconciliation_policy = $2, observability = $3, hold = $4,
+	updated_at = $5, revision = revision + 1
+WHERE client_id = $6 AND stack_id = $7`
 
 // qInsertVersion stores a version of a desired document.
 const qInsertVersion = `INSERT INTO desired_versions (client_id, stack_id, version, hash, document, created_at, created_by)
@@ -198,7 +198,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 					prevDoc string
 				)
 				if err := rows.Scan(&k.client, &k.stack, &a.Version, &a.Hash, &prevDoc, &a.Environment,
-					&a.Resources, &a.Policy, &a.Observability); err != nil {
+					&a.Resources, &a.Policy, &a.Observability, &a.Hold); err != nil {
 					return err
 				}
 				if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
@@ -244,32 +244,35 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 				if err := queueInsertStack(b, d, first, now); err != nil {
 					return err
 				}
-				docs, err := store.EncodeStateDocs(store.NewState(d, now))
+				docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+					Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability, Hold: d.Hold.Pinning(first)})
 				if err != nil {
 					return err
 				}
-				cur[k] = &applied{StoredDesired: storedDesired(d, res.Version, docs), prev: []string{}}
+				cur[k] = &applied{StoredDesired: storedDesired(d, first, docs), prev: []string{}}
 			default:
-				res.Version = a.Version
-				action, docs, err := store.DecideApply(a.StoredDesired, d)
+				dec, err := store.DecideApply(a.StoredDesired, d, now)
 				if err != nil {
 					return err
 				}
-				switch action {
-				case store.ApplySummaries:
-					b.Queue(qUpdateSummaries, docs.Resources, docs.Policy, docs.Observability, ts(now), d.ClientID, d.StackID)
-					cur[k] = &applied{StoredDesired: storedDesired(d, a.Version, docs), prev: a.prev}
+				res.Version, res.Pinned = dec.Version, dec.Pinned
+				if dec.Pinned != nil {
+					res.Hash = a.Hash
+				}
+				switch dec.Action {
+				case store.ApplyInPlace:
+					docs := dec.Docs
+					b.Queue(qUpdateInPlace, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
+					next := *a
+					next.Resources, next.Policy, next.Observability, next.Hold = docs.Resources, docs.Policy, docs.Observability, docs.Hold
+					cur[k] = &next
 				case store.ApplyChange:
-					next, err := store.NextMinorVersion(a.Version)
-					if err != nil {
-						return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-					}
 					prev := append(slices.Clone(a.prev), a.Version)
-					if err := queueChangeStack(b, d, next, prev, now); err != nil {
+					if err := queueChangeStack(b, d, dec, prev, now); err != nil {
 						return err
 					}
-					res.Changed, res.Version = true, next
-					cur[k] = &applied{StoredDesired: storedDesired(d, next, docs), prev: prev}
+					res.Changed = true
+					cur[k] = &applied{StoredDesired: storedDesired(d, dec.Version, dec.Docs), prev: prev}
 				}
 			}
 			results[i] = res
@@ -292,12 +295,12 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 // reads it back within its transaction.
 func storedDesired(d store.DesiredInput, version string, docs store.StateDocs) store.StoredDesired {
 	return store.StoredDesired{Version: version, Hash: d.Hash, Environment: d.Environment,
-		Resources: docs.Resources, Policy: docs.Policy, Observability: docs.Observability}
+		Resources: docs.Resources, Policy: docs.Policy, Observability: docs.Observability, Hold: docs.Hold}
 }
 
 func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) error {
 	rec := store.NewState(d, now)
-	rec.StateVersion = version
+	rec.StateVersion, rec.Hold = version, d.Hold.Pinning(version)
 	row, err := encodeState(rec)
 	if err != nil {
 		return err
@@ -313,16 +316,49 @@ func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now ti
 	return nil
 }
 
-func queueChangeStack(b *pgx.Batch, d store.DesiredInput, next string, prev []string, now time.Time) error {
-	docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
-		PreviousVersions: prev, Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability})
+func queueChangeStack(b *pgx.Batch, d store.DesiredInput, dec store.ApplyDecision, prev []string, now time.Time) error {
+	prevDoc, err := marshal(prev)
 	if err != nil {
 		return err
 	}
-	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), next,
-		docs.PreviousVersions, docs.Resources, docs.Policy, docs.Observability, ts(now), d.ClientID, d.StackID)
-	queueVersion(b, d, next, now)
+	docs := dec.Docs
+	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), dec.Version,
+		prevDoc, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
+	queueVersion(b, d, dec.Version, now)
 	return nil
+}
+
+// Unpin removes a stack's hold and returns it (nil: there was none, and
+// nothing is written).
+func (s *Store) Unpin(ctx context.Context, clientID, stackID string) (*store.Hold, error) {
+	var held *store.Hold
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		held = nil
+		var doc string
+		b := t.batch()
+		b.Queue(`SELECT hold FROM states WHERE client_id = $1 AND stack_id = $2 FOR UPDATE`, clientID, stackID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&doc)
+		})
+		if err := t.send(ctx, b); err != nil {
+			return translate(err)
+		}
+		h, err := store.DecodeHold(doc)
+		if err != nil || h == nil {
+			return err
+		}
+		b = t.batch()
+		b.Queue(`UPDATE states SET hold = '', updated_at = $1, revision = revision + 1 WHERE client_id = $2 AND stack_id = $3`,
+			ts(s.now()), clientID, stackID)
+		if err := t.commit(ctx, b); err != nil {
+			return err
+		}
+		held = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unpin %s/%s: %w", clientID, stackID, err)
+	}
+	return held, nil
 }
 
 func queueVersion(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) {

@@ -55,6 +55,7 @@ func cases() []testCase {
 		{"ApplyDesiredBatch", testApplyDesiredBatch},
 		{"ApplyDesiredEnvironmentOnly", testApplyDesiredEnvironmentOnly},
 		{"ApplyDesiredSummariesOnly", testApplyDesiredSummariesOnly},
+		{"Holds", testHolds}, // hold_cases.go
 		{"GetStateNotFound", testGetStateNotFound},
 		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
