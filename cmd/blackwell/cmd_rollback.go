@@ -11,19 +11,24 @@ import (
 )
 
 func newRollbackCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: stackTarget, extra: 1, splitForm: true}
 	var hold string
 	cmd := &cobra.Command{
-		Use:   "rollback CLIENT STACK VERSION",
+		Use:   "rollback CLIENT/STACK VERSION",
 		Short: "Make a stored version of a stack the desired state again",
-		Long: `Restore the desired composition of an earlier version (see the stack's
-previous_versions). The rollback is itself recorded as a new version.
+		Long: `Restore the desired composition of an earlier version ("blackwell versions
+CLIENT/STACK" lists them). The rollback is itself recorded as a new version.
 
 With --hold DURATION (at most 7d), the stack is pinned at the restored state
 for that long: the server's config file, applied at start and on SIGHUP, and
 "apply" leave it as it is, and auto-heal heals toward it. "blackwell unpin
 CLIENT/STACK" ends the hold early.`,
-		Args: exactArgs(3),
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, rest, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -32,7 +37,7 @@ CLIENT/STACK" ends the hold early.`,
 			if err != nil {
 				return err
 			}
-			req := map[string]string{"version": args[2], "by": envOr("USER", "cli")}
+			req := map[string]string{"version": rest[0], "by": envOr("USER", "cli")}
 			if hold != "" {
 				if _, err := config.ParseDuration(hold); err != nil {
 					return usageError{fmt.Errorf("--hold: %w", err)}
@@ -49,7 +54,7 @@ CLIENT/STACK" ends the hold early.`,
 				Hold            *wireHold `json:"hold"`
 				Warnings        []string  `json:"warnings"`
 			}
-			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("stacks", args[0], args[1], "rollback"), body: body}, &res)
+			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("stacks", t.client, t.stack, "rollback"), body: body}, &res)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,16 +28,8 @@ func printWarnings(g *globals, warnings []string) {
 	}
 }
 
-// stackArg splits a CLIENT/STACK argument.
-func stackArg(cmd, arg string) (clientID, stackID string, err error) {
-	clientID, stackID, ok := strings.Cut(arg, "/")
-	if !ok || clientID == "" || stackID == "" || strings.Contains(stackID, "/") {
-		return "", "", usageError{fmt.Errorf("%s wants CLIENT/STACK, not %q", cmd, arg)}
-	}
-	return clientID, stackID, nil
-}
-
 func newUnpinCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: stackTarget}
 	return &cobra.Command{
 		Use:   "unpin CLIENT/STACK",
 		Short: "End a rollback's hold on a stack early",
@@ -46,16 +37,17 @@ func newUnpinCmd(g *globals) *cobra.Command {
 while a stack is pinned, the server's config file (applied at start and on
 SIGHUP) and "apply" leave it alone. After unpin, the next SIGHUP or restart
 applies the file's version of a stack the file declares.`,
-		Args: exactArgs(1),
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
 			}
-			clientID, stackID, err := stackArg("unpin", args[0])
-			if err != nil {
-				return err
-			}
+			clientID, stackID := t.client, t.stack
 			c, err := g.client()
 			if err != nil {
 				return err

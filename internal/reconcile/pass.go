@@ -438,9 +438,6 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 		return
 	}
 	p.emitHeals(ctx)
-	if p.r.opts.OnDrifts != nil {
-		p.r.opts.OnDrifts(context.WithoutCancel(ctx), res, p.tracked.Open, p.tracked.Resolved)
-	}
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {
 			p.r.m.driftDetected.WithLabelValues(string(d.Type), string(d.Code), string(d.Severity)).Inc()

@@ -4,7 +4,8 @@
 // webhook gateway and the HTTP API (TLS optional), the retention sweeps,
 // the store watch, the audit head signer and pprof. New assembles them,
 // Start runs them, Shutdown stops them in the reverse order. This file is
-// the whole sequence; the parts are built in parts.go.
+// the whole sequence; the parts are built in parts.go and in the files
+// named beside the steps that use them (audit.go, notifications.go, ...).
 package server
 
 import (

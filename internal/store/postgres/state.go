@@ -155,7 +155,7 @@ type stackKey struct{ client, stack string }
 // at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
 // pass has run yet); a changed hash or environment bumps the minor version
 // and appends the old one to PreviousVersions; otherwise only summaries
-// that differ are written (store.DecideApply).
+// that differ are written, and a hold pins (store.DecideApply).
 //
 // Two round trips: the first locks and reads the stored stacks it applies
 // (in key order), the second sends every write and commits. A stack created
@@ -169,111 +169,18 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	if len(in) == 0 {
 		return results, nil
 	}
-	// Work in key order (stable: a stack applied twice keeps its order), so
-	// rows are locked and inserted in the same order by every transaction.
-	order := make([]int, len(in))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Or(strings.Compare(in[a].ClientID, in[b].ClientID), strings.Compare(in[a].StackID, in[b].StackID))
-	})
-	var clients, stacks []string
-	for k, i := range order {
-		if k > 0 && in[i].ClientID == in[order[k-1]].ClientID && in[i].StackID == in[order[k-1]].StackID {
-			continue
-		}
-		clients, stacks = append(clients, in[i].ClientID), append(stacks, in[i].StackID)
-	}
-
+	order, clients, stacks := applyOrder(in)
 	now := s.now()
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		cur := make(map[stackKey]*applied, len(clients))
-		b := t.batch()
-		b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					k       stackKey
-					a       applied
-					prevDoc string
-				)
-				if err := rows.Scan(&k.client, &k.stack, &a.Version, &a.Hash, &prevDoc, &a.Environment,
-					&a.Resources, &a.Policy, &a.Observability, &a.Hold); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
-					return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
-				}
-				cur[k] = &a
-			}
-			return rows.Err()
-		})
-		// A stack deleted before keeps its versions: a new one under its
-		// key continues after them.
-		lastVersion := map[stackKey]string{}
-		b.Queue(qLastVersions, clients, stacks).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					k stackKey
-					v string
-				)
-				if err := rows.Scan(&k.client, &k.stack, &v); err != nil {
-					return err
-				}
-				lastVersion[k] = v
-			}
-			return rows.Err()
-		})
-		if err := t.send(ctx, b); err != nil {
-			return fmt.Errorf("read states: %w", err)
+		cur, lastVersion, err := readApplied(ctx, t, clients, stacks)
+		if err != nil {
+			return err
 		}
-
-		b = t.batch()
+		b := t.batch()
 		for _, i := range order {
-			d := in[i]
-			k := stackKey{d.ClientID, d.StackID}
-			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
-			a, ok := cur[k]
-			switch {
-			case !ok:
-				first, err := store.RecreatedVersion(lastVersion[k])
-				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				res.Created, res.Changed, res.Version = true, true, first
-				if err := queueInsertStack(b, d, first, now); err != nil {
-					return err
-				}
-				docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
-					Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability, Hold: d.Hold.Pinning(first)})
-				if err != nil {
-					return err
-				}
-				cur[k] = &applied{StoredDesired: storedDesired(d, first, docs), prev: []string{}}
-			default:
-				dec, err := store.DecideApply(a.StoredDesired, d, now)
-				if err != nil {
-					return err
-				}
-				res.Version, res.Pinned = dec.Version, dec.Pinned
-				if dec.Pinned != nil {
-					res.Hash = a.Hash
-				}
-				switch dec.Action {
-				case store.ApplyInPlace:
-					docs := dec.Docs
-					b.Queue(qUpdateInPlace, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
-					next := *a
-					next.Resources, next.Policy, next.Observability, next.Hold = docs.Resources, docs.Policy, docs.Observability, docs.Hold
-					cur[k] = &next
-				case store.ApplyChange:
-					prev := append(slices.Clone(a.prev), a.Version)
-					if err := queueChangeStack(b, d, dec, prev, now); err != nil {
-						return err
-					}
-					res.Changed = true
-					cur[k] = &applied{StoredDesired: storedDesired(d, dec.Version, dec.Docs), prev: prev}
-				}
+			res, err := queueApply(b, in[i], cur, lastVersion, now)
+			if err != nil {
+				return err
 			}
 			results[i] = res
 		}
@@ -289,6 +196,117 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 		return nil, fmt.Errorf("apply desired: %w", err)
 	}
 	return results, nil
+}
+
+// applyOrder returns the indexes of in in key order (stable: a stack
+// applied twice keeps its order), so rows are locked and inserted in the
+// same order by every transaction, and the distinct keys in that order.
+func applyOrder(in []store.DesiredInput) (order []int, clients, stacks []string) {
+	order = make([]int, len(in))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(in[a].ClientID, in[b].ClientID), strings.Compare(in[a].StackID, in[b].StackID))
+	})
+	for k, i := range order {
+		if k > 0 && in[i].ClientID == in[order[k-1]].ClientID && in[i].StackID == in[order[k-1]].StackID {
+			continue
+		}
+		clients, stacks = append(clients, in[i].ClientID), append(stacks, in[i].StackID)
+	}
+	return order, clients, stacks
+}
+
+// readApplied locks and reads the stored stacks among the keys, and the
+// last stored version of each key that has none: a stack deleted before
+// keeps its versions, and a new one under its key continues after them.
+// One round trip, the transaction's first.
+func readApplied(ctx context.Context, t *txn, clients, stacks []string) (map[stackKey]*applied, map[stackKey]string, error) {
+	cur := make(map[stackKey]*applied, len(clients))
+	lastVersion := map[stackKey]string{}
+	b := t.batch()
+	b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
+		var (
+			k       stackKey
+			sd      store.StoredDesired
+			prevDoc string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &sd.Version, &sd.Hash, &prevDoc, &sd.Environment,
+			&sd.Resources, &sd.Policy, &sd.Observability, &sd.Hold}, func() error {
+			a := &applied{StoredDesired: sd}
+			if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
+				return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
+			}
+			cur[k] = a
+			return nil
+		})
+		return err
+	})
+	b.Queue(qLastVersions, clients, stacks).Query(func(rows pgx.Rows) error {
+		var (
+			k stackKey
+			v string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &v}, func() error {
+			lastVersion[k] = v
+			return nil
+		})
+		return err
+	})
+	if err := t.send(ctx, b); err != nil {
+		return nil, nil, fmt.Errorf("read states: %w", err)
+	}
+	return cur, lastVersion, nil
+}
+
+// queueApply queues the writes that apply d to b, given what cur says is
+// stored (updated to what they leave), and answers d's result.
+func queueApply(b *pgx.Batch, d store.DesiredInput, cur map[stackKey]*applied, lastVersion map[stackKey]string, now time.Time) (store.ApplyResult, error) {
+	k := stackKey{d.ClientID, d.StackID}
+	res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
+	a, ok := cur[k]
+	if !ok {
+		first, err := store.RecreatedVersion(lastVersion[k])
+		if err != nil {
+			return res, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		res.Created, res.Changed, res.Version = true, true, first
+		if err := queueInsertStack(b, d, first, now); err != nil {
+			return res, err
+		}
+		docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+			Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability, Hold: d.Hold.Pinning(first)})
+		if err != nil {
+			return res, err
+		}
+		cur[k] = &applied{StoredDesired: storedDesired(d, first, docs), prev: []string{}}
+		return res, nil
+	}
+	dec, err := store.DecideApply(a.StoredDesired, d, now)
+	if err != nil {
+		return res, err
+	}
+	res.Version, res.Pinned = dec.Version, dec.Pinned
+	if dec.Pinned != nil {
+		res.Hash = a.Hash // the stack's: the input was not applied
+	}
+	switch dec.Action {
+	case store.ApplyInPlace:
+		docs := dec.Docs
+		b.Queue(qUpdateInPlace, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
+		next := *a
+		next.Resources, next.Policy, next.Observability, next.Hold = docs.Resources, docs.Policy, docs.Observability, docs.Hold
+		cur[k] = &next
+	case store.ApplyChange:
+		prev := append(slices.Clone(a.prev), a.Version)
+		if err := queueChangeStack(b, d, dec, prev, now); err != nil {
+			return res, err
+		}
+		res.Changed = true
+		cur[k] = &applied{StoredDesired: storedDesired(d, dec.Version, dec.Docs), prev: prev}
+	}
+	return res, nil
 }
 
 // storedDesired is what d makes of a stack at version, as ApplyDesired
@@ -574,16 +592,8 @@ FROM desired_versions WHERE client_id = $1 AND stack_id = $2 AND version = $3`, 
 func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+versionColumns+`
 FROM desired_versions WHERE client_id = $1 AND stack_id = $2 ORDER BY seq DESC`, clientID, stackID)
-	defer rows.Close()
-	var out []store.DesiredVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.DesiredVersion, error) { return scanVersion(row) })
+	if err != nil {
 		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
 	}
 	return out, nil
