@@ -40,6 +40,7 @@ func clientCommands(g *globals) []*cobra.Command {
 		newEventsCmd(g),
 		newRollbackCmd(g),
 		newDeleteCmd(g), // cmd_delete.go
+		newUnpinCmd(g),  // cmd_unpin.go
 		newAuditCmd(g),
 		newExportCmd(g),
 	}

@@ -18,11 +18,15 @@ type wireApplyResult struct {
 	Changed  bool   `json:"changed"`
 	Version  string `json:"state_version"`
 	Hash     string `json:"desired_hash"`
+	// Pinned: a rollback's hold kept the stack as it was.
+	Pinned *wireHold `json:"pinned"`
 }
 
 // change names what an apply did to a stack.
 func (r wireApplyResult) change() string {
 	switch {
+	case r.Pinned != nil:
+		return "kept (pinned)"
 	case r.Created:
 		return "created"
 	case r.Changed:
@@ -115,11 +119,15 @@ type wireApplyAnswer struct {
 		Name string `json:"name"`
 		Type string `json:"type"`
 	} `json:"channels"`
+	// Warnings: stacks a rollback's hold kept, changes the server's config
+	// file will undo (printed on stderr: cmd_unpin.go).
+	Warnings []string `json:"warnings"`
 }
 
 // printApplied prints what an apply did: stacks, policies, deletions and
 // channels.
 func printApplied(g *globals, file string, prune bool, answer wireApplyAnswer) error {
+	printWarnings(g, answer.Warnings)
 	if len(answer.Items) == 0 {
 		fmt.Fprintln(g.stdout, "no stacks in", file)
 	} else {

@@ -25,6 +25,9 @@ const (
 	// planDelete: plan --prune, a stack of the file's clients the file no
 	// longer declares.
 	planDelete = "delete"
+	// planKept: the file differs, but a rollback's hold pins the stack:
+	// apply keeps it as it is (cmd_unpin.go).
+	planKept = "kept"
 )
 
 // planChangeItem is one changed path of a stack's canonical spec.
@@ -46,6 +49,8 @@ type planStack struct {
 	Changes        []planChangeItem `json:"changes"`
 	// Drifts are the stack's open drifts: desired vs observed now.
 	Drifts []wireDrift `json:"drifts"`
+	// Pinned is the hold that keeps a kept stack as it is.
+	Pinned *wireHold `json:"pinned,omitempty"`
 }
 
 type planSummary struct {
@@ -176,10 +181,14 @@ func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error
 			}
 			ps.Changes = append(ps.Changes, diffJSON("", from, to)...)
 		}
-		if len(ps.Changes) > 0 {
+		switch {
+		case len(ps.Changes) > 0 && rec.Hold != nil:
+			ps.Action, ps.Pinned = planKept, rec.Hold
+			p.Summary.Unchanged++
+		case len(ps.Changes) > 0:
 			ps.Action = planChange
 			p.Summary.Change++
-		} else {
+		default:
 			ps.Action = planUnchanged
 			p.Summary.Unchanged++
 		}
@@ -290,6 +299,10 @@ func printPlan(w io.Writer, p plan, color bool) {
 			fmt.Fprintf(w, "%s %s (%s) will be created\n", paint("+"), key, orDash(s.Environment))
 		case planChange:
 			fmt.Fprintf(w, "%s %s (%s) will change: %s -> a new version\n", paint("~"), key, orDash(s.Environment), s.CurrentVersion)
+			printChanges(w, s.Changes, paint)
+		case planKept:
+			fmt.Fprintf(w, "  %s (%s) kept at %s: %s (blackwell unpin %s ends it); the file differs:\n",
+				key, orDash(s.Environment), s.CurrentVersion, s.Pinned.describe(), key)
 			printChanges(w, s.Changes, paint)
 		default:
 			fmt.Fprintf(w, "  %s (%s) unchanged at %s\n", key, orDash(s.Environment), s.CurrentVersion)

@@ -26,6 +26,7 @@ type wireState struct {
 	Status       string          `json:"status"`
 	DriftDetails []wireDrift     `json:"drift_details"`
 	LastError    string          `json:"last_error"`
+	Hold         *wireHold       `json:"hold"`
 	LastKnown    struct {
 		Providers map[string]wireSighting `json:"providers"`
 		Resources map[string]wireSighting `json:"resources"`
@@ -176,6 +177,12 @@ func printStackDetail(g *globals, r wireState, now time.Time) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+	}
+	if notes := stackNotes(r); len(notes) > 0 {
+		fmt.Fprintln(g.stdout)
+		for _, n := range notes {
+			fmt.Fprintln(g.stdout, n)
 		}
 	}
 	type seen struct {

@@ -130,7 +130,8 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 		env[k] = v
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(ts.Getenv("WORK"), "blackwell.db"))
+	// The store keeps the server's clock: a rollback's hold ends by it.
+	st, err := sqlite.Open(ctx, filepath.Join(ts.Getenv("WORK"), "blackwell.db"), sqlite.WithClock(scriptNow))
 	ts.Check(err)
 	logger := slog.New(slog.DiscardHandler)
 	now := scriptNow

@@ -225,6 +225,7 @@ func tenancyRequests() map[string]tenancyRequest {
 			return `{"spec": {"resources": {"site": {"probe": "http", "url": "` + target.site.URL() + `/"}}}}`
 		}},
 		"POST /v1/stacks/{client_id}/{stack_id}/rollback":  jsonBody(`{"version": "v1.0.0", "reason": "tenancy suite"}`),
+		"POST /v1/stacks/{client_id}/{stack_id}/unpin":     jsonBody(`{}`),
 		"POST /v1/stacks/{client_id}/{stack_id}/reconcile": jsonBody(`{}`),
 		"POST /v1/config": {ctype: "application/yaml", body: func(target *tenant) string {
 			return target.config()

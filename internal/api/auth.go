@@ -100,6 +100,7 @@ func routeAccess() map[string]access {
 		"DELETE /v1/stacks/{client_id}/{stack_id}":          admin(scopePath),
 		"GET /v1/stacks/{client_id}/{stack_id}/versions":    viewer(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/rollback":   operator(scopePath),
+		"POST /v1/stacks/{client_id}/{stack_id}/unpin":      operator(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/reconcile":  operator(scopePath),
 		"POST /v1/config":                                   admin(scopeGlobal),
 		"POST /v1/clients/{client_id}/reconcile":            operator(scopePath),

@@ -97,6 +97,9 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 	if ans.Policies == nil {
 		ans.Policies = []state.PolicyResult{}
 	}
+	if ans.Warnings, err = s.configWarnings(r.Context(), cfg, applied); err != nil {
+		return err
+	}
 	if prune {
 		deleted, err := s.prune(r, cfg)
 		ans.Deleted = append(ans.Deleted, deleted...)
@@ -126,6 +129,41 @@ type configAnswer struct {
 	Channels []config.NamedChannel `json:"channels"`
 	// Deleted are the stacks ?prune=true removed.
 	Deleted []store.StackDeleted `json:"deleted"`
+	// Warnings: stacks a rollback's hold kept as they were, and changes
+	// the server's config file will undo on its next reload.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// configWarnings names, of what an apply did, the stacks a hold kept as
+// they were, and the stacks and policies it changed that the server's
+// config file declares otherwise (the next SIGHUP or restart puts the
+// file's back).
+func (s *Server) configWarnings(ctx context.Context, cfg *config.Config, applied state.Applied) ([]string, error) {
+	var out []string
+	for _, res := range applied.Stacks {
+		key := res.ClientID + "/" + res.StackID
+		if h := res.Pinned; h != nil {
+			out = append(out, fmt.Sprintf("%s: kept at %s, pinned by a rollback hold until %s: this document's version of it was not applied (blackwell unpin %s ends the hold)",
+				key, res.Version, h.Until.UTC().Format(time.RFC3339), key))
+			continue
+		}
+		if !res.Changed {
+			continue
+		}
+		rec, err := s.opts.Store.GetState(ctx, res.ClientID, res.StackID)
+		if err != nil {
+			return nil, fmt.Errorf("read stack %s: %w", key, err)
+		}
+		out = append(out, s.stackWarnings(rec)...)
+	}
+	for i, p := range applied.Policies {
+		if p.Changed && i < len(cfg.Policies) {
+			if w := s.opts.State.PolicyWarning(p.ClientID, p.StackID, cfg.Policies[i].Spec); w != "" {
+				out = append(out, w)
+			}
+		}
+	}
+	return out, nil
 }
 
 // configFilename is the file name the caller gave, made safe to echo, or

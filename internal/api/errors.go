@@ -103,6 +103,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = badRequest("invalid cursor: pass next_cursor of a previous answer unchanged")
 	case errors.Is(err, store.ErrConflict):
 		ae = errorf(http.StatusConflict, codeConflict, "the record changed concurrently; retry")
+	case errors.Is(err, state.ErrPinned):
+		ae = errorf(http.StatusConflict, codeConflict, "%s", trimSentinel(err, state.ErrPinned))
 	case errors.Is(err, state.ErrInvalid):
 		ae = invalid("%s", trimSentinel(err, state.ErrInvalid))
 	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):

@@ -19,6 +19,9 @@ type policyAnswer struct {
 	// Source is where the effective policy comes from: "stack" (the
 	// stack's own policy), "client" (the client-wide one) or "default".
 	Source string `json:"source"`
+	// Warnings (PUT only): the server's config file declares this policy
+	// otherwise, and puts its own back on the next SIGHUP or restart.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // policySource names where the effective policy of (client, stack) comes
@@ -127,5 +130,9 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if stackID != "" {
 		source = "stack"
 	}
-	return writeJSON(w, policyAnswer{ClientID: clientID, StackID: stackID, Spec: eff, Source: source})
+	ans := policyAnswer{ClientID: clientID, StackID: stackID, Spec: eff, Source: source}
+	if warn := s.opts.State.PolicyWarning(clientID, stackID, *spec); warn != "" {
+		ans.Warnings = []string{warn}
+	}
+	return writeJSON(w, ans)
 }

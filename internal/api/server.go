@@ -117,6 +117,7 @@ func (s *Server) routes() []route {
 		{http.MethodDelete, "/v1/stacks/{client_id}/{stack_id}", s.deleteStack},
 		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/versions", s.listVersions},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/rollback", s.rollback},
+		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/unpin", s.unpin},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/reconcile", s.reconcileStack},
 
 		{http.MethodPost, "/v1/config", s.applyConfig},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -137,6 +138,9 @@ func (s *Server) present(rec store.StateRecord) store.StateRecord {
 	if rec.PreviousVersions == nil {
 		rec.PreviousVersions = []string{}
 	}
+	if !rec.Hold.Active(s.now()) {
+		rec.Hold = nil // an expired hold pins nothing
+	}
 	details := make([]drift.Drift, len(rec.DriftDetails))
 	for i, d := range rec.DriftDetails {
 		details[i] = drift.Explain(d)
@@ -223,14 +227,44 @@ func (s *Server) patchStack(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cfg.Policies = append(cfg.Policies, pols...)
-	if _, err := s.opts.State.Apply(ctx, cfg, actor(r)); err != nil {
+	res, err := s.opts.State.Apply(ctx, cfg, actor(r))
+	if err != nil {
 		return fmt.Errorf("apply stack %s: %w", cur.Key(), err)
+	}
+	if h := res[0].Pinned; h != nil {
+		return pinnedError(cur.Key(), h)
 	}
 	rec, err := s.stack(ctx, r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, s.present(rec))
+	ans := stackWriteAnswer{StateRecord: s.present(rec)}
+	if res[0].Changed {
+		ans.Warnings = s.stackWarnings(rec)
+	}
+	return writeJSON(w, ans)
+}
+
+// stackWriteAnswer is a stack as a write left it, with what the caller
+// should know of it (warnings: the config file declares it otherwise).
+type stackWriteAnswer struct {
+	store.StateRecord
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// stackWarnings is the warning of a stack the config file the server
+// applied declares with another desired state (none otherwise).
+func (s *Server) stackWarnings(rec store.StateRecord) []string {
+	if w := s.opts.State.StackWarning(rec); w != "" {
+		return []string{w}
+	}
+	return nil
+}
+
+// pinnedError answers a change of a stack that a rollback's hold pins.
+func pinnedError(key string, h *store.Hold) error {
+	return errorf(http.StatusConflict, codeConflict, "stack %s is pinned at %s until %s by a rollback hold: nothing was changed; end the hold first (blackwell unpin %s)",
+		key, h.Version, h.Until.UTC().Format(time.RFC3339), key)
 }
 
 // storedPolicies returns the stored policies of a client that govern a
@@ -294,13 +328,18 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
 type rollbackRequest struct {
 	Version string `json:"version"`
 	By      string `json:"by,omitempty"`
+	// Hold pins the stack at the restored state for this long (at most
+	// state.MaxHold).
+	Hold config.Duration `json:"hold,omitempty"`
 }
 
 // rollbackAnswer is what a rollback did: the new version, whose document
 // is the restored one.
 type rollbackAnswer struct {
 	store.ApplyResult
-	RestoredVersion string `json:"restored_version"`
+	RestoredVersion string      `json:"restored_version"`
+	Hold            *store.Hold `json:"hold,omitempty"`
+	Warnings        []string    `json:"warnings,omitempty"`
 }
 
 // rollback answers POST /v1/stacks/{client_id}/{stack_id}/rollback.
@@ -316,17 +355,62 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if !state.ValidVersion(req.Version) {
 		return invalid("%q is not a version like v1.2.0", req.Version)
 	}
+	if req.Hold.D() > state.MaxHold {
+		return invalid("a hold lasts at most 7 days (168h), not %s", req.Hold)
+	}
 	ctx := r.Context()
 	rec, err := s.stack(ctx, r)
 	if err != nil {
 		return err
 	}
-	res, err := s.opts.State.Rollback(ctx, rec.ClientID, rec.StackID, req.Version, by(r, req.By))
+	res, err := s.opts.State.Rollback(ctx, state.RollbackRequest{ClientID: rec.ClientID, StackID: rec.StackID,
+		Version: req.Version, By: by(r, req.By), Hold: req.Hold.D()})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("version %s of stack %s not found", req.Version, rec.Key())
 	}
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, rollbackAnswer{ApplyResult: res, RestoredVersion: req.Version})
+	ans := rollbackAnswer{ApplyResult: res, RestoredVersion: req.Version}
+	if after, err := s.opts.Store.GetState(ctx, rec.ClientID, rec.StackID); err == nil {
+		if after.Hold.Active(s.now()) {
+			ans.Hold = after.Hold
+		}
+		ans.Warnings = s.stackWarnings(after)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read stack %s: %w", rec.Key(), err)
+	}
+	return writeJSON(w, ans)
+}
+
+// unpinAnswer is what POST .../unpin did.
+type unpinAnswer struct {
+	ClientID string `json:"client_id"`
+	StackID  string `json:"stack_id"`
+	// Unpinned: the stack had a hold (active or expired), now removed.
+	Unpinned bool `json:"unpinned"`
+	// Hold is the hold removed.
+	Hold     *store.Hold `json:"hold,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+}
+
+// unpin answers POST /v1/stacks/{client_id}/{stack_id}/unpin: the stack's
+// hold ends; its desired state stays as it is.
+func (s *Server) unpin(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	rec, err := s.stack(ctx, r)
+	if err != nil {
+		return err
+	}
+	h, err := s.opts.State.Unpin(ctx, rec.ClientID, rec.StackID, actor(r))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("stack %s not found", rec.Key())
+	}
+	if err != nil {
+		return fmt.Errorf("unpin %s: %w", rec.Key(), err)
+	}
+	ans := unpinAnswer{ClientID: rec.ClientID, StackID: rec.StackID, Unpinned: h != nil, Hold: h}
+	rec.Hold = nil
+	ans.Warnings = s.stackWarnings(rec)
+	return writeJSON(w, ans)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -312,6 +313,12 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 	}
 	pass := store.Pass{Result: res}
 	rec.LastVerified = &now
+	if p.r.opts.Policies != nil {
+		// The policy this pass ran under: a policy written on its own
+		// (PUT, a client-wide one) changes no stack until here.
+		rec.ReconciliationPolicy = state.PolicySummary(p.policy)
+		rec.Observability.AlertChannels = state.ChannelNames(p.policy)
+	}
 	if stepErr != nil {
 		// Keep the drifts as they were: a failed observation proves nothing.
 		res.Status = store.ResultFailed

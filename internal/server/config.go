@@ -35,11 +35,11 @@ func (s *Server) loadConfig() (*config.Config, error) {
 // apply applies a parsed config exactly as blackwell apply does, and
 // builds its notification channels.
 func (s *Server) apply(ctx context.Context, cfg *config.Config) error {
-	res, err := s.state.Apply(ctx, cfg, "config:"+s.opts.ConfigPath)
+	a, err := s.state.ApplyFile(ctx, cfg, s.opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", s.opts.ConfigPath, err)
 	}
-	s.logApply(res)
+	s.logApply(a.Stacks)
 	return s.notify.Configure(ctx, cfg)
 }
 
@@ -57,6 +57,10 @@ func (s *Server) Reload(ctx context.Context) error {
 func (s *Server) logApply(res []store.ApplyResult) {
 	changed := 0
 	for _, r := range res {
+		if h := r.Pinned; h != nil {
+			s.log.Warn("desired state kept: the stack is pinned by a rollback hold; the file's version of it was not applied",
+				"client_id", r.ClientID, "stack_id", r.StackID, "state_version", r.Version, "pinned_until", h.Until, "pinned_by", h.By)
+		}
 		if r.Changed {
 			changed++
 			s.log.Info("desired state applied", "client_id", r.ClientID, "stack_id", r.StackID, "state_version", r.Version, "created", r.Created)

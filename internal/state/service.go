@@ -23,6 +23,13 @@ import (
 // longer validates).
 var ErrInvalid = errors.New("invalid")
 
+// ErrPinned marks a change refused because a rollback's hold pins the
+// stack's desired state (store.Hold).
+var ErrPinned = errors.New("pinned")
+
+// MaxHold is the longest hold a rollback may set.
+const MaxHold = 7 * 24 * time.Hour
+
 // Service applies desired state.
 type Service struct {
 	store    store.Store
@@ -41,6 +48,9 @@ type Service struct {
 	// policyLoads joins concurrent reads of one client's policies.
 	policyLoads singleflight.Group
 	policyGen   int // counts forgetPolicies
+
+	// file is what the server's config file declared (hold.go), under mu.
+	file *fileDeclared
 }
 
 // cachedPolicies are a client's decoded policies by stack id.
@@ -155,13 +165,27 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		return nil, nil, fmt.Errorf("apply desired state: %w", err)
 	}
 	var audit []store.AuditEntry
-	for _, r := range results {
+	for i, r := range results {
 		if !r.Changed {
 			continue
 		}
-		changes, _ := json.Marshal(map[string]any{"state_version": r.Version, "desired_hash": r.Hash, "created": r.Created})
+		changes, _ := json.Marshal(map[string]any{"state_version": r.Version, "desired_hash": r.Hash, "created": r.Created,
+			"environment": inputs[i].Environment})
 		audit = append(audit, store.AuditEntry{
 			Timestamp: s.now(), Action: "desired_state_changed", ClientID: r.ClientID, StackID: r.StackID,
+			TriggeredBy: by, Success: true, ChangesMade: changes,
+		})
+	}
+	for i, r := range results {
+		if r.Pinned == nil {
+			continue
+		}
+		// Kept: the input was not applied (a config applied at start, on
+		// SIGHUP or through the API, while a rollback's hold lasts).
+		changes, _ := json.Marshal(map[string]any{"reason": "pinned", "state_version": r.Version, "desired_hash": r.Hash,
+			"pinned_until": r.Pinned.Until, "not_applied_hash": inputs[i].Hash, "not_applied_environment": inputs[i].Environment})
+		audit = append(audit, store.AuditEntry{
+			Timestamp: s.now(), Action: "desired_state_kept", ClientID: r.ClientID, StackID: r.StackID,
 			TriggeredBy: by, Success: true, ChangesMade: changes,
 		})
 	}
@@ -198,7 +222,7 @@ func (s *Service) desiredInput(st config.Stack, pol config.PolicySpec, by string
 		Hash: sum, Document: doc,
 		Resources:     resourceSummary(st.Spec),
 		Policy:        PolicySummary(pol),
-		Observability: store.ObservabilitySummary{MetricsEndpoint: s.metricsEndpoint, AlertChannels: channelNames(pol)},
+		Observability: store.ObservabilitySummary{MetricsEndpoint: s.metricsEndpoint, AlertChannels: ChannelNames(pol)},
 		AppliedBy:     by,
 	}, nil
 }
@@ -233,7 +257,9 @@ func PolicySummary(p config.PolicySpec) store.PolicySummary {
 	}
 }
 
-func channelNames(p config.PolicySpec) []string {
+// ChannelNames is the spec's StateRecord.observability.alert_channels of a
+// policy: the channels it notifies, by name or type.
+func ChannelNames(p config.PolicySpec) []string {
 	out := []string{}
 	for _, c := range p.Notifications.Channels {
 		if c.Ref != "" {
@@ -361,11 +387,31 @@ func (s *Service) changedPolicy(ctx context.Context, clientID, stackID string) {
 	}
 }
 
+// RollbackRequest asks Rollback to make a stored version the desired
+// state again.
+type RollbackRequest struct {
+	ClientID, StackID string
+	// Version is the stored version whose document is restored.
+	Version string
+	// By names who rolls back (for the audit).
+	By string
+	// Hold, when positive, pins the stack at the restored desired state for
+	// this long (at most MaxHold): a config applied meanwhile (at start, on
+	// SIGHUP, through the API) does not overwrite it.
+	Hold time.Duration
+}
+
 // Rollback makes a stored version the desired state again. The rollback is
-// itself a new version (its number bumped), so history only grows.
-func (s *Service) Rollback(ctx context.Context, clientID, stackID, version, by string) (store.ApplyResult, error) {
+// itself a new version (its number bumped), so history only grows. A stack
+// pinned by an earlier hold is rolled back only with a new hold (which
+// replaces it): ErrPinned otherwise.
+func (s *Service) Rollback(ctx context.Context, req RollbackRequest) (store.ApplyResult, error) {
+	clientID, stackID, version := req.ClientID, req.StackID, req.Version
 	if !ValidVersion(version) {
 		return store.ApplyResult{}, fmt.Errorf("%w: rollback target %q is not a version like v1.2.0", ErrInvalid, version)
+	}
+	if req.Hold < 0 || req.Hold > MaxHold {
+		return store.ApplyResult{}, fmt.Errorf("%w: a hold lasts at most 7 days, not %s", ErrInvalid, req.Hold)
 	}
 	cur, err := s.store.GetState(ctx, clientID, stackID)
 	if err != nil {
@@ -388,18 +434,30 @@ func (s *Service) Rollback(ctx context.Context, clientID, stackID, version, by s
 		Metadata: config.StackMeta{ClientID: clientID, StackID: stackID, Environment: cur.Environment},
 		Spec:     spec,
 	}
-	in, err := s.desiredInput(st, pol, by)
+	in, err := s.desiredInput(st, pol, req.By)
 	if err != nil {
 		return store.ApplyResult{}, err
+	}
+	now := s.now()
+	if req.Hold > 0 {
+		in.Hold = &store.Hold{Restored: version, Until: now.Add(req.Hold), By: req.By, At: now}
 	}
 	res, err := s.store.ApplyDesired(ctx, []store.DesiredInput{in})
 	if err != nil {
 		return store.ApplyResult{}, fmt.Errorf("apply rollback: %w", err)
 	}
-	changes, _ := json.Marshal(map[string]any{"from_version": cur.StateVersion, "to_version": res[0].Version, "restored": version, "desired_hash": res[0].Hash})
+	if h := res[0].Pinned; h != nil {
+		return store.ApplyResult{}, fmt.Errorf("%w: stack %s/%s is pinned at %s until %s by a rollback hold: roll back with a hold of its own, or end it first (blackwell unpin %s/%s)",
+			ErrPinned, clientID, stackID, h.Version, h.Until.UTC().Format(time.RFC3339), clientID, stackID)
+	}
+	change := map[string]any{"from_version": cur.StateVersion, "to_version": res[0].Version, "restored": version, "desired_hash": res[0].Hash}
+	if in.Hold != nil {
+		change["hold_until"] = store.Truncate(in.Hold.Until)
+	}
+	changes, _ := json.Marshal(change)
 	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
-		Timestamp: s.now(), Action: "rollback", ClientID: clientID, StackID: stackID,
-		TriggeredBy: by, Success: true, ChangesMade: changes,
+		Timestamp: now, Action: "rollback", ClientID: clientID, StackID: stackID,
+		TriggeredBy: req.By, Success: true, ChangesMade: changes,
 	}}); err != nil {
 		return res[0], fmt.Errorf("audit rollback: %w", err)
 	}

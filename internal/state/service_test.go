@@ -70,7 +70,7 @@ func TestApplyVersionsOnlyChangedStacksAndRollsBack(t *testing.T) {
 	require.Equal(t, "v1.1.0", res[0].Version)
 	v2hash := res[0].Hash
 
-	rb, err := b.svc.Rollback(ctx, "acme", "web", "v1.0.0", "ops")
+	rb, err := b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: "v1.0.0", By: "ops"})
 	require.NoError(t, err)
 	require.Equal(t, "v1.2.0", rb.Version, "a rollback is a new version")
 	rec, err := b.store.GetState(ctx, "acme", "web")
@@ -82,12 +82,12 @@ func TestApplyVersionsOnlyChangedStacksAndRollsBack(t *testing.T) {
 	require.Equal(t, first.Hash, rec.DesiredHash)
 
 	for _, bad := range []string{"1.0.0", "v1.0", "v1.0.0-rc1", "latest", "v01.0.0", ""} {
-		_, err = b.svc.Rollback(ctx, "acme", "web", bad, "ops")
+		_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: bad, By: "ops"})
 		require.ErrorIs(t, err, state.ErrInvalid, bad)
 	}
-	_, err = b.svc.Rollback(ctx, "acme", "web", "v9.0.0", "ops")
+	_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "web", Version: "v9.0.0", By: "ops"})
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = b.svc.Rollback(ctx, "acme", "nope", "v1.0.0", "ops")
+	_, err = b.svc.Rollback(ctx, state.RollbackRequest{ClientID: "acme", StackID: "nope", Version: "v1.0.0", By: "ops"})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	audit, _, err := b.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
@@ -180,4 +180,58 @@ func TestPoliciesOfAClientAreReadOncePerTTL(t *testing.T) {
 		return err == nil && got.Schedule.Interval.D() == 4*time.Minute
 	}, 5*time.Second, 20*time.Millisecond)
 	require.EqualValues(t, 2, cs.lists.Load())
+}
+
+// TestAPolicyOnlyChangeUpdatesTheStacksSummary: turning auto-heal on in
+// the file changes no stack, but the stack's reconciliation_policy says
+// so at once (it stayed as first applied before).
+func TestAPolicyOnlyChangeUpdatesTheStacksSummary(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	pol := config.DefaultPolicy()
+	pol.AutoHeal.Enabled = false
+	_, err := b.svc.Apply(ctx, cfgWith("https://a.example/", &pol), "test")
+	require.NoError(t, err)
+	rec, err := b.store.GetState(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.False(t, rec.ReconciliationPolicy.AutoHeal)
+
+	pol.AutoHeal.Enabled = true
+	pol.AutoHeal.MaxAttempts = 5
+	a, err := b.svc.ApplyConfig(ctx, cfgWith("https://a.example/", &pol), "test")
+	require.NoError(t, err)
+	require.False(t, a.Stacks[0].Changed, "the stack's desired state is the same")
+	require.True(t, a.Policies[0].Changed)
+	rec, err = b.store.GetState(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.True(t, rec.ReconciliationPolicy.AutoHeal)
+	require.Equal(t, 5, rec.ReconciliationPolicy.MaxHealAttempts)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+}
+
+// TestAnEnvironmentOnlyChangeIsRecorded: the same spec under another
+// environment is a change: a new version, audited, and a pass asked for.
+func TestAnEnvironmentOnlyChangeIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	cfg := cfgWith("https://a.example/", nil)
+	_, err := b.svc.Apply(ctx, cfg, "test")
+	require.NoError(t, err)
+
+	cfg.Stacks[0].Metadata.Environment = "staging"
+	res, err := b.svc.Apply(ctx, cfg, "ops")
+	require.NoError(t, err)
+	require.True(t, res[0].Changed)
+	require.Equal(t, "v1.1.0", res[0].Version)
+	rec, err := b.store.GetState(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.Equal(t, "staging", rec.Environment)
+	require.Equal(t, []string{"acme/web", "acme/web"}, b.changed, "a pass is asked for")
+
+	audit, _, err := b.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: "desired_state_changed"})
+	require.NoError(t, err)
+	require.Len(t, audit, 2)
+	require.Contains(t, string(audit[1].ChangesMade), `"environment":"staging"`)
 }

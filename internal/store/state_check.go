@@ -71,6 +71,128 @@ func NextMinorVersion(v string) (string, error) {
 	return fmt.Sprintf("v%d.%d.0", n[0], n[1]+1), nil
 }
 
+// StoredDesired is what ApplyDesired reads of a stored stack to decide
+// what to write (DecideApply): its version, hash and environment, and its
+// summaries and hold as stored (StateDocs).
+type StoredDesired struct {
+	Version, Hash, Environment             string
+	Resources, Policy, Observability, Hold string
+}
+
+// ApplyAction is what ApplyDesired does to a stored stack.
+type ApplyAction int
+
+// The actions of DecideApply.
+const (
+	// ApplyNothing: the input is what is stored; nothing is written.
+	ApplyNothing ApplyAction = iota
+	// ApplyInPlace: the same desired state, other summaries (a policy
+	// changed, not the stack) or a new hold: the resources, policy and
+	// observability summaries and the hold are written, no new version.
+	ApplyInPlace
+	// ApplyChange: another document or environment: a new version.
+	ApplyChange
+)
+
+// ApplyDecision is what ApplyDesired writes for one input of a stored
+// stack.
+type ApplyDecision struct {
+	Action ApplyAction
+	// Version is the stack's version after the write (the next one for
+	// ApplyChange).
+	Version string
+	// Docs are the columns to write: the input's summaries, and the hold.
+	Docs StateDocs
+	// Pinned is the active hold that kept the stored desired state.
+	Pinned *Hold
+}
+
+// DecideApply says what ApplyDesired does at now with input d of a stored
+// stack cur. The environment is part of the desired state: a new one is a
+// new version even with the same document. An active stored hold keeps
+// the desired state unless d carries a hold of its own; a change clears
+// an expired hold.
+func DecideApply(cur StoredDesired, d DesiredInput, now time.Time) (ApplyDecision, error) {
+	docs, err := EncodeStateDocs(StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+		Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability})
+	if err != nil {
+		return ApplyDecision{}, err
+	}
+	dec := ApplyDecision{Version: cur.Version, Docs: docs}
+	change := cur.Hash != d.Hash || cur.Environment != d.Environment
+	if change && d.Hold == nil {
+		held, err := DecodeHold(cur.Hold)
+		if err != nil {
+			return ApplyDecision{}, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		if held.Active(now) {
+			// Kept: the resources summary is the kept document's; the
+			// policy and observability summaries are not pinned.
+			change, dec.Pinned = false, held
+			dec.Docs.Resources = cur.Resources
+		}
+	}
+	switch {
+	case change:
+		if dec.Version, err = NextMinorVersion(cur.Version); err != nil {
+			return ApplyDecision{}, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		dec.Action = ApplyChange
+	case cur.Resources != docs.Resources || cur.Policy != docs.Policy || cur.Observability != docs.Observability:
+		dec.Action = ApplyInPlace
+	}
+	switch {
+	case d.Hold != nil:
+		if dec.Docs.Hold, err = EncodeHold(d.Hold.Pinning(dec.Version)); err != nil {
+			return ApplyDecision{}, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		if dec.Action == ApplyNothing {
+			dec.Action = ApplyInPlace
+		}
+	case dec.Action == ApplyChange:
+		dec.Docs.Hold = "" // an expired hold ends with the next change
+	default:
+		dec.Docs.Hold = cur.Hold
+	}
+	return dec, nil
+}
+
+// Pinning is h pinning version, its times truncated as stored (nil for
+// nil).
+func (h *Hold) Pinning(version string) *Hold {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Version, c.Until, c.At = version, Truncate(h.Until), Truncate(h.At)
+	return &c
+}
+
+// EncodeHold is the stored form of a hold: JSON, or "" for none.
+func EncodeHold(h *Hold) (string, error) {
+	if h == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(h.Pinning(h.Version)) // (h is not nil)
+	if err != nil {
+		return "", fmt.Errorf("encode hold: %w", err)
+	}
+	return string(b), nil
+}
+
+// DecodeHold reads a stored hold ("" is none).
+func DecodeHold(doc string) (*Hold, error) {
+	if doc == "" {
+		return nil, nil
+	}
+	var h Hold
+	if err := json.Unmarshal([]byte(doc), &h); err != nil {
+		return nil, fmt.Errorf("decode hold: %w", err)
+	}
+	h.Until, h.At = h.Until.UTC(), h.At.UTC()
+	return &h, nil
+}
+
 // CheckPolicy validates a policy for PutPolicy: it has a client id and a
 // document that is JSON.
 func CheckPolicy(p PolicyRecord) error {
@@ -128,6 +250,8 @@ type StateDocs struct {
 	Policy           string
 	Observability    string
 	LastKnown        string
+	// Hold is EncodeHold of the record's hold ("" for none).
+	Hold string
 }
 
 // EncodeStateDocs encodes the JSON columns of rec, after checking that its
@@ -162,6 +286,10 @@ func EncodeStateDocs(rec StateRecord) (StateDocs, error) {
 		}
 		*f.dst = string(b)
 	}
+	var err error
+	if docs.Hold, err = EncodeHold(rec.Hold); err != nil {
+		return StateDocs{}, fmt.Errorf("state %s: %w", rec.Key(), err)
+	}
 	return docs, nil
 }
 
@@ -183,6 +311,10 @@ func (docs StateDocs) Decode(rec *StateRecord) error {
 			return fmt.Errorf("decode state %s: %w", rec.Key(), err)
 		}
 	}
+	var err error
+	if rec.Hold, err = DecodeHold(docs.Hold); err != nil {
+		return fmt.Errorf("decode state %s: %w", rec.Key(), err)
+	}
 	return nil
 }
 
@@ -202,6 +334,9 @@ func StoredState(rec StateRecord, desired string, docs StateDocs) (StateRecord, 
 	rec.Resources = maps.Clone(rec.Resources)
 	rec.ReconciliationPolicy.RequireApproval = slices.Clone(rec.ReconciliationPolicy.RequireApproval)
 	rec.Observability.AlertChannels = slices.Clone(rec.Observability.AlertChannels)
+	if rec.Hold != nil {
+		rec.Hold = rec.Hold.Pinning(rec.Hold.Version) // a copy, as stored
+	}
 	if docs.LastKnown != "" {
 		// Decoded, as a read does: its times come back as JSON gives them.
 		rec.LastKnown = drift.LastKnown{}

@@ -71,7 +71,29 @@ type StateRecord struct {
 	// Revision increases on every write; UpdateState and CommitPass fail with
 	// ErrConflict when the caller's revision is not the stored one.
 	Revision int64 `json:"revision"`
+
+	// Hold pins the desired state (a rollback with a hold), nil when there
+	// is none. Written by ApplyDesired and Unpin only (UpdateState and
+	// CommitPass keep it); an expired hold stays until the next change.
+	Hold *Hold `json:"hold,omitempty"`
 }
+
+// Hold pins a stack's desired state at a version restored by a rollback:
+// until it ends, ApplyDesired leaves the stack's desired state as it is
+// (a config applied on start, SIGHUP or through the API does not
+// overwrite it), except with an input carrying a new hold.
+type Hold struct {
+	// Version is the state version pinned (the rollback's new version).
+	Version string `json:"version"`
+	// Restored is the version whose document the rollback restored.
+	Restored string    `json:"restored"`
+	Until    time.Time `json:"until"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+// Active reports whether h holds at now (nil holds nothing).
+func (h *Hold) Active(now time.Time) bool { return h != nil && now.Before(h.Until) }
 
 // Key is "client_id/stack_id".
 func (r StateRecord) Key() string { return r.ClientID + "/" + r.StackID }
@@ -101,6 +123,11 @@ type DesiredInput struct {
 	Policy        PolicySummary
 	Observability ObservabilitySummary
 	AppliedBy     string
+	// Hold, when set, pins the stack at the version this input makes
+	// (ApplyDesired sets Hold.Version), replacing any hold, even when the
+	// desired state is unchanged. Without it, a stack whose stored hold is
+	// active keeps its desired document and environment (ApplyResult.Pinned).
+	Hold *Hold
 }
 
 // ApplyResult says what ApplyDesired did for one stack.
@@ -113,6 +140,10 @@ type ApplyResult struct {
 	Changed bool   `json:"changed"`
 	Version string `json:"state_version"`
 	Hash    string `json:"desired_hash"`
+	// Pinned is the hold that kept the stack's desired state as it was:
+	// the input would have changed it (Version and Hash are then the
+	// stack's, not the input's).
+	Pinned *Hold `json:"pinned,omitempty"`
 }
 
 // DesiredVersion is one stored version of a stack's desired document.
@@ -443,10 +474,16 @@ type Store interface {
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
-	// whose Hash is unchanged is left alone; a changed one gets a new
-	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
-	// the old version appended to PreviousVersions.
+	// whose Hash or Environment changed gets a new DesiredVersion with the
+	// semver minor bumped (v1.0.0 for a new stack), the old version
+	// appended to PreviousVersions; an unchanged one gets only the
+	// summaries that differ (DecideApply). A stack under an active Hold
+	// keeps its desired state unless the input carries a hold of its own
+	// (ApplyResult.Pinned says so); a change clears an expired hold.
 	ApplyDesired(ctx context.Context, in []DesiredInput) ([]ApplyResult, error)
+	// Unpin removes a stack's hold, returning it (nil when there was none,
+	// and nothing is written). ErrNotFound when there is no such stack.
+	Unpin(ctx context.Context, clientID, stackID string) (*Hold, error)
 	// DeleteStack removes a stack in one transaction: its state record and
 	// its own policy go; its open drifts are resolved, its pending heal
 	// attempts cancelled and its pending approval requests closed, and

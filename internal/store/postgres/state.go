@@ -18,7 +18,7 @@ import (
 
 const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
 	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
-	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known`
+	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known, hold`
 
 // stateRow is a states row as stored: JSON columns encoded, times
 // truncated. Decoding it gives what GetState returns.
@@ -36,14 +36,14 @@ type stateRow struct {
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
 		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown}
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown, &r.docs.Hold}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown}
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown, r.docs.Hold}
 }
 
 // encodeState encodes a record (its JSON documents by
@@ -105,7 +105,8 @@ func marshal(v any) (string, error) {
 // qApplyLock reads and locks the stored stacks among those being applied,
 // in key order, so concurrent applies of overlapping stacks do not
 // deadlock.
-const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions
+const qApplyLock = `SELECT s.client_id, s.stack_id, s.state_version, s.desired_hash, s.previous_versions,
+	s.environment, s.resources, s.reconciliation_policy, s.observability, s.hold
 FROM states s JOIN unnest($1::text[], $2::text[]) AS k(client_id, stack_id)
 	ON s.client_id = k.client_id AND s.stack_id = k.stack_id
 ORDER BY s.client_id, s.stack_id
@@ -120,16 +121,22 @@ WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.client_id = k.client_id AND s.s
 ORDER BY v.client_id, v.stack_id, v.seq DESC`
 
 // qInsertState inserts a new stack unless a concurrent apply just did; its
-// shard ($21, store.ShardOf) is written once, here.
+// shard ($22, store.ShardOf) is written once, here.
 const qInsertState = `INSERT INTO states (` + stateColumns + `, shard)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 ON CONFLICT (client_id, stack_id) DO NOTHING`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = $1, desired_hash = $2, desired = $3, state_version = $4,
-	previous_versions = $5, resources = $6, reconciliation_policy = $7, observability = $8,
-	updated_at = $9, revision = revision + 1
-WHERE client_id = $10 AND stack_id = $11`
+	previous_versions = $5, resources = $6, reconciliation_policy = $7, observability = $8, hold = $9,
+	updated_at = $10, revision = revision + 1
+WHERE client_id = $11 AND stack_id = $12`
+
+// qUpdateInPlace writes the summaries and hold of a stack whose desired
+// state is unchanged (store.ApplyInPlace).
+const qUpdateInPlace = `UPDATE states SET resources = $1, reconciliation_policy = $2, observability = $3, hold = $4,
+	updated_at = $5, revision = revision + 1
+WHERE client_id = $6 AND stack_id = $7`
 
 // qInsertVersion stores a version of a desired document.
 const qInsertVersion = `INSERT INTO desired_versions (client_id, stack_id, version, hash, document, created_at, created_by)
@@ -138,16 +145,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`
 // applied is what ApplyDesired knows of a stack while it works through its
 // input: as stored, then as this transaction has changed it.
 type applied struct {
-	version, hash string
-	prev          []string
+	store.StoredDesired
+	prev []string
 }
 
 type stackKey struct{ client, stack string }
 
 // ApplyDesired upserts desired state in one transaction. A new stack starts
 // at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
-// pass has run yet); a changed hash bumps the minor version and appends the
-// old one to PreviousVersions; an unchanged hash writes nothing.
+// pass has run yet); a changed hash or environment bumps the minor version
+// and appends the old one to PreviousVersions; otherwise only summaries
+// that differ are written, and a hold pins (store.DecideApply).
 //
 // Two round trips: the first locks and reads the stored stacks it applies
 // (in key order), the second sends every write and commits. A stack created
@@ -220,11 +228,13 @@ func readApplied(ctx context.Context, t *txn, clients, stacks []string) (map[sta
 	b := t.batch()
 	b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
 		var (
-			k                      stackKey
-			version, hash, prevDoc string
+			k       stackKey
+			sd      store.StoredDesired
+			prevDoc string
 		)
-		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &version, &hash, &prevDoc}, func() error {
-			a := &applied{version: version, hash: hash}
+		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &sd.Version, &sd.Hash, &prevDoc, &sd.Environment,
+			&sd.Resources, &sd.Policy, &sd.Observability, &sd.Hold}, func() error {
+			a := &applied{StoredDesired: sd}
 			if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
 				return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
 			}
@@ -256,8 +266,7 @@ func queueApply(b *pgx.Batch, d store.DesiredInput, cur map[stackKey]*applied, l
 	k := stackKey{d.ClientID, d.StackID}
 	res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
 	a, ok := cur[k]
-	switch {
-	case !ok:
+	if !ok {
 		first, err := store.RecreatedVersion(lastVersion[k])
 		if err != nil {
 			return res, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
@@ -266,27 +275,50 @@ func queueApply(b *pgx.Batch, d store.DesiredInput, cur map[stackKey]*applied, l
 		if err := queueInsertStack(b, d, first, now); err != nil {
 			return res, err
 		}
-		cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
-	case a.hash == d.Hash:
-		res.Version = a.version
-	default:
-		next, err := store.NextMinorVersion(a.version)
+		docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
+			Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability, Hold: d.Hold.Pinning(first)})
 		if err != nil {
-			return res, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-		}
-		prev := append(slices.Clone(a.prev), a.version)
-		if err := queueChangeStack(b, d, next, prev, now); err != nil {
 			return res, err
 		}
-		res.Changed, res.Version = true, next
-		cur[k] = &applied{version: next, hash: d.Hash, prev: prev}
+		cur[k] = &applied{StoredDesired: storedDesired(d, first, docs), prev: []string{}}
+		return res, nil
+	}
+	dec, err := store.DecideApply(a.StoredDesired, d, now)
+	if err != nil {
+		return res, err
+	}
+	res.Version, res.Pinned = dec.Version, dec.Pinned
+	if dec.Pinned != nil {
+		res.Hash = a.Hash // the stack's: the input was not applied
+	}
+	switch dec.Action {
+	case store.ApplyInPlace:
+		docs := dec.Docs
+		b.Queue(qUpdateInPlace, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
+		next := *a
+		next.Resources, next.Policy, next.Observability, next.Hold = docs.Resources, docs.Policy, docs.Observability, docs.Hold
+		cur[k] = &next
+	case store.ApplyChange:
+		prev := append(slices.Clone(a.prev), a.Version)
+		if err := queueChangeStack(b, d, dec, prev, now); err != nil {
+			return res, err
+		}
+		res.Changed = true
+		cur[k] = &applied{StoredDesired: storedDesired(d, dec.Version, dec.Docs), prev: prev}
 	}
 	return res, nil
 }
 
+// storedDesired is what d makes of a stack at version, as ApplyDesired
+// reads it back within its transaction.
+func storedDesired(d store.DesiredInput, version string, docs store.StateDocs) store.StoredDesired {
+	return store.StoredDesired{Version: version, Hash: d.Hash, Environment: d.Environment,
+		Resources: docs.Resources, Policy: docs.Policy, Observability: docs.Observability, Hold: docs.Hold}
+}
+
 func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) error {
 	rec := store.NewState(d, now)
-	rec.StateVersion = version
+	rec.StateVersion, rec.Hold = version, d.Hold.Pinning(version)
 	row, err := encodeState(rec)
 	if err != nil {
 		return err
@@ -302,16 +334,49 @@ func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now ti
 	return nil
 }
 
-func queueChangeStack(b *pgx.Batch, d store.DesiredInput, next string, prev []string, now time.Time) error {
-	docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
-		PreviousVersions: prev, Resources: d.Resources, ReconciliationPolicy: d.Policy, Observability: d.Observability})
+func queueChangeStack(b *pgx.Batch, d store.DesiredInput, dec store.ApplyDecision, prev []string, now time.Time) error {
+	prevDoc, err := marshal(prev)
 	if err != nil {
 		return err
 	}
-	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), next,
-		docs.PreviousVersions, docs.Resources, docs.Policy, docs.Observability, ts(now), d.ClientID, d.StackID)
-	queueVersion(b, d, next, now)
+	docs := dec.Docs
+	b.Queue(qChangeDesired, d.Environment, d.Hash, string(d.Document), dec.Version,
+		prevDoc, docs.Resources, docs.Policy, docs.Observability, docs.Hold, ts(now), d.ClientID, d.StackID)
+	queueVersion(b, d, dec.Version, now)
 	return nil
+}
+
+// Unpin removes a stack's hold and returns it (nil: there was none, and
+// nothing is written).
+func (s *Store) Unpin(ctx context.Context, clientID, stackID string) (*store.Hold, error) {
+	var held *store.Hold
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		held = nil
+		var doc string
+		b := t.batch()
+		b.Queue(`SELECT hold FROM states WHERE client_id = $1 AND stack_id = $2 FOR UPDATE`, clientID, stackID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&doc)
+		})
+		if err := t.send(ctx, b); err != nil {
+			return translate(err)
+		}
+		h, err := store.DecodeHold(doc)
+		if err != nil || h == nil {
+			return err
+		}
+		b = t.batch()
+		b.Queue(`UPDATE states SET hold = '', updated_at = $1, revision = revision + 1 WHERE client_id = $2 AND stack_id = $3`,
+			ts(s.now()), clientID, stackID)
+		if err := t.commit(ctx, b); err != nil {
+			return err
+		}
+		held = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unpin %s/%s: %w", clientID, stackID, err)
+	}
+	return held, nil
 }
 
 func queueVersion(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) {

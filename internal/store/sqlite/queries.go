@@ -9,15 +9,22 @@ import "strings"
 // RETURNING mean the same in both, and placeholders are ? (there: $n).
 
 // qApplyRead reads what ApplyDesired compares and bumps.
-const qApplyRead = `SELECT state_version, desired_hash, previous_versions FROM states WHERE client_id = ? AND stack_id = ?`
+const qApplyRead = `SELECT state_version, desired_hash, previous_versions, environment, resources,
+	reconciliation_policy, observability, hold FROM states WHERE client_id = ? AND stack_id = ?`
 
 // qInsertState inserts a new stack, with its shard (store.ShardOf), written
 // once, here.
-const qInsertState = `INSERT INTO states (` + stateColumns + `, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const qInsertState = `INSERT INTO states (` + stateColumns + `, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // qChangeDesired writes a changed desired state: ApplyDesired's columns only.
 const qChangeDesired = `UPDATE states SET environment = ?, desired_hash = ?, desired = ?, state_version = ?,
-	previous_versions = ?, resources = ?, reconciliation_policy = ?, observability = ?,
+	previous_versions = ?, resources = ?, reconciliation_policy = ?, observability = ?, hold = ?,
+	updated_at = ?, revision = revision + 1
+WHERE client_id = ? AND stack_id = ?`
+
+// qUpdateInPlace writes the summaries and hold of a stack whose desired
+// state is unchanged (store.ApplyInPlace).
+const qUpdateInPlace = `UPDATE states SET resources = ?, reconciliation_policy = ?, observability = ?, hold = ?,
 	updated_at = ?, revision = revision + 1
 WHERE client_id = ? AND stack_id = ?`
 
@@ -205,6 +212,7 @@ func writerQueries() []string {
 		qApplyRead,
 		qInsertState,
 		qChangeDesired,
+		qUpdateInPlace,
 		qInsertVersion,
 		qUpdateState,
 		qStateExists,

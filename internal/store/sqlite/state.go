@@ -14,7 +14,7 @@ import (
 
 const stateColumns = `client_id, stack_id, environment, desired_hash, applied_hash, state_version,
 	previous_versions, desired, resources, last_applied, last_verified, created_at, updated_at,
-	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known`
+	status, drift_details, last_error, reconciliation_policy, observability, revision, last_known, hold`
 
 // stateRow is a states row as stored: JSON columns encoded, times in
 // microseconds. Decoding it gives what GetState returns.
@@ -32,14 +32,14 @@ type stateRow struct {
 func (r *stateRow) dest() []any {
 	return []any{&r.clientID, &r.stackID, &r.environment, &r.desiredHash, &r.appliedHash, &r.stateVersion,
 		&r.docs.PreviousVersions, &r.desired, &r.docs.Resources, &r.lastApplied, &r.lastVerified, &r.createdAt, &r.updatedAt,
-		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown}
+		&r.status, &r.docs.DriftDetails, &r.lastError, &r.docs.Policy, &r.docs.Observability, &r.revision, &r.docs.LastKnown, &r.docs.Hold}
 }
 
 // args are the values of stateColumns, in order.
 func (r *stateRow) args() []any {
 	return []any{r.clientID, r.stackID, r.environment, r.desiredHash, r.appliedHash, r.stateVersion,
 		r.docs.PreviousVersions, r.desired, r.docs.Resources, r.lastApplied, r.lastVerified, r.createdAt, r.updatedAt,
-		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown}
+		r.status, r.docs.DriftDetails, r.lastError, r.docs.Policy, r.docs.Observability, r.revision, r.docs.LastKnown, r.docs.Hold}
 }
 
 // encodeState encodes a record (its JSON documents by
@@ -91,8 +91,9 @@ func marshal(v any) (string, error) {
 
 // ApplyDesired upserts desired state in one transaction. A new stack starts
 // at v1.0.0 with Status healthy, LastVerified nil and AppliedHash empty (no
-// pass has run yet); a changed hash bumps the minor version and appends the
-// old one to PreviousVersions; an unchanged hash writes nothing.
+// pass has run yet); a changed hash or environment bumps the minor version
+// and appends the old one to PreviousVersions; otherwise only summaries
+// that differ are written (store.DecideApply).
 func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]store.ApplyResult, error) {
 	if err := store.CheckDesired(in); err != nil {
 		return nil, err
@@ -109,8 +110,12 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 		}
 		for i, d := range in {
 			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
-			var version, hash, prev string
-			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&version, &hash, &prev)
+			var (
+				cur  store.StoredDesired
+				prev string
+			)
+			err := sel.QueryRowContext(ctx, d.ClientID, d.StackID).Scan(&cur.Version, &cur.Hash, &prev, &cur.Environment,
+				&cur.Resources, &cur.Policy, &cur.Observability, &cur.Hold)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				// A stack deleted before keeps its versions: a new one
@@ -131,16 +136,25 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 				}
 			case err != nil:
 				return fmt.Errorf("read state %s/%s: %w", d.ClientID, d.StackID, err)
-			case hash == d.Hash:
-				res.Version = version
 			default:
-				next, err := store.NextMinorVersion(version)
+				dec, err := store.DecideApply(cur, d, now)
 				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				res.Changed, res.Version = true, next
-				if err := s.changeStack(ctx, tx, d, version, next, prev, now); err != nil {
 					return err
+				}
+				res.Version, res.Pinned = dec.Version, dec.Pinned
+				if dec.Pinned != nil {
+					res.Hash = cur.Hash
+				}
+				switch dec.Action {
+				case store.ApplyInPlace:
+					if err := s.updateInPlace(ctx, tx, d, dec.Docs, now); err != nil {
+						return err
+					}
+				case store.ApplyChange:
+					res.Changed = true
+					if err := s.changeStack(ctx, tx, d, cur.Version, dec, prev, now); err != nil {
+						return err
+					}
 				}
 			}
 			results[i] = res
@@ -155,7 +169,7 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 
 func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, version string, now time.Time) error {
 	rec := store.NewState(d, now)
-	rec.StateVersion = version
+	rec.StateVersion, rec.Hold = version, d.Hold.Pinning(version)
 	row, err := encodeState(rec)
 	if err != nil {
 		return err
@@ -170,14 +184,12 @@ func (s *Store) insertStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	return s.insertVersion(ctx, tx, d, version, now)
 }
 
-func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, old, next, prevJSON string, now time.Time) error {
+func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInput, old string, dec store.ApplyDecision, prevJSON string, now time.Time) error {
 	var prev []string
 	if err := json.Unmarshal([]byte(prevJSON), &prev); err != nil {
 		return fmt.Errorf("decode previous versions of %s/%s: %w", d.ClientID, d.StackID, err)
 	}
-	docs, err := store.EncodeStateDocs(store.StateRecord{ClientID: d.ClientID, StackID: d.StackID,
-		PreviousVersions: append(prev, old), Resources: d.Resources,
-		ReconciliationPolicy: d.Policy, Observability: d.Observability})
+	prevDoc, err := marshal(append(prev, old))
 	if err != nil {
 		return err
 	}
@@ -185,11 +197,49 @@ func (s *Store) changeStack(ctx context.Context, tx *sql.Tx, d store.DesiredInpu
 	if err != nil {
 		return err
 	}
-	if _, err := up.ExecContext(ctx, d.Environment, d.Hash, string(d.Document), next,
-		docs.PreviousVersions, docs.Resources, docs.Policy, docs.Observability, micros(now), d.ClientID, d.StackID); err != nil {
+	docs := dec.Docs
+	if _, err := up.ExecContext(ctx, d.Environment, d.Hash, string(d.Document), dec.Version,
+		prevDoc, docs.Resources, docs.Policy, docs.Observability, docs.Hold, micros(now), d.ClientID, d.StackID); err != nil {
 		return fmt.Errorf("update state %s/%s: %w", d.ClientID, d.StackID, err)
 	}
-	return s.insertVersion(ctx, tx, d, next, now)
+	return s.insertVersion(ctx, tx, d, dec.Version, now)
+}
+
+func (s *Store) updateInPlace(ctx context.Context, tx *sql.Tx, d store.DesiredInput, docs store.StateDocs, now time.Time) error {
+	up, err := s.write(ctx, tx, qUpdateInPlace)
+	if err != nil {
+		return err
+	}
+	if _, err := up.ExecContext(ctx, docs.Resources, docs.Policy, docs.Observability, docs.Hold, micros(now), d.ClientID, d.StackID); err != nil {
+		return fmt.Errorf("update state %s/%s: %w", d.ClientID, d.StackID, err)
+	}
+	return nil
+}
+
+// Unpin removes a stack's hold and returns it (nil: there was none, and
+// nothing is written).
+func (s *Store) Unpin(ctx context.Context, clientID, stackID string) (*store.Hold, error) {
+	var held *store.Hold
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var doc string
+		if err := tx.QueryRowContext(ctx, `SELECT hold FROM states WHERE client_id = ? AND stack_id = ?`, clientID, stackID).Scan(&doc); err != nil {
+			return translate(err)
+		}
+		h, err := store.DecodeHold(doc)
+		if err != nil || h == nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE states SET hold = '', updated_at = ?, revision = revision + 1 WHERE client_id = ? AND stack_id = ?`,
+			micros(s.now()), clientID, stackID); err != nil {
+			return err
+		}
+		held = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unpin %s/%s: %w", clientID, stackID, err)
+	}
+	return held, nil
 }
 
 func (s *Store) insertVersion(ctx context.Context, tx *sql.Tx, d store.DesiredInput, version string, now time.Time) error {

@@ -155,6 +155,61 @@ func testApplyDesiredBatch(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, "hc", getState(ctx, t, s, "globex", "c").DesiredHash)
 }
 
+// testApplyDesiredEnvironmentOnly: a new environment with the same
+// document is a change of desired state like any other: a new version
+// (its document the same), the environment stored.
+func testApplyDesiredEnvironmentOnly(ctx context.Context, t *testing.T, s store.Store) {
+	first := newStack(ctx, t, s, "acme", "shop")
+	in := desired("acme", "shop", "h-shop")
+	in.Environment = "staging"
+	in.AppliedBy = "bob"
+	res := apply(ctx, t, s, in)
+	require.Equal(t, store.ApplyResult{
+		ClientID: "acme", StackID: "shop", Changed: true, Version: "v1.1.0", Hash: "h-shop",
+	}, res[0])
+	rec := getState(ctx, t, s, "acme", "shop")
+	require.Equal(t, "staging", rec.Environment)
+	require.Equal(t, "v1.1.0", rec.StateVersion)
+	require.Equal(t, []string{"v1.0.0"}, rec.PreviousVersions)
+	require.Equal(t, first.Revision+1, rec.Revision)
+	versions, err := s.ListDesiredVersions(ctx, "acme", "shop")
+	require.NoError(t, err)
+	require.Len(t, versions, 2)
+	require.Equal(t, "bob", versions[0].CreatedBy)
+	require.Equal(t, versions[1].Document, versions[0].Document, "the same document")
+
+	// Applying it again changes nothing.
+	res = apply(ctx, t, s, in)
+	require.False(t, res[0].Changed)
+	require.Equal(t, rec, getState(ctx, t, s, "acme", "shop"))
+}
+
+// testApplyDesiredSummariesOnly: the same document and environment with
+// another policy or observability summary (a policy changed, not the
+// stack) updates the record's summaries in place: no new version, not
+// Changed, the revision bumped.
+func testApplyDesiredSummariesOnly(ctx context.Context, t *testing.T, s store.Store) {
+	first := newStack(ctx, t, s, "acme", "shop")
+	in := desired("acme", "shop", "h-shop")
+	in.Policy = store.PolicySummary{AutoHeal: false, MaxHealAttempts: 5, HealBackoff: "linear", RequireApproval: []string{}}
+	in.Observability.AlertChannels = []string{"pagerduty", "slack"}
+	res := apply(ctx, t, s, in)
+	require.Equal(t, store.ApplyResult{ClientID: "acme", StackID: "shop", Version: "v1.0.0", Hash: "h-shop"}, res[0])
+	rec := getState(ctx, t, s, "acme", "shop")
+	require.Equal(t, in.Policy, rec.ReconciliationPolicy)
+	require.Equal(t, in.Observability, rec.Observability)
+	require.Equal(t, "v1.0.0", rec.StateVersion)
+	require.Empty(t, rec.PreviousVersions)
+	require.Equal(t, first.Revision+1, rec.Revision)
+	versions, err := s.ListDesiredVersions(ctx, "acme", "shop")
+	require.NoError(t, err)
+	require.Len(t, versions, 1, "no new version")
+
+	// Unchanged summaries write nothing.
+	apply(ctx, t, s, in)
+	require.Equal(t, rec, getState(ctx, t, s, "acme", "shop"))
+}
+
 func testGetStateNotFound(ctx context.Context, t *testing.T, s store.Store) {
 	_, err := s.GetState(ctx, "acme", "missing")
 	require.ErrorIs(t, err, store.ErrNotFound)

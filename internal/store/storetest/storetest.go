@@ -53,6 +53,9 @@ func cases() []testCase {
 		{"ApplyDesiredUnchanged", testApplyDesiredUnchanged},
 		{"ApplyDesiredChanged", testApplyDesiredChanged},
 		{"ApplyDesiredBatch", testApplyDesiredBatch},
+		{"ApplyDesiredEnvironmentOnly", testApplyDesiredEnvironmentOnly},
+		{"ApplyDesiredSummariesOnly", testApplyDesiredSummariesOnly},
+		{"Holds", testHolds}, // hold_cases.go
 		{"GetStateNotFound", testGetStateNotFound},
 		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
