@@ -11,7 +11,6 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
-	"github.com/blackwellio/blackwell/internal/provider/shopify"
 )
 
 // Facts the indicators rely on, each from the provider's public docs.
@@ -26,6 +25,10 @@ const (
 	ShopifyRetryWindow = 4 * time.Hour
 	// ShopifyAttempts is a delivery's first attempt and its 8 retries.
 	ShopifyAttempts = 9
+	// ShopifyDefaultAPIVersion is the shopify driver's default
+	// api_version (shopify.DefaultAPIVersion; a test keeps them equal,
+	// since the store imports this package and the driver the store).
+	ShopifyDefaultAPIVersion = "2025-07"
 	// DefaultMinDaysValid is the probe's default min_days_valid: a tls
 	// probe turns unhealthy that many days before notAfter.
 	DefaultMinDaysValid = 14
@@ -313,7 +316,7 @@ func apiVersions(r *Reading, o Observation, p Params) {
 		version := b.Settings["api_version"]
 		pinned := version != ""
 		if !pinned {
-			version = shopify.DefaultAPIVersion
+			version = ShopifyDefaultAPIVersion
 		}
 		integrations := integrationsOf(o.Spec, role, "")
 		end, err := ShopifyEndOfSupport(version)

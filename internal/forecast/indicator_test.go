@@ -10,7 +10,15 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/forecast"
+	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/provider/shopify"
 )
+
+func TestDefaultsMatchTheirSources(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, shopify.DefaultAPIVersion, forecast.ShopifyDefaultAPIVersion)
+	require.Equal(t, probe.DefaultMinDaysValid, forecast.DefaultMinDaysValid)
+}
 
 const day = 24 * time.Hour
 

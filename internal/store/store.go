@@ -442,6 +442,8 @@ type Store interface {
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
+	ForecastStore // forecasts of drift (forecast.go)
+
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash is unchanged is left alone; a changed one gets a new
 	// DesiredVersion with the semver minor bumped (v1.0.0 for a new stack),
