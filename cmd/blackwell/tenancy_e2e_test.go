@@ -236,6 +236,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/clients/{client_id}/policy":                get,
 		"PUT /v1/clients/{client_id}/policy":                jsonBody(`{"spec": {"schedule": {"interval": "5m"}}}`),
 		"GET /v1/clients/{client_id}/content":               get,
+		"GET /v1/clients/{client_id}/forecasts":             get,
 		// Everything of the other client, were it allowed.
 		"POST /v1/clients/{client_id}/erase":           jsonBody(`{"all": true}`),
 		"POST /v1/alerts":                              jsonBody(`{"client_id": "x", "reason": "tenancy suite"}`),

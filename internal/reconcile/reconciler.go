@@ -92,6 +92,9 @@ type Options struct {
 	// with the stack's open drifts (confirmed or not) and those that
 	// cleared in this pass: the feed of notifications. Keep it quick.
 	OnDrifts func(ctx context.Context, res store.ReconciliationResult, open, resolved []drift.Drift)
+	// Forecasts, when set, is called after every committed successful
+	// pass with what the pass observed (ForecastHook, forecast_hook.go).
+	Forecasts ForecastHook
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
@@ -80,6 +81,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		ReceiverPrefix: prefix,
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
+		// Forecasts of drift, after each pass (internal/forecast).
+		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})
 }
 
