@@ -46,9 +46,15 @@ type Params struct {
 	// SunsetHorizon: raise when a provider's announced Sunset is within
 	// this.
 	SunsetHorizon time.Duration
-	// RefusalStreak: raise a webhook_broken forecast when this many
-	// consecutive deliveries of a subscription were refused.
+	// RefusalStreak and RefusalAge: raise a webhook_broken forecast when
+	// at least RefusalStreak consecutive deliveries of a subscription were
+	// refused over at least RefusalAge (from the first refusal to the
+	// last): Shopify deletes a subscription after a delivery failed for
+	// about ShopifyRetryWindow, so how long the refusals have lasted says
+	// more than how many there were. RefusalAge 0 (the default) does not
+	// bound it.
 	RefusalStreak int
+	RefusalAge    time.Duration
 	// FlapReturns and FlapWindow: raise when a resolved drift reopened at
 	// least FlapReturns times within FlapWindow. An open flapping forecast
 	// is kept while the drift reopened at least FlapReturns-1 times
@@ -327,7 +333,9 @@ func apiVersions(r *Reading, o Observation, p Params) {
 			continue
 		}
 		left := end.Sub(o.Now)
-		if left > p.APIVersionHorizon {
+		if left <= 0 || left > p.APIVersionHorizon {
+			// Past its end the drift is here (or Shopify kept us): not a
+			// forecast any more. Far from it: not yet.
 			continue
 		}
 		conf := 0.6 + 0.35*clamp01(1-left.Hours()/p.APIVersionHorizon.Hours())
@@ -357,7 +365,7 @@ func sunsets(r *Reading, o Observation, p Params) {
 			continue
 		}
 		left := n.Sunset.Sub(o.Now)
-		if left > p.SunsetHorizon {
+		if left <= 0 || left > p.SunsetHorizon {
 			continue
 		}
 		values := map[string]any{"sunset": *n.Sunset}
@@ -392,15 +400,18 @@ func refusals(r *Reading, o Observation, p Params) {
 						s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339), o.Now.Format(time.RFC3339))
 					continue
 				}
-				if s.Count < p.RefusalStreak {
+				age := s.Last.Sub(s.First)
+				if s.Count < p.RefusalStreak || age < p.RefusalAge {
 					continue
 				}
-				conf := clamp01(float64(s.Count) / ShopifyAttempts)
+				// The share of Shopify's retry window already failed.
+				conf := clamp01(max(float64(s.Count)/ShopifyAttempts, age.Hours()/ShopifyRetryWindow.Hours()))
 				r.Forecasts = append(r.Forecasts, o.forecast(drift.WebhookBroken, name, s.First.Add(ShopifyRetryWindow), max(conf, 0.3), ClassTrend, Evidence{
 					Indicator: IndicatorRefusals,
 					Detail: fmt.Sprintf("%d consecutive %s deliveries refused since %s (last answered %d); Shopify deletes the subscription after its retries fail for about 4 hours",
 						s.Count, orAll(s.Topic), s.First.Format(time.RFC3339), s.LastStatus),
-					Values: map[string]any{"count": s.Count, "first": s.First, "last": s.Last, "last_status": s.LastStatus, "topic": s.Topic},
+					Values: map[string]any{"count": s.Count, "first": s.First, "last": s.Last, "last_status": s.LastStatus, "topic": s.Topic,
+						"age_seconds": age.Seconds()},
 				}))
 			}
 		}

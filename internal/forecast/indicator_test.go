@@ -188,10 +188,7 @@ func TestAPIVersionIndicator(t *testing.T) {
 			want: []string{"integration_mismatch/orders@2027-01-01T00:00:00Z", "integration_mismatch/products@2027-01-01T00:00:00Z"},
 		},
 		{name: "far from its end", version: "2026-10", at: now},
-		{
-			name: "past its end still forecasts (Shopify has not moved us yet)", version: "2025-10", at: now,
-			want: []string{"integration_mismatch/orders@2026-10-01T00:00:00Z", "integration_mismatch/products@2026-10-01T00:00:00Z"},
-		},
+		{name: "past its end is drift time, not a forecast", version: "2025-10", at: now},
 		{
 			name: "unset means the driver's default", version: "", at: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
 			want: []string{"integration_mismatch/orders@2026-07-01T00:00:00Z", "integration_mismatch/products@2026-07-01T00:00:00Z"},
@@ -341,13 +338,38 @@ func TestRefusalIndicator(t *testing.T) {
 			require.Equal(t, tc.want, keys(r))
 			for _, f := range r.Forecasts {
 				require.Equal(t, forecast.ClassTrend, f.Class)
-				require.InDelta(t, float64(tc.streak.Count)/9, f.Confidence, 0.01)
+				// An hour of refusals is a quarter of the window; 4 of 9
+				// attempts more.
+				require.InDelta(t, max(float64(tc.streak.Count)/9, 0.25), f.Confidence, 0.01)
 			}
 			if tc.wantUnknown {
 				require.Contains(t, r.Unknown[forecast.Key{Code: drift.WebhookBroken, Component: "orders"}], "disagree with the clock")
 			}
 		})
 	}
+}
+
+func TestRefusalAge(t *testing.T) {
+	t.Parallel()
+	read := func(age time.Duration) []string {
+		s := forecast.RefusalStreak{Provider: "shopify", Topic: "orders/create", Count: 6, First: now.Add(-age), Last: now, LastStatus: 503}
+		return keys(forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Now: now,
+			Refusals:  []forecast.RefusalStreak{s},
+			Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(400 * day))}}},
+			forecast.Params{RefusalStreak: 3, RefusalAge: 2 * time.Hour}, nil))
+	}
+	require.Empty(t, read(90*time.Minute), "six refusals in 90 minutes: an outage Shopify's retries may outlast")
+	require.Equal(t, []string{"webhook_broken/orders@" + now.Add(-2*time.Hour).Add(4*time.Hour).Format(time.RFC3339)}, read(2*time.Hour))
+}
+
+func TestDatedIndicatorsStopAtTheirDate(t *testing.T) {
+	t.Parallel()
+	r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Now: now,
+		Notices:   map[string]forecast.NoticeReading{"cms": {Notice: forecast.Notice{Sunset: ptr(now.Add(-time.Hour)), Seen: now}}},
+		Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(13 * day))}}},
+		forecast.Params{}, nil)
+	require.Empty(t, r.Forecasts, "a sunset passed and a certificate inside min_days_valid are drift now, not forecasts")
+	require.Empty(t, r.Unknown)
 }
 
 func TestFlappingIndicatorHasHysteresis(t *testing.T) {
