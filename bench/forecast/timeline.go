@@ -68,10 +68,10 @@ type timeline struct {
 	apiVersions []pinned
 	// sunset: the cms provider's announced Sunset, seen from announced on,
 	// until migrated (zero: never).
-	sunset               *announcement
-	attempts             []attempt  // sorted by time
-	homeDown             []down // times the http resource "home" is unhealthy
-	onsets               []onset
+	sunset       *announcement
+	attempts     []attempt // sorted by time
+	homeDown     []down    // times the http resource "home" is unhealthy
+	onsets       []onset
 	flapEpisodes int
 	outages      int
 }
@@ -245,14 +245,16 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 		}
 		return false
 	}
-	deleted := map[string]time.Time{} // integration -> deleted until (heal)
 	for _, tp := range topics {
+		// delAt is when Shopify deleted the subscription, recreated when
+		// Blackwell re-created it (within the hour); zero: not deleted.
+		var delAt, recreated time.Time
 		for t := start; ; {
 			t = t.Add(time.Duration(r.ExpFloat64() / tp.perHour * float64(time.Hour)))
 			if !t.Before(end) {
 				break
 			}
-			if until, ok := deleted[tp.integration]; ok && t.Before(until) {
+			if !delAt.IsZero() && !t.Before(delAt) && t.Before(recreated) {
 				continue // no subscription: nothing is delivered
 			}
 			if !refused(t) {
@@ -263,7 +265,9 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 			gaveUp := true
 			for _, d := range retrySchedule {
 				rt := t.Add(d)
-				if !rt.Before(end) {
+				if !rt.Before(end) || (!delAt.IsZero() && t.Before(delAt) && !rt.Before(delAt)) {
+					// The end of the world, or the subscription was
+					// deleted meanwhile: its pending retries are gone.
 					gaveUp = false
 					break
 				}
@@ -277,8 +281,7 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 			if gaveUp {
 				at := t.Add(retrySchedule[len(retrySchedule)-1])
 				tl.onsets = append(tl.onsets, onset{stack, forecast.Key{Code: drift.WebhookBroken, Component: tp.integration}, at, famOutage})
-				// Blackwell re-creates it within the hour.
-				deleted[tp.integration] = at.Add(time.Hour)
+				delAt, recreated = at, at.Add(time.Hour)
 			}
 		}
 	}
