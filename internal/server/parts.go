@@ -57,6 +57,7 @@ func (s *Server) newGateway() *ingest.Gateway {
 		// A lone delivery triggers a pass at once; a flood, one per
 		// stack per interval.
 		TriggerInterval: s.opts.WebhookTriggerEvery,
+		OnDelivery:      s.refusals.Record, // streaks of refused deliveries, for forecasts
 	})
 }
 
@@ -82,7 +83,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
 		// Forecasts of drift, after each pass (internal/forecast).
-		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
+		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/seal"
@@ -34,6 +35,7 @@ type Server struct {
 	cfg  *config.Config // parsed by New, applied by Start
 
 	store     store.Store
+	refusals  *forecast.RefusalLog // refused deliveries, for forecasts (parts.go)
 	listener  net.Listener
 	certs     *certReloader     // nil: plain HTTP
 	pruner    *audit.Pruner     // nil: audit entries are kept
@@ -112,6 +114,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	// The gateway and the state service's OnChange reach the loop through
 	// the server's methods (parts.go); neither calls them before Start.
+	s.refusals = forecast.NewRefusalLog()
 	s.gateway = s.newGateway()
 	s.state = state.New(s.store, state.Options{Logger: s.log, MetricsEndpoint: s.publicURL + "/metrics", OnChange: s.configChanged})
 	// This replica's membership (which shards of stacks it reconciles)
