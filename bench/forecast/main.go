@@ -70,7 +70,7 @@ func grid() []forecast.Params {
 	cert := []int{3, 5, 7, 10, 14, 21}
 	api := []int{7, 14, 30, 60, 90}
 	sunset := []int{7, 14, 30, 60, 90}
-	refusalAge := []time.Duration{0, 30 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour, 150 * time.Minute,
+	refusalAge := []time.Duration{-1, 30 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour, 150 * time.Minute,
 		3 * time.Hour, 195 * time.Minute, 210 * time.Minute, 220 * time.Minute}
 	type flap struct {
 		returns int
@@ -107,6 +107,7 @@ var baseline = forecast.Params{
 	APIVersionHorizon:  30 * day,
 	SunsetHorizon:      30 * day,
 	RefusalStreak:      1,
+	RefusalAge:         -1, // no bound
 	FlapReturns:        1,
 	FlapWindow:         24 * time.Hour,
 }

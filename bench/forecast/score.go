@@ -37,8 +37,8 @@ type scored struct {
 
 // score matches forecasts to onsets. An onset is predicted by a forecast
 // of its stack, code and component that was raised at least minLead (one
-// schedule interval plus the heal time) before it and was still open at
-// that moment. A forecast without an onset is false once it was cleared
+// schedule interval plus the heal time) before it, was still open at that
+// moment, and predicted no earlier onset. A forecast without an onset is false once it was cleared
 // or its eta plus grace passed; an onset of its key inside minLead of its
 // raise makes it late (not a hit).
 func score(w world, r replayResult, minLead, grace time.Duration) scored {
@@ -63,6 +63,12 @@ func score(w world, r replayResult, minLead, grace time.Duration) scored {
 				continue
 			}
 			if !f.raisedAt.After(due) && (f.clearedAt == nil || f.clearedAt.After(due)) {
+				if hit[i] {
+					// A forecast predicts one onset: the next onset of
+					// its key (a subscription deleted again while the
+					// refusals go on) needs a forecast of its own.
+					continue
+				}
 				pred = f
 				hit[i] = true
 				continue

@@ -47,6 +47,22 @@ func TestScore(t *testing.T) {
 	require.InDelta(t, 2.0/2, f.FalsePerStackWeek, 1e-9, "a late and a false forecast over 2 stack-weeks")
 }
 
+func TestAForecastPredictsOneOnset(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
+	w := world{start: start, end: start.Add(7 * day), stacks: make([]timeline, 1)}
+	hook := forecast.Key{Code: drift.WebhookBroken, Component: "orders"}
+	r := replayResult{
+		onsets: []onset{{0, hook, start.Add(4 * time.Hour), famOutage}, {0, hook, start.Add(9 * time.Hour), famOutage}},
+		forecasts: []raised{{stack: 0, key: hook, raisedAt: start.Add(time.Hour), eta: start.Add(4 * time.Hour), confidence: 0.8,
+			class: forecast.ClassTrend}},
+	}
+	s := score(w, r, 15*time.Minute, day)
+	f := s.figuresOf(func(onset) bool { return true }, func(raised) bool { return true })
+	require.Equal(t, 1, f.Predicted, "the second deletion was not forecast on its own")
+	require.Equal(t, 3*time.Hour, f.LeadP50)
+}
+
 func TestGenerateIsDeterministic(t *testing.T) {
 	t.Parallel()
 	o := genOptions{stacks: 5, weeks: 2, start: time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)}

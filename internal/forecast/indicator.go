@@ -51,7 +51,7 @@ type Params struct {
 	// refused over at least RefusalAge (from the first refusal to the
 	// last): Shopify deletes a subscription after a delivery failed for
 	// about ShopifyRetryWindow, so how long the refusals have lasted says
-	// more than how many there were. RefusalAge 0 (the default) does not
+	// more than how many there were. A negative RefusalAge does not
 	// bound it.
 	RefusalStreak int
 	RefusalAge    time.Duration
@@ -67,11 +67,12 @@ type Params struct {
 // bench/forecast tunes them on one generated set and scores them on
 // another (docs/PERFORMANCE.md).
 var DefaultParams = Params{
-	CertificateHorizon: 10 * 24 * time.Hour,
-	APIVersionHorizon:  60 * 24 * time.Hour,
-	SunsetHorizon:      60 * 24 * time.Hour,
-	RefusalStreak:      3,
-	FlapReturns:        3,
+	CertificateHorizon: 3 * 24 * time.Hour,
+	APIVersionHorizon:  7 * 24 * time.Hour,
+	SunsetHorizon:      7 * 24 * time.Hour,
+	RefusalStreak:      2,
+	RefusalAge:         3*time.Hour + 15*time.Minute,
+	FlapReturns:        2,
 	FlapWindow:         24 * time.Hour,
 }
 
@@ -89,6 +90,12 @@ func (p Params) withDefaults() Params {
 	}
 	if p.RefusalStreak <= 0 {
 		p.RefusalStreak = d.RefusalStreak
+	}
+	switch {
+	case p.RefusalAge == 0:
+		p.RefusalAge = d.RefusalAge
+	case p.RefusalAge < 0:
+		p.RefusalAge = 0
 	}
 	if p.FlapReturns <= 0 {
 		p.FlapReturns = d.FlapReturns

@@ -26,6 +26,25 @@ var now = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
+// testParams are fixed thresholds, so that these tests do not move when
+// DefaultParams are tuned again.
+var testParams = forecast.Params{
+	CertificateHorizon: 10 * day, APIVersionHorizon: 60 * day, SunsetHorizon: 60 * day,
+	RefusalStreak: 3, RefusalAge: -1, FlapReturns: 3, FlapWindow: 24 * time.Hour,
+}
+
+func TestZeroParamsAreTheDefaults(t *testing.T) {
+	t.Parallel()
+	at := func(p forecast.Params, left time.Duration) int {
+		obs := map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(14*day + left))}}
+		return len(forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Resources: obs, Now: now}, p, nil).Forecasts)
+	}
+	inside, outside := forecast.DefaultParams.CertificateHorizon-time.Hour, forecast.DefaultParams.CertificateHorizon+time.Hour
+	require.Equal(t, 1, at(forecast.Params{}, inside))
+	require.Equal(t, 0, at(forecast.Params{}, outside))
+	require.Equal(t, 1, at(forecast.DefaultParams, inside))
+}
+
 // shopStack binds shopify as ecommerce (api_version as given) with two
 // integrations, and declares a tls resource "cert".
 func shopStack(apiVersion string) config.StackSpec {
@@ -111,7 +130,7 @@ func TestCertificateIndicator(t *testing.T) {
 				r.MinDaysValid = max(tc.minDays, 0)
 				spec.Resources["cert"] = r
 			}
-			r := forecast.Indicate(forecast.Observation{ClientID: "acme", StackID: "web", Spec: spec, Resources: tc.obs, Now: now}, forecast.Params{}, nil)
+			r := forecast.Indicate(forecast.Observation{ClientID: "acme", StackID: "web", Spec: spec, Resources: tc.obs, Now: now}, testParams, nil)
 			require.Equal(t, tc.want, keys(r))
 			k := forecast.Key{Code: drift.ResourceUnhealthy, Component: "cert"}
 			if tc.wantUnknown != "" {
@@ -137,7 +156,7 @@ func TestCertificateConfidenceRisesAsOnsetNears(t *testing.T) {
 	t.Parallel()
 	conf := func(left time.Duration) float64 {
 		obs := map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(14*day + left))}}
-		r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Resources: obs, Now: now}, forecast.Params{}, nil)
+		r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Resources: obs, Now: now}, testParams, nil)
 		require.Len(t, r.Forecasts, 1)
 		return r.Forecasts[0].Confidence
 	}
@@ -200,7 +219,7 @@ func TestAPIVersionIndicator(t *testing.T) {
 			t.Parallel()
 			r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack(tc.version), Now: tc.at,
 				Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(tc.at.Add(400 * day))}}},
-				forecast.Params{}, nil)
+				testParams, nil)
 			require.Equal(t, tc.want, keys(r))
 			if tc.wantUnknown != "" {
 				require.Equal(t, tc.wantUnknown, r.Unknown[forecast.Key{Code: drift.IntegrationMismatch, Component: "products"}])
@@ -283,7 +302,7 @@ func TestSunsetIndicator(t *testing.T) {
 	obs := func(n map[string]forecast.NoticeReading) forecast.Reading {
 		return forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: spec, Notices: n, Now: now,
 			Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(400 * day))}}},
-			forecast.Params{}, nil)
+			testParams, nil)
 	}
 	r := obs(map[string]forecast.NoticeReading{
 		"cms":       {Notice: forecast.Notice{Sunset: ptr(now.Add(30 * day)), Deprecation: ptr(now.Add(-day)), Seen: now}},
@@ -334,7 +353,7 @@ func TestRefusalIndicator(t *testing.T) {
 			r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Now: now,
 				Refusals:  []forecast.RefusalStreak{tc.streak},
 				Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(400 * day))}}},
-				forecast.Params{}, nil)
+				testParams, nil)
 			require.Equal(t, tc.want, keys(r))
 			for _, f := range r.Forecasts {
 				require.Equal(t, forecast.ClassTrend, f.Class)
@@ -367,7 +386,7 @@ func TestDatedIndicatorsStopAtTheirDate(t *testing.T) {
 	r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Spec: shopStack("2026-10"), Now: now,
 		Notices:   map[string]forecast.NoticeReading{"cms": {Notice: forecast.Notice{Sunset: ptr(now.Add(-time.Hour)), Seen: now}}},
 		Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(13 * day))}}},
-		forecast.Params{}, nil)
+		testParams, nil)
 	require.Empty(t, r.Forecasts, "a sunset passed and a certificate inside min_days_valid are drift now, not forecasts")
 	require.Empty(t, r.Unknown)
 }

@@ -46,7 +46,10 @@ func setup(t *testing.T) bundle {
 	ref := &refusals{}
 	ev := evaluator.New(evaluator.Options{
 		Store: st, Metrics: evaluator.NewMetrics(reg, st), Refusals: ref,
-		NewID: func() string { n++; return fmt.Sprintf("fc-%d", n) },
+		// Fixed thresholds, so that tuning DefaultParams does not move
+		// these tests.
+		Params: forecast.Params{CertificateHorizon: 10 * day, RefusalStreak: 3, RefusalAge: -1, FlapReturns: 3, FlapWindow: day},
+		NewID:  func() string { n++; return fmt.Sprintf("fc-%d", n) },
 	})
 	return bundle{ev: ev, st: st, reg: reg, refusals: ref}
 }
