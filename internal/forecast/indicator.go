@@ -274,6 +274,10 @@ func certificates(r *Reading, o Observation, p Params) {
 		case !ok || obs.Status == drift.StatusUnknown:
 			r.unknown(k, "certificate not observed this pass")
 			continue
+		case obs.Status != drift.StatusHealthy:
+			// Unhealthy already (expiring, a bad chain, a wrong name):
+			// that is drift now, not a forecast.
+			continue
 		case obs.NotAfter == nil || obs.NotAfter.IsZero():
 			// Unhealthy for another reason (no certificate, bad chain):
 			// that is drift now, not a forecast.

@@ -108,8 +108,13 @@ func TestCertificateIndicator(t *testing.T) {
 			want:    []string{"resource_unhealthy/cert@" + now.Add(day).Format(time.RFC3339)},
 		},
 		{
+			name: "unhealthy for another reason is drift, not a forecast",
+			obs: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusUnhealthy, Detail: "x509: certificate signed by unknown authority",
+				NotAfter: ptr(now.Add(20 * day))}},
+		},
+		{
 			name:        "no notAfter: no forecast, the reason kept",
-			obs:         map[string]drift.ResourceObservation{"cert": {Status: drift.StatusUnhealthy, Detail: "no certificate presented"}},
+			obs:         map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, Detail: "a probe of an older build"}},
 			wantUnknown: "the probe reported no notAfter",
 		},
 		{
