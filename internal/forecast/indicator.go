@@ -71,7 +71,7 @@ var DefaultParams = Params{
 	APIVersionHorizon:  7 * 24 * time.Hour,
 	SunsetHorizon:      7 * 24 * time.Hour,
 	RefusalStreak:      2,
-	RefusalAge:         3*time.Hour + 15*time.Minute,
+	RefusalAge:         3 * time.Hour,
 	FlapReturns:        2,
 	FlapWindow:         24 * time.Hour,
 }
