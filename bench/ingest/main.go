@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/bench/internal/proc"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 const (
@@ -45,54 +45,101 @@ const (
 	genericSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
+// options are the command's flags.
+type options struct {
+	blackwellBin, bareBin string
+	compareBin            string // a second blackwell binary, measured beside the first
+	senders               int
+	duration, warmup      time.Duration
+	rounds                int
+	provider              string
+	dir                   string // blackwell's store directory; empty: a new temp dir
+	serveArgs             []string
+	storeURL              string // blackwell's store when not SQLite in dir
+	compareStore          string // the -compare binary's store when not SQLite in dir
+}
+
 func main() {
 	var (
-		blackwellBin = flag.String("blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
-		bareBin      = flag.String("bare", "", "path of the bare-httpd binary (../shared/bench/bare-httpd)")
-		senders      = flag.Int("c", 64, "concurrent senders, one connection each")
-		duration     = flag.Duration("duration", 10*time.Second, "length of one measured run")
-		warmup       = flag.Duration("warmup", 2*time.Second, "unmeasured load before each run")
-		rounds       = flag.Int("rounds", 3, "runs per target, alternating bare, blackwell, bare, ...")
-		provider     = flag.String("provider", "shopify", "deliveries to send: shopify (products/update) or generic (Standard Webhooks)")
-		dir          = flag.String("dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
-		serveArgs    = flag.String("serve-args", "", "more arguments for blackwell serve, space-separated (e.g. --webhook-trigger-interval 1m)")
-		compareBin   = flag.String("compare", "", "path of a second blackwell binary to measure in every round (its store: SQLite in -dir, or -compare-store)")
+		o         options
+		serveArgs string
 	)
-	flag.StringVar(&compareStore, "compare-store", "", "store URL for the -compare binary (default: SQLite in -dir; a PostgreSQL one should be a database of its own)")
-	flag.StringVar(&storeURL, "store", "", "store URL for blackwell serve, e.g. postgres://... (default: SQLite in -dir)")
+	flag.StringVar(&o.blackwellBin, "blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
+	flag.StringVar(&o.bareBin, "bare", "", "path of the bare-httpd binary (../shared/bench/bare-httpd)")
+	flag.IntVar(&o.senders, "c", 64, "concurrent senders, one connection each")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
+	flag.IntVar(&o.rounds, "rounds", 3, "runs per target, alternating bare, blackwell, bare, ...")
+	flag.StringVar(&o.provider, "provider", "shopify", "deliveries to send: shopify (products/update) or generic (Standard Webhooks)")
+	flag.StringVar(&o.dir, "dir", "", "directory of blackwell's store (default: a new temp dir, removed after)")
+	flag.StringVar(&serveArgs, "serve-args", "", "more arguments for blackwell serve, space-separated (e.g. --webhook-trigger-interval 1m)")
+	flag.StringVar(&o.compareBin, "compare", "", "path of a second blackwell binary to measure in every round (its store: SQLite in -dir, or -compare-store)")
+	flag.StringVar(&o.compareStore, "compare-store", "", "store URL for the -compare binary (default: SQLite in -dir; a PostgreSQL one should be a database of its own)")
+	flag.StringVar(&o.storeURL, "store", "", "store URL for blackwell serve, e.g. postgres://... (default: SQLite in -dir)")
 	flag.Parse()
-	if *blackwellBin == "" || *bareBin == "" {
+	o.serveArgs = strings.Fields(serveArgs)
+	if o.blackwellBin == "" || o.bareBin == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -blackwell and -bare are required")
 		os.Exit(2)
 	}
-	if err := run(*blackwellBin, *bareBin, *compareBin, *senders, *duration, *warmup, *rounds, *provider, *dir, strings.Fields(*serveArgs)); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(blackwellBin, bareBin, compareBin string, senders int, duration, warmup time.Duration, rounds int, provider, dir string, serveArgs []string) error {
-	if dir == "" {
+func run(o options) error {
+	if o.dir == "" {
 		d, err := os.MkdirTemp("", "blackwell-ingest-bench-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(d)
-		dir = d
+		o.dir = d
 	}
-	barePort, err := freePort()
+	bare, err := startBare(o.bareBin)
 	if err != nil {
 		return err
 	}
-	bare := exec.Command(bareBin, "-addr", "127.0.0.1:"+barePort)
+	defer stop(bare.cmd)
+	servers, err := startServers(o)
+	defer func() {
+		for _, s := range servers {
+			stop(s.cmd)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if err := waitReady(bare.url, http.MethodPost); err != nil {
+		return fmt.Errorf("bare-httpd: %w", err)
+	}
+	totals := measure(o, append([]target{bare}, servers...))
+	return report(o, totals)
+}
+
+// target is a server under load: bare-httpd or a blackwell serve.
+type target struct {
+	name, url string
+	cmd       *exec.Cmd
+}
+
+// startBare starts the bare net/http handler on a free port.
+func startBare(bin string) (target, error) {
+	port, err := freePort()
+	if err != nil {
+		return target{}, err
+	}
+	bare := exec.Command(bin, "-addr", "127.0.0.1:"+port)
 	bare.Stderr = os.Stderr
 	if err := bare.Start(); err != nil {
-		return fmt.Errorf("start bare-httpd: %w", err)
+		return target{}, fmt.Errorf("start bare-httpd: %w", err)
 	}
-	defer stop(bare)
+	return target{"bare", bareURL(port), bare}, nil
+}
 
-	cfg := filepath.Join(dir, "blackwell.yaml")
-	if err := os.WriteFile(cfg, []byte(`apiVersion: blackwell.io/v1
+// benchConfig is the one stack every blackwell serve applies.
+const benchConfig = `apiVersion: blackwell.io/v1
 kind: Stack
 metadata: {client_id: bench, stack_id: shop, environment: prod}
 spec:
@@ -100,60 +147,65 @@ spec:
     ecommerce: {name: shopify, webhook_secret: "${BENCH_SHOPIFY_SECRET}"}
     cms: {name: generic, webhook_secret: "${BENCH_GENERIC_SECRET}"}
   content_types: [product, page]
-`), 0o600); err != nil {
-		return err
+`
+
+// startServers starts blackwell serve, and the -compare binary if any,
+// each on a store of its own, and waits until they are ready. It answers
+// those it started even with an error: the caller stops them.
+func startServers(o options) ([]target, error) {
+	cfg := filepath.Join(o.dir, "blackwell.yaml")
+	if err := os.WriteFile(cfg, []byte(benchConfig), 0o600); err != nil {
+		return nil, err
 	}
-	type target struct {
-		name, url string
-		pid       int
-	}
-	targets := []target{{"bare", bareURL(barePort), bare.Process.Pid}}
 	servers := []struct{ name, bin, store string }{
-		{"blackwell", blackwellBin, cmp.Or(storeURL, "sqlite://"+filepath.Join(dir, "blackwell.db"))},
+		{"blackwell", o.blackwellBin, cmp.Or(o.storeURL, "sqlite://"+filepath.Join(o.dir, "blackwell.db"))},
 	}
-	if compareBin != "" {
-		if storeURL != "" && compareStore == "" {
-			return errors.New("-compare with -store needs -compare-store (a store of its own)")
+	if o.compareBin != "" {
+		if o.storeURL != "" && o.compareStore == "" {
+			return nil, errors.New("-compare with -store needs -compare-store (a store of its own)")
 		}
-		servers = append(servers, struct{ name, bin, store string }{"compare", compareBin,
-			cmp.Or(compareStore, "sqlite://"+filepath.Join(dir, "compare.db"))})
+		servers = append(servers, struct{ name, bin, store string }{"compare", o.compareBin,
+			cmp.Or(o.compareStore, "sqlite://"+filepath.Join(o.dir, "compare.db"))})
 	}
+	var out []target
 	for _, sv := range servers {
 		port, err := freePort()
 		if err != nil {
-			return err
+			return out, err
 		}
 		bw := exec.Command(sv.bin, append([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:" + port,
-			"--store", sv.store, "--log-level", "warn"}, serveArgs...)...)
+			"--store", sv.store, "--log-level", "warn"}, o.serveArgs...)...)
 		bw.Env = append(os.Environ(), "BENCH_SHOPIFY_SECRET="+shopifySecret, "BENCH_GENERIC_SECRET="+genericSecret)
 		bw.Stderr = os.Stderr
 		if err := bw.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", sv.name, err)
+			return out, fmt.Errorf("start %s: %w", sv.name, err)
 		}
-		defer stop(bw)
+		out = append(out, target{sv.name, "http://127.0.0.1:" + port + "/v1/webhooks/" + o.provider + "/bench", bw})
 		if err := waitReady("http://127.0.0.1:"+port+"/readyz", http.MethodGet); err != nil {
-			return fmt.Errorf("%s: %w", sv.name, err)
+			return out, fmt.Errorf("%s: %w", sv.name, err)
 		}
-		targets = append(targets, target{sv.name, "http://127.0.0.1:" + port + "/v1/webhooks/" + provider + "/bench", bw.Process.Pid})
 	}
-	if err := waitReady(targets[0].url, http.MethodPost); err != nil {
-		return fmt.Errorf("bare-httpd: %w", err)
-	}
+	return out, nil
+}
 
-	usesPostgres := strings.HasPrefix(storeURL, "postgres")
-	gen := &generator{provider: provider}
+// measure loads each target in turn, o.rounds times, and answers the
+// results of each, by name.
+func measure(o options, targets []target) map[string]*result {
+	usesPostgres := strings.HasPrefix(o.storeURL, "postgres")
+	gen := &generator{provider: o.provider}
 	fmt.Printf("senders %d, %s per run after %s warm-up, %d rounds, %s deliveries (%d-byte bodies), blackwell serve %s\n",
-		senders, duration, warmup, rounds, provider, len(gen.next().body), strings.Join(serveArgs, " "))
+		o.senders, o.duration, o.warmup, o.rounds, o.provider, len(gen.next().body), strings.Join(o.serveArgs, " "))
 	totals := map[string]*result{}
 	for _, t := range targets {
 		totals[t.name] = &result{}
 	}
-	for r := 1; r <= rounds; r++ {
+	for r := 1; r <= o.rounds; r++ {
 		for _, target := range targets {
-			load(target.url, gen, senders, warmup)
-			before, self, pg := proc.CPU(target.pid), proc.CPU(os.Getpid()), proc.PostgresCPU()
-			res := load(target.url, gen, senders, duration)
-			res.serverCPU, res.loadCPU, res.pgCPU = proc.CPU(target.pid)-before, proc.CPU(os.Getpid())-self, proc.PostgresCPU()-pg
+			pid := target.cmd.Process.Pid
+			load(target.url, gen, o.senders, o.warmup)
+			before, self, pg := proc.CPU(pid), proc.CPU(os.Getpid()), proc.PostgresCPU()
+			res := load(target.url, gen, o.senders, o.duration)
+			res.serverCPU, res.loadCPU, res.pgCPU = proc.CPU(pid)-before, proc.CPU(os.Getpid())-self, proc.PostgresCPU()-pg
 			totals[target.name].add(res)
 			pgCol := ""
 			if usesPostgres {
@@ -164,13 +216,22 @@ spec:
 				res.cpuPer(res.serverCPU), pgCol, res.cpuPer(res.loadCPU), res.non2xx, res.errors)
 		}
 	}
-	for _, t := range targets {
-		res := totals[t.name]
+	return totals
+}
+
+// report prints the totals of each target and the ratios to bare; it
+// fails if a blackwell answered a delivery with other than 2xx.
+func report(o options, totals map[string]*result) error {
+	for _, name := range []string{"bare", "blackwell", "compare"} {
+		res := totals[name]
+		if res == nil {
+			continue
+		}
 		pgCol := ""
-		if usesPostgres {
+		if strings.HasPrefix(o.storeURL, "postgres") {
 			pgCol = fmt.Sprintf("  postgres %5.1f", res.cpuPer(res.pgCPU))
 		}
-		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery%s\n", t.name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU), pgCol)
+		fmt.Printf("total     %-9s %8.0f deliveries/s  p99 %6.2f ms  server %5.1f cpu-µs/delivery%s\n", name, res.rate(), ms(res.quantile(0.99)), res.cpuPer(res.serverCPU), pgCol)
 	}
 	b, w := totals["bare"], totals["blackwell"]
 	fmt.Printf("ratio blackwell/bare %.2f\n", w.rate()/b.rate())
@@ -185,10 +246,6 @@ spec:
 	}
 	return nil
 }
-
-// storeURL is -store: blackwell's store when not SQLite in the run's dir;
-// compareStore is -compare-store, the -compare binary's.
-var storeURL, compareStore string
 
 func bareURL(port string) string { return "http://127.0.0.1:" + port + "/webhook" }
 
@@ -219,7 +276,7 @@ func (g *generator) next() delivery {
 		body := fmt.Appendf(nil, `{"event_id":%q,"client_id":"bench","provider_name":"legacy-cms","event_type":"content.updated",`+
 			`"content_id":"page-%d","content_type":"page","timestamp":%q,"metadata":{"author":"bench","collection":"pages","tags":["a","b"]}}`,
 			id, n%1000, now.Format(time.RFC3339Nano))
-		h, err := generic.Header(genericSecret, id, now, body)
+		h, err := stdwebhook.Header(genericSecret, id, now, body)
 		if err != nil {
 			panic(err)
 		}

@@ -28,24 +28,65 @@ func runScale(ctx context.Context, o options) error {
 		return err
 	}
 	defer env.close()
-	target, sc, db, dir := env.target, env.schema, env.db, env.dir
 
-	var keys []stackKey
-	blocks := configBlocks(o.stacks, o.perClient, target, o.interval, &keys)
-	cfgPath := filepath.Join(dir, "stacks.yaml")
-	if err := os.WriteFile(cfgPath, []byte(strings.Join(blocks, "")), 0o644); err != nil {
+	keys, blocks, cfgPath, err := writeScaleConfig(o, env)
+	if err != nil {
 		return err
+	}
+	// 1. The apply, by one replica.
+	if err := applyScaleConfig(ctx, o, env, blocks, cfgPath); err != nil {
+		return err
+	}
+	// 2. Three replicas at once, with the config applied.
+	pg0 := proc.PostgresCPU()
+	t0 := time.Now()
+	reps, err := startReplicas(o, env, 3, t0)
+	defer func() {
+		for _, r := range reps {
+			r.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	pass, err := measureFullPass(ctx, o, env, reps, keys, t0, pg0)
+	if err != nil {
+		return err
+	}
+	// 3. Steady state.
+	measureSteady(ctx, o, env, reps, keys, pass)
+	if o.join {
+		return runJoin(ctx, o, env.db, env.dir, env.schema.url, reps, keys)
+	}
+	return nil
+}
+
+// writeScaleConfig writes the config of o.stacks stacks to the bench's
+// directory: its stacks, its blocks (one a stack) and its path.
+func writeScaleConfig(o options, env *benchEnv) ([]stackKey, []string, string, error) {
+	var keys []stackKey
+	blocks := configBlocks(o.stacks, o.perClient, env.target, o.interval, &keys)
+	cfgPath := filepath.Join(env.dir, "stacks.yaml")
+	if err := os.WriteFile(cfgPath, []byte(strings.Join(blocks, "")), 0o644); err != nil {
+		return nil, nil, "", err
 	}
 	fi, _ := os.Stat(cfgPath)
 	fmt.Printf("%d stacks (%d per client, interval %s), config %.1f MiB, schema %s, serve %s\n",
-		len(keys), o.perClient, o.interval, mib(fi.Size()), sc.name, strings.Join(o.serveArgs, " "))
+		len(keys), o.perClient, o.interval, mib(fi.Size()), env.schema.name, strings.Join(o.serveArgs, " "))
+	return keys, blocks, cfgPath, nil
+}
 
-	// 1. The apply, by one replica: with --config until it is ready, or
-	// through POST /v1/config in chunks under the API's 1 MiB body limit.
-	var r0 *replica
+// applyScaleConfig applies the config by one replica: with --config until
+// it is ready, or through POST /v1/config in chunks under the API's 1 MiB
+// body limit (o.apply); then stops it.
+func applyScaleConfig(ctx context.Context, o options, env *benchEnv, blocks []string, cfgPath string) error {
+	var (
+		r0  *replica
+		err error
+	)
 	switch o.apply {
 	case "serve":
-		if r0, err = startReplica(o, sc.url, cfgPath, dir, 0, false); err != nil {
+		if r0, err = startReplica(o, env.schema.url, cfgPath, env.dir, 0, false); err != nil {
 			return err
 		}
 		if err := r0.waitReady(10 * time.Minute); err != nil {
@@ -56,7 +97,7 @@ func runScale(ctx context.Context, o options) error {
 		fmt.Printf("apply: serve --config ready after %.1f s (CPU %.1f s, peak RSS %.0f MiB)",
 			secs(r0.ready.Sub(r0.started)), secs(p0.CPU), mib(p0.HWM))
 	case "api":
-		if r0, err = startReplica(o, sc.url, "", dir, 0, false); err != nil {
+		if r0, err = startReplica(o, env.schema.url, "", env.dir, 0, false); err != nil {
 			return err
 		}
 		if err := r0.waitReady(time.Minute); err != nil {
@@ -76,26 +117,44 @@ func runScale(ctx context.Context, o options) error {
 		return fmt.Errorf("unknown -apply %q: want serve or api", o.apply)
 	}
 	r0.stop()
-	fmt.Printf("; it ran %d passes before it stopped\n", countSince(ctx, db, time.Time{}))
+	fmt.Printf("; it ran %d passes before it stopped\n", countSince(ctx, env.db, time.Time{}))
+	return nil
+}
 
-	// 2. Three replicas at once, with the config applied.
-	pg0 := proc.PostgresCPU()
-	t0 := time.Now()
-	reps := make([]*replica, 3)
-	for i := range reps {
-		r, err := startReplica(o, sc.url, "", dir, i+1, i == 0 && o.profile != "")
+// startReplicas starts n replicas without a config at once (the first
+// with pprof if o.profile is set) and waits until they are ready, timed
+// from t0. It answers those it started even with an error: the caller
+// stops them.
+func startReplicas(o options, env *benchEnv, n int, t0 time.Time) ([]*replica, error) {
+	var reps []*replica
+	for i := range n {
+		r, err := startReplica(o, env.schema.url, "", env.dir, i+1, i == 0 && o.profile != "")
 		if err != nil {
-			return err
+			return reps, err
 		}
-		reps[i] = r
-		defer r.stop()
+		reps = append(reps, r)
 	}
 	for _, r := range reps {
 		if err := r.waitReady(2 * time.Minute); err != nil {
-			return err
+			return reps, err
 		}
 	}
 	fmt.Printf("replicas ready after %s\n", joinDurations(reps, func(r *replica) time.Duration { return r.ready.Sub(t0) }))
+	return reps, nil
+}
+
+// fullPass is what measureFullPass measured.
+type fullPass struct {
+	passes int
+	pgCPU  time.Duration // PostgreSQL's CPU during the pass
+	procs  []proc.Proc   // each replica at the pass's end
+	owned  []int         // stacks each replica holds
+}
+
+// measureFullPass waits until the replicas launched at t0 have passed
+// every stack (profiling the first if asked), then reports the pass: its
+// times and each replica's CPU and memory. pg0 is PostgreSQL's CPU at t0.
+func measureFullPass(ctx context.Context, o options, env *benchEnv, reps []*replica, keys []stackKey, t0 time.Time, pg0 time.Duration) (fullPass, error) {
 	profiled := make(chan error, 1)
 	if o.profile != "" {
 		// The pass takes a while; a profile of its first part is enough.
@@ -103,15 +162,50 @@ func runScale(ctx context.Context, o options) error {
 	} else {
 		profiled <- nil
 	}
+	if err := waitAllPassed(ctx, o, env, reps, len(keys), t0); err != nil {
+		return fullPass{}, err
+	}
+	detected := time.Now()
+	if err := <-profiled; err != nil {
+		return fullPass{}, err
+	}
+	p := fullPass{pgCPU: proc.PostgresCPU() - pg0, procs: make([]proc.Proc, len(reps))}
+	for i, r := range reps {
+		p.procs[i] = proc.Read(r.pid())
+	}
+	var first, last time.Time
+	if err := env.db.QueryRow(ctx, `SELECT min(done), max(done), sum(n) FROM (
+		SELECT min(completed_at) AS done, count(*) AS n FROM reconciliations WHERE started_at >= $1 GROUP BY client_id, stack_id) f`,
+		t0).Scan(&first, &last, &p.passes); err != nil {
+		return fullPass{}, err
+	}
+	var err error
+	if p.owned, err = stacksByReplica(ctx, env.db, reps, keys); err != nil {
+		return fullPass{}, err
+	}
+	fmt.Printf("full pass: %d stacks, %d passes, first result %.1f s, every stack %.1f s after the replicas were launched (seen at %.1f s); PostgreSQL CPU %.1f s\n",
+		len(keys), p.passes, secs(first.Sub(t0)), secs(last.Sub(t0)), secs(detected.Sub(t0)), secs(p.pgCPU))
+	for i, r := range reps {
+		pr := p.procs[i]
+		fmt.Printf("  replica %d (pid %d, %d stacks): CPU %.1f s during the pass, RSS %.0f MiB, peak %.0f MiB (%.1f MiB per 1,000 of its stacks)\n",
+			i+1, r.pid(), p.owned[i], secs(pr.CPU), mib(pr.RSS), mib(pr.HWM), mib(pr.HWM)/float64(max(p.owned[i], 1))*1000)
+	}
+	return p, nil
+}
+
+// waitAllPassed polls until stacks stacks have a pass started at or after
+// t0, printing progress every 10 s; it fails after o.timeout or when a
+// replica exits.
+func waitAllPassed(ctx context.Context, o options, env *benchEnv, reps []*replica, stacks int, t0 time.Time) error {
 	deadline := t0.Add(o.timeout)
 	lastPrint := time.Now()
 	for {
-		n := countSince(ctx, db, t0)
-		if n >= len(keys) {
-			break
+		n := countSince(ctx, env.db, t0)
+		if n >= stacks {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s only %d of %d stacks reconciled", o.timeout, n, len(keys))
+			return fmt.Errorf("after %s only %d of %d stacks reconciled", o.timeout, n, stacks)
 		}
 		for _, r := range reps {
 			select {
@@ -122,41 +216,18 @@ func runScale(ctx context.Context, o options) error {
 		}
 		if time.Since(lastPrint) >= 10*time.Second {
 			lastPrint = time.Now()
-			fmt.Printf("  %5.1f s: %d of %d stacks reconciled\n", secs(time.Since(t0)), n, len(keys))
+			fmt.Printf("  %5.1f s: %d of %d stacks reconciled\n", secs(time.Since(t0)), n, stacks)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	detected := time.Now()
-	if err := <-profiled; err != nil {
-		return err
-	}
-	pgPass := proc.PostgresCPU() - pg0
-	passProcs := make([]proc.Proc, len(reps))
-	for i, r := range reps {
-		passProcs[i] = proc.Read(r.pid())
-	}
-	var first, last time.Time
-	var passes int
-	if err := db.QueryRow(ctx, `SELECT min(done), max(done), sum(n) FROM (
-		SELECT min(completed_at) AS done, count(*) AS n FROM reconciliations WHERE started_at >= $1 GROUP BY client_id, stack_id) f`,
-		t0).Scan(&first, &last, &passes); err != nil {
-		return err
-	}
-	owned, err := stacksByReplica(ctx, db, reps, keys)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("full pass: %d stacks, %d passes, first result %.1f s, every stack %.1f s after the replicas were launched (seen at %.1f s); PostgreSQL CPU %.1f s\n",
-		len(keys), passes, secs(first.Sub(t0)), secs(last.Sub(t0)), secs(detected.Sub(t0)), secs(pgPass))
-	for i, r := range reps {
-		p := passProcs[i]
-		fmt.Printf("  replica %d (pid %d, %d stacks): CPU %.1f s during the pass, RSS %.0f MiB, peak %.0f MiB (%.1f MiB per 1,000 of its stacks)\n",
-			i+1, r.pid(), owned[i], secs(p.CPU), mib(p.RSS), mib(p.HWM), mib(p.HWM)/float64(max(owned[i], 1))*1000)
-	}
+}
 
-	// 3. Steady state: idle but for heartbeats until the schedule comes
-	// round (-steady-after the interval's worth, to catch scheduled
-	// passes).
+// measureSteady reports the replicas' and PostgreSQL's CPU and memory
+// while idle but for heartbeats until the schedule comes round
+// (-steady-after the interval's worth, to catch scheduled passes), and
+// what the schedule costs at N/interval passes per second, from the CPU
+// per pass of the full pass (replicas and PostgreSQL).
+func measureSteady(ctx context.Context, o options, env *benchEnv, reps []*replica, keys []stackKey, pass fullPass) {
 	time.Sleep(o.steadyAfter)
 	before := make([]proc.Proc, len(reps))
 	for i, r := range reps {
@@ -167,30 +238,24 @@ func runScale(ctx context.Context, o options) error {
 	time.Sleep(o.steady)
 	window := time.Since(w0)
 	pgSteady := proc.PostgresCPU() - pgBefore
-	steadyPasses := countStarted(ctx, db, w0)
+	steadyPasses := countStarted(ctx, env.db, w0)
 	fmt.Printf("steady state over %.0f s: %d passes started; PostgreSQL %.1f%% of a core\n", secs(window), steadyPasses, 100*secs(pgSteady)/secs(window))
 	var totalRSS int64
 	for i, r := range reps {
 		p := proc.Read(r.pid())
 		totalRSS += p.RSS
 		fmt.Printf("  replica %d: %.2f%% of a core, RSS %.0f MiB (%.1f MiB per 1,000 of its %d stacks), peak %.0f MiB, %d threads\n",
-			i+1, 100*secs(p.CPU-before[i].CPU)/secs(window), mib(p.RSS), mib(p.RSS)/float64(max(owned[i], 1))*1000, owned[i], mib(p.HWM), p.Threads)
+			i+1, 100*secs(p.CPU-before[i].CPU)/secs(window), mib(p.RSS), mib(p.RSS)/float64(max(pass.owned[i], 1))*1000, pass.owned[i], mib(p.HWM), p.Threads)
 	}
 	fmt.Printf("  all three: RSS %.0f MiB, %.1f MiB per 1,000 stacks\n", mib(totalRSS), mib(totalRSS)/float64(len(keys))*1000)
-	// What the schedule costs at N/interval passes per second, from the
-	// CPU per pass of the full pass (replicas and PostgreSQL).
 	var repCPU time.Duration
-	for _, p := range passProcs {
+	for _, p := range pass.procs {
 		repCPU += p.CPU
 	}
 	rate := float64(len(keys)) / o.interval.Seconds()
-	perPass, pgPerPass := secs(repCPU)/float64(passes), secs(pgPass)/float64(passes)
+	perPass, pgPerPass := secs(repCPU)/float64(pass.passes), secs(pass.pgCPU)/float64(pass.passes)
 	fmt.Printf("CPU per pass during the full pass: replicas %.2f ms, PostgreSQL %.2f ms; the schedule's %.0f passes/s would cost %.0f%% of a core over the three replicas and %.0f%% in PostgreSQL\n",
 		perPass*1000, pgPerPass*1000, rate, 100*rate*perPass, 100*rate*pgPerPass)
-	if o.join {
-		return runJoin(ctx, o, db, dir, sc.url, reps, keys)
-	}
-	return nil
 }
 
 // runJoin measures a replica joining (issue 23, item 3): replica 3 stops

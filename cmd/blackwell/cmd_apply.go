@@ -57,7 +57,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 		prune bool
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply [-f FILE] [--prune]",
 		Short: "Send a blackwell.yaml to the server to become the desired state",
 		Long: `Send a whole blackwell.yaml to the server, which validates it (resolving
 secret references from its own environment) and applies it: each stack whose
@@ -82,15 +82,7 @@ would go.`,
 			if err != nil {
 				return err
 			}
-			var answer struct {
-				Items    []wireApplyResult  `json:"items"`
-				Deleted  []wireStackDeleted `json:"deleted"`
-				Policies []wirePolicyResult `json:"policies"`
-				Channels []struct {
-					Name string `json:"name"`
-					Type string `json:"type"`
-				} `json:"channels"`
-			}
+			var answer wireApplyAnswer
 			var q url.Values
 			if prune {
 				q = url.Values{"prune": {"true"}}
@@ -105,46 +97,64 @@ would go.`,
 			if asJSON {
 				return g.writeRaw(raw)
 			}
-			if len(answer.Items) == 0 {
-				fmt.Fprintln(g.stdout, "no stacks in", file)
-			} else {
-				tw := newTable(g.stdout, "CLIENT", "STACK", "VERSION", "CHANGE")
-				for _, r := range answer.Items {
-					row(tw, r.ClientID, r.StackID, r.Version, r.change())
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-			}
-			if len(answer.Policies) > 0 {
-				fmt.Fprintln(g.stdout)
-				tw := newTable(g.stdout, "POLICY", "CHANGE")
-				for _, p := range answer.Policies {
-					row(tw, p.key(), p.change())
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-			}
-			if len(answer.Deleted) > 0 {
-				fmt.Fprintln(g.stdout)
-				for _, d := range answer.Deleted {
-					d.describe(g.stdout)
-				}
-			} else if prune {
-				fmt.Fprintf(g.stdout, "\nnothing to prune: the server holds no other stacks of the file's clients\n")
-			}
-			if len(answer.Channels) > 0 {
-				names := make([]string, len(answer.Channels))
-				for i, ch := range answer.Channels {
-					names[i] = ch.Name + " (" + ch.Type + ")"
-				}
-				fmt.Fprintf(g.stdout, "\nnotification channels configured: %s\n", strings.Join(names, ", "))
-			}
-			return nil
+			return printApplied(g, file, prune, answer)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	g.configFlag(cmd, &file)
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete the stacks of the file's clients that the file does not declare (history kept)")
+	bindEnv(cmd.Flags())
 	return cmd
+}
+
+// wireApplyAnswer is POST /v1/config's answer.
+type wireApplyAnswer struct {
+	Items    []wireApplyResult  `json:"items"`
+	Deleted  []wireStackDeleted `json:"deleted"`
+	Policies []wirePolicyResult `json:"policies"`
+	Channels []struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	} `json:"channels"`
+}
+
+// printApplied prints what an apply did: stacks, policies, deletions and
+// channels.
+func printApplied(g *globals, file string, prune bool, answer wireApplyAnswer) error {
+	if len(answer.Items) == 0 {
+		fmt.Fprintln(g.stdout, "no stacks in", file)
+	} else {
+		tw := newTable(g.stdout, "CLIENT", "STACK", "VERSION", "CHANGE")
+		for _, r := range answer.Items {
+			row(tw, r.ClientID, r.StackID, r.Version, r.change())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(answer.Policies) > 0 {
+		fmt.Fprintln(g.stdout)
+		tw := newTable(g.stdout, "POLICY", "CHANGE")
+		for _, p := range answer.Policies {
+			row(tw, p.key(), p.change())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(answer.Deleted) > 0 {
+		fmt.Fprintln(g.stdout)
+		for _, d := range answer.Deleted {
+			d.describe(g.stdout)
+		}
+	} else if prune {
+		fmt.Fprintf(g.stdout, "\nnothing to prune: the server holds no other stacks of the file's clients\n")
+	}
+	if len(answer.Channels) > 0 {
+		names := make([]string, len(answer.Channels))
+		for i, ch := range answer.Channels {
+			names[i] = ch.Name + " (" + ch.Type + ")"
+		}
+		fmt.Fprintf(g.stdout, "\nnotification channels configured: %s\n", strings.Join(names, ", "))
+	}
+	return nil
 }

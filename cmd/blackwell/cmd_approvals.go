@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,11 +27,16 @@ type wireApproval struct {
 
 func newApprovalsCmd(g *globals) *cobra.Command {
 	var status string
+	ta := targetArgs{kind: eitherTarget, optional: true}
 	cmd := &cobra.Command{
-		Use:   "approvals [CLIENT]",
+		Use:   "approvals [CLIENT[/STACK]] [--status S]",
 		Short: "List heal approval requests (pending by default)",
-		Args:  rangeArgs(0, 1),
+		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -41,10 +45,7 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if len(args) == 1 {
-				q.Set("client_id", args[0])
-			}
+			q := t.query()
 			if status != "all" {
 				q.Set("status", status)
 			}

@@ -186,96 +186,20 @@ the head's seq. Entries after the newest signed head are only hash-chained.`,
 			if err != nil {
 				return err
 			}
+			want, err := parseExpectHead(expectHead)
+			if err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			v, cp, pub, err := startOfChain(cmd.Context(), c, publicKey)
+			res, verr, err := verifyAuditChain(cmd.Context(), c, publicKey, want)
 			if err != nil {
 				return err
 			}
-			heads, err := signedHeads(cmd.Context(), c)
-			if err != nil {
+			if err := printAuditVerification(g, asJSON, res, verr); err != nil {
 				return err
-			}
-			if len(heads) > 0 && pub == nil {
-				return fmt.Errorf("the store holds %d signed audit heads and the server shows no key to check them: pass --public-key", len(heads))
-			}
-			hc, err := audit.NewHeadCheck(pub, heads, cp)
-			if err != nil {
-				return err
-			}
-			var expectSeq int64 = -1
-			var expectHash string
-			if expectHead != "" {
-				if n, _ := fmt.Sscanf(expectHead, "%d:%s", &expectSeq, &expectHash); n != 2 {
-					return usageError{fmt.Errorf("--expect-head wants SEQ:HASH as printed by audit verify, not %q", expectHead)}
-				}
-			}
-			var sawExpected bool
-			if cp != nil && expectSeq >= 0 && expectSeq <= cp.Seq {
-				// Pruned since: the signed checkpoint stands for it.
-				if expectSeq == cp.Seq && cp.Hash != expectHash {
-					return &audit.Break{Seq: cp.Seq, Reason: "the checkpoint's hash differs from the expected head (history rewritten)"}
-				}
-				sawExpected = true
-			}
-			// chain=whole: a client-scoped token is refused (it would see
-			// gaps where other clients' entries are, not breaks).
-			verr := eachAudit(cmd.Context(), c, auditFilter{chain: "whole"}, func(e store.AuditEntry) error {
-				if err := v.Add(e); err != nil {
-					return err
-				}
-				if err := hc.Add(e); err != nil {
-					return err
-				}
-				if e.Seq == expectSeq {
-					if e.Hash != expectHash {
-						return &audit.Break{Seq: e.Seq, Reason: "hash differs from the expected head (history rewritten)"}
-					}
-					sawExpected = true
-				}
-				return nil
-			})
-			if verr == nil && expectSeq >= 0 && !sawExpected {
-				verr = fmt.Errorf("audit chain ends before the expected head %d (entries removed from the end)", expectSeq)
-			}
-			seq, hash, n := v.Head()
-			if verr == nil {
-				verr = hc.Finish(seq)
-			}
-			newest, checked, covered := hc.Newest()
-			if asJSON {
-				out := map[string]any{"ok": verr == nil, "entries": n, "head_seq": seq, "head_hash": hash,
-					"signed_heads_checked": checked, "signed_heads_covered_by_checkpoint": covered}
-				if cp != nil {
-					out["checkpoint"] = cp
-				}
-				if newest != nil {
-					out["newest_signed_head"] = newest
-				}
-				if verr != nil {
-					out["error"] = verr.Error()
-				}
-				if err := writeJSON(g.stdout, out); err != nil {
-					return err
-				}
-			} else if verr == nil && cp != nil {
-				fmt.Fprintf(g.stdout, "ok: %d entries verified after the checkpoint at entry %d (%d entries pruned, signed by key %s); head %d:%s\n",
-					n, cp.Seq, cp.Count, cp.KeyID, seq, hash)
-			} else if verr == nil {
-				fmt.Fprintf(g.stdout, "ok: %d entries verified; head %d:%s\n", n, seq, hash)
-			}
-			if verr == nil && !asJSON {
-				switch {
-				case newest != nil:
-					fmt.Fprintf(g.stdout, "signed heads: %d match the chain; the newest, entry %d signed at %s by key %s, proves the chain up to it (entries after it are only hash-chained)\n",
-						checked, newest.Seq, newest.SignedAt.UTC().Format(time.RFC3339), newest.KeyID)
-				case covered > 0:
-					fmt.Fprintf(g.stdout, "signed heads: %d, all covered by the checkpoint\n", covered)
-				default:
-					fmt.Fprintln(g.stdout, "signed heads: none (serve --audit-key-file signs them); the chain alone cannot show a rewrite that recomputes every hash")
-				}
 			}
 			switch {
 			case verr == nil:
@@ -289,20 +213,153 @@ the head's seq. Entries after the newest signed head are only hash-chained.`,
 	}
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head SEQ:HASH printed by an earlier verify; fail if it is gone or changed")
 	cmd.Flags().StringVar(&publicKey, "public-key", "", "the key that signs checkpoints and heads: a PEM file (public or private) or base64; default: the key the server shows")
-	cmd.Flags().StringVar(&publicKey, "audit-public-key", "", "the same as --public-key")
+	g.alias(cmd, "public-key", "audit-public-key", "", "", "")
 	return cmd
 }
 
+// expectedHead is --expect-head SEQ:HASH; seq -1 when not given.
+type expectedHead struct {
+	seq  int64
+	hash string
+}
+
+func parseExpectHead(s string) (expectedHead, error) {
+	want := expectedHead{seq: -1}
+	if s == "" {
+		return want, nil
+	}
+	if n, _ := fmt.Sscanf(s, "%d:%s", &want.seq, &want.hash); n != 2 {
+		return want, usageError{fmt.Errorf("--expect-head wants SEQ:HASH as printed by audit verify, not %q", s)}
+	}
+	return want, nil
+}
+
+// auditVerification is what audit verify found of the chain.
+type auditVerification struct {
+	checkpoint       *store.AuditCheckpoint
+	entries, headSeq int64
+	headHash         string
+	newest           *store.AuditHead
+	checked, covered int
+}
+
+// verifyAuditChain reads the whole chain and checks it: verr is a break
+// (or a missing expected head) to report with what was verified; err is a
+// failure to verify at all.
+func verifyAuditChain(ctx context.Context, c *apiClient, publicKey string, want expectedHead) (res auditVerification, verr, err error) {
+	v, cp, pub, err := startOfChain(ctx, c, publicKey)
+	if err != nil {
+		return res, nil, err
+	}
+	heads, err := signedHeads(ctx, c)
+	if err != nil {
+		return res, nil, err
+	}
+	if len(heads) > 0 && pub == nil {
+		return res, nil, fmt.Errorf("the store holds %d signed audit heads and the server shows no key to check them: pass --public-key", len(heads))
+	}
+	hc, err := audit.NewHeadCheck(pub, heads, cp)
+	if err != nil {
+		return res, nil, err
+	}
+	var sawExpected bool
+	if cp != nil && want.seq >= 0 && want.seq <= cp.Seq {
+		// Pruned since: the signed checkpoint stands for it.
+		if want.seq == cp.Seq && cp.Hash != want.hash {
+			return res, nil, &audit.Break{Seq: cp.Seq, Reason: "the checkpoint's hash differs from the expected head (history rewritten)"}
+		}
+		sawExpected = true
+	}
+	// chain=whole: a client-scoped token is refused (it would see gaps
+	// where other clients' entries are, not breaks).
+	verr = eachAudit(ctx, c, auditFilter{chain: "whole"}, func(e store.AuditEntry) error {
+		if err := v.Add(e); err != nil {
+			return err
+		}
+		if err := hc.Add(e); err != nil {
+			return err
+		}
+		if e.Seq == want.seq {
+			if e.Hash != want.hash {
+				return &audit.Break{Seq: e.Seq, Reason: "hash differs from the expected head (history rewritten)"}
+			}
+			sawExpected = true
+		}
+		return nil
+	})
+	if verr == nil && want.seq >= 0 && !sawExpected {
+		verr = fmt.Errorf("audit chain ends before the expected head %d (entries removed from the end)", want.seq)
+	}
+	res.checkpoint = cp
+	res.headSeq, res.headHash, res.entries = v.Head()
+	if verr == nil {
+		verr = hc.Finish(res.headSeq)
+	}
+	res.newest, res.checked, res.covered = hc.Newest()
+	return res, verr, nil
+}
+
+// printAuditVerification prints what audit verify found: JSON, or the
+// ok lines (a break is the command's error).
+func printAuditVerification(g *globals, asJSON bool, res auditVerification, verr error) error {
+	cp, n := res.checkpoint, int(res.entries)
+	if asJSON {
+		out := map[string]any{"ok": verr == nil, "entries": res.entries, "head_seq": res.headSeq, "head_hash": res.headHash,
+			"signed_heads_checked": res.checked, "signed_heads_covered_by_checkpoint": res.covered}
+		if cp != nil {
+			out["checkpoint"] = cp
+		}
+		if res.newest != nil {
+			out["newest_signed_head"] = res.newest
+		}
+		if verr != nil {
+			out["error"] = verr.Error()
+		}
+		return writeJSON(g.stdout, out)
+	}
+	if verr != nil {
+		return nil
+	}
+	if cp != nil {
+		fmt.Fprintf(g.stdout, "ok: %s verified after the checkpoint at entry %d (%s pruned, signed by key %s); head %d:%s\n",
+			plural(n, "entry", "entries"), cp.Seq, plural(int(cp.Count), "entry", "entries"), cp.KeyID, res.headSeq, res.headHash)
+	} else {
+		fmt.Fprintf(g.stdout, "ok: %s verified; head %d:%s\n", plural(n, "entry", "entries"), res.headSeq, res.headHash)
+	}
+	var err error
+	switch {
+	case res.newest != nil:
+		_, err = fmt.Fprintf(g.stdout, "signed heads: %d match the chain; the newest, entry %d signed at %s by key %s, proves the chain up to it (entries after it are only hash-chained)\n",
+			res.checked, res.newest.Seq, res.newest.SignedAt.UTC().Format(time.RFC3339), res.newest.KeyID)
+	case res.covered > 0:
+		_, err = fmt.Fprintf(g.stdout, "signed heads: %d, all covered by the checkpoint\n", res.covered)
+	default:
+		_, err = fmt.Fprintln(g.stdout, "signed heads: none (serve --audit-key-file signs them); the chain alone cannot show a rewrite that recomputes every hash")
+	}
+	return err
+}
+
 func newAuditExportCmd(g *globals) *cobra.Command {
-	var format, out string
+	var out string
 	var filter auditFilter
+	ta := targetArgs{kind: clientTarget, optional: true}
 	cmd := &cobra.Command{
-		Use:   "export [--format jsonl|csv] [--client C] [--action A] [--since T] [--until T] [-f FILE]",
-		Short: "Export audit entries as JSON Lines or CSV for compliance reporting",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "jsonl" && format != "csv" {
-				return usageError{fmt.Errorf("--format must be jsonl or csv, not %q", format)}
+		Use:   "export [CLIENT] [-o jsonl|csv] [--action A] [--since T] [--until T] [--output-file FILE]",
+		Short: "Export audit entries (of CLIENT) as JSON Lines or CSV for compliance reporting",
+		Args:  ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			filter.clientID = t.client
+			format := g.output
+			switch format {
+			case "table", "json", "": // the global default, and JSON as JSON Lines
+				format = "jsonl"
+			case "jsonl", "csv":
+			default:
+				return usageError{fmt.Errorf("audit export writes -o jsonl or -o csv, not %q", g.output)}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -325,12 +382,12 @@ func newAuditExportCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
-	f.StringVar(&filter.clientID, "client", "", "only this client's entries")
 	f.StringVar(&filter.action, "action", "", "only entries of this action")
 	f.StringVar(&filter.since, "since", "", "only entries at or after this time (RFC 3339)")
 	f.StringVar(&filter.until, "until", "", "only entries before this time (RFC 3339)")
-	f.StringVarP(&out, "file", "f", "-", "write to FILE instead of stdout")
+	outputFileFlag(g, cmd, "audit export", &out, "-")
+	g.aliasVar(cmd, stringVar{&g.output}, nil, "", "format", "", "audit export --format F", "audit export -o F")
+	ta.clientFlag(g, cmd, "audit export")
 	return cmd
 }
 
@@ -423,11 +480,11 @@ with "reconcile --once" or want to prune by hand.`,
 				return writeJSON(g.stdout, res)
 			}
 			if !hasCP {
-				_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain was never pruned\n", total)
+				_, err = fmt.Fprintf(g.stdout, "pruned %s; the chain was never pruned\n", plural(total, "entry", "entries"))
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "pruned %d entries; the chain starts after the checkpoint at entry %d (%d entries pruned in all, key %s)\n",
-				total, cp.Seq, cp.Count, cp.KeyID)
+			_, err = fmt.Fprintf(g.stdout, "pruned %s; the chain starts after the checkpoint at entry %d (%s pruned in all, key %s)\n",
+				plural(total, "entry", "entries"), cp.Seq, plural(int(cp.Count), "entry", "entries"), cp.KeyID)
 			return err
 		},
 	}

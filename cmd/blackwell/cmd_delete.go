@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -34,13 +33,19 @@ func (d wireStackDeleted) describe(w io.Writer) {
 
 // count is "1 thing" or "n things".
 func count(n int, what string) string {
+	return plural(n, what, what+"s")
+}
+
+// plural is "1 one" or "n many": plural(n, "entry", "entries").
+func plural(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + what
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, what)
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func newDeleteCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: stackTarget}
 	return &cobra.Command{
 		Use:   "delete CLIENT/STACK",
 		Short: "Remove a stack (its history is kept)",
@@ -52,15 +57,16 @@ entries are kept, and a stack applied again under the same name continues its
 versions after them. A stack still declared in the config file comes back on the
 server's next SIGHUP or restart: remove it from the file too (or use
 "apply --prune" with the file).`,
-		Args: exactArgs(1),
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := g.jsonOutput()
+			t, _, err := ta.parse(cmd, args)
 			if err != nil {
 				return err
 			}
-			clientID, stackID, ok := strings.Cut(args[0], "/")
-			if !ok || clientID == "" || stackID == "" || strings.Contains(stackID, "/") {
-				return usageError{fmt.Errorf("delete wants CLIENT/STACK, not %q", args[0])}
+			clientID, stackID := t.client, t.stack
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
 			}
 			c, err := g.client()
 			if err != nil {

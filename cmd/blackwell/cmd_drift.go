@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -73,8 +74,9 @@ func newDriftCmd(g *globals) *cobra.Command {
 		severity    string
 		reconnect   time.Duration
 	)
+	ta := targetArgs{kind: clientTarget}
 	cmd := &cobra.Command{
-		Use:   "drift CLIENT [--all] [--follow [--severity S]]",
+		Use:   "drift CLIENT [--all] [-w|--follow [--severity S]]",
 		Short: "Show a client's open drift; --follow prints drift events as they happen",
 		Long: `Show the confirmed open drift of every stack of a client; --all also shows
 drift still waiting for confirmation.
@@ -85,7 +87,7 @@ resolved, acknowledged), read from the server's event stream (GET
 higher. If the server drops the stream (a restart), it reconnects and
 resumes after the last event it printed. -o json prints each event as one
 JSON line.`,
-		Args: exactArgs(1),
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := g.jsonOutput()
 			if err != nil {
@@ -131,10 +133,17 @@ JSON line.`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also show drift not confirmed yet")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print drift events as they happen, until interrupted")
+	followFlag(g, cmd, &follow, "print drift events as they happen, until interrupted")
 	cmd.Flags().StringVar(&severity, "severity", "", "with --follow: only events of this severity or higher (low, medium, high, critical)")
 	cmd.Flags().DurationVar(&reconnect, "reconnect-interval", 2*time.Second, "with --follow: how long to wait before reconnecting to a dropped stream")
 	return cmd
+}
+
+// followFlag adds -w/--follow, its synonym --watch and the old -f.
+func followFlag(g *globals, cmd *cobra.Command, p *bool, usage string) {
+	cmd.Flags().BoolVarP(p, "follow", "w", false, usage)
+	g.alias(cmd, "follow", "watch", "", "", "")
+	g.alias(cmd, "follow", "f", "f", cmd.Name()+" -f", cmd.Name()+" --follow (or -w)")
 }
 
 func pluralS(n int) string {
@@ -146,10 +155,11 @@ func pluralS(n int) string {
 
 func newAckCmd(g *globals) *cobra.Command {
 	var reason, by string
+	ta := targetArgs{kind: clientTarget, extra: 1}
 	cmd := &cobra.Command{
 		Use:   "ack CLIENT DRIFT_ID [--reason TEXT]",
 		Short: "Acknowledge an open drift",
-		Args:  exactArgs(2),
+		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := g.jsonOutput()
 			if err != nil {
@@ -320,8 +330,10 @@ func (f *driftFollower) stream(ctx context.Context, connected func()) error {
 	return nil
 }
 
-// driftFollowWidths are the column widths of the --follow table.
-var driftFollowWidths = []int{20, 12, 14, 20, 8, 28, 13, 13, 0}
+// driftFollowWidths are the column widths of the --follow table: TIME,
+// EVENT (acknowledged is the longest), STACK, CODE (the longest code),
+// SEVERITY, COMPONENT, EXPECTED, OBSERVED; the drift id last, whole.
+var driftFollowWidths = []int{20, 12, 14, 22, 8, 28, 16, 16, 0}
 
 // print writes one event: a JSON line, or a table row (the header first).
 func (f *driftFollower) print(data string) error {
@@ -338,19 +350,31 @@ func (f *driftFollower) print(data string) error {
 		b.WriteString(paddedRow(driftFollowWidths, "TIME", "EVENT", "STACK", "CODE", "SEVERITY", "COMPONENT", "EXPECTED", "OBSERVED", "DRIFT"))
 		f.printed = true
 	}
-	event := strings.TrimPrefix(e.Kind, "drift.")
-	if e.Data.By != "" {
-		event += " by " + e.Data.By
-	}
-	expected, observed := driftValues(e.Data.Code, e.Data.Expected, e.Data.Observed)
-	b.WriteString(paddedRow(driftFollowWidths, e.Timestamp.UTC().Format(time.RFC3339), event, e.Data.StackID, e.Data.Code,
-		e.Data.Severity, e.Data.Component, expected, observed, e.Data.DriftID))
+	b.WriteString(paddedRow(driftFollowWidths, driftEventCells(e)...))
 	_, err := io.WriteString(f.g.stdout, b.String())
 	return err
 }
 
+// driftEventCells are the cells of a drift event's row. A resolved drift
+// is observed as expected now: the observation its event carries is the
+// last one of the drift, from before it cleared, and is not shown. Who
+// acknowledged goes in the last column, which is never cut.
+func driftEventCells(e wireStreamEvent) []string {
+	expected, observed := driftValues(e.Data.Code, e.Data.Expected, e.Data.Observed)
+	if e.Kind == "drift.resolved" {
+		observed = "as expected"
+	}
+	last := e.Data.DriftID
+	if e.Data.By != "" {
+		last += " by " + e.Data.By
+	}
+	return []string{e.Timestamp.UTC().Format(time.RFC3339), strings.TrimPrefix(e.Kind, "drift."), e.Data.StackID, e.Data.Code,
+		e.Data.Severity, e.Data.Component, expected, observed, last}
+}
+
 // paddedRow lays out a row of a table that grows a row at a time (so no
-// tabwriter): each cell padded to its width, at least two spaces apart.
+// tabwriter): each cell cut to its width (with "…") and padded to it, so
+// that the columns of every row line up; the last cell is whole.
 func paddedRow(widths []int, cells ...string) string {
 	var b strings.Builder
 	for i, c := range cells {
@@ -358,10 +382,15 @@ func paddedRow(widths []int, cells ...string) string {
 			c = "-"
 		}
 		c = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
-		b.WriteString(c)
-		if i < len(cells)-1 {
-			b.WriteString(strings.Repeat(" ", max(2, widths[i]-len(c)+2)))
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
 		}
+		if widths[i] > 0 {
+			c = truncate(c, widths[i])
+		}
+		b.WriteString(c)
+		b.WriteString(strings.Repeat(" ", max(2, widths[i]-utf8.RuneCountInString(c)+2)))
 	}
 	b.WriteByte('\n')
 	return b.String()

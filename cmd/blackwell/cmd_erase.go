@@ -18,12 +18,13 @@ import (
 // data removed from the store (docs/DATA.md).
 func newEraseCmd(g *globals) *cobra.Command {
 	var (
-		storeURL, keyFile, client, shop string
-		subjects                        []string
-		all, dryRun                     bool
+		storeURL, keyFile, shop string
+		subjects                []string
+		all, dryRun             bool
 	)
+	ta := targetArgs{kind: clientTarget}
 	cmd := &cobra.Command{
-		Use:   "erase --client C (--subject EMAIL|ID ... | --shop DOMAIN | --all)",
+		Use:   "erase CLIENT (--subject EMAIL|ID ... | --shop DOMAIN | --all) [--dry-run]",
 		Short: "Erase what the store holds about a person, a shop or a client",
 		Long: `Delete the client's events whose payload or content id names the subject
 (an email, matched in any string of a payload, or an id: a customer, order or
@@ -39,8 +40,13 @@ Without --store (or BLACKWELL_STORE), asks the server
 its own client), which audits the erasure under the token. With --store,
 works on the store directly; with sealed payloads it then needs the
 server's --encryption-key-file to read them.`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			client := t.client
 			req := erase.Request{ClientID: client, Subject: erase.SubjectOf(subjects), Shop: strings.ToLower(shop),
 				Everything: all, By: cliActor(), Reason: "cli"}
 			n := 0
@@ -49,8 +55,8 @@ server's --encryption-key-file to read them.`,
 					n++
 				}
 			}
-			if client == "" || n != 1 {
-				return usageError{fmt.Errorf("erase needs --client and one of --subject, --shop or --all")}
+			if n != 1 {
+				return usageError{fmt.Errorf("erase needs one of --subject, --shop or --all")}
 			}
 			ctx := cmd.Context()
 			if !cmd.Flags().Changed("store") && storeURL == defaultStoreURL {
@@ -87,12 +93,12 @@ server's --encryption-key-file to read them.`,
 	f := cmd.Flags()
 	storeFlag(f, &storeURL)
 	f.StringVar(&keyFile, "encryption-key-file", "", "the server's key file, to read sealed payloads")
-	f.StringVar(&client, "client", "", "the client whose data is erased")
 	f.StringSliceVar(&subjects, "subject", nil, "an email or an id (customer, order, content) to erase; repeatable")
 	f.StringVar(&shop, "shop", "", "erase every Shopify event of the client and this shop's content (acme.myshopify.com)")
 	f.BoolVar(&all, "all", false, "erase all of the client's events, content and notifications")
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be erased (audited as a data request), erase nothing")
 	bindEnv(f)
+	ta.clientFlag(g, cmd, "erase")
 	return cmd
 }
 
@@ -129,6 +135,6 @@ func eraseByAPI(cmd *cobra.Command, g *globals, req erase.Request, subjects []st
 }
 
 func printErased(g *globals, verb, client string, rep erase.Report) {
-	fmt.Fprintf(g.stdout, "%s %d events, %d content items, %d notifications of %s (sha256 %s)\n",
-		verb, rep.Events, rep.Content, rep.Outbox, client, rep.SHA256)
+	fmt.Fprintf(g.stdout, "%s %s, %s, %s of %s (sha256 %s)\n",
+		verb, count(rep.Events, "event"), count(rep.Content, "content item"), count(rep.Outbox, "notification"), client, rep.SHA256)
 }

@@ -30,20 +30,25 @@ type wireEvent struct {
 }
 
 func newEventsCmd(g *globals) *cobra.Command {
-	var client, provider, typ string
+	var provider, typ string
 	var limit int
 	var follow bool
 	var interval time.Duration
+	ta := targetArgs{kind: clientTarget, optional: true}
 	cmd := &cobra.Command{
-		Use:   "events [--client C] [--provider P] [--type T] [--limit N] [--follow]",
+		Use:   "events [CLIENT] [--provider P] [--type T] [--limit N] [-w|--follow]",
 		Short: "Show provider events, newest first; --follow prints new ones as they arrive",
-		Long: `Show provider events, newest first.
+		Long: `Show provider events, newest first: every client's, or CLIENT's.
 
 With --follow, the last --limit events are printed oldest first, then the
 server is asked every --interval for newer ones, which are printed as they
 arrive, until interrupted. With -o json each event is one JSON line.`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -59,7 +64,7 @@ arrive, until interrupted. With -o json each event is one JSON line.`,
 				return err
 			}
 			q := url.Values{}
-			for k, v := range map[string]string{"client_id": client, "provider": provider, "type": typ} {
+			for k, v := range map[string]string{"client_id": t.client, "provider": provider, "type": typ} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -89,12 +94,12 @@ arrive, until interrupted. With -o json each event is one JSON line.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&client, "client", "", "only this client's events")
 	f.StringVar(&provider, "provider", "", "only this provider's events (sanity, shopify, ...)")
 	f.StringVar(&typ, "type", "", "only events of this type (content.updated, ...)")
 	f.IntVar(&limit, "limit", 50, "how many events to show (with --follow: at start)")
-	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events as they arrive, until interrupted")
+	followFlag(g, cmd, &follow, "keep printing new events as they arrive, until interrupted")
 	f.DurationVar(&interval, "interval", time.Second, "with --follow: how often to ask for new events")
+	ta.clientFlag(g, cmd, "events")
 	return cmd
 }
 
@@ -222,7 +227,7 @@ func (f *follower) print(events []wireEvent) error {
 	slices.SortStableFunc(events, func(a, b wireEvent) int { return a.Timestamp.Compare(b.Timestamp) })
 	var b strings.Builder
 	if !f.json && !f.printed {
-		b.WriteString(followRow(eventColumns))
+		b.WriteString(paddedRow(followWidths, eventColumns...))
 		f.printed = true
 	}
 	for _, e := range events {
@@ -241,7 +246,7 @@ func (f *follower) print(events []wireEvent) error {
 			b.Write(line)
 			b.WriteByte('\n')
 		} else {
-			b.WriteString(followRow(eventCells(e)))
+			b.WriteString(paddedRow(followWidths, eventCells(e)...))
 		}
 	}
 	for id, ts := range f.seen {
@@ -254,24 +259,8 @@ func (f *follower) print(events []wireEvent) error {
 }
 
 // followWidths are the column widths of --follow's table, which grows a
-// row at a time and so cannot be aligned by a tabwriter.
+// row at a time and so cannot be aligned by a tabwriter (paddedRow).
 var followWidths = []int{20, 14, 14, 11, 20, 28, 13, 7, 0}
-
-func followRow(cells []string) string {
-	var b strings.Builder
-	for i, c := range cells {
-		if c == "" {
-			c = "-"
-		}
-		c = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
-		b.WriteString(c)
-		if i < len(cells)-1 {
-			b.WriteString(strings.Repeat(" ", max(2, followWidths[i]-len(c)+2)))
-		}
-	}
-	b.WriteByte('\n')
-	return b.String()
-}
 
 func cloneValues(v url.Values) url.Values {
 	out := url.Values{}

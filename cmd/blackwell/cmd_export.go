@@ -20,12 +20,18 @@ type stateFile struct {
 }
 
 func newExportCmd(g *globals) *cobra.Command {
-	var out, clientID string
+	var out string
+	ta := targetArgs{kind: clientTarget, optional: true}
 	cmd := &cobra.Command{
-		Use:   "export [-f FILE] [--client C]",
-		Short: "Write blackwell.state.json: the desired and applied state of every stack",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "export [CLIENT] [--output-file FILE]",
+		Short: "Write blackwell.state.json: the desired and applied state of every stack (of CLIENT)",
+		Args:  ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			clientID := t.client
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -68,7 +74,14 @@ func newExportCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&out, "file", "f", "blackwell.state.json", "output file (- for stdout)")
-	cmd.Flags().StringVar(&clientID, "client", "", "only this client's stacks")
+	outputFileFlag(g, cmd, "export", &out, "blackwell.state.json")
+	ta.clientFlag(g, cmd, "export")
 	return cmd
+}
+
+// outputFileFlag adds --output-file, the file a command writes (- for
+// stdout), and its old spellings -f and --file.
+func outputFileFlag(g *globals, cmd *cobra.Command, path string, p *string, def string) {
+	cmd.Flags().StringVar(p, "output-file", def, "write to this file (- for stdout)")
+	g.alias(cmd, "output-file", "file", "f", path+" -f/--file FILE", path+" --output-file FILE")
 }

@@ -76,7 +76,7 @@ func newPlanCmd(g *globals) *cobra.Command {
 		tenancy tenancyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "plan -f FILE",
+		Use:   "plan [-f FILE] [--prune]",
 		Short: "Show what applying a blackwell.yaml would change",
 		Long: `Validate a blackwell.yaml locally (secret references are checked, not
 resolved: the server resolves them), then compare each stack's declared
@@ -130,9 +130,10 @@ of each stack (what is declared vs what is observed). Nothing is changed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	g.configFlag(cmd, &file)
 	cmd.Flags().BoolVar(&prune, "prune", false, "also show the stacks apply --prune would delete: the file's clients' stacks it no longer declares")
 	tenancy.register(cmd.Flags(), false) // --credential-hosts as serve: tenancy.go
+	bindEnv(cmd.Flags())
 	return cmd
 }
 

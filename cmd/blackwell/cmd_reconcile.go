@@ -58,118 +58,159 @@ func newReconcileCmd(g *globals) *cobra.Command {
 	var wait time.Duration
 	var once bool
 	oo := onceOptions{}
+	ta := targetArgs{kind: eitherTarget, optional: true, splitForm: true}
 	cmd := &cobra.Command{
-		Use:   "reconcile CLIENT [STACK] [--wait DURATION] | reconcile --once [CLIENT [STACK]]",
+		Use:   "reconcile CLIENT[/STACK] [--wait DURATION] | reconcile --once [CLIENT[/STACK]]",
 		Short: "Ask for a reconcile pass of a client's stacks, or of one stack",
 		Long: `Ask the server for a reconcile pass now. Without --wait the passes are queued
 and the command returns at once; with --wait (at most 5m) it prints the
 result of each pass.
 
 With --once there is no server: the command applies --config (if the file
-exists) to --store, runs one pass of every stack (of CLIENT, or one STACK),
-runs the heals those passes decide under policy, verifies them with one more
-pass, prints the results and exits (1 if a pass failed): for cron- or
-Lambda-style runs.`,
-		Args: rangeArgs(0, 2),
+exists) to --store, runs one pass of every stack (of CLIENT, or of
+CLIENT/STACK), runs the heals those passes decide under policy, verifies
+them with one more pass, prints the results and exits (1 if a pass failed):
+for cron- or Lambda-style runs.`,
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			if once {
 				if wait != 0 {
 					return usageError{fmt.Errorf("--wait does not go with --once")}
 				}
 				oo.configRequired = cmd.Flags().Changed("config") || os.Getenv("BLACKWELL_CONFIG") != ""
-				return reconcileOnce(cmd.Context(), g, oo, args)
+				return reconcileOnce(cmd.Context(), g, oo, t)
 			}
-			if len(args) == 0 {
-				return usageError{fmt.Errorf("reconcile needs CLIENT [STACK] (or --once)")}
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
+			if t.client == "" {
+				return usageError{fmt.Errorf("reconcile needs CLIENT[/STACK] (or --once)")}
 			}
 			if wait < 0 || wait > 5*time.Minute {
 				return usageError{fmt.Errorf("--wait must be between 0 and 5m, not %s", wait)}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			path := pathOf("clients", args[0], "reconcile")
-			if len(args) == 2 {
-				path = pathOf("stacks", args[0], args[1], "reconcile")
-			}
-			q := url.Values{}
-			ctx := cmd.Context()
-			if wait > 0 {
-				q.Set("wait", wait.String())
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, wait+30*time.Second)
-				defer cancel()
-			}
-			raw, status, err := c.do(ctx, apiRequest{method: http.MethodPost, path: path, query: q}, nil)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return g.writeRaw(raw)
-			}
-			if status == http.StatusAccepted {
-				var acc struct {
-					Accepted []string `json:"accepted"`
-				}
-				if err := json.Unmarshal(raw, &acc); err != nil {
-					return fmt.Errorf("decode answer: %w", err)
-				}
-				for _, k := range acc.Accepted {
-					fmt.Fprintln(g.stdout, "queued", k)
-				}
-				return nil
-			}
-			var results []wireResult
-			if len(args) == 2 {
-				var r wireResult
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return fmt.Errorf("decode answer: %w", err)
-				}
-				results = []wireResult{r}
-			} else {
-				var page wirePage[wireResult]
-				if err := json.Unmarshal(raw, &page); err != nil {
-					return fmt.Errorf("decode answer: %w", err)
-				}
-				results = page.Items
-			}
-			if err := resultsTable(g, results); err != nil {
-				return err
-			}
-			for _, r := range results {
-				if r.Status == "failed" {
-					return silentError{exitFailure}
-				}
-			}
-			return nil
+			return requestReconcile(cmd, g, t, wait)
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the results (at most 5m)")
 	f.BoolVar(&once, "once", false, "run the passes here, on --store, without a server")
-	f.StringVar(&oo.configPath, "config", envOr("BLACKWELL_CONFIG", "blackwell.yaml"), "with --once: configuration applied first (the default file only if it exists)")
-	f.StringVar(&oo.storeURL, "store", envOr("BLACKWELL_STORE", "sqlite://./blackwell.db"), "with --once: the store (sqlite://PATH or postgres://...)")
-	f.StringVar(&oo.encryptionKeyFile, "encryption-key-file", envOr("BLACKWELL_ENCRYPTION_KEY_FILE", ""), "with --once: serve's key file, when the store's payloads are sealed")
-	f.StringVar(&oo.publicURL, "public-url", envOr("BLACKWELL_PUBLIC_URL", ""), "with --once: the server's public address, to recognise its webhook subscriptions")
-	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
-	f.StringVar(&oo.egressAllow, "egress-allow", envOr("BLACKWELL_EGRESS_ALLOW", ""), "with --once: "+egressAllowUsage)
-	oo.tenancy.register(f, false) // tenancy.go
+	oo.register(cmd)
 	return cmd
+}
+
+// register adds reconcile --once's flags.
+func (oo *onceOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&oo.configPath, "config", "f", "blackwell.yaml", "with --once: configuration applied first (the default file only if it exists)")
+	f.StringVar(&oo.storeURL, "store", defaultStoreURL, "with --once: the store (sqlite://PATH or postgres://...)")
+	f.StringVar(&oo.encryptionKeyFile, "encryption-key-file", "", "with --once: serve's key file, when the store's payloads are sealed")
+	f.StringVar(&oo.publicURL, "public-url", "", "with --once: the server's public address, to recognise its webhook subscriptions")
+	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
+	f.StringVar(&oo.egressAllow, "egress-allow", "", "with --once: "+egressAllowUsage)
+	oo.tenancy.register(f, false) // tenancy.go
+	bindEnv(f)
+}
+
+// requestReconcile asks the server for passes of a client's stacks or of
+// one stack, and prints what was queued or, with wait, the results.
+func requestReconcile(cmd *cobra.Command, g *globals, t target, wait time.Duration) error {
+	asJSON, err := g.jsonOutput()
+	if err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	path := pathOf("clients", t.client, "reconcile")
+	if t.stack != "" {
+		path = pathOf("stacks", t.client, t.stack, "reconcile")
+	}
+	q := url.Values{}
+	ctx := cmd.Context()
+	if wait > 0 {
+		q.Set("wait", wait.String())
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait+30*time.Second)
+		defer cancel()
+	}
+	raw, status, err := c.do(ctx, apiRequest{method: http.MethodPost, path: path, query: q}, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return g.writeRaw(raw)
+	}
+	if status == http.StatusAccepted {
+		var acc struct {
+			Accepted []string `json:"accepted"`
+		}
+		if err := json.Unmarshal(raw, &acc); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+		for _, k := range acc.Accepted {
+			fmt.Fprintln(g.stdout, "queued", k)
+		}
+		return nil
+	}
+	results, err := decodeResults(raw, t.stack != "")
+	if err != nil {
+		return err
+	}
+	if err := resultsTable(g, results); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Status == "failed" {
+			return silentError{exitFailure}
+		}
+	}
+	return nil
+}
+
+// decodeResults reads the results of a waited reconcile: one result for a
+// stack, a list for a client.
+func decodeResults(raw json.RawMessage, one bool) ([]wireResult, error) {
+	if one {
+		var r wireResult
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("decode answer: %w", err)
+		}
+		return []wireResult{r}, nil
+	}
+	var page wirePage[wireResult]
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return nil, fmt.Errorf("decode answer: %w", err)
+	}
+	return page.Items, nil
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var stack string
 	var limit int
+	ta := targetArgs{kind: eitherTarget}
 	cmd := &cobra.Command{
-		Use:   "history CLIENT [--stack STACK] [--limit N]",
-		Short: "Show a client's reconcile passes, newest first",
-		Args:  exactArgs(1),
+		Use:   "history CLIENT[/STACK] [--limit N]",
+		Short: "Show the reconcile passes of a client's stacks, or of one stack, newest first",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := ta.validate(g)(cmd, args); err != nil {
+				return err
+			}
+			if stack != "" && len(args) == 1 && strings.Contains(args[0], "/") {
+				return usageError{fmt.Errorf("give the stack once: as CLIENT/STACK, not also with --stack")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			if stack != "" {
+				t.stack = stack // the old --stack
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -182,11 +223,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			q := url.Values{"limit": {strconv.Itoa(limit)}}
-			if stack != "" {
-				q.Set("stack_id", stack)
+			if t.stack != "" {
+				q.Set("stack_id", t.stack)
 			}
 			var page wirePage[wireResult]
-			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", args[0], "reconciliations"), query: q}, &page)
+			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", t.client, "reconciliations"), query: q}, &page)
 			if err != nil {
 				return err
 			}
@@ -194,13 +235,13 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return g.writeRaw(raw)
 			}
 			if len(page.Items) == 0 {
-				_, err := fmt.Fprintf(g.stdout, "no reconcile passes for %s yet\n", args[0])
+				_, err := fmt.Fprintf(g.stdout, "no reconcile passes for %s yet\n", t)
 				return err
 			}
 			return resultsTable(g, page.Items)
 		},
 	}
-	cmd.Flags().StringVar(&stack, "stack", "", "only this stack")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many passes to show")
+	g.aliasVar(cmd, stringVar{&stack}, nil, "", "stack", "", "history CLIENT --stack STACK", "history CLIENT/STACK")
 	return cmd
 }

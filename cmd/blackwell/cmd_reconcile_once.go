@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -38,10 +39,10 @@ type onceOptions struct {
 }
 
 // reconcileOnce applies the config (when the file exists), runs one pass
-// of every stack of the client (or of one stack, or of every client),
+// of every stack of the target (one stack, a client's, or every client's),
 // runs the heals those passes decided, and verifies them with one more
 // pass of the healed stacks. It prints each stack's last result.
-func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string) error {
+func reconcileOnce(ctx context.Context, g *globals, o onceOptions, t target) error {
 	asJSON, err := g.jsonOutput()
 	if err != nil {
 		return err
@@ -52,17 +53,9 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 	}
 	getenv := os.LookupEnv
 	log := slog.New(slog.NewJSONHandler(g.stderr, logOptions(slog.LevelWarn)))
-	var cfg *config.Config
-	rules, err := o.tenancy.fileRules()
+	cfg, err := o.loadConfig(getenv)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(o.configPath); err == nil {
-		if cfg, err = config.LoadWith(o.configPath, getenv, rules); err != nil {
-			return fmt.Errorf("config refused, nothing applied:\n%w", err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) || o.configRequired {
-		return fmt.Errorf("config %s: %w", o.configPath, err)
 	}
 	st, err := openExistingStore(ctx, o.storeURL)
 	if err != nil {
@@ -78,52 +71,97 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, args []string
 			return fmt.Errorf("apply %s: %w", o.configPath, err)
 		}
 	}
+	keys, err := onceKeys(ctx, st, t)
+	if err != nil {
+		return err
+	}
+	results, err := passAndHeal(ctx, o.loop(st, svc, getenv, log, eg), keys, o.workers)
+	if err != nil {
+		return err
+	}
+	return printOnceResults(g, asJSON, keys, results)
+}
+
+// loadConfig reads --config: nil when the default file does not exist.
+func (o onceOptions) loadConfig(getenv func(string) (string, bool)) (*config.Config, error) {
+	rules, err := o.tenancy.fileRules()
+	if err != nil {
+		return nil, err
+	}
+	_, err = os.Stat(o.configPath)
+	switch {
+	case err == nil:
+		cfg, err := config.LoadWith(o.configPath, getenv, rules)
+		if err != nil {
+			return nil, fmt.Errorf("config refused, nothing applied:\n%w", err)
+		}
+		return cfg, nil
+	case errors.Is(err, fs.ErrNotExist) && !o.configRequired:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("config %s: %w", o.configPath, err)
+}
+
+// loop is the reconciler of the passes, with serve's providers, probes
+// and heal actions.
+func (o onceOptions) loop(st store.Store, svc *state.Service, getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *reconcile.Reconciler {
 	prefix := ""
 	if o.publicURL != "" {
 		prefix = strings.TrimRight(o.publicURL, "/") + "/v1/webhooks"
 	}
 	providers := newProviderRegistry(getenv, log, eg)
-	loop := reconcile.New(reconcile.Options{
+	return reconcile.New(reconcile.Options{
 		Store: st, Policies: svc, Prober: probe.New(probe.Options{Egress: eg}), Providers: providers,
 		Logger: log, ReceiverPrefix: prefix,
 		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
 			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, eg), ReceiverPrefix: prefix})},
 	})
+}
 
-	var keys []string
-	clientID := ""
-	if len(args) > 0 {
-		clientID = args[0]
+// onceKeys are the stacks of the target: one stack, or every stack of a
+// client or of every client.
+func onceKeys(ctx context.Context, st store.Store, t target) ([]string, error) {
+	if t.stack != "" {
+		return []string{reconcile.Key(t.client, t.stack)}, nil
 	}
-	if len(args) == 2 {
-		keys = []string{reconcile.Key(args[0], args[1])}
-	} else {
-		recs, _, err := st.ListStates(ctx, clientID, "", 0)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			keys = append(keys, r.Key())
-		}
-		if len(keys) == 0 {
-			return fmt.Errorf("no stacks to reconcile")
+	recs, _, err := st.ListStates(ctx, t.client, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(recs))
+	for _, r := range recs {
+		keys = append(keys, r.Key())
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no stacks to reconcile")
+	}
+	return keys, nil
+}
+
+// passAndHeal runs a pass of each stack, then the heals they decided, then
+// a pass of each healed stack to verify them; it returns each stack's last
+// result.
+func passAndHeal(ctx context.Context, loop *reconcile.Reconciler, keys []string, workers int) (map[string]store.ReconciliationResult, error) {
+	results := passAll(ctx, loop, keys, workers, reconcile.TriggerManual)
+	n, err := loop.HealOnce(ctx)
+	if err != nil || n == 0 {
+		return results, err
+	}
+	var healed []string
+	for _, k := range keys {
+		if results[k].AutoHealAttempted {
+			healed = append(healed, k)
 		}
 	}
-	results := passAll(ctx, loop, keys, o.workers, reconcile.TriggerManual)
-	if n, err := loop.HealOnce(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		// Verify what the heals did.
-		var healed []string
-		for _, k := range keys {
-			if results[k].AutoHealAttempted {
-				healed = append(healed, k)
-			}
-		}
-		for k, r := range passAll(ctx, loop, healed, o.workers, reconcile.TriggerHeal) {
-			results[k] = r
-		}
+	for k, r := range passAll(ctx, loop, healed, workers, reconcile.TriggerHeal) {
+		results[k] = r
 	}
+	return results, nil
+}
+
+// printOnceResults prints the results in the order of keys; a failed pass
+// makes the command fail.
+func printOnceResults(g *globals, asJSON bool, keys []string, results map[string]store.ReconciliationResult) error {
 	out := make([]wireResult, 0, len(keys))
 	failed := false
 	for _, k := range keys {

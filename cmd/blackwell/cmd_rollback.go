@@ -9,13 +9,18 @@ import (
 )
 
 func newRollbackCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: stackTarget, extra: 1, splitForm: true}
 	return &cobra.Command{
-		Use:   "rollback CLIENT STACK VERSION",
+		Use:   "rollback CLIENT/STACK VERSION",
 		Short: "Make a stored version of a stack the desired state again",
-		Long: `Restore the desired composition of an earlier version (see the stack's
-previous_versions). The rollback is itself recorded as a new version.`,
-		Args: exactArgs(3),
+		Long: `Restore the desired composition of an earlier version ("blackwell versions
+CLIENT/STACK" lists them). The rollback is itself recorded as a new version.`,
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, rest, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -24,7 +29,7 @@ previous_versions). The rollback is itself recorded as a new version.`,
 			if err != nil {
 				return err
 			}
-			body, err := json.Marshal(map[string]string{"version": args[2], "by": envOr("USER", "cli")})
+			body, err := json.Marshal(map[string]string{"version": rest[0], "by": envOr("USER", "cli")})
 			if err != nil {
 				return err
 			}
@@ -32,7 +37,7 @@ previous_versions). The rollback is itself recorded as a new version.`,
 				wireApplyResult
 				RestoredVersion string `json:"restored_version"`
 			}
-			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("stacks", args[0], args[1], "rollback"), body: body}, &res)
+			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("stacks", t.client, t.stack, "rollback"), body: body}, &res)
 			if err != nil {
 				return err
 			}

@@ -50,11 +50,16 @@ type wirePage[T any] struct {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: eitherTarget, optional: true, splitForm: true}
 	return &cobra.Command{
-		Use:   "status [CLIENT [STACK]]",
-		Short: "Show stacks and their status",
-		Args:  rangeArgs(0, 2),
+		Use:   "status [CLIENT[/STACK]]",
+		Short: "Show stacks and their status; one stack with its drifts and what was last observed",
+		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -63,41 +68,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var recs []wireState
-			var raw json.RawMessage
-			if len(args) == 2 {
-				var rec wireState
-				raw, _, err = c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", args[0], args[1])}, &rec)
-				if err != nil {
-					return err
-				}
-				recs = []wireState{rec}
-			} else {
-				q := url.Values{}
-				if len(args) == 1 {
-					q.Set("client_id", args[0])
-				}
-				var all []json.RawMessage
-				if err := c.listAll(cmd, "/v1/stacks", q, &all); err != nil {
-					return err
-				}
-				raw, err = json.Marshal(wirePage[json.RawMessage]{Items: all})
-				if err != nil {
-					return err
-				}
-				for _, item := range all {
-					var rec wireState
-					if err := json.Unmarshal(item, &rec); err != nil {
-						return fmt.Errorf("decode stack: %w", err)
-					}
-					recs = append(recs, rec)
-				}
-				if len(recs) == 0 && len(args) == 1 && !asJSON {
-					return fmt.Errorf("client %s has no stacks", args[0])
-				}
+			recs, raw, err := c.stacks(cmd, t)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return g.writeRaw(raw)
+			}
+			if len(recs) == 0 && t.client != "" {
+				return fmt.Errorf("client %s has no stacks", t.client)
 			}
 			if len(recs) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no stacks")
@@ -110,12 +89,46 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(args) == 2 {
+			if t.stack != "" {
 				return printStackDetail(g, recs[0], time.Now())
 			}
 			return nil
 		},
 	}
+}
+
+// stacks reads the state records of a target: one stack, a client's
+// stacks or (no target) every stack; raw is the answer for -o json.
+func (c *apiClient) stacks(cmd *cobra.Command, t target) ([]wireState, json.RawMessage, error) {
+	if t.stack != "" {
+		var rec wireState
+		raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", t.client, t.stack)}, &rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []wireState{rec}, raw, nil
+	}
+	q := url.Values{}
+	if t.client != "" {
+		q.Set("client_id", t.client)
+	}
+	var all []json.RawMessage
+	if err := c.listAll(cmd, "/v1/stacks", q, &all); err != nil {
+		return nil, nil, err
+	}
+	raw, err := json.Marshal(wirePage[json.RawMessage]{Items: all})
+	if err != nil {
+		return nil, nil, err
+	}
+	recs := make([]wireState, 0, len(all))
+	for _, item := range all {
+		var rec wireState
+		if err := json.Unmarshal(item, &rec); err != nil {
+			return nil, nil, fmt.Errorf("decode stack: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs, raw, nil
 }
 
 // listAll follows next_cursor through every page of a list endpoint.

@@ -12,8 +12,13 @@ import (
 	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
-// defaultConfigFile is the file validate, plan and apply read without -f.
-func defaultConfigFile() string { return envOr("BLACKWELL_CONFIG", "blackwell.yaml") }
+// configFlag adds --config (short -f), the blackwell.yaml the command
+// reads, and its old spelling --file (docs/CLI.md). Call bindEnv after:
+// BLACKWELL_CONFIG sets it.
+func (g *globals) configFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "config", "f", "blackwell.yaml", "the config file")
+	g.alias(cmd, "config", "file", "", cmd.Name()+" --file FILE", cmd.Name()+" -f FILE")
+}
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var (
@@ -86,8 +91,9 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", defaultConfigFile(), "config file (BLACKWELL_CONFIG)")
+	g.configFlag(cmd, &file)
 	tenancy.register(cmd.Flags(), false) // as serve: tenancy.go
+	bindEnv(cmd.Flags())
 	return cmd
 }
 

@@ -328,10 +328,10 @@ spec:
 	require.Contains(t, string(audit), `"sha256":"`)
 
 	// Through the API: blackwell erase without --store.
-	api := []string{"--server", d.base, "--token", d.srv.bootstrapToken, "erase", "--client", "acme"}
+	api := []string{"--server", d.base, "--token", d.srv.bootstrapToken, "erase", "acme"}
 	out, errOut, code := runCLI(t, append(api, "--all", "--dry-run")...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "found 0 events, 0 content items, 1 notifications of acme")
+	require.Contains(t, out, "found 0 events, 0 content items, 1 notification of acme")
 	_, errOut, code = runCLI(t, append(api, "--all", "--encryption-key-file", keyFile)...)
 	require.Equal(t, 2, code, "the key file is for --store")
 	require.Contains(t, errOut, "--encryption-key-file is for --store")
@@ -358,15 +358,15 @@ spec:
 
 	// On the store: blackwell erase, here of everything left of acme.
 	storeURL := "sqlite://" + filepath.Join(dir, "blackwell.db")
-	_, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all")
+	_, errOut, code = runCLI(t, "erase", "acme", "--store", storeURL, "--all")
 	require.Equal(t, 1, code, "the payloads are sealed: the key is needed")
 	require.Contains(t, errOut, "--encryption-key-file")
-	out, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--subject", bob, "--encryption-key-file", keyFile, "--dry-run")
+	out, errOut, code = runCLI(t, "erase", "acme", "--store", storeURL, "--subject", bob, "--encryption-key-file", keyFile, "--dry-run")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "found 0 events", "bob's order went with the shop")
-	out, errOut, code = runCLI(t, "erase", "--store", storeURL, "--client", "acme", "--all", "--encryption-key-file", keyFile)
+	out, errOut, code = runCLI(t, "erase", "acme", "--store", storeURL, "--all", "--encryption-key-file", keyFile)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "erased 0 events, 0 content items, 1 notifications of acme", "privacy requests are kept as their record")
+	require.Contains(t, out, "erased 0 events, 0 content items, 1 notification of acme", "privacy requests are kept as their record")
 }
 
 func eventKeys(m map[string]string) []string {

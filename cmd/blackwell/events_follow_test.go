@@ -62,7 +62,7 @@ func TestEventsFollow(t *testing.T) {
 			require.NoError(t, err)
 
 			out, errOut := &lockedBuffer{}, &lockedBuffer{}
-			args := []string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--interval", "20ms", "--client", "acme"}
+			args := []string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--interval", "20ms", "acme"}
 			if asJSON {
 				args = append(args, "-o", "json")
 			}
@@ -135,7 +135,7 @@ func TestEventsFollowLimitHoldsAtStart(t *testing.T) {
 
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	root := newRootCmd(strings.NewReader(""), out, errOut)
-	root.SetArgs([]string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--limit", "2", "--interval", "20ms", "--client", "acme"})
+	root.SetArgs([]string{"--server", srv.URL, "--token", bootstrapPrefix + "test", "events", "--follow", "--limit", "2", "--interval", "20ms", "acme"})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(runCtx) }()

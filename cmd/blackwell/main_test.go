@@ -68,6 +68,8 @@ func TestScripts(t *testing.T) {
 			// audit_heads_script_test.go
 			"rewriteaudit": cmdRewriteAudit,
 			"sql":          cmdSQL,
+			// heals_script_test.go
+			"seedheal": cmdSeedHeal,
 		},
 	})
 }

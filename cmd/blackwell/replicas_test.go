@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/notify"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/sim"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
 )
@@ -190,7 +190,7 @@ spec:
 			id := fmt.Sprintf("evt-%d", n)
 			body := fmt.Appendf(nil, `{"event_id":%q,"client_id":%q,"event_type":"content.updated","content_id":"p%d","content_type":"page","timestamp":%q}`,
 				id, client, n, time.Now().UTC().Format(time.RFC3339Nano))
-			h, err := generic.Header(replicaSecret, id, time.Now(), body)
+			h, err := stdwebhook.Header(replicaSecret, id, time.Now(), body)
 			if err != nil {
 				panic(err)
 			}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/blackwellio/blackwell/internal/gcfloor"
 	"github.com/blackwellio/blackwell/internal/ingest"
@@ -68,7 +66,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.configPath, "config", "blackwell.yaml", "config file to apply at start and on SIGHUP")
+	f.StringVarP(&o.configPath, "config", "f", "blackwell.yaml", "config file to apply at start and on SIGHUP")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
 	f.StringVar(&o.storeURL, "store", "sqlite://./blackwell.db", "store URL: sqlite://PATH or postgres://USER@HOST/DB")
 	f.StringVar(&o.publicURL, "public-url", "", "public address of this server, used in webhook subscriptions (default: http://LISTEN, https://LISTEN with --tls-cert)")
@@ -94,7 +92,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.BoolVar(&o.replica, "replica", false, "start even when another serve uses the same SQLite store, as a replica of it (without it that is refused: on SQLite it is almost always a mistake)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	o.tenancy.register(f, true) // tenancy.go
-	bindEnv(f)
+	bindServeEnv(f)
 	return cmd
 }
 
@@ -102,20 +100,6 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 // on a small installation then collects about twice a second instead of
 // 30 times, for about 60 MiB more memory (docs/DEPLOYMENT.md).
 const defaultGCHeapFloor = 64 << 20
-
-// bindEnv gives each flag not set on the command line the value of
-// BLACKWELL_<FLAG> (dashes as underscores), when that is set.
-func bindEnv(f *pflag.FlagSet) {
-	f.VisitAll(func(fl *pflag.Flag) {
-		name := "BLACKWELL_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		fl.Usage += " (" + name + ")"
-		if v, ok := os.LookupEnv(name); ok {
-			// Flags parsed later from the command line override this.
-			_ = fl.Value.Set(v)
-			fl.DefValue = v
-		}
-	})
-}
 
 // serve runs a server until ctx ends (SIGINT/SIGTERM), reloading on SIGHUP.
 func serve(ctx context.Context, o serverOptions) error {

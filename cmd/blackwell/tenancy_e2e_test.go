@@ -706,7 +706,7 @@ func TestTenantIsolation(t *testing.T) {
 	t.Run("indirect", func(t *testing.T) { s.indirect(t) })
 	t.Run("export", func(t *testing.T) {
 		for _, p := range pairs {
-			out, err := exec.Command(s.bin, "export", "-f", "-", "--server", s.base, "--token", p.own.tokens[store.RoleViewer]).CombinedOutput()
+			out, err := exec.Command(s.bin, "export", "--output-file", "-", "--server", s.base, "--token", p.own.tokens[store.RoleViewer]).CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			var sf struct {
 				Stacks []struct {
@@ -719,7 +719,7 @@ func TestTenantIsolation(t *testing.T) {
 				require.Equal(t, p.own.client, st.ClientID)
 			}
 			requireNoLeak(t, "export as "+p.own.client, out, p.own, p.other)
-			out, err = exec.Command(s.bin, "export", "-f", "-", "--server", s.base, "--token", p.own.tokens[store.RoleAdmin], "--client", p.other.client).CombinedOutput()
+			out, err = exec.Command(s.bin, "export", p.other.client, "--output-file", "-", "--server", s.base, "--token", p.own.tokens[store.RoleAdmin]).CombinedOutput()
 			require.Error(t, err, "%s", out)
 			require.Contains(t, string(out), "scoped to client "+p.own.client)
 			requireNoLeak(t, "export --client "+p.other.client, out, p.own, p.other)

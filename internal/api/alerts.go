@@ -173,7 +173,7 @@ func (s *Server) alertStacks(ctx context.Context, clientID, stackID string) ([]s
 		}
 		return []string{stackID}, nil
 	}
-	recs, _, err := s.opts.Store.ListStates(ctx, clientID, "", 0)
+	recs, err := store.AllStates(ctx, s.opts.Store, clientID)
 	if err != nil {
 		return nil, err
 	}

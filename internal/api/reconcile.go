@@ -137,7 +137,7 @@ func (s *Server) waitError(r *http.Request, err error, wait time.Duration, key s
 
 // clientStacks returns every stack of a client, 404 when it has none.
 func (s *Server) clientStacks(ctx context.Context, clientID string) ([]store.StateRecord, error) {
-	recs, _, err := s.opts.Store.ListStates(ctx, clientID, "", 0)
+	recs, err := store.AllStates(ctx, s.opts.Store, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("list stacks of %s: %w", clientID, err)
 	}

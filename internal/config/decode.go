@@ -373,20 +373,7 @@ func (d *nodeDecoder) decode(n ast.Node, key ast.Node, path string, dst reflect.
 		dst.Set(reflect.Zero(dst.Type()))
 		return
 	}
-
-	switch p := dst.Addr().Interface().(type) {
-	case *Duration:
-		d.decodeDuration(n, path, p)
-		return
-	case *Secret:
-		if s, ok := scalarText(n); ok {
-			*p = NewSecret(s)
-		} else {
-			d.fail(n, path, "expected a string, got %s", kindOf(n))
-		}
-		return
-	case *SecretList:
-		d.decodeSecretList(n, path, p, depth)
+	if d.decodeConfigType(n, path, dst, depth) {
 		return
 	}
 
@@ -398,40 +385,11 @@ func (d *nodeDecoder) decode(n ast.Node, key ast.Node, path string, dst reflect.
 	case reflect.Struct:
 		d.decodeStruct(n, path, dst, depth)
 	case reflect.Map:
-		m, ok := n.(*ast.MappingNode)
-		if !ok {
-			d.fail(n, path, "expected a mapping, got %s", kindOf(n))
-			return
-		}
-		out := reflect.MakeMap(dst.Type())
-		for _, e := range d.entries(m, path, depth) {
-			v := reflect.New(dst.Type().Elem()).Elem()
-			d.decode(e.value, e.key, joinPath(path, e.name), v, depth+1)
-			out.SetMapIndex(reflect.ValueOf(e.name).Convert(dst.Type().Key()), v)
-		}
-		dst.Set(out)
+		d.decodeMap(n, path, dst, depth)
 	case reflect.Slice:
-		seq, ok := n.(*ast.SequenceNode)
-		if !ok {
-			d.fail(n, path, "expected a list, got %s", kindOf(n))
-			return
-		}
-		out := reflect.MakeSlice(dst.Type(), len(seq.Values), len(seq.Values))
-		for i, e := range seq.Values {
-			d.decode(e, nil, fmt.Sprintf("%s[%d]", path, i), out.Index(i), depth+1)
-		}
-		dst.Set(out)
+		d.decodeSlice(n, path, dst, depth)
 	case reflect.String:
-		s, ok := scalarText(n)
-		if !ok {
-			hint := ""
-			if _, isBool := n.(*ast.BoolNode); isBool {
-				hint = " (quote it to make it a string)"
-			}
-			d.fail(n, path, "expected a string, got %s%s", kindOf(n), hint)
-			return
-		}
-		dst.SetString(s)
+		d.decodeString(n, path, dst)
 	case reflect.Bool:
 		b, ok := n.(*ast.BoolNode)
 		if !ok {
@@ -440,31 +398,96 @@ func (d *nodeDecoder) decode(n ast.Node, key ast.Node, path string, dst reflect.
 		}
 		dst.SetBool(b.Value)
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		i, ok := n.(*ast.IntegerNode)
-		if !ok {
-			d.fail(n, path, "expected an integer, got %s", kindOf(n))
-			return
-		}
-		var v int64
-		switch x := i.Value.(type) {
-		case int64:
-			v = x
-		case uint64:
-			if x > math.MaxInt64 {
-				d.fail(n, path, "integer %s is out of range", i.Token.Value)
-				return
-			}
-			v = int64(x)
-		}
-		if dst.OverflowInt(v) {
-			d.fail(n, path, "integer %s is out of range", i.Token.Value)
-			return
-		}
-		dst.SetInt(v)
+		d.decodeInt(n, path, dst)
 	default:
 		// Not reached for the config types; a new field type needs a case.
 		d.fail(n, path, "cannot decode into %s", dst.Type())
 	}
+}
+
+// decodeConfigType decodes the config package's own scalar types
+// (Duration, Secret, SecretList); false when dst is none of them.
+func (d *nodeDecoder) decodeConfigType(n ast.Node, path string, dst reflect.Value, depth int) bool {
+	switch p := dst.Addr().Interface().(type) {
+	case *Duration:
+		d.decodeDuration(n, path, p)
+	case *Secret:
+		if s, ok := scalarText(n); ok {
+			*p = NewSecret(s)
+		} else {
+			d.fail(n, path, "expected a string, got %s", kindOf(n))
+		}
+	case *SecretList:
+		d.decodeSecretList(n, path, p, depth)
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *nodeDecoder) decodeMap(n ast.Node, path string, dst reflect.Value, depth int) {
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		d.fail(n, path, "expected a mapping, got %s", kindOf(n))
+		return
+	}
+	out := reflect.MakeMap(dst.Type())
+	for _, e := range d.entries(m, path, depth) {
+		v := reflect.New(dst.Type().Elem()).Elem()
+		d.decode(e.value, e.key, joinPath(path, e.name), v, depth+1)
+		out.SetMapIndex(reflect.ValueOf(e.name).Convert(dst.Type().Key()), v)
+	}
+	dst.Set(out)
+}
+
+func (d *nodeDecoder) decodeSlice(n ast.Node, path string, dst reflect.Value, depth int) {
+	seq, ok := n.(*ast.SequenceNode)
+	if !ok {
+		d.fail(n, path, "expected a list, got %s", kindOf(n))
+		return
+	}
+	out := reflect.MakeSlice(dst.Type(), len(seq.Values), len(seq.Values))
+	for i, e := range seq.Values {
+		d.decode(e, nil, fmt.Sprintf("%s[%d]", path, i), out.Index(i), depth+1)
+	}
+	dst.Set(out)
+}
+
+func (d *nodeDecoder) decodeString(n ast.Node, path string, dst reflect.Value) {
+	s, ok := scalarText(n)
+	if !ok {
+		hint := ""
+		if _, isBool := n.(*ast.BoolNode); isBool {
+			hint = " (quote it to make it a string)"
+		}
+		d.fail(n, path, "expected a string, got %s%s", kindOf(n), hint)
+		return
+	}
+	dst.SetString(s)
+}
+
+func (d *nodeDecoder) decodeInt(n ast.Node, path string, dst reflect.Value) {
+	i, ok := n.(*ast.IntegerNode)
+	if !ok {
+		d.fail(n, path, "expected an integer, got %s", kindOf(n))
+		return
+	}
+	var v int64
+	switch x := i.Value.(type) {
+	case int64:
+		v = x
+	case uint64:
+		if x > math.MaxInt64 {
+			d.fail(n, path, "integer %s is out of range", i.Token.Value)
+			return
+		}
+		v = int64(x)
+	}
+	if dst.OverflowInt(v) {
+		d.fail(n, path, "integer %s is out of range", i.Token.Value)
+		return
+	}
+	dst.SetInt(v)
 }
 
 func (d *nodeDecoder) decodeDuration(n ast.Node, path string, p *Duration) {

@@ -93,9 +93,11 @@ func schemaMapper(t reflect.Type) *jsonschema.Schema {
 	return nil
 }
 
-// refineSchema adds the rules that struct tags cannot express: the role
-// names of providers, the names of integrations and resources, and the
-// fields each probe, build driver and channel type requires.
+// refineSchema adds the rules that struct tags cannot express: the syntax
+// of ids and names (IDPattern), the role names of providers, the drift
+// codes and classes of auto-heal, the confirmation's documentation, and
+// (requireByKind) the fields each probe, build driver and channel type
+// requires.
 func refineSchema(defs jsonschema.Definitions) error {
 	prop := func(def, name string) (*jsonschema.Schema, error) {
 		d := defs[def]
@@ -107,6 +109,15 @@ func refineSchema(defs jsonschema.Definitions) error {
 			return nil, fmt.Errorf("schema: %s has no property %s", def, name)
 		}
 		return p, nil
+	}
+	// Names and ids: IDPattern, written here once (a struct tag cannot
+	// name a constant).
+	for _, id := range idProperties() {
+		p, err := prop(id[0], id[1])
+		if err != nil {
+			return err
+		}
+		p.Pattern = IDPattern
 	}
 	providers, err := prop("StackSpec", "providers")
 	if err != nil {
@@ -150,6 +161,12 @@ func refineSchema(defs jsonschema.Definitions) error {
 			"(unreachable, timeout, throttled, breaker open) are never drift."
 	}
 
+	return requireByKind(defs)
+}
+
+// requireByKind adds the fields each probe, build driver and channel type
+// requires.
+func requireByKind(defs jsonschema.Definitions) error {
 	when := func(field, value string, required ...string) *jsonschema.Schema {
 		props := jsonschema.NewProperties()
 		props.Set(field, &jsonschema.Schema{Const: value})
@@ -193,6 +210,18 @@ func refineSchema(defs jsonschema.Definitions) error {
 		when("type", "webhook", "url"),
 		when("type", "nats", "subject"),
 	)
+}
+
+// idProperties are the properties (definition, name) whose values are ids
+// or names of IDPattern's syntax; the names of integrations and resources
+// are too (refineSchema).
+func idProperties() [][2]string {
+	return [][2]string{
+		{"StackMeta", "client_id"}, {"StackMeta", "stack_id"},
+		{"ProviderBinding", "name"},
+		{"PolicyMeta", "client_id"}, {"PolicyMeta", "stack_id"},
+		{"ChannelMeta", "name"}, {"ChannelSpec", "ref"},
+	}
 }
 
 // confirmationDocs are the schema descriptions of the confirmation fields.

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -107,18 +106,44 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
-// TestSchemaIDPatternsAreIDPattern: the id patterns the jsonschema tags of
-// types.go spell out (a tag cannot name a constant) are IDPattern, so the
-// published schema and the validator agree on what an id is.
-func TestSchemaIDPatternsAreIDPattern(t *testing.T) {
+// TestIDPatternIsWrittenOnce: the published schema's ids and names carry
+// IDPattern, the validator's, and no struct tag of types.go spells out a
+// copy of it; ValidID reads it as documented.
+func TestIDPatternIsWrittenOnce(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile("types.go")
 	require.NoError(t, err)
-	tags := regexp.MustCompile(`pattern=(\^\[a-z0-9\][^"]*)`).FindAllStringSubmatch(string(src), -1)
-	require.NotEmpty(t, tags)
-	for _, m := range tags {
-		require.Equal(t, IDPattern, strings.ReplaceAll(m[1], `\\,`, ","), "tag pattern %s", m[1])
+	require.NotRegexp(t, `pattern=\^\[a-z0-9\]`, string(src), "types.go spells out an id pattern: refineSchema sets it")
+
+	out, err := Schema()
+	require.NoError(t, err)
+	var doc struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Pattern       string `json:"pattern"`
+				PropertyNames *struct {
+					Pattern string `json:"pattern"`
+				} `json:"propertyNames"`
+			} `json:"properties"`
+		} `json:"$defs"`
 	}
+	require.NoError(t, json.Unmarshal(out, &doc))
+	for _, id := range idProperties() {
+		require.Equal(t, IDPattern, doc.Defs[id[0]].Properties[id[1]].Pattern, "%s.%s", id[0], id[1])
+	}
+	for _, name := range []string{"integrations", "resources"} {
+		require.Equal(t, IDPattern, doc.Defs["StackSpec"].Properties[name].PropertyNames.Pattern, "StackSpec.%s names", name)
+	}
+	n := 0
+	for _, def := range doc.Defs {
+		for _, p := range def.Properties {
+			if strings.HasPrefix(p.Pattern, "^[a-z0-9]") {
+				n++
+			}
+		}
+	}
+	require.Equal(t, len(idProperties()), n, "every id property of the schema is in idProperties")
+
 	for _, id := range []struct {
 		id string
 		ok bool

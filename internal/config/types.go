@@ -32,8 +32,8 @@ type Stack struct {
 
 // StackMeta identifies a stack.
 type StackMeta struct {
-	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
-	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required"`
+	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required"`
 	Environment string `json:"environment,omitempty" yaml:"environment" jsonschema:"enum=dev,enum=staging,enum=prod"`
 }
 
@@ -62,7 +62,7 @@ const (
 
 // ProviderBinding declares which provider fills a role and how to reach it.
 type ProviderBinding struct {
-	Name        string            `json:"name" yaml:"name" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	Name        string            `json:"name" yaml:"name" jsonschema:"required"`
 	Settings    map[string]string `json:"settings,omitempty" yaml:"settings"`
 	Credentials map[string]Secret `json:"credentials,omitempty" yaml:"credentials"`
 	// WebhookSecret is one secret or a list (several active during rotation).
@@ -129,9 +129,9 @@ type Policy struct {
 
 // PolicyMeta scopes a policy to a client, or to one stack of it.
 type PolicyMeta struct {
-	ClientID string `json:"client_id" yaml:"client_id" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	ClientID string `json:"client_id" yaml:"client_id" jsonschema:"required"`
 	// StackID is empty for a policy that applies to every stack of the client.
-	StackID string `json:"stack_id,omitempty" yaml:"stack_id" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	StackID string `json:"stack_id,omitempty" yaml:"stack_id"`
 }
 
 // PolicySpec is the spec's ReconciliationPolicy, every field, plus
@@ -257,13 +257,13 @@ type NotificationChannel struct {
 
 // ChannelMeta names a channel.
 type ChannelMeta struct {
-	Name string `json:"name" yaml:"name" jsonschema:"required,pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	Name string `json:"name" yaml:"name" jsonschema:"required"`
 }
 
 // ChannelSpec is a notification channel, inline in a policy or named.
 type ChannelSpec struct {
 	// Ref names a NotificationChannel instead of declaring one inline.
-	Ref               string   `json:"ref,omitempty" yaml:"ref" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]{0\\,62}$"`
+	Ref               string   `json:"ref,omitempty" yaml:"ref"`
 	Type              string   `json:"type,omitempty" yaml:"type" jsonschema:"enum=slack,enum=email,enum=pagerduty,enum=webhook,enum=nats"`
 	SeverityThreshold string   `json:"severity_threshold,omitempty" yaml:"severity_threshold" jsonschema:"enum=low,enum=medium,enum=high,enum=critical"`
 	WebhookURL        Secret   `json:"webhook_url,omitempty" yaml:"webhook_url"`

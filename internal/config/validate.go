@@ -48,8 +48,7 @@ func channelTypes() []string { return []string{"slack", "email", "pagerduty", "w
 
 // IDPattern is the syntax of client, stack, channel, integration, resource
 // and provider names, wherever they arrive (config, API paths, tokens).
-// The jsonschema tags of types.go spell it out too (a tag cannot name a
-// constant); TestSchemaIDPatternsAreIDPattern keeps them equal.
+// The published schema takes it from here (refineSchema).
 const IDPattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
 
 // idSyntax is IDPattern compiled once: a config of 100,000 stacks has as

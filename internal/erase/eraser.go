@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -25,9 +27,6 @@ const (
 // record of a request, never erased by one (their minimal payload holds
 // the customer's id and order ids, not the email or phone).
 var privacyEventTypes = []string{"customer.redact", "customer.data_request", "shop.redact"}
-
-// providers are the providers whose content-cache rows an erasure looks at.
-var providers = []string{"shopify", "sanity", "contentful", "generic"}
 
 // Request is one erasure or data request, about the client's data only.
 type Request struct {
@@ -158,7 +157,7 @@ func digest(h hash.Hash, table store.PayloadTable, key string, payload []byte) {
 func (e *Eraser) events(ctx context.Context, req Request, h hash.Hash, types map[string]int, batch int, del bool) (int, error) {
 	provider := ""
 	if req.Shop != "" && req.Subject.Empty() {
-		provider = "shopify"
+		provider = shopify.Name
 	}
 	found := 0
 	flush := func(keys []string) error {
@@ -238,7 +237,7 @@ func (e *Eraser) content(ctx context.Context, req Request, h hash.Hash, del bool
 			}
 		}
 	case req.Shop != "":
-		if err := collect(store.ContentQuery{ClientID: req.ClientID, ProviderName: "shopify"}); err != nil {
+		if err := collect(store.ContentQuery{ClientID: req.ClientID, ProviderName: shopify.Name}); err != nil {
 			return 0, err
 		}
 	default:
@@ -255,11 +254,9 @@ func (e *Eraser) content(ctx context.Context, req Request, h hash.Hash, del bool
 	if !del {
 		return len(items), nil
 	}
-	for _, p := range providers {
+	// By provider, whichever providers the rows are of, in a stable order.
+	for _, p := range slices.Sorted(maps.Keys(byProvider)) {
 		ids := byProvider[p]
-		if len(ids) == 0 {
-			continue
-		}
 		q := store.ContentErase{ClientID: req.ClientID, ProviderName: p, ContentIDs: ids}
 		if req.Shop != "" && req.Subject.Empty() {
 			q.Source = strings.ToLower(req.Shop)

@@ -41,6 +41,8 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/erase"
 	"github.com/blackwellio/blackwell/internal/ingest/webhook"
+	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -91,8 +93,9 @@ type Options struct {
 	// BindingTTL bounds how long a client's resolved bindings are reused
 	// without a look at the store (default 5s).
 	BindingTTL time.Duration
-	// Receivers are the provider schemes (default Receivers()).
-	Receivers []Receiver
+	// Providers are the providers whose deliveries the gateway receives
+	// (default catalog.Providers()).
+	Providers []provider.Descriptor
 	// TriggerInterval paces the passes deliveries ask for: at most one
 	// Trigger per stack per interval, the first at once, later ones folded
 	// into one at the interval's end (default 1s; negative: every event
@@ -109,7 +112,8 @@ type Gateway struct {
 	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
-	receivers map[string]Receiver
+	providers map[string]provider.Descriptor
+	names     string // the providers' names, for the 404's message
 	bindings  *bindingCache
 	slots     chan struct{}
 	m         *Metrics
@@ -145,8 +149,8 @@ func New(opts Options) *Gateway {
 	if opts.BindingTTL <= 0 {
 		opts.BindingTTL = DefaultBindingTTL
 	}
-	if opts.Receivers == nil {
-		opts.Receivers = Receivers()
+	if opts.Providers == nil {
+		opts.Providers = catalog.Providers()
 	}
 	if opts.Trigger == nil {
 		opts.Trigger = func(string, string) {}
@@ -161,17 +165,18 @@ func New(opts Options) *Gateway {
 		opts:      opts,
 		log:       opts.Logger,
 		now:       opts.Now,
-		receivers: map[string]Receiver{},
+		providers: map[string]provider.Descriptor{},
 		bindings:  newBindingCache(opts.Store, opts.Getenv, opts.Now, opts.BindingTTL, opts.Logger),
 		slots:     make(chan struct{}, opts.MaxInFlight),
 		logLimit:  rate.NewLimiter(rate.Limit(5), 20),
 		pacer:     newPacer(opts.TriggerInterval, opts.Now, opts.Trigger),
 	}
 	var names []string
-	for _, r := range opts.Receivers {
-		g.receivers[r.Name] = r
-		names = append(names, r.Name)
+	for _, p := range opts.Providers {
+		g.providers[p.Name] = p
+		names = append(names, p.Name)
 	}
+	g.names = strings.Join(names, ", ")
 	g.m = NewMetrics(opts.Registerer, names)
 	return g
 }
@@ -239,10 +244,10 @@ type Receipt struct {
 	Privacy *erase.Report `json:"privacy,omitempty"`
 }
 
-// privacy runs a privacy request (docs/DATA.md): an erasure, or a data
+// runPrivacy runs a privacy request (docs/DATA.md): an erasure, or a data
 // request whose answer is the audit entry and the log line. A failure is
 // 503: the provider retries, and the retry runs it again.
-func (g *Gateway) privacy(ctx context.Context, provider string, p Privacy, receipt *Receipt) error {
+func (g *Gateway) runPrivacy(ctx context.Context, provider string, p Privacy, receipt *Receipt) error {
 	er := &erase.Eraser{Store: g.opts.Store, Now: g.now}
 	run := er.Find
 	if p.Erase {
@@ -267,7 +272,7 @@ func (g *Gateway) privacy(ctx context.Context, provider string, p Privacy, recei
 func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider, clientID, stackID string) error {
 	start := g.now()
 	label := provider
-	if _, ok := g.receivers[provider]; !ok {
+	if _, ok := g.providers[provider]; !ok {
 		label = unknownProvider
 	}
 	receipt, err := g.receive(w, r, provider, clientID, stackID, start)
@@ -310,136 +315,6 @@ func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider,
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(body, '\n'))
 	return nil
-}
-
-func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, provider, clientID, stackID string, now time.Time) (Receipt, error) {
-	rc, ok := g.receivers[provider]
-	if !ok {
-		return Receipt{}, reject(http.StatusNotFound, "not_found", ResultUnknownProvider,
-			"no webhook receiver for provider %q (shopify, sanity, contentful, generic)", clip(provider))
-	}
-	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
-		return Receipt{}, err
-	}
-	// The body first, bounded in size and time, without a slot: a slow
-	// sender holds a connection, not one of the slots.
-	body, err := g.readBody(w, r)
-	if err != nil {
-		return Receipt{}, err
-	}
-
-	select {
-	case g.slots <- struct{}{}:
-	default:
-		e := reject(http.StatusTooManyRequests, "overloaded", ResultOverloaded,
-			"too many deliveries in flight (%d); retry later", cap(g.slots))
-		e.Retry = retryAfter
-		return Receipt{}, e
-	}
-	g.m.inFlight.Inc()
-	defer func() {
-		<-g.slots
-		g.m.inFlight.Dec()
-	}()
-
-	m, err := g.match(r.Context(), provider, clientID, stackID)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) && e.result == ResultNotFound {
-			// Spend what a verification costs, so that the time of the
-			// answer does not tell an unknown client from a known one.
-			_ = rc.Verify([]string{unknownSecret}, r, body, now)
-		}
-		return Receipt{}, err
-	}
-	if len(m.secrets) == 0 {
-		_ = rc.Verify([]string{unknownSecret}, r, body, now)
-		return Receipt{}, unverified(ResultBadSignature,
-			"no webhook_secret is configured (or resolved) for %s of client %s", provider, clientID)
-	}
-	if err := rc.Verify(m.secrets, r, body, now); err != nil {
-		return Receipt{}, verifyError(err)
-	}
-	if rc.Bound != nil {
-		if err := rc.Bound(r.Header, m.settings); err != nil {
-			return Receipt{}, verifyError(err)
-		}
-	}
-	ev, item, err := rc.Normalize(r.Header, body, clientID, stackID, now)
-	if errors.Is(err, webhook.ErrMismatch) {
-		// A signed body under a header it was not signed for (a replay as
-		// another topic): answered like a bad signature.
-		return Receipt{}, verifyError(err)
-	}
-	if err != nil {
-		// The sender proved it holds the secret: it may know why.
-		return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
-	}
-	var privacy *Privacy
-	if rc.Privacy != nil {
-		p, ok, err := rc.Privacy(r.Header, body)
-		if err != nil {
-			return Receipt{}, reject(http.StatusBadRequest, "bad_request", ResultMalformed, "%s", err)
-		}
-		if ok {
-			p.Request.ClientID = clientID
-			p.Request.Reason += " " + ev.EventID
-			privacy = &p
-		}
-	}
-	ev.Environment = m.environment
-	if rc.Minimize != nil {
-		// Keep less: what the policy of the stacks allows (docs/DATA.md).
-		ev.Payload = rc.Minimize(r.Header, body, m.payload)
-	}
-	ev.ReceivedAt = now
-	retention := g.opts.Retention
-	if m.retention > 0 {
-		retention = m.retention // the client's events.retention
-	}
-	ev.TTLTimestamp = now.Add(retention).Unix()
-
-	inserted, err := g.opts.Store.IngestEvents(r.Context(), []store.IngestEvent{{Event: ev, Content: item}})
-	if err != nil {
-		if r.Context().Err() != nil {
-			// The sender left; whether or not it committed, a retry is
-			// deduplicated.
-			return Receipt{}, reject(http.StatusServiceUnavailable, "unavailable", ResultStoreUnavailable, "request canceled")
-		}
-		g.log.Error("webhook commit failed", "provider", provider, "client_id", clientID, "stack_id", stackID, "error", err)
-		e := reject(http.StatusServiceUnavailable, "unavailable", ResultStoreUnavailable, "the event store is unavailable; retry later")
-		e.Retry = retryAfter
-		return Receipt{}, e
-	}
-	receipt := Receipt{EventID: ev.EventID, Duplicate: !inserted[0]}
-	if privacy != nil {
-		// After the commit, on a duplicate too: a redelivery after a
-		// failed erasure (answered 503) runs it again; a second run
-		// finds what the first left.
-		if err := g.privacy(r.Context(), provider, *privacy, &receipt); err != nil {
-			return Receipt{}, err
-		}
-	}
-	if receipt.Duplicate {
-		return receipt, nil
-	}
-	if rc.Stale != nil && rc.Stale(r.Header, now) {
-		g.m.stale.WithLabelValues(provider).Inc()
-		g.log.Debug("stale webhook delivery accepted", "provider", provider, "client_id", clientID, "event_id", ev.EventID)
-	}
-	// A stack-scoped event concerns its stack; a client-wide one (no
-	// stack) is observed by every stack of the client (EventActivity), so
-	// each gets a pass: that is how an event from a provider a stack does
-	// not declare becomes provider_changed within a pass.
-	targets := m.stacks
-	if stackID == "" {
-		targets = m.all
-	}
-	for _, s := range targets {
-		g.pacer.trigger(clientID, s)
-		receipt.Triggered = append(receipt.Triggered, clientID+"/"+s)
-	}
-	return receipt, nil
 }
 
 // matched is a delivery's bindings: the stacks binding the provider and

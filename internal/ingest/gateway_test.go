@@ -24,10 +24,10 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/sanity"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
@@ -292,7 +292,7 @@ func TestAccepted(t *testing.T) {
 
 	// Generic: Standard Webhooks and a ContentChangeEvent.
 	gBody := []byte(`{"event_type":"content.deleted","content_id":"page-9","content_type":"page"}`)
-	gh, err := generic.Header(testEnv["WHSEC"], "msg_1", time.Now(), gBody)
+	gh, err := stdwebhook.Header(testEnv["WHSEC"], "msg_1", time.Now(), gBody)
 	require.NoError(t, err)
 	status, ans, _ = f.post(t, "/v1/webhooks/generic/acme/legacy", gh, gBody)
 	require.Equal(t, http.StatusOK, status, ans)

@@ -490,14 +490,6 @@ func (d *Dispatcher) finish(ctx context.Context, del Delivery) {
 	}
 }
 
-// Suppressed counts m as suppressed on every channel that would have taken
-// it: noise control held back a repeat.
-func (d *Dispatcher) Suppressed(m Message) {
-	for _, w := range d.targets(m) {
-		d.metrics.inc(w.name, ResultSuppressed)
-	}
-}
-
 // FlushDigests queues the digests due now: one per channel and client
 // whose rate limit held messages back.
 func (d *Dispatcher) FlushDigests(ctx context.Context) {

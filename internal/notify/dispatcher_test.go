@@ -17,6 +17,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // funcChannel is a Channel made of a function.
@@ -413,9 +414,11 @@ func TestDispatcherRejectsDuplicateNames(t *testing.T) {
 	require.Error(t, err)
 }
 
-// One drift seen 1,000 times, then resolved, reaches each receiver once
-// and resolves once, and no secret reaches the logs.
-func TestNotifierEndToEnd(t *testing.T) {
+// One drift reported 1,000 times (passes of several replicas, say), its
+// heals failing three times, then resolved, reaches each receiver once,
+// escalates once, resolves once, through the production path (audit log,
+// Feed, durable dispatcher), and no secret reaches the logs.
+func TestNotificationsEndToEnd(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	const (
@@ -433,27 +436,35 @@ func TestNotifierEndToEnd(t *testing.T) {
 	wh, err := notify.NewWebhook("webhook", whURL, secret, copts)
 	require.NoError(t, err)
 
-	tracker := notify.NewTracker(notify.NoisePolicy{ReminderInterval: 4 * time.Hour, EscalateAfterFailedHeals: 3}, "https://blackwell.example")
+	st := openStore(t)
+	feed := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: "https://blackwell.example", Now: f.clock.Now,
+		Policy: &notify.NoisePolicy{ReminderInterval: 4 * time.Hour, EscalateAfterFailedHeals: 3}})
+	require.NoError(t, feed.Load(t.Context()))
+	opts := f.opts
+	opts.Outbox, opts.Durable = feed.Outbox(), true
 	d, err := notify.NewDispatcher([]notify.Route{
 		{Channel: slack, Threshold: drift.SeverityMedium},
 		{Channel: pd, Threshold: drift.SeverityCritical},
 		{Channel: wh},
-	}, f.opts)
+	}, opts)
 	require.NoError(t, err)
-	n := notify.NewNotifier(tracker, d, notify.NotifierOptions{Now: f.clock.Now, TickInterval: time.Hour})
-	require.NoError(t, n.Start(t.Context()))
-	t.Cleanup(func() { require.NoError(t, n.Stop(context.Background())) })
+	require.NoError(t, feed.SetDispatcher(t.Context(), d))
+	t.Cleanup(func() { require.NoError(t, feed.Stop(context.Background())) })
 
+	var entries []store.AuditEntry
 	for range 1000 {
-		f.clock.Advance(time.Second)
-		n.Handle(t.Context(), observed(drift.SeverityHigh, 0))
+		entries = append(entries, driftEntry(t, "drift_detected", map[string]any{"code": "webhook_broken",
+			"component": "shopify.orders/create", "severity": "high", "expected": "present", "observed": "missing"}))
 	}
 	// Three failed heals escalate high to critical: PagerDuty hears it now.
-	f.clock.Advance(time.Second)
-	n.Handle(t.Context(), observed(drift.SeverityHigh, 3))
-	f.clock.Advance(time.Second)
-	n.Handle(t.Context(), event(notify.EventResolved))
-	n.Tick(t.Context())
+	for range 3 {
+		entries = append(entries, driftEntry(t, "heal_failed", map[string]any{"code": "webhook_broken"}))
+	}
+	entries = append(entries, driftEntry(t, "drift_resolved", map[string]any{"code": "webhook_broken", "component": "shopify.orders/create"}))
+	require.NoError(t, st.AppendAudit(t.Context(), entries))
+	for poll(t, feed) > 0 { // until the feed has caught up
+	}
+	require.NoError(t, feed.Tick(t.Context()))
 
 	field := func(reqs []received, key string) []string {
 		var out []string
@@ -475,9 +486,19 @@ func TestNotifierEndToEnd(t *testing.T) {
 	f.waitMetric(t, "slack", notify.ResultSent, 3)
 	f.waitMetric(t, "webhook", notify.ResultSent, 3)
 	f.waitMetric(t, "pagerduty", notify.ResultSent, 2)
-	require.Equal(t, 999.0, f.metric(t, "slack", notify.ResultSuppressed))
-	require.Equal(t, 999.0, f.metric(t, "webhook", notify.ResultSuppressed))
-	require.Equal(t, 0.0, f.metric(t, "pagerduty", notify.ResultSuppressed), "high was below its threshold")
+	for _, ch := range []string{"slack", "webhook", "pagerduty"} {
+		require.Zero(t, f.metric(t, ch, notify.ResultSuppressed), "%s: repeats make no message, and no rate limit held one back", ch)
+	}
+	require.Eventually(t, func() bool { return len(pending(t, st)) == 0 }, 10*time.Second, 5*time.Millisecond, "every delivery done")
 	require.Len(t, slackFake.requests(), 3)
 	requireNoSecret(t, f.logs.String(), routingKey, "XXXXSECRETXXXX", "MfKQ9r8", "QUERYSECRET")
+}
+
+// driftEntry is an audit entry of drift d1 of acme/shop, as a pass writes it.
+func driftEntry(t *testing.T, action string, changes map[string]any) store.AuditEntry {
+	t.Helper()
+	b, err := json.Marshal(changes)
+	require.NoError(t, err)
+	return store.AuditEntry{Timestamp: time.Now(), Action: action, ClientID: "acme", StackID: "shop",
+		TriggeredBy: "reconciler:schedule", Success: true, ChangesMade: b, ReconciliationID: "r-d1", DriftID: "d1"}
 }

@@ -6,15 +6,20 @@
 //
 // # Flow
 //
-//	reconcile loop --Event--> Notifier.Handle
-//	                              |  Tracker / Step (noise control, pure)
-//	                              v
-//	                          []Message --> Dispatcher.Publish
-//	                                          | per route: Select, threshold, Filter, RateGate
-//	                                          v
-//	                          Outbox.Add, then the channel's bounded queue
-//	                                          |
-//	                          one worker per channel: Send, retry, Outbox.Done
+//	reconcile pass --audit entries, in its commit--> audit log
+//	                                                     |
+//	Feed.Poll (from its durable cursor) <----------------+
+//	    |  Tracker / Step (noise control, pure)
+//	    v
+//	[]Message --> Dispatcher.Plan: per route Select, threshold, Filter, RateGate
+//	    |
+//	    v
+//	one commit: cursor, noise states, deliveries (the outbox)
+//	    |
+//	    v
+//	Dispatcher.Enqueue: the channel's bounded queue
+//	    |
+//	one worker per channel: Send, retry, Outbox.Done
 //
 // # Messages
 //
@@ -31,16 +36,16 @@
 // # Noise control
 //
 // Step is a pure function of a drift's DriftState, an Event and the time:
-// one detected message on first confirmation; repeats suppressed (counted
-// as "suppressed" on the channels that would have heard them); a reminder
+// one detected message on first confirmation; repeats make none; a reminder
 // every NoisePolicy.ReminderInterval while open and unacknowledged;
 // escalated (severity one step up, so that the next severity's channels
 // hear it) after every EscalateAfterFailedHeals failed heals or
 // EscalateAfter open, or when the drift's own severity rises; one resolved
 // message when it clears. Acknowledgement stops reminders and escalation
 // until the drift resolves. Tracker keeps one DriftState per drift id; the
-// states are plain values, so the store can persist them later (Snapshot,
-// Restore) and a restart does not announce open drifts again.
+// states are plain values, which the Feed commits with its cursor and
+// restores when it loads, so a restart does not announce open drifts
+// again.
 //
 // Each channel has a RateGate (golang.org/x/time/rate, time passed in):
 // detected, reminder and escalated messages spend a token; what finds none
@@ -53,11 +58,12 @@
 // Routes pair a Channel with a severity threshold and a rate limit;
 // DispatcherOptions.Select picks the routes of the policy that applies to a
 // message's client and stack. Every channel has its own bounded queue and
-// worker: Publish never blocks, and a full queue drops the delivery with
-// the "dropped" result and a (rate-limited) log line. A worker retries
-// RetryableErrors with capped exponential backoff (base*2^(n-1), cap),
-// waiting at least the receiver's Retry-After, up to MaxAttempts; a
-// PermanentError fails at once. Outcomes are counted in
+// worker, and queueing never blocks: what a full queue cannot take stays
+// pending in the durable outbox for the next Requeue (a dispatcher that is
+// not Durable drops it instead, with the "dropped" result and a
+// rate-limited log line). A worker retries RetryableErrors with capped
+// exponential backoff (base*2^(n-1), cap), waiting at least the receiver's
+// Retry-After, up to MaxAttempts; a PermanentError fails at once. Outcomes are counted in
 // blackwell_notifications_total{channel,result} with result sent, retried,
 // failed, dropped or suppressed, every series created at 0 when the
 // dispatcher is built.

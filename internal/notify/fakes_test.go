@@ -2,15 +2,11 @@ package notify_test
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // answer is what a fake receiver says to one request.
@@ -178,44 +175,6 @@ func answersOrDefault(a []answer) []answer {
 		body: `{"status":"success","message":"Event processed","dedup_key":"x"}`}}
 }
 
-// verifyStandardWebhook checks a request the way the Standard Webhooks spec
-// tells receivers to (spec/standard-webhooks.md, "Verifying"): the key is
-// the secret after "whsec_", base64-decoded; the signed content is
-// id.timestamp.body; any "v1," entry of the space-separated signature list
-// must equal base64(HMAC-SHA256); the timestamp must be within 5 minutes.
-func verifyStandardWebhook(secret string, h http.Header, body []byte, now time.Time) bool {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return false
-	}
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if id == "" || ts == "" || sigs == "" {
-		return false
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return false
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return false
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, s := range strings.Split(sigs, " ") {
-		v, sig, ok := strings.Cut(s, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(sig)
-		if err == nil && hmac.Equal(got, want) {
-			return true
-		}
-	}
-	return false
-}
-
 // newFakeWebhookReceiver is a Standard Webhooks receiver of CloudEvents in
 // structured mode: 415 for another content type, 401 for a bad signature,
 // 400 for an event missing a required attribute; else the script (204).
@@ -227,7 +186,7 @@ func newFakeWebhookReceiver(t *testing.T, secret string, now func() time.Time, a
 		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents+json") {
 			return &answer{status: 415}
 		}
-		if !verifyStandardWebhook(secret, r.Header, body, now()) {
+		if stdwebhook.Verify([]string{secret}, r.Header, body, now()) != nil {
 			return &answer{status: 401, body: "bad signature"}
 		}
 		var ev map[string]any

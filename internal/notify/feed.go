@@ -48,7 +48,8 @@ type FeedOptions struct {
 	// TickInterval is how often reminders, escalations by time and digests
 	// are due, and left-over deliveries re-queued (default 30s).
 	TickInterval time.Duration
-	// Batch bounds the entries of one commit (default 500).
+	// Batch bounds the entries of one commit (default 500, at most
+	// store.MaxLimit).
 	Batch int
 	// DrainTimeout bounds how long SetDispatcher lets the previous
 	// dispatcher finish what it is sending (default 5s).
@@ -156,6 +157,7 @@ func NewFeed(opts FeedOptions) *Feed {
 	if opts.Batch <= 0 {
 		opts.Batch = 500
 	}
+	opts.Batch = min(opts.Batch, store.MaxLimit)
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 5 * time.Second
 	}

@@ -12,7 +12,7 @@ const (
 	ResultRetried    = "retried"    // an attempt failed and another is scheduled
 	ResultFailed     = "failed"     // a delivery was given up (permanent error or attempts spent)
 	ResultDropped    = "dropped"    // the channel's queue was full
-	ResultSuppressed = "suppressed" // noise control held a message back (repeat or rate limit)
+	ResultSuppressed = "suppressed" // the channel's rate limit held a message back (for the digest)
 )
 
 // Results lists the results, in the order above.

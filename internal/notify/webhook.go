@@ -2,29 +2,23 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/redact"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // Webhook posts each message as a CloudEvents 1.0 structured-mode event
 // (cloudevents/spec, bindings/http-protocol-binding.md v1.0.2: the whole
 // event as JSON, Content-Type application/cloudevents+json), signed with
-// the Standard Webhooks scheme (standard-webhooks spec 1.0: headers
-// webhook-id, webhook-timestamp in Unix seconds and webhook-signature
-// "v1,<base64 HMAC-SHA256 of id.timestamp.body>" keyed with the base64
-// secret after its whsec_ prefix). webhook-id and the event id are the
-// message's idempotency key, the same on every retry, so receivers dedupe
+// the Standard Webhooks scheme (package stdwebhook: webhook-id,
+// webhook-timestamp, webhook-signature). webhook-id and the event id are
+// the message's idempotency key, the same on every retry, so receivers dedupe
 // on it. 2xx is success; 429, 408 and 5xx are retried (Retry-After
 // honoured); a 3xx is not followed and, like 410 (endpoint disabled) and
 // other 4xx, is permanent.
@@ -32,7 +26,7 @@ type Webhook struct {
 	name  string
 	url   string
 	shown string
-	key   []byte // nil: unsigned
+	key   stdwebhook.Key // nil: unsigned
 	opts  ChannelOptions
 }
 
@@ -46,7 +40,7 @@ func NewWebhook(name, rawURL, secret string, opts ChannelOptions) (*Webhook, err
 	}
 	w := &Webhook{name: name, url: rawURL, shown: redact.URL(rawURL), opts: opts}
 	if secret != "" {
-		key, err := webhookKey(secret)
+		key, err := stdwebhook.ParseSecret(secret)
 		if err != nil {
 			return nil, fmt.Errorf("webhook channel %s: secret: %w", name, err)
 		}
@@ -66,13 +60,13 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	}
 	now := w.opts.Now()
 	hdr := http.Header{
-		"Content-Type":      {CloudEventsContentType},
-		"Webhook-Id":        {m.IdempotencyKey},
-		"Webhook-Timestamp": {strconv.FormatInt(now.Unix(), 10)},
-		"User-Agent":        {"blackwell-notify"},
+		"Content-Type":             {CloudEventsContentType},
+		stdwebhook.HeaderID:        {m.IdempotencyKey},
+		stdwebhook.HeaderTimestamp: {strconv.FormatInt(now.Unix(), 10)},
+		"User-Agent":               {"blackwell-notify"},
 	}
 	if w.key != nil {
-		hdr.Set("Webhook-Signature", signWithKey(w.key, m.IdempotencyKey, now.Unix(), body))
+		hdr.Set(stdwebhook.HeaderSignature, w.key.Sign(m.IdempotencyKey, now, body))
 	}
 	status, rh, rb, err := httpPost(ctx, w.opts.HTTPClient, w.opts.Timeout, w.url, w.shown, hdr, body)
 	if err != nil {
@@ -117,37 +111,4 @@ func NewCloudEvent(m Message) CloudEvent {
 		DataContentType: "application/json",
 		Data:            m,
 	}
-}
-
-// SignStandardWebhook is the webhook-signature header value for a message:
-// "v1," + base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)),
-// where key is secret without its "whsec_" prefix, base64-decoded.
-func SignStandardWebhook(secret, id string, timestamp int64, body []byte) (string, error) {
-	key, err := webhookKey(secret)
-	if err != nil {
-		return "", err
-	}
-	return signWithKey(key, id, timestamp, body), nil
-}
-
-func signWithKey(key []byte, id string, timestamp int64, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// webhookKey decodes a whsec_ secret. The error never holds the secret.
-func webhookKey(secret string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return nil, errors.New("not a Standard Webhooks secret (whsec_ followed by base64)")
-	}
-	if len(key) == 0 {
-		return nil, errors.New("empty Standard Webhooks secret")
-	}
-	return key, nil
 }

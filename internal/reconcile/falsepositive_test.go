@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -373,17 +372,9 @@ func runFalsePositiveSim(tb testing.TB, p fpParams) fpResult {
 	_, err = svc.Apply(ctx, cfg, "sim")
 	require.NoError(tb, err)
 
-	// Each pass's open drifts, as the notification feed sees them.
-	var mu sync.Mutex
-	var lastOpen []drift.Drift
 	loop := reconcile.New(reconcile.Options{
 		Store: db, Policies: svc, Prober: world, Providers: world, Clock: clock,
 		ReceiverPrefix: prefix,
-		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, _ []drift.Drift) {
-			mu.Lock()
-			lastOpen = open
-			mu.Unlock()
-		},
 	})
 
 	var q fpQueue
@@ -424,7 +415,7 @@ func runFalsePositiveSim(tb testing.TB, p fpParams) fpResult {
 		}
 		now := clock.Now()
 		s := world.stacks[next.key]
-		_, after, err := loop.Reconcile(context.WithValue(ctx, fpKey{}, next.key), next.key, next.trigger)
+		pass, after, err := loop.Reconcile(context.WithValue(ctx, fpKey{}, next.key), next.key, next.trigger)
 		require.NoError(tb, err)
 		if next.trigger == reconcile.TriggerSchedule || next.trigger == reconcile.TriggerStart {
 			scheduled[next.key] = false
@@ -435,10 +426,12 @@ func runFalsePositiveSim(tb testing.TB, p fpParams) fpResult {
 		}
 		res.passes++
 
-		mu.Lock()
-		open := lastOpen
-		lastOpen = nil
-		mu.Unlock()
+		// The stack's open drifts after a pass that completed, as stored.
+		var open []drift.Drift
+		if pass.Status != store.ResultFailed {
+			open, err = db.ListDrifts(ctx, store.DriftQuery{ClientID: s.client, StackID: s.id})
+			require.NoError(tb, err)
+		}
 		if confirmed[next.key] == nil {
 			confirmed[next.key] = map[string]bool{}
 		}

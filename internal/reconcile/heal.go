@@ -228,7 +228,7 @@ func (h *healer) run(ctx context.Context, stop <-chan struct{}) {
 			if free == 0 || ctx.Err() != nil {
 				break
 			}
-			claimed, err := h.r.opts.Store.ClaimHeals(ctx, store.Claim{Owner: h.opts.Owner, Now: h.r.clock.Now(), Lease: h.opts.Lease, Limit: free})
+			claimed, err := h.r.opts.Store.ClaimHeals(ctx, store.Claim{Owner: h.opts.Owner, Now: h.r.clock.Now(), Lease: h.opts.Lease, Limit: min(free, store.MaxLimit)})
 			if err != nil {
 				if ctx.Err() == nil {
 					h.r.log.Warn("claim heal attempts", "error", err)

@@ -35,71 +35,91 @@ var triggers = []string{TriggerHeal, TriggerApproval, TriggerSchedule, TriggerEv
 
 // NewMetrics registers the loop's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		passDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "blackwell_reconciliation_duration_seconds",
-			Help:    "Duration of one reconcile pass of one stack.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"trigger", "status"}),
-		passSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_reconciliation_success_total",
-			Help: "Reconcile passes that completed (drift or not).",
-		}, []string{"trigger"}),
-		passFailure: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_reconciliation_failure_total",
-			Help: "Reconcile passes that failed (the stack's status is error).",
-		}, []string{"trigger"}),
-		driftDetected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_drift_detected_total",
-			Help: "Drifts confirmed (reported), by type, code and severity.",
-		}, []string{"type", "code", "severity"}),
-		driftResolved: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_drift_resolved_total",
-			Help: "Confirmed drifts that cleared, by type and code.",
-		}, []string{"type", "code"}),
-		healAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_auto_heal_attempts_total",
-			Help: "Auto-heal attempts started, by drift type, code and provider.",
-		}, []string{"type", "code", "provider"}),
-		healSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_auto_heal_success_total",
-			Help: "Auto-heal attempts whose fix a later pass verified.",
-		}, []string{"type", "code", "provider"}),
-		healFailure: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "blackwell_auto_heal_failure_total",
-			Help: "Auto-heal attempts that failed or were not verified.",
-		}, []string{"type", "code", "provider"}),
-		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "blackwell_auto_heal_breaker_open",
-			Help: "1 while the heal breaker of a scope (a provider, or \"instance\" for every heal) is open and heals of it are stopped.",
-		}, []string{"scope"}),
-		active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "blackwell_active_reconciliations",
-			Help: "Reconcile passes running now.",
-		}),
-		consistency: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "blackwell_state_consistency_score",
-			Help: "Fraction of stacks whose observed state matches the desired state (no confirmed drift, no error), 0..1.",
-		}),
-		stacks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "blackwell_stacks",
-			Help: "Stacks by status after their last pass.",
-		}, []string{"status"}),
-		stackStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "blackwell_stack_status",
-			Help: "1 for each stack this replica reconciles, labelled with its status after its last pass (one series per stack).",
-		}, []string{"client_id", "stack_id", "status"}),
-		eventLag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "blackwell_event_processing_lag_seconds",
-			Help:    "Time from an event's commit to the start of the pass that saw it (the oldest unseen event per pass).",
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
-		}),
-		probeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "blackwell_probe_duration_seconds",
-			Help:    "Duration of one resource probe, by verdict.",
-			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
-		}, []string{"status"}),
-	}
+	m := &Metrics{}
+	m.newPassMetrics()
+	m.newDriftMetrics()
+	m.newStackMetrics()
+	reg.MustRegister(m.passDuration, m.passSuccess, m.passFailure, m.driftDetected, m.driftResolved,
+		m.healAttempts, m.healSuccess, m.healFailure, m.breakerOpen, m.active, m.consistency, m.stacks, m.stackStatus, m.eventLag,
+		m.probeDuration, m.queueDepth)
+	m.initLabels()
+	return m
+}
+
+// newPassMetrics makes the metrics of passes: their duration and outcome.
+func (m *Metrics) newPassMetrics() {
+	m.passDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "blackwell_reconciliation_duration_seconds",
+		Help:    "Duration of one reconcile pass of one stack.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"trigger", "status"})
+	m.passSuccess = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_reconciliation_success_total",
+		Help: "Reconcile passes that completed (drift or not).",
+	}, []string{"trigger"})
+	m.passFailure = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_reconciliation_failure_total",
+		Help: "Reconcile passes that failed (the stack's status is error).",
+	}, []string{"trigger"})
+}
+
+// newDriftMetrics makes the metrics of drifts and heals.
+func (m *Metrics) newDriftMetrics() {
+	m.driftDetected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_drift_detected_total",
+		Help: "Drifts confirmed (reported), by type, code and severity.",
+	}, []string{"type", "code", "severity"})
+	m.driftResolved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_drift_resolved_total",
+		Help: "Confirmed drifts that cleared, by type and code.",
+	}, []string{"type", "code"})
+	m.healAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_auto_heal_attempts_total",
+		Help: "Auto-heal attempts started, by drift type, code and provider.",
+	}, []string{"type", "code", "provider"})
+	m.healSuccess = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_auto_heal_success_total",
+		Help: "Auto-heal attempts whose fix a later pass verified.",
+	}, []string{"type", "code", "provider"})
+	m.healFailure = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "blackwell_auto_heal_failure_total",
+		Help: "Auto-heal attempts that failed or were not verified.",
+	}, []string{"type", "code", "provider"})
+	m.breakerOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "blackwell_auto_heal_breaker_open",
+		Help: "1 while the heal breaker of a scope (a provider, or \"instance\" for every heal) is open and heals of it are stopped.",
+	}, []string{"scope"})
+}
+
+// newStackMetrics makes the gauges of the loop and its stacks, and the
+// event and probe timings.
+func (m *Metrics) newStackMetrics() {
+	m.active = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "blackwell_active_reconciliations",
+		Help: "Reconcile passes running now.",
+	})
+	m.consistency = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "blackwell_state_consistency_score",
+		Help: "Fraction of stacks whose observed state matches the desired state (no confirmed drift, no error), 0..1.",
+	})
+	m.stacks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "blackwell_stacks",
+		Help: "Stacks by status after their last pass.",
+	}, []string{"status"})
+	m.stackStatus = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "blackwell_stack_status",
+		Help: "1 for each stack this replica reconciles, labelled with its status after its last pass (one series per stack).",
+	}, []string{"client_id", "stack_id", "status"})
+	m.eventLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "blackwell_event_processing_lag_seconds",
+		Help:    "Time from an event's commit to the start of the pass that saw it (the oldest unseen event per pass).",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	})
+	m.probeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "blackwell_probe_duration_seconds",
+		Help:    "Duration of one resource probe, by verdict.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
+	}, []string{"status"})
 	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "blackwell_reconcile_queue_depth",
 		Help: "Stacks waiting for a pass.",
@@ -109,10 +129,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		return m.queueDepthFunc()
 	})
-	reg.MustRegister(m.passDuration, m.passSuccess, m.passFailure, m.driftDetected, m.driftResolved,
-		m.healAttempts, m.healSuccess, m.healFailure, m.breakerOpen, m.active, m.consistency, m.stacks, m.stackStatus, m.eventLag,
-		m.probeDuration, m.queueDepth)
+}
 
+// initLabels initialises every known label set, so a metric reads zero
+// before its first observation rather than missing.
+func (m *Metrics) initLabels() {
 	for _, t := range triggers {
 		m.passSuccess.WithLabelValues(t)
 		m.passFailure.WithLabelValues(t)
@@ -135,5 +156,4 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, s := range []drift.ResourceStatus{drift.StatusHealthy, drift.StatusUnhealthy, drift.StatusMissing, drift.StatusUnknown} {
 		m.probeDuration.WithLabelValues(string(s))
 	}
-	return m
 }

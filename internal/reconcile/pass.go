@@ -431,9 +431,6 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 		return
 	}
 	p.emitHeals(ctx)
-	if p.r.opts.OnDrifts != nil {
-		p.r.opts.OnDrifts(context.WithoutCancel(ctx), res, p.tracked.Open, p.tracked.Resolved)
-	}
 	p.forecast(ctx, res) // forecast_hook.go
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {

@@ -1,7 +1,9 @@
 // Package reconcile runs the reconcile loop: a keyed work queue of stacks,
 // bounded workers, scheduled passes with jitter, and the pass itself as
-// ordered steps (load, observe, compare, confirm, decide, heal, persist,
-// emit).
+// ordered steps (load, observe, compare, confirm, decide; persist and emit
+// in a defer, so every exit records what happened). decide turns policy
+// decisions into heal attempts committed with the pass; the heal runner
+// executes them after the commit.
 package reconcile
 
 import (
@@ -88,10 +90,6 @@ type Options struct {
 	// OnPass, when set, is called after every committed pass with its
 	// result (from the worker; keep it quick).
 	OnPass func(store.ReconciliationResult)
-	// OnDrifts, when set, is called after every committed successful pass
-	// with the stack's open drifts (confirmed or not) and those that
-	// cleared in this pass: the feed of notifications. Keep it quick.
-	OnDrifts func(ctx context.Context, res store.ReconciliationResult, open, resolved []drift.Drift)
 	// Forecasts, when set, is called after every committed successful
 	// pass with what the pass observed (ForecastHook, forecast_hook.go).
 	Forecasts ForecastHook

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,19 +31,6 @@ type fixture struct {
 	reg    *prometheus.Registry
 	clock  *testingclock.FakeClock
 	passes chan store.ReconciliationResult
-
-	mu   sync.Mutex
-	feed []feedEntry // what OnDrifts was given, pass by pass
-}
-
-type feedEntry struct{ open, resolved []drift.Drift }
-
-func (f *fixture) lastFeed(t *testing.T) feedEntry {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.NotEmpty(t, f.feed)
-	return f.feed[len(f.feed)-1]
 }
 
 type fixtureOpts struct {
@@ -87,11 +73,6 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 		CommitTimeout: o.commit, Providers: o.providers,
 		ReceiverPrefix: "http://blackwell.test/v1/webhooks",
 		OnPass:         func(r store.ReconciliationResult) { f.passes <- r },
-		OnDrifts: func(_ context.Context, _ store.ReconciliationResult, open, resolved []drift.Drift) {
-			f.mu.Lock()
-			f.feed = append(f.feed, feedEntry{open, resolved})
-			f.mu.Unlock()
-		},
 	})
 	return f
 }
@@ -173,7 +154,8 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, open, 1)
 	require.False(t, open[0].Confirmed)
-	require.Len(t, f.lastFeed(t).open, 1, "the notification feed sees the pending drift")
+	require.Equal(t, []string{"desired_state_changed", "policy_changed"}, auditActions(t, f.store, "acme"),
+		"the notification feed (the audit log) hears nothing of a drift not yet confirmed")
 
 	res = f.pass(t, "acme", "web")
 	require.True(t, res.DriftDetected)
@@ -197,26 +179,33 @@ func TestPassFindsConfirmsAndClearsResourceDrift(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.StatusHealthy, rec.Status)
 	require.Empty(t, rec.DriftDetails)
-	feed := f.lastFeed(t)
-	require.Empty(t, feed.open)
-	require.Len(t, feed.resolved, 1, "the notification feed sees the resolution")
-	require.Equal(t, drift.ResourceUnhealthy, feed.resolved[0].Code)
-
+	require.Equal(t, []string{"desired_state_changed", "policy_changed", "drift_detected", "drift_resolved"}, auditActions(t, f.store, "acme"))
 	audit, _, err := f.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	var detected struct{ Decision string }
+	require.NoError(t, json.Unmarshal(audit[2].ChangesMade, &detected))
+	require.Equal(t, "alert_only: auto_heal disabled", detected.Decision, "the policy's decision is recorded with the drift")
+	require.Equal(t, d.ID, audit[2].DriftID)
+	var resolved struct{ Code drift.Code }
+	require.NoError(t, json.Unmarshal(audit[3].ChangesMade, &resolved))
+	require.Equal(t, d.ID, audit[3].DriftID, "the notification feed hears of the resolution")
+	require.Equal(t, drift.ResourceUnhealthy, resolved.Code)
+
+	hist, _, err := f.store.ListReconciliations(ctx, "acme", "web", "", 10)
+	require.NoError(t, err)
+	require.Len(t, hist, 4)
+}
+
+// auditActions lists the actions of the client's audit entries, in order.
+func auditActions(t *testing.T, st store.Store, clientID string) []string {
+	t.Helper()
+	audit, _, err := st.ListAudit(context.Background(), store.AuditQuery{ClientID: clientID})
 	require.NoError(t, err)
 	var actions []string
 	for _, a := range audit {
 		actions = append(actions, a.Action)
 	}
-	require.Equal(t, []string{"desired_state_changed", "policy_changed", "drift_detected", "drift_resolved"}, actions)
-	var detected struct{ Decision string }
-	require.NoError(t, json.Unmarshal(audit[2].ChangesMade, &detected))
-	require.Equal(t, "alert_only: auto_heal disabled", detected.Decision, "the policy's decision is recorded with the drift")
-	require.Equal(t, d.ID, audit[2].DriftID)
-
-	hist, _, err := f.store.ListReconciliations(ctx, "acme", "web", "", 10)
-	require.NoError(t, err)
-	require.Len(t, hist, 4)
+	return actions
 }
 
 // counter finds one series of a counter vector by its code label.

@@ -44,8 +44,9 @@ func newRegistry() *prometheus.Registry {
 
 // newGateway is the webhook gateway: deliveries are committed to the store
 // and trigger passes of their stacks.
-func (s *Server) newGateway() *ingest.Gateway {
+func (s *Server) newGateway(providers []provider.Descriptor) *ingest.Gateway {
 	return ingest.New(ingest.Options{
+		Providers:    providers,
 		Store:        s.store,
 		Trigger:      s.triggerEvent,
 		Getenv:       s.opts.Getenv,

@@ -7,27 +7,25 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
-	"github.com/blackwellio/blackwell/internal/provider/contentful"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
-	"github.com/blackwellio/blackwell/internal/provider/sanity"
-	"github.com/blackwellio/blackwell/internal/provider/shopify"
+	"github.com/blackwellio/blackwell/internal/provider/catalog"
 )
 
-// NewProviderRegistry wires the provider drivers, by the provider names a
-// binding uses, into the registry the reconcile loop observes through.
-// Their API calls are checked by the egress allowlist eg (nil: none).
+// NewProviderRegistry wires the drivers of the providers blackwell
+// understands (catalog.Providers), by the provider names a binding uses,
+// into the registry the reconcile loop observes through. Their API calls
+// are checked by the egress allowlist eg (nil: none).
 func NewProviderRegistry(getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
+	return newProviderRegistry(catalog.Providers(), getenv, log, eg)
+}
+
+// newProviderRegistry is the registry of the drivers of providers.
+func newProviderRegistry(providers []provider.Descriptor, getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *provider.Registry {
 	// A nil client (no allowlist) is each driver's default.
 	api := provider.APIClientOptions{HTTPClient: eg.HTTPClient()}
 	return provider.NewRegistry(provider.RegistryOptions{
-		Drivers: map[string]provider.Driver{
-			"shopify":    shopify.New(shopify.Options{API: api}),
-			"sanity":     sanity.New(sanity.Options{API: api}),
-			"contentful": contentful.New(contentful.Options{API: api}),
-			"generic":    generic.New(generic.Options{API: api}),
-		},
-		Getenv: getenv,
-		Logger: log,
+		Drivers: provider.Drivers(providers, api),
+		Getenv:  getenv,
+		Logger:  log,
 	})
 }
 

@@ -4,7 +4,8 @@
 // webhook gateway and the HTTP API (TLS optional), the retention sweeps,
 // the store watch, the audit head signer and pprof. New assembles them,
 // Start runs them, Shutdown stops them in the reverse order. This file is
-// the whole sequence; the parts are built in parts.go.
+// the whole sequence; the parts are built in parts.go and in the files
+// named beside the steps that use them (audit.go, notifications.go, ...).
 package server
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/ingest"
+	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -112,10 +114,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.events, err = bus.New(bus.Options{Registerer: s.reg}); err != nil {
 		return nil, err
 	}
+	// The providers blackwell understands, one list for the gateway
+	// (their webhooks) and the registry (their drivers).
+	known := catalog.Providers()
 	// The gateway and the state service's OnChange reach the loop through
 	// the server's methods (parts.go); neither calls them before Start.
 	s.refusals = forecast.NewRefusalLog()
-	s.gateway = s.newGateway()
+	s.gateway = s.newGateway(known)
 	s.state = state.New(s.store, state.Options{Logger: s.log, MetricsEndpoint: s.publicURL + "/metrics", OnChange: s.configChanged})
 	// This replica's membership (which shards of stacks it reconciles)
 	// and the forwarding of triggers of other replicas' stacks. On SQLite
@@ -135,7 +140,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.notify.agreement.others = liveOthers(s.store, s.membership.ID())
 	}
 	s.notify.channels = egressChannels(opts.NotifyChannels, opts.Egress)
-	providers := NewProviderRegistry(opts.Getenv, s.log, opts.Egress)
+	providers := newProviderRegistry(known, opts.Getenv, s.log, opts.Egress)
 	s.loop = s.newLoop(providers)
 	s.watch = reconcile.NewStoreWatch(s.store, s.log, s.reg, s.loop) // /readyz, resume after a store outage
 	s.http = s.newHTTP(providers, auditKey)

@@ -12,14 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/provider/contentful"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/provider/sanity"
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/sim"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // The fakes sign deliveries with code of their own; the provider packages
-// verify them with theirs. Each checks the other here.
+// verify them with theirs. Each checks the other here. Standard Webhooks is
+// the exception: both sides use package stdwebhook, checked against the
+// reference library's vector there.
 
 // receiver answers 200 when verify accepts a delivery, else 401.
 func receiver(t *testing.T, verify func(r *http.Request, body []byte) error) string {
@@ -105,7 +107,7 @@ func TestStandardWebhooksDeliveriesVerify(t *testing.T) {
 	t.Cleanup(api.Close)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	url := receiver(t, func(r *http.Request, body []byte) error {
-		return generic.Verify([]string{secret}, r.Header, body, time.Now())
+		return stdwebhook.Verify([]string{secret}, r.Header, body, time.Now())
 	})
 	api.AddIntegration(sim.GenericIntegration{Name: "legacy", ClientID: "acme", Address: url, Enabled: true, Secret: secret,
 		Topics: []string{"content.*"}})

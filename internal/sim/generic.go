@@ -5,20 +5,13 @@ package sim
 // (internal/provider/generic): POST /providers/register, GET /integrations
 // (cursor-paginated {"items","next_cursor"}), PUT /integrations/{name}, with
 // Authorization: Bearer, errors {"error":{"code","message"}} and 429 with
-// Retry-After. Deliveries follow Standard Webhooks 1.0
-// (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md:
-// webhook-id, webhook-timestamp in Unix seconds, webhook-signature
-// "v1,<base64 HMAC-SHA256 of id.timestamp.body>" keyed with the base64
-// decoded secret after "whsec_") with a body in the spec's
-// ContentChangeEvent schema.
+// Retry-After. Deliveries are signed with Standard Webhooks 1.0 (package
+// stdwebhook) and carry a body in the spec's ContentChangeEvent schema.
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,6 +23,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // DefaultIntegrationAPIToken is the token a fake Integration API accepts.
@@ -237,35 +232,21 @@ func (g *IntegrationAPI) Deliver(ctx context.Context, ev GenericEvent) []Deliver
 		hdr := http.Header{}
 		hdr.Set("Content-Type", "application/json")
 		id := "msg_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-		ts := time.Now().Unix()
-		hdr.Set("webhook-id", id)
-		hdr.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		sent := time.Now()
+		hdr.Set(stdwebhook.HeaderID, id)
+		hdr.Set(stdwebhook.HeaderTimestamp, strconv.FormatInt(sent.Unix(), 10))
 		if in.Secret != "" {
-			sig, err := standardWebhookSignature(in.Secret, id, ts, body)
+			sig, err := stdwebhook.Sign(in.Secret, id, sent, body)
 			if err != nil {
 				out = append(out, DeliveryResult{SubscriptionID: in.Name, Address: in.Address, Err: err})
 				continue
 			}
-			hdr.Set("webhook-signature", sig)
+			hdr.Set(stdwebhook.HeaderSignature, sig)
 		}
 		status, err := deliver(ctx, g.hc, http.MethodPost, in.Address, hdr, body)
 		out = append(out, DeliveryResult{SubscriptionID: in.Name, Address: in.Address, Status: status, Err: err})
 	}
 	return out
-}
-
-// standardWebhookSignature is "v1," + base64 of HMAC-SHA256 over
-// "{id}.{timestamp}.{body}", keyed with the secret's bytes (base64 after
-// the "whsec_" prefix).
-func standardWebhookSignature(secret, id string, ts int64, body []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return "", errors.New("standard webhooks secret is not whsec_ + base64")
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
 func genericError(w http.ResponseWriter, status int, code, msg string) {

@@ -52,7 +52,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/blackwellio/blackwell/internal/provider/generic"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // The receivers' names, as Notification.Receiver.
@@ -567,7 +567,7 @@ func (p *PagerDutyReceiver) apply(ev pdEvent, dedup string) {
 // CloudEvents in structured mode: POST /hooks/blackwell with Content-Type
 // application/cloudevents+json and the headers webhook-id,
 // webhook-timestamp and webhook-signature, checked with
-// generic.Verify against its secret (timestamps more than 5 minutes off
+// stdwebhook.Verify against its secret (timestamps more than 5 minutes off
 // are refused). Answers: 204 when accepted (a webhook-id seen before is
 // accepted again and marked Duplicate, as the spec asks consumers to
 // deduplicate); 401 for a missing or bad signature or a stale timestamp;
@@ -591,9 +591,9 @@ func NewWebhookReceiver(secret string, opts ReceiverOptions) (*WebhookReceiver, 
 	if secret == "" {
 		key := make([]byte, 24)
 		_, _ = rand.Read(key)
-		secret = "whsec_" + base64.StdEncoding.EncodeToString(key)
+		secret = stdwebhook.SecretPrefix + base64.StdEncoding.EncodeToString(key)
 	}
-	if _, err := generic.Sign(secret, "probe", time.Now(), nil); err != nil {
+	if _, err := stdwebhook.ParseSecret(secret); err != nil {
 		return nil, fmt.Errorf("sim webhook receiver: %w", err)
 	}
 	wr := &WebhookReceiver{APIFaults: newAPIFaults(), inbox: newInbox(ReceiverWebhook, opts.OnReceive), secret: secret}
@@ -647,7 +647,7 @@ func (wr *WebhookReceiver) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := generic.Verify([]string{wr.secret}, r.Header, body, time.Now()); err != nil {
+	if err := stdwebhook.Verify([]string{wr.secret}, r.Header, body, time.Now()); err != nil {
 		http.Error(w, "signature: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
@@ -656,7 +656,7 @@ func (wr *WebhookReceiver) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	wr.add(Notification{Key: r.Header.Get(generic.HeaderID), Action: typ, Header: r.Header.Clone(), Body: body}, true)
+	wr.add(Notification{Key: r.Header.Get(stdwebhook.HeaderID), Action: typ, Header: r.Header.Clone(), Body: body}, true)
 	w.WriteHeader(http.StatusNoContent)
 }
 

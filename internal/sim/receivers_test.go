@@ -18,8 +18,8 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
-	"github.com/blackwellio/blackwell/internal/provider/generic"
 	"github.com/blackwellio/blackwell/internal/sim"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
 
 // receiverMessage is a detected message for drift id, as the feed builds it.
@@ -258,7 +258,7 @@ func TestWebhookReceiverRefusesWhatIsNotASignedCloudEvent(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(w.Close)
 	signed := func(body string) http.Header {
-		h, err := generic.Header(w.Secret(), "msg_1", time.Now(), []byte(body))
+		h, err := stdwebhook.Header(w.Secret(), "msg_1", time.Now(), []byte(body))
 		require.NoError(t, err)
 		h.Del("Content-Type")
 		return h

@@ -351,7 +351,7 @@ func (s *Service) changedPolicy(ctx context.Context, clientID, stackID string) {
 		s.onChange(clientID, stackID)
 		return
 	}
-	recs, _, err := s.store.ListStates(ctx, clientID, "", 0)
+	recs, err := store.AllStates(ctx, s.store, clientID)
 	if err != nil {
 		s.log.WarnContext(ctx, "list stacks after policy change", "client_id", clientID, "error", err)
 		return

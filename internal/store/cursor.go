@@ -7,9 +7,14 @@ import (
 	"fmt"
 )
 
-// Page sizes of the cursor-paginated List methods: a limit <= 0 means
-// DefaultLimit (except where a method documents otherwise), and a limit above
-// MaxLimit is lowered to MaxLimit.
+// A limit means the same to every Store method that takes one: at most
+// that many rows, DefaultLimit when it is <= 0 (ListStates alone differs:
+// see there). Above MaxLimit, a method that pages (answers a Page cursor)
+// lowers it to MaxLimit and its cursor leads to the rest (PageLimit); a
+// method that does not (a batch: claims, deletes and expiries, the audit
+// and outbox tails, payload scans, the dashboards' top lists) refuses it
+// with an error naming the cap (BatchLimit), so fewer rows than asked for
+// always means there are no more.
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
@@ -19,7 +24,17 @@ const (
 // handed out. It is an input error (the API answers 422), not a bug.
 var ErrInvalidCursor = errors.New("invalid cursor")
 
-// PageLimit applies DefaultLimit and MaxLimit to a requested limit.
+// BatchLimit is the limit of a method that does not page: DefaultLimit
+// for n <= 0, n up to MaxLimit, and above it an error wrapping ErrInvalid.
+func BatchLimit(n int) (int, error) {
+	if n > MaxLimit {
+		return 0, fmt.Errorf("%w: limit %d is above the store's cap of %d", ErrInvalid, n, MaxLimit)
+	}
+	return PageLimit(n), nil
+}
+
+// PageLimit is the limit of a method that pages: DefaultLimit for n <= 0,
+// and n lowered to MaxLimit (the page's cursor leads to the rest).
 func PageLimit(n int) int {
 	switch {
 	case n <= 0:

@@ -23,14 +23,15 @@ type Dashboards interface {
 	CountStacks(ctx context.Context, clientID string) (map[Status]int, error)
 	// OpenDriftCounts counts open confirmed drifts by type, code, component and
 	// severity, most first (then by type, code, component), up to limit
-	// groups; clientID filters when not empty.
+	// (BatchLimit) groups; clientID filters when not empty.
 	OpenDriftCounts(ctx context.Context, clientID string, limit int) ([]DriftCount, error)
 	// RecentDrifts returns a client's drifts, open and resolved, last seen
 	// at or after since, newest LastSeen first (then stack, id), up to
-	// limit.
+	// limit (BatchLimit).
 	RecentDrifts(ctx context.Context, q RecentQuery) ([]drift.Drift, error)
 	// RecentHeals returns a client's heal attempts created at or after
-	// since, newest first (by CreatedAt, then ID descending), up to limit.
+	// since, newest first (by CreatedAt, then ID descending), up to limit
+	// (BatchLimit).
 	RecentHeals(ctx context.Context, q RecentQuery) ([]HealAttempt, error)
 }
 

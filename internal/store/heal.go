@@ -80,8 +80,8 @@ type HealAttempt struct {
 	Error  string `json:"error_message,omitempty"`
 }
 
-// Claim asks ClaimHeals for up to Limit due attempts for Owner, leased
-// until Now+Lease.
+// Claim asks ClaimHeals for up to Limit (BatchLimit) due attempts for
+// Owner, leased until Now+Lease.
 type Claim struct {
 	Owner string
 	Now   time.Time
@@ -228,7 +228,7 @@ type Heals interface {
 	// call fails with ErrExpired; one that is no longer pending fails with
 	// ErrConflict; ErrNotFound when it does not exist.
 	DecideApproval(ctx context.Context, d ApprovalDecision) (Approval, error)
-	// ExpireApprovals marks up to limit pending approvals whose ExpiresAt
-	// is not after now expired, returning how many.
+	// ExpireApprovals marks up to limit (BatchLimit) pending approvals
+	// whose ExpiresAt is not after now expired, returning how many.
 	ExpireApprovals(ctx context.Context, now time.Time, limit int) (int, error)
 }

@@ -56,7 +56,7 @@ type OutboxQuery struct {
 	Channels []string
 	// After is the Seq the page starts after (0: from the oldest).
 	After int64
-	// Limit bounds the page (at least 1, at most MaxLimit).
+	// Limit bounds the answer (BatchLimit).
 	Limit int
 }
 
@@ -66,9 +66,9 @@ type OutboxQuery struct {
 // transactional outbox of the reconcile passes (CommitPass writes the
 // entries in the pass's transaction); subscribers tail it.
 type OutboxStore interface {
-	// AuditAfter returns up to limit (at least 1, at most MaxLimit) audit
-	// entries with Seq > after, oldest first. Seqs become visible in
-	// order: once entry n is visible, every entry below n is too.
+	// AuditAfter returns up to limit (BatchLimit) audit entries with Seq >
+	// after, oldest first. Seqs become visible in order: once entry n is
+	// visible, every entry below n is too.
 	AuditAfter(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
 	// AuditHead returns the Seq of the newest audit entry, 0 for none.
 	AuditHead(ctx context.Context) (int64, error)
@@ -78,10 +78,9 @@ type OutboxStore interface {
 	// CommitSubscriber writes c in one transaction (see SubscriberCommit);
 	// nothing is written when it fails.
 	CommitSubscriber(ctx context.Context, c SubscriberCommit) error
-	// PendingOutbox lists up to q.Limit (at least 1, at most MaxLimit)
-	// pending deliveries of q.Subscriber with Seq > q.After, of q.Channels
-	// only when it is not nil, in Seq order (the order they were committed
-	// in). A read of one channel costs what it returns, however many
+	// PendingOutbox lists up to q.Limit (BatchLimit) pending deliveries of
+	// q.Subscriber with Seq > q.After, of q.Channels only when it is not
+	// nil, in Seq order (the order they were committed in). A read of one channel costs what it returns, however many
 	// deliveries other channels, or the same channel further on, hold.
 	PendingOutbox(ctx context.Context, q OutboxQuery) ([]OutboxItem, error)
 	// DeleteOutbox removes delivered (or given up) items; unknown ids are

@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // NextPage cuts a page read with one row more than limit (LIMIT limit+1)
 // to limit rows and, when there was that one more, returns the cursor of
 // the page's last row: EncodeCursor of key(last). A limit <= 0 means no
@@ -61,4 +63,12 @@ func All[T any](list func(cursor Page) ([]T, Page, error)) ([]T, error) {
 		}
 		cursor = next
 	}
+}
+
+// AllStates reads every stack of a client ("" for every client) page by
+// page (ListStates with MaxLimit), in ListStates' order.
+func AllStates(ctx context.Context, s Store, clientID string) ([]StateRecord, error) {
+	return All(func(cursor Page) ([]StateRecord, Page, error) {
+		return s.ListStates(ctx, clientID, cursor, MaxLimit)
+	})
 }

@@ -41,8 +41,8 @@ type PayloadRow struct {
 }
 
 // PayloadScan selects the rows ScanPayloads reads: those of Table with a
-// payload and a key after After, in key order, at most Limit (at least 1,
-// at most MaxLimit). ClientID and ProviderName filter events when set.
+// payload and a key after After, in key order, at most Limit
+// (BatchLimit). ClientID and ProviderName filter events when set.
 type PayloadScan struct {
 	Table        PayloadTable
 	ClientID     string

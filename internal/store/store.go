@@ -1,7 +1,7 @@
 // Package store defines the one interface through which every durable fact
 // of blackwell passes, and the records it holds. Drivers live in sub-packages
-// (sqlite, and later postgres); storetest is the conformance suite every
-// driver must pass.
+// (sqlite, the embedded default, and postgres, for several replicas);
+// storetest is the conformance suite every driver must pass.
 package store
 
 import (
@@ -459,7 +459,8 @@ type Store interface {
 	// GetState returns one stack's record, or ErrNotFound.
 	GetState(ctx context.Context, clientID, stackID string) (StateRecord, error)
 	// ListStates lists stacks ordered by client then stack; clientID filters
-	// when not empty. Limit <= 0 means all.
+	// when not empty. Unlike every other limit (DefaultLimit's doc), limit
+	// <= 0 means all, in one answer; AllStates pages instead.
 	ListStates(ctx context.Context, clientID, cursor string, limit int) ([]StateRecord, Page, error)
 	// ListStackRefs lists the stacks as ListStates does (same order and
 	// cursors, every client), their names only: enumerating stacks reads
@@ -513,8 +514,8 @@ type Store interface {
 	// and content id, cursor-paginated; tombstones only with
 	// IncludeDeleted.
 	ListContent(ctx context.Context, q ContentQuery) ([]ContentItem, Page, error)
-	// DeleteExpiredEvents deletes up to limit events whose TTLTimestamp is
-	// before now, returning how many it deleted.
+	// DeleteExpiredEvents deletes up to limit (BatchLimit) events whose
+	// TTLTimestamp is before now, returning how many it deleted.
 	DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// ListDrifts returns drifts ordered by stack then id.
@@ -534,8 +535,8 @@ type Store interface {
 	// of p.Drifts that is stored resolved is reopened, and that counts as a
 	// return (DriftReturns). It returns the state as stored.
 	CommitPass(ctx context.Context, p Pass) (StateRecord, error)
-	// DeleteReconciliations deletes up to limit (MaxLimit when <= 0)
-	// results that q names (history retention), oldest first, returning
+	// DeleteReconciliations deletes up to limit (BatchLimit) results that
+	// q names (history retention), oldest first, returning
 	// how many.
 	DeleteReconciliations(ctx context.Context, q HistoryPrune, limit int) (int, error)
 	// ListReconciliations returns results newest first; stackID filters when

@@ -1,7 +1,8 @@
 // Package webhook is what every provider's webhook receiver shares: the
 // verification errors that the ingest gateway turns into HTTP answers, the
 // replay tolerance, event-id namespacing and the event types. The
-// providers' own schemes live in internal/provider/<name>/webhook.go.
+// providers' own schemes live in internal/provider/<name>/webhook.go, the
+// Standard Webhooks one in internal/stdwebhook.
 package webhook
 
 import (

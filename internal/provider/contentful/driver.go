@@ -69,7 +69,7 @@ var (
 // New returns a Contentful driver.
 func New(opts Options) *Driver {
 	api := opts.API
-	api.Provider = "contentful"
+	api.Provider = Name
 	if api.RateLimit <= 0 {
 		api.RateLimit = rate.Limit(7) // the CMA's default per-second limit
 		api.Burst = 7
@@ -86,7 +86,7 @@ func New(opts Options) *Driver {
 // account is the AccountKey of the binding's space: its rate limit and
 // its shared listing.
 func account(b provider.Binding) string {
-	return provider.AccountKey("contentful", b.Setting("space_id", ""), b.Token())
+	return provider.AccountKey(Name, b.Setting("space_id", ""), b.Token())
 }
 
 // definition is a webhook definition as the CMA answers it.

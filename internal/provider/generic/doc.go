@@ -1,5 +1,5 @@
-// Package generic holds the webhook verification and normalisation of the
-// spec's Integration API (webhook.go: the Standard Webhooks signature
-// scheme, a body that is the spec's ContentChangeEvent) and, later, its
-// management-API driver.
+// Package generic is the provider of the spec's Integration API: the
+// normalisation of its webhooks (webhook.go: deliveries signed with the
+// Standard Webhooks scheme of package stdwebhook, a body that is the
+// spec's ContentChangeEvent) and its management-API driver (driver.go).
 package generic

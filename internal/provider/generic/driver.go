@@ -68,7 +68,7 @@ var (
 // New returns a generic driver.
 func New(opts Options) *Driver {
 	api := opts.API
-	api.Provider = "generic"
+	api.Provider = Name
 	api.ErrorMessage = apiErrorMessage
 	if opts.ShareFor == 0 {
 		opts.ShareFor = provider.DefaultShareFor
@@ -80,7 +80,7 @@ func New(opts Options) *Driver {
 // API: its rate limit and its shared listing (the listing is per client).
 func account(b provider.Binding) string {
 	base, _ := apiBase(b)
-	return provider.AccountKey("generic", base+" "+b.ClientID, b.Token())
+	return provider.AccountKey(Name, base+" "+b.ClientID, b.Token())
 }
 
 // IntegrationJSON is an integration on the wire.

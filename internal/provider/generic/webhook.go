@@ -2,139 +2,20 @@ package generic
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/ingest/webhook"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // Name is the provider name of a binding and of the receiver path
 // /v1/webhooks/generic/{client_id}.
 const Name = "generic"
-
-// The Standard Webhooks headers
-// (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md).
-const (
-	HeaderID        = "Webhook-Id"
-	HeaderTimestamp = "Webhook-Timestamp"
-	HeaderSignature = "Webhook-Signature"
-)
-
-// secretPrefix marks a Standard Webhooks symmetric secret.
-const secretPrefix = "whsec_"
-
-// The verification errors (shared by every provider; see package webhook).
-var (
-	ErrMissingSignature = webhook.ErrMissingSignature
-	ErrBadSignature     = webhook.ErrBadSignature
-	ErrMalformed        = webhook.ErrMalformed
-	ErrStale            = webhook.ErrStale
-)
-
-// ErrInvalidSecret: a secret is not "whsec_" followed by base64.
-var ErrInvalidSecret = errors.New("webhook secret is not whsec_<base64>")
-
-// key decodes a secret: the "whsec_" prefix (optional, as in the
-// reference libraries) then standard base64 of the HMAC key.
-func key(secret string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, secretPrefix))
-	if err != nil || len(k) == 0 {
-		return nil, ErrInvalidSecret
-	}
-	return k, nil
-}
-
-func mac(key []byte, id, ts string, body []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// Sign returns the webhook-signature value "v1,<base64 HMAC-SHA256>" of a
-// message id sent at t, the signed content being "<id>.<unix s>.<body>".
-func Sign(secret, id string, t time.Time, body []byte) (string, error) {
-	k, err := key(secret)
-	if err != nil {
-		return "", err
-	}
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "v1," + base64.StdEncoding.EncodeToString(mac(k, id, ts, body)), nil
-}
-
-// Header returns the Standard Webhooks headers of a message, signed.
-func Header(secret, id string, t time.Time, body []byte) (http.Header, error) {
-	sig, err := Sign(secret, id, t, body)
-	if err != nil {
-		return nil, err
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(t.Unix(), 10))
-	h.Set(HeaderSignature, sig)
-	return h, nil
-}
-
-// Verify checks a Standard Webhooks delivery: webhook-timestamp (unix
-// seconds) within webhook.Tolerance of now, then any "v1,<sig>" of the
-// space-separated webhook-signature list against each active secret, in
-// constant time. Other signature versions (v1a, asymmetric) are skipped.
-// A secret that does not decode verifies nothing.
-func Verify(secrets []string, headers http.Header, body []byte, now time.Time) error {
-	sigs := headers.Get(HeaderSignature)
-	if sigs == "" {
-		return ErrMissingSignature
-	}
-	id, ts := headers.Get(HeaderID), headers.Get(HeaderTimestamp)
-	if id == "" || ts == "" {
-		return webhook.Malformed("%s and %s are required", HeaderID, HeaderTimestamp)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return webhook.Malformed("%s is not unix seconds", HeaderTimestamp)
-	}
-	if err := webhook.CheckTimestamp(time.Unix(sec, 0), now); err != nil {
-		return err
-	}
-	var candidates [][]byte
-	for _, s := range strings.Fields(sigs) {
-		v, sig, ok := strings.Cut(s, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		if b, err := base64.StdEncoding.DecodeString(sig); err == nil && len(b) == sha256.Size {
-			candidates = append(candidates, b)
-		}
-	}
-	if len(candidates) == 0 {
-		return webhook.Malformed("%s holds no v1,<base64> signature", HeaderSignature)
-	}
-	for _, secret := range secrets {
-		k, err := key(secret)
-		if err != nil {
-			continue
-		}
-		want := mac(k, id, ts, body)
-		for _, c := range candidates {
-			if hmac.Equal(want, c) {
-				return nil
-			}
-		}
-	}
-	return ErrBadSignature
-}
 
 // ChangeEvent is the body of a delivery: the spec's ContentChangeEvent.
 type ChangeEvent struct {
@@ -167,8 +48,8 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(raw, &ce) != nil {
 		return store.Event{}, nil, webhook.Malformed("body is not a JSON ContentChangeEvent")
 	}
-	id := headers.Get(HeaderID)
-	if err := webhook.CheckID(HeaderID, id); err != nil {
+	id := headers.Get(stdwebhook.HeaderID)
+	if err := webhook.CheckID(stdwebhook.HeaderID, id); err != nil {
 		return store.Event{}, nil, err
 	}
 	if !validEventType(ce.EventType) {
@@ -203,7 +84,7 @@ func Normalize(headers http.Header, raw []byte, clientID, stackID string, now ti
 			return store.Event{}, nil, webhook.Malformed("timestamp %q is not RFC 3339", clip(ce.Timestamp))
 		}
 		when = t
-	} else if sec, err := strconv.ParseInt(headers.Get(HeaderTimestamp), 10, 64); err == nil {
+	} else if sec, err := strconv.ParseInt(headers.Get(stdwebhook.HeaderTimestamp), 10, 64); err == nil {
 		when = time.Unix(sec, 0)
 	}
 	if when.Sub(now) > webhook.Tolerance {

@@ -55,7 +55,7 @@ var (
 // New returns a Sanity driver.
 func New(opts Options) *Driver {
 	api := opts.API
-	api.Provider = "sanity"
+	api.Provider = Name
 	api.ErrorMessage = hookErrorMessage
 	if opts.ShareFor == 0 {
 		opts.ShareFor = provider.DefaultShareFor
@@ -66,7 +66,7 @@ func New(opts Options) *Driver {
 // account is the AccountKey of the binding's project: its rate limit and
 // its shared listing.
 func account(b provider.Binding) string {
-	return provider.AccountKey("sanity", b.Setting("project_id", ""), b.Token())
+	return provider.AccountKey(Name, b.Setting("project_id", ""), b.Token())
 }
 
 // hookResource is a webhook as the API answers it.

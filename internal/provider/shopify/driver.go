@@ -74,7 +74,7 @@ func New(opts Options) *Driver {
 		opts.LeakRate = DefaultLeakRate
 	}
 	api := opts.API
-	api.Provider = "shopify"
+	api.Provider = Name
 	if api.RateLimit <= 0 {
 		api.RateLimit = rate.Limit(opts.LeakRate)
 		api.Burst = 40 // the standard bucket: the first calls go at once
@@ -98,7 +98,7 @@ func account(b provider.Binding) string {
 	if shop == "" {
 		shop = b.APIBase("")
 	}
-	return provider.AccountKey("shopify", shop, b.Token())
+	return provider.AccountKey(Name, shop, b.Token())
 }
 
 // restWebhook is the REST Webhook resource.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -90,18 +92,14 @@ func (s *Store) ListContent(ctx context.Context, q store.ContentQuery) ([]store.
 	limit := store.PageLimit(q.Limit)
 	rows, _ := s.pool.Query(ctx, `SELECT `+contentColumns+` FROM content`+p.clause()+
 		` ORDER BY client_id, provider_name, source, content_id LIMIT `+p.add(limit+1), p.args...)
-	defer rows.Close()
-	var out []store.ContentItem
-	for rows.Next() {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.ContentItem, error) {
 		var c store.ContentItem
-		if err := rows.Scan(&c.ClientID, &c.ProviderName, &c.Source, &c.ContentID, &c.ContentType, &c.UpdatedAt,
-			&c.Version, &c.Deleted, &c.EventID, &c.ReceivedAt); err != nil {
-			return nil, "", fmt.Errorf("list content: %w", err)
-		}
+		err := row.Scan(&c.ClientID, &c.ProviderName, &c.Source, &c.ContentID, &c.ContentType, &c.UpdatedAt,
+			&c.Version, &c.Deleted, &c.EventID, &c.ReceivedAt)
 		c.UpdatedAt, c.ReceivedAt = utc(c.UpdatedAt), utc(c.ReceivedAt)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return c, err
+	})
+	if err != nil {
 		return nil, "", fmt.Errorf("list content: %w", err)
 	}
 	out, next := store.NextPage(out, limit, store.ContentKey)

@@ -143,17 +143,17 @@ WHERE table_schema = current_schema() AND is_identity = 'YES' ORDER BY table_nam
 		return fmt.Errorf("list identity columns: %w", err)
 	}
 	type col struct{ table, column string }
-	var ids []col
-	for rows.Next() {
-		var c col
-		if err := rows.Scan(&c.table, &c.column); err != nil {
-			return fmt.Errorf("list identity columns: %w", err)
-		}
+	var (
+		ids []col
+		c   col
+	)
+	_, err = pgx.ForEachRow(rows, []any{&c.table, &c.column}, func() error {
 		if tables[c.table] {
 			ids = append(ids, c)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("list identity columns: %w", err)
 	}
 	for _, c := range ids {

@@ -71,11 +71,8 @@ FROM pass_hours`
 FROM reconciliations`
 	}
 	rows, _ := s.pool.Query(ctx, passes+p.clause()+` GROUP BY 1, 2 ORDER BY 1, 2`, p.args...)
-	err := eachRow(rows, func(sc scanner) error {
-		var b, d, n, failed, partial, clean, detected int
-		if err := sc.Scan(&b, &d, &n, &failed, &partial, &clean, &detected); err != nil {
-			return err
-		}
+	var b, d, n, failed, partial, clean, detected int
+	_, err := pgx.ForEachRow(rows, []any{&b, &d, &n, &failed, &partial, &clean, &detected}, func() error {
 		if k := len(out.Passes); k == 0 || out.Passes[k-1].Bucket != b {
 			out.Passes = append(out.Passes, store.PassBucket{Bucket: b})
 		}
@@ -95,15 +92,14 @@ FROM reconciliations`
 	p, bucket = rng("first_seen")
 	p.where(`confirmed`)
 	rows, _ = s.pool.Query(ctx, `SELECT `+bucket+`, type, COUNT(*) FROM drifts`+p.clause()+` GROUP BY 1, 2 ORDER BY 1, 2`, p.args...)
-	err = eachRow(rows, func(sc scanner) error {
-		var d store.DetectionBucket
-		var typ string
-		if err := sc.Scan(&d.Bucket, &typ, &d.Count); err != nil {
-			return err
-		}
+	out.Detections, err = collectRows(rows, func(row pgx.CollectableRow) (store.DetectionBucket, error) {
+		var (
+			d   store.DetectionBucket
+			typ string
+		)
+		err := row.Scan(&d.Bucket, &typ, &d.Count)
 		d.Type = drift.Type(typ)
-		out.Detections = append(out.Detections, d)
-		return nil
+		return d, err
 	})
 	if err != nil {
 		return store.Series{}, fmt.Errorf("dashboard series detections: %w", err)
@@ -111,15 +107,14 @@ FROM reconciliations`
 
 	p, bucket = rng("created_at")
 	rows, _ = s.pool.Query(ctx, `SELECT `+bucket+`, status, COUNT(*) FROM heals`+p.clause()+` GROUP BY 1, 2 ORDER BY 1, 2`, p.args...)
-	err = eachRow(rows, func(sc scanner) error {
-		var h store.HealBucket
-		var status string
-		if err := sc.Scan(&h.Bucket, &status, &h.Count); err != nil {
-			return err
-		}
+	out.Heals, err = collectRows(rows, func(row pgx.CollectableRow) (store.HealBucket, error) {
+		var (
+			h      store.HealBucket
+			status string
+		)
+		err := row.Scan(&h.Bucket, &status, &h.Count)
 		h.Status = store.HealStatus(status)
-		out.Heals = append(out.Heals, h)
-		return nil
+		return h, err
 	})
 	if err != nil {
 		return store.Series{}, fmt.Errorf("dashboard series heals: %w", err)
@@ -135,12 +130,11 @@ func (s *Store) CountStacks(ctx context.Context, clientID string) (map[store.Sta
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT status, COUNT(*) FROM states`+p.clause()+` GROUP BY status`, p.args...)
 	out := map[store.Status]int{}
-	err := eachRow(rows, func(sc scanner) error {
-		var st string
-		var n int
-		if err := sc.Scan(&st, &n); err != nil {
-			return err
-		}
+	var (
+		st string
+		n  int
+	)
+	_, err := pgx.ForEachRow(rows, []any{&st, &n}, func() error {
 		out[store.Status(st)] = n
 		return nil
 	})
@@ -152,6 +146,10 @@ func (s *Store) CountStacks(ctx context.Context, clientID string) (map[store.Sta
 
 // OpenDriftCounts groups the open drifts.
 func (s *Store) OpenDriftCounts(ctx context.Context, clientID string, limit int) ([]store.DriftCount, error) {
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("open drift counts: %w", err)
+	}
 	var p params
 	if clientID != "" {
 		p.where(`client_id = ` + p.add(clientID))
@@ -159,17 +157,15 @@ func (s *Store) OpenDriftCounts(ctx context.Context, clientID string, limit int)
 	p.where(`resolved_at IS NULL AND confirmed`)
 	rows, _ := s.pool.Query(ctx, `SELECT type, code, component, severity, COUNT(*), COUNT(DISTINCT (client_id, stack_id))
 FROM drifts`+p.clause()+` GROUP BY type, code, component, severity
-ORDER BY COUNT(*) DESC, type COLLATE "C", code COLLATE "C", component COLLATE "C", severity COLLATE "C" LIMIT `+p.add(store.PageLimit(limit)), p.args...)
-	var out []store.DriftCount
-	err := eachRow(rows, func(sc scanner) error {
-		var c store.DriftCount
-		var typ, code, sev string
-		if err := sc.Scan(&typ, &code, &c.Component, &sev, &c.Count, &c.Stacks); err != nil {
-			return err
-		}
+ORDER BY COUNT(*) DESC, type COLLATE "C", code COLLATE "C", component COLLATE "C", severity COLLATE "C" LIMIT `+p.add(limit), p.args...)
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.DriftCount, error) {
+		var (
+			c              store.DriftCount
+			typ, code, sev string
+		)
+		err := row.Scan(&typ, &code, &c.Component, &sev, &c.Count, &c.Stacks)
 		c.Type, c.Code, c.Severity = drift.Type(typ), drift.Code(code), drift.Severity(sev)
-		out = append(out, c)
-		return nil
+		return c, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open drift counts: %w", err)
@@ -179,14 +175,13 @@ ORDER BY COUNT(*) DESC, type COLLATE "C", code COLLATE "C", component COLLATE "C
 
 // RecentDrifts lists a client's newest drifts.
 func (s *Store) RecentDrifts(ctx context.Context, q store.RecentQuery) ([]drift.Drift, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent drifts of %s: %w", q.ClientID, err)
+	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+driftColumns+` FROM drifts WHERE client_id = $1 AND last_seen >= $2
-ORDER BY last_seen DESC, stack_id, id LIMIT $3`, q.ClientID, ts(q.Since), store.PageLimit(q.Limit))
-	var out []drift.Drift
-	err := eachRow(rows, func(sc scanner) error {
-		d, err := scanDrift(sc)
-		out = append(out, d)
-		return err
-	})
+ORDER BY last_seen DESC, stack_id, id LIMIT $3`, q.ClientID, ts(q.Since), limit)
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (drift.Drift, error) { return scanDrift(row) })
 	if err != nil {
 		return nil, fmt.Errorf("recent drifts of %s: %w", q.ClientID, err)
 	}
@@ -195,23 +190,15 @@ ORDER BY last_seen DESC, stack_id, id LIMIT $3`, q.ClientID, ts(q.Since), store.
 
 // RecentHeals lists a client's newest heal attempts.
 func (s *Store) RecentHeals(ctx context.Context, q store.RecentQuery) ([]store.HealAttempt, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent heals of %s: %w", q.ClientID, err)
+	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+healColumns+` FROM heals WHERE client_id = $1 AND created_at >= $2
-ORDER BY created_at DESC, id DESC LIMIT $3`, q.ClientID, ts(q.Since), store.PageLimit(q.Limit))
+ORDER BY created_at DESC, id DESC LIMIT $3`, q.ClientID, ts(q.Since), limit)
 	out, err := collectHeals(rows)
 	if err != nil {
 		return nil, fmt.Errorf("recent heals of %s: %w", q.ClientID, err)
 	}
 	return out, nil
-}
-
-// eachRow calls fn for each row and closes rows; a failed query's error
-// comes out of rows.Err.
-func eachRow(rows pgx.Rows, fn func(sc scanner) error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

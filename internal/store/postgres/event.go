@@ -149,15 +149,12 @@ func (r *eventRows) statement() (string, []any) {
 
 // scan reads the insert's answer: the ids it wrote.
 func (r *eventRows) scan(rows pgx.Rows, inserted []bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
+	var id string
+	_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 		inserted[r.index[id]] = true
-	}
-	return rows.Err()
+		return nil
+	})
+	return err
 }
 
 // ListEvents answers newest first by (Timestamp, insertion order), so pages
@@ -191,30 +188,25 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Eve
 	limit := store.PageLimit(q.Limit)
 	rows, _ := s.pool.Query(ctx, `SELECT `+listColumns+` FROM events`+p.clause()+
 		` ORDER BY timestamp DESC, seq DESC LIMIT `+p.add(limit+1), p.args...)
-	defer rows.Close()
 	var (
-		out  []store.Event
-		seqs []int64
+		out     []store.Event
+		seqs    []int64
+		e       store.Event
+		seq     int64
+		payload *string
 	)
-	for rows.Next() {
-		var (
-			e       store.Event
-			seq     int64
-			payload *string
-		)
-		if err := rows.Scan(&e.EventID, &e.ClientID, &e.StackID, &e.ProviderName, &e.EventType, &e.ContentID,
-			&e.ContentType, &e.Timestamp, &e.Environment, &e.DriftChecked, &payload, &e.ReceivedAt, &e.TTLTimestamp,
-			&seq); err != nil {
-			return nil, "", fmt.Errorf("list events: %w", err)
-		}
-		e.Timestamp, e.ReceivedAt = utc(e.Timestamp), utc(e.ReceivedAt)
-		if payload != nil {
-			e.Payload = json.RawMessage(*payload)
-		}
-		out = append(out, e)
-		seqs = append(seqs, seq)
-	}
-	if err := rows.Err(); err != nil {
+	_, err := pgx.ForEachRow(rows, []any{&e.EventID, &e.ClientID, &e.StackID, &e.ProviderName, &e.EventType, &e.ContentID,
+		&e.ContentType, &e.Timestamp, &e.Environment, &e.DriftChecked, &payload, &e.ReceivedAt, &e.TTLTimestamp, &seq},
+		func() error {
+			row := e // e is scanned into again for the next row
+			row.Timestamp, row.ReceivedAt = utc(e.Timestamp), utc(e.ReceivedAt)
+			if payload != nil {
+				row.Payload = json.RawMessage(*payload)
+			}
+			out, seqs = append(out, row), append(seqs, seq)
+			return nil
+		})
+	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
 	var next store.Page
@@ -299,15 +291,14 @@ func (s *Store) EventActivity(ctx context.Context, clientID, stackID string, sin
 	b := &pgx.Batch{}
 	b.Queue(qActivityMark).QueryRow(func(row pgx.Row) error { return row.Scan(&mark) })
 	b.Queue(qActivity, clientID, stackID, ts(since)).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
+		var err error
+		rep.Activity, err = collectRows(rows, func(row pgx.CollectableRow) (store.Activity, error) {
 			var a store.Activity
-			if err := rows.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last); err != nil {
-				return err
-			}
+			err := row.Scan(&a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last)
 			a.Last = utc(a.Last)
-			rep.Activity = append(rep.Activity, a)
-		}
-		return rows.Err()
+			return a, err
+		})
+		return err
 	})
 	b.Queue(qUnchecked, clientID, stackID).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&rep.Unchecked, &rep.OldestUnchecked)
@@ -361,13 +352,13 @@ WHERE a.client_id = g.client_id AND a.stack_id = g.stack_id AND a.hour = g.hour
 			AND b.provider_name = g.provider_name AND b.event_type = g.event_type
 			AND b.content_type = g.content_type) <= 0`
 
-// DeleteExpiredEvents deletes up to limit (store.MaxLimit when limit <= 0)
-// events whose TTLTimestamp (unix seconds) is before now. An event with
+// DeleteExpiredEvents deletes up to limit (store.BatchLimit) events whose TTLTimestamp (unix seconds) is before now. An event with
 // TTLTimestamp 0 never expires. The batch is bounded so each transaction is
 // short; call again until it returns 0.
 func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired events: %w", err)
 	}
 	n, err := s.deleteEvents(ctx, qDeleteExpired, now.Unix(), limit)
 	if err != nil {
@@ -390,20 +381,18 @@ func (s *Store) deleteEvents(ctx context.Context, query string, args ...any) (in
 		)
 		b := t.batch()
 		b.Queue(query, args...).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					c, st, p, ty, ct string
-					h                time.Time
-					k                int
-				)
-				if err := rows.Scan(&c, &st, &h, &p, &ty, &ct, &k); err != nil {
-					return err
-				}
+			var (
+				c, st, p, ty, ct string
+				h                time.Time
+				k                int
+			)
+			_, err := pgx.ForEachRow(rows, []any{&c, &st, &h, &p, &ty, &ct, &k}, func() error {
 				clients, stacks, hours = append(clients, c), append(stacks, st), append(hours, h)
 				providers, types, contentTypes = append(providers, p), append(types, ty), append(contentTypes, ct)
 				n += k
-			}
-			return rows.Err()
+				return nil
+			})
+			return err
 		})
 		if err := t.send(ctx, b); err != nil {
 			return err

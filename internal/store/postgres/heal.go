@@ -246,16 +246,7 @@ func strs[T ~string](v []T) []string {
 }
 
 func collectHeals(rows pgx.Rows) ([]store.HealAttempt, error) {
-	defer rows.Close()
-	var out []store.HealAttempt
-	for rows.Next() {
-		h, err := scanHeal(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return collectRows(rows, func(row pgx.CollectableRow) (store.HealAttempt, error) { return scanHeal(row) })
 }
 
 // qClaimHeals claims due attempts: pending ones whose not_before has come
@@ -275,16 +266,19 @@ RETURNING h.id, h.drift_id, h.client_id, h.stack_id, h.code, h.component, h.prov
 	h.status, h.reconciliation_id, h.approval_id, h.triggered_by, h.drift_detail, h.not_before, h.owner,
 	h.lease_until, h.claims, h.created_at, h.started_at, h.completed_at, h.verified_at, h.detail, h.error`
 
-// ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
-// attempts for owner until now+lease, oldest first.
+// ClaimHeals takes up to c.Limit (store.BatchLimit) due attempts for
+// owner until now+lease, oldest first.
 func (s *Store) ClaimHeals(ctx context.Context, c store.Claim) ([]store.HealAttempt, error) {
 	owner, now, lease, limit := c.Owner, c.Now, c.Lease, c.Limit
 	if err := store.CheckClaimHeals(owner, lease); err != nil {
 		return nil, err
 	}
-	limit = store.PageLimit(limit)
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim heals for %s: %w", owner, err)
+	}
 	var out []store.HealAttempt
-	err := s.retry(ctx, func() error {
+	err = s.retry(ctx, func() error {
 		var err error
 		rows, _ := s.pool.Query(ctx, qClaimHeals, owner, ts(now.Add(lease)), ts(now), limit)
 		out, err = collectHeals(rows)
@@ -360,19 +354,16 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 func (s *Store) DriftReturns(ctx context.Context, clientID, stackID string, since time.Time) (map[string]int, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT drift_id, count(*) FROM drift_returns
 WHERE client_id = $1 AND stack_id = $2 AND returned_at >= $3 GROUP BY drift_id`, clientID, stackID, ts(since))
-	defer rows.Close()
 	out := make(map[string]int)
-	for rows.Next() {
-		var (
-			id string
-			n  int64
-		)
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
-		}
+	var (
+		id string
+		n  int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error {
 		out[id] = int(n)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("drift returns %s/%s: %w", clientID, stackID, err)
 	}
 	return out, nil
@@ -405,16 +396,8 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 	limit := store.PageLimit(q.Limit)
 	rows, _ := s.pool.Query(ctx, `SELECT `+approvalColumns+` FROM approvals`+p.clause()+
 		` ORDER BY created_at DESC, id DESC LIMIT `+p.add(limit+1), p.args...)
-	defer rows.Close()
-	var out []store.Approval
-	for rows.Next() {
-		a, err := scanApproval(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list approvals: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.Approval, error) { return scanApproval(row) })
+	if err != nil {
 		return nil, "", fmt.Errorf("list approvals: %w", err)
 	}
 	out, next := store.NextPage(out, limit, store.ApprovalKey)
@@ -495,14 +478,15 @@ const qExpireApprovals = `WITH due AS (
 	FOR UPDATE SKIP LOCKED)
 UPDATE approvals a SET status = 'expired' FROM due WHERE a.id = due.id`
 
-// ExpireApprovals marks up to limit (store.MaxLimit when limit <= 0)
-// pending approvals whose ExpiresAt is not after now expired.
+// ExpireApprovals marks up to limit (store.BatchLimit) pending approvals
+// whose ExpiresAt is not after now expired.
 func (s *Store) ExpireApprovals(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("expire approvals: %w", err)
 	}
 	var n int64
-	err := s.retry(ctx, func() error {
+	err = s.retry(ctx, func() error {
 		ct, err := s.pool.Exec(ctx, qExpireApprovals, ts(now), limit)
 		n = ct.RowsAffected()
 		return err

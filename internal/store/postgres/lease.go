@@ -36,15 +36,14 @@ ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat, expires_at = excl
 			replica, ts(now), ts(now.Add(ttl)))
 		b.Queue(`DELETE FROM replicas WHERE expires_at <= $1`, ts(now.Add(-replicaRetention)))
 		b.Queue(`SELECT id, heartbeat, expires_at FROM replicas WHERE expires_at > $1 ORDER BY id`, ts(now)).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
+			var err error
+			out, err = collectRows(rows, func(row pgx.CollectableRow) (store.Replica, error) {
 				var r store.Replica
-				if err := rows.Scan(&r.ID, &r.Heartbeat, &r.ExpiresAt); err != nil {
-					return err
-				}
+				err := row.Scan(&r.ID, &r.Heartbeat, &r.ExpiresAt)
 				r.Heartbeat, r.ExpiresAt = utc(r.Heartbeat), utc(r.ExpiresAt)
-				out = append(out, r)
-			}
-			return rows.Err()
+				return r, err
+			})
+			return err
 		})
 		return t.commit(ctx, b)
 	})

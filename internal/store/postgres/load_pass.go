@@ -75,103 +75,125 @@ func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since ti
 func (s *Store) loadPasses(ctx context.Context, batch []*call[loadKey, store.PassInput]) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n := len(batch)
-	clients, stacks, since := make([]string, n), make([]string, n), make([]time.Time, n)
-	for i, c := range batch {
-		clients[i], stacks[i], since[i] = c.in.clientID, c.in.stackID, ts(c.in.since)
-	}
-	found := make([]bool, n)
-	var mark string
-	at := func(i int64) (*call[loadKey, store.PassInput], error) {
-		if i < 1 || int(i) > n {
-			return nil, fmt.Errorf("row for call %d of %d", i, n)
-		}
-		return batch[i-1], nil
-	}
+	l := newLoadBatch(batch)
 	b := &pgx.Batch{}
 	// The mark first: every event visible in it is visible to the reads
 	// that follow.
-	b.Queue(qActivityMark).QueryRow(func(row pgx.Row) error { return row.Scan(&mark) })
-	b.Queue(qLoadStates, clients, stacks).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var (
-				i int64
-				r stateRow
-			)
-			if err := rows.Scan(append([]any{&i}, r.dest()...)...); err != nil {
-				return err
-			}
-			c, err := at(i)
-			if err != nil {
-				return err
-			}
-			if c.out.State, err = r.decode(); err != nil {
-				return err
-			}
-			found[i-1] = true
-		}
-		return rows.Err()
-	})
-	b.Queue(qLoadDrifts, clients, stacks).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var i int64
-			d, err := scanDrift(prefixed{rows, &i})
-			if err != nil {
-				return err
-			}
-			c, err := at(i)
-			if err != nil {
-				return err
-			}
-			c.out.Drifts = append(c.out.Drifts, d)
-		}
-		return rows.Err()
-	})
-	b.Queue(qLoadActivity, clients, stacks, since).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var (
-				i int64
-				a store.Activity
-			)
-			if err := rows.Scan(&i, &a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last); err != nil {
-				return err
-			}
-			c, err := at(i)
-			if err != nil {
-				return err
-			}
-			a.Last = utc(a.Last)
-			c.out.Activity.Activity = append(c.out.Activity.Activity, a)
-		}
-		return rows.Err()
-	})
-	b.Queue(qLoadUnchecked, clients, stacks).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var (
-				i      int64
-				count  int
-				oldest *time.Time
-			)
-			if err := rows.Scan(&i, &count, &oldest); err != nil {
-				return err
-			}
-			c, err := at(i)
-			if err != nil {
-				return err
-			}
-			c.out.Activity.Unchecked, c.out.Activity.OldestUnchecked = count, utcPtr(oldest)
-		}
-		return rows.Err()
-	})
-	err := s.pool.SendBatch(ctx, b).Close()
+	b.Queue(qActivityMark).QueryRow(func(row pgx.Row) error { return row.Scan(&l.mark) })
+	b.Queue(qLoadStates, l.clients, l.stacks).Query(l.readStates)
+	b.Queue(qLoadDrifts, l.clients, l.stacks).Query(l.readDrifts)
+	b.Queue(qLoadActivity, l.clients, l.stacks, l.since).Query(l.readActivity)
+	b.Queue(qLoadUnchecked, l.clients, l.stacks).Query(l.readUnchecked)
+	l.finish(s.pool.SendBatch(ctx, b).Close())
+}
+
+// loadBatch is one run of the load group: its calls, their keys as the
+// statements' array parameters, and what the answers said so far.
+type loadBatch struct {
+	calls           []*call[loadKey, store.PassInput]
+	clients, stacks []string
+	since           []time.Time
+	found           []bool // the call's state was read
+	mark            string
+}
+
+func newLoadBatch(batch []*call[loadKey, store.PassInput]) *loadBatch {
+	n := len(batch)
+	l := &loadBatch{calls: batch, found: make([]bool, n),
+		clients: make([]string, n), stacks: make([]string, n), since: make([]time.Time, n)}
 	for i, c := range batch {
+		l.clients[i], l.stacks[i], l.since[i] = c.in.clientID, c.in.stackID, ts(c.in.since)
+	}
+	return l
+}
+
+// at returns the call at position i (1-based, as k.i counts).
+func (l *loadBatch) at(i int64) (*call[loadKey, store.PassInput], error) {
+	if i < 1 || int(i) > len(l.calls) {
+		return nil, fmt.Errorf("row for call %d of %d", i, len(l.calls))
+	}
+	return l.calls[i-1], nil
+}
+
+func (l *loadBatch) readStates(rows pgx.Rows) error {
+	var (
+		i int64
+		r stateRow
+	)
+	_, err := pgx.ForEachRow(rows, append([]any{&i}, r.dest()...), func() error {
+		c, err := l.at(i)
+		if err != nil {
+			return err
+		}
+		if c.out.State, err = r.decode(); err != nil {
+			return err
+		}
+		l.found[i-1] = true
+		return nil
+	})
+	return err
+}
+
+func (l *loadBatch) readDrifts(rows pgx.Rows) error {
+	for rows.Next() {
+		var i int64
+		d, err := scanDrift(prefixed{rows, &i})
+		if err != nil {
+			return err
+		}
+		c, err := l.at(i)
+		if err != nil {
+			return err
+		}
+		c.out.Drifts = append(c.out.Drifts, d)
+	}
+	return rows.Err()
+}
+
+func (l *loadBatch) readActivity(rows pgx.Rows) error {
+	var (
+		i int64
+		a store.Activity
+	)
+	_, err := pgx.ForEachRow(rows, []any{&i, &a.ProviderName, &a.EventType, &a.ContentType, &a.Count, &a.Last}, func() error {
+		c, err := l.at(i)
+		if err != nil {
+			return err
+		}
+		a.Last = utc(a.Last)
+		c.out.Activity.Activity = append(c.out.Activity.Activity, a)
+		return nil
+	})
+	return err
+}
+
+func (l *loadBatch) readUnchecked(rows pgx.Rows) error {
+	var (
+		i      int64
+		count  int
+		oldest *time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&i, &count, &oldest}, func() error {
+		c, err := l.at(i)
+		if err != nil {
+			return err
+		}
+		c.out.Activity.Unchecked, c.out.Activity.OldestUnchecked = count, utcPtr(oldest)
+		return nil
+	})
+	return err
+}
+
+// finish answers every call once the batch has run (err is its error).
+func (l *loadBatch) finish(err error) {
+	for i, c := range l.calls {
 		switch {
 		case err != nil:
 			c.out, c.err = store.PassInput{}, translate(err)
-		case !found[i]:
+		case !l.found[i]:
 			c.out, c.err = store.PassInput{}, fmt.Errorf("get state: %w", store.ErrNotFound)
 		case c.out.Activity.Unchecked > 0:
-			c.out.Activity.Mark = store.EventMark(mark)
+			c.out.Activity.Mark = store.EventMark(l.mark)
 		}
 	}
 }

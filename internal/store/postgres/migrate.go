@@ -5,6 +5,8 @@ import (
 	"embed"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -97,23 +99,17 @@ func LatestSchemaVersion() int {
 
 // Migrations returns the applied migrations, oldest first.
 func (s *Store) Migrations(ctx context.Context) ([]store.Migration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	rows, _ := s.pool.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.Migration, error) {
+		var (
+			m store.Migration
+			v int64
+		)
+		err := row.Scan(&v, &m.Name, &m.AppliedAt)
+		m.Version, m.AppliedAt = int(v), utc(m.AppliedAt)
+		return m, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Migration
-	for rows.Next() {
-		var m store.Migration
-		var v int64
-		if err := rows.Scan(&v, &m.Name, &m.AppliedAt); err != nil {
-			return nil, fmt.Errorf("read migrations: %w", err)
-		}
-		m.Version = int(v)
-		m.AppliedAt = utc(m.AppliedAt)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
 	return out, nil

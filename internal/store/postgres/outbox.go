@@ -16,30 +16,38 @@ import (
 // Every append takes the audit_head row lock until it commits, so seqs
 // become visible in order.
 func (s *Store) AuditAfter(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
-	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
-FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, store.PageLimit(limit))
-	defer rows.Close()
-	var out []store.AuditEntry
-	for rows.Next() {
-		var (
-			e       store.AuditEntry
-			changes *string
-		)
-		if err := rows.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &e.Success,
-			&changes, &e.ApprovalRequired, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("audit after %d: %w", after, err)
-		}
-		e.Timestamp = utc(e.Timestamp)
-		if changes != nil {
-			e.ChangesMade = json.RawMessage(*changes)
-		}
-		out = append(out, e)
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit after %d: %w", after, err)
 	}
-	if err := rows.Err(); err != nil {
+	rows, _ := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	out, err := collectRows(rows, scanAuditEntry)
+	if err != nil {
 		return nil, fmt.Errorf("audit after %d: %w", after, err)
 	}
 	return out, nil
+}
+
+// auditColumns are the columns of an audit entry, as scanAuditEntry reads
+// them.
+const auditColumns = `seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
+	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash`
+
+// scanAuditEntry reads a row of auditColumns.
+func scanAuditEntry(row pgx.CollectableRow) (store.AuditEntry, error) {
+	var (
+		e       store.AuditEntry
+		changes *string
+	)
+	if err := row.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &e.Success,
+		&changes, &e.ApprovalRequired, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Timestamp = utc(e.Timestamp)
+	if changes != nil {
+		e.ChangesMade = json.RawMessage(*changes)
+	}
+	return e, nil
 }
 
 // AuditHead returns the newest entry's seq, 0 for none.
@@ -58,15 +66,12 @@ func (s *Store) GetSubscriber(ctx context.Context, name string) (store.Subscribe
 		return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, translate(err))
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT key, doc FROM subscriber_states WHERE subscriber = $1`, name)
-	defer rows.Close()
-	for rows.Next() {
-		var key, doc string
-		if err := rows.Scan(&key, &doc); err != nil {
-			return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, err)
-		}
+	var key, doc string
+	_, err := pgx.ForEachRow(rows, []any{&key, &doc}, func() error {
 		sub.States[key] = json.RawMessage(doc)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return store.Subscriber{}, fmt.Errorf("get subscriber %s: %w", name, err)
 	}
 	return sub, nil
@@ -166,32 +171,31 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 // PostgreSQL reads those channels' rows and keeps the first (a top-N
 // sort), which is why the dispatcher asks one channel at a time.
 func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
 	if q.Channels != nil && len(q.Channels) == 0 {
 		return nil, nil
 	}
 	var rows pgx.Rows
 	if q.Channels == nil {
 		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.Subscriber, q.After, store.PageLimit(q.Limit))
+WHERE subscriber = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.Subscriber, q.After, limit)
 	} else {
 		rows, _ = s.pool.Query(ctx, `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = $1 AND channel = ANY($2) AND seq > $3 ORDER BY seq LIMIT $4`, q.Subscriber, q.Channels, q.After,
-			store.PageLimit(q.Limit))
+WHERE subscriber = $1 AND channel = ANY($2) AND seq > $3 ORDER BY seq LIMIT $4`, q.Subscriber, q.Channels, q.After, limit)
 	}
-	defer rows.Close()
-	var out []store.OutboxItem
-	for rows.Next() {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.OutboxItem, error) {
 		var (
 			it      store.OutboxItem
 			payload string
 		)
-		if err := rows.Scan(&it.Seq, &it.ID, &it.Subscriber, &it.Channel, &payload, &it.CreatedAt); err != nil {
-			return nil, fmt.Errorf("pending outbox: %w", err)
-		}
+		err := row.Scan(&it.Seq, &it.ID, &it.Subscriber, &it.Channel, &payload, &it.CreatedAt)
 		it.Payload, it.CreatedAt = json.RawMessage(payload), utc(it.CreatedAt)
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
+		return it, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
 	return out, nil

@@ -301,16 +301,8 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 		p.where(`resolved_at IS NULL`)
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+driftColumns+` FROM drifts`+p.clause()+` ORDER BY client_id, stack_id, id`, p.args...)
-	defer rows.Close()
-	var out []drift.Drift
-	for rows.Next() {
-		d, err := scanDrift(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (drift.Drift, error) { return scanDrift(row) })
+	if err != nil {
 		return nil, fmt.Errorf("list drifts %s/%s: %w", q.ClientID, q.StackID, err)
 	}
 	return out, nil
@@ -356,30 +348,26 @@ func (s *Store) ListReconciliations(ctx context.Context, clientID, stackID, curs
 	rows, _ := s.pool.Query(ctx, `SELECT reconciliation_id, client_id, stack_id, pass_trigger, started_at, completed_at,
 	status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count, errors, state_version, seq
 FROM reconciliations`+p.clause()+` ORDER BY started_at DESC, seq DESC LIMIT `+p.add(limit+1), p.args...)
-	defer rows.Close()
 	var (
-		out  []store.ReconciliationResult
-		seqs []int64
+		out          []store.ReconciliationResult
+		seqs         []int64
+		r            store.ReconciliationResult
+		status, errs string
+		seq          int64
 	)
-	for rows.Next() {
-		var (
-			r            store.ReconciliationResult
-			status, errs string
-			seq          int64
-		)
-		if err := rows.Scan(&r.ReconciliationID, &r.ClientID, &r.StackID, &r.Trigger, &r.StartedAt, &r.CompletedAt,
-			&status, &r.DriftDetected, &r.DriftCount, &r.AutoHealAttempted, &r.AutoHealSuccessCount, &errs,
-			&r.StateVersion, &seq); err != nil {
-			return nil, "", fmt.Errorf("list reconciliations: %w", err)
+	_, err := pgx.ForEachRow(rows, []any{&r.ReconciliationID, &r.ClientID, &r.StackID, &r.Trigger, &r.StartedAt, &r.CompletedAt,
+		&status, &r.DriftDetected, &r.DriftCount, &r.AutoHealAttempted, &r.AutoHealSuccessCount, &errs,
+		&r.StateVersion, &seq}, func() error {
+		row := r // r is scanned into again for the next row
+		row.StartedAt, row.CompletedAt, row.Status = utc(r.StartedAt), utc(r.CompletedAt), store.ResultStatus(status)
+		row.Errors = nil
+		if err := json.Unmarshal([]byte(errs), &row.Errors); err != nil {
+			return fmt.Errorf("%s errors: %w", r.ReconciliationID, err)
 		}
-		r.StartedAt, r.CompletedAt, r.Status = utc(r.StartedAt), utc(r.CompletedAt), store.ResultStatus(status)
-		if err := json.Unmarshal([]byte(errs), &r.Errors); err != nil {
-			return nil, "", fmt.Errorf("list reconciliations: %s errors: %w", r.ReconciliationID, err)
-		}
-		out = append(out, r)
-		seqs = append(seqs, seq)
-	}
-	if err := rows.Err(); err != nil {
+		out, seqs = append(out, row), append(seqs, seq)
+		return nil
+	})
+	if err != nil {
 		return nil, "", fmt.Errorf("list reconciliations: %w", err)
 	}
 	out, next := store.NextPage(out, limit, func(last store.ReconciliationResult) []any {
@@ -503,27 +491,9 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		p.where(`seq > ` + p.add(after))
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, _ := s.pool.Query(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
-	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
-FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
-	defer rows.Close()
-	var out []store.AuditEntry
-	for rows.Next() {
-		var (
-			e       store.AuditEntry
-			changes *string
-		)
-		if err := rows.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &e.Success,
-			&changes, &e.ApprovalRequired, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
-			return nil, "", fmt.Errorf("list audit: %w", err)
-		}
-		e.Timestamp = utc(e.Timestamp)
-		if changes != nil {
-			e.ChangesMade = json.RawMessage(*changes)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	rows, _ := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
+	out, err := collectRows(rows, scanAuditEntry)
+	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
 	out, next := store.NextPage(out, limit, store.AuditKey)

@@ -95,12 +95,13 @@ SELECT COALESCE(SUM(passes), 0) FROM agg`
 // among the hours before a time (index pass_hours_hour).
 const qDropEmptyHours = `DELETE FROM pass_hours WHERE hour < $1 AND passes = 0`
 
-// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
-// 0) results that q names, oldest first, and takes them out of the hourly
-// roll-up in the same transaction.
+// DeleteReconciliations deletes up to limit (store.BatchLimit) results
+// that q names, oldest first, and takes them out of the hourly roll-up in
+// the same transaction.
 func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
 	}
 	except := q.Except
 	if except == nil {
@@ -114,7 +115,7 @@ func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune,
 		query, args = s.rollUp.deleteOldClient, []any{q.ClientID, ts(q.Before), except, limit}
 	}
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		b := t.batch()
 		b.Queue(query, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
 		b.Queue(qDropEmptyHours, ts(q.Before))

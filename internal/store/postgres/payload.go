@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -12,21 +14,15 @@ import (
 func (s *Store) DataKeys(ctx context.Context) ([]store.DataKey, error) {
 	var out []store.DataKey
 	err := s.retry(ctx, func() error {
-		out = nil
-		rows, err := s.pool.Query(ctx, `SELECT id, kek_id, wrapped, created_at FROM data_keys ORDER BY created_at, id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		rows, _ := s.pool.Query(ctx, `SELECT id, kek_id, wrapped, created_at FROM data_keys ORDER BY created_at, id`)
+		var err error
+		out, err = collectRows(rows, func(row pgx.CollectableRow) (store.DataKey, error) {
 			var k store.DataKey
-			if err := rows.Scan(&k.ID, &k.KEKID, &k.Wrapped, &k.CreatedAt); err != nil {
-				return err
-			}
+			err := row.Scan(&k.ID, &k.KEKID, &k.Wrapped, &k.CreatedAt)
 			k.CreatedAt = utc(k.CreatedAt)
-			out = append(out, k)
-		}
-		return rows.Err()
+			return k, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data keys: %w", err)
@@ -57,6 +53,10 @@ ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrap
 // ScanPayloads reads payloads as stored, in key order (COLLATE "C":
 // bytewise, as SQLite orders them).
 func (s *Store) ScanPayloads(ctx context.Context, q store.PayloadScan) ([]store.PayloadRow, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s payloads: %w", q.Table, err)
+	}
 	var (
 		query string
 		args  []any
@@ -66,33 +66,27 @@ func (s *Store) ScanPayloads(ctx context.Context, q store.PayloadScan) ([]store.
 		query = `SELECT event_id, client_id, provider_name, content_id, event_type, payload FROM events
 WHERE payload IS NOT NULL AND event_id > $1 AND ($2 = '' OR client_id = $2) AND ($3 = '' OR provider_name = $3)
 ORDER BY event_id LIMIT $4`
-		args = []any{q.After, q.ClientID, q.ProviderName, store.PageLimit(q.Limit)}
+		args = []any{q.After, q.ClientID, q.ProviderName, limit}
 	case store.PayloadOutbox:
 		query = `SELECT id, '', '', '', '', payload FROM outbox WHERE id > $1 ORDER BY id LIMIT $2`
-		args = []any{q.After, store.PageLimit(q.Limit)}
+		args = []any{q.After, limit}
 	default:
 		return nil, fmt.Errorf("scan payloads: unknown table %q", q.Table)
 	}
 	var out []store.PayloadRow
-	err := s.retry(ctx, func() error {
-		out = nil
-		rows, err := s.pool.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+	err = s.retry(ctx, func() error {
+		rows, _ := s.pool.Query(ctx, query, args...)
+		var err error
+		out, err = collectRows(rows, func(row pgx.CollectableRow) (store.PayloadRow, error) {
 			var (
 				r       store.PayloadRow
 				payload string
 			)
-			if err := rows.Scan(&r.Key, &r.ClientID, &r.ProviderName, &r.ContentID, &r.EventType, &payload); err != nil {
-				return err
-			}
+			err := row.Scan(&r.Key, &r.ClientID, &r.ProviderName, &r.ContentID, &r.EventType, &payload)
 			r.Payload = json.RawMessage(payload)
-			out = append(out, r)
-		}
-		return rows.Err()
+			return r, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan %s payloads: %w", q.Table, err)

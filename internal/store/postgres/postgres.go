@@ -225,6 +225,12 @@ func tsPtr(t *time.Time) *time.Time {
 	return &v
 }
 
+// collectRows reads every row of rows with fn and closes rows
+// (pgx.CollectRows), answering nil for none, as the SQLite driver does.
+func collectRows[T any](rows pgx.Rows, fn pgx.RowToFunc[T]) ([]T, error) {
+	return pgx.AppendRows([]T(nil), rows, fn)
+}
+
 // utc reads a stored time back: pgx returns timestamptz in time.Local; in
 // UTC it equals store.Truncate of what was written.
 func utc(t time.Time) time.Time { return t.UTC() }

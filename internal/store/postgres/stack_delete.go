@@ -35,25 +35,15 @@ func (s *Store) DeleteStack(ctx context.Context, d store.StackDeletion) (store.S
 		})
 		b.Queue(`UPDATE drifts SET resolved_at = $1 WHERE client_id = $2 AND stack_id = $3 AND resolved_at IS NULL
 RETURNING `+driftColumns, at, d.ClientID, d.StackID).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				dr, err := scanDrift(rows)
-				if err != nil {
-					return err
-				}
-				out.Drifts = append(out.Drifts, dr)
-			}
-			return rows.Err()
+			var err error
+			out.Drifts, err = pgx.AppendRows(out.Drifts, rows, func(row pgx.CollectableRow) (drift.Drift, error) { return scanDrift(row) })
+			return err
 		})
 		collect := func(ids *[]string) func(pgx.Rows) error {
 			return func(rows pgx.Rows) error {
-				for rows.Next() {
-					var id string
-					if err := rows.Scan(&id); err != nil {
-						return err
-					}
-					*ids = append(*ids, id)
-				}
-				return rows.Err()
+				var err error
+				*ids, err = pgx.AppendRows(*ids, rows, pgx.RowTo[string])
+				return err
 			}
 		}
 		b.Queue(`UPDATE heals SET status = $1, completed_at = $2, detail = $3

@@ -161,94 +161,18 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 	if len(in) == 0 {
 		return results, nil
 	}
-	// Work in key order (stable: a stack applied twice keeps its order), so
-	// rows are locked and inserted in the same order by every transaction.
-	order := make([]int, len(in))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Or(strings.Compare(in[a].ClientID, in[b].ClientID), strings.Compare(in[a].StackID, in[b].StackID))
-	})
-	var clients, stacks []string
-	for k, i := range order {
-		if k > 0 && in[i].ClientID == in[order[k-1]].ClientID && in[i].StackID == in[order[k-1]].StackID {
-			continue
-		}
-		clients, stacks = append(clients, in[i].ClientID), append(stacks, in[i].StackID)
-	}
-
+	order, clients, stacks := applyOrder(in)
 	now := s.now()
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		cur := make(map[stackKey]*applied, len(clients))
-		b := t.batch()
-		b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					k       stackKey
-					a       applied
-					prevDoc string
-				)
-				if err := rows.Scan(&k.client, &k.stack, &a.version, &a.hash, &prevDoc); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
-					return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
-				}
-				cur[k] = &a
-			}
-			return rows.Err()
-		})
-		// A stack deleted before keeps its versions: a new one under its
-		// key continues after them.
-		lastVersion := map[stackKey]string{}
-		b.Queue(qLastVersions, clients, stacks).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var (
-					k stackKey
-					v string
-				)
-				if err := rows.Scan(&k.client, &k.stack, &v); err != nil {
-					return err
-				}
-				lastVersion[k] = v
-			}
-			return rows.Err()
-		})
-		if err := t.send(ctx, b); err != nil {
-			return fmt.Errorf("read states: %w", err)
+		cur, lastVersion, err := readApplied(ctx, t, clients, stacks)
+		if err != nil {
+			return err
 		}
-
-		b = t.batch()
+		b := t.batch()
 		for _, i := range order {
-			d := in[i]
-			k := stackKey{d.ClientID, d.StackID}
-			res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
-			a, ok := cur[k]
-			switch {
-			case !ok:
-				first, err := store.RecreatedVersion(lastVersion[k])
-				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				res.Created, res.Changed, res.Version = true, true, first
-				if err := queueInsertStack(b, d, first, now); err != nil {
-					return err
-				}
-				cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
-			case a.hash == d.Hash:
-				res.Version = a.version
-			default:
-				next, err := store.NextMinorVersion(a.version)
-				if err != nil {
-					return fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
-				}
-				prev := append(slices.Clone(a.prev), a.version)
-				if err := queueChangeStack(b, d, next, prev, now); err != nil {
-					return err
-				}
-				res.Changed, res.Version = true, next
-				cur[k] = &applied{version: next, hash: d.Hash, prev: prev}
+			res, err := queueApply(b, in[i], cur, lastVersion, now)
+			if err != nil {
+				return err
 			}
 			results[i] = res
 		}
@@ -264,6 +188,100 @@ func (s *Store) ApplyDesired(ctx context.Context, in []store.DesiredInput) ([]st
 		return nil, fmt.Errorf("apply desired: %w", err)
 	}
 	return results, nil
+}
+
+// applyOrder returns the indexes of in in key order (stable: a stack
+// applied twice keeps its order), so rows are locked and inserted in the
+// same order by every transaction, and the distinct keys in that order.
+func applyOrder(in []store.DesiredInput) (order []int, clients, stacks []string) {
+	order = make([]int, len(in))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(in[a].ClientID, in[b].ClientID), strings.Compare(in[a].StackID, in[b].StackID))
+	})
+	for k, i := range order {
+		if k > 0 && in[i].ClientID == in[order[k-1]].ClientID && in[i].StackID == in[order[k-1]].StackID {
+			continue
+		}
+		clients, stacks = append(clients, in[i].ClientID), append(stacks, in[i].StackID)
+	}
+	return order, clients, stacks
+}
+
+// readApplied locks and reads the stored stacks among the keys, and the
+// last stored version of each key that has none: a stack deleted before
+// keeps its versions, and a new one under its key continues after them.
+// One round trip, the transaction's first.
+func readApplied(ctx context.Context, t *txn, clients, stacks []string) (map[stackKey]*applied, map[stackKey]string, error) {
+	cur := make(map[stackKey]*applied, len(clients))
+	lastVersion := map[stackKey]string{}
+	b := t.batch()
+	b.Queue(qApplyLock, clients, stacks).Query(func(rows pgx.Rows) error {
+		var (
+			k                      stackKey
+			version, hash, prevDoc string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &version, &hash, &prevDoc}, func() error {
+			a := &applied{version: version, hash: hash}
+			if err := json.Unmarshal([]byte(prevDoc), &a.prev); err != nil {
+				return fmt.Errorf("decode previous versions of %s/%s: %w", k.client, k.stack, err)
+			}
+			cur[k] = a
+			return nil
+		})
+		return err
+	})
+	b.Queue(qLastVersions, clients, stacks).Query(func(rows pgx.Rows) error {
+		var (
+			k stackKey
+			v string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&k.client, &k.stack, &v}, func() error {
+			lastVersion[k] = v
+			return nil
+		})
+		return err
+	})
+	if err := t.send(ctx, b); err != nil {
+		return nil, nil, fmt.Errorf("read states: %w", err)
+	}
+	return cur, lastVersion, nil
+}
+
+// queueApply queues the writes that apply d to b, given what cur says is
+// stored (updated to what they leave), and answers d's result.
+func queueApply(b *pgx.Batch, d store.DesiredInput, cur map[stackKey]*applied, lastVersion map[stackKey]string, now time.Time) (store.ApplyResult, error) {
+	k := stackKey{d.ClientID, d.StackID}
+	res := store.ApplyResult{ClientID: d.ClientID, StackID: d.StackID, Hash: d.Hash}
+	a, ok := cur[k]
+	switch {
+	case !ok:
+		first, err := store.RecreatedVersion(lastVersion[k])
+		if err != nil {
+			return res, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		res.Created, res.Changed, res.Version = true, true, first
+		if err := queueInsertStack(b, d, first, now); err != nil {
+			return res, err
+		}
+		cur[k] = &applied{version: res.Version, hash: d.Hash, prev: []string{}}
+	case a.hash == d.Hash:
+		res.Version = a.version
+	default:
+		next, err := store.NextMinorVersion(a.version)
+		if err != nil {
+			return res, fmt.Errorf("state %s/%s: %w", d.ClientID, d.StackID, err)
+		}
+		prev := append(slices.Clone(a.prev), a.version)
+		if err := queueChangeStack(b, d, next, prev, now); err != nil {
+			return res, err
+		}
+		res.Changed, res.Version = true, next
+		cur[k] = &applied{version: next, hash: d.Hash, prev: prev}
+	}
+	return res, nil
 }
 
 func queueInsertStack(b *pgx.Batch, d store.DesiredInput, version string, now time.Time) error {
@@ -509,16 +527,8 @@ FROM desired_versions WHERE client_id = $1 AND stack_id = $2 AND version = $3`, 
 func (s *Store) ListDesiredVersions(ctx context.Context, clientID, stackID string) ([]store.DesiredVersion, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+versionColumns+`
 FROM desired_versions WHERE client_id = $1 AND stack_id = $2 ORDER BY seq DESC`, clientID, stackID)
-	defer rows.Close()
-	var out []store.DesiredVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.DesiredVersion, error) { return scanVersion(row) })
+	if err != nil {
 		return nil, fmt.Errorf("list desired versions %s/%s: %w", clientID, stackID, err)
 	}
 	return out, nil

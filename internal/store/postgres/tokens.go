@@ -83,16 +83,8 @@ func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (store.Token
 // ListTokens returns every token, oldest first.
 func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRows(rows, func(row pgx.CollectableRow) (store.Token, error) { return scanToken(row) })
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil

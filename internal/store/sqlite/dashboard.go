@@ -154,12 +154,16 @@ func (s *Store) CountStacks(ctx context.Context, clientID string) (map[store.Sta
 
 // OpenDriftCounts groups the open drifts.
 func (s *Store) OpenDriftCounts(ctx context.Context, clientID string, limit int) ([]store.DriftCount, error) {
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("open drift counts: %w", err)
+	}
 	var f filter
 	if clientID != "" {
 		f.and(`client_id = ?`, clientID)
 	}
 	f.and(`resolved_at IS NULL AND confirmed != 0`)
-	f.args = append(f.args, store.PageLimit(limit))
+	f.args = append(f.args, limit)
 	rows, err := s.query(ctx, `SELECT type, code, component, severity, COUNT(*), COUNT(DISTINCT client_id || '/' || stack_id)
 FROM drifts`+f.clause()+` GROUP BY type, code, component, severity ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT ?`, f.args...)
 	if err != nil {
@@ -184,8 +188,12 @@ FROM drifts`+f.clause()+` GROUP BY type, code, component, severity ORDER BY 5 DE
 
 // RecentDrifts lists a client's newest drifts.
 func (s *Store) RecentDrifts(ctx context.Context, q store.RecentQuery) ([]drift.Drift, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent drifts of %s: %w", q.ClientID, err)
+	}
 	rows, err := s.query(ctx, `SELECT `+driftColumns+` FROM drifts WHERE client_id = ? AND last_seen >= ?
-ORDER BY last_seen DESC, stack_id, id LIMIT ?`, q.ClientID, micros(q.Since), store.PageLimit(q.Limit))
+ORDER BY last_seen DESC, stack_id, id LIMIT ?`, q.ClientID, micros(q.Since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent drifts of %s: %w", q.ClientID, err)
 	}
@@ -203,12 +211,16 @@ ORDER BY last_seen DESC, stack_id, id LIMIT ?`, q.ClientID, micros(q.Since), sto
 
 // RecentHeals lists a client's newest heal attempts.
 func (s *Store) RecentHeals(ctx context.Context, q store.RecentQuery) ([]store.HealAttempt, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent heals of %s: %w", q.ClientID, err)
+	}
 	st, err := s.read(ctx, `SELECT `+healColumns+` FROM heals WHERE client_id = ? AND created_at >= ?
 ORDER BY created_at DESC, id DESC LIMIT ?`)
 	if err != nil {
 		return nil, fmt.Errorf("recent heals of %s: %w", q.ClientID, err)
 	}
-	out, err := queryHeals(ctx, st, q.ClientID, micros(q.Since), store.PageLimit(q.Limit))
+	out, err := queryHeals(ctx, st, q.ClientID, micros(q.Since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent heals of %s: %w", q.ClientID, err)
 	}

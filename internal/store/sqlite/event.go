@@ -280,16 +280,16 @@ func (s *Store) markEvents(ctx context.Context, tx *sql.Tx, clientID, stackID st
 	return nil
 }
 
-// DeleteExpiredEvents deletes up to limit (store.MaxLimit when limit <= 0)
-// events whose TTLTimestamp (unix seconds) is before now. An event with
+// DeleteExpiredEvents deletes up to limit (store.BatchLimit) events whose TTLTimestamp (unix seconds) is before now. An event with
 // TTLTimestamp 0 never expires. The batch is bounded so the write lock is
 // held briefly; call again until it returns 0.
 func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired events: %w", err)
 	}
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qDeleteExpired)
 		if err != nil {
 			return err
@@ -307,11 +307,12 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 	return int(n), nil
 }
 
-// DeleteReconciliations deletes up to limit (store.MaxLimit when limit <=
-// 0) results that q names, oldest first.
+// DeleteReconciliations deletes up to limit (store.BatchLimit) results
+// that q names, oldest first.
 func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete old reconciliations: %w", err)
 	}
 	names := q.Except
 	if names == nil {

@@ -301,16 +301,19 @@ WHERE id IN (SELECT id FROM heals
 	ORDER BY created_at, id LIMIT ?)
 RETURNING ` + healColumns
 
-// ClaimHeals takes up to limit (store.DefaultLimit when limit <= 0) due
-// attempts for owner until now+lease, oldest first.
+// ClaimHeals takes up to c.Limit (store.BatchLimit) due attempts for
+// owner until now+lease, oldest first.
 func (s *Store) ClaimHeals(ctx context.Context, c store.Claim) ([]store.HealAttempt, error) {
 	owner, now, lease, limit := c.Owner, c.Now, c.Lease, c.Limit
 	if err := store.CheckClaimHeals(owner, lease); err != nil {
 		return nil, err
 	}
-	limit = store.PageLimit(limit)
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim heals: %w", err)
+	}
 	var out []store.HealAttempt
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.write(ctx, tx, qClaimHeals)
 		if err != nil {
 			return err
@@ -510,14 +513,15 @@ WHERE id = ?`, string(a.Status), nullMicros(a.DecidedAt), a.DecidedBy, a.Reason,
 const qExpireApprovals = `UPDATE approvals SET status = 'expired' WHERE id IN (
 	SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?)`
 
-// ExpireApprovals marks up to limit (store.MaxLimit when limit <= 0)
-// pending approvals whose ExpiresAt is not after now expired.
+// ExpireApprovals marks up to limit (store.BatchLimit) pending approvals
+// whose ExpiresAt is not after now expired.
 func (s *Store) ExpireApprovals(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		limit = store.MaxLimit
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return 0, fmt.Errorf("expire approvals: %w", err)
 	}
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, qExpireApprovals, micros(now), limit)
 		if err != nil {
 			return err

@@ -14,13 +14,17 @@ import (
 // Appends hold the write lock from reading the chain's head to commit, so
 // seqs become visible in order.
 func (s *Store) AuditAfter(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
+	limit, err := store.BatchLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit after %d: %w", after, err)
+	}
 	st, err := s.read(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
 	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
 FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`)
 	if err != nil {
 		return nil, fmt.Errorf("audit after %d: %w", after, err)
 	}
-	rows, err := st.QueryContext(ctx, after, store.PageLimit(limit))
+	rows, err := st.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit after %d: %w", after, err)
 	}
@@ -156,14 +160,18 @@ ON CONFLICT (id) DO NOTHING`, d.ID, c.Name, d.Channel, string(d.Payload), micros
 // of q.Channels when set (the index outbox_channel serves one channel in
 // order).
 func (s *Store) PendingOutbox(ctx context.Context, q store.OutboxQuery) ([]store.OutboxItem, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
 	if q.Channels != nil && len(q.Channels) == 0 {
 		return nil, nil
 	}
 	query, args := `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.After, store.PageLimit(q.Limit)}
+WHERE subscriber = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.After, limit}
 	if len(q.Channels) == 1 {
 		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
-WHERE subscriber = ? AND channel = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.Channels[0], q.After, store.PageLimit(q.Limit)}
+WHERE subscriber = ? AND channel = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.Subscriber, q.Channels[0], q.After, limit}
 	} else if len(q.Channels) > 1 {
 		names, err := json.Marshal(q.Channels)
 		if err != nil {
@@ -171,7 +179,7 @@ WHERE subscriber = ? AND channel = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{q.
 		}
 		query, args = `SELECT seq, id, subscriber, channel, payload, created_at FROM outbox
 WHERE subscriber = ? AND channel IN (SELECT value FROM json_each(?)) AND seq > ? ORDER BY seq LIMIT ?`,
-			[]any{q.Subscriber, string(names), q.After, store.PageLimit(q.Limit)}
+			[]any{q.Subscriber, string(names), q.After, limit}
 	}
 	st, err := s.read(ctx, query)
 	if err != nil {

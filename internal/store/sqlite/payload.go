@@ -62,6 +62,10 @@ ON CONFLICT (id) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrap
 
 // ScanPayloads reads payloads as stored, in key order.
 func (s *Store) ScanPayloads(ctx context.Context, q store.PayloadScan) ([]store.PayloadRow, error) {
+	limit, err := store.BatchLimit(q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s payloads: %w", q.Table, err)
+	}
 	var (
 		query string
 		args  []any
@@ -86,7 +90,7 @@ WHERE payload IS NOT NULL AND event_id > ?`
 	default:
 		return nil, fmt.Errorf("scan payloads: unknown table %q", q.Table)
 	}
-	args = append(args, store.PageLimit(q.Limit))
+	args = append(args, limit)
 	st, err := s.read(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("scan %s payloads: %w", q.Table, err)

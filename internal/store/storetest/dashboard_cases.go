@@ -16,7 +16,23 @@ import (
 // filter by client, count a pass whose clocks disagree as the shortest,
 // and list the newest drifts and heals first, bounded.
 func testDashboards(ctx context.Context, t *testing.T, s store.Store) {
-	since := at(0)
+	f := commitDashboardPasses(ctx, t, s)
+	checkDashboardSeries(ctx, t, s, f)
+	checkDashboardCounts(ctx, t, s, f)
+	checkRecentDriftsAndHeals(ctx, t, s, f)
+}
+
+// dashboardFixture is what commitDashboardPasses stored.
+type dashboardFixture struct {
+	since            time.Time
+	site             store.StateRecord
+	hook, tls, maybe drift.Drift
+}
+
+// commitDashboardPasses commits passes of acme's shop and blog and globex's
+// site around [at(0), at(10m)): drifts confirmed and not, heals, a pass
+// whose clocks disagree, and passes on each side of the range.
+func commitDashboardPasses(ctx context.Context, t *testing.T, s store.Store) dashboardFixture {
 	shop := newStack(ctx, t, s, "acme", "shop")
 	blog := newStack(ctx, t, s, "acme", "blog")
 	site := newStack(ctx, t, s, "globex", "site")
@@ -54,8 +70,13 @@ func testDashboards(ctx context.Context, t *testing.T, s store.Store) {
 	blog.Status = store.StatusHealthy
 	pass(&blog, "r3", at(time.Minute), 2*time.Minute, store.ResultSuccess, store.Pass{Drifts: []drift.Drift{tls, maybe}})
 	pass(&site, "g1", at(20*time.Second), 300*time.Millisecond, store.ResultSuccess, store.Pass{})
+	return dashboardFixture{since: at(0), site: site, hook: hook, tls: tls, maybe: maybe}
+}
 
-	q := store.SeriesQuery{ClientID: "acme", Since: since, Until: at(10 * time.Minute), Step: time.Minute}
+// checkDashboardSeries: DashboardSeries buckets passes, detections and
+// heals by step within [Since, Until), by client or over all.
+func checkDashboardSeries(ctx context.Context, t *testing.T, s store.Store, f dashboardFixture) {
+	q := store.SeriesQuery{ClientID: "acme", Since: f.since, Until: at(10 * time.Minute), Step: time.Minute}
 	got, err := s.DashboardSeries(ctx, q)
 	require.NoError(t, err)
 	durations := func(idx ...int) (d [len(store.DurationBounds) + 1]int) {
@@ -94,34 +115,42 @@ func testDashboards(ctx context.Context, t *testing.T, s store.Store) {
 	require.Empty(t, empty.Detections)
 	require.Empty(t, empty.Heals)
 	for _, bad := range []store.SeriesQuery{
-		{Since: since, Until: at(time.Hour), Step: 0},
-		{Since: since, Until: since, Step: time.Minute},
-		{Since: since, Until: at(time.Hour), Step: time.Second},
+		{Since: f.since, Until: at(time.Hour), Step: 0},
+		{Since: f.since, Until: f.since, Step: time.Minute},
+		{Since: f.since, Until: at(time.Hour), Step: time.Second},
 	} {
 		_, err := s.DashboardSeries(ctx, bad)
 		require.ErrorIs(t, err, store.ErrInvalid)
 	}
+}
 
+// checkDashboardCounts: CountStacks counts stacks by status and
+// OpenDriftCounts the open confirmed drifts, by client or over all.
+func checkDashboardCounts(ctx context.Context, t *testing.T, s store.Store, f dashboardFixture) {
 	counts, err := s.CountStacks(ctx, "acme")
 	require.NoError(t, err)
 	require.Equal(t, map[store.Status]int{store.StatusDriftDetected: 1, store.StatusHealthy: 1}, counts)
 	counts, err = s.CountStacks(ctx, "")
 	require.NoError(t, err)
-	require.Equal(t, 3, counts[store.StatusDriftDetected]+counts[store.StatusHealthy]+counts[site.Status])
+	require.Equal(t, 3, counts[store.StatusDriftDetected]+counts[store.StatusHealthy]+counts[f.site.Status])
 
 	open, err := s.OpenDriftCounts(ctx, "acme", 10)
 	require.NoError(t, err)
 	require.Equal(t, []store.DriftCount{
-		{Type: drift.TypeIntegration, Code: drift.WebhookBroken, Component: hook.Component, Severity: drift.SeverityHigh, Count: 1, Stacks: 1},
+		{Type: drift.TypeIntegration, Code: drift.WebhookBroken, Component: f.hook.Component, Severity: drift.SeverityHigh, Count: 1, Stacks: 1},
 		{Type: drift.TypeResource, Code: drift.ResourceUnhealthy, Component: "tls", Severity: drift.SeverityCritical, Count: 1, Stacks: 1},
 	}, open)
 	open, err = s.OpenDriftCounts(ctx, "globex", 10)
 	require.NoError(t, err)
 	require.Empty(t, open)
+}
 
-	recent, err := s.RecentDrifts(ctx, store.RecentQuery{ClientID: "acme", Since: since, Limit: 2})
+// checkRecentDriftsAndHeals: RecentDrifts and RecentHeals list the newest
+// first, from Since, bounded by the limit.
+func checkRecentDriftsAndHeals(ctx context.Context, t *testing.T, s store.Store, f dashboardFixture) {
+	recent, err := s.RecentDrifts(ctx, store.RecentQuery{ClientID: "acme", Since: f.since, Limit: 2})
 	require.NoError(t, err)
-	want := []string{maybe.ID, tls.ID} // both last seen at a minute, on blog: by id
+	want := []string{f.maybe.ID, f.tls.ID} // both last seen at a minute, on blog: by id
 	if want[0] > want[1] {
 		want[0], want[1] = want[1], want[0]
 	}
@@ -131,11 +160,11 @@ func testDashboards(ctx context.Context, t *testing.T, s store.Store) {
 	require.Len(t, recent, 2, "drifts last seen before since are left out")
 	require.Equal(t, "blog", recent[1].StackID)
 
-	heals, err := s.RecentHeals(ctx, store.RecentQuery{ClientID: "acme", Since: since, Limit: 10})
+	heals, err := s.RecentHeals(ctx, store.RecentQuery{ClientID: "acme", Since: f.since, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, heals, 2)
-	require.Equal(t, []string{hook.ID + "/2", hook.ID + "/1"}, []string{heals[0].ID, heals[1].ID}, "newest first")
-	heals, err = s.RecentHeals(ctx, store.RecentQuery{ClientID: "globex", Since: since, Limit: 10})
+	require.Equal(t, []string{f.hook.ID + "/2", f.hook.ID + "/1"}, []string{heals[0].ID, heals[1].ID}, "newest first")
+	heals, err = s.RecentHeals(ctx, store.RecentQuery{ClientID: "globex", Since: f.since, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, heals)
 }

@@ -486,69 +486,14 @@ func testCommitPassFailsWhole(ctx context.Context, t *testing.T, s store.Store) 
 // read them together), and ErrNotFound for a missing stack without
 // failing the others.
 func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
-	type key struct{ client, stack string }
-	keys := []key{{"acme", "shop"}, {"acme", "blog"}, {"globex", "shop"}, {"acme", "quiet"}}
-	states := map[key]store.StateRecord{}
-	for _, k := range keys {
-		states[k] = newStack(ctx, t, s, k.client, k.stack)
-	}
-	// Drifts: two open on acme/shop, one resolved on acme/blog (second
-	// pass without it), one open on globex/shop.
-	for _, k := range keys[:3] {
-		st := states[k]
-		commit(ctx, t, s, &st, store.Pass{
-			Drifts: []drift.Drift{mkDrift(k.client, k.stack, "a", at(0)), mkDrift(k.client, k.stack, "b", at(0))},
-			Result: result("r1-"+k.client+"-"+k.stack, k.client, k.stack, at(0))})
-		states[k] = st
-	}
-	st := states[keys[1]]
-	commit(ctx, t, s, &st, store.Pass{Result: result("r2-acme-blog", "acme", "blog", at(time.Minute))})
-	states[keys[1]] = st
-	st = states[keys[2]]
-	commit(ctx, t, s, &st, store.Pass{Drifts: []drift.Drift{mkDrift("globex", "shop", "b", at(0))},
-		Result: result("r2-globex-shop", "globex", "shop", at(time.Minute))})
-	states[keys[2]] = st
-
+	keys := commitLoadPassStacks(ctx, t, s)
 	since := at(0)
-	ev := func(id, client, stack string, ts time.Duration) store.Event {
-		e := event(id, client, stack, "shopify", "products/update", at(ts))
-		e.ReceivedAt = at(ts + time.Second)
-		return e
-	}
-	insert(ctx, t, s, ev("e1", "acme", "shop", time.Minute), ev("e2", "acme", "", 2*time.Minute),
-		ev("e3", "acme", "blog", 3*time.Minute), ev("e4", "globex", "shop", -2*time.Hour))
-
-	want := func(k key) store.PassInput {
-		t.Helper()
-		act, err := s.EventActivity(ctx, k.client, k.stack, since)
-		require.NoError(t, err)
-		return store.PassInput{State: getState(ctx, t, s, k.client, k.stack),
-			Drifts: listDrifts(ctx, t, s, store.DriftQuery{ClientID: k.client, StackID: k.stack}), Activity: act}
-	}
-	// same says how got differs from want. Marks are opaque and may
-	// differ between reads; both are set or neither.
-	same := func(want, got store.PassInput) error {
-		if (want.Activity.Mark == "") != (got.Activity.Mark == "") {
-			return fmt.Errorf("mark %q, want one like %q", got.Activity.Mark, want.Activity.Mark)
-		}
-		want.Activity.Mark, got.Activity.Mark = "", ""
-		if len(want.Drifts) == 0 {
-			want.Drifts = nil
-		}
-		if len(got.Drifts) == 0 {
-			got.Drifts = nil
-		}
-		if !assert.ObjectsAreEqual(want, got) {
-			return fmt.Errorf("LoadPass of %s/%s:\n got %+v\nwant %+v", want.State.ClientID, want.State.StackID, got, want)
-		}
-		return nil
-	}
-	wants := map[key]store.PassInput{}
+	wants := map[passKey]store.PassInput{}
 	for _, k := range keys {
-		wants[k] = want(k)
+		wants[k] = wantPassInput(ctx, t, s, k, since)
 		got, err := s.LoadPass(ctx, k.client, k.stack, since)
 		require.NoError(t, err)
-		require.NoError(t, same(wants[k], got))
+		require.NoError(t, samePassInput(wants[k], got))
 	}
 	require.Len(t, wants[keys[0]].Drifts, 2)
 	require.Empty(t, wants[keys[1]].Drifts, "the resolved drift is not loaded")
@@ -559,7 +504,89 @@ func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
 	_, err := s.LoadPass(ctx, "acme", "nope", since)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	// Concurrently, with missing stacks among them.
+	loadPassesConcurrently(ctx, t, s, wants, keys, since)
+
+	// The mark covers what was loaded: committed, the events are checked.
+	got, err := s.LoadPass(ctx, "acme", "shop", since)
+	require.NoError(t, err)
+	require.NotEmpty(t, got.Activity.Mark)
+	st := got.State
+	commit(ctx, t, s, &st, store.Pass{Drifts: got.Drifts, CheckedThrough: got.Activity.Mark,
+		Result: result("r3-acme-shop", "acme", "shop", at(2*time.Minute))})
+	after, err := s.LoadPass(ctx, "acme", "shop", since)
+	require.NoError(t, err)
+	require.Zero(t, after.Activity.Unchecked)
+	require.Empty(t, after.Activity.Mark)
+}
+
+type passKey struct{ client, stack string }
+
+// commitLoadPassStacks makes four stacks (acme/shop, acme/blog,
+// globex/shop, acme/quiet) and commits their drifts: two open on
+// acme/shop, one resolved on acme/blog (second pass without it), one open
+// on globex/shop; and events of acme (one client-wide) after at(0), of
+// globex before it.
+func commitLoadPassStacks(ctx context.Context, t *testing.T, s store.Store) []passKey {
+	keys := []passKey{{"acme", "shop"}, {"acme", "blog"}, {"globex", "shop"}, {"acme", "quiet"}}
+	states := map[passKey]store.StateRecord{}
+	for _, k := range keys {
+		states[k] = newStack(ctx, t, s, k.client, k.stack)
+	}
+	for _, k := range keys[:3] {
+		st := states[k]
+		commit(ctx, t, s, &st, store.Pass{
+			Drifts: []drift.Drift{mkDrift(k.client, k.stack, "a", at(0)), mkDrift(k.client, k.stack, "b", at(0))},
+			Result: result("r1-"+k.client+"-"+k.stack, k.client, k.stack, at(0))})
+		states[k] = st
+	}
+	st := states[keys[1]]
+	commit(ctx, t, s, &st, store.Pass{Result: result("r2-acme-blog", "acme", "blog", at(time.Minute))})
+	st = states[keys[2]]
+	commit(ctx, t, s, &st, store.Pass{Drifts: []drift.Drift{mkDrift("globex", "shop", "b", at(0))},
+		Result: result("r2-globex-shop", "globex", "shop", at(time.Minute))})
+
+	ev := func(id, client, stack string, ts time.Duration) store.Event {
+		e := event(id, client, stack, "shopify", "products/update", at(ts))
+		e.ReceivedAt = at(ts + time.Second)
+		return e
+	}
+	insert(ctx, t, s, ev("e1", "acme", "shop", time.Minute), ev("e2", "acme", "", 2*time.Minute),
+		ev("e3", "acme", "blog", 3*time.Minute), ev("e4", "globex", "shop", -2*time.Hour))
+	return keys
+}
+
+// wantPassInput is what LoadPass should answer for k: what GetState,
+// ListDrifts and EventActivity answer.
+func wantPassInput(ctx context.Context, t *testing.T, s store.Store, k passKey, since time.Time) store.PassInput {
+	t.Helper()
+	act, err := s.EventActivity(ctx, k.client, k.stack, since)
+	require.NoError(t, err)
+	return store.PassInput{State: getState(ctx, t, s, k.client, k.stack),
+		Drifts: listDrifts(ctx, t, s, store.DriftQuery{ClientID: k.client, StackID: k.stack}), Activity: act}
+}
+
+// samePassInput says how got differs from want. Marks are opaque and may
+// differ between reads; both are set or neither.
+func samePassInput(want, got store.PassInput) error {
+	if (want.Activity.Mark == "") != (got.Activity.Mark == "") {
+		return fmt.Errorf("mark %q, want one like %q", got.Activity.Mark, want.Activity.Mark)
+	}
+	want.Activity.Mark, got.Activity.Mark = "", ""
+	if len(want.Drifts) == 0 {
+		want.Drifts = nil
+	}
+	if len(got.Drifts) == 0 {
+		got.Drifts = nil
+	}
+	if !assert.ObjectsAreEqual(want, got) {
+		return fmt.Errorf("LoadPass of %s/%s:\n got %+v\nwant %+v", want.State.ClientID, want.State.StackID, got, want)
+	}
+	return nil
+}
+
+// loadPassesConcurrently loads the stacks 200 times at once, with missing
+// stacks among them: each answers as alone.
+func loadPassesConcurrently(ctx context.Context, t *testing.T, s store.Store, wants map[passKey]store.PassInput, keys []passKey, since time.Time) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
 	for i := range 200 {
@@ -573,7 +600,7 @@ func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
 			k := keys[i%len(keys)]
 			got, err := s.LoadPass(ctx, k.client, k.stack, since)
 			if err == nil {
-				err = same(wants[k], got)
+				err = samePassInput(wants[k], got)
 			}
 			if err != nil {
 				errs <- err
@@ -585,16 +612,4 @@ func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-
-	// The mark covers what was loaded: committed, the events are checked.
-	got, err := s.LoadPass(ctx, "acme", "shop", since)
-	require.NoError(t, err)
-	require.NotEmpty(t, got.Activity.Mark)
-	st = got.State
-	commit(ctx, t, s, &st, store.Pass{Drifts: got.Drifts, CheckedThrough: got.Activity.Mark,
-		Result: result("r3-acme-shop", "acme", "shop", at(2*time.Minute))})
-	after, err := s.LoadPass(ctx, "acme", "shop", since)
-	require.NoError(t, err)
-	require.Zero(t, after.Activity.Unchecked)
-	require.Empty(t, after.Activity.Mark)
 }

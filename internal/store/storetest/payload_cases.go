@@ -54,31 +54,45 @@ func testPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	e2.Payload = json.RawMessage(`"sealed-looking string"`)
 	insert(ctx, t, s, e1, e2, e3, e4, e5)
 
-	scan := func(q store.PayloadScan) []string {
-		t.Helper()
-		rows, err := s.ScanPayloads(ctx, q)
-		require.NoError(t, err)
-		var out []string
-		for _, r := range rows {
-			out = append(out, r.Key+"="+string(r.Payload))
-		}
-		return out
+	checkScanEventPayloads(ctx, t, s)
+	checkSwapEventPayloads(ctx, t, s, e2)
+	checkDeleteEventRows(ctx, t, s)
+	checkOutboxPayloadRows(ctx, t, s)
+	checkDeleteContent(ctx, t, s)
+}
+
+// scanPayloads answers ScanPayloads(q) as key=payload.
+func scanPayloads(ctx context.Context, t *testing.T, s store.Store, q store.PayloadScan) []string {
+	t.Helper()
+	rows, err := s.ScanPayloads(ctx, q)
+	require.NoError(t, err)
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Key+"="+string(r.Payload))
 	}
+	return out
+}
+
+// checkScanEventPayloads: events' payloads in key order, filtered, bounded.
+func checkScanEventPayloads(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, []string{`sanity:acme:3={"id":"sanity:acme:3"}`, `shopify:acme:1={"id":"shopify:acme:1"}`,
 		`shopify:acme:2="sealed-looking string"`, `shopify:globex:4={"id":"shopify:globex:4"}`},
-		scan(store.PayloadScan{Table: store.PayloadEvents}), "every payload in key order, none without one")
+		scanPayloads(ctx, t, s, store.PayloadScan{Table: store.PayloadEvents}), "every payload in key order, none without one")
 	require.Equal(t, []string{`shopify:acme:2="sealed-looking string"`},
-		scan(store.PayloadScan{Table: store.PayloadEvents, ClientID: "acme", ProviderName: "shopify", After: "shopify:acme:1"}))
+		scanPayloads(ctx, t, s, store.PayloadScan{Table: store.PayloadEvents, ClientID: "acme", ProviderName: "shopify", After: "shopify:acme:1"}))
 	require.Equal(t, []string{`sanity:acme:3={"id":"sanity:acme:3"}`},
-		scan(store.PayloadScan{Table: store.PayloadEvents, Limit: 1}))
+		scanPayloads(ctx, t, s, store.PayloadScan{Table: store.PayloadEvents, Limit: 1}))
 	rows, err := s.ScanPayloads(ctx, store.PayloadScan{Table: store.PayloadEvents, ClientID: "acme", ProviderName: "sanity"})
 	require.NoError(t, err)
 	require.Equal(t, []store.PayloadRow{{Key: "sanity:acme:3", ClientID: "acme", ProviderName: "sanity",
 		ContentID: "content-sanity:acme:3", EventType: "content.updated", Payload: json.RawMessage(`{"id":"sanity:acme:3"}`)}}, rows)
 	_, err = s.ScanPayloads(ctx, store.PayloadScan{Table: "states"})
 	require.Error(t, err)
+}
 
-	// Swap: only rows that still hold Old.
+// checkSwapEventPayloads: only rows that still hold Old are swapped, and a
+// payload must stay JSON.
+func checkSwapEventPayloads(ctx context.Context, t *testing.T, s store.Store, e2 store.Event) {
 	n, err := s.SwapPayloads(ctx, store.PayloadEvents, []store.PayloadSwap{
 		{Key: "shopify:acme:1", Old: json.RawMessage(`{"id":"shopify:acme:1"}`), New: json.RawMessage(`"v2"`)},
 		{Key: "shopify:acme:2", Old: json.RawMessage(`"something else"`), New: json.RawMessage(`"v2"`)},
@@ -96,31 +110,35 @@ func testPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	}
 	require.Equal(t, `"v2"`, payloads["shopify:acme:1"])
 	require.Equal(t, `"sealed-looking string"`, payloads["shopify:acme:2"])
+}
 
-	// Delete events: their activity goes with them.
+// checkDeleteEventRows: events are deleted by key, their activity with them.
+func checkDeleteEventRows(ctx context.Context, t *testing.T, s store.Store) {
 	before, err := s.EventActivity(ctx, "acme", "shop", at(0))
 	require.NoError(t, err)
 	require.Equal(t, 3, activityCount(before, "shopify"))
-	n, err = s.DeleteRows(ctx, store.PayloadEvents, []string{"shopify:acme:1", "shopify:acme:5", "nope"})
+	n, err := s.DeleteRows(ctx, store.PayloadEvents, []string{"shopify:acme:1", "shopify:acme:5", "nope"})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	after, err := s.EventActivity(ctx, "acme", "shop", at(0))
 	require.NoError(t, err)
 	require.Equal(t, 1, activityCount(after, "shopify"))
-	got, _, err = s.ListEvents(ctx, store.EventQuery{Limit: 10})
+	got, _, err := s.ListEvents(ctx, store.EventQuery{Limit: 10})
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"shopify:acme:2", "sanity:acme:3", "shopify:globex:4"}, eventIDs(got))
 	n, err = s.DeleteRows(ctx, store.PayloadEvents, nil)
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
 
-	// The outbox.
+// checkOutboxPayloadRows: outbox items are scanned, swapped and deleted.
+func checkOutboxPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", Create: true, To: 1, Deliveries: []store.OutboxItem{
 		{ID: "ch/b", Channel: "ch", Payload: json.RawMessage(`{"k":"b"}`)},
 		{ID: "ch/a", Channel: "ch", Payload: json.RawMessage(`{"k":"a"}`)},
 	}}))
-	require.Equal(t, []string{`ch/a={"k":"a"}`, `ch/b={"k":"b"}`}, scan(store.PayloadScan{Table: store.PayloadOutbox}))
-	n, err = s.SwapPayloads(ctx, store.PayloadOutbox, []store.PayloadSwap{{Key: "ch/a", Old: json.RawMessage(`{"k":"a"}`), New: json.RawMessage(`"x"`)}})
+	require.Equal(t, []string{`ch/a={"k":"a"}`, `ch/b={"k":"b"}`}, scanPayloads(ctx, t, s, store.PayloadScan{Table: store.PayloadOutbox}))
+	n, err := s.SwapPayloads(ctx, store.PayloadOutbox, []store.PayloadSwap{{Key: "ch/a", Old: json.RawMessage(`{"k":"a"}`), New: json.RawMessage(`"x"`)}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
@@ -129,9 +147,12 @@ func testPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	n, err = s.DeleteRows(ctx, store.PayloadOutbox, []string{"ch/b"})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	require.Equal(t, []string{`ch/a="x"`}, scan(store.PayloadScan{Table: store.PayloadOutbox}))
+	require.Equal(t, []string{`ch/a="x"`}, scanPayloads(ctx, t, s, store.PayloadScan{Table: store.PayloadOutbox}))
+}
 
-	// Content.
+// checkDeleteContent: content-cache rows are deleted by client, provider,
+// source and ids; a provider is required.
+func checkDeleteContent(ctx context.Context, t *testing.T, s store.Store) {
 	item := func(client, source, id string) store.IngestEvent {
 		e := event("c:"+client+":"+source+":"+id, client, "", "shopify", "content.updated", at(time.Minute))
 		return store.IngestEvent{Event: e, Content: &store.ContentItem{ProviderName: "shopify", Source: source,
@@ -139,7 +160,7 @@ func testPayloadRows(ctx context.Context, t *testing.T, s store.Store) {
 	}
 	ingest(ctx, t, s, item("acme", "a.myshopify.com", "p1"), item("acme", "a.myshopify.com", "p2"),
 		item("acme", "b.myshopify.com", "p1"), item("globex", "a.myshopify.com", "p1"))
-	n, err = s.DeleteContent(ctx, store.ContentErase{ClientID: "acme", ProviderName: "shopify", Source: "a.myshopify.com", ContentIDs: []string{"p2", "p9"}})
+	n, err := s.DeleteContent(ctx, store.ContentErase{ClientID: "acme", ProviderName: "shopify", Source: "a.myshopify.com", ContentIDs: []string{"p2", "p9"}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	n, err = s.DeleteContent(ctx, store.ContentErase{ClientID: "acme", ProviderName: "shopify", Source: "b.myshopify.com"})

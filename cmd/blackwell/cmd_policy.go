@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newPolicyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Show reconciliation policies",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("policy needs a subcommand: show")}
+		},
+	}
+	cmd.AddCommand(newPolicyShowCmd(g))
+	return cmd
+}
+
+// policySource says in words where an effective policy comes from (the
+// API's source).
+func policySource(source string) string {
+	switch source {
+	case "stack":
+		return "the stack's own policy"
+	case "client":
+		return "the client's policy"
+	case "default":
+		return "the defaults (no policy declared)"
+	}
+	return source
+}
+
+func newPolicyShowCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: eitherTarget}
+	return &cobra.Command{
+		Use:   "show CLIENT[/STACK]",
+		Short: "Show the effective reconciliation policy of a client or a stack, and where it comes from",
+		Long: `Show the policy the reconciler applies to a stack (CLIENT/STACK) or to the
+client's stacks without a policy of their own (CLIENT): the stack's own
+policy, else the client's, else the defaults, with every field the document
+leaves out filled from the defaults. -o json prints the API's answer.`,
+		Args: ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if t.stack != "" {
+				q.Set("stack_id", t.stack)
+			}
+			var pol wirePolicy
+			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", t.client, "policy"), query: q}, &pol)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return g.writeRaw(raw)
+			}
+			var spec any
+			if err := json.Unmarshal(pol.Spec, &spec); err != nil {
+				return fmt.Errorf("decode policy: %w", err)
+			}
+			fmt.Fprintf(g.stdout, "policy of %s: %s\n\n", t, policySource(pol.Source))
+			tw := newTable(g.stdout, "SETTING", "VALUE")
+			for _, kv := range flattenJSON("", spec) {
+				row(tw, kv[0], kv[1])
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// flattenJSON lists the leaves of a decoded JSON value as dotted paths
+// and values, keys sorted: lists of scalars are joined with ", ", an empty
+// list is "[]" (in a policy: none), an empty object "{}".
+func flattenJSON(path string, v any) [][2]string {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			return [][2]string{{path, "{}"}}
+		}
+		var out [][2]string
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out = append(out, flattenJSON(joinPath(path, k), x[k])...)
+		}
+		return out
+	case []any:
+		if len(x) == 0 {
+			return [][2]string{{path, "[]"}}
+		}
+		scalars := make([]string, 0, len(x))
+		for _, e := range x {
+			switch e.(type) {
+			case map[string]any, []any:
+				var out [][2]string
+				for i, e := range x {
+					out = append(out, flattenJSON(fmt.Sprintf("%s[%d]", path, i), e)...)
+				}
+				return out
+			}
+			scalars = append(scalars, scalarText(e))
+		}
+		return [][2]string{{path, strings.Join(scalars, ", ")}}
+	}
+	return [][2]string{{path, scalarText(v)}}
+}
+
+// scalarText is a JSON scalar as a table shows it.
+func scalarText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// wireVersion is the part of a stored desired version the CLI shows.
+type wireVersion struct {
+	Version   string     `json:"version"`
+	Hash      string     `json:"desired_hash"`
+	CreatedAt *time.Time `json:"created_at"`
+	CreatedBy string     `json:"created_by"`
+}
+
+func newVersionsCmd(g *globals) *cobra.Command {
+	ta := targetArgs{kind: stackTarget}
+	return &cobra.Command{
+		Use:   "versions CLIENT/STACK",
+		Short: "List a stack's desired-state versions, newest first",
+		Long: `List the stored desired versions of a stack, newest first: each change of its
+desired composition (apply, a PATCH, a rollback) is a new version. DESIRED
+marks the version in force; APPLIED marks the versions whose composition is
+the one a pass last saw applied. "blackwell rollback CLIENT/STACK VERSION"
+makes an earlier one the desired state again; -o json prints each version
+with its whole document.`,
+		Args: ta.validate(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
+			asJSON, err := g.jsonOutput()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var all []json.RawMessage
+			if err := c.listAll(cmd, pathOf("stacks", t.client, t.stack, "versions"), url.Values{}, &all); err != nil {
+				return err
+			}
+			if asJSON {
+				raw, err := json.Marshal(wirePage[json.RawMessage]{Items: all})
+				if err != nil {
+					return err
+				}
+				return g.writeRaw(raw)
+			}
+			var rec wireState
+			if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", t.client, t.stack)}, &rec); err != nil {
+				return err
+			}
+			return printVersions(g, rec, all)
+		},
+	}
+}
+
+// printVersions prints a stack's versions (newest first) against its
+// state record.
+func printVersions(g *globals, rec wireState, all []json.RawMessage) error {
+	if len(all) == 0 {
+		_, err := fmt.Fprintf(g.stdout, "no versions of %s/%s\n", rec.ClientID, rec.StackID)
+		return err
+	}
+	tw := newTable(g.stdout, "VERSION", "CREATED", "BY", "DESIRED_HASH", "DESIRED", "APPLIED")
+	for _, item := range all {
+		var v wireVersion
+		if err := json.Unmarshal(item, &v); err != nil {
+			return fmt.Errorf("decode version: %w", err)
+		}
+		row(tw, v.Version, formatTime(v.CreatedAt), v.CreatedBy, v.Hash[:min(12, len(v.Hash))],
+			yesNo(v.Version == rec.StateVersion), yesNo(v.Hash != "" && v.Hash == rec.AppliedHash))
+	}
+	return tw.Flush()
+}
