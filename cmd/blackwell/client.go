@@ -31,6 +31,7 @@ func clientCommands(g *globals) []*cobra.Command {
 		newApplyCmd(g),
 		newStatusCmd(g),
 		newDriftCmd(g),
+		newForecastCmd(g), // cmd_forecast.go
 		newAckCmd(g),
 		newApprovalsCmd(g),
 		newDecisionCmd(g, true),

@@ -58,7 +58,9 @@ func TestScripts(t *testing.T) {
 			"seeddrift":   cmdSeedDrift,
 			"seedevent":   cmdSeedEvent,
 			"exits":       cmdExits,
-			"tamperaudit": cmdTamperAudit,
+			// forecast_script_test.go
+			"seedforecast": cmdSeedForecast,
+			"tamperaudit":  cmdTamperAudit,
 			// token_script_test.go
 			"setenvfile":       cmdSetenvFile,
 			"settokenid":       cmdSetTokenID,

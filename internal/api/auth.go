@@ -110,6 +110,7 @@ func routeAccess() map[string]access {
 		"GET /v1/clients/{client_id}/policy":                viewer(scopePath),
 		"PUT /v1/clients/{client_id}/policy":                admin(scopePath),
 		"GET /v1/clients/{client_id}/content":               viewer(scopePath),
+		"GET /v1/clients/{client_id}/forecasts":             viewer(scopePath),
 		"POST /v1/clients/{client_id}/erase":                admin(scopePath),
 		"POST /v1/alerts":                                   operator(scopeGlobal),
 		"GET /v1/events":                                    viewer(scopeQuery),

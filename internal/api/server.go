@@ -129,6 +129,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/clients/{client_id}/policy", s.getPolicy},
 		{http.MethodPut, "/v1/clients/{client_id}/policy", s.putPolicy},
 		{http.MethodGet, "/v1/clients/{client_id}/content", s.listContent},
+		{http.MethodGet, "/v1/clients/{client_id}/forecasts", s.listForecasts},
 		{http.MethodPost, "/v1/clients/{client_id}/erase", s.erase},
 
 		{http.MethodPost, "/v1/webhooks/{provider}/{client_id}", s.receiveWebhook},

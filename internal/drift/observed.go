@@ -102,6 +102,9 @@ type ResourceObservation struct {
 	// Reason says why Status is unknown (empty otherwise; a probe that
 	// gives none is taken as ReasonNotObserved).
 	Reason Reason `json:"reason,omitempty"`
+	// NotAfter is the leaf certificate's notAfter, from a tls probe that
+	// completed a handshake; nil otherwise. Forecasts read it.
+	NotAfter *time.Time `json:"not_after,omitempty"`
 }
 
 // Observed is everything one pass observed of a stack.

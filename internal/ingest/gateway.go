@@ -101,6 +101,10 @@ type Options struct {
 	// into one at the interval's end (default 1s; negative: every event
 	// triggers).
 	TriggerInterval time.Duration
+	// OnDelivery, when set, is told every delivery's answer status (200,
+	// or the refusal's): the refusal streaks forecasts read
+	// (forecast.RefusalLog). Keep it quick.
+	OnDelivery func(provider, clientID string, h http.Header, status int, at time.Time)
 }
 
 // Gateway receives webhooks. Its ServeWebhook is mounted by the API.
@@ -273,6 +277,16 @@ func (g *Gateway) ServeWebhook(w http.ResponseWriter, r *http.Request, provider,
 	}
 	receipt, err := g.receive(w, r, provider, clientID, stackID, start)
 	var rej *Error
+	if on := g.opts.OnDelivery; on != nil && label != unknownProvider {
+		status := http.StatusOK
+		switch {
+		case errors.As(err, &rej):
+			status = rej.Status
+		case err != nil:
+			status = http.StatusInternalServerError
+		}
+		on(provider, clientID, r.Header, status, start)
+	}
 	if err != nil && !errors.As(err, &rej) {
 		// Not one of ours: a bug. Count it as a store problem (the only
 		// other failure) and let the API answer 500.

@@ -40,8 +40,13 @@ func (p *Prober) probeTLS(pc probeCtx, r config.Resource) drift.ResourceObservat
 		return obs
 	}
 	defer func() { _ = conn.Close() }()
-	obs := p.judgeCertificate(conn.ConnectionState().PeerCertificates, host, minDays)
+	chain := conn.ConnectionState().PeerCertificates
+	obs := p.judgeCertificate(chain, host, minDays)
 	obs.Latency = latency
+	if len(chain) > 0 && !chain[0].NotAfter.IsZero() {
+		notAfter := chain[0].NotAfter.UTC()
+		obs.NotAfter = &notAfter
+	}
 	return obs
 }
 

@@ -114,17 +114,21 @@ func TestProbeTLS(t *testing.T) {
 		minDays    int
 		wantStatus drift.ResourceStatus
 		wantDetail string
+		// wantNotAfter is the notAfter the probe reports; zero: none.
+		wantNotAfter time.Time
+		// noHandshake: no certificate was seen, so no notAfter either.
+		noHandshake bool
 	}{
-		{"valid for years", htsPool, htsAddr, 0, drift.StatusHealthy, "certificate expires in 20950 days (2084-01-29)"},
-		{"expires in 3 days", soonPool, soon, 0, drift.StatusUnhealthy, "certificate expires in 3 days (2026-09-23), want at least 14 days"},
-		{"3 days is enough", soonPool, soon, 3, drift.StatusHealthy, "certificate expires in 3 days (2026-09-23)"},
-		{"expires today", todayPool, today, 1, drift.StatusUnhealthy, "certificate expires in less than a day (2026-09-20), want at least 1 days"},
-		{"expired", expiredPool, expired, 0, drift.StatusUnhealthy, "certificate expired 2026-09-01"},
-		{"unknown authority", soonPool, htsAddr, 0, drift.StatusUnhealthy, "x509: certificate signed by unknown authority"},
-		{"name mismatch", htsPool, "site.example.test:" + htsPort, 0, drift.StatusUnhealthy, "x509: certificate is valid for example.com, *.example.com, not site.example.test"},
-		{"not tls", soonPool, plain.Listener.Addr().String(), 0, drift.StatusUnhealthy, "tls: "},
-		{"refused", soonPool, closedAddr(t), 0, drift.StatusUnhealthy, "connection refused by "},
-		{"name does not exist", soonPool, "nosuch.example.invalid:443", 0, drift.StatusMissing, "host nosuch.example.invalid not found"},
+		{"valid for years", htsPool, htsAddr, 0, drift.StatusHealthy, "certificate expires in 20950 days (2084-01-29)", time.Time{}, false},
+		{"expires in 3 days", soonPool, soon, 0, drift.StatusUnhealthy, "certificate expires in 3 days (2026-09-23), want at least 14 days", now.Add(3*day + time.Hour), false},
+		{"3 days is enough", soonPool, soon, 3, drift.StatusHealthy, "certificate expires in 3 days (2026-09-23)", now.Add(3*day + time.Hour), false},
+		{"expires today", todayPool, today, 1, drift.StatusUnhealthy, "certificate expires in less than a day (2026-09-20), want at least 1 days", now.Add(time.Hour), false},
+		{"expired", expiredPool, expired, 0, drift.StatusUnhealthy, "certificate expired 2026-09-01", time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), false},
+		{"unknown authority", soonPool, htsAddr, 0, drift.StatusUnhealthy, "x509: certificate signed by unknown authority", time.Time{}, false},
+		{"name mismatch", htsPool, "site.example.test:" + htsPort, 0, drift.StatusUnhealthy, "x509: certificate is valid for example.com, *.example.com, not site.example.test", time.Time{}, false},
+		{"not tls", soonPool, plain.Listener.Addr().String(), 0, drift.StatusUnhealthy, "tls: ", time.Time{}, true},
+		{"refused", soonPool, closedAddr(t), 0, drift.StatusUnhealthy, "connection refused by ", time.Time{}, true},
+		{"name does not exist", soonPool, "nosuch.example.invalid:443", 0, drift.StatusMissing, "host nosuch.example.invalid not found", time.Time{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +142,13 @@ func TestProbeTLS(t *testing.T) {
 			})
 			require.Equal(t, tt.wantStatus, obs.Status, obs.Detail)
 			require.Contains(t, obs.Detail, tt.wantDetail)
+			if !tt.wantNotAfter.IsZero() {
+				require.NotNil(t, obs.NotAfter, "a completed handshake reports the leaf's notAfter")
+				require.Equal(t, tt.wantNotAfter.UTC(), *obs.NotAfter)
+			}
+			if tt.noHandshake {
+				require.Nil(t, obs.NotAfter, "no handshake, no notAfter")
+			}
 		})
 	}
 }

@@ -438,6 +438,7 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 		return
 	}
 	p.emitHeals(ctx)
+	p.forecast(ctx, res) // forecast_hook.go
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {
 			p.r.m.driftDetected.WithLabelValues(string(d.Type), string(d.Code), string(d.Severity)).Inc()

@@ -90,6 +90,9 @@ type Options struct {
 	// OnPass, when set, is called after every committed pass with its
 	// result (from the worker; keep it quick).
 	OnPass func(store.ReconciliationResult)
+	// Forecasts, when set, is called after every committed successful
+	// pass with what the pass observed (ForecastHook, forecast_hook.go).
+	Forecasts ForecastHook
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

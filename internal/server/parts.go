@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
@@ -57,6 +58,7 @@ func (s *Server) newGateway(providers []provider.Descriptor) *ingest.Gateway {
 		// A lone delivery triggers a pass at once; a flood, one per
 		// stack per interval.
 		TriggerInterval: s.opts.WebhookTriggerEvery,
+		OnDelivery:      s.refusals.Record, // streaks of refused deliveries, for forecasts
 	})
 }
 
@@ -81,6 +83,9 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		ReceiverPrefix: prefix,
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
+		// Forecasts of drift, after each pass (internal/forecast).
+		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -36,6 +37,7 @@ type Server struct {
 	cfg  *config.Config // parsed by New, applied by Start
 
 	store     store.Store
+	refusals  *forecast.RefusalLog // refused deliveries, for forecasts (parts.go)
 	listener  net.Listener
 	certs     *certReloader     // nil: plain HTTP
 	pruner    *audit.Pruner     // nil: audit entries are kept
@@ -117,6 +119,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	known := catalog.Providers()
 	// The gateway and the state service's OnChange reach the loop through
 	// the server's methods (parts.go); neither calls them before Start.
+	s.refusals = forecast.NewRefusalLog()
 	s.gateway = s.newGateway(known)
 	s.state = state.New(s.store, state.Options{Logger: s.log, MetricsEndpoint: s.publicURL + "/metrics", OnChange: s.configChanged})
 	// This replica's membership (which shards of stacks it reconciles)

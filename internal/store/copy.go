@@ -117,6 +117,9 @@ func CopyTables() []Table {
 			decided_at time null, decided_by text, reason text, heal_id text`),
 		table("drift_returns", "seq", `seq int, client_id text, stack_id text, drift_id text,
 			returned_at time`),
+		// Forecasts of drift (migration 0016); confidence in basis points.
+		table("forecasts", "id", `id text, client_id text, stack_id text, code text, component text,
+			eta time, confidence int, class text, evidence text, raised_at time, cleared_at time null`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

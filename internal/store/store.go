@@ -473,6 +473,8 @@ type Store interface {
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
+	ForecastStore // forecasts of drift (forecast.go)
+
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash or Environment changed gets a new DesiredVersion with the
 	// semver minor bumped (v1.0.0 for a new stack), the old version

@@ -98,6 +98,7 @@ func cases() []testCase {
 		{"DataKeys", testDataKeys},       // payload_cases.go
 		{"PayloadRows", testPayloadRows}, // payload_cases.go
 		{"BatchLimits", testBatchLimits}, // limit_cases.go
+		{"Forecasts", testForecasts},     // forecast_cases.go
 	}
 }
 

@@ -1,0 +1,98 @@
+package forecast
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Tracked is the outcome of Track for one stack.
+type Tracked struct {
+	// Raised are new forecasts, with ID and RaisedAt set.
+	Raised []Forecast
+	// Updated are open forecasts still indicated whose ETA moved by more
+	// than a minute or whose confidence changed: the stored one with the
+	// new ETA, Confidence and Evidence (ID and RaisedAt kept).
+	Updated []Forecast
+	// Kept are open forecasts left as they are: still indicated and
+	// unchanged, or not judged this pass (Reading.Unknown).
+	Kept []Forecast
+	// Cleared are open forecasts whose indicator went away, with
+	// ClearedAt set.
+	Cleared []Forecast
+}
+
+// Open is every forecast open after the pass: Raised, Updated and Kept.
+func (t Tracked) Open() []Forecast {
+	out := slices.Concat(t.Raised, t.Updated, t.Kept)
+	slices.SortFunc(out, func(a, b Forecast) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	return out
+}
+
+// Track merges a Reading into a stack's open forecasts at now. It is pure;
+// newID names a raised forecast.
+//
+// A forecast is raised once: an indicated key that is open already updates
+// it (only when its ETA or confidence changed) rather than raising another.
+// An open forecast whose key the reading neither indicates nor lists as
+// unknown is cleared: its indicator went away (a renewed certificate, an
+// accepted delivery, a drift that stopped reopening). One whose key is
+// unknown is kept unchanged. Entries of open that carry ClearedAt are
+// ignored; when open holds a key twice, the first is the forecast.
+func Track(open []Forecast, r Reading, now time.Time, newID func() string) Tracked {
+	prev := map[Key]Forecast{}
+	var order []Key
+	for _, f := range open {
+		if f.ClearedAt != nil {
+			continue
+		}
+		if _, dup := prev[f.Key()]; !dup {
+			prev[f.Key()] = f
+			order = append(order, f.Key())
+		}
+	}
+	var t Tracked
+	seen := map[Key]bool{}
+	for _, f := range r.Forecasts {
+		k := f.Key()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		old, ok := prev[k]
+		if !ok {
+			f.ID, f.RaisedAt, f.ClearedAt = newID(), now, nil
+			t.Raised = append(t.Raised, f)
+			continue
+		}
+		if changed(old, f) {
+			old.ETA, old.Confidence, old.Evidence, old.Class = f.ETA, f.Confidence, f.Evidence, f.Class
+			t.Updated = append(t.Updated, old)
+			continue
+		}
+		t.Kept = append(t.Kept, old)
+	}
+	for _, k := range order {
+		if seen[k] {
+			continue
+		}
+		f := prev[k]
+		if _, unknown := r.Unknown[k]; unknown {
+			t.Kept = append(t.Kept, f)
+			continue
+		}
+		at := now
+		f.ClearedAt = &at
+		t.Cleared = append(t.Cleared, f)
+	}
+	return t
+}
+
+// changed reports whether a new reading of a forecast differs enough from
+// the stored one to be written: its ETA moved by more than a minute, or its
+// confidence by 0.05 or more, or its class changed.
+func changed(old, f Forecast) bool {
+	d := old.ETA.Sub(f.ETA)
+	return d > time.Minute || d < -time.Minute || math.Abs(old.Confidence-f.Confidence) >= 0.05 || old.Class != f.Class
+}
