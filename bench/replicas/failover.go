@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -67,7 +68,7 @@ func runFailover(ctx context.Context, o options) error {
 		}
 	}
 	// Settled: three owners and every stack reconciled.
-	if err := waitFor(3*time.Minute, "three owners and every stack reconciled", func() bool {
+	if err := poll.Wait(3*time.Minute, "three owners and every stack reconciled", func() bool {
 		return ownersOf(ctx, db, reps) == 3 && countSince(ctx, db, time.Time{}) >= len(keys)
 	}); err != nil {
 		return err
@@ -101,7 +102,7 @@ func runFailover(ctx context.Context, o options) error {
 		killed := time.Now()
 		victim.kill()
 		var first, last time.Duration
-		if err := waitFor(90*time.Second, "the victim's stacks reconciled elsewhere", func() bool {
+		if err := poll.Wait(90*time.Second, "the victim's stacks reconciled elsewhere", func() bool {
 			done, err := firstPassesSince(ctx, db, killed)
 			if err != nil {
 				return false
@@ -135,7 +136,7 @@ func runFailover(ctx context.Context, o options) error {
 			return err
 		}
 		r := reps[i]
-		if err := waitFor(2*time.Minute, "the restarted replica's shards taken and passed", func() bool {
+		if err := poll.Wait(2*time.Minute, "the restarted replica's shards taken and passed", func() bool {
 			if ownersOf(ctx, db, reps) != 3 {
 				return false
 			}
@@ -162,18 +163,6 @@ func runFailover(ctx context.Context, o options) error {
 	fmt.Printf("failover over %d kills: first orphaned stack reconciled p50 %.2f s, p99 %.2f s, max %.2f s; last p50 %.2f s, p99 %.2f s, max %.2f s\n",
 		len(firsts), secs(quantile(firsts, 0.5)), secs(quantile(firsts, 0.99)), secs(quantile(firsts, 1)),
 		secs(quantile(lasts, 0.5)), secs(quantile(lasts, 0.99)), secs(quantile(lasts, 1)))
-	return nil
-}
-
-// waitFor polls cond every 100 ms until it holds, or fails after timeout.
-func waitFor(timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	return nil
 }
 
