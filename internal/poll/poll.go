@@ -1,7 +1,8 @@
 // Package poll waits for a condition that nothing announces: it checks
 // the condition again and again, at growing intervals, until it holds or a
 // deadline passes. Tests use Until where the code under test offers no
-// signal (a hook, a channel) to wait on; the benchmarks in bench/ use Wait.
+// signal (a hook, a channel) to wait on; the benchmarks in bench/ use Wait
+// and WaitEvery.
 package poll
 
 import (
@@ -23,8 +24,23 @@ const (
 // passes first it returns an error naming what was awaited. cond is called
 // at least once, and once more at the deadline.
 func Wait(within time.Duration, what string, cond func() bool) error {
+	return wait(within, what, cond, func(last time.Duration) time.Duration {
+		return min(2*last, maxInterval)
+	})
+}
+
+// WaitEvery is Wait at a steady pace: cond is called every interval. A
+// caller whose checks load what it measures (a benchmark reading the
+// store) keeps that load known and constant with it.
+func WaitEvery(interval, within time.Duration, what string, cond func() bool) error {
+	return wait(within, what, cond, func(time.Duration) time.Duration { return interval })
+}
+
+// wait calls cond until it holds or within has passed, pausing between
+// two calls for next(the pause before).
+func wait(within time.Duration, what string, cond func() bool, next func(time.Duration) time.Duration) error {
 	deadline := time.Now().Add(within)
-	interval := firstInterval
+	interval := next(firstInterval / 2)
 	for {
 		if cond() {
 			return nil
@@ -35,7 +51,7 @@ func Wait(within time.Duration, what string, cond func() bool) error {
 		}
 		t := time.NewTimer(min(interval, left))
 		<-t.C
-		interval = min(2*interval, maxInterval)
+		interval = next(interval)
 	}
 }
 

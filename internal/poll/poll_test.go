@@ -55,3 +55,13 @@ func TestUntilFailsTheTestNamingWhatWasAwaited(t *testing.T) {
 	poll.Until(r, time.Second, "true", func() bool { return true })
 	require.Empty(t, r.fatal)
 }
+
+func TestWaitEveryKeepsItsPace(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	start := time.Now()
+	err := poll.WaitEvery(20*time.Millisecond, 10*time.Second, "the third call", func() bool { return calls.Add(1) == 3 })
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 40*time.Millisecond, "two intervals between three calls")
+	require.EqualError(t, poll.WaitEvery(5*time.Millisecond, 20*time.Millisecond, "never", func() bool { return false }), "never: not within 20ms")
+}
