@@ -7,7 +7,6 @@ package poll
 
 import (
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -55,10 +54,18 @@ func wait(within time.Duration, what string, cond func() bool, next func(time.Du
 	}
 }
 
+// TB is the part of testing.TB that Until uses. (Naming it here keeps the
+// testing package out of the programs that use Wait: the demo's fakes in
+// internal/sim, the benchmarks.)
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // Until is Wait for tests: it fails t at once (t.Fatal) when cond does not
 // hold within the time given. Like t.Fatal it must be called from the
 // test's goroutine.
-func Until(t testing.TB, within time.Duration, what string, cond func() bool) {
+func Until(t TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if err := Wait(within, what, cond); err != nil {
 		t.Fatal(err)
