@@ -212,7 +212,7 @@ func TestDashboardInABrowser(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"items"`
 	}
-	poll.Until(t, 10*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})
@@ -223,7 +223,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.do(t, chromedp.Click(chromedp.CSS(`a[data-nav="approvals"]`)))
 	b.waitJS(t, 10*time.Second, "the approve button", `document.querySelector('button[data-approve="`+id+`"]')`)
 	b.click(t, `button[data-approve="`+id+`"]`)
-	poll.Until(t, 10*time.Second, "the approval decided", func() bool {
+	poll.Until(t, time.Minute, "the approval decided", func() bool {
 		var a struct {
 			Items []struct {
 				ID        string `json:"id"`
@@ -271,7 +271,7 @@ func TestDashboardRejectsWithAReason(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	poll.Until(t, 15*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})

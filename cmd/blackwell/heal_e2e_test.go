@@ -70,7 +70,7 @@ func (w *worldE2E) heals(t *testing.T) healList {
 func (w *worldE2E) waitHeal(t *testing.T, code, status string) healList {
 	t.Helper()
 	var hl healList
-	poll.Until(t, 20*time.Second, "a "+status+" heal of "+code, func() bool {
+	poll.Until(t, time.Minute, "a "+status+" heal of "+code, func() bool {
 		hl = w.heals(t)
 		for _, a := range hl.Items {
 			if a.Code == code && a.Status == status {
@@ -146,7 +146,7 @@ func TestE2EHealOfAProviderChangeWaitsForApproval(t *testing.T) {
 		} `json:"items"`
 	}
 	var pending approvals
-	poll.Until(t, 10*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})
@@ -160,7 +160,7 @@ func TestE2EHealOfAProviderChangeWaitsForApproval(t *testing.T) {
 	id := pending.Items[0].ID
 	code, body := w.post(t, "/v1/approvals/"+id+"/approve", `{"by":"alice","reason":"moving to contentful is planned"}`)
 	require.Equal(t, http.StatusOK, code, body)
-	poll.Until(t, 10*time.Second, "the approved heal", func() bool {
+	poll.Until(t, time.Minute, "the approved heal", func() bool {
 		for _, a := range w.heals(t).Items {
 			if a.ApprovalID == id && a.Status != "pending" && a.Status != "running" {
 				return true
@@ -208,7 +208,7 @@ func TestE2EProviderOutageOpensTheHealBreaker(t *testing.T) {
 	// provider_unauthorized, which is never healed.)
 	w.world.Build.FailServer(-1)
 	require.NoError(t, w.world.Site.SetMode(sim.ModeDown))
-	poll.Until(t, 20*time.Second, "the nextjs heal breaker opens", func() bool {
+	poll.Until(t, time.Minute, "the nextjs heal breaker opens", func() bool {
 		return w.heals(t).Breakers["nextjs"] == "open"
 	})
 	before := len(w.heals(t).Items)

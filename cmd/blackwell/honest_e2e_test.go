@@ -157,7 +157,7 @@ func TestE2ESiteAnsweringLateAtStartIsNotDrift(t *testing.T) {
 		cms: sim.CMSSanity, policy: honestPolicy,
 		before: func(world *sim.StackWorld) { require.NoError(t, world.Site.SetMode(sim.ModeDown)) },
 	})
-	poll.Until(t, 15*time.Second, "the first pass", func() bool {
+	poll.Until(t, time.Minute, "the first pass", func() bool {
 		var rec stackSeen
 		w.getJSON(t, "/v1/stacks/acme/web", &rec)
 		return rec.LastVerified != nil

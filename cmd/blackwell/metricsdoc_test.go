@@ -63,7 +63,7 @@ func scrapeFamilies(t *testing.T) map[string]*metricFamily {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
 	var body string
-	poll.Until(t, 10*time.Second, "first pass and the stream's subscription on /metrics", func() bool {
+	poll.Until(t, time.Minute, "first pass and the stream's subscription on /metrics", func() bool {
 		body = fetch(t, e.base+"/metrics")
 		return strings.Contains(body, "blackwell_stack_status{") && strings.Contains(body, `blackwell_bus_dropped_total{subscriber="stream"}`)
 	})

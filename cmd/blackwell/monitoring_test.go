@@ -196,7 +196,7 @@ func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	e := metricsServer(t)
 	var body string
-	poll.Until(t, 10*time.Second, "first pass recorded in blackwell_stack_status", func() bool {
+	poll.Until(t, time.Minute, "first pass recorded in blackwell_stack_status", func() bool {
 		body = fetch(t, e.base+"/metrics")
 		return strings.Contains(body, "blackwell_stack_status{")
 	})

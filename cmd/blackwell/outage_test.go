@@ -262,7 +262,7 @@ spec:
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 		return resp.StatusCode, body
 	}
-	poll.Until(t, 10*time.Second, "deliveries acknowledged before the outage", func() bool { return ok.Load() >= 20 })
+	poll.Until(t, time.Minute, "deliveries acknowledged before the outage", func() bool { return ok.Load() >= 20 })
 	code, _ := readyz()
 	require.Equal(t, http.StatusOK, code)
 
@@ -271,7 +271,7 @@ spec:
 	proxy.setCut(true)
 	cut.Store(true)
 	cutAt := time.Now()
-	poll.Until(t, 5*time.Second, "webhooks answer 503 during the outage", func() bool { return unavailable.Load() >= 5 })
+	poll.Until(t, time.Minute, "webhooks answer 503 during the outage", func() bool { return unavailable.Load() >= 5 })
 	code, body := readyz()
 	require.Equal(t, http.StatusServiceUnavailable, code, "readyz during the outage")
 	require.Equal(t, "not_ready", body["error"].(map[string]any)["code"])
@@ -286,8 +286,8 @@ spec:
 	proxy.setCut(false)
 	outage.Store(false)
 	restored.Store(true)
-	poll.Until(t, 15*time.Second, "readyz after the outage", func() bool { c, _ := readyz(); return c == http.StatusOK })
-	poll.Until(t, 15*time.Second, "deliveries acknowledged after the outage", func() bool { return okAfterRestore.Load() >= 20 })
+	poll.Until(t, time.Minute, "readyz after the outage", func() bool { c, _ := readyz(); return c == http.StatusOK })
+	poll.Until(t, time.Minute, "deliveries acknowledged after the outage", func() bool { return okAfterRestore.Load() >= 20 })
 	close(stop)
 	senders.Wait()
 
@@ -298,7 +298,7 @@ spec:
 	defer direct.Close()
 	for _, key := range []string{"acme/shop", "acme/blog", "acme/docs", "quiet/site"} {
 		client, stack, _ := strings.Cut(key, "/")
-		poll.Until(t, 15*time.Second, "a pass of "+key+" after the outage", func() bool {
+		poll.Until(t, time.Minute, "a pass of "+key+" after the outage", func() bool {
 			res, _, err := direct.ListReconciliations(context.Background(), client, stack, "", 1)
 			return err == nil && len(res) == 1 && res[0].StartedAt.After(restoredAt)
 		})

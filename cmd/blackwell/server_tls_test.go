@@ -202,7 +202,7 @@ func TestServeEgressAllowlistMakesRefusedProbesUnknown(t *testing.T) {
 
 	// Passes every second; confirmation needs 2 observations or 3 s: four
 	// passes would have confirmed a resource_unhealthy drift.
-	poll.Until(t, 15*time.Second, "four passes", func() bool {
+	poll.Until(t, time.Minute, "four passes", func() bool {
 		var res struct{ Items []any }
 		e.getJSON(t, "/v1/clients/acme/reconciliations?limit=10", &res)
 		return len(res.Items) >= 4

@@ -109,7 +109,7 @@ func TestStreamAndChannelsFromPostedConfig(t *testing.T) {
 
 	require.NoError(t, site.SetMode(sim.ModeFailing))
 	waitKind("drift.detected")
-	poll.Until(t, 15*time.Second, "drift announced on the channel from the posted config", func() bool { return len(seen()) >= 1 })
+	poll.Until(t, time.Minute, "drift announced on the channel from the posted config", func() bool { return len(seen()) >= 1 })
 	require.Equal(t, []string{"io.blackwell.drift.detected"}, seen())
 
 	// Shutdown ends the open stream first, instead of waiting for it.

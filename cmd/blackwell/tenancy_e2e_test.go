@@ -506,7 +506,7 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 		require.NoError(t, tn.site.SetMode(sim.ModeMissing))
 	}
 	for _, tn := range []*tenant{s.acme, s.globex} {
-		poll.Until(t, 15*time.Second, tn.client+" has a heal, an approval and open drift", func() bool {
+		poll.Until(t, time.Minute, tn.client+" has a heal, an approval and open drift", func() bool {
 			var heals, approvals struct {
 				Items []struct {
 					ID, Status, ClientID string
