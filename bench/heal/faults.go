@@ -34,10 +34,12 @@ const (
 	// faultEvery paces the injections: one fault on a random stack
 	// with no fault in flight every 100 ms (10 faults/s).
 	faultEvery = 100 * time.Millisecond
-	// holdPasses is how many passes (each deciding about it) a fault that
-	// must not be healed is left in place for after its drift is
-	// confirmed, before the benchmark mends it.
-	holdPasses = 3
+	// hold is how long a fault that must not be healed is left in place
+	// after its drift is confirmed (three intervals: three passes, each
+	// deciding about it) before the benchmark mends it. It is timed, not
+	// counted: counting passes would read the store every pollEvery for
+	// every held fault, load on the server the benchmark measures.
+	hold = 3 * passInterval
 	// pollEvery is how often a fault's stack is read from the store while
 	// the benchmark waits on it.
 	pollEvery = 100 * time.Millisecond
