@@ -403,7 +403,6 @@ func (r *bench) poll(ctx context.Context, within time.Duration, cond func([]drif
 	}) == nil
 }
 
-
 // loadAvg is the machine's load average (1, 5, 15 minutes), as the other
 // work on the machine bears on the latencies.
 func loadAvg() string {
