@@ -42,7 +42,7 @@ test/rules: ## check and unit-test the Prometheus rules in deploy/prometheus (ne
 
 .PHONY: test/race
 test/race: ## run every test with the race detector
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 .PHONY: lint
 lint: ## gofmt and go vet

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -112,7 +113,7 @@ func (f *failover) settle(ctx context.Context, cfgPath string) error {
 			return err
 		}
 	}
-	if err := waitFor(3*time.Minute, "three owners and every stack reconciled", func() bool {
+	if err := poll.Wait(3*time.Minute, "three owners and every stack reconciled", func() bool {
 		return ownersOf(ctx, f.env.db, f.reps) == 3 && countSince(ctx, f.env.db, time.Time{}) >= len(f.keys)
 	}); err != nil {
 		return err
@@ -135,7 +136,7 @@ func (f *failover) kill(ctx context.Context, k int) (first, last time.Duration, 
 	}
 	killed := time.Now()
 	victim.kill()
-	if err := waitFor(90*time.Second, "the victim's stacks reconciled elsewhere", func() bool {
+	if err := poll.Wait(90*time.Second, "the victim's stacks reconciled elsewhere", func() bool {
 		done, err := firstPassesSince(ctx, f.env.db, killed)
 		if err != nil {
 			return false
@@ -193,7 +194,7 @@ func (f *failover) restart(ctx context.Context, i int) error {
 		return err
 	}
 	r := f.reps[i]
-	if err := waitFor(2*time.Minute, "the restarted replica's shards taken and passed", func() bool {
+	if err := poll.Wait(2*time.Minute, "the restarted replica's shards taken and passed", func() bool {
 		if ownersOf(ctx, f.env.db, f.reps) != 3 {
 			return false
 		}
@@ -215,18 +216,6 @@ func (f *failover) restart(ctx context.Context, i int) error {
 		return err
 	}
 	fmt.Printf("         restarted: shards back and passed after %.2f s\n", secs(time.Since(restarted)))
-	return nil
-}
-
-// waitFor polls cond every 100 ms until it holds, or fails after timeout.
-func waitFor(timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	return nil
 }
 

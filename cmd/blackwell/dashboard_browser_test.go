@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -141,7 +142,7 @@ func eval[T any](t *testing.T, b *browser, js string) T {
 func (b *browser) waitJS(t *testing.T, within time.Duration, what, js string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	eventually(t, within, what, func() bool {
+	poll.Until(t, within, what, func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 		defer cancel()
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+js+")"))
@@ -211,7 +212,7 @@ func TestDashboardInABrowser(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"items"`
 	}
-	eventually(t, 10*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})
@@ -222,7 +223,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.do(t, chromedp.Click(chromedp.CSS(`a[data-nav="approvals"]`)))
 	b.waitJS(t, 10*time.Second, "the approve button", `document.querySelector('button[data-approve="`+id+`"]')`)
 	b.click(t, `button[data-approve="`+id+`"]`)
-	eventually(t, 10*time.Second, "the approval decided", func() bool {
+	poll.Until(t, time.Minute, "the approval decided", func() bool {
 		var a struct {
 			Items []struct {
 				ID        string `json:"id"`
@@ -270,7 +271,7 @@ func TestDashboardRejectsWithAReason(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	eventually(t, 15*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"mime"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/audit"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -73,13 +77,15 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	listen := freeAddr(t)
+	tokenFile := filepath.Join(dir, "bootstrap-token")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runDemo(ctx, &out, demoOptions{
-			listen: "127.0.0.1:0", faultEvery: time.Second, mendAfter: time.Minute, interval: time.Second,
+			listen: listen, bootstrapTokenFile: tokenFile, faultEvery: time.Second, mendAfter: time.Minute, interval: time.Second,
 			duration:  90 * time.Second,
 			faultName: "Shopify webhook products/update deleted", faultStack: "acme-corp/shop-prod", faultLimit: 1,
 			natsSubject: "bwdemo-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".drift-events",
@@ -94,7 +100,22 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 		t.Fatalf("not every receiver had the resolution within 75s:\n%s", out.String())
 	}
 	// Three more scheduled passes: a repeated message would come now.
-	time.Sleep(3 * time.Second)
+	token, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	since := time.Now()
+	poll.Until(t, time.Minute, "three more passes of acme-corp/shop-prod", func() bool {
+		var passes struct {
+			Items []struct {
+				StartedAt time.Time `json:"started_at"`
+			} `json:"items"`
+		}
+		resp, err := bearerClient(strings.TrimSpace(string(token))).Get("http://" + listen + "/v1/clients/acme-corp/reconciliations?stack_id=shop-prod&limit=3")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&passes))
+		return len(passes.Items) == 3 && passes.Items[2].StartedAt.After(since)
+	})
 	cancel()
 	require.NoError(t, <-done)
 	got := out.String()

@@ -38,7 +38,9 @@ func TestDemoInjectsFaultsAndShowsDrift(t *testing.T) {
 		interval: time.Second, duration: 8 * time.Second,
 	})
 	require.NoError(t, err)
-	require.Less(t, time.Since(began), 20*time.Second, "the demo stops after --duration")
+	// It returned on its own (the context never ends): the demo stops
+	// after --duration, and not before.
+	require.GreaterOrEqual(t, time.Since(began), 8*time.Second, "the demo runs for --duration")
 	got := out.String()
 	for _, want := range []string{
 		"blackwell demo: 3 stacks of 3 clients", "fault  ", "mend   ",

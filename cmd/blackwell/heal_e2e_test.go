@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -69,7 +70,7 @@ func (w *worldE2E) heals(t *testing.T) healList {
 func (w *worldE2E) waitHeal(t *testing.T, code, status string) healList {
 	t.Helper()
 	var hl healList
-	eventually(t, 20*time.Second, "a "+status+" heal of "+code, func() bool {
+	poll.Until(t, time.Minute, "a "+status+" heal of "+code, func() bool {
 		hl = w.heals(t)
 		for _, a := range hl.Items {
 			if a.Code == code && a.Status == status {
@@ -145,13 +146,13 @@ func TestE2EHealOfAProviderChangeWaitsForApproval(t *testing.T) {
 		} `json:"items"`
 	}
 	var pending approvals
-	eventually(t, 10*time.Second, "an approval request", func() bool {
+	poll.Until(t, time.Minute, "an approval request", func() bool {
 		w.getJSON(t, "/v1/approvals?status=pending", &pending)
 		return len(pending.Items) == 1
 	})
 	require.Empty(t, w.heals(t).Items, "nothing heals before a person approves")
 	// Passes go on; still exactly one request, still no heal.
-	time.Sleep(1500 * time.Millisecond)
+	w.waitPasses(t, "acme", "web", time.Now(), 2)
 	w.getJSON(t, "/v1/approvals?status=pending", &pending)
 	require.Len(t, pending.Items, 1)
 	require.Empty(t, w.heals(t).Items)
@@ -159,7 +160,7 @@ func TestE2EHealOfAProviderChangeWaitsForApproval(t *testing.T) {
 	id := pending.Items[0].ID
 	code, body := w.post(t, "/v1/approvals/"+id+"/approve", `{"by":"alice","reason":"moving to contentful is planned"}`)
 	require.Equal(t, http.StatusOK, code, body)
-	eventually(t, 10*time.Second, "the approved heal", func() bool {
+	poll.Until(t, time.Minute, "the approved heal", func() bool {
 		for _, a := range w.heals(t).Items {
 			if a.ApprovalID == id && a.Status != "pending" && a.Status != "running" {
 				return true
@@ -207,12 +208,12 @@ func TestE2EProviderOutageOpensTheHealBreaker(t *testing.T) {
 	// provider_unauthorized, which is never healed.)
 	w.world.Build.FailServer(-1)
 	require.NoError(t, w.world.Site.SetMode(sim.ModeDown))
-	eventually(t, 20*time.Second, "the nextjs heal breaker opens", func() bool {
+	poll.Until(t, time.Minute, "the nextjs heal breaker opens", func() bool {
 		return w.heals(t).Breakers["nextjs"] == "open"
 	})
 	before := len(w.heals(t).Items)
 	require.Contains(t, w.metrics(t), `blackwell_auto_heal_breaker_open{scope="nextjs"} 1`)
-	time.Sleep(2 * time.Second) // passes every second go on
+	w.waitPasses(t, "acme", "web", time.Now(), 2) // passes go on
 	after := w.heals(t)
 	require.LessOrEqual(t, len(after.Items), before+1, "no heal storm while the breaker is open")
 	for _, a := range after.Items {
@@ -225,7 +226,7 @@ func TestE2EDryRunChangesNothingAtTheProvider(t *testing.T) {
 	w := startWorldWith(t, sim.CMSSanity, healPolicy("    mode: dry_run\n"), fastHeals)
 	require.True(t, w.world.Shop.DeleteWebhook(w.shopIDs["products/update"]))
 	w.waitHeal(t, "webhook_broken", "dry_run")
-	time.Sleep(1500 * time.Millisecond) // more passes
+	w.waitPasses(t, "acme", "web", time.Now(), 2) // more passes
 	hl := w.heals(t)
 	require.Len(t, hl.Items, 1, "a dry run is recorded once per drift")
 	for _, h := range w.world.Shop.Webhooks() {

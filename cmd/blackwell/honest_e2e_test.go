@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -59,37 +61,45 @@ func (w *worldE2E) requireNothingConfirmed(t *testing.T) {
 	}
 }
 
-// watchFor polls the stack for d, checking at every look that nothing is
-// confirmed and the stack is never drift_detected.
-func (w *worldE2E) watchFor(t *testing.T, d time.Duration) {
+// watch looks at the stack until done holds, checking at every look that
+// nothing is confirmed and the stack is never drift_detected.
+func (w *worldE2E) watch(t *testing.T, what string, done func() bool) {
 	t.Helper()
-	until := time.Now().Add(d)
-	for time.Now().Before(until) {
+	poll.Until(t, time.Minute, what, func() bool {
 		var rec stackSeen
 		w.getJSON(t, "/v1/stacks/acme/web", &rec)
 		require.NotEqual(t, "drift_detected", rec.Status)
 		w.requireNothingConfirmed(t)
-		time.Sleep(100 * time.Millisecond) // the pace of the look, not a wait for an event
-	}
+		return done()
+	})
+}
+
+// watchPasses watches the stack (watch) until n passes that started after
+// since have committed.
+func (w *worldE2E) watchPasses(t *testing.T, since time.Time, n int) {
+	t.Helper()
+	w.watch(t, fmt.Sprintf("%d passes of acme/web", n), func() bool { return w.passed("acme", "web", since, n) })
 }
 
 // TestE2EShopifyAPIRefusingConnectionsAtStartIsNotDrift: the Shopify API
-// refuses connections for the first 5 seconds after serve starts, then
-// answers with the right subscriptions. Nothing is confirmed or announced
+// refuses connections for serve's first four passes (two intervals or
+// more, past the grace period), then answers with the right
+// subscriptions. Nothing is confirmed or announced
 // (it was provider_missing, critical, confirmed at once), the new stack is
 // reconciling meanwhile, and it is healthy within two passes of the API's
 // return.
 func TestE2EShopifyAPIRefusingConnectionsAtStartIsNotDrift(t *testing.T) {
 	t.Parallel()
-	late := freeAddr(t) // the API listens here only after 5s
+	late := freeAddr(t) // the API listens here only after four passes
 	var shopURL string
+	started := time.Now()
 	w := startWorldAt(t, worldStart{
 		cms: sim.CMSSanity, policy: honestPolicy,
 		before: func(world *sim.StackWorld) { shopURL = world.Shop.URL() },
 		config: func(text string) string { return strings.Replace(text, shopURL, "http://"+late, 1) },
 	})
 
-	w.watchFor(t, 5*time.Second)
+	w.watchPasses(t, started, 4)
 	var rec stackSeen
 	w.getJSON(t, "/v1/stacks/acme/web", &rec)
 	require.NotNil(t, rec.LastVerified, "passes ran during the outage")
@@ -103,7 +113,7 @@ func TestE2EShopifyAPIRefusingConnectionsAtStartIsNotDrift(t *testing.T) {
 	back := time.Now()
 
 	var healthyAt time.Time
-	eventually(t, 60*time.Second, "stack acme/web healthy after the API's return", func() bool {
+	poll.Until(t, 60*time.Second, "stack acme/web healthy after the API's return", func() bool {
 		var rec stackSeen
 		w.getJSON(t, "/v1/stacks/acme/web", &rec)
 		require.NotEqual(t, "drift_detected", rec.Status)
@@ -147,14 +157,18 @@ func TestE2ESiteAnsweringLateAtStartIsNotDrift(t *testing.T) {
 		cms: sim.CMSSanity, policy: honestPolicy,
 		before: func(world *sim.StackWorld) { require.NoError(t, world.Site.SetMode(sim.ModeDown)) },
 	})
-	eventually(t, 15*time.Second, "the first pass", func() bool {
+	poll.Until(t, time.Minute, "the first pass", func() bool {
 		var rec stackSeen
 		w.getJSON(t, "/v1/stacks/acme/web", &rec)
 		return rec.LastVerified != nil
 	})
-	w.watchFor(t, 300*time.Millisecond)
+	// The site stays down a few hundred ms after the first pass: less
+	// than the grace period (1s), which a count of passes cannot say (the
+	// next scheduled pass is 2s away), so this window is timed.
+	downUntil := time.Now().Add(300 * time.Millisecond)
+	w.watch(t, "the site down for 300ms", func() bool { return time.Now().After(downUntil) })
 	require.NoError(t, w.world.Site.SetMode(sim.ModeHealthy))
 	w.waitStatus(t, "healthy")
-	w.watchFor(t, 1500*time.Millisecond)
+	w.watchPasses(t, time.Now(), 1)
 	w.waitStatus(t, "healthy")
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/poll"
 )
 
 // update rewrites the generated docs of this package:
@@ -61,7 +63,7 @@ func scrapeFamilies(t *testing.T) map[string]*metricFamily {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
 	var body string
-	eventually(t, 10*time.Second, "first pass and the stream's subscription on /metrics", func() bool {
+	poll.Until(t, time.Minute, "first pass and the stream's subscription on /metrics", func() bool {
 		body = fetch(t, e.base+"/metrics")
 		return strings.Contains(body, "blackwell_stack_status{") && strings.Contains(body, `blackwell_bus_dropped_total{subscriber="stream"}`)
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -195,7 +196,7 @@ func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	e := metricsServer(t)
 	var body string
-	eventually(t, 10*time.Second, "first pass recorded in blackwell_stack_status", func() bool {
+	poll.Until(t, time.Minute, "first pass recorded in blackwell_stack_status", func() bool {
 		body = fetch(t, e.base+"/metrics")
 		return strings.Contains(body, "blackwell_stack_status{")
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -117,7 +118,7 @@ func startWorldAt(t *testing.T, o worldStart) *worldE2E {
 // that no pass has seen yet does not count, whatever its status).
 func (w *worldE2E) waitStatus(t *testing.T, want string) {
 	t.Helper()
-	eventually(t, 15*time.Second, "stack acme/web "+want, func() bool {
+	poll.Until(t, time.Minute, "stack acme/web "+want, func() bool {
 		var rec struct {
 			Status       string     `json:"status"`
 			LastVerified *time.Time `json:"last_verified"`
@@ -132,7 +133,7 @@ func (w *worldE2E) waitStatus(t *testing.T, want string) {
 func (w *worldE2E) waitDrift(t *testing.T, code, component string) string {
 	t.Helper()
 	severity := ""
-	eventually(t, 15*time.Second, code+" on "+component, func() bool {
+	poll.Until(t, time.Minute, code+" on "+component, func() bool {
 		var ds driftStatus
 		w.getJSON(t, "/v1/clients/acme/drift", &ds)
 		for _, d := range ds.DriftDetails {

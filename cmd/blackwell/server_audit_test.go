@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/audit"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
@@ -65,7 +66,7 @@ func TestServeSweepPrunesTheAuditLog(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 
 	var ans checkpointAnswer
-	eventually(t, 10*time.Second, "the old entries pruned", func() bool {
+	poll.Until(t, time.Minute, "the old entries pruned", func() bool {
 		resp, err := bearerClient(srv.bootstrapToken).Get("http://" + srv.Addr() + "/v1/audit/checkpoint")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -120,7 +121,7 @@ func TestServeSignsTheAuditHead(t *testing.T) {
 		require.NoError(t, srv.store.AppendAudit(ctx, []store.AuditEntry{{Timestamp: time.Now(), Action: "x", ClientID: "acme"}}))
 		head, err := srv.store.AuditChainHead(ctx)
 		require.NoError(t, err)
-		eventually(t, 10*time.Second, "the head signed", func() bool {
+		poll.Until(t, time.Minute, "the head signed", func() bool {
 			hs := heads()
 			return len(hs) == round+1 && hs[round].Seq == head.Seq
 		})

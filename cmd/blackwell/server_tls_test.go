@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/egress"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
@@ -201,7 +202,7 @@ func TestServeEgressAllowlistMakesRefusedProbesUnknown(t *testing.T) {
 
 	// Passes every second; confirmation needs 2 observations or 3 s: four
 	// passes would have confirmed a resource_unhealthy drift.
-	eventually(t, 15*time.Second, "four passes", func() bool {
+	poll.Until(t, time.Minute, "four passes", func() bool {
 		var res struct{ Items []any }
 		e.getJSON(t, "/v1/clients/acme/reconciliations?limit=10", &res)
 		return len(res.Items) >= 4

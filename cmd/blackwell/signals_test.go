@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
@@ -76,7 +77,7 @@ func TestServeBinaryReloadsOnSIGHUPAndStopsOnSIGTERM(t *testing.T) {
 	changed := e2eConfig(site.URL(), "\n    port: {probe: tcp, address: \""+site.Addr()+"\"}")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(changed), 0o600))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	eventually(t, 10*time.Second, "SIGHUP applied the new version", func() bool {
+	poll.Until(t, time.Minute, "SIGHUP applied the new version", func() bool {
 		e.getJSON(t, "/v1/stacks/acme/web", &rec)
 		return rec.StateVersion == "v1.1.0"
 	})

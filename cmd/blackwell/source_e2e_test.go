@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
@@ -91,7 +92,7 @@ func TestTheFileIsTheSourceOfTruthExceptForAHeldRollback(t *testing.T) {
 	e.getJSON(t, "/v1/stacks/acme/web", &rec)
 	require.Equal(t, "v1.3.0", rec.StateVersion)
 	require.NotNil(t, rec.Hold)
-	eventually(t, 20*time.Second, "a pass verifies the pinned version", func() bool {
+	poll.Until(t, 20*time.Second, "a pass verifies the pinned version", func() bool {
 		e.getJSON(t, "/v1/stacks/acme/web", &rec)
 		return rec.AppliedHash == patched.DesiredHash
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
@@ -108,7 +109,7 @@ func TestStreamAndChannelsFromPostedConfig(t *testing.T) {
 
 	require.NoError(t, site.SetMode(sim.ModeFailing))
 	waitKind("drift.detected")
-	eventually(t, 15*time.Second, "drift announced on the channel from the posted config", func() bool { return len(seen()) >= 1 })
+	poll.Until(t, time.Minute, "drift announced on the channel from the posted config", func() bool { return len(seen()) >= 1 })
 	require.Equal(t, []string{"io.blackwell.drift.detected"}, seen())
 
 	// Shutdown ends the open stream first, instead of waiting for it.

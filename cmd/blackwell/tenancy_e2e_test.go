@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -525,7 +526,7 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 		require.NoError(t, tn.site.SetMode(sim.ModeMissing))
 	}
 	for _, tn := range []*tenant{s.acme, s.globex} {
-		eventually(t, 15*time.Second, tn.client+" has a heal, an approval and open drift", func() bool {
+		poll.Until(t, time.Minute, tn.client+" has a heal, an approval and open drift", func() bool {
 			var heals, approvals struct {
 				Items []struct {
 					ID, Status, ClientID string

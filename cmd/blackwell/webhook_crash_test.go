@@ -62,6 +62,8 @@ spec:
 		newest   = map[string]time.Time{}
 		sent     atomic.Int64
 		stop     = make(chan struct{})
+		enough   = make(chan struct{}) // closed at 1,500 acknowledged
+		once     sync.Once
 		wg       sync.WaitGroup
 		t0       = time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 		client   = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -97,6 +99,9 @@ spec:
 					if updated.After(newest[gid]) {
 						newest[gid] = updated
 					}
+					if len(acked) >= 1500 {
+						once.Do(func() { close(enough) })
+					}
 					mu.Unlock()
 				}
 			}
@@ -104,15 +109,10 @@ spec:
 	}
 	// Kill once a good number of deliveries is acknowledged: the kill
 	// lands among commits in flight.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 1500 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	// (After 30s it lands wherever the senders are.)
+	select {
+	case <-enough:
+	case <-time.After(30 * time.Second):
 	}
 	require.NoError(t, cmd.Process.Kill()) // SIGKILL
 	close(stop)

@@ -62,6 +62,9 @@ type Tuner struct {
 	stopped bool
 	sample  []metrics.Sample
 	percent int // GOGC as last set
+	// armed: a sentinel's cleanup is yet to run (one armed before Stop
+	// runs after it and changes nothing; tests wait for it).
+	armed bool
 }
 
 // sentinel is freed by every cycle; its cleanup runs the adjustment. It
@@ -82,13 +85,14 @@ func Start(floor uint64) *Tuner {
 	}
 	t.mu.Lock()
 	t.adjust()
-	t.mu.Unlock()
 	t.arm()
+	t.mu.Unlock()
 	return t
 }
 
-// arm has the next cycle call cycle.
+// arm has the next cycle call cycle. t.mu is held.
 func (t *Tuner) arm() {
+	t.armed = true
 	runtime.AddCleanup(new(sentinel), (*Tuner).cycle, t)
 }
 
@@ -96,6 +100,7 @@ func (t *Tuner) arm() {
 func (t *Tuner) cycle() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.armed = false
 	if t.stopped {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/poll"
 )
 
 func TestPercent(t *testing.T) {
@@ -70,8 +72,12 @@ func TestTunerFollowsTheLiveHeap(t *testing.T) {
 	if got := gogc(); got != 100 {
 		t.Fatalf("after Stop GOGC = %d, want 100", got)
 	}
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond) // a cleanup already queued must not set it again
+	// The cleanup armed before Stop runs after the next cycle; it must
+	// not set GOGC again.
+	poll.Until(t, 10*time.Second, "the cleanup armed before Stop", func() bool {
+		runtime.GC()
+		return !tu.isArmed()
+	})
 	if got := gogc(); got != 100 {
 		t.Fatalf("a cycle after Stop set GOGC to %d", got)
 	}
@@ -91,14 +97,20 @@ func TestStartWithoutFloorDoesNothing(t *testing.T) {
 // waitPercent runs cycles until the tuner's GOGC satisfies ok.
 func waitPercent(t *testing.T, tu *Tuner, ok func(int) bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok(tu.GCPercent()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: GOGC still %d", what, tu.GCPercent())
+	poll.Until(t, 10*time.Second, what, func() bool {
+		if ok(tu.GCPercent()) {
+			return true
 		}
 		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
+}
+
+// isArmed: a cleanup of the tuner is yet to run.
+func (t *Tuner) isArmed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.armed
 }
 
 // gogc is the runtime's GOGC now.

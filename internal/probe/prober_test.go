@@ -16,6 +16,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
@@ -67,18 +68,6 @@ func closedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	return addr
-}
-
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestProbeBadConfigIsUnknown(t *testing.T) {
@@ -198,7 +187,7 @@ func TestProbeAllBoundsConcurrency(t *testing.T) {
 	}
 
 	// The bound fills up, and holds while every request is held.
-	waitFor(t, func() bool { return inFlight.Load() == bound })
+	poll.Until(t, 10*time.Second, "the bound of probes in flight", func() bool { return inFlight.Load() == bound })
 	close(gate)
 
 	for range 2 {

@@ -11,17 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
-)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		require.True(t, time.Now().Before(deadline), "timed out waiting for %s", what)
-		time.Sleep(time.Millisecond)
-	}
-}
+	"github.com/blackwellio/blackwell/internal/poll"
+)
 
 func TestPriorityLimiterServesWaitingWritesBeforeWaitingReads(t *testing.T) {
 	t.Parallel()
@@ -35,7 +27,7 @@ func TestPriorityLimiterServesWaitingWritesBeforeWaitingReads(t *testing.T) {
 				served <- name
 			}
 		}()
-		waitFor(t, name+" to queue", func() bool { w, r := p.waiting(); return w == writes && r == reads })
+		poll.Until(t, 10*time.Second, name+" to queue", func() bool { w, r := p.waiting(); return w == writes && r == reads })
 	}
 	start("read1", false, 1, 0)
 	start("read2", false, 2, 0)
@@ -66,7 +58,7 @@ func TestPriorityLimiterLeavesOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Wait(ctx, true) }()
-	waitFor(t, "the write to queue", func() bool { w, _ := p.waiting(); return w == 1 })
+	poll.Until(t, 10*time.Second, "the write to queue", func() bool { w, _ := p.waiting(); return w == 1 })
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	w, r := p.waiting()
@@ -138,14 +130,14 @@ func TestHealCallsGoFirst(t *testing.T) {
 				served <- name
 			}
 		}()
-		waitFor(t, name+" to queue", func() bool { _, r := lim.waiting(); return r == i+1 })
+		poll.Until(t, 10*time.Second, name+" to queue", func() bool { _, r := lim.waiting(); return r == i+1 })
 	}
 	go func() {
 		if call(ForHeal(context.Background()), http.MethodGet) == nil {
 			served <- "heal-read"
 		}
 	}()
-	waitFor(t, "the heal to queue", func() bool { w, _ := lim.waiting(); return w == 1 })
+	poll.Until(t, 10*time.Second, "the heal to queue", func() bool { w, _ := lim.waiting(); return w == 1 })
 	lim.mu.Lock()
 	lim.lim.SetLimit(200)
 	lim.notifyLocked()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/poll"
 )
 
 type testClock struct {
@@ -49,7 +51,7 @@ func TestSharedOneFetchForConcurrentCallersAndTheWindow(t *testing.T) {
 			got[i] = v
 		})
 	}
-	waitFor(t, "every caller to join", func() bool {
+	poll.Until(t, 10*time.Second, "every caller to join", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		c := s.inflight["acct"]
@@ -130,7 +132,7 @@ func TestSharedCancellation(t *testing.T) {
 	defer cancel2()
 	res2 := make(chan int, 1)
 	go func() { v, _ := s.Do(ctx2, "k", fetch); res2 <- v }()
-	waitFor(t, "the second caller to join", func() bool {
+	poll.Until(t, 10*time.Second, "the second caller to join", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.inflight["k"].waiters == 2

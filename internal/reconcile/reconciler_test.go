@@ -15,6 +15,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/sim"
@@ -360,15 +361,19 @@ func TestFailedPassIsRetriedWithBackoff(t *testing.T) {
 	f := setup(t, fixtureOpts{wrap: func(s store.Store) store.Store { fs = &flakyStore{Store: s}; return fs }})
 	f.apply(t, policy(1), stack("acme", "web", config.StackSpec{}))
 	fs.failing.Store(true)
+	// The only timer on the fake clock is the queue's heartbeat ticker
+	// until the failed pass is requeued with its backoff.
+	waiters := f.clock.Waiters()
 	require.NoError(t, f.loop.Start(context.Background()))
 	t.Cleanup(func() { f.loop.Stop(context.Background()) })
 
-	waitFor(t, func() bool { return fs.calls.Load() >= 1 })
-	// The first retry waits the 1s base backoff on the (fake) clock.
-	time.Sleep(50 * time.Millisecond) // let the worker requeue; no clock moves
+	poll.Until(t, 10*time.Second, "the first pass", func() bool { return fs.calls.Load() >= 1 })
+	// The first retry waits the 1s base backoff on the (fake) clock: the
+	// requeue sets a timer, and no retry runs while no clock moves.
+	poll.Until(t, 10*time.Second, "the retry's timer", func() bool { return f.clock.Waiters() > waiters })
 	require.Equal(t, int64(1), fs.calls.Load(), "no retry before the backoff")
 	f.clock.Step(1100 * time.Millisecond)
-	waitFor(t, func() bool { return fs.calls.Load() >= 2 })
+	poll.Until(t, 10*time.Second, "the retry", func() bool { return fs.calls.Load() >= 2 })
 	fs.failing.Store(false)
 	f.clock.Step(2100 * time.Millisecond)
 	r := <-f.passes
@@ -498,17 +503,6 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestPausedLoopRunsNoPassUntilResumed(t *testing.T) {

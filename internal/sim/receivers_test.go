@@ -18,6 +18,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/stdwebhook"
 )
@@ -369,10 +370,7 @@ func TestNATSReceiverSeesWhatTheStreamStores(t *testing.T) {
 	require.NoError(t, ch.Send(t.Context(), m), "a redelivery, dropped by the stream")
 	require.NoError(t, ch.Send(t.Context(), receiverMessage("d1", notify.KindResolved, 2)))
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(r.Received()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "two messages in the stream", func() bool { return len(r.Received()) >= 2 })
 	got := r.Received()
 	require.Len(t, got, 2)
 	require.Equal(t, prefix+".acme-corp", got[0].Subject)

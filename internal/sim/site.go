@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/poll"
 )
 
 // Mode is how a Site answers.
@@ -199,17 +201,12 @@ func (s *Site) stopLocked() {
 // listenAgain listens on addr, retrying for a moment: the port was ours a
 // moment ago, but the kernel may still be letting go of it.
 func listenAgain(addr string) (net.Listener, error) {
-	deadline := time.Now().Add(time.Second)
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			return ln, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("site listen again on %s: %w", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var ln net.Listener
+	var err error
+	if poll.Wait(time.Second, "listen", func() bool { ln, err = net.Listen("tcp", addr); return err == nil }) != nil {
+		return nil, fmt.Errorf("site listen again on %s: %w", addr, err)
 	}
+	return ln, nil
 }
 
 func (s *Site) handle(w http.ResponseWriter, r *http.Request) {

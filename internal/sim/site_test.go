@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
@@ -163,7 +164,7 @@ func TestSiteCloseReleasesSlowRequests(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, func() bool { return b.site.Requests() == 1 })
+	poll.Until(t, 10*time.Second, "the site's first request", func() bool { return b.site.Requests() == 1 })
 	b.site.Close()
 	select {
 	case err := <-errc:
@@ -211,16 +212,4 @@ func TestSiteConcurrentModeChanges(t *testing.T) {
 	status, _, err := b.get(t)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
-}
-
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
