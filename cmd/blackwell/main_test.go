@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -295,4 +296,23 @@ func cmdTamperAudit(ts *testscript.TestScript, neg bool, args []string) {
 	if n, _ := res.RowsAffected(); n != 1 {
 		ts.Fatalf("tamperaudit: no entry %s", args[0])
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (a server's
+// log).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

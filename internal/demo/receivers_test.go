@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/poll"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -51,17 +52,17 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 		receivers = append(receivers, sim.ReceiverNATS)
 	}
 	// acme-corp heals a deleted Shopify webhook: detected, healed, resolved.
-	isFault := func(n demoNotice) bool {
+	isFault := func(n Notice) bool {
 		return n.ClientID == "acme-corp" && n.StackID == "shop-prod" && n.Code == "webhook_broken"
 	}
 	var (
 		mu       sync.Mutex
-		notices  []demoNotice
+		notices  []Notice
 		resolved = map[string]bool{}
 		once     sync.Once
 		complete = make(chan struct{})
 	)
-	onNotify := func(n demoNotice) {
+	onNotify := func(n Notice) {
 		mu.Lock()
 		defer mu.Unlock()
 		notices = append(notices, n)
@@ -77,19 +78,20 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	listen := freeAddr(t)
+	listen, err := concreteListen("127.0.0.1:0")
+	require.NoError(t, err)
 	tokenFile := filepath.Join(dir, "bootstrap-token")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemo(ctx, &out, demoOptions{
-			listen: listen, bootstrapTokenFile: tokenFile, faultEvery: time.Second, mendAfter: time.Minute, interval: time.Second,
-			duration:  90 * time.Second,
-			faultName: "Shopify webhook products/update deleted", faultStack: "acme-corp/shop-prod", faultLimit: 1,
-			natsSubject: "bwdemo-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".drift-events",
-			dir:         dir, onNotify: onNotify,
+		done <- Run(ctx, &out, Options{
+			Listen: listen, BootstrapTokenFile: tokenFile, FaultEvery: time.Second, MendAfter: time.Minute, Interval: time.Second,
+			Duration:  90 * time.Second,
+			FaultName: "Shopify webhook products/update deleted", FaultStack: "acme-corp/shop-prod", FaultLimit: 1,
+			NATSSubject: "bwdemo-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".drift-events",
+			Dir:         dir, OnNotify: onNotify,
 		})
 	}()
 	select {
@@ -109,7 +111,10 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 				StartedAt time.Time `json:"started_at"`
 			} `json:"items"`
 		}
-		resp, err := bearerClient(strings.TrimSpace(string(token))).Get("http://" + listen + "/v1/clients/acme-corp/reconciliations?stack_id=shop-prod&limit=3")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+listen+"/v1/clients/acme-corp/reconciliations?stack_id=shop-prod&limit=3", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -151,7 +156,7 @@ func TestDemoDriftReachesEveryReceiverOnce(t *testing.T) {
 
 	// The demo's store, verified from the outside: the chain holds the
 	// drift's detection and resolution.
-	st, err := openStore(t.Context(), "sqlite://"+dir+"/blackwell.db")
+	st, err := bwserver.OpenStore(t.Context(), "sqlite://"+dir+"/blackwell.db")
 	require.NoError(t, err)
 	defer st.Close()
 	var entries []store.AuditEntry
@@ -195,7 +200,7 @@ func TestDemoNoticesReadEveryReceiver(t *testing.T) {
 	}
 	digest := notify.Message{ClientID: "globex", Severity: drift.SeverityMedium, Timestamp: at, Kind: notify.KindDigest,
 		IdempotencyKey: "digest:demo-slack:globex:1762164000000", Digest: &notify.Digest{Held: 3, Since: at, Until: at}}
-	want := demoNotice{ClientID: "acme-corp", StackID: "shop-prod", Code: "webhook_broken", DriftID: "d1f00d"}
+	want := Notice{ClientID: "acme-corp", StackID: "shop-prod", Code: "webhook_broken", DriftID: "d1f00d"}
 	for _, tc := range []struct {
 		name string
 		n    sim.Notification
@@ -209,7 +214,7 @@ func TestDemoNoticesReadEveryReceiver(t *testing.T) {
 		{"email", sim.Notification{Receiver: sim.ReceiverEmail, Body: mailOf(msg(notify.KindResolved, 3))}, "resolved"},
 		{"nats", sim.Notification{Receiver: sim.ReceiverNATS, Body: jsonOf(msg(notify.KindReminder, 2))}, "reminder"},
 	} {
-		var dn demoNotices
+		var dn notices
 		if tc.name == "pagerduty resolve" {
 			_, err := dn.read(sim.Notification{Receiver: sim.ReceiverPagerDuty, Body: jsonOf(notify.PagerDutyEvent("k", msg(notify.KindDetected, 1)))})
 			require.NoError(t, err)
@@ -227,13 +232,13 @@ func TestDemoNoticesReadEveryReceiver(t *testing.T) {
 		{Receiver: sim.ReceiverWebhook, Body: jsonOf(notify.NewCloudEvent(digest))},
 		{Receiver: sim.ReceiverPagerDuty, Body: jsonOf(notify.PagerDutyEvent("k", digest))},
 	} {
-		var dn demoNotices
+		var dn notices
 		got, err := dn.read(n)
 		require.NoError(t, err, n.Receiver)
 		require.Equal(t, "notify "+n.Receiver+": globex digest (held back by the channel's rate limit)", got.line())
 	}
 
-	var dn demoNotices
+	var dn notices
 	_, err := dn.read(sim.Notification{Receiver: sim.ReceiverNATS, Body: []byte(`{"kind":"detected"}`)})
 	require.Error(t, err, "no drift id")
 	_, err = dn.read(sim.Notification{Receiver: sim.ReceiverSlack, Body: []byte(`not json`)})
