@@ -7,9 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,13 +27,9 @@ const (
 	planKept = "kept"
 )
 
-// planChangeItem is one changed path of a stack's canonical spec.
-type planChangeItem struct {
-	Op   string `json:"op"` // + added, - removed, ~ changed
-	Path string `json:"path"`
-	From any    `json:"from,omitempty"`
-	To   any    `json:"to,omitempty"`
-}
+// planChangeItem is one changed path of a stack's canonical spec or a
+// policy's effective spec (config.DiffJSON).
+type planChangeItem = config.Change
 
 // planStack is what applying the file would do to one stack.
 type planStack struct {
@@ -179,7 +172,7 @@ func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error
 			if err := json.Unmarshal(canonical, &to); err != nil {
 				return plan{}, fmt.Errorf("decode canonical spec of %s: %w", st.Metadata.Key(), err)
 			}
-			ps.Changes = append(ps.Changes, diffJSON("", from, to)...)
+			ps.Changes = append(ps.Changes, config.DiffJSON("", from, to)...)
 		}
 		switch {
 		case len(ps.Changes) > 0 && rec.Hold != nil:
@@ -212,60 +205,6 @@ func makePlan(cmd *cobra.Command, c *apiClient, cfg *config.Config) (plan, error
 		return plan{}, err
 	}
 	return p, nil
-}
-
-// diffJSON lists the paths where to differs from from. Objects are compared
-// key by key; arrays and scalars as whole values.
-func diffJSON(path string, from, to any) []planChangeItem {
-	fm, fok := from.(map[string]any)
-	tm, tok := to.(map[string]any)
-	if !fok || !tok {
-		switch {
-		case from == nil && to == nil:
-			return nil
-		case from == nil:
-			return []planChangeItem{{Op: "+", Path: path, To: to}}
-		case to == nil:
-			return []planChangeItem{{Op: "-", Path: path, From: from}}
-		case reflect.DeepEqual(from, to):
-			return nil
-		}
-		return []planChangeItem{{Op: "~", Path: path, From: from, To: to}}
-	}
-	keys := make([]string, 0, len(fm)+len(tm))
-	for k := range fm {
-		keys = append(keys, k)
-	}
-	for k := range tm {
-		if _, ok := fm[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	var out []planChangeItem
-	for _, k := range keys {
-		out = append(out, diffJSON(joinPath(path, k), fm[k], tm[k])...)
-	}
-	return out
-}
-
-// joinPath appends a key to a dotted path; keys that are not plain words
-// are quoted in brackets.
-func joinPath(path, key string) string {
-	plain := key != ""
-	for _, c := range key {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			plain = false
-			break
-		}
-	}
-	if !plain {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // ANSI colours of plan lines.

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/blackwellio/blackwell/internal/config"
 )
 
 func newPolicyCmd(g *globals) *cobra.Command {
@@ -99,7 +101,7 @@ func flattenJSON(path string, v any) [][2]string {
 		}
 		var out [][2]string
 		for _, k := range slices.Sorted(maps.Keys(x)) {
-			out = append(out, flattenJSON(joinPath(path, k), x[k])...)
+			out = append(out, flattenJSON(config.JoinPath(path, k), x[k])...)
 		}
 		return out
 	case []any:

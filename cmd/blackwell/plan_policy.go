@@ -41,17 +41,14 @@ type wirePolicy struct {
 	Source string          `json:"source"`
 }
 
-// planPolicies compares each policy of cfg with the policy in effect on
-// the server. A policy is created where the server holds none at its
-// level (the stack's own, or the client-wide one), else changed where the
-// effective specs differ.
+// planPolicies fetches the policy in effect on the server for each policy
+// of cfg and compares the two (config.ComparePolicy).
 func planPolicies(cmd *cobra.Command, c *apiClient, cfg *config.Config, p *plan) error {
 	for _, pol := range cfg.Policies {
 		pp := planPolicy{ClientID: pol.Metadata.ClientID, StackID: pol.Metadata.StackID, Changes: []planChangeItem{}}
-		level := "client"
 		var q url.Values
 		if pp.StackID != "" {
-			level, q = "stack", url.Values{"stack_id": {pp.StackID}}
+			q = url.Values{"stack_id": {pp.StackID}}
 		}
 		var cur wirePolicy
 		_, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", pp.ClientID, "policy"), query: q}, &cur)
@@ -63,30 +60,17 @@ func planPolicies(cmd *cobra.Command, c *apiClient, cfg *config.Config, p *plan)
 		default:
 			pp.InEffect = cur.Source
 		}
-		// Both sides as the server would use them: defaults filled in.
-		want, err := json.Marshal(config.EffectivePolicy(&pol.Spec, nil))
+		action, changes, err := config.ComparePolicy(pol, pp.InEffect, cur.Spec)
 		if err != nil {
-			return fmt.Errorf("encode policy %s: %w", pp.key(), err)
+			return err
 		}
-		var from, to any
-		if err := json.Unmarshal(want, &to); err != nil {
-			return fmt.Errorf("decode policy %s: %w", pp.key(), err)
-		}
-		if pp.InEffect != "" {
-			if err := json.Unmarshal(cur.Spec, &from); err != nil {
-				return fmt.Errorf("decode the server's policy of %s: %w", pp.key(), err)
-			}
-			pp.Changes = append(pp.Changes, diffJSON("", from, to)...)
-		}
-		switch {
-		case pp.InEffect != level:
-			pp.Action = planCreate
+		pp.Action, pp.Changes = string(action), append(pp.Changes, changes...)
+		switch action {
+		case config.PolicyCreate:
 			p.Summary.Add++
-		case len(pp.Changes) > 0:
-			pp.Action = planChange
+		case config.PolicyChange:
 			p.Summary.Change++
 		default:
-			pp.Action = planUnchanged
 			p.Summary.Unchanged++
 		}
 		p.Policies = append(p.Policies, pp)

@@ -2,25 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
-
-func TestDiffJSON(t *testing.T) {
-	t.Parallel()
-	var from, to any
-	require.NoError(t, json.Unmarshal([]byte(`{"a": 1, "b": {"c": "x", "d": [1, 2]}, "gone": true, "odd key": 1}`), &from))
-	require.NoError(t, json.Unmarshal([]byte(`{"a": 1, "b": {"c": "y", "d": [1, 2], "e": null, "f": 2}, "odd key": 2}`), &to))
-	require.Equal(t, []planChangeItem{
-		{Op: "~", Path: "b.c", From: "x", To: "y"},
-		{Op: "+", Path: "b.f", To: float64(2)},
-		{Op: "-", Path: "gone", From: true},
-		{Op: "~", Path: `["odd key"]`, From: float64(1), To: float64(2)},
-	}, diffJSON("", from, to))
-	require.Empty(t, diffJSON("", from, from))
-}
 
 func TestPrintPlanColour(t *testing.T) {
 	t.Parallel()
