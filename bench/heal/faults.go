@@ -186,17 +186,32 @@ func (r *bench) ssg(s *benchStack) provider.Binding {
 }
 
 // faultKinds is the fault mix: every drift code, and a site that is down
-// (resource_unhealthy that a rebuild cannot fix).
+// (resource_unhealthy that a rebuild cannot fix), in this order.
 func faultKinds() []*faultKind {
-	fixed := func(c string) func(*benchStack) string { return func(*benchStack) string { return c } }
-	site := func(m sim.Mode) func(*bench, context.Context, *benchStack) (time.Time, error) {
-		return func(_ *bench, _ context.Context, s *benchStack) (time.Time, error) {
-			return time.Time{}, s.world.Site.SetMode(m)
-		}
+	return slices.Concat(webhookDeletedFaults(), subscriptionFaults(), siteAndContentFaults(), credentialFaults(), unhealableFaults())
+}
+
+// fixedComponent is a fault kind's component that is the same on every
+// stack.
+func fixedComponent(c string) func(*benchStack) string { return func(*benchStack) string { return c } }
+
+// siteMode injects a site mode.
+func siteMode(m sim.Mode) func(*bench, context.Context, *benchStack) (time.Time, error) {
+	return func(_ *bench, _ context.Context, s *benchStack) (time.Time, error) {
+		return time.Time{}, s.world.Site.SetMode(m)
 	}
-	siteHealthy := func(_ *bench, _ context.Context, s *benchStack) error { return s.world.Site.SetMode(sim.ModeHealthy) }
+}
+
+// siteHealthy mends a site.
+func siteHealthy(_ *bench, _ context.Context, s *benchStack) error {
+	return s.world.Site.SetMode(sim.ModeHealthy)
+}
+
+// webhookDeletedFaults: the Shopify and CMS webhooks our receivers
+// depend on, deleted or deactivated.
+func webhookDeletedFaults() []*faultKind {
 	return []*faultKind{
-		{name: "Shopify webhook deleted", class: healable, count: 100, code: drift.WebhookBroken, component: fixed("shop-products"),
+		{name: "Shopify webhook deleted", class: healable, count: 100, code: drift.WebhookBroken, component: fixedComponent("shop-products"),
 			inject: func(_ *bench, _ context.Context, s *benchStack) (time.Time, error) {
 				for _, h := range s.world.Shop.Webhooks() {
 					if h.Topic == "products/update" {
@@ -252,8 +267,15 @@ func faultKinds() []*faultKind {
 				}
 				return nil
 			}},
+	}
+}
+
+// subscriptionFaults: webhook subscriptions that no longer match the
+// desired state.
+func subscriptionFaults() []*faultKind {
+	return []*faultKind{
 		{name: "Shopify: undeclared topic at our receiver", class: healable, count: 75, code: drift.IntegrationMismatch,
-			component: fixed("shop-products"),
+			component: fixedComponent("shop-products"),
 			inject: func(r *bench, _ context.Context, s *benchStack) (time.Time, error) {
 				s.world.Shop.AddWebhook("orders/create", s.world.Receiver(r.prefix, "shopify"))
 				return time.Time{}, nil
@@ -302,25 +324,38 @@ func faultKinds() []*faultKind {
 				}
 				return nil
 			}},
-		{name: "site answers 503", class: healable, count: 150, code: drift.ResourceUnhealthy, component: fixed("site"),
-			inject: site(sim.ModeFailing), mend: siteHealthy},
-		{name: "post published, site not rebuilt", class: healable, count: 125, code: drift.ContentStale, component: fixed("post"),
+	}
+}
+
+// siteAndContentFaults: a failing site, stale content and a desired
+// state the providers do not have yet.
+func siteAndContentFaults() []*faultKind {
+	return []*faultKind{
+		{name: "site answers 503", class: healable, count: 150, code: drift.ResourceUnhealthy, component: fixedComponent("site"),
+			inject: siteMode(sim.ModeFailing), mend: siteHealthy},
+		{name: "post published, site not rebuilt", class: healable, count: 125, code: drift.ContentStale, component: fixedComponent("post"),
 			staleness: true, inject: (*bench).publish,
 			mend: func(r *bench, ctx context.Context, s *benchStack) error {
 				_, err := r.builder.Trigger(ctx, r.ssg(s))
 				return err
 			}},
 		{name: "desired state that needs a new subscription", class: healable, count: 100, code: drift.ConfigPending,
-			component: fixed("desired_state"), once: true,
+			component: fixedComponent("desired_state"), once: true,
 			also:   func(*benchStack) []driftKey { return []driftKey{{drift.WebhookBroken, "shop-customers"}} },
 			inject: (*bench).applyNewVersion},
-		{name: "Shopify token revoked", class: alertOnly, count: 50, code: drift.ProviderUnauthorized, component: fixed("ecommerce"),
+	}
+}
+
+// credentialFaults: revoked provider tokens: alert only.
+func credentialFaults() []*faultKind {
+	return []*faultKind{
+		{name: "Shopify token revoked", class: alertOnly, count: 50, code: drift.ProviderUnauthorized, component: fixedComponent("ecommerce"),
 			inject: func(_ *bench, _ context.Context, s *benchStack) (time.Time, error) {
 				s.world.Shop.RevokeToken()
 				return time.Time{}, nil
 			},
 			mend: func(_ *bench, _ context.Context, s *benchStack) error { s.world.Shop.RestoreToken(); return nil }},
-		{name: "CMS token revoked", class: alertOnly, count: 50, code: drift.ProviderUnauthorized, component: fixed("cms"),
+		{name: "CMS token revoked", class: alertOnly, count: 50, code: drift.ProviderUnauthorized, component: fixedComponent("cms"),
 			inject: func(_ *bench, _ context.Context, s *benchStack) (time.Time, error) {
 				if s.world.Sanity != nil {
 					s.world.Sanity.RevokeToken()
@@ -337,12 +372,19 @@ func faultKinds() []*faultKind {
 				}
 				return nil
 			}},
-		{name: "events from another CMS", class: needsApproval, count: 75, code: drift.ProviderChanged, component: fixed("cms"),
+	}
+}
+
+// unhealableFaults: drift that needs approval, and a site that is down
+// (resource_unhealthy that a rebuild cannot fix).
+func unhealableFaults() []*faultKind {
+	return []*faultKind{
+		{name: "events from another CMS", class: needsApproval, count: 75, code: drift.ProviderChanged, component: fixedComponent("cms"),
 			last: true, once: true, inject: (*bench).foreignEvent},
-		{name: "site answers 404", class: needsApproval, count: 75, code: drift.ResourceMissing, component: fixed("site"),
-			inject: site(sim.ModeMissing), mend: siteHealthy},
-		{name: "site is down (connection refused)", class: unfixable, count: 75, code: drift.ResourceUnhealthy, component: fixed("site"),
-			inject: site(sim.ModeDown), mend: siteHealthy},
+		{name: "site answers 404", class: needsApproval, count: 75, code: drift.ResourceMissing, component: fixedComponent("site"),
+			inject: siteMode(sim.ModeMissing), mend: siteHealthy},
+		{name: "site is down (connection refused)", class: unfixable, count: 75, code: drift.ResourceUnhealthy, component: fixedComponent("site"),
+			inject: siteMode(sim.ModeDown), mend: siteHealthy},
 	}
 }
 

@@ -115,210 +115,43 @@ type report struct {
 	skipped        int
 }
 
+// stackAudit is a stack's drift_detected and drift_resolved entries.
+type stackAudit struct{ detected, resolved []auditDrift }
+
+// storeRecord is what the store recorded since the start, by client.
+type storeRecord struct {
+	audit     map[string]*stackAudit
+	heals     map[string][]store.HealAttempt
+	approvals map[string][]store.Approval
+}
+
 // analyse matches the store's record since the start to the faults.
 func (r *bench) analyse(ctx context.Context, since time.Time) (*report, error) {
-	st := r.store
 	rep := &report{stacks: len(r.stacks)}
-	// Audit entries by stack.
-	type stackAudit struct{ detected, resolved []auditDrift }
-	byStack := map[string]*stackAudit{}
-	for _, s := range r.stacks {
-		byStack[s.world.ClientID] = &stackAudit{}
+	rec := storeRecord{}
+	var err error
+	if rec.audit, rep.driftReports, err = r.auditByStack(ctx, since); err != nil {
+		return nil, err
 	}
-	clientOf := func(action string) (map[string][]auditDrift, error) {
-		entries, err := store.All(func(cursor store.Page) ([]store.AuditEntry, store.Page, error) {
-			return st.ListAudit(ctx, store.AuditQuery{Action: action, Since: since, Cursor: cursor, Limit: 1000})
-		})
+	if rec.heals, err = r.healsByStack(ctx, since); err != nil {
+		return nil, err
+	}
+	if rec.approvals, rep.pendingApprov, err = r.approvalsByStack(ctx, since); err != nil {
+		return nil, err
+	}
+	for _, s := range r.stacks {
+		passes, err := r.stackPasses(ctx, s, since, rep)
 		if err != nil {
-			return nil, fmt.Errorf("list %s audit entries: %w", action, err)
+			return nil, err
 		}
-		out := map[string][]auditDrift{}
-		for _, e := range entries {
-			var ch struct {
-				Code      drift.Code `json:"code"`
-				Component string     `json:"component"`
-			}
-			_ = json.Unmarshal(e.ChangesMade, &ch)
-			out[e.ClientID] = append(out[e.ClientID], auditDrift{at: e.Timestamp, driftID: e.DriftID,
-				reconciliationID: e.ReconciliationID, key: driftKey{ch.Code, ch.Component}})
-		}
-		return out, nil
-	}
-	detected, err := clientOf("drift_detected")
-	if err != nil {
-		return nil, err
-	}
-	resolved, err := clientOf("drift_resolved")
-	if err != nil {
-		return nil, err
-	}
-	for c, ds := range detected {
-		if byStack[c] == nil {
-			byStack[c] = &stackAudit{}
-		}
-		byStack[c].detected = ds
-		rep.driftReports += len(ds)
-	}
-	for c, ds := range resolved {
-		if byStack[c] == nil {
-			byStack[c] = &stackAudit{}
-		}
-		byStack[c].resolved = ds
-	}
-
-	// Heal attempts and approvals by stack.
-	allHeals, err := store.All(func(cursor store.Page) ([]store.HealAttempt, store.Page, error) {
-		return st.ListHeals(ctx, store.HealQuery{Since: since, Cursor: cursor, Limit: 1000})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list heal attempts: %w", err)
-	}
-	heals := map[string][]store.HealAttempt{}
-	for _, a := range allHeals {
-		heals[a.ClientID] = append(heals[a.ClientID], a)
-	}
-	allApprovals, err := store.All(func(cursor store.Page) ([]store.Approval, store.Page, error) {
-		return st.ListApprovals(ctx, store.ApprovalQuery{Cursor: cursor, Limit: 1000})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list approvals: %w", err)
-	}
-	approvals := map[string][]store.Approval{}
-	for _, a := range allApprovals {
-		if !a.CreatedAt.Before(since) {
-			approvals[a.ClientID] = append(approvals[a.ClientID], a)
-			if a.Status == store.ApprovalPending {
-				rep.pendingApprov++
-			}
-		}
-	}
-
-	for _, s := range r.stacks {
-		w := s.world
-		// The stack's passes since the start, oldest first.
-		var passes []store.ReconciliationResult
-		cursor := ""
-	pages:
-		for {
-			rs, page, err := st.ListReconciliations(ctx, w.ClientID, w.StackID, cursor, 1000)
-			if err != nil {
-				return nil, fmt.Errorf("list the passes of %s: %w", w.ClientID, err)
-			}
-			for _, res := range rs {
-				if res.StartedAt.Before(since) {
-					break pages
-				}
-				passes = append(passes, res)
-				rep.passes++
-				if res.Status != store.ResultSuccess {
-					rep.passErrors++
-				}
-			}
-			if page == "" {
-				break
-			}
-			cursor = page
-		}
-		slices.Reverse(passes)
-		passByID := map[string]store.ReconciliationResult{}
-		for _, p := range passes {
-			passByID[p.ReconciliationID] = p
-		}
-		firstPassAfter := func(t time.Time) (time.Time, bool) {
-			for _, p := range passes {
-				if p.StartedAt.After(t) {
-					return p.StartedAt, true
-				}
-			}
-			return time.Time{}, false
-		}
-
-		sa := byStack[w.ClientID]
+		sa := rec.audit[s.world.ClientID]
 		explained := make([]bool, len(sa.detected))
 		for _, f := range s.faults {
 			if f.injectStart.IsZero() {
 				rep.skipped++
 				continue
 			}
-			res := &result{f: f}
-			rep.results = append(rep.results, res)
-			end := f.cleanAt
-			if end.IsZero() {
-				end = time.Now().Add(time.Hour)
-			}
-			res.windowEnd = end
-			in := func(t time.Time) bool { return !t.Before(f.injectStart) && !t.After(end) }
-			decidedIn := func(t time.Time) bool { return t.After(f.quietSince) && !t.After(end) }
-			expect := []driftKey{{f.kind.code, f.kind.component(s)}}
-			if f.kind.also != nil {
-				expect = append(expect, f.kind.also(s)...)
-			}
-			for i, d := range sa.detected {
-				if !in(d.at) {
-					continue
-				}
-				explained[i] = true
-				if !slices.Contains(expect, d.key) {
-					res.unexpected = append(res.unexpected, d.key)
-					continue
-				}
-				if d.key != expect[0] || res.detected {
-					continue
-				}
-				res.detected, res.detectedAt = true, d.at
-				// Observable: see docs/PERFORMANCE.md.
-				var obs time.Time
-				switch {
-				case f.kind.staleness && !f.eventAt.IsZero():
-					obs, _ = firstPassAfter(f.eventAt.Add(maxStaleness))
-				case !f.eventAt.IsZero():
-					obs = f.eventAt
-				default:
-					obs, _ = firstPassAfter(f.injectStart)
-				}
-				if p, ok := passByID[d.reconciliationID]; ok && (obs.IsZero() || p.StartedAt.Before(obs)) {
-					obs = p.StartedAt
-				}
-				res.observable = obs
-				switch {
-				case f.kind.staleness && !f.eventAt.IsZero():
-					res.scheduleLag = max(0, obs.Sub(f.eventAt.Add(maxStaleness)))
-				case f.eventAt.IsZero():
-					res.scheduleLag = max(0, obs.Sub(f.injected))
-				}
-				for _, rd := range sa.resolved {
-					if rd.driftID == d.driftID && rd.at.After(d.at) && !rd.at.After(end) {
-						res.healedAt = rd.at
-						break
-					}
-				}
-			}
-			for _, a := range heals[w.ClientID] {
-				if !decidedIn(a.CreatedAt) {
-					continue
-				}
-				res.decided++
-				switch a.Status {
-				case store.HealExecuted, store.HealSucceeded, store.HealFailed, store.HealRunning:
-					res.attempts++
-				}
-				if a.Status == store.HealSucceeded {
-					res.succeeded++
-					if res.heal == nil {
-						res.heal = &a
-					}
-				}
-			}
-			res.healed = res.succeeded > 0 && !res.healedAt.IsZero()
-			for _, a := range approvals[w.ClientID] {
-				if decidedIn(a.CreatedAt) {
-					res.approvals++
-				}
-			}
-			res.exhausted = strings.HasPrefix(f.outcome, "exhausted")
-			if res.anomalous() {
-				res.details = stackTimeline(s, since, sa.detected, sa.resolved, heals[w.ClientID], approvals[w.ClientID])
-			}
+			rep.results = append(rep.results, matchFault(s, f, since, passes, sa, explained, rec))
 		}
 		for i, d := range sa.detected {
 			if !explained[i] {
@@ -327,6 +160,243 @@ func (r *bench) analyse(ctx context.Context, since time.Time) (*report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// auditByStack reads the drift_detected and drift_resolved entries since
+// the start, by client; reports counts the detections.
+func (r *bench) auditByStack(ctx context.Context, since time.Time) (_ map[string]*stackAudit, reports int, _ error) {
+	byStack := map[string]*stackAudit{}
+	for _, s := range r.stacks {
+		byStack[s.world.ClientID] = &stackAudit{}
+	}
+	detected, err := r.auditEntries(ctx, since, "drift_detected")
+	if err != nil {
+		return nil, 0, err
+	}
+	resolved, err := r.auditEntries(ctx, since, "drift_resolved")
+	if err != nil {
+		return nil, 0, err
+	}
+	for c, ds := range detected {
+		if byStack[c] == nil {
+			byStack[c] = &stackAudit{}
+		}
+		byStack[c].detected = ds
+		reports += len(ds)
+	}
+	for c, ds := range resolved {
+		if byStack[c] == nil {
+			byStack[c] = &stackAudit{}
+		}
+		byStack[c].resolved = ds
+	}
+	return byStack, reports, nil
+}
+
+// auditEntries reads the audit entries of one action since the start, by
+// client.
+func (r *bench) auditEntries(ctx context.Context, since time.Time, action string) (map[string][]auditDrift, error) {
+	entries, err := store.All(func(cursor store.Page) ([]store.AuditEntry, store.Page, error) {
+		return r.store.ListAudit(ctx, store.AuditQuery{Action: action, Since: since, Cursor: cursor, Limit: 1000})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s audit entries: %w", action, err)
+	}
+	out := map[string][]auditDrift{}
+	for _, e := range entries {
+		var ch struct {
+			Code      drift.Code `json:"code"`
+			Component string     `json:"component"`
+		}
+		_ = json.Unmarshal(e.ChangesMade, &ch)
+		out[e.ClientID] = append(out[e.ClientID], auditDrift{at: e.Timestamp, driftID: e.DriftID,
+			reconciliationID: e.ReconciliationID, key: driftKey{ch.Code, ch.Component}})
+	}
+	return out, nil
+}
+
+// healsByStack reads the heal attempts since the start, by client.
+func (r *bench) healsByStack(ctx context.Context, since time.Time) (map[string][]store.HealAttempt, error) {
+	all, err := store.All(func(cursor store.Page) ([]store.HealAttempt, store.Page, error) {
+		return r.store.ListHeals(ctx, store.HealQuery{Since: since, Cursor: cursor, Limit: 1000})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list heal attempts: %w", err)
+	}
+	heals := map[string][]store.HealAttempt{}
+	for _, a := range all {
+		heals[a.ClientID] = append(heals[a.ClientID], a)
+	}
+	return heals, nil
+}
+
+// approvalsByStack reads the approvals created since the start, by
+// client; pending counts those still pending.
+func (r *bench) approvalsByStack(ctx context.Context, since time.Time) (_ map[string][]store.Approval, pending int, _ error) {
+	all, err := store.All(func(cursor store.Page) ([]store.Approval, store.Page, error) {
+		return r.store.ListApprovals(ctx, store.ApprovalQuery{Cursor: cursor, Limit: 1000})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list approvals: %w", err)
+	}
+	approvals := map[string][]store.Approval{}
+	for _, a := range all {
+		if !a.CreatedAt.Before(since) {
+			approvals[a.ClientID] = append(approvals[a.ClientID], a)
+			if a.Status == store.ApprovalPending {
+				pending++
+			}
+		}
+	}
+	return approvals, pending, nil
+}
+
+// passLog is a stack's passes since the start, oldest first.
+type passLog struct {
+	passes []store.ReconciliationResult
+	byID   map[string]store.ReconciliationResult
+}
+
+// firstAfter is the start of the first pass after t.
+func (sp passLog) firstAfter(t time.Time) (time.Time, bool) {
+	for _, p := range sp.passes {
+		if p.StartedAt.After(t) {
+			return p.StartedAt, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// stackPasses reads the stack's passes since the start and counts them
+// (and the failed ones) in rep.
+func (r *bench) stackPasses(ctx context.Context, s *benchStack, since time.Time, rep *report) (passLog, error) {
+	w := s.world
+	var passes []store.ReconciliationResult
+	cursor := ""
+pages:
+	for {
+		rs, page, err := r.store.ListReconciliations(ctx, w.ClientID, w.StackID, cursor, 1000)
+		if err != nil {
+			return passLog{}, fmt.Errorf("list the passes of %s: %w", w.ClientID, err)
+		}
+		for _, res := range rs {
+			if res.StartedAt.Before(since) {
+				break pages
+			}
+			passes = append(passes, res)
+			rep.passes++
+			if res.Status != store.ResultSuccess {
+				rep.passErrors++
+			}
+		}
+		if page == "" {
+			break
+		}
+		cursor = page
+	}
+	slices.Reverse(passes)
+	byID := map[string]store.ReconciliationResult{}
+	for _, p := range passes {
+		byID[p.ReconciliationID] = p
+	}
+	return passLog{passes: passes, byID: byID}, nil
+}
+
+// matchFault is what the record says of one injected fault of s; the
+// stack's detections it explains are marked in explained.
+func matchFault(s *benchStack, f *fault, since time.Time, passes passLog, sa *stackAudit, explained []bool, rec storeRecord) *result {
+	client := s.world.ClientID
+	res := &result{f: f}
+	end := f.cleanAt
+	if end.IsZero() {
+		end = time.Now().Add(time.Hour)
+	}
+	res.windowEnd = end
+	matchDetections(res, s, passes, sa, explained)
+	decidedIn := func(t time.Time) bool { return t.After(f.quietSince) && !t.After(end) }
+	for _, a := range rec.heals[client] {
+		if !decidedIn(a.CreatedAt) {
+			continue
+		}
+		res.decided++
+		switch a.Status {
+		case store.HealExecuted, store.HealSucceeded, store.HealFailed, store.HealRunning:
+			res.attempts++
+		}
+		if a.Status == store.HealSucceeded {
+			res.succeeded++
+			if res.heal == nil {
+				res.heal = &a
+			}
+		}
+	}
+	res.healed = res.succeeded > 0 && !res.healedAt.IsZero()
+	for _, a := range rec.approvals[client] {
+		if decidedIn(a.CreatedAt) {
+			res.approvals++
+		}
+	}
+	res.exhausted = strings.HasPrefix(f.outcome, "exhausted")
+	if res.anomalous() {
+		res.details = stackTimeline(s, since, sa.detected, sa.resolved, rec.heals[client], rec.approvals[client])
+	}
+	return res
+}
+
+// matchDetections sets what the stack's detections in the fault's window
+// (up to res.windowEnd) say: the fault's drift detected, when it was
+// observable and healed, and the drifts the fault does not explain.
+func matchDetections(res *result, s *benchStack, passes passLog, sa *stackAudit, explained []bool) {
+	f, end := res.f, res.windowEnd
+	in := func(t time.Time) bool { return !t.Before(f.injectStart) && !t.After(end) }
+	expect := []driftKey{{f.kind.code, f.kind.component(s)}}
+	if f.kind.also != nil {
+		expect = append(expect, f.kind.also(s)...)
+	}
+	for i, d := range sa.detected {
+		if !in(d.at) {
+			continue
+		}
+		explained[i] = true
+		if !slices.Contains(expect, d.key) {
+			res.unexpected = append(res.unexpected, d.key)
+			continue
+		}
+		if d.key != expect[0] || res.detected {
+			continue
+		}
+		res.detected, res.detectedAt = true, d.at
+		res.observable, res.scheduleLag = observable(f, d, passes)
+		for _, rd := range sa.resolved {
+			if rd.driftID == d.driftID && rd.at.After(d.at) && !rd.at.After(end) {
+				res.healedAt = rd.at
+				break
+			}
+		}
+	}
+}
+
+// observable is when the fault's drift was first observable (see
+// docs/PERFORMANCE.md), and how long after that the schedule looked.
+func observable(f *fault, d auditDrift, passes passLog) (obs time.Time, scheduleLag time.Duration) {
+	switch {
+	case f.kind.staleness && !f.eventAt.IsZero():
+		obs, _ = passes.firstAfter(f.eventAt.Add(maxStaleness))
+	case !f.eventAt.IsZero():
+		obs = f.eventAt
+	default:
+		obs, _ = passes.firstAfter(f.injectStart)
+	}
+	if p, ok := passes.byID[d.reconciliationID]; ok && (obs.IsZero() || p.StartedAt.Before(obs)) {
+		obs = p.StartedAt
+	}
+	switch {
+	case f.kind.staleness && !f.eventAt.IsZero():
+		scheduleLag = max(0, obs.Sub(f.eventAt.Add(maxStaleness)))
+	case f.eventAt.IsZero():
+		scheduleLag = max(0, obs.Sub(f.injected))
+	}
+	return obs, scheduleLag
 }
 
 type stats struct {
@@ -418,8 +488,20 @@ func (rep *report) summary() headline {
 	return k
 }
 
+// print writes the report: the run, a table per fault kind, the
+// headline KPIs, where heal time goes, the anomalies and the outcomes.
 func (rep *report) print(out io.Writer, kinds []*faultKind) {
 	k := rep.summary()
+	rep.printRun(out, k)
+	rep.printKinds(out, kinds)
+	rep.printKPIs(out, k)
+	rep.printHealPhases(out)
+	rep.printAnomalies(out)
+	rep.printOutcomes(out)
+}
+
+// printRun says what ran: stacks, faults, load, passes.
+func (rep *report) printRun(out io.Writer, k headline) {
 	fmt.Fprintf(out, "\nHealing KPIs: %d stacks, %d faults (%d skipped), %s of faults, %.2f cores used on average (%s CPU)\n",
 		rep.stacks, k.faults, rep.skipped, rep.wall.Round(time.Second), rep.cpu.Seconds()/rep.wall.Seconds(), rep.cpu.Round(time.Second))
 	var busy time.Duration
@@ -435,6 +517,10 @@ func (rep *report) print(out io.Writer, kinds []*faultKind) {
 	fmt.Fprintf(out, "machine load average before / after: %s / %s\n", rep.load[0], rep.load[1])
 	fmt.Fprintf(out, "passes: %d (%d failed); drift reports: %d\n\n", rep.passes, rep.passErrors, rep.driftReports)
 
+}
+
+// printKinds writes the table of detection and healing per fault kind.
+func (rep *report) printKinds(out io.Writer, kinds []*faultKind) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "fault\tclass\tcode\tn\tdetected\tdetect from injection\tdetect from observable\tschedule wait\thealed\theal time\tattempts\tapprovals\tunexpected")
 	fmt.Fprintln(tw, "\t\t\t\t\tmean / p50 / p99\tmean / p50 / p99\tmean\t\tmean / p50 / p99\t\t\t")
@@ -469,6 +555,10 @@ func (rep *report) print(out io.Writer, kinds []*faultKind) {
 	}
 	tw.Flush()
 
+}
+
+// printKPIs writes the headline KPIs and the false positives.
+func (rep *report) printKPIs(out io.Writer, k headline) {
 	fmt.Fprintf(out, "\ndetection, injection -> drift confirmed: mean / p50 / p99 = %s (max %s), %d not detected\n", k.detect, ms(k.detect.max), k.notDetected)
 	fmt.Fprintf(out, "detection, observable -> drift confirmed: mean / p50 / p99 = %s (max %s)\n", k.detectObs, ms(k.detectObs.max))
 	fmt.Fprintf(out, "healing, injection -> resolved with a succeeded heal: mean / p50 / p99 = %s (max %s)\n", k.heal, ms(k.heal.max))
@@ -483,14 +573,10 @@ func (rep *report) print(out io.Writer, kinds []*faultKind) {
 	for _, fp := range rep.falsePositives {
 		fmt.Fprintf(out, "  false positive: %s %s on %s at %s\n", fp.key.code, fp.key.component, fp.driftID, fp.at.Format(time.RFC3339Nano))
 	}
-	outcomes := map[string]int{}
-	for _, r := range rep.results {
-		outcomes[r.f.kind.name+": "+r.f.outcome]++
-		for _, u := range r.unexpected {
-			outcomes["unexpected drift with "+r.f.kind.name+": "+string(u.code)+" "+u.component]++
-		}
-	}
-	// Where a heal's time goes, for healed faults.
+}
+
+// printHealPhases says where a heal's time goes, for healed faults.
+func (rep *report) printHealPhases(out io.Writer) {
 	var toClaim, action, toVerify, verify []time.Duration
 	for _, r := range rep.results {
 		a := r.heal
@@ -504,6 +590,10 @@ func (rep *report) print(out io.Writer, kinds []*faultKind) {
 	}
 	fmt.Fprintf(out, "heal phases, mean / p50 / p99: drift confirmed -> action starts %s; action %s; action done -> verifying pass starts %s; verifying pass %s\n",
 		statsOf(toClaim), statsOf(action), statsOf(toVerify), statsOf(verify))
+}
+
+// printAnomalies writes the stack's timeline of each anomalous fault.
+func (rep *report) printAnomalies(out io.Writer) {
 	for _, r := range rep.results {
 		if len(r.details) == 0 {
 			continue
@@ -511,6 +601,18 @@ func (rep *report) print(out io.Writer, kinds []*faultKind) {
 		fmt.Fprintf(out, "\nanomaly: %q on %s/%s (%s); the stack's timeline:\n", r.f.kind.name, r.f.stack.world.ClientID, r.f.stack.world.StackID, r.f.outcome)
 		for _, l := range r.details {
 			fmt.Fprintln(out, "  "+l)
+		}
+	}
+}
+
+// printOutcomes writes the faults' outcomes as the benchmark followed
+// them, and the server's warnings.
+func (rep *report) printOutcomes(out io.Writer) {
+	outcomes := map[string]int{}
+	for _, r := range rep.results {
+		outcomes[r.f.kind.name+": "+r.f.outcome]++
+		for _, u := range r.unexpected {
+			outcomes["unexpected drift with "+r.f.kind.name+": "+string(u.code)+" "+u.component]++
 		}
 	}
 	fmt.Fprintln(out, "\noutcomes as the benchmark followed them:")
