@@ -68,18 +68,7 @@ func run(ctx context.Context, nStacks int, dir string) error {
 		dir = d
 	}
 	rng := rand.New(rand.NewPCG(4, 2026))
-
-	specs := make([]sim.WorldStack, nStacks)
-	flavors := []sim.BuildHookFlavor{sim.FlavorNetlify, sim.FlavorVercel, sim.FlavorCloudflare}
-	for i := range specs {
-		cms := sim.CMSSanity
-		if i%2 == 1 {
-			cms = sim.CMSContentful
-		}
-		specs[i] = sim.WorldStack{ClientID: fmt.Sprintf("kpi-%03d", i), StackID: "web", Environment: "prod",
-			CMS: cms, BuildFlavor: flavors[i%len(flavors)]}
-	}
-	world, err := sim.NewWorld(specs)
+	world, err := newWorld(nStacks)
 	if err != nil {
 		return err
 	}
@@ -93,16 +82,8 @@ func run(ctx context.Context, nStacks int, dir string) error {
 	}
 	prefix := "http://" + listen + "/v1/webhooks"
 	world.Seed(prefix)
-	var cfg strings.Builder
-	for i, s := range world.Stacks {
-		if i > 0 {
-			cfg.WriteString("---\n")
-		}
-		cfg.WriteString(s.StackConfig())
-		fmt.Fprintf(&cfg, policyDoc, s.ClientID, passInterval, maxStaleness)
-	}
-	cfgPath := filepath.Join(dir, "blackwell.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+	cfgPath, err := writeConfig(world, dir)
+	if err != nil {
 		return err
 	}
 	logPath := filepath.Join(dir, "blackwell.log")
@@ -139,11 +120,56 @@ func run(ctx context.Context, nStacks int, dir string) error {
 	if err := assignFaults(rng, kinds, r.stacks); err != nil {
 		return err
 	}
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	rep, err := r.measure(ctx, rng, logPath)
+	if err != nil {
+		return err
+	}
+	rep.print(os.Stdout, kinds)
+	return rep.check()
+}
 
-	// Every site starts built (content_stale needs a last build), and every
-	// stack healthy; then two more passes of every stack, so that the
-	// passes the builds triggered are behind and each stack is on its
-	// schedule.
+// newWorld is the benchmark's world of nStacks stacks: Sanity and
+// Contentful in turn, each build hook flavour in turn.
+func newWorld(nStacks int) (*sim.World, error) {
+	specs := make([]sim.WorldStack, nStacks)
+	flavors := []sim.BuildHookFlavor{sim.FlavorNetlify, sim.FlavorVercel, sim.FlavorCloudflare}
+	for i := range specs {
+		cms := sim.CMSSanity
+		if i%2 == 1 {
+			cms = sim.CMSContentful
+		}
+		specs[i] = sim.WorldStack{ClientID: fmt.Sprintf("kpi-%03d", i), StackID: "web", Environment: "prod",
+			CMS: cms, BuildFlavor: flavors[i%len(flavors)]}
+	}
+	return sim.NewWorld(specs)
+}
+
+// writeConfig writes the world's blackwell.yaml, every stack with the
+// benchmark's policy, into dir and returns its path.
+func writeConfig(world *sim.World, dir string) (string, error) {
+	var cfg strings.Builder
+	for i, s := range world.Stacks {
+		if i > 0 {
+			cfg.WriteString("---\n")
+		}
+		cfg.WriteString(s.StackConfig())
+		fmt.Fprintf(&cfg, policyDoc, s.ClientID, passInterval, maxStaleness)
+	}
+	cfgPath := filepath.Join(dir, "blackwell.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		return "", err
+	}
+	return cfgPath, nil
+}
+
+// settle builds every site (content_stale needs a last build) and waits
+// for every stack to be healthy; then for two more passes of every stack,
+// so that the passes the builds triggered are behind and each stack is on
+// its schedule.
+func (r *bench) settle(ctx context.Context) error {
 	for _, s := range r.stacks {
 		res, err := r.builder.Trigger(ctx, r.ssg(s))
 		if err != nil {
@@ -161,7 +187,12 @@ func run(ctx context.Context, nStacks int, dir string) error {
 			return err
 		}
 	}
+	return nil
+}
 
+// measure injects and follows the faults, measuring wall and CPU time and
+// the load, and analyses the store's record of them.
+func (r *bench) measure(ctx context.Context, rng *rand.Rand, logPath string) (*report, error) {
 	for _, s := range r.stacks {
 		s.quietSince = time.Now()
 	}
@@ -175,19 +206,18 @@ func run(ctx context.Context, nStacks int, dir string) error {
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	// The passes in flight commit: every stack passes once more.
 	if err := r.waitAllPassed(ctx, faultsDone, 30*time.Second); err != nil {
-		return err
+		return nil, err
 	}
 
 	rep, err := r.analyse(ctx, benchStart)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep.wall = faultsDone.Sub(benchStart)
 	rep.cpu = cpu
 	rep.warnings = logLines(logPath)
 	rep.load = [2]string{load0, loadAvg()}
-	rep.print(os.Stdout, kinds)
-	return rep.check()
+	return rep, nil
 }
 
 // freeAddr is a loopback address with a port free now.
