@@ -56,11 +56,13 @@ type Options struct {
 	LogHandler func(io.Writer) slog.Handler
 }
 
-// stacks is the demo world.
-var stacks = []sim.WorldStack{
-	{ClientID: "acme-corp", StackID: "shop-prod", Environment: "prod", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorNetlify},
-	{ClientID: "globex", StackID: "storefront", Environment: "prod", CMS: sim.CMSContentful, BuildFlavor: sim.FlavorVercel},
-	{ClientID: "initech", StackID: "docs", Environment: "staging", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorCloudflare},
+// worldStacks is the demo world.
+func worldStacks() []sim.WorldStack {
+	return []sim.WorldStack{
+		{ClientID: "acme-corp", StackID: "shop-prod", Environment: "prod", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorNetlify},
+		{ClientID: "globex", StackID: "storefront", Environment: "prod", CMS: sim.CMSContentful, BuildFlavor: sim.FlavorVercel},
+		{ClientID: "initech", StackID: "docs", Environment: "staging", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorCloudflare},
+	}
 }
 
 const policyDoc = `---
@@ -75,12 +77,16 @@ spec:
   notifications: {channels: [%s]}
 `
 
-// healing is each demo client's auto_heal policy: one heals, one records
+// healing is a demo client's auto_heal policy: one heals, one records
 // what it would do (dry run), one only alerts.
-var healing = map[string]string{
-	"acme-corp": "{enabled: true, max_attempts: 3, backoff_base: 5s, allowed_drift_types: [webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale], require_approval: [resource_replacement]}",
-	"globex":    "{enabled: true, mode: dry_run, allowed_drift_types: [webhook_broken, resource_unhealthy, content_stale]}",
-	"initech":   "{enabled: false}",
+func healing(clientID string) string {
+	switch clientID {
+	case "acme-corp":
+		return "{enabled: true, max_attempts: 3, backoff_base: 5s, allowed_drift_types: [webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale], require_approval: [resource_replacement]}"
+	case "globex":
+		return "{enabled: true, mode: dry_run, allowed_drift_types: [webhook_broken, resource_unhealthy, content_stale]}"
+	}
+	return "{enabled: false}"
 }
 
 // session is a running demo: the world, the server and a builder.
@@ -119,7 +125,7 @@ func Run(ctx context.Context, out io.Writer, o Options) error {
 	}
 	defer recv.Close()
 
-	world, err := sim.NewWorld(stacks)
+	world, err := sim.NewWorld(worldStacks())
 	if err != nil {
 		return fmt.Errorf("start demo world: %w", err)
 	}
@@ -183,11 +189,7 @@ func configYAML(world *sim.World, recv *receivers, o Options) string {
 	channelDocs, channelRefs := recv.config()
 	cfg.WriteString(channelDocs)
 	for _, c := range clients {
-		heal := healing[c]
-		if heal == "" {
-			heal = "{enabled: false}"
-		}
-		fmt.Fprintf(&cfg, policyDoc, c, o.Interval, heal, staleness, strings.Join(channelRefs, ", "))
+		fmt.Fprintf(&cfg, policyDoc, c, o.Interval, healing(c), staleness, strings.Join(channelRefs, ", "))
 	}
 	return cfg.String()
 }
