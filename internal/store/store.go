@@ -418,6 +418,9 @@ type Pass struct {
 	// nothing. A replica that lost its lease (paused, partitioned) cannot
 	// commit a pass, nor the heal attempts the pass decided, afterwards.
 	Fence *Fence
+	// Stream are the pass's events of the stream log (its result, heal
+	// verdicts), written last; Seq and CreatedAt are assigned.
+	Stream []StreamEvent
 }
 
 // Page is a cursor for the next page; empty when there is none.
@@ -441,6 +444,8 @@ type Store interface {
 	Dashboards   // aggregates for the built-in dashboards (dashboard.go)
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
+
+	StreamStore // the stream log of the live event stream (stream.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash is unchanged is left alone; a changed one gets a new

@@ -221,5 +221,7 @@ func writerQueries() []string {
 		qAckDrift,
 		qAuditHead,
 		qInsertAudit,
+		qStreamHead,
+		qInsertStream,
 	)
 }
