@@ -439,6 +439,7 @@ func (s *Subscription) Replay(ctx context.Context, fn func(events []Event, gap b
 	}
 	return nil
 }
+
 // C delivers live events; it is closed when the subscription ends.
 func (s *Subscription) C() <-chan Event { return s.ch }
 

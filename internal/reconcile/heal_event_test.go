@@ -42,4 +42,3 @@ func TestAutoHealEventOnTheBus(t *testing.T) {
 		require.Contains(t, data, "drift_detail")
 	}
 }
-

@@ -25,7 +25,8 @@ type StreamEvent struct {
 	Severity  string          `json:"severity,omitempty"`
 	Timestamp time.Time       `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
-	// CreatedAt is when the store wrote it (its clock): retention.
+	// CreatedAt is when the store wrote it (its clock; PostgreSQL's as it
+	// commits): retention.
 	CreatedAt time.Time `json:"created_at"`
 }
 

@@ -24,15 +24,16 @@ import (
 const streamPrefix = "blackwell_stream"
 
 // qAppendStream numbers and writes events and notifies: $1 is their
-// count, $2..$7 their columns, $8 created_at, $9 the channel.
+// count, $2..$7 their columns, $8 the channel. created_at is the
+// server's clock once the head is taken: the commit follows at once.
 const qAppendStream = `WITH head AS (UPDATE stream_head SET seq = seq + $1 RETURNING seq - $1 AS base),
 ins AS (
 	INSERT INTO stream (seq, kind, client_id, stack_id, severity, timestamp, data, created_at)
-	SELECT head.base + e.n, e.kind, e.client_id, e.stack_id, e.severity, e.ts, e.data, $8
+	SELECT head.base + e.n, e.kind, e.client_id, e.stack_id, e.severity, e.ts, e.data, clock_timestamp()
 	FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
 		WITH ORDINALITY AS e(kind, client_id, stack_id, severity, ts, data, n)
 	RETURNING seq)
-SELECT pg_notify($9, (SELECT max(seq) FROM ins)::text)`
+SELECT pg_notify($8, (SELECT max(seq) FROM ins)::text)`
 
 // streamWrite is events encoded for qAppendStream.
 type streamWrite struct {
@@ -59,7 +60,7 @@ func (s *Store) encodeStream(ctx context.Context, events []store.StreamEvent) (*
 		kinds[i], clients[i], stacks[i], sevs[i] = e.Kind, e.ClientID, e.StackID, e.Severity
 		stamps[i], data[i] = ts(e.Timestamp), store.StreamData(e)
 	}
-	return &streamWrite{args: []any{int64(n), kinds, clients, stacks, sevs, stamps, data, ts(s.now()),
+	return &streamWrite{args: []any{int64(n), kinds, clients, stacks, sevs, stamps, data,
 		channelName(streamPrefix, schema)}}, nil
 }
 
