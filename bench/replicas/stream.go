@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,8 +103,12 @@ func runStream(ctx context.Context, o options) error {
 		}
 	}
 	cpu0 := make([]proc.Proc, len(reps))
+	lag0 := make([]map[string]float64, len(reps))
 	for i, r := range reps {
 		cpu0[i] = proc.Read(r.pid())
+		if lag0[i], err = lagBuckets(r.base, secret); err != nil {
+			return err
+		}
 	}
 	pg0 := proc.PostgresCPU()
 
@@ -172,6 +179,16 @@ func runStream(ctx context.Context, o options) error {
 	}
 	fmt.Printf("reconcile of %d clients asked at +0 s; %d events committed from +%.2f s to +%.2f s (%.0f events/s); PostgreSQL CPU %.1f s\n",
 		len(clients), len(committed), secs(first.Sub(t1)), secs(last.Sub(t1)), float64(len(committed))/secs(last.Sub(first)), secs(pgCPU))
+	if os.Getenv("STREAM_TRACE") != "" {
+		for i, s := range subs {
+			for j, e := range s.after(head) {
+				if j%250 == 0 {
+					fmt.Printf("trace sub %d seq %d producer %d committed +%.3f arrived +%.3f\n", i+1, e.seq, producer(e)+1,
+						secs(committed[e.seq].Sub(t1)), secs(e.at.Sub(t1)))
+				}
+			}
+		}
+	}
 	var allOthers []time.Duration
 	for i, s := range subs {
 		evs := s.after(head)
@@ -194,11 +211,17 @@ func runStream(ctx context.Context, o options) error {
 		}
 		allOthers = append(allOthers, others...)
 		p := proc.Read(reps[i].pid())
+		lag, err := lagBuckets(reps[i].base, secret)
+		if err != nil {
+			return err
+		}
 		fmt.Printf("  subscriber of replica %d: %d events (%d reconnections, %d duplicates, %d out of order), %.0f events/s over %.2f s; "+
-			"commit to arrival, other replicas' passes (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms; its own (%d): p50 %.1f ms, p99 %.1f ms; replica CPU %.1f s\n",
+			"commit to arrival, other replicas' passes (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms; its own (%d): p50 %.1f ms, p99 %.1f ms; replica CPU %.1f s; "+
+			"commit to publication on the replica's bus (blackwell_stream_lag_seconds): p50 <= %s, p99 <= %s\n",
 			i+1, len(evs), s.reconnects(), s.duplicates(), s.disorder(), float64(len(evs))/secs(lastAt.Sub(firstAt)), secs(lastAt.Sub(firstAt)),
 			len(others), ms(quantile(others, 0.5)), ms(quantile(others, 0.99)), ms(quantile(others, 1)),
-			len(own), ms(quantile(own, 0.5)), ms(quantile(own, 0.99)), secs(p.CPU-cpu0[i].CPU))
+			len(own), ms(quantile(own, 0.5)), ms(quantile(own, 0.99)), secs(p.CPU-cpu0[i].CPU),
+			bucketQuantile(lag0[i], lag, 0.5), bucketQuantile(lag0[i], lag, 0.99))
 	}
 	fmt.Printf("commit to arrival at a subscriber of another replica, all subscribers (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		len(allOthers), ms(quantile(allOthers, 0.5)), ms(quantile(allOthers, 0.99)), ms(quantile(allOthers, 1)))
@@ -206,6 +229,60 @@ func runStream(ctx context.Context, o options) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// lagBuckets reads the cumulative buckets of blackwell_stream_lag_seconds
+// from the replica's /metrics, by upper bound.
+func lagBuckets(base, token string) (map[string]float64, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), `blackwell_stream_lag_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, count, _ := strings.Cut(rest, `"} `)
+		v, _ := strconv.ParseFloat(count, 64)
+		out[le] = v
+	}
+	return out, sc.Err()
+}
+
+// bucketQuantile is the upper bound of the bucket holding the q-quantile of
+// the observations between two reads of a histogram's buckets.
+func bucketQuantile(before, after map[string]float64, q float64) string {
+	type bucket struct {
+		le float64
+		n  float64
+	}
+	var bs []bucket
+	for le, n := range after {
+		v, err := strconv.ParseFloat(le, 64)
+		if le == "+Inf" {
+			v, err = math.Inf(1), nil
+		}
+		if err == nil {
+			bs = append(bs, bucket{v, n - before[le]})
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return "-"
+	}
+	total := bs[len(bs)-1].n
+	for _, b := range bs {
+		if b.n >= q*total {
+			return strconv.FormatFloat(b.le*1000, 'f', -1, 64) + " ms"
+		}
+	}
+	return "+Inf"
+}
 
 // createToken makes an admin API token in the store with the CLI.
 func createToken(bin, storeURL, dir string) (string, error) {

@@ -316,7 +316,8 @@ func TestStreamReplaysFromTheLog(t *testing.T) {
 	srv := httptest.NewServer(withToken(f.srv, testBootstrap))
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close)
-	tail := bus.NewTail(b, bus.TailOptions{Store: st})
+	tail, err := bus.NewTail(b, bus.TailOptions{Store: st})
+	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, tail.Start(ctx))
 	t.Cleanup(tail.Stop)
@@ -332,7 +333,7 @@ func TestStreamReplaysFromTheLog(t *testing.T) {
 		require.Contains(t, got.data, `"drift_id":"d-acme"`)
 	}
 
-	_, err := st.PruneStream(ctx, store.StreamPrune{MaxRows: 3}, 0) // keeps 8-10
+	_, err = st.PruneStream(ctx, store.StreamPrune{MaxRows: 3}, 0) // keeps 8-10
 	require.NoError(t, err)
 	g := openStream(t, srv.URL+"/v1/stream", http.Header{"Last-Event-ID": {"2"}})
 	g.comment(t, "gap")

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -27,6 +28,9 @@ type TailOptions struct {
 	// OnEvents, when set, is called with each batch of events published
 	// (keep it quick).
 	OnEvents func([]Event)
+	// Registerer receives blackwell_stream_lag_seconds; nil registers
+	// nothing.
+	Registerer prometheus.Registerer
 }
 
 // Tail publishes the events of the store's stream log on a bus as they
@@ -42,13 +46,15 @@ type Tail struct {
 	errLog *rate.Limiter
 	wake   chan struct{}
 
+	lag    prometheus.Histogram
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
 
 // NewTail returns a tail publishing on b; nothing runs before Start.
-func NewTail(b *Bus, opts TailOptions) *Tail {
+func NewTail(b *Bus, opts TailOptions) (*Tail, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
@@ -58,8 +64,19 @@ func NewTail(b *Bus, opts TailOptions) *Tail {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tail{b: b, opts: opts, log: opts.Logger, errLog: rate.NewLimiter(rate.Every(30*time.Second), 1),
-		wake: make(chan struct{}, 1)}
+	t := &Tail{b: b, opts: opts, log: opts.Logger, errLog: rate.NewLimiter(rate.Every(30*time.Second), 1),
+		wake: make(chan struct{}, 1),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "blackwell_stream_lag_seconds",
+			Help:    "Time from an event's commit to the stream log to its publication on this replica's event stream.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		})}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(t.lag); err != nil {
+			return nil, fmt.Errorf("register stream tail metrics: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // Start reads the log's head, from which the bus goes on (older events
@@ -133,8 +150,10 @@ func (t *Tail) Read(ctx context.Context) error {
 				"after", after, "pruned_through", page.Pruned)
 		}
 		out := make([]Event, 0, len(page.Events))
+		now := time.Now()
 		for _, r := range page.Events {
 			out = append(out, t.b.Publish(ctx, FromRecord(r)))
+			t.lag.Observe(max(0, now.Sub(r.CreatedAt).Seconds()))
 		}
 		if len(out) > 0 && t.opts.OnEvents != nil {
 			t.opts.OnEvents(out)

@@ -20,7 +20,8 @@ import (
 func replicaBus(t *testing.T, st store.Store) *bus.Bus {
 	t.Helper()
 	b, _ := newBus(t, bus.Options{Ring: 16, Source: st})
-	tail := bus.NewTail(b, bus.TailOptions{Store: st, Poll: time.Hour}) // woken by commits only
+	tail, err := bus.NewTail(b, bus.TailOptions{Store: st, Poll: time.Hour}) // woken by commits only
+	require.NoError(t, err)
 	require.NoError(t, tail.Start(context.Background()))
 	t.Cleanup(tail.Stop)
 	return b

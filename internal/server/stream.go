@@ -22,7 +22,7 @@ func (s *Server) newEvents() error {
 	if s.events, err = bus.New(bus.Options{Registerer: s.reg, Ring: streamRing, Source: s.store}); err != nil {
 		return err
 	}
-	s.tail = bus.NewTail(s.events, bus.TailOptions{Store: s.store, Logger: s.log, OnEvents: func(events []bus.Event) {
+	s.tail, err = bus.NewTail(s.events, bus.TailOptions{Store: s.store, Logger: s.log, Registerer: s.reg, OnEvents: func(events []bus.Event) {
 		for _, e := range events {
 			if e.Kind == bus.KindReconciliation || e.Kind == bus.KindHealFailed || e.Kind == bus.KindHealSucceeded {
 				s.notify.Kick()
@@ -30,5 +30,5 @@ func (s *Server) newEvents() error {
 			}
 		}
 	}})
-	return nil
+	return err
 }

@@ -23,6 +23,13 @@ import (
 // streamPrefix names the stream's notification channel (channelName).
 const streamPrefix = "blackwell_stream"
 
+// streamConns bounds the connections that read the stream log (the
+// Store's streamPool, opened as they are needed): the replica's tail and
+// the replays of reconnecting stream clients. Measured: on the shared
+// pool (4 connections, busy with grouped loads and commits during a burst
+// of passes), a tail's read waited there for most of a second.
+const streamConns = 2
+
 // qAppendStream numbers and writes events and notifies: $1 is their
 // count, $2..$7 their columns, $8 the channel. created_at is the
 // server's clock once the head is taken: the commit follows at once.
@@ -97,7 +104,7 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 // one statement (one snapshot).
 func (s *Store) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
 	limit = max(limit, 0)
-	rows, _ := s.pool.Query(ctx, `SELECT h.seq, h.pruned, e.seq, e.kind, e.client_id, e.stack_id, e.severity, e.timestamp, e.data, e.created_at
+	rows, _ := s.streamPool.Query(ctx, `SELECT h.seq, h.pruned, e.seq, e.kind, e.client_id, e.stack_id, e.severity, e.timestamp, e.data, e.created_at
 FROM stream_head h LEFT JOIN LATERAL (
 	SELECT * FROM stream WHERE seq > $1 ORDER BY seq LIMIT $2) e ON true
 ORDER BY e.seq`, after, int64(limit))
