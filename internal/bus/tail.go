@@ -34,11 +34,13 @@ type TailOptions struct {
 }
 
 // Tail publishes the events of the store's stream log on a bus as they
-// commit: woken by the store (store.StreamStore.WatchStream: PostgreSQL's
-// LISTEN, SQLite's commits), and every Poll, it reads the log from the
-// last seq it published. Seqs are gap-free and commit in order, so reading
-// "after the last" misses nothing and repeats nothing; every replica's
-// tail publishes the same events in the same order.
+// commit. The store announces commits (store.StreamStore.WatchStream:
+// PostgreSQL's LISTEN, SQLite's commits), on PostgreSQL with the events
+// themselves: those that follow the last seq published are published as
+// they come; otherwise, and every Poll, the tail reads the log from the
+// last seq it published. Seqs are gap-free and commit in order, so
+// reading "after the last" misses nothing and repeats nothing; every
+// replica's tail publishes the same events in the same order.
 type Tail struct {
 	b      *Bus
 	opts   TailOptions
@@ -46,7 +48,10 @@ type Tail struct {
 	errLog *rate.Limiter
 	wake   chan struct{}
 
-	lag    prometheus.Histogram
+	lag prometheus.Histogram
+	// publishing serialises what publishes (Read, handed events), so
+	// that each finds the bus where the last one left it.
+	publishing sync.Mutex
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -95,7 +100,7 @@ func (t *Tail) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.cancel = cancel
 	t.done.Go(func() {
-		_ = t.opts.Store.WatchStream(runCtx, t.Wake)
+		_ = t.opts.Store.WatchStream(runCtx, func(events []store.StreamEvent) { t.handed(runCtx, events) })
 	})
 	t.done.Go(func() { t.run(runCtx) })
 	return nil
@@ -136,9 +141,43 @@ func (t *Tail) run(ctx context.Context) {
 	}
 }
 
+// handed publishes the events the store handed over with an announcement
+// when they follow the bus's last event; otherwise (none, a gap, one too
+// large to hand over) it has the log read.
+func (t *Tail) handed(ctx context.Context, events []store.StreamEvent) {
+	t.publishing.Lock()
+	defer t.publishing.Unlock()
+	var out []Event
+	for _, r := range events {
+		last := t.b.Seq()
+		if r.Seq <= last {
+			continue // read already
+		}
+		if r.Seq != last+1 || r.Kind == "" {
+			t.Wake()
+			break
+		}
+		out = append(out, t.publish(ctx, r, time.Now()))
+	}
+	if len(events) == 0 {
+		t.Wake()
+	}
+	if len(out) > 0 && t.opts.OnEvents != nil {
+		t.opts.OnEvents(out)
+	}
+}
+
+// publish publishes one event of the log, observing its lag.
+func (t *Tail) publish(ctx context.Context, r store.StreamEvent, now time.Time) Event {
+	t.lag.Observe(max(0, now.Sub(r.CreatedAt).Seconds()))
+	return t.b.Publish(ctx, FromRecord(r))
+}
+
 // Read publishes what the log holds after the bus's last event, in
 // batches, until it has caught up.
 func (t *Tail) Read(ctx context.Context) error {
+	t.publishing.Lock()
+	defer t.publishing.Unlock()
 	for {
 		after := t.b.Seq()
 		page, err := t.opts.Store.ReadStream(ctx, after, t.opts.Batch)
@@ -152,8 +191,7 @@ func (t *Tail) Read(ctx context.Context) error {
 		out := make([]Event, 0, len(page.Events))
 		now := time.Now()
 		for _, r := range page.Events {
-			out = append(out, t.b.Publish(ctx, FromRecord(r)))
-			t.lag.Observe(max(0, now.Sub(r.CreatedAt).Seconds()))
+			out = append(out, t.publish(ctx, r, now))
 		}
 		if len(out) > 0 && t.opts.OnEvents != nil {
 			t.opts.OnEvents(out)

@@ -61,13 +61,18 @@ type StreamStore interface {
 	// PruneStream deletes up to limit of the oldest events that q
 	// selects, and returns how many; Pruned moves past them.
 	PruneStream(ctx context.Context, q StreamPrune, limit int) (int, error)
-	// WatchStream calls wake, on this goroutine, whenever events may have
+	// WatchStream calls fn, on this goroutine, whenever events may have
 	// been committed to the log, by this process or (PostgreSQL) any
 	// other, and once when it starts watching (and again after each
 	// reconnection: events committed meanwhile were not announced), until
-	// ctx ends; then it returns nil. A reader still polls now and then:
-	// a wake can be lost with a connection.
-	WatchStream(ctx context.Context, wake func()) error
+	// ctx ends; then it returns nil. events are what the store could
+	// hand over with the announcement, in seq order (PostgreSQL: the
+	// events of one commit, as far as a notification holds them; an event
+	// without a Kind stands for one too large to carry): a reader that
+	// has read up to the first one's Seq-1 may take them as read, any
+	// other reads the log. None: read the log. A reader still polls now
+	// and then: an announcement can be lost with a connection.
+	WatchStream(ctx context.Context, fn func(events []StreamEvent)) error
 }
 
 // MaxStreamData bounds an event's payload (bytes of JSON).

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,7 +19,11 @@ import (
 // and a reader past 11 would miss it). Taking the lock in the statement
 // before COMMIT keeps it for the commit's round trip and WAL flush only.
 // The same statement notifies the schema's stream channel, delivered at
-// commit (and never for a rollback), with the last seq as the payload.
+// commit (and never for a rollback), one notification per event carrying
+// the event (JSON, as streamNote), or only its seq when it is larger than
+// a notification may be. Notifications reach listeners in commit order,
+// so a replica's tail usually has every event from them, without reading
+// the log: a round trip less between a commit and the stream.
 
 // streamPrefix names the stream's notification channel (channelName).
 const streamPrefix = "blackwell_stream"
@@ -33,14 +38,38 @@ const streamConns = 2
 // qAppendStream numbers and writes events and notifies: $1 is their
 // count, $2..$7 their columns, $8 the channel. created_at is the
 // server's clock once the head is taken: the commit follows at once.
+// pg_notify runs per event in seq order (a volatile expression is
+// evaluated after the sort).
 const qAppendStream = `WITH head AS (UPDATE stream_head SET seq = seq + $1 RETURNING seq - $1 AS base),
 ins AS (
 	INSERT INTO stream (seq, kind, client_id, stack_id, severity, timestamp, data, created_at)
 	SELECT head.base + e.n, e.kind, e.client_id, e.stack_id, e.severity, e.ts, e.data, clock_timestamp()
 	FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
 		WITH ORDINALITY AS e(kind, client_id, stack_id, severity, ts, data, n)
-	RETURNING seq)
-SELECT pg_notify($8, (SELECT max(seq) FROM ins)::text)`
+	RETURNING *),
+notes AS (
+	SELECT seq, json_build_object('seq', seq, 'kind', kind, 'client_id', client_id, 'stack_id', stack_id,
+		'severity', severity, 'timestamp', timestamp, 'data', data::json, 'created_at', created_at)::text AS note
+	FROM ins)
+SELECT pg_notify($8, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
+FROM notes ORDER BY seq`
+
+// maxNote is the largest notification payload sent (PostgreSQL refuses
+// 8000 bytes or more).
+const maxNote = "7900"
+
+// streamNote is an event as a notification carries it; one without a
+// kind names an event too large to carry.
+type streamNote struct {
+	Seq       int64           `json:"seq"`
+	Kind      string          `json:"kind"`
+	ClientID  string          `json:"client_id"`
+	StackID   string          `json:"stack_id"`
+	Severity  string          `json:"severity"`
+	Timestamp time.Time       `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+}
 
 // streamWrite is events encoded for qAppendStream.
 type streamWrite struct {
@@ -164,15 +193,24 @@ func (s *Store) PruneStream(ctx context.Context, q store.StreamPrune, limit int)
 }
 
 // WatchStream listens on the schema's stream channel, on a connection of
-// its own (reconnecting as ListenTriggers does), and calls wake for every
-// notification and once each time it starts listening.
-func (s *Store) WatchStream(ctx context.Context, wake func()) error {
+// its own (reconnecting as ListenTriggers does), and calls fn with the
+// event of every notification (none when its payload does not decode)
+// and with none each time it starts listening.
+func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
 	backoff := listenBackoffMin
 	for ctx.Err() == nil {
 		if schema, err := s.schemaName(ctx); err == nil {
-			_ = s.listen(ctx, channelName(streamPrefix, schema), func(string) { wake() }, func() {
+			_ = s.listen(ctx, channelName(streamPrefix, schema), func(p string) {
+				var n streamNote
+				if err := json.Unmarshal([]byte(p), &n); err != nil || n.Seq <= 0 {
+					fn(nil)
+					return
+				}
+				fn([]store.StreamEvent{{Seq: n.Seq, Kind: n.Kind, ClientID: n.ClientID, StackID: n.StackID,
+					Severity: n.Severity, Timestamp: n.Timestamp.UTC(), Data: n.Data, CreatedAt: n.CreatedAt.UTC()}})
+			}, func() {
 				backoff = listenBackoffMin
-				wake()
+				fn(nil)
 			})
 		}
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,4 +80,45 @@ AND pid IN (SELECT pid FROM pg_locks WHERE NOT granted))`).Scan(&waiting))
 		require.NoError(t, json.Unmarshal(e.Data, &d))
 		require.Equal(t, i+1, d.N, "the first writer's event first")
 	}
+}
+
+// TestStreamNotificationsCarryTheEvents: on PostgreSQL the announcement
+// of a commit carries its events, in order (a tail then needs no read),
+// and names one too large for a notification by its seq.
+func TestStreamNotificationsCarryTheEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, newSchema(t, serverURL(t)))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	calls := make(chan []store.StreamEvent, 100)
+	go func() { _ = s.WatchStream(wctx, func(es []store.StreamEvent) { calls <- es }) }()
+	select {
+	case es := <-calls:
+		require.Empty(t, es, "listening: read the log")
+	case <-time.After(20 * time.Second):
+		t.Fatal("WatchStream never listened")
+	}
+	at := time.Date(2026, 12, 7, 10, 0, 0, 123456000, time.UTC)
+	in := []store.StreamEvent{
+		{Kind: "drift.detected", ClientID: "acme", StackID: "shop", Severity: "high", Timestamp: at, Data: json.RawMessage(`{"a": [1, 2]}`)},
+		{Kind: "reconciliation.completed", ClientID: "acme", Timestamp: at, Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", 9000) + `"}`)},
+		{Kind: "heal.started", ClientID: "acme", StackID: "shop", Timestamp: at},
+	}
+	require.NoError(t, s.AppendStream(ctx, in))
+	var got []store.StreamEvent
+	for len(got) < 3 {
+		select {
+		case es := <-calls:
+			got = append(got, es...)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of 3 events announced", len(got))
+		}
+	}
+	page, err := s.ReadStream(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, page.Events[0], got[0], "the event as the log has it")
+	require.Equal(t, store.StreamEvent{Seq: 2}, got[1], "too large: its seq only")
+	require.Equal(t, page.Events[2], got[2])
+	require.JSONEq(t, `{}`, string(got[2].Data))
 }

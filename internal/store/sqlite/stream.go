@@ -167,9 +167,9 @@ func (h *streamHub) committed() {
 	}
 }
 
-// WatchStream calls wake after each commit of this Store that wrote
-// events, and once at the start, until ctx ends.
-func (s *Store) WatchStream(ctx context.Context, wake func()) error {
+// WatchStream calls fn (with no events: read the log) after each commit
+// of this Store that wrote events, and once at the start, until ctx ends.
+func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
 	c := make(chan struct{}, 1)
 	h := &s.stream
 	h.mu.Lock()
@@ -183,13 +183,13 @@ func (s *Store) WatchStream(ctx context.Context, wake func()) error {
 		delete(h.watchers, c)
 		h.mu.Unlock()
 	}()
-	wake()
+	fn(nil)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c:
-			wake()
+			fn(nil)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,40 +247,45 @@ func testStreamPrune(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, store.StreamPage{Events: page.Events, Head: 11, Pruned: 10}, page)
 }
 
-// testStreamWatch: a watcher is woken when it starts and after events
-// commit.
+// testStreamWatch: a watcher is called when it starts and after events
+// commit; the events it is handed, if any, are the log's.
 func testStreamWatch(ctx context.Context, t *testing.T, s store.Store) {
 	wctx, cancel := context.WithCancel(ctx)
-	wakes := make(chan struct{}, 64)
+	calls := make(chan []store.StreamEvent, 1024)
 	returned := make(chan error, 1)
-	go func() { returned <- s.WatchStream(wctx, func() { wakes <- struct{}{} }) }()
+	go func() { returned <- s.WatchStream(wctx, func(es []store.StreamEvent) { calls <- es }) }()
+	var handed []store.StreamEvent
 	wait := func(what string) {
 		t.Helper()
 		select {
-		case <-wakes:
+		case es := <-calls:
+			handed = append(handed, es...)
 		case <-time.After(10 * time.Second):
-			t.Fatalf("no wake %s", what)
+			t.Fatalf("no call %s", what)
 		}
 	}
 	wait("at the start")
-	// The first wake may come before the watcher listens (PostgreSQL: it
-	// wakes once listening), so write until a wake comes.
+	// The first call may come before the watcher listens (PostgreSQL: it
+	// calls once listening), so write until a call comes.
 	deadline := time.Now().Add(10 * time.Second)
 	for woken := false; !woken; {
-		require.True(t, time.Now().Before(deadline), "no wake after events committed")
+		require.True(t, time.Now().Before(deadline), "no call after events committed")
 		require.NoError(t, s.AppendStream(ctx, []store.StreamEvent{streamEvent("heal.started", "acme", "shop", 1)}))
 		select {
-		case <-wakes:
+		case es := <-calls:
+			handed = append(handed, es...)
 			woken = true
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 	state := newStack(ctx, t, s, "acme", "shop")
-	for len(wakes) > 0 {
-		<-wakes
+	for len(calls) > 0 {
+		handed = append(handed, <-calls...)
 	}
+	big := streamEvent("reconciliation.completed", "acme", "shop", 3)
+	big.Data = json.RawMessage(`{"pad":"` + strings.Repeat("x", 20000) + `"}`)
 	commit(ctx, t, s, &state, store.Pass{Result: result("r1", "acme", "shop", at(0)),
-		Stream: []store.StreamEvent{streamEvent("reconciliation.completed", "acme", "shop", 2)}})
+		Stream: []store.StreamEvent{streamEvent("reconciliation.completed", "acme", "shop", 2), big}})
 	wait("after a pass committed its events")
 	cancel()
 	select {
@@ -287,6 +293,22 @@ func testStreamWatch(ctx context.Context, t *testing.T, s store.Store) {
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("WatchStream did not return when its context ended")
+	}
+	for len(calls) > 0 {
+		handed = append(handed, <-calls...)
+	}
+	log := map[int64]store.StreamEvent{}
+	for _, e := range readStream(ctx, t, s, 0) {
+		log[e.Seq] = e
+	}
+	for _, e := range handed {
+		want, ok := log[e.Seq]
+		require.True(t, ok, "handed event %d is in the log", e.Seq)
+		if e.Kind == "" {
+			require.Equal(t, store.StreamEvent{Seq: e.Seq}, e, "an event too large to hand over is named by its seq")
+			continue
+		}
+		require.Equal(t, want, e, "a handed event is the log's")
 	}
 }
 
