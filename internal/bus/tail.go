@@ -35,10 +35,11 @@ type TailOptions struct {
 
 // Tail publishes the events of the store's stream log on a bus as they
 // commit. The store announces commits (store.StreamStore.WatchStream:
-// PostgreSQL's LISTEN, SQLite's commits), on PostgreSQL with the events
-// themselves: those that follow the last seq published are published as
-// they come; otherwise, and every Poll, the tail reads the log from the
-// last seq it published. Seqs are gap-free and commit in order, so
+// its own commits that added events, which the tail then numbers; on
+// PostgreSQL the numberings of every replica, with the events
+// themselves): events handed over that follow the last seq published are
+// published as they come; otherwise, and every Poll, the tail numbers
+// what was added and reads the log from the last seq it published. Seqs are gap-free and commit in order, so
 // reading "after the last" misses nothing and repeats nothing; every
 // replica's tail publishes the same events in the same order.
 type Tail struct {
@@ -173,9 +174,13 @@ func (t *Tail) publish(ctx context.Context, r store.StreamEvent, now time.Time) 
 	return t.b.Publish(ctx, FromRecord(r))
 }
 
-// Read publishes what the log holds after the bus's last event, in
+// Read numbers what was added to the log (store.StreamStore.SequenceStream)
+// and publishes what the log holds after the bus's last event, in
 // batches, until it has caught up.
 func (t *Tail) Read(ctx context.Context) error {
+	if _, err := t.opts.Store.SequenceStream(ctx); err != nil {
+		return err
+	}
 	t.publishing.Lock()
 	defer t.publishing.Unlock()
 	for {

@@ -14,10 +14,11 @@ import (
 // committed; every replica reads the log and serves every event, in one
 // order, under one id (its Seq).
 type StreamEvent struct {
-	// Seq is the event's place in the log, assigned at commit: gap-free,
-	// and increasing in commit order (a transaction that commits later
-	// gets higher seqs), so a reader that has read every event up to n
-	// never finds one below n later.
+	// Seq is the event's place in the log, assigned at or after the
+	// commit of the fact (SequenceStream): gap-free, and increasing in the
+	// order events are numbered, so a reader that has read every event up
+	// to n never finds one below n later; the events of a stack are
+	// numbered in the order they were added.
 	Seq       int64           `json:"seq"`
 	Kind      string          `json:"kind"`
 	ClientID  string          `json:"client_id"`
@@ -54,6 +55,12 @@ type StreamStore interface {
 	// AppendStream commits events on their own, for an event that reports
 	// no write of the store (heal.started).
 	AppendStream(ctx context.Context, events []StreamEvent) error
+	// SequenceStream numbers the events committed but not numbered yet
+	// and returns how many: a driver may add events unnumbered, so that
+	// writers need not wait for each other (PostgreSQL); one that numbers
+	// them as they commit (SQLite) does nothing. Readers see an event
+	// once it is numbered; the tail of each replica calls it when woken.
+	SequenceStream(ctx context.Context) (int, error)
 	// ReadStream returns up to limit events with Seq > after, oldest
 	// first (none when limit <= 0), with the log's head and pruned mark
 	// as of the same read.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,48 +12,69 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// The stream log (migration 0014). A transaction that writes events ends
-// with qAppendStream: it takes stream_head's row lock, numbers the events
-// after the head and holds the lock until it commits, so writers of the
-// log commit in seq order and a reader that read every seq up to n never
-// finds a lower one later (a bigserial would allow 10 to commit after 11,
-// and a reader past 11 would miss it). Taking the lock in the statement
-// before COMMIT keeps it for the commit's round trip and WAL flush only.
-// The same statement notifies the schema's stream channel, delivered at
-// commit (and never for a rollback), one notification per event carrying
-// the event (JSON, as streamNote), or only its seq when it is larger than
-// a notification may be. Notifications reach listeners in commit order,
-// so a replica's tail usually has every event from them, without reading
-// the log: a round trip less between a commit and the stream.
+// The stream log (migration 0014), in two steps. A writer adds its
+// events in its own transaction, unnumbered (seq NULL), with nothing
+// locked: writers commit as concurrently as without the log. After such
+// a commit the writer's Store wakes its watchers, and the replica's tail
+// numbers what has committed (SequenceStream): in a transaction of its
+// own that takes stream_head's row lock first and holds it to its commit,
+// it gives the committed unnumbered events the seqs after the head, in
+// the order they were added (id), and notifies the schema's stream
+// channel. Numberers therefore commit one after another, seqs are
+// gap-free and increase in commit order, and a reader that has read
+// every seq up to n never finds a lower one later. (Numbering in the
+// writers' transactions would serialise every pass's commit on the head's
+// lock, and a sequence would let 10 commit after 11: a reader past 11
+// would miss 10.) An event added after another of its stack (the next
+// pass, a heal's outcome after its start) has a higher id and is numbered
+// no earlier, so each stack's events keep their order.
+//
+// The numbering's notification carries each event numbered (JSON, as
+// streamNote), or only its seq when it is larger than a notification may
+// be: notifications reach listeners in commit order, so a replica's tail
+// usually has every event from them, without reading the log.
 
 // streamPrefix names the stream's notification channel (channelName).
 const streamPrefix = "blackwell_stream"
 
-// streamConns bounds the connections that read the stream log (the
-// Store's streamPool, opened as they are needed): the replica's tail and
-// the replays of reconnecting stream clients. Measured: on the shared
+// streamConns bounds the connections that read and number the stream log
+// (the Store's streamPool, opened as they are needed): the replica's tail
+// and the replays of reconnecting stream clients. Measured: on the shared
 // pool (4 connections, busy with grouped loads and commits during a burst
 // of passes), a tail's read waited there for most of a second.
 const streamConns = 2
 
-// qAppendStream numbers and writes events and notifies: $1 is their
-// count, $2..$7 their columns, $8 the channel. created_at is the
-// server's clock once the head is taken: the commit follows at once.
-// pg_notify runs per event in seq order (a volatile expression is
-// evaluated after the sort).
-const qAppendStream = `WITH head AS (UPDATE stream_head SET seq = seq + $1 RETURNING seq - $1 AS base),
-ins AS (
-	INSERT INTO stream (seq, kind, client_id, stack_id, severity, timestamp, data, created_at)
-	SELECT head.base + e.n, e.kind, e.client_id, e.stack_id, e.severity, e.ts, e.data, clock_timestamp()
-	FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-		WITH ORDINALITY AS e(kind, client_id, stack_id, severity, ts, data, n)
-	RETURNING *),
+// qAppendStream adds events unnumbered: $1..$6 are their columns.
+// created_at is the server's clock as the writer's transaction ends.
+const qAppendStream = `INSERT INTO stream (kind, client_id, stack_id, severity, timestamp, data, created_at)
+SELECT e.kind, e.client_id, e.stack_id, e.severity, e.ts, e.data, clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+	AS e(kind, client_id, stack_id, severity, ts, data)`
+
+// qNumberStream numbers up to $1 committed unnumbered events after the
+// head, in id order, and notifies channel $2 of each. It runs after the
+// transaction took the head's lock (qLockHead), so its snapshot holds
+// what earlier numberers committed. pg_notify runs per event in seq order
+// (a volatile expression is evaluated after the sort).
+const qNumberStream = `WITH picked AS (
+	SELECT id, row_number() OVER (ORDER BY id) AS n FROM (
+		SELECT id FROM stream WHERE seq IS NULL ORDER BY id LIMIT $1) unnumbered),
+head AS (UPDATE stream_head SET seq = seq + (SELECT count(*) FROM picked)
+	RETURNING seq - (SELECT count(*) FROM picked) AS base),
+numbered AS (UPDATE stream s SET seq = head.base + picked.n FROM picked, head WHERE s.id = picked.id
+	RETURNING s.seq, s.kind, s.client_id, s.stack_id, s.severity, s.timestamp, s.data, s.created_at),
 notes AS (
 	SELECT seq, json_build_object('seq', seq, 'kind', kind, 'client_id', client_id, 'stack_id', stack_id,
 		'severity', severity, 'timestamp', timestamp, 'data', data::json, 'created_at', created_at)::text AS note
-	FROM ins)
-SELECT pg_notify($8, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
+	FROM numbered)
+SELECT pg_notify($2, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
 FROM notes ORDER BY seq`
+
+// qLockHead takes the head's lock for a numbering.
+const qLockHead = `SELECT seq FROM stream_head FOR UPDATE`
+
+// numberBatch bounds the events one numbering takes.
+const numberBatch = 5000
 
 // maxNote is the largest notification payload sent (PostgreSQL refuses
 // 8000 bytes or more).
@@ -78,16 +100,12 @@ type streamWrite struct {
 
 // encodeStream checks events and encodes them for queueStream; nil for
 // none.
-func (s *Store) encodeStream(ctx context.Context, events []store.StreamEvent) (*streamWrite, error) {
+func (s *Store) encodeStream(events []store.StreamEvent) (*streamWrite, error) {
 	if err := store.CheckStream(events); err != nil {
 		return nil, err
 	}
 	if len(events) == 0 {
 		return nil, nil
-	}
-	schema, err := s.schemaName(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("stream: %w", err)
 	}
 	n := len(events)
 	kinds, clients, stacks, sevs, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -96,22 +114,28 @@ func (s *Store) encodeStream(ctx context.Context, events []store.StreamEvent) (*
 		kinds[i], clients[i], stacks[i], sevs[i] = e.Kind, e.ClientID, e.StackID, e.Severity
 		stamps[i], data[i] = ts(e.Timestamp), store.StreamData(e)
 	}
-	return &streamWrite{args: []any{int64(n), kinds, clients, stacks, sevs, stamps, data,
-		channelName(streamPrefix, schema)}}, nil
+	return &streamWrite{args: []any{kinds, clients, stacks, sevs, stamps, data}}, nil
 }
 
-// queueStream adds w's statement to b, which must be the transaction's
-// last batch (the head stays locked until the commit). A nil w adds
-// nothing.
+// queueStream adds w's statement to b, the transaction's last batch. A
+// nil w adds nothing.
 func queueStream(b *pgx.Batch, w *streamWrite) {
 	if w != nil {
 		b.Queue(qAppendStream, w.args...)
 	}
 }
 
+// streamed is called after a transaction that added events w committed:
+// the Store's watchers number and read them.
+func (s *Store) streamed(w *streamWrite) {
+	if w != nil {
+		s.stream.wake()
+	}
+}
+
 // AppendStream commits events in a transaction of their own.
 func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) error {
-	w, err := s.encodeStream(ctx, events)
+	w, err := s.encodeStream(events)
 	if err != nil {
 		return fmt.Errorf("append stream: %w", err)
 	}
@@ -126,7 +150,64 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 	if err != nil {
 		return fmt.Errorf("append stream: %w", err)
 	}
+	s.streamed(w)
 	return nil
+}
+
+// SequenceStream numbers the committed unnumbered events (see above), a
+// batch at a time, and returns how many. It reads first whether there are
+// any, so that a call with nothing to do takes no lock.
+func (s *Store) SequenceStream(ctx context.Context) (int, error) {
+	schema, err := s.schemaName(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("number stream: %w", err)
+	}
+	channel := channelName(streamPrefix, schema)
+	total := 0
+	for {
+		var waiting bool
+		if err := s.streamPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM stream WHERE seq IS NULL)`).Scan(&waiting); err != nil {
+			return total, fmt.Errorf("number stream: %w", err)
+		}
+		if !waiting {
+			return total, nil
+		}
+		n := 0
+		err := s.retry(ctx, func() error {
+			n = 0
+			conn, err := s.streamPool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			b := &pgx.Batch{}
+			b.Queue(`BEGIN`)
+			b.Queue(qLockHead)
+			b.Queue(qNumberStream, int64(numberBatch), channel).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					n++
+				}
+				return rows.Err()
+			})
+			b.Queue(`COMMIT`)
+			if err := conn.SendBatch(ctx, b).Close(); err != nil {
+				if conn.Conn().PgConn().TxStatus() != 'I' {
+					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					defer cancel()
+					_, _ = conn.Exec(rctx, `ROLLBACK`)
+				}
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("number stream: %w", err)
+		}
+		total += n
+		if n < numberBatch {
+			return total, nil
+		}
+	}
 }
 
 // ReadStream reads events after after, with the head and pruned mark, in
@@ -166,7 +247,7 @@ ORDER BY e.seq`, after, int64(limit))
 // there. Reading the oldest events only bounds the cost: they are the
 // first to go.
 const qPruneStream = `WITH pick AS (
-	SELECT max(seq) AS upto FROM (SELECT seq, created_at FROM stream ORDER BY seq LIMIT $3) oldest
+	SELECT max(seq) AS upto FROM (SELECT seq, created_at FROM stream WHERE seq IS NOT NULL ORDER BY seq LIMIT $3) oldest
 	WHERE created_at < $1 OR ($2 > 0 AND seq <= (SELECT seq FROM stream_head) - $2)),
 gone AS (DELETE FROM stream WHERE seq <= (SELECT upto FROM pick) RETURNING seq),
 mark AS (UPDATE stream_head SET pruned = GREATEST(pruned, (SELECT upto FROM pick))
@@ -192,25 +273,49 @@ func (s *Store) PruneStream(ctx context.Context, q store.StreamPrune, limit int)
 	return int(n), nil
 }
 
-// WatchStream listens on the schema's stream channel, on a connection of
-// its own (reconnecting as ListenTriggers does), and calls fn with the
-// event of every notification (none when its payload does not decode)
-// and with none each time it starts listening.
+// WatchStream calls fn with none after each commit of this Store that
+// added events (they are to be numbered), and, listening on the schema's
+// stream channel on a connection of its own (reconnecting as
+// ListenTriggers does), with the event of every notification of a
+// numbering (none when its payload does not decode) and with none each
+// time it starts listening. Calls come one at a time.
 func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
+	var (
+		mu   sync.Mutex
+		done sync.WaitGroup
+	)
+	call := func(es []store.StreamEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		fn(es)
+	}
+	added := s.stream.subscribe()
+	defer s.stream.unsubscribe(added)
+	defer done.Wait()
+	done.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-added:
+				call(nil)
+			}
+		}
+	})
 	backoff := listenBackoffMin
 	for ctx.Err() == nil {
 		if schema, err := s.schemaName(ctx); err == nil {
 			_ = s.listen(ctx, channelName(streamPrefix, schema), func(p string) {
 				var n streamNote
 				if err := json.Unmarshal([]byte(p), &n); err != nil || n.Seq <= 0 {
-					fn(nil)
+					call(nil)
 					return
 				}
-				fn([]store.StreamEvent{{Seq: n.Seq, Kind: n.Kind, ClientID: n.ClientID, StackID: n.StackID,
+				call([]store.StreamEvent{{Seq: n.Seq, Kind: n.Kind, ClientID: n.ClientID, StackID: n.StackID,
 					Severity: n.Severity, Timestamp: n.Timestamp.UTC(), Data: n.Data, CreatedAt: n.CreatedAt.UTC()}})
 			}, func() {
 				backoff = listenBackoffMin
-				fn(nil)
+				call(nil)
 			})
 		}
 		if ctx.Err() != nil {
@@ -223,4 +328,39 @@ func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) e
 		backoff = min(2*backoff, listenBackoffMax)
 	}
 	return nil
+}
+
+// streamHub wakes the Store's watchers after a commit that added events.
+// Its zero value is ready.
+type streamHub struct {
+	mu       sync.Mutex
+	watchers map[chan struct{}]struct{}
+}
+
+func (h *streamHub) subscribe() chan struct{} {
+	c := make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watchers == nil {
+		h.watchers = map[chan struct{}]struct{}{}
+	}
+	h.watchers[c] = struct{}{}
+	return c
+}
+
+func (h *streamHub) unsubscribe(c chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.watchers, c)
+}
+
+func (h *streamHub) wake() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.watchers {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }

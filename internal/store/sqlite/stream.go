@@ -68,6 +68,10 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 	return nil
 }
 
+// SequenceStream does nothing: events are numbered as they are added, by
+// the one writer.
+func (s *Store) SequenceStream(context.Context) (int, error) { return 0, nil }
+
 // ReadStream reads events after after, with the head and pruned mark, in
 // one read transaction (one snapshot).
 func (s *Store) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
