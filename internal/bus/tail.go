@@ -148,24 +148,33 @@ func (t *Tail) run(ctx context.Context) {
 func (t *Tail) handed(ctx context.Context, events []store.StreamEvent) {
 	t.publishing.Lock()
 	defer t.publishing.Unlock()
+	if len(events) == 0 || !t.publishFollowing(ctx, events) {
+		t.Wake()
+	}
+}
+
+// publishFollowing publishes those of events, in seq order, that follow
+// the bus's last event, and reports whether they all did (or were
+// published already). t.publishing is held.
+func (t *Tail) publishFollowing(ctx context.Context, events []store.StreamEvent) bool {
 	var out []Event
+	all := true
+	now := time.Now()
 	for _, r := range events {
 		last := t.b.Seq()
 		if r.Seq <= last {
 			continue // read already
 		}
 		if r.Seq != last+1 || r.Kind == "" {
-			t.Wake()
+			all = false
 			break
 		}
-		out = append(out, t.publish(ctx, r, time.Now()))
-	}
-	if len(events) == 0 {
-		t.Wake()
+		out = append(out, t.publish(ctx, r, now))
 	}
 	if len(out) > 0 && t.opts.OnEvents != nil {
 		t.opts.OnEvents(out)
 	}
+	return all
 }
 
 // publish publishes one event of the log, observing its lag.
@@ -175,14 +184,22 @@ func (t *Tail) publish(ctx context.Context, r store.StreamEvent, now time.Time) 
 }
 
 // Read numbers what was added to the log (store.StreamStore.SequenceStream)
-// and publishes what the log holds after the bus's last event, in
-// batches, until it has caught up.
+// and publishes it; unless that was every event after the bus's last, it
+// then publishes what the log holds after that, in batches, until it has
+// caught up.
 func (t *Tail) Read(ctx context.Context) error {
-	if _, err := t.opts.Store.SequenceStream(ctx); err != nil {
+	numbered, err := t.opts.Store.SequenceStream(ctx)
+	if err != nil {
 		return err
 	}
 	t.publishing.Lock()
 	defer t.publishing.Unlock()
+	if len(numbered) > 0 {
+		// The events of other numberings come as they are announced.
+		if t.publishFollowing(ctx, numbered) {
+			return nil
+		}
+	}
 	for {
 		after := t.b.Seq()
 		page, err := t.opts.Store.ReadStream(ctx, after, t.opts.Batch)

@@ -56,11 +56,12 @@ type StreamStore interface {
 	// no write of the store (heal.started).
 	AppendStream(ctx context.Context, events []StreamEvent) error
 	// SequenceStream numbers the events committed but not numbered yet
-	// and returns how many: a driver may add events unnumbered, so that
-	// writers need not wait for each other (PostgreSQL); one that numbers
-	// them as they commit (SQLite) does nothing. Readers see an event
-	// once it is numbered; the tail of each replica calls it when woken.
-	SequenceStream(ctx context.Context) (int, error)
+	// and returns them, in seq order: a driver may add events unnumbered,
+	// so that writers need not wait for each other (PostgreSQL); one that
+	// numbers them as they commit (SQLite) does nothing. Readers see an
+	// event once it is numbered; the tail of each replica calls it when
+	// woken.
+	SequenceStream(ctx context.Context) ([]StreamEvent, error)
 	// ReadStream returns up to limit events with Seq > after, oldest
 	// first (none when limit <= 0), with the log's head and pruned mark
 	// as of the same read.

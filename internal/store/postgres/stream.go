@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,10 +53,10 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $
 	AS e(kind, client_id, stack_id, severity, ts, data)`
 
 // qNumberStream numbers up to $1 committed unnumbered events after the
-// head, in id order, and notifies channel $2 of each. It runs after the
-// transaction took the head's lock (qLockHead), so its snapshot holds
-// what earlier numberers committed. pg_notify runs per event in seq order
-// (a volatile expression is evaluated after the sort).
+// head, in id order, notifies channel $2 of each and returns them. It runs
+// after the transaction took the head's lock (qLockHead), so its snapshot
+// holds what earlier numberers committed. pg_notify runs per event in seq
+// order (a volatile expression is evaluated after the sort).
 const qNumberStream = `WITH picked AS (
 	SELECT id, row_number() OVER (ORDER BY id) AS n FROM (
 		SELECT id FROM stream WHERE seq IS NULL ORDER BY id LIMIT $1) unnumbered),
@@ -64,10 +65,11 @@ head AS (UPDATE stream_head SET seq = seq + (SELECT count(*) FROM picked)
 numbered AS (UPDATE stream s SET seq = head.base + picked.n FROM picked, head WHERE s.id = picked.id
 	RETURNING s.seq, s.kind, s.client_id, s.stack_id, s.severity, s.timestamp, s.data, s.created_at),
 notes AS (
-	SELECT seq, json_build_object('seq', seq, 'kind', kind, 'client_id', client_id, 'stack_id', stack_id,
+	SELECT *, json_build_object('seq', seq, 'kind', kind, 'client_id', client_id, 'stack_id', stack_id,
 		'severity', severity, 'timestamp', timestamp, 'data', data::json, 'created_at', created_at)::text AS note
 	FROM numbered)
-SELECT pg_notify($2, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
+SELECT seq, kind, client_id, stack_id, severity, timestamp, data, created_at,
+	pg_notify($2, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
 FROM notes ORDER BY seq`
 
 // qLockHead takes the head's lock for a numbering.
@@ -129,6 +131,7 @@ func queueStream(b *pgx.Batch, w *streamWrite) {
 // the Store's watchers number and read them.
 func (s *Store) streamed(w *streamWrite) {
 	if w != nil {
+		s.stream.added.Store(true)
 		s.stream.wake()
 	}
 }
@@ -155,26 +158,30 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 }
 
 // SequenceStream numbers the committed unnumbered events (see above), a
-// batch at a time, and returns how many. It reads first whether there are
-// any, so that a call with nothing to do takes no lock.
-func (s *Store) SequenceStream(ctx context.Context) (int, error) {
+// batch at a time, and returns them. Unless this Store added events since
+// its last numbering, it reads first whether there are any (another
+// replica's, left when it died), so that a call with nothing to do takes
+// no lock.
+func (s *Store) SequenceStream(ctx context.Context) ([]store.StreamEvent, error) {
 	schema, err := s.schemaName(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("number stream: %w", err)
+		return nil, fmt.Errorf("number stream: %w", err)
 	}
 	channel := channelName(streamPrefix, schema)
-	total := 0
-	for {
-		var waiting bool
-		if err := s.streamPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM stream WHERE seq IS NULL)`).Scan(&waiting); err != nil {
-			return total, fmt.Errorf("number stream: %w", err)
+	var out []store.StreamEvent
+	for check := !s.stream.added.Swap(false); ; check = true {
+		if check {
+			var waiting bool
+			if err := s.streamPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM stream WHERE seq IS NULL)`).Scan(&waiting); err != nil {
+				return out, fmt.Errorf("number stream: %w", err)
+			}
+			if !waiting {
+				return out, nil
+			}
 		}
-		if !waiting {
-			return total, nil
-		}
-		n := 0
+		var batch []store.StreamEvent
 		err := s.retry(ctx, func() error {
-			n = 0
+			batch = batch[:0]
 			conn, err := s.streamPool.Acquire(ctx)
 			if err != nil {
 				return err
@@ -185,7 +192,13 @@ func (s *Store) SequenceStream(ctx context.Context) (int, error) {
 			b.Queue(qLockHead)
 			b.Queue(qNumberStream, int64(numberBatch), channel).Query(func(rows pgx.Rows) error {
 				for rows.Next() {
-					n++
+					var e store.StreamEvent
+					var data string
+					if err := rows.Scan(&e.Seq, &e.Kind, &e.ClientID, &e.StackID, &e.Severity, &e.Timestamp, &data, &e.CreatedAt, nil); err != nil {
+						return err
+					}
+					e.Timestamp, e.CreatedAt, e.Data = utc(e.Timestamp), utc(e.CreatedAt), []byte(data)
+					batch = append(batch, e)
 				}
 				return rows.Err()
 			})
@@ -201,11 +214,11 @@ func (s *Store) SequenceStream(ctx context.Context) (int, error) {
 			return nil
 		})
 		if err != nil {
-			return total, fmt.Errorf("number stream: %w", err)
+			return out, fmt.Errorf("number stream: %w", err)
 		}
-		total += n
-		if n < numberBatch {
-			return total, nil
+		out = append(out, batch...)
+		if len(batch) < numberBatch {
+			return out, nil
 		}
 	}
 }
@@ -333,6 +346,8 @@ func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) e
 // streamHub wakes the Store's watchers after a commit that added events.
 // Its zero value is ready.
 type streamHub struct {
+	added atomic.Bool // events were added since the last numbering
+
 	mu       sync.Mutex
 	watchers map[chan struct{}]struct{}
 }

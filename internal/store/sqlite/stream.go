@@ -70,7 +70,7 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 
 // SequenceStream does nothing: events are numbered as they are added, by
 // the one writer.
-func (s *Store) SequenceStream(context.Context) (int, error) { return 0, nil }
+func (s *Store) SequenceStream(context.Context) ([]store.StreamEvent, error) { return nil, nil }
 
 // ReadStream reads events after after, with the head and pruned mark, in
 // one read transaction (one snapshot).
