@@ -179,16 +179,6 @@ func runStream(ctx context.Context, o options) error {
 	}
 	fmt.Printf("reconcile of %d clients asked at +0 s; %d events committed from +%.2f s to +%.2f s (%.0f events/s); PostgreSQL CPU %.1f s\n",
 		len(clients), len(committed), secs(first.Sub(t1)), secs(last.Sub(t1)), float64(len(committed))/secs(last.Sub(first)), secs(pgCPU))
-	if os.Getenv("STREAM_TRACE") != "" {
-		for i, s := range subs {
-			for j, e := range s.after(head) {
-				if j%250 == 0 {
-					fmt.Printf("trace sub %d seq %d producer %d committed +%.3f arrived +%.3f\n", i+1, e.seq, producer(e)+1,
-						secs(committed[e.seq].Sub(t1)), secs(e.at.Sub(t1)))
-				}
-			}
-		}
-	}
 	var allOthers []time.Duration
 	for i, s := range subs {
 		evs := s.after(head)
