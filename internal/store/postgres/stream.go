@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +32,12 @@ import (
 // pass, a heal's outcome after its start) has a higher id and is numbered
 // no earlier, so each stack's events keep their order.
 //
-// The numbering's notification carries each event numbered (JSON, as
-// streamNote), or only its seq when it is larger than a notification may
-// be: notifications reach listeners in commit order, so a replica's tail
-// usually has every event from them, without reading the log.
+// After its commit a numbering notifies the schema's stream channel with
+// the events it numbered (JSON arrays of streamNote, as many events to a
+// notification as fit; an event too large for one by its seq only), so
+// that the other replicas' tails usually have every event without reading
+// the log. Two numberings' notifications may arrive in either order: a
+// tail that finds a gap reads the log.
 
 // streamPrefix names the stream's notification channel (channelName).
 const streamPrefix = "blackwell_stream"
@@ -53,24 +57,16 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $
 	AS e(kind, client_id, stack_id, severity, ts, data)`
 
 // qNumberStream numbers up to $1 committed unnumbered events after the
-// head, in id order, notifies channel $2 of each and returns them. It runs
-// after the transaction took the head's lock (qLockHead), so its snapshot
-// holds what earlier numberers committed. pg_notify runs per event in seq
-// order (a volatile expression is evaluated after the sort).
+// head, in id order, and returns them. It runs after the transaction took
+// the head's lock (qLockHead), so its snapshot holds what earlier
+// numberers committed.
 const qNumberStream = `WITH picked AS (
 	SELECT id, row_number() OVER (ORDER BY id) AS n FROM (
 		SELECT id FROM stream WHERE seq IS NULL ORDER BY id LIMIT $1) unnumbered),
 head AS (UPDATE stream_head SET seq = seq + (SELECT count(*) FROM picked)
-	RETURNING seq - (SELECT count(*) FROM picked) AS base),
-numbered AS (UPDATE stream s SET seq = head.base + picked.n FROM picked, head WHERE s.id = picked.id
-	RETURNING s.seq, s.kind, s.client_id, s.stack_id, s.severity, s.timestamp, s.data, s.created_at),
-notes AS (
-	SELECT *, json_build_object('seq', seq, 'kind', kind, 'client_id', client_id, 'stack_id', stack_id,
-		'severity', severity, 'timestamp', timestamp, 'data', data::json, 'created_at', created_at)::text AS note
-	FROM numbered)
-SELECT seq, kind, client_id, stack_id, severity, timestamp, data, created_at,
-	pg_notify($2, CASE WHEN octet_length(note) <= ` + maxNote + ` THEN note ELSE json_build_object('seq', seq)::text END)
-FROM notes ORDER BY seq`
+	RETURNING seq - (SELECT count(*) FROM picked) AS base)
+UPDATE stream s SET seq = head.base + picked.n FROM picked, head WHERE s.id = picked.id
+RETURNING s.seq, s.kind, s.client_id, s.stack_id, s.severity, s.timestamp, s.data, s.created_at`
 
 // qLockHead takes the head's lock for a numbering.
 const qLockHead = `SELECT seq FROM stream_head FOR UPDATE`
@@ -80,7 +76,7 @@ const numberBatch = 5000
 
 // maxNote is the largest notification payload sent (PostgreSQL refuses
 // 8000 bytes or more).
-const maxNote = "7900"
+const maxNote = 7900
 
 // streamNote is an event as a notification carries it; one without a
 // kind names an event too large to carry.
@@ -190,11 +186,11 @@ func (s *Store) SequenceStream(ctx context.Context) ([]store.StreamEvent, error)
 			b := &pgx.Batch{}
 			b.Queue(`BEGIN`)
 			b.Queue(qLockHead)
-			b.Queue(qNumberStream, int64(numberBatch), channel).Query(func(rows pgx.Rows) error {
+			b.Queue(qNumberStream, int64(numberBatch)).Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					var e store.StreamEvent
 					var data string
-					if err := rows.Scan(&e.Seq, &e.Kind, &e.ClientID, &e.StackID, &e.Severity, &e.Timestamp, &data, &e.CreatedAt, nil); err != nil {
+					if err := rows.Scan(&e.Seq, &e.Kind, &e.ClientID, &e.StackID, &e.Severity, &e.Timestamp, &data, &e.CreatedAt); err != nil {
 						return err
 					}
 					e.Timestamp, e.CreatedAt, e.Data = utc(e.Timestamp), utc(e.CreatedAt), []byte(data)
@@ -216,11 +212,56 @@ func (s *Store) SequenceStream(ctx context.Context) ([]store.StreamEvent, error)
 		if err != nil {
 			return out, fmt.Errorf("number stream: %w", err)
 		}
+		slices.SortFunc(batch, func(a, b store.StreamEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+		if err := s.announce(ctx, channel, batch); err != nil {
+			// The others read the log at their next poll.
+			return append(out, batch...), fmt.Errorf("number stream: %w", err)
+		}
 		out = append(out, batch...)
 		if len(batch) < numberBatch {
 			return out, nil
 		}
 	}
+}
+
+// announce notifies channel of the numbered events, as many to a
+// notification as fit in maxNote bytes, in one statement.
+func (s *Store) announce(ctx context.Context, channel string, events []store.StreamEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var (
+		payloads []string
+		buf      []byte
+	)
+	flush := func() {
+		if len(buf) > 0 {
+			payloads = append(payloads, string(append(buf, ']')))
+			buf = buf[:0]
+		}
+	}
+	for _, e := range events {
+		note, err := json.Marshal(streamNote{Seq: e.Seq, Kind: e.Kind, ClientID: e.ClientID, StackID: e.StackID,
+			Severity: e.Severity, Timestamp: e.Timestamp, Data: e.Data, CreatedAt: e.CreatedAt})
+		if err != nil || len(note)+2 > maxNote {
+			note = fmt.Appendf(nil, `{"seq":%d}`, e.Seq)
+		}
+		if len(buf)+len(note)+2 > maxNote {
+			flush()
+		}
+		if len(buf) == 0 {
+			buf = append(buf, '[')
+		} else {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, note...)
+	}
+	flush()
+	if _, err := s.streamPool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i`,
+		channel, payloads); err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	return nil
 }
 
 // ReadStream reads events after after, with the head and pruned mark, in
@@ -289,7 +330,7 @@ func (s *Store) PruneStream(ctx context.Context, q store.StreamPrune, limit int)
 // WatchStream calls fn with none after each commit of this Store that
 // added events (they are to be numbered), and, listening on the schema's
 // stream channel on a connection of its own (reconnecting as
-// ListenTriggers does), with the event of every notification of a
+// ListenTriggers does), with the events of every notification of a
 // numbering (none when its payload does not decode) and with none each
 // time it starts listening. Calls come one at a time.
 func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
@@ -319,13 +360,17 @@ func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) e
 	for ctx.Err() == nil {
 		if schema, err := s.schemaName(ctx); err == nil {
 			_ = s.listen(ctx, channelName(streamPrefix, schema), func(p string) {
-				var n streamNote
-				if err := json.Unmarshal([]byte(p), &n); err != nil || n.Seq <= 0 {
+				var notes []streamNote
+				if err := json.Unmarshal([]byte(p), &notes); err != nil || len(notes) == 0 {
 					call(nil)
 					return
 				}
-				call([]store.StreamEvent{{Seq: n.Seq, Kind: n.Kind, ClientID: n.ClientID, StackID: n.StackID,
-					Severity: n.Severity, Timestamp: n.Timestamp.UTC(), Data: n.Data, CreatedAt: n.CreatedAt.UTC()}})
+				events := make([]store.StreamEvent, len(notes))
+				for i, n := range notes {
+					events[i] = store.StreamEvent{Seq: n.Seq, Kind: n.Kind, ClientID: n.ClientID, StackID: n.StackID,
+						Severity: n.Severity, Timestamp: n.Timestamp.UTC(), Data: n.Data, CreatedAt: n.CreatedAt.UTC()}
+				}
+				call(events)
 			}, func() {
 				backoff = listenBackoffMin
 				call(nil)

@@ -61,8 +61,9 @@ VALUES ('heal.started', 'acme', 'shop', '', now(), '{"n":1}', now())`)
 
 // TestStreamNotificationsCarryTheEvents: on PostgreSQL a commit that adds
 // events is announced to the Store's watchers (to number them), and the
-// numbering's notifications carry the events, in order (a tail then needs
-// no read), naming one too large for a notification by its seq.
+// numbering's notifications carry the events, in order, several to a
+// notification (a tail then needs no read), naming one too large for a
+// notification by its seq.
 func TestStreamNotificationsCarryTheEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -103,8 +104,10 @@ func TestStreamNotificationsCarryTheEvents(t *testing.T) {
 	}
 	page, err := s.ReadStream(ctx, 0, 10)
 	require.NoError(t, err)
-	require.Equal(t, page.Events[0], got[0], "the event as the log has it")
 	require.Equal(t, store.StreamEvent{Seq: 2}, got[1], "too large: its seq only")
-	require.Equal(t, page.Events[2], got[2])
-	require.JSONEq(t, `{}`, string(got[2].Data))
+	for _, i := range []int{0, 2} {
+		require.JSONEq(t, string(page.Events[i].Data), string(got[i].Data))
+		page.Events[i].Data, got[i].Data = nil, nil
+		require.Equal(t, page.Events[i], got[i], "the event as the log has it")
+	}
 }
