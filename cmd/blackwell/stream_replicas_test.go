@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,10 +190,15 @@ spec:
 		return len(held) == 2 && held[pid(a)]+held[pid(b)] == stacks
 	})
 
+	// Every stream from the log's head now on: the same starting point on
+	// both replicas, whatever each has published already.
+	page, err := st.ReadStream(context.Background(), 0, 0)
+	require.NoError(t, err)
+	head := strconv.FormatInt(page.Head, 10)
 	query := "client_id=acme"
-	onA, _ := openReplicaStream(t, hc, a.base, query, "")
-	onB, _ := openReplicaStream(t, hc, b.base, query, "")
-	partial, stopPartial := openReplicaStream(t, hc, a.base, query, "")
+	onA, _ := openReplicaStream(t, hc, a.base, query, head)
+	onB, _ := openReplicaStream(t, hc, b.base, query, head)
+	partial, stopPartial := openReplicaStream(t, hc, a.base, query, head)
 
 	resp, err := hc.Post(b.base+"/v1/clients/acme/reconcile", "application/json", nil)
 	require.NoError(t, err)
