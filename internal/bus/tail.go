@@ -34,14 +34,11 @@ type TailOptions struct {
 }
 
 // Tail publishes the events of the store's stream log on a bus as they
-// commit. The store announces commits (store.StreamStore.WatchStream:
-// its own commits that added events, which the tail then numbers; on
-// PostgreSQL the numberings of every replica, with the events
-// themselves): events handed over that follow the last seq published are
-// published as they come; otherwise, and every Poll, the tail numbers
-// what was added and reads the log from the last seq it published. Seqs are gap-free and commit in order, so
-// reading "after the last" misses nothing and repeats nothing; every
-// replica's tail publishes the same events in the same order.
+// commit: woken by the store (store.StreamStore.WatchStream: PostgreSQL's
+// LISTEN, SQLite's commits), and every Poll, it reads the log from the
+// last seq it published. Seqs are gap-free and commit in order, so reading
+// "after the last" misses nothing and repeats nothing; every replica's
+// tail publishes the same events in the same order.
 type Tail struct {
 	b      *Bus
 	opts   TailOptions
@@ -50,9 +47,6 @@ type Tail struct {
 	wake   chan struct{}
 
 	lag prometheus.Histogram
-	// publishing serialises what publishes (Read, handed events), so
-	// that each finds the bus where the last one left it.
-	publishing sync.Mutex
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -101,7 +95,7 @@ func (t *Tail) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.cancel = cancel
 	t.done.Go(func() {
-		_ = t.opts.Store.WatchStream(runCtx, func(events []store.StreamEvent) { t.handed(runCtx, events) })
+		_ = t.opts.Store.WatchStream(runCtx, t.Wake)
 	})
 	t.done.Go(func() { t.run(runCtx) })
 	return nil
@@ -142,64 +136,9 @@ func (t *Tail) run(ctx context.Context) {
 	}
 }
 
-// handed publishes the events the store handed over with an announcement
-// when they follow the bus's last event; otherwise (none, a gap, one too
-// large to hand over) it has the log read.
-func (t *Tail) handed(ctx context.Context, events []store.StreamEvent) {
-	t.publishing.Lock()
-	defer t.publishing.Unlock()
-	if len(events) == 0 || !t.publishFollowing(ctx, events) {
-		t.Wake()
-	}
-}
-
-// publishFollowing publishes those of events, in seq order, that follow
-// the bus's last event, and reports whether they all did (or were
-// published already). t.publishing is held.
-func (t *Tail) publishFollowing(ctx context.Context, events []store.StreamEvent) bool {
-	var out []Event
-	all := true
-	now := time.Now()
-	for _, r := range events {
-		last := t.b.Seq()
-		if r.Seq <= last {
-			continue // read already
-		}
-		if r.Seq != last+1 || r.Kind == "" {
-			all = false
-			break
-		}
-		out = append(out, t.publish(ctx, r, now))
-	}
-	if len(out) > 0 && t.opts.OnEvents != nil {
-		t.opts.OnEvents(out)
-	}
-	return all
-}
-
-// publish publishes one event of the log, observing its lag.
-func (t *Tail) publish(ctx context.Context, r store.StreamEvent, now time.Time) Event {
-	t.lag.Observe(max(0, now.Sub(r.CreatedAt).Seconds()))
-	return t.b.Publish(ctx, FromRecord(r))
-}
-
-// Read numbers what was added to the log (store.StreamStore.SequenceStream)
-// and publishes it; unless that was every event after the bus's last, it
-// then publishes what the log holds after that, in batches, until it has
-// caught up.
+// Read publishes what the log holds after the bus's last event, in
+// batches, until it has caught up.
 func (t *Tail) Read(ctx context.Context) error {
-	numbered, err := t.opts.Store.SequenceStream(ctx)
-	if err != nil {
-		return err
-	}
-	t.publishing.Lock()
-	defer t.publishing.Unlock()
-	if len(numbered) > 0 {
-		// The events of other numberings come as they are announced.
-		if t.publishFollowing(ctx, numbered) {
-			return nil
-		}
-	}
 	for {
 		after := t.b.Seq()
 		page, err := t.opts.Store.ReadStream(ctx, after, t.opts.Batch)
@@ -213,7 +152,8 @@ func (t *Tail) Read(ctx context.Context) error {
 		out := make([]Event, 0, len(page.Events))
 		now := time.Now()
 		for _, r := range page.Events {
-			out = append(out, t.publish(ctx, r, now))
+			out = append(out, t.b.Publish(ctx, FromRecord(r)))
+			t.lag.Observe(max(0, now.Sub(r.CreatedAt).Seconds()))
 		}
 		if len(out) > 0 && t.opts.OnEvents != nil {
 			t.opts.OnEvents(out)

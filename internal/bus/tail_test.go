@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,78 +102,4 @@ func TestTailsServeOneLog(t *testing.T) {
 	require.False(t, gap)
 	require.Equal(t, int64(3), got[0].Seq)
 	require.Equal(t, int64(46), got[len(got)-1].Seq)
-}
-
-// handingStore is a store whose WatchStream hands over the events the test
-// sends, and which counts the reads of the log.
-type handingStore struct {
-	store.Store
-	handed chan []store.StreamEvent
-	reads  atomic.Int32
-}
-
-func (h *handingStore) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
-	h.reads.Add(1)
-	return h.Store.ReadStream(ctx, after, limit)
-}
-
-func (h *handingStore) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
-	fn(nil)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case es := <-h.handed:
-			fn(es)
-		}
-	}
-}
-
-// TestTailTakesHandedEvents: events handed over with an announcement that
-// follow the last one published are published without reading the log;
-// a gap, or an event too large to hand over, has the log read.
-func TestTailTakesHandedEvents(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { inner.Close() })
-	st := &handingStore{Store: inner, handed: make(chan []store.StreamEvent)}
-	b, _ := newBus(t, bus.Options{Source: st})
-	sub := subscribe(t, b, bus.SubscribeOptions{Buffer: 100})
-	tail, err := bus.NewTail(b, bus.TailOptions{Store: st, Poll: time.Hour})
-	require.NoError(t, err)
-	require.NoError(t, tail.Start(ctx))
-	t.Cleanup(tail.Stop)
-	require.Eventually(t, func() bool { return st.reads.Load() == 2 }, 10*time.Second, time.Millisecond, "the head at start, a read at the first call")
-
-	logged := func(from, to int64) []store.StreamEvent {
-		page, err := inner.ReadStream(ctx, from-1, int(to-from+1))
-		require.NoError(t, err)
-		return page.Events
-	}
-	appendEvents(t, inner, 0, 3)
-	st.handed <- logged(1, 3)
-	require.Equal(t, []string{"1", "2", "3"}, eventIDs(receive(t, sub, 3)))
-	require.Equal(t, int32(2), st.reads.Load(), "handed events that follow: no read")
-
-	appendEvents(t, inner, 3, 3)
-	st.handed <- logged(5, 5) // 4 is missing
-	require.Equal(t, []string{"4", "5", "6"}, eventIDs(receive(t, sub, 3)), "a gap: the log is read")
-	reads := st.reads.Load()
-	require.Greater(t, reads, int32(2))
-
-	appendEvents(t, inner, 6, 1)
-	st.handed <- []store.StreamEvent{{Seq: 7}} // too large to hand over
-	require.Equal(t, "7", receive(t, sub, 1)[0].ID)
-	require.Greater(t, st.reads.Load(), reads, "an event named by its seq only: the log is read")
-
-	st.handed <- logged(6, 7) // published already
-	appendEvents(t, inner, 7, 1)
-	st.handed <- logged(8, 8)
-	got := receive(t, sub, 1)
-	require.Equal(t, "8", got[0].ID, "nothing twice")
-	var d struct{ N int }
-	require.NoError(t, json.Unmarshal(got[0].Data, &d))
-	require.Equal(t, 7, d.N)
 }

@@ -14,11 +14,10 @@ import (
 // committed; every replica reads the log and serves every event, in one
 // order, under one id (its Seq).
 type StreamEvent struct {
-	// Seq is the event's place in the log, assigned at or after the
-	// commit of the fact (SequenceStream): gap-free, and increasing in the
-	// order events are numbered, so a reader that has read every event up
-	// to n never finds one below n later; the events of a stack are
-	// numbered in the order they were added.
+	// Seq is the event's place in the log, assigned at commit: gap-free,
+	// and increasing in commit order (a transaction that commits later
+	// gets higher seqs), so a reader that has read every event up to n
+	// never finds one below n later.
 	Seq       int64           `json:"seq"`
 	Kind      string          `json:"kind"`
 	ClientID  string          `json:"client_id"`
@@ -55,13 +54,6 @@ type StreamStore interface {
 	// AppendStream commits events on their own, for an event that reports
 	// no write of the store (heal.started).
 	AppendStream(ctx context.Context, events []StreamEvent) error
-	// SequenceStream numbers the events committed but not numbered yet
-	// and returns them, in seq order: a driver may add events unnumbered,
-	// so that writers need not wait for each other (PostgreSQL); one that
-	// numbers them as they commit (SQLite) does nothing. Readers see an
-	// event once it is numbered; the tail of each replica calls it when
-	// woken.
-	SequenceStream(ctx context.Context) ([]StreamEvent, error)
 	// ReadStream returns up to limit events with Seq > after, oldest
 	// first (none when limit <= 0), with the log's head and pruned mark
 	// as of the same read.
@@ -69,18 +61,13 @@ type StreamStore interface {
 	// PruneStream deletes up to limit of the oldest events that q
 	// selects, and returns how many; Pruned moves past them.
 	PruneStream(ctx context.Context, q StreamPrune, limit int) (int, error)
-	// WatchStream calls fn, on this goroutine, whenever events may have
+	// WatchStream calls wake, on this goroutine, whenever events may have
 	// been committed to the log, by this process or (PostgreSQL) any
 	// other, and once when it starts watching (and again after each
 	// reconnection: events committed meanwhile were not announced), until
-	// ctx ends; then it returns nil. events are what the store could
-	// hand over with the announcement, in seq order (PostgreSQL: the
-	// events of one commit, as far as a notification holds them; an event
-	// without a Kind stands for one too large to carry): a reader that
-	// has read up to the first one's Seq-1 may take them as read, any
-	// other reads the log. None: read the log. A reader still polls now
-	// and then: an announcement can be lost with a connection.
-	WatchStream(ctx context.Context, fn func(events []StreamEvent)) error
+	// ctx ends; then it returns nil. A reader still polls now and then:
+	// a wake can be lost with a connection.
+	WatchStream(ctx context.Context, wake func()) error
 }
 
 // MaxStreamData bounds an event's payload (bytes of JSON).

@@ -310,7 +310,7 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
-	stream, err := s.encodeStream(p.Stream)
+	stream, err := s.encodeStream(ctx, p.Stream)
 	if err != nil {
 		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
@@ -356,7 +356,6 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 	if err != nil {
 		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
-	s.streamed(stream)
 	copy(p.Audit, out)
 	return h, nil
 }

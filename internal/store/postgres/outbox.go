@@ -110,7 +110,7 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 		}
 		created[i] = ts(t)
 	}
-	stream, err := s.encodeStream(c.Stream)
+	stream, err := s.encodeStream(ctx, c.Stream)
 	if err != nil {
 		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
 	}
@@ -162,7 +162,6 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	if err != nil {
 		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
 	}
-	s.streamed(stream)
 	return nil
 }
 

@@ -181,7 +181,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 	for _, w := range ws {
 		events = append(events, w.p.Stream...)
 	}
-	stream, err := s.encodeStream(events)
+	stream, err := s.encodeStream(ctx, events)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 		}
 		b.Queue(s.rollUp.add, ids)
 		chained = s.queueAudit(b, head, audit)
-		queueStream(b, stream)
+		queueStream(b, stream) // last: see qAppendStream
 		if err := t.commit(ctx, b); err != nil {
 			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}
@@ -251,7 +251,6 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 		n := copy(w.p.Audit, chained)
 		chained = chained[n:]
 	}
-	s.streamed(stream)
 	return nil
 }
 

@@ -83,7 +83,6 @@ type Store struct {
 	now        func() time.Time
 
 	triggers triggerChannel                       // NotifyTriggers and ListenTriggers (lease.go)
-	stream   streamHub                            // commits that added stream events, to WatchStream (stream.go)
 	ingestQ  group[*ingestOp, []bool]             // group commit of IngestEvents (ingest_batch.go)
 	loadQ    group[loadKey, store.PassInput]      // LoadPass of concurrent passes (load_pass.go)
 	passQ    group[*passWrite, store.StateRecord] // CommitPass of concurrent passes (pass.go)

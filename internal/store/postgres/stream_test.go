@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,15 +11,14 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// TestStreamNumbersInCommitOrder: events are numbered after their
-// transaction commits, so one whose transaction commits late gets a later
-// seq, never a seq below one a reader has read already. Here a
-// transaction of the test adds an event and stays open: an event added and
-// committed after it is numbered 1, the open one 2 once it commits. (With
-// seqs given as events are added, the open one would hold 1 while a
-// reader read 2, and never read 1.) Adding takes no lock: the second
-// writer does not wait for the first.
-func TestStreamNumbersInCommitOrder(t *testing.T) {
+// TestStreamWriterCommitsInSeqOrder: a writer of the stream log that
+// numbered its events waits, before it commits, for every writer that
+// numbered earlier ones to commit (or roll back). Here a transaction of
+// the test holds seq 1 uncommitted: an AppendStream started after it
+// blocks, and a reader sees neither until the first commits, then both in
+// order. With seqs from a sequence the second would commit as 2 while 1
+// was still pending, and a reader that went past 2 would never read 1.
+func TestStreamWriterCommitsInSeqOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := newSchema(t, serverURL(t))
@@ -31,83 +29,54 @@ func TestStreamNumbersInCommitOrder(t *testing.T) {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `INSERT INTO stream (kind, client_id, stack_id, severity, timestamp, data, created_at)
-VALUES ('heal.started', 'acme', 'shop', '', now(), '{"n":1}', now())`)
+	_, err = tx.Exec(ctx, `WITH h AS (UPDATE stream_head SET seq = seq + 1 RETURNING seq)
+INSERT INTO stream (seq, kind, client_id, stack_id, severity, timestamp, data, created_at)
+SELECT seq, 'heal.started', 'acme', 'shop', '', now(), '{"n":1}', now() FROM h`)
 	require.NoError(t, err)
 
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	require.NoError(t, s.AppendStream(wctx, []store.StreamEvent{{Kind: "heal.started", ClientID: "acme", StackID: "shop",
-		Timestamp: time.Now(), Data: json.RawMessage(`{"n":2}`)}}), "adding waits for no other writer")
-	numbered, err := s.SequenceStream(ctx)
-	require.NoError(t, err)
-	require.Len(t, numbered, 1, "the committed event only")
+	appended := make(chan error, 1)
+	go func() {
+		appended <- s.AppendStream(ctx, []store.StreamEvent{{Kind: "heal.started", ClientID: "acme", StackID: "shop",
+			Timestamp: time.Now(), Data: json.RawMessage(`{"n":2}`)}})
+	}()
+	// Wait until the append waits for the head's lock.
+	var schema string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting bool
+		require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%stream_head%' AND datname = current_database()
+AND pid IN (SELECT pid FROM pg_locks WHERE NOT granted))`).Scan(&waiting))
+		if waiting {
+			break
+		}
+		select {
+		case err := <-appended:
+			t.Fatalf("AppendStream committed (%v) while an earlier seq was uncommitted", err)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "AppendStream never waited for the head")
+		time.Sleep(10 * time.Millisecond)
+	}
 	page, err := s.ReadStream(ctx, 0, 10)
 	require.NoError(t, err)
-	require.Len(t, page.Events, 1)
-	require.Equal(t, int64(1), page.Events[0].Seq)
-	require.JSONEq(t, `{"n":2}`, string(page.Events[0].Data))
+	require.Empty(t, page.Events, "nothing committed yet")
 
 	require.NoError(t, tx.Commit(ctx))
-	numbered, err = s.SequenceStream(ctx)
-	require.NoError(t, err)
-	require.Len(t, numbered, 1)
-	page, err = s.ReadStream(ctx, 1, 10)
-	require.NoError(t, err)
-	require.Len(t, page.Events, 1)
-	require.Equal(t, int64(2), page.Events[0].Seq, "the late commit comes after what was read")
-	require.JSONEq(t, `{"n":1}`, string(page.Events[0].Data))
-}
-
-// TestStreamNotificationsCarryTheEvents: on PostgreSQL a commit that adds
-// events is announced to the Store's watchers (to number them), and the
-// numbering's notifications carry the events, in order, several to a
-// notification (a tail then needs no read), naming one too large for a
-// notification by its seq.
-func TestStreamNotificationsCarryTheEvents(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := open(t, newSchema(t, serverURL(t)))
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	calls := make(chan []store.StreamEvent, 100)
-	go func() { _ = s.WatchStream(wctx, func(es []store.StreamEvent) { calls <- es }) }()
 	select {
-	case es := <-calls:
-		require.Empty(t, es, "listening: read the log")
+	case err := <-appended:
+		require.NoError(t, err)
 	case <-time.After(20 * time.Second):
-		t.Fatal("WatchStream never listened")
+		t.Fatal("AppendStream still waits after the earlier writer committed")
 	}
-	at := time.Date(2026, 12, 7, 10, 0, 0, 123456000, time.UTC)
-	in := []store.StreamEvent{
-		{Kind: "drift.detected", ClientID: "acme", StackID: "shop", Severity: "high", Timestamp: at, Data: json.RawMessage(`{"a": [1, 2]}`)},
-		{Kind: "reconciliation.completed", ClientID: "acme", Timestamp: at, Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", 9000) + `"}`)},
-		{Kind: "heal.started", ClientID: "acme", StackID: "shop", Timestamp: at},
-	}
-	require.NoError(t, s.AppendStream(ctx, in))
-	_, err := s.SequenceStream(ctx)
+	page, err = s.ReadStream(ctx, 0, 10)
 	require.NoError(t, err)
-	var got []store.StreamEvent
-	select {
-	case es := <-calls:
-		require.Empty(t, es, "the commit that added them")
-	case <-time.After(20 * time.Second):
-		t.Fatal("the commit was not announced")
-	}
-	for len(got) < 3 {
-		select {
-		case es := <-calls:
-			got = append(got, es...)
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%d of 3 events announced", len(got))
-		}
-	}
-	page, err := s.ReadStream(ctx, 0, 10)
-	require.NoError(t, err)
-	require.Equal(t, store.StreamEvent{Seq: 2}, got[1], "too large: its seq only")
-	for _, i := range []int{0, 2} {
-		require.JSONEq(t, string(page.Events[i].Data), string(got[i].Data))
-		page.Events[i].Data, got[i].Data = nil, nil
-		require.Equal(t, page.Events[i], got[i], "the event as the log has it")
+	require.Len(t, page.Events, 2)
+	for i, e := range page.Events {
+		require.Equal(t, int64(i+1), e.Seq)
+		var d struct{ N int }
+		require.NoError(t, json.Unmarshal(e.Data, &d))
+		require.Equal(t, i+1, d.N, "the first writer's event first")
 	}
 }

@@ -68,10 +68,6 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 	return nil
 }
 
-// SequenceStream does nothing: events are numbered as they are added, by
-// the one writer.
-func (s *Store) SequenceStream(context.Context) ([]store.StreamEvent, error) { return nil, nil }
-
 // ReadStream reads events after after, with the head and pruned mark, in
 // one read transaction (one snapshot).
 func (s *Store) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
@@ -171,9 +167,9 @@ func (h *streamHub) committed() {
 	}
 }
 
-// WatchStream calls fn (with no events: read the log) after each commit
-// of this Store that wrote events, and once at the start, until ctx ends.
-func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) error {
+// WatchStream calls wake after each commit of this Store that wrote
+// events, and once at the start, until ctx ends.
+func (s *Store) WatchStream(ctx context.Context, wake func()) error {
 	c := make(chan struct{}, 1)
 	h := &s.stream
 	h.mu.Lock()
@@ -187,13 +183,13 @@ func (s *Store) WatchStream(ctx context.Context, fn func([]store.StreamEvent)) e
 		delete(h.watchers, c)
 		h.mu.Unlock()
 	}()
-	fn(nil)
+	wake()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c:
-			fn(nil)
+			wake()
 		}
 	}
 }

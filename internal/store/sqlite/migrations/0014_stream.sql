@@ -1,12 +1,12 @@
 -- 0014_stream: the stream log, the events of the live stream (GET
 -- /v1/stream: pass results, drift and heal events) kept in the store, so
 -- that they survive a restart and a reconnecting client is replayed what
--- it missed. The same in meaning as PostgreSQL's, which adds events
--- unnumbered and numbers them after their commit; here seq comes from
--- stream_head, advanced in the writing transaction: the one writer commits
--- one transaction after another, so seqs are gap-free and increase in
--- commit order. pruned is the seq through which events have been deleted
--- (retention). Times are unix microseconds.
+-- it missed. The same as PostgreSQL's (see there).
+--
+-- seq comes from stream_head, advanced in the writing transaction: the one
+-- writer commits one transaction after another, so seqs are gap-free and
+-- increase in commit order. pruned is the seq through which events have
+-- been deleted (retention). Times are unix microseconds.
 --
 -- Not copied by store copy: the log is live data.
 CREATE TABLE stream (
