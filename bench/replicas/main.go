@@ -2,7 +2,8 @@
 // replicas on one PostgreSQL (issue 6, docs/PERFORMANCE.md): a full
 // reconciliation pass of many stacks over three replicas with their CPU
 // and memory, webhook ingest with durable commits against the bare
-// net/http handler (through bench/ingest), and failover after SIGKILL.
+// net/http handler (through bench/ingest), failover after SIGKILL, and
+// the event stream's fan-out to subscribers of every replica.
 // Each benchmark runs in a fresh schema of the server's database, dropped
 // at the end.
 //
@@ -11,6 +12,7 @@
 //	go run ./bench/replicas -blackwell /tmp/bw -bench failover -kills 10
 //	go run ./bench/replicas -blackwell /tmp/bw -bench outbox -backlog 100000 -steady 20s
 //	go run ./bench/replicas -blackwell /tmp/bw -bench scale -stacks 100000 -steady 5s -join
+//	go run ./bench/replicas -blackwell /tmp/bw -bench stream -stacks 10000
 //	go build -o /tmp/ingest ./bench/ingest
 //	(cd ../shared/bench/bare-httpd && go build -o /tmp/bare-httpd .)
 //	go run ./bench/replicas -blackwell /tmp/bw -bench ingest -ingest /tmp/ingest -bare /tmp/bare-httpd
@@ -73,10 +75,10 @@ func main() {
 	var serveArgs, ingestArgs string
 	flag.StringVar(&o.blackwell, "blackwell", "", "path of the blackwell binary (go build ./cmd/blackwell)")
 	flag.StringVar(&o.server, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server; each benchmark makes a fresh schema in it and drops it after")
-	flag.StringVar(&o.bench, "bench", "scale", "what to measure: scale, failover, outbox or ingest")
+	flag.StringVar(&o.bench, "bench", "scale", "what to measure: scale, failover, outbox, ingest or stream")
 	flag.BoolVar(&o.keep, "keep", false, "keep the schema (and print its name) instead of dropping it")
 	flag.StringVar(&serveArgs, "serve-args", "", "more arguments for every blackwell serve, space-separated")
-	flag.IntVar(&o.stacks, "stacks", 100000, "scale: stacks in the config")
+	flag.IntVar(&o.stacks, "stacks", 100000, "scale, stream: stacks in the config")
 	flag.StringVar(&o.apply, "apply", "serve", "scale: how one replica applies the config first: serve (--config) or api (POST /v1/config in chunks)")
 	flag.IntVar(&o.perClient, "per-client", 100, "stacks per client")
 	flag.DurationVar(&o.interval, "interval", 5*time.Minute, "scheduled interval of every stack's policy")
@@ -108,8 +110,10 @@ func main() {
 		err = runIngest(ctx, o)
 	case "outbox":
 		err = runOutbox(ctx, o)
+	case "stream":
+		err = runStream(ctx, o)
 	default:
-		err = fmt.Errorf("unknown -bench %q: want scale, failover, outbox or ingest", o.bench)
+		err = fmt.Errorf("unknown -bench %q: want scale, failover, outbox, ingest or stream", o.bench)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "replicas:", err)

@@ -20,17 +20,19 @@ const defaultStreamHeartbeat = 15 * time.Second
 const streamRetry = 2000
 
 // stream answers GET /v1/stream: server-sent events from the bus, one per
-// event ("id:" the bus id, "event:" the kind, "data:" the bus event as
-// JSON, its payload under "data"), filtered by ?client_id=, ?severity=
-// (the least severity; events without one, such as reconciliation
-// results, are then left out) and ?kind= (repeatable or comma-separated;
-// "drift." selects every drift kind). A reconnecting client sends the id
-// of the last event it saw as Last-Event-ID (or ?last_event_id=) and is
-// first sent what it missed, as far as the bus's replay ring reaches; a
-// comment ": gap" says events were lost in between. Idle streams get a
-// ": heartbeat" comment every few seconds. A client that falls behind is
-// disconnected (it reconnects and catches up), and every stream ends when
-// the server shuts down.
+// event ("id:" the event's seq in the store's stream log, the same on
+// every replica; "event:" the kind; "data:" the bus event as JSON, its
+// payload under "data"), filtered by ?client_id=, ?severity= (the least
+// severity; events without one, such as reconciliation results, are then
+// left out) and ?kind= (repeatable or comma-separated; "drift." selects
+// every drift kind). A reconnecting client sends the id of the last event
+// it saw as Last-Event-ID (or ?last_event_id=), to this replica or any
+// other, and is first sent what it missed, from the bus's ring of recent
+// events or the stream log; a comment ": gap" says events were lost in
+// between (the log no longer keeps them, or the id is not one of its).
+// Idle streams get a ": heartbeat" comment every few seconds. A client
+// that falls behind is disconnected (it reconnects and catches up), and
+// every stream ends when the server shuts down.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Events == nil {
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the event stream is not enabled on this server")
@@ -44,7 +46,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		after = r.URL.Query().Get("last_event_id")
 	}
 	rc := http.NewResponseController(w)
-	sub := s.opts.Events.Subscribe(bus.SubscribeOptions{Name: "stream", Filter: f, Disconnect: true, After: after, Buffer: 1024})
+	sub, err := s.opts.Events.Subscribe(r.Context(), bus.SubscribeOptions{Name: "stream", Filter: f, Disconnect: true, After: after, Buffer: 1024})
+	if err != nil {
+		return errorf(http.StatusServiceUnavailable, codeUnavailable, "the event stream cannot read the store now; retry")
+	}
 	defer sub.Close()
 
 	h := w.Header()
@@ -55,14 +60,22 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "retry: %d\n: connected\n\n", streamRetry)
-	if sub.Gap {
-		buf.WriteString(": gap\n\n")
-	}
-	for _, e := range sub.Backlog {
-		writeSSE(&buf, e)
-	}
 	if err := flushTo(w, rc, &buf); err != nil {
 		return nil // the client went away
+	}
+	err = sub.Replay(r.Context(), func(events []bus.Event, gap bool) error {
+		if gap {
+			buf.WriteString(": gap\n\n")
+		}
+		for _, e := range events {
+			writeSSE(&buf, e)
+		}
+		return flushTo(w, rc, &buf)
+	})
+	if err != nil {
+		// The client went away, or the log could not be read: it
+		// reconnects with the last id it got.
+		return nil
 	}
 
 	every := s.opts.StreamHeartbeat

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // sseEvent is one parsed server-sent event, or a comment.
@@ -293,4 +295,53 @@ func withToken(h http.Handler, token string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// TestStreamReplaysFromTheLog: a stream fed from the store's stream log
+// replays what its ring no longer holds from the log, says ": gap" when
+// the log pruned what the client missed, and when the client's id is not
+// one the log has given.
+func TestStreamReplaysFromTheLog(t *testing.T) {
+	t.Parallel()
+	var (
+		b  *bus.Bus
+		st store.Store
+	)
+	f := setup(t, func(o *Options) {
+		var err error
+		b, err = bus.New(bus.Options{Ring: 4, Source: o.Store})
+		require.NoError(t, err)
+		o.Events, st = b, o.Store
+	})
+	srv := httptest.NewServer(withToken(f.srv, testBootstrap))
+	t.Cleanup(srv.Close)
+	t.Cleanup(b.Close)
+	tail, err := bus.NewTail(b, bus.TailOptions{Store: st})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, tail.Start(ctx))
+	t.Cleanup(tail.Stop)
+	for i := range 10 {
+		require.NoError(t, st.AppendStream(ctx, []store.StreamEvent{driftEvent("acme", drift.SeverityHigh, bus.KindDriftDetected).Record()}), i)
+	}
+	require.Eventually(t, func() bool { return b.Seq() == 10 }, 10*time.Second, time.Millisecond)
+
+	s := openStream(t, srv.URL+"/v1/stream", http.Header{"Last-Event-ID": {"2"}})
+	for want := 3; want <= 10; want++ {
+		got := s.next(t)
+		require.Equal(t, fmt.Sprint(want), got.id, "3-6 from the log, 7-10 from the ring")
+		require.Contains(t, got.data, `"drift_id":"d-acme"`)
+	}
+
+	_, err = st.PruneStream(ctx, store.StreamPrune{MaxRows: 3}, 0) // keeps 8-10
+	require.NoError(t, err)
+	g := openStream(t, srv.URL+"/v1/stream", http.Header{"Last-Event-ID": {"2"}})
+	g.comment(t, "gap")
+	require.Equal(t, "7", g.next(t).id, "what the ring still holds follows the gap")
+
+	u := openStream(t, srv.URL+"/v1/stream", http.Header{"Last-Event-ID": {"999"}})
+	u.comment(t, "gap")
+	waitSubscribed(t, b, 3)
+	require.NoError(t, st.AppendStream(ctx, []store.StreamEvent{driftEvent("acme", drift.SeverityHigh, bus.KindDriftResolved).Record()}))
+	require.Equal(t, "11", u.next(t).id, "an unknown id: live events from now")
 }

@@ -17,7 +17,10 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	defer bs.Close()
 	for i := 0; i < 8; i++ {
-		s := bs.Subscribe(bus.SubscribeOptions{Buffer: 4096, Filter: bus.Filter{ClientID: "acme"}})
+		s, err := bs.Subscribe(context.Background(), bus.SubscribeOptions{Buffer: 4096, Filter: bus.Filter{ClientID: "acme"}})
+		if err != nil {
+			b.Fatal(err)
+		}
 		go func() {
 			for range s.C() {
 			}

@@ -1,19 +1,25 @@
-// Package bus is blackwell's in-process event bus: drift detections and
+// Package bus is blackwell's event bus: drift detections and
 // resolutions, reconciliation results and auto-heal events, fanned out to
-// live subscribers (the /v1/stream server-sent events, dashboards, tests).
+// live subscribers (the /v1/stream server-sent events, dashboards,
+// drift --follow).
 //
-// The bus is live, not durable: what must survive a crash (notifications)
-// reads the audit log instead, which each reconcile pass writes in its own
-// transaction (see package notify). Publish never blocks: every subscriber
-// has a bounded buffer, and a subscriber that falls behind loses events,
-// counted in blackwell_bus_dropped_total{subscriber}, and is disconnected
-// when it asked for that (a stream client then reconnects with the id of
-// the last event it saw and is replayed what it missed from a bounded ring
-// of recent events).
+// In a server the events come from the store's stream log (store.StreamStore),
+// which the reconcile pass, the heal runner and the notification feed
+// write in the transactions of the facts they report: a Tail reads the
+// log as it grows and publishes every event on the replica's bus, so a
+// subscriber of any replica sees every event, once, in the log's order.
+// An event's id is its seq in the log (decimal), the same on every
+// replica, so a stream client that reconnects to another replica with
+// Last-Event-ID resumes where it was: what the bus's ring of recent events
+// no longer holds is read from the log (Options.Source), and an id older
+// than the log keeps is a gap. A bus without a source numbers the events
+// published on it itself (tests, tools).
 //
-// Event ids are "<epoch>-<seq>": epoch names this bus (its start time in
-// base 36), seq counts its events from 1. An id of another epoch means the
-// server restarted since, so every event the ring holds is newer.
+// Publish never blocks: every subscriber has a bounded buffer, and a
+// subscriber that falls behind loses events, counted in
+// blackwell_bus_dropped_total{subscriber}, and is disconnected when it
+// asked for that (a stream client then reconnects with the id of the last
+// event it saw and is replayed what it missed).
 package bus
 
 import (
@@ -29,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // Kind names what an event reports. Kinds are public (stream event names,
@@ -59,7 +66,7 @@ var Kinds = []Kind{KindDriftDetected, KindDriftResolved, KindDriftAcknowledged, 
 // Event is one published fact. Data is the kind's JSON payload (see
 // DriftEvent, AutoHealEvent and store.ReconciliationResult).
 type Event struct {
-	// ID is assigned by Publish.
+	// ID is Seq in decimal, set by Publish.
 	ID        string          `json:"id"`
 	Kind      Kind            `json:"kind"`
 	ClientID  string          `json:"client_id"`
@@ -67,8 +74,22 @@ type Event struct {
 	Severity  drift.Severity  `json:"severity,omitempty"`
 	Timestamp time.Time       `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
+	// Seq is the event's place in the stream log (FromRecord), or 0 for
+	// Publish to number it.
+	Seq int64 `json:"-"`
+}
 
-	seq uint64
+// Record is e as an event of the stream log, to be written with the fact
+// it reports (its Seq is the store's to assign).
+func (e Event) Record() store.StreamEvent {
+	return store.StreamEvent{Kind: string(e.Kind), ClientID: e.ClientID, StackID: e.StackID,
+		Severity: string(e.Severity), Timestamp: e.Timestamp, Data: e.Data}
+}
+
+// FromRecord is the bus event of an event of the stream log.
+func FromRecord(r store.StreamEvent) Event {
+	return Event{Kind: Kind(r.Kind), ClientID: r.ClientID, StackID: r.StackID, Severity: drift.Severity(r.Severity),
+		Timestamp: r.Timestamp.UTC(), Data: r.Data, Seq: r.Seq}
 }
 
 // Filter selects events; the zero value selects all.
@@ -102,6 +123,12 @@ func (f Filter) Match(e Event) bool {
 	return false
 }
 
+// Source is the stream log a bus replays from: store.StreamStore's
+// ReadStream.
+type Source interface {
+	ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error)
+}
+
 // Options tune a Bus; the zero value is usable.
 type Options struct {
 	// Registerer receives blackwell_bus_events_total and
@@ -111,20 +138,27 @@ type Options struct {
 	Ring int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Source is the log the bus's events come from (a Tail publishes
+	// them): a subscriber that names an event older than the ring is
+	// replayed from it, and an id it does not know is told apart from one
+	// this bus has not read yet. nil: the bus numbers what is published.
+	Source Source
 }
 
 // Bus fans events out to subscribers. Safe for concurrent use.
 type Bus struct {
 	now       func() time.Time
-	epoch     string
+	source    Source
 	published *prometheus.CounterVec
 	dropped   *prometheus.CounterVec
 
-	mu     sync.Mutex
-	seq    uint64
-	ring   []Event // circular, ring[seq % len]
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu sync.Mutex
+	// seq is the last event published; first the oldest the ring may
+	// hold (events before it were never published here).
+	seq, first int64
+	ring       []Event // circular, ring[seq % len]
+	subs       map[*Subscription]struct{}
+	closed     bool
 }
 
 // New returns a bus.
@@ -136,8 +170,9 @@ func New(opts Options) (*Bus, error) {
 		opts.Now = time.Now
 	}
 	b := &Bus{
-		now:   opts.Now,
-		epoch: strconv.FormatInt(opts.Now().UnixMilli(), 36),
+		now:    opts.Now,
+		source: opts.Source,
+		first:  1,
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blackwell_bus_events_total",
 			Help: "Events published on the in-process bus, by kind.",
@@ -162,11 +197,32 @@ func New(opts Options) (*Bus, error) {
 	return b, nil
 }
 
-// Publish assigns e an id (and a timestamp when it has none), keeps it for
-// replay and hands it to every matching subscriber, without blocking: a
-// subscriber whose buffer is full loses it (counted) and, if it asked,
-// is disconnected. It returns the event as published. After Close it does
-// nothing.
+// Resume makes the bus's next events those after seq, the head of its
+// source when it starts reading: events up to seq were never published
+// here (a subscriber asking for them is replayed from the source). It does
+// nothing once events past seq were published.
+func (b *Bus) Resume(seq int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if seq > b.seq {
+		b.seq, b.first = seq, seq+1
+	}
+}
+
+// Seq is the seq of the last event published.
+func (b *Bus) Seq() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
+// Publish hands e to every matching subscriber, without blocking: a
+// subscriber whose buffer is full loses it (counted) and, if it asked, is
+// disconnected; and keeps it for replay. An event with a Seq (from the
+// stream log) keeps it, and one at or below the last published is a
+// repeat and is dropped; one without is numbered after the last. A
+// missing timestamp is the bus's clock. It returns the event as published.
+// After Close it does nothing.
 func (b *Bus) Publish(_ context.Context, e Event) Event {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = b.now()
@@ -180,13 +236,22 @@ func (b *Bus) Publish(_ context.Context, e Event) Event {
 	if b.closed {
 		return e
 	}
-	b.seq++
-	e.seq = b.seq
-	e.ID = b.epoch + "-" + strconv.FormatUint(b.seq, 10)
-	b.ring[b.seq%uint64(len(b.ring))] = e
+	switch {
+	case e.Seq == 0:
+		e.Seq = b.seq + 1
+	case e.Seq <= b.seq:
+		return e
+	case e.Seq > b.seq+1:
+		// Events in between never came here (the log pruned them before
+		// they were read): the ring starts again.
+		b.first = e.Seq
+	}
+	b.seq = e.Seq
+	e.ID = strconv.FormatInt(e.Seq, 10)
+	b.ring[b.seq%int64(len(b.ring))] = e
 	b.published.WithLabelValues(string(e.Kind)).Inc()
 	for s := range b.subs {
-		if !s.filter.Match(e) {
+		if e.Seq <= s.skip || !s.filter.Match(e) {
 			continue
 		}
 		select {
@@ -220,31 +285,39 @@ type SubscribeOptions struct {
 	// time its buffer overflows, instead of only dropping.
 	Disconnect bool
 	// After is the id of the last event the subscriber saw: the matching
-	// events the ring still holds after it are its Backlog.
+	// events after it are replayed (Replay) before the live ones.
 	After string
 }
 
-// Subscription receives events. Read Backlog first, then C until it is
-// closed; Err then says why.
+// Subscription receives events. Call Replay first, then read C until it
+// is closed; Err then says why.
 type Subscription struct {
 	b          *Bus
 	name       string
 	filter     Filter
 	disconnect bool
 	ch         chan Event
-	// Backlog holds the replayed events, oldest first.
-	Backlog []Event
-	// Gap: After named an event older than the ring holds, so events
-	// between it and Backlog[0] were lost.
-	Gap bool
+	// skip: live events up to this seq are not delivered (the subscriber
+	// saw them on another replica before this one read them).
+	skip int64
+	// gap: events the subscriber missed are lost. backlog: the ring's
+	// events it missed; older: the span (from, to] of seqs it missed that
+	// the ring did not hold, for Replay to read from the source.
+	gap      bool
+	backlog  []Event
+	older    bool
+	from, to int64
 
 	dropped int // guarded by b.mu
 	err     error
 }
 
-// Subscribe registers a subscription. The backlog and the live events
-// meet without a gap or a repeat.
-func (b *Bus) Subscribe(opts SubscribeOptions) *Subscription {
+// Subscribe registers a subscription; its live events follow what Replay
+// gives without a gap or a repeat. An After of a seq this bus has not
+// published yet is asked of the source (the only call that reads from
+// it): one the source has is skipped to (the subscriber saw it on another
+// replica), one it does not have is unknown (a gap).
+func (b *Bus) Subscribe(ctx context.Context, opts SubscribeOptions) (*Subscription, error) {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 256
 	}
@@ -254,55 +327,117 @@ func (b *Bus) Subscribe(opts SubscribeOptions) *Subscription {
 	s := &Subscription{b: b, name: opts.Name, filter: opts.Filter, disconnect: opts.Disconnect,
 		ch: make(chan Event, opts.Buffer)}
 	b.dropped.WithLabelValues(s.name)
+
+	after, replay := int64(0), opts.After != ""
+	if replay {
+		n, err := strconv.ParseInt(opts.After, 10, 64)
+		if err != nil || n < 0 {
+			s.gap, replay = true, false // not an id of this bus (an old server's?)
+		}
+		after = n
+	}
+	if replay && after > b.Seq() {
+		known := false
+		if b.source != nil {
+			page, err := b.source.ReadStream(ctx, after, 0)
+			if err != nil {
+				return nil, fmt.Errorf("subscribe after %d: %w", after, err)
+			}
+			known = after <= page.Head
+		}
+		if !known {
+			s.gap, replay = true, false
+		}
+	}
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if opts.After != "" {
-		s.Backlog, s.Gap = b.replay(opts.After, opts.Filter)
+	if replay {
+		b.replay(s, after)
 	}
 	if b.closed {
 		s.err = ErrClosed
 		close(s.ch)
-		return s
+		return s, nil
 	}
 	b.subs[s] = struct{}{}
-	return s
+	return s, nil
 }
 
-// replay returns the ring's events after the id after, matching f. Held
-// under b.mu.
-func (b *Bus) replay(after string, f Filter) ([]Event, bool) {
-	epoch, seqText, ok := strings.Cut(after, "-")
-	if !ok {
-		return nil, false
+// replay sets what s missed after the seq after. Held under b.mu.
+func (b *Bus) replay(s *Subscription, after int64) {
+	if after >= b.seq {
+		s.skip = after
+		return
 	}
-	var from uint64 // replay events with seq > from
-	if epoch == b.epoch {
-		n, err := strconv.ParseUint(seqText, 10, 64)
-		if err != nil || n >= b.seq {
-			return nil, false
+	oldest := max(b.first, b.seq-int64(len(b.ring))+1)
+	if after+1 < oldest {
+		if b.source != nil {
+			s.older, s.from, s.to = true, after, oldest-1
+		} else {
+			s.gap = true // older than the ring, and nothing holds them
 		}
-		from = n
+		after = oldest - 1
 	}
-	oldest := uint64(1)
-	if size := uint64(len(b.ring)); b.seq > size {
-		oldest = b.seq - size + 1
-	}
-	gap := false
-	if from+1 < oldest {
-		// Older than the ring: events in between are gone. An id of
-		// another epoch (a restart) loses nothing the ring ever held, but
-		// events of this epoch may have left the ring already.
-		gap = epoch == b.epoch || oldest > 1
-		from = oldest - 1
-	}
-	var out []Event
-	for q := from + 1; q <= b.seq; q++ {
-		e := b.ring[q%uint64(len(b.ring))]
-		if f.Match(e) {
-			out = append(out, e)
+	for q := after + 1; q <= b.seq; q++ {
+		if e := b.ring[q%int64(len(b.ring))]; s.filter.Match(e) {
+			s.backlog = append(s.backlog, e)
 		}
 	}
-	return out, gap
+}
+
+// replayPage is how many events Replay reads from the source at a time.
+const replayPage = 500
+
+// Replay calls fn with the events the subscriber missed (SubscribeOptions.After),
+// oldest first, a page at a time: those older than the bus's ring read
+// from its source, then the ring's. gap is true for a page before which
+// events were lost (an id older than the source keeps, or unknown), and
+// for a last, empty call when they were lost and nothing follows. It
+// returns fn's error, or the source's. Call it once, before reading C.
+func (s *Subscription) Replay(ctx context.Context, fn func(events []Event, gap bool) error) error {
+	gap := s.gap
+	from := s.from
+	for s.older && from < s.to {
+		page, err := s.b.source.ReadStream(ctx, from, int(min(replayPage, s.to-from)))
+		if err != nil {
+			return fmt.Errorf("replay after %d: %w", from, err)
+		}
+		if page.Pruned > from {
+			gap = true // pruned before the subscriber came back
+		}
+		if len(page.Events) == 0 {
+			break
+		}
+		var out []Event
+		for _, r := range page.Events {
+			if r.Seq > s.to {
+				break
+			}
+			e := FromRecord(r)
+			e.ID = strconv.FormatInt(e.Seq, 10)
+			if len(e.Data) == 0 {
+				e.Data = json.RawMessage("{}")
+			}
+			if s.filter.Match(e) {
+				out = append(out, e)
+			}
+			from = r.Seq
+		}
+		if len(out) > 0 {
+			if err := fn(out, gap); err != nil {
+				return err
+			}
+			gap = false
+		}
+		if page.Events[len(page.Events)-1].Seq >= s.to {
+			break
+		}
+	}
+	if len(s.backlog) > 0 || gap {
+		return fn(s.backlog, gap)
+	}
+	return nil
 }
 
 // C delivers live events; it is closed when the subscription ends.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +23,29 @@ func newBus(t *testing.T, opts bus.Options) (*bus.Bus, *prometheus.Registry) {
 	b, err := bus.New(opts)
 	require.NoError(t, err)
 	return b, reg
+}
+
+func subscribe(t *testing.T, b *bus.Bus, opts bus.SubscribeOptions) *bus.Subscription {
+	t.Helper()
+	s, err := b.Subscribe(context.Background(), opts)
+	require.NoError(t, err)
+	return s
+}
+
+// replayed is what s.Replay gives: the events, and whether a gap came
+// before any of them.
+func replayed(t *testing.T, s *bus.Subscription) ([]bus.Event, bool) {
+	t.Helper()
+	var (
+		out []bus.Event
+		gap bool
+	)
+	require.NoError(t, s.Replay(context.Background(), func(es []bus.Event, g bool) error {
+		gap = gap || g
+		out = append(out, es...)
+		return nil
+	}))
+	return out, gap
 }
 
 func ev(client string, sev drift.Severity, k bus.Kind) bus.Event {
@@ -66,14 +88,15 @@ func TestPublishDeliversInOrderWithIDs(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	b, reg := newBus(t, bus.Options{Now: func() time.Time { return now }})
-	acme := b.Subscribe(bus.SubscribeOptions{Name: "acme", Filter: bus.Filter{ClientID: "acme"}})
-	all := b.Subscribe(bus.SubscribeOptions{Name: "all"})
+	acme := subscribe(t, b, bus.SubscribeOptions{Name: "acme", Filter: bus.Filter{ClientID: "acme"}})
+	all := subscribe(t, b, bus.SubscribeOptions{Name: "all"})
 	ctx := context.Background()
 	p1 := b.Publish(ctx, ev("acme", drift.SeverityLow, bus.KindDriftDetected))
 	b.Publish(ctx, ev("globex", drift.SeverityLow, bus.KindDriftDetected))
 	p3 := b.Publish(ctx, ev("acme", drift.SeverityLow, bus.KindDriftResolved))
-	require.True(t, strings.HasSuffix(p1.ID, "-1"), p1.ID)
-	require.True(t, strings.HasSuffix(p3.ID, "-3"), p3.ID)
+	require.Equal(t, "1", p1.ID)
+	require.Equal(t, "3", p3.ID)
+	require.Equal(t, int64(3), p3.Seq)
 	require.Equal(t, now, p1.Timestamp, "a missing timestamp is the bus's clock")
 	require.JSONEq(t, `{}`, string(p1.Data))
 
@@ -108,9 +131,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 func TestSlowSubscriberNeverBlocksPublisher(t *testing.T) {
 	t.Parallel()
 	b, reg := newBus(t, bus.Options{})
-	slow := b.Subscribe(bus.SubscribeOptions{Name: "slow", Buffer: 2})
-	kicked := b.Subscribe(bus.SubscribeOptions{Name: "kicked", Buffer: 2, Disconnect: true})
-	fast := b.Subscribe(bus.SubscribeOptions{Name: "fast", Buffer: 1})
+	slow := subscribe(t, b, bus.SubscribeOptions{Name: "slow", Buffer: 2})
+	kicked := subscribe(t, b, bus.SubscribeOptions{Name: "kicked", Buffer: 2, Disconnect: true})
+	fast := subscribe(t, b, bus.SubscribeOptions{Name: "fast", Buffer: 1})
 	var got []string
 	done := make(chan struct{})
 	go func() {
@@ -159,55 +182,142 @@ func TestReplayAfterLastEventID(t *testing.T) {
 	}
 	b.Publish(ctx, ev("globex", drift.SeverityHigh, bus.KindDriftDetected)) // 4
 
-	sub := b.Subscribe(bus.SubscribeOptions{After: ids[0], Filter: bus.Filter{ClientID: "acme"}})
-	require.False(t, sub.Gap)
-	require.Equal(t, ids[1:], eventIDs(sub.Backlog), "events after the id, filtered")
+	sub := subscribe(t, b, bus.SubscribeOptions{After: ids[0], Filter: bus.Filter{ClientID: "acme"}})
+	got, gap := replayed(t, sub)
+	require.False(t, gap)
+	require.Equal(t, ids[1:], eventIDs(got), "events after the id, filtered")
 	live := b.Publish(ctx, ev("acme", drift.SeverityHigh, bus.KindDriftResolved))
 	require.Equal(t, live.ID, (<-sub.C()).ID, "live events follow the backlog")
 
-	latest := b.Subscribe(bus.SubscribeOptions{After: live.ID})
-	require.Empty(t, latest.Backlog, "nothing after the newest id")
+	got, gap = replayed(t, subscribe(t, b, bus.SubscribeOptions{After: live.ID}))
+	require.Empty(t, got, "nothing after the newest id")
+	require.False(t, gap)
 
 	// Events 1..5 published, the ring holds 2..5: an id of event 1 is fine
 	// (2 follows it), but nothing before that.
-	old := b.Subscribe(bus.SubscribeOptions{After: ids[0]})
-	require.False(t, old.Gap)
-	require.Len(t, old.Backlog, 4)
+	got, gap = replayed(t, subscribe(t, b, bus.SubscribeOptions{After: ids[0]}))
+	require.False(t, gap)
+	require.Len(t, got, 4)
 	b.Publish(ctx, ev("acme", drift.SeverityHigh, bus.KindDriftResolved)) // 6: the ring holds 3..6
-	gone := b.Subscribe(bus.SubscribeOptions{After: ids[0]})
-	require.True(t, gone.Gap, "event 2 left the ring")
-	require.Len(t, gone.Backlog, 4)
+	got, gap = replayed(t, subscribe(t, b, bus.SubscribeOptions{After: ids[0]}))
+	require.True(t, gap, "event 2 left the ring, and the bus has no source")
+	require.Equal(t, []string{"3", "4", "5", "6"}, eventIDs(got))
 
-	epoch, _, _ := strings.Cut(ids[0], "-")
-	restarted := b.Subscribe(bus.SubscribeOptions{After: "zz" + epoch + "-99"})
-	require.Len(t, restarted.Backlog, 4, "an id of another bus (a restart): everything held is newer")
-	require.True(t, restarted.Gap, "but the ring already lost this bus's first events")
-
-	for _, bad := range []string{"garbage", epoch + "-x", ""} {
-		s := b.Subscribe(bus.SubscribeOptions{After: bad})
-		require.Empty(t, s.Backlog, bad)
+	for _, bad := range []string{"garbage", "1x-5", "-1", "99"} {
+		s := subscribe(t, b, bus.SubscribeOptions{After: bad})
+		got, gap := replayed(t, s)
+		require.Empty(t, got, bad)
+		require.True(t, gap, "%s: not an id of this bus", bad)
+		next := b.Publish(ctx, ev("acme", drift.SeverityHigh, bus.KindDriftResolved))
+		require.Equal(t, next.ID, (<-s.C()).ID, "%s: live events follow", bad)
 	}
+	got, gap = replayed(t, subscribe(t, b, bus.SubscribeOptions{}))
+	require.Empty(t, got)
+	require.False(t, gap, "no id: live events only")
 }
 
-func TestReplayAfterRestartLosesNothing(t *testing.T) {
+// memLog is a stream log in memory (a bus.Source).
+type memLog struct {
+	mu     sync.Mutex
+	events []store.StreamEvent // seqs 1.. less the pruned
+	pruned int64
+	reads  int
+}
+
+func (l *memLog) add(kind bus.Kind, client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq := l.pruned + int64(len(l.events)) + 1
+	l.events = append(l.events, store.StreamEvent{Seq: seq, Kind: string(kind), ClientID: client,
+		Timestamp: time.Date(2026, 12, 1, 0, 0, int(seq), 0, time.UTC), Data: json.RawMessage(fmt.Sprintf(`{"seq":%d}`, seq))})
+}
+
+func (l *memLog) ReadStream(_ context.Context, after int64, limit int) (store.StreamPage, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reads++
+	page := store.StreamPage{Head: l.pruned + int64(len(l.events)), Pruned: l.pruned}
+	for _, e := range l.events {
+		if e.Seq > after && len(page.Events) < limit {
+			page.Events = append(page.Events, e)
+		}
+	}
+	return page, nil
+}
+
+// TestReplayFromSource: a bus fed from a log replays from the log what its
+// ring does not hold, says when the log pruned what was missed, skips to
+// an id the log has that the bus has not published yet (seen on another
+// replica), and takes an id past the log's head for unknown.
+func TestReplayFromSource(t *testing.T) {
 	t.Parallel()
-	b, _ := newBus(t, bus.Options{Ring: 8})
-	b.Publish(context.Background(), ev("acme", drift.SeverityHigh, bus.KindDriftDetected))
-	s := b.Subscribe(bus.SubscribeOptions{After: "0-5"})
-	require.Len(t, s.Backlog, 1)
-	require.False(t, s.Gap)
+	ctx := context.Background()
+	src := &memLog{}
+	for i := range 700 {
+		src.add(bus.KindReconciliation, []string{"acme", "globex"}[i%2])
+	}
+	b, _ := newBus(t, bus.Options{Ring: 8, Source: src})
+	b.Resume(690) // the tail started at the head, 690
+	for _, e := range src.events[690:] {
+		b.Publish(ctx, bus.FromRecord(e)) // 691..700
+	}
+	require.Equal(t, int64(700), b.Seq())
+
+	// After 10: 11..692 from the log (the ring holds 693..700), then the ring.
+	s := subscribe(t, b, bus.SubscribeOptions{After: "10", Filter: bus.Filter{ClientID: "acme"}})
+	got, gap := replayed(t, s)
+	require.False(t, gap)
+	require.Len(t, got, 345, "acme's events 11..700, every other one")
+	for i, e := range got {
+		require.Equal(t, int64(11+2*i), e.Seq)
+		require.Equal(t, fmt.Sprint(e.Seq), e.ID)
+		require.Equal(t, "acme", e.ClientID)
+	}
+	next := b.Publish(ctx, bus.Event{Kind: bus.KindReconciliation, ClientID: "acme", Seq: 701})
+	require.Equal(t, "701", (<-s.C()).ID, "then the live events")
+
+	// The log pruned 1..100: a subscriber after 50 has lost 51..100.
+	src.mu.Lock()
+	src.events, src.pruned = src.events[100:], 100
+	src.mu.Unlock()
+	got, gap = replayed(t, subscribe(t, b, bus.SubscribeOptions{After: "50"}))
+	require.True(t, gap)
+	require.Equal(t, int64(101), got[0].Seq)
+	require.Equal(t, next.Seq, got[len(got)-1].Seq)
+
+	// An id the log has but this bus has not published (it lags the
+	// replica the subscriber came from): no replay, live events after it.
+	src.add(bus.KindReconciliation, "acme") // 701, published above
+	src.add(bus.KindReconciliation, "acme") // 702
+	src.add(bus.KindReconciliation, "acme") // 703
+	ahead := subscribe(t, b, bus.SubscribeOptions{After: "702"})
+	got, gap = replayed(t, ahead)
+	require.Empty(t, got)
+	require.False(t, gap)
+	for _, e := range src.events[len(src.events)-2:] {
+		b.Publish(ctx, bus.FromRecord(e))
+	}
+	require.Equal(t, "703", (<-ahead.C()).ID, "702 was seen elsewhere: 703 is the first")
+
+	// An id past the log's head is unknown: a gap, then live events.
+	unknown := subscribe(t, b, bus.SubscribeOptions{After: "5000"})
+	got, gap = replayed(t, unknown)
+	require.Empty(t, got)
+	require.True(t, gap)
+	b.Publish(ctx, bus.Event{Kind: bus.KindReconciliation, ClientID: "acme", Seq: 704})
+	require.Equal(t, "704", (<-unknown.C()).ID)
 }
 
 func TestCloseEndsSubscriptions(t *testing.T) {
 	t.Parallel()
 	b, _ := newBus(t, bus.Options{})
-	s := b.Subscribe(bus.SubscribeOptions{})
+	s := subscribe(t, b, bus.SubscribeOptions{})
 	b.Close()
 	_, ok := <-s.C()
 	require.False(t, ok)
 	require.ErrorIs(t, s.Err(), bus.ErrClosed)
 	b.Publish(context.Background(), ev("acme", drift.SeverityHigh, bus.KindDriftDetected))
-	late := b.Subscribe(bus.SubscribeOptions{})
+	late := subscribe(t, b, bus.SubscribeOptions{})
 	_, ok = <-late.C()
 	require.False(t, ok, "subscribing to a closed bus ends at once")
 	s.Close() // again: nothing
@@ -231,14 +341,14 @@ func TestConcurrentPublishAndSubscribe(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				sub := b.Subscribe(bus.SubscribeOptions{Buffer: 4, After: "x-1"})
+				sub, _ := b.Subscribe(context.Background(), bus.SubscribeOptions{Buffer: 4, After: "1"}) // no source: no error
 				sub.Close()
 			}
 		}()
 	}
 	wg.Wait()
 	last := b.Publish(context.Background(), ev("c", drift.SeverityLow, bus.KindDriftDetected))
-	require.True(t, strings.HasSuffix(last.ID, "-801"), last.ID)
+	require.Equal(t, "801", last.ID)
 }
 
 func TestPayloads(t *testing.T) {

@@ -90,8 +90,9 @@
 // a Durable dispatcher over its StoreOutbox. A crash before that commit
 // repeats the batch from the same state (same messages, same keys); after
 // it, the next start delivers what is pending. Reconciliation never waits
-// for a receiver. The feed also publishes the drift entries on the event
-// bus (package bus) for the live stream.
+// for a receiver. The same commit writes the drift events of the entries
+// (drift.detected, drift.resolved, drift.acknowledged) to the store's
+// stream log, which every replica's live stream reads (package bus).
 //
 // # Several replicas
 //

@@ -33,9 +33,6 @@ type FeedOptions struct {
 	Policy *NoisePolicy
 	// DashboardURL links messages to the dashboard ("" for none).
 	DashboardURL string
-	// Bus, when set, receives drift.detected, drift.resolved and
-	// drift.acknowledged events for the audit entries, after each commit.
-	Bus *bus.Bus
 	// Logger gets failures (rate-limited); nil discards.
 	Logger *slog.Logger
 	// Now is the clock of reminders and digests (default time.Now).
@@ -57,8 +54,9 @@ type FeedOptions struct {
 	// Leader, when set, says whether this process runs the feed (several
 	// replicas on one store: the one that leads does): it reads the audit
 	// log into noise control, plans the deliveries of every channel and
-	// commits them. A follower only publishes the entries' events on its
-	// Bus and commits nothing; when it becomes the leader it reloads the
+	// commits them, with the drift events of the entries (the stream log).
+	// A follower reads nothing and commits nothing; when it becomes the
+	// leader it reloads the
 	// cursor and states. nil: always.
 	Leader func() bool
 	// Sends, when set, says whether this process sends a channel's
@@ -114,10 +112,8 @@ type Feed struct {
 	mu         sync.Mutex // one step at a time; guards cursor and dispatcher
 	cursor     int64
 	dispatcher *Dispatcher
-	// leading is whether the last step ran as the leader; busCursor is the
-	// seq of the last entry whose event went on the bus.
-	leading   bool
-	busCursor int64
+	// leading is whether the last step ran as the leader.
+	leading bool
 	// sending is the channels of the dispatcher this replica sent at the
 	// last requeue, to log a change.
 	sending map[string]bool
@@ -384,25 +380,17 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !leading {
+		return 0, nil // the leader reads the log
+	}
 	entries, err := f.opts.Store.AuditAfter(ctx, f.cursor, f.opts.Batch)
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
-	if !leading {
-		// Follow: the bus's events only; the cursor moves in memory.
-		for _, e := range entries {
-			if _, ev := f.apply(e); ev != nil {
-				f.publish(ctx, e.Seq, *ev)
-			}
-		}
-		f.cursor = entries[len(entries)-1].Seq
-		return len(entries), nil
-	}
 	var (
 		msgs    []Message
 		touched = map[string]bool{}
-		events  []bus.Event
-		seqs    []int64
+		events  []store.StreamEvent
 	)
 	for _, e := range entries {
 		ms, ev := f.apply(e)
@@ -411,29 +399,15 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 			touched[e.DriftID] = true
 		}
 		if ev != nil {
-			events = append(events, *ev)
-			seqs = append(seqs, e.Seq)
+			events = append(events, ev.Record())
 		}
 	}
 	dels := f.plan(msgs)
-	if err := f.commit(ctx, entries[len(entries)-1].Seq, touched, dels); err != nil {
+	if err := f.commit(ctx, entries[len(entries)-1].Seq, touched, dels, events); err != nil {
 		return 0, err
 	}
 	f.enqueue(dels)
-	for i, ev := range events {
-		f.publish(ctx, seqs[i], ev)
-	}
 	return len(entries), nil
-}
-
-// publish puts the event of entry seq on the bus, unless an earlier step
-// did (a follower that became the leader goes over entries again).
-func (f *Feed) publish(ctx context.Context, seq int64, ev bus.Event) {
-	if f.opts.Bus == nil || seq <= f.busCursor {
-		return
-	}
-	f.busCursor = seq
-	f.opts.Bus.Publish(ctx, ev)
 }
 
 // Tick commits and queues the reminders, escalations by time and digests
@@ -459,7 +433,7 @@ func (f *Feed) Tick(ctx context.Context) error {
 		dels = append(dels, f.dispatcher.DueDigests()...)
 	}
 	if len(touched) > 0 || len(dels) > 0 {
-		if err := f.commit(ctx, f.cursor, touched, dels); err != nil {
+		if err := f.commit(ctx, f.cursor, touched, dels, nil); err != nil {
 			return err
 		}
 		f.enqueue(dels)
@@ -523,11 +497,13 @@ func (f *Feed) enqueue(dels []Delivery) {
 	}
 }
 
-// commit writes the cursor (to), the touched drifts' states and dels; on
+// commit writes the cursor (to), the touched drifts' states, dels and the
+// entries' drift events for the stream log, in one transaction; on
 // failure it reloads cursor and states from the store, undoing what this
-// step did to them.
-func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, dels []Delivery) error {
-	c := store.SubscriberCommit{Name: f.opts.Name, From: f.cursor, To: to, States: map[string]json.RawMessage{}}
+// step did to them. The cursor's check makes the events written once,
+// whichever replica leads.
+func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, dels []Delivery, events []store.StreamEvent) error {
+	c := store.SubscriberCommit{Name: f.opts.Name, From: f.cursor, To: to, States: map[string]json.RawMessage{}, Stream: events}
 	err := func() error {
 		for id := range touched {
 			st, ok := f.tracker.State(id)

@@ -48,9 +48,9 @@ func resolved(t *testing.T, st store.Store, driftID string) {
 }
 
 // newFeed returns a loaded feed over st whose dispatcher routes to chans.
-func newFeed(t *testing.T, st store.OutboxStore, b *bus.Bus, chans ...notify.Channel) *notify.Feed {
+func newFeed(t *testing.T, st store.OutboxStore, chans ...notify.Channel) *notify.Feed {
 	t.Helper()
-	f := notify.NewFeed(notify.FeedOptions{Store: st, Bus: b, DashboardURL: "https://blackwell.example"})
+	f := notify.NewFeed(notify.FeedOptions{Store: st, DashboardURL: "https://blackwell.example"})
 	require.NoError(t, f.Load(context.Background()))
 	setChannels(t, f, chans...)
 	return f
@@ -99,7 +99,7 @@ func TestFeedCrashBetweenCommitAndDelivery(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
 	var calls atomic.Int32
-	first := newFeed(t, st, nil, blackhole("slack", &calls))
+	first := newFeed(t, st, blackhole("slack", &calls))
 	detected(t, st, "d1")
 	require.Equal(t, 1, poll(t, first))
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, time.Millisecond, "the send started")
@@ -109,7 +109,7 @@ func TestFeedCrashBetweenCommitAndDelivery(t *testing.T) {
 	require.Len(t, pending(t, st), 1, "the delivery outlives the process")
 
 	rec := newRecorder("slack")
-	second := newFeed(t, st, nil, rec)
+	second := newFeed(t, st, rec)
 	got := rec.wait(t, 1)
 	require.Equal(t, notify.KindDetected, got[0].Kind)
 	require.Equal(t, "d1", got[0].DriftID)
@@ -156,7 +156,7 @@ func TestFeedCommitFailureChangesNothing(t *testing.T) {
 	st := openStore(t)
 	fs := &failingStore{OutboxStore: st}
 	rec := newRecorder("slack")
-	f := newFeed(t, fs, nil, rec)
+	f := newFeed(t, fs, rec)
 	detected(t, st, "d1")
 	fs.fail.Store(true)
 	_, err := f.Poll(context.Background())
@@ -178,8 +178,8 @@ func TestFeedStartsAtTheHeadAndOnlyOneProcessCommits(t *testing.T) {
 	st := openStore(t)
 	detected(t, st, "old")
 	a, b := newRecorder("slack"), newRecorder("slack")
-	fa := newFeed(t, st, nil, a)
-	fb := newFeed(t, st, nil, b)
+	fa := newFeed(t, st, a)
+	fb := newFeed(t, st, b)
 	require.Zero(t, poll(t, fa), "history before the first start is not announced")
 
 	detected(t, st, "d1")
@@ -200,7 +200,7 @@ func TestFeedNoiseAcrossEntries(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
 	rec := newRecorder("slack")
-	f := newFeed(t, st, nil, rec)
+	f := newFeed(t, st, rec)
 	for i := 0; i < 1000; i++ {
 		detected(t, st, "d1")
 	}
@@ -228,7 +228,7 @@ func TestFeedNoiseAcrossEntries(t *testing.T) {
 	require.True(t, state.Acknowledged)
 	require.NoError(t, f.Stop(context.Background()))
 
-	again := newFeed(t, st, nil)
+	again := newFeed(t, st)
 	state, ok = again.Tracker().State("d1")
 	require.True(t, ok)
 	require.True(t, state.Acknowledged, "acknowledgement survives a restart")
@@ -236,32 +236,40 @@ func TestFeedNoiseAcrossEntries(t *testing.T) {
 	require.NoError(t, again.Stop(context.Background()))
 }
 
-func TestFeedPublishesDriftEvents(t *testing.T) {
+// streamEvents is the store's stream log.
+func streamEvents(t *testing.T, st store.Store) []bus.Event {
+	t.Helper()
+	page, err := st.ReadStream(context.Background(), 0, 1000)
+	require.NoError(t, err)
+	out := make([]bus.Event, len(page.Events))
+	for i, r := range page.Events {
+		out[i] = bus.FromRecord(r)
+	}
+	return out
+}
+
+func TestFeedWritesDriftEventsToTheStream(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
-	b, err := bus.New(bus.Options{})
-	require.NoError(t, err)
-	sub := b.Subscribe(bus.SubscribeOptions{})
-	f := newFeed(t, st, b)
+	f := newFeed(t, st)
 	detected(t, st, "d1")
 	audit(t, st, "drift_acknowledged", "d1", map[string]any{"code": "webhook_broken"})
 	resolved(t, st, "d1")
 	audit(t, st, "desired_state_changed", "", map[string]any{})
 	require.Equal(t, 4, poll(t, f))
+	require.Zero(t, poll(t, f))
 
+	events := streamEvents(t, st)
 	var kinds []bus.Kind
-	var first bus.DriftEvent
-	for i := 0; i < 3; i++ {
-		e := <-sub.C()
+	for _, e := range events {
 		kinds = append(kinds, e.Kind)
 		require.Equal(t, "acme", e.ClientID)
 		require.Equal(t, drift.SeverityHigh, e.Severity)
-		if i == 0 {
-			require.NoError(t, json.Unmarshal(e.Data, &first))
-		}
 	}
-	require.Equal(t, []bus.Kind{bus.KindDriftDetected, bus.KindDriftAcknowledged, bus.KindDriftResolved}, kinds)
-	require.Empty(t, sub.C(), "entries of other actions are not drift events")
+	require.Equal(t, []bus.Kind{bus.KindDriftDetected, bus.KindDriftAcknowledged, bus.KindDriftResolved}, kinds,
+		"once each, in order; entries of other actions are not drift events")
+	var first bus.DriftEvent
+	require.NoError(t, json.Unmarshal(events[0].Data, &first))
 	require.Equal(t, "d1", first.DriftID)
 	require.Equal(t, drift.TypeIntegration, first.DriftType)
 	require.Equal(t, "present", first.Expected)
@@ -303,37 +311,29 @@ func TestFeedLoop(t *testing.T) {
 }
 
 // TestFeedOnlyTheLeaderSends: two replicas' feeds on one store; only the
-// leader commits and sends, the follower publishes the events on its bus;
-// when leadership moves, the new leader sends what was left pending and
-// nothing is sent twice.
+// leader commits, sends and writes the drift events to the stream log, the
+// follower reads nothing; when leadership moves, the new leader sends what
+// was left pending, and nothing is sent or written twice.
 func TestFeedOnlyTheLeaderSends(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
 	var aLeads atomic.Bool
 	aLeads.Store(true)
-	mk := func(leads func() bool, b *bus.Bus, c notify.Channel) *notify.Feed {
-		f := notify.NewFeed(notify.FeedOptions{Store: st, Bus: b, Leader: leads, DrainTimeout: 100 * time.Millisecond})
+	mk := func(leads func() bool, c notify.Channel) *notify.Feed {
+		f := notify.NewFeed(notify.FeedOptions{Store: st, Leader: leads, DrainTimeout: 100 * time.Millisecond})
 		require.NoError(t, f.Load(context.Background()))
 		setChannels(t, f, c)
 		return f
 	}
-	busB, err := bus.New(bus.Options{})
-	require.NoError(t, err)
-	subB := busB.Subscribe(bus.SubscribeOptions{})
 	recA, recB := newRecorder("slack"), newRecorder("slack")
-	fa := mk(aLeads.Load, nil, recA)
-	fb := mk(func() bool { return !aLeads.Load() }, busB, recB)
+	fa := mk(aLeads.Load, recA)
+	fb := mk(func() bool { return !aLeads.Load() }, recB)
 
 	detected(t, st, "d1")
 	require.Equal(t, 1, poll(t, fa))
-	require.Equal(t, 1, poll(t, fb), "the follower reads the entry")
+	require.Equal(t, 0, poll(t, fb), "the follower reads nothing")
 	recA.wait(t, 1)
-	select {
-	case ev := <-subB.C():
-		require.Equal(t, bus.KindDriftDetected, ev.Kind, "the follower's stream sees the drift")
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event on the follower's bus")
-	}
+	require.Len(t, streamEvents(t, st), 1, "the leader wrote the drift's event")
 
 	// A delivery left pending by a leader that stops (its receiver never
 	// answered), then leadership moves to b.
@@ -350,4 +350,11 @@ func TestFeedOnlyTheLeaderSends(t *testing.T) {
 	require.Equal(t, "d2", got[0].DriftID, "the new leader sends what was pending, and only that")
 	require.NoError(t, fb.Stop(context.Background()))
 	require.Len(t, recA.messages(), 1)
+	var drifts []string
+	for _, e := range streamEvents(t, st) {
+		var d bus.DriftEvent
+		require.NoError(t, json.Unmarshal(e.Data, &d))
+		drifts = append(drifts, d.DriftID)
+	}
+	require.Equal(t, []string{"d1", "d2"}, drifts, "each drift's event written once, by the leader of the time")
 }

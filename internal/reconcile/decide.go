@@ -33,6 +33,24 @@ type healPlan struct {
 	success  int
 }
 
+// verdictEvents are the AutoHealEvents of the pass's verdicts: written to
+// the stream log with the pass, announced after it.
+func (h healPlan) verdictEvents() []AutoHealEvent {
+	out := make([]AutoHealEvent, 0, len(h.verdicts))
+	for _, a := range h.verdicts {
+		status := "success"
+		if a.Status != store.HealSucceeded {
+			status = "failed"
+		}
+		started := a.CreatedAt
+		if a.StartedAt != nil {
+			started = *a.StartedAt
+		}
+		out = append(out, healEvent(a, status, started, a.VerifiedAt, a.Error))
+	}
+	return out
+}
+
 // decide verifies heal attempts that ran, then asks the policy about every
 // confirmed open drift (policy.Decide) and turns its decision into a heal
 // attempt, an approval request, an escalation, or a recorded reason. Its
@@ -470,15 +488,13 @@ func (p *pass) healAudit(a store.HealAttempt, action string, success bool, now t
 }
 
 // emitHeals records the committed pass's heal verdicts in metrics and
-// AutoHealEvents, and wakes the heal runner for new attempts.
-func (p *pass) emitHeals(ctx context.Context) {
-	for _, a := range p.heal.verdicts {
+// announces their AutoHealEvents (events, in the stream log with the
+// pass), and wakes the heal runner for new attempts.
+func (p *pass) emitHeals(ctx context.Context, events []AutoHealEvent) {
+	for i, a := range p.heal.verdicts {
 		var d drift.Drift
 		_ = json.Unmarshal(a.Drift, &d)
-		status := "success"
-		if a.Status != store.HealSucceeded {
-			status = "failed"
-		}
+		status := events[i].Status
 		if m := p.r.m; m != nil {
 			if status == "success" {
 				m.healSuccess.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
@@ -487,12 +503,8 @@ func (p *pass) emitHeals(ctx context.Context) {
 			}
 		}
 		p.log.Info("heal verified", "heal_id", a.ID, "drift_id", a.DriftID, "status", status)
-		if h := p.r.healer; h != nil && h.opts.OnHeal != nil {
-			started := a.CreatedAt
-			if a.StartedAt != nil {
-				started = *a.StartedAt
-			}
-			h.opts.OnHeal(context.WithoutCancel(ctx), healEvent(a, status, started, a.VerifiedAt, a.Error))
+		if h := p.r.healer; h != nil {
+			h.announce(ctx, events[i])
 		}
 	}
 	if h := p.r.healer; h != nil && slices.ContainsFunc(p.heal.heals, func(a store.HealAttempt) bool { return a.Status == store.HealPending }) {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -51,6 +52,20 @@ type AutoHealEvent struct {
 	Attempt int    `json:"attempt"`
 }
 
+// Event is the bus event of ev: heal.started, heal.succeeded or
+// heal.failed by its status, with the drift's severity, its payload ev.
+func (ev AutoHealEvent) Event() bus.Event {
+	var d drift.Drift
+	_ = json.Unmarshal(ev.DriftDetail, &d) // without it, the event has no severity
+	e := bus.NewAutoHealEvent(bus.AutoHealEvent{Status: ev.Status, ClientID: ev.ClientID, DriftDetail: d,
+		StartedAt: ev.StartedAt, CompletedAt: ev.CompletedAt})
+	e.StackID = ev.StackID
+	if data, err := json.Marshal(ev); err == nil {
+		e.Data = data
+	}
+	return e
+}
+
 // HealOptions configure heal execution. Without Actions no heal runs:
 // decisions are recorded and heal attempts wait in the store.
 type HealOptions struct {
@@ -80,7 +95,8 @@ type HealOptions struct {
 	BreakerFailureRatio float64
 	BreakerWindow       time.Duration
 	BreakerOpenFor      time.Duration
-	// OnHeal, when set, is called for every AutoHealEvent (keep it quick).
+	// OnHeal, when set, is called for every AutoHealEvent once it is in
+	// the store's stream log (keep it quick).
 	OnHeal func(context.Context, AutoHealEvent)
 }
 
@@ -294,7 +310,7 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 	err := h.allowed(ctx, a)
 	cancelled := errors.Is(err, errHealTurnedOff)
 	if err == nil {
-		h.emitEvent(ctx, a, "started", started, nil, "")
+		h.emitStarted(ctx, a, started)
 		if m := h.r.m; m != nil {
 			m.healAttempts.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
 		}
@@ -317,6 +333,12 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 		"heal_id": a.ID, "attempt": a.Attempt, "heal_action": a.Action, "code": a.Code,
 		"component": a.Component, "provider": a.Provider, "detail": detail, "error": errText,
 	})
+	var failed *AutoHealEvent // a failure is on the stream with the attempt's outcome
+	var stream []store.StreamEvent
+	if status == store.HealFailed {
+		ev := healEvent(a, "failed", started, &done, errText)
+		failed, stream = &ev, []store.StreamEvent{ev.Event().Record()}
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.r.opts.CommitTimeout)
 	defer cancel()
 	if _, ferr := h.r.opts.Store.FinishHeal(fctx, store.FinishHeal{
@@ -326,6 +348,7 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 			TriggeredBy: a.TriggeredBy, Success: err == nil, ChangesMade: changes,
 			ApprovalRequired: a.ApprovalID != "", ReconciliationID: a.ReconciliationID, DriftID: a.DriftID,
 		}},
+		Stream: stream,
 	}); ferr != nil {
 		// Fenced off (another worker holds it now) or the store failed:
 		// that worker, or the next claim, records the outcome.
@@ -341,7 +364,7 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 		if m := h.r.m; m != nil {
 			m.healFailure.WithLabelValues(string(d.Type), string(a.Code), a.Provider).Inc()
 		}
-		h.emitEvent(ctx, a, "failed", started, &done, errText)
+		h.announce(ctx, *failed)
 	default:
 		log.Info("heal action executed; verifying", "detail", detail)
 	}
@@ -395,11 +418,25 @@ func (h *healer) act(ctx context.Context, a store.HealAttempt) (string, error) {
 	return detail, err
 }
 
-func (h *healer) emitEvent(ctx context.Context, a store.HealAttempt, status string, started time.Time, completed *time.Time, errText string) {
-	if h.opts.OnHeal == nil {
+// emitStarted writes the heal.started event of an attempt about to run to
+// the stream log (the one heal event that reports no write of its own)
+// and announces it. A failure to write it is logged: the attempt runs.
+func (h *healer) emitStarted(ctx context.Context, a store.HealAttempt, started time.Time) {
+	ev := healEvent(a, "started", started, nil, "")
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.r.opts.CommitTimeout)
+	defer cancel()
+	if err := h.r.opts.Store.AppendStream(wctx, []store.StreamEvent{ev.Event().Record()}); err != nil {
+		h.r.log.Warn("write heal.started to the stream log", "heal_id", a.ID, "error", err)
 		return
 	}
-	h.opts.OnHeal(context.WithoutCancel(ctx), healEvent(a, status, started, completed, errText))
+	h.announce(ctx, ev)
+}
+
+// announce calls OnHeal with an event in the stream log.
+func (h *healer) announce(ctx context.Context, ev AutoHealEvent) {
+	if h.opts.OnHeal != nil {
+		h.opts.OnHeal(context.WithoutCancel(ctx), ev)
+	}
 }
 
 func healEvent(a store.HealAttempt, status string, started time.Time, completed *time.Time, errText string) AutoHealEvent {

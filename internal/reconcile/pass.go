@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -56,6 +57,7 @@ type pass struct {
 	tracked   drift.Tracked
 	decisions map[string]string // drift id -> decision, for newly confirmed drifts
 	heal      healPlan
+	verdicts  []AutoHealEvent // of heal.verdicts, as committed
 	errs      []string
 	// fence is the shard lease the pass commits under (nil: no
 	// distribution).
@@ -362,6 +364,10 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 		pass.RetiredApprovals = p.heal.retired
 		res.AutoHealAttempted = slices.ContainsFunc(p.heal.heals, func(a store.HealAttempt) bool { return a.Status == store.HealPending })
 		res.AutoHealSuccessCount = p.heal.success
+		p.verdicts = p.heal.verdictEvents()
+		for _, ev := range p.verdicts {
+			pass.Stream = append(pass.Stream, ev.Event().Record())
+		}
 	}
 	if rec.DriftDetails == nil {
 		rec.DriftDetails = []drift.Drift{}
@@ -369,6 +375,9 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 	pass.State = rec
 	pass.Result = res
 	pass.Fence = p.fence
+	// The result is the pass's last event on the stream (after its heal
+	// verdicts), written with it.
+	pass.Stream = append(pass.Stream, bus.NewReconciliationEvent(res).Record())
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.opts.CommitTimeout)
 	defer cancel()
 	if _, err := p.r.opts.Store.CommitPass(cctx, pass); err != nil {
@@ -437,7 +446,7 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 		}
 		return
 	}
-	p.emitHeals(ctx)
+	p.emitHeals(ctx, p.verdicts)
 	p.forecast(ctx, res) // forecast_hook.go
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {

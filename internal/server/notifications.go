@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,19 +9,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
-	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// notifications wires durable notification delivery and the event bus.
-// The feed (notify.Feed) tails the audit log, which every pass writes in
-// its own transaction, from a cursor kept in the store, so a crash neither
-// loses nor repeats a notification; it also publishes the drift entries on
-// the bus. Channels are built from the configuration at start, on reload
+// notifications wires durable notification delivery. The feed
+// (notify.Feed) tails the audit log, which every pass writes in its own
+// transaction, from a cursor kept in the store, so a crash neither loses
+// nor repeats a notification; its commits also write the drift entries'
+// events to the stream log, which the event bus of every replica reads
+// (stream.go). Channels are built from the configuration at start, on reload
 // and on POST /v1/config (NotificationChannel documents and inline
 // channels hold secrets and are not kept in the store); noise-control
 // state is the feed's, kept in the store, so a reconfiguration or a
@@ -38,7 +36,6 @@ type notifications struct {
 	log       *slog.Logger
 	metrics   *notify.Metrics
 	feed      *notify.Feed
-	events    *bus.Bus
 	channels  notify.ChannelOptions // overrides for every channel (Logger is set here)
 	configure sync.Mutex            // one reconfiguration at a time
 	agreement channelAgreement      // notifications_channels.go
@@ -52,18 +49,18 @@ const notifyMaxAttempts = 16
 // holds says whether this replica holds a shard's lease now (short of the
 // margin before it expires: reconcile.Membership.Holds); nil: every shard,
 // one process.
-func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, events *bus.Bus, holds func(shard int) bool) (*notifications, error) {
+func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, holds func(shard int) bool) (*notifications, error) {
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("notification metrics: %w", err)
 	}
-	opts := notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Bus: events, Logger: log}
+	opts := notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Logger: log}
 	if holds != nil {
 		opts.Leader = func() bool { return holds(0) }
 		opts.Sends = func(channel string) bool { return holds(notify.ChannelShard(channel)) }
 	}
 	feed := notify.NewFeed(opts)
-	return &notifications{log: log, metrics: m, feed: feed, events: events}, nil
+	return &notifications{log: log, metrics: m, feed: feed}, nil
 }
 
 // Start loads the feed's cursor and states and starts tailing the audit
@@ -101,34 +98,23 @@ func (ns *notifications) Configure(ctx context.Context, cfg *config.Config) erro
 }
 
 // OnPass is the reconcile loop's feed of committed passes
-// (reconcile.Options.OnPass): the result goes on the bus, and the feed
-// reads the pass's audit entries now rather than at its next poll.
-func (ns *notifications) OnPass(res store.ReconciliationResult) {
-	ns.events.Publish(context.Background(), bus.NewReconciliationEvent(res))
+// (reconcile.Options.OnPass): the feed reads the pass's audit entries now
+// rather than at its next poll (the pass's result is on the stream
+// already: the pass wrote it to the stream log).
+func (ns *notifications) OnPass(store.ReconciliationResult) {
 	ns.feed.Kick()
 }
 
-// OnHeal publishes an AutoHealEvent of the heal runner
-// (reconcile.HealOptions.OnHeal) on the bus, and has the feed read the
-// heal's audit entries (failed heals escalate notifications).
-func (ns *notifications) OnHeal(ctx context.Context, ev reconcile.AutoHealEvent) {
-	ns.events.Publish(ctx, healEvent(ev))
+// OnHeal is the heal runner's (reconcile.HealOptions.OnHeal): the feed
+// reads the heal's audit entries now (failed heals escalate
+// notifications).
+func (ns *notifications) OnHeal(context.Context, reconcile.AutoHealEvent) {
 	ns.feed.Kick()
 }
 
-// healEvent is the bus event of an AutoHealEvent: heal.started,
-// heal.succeeded or heal.failed, with the drift's severity.
-func healEvent(ev reconcile.AutoHealEvent) bus.Event {
-	var d drift.Drift
-	_ = json.Unmarshal(ev.DriftDetail, &d) // without it, the event has no severity
-	e := bus.NewAutoHealEvent(bus.AutoHealEvent{Status: ev.Status, ClientID: ev.ClientID, DriftDetail: d,
-		StartedAt: ev.StartedAt, CompletedAt: ev.CompletedAt})
-	e.StackID = ev.StackID
-	if data, err := json.Marshal(ev); err == nil {
-		e.Data = data
-	}
-	return e
-}
+// Kick has the feed read the audit log now: the stream log's tail saw a
+// pass or a heal of some replica, whose audit entries may be new.
+func (ns *notifications) Kick() { ns.feed.Kick() }
 
 // Stop ends the feed and lets the channels finish within ctx; what they
 // did not deliver stays in the outbox.

@@ -45,6 +45,11 @@ type Options struct {
 	AuditSignInterval time.Duration
 	// EventRetention is how long events are kept (their ttl_timestamp).
 	EventRetention time.Duration
+	// StreamRetention and StreamMaxRows bound the store's stream log, the
+	// events of /v1/stream that a reconnecting client can be replayed
+	// (defaults 24 hours and 500,000 events, whichever is less).
+	StreamRetention time.Duration
+	StreamMaxRows   int64
 	// WebhookMaxBody and WebhookMaxInFlight bound webhook deliveries: a
 	// larger body is 413, more at once is 429.
 	WebhookMaxBody     int64
@@ -117,6 +122,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HistoryRetention <= 0 {
 		o.HistoryRetention = 7 * 24 * time.Hour
+	}
+	if o.StreamRetention <= 0 {
+		o.StreamRetention = 24 * time.Hour
+	}
+	if o.StreamMaxRows <= 0 {
+		o.StreamMaxRows = 500_000
 	}
 	return o
 }

@@ -47,7 +47,8 @@ type Server struct {
 	bootstrapToken string
 
 	reg        *prometheus.Registry
-	events     *bus.Bus // drift, heal and pass events for /v1/stream
+	events     *bus.Bus  // drift, heal and pass events for /v1/stream
+	tail       *bus.Tail // feeds events from the store's stream log (stream.go)
 	gateway    *ingest.Gateway
 	state      *state.Service
 	notify     *notifications
@@ -111,7 +112,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	s.reg = newRegistry()
-	if s.events, err = bus.New(bus.Options{Registerer: s.reg}); err != nil {
+	if err := s.newEvents(); err != nil { // stream.go
 		return nil, err
 	}
 	// The providers blackwell understands, one list for the gateway
@@ -130,7 +131,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.forwarder = reconcile.NewForwarder(s.store, s.log)
 	// The holder of shard 0 runs the notification feed; each channel is
 	// sent by the holder of its shard (notify.ChannelShard).
-	if s.notify, err = newNotifications(s.reg, s.log, s.publicURL, s.store, s.events, s.membership.Holds); err != nil {
+	if s.notify, err = newNotifications(s.reg, s.log, s.publicURL, s.store, s.membership.Holds); err != nil {
 		return nil, err
 	}
 	// Replicas agree on the channels (notifications_channels.go): on
@@ -173,6 +174,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.notify.Start(ctx); err != nil {
 		return err
 	}
+	// The event stream follows the stream log from its head on (older
+	// events are replayed from the log).
+	if err := s.tail.Start(ctx); err != nil {
+		return err
+	}
+	s.stops.push(func(context.Context) error { s.tail.Stop(); return nil })
 	// Claim this replica's shards before the loop starts on them.
 	clusterCtx, clusterStop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stops.push(func(context.Context) error {

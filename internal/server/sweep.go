@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// sweep deletes expired events and reconciliation results older than
-// their client's history retention, and prunes the audit log (audit.go), in bounded
-// batches, so a large backlog never holds the write lock for long.
+// sweep deletes expired events, reconciliation results older than their
+// client's history retention and the stream log's events past its
+// retention, and prunes the audit log (audit.go), in bounded batches, so a
+// large backlog never holds the write lock for long.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(s.opts.EventTTLSweep)
 	defer t.Stop()
@@ -22,6 +25,10 @@ func (s *Server) sweep(ctx context.Context) {
 			return s.store.DeleteExpiredEvents(ctx, time.Now(), 1000)
 		})
 		s.sweepHistory(ctx, time.Now())
+		s.sweepBatches(ctx, "old stream events", func(ctx context.Context) (int, error) {
+			return s.store.PruneStream(ctx, store.StreamPrune{Before: time.Now().Add(-s.opts.StreamRetention),
+				MaxRows: s.opts.StreamMaxRows}, 1000)
+		})
 		s.sweepAudit(ctx)
 	}
 }

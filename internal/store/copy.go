@@ -63,8 +63,10 @@ type Table struct {
 // "name", "order columns", "column kind [null], ...". Each driver's tests
 // compare this list with the tables and columns its migrations create, so
 // a table left out fails them. Left out on purpose: schema_migrations
-// (each store has its own), and driver bookkeeping that ImportRows rebuilds
-// from the rows (PostgreSQL's audit_head and identity counters).
+// (each store has its own), driver bookkeeping that ImportRows rebuilds
+// from the rows (PostgreSQL's audit_head and identity counters), and the
+// stream log (stream, stream_head: live events of the last hours, not
+// facts; the copy starts a log of its own).
 func CopyTables() []Table {
 	return []Table{
 		table("states", "client_id, stack_id", `client_id text, stack_id text, environment text,

@@ -109,6 +109,9 @@ type FinishHeal struct {
 	At     time.Time
 	// Audit is appended in the same transaction.
 	Audit []AuditEntry
+	// Stream are events of the stream log written in the same
+	// transaction (heal.failed).
+	Stream []StreamEvent
 }
 
 // HealUpdate is a pass's verdict on an attempt: succeeded or failed for an

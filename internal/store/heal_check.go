@@ -119,6 +119,9 @@ func CheckFinishHeal(p FinishHeal) error {
 	if err := CheckAudit(p.Audit); err != nil {
 		return fmt.Errorf("finish heal %s: %w", p.ID, err)
 	}
+	if err := CheckStream(p.Stream); err != nil {
+		return fmt.Errorf("finish heal %s: %w", p.ID, err)
+	}
 	return nil
 }
 

@@ -34,6 +34,10 @@ type SubscriberCommit struct {
 	States map[string]json.RawMessage
 	// Deliveries are added; an id already pending keeps the stored item.
 	Deliveries []OutboxItem
+	// Stream are events of the stream log written in the same
+	// transaction (the drift events of the entries committed), so that
+	// they are written once whichever process commits the entries.
+	Stream []StreamEvent
 }
 
 // OutboxItem is one pending delivery of a subscriber: Payload (JSON) for

@@ -18,5 +18,8 @@ func CheckSubscriberCommit(c SubscriberCommit) error {
 			return fmt.Errorf("commit subscriber %s: delivery %q payload is not valid JSON", c.Name, d.ID)
 		}
 	}
+	if err := CheckStream(c.Stream); err != nil {
+		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
+	}
 	return nil
 }

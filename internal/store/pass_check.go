@@ -25,6 +25,9 @@ func CheckPassResult(p Pass) (ReconciliationResult, error) {
 	if r.ClientID != p.State.ClientID || r.StackID != p.State.StackID {
 		return r, fmt.Errorf("result is for %s/%s", r.ClientID, r.StackID)
 	}
+	if err := CheckStream(p.Stream); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 

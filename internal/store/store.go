@@ -449,6 +449,9 @@ type Pass struct {
 	// nothing. A replica that lost its lease (paused, partitioned) cannot
 	// commit a pass, nor the heal attempts the pass decided, afterwards.
 	Fence *Fence
+	// Stream are the pass's events of the stream log (its result, heal
+	// verdicts), written last; Seq and CreatedAt are assigned.
+	Stream []StreamEvent
 }
 
 // Page is a cursor for the next page; empty when there is none.
@@ -474,6 +477,7 @@ type Store interface {
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
 	ForecastStore // forecasts of drift (forecast.go)
+	StreamStore   // the stream log of the live event stream (stream.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash or Environment changed gets a new DesiredVersion with the

@@ -304,11 +304,15 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
+	stream, err := s.encodeStream(ctx, p.Stream)
+	if err != nil {
+		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)
+	}
 	var (
 		h   store.HealAttempt
 		out []store.AuditEntry
 	)
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var (
 			head  auditHead
 			found bool
@@ -340,6 +344,7 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 		}
 		b = t.batch()
 		out = s.queueAudit(b, head, p.Audit)
+		queueStream(b, stream)
 		return t.commit(ctx, b)
 	})
 	if err != nil {

@@ -196,11 +196,11 @@ const (
 	maxIdentifier = 63
 )
 
-// triggerChannel is the Store's notification channel, named after the
-// schema the first time it is needed. Its zero value is ready.
+// triggerChannel holds the Store's schema, which names its notification
+// channels, read the first time it is needed. Its zero value is ready.
 type triggerChannel struct {
-	mu   sync.Mutex
-	name string
+	mu     sync.Mutex
+	schema string
 }
 
 // channel returns the notification channel of the Store's schema
@@ -208,10 +208,19 @@ type triggerChannel struct {
 // blackwell_triggers/<schema>, or a hash of the schema's name if that is
 // longer than an identifier may be.
 func (s *Store) channel(ctx context.Context) (string, error) {
+	schema, err := s.schemaName(ctx)
+	if err != nil {
+		return "", err
+	}
+	return channelName(channelPrefix, schema), nil
+}
+
+// schemaName is current_schema(), read once.
+func (s *Store) schemaName(ctx context.Context) (string, error) {
 	s.triggers.mu.Lock()
 	defer s.triggers.mu.Unlock()
-	if s.triggers.name != "" {
-		return s.triggers.name, nil
+	if s.triggers.schema != "" {
+		return s.triggers.schema, nil
 	}
 	var schema *string
 	if err := s.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -220,14 +229,20 @@ func (s *Store) channel(ctx context.Context) (string, error) {
 	if schema == nil {
 		return "", errors.New("read current schema: no schema of search_path exists")
 	}
-	name := channelPrefix + "/" + *schema
+	s.triggers.schema = *schema
+	return *schema, nil
+}
+
+// channelName is prefix/schema, or prefix/ and a hash of the schema's name
+// if that is longer than an identifier may be.
+func channelName(prefix, schema string) string {
+	name := prefix + "/" + schema
 	if len(name) > maxIdentifier {
 		h := fnv.New64a()
-		h.Write([]byte(*schema))
-		name = fmt.Sprintf("%s/%016x", channelPrefix, h.Sum64())
+		h.Write([]byte(schema))
+		name = fmt.Sprintf("%s/%016x", prefix, h.Sum64())
 	}
-	s.triggers.name = name
-	return name, nil
+	return name
 }
 
 // NotifyTriggers notifies every replica listening on this schema, this one
@@ -323,7 +338,7 @@ func (s *Store) ListenTriggers(ctx context.Context, fn func(key, trigger string)
 		// reported: the outage it comes from is the store watch's to
 		// report. ListenTriggers connects again after a pause.
 		if channel, err := s.channel(ctx); err == nil {
-			_ = s.listen(ctx, channel, fn, func() { backoff = listenBackoffMin })
+			_ = s.listen(ctx, channel, func(p string) { parsePayload(p, fn) }, func() { backoff = listenBackoffMin })
 		}
 		if ctx.Err() != nil {
 			break
@@ -338,9 +353,9 @@ func (s *Store) ListenTriggers(ctx context.Context, fn func(key, trigger string)
 }
 
 // listen opens a connection, listens on channel, calls listening once it
-// does, and hands every notification to fn until the connection fails or
-// ctx ends.
-func (s *Store) listen(ctx context.Context, channel string, fn func(key, trigger string), listening func()) error {
+// does, and hands every notification's payload to fn until the connection
+// fails or ctx ends.
+func (s *Store) listen(ctx context.Context, channel string, fn func(payload string), listening func()) error {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -360,7 +375,7 @@ func (s *Store) listen(ctx context.Context, channel string, fn func(key, trigger
 			return err
 		}
 		if n.Channel == channel {
-			parsePayload(n.Payload, fn)
+			fn(n.Payload)
 		}
 	}
 }

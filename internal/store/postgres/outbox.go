@@ -115,7 +115,11 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 		}
 		created[i] = ts(t)
 	}
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	stream, err := s.encodeStream(ctx, c.Stream)
+	if err != nil {
+		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
+	}
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		moved := false
 		b := t.batch()
 		scan := func(row pgx.Row) error {
@@ -154,6 +158,7 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 		if n > 0 {
 			b.Queue(qInsertOutbox, c.Name, ids, channels, payloads, created)
 		}
+		queueStream(b, stream)
 		if err := t.commit(ctx, b); err != nil {
 			return translate(err)
 		}

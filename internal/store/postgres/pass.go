@@ -172,12 +172,21 @@ func fenceShard(f *store.Fence) int {
 // audit chain's head for all their entries. If a state did not match, the
 // transaction is rolled back and nothing else matters. The second batch
 // adds the results to the hourly roll-up (pass_hours.go), writes the
-// entries, hashed now that the head is known, and commits; the roll-up's
-// rows and the head are held for that round trip and the commit's WAL
-// flush only.
+// entries, hashed now that the head is known, writes the passes' events
+// of the stream log (stream.go) and commits; the roll-up's rows, the
+// audit head and the stream head are held for that round trip and the
+// commit's WAL flush only.
 func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
+	var events []store.StreamEvent
+	for _, w := range ws {
+		events = append(events, w.p.Stream...)
+	}
+	stream, err := s.encodeStream(ctx, events)
+	if err != nil {
+		return err
+	}
 	var chained []store.AuditEntry
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var (
 			head  auditHead
 			audit []store.AuditEntry
@@ -229,6 +238,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 		}
 		b.Queue(s.rollUp.add, ids)
 		chained = s.queueAudit(b, head, audit)
+		queueStream(b, stream) // last: see qAppendStream
 		if err := t.commit(ctx, b); err != nil {
 			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}

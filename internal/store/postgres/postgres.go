@@ -76,7 +76,11 @@ var _ store.Store = (*Store)(nil)
 // Store is the PostgreSQL driver of store.Store.
 type Store struct {
 	pool *pgxpool.Pool
-	now  func() time.Time
+	// streamPool reads the stream log (stream.go): connections of its
+	// own, so that a replica's tail and the replays of stream clients
+	// never wait for one behind the passes.
+	streamPool *pgxpool.Pool
+	now        func() time.Time
 
 	triggers triggerChannel                       // NotifyTriggers and ListenTriggers (lease.go)
 	ingestQ  group[*ingestOp, []bool]             // group commit of IngestEvents (ingest_batch.go)
@@ -145,12 +149,20 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
 	}
-	s := &Store{pool: pool, now: o.now, rollUp: newRollUpQueries()}
+	streamCfg := cfg.Copy()
+	streamCfg.MaxConns, streamCfg.MinConns = streamConns, 0
+	streamPool, err := pgxpool.NewWithConfig(ctx, streamCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
+	}
+	s := &Store{pool: pool, streamPool: streamPool, now: o.now, rollUp: newRollUpQueries()}
 	s.ingestQ = s.newIngestGroup()
 	s.loadQ = group[loadKey, store.PassInput]{maxFlights: maxLoadFlights, maxBatch: maxLoadBatch, run: s.loadPasses}
 	s.passQ = group[*passWrite, store.StateRecord]{maxFlights: maxPassFlights, maxBatch: maxPassBatch, run: s.commitPasses}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
+		streamPool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", name, err)
 	}
 	return s, nil
@@ -193,6 +205,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // released. Calling it again does nothing.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.streamPool.Close()
 	return nil
 }
 

@@ -360,8 +360,10 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 		if err != nil {
 			return err
 		}
-		out, err = s.appendAudit(ctx, tx, p.Audit)
-		return err
+		if out, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
+			return err
+		}
+		return s.appendStream(ctx, tx, p.Stream)
 	})
 	if err != nil {
 		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)

@@ -148,7 +148,7 @@ ON CONFLICT (id) DO NOTHING`, d.ID, c.Name, d.Channel, string(d.Payload), micros
 				return err
 			}
 		}
-		return nil
+		return s.appendStream(ctx, tx, c.Stream)
 	})
 	if err != nil {
 		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)

@@ -102,6 +102,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 		if entries, err = s.appendAudit(ctx, tx, p.Audit); err != nil {
 			return err
 		}
+		if err := s.appendStream(ctx, tx, p.Stream); err != nil {
+			return err
+		}
 		return s.markEvents(ctx, tx, p.State.ClientID, p.State.StackID, p.CheckedThrough)
 	})
 	if err != nil {

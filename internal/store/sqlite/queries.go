@@ -229,5 +229,7 @@ func writerQueries() []string {
 		qAckDrift,
 		qAuditHead,
 		qInsertAudit,
+		qStreamHead,
+		qInsertStream,
 	)
 }

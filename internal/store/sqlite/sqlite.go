@@ -49,6 +49,7 @@ type Store struct {
 	now    func() time.Time
 
 	triggers triggerHub // NotifyTriggers to ListenTriggers (lease.go)
+	stream   streamHub  // commits of stream events to WatchStream (stream.go)
 	rollUp   rollUpQueries
 }
 
@@ -152,7 +153,10 @@ func open(ctx context.Context, name string, o options) (_ *Store, err error) {
 		return nil, fmt.Errorf("checkpointer: %w", err)
 	}
 	s.ckpt = newCheckpointer(s.ckptDB, o.log)
-	s.writes = newCommitter(s.writer, s.ckpt.wrote)
+	s.writes = newCommitter(s.writer, func() {
+		s.ckpt.wrote()
+		s.stream.committed()
+	})
 	return s, nil
 }
 

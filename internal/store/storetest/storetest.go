@@ -25,8 +25,8 @@ import (
 func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	t.Run("conformance", func(t *testing.T) {
-		healCases(ctx, t, newStore) // heal_cases.go: store.Heals
-		for _, c := range cases() {
+		healCases(ctx, t, newStore)                           // heal_cases.go: store.Heals
+		for _, c := range append(cases(), streamCases()...) { // stream_cases.go: store.StreamStore
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				c.run(ctx, t, newStore(t))

@@ -1,4 +1,0 @@
--- 0014: a placeholder for the migration number another branch holds.
--- DROP THIS FILE WHEN MERGING: the real 0014 replaces it. Migrations must
--- run 1, 2, 3... without gaps, and this branch's own is 0015 (holds).
-SELECT 1;
