@@ -380,9 +380,7 @@ func (s *tenancySuite) readStream(t *testing.T, token, query string, within time
 		switch {
 		case strings.HasPrefix(line, "id: "):
 			cur.id = strings.TrimPrefix(line, "id: ")
-			if _, seq, ok := strings.Cut(cur.id, "-"); ok {
-				cur.seq, _ = strconv.ParseUint(seq, 10, 64)
-			}
+			cur.seq, _ = strconv.ParseUint(cur.id, 10, 64) // the event's number in the stream log
 		case strings.HasPrefix(line, "event: "):
 			cur.kind = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: "):
@@ -574,11 +572,12 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	require.Len(t, reqs, len(rules), "tenancyRequests names a route the API does not have")
 
-	// The stream's positive control: the unscoped admin replays the ring
-	// and sees both clients; seen is the newest event it read.
+	// The stream's positive control: the unscoped admin replays the log
+	// from its start (after id 0) and sees both clients; seen is the
+	// newest event it read.
 	var seen uint64
 	sawClient := map[string]bool{}
-	_, evs := s.readStream(t, s.admin, "?last_event_id=replay-0", 10*time.Second, func(e sseEvent) bool {
+	_, evs := s.readStream(t, s.admin, "?last_event_id=0", 10*time.Second, func(e sseEvent) bool {
 		sawClient[e.client] = true
 		return sawClient["acme"] && sawClient["globex"]
 	})
@@ -625,10 +624,10 @@ func TestTenantIsolation(t *testing.T) {
 							if role.Allows(r.Role) {
 								status, _ := s.readStream(t, tok, "?client_id="+p.other.client, 5*time.Second, func(sseEvent) bool { return true })
 								require.Equal(t, http.StatusForbidden, status, what)
-								// The ring replayed and the live stream, up to an
+								// The log replayed and the live stream, up to an
 								// event of its own client newer than every event
 								// the admin saw: none of the other client's.
-								_, evs := s.readStream(t, tok, "?last_event_id=replay-0", 10*time.Second, func(e sseEvent) bool {
+								_, evs := s.readStream(t, tok, "?last_event_id=0", 10*time.Second, func(e sseEvent) bool {
 									return e.client == p.own.client && e.seq > seen
 								})
 								for _, e := range evs {
