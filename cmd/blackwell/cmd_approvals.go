@@ -33,15 +33,7 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 		Short: "List heal approval requests (pending by default)",
 		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}

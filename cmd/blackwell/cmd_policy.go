@@ -52,15 +52,7 @@ policy, else the client's, else the defaults, with every field the document
 leaves out filled from the defaults. -o json prints the API's answer.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}

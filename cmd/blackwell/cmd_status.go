@@ -57,15 +57,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show stacks and their status; one stack with its drifts and what was last observed",
 		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}

@@ -31,15 +31,7 @@ makes an earlier one the desired state again; -o json prints each version
 with its whole document.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}
