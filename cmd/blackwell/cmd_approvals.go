@@ -42,7 +42,7 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 				q.Set("status", status)
 			}
 			var all []json.RawMessage
-			if err := c.listAll(cmd, "/v1/approvals", q, &all); err != nil {
+			if err := listAll(cmd, c, "/v1/approvals", q, &all); err != nil {
 				return err
 			}
 			if asJSON {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -28,9 +27,6 @@ type wireForecast struct {
 		Values    map[string]any `json:"values,omitempty"`
 	} `json:"evidence"`
 }
-
-// maxForecastPages bounds how many pages of 1000 forecasts the command reads.
-const maxForecastPages = 100
 
 func newForecastCmd(g *globals) *cobra.Command {
 	var all bool
@@ -58,7 +54,7 @@ a streak of refused webhook deliveries, a drift that keeps reopening).
 			if err != nil {
 				return err
 			}
-			q := url.Values{"limit": {strconv.Itoa(1000)}}
+			q := url.Values{}
 			if len(args) == 2 {
 				q.Set("stack_id", args[1])
 			}
@@ -66,16 +62,8 @@ a streak of refused webhook deliveries, a drift that keeps reopening).
 				q.Set("include_cleared", "true")
 			}
 			items := []wireForecast{}
-			for range maxForecastPages {
-				var page wirePage[wireForecast]
-				if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", args[0], "forecasts"), query: q}, &page); err != nil {
-					return err
-				}
-				items = append(items, page.Items...)
-				if page.NextCursor == "" {
-					break
-				}
-				q.Set("cursor", page.NextCursor)
+			if err := listAll(cmd, c, pathOf("clients", args[0], "forecasts"), q, &items); err != nil {
+				return err
 			}
 			if asJSON {
 				return writeJSON(g.stdout, wirePage[wireForecast]{Items: items})

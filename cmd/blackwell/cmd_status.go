@@ -106,7 +106,7 @@ func (c *apiClient) stacks(cmd *cobra.Command, t target) ([]wireState, json.RawM
 		q.Set("client_id", t.client)
 	}
 	var all []json.RawMessage
-	if err := c.listAll(cmd, "/v1/stacks", q, &all); err != nil {
+	if err := listAll(cmd, c, "/v1/stacks", q, &all); err != nil {
 		return nil, nil, err
 	}
 	raw, err := json.Marshal(wirePage[json.RawMessage]{Items: all})
@@ -125,7 +125,7 @@ func (c *apiClient) stacks(cmd *cobra.Command, t target) ([]wireState, json.RawM
 }
 
 // listAll follows next_cursor through every page of a list endpoint.
-func (c *apiClient) listAll(cmd *cobra.Command, path string, q url.Values, items *[]json.RawMessage) error {
+func listAll[T any](cmd *cobra.Command, c *apiClient, path string, q url.Values, items *[]T) error {
 	cursor := ""
 	for {
 		qq := url.Values{}
@@ -136,7 +136,7 @@ func (c *apiClient) listAll(cmd *cobra.Command, path string, q url.Values, items
 		if cursor != "" {
 			qq.Set("cursor", cursor)
 		}
-		var page wirePage[json.RawMessage]
+		var page wirePage[T]
 		if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: path, query: qq}, &page); err != nil {
 			return err
 		}

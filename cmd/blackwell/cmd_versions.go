@@ -36,7 +36,7 @@ with its whole document.`,
 				return err
 			}
 			var all []json.RawMessage
-			if err := c.listAll(cmd, pathOf("stacks", t.client, t.stack, "versions"), url.Values{}, &all); err != nil {
+			if err := listAll(cmd, c, pathOf("stacks", t.client, t.stack, "versions"), url.Values{}, &all); err != nil {
 				return err
 			}
 			if asJSON {

@@ -137,7 +137,7 @@ func planPrune(cmd *cobra.Command, c *apiClient, cfg *config.Config, p *plan) er
 	}
 	for _, client := range clients {
 		var items []json.RawMessage
-		if err := c.listAll(cmd, "/v1/stacks", url.Values{"client_id": {client}}, &items); err != nil {
+		if err := listAll(cmd, c, "/v1/stacks", url.Values{"client_id": {client}}, &items); err != nil {
 			return err
 		}
 		for _, raw := range items {
