@@ -23,8 +23,14 @@ import (
 // fencing token. A Reconciler without one reconciles every stack.
 type Ownership interface {
 	// Fence returns the token to commit a pass of the stack under, and
-	// false when this replica does not own the stack now.
+	// false when this replica may not start a pass of the stack now.
 	Fence(clientID, stackID string) (store.Fence, bool)
+	// Claims reports whether this replica holds the lease of the stack's
+	// shard, even one too close to its expiry to start a pass under
+	// (Fence false): a pass of a claimed stack waits for the lease's
+	// renewal instead of being dropped, because a renewal that keeps the
+	// epoch does not enqueue the shard's stacks again.
+	Claims(clientID, stackID string) bool
 }
 
 // MembershipOptions configure a Membership.
@@ -116,6 +122,14 @@ func (m *Membership) Fence(clientID, stackID string) (store.Fence, bool) {
 	return m.fence(store.ShardOf(clientID, stackID))
 }
 
+// Claims implements Ownership.
+func (m *Membership) Claims(clientID, stackID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.held[store.ShardOf(clientID, stackID)]
+	return ok
+}
+
 // Holds reports whether this replica holds shard now, short of the margin
 // before its lease expires that Fence keeps too: work bound to a shard
 // (sending a notification channel, notify.ChannelShard) stops before
@@ -166,8 +180,15 @@ func (m *Membership) Run(ctx context.Context) {
 			return
 		case <-t.C():
 		}
+		began := m.opts.Clock.Now()
 		if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("membership tick", "error", err)
+		}
+		if took := m.opts.Clock.Since(began); took > m.margin() {
+			// Passes of held shards wait (errLeaseLapsing) while a lease
+			// is within the margin of its expiry.
+			m.log.Warn("membership tick slower than the lease margin: passes waited for the renewal",
+				"took", took, "margin", m.margin())
 		}
 	}
 }

@@ -74,6 +74,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 	var fence *store.Fence
 	if r.opts.Ownership != nil {
 		f, ok := r.opts.Ownership.Fence(clientID, stackID)
+		if !ok && r.opts.Ownership.Claims(clientID, stackID) {
+			return store.ReconciliationResult{}, 0, errLeaseLapsing
+		}
 		if !ok {
 			return store.ReconciliationResult{}, 0, ErrNotOwner
 		}

@@ -313,8 +313,7 @@ func (r *Reconciler) owns(clientID, stackID string) bool {
 	if r.opts.Ownership == nil {
 		return true
 	}
-	_, ok := r.opts.Ownership.Fence(clientID, stackID)
-	return ok
+	return r.opts.Ownership.Claims(clientID, stackID)
 }
 
 // EnqueueShards enqueues every stack of the shards (a replica gained
@@ -447,6 +446,18 @@ func (r *Reconciler) reconcileRemote(ctx context.Context, clientID, stackID, tri
 	}
 }
 
+// errLeaseLapsing: this replica holds the stack's shard, but its lease is
+// too close to expiry to start a pass under (its renewal is late: a
+// loaded store, a slow tick). The pass is tried again after
+// lapsingRetry; once the lease is renewed it runs, and if the lease is
+// lost instead the next try finds ErrNotOwner and drops the stack (its
+// new owner enqueued it when it claimed the shard).
+var errLeaseLapsing = errors.New("the shard's lease is due for renewal")
+
+// lapsingRetry is how long a pass waits for a late lease renewal before
+// it is tried again.
+const lapsingRetry = time.Second
+
 // ErrNotOwner: another replica owns the stack (and none could be asked).
 // It reports Unavailable() true, so the API answers 503.
 var ErrNotOwner error = notOwnerError{}
@@ -536,6 +547,17 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 
 	r.mu.Lock()
 	delete(r.running, key)
+	if errors.Is(err, errLeaseLapsing) {
+		// Not a pass: the stack keeps its trigger and its waiters, and is
+		// tried again once the lease had time to be renewed.
+		if _, ok := r.reasons[key]; !ok {
+			r.reasons[key] = trigger
+		}
+		r.waiters[key] = append(waiters, r.waiters[key]...)
+		r.mu.Unlock()
+		r.queue.AddAfter(key, lapsingRetry)
+		return true
+	}
 	r.mu.Unlock()
 	// A pass that ran has a result, failed or not; waiters get it. Only a
 	// pass that could not start (stack gone) answers with an error.

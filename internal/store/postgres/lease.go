@@ -82,9 +82,26 @@ ON CONFLICT (shard) DO UPDATE SET
 WHERE shard_leases.owner = excluded.owner OR shard_leases.owner = '' OR shard_leases.expires_at <= $3
 RETURNING shard, owner, epoch, expires_at`
 
+// qRenewShards extends owner's ($2) live leases (at $3) among shards ($1)
+// until $4, leaving the epoch alone. It sets no key column (the epoch is
+// one: the unique index shard_leases_epoch), so it takes FOR NO KEY UPDATE
+// locks, which do not wait for the FOR KEY SHARE locks of passes
+// committing under these leases (queueFence): a renewal does not queue
+// behind the commits in flight, which under load made renewals later than
+// the lease's margin. A takeover changes the epoch, takes FOR UPDATE, and
+// still waits for them. Rows are locked in shard order, as qClaimShards
+// locks them.
+const qRenewShards = `WITH mine AS (
+	SELECT shard FROM shard_leases WHERE shard = ANY($1::bigint[]) AND owner = $2 AND expires_at > $3
+	ORDER BY shard FOR NO KEY UPDATE)
+UPDATE shard_leases l SET expires_at = $4 FROM mine WHERE l.shard = mine.shard
+RETURNING l.shard, l.owner, l.epoch, l.expires_at`
+
 // ClaimShards claims each of shards that is free, released, expired at now
-// or owner's, until now+ttl (see qClaimShards), and returns owner's leases
-// among them, ordered by shard.
+// or owner's, until now+ttl, and returns owner's leases among them,
+// ordered by shard. owner's live leases are renewed first (qRenewShards);
+// the rest are claimed by qClaimShards.
+
 func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now time.Time, ttl time.Duration) ([]store.Lease, error) {
 	shards, err := store.CheckClaim(owner, shards, ttl)
 	if err != nil {
@@ -99,18 +116,44 @@ func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now
 	}
 	var out []store.Lease
 	err = s.retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, qClaimShards, ids, owner, ts(now), ts(now.Add(ttl)))
-		if err != nil {
-			return err
+		out = nil
+		rest := ids
+		for _, q := range []string{qRenewShards, qClaimShards} {
+			rows, err := s.pool.Query(ctx, q, rest, owner, ts(now), ts(now.Add(ttl)))
+			if err != nil {
+				return err
+			}
+			got, err := pgx.CollectRows(rows, scanLease)
+			if err != nil {
+				return err
+			}
+			out = append(out, got...)
+			if rest = unclaimed(rest, got); len(rest) == 0 {
+				break
+			}
 		}
-		out, err = pgx.CollectRows(rows, scanLease)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim shards for %s: %w", owner, err)
 	}
 	slices.SortFunc(out, func(a, b store.Lease) int { return a.Shard - b.Shard })
 	return out, nil
+}
+
+// unclaimed is ids without the shards of leases (a new slice).
+func unclaimed(ids []int64, leases []store.Lease) []int64 {
+	got := make(map[int64]bool, len(leases))
+	for _, l := range leases {
+		got[int64(l.Shard)] = true
+	}
+	var out []int64
+	for _, id := range ids {
+		if !got[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func scanLease(row pgx.CollectableRow) (store.Lease, error) {
@@ -162,9 +205,11 @@ func (s *Store) ListLeases(ctx context.Context) ([]store.Lease, error) {
 
 // queueFence queues CommitPass's fencing check first in its batch: the
 // lease row must hold the fence's owner and epoch and outlive at. The row
-// is locked FOR SHARE until the pass commits, so a claim (an UPDATE of the
-// row) waits for the pass and cannot slip between check and commit; a
-// claim committed first makes the check see its row, and fail. When it
+// is locked FOR KEY SHARE until the pass commits, so a takeover (an UPDATE
+// of the epoch, a key column: FOR UPDATE) waits for the pass and cannot
+// slip between check and commit, while the owner's renewal (qRenewShards)
+// and release, which leave the epoch alone, do not wait; a takeover
+// committed first makes the check see its row, and fail. When it
 // fails, its callback stops the batch with ErrFenced; the statements after
 // it ran in the transaction that inTx then rolls back (the commit is in a
 // later batch), so nothing is written. A nil fence queues nothing.
@@ -172,7 +217,7 @@ func queueFence(b *pgx.Batch, f *store.Fence, at time.Time) {
 	if f == nil {
 		return
 	}
-	b.Queue(`SELECT 1 FROM shard_leases WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4 FOR SHARE`,
+	b.Queue(`SELECT 1 FROM shard_leases WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4 FOR KEY SHARE`,
 		int64(f.Shard), f.Owner, f.Epoch, ts(at)).QueryRow(func(r pgx.Row) error {
 		var one int
 		switch err := r.Scan(&one); {

@@ -132,7 +132,9 @@ func searchPath(t *testing.T, u string) string {
 
 // TestFenceHoldsOffClaims: a claim that takes over a shard waits for a pass
 // committing under the old lease (whose fence check locked the row), and
-// then the old epoch is fenced.
+// then the old epoch is fenced; the owner's renewal of the lease does not
+// wait for the pass (under load, renewals that queued behind commits came
+// later than the lease's margin, and the replica stopped passing).
 func TestFenceHoldsOffClaims(t *testing.T) {
 	t.Parallel()
 	u := newSchema(t, serverURL(t))
@@ -153,11 +155,18 @@ func TestFenceHoldsOffClaims(t *testing.T) {
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
 	var one int
-	require.NoError(t, tx.QueryRow(ctx, `SELECT 1 FROM shard_leases WHERE shard = $1 AND owner = 'a' AND epoch = $2 FOR SHARE`, shard, la[0].Epoch).Scan(&one))
+	require.NoError(t, tx.QueryRow(ctx, `SELECT 1 FROM shard_leases WHERE shard = $1 AND owner = 'a' AND epoch = $2 FOR KEY SHARE`, shard, la[0].Epoch).Scan(&one))
+
+	// The owner renews while the pass is in flight: at once, same epoch.
+	renewCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	renewed, err := s.ClaimShards(renewCtx, "a", []int{shard}, t0.Add(500*time.Millisecond), time.Second)
+	cancel()
+	require.NoError(t, err, "the renewal waited for the pass")
+	require.Equal(t, []store.Lease{{Shard: shard, Owner: "a", Epoch: la[0].Epoch, ExpiresAt: t0.Add(1500 * time.Millisecond)}}, renewed)
 
 	claimed := make(chan []store.Lease, 1)
 	go func() {
-		lb, err := s.ClaimShards(context.Background(), "b", []int{shard}, t0.Add(time.Second), time.Minute)
+		lb, err := s.ClaimShards(context.Background(), "b", []int{shard}, t0.Add(2*time.Second), time.Minute)
 		if err != nil {
 			t.Error(err)
 		}
