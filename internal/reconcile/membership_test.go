@@ -89,7 +89,7 @@ func TestAPassOfAStackThisReplicaDoesNotOwnDoesNotRun(t *testing.T) {
 type nobody struct{}
 
 func (nobody) Fence(string, string) (store.Fence, bool) { return store.Fence{}, false }
-func (nobody) Claims(string, string) bool                { return false }
+func (nobody) Claims(string, string) bool               { return false }
 
 func TestAPassCommittedUnderALostLeaseIsFenced(t *testing.T) {
 	t.Parallel()
@@ -119,7 +119,7 @@ func TestAPassCommittedUnderALostLeaseIsFenced(t *testing.T) {
 type stale struct{ f store.Fence }
 
 func (s stale) Fence(string, string) (store.Fence, bool) { return s.f, true }
-func (s stale) Claims(string, string) bool                { return true }
+func (s stale) Claims(string, string) bool               { return true }
 
 // TestAPassWaitsForALateLeaseRenewal: a replica whose lease renewal is
 // late (a loaded store) may not start passes within the margin before
