@@ -124,7 +124,7 @@ func onceKeys(ctx context.Context, st store.Store, t target) ([]string, error) {
 	if t.stack != "" {
 		return []string{reconcile.Key(t.client, t.stack)}, nil
 	}
-	recs, _, err := st.ListStates(ctx, t.client, "", 0)
+	recs, err := store.AllStates(ctx, st, t.client)
 	if err != nil {
 		return nil, err
 	}

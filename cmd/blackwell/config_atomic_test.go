@@ -30,7 +30,7 @@ func readConfigFacts(t *testing.T, st store.Store) configFacts {
 	t.Helper()
 	ctx := context.Background()
 	var f configFacts
-	recs, _, err := st.ListStates(ctx, "", "", 0)
+	recs, err := store.AllStates(ctx, st, "")
 	require.NoError(t, err)
 	for _, r := range recs {
 		f.Stacks = append(f.Stacks, strings.Join([]string{r.ClientID, r.StackID, r.Environment, r.StateVersion, r.DesiredHash,

@@ -265,7 +265,7 @@ func TestApplyConfigChecksBeforeItAppliesAndCallsOnConfig(t *testing.T) {
 	require.Contains(t, e.Error.Message, "nothing applied")
 	require.Contains(t, e.Error.Message, "not a Standard Webhooks secret")
 	require.Nil(t, got)
-	recs, _, err := f.store.ListStates(context.Background(), "", "", 0)
+	recs, err := store.AllStates(context.Background(), f.store, "")
 	require.NoError(t, err)
 	require.Empty(t, recs, "no stack written")
 	pols, err := f.store.ListPolicies(context.Background(), "acme-corp")

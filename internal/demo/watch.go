@@ -22,7 +22,7 @@ func (d *session) watch(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		recs, _, err := d.srv.Store().ListStates(ctx, "", "", 0)
+		recs, err := store.AllStates(ctx, d.srv.Store(), "")
 		if err != nil {
 			continue
 		}

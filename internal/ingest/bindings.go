@@ -201,7 +201,7 @@ func (c *bindingCache) invalidate(clientID string) {
 // load reads the client's stacks and resolves the webhook secrets of each,
 // reusing prev's stacks whose desired_hash is unchanged.
 func (c *bindingCache) load(ctx context.Context, clientID string, prev *clientBindings) (*clientBindings, error) {
-	states, _, err := c.store.ListStates(ctx, clientID, "", 0)
+	states, err := store.AllStates(ctx, c.store, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("read stacks of %s: %w", clientID, err)
 	}

@@ -639,6 +639,30 @@ spec:
 	require.Equal(t, http.StatusOK, status, ans)
 }
 
+// TestBindingsOfAClientWithManyStacks: the bindings of a client are read
+// from all its stacks, not from the first page of them (100): the
+// deliveries of a stack that sorts after the first hundred were refused.
+func TestBindingsOfAClientWithManyStacks(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var docs []string
+	for i := range store.DefaultLimit + 1 {
+		docs = append(docs, fmt.Sprintf("apiVersion: blackwell.io/v1\nkind: Stack\nmetadata: {client_id: bulk, stack_id: s%03d}\nspec: {}\n", i))
+	}
+	docs[store.DefaultLimit] = fmt.Sprintf(`apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: bulk, stack_id: s%03d}
+spec:
+  providers:
+    cms: {name: sanity, webhook_secret: "${SANITY_SECRET}"}
+`, store.DefaultLimit)
+	f.apply(t, strings.Join(docs, "---\n"))
+	doc := []byte(`{"_id":"x","_type":"post"}`)
+	sd := sanity.Delivery{Operation: "update", IdempotencyKey: "bulk-1", SentAt: time.Now()}
+	status, ans, _ := f.post(t, "/v1/webhooks/sanity/bulk", sd.Header("sanity-secret", doc), doc)
+	require.Equal(t, http.StatusOK, status, ans)
+}
+
 // TestConcurrentDeliveries: many senders at once, each delivery twice:
 // every event stored once, every answer a 200.
 func TestConcurrentDeliveries(t *testing.T) {

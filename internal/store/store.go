@@ -499,9 +499,8 @@ type Store interface {
 	DeleteStack(ctx context.Context, d StackDeletion) (StackDeleted, error)
 	// GetState returns one stack's record, or ErrNotFound.
 	GetState(ctx context.Context, clientID, stackID string) (StateRecord, error)
-	// ListStates lists stacks ordered by client then stack; clientID filters
-	// when not empty. Unlike every other limit (DefaultLimit's doc), limit
-	// <= 0 means all, in one answer; AllStates pages instead.
+	// ListStates lists a page of stacks ordered by client then stack;
+	// clientID filters when not empty. AllStates reads every page.
 	ListStates(ctx context.Context, clientID, cursor string, limit int) ([]StateRecord, Page, error)
 	// ListStackRefs lists the stacks as ListStates does (same order and
 	// cursors, every client), their names only: enumerating stacks reads

@@ -70,7 +70,7 @@ func BenchmarkCommitPassQuiet(b *testing.B) {
 		_, err := s.ApplyDesired(ctx, in[i:i+1000])
 		require.NoError(b, err)
 	}
-	states, _, err := s.ListStates(ctx, "", "", 0)
+	states, err := store.AllStates(ctx, s, "")
 	require.NoError(b, err)
 	require.Len(b, states, stacks)
 	slots := make(chan int, stacks)

@@ -393,8 +393,7 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 	return r.decode()
 }
 
-// ListStates lists stacks by client then stack (bytewise). limit <= 0 means
-// all.
+// ListStates lists a page of stacks by client then stack (bytewise).
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
 	rows, limit, err := s.listStates(ctx, stateColumns, clientID, -1, cursor, limit)
 	if err != nil {
@@ -466,10 +465,8 @@ func (s *Store) listStates(ctx context.Context, columns, clientID string, shard 
 		p.where(`(client_id, stack_id) > (` + p.add(c) + `, ` + p.add(st) + `)`)
 	}
 	q := `SELECT ` + columns + ` FROM states` + p.clause() + ` ORDER BY client_id, stack_id`
-	if limit > 0 {
-		limit = store.PageLimit(limit)
-		q += ` LIMIT ` + p.add(limit+1)
-	}
+	limit = store.PageLimit(limit)
+	q += ` LIMIT ` + p.add(limit+1)
 	rows, err := s.pool.Query(ctx, q, p.args...)
 	if err != nil {
 		return nil, 0, err

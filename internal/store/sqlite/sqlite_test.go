@@ -102,7 +102,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	wg.Wait()
 
 	for _, s := range []*sqlite.Store{a, b} {
-		states, _, err := s.ListStates(ctx, "acme", "", 0)
+		states, err := store.AllStates(ctx, s, "acme")
 		require.NoError(t, err)
 		require.Len(t, states, 2*n, "each store sees the other's writes")
 	}

@@ -266,7 +266,7 @@ func (s *Store) GetState(ctx context.Context, clientID, stackID string) (store.S
 	return r.decode()
 }
 
-// ListStates lists stacks by client then stack. limit <= 0 means all.
+// ListStates lists a page of stacks by client then stack.
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
 	rows, limit, err := s.listStates(ctx, stateColumns, clientID, -1, cursor, limit)
 	if err != nil {
@@ -338,11 +338,9 @@ func (s *Store) listStates(ctx context.Context, columns, clientID string, shard 
 		f.and(`client_id >= ? AND (client_id > ? OR stack_id > ?)`, c, c, st)
 	}
 	q := `SELECT ` + columns + ` FROM states` + f.clause() + ` ORDER BY client_id, stack_id`
-	if limit > 0 {
-		limit = store.PageLimit(limit)
-		q += ` LIMIT ?`
-		f.args = append(f.args, limit+1)
-	}
+	limit = store.PageLimit(limit)
+	q += ` LIMIT ?`
+	f.args = append(f.args, limit+1)
 	st, err := s.read(ctx, q)
 	if err != nil {
 		return nil, 0, err

@@ -108,7 +108,7 @@ type snapshot struct {
 
 func takeSnapshot(ctx context.Context, t *testing.T, s store.Store) snapshot {
 	t.Helper()
-	states, _, err := s.ListStates(ctx, "", "", 0)
+	states, err := store.AllStates(ctx, s, "")
 	require.NoError(t, err)
 	return snapshot{
 		states:  states,
