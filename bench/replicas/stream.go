@@ -38,91 +38,150 @@ func runStream(ctx context.Context, o options) error {
 		return err
 	}
 	defer env.close()
-	target, sc, db, dir := env.target, env.schema, env.db, env.dir
-	var keys []stackKey
-	blocks := configBlocks(o.stacks, o.perClient, target, o.interval, &keys)
-	cfgPath := filepath.Join(dir, "stacks.yaml")
+	w, err := startStreamWorld(ctx, o, env)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if err := w.subscribe(); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	if err := w.reconcileEveryClient(); err != nil {
+		return err
+	}
+	if err := w.waitEveryPass(o.timeout); err != nil {
+		return err
+	}
+	pgCPU := proc.PostgresCPU() - w.pg0
+	return w.report(ctx, t1, pgCPU)
+}
+
+// streamWorld is the stream benchmark's replicas, stacks and subscribers.
+type streamWorld struct {
+	db      *pgxpool.Pool
+	keys    []stackKey
+	reps    []*replica
+	subs    []*subscriber
+	secret  string
+	head    int64 // the stream log's head before the reconciles
+	clients []string
+	cpu0    []proc.Proc
+	lag0    []map[string]float64
+	pg0     time.Duration
+}
+
+// startStreamWorld applies the stacks with one replica, starts three
+// without a config, and waits until they have passed every stack once and
+// gone quiet.
+func startStreamWorld(ctx context.Context, o options, env *benchEnv) (*streamWorld, error) {
+	w := &streamWorld{db: env.db}
+	blocks := configBlocks(o.stacks, o.perClient, env.target, o.interval, &w.keys)
+	cfgPath := filepath.Join(env.dir, "stacks.yaml")
 	if err := os.WriteFile(cfgPath, []byte(strings.Join(blocks, "")), 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("%d stacks (%d per client, interval %s), schema %s, serve %s\n", len(keys), o.perClient, o.interval, sc.name, strings.Join(o.serveArgs, " "))
-
-	r0, err := startReplica(o, sc.url, cfgPath, dir, 0, false)
+	fmt.Printf("%d stacks (%d per client, interval %s), schema %s, serve %s\n", len(w.keys), o.perClient, o.interval, env.schema.name, strings.Join(o.serveArgs, " "))
+	r0, err := startReplica(o, env.schema.url, cfgPath, env.dir, 0, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := r0.waitReady(10 * time.Minute); err != nil {
-		r0.stop()
-		return err
-	}
+	err = r0.waitReady(10 * time.Minute)
 	r0.stop()
-	secret, err := createToken(o.blackwell, sc.url, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-
+	if w.secret, err = createToken(o.blackwell, env.schema.url, env.dir); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
-	reps := make([]*replica, 3)
-	for i := range reps {
-		if reps[i], err = startReplica(o, sc.url, "", dir, i+1, false); err != nil {
-			return err
+	for i := range 3 {
+		r, err := startReplica(o, env.schema.url, "", env.dir, i+1, false)
+		if err != nil {
+			w.stop()
+			return nil, err
 		}
-		defer reps[i].stop()
+		w.reps = append(w.reps, r)
 	}
-	for _, r := range reps {
+	if err := w.waitFirstPass(ctx, t0, o.timeout); err != nil {
+		w.stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// waitFirstPass waits for the replicas to be ready, to pass every stack
+// (they do at start) and to go quiet; then it reads the log's head.
+func (w *streamWorld) waitFirstPass(ctx context.Context, t0 time.Time, timeout time.Duration) error {
+	for _, r := range w.reps {
 		if err := r.waitReady(2 * time.Minute); err != nil {
 			return err
 		}
 	}
-	// The replicas pass their stacks at start; measure after that.
-	for countSince(ctx, db, t0) < len(keys) {
-		if time.Since(t0) > o.timeout {
-			return fmt.Errorf("the first pass did not finish in %s", o.timeout)
+	for countSince(ctx, w.db, t0) < len(w.keys) {
+		if time.Since(t0) > timeout {
+			return fmt.Errorf("the first pass did not finish in %s", timeout)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if err := waitQuiet(ctx, db, 2*time.Second, 5*time.Minute); err != nil {
+	if err := waitQuiet(ctx, w.db, 2*time.Second, 5*time.Minute); err != nil {
 		return err
 	}
+	return w.db.QueryRow(ctx, `SELECT seq FROM stream_head`).Scan(&w.head)
+}
 
-	var head int64
-	if err := db.QueryRow(ctx, `SELECT seq FROM stream_head`).Scan(&head); err != nil {
-		return err
+// stop ends the subscribers and the replicas.
+func (w *streamWorld) stop() {
+	for _, s := range w.subs {
+		s.stop()
 	}
-	subs := make([]*subscriber, len(reps))
-	for i, r := range reps {
-		subs[i] = newSubscriber(r.base, secret)
-		go subs[i].run(ctx)
-		defer subs[i].stop()
+	for _, r := range w.reps {
+		r.stop()
 	}
-	for _, s := range subs {
+}
+
+// subscribe opens one subscriber on each replica and, once all are
+// connected, reads the replicas' and PostgreSQL's CPU and lag histograms.
+func (w *streamWorld) subscribe() error {
+	for _, r := range w.reps {
+		s := newSubscriber(r.base, w.secret)
+		w.subs = append(w.subs, s)
+		go s.run(context.Background())
+	}
+	for _, s := range w.subs {
 		select {
 		case <-s.connected:
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("a stream did not connect")
 		}
 	}
-	cpu0 := make([]proc.Proc, len(reps))
-	lag0 := make([]map[string]float64, len(reps))
-	for i, r := range reps {
-		cpu0[i] = proc.Read(r.pid())
-		if lag0[i], err = lagBuckets(r.base, secret); err != nil {
+	w.cpu0 = make([]proc.Proc, len(w.reps))
+	w.lag0 = make([]map[string]float64, len(w.reps))
+	for i, r := range w.reps {
+		w.cpu0[i] = proc.Read(r.pid())
+		var err error
+		if w.lag0[i], err = lagBuckets(r.base, w.secret); err != nil {
 			return err
 		}
 	}
-	pg0 := proc.PostgresCPU()
+	w.pg0 = proc.PostgresCPU()
+	return nil
+}
 
-	// Every client's reconcile, asked of the replicas in turn.
-	t1 := time.Now()
-	hc := &http.Client{Timeout: time.Minute}
-	clients := map[string]bool{}
-	for _, k := range keys {
-		clients[k.client] = true
+// reconcileEveryClient asks each client's reconcile of the replicas in
+// turn.
+func (w *streamWorld) reconcileEveryClient() error {
+	seen := map[string]bool{}
+	for _, k := range w.keys {
+		if !seen[k.client] {
+			seen[k.client] = true
+			w.clients = append(w.clients, k.client)
+		}
 	}
-	n := 0
-	for c := range clients {
-		req, _ := http.NewRequest(http.MethodPost, reps[n%len(reps)].base+"/v1/clients/"+c+"/reconcile", nil)
-		req.Header.Set("Authorization", "Bearer "+secret)
+	hc := &http.Client{Timeout: time.Minute}
+	for n, c := range w.clients {
+		req, _ := http.NewRequest(http.MethodPost, w.reps[n%len(w.reps)].base+"/v1/clients/"+c+"/reconcile", nil)
+		req.Header.Set("Authorization", "Bearer "+w.secret)
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err
@@ -131,91 +190,114 @@ func runStream(ctx context.Context, o options) error {
 		if resp.StatusCode != http.StatusAccepted {
 			return fmt.Errorf("reconcile %s: %s", c, resp.Status)
 		}
-		n++
 	}
-	deadline := time.Now().Add(o.timeout)
+	return nil
+}
+
+// waitEveryPass waits until every subscriber has every stack's pass.
+func (w *streamWorld) waitEveryPass(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
+		var got []string
 		done := true
-		for _, s := range subs {
-			if s.passes(head) < len(keys) {
-				done = false
-			}
+		for _, s := range w.subs {
+			n := s.passes(w.head)
+			done = done && n >= len(w.keys)
+			got = append(got, strconv.Itoa(n))
 		}
 		if done {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			var got []string
-			for _, s := range subs {
-				got = append(got, strconv.Itoa(s.passes(head)))
-			}
-			return fmt.Errorf("after %s the subscribers had %s of %d passes", o.timeout, strings.Join(got, ", "), len(keys))
+			return fmt.Errorf("after %s the subscribers had %s of %d passes", timeout, strings.Join(got, ", "), len(w.keys))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	pgCPU := proc.PostgresCPU() - pg0
+}
 
-	// When each event committed, and which replica committed it.
-	committed, err := streamCommits(ctx, db, head)
+// report prints when the events committed and, per subscriber, when they
+// arrived: the passes of other replicas apart from its own replica's.
+func (w *streamWorld) report(ctx context.Context, t1 time.Time, pgCPU time.Duration) error {
+	committed, err := streamCommits(ctx, w.db, w.head)
 	if err != nil {
 		return err
 	}
-	owners, err := shardOwners(ctx, db)
+	producer, err := w.producers(ctx)
 	if err != nil {
 		return err
 	}
-	producer := func(e streamArrival) int {
+	var first, last time.Time
+	if err := w.db.QueryRow(ctx, `SELECT min(created_at), max(created_at) FROM stream WHERE seq > $1`, w.head).Scan(&first, &last); err != nil {
+		return err
+	}
+	fmt.Printf("reconcile of %d clients asked at +0 s; %d events committed from +%.2f s to +%.2f s (%.0f events/s); PostgreSQL CPU %.1f s\n",
+		len(w.clients), len(committed), secs(first.Sub(t1)), secs(last.Sub(t1)), float64(len(committed))/secs(last.Sub(first)), secs(pgCPU))
+	var allOthers []time.Duration
+	for i := range w.subs {
+		others, err := w.reportSubscriber(i, committed, producer)
+		if err != nil {
+			return err
+		}
+		allOthers = append(allOthers, others...)
+	}
+	fmt.Printf("commit to arrival at a subscriber of another replica, all subscribers (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		len(allOthers), ms(quantile(allOthers, 0.5)), ms(quantile(allOthers, 0.99)), ms(quantile(allOthers, 1)))
+	return nil
+}
+
+// producers says which replica (its index) committed a stack's events:
+// the owner of the stack's shard; -1 for none of them.
+func (w *streamWorld) producers(ctx context.Context) (func(streamArrival) int, error) {
+	owners, err := shardOwners(ctx, w.db)
+	if err != nil {
+		return nil, err
+	}
+	return func(e streamArrival) int {
 		owner := owners[store.ShardOf(e.client, e.stack)]
-		for i, r := range reps {
+		for i, r := range w.reps {
 			if strings.Contains(owner, ":"+strconv.Itoa(r.pid())+":") {
 				return i
 			}
 		}
 		return -1
-	}
-	var first, last time.Time
-	if err := db.QueryRow(ctx, `SELECT min(created_at), max(created_at) FROM stream WHERE seq > $1`, head).Scan(&first, &last); err != nil {
-		return err
-	}
-	fmt.Printf("reconcile of %d clients asked at +0 s; %d events committed from +%.2f s to +%.2f s (%.0f events/s); PostgreSQL CPU %.1f s\n",
-		len(clients), len(committed), secs(first.Sub(t1)), secs(last.Sub(t1)), float64(len(committed))/secs(last.Sub(first)), secs(pgCPU))
-	var allOthers []time.Duration
-	for i, s := range subs {
-		evs := s.after(head)
-		var others, own []time.Duration
-		var firstAt, lastAt time.Time
-		for j, e := range evs {
-			if j == 0 {
-				firstAt = e.at
-			}
-			lastAt = e.at
-			at, ok := committed[e.seq]
-			if !ok || e.kind != "reconciliation.completed" {
-				continue
-			}
-			if p := producer(e); p >= 0 && p != i {
-				others = append(others, e.at.Sub(at))
-			} else if p == i {
-				own = append(own, e.at.Sub(at))
-			}
+	}, nil
+}
+
+// reportSubscriber prints subscriber i's figures and returns the delays
+// of the other replicas' passes it received.
+func (w *streamWorld) reportSubscriber(i int, committed map[int64]time.Time, producer func(streamArrival) int) ([]time.Duration, error) {
+	s := w.subs[i]
+	evs := s.after(w.head)
+	var others, own []time.Duration
+	var firstAt, lastAt time.Time
+	for j, e := range evs {
+		if j == 0 {
+			firstAt = e.at
 		}
-		allOthers = append(allOthers, others...)
-		p := proc.Read(reps[i].pid())
-		lag, err := lagBuckets(reps[i].base, secret)
-		if err != nil {
-			return err
+		lastAt = e.at
+		at, ok := committed[e.seq]
+		if !ok || e.kind != "reconciliation.completed" {
+			continue
 		}
-		fmt.Printf("  subscriber of replica %d: %d events (%d reconnections, %d duplicates, %d out of order), %.0f events/s over %.2f s; "+
-			"commit to arrival, other replicas' passes (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms; its own (%d): p50 %.1f ms, p99 %.1f ms; replica CPU %.1f s; "+
-			"commit to publication on the replica's bus (blackwell_stream_lag_seconds): p50 <= %s, p99 <= %s\n",
-			i+1, len(evs), s.reconnects(), s.duplicates(), s.disorder(), float64(len(evs))/secs(lastAt.Sub(firstAt)), secs(lastAt.Sub(firstAt)),
-			len(others), ms(quantile(others, 0.5)), ms(quantile(others, 0.99)), ms(quantile(others, 1)),
-			len(own), ms(quantile(own, 0.5)), ms(quantile(own, 0.99)), secs(p.CPU-cpu0[i].CPU),
-			bucketQuantile(lag0[i], lag, 0.5), bucketQuantile(lag0[i], lag, 0.99))
+		if p := producer(e); p >= 0 && p != i {
+			others = append(others, e.at.Sub(at))
+		} else if p == i {
+			own = append(own, e.at.Sub(at))
+		}
 	}
-	fmt.Printf("commit to arrival at a subscriber of another replica, all subscribers (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-		len(allOthers), ms(quantile(allOthers, 0.5)), ms(quantile(allOthers, 0.99)), ms(quantile(allOthers, 1)))
-	return nil
+	p := proc.Read(w.reps[i].pid())
+	lag, err := lagBuckets(w.reps[i].base, w.secret)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("  subscriber of replica %d: %d events (%d reconnections, %d duplicates, %d out of order), %.0f events/s over %.2f s; "+
+		"commit to arrival, other replicas' passes (%d): p50 %.1f ms, p99 %.1f ms, max %.1f ms; its own (%d): p50 %.1f ms, p99 %.1f ms; replica CPU %.1f s; "+
+		"commit to publication on the replica's bus (blackwell_stream_lag_seconds): p50 <= %s, p99 <= %s\n",
+		i+1, len(evs), s.reconnects(), s.duplicates(), s.disorder(), float64(len(evs))/secs(lastAt.Sub(firstAt)), secs(lastAt.Sub(firstAt)),
+		len(others), ms(quantile(others, 0.5)), ms(quantile(others, 0.99)), ms(quantile(others, 1)),
+		len(own), ms(quantile(own, 0.5)), ms(quantile(own, 0.99)), secs(p.CPU-w.cpu0[i].CPU),
+		bucketQuantile(w.lag0[i], lag, 0.5), bucketQuantile(w.lag0[i], lag, 0.99))
+	return others, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
