@@ -30,22 +30,22 @@ type wireForecast struct {
 
 func newForecastCmd(g *globals) *cobra.Command {
 	var all bool
+	ta := targetArgs{kind: eitherTarget, splitForm: true}
 	cmd := &cobra.Command{
-		Use:   "forecast CLIENT [STACK] [--all]",
+		Use:   "forecast CLIENT[/STACK] [--all]",
 		Short: "Show a client's forecasts of drift: drift expected before it happens",
-		Long: `Show the open forecasts of a client's stacks (of one stack with STACK):
+		Long: `Show the open forecasts of a client's stacks (of one stack with CLIENT/STACK):
 drift of a code on a component expected by an ETA, from a leading indicator
 (a certificate's notAfter, the pinned Shopify api_version's end of support,
 a streak of refused webhook deliveries, a drift that keeps reopening).
 --all also shows forecasts that were cleared. -o json prints
 {"items": [...], "next_cursor": ""} with every forecast.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if err := cobra.RangeArgs(1, 2)(cmd, args); err != nil {
-				return usageError{err}
-			}
-			return nil
-		},
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, _, err := ta.parse(cmd, args)
+			if err != nil {
+				return err
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -55,21 +55,21 @@ a streak of refused webhook deliveries, a drift that keeps reopening).
 				return err
 			}
 			q := url.Values{}
-			if len(args) == 2 {
-				q.Set("stack_id", args[1])
+			if t.stack != "" {
+				q.Set("stack_id", t.stack)
 			}
 			if all {
 				q.Set("include_cleared", "true")
 			}
 			items := []wireForecast{}
-			if err := listAll(cmd, c, pathOf("clients", args[0], "forecasts"), q, &items); err != nil {
+			if err := listAll(cmd, c, pathOf("clients", t.client, "forecasts"), q, &items); err != nil {
 				return err
 			}
 			if asJSON {
 				return writeJSON(g.stdout, wirePage[wireForecast]{Items: items})
 			}
 			if len(items) == 0 {
-				_, err := fmt.Fprintf(g.stdout, "no forecasts for %s\n", args[0])
+				_, err := fmt.Fprintf(g.stdout, "no forecasts for %s\n", t)
 				return err
 			}
 			tw := newTable(g.stdout, "STACK", "CODE", "COMPONENT", "ETA", "CONFIDENCE", "CLASS", "INDICATOR", "RAISED", "CLEARED")
