@@ -6,6 +6,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -30,6 +31,10 @@ type PassObservation struct {
 	// Open are the stack's open drifts after the pass; Resolved those
 	// this pass resolved.
 	Open, Resolved []drift.Drift
+	// Forecasts are the stack's open forecasts, as the pass loaded them
+	// (store.PassInput): current, since only the hook after a pass writes a
+	// stack's forecasts and a stack's passes run one at a time.
+	Forecasts []forecast.Forecast
 }
 
 // forecast hands the committed pass to Options.Forecasts.
@@ -41,6 +46,6 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 	h.AfterPass(context.WithoutCancel(ctx), PassObservation{
 		ClientID: res.ClientID, StackID: res.StackID, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
-		Open: p.tracked.Open, Resolved: p.tracked.Resolved,
+		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts,
 	})
 }

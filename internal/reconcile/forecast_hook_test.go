@@ -12,6 +12,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
@@ -67,4 +68,18 @@ func TestForecastHookSeesTheCommittedPass(t *testing.T) {
 	require.Equal(t, res.StartedAt, p.At)
 	require.Equal(t, spec.Resources, p.Spec.Resources)
 	require.Equal(t, notAfter, *p.Observed.Resources["cert"].NotAfter)
+	require.Empty(t, p.Forecasts)
+
+	// The hook's forecasts reach the next pass's hook with the pass's
+	// load: the hook reads none itself.
+	f := forecast.Forecast{ID: "fc-1", ClientID: "acme", StackID: "web", Code: drift.ResourceUnhealthy, Component: "cert",
+		ETA: notAfter, Confidence: 0.9, Class: forecast.ClassDated, RaisedAt: res.StartedAt,
+		Evidence: forecast.Evidence{Indicator: forecast.IndicatorCertificate, Detail: "expires"}}
+	_, err = db.WriteForecasts(ctx, store.ForecastWrite{Raise: []forecast.Forecast{f}})
+	require.NoError(t, err)
+	_, _, err = loop.Reconcile(ctx, "acme/web", reconcile.TriggerManual)
+	require.NoError(t, err)
+	require.Len(t, hook.got, 2)
+	require.Len(t, hook.got[1].Forecasts, 1)
+	require.Equal(t, "fc-1", hook.got[1].Forecasts[0].ID)
 }

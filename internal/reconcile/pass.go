@@ -15,6 +15,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -48,6 +49,7 @@ type pass struct {
 	policy    config.PolicySpec
 	open      []drift.Drift
 	activity  store.ActivityReport // of the event window, as loaded
+	forecasts []forecast.Forecast  // open, as loaded (for the forecast hook)
 	observed  drift.Observed
 	checked   store.EventMark // events observed through (store.ActivityReport.Mark)
 	found     []drift.Drift
@@ -178,7 +180,7 @@ func (p *pass) load(ctx context.Context, clientID, stackID string) error {
 	if err != nil {
 		return fmt.Errorf("load stack %s: %w", p.key, err)
 	}
-	p.rec, p.open, p.activity = in.State, in.Drifts, in.Activity
+	p.rec, p.open, p.activity, p.forecasts = in.State, in.Drifts, in.Activity, in.Forecasts
 	if p.r.opts.Policies != nil {
 		pol, err := p.r.opts.Policies.Policy(ctx, clientID, stackID)
 		if err != nil {

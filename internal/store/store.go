@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 )
 
 // Sentinel errors. Drivers translate their own errors into these.
@@ -412,6 +413,9 @@ type PassInput struct {
 	Drifts []drift.Drift
 	// Activity is EventActivity of the stack since the pass's window.
 	Activity ActivityReport
+	// Forecasts are the stack's open forecasts (ListForecasts), read here
+	// so that the forecast hook after the pass needs no read of its own.
+	Forecasts []forecast.Forecast
 }
 
 // Pass is everything one reconcile pass writes, committed in one transaction.

@@ -28,9 +28,9 @@ const (
 	ActionCleared = "forecast_cleared"
 )
 
-// Store is what the evaluator reads and writes.
+// Store is what the evaluator reads and writes. The open forecasts it
+// starts from come with the pass (reconcile.PassObservation.Forecasts).
 type Store interface {
-	ListForecasts(ctx context.Context, q store.ForecastQuery) ([]forecast.Forecast, store.Page, error)
 	WriteForecasts(ctx context.Context, w store.ForecastWrite) ([]forecast.Forecast, error)
 	ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Drift, error)
 	DriftReturns(ctx context.Context, clientID, stackID string, since time.Time) (map[string]int, error)
@@ -103,12 +103,7 @@ func (e *Evaluator) AfterPass(ctx context.Context, p reconcile.PassObservation) 
 // in this pass or a flapping forecast is open, its drift history), runs
 // the indicators, and writes what Track decided. It returns the outcome.
 func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (forecast.Tracked, error) {
-	open, err := store.All(func(cursor store.Page) ([]forecast.Forecast, store.Page, error) {
-		return e.opts.Store.ListForecasts(ctx, store.ForecastQuery{ClientID: p.ClientID, StackID: p.StackID, Cursor: cursor, Limit: store.MaxLimit})
-	})
-	if err != nil {
-		return forecast.Tracked{}, err
-	}
+	open := p.Forecasts
 	params := e.opts.Params
 	if params.FlapWindow <= 0 {
 		params.FlapWindow = forecast.DefaultParams.FlapWindow

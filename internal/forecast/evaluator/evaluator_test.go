@@ -54,6 +54,16 @@ func setup(t *testing.T) bundle {
 	return bundle{ev: ev, st: st, reg: reg, refusals: ref}
 }
 
+// evaluate evaluates p with the stack's open forecasts, as the reconciler
+// hands them over (read with the pass: store.PassInput.Forecasts).
+func (b bundle) evaluate(t *testing.T, p reconcile.PassObservation) (forecast.Tracked, error) {
+	t.Helper()
+	var err error
+	p.Forecasts, _, err = b.st.ListForecasts(t.Context(), store.ForecastQuery{ClientID: p.ClientID, StackID: p.StackID})
+	require.NoError(t, err)
+	return b.ev.Evaluate(t.Context(), p)
+}
+
 func spec() config.StackSpec {
 	return config.StackSpec{
 		Providers:    map[string]config.ProviderBinding{"ecommerce": {Name: "shopify", Settings: map[string]string{"shop": "demo", "api_version": "2026-10"}}},
@@ -89,14 +99,14 @@ func TestEvaluatorRaisesOnceAndClears(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	notAfter := t0.Add(20 * day) // the probe turns unhealthy at t0+6d
 
-	tr, err := b.ev.Evaluate(ctx, pass(t0, notAfter, drift.StatusHealthy))
+	tr, err := b.evaluate(t, pass(t0, notAfter, drift.StatusHealthy))
 	require.NoError(t, err)
 	require.Len(t, tr.Raised, 1)
 	require.Equal(t, "fc-1", tr.Raised[0].ID)
 
 	// Pass after pass, the same indicator raises nothing more.
 	for i := 1; i <= 3; i++ {
-		tr, err = b.ev.Evaluate(ctx, pass(t0.Add(time.Duration(i)*5*time.Minute), notAfter, drift.StatusHealthy))
+		tr, err = b.evaluate(t, pass(t0.Add(time.Duration(i)*5*time.Minute), notAfter, drift.StatusHealthy))
 		require.NoError(t, err)
 		require.Empty(t, tr.Raised)
 		require.Empty(t, tr.Cleared)
@@ -104,13 +114,13 @@ func TestEvaluatorRaisesOnceAndClears(t *testing.T) {
 	// An unknown probe keeps it.
 	unknown := pass(t0.Add(time.Hour), notAfter, drift.StatusUnknown)
 	unknown.Observed.Resources["cert"] = drift.ResourceObservation{Status: drift.StatusUnknown, Reason: drift.ReasonTimeout}
-	tr, err = b.ev.Evaluate(ctx, unknown)
+	tr, err = b.evaluate(t, unknown)
 	require.NoError(t, err)
 	require.Empty(t, tr.Cleared)
 
 	require.Equal(t, 1.0, testutil.ToFloat64(gauge(t, b.reg, "resource_unhealthy")))
 	// A renewed certificate clears it.
-	tr, err = b.ev.Evaluate(ctx, pass(t0.Add(2*time.Hour), t0.Add(90*day), drift.StatusHealthy))
+	tr, err = b.evaluate(t, pass(t0.Add(2*time.Hour), t0.Add(90*day), drift.StatusHealthy))
 	require.NoError(t, err)
 	require.Len(t, tr.Cleared, 1)
 
@@ -183,7 +193,7 @@ func TestEvaluatorRefusalsAndFlapping(t *testing.T) {
 	far := t0.Add(300 * day)
 
 	b.refusals.streaks = []forecast.RefusalStreak{{Provider: "shopify", Topic: "orders/create", Count: 4, First: t0.Add(-time.Hour), Last: t0, LastStatus: 503}}
-	tr, err := b.ev.Evaluate(ctx, pass(t0, far, drift.StatusHealthy))
+	tr, err := b.evaluate(t, pass(t0, far, drift.StatusHealthy))
 	require.NoError(t, err)
 	require.Len(t, tr.Raised, 1)
 	require.Equal(t, drift.WebhookBroken, tr.Raised[0].Code)
@@ -191,7 +201,7 @@ func TestEvaluatorRefusalsAndFlapping(t *testing.T) {
 
 	// An accepted delivery ends the streak: cleared.
 	b.refusals.streaks = nil
-	tr, err = b.ev.Evaluate(ctx, pass(t0.Add(5*time.Minute), far, drift.StatusHealthy))
+	tr, err = b.evaluate(t, pass(t0.Add(5*time.Minute), far, drift.StatusHealthy))
 	require.NoError(t, err)
 	require.Len(t, tr.Cleared, 1)
 
@@ -223,7 +233,7 @@ func TestEvaluatorRefusalsAndFlapping(t *testing.T) {
 	r := d
 	r.ResolvedAt = &resolvedAt
 	p.Resolved = []drift.Drift{r}
-	tr, err = b.ev.Evaluate(ctx, p)
+	tr, err = b.evaluate(t, p)
 	require.NoError(t, err)
 	require.Len(t, tr.Raised, 1)
 	require.Equal(t, forecast.IndicatorFlapping, tr.Raised[0].Evidence.Indicator)

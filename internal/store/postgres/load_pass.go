@@ -12,8 +12,8 @@ import (
 )
 
 // The inputs of concurrent passes are read together (group): one round
-// trip of five statements for a whole batch of stacks, instead of three
-// round trips and six statements per stack. Each statement takes the
+// trip of six statements for a whole batch of stacks, instead of four
+// round trips and seven statements per stack. Each statement takes the
 // batch's stacks as arrays, unnest(...) WITH ORDINALITY k, and answers
 // rows tagged with k.i, the call's position in the batch (1-based).
 const (
@@ -35,6 +35,11 @@ const qLoadDrifts = `SELECT k.i, ` + driftColumns + `
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)
 JOIN drifts ON client_id = k.c AND stack_id = k.s AND resolved_at IS NULL
 ORDER BY k.i, id`
+
+const qLoadForecasts = `SELECT k.i, ` + forecastColumns + `
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)
+JOIN forecasts ON client_id = k.c AND stack_id = k.s AND cleared_at IS NULL
+ORDER BY k.i, raised_at, id`
 
 // qLoadActivity and qLoadUnchecked are EventActivity's statements for one
 // stack, run for each of the batch's stacks (LATERAL): its parameters
@@ -61,7 +66,8 @@ func lateral(query, from string) string {
 	return `SELECT k.i, l.* FROM ` + from + ` CROSS JOIN LATERAL (` + q + `) l`
 }
 
-// LoadPass reads the stack's state, open drifts and event activity, in one
+// LoadPass reads the stack's state, open drifts, event activity and open
+// forecasts, in one
 // round trip shared with the passes that load at the same time.
 func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (store.PassInput, error) {
 	in, err := s.loadQ.do(ctx, loadKey{clientID, stackID, since})
@@ -84,6 +90,7 @@ func (s *Store) loadPasses(ctx context.Context, batch []*call[loadKey, store.Pas
 	b.Queue(qLoadDrifts, l.clients, l.stacks).Query(l.readDrifts)
 	b.Queue(qLoadActivity, l.clients, l.stacks, l.since).Query(l.readActivity)
 	b.Queue(qLoadUnchecked, l.clients, l.stacks).Query(l.readUnchecked)
+	b.Queue(qLoadForecasts, l.clients, l.stacks).Query(l.readForecasts)
 	l.finish(s.pool.SendBatch(ctx, b).Close())
 }
 
@@ -146,6 +153,22 @@ func (l *loadBatch) readDrifts(rows pgx.Rows) error {
 			return err
 		}
 		c.out.Drifts = append(c.out.Drifts, d)
+	}
+	return rows.Err()
+}
+
+func (l *loadBatch) readForecasts(rows pgx.Rows) error {
+	for rows.Next() {
+		var i int64
+		f, err := scanForecast(prefixed{rows, &i})
+		if err != nil {
+			return err
+		}
+		c, err := l.at(i)
+		if err != nil {
+			return err
+		}
+		c.out.Forecasts = append(c.out.Forecasts, f)
 	}
 	return rows.Err()
 }

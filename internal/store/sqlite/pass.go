@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -409,7 +410,8 @@ FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	return out, next, nil
 }
 
-// LoadPass reads the stack's state, open drifts and event activity. Reads
+// LoadPass reads the stack's state, open drifts, event activity and open
+// forecasts. Reads
 // are in-process and cheap here: one after the other.
 func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (store.PassInput, error) {
 	var (
@@ -423,6 +425,11 @@ func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since ti
 		return store.PassInput{}, err
 	}
 	if in.Activity, err = s.EventActivity(ctx, clientID, stackID, since); err != nil {
+		return store.PassInput{}, err
+	}
+	if in.Forecasts, err = store.All(func(cursor store.Page) ([]forecast.Forecast, store.Page, error) {
+		return s.ListForecasts(ctx, store.ForecastQuery{ClientID: clientID, StackID: stackID, Cursor: cursor, Limit: store.MaxLimit})
+	}); err != nil {
 		return store.PassInput{}, err
 	}
 	return in, nil

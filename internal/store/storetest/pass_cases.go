@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -482,7 +483,7 @@ func testCommitPassFailsWhole(ctx context.Context, t *testing.T, s store.Store) 
 }
 
 // testLoadPass: LoadPass answers what GetState, ListDrifts (open, of the
-// stack) and EventActivity answer, for concurrent calls too (a driver may
+// stack), EventActivity and ListForecasts (open, of the stack) answer, for concurrent calls too (a driver may
 // read them together), and ErrNotFound for a missing stack without
 // failing the others.
 func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
@@ -495,6 +496,8 @@ func testLoadPass(ctx context.Context, t *testing.T, s store.Store) {
 		require.NoError(t, err)
 		require.NoError(t, samePassInput(wants[k], got))
 	}
+	require.Equal(t, []string{"f1", "f2"}, forecastIDs(wants[keys[0]].Forecasts), "open forecasts, oldest first")
+	require.Equal(t, []string{"f4"}, forecastIDs(wants[keys[2]].Forecasts))
 	require.Len(t, wants[keys[0]].Drifts, 2)
 	require.Empty(t, wants[keys[1]].Drifts, "the resolved drift is not loaded")
 	require.Equal(t, 2, wants[keys[0]].Activity.Unchecked, "its own event and the client-wide one")
@@ -552,6 +555,19 @@ func commitLoadPassStacks(ctx context.Context, t *testing.T, s store.Store) []pa
 	}
 	insert(ctx, t, s, ev("e1", "acme", "shop", time.Minute), ev("e2", "acme", "", 2*time.Minute),
 		ev("e3", "acme", "blog", 3*time.Minute), ev("e4", "globex", "shop", -2*time.Hour))
+
+	// Open forecasts of acme/shop and globex/shop; acme/shop's third is
+	// cleared (not loaded).
+	_, err := s.WriteForecasts(ctx, store.ForecastWrite{Raise: []forecast.Forecast{
+		mkForecast("f1", "acme", "shop", drift.ResourceUnhealthy, "cert", at(0)),
+		mkForecast("f2", "acme", "shop", drift.WebhookBroken, "orders", at(time.Minute)),
+		mkForecast("f3", "acme", "shop", drift.IntegrationMismatch, "orders", at(time.Minute)),
+		mkForecast("f4", "globex", "shop", drift.ResourceUnhealthy, "cert", at(0)),
+	}})
+	require.NoError(t, err)
+	cleared := at(2 * time.Minute)
+	_, err = s.WriteForecasts(ctx, store.ForecastWrite{Clear: []forecast.Forecast{{ID: "f3", ClearedAt: &cleared}}})
+	require.NoError(t, err)
 	return keys
 }
 
@@ -562,7 +578,8 @@ func wantPassInput(ctx context.Context, t *testing.T, s store.Store, k passKey, 
 	act, err := s.EventActivity(ctx, k.client, k.stack, since)
 	require.NoError(t, err)
 	return store.PassInput{State: getState(ctx, t, s, k.client, k.stack),
-		Drifts: listDrifts(ctx, t, s, store.DriftQuery{ClientID: k.client, StackID: k.stack}), Activity: act}
+		Drifts: listDrifts(ctx, t, s, store.DriftQuery{ClientID: k.client, StackID: k.stack}), Activity: act,
+		Forecasts: listForecasts(ctx, t, s, store.ForecastQuery{ClientID: k.client, StackID: k.stack})}
 }
 
 // samePassInput says how got differs from want. Marks are opaque and may
@@ -577,6 +594,12 @@ func samePassInput(want, got store.PassInput) error {
 	}
 	if len(got.Drifts) == 0 {
 		got.Drifts = nil
+	}
+	if len(want.Forecasts) == 0 {
+		want.Forecasts = nil
+	}
+	if len(got.Forecasts) == 0 {
+		got.Forecasts = nil
 	}
 	if !assert.ObjectsAreEqual(want, got) {
 		return fmt.Errorf("LoadPass of %s/%s:\n got %+v\nwant %+v", want.State.ClientID, want.State.StackID, got, want)
