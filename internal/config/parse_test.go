@@ -408,6 +408,7 @@ spec:
   content: {max_staleness: soon}
   observability: {metrics_retention: 30d, detailed_logging: 1, history_retention: 59m}
   events: {payload: everything, retention: 10m}
+  predict: {enabled: true, notify_lead: 400d, preempt: [rebuild, renew_certificate, rebuild]}
 `,
 			want: []string{
 				"bad.yaml:5:24: spec.schedule.interval: must be at least 1s",
@@ -428,6 +429,9 @@ spec:
 				"bad.yaml:17:83: spec.observability.history_retention: must be at least 1h (or unset: the server's --history-retention)",
 				"bad.yaml:18:21: spec.events.payload: unknown value \"everything\" (want minimal, full or none)",
 				"bad.yaml:18:44: spec.events.retention: must be at least 1h (or unset: the server's --event-retention)",
+				"bad.yaml:19:41: spec.predict.notify_lead: must be between 0 and 365d (unset: 72h)",
+				"bad.yaml:19:66: spec.predict.preempt[1]: unknown value \"renew_certificate\" (want recreate_subscription or rebuild)",
+				"bad.yaml:19:85: spec.predict.preempt[2]: \"rebuild\" is listed twice",
 			},
 		},
 		{
