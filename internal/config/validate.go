@@ -35,7 +35,8 @@ func approvalClasses() []string {
 	for _, r := range roles() {
 		out = append(out, r+"_provider_change")
 	}
-	return out
+	// preempt: every heal run ahead of a forecast (predict.preempt).
+	return append(out, "preempt")
 }
 
 func environments() []string { return []string{"dev", "staging", "prod"} }
