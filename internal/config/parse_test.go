@@ -430,7 +430,7 @@ spec:
 				"bad.yaml:18:21: spec.events.payload: unknown value \"everything\" (want minimal, full or none)",
 				"bad.yaml:18:44: spec.events.retention: must be at least 1h (or unset: the server's --event-retention)",
 				"bad.yaml:19:41: spec.predict.notify_lead: must be between 0 and 365d (unset: 72h)",
-				"bad.yaml:19:66: spec.predict.preempt[1]: unknown value \"renew_certificate\" (want recreate_subscription or rebuild)",
+				"bad.yaml:19:66: spec.predict.preempt[1]: unknown value \"renew_certificate\" (want reregister_subscription or rebuild)",
 				"bad.yaml:19:85: spec.predict.preempt[2]: \"rebuild\" is listed twice",
 			},
 		},

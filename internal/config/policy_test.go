@@ -222,7 +222,7 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 			[]string{
 				"1:25: predict.enabled: expected true or false, got a string",
 				"1:47: predict.notify_lead: invalid duration \"3 days\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
-				"1:80: predict.preempt[1]: unknown value \"renew\" (want recreate_subscription or rebuild)",
+				"1:80: predict.preempt[1]: unknown value \"renew\" (want reregister_subscription or rebuild)",
 			},
 		},
 		{

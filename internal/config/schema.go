@@ -150,7 +150,7 @@ func refineSchema(defs jsonschema.Definitions) error {
 	if err != nil {
 		return err
 	}
-	preempt.Items = &jsonschema.Schema{Type: "string", Enum: []any{PreemptRecreateSubscription, PreemptRebuild}}
+	preempt.Items = &jsonschema.Schema{Type: "string", Enum: []any{PreemptReregisterSubscription, PreemptRebuild}}
 
 	for name, text := range confirmationDocs() {
 		p, err := prop("Confirmation", name)

@@ -160,15 +160,17 @@ type Predict struct {
 	// far ahead (default 72h).
 	NotifyLead Duration `json:"notify_lead,omitempty" yaml:"notify_lead"`
 	// Preempt lists the heal actions that may run before onset:
-	// recreate_subscription (a webhook_broken forecast) and rebuild (a
-	// content_stale forecast). They run under auto_heal like any heal.
+	// reregister_subscription (a webhook_broken forecast: the subscription
+	// is replaced by a fresh one, which a provider that deletes
+	// subscriptions after failed deliveries counts from zero) and rebuild
+	// (a content_stale forecast). They run under auto_heal like any heal.
 	Preempt []string `json:"preempt,omitempty" yaml:"preempt"`
 }
 
 // The heal actions predict.preempt may list, and the forecast code each
 // acts on.
 const (
-	PreemptRecreateSubscription = "recreate_subscription"
+	PreemptReregisterSubscription = "reregister_subscription"
 	PreemptRebuild              = "rebuild"
 )
 
@@ -176,7 +178,7 @@ const (
 const DefaultNotifyLead = 72 * time.Hour
 
 // PreemptActions lists the values predict.preempt takes.
-func PreemptActions() []string { return []string{PreemptRecreateSubscription, PreemptRebuild} }
+func PreemptActions() []string { return []string{PreemptReregisterSubscription, PreemptRebuild} }
 
 // EventsPolicy says what the stored event of a webhook delivery keeps of
 // its body: minimal (the ids, handles, status, timestamps and versions

@@ -33,6 +33,11 @@ const (
 	ActionRebuild              = "rebuild"
 	ActionRecreateResource     = "recreate_resource"
 	ActionApplyDesiredState    = "apply_desired_state"
+	// ActionReregisterSubscription runs ahead of a webhook_broken forecast
+	// (predict.preempt): the integration's subscription is replaced by a
+	// fresh one where the driver can (provider.Reregistrar), else made to
+	// exist and match as recreate_subscription does.
+	ActionReregisterSubscription = "reregister_subscription"
 )
 
 // ErrUnsupported: the stack gives the action nothing to act with (no
@@ -110,7 +115,7 @@ func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config
 		// point the declared provider's subscriptions back at us. What
 		// the other provider sends stays its owner's to stop.
 		return a.ensureRole(ctx, bindings, spec, d.Component)
-	case ActionRecreateSubscription, ActionUpdateSubscription:
+	case ActionRecreateSubscription, ActionUpdateSubscription, ActionReregisterSubscription:
 		ig, ok := spec.Integrations[d.Component]
 		if !ok {
 			return "", fmt.Errorf("%w: integration %q is not declared", ErrUnsupported, d.Component)
@@ -119,7 +124,19 @@ func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config
 		if !ok {
 			return "", fmt.Errorf("%w: role %q of integration %q is not declared", ErrUnsupported, ig.Provider, d.Component)
 		}
-		return a.ensureIntegration(ctx, b, provider.Integration{Name: d.Component, Integration: ig})
+		pi := provider.Integration{Name: d.Component, Integration: ig}
+		if at.Action == ActionReregisterSubscription {
+			if drv, ok := a.opts.Registry.Driver(b.Name); ok {
+				if re, ok := drv.(provider.Reregistrar); ok {
+					sub, err := re.Reregister(ctx, b, pi, a.address(b))
+					if err != nil {
+						return "", fmt.Errorf("re-register subscription for %s: %w", d.Component, err)
+					}
+					return fmt.Sprintf("re-registered %s subscription %s for %s", b.Name, sub.ID, d.Component), nil
+				}
+			}
+		}
+		return a.ensureIntegration(ctx, b, pi)
 	case ActionRebuild, ActionRecreateResource:
 		return a.rebuild(ctx, bindings)
 	case ActionApplyDesiredState:

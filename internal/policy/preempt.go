@@ -13,15 +13,16 @@ import (
 const ClassPreempt = "preempt"
 
 // PreemptAction is the heal action predict.preempt may run ahead of a
-// forecast of code: recreate_subscription before webhook_broken (a
-// subscription the provider is about to delete for failed deliveries),
+// forecast of code: reregister_subscription before webhook_broken (a
+// subscription the provider is about to delete for failed deliveries is
+// replaced by a fresh one),
 // rebuild before content_stale (content waiting for a deploy); "" for
 // every other code. A dated forecast of a certificate, a domain or an API
 // version has no heal that prevents it: it is only announced.
 func PreemptAction(code drift.Code) string {
 	switch code {
 	case drift.WebhookBroken:
-		return config.PreemptRecreateSubscription
+		return config.PreemptReregisterSubscription
 	case drift.ContentStale:
 		return config.PreemptRebuild
 	}
@@ -64,6 +65,7 @@ func Preempt(in PreemptInput) Decision {
 	}
 	in.Drift.Confirmed = true
 	dec = Decide(in.Input)
+	dec.Action = action
 	if dec.Outcome == Heal && slices.Contains(in.Policy.RequireApproval, ClassPreempt) && !in.History.Approved {
 		return Decision{Outcome: NeedsApproval, Reason: ClassPreempt + " requires approval", Action: dec.Action,
 			ApprovalClass: ClassPreempt}

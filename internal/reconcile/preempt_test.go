@@ -101,7 +101,7 @@ func TestPreemptRebuildsAheadOfAForecast(t *testing.T) {
 // listed is cancelled, not run, once it is taken out.
 func TestPreemptNotListedDoesNotRun(t *testing.T) {
 	t.Parallel()
-	f, acts := preemptSetup(t, []string{"recreate_subscription"})
+	f, acts := preemptSetup(t, []string{"reregister_subscription"})
 	f.pass(t, "acme", "web")
 	require.Empty(t, f.heals(t), "rebuild is not in predict.preempt")
 
@@ -109,7 +109,7 @@ func TestPreemptNotListedDoesNotRun(t *testing.T) {
 	g.pass(t, "acme", "web")
 	require.Len(t, g.heals(t), 1)
 	pol := healingPolicy(func(ah *config.AutoHeal) { ah.AllowedDriftTypes = []string{"content_stale"} })
-	pol.Predict = config.Predict{Enabled: true, Preempt: []string{"recreate_subscription"}}
+	pol.Predict = config.Predict{Enabled: true, Preempt: []string{"reregister_subscription"}}
 	site := g.state1(t)
 	var spec config.StackSpec
 	require.NoError(t, json.Unmarshal(site.Desired, &spec))
