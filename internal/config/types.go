@@ -171,7 +171,7 @@ type Predict struct {
 // acts on.
 const (
 	PreemptReregisterSubscription = "reregister_subscription"
-	PreemptRebuild              = "rebuild"
+	PreemptRebuild                = "rebuild"
 )
 
 // DefaultNotifyLead is predict.notify_lead when unset.
