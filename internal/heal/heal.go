@@ -126,15 +126,7 @@ func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config
 		}
 		pi := provider.Integration{Name: d.Component, Integration: ig}
 		if at.Action == ActionReregisterSubscription {
-			if drv, ok := a.opts.Registry.Driver(b.Name); ok {
-				if re, ok := drv.(provider.Reregistrar); ok {
-					sub, err := re.Reregister(ctx, b, pi, a.address(b))
-					if err != nil {
-						return "", fmt.Errorf("re-register subscription for %s: %w", d.Component, err)
-					}
-					return fmt.Sprintf("re-registered %s subscription %s for %s", b.Name, sub.ID, d.Component), nil
-				}
-			}
+			return a.reregister(ctx, b, pi)
 		}
 		return a.ensureIntegration(ctx, b, pi)
 	case ActionRebuild, ActionRecreateResource:
@@ -233,6 +225,33 @@ func (a *Actions) ensureIntegration(ctx context.Context, b provider.Binding, ig 
 		return "", fmt.Errorf("register subscription for %s: %w", ig.Name, err)
 	}
 	return fmt.Sprintf("created %s subscription %s for %s", b.Name, sub.ID, ig.Name), nil
+}
+
+// reregister replaces the integration's subscription of ours with a fresh
+// one at the same address (provider.Reregistrar); a driver that cannot,
+// or a subscription that is not there, gets ensureIntegration.
+func (a *Actions) reregister(ctx context.Context, b provider.Binding, ig provider.Integration) (string, error) {
+	drv, ok := a.opts.Registry.Driver(b.Name)
+	if !ok {
+		return "", fmt.Errorf("%w: no driver for provider %q", ErrUnsupported, b.Name)
+	}
+	re, ok := drv.(provider.Reregistrar)
+	if !ok {
+		return a.ensureIntegration(ctx, b, ig)
+	}
+	obs := drv.Observe(ctx, b)
+	if obs.Reachability != drift.Reachable || !obs.SubscriptionsKnown {
+		return "", fmt.Errorf("%s: %w: %s", b.Name, provider.ErrUnreachable, orDefault(obs.Detail, string(obs.Reachability)))
+	}
+	old, ok := a.matching(b, ig, obs.Subscriptions)
+	if !ok {
+		return a.ensureIntegration(ctx, b, ig)
+	}
+	fresh, err := re.Reregister(ctx, b, ig, old.Address)
+	if err != nil {
+		return "", fmt.Errorf("re-register subscription %s of %s: %w", old.ID, ig.Name, err)
+	}
+	return fmt.Sprintf("re-registered %s subscription %s for %s as %s", b.Name, old.ID, ig.Name, fresh.ID), nil
 }
 
 // matching finds the subscription of ours (addressed at the stack's or the
