@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -136,4 +137,34 @@ func TestE2EForecastIsAnnouncedStreamedAndPreempted(t *testing.T) {
 	}
 	require.Contains(t, kinds, "forecast.raised")
 	require.Contains(t, kinds, "forecast.cleared")
+}
+
+// TestDashboardShowsForecasts: a forecast raised while the dashboard
+// shows the overview arrives in its live events (the stream); the stack
+// page and the client page list it. The schedule is an hour, so no pass
+// clears it meanwhile (nothing indicates it).
+func TestDashboardShowsForecasts(t *testing.T) {
+	t.Parallel()
+	w := startWorldWith(t, sim.CMSSanity, `---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  schedule: {interval: 1h}
+  confirmation: {observations: 1}
+`, nil)
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate(w.srv.dashboardURL()))
+	b.waitJS(t, 10*time.Second, "the stream live", `document.querySelector("#stream-status").dataset.state === "live"`)
+	id := seedWebhookForecast(t, w, 1)
+	b.waitJS(t, 20*time.Second, "the forecast in the live events", `document.querySelector("#events")?.textContent.includes("webhook_broken on shop-products forecast by")`)
+
+	b.do(t, chromedp.Navigate(w.base+"/#/stacks/acme/web"))
+	row := `document.querySelector('#forecasts tr[data-forecast="` + id + `"]')`
+	b.waitJS(t, 10*time.Second, "the forecast on the stack page", row+`?.dataset.code === "webhook_broken"`)
+	require.Contains(t, eval[string](t, b, row+`.textContent`), "5 consecutive deliveries refused")
+	require.Contains(t, eval[string](t, b, row+`.textContent`), "60%")
+
+	b.do(t, chromedp.Navigate(w.base+"/#/clients/acme"))
+	b.waitJS(t, 10*time.Second, "the forecast on the client page", row+`?.querySelector('a[href="#/stacks/acme/web"]')`)
 }
