@@ -17,6 +17,7 @@ import (
 // The audit actions of forecasts (written by internal/forecast/evaluator).
 const (
 	auditForecastRaised  = "forecast_raised"
+	auditForecastUpdated = "forecast_updated"
 	auditForecastCleared = "forecast_cleared"
 )
 
@@ -71,12 +72,13 @@ type forecastChanges struct {
 }
 
 func isForecastAction(action string) bool {
-	return action == auditForecastRaised || action == auditForecastCleared
+	return action == auditForecastRaised || action == auditForecastUpdated || action == auditForecastCleared
 }
 
 // applyForecast takes a forecast audit entry: it returns the messages due
 // (a raise within the lead, a clearance of an announced raise) and the
-// entry's stream event, and records the forecast's state in touched.
+// entry's stream event (none for an update: it moves the eta the
+// announcement waits for), and records the forecast's state in touched.
 // f.mu is held.
 func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched map[string]bool) ([]Message, *bus.Event) {
 	var ch forecastChanges
@@ -93,8 +95,8 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 		Indicator: ch.Indicator, Evidence: firstNonEmpty(ch.Evidence, st.Detail.Evidence), RaisedAt: st.Detail.RaisedAt}
 	kind := bus.KindForecastRaised
 	var msgs []Message
-	if e.Action == auditForecastRaised {
-		if st.Detail.RaisedAt.IsZero() {
+	if e.Action != auditForecastCleared {
+		if st.Detail.RaisedAt.IsZero() && e.Action == auditForecastRaised {
 			st.Detail.RaisedAt = e.Timestamp
 		}
 		if !st.Announced && f.predictDue(ctx, st, map[string]config.Predict{}) {
@@ -112,6 +114,9 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 		st.Done = true
 	}
 	f.setForecast(ch.ForecastID, st, touched)
+	if e.Action == auditForecastUpdated {
+		return msgs, nil
+	}
 	ev := bus.NewForecastEvent(kind, bus.ForecastEvent{
 		EventID: "audit-" + strconv.FormatInt(e.Seq, 10), ClientID: e.ClientID, StackID: e.StackID,
 		ForecastID: ch.ForecastID, DriftID: e.DriftID, Code: ch.Code, Component: ch.Component, Severity: st.Severity,

@@ -212,3 +212,23 @@ func TestForecastNotAnnounced(t *testing.T) {
 	}
 	require.Equal(t, []string{"forecast.raised", "forecast.raised", "forecast.cleared", "forecast.raised"}, kinds)
 }
+
+// TestForecastUpdateMovesTheAnnouncement: a forecast raised beyond the
+// lead is announced as soon as an update brings its eta within it, and the
+// update itself is not streamed.
+func TestForecastUpdateMovesTheAnnouncement(t *testing.T) {
+	t.Parallel()
+	s := newForecastSetup(t)
+	s.set(s.now, config.Predict{Enabled: true, NotifyLead: config.Duration(24 * time.Hour)})
+	s.forecastAudit(t, "forecast_raised", "fc-u", drift.WebhookBroken, s.now.Add(10*24*time.Hour))
+	require.Equal(t, 1, poll(t, s.feed))
+	require.NoError(t, s.feed.Tick(context.Background()))
+	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(2*time.Hour))
+	require.Equal(t, 1, poll(t, s.feed))
+	got := s.events(t, 1)
+	require.Equal(t, "fc-u:forecast_raised:1", got[0].ID)
+	require.True(t, s.now.Add(2*time.Hour).Equal(got[0].Data.Forecast.ETA), "the eta as updated")
+	page, err := s.st.ReadStream(context.Background(), 0, 10)
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1, "only the raise is on the stream")
+}
