@@ -55,19 +55,20 @@ func (h healPlan) verdictEvents() []AutoHealEvent {
 // decide verifies heal attempts that ran, then asks the policy about every
 // confirmed open drift (policy.Decide) and turns its decision into a heal
 // attempt, an approval request, an escalation, or a recorded reason. Its
-// steps: judge the heals in flight, load the history of the confirmed
-// drifts, decide each drift.
+// steps: read the forecasts policy may heal ahead of, judge the heals in
+// flight, load the history of the confirmed drifts, decide each drift,
+// then each forecast (preempt.go).
 func (p *pass) decide(ctx context.Context) error {
 	st := p.r.opts.Store
 	ah := p.policy.AutoHeal
-	// Verdicts on attempts in flight. With auto-heal off there are none
-	// to make (the runner refuses attempts of a stack whose policy turned
-	// it off), and a pass costs no heal query; executed attempts left over
-	// are judged when it is on again.
 	fcs, err := p.preemptable(ctx)
 	if err != nil {
 		return err
 	}
+	// Verdicts on attempts in flight. With auto-heal off there are none
+	// to make (the runner refuses attempts of a stack whose policy turned
+	// it off), and a pass costs no heal query; executed attempts left over
+	// are judged when it is on again.
 	var inflight []store.HealAttempt
 	if ah.Enabled {
 		q := store.HealQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID, Status: openHealStatuses, Limit: store.MaxLimit}
