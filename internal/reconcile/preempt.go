@@ -152,8 +152,8 @@ func (p *pass) preemptOne(d drift.Drift, heals []store.HealAttempt, ap driftAppr
 	}
 }
 
-// forecastAudit marks an audit entry as triggered by a forecast, with the
-// pass that decided it in its changes.
+// forecastAudit marks an audit entry as triggered by a forecast, with
+// "preempt": true in its changes.
 func (p *pass) forecastAudit(e store.AuditEntry) store.AuditEntry {
 	e.TriggeredBy = TriggeredByForecast
 	var changes map[string]any
