@@ -533,6 +533,10 @@ func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, de
 	err := func() error {
 		for id := range touched {
 			if fid, ok := strings.CutPrefix(id, forecastStatePrefix); ok {
+				if f.forecastDocs[fid].Done {
+					c.DeleteStates = append(c.DeleteStates, id)
+					continue
+				}
 				doc, err := json.Marshal(f.forecastDocs[fid])
 				if err != nil {
 					return fmt.Errorf("encode state of forecast %s: %w", fid, err)

@@ -32,8 +32,7 @@ type PredictPolicy func(ctx context.Context, clientID, stackID string) (config.P
 // ForecastState is what the feed keeps of a forecast between its raise
 // and its clearance: enough to announce it when its eta comes within the
 // policy's notify_lead, and to announce its clearance only if its raise
-// was. Done marks a cleared forecast (kept as a small tombstone: the
-// store upserts subscriber states and deletes none).
+// was. Done marks a cleared forecast, whose state the next commit deletes.
 type ForecastState struct {
 	ClientID  string         `json:"client_id"`
 	StackID   string         `json:"stack_id"`

@@ -153,6 +153,9 @@ func TestForecastNotifiedThroughWebhook(t *testing.T) {
 	require.Equal(t, "acme", page.Events[0].ClientID)
 
 	// A restart keeps the pending forecast (its state is in the store).
+	sub, err := s.st.GetSubscriber(context.Background(), notify.DefaultSubscriber)
+	require.NoError(t, err)
+	require.Contains(t, sub.States, "forecast:fc-1")
 	s.feed = reload(t, s)
 	s.set(eta.Add(-72*time.Hour), s.predict)
 	require.NoError(t, s.feed.Tick(context.Background()))
@@ -173,6 +176,9 @@ func TestForecastNotifiedThroughWebhook(t *testing.T) {
 	require.Equal(t, 1, poll(t, s.feed))
 	got = s.events(t, 2)
 	require.Equal(t, "io.blackwell.forecast.cleared", got[1].Type)
+	sub, err = s.st.GetSubscriber(context.Background(), notify.DefaultSubscriber)
+	require.NoError(t, err)
+	require.NotContains(t, sub.States, "forecast:fc-1", "a cleared forecast's state is deleted")
 	require.Equal(t, "fc-1:forecast_cleared:2", got[1].ID)
 	require.Eventually(t, func() bool { return len(pending(t, s.st)) == 0 }, 10*time.Second, 5*time.Millisecond)
 }
