@@ -414,9 +414,12 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 			ms []Message
 			ev *bus.Event
 		)
-		if isForecastAction(e.Action) {
+		switch {
+		case isForecastAction(e.Action):
 			ms, ev = f.applyForecast(ctx, e, touched)
-		} else {
+		case e.Action == auditStackDeleted:
+			f.forgetStackForecasts(e.ClientID, e.StackID, touched)
+		default:
 			ms, ev = f.apply(e)
 			if e.DriftID != "" {
 				touched[e.DriftID] = true

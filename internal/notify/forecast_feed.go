@@ -137,6 +137,21 @@ func (f *Feed) setForecast(id string, st ForecastState, touched map[string]bool)
 	touched[forecastStatePrefix+id] = true
 }
 
+// auditStackDeleted: a stack was deleted (its forecasts stay in the store
+// without a clearance entry).
+const auditStackDeleted = "stack_deleted"
+
+// forgetStackForecasts drops what the feed owes the forecasts of a
+// deleted stack: nothing of them is announced any more. f.mu is held.
+func (f *Feed) forgetStackForecasts(clientID, stackID string, touched map[string]bool) {
+	for id, st := range f.forecasts {
+		if st.ClientID == clientID && st.StackID == stackID {
+			st.Done = true
+			f.setForecast(id, st, touched)
+		}
+	}
+}
+
 // dueForecasts are the raise messages of the forecasts whose eta came
 // within their policy's lead since they were raised. f.mu is held.
 func (f *Feed) dueForecasts(ctx context.Context, touched map[string]bool) []Message {

@@ -238,3 +238,28 @@ func TestForecastUpdateMovesTheAnnouncement(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Events, 1, "only the raise is on the stream")
 }
+
+// TestForecastOfADeletedStackIsForgotten: a pending forecast of a stack
+// that is deleted is never announced, and its state goes.
+func TestForecastOfADeletedStackIsForgotten(t *testing.T) {
+	t.Parallel()
+	s := newForecastSetup(t)
+	t0 := s.now
+	s.set(t0, config.Predict{Enabled: true, NotifyLead: config.Duration(time.Hour)})
+	s.forecastAudit(t, "forecast_raised", "fc-d", drift.WebhookBroken, t0.Add(48*time.Hour))
+	require.NoError(t, s.st.AppendAudit(context.Background(), []store.AuditEntry{{
+		Timestamp: t0, Action: "stack_deleted", ClientID: "acme", StackID: "shop", TriggeredBy: "ops", Success: true}}))
+	require.Equal(t, 2, poll(t, s.feed))
+	sub, err := s.st.GetSubscriber(context.Background(), notify.DefaultSubscriber)
+	require.NoError(t, err)
+	require.NotContains(t, sub.States, "forecast:fc-d")
+
+	s.set(t0.Add(47*time.Hour+30*time.Minute), s.predict) // within the lead now
+	s.forecastAudit(t, "forecast_raised", "fc-e", drift.WebhookBroken, s.clock().Add(time.Minute))
+	require.Equal(t, 1, poll(t, s.feed))
+	require.NoError(t, s.feed.Tick(context.Background()))
+	got := s.events(t, 1)
+	require.Equal(t, "fc-e:forecast_raised:1", got[0].ID, "the deleted stack's forecast is not announced first")
+	require.Eventually(t, func() bool { return len(pending(t, s.st)) == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Len(t, s.hook.requests(), 1)
+}
