@@ -193,6 +193,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.waitJS(t, 5*time.Second, "the drift's evidence",
 		`document.querySelector('#drifts tr[data-code="resource_unhealthy"] td.evidence [data-confidence="confirmed"]')?.textContent.includes("observation")`)
 	b.waitJS(t, 5*time.Second, "what was last known of the site", `document.querySelector('#last-known tr[data-observed="resource:site"]')`)
+	b.waitJS(t, 5*time.Second, "the forecasts section", `document.querySelector("#forecasts-empty") || document.querySelector("#forecasts tr[data-forecast]")`)
 	nodes := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll("#graph g.node")].map((g) => [g.dataset.node, g.dataset.severity]))`)
 	require.Equal(t, map[string]string{
 		"provider:cms": "none", "provider:ecommerce": "none", "provider:ssg": "none",

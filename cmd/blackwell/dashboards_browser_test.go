@@ -133,7 +133,7 @@ func TestDashboardsInABrowser(t *testing.T) {
 			"the stack healthy": `document.querySelector('#client-stacks tr[data-stack="web"]').dataset.status === "healthy"`,
 			"its resources":     `document.querySelector('#client-stacks tr[data-stack="web"]').textContent.includes("site")`,
 			"no open drift":     `document.querySelector("#open-drifts-none")`,
-			"forecasts not yet": `document.querySelector("#forecasts").textContent.includes("not built")`,
+			"the forecasts":     `document.querySelector("#forecasts-none") || document.querySelector("#forecasts tbody tr[data-forecast]")`,
 		}},
 		{"system", "#/dashboards/system", `document.querySelector("#health-score")`, map[string]string{
 			"a health score":            `document.querySelector("#health-score").dataset.score !== ""`,

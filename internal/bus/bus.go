@@ -57,14 +57,18 @@ const (
 	KindHealStarted   Kind = "heal.started"
 	KindHealSucceeded Kind = "heal.succeeded"
 	KindHealFailed    Kind = "heal.failed"
+	// KindForecastRaised, KindForecastCleared: a forecast of drift was
+	// raised or cleared (internal/forecast).
+	KindForecastRaised  Kind = "forecast.raised"
+	KindForecastCleared Kind = "forecast.cleared"
 )
 
 // Kinds lists every kind.
 var Kinds = []Kind{KindDriftDetected, KindDriftResolved, KindDriftAcknowledged, KindReconciliation,
-	KindHealStarted, KindHealSucceeded, KindHealFailed}
+	KindHealStarted, KindHealSucceeded, KindHealFailed, KindForecastRaised, KindForecastCleared}
 
 // Event is one published fact. Data is the kind's JSON payload (see
-// DriftEvent, AutoHealEvent and store.ReconciliationResult).
+// DriftEvent, AutoHealEvent, ForecastEvent and store.ReconciliationResult).
 type Event struct {
 	// ID is Seq in decimal, set by Publish.
 	ID        string          `json:"id"`

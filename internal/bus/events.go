@@ -41,6 +41,35 @@ func NewDriftEvent(k Kind, d DriftEvent) Event {
 		Timestamp: d.Timestamp, Data: mustJSON(d)}
 }
 
+// ForecastEvent is the payload of the forecast kinds: a forecast of
+// drift (internal/forecast) raised or cleared, with the id the drift would
+// have and the taxonomy's severity of its code.
+type ForecastEvent struct {
+	EventID    string         `json:"event_id"`
+	ClientID   string         `json:"client_id"`
+	StackID    string         `json:"stack_id"`
+	ForecastID string         `json:"forecast_id"`
+	DriftID    string         `json:"drift_id"`
+	Code       drift.Code     `json:"code"`
+	Component  string         `json:"component"`
+	Severity   drift.Severity `json:"severity"`
+	ETA        time.Time      `json:"eta"`
+	Confidence float64        `json:"confidence"`
+	Class      string         `json:"class"`
+	Indicator  string         `json:"indicator"`
+	// Evidence says what was seen (forecast.raised).
+	Evidence string `json:"evidence,omitempty"`
+	// RaisedAt is when it was raised (forecast.cleared).
+	RaisedAt  time.Time `json:"raised_at,omitzero"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// NewForecastEvent wraps a forecast payload of kind k.
+func NewForecastEvent(k Kind, f ForecastEvent) Event {
+	return Event{Kind: k, ClientID: f.ClientID, StackID: f.StackID, Severity: f.Severity,
+		Timestamp: f.Timestamp, Data: mustJSON(f)}
+}
+
 // Heal statuses of AutoHealEvent.
 const (
 	HealStarted = "started"

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -59,6 +60,12 @@ func TestComparePolicy(t *testing.T) {
 			action: PolicyCreate},
 		{name: "stack policy changed", pol: stack(healing), source: PolicySourceStack, current: effective(healing5),
 			action: PolicyChange, changes: []Change{{Op: "~", Path: "auto_heal.max_attempts", From: float64(5), To: float64(3)}}},
+		{name: "predict turned on", pol: client(PolicySpec{Predict: Predict{Enabled: true, NotifyLead: Duration(24 * time.Hour), Preempt: []string{"rebuild"}}}),
+			source: PolicySourceClient, current: effective(PolicySpec{}), action: PolicyChange, changes: []Change{
+				{Op: "~", Path: "predict.enabled", From: false, To: true},
+				{Op: "~", Path: "predict.notify_lead", From: "72h0m0s", To: "24h0m0s"},
+				{Op: "+", Path: "predict.preempt", To: []any{"rebuild"}},
+			}},
 		{name: "server's policy unreadable", pol: stack(healing), source: PolicySourceStack, current: json.RawMessage(`{`),
 			err: "decode the server's policy of acme/web: "},
 	} {

@@ -79,6 +79,8 @@ func FuzzDecodePolicyJSON(f *testing.F) {
 	f.Add(`{"a": 1, "a": 2}`)
 	f.Add(`[]`)
 	f.Add(`{"observability": {"metrics_retention": "\u0033\u0030d"}}`)
+	f.Add(`{"predict": {"enabled": true, "notify_lead": "72h", "preempt": ["reregister_subscription", "rebuild"]}}`)
+	f.Add(`{"predict": {"notify_lead": "400d", "preempt": ["renew", "rebuild", "rebuild"]}}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		spec, err := DecodePolicyJSON([]byte(body))
 		if err == nil {

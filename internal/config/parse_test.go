@@ -408,6 +408,7 @@ spec:
   content: {max_staleness: soon}
   observability: {metrics_retention: 30d, detailed_logging: 1, history_retention: 59m}
   events: {payload: everything, retention: 10m}
+  predict: {enabled: true, notify_lead: 400d, preempt: [rebuild, renew_certificate, rebuild]}
 `,
 			want: []string{
 				"bad.yaml:5:24: spec.schedule.interval: must be at least 1s",
@@ -421,13 +422,16 @@ spec:
 				"bad.yaml:13:18: spec.auto_heal.backoff_cap: must not be less than backoff_base",
 				"bad.yaml:14:45: spec.auto_heal.allowed_drift_types[1]: unknown value \"provider_gone\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized or provider_unreachable)",
 				"bad.yaml:14:60: spec.auto_heal.allowed_drift_types[2]: \"provider_missing\" is listed twice",
-				"bad.yaml:15:45: spec.auto_heal.require_approval[1]: unknown value \"search_provider_change\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change or ssg_provider_change)",
-				"bad.yaml:15:69: spec.auto_heal.require_approval[2]: unknown value \"data_loss\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change or ssg_provider_change)",
+				"bad.yaml:15:45: spec.auto_heal.require_approval[1]: unknown value \"search_provider_change\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change, ssg_provider_change or preempt)",
+				"bad.yaml:15:69: spec.auto_heal.require_approval[2]: unknown value \"data_loss\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change, ssg_provider_change or preempt)",
 				"bad.yaml:16:28: spec.content.max_staleness: invalid duration \"soon\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
 				"bad.yaml:17:61: spec.observability.detailed_logging: expected true or false, got an integer",
 				"bad.yaml:17:83: spec.observability.history_retention: must be at least 1h (or unset: the server's --history-retention)",
 				"bad.yaml:18:21: spec.events.payload: unknown value \"everything\" (want minimal, full or none)",
 				"bad.yaml:18:44: spec.events.retention: must be at least 1h (or unset: the server's --event-retention)",
+				"bad.yaml:19:41: spec.predict.notify_lead: must be between 0 and 365d (unset: 72h)",
+				"bad.yaml:19:66: spec.predict.preempt[1]: unknown value \"renew_certificate\" (want reregister_subscription or rebuild)",
+				"bad.yaml:19:85: spec.predict.preempt[2]: \"rebuild\" is listed twice",
 			},
 		},
 		{

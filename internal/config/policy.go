@@ -16,7 +16,8 @@ import (
 // critical drift at once), a provider API unknown for 10m reported, auto-heal off (enforce mode, 3 attempts, exponential backoff from
 // 10s to 10m when turned on) for provider_missing, webhook_broken and
 // resource_unhealthy, approval for cms_provider_change, data_deletion and
-// resource_replacement, content stale after 15m, metrics kept 30 days.
+// resource_replacement, content stale after 15m, metrics kept 30 days,
+// forecasts not acted on (predict off; announced 72h ahead when turned on).
 func DefaultPolicy() PolicySpec {
 	critical := true
 	return PolicySpec{
@@ -40,6 +41,7 @@ func DefaultPolicy() PolicySpec {
 		},
 		Content:       ContentPolicy{MaxStaleness: Duration(15 * time.Minute)},
 		Observability: Observability{MetricsRetention: Duration(30 * day)},
+		Predict:       Predict{NotifyLead: Duration(DefaultNotifyLead)},
 	}
 }
 
@@ -110,6 +112,8 @@ func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec {
 	}
 	fill(&p.Content.MaxStaleness, def.Content.MaxStaleness)
 	fill(&p.Observability.MetricsRetention, def.Observability.MetricsRetention)
+	fill(&p.Predict.NotifyLead, def.Predict.NotifyLead)
+	p.Predict.Preempt = slices.Clone(p.Predict.Preempt)
 	if p.Notifications.Channels != nil {
 		chans := slices.Clone(p.Notifications.Channels)
 		for i := range chans {

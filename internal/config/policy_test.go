@@ -29,6 +29,9 @@ func TestDefaultPolicy(t *testing.T) {
 	require.Equal(t, Duration(15*time.Minute), p.Content.MaxStaleness)
 	require.Equal(t, Duration(30*24*time.Hour), p.Observability.MetricsRetention)
 	require.Empty(t, p.Notifications.Channels)
+	require.False(t, p.Predict.Enabled)
+	require.Equal(t, Duration(72*time.Hour), p.Predict.NotifyLead)
+	require.Empty(t, p.Predict.Preempt)
 
 	// Each call is a fresh value.
 	p.AutoHeal.AllowedDriftTypes[0] = "changed"
@@ -208,9 +211,18 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 			`{"auto_heal": {"enabled": true, "enabled": false}, "spec": {}, "notifications": {"channels": [{"type": "email"}]}}`,
 			[]string{
 				"1:33: auto_heal: duplicate key \"enabled\"",
-				"1:52: unknown field \"spec\" (known fields: schedule, confirmation, auto_heal, content, notifications, observability, events)",
+				"1:52: unknown field \"spec\" (known fields: schedule, confirmation, auto_heal, content, notifications, observability, events, predict)",
 				"1:96: notifications.channels[0].addresses: is required for type email (a list of addresses)",
 				"1:96: notifications.channels[0].smtp: is required for type email: the server to send through (host, port, username, password)",
+			},
+		},
+		{
+			"predict",
+			`{"predict": {"enabled": "yes", "notify_lead": "3 days", "preempt": ["rebuild", "renew"]}}`,
+			[]string{
+				"1:25: predict.enabled: expected true or false, got a string",
+				"1:47: predict.notify_lead: invalid duration \"3 days\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
+				"1:80: predict.preempt[1]: unknown value \"renew\" (want reregister_subscription or rebuild)",
 			},
 		},
 		{

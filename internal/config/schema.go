@@ -146,6 +146,11 @@ func refineSchema(defs jsonschema.Definitions) error {
 		}
 		p.Items = &jsonschema.Schema{Type: "string", Enum: enum}
 	}
+	preempt, err := prop("Predict", "preempt")
+	if err != nil {
+		return err
+	}
+	preempt.Items = &jsonschema.Schema{Type: "string", Enum: []any{PreemptReregisterSubscription, PreemptRebuild}}
 
 	for name, text := range confirmationDocs() {
 		p, err := prop("Confirmation", name)

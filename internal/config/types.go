@@ -145,7 +145,40 @@ type PolicySpec struct {
 	Observability Observability `json:"observability" yaml:"observability"`
 	// Events says what the event mirror keeps of webhook deliveries.
 	Events EventsPolicy `json:"events,omitzero" yaml:"events"`
+	// Predict says what is done about forecasts of drift.
+	Predict Predict `json:"predict,omitzero" yaml:"predict"`
 }
+
+// Predict says what is done about forecasts of drift (internal/forecast).
+// Forecasts are computed and listed whatever it says; Enabled turns on
+// acting on them: announcing them through the policy's notification
+// channels once their eta is within NotifyLead, and running the heal
+// actions listed in Preempt before the drift begins.
+type Predict struct {
+	Enabled bool `json:"enabled" yaml:"enabled"`
+	// NotifyLead: a forecast is announced once its eta is at most this
+	// far ahead (default 72h).
+	NotifyLead Duration `json:"notify_lead,omitempty" yaml:"notify_lead"`
+	// Preempt lists the heal actions that may run before onset:
+	// reregister_subscription (a webhook_broken forecast: the subscription
+	// is replaced by a fresh one, which a provider that deletes
+	// subscriptions after failed deliveries counts from zero) and rebuild
+	// (a content_stale forecast). They run under auto_heal like any heal.
+	Preempt []string `json:"preempt,omitempty" yaml:"preempt"`
+}
+
+// The heal actions predict.preempt may list, and the forecast code each
+// acts on.
+const (
+	PreemptReregisterSubscription = "reregister_subscription"
+	PreemptRebuild                = "rebuild"
+)
+
+// DefaultNotifyLead is predict.notify_lead when unset.
+const DefaultNotifyLead = 72 * time.Hour
+
+// PreemptActions lists the values predict.preempt takes.
+func PreemptActions() []string { return []string{PreemptReregisterSubscription, PreemptRebuild} }
 
 // EventsPolicy says what the stored event of a webhook delivery keeps of
 // its body: minimal (the ids, handles, status, timestamps and versions

@@ -35,7 +35,8 @@ func approvalClasses() []string {
 	for _, r := range roles() {
 		out = append(out, r+"_provider_change")
 	}
-	return out
+	// preempt: every heal run ahead of a forecast (predict.preempt).
+	return append(out, "preempt")
 }
 
 func environments() []string { return []string{"dev", "staging", "prod"} }
@@ -458,6 +459,10 @@ func (r reporter) checkPolicySpec(base string, p *PolicySpec) {
 	if d := p.Observability.HistoryRetention.D(); d < 0 || (d > 0 && d < time.Hour) {
 		r.value(at("observability.history_retention"), "must be at least 1h (or unset: the server's --history-retention)")
 	}
+	if d := p.Predict.NotifyLead.D(); d < 0 || d > 365*24*time.Hour {
+		r.value(at("predict.notify_lead"), "must be between 0 and 365d (unset: 72h)")
+	}
+	r.checkList(at("predict.preempt"), p.Predict.Preempt, PreemptActions())
 }
 
 // checkChannel validates one NotificationChannel document.

@@ -33,6 +33,11 @@ const (
 	ActionRebuild              = "rebuild"
 	ActionRecreateResource     = "recreate_resource"
 	ActionApplyDesiredState    = "apply_desired_state"
+	// ActionReregisterSubscription runs ahead of a webhook_broken forecast
+	// (predict.preempt): the integration's subscription is replaced by a
+	// fresh one where the driver can (provider.Reregistrar), else made to
+	// exist and match as recreate_subscription does.
+	ActionReregisterSubscription = "reregister_subscription"
 )
 
 // ErrUnsupported: the stack gives the action nothing to act with (no
@@ -110,7 +115,7 @@ func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config
 		// point the declared provider's subscriptions back at us. What
 		// the other provider sends stays its owner's to stop.
 		return a.ensureRole(ctx, bindings, spec, d.Component)
-	case ActionRecreateSubscription, ActionUpdateSubscription:
+	case ActionRecreateSubscription, ActionUpdateSubscription, ActionReregisterSubscription:
 		ig, ok := spec.Integrations[d.Component]
 		if !ok {
 			return "", fmt.Errorf("%w: integration %q is not declared", ErrUnsupported, d.Component)
@@ -119,7 +124,11 @@ func (a *Actions) Execute(ctx context.Context, at store.HealAttempt, spec config
 		if !ok {
 			return "", fmt.Errorf("%w: role %q of integration %q is not declared", ErrUnsupported, ig.Provider, d.Component)
 		}
-		return a.ensureIntegration(ctx, b, provider.Integration{Name: d.Component, Integration: ig})
+		pi := provider.Integration{Name: d.Component, Integration: ig}
+		if at.Action == ActionReregisterSubscription {
+			return a.reregister(ctx, b, pi)
+		}
+		return a.ensureIntegration(ctx, b, pi)
 	case ActionRebuild, ActionRecreateResource:
 		return a.rebuild(ctx, bindings)
 	case ActionApplyDesiredState:
@@ -216,6 +225,33 @@ func (a *Actions) ensureIntegration(ctx context.Context, b provider.Binding, ig 
 		return "", fmt.Errorf("register subscription for %s: %w", ig.Name, err)
 	}
 	return fmt.Sprintf("created %s subscription %s for %s", b.Name, sub.ID, ig.Name), nil
+}
+
+// reregister replaces the integration's subscription of ours with a fresh
+// one at the same address (provider.Reregistrar); a driver that cannot,
+// or a subscription that is not there, gets ensureIntegration.
+func (a *Actions) reregister(ctx context.Context, b provider.Binding, ig provider.Integration) (string, error) {
+	drv, ok := a.opts.Registry.Driver(b.Name)
+	if !ok {
+		return "", fmt.Errorf("%w: no driver for provider %q", ErrUnsupported, b.Name)
+	}
+	re, ok := drv.(provider.Reregistrar)
+	if !ok {
+		return a.ensureIntegration(ctx, b, ig)
+	}
+	obs := drv.Observe(ctx, b)
+	if obs.Reachability != drift.Reachable || !obs.SubscriptionsKnown {
+		return "", fmt.Errorf("%s: %w: %s", b.Name, provider.ErrUnreachable, orDefault(obs.Detail, string(obs.Reachability)))
+	}
+	old, ok := a.matching(b, ig, obs.Subscriptions)
+	if !ok {
+		return a.ensureIntegration(ctx, b, ig)
+	}
+	fresh, err := re.Reregister(ctx, b, ig, old.Address)
+	if err != nil {
+		return "", fmt.Errorf("re-register subscription %s of %s: %w", old.ID, ig.Name, err)
+	}
+	return fmt.Sprintf("re-registered %s subscription %s for %s as %s", b.Name, old.ID, ig.Name, fresh.ID), nil
 }
 
 // matching finds the subscription of ours (addressed at the stack's or the

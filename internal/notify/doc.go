@@ -94,6 +94,20 @@
 // (drift.detected, drift.resolved, drift.acknowledged) to the store's
 // stream log, which every replica's live stream reads (package bus).
 //
+// # Forecasts
+//
+// The forecast evaluator's forecast_raised and forecast_cleared audit
+// entries go through the same feed, outside noise control: each is
+// streamed at once (forecast.raised, forecast.cleared), and a raise is
+// announced (KindForecastRaised, CloudEvent type
+// io.blackwell.forecast.raised) once its eta is within the stack's
+// predict.notify_lead and predict is enabled (FeedOptions.Predict,
+// ForecastDue): at once, or at the Tick that finds it due. Its clearance
+// (KindForecastCleared) is announced only after its raise was. What the
+// feed owes each forecast is a ForecastState, committed with the cursor
+// under "forecast:<id>". A forecast message has the taxonomy's severity of
+// its code, so the thresholds of the drift's channels apply to it.
+//
 // # Several replicas
 //
 // Replicas on one store split the work by shard leases. The feed itself

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,10 @@ type FeedOptions struct {
 	// before its next attempt. nil: the channels are the leader's, all of
 	// them (every channel when Leader is nil too: one process).
 	Sends func(channel string) bool
+	// Predict, when set, is the predict policy of a stack: forecasts are
+	// announced under it (predict.enabled, notify_lead). nil: forecasts
+	// are streamed but never announced.
+	Predict PredictPolicy
 }
 
 // Feed is durable notification delivery. The reconcile pass writes its
@@ -112,6 +117,10 @@ type Feed struct {
 	mu         sync.Mutex // one step at a time; guards cursor and dispatcher
 	cursor     int64
 	dispatcher *Dispatcher
+	// forecasts are the open forecasts the feed knows, by id;
+	// forecastDocs the states of forecasts changed since the last commit.
+	forecasts    map[string]ForecastState
+	forecastDocs map[string]ForecastState
 	// leading is whether the last step ran as the leader.
 	leading bool
 	// sending is the channels of the dispatcher this replica sent at the
@@ -165,6 +174,9 @@ func NewFeed(opts FeedOptions) *Feed {
 		kick:    make(chan struct{}, 1),
 		errLog:  rate.NewLimiter(rate.Every(30*time.Second), 1),
 		leading: true,
+
+		forecasts:    map[string]ForecastState{},
+		forecastDocs: map[string]ForecastState{},
 	}
 	f.outbox.sends = f.sends
 	return f
@@ -311,8 +323,12 @@ func (f *Feed) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
-	states := make(map[string]DriftState, len(sub.States))
-	for id, doc := range sub.States {
+	forecasts, driftStates, err := loadForecasts(sub.States)
+	if err != nil {
+		return err
+	}
+	states := make(map[string]DriftState, len(driftStates))
+	for id, doc := range driftStates {
 		var st DriftState
 		if err := json.Unmarshal(doc, &st); err != nil {
 			return fmt.Errorf("notifications: state of drift %s: %w", id, err)
@@ -320,6 +336,7 @@ func (f *Feed) load(ctx context.Context) error {
 		states[id] = st
 	}
 	f.tracker.Restore(states)
+	f.forecasts, f.forecastDocs = forecasts, map[string]ForecastState{}
 	f.cursor = sub.Cursor
 	return nil
 }
@@ -393,11 +410,22 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 		events  []store.StreamEvent
 	)
 	for _, e := range entries {
-		ms, ev := f.apply(e)
-		msgs = append(msgs, ms...)
-		if e.DriftID != "" {
-			touched[e.DriftID] = true
+		var (
+			ms []Message
+			ev *bus.Event
+		)
+		switch {
+		case isForecastAction(e.Action):
+			ms, ev = f.applyForecast(ctx, e, touched)
+		case e.Action == auditStackDeleted:
+			f.forgetStackForecasts(e.ClientID, e.StackID, touched)
+		default:
+			ms, ev = f.apply(e)
+			if e.DriftID != "" {
+				touched[e.DriftID] = true
+			}
 		}
+		msgs = append(msgs, ms...)
 		if ev != nil {
 			events = append(events, ev.Record())
 		}
@@ -428,6 +456,7 @@ func (f *Feed) Tick(ctx context.Context) error {
 	for _, m := range msgs {
 		touched[m.DriftID] = true
 	}
+	msgs = append(msgs, f.dueForecasts(ctx, touched)...)
 	dels := f.plan(msgs)
 	if f.dispatcher != nil {
 		dels = append(dels, f.dispatcher.DueDigests()...)
@@ -506,6 +535,18 @@ func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, de
 	c := store.SubscriberCommit{Name: f.opts.Name, From: f.cursor, To: to, States: map[string]json.RawMessage{}, Stream: events}
 	err := func() error {
 		for id := range touched {
+			if fid, ok := strings.CutPrefix(id, forecastStatePrefix); ok {
+				if f.forecastDocs[fid].Done {
+					c.DeleteStates = append(c.DeleteStates, id)
+					continue
+				}
+				doc, err := json.Marshal(f.forecastDocs[fid])
+				if err != nil {
+					return fmt.Errorf("encode state of forecast %s: %w", fid, err)
+				}
+				c.States[id] = doc
+				continue
+			}
 			st, ok := f.tracker.State(id)
 			if !ok {
 				continue
@@ -527,6 +568,7 @@ func (f *Feed) commit(ctx context.Context, to int64, touched map[string]bool, de
 	}()
 	if err == nil {
 		f.cursor = to
+		clear(f.forecastDocs)
 		return nil
 	}
 	if lerr := f.load(context.WithoutCancel(ctx)); lerr != nil {

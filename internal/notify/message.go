@@ -25,10 +25,15 @@ const (
 	KindResolved Kind = "resolved"
 	// KindDigest summarises what a channel's rate limit held back.
 	KindDigest Kind = "digest"
+	// KindForecastRaised announces a forecast of drift once its eta is
+	// within the policy's predict.notify_lead; KindForecastCleared its
+	// clearance (only of an announced forecast).
+	KindForecastRaised  Kind = "forecast_raised"
+	KindForecastCleared Kind = "forecast_cleared"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindDetected, KindReminder, KindEscalated, KindResolved, KindDigest}
+var Kinds = []Kind{KindDetected, KindReminder, KindEscalated, KindResolved, KindDigest, KindForecastRaised, KindForecastCleared}
 
 // Message is one notification: the spec's drift event JSON (client_id,
 // stack_id, drift_type, expected, observed, severity, timestamp,
@@ -72,6 +77,21 @@ type Message struct {
 	Reason string `json:"reason,omitempty"`
 	// Digest is set on a digest message.
 	Digest *Digest `json:"digest,omitempty"`
+	// Forecast is set on a forecast message (DriftID is then the id the
+	// forecast drift would have).
+	Forecast *ForecastDetail `json:"forecast,omitempty"`
+}
+
+// ForecastDetail is what a forecast message says of the forecast.
+type ForecastDetail struct {
+	ID         string    `json:"id"`
+	ETA        time.Time `json:"eta"`
+	Confidence float64   `json:"confidence"`
+	// Class is dated or trend.
+	Class     string    `json:"class"`
+	Indicator string    `json:"indicator"`
+	Evidence  string    `json:"evidence,omitempty"`
+	RaisedAt  time.Time `json:"raised_at,omitzero"`
 }
 
 // Escalation reasons.
@@ -179,6 +199,13 @@ func (m Message) kindPhrase() string {
 		return "drift resolved"
 	case KindDigest:
 		return "digest"
+	case KindForecastRaised:
+		if m.Forecast != nil {
+			return "drift forecast by " + m.Forecast.ETA.UTC().Format("2006-01-02 15:04Z")
+		}
+		return "drift forecast"
+	case KindForecastCleared:
+		return "forecast cleared"
 	}
 	return string(m.Kind)
 }
@@ -189,6 +216,10 @@ func (m Message) actionText() string {
 		return m.Action
 	}
 	switch {
+	case m.Kind == KindForecastRaised:
+		return "Forecast only: the drift has not happened yet."
+	case m.Kind == KindForecastCleared:
+		return "The forecast cleared: its indicator went away."
 	case m.Kind == KindResolved:
 		return "The drift cleared."
 	case m.FailedHeals > 0:

@@ -107,15 +107,21 @@ func PagerDutySeverity(s drift.Severity) string {
 	return "info"
 }
 
-// PagerDutyEvent is the event for m: resolve for resolved, trigger for the
-// rest. A digest uses its idempotency key as dedup key (it is its own
-// incident); everything else the drift id.
+// PagerDutyEvent is the event for m: resolve for resolved and
+// forecast_cleared, trigger for the rest. A digest uses its idempotency
+// key as dedup key (it is its own incident), a forecast "forecast:" and
+// its id; everything else the drift id.
 func PagerDutyEvent(routingKey string, m Message) PDEvent {
 	ev := PDEvent{RoutingKey: routingKey, DedupKey: truncate(m.DriftID, 255)}
 	if m.Kind == KindDigest || m.DriftID == "" {
 		ev.DedupKey = truncate(m.IdempotencyKey, 255)
 	}
-	if m.Kind == KindResolved {
+	if m.Forecast != nil {
+		// A forecast is its own incident: resolving it must not resolve
+		// the drift's, nor a trigger of the drift join the forecast's.
+		ev.DedupKey = truncate("forecast:"+m.Forecast.ID, 255)
+	}
+	if m.Kind == KindResolved || m.Kind == KindForecastCleared {
 		ev.EventAction = "resolve"
 		return ev
 	}

@@ -45,7 +45,7 @@ func NewRateGate(channel string, limit rate.Limit, burst int, interval time.Dura
 // Admit reports whether m may be sent at now; if not, it is held for the
 // digest.
 func (g *RateGate) Admit(now time.Time, m Message) bool {
-	if m.Kind == KindResolved || m.Kind == KindDigest {
+	if m.Kind == KindResolved || m.Kind == KindForecastCleared || m.Kind == KindDigest {
 		return true
 	}
 	if g.limiter.AllowN(now, 1) {

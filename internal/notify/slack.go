@@ -143,7 +143,7 @@ func SlackPayload(m Message) SlackMessage {
 }
 
 func severityEmoji(m Message) string {
-	if m.Kind == KindResolved {
+	if m.Kind == KindResolved || m.Kind == KindForecastCleared {
 		return ":white_check_mark:"
 	}
 	switch m.Severity {

@@ -82,6 +82,24 @@ const CloudEventsContentType = "application/cloudevents+json; charset=UTF-8"
 // .reminder, .escalated, .resolved, .digest.
 const CloudEventTypePrefix = "io.blackwell.drift."
 
+// The event types of forecast messages.
+const (
+	CloudEventForecastRaised  = "io.blackwell.forecast.raised"
+	CloudEventForecastCleared = "io.blackwell.forecast.cleared"
+)
+
+// CloudEventType is m's event type: io.blackwell.forecast.raised or
+// .cleared for a forecast, else CloudEventTypePrefix and the kind.
+func CloudEventType(m Message) string {
+	switch m.Kind {
+	case KindForecastRaised:
+		return CloudEventForecastRaised
+	case KindForecastCleared:
+		return CloudEventForecastCleared
+	}
+	return CloudEventTypePrefix + string(m.Kind)
+}
+
 // CloudEvent is a CloudEvents 1.0 event carrying a Message as JSON data.
 type CloudEvent struct {
 	SpecVersion     string    `json:"specversion"`
@@ -95,7 +113,8 @@ type CloudEvent struct {
 }
 
 // NewCloudEvent wraps m: id = idempotency key, source =
-// /blackwell/clients/<client>[/stacks/<stack>], subject = drift id.
+// /blackwell/clients/<client>[/stacks/<stack>], subject = drift id (the
+// id the drift would have, for a forecast).
 func NewCloudEvent(m Message) CloudEvent {
 	src := "/blackwell/clients/" + url.PathEscape(m.ClientID)
 	if m.StackID != "" {
@@ -105,7 +124,7 @@ func NewCloudEvent(m Message) CloudEvent {
 		SpecVersion:     "1.0",
 		ID:              m.IdempotencyKey,
 		Source:          src,
-		Type:            CloudEventTypePrefix + string(m.Kind),
+		Type:            CloudEventType(m),
 		Subject:         m.DriftID,
 		Time:            m.Timestamp.UTC(),
 		DataContentType: "application/json",

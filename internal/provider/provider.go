@@ -159,6 +159,16 @@ type Driver interface {
 	Update(ctx context.Context, b Binding, sub drift.Subscription, ig Integration, address string) error
 }
 
+// Reregistrar is implemented by drivers whose provider deletes a
+// subscription after a run of failed deliveries (Shopify): Reregister
+// replaces the subscriptions of ig at address with fresh ones (deleted,
+// then created), whose failure count starts from zero. The heal run ahead
+// of a webhook_broken forecast. Running it twice leaves fresh
+// subscriptions too.
+type Reregistrar interface {
+	Reregister(ctx context.Context, b Binding, ig Integration, address string) (drift.Subscription, error)
+}
+
 // ProviderRegistrar is implemented by drivers whose provider keeps a
 // registration of the provider itself (the spec's Integration API): the
 // heal of provider_missing.

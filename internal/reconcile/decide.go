@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/policy"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -54,11 +55,16 @@ func (h healPlan) verdictEvents() []AutoHealEvent {
 // decide verifies heal attempts that ran, then asks the policy about every
 // confirmed open drift (policy.Decide) and turns its decision into a heal
 // attempt, an approval request, an escalation, or a recorded reason. Its
-// steps: judge the heals in flight, load the history of the confirmed
-// drifts, decide each drift.
+// steps: read the forecasts policy may heal ahead of, judge the heals in
+// flight, load the history of the confirmed drifts, decide each drift,
+// then each forecast (preempt.go).
 func (p *pass) decide(ctx context.Context) error {
 	st := p.r.opts.Store
 	ah := p.policy.AutoHeal
+	fcs, err := p.preemptable(ctx)
+	if err != nil {
+		return err
+	}
 	// Verdicts on attempts in flight. With auto-heal off there are none
 	// to make (the runner refuses attempts of a stack whose policy turned
 	// it off), and a pass costs no heal query; executed attempts left over
@@ -71,7 +77,7 @@ func (p *pass) decide(ctx context.Context) error {
 			return fmt.Errorf("read heal attempts: %w", err)
 		}
 	}
-	j := judgeHeals(inflight, p.tracked.Open, p.unjudged, p.started)
+	j := judgeHeals(inflight, p.tracked.Open, p.unjudged, p.started, fcs)
 	p.recordJudgement(j)
 
 	openByID := map[string]int{}
@@ -81,13 +87,17 @@ func (p *pass) decide(ctx context.Context) error {
 	var approvals []store.Approval
 	if ah.Enabled {
 		var err error
-		if approvals, err = p.liveApprovals(ctx, st, openByID); err != nil {
+		if approvals, err = p.liveApprovals(ctx, st, openByID, fcs); err != nil {
 			return err
 		}
 	}
+	in := decideContext{judged: j.judged, busy: j.busy, newly: map[string]bool{}, wasExhausted: map[string]bool{}}
+	if tz := p.policy.Schedule.Timezone; tz != "" {
+		in.loc, _ = time.LoadLocation(tz)
+	}
 	confirmed, since := confirmedDrifts(p.tracked.Open)
 	if len(confirmed) == 0 {
-		return nil
+		return p.preempt(ctx, fcs, approvals, &in)
 	}
 	var hist driftHistory
 	if ah.Enabled {
@@ -95,10 +105,6 @@ func (p *pass) decide(ctx context.Context) error {
 		if hist, err = p.loadHistory(ctx, confirmed, since); err != nil {
 			return err
 		}
-	}
-	in := decideContext{judged: j.judged, busy: j.busy, newly: map[string]bool{}, wasExhausted: map[string]bool{}}
-	if tz := p.policy.Schedule.Timezone; tz != "" {
-		in.loc, _ = time.LoadLocation(tz)
 	}
 	for _, d := range p.tracked.NewlyConfirmed {
 		in.newly[d.ID] = true
@@ -114,7 +120,9 @@ func (p *pass) decide(ctx context.Context) error {
 			p.decisions[d.ID] = text
 		}
 	}
-	return nil
+	// Drift first: a heal of drift that is here goes ahead of one of
+	// drift that is only forecast (one heal at a time per stack).
+	return p.preempt(ctx, fcs, approvals, &in)
 }
 
 // healJudgement is what judging the attempts in flight decided.
@@ -134,8 +142,10 @@ type healJudgement struct {
 // judgeHeals judges the stack's attempts in flight against the drifts
 // open now: an attempt executed before now succeeded if its drift cleared
 // and failed if it persists; a pending attempt whose drift cleared or was
-// acknowledged is cancelled. Pure.
-func judgeHeals(inflight []store.HealAttempt, open []drift.Drift, unjudged map[string]bool, now time.Time) healJudgement {
+// acknowledged is cancelled, unless it runs ahead of a forecast that is
+// still open (forecasts: by the id of the drift each expects). Pure.
+func judgeHeals(inflight []store.HealAttempt, open []drift.Drift, unjudged map[string]bool, now time.Time,
+	forecasts map[string]forecast.Forecast) healJudgement {
 	byID := map[string]drift.Drift{}
 	for _, d := range open {
 		byID[d.ID] = d
@@ -157,7 +167,7 @@ func judgeHeals(inflight []store.HealAttempt, open []drift.Drift, unjudged map[s
 			j.updates = append(j.updates, v)
 			a.Status, a.Error, a.VerifiedAt = v.Status, v.Error, &now
 			j.verdicts = append(j.verdicts, a)
-		case a.Status == store.HealPending && (!isOpen || d.Acknowledged):
+		case a.Status == store.HealPending && (!isOpen && !forecastHeld(a, forecasts) || d.Acknowledged):
 			j.judged[a.ID] = store.HealCancelled
 			j.updates = append(j.updates, store.HealUpdate{ID: a.ID, From: []store.HealStatus{store.HealPending}, Status: store.HealCancelled, At: now})
 		}
@@ -170,6 +180,12 @@ func judgeHeals(inflight []store.HealAttempt, open []drift.Drift, unjudged map[s
 		}
 	}
 	return j
+}
+
+// forecastHeld reports whether a runs ahead of a forecast still open.
+func forecastHeld(a store.HealAttempt, forecasts map[string]forecast.Forecast) bool {
+	_, ok := forecasts[a.DriftID]
+	return ok && a.TriggeredBy == TriggeredByForecast
 }
 
 // recordJudgement adds the judgement's updates to the pass, with an audit
@@ -391,7 +407,7 @@ func listHeals(ctx context.Context, st store.Store, q store.HealQuery) ([]store.
 // retires, in this pass, those that no longer apply: their drift is not
 // open, or it is open as a later occurrence than the one they were made
 // for (an approval must not run the heal of another occurrence).
-func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[string]int) ([]store.Approval, error) {
+func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[string]int, forecasts map[string]forecast.Forecast) ([]store.Approval, error) {
 	q := store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
 		Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: store.MaxLimit}
 	all, err := store.All(func(cursor store.Page) ([]store.Approval, store.Page, error) {
@@ -406,6 +422,11 @@ func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[s
 		i, open := openByID[a.DriftID]
 		if open && !a.CreatedAt.Before(store.Truncate(p.tracked.Open[i].FirstSeen)) {
 			live = append(live, a)
+			continue
+		}
+		if f, ok := forecasts[a.DriftID]; ok && !open && a.TriggeredBy == TriggeredByForecast &&
+			!a.CreatedAt.Before(store.Truncate(f.RaisedAt)) {
+			live = append(live, a) // made for a forecast still open
 			continue
 		}
 		p.heal.retired = append(p.heal.retired, a.ID)

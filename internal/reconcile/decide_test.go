@@ -34,7 +34,7 @@ func TestJudgeHeals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			j := judgeHeals([]store.HealAttempt{tc.a}, open, map[string]bool{"d-unseen": true}, now)
+			j := judgeHeals([]store.HealAttempt{tc.a}, open, map[string]bool{"d-unseen": true}, now, nil)
 			require.Equal(t, tc.busy, j.busy)
 			require.Equal(t, tc.success, j.success)
 			if tc.judged == "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -308,7 +309,7 @@ func (h *healer) execute(ctx context.Context, a store.HealAttempt) {
 
 	var detail string
 	err := h.allowed(ctx, a)
-	cancelled := errors.Is(err, errHealTurnedOff)
+	cancelled := errors.Is(err, errHealTurnedOff) || errors.Is(err, errPreemptTurnedOff)
 	if err == nil {
 		h.emitStarted(ctx, a, started)
 		if m := h.r.m; m != nil {
@@ -389,8 +390,16 @@ func (h *healer) allowed(ctx context.Context, a store.HealAttempt) error {
 	if !pol.AutoHeal.Enabled || pol.AutoHeal.Mode == "dry_run" {
 		return errHealTurnedOff
 	}
+	if a.TriggeredBy == TriggeredByForecast && (!pol.Predict.Enabled || !slices.Contains(pol.Predict.Preempt, a.Action)) {
+		return errPreemptTurnedOff
+	}
 	return nil
 }
+
+// errPreemptTurnedOff: the stack's policy no longer runs this action
+// ahead of forecasts (predict turned off, or the action taken out of
+// predict.preempt) since the attempt was decided.
+var errPreemptTurnedOff = errors.New("predict is off, or the action is not in predict.preempt, in the stack's policy now; not run")
 
 // act runs the action under the instance and provider breakers.
 func (h *healer) act(ctx context.Context, a store.HealAttempt) (string, error) {

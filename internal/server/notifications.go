@@ -49,12 +49,15 @@ const notifyMaxAttempts = 16
 // holds says whether this replica holds a shard's lease now (short of the
 // margin before it expires: reconcile.Membership.Holds); nil: every shard,
 // one process.
-func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, holds func(shard int) bool) (*notifications, error) {
+// predict, when set, is the predict policy of a stack (forecasts are
+// announced under it).
+func newNotifications(reg prometheus.Registerer, log *slog.Logger, dashboardURL string, st store.Store, holds func(shard int) bool,
+	predict notify.PredictPolicy) (*notifications, error) {
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("notification metrics: %w", err)
 	}
-	opts := notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Logger: log}
+	opts := notify.FeedOptions{Store: st, DashboardURL: dashboardURL, Logger: log, Predict: predict}
 	if holds != nil {
 		opts.Leader = func() bool { return holds(0) }
 		opts.Sends = func(channel string) bool { return holds(notify.ChannelShard(channel)) }

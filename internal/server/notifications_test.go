@@ -73,7 +73,7 @@ spec:
 	holds := func(shard int) bool {
 		return shard == 0 || shard == notify.ChannelShard(ops) || gained.Load() && shard == notify.ChannelShard(aud)
 	}
-	ns, err := newNotifications(prometheus.NewRegistry(), slog.New(slog.DiscardHandler), "https://blackwell.example", st, holds)
+	ns, err := newNotifications(prometheus.NewRegistry(), slog.New(slog.DiscardHandler), "https://blackwell.example", st, holds, nil)
 	require.NoError(t, err)
 	require.NoError(t, ns.Configure(ctx, cfg))
 	require.NoError(t, ns.Start(ctx))

@@ -18,7 +18,8 @@ type Subscriber struct {
 
 // SubscriberCommit is what a subscriber writes after processing audit
 // entries, in one transaction: the cursor moves from From to To, states
-// are upserted by key, and deliveries enter the outbox. A crash before it
+// are upserted by key (and those of DeleteStates deleted), and deliveries
+// enter the outbox. A crash before it
 // commits leaves everything as it was, so the subscriber processes the
 // same entries again from the same states; after it commits, the
 // deliveries are pending until DeleteOutbox.
@@ -32,6 +33,9 @@ type SubscriberCommit struct {
 	From   int64
 	To     int64
 	States map[string]json.RawMessage
+	// DeleteStates are keys whose states are deleted (a key that has none
+	// is ignored; a key in States too is an error).
+	DeleteStates []string
 	// Deliveries are added; an id already pending keeps the stored item.
 	Deliveries []OutboxItem
 	// Stream are events of the stream log written in the same

@@ -13,6 +13,11 @@ func CheckSubscriberCommit(c SubscriberCommit) error {
 			return fmt.Errorf("commit subscriber %s: state %q is not valid JSON", c.Name, k)
 		}
 	}
+	for _, k := range c.DeleteStates {
+		if _, ok := c.States[k]; ok {
+			return fmt.Errorf("commit subscriber %s: state %q is both written and deleted", c.Name, k)
+		}
+	}
 	for _, d := range c.Deliveries {
 		if !json.Valid(d.Payload) {
 			return fmt.Errorf("commit subscriber %s: delivery %q payload is not valid JSON", c.Name, d.ID)

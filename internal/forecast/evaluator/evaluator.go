@@ -22,9 +22,11 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// The audit actions of forecasts.
+// The audit actions of forecasts. An update is audited only when it moved
+// the forecast's eta (the notification feed announces by the eta).
 const (
 	ActionRaised  = "forecast_raised"
+	ActionUpdated = "forecast_updated"
 	ActionCleared = "forecast_cleared"
 )
 
@@ -142,6 +144,15 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	for _, f := range tracked.Raised {
 		w.Audit = append(w.Audit, e.audit(ActionRaised, p, f))
 	}
+	stored := map[string]time.Time{}
+	for _, f := range open {
+		stored[f.ID] = f.ETA
+	}
+	for _, f := range tracked.Updated {
+		if !f.ETA.Equal(stored[f.ID]) {
+			w.Audit = append(w.Audit, e.audit(ActionUpdated, p, f))
+		}
+	}
 	for _, f := range tracked.Cleared {
 		w.Audit = append(w.Audit, e.audit(ActionCleared, p, f))
 	}
@@ -172,7 +183,7 @@ func (e *Evaluator) audit(action string, p reconcile.PassObservation, f forecast
 		"forecast_id": f.ID, "code": f.Code, "component": f.Component, "eta": f.ETA,
 		"confidence": f.Confidence, "class": f.Class, "indicator": f.Evidence.Indicator,
 	}
-	if action == ActionRaised {
+	if action != ActionCleared {
 		changes["evidence"] = f.Evidence.Detail
 	} else {
 		changes["raised_at"] = f.RaisedAt

@@ -239,3 +239,28 @@ func TestEvaluatorRefusalsAndFlapping(t *testing.T) {
 	require.Equal(t, forecast.IndicatorFlapping, tr.Raised[0].Evidence.Indicator)
 	require.Equal(t, "home", tr.Raised[0].Component)
 }
+
+// TestEvaluatorAuditsAnEtaThatMoved: an update that moves the eta is
+// audited (the notification feed announces by it); one that does not is
+// not.
+func TestEvaluatorAuditsAnEtaThatMoved(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	_, err := b.ev.Evaluate(ctx, pass(t0, t0.Add(20*day), drift.StatusHealthy))
+	require.NoError(t, err)
+	_, err = b.ev.Evaluate(ctx, pass(t0.Add(time.Hour), t0.Add(20*day), drift.StatusHealthy))
+	require.NoError(t, err)
+	tr, err := b.ev.Evaluate(ctx, pass(t0.Add(2*time.Hour), t0.Add(19*day), drift.StatusHealthy))
+	require.NoError(t, err)
+	require.Len(t, tr.Updated, 1)
+	require.Equal(t, []string{"forecast_raised fc-1 resource_unhealthy/cert", "forecast_updated fc-1 resource_unhealthy/cert"}, audit(ctx, t, b.st))
+	es, _, err := b.st.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	var ch struct {
+		ETA time.Time `json:"eta"`
+	}
+	require.NoError(t, json.Unmarshal(es[1].ChangesMade, &ch))
+	require.Equal(t, t0.Add(5*day), ch.ETA.UTC())
+}

@@ -282,6 +282,39 @@ func (d *Driver) Register(ctx context.Context, b provider.Binding, ig provider.I
 	return drift.Subscription{}, fmt.Errorf("register shopify integration %q: no webhook at the address after creating them", ig.Name)
 }
 
+// Reregister deletes the webhooks of ig's topics at address and creates
+// them again (provider.Reregistrar): Shopify deletes a subscription
+// created through the Admin API after its deliveries keep failing, and
+// counts the failures per subscription, so a fresh one starts from zero.
+// Deliveries between the delete and the create are lost; the reconcile
+// pass reads the provider, not only its events.
+func (d *Driver) Reregister(ctx context.Context, b provider.Binding, ig provider.Integration, address string) (drift.Subscription, error) {
+	if err := checkRESTIntegration(ig); err != nil {
+		return drift.Subscription{}, err
+	}
+	ctx = provider.ForHeal(ctx)
+	defer d.shared.Forget(account(b))
+	base, err := adminBase(b)
+	if err != nil {
+		return drift.Subscription{}, err
+	}
+	have, err := d.list(ctx, b, address)
+	if err != nil {
+		return drift.Subscription{}, fmt.Errorf("re-register shopify integration %q: %w", ig.Name, err)
+	}
+	want := trimTopics(ig.Topics)
+	for _, h := range have {
+		if !slices.Contains(want, h.Topic) {
+			continue
+		}
+		u := fmt.Sprintf("%s/webhooks/%d.json", base, h.ID)
+		if _, err := d.do(ctx, b, http.MethodDelete, u, nil); err != nil && !errors.Is(err, provider.ErrNotFound) {
+			return drift.Subscription{}, fmt.Errorf("delete shopify webhook %d to re-register it: %w", h.ID, err)
+		}
+	}
+	return d.Register(ctx, b, ig, address)
+}
+
 // atAddress is the subscription of the webhooks at address.
 func atAddress(hooks []restWebhook, address string) (drift.Subscription, bool) {
 	for _, s := range groupByAddress(hooks) {

@@ -227,3 +227,30 @@ func TestBucketsArePerShopNotPerHost(t *testing.T) {
 	require.Equal(t, drift.ReasonTimeout, obs.Reason, obs.Detail)
 	require.Equal(t, int64(2), f.shop.Requests())
 }
+
+// TestReregisterReplacesTheIntegrationsWebhooks: the integration's
+// webhooks at the address get new ids (fresh subscriptions); other
+// integrations' webhooks and other addresses' are left alone; a webhook
+// of a topic that was missing is created.
+func TestReregisterReplacesTheIntegrationsWebhooks(t *testing.T) {
+	t.Parallel()
+	f := setupDriver(t, provider.APIClientOptions{})
+	old := f.shop.AddWebhook("products/update", receiver)
+	sibling := f.shop.AddWebhook("orders/create", receiver)
+	elsewhere := f.shop.AddWebhook("products/update", "https://elsewhere.example/hook")
+	var _ provider.Reregistrar = f.driver
+
+	sub, err := f.driver.Reregister(context.Background(), f.binding, products(), receiver)
+	require.NoError(t, err)
+	require.Equal(t, receiver, sub.Address)
+	ids := map[int64]string{}
+	for _, h := range f.shop.Webhooks() {
+		ids[h.ID] = h.Topic + " " + h.Address
+	}
+	require.NotContains(t, ids, old, "the failing subscription is gone")
+	require.Contains(t, ids, sibling)
+	require.Contains(t, ids, elsewhere)
+	require.Len(t, ids, 4, "products/update and products/create anew, plus the two left alone")
+	require.Contains(t, sub.Topics, "products/update")
+	require.Contains(t, sub.Topics, "products/create")
+}

@@ -85,6 +85,7 @@ ON CONFLICT (name) DO NOTHING RETURNING seq`
 	qUpsertStates = `INSERT INTO subscriber_states (subscriber, key, doc, updated_at)
 SELECT $1, k, d, $4 FROM unnest($2::text[], $3::text[]) AS t(k, d)
 ON CONFLICT (subscriber, key) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`
+	qDeleteStates = `DELETE FROM subscriber_states WHERE subscriber = $1 AND key = ANY($2::text[])`
 	qInsertOutbox = `INSERT INTO outbox (id, subscriber, channel, payload, created_at)
 SELECT i, $1, c, p, t FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(i, c, p, t, n)
 ORDER BY n
@@ -154,6 +155,9 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 		b = t.batch()
 		if len(keys) > 0 {
 			b.Queue(qUpsertStates, c.Name, keys, docs, ts(now))
+		}
+		if len(c.DeleteStates) > 0 {
+			b.Queue(qDeleteStates, c.Name, c.DeleteStates)
 		}
 		if n > 0 {
 			b.Queue(qInsertOutbox, c.Name, ids, channels, payloads, created)

@@ -138,6 +138,11 @@ ON CONFLICT (subscriber, key) DO UPDATE SET doc = excluded.doc, updated_at = exc
 				return err
 			}
 		}
+		for _, k := range c.DeleteStates {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM subscriber_states WHERE subscriber = ? AND key = ?`, c.Name, k); err != nil {
+				return err
+			}
+		}
 		for _, d := range c.Deliveries {
 			created := d.CreatedAt
 			if created.IsZero() {

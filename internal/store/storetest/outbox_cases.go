@@ -94,6 +94,20 @@ func testSubscriberCommit(ctx context.Context, t *testing.T, s store.Store) {
 		"d2": json.RawMessage(`{"seq":2}`),
 	}, sub.States)
 
+	// Deleting states: the named ones go, an unknown key is ignored, in
+	// the commit that writes others.
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 9, To: 9,
+		States: map[string]json.RawMessage{"d3": json.RawMessage(`{}`)}, DeleteStates: []string{"d2", "never"}}))
+	require.Error(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 9, To: 9,
+		States: map[string]json.RawMessage{"d1": json.RawMessage(`{}`)}, DeleteStates: []string{"d1"}}), "written and deleted")
+	sub, err = s.GetSubscriber(ctx, "notify")
+	require.NoError(t, err)
+	require.Equal(t, map[string]json.RawMessage{
+		"d1": json.RawMessage(`{"open": false, "seq": 2}`),
+		"d3": json.RawMessage(`{}`),
+	}, sub.States)
+	require.NoError(t, s.CommitSubscriber(ctx, store.SubscriberCommit{Name: "notify", From: 9, To: 9, DeleteStates: []string{"d3"}}))
+
 	pending, err := s.PendingOutbox(ctx, store.OutboxQuery{Subscriber: "notify", After: 0, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, pending, 2, "a pending id is not added twice")

@@ -523,6 +523,8 @@
     if (e.kind.startsWith("drift.")) return [d.code, " on ", d.component, e.severity ? " (" + e.severity + ")" : ""].join("");
     if (e.kind.startsWith("heal.")) return [d.heal_action, " for ", (d.drift_detail || {}).code || "", d.error_message ? ": " + d.error_message : ""].join("");
     if (e.kind === "reconciliation.completed") return d.status + ", " + (d.drift_count || 0) + " drifts (" + d.trigger + ")";
+    if (e.kind === "forecast.raised") return [d.code, " on ", d.component, " forecast by ", new Date(d.eta).toLocaleString()].join("");
+    if (e.kind === "forecast.cleared") return [d.code, " on ", d.component, ": forecast cleared"].join("");
     return "";
   }
 
@@ -530,12 +532,13 @@
 
   async function showStack(c, s) {
     const key = keyOf(c, s);
-    const [rec, ds, passes, heals, approvals] = await Promise.all([
+    const [rec, ds, passes, heals, approvals, forecasts] = await Promise.all([
       api(stackPath(c, s)),
       api("/v1/clients/" + enc(c) + "/drift"),
       api("/v1/clients/" + enc(c) + "/reconciliations?stack_id=" + enc(s) + "&limit=" + PASSES_KEPT),
       listAll("/v1/heals?client_id=" + enc(c) + "&stack_id=" + enc(s), 5000),
       api("/v1/approvals?status=pending&client_id=" + enc(c) + "&stack_id=" + enc(s) + "&limit=100"),
+      listAll("/v1/clients/" + enc(c) + "/forecasts?stack_id=" + enc(s), 1000),
     ]);
     if (!viewIs("stack", c, s)) return;
     state.stacks.set(key, rec);
@@ -623,9 +626,28 @@
       h("h2", {}, "Recent passes"),
       table("passes", "The last " + PASSES_KEPT + " reconcile passes, newest first.",
         ["Started", "Trigger", "Status", "#Drifts", "#Heals", "#Duration", "Errors"], passRows, "No pass yet."),
+      h("h2", {}, "Forecasts"),
+      table("forecasts", "Open forecasts: drift expected before it happens, soonest first.",
+        ["Code", "Component", "Expected by", "#Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, false),
+        "No open forecast."),
       h("h2", {}, "Heal attempts"),
-      table("heals", "The newest heal attempts, newest first.",
+      table("heals", "The newest heal attempts, newest first (a heal run ahead of a forecast is triggered by it).",
         ["Created", "Code", "Component", "Action", "#Attempt", "Status", "Detail"], healRows, "No heal attempt."));
+  }
+
+  // forecastRows are the rows of open forecasts, soonest eta first; with
+  // stacks, a first column links each to its stack page.
+  function forecastRows(list, stacks) {
+    return [...list].sort((a, b) => new Date(a.eta) - new Date(b.eta)).map((f) => h("tr", {
+      "data-forecast": f.id, "data-code": f.code, "data-component": f.component, "data-class": f.class },
+      stacks ? h("td", {}, h("a", { href: "#/stacks/" + enc(f.client_id) + "/" + enc(f.stack_id) }, f.stack_id)) : null,
+      h("td", { class: "mono" }, f.code),
+      h("td", {}, f.component),
+      h("td", {}, fmtTime(f.eta)),
+      h("td", { class: "num" }, pct(f.confidence || 0)),
+      h("td", {}, badge(f.class, f.class === "dated" ? "medium" : "pending")),
+      h("td", { class: "evidence", title: (f.evidence && f.evidence.indicator) || "" }, (f.evidence && f.evidence.detail) || "—"),
+      h("td", {}, fmtTime(f.raised_at))));
   }
 
   function meta(label, value) { return h("div", {}, h("dt", {}, label), h("dd", {}, value)); }
@@ -890,7 +912,10 @@
   async function showClientHealth(c) {
     const span = state.span || "24h";
     const cursor = state.clientCursor && state.clientCursor.client === c ? state.clientCursor.cursor : "";
-    const v = await api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : ""));
+    const [v, forecasts] = await Promise.all([
+      api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : "")),
+      listAll("/v1/clients/" + enc(c) + "/forecasts", 1000),
+    ]);
     if (!viewIs("client", c)) return;
     // A column named [name, class] has that class (hide-narrow).
     const th = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => Array.isArray(x) ? h("th", { scope: "col", class: x[1] }, x[0]) : h("th", { scope: "col" }, x))));
@@ -952,7 +977,9 @@
         page, "No stacks."),
       pager,
       h("h2", {}, "Forecasts"),
-      h("p", { class: "nodata", id: "forecasts" }, "No forecasts: drift forecasting is not built yet."));
+      table("forecasts", "Open forecasts of the client's stacks, soonest first.",
+        ["Stack", "Code", "Component", "Expected by", "Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, true),
+        "No open forecast."));
   }
 
   async function showSystem() {
