@@ -61,10 +61,7 @@ func (h healPlan) verdictEvents() []AutoHealEvent {
 func (p *pass) decide(ctx context.Context) error {
 	st := p.r.opts.Store
 	ah := p.policy.AutoHeal
-	fcs, err := p.preemptable(ctx)
-	if err != nil {
-		return err
-	}
+	fcs := p.preemptable()
 	// Verdicts on attempts in flight. With auto-heal off there are none
 	// to make (the runner refuses attempts of a stack whose policy turned
 	// it off), and a pass costs no heal query; executed attempts left over

@@ -20,25 +20,18 @@ const TriggeredByForecast = "forecast"
 // preemptable are the stack's open forecasts that policy may heal ahead
 // of (policy.PreemptAction and predict.preempt), by the id of the drift
 // each expects, whose drift is not open (an open drift is decided as
-// drift). Nothing is read unless predict, preempt and auto_heal are on.
-func (p *pass) preemptable(ctx context.Context) (map[string]forecast.Forecast, error) {
+// drift). None unless predict, preempt and auto_heal are on.
+func (p *pass) preemptable() map[string]forecast.Forecast {
 	pol := p.policy
 	if !pol.Predict.Enabled || len(pol.Predict.Preempt) == 0 || !pol.AutoHeal.Enabled {
-		return nil, nil
-	}
-	open, err := store.All(func(cursor store.Page) ([]forecast.Forecast, store.Page, error) {
-		return p.r.opts.Store.ListForecasts(ctx, store.ForecastQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
-			Cursor: cursor, Limit: store.MaxLimit})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read forecasts: %w", err)
+		return nil
 	}
 	openDrift := map[string]bool{}
 	for _, d := range p.tracked.Open {
 		openDrift[d.ID] = true
 	}
 	out := map[string]forecast.Forecast{}
-	for _, f := range open {
+	for _, f := range p.forecasts { // as loaded with the pass
 		action := policy.PreemptAction(f.Code)
 		id := forecastDriftID(f)
 		if action == "" || !slices.Contains(pol.Predict.Preempt, action) || openDrift[id] {
@@ -46,7 +39,7 @@ func (p *pass) preemptable(ctx context.Context) (map[string]forecast.Forecast, e
 		}
 		out[id] = f
 	}
-	return out, nil
+	return out
 }
 
 // forecastDriftID is the id of the drift a forecast expects (the drift_id
