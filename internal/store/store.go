@@ -495,8 +495,9 @@ type Store interface {
 	// and nothing is written). ErrNotFound when there is no such stack.
 	Unpin(ctx context.Context, clientID, stackID string) (*Hold, error)
 	// DeleteStack removes a stack in one transaction: its state record and
-	// its own policy go; its open drifts are resolved, its pending heal
-	// attempts cancelled and its pending approval requests closed, and
+	// its own policy go; its open drifts are resolved, its open forecasts
+	// cleared, its pending heal attempts cancelled and its pending approval
+	// requests closed, and
 	// d.Audit's entries appended. Its history stays: desired versions,
 	// reconciliation results, events, drifts, heals and audit entries.
 	// ErrNotFound when there is no such stack (nothing is written).

@@ -54,6 +54,8 @@ WHERE client_id = $4 AND stack_id = $5 AND status = $6 RETURNING id`,
 WHERE client_id = $5 AND stack_id = $6 AND status = $7 RETURNING id`,
 			string(store.ApprovalRejected), at, d.By, store.StackDeletedReason, d.ClientID, d.StackID, string(store.ApprovalPending)).
 			Query(collect(&out.ApprovalsClosed))
+		b.Queue(`UPDATE forecasts SET cleared_at = $1 WHERE client_id = $2 AND stack_id = $3 AND cleared_at IS NULL`,
+			at, d.ClientID, d.StackID).Exec(func(pgconn.CommandTag) error { return nil })
 		b.Queue(`DELETE FROM policies WHERE client_id = $1 AND stack_id = $2`, d.ClientID, d.StackID).
 			Exec(func(ct pgconn.CommandTag) error {
 				out.PolicyDeleted = ct.RowsAffected() > 0

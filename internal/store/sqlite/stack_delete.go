@@ -48,6 +48,10 @@ WHERE client_id = ? AND stack_id = ? AND status = ? RETURNING id`,
 			string(store.ApprovalRejected), at, d.By, store.StackDeletedReason, d.ClientID, d.StackID, string(store.ApprovalPending)); err != nil {
 			return fmt.Errorf("close approvals: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE forecasts SET cleared_at = ? WHERE client_id = ? AND stack_id = ? AND cleared_at IS NULL`,
+			at, d.ClientID, d.StackID); err != nil {
+			return fmt.Errorf("clear forecasts: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM policies WHERE client_id = ? AND stack_id = ?`, d.ClientID, d.StackID)
 		if err != nil {
 			return fmt.Errorf("delete policy: %w", err)

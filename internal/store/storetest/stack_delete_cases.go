@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -33,6 +34,10 @@ func testDeleteStack(ctx context.Context, t *testing.T, s store.Store) {
 	require.NoError(t, s.PutPolicy(ctx, store.PolicyRecord{ClientID: "acme", StackID: "shop", Document: json.RawMessage(`{"a":1}`), UpdatedAt: at(0)}))
 	require.NoError(t, s.PutPolicy(ctx, store.PolicyRecord{ClientID: "acme", Document: json.RawMessage(`{"a":2}`), UpdatedAt: at(0)}))
 	versions, err := s.ListDesiredVersions(ctx, "acme", "shop")
+	require.NoError(t, err)
+	_, err = s.WriteForecasts(ctx, store.ForecastWrite{Raise: []forecast.Forecast{
+		mkForecast("fc-shop", "acme", "shop", drift.ResourceUnhealthy, "cert", at(0)),
+		mkForecast("fc-blog", "acme", "blog", drift.ResourceUnhealthy, "cert", at(0))}})
 	require.NoError(t, err)
 
 	when := at(time.Hour)
@@ -68,6 +73,11 @@ func testDeleteStack(ctx context.Context, t *testing.T, s store.Store) {
 	require.Equal(t, store.ApprovalRejected, ap.Status)
 	require.Equal(t, "ops", ap.DecidedBy)
 	require.Equal(t, store.StackDeletedReason, ap.Reason)
+	fcs := listForecasts(ctx, t, s, store.ForecastQuery{ClientID: "acme", IncludeCleared: true})
+	require.Equal(t, []string{"fc-blog", "fc-shop"}, forecastIDs(fcs))
+	require.Nil(t, fcs[0].ClearedAt, "another stack's forecast stays open")
+	require.NotNil(t, fcs[1].ClearedAt, "the deleted stack's forecast is cleared")
+	require.Equal(t, store.Truncate(when), *fcs[1].ClearedAt)
 	_, err = s.GetPolicy(ctx, "acme", "shop")
 	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = s.GetPolicy(ctx, "acme", "")
