@@ -248,7 +248,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"POST /v1/clients/{client_id}/reconcile":            jsonBody(`{}`),
 		"GET /v1/clients/{client_id}/reconciliations":       get,
 		"GET /v1/clients/{client_id}/drift":                 get,
-		"POST /v1/clients/{client_id}/drift/{drift_id}/ack": jsonBody(`{"by": "tenancy suite"}`),
+		"POST /v1/clients/{client_id}/drift/{drift_id}/ack": jsonBody(`{"by": "tenancy suite", "reason": "accepted"}`),
 		"GET /v1/clients/{client_id}/policy":                get,
 		"PUT /v1/clients/{client_id}/policy":                jsonBody(`{"spec": {"schedule": {"interval": "5m"}}}`),
 		"GET /v1/clients/{client_id}/content":               get,
