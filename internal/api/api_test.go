@@ -624,8 +624,8 @@ func TestAckDrift(t *testing.T) {
 	// A reason is required, and only one of the three: nothing is
 	// acknowledged without one.
 	for body, want := range map[string]string{
-		``:                                `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
-		`{"by":"jo"}`:                     `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
+		``:                                    `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
+		`{"by":"jo"}`:                         `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
 		`{"by":"jo","reason":"known outage"}`: `unknown acknowledgement reason "known outage": want one of false_positive, accepted, fixed_by_hand (free text goes in the note)`,
 	} {
 		e := requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", body), http.StatusUnprocessableEntity, codeInvalid)
