@@ -110,7 +110,7 @@ func (b *Builder) Add(e store.AuditEntry) {
 	b.read++
 	key := stackKey{e.ClientID, e.StackID}
 	if e.StackID != "" {
-		b.stackSeen(key, e.Timestamp)
+		b.stackSeen(key, e)
 	}
 	in := !e.Timestamp.Before(b.p.From)
 	switch {
@@ -150,15 +150,19 @@ func (b *Builder) at(t time.Time) *Bucket {
 	return &b.series[int(t.Sub(b.p.From)/b.bucket)]
 }
 
-func (b *Builder) stackSeen(key stackKey, at time.Time) {
+// stackSeen starts a stack's life at its first entry, and again at a
+// desired_state_changed entry after its stack_deleted one (applied anew).
+// Other entries after a deletion (a heal's outcome recorded late) do not
+// bring it back.
+func (b *Builder) stackSeen(key stackKey, e store.AuditEntry) {
 	s, ok := b.stacks[key]
 	if !ok {
-		s = &stackAcc{}
+		s = &stackAcc{alive: true, since: e.Timestamp}
 		b.stacks[key] = s
 		b.client(key.client)
 	}
-	if !s.alive {
-		s.alive, s.since = true, at
+	if !s.alive && e.Action == "desired_state_changed" {
+		s.alive, s.since = true, e.Timestamp
 	}
 }
 

@@ -203,6 +203,57 @@ func TestBuilderOccurrences(t *testing.T) {
 	require.Equal(t, Durations{Count: 5, MeanSeconds: f64(48), P50Seconds: f64(0), P95Seconds: f64(120), MaxSeconds: f64(120)}, f.DetectionTime)
 }
 
+// TestBuilderStackLives: a deleted stack's time ends at stack_deleted; a
+// late entry of it does not bring it back, applying it again does.
+func TestBuilderStackLives(t *testing.T) {
+	t.Parallel()
+	h := time.Hour
+	es := []store.AuditEntry{
+		entry(0, "desired_state_changed", "acme", "web", "", nil),
+		entry(2*h, "stack_deleted", "acme", "web", "", nil),
+		entry(3*h, "heal_failed", "acme", "web", "A", nil),
+		entry(6*h, "desired_state_changed", "acme", "web", "", nil),
+		entry(7*h, "drift_detected", "acme", "web", "A", firstSeen(7*h)),
+	}
+	r := build(t, Params{From: t0, To: t0.Add(10 * time.Hour)}, es)
+	require.Equal(t, 6*3600.0, r.Overall.StackSeconds, "0-2 h and 6-10 h")
+	require.Equal(t, 3*3600.0, r.Overall.DriftStackSeconds)
+	require.Equal(t, 1, r.Overall.Stacks)
+	require.Equal(t, f64(0.5), r.Overall.Compliance)
+}
+
+// FuzzBuilder: any entries, in any order, with any changes_made, fold
+// without a panic into figures that stay in range.
+func FuzzBuilder(f *testing.F) {
+	f.Add([]byte(`{"first_seen":"2026-11-01T00:00:00Z"}`), []byte(`{"reason":"false_positive"}`), int64(60), uint8(0))
+	f.Add([]byte(`null`), []byte(`{"reason":7}`), int64(-3600), uint8(3))
+	f.Add([]byte(`{"first_seen":"x"}`), []byte(`[]`), int64(1<<40), uint8(9))
+	actions := []string{"drift_detected", "drift_resolved", "drift_acknowledged", "heal_succeeded", "heal_failed",
+		"stack_deleted", "desired_state_changed", "approval_granted", "rollback"}
+	f.Fuzz(func(t *testing.T, c1, c2 []byte, offset int64, seed uint8) {
+		b := NewBuilder(Params{From: t0, To: t0.Add(48 * time.Hour)})
+		for i := range 24 {
+			k := int(seed) + i*7
+			e := store.AuditEntry{Seq: int64(i + 1), Timestamp: t0.Add(time.Duration(offset) * time.Second * time.Duration(i%5-1)),
+				Action: actions[k%len(actions)], ClientID: "acme", StackID: []string{"", "web", "shop"}[k%3],
+				DriftID: []string{"A", "B", ""}[k%3], ApprovalRequired: k%2 == 0}
+			if i%2 == 0 {
+				e.ChangesMade = c1
+			} else {
+				e.ChangesMade = c2
+			}
+			b.Add(e)
+		}
+		r := b.Finish(Head{})
+		if c := r.Overall.Compliance; c != nil && (*c < -1e-9 || *c > 1+1e-9) {
+			t.Fatalf("compliance %v out of range", *c)
+		}
+		if r.Overall.DriftStackSeconds > r.Overall.StackSeconds+1e-6 {
+			t.Fatalf("drift time %v above stack time %v", r.Overall.DriftStackSeconds, r.Overall.StackSeconds)
+		}
+	})
+}
+
 func TestBucketSize(t *testing.T) {
 	t.Parallel()
 	day := 24 * time.Hour
