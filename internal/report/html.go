@@ -1,0 +1,167 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+// page is what the HTML template shows.
+type page struct {
+	Report
+	Charts []template.HTML
+	Rows   []clientRow
+	// Omitted counts the clients left out of the compliance chart.
+	Omitted int
+}
+
+// clientRow is a row of the per-client table, formatted.
+type clientRow struct {
+	ClientID                                                   string
+	Stacks, Drifts                                             int
+	MTTD, MTTH, MTTR, HealRate, FPRate, Automation, Compliance string
+}
+
+// chartClients is how many clients, the least compliant, the compliance
+// chart shows.
+const chartClients = 25
+
+// WriteHTML writes the report as one HTML page with inline CSS and SVG
+// charts: no script, nothing fetched.
+func (r Report) WriteHTML(w io.Writer) error {
+	t, err := template.New("report").Funcs(template.FuncMap{
+		"value": kpiValue, "target": kpiTarget, "met": kpiMet, "when": when, "percent": percentOf,
+	}).Parse(htmlSource)
+	if err != nil {
+		return fmt.Errorf("parse the report template: %w", err)
+	}
+	p := page{Report: r}
+	p.Charts, p.Omitted = charts(r)
+	for _, f := range r.Clients {
+		p.Rows = append(p.Rows, clientRow{ClientID: f.ClientID, Stacks: f.Stacks, Drifts: f.DriftsDetected,
+			MTTD: seconds2(f.DetectionTime.MeanSeconds), MTTH: seconds2(f.TimeToHeal.MeanSeconds), MTTR: seconds2(f.TimeToRecovery.MeanSeconds),
+			HealRate: percentOf(f.AutoHealSuccessRate), FPRate: percentOf(f.FalsePositiveRate),
+			Automation: percentOf(f.AutomationRate), Compliance: percentOf(f.Compliance)})
+	}
+	return t.Execute(w, p)
+}
+
+// charts draws the report's charts: activity and compliance over the
+// period, and the least compliant clients.
+func charts(r Report) ([]template.HTML, int) {
+	labels := make([]string, len(r.Series))
+	detected, healed, manual := make([]float64, len(r.Series)), make([]float64, len(r.Series)), make([]float64, len(r.Series))
+	comp := make([]*float64, len(r.Series))
+	for i, b := range r.Series {
+		labels[i] = bucketLabel(b, r.Series)
+		detected[i], healed[i], manual[i] = float64(b.DriftsDetected), float64(b.AutomaticHeals), float64(b.ManualInterventions)
+		comp[i] = b.Compliance
+	}
+	floor := 0.9
+	for _, c := range comp {
+		if c != nil && *c < floor {
+			floor = math.Floor(*c*10) / 10
+		}
+	}
+	out := []template.HTML{
+		groupedBars("Drifts detected, automatic heals and manual interventions", labels, []barSeries{
+			{"drifts detected", "#c84", detected}, {"automatic heals", "#4a8", healed}, {"manual interventions", "#68c", manual}}),
+		ratioLine("Configuration compliance (target 99 %)", labels, comp, 0.99, floor),
+	}
+	var clients []Figures
+	for _, f := range r.Clients {
+		if f.Compliance != nil {
+			clients = append(clients, f)
+		}
+	}
+	slices.SortStableFunc(clients, func(a, b Figures) int { return cmpFloat(*a.Compliance, *b.Compliance) })
+	omitted := max(len(clients)-chartClients, 0)
+	clients = clients[:min(len(clients), chartClients)]
+	if len(clients) > 0 {
+		names, values := make([]string, len(clients)), make([]float64, len(clients))
+		for i, f := range clients {
+			names[i], values[i] = f.ClientID, *f.Compliance
+		}
+		out = append(out, hbars("Least compliant clients", names, values, 0.99))
+	}
+	return out, omitted
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// bucketLabel is a bucket's start, as short as the buckets allow.
+func bucketLabel(b Bucket, all []Bucket) string {
+	if b.End.Sub(b.Start) < 24*time.Hour || len(all) > 0 && all[0].Start.Hour() != 0 {
+		return b.Start.UTC().Format("01-02 15:04")
+	}
+	return b.Start.UTC().Format("2006-01-02")
+}
+
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// percent formats a ratio as a percentage.
+func percent(v float64) string {
+	switch p := v * 100; {
+	case p == math.Trunc(p):
+		return fmt.Sprintf("%.0f %%", p)
+	case p > 99 && p < 100:
+		return fmt.Sprintf("%.3f %%", p)
+	default:
+		return fmt.Sprintf("%.1f %%", p)
+	}
+}
+
+func percentOf(v *float64) string {
+	if v == nil {
+		return "—"
+	}
+	return percent(*v)
+}
+
+// seconds2 formats seconds as a duration, to the second.
+func seconds2(v *float64) string {
+	if v == nil {
+		return "—"
+	}
+	return (time.Duration(math.Round(*v)) * time.Second).String()
+}
+
+func kpiValue(k KPI) string {
+	if k.Unit == UnitSeconds {
+		return seconds2(k.Value)
+	}
+	return percentOf(k.Value)
+}
+
+func kpiTarget(k KPI) string {
+	op := map[string]string{"<": "<", ">": ">", ">=": "≥"}[k.Op]
+	if k.Unit == UnitSeconds {
+		return op + " " + seconds2(&k.TargetValue)
+	}
+	return op + " " + percent(k.TargetValue)
+}
+
+func kpiMet(k KPI) string {
+	switch {
+	case k.Met == nil:
+		return "no data"
+	case *k.Met:
+		return "met"
+	}
+	return "missed"
+}
