@@ -71,6 +71,9 @@ func TestScripts(t *testing.T) {
 			"sql":          cmdSQL,
 			// heals_script_test.go
 			"seedheal": cmdSeedHeal,
+			// report_script_test.go
+			"seedaudit":  cmdSeedAudit,
+			"reporthead": cmdReportHead,
 		},
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -37,7 +38,7 @@ const chartClients = 25
 // charts: no script, nothing fetched.
 func (r Report) WriteHTML(w io.Writer) error {
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"value": kpiValue, "target": kpiTarget, "met": kpiMet, "when": when, "percent": percentOf,
+		"when": when,
 	}).Parse(htmlSource)
 	if err != nil {
 		return fmt.Errorf("parse the report template: %w", err)
@@ -46,9 +47,9 @@ func (r Report) WriteHTML(w io.Writer) error {
 	p.Charts, p.Omitted = charts(r)
 	for _, f := range r.Clients {
 		p.Rows = append(p.Rows, clientRow{ClientID: f.ClientID, Stacks: f.Stacks, Drifts: f.DriftsDetected,
-			MTTD: seconds2(f.DetectionTime.MeanSeconds), MTTH: seconds2(f.TimeToHeal.MeanSeconds), MTTR: seconds2(f.TimeToRecovery.MeanSeconds),
-			HealRate: percentOf(f.AutoHealSuccessRate), FPRate: percentOf(f.FalsePositiveRate),
-			Automation: percentOf(f.AutomationRate), Compliance: percentOf(f.Compliance)})
+			MTTD: Seconds(f.DetectionTime.MeanSeconds), MTTH: Seconds(f.TimeToHeal.MeanSeconds), MTTR: Seconds(f.TimeToRecovery.MeanSeconds),
+			HealRate: Percent(f.AutoHealSuccessRate), FPRate: Percent(f.FalsePositiveRate),
+			Automation: Percent(f.AutomationRate), Compliance: Percent(f.Compliance)})
 	}
 	return t.Execute(w, p)
 }
@@ -114,49 +115,52 @@ func bucketLabel(b Bucket, all []Bucket) string {
 
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// percent formats a ratio as a percentage.
+// percent formats a ratio as a percentage: to a tenth, or to a
+// thousandth between 99 and 100 % (where the targets are), without
+// trailing zeros.
 func percent(v float64) string {
-	switch p := v * 100; {
-	case p == math.Trunc(p):
-		return fmt.Sprintf("%.0f %%", p)
-	case p > 99 && p < 100:
-		return fmt.Sprintf("%.3f %%", p)
-	default:
-		return fmt.Sprintf("%.1f %%", p)
+	p, scale := v*100, 10.0
+	if p > 99 && p < 100 {
+		scale = 1000
 	}
+	return strconv.FormatFloat(math.Round(p*scale)/scale, 'f', -1, 64) + " %"
 }
 
-func percentOf(v *float64) string {
+// Percent formats a ratio as a percentage, "—" for nil.
+func Percent(v *float64) string {
 	if v == nil {
 		return "—"
 	}
 	return percent(*v)
 }
 
-// seconds2 formats seconds as a duration, to the second.
-func seconds2(v *float64) string {
+// Seconds formats seconds as a duration to the second, "—" for nil.
+func Seconds(v *float64) string {
 	if v == nil {
 		return "—"
 	}
 	return (time.Duration(math.Round(*v)) * time.Second).String()
 }
 
-func kpiValue(k KPI) string {
+// ValueText is the KPI's value for people: a duration or a percentage.
+func (k KPI) ValueText() string {
 	if k.Unit == UnitSeconds {
-		return seconds2(k.Value)
+		return Seconds(k.Value)
 	}
-	return percentOf(k.Value)
+	return Percent(k.Value)
 }
 
-func kpiTarget(k KPI) string {
+// TargetText is the KPI's target for people: "< 2m0s", "≥ 99 %".
+func (k KPI) TargetText() string {
 	op := map[string]string{"<": "<", ">": ">", ">=": "≥"}[k.Op]
 	if k.Unit == UnitSeconds {
-		return op + " " + seconds2(&k.TargetValue)
+		return op + " " + Seconds(&k.TargetValue)
 	}
 	return op + " " + percent(k.TargetValue)
 }
 
-func kpiMet(k KPI) string {
+// Verdict is "met", "missed" or "no data".
+func (k KPI) Verdict() string {
 	switch {
 	case k.Met == nil:
 		return "no data"

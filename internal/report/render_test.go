@@ -129,10 +129,11 @@ func TestFormatting(t *testing.T) {
 	for _, tc := range []struct {
 		v    float64
 		want string
-	}{{1, "100 %"}, {0.5, "50 %"}, {0.99567, "99.567 %"}, {0.123456, "12.3 %"}, {0, "0 %"}} {
+	}{{1, "100 %"}, {0.5, "50 %"}, {0.99567, "99.567 %"}, {0.995, "99.5 %"}, {0.99999, "99.999 %"}, {0.123456, "12.3 %"}, {0.0175, "1.8 %"}, {0, "0 %"}} {
 		require.Equal(t, tc.want, percent(tc.v))
 	}
-	require.Equal(t, "—", seconds2(nil))
-	require.Equal(t, "1m10s", seconds2(f64(69.6)))
+	require.Equal(t, "—", Seconds(nil))
+	require.Equal(t, "1m10s", Seconds(f64(69.6)))
+	require.Equal(t, "—", Percent(nil))
 	require.Equal(t, []float64{1, 1, 2, 5, 10, 200}, []float64{niceCeil(0), niceCeil(1), niceCeil(1.5), niceCeil(3), niceCeil(7), niceCeil(120)})
 }

@@ -22,14 +22,20 @@ func seedStore(tb testing.TB, entries []store.AuditEntry) *sqlite.Store {
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "blackwell.db"))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = st.Close() })
+	appendAll(tb, st, entries)
+	return st
+}
+
+// appendAll appends entries to st in batches of store.MaxLimit.
+func appendAll(tb testing.TB, st store.Store, entries []store.AuditEntry) {
+	tb.Helper()
 	for i := 0; i < len(entries); i += store.MaxLimit {
 		batch := append([]store.AuditEntry(nil), entries[i:min(i+store.MaxLimit, len(entries))]...)
 		for j := range batch {
 			batch[j].Seq = 0
 		}
-		require.NoError(tb, st.AppendAudit(ctx, batch))
+		require.NoError(tb, st.AppendAudit(context.Background(), batch))
 	}
-	return st
 }
 
 // TestComputeReadsTheChainUpToItsHead: Compute reads the store's chain
