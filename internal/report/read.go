@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -15,7 +17,8 @@ type AuditReader interface {
 }
 
 // Compute reads the audit chain up to its head now, the covered client's
-// entries only, and builds the report of p from them.
+// entries only, and builds the report of p from them. One goroutine reads
+// pages while another folds the previous ones.
 func Compute(ctx context.Context, st AuditReader, p Params) (Report, error) {
 	if !p.To.After(p.From) {
 		return Report{}, fmt.Errorf("%w: the period's end (to) must be after its start (from)", store.ErrInvalid)
@@ -28,24 +31,47 @@ func Compute(ctx context.Context, st AuditReader, p Params) (Report, error) {
 		return Report{}, fmt.Errorf("read the audit chain's head: %w", err)
 	}
 	b := NewBuilder(p)
-	q := store.AuditQuery{ClientID: p.ClientID, Until: p.To, Limit: store.MaxLimit}
-	for head.Seq > 0 {
-		entries, next, err := st.ListAudit(ctx, q)
-		if err != nil {
-			return Report{}, fmt.Errorf("read the audit chain: %w", err)
-		}
-		done := next == ""
-		for _, e := range entries {
-			if e.Seq > head.Seq {
-				done = true // appended after the head was read
-				break
+	pages := make(chan []store.AuditEntry, 2)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(pages)
+		return readChain(gctx, st, store.AuditQuery{ClientID: p.ClientID, Until: p.To, Limit: store.MaxLimit}, head.Seq, pages)
+	})
+	g.Go(func() error {
+		for page := range pages {
+			for _, e := range page {
+				b.Add(e)
 			}
-			b.Add(e)
 		}
-		if done {
-			break
-		}
-		q.Cursor = string(next)
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return Report{}, err
 	}
 	return b.Finish(Head{Seq: head.Seq, Hash: head.Hash}), nil
+}
+
+// readChain sends the pages of entries q lists, up to entry last, in
+// chain order.
+func readChain(ctx context.Context, st AuditReader, q store.AuditQuery, last int64, pages chan<- []store.AuditEntry) error {
+	for last > 0 {
+		entries, next, err := st.ListAudit(ctx, q)
+		if err != nil {
+			return fmt.Errorf("read the audit chain: %w", err)
+		}
+		n := len(entries)
+		for n > 0 && entries[n-1].Seq > last {
+			n-- // appended after the head was read
+		}
+		select {
+		case pages <- entries[:n]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if next == "" || n < len(entries) {
+			return nil
+		}
+		q.Cursor = next
+	}
+	return nil
 }

@@ -99,3 +99,53 @@ func TestComputeOfAnEmptyChainAndABadPeriod(t *testing.T) {
 	_, err = Compute(ctx, st, Params{From: t0, To: t0})
 	require.ErrorIs(t, err, store.ErrInvalid)
 }
+
+// pagedReader is an AuditReader over entries in pages of two, failing on
+// page fail (0: never).
+type pagedReader struct {
+	head    store.AuditHead
+	entries []store.AuditEntry
+	fail    int
+	calls   int
+}
+
+func (r *pagedReader) AuditChainHead(context.Context) (store.AuditHead, error) { return r.head, nil }
+
+func (r *pagedReader) ListAudit(_ context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error) {
+	r.calls++
+	if r.calls == r.fail {
+		return nil, "", fmt.Errorf("disk on fire")
+	}
+	start := 0
+	if q.Cursor != "" {
+		_, err := fmt.Sscan(q.Cursor, &start)
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	end := min(start+2, len(r.entries))
+	next := ""
+	if end < len(r.entries) {
+		next = fmt.Sprint(end)
+	}
+	return r.entries[start:end], next, nil
+}
+
+// TestComputeStopsAtTheHeadAndOnErrors: entries after the head read
+// first are left out; a failed page fails the report.
+func TestComputeStopsAtTheHeadAndOnErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	es := scenario()
+	p := Params{From: t0, To: t0.Add(10 * time.Hour)}
+	r := &pagedReader{head: store.AuditHead{Seq: 7, Hash: "h7"}, entries: es}
+	got, err := Compute(ctx, r, p)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), got.Source.EntriesRead)
+	require.Equal(t, 4, r.calls, "pages of two: the fourth holds the head")
+	require.Equal(t, build(t, p, es[:7]).Overall, got.Overall)
+
+	r = &pagedReader{head: store.AuditHead{Seq: 20, Hash: "h"}, entries: es, fail: 3}
+	_, err = Compute(ctx, r, p)
+	require.EqualError(t, err, "read the audit chain: disk on fire")
+}
