@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -17,10 +18,12 @@ var htmlSource string
 // page is what the HTML template shows.
 type page struct {
 	Report
-	Charts []template.HTML
+	Charts []chart
 	Rows   []clientRow
 	// Omitted counts the clients left out of the compliance chart.
 	Omitted int
+	// AckReasons are the reasons of Overall.Acknowledgements, sorted.
+	AckReasons []string
 }
 
 // clientRow is a row of the per-client table, formatted.
@@ -43,7 +46,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("parse the report template: %w", err)
 	}
-	p := page{Report: r}
+	p := page{Report: r, AckReasons: slices.Sorted(maps.Keys(r.Overall.Acknowledgements))}
 	p.Charts, p.Omitted = charts(r)
 	for _, f := range r.Clients {
 		p.Rows = append(p.Rows, clientRow{ClientID: f.ClientID, Stacks: f.Stacks, Drifts: f.DriftsDetected,
@@ -54,27 +57,31 @@ func (r Report) WriteHTML(w io.Writer) error {
 	return t.Execute(w, p)
 }
 
+// chart is a chart of the page, with its caption.
+type chart struct {
+	Title string
+	SVG   template.HTML
+}
+
 // charts draws the report's charts: activity and compliance over the
 // period, and the least compliant clients.
-func charts(r Report) ([]template.HTML, int) {
+func charts(r Report) ([]chart, int) {
 	labels := make([]string, len(r.Series))
 	detected, healed, manual := make([]float64, len(r.Series)), make([]float64, len(r.Series)), make([]float64, len(r.Series))
 	comp := make([]*float64, len(r.Series))
+	var known []float64
 	for i, b := range r.Series {
-		labels[i] = bucketLabel(b, r.Series)
+		labels[i] = bucketLabel(b)
 		detected[i], healed[i], manual[i] = float64(b.DriftsDetected), float64(b.AutomaticHeals), float64(b.ManualInterventions)
-		comp[i] = b.Compliance
-	}
-	floor := 0.9
-	for _, c := range comp {
-		if c != nil && *c < floor {
-			floor = math.Floor(*c*10) / 10
+		if comp[i] = b.Compliance; comp[i] != nil {
+			known = append(known, *comp[i])
 		}
 	}
-	out := []template.HTML{
-		groupedBars("Drifts detected, automatic heals and manual interventions", labels, []barSeries{
-			{"drifts detected", "#c84", detected}, {"automatic heals", "#4a8", healed}, {"manual interventions", "#68c", manual}}),
-		ratioLine("Configuration compliance (target 99 %)", labels, comp, 0.99, floor),
+	t1, t2 := "Drifts detected, automatic heals and manual interventions", "Configuration compliance against its target (99 %)"
+	out := []chart{
+		{t1, groupedBars(t1, labels, []barSeries{
+			{"drifts detected", "#c84", detected}, {"automatic heals", "#4a8", healed}, {"manual interventions", "#68c", manual}})},
+		{t2, ratioLine(t2, labels, comp, 0.99, axisFloor(0.99, known...))},
 	}
 	var clients []Figures
 	for _, f := range r.Clients {
@@ -90,7 +97,8 @@ func charts(r Report) ([]template.HTML, int) {
 		for i, f := range clients {
 			names[i], values[i] = f.ClientID, *f.Compliance
 		}
-		out = append(out, hbars("Least compliant clients", names, values, 0.99))
+		t3 := "The least compliant clients"
+		out = append(out, chart{t3, hbars(t3, names, values, 0.99, axisFloor(0.99, values...))})
 	}
 	return out, omitted
 }
@@ -105,9 +113,10 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// bucketLabel is a bucket's start, as short as the buckets allow.
-func bucketLabel(b Bucket, all []Bucket) string {
-	if b.End.Sub(b.Start) < 24*time.Hour || len(all) > 0 && all[0].Start.Hour() != 0 {
+// bucketLabel is a bucket's start: its day, and its time when buckets are
+// shorter than a day.
+func bucketLabel(b Bucket) string {
+	if b.End.Sub(b.Start) < 24*time.Hour {
 		return b.Start.UTC().Format("01-02 15:04")
 	}
 	return b.Start.UTC().Format("2006-01-02")

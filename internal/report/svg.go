@@ -91,26 +91,38 @@ func ratioLine(title string, labels []string, values []*float64, target, floor f
 	return template.HTML(b.String()) //nolint:gosec // every text above is escaped
 }
 
-// hbars draws one horizontal bar per label, a ratio from 0 to 1, with the
-// target as a dashed line.
-func hbars(title string, labels []string, values []float64, target float64) template.HTML {
-	const row, left = 18, 160
+// hbars draws one horizontal bar per label, a ratio from floor to 1 (the
+// axis starts at floor, labelled), with the target as a dashed line.
+func hbars(title string, labels []string, values []float64, target, floor float64) template.HTML {
+	const row, left, right = 18, 160, 70
 	height := padT + row*len(labels) + 8
 	var b strings.Builder
 	openSVG(&b, title, height)
-	width := float64(chartW - left - padR)
+	width := float64(chartW - left - right)
+	x := func(v float64) float64 { return float64(left) + width*(math.Max(v, floor)-floor)/(1-floor) }
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text><text x="%.1f" y="%d" font-size="10" text-anchor="end">100 %%</text>`,
+		left, padT-8, esc(percent(floor)), x(1), padT-8)
 	for i, l := range labels {
 		y := padT + row*i
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="end">%s</text>`, left-6, y+12, esc(l))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="#4a8"><title>%s: %s</title></rect>`,
-			left, y+2, width*values[i], row-5, esc(l), esc(percent(values[i])))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10">%s</text>`, float64(left)+width*values[i]+4, y+12, esc(percent(values[i])))
+			left, y+2, x(values[i])-left, row-5, esc(l), esc(percent(values[i])))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10">%s</text>`, x(values[i])+4, y+12, esc(percent(values[i])))
 	}
-	tx := float64(left) + width*target
 	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#b00" stroke-dasharray="4 3"><title>target %s</title></line>`,
-		tx, tx, padT-4, height-4, esc(percent(target)))
+		x(target), x(target), padT-4, height-4, esc(percent(target)))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // every text above is escaped
+}
+
+// axisFloor is where an axis of ratios should start to show values and
+// target: a whole percent at least half a percent below the lowest.
+func axisFloor(target float64, values ...float64) float64 {
+	lo := target
+	for _, v := range values {
+		lo = math.Min(lo, v)
+	}
+	return math.Max(math.Floor((lo-0.005)*100)/100, 0)
 }
 
 func openSVG(b *strings.Builder, title string, height int) {
@@ -127,9 +139,9 @@ func yAxis(b *strings.Builder, top float64, label func(float64) string) {
 	}
 }
 
-// xLabel labels the i-th of n slots, thinned to about 12 labels.
+// xLabel labels the i-th of n slots, thinned to at most 8 labels.
 func xLabel(b *strings.Builder, i, n int, x float64, label string) {
-	if every := max(n/12, 1); i%every != 0 {
+	if every := (n + 7) / 8; i%every != 0 {
 		return
 	}
 	fmt.Fprintf(b, `<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s</text>`, x, chartH-padB+14, esc(label))
