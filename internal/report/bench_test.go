@@ -45,7 +45,7 @@ func BenchmarkReport(b *testing.B) {
 		require.NoError(b, err)
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime(b) - cpu).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime(b)-cpu).Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(r.Source.EntriesRead), "entries")
 	b.Logf("%d stacks, %d drifts, MTTR %.0f s, compliance %.4f", r.Overall.Stacks, r.Overall.DriftsDetected,
 		*r.Overall.TimeToRecovery.MeanSeconds, *r.Overall.Compliance)
