@@ -17,7 +17,8 @@ type AuditReader interface {
 }
 
 // Compute reads the audit chain up to its head now, the covered client's
-// entries only, and builds the report of p from them. One goroutine reads
+// entries only (brief: without hashes, which the report does not check),
+// and builds the report of p from them. One goroutine reads
 // pages while another folds the previous ones.
 func Compute(ctx context.Context, st AuditReader, p Params) (Report, error) {
 	if !p.To.After(p.From) {
@@ -35,7 +36,8 @@ func Compute(ctx context.Context, st AuditReader, p Params) (Report, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(pages)
-		return readChain(gctx, st, store.AuditQuery{ClientID: p.ClientID, Until: p.To, Limit: store.MaxLimit}, head.Seq, pages)
+		q := store.AuditQuery{ClientID: p.ClientID, Until: p.To, Limit: store.MaxLimit, Brief: true}
+		return readChain(gctx, st, q, head.Seq, pages)
 	})
 	g.Go(func() error {
 		for page := range pages {
