@@ -44,6 +44,7 @@ func clientCommands(g *globals) []*cobra.Command {
 		newUnpinCmd(g),  // cmd_unpin.go
 		newAuditCmd(g),
 		newExportCmd(g),
+		newReportCmd(g), // cmd_report.go
 	}
 }
 

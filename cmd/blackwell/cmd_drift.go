@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/blackwellio/blackwell/internal/drift"
 )
 
 // wireDrift is a drift as the API answers it.
@@ -154,13 +156,25 @@ func pluralS(n int) string {
 }
 
 func newAckCmd(g *globals) *cobra.Command {
-	var reason, by string
+	var reason, note, by string
 	ta := targetArgs{kind: clientTarget, extra: 1}
 	cmd := &cobra.Command{
-		Use:   "ack CLIENT DRIFT_ID [--reason TEXT]",
-		Short: "Acknowledge an open drift",
-		Args:  ta.validate(g),
+		Use:   "ack CLIENT DRIFT_ID --reason false_positive|accepted|fixed_by_hand [--note TEXT]",
+		Short: "Acknowledge an open drift, saying why",
+		Long: `Acknowledge an open drift: a person owns it, and Blackwell stops healing it.
+The reason is required and is one of:
+
+  false_positive  the drift was not real: the detection was wrong
+  accepted        the drift is real and is kept as it is, for now
+  fixed_by_hand   the drift is real and a person fixes it outside Blackwell
+
+The reason, the note and who acknowledged are recorded in the audit log,
+where the KPI report (blackwell report) counts false positives from it.`,
+		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := drift.ParseAckReason(reason); err != nil {
+				return usageError{fmt.Errorf("--reason: %w", err)}
+			}
 			asJSON, err := g.jsonOutput()
 			if err != nil {
 				return err
@@ -172,7 +186,7 @@ func newAckCmd(g *globals) *cobra.Command {
 			if by == "" {
 				by = envOr("USER", "cli")
 			}
-			body, err := json.Marshal(map[string]string{"by": by, "reason": reason})
+			body, err := json.Marshal(map[string]string{"by": by, "reason": reason, "note": note})
 			if err != nil {
 				return err
 			}
@@ -184,11 +198,12 @@ func newAckCmd(g *globals) *cobra.Command {
 			if asJSON {
 				return g.writeRaw(raw)
 			}
-			_, err = fmt.Fprintf(g.stdout, "acknowledged %s: %s %s %s (%s)\n", d.ID, d.StackID, d.Code, d.Component, d.Severity)
+			_, err = fmt.Fprintf(g.stdout, "acknowledged %s as %s: %s %s %s (%s)\n", d.ID, reason, d.StackID, d.Code, d.Component, d.Severity)
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why the drift is acknowledged (recorded in the audit log)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why: false_positive, accepted or fixed_by_hand (required; recorded in the audit log)")
+	cmd.Flags().StringVar(&note, "note", "", "free text recorded with the acknowledgement")
 	cmd.Flags().StringVar(&by, "by", "", "who acknowledges (default $USER)")
 	return cmd
 }

@@ -83,7 +83,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", envOr("BLACKWELL_SERVER", "http://127.0.0.1:8080"), "address of the blackwell API (BLACKWELL_SERVER)")
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json (audit export: jsonl or csv)")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json (audit export: jsonl or csv; report: json, csv or html)")
 	pf.StringVar(&g.token, "token", os.Getenv("BLACKWELL_TOKEN"), "API token (BLACKWELL_TOKEN)")
 	pf.StringVar(&g.caFile, "ca-file", os.Getenv("BLACKWELL_CA_FILE"), "PEM file of CA certificates trusted, besides the system's, for an https --server (BLACKWELL_CA_FILE)")
 	pf.StringVar(&g.bootstrapFile, "bootstrap-token-file", os.Getenv("BLACKWELL_BOOTSTRAP_TOKEN_FILE"), "the one-time admin token's file: serve and demo write it (mode 0600) while the store holds no API token; without --token, commands talking to a server on this machine read it (BLACKWELL_BOOTSTRAP_TOKEN_FILE; default $XDG_RUNTIME_DIR/blackwell/bootstrap-PORT.token, else ~/.cache/blackwell/bootstrap-PORT.token)")

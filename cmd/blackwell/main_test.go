@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 //	                              store a provider event
 //	exits CODE PROGRAM [ARGS...]  run a program like exec and check its
 //	                              exit code
+//	seedaudit ACTION CLIENT STACK DRIFT_ID OFFSET [CHANGES_JSON]
+//	                              append an audit entry (report_script_test.go)
+//	reporthead FILE               set HEAD to a JSON report's chain head
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{
@@ -71,6 +74,9 @@ func TestScripts(t *testing.T) {
 			"sql":          cmdSQL,
 			// heals_script_test.go
 			"seedheal": cmdSeedHeal,
+			// report_script_test.go
+			"seedaudit":  cmdSeedAudit,
+			"reporthead": cmdReportHead,
 		},
 	})
 }

@@ -248,7 +248,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"POST /v1/clients/{client_id}/reconcile":            jsonBody(`{}`),
 		"GET /v1/clients/{client_id}/reconciliations":       get,
 		"GET /v1/clients/{client_id}/drift":                 get,
-		"POST /v1/clients/{client_id}/drift/{drift_id}/ack": jsonBody(`{"by": "tenancy suite"}`),
+		"POST /v1/clients/{client_id}/drift/{drift_id}/ack": jsonBody(`{"by": "tenancy suite", "reason": "accepted"}`),
 		"GET /v1/clients/{client_id}/policy":                get,
 		"PUT /v1/clients/{client_id}/policy":                jsonBody(`{"spec": {"schedule": {"interval": "5m"}}}`),
 		"GET /v1/clients/{client_id}/content":               get,
@@ -268,6 +268,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"POST /v1/approvals/{id}/reject":               jsonBody(`{"reason": "tenancy suite"}`),
 		"GET /v1/heals":                                get,
 		"GET /v1/dashboard/reconciliation":             {numbersOnly: true},
+		"GET /v1/reports":                              {numbersOnly: true}, // names clients, not stacks: an aggregate
 		"GET /v1/dashboard/clients/{client_id}/health": get,
 		"GET /v1/dashboard/system":                     get,
 		"GET /v1/stream":                               get,
@@ -670,9 +671,17 @@ func TestTenantIsolation(t *testing.T) {
 								// An aggregate: the caller's own client's.
 								var agg struct {
 									ClientID string `json:"client_id"`
+									// Clients: the KPI report's per-client figures.
+									Clients []struct {
+										ClientID string `json:"client_id"`
+									} `json:"clients"`
 								}
 								require.NoError(t, json.Unmarshal(a.body, &agg), what)
 								require.Equal(t, p.own.client, agg.ClientID, "%s: aggregated over its own client only", what)
+								for _, c := range agg.Clients {
+									require.Equal(t, p.own.client, c.ClientID, "%s: another client's figures", what)
+								}
+								requireNoLeak(t, what, a.body, p.own, p.other)
 								return
 							}
 							var list struct {

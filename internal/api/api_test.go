@@ -621,7 +621,20 @@ func TestAckDrift(t *testing.T) {
 	f.seedDrift(t, "acme-corp", "cms-ecom-prod", d)
 	id := drift.ID("acme-corp", "cms-ecom-prod", drift.TypeResource, "site")
 
-	got := decodeAs[drift.Drift](t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", `{"by":"jo","reason":"known outage"}`), http.StatusOK)
+	// A reason is required, and only one of the three: nothing is
+	// acknowledged without one.
+	for body, want := range map[string]string{
+		``:                                    `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
+		`{"by":"jo"}`:                         `an acknowledgement needs a reason: one of false_positive, accepted, fixed_by_hand`,
+		`{"by":"jo","reason":"known outage"}`: `unknown acknowledgement reason "known outage": want one of false_positive, accepted, fixed_by_hand (free text goes in the note)`,
+	} {
+		e := requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", body), http.StatusUnprocessableEntity, codeInvalid)
+		require.Equal(t, want, e.Error.Message, body)
+	}
+	st := decodeAs[DriftStatus](t, f.do(t, "GET", "/v1/clients/acme-corp/drift", ""), http.StatusOK)
+	require.False(t, st.DriftDetails[0].Acknowledged, "a refused acknowledgement changes nothing")
+
+	got := decodeAs[drift.Drift](t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", `{"by":"jo","reason":"false_positive","note":"known outage"}`), http.StatusOK)
 	require.True(t, got.Acknowledged)
 	require.Equal(t, "jo", got.AcknowledgedBy)
 
@@ -629,15 +642,23 @@ func TestAckDrift(t *testing.T) {
 	require.Len(t, audit.Items, 1)
 	require.Equal(t, id, audit.Items[0].DriftID)
 	require.Equal(t, "jo", audit.Items[0].TriggeredBy)
-	require.Contains(t, string(audit.Items[0].ChangesMade), "known outage")
+	var changes struct {
+		Reason, Note, Code string
+		FirstSeen          time.Time `json:"first_seen"`
+	}
+	require.NoError(t, json.Unmarshal(audit.Items[0].ChangesMade, &changes))
+	require.Equal(t, "false_positive", changes.Reason)
+	require.Equal(t, "known outage", changes.Note)
+	require.Equal(t, "resource_unhealthy", changes.Code)
+	require.True(t, got.FirstSeen.Equal(changes.FirstSeen), "the entry names the occurrence acknowledged")
 
-	// No body is fine too.
-	got = decodeAs[drift.Drift](t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", ""), http.StatusOK)
+	// Without by, the caller is recorded.
+	got = decodeAs[drift.Drift](t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", `{"reason":"accepted"}`), http.StatusOK)
 	require.Equal(t, "bootstrap", got.AcknowledgedBy)
 
-	e := requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/0000/ack", ""), http.StatusNotFound, codeNotFound)
+	e := requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/0000/ack", `{"reason":"accepted"}`), http.StatusNotFound, codeNotFound)
 	require.Equal(t, "no open drift 0000 for client acme-corp", e.Error.Message)
-	requireError(t, f.do(t, "POST", "/v1/clients/globex/drift/"+id+"/ack", ""), http.StatusNotFound, codeNotFound)
+	requireError(t, f.do(t, "POST", "/v1/clients/globex/drift/"+id+"/ack", `{"reason":"accepted"}`), http.StatusNotFound, codeNotFound)
 	requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", `by=jo`, "Content-Type", "application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType, codeUnsupportedMedia)
 	requireError(t, f.do(t, "POST", "/v1/clients/acme-corp/drift/"+id+"/ack", `{"by":`), http.StatusBadRequest, codeBadRequest)
 }

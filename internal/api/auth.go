@@ -117,11 +117,14 @@ func routeAccess() map[string]access {
 		"GET /v1/audit":                                     viewer(scopeQuery),
 		"GET /v1/audit/checkpoint":                          viewer(scopeNone),
 		"GET /v1/audit/heads":                               viewer(scopeNone),
-		"GET /v1/approvals":                                 viewer(scopeQuery),
-		"POST /v1/approvals/{id}/approve":                   operator(scopeGlobal),
-		"POST /v1/approvals/{id}/reject":                    operator(scopeGlobal),
-		"GET /v1/heals":                                     viewer(scopeQuery),
-		"GET /v1/stream":                                    viewer(scopeQuery),
+		// The KPI report: every client's, or ?client_id='s (a scoped
+		// token's client).
+		"GET /v1/reports":                 viewer(scopeQuery),
+		"GET /v1/approvals":               viewer(scopeQuery),
+		"POST /v1/approvals/{id}/approve": operator(scopeGlobal),
+		"POST /v1/approvals/{id}/reject":  operator(scopeGlobal),
+		"GET /v1/heals":                   viewer(scopeQuery),
+		"GET /v1/stream":                  viewer(scopeQuery),
 		// The dashboards: the reconciliation view filters by ?client_id=
 		// (a scoped token sees its client's); the system view is every
 		// client's, for unscoped viewers only.

@@ -79,18 +79,26 @@ func (s *Server) driftStatus(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, st)
 }
 
-// ackRequest is the optional body of POST .../drift/{drift_id}/ack.
+// ackRequest is the body of POST .../drift/{drift_id}/ack. Reason is
+// required (drift.AckReasons): there is no default, since a guessed reason
+// would count in the KPI report's false-positive rate. Note is free text.
 type ackRequest struct {
 	By     string `json:"by"`
 	Reason string `json:"reason"`
+	Note   string `json:"note"`
 }
 
 // ackDrift answers POST /v1/clients/{client_id}/drift/{drift_id}/ack: the
-// drift is marked acknowledged and the acknowledgement audited.
+// drift is marked acknowledged and the acknowledgement audited with its
+// reason, note and occurrence (first_seen).
 func (s *Server) ackDrift(w http.ResponseWriter, r *http.Request) error {
 	var req ackRequest
 	if _, err := s.decodeJSON(w, r, &req); err != nil {
 		return err
+	}
+	reason, err := drift.ParseAckReason(req.Reason)
+	if err != nil {
+		return invalid("%v", err)
 	}
 	req.By = by(r, req.By)
 	ctx := r.Context()
@@ -103,7 +111,8 @@ func (s *Server) ackDrift(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("acknowledge drift %s of %s: %w", driftID, clientID, err)
 	}
-	changes, err := json.Marshal(map[string]string{"reason": req.Reason, "code": string(d.Code), "component": d.Component})
+	changes, err := json.Marshal(map[string]any{"reason": reason, "note": req.Note, "code": d.Code,
+		"component": d.Component, "first_seen": d.FirstSeen})
 	if err != nil {
 		return fmt.Errorf("encode acknowledgement: %w", err)
 	}

@@ -140,6 +140,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/audit", s.listAudit},
 		{http.MethodGet, "/v1/audit/checkpoint", s.auditCheckpoint},
 		{http.MethodGet, "/v1/audit/heads", s.listAuditHeads},
+		{http.MethodGet, "/v1/reports", s.getReport},
 		{http.MethodGet, "/v1/tokens", s.listTokens},
 		{http.MethodPost, "/v1/tokens", s.createToken},
 		{http.MethodPost, "/v1/tokens/{token_id}/revoke", s.revokeToken},

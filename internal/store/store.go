@@ -372,6 +372,11 @@ type AuditQuery struct {
 	Since, Until time.Time
 	Cursor       string
 	Limit        int
+	// Brief fills only Seq, Timestamp, Action, ClientID, StackID,
+	// DriftID, ApprovalRequired and ChangesMade: about half the cost of a
+	// row, for readers that compute from entries without verifying them
+	// (the KPI report). A brief entry has no hashes: it cannot be checked.
+	Brief bool
 }
 
 // Acknowledge is an acknowledgement of one open drift of a client, by a

@@ -33,6 +33,26 @@ func (s *Store) AuditAfter(ctx context.Context, after int64, limit int) ([]store
 const auditColumns = `seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
 	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash`
 
+// briefAuditColumns are the columns of a brief audit entry
+// (AuditQuery.Brief), as scanBriefAuditEntry reads them.
+const briefAuditColumns = `seq, timestamp, action, client_id, stack_id, changes_made, approval_required, drift_id`
+
+// scanBriefAuditEntry reads a row of briefAuditColumns.
+func scanBriefAuditEntry(row pgx.CollectableRow) (store.AuditEntry, error) {
+	var (
+		e       store.AuditEntry
+		changes *string
+	)
+	if err := row.Scan(&e.Seq, &e.Timestamp, &e.Action, &e.ClientID, &e.StackID, &changes, &e.ApprovalRequired, &e.DriftID); err != nil {
+		return e, err
+	}
+	e.Timestamp = utc(e.Timestamp)
+	if changes != nil {
+		e.ChangesMade = json.RawMessage(*changes)
+	}
+	return e, nil
+}
+
 // scanAuditEntry reads a row of auditColumns.
 func scanAuditEntry(row pgx.CollectableRow) (store.AuditEntry, error) {
 	var (

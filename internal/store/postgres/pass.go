@@ -501,8 +501,12 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		p.where(`seq > ` + p.add(after))
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, _ := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
-	out, err := collectRows(rows, scanAuditEntry)
+	columns, scan := auditColumns, scanAuditEntry
+	if q.Brief {
+		columns, scan = briefAuditColumns, scanBriefAuditEntry
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+columns+` FROM audit`+p.clause()+` ORDER BY seq LIMIT `+p.add(limit+1), p.args...)
+	out, err := collectRows(rows, scan)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}

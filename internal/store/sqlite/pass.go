@@ -374,9 +374,11 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	}
 	limit := store.PageLimit(q.Limit)
 	f.args = append(f.args, limit+1)
-	st, err := s.read(ctx, `SELECT seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
-	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash
-FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
+	columns, scan := auditColumns, scanAudit
+	if q.Brief {
+		columns, scan = briefAuditColumns, scanBriefAudit
+	}
+	st, err := s.read(ctx, `SELECT `+columns+` FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
@@ -387,19 +389,9 @@ FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	defer rows.Close()
 	var out []store.AuditEntry
 	for rows.Next() {
-		var (
-			e                 store.AuditEntry
-			ts                int64
-			success, approval int64
-			changes           sql.NullString
-		)
-		if err := rows.Scan(&e.Seq, &ts, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &success, &changes,
-			&approval, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+		e, err := scan(rows)
+		if err != nil {
 			return nil, "", fmt.Errorf("list audit: %w", err)
-		}
-		e.Timestamp, e.Success, e.ApprovalRequired = fromMicros(ts), success != 0, approval != 0
-		if changes.Valid {
-			e.ChangesMade = json.RawMessage(changes.String)
 		}
 		out = append(out, e)
 	}
@@ -408,6 +400,49 @@ FROM audit`+f.clause()+` ORDER BY seq LIMIT ?`)
 	}
 	out, next := store.NextPage(out, limit, store.AuditKey)
 	return out, next, nil
+}
+
+// auditColumns are the columns of an audit entry as scanAudit reads them;
+// briefAuditColumns those of a brief entry (AuditQuery.Brief), as
+// scanBriefAudit reads them.
+const (
+	auditColumns = `seq, timestamp, action, client_id, stack_id, triggered_by, success, changes_made,
+	approval_required, approver, reconciliation_id, drift_id, prev_hash, hash`
+	briefAuditColumns = `seq, timestamp, action, client_id, stack_id, changes_made, approval_required, drift_id`
+)
+
+func scanAudit(rows *sql.Rows) (store.AuditEntry, error) {
+	var (
+		e                 store.AuditEntry
+		ts                int64
+		success, approval int64
+		changes           sql.NullString
+	)
+	if err := rows.Scan(&e.Seq, &ts, &e.Action, &e.ClientID, &e.StackID, &e.TriggeredBy, &success, &changes,
+		&approval, &e.Approver, &e.ReconciliationID, &e.DriftID, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Timestamp, e.Success, e.ApprovalRequired = fromMicros(ts), success != 0, approval != 0
+	if changes.Valid {
+		e.ChangesMade = json.RawMessage(changes.String)
+	}
+	return e, nil
+}
+
+func scanBriefAudit(rows *sql.Rows) (store.AuditEntry, error) {
+	var (
+		e            store.AuditEntry
+		ts, approval int64
+		changes      sql.NullString
+	)
+	if err := rows.Scan(&e.Seq, &ts, &e.Action, &e.ClientID, &e.StackID, &changes, &approval, &e.DriftID); err != nil {
+		return e, err
+	}
+	e.Timestamp, e.ApprovalRequired = fromMicros(ts), approval != 0
+	if changes.Valid {
+		e.ChangesMade = json.RawMessage(changes.String)
+	}
+	return e, nil
 }
 
 // LoadPass reads the stack's state, open drifts, event activity and open

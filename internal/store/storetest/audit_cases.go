@@ -127,3 +127,31 @@ func testAuditInvalidChanges(ctx context.Context, t *testing.T, s store.Store) {
 	require.Len(t, all, 1, "a batch with an invalid entry appends nothing")
 	requireChain(t, all)
 }
+
+// testAuditBrief: a brief listing (AuditQuery.Brief) holds the entries a
+// full one holds, in the same pages and with the same filters, each with
+// only Seq, Timestamp, Action, ClientID, StackID, DriftID,
+// ApprovalRequired and ChangesMade.
+func testAuditBrief(ctx context.Context, t *testing.T, s store.Store) {
+	require.NoError(t, s.AppendAudit(ctx, []store.AuditEntry{
+		{Timestamp: at(0), Action: "drift_detected", ClientID: "acme", StackID: "shop", TriggeredBy: "reconciler:schedule",
+			Success: true, ReconciliationID: "r1", DriftID: "d1", ChangesMade: json.RawMessage(`{"first_seen": "2025-01-01T00:00:00Z"}`)},
+		{Timestamp: at(time.Second), Action: "heal_succeeded", ClientID: "acme", StackID: "shop", TriggeredBy: "approval:a1 by bob",
+			Success: true, ApprovalRequired: true, Approver: "bob", DriftID: "d1"},
+		{Timestamp: at(2 * time.Second), Action: "policy_changed", ClientID: "globex", TriggeredBy: "cli:carol"},
+		{Timestamp: at(3 * time.Second), Action: "drift_resolved", ClientID: "acme", StackID: "shop", DriftID: "d1"},
+	}))
+	for _, q := range []store.AuditQuery{
+		{}, {Limit: 1}, {Limit: 3}, {ClientID: "acme", Limit: 2}, {Until: at(3 * time.Second)}, {Since: at(time.Second), Action: "heal_succeeded"},
+	} {
+		full := allAudit(ctx, t, s, q)
+		q.Brief = true
+		brief := allAudit(ctx, t, s, q)
+		require.Len(t, brief, len(full), "%+v", q)
+		for i, e := range full {
+			want := store.AuditEntry{Seq: e.Seq, Timestamp: e.Timestamp, Action: e.Action, ClientID: e.ClientID, StackID: e.StackID,
+				DriftID: e.DriftID, ApprovalRequired: e.ApprovalRequired, ChangesMade: e.ChangesMade}
+			require.Equal(t, want, brief[i], "%+v: entry %d", q, i)
+		}
+	}
+}

@@ -94,6 +94,7 @@ func cases() []testCase {
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditInvalidChanges", testAuditInvalidChanges},
 		{"AuditHeads", testAuditHeads},
+		{"AuditBrief", testAuditBrief},
 		{"TokensAndAuditRetention", testTokenCases},
 		{"DataKeys", testDataKeys},       // payload_cases.go
 		{"PayloadRows", testPayloadRows}, // payload_cases.go

@@ -570,8 +570,7 @@
       h("td", {}, healCell(d)),
       h("td", {}, fmtTime(d.first_seen || d.detected_at)),
       h("td", { class: "evidence" }, evidenceCell(d)),
-      h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") :
-        h("button", { type: "button", "data-ack": d.id, onclick: () => ackDrift(c, d) }, "Acknowledge"))));
+      h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") : ackControl(c, d))));
 
     const passRows = (passes.items || []).map((p) => h("tr", { "data-pass": p.reconciliation_id },
       h("td", {}, fmtTime(p.started_at)),
@@ -704,10 +703,26 @@
     }
   }
 
-  async function ackDrift(c, d) {
+  // ackControl is a drift's acknowledge control: the reason (required by
+  // the API; it feeds the KPI report's false-positive rate) and a button.
+  function ackControl(c, d) {
+    const reason = h("select", { "data-ack-reason": d.id, "aria-label": "Reason" },
+      h("option", { value: "" }, "Reason…"),
+      h("option", { value: "false_positive" }, "False positive"),
+      h("option", { value: "accepted" }, "Accepted"),
+      h("option", { value: "fixed_by_hand" }, "Fixed by hand"));
+    const btn = h("button", { type: "button", "data-ack": d.id, onclick: () => ackDrift(c, d, reason.value) }, "Acknowledge");
+    return h("span", { class: "ack" }, reason, " ", btn);
+  }
+
+  async function ackDrift(c, d, reason) {
+    if (!reason) {
+      notice("Choose why the drift is acknowledged: false positive, accepted or fixed by hand.");
+      return;
+    }
     try {
-      await api("/v1/clients/" + enc(c) + "/drift/" + enc(d.id) + "/ack", { method: "POST", body: { by: "dashboard" } });
-      notice("Drift " + d.code + " on " + d.component + " acknowledged.");
+      await api("/v1/clients/" + enc(c) + "/drift/" + enc(d.id) + "/ack", { method: "POST", body: { by: "dashboard", reason } });
+      notice("Drift " + d.code + " on " + d.component + " acknowledged (" + reason.replace(/_/g, " ") + ").");
       markDirty(c, d.stack_id);
     } catch (err) {
       if (err.status !== 401) notice("Acknowledge failed: " + err.message);
