@@ -24,9 +24,6 @@ func (s *Store) AddAuditHead(_ context.Context, _ store.AuditHead) (bool, error)
 	return *new(bool), ErrIncomplete
 }
 
-// AppendAudit is not implemented yet: ErrIncomplete.
-func (s *Store) AppendAudit(_ context.Context, _ []store.AuditEntry) error { return ErrIncomplete }
-
 // AppendStream is not implemented yet: ErrIncomplete.
 func (s *Store) AppendStream(_ context.Context, _ []store.StreamEvent) error { return ErrIncomplete }
 
@@ -56,11 +53,6 @@ func (s *Store) ClaimHeals(_ context.Context, _ store.Claim) ([]store.HealAttemp
 // ClaimShards is not implemented yet: ErrIncomplete.
 func (s *Store) ClaimShards(_ context.Context, _ string, _ []int, _ time.Time, _ time.Duration) ([]store.Lease, error) {
 	return *new([]store.Lease), ErrIncomplete
-}
-
-// CommitPass is not implemented yet: ErrIncomplete.
-func (s *Store) CommitPass(_ context.Context, _ store.Pass) (store.StateRecord, error) {
-	return *new(store.StateRecord), ErrIncomplete
 }
 
 // CommitSubscriber is not implemented yet: ErrIncomplete.
@@ -202,11 +194,6 @@ func (s *Store) ListApprovals(_ context.Context, _ store.ApprovalQuery) ([]store
 	return *new([]store.Approval), *new(string), ErrIncomplete
 }
 
-// ListAudit is not implemented yet: ErrIncomplete.
-func (s *Store) ListAudit(_ context.Context, _ store.AuditQuery) ([]store.AuditEntry, string, error) {
-	return *new([]store.AuditEntry), *new(string), ErrIncomplete
-}
-
 // ListAuditHeads is not implemented yet: ErrIncomplete.
 func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.AuditHead, string, error) {
 	return *new([]store.AuditHead), *new(string), ErrIncomplete
@@ -215,11 +202,6 @@ func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.Audi
 // ListContent is not implemented yet: ErrIncomplete.
 func (s *Store) ListContent(_ context.Context, _ store.ContentQuery) ([]store.ContentItem, string, error) {
 	return *new([]store.ContentItem), *new(string), ErrIncomplete
-}
-
-// ListDrifts is not implemented yet: ErrIncomplete.
-func (s *Store) ListDrifts(_ context.Context, _ store.DriftQuery) ([]drift.Drift, error) {
-	return *new([]drift.Drift), ErrIncomplete
 }
 
 // ListEvents is not implemented yet: ErrIncomplete.

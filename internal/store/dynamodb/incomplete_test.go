@@ -1,14 +1,13 @@
 package dynamodb_test
 
 // incompleteCases are the conformance cases the driver does not pass yet
-// (docs/DEPLOYMENT.md lists them): each needs a method not implemented.
+// (docs/DEPLOYMENT.md lists them): each needs a method not implemented,
+// or a part of CommitPass not written yet (heals, approvals, fence,
+// stream, checked events). TestDynamoDBStore skips them, saying so.
 var incompleteCases = []string{
 	"AcknowledgeDrift",
 	"AuditAfter",
-	"AuditChain",
-	"AuditConcurrent",
 	"AuditHeads",
-	"AuditInvalidChanges",
 	"BatchLimits",
 	"ChannelSet",
 	"CommitPass",
@@ -46,14 +45,12 @@ var incompleteCases = []string{
 	"IngestEventsConcurrent",
 	"IngestEventsInvalid",
 	"InsertEventsDedupe",
-	"LastKnown",
 	"LeaseClaim",
 	"LeaseClaimConcurrent",
 	"LeaseHeartbeat",
 	"LeaseRelease",
 	"ListApprovals",
 	"ListContent",
-	"ListDrifts",
 	"ListEventsFilters",
 	"ListEventsLimits",
 	"ListEventsPagination",
