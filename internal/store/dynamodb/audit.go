@@ -131,7 +131,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	in := &dynamodb.QueryInput{TableName: aws.String(s.table(tData)), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(auditPK),
-			":from": str(auditSK(after + 1)), ":to": str(auditSK(1<<62))}}
+			":from": str(auditSK(after + 1)), ":to": str(auditSK(1 << 62))}}
 	var f filterExpr
 	f.eq("client_id", q.ClientID)
 	f.eq("action", q.Action)

@@ -24,15 +24,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	store "github.com/blackwellio/blackwell/internal/store"
 )
 
 // ErrIncomplete: the method is not implemented by this driver yet.
@@ -134,33 +133,34 @@ func Open(ctx context.Context, raw string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return OpenWith(ctx, NewClient(ctx, cfg), cfg)
+	client, err := NewClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return OpenWith(ctx, client, cfg)
 }
 
-// NewClient is the SDK client for cfg: credentials from the default chain
-// (static test credentials against an explicit endpoint when none are
-// set), the standard retryer.
-func NewClient(ctx context.Context, cfg Config) *dynamodb.Client {
-	opts := dynamodb.Options{
-		Region:      cfg.Region,
-		Retryer:     retry.NewStandard(),
-		Credentials: defaultCredentials(ctx, cfg),
+// NewClient is the SDK client for cfg: credentials from the SDK's
+// default chain (environment, shared files, the Lambda, ECS or EC2 role),
+// or static ones against an explicit endpoint when the chain has none
+// (a local peer checks only that requests are signed); the standard
+// retryer. optFns adjust it (tests inject an HTTP client).
+func NewClient(ctx context.Context, cfg Config, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.Region),
+		config.WithRetryer(func() aws.Retryer { return retry.NewStandard() }))
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
 	}
 	if cfg.Endpoint != "" {
-		opts.BaseEndpoint = aws.String(cfg.Endpoint)
+		if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+			awsCfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
 	}
-	return dynamodb.New(opts)
-}
-
-func defaultCredentials(ctx context.Context, cfg Config) aws.CredentialsProvider {
-	if id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
-		return credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN"))
-	}
-	if cfg.Endpoint != "" {
-		// A local peer (dynalite) checks only that requests are signed.
-		return credentials.NewStaticCredentialsProvider("local", "local", "")
-	}
-	return aws.AnonymousCredentials{}
+	return dynamodb.NewFromConfig(awsCfg, append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	}}, optFns...)...), nil
 }
 
 // OpenWith opens the store on a client of the caller's (tests inject
@@ -202,6 +202,3 @@ func Redact(raw string) string {
 	return "dynamodb://" + c.Prefix + "?region=" + c.Region
 }
 
-func trimSpace(s string) string { return strings.TrimSpace(s) }
-
-var _ = store.ErrNotFound

@@ -24,7 +24,9 @@ func newTestStore(t testing.TB) *dyn.Store {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	cfg := dyn.Config{Prefix: "t" + hex.EncodeToString(b) + "-", Region: "us-east-1", Endpoint: dynalitetest.Endpoint(t)}
-	s, err := dyn.OpenWith(ctx, dynalitetest.NewTxAPI(dyn.NewClient(ctx, cfg)), cfg)
+	client, err := dyn.NewClient(ctx, cfg)
+	require.NoError(t, err)
+	s, err := dyn.OpenWith(ctx, dynalitetest.NewTxAPI(client), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -51,4 +53,13 @@ func incomplete(name string) bool {
 		}
 	}
 	return false
+}
+
+// reopen is a store on base's tables through the API wrap makes of
+// base's.
+func reopen(t *testing.T, base *dyn.Store, wrap func(dyn.API) dyn.API) *dyn.Store {
+	t.Helper()
+	s, err := dyn.OpenWith(context.Background(), wrap(base.API()), base.Config())
+	require.NoError(t, err)
+	return s
 }

@@ -60,6 +60,13 @@ var (
 func Endpoint(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
+		// dynalite checks only that requests are signed: test credentials,
+		// and no wait on an instance metadata service that is not there.
+		for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_EC2_METADATA_DISABLED": "true"} {
+			if os.Getenv(k) == "" {
+				os.Setenv(k, v)
+			}
+		}
 		if u := os.Getenv("BLACKWELL_TEST_DYNAMODB"); u != "" {
 			endpoint = u
 			return
