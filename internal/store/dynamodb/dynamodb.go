@@ -31,7 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 )
 
 // ErrIncomplete: the method is not implemented by this driver yet.
@@ -201,4 +200,3 @@ func Redact(raw string) string {
 	}
 	return "dynamodb://" + c.Prefix + "?region=" + c.Region
 }
-
