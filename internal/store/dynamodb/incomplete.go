@@ -90,11 +90,6 @@ func (s *Store) DeleteContent(_ context.Context, _ store.ContentErase) (int, err
 	return *new(int), ErrIncomplete
 }
 
-// DeleteExpiredEvents is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteExpiredEvents(_ context.Context, _ time.Time, _ int) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
 // DeleteOutbox is not implemented yet: ErrIncomplete.
 func (s *Store) DeleteOutbox(_ context.Context, _ []string) error { return ErrIncomplete }
 
@@ -116,11 +111,6 @@ func (s *Store) DeleteStack(_ context.Context, _ store.StackDeletion) (store.Sta
 // DriftReturns is not implemented yet: ErrIncomplete.
 func (s *Store) DriftReturns(_ context.Context, _ string, _ string, _ time.Time) (map[string]int, error) {
 	return *new(map[string]int), ErrIncomplete
-}
-
-// EventActivity is not implemented yet: ErrIncomplete.
-func (s *Store) EventActivity(_ context.Context, _ string, _ string, _ time.Time) (store.ActivityReport, error) {
-	return *new(store.ActivityReport), ErrIncomplete
 }
 
 // ExpireApprovals is not implemented yet: ErrIncomplete.
@@ -171,16 +161,6 @@ func (s *Store) ImportRows(_ context.Context, _ []store.Table, _ func(func(store
 	return ErrIncomplete
 }
 
-// IngestEvents is not implemented yet: ErrIncomplete.
-func (s *Store) IngestEvents(_ context.Context, _ []store.IngestEvent) ([]bool, error) {
-	return *new([]bool), ErrIncomplete
-}
-
-// InsertEvents is not implemented yet: ErrIncomplete.
-func (s *Store) InsertEvents(_ context.Context, _ []store.Event) ([]bool, error) {
-	return *new([]bool), ErrIncomplete
-}
-
 // LatestAuditHead is not implemented yet: ErrIncomplete.
 func (s *Store) LatestAuditHead(_ context.Context, _ string) (store.AuditHead, error) {
 	return *new(store.AuditHead), ErrIncomplete
@@ -197,16 +177,6 @@ func (s *Store) ListApprovals(_ context.Context, _ store.ApprovalQuery) ([]store
 // ListAuditHeads is not implemented yet: ErrIncomplete.
 func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.AuditHead, string, error) {
 	return *new([]store.AuditHead), *new(string), ErrIncomplete
-}
-
-// ListContent is not implemented yet: ErrIncomplete.
-func (s *Store) ListContent(_ context.Context, _ store.ContentQuery) ([]store.ContentItem, string, error) {
-	return *new([]store.ContentItem), *new(string), ErrIncomplete
-}
-
-// ListEvents is not implemented yet: ErrIncomplete.
-func (s *Store) ListEvents(_ context.Context, _ store.EventQuery) ([]store.Event, string, error) {
-	return *new([]store.Event), *new(string), ErrIncomplete
 }
 
 // ListForecasts is not implemented yet: ErrIncomplete.
@@ -236,11 +206,6 @@ func (s *Store) ListTokens(_ context.Context) ([]store.Token, error) {
 
 // ListenTriggers is not implemented yet: ErrIncomplete.
 func (s *Store) ListenTriggers(_ context.Context, _ func(string, string)) error { return ErrIncomplete }
-
-// LoadPass is not implemented yet: ErrIncomplete.
-func (s *Store) LoadPass(_ context.Context, _ string, _ string, _ time.Time) (store.PassInput, error) {
-	return *new(store.PassInput), ErrIncomplete
-}
 
 // NotifyTriggers is not implemented yet: ErrIncomplete.
 func (s *Store) NotifyTriggers(_ context.Context, _ []string, _ string) error { return ErrIncomplete }

@@ -85,7 +85,7 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 // errPassIncomplete: CommitPass of a pass with parts the driver does not
 // write yet (heal attempts, approvals, a fence, stream events, checked
 // events).
-var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals, a fence, stream events or checked events", ErrIncomplete)
+var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals, a fence or stream events", ErrIncomplete)
 
 // CommitPass writes a pass in one transaction, conditional on the state's
 // revision and on the audit chain's head: state, drifts (those no longer
@@ -94,7 +94,7 @@ var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals, a fen
 // is refused whole with ErrTooLarge, never split.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	if len(p.Heals)+len(p.HealUpdates)+len(p.Approvals)+len(p.RetiredApprovals)+len(p.Stream) > 0 || p.Fence != nil || p.CheckedThrough != "" {
+	if len(p.Heals)+len(p.HealUpdates)+len(p.Approvals)+len(p.RetiredApprovals)+len(p.Stream) > 0 || p.Fence != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, errPassIncomplete)
 	}
 	r, err := store.CheckPassResult(p)
@@ -118,6 +118,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 		}
 		copy(p.Audit, entries)
+		if err := s.markChecked(ctx, p.State.ClientID, p.State.StackID, p.CheckedThrough); err != nil {
+			return out, fmt.Errorf("commit pass %s: the pass is committed, its events are not all marked checked (the next pass reads them again): %w", key, err)
+		}
 		return out, nil
 	}
 	return store.StateRecord{}, fmt.Errorf("commit pass %s: %w: the audit head moved %d times", key, store.ErrConflict, auditRetries)

@@ -264,3 +264,10 @@ func keyString(key map[string]types.AttributeValue) string {
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
 }
+
+// BatchGetItem reads under the shared lock.
+func (a *TxAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.API.BatchGetItem(ctx, in, o...)
+}
