@@ -60,9 +60,9 @@ func translate(err error) error {
 	}
 	var tc *types.TransactionCanceledException
 	if errors.As(err, &tc) {
-		for _, r := range tc.CancellationReasons {
+		for i, r := range tc.CancellationReasons {
 			if c := deref(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
-				return fmt.Errorf("%w: %v", store.ErrConflict, err)
+				return &txConflict{index: i, err: err}
 			}
 		}
 	}
@@ -110,4 +110,27 @@ func (s *Store) scanAll(ctx context.Context, in *dynamodb.ScanInput) ([]map[stri
 		}
 		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
+}
+
+// txConflict is a transaction cancelled for the condition of (or a
+// concurrent transaction on) its write number index: store.ErrConflict.
+type txConflict struct {
+	index int
+	err   error
+}
+
+func (e *txConflict) Error() string {
+	return fmt.Sprintf("%v: write %d: %v", store.ErrConflict, e.index, e.err)
+}
+func (e *txConflict) Is(target error) bool { return target == store.ErrConflict }
+func (e *txConflict) Unwrap() error        { return e.err }
+
+// conflictAt returns the index of the write a transaction was cancelled
+// for, or -1.
+func conflictAt(err error) int {
+	var c *txConflict
+	if errors.As(err, &c) {
+		return c.index
+	}
+	return -1
 }

@@ -14,11 +14,6 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// AcknowledgeDrift is not implemented yet: ErrIncomplete.
-func (s *Store) AcknowledgeDrift(_ context.Context, _ store.Acknowledge) (drift.Drift, error) {
-	return *new(drift.Drift), ErrIncomplete
-}
-
 // AddAuditHead is not implemented yet: ErrIncomplete.
 func (s *Store) AddAuditHead(_ context.Context, _ store.AuditHead) (bool, error) {
 	return *new(bool), ErrIncomplete
@@ -92,11 +87,6 @@ func (s *Store) DeleteContent(_ context.Context, _ store.ContentErase) (int, err
 
 // DeleteOutbox is not implemented yet: ErrIncomplete.
 func (s *Store) DeleteOutbox(_ context.Context, _ []string) error { return ErrIncomplete }
-
-// DeleteReconciliations is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteReconciliations(_ context.Context, _ store.HistoryPrune, _ int) (int, error) {
-	return *new(int), ErrIncomplete
-}
 
 // DeleteRows is not implemented yet: ErrIncomplete.
 func (s *Store) DeleteRows(_ context.Context, _ store.PayloadTable, _ []string) (int, error) {
@@ -192,11 +182,6 @@ func (s *Store) ListHeals(_ context.Context, _ store.HealQuery) ([]store.HealAtt
 // ListLeases is not implemented yet: ErrIncomplete.
 func (s *Store) ListLeases(_ context.Context) ([]store.Lease, error) {
 	return *new([]store.Lease), ErrIncomplete
-}
-
-// ListReconciliations is not implemented yet: ErrIncomplete.
-func (s *Store) ListReconciliations(_ context.Context, _ string, _ string, _ string, _ int) ([]store.ReconciliationResult, string, error) {
-	return *new([]store.ReconciliationResult), *new(string), ErrIncomplete
 }
 
 // ListTokens is not implemented yet: ErrIncomplete.

@@ -32,6 +32,7 @@ func driftItem(d drift.Drift) (map[string]types.AttributeValue, error) {
 	it := driftKey(d.ClientID, d.StackID, d.ID)
 	it["doc"] = str(string(doc))
 	it["open"] = &types.AttributeValueMemberBOOL{Value: d.ResolvedAt == nil}
+	it["drift_id"] = str(d.ID)
 	return it, checkItem("drift "+d.ID, it)
 }
 
@@ -158,8 +159,8 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 	t.put(s.table(tData), res, "attribute_not_exists(pk)", nil)
 	// A reconciliation id is unique across the store: its own item,
 	// written only if absent, holds it.
-	t.put(s.table(tData), map[string]types.AttributeValue{"pk": str("RID/" + r.ReconciliationID), "sk": str("-"),
-		"client_id": str(r.ClientID), "stack_id": str(r.StackID)}, "attribute_not_exists(pk)", nil)
+	rid := len(t.items)
+	t.put(s.table(tData), ridItem(r), "attribute_not_exists(pk)", nil)
 	var entries []store.AuditEntry
 	if len(p.Audit) > 0 {
 		if entries, err = s.chainAudit(ctx, &t, p.Audit); err != nil {
@@ -167,13 +168,22 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 		}
 	}
 	err = s.commit(ctx, "write", &t)
-	if errors.Is(err, store.ErrConflict) {
-		now, gerr := s.GetState(ctx, p.State.ClientID, p.State.StackID)
-		if gerr == nil && now.Revision == cur.Revision && len(p.Audit) > 0 {
-			return store.StateRecord{}, nil, errHeadMoved
-		}
+	switch at := conflictAt(err); {
+	case at == 0:
+		return store.StateRecord{}, nil, fmt.Errorf("revision %d: %w", p.State.Revision, store.ErrConflict)
+	case at == rid:
+		return store.StateRecord{}, nil, fmt.Errorf("reconciliation id %s is stored already: %w", r.ReconciliationID, store.ErrConflict)
+	case at > 0:
+		// A drift acknowledged or the audit head moved since they were
+		// read: read them again.
+		return store.StateRecord{}, nil, errHeadMoved
 	}
 	return out, entries, err
+}
+
+func ridItem(r store.ReconciliationResult) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str("RID/" + r.ReconciliationID), "sk": str("-"),
+		"client_id": str(r.ClientID), "stack_id": str(r.StackID)}
 }
 
 // passDrifts adds the pass's drifts to t, and resolves the stack's open
@@ -184,8 +194,22 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 		return fmt.Errorf("read drifts: %w", err)
 	}
 	stored := map[string]drift.Drift{}
+	docs := map[string]string{}
 	for _, d := range open {
 		stored[d.ID] = d
+		it, err := driftItem(d)
+		if err != nil {
+			return err
+		}
+		docs[d.ID] = getS(it, "doc")
+	}
+	// Each write is conditional on the drift being as read: an
+	// acknowledgement in between makes the pass read again.
+	cond := func(id string) (string, map[string]types.AttributeValue) {
+		if doc, ok := docs[id]; ok {
+			return "doc = :doc", map[string]types.AttributeValue{":doc": str(doc)}
+		}
+		return "attribute_not_exists(pk) OR #open = :f", nil
 	}
 	for _, d := range p.Drifts {
 		if old, ok := stored[d.ID]; ok && old.Acknowledged {
@@ -196,7 +220,8 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 		if err != nil {
 			return err
 		}
-		t.put(s.table(tData), it, "", nil)
+		c, vals := cond(d.ID)
+		t.putNamed(s.table(tData), it, c, vals)
 	}
 	at := store.Truncate(r.CompletedAt)
 	for _, d := range stored {
@@ -205,7 +230,8 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 		if err != nil {
 			return err
 		}
-		t.put(s.table(tData), it, "", nil)
+		c, vals := cond(d.ID)
+		t.putNamed(s.table(tData), it, c, vals)
 	}
 	return nil
 }

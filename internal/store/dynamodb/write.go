@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -89,6 +90,20 @@ func (t *txn) put(table string, it map[string]types.AttributeValue, cond string,
 	}
 	t.items = append(t.items, types.TransactWriteItem{Put: p})
 	t.bytes += itemSize(it)
+}
+
+// putNamed is put with a condition that may name "#open" (a reserved
+// word) and compare it with ":f" (false).
+func (t *txn) putNamed(table string, it map[string]types.AttributeValue, cond string, vals map[string]types.AttributeValue) {
+	t.put(table, it, cond, vals)
+	p := t.items[len(t.items)-1].Put
+	if strings.Contains(cond, "#open") {
+		p.ExpressionAttributeNames = map[string]string{"#open": "open"}
+		if p.ExpressionAttributeValues == nil {
+			p.ExpressionAttributeValues = map[string]types.AttributeValue{}
+		}
+		p.ExpressionAttributeValues[":f"] = &types.AttributeValueMemberBOOL{Value: false}
+	}
 }
 
 func (t *txn) update(u *types.Update) {
