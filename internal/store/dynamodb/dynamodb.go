@@ -31,6 +31,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // ErrIncomplete: the method is not implemented by this driver yet.
@@ -118,6 +120,8 @@ type Store struct {
 	now func() time.Time
 	// counted: every call the driver makes, by operation (PERFORMANCE.md).
 	calls *callCounter
+	// triggers: NotifyTriggers to ListenTriggers, in this process.
+	triggers store.TriggerHub
 }
 
 // Open opens (and migrates: creates the tables missing) the store a

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -120,4 +121,38 @@ func TestItemOverLimitIsRefused(t *testing.T) {
 
 	_, err = s.UpdateState(ctx, func() store.StateRecord { r := rec; r.LastError = string(big); return r }())
 	require.ErrorIs(t, err, dyn.ErrTooLarge)
+}
+
+// TestCommitPassFence: a pass fenced by a lease that is not the shard's
+// current one (another epoch, or expired when it completes) writes
+// nothing and fails with store.ErrFenced. (The shared CommitPassFenced
+// case also needs heals, not implemented yet.)
+func TestCommitPassFence(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	_, err := s.ApplyDesired(ctx, []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: json.RawMessage(`{}`)}})
+	require.NoError(t, err)
+	rec, err := s.GetState(ctx, "acme", "shop")
+	require.NoError(t, err)
+	shard := store.ShardOf("acme", "shop")
+	now := time.Now()
+	leases, err := s.ClaimShards(ctx, "r1", []int{shard}, now, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, leases, 1)
+	l := leases[0]
+	pass := func(id string, f store.Fence, completed time.Time) error {
+		_, err := s.CommitPass(ctx, store.Pass{State: rec, Fence: &f,
+			Result: store.ReconciliationResult{ReconciliationID: id, StartedAt: completed, CompletedAt: completed, Status: store.ResultSuccess}})
+		return err
+	}
+	require.ErrorIs(t, pass("stale", store.Fence{Shard: shard, Owner: "r1", Epoch: l.Epoch - 1}, now), store.ErrFenced)
+	require.ErrorIs(t, pass("other", store.Fence{Shard: shard, Owner: "r2", Epoch: l.Epoch}, now), store.ErrFenced)
+	require.ErrorIs(t, pass("late", store.Fence{Shard: shard, Owner: "r1", Epoch: l.Epoch}, now.Add(time.Hour)), store.ErrFenced)
+	got, err := s.GetState(ctx, "acme", "shop")
+	require.NoError(t, err)
+	require.Equal(t, rec.Revision, got.Revision, "nothing written")
+	rs, _, err := s.ListReconciliations(ctx, "acme", "", "", 0)
+	require.NoError(t, err)
+	require.Empty(t, rs)
+	require.NoError(t, pass("ok", store.Fence{Shard: shard, Owner: "r1", Epoch: l.Epoch}, now))
 }

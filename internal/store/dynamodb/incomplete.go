@@ -45,11 +45,6 @@ func (s *Store) ClaimHeals(_ context.Context, _ store.Claim) ([]store.HealAttemp
 	return *new([]store.HealAttempt), ErrIncomplete
 }
 
-// ClaimShards is not implemented yet: ErrIncomplete.
-func (s *Store) ClaimShards(_ context.Context, _ string, _ []int, _ time.Time, _ time.Duration) ([]store.Lease, error) {
-	return *new([]store.Lease), ErrIncomplete
-}
-
 // CommitSubscriber is not implemented yet: ErrIncomplete.
 func (s *Store) CommitSubscriber(_ context.Context, _ store.SubscriberCommit) error {
 	return ErrIncomplete
@@ -141,11 +136,6 @@ func (s *Store) GetToken(_ context.Context, _ string) (store.Token, error) {
 // HasTokens is not implemented yet: ErrIncomplete.
 func (s *Store) HasTokens(_ context.Context) (bool, error) { return *new(bool), ErrIncomplete }
 
-// Heartbeat is not implemented yet: ErrIncomplete.
-func (s *Store) Heartbeat(_ context.Context, _ string, _ time.Time, _ time.Duration) ([]store.Replica, error) {
-	return *new([]store.Replica), ErrIncomplete
-}
-
 // ImportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ImportRows(_ context.Context, _ []store.Table, _ func(func(store.Table, []interface{}) error) error) error {
 	return ErrIncomplete
@@ -155,9 +145,6 @@ func (s *Store) ImportRows(_ context.Context, _ []store.Table, _ func(func(store
 func (s *Store) LatestAuditHead(_ context.Context, _ string) (store.AuditHead, error) {
 	return *new(store.AuditHead), ErrIncomplete
 }
-
-// LeaveReplica is not implemented yet: ErrIncomplete.
-func (s *Store) LeaveReplica(_ context.Context, _ string) error { return ErrIncomplete }
 
 // ListApprovals is not implemented yet: ErrIncomplete.
 func (s *Store) ListApprovals(_ context.Context, _ store.ApprovalQuery) ([]store.Approval, string, error) {
@@ -179,21 +166,10 @@ func (s *Store) ListHeals(_ context.Context, _ store.HealQuery) ([]store.HealAtt
 	return *new([]store.HealAttempt), *new(string), ErrIncomplete
 }
 
-// ListLeases is not implemented yet: ErrIncomplete.
-func (s *Store) ListLeases(_ context.Context) ([]store.Lease, error) {
-	return *new([]store.Lease), ErrIncomplete
-}
-
 // ListTokens is not implemented yet: ErrIncomplete.
 func (s *Store) ListTokens(_ context.Context) ([]store.Token, error) {
 	return *new([]store.Token), ErrIncomplete
 }
-
-// ListenTriggers is not implemented yet: ErrIncomplete.
-func (s *Store) ListenTriggers(_ context.Context, _ func(string, string)) error { return ErrIncomplete }
-
-// NotifyTriggers is not implemented yet: ErrIncomplete.
-func (s *Store) NotifyTriggers(_ context.Context, _ []string, _ string) error { return ErrIncomplete }
 
 // OpenDriftCounts is not implemented yet: ErrIncomplete.
 func (s *Store) OpenDriftCounts(_ context.Context, _ string, _ int) ([]store.DriftCount, error) {
@@ -242,9 +218,6 @@ func (s *Store) RecentDrifts(_ context.Context, _ store.RecentQuery) ([]drift.Dr
 func (s *Store) RecentHeals(_ context.Context, _ store.RecentQuery) ([]store.HealAttempt, error) {
 	return *new([]store.HealAttempt), ErrIncomplete
 }
-
-// ReleaseShards is not implemented yet: ErrIncomplete.
-func (s *Store) ReleaseShards(_ context.Context, _ string, _ []int) error { return ErrIncomplete }
 
 // RevokeToken is not implemented yet: ErrIncomplete.
 func (s *Store) RevokeToken(_ context.Context, _ string, _ time.Time, _ []store.AuditEntry) (store.Token, error) {

@@ -86,7 +86,7 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 // errPassIncomplete: CommitPass of a pass with parts the driver does not
 // write yet (heal attempts, approvals, a fence, stream events, checked
 // events).
-var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals, a fence or stream events", ErrIncomplete)
+var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals or stream events", ErrIncomplete)
 
 // CommitPass writes a pass in one transaction, conditional on the state's
 // revision and on the audit chain's head: state, drifts (those no longer
@@ -95,7 +95,7 @@ var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals, a fen
 // is refused whole with ErrTooLarge, never split.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	if len(p.Heals)+len(p.HealUpdates)+len(p.Approvals)+len(p.RetiredApprovals)+len(p.Stream) > 0 || p.Fence != nil {
+	if len(p.Heals)+len(p.HealUpdates)+len(p.Approvals)+len(p.RetiredApprovals)+len(p.Stream) > 0 {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, errPassIncomplete)
 	}
 	r, err := store.CheckPassResult(p)
@@ -149,6 +149,11 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 	if err := putState(&t, s.table(tState), out, cur.Revision); err != nil {
 		return store.StateRecord{}, nil, err
 	}
+	fence := -1
+	if p.Fence != nil {
+		fence = len(t.items)
+		t.check(s.fenceCheck(p.Fence, r.CompletedAt))
+	}
 	if err := s.passDrifts(ctx, &t, p, r); err != nil {
 		return store.StateRecord{}, nil, err
 	}
@@ -171,6 +176,8 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 	switch at := conflictAt(err); {
 	case at == 0:
 		return store.StateRecord{}, nil, fmt.Errorf("revision %d: %w", p.State.Revision, store.ErrConflict)
+	case at == fence:
+		return store.StateRecord{}, nil, fmt.Errorf("shard %d epoch %d of %s: %w", p.Fence.Shard, p.Fence.Epoch, p.Fence.Owner, store.ErrFenced)
 	case at == rid:
 		return store.StateRecord{}, nil, fmt.Errorf("reconciliation id %s is stored already: %w", r.ReconciliationID, store.ErrConflict)
 	case at > 0:
