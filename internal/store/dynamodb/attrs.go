@@ -134,3 +134,17 @@ func conflictAt(err error) int {
 	}
 	return -1
 }
+
+func str2(s string) *string { return &s }
+
+// getItem reads one item of the data table, strongly consistent; nil
+// when there is none.
+func (s *Store) getItem(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: str2(s.table(tData)), Key: key, ConsistentRead: boolPtr(true)})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+func boolPtr(b bool) *bool { return &b }

@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/blackwellio/blackwell/internal/store"
 )
 
 // filterExpr builds a query's FilterExpression from conditions.
@@ -57,4 +59,34 @@ func (f *filterExpr) apply(in *dynamodb.QueryInput) {
 	for k, v := range f.vals {
 		in.ExpressionAttributeValues[k] = v
 	}
+}
+
+// in adds attr IN (values...).
+func (f *filterExpr) in(attr string, values any) {
+	var vs []string
+	switch v := values.(type) {
+	case []store.HealStatus:
+		for _, x := range v {
+			vs = append(vs, string(x))
+		}
+	case []store.ApprovalStatus:
+		for _, x := range v {
+			vs = append(vs, string(x))
+		}
+	}
+	n := len(f.conds)
+	var names []string
+	if f.vals == nil {
+		f.vals = map[string]types.AttributeValue{}
+	}
+	for i, v := range vs {
+		k := fmt.Sprintf(":in%d_%d", n, i)
+		names = append(names, k)
+		f.vals[k] = str(v)
+	}
+	if f.names == nil {
+		f.names = map[string]string{}
+	}
+	f.names[fmt.Sprintf("#in%d", n)] = attr
+	f.conds = append(f.conds, fmt.Sprintf("#in%d IN (%s)", n, strings.Join(names, ", ")))
 }

@@ -40,11 +40,6 @@ func (s *Store) AuditCheckpoint(_ context.Context) (store.AuditCheckpoint, error
 // AuditHead is not implemented yet: ErrIncomplete.
 func (s *Store) AuditHead(_ context.Context) (int64, error) { return *new(int64), ErrIncomplete }
 
-// ClaimHeals is not implemented yet: ErrIncomplete.
-func (s *Store) ClaimHeals(_ context.Context, _ store.Claim) ([]store.HealAttempt, error) {
-	return *new([]store.HealAttempt), ErrIncomplete
-}
-
 // CommitSubscriber is not implemented yet: ErrIncomplete.
 func (s *Store) CommitSubscriber(_ context.Context, _ store.SubscriberCommit) error {
 	return ErrIncomplete
@@ -70,11 +65,6 @@ func (s *Store) DataKeys(_ context.Context) ([]store.DataKey, error) {
 	return *new([]store.DataKey), ErrIncomplete
 }
 
-// DecideApproval is not implemented yet: ErrIncomplete.
-func (s *Store) DecideApproval(_ context.Context, _ store.ApprovalDecision) (store.Approval, error) {
-	return *new(store.Approval), ErrIncomplete
-}
-
 // DeleteContent is not implemented yet: ErrIncomplete.
 func (s *Store) DeleteContent(_ context.Context, _ store.ContentErase) (int, error) {
 	return *new(int), ErrIncomplete
@@ -93,29 +83,9 @@ func (s *Store) DeleteStack(_ context.Context, _ store.StackDeletion) (store.Sta
 	return *new(store.StackDeleted), ErrIncomplete
 }
 
-// DriftReturns is not implemented yet: ErrIncomplete.
-func (s *Store) DriftReturns(_ context.Context, _ string, _ string, _ time.Time) (map[string]int, error) {
-	return *new(map[string]int), ErrIncomplete
-}
-
-// ExpireApprovals is not implemented yet: ErrIncomplete.
-func (s *Store) ExpireApprovals(_ context.Context, _ time.Time, _ int) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
 // ExportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ExportRows(_ context.Context, _ []store.Table, _ func(store.Table, []interface{}) error) error {
 	return ErrIncomplete
-}
-
-// FinishHeal is not implemented yet: ErrIncomplete.
-func (s *Store) FinishHeal(_ context.Context, _ store.FinishHeal) (store.HealAttempt, error) {
-	return *new(store.HealAttempt), ErrIncomplete
-}
-
-// GetApproval is not implemented yet: ErrIncomplete.
-func (s *Store) GetApproval(_ context.Context, _ string) (store.Approval, error) {
-	return *new(store.Approval), ErrIncomplete
 }
 
 // GetChannelSet is not implemented yet: ErrIncomplete.
@@ -146,11 +116,6 @@ func (s *Store) LatestAuditHead(_ context.Context, _ string) (store.AuditHead, e
 	return *new(store.AuditHead), ErrIncomplete
 }
 
-// ListApprovals is not implemented yet: ErrIncomplete.
-func (s *Store) ListApprovals(_ context.Context, _ store.ApprovalQuery) ([]store.Approval, string, error) {
-	return *new([]store.Approval), *new(string), ErrIncomplete
-}
-
 // ListAuditHeads is not implemented yet: ErrIncomplete.
 func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.AuditHead, string, error) {
 	return *new([]store.AuditHead), *new(string), ErrIncomplete
@@ -159,11 +124,6 @@ func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.Audi
 // ListForecasts is not implemented yet: ErrIncomplete.
 func (s *Store) ListForecasts(_ context.Context, _ store.ForecastQuery) ([]forecast.Forecast, string, error) {
 	return *new([]forecast.Forecast), *new(string), ErrIncomplete
-}
-
-// ListHeals is not implemented yet: ErrIncomplete.
-func (s *Store) ListHeals(_ context.Context, _ store.HealQuery) ([]store.HealAttempt, string, error) {
-	return *new([]store.HealAttempt), *new(string), ErrIncomplete
 }
 
 // ListTokens is not implemented yet: ErrIncomplete.

@@ -83,19 +83,20 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 	return out, nil
 }
 
-// errPassIncomplete: CommitPass of a pass with parts the driver does not
-// write yet (heal attempts, approvals, a fence, stream events, checked
-// events).
-var errPassIncomplete = fmt.Errorf("%w: commit pass with heals, approvals or stream events", ErrIncomplete)
+// errPassIncomplete: CommitPass of a pass with stream events, which the
+// driver does not write yet.
+var errPassIncomplete = fmt.Errorf("%w: commit pass with stream events", ErrIncomplete)
 
 // CommitPass writes a pass in one transaction, conditional on the state's
-// revision and on the audit chain's head: state, drifts (those no longer
-// open resolved), result, audit entries. The transaction holds one write
+// revision, the shard's lease (Fence), the audit chain's head and every
+// record it read: state, drifts (those no longer open resolved, returns
+// recorded), result, audit entries, heal attempts and verdicts, approval
+// requests; then marks the events it saw checked (markChecked). The transaction holds one write
 // per item; a pass that needs more than TransactWriteItems' 100 (or 4 MB)
 // is refused whole with ErrTooLarge, never split.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	if len(p.Heals)+len(p.HealUpdates)+len(p.Approvals)+len(p.RetiredApprovals)+len(p.Stream) > 0 {
+	if len(p.Stream) > 0 {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, errPassIncomplete)
 	}
 	r, err := store.CheckPassResult(p)
@@ -157,6 +158,10 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 	if err := s.passDrifts(ctx, &t, p, r); err != nil {
 		return store.StateRecord{}, nil, err
 	}
+	groups, err := s.passHeals(ctx, &t, p)
+	if err != nil {
+		return store.StateRecord{}, nil, err
+	}
 	res, err := resultItem(r)
 	if err != nil {
 		return store.StateRecord{}, nil, err
@@ -172,11 +177,17 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 			return store.StateRecord{}, nil, err
 		}
 	}
+	later := packGroups(&t, groups)
 	err = s.commit(ctx, "write", &t)
+	if err == nil && len(later) > 0 {
+		if err := s.commitLater(ctx, p, later); err != nil {
+			return store.StateRecord{}, nil, err
+		}
+	}
 	switch at := conflictAt(err); {
 	case at == 0:
 		return store.StateRecord{}, nil, fmt.Errorf("revision %d: %w", p.State.Revision, store.ErrConflict)
-	case at == fence:
+	case at >= 0 && at == fence:
 		return store.StateRecord{}, nil, fmt.Errorf("shard %d epoch %d of %s: %w", p.Fence.Shard, p.Fence.Epoch, p.Fence.Owner, store.ErrFenced)
 	case at == rid:
 		return store.StateRecord{}, nil, fmt.Errorf("reconciliation id %s is stored already: %w", r.ReconciliationID, store.ErrConflict)
@@ -193,52 +204,61 @@ func ridItem(r store.ReconciliationResult) map[string]types.AttributeValue {
 		"client_id": str(r.ClientID), "stack_id": str(r.StackID)}
 }
 
-// passDrifts adds the pass's drifts to t, and resolves the stack's open
-// drifts the pass no longer lists. An open drift stays acknowledged.
+// passDrifts adds the pass's drifts to t, resolves the stack's open
+// drifts the pass no longer lists, and records a return for each drift
+// stored resolved that the pass reports open. An open drift stays
+// acknowledged. Each write is conditional on the drift being as read: an
+// acknowledgement in between makes the pass read again.
 func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.ReconciliationResult) error {
-	open, err := s.stackDrifts(ctx, p.State.ClientID, p.State.StackID, false)
+	all, err := s.stackDrifts(ctx, p.State.ClientID, p.State.StackID, true)
 	if err != nil {
 		return fmt.Errorf("read drifts: %w", err)
 	}
-	stored := map[string]drift.Drift{}
+	open := map[string]drift.Drift{}
+	known := map[string]drift.Drift{}
 	docs := map[string]string{}
-	for _, d := range open {
-		stored[d.ID] = d
+	for _, d := range all {
+		known[d.ID] = d
+		if d.ResolvedAt == nil {
+			open[d.ID] = d
+		}
 		it, err := driftItem(d)
 		if err != nil {
 			return err
 		}
 		docs[d.ID] = getS(it, "doc")
 	}
-	// Each write is conditional on the drift being as read: an
-	// acknowledgement in between makes the pass read again.
-	cond := func(id string) (string, map[string]types.AttributeValue) {
-		if doc, ok := docs[id]; ok {
-			return "doc = :doc", map[string]types.AttributeValue{":doc": str(doc)}
-		}
-		return "attribute_not_exists(pk) OR #open = :f", nil
-	}
-	for _, d := range p.Drifts {
-		if old, ok := stored[d.ID]; ok && old.Acknowledged {
-			d.Acknowledged, d.AcknowledgedBy = true, old.AcknowledgedBy
-		}
-		delete(stored, d.ID)
+	put := func(d drift.Drift) error {
 		it, err := driftItem(d)
 		if err != nil {
 			return err
 		}
-		c, vals := cond(d.ID)
-		t.putNamed(s.table(tData), it, c, vals)
+		if doc, ok := docs[d.ID]; ok {
+			t.put(s.table(tData), it, "doc = :doc", map[string]types.AttributeValue{":doc": str(doc)})
+		} else {
+			t.put(s.table(tData), it, "attribute_not_exists(pk)", nil)
+		}
+		return nil
 	}
 	at := store.Truncate(r.CompletedAt)
-	for _, d := range stored {
-		d.ResolvedAt = &at
-		it, err := driftItem(d)
-		if err != nil {
+	for _, d := range p.Drifts {
+		if old, ok := open[d.ID]; ok && old.Acknowledged {
+			d.Acknowledged, d.AcknowledgedBy = true, old.AcknowledgedBy
+		}
+		if old, ok := known[d.ID]; ok && old.ResolvedAt != nil && d.ResolvedAt == nil {
+			t.put(s.table(tData), map[string]types.AttributeValue{"pk": str("RETURN/" + d.ClientID + "/" + d.StackID),
+				"sk": str(padMicros(at.UnixMicro()) + " " + d.ID + " " + r.ReconciliationID), "drift_id": str(d.ID)}, "", nil)
+		}
+		delete(open, d.ID)
+		if err := put(d); err != nil {
 			return err
 		}
-		c, vals := cond(d.ID)
-		t.putNamed(s.table(tData), it, c, vals)
+	}
+	for _, d := range open {
+		d.ResolvedAt = &at
+		if err := put(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -253,4 +273,44 @@ func resultItem(r store.ReconciliationResult) (map[string]types.AttributeValue, 
 		"sk":       str(fmt.Sprintf("%020d %s", r.StartedAt.UnixMicro()+1<<62, strings.ReplaceAll(r.ReconciliationID, " ", "_"))),
 		"stack_id": str(r.StackID), "doc": str(string(doc))}
 	return it, checkItem("result "+r.ReconciliationID, it)
+}
+
+// packGroups adds to t the groups of writes that fit in its transaction,
+// in order, and returns those that do not.
+func packGroups(t *txn, groups [][]types.TransactWriteItem) [][]types.TransactWriteItem {
+	for i, g := range groups {
+		if len(t.items)+len(g) > MaxTxItems {
+			return groups[i:]
+		}
+		t.items = append(t.items, g...)
+	}
+	return nil
+}
+
+// commitLater writes the groups of a pass that did not fit in its
+// transaction (a pass deciding more heal attempts or verdicts than 100
+// writes hold), after it committed, in transactions of their own, each
+// under the pass's fence. Each group is one attempt or verdict, written
+// whole or not at all; a failure leaves the pass committed without the
+// attempts not yet written, and says so: the attempts are keyed by drift
+// and attempt number, and the next pass of the stack, seeing the drift
+// open without them, decides them again.
+func (s *Store) commitLater(ctx context.Context, p store.Pass, groups [][]types.TransactWriteItem) error {
+	for len(groups) > 0 {
+		var t txn
+		if p.Fence != nil {
+			t.check(s.fenceCheck(p.Fence, p.Result.CompletedAt))
+		}
+		before := len(groups)
+		if groups = packGroups(&t, groups); len(groups) == before {
+			return fmt.Errorf("the pass is committed; a group of %d heal writes fits in no transaction", len(groups[0]))
+		}
+		if err := s.commit(ctx, "write the heal attempts that did not fit in the pass's transaction", &t); err != nil {
+			if p.Fence != nil && conflictAt(err) == 0 {
+				err = fmt.Errorf("%w: %w", store.ErrFenced, err)
+			}
+			return fmt.Errorf("the pass is committed, %d groups of heal writes are not (the next pass decides them again): %w", len(groups), err)
+		}
+	}
+	return nil
 }
