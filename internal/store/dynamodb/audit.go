@@ -100,7 +100,8 @@ func auditItem(e store.AuditEntry) (map[string]types.AttributeValue, error) {
 		return nil, fmt.Errorf("encode audit %d: %w", e.Seq, err)
 	}
 	it := map[string]types.AttributeValue{"pk": str(auditPK), "sk": str(auditSK(e.Seq)),
-		"client_id": str(e.ClientID), "action": str(e.Action), "ts": num(microsOf(e.Timestamp)), "doc": str(string(doc))}
+		"client_id": str(e.ClientID), "action": str(e.Action), "ts": num(microsOf(e.Timestamp)), "doc": str(string(doc)),
+		"hash": str(e.Hash)}
 	if len(changes) > 0 {
 		it["changes_made"] = str(string(changes))
 	}
@@ -128,6 +129,12 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		}
 	}
 	limit := store.PageLimit(q.Limit)
+	// Entries a checkpoint stands for may not all be deleted yet.
+	cp, err := s.checkpointSeq(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	after = max(after, cp)
 	in := &dynamodb.QueryInput{TableName: aws.String(s.table(tData)), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(auditPK),

@@ -5,7 +5,6 @@ package dynamodb
 
 import (
 	"context"
-	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/forecast"
@@ -14,27 +13,12 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// AddAuditHead is not implemented yet: ErrIncomplete.
-func (s *Store) AddAuditHead(_ context.Context, _ store.AuditHead) (bool, error) {
-	return *new(bool), ErrIncomplete
-}
-
 // AppendStream is not implemented yet: ErrIncomplete.
 func (s *Store) AppendStream(_ context.Context, _ []store.StreamEvent) error { return ErrIncomplete }
 
 // AuditAfter is not implemented yet: ErrIncomplete.
 func (s *Store) AuditAfter(_ context.Context, _ int64, _ int) ([]store.AuditEntry, error) {
 	return *new([]store.AuditEntry), ErrIncomplete
-}
-
-// AuditChainHead is not implemented yet: ErrIncomplete.
-func (s *Store) AuditChainHead(_ context.Context) (store.AuditHead, error) {
-	return *new(store.AuditHead), ErrIncomplete
-}
-
-// AuditCheckpoint is not implemented yet: ErrIncomplete.
-func (s *Store) AuditCheckpoint(_ context.Context) (store.AuditCheckpoint, error) {
-	return *new(store.AuditCheckpoint), ErrIncomplete
 }
 
 // AuditHead is not implemented yet: ErrIncomplete.
@@ -48,11 +32,6 @@ func (s *Store) CommitSubscriber(_ context.Context, _ store.SubscriberCommit) er
 // CountStacks is not implemented yet: ErrIncomplete.
 func (s *Store) CountStacks(_ context.Context, _ string) (map[store.Status]int, error) {
 	return *new(map[store.Status]int), ErrIncomplete
-}
-
-// CreateToken is not implemented yet: ErrIncomplete.
-func (s *Store) CreateToken(_ context.Context, _ store.Token, _ []store.AuditEntry) error {
-	return ErrIncomplete
 }
 
 // DashboardSeries is not implemented yet: ErrIncomplete.
@@ -78,11 +57,6 @@ func (s *Store) DeleteRows(_ context.Context, _ store.PayloadTable, _ []string) 
 	return *new(int), ErrIncomplete
 }
 
-// DeleteStack is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteStack(_ context.Context, _ store.StackDeletion) (store.StackDeleted, error) {
-	return *new(store.StackDeleted), ErrIncomplete
-}
-
 // ExportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ExportRows(_ context.Context, _ []store.Table, _ func(store.Table, []interface{}) error) error {
 	return ErrIncomplete
@@ -98,37 +72,14 @@ func (s *Store) GetSubscriber(_ context.Context, _ string) (store.Subscriber, er
 	return *new(store.Subscriber), ErrIncomplete
 }
 
-// GetToken is not implemented yet: ErrIncomplete.
-func (s *Store) GetToken(_ context.Context, _ string) (store.Token, error) {
-	return *new(store.Token), ErrIncomplete
-}
-
-// HasTokens is not implemented yet: ErrIncomplete.
-func (s *Store) HasTokens(_ context.Context) (bool, error) { return *new(bool), ErrIncomplete }
-
 // ImportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ImportRows(_ context.Context, _ []store.Table, _ func(func(store.Table, []interface{}) error) error) error {
 	return ErrIncomplete
 }
 
-// LatestAuditHead is not implemented yet: ErrIncomplete.
-func (s *Store) LatestAuditHead(_ context.Context, _ string) (store.AuditHead, error) {
-	return *new(store.AuditHead), ErrIncomplete
-}
-
-// ListAuditHeads is not implemented yet: ErrIncomplete.
-func (s *Store) ListAuditHeads(_ context.Context, _ string, _ int) ([]store.AuditHead, string, error) {
-	return *new([]store.AuditHead), *new(string), ErrIncomplete
-}
-
 // ListForecasts is not implemented yet: ErrIncomplete.
 func (s *Store) ListForecasts(_ context.Context, _ store.ForecastQuery) ([]forecast.Forecast, string, error) {
 	return *new([]forecast.Forecast), *new(string), ErrIncomplete
-}
-
-// ListTokens is not implemented yet: ErrIncomplete.
-func (s *Store) ListTokens(_ context.Context) ([]store.Token, error) {
-	return *new([]store.Token), ErrIncomplete
 }
 
 // OpenDriftCounts is not implemented yet: ErrIncomplete.
@@ -144,11 +95,6 @@ func (s *Store) OpenForecastCounts(_ context.Context) (map[drift.Code]int, error
 // PendingOutbox is not implemented yet: ErrIncomplete.
 func (s *Store) PendingOutbox(_ context.Context, _ store.OutboxQuery) ([]store.OutboxItem, error) {
 	return *new([]store.OutboxItem), ErrIncomplete
-}
-
-// PruneAudit is not implemented yet: ErrIncomplete.
-func (s *Store) PruneAudit(_ context.Context, _ int64, _ store.AuditCheckpoint) (int, error) {
-	return *new(int), ErrIncomplete
 }
 
 // PruneStream is not implemented yet: ErrIncomplete.
@@ -179,11 +125,6 @@ func (s *Store) RecentHeals(_ context.Context, _ store.RecentQuery) ([]store.Hea
 	return *new([]store.HealAttempt), ErrIncomplete
 }
 
-// RevokeToken is not implemented yet: ErrIncomplete.
-func (s *Store) RevokeToken(_ context.Context, _ string, _ time.Time, _ []store.AuditEntry) (store.Token, error) {
-	return *new(store.Token), ErrIncomplete
-}
-
 // ScanPayloads is not implemented yet: ErrIncomplete.
 func (s *Store) ScanPayloads(_ context.Context, _ store.PayloadScan) ([]store.PayloadRow, error) {
 	return *new([]store.PayloadRow), ErrIncomplete
@@ -193,14 +134,6 @@ func (s *Store) ScanPayloads(_ context.Context, _ store.PayloadScan) ([]store.Pa
 func (s *Store) SwapPayloads(_ context.Context, _ store.PayloadTable, _ []store.PayloadSwap) (int, error) {
 	return *new(int), ErrIncomplete
 }
-
-// TokenBySecretHash is not implemented yet: ErrIncomplete.
-func (s *Store) TokenBySecretHash(_ context.Context, _ string) (store.Token, error) {
-	return *new(store.Token), ErrIncomplete
-}
-
-// TouchToken is not implemented yet: ErrIncomplete.
-func (s *Store) TouchToken(_ context.Context, _ string, _ time.Time) error { return ErrIncomplete }
 
 // WatchStream is not implemented yet: ErrIncomplete.
 func (s *Store) WatchStream(_ context.Context, _ func()) error { return ErrIncomplete }
