@@ -16,19 +16,6 @@ var _ store.Store = (*Store)(nil)
 // AppendStream is not implemented yet: ErrIncomplete.
 func (s *Store) AppendStream(_ context.Context, _ []store.StreamEvent) error { return ErrIncomplete }
 
-// AuditAfter is not implemented yet: ErrIncomplete.
-func (s *Store) AuditAfter(_ context.Context, _ int64, _ int) ([]store.AuditEntry, error) {
-	return *new([]store.AuditEntry), ErrIncomplete
-}
-
-// AuditHead is not implemented yet: ErrIncomplete.
-func (s *Store) AuditHead(_ context.Context) (int64, error) { return *new(int64), ErrIncomplete }
-
-// CommitSubscriber is not implemented yet: ErrIncomplete.
-func (s *Store) CommitSubscriber(_ context.Context, _ store.SubscriberCommit) error {
-	return ErrIncomplete
-}
-
 // CountStacks is not implemented yet: ErrIncomplete.
 func (s *Store) CountStacks(_ context.Context, _ string) (map[store.Status]int, error) {
 	return *new(map[store.Status]int), ErrIncomplete
@@ -49,9 +36,6 @@ func (s *Store) DeleteContent(_ context.Context, _ store.ContentErase) (int, err
 	return *new(int), ErrIncomplete
 }
 
-// DeleteOutbox is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteOutbox(_ context.Context, _ []string) error { return ErrIncomplete }
-
 // DeleteRows is not implemented yet: ErrIncomplete.
 func (s *Store) DeleteRows(_ context.Context, _ store.PayloadTable, _ []string) (int, error) {
 	return *new(int), ErrIncomplete
@@ -60,16 +44,6 @@ func (s *Store) DeleteRows(_ context.Context, _ store.PayloadTable, _ []string) 
 // ExportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ExportRows(_ context.Context, _ []store.Table, _ func(store.Table, []interface{}) error) error {
 	return ErrIncomplete
-}
-
-// GetChannelSet is not implemented yet: ErrIncomplete.
-func (s *Store) GetChannelSet(_ context.Context, _ string) (store.ChannelSet, error) {
-	return *new(store.ChannelSet), ErrIncomplete
-}
-
-// GetSubscriber is not implemented yet: ErrIncomplete.
-func (s *Store) GetSubscriber(_ context.Context, _ string) (store.Subscriber, error) {
-	return *new(store.Subscriber), ErrIncomplete
 }
 
 // ImportRows is not implemented yet: ErrIncomplete.
@@ -92,18 +66,8 @@ func (s *Store) OpenForecastCounts(_ context.Context) (map[drift.Code]int, error
 	return *new(map[drift.Code]int), ErrIncomplete
 }
 
-// PendingOutbox is not implemented yet: ErrIncomplete.
-func (s *Store) PendingOutbox(_ context.Context, _ store.OutboxQuery) ([]store.OutboxItem, error) {
-	return *new([]store.OutboxItem), ErrIncomplete
-}
-
 // PruneStream is not implemented yet: ErrIncomplete.
 func (s *Store) PruneStream(_ context.Context, _ store.StreamPrune, _ int) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
-// PutChannelSet is not implemented yet: ErrIncomplete.
-func (s *Store) PutChannelSet(_ context.Context, _ store.ChannelSet) (int, error) {
 	return *new(int), ErrIncomplete
 }
 
