@@ -122,6 +122,9 @@ type Store struct {
 	calls *callCounter
 	// triggers: NotifyTriggers to ListenTriggers, in this process.
 	triggers store.TriggerHub
+	// streamWake: AppendStream and the commits with stream events to
+	// WatchStream, in this process.
+	streamWake waker
 }
 
 // Open opens (and migrates: creates the tables missing) the store a

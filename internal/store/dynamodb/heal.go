@@ -261,9 +261,6 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
-	if len(p.Stream) > 0 {
-		return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w: stream events", p.ID, ErrIncomplete)
-	}
 	for range auditRetries {
 		item, old, err := s.getHeal(ctx, p.ID)
 		if err != nil {
@@ -288,6 +285,9 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 				return store.HealAttempt{}, err
 			}
 		}
+		if err := s.chainStream(ctx, &t, p.Stream); err != nil {
+			return store.HealAttempt{}, err
+		}
 		err = s.commit(ctx, "finish heal "+p.ID, &t)
 		if errors.Is(err, store.ErrConflict) {
 			continue // the attempt or the head moved: read again
@@ -296,6 +296,9 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 			return store.HealAttempt{}, err
 		}
 		copy(p.Audit, entries)
+		if len(p.Stream) > 0 {
+			s.streamWake.wake()
+		}
 		return h, nil
 	}
 	return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, store.ErrConflict)

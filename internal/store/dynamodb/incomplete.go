@@ -13,9 +13,6 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// AppendStream is not implemented yet: ErrIncomplete.
-func (s *Store) AppendStream(_ context.Context, _ []store.StreamEvent) error { return ErrIncomplete }
-
 // CountStacks is not implemented yet: ErrIncomplete.
 func (s *Store) CountStacks(_ context.Context, _ string) (map[store.Status]int, error) {
 	return *new(map[store.Status]int), ErrIncomplete
@@ -66,18 +63,8 @@ func (s *Store) OpenForecastCounts(_ context.Context) (map[drift.Code]int, error
 	return *new(map[drift.Code]int), ErrIncomplete
 }
 
-// PruneStream is not implemented yet: ErrIncomplete.
-func (s *Store) PruneStream(_ context.Context, _ store.StreamPrune, _ int) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
 // PutDataKeys is not implemented yet: ErrIncomplete.
 func (s *Store) PutDataKeys(_ context.Context, _ []store.DataKey) error { return ErrIncomplete }
-
-// ReadStream is not implemented yet: ErrIncomplete.
-func (s *Store) ReadStream(_ context.Context, _ int64, _ int) (store.StreamPage, error) {
-	return *new(store.StreamPage), ErrIncomplete
-}
 
 // RecentDrifts is not implemented yet: ErrIncomplete.
 func (s *Store) RecentDrifts(_ context.Context, _ store.RecentQuery) ([]drift.Drift, error) {
@@ -98,9 +85,6 @@ func (s *Store) ScanPayloads(_ context.Context, _ store.PayloadScan) ([]store.Pa
 func (s *Store) SwapPayloads(_ context.Context, _ store.PayloadTable, _ []store.PayloadSwap) (int, error) {
 	return *new(int), ErrIncomplete
 }
-
-// WatchStream is not implemented yet: ErrIncomplete.
-func (s *Store) WatchStream(_ context.Context, _ func()) error { return ErrIncomplete }
 
 // WriteForecasts is not implemented yet: ErrIncomplete.
 func (s *Store) WriteForecasts(_ context.Context, _ store.ForecastWrite) ([]forecast.Forecast, error) {

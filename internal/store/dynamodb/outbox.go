@@ -3,6 +3,7 @@ package dynamodb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -85,9 +86,19 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	if err := store.CheckSubscriberCommit(c); err != nil {
 		return err
 	}
-	if len(c.Stream) > 0 {
-		return fmt.Errorf("commit subscriber %s: %w: stream events", c.Name, ErrIncomplete)
+	for range auditRetries {
+		err := s.tryCommitSubscriber(ctx, c)
+		if !errors.Is(err, errHeadMoved) {
+			if err == nil && len(c.Stream) > 0 {
+				s.streamWake.wake()
+			}
+			return err
+		}
 	}
+	return fmt.Errorf("commit subscriber %s: %w: the stream head moved %d times", c.Name, store.ErrConflict, auditRetries)
+}
+
+func (s *Store) tryCommitSubscriber(ctx context.Context, c store.SubscriberCommit) error {
 	cur, err := s.getItem(ctx, subKey(c.Name))
 	if err != nil {
 		return fmt.Errorf("commit subscriber %s: %w", c.Name, err)
@@ -126,7 +137,15 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 		t.put(s.table(tData), sub, "#c = :from", map[string]types.AttributeValue{":from": num(c.From)})
 		t.items[len(t.items)-1].Put.ExpressionAttributeNames = map[string]string{"#c": "cursor"}
 	}
-	return s.commit(ctx, "commit subscriber "+c.Name, &t)
+	head := len(t.items)
+	if err := s.chainStream(ctx, &t, c.Stream); err != nil {
+		return err
+	}
+	err = s.commit(ctx, "commit subscriber "+c.Name, &t)
+	if at := conflictAt(err); at >= head && len(c.Stream) > 0 {
+		return errHeadMoved
+	}
+	return err
 }
 
 func mapKeys(m map[string]bool) func(func(string) bool) {

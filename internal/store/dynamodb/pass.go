@@ -83,10 +83,6 @@ func (s *Store) ListDrifts(ctx context.Context, q store.DriftQuery) ([]drift.Dri
 	return out, nil
 }
 
-// errPassIncomplete: CommitPass of a pass with stream events, which the
-// driver does not write yet.
-var errPassIncomplete = fmt.Errorf("%w: commit pass with stream events", ErrIncomplete)
-
 // CommitPass writes a pass in one transaction, conditional on the state's
 // revision, the shard's lease (Fence), the audit chain's head and every
 // record it read: state, drifts (those no longer open resolved, returns
@@ -96,9 +92,6 @@ var errPassIncomplete = fmt.Errorf("%w: commit pass with stream events", ErrInco
 // is refused whole with ErrTooLarge, never split.
 func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord, error) {
 	key := p.State.Key()
-	if len(p.Stream) > 0 {
-		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, errPassIncomplete)
-	}
 	r, err := store.CheckPassResult(p)
 	if err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
@@ -120,6 +113,9 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 			return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 		}
 		copy(p.Audit, entries)
+		if len(p.Stream) > 0 {
+			s.streamWake.wake()
+		}
 		if err := s.markChecked(ctx, p.State.ClientID, p.State.StackID, p.CheckedThrough); err != nil {
 			return out, fmt.Errorf("commit pass %s: the pass is committed, its events are not all marked checked (the next pass reads them again): %w", key, err)
 		}
@@ -176,6 +172,9 @@ func (s *Store) tryCommitPass(ctx context.Context, p store.Pass, r store.Reconci
 		if entries, err = s.chainAudit(ctx, &t, p.Audit); err != nil {
 			return store.StateRecord{}, nil, err
 		}
+	}
+	if err := s.chainStream(ctx, &t, p.Stream); err != nil {
+		return store.StateRecord{}, nil, err
 	}
 	later := packGroups(&t, groups)
 	err = s.commit(ctx, "write", &t)
