@@ -52,7 +52,8 @@ func (s *Store) addContent(ctx context.Context, t *txn, in []store.IngestEvent) 
 		}
 		c := *e.Content
 		c.ClientID, c.EventID, c.ReceivedAt = e.Event.ClientID, e.Event.EventID, e.Event.ReceivedAt
-		k := getS(contentKey(c), "sk")
+		ck := contentKey(c)
+		k := getS(ck, "pk") + "\x00" + getS(ck, "sk")
 		old, ok := newest[k]
 		if !ok {
 			order = append(order, k)

@@ -43,6 +43,13 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 		}
 		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
+	return s.deleteEvents(ctx, expired, seqs)
+}
+
+// deleteEvents deletes events (numbered seqs) with their unchecked items
+// and takes them out of their activity counts, in transactions of up to
+// eventsPerTx events.
+func (s *Store) deleteEvents(ctx context.Context, expired []store.Event, seqs []int64) (int, error) {
 	for start := 0; start < len(expired); start += eventsPerTx {
 		end := min(start+eventsPerTx, len(expired))
 		var t txn
@@ -59,7 +66,7 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time, limit in
 				UpdateExpression: aws.String("ADD #c :n"), ExpressionAttributeNames: map[string]string{"#c": "count"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(b.count)}})
 		}
-		if err := s.commit(ctx, "delete expired events", &t); err != nil {
+		if err := s.commit(ctx, "delete events", &t); err != nil {
 			return start, err
 		}
 	}

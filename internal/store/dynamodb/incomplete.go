@@ -23,21 +23,6 @@ func (s *Store) DashboardSeries(_ context.Context, _ store.SeriesQuery) (store.S
 	return *new(store.Series), ErrIncomplete
 }
 
-// DataKeys is not implemented yet: ErrIncomplete.
-func (s *Store) DataKeys(_ context.Context) ([]store.DataKey, error) {
-	return *new([]store.DataKey), ErrIncomplete
-}
-
-// DeleteContent is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteContent(_ context.Context, _ store.ContentErase) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
-// DeleteRows is not implemented yet: ErrIncomplete.
-func (s *Store) DeleteRows(_ context.Context, _ store.PayloadTable, _ []string) (int, error) {
-	return *new(int), ErrIncomplete
-}
-
 // ExportRows is not implemented yet: ErrIncomplete.
 func (s *Store) ExportRows(_ context.Context, _ []store.Table, _ func(store.Table, []interface{}) error) error {
 	return ErrIncomplete
@@ -63,9 +48,6 @@ func (s *Store) OpenForecastCounts(_ context.Context) (map[drift.Code]int, error
 	return *new(map[drift.Code]int), ErrIncomplete
 }
 
-// PutDataKeys is not implemented yet: ErrIncomplete.
-func (s *Store) PutDataKeys(_ context.Context, _ []store.DataKey) error { return ErrIncomplete }
-
 // RecentDrifts is not implemented yet: ErrIncomplete.
 func (s *Store) RecentDrifts(_ context.Context, _ store.RecentQuery) ([]drift.Drift, error) {
 	return *new([]drift.Drift), ErrIncomplete
@@ -74,16 +56,6 @@ func (s *Store) RecentDrifts(_ context.Context, _ store.RecentQuery) ([]drift.Dr
 // RecentHeals is not implemented yet: ErrIncomplete.
 func (s *Store) RecentHeals(_ context.Context, _ store.RecentQuery) ([]store.HealAttempt, error) {
 	return *new([]store.HealAttempt), ErrIncomplete
-}
-
-// ScanPayloads is not implemented yet: ErrIncomplete.
-func (s *Store) ScanPayloads(_ context.Context, _ store.PayloadScan) ([]store.PayloadRow, error) {
-	return *new([]store.PayloadRow), ErrIncomplete
-}
-
-// SwapPayloads is not implemented yet: ErrIncomplete.
-func (s *Store) SwapPayloads(_ context.Context, _ store.PayloadTable, _ []store.PayloadSwap) (int, error) {
-	return *new(int), ErrIncomplete
 }
 
 // WriteForecasts is not implemented yet: ErrIncomplete.
