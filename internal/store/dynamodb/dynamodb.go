@@ -172,7 +172,8 @@ func NewClient(ctx context.Context, cfg Config, optFns ...func(*dynamodb.Options
 // OpenWith opens the store on a client of the caller's (tests inject
 // faults through it), creating the tables that are missing.
 func OpenWith(ctx context.Context, api API, cfg Config) (*Store, error) {
-	s := &Store{api: api, cfg: cfg, now: time.Now, calls: newCallCounter()}
+	calls := newCallCounter()
+	s := &Store{api: counted{API: api, c: calls}, cfg: cfg, now: time.Now, calls: calls}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func OpenWith(ctx context.Context, api API, cfg Config) (*Store, error) {
 }
 
 // Calls returns how many calls of each DynamoDB operation the store has
-// made, and the capacity units they consumed (as DynamoDB reported them).
+// made, with the items and write capacity units of its writes.
 func (s *Store) Calls() map[string]CallStat { return s.calls.snapshot() }
 
 // Ping checks the store's tables answer.
