@@ -7,7 +7,6 @@ import (
 	"context"
 
 	"github.com/blackwellio/blackwell/internal/drift"
-	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -33,19 +32,9 @@ func (s *Store) ImportRows(_ context.Context, _ []store.Table, _ func(func(store
 	return ErrIncomplete
 }
 
-// ListForecasts is not implemented yet: ErrIncomplete.
-func (s *Store) ListForecasts(_ context.Context, _ store.ForecastQuery) ([]forecast.Forecast, string, error) {
-	return *new([]forecast.Forecast), *new(string), ErrIncomplete
-}
-
 // OpenDriftCounts is not implemented yet: ErrIncomplete.
 func (s *Store) OpenDriftCounts(_ context.Context, _ string, _ int) ([]store.DriftCount, error) {
 	return *new([]store.DriftCount), ErrIncomplete
-}
-
-// OpenForecastCounts is not implemented yet: ErrIncomplete.
-func (s *Store) OpenForecastCounts(_ context.Context) (map[drift.Code]int, error) {
-	return *new(map[drift.Code]int), ErrIncomplete
 }
 
 // RecentDrifts is not implemented yet: ErrIncomplete.
@@ -56,9 +45,4 @@ func (s *Store) RecentDrifts(_ context.Context, _ store.RecentQuery) ([]drift.Dr
 // RecentHeals is not implemented yet: ErrIncomplete.
 func (s *Store) RecentHeals(_ context.Context, _ store.RecentQuery) ([]store.HealAttempt, error) {
 	return *new([]store.HealAttempt), ErrIncomplete
-}
-
-// WriteForecasts is not implemented yet: ErrIncomplete.
-func (s *Store) WriteForecasts(_ context.Context, _ store.ForecastWrite) ([]forecast.Forecast, error) {
-	return *new([]forecast.Forecast), ErrIncomplete
 }
