@@ -34,19 +34,30 @@ func auditSK(seq int64) string { return fmt.Sprintf("E%020d", seq) }
 
 var auditHeadKey = map[string]types.AttributeValue{"pk": str(auditPK), "sk": str("HEAD")}
 
-// AppendAudit appends entries to the chain, filling Seq, PrevHash and Hash.
-// More than 99 entries at once are refused (one transaction holds them
-// and the head).
+// AppendAudit appends entries to the chain, filling Seq, PrevHash and
+// Hash. Up to 99 entries go in one transaction with the head. More are
+// written in consecutive transactions of 99, each chained after the one
+// before: the chain is whole at every moment, but a failure part way
+// leaves the entries before it appended (they have their Seq and Hash
+// filled; the rest have none) and returns the error.
 func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) error {
 	if err := store.CheckAudit(entries); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
-	if len(entries) == 0 {
-		return nil
+	for start := 0; start < len(entries); start += maxAuditAppend {
+		if err := s.appendAuditTx(ctx, entries[start:min(start+maxAuditAppend, len(entries))]); err != nil {
+			if start > 0 {
+				return fmt.Errorf("%w (entries 1 to %d of %d are appended)", err, start, len(entries))
+			}
+			return err
+		}
 	}
-	if len(entries) > maxAuditAppend {
-		return fmt.Errorf("append audit: %w: %d entries, one append holds at most %d", ErrTooLarge, len(entries), maxAuditAppend)
-	}
+	return nil
+}
+
+// appendAuditTx appends up to maxAuditAppend entries in one transaction,
+// chaining again when the head moved.
+func (s *Store) appendAuditTx(ctx context.Context, entries []store.AuditEntry) error {
 	for range auditRetries {
 		var t txn
 		out, err := s.chainAudit(ctx, &t, entries)
