@@ -1,10 +1,11 @@
 // Package dynamodb is a store driver on Amazon DynamoDB (aws-sdk-go-v2),
 // for installations that run on AWS without a database server to operate.
 //
-// It is EXPERIMENTAL and NOT COMPLETE: it implements the stack state,
-// desired versions, policies, the event mirror and the audit chain; every
-// other method answers ErrIncomplete. OpenStore refuses a dynamodb:// URL
-// unless BLACKWELL_DYNAMODB_EXPERIMENTAL=1 is set (docs/DEPLOYMENT.md).
+// It is EXPERIMENTAL and NOT COMPLETE: every method of store.Store but
+// ExportRows and ImportRows (store copy, backup) is implemented and passes
+// the conformance suite on dynalite; those two answer ErrIncomplete.
+// OpenStore refuses a dynamodb:// URL unless
+// BLACKWELL_DYNAMODB_EXPERIMENTAL=1 is set (docs/DEPLOYMENT.md).
 //
 // Tables (PREFIX is the URL's host part):
 //
@@ -15,7 +16,7 @@
 //     by_client (client_id, timestamp) and by_provider (provider_name,
 //     timestamp); TTL on ttl_timestamp.
 //   - PREFIXdata: every other record, one table with composite keys (pk,
-//     sk) laid out for the reads the store makes (see keys.go).
+//     sk), one partition per access pattern (each file says its own).
 package dynamodb
 
 import (
@@ -133,7 +134,7 @@ type Store struct {
 // backoff).
 func Open(ctx context.Context, raw string) (*Store, error) {
 	if os.Getenv(ExperimentalEnv) != "1" {
-		return nil, fmt.Errorf("%w: the dynamodb:// store passes only part of the conformance suite; set %s=1 to use it anyway (docs/DEPLOYMENT.md)", ErrIncomplete, ExperimentalEnv)
+		return nil, fmt.Errorf("%w: the dynamodb:// store cannot export or import rows (store copy) yet; set %s=1 to use it anyway (docs/DEPLOYMENT.md)", ErrIncomplete, ExperimentalEnv)
 	}
 	cfg, err := ParseURL(raw)
 	if err != nil {
