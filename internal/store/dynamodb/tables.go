@@ -119,6 +119,10 @@ func (s *Store) waitActive(ctx context.Context, name string) error {
 	}
 }
 
+// LatestSchemaVersion is the number of this program's last migration of
+// the DynamoDB store.
+func LatestSchemaVersion() int { return len(migrations) }
+
 // SchemaVersion is the number of the last applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	ms, err := s.Migrations(ctx)

@@ -61,3 +61,12 @@ func TestOpenRefusesWithoutOptIn(t *testing.T) {
 	require.True(t, errors.Is(err, dyn.ErrIncomplete), "%v", err)
 	require.ErrorContains(t, err, "experimental: not complete")
 }
+
+// TestSchemaVersionIsLatest: a store opened (and so migrated) is at the
+// program's latest schema version, which `blackwell migrate` reports.
+func TestSchemaVersionIsLatest(t *testing.T) {
+	s := newTestStore(t)
+	v, err := s.SchemaVersion(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, dyn.LatestSchemaVersion(), v)
+}
