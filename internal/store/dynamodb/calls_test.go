@@ -78,3 +78,28 @@ func TestCallsPerPass(t *testing.T) {
 	calls, wcu, byOp = diff(before, s.Calls())
 	t.Logf("pass marking one event checked: %d calls %v, %d WCU", calls, byOp, wcu)
 }
+
+// TestListStatesAllPastOnePage: ListStates with no limit answers every
+// stack of a client even when they take more than one DynamoDB page
+// (1 MB).
+func TestListStatesAllPastOnePage(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	pad := make([]byte, 3000)
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	var in []store.DesiredInput
+	for i := range 400 {
+		in = append(in, store.DesiredInput{ClientID: "acme", StackID: fmt.Sprintf("s%03d", i), Hash: "h",
+			Document: json.RawMessage(fmt.Sprintf(`{"pad":%q}`, pad))})
+	}
+	_, err := s.ApplyDesired(ctx, in)
+	require.NoError(t, err)
+	before := s.Calls()["Query"].Calls
+	recs, next, err := s.ListStates(ctx, "acme", "", 0)
+	require.NoError(t, err)
+	require.Empty(t, next)
+	require.Equal(t, 400, len(recs), "every stack")
+	require.Greater(t, s.Calls()["Query"].Calls-before, int64(1), "the listing took more than one page")
+}

@@ -226,10 +226,12 @@ func (s *Store) listStateItems(ctx context.Context, clientID, cursor string, lim
 		if cursor != "" && afterClient == clientID {
 			in.ExclusiveStartKey = stateKey(afterClient, afterStack)
 		}
+		want := 0 // all
 		if limit > 0 {
-			in.Limit = aws.Int32(int32(limit + 1))
+			want = limit + 1
+			in.Limit = aws.Int32(int32(want))
 		}
-		items, err = s.queryPage(ctx, in, limit+1)
+		items, err = s.queryPage(ctx, in, want)
 	} else {
 		items, err = s.scanAll(ctx, &dynamodb.ScanInput{TableName: aws.String(s.table(tState)), ConsistentRead: aws.Bool(true)})
 		sortByStack(items)
