@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/dynamodb"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
@@ -66,7 +67,10 @@ empty store) unless --create is given.`,
 				return err
 			}
 			res.Latest = sqlite.LatestSchemaVersion()
-			if _, ok := sqlitePath(storeURL); !ok {
+			switch _, ok := sqlitePath(storeURL); {
+			case strings.HasPrefix(storeURL, "dynamodb://"):
+				res.Latest = dynamodb.LatestSchemaVersion()
+			case !ok:
 				res.Latest = postgres.LatestSchemaVersion()
 			}
 			for _, m := range res.Migrations {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/dynamodb"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
@@ -20,8 +21,10 @@ func (e UsageError) Unwrap() error { return e.Err }
 
 // OpenStore opens the store named by a URL: sqlite://PATH (or a bare path),
 // or postgres://... (postgresql://...), whose parameters are documented in
-// package postgres (pool_max_conns, statement_timeout, sslmode, ...). An
-// unknown scheme is a UsageError.
+// package postgres (pool_max_conns, statement_timeout, sslmode, ...), or
+// dynamodb://PREFIX?region=R[&endpoint=URL] (experimental and incomplete:
+// refused unless BLACKWELL_DYNAMODB_EXPERIMENTAL=1, see package dynamodb).
+// An unknown scheme is a UsageError.
 func OpenStore(ctx context.Context, url string) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
@@ -32,10 +35,15 @@ func OpenStore(ctx context.Context, url string) (store.Store, error) {
 			return nil, err
 		}
 		return st, nil
+	case strings.HasPrefix(url, "dynamodb://"):
+		if _, err := dynamodb.ParseURL(url); err != nil {
+			return nil, UsageError{err}
+		}
+		return dynamodb.Open(ctx, url)
 	case strings.Contains(url, "://"):
 		// Only the scheme: the rest of a URL may hold a password.
 		scheme, _, _ := strings.Cut(url, "://")
-		return nil, UsageError{fmt.Errorf("unknown store URL scheme %q: want sqlite://PATH or postgres://...", scheme)}
+		return nil, UsageError{fmt.Errorf("unknown store URL scheme %q: want sqlite://PATH, postgres://... or dynamodb://PREFIX?region=R", scheme)}
 	default:
 		return sqlite.Open(ctx, url)
 	}

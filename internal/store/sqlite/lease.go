@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/store"
@@ -196,88 +195,12 @@ func (s *Store) checkFence(ctx context.Context, tx *sql.Tx, f *store.Fence, at t
 // one process per SQLite file is the supported setup, so there is no other
 // replica to reach. It never blocks on a listener.
 func (s *Store) NotifyTriggers(ctx context.Context, keys []string, trigger string) error {
-	s.triggers.publish(keys, trigger)
+	s.triggers.Publish(keys, trigger)
 	return nil
 }
 
 // ListenTriggers calls fn, on this goroutine, for every trigger notified on
 // this Store until ctx ends, and then returns nil.
 func (s *Store) ListenTriggers(ctx context.Context, fn func(key, trigger string)) error {
-	q := s.triggers.subscribe()
-	defer s.triggers.unsubscribe(q)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-q.wake:
-		}
-		for _, t := range q.take() {
-			if ctx.Err() != nil {
-				return nil
-			}
-			fn(t.key, t.trigger)
-		}
-	}
-}
-
-// triggerHub fans triggers out to the listeners of one Store. Its zero
-// value is ready.
-type triggerHub struct {
-	mu        sync.Mutex
-	listeners map[*triggerQueue]struct{}
-}
-
-type notifiedTrigger struct{ key, trigger string }
-
-// triggerQueue is one listener's unbounded queue: publishing never waits
-// for a slow listener, and no trigger is dropped.
-type triggerQueue struct {
-	mu    sync.Mutex
-	items []notifiedTrigger
-	wake  chan struct{} // one buffered signal: items is not empty
-}
-
-func (h *triggerHub) subscribe() *triggerQueue {
-	q := &triggerQueue{wake: make(chan struct{}, 1)}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.listeners == nil {
-		h.listeners = make(map[*triggerQueue]struct{})
-	}
-	h.listeners[q] = struct{}{}
-	return q
-}
-
-func (h *triggerHub) unsubscribe(q *triggerQueue) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.listeners, q)
-}
-
-func (h *triggerHub) publish(keys []string, trigger string) {
-	if len(keys) == 0 {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for q := range h.listeners {
-		q.mu.Lock()
-		for _, k := range keys {
-			q.items = append(q.items, notifiedTrigger{key: k, trigger: trigger})
-		}
-		q.mu.Unlock()
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// take empties the queue.
-func (q *triggerQueue) take() []notifiedTrigger {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
+	return s.triggers.Listen(ctx, fn)
 }

@@ -48,8 +48,8 @@ type Store struct {
 	ckptDB *sql.DB // the checkpointer's connection
 	now    func() time.Time
 
-	triggers triggerHub // NotifyTriggers to ListenTriggers (lease.go)
-	stream   streamHub  // commits of stream events to WatchStream (stream.go)
+	triggers store.TriggerHub // NotifyTriggers to ListenTriggers (lease.go)
+	stream   streamHub        // commits of stream events to WatchStream (stream.go)
 	rollUp   rollUpQueries
 }
 

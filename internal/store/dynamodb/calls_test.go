@@ -1,0 +1,105 @@
+package dynamodb_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+	dyn "github.com/blackwellio/blackwell/internal/store/dynamodb"
+)
+
+// diff is the calls made between two snapshots, in total, and the write
+// capacity units.
+func diff(before, after map[string]dyn.CallStat) (calls int64, wcu int64, byOp map[string]int64) {
+	byOp = map[string]int64{}
+	for op, a := range after {
+		n := a.Calls - before[op].Calls
+		if n > 0 {
+			byOp[op] = n
+		}
+		calls += n
+		wcu += a.WCU - before[op].WCU
+	}
+	return calls, wcu, byOp
+}
+
+// TestCallsPerPass measures what one steady-state pass (GetState,
+// EventActivity, ListDrifts, CommitPass of state, one open drift, result,
+// one audit entry) and one webhook (IngestEvents of an event with its
+// content item) cost in DynamoDB calls and write units: these carry over
+// to DynamoDB (docs/PERFORMANCE.md). It bounds them, so a change that
+// adds calls to the hot paths fails here.
+func TestCallsPerPass(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	_, err := s.ApplyDesired(ctx, []store.DesiredInput{{ClientID: "acme", StackID: "shop", Hash: "h", Document: json.RawMessage(`{"stack":"shop"}`)}})
+	require.NoError(t, err)
+	d := drift.Drift{ID: "d1", ClientID: "acme", StackID: "shop", Code: drift.WebhookBroken, Type: drift.TypeIntegration,
+		Component: "c", Severity: drift.SeverityHigh, DetectedAt: now, FirstSeen: now, LastSeen: now, Observations: 1}
+	pass := func(n int) {
+		st, err := s.GetState(ctx, "acme", "shop")
+		require.NoError(t, err)
+		act, err := s.EventActivity(ctx, "acme", "shop", now.Add(-time.Hour))
+		require.NoError(t, err)
+		_, err = s.ListDrifts(ctx, store.DriftQuery{ClientID: "acme", StackID: "shop"})
+		require.NoError(t, err)
+		id := fmt.Sprintf("r%d", n)
+		_, err = s.CommitPass(ctx, store.Pass{State: st, Drifts: []drift.Drift{d}, CheckedThrough: act.Mark,
+			Result: store.ReconciliationResult{ReconciliationID: id, StartedAt: now, CompletedAt: now, Status: store.ResultSuccess},
+			Audit:  []store.AuditEntry{{Action: "reconcile", ClientID: "acme", StackID: "shop", ReconciliationID: id}}})
+		require.NoError(t, err)
+	}
+	pass(0) // the first pass creates the drift
+	before := s.Calls()
+	pass(1)
+	calls, wcu, byOp := diff(before, s.Calls())
+	t.Logf("steady pass: %d calls %v, %d WCU", calls, byOp, wcu)
+	require.LessOrEqual(t, calls, int64(12))
+	require.Equal(t, int64(1), byOp["TransactWriteItems"], "one transaction per pass")
+
+	before = s.Calls()
+	e := store.Event{EventID: "e1", ClientID: "acme", ProviderName: "shopify", EventType: "products/update", ContentID: "p1",
+		ContentType: "product", Timestamp: now, Payload: json.RawMessage(`{"id":1}`)}
+	_, err = s.IngestEvents(ctx, []store.IngestEvent{{Event: e, Content: &store.ContentItem{ProviderName: "shopify", ContentID: "p1", UpdatedAt: now}}})
+	require.NoError(t, err)
+	calls, wcu, byOp = diff(before, s.Calls())
+	t.Logf("webhook: %d calls %v, %d WCU", calls, byOp, wcu)
+	require.LessOrEqual(t, calls, int64(6))
+
+	before = s.Calls()
+	pass(2) // a pass that marks the event checked
+	calls, wcu, byOp = diff(before, s.Calls())
+	t.Logf("pass marking one event checked: %d calls %v, %d WCU", calls, byOp, wcu)
+}
+
+// TestListStatesAllPastOnePage: ListStates with no limit answers every
+// stack of a client even when they take more than one DynamoDB page
+// (1 MB).
+func TestListStatesAllPastOnePage(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	pad := make([]byte, 3000)
+	for i := range pad {
+		pad[i] = 'x'
+	}
+	var in []store.DesiredInput
+	for i := range 400 {
+		in = append(in, store.DesiredInput{ClientID: "acme", StackID: fmt.Sprintf("s%03d", i), Hash: "h",
+			Document: json.RawMessage(fmt.Sprintf(`{"pad":%q}`, pad))})
+	}
+	_, err := s.ApplyDesired(ctx, in)
+	require.NoError(t, err)
+	before := s.Calls()["Query"].Calls
+	recs, next, err := s.ListStates(ctx, "acme", "", 0)
+	require.NoError(t, err)
+	require.Empty(t, next)
+	require.Equal(t, 400, len(recs), "every stack")
+	require.Greater(t, s.Calls()["Query"].Calls-before, int64(1), "the listing took more than one page")
+}
