@@ -173,6 +173,10 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		if err != nil {
 			return nil, "", fmt.Errorf("list audit: %w", err)
 		}
+		if q.Brief {
+			e = store.AuditEntry{Seq: e.Seq, Timestamp: e.Timestamp, Action: e.Action, ClientID: e.ClientID, StackID: e.StackID,
+				DriftID: e.DriftID, ApprovalRequired: e.ApprovalRequired, ChangesMade: e.ChangesMade}
+		}
 		out = append(out, e)
 	}
 	page, next := store.NextPage(out, limit, store.AuditKey)

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -112,7 +113,8 @@ func (s *Store) markChecked(ctx context.Context, clientID, stackID string, mark 
 	return s.commit(ctx, "mark events checked", &t)
 }
 
-// LoadPass reads the stack's state, open drifts and event activity.
+// LoadPass reads the stack's state, open drifts, event activity and open
+// forecasts.
 func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since time.Time) (store.PassInput, error) {
 	st, err := s.GetState(ctx, clientID, stackID)
 	if err != nil {
@@ -126,5 +128,11 @@ func (s *Store) LoadPass(ctx context.Context, clientID, stackID string, since ti
 	if err != nil {
 		return store.PassInput{}, err
 	}
-	return store.PassInput{State: st, Drifts: ds, Activity: act}, nil
+	fcs, err := store.All(func(cursor store.Page) ([]forecast.Forecast, store.Page, error) {
+		return s.ListForecasts(ctx, store.ForecastQuery{ClientID: clientID, StackID: stackID, Cursor: cursor, Limit: store.MaxLimit})
+	})
+	if err != nil {
+		return store.PassInput{}, err
+	}
+	return store.PassInput{State: st, Drifts: ds, Activity: act, Forecasts: fcs}, nil
 }

@@ -124,6 +124,9 @@ func (s *Store) tryCommitSubscriber(ctx context.Context, c store.SubscriberCommi
 	for k, doc := range c.States {
 		t.put(s.table(tData), map[string]types.AttributeValue{"pk": str("SUBSTATE/" + c.Name), "sk": str(k), "doc": str(string(doc))}, "", nil)
 	}
+	for _, k := range c.DeleteStates {
+		t.del(s.table(tData), map[string]types.AttributeValue{"pk": str("SUBSTATE/" + c.Name), "sk": str(k)})
+	}
 	sub := subKey(c.Name)
 	sub["cursor"] = num(c.To)
 	names := make([]types.AttributeValue, 0, len(channels))

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -71,6 +72,9 @@ func (s *Store) planDelete(ctx context.Context, d store.StackDeletion) (store.St
 	if err := s.closeStackApprovals(ctx, t, d, &out); err != nil {
 		return out, nil, err
 	}
+	if err := s.clearStackForecasts(ctx, t, d); err != nil {
+		return out, nil, err
+	}
 	if p, err := s.getItem(ctx, policyKey(d.ClientID, d.StackID)); err != nil {
 		return out, nil, err
 	} else if p != nil {
@@ -89,6 +93,32 @@ func (s *Store) planDelete(ctx context.Context, d store.StackDeletion) (store.St
 		}
 	}
 	return out, t, nil
+}
+
+// clearStackForecasts adds the clearing of the stack's open forecasts.
+func (s *Store) clearStackForecasts(ctx context.Context, t *txn, d store.StackDeletion) error {
+	open, err := store.All(func(cursor store.Page) ([]forecast.Forecast, store.Page, error) {
+		return s.ListForecasts(ctx, store.ForecastQuery{ClientID: d.ClientID, StackID: d.StackID, Cursor: cursor, Limit: store.MaxLimit})
+	})
+	if err != nil {
+		return err
+	}
+	at := store.Truncate(d.At)
+	states, order, counts := map[string]*fcState{}, []string{}, map[drift.Code]int64{}
+	for _, f := range open {
+		st, err := s.loadForecast(ctx, f.ID)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.f.ClearedAt != nil {
+			continue
+		}
+		st.f.ClearedAt = &at
+		states[f.ID], order = st, append(order, f.ID)
+		counts[st.f.Code]--
+		t.del(s.table(tData), forecastOpenKey(st.f))
+	}
+	return s.putForecasts(t, states, order, counts)
 }
 
 // cancelStackHeals adds the cancellation of the stack's pending attempts.
