@@ -44,7 +44,9 @@ func probeKinds() []string { return []string{ProbeHTTP, ProbeTLS, ProbeTCP, Prob
 
 func buildDrivers() []string { return []string{"hook", "command", "codebuild"} }
 
-func channelTypes() []string { return []string{"slack", "email", "pagerduty", "webhook", "nats", "sns"} }
+func channelTypes() []string {
+	return []string{"slack", "email", "pagerduty", "webhook", "nats", "sns"}
+}
 
 // IDPattern is the syntax of client, stack, channel, integration, resource
 // and provider names, wherever they arrive (config, API paths, tokens).
