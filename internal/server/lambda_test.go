@@ -1,0 +1,122 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/stdwebhook"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+const lambdaSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// setupLambda is a Lambda over a new SQLite store holding one stack (a
+// healthy site and a generic CMS that signs its webhooks).
+func setupLambda(t *testing.T) (*Lambda, store.Store) {
+	t.Helper()
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
+	t.Cleanup(site.Close)
+	getenv := func(k string) (string, bool) { return lambdaSecret, k == "CMS_SECRET" }
+	cfg, err := config.Parse("blackwell.yaml", fmt.Appendf(nil, `apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: site, environment: prod}
+spec:
+  providers:
+    cms: {name: generic, webhook_secret: "${CMS_SECRET}"}
+  resources:
+    home: {probe: http, url: %q, expect_status: 200}
+`, site.URL), getenv)
+	require.NoError(t, err)
+	st, err := OpenStore(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	l, err := NewLambda(t.Context(), LambdaOptions{Store: st, Config: cfg, ConfigSource: "config:blackwell.yaml",
+		Once: OnceOptions{Getenv: getenv, Logger: slog.New(slog.DiscardHandler)}})
+	require.NoError(t, err)
+	return l, st
+}
+
+// TestLambdaScheduledEventRunsAPass: an EventBridge scheduled event runs a
+// pass of every stack, recorded in the store.
+func TestLambdaScheduledEventRunsAPass(t *testing.T) {
+	t.Parallel()
+	l, st := setupLambda(t)
+	before, _, err := st.ListReconciliations(t.Context(), "acme", "site", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, before)
+
+	scheduled := `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",
+"source":"aws.events","account":"123456789012","time":"2026-12-07T20:00:00Z","region":"eu-west-1",
+"resources":["arn:aws:events:eu-west-1:123456789012:rule/blackwell-schedule"],"detail":{}}`
+	out, err := l.Invoke(t.Context(), []byte(scheduled))
+	require.NoError(t, err)
+	var res ScheduleResult
+	require.NoError(t, json.Unmarshal(out, &res))
+	require.Equal(t, ScheduleResult{Stacks: 1, Failed: []string{}}, res)
+
+	after, _, err := st.ListReconciliations(t.Context(), "acme", "site", "", 10)
+	require.NoError(t, err)
+	require.Len(t, after, 1)
+	require.Equal(t, store.ResultSuccess, after[0].Status, after[0].Errors)
+}
+
+// TestLambdaReceivesASignedWebhook: a function-URL request carrying a
+// signed delivery is committed and answered with the receipt; a bad
+// signature is refused as serve refuses it, and a path that is not a
+// receiver is 404.
+func TestLambdaReceivesASignedWebhook(t *testing.T) {
+	t.Parallel()
+	l, st := setupLambda(t)
+	body := []byte(`{"event_type":"content.updated","content_id":"post-1","content_type":"post"}`)
+	key, err := stdwebhook.ParseSecret(lambdaSecret)
+	require.NoError(t, err)
+	now := time.Now()
+	req := func(path, signature string) events.APIGatewayV2HTTPRequest {
+		var r events.APIGatewayV2HTTPRequest
+		r.Version, r.RawPath, r.Body = "2.0", path, string(body)
+		r.Headers = map[string]string{"content-type": "application/json", "webhook-id": "msg_1",
+			"webhook-timestamp": strconv.FormatInt(now.Unix(), 10), "webhook-signature": signature}
+		r.RequestContext.Stage, r.RequestContext.DomainName = "$default", "abc.lambda-url.eu-west-1.on.aws"
+		r.RequestContext.HTTP.Method, r.RequestContext.HTTP.SourceIP = http.MethodPost, "203.0.113.7"
+		return r
+	}
+	invoke := func(r events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+		raw, err := json.Marshal(r)
+		require.NoError(t, err)
+		out, err := l.Invoke(t.Context(), raw)
+		require.NoError(t, err)
+		var resp events.APIGatewayV2HTTPResponse
+		require.NoError(t, json.Unmarshal(out, &resp))
+		return resp
+	}
+
+	resp := invoke(req("/v1/webhooks/generic/acme/site", "v1,AAAA"))
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, resp.Body)
+	require.Contains(t, resp.Body, `"code":`)
+
+	resp = invoke(req("/v1/webhooks/generic/acme/site", key.Sign("msg_1", now, body)))
+	require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+	require.Equal(t, "application/json", resp.Headers["Content-Type"])
+	evs, _, err := st.ListEvents(t.Context(), store.EventQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, "content.updated", evs[0].EventType)
+	require.Equal(t, "post-1", evs[0].ContentID)
+
+	resp = invoke(req("/v1/stacks", key.Sign("msg_1", now, body)))
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	_, err = l.Invoke(t.Context(), []byte(`{"Records":[]}`))
+	require.ErrorContains(t, err, "neither an EventBridge scheduled event")
+}
