@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/Admiral-Piett/goaws/app/servertest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/notify"
@@ -139,6 +141,36 @@ func TestSNSDeliversToGoaws(t *testing.T) {
 	filtered := g.receive(high)
 	require.Len(t, filtered, 1, "the filter policy lets only the high drift through")
 	require.Contains(t, filtered[0].Message, `"drift_id":"d-high"`)
+
+	// From the config: a NotificationChannel whose credentials are
+	// references, routed by a client's policy.
+	getenv := func(k string) (string, bool) {
+		v, ok := map[string]string{"SNS_KEY": "AKIDTEST", "SNS_SECRET": "TESTSECRETKEY"}[k]
+		return v, ok
+	}
+	cfg, err := config.Parse("blackwell.yaml", []byte(fmt.Sprintf(`apiVersion: blackwell.io/v1
+kind: NotificationChannel
+metadata: {name: drift-topic}
+spec: {type: sns, topic_arn: %q, endpoint: %q, access_key_id: "${SNS_KEY}", secret_access_key: "${SNS_SECRET}"}
+---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme-corp}
+spec:
+  notifications:
+    channels: [{ref: drift-topic}]
+`, arn, g.url)), getenv)
+	require.NoError(t, err)
+	for i := range cfg.Channels {
+		require.NoError(t, cfg.Channels[i].Spec.ResolveSecrets(getenv))
+	}
+	plan, err := notify.PlanFromConfig(cfg, notify.ChannelOptions{Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	require.Equal(t, []string{"drift-topic"}, plan.Select(hi))
+	require.NoError(t, plan.Routes[0].Channel.Send(t.Context(), testMessage("d-config", drift.SeverityCritical)))
+	got = g.receive(all)
+	require.Len(t, got, 1)
+	require.Contains(t, got[0].Message, `"drift_id":"d-config"`)
 
 	gone, err := notify.NewSNS("gone", notify.SNSConfig{
 		TopicARN: "arn:aws:sns:us-east-1:000000000000:no-such-topic-" + randomToken(t), Endpoint: g.url,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/ingest"
+	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -38,11 +39,19 @@ type LambdaOptions struct {
 	// Once has the rest of the reconciler's parts; its Store and State
 	// are set here.
 	Once OnceOptions
+	// Channels overrides the notification channels' endpoints (tests);
+	// Once.Egress is applied to them.
+	Channels notify.ChannelOptions
+	// NotifyDrain bounds how long a scheduled invocation waits for its
+	// notifications to be delivered (default 20s); what is not delivered
+	// by then stays in the outbox for the next invocation.
+	NotifyDrain time.Duration
 }
 
 // Lambda is the handler of blackwell lambda (aws-lambda-go's
 // lambda.Handler). An EventBridge scheduled event ("detail-type":
-// "Scheduled Event") runs reconcile --once over every stack; an HTTP
+// "Scheduled Event") runs reconcile --once over every stack, then the
+// notification feed once (notify); an HTTP
 // request in the payload format 2.0 of API Gateway HTTP APIs and of
 // function URLs is a webhook delivery, received by the ingest gateway as
 // serve receives it (POST /v1/webhooks/PROVIDER/CLIENT[/STACK]) and
@@ -69,6 +78,9 @@ type ScheduleResult struct {
 func NewLambda(ctx context.Context, o LambdaOptions) (*Lambda, error) {
 	if o.Once.Logger == nil {
 		o.Once.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NotifyDrain <= 0 {
+		o.NotifyDrain = 20 * time.Second
 	}
 	svc := state.New(o.Store, state.Options{Logger: o.Once.Logger})
 	if o.Config != nil {
@@ -143,6 +155,11 @@ func (l *Lambda) Scheduled(ctx context.Context) (ScheduleResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := l.notify(ctx); err != nil {
+		// The passes are committed; their notifications wait in the
+		// audit log for the next invocation.
+		l.log.WarnContext(ctx, "notifications not sent", "error", err)
+	}
 	res.Stacks = len(keys)
 	for _, k := range keys {
 		r := results[k]
@@ -159,6 +176,48 @@ func (l *Lambda) Scheduled(ctx context.Context) (ScheduleResult, error) {
 	}
 	slices.Sort(res.Failed)
 	return res, nil
+}
+
+// notify runs the notification feed once: the config's channels, the
+// audit entries of the passes (and reminders due), their deliveries sent
+// within NotifyDrain. The feed and its channels last one invocation, so
+// that nothing runs while Lambda freezes the environment.
+func (l *Lambda) notify(ctx context.Context) error {
+	if l.opts.Config == nil {
+		return nil // channels come from the config file only
+	}
+	ns, err := newNotifications(prometheus.NewRegistry(), l.log, l.opts.Once.PublicURL, l.opts.Store, nil)
+	if err != nil {
+		return err
+	}
+	// Its own feed, whose dispatcher's drain at Stop is NotifyDrain.
+	ns.feed = notify.NewFeed(notify.FeedOptions{Store: l.opts.Store, DashboardURL: l.opts.Once.PublicURL,
+		Logger: l.log, DrainTimeout: l.opts.NotifyDrain})
+	ns.channels = egressChannels(l.opts.Channels, l.opts.Once.Egress)
+	ns.agreement = channelAgreement{replica: "lambda", others: liveOthers(l.opts.Store, "lambda")}
+	if err := ns.feed.Load(ctx); err != nil {
+		return err
+	}
+	if err := ns.checkChannelsAtStart(ctx, l.opts.Config); err != nil {
+		return err
+	}
+	if err := ns.Configure(ctx, l.opts.Config); err != nil {
+		return err
+	}
+	defer func() {
+		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.NotifyDrain)
+		defer cancel()
+		_ = ns.feed.Stop(drain)
+	}()
+	if err := ns.feed.Tick(ctx); err != nil {
+		return err
+	}
+	for {
+		n, err := ns.feed.Poll(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
 }
 
 // HTTP serves an HTTP request of API Gateway (HTTP API) or a function URL.

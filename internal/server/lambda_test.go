@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -119,4 +121,68 @@ func TestLambdaReceivesASignedWebhook(t *testing.T) {
 
 	_, err = l.Invoke(t.Context(), []byte(`{"Records":[]}`))
 	require.ErrorContains(t, err, "neither an EventBridge scheduled event")
+}
+
+// TestLambdaScheduledEventNotifies: a drift confirmed by a scheduled pass
+// (the site failing after a pass saw it healthy) is delivered to the
+// config's channel before the invocation returns, and once only: the next
+// invocation sends nothing new.
+func TestLambdaScheduledEventNotifies(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(site.Close)
+	got := make(chan notify.CloudEvent, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev notify.CloudEvent
+		if json.NewDecoder(r.Body).Decode(&ev) == nil {
+			got <- ev
+		}
+	}))
+	t.Cleanup(receiver.Close)
+	cfg, err := config.Parse("blackwell.yaml", fmt.Appendf(nil, `apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: site, environment: prod}
+spec:
+  resources:
+    home: {probe: http, url: %q, expect_status: 200}
+---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  confirmation: {observations: 1}
+  notifications:
+    channels: [{type: webhook, url: %q, severity_threshold: low}]
+`, site.URL, receiver.URL), nil)
+	require.NoError(t, err)
+	st, err := OpenStore(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	l, err := NewLambda(t.Context(), LambdaOptions{Store: st, Config: cfg, ConfigSource: "config:blackwell.yaml",
+		Once: OnceOptions{Logger: slog.New(slog.DiscardHandler)}, NotifyDrain: time.Minute})
+	require.NoError(t, err)
+
+	res, err := l.Scheduled(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, ScheduleResult{Stacks: 1, Failed: []string{}}, res)
+	require.Empty(t, got)
+
+	failing.Store(true)
+	res, err = l.Scheduled(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Drifted, "%+v", res)
+	require.Len(t, got, 1, "delivered before the invocation returned")
+	ev := <-got
+	require.Equal(t, notify.CloudEventTypePrefix+string(notify.KindDetected), ev.Type)
+	require.Equal(t, "acme", ev.Data.ClientID)
+	require.Equal(t, "site", ev.Data.StackID)
+
+	_, err = l.Scheduled(t.Context())
+	require.NoError(t, err)
+	require.Empty(t, got, "a drift still open is not announced again")
 }
