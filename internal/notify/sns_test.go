@@ -2,8 +2,8 @@ package notify_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
