@@ -27,7 +27,7 @@ scheduled event, handled as "reconcile --once" over every stack, or an HTTP
 request of an API Gateway HTTP API or a function URL (payload format 2.0),
 handled as serve's webhook receivers (POST /v1/webhooks/PROVIDER/CLIENT[/STACK]).
 Flags also come from BLACKWELL_<FLAG>. See docs/AWS.md.`,
-		Args: cobra.NoArgs,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
 				return usageError{fmt.Errorf("blackwell lambda runs inside AWS Lambda: AWS_LAMBDA_RUNTIME_API is unset (for a pass here, reconcile --once)")}
