@@ -283,9 +283,9 @@ type ChannelSpec struct {
 	// credentials as ${VAR} references; without them the AWS SDK's
 	// default chain (environment, shared files, SSO, container and
 	// instance roles) provides them.
-	AccessKeyID     Secret `json:"access_key_id,omitempty" yaml:"access_key_id"`
-	SecretAccessKey Secret `json:"secret_access_key,omitempty" yaml:"secret_access_key"`
-	SessionToken    Secret `json:"session_token,omitempty" yaml:"session_token"`
+	AccessKeyID     Secret `json:"access_key_id,omitzero" yaml:"access_key_id"`
+	SecretAccessKey Secret `json:"secret_access_key,omitzero" yaml:"secret_access_key"`
+	SessionToken    Secret `json:"session_token,omitzero" yaml:"session_token"`
 }
 
 // SMTP settings of an email channel.
