@@ -112,14 +112,16 @@ func calledActions(t *testing.T) []string {
 	return out
 }
 
-// skipDir: the module cache, VCS and build output, and the packages that
-// play AWS in tests (the simulator, dynalite's helper, conformance suites).
+// testSupport are the packages that play AWS, or drive it, only in tests:
+// the simulator, dynalite's helper, the store's conformance suite.
+var testSupport = []string{"sim", "dynalitetest", "storetest", "testdata"}
+
+// skipDir: VCS and build output, and testSupport.
 func skipDir(p, name string) bool {
 	if p == root {
 		return false
 	}
-	return strings.HasPrefix(name, ".") || name == "bin" || name == "node_modules" || name == "testdata" ||
-		name == "sim" || strings.HasSuffix(name, "test")
+	return strings.HasPrefix(name, ".") || name == "bin" || name == "node_modules" || slices.Contains(testSupport, name)
 }
 
 var inputType = regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)Input$`)
