@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -269,7 +270,7 @@ func lambdaRequest(ctx context.Context, req events.APIGatewayV2HTTPRequest) (*ht
 		r.Header.Set("Cookie", strings.Join(req.Cookies, "; "))
 	}
 	r.Host = req.RequestContext.DomainName
-	r.RemoteAddr = req.RequestContext.HTTP.SourceIP + ":0"
+	r.RemoteAddr = net.JoinHostPort(req.RequestContext.HTTP.SourceIP, "0")
 	r.ContentLength = int64(len(body))
 	return r, nil
 }
