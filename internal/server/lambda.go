@@ -75,7 +75,8 @@ type ScheduleResult struct {
 	Failed  []string `json:"failed"` // CLIENT/STACK of each failed pass
 }
 
-// NewLambda applies the config, if any, and assembles the handler.
+// NewLambda checks that the config's channels build, applies the config,
+// if any, and assembles the handler.
 func NewLambda(ctx context.Context, o LambdaOptions) (*Lambda, error) {
 	if o.Once.Logger == nil {
 		o.Once.Logger = slog.New(slog.DiscardHandler)
@@ -85,6 +86,11 @@ func NewLambda(ctx context.Context, o LambdaOptions) (*Lambda, error) {
 	}
 	svc := state.New(o.Store, state.Options{Logger: o.Once.Logger})
 	if o.Config != nil {
+		// As serve: channels that would not build refuse the config
+		// before any of it is applied.
+		if err := CheckChannels(o.Config, egressChannels(o.Channels, o.Once.Egress)); err != nil {
+			return nil, err
+		}
 		if _, err := svc.Apply(ctx, o.Config, o.ConfigSource); err != nil {
 			return nil, fmt.Errorf("apply %s: %w", strings.TrimPrefix(o.ConfigSource, "config:"), err)
 		}

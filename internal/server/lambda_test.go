@@ -211,3 +211,31 @@ func FuzzLambdaHTTP(f *testing.F) {
 		}
 	})
 }
+
+// TestNewLambdaRefusesChannelsThatDoNotBuild: as serve, a config whose
+// channels cannot be built is refused before anything is applied.
+func TestNewLambdaRefusesChannelsThatDoNotBuild(t *testing.T) {
+	t.Parallel()
+	getenv := func(k string) (string, bool) { return "not-whsec", k == "HOOK_SECRET" }
+	cfg, err := config.Parse("blackwell.yaml", []byte(`apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: site, environment: prod}
+---
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  notifications:
+    channels: [{type: webhook, url: "https://hooks.example/x", secret: "${HOOK_SECRET}"}]
+`), getenv)
+	require.NoError(t, err)
+	st, err := OpenStore(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	_, err = NewLambda(t.Context(), LambdaOptions{Store: st, Config: cfg, ConfigSource: "config:blackwell.yaml",
+		Once: OnceOptions{Getenv: getenv, Logger: slog.New(slog.DiscardHandler)}})
+	require.ErrorContains(t, err, "notification channels")
+	states, err := store.AllStates(t.Context(), st, "")
+	require.NoError(t, err)
+	require.Empty(t, states, "nothing applied")
+}
