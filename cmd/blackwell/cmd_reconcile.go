@@ -96,19 +96,20 @@ for cron- or Lambda-style runs.`,
 	f := cmd.Flags()
 	f.DurationVar(&wait, "wait", 0, "wait up to this long for the results (at most 5m)")
 	f.BoolVar(&once, "once", false, "run the passes here, on --store, without a server")
-	oo.register(cmd)
+	oo.register(cmd, "with --once: ")
 	return cmd
 }
 
-// register adds reconcile --once's flags.
-func (oo *onceOptions) register(cmd *cobra.Command) {
+// register adds reconcile --once's flags (and lambda's), their usage
+// starting with when.
+func (oo *onceOptions) register(cmd *cobra.Command, when string) {
 	f := cmd.Flags()
-	f.StringVarP(&oo.configPath, "config", "f", "blackwell.yaml", "with --once: configuration applied first (the default file only if it exists)")
-	f.StringVar(&oo.storeURL, "store", defaultStoreURL, "with --once: the store (sqlite://PATH or postgres://...)")
-	f.StringVar(&oo.encryptionKeyFile, "encryption-key-file", "", "with --once: serve's key file, when the store's payloads are sealed")
-	f.StringVar(&oo.publicURL, "public-url", "", "with --once: the server's public address, to recognise its webhook subscriptions")
-	f.IntVar(&oo.workers, "workers", 8, "with --once: passes run at once")
-	f.StringVar(&oo.egressAllow, "egress-allow", "", "with --once: "+egressAllowUsage)
+	f.StringVarP(&oo.configPath, "config", "f", "blackwell.yaml", when+"configuration applied first (the default file only if it exists)")
+	f.StringVar(&oo.storeURL, "store", defaultStoreURL, when+"the store (sqlite://PATH or postgres://...)")
+	f.StringVar(&oo.encryptionKeyFile, "encryption-key-file", "", when+"serve's key file, when the store's payloads are sealed")
+	f.StringVar(&oo.publicURL, "public-url", "", when+"the server's public address, to recognise its webhook subscriptions")
+	f.IntVar(&oo.workers, "workers", 8, when+"passes run at once")
+	f.StringVar(&oo.egressAllow, "egress-allow", "", when+egressAllowUsage)
 	oo.tenancy.register(f, false) // tenancy.go
 	bindEnv(f)
 }

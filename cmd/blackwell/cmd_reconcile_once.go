@@ -7,15 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 
 	"github.com/blackwellio/blackwell/internal/config"
-	"github.com/blackwellio/blackwell/internal/egress"
-	"github.com/blackwellio/blackwell/internal/heal"
-	"github.com/blackwellio/blackwell/internal/probe"
-	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/seal"
+	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -71,11 +66,13 @@ func reconcileOnce(ctx context.Context, g *globals, o onceOptions, t target) err
 			return fmt.Errorf("apply %s: %w", o.configPath, err)
 		}
 	}
-	keys, err := onceKeys(ctx, st, t)
+	once := bwserver.NewOnce(bwserver.OnceOptions{Store: st, State: svc, Getenv: getenv, Logger: log, Egress: eg,
+		PublicURL: o.publicURL, Workers: o.workers, AllowCommandBuilds: o.tenancy.allowCommandBuilds})
+	keys, err := once.Keys(ctx, t.client, t.stack)
 	if err != nil {
 		return err
 	}
-	results, err := passAndHeal(ctx, o.loop(st, svc, getenv, log, eg), keys, o.workers)
+	results, err := once.Run(ctx, keys)
 	if err != nil {
 		return err
 	}
@@ -102,63 +99,6 @@ func (o onceOptions) loadConfig(getenv func(string) (string, bool)) (*config.Con
 	return nil, fmt.Errorf("config %s: %w", o.configPath, err)
 }
 
-// loop is the reconciler of the passes, with serve's providers, probes
-// and heal actions.
-func (o onceOptions) loop(st store.Store, svc *state.Service, getenv func(string) (string, bool), log *slog.Logger, eg *egress.Policy) *reconcile.Reconciler {
-	prefix := ""
-	if o.publicURL != "" {
-		prefix = strings.TrimRight(o.publicURL, "/") + "/v1/webhooks"
-	}
-	providers := newProviderRegistry(getenv, log, eg)
-	return reconcile.New(reconcile.Options{
-		Store: st, Policies: svc, Prober: probe.New(probe.Options{Egress: eg}), Providers: providers,
-		Logger: log, ReceiverPrefix: prefix,
-		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, eg), ReceiverPrefix: prefix})},
-	})
-}
-
-// onceKeys are the stacks of the target: one stack, or every stack of a
-// client or of every client.
-func onceKeys(ctx context.Context, st store.Store, t target) ([]string, error) {
-	if t.stack != "" {
-		return []string{reconcile.Key(t.client, t.stack)}, nil
-	}
-	recs, err := store.AllStates(ctx, st, t.client)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(recs))
-	for _, r := range recs {
-		keys = append(keys, r.Key())
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("no stacks to reconcile")
-	}
-	return keys, nil
-}
-
-// passAndHeal runs a pass of each stack, then the heals they decided, then
-// a pass of each healed stack to verify them; it returns each stack's last
-// result.
-func passAndHeal(ctx context.Context, loop *reconcile.Reconciler, keys []string, workers int) (map[string]store.ReconciliationResult, error) {
-	results := passAll(ctx, loop, keys, workers, reconcile.TriggerManual)
-	n, err := loop.HealOnce(ctx)
-	if err != nil || n == 0 {
-		return results, err
-	}
-	var healed []string
-	for _, k := range keys {
-		if results[k].AutoHealAttempted {
-			healed = append(healed, k)
-		}
-	}
-	for k, r := range passAll(ctx, loop, healed, workers, reconcile.TriggerHeal) {
-		results[k] = r
-	}
-	return results, nil
-}
-
 // printOnceResults prints the results in the order of keys; a failed pass
 // makes the command fail.
 func printOnceResults(g *globals, asJSON bool, keys []string, results map[string]store.ReconciliationResult) error {
@@ -183,32 +123,4 @@ func printOnceResults(g *globals, asJSON bool, keys []string, results map[string
 		return silentError{exitFailure}
 	}
 	return nil
-}
-
-// passAll runs one pass of each stack, workers at a time.
-func passAll(ctx context.Context, loop *reconcile.Reconciler, keys []string, workers int, trigger string) map[string]store.ReconciliationResult {
-	if workers <= 0 {
-		workers = 8
-	}
-	var mu sync.Mutex
-	out := make(map[string]store.ReconciliationResult, len(keys))
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
-	for _, k := range keys {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			res, _, err := loop.Reconcile(ctx, k, trigger)
-			if res.ReconciliationID == "" && err != nil {
-				c, s, _ := strings.Cut(k, "/")
-				res = store.ReconciliationResult{ClientID: c, StackID: s, Trigger: trigger, Status: store.ResultFailed, Errors: []string{err.Error()}}
-			}
-			mu.Lock()
-			out[k] = res
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out
 }

@@ -94,9 +94,10 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(g),
 		newVersionsCmd(g), newPolicyCmd(g), newHealsCmd(g), // cmd_versions.go, cmd_policy.go, cmd_heals.go
 		newMigrateCmd(g), newBackupCmd(g), newStoreCmd(g), // cmd_migrate.go, cmd_backup.go, cmd_store.go
-		newTokenCmd(g), // cmd_token.go
-		newKeysCmd(g),  // sealing.go
-		newEraseCmd(g), // cmd_erase.go
+		newTokenCmd(g),  // cmd_token.go
+		newKeysCmd(g),   // sealing.go
+		newEraseCmd(g),  // cmd_erase.go
+		newLambdaCmd(g), // cmd_lambda.go
 	)
 	root.AddCommand(clientCommands(g)...)
 	return root

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/egress"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/sim"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -53,9 +55,7 @@ func setup(t *testing.T, cb *sim.CodeBuild) fixture {
 	if cb != nil {
 		id, secret := cb.Credentials()
 		runners[build.DriverCodeBuild] = build.NewCodeBuildRunner(build.CodeBuildOptions{
-			Credentials: func() (build.AWSCredentials, error) {
-				return build.AWSCredentials{AccessKeyID: id, SecretAccessKey: secret}, nil
-			},
+			Credentials:  credentials.NewStaticCredentialsProvider(id, secret, ""),
 			PollInterval: 20 * time.Millisecond,
 		})
 	}
@@ -210,12 +210,11 @@ func TestCodeBuildRejectsABadSignature(t *testing.T) {
 	t.Cleanup(cb.Close)
 	id, _ := cb.Credentials()
 	r := build.NewCodeBuildRunner(build.CodeBuildOptions{
-		Credentials: func() (build.AWSCredentials, error) {
-			return build.AWSCredentials{AccessKeyID: id, SecretAccessKey: "wrong"}, nil
-		},
+		Credentials: credentials.NewStaticCredentialsProvider(id, "wrong", ""),
 	})
 	_, err = r.Run(context.Background(), binding(config.Build{Driver: "codebuild", ProjectName: "p", Region: cb.Region(), Endpoint: cb.URL()}))
 	require.ErrorContains(t, err, "InvalidSignatureException")
+	require.ErrorIs(t, err, provider.ErrUnauthorized)
 
 	// Region from the environment, credentials from the shared file.
 	dir := t.TempDir()
@@ -227,4 +226,59 @@ func TestCodeBuildRejectsABadSignature(t *testing.T) {
 	res, err := r.Run(context.Background(), binding(config.Build{Driver: "codebuild", ProjectName: "p", Endpoint: cb.URL()}))
 	require.NoError(t, err)
 	require.Equal(t, build.StatusSucceeded, res.Status)
+}
+
+// TestCodeBuildClassifiesFailures: throttling and server errors are retried
+// by the SDK; a refusal by the egress policy is not (nothing is sent); no
+// answer is provider.ErrUnreachable; a missing project is an error answer
+// but not a refusal of the credentials; no credentials is a config error.
+func TestCodeBuildClassifiesFailures(t *testing.T) {
+	t.Parallel()
+	cb, err := sim.NewCodeBuild(sim.CodeBuildOptions{Projects: []string{"p"}})
+	require.NoError(t, err)
+	t.Cleanup(cb.Close)
+	id, secret := cb.Credentials()
+	runner := func(opts build.CodeBuildOptions) *build.CodeBuildRunner {
+		opts.Credentials, opts.PollInterval = credentials.NewStaticCredentialsProvider(id, secret, ""), 10*time.Millisecond
+		return build.NewCodeBuildRunner(opts)
+	}
+	b := binding(config.Build{Driver: "codebuild", ProjectName: "p", Region: cb.Region(), Endpoint: cb.URL()})
+
+	cb.RateLimit(0, 1)
+	cb.FailServer(1)
+	before := cb.Requests()
+	res, err := runner(build.CodeBuildOptions{}).Run(t.Context(), b)
+	require.NoError(t, err)
+	require.Equal(t, build.StatusSucceeded, res.Status)
+	require.GreaterOrEqual(t, cb.Requests()-before, int64(4), "StartBuild throttled, then failed, then accepted; one BatchGetBuilds")
+
+	refusing, err := egress.Parse("public")
+	require.NoError(t, err)
+	before = cb.Requests()
+	_, err = runner(build.CodeBuildOptions{HTTPClient: refusing.HTTPClient()}).Run(t.Context(), b)
+	require.ErrorIs(t, err, egress.ErrRefused)
+	require.Equal(t, before, cb.Requests(), "nothing was sent")
+
+	gone := b
+	gone.Build = &config.Build{Driver: "codebuild", ProjectName: "p", Region: cb.Region(), Endpoint: "http://127.0.0.1:1"}
+	_, err = runner(build.CodeBuildOptions{RequestTimeout: 10 * time.Second}).Run(t.Context(), gone)
+	require.ErrorIs(t, err, provider.ErrUnreachable)
+
+	missing := b
+	missing.Build = &config.Build{Driver: "codebuild", ProjectName: "nope", Region: cb.Region(), Endpoint: cb.URL()}
+	_, err = runner(build.CodeBuildOptions{}).Run(t.Context(), missing)
+	var aerr *build.AWSError
+	require.ErrorAs(t, err, &aerr)
+	require.Equal(t, "ResourceNotFoundException", aerr.Type)
+	require.Equal(t, "StartBuild", aerr.Operation)
+	require.NotErrorIs(t, err, provider.ErrUnauthorized)
+
+	// No credentials anywhere the runner looks (and no instance role is
+	// asked: a profile that does not exist fails before that).
+	env := map[string]string{"AWS_PROFILE": "no-such-profile", "AWS_CONFIG_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none")}
+	r := build.NewCodeBuildRunner(build.CodeBuildOptions{Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	_, err = r.Run(t.Context(), b)
+	require.ErrorIs(t, err, provider.ErrConfig)
+	require.ErrorContains(t, err, "no-such-profile")
 }

@@ -1,18 +1,23 @@
 package build
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
 	"github.com/blackwellio/blackwell/internal/egress"
@@ -24,37 +29,35 @@ import (
 const (
 	DefaultCodeBuildPoll    = 10 * time.Second
 	DefaultCodeBuildTimeout = 60 * time.Minute
-	codeBuildTargetPrefix   = "CodeBuild_20161006."
-	codeBuildContentType    = "application/x-amz-json-1.1"
 )
 
 // CodeBuildOptions configure a CodeBuildRunner.
 type CodeBuildOptions struct {
-	// HTTPClient sends the API calls.
+	// HTTPClient sends the API calls (the egress policy's client).
 	HTTPClient *http.Client
-	// Credentials returns the credentials to sign with (default:
-	// AWSCredentialSource{Getenv: Getenv}.Credentials).
-	Credentials func() (AWSCredentials, error)
+	// Credentials sign the calls (default: the AWS SDK's default chain,
+	// with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+	// AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE read
+	// through Getenv first).
+	Credentials aws.CredentialsProvider
 	// Getenv reads AWS_REGION / AWS_DEFAULT_REGION for a binding without
-	// build.region (default os.LookupEnv).
+	// build.region, and the variables above (default os.LookupEnv).
 	Getenv func(string) (string, bool)
 	// PollInterval is how often BatchGetBuilds is asked (default 10s).
 	PollInterval time.Duration
 	// Timeout bounds a build when the binding sets none (default 60m).
 	Timeout time.Duration
-	// RequestTimeout bounds one API call (default 30s).
+	// RequestTimeout bounds one API call, the SDK's retries included
+	// (default 30s).
 	RequestTimeout time.Duration
-	// Now is the signing clock (default time.Now).
-	Now func() time.Time
 }
 
 // CodeBuildRunner starts a build of build.project_name with StartBuild and
-// follows it with BatchGetBuilds until it completes, over CodeBuild's JSON
-// 1.1 protocol signed with SigV4 (botocore's codebuild/2016-10-06
-// service-2.json: POST / with X-Amz-Target CodeBuild_20161006.{Operation},
-// Content-Type application/x-amz-json-1.1; errors as HTTP 400 with
-// {"__type":"...#InvalidInputException","message":...}). The endpoint is
-// build.endpoint, else https://codebuild.{region}.amazonaws.com.
+// follows it with BatchGetBuilds until it completes, through aws-sdk-go-v2's
+// CodeBuild client: the SDK signs (SigV4), resolves credentials and retries
+// throttling, 5xx and transport failures with its standard retryer (not a
+// refusal by the egress policy). The endpoint is build.endpoint, else the
+// SDK's for the region (https://codebuild.{region}.amazonaws.com).
 type CodeBuildRunner struct {
 	opts CodeBuildOptions
 	hc   *http.Client
@@ -65,9 +68,6 @@ func NewCodeBuildRunner(opts CodeBuildOptions) *CodeBuildRunner {
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
 	}
-	if opts.Credentials == nil {
-		opts.Credentials = AWSCredentialSource{Getenv: opts.Getenv}.Credentials
-	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultCodeBuildPoll
 	}
@@ -77,9 +77,6 @@ func NewCodeBuildRunner(opts CodeBuildOptions) *CodeBuildRunner {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
@@ -87,11 +84,12 @@ func NewCodeBuildRunner(opts CodeBuildOptions) *CodeBuildRunner {
 	return &CodeBuildRunner{opts: opts, hc: hc}
 }
 
-// AWSError is an error answer of an AWS JSON API.
+// AWSError is an error answer of CodeBuild. It matches
+// provider.ErrUnauthorized when the credentials or signature were refused.
 type AWSError struct {
 	Operation string
 	Status    int
-	Type      string // the code after any '#', e.g. InvalidInputException
+	Type      string // the error code, e.g. InvalidInputException
 	Message   string
 	RequestID string
 }
@@ -107,33 +105,18 @@ func (e *AWSError) Error() string {
 	return s
 }
 
-// retryable: throttling and server errors.
-func (e *AWSError) retryable() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests ||
-		e.Type == "ThrottlingException" || e.Type == "TooManyRequestsException" || e.Type == "RequestLimitExceeded"
+// Is makes a refusal of the credentials match provider.ErrUnauthorized.
+func (e *AWSError) Is(target error) bool {
+	return target == provider.ErrUnauthorized && awsAuthErrors[e.Type]
 }
 
-// codeBuild is the part of CodeBuild's Build shape read here.
-type codeBuild struct {
-	ID            string   `json:"id"`
-	BuildStatus   string   `json:"buildStatus"`
-	BuildComplete bool     `json:"buildComplete"`
-	CurrentPhase  string   `json:"currentPhase"`
-	StartTime     *float64 `json:"startTime"`
-	EndTime       *float64 `json:"endTime"`
-	Phases        []struct {
-		PhaseType   string `json:"phaseType"`
-		PhaseStatus string `json:"phaseStatus"`
-		Contexts    []struct {
-			StatusCode string `json:"statusCode"`
-			Message    string `json:"message"`
-		} `json:"contexts"`
-	} `json:"phases"`
-}
-
-type codeBuildTarget struct {
-	endpoint, region string
-	creds            AWSCredentials
+// awsAuthErrors are the error codes of refused credentials (AWS's common
+// errors and CodeBuild's).
+var awsAuthErrors = map[string]bool{
+	"UnrecognizedClientException": true, "InvalidSignatureException": true,
+	"IncompleteSignatureException": true, "MissingAuthenticationTokenException": true,
+	"AccessDeniedException": true, "ExpiredTokenException": true, "InvalidClientTokenId": true,
+	"SignatureDoesNotMatch": true, "NotAuthorized": true,
 }
 
 // Run starts the build and waits for it.
@@ -142,7 +125,7 @@ func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildRes
 	if b.Build == nil || b.Build.ProjectName == "" {
 		return res, provider.ConfigError("codebuild build of %s/%s has no project_name", b.ClientID, b.StackID)
 	}
-	t, err := c.target(b)
+	client, err := c.client(ctx, b)
 	if err != nil {
 		return res, err
 	}
@@ -153,173 +136,183 @@ func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildRes
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	var started struct {
-		Build codeBuild `json:"build"`
-	}
-	in := map[string]any{"projectName": b.Build.ProjectName, "idempotencyToken": uuid.NewString()}
-	if err := c.call(ctx, t, "StartBuild", in, &started); err != nil {
+	var started *codebuild.StartBuildOutput
+	err = c.call(ctx, "StartBuild", func(ctx context.Context) (err error) {
+		started, err = client.StartBuild(ctx, &codebuild.StartBuildInput{
+			ProjectName: aws.String(b.Build.ProjectName), IdempotencyToken: aws.String(uuid.NewString()),
+		})
+		return err
+	})
+	if err != nil {
 		return res, fmt.Errorf("start codebuild project %s: %w", b.Build.ProjectName, err)
 	}
-	build := started.Build
-	res.ID = build.ID
+	if started.Build == nil || started.Build.Id == nil {
+		return res, fmt.Errorf("start codebuild project %s: %w: no build in the answer", b.Build.ProjectName, provider.ErrInvalidAnswer)
+	}
+	build := *started.Build
+	res.ID = *build.Id
+	build, err = c.follow(ctx, client, build, timeout, &res)
+	if err != nil || res.Status != "" {
+		return res, err
+	}
+	return finished(res, build), nil
+}
+
+// follow asks BatchGetBuilds every PollInterval until the build completes.
+// When the build's timeout passes first it sets res's status and detail.
+func (c *CodeBuildRunner) follow(ctx context.Context, client *codebuild.Client, build types.Build, timeout time.Duration, res *BuildResult) (types.Build, error) {
 	tick := time.NewTicker(c.opts.PollInterval)
 	defer tick.Stop()
 	for !build.BuildComplete {
 		select {
 		case <-ctx.Done():
 			res.Status = StatusFailed
-			res.Detail = fmt.Sprintf("codebuild build %s still %s after %s", build.ID, build.CurrentPhase, timeout)
+			res.Detail = fmt.Sprintf("codebuild build %s still %s after %s", res.ID, aws.ToString(build.CurrentPhase), timeout)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return res, nil
+				return build, nil
 			}
-			return res, ctx.Err()
+			return build, ctx.Err()
 		case <-tick.C:
 		}
-		var got struct {
-			Builds         []codeBuild `json:"builds"`
-			BuildsNotFound []string    `json:"buildsNotFound"`
-		}
-		if err := c.call(ctx, t, "BatchGetBuilds", map[string]any{"ids": []string{build.ID}}, &got); err != nil {
+		var got *codebuild.BatchGetBuildsOutput
+		err := c.call(ctx, "BatchGetBuilds", func(ctx context.Context) (err error) {
+			got, err = client.BatchGetBuilds(ctx, &codebuild.BatchGetBuildsInput{Ids: []string{res.ID}})
+			return err
+		})
+		if err != nil {
 			if ctx.Err() != nil {
 				continue // the select above reports it
 			}
-			return res, fmt.Errorf("follow codebuild build %s: %w", build.ID, err)
+			return build, fmt.Errorf("follow codebuild build %s: %w", res.ID, err)
 		}
 		if len(got.Builds) == 0 {
-			return res, fmt.Errorf("follow codebuild build %s: not found", build.ID)
+			return build, fmt.Errorf("follow codebuild build %s: not found", res.ID)
 		}
 		build = got.Builds[0]
 	}
+	return build, nil
+}
+
+// finished is res completed with a build that completed.
+func finished(res BuildResult, build types.Build) BuildResult {
 	if build.StartTime != nil {
-		res.StartedAt = epoch(*build.StartTime)
+		res.StartedAt = build.StartTime.UTC()
 	}
 	res.FinishedAt = time.Now()
 	if build.EndTime != nil {
-		res.FinishedAt = epoch(*build.EndTime)
+		res.FinishedAt = build.EndTime.UTC()
 	}
-	if build.BuildStatus == "SUCCEEDED" {
+	if build.BuildStatus == types.StatusTypeSucceeded {
 		res.Status = StatusSucceeded
-		res.Detail = "codebuild build " + build.ID + " SUCCEEDED"
-		return res, nil
+		res.Detail = "codebuild build " + res.ID + " SUCCEEDED"
+		return res
 	}
 	res.Status = StatusFailed
-	res.Detail = "codebuild build " + build.ID + " " + build.BuildStatus
+	res.Detail = "codebuild build " + res.ID + " " + string(build.BuildStatus)
 	for _, p := range build.Phases {
-		if p.PhaseStatus != "" && p.PhaseStatus != "SUCCEEDED" {
-			res.Detail += " in " + p.PhaseType
+		if p.PhaseStatus != "" && p.PhaseStatus != types.StatusTypeSucceeded {
+			res.Detail += " in " + string(p.PhaseType)
 			for _, pc := range p.Contexts {
-				if pc.Message != "" {
-					res.Detail += ": " + provider.Truncate(pc.Message, 200)
+				if m := aws.ToString(pc.Message); m != "" {
+					res.Detail += ": " + provider.Truncate(m, 200)
 				}
 			}
 			break
 		}
 	}
-	return res, nil
+	return res
 }
 
-func epoch(s float64) time.Time {
-	return time.Unix(0, int64(s*float64(time.Second))).UTC()
-}
-
-func (c *CodeBuildRunner) target(b provider.Binding) (codeBuildTarget, error) {
+// client is the CodeBuild client of b's region and endpoint, with its
+// credentials retrieved (a failure is provider.ErrConfig, as a binding
+// without a region is).
+func (c *CodeBuildRunner) client(ctx context.Context, b provider.Binding) (*codebuild.Client, error) {
+	env := func(k string) string { v, _ := c.opts.Getenv(k); return strings.TrimSpace(v) }
 	region := b.Build.Region
-	if region == "" {
-		for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
-			if v, ok := c.opts.Getenv(k); ok && strings.TrimSpace(v) != "" {
-				region = strings.TrimSpace(v)
-				break
-			}
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if region == "" {
+			region = env(k)
 		}
 	}
 	if region == "" {
-		return codeBuildTarget{}, provider.ConfigError("codebuild build of %s/%s: no build.region and AWS_REGION is unset", b.ClientID, b.StackID)
+		return nil, provider.ConfigError("codebuild build of %s/%s: no build.region and AWS_REGION is unset", b.ClientID, b.StackID)
 	}
 	endpoint := strings.TrimRight(b.Build.Endpoint, "/")
-	if endpoint == "" {
-		endpoint = "https://codebuild." + region + ".amazonaws.com"
+	if u, err := url.Parse(endpoint); endpoint != "" && (err != nil || u.Host == "") {
+		return nil, provider.ConfigError("codebuild endpoint %q is not a URL", redact.URL(endpoint))
 	}
-	if u, err := url.Parse(endpoint); err != nil || u.Host == "" {
-		return codeBuildTarget{}, provider.ConfigError("codebuild endpoint %q is not a URL", redact.URL(endpoint))
+	load := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region), awsconfig.WithRetryer(codeBuildRetryer)}
+	creds := c.opts.Credentials
+	if id, secret := env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"); creds == nil && id != "" && secret != "" {
+		creds = credentials.NewStaticCredentialsProvider(id, secret, env("AWS_SESSION_TOKEN"))
 	}
-	creds, err := c.opts.Credentials()
+	if creds != nil {
+		load = append(load, awsconfig.WithCredentialsProvider(creds))
+	}
+	if p := env("AWS_PROFILE"); p != "" {
+		load = append(load, awsconfig.WithSharedConfigProfile(p))
+	}
+	if f := env("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
+		load = append(load, awsconfig.WithSharedCredentialsFiles([]string{f}))
+	}
+	if f := env("AWS_CONFIG_FILE"); f != "" {
+		load = append(load, awsconfig.WithSharedConfigFiles([]string{f}))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return codeBuildTarget{}, fmt.Errorf("%w: %v", provider.ErrConfig, err)
+		return nil, fmt.Errorf("%w: load AWS configuration: %s", provider.ErrConfig, redact.Text(err.Error()))
 	}
-	return codeBuildTarget{endpoint: endpoint, region: region, creds: creds}, nil
-}
-
-// call makes one JSON 1.1 call, retrying throttling and server errors
-// twice with a short backoff.
-func (c *CodeBuildRunner) call(ctx context.Context, t codeBuildTarget, op string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	for attempt := 0; ; attempt++ {
-		err := c.callOnce(ctx, t, op, body, out)
-		var aerr *AWSError
-		if err == nil || attempt == 2 || !(errors.As(err, &aerr) && aerr.retryable()) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
-		}
-	}
-}
-
-func (c *CodeBuildRunner) callOnce(ctx context.Context, t codeBuildTarget, op string, body []byte, out any) error {
 	rctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.endpoint+"/", bytes.NewReader(body))
-	if err != nil {
+	if _, err := cfg.Credentials.Retrieve(rctx); err != nil {
+		return nil, fmt.Errorf("%w: no AWS credentials: %s", provider.ErrConfig, redact.Text(err.Error()))
+	}
+	return codebuild.NewFromConfig(cfg, func(o *codebuild.Options) {
+		o.HTTPClient = c.hc // the egress policy's; the SDK's own serves credential providers
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}
+
+// codeBuildRetryer is the SDK's standard retryer, except that a refusal by
+// the egress policy is final.
+func codeBuildRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		refused := retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, egress.ErrRefused) {
+				return aws.FalseTernary
+			}
+			return aws.UnknownTernary
+		})
+		o.Retryables = append([]retry.IsErrorRetryable{refused}, o.Retryables...)
+	})
+}
+
+// call runs one API call under RequestTimeout and translates its error: an
+// error answer is an *AWSError, a refusal by the egress policy wraps
+// egress.ErrRefused, and no answer wraps provider.ErrUnreachable.
+func (c *CodeBuildRunner) call(ctx context.Context, op string, do func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	defer cancel()
+	err := do(rctx)
+	if err == nil {
+		return nil
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		e := &AWSError{Operation: op, Type: apiErr.ErrorCode(), Message: provider.Truncate(apiErr.ErrorMessage(), 300)}
+		var respErr *awshttp.ResponseError
+		if errors.As(err, &respErr) {
+			e.Status, e.RequestID = respErr.HTTPStatusCode(), respErr.ServiceRequestID()
+		}
+		return e
+	}
+	if errors.Is(err, egress.ErrRefused) {
 		return fmt.Errorf("codebuild %s: %w", op, err)
 	}
-	req.Header.Set("Content-Type", codeBuildContentType)
-	req.Header.Set("X-Amz-Target", codeBuildTargetPrefix+op)
-	signV4(req, body, t.creds, t.region, "codebuild", c.opts.Now())
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		if errors.Is(err, egress.ErrRefused) {
-			return fmt.Errorf("codebuild %s at %s: %w", op, redact.URL(t.endpoint), err)
-		}
-		return fmt.Errorf("codebuild %s at %s: %w: %s", op, redact.URL(t.endpoint), provider.ErrUnreachable, err)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("codebuild %s: read answer: %w", op, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Type    string `json:"__type"`
-			Message string `json:"message"`
-			Msg     string `json:"Message"`
-		}
-		_ = json.Unmarshal(raw, &e)
-		typ := e.Type
-		if i := strings.LastIndexByte(typ, '#'); i >= 0 {
-			typ = typ[i+1:]
-		}
-		if typ == "" {
-			typ = resp.Header.Get("X-Amzn-ErrorType")
-			typ, _, _ = strings.Cut(typ, ":")
-		}
-		msg := e.Message
-		if msg == "" {
-			msg = e.Msg
-		}
-		return &AWSError{Operation: op, Status: resp.StatusCode, Type: typ, Message: provider.Truncate(msg, 300),
-			RequestID: resp.Header.Get("X-Amzn-RequestId")}
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("codebuild %s: decode answer: %w", op, err)
-	}
-	return nil
+	return fmt.Errorf("codebuild %s: %w: %s", op, provider.ErrUnreachable, redact.Text(err.Error()))
 }

@@ -487,9 +487,9 @@ spec: {type: slack, webhook_url: "https://hooks.slack.example/x"}
 			want: []string{
 				"bad.yaml:7:14: spec.notifications.channels[0].ref: no NotificationChannel named \"nowhere\" is declared",
 				"bad.yaml:9:9: spec.notifications.channels[1].type: not allowed with ref (the named NotificationChannel declares the channel)",
-				"bad.yaml:10:9: spec.notifications.channels[2].type: is required (one of slack, email, pagerduty, webhook or nats)",
+				"bad.yaml:10:9: spec.notifications.channels[2].type: is required (one of slack, email, pagerduty, webhook, nats or sns)",
 				"bad.yaml:10:29: spec.notifications.channels[2].severity_threshold: unknown value \"urgent\" (want low, medium, high or critical)",
-				"bad.yaml:11:15: spec.notifications.channels[3].type: unknown value \"sms\" (want slack, email, pagerduty, webhook or nats)",
+				"bad.yaml:11:15: spec.notifications.channels[3].type: unknown value \"sms\" (want slack, email, pagerduty, webhook, nats or sns)",
 				"bad.yaml:12:10: spec.notifications.channels[4].webhook_url: is required for type slack",
 				"bad.yaml:12:23: spec.notifications.channels[4].addresses: not allowed for type slack",
 				"bad.yaml:13:10: spec.notifications.channels[5].smtp: is required for type email: the server to send through (host, port, username, password)",
@@ -527,8 +527,38 @@ spec: {ref: ops}
 			want: []string{
 				"bad.yaml:8:18: metadata.name: NotificationChannel \"ops\" is already declared at bad.yaml:3:18",
 				"bad.yaml:13:18: metadata.name: \"Ops Team\" is not a valid name (want lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters)",
-				"bad.yaml:14:1: spec.type: is required (one of slack, email, pagerduty, webhook or nats)",
+				"bad.yaml:14:1: spec.type: is required (one of slack, email, pagerduty, webhook, nats or sns)",
 				"bad.yaml:14:8: spec.ref: not allowed in a NotificationChannel (ref names one from a policy)",
+			},
+		},
+		{
+			name: "sns channels",
+			yaml: `
+apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  notifications:
+    channels:
+      - {type: sns}
+      - {type: sns, topic_arn: blackwell-drift-events}
+      - {type: sns, topic_arn: "arn:aws:sns:::blackwell-drift-events"}
+      - {type: sns, topic_arn: "arn:aws:sns:eu-west-1:123456789012:t", region: Ireland, endpoint: "ftp://x"}
+      - {type: sns, topic_arn: "arn:aws:sns:eu-west-1:123456789012:t", access_key_id: "${TOKEN}"}
+      - {type: sns, topic_arn: "arn:aws:sns:eu-west-1:123456789012:t", access_key_id: AKIDLITERAL, secret_access_key: "${TOKEN}"}
+      - {type: sns, topic_arn: "arn:aws:sns:eu-west-1:123456789012:t", session_token: "${TOKEN}", url: "http://x"}
+      - {type: sns, topic_arn: "arn:aws:sns:::t", region: eu-west-1, endpoint: "http://127.0.0.1:4100", access_key_id: "${TOKEN}", secret_access_key: "${TOKEN}"}
+`,
+			want: []string{
+				"bad.yaml:7:10: spec.notifications.channels[0].topic_arn: is required for type sns (arn:aws:sns:REGION:ACCOUNT:NAME)",
+				"bad.yaml:8:32: spec.notifications.channels[1].topic_arn: \"blackwell-drift-events\" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+				"bad.yaml:9:10: spec.notifications.channels[2].region: is required when topic_arn names no region",
+				"bad.yaml:10:80: spec.notifications.channels[3].region: \"Ireland\" is not an AWS region (like eu-west-1)",
+				"bad.yaml:10:99: spec.notifications.channels[3].endpoint: \"ftp://x\" is not an http or https URL",
+				"bad.yaml:11:87: spec.notifications.channels[4].access_key_id: access_key_id and secret_access_key go together (or leave both out for the AWS SDK's default credential chain)",
+				"bad.yaml:12:87: spec.notifications.channels[5].access_key_id: must be a ${VAR} reference, not the secret itself (a literal secret would be stored and shown to every reader of the config); set the value in the server's environment and write ${NAME}",
+				"bad.yaml:13:87: spec.notifications.channels[6].session_token: needs access_key_id and secret_access_key",
+				"bad.yaml:13:99: spec.notifications.channels[6].url: not allowed for type sns",
 			},
 		},
 		{

@@ -73,7 +73,7 @@ func schemaMapper(t reflect.Type) *jsonschema.Schema {
 	secret := func() *jsonschema.Schema {
 		return &jsonschema.Schema{
 			Type:  "string",
-			Title: "secret: ${VAR} references ($$ for a literal $); credentials, webhook secrets, build hook URLs and channel secrets (webhook_url, routing_key, secret, smtp.password) must be references; build.env values may be literal",
+			Title: "secret: ${VAR} references ($$ for a literal $); credentials, webhook secrets, build hook URLs and channel secrets (webhook_url, routing_key, secret, smtp.password, access_key_id, secret_access_key, session_token) must be references; build.env values may be literal",
 		}
 	}
 	switch t {
@@ -214,6 +214,7 @@ func requireByKind(defs jsonschema.Definitions) error {
 		when("type", "pagerduty", "routing_key"),
 		when("type", "webhook", "url"),
 		when("type", "nats", "subject"),
+		when("type", "sns", "topic_arn"),
 	)
 }
 

@@ -300,7 +300,7 @@ func (s *StackSpec) resolveSecrets(getenv func(string) (string, bool), report se
 }
 
 // ResolveSecrets resolves the channel's secrets (webhook_url, routing_key,
-// secret, smtp.password) with getenv; see StackSpec.ResolveSecrets.
+// secret, smtp.password, and an sns channel's credentials) with getenv; see StackSpec.ResolveSecrets.
 func (c *ChannelSpec) ResolveSecrets(getenv func(string) (string, bool)) error {
 	var errs Errors
 	c.resolveSecrets(getenv, func(path, msg string) {
@@ -313,6 +313,9 @@ func (c *ChannelSpec) resolveSecrets(getenv func(string) (string, bool), report 
 	resolveOne(&c.WebhookURL, "webhook_url", getenv, report)
 	resolveOne(&c.RoutingKey, "routing_key", getenv, report)
 	resolveOne(&c.Secret, "secret", getenv, report)
+	resolveOne(&c.AccessKeyID, "access_key_id", getenv, report)
+	resolveOne(&c.SecretAccessKey, "secret_access_key", getenv, report)
+	resolveOne(&c.SessionToken, "session_token", getenv, report)
 	if c.SMTP != nil {
 		smtp := *c.SMTP
 		resolveOne(&smtp.Password, "smtp.password", getenv, report)

@@ -63,7 +63,7 @@ func StackTargets(spec StackSpec) []Target {
 }
 
 // PolicyTargets lists the hosts a policy's inline notification channels
-// reach: webhook and NATS url, Slack webhook_url when written literally,
+// reach: webhook and NATS url, an SNS endpoint, Slack webhook_url when written literally,
 // the SMTP host. Channels by ref are the operator's (NotificationChannel
 // documents) and are skipped.
 func PolicyTargets(spec PolicySpec) []Target {
@@ -71,6 +71,7 @@ func PolicyTargets(spec PolicySpec) []Target {
 	for i, ch := range spec.Notifications.Channels {
 		field := fmt.Sprintf("notifications.channels[%d]", i)
 		out = appendURL(out, field+".url", ch.URL)
+		out = appendURL(out, field+".endpoint", ch.Endpoint)
 		if literal(ch.WebhookURL) {
 			out = appendURL(out, field+".webhook_url", ch.WebhookURL.Ref)
 		}

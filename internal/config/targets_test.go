@@ -56,11 +56,13 @@ func TestPolicyTargets(t *testing.T) {
 		{Type: "slack", WebhookURL: NewSecret("${SLACK_URL}")},
 		{Type: "email", SMTP: &SMTP{Host: "10.0.0.25"}},
 		{Type: "nats", URL: "nats://localhost:4222"},
+		{Type: "sns", TopicARN: "arn:aws:sns:eu-west-1:1:t", Endpoint: "http://169.254.169.254:4100"},
 	}}}
 	require.Equal(t, []Target{
 		{Field: "notifications.channels[1].url", Host: "hooks.example.com"},
 		{Field: "notifications.channels[2].webhook_url", Host: "127.0.0.1"},
 		{Field: "notifications.channels[4].smtp.host", Host: "10.0.0.25"},
 		{Field: "notifications.channels[5].url", Host: "localhost"},
+		{Field: "notifications.channels[6].endpoint", Host: "169.254.169.254"},
 	}, PolicyTargets(spec))
 }

@@ -297,7 +297,7 @@ type ChannelMeta struct {
 type ChannelSpec struct {
 	// Ref names a NotificationChannel instead of declaring one inline.
 	Ref               string   `json:"ref,omitempty" yaml:"ref"`
-	Type              string   `json:"type,omitempty" yaml:"type" jsonschema:"enum=slack,enum=email,enum=pagerduty,enum=webhook,enum=nats"`
+	Type              string   `json:"type,omitempty" yaml:"type" jsonschema:"enum=slack,enum=email,enum=pagerduty,enum=webhook,enum=nats,enum=sns"`
 	SeverityThreshold string   `json:"severity_threshold,omitempty" yaml:"severity_threshold" jsonschema:"enum=low,enum=medium,enum=high,enum=critical"`
 	WebhookURL        Secret   `json:"webhook_url,omitempty" yaml:"webhook_url"`
 	Addresses         []string `json:"addresses,omitempty" yaml:"addresses"`
@@ -306,6 +306,19 @@ type ChannelSpec struct {
 	Secret            Secret   `json:"secret,omitempty" yaml:"secret"`
 	Subject           string   `json:"subject,omitempty" yaml:"subject"`
 	SMTP              *SMTP    `json:"smtp,omitempty" yaml:"smtp"`
+	// TopicARN, Region and Endpoint are an sns channel's topic
+	// (arn:aws:sns:REGION:ACCOUNT:NAME), its region when the ARN names
+	// none, and an endpoint other than sns.REGION.amazonaws.com.
+	TopicARN string `json:"topic_arn,omitempty" yaml:"topic_arn"`
+	Region   string `json:"region,omitempty" yaml:"region"`
+	Endpoint string `json:"endpoint,omitempty" yaml:"endpoint"`
+	// AccessKeyID, SecretAccessKey and SessionToken are an sns channel's
+	// credentials as ${VAR} references; without them the AWS SDK's
+	// default chain (environment, shared files, SSO, container and
+	// instance roles) provides them.
+	AccessKeyID     Secret `json:"access_key_id,omitzero" yaml:"access_key_id"`
+	SecretAccessKey Secret `json:"secret_access_key,omitzero" yaml:"secret_access_key"`
+	SessionToken    Secret `json:"session_token,omitzero" yaml:"session_token"`
 }
 
 // SMTP settings of an email channel.

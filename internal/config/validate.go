@@ -45,7 +45,9 @@ func probeKinds() []string { return []string{ProbeHTTP, ProbeTLS, ProbeTCP, Prob
 
 func buildDrivers() []string { return []string{"hook", "command", "codebuild"} }
 
-func channelTypes() []string { return []string{"slack", "email", "pagerduty", "webhook", "nats"} }
+func channelTypes() []string {
+	return []string{"slack", "email", "pagerduty", "webhook", "nats", "sns"}
+}
 
 // IDPattern is the syntax of client, stack, channel, integration, resource
 // and provider names, wherever they arrive (config, API paths, tokens).
@@ -476,7 +478,9 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 		"type": c.Type != "", "severity_threshold": c.SeverityThreshold != "",
 		"webhook_url": c.WebhookURL.Ref != "", "addresses": c.Addresses != nil,
 		"routing_key": c.RoutingKey.Ref != "", "url": c.URL != "", "secret": c.Secret.Ref != "",
-		"subject": c.Subject != "", "smtp": c.SMTP != nil,
+		"subject": c.Subject != "", "smtp": c.SMTP != nil, "topic_arn": c.TopicARN != "",
+		"region": c.Region != "", "endpoint": c.Endpoint != "", "access_key_id": c.AccessKeyID.Ref != "",
+		"secret_access_key": c.SecretAccessKey.Ref != "", "session_token": c.SessionToken.Ref != "",
 	}
 	if c.Ref != "" || r.has(p+".ref") {
 		if !inline {
@@ -547,10 +551,62 @@ func (r reporter) checkChannelSpec(p string, c *ChannelSpec, inline bool) {
 		}
 		delete(fields, "subject")
 		delete(fields, "url")
+	case "sns":
+		r.checkSNS(p, c)
+		for _, k := range []string{"topic_arn", "region", "endpoint", "access_key_id", "secret_access_key", "session_token"} {
+			delete(fields, k)
+		}
 	default:
 		return
 	}
 	r.notAllowed(p, why, fields)
+}
+
+// checkSNS checks an sns channel: a topic ARN, a region (the ARN's or
+// region), an http(s) endpoint, and credentials as references, the key id
+// and secret together.
+func (r reporter) checkSNS(p string, c *ChannelSpec) {
+	if c.TopicARN == "" {
+		r.value(p+".topic_arn", "is required for type sns (arn:aws:sns:REGION:ACCOUNT:NAME)")
+	} else if region, ok := SNSTopicRegion(c.TopicARN); !ok {
+		r.value(p+".topic_arn", "%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", c.TopicARN)
+	} else if region == "" && c.Region == "" {
+		r.value(p+".region", "is required when topic_arn names no region")
+	}
+	if c.Region != "" && !awsRegion.MatchString(c.Region) {
+		r.value(p+".region", "%q is not an AWS region (like eu-west-1)", c.Region)
+	}
+	if c.Endpoint != "" {
+		r.checkHTTPURL(p+".endpoint", c.Endpoint)
+	}
+	if (c.AccessKeyID.Ref == "") != (c.SecretAccessKey.Ref == "") {
+		r.value(p+".access_key_id", "access_key_id and secret_access_key go together (or leave both out for the AWS SDK's default credential chain)")
+	}
+	if c.SessionToken.Ref != "" && c.AccessKeyID.Ref == "" {
+		r.value(p+".session_token", "needs access_key_id and secret_access_key")
+	}
+	r.checkReference(p+".access_key_id", c.AccessKeyID)
+	r.checkReference(p+".secret_access_key", c.SecretAccessKey)
+	r.checkReference(p+".session_token", c.SessionToken)
+}
+
+// SNSTopicRegion is the region field of an SNS topic ARN
+// (arn:PARTITION:sns:REGION:ACCOUNT:NAME; "" when the ARN leaves it
+// out), and false when arn is not one.
+func SNSTopicRegion(arn string) (string, bool) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[2] != "sns" || parts[5] == "" {
+		return "", false
+	}
+	if parts[3] != "" && !awsRegion.MatchString(parts[3]) {
+		return "", false
+	}
+	for _, r := range parts[5] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return "", false
+		}
+	}
+	return parts[3], true
 }
 
 func (r reporter) checkSMTP(p string, s *SMTP) {

@@ -42,6 +42,7 @@ const (
 	TypePagerDuty = "pagerduty"
 	TypeWebhook   = "webhook"
 	TypeNATS      = "nats"
+	TypeSNS       = "sns"
 )
 
 // DefaultTimeout bounds one delivery attempt.
@@ -51,7 +52,7 @@ const DefaultTimeout = 15 * time.Second
 type ChannelOptions struct {
 	// Logger receives nothing secret; nil discards.
 	Logger *slog.Logger
-	// HTTPClient sends slack, pagerduty and webhook requests. Its redirect
+	// HTTPClient sends slack, pagerduty, webhook and sns requests. Its redirect
 	// policy is replaced: a redirect is a failure, not followed.
 	HTTPClient *http.Client
 	// DialContext connects email (SMTP) and nats channels (default: a
@@ -113,7 +114,8 @@ func (o ChannelOptions) withDefaults() ChannelOptions {
 }
 
 // NewChannel builds the channel of spec (secrets resolved) under name. It
-// does no I/O: a nats channel connects on its first Send. A spec with a Ref
+// does no I/O: a nats channel connects, and an sns channel loads the AWS
+// configuration, on its first Send. A spec with a Ref
 // must be looked up first.
 func NewChannel(name string, spec config.ChannelSpec, opts ChannelOptions) (Channel, error) {
 	opts = opts.withDefaults()
@@ -136,6 +138,12 @@ func NewChannel(name string, spec config.ChannelSpec, opts ChannelOptions) (Chan
 			u = opts.NATSURL
 		}
 		return NewNATS(name, NATSConfig{URL: u, Subject: spec.Subject}, opts)
+	case TypeSNS:
+		return NewSNS(name, SNSConfig{
+			TopicARN: spec.TopicARN, Region: spec.Region, Endpoint: spec.Endpoint,
+			AccessKeyID: spec.AccessKeyID.Value(), SecretAccessKey: spec.SecretAccessKey.Value(),
+			SessionToken: spec.SessionToken.Value(),
+		}, opts)
 	case "":
 		if spec.Ref != "" {
 			return nil, fmt.Errorf("channel %s: ref %q is not resolved", name, spec.Ref)

@@ -12,6 +12,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -45,6 +46,15 @@ type notifications struct {
 // dispatcher's backoff (1s doubling, capped at 5m) about 47 minutes of
 // retrying before it is given up.
 const notifyMaxAttempts = 16
+
+// predictPolicy is the predict block of a stack's effective policy, for
+// the feed's announcements of forecasts.
+func predictPolicy(svc *state.Service) notify.PredictPolicy {
+	return func(ctx context.Context, clientID, stackID string) (config.Predict, error) {
+		p, err := svc.Policy(ctx, clientID, stackID)
+		return p.Predict, err
+	}
+}
 
 // holds says whether this replica holds a shard's lease now (short of the
 // margin before it expires: reconcile.Membership.Holds); nil: every shard,

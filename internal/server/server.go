@@ -131,11 +131,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.forwarder = reconcile.NewForwarder(s.store, s.log)
 	// The holder of shard 0 runs the notification feed; each channel is
 	// sent by the holder of its shard (notify.ChannelShard).
-	predict := func(ctx context.Context, clientID, stackID string) (config.Predict, error) {
-		p, err := s.state.Policy(ctx, clientID, stackID)
-		return p.Predict, err
-	}
-	if s.notify, err = newNotifications(s.reg, s.log, s.publicURL, s.store, s.membership.Holds, predict); err != nil {
+	if s.notify, err = newNotifications(s.reg, s.log, s.publicURL, s.store, s.membership.Holds, predictPolicy(s.state)); err != nil {
 		return nil, err
 	}
 	// Replicas agree on the channels (notifications_channels.go): on

@@ -162,7 +162,7 @@ func (s *Store) healBuckets(ctx context.Context, clientID, lo string, bucket fun
 
 // CountStacks counts stacks by status.
 func (s *Store) CountStacks(ctx context.Context, clientID string) (map[store.Status]int, error) {
-	recs, _, err := s.ListStates(ctx, clientID, "", 0)
+	recs, err := store.AllStates(ctx, s, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("count stacks: %w", err)
 	}

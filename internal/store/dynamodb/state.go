@@ -168,7 +168,7 @@ func (s *Store) Unpin(ctx context.Context, clientID, stackID string) (*store.Hol
 // the table and orders the stacks (a scan reads every stack whatever the
 // page: listing every client is an operator's read, not a pass's).
 func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
-	items, limit, err := s.listStateItems(ctx, clientID, cursor, limit)
+	items, limit, err := s.listStateItems(ctx, clientID, cursor, store.PageLimit(limit))
 	if err != nil {
 		return nil, "", fmt.Errorf("list states: %w", err)
 	}
@@ -179,9 +179,6 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 			return nil, "", fmt.Errorf("list states: %w", err)
 		}
 		out = append(out, rec)
-	}
-	if limit <= 0 {
-		return out, "", nil
 	}
 	out, next := store.NextPage(out, limit, store.StateKey)
 	return out, next, nil
