@@ -29,6 +29,7 @@ require (
 )
 
 require (
+	cel.dev/cel-go v0.33.3 // indirect
 	github.com/bahlo/generic-list-go v0.2.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/buger/jsonparser v1.1.2 // indirect
