@@ -274,6 +274,10 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/tokens":                               get,
 		"POST /v1/tokens":                              jsonBody(`{"name": "smuggled", "role": "admin"}`),
 		"POST /v1/tokens/{token_id}/revoke":            jsonBody(`{}`),
+
+		// The policy hierarchy and compliance.
+		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": get,
+		"GET /v1/compliance": {query: "format=policyreport"},
 	}
 }
 
