@@ -6,6 +6,7 @@
 package compliance
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -252,9 +253,37 @@ func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstN
 	return nil
 }
 
-// where for a config's OrganizationPolicy.
-func placeIn(cfg *config.Config) func(path string) config.Place {
-	return func(path string) config.Place {
+
+// CheckConfig compiles the rules of a config's OrganizationPolicy and
+// refuses exceptions that have expired at now, as a *config.Errors at
+// the places of the file. It returns the compiled engine (nil, nil when
+// the config declares no OrganizationPolicy).
+func CheckConfig(cfg *config.Config, now time.Time) (*Engine, error) {
+	if cfg.Organization == nil {
+		return nil, nil
+	}
+	org := &cfg.Organization.Spec
+	where := func(path string) config.Place {
 		return cfg.Where(config.PlaceKey(config.KindOrganizationPolicy, path))
 	}
+	e, err := Compile(org, where)
+	var errs config.Errors
+	if err != nil {
+		var cerrs *config.Errors
+		if !errors.As(err, &cerrs) {
+			return nil, err
+		}
+		errs = append(errs, *cerrs...)
+	}
+	for i, x := range org.Exceptions {
+		if !now.Before(x.ExpiresAt()) {
+			p := fmt.Sprintf("spec.exceptions[%d].expires", i)
+			errs = append(errs, where(p).Errorf("%s: the exception of rule %q for %s expired at %s: renew it with a later date or remove it",
+				p, x.Rule, x.ClientID, x.Expires))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &errs
+	}
+	return e, nil
 }

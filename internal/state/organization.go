@@ -117,23 +117,22 @@ func (s *Service) guardConfig(ctx context.Context, cfg *config.Config) error {
 	if err != nil && cfg.Organization == nil {
 		return err
 	}
-	var errs config.Errors
 	if cfg.Organization != nil {
 		org = &cfg.Organization.Spec
-		e, cerr := compliance.Compile(org, func(path string) config.Place {
-			return cfg.Where(config.PlaceKey(config.KindOrganizationPolicy, path))
-		})
-		if cerr != nil {
-			return cerr
+		if engine, err = compliance.CheckConfig(cfg, s.now()); err != nil {
+			return err
 		}
-		engine = e
-		now := s.now()
-		for i, x := range org.Exceptions {
-			if !now.Before(x.ExpiresAt()) {
-				p := fmt.Sprintf("spec.exceptions[%d].expires", i)
-				errs = append(errs, cfg.Where(config.PlaceKey(config.KindOrganizationPolicy, p)).Errorf(
-					"%s: the exception of rule %q for %s expired at %s: renew it with a later date or remove it", p, x.Rule, x.ClientID, x.Expires))
+	}
+	var errs config.Errors
+	for _, p := range cfg.Policies {
+		m := p.Metadata
+		if locked := config.LockViolations(org, &p.Spec); len(locked) > 0 {
+			key := m.ClientID
+			if m.StackID != "" {
+				key += "/" + m.StackID
 			}
+			errs = append(errs, cfg.Where(config.PlaceKey(config.KindReconciliationPolicy, key)).Errorf(
+				"ReconciliationPolicy %s sets %s, locked by the OrganizationPolicy", key, joinFields(locked)))
 		}
 	}
 	if len(engine.Rules()) > 0 {
