@@ -45,6 +45,10 @@ const (
 // (Unknown).
 const CostBudget = 100_000
 
+// untrackedCost is the estimated worst case under which a rule runs
+// without tracking its cost.
+const untrackedCost = 1_000
+
 // maxCollection is the size assumed for a list, map or string of the
 // variables when a rule's worst-case cost is estimated; providers has at
 // most the three roles.
@@ -60,6 +64,10 @@ type compiled struct {
 	rule    config.ComplianceRule
 	prog    cel.Program
 	partial cel.Program // observed unknown
+	// observed: the expression reads the observed state, so its outcome
+	// may change on every pass; the others change only with the desired
+	// state or the policy (Memo).
+	observed bool
 }
 
 // Input is what a rule judges of one stack. Observed is nil when no pass
@@ -68,6 +76,25 @@ type Input struct {
 	Stack    StackView
 	Policy   PolicyView
 	Observed *ObservedView
+	// Key, when not empty, changes whenever Stack or Policy does (the
+	// desired hash, the environment and a hash of the policy): with a
+	// Memo, the rules that do not read observed are judged again only
+	// when it changes.
+	Key string
+}
+
+// Memo keeps the outcomes of one stack's rules that do not read the
+// observed state, for the stack's next evaluation (EvaluateMemo). The zero
+// Memo is empty.
+type Memo struct {
+	engine *Engine
+	key    string
+	raw    map[string]outcome
+}
+
+type outcome struct {
+	status  Status
+	message string
 }
 
 // Result is one rule's outcome for one stack.
@@ -146,15 +173,34 @@ func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
 	if est.Max > CostBudget {
 		return compiled{}, []string{fmt.Sprintf("may cost up to %d, over the budget of %d (nested loops over collections of up to %d entries?)", est.Max, CostBudget, maxCollection)}
 	}
-	prog, err := env.Program(ast, cel.CostLimit(CostBudget), cel.EvalOptions(cel.OptOptimize))
+	// Tracking the cost of an evaluation costs as much as a cheap rule
+	// itself: a rule cheap even with collections of maxCollection entries
+	// runs untracked (its cost grows at most linearly with the stack);
+	// one with loops runs under CostBudget whatever the collections hold.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est.Max > untrackedCost {
+		opts = append(opts, cel.CostLimit(CostBudget))
+	}
+	prog, err := env.Program(ast, opts...)
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	partial, err := env.Program(ast, cel.CostLimit(CostBudget), cel.EvalOptions(cel.OptOptimize, cel.OptPartialEval))
+	partial, err := env.Program(ast, append(opts, cel.EvalOptions(cel.OptOptimize, cel.OptPartialEval))...)
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	return compiled{rule: r, prog: prog, partial: partial}, nil
+	return compiled{rule: r, prog: prog, partial: partial, observed: readsObserved(ast)}, nil
+}
+
+// readsObserved reports whether a checked expression refers to the
+// variable observed.
+func readsObserved(ast *cel.Ast) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "observed" {
+			return true
+		}
+	}
+	return false
 }
 
 // Rules are the engine's rules, in declaration order.
@@ -173,35 +219,49 @@ func (e *Engine) Organization() *config.OrganizationSpec { return e.org }
 // Evaluate judges a stack against every rule that matches it, at now (the
 // time exceptions are judged at: an expired exception exempts nothing).
 func (e *Engine) Evaluate(in Input, now time.Time) []Result {
+	return e.EvaluateMemo(in, now, nil)
+}
+
+// EvaluateMemo is Evaluate reusing, from memo, the outcomes of the rules
+// that do not read the observed state when in.Key is memo's; it leaves in
+// memo this evaluation's (a nil memo: none kept).
+func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if len(e.rules) == 0 {
 		return nil
 	}
-	vars := map[string]any{"stack": in.Stack, "policy": in.Policy}
+	reuse := memo != nil && in.Key != "" && memo.engine == e && memo.key == in.Key
+	if memo != nil && !reuse {
+		*memo = Memo{engine: e, key: in.Key, raw: map[string]outcome{}}
+	}
 	var act, partial interpreter.Activation
-	if in.Observed != nil {
-		vars["observed"] = *in.Observed
-		act, _ = interpreter.NewActivation(vars)
-	} else {
-		partial, _ = cel.PartialVars(vars, cel.AttributePattern("observed"))
+	activation := func() {
+		vars := map[string]any{"stack": in.Stack, "policy": in.Policy}
+		if in.Observed != nil {
+			vars["observed"] = *in.Observed
+			act, _ = interpreter.NewActivation(vars)
+		} else {
+			partial, _ = cel.PartialVars(vars, cel.AttributePattern("observed"))
+		}
 	}
 	out := make([]Result, 0, len(e.rules))
 	for _, c := range e.rules {
 		if !c.rule.Match.Matches(in.Stack.ClientID, in.Stack.Environment) {
 			continue
 		}
-		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode}
-		var (
-			val any
-			err error
-		)
-		if act != nil {
-			v, _, evalErr := c.prog.Eval(act)
-			val, err = v, evalErr
-		} else {
-			v, _, evalErr := c.partial.Eval(partial)
-			val, err = v, evalErr
+		o, ok := outcome{}, false
+		if reuse && !c.observed {
+			o, ok = memo.raw[c.rule.Name]
 		}
-		res.Status, res.Message = judge(c.rule, val, err)
+		if !ok {
+			if act == nil && partial == nil {
+				activation()
+			}
+			o = c.eval(act, partial)
+			if memo != nil && !c.observed {
+				memo.raw[c.rule.Name] = o
+			}
+		}
+		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
 		if res.Status == Noncompliant {
 			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
 				res.Status, res.Exception = Excepted, &x
@@ -211,6 +271,22 @@ func (e *Engine) Evaluate(in Input, now time.Time) []Result {
 		out = append(out, res)
 	}
 	return out
+}
+
+// eval runs the rule on a full activation, or a partial one (observed
+// unknown) when act is nil.
+func (c compiled) eval(act, partial interpreter.Activation) outcome {
+	var (
+		val any
+		err error
+	)
+	if act != nil {
+		val, _, err = c.prog.Eval(act)
+	} else {
+		val, _, err = c.partial.Eval(partial)
+	}
+	st, msg := judge(c.rule, val, err)
+	return outcome{status: st, message: msg}
 }
 
 // judge turns an evaluation into a status and message.
@@ -252,7 +328,6 @@ func (sizeEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
 	return nil
 }
-
 
 // CheckConfig compiles the rules of a config's OrganizationPolicy and
 // refuses exceptions that have expired at now, as a *config.Errors at

@@ -93,3 +93,44 @@ func TestSecretView(t *testing.T) {
 		require.Equal(t, want, secretOf(config.Secret{Ref: ref}).EnvReference, ref)
 	}
 }
+
+// TestEvaluateCostLimit: a rule with a loop runs under CostBudget, so a
+// stack far larger than the estimate assumed stops it (unknown), not the
+// pass.
+func TestEvaluateCostLimit(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("types", config.RuleAudit, "stack.content_types.all(c, c.startsWith('post') || c.endsWith('page') || c.contains('x'))")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	small := StackView{ClientID: "acme", StackID: "blog", ContentTypes: []string{"post"}}
+	require.Equal(t, Compliant, e.Evaluate(Input{Stack: small}, time.Now())[0].Status)
+	huge := small
+	for range 100_000 {
+		huge.ContentTypes = append(huge.ContentTypes, "post")
+	}
+	got := e.Evaluate(Input{Stack: huge}, time.Now())[0]
+	require.Equal(t, Unknown, got.Status)
+	require.Contains(t, got.Message, "cost limit")
+}
+
+// TestEvaluateMemo: with a Memo, the rules that do not read observed are
+// judged again only when the input's key changes.
+func TestEvaluateMemo(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("prod", config.RuleAudit, "stack.environment == 'prod'"),
+		rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	statuses := func(rs []Result) []Status { return []Status{rs[0].Status, rs[1].Status} }
+	var memo Memo
+	in := Input{Stack: StackView{Environment: "prod"}, Observed: &ObservedView{Status: "healthy"}, Key: "k1"}
+	require.Equal(t, []Status{Compliant, Compliant}, statuses(e.EvaluateMemo(in, time.Now(), &memo)))
+	// Same key: the static outcome is reused (the stack shown is not read);
+	// the observed one is judged again.
+	in.Stack.Environment, in.Observed = "dev", &ObservedView{Status: "drift_detected"}
+	require.Equal(t, []Status{Compliant, Noncompliant}, statuses(e.EvaluateMemo(in, time.Now(), &memo)))
+	in.Key = "k2"
+	require.Equal(t, []Status{Noncompliant, Noncompliant}, statuses(e.EvaluateMemo(in, time.Now(), &memo)))
+}

@@ -15,13 +15,13 @@ import (
 
 // StackView is the variable stack: a stack's desired state.
 type StackView struct {
-	ClientID     string                    `json:"client_id"`
-	StackID      string                    `json:"stack_id"`
-	Environment  string                    `json:"environment"`
+	ClientID     string                     `json:"client_id"`
+	StackID      string                     `json:"stack_id"`
+	Environment  string                     `json:"environment"`
 	Providers    map[string]ProviderView    `json:"providers"`
 	Integrations map[string]IntegrationView `json:"integrations"`
 	Resources    map[string]ResourceView    `json:"resources"`
-	ContentTypes []string                  `json:"content_types"`
+	ContentTypes []string                   `json:"content_types"`
 }
 
 // ProviderView is a provider binding of a role.

@@ -5,6 +5,9 @@ package timeline
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -32,8 +35,9 @@ type Recorder struct {
 }
 
 type recorded struct {
-	sig string
-	at  time.Time
+	sig  string
+	at   time.Time
+	memo *compliance.Memo // the outcomes of the rules that do not read observed
 }
 
 const cacheTTL = 10 * time.Minute
@@ -66,8 +70,22 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 		Stack:    compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec),
 		Policy:   compliance.PolicyOf(p.Policy),
 		Observed: &obs,
+		Key:      inputKey(p),
 	}
-	if err := r.Record(ctx, p.ClientID, p.StackID, p.At, e.Evaluate(in, p.At)); err != nil {
+	key := p.ClientID + "/" + p.StackID
+	r.mu.Lock()
+	memo := r.last[key].memo
+	r.mu.Unlock()
+	if memo == nil {
+		memo = &compliance.Memo{}
+	}
+	results := e.EvaluateMemo(in, p.At, memo)
+	r.mu.Lock()
+	rec := r.last[key]
+	rec.memo = memo
+	r.last[key] = rec
+	r.mu.Unlock()
+	if err := r.Record(ctx, p.ClientID, p.StackID, p.At, results); err != nil {
 		r.log.WarnContext(ctx, "compliance: record", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
 	}
 }
@@ -91,9 +109,21 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 		return err
 	}
 	r.mu.Lock()
-	r.last[key] = recorded{sig: sig, at: time.Now()}
+	r.last[key] = recorded{sig: sig, at: time.Now(), memo: r.last[key].memo}
 	r.mu.Unlock()
 	return nil
+}
+
+// inputKey changes whenever the stack's desired state, environment or
+// effective policy does (compliance.Input.Key).
+func inputKey(p reconcile.PassObservation) string {
+	pol, err := json.Marshal(p.Policy)
+	if err != nil || p.Observed.DesiredHash == "" {
+		return "" // no reuse
+	}
+	h := fnv.New64a()
+	h.Write(pol)
+	return fmt.Sprintf("%s/%s/%x", p.Observed.DesiredHash, p.Environment, h.Sum64())
 }
 
 // signature identifies a set of results by rule, mode and status.
@@ -116,4 +146,3 @@ func (r *Recorder) Forget(clientID, stackID string) {
 	delete(r.last, clientID+"/"+stackID)
 	r.mu.Unlock()
 }
-
