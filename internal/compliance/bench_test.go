@@ -66,8 +66,11 @@ func benchStacks(n int) []Input {
 // BenchmarkEvaluatePass10k50 measures one pass's rule evaluation for
 // 10,000 stacks and 50 rules (500,000 judgements), views built beforehand
 // as the passes build them: cold, every rule evaluated (after a change of
-// desired state or policy), and steady, the rules that do not read the
-// observed state reused from each stack's Memo (timeline.Recorder). Besides
+// desired state or policy); steady, the rules that do not read the
+// observed state reused from each stack's Memo (timeline.Recorder), those
+// that do evaluated again (every observation new); unchanged, the
+// observation the same as the last pass's too, so only its key is
+// compared. Besides
 // ns/op (wall time, which a loaded machine inflates) it reports cpu-ms/op,
 // the process's CPU time per pass.
 //
@@ -79,11 +82,14 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 	}
 	stacks := benchStacks(10_000)
 	now := time.Now()
-	for _, mode := range []string{"cold", "steady"} {
+	for _, mode := range []string{"cold", "steady", "unchanged"} {
 		b.Run(mode, func(b *testing.B) {
 			memos := make([]Memo, len(stacks))
 			for i := range stacks {
 				stacks[i].Key = "desired-and-policy"
+				if mode == "unchanged" {
+					stacks[i].ObservedKey = stacks[i].Observed.Key()
+				}
 				e.EvaluateMemo(stacks[i], now, &memos[i])
 			}
 			cpu := cpuTime()
@@ -91,7 +97,7 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 				n := 0
 				for i, in := range stacks {
 					var memo *Memo
-					if mode == "steady" {
+					if mode != "cold" {
 						memo = &memos[i]
 					}
 					n += len(e.EvaluateMemo(in, now, memo))

@@ -81,15 +81,20 @@ type Input struct {
 	// Memo, the rules that do not read observed are judged again only
 	// when it changes.
 	Key string
+	// ObservedKey, when not empty, changes whenever Observed does
+	// (ObservedView.Key): with a Memo and an unchanged Key, the rules
+	// that read observed are judged again only when it changes.
+	ObservedKey string
 }
 
 // Memo keeps the outcomes of one stack's rules that do not read the
 // observed state, for the stack's next evaluation (EvaluateMemo). The zero
 // Memo is empty.
 type Memo struct {
-	engine *Engine
-	key    string
-	raw    map[string]outcome
+	engine      *Engine
+	key         string
+	observedKey string
+	raw         map[string]outcome
 }
 
 type outcome struct {
@@ -223,15 +228,21 @@ func (e *Engine) Evaluate(in Input, now time.Time) []Result {
 }
 
 // EvaluateMemo is Evaluate reusing, from memo, the outcomes of the rules
-// that do not read the observed state when in.Key is memo's; it leaves in
-// memo this evaluation's (a nil memo: none kept).
+// that do not read the observed state when in.Key is memo's, and of those
+// that do when in.ObservedKey is memo's too (a rule is a pure function of
+// its three variables); it leaves in memo this evaluation's (a nil memo:
+// none kept). Exceptions are judged at now every time.
 func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if len(e.rules) == 0 {
 		return nil
 	}
 	reuse := memo != nil && in.Key != "" && memo.engine == e && memo.key == in.Key
+	reuseObserved := reuse && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
 	if memo != nil && !reuse {
 		*memo = Memo{engine: e, key: in.Key, raw: map[string]outcome{}}
+	}
+	if memo != nil {
+		memo.observedKey = in.ObservedKey
 	}
 	var act, partial interpreter.Activation
 	activation := func() {
@@ -249,7 +260,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 			continue
 		}
 		o, ok := outcome{}, false
-		if reuse && !c.observed {
+		if (reuse && !c.observed) || (reuseObserved && c.observed) {
 			o, ok = memo.raw[c.rule.Name]
 		}
 		if !ok {
@@ -257,7 +268,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 				activation()
 			}
 			o = c.eval(act, partial)
-			if memo != nil && !c.observed {
+			if memo != nil {
 				memo.raw[c.rule.Name] = o
 			}
 		}

@@ -134,3 +134,22 @@ func TestEvaluateMemo(t *testing.T) {
 	in.Key = "k2"
 	require.Equal(t, []Status{Noncompliant, Noncompliant}, statuses(e.EvaluateMemo(in, time.Now(), &memo)))
 }
+
+// TestEvaluateMemoObserved: the rules that read observed are reused only
+// while the observation's key is the same.
+func TestEvaluateMemoObserved(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	var memo Memo
+	healthy := ObservedView{Status: "healthy", Resources: map[string]string{"a": "healthy", "b": "healthy"}}
+	in := Input{Observed: &healthy, Key: "k", ObservedKey: healthy.Key()}
+	require.Equal(t, Compliant, e.EvaluateMemo(in, time.Now(), &memo)[0].Status)
+	drifted := ObservedView{Status: "drift_detected", OpenDrifts: []string{"webhook_broken"}}
+	in.Observed = &drifted // same key, on purpose: the outcome is reused
+	require.Equal(t, Compliant, e.EvaluateMemo(in, time.Now(), &memo)[0].Status)
+	in.ObservedKey = drifted.Key()
+	require.Equal(t, Noncompliant, e.EvaluateMemo(in, time.Now(), &memo)[0].Status)
+	require.NotEqual(t, healthy.Key(), ObservedView{Status: "healthy", Resources: map[string]string{"a": "healthy", "b": "unknown"}}.Key())
+}

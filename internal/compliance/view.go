@@ -1,6 +1,8 @@
 package compliance
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,4 +226,24 @@ func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedV
 		v.Resources[name] = s
 	}
 	return v
+}
+
+// Key identifies the observation for Input.ObservedKey: the status, the
+// open drifts' codes and each resource's status, in a stable order.
+func (v ObservedView) Key() string {
+	var b strings.Builder
+	b.WriteString(v.Status)
+	drifts := slices.Clone(v.OpenDrifts)
+	slices.Sort(drifts)
+	for _, d := range drifts {
+		b.WriteString("\x00d")
+		b.WriteString(d)
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+		b.WriteString("\x00r")
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(v.Resources[name])
+	}
+	return b.String()
 }

@@ -67,10 +67,11 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 	}
 	obs := compliance.ObservedOf(status, p.Observed, p.Open)
 	in := compliance.Input{
-		Stack:    compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec),
-		Policy:   compliance.PolicyOf(p.Policy),
-		Observed: &obs,
-		Key:      inputKey(p),
+		Stack:       compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec),
+		Policy:      compliance.PolicyOf(p.Policy),
+		Observed:    &obs,
+		Key:         inputKey(p),
+		ObservedKey: obs.Key(),
 	}
 	key := p.ClientID + "/" + p.StackID
 	r.mu.Lock()
