@@ -227,6 +227,13 @@ func (e *Engine) Evaluate(in Input, now time.Time) []Result {
 	return e.EvaluateMemo(in, now, nil)
 }
 
+// Fresh reports whether memo holds every outcome for an input of these
+// keys: EvaluateMemo would then evaluate nothing and read of the input
+// only the stack's client, id and environment.
+func (e *Engine) Fresh(memo *Memo, key, observedKey string) bool {
+	return memo != nil && memo.engine == e && key != "" && memo.key == key && observedKey != "" && memo.observedKey == observedKey
+}
+
 // EvaluateMemo is Evaluate reusing, from memo, the outcomes of the rules
 // that do not read the observed state when in.Key is memo's, and of those
 // that do when in.ObservedKey is memo's too (a rule is a pure function of

@@ -5,12 +5,12 @@ package timeline
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"hash/fnv"
 	"log/slog"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/compliance"
@@ -32,12 +32,14 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	last map[string]recorded // by client/stack
+	keys atomic.Uint64       // numbers input keys, so that none is reused
 }
 
 type recorded struct {
-	sig  string
-	at   time.Time
-	memo *compliance.Memo // the outcomes of the rules that do not read observed
+	sig   string
+	at    time.Time
+	memo  *compliance.Memo // the outcomes of the stack's rules
+	input *inputState      // what memo's input key stands for
 }
 
 const cacheTTL = 10 * time.Minute
@@ -66,29 +68,58 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 		status = string(store.StatusDriftDetected)
 	}
 	obs := compliance.ObservedOf(status, p.Observed, p.Open)
-	in := compliance.Input{
-		Stack:       compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec),
-		Policy:      compliance.PolicyOf(p.Policy),
-		Observed:    &obs,
-		Key:         inputKey(p),
-		ObservedKey: obs.Key(),
-	}
 	key := p.ClientID + "/" + p.StackID
 	r.mu.Lock()
-	memo := r.last[key].memo
+	last := r.last[key]
 	r.mu.Unlock()
-	if memo == nil {
-		memo = &compliance.Memo{}
+	in := compliance.Input{
+		Stack:       compliance.StackView{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment},
+		Key:         r.inputKey(&last, p),
+		ObservedKey: obs.Key(),
 	}
-	results := e.EvaluateMemo(in, p.At, memo)
+	if last.memo == nil {
+		last.memo = &compliance.Memo{}
+	}
+	if !e.Fresh(last.memo, in.Key, in.ObservedKey) {
+		// Something changed: the rules that depend on it read the views.
+		in.Stack = compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
+		in.Policy, in.Observed = compliance.PolicyOf(p.Policy), &obs
+	}
+	results := e.EvaluateMemo(in, p.At, last.memo)
 	r.mu.Lock()
 	rec := r.last[key]
-	rec.memo = memo
+	rec.memo, rec.input = last.memo, last.input
 	r.last[key] = rec
 	r.mu.Unlock()
 	if err := r.Record(ctx, p.ClientID, p.StackID, p.At, results); err != nil {
 		r.log.WarnContext(ctx, "compliance: record", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
 	}
+}
+
+// inputState is what an input key stands for: the stack's desired hash,
+// environment and effective policy.
+type inputState struct {
+	desired, environment string
+	policy               config.PolicySpec
+	key                  string
+}
+
+// inputKey returns the key of the pass's desired state and policy
+// (compliance.Input.Key): the last one when they are unchanged, else a
+// new one, remembered in last.input ("" when the desired hash is unknown:
+// nothing is reused).
+func (r *Recorder) inputKey(last *recorded, p reconcile.PassObservation) string {
+	if p.Observed.DesiredHash == "" {
+		last.input = nil
+		return ""
+	}
+	in := last.input
+	if in != nil && in.desired == p.Observed.DesiredHash && in.environment == p.Environment && reflect.DeepEqual(in.policy, p.Policy) {
+		return in.key
+	}
+	last.input = &inputState{desired: p.Observed.DesiredHash, environment: p.Environment, policy: p.Policy,
+		key: p.Observed.DesiredHash + "/" + strconv.FormatUint(r.keys.Add(1), 10)}
+	return last.input.key
 }
 
 // Record writes one evaluation of a stack (every rule that applies to it)
@@ -110,21 +141,11 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 		return err
 	}
 	r.mu.Lock()
-	r.last[key] = recorded{sig: sig, at: time.Now(), memo: r.last[key].memo}
+	prev = r.last[key]
+	prev.sig, prev.at = sig, time.Now()
+	r.last[key] = prev
 	r.mu.Unlock()
 	return nil
-}
-
-// inputKey changes whenever the stack's desired state, environment or
-// effective policy does (compliance.Input.Key).
-func inputKey(p reconcile.PassObservation) string {
-	pol, err := json.Marshal(p.Policy)
-	if err != nil || p.Observed.DesiredHash == "" {
-		return "" // no reuse
-	}
-	h := fnv.New64a()
-	h.Write(pol)
-	return fmt.Sprintf("%s/%s/%x", p.Observed.DesiredHash, p.Environment, h.Sum64())
 }
 
 // signature identifies a set of results by rule, mode and status.
