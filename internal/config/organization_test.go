@@ -133,3 +133,16 @@ func TestLockViolations(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), `"auto_heal.flapping.threshold"`)
 }
+
+// TestLayeredPolicyIsExplainPolicy: what passes read is what explain shows.
+func TestLayeredPolicyIsExplainPolicy(t *testing.T) {
+	t.Parallel()
+	org := &OrganizationSpec{Defaults: PolicySpec{AutoHeal: AutoHeal{MaxAttempts: 9}}, Locked: []string{"auto_heal.max_attempts"}}
+	client := &PolicySpec{Schedule: Schedule{Interval: Duration(time.Minute)}}
+	for _, o := range []*OrganizationSpec{nil, org} {
+		for _, c := range []*PolicySpec{nil, client} {
+			want, _ := ExplainPolicy(o, c, nil)
+			require.Equal(t, want, LayeredPolicy(o, c, nil))
+		}
+	}
+}

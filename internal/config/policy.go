@@ -151,8 +151,7 @@ func (c *Config) PolicyUnder(org *OrganizationSpec, clientID, stackID string) Po
 			stackPol = &p.Spec
 		}
 	}
-	spec, _ := ExplainPolicy(org, clientPol, stackPol)
-	return spec
+	return LayeredPolicy(org, clientPol, stackPol)
 }
 
 // DecodePolicyJSON decodes and validates a ReconciliationPolicy spec sent as

@@ -97,6 +97,33 @@ var confirmationPair = []string{"confirmation.observations", "confirmation.grace
 // organisation's value (a lower level that sets it otherwise is refused
 // when applied: CheckLocks).
 func ExplainPolicy(org *OrganizationSpec, client, stack *PolicySpec) (PolicySpec, []FieldSource) {
+	eff, src := layerPolicy(org, client, stack, true)
+	ev := reflect.ValueOf(eff)
+	out := make([]FieldSource, 0, len(policyLeaves()))
+	for _, l := range policyLeaves() {
+		fs := FieldSource{Path: l.path, Source: src[l.path]}
+		if org != nil && slices.Contains(org.Locked, l.path) {
+			fs.Source, fs.Locked = LevelOrganization, true
+		}
+		fs.Value, _ = json.Marshal(ev.FieldByIndex(l.index).Interface())
+		out = append(out, fs)
+	}
+	return eff, out
+}
+
+// LayeredPolicy is ExplainPolicy's policy without the explanation: what
+// every pass reads. Without an organisation it is EffectivePolicy.
+func LayeredPolicy(org *OrganizationSpec, client, stack *PolicySpec) PolicySpec {
+	if org == nil {
+		return EffectivePolicy(stack, client)
+	}
+	eff, _ := layerPolicy(org, client, stack, false)
+	return eff
+}
+
+// layerPolicy computes the effective policy and, when explain is set, the
+// level that set each field.
+func layerPolicy(org *OrganizationSpec, client, stack *PolicySpec, explain bool) (PolicySpec, map[string]string) {
 	var chosen *PolicySpec
 	level := ""
 	switch {
@@ -107,10 +134,6 @@ func ExplainPolicy(org *OrganizationSpec, client, stack *PolicySpec) (PolicySpec
 	case org != nil:
 		chosen, level = &org.Defaults, LevelOrganization
 	}
-	var orgEff PolicySpec
-	if org != nil {
-		orgEff = EffectivePolicy(&org.Defaults, nil)
-	}
 	merged := PolicySpec{}
 	if chosen != nil {
 		merged = *chosen
@@ -118,15 +141,14 @@ func ExplainPolicy(org *OrganizationSpec, client, stack *PolicySpec) (PolicySpec
 	src := map[string]string{}
 	mv := reflect.ValueOf(&merged).Elem()
 	pairSet := chosen != nil && (chosen.Confirmation.Observations != 0 || chosen.Confirmation.GracePeriod != 0)
+	orgPairSet := org != nil && (org.Defaults.Confirmation.Observations != 0 || org.Defaults.Confirmation.GracePeriod != 0)
 	for _, l := range policyLeaves() {
+		pair := slices.Contains(confirmationPair, l.path)
 		f := mv.FieldByIndex(l.index)
 		switch {
-		case chosen != nil && slices.Contains(confirmationPair, l.path) && pairSet:
+		case chosen != nil && pair && pairSet, chosen != nil && !pair && leafSet(f):
 			src[l.path] = level
-		case chosen != nil && !slices.Contains(confirmationPair, l.path) && leafSet(f):
-			src[l.path] = level
-		case org != nil && level != LevelOrganization && leafSet(reflect.ValueOf(org.Defaults).FieldByIndex(l.index)) &&
-			(!slices.Contains(confirmationPair, l.path) || org.Defaults.Confirmation.Observations != 0 || org.Defaults.Confirmation.GracePeriod != 0):
+		case org != nil && level != LevelOrganization && leafSet(reflect.ValueOf(org.Defaults).FieldByIndex(l.index)) && (!pair || orgPairSet):
 			f.Set(reflect.ValueOf(org.Defaults).FieldByIndex(l.index))
 			src[l.path] = LevelOrganization
 		default:
@@ -137,18 +159,19 @@ func ExplainPolicy(org *OrganizationSpec, client, stack *PolicySpec) (PolicySpec
 	if chosen != nil {
 		eff = EffectivePolicy(&merged, nil)
 	}
-	ev := reflect.ValueOf(&eff).Elem()
-	out := make([]FieldSource, 0, len(policyLeaves()))
-	for _, l := range policyLeaves() {
-		fs := FieldSource{Path: l.path, Source: src[l.path]}
-		if org != nil && slices.Contains(org.Locked, l.path) {
-			ev.FieldByIndex(l.index).Set(reflect.ValueOf(orgEff).FieldByIndex(l.index))
-			fs.Source, fs.Locked = LevelOrganization, true
+	if org != nil && len(org.Locked) > 0 {
+		orgEff := reflect.ValueOf(EffectivePolicy(&org.Defaults, nil))
+		ev := reflect.ValueOf(&eff).Elem()
+		for _, l := range policyLeaves() {
+			if slices.Contains(org.Locked, l.path) {
+				ev.FieldByIndex(l.index).Set(orgEff.FieldByIndex(l.index))
+			}
 		}
-		fs.Value, _ = json.Marshal(ev.FieldByIndex(l.index).Interface())
-		out = append(out, fs)
 	}
-	return eff, out
+	if !explain {
+		src = nil
+	}
+	return eff, src
 }
 
 // LockViolations lists the locked fields that a client's or stack's

@@ -167,8 +167,7 @@ func (s *Service) enforceConfig(ctx context.Context, cfg *config.Config, org *co
 			}
 			return stored[stack]
 		}
-		spec, _ := config.ExplainPolicy(org, pick(""), pick(stackID))
-		return spec, nil
+		return config.LayeredPolicy(org, pick(""), pick(stackID)), nil
 	}
 	var out []config.Error
 	inFile := map[string]bool{}

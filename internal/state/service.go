@@ -297,8 +297,19 @@ func ChannelNames(p config.PolicySpec) []string {
 // Policy returns the effective policy of a stack (stackID empty: of the
 // client): the stack's own, else the client's, else the default.
 func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.PolicySpec, error) {
-	ex, err := s.ExplainPolicy(ctx, clientID, stackID)
-	return ex.Spec, err
+	org, _, err := s.Organization(ctx)
+	if err != nil {
+		return config.PolicySpec{}, err
+	}
+	specs, err := s.clientPolicies(ctx, clientID)
+	if err != nil {
+		return config.PolicySpec{}, err
+	}
+	var stackPol *config.PolicySpec
+	if stackID != "" {
+		stackPol = specs[stackID]
+	}
+	return config.LayeredPolicy(org, specs[""], stackPol), nil
 }
 
 // clientPolicies returns the client's stored policies by stack id ("" for
