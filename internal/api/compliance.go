@@ -77,6 +77,11 @@ func (s *Server) getCompliance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rep := compliance.Summarize(segs, from, to)
+	org, _, err := s.opts.State.Organization(r.Context())
+	if err != nil {
+		return err
+	}
+	rep.ExpireExceptions(org, now) // expiry holds in reports too, not from the next pass on
 	if format != "policyreport" {
 		return writeJSON(w, rep)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -210,4 +211,21 @@ func ToPolicyReport(rep Report, policy, scope string, now time.Time) PolicyRepor
 		pr.Results = append(pr.Results, res)
 	}
 	return pr
+}
+
+// ExpireExceptions corrects the current items that a pass recorded as
+// excepted when no exception of org covers them at now any more: the
+// rule was failing, so it is noncompliant from the exception's end, even
+// before the next pass records it.
+func (r *Report) ExpireExceptions(org *config.OrganizationSpec, now time.Time) {
+	for i := range r.Items {
+		it := &r.Items[i]
+		if !it.Current || Status(it.Status) != Excepted {
+			continue
+		}
+		if _, ok := org.Exception(it.Rule, it.ClientID, it.StackID, now); ok {
+			continue
+		}
+		it.Status, it.Message = string(Noncompliant), "the exception that excepted it has expired or was removed"
+	}
 }
