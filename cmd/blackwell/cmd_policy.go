@@ -17,13 +17,22 @@ import (
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Show reconciliation policies",
+		Short: "Explain reconciliation policies",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{fmt.Errorf("policy needs a subcommand: show")}
+			return usageError{fmt.Errorf("policy needs a subcommand: explain")}
 		},
 	}
-	cmd.AddCommand(newPolicyShowCmd(g))
+	cmd.AddCommand(newPolicyExplainCmd(g, "explain"))
+	// The old name, hidden, warning (grammar.go's deprecated).
+	show := newPolicyExplainCmd(g, "show")
+	show.Hidden = true
+	run := show.RunE
+	show.RunE = func(cmd *cobra.Command, args []string) error {
+		g.deprecated("policy show", "policy explain")
+		return run(cmd, args)
+	}
+	cmd.AddCommand(show)
 	return cmd
 }
 
@@ -41,25 +50,29 @@ func policySource(source string) string {
 	return source
 }
 
-func newPolicyShowCmd(g *globals) *cobra.Command {
+func newPolicyExplainCmd(g *globals, name string) *cobra.Command {
 	ta := targetArgs{kind: eitherTarget}
 	return &cobra.Command{
-		Use:   "show CLIENT[/STACK]",
-		Short: "Show the effective reconciliation policy of a client or a stack, and where it comes from",
+		Use:   name + " CLIENT[/STACK]",
+		Short: "Show the effective reconciliation policy of a client or a stack, and which level set each field",
 		Long: `Show the policy the reconciler applies to a stack (CLIENT/STACK) or to the
 client's stacks without a policy of their own (CLIENT): the stack's own
-policy, else the client's, else the defaults, with every field the document
-leaves out filled from the defaults. -o json prints the API's answer.`,
+policy, else the client's, with every field they leave out taken from the
+OrganizationPolicy's defaults, then the built-in defaults. For a stack, each
+field names the level that set it (stack, client, organization, default),
+and "locked" marks a field the OrganizationPolicy locks. -o json prints the
+API's answer (GET /v1/stacks/{client_id}/{stack_id}/policy/effective for a
+stack).`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
 			if t.stack != "" {
-				q.Set("stack_id", t.stack)
+				return explainStack(cmd, g, c, t, asJSON)
 			}
+			q := url.Values{}
 			var pol wirePolicy
 			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("clients", t.client, "policy"), query: q}, &pol)
 			if err != nil {
@@ -80,6 +93,50 @@ leaves out filled from the defaults. -o json prints the API's answer.`,
 			return tw.Flush()
 		},
 	}
+}
+
+// wireEffective is GET .../policy/effective's answer.
+type wireEffective struct {
+	Organization string `json:"organization"`
+	Fields       []struct {
+		Path   string          `json:"path"`
+		Value  json.RawMessage `json:"value"`
+		Source string          `json:"source"`
+		Locked bool            `json:"locked"`
+	} `json:"fields"`
+}
+
+// explainStack prints a stack's effective policy, field by field, with
+// the level that set each.
+func explainStack(cmd *cobra.Command, g *globals, c *apiClient, t target, asJSON bool) error {
+	var ans wireEffective
+	raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", t.client, t.stack, "policy", "effective")}, &ans)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return g.writeRaw(raw)
+	}
+	org := ans.Organization
+	if org == "" {
+		org = "none"
+	}
+	fmt.Fprintf(g.stdout, "effective policy of %s (organization policy: %s)\n\n", t, org)
+	tw := newTable(g.stdout, "SETTING", "VALUE", "SET BY")
+	for _, f := range ans.Fields {
+		var v any
+		if err := json.Unmarshal(f.Value, &v); err != nil {
+			return fmt.Errorf("decode %s: %w", f.Path, err)
+		}
+		source := f.Source
+		if f.Locked {
+			source += " (locked)"
+		}
+		for _, kv := range flattenJSON(f.Path, v) {
+			row(tw, kv[0], kv[1], source)
+		}
+	}
+	return tw.Flush()
 }
 
 // flattenJSON lists the leaves of a decoded JSON value as dotted paths

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/blackwellio/blackwell/internal/compliance"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/notify"
 	bwserver "github.com/blackwellio/blackwell/internal/server"
@@ -44,6 +46,11 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 				return err
 			}
 			cfg, err := config.LoadWith(file, os.LookupEnv, rules)
+			if err == nil {
+				// The OrganizationPolicy's rules compile, its exceptions
+				// have not expired.
+				_, err = compliance.CheckConfig(cfg, time.Now())
+			}
 			if err != nil {
 				var errs *config.Errors
 				if !errors.As(err, &errs) {

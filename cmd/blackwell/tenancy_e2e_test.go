@@ -146,6 +146,16 @@ spec:
 		tn.ref("BUILD_HOOK"), strings.Join(sim.ShopTopics, ", "), sim.SanityFilter, tn.site.URL()+"/")
 }
 
+// tenancyOrganization gives every stack a compliance rule, so that
+// GET /v1/compliance holds each client's stacks.
+const tenancyOrganization = `apiVersion: blackwell.io/v1
+kind: OrganizationPolicy
+metadata: {name: tenancy-suite}
+spec:
+  rules:
+    - {name: has-resources, mode: audit, expression: "size(stack.resources) > 0"}
+`
+
 // seed subscribes the fakes to the server's receivers, as a working stack.
 func (tn *tenant) seed(receivers string) {
 	tn.shopIDs = map[string]int64{}
@@ -275,6 +285,10 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/tokens":                               get,
 		"POST /v1/tokens":                              jsonBody(`{"name": "smuggled", "role": "admin"}`),
 		"POST /v1/tokens/{token_id}/revoke":            jsonBody(`{}`),
+
+		// The policy hierarchy and compliance.
+		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": get,
+		"GET /v1/compliance": get,
 	}
 }
 
@@ -419,7 +433,7 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(s.acme.config()+"---\n"+s.globex.config()), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte(s.acme.config()+"---\n"+s.globex.config()+"---\n"+tenancyOrganization), 0o600))
 	s.storeURL = "sqlite://" + filepath.Join(dir, "blackwell.db")
 	seedForecasts(t, filepath.Join(dir, "blackwell.db"), s.acme, s.globex)
 	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", addr, "--store", s.storeURL,

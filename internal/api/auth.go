@@ -131,9 +131,13 @@ func routeAccess() map[string]access {
 		"GET /v1/dashboard/reconciliation":             viewer(scopeQuery),
 		"GET /v1/dashboard/clients/{client_id}/health": viewer(scopePath),
 		"GET /v1/dashboard/system":                     viewer(scopeGlobal),
-		"GET /v1/tokens":                               admin(scopeGlobal),
-		"POST /v1/tokens":                              admin(scopeGlobal),
-		"POST /v1/tokens/{token_id}/revoke":            admin(scopeGlobal),
+		// The policy hierarchy and compliance (docs/POLICY.md).
+		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": viewer(scopePath),
+		"GET /v1/compliance": viewer(scopeQuery),
+
+		"GET /v1/tokens":                    admin(scopeGlobal),
+		"POST /v1/tokens":                   admin(scopeGlobal),
+		"POST /v1/tokens/{token_id}/revoke": admin(scopeGlobal),
 	}
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -89,6 +90,10 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	applied, err := s.opts.State.ApplyConfig(r.Context(), cfg, actor(r))
+	var refused *config.Errors
+	if errors.As(err, &refused) {
+		return configError(err) // the organisation's rules refuse it: nothing applied
+	}
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}

@@ -83,6 +83,11 @@ func (s *Server) documentRules(r *http.Request) (rules config.Rules, lookupErr f
 			return spec, true
 		},
 	}
+	// The stored OrganizationPolicy's locks hold for a document that
+	// declares none (checked where its policies set a locked field).
+	if rules.Organization, _, err = s.opts.State.Organization(ctx); err != nil {
+		return config.Rules{}, nil, err
+	}
 	if tok := principalOf(r).token; tok != nil && tok.ClientID != "" {
 		t := &config.Tenant{ClientID: tok.ClientID, Destinations: s.opts.Destinations}
 		if s.opts.ClientSecretPrefix != "" {

@@ -119,6 +119,8 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/rollback", s.rollback},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/unpin", s.unpin},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/reconcile", s.reconcileStack},
+		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/policy/effective", s.effectivePolicy},
+		{http.MethodGet, "/v1/compliance", s.getCompliance},
 
 		{http.MethodPost, "/v1/config", s.applyConfig},
 

@@ -64,6 +64,7 @@ type fileParser struct {
 	stacks   []parsedDoc[Stack]
 	policies []parsedDoc[Policy]
 	channels []parsedDoc[NotificationChannel]
+	orgs     []parsedDoc[OrganizationPolicy]
 }
 
 // parsedDoc is a decoded document and its reporter (for positions in
@@ -278,6 +279,7 @@ func (p *fileParser) parse(data []byte) *Config {
 	for _, s := range p.channels {
 		cfg.Channels = append(cfg.Channels, s.v)
 	}
+	p.places(cfg)
 	return cfg
 }
 
@@ -305,7 +307,7 @@ func (p *fileParser) header(d *nodeDecoder, r reporter, body ast.Node) (kind str
 			d.index["kind"] = nodeRef{key: e.key, value: e.value}
 		}
 	}
-	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel}
+	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel, KindOrganizationPolicy}
 	if apiNode == nil {
 		r.value("apiVersion", "is required (%s)", APIVersion)
 	} else if n, ok := d.resolve(apiNode, "apiVersion", 0); ok {
@@ -362,6 +364,12 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		c.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
 		r.checkChannel(&c)
 		p.channels = append(p.channels, parsedDoc[NotificationChannel]{v: c, r: r})
+	case KindOrganizationPolicy:
+		var o OrganizationPolicy
+		d.decode(body, nil, "", reflect.ValueOf(&o).Elem(), 0)
+		o.Spec.Defaults.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec.defaults."+path, "%s", msg) })
+		r.checkOrganization(&o)
+		p.orgs = append(p.orgs, parsedDoc[OrganizationPolicy]{v: o, r: r})
 	}
 }
 
@@ -402,8 +410,12 @@ func (p *fileParser) crossChecks() {
 		channels[name] = c.r
 	}
 
+	org := p.organization()
 	policies := map[string]reporter{}
 	for _, pol := range p.policies {
+		for _, path := range LockViolations(org, &pol.v.Spec) {
+			pol.r.value("spec."+path, "%s is locked by the OrganizationPolicy: a client or stack policy may not set it otherwise", path)
+		}
 		m := pol.v.Metadata
 		if m.ClientID == "" {
 			continue
@@ -428,5 +440,53 @@ func (p *fileParser) crossChecks() {
 				pol.r.value(fmt.Sprintf("spec.notifications.channels[%d].ref", i), "no NotificationChannel named %q is declared", c.Ref)
 			}
 		}
+	}
+}
+
+// organization is the OrganizationPolicy the file's policies are checked
+// against: the file's own (a second one is an error), else Rules'.
+func (p *fileParser) organization() *OrganizationSpec {
+	for i, o := range p.orgs {
+		if i > 0 {
+			o.r.value("kind", "an OrganizationPolicy is already declared at %s", p.orgs[0].r.where("kind"))
+		}
+	}
+	if len(p.orgs) > 0 {
+		return &p.orgs[0].v.Spec
+	}
+	return p.rules.Organization
+}
+
+// places records where documents and the OrganizationPolicy's rules and
+// exceptions were written (Config.Places).
+func (p *fileParser) places(cfg *Config) {
+	cfg.Places = map[string]Place{}
+	at := func(r reporter, path string) Place {
+		line, col := r.d.position(r.node(path, false))
+		return Place{File: p.file, Line: line, Column: col}
+	}
+	for _, s := range p.stacks {
+		cfg.Places[PlaceKey(KindStack, s.v.Metadata.Key())] = at(s.r, "metadata")
+	}
+	for _, pol := range p.policies {
+		key := pol.v.Metadata.ClientID
+		if pol.v.Metadata.StackID != "" {
+			key += "/" + pol.v.Metadata.StackID
+		}
+		cfg.Places[PlaceKey(KindReconciliationPolicy, key)] = at(pol.r, "metadata")
+	}
+	if len(p.orgs) == 0 {
+		return
+	}
+	o := p.orgs[0]
+	cfg.Organization = &o.v
+	cfg.Places[PlaceKey(KindOrganizationPolicy, "")] = at(o.r, "kind")
+	for i := range o.v.Spec.Rules {
+		path := fmt.Sprintf("spec.rules[%d].expression", i)
+		cfg.Places[PlaceKey(KindOrganizationPolicy, path)] = at(o.r, path)
+	}
+	for i := range o.v.Spec.Exceptions {
+		path := fmt.Sprintf("spec.exceptions[%d].expires", i)
+		cfg.Places[PlaceKey(KindOrganizationPolicy, path)] = at(o.r, path)
 	}
 }

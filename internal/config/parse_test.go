@@ -128,7 +128,7 @@ metadata: {client_id: acme, stack_id: web}
 `,
 			want: []string{
 				"bad.yaml:1:1: apiVersion: is required (blackwell.io/v1)",
-				"bad.yaml:1:1: kind: is required (Stack, ReconciliationPolicy or NotificationChannel)",
+				"bad.yaml:1:1: kind: is required (Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)",
 			},
 		},
 		{
@@ -150,7 +150,7 @@ kind: Stak
 metadata: {client_id: acme, stack_id: web}
 `,
 			want: []string{
-				"bad.yaml:2:7: kind: unknown kind \"Stak\" (want Stack, ReconciliationPolicy or NotificationChannel)",
+				"bad.yaml:2:7: kind: unknown kind \"Stak\" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)",
 			},
 		},
 		{
@@ -772,7 +772,7 @@ func TestLoadNamesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "blackwell.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("apiVersion: blackwell.io/v1\nkind: Nope\n"), 0o600))
 	_, err := Load(path, testEnv)
-	require.Equal(t, []string{path + `:2:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy or NotificationChannel)`}, errorStrings(t, err))
+	require.Equal(t, []string{path + `:2:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)`}, errorStrings(t, err))
 }
 
 func TestErrorFormat(t *testing.T) {
@@ -849,10 +849,15 @@ func TestParseCRLF(t *testing.T) {
 	got, err := Parse("crlf.yaml", []byte(crlf), lookup(exampleEnv()))
 	require.NoError(t, err)
 	want := loadExample(t)
+	// The same places, in another file's name.
+	for k, p := range want.Places {
+		p.File = "crlf.yaml"
+		want.Places[k] = p
+	}
 	require.Equal(t, want, got)
 
 	_, err = Parse("crlf.yaml", []byte(strings.ReplaceAll(yml(okStack), "\n", "\r\n")+"---\r\napiVersion: blackwell.io/v1\r\nkind: Nope\r\n"), testEnv)
-	require.Equal(t, []string{`crlf.yaml:28:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy or NotificationChannel)`}, errorStrings(t, err))
+	require.Equal(t, []string{`crlf.yaml:28:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)`}, errorStrings(t, err))
 }
 
 // TestParseHostileDocuments: aliases and merge keys that would expand to

@@ -132,6 +132,16 @@ func EffectivePolicy(stackPolicy, clientPolicy *PolicySpec) PolicySpec {
 // policies: the one for the stack, else the one for its client, else the
 // default (see EffectivePolicy).
 func (c *Config) PolicyFor(clientID, stackID string) PolicySpec {
+	var org *OrganizationSpec
+	if c.Organization != nil {
+		org = &c.Organization.Spec
+	}
+	return c.PolicyUnder(org, clientID, stackID)
+}
+
+// PolicyUnder is PolicyFor under an OrganizationPolicy (nil: none), as
+// ExplainPolicy computes it.
+func (c *Config) PolicyUnder(org *OrganizationSpec, clientID, stackID string) PolicySpec {
 	var stackPol, clientPol *PolicySpec
 	for i := range c.Policies {
 		p := &c.Policies[i]
@@ -145,7 +155,7 @@ func (c *Config) PolicyFor(clientID, stackID string) PolicySpec {
 			stackPol = &p.Spec
 		}
 	}
-	return EffectivePolicy(stackPol, clientPol)
+	return LayeredPolicy(org, clientPol, stackPol)
 }
 
 // DecodePolicyJSON decodes and validates a ReconciliationPolicy spec sent as

@@ -32,6 +32,10 @@ type Rules struct {
 	// to (serve --credential-hosts): over plain http, and, for a tenant, as
 	// a new destination.
 	CredentialHosts HostPatterns
+	// Organization is the OrganizationPolicy in force (the stored one) for
+	// a document that declares none: its locks are checked against the
+	// document's policies.
+	Organization *OrganizationSpec
 }
 
 // Tenant is what a client-scoped author may reference and where its

@@ -41,6 +41,7 @@ func Schema() ([]byte, error) {
 		{Stack{}, KindStack},
 		{Policy{}, KindReconciliationPolicy},
 		{NotificationChannel{}, KindNotificationChannel},
+		{OrganizationPolicy{}, KindOrganizationPolicy},
 	}
 	for _, d := range docs {
 		s := r.Reflect(d.v)

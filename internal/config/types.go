@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,36 @@ type Config struct {
 	Stacks   []Stack               `json:"stacks"`
 	Policies []Policy              `json:"policies"`
 	Channels []NotificationChannel `json:"channels"`
+	// Organization is the file's OrganizationPolicy, nil when it has none.
+	Organization *OrganizationPolicy `json:"organization,omitempty"`
+	// Places are where documents and fields were written, for errors
+	// found after parsing (compliance rules, exceptions): see Place.
+	Places map[string]Place `json:"-"`
+}
+
+// Place is a position in a configuration file.
+type Place struct {
+	File         string
+	Line, Column int
+}
+
+// Errorf is an Error at the place.
+func (p Place) Errorf(format string, args ...any) Error {
+	return Error{File: p.File, Line: p.Line, Column: p.Column, Message: fmt.Sprintf(format, args...)}
+}
+
+// PlaceKey names a place of Config.Places: the document of a kind and name
+// ("Stack", "acme/shop"; "ReconciliationPolicy", "acme" or "acme/shop"),
+// or a path of the OrganizationPolicy ("OrganizationPolicy",
+// "spec.rules[0].expression").
+func PlaceKey(kind, name string) string { return kind + " " + name }
+
+// Where returns the place of key, or a Place of no position.
+func (c *Config) Where(key string) Place {
+	if c == nil {
+		return Place{}
+	}
+	return c.Places[key]
 }
 
 // Stack is a document of kind Stack: one client's composed web stack.

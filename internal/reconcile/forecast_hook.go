@@ -15,13 +15,19 @@ import (
 // the pass committed successfully, and writes on its own: the pass does
 // not wait for its store writes to be part of its commit, and its
 // failures are its own (logged by it), never the pass's.
-type ForecastHook interface {
+type ForecastHook = PassHook
+
+// PassHook is called after a committed successful pass with what it
+// observed (Options.Forecasts, Options.Compliance), on the pass's worker;
+// it writes on its own and its failures are its own.
+type PassHook interface {
 	AfterPass(ctx context.Context, p PassObservation)
 }
 
 // PassObservation is what a committed pass saw of a stack, for ForecastHook.
 type PassObservation struct {
 	ClientID, StackID string
+	Environment       string
 	ReconciliationID  string
 	Trigger           string
 	// At is when the pass started (the time of its observation).
@@ -35,17 +41,24 @@ type PassObservation struct {
 	// (store.PassInput): current, since only the hook after a pass writes a
 	// stack's forecasts and a stack's passes run one at a time.
 	Forecasts []forecast.Forecast
+	// Policy is the effective policy the pass ran under.
+	Policy config.PolicySpec
 }
 
-// forecast hands the committed pass to Options.Forecasts.
+// forecast hands the committed pass to Options.Forecasts and
+// Options.Compliance.
 func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
-	h := p.r.opts.Forecasts
-	if h == nil || res.Status == store.ResultFailed {
+	if res.Status == store.ResultFailed {
 		return
 	}
-	h.AfterPass(context.WithoutCancel(ctx), PassObservation{
-		ClientID: res.ClientID, StackID: res.StackID, ReconciliationID: res.ReconciliationID,
+	obs := PassObservation{
+		ClientID: res.ClientID, StackID: res.StackID, Environment: p.rec.Environment, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
-		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts,
-	})
+		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy,
+	}
+	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance} {
+		if h != nil {
+			h.AfterPass(context.WithoutCancel(ctx), obs)
+		}
+	}
 }

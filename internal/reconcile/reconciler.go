@@ -93,6 +93,9 @@ type Options struct {
 	// Forecasts, when set, is called after every committed successful
 	// pass with what the pass observed (ForecastHook, forecast_hook.go).
 	Forecasts ForecastHook
+	// Compliance, when set, is called after every committed successful
+	// pass too (internal/compliance's Recorder evaluates the rules).
+	Compliance PassHook
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

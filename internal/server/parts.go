@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/compliance/timeline"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
@@ -86,6 +87,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Forecasts of drift, after each pass (internal/forecast).
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
+		// The compliance rules, after each pass (internal/compliance).
+		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
 	})
 }
 

@@ -51,6 +51,9 @@ type Service struct {
 
 	// file is what the server's config file declared (hold.go), under mu.
 	file *fileDeclared
+	// org is the stored OrganizationPolicy, compiled (organization.go),
+	// under mu; nil until read and after a local write.
+	org *cachedOrg
 }
 
 // cachedPolicies are a client's decoded policies by stack id.
@@ -126,15 +129,29 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, by string
 }
 
 func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, []PolicyResult, error) {
+	if err := s.guardConfig(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	org, _, err := s.Organization(ctx)
+	if err != nil && cfg.Organization == nil {
+		return nil, nil, err
+	}
+	if cfg.Organization != nil {
+		org = &cfg.Organization.Spec
+	}
 	inputs := make([]store.DesiredInput, 0, len(cfg.Stacks))
 	for _, st := range cfg.Stacks {
-		in, err := s.desiredInput(st, cfg.PolicyFor(st.Metadata.ClientID, st.Metadata.StackID), by)
+		in, err := s.desiredInput(st, cfg.PolicyUnder(org, st.Metadata.ClientID, st.Metadata.StackID), by)
 		if err != nil {
 			return nil, nil, err
 		}
 		inputs = append(inputs, in)
 	}
 	// Policies first: a pass triggered by the stack change must see them.
+	orgAudit, err := s.applyOrganization(ctx, cfg, by)
+	if err != nil {
+		return nil, nil, err
+	}
 	var changedPolicies []store.PolicyRecord
 	policies := make([]PolicyResult, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {
@@ -165,6 +182,9 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		return nil, nil, fmt.Errorf("apply desired state: %w", err)
 	}
 	var audit []store.AuditEntry
+	if orgAudit != nil {
+		audit = append(audit, *orgAudit)
+	}
 	for i, r := range results {
 		if !r.Changed {
 			continue
@@ -207,6 +227,9 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 	}
 	for _, p := range changedPolicies {
 		s.changedPolicy(ctx, p.ClientID, p.StackID)
+	}
+	if orgAudit != nil {
+		s.changedPolicy(ctx, "", "")
 	}
 	return results, policies, nil
 }
@@ -274,6 +297,10 @@ func ChannelNames(p config.PolicySpec) []string {
 // Policy returns the effective policy of a stack (stackID empty: of the
 // client): the stack's own, else the client's, else the default.
 func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.PolicySpec, error) {
+	org, _, err := s.Organization(ctx)
+	if err != nil {
+		return config.PolicySpec{}, err
+	}
 	specs, err := s.clientPolicies(ctx, clientID)
 	if err != nil {
 		return config.PolicySpec{}, err
@@ -282,7 +309,7 @@ func (s *Service) Policy(ctx context.Context, clientID, stackID string) (config.
 	if stackID != "" {
 		stackPol = specs[stackID]
 	}
-	return config.EffectivePolicy(stackPol, specs[""]), nil
+	return config.LayeredPolicy(org, specs[""], stackPol), nil
 }
 
 // clientPolicies returns the client's stored policies by stack id ("" for
@@ -327,6 +354,7 @@ func (s *Service) clientPolicies(ctx context.Context, clientID string) (map[stri
 func (s *Service) forgetPolicies() {
 	s.mu.Lock()
 	clear(s.policies)
+	s.org = nil
 	s.policyGen++
 	s.mu.Unlock()
 }
@@ -352,6 +380,9 @@ func (s *Service) loadPolicies(ctx context.Context, clientID string) (map[string
 // PutPolicy stores a validated policy for a client (stackID empty) or one
 // stack, audits it and asks for a pass of the stacks it governs.
 func (s *Service) PutPolicy(ctx context.Context, clientID, stackID string, spec config.PolicySpec, by string) error {
+	if err := s.guardPolicy(ctx, clientID, stackID, spec); err != nil {
+		return err
+	}
 	doc, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("encode policy: %w", err)
@@ -371,7 +402,8 @@ func (s *Service) PutPolicy(ctx context.Context, clientID, stackID string, spec 
 	return nil
 }
 
-// changedPolicy asks for a pass of every stack a policy governs.
+// changedPolicy asks for a pass of every stack a policy governs (every
+// stack for the organisation's: clientID empty).
 func (s *Service) changedPolicy(ctx context.Context, clientID, stackID string) {
 	if stackID != "" {
 		s.onChange(clientID, stackID)

@@ -41,6 +41,11 @@ func (s *Service) DeleteStack(ctx context.Context, clientID, stackID, by string)
 	if got.PolicyDeleted {
 		s.forgetPolicies()
 	}
+	// The stack's compliance timeline ends with it: no rule applies to a
+	// stack that is gone.
+	if _, err := s.store.RecordCompliance(ctx, store.ComplianceWrite{ClientID: clientID, StackID: stackID, At: now, Complete: true}); err != nil {
+		s.log.WarnContext(ctx, "end the compliance timeline of a deleted stack", "client_id", clientID, "stack_id", stackID, "error", err)
+	}
 	s.onChange(clientID, stackID)
 	return got, nil
 }

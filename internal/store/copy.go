@@ -122,6 +122,10 @@ func CopyTables() []Table {
 		// Forecasts of drift (migration 0016); confidence in basis points.
 		table("forecasts", "id", `id text, client_id text, stack_id text, code text, component text,
 			eta time, confidence int, class text, evidence text, raised_at time, cleared_at time null`),
+		// The organisation's policy and the compliance timeline.
+		table("organization_policy", "one", `one bool, name text, document text, updated_at time`),
+		table("compliance", "seq", `seq int, client_id text, stack_id text, rule text, mode text, status text,
+			message text, started_at time, ended_at time null`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

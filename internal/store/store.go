@@ -488,6 +488,8 @@ type Store interface {
 	ForecastStore // forecasts of drift (forecast.go)
 	StreamStore   // the stream log of the live event stream (stream.go)
 
+	ComplianceStore // the organisation's policy and the compliance timeline (compliance.go)
+
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash or Environment changed gets a new DesiredVersion with the
 	// semver minor bumped (v1.0.0 for a new stack), the old version

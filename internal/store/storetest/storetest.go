@@ -100,6 +100,7 @@ func cases() []testCase {
 		{"PayloadRows", testPayloadRows}, // payload_cases.go
 		{"BatchLimits", testBatchLimits}, // limit_cases.go
 		{"Forecasts", testForecasts},     // forecast_cases.go
+		{"Compliance", testCompliance},   // compliance_cases.go
 	}
 }
 

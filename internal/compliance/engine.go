@@ -1,0 +1,382 @@
+// Package compliance evaluates compliance rules: CEL expressions of an
+// OrganizationPolicy over a stack's desired state, effective policy and
+// observed state (docs/POLICY.md). Compile checks a rule set; Evaluate
+// judges one stack, purely; Recorder keeps the results as a timeline in
+// the store.
+package compliance
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/blackwellio/blackwell/internal/config"
+)
+
+// Status is the outcome of a rule for a stack.
+type Status string
+
+// The statuses of a rule's evaluation.
+const (
+	// Compliant: the expression is true.
+	Compliant Status = "compliant"
+	// Noncompliant: the expression is false.
+	Noncompliant Status = "noncompliant"
+	// Unknown: the expression needs what is not known (the observed
+	// state of a stack no pass has observed) or its evaluation failed
+	// (over the cost budget, a missing map key). Never counted as
+	// compliant.
+	Unknown Status = "unknown"
+	// Excepted: the expression is false, but an exception that has not
+	// expired exempts the stack.
+	Excepted Status = "excepted"
+)
+
+// CostBudget bounds the cost of one evaluation of a rule (CEL's cost
+// units, about one per operation). A rule whose estimated worst case
+// exceeds it does not compile, and an evaluation that reaches it stops
+// (Unknown).
+const CostBudget = 100_000
+
+// untrackedCost is the estimated worst case under which a rule runs
+// without tracking its cost.
+const untrackedCost = 1_000
+
+// maxCollection is the size assumed for a list, map or string of the
+// variables when a rule's worst-case cost is estimated; providers has at
+// most the three roles.
+const maxCollection = 256
+
+// Engine is a compiled rule set.
+type Engine struct {
+	org   *config.OrganizationSpec
+	rules []compiled
+}
+
+type compiled struct {
+	rule    config.ComplianceRule
+	prog    cel.Program
+	partial cel.Program // observed unknown
+	// observed: the expression reads the observed state, so its outcome
+	// may change on every pass; the others change only with the desired
+	// state or the policy (Memo).
+	observed bool
+}
+
+// Input is what a rule judges of one stack. Observed is nil when no pass
+// has observed the stack (or its desired state has changed since).
+type Input struct {
+	Stack    StackView
+	Policy   PolicyView
+	Observed *ObservedView
+	// Key, when not empty, changes whenever Stack or Policy does (the
+	// desired hash, the environment and a hash of the policy): with a
+	// Memo, the rules that do not read observed are judged again only
+	// when it changes.
+	Key string
+	// ObservedKey, when not empty, changes whenever Observed does
+	// (ObservedView.Key): with a Memo and an unchanged Key, the rules
+	// that read observed are judged again only when it changes.
+	ObservedKey string
+}
+
+// Memo keeps the outcomes of one stack's rules that do not read the
+// observed state, for the stack's next evaluation (EvaluateMemo). The zero
+// Memo is empty.
+type Memo struct {
+	engine      *Engine
+	key         string
+	observedKey string
+	raw         map[string]outcome
+}
+
+type outcome struct {
+	status  Status
+	message string
+}
+
+// Result is one rule's outcome for one stack.
+type Result struct {
+	Rule   string `json:"rule"`
+	Mode   string `json:"mode"`
+	Status Status `json:"status"`
+	// Message says why: the rule's message when it fails, the reason when
+	// unknown, the exception when excepted.
+	Message   string                `json:"message,omitempty"`
+	Exception *config.RuleException `json:"exception,omitempty"`
+}
+
+// newEnv is the CEL environment of rules: variables stack, policy and
+// observed, typed, so that a field that does not exist is a compile error.
+func newEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		ext.NativeTypes(ext.ParseStructTag("json"),
+			reflect.TypeFor[StackView](), reflect.TypeFor[PolicyView](), reflect.TypeFor[ObservedView]()),
+		cel.Variable("stack", cel.ObjectType("compliance.StackView")),
+		cel.Variable("policy", cel.ObjectType("compliance.PolicyView")),
+		cel.Variable("observed", cel.ObjectType("compliance.ObservedView")),
+		ext.Strings(),
+	)
+}
+
+// Compile compiles an organisation's rules. where gives the place of a
+// path of the OrganizationPolicy ("spec.rules[0].expression") for errors,
+// which come as a *config.Errors: a rule that does not parse, refers to a
+// field or function that does not exist, is not a bool, or may cost more
+// than CostBudget. A nil org compiles to an engine without rules.
+func Compile(org *config.OrganizationSpec, where func(path string) config.Place) (*Engine, error) {
+	e := &Engine{org: org}
+	if org == nil {
+		return e, nil
+	}
+	env, err := newEnv()
+	if err != nil {
+		return nil, fmt.Errorf("compliance: CEL environment: %w", err)
+	}
+	var errs config.Errors
+	for i, r := range org.Rules {
+		at := where(fmt.Sprintf("spec.rules[%d].expression", i))
+		c, problems := compileRule(env, r)
+		for _, msg := range problems {
+			errs = append(errs, at.Errorf("spec.rules[%d].expression: rule %q: %s", i, r.Name, msg))
+		}
+		if len(problems) == 0 {
+			e.rules = append(e.rules, c)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &errs
+	}
+	return e, nil
+}
+
+// compileRule compiles one rule, or says what is wrong with it.
+func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
+	ast, iss := env.Compile(r.Expression)
+	if iss.Err() != nil {
+		var out []string
+		for _, e := range iss.Errors() {
+			loc := e.Location
+			out = append(out, fmt.Sprintf("line %d, column %d of the expression: %s", loc.Line(), loc.Column()+1, e.Message))
+		}
+		return compiled{}, out
+	}
+	if ast.OutputType() != cel.BoolType {
+		return compiled{}, []string{fmt.Sprintf("the expression is %s; a rule must be a bool (true when the stack complies)", ast.OutputType())}
+	}
+	est, err := env.EstimateCost(ast, sizeEstimator{})
+	if err != nil {
+		return compiled{}, []string{"estimate cost: " + err.Error()}
+	}
+	if est.Max > CostBudget {
+		return compiled{}, []string{fmt.Sprintf("may cost up to %d, over the budget of %d (nested loops over collections of up to %d entries?)", est.Max, CostBudget, maxCollection)}
+	}
+	// Tracking the cost of an evaluation costs as much as a cheap rule
+	// itself: a rule cheap even with collections of maxCollection entries
+	// runs untracked (its cost grows at most linearly with the stack);
+	// one with loops runs under CostBudget whatever the collections hold.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est.Max > untrackedCost {
+		opts = append(opts, cel.CostLimit(CostBudget))
+	}
+	prog, err := env.Program(ast, opts...)
+	if err != nil {
+		return compiled{}, []string{err.Error()}
+	}
+	partial, err := env.Program(ast, append(opts, cel.EvalOptions(cel.OptOptimize, cel.OptPartialEval))...)
+	if err != nil {
+		return compiled{}, []string{err.Error()}
+	}
+	return compiled{rule: r, prog: prog, partial: partial, observed: readsObserved(ast)}, nil
+}
+
+// readsObserved reports whether a checked expression refers to the
+// variable observed.
+func readsObserved(ast *cel.Ast) bool {
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "observed" {
+			return true
+		}
+	}
+	return false
+}
+
+// Rules are the engine's rules, in declaration order.
+func (e *Engine) Rules() []config.ComplianceRule {
+	out := make([]config.ComplianceRule, len(e.rules))
+	for i, c := range e.rules {
+		out[i] = c.rule
+	}
+	return out
+}
+
+// Organization is the OrganizationPolicy the engine was compiled from (nil
+// when none).
+func (e *Engine) Organization() *config.OrganizationSpec { return e.org }
+
+// Evaluate judges a stack against every rule that matches it, at now (the
+// time exceptions are judged at: an expired exception exempts nothing).
+func (e *Engine) Evaluate(in Input, now time.Time) []Result {
+	return e.EvaluateMemo(in, now, nil)
+}
+
+// Fresh reports whether memo holds every outcome for an input of these
+// keys: EvaluateMemo would then evaluate nothing and read of the input
+// only the stack's client, id and environment.
+func (e *Engine) Fresh(memo *Memo, key, observedKey string) bool {
+	return memo != nil && memo.engine == e && key != "" && memo.key == key && observedKey != "" && memo.observedKey == observedKey
+}
+
+// EvaluateMemo is Evaluate reusing, from memo, the outcomes of the rules
+// that do not read the observed state when in.Key is memo's, and of those
+// that do when in.ObservedKey is memo's too (a rule is a pure function of
+// its three variables); it leaves in memo this evaluation's (a nil memo:
+// none kept). Exceptions are judged at now every time.
+func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
+	if len(e.rules) == 0 {
+		return nil
+	}
+	reuse := memo != nil && in.Key != "" && memo.engine == e && memo.key == in.Key
+	reuseObserved := reuse && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
+	if memo != nil && !reuse {
+		*memo = Memo{engine: e, key: in.Key, raw: map[string]outcome{}}
+	}
+	if memo != nil {
+		memo.observedKey = in.ObservedKey
+	}
+	var act, partial interpreter.Activation
+	activation := func() {
+		vars := map[string]any{"stack": in.Stack, "policy": in.Policy}
+		if in.Observed != nil {
+			vars["observed"] = *in.Observed
+			act, _ = interpreter.NewActivation(vars)
+		} else {
+			partial, _ = cel.PartialVars(vars, cel.AttributePattern("observed"))
+		}
+	}
+	out := make([]Result, 0, len(e.rules))
+	for _, c := range e.rules {
+		if !c.rule.Match.Matches(in.Stack.ClientID, in.Stack.Environment) {
+			continue
+		}
+		o, ok := outcome{}, false
+		if (reuse && !c.observed) || (reuseObserved && c.observed) {
+			o, ok = memo.raw[c.rule.Name]
+		}
+		if !ok {
+			if act == nil && partial == nil {
+				activation()
+			}
+			o = c.eval(act, partial)
+			if memo != nil {
+				memo.raw[c.rule.Name] = o
+			}
+		}
+		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
+		if res.Status == Noncompliant {
+			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
+				res.Status, res.Exception = Excepted, &x
+				res.Message = fmt.Sprintf("excepted until %s by %s: %s", x.Expires, x.Owner, x.Reason)
+			}
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// eval runs the rule on a full activation, or a partial one (observed
+// unknown) when act is nil.
+func (c compiled) eval(act, partial interpreter.Activation) outcome {
+	var (
+		val any
+		err error
+	)
+	if act != nil {
+		val, _, err = c.prog.Eval(act)
+	} else {
+		val, _, err = c.partial.Eval(partial)
+	}
+	st, msg := judge(c.rule, val, err)
+	return outcome{status: st, message: msg}
+}
+
+// judge turns an evaluation into a status and message.
+func judge(r config.ComplianceRule, val any, err error) (Status, string) {
+	if err != nil {
+		return Unknown, "evaluation failed: " + err.Error()
+	}
+	v, ok := val.(interface{ Value() any })
+	if !ok {
+		return Unknown, "evaluation gave no value"
+	}
+	if u, ok := val.(*types.Unknown); ok && u != nil {
+		return Unknown, "needs the observed state, and no pass has observed the stack since its desired state changed"
+	}
+	switch v.Value() {
+	case true:
+		return Compliant, ""
+	case false:
+		msg := r.Message
+		if msg == "" {
+			msg = "rule " + r.Name + " is not met"
+		}
+		return Noncompliant, msg
+	}
+	return Unknown, fmt.Sprintf("the expression gave %v, not a bool", v.Value())
+}
+
+// sizeEstimator bounds the collections of the variables for cost
+// estimates.
+type sizeEstimator struct{}
+
+func (sizeEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if p := n.Path(); len(p) >= 2 && p[0] == "stack" && p[1] == "providers" && len(p) == 2 {
+		return &cost.SizeEstimate{Min: 0, Max: 3}
+	}
+	return &cost.SizeEstimate{Min: 0, Max: maxCollection}
+}
+
+func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
+}
+
+// CheckConfig compiles the rules of a config's OrganizationPolicy and
+// refuses exceptions that have expired at now, as a *config.Errors at
+// the places of the file. It returns the compiled engine (nil, nil when
+// the config declares no OrganizationPolicy).
+func CheckConfig(cfg *config.Config, now time.Time) (*Engine, error) {
+	if cfg.Organization == nil {
+		return nil, nil
+	}
+	org := &cfg.Organization.Spec
+	where := func(path string) config.Place {
+		return cfg.Where(config.PlaceKey(config.KindOrganizationPolicy, path))
+	}
+	e, err := Compile(org, where)
+	var errs config.Errors
+	if err != nil {
+		var cerrs *config.Errors
+		if !errors.As(err, &cerrs) {
+			return nil, err
+		}
+		errs = append(errs, *cerrs...)
+	}
+	for i, x := range org.Exceptions {
+		if !now.Before(x.ExpiresAt()) {
+			p := fmt.Sprintf("spec.exceptions[%d].expires", i)
+			errs = append(errs, where(p).Errorf("%s: the exception of rule %q for %s expired at %s: renew it with a later date or remove it",
+				p, x.Rule, x.ClientID, x.Expires))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &errs
+	}
+	return e, nil
+}

@@ -1,0 +1,61 @@
+package timeline_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/compliance"
+	"github.com/blackwellio/blackwell/internal/compliance/timeline"
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+// TestRecorder: each pass's statuses are recorded as the timeline, a
+// pass that changes nothing writes nothing, and a change opens a segment.
+func TestRecorder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		{Name: "up", Mode: config.RuleAudit, Expression: "observed.status == 'healthy'"},
+		{Name: "tls", Mode: config.RuleAudit, Expression: "stack.resources.exists(r, stack.resources[r].probe == 'tls')"},
+	}}
+	e, err := compliance.Compile(org, func(string) config.Place { return config.Place{} })
+	require.NoError(t, err)
+	rec := timeline.NewRecorder(db, func(context.Context) (*compliance.Engine, error) { return e, nil }, nil)
+
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	pass := func(at time.Time, open ...drift.Drift) {
+		rec.AfterPass(ctx, reconcile.PassObservation{ClientID: "acme", StackID: "web", Environment: "prod", At: at,
+			Spec:     config.StackSpec{Resources: map[string]config.Resource{"site": {Probe: "http"}}},
+			Observed: drift.Observed{DesiredHash: "h1"}, Open: open, Policy: config.DefaultPolicy()})
+	}
+	pass(t0)
+	pass(t0.Add(time.Minute))
+	pass(t0.Add(2*time.Minute), drift.Drift{Code: drift.WebhookBroken})
+	segs, _, err := db.ListCompliance(ctx, store.ComplianceQuery{ClientID: "acme"})
+	require.NoError(t, err)
+	type seg struct {
+		rule, status string
+		start        time.Time
+		open         bool
+	}
+	var got []seg
+	for _, s := range segs {
+		got = append(got, seg{s.Rule, s.Status, s.StartedAt, s.EndedAt == nil})
+	}
+	require.Equal(t, []seg{
+		{"up", "compliant", t0, false},
+		{"tls", "noncompliant", t0, true},
+		{"up", "noncompliant", t0.Add(2 * time.Minute), true},
+	}, got)
+}

@@ -1,0 +1,249 @@
+package compliance
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+)
+
+// The variables a rule reads are these views, not the config types
+// themselves: they hold what a rule may judge (secret references are
+// described, never shown) in CEL's own types (durations are durations).
+// Field names are their JSON tags.
+
+// StackView is the variable stack: a stack's desired state.
+type StackView struct {
+	ClientID     string                     `json:"client_id"`
+	StackID      string                     `json:"stack_id"`
+	Environment  string                     `json:"environment"`
+	Providers    map[string]ProviderView    `json:"providers"`
+	Integrations map[string]IntegrationView `json:"integrations"`
+	Resources    map[string]ResourceView    `json:"resources"`
+	ContentTypes []string                   `json:"content_types"`
+}
+
+// ProviderView is a provider binding of a role.
+type ProviderView struct {
+	Name           string                `json:"name"`
+	Settings       map[string]string     `json:"settings"`
+	WebhookSecrets []SecretView          `json:"webhook_secrets"`
+	Credentials    map[string]SecretView `json:"credentials"`
+	// BuildDriver is the ssg's build driver (hook, command, codebuild), or
+	// "".
+	BuildDriver string `json:"build_driver"`
+}
+
+// SecretView describes a secret without its value.
+type SecretView struct {
+	// EnvReference: the secret is written only as ${VAR} references, no
+	// literal text.
+	EnvReference bool `json:"env_reference"`
+}
+
+// IntegrationView is a webhook subscription.
+type IntegrationView struct {
+	Provider string   `json:"provider"`
+	Topics   []string `json:"topics"`
+	Filter   string   `json:"filter"`
+}
+
+// ResourceView is an expected resource and its probe.
+type ResourceView struct {
+	Probe        string `json:"probe"`
+	URL          string `json:"url"`
+	Address      string `json:"address"`
+	Name         string `json:"name"`
+	ExpectStatus int    `json:"expect_status"`
+	MinDaysValid int    `json:"min_days_valid"`
+}
+
+// PolicyView is the variable policy: the stack's effective policy.
+type PolicyView struct {
+	Schedule      ScheduleView      `json:"schedule"`
+	Confirmation  ConfirmationView  `json:"confirmation"`
+	AutoHeal      AutoHealView      `json:"auto_heal"`
+	Content       ContentView       `json:"content"`
+	Notifications NotificationsView `json:"notifications"`
+	Events        EventsView        `json:"events"`
+	Observability ObservabilityView `json:"observability"`
+}
+
+// ScheduleView is policy.schedule.
+type ScheduleView struct {
+	Interval time.Duration `json:"interval"`
+	Timezone string        `json:"timezone"`
+}
+
+// ConfirmationView is policy.confirmation.
+type ConfirmationView struct {
+	Observations      int           `json:"observations"`
+	GracePeriod       time.Duration `json:"grace_period"`
+	CriticalImmediate bool          `json:"critical_immediate"`
+	MaxUnknown        time.Duration `json:"max_unknown"`
+}
+
+// AutoHealView is policy.auto_heal.
+type AutoHealView struct {
+	Enabled            bool          `json:"enabled"`
+	Mode               string        `json:"mode"`
+	MaxAttempts        int           `json:"max_attempts"`
+	BackoffStrategy    string        `json:"backoff_strategy"`
+	BackoffBase        time.Duration `json:"backoff_base"`
+	BackoffCap         time.Duration `json:"backoff_cap"`
+	AllowedDriftTypes  []string      `json:"allowed_drift_types"`
+	RequireApproval    []string      `json:"require_approval"`
+	MaintenanceWindows int           `json:"maintenance_windows"`
+}
+
+// ContentView is policy.content.
+type ContentView struct {
+	MaxStaleness time.Duration `json:"max_staleness"`
+}
+
+// NotificationsView is policy.notifications.
+type NotificationsView struct {
+	Channels []ChannelView `json:"channels"`
+}
+
+// ChannelView is a notification channel of a policy.
+type ChannelView struct {
+	Type              string `json:"type"`
+	Ref               string `json:"ref"`
+	SeverityThreshold string `json:"severity_threshold"`
+}
+
+// EventsView is policy.events.
+type EventsView struct {
+	Payload   string        `json:"payload"`
+	Retention time.Duration `json:"retention"`
+}
+
+// ObservabilityView is policy.observability.
+type ObservabilityView struct {
+	HistoryRetention time.Duration `json:"history_retention"`
+	DetailedLogging  bool          `json:"detailed_logging"`
+}
+
+// ObservedView is the variable observed: what the last pass saw. A stack
+// no pass has observed has none, and a rule that reads it is unknown.
+type ObservedView struct {
+	// Status is the stack's status after the pass (healthy,
+	// drift_detected, error).
+	Status string `json:"status"`
+	// OpenDrifts are the codes of the stack's open drifts.
+	OpenDrifts []string `json:"open_drifts"`
+	// Resources are the probes' statuses by resource name (healthy,
+	// unhealthy, missing, unknown).
+	Resources map[string]string `json:"resources"`
+}
+
+// StackOf is the view of a stack's desired state.
+func StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
+	v := StackView{
+		ClientID: meta.ClientID, StackID: meta.StackID, Environment: meta.Environment,
+		Providers:    make(map[string]ProviderView, len(spec.Providers)),
+		Integrations: make(map[string]IntegrationView, len(spec.Integrations)),
+		Resources:    make(map[string]ResourceView, len(spec.Resources)),
+		ContentTypes: spec.ContentTypes,
+	}
+	for role, b := range spec.Providers {
+		p := ProviderView{Name: b.Name, Settings: b.Settings, Credentials: make(map[string]SecretView, len(b.Credentials))}
+		for _, s := range b.WebhookSecret {
+			p.WebhookSecrets = append(p.WebhookSecrets, secretOf(s))
+		}
+		for k, s := range b.Credentials {
+			p.Credentials[k] = secretOf(s)
+		}
+		if b.Build != nil {
+			p.BuildDriver = b.Build.Driver
+		}
+		v.Providers[role] = p
+	}
+	for name, in := range spec.Integrations {
+		v.Integrations[name] = IntegrationView{Provider: in.Provider, Topics: in.Topics, Filter: in.Filter}
+	}
+	for name, r := range spec.Resources {
+		v.Resources[name] = ResourceView{Probe: r.Probe, URL: r.URL, Address: r.Address, Name: r.Name,
+			ExpectStatus: r.ExpectStatus, MinDaysValid: r.MinDaysValid}
+	}
+	return v
+}
+
+// secretOf describes a secret: a reference only when every character is
+// inside a ${VAR}.
+func secretOf(s config.Secret) SecretView {
+	ref := s.Ref
+	for ref != "" {
+		if !strings.HasPrefix(ref, "${") {
+			return SecretView{}
+		}
+		end := strings.IndexByte(ref, '}')
+		if end < 0 {
+			return SecretView{}
+		}
+		ref = ref[end+1:]
+	}
+	return SecretView{EnvReference: s.Ref != ""}
+}
+
+// PolicyOf is the view of an effective policy.
+func PolicyOf(p config.PolicySpec) PolicyView {
+	ah := p.AutoHeal
+	v := PolicyView{
+		Schedule: ScheduleView{Interval: p.Schedule.Interval.D(), Timezone: p.Schedule.Timezone},
+		Confirmation: ConfirmationView{Observations: p.Confirmation.Observations, GracePeriod: p.Confirmation.GracePeriod.D(),
+			CriticalImmediate: p.Confirmation.CriticalImmediate != nil && *p.Confirmation.CriticalImmediate,
+			MaxUnknown:        p.Confirmation.MaxUnknown.D()},
+		AutoHeal: AutoHealView{Enabled: ah.Enabled, Mode: ah.Mode, MaxAttempts: ah.MaxAttempts, BackoffStrategy: ah.BackoffStrategy,
+			BackoffBase: ah.BackoffBase.D(), BackoffCap: ah.BackoffCap.D(), AllowedDriftTypes: ah.AllowedDriftTypes,
+			RequireApproval: ah.RequireApproval, MaintenanceWindows: len(ah.MaintenanceWindows)},
+		Content:       ContentView{MaxStaleness: p.Content.MaxStaleness.D()},
+		Events:        EventsView{Payload: p.Events.Payload, Retention: p.Events.Retention.D()},
+		Observability: ObservabilityView{HistoryRetention: p.Observability.HistoryRetention.D(), DetailedLogging: p.Observability.DetailedLogging},
+	}
+	for _, c := range p.Notifications.Channels {
+		v.Notifications.Channels = append(v.Notifications.Channels, ChannelView{Type: c.Type, Ref: c.Ref, SeverityThreshold: c.SeverityThreshold})
+	}
+	return v
+}
+
+// ObservedOf is the view of a pass's observation and the stack's open
+// drifts after it.
+func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedView {
+	v := ObservedView{Status: status, OpenDrifts: make([]string, 0, len(open)), Resources: make(map[string]string, len(obs.Resources))}
+	for _, d := range open {
+		v.OpenDrifts = append(v.OpenDrifts, string(d.Code))
+	}
+	for name, r := range obs.Resources {
+		s := string(r.Status)
+		if s == "" {
+			s = string(drift.StatusUnknown)
+		}
+		v.Resources[name] = s
+	}
+	return v
+}
+
+// Key identifies the observation for Input.ObservedKey: the status, the
+// open drifts' codes and each resource's status, in a stable order.
+func (v ObservedView) Key() string {
+	var b strings.Builder
+	b.WriteString(v.Status)
+	drifts := slices.Clone(v.OpenDrifts)
+	slices.Sort(drifts)
+	for _, d := range drifts {
+		b.WriteString("\x00d")
+		b.WriteString(d)
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+		b.WriteString("\x00r")
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(v.Resources[name])
+	}
+	return b.String()
+}

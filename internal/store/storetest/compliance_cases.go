@@ -1,0 +1,86 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+func listCompliance(ctx context.Context, t *testing.T, s store.Store, q store.ComplianceQuery) []store.ComplianceSegment {
+	t.Helper()
+	return drain(t, "ListCompliance", q.Cursor, q.Limit, func(cursor string) ([]store.ComplianceSegment, string, error) {
+		q.Cursor = cursor
+		return s.ListCompliance(ctx, q)
+	})
+}
+
+// segmentOf is a segment's rule, status and times, for comparisons.
+type segmentOf struct {
+	Stack, Rule, Status string
+	Started             time.Time
+	Ended               *time.Time
+}
+
+func segments(in []store.ComplianceSegment) []segmentOf {
+	out := []segmentOf{}
+	for _, c := range in {
+		out = append(out, segmentOf{c.StackID, c.Rule, c.Status, c.StartedAt, c.EndedAt})
+	}
+	return out
+}
+
+func testCompliance(ctx context.Context, t *testing.T, s store.Store) {
+	_, err := s.GetOrganizationPolicy(ctx)
+	require.True(t, errors.Is(err, store.ErrNotFound), "no organization policy yet: %v", err)
+	doc := json.RawMessage(`{"locked":["auto_heal.require_approval"]}`)
+	require.NoError(t, s.PutOrganizationPolicy(ctx, store.OrganizationPolicyRecord{Name: "agency", Document: doc, UpdatedAt: at(0)}))
+	require.NoError(t, s.PutOrganizationPolicy(ctx, store.OrganizationPolicyRecord{Name: "agency2", Document: doc, UpdatedAt: at(time.Second)}))
+	org, err := s.GetOrganizationPolicy(ctx)
+	require.NoError(t, err)
+	require.Equal(t, store.OrganizationPolicyRecord{Name: "agency2", Document: doc, UpdatedAt: store.Truncate(at(time.Second))}, org)
+
+	write := func(stack string, d time.Duration, complete bool, rs ...store.ComplianceResult) int {
+		n, err := s.RecordCompliance(ctx, store.ComplianceWrite{ClientID: "acme", StackID: stack, At: at(d), Results: rs, Complete: complete})
+		require.NoError(t, err)
+		return n
+	}
+	ok := func(rule string) store.ComplianceResult {
+		return store.ComplianceResult{Rule: rule, Mode: "audit", Status: "compliant"}
+	}
+	bad := func(rule string) store.ComplianceResult {
+		return store.ComplianceResult{Rule: rule, Mode: "audit", Status: "noncompliant", Message: rule + " fails"}
+	}
+	require.Equal(t, 2, write("web", 0, true, ok("tls"), bad("refs")))
+	require.Equal(t, 0, write("web", time.Minute, true, ok("tls"), bad("refs")), "the same statuses write nothing")
+	require.Equal(t, 2, write("web", 2*time.Minute, true, ok("tls"), ok("refs")), "a change closes one segment and opens one")
+	require.Equal(t, 1, write("web", 3*time.Minute, true, ok("tls")), "a rule gone closes its segment")
+	require.Equal(t, 0, write("web", 4*time.Minute, false), "an incomplete write leaves the others open")
+	require.Equal(t, 1, write("shop", 0, true, bad("tls")))
+	_, err = s.RecordCompliance(ctx, store.ComplianceWrite{ClientID: "acme", At: at(0)})
+	require.Error(t, err, "a stack is required")
+
+	t0, t2, t3 := store.Truncate(at(0)), store.Truncate(at(2*time.Minute)), store.Truncate(at(3*time.Minute))
+	all := listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "acme", Limit: 2})
+	require.Equal(t, []segmentOf{
+		{"web", "tls", "compliant", t0, nil},
+		{"web", "refs", "noncompliant", t0, &t2},
+		{"web", "refs", "compliant", t2, &t3},
+		{"shop", "tls", "noncompliant", t0, nil},
+	}, segments(all))
+	require.Equal(t, "refs fails", all[1].Message)
+	require.NotZero(t, all[0].Seq)
+
+	open := listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "acme", StackID: "web", OpenOnly: true})
+	require.Equal(t, []segmentOf{{"web", "tls", "compliant", t0, nil}}, segments(open))
+	window := listCompliance(ctx, t, s, store.ComplianceQuery{From: at(2*time.Minute + time.Second), To: at(time.Hour)})
+	require.Len(t, window, 3, "segments that ended before the window are left out")
+	before := listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "acme", To: at(time.Minute)})
+	require.Len(t, before, 3, "segments that started after the window are left out")
+	require.Empty(t, listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "globex"}))
+}
