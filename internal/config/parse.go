@@ -63,7 +63,8 @@ type fileParser struct {
 
 	stacks   []parsedDoc[Stack]
 	policies []parsedDoc[Policy]
-	channels []parsedDoc[NotificationChannel]
+	channels  []parsedDoc[NotificationChannel]
+	pipelines []parsedDoc[Pipeline]
 }
 
 // parsedDoc is a decoded document and its reporter (for positions in
@@ -263,11 +264,14 @@ func (p *fileParser) parse(data []byte) *Config {
 		}
 	}
 	p.crossChecks()
+	p.appChecks()
 
 	cfg := &Config{
 		Stacks:   make([]Stack, 0, len(p.stacks)),
 		Policies: make([]Policy, 0, len(p.policies)),
 		Channels: make([]NotificationChannel, 0, len(p.channels)),
+		// Pipelines stays nil without one, so a Config without applications
+		// encodes as it did before them.
 	}
 	for _, s := range p.stacks {
 		cfg.Stacks = append(cfg.Stacks, s.v)
@@ -277,6 +281,9 @@ func (p *fileParser) parse(data []byte) *Config {
 	}
 	for _, s := range p.channels {
 		cfg.Channels = append(cfg.Channels, s.v)
+	}
+	for _, s := range p.pipelines {
+		cfg.Pipelines = append(cfg.Pipelines, s.v)
 	}
 	return cfg
 }
@@ -305,7 +312,7 @@ func (p *fileParser) header(d *nodeDecoder, r reporter, body ast.Node) (kind str
 			d.index["kind"] = nodeRef{key: e.key, value: e.value}
 		}
 	}
-	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel}
+	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel, KindPipeline}
 	if apiNode == nil {
 		r.value("apiVersion", "is required (%s)", APIVersion)
 	} else if n, ok := d.resolve(apiNode, "apiVersion", 0); ok {
@@ -347,6 +354,7 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		var s Stack
 		d.decode(body, nil, "", reflect.ValueOf(&s).Elem(), 0)
 		s.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
+		s.Spec.App = s.Metadata.App
 		r.checkStack(&s)
 		r.checkRules(&s, p.rules)
 		p.stacks = append(p.stacks, parsedDoc[Stack]{v: s, r: r})
@@ -362,6 +370,11 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		c.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
 		r.checkChannel(&c)
 		p.channels = append(p.channels, parsedDoc[NotificationChannel]{v: c, r: r})
+	case KindPipeline:
+		var pl Pipeline
+		d.decode(body, nil, "", reflect.ValueOf(&pl).Elem(), 0)
+		r.checkPipeline(&pl)
+		p.pipelines = append(p.pipelines, parsedDoc[Pipeline]{v: pl, r: r})
 	}
 }
 

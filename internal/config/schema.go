@@ -41,6 +41,7 @@ func Schema() ([]byte, error) {
 		{Stack{}, KindStack},
 		{Policy{}, KindReconciliationPolicy},
 		{NotificationChannel{}, KindNotificationChannel},
+		{Pipeline{}, KindPipeline},
 	}
 	for _, d := range docs {
 		s := r.Reflect(d.v)
@@ -118,6 +119,14 @@ func refineSchema(defs jsonschema.Definitions) error {
 			return err
 		}
 		p.Pattern = IDPattern
+	}
+	// spec.app is metadata.app copied into the stored document, not a
+	// field one writes under spec.
+	if d := defs["StackSpec"]; d != nil && d.Properties != nil {
+		d.Properties.Delete("app")
+	}
+	if p, err := prop("StackSpec", "overrides"); err == nil {
+		p.Items = &jsonschema.Schema{Type: "string", Pattern: overridePattern()}
 	}
 	providers, err := prop("StackSpec", "providers")
 	if err != nil {
@@ -221,6 +230,7 @@ func idProperties() [][2]string {
 		{"ProviderBinding", "name"},
 		{"PolicyMeta", "client_id"}, {"PolicyMeta", "stack_id"},
 		{"ChannelMeta", "name"}, {"ChannelSpec", "ref"},
+		{"StackMeta", "app"}, {"PipelineMeta", "client_id"}, {"PipelineMeta", "app"},
 	}
 }
 

@@ -13,6 +13,7 @@ const (
 	KindStack                = "Stack"
 	KindReconciliationPolicy = "ReconciliationPolicy"
 	KindNotificationChannel  = "NotificationChannel"
+	KindPipeline             = "Pipeline"
 )
 
 // Config is a whole blackwell.yaml: every document, by kind, in file order.
@@ -20,6 +21,8 @@ type Config struct {
 	Stacks   []Stack               `json:"stacks"`
 	Policies []Policy              `json:"policies"`
 	Channels []NotificationChannel `json:"channels"`
+	// Pipelines order the environments of applications (application.go).
+	Pipelines []Pipeline `json:"pipelines,omitempty"`
 }
 
 // Stack is a document of kind Stack: one client's composed web stack.
@@ -35,6 +38,9 @@ type StackMeta struct {
 	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required"`
 	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required"`
 	Environment string `json:"environment,omitempty" yaml:"environment" jsonschema:"enum=dev,enum=staging,enum=prod"`
+	// App names the application the stack is one environment of; empty,
+	// the stack id without its environment suffix (AppOf).
+	App string `json:"app,omitempty" yaml:"app"`
 }
 
 // Key is "client_id/stack_id".
@@ -51,6 +57,14 @@ type StackSpec struct {
 	Resources map[string]Resource `json:"resources,omitempty" yaml:"resources"`
 	// ContentTypes tracked for content drift.
 	ContentTypes []string `json:"content_types,omitempty" yaml:"content_types"`
+	// Overrides are the paths of this composition that may differ between
+	// the environments of its application (OverridePath), for example
+	// providers.ecommerce.settings.shop or resources.site.url.
+	Overrides []string `json:"overrides,omitempty" yaml:"overrides"`
+	// App is metadata.app as written (empty when not written), copied here
+	// by Parse so that the stored desired document names its application.
+	// It is not a field of spec in YAML.
+	App string `json:"app,omitempty" yaml:"-"`
 }
 
 // The provider roles.
