@@ -61,8 +61,8 @@ type fileParser struct {
 	errs   *Errors
 	rules  Rules
 
-	stacks   []parsedDoc[Stack]
-	policies []parsedDoc[Policy]
+	stacks    []parsedDoc[Stack]
+	policies  []parsedDoc[Policy]
 	channels  []parsedDoc[NotificationChannel]
 	pipelines []parsedDoc[Pipeline]
 }
