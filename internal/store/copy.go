@@ -122,6 +122,10 @@ func CopyTables() []Table {
 		// Forecasts of drift (migration 0016); confidence in basis points.
 		table("forecasts", "id", `id text, client_id text, stack_id text, code text, component text,
 			eta time, confidence int, class text, evidence text, raised_at time, cleared_at time null`),
+		// Pipelines and promotions of applications (migration 0017).
+		table("pipelines", "client_id, app", `client_id text, app text, document text, updated_at time`),
+		table("promotions", "id", `id text, client_id text, app text, to_stack text, status text,
+			unfinished bool, created_at time, revision int, document text`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

@@ -476,8 +476,9 @@ type Store interface {
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
-	ForecastStore // forecasts of drift (forecast.go)
-	StreamStore   // the stream log of the live event stream (stream.go)
+	ForecastStore  // forecasts of drift (forecast.go)
+	StreamStore    // the stream log of the live event stream (stream.go)
+	PromotionStore // pipelines and promotions of applications (promotion.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash or Environment changed gets a new DesiredVersion with the

@@ -99,6 +99,7 @@ func cases() []testCase {
 		{"PayloadRows", testPayloadRows}, // payload_cases.go
 		{"BatchLimits", testBatchLimits}, // limit_cases.go
 		{"Forecasts", testForecasts},     // forecast_cases.go
+		{"Promotions", testPromotions},   // promotion_cases.go
 	}
 }
 
