@@ -93,6 +93,9 @@ type Options struct {
 	// Forecasts, when set, is called after every committed successful
 	// pass with what the pass observed (ForecastHook, forecast_hook.go).
 	Forecasts ForecastHook
+	// Environments gives a pass the other environments of its stack's
+	// application, for environment_divergence (nil: not judged).
+	Environments Environments
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

@@ -1,0 +1,62 @@
+package promote_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/promote"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+func openDivergence(t *testing.T, s store.Store, stack string) []string {
+	t.Helper()
+	open, err := s.ListDrifts(context.Background(), store.DriftQuery{ClientID: "acme", StackID: stack})
+	require.NoError(t, err)
+	var out []string
+	for _, d := range open {
+		if d.Code == drift.EnvironmentDivergence {
+			out = append(out, d.Component)
+		}
+	}
+	return out
+}
+
+// failingEnvironments cannot read applications.
+type failingEnvironments struct{}
+
+func (failingEnvironments) Peers(context.Context, store.StateRecord) ([]string, []drift.EnvironmentPeer, error) {
+	return nil, nil, errors.New("store unavailable")
+}
+
+// A pass reports divergence on the lagging stack only, beyond the
+// overrides, and keeps it open when the application cannot be read.
+func TestPassesReportEnvironmentDivergence(t *testing.T) {
+	t.Parallel()
+	b := setup(t, ", faq") // prod has a content type staging lacks; dev has page
+	ctx := context.Background()
+	loop := reconcile.New(reconcile.Options{Store: b.store, Environments: &promote.Environments{Store: b.store}})
+	for _, env := range []string{"dev", "staging", "prod"} {
+		_, _, err := loop.Reconcile(ctx, "acme/shop-"+env, reconcile.TriggerManual)
+		require.NoError(t, err)
+	}
+	require.Empty(t, openDivergence(t, b.store, "shop-dev"), "the first environment leads")
+	require.Equal(t, []string{"content_types"}, openDivergence(t, b.store, "shop-staging"), "dev has page, staging not")
+	require.Equal(t, []string{"content_types"}, openDivergence(t, b.store, "shop-prod"), "staging lacks faq")
+
+	blind := reconcile.New(reconcile.Options{Store: b.store, Environments: failingEnvironments{}})
+	_, _, err := blind.Reconcile(ctx, "acme/shop-prod", reconcile.TriggerManual)
+	require.NoError(t, err)
+	require.Equal(t, []string{"content_types"}, openDivergence(t, b.store, "shop-prod"), "not judged: kept")
+
+	// Aligned (prod's content types as staging's), it clears.
+	b.apply(t, appYAML+stackYAML("dev", "dev.acme.example", ", page")+stackYAML("staging", "staging.acme.example", "")+
+		stackYAML("prod", "prod.acme.example", ""))
+	_, _, err = loop.Reconcile(ctx, "acme/shop-prod", reconcile.TriggerManual)
+	require.NoError(t, err)
+	require.Empty(t, openDivergence(t, b.store, "shop-prod"), "the url is an override")
+}
