@@ -70,6 +70,8 @@ type Promoter struct {
 	mu      sync.Mutex
 	running map[string]bool
 	wg      sync.WaitGroup
+	// base is the context promotions are carried out under (RunLoop's).
+	base context.Context
 }
 
 // New returns a Promoter.
@@ -90,7 +92,7 @@ func New(opts Options) *Promoter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Promoter{opts: opts, log: log, running: map[string]bool{}}
+	return &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background()}
 }
 
 // Request asks for a promotion of an application's release from one
@@ -225,6 +227,30 @@ func (p *Promoter) Start(ctx context.Context, req Request) (store.Promotion, Pla
 	return rec, plan, nil
 }
 
+// RunLoop resumes unfinished promotions now (those a stopped process left)
+// and every interval after (approvals that expired), until ctx ends;
+// promotions started meanwhile are carried out under ctx: when it ends,
+// their records say where they stopped, and the next start resumes them.
+// Several processes may resume one promotion: each step is written under
+// the record's revision, so one of them carries it on.
+func (p *Promoter) RunLoop(ctx context.Context, interval time.Duration) {
+	p.mu.Lock()
+	p.base = ctx
+	p.mu.Unlock()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := p.Resume(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("resume promotions", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Wait waits for the promotions this process is carrying out.
 func (p *Promoter) Wait() { p.wg.Wait() }
 
@@ -237,6 +263,7 @@ func (p *Promoter) carryOut(rec store.Promotion) {
 		return
 	}
 	p.running[rec.ID] = true
+	base := p.base
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -245,7 +272,7 @@ func (p *Promoter) carryOut(rec store.Promotion) {
 			delete(p.running, rec.ID)
 			p.mu.Unlock()
 		}()
-		if _, err := p.Run(context.Background(), rec); err != nil {
+		if _, err := p.Run(base, rec); err != nil && base.Err() == nil {
 			p.log.Error("promotion", "client_id", rec.ClientID, "promotion_id", rec.ID, "error", err)
 		}
 	}()

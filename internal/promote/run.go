@@ -157,6 +157,10 @@ type Evidence struct {
 // succeeded, or rolled back to the target's previous version.
 func (p *Promoter) verifyOrRollBack(ctx context.Context, rec store.Promotion) (store.Promotion, error) {
 	ev := p.verify(ctx, rec)
+	if err := ctx.Err(); err != nil {
+		// Stopping: the record stays verifying, resumed at the next start.
+		return rec, err
+	}
 	rec.Evidence, _ = json.Marshal(ev)
 	if ev.Verified {
 		return p.step(ctx, rec, store.PromotionSucceeded, "promotion_succeeded", true, map[string]any{"new_version": rec.NewVersion, "evidence": json.RawMessage(rec.Evidence)})

@@ -21,6 +21,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -84,6 +85,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
 		// Forecasts of drift, after each pass (internal/forecast).
+		// Environment divergence of applications (internal/promote).
+		Environments: &promote.Environments{Store: s.store},
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})
@@ -106,6 +109,7 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Getenv:     s.opts.Getenv,
 		Webhooks:   s.gateway,
 		Events:     s.events,
+		Promotions: s.promoter,
 		// Reported per stack with its policy's (history_retention.go).
 		EventRetention: cmp.Or(s.opts.EventRetention, ingest.DefaultRetention), HistoryRetention: s.opts.HistoryRetention,
 		OnConfig: s.notify.Configure,
