@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -59,4 +61,38 @@ func TestPassesReportEnvironmentDivergence(t *testing.T) {
 	_, _, err = loop.Reconcile(ctx, "acme/shop-prod", reconcile.TriggerManual)
 	require.NoError(t, err)
 	require.Empty(t, openDivergence(t, b.store, "shop-prod"), "the url is an override")
+}
+
+// A pass of a stack leaves a promotion's pending approval alone: it is
+// about no drift of the stack.
+func TestPassesKeepPromotionApprovals(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	b.advance(2 * time.Hour)
+	_, err := b.ReconcileWait(ctx, "acme", "shop-staging", "test")
+	require.NoError(t, err)
+	b.apply(t, appYAML+stackYAML("dev", "dev.acme.example", ", page")+stackYAML("staging", "staging.acme.example", ", faq")+
+		stackYAML("prod", "acme.example", ""))
+	b.advance(2 * time.Hour)
+	_, err = b.ReconcileWait(ctx, "acme", "shop-staging", "test")
+	require.NoError(t, err)
+	rec, _, err := b.p.Start(ctx, promote.Request{ClientID: "acme", App: "shop", From: "staging", To: "prod", By: "ops"})
+	require.NoError(t, err)
+	loop := reconcile.New(reconcile.Options{Store: b.store, Policies: autoHeal{}})
+	_, _, err = loop.Reconcile(ctx, "acme/shop-prod", reconcile.TriggerManual)
+	require.NoError(t, err)
+	a, err := b.store.GetApproval(ctx, rec.ApprovalID)
+	require.NoError(t, err)
+	require.Equal(t, store.ApprovalPending, a.Status)
+}
+
+// autoHeal is a policy source answering the default policy with auto-heal
+// on (a pass then reviews the stack's approval requests).
+type autoHeal struct{}
+
+func (autoHeal) Policy(context.Context, string, string) (config.PolicySpec, error) {
+	p := config.DefaultPolicy()
+	p.AutoHeal.Enabled = true
+	return p, nil
 }

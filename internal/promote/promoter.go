@@ -32,7 +32,7 @@ var (
 const TriggerPromotion = "promotion"
 
 // ApprovalClass is the approval class of a promotion's approval request.
-const ApprovalClass = "promotion"
+const ApprovalClass = store.ApprovalClassPromotion
 
 // Applier makes a composition a stack's desired state (state.Service).
 type Applier interface {

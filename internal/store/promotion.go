@@ -17,6 +17,10 @@ type PipelineRecord struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 }
 
+// ApprovalClassPromotion is the approval class of a promotion's approval
+// request: it is about no drift, so passes of the stack leave it alone.
+const ApprovalClassPromotion = "promotion"
+
 // PromotionStatus is where a promotion is in its life.
 type PromotionStatus string
 
