@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/promote"
@@ -78,7 +79,8 @@ func promotionError(err error) error {
 	switch {
 	case errors.As(err, &soak):
 		e := errorf(http.StatusConflict, "soaking", "%s", err.Error())
-		e.retryAfter = soak.Remaining
+		// Rounded up: a retry on time must find the soak over.
+		e.retryAfter = (soak.Remaining + time.Second - 1).Truncate(time.Second)
 		return e
 	case errors.Is(err, promote.ErrUnknown):
 		return notFound("%s", trimSentinel(err, promote.ErrUnknown))
