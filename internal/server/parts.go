@@ -225,6 +225,9 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // Store is the server's store.
 func (s *Server) Store() store.Store { return s.store }
 
+// Promoter is the server's promoter (the demo starts promotions with it).
+func (s *Server) Promoter() *promote.Promoter { return s.promoter }
+
 // Loop is the server's reconcile loop.
 func (s *Server) Loop() *reconcile.Reconciler { return s.loop }
 
