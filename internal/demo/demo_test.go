@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/poll"
-
 	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
