@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -21,6 +23,9 @@ type Environments struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedApps
+	// loads joins concurrent reads of one client's applications (a round
+	// of its passes finds the cache stale together).
+	loads singleflight.Group
 }
 
 type cachedApps struct {
@@ -64,6 +69,15 @@ func (e *Environments) apps(ctx context.Context, clientID string) (map[string]*A
 	if ok && now().Sub(c.at) < ttl {
 		return c.apps, nil
 	}
+	v, err, _ := e.loads.Do(clientID, func() (any, error) { return e.load(ctx, clientID, now, ttl) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]*App), nil
+}
+
+// load reads a client's applications and caches them.
+func (e *Environments) load(ctx context.Context, clientID string, now func() time.Time, ttl time.Duration) (map[string]*App, error) {
 	states, err := store.AllStates(ctx, e.Store, clientID)
 	if err != nil {
 		return nil, err

@@ -3,9 +3,11 @@ package promote_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/config"
@@ -95,4 +97,46 @@ func (autoHeal) Policy(context.Context, string, string) (config.PolicySpec, erro
 	p := config.DefaultPolicy()
 	p.AutoHeal.Enabled = true
 	return p, nil
+}
+
+// countingStore counts reads of pipelines (one per read of a client's
+// applications).
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingStore) ListPipelines(ctx context.Context, clientID string) ([]store.PipelineRecord, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Store.ListPipelines(ctx, clientID)
+}
+
+// A client's applications are read once per TTL, however many passes ask.
+func TestEnvironmentsReadOncePerTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	cs := &countingStore{Store: b.store}
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	envs := &promote.Environments{Store: cs, TTL: 5 * time.Second, Now: func() time.Time { return at }}
+	rec, err := b.store.GetState(ctx, "acme", "shop-prod")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			order, peers, err := envs.Peers(ctx, rec)
+			assert.NoError(t, err)
+			assert.Equal(t, []string{"dev", "staging", "prod"}, order)
+			assert.Len(t, peers, 2)
+		})
+	}
+	wg.Wait()
+	require.Equal(t, 1, cs.reads)
+	at = at.Add(5 * time.Second)
+	_, _, err = envs.Peers(ctx, rec)
+	require.NoError(t, err)
+	require.Equal(t, 2, cs.reads, "read again once stale")
 }
