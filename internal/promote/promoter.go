@@ -72,6 +72,10 @@ type Promoter struct {
 	wg      sync.WaitGroup
 	// base is the context promotions are carried out under (RunLoop's).
 	base context.Context
+	// passes are committed passes for auto-promotion (AfterPass), read by
+	// RunLoop; apps caches applications for it.
+	passes chan store.ReconciliationResult
+	apps   *Environments
 }
 
 // New returns a Promoter.
@@ -92,7 +96,8 @@ func New(opts Options) *Promoter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background()}
+	return &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background(),
+		passes: make(chan store.ReconciliationResult, 1024), apps: &Environments{Store: opts.Store, Now: opts.Now}}
 }
 
 // Request asks for a promotion of an application's release from one
@@ -228,7 +233,8 @@ func (p *Promoter) Start(ctx context.Context, req Request) (store.Promotion, Pla
 }
 
 // RunLoop resumes unfinished promotions now (those a stopped process left)
-// and every interval after (approvals that expired), until ctx ends;
+// and every interval after (approvals that expired), and carries out
+// auto-promotion after passes (AfterPass), until ctx ends;
 // promotions started meanwhile are carried out under ctx: when it ends,
 // their records say where they stopped, and the next start resumes them.
 // Several processes may resume one promotion: each step is written under
@@ -243,10 +249,23 @@ func (p *Promoter) RunLoop(ctx context.Context, interval time.Duration) {
 		if err := p.Resume(ctx); err != nil && ctx.Err() == nil {
 			p.log.Error("resume promotions", "error", err)
 		}
+		if !p.waitTick(ctx, t.C) {
+			return
+		}
+	}
+}
+
+// waitTick runs auto-promotion for the passes that arrive until the next
+// tick; false when ctx ends.
+func (p *Promoter) waitTick(ctx context.Context, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return false
+		case <-tick:
+			return true
+		case res := <-p.passes:
+			p.AutoPromote(ctx, res)
 		}
 	}
 }

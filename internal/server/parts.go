@@ -72,8 +72,11 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: prefix})
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
 	return reconcile.New(reconcile.Options{
-		Heal:           healOpts,
-		OnPass:         s.notify.OnPass,
+		Heal: healOpts,
+		OnPass: func(res store.ReconciliationResult) {
+			s.notify.OnPass(res)
+			s.promoter.AfterPass(res) // auto-promotion (set before the loop starts)
+		},
 		Store:          s.store,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{Egress: s.opts.Egress}),
