@@ -60,6 +60,9 @@ type Options struct {
 	// ApprovalTTL is how long an approval request of a promotion stays
 	// pending (default 24h).
 	ApprovalTTL time.Duration
+	// Apps caches applications for auto-promotion; the reconcile loop's
+	// (Options.Environments) shares its reads. Nil: one of its own.
+	Apps *Environments
 }
 
 // Promoter plans, starts and carries out promotions.
@@ -96,8 +99,12 @@ func New(opts Options) *Promoter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background(),
-		passes: make(chan store.ReconciliationResult, 1024), apps: &Environments{Store: opts.Store, Now: opts.Now}}
+	p := &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background(),
+		passes: make(chan store.ReconciliationResult, 1024), apps: opts.Apps}
+	if p.apps == nil {
+		p.apps = &Environments{Store: opts.Store, Now: opts.Now}
+	}
+	return p
 }
 
 // Request asks for a promotion of an application's release from one

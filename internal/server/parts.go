@@ -89,7 +89,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Forward:        s.forwarder.Forward,
 		// Forecasts of drift, after each pass (internal/forecast).
 		// Environment divergence of applications (internal/promote).
-		Environments: &promote.Environments{Store: s.store},
+		Environments: s.apps,
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})

@@ -58,6 +58,7 @@ type Server struct {
 	forwarder  *reconcile.Forwarder
 	loop       *reconcile.Reconciler
 	promoter   *promote.Promoter
+	apps       *promote.Environments
 	watch      *reconcile.StoreWatch
 	http       *http.Server
 	cluster    sync.WaitGroup // the membership's goroutines and those it starts
@@ -145,8 +146,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.notify.channels = egressChannels(opts.NotifyChannels, opts.Egress)
 	providers := newProviderRegistry(known, opts.Getenv, s.log, opts.Egress)
+	// One cache of applications for the passes' divergence and for
+	// auto-promotion.
+	s.apps = &promote.Environments{Store: s.store}
 	s.loop = s.newLoop(providers)
-	s.promoter = promote.New(promote.Options{Store: s.store, State: s.state, Passes: s.loop, Logger: s.log})
+	s.promoter = promote.New(promote.Options{Store: s.store, State: s.state, Passes: s.loop, Logger: s.log, Apps: s.apps})
 	s.watch = reconcile.NewStoreWatch(s.store, s.log, s.reg, s.loop) // /readyz, resume after a store outage
 	s.http = s.newHTTP(providers, auditKey)
 	return s, nil
