@@ -40,8 +40,10 @@ func clientCommands(g *globals) []*cobra.Command {
 		newHistoryCmd(g),
 		newEventsCmd(g),
 		newRollbackCmd(g),
-		newDeleteCmd(g), // cmd_delete.go
-		newUnpinCmd(g),  // cmd_unpin.go
+		newDeleteCmd(g),     // cmd_delete.go
+		newUnpinCmd(g),      // cmd_unpin.go
+		newPromoteCmd(g),    // cmd_promote.go
+		newPromotionsCmd(g), // cmd_promote.go
 		newAuditCmd(g),
 		newExportCmd(g),
 		newReportCmd(g), // cmd_report.go

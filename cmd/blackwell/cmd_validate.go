@@ -89,12 +89,16 @@ a summary, or every problem as file:line:column: message on stderr and exits 1.`
 				return writeJSON(g.stdout, map[string]any{
 					"ok": true, "file": file,
 					"stacks": len(cfg.Stacks), "policies": len(cfg.Policies), "channels": channels,
-					"notes": append([]string{}, notes...),
+					"pipelines": len(cfg.Pipelines), "notes": append([]string{}, notes...),
 				})
 			}
 			printNotes(g, file, notes)
-			_, err = fmt.Fprintf(g.stdout, "ok: %s, %s, %s\n", count(len(cfg.Stacks), "stack"),
-				pluralPolicies(len(cfg.Policies)), count(channels, "channel"))
+			pipelines := ""
+			if n := len(cfg.Pipelines); n > 0 {
+				pipelines = ", " + count(n, "pipeline")
+			}
+			_, err = fmt.Fprintf(g.stdout, "ok: %s, %s, %s%s\n", count(len(cfg.Stacks), "stack"),
+				pluralPolicies(len(cfg.Policies)), count(channels, "channel"), pipelines)
 			return err
 		},
 	}

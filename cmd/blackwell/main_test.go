@@ -22,6 +22,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/promote"
 	bwserver "github.com/blackwellio/blackwell/internal/server"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -77,6 +78,9 @@ func TestScripts(t *testing.T) {
 			// report_script_test.go
 			"seedaudit":  cmdSeedAudit,
 			"reporthead": cmdReportHead,
+			// promote_script_test.go
+			"setapprovalid":  cmdSetApprovalID,
+			"waitpromotions": func(ts *testscript.TestScript, _ bool, _ []string) { serverOf(ts).promoter.Wait() },
 		},
 	})
 }
@@ -106,8 +110,9 @@ type scriptServerKey struct{}
 
 // scriptServer is the API server of one script.
 type scriptServer struct {
-	store store.Store
-	rec   *scriptReconciler
+	store    store.Store
+	rec      *scriptReconciler
+	promoter *promote.Promoter
 }
 
 func serverOf(ts *testscript.TestScript) *scriptServer {
@@ -151,16 +156,18 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	bootFile := filepath.Join(ts.Getenv("WORK"), "bootstrap.token")
 	ts.Check(bwserver.WriteSecretFile(bootFile, boot))
+	promoter := promote.New(promote.Options{Store: st, State: svc, Passes: rec, Now: now, Logger: logger, VerifyInterval: time.Millisecond})
 	srv := httptest.NewServer(api.New(api.Options{
-		Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: now,
+		Store: st, State: svc, Reconciler: rec, Logger: logger, Version: "test", Now: now, Promotions: promoter,
 		Getenv:         func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		BootstrapToken: boot,
 		// serve's defaults, reported per stack.
 		EventRetention: 30 * 24 * time.Hour, HistoryRetention: 7 * 24 * time.Hour,
 	}))
-	s.store, s.rec = st, rec
+	s.store, s.rec, s.promoter = st, rec, promoter
 	ts.Defer(func() {
 		srv.Close()
+		promoter.Wait()
 		_ = st.Close()
 	})
 	ts.Setenv("BLACKWELL_SERVER", srv.URL)

@@ -201,7 +201,7 @@ func (tn *tenant) secrets() []string {
 // tenancyRequest says how the suite calls one route against a client: the
 // path values and body. Paths are built from the pattern: {client_id},
 // {stack_id}, {provider}, {drift_id}, {id} (an approval), {token_id},
-// {file}.
+// {file}, {app} (the stack's application), {promotion_id}.
 type tenancyRequest struct {
 	body  func(target *tenant) string
 	ctype string
@@ -266,6 +266,10 @@ func tenancyRequests() map[string]tenancyRequest {
 		// (seedForecasts) are cleared by the first pass, no indicator
 		// holding them.
 		"GET /v1/clients/{client_id}/forecasts": {query: "include_cleared=true"},
+		// The promotions seeded before serve started (seedPromotions).
+		"POST /v1/clients/{client_id}/apps/{app}/promotions":               jsonBody(`{"from": "staging", "to": "prod", "dry_run": true}`),
+		"GET /v1/clients/{client_id}/apps/{app}/promotions":                get,
+		"GET /v1/clients/{client_id}/apps/{app}/promotions/{promotion_id}": get,
 		// Everything of the other client, were it allowed.
 		"POST /v1/clients/{client_id}/erase":           jsonBody(`{"all": true}`),
 		"POST /v1/alerts":                              jsonBody(`{"client_id": "x", "reason": "tenancy suite"}`),
@@ -297,7 +301,7 @@ func tenancyPath(pattern string, target *tenant) string {
 	path := strings.Fields(pattern)[1]
 	r := strings.NewReplacer("{client_id}", target.client, "{stack_id}", target.stack, "{provider}", "shopify",
 		"{drift_id}", target.driftID, "{id}", target.approvalID, "{token_id}", target.tokenIDs[store.RoleAdmin],
-		"{file}", "app.js", "{$}", "")
+		"{file}", "app.js", "{$}", "", "{app}", target.stack, "{promotion_id}", tenancyPromotionID(target))
 	return r.Replace(path)
 }
 
@@ -436,6 +440,7 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 	require.NoError(t, os.WriteFile(cfgPath, []byte(s.acme.config()+"---\n"+s.globex.config()+"---\n"+tenancyOrganization), 0o600))
 	s.storeURL = "sqlite://" + filepath.Join(dir, "blackwell.db")
 	seedForecasts(t, filepath.Join(dir, "blackwell.db"), s.acme, s.globex)
+	seedPromotions(t, filepath.Join(dir, "blackwell.db"), s.acme, s.globex)
 	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--listen", addr, "--store", s.storeURL,
 		"--bootstrap-token-file", filepath.Join(dir, "bootstrap.token"), "--metrics-auth",
 		// The fakes live on 127.0.0.2; 127.0.0.1 and every other internal

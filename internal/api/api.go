@@ -68,6 +68,9 @@ type Options struct {
 	// none; zero reports none.
 	EventRetention   time.Duration
 	HistoryRetention time.Duration
+	// Promotions plans and starts promotions; nil answers 503 on
+	// POST .../promotions.
+	Promotions Promotions
 	// Events feeds GET /v1/stream; nil answers 503 there.
 	Events *bus.Bus
 	// StreamHeartbeat is how often an idle stream gets a comment line

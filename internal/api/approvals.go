@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -78,7 +79,12 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) er
 	case err != nil:
 		return fmt.Errorf("decide approval %s: %w", id, err)
 	}
-	if approve && s.opts.Reconciler != nil {
+	if a.Class == promote.ApprovalClass && s.opts.Promotions != nil {
+		// The promotion it was asked for goes on (or ends, rejected).
+		if err := s.opts.Promotions.Resume(context.WithoutCancel(r.Context())); err != nil {
+			s.log.ErrorContext(r.Context(), "resume promotions", "error", err)
+		}
+	} else if approve && s.opts.Reconciler != nil {
 		s.opts.Reconciler.Trigger(a.ClientID, a.StackID, triggerApproval)
 	}
 	return writeJSON(w, a)

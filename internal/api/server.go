@@ -132,6 +132,9 @@ func (s *Server) routes() []route {
 		{http.MethodPut, "/v1/clients/{client_id}/policy", s.putPolicy},
 		{http.MethodGet, "/v1/clients/{client_id}/content", s.listContent},
 		{http.MethodGet, "/v1/clients/{client_id}/forecasts", s.listForecasts},
+		{http.MethodPost, "/v1/clients/{client_id}/apps/{app}/promotions", s.startPromotion},
+		{http.MethodGet, "/v1/clients/{client_id}/apps/{app}/promotions", s.listPromotions},
+		{http.MethodGet, "/v1/clients/{client_id}/apps/{app}/promotions/{promotion_id}", s.getPromotion},
 		{http.MethodPost, "/v1/clients/{client_id}/erase", s.erase},
 
 		{http.MethodPost, "/v1/webhooks/{provider}/{client_id}", s.receiveWebhook},

@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(yml(okStack))
 	f.Add(yml(hashBlock))
 	f.Add(yml(hashFlow))
+	f.Add(yml(appConfig))
+	f.Add(yml(badAppConfig))
 	for _, c := range badConfigs() {
 		f.Add(yml(c.yaml))
 	}

@@ -61,10 +61,11 @@ type fileParser struct {
 	errs   *Errors
 	rules  Rules
 
-	stacks   []parsedDoc[Stack]
-	policies []parsedDoc[Policy]
-	channels []parsedDoc[NotificationChannel]
-	orgs     []parsedDoc[OrganizationPolicy]
+	stacks    []parsedDoc[Stack]
+	policies  []parsedDoc[Policy]
+	channels  []parsedDoc[NotificationChannel]
+	orgs      []parsedDoc[OrganizationPolicy]
+	pipelines []parsedDoc[Pipeline]
 }
 
 // parsedDoc is a decoded document and its reporter (for positions in
@@ -264,11 +265,14 @@ func (p *fileParser) parse(data []byte) *Config {
 		}
 	}
 	p.crossChecks()
+	p.appChecks()
 
 	cfg := &Config{
 		Stacks:   make([]Stack, 0, len(p.stacks)),
 		Policies: make([]Policy, 0, len(p.policies)),
 		Channels: make([]NotificationChannel, 0, len(p.channels)),
+		// Pipelines stays nil without one, so a Config without applications
+		// encodes as it did before them.
 	}
 	for _, s := range p.stacks {
 		cfg.Stacks = append(cfg.Stacks, s.v)
@@ -278,6 +282,9 @@ func (p *fileParser) parse(data []byte) *Config {
 	}
 	for _, s := range p.channels {
 		cfg.Channels = append(cfg.Channels, s.v)
+	}
+	for _, s := range p.pipelines {
+		cfg.Pipelines = append(cfg.Pipelines, s.v)
 	}
 	p.places(cfg)
 	return cfg
@@ -307,7 +314,7 @@ func (p *fileParser) header(d *nodeDecoder, r reporter, body ast.Node) (kind str
 			d.index["kind"] = nodeRef{key: e.key, value: e.value}
 		}
 	}
-	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel, KindOrganizationPolicy}
+	kinds := []string{KindStack, KindReconciliationPolicy, KindNotificationChannel, KindOrganizationPolicy, KindPipeline}
 	if apiNode == nil {
 		r.value("apiVersion", "is required (%s)", APIVersion)
 	} else if n, ok := d.resolve(apiNode, "apiVersion", 0); ok {
@@ -349,6 +356,7 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		var s Stack
 		d.decode(body, nil, "", reflect.ValueOf(&s).Elem(), 0)
 		s.Spec.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec."+path, "%s", msg) })
+		s.Spec.App = s.Metadata.App
 		r.checkStack(&s)
 		r.checkRules(&s, p.rules)
 		p.stacks = append(p.stacks, parsedDoc[Stack]{v: s, r: r})
@@ -370,6 +378,11 @@ func (p *fileParser) document(body ast.Node, lineOffset int) {
 		o.Spec.Defaults.resolveSecrets(p.getenv, func(path, msg string) { r.value("spec.defaults."+path, "%s", msg) })
 		r.checkOrganization(&o)
 		p.orgs = append(p.orgs, parsedDoc[OrganizationPolicy]{v: o, r: r})
+	case KindPipeline:
+		var pl Pipeline
+		d.decode(body, nil, "", reflect.ValueOf(&pl).Elem(), 0)
+		r.checkPipeline(&pl)
+		p.pipelines = append(p.pipelines, parsedDoc[Pipeline]{v: pl, r: r})
 	}
 }
 

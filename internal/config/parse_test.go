@@ -128,7 +128,7 @@ metadata: {client_id: acme, stack_id: web}
 `,
 			want: []string{
 				"bad.yaml:1:1: apiVersion: is required (blackwell.io/v1)",
-				"bad.yaml:1:1: kind: is required (Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)",
+				"bad.yaml:1:1: kind: is required (Stack, ReconciliationPolicy, NotificationChannel, OrganizationPolicy or Pipeline)",
 			},
 		},
 		{
@@ -150,7 +150,7 @@ kind: Stak
 metadata: {client_id: acme, stack_id: web}
 `,
 			want: []string{
-				"bad.yaml:2:7: kind: unknown kind \"Stak\" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)",
+				"bad.yaml:2:7: kind: unknown kind \"Stak\" (want Stack, ReconciliationPolicy, NotificationChannel, OrganizationPolicy or Pipeline)",
 			},
 		},
 		{
@@ -170,7 +170,7 @@ status: {}
 			want: []string{
 				"bad.yaml:6:5: spec.resources.site.url: is required for probe http",
 				"bad.yaml:8:7: spec.resources.site: unknown field \"urll\" (did you mean \"url\"?)",
-				"bad.yaml:9:3: spec: unknown field \"color\" (known fields: providers, integrations, resources, content_types)",
+				"bad.yaml:9:3: spec: unknown field \"color\" (known fields: providers, integrations, resources, content_types, overrides)",
 				"bad.yaml:10:1: unknown field \"status\" (known fields: apiVersion, kind, metadata, spec)",
 			},
 		},
@@ -420,7 +420,7 @@ spec:
 				"bad.yaml:10:19: spec.auto_heal.max_attempts: must be >= 0",
 				"bad.yaml:11:23: spec.auto_heal.backoff_strategy: unknown value \"fibonacci\" (want linear or exponential)",
 				"bad.yaml:13:18: spec.auto_heal.backoff_cap: must not be less than backoff_base",
-				"bad.yaml:14:45: spec.auto_heal.allowed_drift_types[1]: unknown value \"provider_gone\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized or provider_unreachable)",
+				"bad.yaml:14:45: spec.auto_heal.allowed_drift_types[1]: unknown value \"provider_gone\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized, provider_unreachable or environment_divergence)",
 				"bad.yaml:14:60: spec.auto_heal.allowed_drift_types[2]: \"provider_missing\" is listed twice",
 				"bad.yaml:15:45: spec.auto_heal.require_approval[1]: unknown value \"search_provider_change\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change, ssg_provider_change or preempt)",
 				"bad.yaml:15:69: spec.auto_heal.require_approval[2]: unknown value \"data_loss\" (want data_deletion, resource_replacement, cms_provider_change, ecommerce_provider_change, ssg_provider_change or preempt)",
@@ -772,7 +772,7 @@ func TestLoadNamesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "blackwell.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("apiVersion: blackwell.io/v1\nkind: Nope\n"), 0o600))
 	_, err := Load(path, testEnv)
-	require.Equal(t, []string{path + `:2:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)`}, errorStrings(t, err))
+	require.Equal(t, []string{path + `:2:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel, OrganizationPolicy or Pipeline)`}, errorStrings(t, err))
 }
 
 func TestErrorFormat(t *testing.T) {
@@ -857,7 +857,7 @@ func TestParseCRLF(t *testing.T) {
 	require.Equal(t, want, got)
 
 	_, err = Parse("crlf.yaml", []byte(strings.ReplaceAll(yml(okStack), "\n", "\r\n")+"---\r\napiVersion: blackwell.io/v1\r\nkind: Nope\r\n"), testEnv)
-	require.Equal(t, []string{`crlf.yaml:28:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel or OrganizationPolicy)`}, errorStrings(t, err))
+	require.Equal(t, []string{`crlf.yaml:28:7: kind: unknown kind "Nope" (want Stack, ReconciliationPolicy, NotificationChannel, OrganizationPolicy or Pipeline)`}, errorStrings(t, err))
 }
 
 // TestParseHostileDocuments: aliases and merge keys that would expand to

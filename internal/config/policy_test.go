@@ -200,7 +200,7 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 			[]string{
 				"2:32: auto_heal.max_attempts: must be >= 0",
 				"2:44: auto_heal.mode: unknown value \"fast\" (want enforce or dry_run)",
-				"2:76: auto_heal.allowed_drift_types[0]: unknown value \"nope\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized or provider_unreachable)",
+				"2:76: auto_heal.allowed_drift_types[0]: unknown value \"nope\" (want provider_missing, provider_changed, webhook_broken, integration_mismatch, resource_unhealthy, resource_missing, content_stale, config_pending, provider_unauthorized, provider_unreachable or environment_divergence)",
 				"3:27: schedule.interval: invalid duration \"5 minutes\" (want a number and a unit, one of ns, us, ms, s, m, h, d, w; for example 30s, 5m, 1h30m, 30d)",
 				"4:35: confirmation.observations: expected an integer, got a number",
 				"5:31: content.max_staleness: expected a duration such as 30s, 5m or 30d, got an integer",

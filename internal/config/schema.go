@@ -42,6 +42,7 @@ func Schema() ([]byte, error) {
 		{Policy{}, KindReconciliationPolicy},
 		{NotificationChannel{}, KindNotificationChannel},
 		{OrganizationPolicy{}, KindOrganizationPolicy},
+		{Pipeline{}, KindPipeline},
 	}
 	for _, d := range docs {
 		s := r.Reflect(d.v)
@@ -119,6 +120,14 @@ func refineSchema(defs jsonschema.Definitions) error {
 			return err
 		}
 		p.Pattern = IDPattern
+	}
+	// spec.app is metadata.app copied into the stored document, not a
+	// field one writes under spec.
+	if d := defs["StackSpec"]; d != nil && d.Properties != nil {
+		d.Properties.Delete("app")
+	}
+	if p, err := prop("StackSpec", "overrides"); err == nil {
+		p.Items = &jsonschema.Schema{Type: "string", Pattern: overridePattern()}
 	}
 	providers, err := prop("StackSpec", "providers")
 	if err != nil {
@@ -228,6 +237,7 @@ func idProperties() [][2]string {
 		{"ProviderBinding", "name"},
 		{"PolicyMeta", "client_id"}, {"PolicyMeta", "stack_id"},
 		{"ChannelMeta", "name"}, {"ChannelSpec", "ref"},
+		{"StackMeta", "app"}, {"PipelineMeta", "client_id"}, {"PipelineMeta", "app"},
 	}
 }
 

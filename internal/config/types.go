@@ -14,6 +14,7 @@ const (
 	KindStack                = "Stack"
 	KindReconciliationPolicy = "ReconciliationPolicy"
 	KindNotificationChannel  = "NotificationChannel"
+	KindPipeline             = "Pipeline"
 )
 
 // Config is a whole blackwell.yaml: every document, by kind, in file order.
@@ -21,6 +22,8 @@ type Config struct {
 	Stacks   []Stack               `json:"stacks"`
 	Policies []Policy              `json:"policies"`
 	Channels []NotificationChannel `json:"channels"`
+	// Pipelines order the environments of applications (application.go).
+	Pipelines []Pipeline `json:"pipelines,omitempty"`
 	// Organization is the file's OrganizationPolicy, nil when it has none.
 	Organization *OrganizationPolicy `json:"organization,omitempty"`
 	// Places are where documents and fields were written, for errors
@@ -66,6 +69,9 @@ type StackMeta struct {
 	ClientID    string `json:"client_id" yaml:"client_id" jsonschema:"required"`
 	StackID     string `json:"stack_id" yaml:"stack_id" jsonschema:"required"`
 	Environment string `json:"environment,omitempty" yaml:"environment" jsonschema:"enum=dev,enum=staging,enum=prod"`
+	// App names the application the stack is one environment of; empty,
+	// the stack id without its environment suffix (AppOf).
+	App string `json:"app,omitempty" yaml:"app"`
 }
 
 // Key is "client_id/stack_id".
@@ -82,6 +88,14 @@ type StackSpec struct {
 	Resources map[string]Resource `json:"resources,omitempty" yaml:"resources"`
 	// ContentTypes tracked for content drift.
 	ContentTypes []string `json:"content_types,omitempty" yaml:"content_types"`
+	// Overrides are the paths of this composition that may differ between
+	// the environments of its application (OverridePath), for example
+	// providers.ecommerce.settings.shop or resources.site.url.
+	Overrides []string `json:"overrides,omitempty" yaml:"overrides"`
+	// App is metadata.app as written (empty when not written), copied here
+	// by Parse so that the stored desired document names its application.
+	// It is not a field of spec in YAML.
+	App string `json:"app,omitempty" yaml:"-"`
 }
 
 // The provider roles.

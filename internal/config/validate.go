@@ -21,7 +21,7 @@ func driftCodes() []string {
 	return []string{
 		"provider_missing", "provider_changed", "webhook_broken", "integration_mismatch",
 		"resource_unhealthy", "resource_missing", "content_stale", "config_pending",
-		"provider_unauthorized", "provider_unreachable",
+		"provider_unauthorized", "provider_unreachable", "environment_divergence",
 	}
 }
 
@@ -247,7 +247,9 @@ func (r reporter) checkStack(s *Stack) {
 	r.checkID("metadata.client_id", s.Metadata.ClientID, true)
 	r.checkID("metadata.stack_id", s.Metadata.StackID, true)
 	r.checkEnum("metadata.environment", s.Metadata.Environment, environments(), false)
+	r.checkID("metadata.app", s.Metadata.App, false)
 	r.checkStackSpec("spec", &s.Spec)
+	r.checkOverrides("spec", &s.Spec)
 }
 
 func (r reporter) checkStackSpec(base string, s *StackSpec) {

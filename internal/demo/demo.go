@@ -59,6 +59,10 @@ type Options struct {
 // worldStacks is the demo world.
 func worldStacks() []sim.WorldStack {
 	return []sim.WorldStack{
+		// acme-corp's shop is one application in three environments
+		// (release.go).
+		{ClientID: "acme-corp", StackID: "shop-dev", Environment: "dev", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorNetlify},
+		{ClientID: "acme-corp", StackID: "shop-staging", Environment: "staging", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorNetlify},
 		{ClientID: "acme-corp", StackID: "shop-prod", Environment: "prod", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorNetlify},
 		{ClientID: "globex", StackID: "storefront", Environment: "prod", CMS: sim.CMSContentful, BuildFlavor: sim.FlavorVercel},
 		{ClientID: "initech", StackID: "docs", Environment: "staging", CMS: sim.CMSSanity, BuildFlavor: sim.FlavorCloudflare},
@@ -181,11 +185,16 @@ func configYAML(world *sim.World, recv *receivers, o Options) string {
 		if i > 0 {
 			cfg.WriteString("---\n")
 		}
-		cfg.WriteString(s.StackConfig())
+		if inApp(s) {
+			cfg.WriteString(appStackConfig(s))
+		} else {
+			cfg.WriteString(s.StackConfig())
+		}
 		if !slices.Contains(clients, s.ClientID) {
 			clients = append(clients, s.ClientID)
 		}
 	}
+	fmt.Fprintf(&cfg, pipelineDoc, appClient, appName, 3*o.Interval)
 	channelDocs, channelRefs := recv.config()
 	cfg.WriteString(channelDocs)
 	for _, c := range clients {
@@ -251,7 +260,10 @@ func (d *session) printBanner(o Options, dir string, recv *receivers) {
   files      %[4]s (config, store, JSON log)
 A fault is injected every %[5]s and mended after %[6]s (if not healed before).
 acme-corp heals under policy (a vanished site waits for: blackwell approvals / approve ID),
-globex records what it would heal (dry run), initech only alerts. Ctrl-C stops.
+globex records what it would heal (dry run), initech only alerts.
+acme-corp's shop is one application in dev, staging and prod: dev's release (a new content
+type) is promoted to staging, then to prod after approval (blackwell promotions acme-corp/shop
+--server http://%[3]s). Ctrl-C stops.
 %[7]s
 `, len(d.world.Stacks), len(clients), d.srv.Addr(), dir, o.FaultEvery, o.MendAfter, recv.describe(), d.srv.DashboardURL())
 }
@@ -265,9 +277,10 @@ func (d *session) run(ctx context.Context, o Options) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); d.faults(ctx, o) }()
 	go func() { defer wg.Done(); d.watch(ctx) }()
+	go func() { defer wg.Done(); d.release(ctx, o) }() // release.go
 	wg.Wait()
 	// Every step of every drift is in the hash-chained audit log.
 	if n, seq, hash, err := verifyAudit(context.WithoutCancel(ctx), d.srv.Store()); err != nil {

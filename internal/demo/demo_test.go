@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/poll"
 	bwserver "github.com/blackwellio/blackwell/internal/server"
 )
 
@@ -46,7 +47,7 @@ func TestDemoInjectsFaultsAndShowsDrift(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(began), 8*time.Second, "the demo runs for Duration")
 	got := out.String()
 	for _, want := range []string{
-		"blackwell demo: 3 stacks of 3 clients", "fault  ", "mend   ",
+		"blackwell demo: 5 stacks of 3 clients", "fault  ", "mend   ",
 		"status acme-corp/shop-prod healthy", "drift_detected: ", "demo stopped",
 	} {
 		require.Contains(t, got, want)
@@ -84,5 +85,31 @@ func TestConcreteListen(t *testing.T) {
 			require.Equal(t, "127.0.0.1", host)
 			require.NotEqual(t, "0", port)
 		})
+	}
+}
+
+// The demo's application moves its release: dev to staging once dev's
+// pass verified it, then to prod, which waits for approval.
+func TestDemoPromotesTheShop(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &out, Options{Listen: "127.0.0.1:0", FaultEvery: time.Hour, MendAfter: time.Hour, Interval: time.Second})
+	}()
+	poll.Until(t, time.Minute, "prod's promotion to await approval", func() bool {
+		return strings.Contains(out.String(), "awaits approval")
+	})
+	cancel()
+	require.NoError(t, <-done)
+	got := out.String()
+	for _, want := range []string{
+		"promote acme-corp/shop dev -> staging: v1.0.0 to shop-staging (1 changes), applying",
+		"promote acme-corp/shop dev -> staging succeeded: shop-staging is v1.1.0, verified on a fresh pass",
+		"promote acme-corp/shop staging -> prod: v1.1.0 to shop-prod (1 changes), awaiting_approval",
+		"promote acme-corp/shop staging -> prod awaits approval: blackwell approve appr-",
+	} {
+		require.Contains(t, got, want)
 	}
 }

@@ -682,16 +682,17 @@ func TestCompareEveryCodeHasItsClass(t *testing.T) {
 		typ drift.Type
 		sev drift.Severity
 	}{
-		drift.ProviderMissing:      {drift.TypeProvider, drift.SeverityCritical},
-		drift.ProviderChanged:      {drift.TypeProvider, drift.SeverityCritical},
-		drift.WebhookBroken:        {drift.TypeIntegration, drift.SeverityHigh},
-		drift.IntegrationMismatch:  {drift.TypeIntegration, drift.SeverityMedium},
-		drift.ResourceUnhealthy:    {drift.TypeResource, drift.SeverityHigh},
-		drift.ResourceMissing:      {drift.TypeResource, drift.SeverityHigh},
-		drift.ContentStale:         {drift.TypeContent, drift.SeverityMedium},
-		drift.ConfigPending:        {drift.TypeConfiguration, drift.SeverityLow},
-		drift.ProviderUnauthorized: {drift.TypeProvider, drift.SeverityHigh},
-		drift.ProviderUnreachable:  {drift.TypeProvider, drift.SeverityMedium},
+		drift.ProviderMissing:       {drift.TypeProvider, drift.SeverityCritical},
+		drift.ProviderChanged:       {drift.TypeProvider, drift.SeverityCritical},
+		drift.WebhookBroken:         {drift.TypeIntegration, drift.SeverityHigh},
+		drift.IntegrationMismatch:   {drift.TypeIntegration, drift.SeverityMedium},
+		drift.ResourceUnhealthy:     {drift.TypeResource, drift.SeverityHigh},
+		drift.ResourceMissing:       {drift.TypeResource, drift.SeverityHigh},
+		drift.ContentStale:          {drift.TypeContent, drift.SeverityMedium},
+		drift.ConfigPending:         {drift.TypeConfiguration, drift.SeverityLow},
+		drift.ProviderUnauthorized:  {drift.TypeProvider, drift.SeverityHigh},
+		drift.ProviderUnreachable:   {drift.TypeProvider, drift.SeverityMedium},
+		drift.EnvironmentDivergence: {drift.TypeConfiguration, drift.SeverityLow},
 	}
 	require.Len(t, defaults, len(drift.Codes))
 	for _, code := range drift.Codes {

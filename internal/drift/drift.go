@@ -29,13 +29,17 @@ const (
 	// timing out, throttling, breaker open) for longer than the policy's
 	// confirmation.max_unknown.
 	ProviderUnreachable Code = "provider_unreachable"
+	// EnvironmentDivergence: the stack's composition differs, beyond the
+	// declared overrides, from the environment before it in its
+	// application's pipeline (CompareEnvironments).
+	EnvironmentDivergence Code = "environment_divergence"
 )
 
 // Codes lists every drift code, in taxonomy order.
 var Codes = []Code{
 	ProviderMissing, ProviderChanged, WebhookBroken, IntegrationMismatch,
 	ResourceUnhealthy, ResourceMissing, ContentStale, ConfigPending,
-	ProviderUnauthorized, ProviderUnreachable,
+	ProviderUnauthorized, ProviderUnreachable, EnvironmentDivergence,
 }
 
 // Type is the spec's DriftDetail.type.
@@ -99,6 +103,9 @@ var classes = map[Code]Class{
 	// fix, so Decide only ever alerts about these two.
 	ProviderUnauthorized: {TypeProvider, SeverityHigh, "", ""},
 	ProviderUnreachable:  {TypeProvider, SeverityMedium, "", ""},
+	// The fix is a promotion or an edit of the lagging stack, which a
+	// person (or the pipeline's auto_promote) chooses: Decide alerts only.
+	EnvironmentDivergence: {TypeConfiguration, SeverityLow, "", ""},
 }
 
 // Classify returns the class of a code and whether the code is known.

@@ -403,7 +403,8 @@ func listHeals(ctx context.Context, st store.Store, q store.HealQuery) ([]store.
 // liveApprovals reads the stack's pending and approved requests and
 // retires, in this pass, those that no longer apply: their drift is not
 // open, or it is open as a later occurrence than the one they were made
-// for (an approval must not run the heal of another occurrence).
+// for (an approval must not run the heal of another occurrence). A
+// promotion's request is neither live nor retired here.
 func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[string]int, forecasts map[string]forecast.Forecast) ([]store.Approval, error) {
 	q := store.ApprovalQuery{ClientID: p.rec.ClientID, StackID: p.rec.StackID,
 		Status: []store.ApprovalStatus{store.ApprovalPending, store.ApprovalApproved}, Limit: store.MaxLimit}
@@ -416,6 +417,9 @@ func (p *pass) liveApprovals(ctx context.Context, st store.Store, openByID map[s
 	}
 	live := all[:0]
 	for _, a := range all {
+		if a.Class == store.ApprovalClassPromotion {
+			continue // a promotion's, about no drift: its promotion decides
+		}
 		i, open := openByID[a.DriftID]
 		if open && !a.CreatedAt.Before(store.Truncate(p.tracked.Open[i].FirstSeen)) {
 			live = append(live, a)

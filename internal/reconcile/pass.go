@@ -270,7 +270,7 @@ func (p *pass) observeEvents(rep store.ActivityReport) {
 // compare diffs desired against observed. It first folds the observation
 // into what is known of the stack (an unknown observation keeps the last
 // known one), then compares known facts only.
-func (p *pass) compare(context.Context) error {
+func (p *pass) compare(ctx context.Context) error {
 	p.known = drift.Remember(p.rec.LastKnown, p.spec, p.observed, p.started)
 	in := drift.Input{
 		ClientID:       p.rec.ClientID,
@@ -285,6 +285,7 @@ func (p *pass) compare(context.Context) error {
 	}
 	p.found = drift.Compare(in)
 	p.unjudged = drift.Unjudged(in)
+	p.compareEnvironments(ctx)
 	return nil
 }
 

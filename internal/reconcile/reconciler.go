@@ -96,6 +96,9 @@ type Options struct {
 	// Compliance, when set, is called after every committed successful
 	// pass too (internal/compliance's Recorder evaluates the rules).
 	Compliance PassHook
+	// Environments gives a pass the other environments of its stack's
+	// application, for environment_divergence (nil: not judged).
+	Environments Environments
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

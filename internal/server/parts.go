@@ -22,6 +22,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
+	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/state"
@@ -72,8 +73,11 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: prefix})
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
 	return reconcile.New(reconcile.Options{
-		Heal:           healOpts,
-		OnPass:         s.notify.OnPass,
+		Heal: healOpts,
+		OnPass: func(res store.ReconciliationResult) {
+			s.notify.OnPass(res)
+			s.promoter.AfterPass(res) // auto-promotion (set before the loop starts)
+		},
 		Store:          s.store,
 		Policies:       s.state,
 		Prober:         probe.New(probe.Options{Egress: s.opts.Egress}),
@@ -85,6 +89,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
 		// Forecasts of drift, after each pass (internal/forecast).
+		// Environment divergence of applications (internal/promote).
+		Environments: s.apps,
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
@@ -109,6 +115,7 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Getenv:     s.opts.Getenv,
 		Webhooks:   s.gateway,
 		Events:     s.events,
+		Promotions: s.promoter,
 		// Reported per stack with its policy's (history_retention.go).
 		EventRetention: cmp.Or(s.opts.EventRetention, ingest.DefaultRetention), HistoryRetention: s.opts.HistoryRetention,
 		OnConfig: s.notify.Configure,
@@ -223,6 +230,9 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Store is the server's store.
 func (s *Server) Store() store.Store { return s.store }
+
+// Promoter is the server's promoter (the demo starts promotions with it).
+func (s *Server) Promoter() *promote.Promoter { return s.promoter }
 
 // Loop is the server's reconcile loop.
 func (s *Server) Loop() *reconcile.Reconciler { return s.loop }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/ingest"
+	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/seal"
@@ -55,6 +57,8 @@ type Server struct {
 	membership *reconcile.Membership
 	forwarder  *reconcile.Forwarder
 	loop       *reconcile.Reconciler
+	promoter   *promote.Promoter
+	apps       *promote.Environments
 	watch      *reconcile.StoreWatch
 	http       *http.Server
 	cluster    sync.WaitGroup // the membership's goroutines and those it starts
@@ -142,7 +146,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.notify.channels = egressChannels(opts.NotifyChannels, opts.Egress)
 	providers := newProviderRegistry(known, opts.Getenv, s.log, opts.Egress)
+	// One cache of applications for the passes' divergence and for
+	// auto-promotion.
+	s.apps = &promote.Environments{Store: s.store}
 	s.loop = s.newLoop(providers)
+	s.promoter = promote.New(promote.Options{Store: s.store, State: s.state, Passes: s.loop, Logger: s.log, Apps: s.apps})
 	s.watch = reconcile.NewStoreWatch(s.store, s.log, s.reg, s.loop) // /readyz, resume after a store outage
 	s.http = s.newHTTP(providers, auditKey)
 	return s, nil
@@ -204,6 +212,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.stops.push(func(context.Context) error { bgStop(); bg.Wait(); return nil })
 	bg.Go(func() { s.sweep(bgCtx) }) // sweep.go: events, results, audit entries
 	bg.Go(func() { s.watch.Run(bgCtx) })
+	// Promotions a stopped process left are resumed (or rolled back).
+	bg.Go(func() { s.promoter.RunLoop(bgCtx, time.Minute); s.promoter.Wait() })
 	if s.signer != nil {
 		bg.Go(func() { s.signHeads(bgCtx) }) // audit.go
 	}

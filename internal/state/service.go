@@ -177,13 +177,17 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		changedPolicies = append(changedPolicies, rec)
 		policies = append(policies, pr)
 	}
+	// Pipelines before stacks too: a pass judges divergence by them.
+	audit, err := s.applyPipelines(ctx, cfg, by)
+	if err != nil {
+		return nil, nil, err
+	}
 	results, err := s.store.ApplyDesired(ctx, inputs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apply desired state: %w", err)
 	}
-	var audit []store.AuditEntry
 	if orgAudit != nil {
-		audit = append(audit, *orgAudit)
+		audit = append([]store.AuditEntry{*orgAudit}, audit...)
 	}
 	for i, r := range results {
 		if !r.Changed {

@@ -126,6 +126,10 @@ func CopyTables() []Table {
 		table("organization_policy", "one", `one bool, name text, document text, updated_at time`),
 		table("compliance", "seq", `seq int, client_id text, stack_id text, rule text, mode text, status text,
 			message text, started_at time, ended_at time null`),
+		// Pipelines and promotions of applications (migration 0019).
+		table("pipelines", "client_id, app", `client_id text, app text, document text, updated_at time`),
+		table("promotions", "id", `id text, client_id text, app text, to_stack text, status text,
+			unfinished bool, created_at time, revision int, document text`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

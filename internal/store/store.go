@@ -485,8 +485,9 @@ type Store interface {
 
 	Leases // shard leases, replica heartbeats, trigger notifications (lease.go)
 
-	ForecastStore // forecasts of drift (forecast.go)
-	StreamStore   // the stream log of the live event stream (stream.go)
+	ForecastStore  // forecasts of drift (forecast.go)
+	StreamStore    // the stream log of the live event stream (stream.go)
+	PromotionStore // pipelines and promotions of applications (promotion.go)
 
 	ComplianceStore // the organisation's policy and the compliance timeline (compliance.go)
 

@@ -42,3 +42,32 @@ func (s *Store) RecordCompliance(context.Context, store.ComplianceWrite) (int, e
 func (s *Store) ListCompliance(context.Context, store.ComplianceQuery) ([]store.ComplianceSegment, store.Page, error) {
 	return nil, "", ErrIncomplete
 }
+
+// PutPipeline is not implemented yet: ErrIncomplete.
+func (s *Store) PutPipeline(context.Context, store.PipelineRecord) error { return ErrIncomplete }
+
+// ListPipelines answers none: no pipeline can be stored yet
+// (PutPipeline is not implemented), so no application has one.
+func (s *Store) ListPipelines(context.Context, string) ([]store.PipelineRecord, error) {
+	return nil, nil
+}
+
+// CreatePromotion is not implemented yet: ErrIncomplete.
+func (s *Store) CreatePromotion(context.Context, store.Promotion, *store.Approval, []store.AuditEntry) (store.Promotion, error) {
+	return store.Promotion{}, ErrIncomplete
+}
+
+// UpdatePromotion is not implemented yet: ErrIncomplete.
+func (s *Store) UpdatePromotion(context.Context, store.Promotion, []store.AuditEntry) (store.Promotion, error) {
+	return store.Promotion{}, ErrIncomplete
+}
+
+// GetPromotion answers ErrNotFound: no promotion can be stored yet.
+func (s *Store) GetPromotion(context.Context, string, string) (store.Promotion, error) {
+	return store.Promotion{}, store.ErrNotFound
+}
+
+// ListPromotions answers none: no promotion can be stored yet.
+func (s *Store) ListPromotions(context.Context, store.PromotionQuery) ([]store.Promotion, store.Page, error) {
+	return nil, "", nil
+}

@@ -101,6 +101,7 @@ func cases() []testCase {
 		{"BatchLimits", testBatchLimits}, // limit_cases.go
 		{"Forecasts", testForecasts},     // forecast_cases.go
 		{"Compliance", testCompliance},   // compliance_cases.go
+		{"Promotions", testPromotions},   // promotion_cases.go
 	}
 }
 

@@ -1,0 +1,105 @@
+package promote
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Environments answers a pass's question about its stack's application
+// (reconcile.Environments): the pipeline order and the other stacks. A
+// client's applications are read at most once per TTL (default 5s), so a
+// scheduled round of a client's passes reads its stacks once; a change
+// is judged on by the passes after the TTL.
+type Environments struct {
+	Store store.Store
+	TTL   time.Duration
+	Now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedApps
+	// loads joins concurrent reads of one client's applications (a round
+	// of its passes finds the cache stale together).
+	loads singleflight.Group
+}
+
+type cachedApps struct {
+	apps map[string]*App
+	at   time.Time
+}
+
+// Peers returns the stack's application's pipeline order and its other
+// stacks (none for a stack without an environment).
+func (e *Environments) Peers(ctx context.Context, rec store.StateRecord) ([]string, []drift.EnvironmentPeer, error) {
+	apps, err := e.apps(ctx, rec.ClientID)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := apps[AppOfState(rec)]
+	if a == nil {
+		return nil, nil, nil
+	}
+	var peers []drift.EnvironmentPeer
+	for _, env := range a.Environments() {
+		st := a.Stacks[env]
+		if st.StackID != rec.StackID {
+			peers = append(peers, drift.EnvironmentPeer{StackID: st.StackID, Environment: env, Desired: st.Desired})
+		}
+	}
+	return a.Order(), peers, nil
+}
+
+func (e *Environments) apps(ctx context.Context, clientID string) (map[string]*App, error) {
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	ttl := e.TTL
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	e.mu.Lock()
+	c, ok := e.cache[clientID]
+	e.mu.Unlock()
+	if ok && now().Sub(c.at) < ttl {
+		return c.apps, nil
+	}
+	v, err, _ := e.loads.Do(clientID, func() (any, error) { return e.load(ctx, clientID, now, ttl) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]*App), nil
+}
+
+// load reads a client's applications and caches them.
+func (e *Environments) load(ctx context.Context, clientID string, now func() time.Time, ttl time.Duration) (map[string]*App, error) {
+	states, err := store.AllStates(ctx, e.Store, clientID)
+	if err != nil {
+		return nil, err
+	}
+	pipelines, err := e.Store.ListPipelines(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := Group(clientID, states, pipelines)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cache == nil {
+		e.cache = map[string]cachedApps{}
+	}
+	for id, c := range e.cache {
+		if now().Sub(c.at) >= ttl {
+			delete(e.cache, id) // a client not passed over lately
+		}
+	}
+	e.cache[clientID] = cachedApps{apps: apps, at: now()}
+	return apps, nil
+}
