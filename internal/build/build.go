@@ -55,10 +55,13 @@ type BuildResult struct {
 	Driver string `json:"driver"`
 	// ID is the provider's id of the build when it gives one (Vercel's
 	// job id, Cloudflare's deployment id, CodeBuild's build id).
-	ID         string    `json:"id,omitempty"`
-	Status     Status    `json:"status"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
+	ID string `json:"id,omitempty"`
+	// SourceVersion is the commit the build ran, where the driver says
+	// (CodeBuild's resolvedSourceVersion).
+	SourceVersion string    `json:"source_version,omitempty"`
+	Status        Status    `json:"status"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
 	// Detail says what happened, sanitised (no hook URL, no secret).
 	Detail string `json:"detail,omitempty"`
 	// ExitCode and Output are the command driver's.

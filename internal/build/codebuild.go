@@ -115,13 +115,15 @@ func (e *AWSError) retryable() bool {
 
 // codeBuild is the part of CodeBuild's Build shape read here.
 type codeBuild struct {
-	ID            string   `json:"id"`
-	BuildStatus   string   `json:"buildStatus"`
-	BuildComplete bool     `json:"buildComplete"`
-	CurrentPhase  string   `json:"currentPhase"`
-	StartTime     *float64 `json:"startTime"`
-	EndTime       *float64 `json:"endTime"`
-	Phases        []struct {
+	ID            string `json:"id"`
+	BuildStatus   string `json:"buildStatus"`
+	BuildComplete bool   `json:"buildComplete"`
+	CurrentPhase  string `json:"currentPhase"`
+	// ResolvedSourceVersion is the commit the build runs.
+	ResolvedSourceVersion string   `json:"resolvedSourceVersion"`
+	StartTime             *float64 `json:"startTime"`
+	EndTime               *float64 `json:"endTime"`
+	Phases                []struct {
 		PhaseType   string `json:"phaseType"`
 		PhaseStatus string `json:"phaseStatus"`
 		Contexts    []struct {
@@ -136,8 +138,15 @@ type codeBuildTarget struct {
 	creds            AWSCredentials
 }
 
-// Run starts the build and waits for it.
+// Run starts the build of the project's head and waits for it.
 func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildResult, error) {
+	return c.RunSource(ctx, b, "")
+}
+
+// RunSource starts a build of sourceVersion (a commit; empty: the
+// project's head, as Run) and waits for it: a rollback re-runs the source
+// version a known-good build ran (BuildResult.SourceVersion).
+func (c *CodeBuildRunner) RunSource(ctx context.Context, b provider.Binding, sourceVersion string) (BuildResult, error) {
 	res := BuildResult{Driver: DriverCodeBuild, StartedAt: time.Now()}
 	if b.Build == nil || b.Build.ProjectName == "" {
 		return res, provider.ConfigError("codebuild build of %s/%s has no project_name", b.ClientID, b.StackID)
@@ -157,6 +166,9 @@ func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildRes
 		Build codeBuild `json:"build"`
 	}
 	in := map[string]any{"projectName": b.Build.ProjectName, "idempotencyToken": uuid.NewString()}
+	if sourceVersion != "" {
+		in["sourceVersion"] = sourceVersion
+	}
 	if err := c.call(ctx, t, "StartBuild", in, &started); err != nil {
 		return res, fmt.Errorf("start codebuild project %s: %w", b.Build.ProjectName, err)
 	}
@@ -190,6 +202,7 @@ func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildRes
 		}
 		build = got.Builds[0]
 	}
+	res.SourceVersion = build.ResolvedSourceVersion
 	if build.StartTime != nil {
 		res.StartedAt = epoch(*build.StartTime)
 	}
