@@ -76,6 +76,12 @@ type Runner interface {
 	Run(ctx context.Context, b provider.Binding) (BuildResult, error)
 }
 
+// SourceRunner is a Runner that can build an earlier source version (a
+// commit): CodeBuild's StartBuild sourceVersion.
+type SourceRunner interface {
+	RunSource(ctx context.Context, b provider.Binding, sourceVersion string) (BuildResult, error)
+}
+
 // EventSink records events; store.Store implements it.
 type EventSink interface {
 	InsertEvents(ctx context.Context, in []store.Event) ([]bool, error)
@@ -135,6 +141,13 @@ func NewBuilder(opts BuilderOptions) *Builder {
 // stack runs waits for that build and returns its result. The error is
 // the run's (the failure is recorded too) or the recording's.
 func (b *Builder) Trigger(ctx context.Context, binding provider.Binding) (BuildResult, error) {
+	return b.TriggerSource(ctx, binding, "")
+}
+
+// TriggerSource is Trigger of an earlier source version (empty: the
+// head, as Trigger): a rollback re-runs the commit a known-good build
+// ran. Only a driver that is a SourceRunner (codebuild) can; others fail.
+func (b *Builder) TriggerSource(ctx context.Context, binding provider.Binding, sourceVersion string) (BuildResult, error) {
 	if binding.Build == nil {
 		return BuildResult{}, ErrNoBuild
 	}
@@ -158,20 +171,26 @@ func (b *Builder) Trigger(ctx context.Context, binding provider.Binding) (BuildR
 		b.mu.Unlock()
 		close(c.done)
 	}()
-	c.res, c.err = b.run(ctx, binding)
+	c.res, c.err = b.run(ctx, binding, sourceVersion)
 	return c.res, c.err
 }
 
-func (b *Builder) run(ctx context.Context, binding provider.Binding) (BuildResult, error) {
+func (b *Builder) run(ctx context.Context, binding provider.Binding, sourceVersion string) (BuildResult, error) {
 	driver := binding.Build.Driver
 	started := b.opts.Now()
 	r, ok := b.opts.Runners[driver]
+	sr, canSource := r.(SourceRunner)
 	var res BuildResult
 	var runErr error
-	if !ok {
+	switch {
+	case !ok:
 		runErr = fmt.Errorf("build driver %q: not available", driver)
-	} else {
+	case sourceVersion == "":
 		res, runErr = r.Run(ctx, binding)
+	case !canSource:
+		runErr = fmt.Errorf("build driver %q cannot build an earlier source version (%s)", driver, sourceVersion)
+	default:
+		res, runErr = sr.RunSource(ctx, binding, sourceVersion)
 	}
 	res.Driver = driver
 	if res.StartedAt.IsZero() {
