@@ -122,6 +122,12 @@ func CopyTables() []Table {
 		// Forecasts of drift (migration 0016); confidence in basis points.
 		table("forecasts", "id", `id text, client_id text, stack_id text, code text, component text,
 			eta time, confidence int, class text, evidence text, raised_at time, cleared_at time null`),
+		// Known-good snapshots and rollback records.
+		table("snapshots", "id", `id text, client_id text, stack_id text, state_version text,
+			desired_hash text, components text, reconciliation_id text, taken_at time, confirmed_at time`),
+		table("rollbacks", "id", `id text, client_id text, stack_id text, snapshot_id text,
+			restored_version text, new_version text, hold text, triggered_by text, status text,
+			steps text, error text, started_at time, updated_at time`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

@@ -478,6 +478,7 @@ type Store interface {
 
 	ForecastStore // forecasts of drift (forecast.go)
 	StreamStore   // the stream log of the live event stream (stream.go)
+	SnapshotStore // known-good snapshots and rollback records (snapshot.go)
 
 	// ApplyDesired upserts stacks' desired state in one transaction. A stack
 	// whose Hash or Environment changed gets a new DesiredVersion with the

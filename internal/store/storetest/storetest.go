@@ -95,10 +95,12 @@ func cases() []testCase {
 		{"AuditInvalidChanges", testAuditInvalidChanges},
 		{"AuditHeads", testAuditHeads},
 		{"TokensAndAuditRetention", testTokenCases},
-		{"DataKeys", testDataKeys},       // payload_cases.go
-		{"PayloadRows", testPayloadRows}, // payload_cases.go
-		{"BatchLimits", testBatchLimits}, // limit_cases.go
-		{"Forecasts", testForecasts},     // forecast_cases.go
+		{"DataKeys", testDataKeys},               // payload_cases.go
+		{"PayloadRows", testPayloadRows},         // payload_cases.go
+		{"BatchLimits", testBatchLimits},         // limit_cases.go
+		{"Forecasts", testForecasts},             // forecast_cases.go
+		{"Snapshots", testSnapshots},             // snapshot_cases.go
+		{"RollbackRecords", testRollbackRecords}, // snapshot_cases.go
 	}
 }
 
