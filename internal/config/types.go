@@ -172,6 +172,15 @@ type PolicySpec struct {
 	Observability Observability `json:"observability" yaml:"observability"`
 	// Events says what the event mirror keeps of webhook deliveries.
 	Events EventsPolicy `json:"events,omitzero" yaml:"events"`
+	// Rollback says what a rollback of the stack may do.
+	Rollback RollbackPolicy `json:"rollback,omitzero" yaml:"rollback"`
+}
+
+// RollbackPolicy says what a rollback may do.
+type RollbackPolicy struct {
+	// ForbidHold refuses a rollback with --hold: the stack may be rolled
+	// back, but never pinned (a config applied later always wins).
+	ForbidHold bool `json:"forbid_hold,omitempty" yaml:"forbid_hold"`
 }
 
 // EventsPolicy says what the stored event of a webhook delivery keeps of

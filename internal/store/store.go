@@ -86,7 +86,11 @@ type Hold struct {
 	// Version is the state version pinned (the rollback's new version).
 	Version string `json:"version"`
 	// Restored is the version whose document the rollback restored.
-	Restored string    `json:"restored"`
+	Restored string `json:"restored"`
+	// Snapshot is the known-good snapshot the rollback restored, when it
+	// restored one: while the hold lasts, a heal that would rebuild the
+	// site makes that snapshot's deployment live again instead.
+	Snapshot string    `json:"snapshot,omitempty"`
 	Until    time.Time `json:"until"`
 	By       string    `json:"by"`
 	At       time.Time `json:"at"`
