@@ -62,6 +62,7 @@ type BuildSnapshot struct {
 
 // AliasSnapshot is a CMS environment alias and its target environment.
 type AliasSnapshot struct {
+	Role        string `json:"role"`
 	Provider    string `json:"provider"`
 	Alias       string `json:"alias"`
 	Environment string `json:"environment"`
@@ -148,8 +149,9 @@ type RollbackStep struct {
 type SnapshotStore interface {
 	// PutSnapshot stores a snapshot (CheckSnapshot): a new ID is inserted,
 	// a known one gets its ConfirmedAt moved forward. A stack keeps its
-	// MaxSnapshots newest snapshots (by TakenAt, then ID); older ones are
-	// pruned in the same transaction. It returns the snapshot as stored.
+	// MaxSnapshots newest snapshots (by TakenAt, then ID) and the one its
+	// hold names (StateRecord.Hold.Snapshot); older ones are pruned in the
+	// same transaction. It returns the snapshot as stored.
 	PutSnapshot(ctx context.Context, s Snapshot) (Snapshot, error)
 	// GetSnapshot returns a snapshot by id, whatever its stack (the
 	// caller checks it is the client's), or ErrNotFound.

@@ -55,8 +55,11 @@ RETURNING `+snapshotColumns,
 			out = got
 			return err
 		})
+		// The snapshot a hold pins is kept (a heal of the pinned stack
+		// restores it).
 		b.Queue(`DELETE FROM snapshots WHERE client_id = $1 AND stack_id = $2 AND id NOT IN (
-	SELECT id FROM snapshots WHERE client_id = $1 AND stack_id = $2 ORDER BY taken_at DESC, id DESC LIMIT $3)`,
+	SELECT id FROM snapshots WHERE client_id = $1 AND stack_id = $2 ORDER BY taken_at DESC, id DESC LIMIT $3)
+AND id IS DISTINCT FROM (SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = $1 AND stack_id = $2 AND hold != '')`,
 			snap.ClientID, snap.StackID, store.MaxSnapshots)
 		return tx.commit(ctx, b)
 	})

@@ -53,9 +53,12 @@ RETURNING `+snapshotColumns,
 			return err
 		}
 		out = got
+		// The snapshot a hold pins is kept (a heal of the pinned stack
+		// restores it).
 		_, err = tx.ExecContext(ctx, `DELETE FROM snapshots WHERE client_id = ? AND stack_id = ? AND id NOT IN (
-	SELECT id FROM snapshots WHERE client_id = ? AND stack_id = ? ORDER BY taken_at DESC, id DESC LIMIT ?)`,
-			snap.ClientID, snap.StackID, snap.ClientID, snap.StackID, store.MaxSnapshots)
+	SELECT id FROM snapshots WHERE client_id = ? AND stack_id = ? ORDER BY taken_at DESC, id DESC LIMIT ?)
+AND id IS NOT (SELECT json_extract(hold, '$.snapshot') FROM states WHERE client_id = ? AND stack_id = ? AND hold != '')`,
+			snap.ClientID, snap.StackID, snap.ClientID, snap.StackID, store.MaxSnapshots, snap.ClientID, snap.StackID)
 		return err
 	})
 	if err != nil {

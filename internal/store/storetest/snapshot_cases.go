@@ -18,7 +18,7 @@ func mkSnapshot(client, stack, version, deploy string, taken time.Time) store.Sn
 		TakenAt: taken, ReconciliationID: "rec-" + deploy,
 		Components: store.SnapshotComponents{
 			Build:         &store.BuildSnapshot{Driver: "hook", Host: "netlify", DeployID: deploy},
-			CMSAlias:      &store.AliasSnapshot{Provider: "contentful", Alias: "master", Environment: "release-1"},
+			CMSAlias:      &store.AliasSnapshot{Role: "cms", Provider: "contentful", Alias: "master", Environment: "release-1"},
 			Subscriptions: []store.SubscriptionSnapshot{{Integration: "orders", Role: "ecommerce", ID: "sub-1", Topics: []string{"orders/create"}, APIVersion: "2025-01"}},
 			DNS:           []store.DNSSnapshot{{Resource: "dns", Answers: []string{"192.0.2.1"}}},
 		}}
@@ -74,7 +74,12 @@ func testSnapshots(ctx context.Context, t *testing.T, s store.Store) {
 	_, err = s.PutSnapshot(ctx, store.Snapshot{})
 	require.Error(t, err)
 
-	// Beyond MaxSnapshots, the oldest go; other stacks keep theirs.
+	// Beyond MaxSnapshots, the oldest go, but for the one a hold pins;
+	// other stacks keep theirs.
+	newStack(ctx, t, s, "acme", "web")
+	in := desired("acme", "web", "h-web")
+	in.Hold = &store.Hold{Restored: "v1.0.0", Snapshot: b.ID, Until: time.Now().Add(time.Hour), By: "ops", At: at(0)}
+	apply(ctx, t, s, in)
 	var newest []string
 	for i := range store.MaxSnapshots {
 		sn := mkSnapshot("acme", "web", fmt.Sprintf("v1.%d.0", i+2), fmt.Sprintf("d%d", i+3), at(time.Duration(i+2)*time.Minute))
@@ -84,7 +89,7 @@ func testSnapshots(ctx context.Context, t *testing.T, s store.Store) {
 	}
 	list, err = s.ListSnapshots(ctx, "acme", "web")
 	require.NoError(t, err)
-	require.Equal(t, newest, snapshotIDs(list))
+	require.Equal(t, append(newest, b.ID), snapshotIDs(list))
 	_, err = s.GetSnapshot(ctx, a.ID)
 	require.ErrorIs(t, err, store.ErrNotFound, "pruned")
 	list, err = s.ListSnapshots(ctx, "acme", "shop")
