@@ -93,6 +93,10 @@ type Options struct {
 	// Forecasts, when set, is called after every committed successful
 	// pass with what the pass observed (ForecastHook, forecast_hook.go).
 	Forecasts ForecastHook
+	// Snapshots, when set, is called after every committed pass that left
+	// the stack healthy with everything observed (SnapshotHook,
+	// snapshot_hook.go).
+	Snapshots SnapshotHook
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

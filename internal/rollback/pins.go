@@ -35,9 +35,10 @@ var _ interface {
 } = (*Pins)(nil)
 
 // RestoreBuild makes the recorded build run again: the host's recorded
-// deployment made live (unchanged when it is live already), or a build of
-// the recorded source version (CodeBuild).
-func (p *Pins) RestoreBuild(ctx context.Context, b provider.Binding, want store.BuildSnapshot) (string, string, error) {
+// deployment made live (unchanged when it is live already, unless
+// republish: a heal publishes it again), or a build of the recorded
+// source version (CodeBuild).
+func (p *Pins) RestoreBuild(ctx context.Context, b provider.Binding, want store.BuildSnapshot, republish bool) (string, string, error) {
 	if b.Build == nil {
 		return OutcomeFailed, "", fmt.Errorf("the stack declares no build now")
 	}
@@ -51,7 +52,7 @@ func (p *Pins) RestoreBuild(ctx context.Context, b provider.Binding, want store.
 		if err != nil {
 			return OutcomeFailed, "", fmt.Errorf("read the live deployment: %w", err)
 		}
-		if live.ID == want.DeployID {
+		if live.ID == want.DeployID && !republish {
 			return OutcomeUnchanged, d.Host + " deployment " + want.DeployID + " is live", nil
 		}
 		if err := p.Deployer.Restore(ctx, d, want.DeployID); err != nil {
@@ -96,7 +97,7 @@ func (p *Pins) RebuildPinned(ctx context.Context, b provider.Binding) (string, b
 	if err != nil {
 		return "", false, err
 	}
-	outcome, detail, err := p.RestoreBuild(ctx, b, *snap.Components.Build)
+	outcome, detail, err := p.RestoreBuild(ctx, b, *snap.Components.Build, true)
 	if errors.Is(err, errNothing) {
 		return "", false, nil
 	}

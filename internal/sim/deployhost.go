@@ -141,8 +141,9 @@ func (h *DeployHost) Close() {
 	h.srv.close()
 }
 
-// OnLive sets a function called, outside the fake's lock, whenever the
-// deployment serving the site changes (a publish or a rollback).
+// OnLive sets a function called, outside the fake's lock, whenever a
+// deployment is made live: a publish that changes the live one, and every
+// restore or rollback, even to the live one (the host publishes it again).
 func (h *DeployHost) OnLive(fn func(SimDeploy)) {
 	h.mu.Lock()
 	h.onLive = fn
@@ -159,7 +160,7 @@ func (h *DeployHost) Publish(commit string, ready bool) SimDeploy {
 	goLive := ready && !h.held
 	h.mu.Unlock()
 	if goLive {
-		h.setLive(d.ID)
+		h.setLive(d.ID, false)
 	}
 	return d
 }
@@ -174,10 +175,11 @@ func (h *DeployHost) idPrefix() string {
 	return "nf-sim-"
 }
 
-// setLive makes id the live deployment and tells OnLive.
-func (h *DeployHost) setLive(id string) {
+// setLive makes id the live deployment and tells OnLive when it changed
+// or always is set.
+func (h *DeployHost) setLive(id string, always bool) {
 	h.mu.Lock()
-	changed := h.live != id
+	changed := always || h.live != id
 	h.live = id
 	d, _ := h.findLocked(id)
 	fn := h.onLive
@@ -241,7 +243,7 @@ func (h *DeployHost) rollTo(w http.ResponseWriter, id string, hold bool) (SimDep
 		h.fail(w, status, "deployment "+id+" did not build successfully and cannot be made live")
 		return d, false
 	}
-	h.setLive(id)
+	h.setLive(id, true)
 	return d, true
 }
 
