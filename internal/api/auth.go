@@ -99,6 +99,8 @@ func routeAccess() map[string]access {
 		"PATCH /v1/stacks/{client_id}/{stack_id}":           admin(scopePath),
 		"DELETE /v1/stacks/{client_id}/{stack_id}":          admin(scopePath),
 		"GET /v1/stacks/{client_id}/{stack_id}/versions":    viewer(scopePath),
+		"GET /v1/stacks/{client_id}/{stack_id}/snapshots":   viewer(scopePath),
+		"GET /v1/stacks/{client_id}/{stack_id}/rollbacks":   viewer(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/rollback":   operator(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/unpin":      operator(scopePath),
 		"POST /v1/stacks/{client_id}/{stack_id}/reconcile":  operator(scopePath),

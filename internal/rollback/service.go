@@ -114,13 +114,13 @@ func (s *Service) Resolve(ctx context.Context, req Request) (Plan, error) {
 	key := req.ClientID + "/" + req.StackID
 	cur, err := s.opts.Store.GetState(ctx, req.ClientID, req.StackID)
 	if err != nil {
-		return Plan{}, fmt.Errorf("stack %s: %w", key, err)
+		return Plan{}, fmt.Errorf("stack %s %w", key, err)
 	}
 	var plan Plan
 	if strings.HasPrefix(req.Target, "snap-") {
 		snap, err := s.opts.Store.GetSnapshot(ctx, req.Target)
 		if errors.Is(err, store.ErrNotFound) {
-			return Plan{}, fmt.Errorf("snapshot %s of %s: %w (pruned, or never taken: blackwell snapshots %s lists those kept)", req.Target, key, store.ErrNotFound, key)
+			return Plan{}, fmt.Errorf("snapshot %s of stack %s %w (pruned, or never taken: blackwell snapshots %s lists those kept)", req.Target, key, store.ErrNotFound, key)
 		}
 		if err != nil {
 			return Plan{}, err
@@ -138,7 +138,7 @@ func (s *Service) Resolve(ctx context.Context, req Request) (Plan, error) {
 		}
 	}
 	if _, err := s.opts.Store.GetDesiredVersion(ctx, req.ClientID, req.StackID, plan.Version); err != nil {
-		return Plan{}, fmt.Errorf("version %s of %s: %w", plan.Version, key, err)
+		return Plan{}, fmt.Errorf("version %s of stack %s %w", plan.Version, key, err)
 	}
 	if err := s.checkHold(ctx, cur, req); err != nil {
 		return Plan{}, err

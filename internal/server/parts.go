@@ -17,12 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -67,9 +69,17 @@ func (s *Server) newGateway(providers []provider.Descriptor) *ingest.Gateway {
 func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	prefix := s.publicURL + "/v1/webhooks"
 	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
+	deployer := build.NewDeployClient(s.opts.Egress.HTTPClient(), 0)
+	// A heal that rebuilds a pinned stack makes its pinned deployment live
+	// again instead (internal/rollback).
+	pins := &rollback.Pins{Store: s.store, Deployer: deployer, Builder: builder}
+	actions := heal.New(heal.Options{Registry: providers, Builder: builder, Pins: pins, ReceiverPrefix: prefix})
 	healOpts := s.opts.Heal
-	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: prefix})
+	healOpts.Actions = actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
+	capturer := &rollback.Capturer{Registry: providers, Heal: actions, Deployer: deployer, Events: s.store}
+	s.rollbacks = rollback.New(rollback.Options{Store: s.store, State: s.state, Registry: providers, Heal: actions,
+		Pins: pins, Capturer: capturer, Logger: s.log, Verify: s.verifyRollback})
 	return reconcile.New(reconcile.Options{
 		Heal:           healOpts,
 		OnPass:         s.notify.OnPass,
@@ -86,7 +96,32 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Forecasts of drift, after each pass (internal/forecast).
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
+		// Known-good snapshots, after each verified pass.
+		Snapshots: &rollback.Recorder{Store: s.store, Capturer: capturer, Logger: s.log},
 	})
+}
+
+// verifyRollback runs the verification pass of a rollback. On a replica
+// that does not own the stack it asks the owner for one instead (the
+// rollback then reads the status the owner's passes leave).
+func (s *Server) verifyRollback(ctx context.Context, clientID, stackID string) error {
+	_, _, err := s.loop.Reconcile(ctx, reconcile.Key(clientID, stackID), reconcile.TriggerManual)
+	if errors.Is(err, reconcile.ErrNotOwner) {
+		s.loop.Trigger(clientID, stackID, reconcile.TriggerManual)
+		return nil
+	}
+	return err
+}
+
+// resumeRollbacks runs to their end the rollbacks a stop left running.
+func (s *Server) resumeRollbacks(ctx context.Context) {
+	n, err := s.rollbacks.Resume(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("resume rollbacks", "error", err)
+	}
+	if n > 0 {
+		s.log.Info("resumed rollbacks", "count", n)
+	}
 }
 
 // newHTTP is the HTTP server of the API, the webhook receivers, /metrics
@@ -98,6 +133,7 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Store:      s.store,
 		State:      s.state,
 		Reconciler: s.loop,
+		Rollbacks:  s.rollbacks,
 		Metrics:    promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		Gatherer:   s.reg, // the system dashboard's queue, lag and error figures
 		Ready:      s.watch.Ready,

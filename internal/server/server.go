@@ -25,6 +25,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -55,9 +56,11 @@ type Server struct {
 	membership *reconcile.Membership
 	forwarder  *reconcile.Forwarder
 	loop       *reconcile.Reconciler
-	watch      *reconcile.StoreWatch
-	http       *http.Server
-	cluster    sync.WaitGroup // the membership's goroutines and those it starts
+	// rollbacks rolls stacks back across providers (parts.go).
+	rollbacks *rollback.Service
+	watch     *reconcile.StoreWatch
+	http      *http.Server
+	cluster   sync.WaitGroup // the membership's goroutines and those it starts
 
 	// stops undoes what has started, last first: at Shutdown, or when a
 	// step of New or Start fails.
@@ -204,6 +207,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.stops.push(func(context.Context) error { bgStop(); bg.Wait(); return nil })
 	bg.Go(func() { s.sweep(bgCtx) }) // sweep.go: events, results, audit entries
 	bg.Go(func() { s.watch.Run(bgCtx) })
+	bg.Go(func() { s.resumeRollbacks(bgCtx) }) // parts.go
 	if s.signer != nil {
 		bg.Go(func() { s.signHeads(bgCtx) }) // audit.go
 	}
