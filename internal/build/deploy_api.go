@@ -70,7 +70,34 @@ func NewDeployClient(hc *http.Client, timeout time.Duration) *DeployClient {
 // Live returns the deployment serving the site's production; ID is empty
 // when the host has none yet.
 func (c *DeployClient) Live(ctx context.Context, d config.DeployAPI) (Deployment, error) {
+	var path string
 	switch d.Host {
+	case config.HostNetlify:
+		path = "/api/v1/sites/" + url.PathEscape(d.Site)
+	case config.HostVercel:
+		path = "/v9/projects/" + url.PathEscape(d.Site)
+	case config.HostCloudflare:
+		path = cloudflareProject(d)
+	default:
+		return Deployment{}, provider.ConfigError("build.deploy.host %q is not netlify, vercel or cloudflare", d.Host)
+	}
+	var raw json.RawMessage
+	if err := c.call(ctx, d, http.MethodGet, path, &raw); err != nil {
+		return Deployment{}, err
+	}
+	live, err := ParseLive(d.Host, raw)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("GET %s: %w: %v", path, provider.ErrUnreachable, err)
+	}
+	return live, nil
+}
+
+// ParseLive reads the live deployment from a host's answer: Netlify's
+// site (published_deploy), Vercel's project (targets.production),
+// Cloudflare's project envelope (result.canonical_deployment). An answer
+// without one is the zero Deployment.
+func ParseLive(host string, body []byte) (Deployment, error) {
+	switch host {
 	case config.HostNetlify:
 		var site struct {
 			Published *struct {
@@ -78,21 +105,18 @@ func (c *DeployClient) Live(ctx context.Context, d config.DeployAPI) (Deployment
 				CommitRef string `json:"commit_ref"`
 			} `json:"published_deploy"`
 		}
-		if err := c.call(ctx, d, http.MethodGet, "/api/v1/sites/"+url.PathEscape(d.Site), &site); err != nil {
+		if err := json.Unmarshal(body, &site); err != nil || site.Published == nil {
 			return Deployment{}, err
-		}
-		if site.Published == nil {
-			return Deployment{}, nil
 		}
 		return Deployment{ID: site.Published.ID, Commit: site.Published.CommitRef}, nil
 	case config.HostVercel:
 		var project struct {
-			Targets map[string]struct {
+			Targets map[string]*struct {
 				ID   string            `json:"id"`
 				Meta map[string]string `json:"meta"`
 			} `json:"targets"`
 		}
-		if err := c.call(ctx, d, http.MethodGet, "/v9/projects/"+url.PathEscape(d.Site), &project); err != nil {
+		if err := json.Unmarshal(body, &project); err != nil || project.Targets["production"] == nil {
 			return Deployment{}, err
 		}
 		prod := project.Targets["production"]
@@ -110,15 +134,12 @@ func (c *DeployClient) Live(ctx context.Context, d config.DeployAPI) (Deployment
 				} `json:"canonical_deployment"`
 			} `json:"result"`
 		}
-		if err := c.call(ctx, d, http.MethodGet, cloudflareProject(d), &env); err != nil {
+		if err := json.Unmarshal(body, &env); err != nil || env.Result.Canonical == nil {
 			return Deployment{}, err
-		}
-		if env.Result.Canonical == nil {
-			return Deployment{}, nil
 		}
 		return Deployment{ID: env.Result.Canonical.ID, Commit: env.Result.Canonical.Trigger.Metadata.CommitHash}, nil
 	}
-	return Deployment{}, provider.ConfigError("build.deploy.host %q is not netlify, vercel or cloudflare", d.Host)
+	return Deployment{}, fmt.Errorf("unknown host %q", host)
 }
 
 // Restore makes the deployment id serve the site's production again.
