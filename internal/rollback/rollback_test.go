@@ -52,6 +52,7 @@ func TestRollbackRestoresTheProvidersOfASnapshot(t *testing.T) {
 	good := establish(t, w, healing())
 	require.Equal(t, "v1.0.0", good.Version)
 	require.Equal(t, &store.BuildSnapshot{Driver: "hook", Host: "netlify", DeployID: w.host.Live().ID, SourceVersion: "c1"}, good.Components.Build)
+	require.NotEmpty(t, good.Components.Build.DeployID)
 	require.Equal(t, &store.AliasSnapshot{Role: "cms", Provider: "contentful", Alias: "master", Environment: "release-1"}, good.Components.CMSAlias)
 	require.Len(t, good.Components.Subscriptions, 1)
 	require.Equal(t, []string{"Entry.publish"}, good.Components.Subscriptions[0].Topics)

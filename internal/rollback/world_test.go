@@ -1,6 +1,7 @@
 package rollback_test
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"sync"
@@ -47,6 +48,8 @@ type world struct {
 	acts  *heal.Actions
 	deps  rollback.Deployer
 	env   map[string]string
+	// flavor is the host's.
+	flavor sim.BuildHookFlavor
 
 	mu   sync.Mutex
 	head string          // the commit a build of the branch builds
@@ -60,6 +63,8 @@ type worldOpts struct {
 	noPins bool
 	// deployer wraps the deploy client (to interrupt a rollback).
 	deployer func(rollback.Deployer) rollback.Deployer
+	// flavor is the host (default Netlify).
+	flavor sim.BuildHookFlavor
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -74,10 +79,11 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	w.site, err = sim.NewSite(sim.SiteOptions{})
 	require.NoError(t, err)
 	t.Cleanup(w.site.Close)
-	w.host, err = sim.NewDeployHost(sim.DeployHostOptions{})
+	w.flavor = cmp.Or(o.flavor, sim.FlavorNetlify)
+	w.host, err = sim.NewDeployHost(sim.DeployHostOptions{Flavor: w.flavor})
 	require.NoError(t, err)
 	t.Cleanup(w.host.Close)
-	w.hook, err = sim.NewBuildHook(sim.BuildHookOptions{Flavor: sim.FlavorNetlify})
+	w.hook, err = sim.NewBuildHook(sim.BuildHookOptions{Flavor: w.flavor})
 	require.NoError(t, err)
 	t.Cleanup(w.hook.Close)
 	w.hook.OnBuild(func(sim.HookBuild) { w.host.Publish(w.branchHead(), true) })
@@ -169,13 +175,22 @@ func (w *world) spec(topics ...string) config.StackSpec {
 				Settings:    map[string]string{"api_base": w.cms.URL(), "space_id": w.cms.SpaceID(), contentful.AliasSetting: "master"},
 				Credentials: map[string]config.Secret{"token": config.NewSecret("${CF_TOKEN}")}},
 			config.RoleSSG: {Name: "next", Build: &config.Build{Driver: build.DriverHook, URL: config.NewSecret("${HOOK_URL}"),
-				Deploy: &config.DeployAPI{Host: config.HostNetlify, Site: w.host.Site(), APIBase: w.host.URL(), Token: config.NewSecret("${DEPLOY_TOKEN}")}}},
+				Deploy: w.deployAPI()}},
 		},
 		Integrations: map[string]config.Integration{"cms-entries": {Provider: config.RoleCMS, Topics: topics}},
 		Resources: map[string]config.Resource{
 			"site": {Probe: config.ProbeHTTP, URL: w.site.URL(), ExpectStatus: 200, Timeout: config.Duration(2 * time.Second)},
 		},
 	}
+}
+
+// deployAPI is the build's deploy API: the host's.
+func (w *world) deployAPI() *config.DeployAPI {
+	d := &config.DeployAPI{Host: string(w.flavor), Site: w.host.Site(), APIBase: w.host.URL(), Token: config.NewSecret("${DEPLOY_TOKEN}")}
+	if w.flavor == sim.FlavorCloudflare {
+		d.Account = w.host.Account()
+	}
+	return d
 }
 
 func healing() config.PolicySpec {
