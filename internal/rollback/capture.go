@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -68,7 +69,7 @@ func (c *Capturer) Capture(ctx context.Context, clientID, stackID string, spec c
 	if out.Subscriptions, err = c.captureSubscriptions(bindings, spec, obs); err != nil {
 		return out, err
 	}
-	for _, name := range sortedKeys(spec.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Resources)) {
 		if spec.Resources[name].Probe != config.ProbeDNS {
 			continue
 		}
@@ -124,7 +125,7 @@ func (c *Capturer) lastSourceVersion(ctx context.Context, b provider.Binding) (s
 
 // captureAlias reads the alias of the first role (sorted) that names one.
 func (c *Capturer) captureAlias(ctx context.Context, bindings map[string]provider.Binding) (*store.AliasSnapshot, error) {
-	for _, role := range sortedKeys(bindings) {
+	for _, role := range slices.Sorted(maps.Keys(bindings)) {
 		b := bindings[role]
 		al, ok := c.aliaser(b)
 		if !ok {
@@ -155,7 +156,7 @@ func (c *Capturer) aliaser(b provider.Binding) (Aliaser, bool) {
 
 func (c *Capturer) captureSubscriptions(bindings map[string]provider.Binding, spec config.StackSpec, obs drift.Observed) ([]store.SubscriptionSnapshot, error) {
 	var out []store.SubscriptionSnapshot
-	for _, name := range sortedKeys(spec.Integrations) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Integrations)) {
 		ig := spec.Integrations[name]
 		b, ok := bindings[ig.Provider]
 		if !ok {
@@ -249,15 +250,6 @@ func buildText(b *store.BuildSnapshot) string {
 
 func subText(s store.SubscriptionSnapshot) string {
 	return strings.Join(s.Topics, ",") + "@" + s.APIVersion
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // errNothing marks a step with nothing to restore.
