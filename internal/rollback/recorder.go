@@ -3,6 +3,7 @@ package rollback
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -17,7 +18,19 @@ type Recorder struct {
 	Capturer *Capturer
 	// Timeout bounds the provider reads of one capture (default 15s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// ConfirmEvery is how often the same snapshot of a stack is confirmed
+	// in the store (default 10m): passes in between that see it again
+	// write nothing, so a healthy stack costs no write per pass.
+	ConfirmEvery time.Duration
+	Logger       *slog.Logger
+
+	mu   sync.Mutex
+	last map[string]confirmed // client/stack -> the snapshot last written
+}
+
+type confirmed struct {
+	id string
+	at time.Time
 }
 
 var _ reconcile.SnapshotHook = (*Recorder)(nil)
@@ -45,7 +58,36 @@ func (r *Recorder) AfterVerifiedPass(ctx context.Context, v reconcile.VerifiedPa
 	snap := store.Snapshot{ClientID: v.ClientID, StackID: v.StackID, Version: v.Version, DesiredHash: v.DesiredHash,
 		TakenAt: v.At, ConfirmedAt: v.At, ReconciliationID: v.ReconciliationID, Components: comps}
 	snap.ID = store.SnapshotID(snap)
+	if !r.due(v.ClientID+"/"+v.StackID, snap.ID, v.At) {
+		return
+	}
 	if _, err := r.Store.PutSnapshot(ctx, snap); err != nil {
+		r.forget(v.ClientID + "/" + v.StackID)
 		log.WarnContext(ctx, "record known-good snapshot", "snapshot_id", snap.ID, "error", err)
 	}
+}
+
+// due reports whether the snapshot is to be written: a new one, or the
+// same one last written ConfirmEvery ago or more. It notes it as written.
+func (r *Recorder) due(key, id string, at time.Time) bool {
+	every := r.ConfirmEvery
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]confirmed{}
+	}
+	if c, ok := r.last[key]; ok && c.id == id && at.Sub(c.at) < every {
+		return false
+	}
+	r.last[key] = confirmed{id: id, at: at}
+	return true
+}
+
+func (r *Recorder) forget(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.last, key)
 }
