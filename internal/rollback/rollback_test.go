@@ -258,3 +258,32 @@ func TestARollbackToAVersionWithoutSnapshotRestoresNothingElse(t *testing.T) {
 	require.Nil(t, rb, "the caller restores the desired state alone")
 	require.False(t, errors.Is(err, store.ErrNotFound))
 }
+
+func TestAProviderFaultFailsTheRollbackAndARetryFinishesIt(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	good := establish(t, w, healing())
+	badRelease(t, w)
+
+	w.host.FailServer(-1)
+	rb, err := w.svc.Start(ctx, rollback.Request{ClientID: "acme", StackID: "web", Target: good.ID, By: "ops"})
+	require.Error(t, err)
+	require.Equal(t, store.RollbackFailed, rb.Status)
+	require.Contains(t, rb.Error, "build: read the live deployment")
+	require.Equal(t, map[string]string{"desired_state": "restored", "cms_alias": "restored", "subscriptions": "restored",
+		"build": "failed", "verify": "pending"}, stepOutcomes(rb))
+	entries, _, err := w.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: "rollback_providers"})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.False(t, entries[0].Success)
+
+	// The host recovers: the same rollback again finishes what is left.
+	w.host.Recover()
+	rb, err = w.svc.Start(ctx, rollback.Request{ClientID: "acme", StackID: "web", Target: good.ID, By: "ops"})
+	require.NoError(t, err)
+	require.Equal(t, store.RollbackVerified, rb.Status, rb.Error)
+	require.Equal(t, map[string]string{"desired_state": "unchanged", "cms_alias": "unchanged", "subscriptions": "restored",
+		"build": "restored", "verify": "restored"}, stepOutcomes(rb))
+	require.Equal(t, good.Components.Build.DeployID, w.host.Live().ID)
+}
