@@ -10,11 +10,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/egress"
-	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -110,11 +111,15 @@ func (o onceOptions) loop(st store.Store, svc *state.Service, getenv func(string
 		prefix = strings.TrimRight(o.publicURL, "/") + "/v1/webhooks"
 	}
 	providers := newProviderRegistry(getenv, log, eg)
+	// As serve: heals of pinned stacks toward their snapshot, and
+	// known-good snapshots of verified passes.
+	parts := rollback.NewParts(st, providers, newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, eg),
+		build.NewDeployClient(eg.HTTPClient(), 0), prefix, log)
 	return reconcile.New(reconcile.Options{
 		Store: st, Policies: svc, Prober: probe.New(probe.Options{Egress: eg}), Providers: providers,
 		Logger: log, ReceiverPrefix: prefix,
-		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: newBuilder(st, getenv, log, o.tenancy.allowCommandBuilds, nil, eg), ReceiverPrefix: prefix})},
+		Heal:      reconcile.HealOptions{Actions: parts.Actions},
+		Snapshots: parts.Recorder,
 	})
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
-	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/provider"
@@ -69,17 +68,14 @@ func (s *Server) newGateway(providers []provider.Descriptor) *ingest.Gateway {
 func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	prefix := s.publicURL + "/v1/webhooks"
 	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
-	deployer := build.NewDeployClient(s.opts.Egress.HTTPClient(), 0)
-	// A heal that rebuilds a pinned stack makes its pinned deployment live
-	// again instead (internal/rollback).
-	pins := &rollback.Pins{Store: s.store, Deployer: deployer, Builder: builder}
-	actions := heal.New(heal.Options{Registry: providers, Builder: builder, Pins: pins, ReceiverPrefix: prefix})
+	// Heals that rebuild a pinned stack make its pinned deployment live
+	// again; verified passes record known-good snapshots (internal/rollback).
+	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix, s.log)
 	healOpts := s.opts.Heal
-	healOpts.Actions = actions
+	healOpts.Actions = parts.Actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
-	capturer := &rollback.Capturer{Registry: providers, Heal: actions, Deployer: deployer, Events: s.store}
-	s.rollbacks = rollback.New(rollback.Options{Store: s.store, State: s.state, Registry: providers, Heal: actions,
-		Pins: pins, Capturer: capturer, Logger: s.log, Verify: s.verifyRollback})
+	s.rollbacks = rollback.New(rollback.Options{Store: s.store, State: s.state, Registry: providers, Heal: parts.Actions,
+		Pins: parts.Pins, Capturer: parts.Capturer, Logger: s.log, Verify: s.verifyRollback})
 	return reconcile.New(reconcile.Options{
 		Heal:           healOpts,
 		OnPass:         s.notify.OnPass,
@@ -97,7 +93,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// Known-good snapshots, after each verified pass.
-		Snapshots: &rollback.Recorder{Store: s.store, Capturer: capturer, Logger: s.log},
+		Snapshots: parts.Recorder,
 	})
 }
 
