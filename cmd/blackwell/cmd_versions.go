@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +17,8 @@ type wireVersion struct {
 	Hash      string     `json:"desired_hash"`
 	CreatedAt *time.Time `json:"created_at"`
 	CreatedBy string     `json:"created_by"`
+	// Snapshot is the newest known-good snapshot of the version.
+	Snapshot string `json:"snapshot"`
 }
 
 func newVersionsCmd(g *globals) *cobra.Command {
@@ -27,8 +30,10 @@ func newVersionsCmd(g *globals) *cobra.Command {
 desired composition (apply, a PATCH, a rollback) is a new version. DESIRED
 marks the version in force; APPLIED marks the versions whose composition is
 the one a pass last saw applied. "blackwell rollback CLIENT/STACK VERSION"
-makes an earlier one the desired state again; -o json prints each version
-with its whole document.`,
+makes an earlier one the desired state again; SNAPSHOT names the newest
+known-good snapshot of a version (what the providers ran when a pass last
+verified it), which that rollback restores too. -o json prints each
+version with its whole document.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, asJSON, c, err := ta.read(cmd, args, g)
@@ -40,11 +45,7 @@ with its whole document.`,
 				return err
 			}
 			if asJSON {
-				raw, err := json.Marshal(wirePage[json.RawMessage]{Items: all})
-				if err != nil {
-					return err
-				}
-				return g.writeRaw(raw)
+				return writeItems(g, all)
 			}
 			var rec wireState
 			if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", t.client, t.stack)}, &rec); err != nil {
@@ -62,14 +63,14 @@ func printVersions(g *globals, rec wireState, all []json.RawMessage) error {
 		_, err := fmt.Fprintf(g.stdout, "no versions of %s/%s\n", rec.ClientID, rec.StackID)
 		return err
 	}
-	tw := newTable(g.stdout, "VERSION", "CREATED", "BY", "DESIRED_HASH", "DESIRED", "APPLIED")
+	tw := newTable(g.stdout, "VERSION", "CREATED", "BY", "DESIRED_HASH", "DESIRED", "APPLIED", "SNAPSHOT")
 	for _, item := range all {
 		var v wireVersion
 		if err := json.Unmarshal(item, &v); err != nil {
 			return fmt.Errorf("decode version: %w", err)
 		}
 		row(tw, v.Version, formatTime(v.CreatedAt), v.CreatedBy, v.Hash[:min(12, len(v.Hash))],
-			yesNo(v.Version == rec.StateVersion), yesNo(v.Hash != "" && v.Hash == rec.AppliedHash))
+			yesNo(v.Version == rec.StateVersion), yesNo(v.Hash != "" && v.Hash == rec.AppliedHash), cmp.Or(v.Snapshot, "-"))
 	}
 	return tw.Flush()
 }

@@ -245,7 +245,10 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/stacks":                                 get,
 		"GET /v1/stacks/{client_id}/{stack_id}":          get,
 		"GET /v1/stacks/{client_id}/{stack_id}/versions": get,
-		"DELETE /v1/stacks/{client_id}/{stack_id}":       get,
+		// Another tenant's snapshots and rollbacks, by path.
+		"GET /v1/stacks/{client_id}/{stack_id}/snapshots": get,
+		"GET /v1/stacks/{client_id}/{stack_id}/rollbacks": get,
+		"DELETE /v1/stacks/{client_id}/{stack_id}":        get,
 		"PATCH /v1/stacks/{client_id}/{stack_id}": {ctype: "application/json", body: func(target *tenant) string {
 			return `{"spec": {"resources": {"site": {"probe": "http", "url": "` + target.site.URL() + `/"}}}}`
 		}},
@@ -528,6 +531,24 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 	wg.Wait()
 	for _, err := range errs {
 		require.NoError(t, err)
+	}
+
+	// Each client's stack, verified, has a known-good snapshot; a rollback
+	// to it leaves a record (GET .../rollbacks), while the world is
+	// healthy, so that it verifies at once.
+	for _, tn := range []*tenant{s.acme, s.globex} {
+		var snaps struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		stackPath := "/v1/stacks/" + tn.client + "/" + tn.stack
+		poll.Until(t, time.Minute, tn.client+" has a known-good snapshot", func() bool {
+			s.getJSON(t, s.admin, stackPath+"/snapshots", &snaps)
+			return len(snaps.Items) > 0
+		})
+		a := s.call(t, s.admin, http.MethodPost, stackPath+"/rollback", "application/json", `{"snapshot": "`+snaps.Items[0].ID+`"}`)
+		require.Equal(t, http.StatusOK, a.status, "rollback of %s: %s", tn.client, a.body)
 	}
 
 	// Make each client's world busy: an event and content (a product),

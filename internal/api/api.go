@@ -14,6 +14,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/egress"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -36,6 +37,9 @@ type Options struct {
 	Store      store.Store
 	State      *state.Service
 	Reconciler Reconciler
+	// Rollbacks rolls stacks back across providers (internal/rollback);
+	// nil: a rollback restores the desired state only.
+	Rollbacks *rollback.Service
 	// Metrics serves /metrics (promhttp.HandlerFor the registry).
 	Metrics http.Handler
 	// Gatherer is that registry, read by the dashboards (queue depth,

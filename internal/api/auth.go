@@ -122,7 +122,9 @@ func routeAccess() map[string]access {
 		"GET /v1/audit/heads":                                              viewer(scopeNone),
 		// The KPI report: every client's, or ?client_id='s (a scoped
 		// token's client).
-		"GET /v1/reports":                 viewer(scopeQuery),
+		"GET /v1/reports": viewer(scopeQuery),
+		"GET /v1/stacks/{client_id}/{stack_id}/snapshots": viewer(scopePath),
+		"GET /v1/stacks/{client_id}/{stack_id}/rollbacks": viewer(scopePath),
 		"GET /v1/approvals":               viewer(scopeQuery),
 		"POST /v1/approvals/{id}/approve": operator(scopeGlobal),
 		"POST /v1/approvals/{id}/reject":  operator(scopeGlobal),

@@ -116,6 +116,8 @@ func (s *Server) routes() []route {
 		{http.MethodPatch, "/v1/stacks/{client_id}/{stack_id}", s.patchStack},
 		{http.MethodDelete, "/v1/stacks/{client_id}/{stack_id}", s.deleteStack},
 		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/versions", s.listVersions},
+		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/snapshots", s.listSnapshots},
+		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/rollbacks", s.listRollbacks},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/rollback", s.rollback},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/unpin", s.unpin},
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/reconcile", s.reconcileStack},

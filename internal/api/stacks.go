@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -292,8 +294,15 @@ func (s *Server) storedPolicies(ctx context.Context, clientID, stackID string) (
 	return out, nil
 }
 
+// versionItem is a stored version and the newest known-good snapshot of
+// it (its snapshot, "" when none is kept).
+type versionItem struct {
+	store.DesiredVersion
+	Snapshot string `json:"snapshot,omitempty"`
+}
+
 // listVersions answers GET /v1/stacks/{client_id}/{stack_id}/versions:
-// stored desired versions, newest first.
+// stored desired versions, newest first, each naming its snapshot.
 func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
 	p, err := pageParams(r)
 	if err != nil {
@@ -307,40 +316,105 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list versions of %s: %w", rec.Key(), err)
 	}
-	// The store answers every version; the cursor is an offset into them.
+	snaps, err := s.opts.Store.ListSnapshots(r.Context(), rec.ClientID, rec.StackID)
+	if err != nil {
+		return fmt.Errorf("list snapshots of %s: %w", rec.Key(), err)
+	}
+	newest := map[string]string{}
+	for _, sn := range snaps { // newest first
+		if _, ok := newest[sn.Version]; !ok {
+			newest[sn.Version] = sn.ID
+		}
+	}
+	items := make([]versionItem, len(versions))
+	for i, v := range versions {
+		items[i] = versionItem{DesiredVersion: v, Snapshot: newest[v.Version]}
+	}
+	return writeOffsetPage(w, p, items)
+}
+
+// writeOffsetPage answers a page of items the store answers whole: the
+// cursor is an offset into them.
+func writeOffsetPage[T any](w http.ResponseWriter, p page, items []T) error {
 	start := 0
 	if p.cursor != "" {
 		n, err := strconv.Atoi(p.cursor)
-		if err != nil || n < 0 || n > len(versions) {
+		if err != nil || n < 0 || n > len(items) {
 			return badRequest("invalid cursor %q", p.cursor)
 		}
 		start = n
 	}
-	end := min(start+p.limit, len(versions))
+	end := min(start+p.limit, len(items))
 	next := ""
-	if end < len(versions) {
+	if end < len(items) {
 		next = strconv.Itoa(end)
 	}
-	return writeJSON(w, newList(versions[start:end], next))
+	return writeJSON(w, newList(items[start:end], next))
+}
+
+// listSnapshots answers GET /v1/stacks/{client_id}/{stack_id}/snapshots:
+// the stack's known-good snapshots, newest first.
+func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.stack(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	snaps, err := s.opts.Store.ListSnapshots(r.Context(), rec.ClientID, rec.StackID)
+	if err != nil {
+		return fmt.Errorf("list snapshots of %s: %w", rec.Key(), err)
+	}
+	return writeOffsetPage(w, p, snaps)
+}
+
+// listRollbacks answers GET /v1/stacks/{client_id}/{stack_id}/rollbacks:
+// the stack's rollbacks across providers, newest first, with the outcome
+// of each component.
+func (s *Server) listRollbacks(w http.ResponseWriter, r *http.Request) error {
+	p, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.stack(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	runs, err := s.opts.Store.ListRollbacks(r.Context(), rec.ClientID, rec.StackID, false)
+	if err != nil {
+		return fmt.Errorf("list rollbacks of %s: %w", rec.Key(), err)
+	}
+	return writeOffsetPage(w, p, runs)
 }
 
 // rollbackRequest is the body of POST .../rollback.
 type rollbackRequest struct {
-	Version string `json:"version"`
-	By      string `json:"by,omitempty"`
+	// Version or Snapshot (exactly one) names what to restore.
+	Version  string `json:"version,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	By       string `json:"by,omitempty"`
 	// Hold pins the stack at the restored state for this long (at most
 	// state.MaxHold).
 	Hold config.Duration `json:"hold,omitempty"`
 }
 
 // rollbackAnswer is what a rollback did: the new version, whose document
-// is the restored one.
+// is the restored one, and, when a known-good snapshot was restored, the
+// rollback across providers with the outcome of each component.
 type rollbackAnswer struct {
 	store.ApplyResult
-	RestoredVersion string      `json:"restored_version"`
-	Hold            *store.Hold `json:"hold,omitempty"`
-	Warnings        []string    `json:"warnings,omitempty"`
+	RestoredVersion string                `json:"restored_version"`
+	Hold            *store.Hold           `json:"hold,omitempty"`
+	Rollback        *store.RollbackRecord `json:"rollback,omitempty"`
+	Warnings        []string              `json:"warnings,omitempty"`
 }
+
+// rollbackTimeout bounds a rollback across providers run for a request;
+// one that does not finish in it is left running and resumed at the next
+// start.
+const rollbackTimeout = 5 * time.Minute
 
 // rollback answers POST /v1/stacks/{client_id}/{stack_id}/rollback.
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
@@ -349,11 +423,9 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !hasBody || req.Version == "" {
-		return invalid("the body must name the version to restore: {\"version\": \"v1.0.0\"}")
-	}
-	if !state.ValidVersion(req.Version) {
-		return invalid("%q is not a version like v1.2.0", req.Version)
+	target, err := rollbackTarget(hasBody, req)
+	if err != nil {
+		return err
 	}
 	if req.Hold.D() > state.MaxHold {
 		return invalid("a hold lasts at most 7 days (168h), not %s", req.Hold)
@@ -363,24 +435,83 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.opts.State.Rollback(ctx, state.RollbackRequest{ClientID: rec.ClientID, StackID: rec.StackID,
-		Version: req.Version, By: by(r, req.By), Hold: req.Hold.D()})
+	ans, err := s.rollBack(ctx, rec, rollback.Request{ClientID: rec.ClientID, StackID: rec.StackID,
+		Target: target, Hold: req.Hold.D(), By: by(r, req.By)})
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("version %s of stack %s not found", req.Version, rec.Key())
+		return notFound("%s", err)
+	}
+	if errors.Is(err, rollback.ErrRunning) {
+		return errorf(http.StatusConflict, codeConflict, "%s", err)
 	}
 	if err != nil {
 		return err
 	}
-	ans := rollbackAnswer{ApplyResult: res, RestoredVersion: req.Version}
 	if after, err := s.opts.Store.GetState(ctx, rec.ClientID, rec.StackID); err == nil {
 		if after.Hold.Active(s.now()) {
 			ans.Hold = after.Hold
 		}
-		ans.Warnings = s.stackWarnings(after)
+		ans.Warnings = append(ans.Warnings, s.stackWarnings(after)...)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("read stack %s: %w", rec.Key(), err)
 	}
 	return writeJSON(w, ans)
+}
+
+// rollbackTarget is the request's version or snapshot.
+func rollbackTarget(hasBody bool, req rollbackRequest) (string, error) {
+	switch {
+	case !hasBody || (req.Version == "" && req.Snapshot == ""):
+		return "", invalid("the body must name the version or the snapshot to restore: {\"version\": \"v1.0.0\"} or {\"snapshot\": \"snap-...\"}")
+	case req.Version != "" && req.Snapshot != "":
+		return "", invalid("name a version or a snapshot, not both")
+	case req.Snapshot != "":
+		if !strings.HasPrefix(req.Snapshot, "snap-") {
+			return "", invalid("%q is not a snapshot id like snap-0123456789abcdef", req.Snapshot)
+		}
+		return req.Snapshot, nil
+	case !state.ValidVersion(req.Version):
+		return "", invalid("%q is not a version like v1.2.0", req.Version)
+	}
+	return req.Version, nil
+}
+
+// rollBack restores a known-good snapshot across providers when there is
+// one (Options.Rollbacks), else the desired state alone.
+func (s *Server) rollBack(ctx context.Context, rec store.StateRecord, req rollback.Request) (rollbackAnswer, error) {
+	if s.opts.Rollbacks != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		run, err := s.opts.Rollbacks.Start(rctx, req)
+		if run != nil {
+			// A step that failed is in the record; so is a rollback
+			// left running.
+			after, gerr := s.opts.Store.GetState(ctx, rec.ClientID, rec.StackID)
+			if gerr != nil {
+				return rollbackAnswer{}, gerr
+			}
+			res := store.ApplyResult{ClientID: rec.ClientID, StackID: rec.StackID, Version: after.StateVersion,
+				Hash: after.DesiredHash, Changed: run.NewVersion != "" && run.NewVersion != rec.StateVersion}
+			return rollbackAnswer{ApplyResult: res, RestoredVersion: run.RestoredVersion, Rollback: run}, nil
+		}
+		if err != nil {
+			return rollbackAnswer{}, err
+		}
+	} else if strings.HasPrefix(req.Target, "snap-") {
+		return rollbackAnswer{}, invalid("this server restores no snapshots: name a version")
+	}
+	res, err := s.opts.State.Rollback(ctx, state.RollbackRequest{ClientID: rec.ClientID, StackID: rec.StackID,
+		Version: req.Target, By: req.By, Hold: req.Hold})
+	if errors.Is(err, store.ErrNotFound) {
+		return rollbackAnswer{}, fmt.Errorf("version %s of stack %s %w", req.Target, rec.Key(), store.ErrNotFound)
+	}
+	if err != nil {
+		return rollbackAnswer{}, err
+	}
+	ans := rollbackAnswer{ApplyResult: res, RestoredVersion: req.Target}
+	if s.opts.Rollbacks != nil {
+		ans.Warnings = append(ans.Warnings, fmt.Sprintf("no known-good snapshot of %s is kept: only the desired state was restored, not what the providers run", req.Target))
+	}
+	return ans, nil
 }
 
 // unpinAnswer is what POST .../unpin did.

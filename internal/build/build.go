@@ -55,10 +55,13 @@ type BuildResult struct {
 	Driver string `json:"driver"`
 	// ID is the provider's id of the build when it gives one (Vercel's
 	// job id, Cloudflare's deployment id, CodeBuild's build id).
-	ID         string    `json:"id,omitempty"`
-	Status     Status    `json:"status"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
+	ID string `json:"id,omitempty"`
+	// SourceVersion is the commit the build ran, where the driver says
+	// (CodeBuild's resolvedSourceVersion).
+	SourceVersion string    `json:"source_version,omitempty"`
+	Status        Status    `json:"status"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
 	// Detail says what happened, sanitised (no hook URL, no secret).
 	Detail string `json:"detail,omitempty"`
 	// ExitCode and Output are the command driver's.
@@ -71,6 +74,12 @@ type BuildResult struct {
 // error means the build could not be started or followed.
 type Runner interface {
 	Run(ctx context.Context, b provider.Binding) (BuildResult, error)
+}
+
+// SourceRunner is a Runner that can build an earlier source version (a
+// commit): CodeBuild's StartBuild sourceVersion.
+type SourceRunner interface {
+	RunSource(ctx context.Context, b provider.Binding, sourceVersion string) (BuildResult, error)
 }
 
 // EventSink records events; store.Store implements it.
@@ -132,6 +141,13 @@ func NewBuilder(opts BuilderOptions) *Builder {
 // stack runs waits for that build and returns its result. The error is
 // the run's (the failure is recorded too) or the recording's.
 func (b *Builder) Trigger(ctx context.Context, binding provider.Binding) (BuildResult, error) {
+	return b.TriggerSource(ctx, binding, "")
+}
+
+// TriggerSource is Trigger of an earlier source version (empty: the
+// head, as Trigger): a rollback re-runs the commit a known-good build
+// ran. Only a driver that is a SourceRunner (codebuild) can; others fail.
+func (b *Builder) TriggerSource(ctx context.Context, binding provider.Binding, sourceVersion string) (BuildResult, error) {
 	if binding.Build == nil {
 		return BuildResult{}, ErrNoBuild
 	}
@@ -155,20 +171,26 @@ func (b *Builder) Trigger(ctx context.Context, binding provider.Binding) (BuildR
 		b.mu.Unlock()
 		close(c.done)
 	}()
-	c.res, c.err = b.run(ctx, binding)
+	c.res, c.err = b.run(ctx, binding, sourceVersion)
 	return c.res, c.err
 }
 
-func (b *Builder) run(ctx context.Context, binding provider.Binding) (BuildResult, error) {
+func (b *Builder) run(ctx context.Context, binding provider.Binding, sourceVersion string) (BuildResult, error) {
 	driver := binding.Build.Driver
 	started := b.opts.Now()
 	r, ok := b.opts.Runners[driver]
+	sr, canSource := r.(SourceRunner)
 	var res BuildResult
 	var runErr error
-	if !ok {
+	switch {
+	case !ok:
 		runErr = fmt.Errorf("build driver %q: not available", driver)
-	} else {
+	case sourceVersion == "":
 		res, runErr = r.Run(ctx, binding)
+	case !canSource:
+		runErr = fmt.Errorf("build driver %q cannot build an earlier source version (%s)", driver, sourceVersion)
+	default:
+		res, runErr = sr.RunSource(ctx, binding, sourceVersion)
 	}
 	res.Driver = driver
 	if res.StartedAt.IsZero() {

@@ -282,3 +282,31 @@ func TestCodeBuildClassifiesFailures(t *testing.T) {
 	require.ErrorIs(t, err, provider.ErrConfig)
 	require.ErrorContains(t, err, "no-such-profile")
 }
+
+func TestCodeBuildReRunsAnEarlierSourceVersion(t *testing.T) {
+	t.Parallel()
+	cb, err := sim.NewCodeBuild(sim.CodeBuildOptions{Projects: []string{"acme-site"}})
+	require.NoError(t, err)
+	t.Cleanup(cb.Close)
+	f := setup(t, cb)
+	b := binding(config.Build{Driver: "codebuild", ProjectName: "acme-site", Region: cb.Region(), Endpoint: cb.URL()})
+	ctx := context.Background()
+
+	cb.SetSourceHead("1111111")
+	res, err := f.builder.Trigger(ctx, b)
+	require.NoError(t, err)
+	require.Equal(t, "1111111", res.SourceVersion, "the head")
+	cb.SetSourceHead("2222222")
+	res, err = f.builder.TriggerSource(ctx, b, "1111111")
+	require.NoError(t, err)
+	require.Equal(t, build.StatusSucceeded, res.Status)
+	require.Equal(t, "1111111", res.SourceVersion)
+	builds := cb.Builds()
+	require.Len(t, builds, 2)
+	require.Equal(t, "1111111", builds[1].SourceVersion)
+	require.Equal(t, "1111111", builds[1].Resolved)
+
+	hook := binding(config.Build{Driver: "hook", URL: config.NewSecret("http://127.0.0.1:1/hook")})
+	_, err = f.builder.TriggerSource(ctx, hook, "1111111")
+	require.ErrorContains(t, err, "cannot build an earlier source version")
+}

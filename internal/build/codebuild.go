@@ -119,8 +119,15 @@ var awsAuthErrors = map[string]bool{
 	"SignatureDoesNotMatch": true, "NotAuthorized": true,
 }
 
-// Run starts the build and waits for it.
+// Run starts the build of the project's head and waits for it.
 func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildResult, error) {
+	return c.RunSource(ctx, b, "")
+}
+
+// RunSource starts a build of sourceVersion (a commit; empty: the
+// project's head, as Run) and waits for it: a rollback re-runs the source
+// version a known-good build ran (BuildResult.SourceVersion).
+func (c *CodeBuildRunner) RunSource(ctx context.Context, b provider.Binding, sourceVersion string) (BuildResult, error) {
 	res := BuildResult{Driver: DriverCodeBuild, StartedAt: time.Now()}
 	if b.Build == nil || b.Build.ProjectName == "" {
 		return res, provider.ConfigError("codebuild build of %s/%s has no project_name", b.ClientID, b.StackID)
@@ -136,11 +143,13 @@ func (c *CodeBuildRunner) Run(ctx context.Context, b provider.Binding) (BuildRes
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	in := &codebuild.StartBuildInput{ProjectName: aws.String(b.Build.ProjectName), IdempotencyToken: aws.String(uuid.NewString())}
+	if sourceVersion != "" {
+		in.SourceVersion = aws.String(sourceVersion)
+	}
 	var started *codebuild.StartBuildOutput
 	err = c.call(ctx, "StartBuild", func(ctx context.Context) (err error) {
-		started, err = client.StartBuild(ctx, &codebuild.StartBuildInput{
-			ProjectName: aws.String(b.Build.ProjectName), IdempotencyToken: aws.String(uuid.NewString()),
-		})
+		started, err = client.StartBuild(ctx, in)
 		return err
 	})
 	if err != nil {
@@ -195,6 +204,7 @@ func (c *CodeBuildRunner) follow(ctx context.Context, client *codebuild.Client, 
 
 // finished is res completed with a build that completed.
 func finished(res BuildResult, build types.Build) BuildResult {
+	res.SourceVersion = aws.ToString(build.ResolvedSourceVersion)
 	if build.StartTime != nil {
 		res.StartedAt = build.StartTime.UTC()
 	}

@@ -359,6 +359,46 @@ spec:
 			},
 		},
 		{
+			name: "build deploy API",
+			yaml: `
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: web}
+spec:
+  providers:
+    ssg:
+      name: next
+      build:
+        driver: hook
+        url: "${HOOK}"
+        deploy: {host: heroku, token: "literal-token"}
+---
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: cf}
+spec:
+  providers:
+    ssg: {name: next, build: {driver: hook, url: "${HOOK}", deploy: {host: cloudflare, site: s, token: "${CF}", api_base: "ftp://x"}}}
+---
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: cb}
+spec:
+  providers:
+    ssg: {name: next, build: {driver: codebuild, project_name: p, deploy: {host: netlify, site: s, token: "${T}"}}}
+`,
+			want: []string{
+				"bad.yaml:11:9: spec.providers.ssg.build.deploy.site: is required (the Netlify site id, Vercel project id or Cloudflare Pages project name)",
+				"bad.yaml:11:24: spec.providers.ssg.build.deploy.host: unknown value \"heroku\" (want cloudflare, netlify or vercel)",
+				"bad.yaml:11:39: spec.providers.ssg.build.deploy.token: must be a ${VAR} reference, not the secret itself (a literal secret would be stored and shown to every reader of the config); set the value in the server's environment and write ${NAME}",
+				"bad.yaml:18:61: spec.providers.ssg.build.deploy.account: is required for host cloudflare",
+				"bad.yaml:18:104: spec.providers.ssg.build.deploy.token: ${CF} is not set",
+				"bad.yaml:18:123: spec.providers.ssg.build.deploy.api_base: \"ftp://x\" is not an http or https URL",
+				"bad.yaml:25:67: spec.providers.ssg.build.deploy: not allowed with driver codebuild",
+				"bad.yaml:25:107: spec.providers.ssg.build.deploy.token: ${T} is not set",
+			},
+		},
+		{
 			name: "secrets",
 			yaml: `
 apiVersion: blackwell.io/v1

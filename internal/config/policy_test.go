@@ -211,7 +211,7 @@ func TestDecodePolicyJSONErrors(t *testing.T) {
 			`{"auto_heal": {"enabled": true, "enabled": false}, "spec": {}, "notifications": {"channels": [{"type": "email"}]}}`,
 			[]string{
 				"1:33: auto_heal: duplicate key \"enabled\"",
-				"1:52: unknown field \"spec\" (known fields: schedule, confirmation, auto_heal, content, notifications, observability, events, predict)",
+				"1:52: unknown field \"spec\" (known fields: schedule, confirmation, auto_heal, content, notifications, observability, events, predict, rollback)",
 				"1:96: notifications.channels[0].addresses: is required for type email (a list of addresses)",
 				"1:96: notifications.channels[0].smtp: is required for type email: the server to send through (host, port, username, password)",
 			},

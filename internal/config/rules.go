@@ -189,6 +189,9 @@ func stackSecrets(s StackSpec) []secretField {
 			for _, k := range sortedKeys(b.Build.Env) {
 				out = append(out, secretField{base + ".build.env." + k, b.Build.Env[k]})
 			}
+			if b.Build.Deploy != nil {
+				out = append(out, secretField{base + ".build.deploy.token", b.Build.Deploy.Token})
+			}
 		}
 	}
 	return out
@@ -225,7 +228,7 @@ func (s Secret) Names() []string {
 // literal would be stored and shown to every viewer of the stack (checkReference).
 func isLiteralSecretPath(path string) bool {
 	return strings.Contains(path, ".credentials.") || strings.Contains(path, ".webhook_secret") ||
-		strings.HasSuffix(path, ".build.url")
+		strings.HasSuffix(path, ".build.url") || strings.HasSuffix(path, ".build.deploy.token")
 }
 
 // checkReference refuses a literal secret: it must hold a ${VAR}

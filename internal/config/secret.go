@@ -292,6 +292,11 @@ func (s *StackSpec) resolveSecrets(getenv func(string) (string, bool), report se
 				}
 				build.Env = env
 			}
+			if build.Deploy != nil {
+				deploy := *build.Deploy
+				resolveOne(&deploy.Token, base+".build.deploy.token", getenv, report)
+				build.Deploy = &deploy
+			}
 			b.Build = &build
 		}
 		providers[role] = b

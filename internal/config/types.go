@@ -128,6 +128,33 @@ type Build struct {
 	// HOME, LANG, TMPDIR); values may hold ${VAR} references. Driver
 	// command only, so only from the server's own config file.
 	Env map[string]Secret `json:"env,omitempty" yaml:"env"`
+	// Deploy names the host's deploy API (driver hook only): a rollback
+	// makes the deployment a known-good snapshot recorded live again, and
+	// a verified pass records which deployment is live.
+	Deploy *DeployAPI `json:"deploy,omitempty" yaml:"deploy"`
+}
+
+// The hosts of DeployAPI.Host.
+const (
+	HostNetlify    = "netlify"
+	HostVercel     = "vercel"
+	HostCloudflare = "cloudflare"
+)
+
+// DeployAPI is a static-site host's deploy API: Netlify's sites and
+// deploys, Vercel's projects and deployments, Cloudflare Pages' projects
+// and deployments.
+type DeployAPI struct {
+	Host string `json:"host" yaml:"host" jsonschema:"required,enum=netlify,enum=vercel,enum=cloudflare"`
+	// Site is the Netlify site id, the Vercel project id or the
+	// Cloudflare Pages project name.
+	Site string `json:"site" yaml:"site" jsonschema:"required"`
+	// Account is the Cloudflare account id (cloudflare only).
+	Account string `json:"account,omitempty" yaml:"account"`
+	// APIBase replaces the host's API address (a proxy or a fake).
+	APIBase string `json:"api_base,omitempty" yaml:"api_base"`
+	// Token is the API token (a secret).
+	Token Secret `json:"token" yaml:"token" jsonschema:"required"`
 }
 
 // Integration is a webhook subscription that a provider must hold.
@@ -192,6 +219,15 @@ type PolicySpec struct {
 	Events EventsPolicy `json:"events,omitzero" yaml:"events"`
 	// Predict says what is done about forecasts of drift.
 	Predict Predict `json:"predict,omitzero" yaml:"predict"`
+	// Rollback says what a rollback of the stack may do.
+	Rollback RollbackPolicy `json:"rollback,omitzero" yaml:"rollback"`
+}
+
+// RollbackPolicy says what a rollback may do.
+type RollbackPolicy struct {
+	// ForbidHold refuses a rollback with --hold: the stack may be rolled
+	// back, but never pinned (a config applied later always wins).
+	ForbidHold bool `json:"forbid_hold,omitempty" yaml:"forbid_hold"`
 }
 
 // Predict says what is done about forecasts of drift (internal/forecast).

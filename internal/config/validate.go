@@ -332,6 +332,7 @@ func (r reporter) checkBuild(p string, b *Build) {
 			r.value(p+".url", "is required for driver hook")
 		}
 		r.checkSecretURL(p+".url", b.URL)
+		r.checkDeployAPI(p+".deploy", b.Deploy)
 		r.notAllowed(p, why, map[string]bool{
 			"command": b.Command != nil, "project_name": b.ProjectName != "",
 			"region": b.Region != "", "endpoint": b.Endpoint != "", "env": b.Env != nil,
@@ -349,7 +350,7 @@ func (r reporter) checkBuild(p string, b *Build) {
 		}
 		r.notAllowed(p, why, map[string]bool{
 			"url": b.URL.Ref != "", "project_name": b.ProjectName != "",
-			"region": b.Region != "", "endpoint": b.Endpoint != "",
+			"region": b.Region != "", "endpoint": b.Endpoint != "", "deploy": b.Deploy != nil,
 		})
 	case "codebuild":
 		if b.ProjectName == "" {
@@ -362,7 +363,29 @@ func (r reporter) checkBuild(p string, b *Build) {
 		if b.Region != "" && !awsRegion.MatchString(b.Region) {
 			r.value(p+".region", "%q is not an AWS region (like eu-west-1)", b.Region)
 		}
-		r.notAllowed(p, why, map[string]bool{"url": b.URL.Ref != "", "command": b.Command != nil, "env": b.Env != nil})
+		r.notAllowed(p, why, map[string]bool{"url": b.URL.Ref != "", "command": b.Command != nil, "env": b.Env != nil, "deploy": b.Deploy != nil})
+	}
+}
+
+func (r reporter) checkDeployAPI(p string, d *DeployAPI) {
+	if d == nil {
+		return
+	}
+	r.checkEnum(p+".host", d.Host, []string{HostCloudflare, HostNetlify, HostVercel}, true)
+	if d.Site == "" {
+		r.value(p+".site", "is required (the Netlify site id, Vercel project id or Cloudflare Pages project name)")
+	}
+	if d.Token.Ref == "" {
+		r.value(p+".token", "is required (the host's API token, a ${VAR} reference)")
+	}
+	if d.APIBase != "" {
+		r.checkHTTPURL(p+".api_base", d.APIBase)
+	}
+	switch {
+	case d.Host == HostCloudflare && d.Account == "":
+		r.value(p+".account", "is required for host cloudflare")
+	case d.Host != HostCloudflare && d.Account != "":
+		r.key(p+".account", "is for host cloudflare only")
 	}
 }
 

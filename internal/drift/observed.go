@@ -58,6 +58,9 @@ type Subscription struct {
 	Topics  []string `json:"topics,omitempty"`
 	Filter  string   `json:"filter,omitempty"`
 	Enabled bool     `json:"enabled"`
+	// APIVersion is the provider API version the subscription's
+	// deliveries use, where the provider has one (Shopify).
+	APIVersion string `json:"api_version,omitempty"`
 }
 
 // ProviderObservation is what a provider driver saw of one declared binding.
@@ -105,6 +108,9 @@ type ResourceObservation struct {
 	// NotAfter is the leaf certificate's notAfter, from a tls probe that
 	// completed a handshake; nil otherwise. Forecasts read it.
 	NotAfter *time.Time `json:"not_after,omitempty"`
+	// Answers are a dns probe's addresses, sorted (nil for other probes).
+	// Known-good snapshots record them.
+	Answers []string `json:"answers,omitempty"`
 }
 
 // Observed is everything one pass observed of a stack.

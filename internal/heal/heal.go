@@ -49,11 +49,24 @@ type Builder interface {
 	Trigger(ctx context.Context, b provider.Binding) (build.BuildResult, error)
 }
 
+// Pins rebuilds a pinned stack's site from its pinned snapshot
+// (internal/rollback): a rebuild of a stack pinned by a rollback must not
+// publish the newer source the rollback undid.
+type Pins interface {
+	// RebuildPinned makes the deployment of the stack's pinned snapshot
+	// live (pinned true) when the stack is pinned at a snapshot that
+	// recorded its build; pinned false leaves the rebuild to the Builder.
+	RebuildPinned(ctx context.Context, b provider.Binding) (detail string, pinned bool, err error)
+}
+
 // Options configure Actions.
 type Options struct {
 	Registry *provider.Registry
 	// Builder runs rebuilds; nil makes rebuild actions unsupported.
 	Builder Builder
+	// Pins, when set, turns the rebuild of a pinned stack into a restore
+	// of its pinned deployment (Pins.RebuildPinned).
+	Pins Pins
 	// ReceiverPrefix is {public_url}/v1/webhooks: subscriptions are
 	// (re)created at {prefix}/{provider}/{client_id}/{stack_id}.
 	ReceiverPrefix string
@@ -214,7 +227,7 @@ func (a *Actions) ensureIntegration(ctx context.Context, b provider.Binding, ig 
 	if obs.Reachability != drift.Reachable || !obs.SubscriptionsKnown {
 		return "", fmt.Errorf("%s: %w: %s", b.Name, provider.ErrUnreachable, orDefault(obs.Detail, string(obs.Reachability)))
 	}
-	if sub, ok := a.matching(b, ig, obs.Subscriptions); ok {
+	if sub, ok := a.Matching(b, ig, obs.Subscriptions); ok {
 		if err := drv.Update(ctx, b, sub, ig, sub.Address); err != nil {
 			return "", fmt.Errorf("update subscription %s of %s: %w", sub.ID, ig.Name, err)
 		}
@@ -243,7 +256,7 @@ func (a *Actions) reregister(ctx context.Context, b provider.Binding, ig provide
 	if obs.Reachability != drift.Reachable || !obs.SubscriptionsKnown {
 		return "", fmt.Errorf("%s: %w: %s", b.Name, provider.ErrUnreachable, orDefault(obs.Detail, string(obs.Reachability)))
 	}
-	old, ok := a.matching(b, ig, obs.Subscriptions)
+	old, ok := a.Matching(b, ig, obs.Subscriptions)
 	if !ok {
 		return a.ensureIntegration(ctx, b, ig)
 	}
@@ -254,9 +267,9 @@ func (a *Actions) reregister(ctx context.Context, b provider.Binding, ig provide
 	return fmt.Sprintf("re-registered %s subscription %s for %s as %s", b.Name, old.ID, ig.Name, fresh.ID), nil
 }
 
-// matching finds the subscription of ours (addressed at the stack's or the
+// Matching finds the subscription of ours (addressed at the stack's or the
 // client's receiver) that serves ig.
-func (a *Actions) matching(b provider.Binding, ig provider.Integration, subs []drift.Subscription) (drift.Subscription, bool) {
+func (a *Actions) Matching(b provider.Binding, ig provider.Integration, subs []drift.Subscription) (drift.Subscription, bool) {
 	client := a.opts.ReceiverPrefix + "/" + b.Name + "/" + b.ClientID
 	var ours []drift.Subscription
 	for _, s := range subs {
@@ -289,6 +302,15 @@ func (a *Actions) rebuild(ctx context.Context, bindings map[string]provider.Bind
 	b, ok := bindings[config.RoleSSG]
 	if !ok || b.Build == nil {
 		return "", fmt.Errorf("%w: the stack declares no build", ErrUnsupported)
+	}
+	if a.opts.Pins != nil {
+		detail, pinned, err := a.opts.Pins.RebuildPinned(ctx, b)
+		if err != nil {
+			return "", fmt.Errorf("rebuild pinned stack: %w", err)
+		}
+		if pinned {
+			return detail, nil
+		}
 	}
 	if a.opts.Builder == nil {
 		return "", fmt.Errorf("%w: no builder", ErrUnsupported)

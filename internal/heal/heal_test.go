@@ -71,16 +71,16 @@ func TestMatchingFindsOurSubscriptionOfTheIntegration(t *testing.T) {
 		{"ours, client-wide", []drift.Subscription{{ID: "1", Address: ours, Topics: []string{"PRODUCTS/UPDATE"}}}, "1"},
 		{"ours, stack-scoped, with a query", []drift.Subscription{{ID: "2", Address: ours + "/web?x=1", Topics: []string{"products/update"}}}, "2"},
 	} {
-		sub, ok := a.matching(b, ig, tc.subs)
+		sub, ok := a.Matching(b, ig, tc.subs)
 		require.Equal(t, tc.want != "", ok, tc.name)
 		require.Equal(t, tc.want, sub.ID, tc.name)
 	}
 	// A filter-based integration matches our only subscription.
 	filter := provider.Integration{Name: "cms-content"}
-	sub, ok := a.matching(b, filter, []drift.Subscription{{ID: "9", Address: ours}})
+	sub, ok := a.Matching(b, filter, []drift.Subscription{{ID: "9", Address: ours}})
 	require.True(t, ok)
 	require.Equal(t, "9", sub.ID)
-	_, ok = a.matching(b, filter, []drift.Subscription{{ID: "9", Address: ours}, {ID: "10", Address: ours}})
+	_, ok = a.Matching(b, filter, []drift.Subscription{{ID: "9", Address: ours}, {ID: "10", Address: ours}})
 	require.False(t, ok, "two candidates: register rather than guess")
 }
 

@@ -38,6 +38,8 @@ func (p *Prober) probeDNS(pc probeCtx, r config.Resource) drift.ResourceObservat
 		}
 	} else {
 		obs = healthy("resolves to %s", addrList(addrs))
+		obs.Answers = slices.Clone(addrs)
+		slices.Sort(obs.Answers)
 	}
 	obs.Latency = latency
 	return obs

@@ -64,6 +64,8 @@ type pass struct {
 	// fence is the shard lease the pass commits under (nil: no
 	// distribution).
 	fence *store.Fence
+	// committed is the state record as the pass committed it.
+	committed store.StateRecord
 }
 
 // Reconcile runs one pass of the stack key ("client/stack") and returns its
@@ -399,6 +401,7 @@ func (p *pass) persist(ctx context.Context, stepErr error) (store.Reconciliation
 		return res, errors.Join(stepErr, fmt.Errorf("persist pass: %w", err))
 	}
 	p.r.setStatus(p.key, rec.Status)
+	p.committed = rec
 	if stepErr != nil && errors.As(stepErr, new(Stalled)) {
 		// Recorded; a person must act. Not an error for the queue: the
 		// stack keeps its schedule instead of retrying hot.
@@ -454,6 +457,7 @@ func (p *pass) emit(ctx context.Context, res store.ReconciliationResult, err err
 	}
 	p.emitHeals(ctx, p.verdicts)
 	p.forecast(ctx, res) // forecast_hook.go
+	p.snapshot(ctx, res) // snapshot_hook.go
 	for _, d := range p.tracked.NewlyConfirmed {
 		if p.r.m != nil {
 			p.r.m.driftDetected.WithLabelValues(string(d.Type), string(d.Code), string(d.Severity)).Inc()

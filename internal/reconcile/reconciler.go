@@ -99,6 +99,10 @@ type Options struct {
 	// Environments gives a pass the other environments of its stack's
 	// application, for environment_divergence (nil: not judged).
 	Environments Environments
+	// Snapshots, when set, is called after every committed pass that left
+	// the stack healthy with everything observed (SnapshotHook,
+	// snapshot_hook.go).
+	Snapshots SnapshotHook
 	// Heal configures heal execution; without Heal.Actions decisions are
 	// recorded and attempts wait in the store.
 	Heal HealOptions

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/egress"
-	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -54,11 +55,15 @@ func NewOnce(o OnceOptions) *Once {
 		prefix = strings.TrimRight(o.PublicURL, "/") + "/v1/webhooks"
 	}
 	providers := NewProviderRegistry(o.Getenv, o.Logger, o.Egress)
+	// As serve: heals of pinned stacks toward their snapshot, and
+	// known-good snapshots of verified passes (internal/rollback).
+	parts := rollback.NewParts(o.Store, providers, NewBuilder(o.Store, o.Getenv, o.Logger, o.AllowCommandBuilds, nil, o.Egress),
+		build.NewDeployClient(o.Egress.HTTPClient(), 0), prefix, o.Logger)
 	loop := reconcile.New(reconcile.Options{
 		Store: o.Store, Policies: o.State, Prober: probe.New(probe.Options{Egress: o.Egress}), Providers: providers,
 		Logger: o.Logger, ReceiverPrefix: prefix,
-		Heal: reconcile.HealOptions{Actions: heal.New(heal.Options{Registry: providers,
-			Builder: NewBuilder(o.Store, o.Getenv, o.Logger, o.AllowCommandBuilds, nil, o.Egress), ReceiverPrefix: prefix})},
+		Heal:      reconcile.HealOptions{Actions: parts.Actions},
+		Snapshots: parts.Recorder,
 	})
 	return &Once{opts: o, loop: loop}
 }

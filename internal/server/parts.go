@@ -17,14 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/compliance/timeline"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
-	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
 	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -69,9 +70,14 @@ func (s *Server) newGateway(providers []provider.Descriptor) *ingest.Gateway {
 func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	prefix := s.publicURL + "/v1/webhooks"
 	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
+	// Heals that rebuild a pinned stack make its pinned deployment live
+	// again; verified passes record known-good snapshots (internal/rollback).
+	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix, s.log)
 	healOpts := s.opts.Heal
-	healOpts.Actions = heal.New(heal.Options{Registry: providers, Builder: builder, ReceiverPrefix: prefix})
+	healOpts.Actions = parts.Actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
+	s.rollbacks = rollback.New(rollback.Options{Store: s.store, State: s.state, Registry: providers, Heal: parts.Actions,
+		Pins: parts.Pins, Capturer: parts.Capturer, Logger: s.log, Verify: s.verifyRollback})
 	return reconcile.New(reconcile.Options{
 		Heal: healOpts,
 		OnPass: func(res store.ReconciliationResult) {
@@ -95,7 +101,32 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
+		// Known-good snapshots, after each verified pass.
+		Snapshots: parts.Recorder,
 	})
+}
+
+// verifyRollback runs the verification pass of a rollback. On a replica
+// that does not own the stack it asks the owner for one instead (the
+// rollback then reads the status the owner's passes leave).
+func (s *Server) verifyRollback(ctx context.Context, clientID, stackID string) error {
+	_, _, err := s.loop.Reconcile(ctx, reconcile.Key(clientID, stackID), reconcile.TriggerManual)
+	if errors.Is(err, reconcile.ErrNotOwner) {
+		s.loop.Trigger(clientID, stackID, reconcile.TriggerManual)
+		return nil
+	}
+	return err
+}
+
+// resumeRollbacks runs to their end the rollbacks a stop left running.
+func (s *Server) resumeRollbacks(ctx context.Context) {
+	n, err := s.rollbacks.Resume(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("resume rollbacks", "error", err)
+	}
+	if n > 0 {
+		s.log.Info("resumed rollbacks", "count", n)
+	}
 }
 
 // newHTTP is the HTTP server of the API, the webhook receivers, /metrics
@@ -107,6 +138,7 @@ func (s *Server) newHTTP(providers *provider.Registry, auditKey ed25519.PublicKe
 		Store:      s.store,
 		State:      s.state,
 		Reconciler: s.loop,
+		Rollbacks:  s.rollbacks,
 		Metrics:    promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}),
 		Gatherer:   s.reg, // the system dashboard's queue, lag and error figures
 		Ready:      s.watch.Ready,

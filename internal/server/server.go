@@ -27,6 +27,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/provider/catalog"
 	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/seal"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -59,9 +60,11 @@ type Server struct {
 	loop       *reconcile.Reconciler
 	promoter   *promote.Promoter
 	apps       *promote.Environments
-	watch      *reconcile.StoreWatch
-	http       *http.Server
-	cluster    sync.WaitGroup // the membership's goroutines and those it starts
+	// rollbacks rolls stacks back across providers (parts.go).
+	rollbacks *rollback.Service
+	watch     *reconcile.StoreWatch
+	http      *http.Server
+	cluster   sync.WaitGroup // the membership's goroutines and those it starts
 
 	// stops undoes what has started, last first: at Shutdown, or when a
 	// step of New or Start fails.
@@ -214,6 +217,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	bg.Go(func() { s.watch.Run(bgCtx) })
 	// Promotions a stopped process left are resumed (or rolled back).
 	bg.Go(func() { s.promoter.RunLoop(bgCtx, time.Minute); s.promoter.Wait() })
+	bg.Go(func() { s.resumeRollbacks(bgCtx) }) // parts.go
 	if s.signer != nil {
 		bg.Go(func() { s.signHeads(bgCtx) }) // audit.go
 	}

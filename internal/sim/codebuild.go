@@ -7,12 +7,15 @@ package sim
 // application/x-amz-json-1.1, signed with SigV4 (service codebuild); the
 // Build shape (id "project:uuid", arn, buildNumber, startTime/endTime as
 // epoch seconds, currentPhase, buildStatus, buildComplete, phases);
-// BatchGetBuilds' {"builds","buildsNotFound"}; errors as HTTP 400
+// BatchGetBuilds' {"builds","buildsNotFound"}; StartBuild's optional
+// sourceVersion (a commit of the project's source; without it the head),
+// answered as the Build's sourceVersion and resolvedSourceVersion; errors as HTTP 400
 // {"__type":"InvalidInputException","message"} with x-amzn-RequestId.
 // Signatures are checked here independently of internal/build, after
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html.
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,7 +56,10 @@ type CodeBuildOptions struct {
 // CodeBuildBuild is a build the fake ran.
 type CodeBuildBuild struct {
 	ID, Project, Status string
-	Started             time.Time
+	// SourceVersion is what StartBuild asked for (empty: the head);
+	// Resolved the commit the build ran.
+	SourceVersion, Resolved string
+	Started                 time.Time
 }
 
 // CodeBuild is a fake AWS CodeBuild endpoint.
@@ -68,13 +74,16 @@ type CodeBuild struct {
 	order   []string
 	tokens  map[string]string // idempotency token -> build id
 	numbers map[string]int
+	head    string // the commit a build without sourceVersion runs
 }
 
 type cbBuild struct {
 	id, project string
-	number      int
-	started     time.Time
-	outcome     string
+	// source is the requested sourceVersion, resolved the commit run.
+	source, resolved string
+	number           int
+	started          time.Time
+	outcome          string
 }
 
 // NewCodeBuild starts a fake CodeBuild.
@@ -85,7 +94,7 @@ func NewCodeBuild(opts CodeBuildOptions) (*CodeBuild, error) {
 	if opts.AccessKeyID == "" {
 		opts.AccessKeyID, opts.SecretAccessKey = DefaultCodeBuildAccessKey, DefaultCodeBuildSecretKey
 	}
-	c := &CodeBuild{APIFaults: newAPIFaults(), opts: opts, outcome: "SUCCEEDED",
+	c := &CodeBuild{APIFaults: newAPIFaults(), opts: opts, outcome: "SUCCEEDED", head: "0000000000000000000000000000000000000001",
 		builds: map[string]*cbBuild{}, tokens: map[string]string{}, numbers: map[string]int{}}
 	srv, err := startAPIServer(opts.Addr, http.HandlerFunc(c.handle), opts.Logger)
 	if err != nil {
@@ -112,6 +121,14 @@ func (c *CodeBuild) SetOutcome(status string) {
 	c.outcome = status
 }
 
+// SetSourceHead sets the commit a build that names no sourceVersion runs
+// (a push to the project's branch).
+func (c *CodeBuild) SetSourceHead(commit string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.head = commit
+}
+
 // Builds lists the builds started, oldest first.
 func (c *CodeBuild) Builds() []CodeBuildBuild {
 	c.mu.Lock()
@@ -119,7 +136,8 @@ func (c *CodeBuild) Builds() []CodeBuildBuild {
 	out := make([]CodeBuildBuild, 0, len(c.order))
 	for _, id := range c.order {
 		b := c.builds[id]
-		out = append(out, CodeBuildBuild{ID: b.id, Project: b.project, Status: b.outcome, Started: b.started})
+		out = append(out, CodeBuildBuild{ID: b.id, Project: b.project, Status: b.outcome, Started: b.started,
+			SourceVersion: b.source, Resolved: b.resolved})
 	}
 	return out
 }
@@ -248,6 +266,7 @@ func (c *CodeBuild) startBuild(w http.ResponseWriter, body []byte) {
 	var in struct {
 		ProjectName      string `json:"projectName"`
 		IdempotencyToken string `json:"idempotencyToken"`
+		SourceVersion    string `json:"sourceVersion"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		c.awsError(w, http.StatusBadRequest, "SerializationException", "body is not valid JSON")
@@ -267,7 +286,8 @@ func (c *CodeBuild) startBuild(w http.ResponseWriter, body []byte) {
 	if !again || in.IdempotencyToken == "" {
 		c.numbers[in.ProjectName]++
 		b := &cbBuild{id: in.ProjectName + ":" + uuid.NewString(), project: in.ProjectName,
-			number: c.numbers[in.ProjectName], started: time.Now(), outcome: c.outcome}
+			number: c.numbers[in.ProjectName], started: time.Now(), outcome: c.outcome,
+			source: in.SourceVersion, resolved: cmp.Or(in.SourceVersion, c.head)}
 		c.builds[b.id] = b
 		c.order = append(c.order, b.id)
 		id = b.id
@@ -308,8 +328,11 @@ func (c *CodeBuild) shapeLocked(b *cbBuild, complete bool) map[string]any {
 	out := map[string]any{
 		"id": b.id, "arn": fmt.Sprintf("arn:aws:codebuild:%s:123456789012:build/%s", c.opts.Region, b.id),
 		"buildNumber": b.number, "startTime": start, "projectName": b.project, "initiator": "blackwell",
-		"timeoutInMinutes": 60, "queuedTimeoutInMinutes": 480,
+		"resolvedSourceVersion": b.resolved, "timeoutInMinutes": 60, "queuedTimeoutInMinutes": 480,
 		"logs": map[string]any{"groupName": "/aws/codebuild/" + b.project, "streamName": strings.TrimPrefix(b.id, b.project+":")},
+	}
+	if b.source != "" {
+		out["sourceVersion"] = b.source
 	}
 	phase := func(typ, status string) map[string]any {
 		p := map[string]any{"phaseType": typ, "phaseStatus": status, "startTime": start}

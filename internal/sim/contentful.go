@@ -93,13 +93,16 @@ type Contentful struct {
 	srv  *apiServer
 	hc   *http.Client
 
-	mu        sync.Mutex
-	revoked   bool
-	secret    string
-	hooks     map[string]*ContentfulWebhook
-	second    int64 // the current one-second window, Unix seconds
-	inSecond  int
-	requestNo int
+	mu      sync.Mutex
+	revoked bool
+	secret  string
+	hooks   map[string]*ContentfulWebhook
+	// environments and aliases: contentful_aliases.go.
+	environments map[string]bool
+	aliases      map[string]*ContentfulAlias
+	second       int64 // the current one-second window, Unix seconds
+	inSecond     int
+	requestNo    int
 }
 
 // NewContentful starts a fake Contentful space.
@@ -121,6 +124,9 @@ func NewContentful(opts ContentfulOptions) (*Contentful, error) {
 	mux.HandleFunc("GET /spaces/{space}/webhook_definitions/{id}", c.get)
 	mux.HandleFunc("PUT /spaces/{space}/webhook_definitions/{id}", c.put)
 	mux.HandleFunc("DELETE /spaces/{space}/webhook_definitions/{id}", c.delete)
+	mux.HandleFunc("GET /spaces/{space}/environment_aliases", c.listAliases)
+	mux.HandleFunc("GET /spaces/{space}/environment_aliases/{alias}", c.getAlias)
+	mux.HandleFunc("PUT /spaces/{space}/environment_aliases/{alias}", c.putAlias)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorAnswer(w, http.StatusNotFound, "NotFound", "The resource could not be found.", nil)
 	})

@@ -433,8 +433,12 @@ type RollbackRequest struct {
 	By string
 	// Hold, when positive, pins the stack at the restored desired state for
 	// this long (at most MaxHold): a config applied meanwhile (at start, on
-	// SIGHUP, through the API) does not overwrite it.
+	// SIGHUP, through the API) does not overwrite it. A stack whose policy
+	// says rollback.forbid_hold refuses it (ErrInvalid, nothing changed).
 	Hold time.Duration
+	// Snapshot names the known-good snapshot restored with the version
+	// (recorded in the hold).
+	Snapshot string
 }
 
 // Rollback makes a stored version the desired state again. The rollback is
@@ -465,6 +469,9 @@ func (s *Service) Rollback(ctx context.Context, req RollbackRequest) (store.Appl
 	if err != nil {
 		return store.ApplyResult{}, err
 	}
+	if req.Hold > 0 && pol.Rollback.ForbidHold {
+		return store.ApplyResult{}, fmt.Errorf("%w: the policy of %s/%s forbids pinning it (rollback.forbid_hold): roll back without --hold", ErrInvalid, clientID, stackID)
+	}
 	st := config.Stack{
 		APIVersion: config.APIVersion, Kind: config.KindStack,
 		Metadata: config.StackMeta{ClientID: clientID, StackID: stackID, Environment: cur.Environment},
@@ -476,7 +483,7 @@ func (s *Service) Rollback(ctx context.Context, req RollbackRequest) (store.Appl
 	}
 	now := s.now()
 	if req.Hold > 0 {
-		in.Hold = &store.Hold{Restored: version, Until: now.Add(req.Hold), By: req.By, At: now}
+		in.Hold = &store.Hold{Restored: version, Snapshot: req.Snapshot, Until: now.Add(req.Hold), By: req.By, At: now}
 	}
 	res, err := s.store.ApplyDesired(ctx, []store.DesiredInput{in})
 	if err != nil {
@@ -487,6 +494,9 @@ func (s *Service) Rollback(ctx context.Context, req RollbackRequest) (store.Appl
 			ErrPinned, clientID, stackID, h.Version, h.Until.UTC().Format(time.RFC3339), clientID, stackID)
 	}
 	change := map[string]any{"from_version": cur.StateVersion, "to_version": res[0].Version, "restored": version, "desired_hash": res[0].Hash}
+	if req.Snapshot != "" {
+		change["snapshot"] = req.Snapshot
+	}
 	if in.Hold != nil {
 		change["hold_until"] = store.Truncate(in.Hold.Until)
 	}

@@ -130,6 +130,12 @@ func CopyTables() []Table {
 		table("pipelines", "client_id, app", `client_id text, app text, document text, updated_at time`),
 		table("promotions", "id", `id text, client_id text, app text, to_stack text, status text,
 			unfinished bool, created_at time, revision int, document text`),
+		// Known-good snapshots and rollback records.
+		table("snapshots", "id", `id text, client_id text, stack_id text, state_version text,
+			desired_hash text, components text, reconciliation_id text, taken_at time, confirmed_at time`),
+		table("rollbacks", "id", `id text, client_id text, stack_id text, snapshot_id text,
+			restored_version text, new_version text, hold text, triggered_by text, status text,
+			steps text, error text, started_at time, updated_at time`),
 		table("subscriber_cursors", "name", `name text, seq int, updated_at time`),
 		table("subscriber_states", "subscriber, key", `subscriber text, key text, doc text, updated_at time`),
 		table("outbox", "seq", `seq int, id text, subscriber text, channel text, payload text, created_at time`),

@@ -87,7 +87,11 @@ type Hold struct {
 	// Version is the state version pinned (the rollback's new version).
 	Version string `json:"version"`
 	// Restored is the version whose document the rollback restored.
-	Restored string    `json:"restored"`
+	Restored string `json:"restored"`
+	// Snapshot is the known-good snapshot the rollback restored, when it
+	// restored one: while the hold lasts, a heal that would rebuild the
+	// site makes that snapshot's deployment live again instead.
+	Snapshot string    `json:"snapshot,omitempty"`
 	Until    time.Time `json:"until"`
 	By       string    `json:"by"`
 	At       time.Time `json:"at"`
@@ -488,6 +492,7 @@ type Store interface {
 	ForecastStore  // forecasts of drift (forecast.go)
 	StreamStore    // the stream log of the live event stream (stream.go)
 	PromotionStore // pipelines and promotions of applications (promotion.go)
+	SnapshotStore  // known-good snapshots and rollback records (snapshot.go)
 
 	ComplianceStore // the organisation's policy and the compliance timeline (compliance.go)
 

@@ -223,7 +223,7 @@ func groupByAddress(hooks []restWebhook) []drift.Subscription {
 	for _, h := range hooks {
 		s := byAddr[h.Address]
 		if s == nil {
-			s = &drift.Subscription{Address: h.Address, Enabled: true}
+			s = &drift.Subscription{Address: h.Address, Enabled: true, APIVersion: h.APIVersion}
 			byAddr[h.Address] = s
 			addrs = append(addrs, h.Address)
 		}

@@ -157,7 +157,8 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 // audit entry in one transaction; an expired one is stored expired and
 // the call answers store.ErrExpired.
 func (s *Store) DecideApproval(ctx context.Context, d store.ApprovalDecision) (store.Approval, error) {
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		it, err := s.getApprovalItem(ctx, d.ID)
 		if err != nil {
 			return store.Approval{}, fmt.Errorf("decide approval %s: %w", d.ID, err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -58,7 +60,8 @@ func (s *Store) AppendAudit(ctx context.Context, entries []store.AuditEntry) err
 // appendAuditTx appends up to maxAuditAppend entries in one transaction,
 // chaining again when the head moved.
 func (s *Store) appendAuditTx(ctx context.Context, entries []store.AuditEntry) error {
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		var t txn
 		out, err := s.chainAudit(ctx, &t, entries)
 		if err != nil {
@@ -181,4 +184,23 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	}
 	page, next := store.NextPage(out, limit, store.AuditKey)
 	return page, next, nil
+}
+
+// headBackoff waits before attempt (from 1) of a write that lost a
+// conditional head (the audit chain's, the stream log's, a revision) to a
+// concurrent one: a jittered delay growing to 50 ms, so that writers
+// contending for one item spread out instead of retrying in step until
+// their retries run out. Attempt 0 does not wait; a cancelled ctx ends
+// the wait (the write then fails on ctx).
+func headBackoff(ctx context.Context, attempt int) {
+	if attempt == 0 {
+		return
+	}
+	ceiling := min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

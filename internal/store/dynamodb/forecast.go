@@ -73,7 +73,8 @@ func (s *Store) WriteForecasts(ctx context.Context, w store.ForecastWrite) ([]fo
 	if err := store.CheckForecastWrite(w); err != nil {
 		return nil, err
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		out, err := s.tryWriteForecasts(ctx, w)
 		if errors.Is(err, store.ErrConflict) {
 			continue

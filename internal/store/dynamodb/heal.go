@@ -261,7 +261,8 @@ func (s *Store) FinishHeal(ctx context.Context, p store.FinishHeal) (store.HealA
 	if err := store.CheckFinishHeal(p); err != nil {
 		return store.HealAttempt{}, err
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		item, old, err := s.getHeal(ctx, p.ID)
 		if err != nil {
 			return store.HealAttempt{}, fmt.Errorf("finish heal %s: %w", p.ID, err)

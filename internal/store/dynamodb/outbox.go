@@ -86,7 +86,8 @@ func (s *Store) CommitSubscriber(ctx context.Context, c store.SubscriberCommit) 
 	if err := store.CheckSubscriberCommit(c); err != nil {
 		return err
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		err := s.tryCommitSubscriber(ctx, c)
 		if !errors.Is(err, errHeadMoved) {
 			if err == nil && len(c.Stream) > 0 {

@@ -104,7 +104,8 @@ func (s *Store) CommitPass(ctx context.Context, p store.Pass) (store.StateRecord
 	if err := store.CheckAudit(p.Audit); err != nil {
 		return store.StateRecord{}, fmt.Errorf("commit pass %s: %w", key, err)
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		out, entries, err := s.tryCommitPass(ctx, p, r)
 		if errors.Is(err, errHeadMoved) {
 			continue

@@ -130,7 +130,8 @@ func (s *Store) SwapPayloads(ctx context.Context, table store.PayloadTable, swap
 			return 0, fmt.Errorf("swap %s payloads: %s: the new payload is not JSON", table, sw.Key)
 		}
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		var t txn
 		for _, sw := range swaps {
 			if err := s.swapOne(ctx, &t, table, sw); err != nil {

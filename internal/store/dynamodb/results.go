@@ -152,7 +152,8 @@ func (s *Store) DeleteReconciliations(ctx context.Context, q store.HistoryPrune,
 // AcknowledgeDrift marks an open drift of the client acknowledged, on
 // condition that it is as read.
 func (s *Store) AcknowledgeDrift(ctx context.Context, a store.Acknowledge) (drift.Drift, error) {
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		items, err := s.queryAll(ctx, &dynamodb.QueryInput{TableName: aws.String(s.table(tData)), ConsistentRead: aws.Bool(true),
 			KeyConditionExpression: aws.String("pk = :pk"), FilterExpression: aws.String("drift_id = :id AND #open = :t"),
 			ExpressionAttributeNames: map[string]string{"#open": "open"},

@@ -19,7 +19,8 @@ import (
 // head): a change in between makes it read again. A stack whose deletion
 // needs more than one transaction's 100 writes is refused whole.
 func (s *Store) DeleteStack(ctx context.Context, d store.StackDeletion) (store.StackDeleted, error) {
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		out, t, err := s.planDelete(ctx, d)
 		if err != nil {
 			return store.StackDeleted{}, fmt.Errorf("delete stack %s/%s: %w", d.ClientID, d.StackID, err)

@@ -72,7 +72,8 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 	if err := store.CheckStream(events); err != nil {
 		return err
 	}
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		var t txn
 		if err := s.chainStream(ctx, &t, events); err != nil {
 			return err

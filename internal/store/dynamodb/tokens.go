@@ -90,7 +90,8 @@ func (s *Store) CreateToken(ctx context.Context, tok store.Token, audit []store.
 // with audit chained after the head, reading the head again when it
 // moved.
 func (s *Store) withAudit(ctx context.Context, what string, audit []store.AuditEntry, build func(*txn) error, fixed int) error {
-	for range auditRetries {
+	for attempt := range auditRetries {
+		headBackoff(ctx, attempt)
 		var t txn
 		if err := build(&t); err != nil {
 			return err
