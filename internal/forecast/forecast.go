@@ -42,6 +42,15 @@ const (
 	IndicatorSunset      = "provider_sunset"
 	IndicatorRefusals    = "webhook_refusals"
 	IndicatorFlapping    = "flapping"
+	IndicatorLatency     = "probe_latency"
+	IndicatorErrorShare  = "probe_errors"
+	IndicatorDomain      = "domain_expiry"
+	IndicatorDNS         = "dns_change"
+	IndicatorToken       = "token_expiry"
+	IndicatorAuthShare   = "unauthorized_share"
+	IndicatorBuilds      = "failed_builds"
+	IndicatorBuildTime   = "build_duration"
+	IndicatorWaiting     = "content_waiting"
 )
 
 // Evidence is why a forecast was raised.
