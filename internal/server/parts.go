@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blackwellio/blackwell/internal/api"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/heal"
 	"github.com/blackwellio/blackwell/internal/ingest"
@@ -85,6 +86,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Forward:        s.forwarder.Forward,
 		// Forecasts of drift, after each pass (internal/forecast).
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Probes:  forecast.NewProbeHistory(24 * time.Hour),
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 	})
 }
