@@ -64,7 +64,11 @@ func (l line) reach(limit float64, now time.Time) (time.Time, bool) {
 // half the window, points after now (clocks that disagree) and values that
 // are not finite.
 func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line, error) {
-	var in []point
+	// One pass, no copy: x is hours since the window's start.
+	origin := now.Add(-window)
+	var sx, sy, sxx, sxy float64
+	var first, last time.Time
+	n := 0
 	for _, p := range pts {
 		if p.at.After(now.Add(time.Minute)) {
 			return line{}, fmt.Errorf("a sample at %s is after now %s (clocks disagree)", p.at.Format(time.RFC3339), now.Format(time.RFC3339))
@@ -72,32 +76,29 @@ func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line,
 		if math.IsNaN(p.v) || math.IsInf(p.v, 0) {
 			return line{}, fmt.Errorf("a sample at %s is not a number", p.at.Format(time.RFC3339))
 		}
-		if p.at.After(now.Add(-window)) {
-			in = append(in, p)
+		if !p.at.After(origin) {
+			continue
 		}
-	}
-	if len(in) < minPoints {
-		return line{}, fmt.Errorf("%d samples in the last %s, a trend needs %d", len(in), window, minPoints)
-	}
-	first, last := in[0].at, in[0].at
-	for _, p := range in {
+		if n == 0 {
+			first, last = p.at, p.at
+		}
 		first, last = minTime(first, p.at), maxTime(last, p.at)
+		x := p.at.Sub(origin).Hours()
+		sx, sy, sxx, sxy, n = sx+x, sy+p.v, sxx+x*x, sxy+x*p.v, n+1
+	}
+	if n < minPoints {
+		return line{}, fmt.Errorf("%d samples in the last %s, a trend needs %d", n, window, minPoints)
 	}
 	if last.Sub(first) < window/2 {
 		return line{}, fmt.Errorf("samples span %s, a trend needs %s", last.Sub(first).Round(time.Minute), window/2)
 	}
-	var sx, sy, sxx, sxy float64
-	for _, p := range in {
-		x := p.at.Sub(first).Hours()
-		sx, sy, sxx, sxy = sx+x, sy+p.v, sxx+x*x, sxy+x*p.v
-	}
-	n := float64(len(in))
-	den := n*sxx - sx*sx
+	fn := float64(n)
+	den := fn*sxx - sx*sx
 	slope := 0.0
 	if den > 0 {
-		slope = (n*sxy - sx*sy) / den
+		slope = (fn*sxy - sx*sy) / den
 	}
-	return line{slope: slope, origin: first, v0: (sy - slope*sx) / n, n: len(in)}, nil
+	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n}, nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -129,4 +129,7 @@ func TestProbeHistory(t *testing.T) {
 	got := h.Record("a", "b", now, obs(drift.StatusUnhealthy, 3*time.Second))
 	require.Equal(t, map[string][]forecast.ProbeSample{"api": {{At: now, Latency: 3 * time.Second, Failed: true}}}, got,
 		"older than an hour dropped, unknown not recorded, other stacks apart")
+	h.Forget("a", "b", "api")
+	require.Equal(t, map[string][]forecast.ProbeSample{"api": {{At: now.Add(time.Minute), Latency: time.Second}}},
+		h.Record("a", "b", now.Add(time.Minute), obs(drift.StatusHealthy, time.Second)), "forgotten after a drift resolved")
 }

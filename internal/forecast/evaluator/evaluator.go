@@ -123,6 +123,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		obs.Refusals = e.opts.Refusals.Streaks(p.ClientID)
 	}
 	if e.opts.Probes != nil {
+		for _, d := range p.Resolved {
+			if d.Code == drift.ResourceUnhealthy {
+				e.opts.Probes.Forget(p.ClientID, p.StackID, d.Component)
+			}
+		}
 		obs.Probes = e.opts.Probes.Record(p.ClientID, p.StackID, p.At, p.Observed.Resources)
 	}
 	flapOpen := slices.ContainsFunc(open, func(f forecast.Forecast) bool { return f.Evidence.Indicator == forecast.IndicatorFlapping })
