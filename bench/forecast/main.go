@@ -87,7 +87,7 @@ func grid() []forecast.Params {
 		}
 	}
 	for _, h := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour} {
-		for _, sh := range []float64{0.3, 0.5, 0.7} {
+		for _, sh := range []float64{0.1, 0.2, 0.35} {
 			trends = append(trends, pair{h, sh})
 		}
 	}

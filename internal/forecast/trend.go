@@ -172,7 +172,10 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
 		}
 		k := Key{drift.ResourceUnhealthy, name}
 		if obs, seen := o.Resources[name]; seen && obs.Status != drift.StatusHealthy && obs.Status != drift.StatusUnknown {
-			continue // unhealthy already: drift now, not a forecast
+			// Unhealthy this pass: drift now (or about to be confirmed),
+			// not a forecast; an open one is kept, not cleared by it.
+			r.unknown(k, "the resource is %s this pass", obs.Status)
+			continue
 		}
 		limit := time.Duration(res.MaxLatency)
 		if limit <= 0 {

@@ -67,7 +67,7 @@ func TestProbeTrends(t *testing.T) {
 		{name: "rising but past the horizon", samples: slower},
 		{name: "rising past the horizon, kept while open", samples: slower, open: true, indicator: forecast.IndicatorLatency},
 		{name: "error share rising", samples: failing, indicator: forecast.IndicatorErrorShare},
-		{name: "unhealthy already", samples: rising, status: drift.StatusUnhealthy},
+		{name: "unhealthy already", samples: rising, status: drift.StatusUnhealthy, unknown: "unhealthy this pass"},
 		{name: "a trend of three points", samples: rising[69:], unknown: "3 samples"},
 		{name: "many points over minutes", samples: probes(30, 10*time.Second, func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond }, never),
 			unknown: "a trend needs 3h0m0s"},
