@@ -3,9 +3,13 @@
 // many stacks over simulated weeks (certificates renewed on time, late or
 // never; pinned Shopify versions upgraded or left past their end of
 // support; CMS Sunset announcements migrated or not; receiver outages that
-// end quickly or outlast Shopify's retries; flapping resources; and drift
-// with no precursor at all: subscriptions deleted by hand, one-off
-// failures, deleted DNS records), replays every stack's scheduled passes
+// end quickly or outlast Shopify's retries; flapping resources; api
+// latency and errors rising over hours, or fading; domains renewed or
+// lapsed; DNS migrations that copy the record or not; CMS tokens rotated
+// or expired, refused answers spreading; broken and slowing builds and
+// lost deploy hooks; and drift with no precursor at all: subscriptions
+// deleted by hand, one-off failures, deleted DNS records, sudden api
+// failures, tokens revoked by hand), replays every stack's scheduled passes
 // through the same pure core as the reconcile hook (forecast.Indicate and
 // forecast.Track) with an injected clock, in shadow mode, and scores the
 // forecasts against the scripted onsets like a classifier.
@@ -13,7 +17,7 @@
 // The thresholds are tuned on the world of -seed-a and scored on the world
 // of -seed-b; a static baseline is scored beside them.
 //
-//	go run ./bench/forecast -stacks 200 -weeks 12
+//	go run ./bench/forecast -stacks 50 -weeks 8
 package main
 
 import (
