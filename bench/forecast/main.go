@@ -3,9 +3,13 @@
 // many stacks over simulated weeks (certificates renewed on time, late or
 // never; pinned Shopify versions upgraded or left past their end of
 // support; CMS Sunset announcements migrated or not; receiver outages that
-// end quickly or outlast Shopify's retries; flapping resources; and drift
-// with no precursor at all: subscriptions deleted by hand, one-off
-// failures, deleted DNS records), replays every stack's scheduled passes
+// end quickly or outlast Shopify's retries; flapping resources; api
+// latency and errors rising over hours, or fading; domains renewed or
+// lapsed; DNS migrations that copy the record or not; CMS tokens rotated
+// or expired, refused answers spreading; broken and slowing builds and
+// lost deploy hooks; and drift with no precursor at all: subscriptions
+// deleted by hand, one-off failures, deleted DNS records, sudden api
+// failures, tokens revoked by hand), replays every stack's scheduled passes
 // through the same pure core as the reconcile hook (forecast.Indicate and
 // forecast.Track) with an injected clock, in shadow mode, and scores the
 // forecasts against the scripted onsets like a classifier.
@@ -13,7 +17,7 @@
 // The thresholds are tuned on the world of -seed-a and scored on the world
 // of -seed-b; a static baseline is scored beside them.
 //
-//	go run ./bench/forecast -stacks 200 -weeks 12
+//	go run ./bench/forecast -stacks 50 -weeks 8
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,10 +47,11 @@ func main() {
 		heal     = flag.Duration("heal", 10*time.Minute, "the heal time: a forecast must arrive interval+heal before onset")
 		grace    = flag.Duration("grace", 24*time.Hour, "how long after its eta a forecast without onset stays undecided")
 		showGrid = flag.Bool("grid", false, "print every grid point's figures on the tuning world")
+		oldMix   = flag.Bool("old-mix", false, "generate only the families of the first version (certificates, versions, sunsets, outages, flapping, hand deletions, blips, DNS deletions)")
 	)
 	flag.Parse()
 	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
-	h := harness{opts: genOptions{stacks: *stacks, weeks: *weeks, start: start}, interval: *interval, minLead: *interval + *heal, grace: *grace, showGrid: *showGrid}
+	h := harness{opts: genOptions{stacks: *stacks, weeks: *weeks, start: start, more: !*oldMix}, interval: *interval, minLead: *interval + *heal, grace: *grace, showGrid: *showGrid}
 	began := time.Now()
 	if err := h.run(os.Stdout, *seedA, *seedB); err != nil {
 		fmt.Fprintln(os.Stderr, "forecast:", err)
@@ -63,45 +69,57 @@ type harness struct {
 }
 
 // grid is the thresholds tried on the tuning world, in lockstep: point i
-// takes each list's i-th value (its last when shorter). Each indicator
-// forecasts its own keys, so its figures at point i depend on its own
-// thresholds only.
+// takes each list's i-th value (its last when shorter). Each knob's
+// indicators forecast their own keys, so its figures at point i depend on
+// its own thresholds only.
 func grid() []forecast.Params {
 	cert := []int{3, 5, 7, 10, 14, 21}
 	api := []int{7, 14, 30, 60, 90}
 	sunset := []int{7, 14, 30, 60, 90}
 	refusalAge := []time.Duration{-1, 30 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour, 150 * time.Minute,
 		3 * time.Hour, 195 * time.Minute, 210 * time.Minute, 220 * time.Minute}
-	type flap struct {
-		returns int
-		window  time.Duration
+	dated := []int{1, 2, 3, 5, 7, 10, 14, 21, 30}
+	dnsWindow := []time.Duration{2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 48 * time.Hour, 72 * time.Hour}
+	type pair struct {
+		a time.Duration
+		b float64
 	}
-	var flaps []flap
+	var flaps, trends, contents []pair
 	for _, w := range []time.Duration{6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
-		for _, r := range []int{2, 3, 4, 5} {
-			flaps = append(flaps, flap{r, w})
+		for _, r := range []float64{2, 3, 4, 5} {
+			flaps = append(flaps, pair{w, r})
 		}
 	}
-	n := len(flaps)
-	at := func(xs []int, i int) int { return xs[min(i, len(xs)-1)] }
+	for _, h := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour} {
+		for _, sh := range []float64{0.1, 0.2, 0.35} {
+			trends = append(trends, pair{h, sh})
+		}
+	}
+	for _, st := range []time.Duration{2, 3, 4} {
+		for _, f := range []float64{4, 6, 9, 12} {
+			contents = append(contents, pair{st, f})
+		}
+	}
+	at := func(xs []int, i int) time.Duration { return time.Duration(xs[min(i, len(xs)-1)]) * day }
 	var out []forecast.Params
-	for i := range n {
+	for i := range len(flaps) {
 		out = append(out, forecast.Params{
-			CertificateHorizon: time.Duration(at(cert, i)) * day,
-			APIVersionHorizon:  time.Duration(at(api, i)) * day,
-			SunsetHorizon:      time.Duration(at(sunset, i)) * day,
-			RefusalStreak:      2,
-			RefusalAge:         refusalAge[min(i, len(refusalAge)-1)],
-			FlapReturns:        flaps[i].returns,
-			FlapWindow:         flaps[i].window,
+			CertificateHorizon: at(cert, i), APIVersionHorizon: at(api, i), SunsetHorizon: at(sunset, i),
+			RefusalStreak: 2, RefusalAge: refusalAge[min(i, len(refusalAge)-1)],
+			FlapReturns: int(flaps[i].b), FlapWindow: flaps[i].a,
+			TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: trends[i].a, ErrorShareLimit: trends[i].b,
+			DomainHorizon: at(dated, i), TokenHorizon: at(dated, i), DNSChangeWindow: dnsWindow[min(i, len(dnsWindow)-1)],
+			BuildFailStreak: int(contents[i].a), WaitFactor: contents[i].b,
 		})
 	}
 	return out
 }
 
 // baseline is a static rule per indicator: a certificate within 30 days of
-// notAfter, a version or sunset within 30 days, any refused delivery, any
-// drift that came back once in a day.
+// notAfter, a version, sunset, domain or token within 30 days, any refused
+// delivery, any drift that came back once in a day, any DNS change in a
+// week, a trend that reaches a 20 % share or the latency limit within a
+// day, any failed build or a wait longer than usual.
 var baseline = forecast.Params{
 	CertificateHorizon: 16 * day, // notAfter within 30 days: the probe's 14 plus 16
 	APIVersionHorizon:  30 * day,
@@ -110,19 +128,81 @@ var baseline = forecast.Params{
 	RefusalAge:         -1, // no bound
 	FlapReturns:        1,
 	FlapWindow:         24 * time.Hour,
+	TrendWindow:        6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 24 * time.Hour, ErrorShareLimit: 0.2,
+	DomainHorizon: 30 * day, TokenHorizon: 30 * day, DNSChangeWindow: 7 * day,
+	BuildFailStreak: 1, WaitFactor: 1,
 }
 
-// families an indicator aims at, in report order.
-var indicatorFamilies = []struct{ indicator, family string }{
-	{forecast.IndicatorCertificate, famCertificate},
-	{forecast.IndicatorAPIVersion, famAPIVersion},
-	{forecast.IndicatorSunset, famSunset},
-	{forecast.IndicatorRefusals, famOutage},
-	{forecast.IndicatorFlapping, famFlapping},
+// noPrecursor are the families of drift with no precursor at all.
+var noPrecursor = []string{famHandDeleted, famBlip, famDNS, famSudden, famRevoked}
+
+// oldFamilies and oldIndicators are those of the first version of the
+// harness (-old-mix generates only them).
+var (
+	oldFamilies   = []string{famCertificate, famAPIVersion, famSunset, famOutage, famFlapping, famHandDeleted, famBlip, famDNS}
+	oldIndicators = []string{forecast.IndicatorCertificate, forecast.IndicatorAPIVersion, forecast.IndicatorSunset,
+		forecast.IndicatorRefusals, forecast.IndicatorFlapping}
+)
+
+// knob is a group of thresholds tuned together, judged on the onsets of
+// its families and the forecasts of its indicators.
+type knob struct {
+	families, indicators []string
+	// set copies the knob's thresholds from src and describes them.
+	set func(dst *forecast.Params, src forecast.Params) string
 }
 
-func (h harness) familyFigures(s scored, fam string) figures {
-	return s.figuresOf(func(o onset) bool { return o.family == fam }, func(f raised) bool { return familyOf[f.indicator] == fam })
+var knobs = []knob{
+	{[]string{famCertificate}, []string{forecast.IndicatorCertificate}, func(d *forecast.Params, s forecast.Params) string {
+		d.CertificateHorizon = s.CertificateHorizon
+		return "certificate horizon " + days(s.CertificateHorizon)
+	}},
+	{[]string{famAPIVersion}, []string{forecast.IndicatorAPIVersion}, func(d *forecast.Params, s forecast.Params) string {
+		d.APIVersionHorizon = s.APIVersionHorizon
+		return "api version horizon " + days(s.APIVersionHorizon)
+	}},
+	{[]string{famSunset}, []string{forecast.IndicatorSunset}, func(d *forecast.Params, s forecast.Params) string {
+		d.SunsetHorizon = s.SunsetHorizon
+		return "sunset horizon " + days(s.SunsetHorizon)
+	}},
+	{[]string{famOutage}, []string{forecast.IndicatorRefusals}, func(d *forecast.Params, s forecast.Params) string {
+		d.RefusalStreak, d.RefusalAge = s.RefusalStreak, s.RefusalAge
+		return fmt.Sprintf("refusal streak %d over at least %s", s.RefusalStreak, s.RefusalAge)
+	}},
+	{[]string{famFlapping}, []string{forecast.IndicatorFlapping}, func(d *forecast.Params, s forecast.Params) string {
+		d.FlapReturns, d.FlapWindow = s.FlapReturns, s.FlapWindow
+		return fmt.Sprintf("flapping %d returns in %s", s.FlapReturns, s.FlapWindow)
+	}},
+	{[]string{famDegrade, famAuth}, []string{forecast.IndicatorLatency, forecast.IndicatorErrorShare, forecast.IndicatorAuthShare},
+		func(d *forecast.Params, s forecast.Params) string {
+			d.TrendWindow, d.TrendMinPoints, d.TrendHorizon, d.ErrorShareLimit = s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, s.ErrorShareLimit
+			return fmt.Sprintf("trends over %s (%d points) reaching their limit within %s, error share limit %.0f%%",
+				s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, 100*s.ErrorShareLimit)
+		}},
+	{[]string{famDomain}, []string{forecast.IndicatorDomain}, func(d *forecast.Params, s forecast.Params) string {
+		d.DomainHorizon = s.DomainHorizon
+		return "domain horizon " + days(s.DomainHorizon)
+	}},
+	{[]string{famDNSMove}, []string{forecast.IndicatorDNS}, func(d *forecast.Params, s forecast.Params) string {
+		d.DNSChangeWindow = s.DNSChangeWindow
+		return fmt.Sprintf("DNS change window %s", s.DNSChangeWindow)
+	}},
+	{[]string{famToken}, []string{forecast.IndicatorToken}, func(d *forecast.Params, s forecast.Params) string {
+		d.TokenHorizon = s.TokenHorizon
+		return "token horizon " + days(s.TokenHorizon)
+	}},
+	{[]string{famBroken, famSlow, famHookLost}, []string{forecast.IndicatorBuilds, forecast.IndicatorBuildTime, forecast.IndicatorWaiting},
+		func(d *forecast.Params, s forecast.Params) string {
+			d.BuildFailStreak, d.WaitFactor = s.BuildFailStreak, s.WaitFactor
+			return fmt.Sprintf("%d failed builds, or a wait over %.0fx the usual", s.BuildFailStreak, s.WaitFactor)
+		}},
+}
+
+// groupFigures are the figures of the onsets of families and the
+// forecasts of indicators.
+func groupFigures(s scored, families, indicators []string) figures {
+	return s.figuresOf(func(o onset) bool { return slices.Contains(families, o.family) },
+		func(f raised) bool { return slices.Contains(indicators, f.indicator) })
 }
 
 // replayAll replays w under each params, two at a time.
@@ -141,18 +221,20 @@ func (h harness) replayAll(w world, ps []forecast.Params) []scored {
 	return out
 }
 
-// tune picks, per indicator, the grid point of highest recall whose
-// precision is at least 0.8 on the tuning world (ties: higher precision);
-// when none reaches 0.8, the one of highest F1.
+// tune picks, per knob, the grid point of highest recall whose precision
+// is at least 0.8 on the tuning world (ties: higher precision); when none
+// reaches 0.8, the one of highest F1. A knob whose families have no onset
+// in the tuning world keeps DefaultParams.
 func (h harness) tune(out io.Writer, w world) forecast.Params {
 	ps := grid()
 	runs := h.replayAll(w, ps)
-	var tuned forecast.Params
+	tuned := forecast.DefaultParams
 	fmt.Fprintf(out, "Tuning on seed A: %d grid points.\n\n", len(ps))
-	for _, ind := range indicatorFamilies {
+	for _, k := range knobs {
 		best, bestOK, bestF1 := -1, false, -1.0
+		var bestFig figures
 		for i, s := range runs {
-			f := h.familyFigures(s, ind.family)
+			f := groupFigures(s, k.families, k.indicators)
 			p := f.Precision
 			if math.IsNaN(p) {
 				p = 0
@@ -162,39 +244,22 @@ func (h harness) tune(out io.Writer, w world) forecast.Params {
 			if p+f.Recall > 0 {
 				f1 = 2 * p * f.Recall / (p + f.Recall)
 			}
+			if h.showGrid {
+				fmt.Fprintf(out, "    %-30s point %2d: recall %s precision %s lead p10 %s\n", strings.Join(k.families, "+"), i, pct(f.Recall), pct(f.Precision), dur(f.LeadP10))
+			}
 			switch {
-			case best < 0,
-				ok && !bestOK,
-				ok && bestOK && (f.Recall > h.familyFigures(runs[best], ind.family).Recall ||
-					(f.Recall == h.familyFigures(runs[best], ind.family).Recall && p > h.familyFigures(runs[best], ind.family).Precision)),
+			case best < 0, ok && !bestOK,
+				ok && bestOK && (f.Recall > bestFig.Recall || (f.Recall == bestFig.Recall && p > bestFig.Precision)),
 				!ok && !bestOK && f1 > bestF1:
-				best, bestOK, bestF1 = i, ok, f1
+				best, bestOK, bestF1, bestFig = i, ok, f1, f
 			}
 		}
-		if h.showGrid {
-			for i, s := range runs {
-				g := h.familyFigures(s, ind.family)
-				fmt.Fprintf(out, "    %-20s point %2d: recall %s precision %s lead p10 %s\n", ind.indicator, i, pct(g.Recall), pct(g.Precision), dur(g.LeadP10))
-			}
+		if bestFig.Onsets == 0 {
+			fmt.Fprintf(out, "- %s: no onset on seed A, defaults kept\n", strings.Join(k.families, "+"))
+			continue
 		}
-		f := h.familyFigures(runs[best], ind.family)
-		p := ps[best]
-		var chosen string
-		switch ind.indicator {
-		case forecast.IndicatorCertificate:
-			tuned.CertificateHorizon, chosen = p.CertificateHorizon, "certificate horizon "+days(p.CertificateHorizon)
-		case forecast.IndicatorAPIVersion:
-			tuned.APIVersionHorizon, chosen = p.APIVersionHorizon, "api version horizon "+days(p.APIVersionHorizon)
-		case forecast.IndicatorSunset:
-			tuned.SunsetHorizon, chosen = p.SunsetHorizon, "sunset horizon "+days(p.SunsetHorizon)
-		case forecast.IndicatorRefusals:
-			tuned.RefusalStreak, tuned.RefusalAge = p.RefusalStreak, p.RefusalAge
-			chosen = fmt.Sprintf("refusal streak %d over at least %s", p.RefusalStreak, p.RefusalAge)
-		case forecast.IndicatorFlapping:
-			tuned.FlapReturns, tuned.FlapWindow = p.FlapReturns, p.FlapWindow
-			chosen = fmt.Sprintf("flapping %d returns in %s", p.FlapReturns, p.FlapWindow)
-		}
-		fmt.Fprintf(out, "- %s: %s (seed A: recall %s, precision %s)\n", ind.indicator, chosen, pct(f.Recall), pct(f.Precision))
+		chosen := k.set(&tuned, ps[best])
+		fmt.Fprintf(out, "- %s: %s (seed A: recall %s, precision %s)\n", strings.Join(k.families, "+"), chosen, pct(bestFig.Recall), pct(bestFig.Precision))
 	}
 	return tuned
 }
@@ -231,17 +296,26 @@ func (h harness) run(out io.Writer, seedA, seedB uint64) error {
 	for _, c := range cs {
 		row("code "+c, s.figuresOf(func(o onset) bool { return string(o.key.Code) == c }, func(f raised) bool { return string(f.key.Code) == c }))
 	}
-	for _, fam := range []string{famCertificate, famAPIVersion, famSunset, famOutage, famFlapping, famHandDeleted, famBlip, famDNS} {
-		row("scenario "+fam, h.familyFigures(s, fam))
+	for _, k := range knobs {
+		row("scenario "+strings.Join(k.families, ", "), groupFigures(s, k.families, k.indicators))
+	}
+	for _, fam := range noPrecursor {
+		row("scenario "+fam+" (no precursor)", groupFigures(s, []string{fam}, nil))
 	}
 	all := func(onset) bool { return true }
 	anyF := func(raised) bool { return true }
 	trendO := func(o onset) bool { return !datedFamily(o.family) }
 	trendF := func(f raised) bool { return f.class == forecast.ClassTrend }
+	oldO := func(o onset) bool { return slices.Contains(oldFamilies, o.family) }
+	oldF := func(f raised) bool { return slices.Contains(oldIndicators, f.indicator) }
 	row("**overall**", s.figuresOf(all, anyF))
 	row("**overall without dated**", s.figuresOf(trendO, trendF))
 	row("baseline overall", base.figuresOf(all, anyF))
 	row("baseline without dated", base.figuresOf(trendO, trendF))
+	if h.opts.more {
+		row("overall, the families before issue 17's second part only", s.figuresOf(oldO, oldF))
+		row("the same without dated", s.figuresOf(func(o onset) bool { return oldO(o) && trendO(o) }, func(f raised) bool { return oldF(f) && trendF(f) }))
+	}
 	fmt.Fprintf(out, "\nTuned: %+v\n", tuned)
 	return nil
 }

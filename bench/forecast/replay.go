@@ -44,6 +44,7 @@ func stackSpec(version string) config.StackSpec {
 		Resources: map[string]config.Resource{
 			"cert": {Probe: config.ProbeTLS, Address: "site.example:443", MinDaysValid: 14},
 			"home": {Probe: config.ProbeHTTP, URL: "https://site.example/"},
+			"api":  {Probe: config.ProbeHTTP, URL: "https://api.site.example/", MaxLatency: config.Duration(apiLimit)},
 		},
 	}
 }
@@ -62,7 +63,7 @@ func replay(w world, p forecast.Params, interval time.Duration) replayResult {
 		res.onsets = append(res.onsets, tl.onsets...)
 		sr := &stackReplay{si: si, tl: tl, window: window, res: &res,
 			specs: map[string]config.StackSpec{}, index: map[string]int{}, streaks: map[string]*forecast.RefusalStreak{},
-			home: drift.Drift{ID: "home", Code: drift.ResourceUnhealthy, Component: "home"}}
+			home: drift.Drift{ID: "home", Code: drift.ResourceUnhealthy, Component: "home"}, more: &moreState{}}
 		for t := w.start.Add(tl.phase); t.Before(w.end); t = t.Add(interval) {
 			res.passes++
 			sr.pass(t, p)
@@ -85,6 +86,7 @@ type stackReplay struct {
 	next    int
 	streaks map[string]*forecast.RefusalStreak
 	ai      int // next attempt
+	more    *moreState
 	// The "home" resource's drift, opened and resolved by passes.
 	homeOpen  bool
 	home      drift.Drift
@@ -99,6 +101,9 @@ func (sr *stackReplay) pass(t time.Time, p forecast.Params) {
 	obs := forecast.Observation{ClientID: "bench", StackID: fmt.Sprint(sr.si), Spec: sr.spec(t), Now: t,
 		Resources: map[string]drift.ResourceObservation{"cert": sr.cert(t)}}
 	sr.observeHome(t, &obs)
+	if sr.tl.content.publishes != nil {
+		sr.observeMore(t, &obs)
+	}
 	obs.Refusals = sr.refusals(t)
 	// The CMS's Sunset header.
 	if a := sr.tl.sunset; a != nil && !a.announced.After(t) && (a.migrated.IsZero() || t.Before(a.migrated)) {
@@ -190,6 +195,14 @@ func (sr *stackReplay) observeHome(t time.Time, obs *forecast.Observation) {
 func (sr *stackReplay) refusals(t time.Time) []forecast.RefusalStreak {
 	for ; sr.ai < len(sr.tl.attempts) && !sr.tl.attempts[sr.ai].at.After(t); sr.ai++ {
 		a := sr.tl.attempts[sr.ai]
+		if a.recreated {
+			// Shopify counts the new subscription's failures from zero
+			// (forecast.RefusalLog.Recreated).
+			if s := sr.streaks[a.topic]; s != nil && !s.Last.After(a.at) {
+				delete(sr.streaks, a.topic)
+			}
+			continue
+		}
 		if !a.refused {
 			delete(sr.streaks, a.topic)
 			continue

@@ -74,3 +74,60 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		require.NotEmpty(t, tl.apiVersions)
 	}
 }
+
+func TestContentOnsets(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
+	h := func(d time.Duration) time.Time { return start.Add(d) }
+	tl := timeline{content: contentTL{
+		publishes: []time.Time{h(time.Hour), h(90 * time.Minute), h(10 * time.Hour), h(20 * time.Hour)},
+		builds: []build{
+			{start: h(time.Hour), duration: 5 * time.Minute, ok: false},
+			{start: h(90 * time.Minute), duration: 5 * time.Minute, ok: false},
+			{start: h(4 * time.Hour), duration: 5 * time.Minute, ok: true},   // after the broken builds: 3 h late
+			{start: h(10 * time.Hour), duration: 5 * time.Minute, ok: true},  // on time
+			{start: h(21 * time.Hour), duration: 10 * time.Minute, ok: true}, // 1 h 10 m: on time
+		},
+		broken: []interval{{h(time.Hour), h(4 * time.Hour)}},
+	}}
+	tl.content.onsets(&tl, 0)
+	stale := forecast.Key{Code: drift.ContentStale, Component: "post"}
+	require.Equal(t, []onset{{0, stale, h(3 * time.Hour), famBroken}}, tl.onsets, "one onset for the wait, none for content published meanwhile")
+	require.Equal(t, []time.Time{h(4*time.Hour + 5*time.Minute), h(4*time.Hour + 5*time.Minute), h(10*time.Hour + 5*time.Minute),
+		h(21*time.Hour + 10*time.Minute)}, tl.content.deployed)
+}
+
+func TestSignalConfirmsOnTwoFailedPasses(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
+	eps := []episode{{from: start.Add(time.Hour), end: start.Add(2 * time.Hour), sudden: true, fix: 30 * time.Minute, family: famSudden}}
+	var s signal
+	var onsets []time.Time
+	resolved := 0
+	for t0 := start; t0.Before(start.Add(4 * time.Hour)); t0 = t0.Add(5 * time.Minute) {
+		_, fam, res := s.step(eps, t0, func(e *episode, level float64) bool { return e != nil && level > 0 })
+		if fam != "" {
+			require.Equal(t, famSudden, fam)
+			onsets = append(onsets, t0)
+		}
+		if res {
+			resolved++
+		}
+	}
+	require.Equal(t, []time.Time{start.Add(65 * time.Minute)}, onsets, "the second failed pass confirms it")
+	require.Equal(t, 1, resolved, "fixed after 30 minutes, and the episode is over")
+}
+
+func TestGenerateMoreIsDeterministicAndKeepsTheOldFamilies(t *testing.T) {
+	t.Parallel()
+	o := genOptions{stacks: 4, weeks: 3, start: time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)}
+	old := generate(3, o)
+	o.more = true
+	a, b := generate(3, o), generate(3, o)
+	require.Equal(t, a, b)
+	for i := range a.stacks {
+		require.NotEmpty(t, a.stacks[i].content.publishes)
+		require.Equal(t, old.stacks[i].certs, a.stacks[i].certs, "the families of the old mix are generated as before")
+		require.Equal(t, old.stacks[i].homeDown, a.stacks[i].homeDown)
+	}
+}

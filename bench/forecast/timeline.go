@@ -25,7 +25,9 @@ const (
 	famDNS         = "dns"          // a record deleted: no precursor
 )
 
-func datedFamily(f string) bool { return f == famCertificate || f == famAPIVersion || f == famSunset }
+func datedFamily(f string) bool {
+	return f == famCertificate || f == famAPIVersion || f == famSunset || f == famDomain || f == famToken
+}
 
 // onset is one real drift of the ground truth.
 type onset struct {
@@ -45,6 +47,9 @@ type attempt struct {
 	at      time.Time
 	topic   string
 	refused bool
+	// recreated marks not a delivery but Blackwell re-creating the
+	// subscription Shopify deleted.
+	recreated bool
 }
 
 // down is a time the http resource "home" fails; flap marks those of a
@@ -74,6 +79,14 @@ type timeline struct {
 	onsets       []onset
 	flapEpisodes int
 	outages      int
+
+	seed         uint64 // of what passes sample at random (probes, answers)
+	apiEpisodes  []episode
+	authEpisodes []episode
+	domains      []expiring // the domain's registrations
+	tokens       []expiring // the cms token, when it expires
+	dnsMoves     []dnsMove
+	content      contentTL
 }
 
 type pinned struct {
@@ -96,6 +109,9 @@ type genOptions struct {
 	stacks int
 	weeks  int
 	start  time.Time
+	// more adds the families of the probe, registry, DNS, credential and
+	// build indicators (false: the mix before them).
+	more bool
 }
 
 // retrySchedule is when Shopify retries a failed delivery, after the
@@ -124,6 +140,11 @@ func generate(seed uint64, o genOptions) world {
 		genSunset(r, &tl, i, w.start, w.end)
 		genDeliveries(r, &tl, i, w.start, w.end)
 		genHome(r, &tl, i, w.start, w.end)
+		if o.more {
+			// A stream of its own: the families above stay those of the
+			// mix before these were added.
+			genMore(rand.New(rand.NewPCG(seed^0x5bd1e995, uint64(i))), &tl, i, w.start, w.end)
+		}
 		slices.SortFunc(tl.onsets, func(a, b onset) int { return a.at.Compare(b.at) })
 		w.stacks = append(w.stacks, tl)
 	}
@@ -258,10 +279,10 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 				continue // no subscription: nothing is delivered
 			}
 			if !refused(t) {
-				tl.attempts = append(tl.attempts, attempt{t, tp.topic, false})
+				tl.attempts = append(tl.attempts, attempt{at: t, topic: tp.topic})
 				continue
 			}
-			tl.attempts = append(tl.attempts, attempt{t, tp.topic, true})
+			tl.attempts = append(tl.attempts, attempt{at: t, topic: tp.topic, refused: true})
 			gaveUp := true
 			for _, d := range retrySchedule {
 				rt := t.Add(d)
@@ -272,7 +293,7 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 					break
 				}
 				ok := !refused(rt)
-				tl.attempts = append(tl.attempts, attempt{rt, tp.topic, !ok})
+				tl.attempts = append(tl.attempts, attempt{at: rt, topic: tp.topic, refused: !ok})
 				if ok {
 					gaveUp = false
 					break
@@ -282,6 +303,7 @@ func genDeliveries(r *rand.Rand, tl *timeline, stack int, start, end time.Time) 
 				at := t.Add(retrySchedule[len(retrySchedule)-1])
 				tl.onsets = append(tl.onsets, onset{stack, forecast.Key{Code: drift.WebhookBroken, Component: tp.integration}, at, famOutage})
 				delAt, recreated = at, at.Add(time.Hour)
+				tl.attempts = append(tl.attempts, attempt{at: recreated, topic: tp.topic, recreated: true})
 			}
 		}
 	}

@@ -1,8 +1,13 @@
 // Package forecast holds predictive drift: a Forecast says that drift of a
 // taxonomy code on a component is expected by a time, from a leading
-// indicator Blackwell already sees (a certificate's notAfter, a pinned API
-// version's end of support, a provider's Deprecation or Sunset header, a
-// streak of refused webhook deliveries, a drift that keeps reopening).
+// indicator Blackwell already sees or can cheaply read (a certificate's
+// notAfter, a pinned API version's end of support, a provider's
+// Deprecation or Sunset header, a streak of refused webhook deliveries, a
+// drift that keeps reopening, probe latency or errors trending toward
+// their limit over hours, a domain's RDAP expiration, a DNS delegation or
+// CNAME that moved to an authority without the record, a token about to
+// expire or a rising share of refused answers, failed or slowing builds
+// and content waiting longer than usual for a deploy).
 //
 // The indicators are pure functions of an observation and a time passed in;
 // Track merges what they found into a stack's open forecasts with
@@ -42,6 +47,15 @@ const (
 	IndicatorSunset      = "provider_sunset"
 	IndicatorRefusals    = "webhook_refusals"
 	IndicatorFlapping    = "flapping"
+	IndicatorLatency     = "probe_latency"
+	IndicatorErrorShare  = "probe_errors"
+	IndicatorDomain      = "domain_expiry"
+	IndicatorDNS         = "dns_change"
+	IndicatorToken       = "token_expiry"
+	IndicatorAuthShare   = "unauthorized_share"
+	IndicatorBuilds      = "failed_builds"
+	IndicatorBuildTime   = "build_duration"
+	IndicatorWaiting     = "content_waiting"
 )
 
 // Evidence is why a forecast was raised.

@@ -61,6 +61,36 @@ type Params struct {
 	// (hysteresis).
 	FlapReturns int
 	FlapWindow  time.Duration
+	// TrendWindow, TrendMinPoints and TrendHorizon shape the trend
+	// indicators (probe latency and errors, the 401 share, build
+	// durations): a line is fitted to the samples of the last TrendWindow
+	// (hours, not minutes: short windows are the known source of noise of
+	// linear forecasts), only when there are at least TrendMinPoints of
+	// them spanning half the window, and a forecast is raised when the
+	// line reaches its limit within TrendHorizon. An open one is kept
+	// while the line reaches its limit within twice TrendHorizon
+	// (hysteresis).
+	TrendWindow    time.Duration
+	TrendMinPoints int
+	TrendHorizon   time.Duration
+	// ErrorShareLimit is the share of failed probes (and of 401 answers)
+	// at which the trend indicators expect confirmed drift.
+	ErrorShareLimit float64
+	// DomainHorizon: raise a domain forecast when the registration
+	// expires (RDAP) within this.
+	DomainHorizon time.Duration
+	// DNSChangeWindow: a changed DNS answer (name servers, CNAME target)
+	// whose new authority does not hold the record is a precursor for
+	// this long after the change.
+	DNSChangeWindow time.Duration
+	// TokenHorizon: raise a provider_unauthorized forecast when a token
+	// expires within this and no refresh succeeded since.
+	TokenHorizon time.Duration
+	// BuildFailStreak: raise content_stale on waiting content when at
+	// least this many builds in a row failed. WaitFactor: or when it has
+	// waited longer than WaitFactor times the usual wait for a deploy.
+	BuildFailStreak int
+	WaitFactor      float64
 }
 
 // DefaultParams are the thresholds used when Params leaves them zero;
@@ -71,9 +101,18 @@ var DefaultParams = Params{
 	APIVersionHorizon:  7 * 24 * time.Hour,
 	SunsetHorizon:      7 * 24 * time.Hour,
 	RefusalStreak:      2,
-	RefusalAge:         3 * time.Hour,
+	RefusalAge:         195 * time.Minute,
 	FlapReturns:        2,
 	FlapWindow:         24 * time.Hour,
+	TrendWindow:        6 * time.Hour,
+	TrendMinPoints:     12,
+	TrendHorizon:       time.Hour,
+	ErrorShareLimit:    0.2,
+	DomainHorizon:      24 * time.Hour,
+	DNSChangeWindow:    24 * time.Hour,
+	TokenHorizon:       24 * time.Hour,
+	BuildFailStreak:    4,
+	WaitFactor:         12,
 }
 
 // withDefaults fills the zero fields of p.
@@ -103,7 +142,38 @@ func (p Params) withDefaults() Params {
 	if p.FlapWindow <= 0 {
 		p.FlapWindow = d.FlapWindow
 	}
+	return p.trendDefaults()
+}
+
+// trendDefaults fills the zero fields of the indicators added with the
+// trends (kept apart to keep withDefaults short).
+func (p Params) trendDefaults() Params {
+	d := DefaultParams
+	p.TrendWindow = orDur(p.TrendWindow, d.TrendWindow)
+	p.TrendHorizon = orDur(p.TrendHorizon, d.TrendHorizon)
+	p.DomainHorizon = orDur(p.DomainHorizon, d.DomainHorizon)
+	p.DNSChangeWindow = orDur(p.DNSChangeWindow, d.DNSChangeWindow)
+	p.TokenHorizon = orDur(p.TokenHorizon, d.TokenHorizon)
+	if p.TrendMinPoints < minTrendPoints {
+		p.TrendMinPoints = max(d.TrendMinPoints, minTrendPoints)
+	}
+	if !(p.ErrorShareLimit > 0 && p.ErrorShareLimit <= 1) {
+		p.ErrorShareLimit = d.ErrorShareLimit
+	}
+	if p.BuildFailStreak <= 0 {
+		p.BuildFailStreak = d.BuildFailStreak
+	}
+	if !(p.WaitFactor >= 1) {
+		p.WaitFactor = d.WaitFactor
+	}
 	return p
+}
+
+func orDur(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // Notice is what a provider's answer said about its own future: the
@@ -206,6 +276,19 @@ type Observation struct {
 	// often each (by id) reopened within Params.FlapWindow before Now.
 	Drifts  []drift.Drift
 	Returns map[string]int
+	// Probes are each resource's recent probe samples, by name, oldest
+	// first (ProbeHistory keeps them from pass to pass).
+	Probes map[string][]ProbeSample
+	// DNS are each resource's recent DNS answers, by name, oldest first.
+	DNS map[string][]DNSAnswer
+	// Domains are the registrations (RDAP) of the resources' domains, by
+	// resource name.
+	Domains map[string]DomainReading
+	// Credentials are the providers' credentials, by role.
+	Credentials map[string]CredentialReading
+	// Content is the stack's waiting content and recent builds; nil when
+	// not read.
+	Content *ContentReading
 	// Now is the time of the observation.
 	Now time.Time
 }
@@ -248,6 +331,11 @@ func Indicate(o Observation, p Params, open func(Key) bool) Reading {
 	sunsets(&r, o, p)
 	refusals(&r, o, p)
 	flapping(&r, o, p, open)
+	probeTrends(&r, o, p, open)
+	domains(&r, o, p)
+	dnsChanges(&r, o, p)
+	credentials(&r, o, p, open)
+	content(&r, o, p, open)
 	slices.SortFunc(r.Forecasts, func(a, b Forecast) int { return strings.Compare(a.Key().String(), b.Key().String()) })
 	return r
 }

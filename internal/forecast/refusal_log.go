@@ -73,3 +73,18 @@ func (l *RefusalLog) Streaks(clientID string) []RefusalStreak {
 	})
 	return out
 }
+
+// Recreated notes that the subscription of provider, client and topic was
+// created again at at (Blackwell re-registered it after the provider
+// deleted it): its streak ends, since the provider counts the failed
+// deliveries of the new subscription from zero. Deliveries refused before
+// at belong to the deleted subscription; the next refusal starts a new
+// streak.
+func (l *RefusalLog) Recreated(provider, clientID, topic string, at time.Time) {
+	k := refusalKey{provider, clientID, clip(strings.TrimSpace(topic), 64)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.streaks[k]; s != nil && !s.Last.After(at) {
+		delete(l.streaks, k)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/api"
 	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/compliance/timeline"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
 	"github.com/blackwellio/blackwell/internal/ingest"
 	"github.com/blackwellio/blackwell/internal/probe"
@@ -98,6 +99,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Environment divergence of applications (internal/promote).
 		Environments: s.apps,
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Probes:  forecast.NewProbeHistory(24 * time.Hour),
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),

@@ -50,8 +50,11 @@ type Options struct {
 	Params forecast.Params
 	// Refusals, when set, feeds the webhook_broken indicator.
 	Refusals RefusalSource
-	Metrics  *Metrics
-	Logger   *slog.Logger
+	// Probes, when set, keeps each pass's probe samples and feeds the
+	// probe trend indicators.
+	Probes  *forecast.ProbeHistory
+	Metrics *Metrics
+	Logger  *slog.Logger
 	// Timeout bounds one evaluation's store calls (default 10s).
 	Timeout time.Duration
 	// NewID names raised forecasts (default "fc-" and a UUID).
@@ -115,6 +118,14 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	}
 	if e.opts.Refusals != nil {
 		obs.Refusals = e.opts.Refusals.Streaks(p.ClientID)
+	}
+	if e.opts.Probes != nil {
+		for _, d := range p.Resolved {
+			if d.Code == drift.ResourceUnhealthy {
+				e.opts.Probes.Forget(p.ClientID, p.StackID, d.Component)
+			}
+		}
+		obs.Probes = e.opts.Probes.Record(p.ClientID, p.StackID, p.At, p.Observed.Resources)
 	}
 	flapOpen := slices.ContainsFunc(open, func(f forecast.Forecast) bool { return f.Evidence.Indicator == forecast.IndicatorFlapping })
 	if len(p.Resolved) > 0 || flapOpen {

@@ -264,3 +264,48 @@ func TestEvaluatorAuditsAnEtaThatMoved(t *testing.T) {
 	require.NoError(t, json.Unmarshal(es[1].ChangesMade, &ch))
 	require.Equal(t, t0.Add(5*day), ch.ETA.UTC())
 }
+
+func TestEvaluatorProbeTrend(t *testing.T) {
+	t.Parallel()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ev := evaluator.New(evaluator.Options{Store: st, Metrics: evaluator.NewMetrics(prometheus.NewRegistry(), st),
+		Probes: forecast.NewProbeHistory(day),
+		Params: forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5}})
+	ctx := t.Context()
+	// As the reconciler does, each pass brings the stack's open forecasts.
+	evaluate := func(p reconcile.PassObservation) (forecast.Tracked, error) {
+		var err error
+		p.Forecasts, _, err = st.ListForecasts(ctx, store.ForecastQuery{ClientID: p.ClientID, StackID: p.StackID})
+		require.NoError(t, err)
+		return ev.Evaluate(ctx, p)
+	}
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	s := spec()
+	s.Resources = map[string]config.Resource{"api": {Probe: config.ProbeHTTP, URL: "https://api.example/", MaxLatency: config.Duration(2 * time.Second)}}
+	at := func(i int, status drift.ResourceStatus) reconcile.PassObservation {
+		// 0.5 s rising 0.2 s an hour: 2 s after 7.5 h.
+		lat := 500*time.Millisecond + time.Duration(float64(i)/12*0.2*float64(time.Second))
+		return reconcile.PassObservation{ClientID: "acme", StackID: "web", Trigger: "schedule", At: t0.Add(time.Duration(i) * 5 * time.Minute), Spec: s,
+			Observed: drift.Observed{Resources: map[string]drift.ResourceObservation{"api": {Status: status, Latency: lat}}}}
+	}
+	var raised []forecast.Forecast
+	for i := range 73 {
+		tr, err := evaluate(at(i, drift.StatusHealthy))
+		require.NoError(t, err)
+		raised = append(raised, tr.Raised...)
+	}
+	require.Len(t, raised, 1, "raised once from the passes' own probes")
+	require.Equal(t, forecast.IndicatorLatency, raised[0].Evidence.Indicator)
+	require.Equal(t, "api", raised[0].Component)
+
+	// The drift came and resolved: the samples before it are forgotten,
+	// so the trend is unknown and the forecast kept, not cleared.
+	p := at(80, drift.StatusHealthy)
+	p.Resolved = []drift.Drift{{Code: drift.ResourceUnhealthy, Component: "api"}}
+	tr, err := evaluate(p)
+	require.NoError(t, err)
+	require.Empty(t, tr.Cleared)
+	require.Len(t, tr.Kept, 1)
+}

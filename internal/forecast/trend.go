@@ -1,0 +1,232 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+)
+
+// minTrendPoints is the fewest samples a line is ever fitted to, whatever
+// Params say: a trend of three points is noise.
+const minTrendPoints = 6
+
+// DefaultProbeLimit is the latency a probe's trend is measured against
+// when the resource sets neither max_latency nor timeout (the probe's
+// default timeout).
+const DefaultProbeLimit = 10 * time.Second
+
+// ProbeSample is one probe of a resource: how long it took and whether it
+// failed.
+type ProbeSample struct {
+	At      time.Time     `json:"at"`
+	Latency time.Duration `json:"latency_ns"`
+	Failed  bool          `json:"failed"`
+}
+
+// point is a sample of a trend: a value at a time.
+type point struct {
+	at time.Time
+	v  float64
+}
+
+// line is a least-squares fit of points, v = at(t).
+type line struct {
+	slope  float64 // per hour
+	origin time.Time
+	v0     float64 // the value at origin
+	n      int
+}
+
+func (l line) at(t time.Time) float64 { return l.v0 + l.slope*t.Sub(l.origin).Hours() }
+
+// reach is when the line reaches limit, from now on: now when it is there
+// already, false when it never does (flat or going away).
+func (l line) reach(limit float64, now time.Time) (time.Time, bool) {
+	cur := l.at(now)
+	if cur >= limit {
+		return now, true
+	}
+	if !(l.slope > 0) {
+		return time.Time{}, false
+	}
+	hours := (limit - cur) / l.slope
+	if hours > 24*365 {
+		return time.Time{}, false
+	}
+	return now.Add(time.Duration(hours * float64(time.Hour))), true
+}
+
+// fit fits a line to the points of the last window before now. It refuses
+// (with the reason) fewer than minPoints points, points spanning less than
+// half the window, points after now (clocks that disagree) and values that
+// are not finite.
+func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line, error) {
+	// One pass, no copy: x is hours since the window's start.
+	origin := now.Add(-window)
+	var sx, sy, sxx, sxy float64
+	var first, last time.Time
+	n := 0
+	for _, p := range pts {
+		if p.at.After(now.Add(time.Minute)) {
+			return line{}, fmt.Errorf("a sample at %s is after now %s (clocks disagree)", p.at.Format(time.RFC3339), now.Format(time.RFC3339))
+		}
+		if math.IsNaN(p.v) || math.IsInf(p.v, 0) {
+			return line{}, fmt.Errorf("a sample at %s is not a number", p.at.Format(time.RFC3339))
+		}
+		if !p.at.After(origin) {
+			continue
+		}
+		if n == 0 {
+			first, last = p.at, p.at
+		}
+		first, last = minTime(first, p.at), maxTime(last, p.at)
+		x := p.at.Sub(origin).Hours()
+		sx, sy, sxx, sxy, n = sx+x, sy+p.v, sxx+x*x, sxy+x*p.v, n+1
+	}
+	if n < minPoints {
+		return line{}, fmt.Errorf("%d samples in the last %s, a trend needs %d", n, window, minPoints)
+	}
+	if last.Sub(first) < window/2 {
+		return line{}, fmt.Errorf("samples span %s, a trend needs %s", last.Sub(first).Round(time.Minute), window/2)
+	}
+	fn := float64(n)
+	den := fn*sxx - sx*sx
+	slope := 0.0
+	if den > 0 {
+		slope = (fn*sxy - sx*sy) / den
+	}
+	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// trendCall is one trend indicator's question: does the line of pts reach
+// limit soon enough to forecast?
+type trendCall struct {
+	key       Key
+	indicator string
+	pts       []point
+	limit     float64
+	// what names the measured value in the evidence; unit formats one.
+	what string
+	unit func(float64) string
+}
+
+// judge fits c's line and appends its forecast when the limit is reached
+// within the horizon (twice it for an open forecast: hysteresis). A line
+// that cannot be fitted makes the key unknown with the reason.
+func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Key) bool) {
+	l, err := fit(c.pts, o.Now, p.TrendWindow, p.TrendMinPoints)
+	if err != nil {
+		r.unknown(c.key, "%s trend: %v", c.what, err)
+		return
+	}
+	eta, ok := l.reach(c.limit, o.Now)
+	horizon := p.TrendHorizon
+	if open(c.key) {
+		horizon *= 2
+	}
+	if !ok || eta.Sub(o.Now) > horizon || !(l.slope > 0) {
+		return
+	}
+	if !eta.After(o.Now) && !open(c.key) {
+		return // at its limit already: drift now (or in a pass), not a forecast
+	}
+	left := eta.Sub(o.Now)
+	// Steadier rises (more points) and closer limits are likelier.
+	conf := 0.5 + 0.3*clamp01(1-left.Hours()/horizon.Hours()) + 0.15*clamp01(float64(l.n)/float64(4*p.TrendMinPoints))
+	cur := l.at(o.Now)
+	r.Forecasts = append(r.Forecasts, o.forecast(c.key.Code, c.key.Component, eta, conf, ClassTrend, Evidence{
+		Indicator: c.indicator,
+		Detail: fmt.Sprintf("%s is %s and rising %s an hour over the last %s; it reaches %s by %s",
+			c.what, c.unit(cur), c.unit(l.slope), p.TrendWindow, c.unit(c.limit), eta.Format(time.RFC3339)),
+		Values: map[string]any{"value": cur, "slope_per_hour": l.slope, "limit": c.limit, "samples": l.n,
+			"window_seconds": p.TrendWindow.Seconds()},
+	}))
+}
+
+// probeTrends: a resource whose probe latency trends toward its limit
+// (max_latency, else the probe timeout), or whose share of failed probes
+// trends toward ErrorShareLimit, will be confirmed unhealthy.
+func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
+	for _, name := range sortedKeys(o.Spec.Resources) {
+		res := o.Spec.Resources[name]
+		samples, ok := o.Probes[name]
+		if !ok || res.Probe == config.ProbeTLS {
+			continue // the certificate indicator reads tls resources
+		}
+		k := Key{drift.ResourceUnhealthy, name}
+		if obs, seen := o.Resources[name]; seen && obs.Status != drift.StatusHealthy && obs.Status != drift.StatusUnknown {
+			// Unhealthy this pass: drift now (or about to be confirmed),
+			// not a forecast; an open one is kept, not cleared by it.
+			r.unknown(k, "the resource is %s this pass", obs.Status)
+			continue
+		}
+		limit := time.Duration(res.MaxLatency)
+		if limit <= 0 {
+			limit = time.Duration(res.Timeout)
+		}
+		if limit <= 0 {
+			limit = DefaultProbeLimit
+		}
+		lat, fails := make([]point, 0, len(samples)), make([]point, 0, len(samples))
+		for _, s := range samples {
+			fails = append(fails, point{s.At, b2f(s.Failed)})
+			if !s.Failed {
+				lat = append(lat, point{s.At, s.Latency.Seconds()})
+			}
+		}
+		secs := func(v float64) string { return fmt.Sprintf("%.2fs", v) }
+		either(r, k,
+			trendCall{k, IndicatorLatency, lat, limit.Seconds(), "probe latency", secs},
+			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, "the share of failed probes", share},
+			o, p, open)
+	}
+}
+
+// either judges a, then b when a forecast nothing, and adds the first
+// forecast to r. The key is unknown only when neither trend could be read
+// (one unreadable trend does not hide the other, nor keep a forecast the
+// other no longer supports).
+func either(r *Reading, k Key, a, b trendCall, o Observation, p Params, open func(Key) bool) {
+	var ra, rb Reading
+	a.judge(&ra, o, p, open)
+	if len(ra.Forecasts) > 0 {
+		r.Forecasts = append(r.Forecasts, ra.Forecasts[0])
+		return
+	}
+	b.judge(&rb, o, p, open)
+	if len(rb.Forecasts) > 0 {
+		r.Forecasts = append(r.Forecasts, rb.Forecasts[0])
+		return
+	}
+	whyA, unA := ra.Unknown[k]
+	whyB, unB := rb.Unknown[k]
+	if unA && unB {
+		r.unknown(k, "%s; %s", whyA, whyB)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func share(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }

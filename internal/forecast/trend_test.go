@@ -1,0 +1,135 @@
+package forecast_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
+)
+
+// trendParams: a 6 h window, 12 points, a 2 h horizon, a 50 % share.
+var trendParams = forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5}
+
+// apiStack declares an http resource "api" whose answers may take 2 s.
+func apiStack() config.StackSpec {
+	return config.StackSpec{Resources: map[string]config.Resource{
+		"api": {Probe: config.ProbeHTTP, URL: "https://api.example/", MaxLatency: config.Duration(2 * time.Second)},
+	}}
+}
+
+// probes are n samples every step up to now, latency lat(i) and failed
+// when fail(i).
+func probes(n int, step time.Duration, lat func(i int) time.Duration, fail func(i int) bool) []forecast.ProbeSample {
+	out := make([]forecast.ProbeSample, n)
+	for i := range n {
+		out[i] = forecast.ProbeSample{At: now.Add(-time.Duration(n-1-i) * step), Latency: lat(i), Failed: fail != nil && fail(i)}
+	}
+	return out
+}
+
+func never(int) bool { return false }
+
+func TestProbeTrends(t *testing.T) {
+	t.Parallel()
+	api := forecast.Key{Code: drift.ResourceUnhealthy, Component: "api"}
+	// Latency rising from 0.5 s by 0.2 s an hour over 6 h (5-minute passes)
+	// is 1.7 s now and reaches 2 s in 1.5 h.
+	rising := probes(72, 5*time.Minute, func(i int) time.Duration {
+		return 500*time.Millisecond + time.Duration(float64(i)*5/60*0.2*float64(time.Second))
+	}, never)
+	// Slower: 0.2 s an hour, 1.4 s now, reaches 2 s in 3 h (out of a 2 h
+	// horizon, inside twice it).
+	slower := probes(72, 5*time.Minute, func(i int) time.Duration {
+		return 1400*time.Millisecond + time.Duration(float64(i-71)*5/60*0.2*float64(time.Second))
+	}, never)
+	flat := probes(72, 5*time.Minute, func(int) time.Duration { return time.Second }, never)
+	// Failures from none to 45 % of the probes over 6 h (the share grows
+	// linearly), trending toward 50 %.
+	cum := func(i int) int { return int(0.45 * float64(i*i) / (2 * 72)) }
+	failing := probes(72, 5*time.Minute, func(int) time.Duration { return 300 * time.Millisecond }, func(i int) bool {
+		return cum(i+1) > cum(i)
+	})
+	future := append(append([]forecast.ProbeSample{}, rising...), forecast.ProbeSample{At: now.Add(time.Hour), Latency: time.Second})
+	for _, tc := range []struct {
+		name      string
+		samples   []forecast.ProbeSample
+		status    drift.ResourceStatus
+		open      bool
+		indicator string
+		unknown   string
+	}{
+		{name: "latency rising toward max_latency", samples: rising, indicator: forecast.IndicatorLatency},
+		{name: "flat latency", samples: flat},
+		{name: "rising but past the horizon", samples: slower},
+		{name: "rising past the horizon, kept while open", samples: slower, open: true, indicator: forecast.IndicatorLatency},
+		{name: "error share rising", samples: failing, indicator: forecast.IndicatorErrorShare},
+		{name: "unhealthy already", samples: rising, status: drift.StatusUnhealthy, unknown: "unhealthy this pass"},
+		{name: "a trend of three points", samples: rising[69:], unknown: "3 samples"},
+		{name: "many points over minutes", samples: probes(30, 10*time.Second, func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond }, never),
+			unknown: "a trend needs 3h0m0s"},
+		{name: "a sample after now", samples: future, unknown: "clocks disagree"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := tc.status
+			if st == "" {
+				st = drift.StatusHealthy
+			}
+			o := forecast.Observation{ClientID: "a", StackID: "b", Spec: apiStack(), Now: now,
+				Resources: map[string]drift.ResourceObservation{"api": {Status: st}},
+				Probes:    map[string][]forecast.ProbeSample{"api": tc.samples}}
+			r := forecast.Indicate(o, trendParams, func(k forecast.Key) bool { return tc.open && k == api })
+			if tc.indicator == "" {
+				require.Empty(t, r.Forecasts)
+			} else {
+				require.Len(t, r.Forecasts, 1)
+				f := r.Forecasts[0]
+				require.Equal(t, api, f.Key())
+				require.Equal(t, tc.indicator, f.Evidence.Indicator)
+				require.Equal(t, forecast.ClassTrend, f.Class)
+				require.True(t, f.ETA.After(now), "eta %s", f.ETA)
+				f.RaisedAt = now
+				require.NoError(t, forecast.Check(f))
+			}
+			if tc.unknown != "" {
+				require.Contains(t, r.Unknown[api], tc.unknown)
+			} else {
+				require.NotContains(t, r.Unknown, api)
+			}
+		})
+	}
+}
+
+func TestProbeTrendETA(t *testing.T) {
+	t.Parallel()
+	// Exactly linear: 0.5 s + 0.2 s/h over the 6 h up to now = 1.7 s;
+	// 2 s is 1.5 h away.
+	s := probes(73, 5*time.Minute, func(i int) time.Duration {
+		return 500*time.Millisecond + time.Duration(float64(i)/12*0.2*float64(time.Second))
+	}, never)
+	o := forecast.Observation{ClientID: "a", StackID: "b", Spec: apiStack(), Now: now, Probes: map[string][]forecast.ProbeSample{"api": s}}
+	r := forecast.Indicate(o, trendParams, nil)
+	require.Len(t, r.Forecasts, 1)
+	require.WithinDuration(t, now.Add(90*time.Minute), r.Forecasts[0].ETA, time.Minute)
+}
+
+func TestProbeHistory(t *testing.T) {
+	t.Parallel()
+	h := forecast.NewProbeHistory(time.Hour)
+	obs := func(st drift.ResourceStatus, lat time.Duration) map[string]drift.ResourceObservation {
+		return map[string]drift.ResourceObservation{"api": {Status: st, Latency: lat}}
+	}
+	h.Record("a", "b", now.Add(-2*time.Hour), obs(drift.StatusHealthy, time.Second))
+	h.Record("a", "b", now.Add(-30*time.Minute), obs(drift.StatusUnknown, 0))
+	h.Record("a", "c", now, obs(drift.StatusHealthy, time.Second))
+	got := h.Record("a", "b", now, obs(drift.StatusUnhealthy, 3*time.Second))
+	require.Equal(t, map[string][]forecast.ProbeSample{"api": {{At: now, Latency: 3 * time.Second, Failed: true}}}, got,
+		"older than an hour dropped, unknown not recorded, other stacks apart")
+	h.Forget("a", "b", "api")
+	require.Equal(t, map[string][]forecast.ProbeSample{"api": {{At: now.Add(time.Minute), Latency: time.Second}}},
+		h.Record("a", "b", now.Add(time.Minute), obs(drift.StatusHealthy, time.Second)), "forgotten after a drift resolved")
+}
