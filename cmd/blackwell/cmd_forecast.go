@@ -42,15 +42,7 @@ a streak of refused webhook deliveries, a drift that keeps reopening).
 {"items": [...], "next_cursor": ""} with every forecast.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, asJSON, c, err := ta.read(cmd, args, g)
 			if err != nil {
 				return err
 			}
