@@ -227,6 +227,9 @@ func (s *Server) triggerEvent(clientID, stackID string) {
 // gateway's cached bindings of the stack go, and a pass is asked for.
 func (s *Server) configChanged(clientID, stackID string) {
 	s.gateway.Invalidate(clientID, stackID)
+	if s.apps != nil {
+		s.apps.Invalidate(clientID)
+	}
 	s.loop.Trigger(clientID, stackID, reconcile.TriggerConfig)
 }
 
