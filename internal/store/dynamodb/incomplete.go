@@ -49,28 +49,3 @@ func (s *Store) GetPromotion(context.Context, string, string) (store.Promotion, 
 func (s *Store) ListPromotions(context.Context, store.PromotionQuery) ([]store.Promotion, store.Page, error) {
 	return nil, "", nil
 }
-
-// PutSnapshot is not implemented yet: ErrIncomplete (no known-good
-// snapshot is recorded on this driver; a rollback restores desired state
-// by version only).
-func (s *Store) PutSnapshot(context.Context, store.Snapshot) (store.Snapshot, error) {
-	return store.Snapshot{}, ErrIncomplete
-}
-
-// GetSnapshot answers ErrNotFound: no snapshot can be stored yet.
-func (s *Store) GetSnapshot(context.Context, string) (store.Snapshot, error) {
-	return store.Snapshot{}, store.ErrNotFound
-}
-
-// ListSnapshots answers none: no snapshot can be stored yet.
-func (s *Store) ListSnapshots(context.Context, string, string) ([]store.Snapshot, error) {
-	return nil, nil
-}
-
-// PutRollback is not implemented yet: ErrIncomplete.
-func (s *Store) PutRollback(context.Context, store.RollbackRecord) error { return ErrIncomplete }
-
-// ListRollbacks answers none: no rollback record can be stored yet.
-func (s *Store) ListRollbacks(context.Context, string, string, bool) ([]store.RollbackRecord, error) {
-	return nil, nil
-}

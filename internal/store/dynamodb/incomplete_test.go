@@ -8,7 +8,5 @@ var incompleteCases = []string{
 	"CopyRefusesNonEmpty",
 	"CopyRoundTrip",
 	"ImportRowsFailsWhole",
-	"Promotions",      // pipelines and promotions
-	"Snapshots",       // known-good snapshots
-	"RollbackRecords", // rollbacks across providers
+	"Promotions", // pipelines and promotions
 }
