@@ -8,5 +8,4 @@ var incompleteCases = []string{
 	"CopyRefusesNonEmpty",
 	"CopyRoundTrip",
 	"ImportRowsFailsWhole",
-	"Promotions", // pipelines and promotions
 }
