@@ -8,8 +8,4 @@ var incompleteCases = []string{
 	"CopyRefusesNonEmpty",
 	"CopyRoundTrip",
 	"ImportRowsFailsWhole",
-	"Compliance",      // the organisation policy and the compliance timeline
-	"Promotions",      // pipelines and promotions
-	"Snapshots",       // known-good snapshots
-	"RollbackRecords", // rollbacks across providers
 }
