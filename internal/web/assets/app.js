@@ -429,7 +429,7 @@
         }
       }
     }
-    main.replaceChildren(...content);
+    main.replaceChildren(...content.flat(Infinity).filter((x) => x !== null && x !== undefined && x !== false));
     document.title = title + " · Blackwell";
     if (refocus) {
       const again = main.querySelector(refocus);
