@@ -553,14 +553,6 @@
     const graph = buildGraph(desired, drifts);
     const cons = consistency(passes.items);
 
-    const healCell = (d) => {
-      if (awaiting.has(d.id)) return h("a", { href: "#/approvals" }, badge("awaiting approval", "pending"));
-      if (d.heal_status === "heal_exhausted") return badge("exhausted", "failed");
-      const a = lastHeal.get(d.id);
-      if (!a) return "—";
-      return [badge(a.status), " ", h("span", { class: "muted" }, "attempt " + a.attempt)];
-    };
-
     const driftRows = drifts.map((d) => h("tr", { "data-drift": d.id, "data-code": d.code, "data-component": d.component },
       h("td", {}, badge(d.severity)),
       h("td", { class: "mono" }, d.code),
@@ -568,7 +560,7 @@
       h("td", { class: "value" }, fmtValue(d.expected)),
       h("td", { class: "value" }, fmtValue(d.observed)),
       h("td", {}, d.cause || "—"),
-      h("td", {}, healCell(d)),
+      h("td", {}, healCell(d, awaiting, lastHeal)),
       h("td", {}, fmtTime(d.first_seen || d.detected_at)),
       h("td", { class: "evidence" }, evidenceCell(d)),
       h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") : ackControl(c, d))));
@@ -634,6 +626,16 @@
       h("h2", {}, "Heal attempts"),
       table("heals", "The newest heal attempts, newest first (a heal run ahead of a forecast is triggered by it).",
         ["Created", "Code", "Component", "Action", "#Attempt", "Status", "Detail"], healRows, "No heal attempt."));
+  }
+
+  // healCell is a drift's heal: awaiting approval, exhausted, or its
+  // newest attempt.
+  function healCell(d, awaiting, lastHeal) {
+    if (awaiting.has(d.id)) return h("a", { href: "#/approvals" }, badge("awaiting approval", "pending"));
+    if (d.heal_status === "heal_exhausted") return badge("exhausted", "failed");
+    const a = lastHeal.get(d.id);
+    if (!a) return "—";
+    return [badge(a.status), " ", h("span", { class: "muted" }, "attempt " + a.attempt)];
   }
 
   const PROMOTIONS_KEPT = 20;
