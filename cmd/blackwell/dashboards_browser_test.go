@@ -75,9 +75,22 @@ func (b *browser) screenshot(t *testing.T, dir, name string) {
 	t.Logf("screenshot %s (%d bytes)", path, len(png))
 }
 
+// dashboardOrganization gives the client's stack one rule it breaks (it
+// notifies nobody) and one it keeps, for the client page's compliance
+// panel.
+const dashboardOrganization = `---
+apiVersion: blackwell.io/v1
+kind: OrganizationPolicy
+metadata: {name: dashboard-suite}
+spec:
+  rules:
+    - {name: notifies-someone, mode: audit, expression: "size(policy.notifications.channels) > 0", message: nobody is notified}
+    - {name: has-resources, mode: audit, expression: "size(stack.resources) > 0"}
+`
+
 func TestDashboardsInABrowser(t *testing.T) {
 	t.Parallel()
-	w := startWorldWith(t, sim.CMSSanity, healPolicy(""), fastHeals)
+	w := startWorldWith(t, sim.CMSSanity, healPolicy(dashboardOrganization), fastHeals)
 	b := newBrowser(t)
 	axe := axeSource(t)
 	// Screenshots go to the test's temp dir, or to BLACKWELL_SCREENSHOTS
@@ -128,12 +141,19 @@ func TestDashboardsInABrowser(t *testing.T) {
 			"the nav marks its view":    `document.querySelector('a[data-nav="reconciliation"]').getAttribute("aria-current") === "page"`,
 		}},
 		{"client-health", "#/clients/acme", `document.querySelector('#client-stacks tr[data-stack="web"]')`, map[string]string{
-			"the drift event":   `document.querySelector('#recent-drifts tr[data-code="resource_unhealthy"]')`,
-			"the heal":          `document.querySelector('#heal-history tr[data-status="succeeded"]').textContent.includes("rebuild")`,
-			"the stack healthy": `document.querySelector('#client-stacks tr[data-stack="web"]').dataset.status === "healthy"`,
-			"its resources":     `document.querySelector('#client-stacks tr[data-stack="web"]').textContent.includes("site")`,
-			"no open drift":     `document.querySelector("#open-drifts-none")`,
-			"the forecasts":     `document.querySelector("#forecasts-none") || document.querySelector("#forecasts tbody tr[data-forecast]")`,
+			"the drift event":      `document.querySelector('#recent-drifts tr[data-code="resource_unhealthy"]')`,
+			"the heal":             `document.querySelector('#heal-history tr[data-status="succeeded"]').textContent.includes("rebuild")`,
+			"the stack healthy":    `document.querySelector('#client-stacks tr[data-stack="web"]').dataset.status === "healthy"`,
+			"its resources":        `document.querySelector('#client-stacks tr[data-stack="web"]').textContent.includes("site")`,
+			"no open drift":        `document.querySelector("#open-drifts-none")`,
+			"the forecasts":        `document.querySelector("#forecasts-none") || document.querySelector("#forecasts tbody tr[data-forecast]")`,
+			"the broken rule":      `document.querySelector('#noncompliant tr[data-rule="notifies-someone"][data-stack="web"]').textContent.includes("nobody is notified")`,
+			"only the broken rule": `document.querySelectorAll("#noncompliant tbody tr").length === 1 && !document.querySelector('#noncompliant tr[data-rule="has-resources"]')`,
+			"a compliance score":   `/^\d+%$/.test(document.querySelector('[data-tile="compliance-score"] dd').textContent)`,
+			"one compliant now":    `document.querySelector('[data-tile="compliant"] dd').textContent === "1"`,
+			"the report link": `new URL(document.querySelector("#report-link").href).searchParams.get("format") === "html" &&
+				new URL(document.querySelector("#report-link").href).searchParams.get("client_id") === "acme"`,
+			"the report's KPIs": `document.querySelector('#kpis tr[data-kpi="auto_heal_success_rate"]')`,
 		}},
 		{"system", "#/dashboards/system", `document.querySelector("#health-score")`, map[string]string{
 			"a health score":            `document.querySelector("#health-score").dataset.score !== ""`,
@@ -171,6 +191,15 @@ func TestDashboardsInABrowser(t *testing.T) {
 			b.checkAccessibility(t, axe, v.name+" at "+size.name)
 		}
 	}
+
+	// The report link fetches the HTML report with the page's token.
+	b.do(t, chromedp.Navigate(w.base+"/#/clients/acme"))
+	b.waitJS(t, 20*time.Second, "the report link", `document.querySelector("#report-link")`)
+	_ = eval[bool](t, b, `document.querySelector("#report-link").click(), true`)
+	b.waitJS(t, 20*time.Second, "the report fetched", `document.querySelector("#report-status").textContent === "Report saved."`)
+	// The stack (in prod) is application web, never promoted.
+	b.do(t, chromedp.Navigate(w.base+"/#/stacks/acme/web"))
+	b.waitJS(t, 20*time.Second, "the promotions panel", `document.querySelector("#promotions-empty").textContent === "No promotion of application web yet."`)
 
 	// The page's weight: every byte the client-health view loads, from a
 	// fresh load of the page (reload empties the resource timings). The

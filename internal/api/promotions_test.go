@@ -48,6 +48,12 @@ func TestPromotionRoutes(t *testing.T) {
 	_, err = f.store.UpdateState(t.Context(), rec)
 	require.NoError(t, err)
 
+	// Each stack answers the application it belongs to (the dashboard
+	// reads its promotions from it).
+	for _, id := range []string{"shop-staging", "shop-prod"} {
+		require.Equal(t, "shop", decodeAs[stackAnswer](t, f.do(t, "GET", "/v1/stacks/acme/"+id, ""), http.StatusOK).App, id)
+	}
+
 	path := "/v1/clients/acme/apps/shop/promotions"
 	requireError(t, f.do(t, "POST", "/v1/clients/nobody/apps/shop/promotions", `{"from": "staging", "to": "prod"}`), http.StatusNotFound, codeNotFound)
 	requireError(t, f.do(t, "POST", "/v1/clients/acme/apps/blog/promotions", `{"from": "staging", "to": "prod"}`), http.StatusNotFound, codeNotFound)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
@@ -57,10 +58,13 @@ func (s *Server) getStack(w http.ResponseWriter, r *http.Request) error {
 }
 
 // stackAnswer is a state record as GET /v1/stacks answers it: with the
-// stack's effective retention.
+// stack's effective retention and its application.
 type stackAnswer struct {
 	store.StateRecord
 	Retention *retentionAnswer `json:"retention,omitempty"`
+	// App is the application the stack belongs to (docs/ENVIRONMENTS.md),
+	// absent for a stack without an environment.
+	App string `json:"app,omitempty"`
 }
 
 // retentionAnswer is how long a stack's events and reconciliation results
@@ -86,6 +90,9 @@ func (s *Server) retentions() *retentions {
 // policy does not decode has none reported (its passes fail on it too).
 func (s *Server) answerStack(ctx context.Context, ret *retentions, rec store.StateRecord) (stackAnswer, error) {
 	ans := stackAnswer{StateRecord: s.present(rec)}
+	if rec.Environment != "" {
+		ans.App = promote.AppOfState(rec)
+	}
 	if ret.def.Events <= 0 || ret.def.History <= 0 {
 		return ans, nil
 	}

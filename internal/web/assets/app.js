@@ -429,7 +429,7 @@
         }
       }
     }
-    main.replaceChildren(...content);
+    main.replaceChildren(...content.flat(Infinity).filter((x) => x !== null && x !== undefined && x !== false));
     document.title = title + " · Blackwell";
     if (refocus) {
       const again = main.querySelector(refocus);
@@ -540,6 +540,7 @@
       api("/v1/approvals?status=pending&client_id=" + enc(c) + "&stack_id=" + enc(s) + "&limit=100"),
       listAll("/v1/clients/" + enc(c) + "/forecasts?stack_id=" + enc(s), 1000),
     ]);
+    const promos = rec.app ? await orError(api("/v1/clients/" + enc(c) + "/apps/" + enc(rec.app) + "/promotions?limit=" + PROMOTIONS_KEPT)) : null;
     if (!viewIs("stack", c, s)) return;
     state.stacks.set(key, rec);
     state.passes.set(key, passes.items || []);
@@ -552,14 +553,6 @@
     const graph = buildGraph(desired, drifts);
     const cons = consistency(passes.items);
 
-    const healCell = (d) => {
-      if (awaiting.has(d.id)) return h("a", { href: "#/approvals" }, badge("awaiting approval", "pending"));
-      if (d.heal_status === "heal_exhausted") return badge("exhausted", "failed");
-      const a = lastHeal.get(d.id);
-      if (!a) return "—";
-      return [badge(a.status), " ", h("span", { class: "muted" }, "attempt " + a.attempt)];
-    };
-
     const driftRows = drifts.map((d) => h("tr", { "data-drift": d.id, "data-code": d.code, "data-component": d.component },
       h("td", {}, badge(d.severity)),
       h("td", { class: "mono" }, d.code),
@@ -567,7 +560,7 @@
       h("td", { class: "value" }, fmtValue(d.expected)),
       h("td", { class: "value" }, fmtValue(d.observed)),
       h("td", {}, d.cause || "—"),
-      h("td", {}, healCell(d)),
+      h("td", {}, healCell(d, awaiting, lastHeal)),
       h("td", {}, fmtTime(d.first_seen || d.detected_at)),
       h("td", { class: "evidence" }, evidenceCell(d)),
       h("td", {}, d.acknowledged ? "by " + (d.acknowledged_by || "someone") : ackControl(c, d))));
@@ -629,9 +622,44 @@
       table("forecasts", "Open forecasts: drift expected before it happens, soonest first.",
         ["Code", "Component", "Expected by", "#Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, false),
         "No open forecast."),
+      promotionsPanel(c, s, rec.app, promos, table),
       h("h2", {}, "Heal attempts"),
       table("heals", "The newest heal attempts, newest first (a heal run ahead of a forecast is triggered by it).",
         ["Created", "Code", "Component", "Action", "#Attempt", "Status", "Detail"], healRows, "No heal attempt."));
+  }
+
+  // healCell is a drift's heal: awaiting approval, exhausted, or its
+  // newest attempt.
+  function healCell(d, awaiting, lastHeal) {
+    if (awaiting.has(d.id)) return h("a", { href: "#/approvals" }, badge("awaiting approval", "pending"));
+    if (d.heal_status === "heal_exhausted") return badge("exhausted", "failed");
+    const a = lastHeal.get(d.id);
+    if (!a) return "—";
+    return [badge(a.status), " ", h("span", { class: "muted" }, "attempt " + a.attempt)];
+  }
+
+  const PROMOTIONS_KEPT = 20;
+
+  // promotionsPanel lists the newest promotions of the stack's application
+  // (GET .../apps/{app}/promotions), the ones into or out of this stack
+  // marked; a stack without an environment belongs to no application.
+  function promotionsPanel(c, s, app, list, table) {
+    const head = h("h2", {}, "Promotions");
+    if (!app) return [head, h("p", { class: "muted", id: "promotions-empty" }, "This stack has no environment, so it belongs to no application and is never promoted.")];
+    if (list.error) return [head, panelError("promotions", "The promotions of " + app, list.error)];
+    const stackCell = (env, stack) => stack === s ? h("strong", {}, env + " (this stack)") :
+      [env + " (", h("a", { href: "#/stacks/" + enc(c) + "/" + enc(stack) }, stack), ")"];
+    return [head, table("promotions", "The newest " + PROMOTIONS_KEPT + " promotions of application " + app + ", newest first.",
+      ["Created", "From", "To", "Status", "Version", "By", "Detail"],
+      (list.items || []).map((p) => h("tr", { "data-promotion": p.id, "data-status": p.status },
+        h("td", {}, fmtTime(p.created_at)),
+        h("td", {}, stackCell(p.from, p.from_stack)),
+        h("td", {}, stackCell(p.to, p.to_stack)),
+        h("td", {}, p.approval_id && p.status === "awaiting_approval" ? h("a", { href: "#/approvals" }, badge(p.status, "pending")) : badge(p.status)),
+        h("td", { class: "mono" }, p.new_version || p.from_version || "—"),
+        h("td", {}, p.requested_by || "—"),
+        h("td", {}, p.error ? h("span", { class: "error" }, p.error) : p.completed_at ? ["done ", fmtTime(p.completed_at)] : "—"))),
+      "No promotion of application " + app + " yet.")];
   }
 
   // forecastRows are the rows of open forecasts, soonest eta first; with
@@ -927,9 +955,12 @@
   async function showClientHealth(c) {
     const span = state.span || "24h";
     const cursor = state.clientCursor && state.clientCursor.client === c ? state.clientCursor.cursor : "";
-    const [v, forecasts] = await Promise.all([
+    const period = reportPeriod();
+    const [v, forecasts, comp, kpi] = await Promise.all([
       api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : "")),
       listAll("/v1/clients/" + enc(c) + "/forecasts", 1000),
+      orError(api("/v1/compliance?client_id=" + enc(c))),
+      orError(api(reportPath(c, period, "json"))),
     ]);
     if (!viewIs("client", c)) return;
     // A column named [name, class] has that class (hide-narrow).
@@ -994,7 +1025,99 @@
       h("h2", {}, "Forecasts"),
       table("forecasts", "Open forecasts of the client's stacks, soonest first.",
         ["Stack", "Code", "Component", "Expected by", "Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, true),
-        "No open forecast."));
+        "No open forecast."),
+      compliancePanel(c, comp, table),
+      reportPanel(c, period, kpi, table));
+  }
+
+  // orError is a panel's answer, or {error} when its read failed: one
+  // panel that cannot be read does not take the page down with it.
+  const orError = (p) => p.catch((e) => ({ error: e }));
+  const panelError = (id, what, e) => h("p", { class: "error", id: id + "-error" }, what + " could not be read: " + e.message);
+
+  // compliancePanel is the client's compliance over the last 30 days
+  // (GET /v1/compliance): the score of the evaluated time, the unknown
+  // time apart (it is never counted as compliant), and the (rule, stack)
+  // pairs non-compliant now.
+  function compliancePanel(c, rep, table) {
+    const head = h("h2", {}, "Compliance");
+    if (rep.error) return [head, panelError("compliance", "Compliance", rep.error)];
+    const now = { compliant: 0, noncompliant: 0, unknown: 0, excepted: 0 };
+    for (const it of rep.items) if (it.current) now[it.status in now ? it.status : "unknown"]++;
+    const sec = rep.seconds;
+    const total = sec.evaluated + sec.unknown + sec.excepted;
+    const bad = rep.items.filter((it) => it.current && it.status === "noncompliant");
+    return [head,
+      h("p", { class: "muted" }, "The organisation's rules over the last 30 days; unknown time (a rule that could not be evaluated) is counted apart, never as compliant."),
+      tiles([
+        ["Compliance score", rep.score === null ? "no data (nothing evaluated)" : pct(rep.score), { "data-tile": "compliance-score" }],
+        ["Non-compliant now", String(now.noncompliant), { "data-tile": "noncompliant" }],
+        ["Unknown now", now.unknown + (total > 0 ? " (" + pct(sec.unknown / total) + " of the time)" : ""), { "data-tile": "compliance-unknown" }],
+        ["Compliant now", String(now.compliant), { "data-tile": "compliant" }],
+        ["Excepted now", String(now.excepted), { "data-tile": "excepted" }],
+      ]),
+      table("noncompliant", "Rules the client's stacks break now, by rule.", ["Rule", "Stack", "Mode", "Message", "Since"],
+        bad.map((it) => h("tr", { "data-rule": it.rule, "data-stack": it.stack_id },
+          h("td", { class: "mono" }, it.rule),
+          h("td", {}, h("a", { href: "#/stacks/" + enc(c) + "/" + enc(it.stack_id) }, it.stack_id)),
+          h("td", {}, badge(it.mode, it.mode === "enforce" ? "high" : "low")),
+          h("td", {}, it.message || "—"),
+          h("td", {}, fmtTime(it.since)))),
+        rep.items.length === 0 ? "No rule applies to the client's stacks." : "No rule is broken now.")];
+  }
+
+  // reportPeriod is the 30 days to now, whole seconds.
+  function reportPeriod() {
+    const to = new Date(Math.floor(Date.now() / 1000) * 1000);
+    return { from: new Date(to.getTime() - 30 * 86400 * 1000).toISOString(), to: to.toISOString() };
+  }
+
+  const reportPath = (c, p, format) => "/v1/reports?client_id=" + enc(c) + "&from=" + enc(p.from) + "&to=" + enc(p.to) + "&format=" + format;
+
+  // reportPanel links the client's KPI report of the period as HTML (the
+  // API's own page, saved with the token the dashboard holds) and shows
+  // its KPIs from the JSON.
+  function reportPanel(c, period, rep, table) {
+    const href = reportPath(c, period, "html");
+    const status = h("span", { id: "report-status", role: "status" });
+    const link = h("a", { href, id: "report-link", "data-report": "html", onclick: (ev) => { ev.preventDefault(); saveReport(c, href, status); } },
+      "Download the KPI report of the last 30 days (HTML)");
+    const out = [h("h2", {}, "KPI report"), h("p", {}, link, " ", status)];
+    if (rep.error) return out.concat(panelError("kpis", "The report's figures", rep.error));
+    const f = rep.overall || {};
+    const fmt = (k) => k.value === null ? "no data" : k.unit === "ratio" ? pct(k.value) : fmtSecs(k.value);
+    return out.concat(tiles([
+      ["Drifts detected", String(f.drifts_detected || 0), { "data-tile": "report-detected" }],
+      ["Drifts resolved", String(f.drifts_resolved || 0), { "data-tile": "report-resolved" }],
+      ["Open at the end", String(f.drifts_open_at_end || 0), { "data-tile": "report-open" }],
+    ]), table("kpis", "The KPIs of the last 30 days, from the audit log, against their targets.", ["KPI", "Value", "Target", "Met", "Samples"],
+      (f.kpis || []).map((k) => h("tr", { "data-kpi": k.name },
+        h("td", {}, k.label), h("td", { class: "num" }, fmt(k)),
+        h("td", {}, k.target_op + " " + (k.unit === "ratio" ? pct(k.target_value) : fmtSecs(k.target_value))),
+        h("td", {}, k.met === null ? "no data" : k.met ? badge("met", "ok") : badge("missed", "failed")),
+        h("td", { class: "num" }, String(k.samples)))),
+      "No KPI in the report."));
+  }
+
+  // saveReport fetches the HTML report with the dashboard's token and
+  // saves it as a file: the API's page needs the token a link cannot carry,
+  // and opened as a file it keeps its inline styles, which this page's
+  // Content-Security-Policy would refuse.
+  async function saveReport(c, href, status) {
+    status.textContent = "Preparing the report…";
+    try {
+      const resp = await fetch(href, { headers: authHeaders({ Accept: "text/html" }), cache: "no-store" });
+      if (!resp.ok) throw new Error(resp.status + " " + resp.statusText);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = h("a", { href: url, download: "blackwell-report-" + c + ".html", hidden: "" });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      status.textContent = "Report saved.";
+    } catch (e) {
+      status.textContent = "The report could not be fetched: " + e.message;
+    }
   }
 
   async function showSystem() {
