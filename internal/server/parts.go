@@ -112,7 +112,11 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 // that does not own the stack it asks the owner for one instead (the
 // rollback then reads the status the owner's passes leave).
 func (s *Server) verifyRollback(ctx context.Context, clientID, stackID string) error {
-	_, _, err := s.loop.Reconcile(ctx, reconcile.Key(clientID, stackID), reconcile.TriggerManual)
+	// Through the queue: a pass of the stack already queued or running
+	// (the rollback's own config change triggers one) goes first, instead
+	// of racing this one to commit (a revision conflict failed the
+	// rollback's verification).
+	_, err := s.loop.ReconcileWait(ctx, clientID, stackID, reconcile.TriggerManual)
 	if errors.Is(err, reconcile.ErrNotOwner) {
 		s.loop.Trigger(clientID, stackID, reconcile.TriggerManual)
 		return nil
