@@ -44,6 +44,11 @@ SELECT seq, 'heal.started', 'acme', 'shop', '', now(), '{"n":1}', now() FROM h`)
 	require.NoError(t, conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		// conn is inside tx, and pg_stat_activity is read once per
+		// transaction unless its snapshot is cleared: without this, a
+		// first look taken before the append waits is all the loop sees.
+		_, err := conn.Exec(ctx, `SELECT pg_stat_clear_snapshot()`)
+		require.NoError(t, err)
 		var waiting bool
 		require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%stream_head%' AND datname = current_database()
