@@ -295,7 +295,13 @@ spec:
 		return true
 	})
 	t.Logf("failover: the last of the killed replica's stacks was reconciled %s after SIGKILL", failover.Round(time.Millisecond))
-	require.Less(t, failover, raceSlowdown*15*time.Second)
+	// The leases (--lease-ttl, 10 s by default) lapse, a survivor claims
+	// them at its next tick (TTL/5) and passes the stacks. The goal of
+	// 15 s at p99 is a benchmark's (bench/replicas -bench failover,
+	// docs/PERFORMANCE.md); here the bound only tells a takeover by the
+	// leases from none (the next scheduled pass is minutes away), with
+	// room for a loaded machine: 2 TTLs.
+	require.Less(t, failover, raceSlowdown*20*time.Second)
 	after := time.Now()
 	poll.Until(t, time.Minute, "every stack reconciled after the failover", func() bool { return len(reconciledSince(after)) == 0 })
 
