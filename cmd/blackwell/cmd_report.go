@@ -81,6 +81,7 @@ script). docs/REPORTS.md defines each figure.`,
 	f.StringVar(&from, "from", "", "the period's start: RFC 3339 or a date (default: 30 days before --to)")
 	f.StringVar(&to, "to", "", "the period's end, excluded: RFC 3339 or a date (default: now)")
 	f.StringVar(&out, "output-file", "-", "write the report to this file (- for stdout)")
+	ta.clientFlag(g, cmd, "report") // DESIGN.md's spelling report --client C, with a warning
 	return cmd
 }
 
