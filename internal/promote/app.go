@@ -59,21 +59,10 @@ func (a App) Environments() []string {
 	return append(out, extra...)
 }
 
-// docApp reads the app a desired document names (config.StackSpec.App).
-func docApp(doc json.RawMessage) string {
-	var v struct {
-		App string `json:"app"`
-	}
-	if len(doc) > 0 {
-		_ = json.Unmarshal(doc, &v) // a document that does not decode names none
-	}
-	return v.App
-}
-
 // AppOfState is the application a stored stack belongs to (config.AppOf
 // of its id, environment and the app its document names).
 func AppOfState(rec store.StateRecord) string {
-	return config.AppOf(rec.StackID, rec.Environment, docApp(rec.Desired))
+	return config.AppOf(rec.StackID, rec.Environment, store.AppNamed(rec.Desired))
 }
 
 // Group sorts a client's stacks into applications: the stacks that have
@@ -110,9 +99,13 @@ func Group(clientID string, states []store.StateRecord, pipelines []store.Pipeli
 // LoadApp reads one application of a client: ErrUnknown (wrapped) when no
 // stack of the client belongs to it.
 func LoadApp(ctx context.Context, st store.Store, clientID, name string) (App, error) {
-	states, err := store.AllStates(ctx, st, clientID)
+	members, err := appMembers(ctx, st, clientID)
 	if err != nil {
-		return App{}, fmt.Errorf("read stacks of %s: %w", clientID, err)
+		return App{}, err
+	}
+	states, err := readStates(ctx, st, clientID, members[name], nil)
+	if err != nil {
+		return App{}, err
 	}
 	pipelines, err := st.ListPipelines(ctx, clientID)
 	if err != nil {
@@ -127,4 +120,44 @@ func LoadApp(ctx context.Context, st store.Store, clientID, name string) (App, e
 		return App{}, fmt.Errorf("%w: client %s has no application %q (no stack with an environment belongs to it)", ErrUnknown, clientID, name)
 	}
 	return *a, nil
+}
+
+// appMembers sorts a client's stacks that have an environment into
+// applications (config.AppOf) from the store's narrow listing: no
+// document is read.
+func appMembers(ctx context.Context, st store.Store, clientID string) (map[string][]store.StackApp, error) {
+	list, err := st.ListStackApps(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("read stacks of %s: %w", clientID, err)
+	}
+	members := map[string][]store.StackApp{}
+	for _, m := range list {
+		if m.Environment != "" {
+			name := config.AppOf(m.StackID, m.Environment, m.App)
+			members[name] = append(members[name], m)
+		}
+	}
+	return members, nil
+}
+
+// readStates reads the records of the listed stacks, taking a known
+// record instead when its desired hash and environment are the listed
+// ones; a stack deleted since the listing is left out.
+func readStates(ctx context.Context, st store.Store, clientID string, list []store.StackApp, known map[string]store.StateRecord) ([]store.StateRecord, error) {
+	out := make([]store.StateRecord, 0, len(list))
+	for _, m := range list {
+		if rec, ok := known[m.StackID]; ok && rec.DesiredHash == m.DesiredHash && rec.Environment == m.Environment {
+			out = append(out, rec)
+			continue
+		}
+		rec, err := st.GetState(ctx, clientID, m.StackID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read stacks of %s: %w", clientID, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }

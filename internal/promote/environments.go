@@ -89,23 +89,46 @@ func (e *Environments) Invalidate(clientID string) {
 	e.mu.Unlock()
 }
 
-// load reads a client's applications and caches them.
+// load reads a client's applications and caches them. Only the stacks
+// of applications of two environments or more are read whole (the
+// narrow listing names them), and of those only the ones whose desired
+// hash changed since the last read.
 func (e *Environments) load(ctx context.Context, clientID string, now func() time.Time, ttl time.Duration) (map[string]*App, error) {
-	states, err := store.AllStates(ctx, e.Store, clientID)
+	members, err := appMembers(ctx, e.Store, clientID)
 	if err != nil {
 		return nil, err
 	}
-	pipelines, err := e.Store.ListPipelines(ctx, clientID)
-	if err != nil {
-		return nil, err
+	e.mu.Lock()
+	known := map[string]store.StateRecord{}
+	for _, a := range e.cache[clientID].apps {
+		for _, rec := range a.Stacks {
+			known[rec.StackID] = rec
+		}
 	}
-	apps, err := Group(clientID, states, pipelines)
-	if err != nil {
-		return nil, err
+	e.mu.Unlock()
+	var shared []store.StackApp
+	for _, list := range members {
+		if len(list) >= 2 {
+			shared = append(shared, list...)
+		}
 	}
-	for name, a := range apps {
-		if len(a.Stacks) < 2 {
-			delete(apps, name)
+	apps := map[string]*App{}
+	if len(shared) > 0 {
+		states, err := readStates(ctx, e.Store, clientID, shared, known)
+		if err != nil {
+			return nil, err
+		}
+		pipelines, err := e.Store.ListPipelines(ctx, clientID)
+		if err != nil {
+			return nil, err
+		}
+		if apps, err = Group(clientID, states, pipelines); err != nil {
+			return nil, err
+		}
+		for name, a := range apps {
+			if len(a.Stacks) < 2 {
+				delete(apps, name) // a peer was deleted since the listing
+			}
 		}
 	}
 	e.mu.Lock()

@@ -100,11 +100,73 @@ func (autoHeal) Policy(context.Context, string, string) (config.PolicySpec, erro
 }
 
 // countingStore counts reads of pipelines (one per read of a client's
-// applications).
+// applications) and of whole stack records.
 type countingStore struct {
 	store.Store
-	mu    sync.Mutex
-	reads int
+	mu            sync.Mutex
+	reads, states int
+}
+
+func (c *countingStore) GetState(ctx context.Context, clientID, stackID string) (store.StateRecord, error) {
+	c.mu.Lock()
+	c.states++
+	c.mu.Unlock()
+	return c.Store.GetState(ctx, clientID, stackID)
+}
+
+func (c *countingStore) ListStates(ctx context.Context, clientID, cursor string, limit int) ([]store.StateRecord, store.Page, error) {
+	c.mu.Lock()
+	c.states += 1000 // a listing of whole records is what this avoids
+	c.mu.Unlock()
+	return c.Store.ListStates(ctx, clientID, cursor, limit)
+}
+
+// Reading a client's applications reads whole only the stacks of
+// applications of two environments or more, and of those, again only the
+// ones whose desired state changed.
+func TestEnvironmentsReadOnlySharedStacks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	b.apply(t, appYAML+stackYAML("dev", "dev.acme.example", ", page")+stackYAML("staging", "staging.acme.example", "")+
+		stackYAML("prod", "acme.example", "")+`---
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: blog-prod, environment: prod}
+spec:
+  resources:
+    site: {probe: http, url: "https://blog.acme.example/"}
+`)
+	cs := &countingStore{Store: b.store}
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	envs := &promote.Environments{Store: cs, TTL: time.Minute, Now: func() time.Time { return at }}
+	blog, err := b.store.GetState(ctx, "acme", "blog-prod")
+	require.NoError(t, err)
+	order, peers, err := envs.Peers(ctx, blog)
+	require.NoError(t, err)
+	require.Empty(t, order)
+	require.Empty(t, peers, "blog is alone in its application")
+	require.Equal(t, 3, cs.states, "the three stacks of shop, not blog")
+
+	at = at.Add(time.Minute)
+	prod, err := b.store.GetState(ctx, "acme", "shop-prod")
+	require.NoError(t, err)
+	_, peers, err = envs.Peers(ctx, prod)
+	require.NoError(t, err)
+	require.Len(t, peers, 2)
+	require.Equal(t, 3, cs.states, "nothing changed: no record read again")
+
+	b.apply(t, appYAML+stackYAML("dev", "dev.acme.example", ", page")+stackYAML("staging", "staging.acme.example", ", faq")+
+		stackYAML("prod", "acme.example", ""))
+	at = at.Add(time.Minute)
+	_, peers, err = envs.Peers(ctx, prod)
+	require.NoError(t, err)
+	require.Equal(t, 4, cs.states, "staging changed: read again, alone")
+	for _, p := range peers {
+		if p.Environment == "staging" {
+			require.Contains(t, string(p.Desired), "faq")
+		}
+	}
 }
 
 func (c *countingStore) ListPipelines(ctx context.Context, clientID string) ([]store.PipelineRecord, error) {

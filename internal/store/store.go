@@ -403,6 +403,28 @@ type DriftQuery struct {
 // StackRef names a stack.
 type StackRef struct{ ClientID, StackID string }
 
+// StackApp is what sorting a client's stacks into applications needs of
+// a stack (Store.ListStackApps), without its documents.
+type StackApp struct {
+	StackID, Environment string
+	// App is the application the stack's desired document names (its
+	// "app"), "" if it names none.
+	App         string
+	DesiredHash string
+}
+
+// AppNamed is the application a desired document names (its "app"), ""
+// if none or if the document does not decode.
+func AppNamed(doc json.RawMessage) string {
+	var v struct {
+		App string `json:"app"`
+	}
+	if len(doc) > 0 {
+		_ = json.Unmarshal(doc, &v)
+	}
+	return v.App
+}
+
 // ShardStacksQuery selects a page of one shard's stacks
 // (Store.ListShardStacks).
 type ShardStacksQuery struct {
@@ -524,6 +546,11 @@ type Store interface {
 	// cursors, every client), their names only: enumerating stacks reads
 	// no documents.
 	ListStackRefs(ctx context.Context, cursor string, limit int) ([]StackRef, Page, error)
+	// ListStackApps lists every stack of one client by stack id with its
+	// environment, the application its document names and its desired
+	// hash: sorting a client's stacks into applications reads no
+	// documents into the caller.
+	ListStackApps(ctx context.Context, clientID string) ([]StackApp, error)
 	// ListShardStacks lists the stacks of one shard (ShardOf) as
 	// ListStackRefs does (by client and stack, with its cursors), at a
 	// cost of the rows it returns: a replica that gains shards lists

@@ -184,6 +184,25 @@ func (s *Store) ListStates(ctx context.Context, clientID, cursor string, limit i
 	return out, next, nil
 }
 
+// ListStackApps lists a client's stacks with their applications, read
+// from the documents here (DynamoDB has no JSON functions).
+func (s *Store) ListStackApps(ctx context.Context, clientID string) ([]store.StackApp, error) {
+	items, _, err := s.listStateItems(ctx, clientID, "", 0)
+	if err != nil {
+		return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+	}
+	out := make([]store.StackApp, 0, len(items))
+	for _, it := range items {
+		rec, err := decodeState(it)
+		if err != nil {
+			return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+		}
+		out = append(out, store.StackApp{StackID: rec.StackID, Environment: rec.Environment,
+			App: store.AppNamed(rec.Desired), DesiredHash: rec.DesiredHash})
+	}
+	return out, nil
+}
+
 // ListStackRefs lists every stack's ids, by client and stack.
 func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]store.StackRef, store.Page, error) {
 	items, limit, err := s.listStateItems(ctx, "", cursor, store.PageLimit(limit))

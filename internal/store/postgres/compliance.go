@@ -42,6 +42,10 @@ func (s *Store) GetOrganizationPolicy(ctx context.Context) (store.OrganizationPo
 const complianceColumns = `seq, client_id, stack_id, rule, mode, status, message, started_at, ended_at`
 
 func scanCompliance(row pgx.CollectableRow) (store.ComplianceSegment, error) {
+	return scanComplianceRow(row)
+}
+
+func scanComplianceRow(row interface{ Scan(...any) error }) (store.ComplianceSegment, error) {
 	var (
 		c     store.ComplianceSegment
 		ended *time.Time
@@ -59,10 +63,9 @@ func (s *Store) RecordCompliance(ctx context.Context, w store.ComplianceWrite) (
 	if err := store.CheckComplianceWrite(w); err != nil {
 		return 0, err
 	}
-	// The common case changes nothing: judge it without a transaction.
-	rows, _ := s.pool.Query(ctx, `SELECT `+complianceColumns+` FROM compliance
-WHERE client_id = $1 AND stack_id = $2 AND ended_at IS NULL ORDER BY seq`, w.ClientID, w.StackID)
-	open, err := collectRows(rows, scanCompliance)
+	// The common case changes nothing: judge it without a transaction, on
+	// a read shared with concurrent calls.
+	open, err := s.compQ.do(ctx, stackKey{client: w.ClientID, stack: w.StackID})
 	if err != nil {
 		return 0, fmt.Errorf("record compliance %s/%s: %w", w.ClientID, w.StackID, err)
 	}
@@ -101,6 +104,49 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.ClientID, c.StackID, c.Rule, c.Mode, c.S
 		return 0, fmt.Errorf("record compliance %s/%s: %w", w.ClientID, w.StackID, translate(err))
 	}
 	return n, nil
+}
+
+const (
+	maxComplianceFlights = 2
+	maxComplianceBatch   = 64
+)
+
+const qOpenCompliance = `SELECT k.i, ` + complianceColumns + `
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(c, s, i)
+JOIN compliance ON client_id = k.c AND stack_id = k.s AND ended_at IS NULL
+ORDER BY k.i, seq`
+
+// readOpenCompliance is the compliance group's run: the open segments of
+// a batch of stacks in one statement (every pass records compliance after
+// it commits, and most records change nothing).
+func (s *Store) readOpenCompliance(ctx context.Context, batch []*call[stackKey, []store.ComplianceSegment]) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	clients, stacks := make([]string, len(batch)), make([]string, len(batch))
+	for i, c := range batch {
+		clients[i], stacks[i] = c.in.client, c.in.stack
+	}
+	rows, _ := s.pool.Query(ctx, qOpenCompliance, clients, stacks)
+	err := func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var i int64
+			seg, err := scanComplianceRow(prefixed{rows, &i})
+			if err != nil {
+				return err
+			}
+			if i < 1 || int(i) > len(batch) {
+				return fmt.Errorf("row for call %d of %d", i, len(batch))
+			}
+			batch[i-1].out = append(batch[i-1].out, seg)
+		}
+		return rows.Err()
+	}()
+	for _, c := range batch {
+		if err != nil {
+			c.out, c.err = nil, translate(err)
+		}
+	}
 }
 
 // ListCompliance lists segments by seq.

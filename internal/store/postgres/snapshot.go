@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +32,10 @@ func scanSnapshot(row pgx.Row) (store.Snapshot, error) {
 }
 
 // PutSnapshot inserts a snapshot or confirms a known one, and prunes the
-// stack's oldest beyond store.MaxSnapshots, in one transaction.
+// stack's oldest beyond store.MaxSnapshots, in one transaction. The
+// snapshots of concurrent verified passes are written together (group):
+// one round trip and one WAL flush for a batch of them, since each
+// verified pass records one (every stack's first pass after a start).
 func (s *Store) PutSnapshot(ctx context.Context, snap store.Snapshot) (store.Snapshot, error) {
 	if err := store.CheckSnapshot(snap); err != nil {
 		return store.Snapshot{}, fmt.Errorf("put snapshot: %w", err)
@@ -38,35 +44,79 @@ func (s *Store) PutSnapshot(ctx context.Context, snap store.Snapshot) (store.Sna
 	if err != nil {
 		return store.Snapshot{}, fmt.Errorf("put snapshot: %w", err)
 	}
-	confirmed := snap.ConfirmedAt
-	if confirmed.IsZero() {
-		confirmed = snap.TakenAt
+	if snap.ConfirmedAt.IsZero() {
+		snap.ConfirmedAt = snap.TakenAt
 	}
-	var out store.Snapshot
-	err = s.inTx(ctx, func(ctx context.Context, tx *txn) error {
-		b := tx.batch()
-		b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (id) DO UPDATE SET confirmed_at = GREATEST(snapshots.confirmed_at, excluded.confirmed_at)
-RETURNING `+snapshotColumns,
-			snap.ID, snap.ClientID, snap.StackID, snap.Version, snap.DesiredHash, comps, snap.ReconciliationID,
-			ts(snap.TakenAt), ts(confirmed)).QueryRow(func(row pgx.Row) error {
-			got, err := scanSnapshot(row)
-			out = got
-			return err
-		})
-		// The snapshot a hold pins is kept (a heal of the pinned stack
-		// restores it).
-		b.Queue(`DELETE FROM snapshots WHERE client_id = $1 AND stack_id = $2 AND id NOT IN (
-	SELECT id FROM snapshots WHERE client_id = $1 AND stack_id = $2 ORDER BY taken_at DESC, id DESC LIMIT $3)
-AND id IS DISTINCT FROM (SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = $1 AND stack_id = $2 AND hold != '')`,
-			snap.ClientID, snap.StackID, store.MaxSnapshots)
-		return tx.commit(ctx, b)
-	})
+	out, err := s.snapQ.do(ctx, &snapshotWrite{snap: snap, comps: comps})
 	if err != nil {
 		return store.Snapshot{}, fmt.Errorf("put snapshot %s: %w", snap.ID, translate(err))
 	}
 	return out, nil
+}
+
+const (
+	maxSnapshotFlights = 2
+	maxSnapshotBatch   = 64
+)
+
+// snapshotWrite is one PutSnapshot call, checked and encoded.
+type snapshotWrite struct {
+	snap  store.Snapshot
+	comps string
+	out   store.Snapshot // set by a transaction that wrote it
+}
+
+// putSnapshots is the snapshot group's run: the batch in one transaction
+// (by stack, so that two flights meet the same stack's rows in the same
+// order); if that fails, each snapshot is written alone, to fail alone.
+func (s *Store) putSnapshots(ctx context.Context, batch []*call[*snapshotWrite, store.Snapshot]) {
+	ws := make([]*snapshotWrite, len(batch))
+	for i, c := range batch {
+		ws[i] = c.in
+	}
+	slices.SortStableFunc(ws, func(a, b *snapshotWrite) int {
+		return cmp.Or(strings.Compare(a.snap.ClientID, b.snap.ClientID), strings.Compare(a.snap.StackID, b.snap.StackID))
+	})
+	errs := make(map[*snapshotWrite]error, len(ws))
+	if err := s.snapshotTx(ctx, ws); err != nil {
+		if len(ws) == 1 {
+			errs[ws[0]] = err
+		} else {
+			for _, w := range ws {
+				errs[w] = s.snapshotTx(ctx, []*snapshotWrite{w})
+			}
+		}
+	}
+	for _, c := range batch {
+		c.out, c.err = c.in.out, errs[c.in]
+	}
+}
+
+// snapshotTx writes snapshots in one transaction: each is inserted or
+// confirmed, then its stack pruned. The snapshot a hold pins is kept (a
+// heal of the pinned stack restores it).
+func (s *Store) snapshotTx(ctx context.Context, ws []*snapshotWrite) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		b := tx.batch()
+		for _, w := range ws {
+			snap := w.snap
+			b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO UPDATE SET confirmed_at = GREATEST(snapshots.confirmed_at, excluded.confirmed_at)
+RETURNING `+snapshotColumns,
+				snap.ID, snap.ClientID, snap.StackID, snap.Version, snap.DesiredHash, w.comps, snap.ReconciliationID,
+				ts(snap.TakenAt), ts(snap.ConfirmedAt)).QueryRow(func(row pgx.Row) error {
+				got, err := scanSnapshot(row)
+				w.out = got
+				return err
+			})
+			b.Queue(`DELETE FROM snapshots WHERE client_id = $1 AND stack_id = $2 AND id NOT IN (
+	SELECT id FROM snapshots WHERE client_id = $1 AND stack_id = $2 ORDER BY taken_at DESC, id DESC LIMIT $3)
+AND id IS DISTINCT FROM (SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = $1 AND stack_id = $2 AND hold != '')`,
+				snap.ClientID, snap.StackID, store.MaxSnapshots)
+		}
+		return tx.commit(ctx, b)
+	})
 }
 
 // GetSnapshot returns a snapshot by id.

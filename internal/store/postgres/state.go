@@ -445,6 +445,23 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 	return out, next, nil
 }
 
+// ListStackApps lists a client's stacks with their applications; the
+// application a document names is read by the server.
+func (s *Store) ListStackApps(ctx context.Context, clientID string) ([]store.StackApp, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT stack_id, environment,
+	COALESCE(CASE WHEN desired = '' THEN NULL ELSE desired::jsonb->>'app' END, ''), desired_hash
+FROM states WHERE client_id = $1 ORDER BY stack_id`, clientID)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.StackApp, error) {
+		var a store.StackApp
+		err := row.Scan(&a.StackID, &a.Environment, &a.App, &a.DesiredHash)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+	}
+	return out, nil
+}
+
 // listStates queries the columns of the states of the client (every
 // client if empty) and of the shard (every shard if negative; the index
 // states_shard serves it) after the cursor, by client and stack, one more

@@ -318,6 +318,34 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 	return out, next, nil
 }
 
+// ListStackApps lists a client's stacks with their applications; the
+// application a document names is read by SQLite's json_extract.
+func (s *Store) ListStackApps(ctx context.Context, clientID string) ([]store.StackApp, error) {
+	st, err := s.read(ctx, `SELECT stack_id, environment,
+	CASE WHEN desired = '' THEN '' ELSE COALESCE(json_extract(desired, '$.app'), '') END, desired_hash
+FROM states WHERE client_id = ? ORDER BY stack_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+	}
+	rows, err := st.QueryContext(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+	}
+	defer rows.Close()
+	out := []store.StackApp{}
+	for rows.Next() {
+		var a store.StackApp
+		if err := rows.Scan(&a.StackID, &a.Environment, &a.App, &a.DesiredHash); err != nil {
+			return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list applications of %s: %w", clientID, err)
+	}
+	return out, nil
+}
+
 // listStates queries the columns of the states of the client (every
 // client if empty) and of the shard (every shard if negative; the index
 // states_shard serves it) after the cursor, by client and stack, one more

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,4 +85,50 @@ func testCompliance(ctx context.Context, t *testing.T, s store.Store) {
 	before := listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "acme", To: at(time.Minute)})
 	require.Len(t, before, 3, "segments that started after the window are left out")
 	require.Empty(t, listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "globex"}))
+}
+
+// testConcurrentCompliance: evaluations of many stacks recorded at once
+// (drivers may read their open segments together) each judge on their
+// own stack's segments: an unchanged status writes nothing, a changed one
+// ends its segment and opens the next.
+func testConcurrentCompliance(ctx context.Context, t *testing.T, s store.Store) {
+	const n = 24
+	record := func(d time.Duration, status func(i int) string) []int {
+		written := make([]int, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				written[i], errs[i] = s.RecordCompliance(ctx, store.ComplianceWrite{ClientID: "acme", StackID: fmt.Sprintf("s%02d", i),
+					At: at(d), Complete: true, Results: []store.ComplianceResult{{Rule: "tls", Mode: "audit", Status: status(i)}}})
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i], "stack %d", i)
+		}
+		return written
+	}
+	first := record(0, func(int) string { return "pass" })
+	for i, w := range first {
+		require.Equal(t, 1, w, "stack %d: one segment opened", i)
+	}
+	odd := func(i int) string {
+		if i%2 == 1 {
+			return "fail"
+		}
+		return "pass"
+	}
+	second := record(time.Minute, odd)
+	for i, w := range second {
+		require.Equal(t, 2*(i%2), w, "stack %d: unchanged writes nothing, changed closes one and opens one", i)
+	}
+	open := listCompliance(ctx, t, s, store.ComplianceQuery{ClientID: "acme", OpenOnly: true})
+	require.Len(t, open, n)
+	for _, seg := range open {
+		var i int
+		_, err := fmt.Sscanf(seg.StackID, "s%02d", &i)
+		require.NoError(t, err)
+		require.Equal(t, odd(i), seg.Status, "stack %s", seg.StackID)
+	}
 }

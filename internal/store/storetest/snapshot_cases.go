@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,6 +96,41 @@ func testSnapshots(ctx context.Context, t *testing.T, s store.Store) {
 	list, err = s.ListSnapshots(ctx, "acme", "shop")
 	require.NoError(t, err)
 	require.Equal(t, []string{other.ID}, snapshotIDs(list))
+}
+
+// testConcurrentSnapshots: the snapshots of many verified passes put at
+// once (drivers may write them together) are each stored and returned as
+// stored; a known one among them is confirmed, not duplicated.
+func testConcurrentSnapshots(ctx context.Context, t *testing.T, s store.Store) {
+	known := mkSnapshot("acme", "s00", "v1.0.0", "d0", at(0))
+	_, err := s.PutSnapshot(ctx, known)
+	require.NoError(t, err)
+	const n = 40
+	want := make([]store.Snapshot, n)
+	got := make([]store.Snapshot, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		want[i] = mkSnapshot("acme", fmt.Sprintf("s%02d", i), "v1.0.0", fmt.Sprintf("d%d", i), at(time.Duration(i)*time.Second))
+		if i == 0 {
+			want[i] = known
+			want[i].ConfirmedAt = at(time.Hour)
+		}
+		wg.Go(func() { got[i], errs[i] = s.PutSnapshot(ctx, want[i]) })
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i], "snapshot %d", i)
+		w := want[i]
+		w.TakenAt, w.ConfirmedAt = store.Truncate(w.TakenAt), store.Truncate(w.ConfirmedAt)
+		if w.ConfirmedAt.IsZero() {
+			w.ConfirmedAt = w.TakenAt
+		}
+		require.Equal(t, w, got[i], "snapshot %d as stored", i)
+		list, err := s.ListSnapshots(ctx, "acme", w.StackID)
+		require.NoError(t, err)
+		require.Equal(t, []string{w.ID}, snapshotIDs(list), "stack %s", w.StackID)
+	}
 }
 
 // testRollbackRecords: insert, update progress, list by stack, client and

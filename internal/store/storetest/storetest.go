@@ -73,6 +73,7 @@ func cases() []testCase {
 		{"DeleteStack", testDeleteStack}, // stack_delete_cases.go
 		{"ListStates", testListStates},
 		{"ListShardStacks", testListShardStacks},
+		{"ListStackApps", testListStackApps}, // stack_apps_cases.go
 		{"UpdateState", testUpdateState},
 		{"UpdateStateConflict", testUpdateStateConflict},
 		{"UpdateStateConcurrent", testUpdateStateConcurrent},
@@ -109,14 +110,16 @@ func cases() []testCase {
 		{"AuditHeads", testAuditHeads},
 		{"AuditBrief", testAuditBrief},
 		{"TokensAndAuditRetention", testTokenCases},
-		{"DataKeys", testDataKeys},               // payload_cases.go
-		{"PayloadRows", testPayloadRows},         // payload_cases.go
-		{"BatchLimits", testBatchLimits},         // limit_cases.go
-		{"Forecasts", testForecasts},             // forecast_cases.go
-		{"Compliance", testCompliance},           // compliance_cases.go
-		{"Promotions", testPromotions},           // promotion_cases.go
-		{"Snapshots", testSnapshots},             // snapshot_cases.go
-		{"RollbackRecords", testRollbackRecords}, // snapshot_cases.go
+		{"DataKeys", testDataKeys},                         // payload_cases.go
+		{"PayloadRows", testPayloadRows},                   // payload_cases.go
+		{"BatchLimits", testBatchLimits},                   // limit_cases.go
+		{"Forecasts", testForecasts},                       // forecast_cases.go
+		{"Compliance", testCompliance},                     // compliance_cases.go
+		{"ConcurrentCompliance", testConcurrentCompliance}, // compliance_cases.go
+		{"Promotions", testPromotions},                     // promotion_cases.go
+		{"Snapshots", testSnapshots},                       // snapshot_cases.go
+		{"ConcurrentSnapshots", testConcurrentSnapshots},   // snapshot_cases.go
+		{"RollbackRecords", testRollbackRecords},           // snapshot_cases.go
 	}
 }
 
