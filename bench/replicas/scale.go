@@ -195,14 +195,20 @@ func measureFullPass(ctx context.Context, o options, env *benchEnv, reps []*repl
 
 // waitAllPassed polls until stacks stacks have a pass started at or after
 // t0, printing progress every 10 s; it fails after o.timeout or when a
-// replica exits.
+// replica exits. The stacks that passed are counted (a DISTINCT over every
+// result since t0, 50-250 ms of PostgreSQL's CPU at 100,000) only once as
+// many passes started (an index-only count): polled twice a second
+// throughout, the harness's own query took a fifth of PostgreSQL's CPU
+// during a 30,000-stack pass.
 func waitAllPassed(ctx context.Context, o options, env *benchEnv, reps []*replica, stacks int, t0 time.Time) error {
 	deadline := t0.Add(o.timeout)
 	lastPrint := time.Now()
 	for {
-		n := countSince(ctx, env.db, t0)
+		n := countStarted(ctx, env.db, t0)
 		if n >= stacks {
-			return nil
+			if n = countSince(ctx, env.db, t0); n >= stacks {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s only %d of %d stacks reconciled", o.timeout, n, stacks)
@@ -216,7 +222,7 @@ func waitAllPassed(ctx context.Context, o options, env *benchEnv, reps []*replic
 		}
 		if time.Since(lastPrint) >= 10*time.Second {
 			lastPrint = time.Now()
-			fmt.Printf("  %5.1f s: %d of %d stacks reconciled\n", secs(time.Since(t0)), n, stacks)
+			fmt.Printf("  %5.1f s: %d passes started, %d stacks\n", secs(time.Since(t0)), n, stacks)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -446,10 +446,12 @@ func (s *Store) ListStackRefs(ctx context.Context, cursor string, limit int) ([]
 }
 
 // ListStackApps lists a client's stacks with their applications; the
-// application a document names is read by the server.
+// application a document names is read by the server, which parses only
+// the documents that hold the key (the application is omitted when
+// empty).
 func (s *Store) ListStackApps(ctx context.Context, clientID string) ([]store.StackApp, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT stack_id, environment,
-	COALESCE(CASE WHEN desired = '' THEN NULL ELSE desired::jsonb->>'app' END, ''), desired_hash
+	COALESCE(CASE WHEN strpos(desired, '"app"') = 0 THEN NULL ELSE desired::jsonb->>'app' END, ''), desired_hash
 FROM states WHERE client_id = $1 ORDER BY stack_id`, clientID)
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.StackApp, error) {
 		var a store.StackApp
