@@ -65,6 +65,8 @@ type worldOpts struct {
 	deployer func(rollback.Deployer) rollback.Deployer
 	// flavor is the host (default Netlify).
 	flavor sim.BuildHookFlavor
+	// store is the store (default a fresh SQLite one).
+	store store.Store
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -90,9 +92,13 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	w.host.OnLive(w.onLive)
 	w.env = map[string]string{"CF_TOKEN": w.cms.Token(), "HOOK_URL": w.hook.URL(), "DEPLOY_TOKEN": w.host.Token()}
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	db := o.store
+	if db == nil {
+		lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { lite.Close() })
+		db = lite
+	}
 	w.store = db
 	w.state = state.New(db, state.Options{Now: w.clock.Now})
 	w.reg = provider.NewRegistry(provider.RegistryOptions{
