@@ -101,7 +101,10 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Forecasts of drift, after each pass (internal/forecast).
 		// Environment divergence of applications (internal/promote).
 		Environments: s.apps,
+		// Drift of an application's leading environment that a later
+		// environment shares is forecast there.
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Leading: &promote.LeadingDrifts{Envs: s.apps, Store: s.store},
 			Probes:  forecast.NewProbeHistory(24 * time.Hour),
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
