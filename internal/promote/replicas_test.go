@@ -2,68 +2,19 @@ package promote_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
-	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
-
-// postgresStore is a store in a fresh schema of the test PostgreSQL
-// (BLACKWELL_TEST_POSTGRES, or this machine's), dropped when the test
-// ends. Without one the test is skipped, except under CI=true where that
-// fails it.
-func postgresStore(t *testing.T) *postgres.Store {
-	t.Helper()
-	server := os.Getenv("BLACKWELL_TEST_POSTGRES")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is unreachable, and under CI=true this test must run: %v", postgres.Redact(server), err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES; under CI=true this fails instead): %v", postgres.Redact(server), err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
-	_, err = conn.Exec(ctx, `CREATE SCHEMA `+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, server); err == nil {
-			_, _ = c.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`)
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(server)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, u.String(), postgres.WithMaxConns(4))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // replicaPasses are one replica's verification passes: counted, and held
 // at gate until the test opens it.
@@ -91,7 +42,7 @@ func (r *replicaPasses) ReconcileWait(ctx context.Context, clientID, stackID, tr
 func TestOnlyTheShardOwnerCarriesOutAResumedPromotion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := postgresStore(t)
+	db := pgtest.Store(t)
 	b := setupOn(t, db, "")
 
 	// A process applied the promotion and stopped while verifying it.

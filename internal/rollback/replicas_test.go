@@ -2,15 +2,10 @@ package rollback_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -18,52 +13,8 @@ import (
 	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/rollback"
 	"github.com/blackwellio/blackwell/internal/store"
-	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
-
-// postgresStore is a store in a fresh schema of the test PostgreSQL
-// (BLACKWELL_TEST_POSTGRES, or this machine's), dropped when the test
-// ends. Without one the test is skipped, except under CI=true where that
-// fails it.
-func postgresStore(t *testing.T) *postgres.Store {
-	t.Helper()
-	server := os.Getenv("BLACKWELL_TEST_POSTGRES")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is unreachable, and under CI=true this test must run: %v", postgres.Redact(server), err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES; under CI=true this fails instead): %v", postgres.Redact(server), err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
-	_, err = conn.Exec(ctx, `CREATE SCHEMA `+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, server); err == nil {
-			_, _ = c.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`)
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(server)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, u.String(), postgres.WithMaxConns(4))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // countingDeployer counts one replica's restores of a deployment, held at
 // gate (when set) until the test opens it.
@@ -94,7 +45,7 @@ func TestOnlyTheShardOwnerResumesARollback(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWorld(t, worldOpts{store: postgresStore(t), deployer: func(d rollback.Deployer) rollback.Deployer { return interrupting{d, cancel} }})
+	w := newWorld(t, worldOpts{store: pgtest.Store(t), deployer: func(d rollback.Deployer) rollback.Deployer { return interrupting{d, cancel} }})
 	good := establish(t, w, healing())
 	badRelease(t, w)
 	_, err := w.svc.Start(ctx, rollback.Request{ClientID: "acme", StackID: "web", Target: good.ID, By: "ops"})
