@@ -52,15 +52,18 @@ func (l *LeadingDrifts) Leading(ctx context.Context, clientID, stackID, environm
 	if !ok {
 		return nil, nil
 	}
-	var leadSpec config.StackSpec
-	if err := json.Unmarshal(lead.Desired, &leadSpec); err != nil {
-		return nil, fmt.Errorf("decode the desired state of %s/%s: %w", clientID, lead.StackID, err)
-	}
 	drifts, err := l.drifts(ctx, clientID, lead.StackID)
 	if err != nil {
 		return nil, err
 	}
-	return &forecast.Leading{StackID: lead.StackID, Environment: lead.Environment, Spec: leadSpec, Drifts: drifts}, nil
+	out := &forecast.Leading{StackID: lead.StackID, Environment: lead.Environment, Drifts: drifts}
+	if len(drifts) == 0 {
+		return out, nil // the usual case: no composition to decode
+	}
+	if err := json.Unmarshal(lead.Desired, &out.Spec); err != nil {
+		return nil, fmt.Errorf("decode the desired state of %s/%s: %w", clientID, lead.StackID, err)
+	}
+	return out, nil
 }
 
 // leadingOf is the peer of the nearest environment before env in order.
