@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/provider"
+	"github.com/blackwellio/blackwell/internal/reconcile"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -66,4 +70,76 @@ func (s *Service) Unpinned(ctx context.Context, clientID, stackID string, h *sto
 		return "", err
 	}
 	return fmt.Sprintf("vercel deployment %s promoted: it serves production as before, and new production deployments go live again", live.ID), nil
+}
+
+// HoldWatch gives a host its publishing back when a rollback's hold
+// expires by itself, as unpin does when it ends one (Unpinned): after a
+// pass of a stack whose hold restored a snapshot and has expired, the
+// live Vercel deployment is promoted, once per hold and process (a
+// promote of the live deployment changes nothing served, so a second one
+// after a restart or a failover is harmless). It is a reconcile.PassHook
+// (reconcile.Options.Holds); the expired hold itself stays in the record
+// until unpin or the next change of desired state removes it.
+type HoldWatch struct {
+	Service *Service
+	Logger  *slog.Logger
+	Now     func() time.Time
+
+	mu   sync.Mutex
+	done map[string]time.Time // client/stack -> the At of the hold released
+}
+
+var _ reconcile.PassHook = (*HoldWatch)(nil)
+
+// AfterPass implements reconcile.PassHook.
+func (w *HoldWatch) AfterPass(ctx context.Context, p reconcile.PassObservation) {
+	h := p.Hold
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	if h == nil || h.Snapshot == "" || h.Active(now()) {
+		return
+	}
+	key := p.ClientID + "/" + p.StackID
+	w.mu.Lock()
+	at, seen := w.done[key]
+	w.mu.Unlock()
+	if seen && at.Equal(h.At) {
+		return
+	}
+	// Is the host one that holds production? (Nothing is called, or
+	// recorded, for the others.)
+	ssg, ok := p.Spec.Providers[config.RoleSSG]
+	if !ok || ssg.Build == nil || ssg.Build.Deploy == nil || ssg.Build.Deploy.Host != config.HostVercel {
+		w.mark(key, h.At)
+		return
+	}
+	detail, err := w.Service.Unpinned(ctx, p.ClientID, p.StackID, h)
+	if err != nil {
+		// Tried again after the next pass.
+		if w.Logger != nil {
+			w.Logger.WarnContext(ctx, "expired hold: give the host its publishing back", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
+		}
+		return
+	}
+	w.mark(key, h.At)
+	if detail == "" {
+		return
+	}
+	changes, _ := json.Marshal(map[string]any{"state_version": h.Version, "snapshot": h.Snapshot, "detail": detail, "hold_until": h.Until})
+	if err := w.Service.opts.Store.AppendAudit(context.WithoutCancel(ctx), []store.AuditEntry{{Timestamp: now(), Action: "unpin_providers",
+		ClientID: p.ClientID, StackID: p.StackID, TriggeredBy: "hold_expired", Success: true, ChangesMade: changes,
+		ReconciliationID: p.ReconciliationID}}); err != nil && w.Logger != nil {
+		w.Logger.WarnContext(ctx, "audit unpin_providers", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
+	}
+}
+
+func (w *HoldWatch) mark(key string, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == nil {
+		w.done = map[string]time.Time{}
+	}
+	w.done[key] = at
 }

@@ -74,3 +74,34 @@ func TestVercelHoldsProductionWithoutUnpin(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, detail)
 }
+
+// TestAnExpiredHoldGivesVercelItsPublishingBack: a hold that runs out by
+// itself ends like unpin on Vercel: the pass after its expiry promotes the
+// live deployment, once, and the next deployment goes live again.
+func TestAnExpiredHoldGivesVercelItsPublishingBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOpts{flavor: sim.FlavorVercel})
+	ctx := context.Background()
+	good := establish(t, w, healing())
+	badRelease(t, w)
+	_, err := w.svc.Start(ctx, rollback.Request{ClientID: "acme", StackID: "web", Target: good.ID, Hold: time.Hour, By: "ops"})
+	require.NoError(t, err)
+	w.round(t)
+	w.host.Publish("c3", true)
+	require.Equal(t, good.Components.Build.DeployID, w.host.Live().ID, "held: a new deployment stays off production")
+	restores := w.host.Restores()
+
+	w.clock.Step(time.Hour)
+	w.round(t)
+	require.Equal(t, restores+1, w.host.Restores(), "the pass after the hold's end promotes the live deployment")
+	require.Equal(t, good.Components.Build.DeployID, w.host.Live().ID)
+	entries, _, err := w.store.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: "unpin_providers"})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "hold_expired", entries[0].TriggeredBy)
+
+	w.round(t)
+	require.Equal(t, restores+1, w.host.Restores(), "once per hold")
+	next := w.host.Publish("c4", true)
+	require.Equal(t, next.ID, w.host.Live().ID, "the next production deployment goes live")
+}

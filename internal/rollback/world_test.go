@@ -127,17 +127,18 @@ func newWorld(t *testing.T, o worldOpts) *world {
 func (w *world) startLoop(t *testing.T) {
 	t.Helper()
 	capt := &rollback.Capturer{Registry: w.reg, Heal: w.acts, Deployer: w.deps, Events: w.store}
-	w.loop = reconcile.New(reconcile.Options{
-		Store: w.store, Policies: w.state, Prober: probe.New(probe.Options{}), Providers: w.reg, Clock: w.clock,
-		ReceiverPrefix: receivers, Heal: reconcile.HealOptions{Actions: w.acts},
-		Snapshots: &rollback.Recorder{Store: w.store, Capturer: capt},
-	})
 	w.svc = rollback.New(rollback.Options{Store: w.store, State: w.state, Registry: w.reg, Heal: w.acts, Pins: w.pins,
 		Capturer: capt, Now: w.clock.Now, VerifyInterval: time.Millisecond,
 		Verify: func(ctx context.Context, c, s string) error {
 			_, _, err := w.loop.Reconcile(ctx, reconcile.Key(c, s), reconcile.TriggerManual)
 			return err
 		}})
+	w.loop = reconcile.New(reconcile.Options{
+		Store: w.store, Policies: w.state, Prober: probe.New(probe.Options{}), Providers: w.reg, Clock: w.clock,
+		ReceiverPrefix: receivers, Heal: reconcile.HealOptions{Actions: w.acts},
+		Snapshots: &rollback.Recorder{Store: w.store, Capturer: capt},
+		Holds:     &rollback.HoldWatch{Service: w.svc, Now: w.clock.Now},
+	})
 }
 
 func (w *world) branchHead() string {

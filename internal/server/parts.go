@@ -111,6 +111,9 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
 		// Known-good snapshots, after each verified pass.
 		Snapshots: parts.Recorder,
+		// A rollback's hold that expired gives the host (Vercel) its
+		// publishing back, as unpin does.
+		Holds: &rollback.HoldWatch{Service: s.rollbacks, Logger: s.log},
 	})
 }
 
