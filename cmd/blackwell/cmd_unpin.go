@@ -36,7 +36,13 @@ func newUnpinCmd(g *globals) *cobra.Command {
 		Long: `End the hold a "rollback --hold" put on a stack. Its desired state stays as it is;
 while a stack is pinned, the server's config file (applied at start and on
 SIGHUP) and "apply" leave it alone. After unpin, the next SIGHUP or restart
-applies the file's version of a stack the file declares.`,
+applies the file's version of a stack the file declares.
+
+When the rollback restored a snapshot and the site is on Vercel, unpin also
+promotes the deployment serving production: it goes on serving, and new
+production deployments go live again (after an instant rollback Vercel
+stops assigning them until a promote). Netlify and Cloudflare Pages publish
+new deployments after a rollback as usual: nothing is called for them.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, _, err := ta.parse(cmd, args)
@@ -53,9 +59,10 @@ applies the file's version of a stack the file declares.`,
 				return err
 			}
 			var res struct {
-				Unpinned bool      `json:"unpinned"`
-				Hold     *wireHold `json:"hold"`
-				Warnings []string  `json:"warnings"`
+				Unpinned  bool      `json:"unpinned"`
+				Hold      *wireHold `json:"hold"`
+				Providers []string  `json:"providers"`
+				Warnings  []string  `json:"warnings"`
 			}
 			raw, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodPost, path: pathOf("stacks", clientID, stackID, "unpin")}, &res)
 			if err != nil {
@@ -69,8 +76,15 @@ applies the file's version of a stack the file declares.`,
 				_, err = fmt.Fprintf(g.stdout, "%s/%s has no hold\n", clientID, stackID)
 				return err
 			}
-			_, err = fmt.Fprintf(g.stdout, "unpinned %s/%s (was %s)\n", clientID, stackID, res.Hold.describe())
-			return err
+			if _, err = fmt.Fprintf(g.stdout, "unpinned %s/%s (was %s)\n", clientID, stackID, res.Hold.describe()); err != nil {
+				return err
+			}
+			for _, p := range res.Providers {
+				if _, err = fmt.Fprintf(g.stdout, "  %s\n", p); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 }

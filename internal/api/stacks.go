@@ -528,12 +528,16 @@ type unpinAnswer struct {
 	// Unpinned: the stack had a hold (active or expired), now removed.
 	Unpinned bool `json:"unpinned"`
 	// Hold is the hold removed.
-	Hold     *store.Hold `json:"hold,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Hold *store.Hold `json:"hold,omitempty"`
+	// Providers says what was done at the providers to end the hold
+	// there (rollback.Service.Unpinned).
+	Providers []string `json:"providers,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // unpin answers POST /v1/stacks/{client_id}/{stack_id}/unpin: the stack's
-// hold ends; its desired state stays as it is.
+// hold ends; its desired state stays as it is, and a host that a rollback
+// left holding production (Vercel) follows new deployments again.
 func (s *Server) unpin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	rec, err := s.stack(ctx, r)
@@ -550,5 +554,29 @@ func (s *Server) unpin(w http.ResponseWriter, r *http.Request) error {
 	ans := unpinAnswer{ClientID: rec.ClientID, StackID: rec.StackID, Unpinned: h != nil, Hold: h}
 	rec.Hold = nil
 	ans.Warnings = s.stackWarnings(rec)
+	if h != nil && s.opts.Rollbacks != nil {
+		detail, err := s.opts.Rollbacks.Unpinned(ctx, rec.ClientID, rec.StackID, h)
+		if detail != "" || err != nil {
+			changes, _ := json.Marshal(map[string]any{"state_version": h.Version, "snapshot": h.Snapshot, "detail": detail, "error": errText(err)})
+			if aerr := s.opts.Store.AppendAudit(ctx, []store.AuditEntry{{Timestamp: s.now(), Action: "unpin_providers", ClientID: rec.ClientID,
+				StackID: rec.StackID, TriggeredBy: actor(r), Success: err == nil, ChangesMade: changes}}); aerr != nil {
+				return fmt.Errorf("audit unpin: %w", aerr)
+			}
+		}
+		if detail != "" {
+			ans.Providers = append(ans.Providers, detail)
+		}
+		if err != nil {
+			ans.Warnings = append(ans.Warnings, "the hold ended, but the host still holds production on the rolled-back deployment: "+err.Error())
+		}
+	}
 	return writeJSON(w, ans)
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -42,7 +42,7 @@ type Deployment struct {
 //     /v9/projects/{project} (targets.production) and POST
 //     /v1/projects/{project}/rollback/{deployment_id}, an instant rollback
 //     (production then stays on it, new deployments unassigned, until a
-//     promote);
+//     promote: POST /v10/projects/{project}/promote/{deployment_id});
 //   - Cloudflare Pages (https://developers.cloudflare.com/api/resources/pages/):
 //     GET /client/v4/accounts/{account}/pages/projects/{project}
 //     (canonical_deployment) and POST
@@ -160,6 +160,30 @@ func (c *DeployClient) Restore(ctx context.Context, d config.DeployAPI, id strin
 	}
 	if err := c.call(ctx, d, http.MethodPost, path, nil); err != nil {
 		return fmt.Errorf("restore %s deployment %s: %w", d.Host, id, err)
+	}
+	return nil
+}
+
+// Promote ends what an instant rollback left on a Vercel project: the
+// deployment id is promoted (POST /v10/projects/{project}/promote/{id}),
+// which serves it in production and assigns the production domains to
+// new production deployments again. Netlify and Cloudflare Pages keep
+// publishing new builds after a restore or rollback: for them Promote
+// does nothing.
+func (c *DeployClient) Promote(ctx context.Context, d config.DeployAPI, id string) error {
+	switch d.Host {
+	case config.HostNetlify, config.HostCloudflare:
+		return nil
+	case config.HostVercel:
+	default:
+		return provider.ConfigError("build.deploy.host %q is not netlify, vercel or cloudflare", d.Host)
+	}
+	if id == "" {
+		return fmt.Errorf("promote a deployment of %s: %w: no deployment id", d.Host, provider.ErrConfig)
+	}
+	path := "/v10/projects/" + url.PathEscape(d.Site) + "/promote/" + url.PathEscape(id)
+	if err := c.call(ctx, d, http.MethodPost, path, nil); err != nil {
+		return fmt.Errorf("promote %s deployment %s: %w", d.Host, id, err)
 	}
 	return nil
 }

@@ -289,6 +289,12 @@ type Observation struct {
 	// Content is the stack's waiting content and recent builds; nil when
 	// not read.
 	Content *ContentReading
+	// Leading is the leading environment of the stack's application and
+	// its open drifts; nil for a stack of no application, the first
+	// environment, or when not read. Open are the stack's own open drifts
+	// (a drift this stack shows is drift, not a forecast).
+	Leading *Leading
+	Open    []drift.Drift
 	// Now is the time of the observation.
 	Now time.Time
 }
@@ -336,6 +342,7 @@ func Indicate(o Observation, p Params, open func(Key) bool) Reading {
 	dnsChanges(&r, o, p)
 	credentials(&r, o, p, open)
 	content(&r, o, p, open)
+	environments(&r, o)
 	slices.SortFunc(r.Forecasts, func(a, b Forecast) int { return strings.Compare(a.Key().String(), b.Key().String()) })
 	return r
 }

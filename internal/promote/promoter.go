@@ -31,6 +31,11 @@ var (
 // TriggerPromotion is the pass trigger of a promotion's verification.
 const TriggerPromotion = "promotion"
 
+// TriggerHandoff is the trigger a replica forwards to hand the promotions
+// into a stack to the replica that owns it (Options.Handoff); the owner
+// answers it with Kick.
+const TriggerHandoff = "promotion_handoff"
+
 // ApprovalClass is the approval class of a promotion's approval request.
 const ApprovalClass = store.ApprovalClassPromotion
 
@@ -63,6 +68,17 @@ type Options struct {
 	// Apps caches applications for auto-promotion; the reconcile loop's
 	// (Options.Environments) shares its reads. Nil: one of its own.
 	Apps *Environments
+	// Owns reports whether this process carries out the promotions into a
+	// stack: with several replicas, the one that holds the stack's shard
+	// lease (reconcile.Membership.Owns), so that exactly one replica runs
+	// a promotion's steps and verification passes. Nil: every stack (one
+	// process).
+	Owns func(clientID, stackID string) bool
+	// Handoff asks the replica that owns a stack to carry on the
+	// promotions into it (a forwarded trigger, TriggerHandoff, that makes
+	// the owner Kick its promoter). Nil, or a notification lost: the owner
+	// finds them at its next minute's look (RunLoop).
+	Handoff func(clientID, stackID string)
 }
 
 // Promoter plans, starts and carries out promotions.
@@ -79,6 +95,8 @@ type Promoter struct {
 	// RunLoop; apps caches applications for it.
 	passes chan store.ReconciliationResult
 	apps   *Environments
+	// kick asks RunLoop to resume unfinished promotions now (Kick).
+	kick chan struct{}
 }
 
 // New returns a Promoter.
@@ -100,7 +118,7 @@ func New(opts Options) *Promoter {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Promoter{opts: opts, log: log, running: map[string]bool{}, base: context.Background(),
-		passes: make(chan store.ReconciliationResult, 1024), apps: opts.Apps}
+		passes: make(chan store.ReconciliationResult, 1024), apps: opts.Apps, kick: make(chan struct{}, 1)}
 	if p.apps == nil {
 		p.apps = &Environments{Store: opts.Store, Now: opts.Now}
 	}
@@ -244,8 +262,11 @@ func (p *Promoter) Start(ctx context.Context, req Request) (store.Promotion, Pla
 // auto-promotion after passes (AfterPass), until ctx ends;
 // promotions started meanwhile are carried out under ctx: when it ends,
 // their records say where they stopped, and the next start resumes them.
-// Several processes may resume one promotion: each step is written under
-// the record's revision, so one of them carries it on.
+// Only the owner of a promotion's target stack carries it out (Options.Owns);
+// Kick makes the loop look again at once (a shard gained, a promotion
+// handed over by another replica). Should two processes still run one
+// promotion (an ownership that moved between two checks), each step is
+// written under the record's revision, so one of them carries it on.
 func (p *Promoter) RunLoop(ctx context.Context, interval time.Duration) {
 	p.mu.Lock()
 	p.base = ctx
@@ -271,6 +292,8 @@ func (p *Promoter) waitTick(ctx context.Context, tick <-chan time.Time) bool {
 			return false
 		case <-tick:
 			return true
+		case <-p.kick:
+			return true
 		case res := <-p.passes:
 			p.AutoPromote(ctx, res)
 		}
@@ -280,9 +303,31 @@ func (p *Promoter) waitTick(ctx context.Context, tick <-chan time.Time) bool {
 // Wait waits for the promotions this process is carrying out.
 func (p *Promoter) Wait() { p.wg.Wait() }
 
+// Kick makes RunLoop resume unfinished promotions now: this replica
+// gained shards (their stacks' promotions are now its to carry out), or
+// another replica handed one over (Options.Handoff). It never blocks.
+func (p *Promoter) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// owns reports whether this process carries out promotions into the
+// stack (Options.Owns).
+func (p *Promoter) owns(clientID, stackID string) bool {
+	return p.opts.Owns == nil || p.opts.Owns(clientID, stackID)
+}
+
 // carryOut runs a promotion in the background unless this process runs it
-// already.
+// already; a promotion into a stack another replica owns is handed to it.
 func (p *Promoter) carryOut(rec store.Promotion) {
+	if !p.owns(rec.ClientID, rec.ToStack) {
+		if p.opts.Handoff != nil {
+			p.opts.Handoff(rec.ClientID, rec.ToStack)
+		}
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.running[rec.ID] {

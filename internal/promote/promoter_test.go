@@ -106,10 +106,16 @@ func (b *bundle) ReconcileWait(ctx context.Context, clientID, stackID, trigger s
 
 func setup(t *testing.T, extraProd string) *bundle {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "b.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
+	return setupOn(t, db, extraProd)
+}
+
+// setupOn is setup over a store of the test's.
+func setupOn(t *testing.T, db store.Store, extraProd string) *bundle {
+	t.Helper()
+	ctx := context.Background()
 	b := &bundle{store: db}
 	b.svc = state.New(db, state.Options{Now: b.clock})
 	b.p = promote.New(promote.Options{Store: db, State: b.svc, Passes: b, Now: b.clock,

@@ -18,9 +18,15 @@ import (
 // next begins, so that a process that stops anywhere leaves a record that
 // says what was done: Resume picks it up. It returns the promotion as
 // last written. A step that lost a race to another process (ErrConflict)
-// ends the run: that process carries it on.
+// ends the run: that process carries it on; so does the loss of the
+// target stack's ownership (Options.Owns), checked before each step and
+// each verification pass: its new owner resumes it.
 func (p *Promoter) Run(ctx context.Context, rec store.Promotion) (store.Promotion, error) {
 	for rec.Status.Unfinished() {
+		if !p.owns(rec.ClientID, rec.ToStack) {
+			p.log.Info("promotion left to the replica that owns its stack now", "client_id", rec.ClientID, "promotion_id", rec.ID, "status", rec.Status)
+			return rec, nil
+		}
 		var (
 			next store.Promotion
 			err  error
@@ -36,7 +42,7 @@ func (p *Promoter) Run(ctx context.Context, rec store.Promotion) (store.Promotio
 		case store.PromotionVerifying:
 			next, err = p.verifyOrRollBack(ctx, rec)
 		}
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, errNotOwner) {
 			return rec, nil
 		}
 		if err != nil {
@@ -47,8 +53,16 @@ func (p *Promoter) Run(ctx context.Context, rec store.Promotion) (store.Promotio
 	return rec, nil
 }
 
-// Resume carries on every unfinished promotion of every client: at start
-// (a promotion interrupted by a crash) and after an approval decision.
+// errNotOwner: this process no longer owns the promotion's target stack;
+// the step was not written, and the new owner carries the promotion on.
+var errNotOwner = errors.New("another replica owns the stack now")
+
+// Resume carries on every unfinished promotion of every client whose
+// target stack this process owns (Options.Owns): at start (a promotion
+// interrupted by a crash), after an approval decision, when shards are
+// gained (the promotions of a replica that died) and every minute. An
+// approval decided or expired is written by whichever process sees it
+// first; what follows runs on the owner.
 func (p *Promoter) Resume(ctx context.Context) error {
 	list, err := store.All(func(cursor store.Page) ([]store.Promotion, store.Page, error) {
 		return p.opts.Store.ListPromotions(ctx, store.PromotionQuery{Unfinished: true, Cursor: cursor, Limit: store.MaxLimit})
@@ -64,6 +78,8 @@ func (p *Promoter) Resume(ctx context.Context) error {
 				continue
 			}
 			rec = next
+		} else if !p.owns(rec.ClientID, rec.ToStack) {
+			continue
 		}
 		p.carryOut(rec)
 	}
@@ -151,6 +167,10 @@ type Evidence struct {
 	// Drifts are the open drifts the deciding pass saw.
 	Drifts []drift.Drift `json:"drifts,omitempty"`
 	Reason string        `json:"reason,omitempty"`
+
+	// lost: verification stopped because this process no longer owns the
+	// stack (nothing is judged).
+	lost bool
 }
 
 // verifyOrRollBack verifies the new revision and ends the promotion:
@@ -160,6 +180,10 @@ func (p *Promoter) verifyOrRollBack(ctx context.Context, rec store.Promotion) (s
 	if err := ctx.Err(); err != nil {
 		// Stopping: the record stays verifying, resumed at the next start.
 		return rec, err
+	}
+	if ev.lost {
+		// The stack's new owner verifies again, with passes of its own.
+		return rec, errNotOwner
 	}
 	rec.Evidence, _ = json.Marshal(ev)
 	if ev.Verified {
@@ -193,7 +217,15 @@ func (p *Promoter) verify(ctx context.Context, rec store.Promotion) Evidence {
 	defer cancel()
 	var ev Evidence
 	for {
+		if !p.owns(rec.ClientID, rec.ToStack) {
+			ev.lost = true
+			return ev
+		}
 		res, err := p.opts.Passes.ReconcileWait(wait, rec.ClientID, rec.ToStack, TriggerPromotion)
+		if err != nil && ctx.Err() == nil && !p.owns(rec.ClientID, rec.ToStack) {
+			ev.lost = true
+			return ev
+		}
 		if err != nil && ev.Reason != "" {
 			ev.Reason += fmt.Sprintf(" (still, after %s)", p.opts.VerifyTimeout)
 			return ev

@@ -43,6 +43,9 @@ type PassObservation struct {
 	Forecasts []forecast.Forecast
 	// Policy is the effective policy the pass ran under.
 	Policy config.PolicySpec
+	// Hold is the stack's rollback hold as the pass committed it (active
+	// or expired; nil: none).
+	Hold *store.Hold
 }
 
 // forecast hands the committed pass to Options.Forecasts and
@@ -54,9 +57,9 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 	obs := PassObservation{
 		ClientID: res.ClientID, StackID: res.StackID, Environment: p.rec.Environment, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
-		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy,
+		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy, Hold: p.committed.Hold,
 	}
-	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance} {
+	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance, p.r.opts.Holds} {
 		if h != nil {
 			h.AfterPass(context.WithoutCancel(ctx), obs)
 		}

@@ -20,9 +20,14 @@ type Forwarder struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]string // key -> trigger, waiting to be notified
+	pending map[forwarded]struct{} // waiting to be notified
 	wake    chan struct{}
 }
+
+// forwarded is a trigger of a stack waiting to be notified: one of each
+// pair is sent, so a burst of one trigger is one line, and a trigger of
+// another kind (a promotion handed over) is never folded into a pass's.
+type forwarded struct{ key, trigger string }
 
 // NewForwarder returns a Forwarder over leases; Run sends what Forward
 // queues, Listen delivers the other replicas' triggers.
@@ -30,7 +35,7 @@ func NewForwarder(leases store.Leases, log *slog.Logger) *Forwarder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Forwarder{leases: leases, log: log, pending: map[string]string{}, wake: make(chan struct{}, 1)}
+	return &Forwarder{leases: leases, log: log, pending: map[forwarded]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
 // Forward queues a trigger for the replica that owns the stack (key, as
@@ -38,9 +43,7 @@ func NewForwarder(leases store.Leases, log *slog.Logger) *Forwarder {
 // Options.Forward.
 func (f *Forwarder) Forward(key, trigger string) {
 	f.mu.Lock()
-	if _, ok := f.pending[key]; !ok {
-		f.pending[key] = trigger
-	}
+	f.pending[forwarded{key, trigger}] = struct{}{}
 	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
@@ -60,11 +63,11 @@ func (f *Forwarder) Run(ctx context.Context) {
 		time.Sleep(2 * time.Millisecond)
 		f.mu.Lock()
 		batch := f.pending
-		f.pending = map[string]string{}
+		f.pending = map[forwarded]struct{}{}
 		f.mu.Unlock()
 		byTrigger := map[string][]string{}
-		for key, trigger := range batch {
-			byTrigger[trigger] = append(byTrigger[trigger], key)
+		for fw := range batch {
+			byTrigger[fw.trigger] = append(byTrigger[fw.trigger], fw.key)
 		}
 		for trigger, keys := range byTrigger {
 			if err := f.leases.NotifyTriggers(ctx, keys, trigger); err != nil && ctx.Err() == nil {

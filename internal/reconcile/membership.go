@@ -130,6 +130,19 @@ func (m *Membership) Claims(clientID, stackID string) bool {
 	return ok
 }
 
+// Owns reports whether this replica holds the lease of the stack's shard
+// and the lease has not expired (one within the margin before its expiry
+// counts, unlike Fence): the replica that carries out the stack's
+// promotions and rollbacks. A replica whose ticks stopped (its store
+// unreachable, its process stalled) owns nothing once its leases expire,
+// when another replica may claim them.
+func (m *Membership) Owns(clientID, stackID string) bool {
+	m.mu.Lock()
+	l, ok := m.held[store.ShardOf(clientID, stackID)]
+	m.mu.Unlock()
+	return ok && m.opts.Clock.Now().Before(l.ExpiresAt)
+}
+
 // Holds reports whether this replica holds shard now, short of the margin
 // before its lease expires that Fence keeps too: work bound to a shard
 // (sending a notification channel, notify.ChannelShard) stops before

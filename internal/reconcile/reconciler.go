@@ -96,6 +96,10 @@ type Options struct {
 	// Compliance, when set, is called after every committed successful
 	// pass too (internal/compliance's Recorder evaluates the rules).
 	Compliance PassHook
+	// Holds, when set, is called after every committed successful pass
+	// too (internal/rollback's HoldWatch gives a host its publishing back
+	// when a rollback's hold expired).
+	Holds PassHook
 	// Environments gives a pass the other environments of its stack's
 	// application, for environment_divergence (nil: not judged).
 	Environments Environments

@@ -57,7 +57,25 @@ type Options struct {
 	VerifyInterval time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Owns reports whether this process runs the rollbacks of a stack:
+	// with several replicas, the one that holds the stack's shard lease
+	// (reconcile.Membership.Owns), so that exactly one replica runs a
+	// rollback's steps. Nil: every stack (one process).
+	Owns func(clientID, stackID string) bool
+	// Handoff asks the replica that owns a stack to run the rollback
+	// recorded for it (a forwarded trigger, TriggerHandoff, answered with
+	// Kick). Nil, or a notification lost: the owner finds it at its next
+	// minute's look (RunLoop).
+	Handoff func(clientID, stackID string)
 }
+
+// TriggerHandoff is the trigger a replica forwards to hand a rollback to
+// the replica that owns its stack (Options.Handoff).
+const TriggerHandoff = "rollback_handoff"
+
+// handoffPoll is how often Start, on a replica that handed its rollback
+// over, reads the record the owner writes.
+const handoffPoll = 200 * time.Millisecond
 
 // Service rolls stacks back across providers. It is safe for concurrent
 // use; rollbacks of one stack do not overlap.
@@ -67,6 +85,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	running map[string]bool // client/stack
+	kick    chan struct{}
 }
 
 // New returns a Service.
@@ -83,7 +102,7 @@ func New(opts Options) *Service {
 	if opts.VerifyInterval <= 0 {
 		opts.VerifyInterval = 2 * time.Second
 	}
-	return &Service{opts: opts, log: opts.Logger, running: map[string]bool{}}
+	return &Service{opts: opts, log: opts.Logger, running: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // Request asks for a rollback.
@@ -191,7 +210,10 @@ func (s *Service) checkHold(ctx context.Context, cur store.StateRecord, req Requ
 // across providers to its end (verified or failed) and returns its
 // record. Without a snapshot it returns a nil record: the caller restores
 // the desired state alone (state.Service.Rollback). A rollback whose
-// context ends mid-way is left running, to be resumed (Resume).
+// context ends mid-way is left running, to be resumed (Resume). On a
+// replica that does not own the stack (Options.Owns), the rollback is
+// recorded and handed to the owner, and Start waits for the owner to end
+// it, reading the record.
 func (s *Service) Start(ctx context.Context, req Request) (*store.RollbackRecord, error) {
 	plan, err := s.Resolve(ctx, req)
 	if err != nil || plan.Snapshot == nil {
@@ -209,6 +231,12 @@ func (s *Service) Start(ctx context.Context, req Request) (*store.RollbackRecord
 	for _, st := range Steps {
 		rec.Steps = append(rec.Steps, store.RollbackStep{Component: st, Outcome: OutcomePending})
 	}
+	if !s.owns(rec.ClientID, rec.StackID) {
+		if err := s.opts.Store.PutRollback(ctx, *rec); err != nil {
+			return nil, fmt.Errorf("record rollback: %w", err)
+		}
+		return s.handOver(ctx, rec)
+	}
 	if !s.claim(rec) {
 		return nil, fmt.Errorf("%w: %s/%s", ErrRunning, req.ClientID, req.StackID)
 	}
@@ -217,6 +245,77 @@ func (s *Service) Start(ctx context.Context, req Request) (*store.RollbackRecord
 		return nil, fmt.Errorf("record rollback: %w", err)
 	}
 	return rec, s.run(ctx, rec, *plan.Snapshot)
+}
+
+// owns reports whether this process runs the rollbacks of the stack
+// (Options.Owns).
+func (s *Service) owns(clientID, stackID string) bool {
+	return s.opts.Owns == nil || s.opts.Owns(clientID, stackID)
+}
+
+// handOver asks the owner of a recorded rollback's stack to run it, and
+// waits until the record is no longer running or ctx ends (the record as
+// last read then: still running, it goes on on the owner). A failed
+// rollback returns its error, as Start's own run does.
+func (s *Service) handOver(ctx context.Context, rec *store.RollbackRecord) (*store.RollbackRecord, error) {
+	if s.opts.Handoff != nil {
+		s.opts.Handoff(rec.ClientID, rec.StackID)
+	}
+	t := time.NewTicker(handoffPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rec, ctx.Err()
+		case <-t.C:
+		}
+		runs, err := s.opts.Store.ListRollbacks(ctx, rec.ClientID, rec.StackID, false)
+		if err != nil {
+			continue // the store's hiccup: read again
+		}
+		for _, r := range runs {
+			if r.ID != rec.ID {
+				continue
+			}
+			*rec = r
+			if r.Status == store.RollbackFailed {
+				return rec, errors.New(r.Error)
+			}
+			if r.Status != store.RollbackRunning {
+				return rec, nil
+			}
+		}
+	}
+}
+
+// Kick makes RunLoop resume the rollbacks left running now: this replica
+// gained shards, or another replica handed one over. It never blocks.
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunLoop resumes the rollbacks left running now (those a stopped process
+// left), when kicked (Kick) and every interval after, until ctx ends.
+func (s *Service) RunLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.Resume(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("resume rollbacks", "error", err)
+		} else if n > 0 {
+			s.log.Info("resumed rollbacks", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
 }
 
 func (s *Service) claim(rec *store.RollbackRecord) bool {
@@ -236,8 +335,10 @@ func (s *Service) release(rec *store.RollbackRecord) {
 	delete(s.running, rec.ClientID+"/"+rec.StackID)
 }
 
-// Resume runs every rollback left running (by a crash or a shutdown) to
-// its end, oldest first, and returns how many it resumed.
+// Resume runs every rollback left running (by a crash or a shutdown, or
+// handed over by another replica) of the stacks this process owns
+// (Options.Owns) to its end, oldest first, and returns how many it
+// resumed.
 func (s *Service) Resume(ctx context.Context) (int, error) {
 	runs, err := s.opts.Store.ListRollbacks(ctx, "", "", true)
 	if err != nil {
@@ -246,7 +347,7 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	n := 0
 	for i := len(runs) - 1; i >= 0; i-- {
 		rec := runs[i]
-		if !s.claim(&rec) {
+		if !s.owns(rec.ClientID, rec.StackID) || !s.claim(&rec) {
 			continue
 		}
 		s.log.InfoContext(ctx, "resuming rollback", "client_id", rec.ClientID, "stack_id", rec.StackID, "rollback_id", rec.ID)
@@ -278,6 +379,11 @@ func (s *Service) run(ctx context.Context, rec *store.RollbackRecord, snap store
 		st := &rec.Steps[i]
 		if st.Outcome != OutcomePending {
 			continue
+		}
+		if !s.owns(rec.ClientID, rec.StackID) {
+			// The stack's new owner resumes it from this step.
+			s.log.InfoContext(ctx, "rollback left to the replica that owns its stack now", "client_id", rec.ClientID, "stack_id", rec.StackID, "rollback_id", rec.ID, "step", st.Component)
+			return nil
 		}
 		outcome, detail, err := s.step(ctx, rec, snap, st.Component)
 		if ctx.Err() != nil {

@@ -65,6 +65,8 @@ type worldOpts struct {
 	deployer func(rollback.Deployer) rollback.Deployer
 	// flavor is the host (default Netlify).
 	flavor sim.BuildHookFlavor
+	// store is the store (default a fresh SQLite one).
+	store store.Store
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -90,9 +92,13 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	w.host.OnLive(w.onLive)
 	w.env = map[string]string{"CF_TOKEN": w.cms.Token(), "HOOK_URL": w.hook.URL(), "DEPLOY_TOKEN": w.host.Token()}
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	db := o.store
+	if db == nil {
+		lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "blackwell.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { lite.Close() })
+		db = lite
+	}
 	w.store = db
 	w.state = state.New(db, state.Options{Now: w.clock.Now})
 	w.reg = provider.NewRegistry(provider.RegistryOptions{
@@ -121,17 +127,18 @@ func newWorld(t *testing.T, o worldOpts) *world {
 func (w *world) startLoop(t *testing.T) {
 	t.Helper()
 	capt := &rollback.Capturer{Registry: w.reg, Heal: w.acts, Deployer: w.deps, Events: w.store}
-	w.loop = reconcile.New(reconcile.Options{
-		Store: w.store, Policies: w.state, Prober: probe.New(probe.Options{}), Providers: w.reg, Clock: w.clock,
-		ReceiverPrefix: receivers, Heal: reconcile.HealOptions{Actions: w.acts},
-		Snapshots: &rollback.Recorder{Store: w.store, Capturer: capt},
-	})
 	w.svc = rollback.New(rollback.Options{Store: w.store, State: w.state, Registry: w.reg, Heal: w.acts, Pins: w.pins,
 		Capturer: capt, Now: w.clock.Now, VerifyInterval: time.Millisecond,
 		Verify: func(ctx context.Context, c, s string) error {
 			_, _, err := w.loop.Reconcile(ctx, reconcile.Key(c, s), reconcile.TriggerManual)
 			return err
 		}})
+	w.loop = reconcile.New(reconcile.Options{
+		Store: w.store, Policies: w.state, Prober: probe.New(probe.Options{}), Providers: w.reg, Clock: w.clock,
+		ReceiverPrefix: receivers, Heal: reconcile.HealOptions{Actions: w.acts},
+		Snapshots: &rollback.Recorder{Store: w.store, Capturer: capt},
+		Holds:     &rollback.HoldWatch{Service: w.svc, Now: w.clock.Now},
+	})
 }
 
 func (w *world) branchHead() string {

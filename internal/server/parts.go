@@ -77,8 +77,11 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	healOpts := s.opts.Heal
 	healOpts.Actions = parts.Actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
+	// Only the replica holding a stack's shard runs its rollbacks; one
+	// asked on another replica is handed over (deliverTrigger).
 	s.rollbacks = rollback.New(rollback.Options{Store: s.store, State: s.state, Registry: providers, Heal: parts.Actions,
-		Pins: parts.Pins, Capturer: parts.Capturer, Logger: s.log, Verify: s.verifyRollback})
+		Pins: parts.Pins, Capturer: parts.Capturer, Logger: s.log, Verify: s.verifyRollback,
+		Owns: s.membership.Owns, Handoff: s.handoff(rollback.TriggerHandoff)})
 	return reconcile.New(reconcile.Options{
 		Heal: healOpts,
 		OnPass: func(res store.ReconciliationResult) {
@@ -98,13 +101,19 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Forecasts of drift, after each pass (internal/forecast).
 		// Environment divergence of applications (internal/promote).
 		Environments: s.apps,
+		// Drift of an application's leading environment that a later
+		// environment shares is forecast there.
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
+			Leading: &promote.LeadingDrifts{Envs: s.apps, Store: s.store},
 			Probes:  forecast.NewProbeHistory(24 * time.Hour),
 			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
 		// Known-good snapshots, after each verified pass.
 		Snapshots: parts.Recorder,
+		// A rollback's hold that expired gives the host (Vercel) its
+		// publishing back, as unpin does.
+		Holds: &rollback.HoldWatch{Service: s.rollbacks, Logger: s.log},
 	})
 }
 
@@ -124,14 +133,23 @@ func (s *Server) verifyRollback(ctx context.Context, clientID, stackID string) e
 	return err
 }
 
-// resumeRollbacks runs to their end the rollbacks a stop left running.
-func (s *Server) resumeRollbacks(ctx context.Context) {
-	n, err := s.rollbacks.Resume(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("resume rollbacks", "error", err)
-	}
-	if n > 0 {
-		s.log.Info("resumed rollbacks", "count", n)
+// handoff forwards trigger to the replica that owns a stack: a promotion
+// or rollback recorded here for it to carry out (deliverTrigger).
+func (s *Server) handoff(trigger string) func(clientID, stackID string) {
+	return func(clientID, stackID string) { s.forwarder.Forward(reconcile.Key(clientID, stackID), trigger) }
+}
+
+// deliverTrigger delivers a trigger another replica forwarded: a promotion
+// or rollback handed over kicks the promoter or the rollbacks (each
+// carries on only what this replica owns), anything else is a pass.
+func (s *Server) deliverTrigger(key, trigger string) {
+	switch trigger {
+	case promote.TriggerHandoff:
+		s.promoter.Kick()
+	case rollback.TriggerHandoff:
+		s.rollbacks.Kick()
+	default:
+		s.loop.TriggerLocal(key, trigger)
 	}
 }
 
@@ -243,6 +261,10 @@ func (s *Server) configChanged(clientID, stackID string) {
 // leases, and tracked so that Shutdown waits for it before the store
 // closes.
 func (s *Server) enqueueShards(ctx context.Context, shards []int) {
+	// The promotions and rollbacks of the stacks gained are this
+	// replica's to carry on now (their runner may have died).
+	s.promoter.Kick()
+	s.rollbacks.Kick()
 	s.cluster.Go(func() {
 		if err := s.loop.EnqueueShards(ctx, shards); err != nil && ctx.Err() == nil {
 			s.log.Warn("enqueue the stacks of claimed shards", "error", err)

@@ -153,7 +153,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	// auto-promotion.
 	s.apps = &promote.Environments{Store: s.store}
 	s.loop = s.newLoop(providers)
-	s.promoter = promote.New(promote.Options{Store: s.store, State: s.state, Passes: s.loop, Logger: s.log, Apps: s.apps})
+	// Only the replica holding a stack's shard carries out the promotions
+	// into it; one started on another replica is handed over.
+	s.promoter = promote.New(promote.Options{Store: s.store, State: s.state, Passes: s.loop, Logger: s.log, Apps: s.apps,
+		Owns: s.membership.Owns, Handoff: s.handoff(promote.TriggerHandoff)})
 	s.watch = reconcile.NewStoreWatch(s.store, s.log, s.reg, s.loop) // /readyz, resume after a store outage
 	s.http = s.newHTTP(providers, auditKey)
 	return s, nil
@@ -203,7 +206,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.cluster.Go(func() { s.membership.Run(clusterCtx) })
 	s.cluster.Go(func() { s.forwarder.Run(clusterCtx) })
-	s.cluster.Go(func() { s.forwarder.Listen(clusterCtx, s.loop.TriggerLocal) })
+	s.cluster.Go(func() { s.forwarder.Listen(clusterCtx, s.deliverTrigger) })
 	if err := s.loop.Start(ctx); err != nil {
 		return err
 	}
@@ -217,7 +220,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	bg.Go(func() { s.watch.Run(bgCtx) })
 	// Promotions a stopped process left are resumed (or rolled back).
 	bg.Go(func() { s.promoter.RunLoop(bgCtx, time.Minute); s.promoter.Wait() })
-	bg.Go(func() { s.resumeRollbacks(bgCtx) }) // parts.go
+	// Rollbacks a stopped process left running are resumed, at start,
+	// when shards are gained and every minute.
+	bg.Go(func() { s.rollbacks.RunLoop(bgCtx, time.Minute) })
 	if s.signer != nil {
 		bg.Go(func() { s.signHeads(bgCtx) }) // audit.go
 	}

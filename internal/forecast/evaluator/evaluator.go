@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/reconcile"
@@ -44,6 +45,13 @@ type RefusalSource interface {
 	Streaks(clientID string) []forecast.RefusalStreak
 }
 
+// LeadingSource finds the leading environment of a stack's application
+// and its open drifts (internal/promote's LeadingDrifts): nil for a stack
+// of no application or the first environment.
+type LeadingSource interface {
+	Leading(ctx context.Context, clientID, stackID, environment string, spec config.StackSpec) (*forecast.Leading, error)
+}
+
 // Options configure an Evaluator.
 type Options struct {
 	Store  Store
@@ -52,7 +60,10 @@ type Options struct {
 	Refusals RefusalSource
 	// Probes, when set, keeps each pass's probe samples and feeds the
 	// probe trend indicators.
-	Probes  *forecast.ProbeHistory
+	Probes *forecast.ProbeHistory
+	// Leading, when set, feeds the environment_drift indicator: drift of
+	// the leading environment that this stack's composition shares.
+	Leading LeadingSource
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Timeout bounds one evaluation's store calls (default 10s).
@@ -127,6 +138,15 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 		obs.Probes = e.opts.Probes.Record(p.ClientID, p.StackID, p.At, p.Observed.Resources)
 	}
+	leadUnknown := ""
+	if e.opts.Leading != nil && p.Environment != "" {
+		lead, err := e.opts.Leading.Leading(ctx, p.ClientID, p.StackID, p.Environment, p.Spec)
+		if err != nil {
+			// Not judged: open environment forecasts stay as they are.
+			leadUnknown = "the leading environment could not be read: " + err.Error()
+		}
+		obs.Leading, obs.Open = lead, p.Open
+	}
 	flapOpen := slices.ContainsFunc(open, func(f forecast.Forecast) bool { return f.Evidence.Indicator == forecast.IndicatorFlapping })
 	if len(p.Resolved) > 0 || flapOpen {
 		// Flapping needs the stack's resolved drifts and their returns:
@@ -147,6 +167,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		openKeys[f.Key()] = true
 	}
 	reading := forecast.Indicate(obs, params, func(k forecast.Key) bool { return openKeys[k] })
+	if leadUnknown != "" {
+		for _, f := range open {
+			if f.Evidence.Indicator == forecast.IndicatorEnvironment {
+				if reading.Unknown == nil {
+					reading.Unknown = map[forecast.Key]string{}
+				}
+				reading.Unknown[f.Key()] = leadUnknown
+			}
+		}
+	}
 	tracked := forecast.Track(open, reading, p.At, e.opts.NewID)
 	if len(tracked.Raised)+len(tracked.Updated)+len(tracked.Cleared) == 0 {
 		return tracked, nil
