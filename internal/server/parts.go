@@ -73,7 +73,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
 	// Heals that rebuild a pinned stack make its pinned deployment live
 	// again; verified passes record known-good snapshots (internal/rollback).
-	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix, s.log)
+	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix,
+		s.refusals.Recreated, s.log) // a re-created subscription restarts its refusal streak
 	healOpts := s.opts.Heal
 	healOpts.Actions = parts.Actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
