@@ -43,6 +43,10 @@ type PassObservation struct {
 	Forecasts []forecast.Forecast
 	// Policy is the effective policy the pass ran under.
 	Policy config.PolicySpec
+	// Activity is the event activity the pass observed (store.PassInput):
+	// the forecast hook reads from it when a build finished, so that it
+	// reads the builds themselves only then.
+	Activity []store.Activity
 }
 
 // forecast hands the committed pass to Options.Forecasts and
@@ -55,6 +59,7 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 		ClientID: res.ClientID, StackID: res.StackID, Environment: p.rec.Environment, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
 		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy,
+		Activity: p.activity.Activity,
 	}
 	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance} {
 		if h != nil {

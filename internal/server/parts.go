@@ -100,8 +100,11 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Environment divergence of applications (internal/promote).
 		Environments: s.apps,
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
-			Probes:  forecast.NewProbeHistory(24 * time.Hour),
-			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
+			Probes:      forecast.NewProbeHistory(24 * time.Hour),
+			Domains:     &evaluator.Domains{Base: s.opts.RDAPBase, Client: s.opts.Egress.HTTPClient()},
+			Credentials: &evaluator.Credentials{},
+			Content:     &evaluator.Content{Events: s.store},
+			Metrics:     evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
 		// Known-good snapshots, after each verified pass.

@@ -52,7 +52,16 @@ type Options struct {
 	Refusals RefusalSource
 	// Probes, when set, keeps each pass's probe samples and feeds the
 	// probe trend indicators.
-	Probes  *forecast.ProbeHistory
+	Probes *forecast.ProbeHistory
+	// Domains, when set, feeds the domain_expiry indicator (RDAP, cached
+	// per domain).
+	Domains *Domains
+	// Credentials, when set, keeps each pass's provider answers and feeds
+	// the unauthorized_share indicator.
+	Credentials *Credentials
+	// Content, when set, feeds the content indicators (failed builds,
+	// build duration, content waiting for a deploy).
+	Content *Content
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Timeout bounds one evaluation's store calls (default 10s).
@@ -127,6 +136,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 		obs.Probes = e.opts.Probes.Record(p.ClientID, p.StackID, p.At, p.Observed.Resources)
 	}
+	obs.Domains = e.opts.Domains.Read(ctx, p.Spec, p.At)
+	obs.Credentials = e.opts.Credentials.Record(p)
+	content, err := e.opts.Content.Read(ctx, p)
+	if err != nil {
+		return forecast.Tracked{}, err
+	}
+	obs.Content = content
 	flapOpen := slices.ContainsFunc(open, func(f forecast.Forecast) bool { return f.Evidence.Indicator == forecast.IndicatorFlapping })
 	if len(p.Resolved) > 0 || flapOpen {
 		// Flapping needs the stack's resolved drifts and their returns:

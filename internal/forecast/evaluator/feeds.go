@@ -1,0 +1,380 @@
+package evaluator
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// Bounds of the feeds' memory.
+const (
+	// MaxFeedKeys bounds the domains, stacks and roles a feed follows; a
+	// new one is not followed while it is full.
+	MaxFeedKeys = 10000
+	// maxSamples bounds the samples kept per key (the oldest go first).
+	maxSamples = 512
+	// maxWaits is how many past content waits make the usual one.
+	maxWaits = 15
+)
+
+// Domains reads the RDAP registration of the domains of a stack's
+// resources (the domain_expiry indicator), each domain at most once per
+// TTL: registries rate-limit RDAP, and an expiration date moves only when
+// the domain is renewed. It is safe for concurrent use.
+type Domains struct {
+	// Base is the RDAP server's URL up to "/domain/" (https://rdap.org
+	// redirects to each registry's own); empty reads nothing.
+	Base   string
+	Client *http.Client
+	// TTL is how long an answer is kept (default 6h); ErrTTL how long a
+	// failed lookup is (default 30m). Timeout bounds one lookup (default
+	// 5s).
+	TTL, ErrTTL, Timeout time.Duration
+
+	mu    sync.Mutex
+	cache map[string]domainEntry
+}
+
+type domainEntry struct {
+	reading forecast.DomainReading
+	until   time.Time
+}
+
+// Read returns the registrations of spec's resources' domains, by
+// resource name, at now (the pass's time: the cache is kept in it).
+// Names with no public registration (an IP address, localhost, the
+// reserved names of RFC 2606 and RFC 6761) are left out.
+func (d *Domains) Read(ctx context.Context, spec config.StackSpec, now time.Time) map[string]forecast.DomainReading {
+	if d == nil || d.Base == "" {
+		return nil
+	}
+	var out map[string]forecast.DomainReading
+	for name, r := range spec.Resources {
+		dom := registrable(resourceHost(r))
+		if dom == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]forecast.DomainReading{}
+		}
+		out[name] = d.lookup(ctx, dom, now)
+	}
+	return out
+}
+
+// lookup answers domain from the cache or asks the registry.
+func (d *Domains) lookup(ctx context.Context, domain string, now time.Time) forecast.DomainReading {
+	d.mu.Lock()
+	e, ok := d.cache[domain]
+	d.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.reading
+	}
+	client := d.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	ctx, cancel := context.WithTimeout(ctx, orDur(d.Timeout, 5*time.Second))
+	defer cancel()
+	rd, err := forecast.LookupDomain(ctx, client, d.Base, domain)
+	reading := forecast.DomainReadingOf(domain, rd, err, now)
+	ttl := orDur(d.TTL, 6*time.Hour)
+	if err != nil {
+		ttl = orDur(d.ErrTTL, 30*time.Minute)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cache == nil {
+		d.cache = map[string]domainEntry{}
+	}
+	if _, held := d.cache[domain]; held || len(d.cache) < MaxFeedKeys {
+		d.cache[domain] = domainEntry{reading, now.Add(ttl)}
+	}
+	return reading
+}
+
+// resourceHost is the host name a resource's probe reaches.
+func resourceHost(r config.Resource) string {
+	switch r.Probe {
+	case config.ProbeHTTP:
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			return ""
+		}
+		return u.Hostname()
+	case config.ProbeTLS, config.ProbeTCP:
+		h, _, err := net.SplitHostPort(r.Address)
+		if err != nil {
+			return r.Address
+		}
+		return h
+	case config.ProbeDNS:
+		return r.Name
+	}
+	return ""
+}
+
+// reservedTLDs and reservedDomains have no registration to expire (RFC
+// 2606, RFC 6761, RFC 6762, RFC 9476).
+var (
+	reservedTLDs    = []string{"test", "example", "invalid", "localhost", "local", "internal", "alt", "arpa", "home"}
+	reservedDomains = []string{"example.com", "example.net", "example.org"}
+)
+
+// registrable is the name under which host is taken to be registered:
+// its last two labels (under a second-level public suffix, as co.uk, the
+// registry answers 404 and the domain's reading says so: no forecast).
+// "" for an IP address, a single label or a reserved name.
+func registrable(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
+	if host == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	labels := strings.Split(host, ".")
+	if len(labels) < 2 || slices.Contains(reservedTLDs, labels[len(labels)-1]) {
+		return ""
+	}
+	dom := strings.Join(labels[len(labels)-2:], ".")
+	if slices.Contains(reservedDomains, dom) {
+		return ""
+	}
+	return dom
+}
+
+// Credentials keeps, per stack and provider role, whether each pass's
+// calls to the provider were refused (401/403: the binding's reason
+// unauthorized) or answered: the unauthorized_share indicator's samples.
+// A role whose provider could not be reached adds nothing that pass. It
+// is safe for concurrent use and holds only this process's view.
+type Credentials struct {
+	// Keep is how long samples are kept (default 24h).
+	Keep time.Duration
+
+	mu    sync.Mutex
+	roles map[[3]string][]forecast.StatusSample
+}
+
+// Record adds the pass's provider observations and returns the stack's
+// readings, by role. A provider_unauthorized drift that this pass resolved
+// drops its role's samples (they belong to the episode it ended).
+func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.CredentialReading {
+	if c == nil {
+		return nil
+	}
+	keep := orDur(c.Keep, 24*time.Hour)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.roles == nil {
+		c.roles = map[[3]string][]forecast.StatusSample{}
+	}
+	for _, d := range p.Resolved {
+		if d.Code == drift.ProviderUnauthorized {
+			delete(c.roles, [3]string{p.ClientID, p.StackID, d.Component})
+		}
+	}
+	var out map[string]forecast.CredentialReading
+	for role := range p.Spec.Providers {
+		k := [3]string{p.ClientID, p.StackID, role}
+		s, followed := c.roles[k]
+		if o, seen := p.Observed.Providers[role]; seen {
+			status := 0
+			switch {
+			case o.Reason == drift.ReasonUnauthorized:
+				status = http.StatusUnauthorized
+			case o.Reachability == drift.Reachable:
+				status = http.StatusOK
+			}
+			if status != 0 && (followed || len(c.roles) < MaxFeedKeys) {
+				s = trim(append(s, forecast.StatusSample{At: p.At, Status: status}), p.At.Add(-keep),
+					func(x forecast.StatusSample) time.Time { return x.At })
+				c.roles[k] = s
+			}
+		}
+		if len(s) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]forecast.CredentialReading{}
+		}
+		out[role] = forecast.CredentialReading{Statuses: slices.Clone(s)}
+	}
+	return out
+}
+
+// EventLister is the store read Content makes when a build finished.
+type EventLister interface {
+	ListEvents(ctx context.Context, q store.EventQuery) ([]store.Event, store.Page, error)
+}
+
+// The build event types (build.EventSucceeded, build.EventFailed).
+const (
+	eventBuildSucceeded = "build.succeeded"
+	eventBuildFailed    = "build.failed"
+)
+
+// Content keeps, per stack, the content waiting for a deploy (since its
+// first change seen after the last successful build), the usual wait of
+// past ones, and the recent builds, for the content indicators. It reads
+// the stack's build events from the store only when the pass's activity
+// shows a build newer than those it holds, not on every pass. It is safe
+// for concurrent use and holds only this process's view.
+type Content struct {
+	Events EventLister
+	// Window is how far back builds are read (default 24h); Limit bounds
+	// the events read per type (default 200).
+	Window time.Duration
+	Limit  int
+
+	mu     sync.Mutex
+	stacks map[[2]string]*contentState
+}
+
+type contentState struct {
+	lastBuild time.Time // newest build event the builds were read through
+	builds    []forecast.BuildSample
+	since     map[string]time.Time
+	waits     []time.Duration
+}
+
+// Read returns the stack's ContentReading after the pass; nil when the
+// stack tracks no content, has no max staleness, or no successful build
+// is known (content_stale is not judged then either).
+func (c *Content) Read(ctx context.Context, p reconcile.PassObservation) (*forecast.ContentReading, error) {
+	if c == nil || len(p.Spec.ContentTypes) == 0 {
+		return nil, nil
+	}
+	maxAge := p.Policy.Content.MaxStaleness.D()
+	k := [2]string{p.ClientID, p.StackID}
+	c.mu.Lock()
+	if c.stacks == nil {
+		c.stacks = map[[2]string]*contentState{}
+	}
+	st := c.stacks[k]
+	if st == nil {
+		if len(c.stacks) >= MaxFeedKeys {
+			c.mu.Unlock()
+			return nil, nil
+		}
+		st = &contentState{since: map[string]time.Time{}}
+		c.stacks[k] = st
+	}
+	c.mu.Unlock()
+
+	var newest time.Time
+	for _, a := range p.Activity {
+		if (a.EventType == eventBuildSucceeded || a.EventType == eventBuildFailed) && a.Last.After(newest) {
+			newest = a.Last
+		}
+	}
+	if newest.After(st.lastBuild) && c.Events != nil {
+		builds, err := c.readBuilds(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		st.builds, st.lastBuild = builds, newest
+		c.mu.Unlock()
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := p.Observed
+	if o.LastBuild == nil || maxAge <= 0 {
+		return nil, nil
+	}
+	waiting := map[string]time.Time{}
+	for _, t := range p.Spec.ContentTypes {
+		since, remembered := st.since[t]
+		if remembered && !since.After(*o.LastBuild) {
+			// Deployed: its wait joins the usual ones.
+			st.waits = append(st.waits, o.LastBuild.Sub(since))
+			if len(st.waits) > maxWaits {
+				st.waits = st.waits[len(st.waits)-maxWaits:]
+			}
+			delete(st.since, t)
+			remembered = false
+		}
+		updated, ok := o.ContentUpdated[t]
+		if !ok || !updated.After(*o.LastBuild) {
+			continue
+		}
+		if !remembered || updated.Before(since) {
+			st.since[t] = updated
+		}
+		waiting[t] = st.since[t]
+	}
+	r := &forecast.ContentReading{MaxStaleness: maxAge, Waiting: waiting, Builds: slices.Clone(st.builds)}
+	if b := p.Spec.Providers[config.RoleSSG].Build; b != nil {
+		r.BuildTimeout = b.Timeout.D()
+	}
+	if len(st.waits) > 0 {
+		w := slices.Clone(st.waits)
+		slices.Sort(w)
+		r.UsualWait = w[len(w)/2]
+	}
+	return r, nil
+}
+
+// buildPayload is what Content reads of a build event's payload
+// (build.BuildResult).
+type buildPayload struct {
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// readBuilds lists the stack's builds of the window, oldest first.
+func (c *Content) readBuilds(ctx context.Context, p reconcile.PassObservation) ([]forecast.BuildSample, error) {
+	since := p.At.Add(-orDur(c.Window, 24*time.Hour))
+	limit := c.Limit
+	if limit <= 0 {
+		limit = 200
+	}
+	var out []forecast.BuildSample
+	for _, typ := range []string{eventBuildSucceeded, eventBuildFailed} {
+		evs, _, err := c.Events.ListEvents(ctx, store.EventQuery{ClientID: p.ClientID, EventType: typ, Since: since, Limit: limit})
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			if ev.StackID != p.StackID {
+				continue
+			}
+			b := forecast.BuildSample{At: ev.Timestamp, OK: typ == eventBuildSucceeded}
+			var pl buildPayload
+			if json.Unmarshal(ev.Payload, &pl) == nil && !pl.StartedAt.IsZero() && !pl.FinishedAt.IsZero() {
+				b.Duration = pl.FinishedAt.Sub(pl.StartedAt)
+			}
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b forecast.BuildSample) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// trim drops the samples before cut and beyond maxSamples.
+func trim[T any](s []T, cut time.Time, at func(T) time.Time) []T {
+	i := 0
+	for i < len(s) && (at(s[i]).Before(cut) || len(s)-i > maxSamples) {
+		i++
+	}
+	return slices.Clone(s[i:])
+}
+
+func orDur(v, d time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return d
+}

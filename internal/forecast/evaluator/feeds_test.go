@@ -1,0 +1,229 @@
+package evaluator_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/config"
+	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
+	"github.com/blackwellio/blackwell/internal/forecast/evaluator"
+	"github.com/blackwellio/blackwell/internal/reconcile"
+	"github.com/blackwellio/blackwell/internal/sim"
+	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
+)
+
+// countingStore counts the event reads of the content feed.
+type countingStore struct {
+	*sqlite.Store
+	lists atomic.Int64
+}
+
+func (c *countingStore) ListEvents(ctx context.Context, q store.EventQuery) ([]store.Event, store.Page, error) {
+	c.lists.Add(1)
+	return c.Store.ListEvents(ctx, q)
+}
+
+type feedBundle struct {
+	ev   *evaluator.Evaluator
+	st   *countingStore
+	rdap *sim.RDAP
+}
+
+func setupFeeds(t *testing.T) feedBundle {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	st := &countingStore{Store: db}
+	rdap := sim.NewRDAP()
+	srv := httptest.NewServer(rdap)
+	t.Cleanup(srv.Close)
+	n := 0
+	ev := evaluator.New(evaluator.Options{
+		Store:       st,
+		Domains:     &evaluator.Domains{Base: srv.URL, Client: srv.Client(), TTL: 6 * time.Hour},
+		Credentials: &evaluator.Credentials{},
+		Content:     &evaluator.Content{Events: st},
+		Params:      forecast.Params{DomainHorizon: 2 * day, BuildFailStreak: 3},
+		NewID:       func() string { n++; return fmt.Sprintf("fc-%d", n) },
+	})
+	return feedBundle{ev: ev, st: st, rdap: rdap}
+}
+
+// evaluate runs the evaluator on p with the stack's open forecasts and
+// returns the forecasts open after it.
+func (b feedBundle) evaluate(t *testing.T, p reconcile.PassObservation) []forecast.Forecast {
+	t.Helper()
+	open, _, err := b.st.ListForecasts(t.Context(), store.ForecastQuery{ClientID: p.ClientID, StackID: p.StackID})
+	require.NoError(t, err)
+	p.Forecasts = open
+	_, err = b.ev.Evaluate(t.Context(), p)
+	require.NoError(t, err)
+	open, _, err = b.st.ListForecasts(t.Context(), store.ForecastQuery{ClientID: p.ClientID, StackID: p.StackID})
+	require.NoError(t, err)
+	return open
+}
+
+func feedPass(at time.Time, spec config.StackSpec) reconcile.PassObservation {
+	return reconcile.PassObservation{ClientID: "acme", StackID: "web", ReconciliationID: "recon-" + at.Format("0102150405"),
+		Trigger: "schedule", At: at, Spec: spec}
+}
+
+func indicators(fs []forecast.Forecast) map[string]string {
+	out := map[string]string{}
+	for _, f := range fs {
+		out[f.Key().String()] = f.Evidence.Indicator
+	}
+	return out
+}
+
+// The domain of a resource is read from the registry (the sim's RDAP),
+// once per TTL: its expiry raises resource_missing, a renewal seen after
+// the cache expired clears it. Reserved names are never asked.
+func TestFeedDomainExpiry(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	b.rdap.SetDomain("blackwell-shop.dev", t0.Add(-300*day), t0.Add(30*time.Hour))
+	spec := config.StackSpec{Resources: map[string]config.Resource{
+		"home":  {Probe: config.ProbeHTTP, URL: "https://www.blackwell-shop.dev/"},
+		"cert":  {Probe: config.ProbeTLS, Address: "blackwell-shop.dev:443"},
+		"local": {Probe: config.ProbeHTTP, URL: "http://127.0.0.1:8080/"},
+		"demo":  {Probe: config.ProbeDNS, Name: "site.example.com"},
+	}}
+	open := b.evaluate(t, feedPass(t0, spec))
+	require.Equal(t, map[string]string{"resource_missing/home": forecast.IndicatorDomain, "resource_missing/cert": forecast.IndicatorDomain},
+		indicators(open))
+	require.Equal(t, t0.Add(30*time.Hour), open[0].ETA)
+	require.EqualValues(t, 1, b.rdap.Requests(), "one lookup per domain, none of a reserved name or an address")
+
+	// Renewed: within the cache's TTL the forecast stays, unread.
+	b.rdap.SetDomain("blackwell-shop.dev", t0.Add(-300*day), t0.Add(400*day))
+	require.Len(t, b.evaluate(t, feedPass(t0.Add(time.Hour), spec)), 2)
+	require.EqualValues(t, 1, b.rdap.Requests())
+	// After it, read again: cleared.
+	require.Empty(t, b.evaluate(t, feedPass(t0.Add(7*time.Hour), spec)))
+	require.EqualValues(t, 2, b.rdap.Requests())
+}
+
+// Each pass's provider answers (401 or not) are kept per role: a share of
+// refused answers rising over hours raises provider_unauthorized, answers
+// accepted again for hours clear it.
+func TestFeedUnauthorizedShare(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "sanity"}}}
+	pass := func(i int, refused bool) []forecast.Forecast {
+		p := feedPass(t0.Add(time.Duration(i)*10*time.Minute), spec)
+		o := drift.ProviderObservation{Name: "sanity", Reachability: drift.Reachable, SubscriptionsKnown: true}
+		if refused {
+			o = drift.ProviderObservation{Name: "sanity", Reachability: drift.Unreachable, Reason: drift.ReasonUnauthorized}
+		}
+		p.Observed.Providers = map[string]drift.ProviderObservation{"cms": o}
+		return b.evaluate(t, p)
+	}
+	i := 0
+	for ; i < 24; i++ { // 4 hours answered
+		require.Empty(t, pass(i, false), "pass %d", i)
+	}
+	raised := false
+	for ; i < 36 && !raised; i++ { // then every third answer refused, then every other
+		refused := i%3 == 0 || (i >= 30 && i%2 == 0)
+		raised = indicators(pass(i, refused))["provider_unauthorized/cms"] == forecast.IndicatorAuthShare
+	}
+	require.True(t, raised, "a rising share of 401s raises a forecast")
+	cleared := false
+	for end := i + 60; i < end && !cleared; i++ {
+		cleared = len(pass(i, false)) == 0
+	}
+	require.True(t, cleared, "answers accepted again clear it")
+}
+
+// Content changed after the last deploy and a streak of failed builds
+// (read from the store's build events, only when a build finished) raise
+// content_stale; a successful deploy clears it.
+func TestFeedFailedBuilds(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{
+		ContentTypes: []string{"post"},
+		Providers:    map[string]config.ProviderBinding{"ssg": {Name: "nextjs", Build: &config.Build{Driver: "hook", Timeout: config.Duration(20 * time.Minute)}}},
+	}
+	build := func(at time.Time, ok bool) {
+		typ := "build.failed"
+		if ok {
+			typ = "build.succeeded"
+		}
+		payload, _ := json.Marshal(map[string]any{"status": "x", "started_at": at.Add(-4 * time.Minute), "finished_at": at})
+		_, err := b.st.InsertEvents(t.Context(), []store.Event{{EventID: "build:" + at.String(), ClientID: "acme", StackID: "web",
+			ProviderName: "nextjs", EventType: typ, ContentID: at.String(), Timestamp: at, Payload: payload, ReceivedAt: at}})
+		require.NoError(t, err)
+	}
+	lastOK := t0.Add(-time.Hour)
+	build(lastOK, true)
+	pass := func(at, lastBuild, newestBuild time.Time) []forecast.Forecast {
+		p := feedPass(at, spec)
+		p.Policy.Content.MaxStaleness = config.Duration(3 * time.Hour)
+		p.Observed.LastBuild = &lastBuild
+		p.Observed.ContentUpdated = map[string]time.Time{"post": t0}
+		p.Activity = []store.Activity{{ProviderName: "nextjs", EventType: "build.succeeded", Count: 1, Last: newestBuild}}
+		return b.evaluate(t, p)
+	}
+	require.Empty(t, pass(t0.Add(5*time.Minute), lastOK, lastOK), "content waits, builds fine")
+	for i := 1; i <= 3; i++ {
+		build(t0.Add(time.Duration(i)*10*time.Minute), false)
+	}
+	reads := b.st.lists.Load()
+	open := pass(t0.Add(35*time.Minute), lastOK, t0.Add(30*time.Minute))
+	require.Equal(t, map[string]string{"content_stale/post": forecast.IndicatorBuilds}, indicators(open))
+	require.Equal(t, t0.Add(3*time.Hour), open[0].ETA)
+	require.Equal(t, reads+2, b.st.lists.Load(), "a new build: its events read once")
+	require.Len(t, pass(t0.Add(45*time.Minute), lastOK, t0.Add(30*time.Minute)), 1)
+	require.Equal(t, reads+2, b.st.lists.Load(), "no new build: no read")
+
+	deployed := t0.Add(50 * time.Minute)
+	build(deployed, true)
+	require.Empty(t, pass(t0.Add(55*time.Minute), deployed, deployed), "deployed: cleared")
+}
+
+// Content that waits for a deploy much longer than it usually does (the
+// waits the feed saw before) raises content_stale; the deploy clears it.
+func TestFeedContentWaiting(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{ContentTypes: []string{"post"}, Providers: map[string]config.ProviderBinding{"ssg": {Name: "nextjs"}}}
+	pass := func(at, lastBuild, updated time.Time) []forecast.Forecast {
+		p := feedPass(at, spec)
+		p.Policy.Content.MaxStaleness = config.Duration(24 * time.Hour)
+		p.Observed.LastBuild = &lastBuild
+		p.Observed.ContentUpdated = map[string]time.Time{"post": updated}
+		return b.evaluate(t, p)
+	}
+	// Three changes, each deployed 5 minutes later: the usual wait.
+	build := t0
+	for i := range 3 {
+		change := t0.Add(time.Duration(i+1) * time.Hour)
+		require.Empty(t, pass(change.Add(time.Minute), build, change))
+		build = change.Add(5 * time.Minute)
+		require.Empty(t, pass(build.Add(time.Minute), build, change))
+	}
+	// The next one waits: 30 minutes is 6 usual waits, 2 hours is 24.
+	change := t0.Add(5 * time.Hour)
+	require.Empty(t, pass(change.Add(30*time.Minute), build, change))
+	open := pass(change.Add(2*time.Hour), build, change)
+	require.Equal(t, map[string]string{"content_stale/post": forecast.IndicatorWaiting}, indicators(open))
+	require.Empty(t, pass(change.Add(150*time.Minute), change.Add(140*time.Minute), change), "deployed: cleared")
+}
