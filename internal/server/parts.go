@@ -102,6 +102,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
 			Probes:      forecast.NewProbeHistory(24 * time.Hour),
 			Domains:     &evaluator.Domains{Base: s.opts.RDAPBase, Client: s.opts.Egress.HTTPClient()},
+			DNS:         &evaluator.DNS{Dial: s.opts.Egress.DialContext(nil)},
 			Credentials: &evaluator.Credentials{},
 			Content:     &evaluator.Content{Events: s.store},
 			Metrics:     evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),

@@ -56,6 +56,9 @@ type Options struct {
 	// Domains, when set, feeds the domain_expiry indicator (RDAP, cached
 	// per domain).
 	Domains *Domains
+	// DNS, when set, feeds the dns_change indicator (the zone's name
+	// servers and CNAME target of each dns resource).
+	DNS *DNS
 	// Credentials, when set, keeps each pass's provider answers and feeds
 	// the unauthorized_share indicator.
 	Credentials *Credentials
@@ -137,6 +140,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		obs.Probes = e.opts.Probes.Record(p.ClientID, p.StackID, p.At, p.Observed.Resources)
 	}
 	obs.Domains = e.opts.Domains.Read(ctx, p.Spec, p.At)
+	obs.DNS = e.opts.DNS.Read(ctx, p)
 	obs.Credentials = e.opts.Credentials.Record(p)
 	content, err := e.opts.Content.Read(ctx, p)
 	if err != nil {

@@ -3,6 +3,8 @@ package evaluator
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -377,4 +379,215 @@ func orDur(v, d time.Duration) time.Duration {
 		return v
 	}
 	return d
+}
+
+// Resolver is what DNS asks of a recursive resolver; *net.Resolver.
+type Resolver interface {
+	LookupCNAME(ctx context.Context, host string) (string, error)
+	LookupNS(ctx context.Context, name string) ([]*net.NS, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// DNS reads, for each resource a dns probe watches, the name servers of
+// its zone (NS of its last two labels) and its CNAME target, at most once
+// per Every, and keeps the answers at which they changed (the dns_change
+// indicator). After a change it asks whether the record is still there:
+// for a new delegation, the new name servers themselves (Authority); for a
+// new target, whether the target resolves. It is safe for concurrent use
+// and holds only this process's view.
+type DNS struct {
+	// Resolver is the recursive resolver (the probes'; default the
+	// system's).
+	Resolver Resolver
+	// Authority asks the name server server whether it holds name
+	// (answers it rather than NXDOMAIN). Default: a query to server's
+	// address, port 53, dialled with Dial (default a net.Dialer's).
+	Authority func(ctx context.Context, server, name string) (bool, error)
+	Dial      func(ctx context.Context, network, address string) (net.Conn, error)
+	// Every bounds how often a name is read (default 10m). TTL is the
+	// time resolvers are assumed to keep the old answer after a change
+	// (Go's resolver does not tell a record's TTL; default 1h). Timeout
+	// bounds one name's reads (default 5s).
+	Every, TTL, Timeout time.Duration
+
+	mu    sync.Mutex
+	names map[[3]string]*dnsState
+}
+
+type dnsState struct {
+	history []forecast.DNSAnswer // the answers at which something changed
+	last    forecast.DNSAnswer   // the newest answer
+	read    time.Time
+}
+
+// maxDNSAnswers bounds the changes kept per name.
+const maxDNSAnswers = 8
+
+// Read returns the DNS answers of the stack's dns resources after the
+// pass, by resource name, oldest first. A resource the probe found missing
+// this pass is not read (that is drift now, not a forecast).
+func (d *DNS) Read(ctx context.Context, p reconcile.PassObservation) map[string][]forecast.DNSAnswer {
+	if d == nil {
+		return nil
+	}
+	var out map[string][]forecast.DNSAnswer
+	for name, r := range p.Spec.Resources {
+		if r.Probe != config.ProbeDNS || r.Name == "" {
+			continue
+		}
+		if o, seen := p.Observed.Resources[name]; seen && o.Status == drift.StatusMissing {
+			continue
+		}
+		if answers := d.read(ctx, [3]string{p.ClientID, p.StackID, name}, r.Name, p.At); len(answers) > 0 {
+			if out == nil {
+				out = map[string][]forecast.DNSAnswer{}
+			}
+			out[name] = answers
+		}
+	}
+	return out
+}
+
+func (d *DNS) read(ctx context.Context, k [3]string, host string, now time.Time) []forecast.DNSAnswer {
+	d.mu.Lock()
+	if d.names == nil {
+		d.names = map[[3]string]*dnsState{}
+	}
+	st := d.names[k]
+	if st == nil && len(d.names) >= MaxFeedKeys {
+		d.mu.Unlock()
+		return nil
+	}
+	if st == nil {
+		st = &dnsState{}
+		d.names[k] = st
+	}
+	fresh := !st.read.IsZero() && now.Sub(st.read) < orDur(d.Every, 10*time.Minute) && !now.Before(st.read)
+	// base is the newest answer that held the record: a change is
+	// judged against it.
+	var base *forecast.DNSAnswer
+	for i := len(st.history) - 1; i >= 0; i-- {
+		if st.history[i].Held {
+			b := st.history[i]
+			base = &b
+			break
+		}
+	}
+	d.mu.Unlock()
+	if !fresh {
+		a, ok := d.look(ctx, host, now, base)
+		d.mu.Lock()
+		if ok {
+			st.read, st.last = now, a
+			if n := len(st.history); n == 0 || st.history[n-1].Held != a.Held || differs(st.history[n-1], a) {
+				st.history = append(st.history, a)
+				if len(st.history) > maxDNSAnswers {
+					st.history = slices.Clone(st.history[len(st.history)-maxDNSAnswers:])
+				}
+			}
+		}
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st.read.IsZero() {
+		return nil
+	}
+	return append(slices.Clone(st.history), st.last)
+}
+
+// look reads host's zone delegation and CNAME target; when they differ
+// from base (the last answer that held the record) it asks whether the
+// record is held now. ok is false when the resolver could not answer (no
+// answer is no evidence).
+func (d *DNS) look(ctx context.Context, host string, now time.Time, base *forecast.DNSAnswer) (forecast.DNSAnswer, bool) {
+	ctx, cancel := context.WithTimeout(ctx, orDur(d.Timeout, 5*time.Second))
+	defer cancel()
+	res := d.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	a := forecast.DNSAnswer{At: now, TTL: orDur(d.TTL, time.Hour), Held: true}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if labels := strings.Split(host, "."); len(labels) >= 2 {
+		zone := strings.Join(labels[len(labels)-2:], ".")
+		ns, err := res.LookupNS(ctx, zone)
+		if err != nil && !notFound(err) {
+			return a, false
+		}
+		for _, n := range ns {
+			a.NS = append(a.NS, strings.ToLower(strings.TrimSuffix(n.Host, ".")))
+		}
+		slices.Sort(a.NS)
+	}
+	target, err := res.LookupCNAME(ctx, host)
+	switch {
+	case err == nil:
+		if t := strings.ToLower(strings.TrimSuffix(target, ".")); t != host {
+			a.Target = t
+		}
+	case !notFound(err):
+		return a, false
+	}
+	if base == nil || !differs(*base, a) {
+		return a, true // as it was: held where it was
+	}
+	// Moved: is the record there now?
+	switch {
+	case !slices.Equal(base.NS, a.NS) && len(a.NS) > 0:
+		held, err := d.authority(ctx, a.NS[0], host)
+		if err != nil {
+			return a, false
+		}
+		a.Held = held
+	case a.Target != "":
+		_, err := res.LookupHost(ctx, a.Target)
+		if err != nil && !notFound(err) {
+			return a, false
+		}
+		a.Held = err == nil
+	}
+	return a, true
+}
+
+func (d *DNS) authority(ctx context.Context, server, name string) (bool, error) {
+	if d.Authority != nil {
+		return d.Authority(ctx, server, name)
+	}
+	res := d.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	addrs, err := res.LookupHost(ctx, server)
+	if err != nil || len(addrs) == 0 {
+		return false, fmt.Errorf("name server %s: %v", server, err)
+	}
+	dial := d.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	ask := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dial(ctx, network, net.JoinHostPort(addrs[0], "53"))
+	}}
+	// A CNAME query: answered by an alias or by addresses alike, unlike
+	// an address query (an authority holds an alias without its target's
+	// addresses).
+	_, err = ask.LookupCNAME(ctx, name)
+	switch {
+	case err == nil:
+		return true, nil
+	case notFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// differs reports a delegation or target other than a's.
+func differs(a, b forecast.DNSAnswer) bool {
+	return !slices.Equal(a.NS, b.NS) || a.Target != b.Target
+}
+
+func notFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -226,4 +228,66 @@ func TestFeedContentWaiting(t *testing.T) {
 	open := pass(change.Add(2*time.Hour), build, change)
 	require.Equal(t, map[string]string{"content_stale/post": forecast.IndicatorWaiting}, indicators(open))
 	require.Empty(t, pass(change.Add(150*time.Minute), change.Add(140*time.Minute), change), "deployed: cleared")
+}
+
+// A dns resource whose zone moved to name servers that do not hold its
+// record raises resource_missing (the old answer lasts a TTL in resolvers'
+// caches); the record copied to the new servers clears it. Names are read
+// at most once per Every.
+func TestFeedDNSMove(t *testing.T) {
+	t.Parallel()
+	recursive, err := sim.NewDNSServer(sim.DNSOptions{Records: map[string][]netip.Addr{
+		"edge.host-a.test": {netip.MustParseAddr("192.0.2.20")}}})
+	require.NoError(t, err)
+	t.Cleanup(recursive.Close)
+	recursive.SetCNAME("www.shop.test", "edge.host-a.test")
+	recursive.SetNS("shop.test", "ns1.dns-a.test")
+	// The new provider's name server, which does not hold the name yet.
+	newAuthority, err := sim.NewDNSServer(sim.DNSOptions{})
+	require.NoError(t, err)
+	t.Cleanup(newAuthority.Close)
+	recursive.Set("ns1.dns-b.test", netip.MustParseAddr("192.0.2.53"))
+	// The new authority is asked at ns1.dns-b.test's address, port 53:
+	// the dial goes to the sim's server instead.
+	var dialled atomic.Value
+	feed := &evaluator.DNS{Resolver: recursive.Resolver(), TTL: 2 * time.Hour,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			dialled.Store(address)
+			var d net.Dialer
+			return d.DialContext(ctx, network, newAuthority.Addr())
+		}}
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	b := feedBundle{st: &countingStore{Store: db}, ev: evaluator.New(evaluator.Options{Store: db, DNS: feed})}
+	spec := config.StackSpec{Resources: map[string]config.Resource{"www": {Probe: config.ProbeDNS, Name: "www.shop.test"}}}
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	pass := func(at time.Time) []forecast.Forecast {
+		p := feedPass(at, spec)
+		p.Observed.Resources = map[string]drift.ResourceObservation{"www": {Status: drift.StatusHealthy, Answers: []string{"192.0.2.20"}}}
+		return b.evaluate(t, p)
+	}
+	require.Empty(t, pass(t0))
+	queries := recursive.Queries()
+	require.Empty(t, pass(t0.Add(time.Minute)))
+	require.Equal(t, queries, recursive.Queries(), "read at most once per Every")
+
+	recursive.SetNS("shop.test", "ns1.dns-b.test")
+	require.Empty(t, pass(t0.Add(5*time.Minute)), "not read again yet")
+	open := pass(t0.Add(11 * time.Minute))
+	require.Equal(t, map[string]string{"resource_missing/www": forecast.IndicatorDNS}, indicators(open))
+	require.Equal(t, t0.Add(11*time.Minute+2*time.Hour), open[0].ETA, "the change plus the old answer's TTL")
+	require.Equal(t, "192.0.2.53:53", dialled.Load())
+	require.Positive(t, newAuthority.Queries())
+
+	// Still not there: kept; copied to the new servers: cleared.
+	require.Len(t, pass(t0.Add(22*time.Minute)), 1)
+	newAuthority.SetCNAME("www.shop.test", "edge.host-a.test")
+	require.Empty(t, pass(t0.Add(33*time.Minute)))
+
+	// A new CNAME target that does not resolve is a move too.
+	recursive.SetCNAME("www.shop.test", "edge.host-c.test")
+	require.Equal(t, map[string]string{"resource_missing/www": forecast.IndicatorDNS}, indicators(pass(t0.Add(44*time.Minute))))
+	recursive.Set("edge.host-c.test", netip.MustParseAddr("192.0.2.30"))
+	require.Empty(t, pass(t0.Add(55*time.Minute)), "the target resolves: cleared")
 }
