@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,9 +23,10 @@ import (
 
 // Bounds of the feeds' memory.
 const (
-	// MaxFeedKeys bounds the domains, stacks and roles a feed follows; a
-	// new one is not followed while it is full.
-	MaxFeedKeys = 10000
+	// MaxFeedKeys bounds the domains, stacks, roles and names a feed
+	// follows (a few words each, samples only while a precursor shows);
+	// a new one is not followed while it is full.
+	MaxFeedKeys = 100000
 	// maxSamples bounds the samples kept per key (the oldest go first).
 	maxSamples = 512
 	// maxWaits is how many past content waits make the usual one.
@@ -158,28 +160,43 @@ func registrable(host string) string {
 // Credentials keeps, per stack and provider role, whether each pass's
 // calls to the provider were refused (401/403: the binding's reason
 // unauthorized) or answered: the unauthorized_share indicator's samples.
-// A role whose provider could not be reached adds nothing that pass. It
-// is safe for concurrent use and holds only this process's view.
+// A role whose provider could not be reached adds nothing that pass. A
+// role that had no refusal within Keep holds only its run of accepted
+// passes (first, last, count): the samples of that run are filled in,
+// evenly spaced, at its next refusal, so that a healthy stack costs a few
+// words, not a day of samples. It is safe for concurrent use and holds
+// only this process's view.
 type Credentials struct {
-	// Keep is how long samples are kept (default 24h).
+	// Keep is how long samples are kept (default 12h: twice the default
+	// trend window).
 	Keep time.Duration
 
 	mu    sync.Mutex
-	roles map[[3]string][]forecast.StatusSample
+	roles map[[3]string]*roleAnswers
+}
+
+// roleAnswers are a role's answers: the run of accepted ones since the
+// last refusal left Keep, or (once a refusal is within Keep) every sample.
+type roleAnswers struct {
+	okFirst, okLast time.Time
+	okN             int
+	samples         []forecast.StatusSample
 }
 
 // Record adds the pass's provider observations and returns the stack's
-// readings, by role. A provider_unauthorized drift that this pass resolved
-// drops its role's samples (they belong to the episode it ended).
+// readings, by role (only roles with a refusal within Keep). A
+// provider_unauthorized drift that this pass resolved drops its role's
+// samples (they belong to the episode it ended).
 func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.CredentialReading {
 	if c == nil {
 		return nil
 	}
-	keep := orDur(c.Keep, 24*time.Hour)
+	keep := orDur(c.Keep, 12*time.Hour)
+	cut := p.At.Add(-keep)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.roles == nil {
-		c.roles = map[[3]string][]forecast.StatusSample{}
+		c.roles = map[[3]string]*roleAnswers{}
 	}
 	for _, d := range p.Resolved {
 		if d.Code == drift.ProviderUnauthorized {
@@ -189,7 +206,7 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 	var out map[string]forecast.CredentialReading
 	for role := range p.Spec.Providers {
 		k := [3]string{p.ClientID, p.StackID, role}
-		s, followed := c.roles[k]
+		ra := c.roles[k]
 		if o, seen := p.Observed.Providers[role]; seen {
 			status := 0
 			switch {
@@ -198,21 +215,65 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 			case o.Reachability == drift.Reachable:
 				status = http.StatusOK
 			}
-			if status != 0 && (followed || len(c.roles) < MaxFeedKeys) {
-				s = trim(append(s, forecast.StatusSample{At: p.At, Status: status}), p.At.Add(-keep),
-					func(x forecast.StatusSample) time.Time { return x.At })
-				c.roles[k] = s
+			if status != 0 && ra == nil && len(c.roles) < MaxFeedKeys {
+				ra = &roleAnswers{}
+				c.roles[k] = ra
+			}
+			if status != 0 && ra != nil {
+				ra.add(forecast.StatusSample{At: p.At, Status: status}, cut)
 			}
 		}
-		if len(s) == 0 {
+		if ra == nil || len(ra.samples) == 0 {
 			continue
 		}
 		if out == nil {
 			out = map[string]forecast.CredentialReading{}
 		}
-		out[role] = forecast.CredentialReading{Statuses: slices.Clone(s)}
+		out[role] = forecast.CredentialReading{Statuses: slices.Clone(ra.samples)}
 	}
 	return out
+}
+
+// add records s; cut is where Keep begins.
+func (ra *roleAnswers) add(s forecast.StatusSample, cut time.Time) {
+	refused := func(x forecast.StatusSample) bool { return x.Status != http.StatusOK }
+	if len(ra.samples) == 0 {
+		if ra.okN > 0 && ra.okFirst.Before(cut) {
+			// Drop the part of the run before cut, as if its passes
+			// were evenly spaced.
+			if !ra.okLast.After(cut) {
+				ra.okN = 0
+			} else {
+				span := ra.okLast.Sub(ra.okFirst)
+				ra.okN = max(1, int(math.Round(float64(ra.okN)*float64(ra.okLast.Sub(cut))/float64(span))))
+				ra.okFirst = cut
+			}
+		}
+		if !refused(s) {
+			if ra.okN == 0 {
+				ra.okFirst = s.At
+			}
+			ra.okN++
+			ra.okLast = s.At
+			return
+		}
+		// The first refusal within Keep: the run becomes samples.
+		n := min(ra.okN, maxSamples-1)
+		for i := range n {
+			at := ra.okLast
+			if n > 1 {
+				at = ra.okFirst.Add(time.Duration(float64(ra.okLast.Sub(ra.okFirst)) * float64(i) / float64(n-1)))
+			}
+			ra.samples = append(ra.samples, forecast.StatusSample{At: at, Status: http.StatusOK})
+		}
+		ra.okN = 0
+	}
+	ra.samples = trim(append(ra.samples, s), cut, func(x forecast.StatusSample) time.Time { return x.At })
+	if !slices.ContainsFunc(ra.samples, refused) {
+		// No refusal within Keep any more: back to a run.
+		ra.okFirst, ra.okLast, ra.okN = ra.samples[0].At, ra.samples[len(ra.samples)-1].At, len(ra.samples)
+		ra.samples = nil
+	}
 }
 
 // EventLister is the store read Content makes when a build finished.

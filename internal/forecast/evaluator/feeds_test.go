@@ -291,3 +291,36 @@ func TestFeedDNSMove(t *testing.T) {
 	recursive.Set("edge.host-c.test", netip.MustParseAddr("192.0.2.30"))
 	require.Empty(t, pass(t0.Add(55*time.Minute)), "the target resolves: cleared")
 }
+
+// A role with no refusal keeps no samples, only its run of accepted
+// passes; the first refusal turns the run into evenly spaced samples; a
+// refusal that left Keep turns them back into a run.
+func TestCredentialsKeepSamplesOnlyAroundRefusals(t *testing.T) {
+	t.Parallel()
+	c := &evaluator.Credentials{Keep: 2 * time.Hour}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "sanity"}}}
+	record := func(i int, refused bool) map[string]forecast.CredentialReading {
+		p := feedPass(t0.Add(time.Duration(i)*10*time.Minute), spec)
+		o := drift.ProviderObservation{Reachability: drift.Reachable}
+		if refused {
+			o = drift.ProviderObservation{Reachability: drift.Unreachable, Reason: drift.ReasonUnauthorized}
+		}
+		p.Observed.Providers = map[string]drift.ProviderObservation{"cms": o}
+		return c.Record(p)
+	}
+	for i := range 18 { // 3 hours accepted: only the last 2 hours count
+		require.Nil(t, record(i, false))
+	}
+	got := record(18, true)["cms"].Statuses
+	require.Len(t, got, 13, "the run's 12 passes within Keep (from 1:00 to 2:50) and the refusal")
+	require.Equal(t, t0.Add(time.Hour), got[0].At)
+	require.Equal(t, t0.Add(100*time.Minute), got[4].At, "evenly spaced")
+	require.Equal(t, t0.Add(170*time.Minute), got[11].At)
+	require.Equal(t, 200, got[11].Status)
+	require.Equal(t, 401, got[12].Status)
+	for i := 19; i < 30; i++ {
+		require.NotNil(t, record(i, false), "pass %d: the refusal is within Keep", i)
+	}
+	require.Nil(t, record(31, false), "the refusal left Keep")
+}
