@@ -47,8 +47,9 @@ type Domains struct {
 	// 5s).
 	TTL, ErrTTL, Timeout time.Duration
 
-	mu    sync.Mutex
-	cache map[string]domainEntry
+	mu       sync.Mutex
+	cache    map[string]domainEntry
+	inflight map[string]bool
 }
 
 type domainEntry struct {
@@ -82,10 +83,30 @@ func (d *Domains) Read(ctx context.Context, spec config.StackSpec, now time.Time
 func (d *Domains) lookup(ctx context.Context, domain string, now time.Time) forecast.DomainReading {
 	d.mu.Lock()
 	e, ok := d.cache[domain]
-	d.mu.Unlock()
 	if ok && now.Before(e.until) {
+		d.mu.Unlock()
 		return e.reading
 	}
+	if d.inflight[domain] {
+		// Another pass asks the registry for it right now: the last
+		// answer, or none yet (unknown: no forecast is raised or cleared
+		// by it).
+		d.mu.Unlock()
+		if ok {
+			return e.reading
+		}
+		return forecast.DomainReading{Domain: domain, Seen: now, Err: "the registry is being asked"}
+	}
+	if d.inflight == nil {
+		d.inflight = map[string]bool{}
+	}
+	d.inflight[domain] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.inflight, domain)
+		d.mu.Unlock()
+	}()
 	client := d.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -486,7 +507,8 @@ const maxDNSAnswers = 8
 
 // Read returns the DNS answers of the stack's dns resources after the
 // pass, by resource name, oldest first. A resource the probe found missing
-// this pass is not read (that is drift now, not a forecast).
+// this pass is not read again (that is drift now): its answers are those
+// read before, so that a forecast of it stays as it was.
 func (d *DNS) Read(ctx context.Context, p reconcile.PassObservation) map[string][]forecast.DNSAnswer {
 	if d == nil {
 		return nil
@@ -496,10 +518,9 @@ func (d *DNS) Read(ctx context.Context, p reconcile.PassObservation) map[string]
 		if r.Probe != config.ProbeDNS || r.Name == "" {
 			continue
 		}
-		if o, seen := p.Observed.Resources[name]; seen && o.Status == drift.StatusMissing {
-			continue
-		}
-		if answers := d.read(ctx, [3]string{p.ClientID, p.StackID, name}, r.Name, p.At); len(answers) > 0 {
+		o, seen := p.Observed.Resources[name]
+		missing := seen && o.Status == drift.StatusMissing
+		if answers := d.read(ctx, [3]string{p.ClientID, p.StackID, name}, r.Name, p.At, missing); len(answers) > 0 {
 			if out == nil {
 				out = map[string][]forecast.DNSAnswer{}
 			}
@@ -509,7 +530,7 @@ func (d *DNS) Read(ctx context.Context, p reconcile.PassObservation) map[string]
 	return out
 }
 
-func (d *DNS) read(ctx context.Context, k [3]string, host string, now time.Time) []forecast.DNSAnswer {
+func (d *DNS) read(ctx context.Context, k [3]string, host string, now time.Time, keep bool) []forecast.DNSAnswer {
 	d.mu.Lock()
 	if d.names == nil {
 		d.names = map[[3]string]*dnsState{}
@@ -523,7 +544,7 @@ func (d *DNS) read(ctx context.Context, k [3]string, host string, now time.Time)
 		st = &dnsState{}
 		d.names[k] = st
 	}
-	fresh := !st.read.IsZero() && now.Sub(st.read) < orDur(d.Every, 10*time.Minute) && !now.Before(st.read)
+	fresh := keep || !st.read.IsZero() && now.Sub(st.read) < orDur(d.Every, 10*time.Minute) && !now.Before(st.read)
 	// base is the newest answer that held the record: a change is
 	// judged against it.
 	var base *forecast.DNSAnswer

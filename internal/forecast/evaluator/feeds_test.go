@@ -280,6 +280,13 @@ func TestFeedDNSMove(t *testing.T) {
 	require.Equal(t, "192.0.2.53:53", dialled.Load())
 	require.Positive(t, newAuthority.Queries())
 
+	// Missing in a pass (drift now): not read again, the forecast kept.
+	queries = recursive.Queries()
+	missing := feedPass(t0.Add(20*time.Minute), spec)
+	missing.Observed.Resources = map[string]drift.ResourceObservation{"www": {Status: drift.StatusMissing}}
+	require.Len(t, b.evaluate(t, missing), 1)
+	require.Equal(t, queries, recursive.Queries())
+
 	// Still not there: kept; copied to the new servers: cleared.
 	require.Len(t, pass(t0.Add(22*time.Minute)), 1)
 	newAuthority.SetCNAME("www.shop.test", "edge.host-a.test")
