@@ -331,3 +331,39 @@ func TestCredentialsKeepSamplesOnlyAroundRefusals(t *testing.T) {
 	}
 	require.Nil(t, record(31, false), "the refusal left Keep")
 }
+
+// Build time trending toward the build's timeout, read from the store's
+// build events, raises content_stale on waiting content; the deploy
+// clears it.
+func TestFeedBuildDuration(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{
+		ContentTypes: []string{"post"},
+		Providers:    map[string]config.ProviderBinding{"ssg": {Name: "nextjs", Build: &config.Build{Driver: "hook", Timeout: config.Duration(20 * time.Minute)}}},
+	}
+	// Seven builds, 2.5 hours apart, each a minute and a half longer
+	// than the last: 8 to 17 minutes.
+	var last time.Time
+	for i := range 7 {
+		last = t0.Add(time.Duration(i) * 150 * time.Minute)
+		took := 8*time.Minute + time.Duration(i)*90*time.Second
+		payload, _ := json.Marshal(map[string]any{"started_at": last.Add(-took), "finished_at": last})
+		_, err := b.st.InsertEvents(t.Context(), []store.Event{{EventID: "build:" + last.String(), ClientID: "acme", StackID: "web",
+			ProviderName: "nextjs", EventType: "build.succeeded", ContentID: last.String(), Timestamp: last, Payload: payload, ReceivedAt: last}})
+		require.NoError(t, err)
+	}
+	pass := func(at, lastBuild time.Time) []forecast.Forecast {
+		p := feedPass(at, spec)
+		p.Policy.Content.MaxStaleness = config.Duration(6 * time.Hour)
+		p.Observed.LastBuild = &lastBuild
+		p.Observed.ContentUpdated = map[string]time.Time{"post": last.Add(10 * time.Minute)}
+		p.Activity = []store.Activity{{ProviderName: "nextjs", EventType: "build.succeeded", Count: 7, Last: lastBuild}}
+		return b.evaluate(t, p)
+	}
+	open := pass(last.Add(20*time.Minute), last)
+	require.Equal(t, map[string]string{"content_stale/post": forecast.IndicatorBuildTime}, indicators(open))
+	require.Contains(t, open[0].Evidence.Detail, "reaches the 20m0s timeout")
+	require.Empty(t, pass(last.Add(40*time.Minute), last.Add(30*time.Minute)), "deployed: cleared")
+}
