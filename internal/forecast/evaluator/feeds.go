@@ -378,7 +378,7 @@ func (c *Content) Read(ctx context.Context, p reconcile.PassObservation) (*forec
 	if o.LastBuild == nil || maxAge <= 0 {
 		return nil, nil
 	}
-	waiting := map[string]time.Time{}
+	var waiting map[string]time.Time
 	for _, t := range p.Spec.ContentTypes {
 		since, remembered := st.since[t]
 		if remembered && !since.After(*o.LastBuild) {
@@ -397,7 +397,13 @@ func (c *Content) Read(ctx context.Context, p reconcile.PassObservation) (*forec
 		if !remembered || updated.Before(since) {
 			st.since[t] = updated
 		}
+		if waiting == nil {
+			waiting = map[string]time.Time{}
+		}
 		waiting[t] = st.since[t]
+	}
+	if len(waiting) == 0 {
+		return nil, nil // nothing waits: the content indicators have nothing to say
 	}
 	r := &forecast.ContentReading{MaxStaleness: maxAge, Waiting: waiting, Builds: slices.Clone(st.builds)}
 	if b := p.Spec.Providers[config.RoleSSG].Build; b != nil {
