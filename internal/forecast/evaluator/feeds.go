@@ -178,10 +178,11 @@ func registrable(host string) string {
 	return dom
 }
 
-// Credentials keeps, per stack and provider role, whether each pass's
-// calls to the provider were refused (401/403: the binding's reason
-// unauthorized) or answered: the unauthorized_share indicator's samples.
-// A role whose provider could not be reached adds nothing that pass. A
+// Credentials keeps, per stack and provider role, whether each of the
+// pass's calls to the provider was refused (401/403) or answered
+// (drift.ProviderObservation.Answers; one sample from the observation's
+// outcome when it logged no call): the unauthorized_share indicator's
+// samples. Throttled and failed calls add nothing. A
 // role that had no refusal within Keep holds only its run of accepted
 // passes (first, last, count): the samples of that run are filled in,
 // evenly spaced, at its next refusal, so that a healthy stack costs a few
@@ -229,19 +230,15 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 		k := [3]string{p.ClientID, p.StackID, role}
 		ra := c.roles[k]
 		if o, seen := p.Observed.Providers[role]; seen {
-			status := 0
-			switch {
-			case o.Reason == drift.ReasonUnauthorized:
-				status = http.StatusUnauthorized
-			case o.Reachability == drift.Reachable:
-				status = http.StatusOK
-			}
-			if status != 0 && ra == nil && len(c.roles) < MaxFeedKeys {
+			statuses := answered(o)
+			if len(statuses) > 0 && ra == nil && len(c.roles) < MaxFeedKeys {
 				ra = &roleAnswers{}
 				c.roles[k] = ra
 			}
-			if status != 0 && ra != nil {
-				ra.add(forecast.StatusSample{At: p.At, Status: status}, cut)
+			for _, status := range statuses {
+				if ra != nil {
+					ra.add(forecast.StatusSample{At: p.At, Status: status}, cut)
+				}
 			}
 		}
 		if ra == nil || len(ra.samples) == 0 {
@@ -253,6 +250,32 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 		out[role] = forecast.CredentialReading{Statuses: slices.Clone(ra.samples)}
 	}
 	return out
+}
+
+// answered are the statuses of o's calls that say whether the credentials
+// were accepted: 401 and 403 as they came, any other answer below 500
+// but 429 as 200 (the provider took the credentials); throttled and
+// failed calls say nothing. An observation that logged no call counts as
+// one answer from its outcome: unauthorized, or reachable.
+func answered(o drift.ProviderObservation) []int {
+	var out []int
+	for _, s := range o.Answers {
+		switch {
+		case s == http.StatusUnauthorized || s == http.StatusForbidden:
+			out = append(out, s)
+		case s < 500 && s != http.StatusTooManyRequests:
+			out = append(out, http.StatusOK)
+		}
+	}
+	switch {
+	case len(o.Answers) > 0:
+		return out
+	case o.Reason == drift.ReasonUnauthorized:
+		return []int{http.StatusUnauthorized}
+	case o.Reachability == drift.Reachable:
+		return []int{http.StatusOK}
+	}
+	return nil
 }
 
 // add records s; cut is where Keep begins.

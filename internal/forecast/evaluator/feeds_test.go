@@ -367,3 +367,28 @@ func TestFeedBuildDuration(t *testing.T) {
 	require.Contains(t, open[0].Evidence.Detail, "reaches the 20m0s timeout")
 	require.Empty(t, pass(last.Add(40*time.Minute), last.Add(30*time.Minute)), "deployed: cleared")
 }
+
+// Each call's answer is a sample: 401 and 403 refused, other answers
+// below 500 accepted, throttled and failed calls nothing; an observation
+// that logged no call counts once by its outcome.
+func TestCredentialsCountEachCall(t *testing.T) {
+	t.Parallel()
+	c := &evaluator.Credentials{}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "sanity"}, "shop": {Name: "shopify"}}}
+	p := feedPass(t0, spec)
+	p.Observed.Providers = map[string]drift.ProviderObservation{
+		"cms":  {Reachability: drift.Reachable, Answers: []int{200, 403, 429, 503, 404, 401}},
+		"shop": {Reachability: drift.Unreachable, Reason: drift.ReasonUnauthorized},
+	}
+	got := c.Record(p)
+	statuses := func(role string) []int {
+		var out []int
+		for _, s := range got[role].Statuses {
+			out = append(out, s.Status)
+		}
+		return out
+	}
+	require.Equal(t, []int{200, 403, 200, 401}, statuses("cms"))
+	require.Equal(t, []int{401}, statuses("shop"))
+}
