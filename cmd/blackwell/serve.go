@@ -74,6 +74,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert, PEM")
 	f.StringVar(&egressAllow, "egress-allow", "", egressAllowUsage)
 	f.IntVar(&o.workers, "workers", 64, "passes run at once")
+	f.StringVar(&o.rdapBase, "rdap-base", "", "RDAP server asked for the registration of the stacks' resource domains, for domain-expiry forecasts (its URL up to /domain/, e.g. https://rdap.org; empty: not asked)")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")
 	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long audit entries are kept (0: for ever); older ones are pruned behind a checkpoint signed with --audit-key-file")

@@ -29,6 +29,7 @@ type serverOptions struct {
 	storeURL            string
 	publicURL           string
 	workers             int
+	rdapBase            string
 	shutdownTimeout     time.Duration
 	eventTTLSweep       time.Duration
 	historyRetention    time.Duration
@@ -86,7 +87,7 @@ func (o serverOptions) options() (bwserver.Options, error) {
 		WebhookMaxBody: o.webhookMaxBody, WebhookMaxInFlight: o.webhookMaxInFlight, WebhookTriggerEvery: o.webhookTriggerEvery,
 		Heal: o.heal, LeaseTTL: o.leaseTTL, PprofListen: o.pprofListen,
 		BootstrapTokenFile: o.bootstrapTokenFile, AllowedHosts: o.allowedHosts, MetricsAuth: o.metricsAuth,
-		EncryptionKeyFile: o.encryptionKeyFile, Replica: o.replica,
+		EncryptionKeyFile: o.encryptionKeyFile, Replica: o.replica, RDAPBase: o.rdapBase,
 		ReadTimeout:    o.readTimeout,
 		NotifyChannels: o.notifyChannels, TLSCert: o.tlsCert, TLSKey: o.tlsKey, Egress: o.egress,
 		Rules: rules, ClientSecretPrefix: o.tenancy.clientSecretPrefix,

@@ -77,6 +77,10 @@ type ProviderObservation struct {
 	// integrations are then not compared.
 	SubscriptionsKnown bool           `json:"subscriptions_known"`
 	Subscriptions      []Subscription `json:"subscriptions,omitempty"`
+	// Answers are the HTTP statuses of the provider's answers to this
+	// observation's API calls, in order (the forecasts' share of refused
+	// answers); not stored.
+	Answers []int `json:"-"`
 }
 
 // ProviderActivity is a provider seen sending events in the window.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blackwellio/blackwell/internal/build"
 	"github.com/blackwellio/blackwell/internal/config"
@@ -70,6 +71,15 @@ type Options struct {
 	// ReceiverPrefix is {public_url}/v1/webhooks: subscriptions are
 	// (re)created at {prefix}/{provider}/{client_id}/{stack_id}.
 	ReceiverPrefix string
+	// OnRecreated, when set, is told of each subscription a heal created
+	// afresh (reregister_subscription, or a subscription created where
+	// none was): the provider counts its failed deliveries from zero, so
+	// the refusal streaks the webhook_broken forecast reads restart
+	// (forecast.RefusalLog.Recreated). Topic is each of the new
+	// subscription's topics ("" when it has none).
+	OnRecreated func(provider, clientID, topic string, at time.Time)
+	// Now is the clock of OnRecreated (default time.Now).
+	Now func() time.Time
 }
 
 // Actions performs heal actions.
@@ -78,6 +88,9 @@ type Actions struct{ opts Options }
 // New returns Actions.
 func New(opts Options) *Actions {
 	opts.ReceiverPrefix = strings.TrimRight(opts.ReceiverPrefix, "/")
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Actions{opts: opts}
 }
 
@@ -237,6 +250,7 @@ func (a *Actions) ensureIntegration(ctx context.Context, b provider.Binding, ig 
 	if err != nil {
 		return "", fmt.Errorf("register subscription for %s: %w", ig.Name, err)
 	}
+	a.recreated(b, sub, ig)
 	return fmt.Sprintf("created %s subscription %s for %s", b.Name, sub.ID, ig.Name), nil
 }
 
@@ -264,7 +278,27 @@ func (a *Actions) reregister(ctx context.Context, b provider.Binding, ig provide
 	if err != nil {
 		return "", fmt.Errorf("re-register subscription %s of %s: %w", old.ID, ig.Name, err)
 	}
+	a.recreated(b, fresh, ig)
 	return fmt.Sprintf("re-registered %s subscription %s for %s as %s", b.Name, old.ID, ig.Name, fresh.ID), nil
+}
+
+// recreated tells Options.OnRecreated of sub, created afresh for ig, once
+// per topic (the subscription's, else the integration's).
+func (a *Actions) recreated(b provider.Binding, sub drift.Subscription, ig provider.Integration) {
+	if a.opts.OnRecreated == nil {
+		return
+	}
+	topics := sub.Topics
+	if len(topics) == 0 {
+		topics = ig.Topics
+	}
+	if len(topics) == 0 {
+		topics = []string{""}
+	}
+	at := a.opts.Now()
+	for _, t := range topics {
+		a.opts.OnRecreated(b.Name, b.ClientID, t, at)
+	}
 }
 
 // Matching finds the subscription of ours (addressed at the stack's or the

@@ -2,11 +2,14 @@ package heal
 
 import (
 	"context"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/provider"
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -79,4 +82,45 @@ func TestReregisterSubscription(t *testing.T) {
 	_, err = actions(re).Execute(context.Background(), at, spec())
 	require.NoError(t, err)
 	require.Equal(t, []string{"update 7,8 of shop-products at " + prefix + "/shopify/acme"}, re.calls)
+}
+
+// A re-registered subscription restarts the refusal streak of its topic
+// (the webhook_broken forecast reads it); the updated one does not.
+func TestReregisterRestartsRefusalStreak(t *testing.T) {
+	t.Parallel()
+	at := store.HealAttempt{ClientID: "acme", StackID: "web", Code: drift.WebhookBroken, Component: "shop-products",
+		Action: ActionReregisterSubscription}
+	const prefix = "https://bw.example/v1/webhooks"
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	log := forecast.NewRefusalLog()
+	h := http.Header{"X-Shopify-Topic": {"products/update"}}
+	for i := range 3 {
+		log.Record("shopify", "acme", h, http.StatusServiceUnavailable, t0.Add(time.Duration(i)*time.Minute))
+	}
+	require.Len(t, log.Streaks("acme"), 1)
+	actions := func(d provider.Driver) *Actions {
+		return New(Options{ReceiverPrefix: prefix, OnRecreated: log.Recreated, Now: func() time.Time { return t0.Add(time.Hour) },
+			Registry: provider.NewRegistry(provider.RegistryOptions{Drivers: map[string]provider.Driver{"shopify": d}})})
+	}
+	subs := []drift.Subscription{{ID: "7", Address: prefix + "/shopify/acme", Topics: []string{"products/update"}}}
+
+	// Updating a subscription in place keeps the provider's count: the
+	// streak stays.
+	at.Action = ActionRecreateSubscription
+	_, err := actions(&recordingDriver{subs: subs}).Execute(context.Background(), at, spec())
+	require.NoError(t, err)
+	require.Len(t, log.Streaks("acme"), 1)
+
+	at.Action = ActionReregisterSubscription
+	_, err = actions(&reregisteringDriver{recordingDriver{subs: subs}}).Execute(context.Background(), at, spec())
+	require.NoError(t, err)
+	require.Empty(t, log.Streaks("acme"), "the fresh subscription's streak starts from zero")
+
+	// Created where none was (the provider deleted it): restarts too.
+	for i := range 3 {
+		log.Record("shopify", "acme", h, http.StatusServiceUnavailable, t0.Add(time.Duration(i)*time.Minute))
+	}
+	_, err = actions(&recordingDriver{}).Execute(context.Background(), at, spec())
+	require.NoError(t, err)
+	require.Empty(t, log.Streaks("acme"))
 }

@@ -124,7 +124,10 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 			continue
 		}
 		go func() {
-			results <- result{role, d.Observe(ctx, b)}
+			var calls CallLog
+			obs := d.Observe(WithCallLog(ctx, &calls), b)
+			obs.Answers = calls.Statuses()
+			results <- result{role, obs}
 		}()
 	}
 	out := make(map[string]drift.ProviderObservation, len(pending))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,4 +133,36 @@ func TestObserveProvidersUnresolvedCredentialsAreUnknownAndLoggedOnce(t *testing
 	require.False(t, called)
 	require.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("provider observation")))
 	require.Contains(t, logs.String(), "SHOP_TOKEN")
+}
+
+// Each binding's observation carries the statuses of the API calls its
+// driver made (the forecasts' share of refused answers).
+func TestObserveProvidersLogsTheAnswersOfEachBinding(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/shop" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	api := provider.NewAPIClient(provider.APIClientOptions{Provider: "fake", HTTPClient: srv.Client()})
+	drv := func(path string, n int) fakeDriver {
+		return fakeDriver{observe: func(ctx context.Context, b provider.Binding) provider.Observation {
+			for range n {
+				_, _ = api.Do(ctx, provider.Request{Method: http.MethodGet, URL: srv.URL + path})
+			}
+			return provider.Observation{ProviderObservation: drift.ProviderObservation{Name: b.Name, Reachability: drift.Reachable}}
+		}}
+	}
+	reg := provider.NewRegistry(provider.RegistryOptions{
+		Drivers: map[string]provider.Driver{"sanity": drv("/cms", 3), "shopify": drv("/shop", 1)},
+		Getenv:  func(string) (string, bool) { return "x", true },
+	})
+	got := reg.ObserveProviders(t.Context(), "acme", "web", spec())
+	require.Equal(t, []int{200, 200, 200}, got[config.RoleCMS].Answers)
+	require.Equal(t, []int{401}, got[config.RoleEcommerce].Answers)
+	got = reg.ObserveProviders(t.Context(), "acme", "web", spec())
+	require.Len(t, got[config.RoleCMS].Answers, 3, "each observation its own log")
 }

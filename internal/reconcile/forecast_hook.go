@@ -46,6 +46,10 @@ type PassObservation struct {
 	// Hold is the stack's rollback hold as the pass committed it (active
 	// or expired; nil: none).
 	Hold *store.Hold
+	// Activity is the event activity the pass observed (store.PassInput):
+	// the forecast hook reads from it when a build finished, so that it
+	// reads the builds themselves only then.
+	Activity []store.Activity
 }
 
 // forecast hands the committed pass to Options.Forecasts and
@@ -58,6 +62,7 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 		ClientID: res.ClientID, StackID: res.StackID, Environment: p.rec.Environment, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
 		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy, Hold: p.committed.Hold,
+		Activity: p.activity.Activity,
 	}
 	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance, p.r.opts.Holds} {
 		if h != nil {

@@ -58,7 +58,7 @@ func NewOnce(o OnceOptions) *Once {
 	// As serve: heals of pinned stacks toward their snapshot, and
 	// known-good snapshots of verified passes (internal/rollback).
 	parts := rollback.NewParts(o.Store, providers, NewBuilder(o.Store, o.Getenv, o.Logger, o.AllowCommandBuilds, nil, o.Egress),
-		build.NewDeployClient(o.Egress.HTTPClient(), 0), prefix, o.Logger)
+		build.NewDeployClient(o.Egress.HTTPClient(), 0), prefix, nil, o.Logger)
 	loop := reconcile.New(reconcile.Options{
 		Store: o.Store, Policies: o.State, Prober: probe.New(probe.Options{Egress: o.Egress}), Providers: providers,
 		Logger: o.Logger, ReceiverPrefix: prefix,

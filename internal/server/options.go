@@ -91,6 +91,10 @@ type Options struct {
 	// Egress is the operator's egress allowlist (--egress-allow), checked
 	// by every connection made for stacks and channels; nil allows all.
 	Egress *egress.Policy
+	// RDAPBase is the RDAP server the domain_expiry forecast asks for the
+	// registration of the stacks' resource domains (its URL up to
+	// "/domain/", for example https://rdap.org); empty asks none.
+	RDAPBase string
 	// Rules are what the operator's config file may declare (the tenancy
 	// flags); ClientSecretPrefix names the variables a client-scoped
 	// token may refer to.

@@ -73,7 +73,8 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 	builder := NewBuilder(s.store, s.opts.Getenv, s.log, s.opts.Rules.CommandBuilds, s.triggerEvent, s.opts.Egress)
 	// Heals that rebuild a pinned stack make its pinned deployment live
 	// again; verified passes record known-good snapshots (internal/rollback).
-	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix, s.log)
+	parts := rollback.NewParts(s.store, providers, builder, build.NewDeployClient(s.opts.Egress.HTTPClient(), 0), prefix,
+		s.refusals.Recreated, s.log) // a re-created subscription restarts its refusal streak
 	healOpts := s.opts.Heal
 	healOpts.Actions = parts.Actions
 	healOpts.OnHeal = s.notify.OnHeal // AutoHealEvents on the bus
@@ -104,9 +105,13 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		// Drift of an application's leading environment that a later
 		// environment shares is forecast there.
 		Forecasts: evaluator.New(evaluator.Options{Store: s.store, Refusals: s.refusals,
-			Leading: &promote.LeadingDrifts{Envs: s.apps, Store: s.store},
-			Probes:  forecast.NewProbeHistory(24 * time.Hour),
-			Metrics: evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
+			Leading:     &promote.LeadingDrifts{Envs: s.apps, Store: s.store},
+			Probes:      forecast.NewProbeHistory(24 * time.Hour),
+			Domains:     &evaluator.Domains{Base: s.opts.RDAPBase, Client: s.opts.Egress.HTTPClient()},
+			DNS:         &evaluator.DNS{Dial: s.opts.Egress.DialContext(nil)},
+			Credentials: &evaluator.Credentials{},
+			Content:     &evaluator.Content{Events: s.store},
+			Metrics:     evaluator.NewMetrics(s.reg, s.store), Logger: s.log}),
 		// The compliance rules, after each pass (internal/compliance).
 		Compliance: timeline.NewRecorder(s.store, s.state.Engine, s.log),
 		// Known-good snapshots, after each verified pass.

@@ -18,6 +18,8 @@ const (
 	dnsHeaderLen  = 12
 	dnsTypeA      = 1
 	dnsTypeAAAA   = 28
+	dnsTypeNS     = 2
+	dnsTypeCNAME  = 5
 	dnsClassIN    = 1
 	dnsRcodeOK    = 0
 	dnsRcodeForm  = 1 // FORMERR
@@ -54,6 +56,8 @@ type DNSServer struct {
 	mu      sync.RWMutex
 	records map[string][]netip.Addr // by canonical name
 	failing map[string]bool
+	cnames  map[string]string   // name to canonical target
+	ns      map[string][]string // zone to canonical server names
 }
 
 // NewDNSServer starts a DNSServer.
@@ -74,6 +78,8 @@ func NewDNSServer(opts DNSOptions) (*DNSServer, error) {
 		done:    make(chan struct{}),
 		records: make(map[string][]netip.Addr),
 		failing: make(map[string]bool),
+		cnames:  make(map[string]string),
+		ns:      make(map[string][]string),
 	}
 	for name, addrs := range opts.Records {
 		s.Set(name, addrs...)
@@ -106,6 +112,37 @@ func (s *DNSServer) Set(name string, addrs ...netip.Addr) {
 	delete(s.failing, key)
 }
 
+// SetCNAME makes name an alias of target: a CNAME query answers target,
+// an A or AAAA query the CNAME record and then target's addresses (as a
+// recursive resolver does). An empty target removes the alias.
+func (s *DNSServer) SetCNAME(name, target string) {
+	key := canonicalName(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if target == "" {
+		delete(s.cnames, key)
+		return
+	}
+	s.cnames[key] = canonicalName(target)
+	delete(s.failing, key)
+}
+
+// SetNS makes an NS query for zone answer servers (none: the zone has no
+// NS records here).
+func (s *DNSServer) SetNS(zone string, servers ...string) {
+	key := canonicalName(zone)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(servers) == 0 {
+		delete(s.ns, key)
+		return
+	}
+	s.ns[key] = nil
+	for _, srv := range servers {
+		s.ns[key] = append(s.ns[key], canonicalName(srv))
+	}
+}
+
 // Fail makes name answer SERVFAIL.
 func (s *DNSServer) Fail(name string) {
 	s.mu.Lock()
@@ -120,6 +157,7 @@ func (s *DNSServer) Delete(name string) {
 	defer s.mu.Unlock()
 	delete(s.records, key)
 	delete(s.failing, key)
+	delete(s.cnames, key)
 }
 
 // Queries is how many queries the server has received.
@@ -177,27 +215,90 @@ func (s *DNSServer) answer(q []byte) []byte {
 	s.mu.RLock()
 	addrs, found := s.records[name]
 	failing := s.failing[name]
+	target, alias := s.cnames[name]
+	servers, zone := s.ns[name]
+	if alias {
+		addrs = s.records[target]
+	}
 	s.mu.RUnlock()
 	switch {
 	case failing:
 		return dnsReply(q, question, dnsRcodeFail, nil)
-	case !found:
+	case !found && !alias && !zone:
 		return dnsReply(q, question, dnsRcodeNX, nil)
 	case qclass != dnsClassIN:
 		return dnsReply(q, question, dnsRcodeOK, nil)
+	case qtype == dnsTypeNS:
+		var rrs []dnsRR
+		for _, srv := range servers {
+			rrs = append(rrs, dnsRR{typ: dnsTypeNS, rdata: encodeName(srv)})
+		}
+		return dnsReplyRRs(q, question, rrs)
+	case alias:
+		rrs := []dnsRR{{typ: dnsTypeCNAME, rdata: encodeName(target)}}
+		if qtype != dnsTypeCNAME {
+			for _, rd := range addrRdatas(addrs, qtype) {
+				rrs = append(rrs, dnsRR{owner: encodeName(target), typ: qtype, rdata: rd})
+			}
+		}
+		return dnsReplyRRs(q, question, rrs)
 	}
-	var answers [][]byte
+	return dnsReply(q, question, dnsRcodeOK, addrRdatas(addrs, qtype))
+}
+
+// addrRdatas are the rdatas of addrs of type qtype (A or AAAA).
+func addrRdatas(addrs []netip.Addr, qtype uint16) [][]byte {
+	var out [][]byte
 	for _, a := range addrs {
 		switch {
 		case qtype == dnsTypeA && a.Unmap().Is4():
 			b := a.Unmap().As4()
-			answers = append(answers, b[:])
+			out = append(out, b[:])
 		case qtype == dnsTypeAAAA && a.Is6() && !a.Is4In6():
 			b := a.As16()
-			answers = append(answers, b[:])
+			out = append(out, b[:])
 		}
 	}
-	return dnsReply(q, question, dnsRcodeOK, answers)
+	return out
+}
+
+// dnsRR is one answer record: owner nil is the question's name.
+type dnsRR struct {
+	owner []byte
+	typ   uint16
+	rdata []byte
+}
+
+// dnsReplyRRs answers q with rrs (NOERROR), each of class IN.
+func dnsReplyRRs(q, question []byte, rrs []dnsRR) []byte {
+	out := dnsReply(q, question, dnsRcodeOK, nil)
+	binary.BigEndian.PutUint16(out[6:8], uint16(len(rrs)))
+	for _, rr := range rrs {
+		if rr.owner == nil {
+			out = append(out, 0xc0, dnsHeaderLen)
+		} else {
+			out = append(out, rr.owner...)
+		}
+		out = binary.BigEndian.AppendUint16(out, rr.typ)
+		out = binary.BigEndian.AppendUint16(out, dnsClassIN)
+		out = binary.BigEndian.AppendUint32(out, dnsAnswerTTL)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(rr.rdata)))
+		out = append(out, rr.rdata...)
+	}
+	return out
+}
+
+// encodeName is a canonical name in wire form, uncompressed.
+func encodeName(name string) []byte {
+	var out []byte
+	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if l == "" {
+			continue
+		}
+		out = append(out, byte(len(l)))
+		out = append(out, l...)
+	}
+	return append(out, 0)
 }
 
 // dnsReply answers query q: same id, the question echoed, and one record of

@@ -121,3 +121,44 @@ func requireNotFound(t *testing.T, err error, notFound bool) {
 	require.True(t, errors.As(err, &dnsErr), "%v", err)
 	require.Equal(t, notFound, dnsErr.IsNotFound, "%v", err)
 }
+
+// A CNAME answers its target (and, to an address query, the target's
+// addresses); a zone's NS query answers its servers; both move at run time.
+func TestDNSServerAliasesAndDelegations(t *testing.T) {
+	t.Parallel()
+	srv := setupDNS(t, map[string][]netip.Addr{"edge.host-a.test": {netip.MustParseAddr("192.0.2.20")}})
+	srv.SetCNAME("www.shop.test", "edge.host-a.test")
+	srv.SetNS("shop.test", "ns1.dns-a.test", "NS2.dns-a.test.")
+	r := srv.Resolver()
+	ctx := t.Context()
+
+	target, err := r.LookupCNAME(ctx, "www.shop.test")
+	require.NoError(t, err)
+	require.Equal(t, "edge.host-a.test.", target)
+	addrs, err := r.LookupHost(ctx, "www.shop.test")
+	require.NoError(t, err)
+	require.Equal(t, []string{"192.0.2.20"}, addrs)
+	ns, err := r.LookupNS(ctx, "shop.test")
+	require.NoError(t, err)
+	var hosts []string
+	for _, n := range ns {
+		hosts = append(hosts, n.Host)
+	}
+	slices.Sort(hosts)
+	require.Equal(t, []string{"ns1.dns-a.test.", "ns2.dns-a.test."}, hosts)
+
+	srv.SetCNAME("www.shop.test", "edge.host-b.test") // a target with no addresses
+	target, err = r.LookupCNAME(ctx, "www.shop.test")
+	require.NoError(t, err)
+	require.Equal(t, "edge.host-b.test.", target)
+	_, err = r.LookupHost(ctx, "www.shop.test")
+	require.Error(t, err)
+	srv.SetNS("shop.test", "ns1.dns-b.test")
+	ns, err = r.LookupNS(ctx, "shop.test")
+	require.NoError(t, err)
+	require.Len(t, ns, 1)
+	require.Equal(t, "ns1.dns-b.test.", ns[0].Host)
+	srv.SetCNAME("www.shop.test", "")
+	_, err = r.LookupCNAME(ctx, "www.shop.test")
+	require.Error(t, err, "no alias, no record: not found")
+}

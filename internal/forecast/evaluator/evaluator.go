@@ -64,6 +64,18 @@ type Options struct {
 	// Leading, when set, feeds the environment_drift indicator: drift of
 	// the leading environment that this stack's composition shares.
 	Leading LeadingSource
+	// Domains, when set, feeds the domain_expiry indicator (RDAP, cached
+	// per domain).
+	Domains *Domains
+	// DNS, when set, feeds the dns_change indicator (the zone's name
+	// servers and CNAME target of each dns resource).
+	DNS *DNS
+	// Credentials, when set, keeps each pass's provider answers and feeds
+	// the unauthorized_share indicator.
+	Credentials *Credentials
+	// Content, when set, feeds the content indicators (failed builds,
+	// build duration, content waiting for a deploy).
+	Content *Content
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Timeout bounds one evaluation's store calls (default 10s).
@@ -147,6 +159,14 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 		obs.Leading, obs.Open = lead, p.Open
 	}
+	obs.Domains = e.opts.Domains.Read(ctx, p.Spec, p.At)
+	obs.DNS = e.opts.DNS.Read(ctx, p)
+	obs.Credentials = e.opts.Credentials.Record(p)
+	content, err := e.opts.Content.Read(ctx, p)
+	if err != nil {
+		return forecast.Tracked{}, err
+	}
+	obs.Content = content
 	flapOpen := slices.ContainsFunc(open, func(f forecast.Forecast) bool { return f.Evidence.Indicator == forecast.IndicatorFlapping })
 	if len(p.Resolved) > 0 || flapOpen {
 		// Flapping needs the stack's resolved drifts and their returns:
