@@ -3,6 +3,7 @@ package compliance
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,4 +289,38 @@ func TestMemoKeepsWhatDidNotChange(t *testing.T) {
 	require.Len(t, e.EvaluateMemo(in, now, &memo), 1)
 	in.Key, in.Stack.Environment = "k6", "prod"
 	require.Equal(t, []Status{Noncompliant, Compliant}, statuses(e.EvaluateMemo(in, now, &memo)))
+}
+
+// TestSharedOutcomesConcurrently: stacks evaluated at once by one engine
+// (the recorder's passes run in parallel) each get their own policy's
+// outcome; run with -race.
+func TestSharedOutcomesConcurrently(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("fast", config.RuleAudit, "policy.schedule.interval <= duration('5m')")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				minutes := (g + i) % 10
+				in := Input{Policy: PolicyView{Schedule: ScheduleView{Interval: time.Duration(minutes) * time.Minute}}}
+				want := Compliant
+				if minutes > 5 {
+					want = Noncompliant
+				}
+				if got := e.Evaluate(in, time.Now())[0].Status; got != want {
+					errs <- fmt.Sprintf("%d minutes: %s, want %s", minutes, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
 }
