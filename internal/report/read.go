@@ -26,8 +26,8 @@ const maxReaders = 4
 
 // Compute reads the audit chain up to its head now, the covered client's
 // entries only (brief: without hashes, which the report does not check),
-// and builds the report of p from them. The chain is cut into chunks of
-// chunkSeqs sequence numbers (a ListAudit cursor is the sequence number
+// and builds the report of p from them. The chain (of every client) is
+// cut into chunks of chunkSeqs sequence numbers (a ListAudit cursor is the sequence number
 // after which it reads: store.AuditKey); several goroutines read chunks
 // at once, each chunk page by page, while one folds them in chain order.
 // On a store of several connections (SQLite's readers, PostgreSQL's
@@ -44,9 +44,14 @@ func Compute(ctx context.Context, st AuditReader, p Params) (Report, error) {
 		return Report{}, fmt.Errorf("read the audit chain's head: %w", err)
 	}
 	b := NewBuilder(p)
-	readers := min(maxReaders, max(2, runtime.GOMAXPROCS(0)))
+	readers, size := min(maxReaders, max(2, runtime.GOMAXPROCS(0))), int64(chunkSeqs)
+	if p.ClientID != "" {
+		// One client's entries are a small part of the chain: a chunk's
+		// last page would mostly read the next chunks' entries.
+		readers, size = 1, max(head.Seq, 1)
+	}
 	q := store.AuditQuery{ClientID: p.ClientID, Until: p.To, Limit: store.MaxLimit, Brief: true}
-	err = readChunked(ctx, st, q, head.Seq, chunkSeqs, readers, func(page readPage) {
+	err = readChunked(ctx, st, q, head.Seq, size, readers, func(page readPage) {
 		for i := range page.entries {
 			b.add(page.entries[i], page.changes[i])
 		}
