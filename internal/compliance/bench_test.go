@@ -34,12 +34,16 @@ func benchRules() []config.ComplianceRule {
 }
 
 // benchStacks are n stacks shaped like the example's production stack:
-// three providers, two integrations, two resources; one in three prod.
+// three providers, two integrations, two resources; one in three prod;
+// 100 stacks a client, each client's effective policy its own (its
+// schedule's interval), as the policy hierarchy makes them.
 func benchStacks(n int) []Input {
 	envs := []string{"prod", "staging", "dev"}
-	pol := PolicyOf(config.DefaultPolicy())
 	out := make([]Input, n)
 	for i := range out {
+		p := config.DefaultPolicy()
+		p.Schedule.Interval = config.Duration(time.Duration(1+i/100) * time.Minute)
+		pol := PolicyOf(p)
 		meta := config.StackMeta{ClientID: fmt.Sprintf("client-%03d", i/100), StackID: fmt.Sprintf("stack-%05d", i), Environment: envs[i%3]}
 		spec := config.StackSpec{
 			Providers: map[string]config.ProviderBinding{
@@ -52,8 +56,8 @@ func benchStacks(n int) []Input {
 				"content":  {Provider: "cms", Topics: []string{"publish"}},
 			},
 			Resources: map[string]config.Resource{
-				"site": {Probe: "http", URL: "https://site.example/"},
-				"cert": {Probe: "tls", Address: "site.example:443"},
+				"site": {Probe: "http", URL: fmt.Sprintf("https://site-%05d.example/", i)},
+				"cert": {Probe: "tls", Address: fmt.Sprintf("site-%05d.example:443", i)},
 			},
 		}
 		obs := ObservedOf("healthy", drift.Observed{Resources: map[string]drift.ResourceObservation{
@@ -65,48 +69,118 @@ func benchStacks(n int) []Input {
 
 // BenchmarkEvaluatePass10k50 measures one pass's rule evaluation for
 // 10,000 stacks and 50 rules (500,000 judgements), views built beforehand
-// as the passes build them: cold, every rule evaluated (after a change of
-// desired state or policy); steady, the rules that do not read the
-// observed state reused from each stack's Memo (timeline.Recorder), those
-// that do evaluated again (every observation new); unchanged, the
-// observation the same as the last pass's too, so only its key is
-// compared. Besides
-// ns/op (wall time, which a loaded machine inflates) it reports cpu-ms/op,
-// the process's CPU time per pass.
+// as the passes build them. The modes:
+//
+//   - cold: no memo and nothing shared yet (the engine's shared outcomes
+//     are forgotten before each pass): every rule of every stack judged,
+//     those that do not read the stack once per policy (100) and
+//     observation;
+//   - recompiled: each stack's memo from an engine compiled from the same
+//     rules, evaluated by a new one (an OrganizationPolicy applied again);
+//   - policy: every stack's effective policy changed (a new default of
+//     the OrganizationPolicy), its desired state not: a new input key, the
+//     rules that read only the stack kept (its digest is the same), those
+//     that read the policy judged once per policy;
+//   - steady: the rules that do not read the observed state reused from
+//     each stack's Memo, those that do judged again, every observation
+//     without a key (nothing shared: each stack's observation its own);
+//   - changing: as steady, but each observation with its key, and every
+//     stack's different from its last pass's (a resource's status flips),
+//     so the rules that read only observed are shared between stacks;
+//   - unchanged: the observation the same as the last pass's too, so only
+//     its key is compared.
+//
+// Besides ns/op (wall time, which a loaded machine inflates) it reports
+// cpu-ms/op, the process's CPU time per pass.
 //
 //	go test -run '^$' -bench BenchmarkEvaluatePass10k50 -benchtime 5x ./internal/compliance
 func BenchmarkEvaluatePass10k50(b *testing.B) {
-	e, err := Compile(&config.OrganizationSpec{Rules: benchRules()}, func(string) config.Place { return config.Place{} })
-	if err != nil {
-		b.Fatal(err)
+	org := &config.OrganizationSpec{Rules: benchRules()}
+	compile := func() *Engine {
+		e, err := Compile(org, func(string) config.Place { return config.Place{} })
+		if err != nil {
+			b.Fatal(err)
+		}
+		return e
 	}
+	e := compile()
 	stacks := benchStacks(10_000)
+	flipped := make([]ObservedView, len(stacks))
+	for i := range flipped {
+		flipped[i] = ObservedOf("healthy", drift.Observed{Resources: map[string]drift.ResourceObservation{
+			"site": {Status: drift.StatusUnknown}, "cert": {Status: drift.StatusHealthy}}}, nil)
+	}
+	originals := make([]*ObservedView, len(stacks))
+	for i := range stacks {
+		originals[i] = stacks[i].Observed
+	}
 	now := time.Now()
-	for _, mode := range []string{"cold", "steady", "unchanged"} {
+	policies := make([][2]PolicyView, len(stacks)) // the stack's, and the stack's with a new default
+	for i := range stacks {
+		p := config.DefaultPolicy()
+		p.Schedule.Interval = config.Duration(time.Duration(1+i/100) * time.Minute)
+		p.Confirmation.Observations++
+		policies[i] = [2]PolicyView{stacks[i].Policy, PolicyOf(p)}
+	}
+	for _, mode := range []string{"cold", "recompiled", "policy", "steady", "changing", "unchanged"} {
 		b.Run(mode, func(b *testing.B) {
+			e.shared.reset()
 			memos := make([]Memo, len(stacks))
 			for i := range stacks {
 				stacks[i].Key = "desired-and-policy"
-				if mode == "unchanged" {
+				stacks[i].Observed, stacks[i].ObservedKey, stacks[i].Policy = originals[i], "", policies[i][0]
+				if mode == "unchanged" || mode == "changing" || mode == "recompiled" || mode == "policy" {
 					stacks[i].ObservedKey = stacks[i].Observed.Key()
 				}
 				e.EvaluateMemo(stacks[i], now, &memos[i])
 			}
-			cpu := cpuTime()
+			var cpu time.Duration
+			pass := 0
 			for b.Loop() {
+				pass++
+				b.StopTimer()
+				ev := e
+				switch mode {
+				case "cold":
+					e.shared.reset()
+				case "recompiled":
+					ev = compile()
+					for i := range stacks {
+						memos[i] = Memo{}
+						e.EvaluateMemo(stacks[i], now, &memos[i])
+					}
+				case "policy":
+					e.shared.reset()
+					for i := range stacks {
+						stacks[i].Key = fmt.Sprintf("desired-and-policy-%d", pass)
+						stacks[i].Policy = policies[i][pass%2]
+					}
+				case "changing":
+					for i := range stacks {
+						if pass%2 == 1 {
+							stacks[i].Observed = &flipped[i]
+						} else {
+							stacks[i].Observed = originals[i]
+						}
+						stacks[i].ObservedKey = stacks[i].Observed.Key()
+					}
+				}
+				b.StartTimer()
+				start := cpuTime()
 				n := 0
 				for i, in := range stacks {
 					var memo *Memo
 					if mode != "cold" {
 						memo = &memos[i]
 					}
-					n += len(e.EvaluateMemo(in, now, memo))
+					n += len(ev.EvaluateMemo(in, now, memo))
 				}
+				cpu += cpuTime() - start
 				if n == 0 {
 					b.Fatal("nothing evaluated")
 				}
 			}
-			b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

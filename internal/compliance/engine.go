@@ -6,9 +6,11 @@
 package compliance
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -58,17 +60,39 @@ const maxCollection = 256
 type Engine struct {
 	org   *config.OrganizationSpec
 	rules []compiled
+	// ids are the rules' ids, in order, and set their digest: engines
+	// compiled from the same rules have the same set, so that a Memo
+	// outlives a new OrganizationPolicy that keeps its rules.
+	ids []string
+	set [sha256.Size]byte
+	// shared keeps the outcomes of the rules that do not read the stack
+	// by what they read (the policy, the observation), for every stack.
+	shared sharedOutcomes
 }
 
 type compiled struct {
 	rule    config.ComplianceRule
 	prog    cel.Program
 	partial cel.Program // observed unknown
-	// observed: the expression reads the observed state, so its outcome
-	// may change on every pass; the others change only with the desired
-	// state or the policy (Memo).
-	observed bool
+	// id is what the outcome depends on besides the variables: the
+	// expression and the message.
+	id string
+	// reads are the variables the expression refers to. A rule that
+	// reads observed may change on every pass; the others change only
+	// with the desired state or the policy (Memo). A rule that does not
+	// read stack is a function of the policy and the observation alone,
+	// the same for every stack that has them (Engine.shared).
+	reads vars
 }
+
+// vars is a set of the variables of rules.
+type vars uint8
+
+const (
+	readsStack vars = 1 << iota
+	readsPolicy
+	readsObserved
+)
 
 // Input is what a rule judges of one stack. Observed is nil when no pass
 // has observed the stack (or its desired state has changed since).
@@ -81,25 +105,73 @@ type Input struct {
 	// Memo, the rules that do not read observed are judged again only
 	// when it changes.
 	Key string
-	// ObservedKey, when not empty, changes whenever Observed does
-	// (ObservedView.Key): with a Memo and an unchanged Key, the rules
-	// that read observed are judged again only when it changes.
+	// ObservedKey, when not empty, is Observed.Key(): with a Memo and an
+	// unchanged Key, the rules that read observed are judged again only
+	// when it changes, and the rules that read observed but not stack
+	// are judged once for every stack whose observation (and policy, if
+	// they read it) has the same key.
 	ObservedKey string
 }
 
-// Memo keeps the outcomes of one stack's rules that do not read the
-// observed state, for the stack's next evaluation (EvaluateMemo). The zero
-// Memo is empty.
+// Memo keeps the outcomes of one stack's rules, for the stack's next
+// evaluation (EvaluateMemo), also by an engine compiled anew from the
+// same rules (or some of them: the outcomes of the rules it keeps are
+// kept). The zero Memo is empty.
 type Memo struct {
-	engine      *Engine
+	set         [sha256.Size]byte
+	ids         []string // the rules out holds outcomes of, in order (an engine's ids)
 	key         string
 	observedKey string
-	raw         map[string]outcome
+	out         []outcome // by rule, as ids
+	// stack and policy are digests of the views the outcomes were judged
+	// on: when the key changes, the outcomes of rules that read only what
+	// did not change are kept.
+	stack, policy [sha256.Size]byte
 }
 
 type outcome struct {
 	status  Status
 	message string
+	ok      bool // judged
+}
+
+// sharedOutcomes are outcomes of rules that do not read the stack, by
+// rule and a key of what the rule reads; a rule's are cleared when they
+// reach maxShared.
+type sharedOutcomes struct {
+	mu sync.RWMutex
+	m  []map[string]outcome // by rule
+}
+
+const maxShared = 1 << 14
+
+func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rule >= len(s.m) {
+		return outcome{}, false
+	}
+	o, ok := s.m[rule][string(content)]
+	return o, ok
+}
+
+func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rule >= len(s.m) {
+		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
+	}
+	if s.m[rule] == nil || len(s.m[rule]) >= maxShared {
+		s.m[rule] = make(map[string]outcome)
+	}
+	s.m[rule][string(content)] = o
+}
+
+// reset forgets every shared outcome (benchmarks of a first pass).
+func (s *sharedOutcomes) reset() {
+	s.mu.Lock()
+	s.m = nil
+	s.mu.Unlock()
 }
 
 // Result is one rule's outcome for one stack.
@@ -154,6 +226,13 @@ func Compile(org *config.OrganizationSpec, where func(path string) config.Place)
 	if len(errs) > 0 {
 		return nil, &errs
 	}
+	h := sha256.New()
+	for _, c := range e.rules {
+		e.ids = append(e.ids, c.id)
+		h.Write([]byte(c.id))
+		h.Write([]byte{0xff}) // not in a UTF-8 string
+	}
+	h.Sum(e.set[:0])
 	return e, nil
 }
 
@@ -194,18 +273,23 @@ func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	return compiled{rule: r, prog: prog, partial: partial, observed: readsObserved(ast)}, nil
+	return compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}, nil
 }
 
-// readsObserved reports whether a checked expression refers to the
-// variable observed.
-func readsObserved(ast *cel.Ast) bool {
+// readsOf is the set of the variables a checked expression refers to.
+func readsOf(ast *cel.Ast) vars {
+	var v vars
 	for _, ref := range ast.NativeRep().ReferenceMap() {
-		if ref.Name == "observed" {
-			return true
+		switch ref.Name {
+		case "stack":
+			v |= readsStack
+		case "policy":
+			v |= readsPolicy
+		case "observed":
+			v |= readsObserved
 		}
 	}
-	return false
+	return v
 }
 
 // Rules are the engine's rules, in declaration order.
@@ -231,52 +315,63 @@ func (e *Engine) Evaluate(in Input, now time.Time) []Result {
 // keys: EvaluateMemo would then evaluate nothing and read of the input
 // only the stack's client, id and environment.
 func (e *Engine) Fresh(memo *Memo, key, observedKey string) bool {
-	return memo != nil && memo.engine == e && key != "" && memo.key == key && observedKey != "" && memo.observedKey == observedKey
+	return memo != nil && memo.set == e.set && memo.out != nil && key != "" && memo.key == key &&
+		observedKey != "" && memo.observedKey == observedKey
 }
 
 // EvaluateMemo is Evaluate reusing, from memo, the outcomes of the rules
 // that do not read the observed state when in.Key is memo's, and of those
 // that do when in.ObservedKey is memo's too (a rule is a pure function of
 // its three variables); it leaves in memo this evaluation's (a nil memo:
-// none kept). Exceptions are judged at now every time.
+// none kept). The rules that do not read the stack are judged once for
+// every policy and observation (Input.ObservedKey), whatever the stack.
+// Exceptions are judged at now every time.
 func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if len(e.rules) == 0 {
 		return nil
 	}
-	reuse := memo != nil && in.Key != "" && memo.engine == e && memo.key == in.Key
-	reuseObserved := reuse && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
-	if memo != nil && !reuse {
-		*memo = Memo{engine: e, key: in.Key, raw: map[string]outcome{}}
-	}
 	if memo != nil {
-		memo.observedKey = in.ObservedKey
+		memo.adopt(e)
 	}
-	var act, partial interpreter.Activation
-	activation := func() {
-		vars := map[string]any{"stack": in.Stack, "policy": in.Policy}
-		if in.Observed != nil {
-			vars["observed"] = *in.Observed
-			act, _ = interpreter.NewActivation(vars)
+	var ev *evaluation // made when a rule is judged
+	// Keys unchanged: the stack and the policy are; else their digests
+	// say which changed.
+	sameStack, samePolicy := false, false
+	if memo != nil {
+		if in.Key != "" && memo.key == in.Key {
+			sameStack, samePolicy = true, true
 		} else {
-			partial, _ = cel.PartialVars(vars, cel.AttributePattern("observed"))
+			ev = &evaluation{in: in}
+			stack, policy := ev.digests()
+			sameStack, samePolicy = memo.stack == stack, memo.policy == policy
+			memo.stack, memo.policy = stack, policy
 		}
+	}
+	sameObserved := memo != nil && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
+	if memo != nil {
+		memo.key, memo.observedKey = in.Key, in.ObservedKey
 	}
 	out := make([]Result, 0, len(e.rules))
-	for _, c := range e.rules {
+	for i := range e.rules {
+		c := &e.rules[i]
 		if !c.rule.Match.Matches(in.Stack.ClientID, in.Stack.Environment) {
+			if memo != nil {
+				memo.out[i] = outcome{} // judged again when it applies again
+			}
 			continue
 		}
-		o, ok := outcome{}, false
-		if (reuse && !c.observed) || (reuseObserved && c.observed) {
-			o, ok = memo.raw[c.rule.Name]
+		var o outcome
+		if memo != nil {
+			o = memo.out[i]
 		}
-		if !ok {
-			if act == nil && partial == nil {
-				activation()
+		if !o.ok || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
+			(c.reads&readsObserved != 0 && !sameObserved) {
+			if ev == nil {
+				ev = &evaluation{in: in}
 			}
-			o = c.eval(act, partial)
+			o = e.judgeShared(i, ev)
 			if memo != nil {
-				memo.raw[c.rule.Name] = o
+				memo.out[i] = o
 			}
 		}
 		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
@@ -291,20 +386,122 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	return out
 }
 
-// eval runs the rule on a full activation, or a partial one (observed
-// unknown) when act is nil.
-func (c compiled) eval(act, partial interpreter.Activation) outcome {
+// adopt makes memo one of e's rules: an empty one, or, when it holds
+// outcomes of another rule set, those of the rules e keeps.
+func (m *Memo) adopt(e *Engine) {
+	if m.out != nil && m.set == e.set {
+		return
+	}
+	out := make([]outcome, len(e.rules))
+	if m.out != nil {
+		old := make(map[string]outcome, len(m.ids))
+		for i, id := range m.ids {
+			old[id] = m.out[i]
+		}
+		for i, id := range e.ids {
+			out[i] = old[id]
+		}
+	}
+	m.set, m.ids, m.out = e.set, e.ids, out
+}
+
+// judgeShared is rule i's outcome for the evaluation's input: from the
+// outcomes shared between stacks when the rule does not read the stack
+// (and the observation, if it reads it, has a key), else evaluated.
+func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
+	c := &e.rules[i]
+	if c.reads&readsStack != 0 || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") {
+		return ev.eval(c)
+	}
+	k := ev.buf[:0]
+	if c.reads&readsPolicy != 0 {
+		k = append(k, 'p')
+		k = append(k, ev.policyKey()...)
+	}
+	if c.reads&readsObserved != 0 {
+		if ev.in.Observed == nil {
+			k = append(k, 'u') // unknown
+		} else {
+			k = append(k, 'o')
+			k = append(k, ev.in.ObservedKey...)
+		}
+	}
+	ev.buf = k
+	if o, ok := e.shared.get(i, k); ok {
+		return o
+	}
+	o := ev.eval(c)
+	e.shared.put(i, k, o)
+	return o
+}
+
+// evaluation is one stack's evaluation: its input, and what is built
+// from it when a rule needs it first (the activation, the policy's key).
+type evaluation struct {
+	in                      Input
+	partial                 interpreter.Activation
+	stack, policy, observed any // the variables, boxed once
+	policyKeyDone           bool
+	pkey, buf               []byte
+}
+
+// digests are those of the stack's and the policy's views.
+func (ev *evaluation) digests() (stack, policy [sha256.Size]byte) {
+	return sha256.Sum256(ev.in.Stack.appendKey(make([]byte, 0, 512))), sha256.Sum256(ev.policyKey())
+}
+
+func (ev *evaluation) policyKey() []byte {
+	if !ev.policyKeyDone {
+		ev.pkey, ev.policyKeyDone = ev.in.Policy.appendKey(make([]byte, 0, 256)), true
+	}
+	return ev.pkey
+}
+
+// ResolveName resolves the variables, each boxed on first use.
+func (ev *evaluation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "stack":
+		if ev.stack == nil {
+			ev.stack = ev.in.Stack
+		}
+		return ev.stack, true
+	case "policy":
+		if ev.policy == nil {
+			ev.policy = ev.in.Policy
+		}
+		return ev.policy, true
+	case "observed":
+		if ev.in.Observed == nil {
+			return nil, false
+		}
+		if ev.observed == nil {
+			ev.observed = *ev.in.Observed
+		}
+		return ev.observed, true
+	}
+	return nil, false
+}
+
+// Parent: an evaluation's activation has none.
+func (ev *evaluation) Parent() interpreter.Activation { return nil }
+
+// eval runs a rule on the input: on the full activation, or on a
+// partial one (observed unknown) when there is no observation.
+func (ev *evaluation) eval(c *compiled) outcome {
 	var (
 		val any
 		err error
 	)
-	if act != nil {
-		val, _, err = c.prog.Eval(act)
+	if ev.in.Observed != nil {
+		val, _, err = c.prog.Eval(ev)
 	} else {
-		val, _, err = c.partial.Eval(partial)
+		if ev.partial == nil {
+			ev.partial, _ = cel.PartialVars(map[string]any{"stack": ev.in.Stack, "policy": ev.in.Policy}, cel.AttributePattern("observed"))
+		}
+		val, _, err = c.partial.Eval(ev.partial)
 	}
 	st, msg := judge(c.rule, val, err)
-	return outcome{status: st, message: msg}
+	return outcome{status: st, message: msg, ok: true}
 }
 
 // judge turns an evaluation into a status and message.

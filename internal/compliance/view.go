@@ -3,6 +3,7 @@ package compliance
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +135,7 @@ type ObservedView struct {
 	// Status is the stack's status after the pass (healthy,
 	// drift_detected, error).
 	Status string `json:"status"`
-	// OpenDrifts are the codes of the stack's open drifts.
+	// OpenDrifts are the codes of the stack's open drifts, sorted.
 	OpenDrifts []string `json:"open_drifts"`
 	// Resources are the probes' statuses by resource name (healthy,
 	// unhealthy, missing, unknown).
@@ -218,6 +219,7 @@ func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedV
 	for _, d := range open {
 		v.OpenDrifts = append(v.OpenDrifts, string(d.Code))
 	}
+	slices.Sort(v.OpenDrifts) // the order Key gives them: equal keys, equal views
 	for name, r := range obs.Resources {
 		s := string(r.Status)
 		if s == "" {
@@ -229,7 +231,8 @@ func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedV
 }
 
 // Key identifies the observation for Input.ObservedKey: the status, the
-// open drifts' codes and each resource's status, in a stable order.
+// open drifts' codes and each resource's status, in a stable order. Two
+// views of ObservedOf with the same key are equal.
 func (v ObservedView) Key() string {
 	var b strings.Builder
 	b.WriteString(v.Status)
@@ -246,4 +249,118 @@ func (v ObservedView) Key() string {
 		b.WriteString(v.Resources[name])
 	}
 	return b.String()
+}
+
+// appendKey appends to b an encoding of every field of the policy: equal
+// for equal views, different for different ones (strings and lists are
+// length-prefixed). A field added to PolicyView must be added here
+// (TestPolicyKeyCoversEveryField).
+func (v PolicyView) appendKey(b []byte) []byte {
+	b = keyNum(b, int64(v.Schedule.Interval))
+	b = keyStr(b, v.Schedule.Timezone)
+	b = keyNum(b, int64(v.Confirmation.Observations))
+	b = keyNum(b, int64(v.Confirmation.GracePeriod))
+	b = keyBool(b, v.Confirmation.CriticalImmediate)
+	b = keyNum(b, int64(v.Confirmation.MaxUnknown))
+	ah := &v.AutoHeal
+	b = keyBool(b, ah.Enabled)
+	b = keyStr(b, ah.Mode)
+	b = keyNum(b, int64(ah.MaxAttempts))
+	b = keyStr(b, ah.BackoffStrategy)
+	b = keyNum(b, int64(ah.BackoffBase))
+	b = keyNum(b, int64(ah.BackoffCap))
+	b = keyList(b, ah.AllowedDriftTypes)
+	b = keyList(b, ah.RequireApproval)
+	b = keyNum(b, int64(ah.MaintenanceWindows))
+	b = keyNum(b, int64(v.Content.MaxStaleness))
+	b = keyNum(b, int64(len(v.Notifications.Channels)))
+	for _, c := range v.Notifications.Channels {
+		b = keyStr(b, c.Type)
+		b = keyStr(b, c.Ref)
+		b = keyStr(b, c.SeverityThreshold)
+	}
+	b = keyStr(b, v.Events.Payload)
+	b = keyNum(b, int64(v.Events.Retention))
+	b = keyNum(b, int64(v.Observability.HistoryRetention))
+	return keyBool(b, v.Observability.DetailedLogging)
+}
+
+// The parts of a key: a number ends with ';', a string is prefixed with
+// its length and ':', a list with its length.
+
+func keyNum(b []byte, n int64) []byte {
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, ';')
+}
+
+func keyStr(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+func keyBool(b []byte, f bool) []byte {
+	if f {
+		return append(b, 't')
+	}
+	return append(b, 'f')
+}
+
+func keyList(b []byte, l []string) []byte {
+	b = keyNum(b, int64(len(l)))
+	for _, s := range l {
+		b = keyStr(b, s)
+	}
+	return b
+}
+
+// appendKey appends to b an encoding of every field of the stack view,
+// maps in the order of their keys: equal for equal views, different for
+// different ones. A field added to StackView or the views it holds must
+// be added here (TestStackKeyCoversEveryField).
+func (v StackView) appendKey(b []byte) []byte {
+	b = keyStr(b, v.ClientID)
+	b = keyStr(b, v.StackID)
+	b = keyStr(b, v.Environment)
+	b = keyNum(b, int64(len(v.Providers)))
+	for _, role := range slices.Sorted(maps.Keys(v.Providers)) {
+		p := v.Providers[role]
+		b = keyStr(b, role)
+		b = keyStr(b, p.Name)
+		b = keyNum(b, int64(len(p.Settings)))
+		for _, k := range slices.Sorted(maps.Keys(p.Settings)) {
+			b = keyStr(b, k)
+			b = keyStr(b, p.Settings[k])
+		}
+		b = keyNum(b, int64(len(p.WebhookSecrets)))
+		for _, s := range p.WebhookSecrets {
+			b = keyBool(b, s.EnvReference)
+		}
+		b = keyNum(b, int64(len(p.Credentials)))
+		for _, k := range slices.Sorted(maps.Keys(p.Credentials)) {
+			b = keyStr(b, k)
+			b = keyBool(b, p.Credentials[k].EnvReference)
+		}
+		b = keyStr(b, p.BuildDriver)
+	}
+	b = keyNum(b, int64(len(v.Integrations)))
+	for _, name := range slices.Sorted(maps.Keys(v.Integrations)) {
+		in := v.Integrations[name]
+		b = keyStr(b, name)
+		b = keyStr(b, in.Provider)
+		b = keyList(b, in.Topics)
+		b = keyStr(b, in.Filter)
+	}
+	b = keyNum(b, int64(len(v.Resources)))
+	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+		r := v.Resources[name]
+		b = keyStr(b, name)
+		b = keyStr(b, r.Probe)
+		b = keyStr(b, r.URL)
+		b = keyStr(b, r.Address)
+		b = keyStr(b, r.Name)
+		b = keyNum(b, int64(r.ExpectStatus))
+		b = keyNum(b, int64(r.MinDaysValid))
+	}
+	return keyList(b, v.ContentTypes)
 }

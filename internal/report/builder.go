@@ -101,6 +101,12 @@ func bucketSize(period time.Duration) time.Duration {
 
 // Add folds one entry; entries must come in chain (seq) order.
 func (b *Builder) Add(e store.AuditEntry) {
+	b.add(e, changesOf(e))
+}
+
+// add folds one entry whose changes_made c holds (decoded by changesOf,
+// which reads it only for the actions the report reads it of).
+func (b *Builder) add(e store.AuditEntry, c changes) {
 	if b.p.ClientID != "" && e.ClientID != b.p.ClientID || !e.Timestamp.Before(b.p.To) {
 		return
 	}
@@ -115,7 +121,7 @@ func (b *Builder) Add(e store.AuditEntry) {
 	in := !e.Timestamp.Before(b.p.From)
 	switch {
 	case e.Action == actDetected:
-		b.detected(key, e, in)
+		b.detected(key, e, in, c)
 	case e.Action == actResolved:
 		b.resolved(e)
 	case e.Action == actHealOK:
@@ -127,7 +133,7 @@ func (b *Builder) Add(e store.AuditEntry) {
 		b.stackDeleted(key, e.Timestamp)
 	}
 	if e.Action == actAcknowledged {
-		b.acknowledged(e, in)
+		b.acknowledged(e, in, c)
 	}
 	if manualActions[e.Action] && in {
 		b.client(e.ClientID).f.ManualInterventions++
@@ -179,11 +185,12 @@ type changes struct {
 	Reason    string    `json:"reason"`
 }
 
-// changesOf decodes what the report reads of an entry; a foreign or
-// broken shape reads as zero values.
+// changesOf decodes what the report reads of an entry's changes_made, of
+// the actions it reads it of (drift_detected, drift_acknowledged); a
+// foreign or broken shape reads as zero values.
 func changesOf(e store.AuditEntry) changes {
 	var c changes
-	if len(e.ChangesMade) > 0 {
+	if len(e.ChangesMade) > 0 && (e.Action == actDetected || e.Action == actAcknowledged) {
 		_ = json.Unmarshal(e.ChangesMade, &c)
 	}
 	return c
@@ -191,8 +198,8 @@ func changesOf(e store.AuditEntry) changes {
 
 // detected opens an occurrence. Its onset is first_seen, or the entry's
 // time when that is missing or later.
-func (b *Builder) detected(key stackKey, e store.AuditEntry, in bool) {
-	onset := changesOf(e).FirstSeen
+func (b *Builder) detected(key stackKey, e store.AuditEntry, in bool, c changes) {
+	onset := c.FirstSeen
 	if onset.IsZero() || onset.After(e.Timestamp) {
 		onset = e.Timestamp
 	}
@@ -256,9 +263,9 @@ func (b *Builder) healSucceeded(e store.AuditEntry, in bool) {
 
 // acknowledged counts an acknowledgement by reason, and marks the open
 // occurrence a false positive when it says so.
-func (b *Builder) acknowledged(e store.AuditEntry, in bool) {
+func (b *Builder) acknowledged(e store.AuditEntry, in bool, ch changes) {
 	reason := "unspecified"
-	if r, err := drift.ParseAckReason(changesOf(e).Reason); err == nil {
+	if r, err := drift.ParseAckReason(ch.Reason); err == nil {
 		reason = string(r)
 	}
 	c := b.client(e.ClientID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,27 +107,34 @@ type pagedReader struct {
 	head    store.AuditHead
 	entries []store.AuditEntry
 	fail    int
+	mu      sync.Mutex
 	calls   int
 }
 
 func (r *pagedReader) AuditChainHead(context.Context) (store.AuditHead, error) { return r.head, nil }
 
 func (r *pagedReader) ListAudit(_ context.Context, q store.AuditQuery) ([]store.AuditEntry, store.Page, error) {
+	r.mu.Lock()
 	r.calls++
-	if r.calls == r.fail {
+	calls := r.calls
+	r.mu.Unlock()
+	if calls == r.fail {
 		return nil, "", fmt.Errorf("disk on fire")
 	}
-	start := 0
+	var after int64
 	if q.Cursor != "" {
-		_, err := fmt.Sscan(q.Cursor, &start)
-		if err != nil {
+		if err := store.DecodeCursor(q.Cursor, &after); err != nil {
 			return nil, "", err
 		}
+	}
+	start := 0
+	for start < len(r.entries) && r.entries[start].Seq <= after {
+		start++
 	}
 	end := min(start+2, len(r.entries))
 	next := ""
 	if end < len(r.entries) {
-		next = fmt.Sprint(end)
+		next = store.EncodeCursor(store.AuditKey(r.entries[end-1])...)
 	}
 	return r.entries[start:end], next, nil
 }
@@ -148,4 +156,37 @@ func TestComputeStopsAtTheHeadAndOnErrors(t *testing.T) {
 	r = &pagedReader{head: store.AuditHead{Seq: 20, Hash: "h"}, entries: es, fail: 3}
 	_, err = Compute(ctx, r, p)
 	require.EqualError(t, err, "read the audit chain: disk on fire")
+}
+
+// TestReadChunkedKeepsChainOrder: however the chain is cut into chunks
+// and however many goroutines read them, the fold gets every entry up to
+// the head once, in chain order; a failed page fails the read without
+// hanging it.
+func TestReadChunkedKeepsChainOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	es := scenario()
+	q := store.AuditQuery{Brief: true}
+	for _, size := range []int64{1, 2, 3, 5, 50_000} {
+		for readers := 1; readers <= 4; readers++ {
+			for _, last := range []int64{1, 7, int64(len(es))} {
+				r := &pagedReader{entries: es}
+				var got []int64
+				err := readChunked(ctx, r, q, last, size, readers, func(page readPage) {
+					for _, e := range page.entries {
+						got = append(got, e.Seq)
+					}
+				})
+				require.NoError(t, err)
+				var want []int64
+				for s := int64(1); s <= last; s++ {
+					want = append(want, s)
+				}
+				require.Equal(t, want, got, "chunks of %d, %d readers, head %d", size, readers, last)
+			}
+			r := &pagedReader{entries: es, fail: 4}
+			err := readChunked(ctx, r, q, int64(len(es)), size, readers, func(readPage) {})
+			require.EqualError(t, err, "read the audit chain: disk on fire")
+		}
+	}
 }

@@ -387,7 +387,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditEntry
+	out := make([]store.AuditEntry, 0, limit+1)
 	for rows.Next() {
 		e, err := scan(rows)
 		if err != nil {
