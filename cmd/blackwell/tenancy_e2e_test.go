@@ -292,6 +292,7 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/tokens":                               get,
 		"POST /v1/tokens":                              jsonBody(`{"name": "smuggled", "role": "admin"}`),
 		"POST /v1/tokens/{token_id}/revoke":            jsonBody(`{}`),
+		"GET /v1/whoami":                               get, // the caller's own token, no client's data
 
 		// The policy hierarchy and compliance.
 		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": get,

@@ -143,6 +143,8 @@ func routeAccess() map[string]access {
 		"GET /v1/tokens":                    admin(scopeGlobal),
 		"POST /v1/tokens":                   admin(scopeGlobal),
 		"POST /v1/tokens/{token_id}/revoke": admin(scopeGlobal),
+		// Any token may ask what it is.
+		"GET /v1/whoami": viewer(scopeNone),
 	}
 }
 

@@ -151,6 +151,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/tokens", s.listTokens},
 		{http.MethodPost, "/v1/tokens", s.createToken},
 		{http.MethodPost, "/v1/tokens/{token_id}/revoke", s.revokeToken},
+		{http.MethodGet, "/v1/whoami", s.whoami},
 
 		{http.MethodGet, "/v1/approvals", s.listApprovals},
 		{http.MethodPost, "/v1/approvals/{id}/approve", s.approve},
