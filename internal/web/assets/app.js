@@ -1343,17 +1343,19 @@
   // time apart (it is never counted as compliant), and the (rule, stack)
   // pairs non-compliant now.
   function compliancePanel(c, rep, table) {
-    const head = h("h2", {}, "Compliance");
-    if (rep.error) return [head, panelError("compliance", "Compliance", rep.error)];
+    const head = h("h2", {}, "Rule compliance");
+    if (rep.error) return [head, panelError("compliance", "Rule compliance", rep.error)];
     const now = { compliant: 0, noncompliant: 0, unknown: 0, excepted: 0 };
     for (const it of rep.items) if (it.current) now[it.status in now ? it.status : "unknown"]++;
     const sec = rep.seconds;
     const total = sec.evaluated + sec.unknown + sec.excepted;
     const bad = rep.items.filter((it) => it.current && it.status === "noncompliant");
     return [head,
-      h("p", { class: "muted" }, "The organisation's rules over the last 30 days; unknown time (a rule that could not be evaluated) is counted apart, never as compliant."),
+      h("p", { class: "muted", id: "compliance-what" }, "The organisation's rules over the last 30 days: the score counts rule time, compliant (rule, stack)-seconds over evaluated ones; " +
+        "unknown time (a rule that could not be evaluated) is counted apart, never as compliant. " +
+        "The KPI report's configuration compliance is another figure: drift-free time, the share of the stacks' time with no open drift."),
       tiles([
-        ["Compliance score", rep.score === null ? "no data (nothing evaluated)" : pct(rep.score), { "data-tile": "compliance-score" }],
+        ["Rule compliance score (rule time)", rep.score === null ? "no data (nothing evaluated)" : pct(rep.score), { "data-tile": "compliance-score" }],
         ["Non-compliant now", String(now.noncompliant), { "data-tile": "noncompliant" }],
         ["Unknown now", now.unknown + (total > 0 ? " (" + pct(sec.unknown / total) + " of the time)" : ""), { "data-tile": "compliance-unknown" }],
         ["Compliant now", String(now.compliant), { "data-tile": "compliant" }],
