@@ -35,7 +35,7 @@ func releaseStacks(site string) string {
 	}
 	one := fmt.Sprintf("    site: {probe: http, url: %q, expect_status: 200, timeout: 2s}\n", site)
 	two := one + fmt.Sprintf("    status: {probe: http, url: %q, expect_status: 200, timeout: 2s}\n", site)
-	return stack("shop-dev", "dev", two) + stack("shop-staging", "staging", one) +
+	return stack("shop-dev", "dev", two) + stack("shop-staging", "staging", one) + stack("shop-prod", "prod", one) +
 		stack("news-dev", "dev", two) + stack("news-staging", "staging", one) + `---
 apiVersion: blackwell.io/v1
 kind: Pipeline
@@ -173,6 +173,20 @@ func TestPromoteAndRollBackInABrowser(t *testing.T) {
 	require.Contains(t, staging.Desired.Resources, "status", "staging has dev's composition")
 	b.waitJS(t, 20*time.Second, "the promotion listed", `document.querySelector('#promotions tr[data-status="succeeded"]')`)
 
+	// staging to prod needs approval (prod's default): the promotion
+	// waits, and the page says so with a link to the approvals page.
+	b.do(t, chromedp.Navigate(w.base+"/#/stacks/acme/shop-staging"))
+	b.waitJS(t, 20*time.Second, "staging's promote form", `document.querySelector('#release[data-stack="acme/shop-staging"] #promote-to')?.value === "prod"`)
+	b.click(t, "#promote-plan")
+	b.waitJS(t, 20*time.Second, "the plan to prod", `document.querySelector("#promote-approval")?.dataset.needsApproval === "true"`)
+	b.click(t, "#promote-confirm")
+	say("the promotion awaiting approval", "awaits approval")
+	poll.Until(t, 30*time.Second, "the promotion to prod recorded", func() bool {
+		w.getJSON(t, "/v1/clients/acme/apps/shop/promotions", &promos)
+		return len(promos.Items) == 2 && promos.Items[0].To == "prod" && promos.Items[0].Status == "awaiting_approval"
+	})
+	b.waitJS(t, 20*time.Second, "the pending approval named", `!document.querySelector("#promotion-awaiting").hidden && document.querySelector('#promotion-awaiting a[href="#/approvals"]')`)
+
 	// news has not soaked: the refusal says how long remains.
 	b.do(t, chromedp.Navigate(w.base+"/#/stacks/acme/news-dev"))
 	b.waitJS(t, 20*time.Second, "news's promote form", `document.querySelector('#release[data-stack="acme/news-dev"] #promote-to')?.value === "staging"`)
@@ -183,8 +197,12 @@ func TestPromoteAndRollBackInABrowser(t *testing.T) {
 	// staging rolled back to its first version, held for 2h.
 	b.do(t, chromedp.Navigate(w.base+"/#/stacks/acme/shop-staging"))
 	b.waitJS(t, 20*time.Second, "the rollback targets", `document.querySelector('#release[data-stack="acme/shop-staging"] #rollback-to option[value="version:`+before+`"]')`)
-	_ = eval[bool](t, b, `(() => { const s = document.querySelector("#rollback-to"); s.value = "version:`+before+`"; s.dispatchEvent(new Event("change")); return true })()`)
-	b.do(t, chromedp.SendKeys(chromedp.CSS("#rollback-hold"), "2h"))
+	// Chosen and typed in one evaluation: the live re-renders of the page
+	// move the panel's nodes, which a chromedp node id does not survive.
+	_ = eval[bool](t, b, `(() => {
+		const s = document.querySelector("#rollback-to"); s.value = "version:`+before+`"; s.dispatchEvent(new Event("change"));
+		const h = document.querySelector("#rollback-hold"); h.value = "2h"; h.dispatchEvent(new Event("input"));
+		return true })()`)
 	b.click(t, "#rollback-review")
 	b.waitJS(t, 10*time.Second, "the rollback to confirm", `!document.querySelector("#rollback-confirm-box").hidden && document.querySelector("#rollback-what").textContent.includes("for 2h")`)
 	b.click(t, "#rollback-confirm")
