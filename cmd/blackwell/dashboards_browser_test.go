@@ -86,6 +86,8 @@ spec:
   rules:
     - {name: notifies-someone, mode: audit, expression: "size(policy.notifications.channels) > 0", message: nobody is notified}
     - {name: has-resources, mode: audit, expression: "size(stack.resources) > 0"}
+  exceptions:
+    - {rule: has-resources, client_id: acme, stack_id: web, owner: ops, reason: the suite's exception, expires: "2099-01-01T00:00:00Z"}
 `
 
 func TestDashboardsInABrowser(t *testing.T) {
@@ -155,6 +157,7 @@ func TestDashboardsInABrowser(t *testing.T) {
 			"one compliant now":          `document.querySelector('[data-tile="compliant"] dd').textContent === "1"`,
 			"the report link": `new URL(document.querySelector("#report-link").href).searchParams.get("format") === "html" &&
 				new URL(document.querySelector("#report-link").href).searchParams.get("client_id") === "acme"`,
+			"the exception":     `document.querySelector('#exceptions tr[data-rule="has-resources"][data-stack="web"][data-expired="false"]').textContent.includes("the suite's exception")`,
 			"the report's KPIs": `document.querySelector('#kpis tr[data-kpi="auto_heal_success_rate"]')`,
 		}},
 		{"system", "#/dashboards/system", `document.querySelector("#health-score")`, map[string]string{

@@ -34,6 +34,7 @@
     authWanted: false,   // the token form is showing
     view: null,          // {name, client, stack}
     caller: null,        // GET /v1/whoami: the token's role and client scope
+    reportStatus: null,  // {client, text}: the KPI report link's last word
   };
 
   // ---------------------------------------------------------------- DOM
@@ -1259,11 +1260,12 @@
     const span = state.span || "24h";
     const cursor = state.clientCursor && state.clientCursor.client === c ? state.clientCursor.cursor : "";
     const period = reportPeriod();
-    const [v, forecasts, comp, kpi] = await Promise.all([
+    const [v, forecasts, comp, kpi, exc] = await Promise.all([
       api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : "")),
       listAll("/v1/clients/" + enc(c) + "/forecasts", 1000),
       orError(api("/v1/compliance?client_id=" + enc(c))),
       orError(api(reportPath(c, period, "json"))),
+      orError(api("/v1/clients/" + enc(c) + "/compliance/exceptions")),
     ]);
     if (!viewIs("client", c)) return;
     // A column named [name, class] has that class (hide-narrow).
@@ -1330,6 +1332,7 @@
         ["Stack", "Code", "Component", "Expected by", "Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, true),
         "No open forecast."),
       compliancePanel(c, comp, table),
+      exceptionsPanel(c, exc, table),
       reportPanel(c, period, kpi, table));
   }
 
@@ -1371,6 +1374,27 @@
         rep.items.length === 0 ? "No rule applies to the client's stacks." : "No rule is broken now.")];
   }
 
+  // exceptionsPanel lists the client's compliance exceptions (GET
+  // .../compliance/exceptions): those the OrganizationPolicy declares and
+  // those added with blackwell exception add, each holding or expired (an
+  // expired one exempts nothing).
+  function exceptionsPanel(c, list, table) {
+    const head = h("h3", {}, "Exceptions");
+    if (list.error) return [head, panelError("exceptions", "The exceptions", list.error)];
+    return [head, table("exceptions", "Exceptions to the organisation's rules for this client's stacks, by rule. Add or remove them with blackwell exception add|remove, or in the OrganizationPolicy.",
+      ["Rule", "Stack", "Expires", "State", "From", "Owner", "Ticket", "Reason"],
+      (list.items || []).map((x) => h("tr", { "data-rule": x.rule, "data-stack": x.stack_id || "", "data-expired": x.expired ? "true" : "false" },
+        h("td", { class: "mono" }, x.rule),
+        h("td", {}, x.stack_id ? h("a", { href: "#/stacks/" + enc(c) + "/" + enc(x.stack_id) }, x.stack_id) : "every stack"),
+        h("td", {}, fmtTime(x.expires)),
+        h("td", {}, x.expired ? badge("expired", "failed") : badge("holds", "ok")),
+        h("td", {}, x.source === "api" ? "API" : "OrganizationPolicy"),
+        h("td", {}, x.owner),
+        h("td", {}, x.ticket || "—"),
+        h("td", {}, x.reason))),
+      "No exception: every rule applies to every stack of the client.")];
+  }
+
   // reportPeriod is the 30 days to now, whole seconds.
   function reportPeriod() {
     const to = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -1384,7 +1408,10 @@
   // its KPIs from the JSON.
   function reportPanel(c, period, rep, table) {
     const href = reportPath(c, period, "html");
-    const status = h("span", { id: "report-status", role: "status" });
+    // The status outlives the page's live re-renders (a fetch may end
+    // after the panel was drawn again).
+    const status = h("span", { id: "report-status", role: "status" },
+      state.reportStatus && state.reportStatus.client === c ? state.reportStatus.text : "");
     const link = h("a", { href, id: "report-link", "data-report": "html", onclick: (ev) => { ev.preventDefault(); saveReport(c, href, status); } },
       "Download the KPI report of the last 30 days (HTML)");
     const out = [h("h2", {}, "KPI report"), h("p", {}, link, " ", status)];
@@ -1408,8 +1435,13 @@
   // saves it as a file: the API's page needs the token a link cannot carry,
   // and opened as a file it keeps its inline styles, which this page's
   // Content-Security-Policy would refuse.
-  async function saveReport(c, href, status) {
-    status.textContent = "Preparing the report…";
+  async function saveReport(c, href, first) {
+    const say = (text) => {
+      state.reportStatus = { client: c, text };
+      const el = document.getElementById("report-status") || first;
+      el.textContent = text;
+    };
+    say("Preparing the report…");
     try {
       const resp = await fetch(href, { headers: authHeaders({ Accept: "text/html" }), cache: "no-store" });
       if (!resp.ok) throw new Error(resp.status + " " + resp.statusText);
@@ -1419,9 +1451,9 @@
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60000);
-      status.textContent = "Report saved.";
+      say("Report saved.");
     } catch (e) {
-      status.textContent = "The report could not be fetched: " + e.message;
+      say("The report could not be fetched: " + e.message);
     }
   }
 
