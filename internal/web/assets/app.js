@@ -687,7 +687,8 @@
 
   const ENV_ORDER = ["dev", "staging", "prod"];
   const VERSIONS_OFFERED = 20;
-  const rel = { key: "", can: null, el: null };
+  const rel = { key: "", can: null, el: null, stacks: null }; // stacks: {key, at, list}, the client's, for a while
+  const STACKS_KEPT_MS = 30000;
 
   async function loadCaller() {
     if (!state.caller) state.caller = await api("/v1/whoami");
@@ -710,12 +711,16 @@
   // environments of the stack's application, the stack's versions and
   // known-good snapshots.
   async function loadRelease(c, s, rec) {
+    // The client's stacks (for the application's environments) are read
+    // again at most every STACKS_KEPT_MS, not on every live re-render.
+    const fresh = rel.stacks && rel.stacks.key === keyOf(c, s) && Date.now() - rel.stacks.at < STACKS_KEPT_MS;
     const [caller, stacks, versions, snaps] = await Promise.all([
       orError(loadCaller()),
-      rec.app ? orError(listAll("/v1/stacks?client_id=" + enc(c), 5000)) : [],
+      !rec.app ? [] : fresh ? rel.stacks.list : orError(listAll("/v1/stacks?client_id=" + enc(c), 5000)),
       orError(api(stackPath(c, s) + "/versions?limit=" + VERSIONS_OFFERED)),
       orError(api(stackPath(c, s) + "/snapshots?limit=" + VERSIONS_OFFERED)),
     ]);
+    if (Array.isArray(stacks) && rec.app && !fresh) rel.stacks = { key: keyOf(c, s), at: Date.now(), list: stacks };
     const envs = (Array.isArray(stacks) ? stacks : [])
       .filter((x) => x.app === rec.app && x.stack_id !== s && x.environment && x.environment !== rec.environment)
       .map((x) => ({ env: x.environment, stack: x.stack_id }))
@@ -1537,6 +1542,7 @@
   async function route() {
     if (state.authWanted) return;
     state.view = parseHash();
+    rel.key = ""; // a stack's release panel is drawn anew when it is navigated to
     for (const a of document.querySelectorAll("[data-nav]")) {
       const on = a.dataset.nav === NAV_OF[state.view.name];
       if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
