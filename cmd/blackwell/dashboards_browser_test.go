@@ -86,6 +86,8 @@ spec:
   rules:
     - {name: notifies-someone, mode: audit, expression: "size(policy.notifications.channels) > 0", message: nobody is notified}
     - {name: has-resources, mode: audit, expression: "size(stack.resources) > 0"}
+  exceptions:
+    - {rule: has-resources, client_id: acme, stack_id: web, owner: ops, reason: the suite's exception, expires: "2099-01-01T00:00:00Z"}
 `
 
 func TestDashboardsInABrowser(t *testing.T) {
@@ -141,18 +143,21 @@ func TestDashboardsInABrowser(t *testing.T) {
 			"the nav marks its view":    `document.querySelector('a[data-nav="reconciliation"]').getAttribute("aria-current") === "page"`,
 		}},
 		{"client-health", "#/clients/acme", `document.querySelector('#client-stacks tr[data-stack="web"]')`, map[string]string{
-			"the drift event":      `document.querySelector('#recent-drifts tr[data-code="resource_unhealthy"]')`,
-			"the heal":             `document.querySelector('#heal-history tr[data-status="succeeded"]').textContent.includes("rebuild")`,
-			"the stack healthy":    `document.querySelector('#client-stacks tr[data-stack="web"]').dataset.status === "healthy"`,
-			"its resources":        `document.querySelector('#client-stacks tr[data-stack="web"]').textContent.includes("site")`,
-			"no open drift":        `document.querySelector("#open-drifts-none")`,
-			"the forecasts":        `document.querySelector("#forecasts-none") || document.querySelector("#forecasts tbody tr[data-forecast]")`,
-			"the broken rule":      `document.querySelector('#noncompliant tr[data-rule="notifies-someone"][data-stack="web"]').textContent.includes("nobody is notified")`,
-			"only the broken rule": `document.querySelectorAll("#noncompliant tbody tr").length === 1 && !document.querySelector('#noncompliant tr[data-rule="has-resources"]')`,
-			"a compliance score":   `/^\d+%$/.test(document.querySelector('[data-tile="compliance-score"] dd').textContent)`,
-			"one compliant now":    `document.querySelector('[data-tile="compliant"] dd').textContent === "1"`,
+			"the drift event":            `document.querySelector('#recent-drifts tr[data-code="resource_unhealthy"]')`,
+			"the heal":                   `document.querySelector('#heal-history tr[data-status="succeeded"]').textContent.includes("rebuild")`,
+			"the stack healthy":          `document.querySelector('#client-stacks tr[data-stack="web"]').dataset.status === "healthy"`,
+			"its resources":              `document.querySelector('#client-stacks tr[data-stack="web"]').textContent.includes("site")`,
+			"no open drift":              `document.querySelector("#open-drifts-none")`,
+			"the forecasts":              `document.querySelector("#forecasts-none") || document.querySelector("#forecasts tbody tr[data-forecast]")`,
+			"the broken rule":            `document.querySelector('#noncompliant tr[data-rule="notifies-someone"][data-stack="web"]').textContent.includes("nobody is notified")`,
+			"only the broken rule":       `document.querySelectorAll("#noncompliant tbody tr").length === 1 && !document.querySelector('#noncompliant tr[data-rule="has-resources"]')`,
+			"a compliance score":         `/^\d+%$/.test(document.querySelector('[data-tile="compliance-score"] dd').textContent)`,
+			"the score counts rule time": `document.querySelector('[data-tile="compliance-score"] dt').textContent.includes("rule time")`,
+			"the KPI counts drift time":  `document.querySelector('#kpis tr[data-kpi="configuration_compliance"]').textContent.includes("drift-free time")`,
+			"one compliant now":          `document.querySelector('[data-tile="compliant"] dd').textContent === "1"`,
 			"the report link": `new URL(document.querySelector("#report-link").href).searchParams.get("format") === "html" &&
 				new URL(document.querySelector("#report-link").href).searchParams.get("client_id") === "acme"`,
+			"the exception":     `document.querySelector('#exceptions tr[data-rule="has-resources"][data-stack="web"][data-expired="false"]').textContent.includes("the suite's exception")`,
 			"the report's KPIs": `document.querySelector('#kpis tr[data-kpi="auto_heal_success_rate"]')`,
 		}},
 		{"system", "#/dashboards/system", `document.querySelector("#health-score")`, map[string]string{

@@ -93,7 +93,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDemoCmd(g),
 		newVersionCmd(g),
 		newVersionsCmd(g), newPolicyCmd(g), newHealsCmd(g), // cmd_versions.go, cmd_policy.go, cmd_heals.go
-		newComplianceCmd(g),                    // cmd_compliance.go
+		newComplianceCmd(g), newExceptionCmd(g), // cmd_compliance.go, cmd_exception.go
 		newSnapshotsCmd(g), newRollbacksCmd(g), // cmd_snapshots.go
 		newMigrateCmd(g), newBackupCmd(g), newStoreCmd(g), // cmd_migrate.go, cmd_backup.go, cmd_store.go
 		newTokenCmd(g),  // cmd_token.go

@@ -147,14 +147,23 @@ spec:
 }
 
 // tenancyOrganization gives every stack a compliance rule, so that
-// GET /v1/compliance holds each client's stacks.
-const tenancyOrganization = `apiVersion: blackwell.io/v1
+// GET /v1/compliance holds each client's stacks, and each stack an
+// exception of it, so that each client's exceptions name its stack.
+func tenancyOrganization(tenants ...*tenant) string {
+	out := `apiVersion: blackwell.io/v1
 kind: OrganizationPolicy
 metadata: {name: tenancy-suite}
 spec:
   rules:
     - {name: has-resources, mode: audit, expression: "size(stack.resources) > 0"}
+  exceptions:
 `
+	for _, tn := range tenants {
+		out += fmt.Sprintf("    - {rule: has-resources, client_id: %s, stack_id: %s, owner: %s-admin, reason: tenancy suite, expires: \"2099-01-01T00:00:00Z\"}\n",
+			tn.client, tn.stack, tn.client)
+	}
+	return out
+}
 
 // seed subscribes the fakes to the server's receivers, as a working stack.
 func (tn *tenant) seed(receivers string) {
@@ -292,10 +301,15 @@ func tenancyRequests() map[string]tenancyRequest {
 		"GET /v1/tokens":                               get,
 		"POST /v1/tokens":                              jsonBody(`{"name": "smuggled", "role": "admin"}`),
 		"POST /v1/tokens/{token_id}/revoke":            jsonBody(`{}`),
+		"GET /v1/whoami":                               get, // the caller's own token, no client's data
 
 		// The policy hierarchy and compliance.
 		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": get,
 		"GET /v1/compliance": get,
+		// Exceptions: the declared ones name the stack (tenancyOrganization).
+		"GET /v1/clients/{client_id}/compliance/exceptions":    get,
+		"POST /v1/clients/{client_id}/compliance/exceptions":   jsonBody(`{"rule": "has-resources", "owner": "smuggled", "reason": "tenancy suite", "expires": "2099-01-01T00:00:00Z"}`),
+		"DELETE /v1/clients/{client_id}/compliance/exceptions": {query: "rule=has-resources"},
 	}
 }
 
@@ -440,7 +454,7 @@ func startTenancySuite(t *testing.T) *tenancySuite {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "blackwell.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(s.acme.config()+"---\n"+s.globex.config()+"---\n"+tenancyOrganization), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte(s.acme.config()+"---\n"+s.globex.config()+"---\n"+tenancyOrganization(s.acme, s.globex)), 0o600))
 	s.storeURL = "sqlite://" + filepath.Join(dir, "blackwell.db")
 	seedForecasts(t, filepath.Join(dir, "blackwell.db"), s.acme, s.globex)
 	seedPromotions(t, filepath.Join(dir, "blackwell.db"), s.acme, s.globex)

@@ -139,10 +139,17 @@ func routeAccess() map[string]access {
 		// The policy hierarchy and compliance (docs/POLICY.md).
 		"GET /v1/stacks/{client_id}/{stack_id}/policy/effective": viewer(scopePath),
 		"GET /v1/compliance": viewer(scopeQuery),
+		// Exceptions through the API: a client-scoped admin token changes
+		// its own client's only.
+		"GET /v1/clients/{client_id}/compliance/exceptions":    viewer(scopePath),
+		"POST /v1/clients/{client_id}/compliance/exceptions":   admin(scopePath),
+		"DELETE /v1/clients/{client_id}/compliance/exceptions": admin(scopePath),
 
 		"GET /v1/tokens":                    admin(scopeGlobal),
 		"POST /v1/tokens":                   admin(scopeGlobal),
 		"POST /v1/tokens/{token_id}/revoke": admin(scopeGlobal),
+		// Any token may ask what it is.
+		"GET /v1/whoami": viewer(scopeNone),
 	}
 }
 

@@ -504,3 +504,27 @@ func TestRouteRules(t *testing.T) {
 	}
 	require.Equal(t, RouteRule{Pattern: "GET /v1/events", Role: store.RoleViewer, Scope: "query"}, byPattern["GET /v1/events"])
 }
+
+// TestWhoami: any token learns its own role and client scope, never its
+// secret; the bootstrap token is an unscoped admin; no token is 401.
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	f := setupAuth(t)
+	for _, c := range []struct {
+		who    string
+		role   store.Role
+		client string
+	}{
+		{"viewer", store.RoleViewer, ""}, {"acme-operator", store.RoleOperator, "acme-corp"}, {"globex-admin", store.RoleAdmin, "globex"},
+	} {
+		w := f.as(t, c.who, http.MethodGet, "/v1/whoami", "")
+		got := decodeAs[caller](t, w, http.StatusOK)
+		require.Equal(t, caller{TokenID: f.ids[c.who], Name: c.who, Role: c.role, ClientID: c.client}, got)
+		require.NotContains(t, w.Body.String(), f.secrets[c.who])
+	}
+	requireError(t, f.do(t, http.MethodGet, "/v1/whoami", ""), http.StatusUnauthorized, codeUnauthorized)
+
+	boot := setup(t)
+	got := decodeAs[caller](t, boot.do(t, http.MethodGet, "/v1/whoami", ""), http.StatusOK)
+	require.Equal(t, caller{Name: actorBootstrap, Role: store.RoleAdmin, Bootstrap: true}, got)
+}

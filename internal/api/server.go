@@ -123,6 +123,9 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/stacks/{client_id}/{stack_id}/reconcile", s.reconcileStack},
 		{http.MethodGet, "/v1/stacks/{client_id}/{stack_id}/policy/effective", s.effectivePolicy},
 		{http.MethodGet, "/v1/compliance", s.getCompliance},
+		{http.MethodGet, "/v1/clients/{client_id}/compliance/exceptions", s.listExceptions},
+		{http.MethodPost, "/v1/clients/{client_id}/compliance/exceptions", s.addException},
+		{http.MethodDelete, "/v1/clients/{client_id}/compliance/exceptions", s.removeException},
 
 		{http.MethodPost, "/v1/config", s.applyConfig},
 
@@ -151,6 +154,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/tokens", s.listTokens},
 		{http.MethodPost, "/v1/tokens", s.createToken},
 		{http.MethodPost, "/v1/tokens/{token_id}/revoke", s.revokeToken},
+		{http.MethodGet, "/v1/whoami", s.whoami},
 
 		{http.MethodGet, "/v1/approvals", s.listApprovals},
 		{http.MethodPost, "/v1/approvals/{id}/approve", s.approve},

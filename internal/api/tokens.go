@@ -65,3 +65,28 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, t)
 }
+
+// caller is the answer of GET /v1/whoami: the token of the request, its
+// role and client scope (never its secret), so that a client such as the
+// dashboard offers only what the token may do.
+type caller struct {
+	TokenID   string     `json:"token_id,omitempty"`
+	Name      string     `json:"name,omitempty"`
+	Role      store.Role `json:"role"`
+	ClientID  string     `json:"client_id,omitempty"`
+	Bootstrap bool       `json:"bootstrap,omitempty"`
+}
+
+// whoami answers GET /v1/whoami. The API still decides every request on
+// its own: the answer only spares a client offering what would be refused.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	p := principalOf(r)
+	switch {
+	case p.token != nil:
+		return writeJSON(w, caller{TokenID: p.token.ID, Name: p.token.Name, Role: p.token.Role, ClientID: p.token.ClientID})
+	case p.bootstrap:
+		return writeJSON(w, caller{Name: actorBootstrap, Role: store.RoleAdmin, Bootstrap: true})
+	}
+	// A server used without the middleware (tests): nothing is known.
+	return writeJSON(w, caller{Role: store.RoleViewer})
+}

@@ -89,6 +89,20 @@ type RuleException struct {
 	Ticket   string `json:"ticket,omitempty" yaml:"ticket"`
 	// Expires is an RFC 3339 time; the exception holds before it.
 	Expires string `json:"expires" yaml:"expires" jsonschema:"required,format=date-time"`
+	// Source is "api" for an exception added through the API (blackwell
+	// exception add), kept in the stored policy across applies of the
+	// file; empty for one the OrganizationPolicy document declares. A file
+	// cannot set it.
+	Source string `json:"source,omitempty" yaml:"-" jsonschema:"-"`
+}
+
+// ExceptionFromAPI is the Source of exceptions added through the API.
+const ExceptionFromAPI = "api"
+
+// SameTarget reports whether two exceptions are for the same rule, client
+// and stack (one replaces the other).
+func (e RuleException) SameTarget(o RuleException) bool {
+	return e.Rule == o.Rule && e.ClientID == o.ClientID && e.StackID == o.StackID
 }
 
 // ExpiresAt is Expires parsed (zero when it does not parse).

@@ -77,7 +77,7 @@ func charts(r Report) ([]chart, int) {
 			known = append(known, *comp[i])
 		}
 	}
-	t1, t2 := "Drifts detected, automatic heals and manual interventions", "Configuration compliance against its target (99 %)"
+	t1, t2 := "Drifts detected, automatic heals and manual interventions", "Configuration compliance (drift-free time) against its target (99 %)"
 	out := []chart{
 		{t1, groupedBars(t1, labels, []barSeries{
 			{"drifts detected", "#c84", detected}, {"automatic heals", "#4a8", healed}, {"manual interventions", "#68c", manual}})},

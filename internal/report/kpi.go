@@ -43,7 +43,7 @@ func kpis(f Figures) []KPI {
 			Op: "<", TargetValue: 0.05, Samples: f.DriftsDetected},
 		{Name: "automation_rate", Label: "Automatic heals / (automatic + manual)", Value: f.AutomationRate, Unit: UnitRatio,
 			Op: ">=", TargetValue: 0.80, Samples: f.AutomaticHeals + f.ManualInterventions},
-		{Name: "configuration_compliance", Label: "Configuration compliance", Value: f.Compliance, Unit: UnitRatio,
+		{Name: "configuration_compliance", Label: "Configuration compliance (drift-free time)", Value: f.Compliance, Unit: UnitRatio,
 			Op: ">=", TargetValue: 0.99, Samples: f.Stacks},
 	}
 	for i := range out {

@@ -54,6 +54,10 @@ type Service struct {
 	// org is the stored OrganizationPolicy, compiled (organization.go),
 	// under mu; nil until read and after a local write.
 	org *cachedOrg
+	// orgMu serialises this process's writes of the stored
+	// OrganizationPolicy (an apply of one, an exception added or removed
+	// through the API: exceptions.go).
+	orgMu sync.Mutex
 }
 
 // cachedPolicies are a client's decoded policies by stack id.
@@ -129,6 +133,15 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, by string
 }
 
 func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, []PolicyResult, error) {
+	if cfg.Organization != nil {
+		// The API's exceptions are kept (exceptions.go).
+		s.orgMu.Lock()
+		defer s.orgMu.Unlock()
+		var err error
+		if cfg, err = s.keepAPIExceptions(ctx, cfg); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := s.guardConfig(ctx, cfg); err != nil {
 		return nil, nil, err
 	}

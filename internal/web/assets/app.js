@@ -33,6 +33,8 @@
     streamState: "connecting",
     authWanted: false,   // the token form is showing
     view: null,          // {name, client, stack}
+    caller: null,        // GET /v1/whoami: the token's role and client scope
+    reportStatus: null,  // {client, text}: the KPI report link's last word
   };
 
   // ---------------------------------------------------------------- DOM
@@ -85,10 +87,11 @@
   // ---------------------------------------------------------------- API
 
   class APIError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, retryAfter) {
       super(message);
       this.status = status;
       this.code = code;
+      this.retryAfter = retryAfter || 0; // seconds, from Retry-After
     }
   }
 
@@ -115,7 +118,8 @@
     }
     if (!resp.ok) {
       const e = (data && data.error) || {};
-      const err = new APIError(resp.status, e.code || "http_" + resp.status, e.message || resp.statusText);
+      const err = new APIError(resp.status, e.code || "http_" + resp.status, e.message || resp.statusText,
+        Number(resp.headers.get("Retry-After")) || 0);
       if (resp.status === 401) askForToken(err.message);
       throw err;
     }
@@ -162,6 +166,7 @@
     const tok = input.value.trim();
     if (!tok) return;
     sessionStorage.setItem(TOKEN_KEY, tok);
+    state.caller = null;
     input.value = "";
     state.authWanted = false;
     $("#login").hidden = true;
@@ -173,6 +178,7 @@
 
   function forgetToken() {
     sessionStorage.removeItem(TOKEN_KEY);
+    state.caller = null;
     $("#forget-token").hidden = true;
     askForToken("The token was forgotten. Enter a token to go on.");
   }
@@ -540,7 +546,10 @@
       api("/v1/approvals?status=pending&client_id=" + enc(c) + "&stack_id=" + enc(s) + "&limit=100"),
       listAll("/v1/clients/" + enc(c) + "/forecasts?stack_id=" + enc(s), 1000),
     ]);
-    const promos = rec.app ? await orError(api("/v1/clients/" + enc(c) + "/apps/" + enc(rec.app) + "/promotions?limit=" + PROMOTIONS_KEPT)) : null;
+    const [promos, rel] = await Promise.all([
+      rec.app ? orError(api("/v1/clients/" + enc(c) + "/apps/" + enc(rec.app) + "/promotions?limit=" + PROMOTIONS_KEPT)) : null,
+      loadRelease(c, s, rec),
+    ]);
     if (!viewIs("stack", c, s)) return;
     state.stacks.set(key, rec);
     state.passes.set(key, passes.items || []);
@@ -623,6 +632,7 @@
         ["Code", "Component", "Expected by", "#Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, false),
         "No open forecast."),
       promotionsPanel(c, s, rec.app, promos, table),
+      releasePanel(c, s, rec, rel, promos),
       h("h2", {}, "Heal attempts"),
       table("heals", "The newest heal attempts, newest first (a heal run ahead of a forecast is triggered by it).",
         ["Created", "Code", "Component", "Action", "#Attempt", "Status", "Detail"], healRows, "No heal attempt."));
@@ -660,6 +670,305 @@
         h("td", {}, p.requested_by || "—"),
         h("td", {}, p.error ? h("span", { class: "error" }, p.error) : p.completed_at ? ["done ", fmtTime(p.completed_at)] : "—"))),
       "No promotion of application " + app + " yet.")];
+  }
+
+  // Promote and roll back -------------------------------------------------
+  //
+  // The release panel of a stack page: promote the stack's application
+  // from this environment to the next (POST .../apps/{app}/promotions: the
+  // plan of a dry run first, then a confirmation), roll the stack back to
+  // a version or a known-good snapshot with an optional hold (POST
+  // .../rollback), and end a hold (POST .../unpin). Only a token that may
+  // act (GET /v1/whoami: operator or admin, unscoped or of this client) is
+  // offered the controls; the API decides anyway, and a refusal is shown
+  // with its reason. The forms are built once per stack and kept across
+  // the page's live re-renders, so that a choice, a typed hold or a plan
+  // under review is not lost when a pass completes.
+
+  const ENV_ORDER = ["dev", "staging", "prod"];
+  const VERSIONS_OFFERED = 20;
+  const rel = { key: "", can: null, el: null, stacks: null }; // stacks: {key, at, list}, the client's, for a while
+  const STACKS_KEPT_MS = 30000;
+
+  async function loadCaller() {
+    if (!state.caller) state.caller = await api("/v1/whoami");
+    return state.caller;
+  }
+
+  // mayAct reports whether the caller's token may promote, roll back and
+  // unpin the client's stacks.
+  function mayAct(caller, c) {
+    return !!caller && !caller.error && (caller.role === "operator" || caller.role === "admin") &&
+      (!caller.client_id || caller.client_id === c);
+  }
+
+  function envRank(env) {
+    const i = ENV_ORDER.indexOf(env);
+    return i < 0 ? ENV_ORDER.length : i;
+  }
+
+  // loadRelease reads what the panel offers: the caller, the other
+  // environments of the stack's application, the stack's versions and
+  // known-good snapshots.
+  async function loadRelease(c, s, rec) {
+    // The client's stacks (for the application's environments) are read
+    // again at most every STACKS_KEPT_MS, not on every live re-render.
+    const fresh = rel.stacks && rel.stacks.key === keyOf(c, s) && Date.now() - rel.stacks.at < STACKS_KEPT_MS;
+    const [caller, stacks, versions, snaps] = await Promise.all([
+      orError(loadCaller()),
+      !rec.app ? [] : fresh ? rel.stacks.list : orError(listAll("/v1/stacks?client_id=" + enc(c), 5000)),
+      orError(api(stackPath(c, s) + "/versions?limit=" + VERSIONS_OFFERED)),
+      orError(api(stackPath(c, s) + "/snapshots?limit=" + VERSIONS_OFFERED)),
+    ]);
+    if (Array.isArray(stacks) && rec.app && !fresh) rel.stacks = { key: keyOf(c, s), at: Date.now(), list: stacks };
+    const envs = (Array.isArray(stacks) ? stacks : [])
+      .filter((x) => x.app === rec.app && x.stack_id !== s && x.environment && x.environment !== rec.environment)
+      .map((x) => ({ env: x.environment, stack: x.stack_id }))
+      .sort((a, b) => envRank(a.env) - envRank(b.env) || a.env.localeCompare(b.env));
+    return { caller, envs, versions: versions.error ? [] : versions.items || [], snaps: snaps.error ? [] : snaps.items || [],
+      readError: stacks.error || versions.error || snaps.error };
+  }
+
+  // refusal says why the API did not do what a button asked.
+  function refusal(what, err) {
+    if (err.status === 403) return what + " refused (403 forbidden): " + err.message;
+    if (err.code === "soaking") {
+      return "Not yet (409 soaking): " + err.message + (err.retryAfter ? ". Try again in " + dur(err.retryAfter) + "." : "");
+    }
+    return what + " failed (" + err.status + " " + err.code + "): " + err.message;
+  }
+
+  // releaseSay shows what a control of the panel did (a panel replaced
+  // since, by another stack's, is not shown).
+  function releaseSay(panel, msg, bad) {
+    const p = panel.querySelector("#release-result");
+    p.textContent = msg;
+    p.classList.toggle("error", !!bad);
+  }
+
+  // releasePanel is the stack's release section, kept across re-renders
+  // of the same stack; what it shows of the stack (its hold, the targets
+  // offered) is brought up to date each time.
+  function releasePanel(c, s, rec, info, promos) {
+    const key = keyOf(c, s);
+    const can = mayAct(info.caller, c);
+    if (rel.key !== key || rel.can !== can || !rel.el) {
+      rel.key = key;
+      rel.can = can;
+      rel.el = buildRelease(c, s, rec, info, can);
+    }
+    updateRelease(c, s, rec, info, promos, can);
+    return rel.el;
+  }
+
+  function buildRelease(c, s, rec, info, can) {
+    const panel = h("section", { id: "release", "aria-labelledby": "release-heading", "data-stack": keyOf(c, s) });
+    const field = (id, label, control, hint) => h("div", { class: "field" },
+      h("label", { for: id }, label), control, hint ? h("p", { class: "muted hint", id: id + "-hint" }, hint) : null);
+    const kids = [
+      h("h2", { id: "release-heading" }, "Promote and roll back"),
+      h("p", { id: "hold" }),
+      h("p", { id: "promotion-awaiting", hidden: true }),
+    ];
+    if (!can) {
+      const role = info.caller && !info.caller.error ? info.caller.role : "unknown";
+      kids.push(h("p", { class: "muted", id: "release-readonly" },
+        "This token (" + role + (info.caller && info.caller.client_id ? ", client " + info.caller.client_id : "") +
+        ") may look but not promote, roll back or unpin: that needs an operator or admin token of this client."));
+    } else {
+      if (rec.app) {
+        kids.push(h("h3", {}, "Promote"),
+          h("form", { id: "promote-form", class: "release-form", onsubmit: (ev) => { ev.preventDefault(); planPromotion(panel, c, s, rec.app, rec.environment); } },
+            field("promote-to", "Promote application " + rec.app + " from " + rec.environment + " to",
+              h("select", { id: "promote-to", name: "to" })),
+            h("button", { type: "submit", id: "promote-plan" }, "Show the plan")),
+          h("div", { id: "promote-review", class: "review", hidden: true }));
+      }
+      kids.push(h("h3", {}, "Roll back"),
+        h("form", { id: "rollback-form", class: "release-form", onsubmit: (ev) => { ev.preventDefault(); reviewRollback(panel, c, s); } },
+          field("rollback-to", "Roll back to", h("select", { id: "rollback-to", name: "to", required: true })),
+          field("rollback-hold", "Hold (optional)", h("input", { id: "rollback-hold", name: "hold", type: "text", inputmode: "text",
+            autocomplete: "off", spellcheck: "false", placeholder: "2h", size: "8", "aria-describedby": "rollback-hold-hint" }),
+          "Pins the stack at the restored state for this long (at most 7d): config applied meanwhile leaves it as it is, auto-heal heals toward it. Empty: no hold."),
+          h("button", { type: "submit", id: "rollback-review" }, "Review the rollback")),
+        h("div", { id: "rollback-confirm-box", class: "review", hidden: true }));
+    }
+    kids.push(h("p", { id: "release-result", role: "status", "aria-live": "polite" }));
+    append(panel, kids);
+    return panel;
+  }
+
+  // setOptions replaces a select's options when they changed, keeping the
+  // chosen one when it is still offered (else choosing want).
+  function setOptions(sel, groups, want) {
+    const sig = JSON.stringify(groups);
+    if (sel.dataset.sig === sig) return;
+    const keep = sel.value;
+    sel.dataset.sig = sig;
+    sel.replaceChildren(...groups.filter((g) => g.options.length > 0).map((g) => {
+      const opts = g.options.map((o) => h("option", { value: o.value }, o.label));
+      return g.label ? h("optgroup", { label: g.label }, opts) : opts;
+    }).flat());
+    const values = groups.flatMap((g) => g.options.map((o) => o.value));
+    sel.value = values.includes(keep) && sel.dataset.chosen ? keep : (want && values.includes(want) ? want : values[0] || "");
+  }
+
+  function updateRelease(c, s, rec, info, promos, can) {
+    const el = rel.el;
+    const hold = rec.hold && new Date(rec.hold.until) > new Date() ? rec.hold : null;
+    const holdP = el.querySelector("#hold");
+    holdP.dataset.pinned = hold ? "true" : "false";
+    holdP.replaceChildren();
+    if (hold) {
+      append(holdP, [h("strong", {}, "Pinned"), " at ", h("span", { class: "mono" }, hold.version),
+        " (restored ", h("span", { class: "mono" }, hold.restored), hold.snapshot ? [" from snapshot ", h("span", { class: "mono" }, hold.snapshot)] : "",
+        ") until ", fmtTime(hold.until), ", by " + (hold.by || "someone") +
+        ": config applied meanwhile leaves the stack as it is and auto-heal heals toward it.",
+        can ? [" ", h("button", { type: "button", id: "unpin", onclick: (ev) => unpin(el, ev.currentTarget, c, s) }, "Unpin")] : ""]);
+    } else {
+      append(holdP, ["Not pinned: the stack follows its newest desired state."]);
+    }
+    const waiting = promos && !promos.error ? (promos.items || []).filter((p) => p.status === "awaiting_approval") : [];
+    const aw = el.querySelector("#promotion-awaiting");
+    aw.hidden = waiting.length === 0;
+    aw.replaceChildren(...waiting.map((p) => h("span", { "data-promotion": p.id },
+      "The promotion from " + p.from + " to " + p.to + " awaits approval: ", h("a", { href: "#/approvals" }, "decide it on the Approvals page"), ". ")));
+    if (!can) return;
+    const to = el.querySelector("#promote-to");
+    if (to) {
+      const next = info.envs.find((e) => envRank(e.env) > envRank(rec.environment));
+      setOptions(to, [{ options: info.envs.map((e) => ({ value: e.env, label: e.env + " (" + e.stack + ")" })) }], next && next.env);
+      to.disabled = info.envs.length === 0;
+      el.querySelector("#promote-plan").disabled = info.envs.length === 0;
+      if (info.envs.length === 0) to.replaceChildren(h("option", { value: "" }, "no other environment"));
+    }
+    const versions = info.versions.filter((v) => v.version !== rec.state_version).map((v) => ({ value: "version:" + v.version,
+      label: v.version + (v.snapshot ? " (known good)" : "") + " · " + new Date(v.created_at).toLocaleString() + " · " + (v.created_by || "") }));
+    const snaps = info.snaps.map((x) => ({ value: "snapshot:" + x.id,
+      label: x.id + " of " + x.state_version + " · verified " + new Date(x.confirmed_at || x.taken_at).toLocaleString() }));
+    const sel = el.querySelector("#rollback-to");
+    setOptions(sel, [{ label: "Versions", options: versions }, { label: "Known-good snapshots", options: snaps }], "");
+    el.querySelector("#rollback-review").disabled = versions.length + snaps.length === 0;
+    if (!sel.onchange) sel.onchange = () => { sel.dataset.chosen = "1"; };
+    if (info.readError && !el.querySelector("#release-result").textContent) releaseSay(el, "Some of what the panel offers could not be read: " + info.readError.message, true);
+  }
+
+  // planPromotion asks for the plan (a dry run) and shows it with a
+  // confirmation.
+  async function planPromotion(panel, c, s, app, from) {
+    const box = panel.querySelector("#promote-review");
+    const to = panel.querySelector("#promote-to").value;
+    const btn = panel.querySelector("#promote-plan");
+    btn.disabled = true;
+    box.hidden = true;
+    releaseSay(panel, "Planning the promotion of " + app + " from " + from + " to " + to + "…");
+    try {
+      const ans = await api("/v1/clients/" + enc(c) + "/apps/" + enc(app) + "/promotions", { method: "POST", body: { from, to, dry_run: true, by: "dashboard" } });
+      const p = ans.plan || {};
+      const opWord = { "+": "added", "-": "removed", "~": "changed" };
+      const changes = p.changes || [];
+      box.replaceChildren(
+        h("h4", { id: "promote-plan-heading" }, "Plan: " + p.from + " (" + (p.from_version || "—") + ") to " + p.to + " (" + p.to_stack + " at " + (p.to_version || "—") + ")"),
+        changes.length === 0 ? h("p", { id: "promote-changes-none" }, "The desired state of " + p.to_stack + " would not change.") :
+          h("div", WRAP, h("table", { id: "promote-changes" },
+            h("caption", {}, "What changes in the desired state of " + p.to_stack + "."),
+            h("thead", {}, h("tr", {}, ["Change", "Path", "Now", "After"].map((x) => h("th", { scope: "col" }, x)))),
+            h("tbody", {}, changes.map((ch) => h("tr", { "data-path": ch.path, "data-op": ch.op },
+              h("td", {}, opWord[ch.op] || ch.op), h("td", { class: "mono" }, ch.path),
+              h("td", { class: "value" }, ch.op === "+" ? "—" : fmtValue(ch.from)), h("td", { class: "value" }, ch.op === "-" ? "—" : fmtValue(ch.to))))))),
+        h("p", { id: "promote-approval", "data-needs-approval": p.needs_approval ? "true" : "false" }, p.needs_approval ?
+          "The " + p.to + " stage needs approval: the promotion waits on the Approvals page until someone approves it." :
+          "No approval needed: it is applied at once, then verified on fresh passes of the new revision (rolled back if that fails)."),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "primary", id: "promote-confirm", onclick: (ev) => promote(panel, ev.currentTarget, c, s, app, from, to) },
+            "Promote to " + to),
+          h("button", { type: "button", id: "promote-cancel", onclick: () => { box.hidden = true; releaseSay(panel, "Promotion cancelled: nothing was changed."); panel.querySelector("#promote-plan").focus(); } }, "Cancel")));
+      box.hidden = false;
+      releaseSay(panel, "The plan is shown: confirm or cancel.");
+      box.querySelector("#promote-confirm").focus();
+    } catch (err) {
+      if (err.status !== 401) releaseSay(panel, refusal("Promotion", err), true);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function promote(panel, btn, c, s, app, from, to) {
+    btn.disabled = true;
+    try {
+      const ans = await api("/v1/clients/" + enc(c) + "/apps/" + enc(app) + "/promotions", { method: "POST", body: { from, to, by: "dashboard" } });
+      const p = ans.promotion || {};
+      panel.querySelector("#promote-review").hidden = true;
+      releaseSay(panel, p.status === "awaiting_approval" ?
+        "Promotion " + p.id + " of " + app + " to " + to + " awaits approval (Approvals page); nothing is applied before." :
+        "Promotion " + p.id + " of " + app + " from " + from + " to " + to + " started (" + p.status + "); it is verified on fresh passes.");
+      markDirty(c, s);
+      loadPending().catch(() => {});
+    } catch (err) {
+      if (err.status !== 401) releaseSay(panel, refusal("Promotion", err), true);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // reviewRollback shows what the rollback would do and asks to confirm.
+  function reviewRollback(panel, c, s) {
+    const choice = panel.querySelector("#rollback-to").value;
+    const hold = panel.querySelector("#rollback-hold").value.trim();
+    const box = panel.querySelector("#rollback-confirm-box");
+    if (!choice) { releaseSay(panel, "Choose a version or a snapshot to roll back to.", true); return; }
+    if (hold && !/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d))+$/.test(hold)) {
+      releaseSay(panel, "A hold is a duration such as 30m, 2h or 3d.", true);
+      panel.querySelector("#rollback-hold").focus();
+      return;
+    }
+    const [kind, target] = [choice.slice(0, choice.indexOf(":")), choice.slice(choice.indexOf(":") + 1)];
+    box.replaceChildren(
+      h("p", { id: "rollback-what" }, "Roll " + keyOf(c, s) + " back to " + kind + " ", h("span", { class: "mono" }, target),
+        hold ? " and pin it there for " + hold + "." : " without a hold (the next config applied may move it again).",
+        kind === "snapshot" || /known good/.test(panel.querySelector("#rollback-to").selectedOptions[0].textContent) ?
+          " What the providers ran is restored too." : " Only the desired state is restored: no known-good snapshot of it is kept."),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "danger", id: "rollback-confirm", onclick: (ev) => rollBack(panel, ev.currentTarget, c, s, kind, target, hold) }, "Roll back"),
+        h("button", { type: "button", id: "rollback-cancel", onclick: () => { box.hidden = true; releaseSay(panel, "Rollback cancelled: nothing was changed."); panel.querySelector("#rollback-review").focus(); } }, "Cancel")));
+    box.hidden = false;
+    releaseSay(panel, "Confirm or cancel the rollback.");
+    box.querySelector("#rollback-confirm").focus();
+  }
+
+  async function rollBack(panel, btn, c, s, kind, target, hold) {
+    btn.disabled = true;
+    releaseSay(panel, "Rolling back " + keyOf(c, s) + " to " + target + "…");
+    try {
+      const body = { by: "dashboard" };
+      body[kind] = target;
+      if (hold) body.hold = hold;
+      const ans = await api(stackPath(c, s) + "/rollback", { method: "POST", body });
+      panel.querySelector("#rollback-confirm-box").hidden = true;
+      const r = ans.rollback;
+      releaseSay(panel, "Rolled back: " + keyOf(c, s) + " is now " + ans.state_version + " (the document of " + ans.restored_version + ")" +
+        (r ? "; providers " + r.status : "") + (ans.hold ? "; pinned until " + new Date(ans.hold.until).toLocaleString() : "") + "." +
+        (ans.warnings && ans.warnings.length ? " " + ans.warnings.join(" ") : ""), r && r.status === "failed");
+      markDirty(c, s);
+    } catch (err) {
+      if (err.status !== 401) releaseSay(panel, refusal("Rollback", err), true);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function unpin(panel, btn, c, s) {
+    btn.disabled = true;
+    try {
+      const ans = await api(stackPath(c, s) + "/unpin", { method: "POST" });
+      releaseSay(panel, ans.unpinned ? "Unpinned: the hold on " + keyOf(c, s) + " ended; its desired state stays until the next change." +
+        (ans.warnings && ans.warnings.length ? " " + ans.warnings.join(" ") : "") : "The stack had no hold.");
+      markDirty(c, s);
+    } catch (err) {
+      if (err.status !== 401) releaseSay(panel, refusal("Unpin", err), true);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   // forecastRows are the rows of open forecasts, soonest eta first; with
@@ -956,11 +1265,12 @@
     const span = state.span || "24h";
     const cursor = state.clientCursor && state.clientCursor.client === c ? state.clientCursor.cursor : "";
     const period = reportPeriod();
-    const [v, forecasts, comp, kpi] = await Promise.all([
+    const [v, forecasts, comp, kpi, exc] = await Promise.all([
       api("/v1/dashboard/clients/" + enc(c) + "/health?since=" + enc(span) + (cursor ? "&cursor=" + enc(cursor) : "")),
       listAll("/v1/clients/" + enc(c) + "/forecasts", 1000),
       orError(api("/v1/compliance?client_id=" + enc(c))),
       orError(api(reportPath(c, period, "json"))),
+      orError(api("/v1/clients/" + enc(c) + "/compliance/exceptions")),
     ]);
     if (!viewIs("client", c)) return;
     // A column named [name, class] has that class (hide-narrow).
@@ -1027,6 +1337,7 @@
         ["Stack", "Code", "Component", "Expected by", "Confidence", "Class", "Evidence", "Raised"], forecastRows(forecasts, true),
         "No open forecast."),
       compliancePanel(c, comp, table),
+      exceptionsPanel(c, exc, table),
       reportPanel(c, period, kpi, table));
   }
 
@@ -1040,17 +1351,19 @@
   // time apart (it is never counted as compliant), and the (rule, stack)
   // pairs non-compliant now.
   function compliancePanel(c, rep, table) {
-    const head = h("h2", {}, "Compliance");
-    if (rep.error) return [head, panelError("compliance", "Compliance", rep.error)];
+    const head = h("h2", {}, "Rule compliance");
+    if (rep.error) return [head, panelError("compliance", "Rule compliance", rep.error)];
     const now = { compliant: 0, noncompliant: 0, unknown: 0, excepted: 0 };
     for (const it of rep.items) if (it.current) now[it.status in now ? it.status : "unknown"]++;
     const sec = rep.seconds;
     const total = sec.evaluated + sec.unknown + sec.excepted;
     const bad = rep.items.filter((it) => it.current && it.status === "noncompliant");
     return [head,
-      h("p", { class: "muted" }, "The organisation's rules over the last 30 days; unknown time (a rule that could not be evaluated) is counted apart, never as compliant."),
+      h("p", { class: "muted", id: "compliance-what" }, "The organisation's rules over the last 30 days: the score counts rule time, compliant (rule, stack)-seconds over evaluated ones; " +
+        "unknown time (a rule that could not be evaluated) is counted apart, never as compliant. " +
+        "The KPI report's configuration compliance is another figure: drift-free time, the share of the stacks' time with no open drift."),
       tiles([
-        ["Compliance score", rep.score === null ? "no data (nothing evaluated)" : pct(rep.score), { "data-tile": "compliance-score" }],
+        ["Rule compliance score (rule time)", rep.score === null ? "no data (nothing evaluated)" : pct(rep.score), { "data-tile": "compliance-score" }],
         ["Non-compliant now", String(now.noncompliant), { "data-tile": "noncompliant" }],
         ["Unknown now", now.unknown + (total > 0 ? " (" + pct(sec.unknown / total) + " of the time)" : ""), { "data-tile": "compliance-unknown" }],
         ["Compliant now", String(now.compliant), { "data-tile": "compliant" }],
@@ -1066,6 +1379,27 @@
         rep.items.length === 0 ? "No rule applies to the client's stacks." : "No rule is broken now.")];
   }
 
+  // exceptionsPanel lists the client's compliance exceptions (GET
+  // .../compliance/exceptions): those the OrganizationPolicy declares and
+  // those added with blackwell exception add, each holding or expired (an
+  // expired one exempts nothing).
+  function exceptionsPanel(c, list, table) {
+    const head = h("h3", {}, "Exceptions");
+    if (list.error) return [head, panelError("exceptions", "The exceptions", list.error)];
+    return [head, table("exceptions", "Exceptions to the organisation's rules for this client's stacks, by rule. Add or remove them with blackwell exception add|remove, or in the OrganizationPolicy.",
+      ["Rule", "Stack", "Expires", "State", "From", "Owner", "Ticket", "Reason"],
+      (list.items || []).map((x) => h("tr", { "data-rule": x.rule, "data-stack": x.stack_id || "", "data-expired": x.expired ? "true" : "false" },
+        h("td", { class: "mono" }, x.rule),
+        h("td", {}, x.stack_id ? h("a", { href: "#/stacks/" + enc(c) + "/" + enc(x.stack_id) }, x.stack_id) : "every stack"),
+        h("td", {}, fmtTime(x.expires)),
+        h("td", {}, x.expired ? badge("expired", "failed") : badge("holds", "ok")),
+        h("td", {}, x.source === "api" ? "API" : "OrganizationPolicy"),
+        h("td", {}, x.owner),
+        h("td", {}, x.ticket || "—"),
+        h("td", {}, x.reason))),
+      "No exception: every rule applies to every stack of the client.")];
+  }
+
   // reportPeriod is the 30 days to now, whole seconds.
   function reportPeriod() {
     const to = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -1079,7 +1413,10 @@
   // its KPIs from the JSON.
   function reportPanel(c, period, rep, table) {
     const href = reportPath(c, period, "html");
-    const status = h("span", { id: "report-status", role: "status" });
+    // The status outlives the page's live re-renders (a fetch may end
+    // after the panel was drawn again).
+    const status = h("span", { id: "report-status", role: "status" },
+      state.reportStatus && state.reportStatus.client === c ? state.reportStatus.text : "");
     const link = h("a", { href, id: "report-link", "data-report": "html", onclick: (ev) => { ev.preventDefault(); saveReport(c, href, status); } },
       "Download the KPI report of the last 30 days (HTML)");
     const out = [h("h2", {}, "KPI report"), h("p", {}, link, " ", status)];
@@ -1103,8 +1440,13 @@
   // saves it as a file: the API's page needs the token a link cannot carry,
   // and opened as a file it keeps its inline styles, which this page's
   // Content-Security-Policy would refuse.
-  async function saveReport(c, href, status) {
-    status.textContent = "Preparing the report…";
+  async function saveReport(c, href, first) {
+    const say = (text) => {
+      state.reportStatus = { client: c, text };
+      const el = document.getElementById("report-status") || first;
+      el.textContent = text;
+    };
+    say("Preparing the report…");
     try {
       const resp = await fetch(href, { headers: authHeaders({ Accept: "text/html" }), cache: "no-store" });
       if (!resp.ok) throw new Error(resp.status + " " + resp.statusText);
@@ -1114,9 +1456,9 @@
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60000);
-      status.textContent = "Report saved.";
+      say("Report saved.");
     } catch (e) {
-      status.textContent = "The report could not be fetched: " + e.message;
+      say("The report could not be fetched: " + e.message);
     }
   }
 
@@ -1200,6 +1542,7 @@
   async function route() {
     if (state.authWanted) return;
     state.view = parseHash();
+    rel.key = ""; // a stack's release panel is drawn anew when it is navigated to
     for (const a of document.querySelectorAll("[data-nav]")) {
       const on = a.dataset.nav === NAV_OF[state.view.name];
       if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blackwellio/blackwell/internal/store"
+)
+
+// exceptionsOrg has a rule every stack breaks and declares an exception
+// for acme-corp/status-page; declare adds another declared exception.
+func exceptionsOrg(declare string) string {
+	return `apiVersion: blackwell.io/v1
+kind: OrganizationPolicy
+metadata: {name: agency}
+spec:
+  rules:
+    - {name: many-resources, mode: audit, expression: "size(stack.resources) > 50", message: too few resources}
+    - {name: other, mode: audit, expression: "true"}
+  exceptions:
+    - {rule: many-resources, client_id: acme-corp, stack_id: status-page, owner: ops, reason: small site, expires: "2030-01-01T00:00:00Z"}
+` + declare
+}
+
+// TestComplianceExceptions: exceptions added and removed through the API,
+// kept in the stored policy across applies of the file unless the file
+// declares the same one, judged at the time of use, refused when bad,
+// audited; a client-scoped admin changes its own client's only.
+func TestComplianceExceptions(t *testing.T) {
+	t.Parallel()
+	f := setupAuth(t)
+	ctx := context.Background()
+	path := "/v1/clients/acme-corp/compliance/exceptions"
+	add := func(who, body string) *httptest.ResponseRecorder { return f.as(t, who, http.MethodPost, path, body) }
+	in := func(d time.Duration) string { return f.now.Add(d).Format(time.RFC3339) }
+	body := func(stack, reason, expires string) string {
+		return `{"rule": "many-resources", "stack_id": "` + stack + `", "owner": "ana@example.com", "reason": "` + reason + `", "ticket": "OPS-1", "expires": "` + expires + `"}`
+	}
+	applyOrg := func(doc string) {
+		w := f.as(t, "admin", http.MethodPost, "/v1/config", doc, "Content-Type", "application/yaml", filenameHeader, "org.yaml")
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	excepted := func(stack string) bool {
+		org, _, err := f.state.Organization(ctx)
+		require.NoError(t, err)
+		_, ok := org.Exception("many-resources", "acme-corp", stack, f.now)
+		return ok
+	}
+
+	// Without an OrganizationPolicy there is no rule to except.
+	requireError(t, add("admin", body("cms-ecom-prod", "migration", in(time.Hour))), http.StatusUnprocessableEntity, codeInvalid)
+	applyOrg(exceptionsOrg(""))
+
+	// Bad input: nothing written.
+	for _, c := range []struct {
+		body   string
+		status int
+		says   string
+	}{
+		{`{"rule": "nope", "owner": "o", "reason": "r", "expires": "` + in(time.Hour) + `"}`, 422, `declares no rule`},
+		{body("cms-ecom-prod", "r", in(-time.Minute)), 422, "would have expired already"},
+		{body("cms-ecom-prod", "r", "tomorrow"), 422, "not an RFC 3339 time"},
+		{body("cms-ecom-prod", "", in(time.Hour)), 422, "needs a reason"},
+		{`{"rule": "many-resources", "reason": "r", "expires": "` + in(time.Hour) + `"}`, 422, "needs an owner"},
+		{body("nope", "r", in(time.Hour)), 404, "not found"},
+		{body("status-page", "r", in(time.Hour)), 409, "declared there"},
+	} {
+		w := add("admin", c.body)
+		require.Equal(t, c.status, w.Code, "%s: %s", c.body, w.Body.String())
+		require.Contains(t, w.Body.String(), c.says)
+	}
+	require.False(t, excepted("cms-ecom-prod"))
+
+	// Roles and scope: an operator may not; another client's admin may
+	// not; the client's own scoped admin could (tested by the
+	// cross-tenant suite for the refusals).
+	requireError(t, add("acme-operator", body("cms-ecom-prod", "r", in(time.Hour))), http.StatusForbidden, codeForbidden)
+	requireError(t, add("globex-admin", body("cms-ecom-prod", "r", in(time.Hour))), http.StatusForbidden, codeForbidden)
+
+	// Added, then replaced.
+	got := decodeAs[exceptionAnswer](t, add("admin", body("cms-ecom-prod", "migration", in(time.Hour))), http.StatusCreated)
+	require.Equal(t, "api", got.Exception.Source)
+	require.Equal(t, "OPS-1", got.Exception.Ticket)
+	got = decodeAs[exceptionAnswer](t, add("admin", body("cms-ecom-prod", "migration, week 2", in(2*time.Hour))), http.StatusOK)
+	require.True(t, got.Replaced)
+	require.True(t, excepted("cms-ecom-prod"))
+	list := decodeAs[exceptionList](t, f.as(t, "acme-viewer", http.MethodGet, path, ""), http.StatusOK)
+	require.Len(t, list.Items, 2)
+	require.Equal(t, "cms-ecom-prod", list.Items[0].StackID)
+	require.Equal(t, "migration, week 2", list.Items[0].Reason)
+	require.Equal(t, "status-page", list.Items[1].StackID)
+	require.Empty(t, list.Items[1].Source, "declared by the file")
+	audit, _, err := f.store.ListAudit(ctx, store.AuditQuery{Action: "exception_added", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, audit, 2)
+	require.Contains(t, audit[0].TriggeredBy, "admin")
+
+	// Applying the file again keeps it...
+	applyOrg(exceptionsOrg(""))
+	require.True(t, excepted("cms-ecom-prod"), "the API's exception survives an apply of the file")
+	// ...unless the file declares the same one: the file's wins.
+	applyOrg(exceptionsOrg(`    - {rule: many-resources, client_id: acme-corp, stack_id: cms-ecom-prod, owner: cto, reason: from the file, expires: "2030-01-01T00:00:00Z"}
+`))
+	list = decodeAs[exceptionList](t, f.as(t, "admin", http.MethodGet, path, ""), http.StatusOK)
+	require.Len(t, list.Items, 2)
+	require.Equal(t, "from the file", list.Items[0].Reason)
+	require.Empty(t, list.Items[0].Source)
+	w := f.as(t, "admin", http.MethodDelete, path+"?rule=many-resources&stack_id=cms-ecom-prod", "")
+	requireError(t, w, http.StatusConflict, codeConflict)
+	require.Contains(t, w.Body.String(), "remove it from the file")
+
+	// A client-wide exception, judged at the time of use: expired, it
+	// exempts nothing and is listed as expired.
+	applyOrg(exceptionsOrg(""))
+	got = decodeAs[exceptionAnswer](t, add("admin", `{"rule": "many-resources", "owner": "ana", "reason": "freeze", "expires": "`+in(time.Hour)+`"}`), http.StatusCreated)
+	require.Empty(t, got.Exception.StackID)
+	require.True(t, excepted("cms-ecom-prod"))
+	f.now = f.now.Add(2 * time.Hour)
+	require.False(t, excepted("cms-ecom-prod"), "expired")
+	list = decodeAs[exceptionList](t, f.as(t, "admin", http.MethodGet, path, ""), http.StatusOK)
+	require.Len(t, list.Items, 2)
+	require.True(t, list.Items[0].Expired)
+	// An apply drops it then.
+	applyOrg(exceptionsOrg(""))
+	list = decodeAs[exceptionList](t, f.as(t, "admin", http.MethodGet, path, ""), http.StatusOK)
+	require.Len(t, list.Items, 1)
+
+	// Removed through the API.
+	decodeAs[exceptionAnswer](t, add("admin", body("cms-ecom-prod", "again", in(time.Hour))), http.StatusCreated)
+	requireError(t, f.as(t, "admin", http.MethodDelete, path, ""), http.StatusUnprocessableEntity, codeInvalid)
+	requireError(t, f.as(t, "globex-admin", http.MethodDelete, path+"?rule=many-resources&stack_id=cms-ecom-prod", ""), http.StatusForbidden, codeForbidden)
+	gone := decodeAs[exceptionAnswer](t, f.as(t, "admin", http.MethodDelete, path+"?rule=many-resources&stack_id=cms-ecom-prod", ""), http.StatusOK)
+	require.Equal(t, "again", gone.Exception.Reason)
+	require.False(t, excepted("cms-ecom-prod"))
+	requireError(t, f.as(t, "admin", http.MethodDelete, path+"?rule=many-resources&stack_id=cms-ecom-prod", ""), http.StatusNotFound, codeNotFound)
+	audit, _, err = f.store.ListAudit(ctx, store.AuditQuery{Action: "exception_removed", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	require.True(t, strings.Contains(string(audit[0].ChangesMade), `"reason":"again"`))
+}
