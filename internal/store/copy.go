@@ -205,8 +205,26 @@ type CopyReport struct {
 	Rows          int64       `json:"rows"`
 }
 
+// RowsVersioner is a store whose own schema versions do not number the
+// tables store copy moves (the DynamoDB driver's are its own): it says
+// which schema version of the SQL drivers its rows are, failing when its
+// own schema is not the one this program knows.
+type RowsVersioner interface {
+	RowsSchemaVersion(ctx context.Context) (int, error)
+}
+
+// RowsSchemaVersion is the schema version of the rows s exports and
+// imports: its SchemaVersion, or what a RowsVersioner says.
+func RowsSchemaVersion(ctx context.Context, s Store) (int, error) {
+	if rv, ok := s.(RowsVersioner); ok {
+		return rv.RowsSchemaVersion(ctx)
+	}
+	return s.SchemaVersion(ctx)
+}
+
 // Copy moves every row of from into to, which must be empty (ErrNotEmpty
-// otherwise) and at the same schema version. The rows are read from one
+// otherwise) and whose rows are at the same schema version
+// (RowsSchemaVersion). The report's SchemaVersion is from's own. The rows are read from one
 // snapshot of from and written in one transaction of to; then to is read
 // back and each table's row count and digest must equal what was read
 // from from, or Copy fails. Rows written to from after its snapshot are not
@@ -216,12 +234,16 @@ func Copy(ctx context.Context, from, to Store) (CopyReport, error) {
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("source: %w", err)
 	}
-	tv, err := to.SchemaVersion(ctx)
+	frv, err := RowsSchemaVersion(ctx, from)
+	if err != nil {
+		return CopyReport{}, fmt.Errorf("source: %w", err)
+	}
+	trv, err := RowsSchemaVersion(ctx, to)
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("target: %w", err)
 	}
-	if fv != tv {
-		return CopyReport{}, fmt.Errorf("source schema version %d differs from target's %d", fv, tv)
+	if frv != trv {
+		return CopyReport{}, fmt.Errorf("source schema version %d differs from target's %d", frv, trv)
 	}
 	tables := CopyTables()
 	read := newTableDigests(tables)
