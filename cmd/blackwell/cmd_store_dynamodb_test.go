@@ -186,3 +186,13 @@ func TestStoreCopyAcrossDrivers(t *testing.T) {
 	}))
 	require.Equal(t, int64(len(wantList.Events)+1), rows["e-new"], "the new event is numbered after the copied ones")
 }
+
+// TestBackupDynamoDBSaysStoreCopy: backup of a DynamoDB store says how to
+// back it up (store copy into a SQLite file) instead of pg_dump.
+func TestBackupDynamoDBSaysStoreCopy(t *testing.T) {
+	u := "dynamodb://blackwell-?region=eu-west-1"
+	_, errOut, code := runCLI(t, "backup", "--store", u, "--to", filepath.Join(t.TempDir(), "b.db"))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "blackwell store copy --from '"+u+"' --to sqlite://")
+	require.NotContains(t, errOut, "pg_dump")
+}
