@@ -78,6 +78,11 @@ func (s *Store) RowsSchemaVersion(ctx context.Context) (int, error) {
 type item struct {
 	table string
 	attrs map[string]types.AttributeValue
+	// derived: an item the driver derives from the rows' items (a counter,
+	// a pointer, a lock, a roll-up), written over one left behind in the
+	// target (a counter or a roll-up at zero outlives what it counted);
+	// the others are written only if absent.
+	derived bool
 }
 
 // exportSet is what ExportRows read: the state and event items, and the
@@ -100,7 +105,8 @@ func kindOf(it map[string]types.AttributeValue) string {
 // codec maps one copied table onto the driver's items.
 type codec struct {
 	// kinds are the data-item kinds (and "state", "event" for those
-	// tables) whose presence makes the table not empty.
+	// tables) of the table's rows, whose presence makes it not empty
+	// (the items derived from them are not counted).
 	kinds []string
 	// rows builds the table's rows (in any order) from what was read, by
 	// column name.
@@ -229,16 +235,26 @@ type eventActivity struct {
 	ts                                  int64
 }
 
+// put adds the item of a row.
 func (im *importer) put(table string, attrs map[string]types.AttributeValue) error {
-	if err := checkItem("import", attrs); err != nil {
+	return im.add(item{table: table, attrs: attrs})
+}
+
+// derive adds an item derived from the rows' items.
+func (im *importer) derive(table string, attrs map[string]types.AttributeValue) error {
+	return im.add(item{table: table, attrs: attrs, derived: true})
+}
+
+func (im *importer) add(it item) error {
+	if err := checkItem("import", it.attrs); err != nil {
 		return err
 	}
-	k := table + "\x00" + keyString(table, attrs)
+	k := it.table + "\x00" + keyString(it.table, it.attrs)
 	if im.seen[k] {
-		return fmt.Errorf("%w: two rows of one key (%s)", store.ErrConflict, keyString(table, attrs))
+		return fmt.Errorf("%w: two rows of one key (%s)", store.ErrConflict, strings.ReplaceAll(keyString(it.table, it.attrs), "\x00", " "))
 	}
 	im.seen[k] = true
-	im.items = append(im.items, item{table: table, attrs: attrs})
+	im.items = append(im.items, it)
 	return nil
 }
 
@@ -378,8 +394,11 @@ func (s *Store) writeImport(ctx context.Context, items []item) error {
 			for i := range next {
 				it := items[i]
 				h, _ := keyNames(it.table)
-				_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table(it.table)), Item: it.attrs,
-					ConditionExpression: aws.String("attribute_not_exists(#k)"), ExpressionAttributeNames: map[string]string{"#k": h}})
+				in := &dynamodb.PutItemInput{TableName: aws.String(s.table(it.table)), Item: it.attrs}
+				if !it.derived {
+					in.ConditionExpression, in.ExpressionAttributeNames = aws.String("attribute_not_exists(#k)"), map[string]string{"#k": h}
+				}
+				_, err := s.api.PutItem(ctx, in)
 				mu.Lock()
 				switch {
 				case err == nil:

@@ -28,25 +28,25 @@ func init() {
 		"events":              {kinds: []string{"event"}, rows: eventRows, add: addEventRow},
 		"content":             {kinds: []string{"CONTENT"}, rows: contentRows, add: addContentRow},
 		"drifts":              {kinds: []string{"DRIFT"}, rows: driftRows, add: addDrift},
-		"reconciliations":     {kinds: []string{"RESULT", "RID"}, rows: resultRows, add: addResult},
+		"reconciliations":     {kinds: []string{"RESULT"}, rows: resultRows, add: addResult},
 		"pass_hours":          {rows: passHourRows, add: func(*importer, rowv) error { return nil }},
 		"audit":               {kinds: []string{"AUDIT"}, rows: auditRows, add: addAuditRow},
 		"audit_checkpoint":    {kinds: []string{"AUDIT"}, rows: checkpointRows, add: addCheckpoint},
 		"audit_heads":         {kinds: []string{"AUDITHEAD"}, rows: auditHeadRows, add: addAuditHead},
-		"tokens":              {kinds: []string{"TOKEN", "TOKENHASH"}, rows: tokenRows, add: addToken},
-		"heals":               {kinds: []string{"HEAL", "HEALID", "HEALQ"}, rows: healRows, add: addHeal},
-		"approvals":           {kinds: []string{"APPROVAL", "APPRLOCK"}, rows: approvalRows, add: addApproval},
+		"tokens":              {kinds: []string{"TOKEN"}, rows: tokenRows, add: addToken},
+		"heals":               {kinds: []string{"HEAL"}, rows: healRows, add: addHeal},
+		"approvals":           {kinds: []string{"APPROVAL"}, rows: approvalRows, add: addApproval},
 		"drift_returns":       {kinds: []string{"RETURN"}, rows: returnRows, add: addReturn},
-		"forecasts":           {kinds: []string{"FCAST", "FCASTID", "FCASTOPEN", "FCASTCOUNT"}, rows: forecastRows, add: addForecast},
+		"forecasts":           {kinds: []string{"FCAST"}, rows: forecastRows, add: addForecast},
 		"organization_policy": {kinds: []string{"ORGPOLICY"}, rows: orgPolicyRows, add: addOrgPolicy},
-		"compliance":          {kinds: []string{"COMPL", "COMPLSEQ", "COMPLOPEN"}, rows: complianceRows, add: addCompliance},
+		"compliance":          {kinds: []string{"COMPL"}, rows: complianceRows, add: addCompliance},
 		"pipelines":           {kinds: []string{"PIPELINE"}, rows: pipelineRows, add: addPipeline},
-		"promotions":          {kinds: []string{"PROMOTION", "PROMLOCK"}, rows: promotionRows, add: addPromotion},
-		"snapshots":           {kinds: []string{"SNAP", "SNAPID"}, rows: snapshotRows, add: addSnapshot},
+		"promotions":          {kinds: []string{"PROMOTION"}, rows: promotionRows, add: addPromotion},
+		"snapshots":           {kinds: []string{"SNAP"}, rows: snapshotRows, add: addSnapshot},
 		"rollbacks":           {kinds: []string{"ROLLBACK"}, rows: rollbackRows, add: addRollback},
 		"subscriber_cursors":  {kinds: []string{"SUB"}, rows: cursorRows, add: addCursor},
 		"subscriber_states":   {kinds: []string{"SUBSTATE"}, rows: subStateRows, add: addSubState},
-		"outbox":              {kinds: []string{"OUTBOX", "OUTBOXID"}, rows: outboxRows, add: addOutbox},
+		"outbox":              {kinds: []string{"OUTBOX"}, rows: outboxRows, add: addOutbox},
 		"data_keys":           {kinds: []string{"DATAKEY"}, rows: dataKeyRows, add: addDataKey},
 		"notify_channel_sets": {kinds: []string{"CHANSET"}, rows: chanSetRows, add: addChanSet},
 		"replicas":            {kinds: []string{"REPLICA"}, rows: replicaRows, add: addReplica},
@@ -302,7 +302,7 @@ func addEventRow(im *importer, r rowv) error {
 		return err
 	}
 	if !e.DriftChecked {
-		if err := im.put(tData, map[string]types.AttributeValue{"pk": str(uncheckedPK(e.ClientID, e.StackID)),
+		if err := im.derive(tData, map[string]types.AttributeValue{"pk": str(uncheckedPK(e.ClientID, e.StackID)),
 			"sk": str(fmt.Sprintf("%020d", seq)), "seq": num(seq), "event_id": str(e.EventID),
 			"received_at": num(microsOf(e.ReceivedAt))}); err != nil {
 			return err
@@ -325,11 +325,11 @@ func finishEvents(im *importer) error {
 	for _, b := range activityBuckets(events, 1) {
 		it := map[string]types.AttributeValue{"pk": b.key["pk"], "sk": b.key["sk"], "count": num(b.count), "last": num(b.last),
 			"provider_name": str(b.provider), "event_type": str(b.typ), "content_type": str(b.ctype)}
-		if err := im.put(tData, it); err != nil {
+		if err := im.derive(tData, it); err != nil {
 			return err
 		}
 	}
-	return im.put(tData, map[string]types.AttributeValue{"pk": str("COUNTER"), "sk": str("events"), "value": num(im.eventMax)})
+	return im.derive(tData, map[string]types.AttributeValue{"pk": str("COUNTER"), "sk": str("events"), "value": num(im.eventMax)})
 }
 
 // Content.
@@ -449,7 +449,7 @@ func addResult(im *importer, r rowv) error {
 	if err := im.put(tData, it); err != nil {
 		return err
 	}
-	return im.put(tData, ridItem(res))
+	return im.derive(tData, ridItem(res))
 }
 
 // passHourRows is the hourly roll-up of the results, as the SQL drivers
@@ -543,7 +543,7 @@ func finishAuditHead(im *importer) error {
 	if im.auditHead == nil {
 		return nil
 	}
-	return im.put(tData, map[string]types.AttributeValue{"pk": str(auditPK), "sk": str("HEAD"),
+	return im.derive(tData, map[string]types.AttributeValue{"pk": str(auditPK), "sk": str("HEAD"),
 		"seq": num(im.auditHead.Seq), "hash": str(im.auditHead.Hash)})
 }
 

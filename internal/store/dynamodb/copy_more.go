@@ -55,7 +55,7 @@ func addToken(im *importer, r rowv) error {
 	}
 	hash := tokenHashKey(t.SecretHash)
 	hash["id"] = str(t.ID)
-	return im.put(tData, hash)
+	return im.derive(tData, hash)
 }
 
 // Heal attempts: the attempt, its id pointer and, while claimable, its
@@ -99,11 +99,11 @@ func addHeal(im *importer, r rowv) error {
 	}
 	ptr := healIDKey(h.ID)
 	ptr["hpk"], ptr["hsk"] = it["pk"], it["sk"]
-	if err := im.put(tData, ptr); err != nil {
+	if err := im.derive(tData, ptr); err != nil {
 		return err
 	}
 	if q := queueKey(h); q != nil {
-		return im.put(tData, q)
+		return im.derive(tData, q)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func addApproval(im *importer, r rowv) error {
 	if openApproval(a.Status) {
 		lk := lockKey(a)
 		lk["id"] = str(a.ID)
-		return im.put(tData, lk)
+		return im.derive(tData, lk)
 	}
 	return nil
 }
@@ -217,14 +217,14 @@ func addForecast(im *importer, r rowv) error {
 	if err := im.put(tData, it); err != nil {
 		return err
 	}
-	if err := im.put(tData, map[string]types.AttributeValue{"pk": str("FCASTID/" + f.ID), "sk": str("-"),
+	if err := im.derive(tData, map[string]types.AttributeValue{"pk": str("FCASTID/" + f.ID), "sk": str("-"),
 		"fpk": it["pk"], "fsk": it["sk"]}); err != nil {
 		return err
 	}
 	if f.ClearedAt == nil {
 		lk := forecastOpenKey(f)
 		lk["id"] = str(f.ID)
-		if err := im.put(tData, lk); err != nil {
+		if err := im.derive(tData, lk); err != nil {
 			return err
 		}
 		if im.openForecasts == nil {
@@ -233,7 +233,7 @@ func addForecast(im *importer, r rowv) error {
 		im.openForecasts[f.Code]++
 		im.once("forecast counts", func(im *importer) error {
 			for _, code := range slices.Sorted(mapKeysCode(im.openForecasts)) {
-				if err := im.put(tData, map[string]types.AttributeValue{"pk": str("FCASTCOUNT"), "sk": str(string(code)),
+				if err := im.derive(tData, map[string]types.AttributeValue{"pk": str("FCASTCOUNT"), "sk": str(string(code)),
 					"open": num(im.openForecasts[code])}); err != nil {
 					return err
 				}
@@ -298,14 +298,14 @@ func addCompliance(im *importer, r rowv) error {
 		return err
 	}
 	if c.EndedAt == nil {
-		if err := im.put(tData, map[string]types.AttributeValue{"pk": str(complianceOpenPK(c.ClientID, c.StackID)), "sk": str(c.Rule),
+		if err := im.derive(tData, map[string]types.AttributeValue{"pk": str(complianceOpenPK(c.ClientID, c.StackID)), "sk": str(c.Rule),
 			"seq": num(c.Seq), "mode": str(c.Mode), "status": str(c.Status)}); err != nil {
 			return err
 		}
 	}
 	im.complianceMax = max(im.complianceMax, c.Seq)
 	im.once("compliance seq", func(im *importer) error {
-		return im.put(tData, map[string]types.AttributeValue{"pk": complSeqKey["pk"], "sk": complSeqKey["sk"], "seq": num(im.complianceMax)})
+		return im.derive(tData, map[string]types.AttributeValue{"pk": complSeqKey["pk"], "sk": complSeqKey["sk"], "seq": num(im.complianceMax)})
 	})
 	return nil
 }
@@ -358,7 +358,7 @@ func addPromotion(im *importer, r rowv) error {
 	if r.b("unfinished") {
 		lk := promotionLockKey(p)
 		lk["id"] = str(p.ID)
-		return im.put(tData, lk)
+		return im.derive(tData, lk)
 	}
 	return nil
 }
@@ -399,7 +399,7 @@ func addSnapshot(im *importer, r rowv) error {
 	if err := im.put(tData, it); err != nil {
 		return err
 	}
-	return im.put(tData, map[string]types.AttributeValue{"pk": str("SNAPID/" + sn.ID), "sk": str("-"), "spk": it["pk"], "ssk": it["sk"]})
+	return im.derive(tData, map[string]types.AttributeValue{"pk": str("SNAPID/" + sn.ID), "sk": str("-"), "spk": it["pk"], "ssk": it["sk"]})
 }
 
 func rollbackRows(x *exportSet) ([]rowv, error) {
@@ -528,7 +528,7 @@ func addOutbox(im *importer, r rowv) error {
 	}
 	ptr := outboxIDKey(d.ID)
 	ptr["opk"], ptr["osk"] = key["pk"], key["sk"]
-	if err := im.put(tData, ptr); err != nil {
+	if err := im.derive(tData, ptr); err != nil {
 		return err
 	}
 	if im.outboxChannels == nil {
@@ -540,7 +540,7 @@ func addOutbox(im *importer, r rowv) error {
 	im.outboxChannels[d.Subscriber][d.Channel] = true
 	im.outboxMax = max(im.outboxMax, d.Seq)
 	im.once("outbox seq", func(im *importer) error {
-		return im.put(tData, map[string]types.AttributeValue{"pk": str("COUNTER"), "sk": str("outbox"), "value": num(im.outboxMax)})
+		return im.derive(tData, map[string]types.AttributeValue{"pk": str("COUNTER"), "sk": str("outbox"), "value": num(im.outboxMax)})
 	})
 	return nil
 }

@@ -195,3 +195,46 @@ func (f *failingPuts) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o 
 	}
 	return f.API.PutItem(ctx, in, o...)
 }
+
+// TestImportIntoStoreWhoseEventsWereDeleted: a store whose events all
+// expired holds no event but keeps their sequence counter and activity
+// items at zero: it is empty for store copy, and the import writes over
+// what it derives (the counter, the activity).
+func TestImportIntoStoreWhoseEventsWereDeleted(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	old := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	_, err := s.InsertEvents(ctx, []store.Event{{EventID: "gone", ClientID: "acme", StackID: "shop", ProviderName: "shopify",
+		EventType: "products/update", Timestamp: old, ReceivedAt: old, TTLTimestamp: old.Unix()}})
+	require.NoError(t, err)
+	n, err := s.DeleteExpiredEvents(ctx, time.Now(), 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	tables := store.CopyTables()
+	var events store.Table
+	for _, tb := range tables {
+		if tb.Name == "events" {
+			events = tb
+		}
+	}
+	require.NoError(t, s.ImportRows(ctx, tables, func(emit func(store.Table, []any) error) error {
+		return emit(events, byName(events, map[string]any{"seq": int64(9), "event_id": "e9", "client_id": "acme", "stack_id": "shop",
+			"provider_name": "shopify", "event_type": "products/update", "content_id": "", "content_type": "", "timestamp": old,
+			"environment": "", "drift_checked": false, "payload": nil, "received_at": old, "ttl_timestamp": int64(0)}))
+	}))
+	rep, err := s.EventActivity(ctx, "acme", "shop", old.Add(-time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Unchecked)
+	require.Len(t, rep.Activity, 1)
+	require.Equal(t, 1, rep.Activity[0].Count, "the activity item counts the imported event only")
+	ins, err := s.InsertEvents(ctx, []store.Event{{EventID: "e10", ClientID: "acme", StackID: "shop", Timestamp: old, ReceivedAt: old}})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true}, ins)
+	var seqs []int64
+	require.NoError(t, s.ExportRows(ctx, []store.Table{events}, func(_ store.Table, row []any) error {
+		seqs = append(seqs, row[0].(int64))
+		return nil
+	}))
+	require.Equal(t, []int64{9, 10}, seqs, "the counter continues from the imported events")
+}
