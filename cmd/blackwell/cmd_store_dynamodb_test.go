@@ -100,7 +100,9 @@ func readListings(ctx context.Context, t *testing.T, st store.Store) listings {
 }
 
 // TestStoreCopyAcrossDrivers moves a populated installation SQLite ->
-// DynamoDB -> PostgreSQL -> SQLite with blackwell store copy: every table's
+// DynamoDB -> PostgreSQL -> DynamoDB (new tables) -> SQLite with blackwell
+// store copy (TestStoreCopySQLiteToPostgresAndBack has the other two
+// directions): every table's
 // rows and digest are equal at each step, the readers answer alike on all
 // three, the audit chain verifies on each target, and the DynamoDB store
 // goes on from where the source was.
@@ -164,8 +166,16 @@ func TestStoreCopyAcrossDrivers(t *testing.T) {
 	require.Equal(t, wantList, readListings(ctx, t, p), "PostgreSQL answers as SQLite")
 	require.NoError(t, p.Close())
 
+	// PostgreSQL to new DynamoDB tables, and from there to a new file.
+	_, _ = rand.Read(b)
+	dyn2 := "dynamodb://c" + hex.EncodeToString(b) + "-?region=us-east-1&endpoint=" + endpoint
+	copyTo(pg, dyn2)
 	back := filepath.Join(dir, "back.db")
-	copyTo(pg, "sqlite://"+back)
+	copyTo(dyn2, "sqlite://"+back)
+	bk, err := sqlite.Open(ctx, back)
+	require.NoError(t, err)
+	require.Equal(t, wantList, readListings(ctx, t, bk), "the file copied back answers as the first")
+	require.NoError(t, bk.Close())
 
 	// The DynamoDB store goes on: the chain links on, a new event and
 	// result are listed after the copied ones.
