@@ -51,7 +51,7 @@ func BenchmarkFullPassDynamoDB(b *testing.B) {
 		name    string
 		stacks  int
 		workers int
-	}{{"1k/workers=8", 1000, 8}, {"1k/workers=64", 1000, 64}, {"10k/workers=8", 10000, 8}} {
+	}{{"1k/workers=1", 1000, 1}, {"1k/workers=8", 1000, 8}, {"1k/workers=64", 1000, 64}, {"10k/workers=8", 10000, 8}} {
 		b.Run("stacks="+n.name, func(b *testing.B) {
 			ctx := context.Background()
 			cfg := dynamodb.Config{Prefix: fmt.Sprintf("bench%d-", time.Now().UnixNano()), Region: "us-east-1", Endpoint: dynalitetest.Endpoint(b)}
