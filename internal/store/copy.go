@@ -200,6 +200,8 @@ type TableCopy struct {
 
 // CopyReport is what Copy did.
 type CopyReport struct {
+	// SchemaVersion is the version of the rows' schema (RowsSchemaVersion:
+	// the SQL drivers' numbering, which the DynamoDB driver's rows follow).
 	SchemaVersion int         `json:"schema_version"`
 	Tables        []TableCopy `json:"tables"`
 	Rows          int64       `json:"rows"`
@@ -224,16 +226,12 @@ func RowsSchemaVersion(ctx context.Context, s Store) (int, error) {
 
 // Copy moves every row of from into to, which must be empty (ErrNotEmpty
 // otherwise) and whose rows are at the same schema version
-// (RowsSchemaVersion). The report's SchemaVersion is from's own. The rows are read from one
+// (RowsSchemaVersion), the report's SchemaVersion. The rows are read from one
 // snapshot of from and written in one transaction of to; then to is read
 // back and each table's row count and digest must equal what was read
 // from from, or Copy fails. Rows written to from after its snapshot are not
 // copied: stop writers first.
 func Copy(ctx context.Context, from, to Store) (CopyReport, error) {
-	fv, err := from.SchemaVersion(ctx)
-	if err != nil {
-		return CopyReport{}, fmt.Errorf("source: %w", err)
-	}
 	frv, err := RowsSchemaVersion(ctx, from)
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("source: %w", err)
@@ -262,7 +260,7 @@ func Copy(ctx context.Context, from, to Store) (CopyReport, error) {
 	if err := to.ExportRows(ctx, tables, written.add); err != nil {
 		return CopyReport{}, fmt.Errorf("read target back: %w", err)
 	}
-	rep := CopyReport{SchemaVersion: fv}
+	rep := CopyReport{SchemaVersion: frv}
 	var errs []error
 	for _, t := range tables {
 		r, w := read[t.Name], written[t.Name]
