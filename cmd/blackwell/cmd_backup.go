@@ -24,6 +24,19 @@ type backupResult struct {
 	Audit    *chainReport      `json:"audit,omitempty"`
 }
 
+// dynamoBackupHelp is what backup says for a DynamoDB store: store copy
+// into a new SQLite file, or DynamoDB's own backups.
+func dynamoBackupHelp(storeURL string) string {
+	return fmt.Sprintf(`blackwell backup writes SQLite backups only; back up DynamoDB by copying every row
+into a new SQLite file (verified: row counts, digests and the audit chain; stop
+writers first, a scan is not a snapshot):
+
+  blackwell store copy --from '%s' --to sqlite://blackwell-backup.db
+
+or with DynamoDB's point-in-time recovery or on-demand backups of the three tables.
+Restore with store copy from the file into new, empty tables (another prefix).`, storeURL)
+}
+
 // pgDumpHelp is what backup says for a PostgreSQL store: the pg_dump and
 // pg_restore commands, with a URL they accept (postgres.DumpURL).
 func pgDumpHelp(storeURL string) string {
@@ -77,6 +90,10 @@ For PostgreSQL, use pg_dump (the command is printed; see docs/DEPLOYMENT.md).`,
 				return usageError{errors.New("backup needs --to FILE")}
 			}
 			path, ok := sqlitePath(storeURL)
+			if !ok && strings.HasPrefix(storeURL, "dynamodb://") {
+				fmt.Fprintln(g.stderr, dynamoBackupHelp(storeURL))
+				return silentError{code: exitFailure}
+			}
 			if !ok {
 				fmt.Fprintln(g.stderr, pgDumpHelp(storeURL))
 				return silentError{code: exitFailure}

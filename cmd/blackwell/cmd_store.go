@@ -113,7 +113,7 @@ func newStoreCopyCmd(g *globals) *cobra.Command {
 	var from, to string
 	cmd := &cobra.Command{
 		Use:   "copy --from URL --to URL",
-		Short: "Copy every row of one store into a new, empty one (SQLite to PostgreSQL and back)",
+		Short: "Copy every row of one store into a new, empty one (between SQLite, PostgreSQL and DynamoDB)",
 		Long: `Move an installation to another store: every table (stacks, desired versions,
 policies, events, content, drifts, reconciliations, the audit chain with its
 hashes as they are, ...) is read from one snapshot of the source and written in
@@ -124,7 +124,9 @@ The copy is then verified: each table's row count and a digest of its rows are
 compared between source and target, and the audit chain is verified on the
 target. Rows written to the source after its snapshot are not copied: stop
 "blackwell serve" on the source first. Both stores are brought to this
-program's schema version.`,
+program's schema version. A DynamoDB source is read by scanning its tables
+(not one snapshot), and a DynamoDB target is written item by item, the items
+written deleted again if one fails (docs/DEPLOYMENT.md).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := g.jsonOutput()
@@ -171,8 +173,8 @@ program's schema version.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&from, "from", "", "store to copy: sqlite://PATH or postgres://...")
-	f.StringVar(&to, "to", "", "empty store to copy into: sqlite://PATH or postgres://...")
+	f.StringVar(&from, "from", "", "store to copy: sqlite://PATH, postgres://... or dynamodb://PREFIX?region=R")
+	f.StringVar(&to, "to", "", "empty store to copy into: sqlite://PATH, postgres://... or dynamodb://PREFIX?region=R")
 	return cmd
 }
 

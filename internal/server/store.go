@@ -22,8 +22,8 @@ func (e UsageError) Unwrap() error { return e.Err }
 // OpenStore opens the store named by a URL: sqlite://PATH (or a bare path),
 // or postgres://... (postgresql://...), whose parameters are documented in
 // package postgres (pool_max_conns, statement_timeout, sslmode, ...), or
-// dynamodb://PREFIX?region=R[&endpoint=URL] (experimental and incomplete:
-// refused unless BLACKWELL_DYNAMODB_EXPERIMENTAL=1, see package dynamodb).
+// dynamodb://PREFIX?region=R[&endpoint=URL] (experimental: refused unless
+// BLACKWELL_DYNAMODB_EXPERIMENTAL=1, see package dynamodb).
 // An unknown scheme is a UsageError.
 func OpenStore(ctx context.Context, url string) (store.Store, error) {
 	switch {

@@ -200,28 +200,48 @@ type TableCopy struct {
 
 // CopyReport is what Copy did.
 type CopyReport struct {
+	// SchemaVersion is the version of the rows' schema (RowsSchemaVersion:
+	// the SQL drivers' numbering, which the DynamoDB driver's rows follow).
 	SchemaVersion int         `json:"schema_version"`
 	Tables        []TableCopy `json:"tables"`
 	Rows          int64       `json:"rows"`
 }
 
+// RowsVersioner is a store whose own schema versions do not number the
+// tables store copy moves (the DynamoDB driver's are its own): it says
+// which schema version of the SQL drivers its rows are, failing when its
+// own schema is not the one this program knows.
+type RowsVersioner interface {
+	RowsSchemaVersion(ctx context.Context) (int, error)
+}
+
+// RowsSchemaVersion is the schema version of the rows s exports and
+// imports: its SchemaVersion, or what a RowsVersioner says.
+func RowsSchemaVersion(ctx context.Context, s Store) (int, error) {
+	if rv, ok := s.(RowsVersioner); ok {
+		return rv.RowsSchemaVersion(ctx)
+	}
+	return s.SchemaVersion(ctx)
+}
+
 // Copy moves every row of from into to, which must be empty (ErrNotEmpty
-// otherwise) and at the same schema version. The rows are read from one
+// otherwise) and whose rows are at the same schema version
+// (RowsSchemaVersion), the report's SchemaVersion. The rows are read from one
 // snapshot of from and written in one transaction of to; then to is read
 // back and each table's row count and digest must equal what was read
 // from from, or Copy fails. Rows written to from after its snapshot are not
 // copied: stop writers first.
 func Copy(ctx context.Context, from, to Store) (CopyReport, error) {
-	fv, err := from.SchemaVersion(ctx)
+	frv, err := RowsSchemaVersion(ctx, from)
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("source: %w", err)
 	}
-	tv, err := to.SchemaVersion(ctx)
+	trv, err := RowsSchemaVersion(ctx, to)
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("target: %w", err)
 	}
-	if fv != tv {
-		return CopyReport{}, fmt.Errorf("source schema version %d differs from target's %d", fv, tv)
+	if frv != trv {
+		return CopyReport{}, fmt.Errorf("source schema version %d differs from target's %d", frv, trv)
 	}
 	tables := CopyTables()
 	read := newTableDigests(tables)
@@ -240,7 +260,7 @@ func Copy(ctx context.Context, from, to Store) (CopyReport, error) {
 	if err := to.ExportRows(ctx, tables, written.add); err != nil {
 		return CopyReport{}, fmt.Errorf("read target back: %w", err)
 	}
-	rep := CopyReport{SchemaVersion: fv}
+	rep := CopyReport{SchemaVersion: frv}
 	var errs []error
 	for _, t := range tables {
 		r, w := read[t.Name], written[t.Name]

@@ -1,11 +1,12 @@
 // Package dynamodb is a store driver on Amazon DynamoDB (aws-sdk-go-v2),
 // for installations that run on AWS without a database server to operate.
 //
-// It is EXPERIMENTAL and NOT COMPLETE: every method of store.Store but
-// ExportRows and ImportRows (store copy, backup) is implemented and passes
-// the conformance suite on dynalite; those two answer ErrIncomplete.
-// OpenStore refuses a dynamodb:// URL unless
-// BLACKWELL_DYNAMODB_EXPERIMENTAL=1 is set (docs/DEPLOYMENT.md).
+// It is EXPERIMENTAL: every method of store.Store is implemented, store
+// copy and backup (ExportRows, ImportRows: copy.go) included, and passes
+// the whole conformance suite on dynalite, which is not DynamoDB (it has
+// no transactions: the tests emulate them). OpenStore refuses a
+// dynamodb:// URL unless BLACKWELL_DYNAMODB_EXPERIMENTAL=1 is set
+// (docs/DEPLOYMENT.md).
 //
 // Tables (PREFIX is the URL's host part):
 //
@@ -36,8 +37,10 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// ErrIncomplete: the method is not implemented by this driver yet.
-var ErrIncomplete = errors.New("dynamodb store: experimental: not complete")
+// ErrIncomplete: the driver is experimental (Open without the opt-in), or
+// a copied table has no mapping onto its items (a table added to
+// store.CopyTables without one).
+var ErrIncomplete = errors.New("dynamodb store: experimental")
 
 // ExperimentalEnv must be "1" for OpenStore to accept a dynamodb:// URL.
 const ExperimentalEnv = "BLACKWELL_DYNAMODB_EXPERIMENTAL"
@@ -134,7 +137,7 @@ type Store struct {
 // backoff).
 func Open(ctx context.Context, raw string) (*Store, error) {
 	if os.Getenv(ExperimentalEnv) != "1" {
-		return nil, fmt.Errorf("%w: the dynamodb:// store cannot export or import rows (store copy) yet; set %s=1 to use it anyway (docs/DEPLOYMENT.md)", ErrIncomplete, ExperimentalEnv)
+		return nil, fmt.Errorf("%w: the dynamodb:// store is tested against dynalite only, not against DynamoDB itself; set %s=1 to use it anyway (docs/DEPLOYMENT.md)", ErrIncomplete, ExperimentalEnv)
 	}
 	cfg, err := ParseURL(raw)
 	if err != nil {

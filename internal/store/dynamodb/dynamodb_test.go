@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,32 +30,10 @@ func newTestStore(t testing.TB) *dyn.Store {
 	return s
 }
 
-// TestDynamoDBStore runs the conformance suite. The driver is incomplete:
-// the cases in incompleteCases are left out (TestIncompleteMethodsRefuse
-// shows their methods refuse), unless BLACKWELL_DYNAMODB_ALL_CASES=1 runs
-// them too (to see which pass).
+// TestDynamoDBStore runs the conformance suite, every case.
 func TestDynamoDBStore(t *testing.T) {
 	dynalitetest.Endpoint(t)
-	except := incompleteCases
-	if os.Getenv("BLACKWELL_DYNAMODB_ALL_CASES") == "1" {
-		except = nil
-	}
-	storetest.ExerciseExcept(context.Background(), t, func(t *testing.T) store.Store { return newTestStore(t) }, except)
-}
-
-// TestIncompleteMethodsRefuse: what the driver does not implement yet
-// (store copy and backup) answers ErrIncomplete and calls nothing back,
-// instead of copying part of a store.
-func TestIncompleteMethodsRefuse(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t)
-	tables := store.CopyTables()
-	called := false
-	err := s.ExportRows(ctx, tables, func(store.Table, []any) error { called = true; return nil })
-	require.ErrorIs(t, err, dyn.ErrIncomplete)
-	err = s.ImportRows(ctx, tables, func(func(store.Table, []any) error) error { called = true; return nil })
-	require.ErrorIs(t, err, dyn.ErrIncomplete)
-	require.False(t, called, "nothing is read or written")
+	storetest.Exercise(context.Background(), t, func(t *testing.T) store.Store { return newTestStore(t) })
 }
 
 // reopen is a store on base's tables through the API wrap makes of

@@ -122,14 +122,16 @@ func (s *Store) tryCommitSubscriber(ctx context.Context, c store.SubscriberCommi
 	if err := s.addDeliveries(ctx, &t, c, channels); err != nil {
 		return err
 	}
+	now := num(microsOf(s.now())) // updated_at, as the SQL drivers keep it (store copy)
 	for k, doc := range c.States {
-		t.put(s.table(tData), map[string]types.AttributeValue{"pk": str("SUBSTATE/" + c.Name), "sk": str(k), "doc": str(string(doc))}, "", nil)
+		t.put(s.table(tData), map[string]types.AttributeValue{"pk": str("SUBSTATE/" + c.Name), "sk": str(k), "doc": str(string(doc)),
+			"updated_at": now}, "", nil)
 	}
 	for _, k := range c.DeleteStates {
 		t.del(s.table(tData), map[string]types.AttributeValue{"pk": str("SUBSTATE/" + c.Name), "sk": str(k)})
 	}
 	sub := subKey(c.Name)
-	sub["cursor"] = num(c.To)
+	sub["cursor"], sub["updated_at"] = num(c.To), now
 	names := make([]types.AttributeValue, 0, len(channels))
 	for _, ch := range slices.Sorted(mapKeys(channels)) {
 		names = append(names, str(ch))

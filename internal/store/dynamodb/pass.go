@@ -47,6 +47,12 @@ func decodeDrift(it map[string]types.AttributeValue) (drift.Drift, error) {
 // stackDrifts reads a stack's drifts (every stack's of the client when
 // stackID is empty), by stack then id.
 func (s *Store) stackDrifts(ctx context.Context, clientID, stackID string, resolved bool) ([]drift.Drift, error) {
+	out, _, err := s.stackDriftItems(ctx, clientID, stackID, resolved)
+	return out, err
+}
+
+// stackDriftItems is stackDrifts with the items read.
+func (s *Store) stackDriftItems(ctx context.Context, clientID, stackID string, resolved bool) ([]drift.Drift, []map[string]types.AttributeValue, error) {
 	in := &dynamodb.QueryInput{TableName: aws.String(s.table(tData)), ConsistentRead: aws.Bool(true),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("DRIFT/" + clientID)}}
@@ -61,17 +67,17 @@ func (s *Store) stackDrifts(ctx context.Context, clientID, stackID string, resol
 	}
 	items, err := s.queryAll(ctx, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]drift.Drift, 0, len(items))
 	for _, it := range items {
 		d, err := decodeDrift(it)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out, items, nil
 }
 
 // ListDrifts returns drifts ordered by stack then id.
@@ -210,14 +216,21 @@ func ridItem(r store.ReconciliationResult) map[string]types.AttributeValue {
 // acknowledged. Each write is conditional on the drift being as read: an
 // acknowledgement in between makes the pass read again.
 func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.ReconciliationResult) error {
-	all, err := s.stackDrifts(ctx, p.State.ClientID, p.State.StackID, true)
+	all, items, err := s.stackDriftItems(ctx, p.State.ClientID, p.State.StackID, true)
 	if err != nil {
 		return fmt.Errorf("read drifts: %w", err)
 	}
 	open := map[string]drift.Drift{}
 	known := map[string]drift.Drift{}
 	docs := map[string]string{}
-	for _, d := range all {
+	// ackAt: when each drift was acknowledged (an attribute of its item,
+	// kept while it stays open and acknowledged, as the SQL drivers keep
+	// their acknowledged_at column).
+	ackAt := map[string]types.AttributeValue{}
+	for i, d := range all {
+		if v, ok := items[i]["acknowledged_at"]; ok {
+			ackAt[d.ID] = v
+		}
 		known[d.ID] = d
 		if d.ResolvedAt == nil {
 			open[d.ID] = d
@@ -228,10 +241,13 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 		}
 		docs[d.ID] = getS(it, "doc")
 	}
-	put := func(d drift.Drift) error {
+	put := func(d drift.Drift, keepAck bool) error {
 		it, err := driftItem(d)
 		if err != nil {
 			return err
+		}
+		if v, ok := ackAt[d.ID]; ok && keepAck {
+			it["acknowledged_at"] = v
 		}
 		if doc, ok := docs[d.ID]; ok {
 			t.put(s.table(tData), it, "doc = :doc", map[string]types.AttributeValue{":doc": str(doc)})
@@ -242,7 +258,9 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 	}
 	at := store.Truncate(r.CompletedAt)
 	for _, d := range p.Drifts {
-		if old, ok := open[d.ID]; ok && old.Acknowledged {
+		old, acked := open[d.ID]
+		acked = acked && old.Acknowledged
+		if acked {
 			d.Acknowledged, d.AcknowledgedBy = true, old.AcknowledgedBy
 		}
 		if old, ok := known[d.ID]; ok && old.ResolvedAt != nil && d.ResolvedAt == nil {
@@ -250,13 +268,13 @@ func (s *Store) passDrifts(ctx context.Context, t *txn, p store.Pass, r store.Re
 				"sk": str(padMicros(at.UnixMicro()) + " " + d.ID + " " + r.ReconciliationID), "drift_id": str(d.ID)}, "", nil)
 		}
 		delete(open, d.ID)
-		if err := put(d); err != nil {
+		if err := put(d, acked); err != nil {
 			return err
 		}
 	}
 	for _, d := range open {
 		d.ResolvedAt = &at
-		if err := put(d); err != nil {
+		if err := put(d, true); err != nil {
 			return err
 		}
 	}

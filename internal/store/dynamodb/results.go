@@ -174,6 +174,7 @@ func (s *Store) AcknowledgeDrift(ctx context.Context, a store.Acknowledge) (drif
 		if err != nil {
 			return drift.Drift{}, err
 		}
+		it["acknowledged_at"] = num(microsOf(a.At)) // as the SQL drivers keep it (store copy)
 		var t txn
 		t.put(s.table(tData), it, "doc = :doc", map[string]types.AttributeValue{":doc": items[0]["doc"]})
 		err = s.commit(ctx, "acknowledge drift", &t)

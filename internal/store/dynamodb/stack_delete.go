@@ -50,11 +50,11 @@ func (s *Store) planDelete(ctx context.Context, d store.StackDeletion) (store.St
 	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table(tState)),
 		Key: stateKey(d.ClientID, d.StackID), ConditionExpression: aws.String("revision = :rev"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":rev": num(cur.Revision)}}})
-	open, err := s.stackDrifts(ctx, d.ClientID, d.StackID, false)
+	open, items, err := s.stackDriftItems(ctx, d.ClientID, d.StackID, false)
 	if err != nil {
 		return out, nil, err
 	}
-	for _, dr := range open {
+	for i, dr := range open {
 		old, err := driftItem(dr)
 		if err != nil {
 			return out, nil, err
@@ -63,6 +63,9 @@ func (s *Store) planDelete(ctx context.Context, d store.StackDeletion) (store.St
 		it, err := driftItem(dr)
 		if err != nil {
 			return out, nil, err
+		}
+		if v, ok := items[i]["acknowledged_at"]; ok {
+			it["acknowledged_at"] = v // resolving keeps it, as in the SQL drivers
 		}
 		t.put(s.table(tData), it, "doc = :doc", map[string]types.AttributeValue{":doc": old["doc"]})
 		out.Drifts = append(out.Drifts, dr)

@@ -53,13 +53,14 @@ func FuzzParseURL(f *testing.F) {
 	})
 }
 
-// TestOpenRefusesWithoutOptIn: the incomplete driver is not selectable
+// TestOpenRefusesWithoutOptIn: the experimental driver is not selectable
 // without BLACKWELL_DYNAMODB_EXPERIMENTAL=1.
 func TestOpenRefusesWithoutOptIn(t *testing.T) {
 	t.Setenv(dyn.ExperimentalEnv, "")
 	_, err := dyn.Open(context.Background(), "dynamodb://bw-?region=eu-west-1&endpoint=http://127.0.0.1:1")
 	require.True(t, errors.Is(err, dyn.ErrIncomplete), "%v", err)
-	require.ErrorContains(t, err, "experimental: not complete")
+	require.ErrorContains(t, err, "dynamodb store: experimental: ")
+	require.ErrorContains(t, err, dyn.ExperimentalEnv+"=1")
 }
 
 // TestSchemaVersionIsLatest: a store opened (and so migrated) is at the

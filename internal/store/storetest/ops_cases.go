@@ -166,7 +166,7 @@ func testCopyRoundTrip(ctx context.Context, t *testing.T, newStore func(t *testi
 
 	rep, err := store.Copy(ctx, src, dst)
 	require.NoError(t, err)
-	v, err := src.SchemaVersion(ctx)
+	v, err := store.RowsSchemaVersion(ctx, src)
 	require.NoError(t, err)
 	require.Equal(t, v, rep.SchemaVersion)
 	rows := map[string]int64{}
