@@ -25,7 +25,9 @@ type Options struct {
 	// PublicURL is this server's public address, used in webhook
 	// subscriptions; empty: http(s)://LISTEN.
 	PublicURL string
-	// Workers is how many passes run at once.
+	// Workers is how many passes run at once (default 64; 8 on a
+	// DynamoDB store: every pass's commit moves its one stream head, so
+	// more passes at once only cancel each other's transactions).
 	Workers int
 	// ShutdownTimeout bounds Shutdown (default 10s): passes in flight are
 	// then abandoned.

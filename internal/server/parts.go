@@ -95,7 +95,7 @@ func (s *Server) newLoop(providers *provider.Registry) *reconcile.Reconciler {
 		Providers:      providers,
 		Metrics:        reconcile.NewMetrics(s.reg),
 		Logger:         s.log,
-		Workers:        s.opts.Workers,
+		Workers:        workers(s.opts),
 		ReceiverPrefix: prefix,
 		Ownership:      s.membership,
 		Forward:        s.forwarder.Forward,
