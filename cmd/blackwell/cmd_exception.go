@@ -178,15 +178,7 @@ func newExceptionRemoveCmd(g *globals) *cobra.Command {
 		Short: "Remove a compliance exception added with exception add (admin)",
 		Args:  ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, rest, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, rest, asJSON, c, err := ta.readArgs(cmd, args, g)
 			if err != nil {
 				return err
 			}

@@ -34,15 +34,7 @@ for that long: the server's config file, applied at start and on SIGHUP, and
 CLIENT/STACK" ends the hold early.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, rest, err := ta.parse(cmd, args)
-			if err != nil {
-				return err
-			}
-			asJSON, err := g.jsonOutput()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			t, rest, asJSON, c, err := ta.readArgs(cmd, args, g)
 			if err != nil {
 				return err
 			}

@@ -284,17 +284,23 @@ func bindEnvOf(f *pflag.FlagSet, bind func(string) bool) {
 // read is how a command that reads from the API starts: its target, whether
 // -o json was asked for, and the API client.
 func (ta *targetArgs) read(cmd *cobra.Command, args []string, g *globals) (target, bool, *apiClient, error) {
-	t, _, err := ta.parse(cmd, args)
+	t, _, asJSON, c, err := ta.readArgs(cmd, args, g)
+	return t, asJSON, c, err
+}
+
+// readArgs is read that also answers the arguments after the target.
+func (ta *targetArgs) readArgs(cmd *cobra.Command, args []string, g *globals) (target, []string, bool, *apiClient, error) {
+	t, rest, err := ta.parse(cmd, args)
 	if err != nil {
-		return target{}, false, nil, err
+		return target{}, nil, false, nil, err
 	}
 	asJSON, err := g.jsonOutput()
 	if err != nil {
-		return target{}, false, nil, err
+		return target{}, nil, false, nil, err
 	}
 	c, err := g.client()
 	if err != nil {
-		return target{}, false, nil, err
+		return target{}, nil, false, nil, err
 	}
-	return t, asJSON, c, nil
+	return t, rest, asJSON, c, nil
 }
