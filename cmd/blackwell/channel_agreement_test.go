@@ -16,6 +16,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/notify"
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
 
 // agreementConfig is a one-stack config (plus extra stacks) whose policy
@@ -60,7 +61,7 @@ spec:
 // sending until it is given them too.
 func TestReplicasMustAgreeOnChannels(t *testing.T) {
 	t.Parallel()
-	storeURL := newPostgresSchema(t, testPostgresURL(t))
+	storeURL := pgtest.SchemaURL(t)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))

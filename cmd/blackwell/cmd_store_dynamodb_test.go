@@ -17,6 +17,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/store/dynamodb"
 	"github.com/blackwellio/blackwell/internal/store/dynamodb/dynalitetest"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
@@ -107,7 +108,7 @@ func readListings(ctx context.Context, t *testing.T, st store.Store) listings {
 // three, the audit chain verifies on each target, and the DynamoDB store
 // goes on from where the source was.
 func TestStoreCopyAcrossDrivers(t *testing.T) {
-	pg := newPostgresSchema(t, testPostgresURL(t))
+	pg := pgtest.SchemaURL(t)
 	endpoint := dynalitetest.Endpoint(t)
 	t.Setenv(dynamodb.ExperimentalEnv, "1")
 	b := make([]byte, 6)

@@ -3,74 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
-
-// testPostgresURL is the test database (BLACKWELL_TEST_POSTGRES, or this
-// machine's). Without it the test is skipped, except under CI=true where
-// that fails it.
-func testPostgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("BLACKWELL_TEST_POSTGRES")
-	if u == "" {
-		u = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err == nil {
-		err = conn.Ping(ctx)
-		conn.Close(ctx)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is unreachable, and under CI=true this test must run: %v", postgres.Redact(u), err)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable (set BLACKWELL_TEST_POSTGRES; under CI=true this fails instead): %v", postgres.Redact(u), err)
-	}
-	return u
-}
-
-// newPostgresSchema creates an empty schema, dropped when the test ends, and
-// returns a URL whose connections use it.
-func newPostgresSchema(t testing.TB, server string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "test_" + hex.EncodeToString(b)
-	exec := func(q string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, server)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, q)
-		require.NoError(t, err, q)
-	}
-	exec(`CREATE SCHEMA ` + name)
-	t.Cleanup(func() { exec(`DROP SCHEMA ` + name + ` CASCADE`) })
-	u, err := url.Parse(server)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // runCLI runs the blackwell CLI in-process.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -86,7 +31,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // PostgreSQL, and the PostgreSQL store goes on appending to the chain.
 func TestStoreCopySQLiteToPostgresAndBack(t *testing.T) {
 	t.Parallel()
-	pg := newPostgresSchema(t, testPostgresURL(t))
+	pg := pgtest.SchemaURL(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.db")

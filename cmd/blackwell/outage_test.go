@@ -23,6 +23,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/provider/shopify"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
 
 // tcpProxy forwards connections to a target and can cut them: cut closes
@@ -120,7 +121,7 @@ func (p *tcpProxy) setCut(cut bool) {
 // reconcile passes, also of a stack that no webhook triggers.
 func TestStoreOutage(t *testing.T) {
 	t.Parallel()
-	pgURL := newPostgresSchema(t, testPostgresURL(t))
+	pgURL := pgtest.SchemaURL(t)
 	u, err := url.Parse(pgURL)
 	require.NoError(t, err)
 	proxy := newTCPProxy(t, u.Host)

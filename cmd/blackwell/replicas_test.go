@@ -28,6 +28,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/stdwebhook"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
 
 // replicaSecret signs the test's Standard Webhooks deliveries.
@@ -61,7 +62,7 @@ func startReplica(t *testing.T, bin, cfgPath, storeURL string, env []string) *re
 // its shard, the killed replica's channels by survivors.
 func TestThreeReplicasShareTheStacksAndSurviveAKill(t *testing.T) {
 	t.Parallel()
-	storeURL := newPostgresSchema(t, testPostgresURL(t))
+	storeURL := pgtest.SchemaURL(t)
 	bin, err := exec.LookPath("blackwell") // the test binary as the CLI (TestMain)
 	require.NoError(t, err)
 

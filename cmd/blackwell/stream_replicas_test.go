@@ -20,6 +20,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/poll"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
 )
 
 // streamEvent is one event (or comment) of /v1/stream.
@@ -131,7 +132,7 @@ func ids(es []streamEvent) []string {
 // rest: no gap, no repeat.
 func TestStreamOfEveryReplica(t *testing.T) {
 	t.Parallel()
-	storeURL := newPostgresSchema(t, testPostgresURL(t))
+	storeURL := pgtest.SchemaURL(t)
 	bin, err := exec.LookPath("blackwell") // the test binary as the CLI (TestMain)
 	require.NoError(t, err)
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
