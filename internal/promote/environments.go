@@ -2,7 +2,6 @@ package promote
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -27,16 +26,10 @@ type Environments struct {
 	TTL   time.Duration
 	Now   func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedApps
+	cache ttlCache[map[string]*App] // by client
 	// loads joins concurrent reads of one client's applications (a round
 	// of its passes finds the cache stale together).
 	loads singleflight.Group
-}
-
-type cachedApps struct {
-	apps map[string]*App
-	at   time.Time
 }
 
 // Peers returns the stack's application's pipeline order and its other
@@ -69,11 +62,8 @@ func (e *Environments) apps(ctx context.Context, clientID string) (map[string]*A
 	if ttl == 0 {
 		ttl = time.Minute
 	}
-	e.mu.Lock()
-	c, ok := e.cache[clientID]
-	e.mu.Unlock()
-	if ok && now().Sub(c.at) < ttl {
-		return c.apps, nil
+	if apps, ok := e.cache.get(clientID, now(), ttl); ok {
+		return apps, nil
 	}
 	v, err, _ := e.loads.Do(clientID, func() (any, error) { return e.load(ctx, clientID, now, ttl) })
 	if err != nil {
@@ -84,9 +74,7 @@ func (e *Environments) apps(ctx context.Context, clientID string) (map[string]*A
 
 // Invalidate forgets a client's applications: its desired state changed.
 func (e *Environments) Invalidate(clientID string) {
-	e.mu.Lock()
-	delete(e.cache, clientID)
-	e.mu.Unlock()
+	e.cache.delete(clientID)
 }
 
 // load reads a client's applications and caches them. Only the stacks
@@ -98,14 +86,13 @@ func (e *Environments) load(ctx context.Context, clientID string, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
 	known := map[string]store.StateRecord{}
-	for _, a := range e.cache[clientID].apps {
+	last, _ := e.cache.last(clientID)
+	for _, a := range last {
 		for _, rec := range a.Stacks {
 			known[rec.StackID] = rec
 		}
 	}
-	e.mu.Unlock()
 	var shared []store.StackApp
 	for _, list := range members {
 		if len(list) >= 2 {
@@ -131,16 +118,6 @@ func (e *Environments) load(ctx context.Context, clientID string, now func() tim
 			}
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.cache == nil {
-		e.cache = map[string]cachedApps{}
-	}
-	for id, c := range e.cache {
-		if now().Sub(c.at) >= ttl {
-			delete(e.cache, id) // a client not passed over lately
-		}
-	}
-	e.cache[clientID] = cachedApps{apps: apps, at: now()}
+	e.cache.put(clientID, apps, now(), ttl)
 	return apps, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
@@ -28,13 +27,7 @@ type LeadingDrifts struct {
 	TTL   time.Duration
 	Now   func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedDrifts
-}
-
-type cachedDrifts struct {
-	drifts []drift.Drift
-	at     time.Time
+	cache ttlCache[[]drift.Drift] // by client/stack
 }
 
 // Leading implements the forecast evaluator's LeadingSource: nil for a
@@ -90,26 +83,13 @@ func (l *LeadingDrifts) drifts(ctx context.Context, clientID, stackID string) ([
 		ttl = 30 * time.Second
 	}
 	key := clientID + "/" + stackID
-	l.mu.Lock()
-	c, ok := l.cache[key]
-	l.mu.Unlock()
-	if ok && now().Sub(c.at) < ttl {
-		return c.drifts, nil
+	if ds, ok := l.cache.get(key, now(), ttl); ok {
+		return ds, nil
 	}
 	ds, err := l.Store.ListDrifts(ctx, store.DriftQuery{ClientID: clientID, StackID: stackID})
 	if err != nil {
 		return nil, fmt.Errorf("read the drifts of %s: %w", key, err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cache == nil {
-		l.cache = map[string]cachedDrifts{}
-	}
-	for k, c := range l.cache {
-		if now().Sub(c.at) >= ttl {
-			delete(l.cache, k) // a stack not asked about lately
-		}
-	}
-	l.cache[key] = cachedDrifts{drifts: ds, at: now()}
+	l.cache.put(key, ds, now(), ttl)
 	return ds, nil
 }
