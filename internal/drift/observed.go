@@ -81,6 +81,11 @@ type ProviderObservation struct {
 	// observation's API calls, in order (the forecasts' share of refused
 	// answers); not stored.
 	Answers []int `json:"-"`
+	// Notice are the deprecation headers (Deprecation, Sunset,
+	// X-Shopify-API-Deprecated-Reason) the provider's answers to this
+	// observation carried, the last value of each by canonical name (the
+	// forecasts' provider_sunset); not stored.
+	Notice map[string]string `json:"-"`
 }
 
 // ProviderActivity is a provider seen sending events in the window.

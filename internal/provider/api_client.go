@@ -420,7 +420,7 @@ func (c *APIClient) send(ctx context.Context, r Request) (*Response, error) {
 		return nil, fmt.Errorf("%w: %s %s %s: answer larger than %d bytes", ErrInvalidAnswer, c.opts.Provider, r.Method, redact.URL(r.URL), c.opts.MaxBody)
 	}
 	resp := &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: b}
-	logCall(ctx, resp.Status) // the forecasts' share of refused answers (CallLog)
+	logCall(ctx, resp.Status, hresp.Header) // the forecasts' refused answers and provider notices (CallLog)
 	if resp.Status >= 500 {
 		return resp, &StatusError{
 			Provider: c.opts.Provider, Method: r.Method, URL: redact.URL(r.URL),

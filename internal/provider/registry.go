@@ -126,7 +126,7 @@ func (r *Registry) ObserveProviders(ctx context.Context, clientID, stackID strin
 		go func() {
 			var calls CallLog
 			obs := d.Observe(WithCallLog(ctx, &calls), b)
-			obs.Answers = calls.Statuses()
+			obs.Answers, obs.Notice = calls.Statuses(), calls.Notice()
 			results <- result{role, obs}
 		}()
 	}

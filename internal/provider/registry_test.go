@@ -136,7 +136,8 @@ func TestObserveProvidersUnresolvedCredentialsAreUnknownAndLoggedOnce(t *testing
 }
 
 // Each binding's observation carries the statuses of the API calls its
-// driver made (the forecasts' share of refused answers).
+// driver made (the forecasts' share of refused answers) and the
+// deprecation headers their answers carried (provider_sunset).
 func TestObserveProvidersLogsTheAnswersOfEachBinding(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +145,8 @@ func TestObserveProvidersLogsTheAnswersOfEachBinding(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		w.Header().Set("Sunset", "Sat, 31 Dec 2026 23:59:59 GMT")
+		w.Header().Set("Deprecation", "@1764000000")
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	t.Cleanup(srv.Close)
@@ -163,6 +166,9 @@ func TestObserveProvidersLogsTheAnswersOfEachBinding(t *testing.T) {
 	got := reg.ObserveProviders(t.Context(), "acme", "web", spec())
 	require.Equal(t, []int{200, 200, 200}, got[config.RoleCMS].Answers)
 	require.Equal(t, []int{401}, got[config.RoleEcommerce].Answers)
+	require.Equal(t, map[string]string{"Sunset": "Sat, 31 Dec 2026 23:59:59 GMT", "Deprecation": "@1764000000"},
+		got[config.RoleCMS].Notice)
+	require.Nil(t, got[config.RoleEcommerce].Notice, "no notice in its answers")
 	got = reg.ObserveProviders(t.Context(), "acme", "web", spec())
 	require.Len(t, got[config.RoleCMS].Answers, 3, "each observation its own log")
 }

@@ -162,6 +162,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	obs.Domains = e.opts.Domains.Read(ctx, p.Spec, p.At)
 	obs.DNS = e.opts.DNS.Read(ctx, p)
 	obs.Credentials = e.opts.Credentials.Record(p)
+	obs.Notices = notices(p)
 	content, err := e.opts.Content.Read(ctx, p)
 	if err != nil {
 		return forecast.Tracked{}, err

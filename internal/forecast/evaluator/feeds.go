@@ -702,3 +702,37 @@ func notFound(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de) && de.IsNotFound
 }
+
+// notices reads, by role, what the providers' answers of the pass
+// announced about their own future (the Deprecation, Sunset and
+// X-Shopify-API-Deprecated-Reason headers: provider_sunset). A role the
+// pass did not hear from is not judged (its open forecast stays as it
+// is); a malformed header is an unknown with the parser's reason.
+func notices(p reconcile.PassObservation) map[string]forecast.NoticeReading {
+	var out map[string]forecast.NoticeReading
+	for role := range p.Spec.Providers {
+		o, seen := p.Observed.Providers[role]
+		var nr forecast.NoticeReading
+		switch {
+		case !seen || o.Reachability != drift.Reachable:
+			nr.Err = "no answer from the provider in this pass"
+		case len(o.Notice) == 0:
+			continue
+		default:
+			h := http.Header{}
+			for name, v := range o.Notice {
+				h.Set(name, v)
+			}
+			n, err := forecast.ParseNotice(h, p.At)
+			nr.Notice = n
+			if err != nil {
+				nr.Err = err.Error()
+			}
+		}
+		if out == nil {
+			out = map[string]forecast.NoticeReading{}
+		}
+		out[role] = nr
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
@@ -391,4 +392,33 @@ func TestCredentialsCountEachCall(t *testing.T) {
 	}
 	require.Equal(t, []int{200, 403, 200, 401}, statuses("cms"))
 	require.Equal(t, []int{401}, statuses("shop"))
+}
+
+// A provider whose answers announce a Sunset within the horizon raises
+// provider_changed on its role; a pass that does not hear from it keeps
+// the forecast as it is, a malformed header is not judged either, and
+// answers without the header clear it.
+func TestFeedProviderSunset(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "contentful"}}}
+	sunset := t0.Add(3 * day)
+	pass := func(at time.Time, o drift.ProviderObservation) []forecast.Forecast {
+		p := feedPass(at, spec)
+		p.Observed.Providers = map[string]drift.ProviderObservation{"cms": o}
+		return b.evaluate(t, p)
+	}
+	answered := func(notice map[string]string) drift.ProviderObservation {
+		return drift.ProviderObservation{Name: "contentful", Reachability: drift.Reachable, SubscriptionsKnown: true,
+			Answers: []int{200}, Notice: notice}
+	}
+	open := pass(t0, answered(map[string]string{"Sunset": sunset.Format(http.TimeFormat), "Deprecation": "@1764000000"}))
+	require.Equal(t, map[string]string{"provider_changed/cms": forecast.IndicatorSunset}, indicators(open))
+	require.Equal(t, sunset, open[0].ETA)
+
+	require.Len(t, pass(t0.Add(time.Hour), drift.ProviderObservation{Name: "contentful", Reachability: drift.Unreachable,
+		Reason: drift.ReasonUnreachable}), 1, "not heard from: kept")
+	require.Len(t, pass(t0.Add(2*time.Hour), answered(map[string]string{"Sunset": "next tuesday"})), 1, "malformed: kept")
+	require.Empty(t, pass(t0.Add(3*time.Hour), answered(nil)), "the announcement withdrawn: cleared")
 }
