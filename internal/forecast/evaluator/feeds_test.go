@@ -422,3 +422,20 @@ func TestFeedProviderSunset(t *testing.T) {
 	require.Len(t, pass(t0.Add(2*time.Hour), answered(map[string]string{"Sunset": "next tuesday"})), 1, "malformed: kept")
 	require.Empty(t, pass(t0.Add(3*time.Hour), answered(nil)), "the announcement withdrawn: cleared")
 }
+
+// A provider not heard from holds only the provider_sunset forecast of
+// its role: with none open, the notice feed says nothing of the role, so
+// another indicator's provider_changed forecast still clears.
+func TestFeedNoticeUnheardHoldsOnlyItsOwn(t *testing.T) {
+	t.Parallel()
+	p := feedPass(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), config.StackSpec{
+		Providers: map[string]config.ProviderBinding{"cms": {Name: "contentful"}}})
+	p.Observed.Providers = map[string]drift.ProviderObservation{"cms": {Name: "contentful", Reachability: drift.Unreachable}}
+	other := forecast.Forecast{Code: drift.ProviderChanged, Component: "cms", Evidence: forecast.Evidence{Indicator: forecast.IndicatorEnvironment}}
+	p.Forecasts = []forecast.Forecast{other}
+	require.Empty(t, evaluator.Notices(p), "no provider_sunset forecast open: nothing held")
+	own := other
+	own.Evidence.Indicator = forecast.IndicatorSunset
+	p.Forecasts = []forecast.Forecast{own}
+	require.NotEmpty(t, evaluator.Notices(p)["cms"].Err, "its own forecast is held, with the reason")
+}
