@@ -44,16 +44,9 @@ the answers of dns probes. "blackwell rollback CLIENT/STACK SNAPSHOT"
 restores one; -o json prints each with all of its components.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, asJSON, c, err := ta.read(cmd, args, g)
-			if err != nil {
+			t, all, _, done, err := ta.readStackList(cmd, args, g, "snapshots")
+			if err != nil || done {
 				return err
-			}
-			var all []json.RawMessage
-			if err := listAll(cmd, c, pathOf("stacks", t.client, t.stack, "snapshots"), url.Values{}, &all); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeItems(g, all)
 			}
 			if len(all) == 0 {
 				_, err := fmt.Fprintf(g.stdout, "no known-good snapshots of %s/%s yet\n", t.client, t.stack)
@@ -94,16 +87,9 @@ subscriptions, build, verify). A rollback still running when the server
 stopped resumes at its next start.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, asJSON, c, err := ta.read(cmd, args, g)
-			if err != nil {
+			t, all, _, done, err := ta.readStackList(cmd, args, g, "rollbacks")
+			if err != nil || done {
 				return err
-			}
-			var all []json.RawMessage
-			if err := listAll(cmd, c, pathOf("stacks", t.client, t.stack, "rollbacks"), url.Values{}, &all); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeItems(g, all)
 			}
 			if len(all) == 0 {
 				_, err := fmt.Fprintf(g.stdout, "no rollbacks of %s/%s\n", t.client, t.stack)
@@ -127,10 +113,20 @@ stopped resumes at its next start.`,
 }
 
 // writeItems prints items as one list answer.
-func writeItems(g *globals, items []json.RawMessage) error {
-	raw, err := json.Marshal(wirePage[json.RawMessage]{Items: items})
+// readStackList reads every item of a stack's list route
+// (stacks/CLIENT/STACK/what) for a table; with -o json it prints them as
+// one list page instead, and done is true.
+func (ta *targetArgs) readStackList(cmd *cobra.Command, args []string, g *globals, what string) (target, []json.RawMessage, *apiClient, bool, error) {
+	t, asJSON, c, err := ta.read(cmd, args, g)
 	if err != nil {
-		return err
+		return target{}, nil, nil, false, err
 	}
-	return g.writeRaw(raw)
+	all := []json.RawMessage{}
+	if err := listAll(cmd, c, pathOf("stacks", t.client, t.stack, what), url.Values{}, &all); err != nil {
+		return target{}, nil, nil, false, err
+	}
+	if asJSON {
+		return t, all, c, true, writeJSON(g.stdout, wirePage[json.RawMessage]{Items: all})
+	}
+	return t, all, c, false, nil
 }

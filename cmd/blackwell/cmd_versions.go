@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,16 +35,9 @@ verified it), which that rollback restores too. -o json prints each
 version with its whole document.`,
 		Args: ta.validate(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, asJSON, c, err := ta.read(cmd, args, g)
-			if err != nil {
+			t, all, c, done, err := ta.readStackList(cmd, args, g, "versions")
+			if err != nil || done {
 				return err
-			}
-			var all []json.RawMessage
-			if err := listAll(cmd, c, pathOf("stacks", t.client, t.stack, "versions"), url.Values{}, &all); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeItems(g, all)
 			}
 			var rec wireState
 			if _, _, err := c.do(cmd.Context(), apiRequest{method: http.MethodGet, path: pathOf("stacks", t.client, t.stack)}, &rec); err != nil {
