@@ -86,7 +86,7 @@ RETURNING shard, owner, epoch, expires_at`
 // until $4, leaving the epoch alone. It sets no key column (the epoch is
 // one: the unique index shard_leases_epoch), so it takes FOR NO KEY UPDATE
 // locks, which do not wait for the FOR KEY SHARE locks of passes
-// committing under these leases (queueFence): a renewal does not queue
+// committing under these leases (queueFences): a renewal does not queue
 // behind the commits in flight, which under load made renewals later than
 // the lease's margin. A takeover changes the epoch, takes FOR UPDATE, and
 // still waits for them. Rows are locked in shard order, as qClaimShards
@@ -201,33 +201,6 @@ func (s *Store) ListLeases(ctx context.Context) ([]store.Lease, error) {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
 	return out, nil
-}
-
-// queueFence queues CommitPass's fencing check first in its batch: the
-// lease row must hold the fence's owner and epoch and outlive at. The row
-// is locked FOR KEY SHARE until the pass commits, so a takeover (an UPDATE
-// of the epoch, a key column: FOR UPDATE) waits for the pass and cannot
-// slip between check and commit, while the owner's renewal (qRenewShards)
-// and release, which leave the epoch alone, do not wait; a takeover
-// committed first makes the check see its row, and fail. When it
-// fails, its callback stops the batch with ErrFenced; the statements after
-// it ran in the transaction that inTx then rolls back (the commit is in a
-// later batch), so nothing is written. A nil fence queues nothing.
-func queueFence(b *pgx.Batch, f *store.Fence, at time.Time) {
-	if f == nil {
-		return
-	}
-	b.Queue(`SELECT 1 FROM shard_leases WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4 FOR KEY SHARE`,
-		int64(f.Shard), f.Owner, f.Epoch, ts(at)).QueryRow(func(r pgx.Row) error {
-		var one int
-		switch err := r.Scan(&one); {
-		case errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("%w (shard %d, owner %s, epoch %d)", store.ErrFenced, f.Shard, f.Owner, f.Epoch)
-		case err != nil:
-			return fmt.Errorf("check fence: %w", err)
-		}
-		return nil
-	})
 }
 
 // Triggers travel as notifications on one channel per schema (channels

@@ -13,12 +13,6 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// qResolveDrifts resolves the stack's open drifts that a pass did not
-// report (the partial index drifts_open). $4 is never NULL: NOT (id =
-// ANY(NULL)) would resolve nothing.
-const qResolveDrifts = `UPDATE drifts SET resolved_at = $1
-WHERE client_id = $2 AND stack_id = $3 AND resolved_at IS NULL AND NOT (id = ANY($4::text[]))`
-
 // qUpsertDrift writes a pass's drift. An acknowledgement of a drift that is
 // open in the store is kept even if the pass's copy predates it.
 const qUpsertDrift = `INSERT INTO drifts (` + driftColumns + `)
@@ -35,13 +29,6 @@ ON CONFLICT (client_id, stack_id, id) DO UPDATE SET
 	acknowledged_at = CASE WHEN drifts.resolved_at IS NULL AND drifts.acknowledged
 		THEN drifts.acknowledged_at ELSE NULL END,
 	resolved_at = excluded.resolved_at, heal_status = excluded.heal_status`
-
-// qInsertResult stores a pass's result; seq is assigned by the identity.
-// The hourly roll-up is kept in the same transaction (qRollUpResults).
-const qInsertResult = `INSERT INTO reconciliations (reconciliation_id, client_id, stack_id, pass_trigger,
-	started_at, completed_at, status, drift_detected, drift_count, auto_heal_attempted, auto_heal_success_count,
-	errors, state_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 // qMarkEvents records a pass's mark, a snapshot, for its stack and the
 // client-wide events ($2 is one or both, in that order). A mark never moves
@@ -166,10 +153,11 @@ func fenceShard(f *store.Fence) int {
 }
 
 // passTx writes passes in one transaction. Two round trips: the first
-// batch begins the transaction and, pass after pass, checks its fence,
-// writes its state (which takes the stack's row lock), resolves drifts,
-// writes heals, drifts, result and checked events; it ends by taking the
-// audit chain's head for all their entries. If a state did not match, the
+// batch begins the transaction, checks the passes' fences, writes their
+// states (which takes the stacks' row locks) and resolves their drifts,
+// one statement each for all of them (pass_sets.go); writes each pass's
+// heals and drifts, then the results (one statement) and checked events;
+// it ends by taking the audit chain's head for all their entries. If a state did not match, the
 // transaction is rolled back and nothing else matters. The second batch
 // adds the results to the hourly roll-up (pass_hours.go), writes the
 // entries, hashed now that the head is known, writes the passes' events
@@ -194,19 +182,23 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 		b := t.batch()
 		for _, w := range ws {
 			w.row, w.upd = w.encoded, stateUnread
-			p, r := w.p, w.r
-			queueFence(b, p.Fence, r.CompletedAt)
-			w.upd.queue(b, &w.row)
-			b.Queue(qResolveDrifts, ts(r.CompletedAt), p.State.ClientID, p.State.StackID, w.ids)
+		}
+		queueFences(b, ws)
+		queueStates(b, ws)
+		queueResolveDrifts(b, ws)
+		for _, w := range ws {
+			p := w.p
 			if err := s.queueHeals(b, p); err != nil {
 				return err
 			}
 			for _, args := range w.drifts {
 				b.Queue(qUpsertDrift, args...)
 			}
-			b.Queue(qInsertResult, r.ReconciliationID, r.ClientID, r.StackID, r.Trigger,
-				ts(r.StartedAt), ts(r.CompletedAt), string(r.Status), r.DriftDetected, r.DriftCount,
-				r.AutoHealAttempted, r.AutoHealSuccessCount, w.errorsJSON, r.StateVersion)
+		}
+		results := resultColsOf(ws)
+		results.queueInsert(b)
+		for _, w := range ws {
+			p := w.p
 			if p.CheckedThrough != "" {
 				b.Queue(qMarkEvents, p.State.ClientID, markStacks(p.State.StackID), string(p.CheckedThrough))
 			}
@@ -232,11 +224,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 			return fmt.Errorf("write pass %s: %w", ws[0].r.ReconciliationID, translate(err))
 		}
 		b = t.batch()
-		ids := make([]string, len(ws))
-		for i, w := range ws {
-			ids[i] = w.r.ReconciliationID
-		}
-		b.Queue(s.rollUp.add, ids)
+		b.Queue(s.rollUp.add, results.rollUpArgs()...)
 		chained = s.queueAudit(b, head, audit)
 		queueStream(b, stream) // last: see qAppendStream
 		if err := t.commit(ctx, b); err != nil {

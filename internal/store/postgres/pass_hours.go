@@ -64,14 +64,18 @@ func rolledUp(from string) string {
 	FROM ` + from + ` GROUP BY 1, 2, 3`
 }
 
-// qRollUpResults adds the results of a transaction's passes ($1, their
-// reconciliation ids, inserted earlier in it) to their hours, in the order
-// of the roll-up's key, so that transactions committing passes of the same
-// client lock its rows in one order (no deadlock), and only for the
-// commit's round trip (it is queued with COMMIT, as the audit entries).
+// qRollUpResults adds the results of a transaction's passes to their
+// hours, from the arrays of their columns that qInsertResults inserted
+// earlier in it (resultCols.rollUpArgs: the same values, so the same
+// expressions give what the stored rows would; reading the rows back cost
+// an index probe each). In the order of the roll-up's key, so that
+// transactions committing passes of the same client lock its rows in one
+// order (no deadlock), and only for the commit's round trip (it is queued
+// with COMMIT, as the audit entries).
 func qRollUpResults() string {
 	return `INSERT INTO pass_hours (client_id, hour, duration_class, passes, failed, partial, clean, drift_detected)
-` + rolledUp("reconciliations WHERE reconciliation_id = ANY($1::text[])") + ` ORDER BY 1, 2, 3
+` + rolledUp(`unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::bigint[], $6::boolean[])
+	AS r(client_id, started_at, completed_at, status, drift_count, drift_detected)`) + ` ORDER BY 1, 2, 3
 ON CONFLICT (client_id, hour, duration_class) DO UPDATE SET passes = pass_hours.passes + excluded.passes,
 	failed = pass_hours.failed + excluded.failed, partial = pass_hours.partial + excluded.partial,
 	clean = pass_hours.clean + excluded.clean, drift_detected = pass_hours.drift_detected + excluded.drift_detected`

@@ -92,29 +92,60 @@ func (s *Store) putSnapshots(ctx context.Context, batch []*call[*snapshotWrite, 
 	}
 }
 
-// snapshotTx writes snapshots in one transaction: each is inserted or
-// confirmed, then its stack pruned. The snapshot a hold pins is kept (a
-// heal of the pinned stack restores it).
+// snapshotTx writes snapshots in one transaction of two statements: all
+// are inserted or confirmed, then their stacks pruned. The snapshot a hold
+// pins is kept (a heal of the pinned stack restores it). Two snapshots of
+// one id in a batch fail the statement (ON CONFLICT cannot change a row
+// twice), and putSnapshots writes them one by one.
 func (s *Store) snapshotTx(ctx context.Context, ws []*snapshotWrite) error {
+	n := len(ws)
+	ids, clients, stacks, versions, hashes, comps, recs := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	taken, confirmed := make([]time.Time, n), make([]time.Time, n)
+	byID := make(map[string]*snapshotWrite, n)
+	for i, w := range ws {
+		snap := w.snap
+		ids[i], clients[i], stacks[i], versions[i], hashes[i] = snap.ID, snap.ClientID, snap.StackID, snap.Version, snap.DesiredHash
+		comps[i], recs[i], taken[i], confirmed[i] = w.comps, snap.ReconciliationID, ts(snap.TakenAt), ts(snap.ConfirmedAt)
+		byID[snap.ID] = w
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
 		b := tx.batch()
-		for _, w := range ws {
-			snap := w.snap
-			b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$8::timestamptz[], $9::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET confirmed_at = GREATEST(snapshots.confirmed_at, excluded.confirmed_at)
 RETURNING `+snapshotColumns,
-				snap.ID, snap.ClientID, snap.StackID, snap.Version, snap.DesiredHash, w.comps, snap.ReconciliationID,
-				ts(snap.TakenAt), ts(snap.ConfirmedAt)).QueryRow(func(row pgx.Row) error {
-				got, err := scanSnapshot(row)
+			ids, clients, stacks, versions, hashes, comps, recs, taken, confirmed).Query(func(rows pgx.Rows) error {
+			defer rows.Close()
+			written := 0
+			for rows.Next() {
+				got, err := scanSnapshot(rows)
+				if err != nil {
+					return err
+				}
+				w := byID[got.ID]
+				if w == nil {
+					return fmt.Errorf("snapshot %s: not in the batch", got.ID)
+				}
 				w.out = got
+				written++
+			}
+			if err := rows.Err(); err != nil {
 				return err
-			})
-			b.Queue(`DELETE FROM snapshots WHERE client_id = $1 AND stack_id = $2 AND id NOT IN (
-	SELECT id FROM snapshots WHERE client_id = $1 AND stack_id = $2 ORDER BY taken_at DESC, id DESC LIMIT $3)
-AND id IS DISTINCT FROM (SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = $1 AND stack_id = $2 AND hold != '')`,
-				snap.ClientID, snap.StackID, store.MaxSnapshots)
-		}
+			}
+			if written != n {
+				return fmt.Errorf("snapshots: %d of %d written", written, n)
+			}
+			return nil
+		})
+		b.Queue(`DELETE FROM snapshots d USING (
+	SELECT old.id FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(client_id, stack_id)) k
+	CROSS JOIN LATERAL (SELECT id FROM snapshots WHERE client_id = k.client_id AND stack_id = k.stack_id
+		ORDER BY taken_at DESC, id DESC OFFSET $3) old) gone
+WHERE d.id = gone.id AND d.id IS DISTINCT FROM (
+	SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = d.client_id AND stack_id = d.stack_id AND hold != '')`,
+			clients, stacks, store.MaxSnapshots)
 		return tx.commit(ctx, b)
 	})
 }

@@ -563,7 +563,7 @@ func stateMissing(ctx context.Context, q querier, row *stateRow) error {
 	return fmt.Errorf("state %s revision %d: %w", key, row.revision, store.ErrConflict)
 }
 
-// stateUpdate is the outcome of qUpdateState queued in a batch.
+// stateUpdate is the outcome of a row of qUpdateStates queued in a batch.
 type stateUpdate int
 
 const (
@@ -571,25 +571,6 @@ const (
 	stateWritten                    // the row matched and was written
 	stateStale                      // no row matched: see stateMissing
 )
-
-// queue adds qUpdateState for row to b; when b's results are read, u says
-// what happened and row holds the stored created_at and revision.
-func (u *stateUpdate) queue(b *pgx.Batch, row *stateRow) {
-	b.Queue(qUpdateState, row.updateArgs()...).QueryRow(func(r pgx.Row) error {
-		var created time.Time
-		var revision int64
-		switch err := r.Scan(&created, &revision); {
-		case errors.Is(err, pgx.ErrNoRows):
-			*u = stateStale
-			return nil
-		case err != nil:
-			return fmt.Errorf("write state %s/%s: %w", row.clientID, row.stackID, err)
-		}
-		*u = stateWritten
-		row.createdAt, row.revision = created, revision
-		return nil
-	})
-}
 
 const versionColumns = `client_id, stack_id, version, hash, document, created_at, created_by`
 
