@@ -636,3 +636,60 @@ func loadPassesConcurrently(ctx context.Context, t *testing.T, s store.Store, wa
 		require.NoError(t, err)
 	}
 }
+
+// testCommitPassConcurrentResolves commits passes of many stacks at once
+// (a driver may write them in one transaction, with one statement for all
+// their drifts) over stacks with the same open drifts: each pass resolves
+// exactly its own stack's unreported drifts, at its own completion, and
+// the results of every pass are stored.
+func testCommitPassConcurrentResolves(ctx context.Context, t *testing.T, s store.Store) {
+	const stacks = 12
+	states := make([]store.StateRecord, stacks)
+	for i := range states {
+		st := newStack(ctx, t, s, "acme", fmt.Sprintf("s%02d", i))
+		// Every stack has drifts on components a and b, open.
+		commit(ctx, t, s, &st, store.Pass{
+			Drifts: []drift.Drift{mkDrift("acme", st.StackID, "a", at(0)), mkDrift("acme", st.StackID, "b", at(0))},
+			Result: result(fmt.Sprintf("r0-%d", i), "acme", st.StackID, at(0)),
+		})
+		states[i] = st
+	}
+	// Then each reports one of them: a for even stacks, b for odd ones.
+	kept := func(i int) string { return []string{"a", "b"}[i%2] }
+	var wg sync.WaitGroup
+	errs := make([]error, stacks)
+	start := make(chan struct{})
+	for i := range stacks {
+		wg.Go(func() {
+			st := states[i]
+			p := store.Pass{
+				State:  st,
+				Drifts: []drift.Drift{mkDrift("acme", st.StackID, kept(i), at(time.Minute))},
+				Result: result(fmt.Sprintf("r1-%d", i), "acme", st.StackID, at(time.Duration(i+1)*time.Minute)),
+			}
+			<-start
+			_, errs[i] = s.CommitPass(ctx, p)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "stack %d", i)
+	}
+	for i := range stacks {
+		stack := fmt.Sprintf("s%02d", i)
+		open := map[string]bool{}
+		for _, d := range listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: stack, IncludeResolved: true}) {
+			if d.ResolvedAt == nil {
+				open[d.Component] = true
+				continue
+			}
+			// Resolved at its own pass's completion, not another's.
+			want := result("", "acme", stack, at(time.Duration(i+1)*time.Minute)).CompletedAt
+			require.True(t, d.ResolvedAt.Equal(store.Truncate(want)), "%s %s resolved at %s, want %s", stack, d.Component, d.ResolvedAt, want)
+		}
+		require.Equal(t, map[string]bool{kept(i): true}, open, stack)
+		require.Equal(t, states[i].Revision+1, getState(ctx, t, s, "acme", stack).Revision, stack)
+	}
+	require.Len(t, allReconciliations(ctx, t, s, "acme", "", 0), 2*stacks)
+}

@@ -96,6 +96,7 @@ func cases() []testCase {
 		{"CommitPassNotFound", testCommitPassNotFound},
 		{"CommitPassConcurrent", testCommitPassConcurrent},
 		{"CommitPassFailsWhole", testCommitPassFailsWhole},
+		{"CommitPassConcurrentResolves", testCommitPassConcurrentResolves},
 		{"LoadPass", testLoadPass},
 		{"Dashboards", testDashboards},
 		{"DashboardRollUp", testDashboardRollUp}, // dashboard_rollup_cases.go
