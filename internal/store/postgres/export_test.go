@@ -11,6 +11,9 @@ import (
 // Pool exposes the store's pool to tests of its settings.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// StreamPool exposes the pool that reads the stream log.
+func (s *Store) StreamPool() *pgxpool.Pool { return s.streamPool }
+
 // CommitIngestBatch runs IngestEvents calls as one group-commit batch, as
 // if they had queued together, and returns each call's answer.
 func (s *Store) CommitIngestBatch(calls [][]store.IngestEvent) ([][]bool, []error) {

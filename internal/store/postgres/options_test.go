@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blackwellio/blackwell/internal/store/postgres"
@@ -38,4 +39,15 @@ func TestPoolSettings(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "57014", pe.Code, "query_canceled by statement_timeout")
 	require.NoError(t, fromOpts.Ping(t.Context()))
+
+	// JIT is off on both pools unless the connection string says
+	// otherwise.
+	var jit string
+	for _, pool := range []*pgxpool.Pool{fromOpts.Pool(), fromOpts.StreamPool()} {
+		require.NoError(t, pool.QueryRow(t.Context(), `SHOW jit`).Scan(&jit))
+		require.Equal(t, "off", jit)
+	}
+	withJIT := open(t, withParam(t, u, "jit", "on"))
+	require.NoError(t, withJIT.StreamPool().QueryRow(t.Context(), `SHOW jit`).Scan(&jit))
+	require.Equal(t, "on", jit)
 }

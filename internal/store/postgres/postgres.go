@@ -144,6 +144,15 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		// timeout.
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		// The store's statements are short; JIT compiles a statement whose
+		// estimate passes jit_above_cost on every execution. The stream
+		// tail's read crossed it as the log grew (its one-row head is
+		// estimated at a page's worth of rows): 5-100 ms of compilation a
+		// read, most of PostgreSQL's CPU in some 100k-stack passes. A
+		// connection string that sets jit keeps its own.
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	if o.statementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(o.statementTimeout.Milliseconds(), 1), 10)
 	}

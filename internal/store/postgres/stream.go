@@ -105,7 +105,7 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 func (s *Store) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
 	limit = max(limit, 0)
 	rows, _ := s.streamPool.Query(ctx, `SELECT h.seq, h.pruned, e.seq, e.kind, e.client_id, e.stack_id, e.severity, e.timestamp, e.data, e.created_at
-FROM stream_head h LEFT JOIN LATERAL (
+FROM (SELECT seq, pruned FROM stream_head LIMIT 1) h LEFT JOIN LATERAL (
 	SELECT * FROM stream WHERE seq > $1 ORDER BY seq LIMIT $2) e ON true
 ORDER BY e.seq`, after, int64(limit))
 	defer rows.Close()
