@@ -83,6 +83,11 @@ type compiled struct {
 	// read stack is a function of the policy and the observation alone,
 	// the same for every stack that has them (Engine.shared).
 	reads vars
+	// fields are the stack's fields the expression reads; when
+	// projected, its outcome depends on the stack through them alone and
+	// is shared between stacks whose fields are equal (project.go).
+	fields    fieldMask
+	projected bool
 }
 
 // vars is a set of the variables of rules.
@@ -273,7 +278,11 @@ func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	return compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}, nil
+	c := compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}
+	if c.reads&readsStack != 0 {
+		c.fields, c.projected = stackFieldsOf(ast)
+	}
+	return c, nil
 }
 
 // readsOf is the set of the variables a checked expression refers to.
@@ -406,14 +415,19 @@ func (m *Memo) adopt(e *Engine) {
 }
 
 // judgeShared is rule i's outcome for the evaluation's input: from the
-// outcomes shared between stacks when the rule does not read the stack
-// (and the observation, if it reads it, has a key), else evaluated.
+// outcomes shared between stacks when the rule does not read the stack or
+// reads only fields of it it is projected on (and the observation, if it
+// reads it, has a key), else evaluated.
 func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 	c := &e.rules[i]
-	if c.reads&readsStack != 0 || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") {
+	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") {
 		return ev.eval(c)
 	}
 	k := ev.buf[:0]
+	if c.reads&readsStack != 0 {
+		k = append(k, 's')
+		k = append(k, ev.stackKey(c.fields)...)
+	}
 	if c.reads&readsPolicy != 0 {
 		k = append(k, 'p')
 		k = append(k, ev.policyKey()...)
@@ -443,6 +457,31 @@ type evaluation struct {
 	stack, policy, observed any // the variables, boxed once
 	policyKeyDone           bool
 	pkey, buf               []byte
+	// projections are the stack's projections built so far, by fields
+	// (rules of the same kind read the same ones).
+	projections []projection
+	keys        []string // scratch for the projections' map keys
+}
+
+type projection struct {
+	fields fieldMask
+	key    []byte
+}
+
+// stackKey is the stack's projection on fields.
+func (ev *evaluation) stackKey(fields fieldMask) []byte {
+	for _, p := range ev.projections {
+		if p.fields == fields {
+			return p.key
+		}
+	}
+	if ev.projections == nil {
+		ev.projections = make([]projection, 0, 4)
+		ev.keys = make([]string, 0, 16)
+	}
+	k := ev.in.Stack.appendProjected(nil, fields, &ev.keys)
+	ev.projections = append(ev.projections, projection{fields, k})
+	return k
 }
 
 // digests are those of the stack's and the policy's views.
