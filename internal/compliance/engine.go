@@ -68,6 +68,8 @@ type Engine struct {
 	// shared keeps the outcomes of the rules that do not read the stack
 	// by what they read (the policy, the observation), for every stack.
 	shared sharedOutcomes
+	// adapter is the environment's, which celViews convert with.
+	adapter types.Adapter
 }
 
 type compiled struct {
@@ -200,6 +202,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("policy", cel.ObjectType("compliance.PolicyView")),
 		cel.Variable("observed", cel.ObjectType("compliance.ObservedView")),
 		ext.Strings(),
+		withViewProvider(), // celview.go
 	)
 }
 
@@ -217,6 +220,7 @@ func Compile(org *config.OrganizationSpec, where func(path string) config.Place)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: CEL environment: %w", err)
 	}
+	e.adapter = env.CELTypeAdapter()
 	var errs config.Errors
 	for i, r := range org.Rules {
 		at := where(fmt.Sprintf("spec.rules[%d].expression", i))
@@ -350,7 +354,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if in.Key != "" && memo.key == in.Key {
 			sameStack, samePolicy = true, true
 		} else {
-			ev = &evaluation{in: in}
+			ev = &evaluation{in: in, adapter: e.adapter}
 			stack, policy := ev.digests()
 			sameStack, samePolicy = memo.stack == stack, memo.policy == policy
 			memo.stack, memo.policy = stack, policy
@@ -376,7 +380,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if !o.ok || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
 			(c.reads&readsObserved != 0 && !sameObserved) {
 			if ev == nil {
-				ev = &evaluation{in: in}
+				ev = &evaluation{in: in, adapter: e.adapter}
 			}
 			o = e.judgeShared(i, ev)
 			if memo != nil {
@@ -453,8 +457,9 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 // from it when a rule needs it first (the activation, the policy's key).
 type evaluation struct {
 	in                      Input
+	adapter                 types.Adapter
 	partial                 interpreter.Activation
-	stack, policy, observed any // the variables, boxed once
+	stack, policy, observed *celView // the variables, made once
 	policyKeyDone           bool
 	pkey, buf               []byte
 	// projections are the stack's projections built so far, by fields
@@ -496,17 +501,18 @@ func (ev *evaluation) policyKey() []byte {
 	return ev.pkey
 }
 
-// ResolveName resolves the variables, each boxed on first use.
+// ResolveName resolves the variables, each a celView made on first use
+// and shared by the evaluation's rules.
 func (ev *evaluation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "stack":
 		if ev.stack == nil {
-			ev.stack = ev.in.Stack
+			ev.stack = newCELView(ev.adapter, reflect.ValueOf(&ev.in.Stack).Elem())
 		}
 		return ev.stack, true
 	case "policy":
 		if ev.policy == nil {
-			ev.policy = ev.in.Policy
+			ev.policy = newCELView(ev.adapter, reflect.ValueOf(&ev.in.Policy).Elem())
 		}
 		return ev.policy, true
 	case "observed":
@@ -514,7 +520,7 @@ func (ev *evaluation) ResolveName(name string) (any, bool) {
 			return nil, false
 		}
 		if ev.observed == nil {
-			ev.observed = *ev.in.Observed
+			ev.observed = newCELView(ev.adapter, reflect.ValueOf(ev.in.Observed).Elem())
 		}
 		return ev.observed, true
 	}

@@ -50,6 +50,8 @@ func FuzzCompile(f *testing.F) {
 			if want := alone.Evaluate(in, now); !reflect.DeepEqual(got, want) {
 				t.Fatalf("stack %s: %v after other stacks, %v alone", in.Stack.StackID, got, want)
 			}
+			// And the celViews judge as the structs do.
+			requireSameAsNative(t, e, in)
 		}
 	})
 }
