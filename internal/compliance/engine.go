@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -142,15 +143,49 @@ type outcome struct {
 	ok      bool // judged
 }
 
-// sharedOutcomes are outcomes of rules that do not read the stack, by
-// rule and a key of what the rule reads; a rule's are cleared when they
-// reach maxShared.
+// sharedOutcomes are outcomes of rules, by rule and a key of what the
+// rule reads (judgeShared); a rule's are cleared when they reach
+// maxShared. A rule whose outcomes are seldom found again (every stack's
+// view of what it reads its own) is not shared for a while: building its
+// keys and keeping its outcomes would cost more than judging it.
 type sharedOutcomes struct {
 	mu sync.RWMutex
 	m  []map[string]outcome // by rule
+	// stats are by rule.
+	stats []shareStats
 }
 
-const maxShared = 1 << 14
+// shareStats count a rule's lookups and hits since its sharing was last
+// judged, and how many more judgements it is not shared for.
+type shareStats struct {
+	lookups, hits, off atomic.Int64
+}
+
+const (
+	maxShared = 1 << 14
+	// Every shareWindow lookups, a rule that found fewer than one in
+	// shareMinHits of them is not shared for its next shareOff
+	// judgements; then it is shared (and counted) again.
+	shareWindow  = 4096
+	shareMinHits = 16
+	shareOff     = 1 << 16
+)
+
+// worth reports whether rule's outcomes are shared now (a judgement
+// that is not counts towards turning sharing on again).
+func (s *sharedOutcomes) worth(rule int) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rule >= len(s.stats) {
+		return true
+	}
+	st := &s.stats[rule]
+	if st.off.Load() <= 0 {
+		return true
+	}
+	st.off.Add(-1)
+	return false
+}
 
 func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
 	s.mu.RLock()
@@ -159,6 +194,11 @@ func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
 		return outcome{}, false
 	}
 	o, ok := s.m[rule][string(content)]
+	st := &s.stats[rule]
+	st.lookups.Add(1)
+	if ok {
+		st.hits.Add(1)
+	}
 	return o, ok
 }
 
@@ -167,6 +207,19 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 	defer s.mu.Unlock()
 	if rule >= len(s.m) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
+		s.stats = append(s.stats, make([]shareStats, rule+1-len(s.stats))...)
+	}
+	st := &s.stats[rule]
+	if n := st.lookups.Load(); n >= shareWindow {
+		if st.hits.Load()*shareMinHits < n {
+			st.off.Store(shareOff)
+			s.m[rule] = nil
+		}
+		st.lookups.Store(0)
+		st.hits.Store(0)
+	}
+	if st.off.Load() > 0 {
+		return
 	}
 	if s.m[rule] == nil || len(s.m[rule]) >= maxShared {
 		s.m[rule] = make(map[string]outcome)
@@ -177,7 +230,7 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 // reset forgets every shared outcome (benchmarks of a first pass).
 func (s *sharedOutcomes) reset() {
 	s.mu.Lock()
-	s.m = nil
+	s.m, s.stats = nil, nil
 	s.mu.Unlock()
 }
 
@@ -424,7 +477,8 @@ func (m *Memo) adopt(e *Engine) {
 // reads it, has a key), else evaluated.
 func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 	c := &e.rules[i]
-	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") {
+	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") ||
+		!e.shared.worth(i) {
 		return ev.eval(c)
 	}
 	k := ev.buf[:0]

@@ -178,3 +178,36 @@ func TestStacksDifferingInWhatARuleReadsAreJudgedApart(t *testing.T) {
 	require.Equal(t, all(Compliant), statuses(Input{Stack: dev, Policy: PolicyView{Schedule: ScheduleView{Interval: time.Hour}}}))
 	require.Equal(t, Noncompliant, statuses(Input{Stack: stack("web"), Policy: PolicyView{Schedule: ScheduleView{Interval: time.Hour}}})["prod-fast"])
 }
+
+// TestSharingThatDoesNotPayStops: a rule whose every stack reads
+// differently (its URL) stops being shared after shareWindow lookups
+// without hits, and is still judged right for each stack; a rule whose
+// stacks read alike stays shared.
+func TestSharingThatDoesNotPayStops(t *testing.T) {
+	t.Parallel()
+	e, err := Compile(&config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("https", config.RuleAudit, "stack.resources.all(r, stack.resources[r].url.startsWith('https://'))"),
+		rule("tls", config.RuleAudit, "stack.resources.exists(r, stack.resources[r].probe == 'tls')"),
+	}}, nowhere)
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range shareWindow + 100 {
+		scheme := "https"
+		if i%3 == 0 {
+			scheme = "http"
+		}
+		in := Input{Stack: StackView{StackID: fmt.Sprint(i), Resources: map[string]ResourceView{
+			"site": {Probe: "tls", URL: fmt.Sprintf("%s://%d.example/", scheme, i)}}}}
+		got := e.Evaluate(in, now)
+		want := Compliant
+		if scheme == "http" {
+			want = Noncompliant
+		}
+		require.Equal(t, want, got[0].Status, "stack %d", i)
+		require.Equal(t, Compliant, got[1].Status, "stack %d", i)
+	}
+	require.Nil(t, e.shared.m[0], "https no longer shared")
+	require.Positive(t, e.shared.stats[0].off.Load())
+	require.Len(t, e.shared.m[1], 1, "tls still shared")
+	require.Zero(t, e.shared.stats[1].off.Load())
+}
