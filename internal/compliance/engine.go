@@ -151,7 +151,7 @@ type outcome struct {
 type sharedOutcomes struct {
 	mu sync.RWMutex
 	m  []map[string]outcome // by rule
-	// stats are by rule.
+	// stats are by rule, made with the engine (read without the lock).
 	stats []shareStats
 }
 
@@ -174,11 +174,6 @@ const (
 // worth reports whether rule's outcomes are shared now (a judgement
 // that is not counts towards turning sharing on again).
 func (s *sharedOutcomes) worth(rule int) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if rule >= len(s.stats) {
-		return true
-	}
 	st := &s.stats[rule]
 	if st.off.Load() <= 0 {
 		return true
@@ -207,7 +202,6 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 	defer s.mu.Unlock()
 	if rule >= len(s.m) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
-		s.stats = append(s.stats, make([]shareStats, rule+1-len(s.stats))...)
 	}
 	st := &s.stats[rule]
 	if n := st.lookups.Load(); n >= shareWindow {
@@ -227,10 +221,11 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 	s.m[rule][string(content)] = o
 }
 
-// reset forgets every shared outcome (benchmarks of a first pass).
+// reset forgets every shared outcome (benchmarks of a first pass; not
+// while the engine evaluates).
 func (s *sharedOutcomes) reset() {
 	s.mu.Lock()
-	s.m, s.stats = nil, nil
+	s.m, s.stats = nil, make([]shareStats, len(s.stats))
 	s.mu.Unlock()
 }
 
@@ -288,6 +283,7 @@ func Compile(org *config.OrganizationSpec, where func(path string) config.Place)
 	if len(errs) > 0 {
 		return nil, &errs
 	}
+	e.shared.stats = make([]shareStats, len(e.rules))
 	h := sha256.New()
 	for _, c := range e.rules {
 		e.ids = append(e.ids, c.id)
@@ -443,7 +439,8 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
 		if res.Status == Noncompliant {
 			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
-				res.Status, res.Exception = Excepted, &x
+				held := x // only an exception that holds escapes to the heap
+				res.Status, res.Exception = Excepted, &held
 				res.Message = fmt.Sprintf("excepted until %s by %s: %s", x.Expires, x.Owner, x.Reason)
 			}
 		}
