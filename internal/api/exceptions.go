@@ -89,12 +89,15 @@ func (s *Server) removeException(w http.ResponseWriter, r *http.Request) error {
 }
 
 // exceptionError is the answer of a refused change: 404 for an unknown
-// stack or exception, 409 for one the OrganizationPolicy declares, 422 for
-// bad input.
+// stack or exception, 409 for one the OrganizationPolicy declares or when
+// the policy kept changing on other replicas while this one wrote it
+// (nothing written: retry), 422 for bad input.
 func exceptionError(err error) error {
 	switch {
 	case errors.Is(err, state.ErrDeclared):
 		return errorf(http.StatusConflict, codeConflict, "%s", err)
+	case errors.Is(err, state.ErrConcurrentChange):
+		return errorf(http.StatusConflict, codeConflict, "%s", trimSentinel(err, store.ErrConflict))
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("%s", err)
 	}

@@ -2,15 +2,21 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/state"
 	"github.com/blackwellio/blackwell/internal/store"
+	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
+	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
 // exceptionsOrg has a rule every stack breaks and declares an exception
@@ -143,4 +149,118 @@ func TestComplianceExceptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, audit, 1)
 	require.True(t, strings.Contains(string(audit[0].ChangesMade), `"reason":"again"`))
+}
+
+// replicaOrg is an OrganizationPolicy with one rule, for the replica tests.
+const replicaOrg = `apiVersion: blackwell.io/v1
+kind: OrganizationPolicy
+metadata: {name: agency}
+spec:
+  rules:
+    - {name: many-resources, mode: audit, expression: "size(stack.resources) > 50", message: too few resources}
+`
+
+// TestExceptionsAddedOnTwoReplicasAtOnce: exceptions added at once
+// through two API replicas (each its own state service, one store) all
+// land, or are refused with 409: none is silently lost. On SQLite and on
+// PostgreSQL.
+func TestExceptionsAddedOnTwoReplicasAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			var st store.Store
+			if driver == "postgres" {
+				st = pgtest.Store(t)
+			} else {
+				db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "shared.db"))
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = db.Close() })
+				st = db
+			}
+			now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+			replica := func() *fixture {
+				return setup(t, func(o *Options) {
+					o.Store, o.State = st, state.New(st, state.Options{Now: func() time.Time { return now }})
+				})
+			}
+			replicas := []*fixture{replica(), replica()}
+			w := replicas[0].do(t, http.MethodPost, "/v1/config", replicaOrg, "Content-Type", "application/yaml", filenameHeader, "org.yaml")
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+
+			const perReplica = 12
+			answers := make([]*httptest.ResponseRecorder, 2*perReplica)
+			var wg sync.WaitGroup
+			for i := range answers {
+				wg.Go(func() {
+					body := fmt.Sprintf(`{"rule": "many-resources", "owner": "ops", "reason": "replica %d", "expires": "2027-01-01T00:00:00Z"}`, i%2)
+					answers[i] = replicas[i%2].do(t, http.MethodPost, fmt.Sprintf("/v1/clients/c%02d/compliance/exceptions", i), body)
+				})
+			}
+			wg.Wait()
+			var added []string
+			refused := 0
+			for i, w := range answers {
+				switch w.Code {
+				case http.StatusCreated:
+					added = append(added, fmt.Sprintf("c%02d", i))
+				case http.StatusConflict:
+					e := requireError(t, w, http.StatusConflict, codeConflict)
+					require.Contains(t, e.Error.Message, "changed concurrently")
+					refused++
+				default:
+					t.Fatalf("add %d: %d %s", i, w.Code, w.Body.String())
+				}
+			}
+			t.Logf("%d added, %d refused with 409", len(added), refused)
+			for _, f := range replicas {
+				items, err := f.srv.opts.State.Exceptions(ctx, "")
+				require.NoError(t, err)
+				var stored []string
+				for _, x := range items {
+					stored = append(stored, x.ClientID)
+				}
+				require.ElementsMatch(t, added, stored, "every exception answered 201 is stored, and only those")
+			}
+			audit, _, err := st.ListAudit(ctx, store.AuditQuery{Action: "exception_added", Limit: 100})
+			require.NoError(t, err)
+			require.Len(t, audit, len(added), "one audit entry per exception added")
+		})
+	}
+}
+
+// conflictingStore is a store on which every compare-and-swap of the
+// OrganizationPolicy loses (another replica always wrote first).
+type conflictingStore struct{ store.Store }
+
+func (conflictingStore) SwapOrganizationPolicy(context.Context, store.OrganizationPolicyRecord, store.OrganizationPolicyRecord) error {
+	return fmt.Errorf("swap organization policy: %w: changed", store.ErrConflict)
+}
+
+// TestExceptionConflictAnswers409: when the OrganizationPolicy changes
+// under every attempt to write it, the add and the remove are refused
+// with 409 and say why; nothing is written.
+func TestExceptionConflictAnswers409(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	w := f.do(t, http.MethodPost, "/v1/config", replicaOrg, "Content-Type", "application/yaml", filenameHeader, "org.yaml")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	path := "/v1/clients/acme-corp/compliance/exceptions"
+	decodeAs[exceptionAnswer](t, f.do(t, http.MethodPost, path, `{"rule": "many-resources", "owner": "ops", "reason": "r", "expires": "2030-01-01T00:00:00Z"}`), http.StatusCreated)
+	g := setup(t, func(o *Options) {
+		cs := conflictingStore{Store: f.store}
+		o.Store, o.State = cs, state.New(cs, state.Options{})
+	})
+	e := requireError(t, g.do(t, http.MethodPost, path, `{"rule": "many-resources", "owner": "ops", "reason": "other", "expires": "2030-01-01T00:00:00Z"}`),
+		http.StatusConflict, codeConflict)
+	require.Contains(t, e.Error.Message, "changed concurrently")
+	require.Contains(t, e.Error.Message, "nothing was written")
+	requireError(t, g.do(t, http.MethodDelete, path+"?rule=many-resources", ""), http.StatusConflict, codeConflict)
+	list := decodeAs[exceptionList](t, f.do(t, http.MethodGet, path, ""), http.StatusOK)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, "r", list.Items[0].Reason, "unchanged")
+	audit, _, err := f.store.ListAudit(context.Background(), store.AuditQuery{Action: "exception_added", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, audit, 1, "a refused change is not audited")
 }

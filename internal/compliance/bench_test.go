@@ -2,6 +2,8 @@ package compliance
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,8 +38,11 @@ func benchRules() []config.ComplianceRule {
 // benchStacks are n stacks shaped like the example's production stack:
 // three providers, two integrations, two resources; one in three prod;
 // 100 stacks a client, each client's effective policy its own (its
-// schedule's interval), as the policy hierarchy makes them.
-func benchStacks(n int) []Input {
+// schedule's interval), as the policy hierarchy makes them. When
+// distinct, what the rules read of the stacks differs from stack to stack
+// (the names of credentials and resources, the topics), so that no
+// stack's outcome is any other's.
+func benchStacks(n int, distinct bool) []Input {
 	envs := []string{"prod", "staging", "dev"}
 	out := make([]Input, n)
 	for i := range out {
@@ -62,6 +67,18 @@ func benchStacks(n int) []Input {
 		}
 		obs := ObservedOf("healthy", drift.Observed{Resources: map[string]drift.ResourceObservation{
 			"site": {Status: drift.StatusHealthy}, "cert": {Status: drift.StatusHealthy}}}, nil)
+		if distinct {
+			suffix := fmt.Sprintf("-%05d", i)
+			spec.Providers["cms"].Credentials["token"+suffix] = config.Secret{Ref: "${SANITY_TOKEN}"}
+			delete(spec.Providers["cms"].Credentials, "token")
+			in := spec.Integrations["content"]
+			in.Topics = []string{"publish" + suffix}
+			spec.Integrations["content"] = in
+			spec.Resources["site"+suffix] = spec.Resources["site"]
+			delete(spec.Resources, "site")
+			obs.Resources["site"+suffix] = obs.Resources["site"]
+			delete(obs.Resources, "site")
+		}
 		out[i] = Input{Stack: StackOf(meta, spec), Policy: pol, Observed: &obs}
 	}
 	return out
@@ -72,9 +89,15 @@ func benchStacks(n int) []Input {
 // as the passes build them. The modes:
 //
 //   - cold: no memo and nothing shared yet (the engine's shared outcomes
-//     are forgotten before each pass): every rule of every stack judged,
-//     those that do not read the stack once per policy (100) and
-//     observation;
+//     are forgotten before each pass), observations without a key: the
+//     rules that read observed judged for every stack, the others once
+//     per distinct policy (100) and part of the stack they read;
+//   - cold-keyed: as cold, with the observations' keys (as the recorder
+//     gives them): the first pass after a start;
+//   - cold-distinct: as cold-keyed, but what the rules read of the stack
+//     (and the resources observed) differs from stack to stack, so no
+//     rule that reads the stack is shared: the worst case of a first
+//     pass;
 //   - recompiled: each stack's memo from an engine compiled from the same
 //     rules, evaluated by a new one (an OrganizationPolicy applied again);
 //   - policy: every stack's effective policy changed (a new default of
@@ -104,16 +127,18 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 		return e
 	}
 	e := compile()
-	stacks := benchStacks(10_000)
+	same, distinct := benchStacks(10_000, false), benchStacks(10_000, true)
+	stacks := same
 	flipped := make([]ObservedView, len(stacks))
 	for i := range flipped {
 		flipped[i] = ObservedOf("healthy", drift.Observed{Resources: map[string]drift.ResourceObservation{
 			"site": {Status: drift.StatusUnknown}, "cert": {Status: drift.StatusHealthy}}}, nil)
 	}
-	originals := make([]*ObservedView, len(stacks))
+	origSame, origDistinct := make([]*ObservedView, len(stacks)), make([]*ObservedView, len(stacks))
 	for i := range stacks {
-		originals[i] = stacks[i].Observed
+		origSame[i], origDistinct[i] = same[i].Observed, distinct[i].Observed
 	}
+	originals := origSame
 	now := time.Now()
 	policies := make([][2]PolicyView, len(stacks)) // the stack's, and the stack's with a new default
 	for i := range stacks {
@@ -122,14 +147,18 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 		p.Confirmation.Observations++
 		policies[i] = [2]PolicyView{stacks[i].Policy, PolicyOf(p)}
 	}
-	for _, mode := range []string{"cold", "recompiled", "policy", "steady", "changing", "unchanged"} {
+	for _, mode := range []string{"cold", "cold-keyed", "cold-distinct", "recompiled", "policy", "steady", "changing", "unchanged"} {
 		b.Run(mode, func(b *testing.B) {
+			stacks, originals = same, origSame
+			if mode == "cold-distinct" {
+				stacks, originals = distinct, origDistinct
+			}
 			e.shared.reset()
 			memos := make([]Memo, len(stacks))
 			for i := range stacks {
 				stacks[i].Key = "desired-and-policy"
 				stacks[i].Observed, stacks[i].ObservedKey, stacks[i].Policy = originals[i], "", policies[i][0]
-				if mode == "unchanged" || mode == "changing" || mode == "recompiled" || mode == "policy" {
+				if mode != "cold" && mode != "steady" {
 					stacks[i].ObservedKey = stacks[i].Observed.Key()
 				}
 				e.EvaluateMemo(stacks[i], now, &memos[i])
@@ -141,7 +170,7 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 				b.StopTimer()
 				ev := e
 				switch mode {
-				case "cold":
+				case "cold", "cold-keyed", "cold-distinct":
 					e.shared.reset()
 				case "recompiled":
 					ev = compile()
@@ -165,12 +194,13 @@ func BenchmarkEvaluatePass10k50(b *testing.B) {
 						stacks[i].ObservedKey = stacks[i].Observed.Key()
 					}
 				}
+				runtime.GC() // the garbage of what came before is not this pass's
 				b.StartTimer()
 				start := cpuTime()
 				n := 0
 				for i, in := range stacks {
 					var memo *Memo
-					if mode != "cold" {
+					if !strings.HasPrefix(mode, "cold") {
 						memo = &memos[i]
 					}
 					n += len(ev.EvaluateMemo(in, now, memo))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -68,6 +69,8 @@ type Engine struct {
 	// shared keeps the outcomes of the rules that do not read the stack
 	// by what they read (the policy, the observation), for every stack.
 	shared sharedOutcomes
+	// adapter is the environment's, which celViews convert with.
+	adapter types.Adapter
 }
 
 type compiled struct {
@@ -83,6 +86,11 @@ type compiled struct {
 	// read stack is a function of the policy and the observation alone,
 	// the same for every stack that has them (Engine.shared).
 	reads vars
+	// fields are the stack's fields the expression reads; when
+	// projected, its outcome depends on the stack through them alone and
+	// is shared between stacks whose fields are equal (project.go).
+	fields    fieldMask
+	projected bool
 }
 
 // vars is a set of the variables of rules.
@@ -135,15 +143,44 @@ type outcome struct {
 	ok      bool // judged
 }
 
-// sharedOutcomes are outcomes of rules that do not read the stack, by
-// rule and a key of what the rule reads; a rule's are cleared when they
-// reach maxShared.
+// sharedOutcomes are outcomes of rules, by rule and a key of what the
+// rule reads (judgeShared); a rule's are cleared when they reach
+// maxShared. A rule whose outcomes are seldom found again (every stack's
+// view of what it reads its own) is not shared for a while: building its
+// keys and keeping its outcomes would cost more than judging it.
 type sharedOutcomes struct {
 	mu sync.RWMutex
 	m  []map[string]outcome // by rule
+	// stats are by rule, made with the engine (read without the lock).
+	stats []shareStats
 }
 
-const maxShared = 1 << 14
+// shareStats count a rule's lookups and hits since its sharing was last
+// judged, and how many more judgements it is not shared for.
+type shareStats struct {
+	lookups, hits, off atomic.Int64
+}
+
+const (
+	maxShared = 1 << 14
+	// Every shareWindow lookups, a rule that found fewer than one in
+	// shareMinHits of them is not shared for its next shareOff
+	// judgements; then it is shared (and counted) again.
+	shareWindow  = 4096
+	shareMinHits = 16
+	shareOff     = 1 << 16
+)
+
+// worth reports whether rule's outcomes are shared now (a judgement
+// that is not counts towards turning sharing on again).
+func (s *sharedOutcomes) worth(rule int) bool {
+	st := &s.stats[rule]
+	if st.off.Load() <= 0 {
+		return true
+	}
+	st.off.Add(-1)
+	return false
+}
 
 func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
 	s.mu.RLock()
@@ -152,6 +189,11 @@ func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
 		return outcome{}, false
 	}
 	o, ok := s.m[rule][string(content)]
+	st := &s.stats[rule]
+	st.lookups.Add(1)
+	if ok {
+		st.hits.Add(1)
+	}
 	return o, ok
 }
 
@@ -161,16 +203,29 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 	if rule >= len(s.m) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
 	}
+	st := &s.stats[rule]
+	if n := st.lookups.Load(); n >= shareWindow {
+		if st.hits.Load()*shareMinHits < n {
+			st.off.Store(shareOff)
+			s.m[rule] = nil
+		}
+		st.lookups.Store(0)
+		st.hits.Store(0)
+	}
+	if st.off.Load() > 0 {
+		return
+	}
 	if s.m[rule] == nil || len(s.m[rule]) >= maxShared {
 		s.m[rule] = make(map[string]outcome)
 	}
 	s.m[rule][string(content)] = o
 }
 
-// reset forgets every shared outcome (benchmarks of a first pass).
+// reset forgets every shared outcome (benchmarks of a first pass; not
+// while the engine evaluates).
 func (s *sharedOutcomes) reset() {
 	s.mu.Lock()
-	s.m = nil
+	s.m, s.stats = nil, make([]shareStats, len(s.stats))
 	s.mu.Unlock()
 }
 
@@ -195,6 +250,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("policy", cel.ObjectType("compliance.PolicyView")),
 		cel.Variable("observed", cel.ObjectType("compliance.ObservedView")),
 		ext.Strings(),
+		withViewProvider(), // celview.go
 	)
 }
 
@@ -212,6 +268,7 @@ func Compile(org *config.OrganizationSpec, where func(path string) config.Place)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: CEL environment: %w", err)
 	}
+	e.adapter = env.CELTypeAdapter()
 	var errs config.Errors
 	for i, r := range org.Rules {
 		at := where(fmt.Sprintf("spec.rules[%d].expression", i))
@@ -226,6 +283,7 @@ func Compile(org *config.OrganizationSpec, where func(path string) config.Place)
 	if len(errs) > 0 {
 		return nil, &errs
 	}
+	e.shared.stats = make([]shareStats, len(e.rules))
 	h := sha256.New()
 	for _, c := range e.rules {
 		e.ids = append(e.ids, c.id)
@@ -273,7 +331,11 @@ func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	return compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}, nil
+	c := compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}
+	if c.reads&readsStack != 0 {
+		c.fields, c.projected = stackFieldsOf(ast)
+	}
+	return c, nil
 }
 
 // readsOf is the set of the variables a checked expression refers to.
@@ -341,7 +403,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if in.Key != "" && memo.key == in.Key {
 			sameStack, samePolicy = true, true
 		} else {
-			ev = &evaluation{in: in}
+			ev = &evaluation{in: in, adapter: e.adapter}
 			stack, policy := ev.digests()
 			sameStack, samePolicy = memo.stack == stack, memo.policy == policy
 			memo.stack, memo.policy = stack, policy
@@ -367,7 +429,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if !o.ok || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
 			(c.reads&readsObserved != 0 && !sameObserved) {
 			if ev == nil {
-				ev = &evaluation{in: in}
+				ev = &evaluation{in: in, adapter: e.adapter}
 			}
 			o = e.judgeShared(i, ev)
 			if memo != nil {
@@ -377,7 +439,8 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
 		if res.Status == Noncompliant {
 			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
-				res.Status, res.Exception = Excepted, &x
+				held := x // only an exception that holds escapes to the heap
+				res.Status, res.Exception = Excepted, &held
 				res.Message = fmt.Sprintf("excepted until %s by %s: %s", x.Expires, x.Owner, x.Reason)
 			}
 		}
@@ -406,14 +469,20 @@ func (m *Memo) adopt(e *Engine) {
 }
 
 // judgeShared is rule i's outcome for the evaluation's input: from the
-// outcomes shared between stacks when the rule does not read the stack
-// (and the observation, if it reads it, has a key), else evaluated.
+// outcomes shared between stacks when the rule does not read the stack or
+// reads only fields of it it is projected on (and the observation, if it
+// reads it, has a key), else evaluated.
 func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 	c := &e.rules[i]
-	if c.reads&readsStack != 0 || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") {
+	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") ||
+		!e.shared.worth(i) {
 		return ev.eval(c)
 	}
 	k := ev.buf[:0]
+	if c.reads&readsStack != 0 {
+		k = append(k, 's')
+		k = append(k, ev.stackKey(c.fields)...)
+	}
 	if c.reads&readsPolicy != 0 {
 		k = append(k, 'p')
 		k = append(k, ev.policyKey()...)
@@ -439,10 +508,36 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 // from it when a rule needs it first (the activation, the policy's key).
 type evaluation struct {
 	in                      Input
+	adapter                 types.Adapter
 	partial                 interpreter.Activation
-	stack, policy, observed any // the variables, boxed once
+	stack, policy, observed *celView // the variables, made once
 	policyKeyDone           bool
 	pkey, buf               []byte
+	// projections are the stack's projections built so far, by fields
+	// (rules of the same kind read the same ones).
+	projections []projection
+	keys        []string // scratch for the projections' map keys
+}
+
+type projection struct {
+	fields fieldMask
+	key    []byte
+}
+
+// stackKey is the stack's projection on fields.
+func (ev *evaluation) stackKey(fields fieldMask) []byte {
+	for _, p := range ev.projections {
+		if p.fields == fields {
+			return p.key
+		}
+	}
+	if ev.projections == nil {
+		ev.projections = make([]projection, 0, 4)
+		ev.keys = make([]string, 0, 16)
+	}
+	k := ev.in.Stack.appendProjected(nil, fields, &ev.keys)
+	ev.projections = append(ev.projections, projection{fields, k})
+	return k
 }
 
 // digests are those of the stack's and the policy's views.
@@ -457,17 +552,18 @@ func (ev *evaluation) policyKey() []byte {
 	return ev.pkey
 }
 
-// ResolveName resolves the variables, each boxed on first use.
+// ResolveName resolves the variables, each a celView made on first use
+// and shared by the evaluation's rules.
 func (ev *evaluation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "stack":
 		if ev.stack == nil {
-			ev.stack = ev.in.Stack
+			ev.stack = newCELView(ev.adapter, reflect.ValueOf(&ev.in.Stack).Elem())
 		}
 		return ev.stack, true
 	case "policy":
 		if ev.policy == nil {
-			ev.policy = ev.in.Policy
+			ev.policy = newCELView(ev.adapter, reflect.ValueOf(&ev.in.Policy).Elem())
 		}
 		return ev.policy, true
 	case "observed":
@@ -475,7 +571,7 @@ func (ev *evaluation) ResolveName(name string) (any, bool) {
 			return nil, false
 		}
 		if ev.observed == nil {
-			ev.observed = *ev.in.Observed
+			ev.observed = newCELView(ev.adapter, reflect.ValueOf(ev.in.Observed).Elem())
 		}
 		return ev.observed, true
 	}

@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func FuzzCompile(f *testing.F) {
 		"[1,2,3].all(x, [1,2,3].all(y, x != y || true))", "observed.resources['x'] == 'healthy'", "'a'.matches('[')"} {
 		f.Add(s)
 	}
-	stacks := benchStacks(3)
+	stacks := append(benchStacks(3, false), benchStacks(3, true)...)
 	f.Fuzz(func(t *testing.T, expr string) {
 		org := &config.OrganizationSpec{Rules: []config.ComplianceRule{{Name: "f", Mode: config.RuleAudit, Expression: expr}}}
 		e, err := Compile(org, nowhere)
@@ -31,14 +32,26 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
+		now := time.Now()
 		for _, in := range append(stacks, Input{Stack: StackView{ClientID: "a", StackID: "b"}}) {
-			for _, r := range e.Evaluate(in, time.Now()) {
+			got := e.Evaluate(in, now) // after the stacks before: outcomes shared with theirs
+			for _, r := range got {
 				switch r.Status {
 				case Compliant, Noncompliant, Unknown, Excepted:
 				default:
 					t.Fatalf("status %q", r.Status)
 				}
 			}
+			// An engine that has judged no other stack says the same.
+			alone, err := Compile(org, nowhere)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := alone.Evaluate(in, now); !reflect.DeepEqual(got, want) {
+				t.Fatalf("stack %s: %v after other stacks, %v alone", in.Stack.StackID, got, want)
+			}
+			// And the celViews judge as the structs do.
+			requireSameAsNative(t, e, in)
 		}
 	})
 }

@@ -319,40 +319,50 @@ func keyList(b []byte, l []string) []byte {
 // different ones. A field added to StackView or the views it holds must
 // be added here (TestStackKeyCoversEveryField).
 func (v StackView) appendKey(b []byte) []byte {
+	var scratch [16]string
+	keys := scratch[:0]
 	b = keyStr(b, v.ClientID)
 	b = keyStr(b, v.StackID)
 	b = keyStr(b, v.Environment)
 	b = keyNum(b, int64(len(v.Providers)))
-	for _, role := range slices.Sorted(maps.Keys(v.Providers)) {
+	roles := sortedKeys(&keys, v.Providers)
+	for _, role := range roles {
 		p := v.Providers[role]
 		b = keyStr(b, role)
 		b = keyStr(b, p.Name)
 		b = keyNum(b, int64(len(p.Settings)))
-		for _, k := range slices.Sorted(maps.Keys(p.Settings)) {
+		ks := sortedKeys(&keys, p.Settings)
+		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyStr(b, p.Settings[k])
 		}
+		keys = keys[:len(keys)-len(ks)]
 		b = keyNum(b, int64(len(p.WebhookSecrets)))
 		for _, s := range p.WebhookSecrets {
 			b = keyBool(b, s.EnvReference)
 		}
 		b = keyNum(b, int64(len(p.Credentials)))
-		for _, k := range slices.Sorted(maps.Keys(p.Credentials)) {
+		ks = sortedKeys(&keys, p.Credentials)
+		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyBool(b, p.Credentials[k].EnvReference)
 		}
+		keys = keys[:len(keys)-len(ks)]
 		b = keyStr(b, p.BuildDriver)
 	}
+	keys = keys[:len(keys)-len(roles)]
 	b = keyNum(b, int64(len(v.Integrations)))
-	for _, name := range slices.Sorted(maps.Keys(v.Integrations)) {
+	names := sortedKeys(&keys, v.Integrations)
+	for _, name := range names {
 		in := v.Integrations[name]
 		b = keyStr(b, name)
 		b = keyStr(b, in.Provider)
 		b = keyList(b, in.Topics)
 		b = keyStr(b, in.Filter)
 	}
+	keys = keys[:len(keys)-len(names)]
 	b = keyNum(b, int64(len(v.Resources)))
-	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+	for _, name := range sortedKeys(&keys, v.Resources) {
 		r := v.Resources[name]
 		b = keyStr(b, name)
 		b = keyStr(b, r.Probe)

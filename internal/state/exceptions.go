@@ -121,31 +121,31 @@ func (s *Service) AddException(ctx context.Context, x config.RuleException, by s
 	}
 	s.orgMu.Lock()
 	defer s.orgMu.Unlock()
-	rec, spec, err := s.storedOrganization(ctx)
-	if errors.Is(err, store.ErrNotFound) {
+	replaced := false
+	err := s.updateOrganization(ctx, "exception_added", by, func(rec store.OrganizationPolicyRecord, spec *config.OrganizationSpec) (config.RuleException, error) {
+		if !slices.ContainsFunc(spec.Rules, func(r config.ComplianceRule) bool { return r.Name == x.Rule }) {
+			return x, fmt.Errorf("%w: the OrganizationPolicy %q declares no rule %q", ErrInvalid, rec.Name, x.Rule)
+		}
+		replaced = false
+		for i, old := range spec.Exceptions {
+			if !old.SameTarget(x) {
+				continue
+			}
+			if old.Source != config.ExceptionFromAPI {
+				return x, fmt.Errorf("%w %q: the exception of rule %q for %s is declared there (the config file is the source of truth for what it declares): change it in the file",
+					ErrDeclared, rec.Name, x.Rule, exceptionTarget(x))
+			}
+			spec.Exceptions[i], replaced = x, true
+		}
+		if !replaced {
+			spec.Exceptions = append(spec.Exceptions, x)
+		}
+		return x, nil
+	})
+	if errors.Is(err, errNoPolicy) {
 		return Exception{}, false, ErrNoOrganization
 	}
 	if err != nil {
-		return Exception{}, false, err
-	}
-	if !slices.ContainsFunc(spec.Rules, func(r config.ComplianceRule) bool { return r.Name == x.Rule }) {
-		return Exception{}, false, fmt.Errorf("%w: the OrganizationPolicy %q declares no rule %q", ErrInvalid, rec.Name, x.Rule)
-	}
-	replaced := false
-	for i, old := range spec.Exceptions {
-		if !old.SameTarget(x) {
-			continue
-		}
-		if old.Source != config.ExceptionFromAPI {
-			return Exception{}, false, fmt.Errorf("%w %q: the exception of rule %q for %s is declared there (the config file is the source of truth for what it declares): change it in the file",
-				ErrDeclared, rec.Name, x.Rule, exceptionTarget(x))
-		}
-		spec.Exceptions[i], replaced = x, true
-	}
-	if !replaced {
-		spec.Exceptions = append(spec.Exceptions, x)
-	}
-	if err := s.writeOrganization(ctx, rec, spec, "exception_added", x, by); err != nil {
 		return Exception{}, false, err
 	}
 	s.exceptionChanged(ctx, x)
@@ -159,29 +159,80 @@ func (s *Service) AddException(ctx context.Context, x config.RuleException, by s
 func (s *Service) RemoveException(ctx context.Context, rule, clientID, stackID, by string) (Exception, error) {
 	s.orgMu.Lock()
 	defer s.orgMu.Unlock()
-	rec, spec, err := s.storedOrganization(ctx)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return Exception{}, fmt.Errorf("exception %w", store.ErrNotFound)
-		}
-		return Exception{}, err
-	}
 	want := config.RuleException{Rule: rule, ClientID: clientID, StackID: stackID}
-	i := slices.IndexFunc(spec.Exceptions, want.SameTarget)
-	if i < 0 {
-		return Exception{}, fmt.Errorf("no exception of rule %q for %s: %w", rule, exceptionTarget(want), store.ErrNotFound)
+	var x config.RuleException
+	err := s.updateOrganization(ctx, "exception_removed", by, func(rec store.OrganizationPolicyRecord, spec *config.OrganizationSpec) (config.RuleException, error) {
+		i := slices.IndexFunc(spec.Exceptions, want.SameTarget)
+		if i < 0 {
+			return want, fmt.Errorf("no exception of rule %q for %s: %w", rule, exceptionTarget(want), store.ErrNotFound)
+		}
+		x = spec.Exceptions[i]
+		if x.Source != config.ExceptionFromAPI {
+			return x, fmt.Errorf("%w %q: the exception of rule %q for %s is declared there (the config file is the source of truth for what it declares): remove it from the file",
+				ErrDeclared, rec.Name, rule, exceptionTarget(want))
+		}
+		spec.Exceptions = slices.Delete(spec.Exceptions, i, i+1)
+		return x, nil
+	})
+	if errors.Is(err, errNoPolicy) {
+		return Exception{}, fmt.Errorf("exception %w", store.ErrNotFound)
 	}
-	x := spec.Exceptions[i]
-	if x.Source != config.ExceptionFromAPI {
-		return Exception{}, fmt.Errorf("%w %q: the exception of rule %q for %s is declared there (the config file is the source of truth for what it declares): remove it from the file",
-			ErrDeclared, rec.Name, rule, exceptionTarget(want))
-	}
-	spec.Exceptions = slices.Delete(spec.Exceptions, i, i+1)
-	if err := s.writeOrganization(ctx, rec, spec, "exception_removed", x, by); err != nil {
+	if err != nil {
 		return Exception{}, err
 	}
 	s.exceptionChanged(ctx, x)
 	return Exception{RuleException: x, Expired: !s.now().Before(x.ExpiresAt())}, nil
+}
+
+// ErrConcurrentChange is returned when the stored OrganizationPolicy kept
+// changing (exceptions added or removed, or the policy applied, on other
+// replicas) while an exception was added or removed: nothing was written.
+var ErrConcurrentChange = fmt.Errorf("%w: the OrganizationPolicy changed concurrently (on another replica) every time it was read; nothing was written, try again", store.ErrConflict)
+
+// swapAttempts bounds how many times updateOrganization reads the policy
+// again after another writer changed it first.
+const swapAttempts = 8
+
+// errNoPolicy: updateOrganization found no stored OrganizationPolicy.
+var errNoPolicy = fmt.Errorf("no organization policy: %w", store.ErrNotFound)
+
+// updateOrganization applies change to the stored OrganizationPolicy and
+// writes it only if no other writer changed it since it was read (the
+// store's compare-and-swap: s.orgMu orders the writers of one process,
+// not those of other replicas); when another did, it reads it again and
+// applies change again, so that exceptions added at once on two replicas
+// both land. After swapAttempts lost races it gives up with
+// ErrConcurrentChange. change returns the exception it changed, audited
+// as action. errNoPolicy when no OrganizationPolicy is stored.
+func (s *Service) updateOrganization(ctx context.Context, action, by string,
+	change func(store.OrganizationPolicyRecord, *config.OrganizationSpec) (config.RuleException, error)) error {
+	for range swapAttempts {
+		rec, spec, err := s.storedOrganization(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNoPolicy
+		}
+		if err != nil {
+			return err
+		}
+		x, err := change(rec, spec)
+		if err != nil {
+			return err
+		}
+		doc, err := json.Marshal(spec)
+		if err != nil {
+			return fmt.Errorf("encode organization policy: %w", err)
+		}
+		err = s.store.SwapOrganizationPolicy(ctx, rec, store.OrganizationPolicyRecord{Name: rec.Name, Document: doc, UpdatedAt: s.now()})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write organization policy: %w", err)
+		}
+		s.forgetPolicies()
+		return s.auditException(ctx, action, x, by)
+	}
+	return ErrConcurrentChange
 }
 
 func exceptionTarget(x config.RuleException) string {
@@ -208,17 +259,8 @@ func (s *Service) storedOrganization(ctx context.Context) (store.OrganizationPol
 	return rec, &spec, nil
 }
 
-// writeOrganization stores spec under rec's name and audits the change of
-// exception x as action.
-func (s *Service) writeOrganization(ctx context.Context, rec store.OrganizationPolicyRecord, spec *config.OrganizationSpec, action string, x config.RuleException, by string) error {
-	doc, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("encode organization policy: %w", err)
-	}
-	if err := s.store.PutOrganizationPolicy(ctx, store.OrganizationPolicyRecord{Name: rec.Name, Document: doc, UpdatedAt: s.now()}); err != nil {
-		return fmt.Errorf("write organization policy: %w", err)
-	}
-	s.forgetPolicies()
+// auditException audits the change of exception x as action.
+func (s *Service) auditException(ctx context.Context, action string, x config.RuleException, by string) error {
 	changes, _ := json.Marshal(x)
 	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
 		Timestamp: s.now(), Action: action, ClientID: x.ClientID, StackID: x.StackID,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/state"
+	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/sqlite"
 )
 
@@ -90,4 +91,82 @@ func TestAPIExceptionSurvivesARestart(t *testing.T) {
 	now = now.Add(3 * time.Hour) // 17:00: both expired
 	_, err = svc.ApplyConfig(ctx, parse(tlsRule), "test")
 	require.True(t, errors.As(err, &errs), "expired, the API's exception lets nothing through: %v", err)
+}
+
+// raceStore lets another replica write between this replica's read of the
+// OrganizationPolicy and its write: before returning the first read, it
+// runs between once.
+type raceStore struct {
+	store.Store
+	between func()
+	reads   int
+}
+
+func (s *raceStore) GetOrganizationPolicy(ctx context.Context) (store.OrganizationPolicyRecord, error) {
+	rec, err := s.Store.GetOrganizationPolicy(ctx)
+	s.reads++
+	if s.reads == 1 && s.between != nil {
+		s.between()
+	}
+	return rec, err
+}
+
+// TestExceptionAddedBetweenAReadAndAWrite: replica a reads the
+// OrganizationPolicy, replica b adds an exception, then a writes its own:
+// a's write over what it read is refused by the store, a reads again and
+// writes both. The same for a removal.
+func TestExceptionAddedBetweenAReadAndAWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	opts := state.Options{Now: func() time.Time { return now }, PolicyCacheTTL: -1}
+	cfg, err := config.Parse("org.yaml", []byte(tlsRule), nil)
+	require.NoError(t, err)
+	b := state.New(db, opts)
+	_, err = b.ApplyConfig(ctx, cfg, "test")
+	require.NoError(t, err)
+	except := func(client string) config.RuleException {
+		return config.RuleException{Rule: "prod-tls", ClientID: client, Owner: "ops", Reason: "r", Expires: "2027-01-01T00:00:00Z"}
+	}
+
+	rs := &raceStore{Store: db}
+	rs.between = func() {
+		_, _, err := b.AddException(ctx, except("globex"), "replica b")
+		require.NoError(t, err)
+	}
+	a := state.New(rs, opts)
+	_, _, err = a.AddException(ctx, except("acme"), "replica a")
+	require.NoError(t, err)
+	require.Equal(t, 2, rs.reads, "a read the policy again after b's write")
+	clients := func() []string {
+		items, err := b.Exceptions(ctx, "")
+		require.NoError(t, err)
+		var out []string
+		for _, x := range items {
+			out = append(out, x.ClientID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"acme", "globex"}, clients(), "both landed")
+
+	// A removal on a while b adds another.
+	rs.reads, rs.between = 0, func() {
+		_, _, err := b.AddException(ctx, except("initech"), "replica b")
+		require.NoError(t, err)
+	}
+	_, err = a.RemoveException(ctx, "prod-tls", "acme", "", "replica a")
+	require.NoError(t, err)
+	require.Equal(t, 2, rs.reads)
+	require.Equal(t, []string{"globex", "initech"}, clients())
+	audit, _, err := db.ListAudit(ctx, store.AuditQuery{Limit: 100})
+	require.NoError(t, err)
+	actions := map[string]int{}
+	for _, e := range audit {
+		actions[e.Action]++
+	}
+	require.Equal(t, 3, actions["exception_added"])
+	require.Equal(t, 1, actions["exception_removed"])
 }

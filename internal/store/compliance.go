@@ -17,6 +17,14 @@ type ComplianceStore interface {
 	// GetOrganizationPolicy returns it, or ErrNotFound when none was ever
 	// applied.
 	GetOrganizationPolicy(ctx context.Context) (OrganizationPolicyRecord, error)
+	// SwapOrganizationPolicy replaces the organisation's policy with p
+	// only if the stored one is still old (its name and document as
+	// GetOrganizationPolicy returned them): a compare-and-swap, so that
+	// two read-modify-writes at once (exceptions added on two replicas)
+	// cannot both succeed and one silently lose the other's change. It
+	// fails with ErrConflict, writing nothing, when the stored policy is
+	// another (or none).
+	SwapOrganizationPolicy(ctx context.Context, old, p OrganizationPolicyRecord) error
 	// RecordCompliance writes one evaluation of a stack in one transaction
 	// (PlanCompliance says what changes): a rule whose open segment has
 	// another status is closed at w.At and a new segment opened; with

@@ -133,7 +133,8 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 	if ok && prev.sig == sig && time.Since(prev.at) < cacheTTL {
 		return nil
 	}
-	w := store.ComplianceWrite{ClientID: clientID, StackID: stackID, At: at, Complete: true}
+	w := store.ComplianceWrite{ClientID: clientID, StackID: stackID, At: at, Complete: true,
+		Results: make([]store.ComplianceResult, 0, len(results))}
 	for _, res := range results {
 		w.Results = append(w.Results, store.ComplianceResult{Rule: res.Rule, Mode: res.Mode, Status: string(res.Status), Message: res.Message})
 	}
@@ -150,7 +151,12 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 
 // signature identifies a set of results by rule, mode and status.
 func signature(results []compliance.Result) string {
+	n := 0
+	for _, r := range results {
+		n += len(r.Rule) + len(r.Mode) + len(r.Status) + 3
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for _, r := range results {
 		b.WriteString(r.Rule)
 		b.WriteByte(0)

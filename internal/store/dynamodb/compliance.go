@@ -47,6 +47,27 @@ func (s *Store) PutOrganizationPolicy(ctx context.Context, p store.OrganizationP
 	return nil
 }
 
+// SwapOrganizationPolicy replaces the organisation's policy if it is
+// still old (a put conditioned on the stored name and document).
+func (s *Store) SwapOrganizationPolicy(ctx context.Context, old, p store.OrganizationPolicyRecord) error {
+	it := map[string]types.AttributeValue{"pk": orgPolicyKey["pk"], "sk": orgPolicyKey["sk"],
+		"name": str(p.Name), "document": str(string(p.Document)), "updated_at": num(microsOf(p.UpdatedAt))}
+	if err := checkItem("organization policy", it); err != nil {
+		return fmt.Errorf("swap organization policy: %w", err)
+	}
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table(tData)), Item: it,
+		ConditionExpression:       aws.String("#n = :name AND document = :doc"),
+		ExpressionAttributeNames:  map[string]string{"#n": "name"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":name": str(old.Name), ":doc": str(string(old.Document))}})
+	if isConditionFailed(err) {
+		return fmt.Errorf("swap organization policy: %w: the organization policy changed since it was read", store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("swap organization policy: %w", err)
+	}
+	return nil
+}
+
 // GetOrganizationPolicy returns the organisation's policy, or ErrNotFound.
 func (s *Store) GetOrganizationPolicy(ctx context.Context) (store.OrganizationPolicyRecord, error) {
 	it, err := s.getItem(ctx, orgPolicyKey)

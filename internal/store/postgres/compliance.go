@@ -25,6 +25,27 @@ ON CONFLICT (one) DO UPDATE SET name = excluded.name, document = excluded.docume
 	return nil
 }
 
+// SwapOrganizationPolicy replaces the organisation's policy if it is
+// still old (one conditional UPDATE: a concurrent one waits for the row
+// lock and then finds the document changed).
+func (s *Store) SwapOrganizationPolicy(ctx context.Context, old, p store.OrganizationPolicyRecord) error {
+	err := s.retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, `UPDATE organization_policy SET name = $1, document = $2, updated_at = $3
+WHERE one AND name = $4 AND document = $5`, p.Name, string(p.Document), ts(p.UpdatedAt), old.Name, string(old.Document))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: the organization policy changed since it was read", store.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("swap organization policy: %w", translate(err))
+	}
+	return nil
+}
+
 // GetOrganizationPolicy returns the organisation's policy, or ErrNotFound.
 func (s *Store) GetOrganizationPolicy(ctx context.Context) (store.OrganizationPolicyRecord, error) {
 	var (

@@ -22,6 +22,28 @@ ON CONFLICT (one) DO UPDATE SET name = excluded.name, document = excluded.docume
 	return nil
 }
 
+// SwapOrganizationPolicy replaces the organisation's policy if it is
+// still old.
+func (s *Store) SwapOrganizationPolicy(ctx context.Context, old, p store.OrganizationPolicyRecord) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE organization_policy SET name = ?, document = ?, updated_at = ?
+WHERE one = 1 AND name = ? AND document = ?`, p.Name, string(p.Document), micros(p.UpdatedAt), old.Name, string(old.Document))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("%w: the organization policy changed since it was read", store.ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("swap organization policy: %w", translate(err))
+	}
+	return nil
+}
+
 // GetOrganizationPolicy returns the organisation's policy, or ErrNotFound.
 func (s *Store) GetOrganizationPolicy(ctx context.Context) (store.OrganizationPolicyRecord, error) {
 	var (

@@ -132,3 +132,76 @@ func testConcurrentCompliance(ctx context.Context, t *testing.T, s store.Store) 
 		require.Equal(t, odd(i), seg.Status, "stack %s", seg.StackID)
 	}
 }
+
+// testOrganizationPolicySwap: SwapOrganizationPolicy writes only over the
+// policy it was given as read (ErrConflict otherwise, nothing written),
+// so that read-modify-writes at once never lose one another's change:
+// writers that retry on conflict all land.
+func testOrganizationPolicySwap(ctx context.Context, t *testing.T, s store.Store) {
+	first := store.OrganizationPolicyRecord{Name: "agency", Document: json.RawMessage(`{"exceptions":[]}`), UpdatedAt: at(0)}
+	err := s.SwapOrganizationPolicy(ctx, first, first)
+	require.ErrorIs(t, err, store.ErrConflict, "none stored")
+	_, err = s.GetOrganizationPolicy(ctx)
+	require.ErrorIs(t, err, store.ErrNotFound, "nothing written")
+
+	require.NoError(t, s.PutOrganizationPolicy(ctx, first))
+	read, err := s.GetOrganizationPolicy(ctx)
+	require.NoError(t, err)
+	second := store.OrganizationPolicyRecord{Name: "agency", Document: json.RawMessage(`{"exceptions":["a"]}`), UpdatedAt: at(time.Second)}
+	require.NoError(t, s.SwapOrganizationPolicy(ctx, read, second))
+	// A writer that read the first document is refused.
+	stale := store.OrganizationPolicyRecord{Name: "agency", Document: json.RawMessage(`{"exceptions":["b"]}`), UpdatedAt: at(2 * time.Second)}
+	require.ErrorIs(t, s.SwapOrganizationPolicy(ctx, read, stale), store.ErrConflict)
+	got, err := s.GetOrganizationPolicy(ctx)
+	require.NoError(t, err)
+	require.Equal(t, string(second.Document), string(got.Document), "the refused write changed nothing")
+	// Another name is another policy.
+	renamed := got
+	renamed.Name = "other"
+	require.ErrorIs(t, s.SwapOrganizationPolicy(ctx, renamed, stale), store.ErrConflict)
+
+	// Writers at once, each adding its item and retrying on conflict:
+	// every item lands.
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			for {
+				old, err := s.GetOrganizationPolicy(ctx)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				var doc struct {
+					Exceptions []string `json:"exceptions"`
+				}
+				if err := json.Unmarshal(old.Document, &doc); err != nil {
+					errs[i] = err
+					return
+				}
+				doc.Exceptions = append(doc.Exceptions, fmt.Sprint("w", i))
+				b, _ := json.Marshal(doc)
+				err = s.SwapOrganizationPolicy(ctx, old, store.OrganizationPolicyRecord{Name: old.Name, Document: b, UpdatedAt: at(time.Minute)})
+				if !errors.Is(err, store.ErrConflict) {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "writer %d", i)
+	}
+	got, err = s.GetOrganizationPolicy(ctx)
+	require.NoError(t, err)
+	var doc struct {
+		Exceptions []string `json:"exceptions"`
+	}
+	require.NoError(t, json.Unmarshal(got.Document, &doc))
+	require.Len(t, doc.Exceptions, n+1, "%s", got.Document)
+	for i := range n {
+		require.Contains(t, doc.Exceptions, fmt.Sprint("w", i))
+	}
+}

@@ -111,16 +111,17 @@ func cases() []testCase {
 		{"AuditHeads", testAuditHeads},
 		{"AuditBrief", testAuditBrief},
 		{"TokensAndAuditRetention", testTokenCases},
-		{"DataKeys", testDataKeys},                         // payload_cases.go
-		{"PayloadRows", testPayloadRows},                   // payload_cases.go
-		{"BatchLimits", testBatchLimits},                   // limit_cases.go
-		{"Forecasts", testForecasts},                       // forecast_cases.go
-		{"Compliance", testCompliance},                     // compliance_cases.go
-		{"ConcurrentCompliance", testConcurrentCompliance}, // compliance_cases.go
-		{"Promotions", testPromotions},                     // promotion_cases.go
-		{"Snapshots", testSnapshots},                       // snapshot_cases.go
-		{"ConcurrentSnapshots", testConcurrentSnapshots},   // snapshot_cases.go
-		{"RollbackRecords", testRollbackRecords},           // snapshot_cases.go
+		{"DataKeys", testDataKeys},                             // payload_cases.go
+		{"PayloadRows", testPayloadRows},                       // payload_cases.go
+		{"BatchLimits", testBatchLimits},                       // limit_cases.go
+		{"Forecasts", testForecasts},                           // forecast_cases.go
+		{"Compliance", testCompliance},                         // compliance_cases.go
+		{"ConcurrentCompliance", testConcurrentCompliance},     // compliance_cases.go
+		{"OrganizationPolicySwap", testOrganizationPolicySwap}, // compliance_cases.go
+		{"Promotions", testPromotions},                         // promotion_cases.go
+		{"Snapshots", testSnapshots},                           // snapshot_cases.go
+		{"ConcurrentSnapshots", testConcurrentSnapshots},       // snapshot_cases.go
+		{"RollbackRecords", testRollbackRecords},               // snapshot_cases.go
 	}
 }
 
