@@ -298,17 +298,19 @@ func (s *Service) exceptionChanged(ctx context.Context, x config.RuleException) 
 // keepAPIExceptions returns cfg with the stored API exceptions added to
 // its OrganizationPolicy (a copy; cfg is not changed): those the document
 // does not declare for the same rule, client and stack, whose rule it
-// still declares and that have not expired.
-func (s *Service) keepAPIExceptions(ctx context.Context, cfg *config.Config) (*config.Config, error) {
+// still declares and that have not expired. It also returns the stored
+// record it read them from (nil when none is stored), which the apply
+// swaps against.
+func (s *Service) keepAPIExceptions(ctx context.Context, cfg *config.Config) (*config.Config, *store.OrganizationPolicyRecord, error) {
 	if cfg.Organization == nil {
-		return cfg, nil
+		return cfg, nil, nil
 	}
-	_, stored, err := s.storedOrganization(ctx)
+	rec, stored, err := s.storedOrganization(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
 	org := *cfg.Organization
@@ -322,10 +324,10 @@ func (s *Service) keepAPIExceptions(ctx context.Context, cfg *config.Config) (*c
 		kept = append(kept, x)
 	}
 	if len(kept) == 0 {
-		return cfg, nil
+		return cfg, &rec, nil
 	}
 	org.Spec.Exceptions = append(slices.Clip(org.Spec.Exceptions), kept...)
 	out := *cfg
 	out.Organization = &org
-	return &out, nil
+	return &out, &rec, nil
 }

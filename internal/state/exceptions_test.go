@@ -170,3 +170,44 @@ func TestExceptionAddedBetweenAReadAndAWrite(t *testing.T) {
 	require.Equal(t, 3, actions["exception_added"])
 	require.Equal(t, 1, actions["exception_removed"])
 }
+
+// TestExceptionAddedWhileTheConfigIsApplied: replica a applies a changed
+// OrganizationPolicy (its file) and, between a's read of the stored policy
+// (to keep the API's exceptions) and its write, replica b adds an
+// exception: a's write over what it read is refused by the store, a
+// starts again and keeps b's exception alongside the file's.
+func TestExceptionAddedWhileTheConfigIsApplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	opts := state.Options{Now: func() time.Time { return now }, PolicyCacheTTL: -1}
+	parse := func(doc string) *config.Config {
+		cfg, err := config.Parse("org.yaml", []byte(doc), nil)
+		require.NoError(t, err)
+		return cfg
+	}
+	b := state.New(db, opts)
+	_, err = b.ApplyConfig(ctx, parse(tlsRule), "test")
+	require.NoError(t, err)
+
+	rs := &raceStore{Store: db}
+	rs.between = func() {
+		_, _, err := b.AddException(ctx, config.RuleException{Rule: "prod-tls", ClientID: "globex", Owner: "ops", Reason: "api",
+			Expires: "2027-01-01T00:00:00Z"}, "replica b")
+		require.NoError(t, err)
+	}
+	a := state.New(rs, opts)
+	changed := tlsRule + "  exceptions:\n    - {rule: prod-tls, client_id: umbrella, owner: ops, reason: file, expires: \"2027-01-01T00:00:00Z\"}\n"
+	_, err = a.ApplyConfig(ctx, parse(changed), "replica a")
+	require.NoError(t, err)
+	items, err := b.Exceptions(ctx, "")
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, x := range items {
+		got[x.ClientID] = x.Reason
+	}
+	require.Equal(t, map[string]string{"globex": "api", "umbrella": "file"}, got, "b's exception and the file's both stored")
+}

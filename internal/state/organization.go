@@ -286,9 +286,15 @@ func joinFields(s []string) string {
 	return out
 }
 
-// applyOrganization stores the config's OrganizationPolicy when it
-// changed, and returns the audit entry of the change (nil when unchanged).
-func (s *Service) applyOrganization(ctx context.Context, cfg *config.Config, by string) (*store.AuditEntry, error) {
+// errOrganizationMoved: the stored OrganizationPolicy is no longer the
+// one an apply built on (applyOnce).
+var errOrganizationMoved = errors.New("the OrganizationPolicy changed since it was read")
+
+// applyOrganization stores the config's OrganizationPolicy when it differs
+// from base, the stored one it was built on (nil: none), and only if base
+// is still the stored one (else errOrganizationMoved, nothing written);
+// it returns the audit entry of the change (nil when unchanged).
+func (s *Service) applyOrganization(ctx context.Context, cfg *config.Config, base *store.OrganizationPolicyRecord, by string) (*store.AuditEntry, error) {
 	o := cfg.Organization
 	if o == nil {
 		return nil, nil
@@ -297,14 +303,21 @@ func (s *Service) applyOrganization(ctx context.Context, cfg *config.Config, by 
 	if err != nil {
 		return nil, fmt.Errorf("encode organization policy: %w", err)
 	}
-	old, err := s.store.GetOrganizationPolicy(ctx)
-	if err == nil && old.Name == o.Metadata.Name && string(old.Document) == string(doc) {
+	if base != nil && base.Name == o.Metadata.Name && string(base.Document) == string(doc) {
 		return nil, nil
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("read organization policy: %w", err)
+	next := store.OrganizationPolicyRecord{Name: o.Metadata.Name, Document: doc, UpdatedAt: s.now()}
+	if base == nil {
+		// None was stored: no API exception can have been added since
+		// (they need a stored policy).
+		err = s.store.PutOrganizationPolicy(ctx, next)
+	} else {
+		err = s.store.SwapOrganizationPolicy(ctx, *base, next)
 	}
-	if err := s.store.PutOrganizationPolicy(ctx, store.OrganizationPolicyRecord{Name: o.Metadata.Name, Document: doc, UpdatedAt: s.now()}); err != nil {
+	if errors.Is(err, store.ErrConflict) {
+		return nil, errOrganizationMoved
+	}
+	if err != nil {
 		return nil, fmt.Errorf("write organization policy: %w", err)
 	}
 	s.forgetPolicies()

@@ -133,15 +133,35 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, by string
 }
 
 func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]store.ApplyResult, []PolicyResult, error) {
-	if cfg.Organization != nil {
-		// The API's exceptions are kept (exceptions.go).
-		s.orgMu.Lock()
-		defer s.orgMu.Unlock()
-		var err error
-		if cfg, err = s.keepAPIExceptions(ctx, cfg); err != nil {
+	if cfg.Organization == nil {
+		return s.applyOnce(ctx, cfg, nil, by)
+	}
+	// The API's exceptions are kept (exceptions.go): the OrganizationPolicy
+	// is written only if it is still the one they were read from, its
+	// first write. When another replica changed it in between (an
+	// exception added there), nothing was written and the apply starts
+	// again from a new read.
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	for range swapAttempts {
+		kept, base, err := s.keepAPIExceptions(ctx, cfg)
+		if err != nil {
 			return nil, nil, err
 		}
+		results, policies, err := s.applyOnce(ctx, kept, base, by)
+		if errors.Is(err, errOrganizationMoved) {
+			continue
+		}
+		return results, policies, err
 	}
+	return nil, nil, ErrConcurrentChange
+}
+
+// applyOnce writes cfg; base is the stored OrganizationPolicy that cfg's
+// was built on (nil: none was stored), and applyOrganization fails with
+// errOrganizationMoved, before anything is written, when it is no longer
+// the stored one.
+func (s *Service) applyOnce(ctx context.Context, cfg *config.Config, base *store.OrganizationPolicyRecord, by string) ([]store.ApplyResult, []PolicyResult, error) {
 	if err := s.guardConfig(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
@@ -161,7 +181,7 @@ func (s *Service) apply(ctx context.Context, cfg *config.Config, by string) ([]s
 		inputs = append(inputs, in)
 	}
 	// Policies first: a pass triggered by the stack change must see them.
-	orgAudit, err := s.applyOrganization(ctx, cfg, by)
+	orgAudit, err := s.applyOrganization(ctx, cfg, base, by)
 	if err != nil {
 		return nil, nil, err
 	}
