@@ -199,6 +199,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 	}
 	tracked := forecast.Track(open, reading, p.At, e.opts.NewID)
+	if p.PassAt != nil {
+		// A forecast whose eta comes before the stack's next scheduled
+		// pass is checked at its eta (PassAt ignores a later one). Asked
+		// after every pass, not only at a raise or a move of the eta:
+		// the loop keeps the time in memory, and a replica that took the
+		// stack over or a restarted one asks again at its first pass.
+		for _, f := range tracked.Open() {
+			p.PassAt(f.ETA)
+		}
+	}
 	if len(tracked.Raised)+len(tracked.Updated)+len(tracked.Cleared) == 0 {
 		return tracked, nil
 	}
