@@ -439,3 +439,33 @@ func TestFeedNoticeUnheardHoldsOnlyItsOwn(t *testing.T) {
 	p.Forecasts = []forecast.Forecast{own}
 	require.NotEmpty(t, evaluator.Notices(p)["cms"].Err, "its own forecast is held, with the reason")
 }
+
+// A token expiry the operator declared (settings.token_expires_at) raises
+// provider_unauthorized on the role within the token horizon (1 day),
+// dated at the expiry; a rotated token (a later date) clears it; a
+// malformed date raises nothing and says why in the reading.
+func TestFeedDeclaredTokenExpiry(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	expires := time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	spec := func(v string) config.StackSpec {
+		return config.StackSpec{Providers: map[string]config.ProviderBinding{
+			"cms": {Name: "contentful", Settings: map[string]string{"space_id": "s", config.SettingTokenExpiresAt: v}}}}
+	}
+	require.Empty(t, b.evaluate(t, feedPass(expires.Add(-48*time.Hour), spec(expires.Format(time.RFC3339)))), "two days off: not yet")
+	open := b.evaluate(t, feedPass(expires.Add(-20*time.Hour), spec(expires.Format(time.RFC3339))))
+	require.Equal(t, map[string]string{"provider_unauthorized/cms": forecast.IndicatorToken}, indicators(open))
+	require.True(t, expires.Equal(open[0].ETA))
+	require.Equal(t, forecast.ClassDated, open[0].Class)
+	require.Contains(t, open[0].Evidence.Detail, "the cms token expires 2026-12-10T12:00:00Z")
+	require.Empty(t, b.evaluate(t, feedPass(expires.Add(-19*time.Hour), spec("2027-03-10"))), "rotated: cleared")
+
+	c := &evaluator.Credentials{}
+	got := c.Record(feedPass(expires, spec("soon")))["cms"]
+	require.Nil(t, got.ExpiresAt)
+	require.Contains(t, got.Err, `"soon" is not an RFC 3339 time or a date`)
+	got = c.Record(feedPass(expires, spec("2027-03-10")))["cms"]
+	require.Equal(t, time.Date(2027, 3, 10, 0, 0, 0, 0, time.UTC), *got.ExpiresAt, "a date is the start of its day, UTC")
+	require.Nil(t, c.Record(feedPass(expires, config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "contentful"}}})),
+		"no declared expiry and no refusal: no reading")
+}
