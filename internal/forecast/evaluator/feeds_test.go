@@ -57,8 +57,10 @@ func setupFeeds(t *testing.T) feedBundle {
 		Domains:     &evaluator.Domains{Base: srv.URL, Client: srv.Client(), TTL: 6 * time.Hour},
 		Credentials: &evaluator.Credentials{},
 		Content:     &evaluator.Content{Events: st},
-		Params:      forecast.Params{DomainHorizon: 2 * day, BuildFailStreak: 3},
-		NewID:       func() string { n++; return fmt.Sprintf("fc-%d", n) },
+		// No waiting gates: these tests feed the indicators (the gates are
+		// tested in internal/forecast).
+		Params: forecast.Params{DomainHorizon: 2 * day, BuildFailStreak: 3, ContentWaitShare: -1, DNSWaitShare: -1},
+		NewID:  func() string { n++; return fmt.Sprintf("fc-%d", n) },
 	})
 	return feedBundle{ev: ev, st: st, rdap: rdap}
 }
@@ -260,7 +262,8 @@ func TestFeedDNSMove(t *testing.T) {
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	b := feedBundle{st: &countingStore{Store: db}, ev: evaluator.New(evaluator.Options{Store: db, DNS: feed})}
+	b := feedBundle{st: &countingStore{Store: db}, ev: evaluator.New(evaluator.Options{Store: db, DNS: feed,
+		Params: forecast.Params{DNSWaitShare: -1}})}
 	spec := config.StackSpec{Resources: map[string]config.Resource{"www": {Probe: config.ProbeDNS, Name: "www.shop.test"}}}
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	pass := func(at time.Time) []forecast.Forecast {
