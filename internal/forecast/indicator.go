@@ -125,10 +125,10 @@ var DefaultParams = Params{
 	DomainHorizon:      24 * time.Hour,
 	DNSChangeWindow:    24 * time.Hour,
 	TokenHorizon:       24 * time.Hour,
-	DNSWaitShare:       0.75,
-	BuildFailStreak:    4,
+	DNSWaitShare:       0.7,
+	BuildFailStreak:    3,
 	WaitFactor:         12,
-	ContentWaitShare:   0.75,
+	ContentWaitShare:   0.8,
 }
 
 // withDefaults fills the zero fields of p.
