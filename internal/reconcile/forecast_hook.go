@@ -56,7 +56,8 @@ type PassObservation struct {
 	// PassAt asks for a pass of the stack at a time before NextPass
 	// (trigger "forecast": a forecast's eta is when its drift should be
 	// visible, and waiting for the next interval would see it late);
-	// a time that is not after now and before NextPass is ignored.
+	// a time that is not after now and before NextPass is ignored, and so
+	// is every time asked after a pass of trigger "forecast" (no chains).
 	// Never nil in a PassObservation the reconciler makes.
 	PassAt func(at time.Time)
 }
@@ -81,10 +82,13 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 }
 
 // passAt is PassObservation.PassAt: a pass of the stack at at, when that
-// is after now and before its next scheduled pass.
+// is after now and before its next scheduled pass. A pass that was itself
+// asked for by a forecast asks for none: a trend whose eta stays a few
+// seconds ahead would otherwise pass the stack every few seconds, and so
+// a stack gets at most one forecast pass between two others.
 func (p *pass) passAt(at time.Time) {
 	now := p.r.clock.Now()
-	if !at.After(now) || (p.next > 0 && !at.Before(now.Add(p.next))) {
+	if p.trigger == TriggerForecast || !at.After(now) || (p.next > 0 && !at.Before(now.Add(p.next))) {
 		return
 	}
 	clientID, stackID := splitKey(p.key)

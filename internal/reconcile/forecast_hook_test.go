@@ -151,3 +151,51 @@ func TestForecastETABeforeNextPassGetsAPass(t *testing.T) {
 		})
 	}
 }
+
+// askingHook asks for a pass ahead after every pass, like a trend whose
+// eta stays ahead of each pass.
+type askingHook struct{ ahead time.Duration }
+
+func (h askingHook) AfterPass(_ context.Context, p reconcile.PassObservation) {
+	p.PassAt(p.At.Add(h.ahead))
+}
+
+// A pass asked for by a forecast asks for no other: the stack gets one
+// forecast pass, then its scheduled one.
+func TestForecastPassDoesNotChain(t *testing.T) {
+	t.Parallel()
+	f := setup(t, fixtureOpts{prober: certProber{time.Now().Add(100 * 24 * time.Hour)},
+		forecasts: func(store.Store) reconcile.ForecastHook { return askingHook{ahead: 2 * time.Minute} }})
+	pol := policy(1)
+	pol.Schedule.Interval = config.Duration(time.Hour)
+	f.apply(t, pol, stack("acme", "web", config.StackSpec{Resources: map[string]config.Resource{
+		"cert": {Probe: config.ProbeTLS, Address: "site.example:443"}}}))
+	waiters := f.clock.Waiters()
+	require.NoError(t, f.loop.Start(context.Background()))
+	t.Cleanup(func() { f.loop.Stop(context.Background()) })
+	require.Equal(t, reconcile.TriggerConfig, (<-f.passes).Trigger)
+	poll.Until(t, 10*time.Second, "the next pass's timer", func() bool { return f.clock.Waiters() > waiters })
+	f.clock.Step(2*time.Minute + time.Second)
+	select {
+	case r := <-f.passes:
+		require.Equal(t, reconcile.TriggerForecast, r.Trigger)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no forecast pass")
+	}
+	// Four more minutes: a chained forecast pass would have run by now.
+	for range 4 {
+		f.clock.Step(time.Minute)
+		select {
+		case r := <-f.passes:
+			t.Fatalf("a pass after the forecast pass, before the interval: %+v", r)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	f.clock.Step(2 * time.Hour) // past the jittered interval (54-66 min)
+	select {
+	case r := <-f.passes:
+		require.Equal(t, reconcile.TriggerSchedule, r.Trigger)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no scheduled pass")
+	}
+}
