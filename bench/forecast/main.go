@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -47,11 +48,12 @@ func main() {
 		heal     = flag.Duration("heal", 10*time.Minute, "the heal time: a forecast must arrive interval+heal before onset")
 		grace    = flag.Duration("grace", 24*time.Hour, "how long after its eta a forecast without onset stays undecided")
 		showGrid = flag.Bool("grid", false, "print every grid point's figures on the tuning world")
+		byInd    = flag.Bool("by-indicator", false, "add a row of the forecasts of each indicator")
 		oldMix   = flag.Bool("old-mix", false, "generate only the families of the first version (certificates, versions, sunsets, outages, flapping, hand deletions, blips, DNS deletions)")
 	)
 	flag.Parse()
 	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
-	h := harness{opts: genOptions{stacks: *stacks, weeks: *weeks, start: start, more: !*oldMix}, interval: *interval, minLead: *interval + *heal, grace: *grace, showGrid: *showGrid}
+	h := harness{opts: genOptions{stacks: *stacks, weeks: *weeks, start: start, more: !*oldMix}, interval: *interval, minLead: *interval + *heal, grace: *grace, showGrid: *showGrid, byIndicator: *byInd}
 	began := time.Now()
 	if err := h.run(os.Stdout, *seedA, *seedB); err != nil {
 		fmt.Fprintln(os.Stderr, "forecast:", err)
@@ -66,6 +68,8 @@ type harness struct {
 	minLead  time.Duration
 	grace    time.Duration
 	showGrid bool
+	// byIndicator adds a row of forecasts per indicator (-by-indicator).
+	byIndicator bool
 }
 
 // grid is the thresholds tried on the tuning world, in lockstep: point i
@@ -79,12 +83,17 @@ func grid() []forecast.Params {
 	refusalAge := []time.Duration{-1, 30 * time.Minute, time.Hour, 90 * time.Minute, 2 * time.Hour, 150 * time.Minute,
 		3 * time.Hour, 195 * time.Minute, 210 * time.Minute, 220 * time.Minute}
 	dated := []int{1, 2, 3, 5, 7, 10, 14, 21, 30}
-	dnsWindow := []time.Duration{2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 48 * time.Hour, 72 * time.Hour}
+	// The share of the old answer's TTL a DNS change must stay unfixed
+	// (negative: none), with the change window at 24 h. At most three
+	// quarters: blackwell serve assumes a TTL of 1 hour (the resolver does
+	// not tell it), and a later raise would leave less than the 15 min a
+	// forecast needs to count.
+	dnsShare := []float64{-1, 0.25, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75}
 	type pair struct {
 		a time.Duration
 		b float64
 	}
-	var flaps, trends, contents []pair
+	var flaps, trends []pair
 	for _, w := range []time.Duration{6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
 		for _, r := range []float64{2, 3, 4, 5} {
 			flaps = append(flaps, pair{w, r})
@@ -95,9 +104,15 @@ func grid() []forecast.Params {
 			trends = append(trends, pair{h, sh})
 		}
 	}
-	for _, st := range []time.Duration{2, 3, 4} {
-		for _, f := range []float64{4, 6, 9, 12} {
-			contents = append(contents, pair{st, f})
+	type triple struct {
+		streak int
+		factor float64
+		share  float64 // of max_staleness waited (negative: no gate)
+	}
+	var contents []triple
+	for _, st := range []int{3, 4} {
+		for _, sh := range []float64{-1, 0.5, 0.6, 0.7, 0.75, 0.8} {
+			contents = append(contents, triple{st, 12, sh})
 		}
 	}
 	at := func(xs []int, i int) time.Duration { return time.Duration(xs[min(i, len(xs)-1)]) * day }
@@ -108,8 +123,9 @@ func grid() []forecast.Params {
 			RefusalStreak: 2, RefusalAge: refusalAge[min(i, len(refusalAge)-1)],
 			FlapReturns: int(flaps[i].b), FlapWindow: flaps[i].a,
 			TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: trends[i].a, ErrorShareLimit: trends[i].b,
-			DomainHorizon: at(dated, i), TokenHorizon: at(dated, i), DNSChangeWindow: dnsWindow[min(i, len(dnsWindow)-1)],
-			BuildFailStreak: int(contents[i].a), WaitFactor: contents[i].b,
+			DomainHorizon: at(dated, i), TokenHorizon: at(dated, i), DNSChangeWindow: 24 * time.Hour,
+			DNSWaitShare:    dnsShare[min(i, len(dnsShare)-1)],
+			BuildFailStreak: contents[i].streak, WaitFactor: contents[i].factor, ContentWaitShare: contents[i].share,
 		})
 	}
 	return out
@@ -129,8 +145,8 @@ var baseline = forecast.Params{
 	FlapReturns:        1,
 	FlapWindow:         24 * time.Hour,
 	TrendWindow:        6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 24 * time.Hour, ErrorShareLimit: 0.2,
-	DomainHorizon: 30 * day, TokenHorizon: 30 * day, DNSChangeWindow: 7 * day,
-	BuildFailStreak: 1, WaitFactor: 1,
+	DomainHorizon: 30 * day, TokenHorizon: 30 * day, DNSChangeWindow: 7 * day, DNSWaitShare: -1,
+	BuildFailStreak: 1, WaitFactor: 1, ContentWaitShare: -1,
 }
 
 // noPrecursor are the families of drift with no precursor at all.
@@ -184,8 +200,8 @@ var knobs = []knob{
 		return "domain horizon " + days(s.DomainHorizon)
 	}},
 	{[]string{famDNSMove}, []string{forecast.IndicatorDNS}, func(d *forecast.Params, s forecast.Params) string {
-		d.DNSChangeWindow = s.DNSChangeWindow
-		return fmt.Sprintf("DNS change window %s", s.DNSChangeWindow)
+		d.DNSChangeWindow, d.DNSWaitShare = s.DNSChangeWindow, s.DNSWaitShare
+		return fmt.Sprintf("DNS change window %s, raised once %s of the TTL passed unfixed", s.DNSChangeWindow, share(s.DNSWaitShare))
 	}},
 	{[]string{famToken}, []string{forecast.IndicatorToken}, func(d *forecast.Params, s forecast.Params) string {
 		d.TokenHorizon = s.TokenHorizon
@@ -193,8 +209,9 @@ var knobs = []knob{
 	}},
 	{[]string{famBroken, famSlow, famHookLost}, []string{forecast.IndicatorBuilds, forecast.IndicatorBuildTime, forecast.IndicatorWaiting},
 		func(d *forecast.Params, s forecast.Params) string {
-			d.BuildFailStreak, d.WaitFactor = s.BuildFailStreak, s.WaitFactor
-			return fmt.Sprintf("%d failed builds, or a wait over %.0fx the usual", s.BuildFailStreak, s.WaitFactor)
+			d.BuildFailStreak, d.WaitFactor, d.ContentWaitShare = s.BuildFailStreak, s.WaitFactor, s.ContentWaitShare
+			return fmt.Sprintf("%d failed builds, or a wait over %.0fx the usual, once %s of max_staleness was waited",
+				s.BuildFailStreak, s.WaitFactor, share(s.ContentWaitShare))
 		}},
 }
 
@@ -302,6 +319,17 @@ func (h harness) run(out io.Writer, seedA, seedB uint64) error {
 	for _, fam := range noPrecursor {
 		row("scenario "+fam+" (no precursor)", groupFigures(s, []string{fam}, nil))
 	}
+	if h.byIndicator {
+		// Where the forecasts (and the false ones) come from; onsets are
+		// not split by indicator (an onset has none).
+		inds := map[string]bool{}
+		for _, f := range s.forecasts {
+			inds[f.indicator] = true
+		}
+		for _, ind := range slices.Sorted(maps.Keys(inds)) {
+			row("indicator "+ind, s.figuresOf(func(onset) bool { return false }, func(f raised) bool { return f.indicator == ind }))
+		}
+	}
 	all := func(onset) bool { return true }
 	anyF := func(raised) bool { return true }
 	trendO := func(o onset) bool { return !datedFamily(o.family) }
@@ -332,6 +360,14 @@ func num(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// share prints a gate's share (negative: none).
+func share(v float64) string {
+	if v <= 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%.0f%%", 100*v)
 }
 
 func days(d time.Duration) string { return fmt.Sprintf("%dd", int(d/day)) }

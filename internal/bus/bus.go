@@ -58,14 +58,17 @@ const (
 	KindHealSucceeded Kind = "heal.succeeded"
 	KindHealFailed    Kind = "heal.failed"
 	// KindForecastRaised, KindForecastCleared: a forecast of drift was
-	// raised or cleared (internal/forecast).
+	// raised or cleared (internal/forecast). KindForecastUpdated: an open
+	// forecast's eta, confidence, class or indicator changed materially
+	// (forecast.MaterialChange), not every pass's small move.
 	KindForecastRaised  Kind = "forecast.raised"
+	KindForecastUpdated Kind = "forecast.updated"
 	KindForecastCleared Kind = "forecast.cleared"
 )
 
 // Kinds lists every kind.
 var Kinds = []Kind{KindDriftDetected, KindDriftResolved, KindDriftAcknowledged, KindReconciliation,
-	KindHealStarted, KindHealSucceeded, KindHealFailed, KindForecastRaised, KindForecastCleared}
+	KindHealStarted, KindHealSucceeded, KindHealFailed, KindForecastRaised, KindForecastUpdated, KindForecastCleared}
 
 // Event is one published fact. Data is the kind's JSON payload (see
 // DriftEvent, AutoHealEvent, ForecastEvent and store.ReconciliationResult).

@@ -57,7 +57,7 @@ type ForecastEvent struct {
 	Confidence float64        `json:"confidence"`
 	Class      string         `json:"class"`
 	Indicator  string         `json:"indicator"`
-	// Evidence says what was seen (forecast.raised).
+	// Evidence says what was seen (forecast.raised, forecast.updated).
 	Evidence string `json:"evidence,omitempty"`
 	// RaisedAt is when it was raised (forecast.cleared).
 	RaisedAt  time.Time `json:"raised_at,omitzero"`

@@ -260,6 +260,22 @@ spec:
 			},
 		},
 		{
+			name: "token expiry setting",
+			yaml: `
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: web}
+spec:
+  providers:
+    cms: {name: contentful, settings: {space_id: s, token_expires_at: "next tuesday"}}
+    ecommerce: {name: shopify, settings: {shop: x.myshopify.com, token_expires_at: "2027-03-01"}}
+    ssg: {name: hugo, settings: {token_expires_at: "2027-03-01T12:00:00Z"}}
+`,
+			want: []string{
+				"bad.yaml:6:71: spec.providers.cms.settings.token_expires_at: \"next tuesday\" is not an RFC 3339 time or a date (YYYY-MM-DD)",
+			},
+		},
+		{
 			name: "probes",
 			yaml: `
 apiVersion: blackwell.io/v1

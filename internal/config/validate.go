@@ -297,6 +297,10 @@ func (r reporter) checkBinding(p, role string, b ProviderBinding) {
 		switch k {
 		case "api_base", "integration_api":
 			r.checkHTTPURL(p+".settings."+k, b.Settings[k])
+		case SettingTokenExpiresAt:
+			if _, err := parseExpiry(b.Settings[k]); err != nil {
+				r.value(p+".settings."+k, "%s", err)
+			}
 		}
 	}
 	for _, k := range sortedKeys(b.Credentials) {

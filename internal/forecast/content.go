@@ -62,6 +62,9 @@ func content(r *Reading, o Observation, p Params, open func(Key) bool) {
 		if !eta.After(o.Now) {
 			continue // stale already: drift now
 		}
+		if !open(k) && o.Now.Sub(since) < time.Duration(p.ContentWaitShare*float64(c.MaxStaleness)) {
+			continue // not waited long enough to tell a fix on its way from a lapse
+		}
 		ind, detail, conf := contentCause(o, p, c, since, eta, streak)
 		if ind == "" && open(k) {
 			ind, detail, conf = IndicatorWaiting, fmt.Sprintf("content changed %s still waits for a deploy", since.Format(time.RFC3339)), 0.6

@@ -73,7 +73,7 @@ func TestCredentials(t *testing.T) {
 
 func TestContent(t *testing.T) {
 	t.Parallel()
-	p := forecast.Params{BuildFailStreak: 3, WaitFactor: 3, TrendWindow: 6 * time.Hour}
+	p := forecast.Params{BuildFailStreak: 3, WaitFactor: 3, TrendWindow: 6 * time.Hour, ContentWaitShare: -1}
 	post := forecast.Key{Code: drift.ContentStale, Component: "post"}
 	build := func(ago time.Duration, d time.Duration, ok bool) forecast.BuildSample {
 		return forecast.BuildSample{At: now.Add(-ago), Duration: d, OK: ok}
@@ -129,6 +129,28 @@ func TestContent(t *testing.T) {
 			require.Contains(t, r.Unknown[post], tc.unknown)
 		})
 	}
+}
+
+// Content is forecast stale only once it waited ContentWaitShare of
+// max_staleness, whatever the cause; an open forecast is kept before.
+func TestContentWaitShare(t *testing.T) {
+	t.Parallel()
+	p := forecast.Params{BuildFailStreak: 3, WaitFactor: 3, ContentWaitShare: 0.75}
+	post := forecast.Key{Code: drift.ContentStale, Component: "post"}
+	failed := []forecast.BuildSample{{At: now.Add(-50 * time.Minute), Duration: time.Minute}, {At: now.Add(-30 * time.Minute), Duration: time.Minute},
+		{At: now.Add(-10 * time.Minute), Duration: time.Minute}}
+	indicate := func(waited time.Duration, open bool) forecast.Reading {
+		c := forecast.ContentReading{MaxStaleness: 2 * time.Hour, Waiting: map[string]time.Time{"post": now.Add(-waited)},
+			Builds: failed, UsualWait: 5 * time.Minute}
+		return forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Now: now, Content: &c}, p,
+			func(k forecast.Key) bool { return open && k == post })
+	}
+	require.Empty(t, indicate(time.Hour, false).Forecasts, "three failed builds and 12x the usual wait, but half the 2 h allowance")
+	require.Len(t, indicate(time.Hour, true).Forecasts, 1, "an open forecast is kept")
+	r := indicate(95*time.Minute, false)
+	require.Len(t, r.Forecasts, 1, "past three quarters of the allowance")
+	require.Equal(t, forecast.IndicatorBuilds, r.Forecasts[0].Evidence.Indicator)
+	require.Equal(t, now.Add(25*time.Minute), r.Forecasts[0].ETA)
 }
 
 func TestRefusalStreakRestartsWhenTheSubscriptionIsRecreated(t *testing.T) {

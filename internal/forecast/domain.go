@@ -77,8 +77,9 @@ func domains(r *Reading, o Observation, p Params) {
 
 // dnsChanges: a name whose delegation (NS) or CNAME target changed within
 // DNSChangeWindow, and whose new authority does not hold the record, goes
-// missing once resolvers drop the old answer (its TTL after the change).
-func dnsChanges(r *Reading, o Observation, p Params) {
+// missing once resolvers drop the old answer (its TTL after the change);
+// it is forecast once DNSWaitShare of that TTL passed unfixed.
+func dnsChanges(r *Reading, o Observation, p Params, open func(Key) bool) {
 	for _, name := range sortedKeys(o.DNS) {
 		answers := o.DNS[name]
 		k := Key{drift.ResourceMissing, name}
@@ -98,7 +99,11 @@ func dnsChanges(r *Reading, o Observation, p Params) {
 			continue // no change seen, the new authority holds it, or long ago
 		}
 		prev, change := answers[i-1], answers[i]
-		eta := change.At.Add(max(prev.TTL, time.Minute))
+		ttl := max(prev.TTL, time.Minute)
+		if !open(k) && o.Now.Sub(change.At) < time.Duration(p.DNSWaitShare*float64(ttl)) {
+			continue // not yet: a mistake is often fixed early in the TTL
+		}
+		eta := change.At.Add(ttl)
 		if eta.Before(o.Now) {
 			eta = o.Now // cached past its TTL: any moment now
 		}

@@ -83,6 +83,13 @@ type Params struct {
 	// whose new authority does not hold the record is a precursor for
 	// this long after the change.
 	DNSChangeWindow time.Duration
+	// DNSWaitShare: raise a dns_change forecast only once this share of
+	// the old answer's TTL has passed since the change with the record
+	// still missing at the new authority (an open one is kept): a
+	// migration's mistake is often fixed before resolvers drop the old
+	// answer, and the longer it stays unfixed the likelier it lapses. A
+	// negative value raises at the change.
+	DNSWaitShare float64
 	// TokenHorizon: raise a provider_unauthorized forecast when a token
 	// expires within this and no refresh succeeded since.
 	TokenHorizon time.Duration
@@ -91,6 +98,13 @@ type Params struct {
 	// waited longer than WaitFactor times the usual wait for a deploy.
 	BuildFailStreak int
 	WaitFactor      float64
+	// ContentWaitShare: raise a content_stale forecast (whatever its
+	// cause) only once the content has waited this share of the policy's
+	// max_staleness (an open one is kept while it waits): builds that
+	// fail and lost hooks are often fixed within the hour, and content
+	// that waited most of its allowance is likelier to go stale. A
+	// negative value does not gate.
+	ContentWaitShare float64
 }
 
 // DefaultParams are the thresholds used when Params leaves them zero;
@@ -111,8 +125,10 @@ var DefaultParams = Params{
 	DomainHorizon:      24 * time.Hour,
 	DNSChangeWindow:    24 * time.Hour,
 	TokenHorizon:       24 * time.Hour,
-	BuildFailStreak:    4,
+	DNSWaitShare:       0.7,
+	BuildFailStreak:    3,
 	WaitFactor:         12,
+	ContentWaitShare:   0.8,
 }
 
 // withDefaults fills the zero fields of p.
@@ -154,6 +170,8 @@ func (p Params) trendDefaults() Params {
 	p.DomainHorizon = orDur(p.DomainHorizon, d.DomainHorizon)
 	p.DNSChangeWindow = orDur(p.DNSChangeWindow, d.DNSChangeWindow)
 	p.TokenHorizon = orDur(p.TokenHorizon, d.TokenHorizon)
+	p.DNSWaitShare = orShare(p.DNSWaitShare, d.DNSWaitShare)
+	p.ContentWaitShare = orShare(p.ContentWaitShare, d.ContentWaitShare)
 	if p.TrendMinPoints < minTrendPoints {
 		p.TrendMinPoints = max(d.TrendMinPoints, minTrendPoints)
 	}
@@ -167,6 +185,18 @@ func (p Params) trendDefaults() Params {
 		p.WaitFactor = d.WaitFactor
 	}
 	return p
+}
+
+// orShare is v when it is a share (0, 1), 0 when negative (no gate), d
+// otherwise (zero, or 1 and more: a gate that never opens).
+func orShare(v, d float64) float64 {
+	switch {
+	case v < 0:
+		return 0
+	case v > 0 && v < 1:
+		return v
+	}
+	return d
 }
 
 func orDur(v, d time.Duration) time.Duration {
@@ -339,7 +369,7 @@ func Indicate(o Observation, p Params, open func(Key) bool) Reading {
 	flapping(&r, o, p, open)
 	probeTrends(&r, o, p, open)
 	domains(&r, o, p)
-	dnsChanges(&r, o, p)
+	dnsChanges(&r, o, p, open)
 	credentials(&r, o, p, open)
 	content(&r, o, p, open)
 	environments(&r, o)

@@ -14,7 +14,9 @@ import (
 	"github.com/blackwellio/blackwell/internal/sim"
 )
 
-var resParams = forecast.Params{DomainHorizon: 7 * day, DNSChangeWindow: 48 * time.Hour}
+// resParams raise a DNS forecast at the change (no wait: TestDNSWaitShare
+// tests that).
+var resParams = forecast.Params{DomainHorizon: 7 * day, DNSChangeWindow: 48 * time.Hour, DNSWaitShare: -1}
 
 func TestDomainExpiry(t *testing.T) {
 	t.Parallel()
@@ -89,6 +91,27 @@ func TestDNSChanges(t *testing.T) {
 			require.Contains(t, r.Unknown[home], tc.unknown)
 		})
 	}
+}
+
+// A change is forecast only once DNSWaitShare of the old answer's TTL
+// passed unfixed; an open forecast is kept before that.
+func TestDNSWaitShare(t *testing.T) {
+	t.Parallel()
+	old := forecast.DNSAnswer{At: now.Add(-10 * time.Hour), NS: []string{"ns1.old.example"}, Target: "site.host.example", TTL: 4 * time.Hour, Held: true}
+	moved := func(ago time.Duration) []forecast.DNSAnswer {
+		return []forecast.DNSAnswer{old, {At: now.Add(-ago), NS: []string{"ns1.new.example"}, Target: "site.host.example", TTL: 5 * time.Minute}}
+	}
+	p := forecast.Params{DNSChangeWindow: 24 * time.Hour, DNSWaitShare: 0.75}
+	home := forecast.Key{Code: drift.ResourceMissing, Component: "home"}
+	indicate := func(answers []forecast.DNSAnswer, open bool) forecast.Reading {
+		return forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Now: now,
+			DNS: map[string][]forecast.DNSAnswer{"home": answers}}, p, func(k forecast.Key) bool { return open && k == home })
+	}
+	require.Empty(t, indicate(moved(2*time.Hour), false).Forecasts, "half the 4 h TTL: not yet")
+	require.Equal(t, []string{home.String() + "@" + now.Add(2*time.Hour).Format(time.RFC3339)}, keys(indicate(moved(2*time.Hour), true)),
+		"an open forecast is kept")
+	require.Equal(t, []string{home.String() + "@" + now.Add(30*time.Minute).Format(time.RFC3339)}, keys(indicate(moved(210*time.Minute), false)),
+		"past three quarters of the TTL: raised, due at the TTL")
 }
 
 func TestParseRDAPDomain(t *testing.T) {

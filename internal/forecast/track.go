@@ -96,3 +96,27 @@ func changed(old, f Forecast) bool {
 	d := old.ETA.Sub(f.ETA)
 	return d > time.Minute || d < -time.Minute || math.Abs(old.Confidence-f.Confidence) >= 0.05 || old.Class != f.Class
 }
+
+// MaterialChange reports whether an open forecast moved enough since prev
+// (what was last published of it) to be published again as an update
+// (the stream's forecast.updated): its eta moved by more than one pass
+// interval and by more than a tenth of the time then left to prev's eta,
+// or its confidence by 0.1 or more, or its class or indicator changed
+// (other evidence, such as the wording of its detail, does not count). A
+// trend's eta wanders by minutes from pass to pass as samples come in,
+// and Track stores each such move; publishing every one would make the
+// stream a per-pass feed. Interval <= 0 counts as 5 minutes. Pure.
+func MaterialChange(prev, next Forecast, interval time.Duration, now time.Time) bool {
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	shift := next.ETA.Sub(prev.ETA).Abs()
+	left := max(prev.ETA.Sub(now), 0)
+	switch {
+	case shift > interval && shift > left/10:
+		return true
+	case math.Abs(next.Confidence-prev.Confidence) >= 0.1-1e-9:
+		return true
+	}
+	return prev.Class != next.Class || prev.Evidence.Indicator != next.Evidence.Indicator
+}

@@ -144,3 +144,40 @@ func TestCheck(t *testing.T) {
 	}
 	require.Equal(t, day, good.LeadTime())
 }
+
+func TestMaterialChange(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	base := forecast.Forecast{ETA: now.Add(time.Hour), Confidence: 0.6, Class: forecast.ClassTrend, Evidence: forecast.Evidence{Indicator: forecast.IndicatorLatency, Detail: "a"}}
+	with := func(f func(*forecast.Forecast)) forecast.Forecast {
+		c := base
+		f(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name     string
+		next     forecast.Forecast
+		interval time.Duration
+		want     bool
+	}{
+		{"unchanged", base, 5 * time.Minute, false},
+		{"eta moved within one interval", with(func(f *forecast.Forecast) { f.ETA = f.ETA.Add(4 * time.Minute) }), 5 * time.Minute, false},
+		{"eta moved by more than one interval", with(func(f *forecast.Forecast) { f.ETA = f.ETA.Add(-7 * time.Minute) }), 5 * time.Minute, true},
+		{"eta moved by more than the default interval", with(func(f *forecast.Forecast) { f.ETA = f.ETA.Add(7 * time.Minute) }), 0, true},
+		{"a longer interval", with(func(f *forecast.Forecast) { f.ETA = f.ETA.Add(7 * time.Minute) }), 10 * time.Minute, false},
+		{"confidence by 0.1", with(func(f *forecast.Forecast) { f.Confidence = 0.7 }), 5 * time.Minute, true},
+		{"confidence by less", with(func(f *forecast.Forecast) { f.Confidence = 0.68 }), 5 * time.Minute, false},
+		{"class", with(func(f *forecast.Forecast) { f.Class = forecast.ClassDated }), 5 * time.Minute, true},
+		{"indicator", with(func(f *forecast.Forecast) { f.Evidence.Indicator = forecast.IndicatorErrorShare }), 5 * time.Minute, true},
+		{"only the detail's wording", with(func(f *forecast.Forecast) { f.Evidence.Detail = "b" }), 5 * time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, forecast.MaterialChange(base, tc.next, tc.interval, now))
+		})
+	}
+	// Far off, a move is material only past a tenth of the time left.
+	far := with(func(f *forecast.Forecast) { f.ETA = now.Add(10 * 24 * time.Hour) })
+	require.False(t, forecast.MaterialChange(far, with(func(f *forecast.Forecast) { f.ETA = far.ETA.Add(20 * time.Hour) }), 5*time.Minute, now))
+	require.True(t, forecast.MaterialChange(far, with(func(f *forecast.Forecast) { f.ETA = far.ETA.Add(-25 * time.Hour) }), 5*time.Minute, now))
+}

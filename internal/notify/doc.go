@@ -96,9 +96,12 @@
 //
 // # Forecasts
 //
-// The forecast evaluator's forecast_raised and forecast_cleared audit
-// entries go through the same feed, outside noise control: each is
-// streamed at once (forecast.raised, forecast.cleared), and a raise is
+// The forecast evaluator's forecast_raised, forecast_updated and
+// forecast_cleared audit entries go through the same feed, outside noise
+// control: a raise and a clearance are streamed at once (forecast.raised,
+// forecast.cleared), an update only when it changed the forecast
+// materially since the stream last said (forecast.updated,
+// forecast.MaterialChange; ForecastState.Streamed), and a raise is
 // announced (KindForecastRaised, CloudEvent type
 // io.blackwell.forecast.raised) once its eta is within the stack's
 // predict.notify_lead and predict is enabled (FeedOptions.Predict,

@@ -11,6 +11,7 @@ import (
 	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
+	"github.com/blackwellio/blackwell/internal/forecast"
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
@@ -43,6 +44,24 @@ type ForecastState struct {
 	Detail    ForecastDetail `json:"detail"`
 	Announced bool           `json:"announced,omitempty"`
 	Done      bool           `json:"done,omitempty"`
+	// Streamed is what the stream last said of the forecast (its raise or
+	// its last forecast.updated): an update is streamed only when it
+	// changed materially from this (forecast.MaterialChange). Nil in a
+	// state kept before it existed: the last audited detail stands in.
+	Streamed *StreamedForecast `json:"streamed,omitempty"`
+}
+
+// StreamedForecast is what the stream last said of a forecast.
+type StreamedForecast struct {
+	ETA        time.Time `json:"eta"`
+	Confidence float64   `json:"confidence"`
+	Class      string    `json:"class"`
+	Indicator  string    `json:"indicator"`
+}
+
+func (s StreamedForecast) forecast() forecast.Forecast {
+	return forecast.Forecast{ETA: s.ETA, Confidence: s.Confidence, Class: forecast.Class(s.Class),
+		Evidence: forecast.Evidence{Indicator: s.Indicator}}
 }
 
 // ForecastDue reports whether a forecast with eta is announced at now
@@ -68,6 +87,9 @@ type forecastChanges struct {
 	Indicator  string     `json:"indicator"`
 	Evidence   string     `json:"evidence"`
 	RaisedAt   time.Time  `json:"raised_at"`
+	// IntervalSeconds is the stack's pass interval (forecast_updated):
+	// how far the eta must move to be streamed (forecast.MaterialChange).
+	IntervalSeconds float64 `json:"interval_seconds"`
 }
 
 func isForecastAction(action string) bool {
@@ -76,7 +98,9 @@ func isForecastAction(action string) bool {
 
 // applyForecast takes a forecast audit entry: it returns the messages due
 // (a raise within the lead, a clearance of an announced raise) and the
-// entry's stream event (none for an update: it moves the eta the
+// entry's stream event (for an update, forecast.updated only when it
+// changed materially from what the stream last said: see
+// forecast.MaterialChange; every update still moves the eta the
 // announcement waits for), and records the forecast's state in touched.
 // f.mu is held.
 func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched map[string]bool) ([]Message, *bus.Event) {
@@ -89,6 +113,25 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 	if !known {
 		st = ForecastState{ClientID: e.ClientID, StackID: e.StackID, DriftID: e.DriftID, Code: ch.Code,
 			Component: ch.Component, Severity: cl.Severity}
+	}
+	now := StreamedForecast{ETA: ch.ETA, Confidence: ch.Confidence, Class: ch.Class, Indicator: ch.Indicator}
+	streamUpdate := false
+	switch e.Action {
+	case auditForecastRaised:
+		st.Streamed = &now
+	case auditForecastUpdated:
+		prev := st.Streamed
+		if prev == nil && known {
+			prev = &StreamedForecast{ETA: st.Detail.ETA, Confidence: st.Detail.Confidence, Class: st.Detail.Class,
+				Indicator: st.Detail.Indicator}
+		}
+		// An update of a forecast the feed never saw raised (its state
+		// gone) is streamed: the stream has nothing better of it.
+		streamUpdate = prev == nil || forecast.MaterialChange(prev.forecast(), now.forecast(),
+			time.Duration(ch.IntervalSeconds*float64(time.Second)), e.Timestamp)
+		if streamUpdate {
+			st.Streamed = &now
+		}
 	}
 	st.Detail = ForecastDetail{ID: ch.ForecastID, ETA: ch.ETA, Confidence: ch.Confidence, Class: ch.Class,
 		Indicator: ch.Indicator, Evidence: firstNonEmpty(ch.Evidence, st.Detail.Evidence), RaisedAt: st.Detail.RaisedAt}
@@ -114,7 +157,10 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 	}
 	f.setForecast(ch.ForecastID, st, touched)
 	if e.Action == auditForecastUpdated {
-		return msgs, nil
+		if !streamUpdate {
+			return msgs, nil
+		}
+		kind = bus.KindForecastUpdated
 	}
 	ev := bus.NewForecastEvent(kind, bus.ForecastEvent{
 		EventID: "audit-" + strconv.FormatInt(e.Seq, 10), ClientID: e.ClientID, StackID: e.StackID,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/bus"
 	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/drift"
 	"github.com/blackwellio/blackwell/internal/notify"
@@ -220,8 +221,9 @@ func TestForecastNotAnnounced(t *testing.T) {
 }
 
 // TestForecastUpdateMovesTheAnnouncement: a forecast raised beyond the
-// lead is announced as soon as an update brings its eta within it, and the
-// update itself is not streamed.
+// lead is announced as soon as an update brings its eta within it; an
+// update that moved the eta by little is not streamed, one that moved it
+// materially is (forecast.updated, with the new eta).
 func TestForecastUpdateMovesTheAnnouncement(t *testing.T) {
 	t.Parallel()
 	s := newForecastSetup(t)
@@ -229,6 +231,9 @@ func TestForecastUpdateMovesTheAnnouncement(t *testing.T) {
 	s.forecastAudit(t, "forecast_raised", "fc-u", drift.WebhookBroken, s.now.Add(10*24*time.Hour))
 	require.Equal(t, 1, poll(t, s.feed))
 	require.NoError(t, s.feed.Tick(context.Background()))
+	// An hour on an eta ten days off: not material.
+	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(10*24*time.Hour+time.Hour))
+	require.Equal(t, 1, poll(t, s.feed))
 	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(2*time.Hour))
 	require.Equal(t, 1, poll(t, s.feed))
 	got := s.events(t, 1)
@@ -236,7 +241,25 @@ func TestForecastUpdateMovesTheAnnouncement(t *testing.T) {
 	require.True(t, s.now.Add(2*time.Hour).Equal(got[0].Data.Forecast.ETA), "the eta as updated")
 	page, err := s.st.ReadStream(context.Background(), 0, 10)
 	require.NoError(t, err)
-	require.Len(t, page.Events, 1, "only the raise is on the stream")
+	require.Len(t, page.Events, 2, "the raise and the material update are on the stream")
+	require.Equal(t, "forecast.raised", page.Events[0].Kind)
+	require.Equal(t, "forecast.updated", page.Events[1].Kind)
+	var upd bus.ForecastEvent
+	require.NoError(t, json.Unmarshal(page.Events[1].Data, &upd))
+	require.Equal(t, "fc-u", upd.ForecastID)
+	require.True(t, s.now.Add(2*time.Hour).Equal(upd.ETA), "the stream carries the new eta")
+
+	// The next small move is measured from what the stream said last
+	// (2 h off: more than the 5 min default interval is material).
+	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(2*time.Hour+3*time.Minute))
+	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(2*time.Hour+6*time.Minute))
+	s.forecastAudit(t, "forecast_updated", "fc-u", drift.WebhookBroken, s.now.Add(2*time.Hour+14*time.Minute))
+	require.Equal(t, 3, poll(t, s.feed))
+	page, err = s.st.ReadStream(context.Background(), 0, 10)
+	require.NoError(t, err)
+	require.Len(t, page.Events, 3, "3 and 6 min are within the interval or a tenth of the 2 h left; 14 min is not")
+	require.NoError(t, json.Unmarshal(page.Events[2].Data, &upd))
+	require.True(t, s.now.Add(2*time.Hour+14*time.Minute).Equal(upd.ETA))
 }
 
 // TestForecastOfADeletedStackIsForgotten: a pending forecast of a stack

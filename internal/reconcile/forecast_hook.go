@@ -50,6 +50,16 @@ type PassObservation struct {
 	// the forecast hook reads from it when a build finished, so that it
 	// reads the builds themselves only then.
 	Activity []store.Activity
+	// NextPass is when the stack's next scheduled pass is due (about: the
+	// loop counts the interval from the pass's end).
+	NextPass time.Time
+	// PassAt asks for a pass of the stack at a time before NextPass
+	// (trigger "forecast": a forecast's eta is when its drift should be
+	// visible, and waiting for the next interval would see it late);
+	// a time that is not after now and before NextPass is ignored, and so
+	// is every time asked after a pass of trigger "forecast" (no chains).
+	// Never nil in a PassObservation the reconciler makes.
+	PassAt func(at time.Time)
 }
 
 // forecast hands the committed pass to Options.Forecasts and
@@ -62,11 +72,25 @@ func (p *pass) forecast(ctx context.Context, res store.ReconciliationResult) {
 		ClientID: res.ClientID, StackID: res.StackID, Environment: p.rec.Environment, ReconciliationID: res.ReconciliationID,
 		Trigger: p.trigger, At: p.started, Spec: p.spec, Observed: p.observed,
 		Open: p.tracked.Open, Resolved: p.tracked.Resolved, Forecasts: p.forecasts, Policy: p.policy, Hold: p.committed.Hold,
-		Activity: p.activity.Activity,
+		Activity: p.activity.Activity, NextPass: p.started.Add(p.next), PassAt: p.passAt,
 	}
 	for _, h := range []PassHook{p.r.opts.Forecasts, p.r.opts.Compliance, p.r.opts.Holds} {
 		if h != nil {
 			h.AfterPass(context.WithoutCancel(ctx), obs)
 		}
 	}
+}
+
+// passAt is PassObservation.PassAt: a pass of the stack at at, when that
+// is after now and before its next scheduled pass. A pass that was itself
+// asked for by a forecast asks for none: a trend whose eta stays a few
+// seconds ahead would otherwise pass the stack every few seconds, and so
+// a stack gets at most one forecast pass between two others.
+func (p *pass) passAt(at time.Time) {
+	now := p.r.clock.Now()
+	if p.trigger == TriggerForecast || !at.After(now) || (p.next > 0 && !at.Before(now.Add(p.next))) {
+		return
+	}
+	clientID, stackID := splitKey(p.key)
+	p.r.TriggerAt(clientID, stackID, TriggerForecast, at)
 }

@@ -31,7 +31,7 @@ type Metrics struct {
 }
 
 // Triggers are the reasons a pass runs.
-var triggers = []string{TriggerHeal, TriggerApproval, TriggerSchedule, TriggerEvent, TriggerManual, TriggerConfig, TriggerAlert, TriggerStart}
+var triggers = []string{TriggerHeal, TriggerApproval, TriggerForecast, TriggerSchedule, TriggerEvent, TriggerManual, TriggerConfig, TriggerAlert, TriggerStart}
 
 // NewMetrics registers the loop's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {

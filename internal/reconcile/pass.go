@@ -66,6 +66,9 @@ type pass struct {
 	fence *store.Fence
 	// committed is the state record as the pass committed it.
 	committed store.StateRecord
+	// next is how long after the pass its stack's next scheduled pass
+	// comes (set once the pass is done, before its commit).
+	next time.Duration
 }
 
 // Reconcile runs one pass of the stack key ("client/stack") and returns its
@@ -103,6 +106,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res st
 	next = r.jittered(p.policy.Schedule.Interval.D())
 	// From here on every exit persists what happened.
 	defer func() {
+		p.next = next // the forecast hook's PassAt compares with it
 		res, err = p.persist(ctx, err)
 		if res.ReconciliationID != "" {
 			p.emit(ctx, res, err)

@@ -34,6 +34,9 @@ const (
 	TriggerStart    = "start"
 	// TriggerApproval: a person approved a heal of the stack.
 	TriggerApproval = "approval"
+	// TriggerForecast: a pass at the eta of an open forecast that falls
+	// before the stack's next scheduled pass (PassObservation.PassAt).
+	TriggerForecast = "forecast"
 )
 
 // Prober observes resources. *probe.Prober implements it.
@@ -135,14 +138,23 @@ type Reconciler struct {
 	running  map[string]bool               // keys with a pass in flight
 	statuses map[string]store.Status       // key -> status after its last pass
 	counts   map[store.Status]int          // stacks per status
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// due are the passes asked for at a time (TriggerAt): key -> the
+	// earliest such time and its trigger, until a pass at or after it.
+	due    map[string]duePass
+	cancel context.CancelFunc
+	done   chan struct{}
 	// running is closed while passes may run; Pause replaces it with an
 	// open channel that workers wait on.
 	gate chan struct{}
 	// stopHeals ends the heal runner's claiming when Stop begins.
 	stopHeals chan struct{}
 	stopOnce  sync.Once
+}
+
+// duePass is a pass asked for at a time (TriggerAt).
+type duePass struct {
+	at      time.Time
+	trigger string
 }
 
 type passOutcome struct {
@@ -206,6 +218,7 @@ func New(opts Options) *Reconciler {
 		running:  map[string]bool{},
 		statuses: map[string]store.Status{},
 		counts:   map[store.Status]int{},
+		due:      map[string]duePass{},
 		gate:     closedGate(),
 	}
 	if r.m != nil {
@@ -320,6 +333,33 @@ func (r *Reconciler) TriggerLocal(key, trigger string) {
 	if r.owns(clientID, stackID) {
 		r.enqueue(key, trigger)
 	}
+}
+
+// TriggerAt asks for a pass of a stack at a time (at least MinInterval
+// from now), on the loop's clock. Like Trigger it coalesces with the
+// stack's other passes: the queue keeps the earliest time asked of a
+// stack, so a stack whose next scheduled pass comes sooner is passed then
+// and asked again by whoever asked (the forecast hook asks after every
+// pass). The pass carries trigger unless it ran for another reason.
+//
+// Only the replica that owns the stack keeps the time: the forecast hook
+// that asks runs on the owner right after its pass, and a replica that
+// takes the stack over passes it at once (EnqueueShards) and its hook
+// asks again, so a time asked of a stack owned elsewhere is dropped
+// rather than forwarded (the replicas' trigger channel carries no time).
+func (r *Reconciler) TriggerAt(clientID, stackID, trigger string, at time.Time) {
+	if !r.owns(clientID, stackID) {
+		return
+	}
+	key := Key(clientID, stackID)
+	wait := max(at.Sub(r.clock.Now()), r.opts.MinInterval)
+	at = r.clock.Now().Add(wait)
+	r.mu.Lock()
+	if d, ok := r.due[key]; !ok || at.Before(d.at) {
+		r.due[key] = duePass{at: at, trigger: trigger}
+	}
+	r.mu.Unlock()
+	r.queue.AddAfter(key, wait)
 }
 
 // owns reports whether this replica reconciles the stack now.
@@ -549,6 +589,14 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	r.mu.Lock()
 	trigger := r.reasons[key]
 	delete(r.reasons, key)
+	if d, ok := r.due[key]; ok && !r.clock.Now().Before(d.at) {
+		// The pass asked for at this time (TriggerAt), unless a trigger
+		// came with it.
+		delete(r.due, key)
+		if trigger == "" {
+			trigger = d.trigger
+		}
+	}
 	if trigger == "" {
 		trigger = TriggerSchedule
 	}
@@ -648,6 +696,7 @@ func (r *Reconciler) deleteStackStatusLocked(key string, s store.Status) {
 func (r *Reconciler) forgetStatus(key string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.due, key)
 	if old, ok := r.statuses[key]; ok {
 		r.counts[old]--
 		delete(r.statuses, key)

@@ -42,6 +42,9 @@ type fixtureOpts struct {
 	commit  time.Duration // Options.CommitTimeout
 	// providers observes provider bindings (nil: none).
 	providers reconcile.ProviderObserver
+	// forecasts makes Options.Forecasts over the fixture's store (nil:
+	// none).
+	forecasts func(store.Store) reconcile.ForecastHook
 }
 
 func setup(t *testing.T, o fixtureOpts) *fixture {
@@ -68,7 +71,11 @@ func setup(t *testing.T, o fixtureOpts) *fixture {
 			f.loop.Trigger(c, s, reconcile.TriggerConfig)
 		}
 	}})
-	f.loop = reconcile.New(reconcile.Options{
+	var hook reconcile.ForecastHook
+	if o.forecasts != nil {
+		hook = o.forecasts(st)
+	}
+	f.loop = reconcile.New(reconcile.Options{Forecasts: hook,
 		Store: st, Policies: f.state, Prober: o.prober,
 		Metrics: reconcile.NewMetrics(f.reg), Clock: f.clock, Workers: o.workers, Heal: o.heal,
 		CommitTimeout: o.commit, Providers: o.providers,

@@ -23,8 +23,9 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// The audit actions of forecasts. An update is audited only when it moved
-// the forecast's eta (the notification feed announces by the eta).
+// The audit actions of forecasts. Every update Track makes is audited
+// (the notification feed announces by the eta, and streams the material
+// ones as forecast.updated).
 const (
 	ActionRaised  = "forecast_raised"
 	ActionUpdated = "forecast_updated"
@@ -199,6 +200,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 	}
 	tracked := forecast.Track(open, reading, p.At, e.opts.NewID)
+	if p.PassAt != nil {
+		// A forecast whose eta comes before the stack's next scheduled
+		// pass is checked at its eta (PassAt ignores a later one). Asked
+		// after every pass, not only at a raise or a move of the eta:
+		// the loop keeps the time in memory, and a replica that took the
+		// stack over or a restarted one asks again at its first pass.
+		for _, f := range tracked.Open() {
+			p.PassAt(f.ETA)
+		}
+	}
 	if len(tracked.Raised)+len(tracked.Updated)+len(tracked.Cleared) == 0 {
 		return tracked, nil
 	}
@@ -206,14 +217,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	for _, f := range tracked.Raised {
 		w.Audit = append(w.Audit, e.audit(ActionRaised, p, f))
 	}
-	stored := map[string]time.Time{}
-	for _, f := range open {
-		stored[f.ID] = f.ETA
-	}
 	for _, f := range tracked.Updated {
-		if !f.ETA.Equal(stored[f.ID]) {
-			w.Audit = append(w.Audit, e.audit(ActionUpdated, p, f))
-		}
+		// Every update Track made (its eta, confidence or class moved):
+		// the notification feed announces by the eta, and streams the
+		// updates that changed materially (forecast.MaterialChange).
+		w.Audit = append(w.Audit, e.audit(ActionUpdated, p, f))
 	}
 	for _, f := range tracked.Cleared {
 		w.Audit = append(w.Audit, e.audit(ActionCleared, p, f))
@@ -247,6 +255,8 @@ func (e *Evaluator) audit(action string, p reconcile.PassObservation, f forecast
 	}
 	if action != ActionCleared {
 		changes["evidence"] = f.Evidence.Detail
+		// How far an update's eta must move to be streamed.
+		changes["interval_seconds"] = p.Policy.Schedule.Interval.D().Seconds()
 	} else {
 		changes["raised_at"] = f.RaisedAt
 	}

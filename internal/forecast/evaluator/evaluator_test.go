@@ -241,8 +241,9 @@ func TestEvaluatorRefusalsAndFlapping(t *testing.T) {
 }
 
 // TestEvaluatorAuditsAnEtaThatMoved: an update that moves the eta is
-// audited (the notification feed announces by it); one that does not is
-// not.
+// audited with the pass interval (the notification feed announces by the
+// eta and streams material moves); a pass that changed nothing Track
+// stores is not.
 func TestEvaluatorAuditsAnEtaThatMoved(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -252,17 +253,21 @@ func TestEvaluatorAuditsAnEtaThatMoved(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.evaluate(t, pass(t0.Add(time.Hour), t0.Add(20*day), drift.StatusHealthy))
 	require.NoError(t, err)
-	tr, err := b.evaluate(t, pass(t0.Add(2*time.Hour), t0.Add(19*day), drift.StatusHealthy))
+	moved := pass(t0.Add(2*time.Hour), t0.Add(19*day), drift.StatusHealthy)
+	moved.Policy.Schedule.Interval = config.Duration(10 * time.Minute)
+	tr, err := b.evaluate(t, moved)
 	require.NoError(t, err)
 	require.Len(t, tr.Updated, 1)
 	require.Equal(t, []string{"forecast_raised fc-1 resource_unhealthy/cert", "forecast_updated fc-1 resource_unhealthy/cert"}, audit(ctx, t, b.st))
 	es, _, err := b.st.ListAudit(ctx, store.AuditQuery{ClientID: "acme"})
 	require.NoError(t, err)
 	var ch struct {
-		ETA time.Time `json:"eta"`
+		ETA             time.Time `json:"eta"`
+		IntervalSeconds float64   `json:"interval_seconds"`
 	}
 	require.NoError(t, json.Unmarshal(es[1].ChangesMade, &ch))
 	require.Equal(t, t0.Add(5*day), ch.ETA.UTC())
+	require.Equal(t, 600.0, ch.IntervalSeconds)
 }
 
 func TestEvaluatorProbeTrend(t *testing.T) {

@@ -206,7 +206,8 @@ type roleAnswers struct {
 }
 
 // Record adds the pass's provider observations and returns the stack's
-// readings, by role (only roles with a refusal within Keep). A
+// readings, by role (only roles with a refusal within Keep or a declared
+// token expiry, settings.token_expires_at). A
 // provider_unauthorized drift that this pass resolved drops its role's
 // samples (they belong to the episode it ended).
 func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.CredentialReading {
@@ -241,13 +242,24 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 				}
 			}
 		}
-		if ra == nil || len(ra.samples) == 0 {
+		var r forecast.CredentialReading
+		if ra != nil {
+			r.Statuses = slices.Clone(ra.samples)
+		}
+		// The token's expiry as the operator declared it (no provider
+		// tells it): a static token, not refreshable by Blackwell.
+		if exp, err := p.Spec.Providers[role].TokenExpiresAt(); err != nil {
+			r.Err = err.Error()
+		} else if !exp.IsZero() {
+			r.ExpiresAt = &exp
+		}
+		if len(r.Statuses) == 0 && r.ExpiresAt == nil && r.Err == "" {
 			continue
 		}
 		if out == nil {
 			out = map[string]forecast.CredentialReading{}
 		}
-		out[role] = forecast.CredentialReading{Statuses: slices.Clone(ra.samples)}
+		out[role] = r
 	}
 	return out
 }

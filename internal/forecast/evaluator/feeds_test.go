@@ -57,8 +57,10 @@ func setupFeeds(t *testing.T) feedBundle {
 		Domains:     &evaluator.Domains{Base: srv.URL, Client: srv.Client(), TTL: 6 * time.Hour},
 		Credentials: &evaluator.Credentials{},
 		Content:     &evaluator.Content{Events: st},
-		Params:      forecast.Params{DomainHorizon: 2 * day, BuildFailStreak: 3},
-		NewID:       func() string { n++; return fmt.Sprintf("fc-%d", n) },
+		// No waiting gates: these tests feed the indicators (the gates are
+		// tested in internal/forecast).
+		Params: forecast.Params{DomainHorizon: 2 * day, BuildFailStreak: 3, ContentWaitShare: -1, DNSWaitShare: -1},
+		NewID:  func() string { n++; return fmt.Sprintf("fc-%d", n) },
 	})
 	return feedBundle{ev: ev, st: st, rdap: rdap}
 }
@@ -260,7 +262,8 @@ func TestFeedDNSMove(t *testing.T) {
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	b := feedBundle{st: &countingStore{Store: db}, ev: evaluator.New(evaluator.Options{Store: db, DNS: feed})}
+	b := feedBundle{st: &countingStore{Store: db}, ev: evaluator.New(evaluator.Options{Store: db, DNS: feed,
+		Params: forecast.Params{DNSWaitShare: -1}})}
 	spec := config.StackSpec{Resources: map[string]config.Resource{"www": {Probe: config.ProbeDNS, Name: "www.shop.test"}}}
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	pass := func(at time.Time) []forecast.Forecast {
@@ -438,4 +441,34 @@ func TestFeedNoticeUnheardHoldsOnlyItsOwn(t *testing.T) {
 	own.Evidence.Indicator = forecast.IndicatorSunset
 	p.Forecasts = []forecast.Forecast{own}
 	require.NotEmpty(t, evaluator.Notices(p)["cms"].Err, "its own forecast is held, with the reason")
+}
+
+// A token expiry the operator declared (settings.token_expires_at) raises
+// provider_unauthorized on the role within the token horizon (1 day),
+// dated at the expiry; a rotated token (a later date) clears it; a
+// malformed date raises nothing and says why in the reading.
+func TestFeedDeclaredTokenExpiry(t *testing.T) {
+	t.Parallel()
+	b := setupFeeds(t)
+	expires := time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	spec := func(v string) config.StackSpec {
+		return config.StackSpec{Providers: map[string]config.ProviderBinding{
+			"cms": {Name: "contentful", Settings: map[string]string{"space_id": "s", config.SettingTokenExpiresAt: v}}}}
+	}
+	require.Empty(t, b.evaluate(t, feedPass(expires.Add(-48*time.Hour), spec(expires.Format(time.RFC3339)))), "two days off: not yet")
+	open := b.evaluate(t, feedPass(expires.Add(-20*time.Hour), spec(expires.Format(time.RFC3339))))
+	require.Equal(t, map[string]string{"provider_unauthorized/cms": forecast.IndicatorToken}, indicators(open))
+	require.True(t, expires.Equal(open[0].ETA))
+	require.Equal(t, forecast.ClassDated, open[0].Class)
+	require.Contains(t, open[0].Evidence.Detail, "the cms token expires 2026-12-10T12:00:00Z")
+	require.Empty(t, b.evaluate(t, feedPass(expires.Add(-19*time.Hour), spec("2027-03-10"))), "rotated: cleared")
+
+	c := &evaluator.Credentials{}
+	got := c.Record(feedPass(expires, spec("soon")))["cms"]
+	require.Nil(t, got.ExpiresAt)
+	require.Contains(t, got.Err, `"soon" is not an RFC 3339 time or a date`)
+	got = c.Record(feedPass(expires, spec("2027-03-10")))["cms"]
+	require.Equal(t, time.Date(2027, 3, 10, 0, 0, 0, 0, time.UTC), *got.ExpiresAt, "a date is the start of its day, UTC")
+	require.Nil(t, c.Record(feedPass(expires, config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "contentful"}}})),
+		"no declared expiry and no refusal: no reading")
 }

@@ -125,7 +125,7 @@ func TestServiceFeedsRaiseAndClear(t *testing.T) {
 			}},
 		Credentials: &evaluator.Credentials{},
 		Content:     &evaluator.Content{Events: db},
-		Params:      forecast.Params{BuildFailStreak: 3, DomainHorizon: 2 * day},
+		Params:      forecast.Params{BuildFailStreak: 3, DomainHorizon: 2 * day, ContentWaitShare: -1, DNSWaitShare: -1},
 		NewID:       func() string { n++; return fmt.Sprintf("fc-%d", n) },
 	})
 	loop := reconcile.New(reconcile.Options{Store: db, Clock: clk, Prober: healthyProber{}, Providers: api,

@@ -530,6 +530,7 @@
     if (e.kind.startsWith("heal.")) return [d.heal_action, " for ", (d.drift_detail || {}).code || "", d.error_message ? ": " + d.error_message : ""].join("");
     if (e.kind === "reconciliation.completed") return d.status + ", " + (d.drift_count || 0) + " drifts (" + d.trigger + ")";
     if (e.kind === "forecast.raised") return [d.code, " on ", d.component, " forecast by ", new Date(d.eta).toLocaleString()].join("");
+    if (e.kind === "forecast.updated") return [d.code, " on ", d.component, " now forecast by ", new Date(d.eta).toLocaleString()].join("");
     if (e.kind === "forecast.cleared") return [d.code, " on ", d.component, ": forecast cleared"].join("");
     return "";
   }
