@@ -16,8 +16,9 @@ import (
 // round trips and seven statements per stack. Each statement takes the
 // batch's stacks as arrays, unnest(...) WITH ORDINALITY k, and answers
 // rows tagged with k.i, the call's position in the batch (1-based).
+// One flight, as for CommitPass (maxPassFlights).
 const (
-	maxLoadFlights = 2
+	maxLoadFlights = 1
 	maxLoadBatch   = 64
 )
 

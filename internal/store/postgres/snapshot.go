@@ -54,8 +54,9 @@ func (s *Store) PutSnapshot(ctx context.Context, snap store.Snapshot) (store.Sna
 	return out, nil
 }
 
+// One flight, as for CommitPass (maxPassFlights).
 const (
-	maxSnapshotFlights = 2
+	maxSnapshotFlights = 1
 	maxSnapshotBatch   = 64
 )
 
