@@ -127,8 +127,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.ClientID, c.StackID, c.Rule, c.Mode, c.S
 	return n, nil
 }
 
+// One flight, as for CommitPass (maxPassFlights).
 const (
-	maxComplianceFlights = 2
+	maxComplianceFlights = 1
 	maxComplianceBatch   = 64
 )
 
