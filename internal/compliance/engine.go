@@ -137,11 +137,42 @@ type Memo struct {
 	stack, policy [sha256.Size]byte
 }
 
+// outcome is a judged rule's status and message; the zero outcome is
+// not judged. Memos keep one per rule and stack, so it is kept small.
 type outcome struct {
-	status  Status
 	message string
-	ok      bool // judged
+	status  statusCode
 }
+
+// statusCode is a Status as a small number (0: not judged).
+type statusCode uint8
+
+const (
+	notJudged statusCode = iota
+	codeCompliant
+	codeNoncompliant
+	codeUnknown
+)
+
+var statusOfCode = [...]Status{codeCompliant: Compliant, codeNoncompliant: Noncompliant, codeUnknown: Unknown}
+
+// newOutcome is a judged outcome.
+func newOutcome(st Status, message string) outcome {
+	c := codeUnknown
+	switch st {
+	case Compliant:
+		c = codeCompliant
+	case Noncompliant:
+		c = codeNoncompliant
+	}
+	return outcome{message: message, status: c}
+}
+
+// judged reports whether o is a rule's outcome (not the zero outcome).
+func (o outcome) judged() bool { return o.status != notJudged }
+
+// Status is o's status.
+func (o outcome) Status() Status { return statusOfCode[o.status] }
 
 // sharedOutcomes are outcomes of rules, by rule and a key of what the
 // rule reads (judgeShared); a rule's are cleared when they reach
@@ -392,6 +423,17 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if len(e.rules) == 0 {
 		return nil
 	}
+	return e.EvaluateAppend(make([]Result, 0, len(e.rules)), in, now, memo)
+}
+
+// EvaluateAppend is EvaluateMemo appending the results to dst (and
+// returning the extended slice), so that a caller evaluating stack after
+// stack can reuse one slice: nothing of dst is kept by the engine, and
+// dst's elements before len(dst) are left as they are.
+func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Memo) []Result {
+	if len(e.rules) == 0 {
+		return dst
+	}
 	if memo != nil {
 		memo.adopt(e)
 	}
@@ -413,7 +455,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if memo != nil {
 		memo.key, memo.observedKey = in.Key, in.ObservedKey
 	}
-	out := make([]Result, 0, len(e.rules))
+	out := dst
 	for i := range e.rules {
 		c := &e.rules[i]
 		if !c.rule.Match.Matches(in.Stack.ClientID, in.Stack.Environment) {
@@ -426,7 +468,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if memo != nil {
 			o = memo.out[i]
 		}
-		if !o.ok || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
+		if !o.judged() || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
 			(c.reads&readsObserved != 0 && !sameObserved) {
 			if ev == nil {
 				ev = &evaluation{in: in, adapter: e.adapter}
@@ -436,7 +478,7 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 				memo.out[i] = o
 			}
 		}
-		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
+		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.Status(), Message: o.message}
 		if res.Status == Noncompliant {
 			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
 				held := x // only an exception that holds escapes to the heap
@@ -597,7 +639,7 @@ func (ev *evaluation) eval(c *compiled) outcome {
 		val, _, err = c.partial.Eval(ev.partial)
 	}
 	st, msg := judge(c.rule, val, err)
-	return outcome{status: st, message: msg, ok: true}
+	return newOutcome(st, msg)
 }
 
 // judge turns an evaluation into a status and message.

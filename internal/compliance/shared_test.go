@@ -271,7 +271,7 @@ func TestMemoKeepsWhatDidNotChange(t *testing.T) {
 
 	// A new key, the same stack and policy: nothing judged; shown by a
 	// memo whose outcome is made up.
-	memo.out[0] = outcome{status: Noncompliant, message: "made up", ok: true}
+	memo.out[0] = newOutcome(Noncompliant, "made up")
 	in.Key = "k2"
 	require.Equal(t, []Status{Noncompliant, Compliant}, statuses(e.EvaluateMemo(in, now, &memo)))
 	// The policy changed, the stack did not: named kept, fast judged.

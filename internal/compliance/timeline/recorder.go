@@ -5,10 +5,10 @@ package timeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +36,7 @@ type Recorder struct {
 }
 
 type recorded struct {
-	sig   string
+	sig   [sha256.Size]byte // of the statuses last recorded (signature)
 	at    time.Time
 	memo  *compliance.Memo // the outcomes of the stack's rules
 	input *inputState      // what memo's input key stands for
@@ -85,16 +85,28 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 		in.Stack = compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
 		in.Policy, in.Observed = compliance.PolicyOf(p.Policy), &obs
 	}
-	results := e.EvaluateMemo(in, p.At, last.memo)
+	buf := scratchPool.Get().(*scratch)
+	buf.results = e.EvaluateAppend(buf.results[:0], in, p.At, last.memo)
 	r.mu.Lock()
 	rec := r.last[key]
 	rec.memo, rec.input = last.memo, last.input
 	r.last[key] = rec
 	r.mu.Unlock()
-	if err := r.Record(ctx, p.ClientID, p.StackID, p.At, results); err != nil {
+	if err := r.record(ctx, p.ClientID, p.StackID, p.At, buf.results, buf); err != nil {
 		r.log.WarnContext(ctx, "compliance: record", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
 	}
+	clear(buf.results) // keeps no message or exception alive
+	scratchPool.Put(buf)
 }
+
+// scratch is what one AfterPass builds and drops: the results (Record
+// copies what it writes out of them) and the signature's encoding.
+type scratch struct {
+	results []compliance.Result
+	sig     []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // inputState is what an input key stands for: the stack's desired hash,
 // environment and effective policy.
@@ -125,8 +137,16 @@ func (r *Recorder) inputKey(last *recorded, p reconcile.PassObservation) string 
 // Record writes one evaluation of a stack (every rule that applies to it)
 // unless its statuses are those recorded last.
 func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time.Time, results []compliance.Result) error {
+	buf := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(buf)
+	return r.record(ctx, clientID, stackID, at, results, buf)
+}
+
+// record is Record, the signature encoded in buf.sig.
+func (r *Recorder) record(ctx context.Context, clientID, stackID string, at time.Time, results []compliance.Result, buf *scratch) error {
 	key := clientID + "/" + stackID
-	sig := signature(results)
+	buf.sig = appendSignature(buf.sig[:0], results)
+	sig := sha256.Sum256(buf.sig)
 	r.mu.Lock()
 	prev, ok := r.last[key]
 	r.mu.Unlock()
@@ -149,23 +169,20 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 	return nil
 }
 
-// signature identifies a set of results by rule, mode and status.
-func signature(results []compliance.Result) string {
-	n := 0
+// appendSignature appends to b an encoding of a set of results by rule,
+// mode and status, each followed by a NUL (the string the recorder
+// compared until 2026-12-08). The recorder keeps its SHA-256, the
+// signature, instead of the encoding itself.
+func appendSignature(b []byte, results []compliance.Result) []byte {
 	for _, r := range results {
-		n += len(r.Rule) + len(r.Mode) + len(r.Status) + 3
+		b = append(b, r.Rule...)
+		b = append(b, 0)
+		b = append(b, r.Mode...)
+		b = append(b, 0)
+		b = append(b, r.Status...)
+		b = append(b, 0)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, r := range results {
-		b.WriteString(r.Rule)
-		b.WriteByte(0)
-		b.WriteString(r.Mode)
-		b.WriteByte(0)
-		b.WriteString(string(r.Status))
-		b.WriteByte(0)
-	}
-	return b.String()
+	return b
 }
 
 // Forget drops what the recorder remembers of a stack (it was deleted).
