@@ -187,10 +187,18 @@ type sharedOutcomes struct {
 }
 
 // shareStats count a rule's lookups and hits since its sharing was last
-// judged, and how many more judgements it is not shared for.
+// judged (one counter, so that a lookup costs one atomic addition: hits
+// in the high 32 bits, lookups in the low ones; a window of shareWindow
+// lookups cannot overflow either), and how many more judgements it is
+// not shared for.
 type shareStats struct {
-	lookups, hits, off atomic.Int64
+	counts, off atomic.Int64
 }
+
+const oneHit = 1 << 32
+
+// split is a counts value's lookups and hits.
+func split(counts int64) (lookups, hits int64) { return counts & (oneHit - 1), counts >> 32 }
 
 const (
 	maxShared = 1 << 14
@@ -220,10 +228,16 @@ func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
 		return outcome{}, false
 	}
 	o, ok := s.m[rule][string(content)]
-	st := &s.stats[rule]
-	st.lookups.Add(1)
+	add := int64(1)
 	if ok {
-		st.hits.Add(1)
+		add += oneHit
+	}
+	st := &s.stats[rule]
+	if n, hits := split(st.counts.Add(add)); n >= 1<<30 {
+		// No put for 2^30 lookups (every one found): halved, the ratio
+		// kept and neither count near overflowing. Lost to a concurrent
+		// addition, it is done at the next lookup.
+		st.counts.CompareAndSwap(n|hits<<32, n/2|(hits/2)<<32)
 	}
 	return o, ok
 }
@@ -235,13 +249,12 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
 	}
 	st := &s.stats[rule]
-	if n := st.lookups.Load(); n >= shareWindow {
-		if st.hits.Load()*shareMinHits < n {
+	if n, hits := split(st.counts.Load()); n >= shareWindow {
+		if hits*shareMinHits < n {
 			st.off.Store(shareOff)
 			s.m[rule] = nil
 		}
-		st.lookups.Store(0)
-		st.hits.Store(0)
+		st.counts.Store(0)
 	}
 	if st.off.Load() > 0 {
 		return

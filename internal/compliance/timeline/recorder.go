@@ -5,7 +5,6 @@ package timeline
 
 import (
 	"context"
-	"crypto/sha256"
 	"log/slog"
 	"reflect"
 	"strconv"
@@ -32,17 +31,23 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	last map[string]recorded // by client/stack
-	keys atomic.Uint64       // numbers input keys, so that none is reused
+	// sigs interns the signatures: stacks share a few sets of
+	// statuses, so the signature of a stack is seldom a new string.
+	sigs map[string]string
+	keys atomic.Uint64 // numbers input keys, so that none is reused
 }
 
 type recorded struct {
-	sig   [sha256.Size]byte // of the statuses last recorded (signature)
+	sig   string // of the statuses last recorded (appendSignature), interned
 	at    time.Time
 	memo  *compliance.Memo // the outcomes of the stack's rules
 	input *inputState      // what memo's input key stands for
 }
 
 const cacheTTL = 10 * time.Minute
+
+// maxSignatures bounds Recorder.sigs.
+const maxSignatures = 1 << 12
 
 // NewRecorder returns a Recorder writing to st, evaluating the rules that
 // engine returns (the state service's Organization, cached).
@@ -146,9 +151,19 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 func (r *Recorder) record(ctx context.Context, clientID, stackID string, at time.Time, results []compliance.Result, buf *scratch) error {
 	key := clientID + "/" + stackID
 	buf.sig = appendSignature(buf.sig[:0], results)
-	sig := sha256.Sum256(buf.sig)
 	r.mu.Lock()
 	prev, ok := r.last[key]
+	sig, interned := r.sigs[string(buf.sig)]
+	if !interned {
+		if len(r.sigs) >= maxSignatures {
+			r.sigs = nil // those held stay valid, just not shared
+		}
+		if r.sigs == nil {
+			r.sigs = map[string]string{}
+		}
+		sig = string(buf.sig)
+		r.sigs[sig] = sig
+	}
 	r.mu.Unlock()
 	if ok && prev.sig == sig && time.Since(prev.at) < cacheTTL {
 		return nil
@@ -170,9 +185,8 @@ func (r *Recorder) record(ctx context.Context, clientID, stackID string, at time
 }
 
 // appendSignature appends to b an encoding of a set of results by rule,
-// mode and status, each followed by a NUL (the string the recorder
-// compared until 2026-12-08). The recorder keeps its SHA-256, the
-// signature, instead of the encoding itself.
+// mode and status, each followed by a NUL: the signature the recorder
+// compares with the last one recorded.
 func appendSignature(b []byte, results []compliance.Result) []byte {
 	for _, r := range results {
 		b = append(b, r.Rule...)

@@ -59,3 +59,44 @@ func TestRecorder(t *testing.T) {
 		{"up", "noncompliant", t0.Add(2 * time.Minute), true},
 	}, got)
 }
+
+// retainingStore keeps every write as given, and a copy of its results.
+type retainingStore struct {
+	store.ComplianceStore
+	writes [][]store.ComplianceResult
+	copies [][]store.ComplianceResult
+}
+
+func (s *retainingStore) RecordCompliance(_ context.Context, w store.ComplianceWrite) (int, error) {
+	s.writes = append(s.writes, w.Results)
+	s.copies = append(s.copies, append([]store.ComplianceResult(nil), w.Results...))
+	return len(w.Results), nil
+}
+
+// TestRecorderHandsOverItsWrites: the recorder reuses its own buffers
+// from pass to pass, never a write's results it handed to the store.
+func TestRecorderHandsOverItsWrites(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		{Name: "up", Mode: config.RuleAudit, Expression: "observed.status == 'healthy'", Message: "down"},
+		{Name: "tls", Mode: config.RuleAudit, Expression: "stack.resources.exists(r, stack.resources[r].probe == 'tls')"},
+	}}
+	e, err := compliance.Compile(org, func(string) config.Place { return config.Place{} })
+	require.NoError(t, err)
+	st := &retainingStore{}
+	rec := timeline.NewRecorder(st, func(context.Context) (*compliance.Engine, error) { return e, nil }, nil)
+	t0 := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		var open []drift.Drift
+		probe := "http"
+		if i%2 == 1 {
+			open, probe = []drift.Drift{{Code: drift.WebhookBroken}}, "tls"
+		}
+		rec.AfterPass(context.Background(), reconcile.PassObservation{ClientID: "acme", StackID: []string{"web", "api"}[i%4/2], Environment: "prod",
+			At: t0.Add(time.Duration(i) * time.Minute), Open: open, Policy: config.DefaultPolicy(),
+			Spec:     config.StackSpec{Resources: map[string]config.Resource{"site": {Probe: probe}}},
+			Observed: drift.Observed{DesiredHash: "h" + probe}})
+	}
+	require.Len(t, st.writes, 40, "every pass changed a status")
+	require.Equal(t, st.copies, st.writes)
+}
