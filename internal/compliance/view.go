@@ -174,6 +174,81 @@ func StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
 	return v
 }
 
+// StackBuffer builds stack views into maps it keeps from one view to the
+// next, for a caller that builds views of stack after stack and drops
+// each one before building the next (the recorder: a view lives for one
+// evaluation, which keeps nothing of it). The zero StackBuffer is ready.
+type StackBuffer struct {
+	v       StackView
+	creds   []map[string]SecretView
+	secrets [][]SecretView
+}
+
+// maxReused is the size above which a map is left to the collector
+// rather than cleared and reused (clearing costs its capacity).
+const maxReused = 64
+
+// StackOf is StackOf(meta, spec), equal to it, in maps of the buffer's:
+// valid until the next call, which reuses them.
+func (b *StackBuffer) StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
+	for _, p := range b.v.Providers {
+		if p.Credentials != nil && len(p.Credentials) <= maxReused {
+			clear(p.Credentials)
+			b.creds = append(b.creds, p.Credentials)
+		}
+		if cap(p.WebhookSecrets) > 0 && cap(p.WebhookSecrets) <= maxReused {
+			b.secrets = append(b.secrets, p.WebhookSecrets[:0])
+		}
+	}
+	v := StackView{ClientID: meta.ClientID, StackID: meta.StackID, Environment: meta.Environment, ContentTypes: spec.ContentTypes,
+		Providers:    reuse(b.v.Providers, len(spec.Providers)),
+		Integrations: reuse(b.v.Integrations, len(spec.Integrations)),
+		Resources:    reuse(b.v.Resources, len(spec.Resources)),
+	}
+	for role, pb := range spec.Providers {
+		var creds map[string]SecretView
+		if n := len(b.creds); n > 0 {
+			creds, b.creds = b.creds[n-1], b.creds[:n-1]
+		} else {
+			creds = make(map[string]SecretView, len(pb.Credentials))
+		}
+		p := ProviderView{Name: pb.Name, Settings: pb.Settings, Credentials: creds}
+		if len(pb.WebhookSecret) > 0 {
+			if n := len(b.secrets); n > 0 {
+				p.WebhookSecrets, b.secrets = b.secrets[n-1], b.secrets[:n-1]
+			}
+			for _, s := range pb.WebhookSecret {
+				p.WebhookSecrets = append(p.WebhookSecrets, secretOf(s))
+			}
+		}
+		for k, s := range pb.Credentials {
+			creds[k] = secretOf(s)
+		}
+		if pb.Build != nil {
+			p.BuildDriver = pb.Build.Driver
+		}
+		v.Providers[role] = p
+	}
+	for name, in := range spec.Integrations {
+		v.Integrations[name] = IntegrationView{Provider: in.Provider, Topics: in.Topics, Filter: in.Filter}
+	}
+	for name, r := range spec.Resources {
+		v.Resources[name] = ResourceView{Probe: r.Probe, URL: r.URL, Address: r.Address, Name: r.Name,
+			ExpectStatus: r.ExpectStatus, MinDaysValid: r.MinDaysValid}
+	}
+	b.v = v
+	return v
+}
+
+// reuse is m cleared, or a new map for n entries when m is nil or large.
+func reuse[V any](m map[string]V, n int) map[string]V {
+	if m == nil || len(m) > maxReused {
+		return make(map[string]V, n)
+	}
+	clear(m)
+	return m
+}
+
 // secretOf describes a secret: a reference only when every character is
 // inside a ${VAR}.
 func secretOf(s config.Secret) SecretView {

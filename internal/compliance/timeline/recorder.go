@@ -85,12 +85,13 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 	if last.memo == nil {
 		last.memo = &compliance.Memo{}
 	}
+	buf := scratchPool.Get().(*scratch)
 	if !e.Fresh(last.memo, in.Key, in.ObservedKey) {
-		// Something changed: the rules that depend on it read the views.
-		in.Stack = compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
+		// Something changed: the rules that depend on it read the views
+		// (the stack's in buf's maps: the engine keeps nothing of it).
+		in.Stack = buf.stacks.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
 		in.Policy, in.Observed = compliance.PolicyOf(p.Policy), &obs
 	}
-	buf := scratchPool.Get().(*scratch)
 	buf.results = e.EvaluateAppend(buf.results[:0], in, p.At, last.memo)
 	r.mu.Lock()
 	rec := r.last[key]
@@ -104,9 +105,11 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 	scratchPool.Put(buf)
 }
 
-// scratch is what one AfterPass builds and drops: the results (Record
-// copies what it writes out of them) and the signature's encoding.
+// scratch is what one AfterPass builds and drops: the stack's view, the
+// results (Record copies what it writes out of them) and the signature's
+// encoding.
 type scratch struct {
+	stacks  compliance.StackBuffer
 	results []compliance.Result
 	sig     []byte
 }
