@@ -221,9 +221,14 @@ func (s *sharedOutcomes) worth(rule int) bool {
 	return false
 }
 
-func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// get looks rule's outcome up under s's read lock, which it leaves held
+// for ev's next lookups (ev.release releases it): an evaluation whose
+// rules are found one after the other locks once.
+func (s *sharedOutcomes) get(rule int, content []byte, ev *evaluation) (outcome, bool) {
+	if ev.readLocked == nil {
+		s.mu.RLock()
+		ev.readLocked = &s.mu
+	}
 	if rule >= len(s.m) {
 		return outcome{}, false
 	}
@@ -464,6 +469,11 @@ func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Mem
 			memo.stack, memo.policy = stack, policy
 		}
 	}
+	defer func() {
+		if ev != nil {
+			ev.release()
+		}
+	}()
 	sameObserved := memo != nil && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
 	if memo != nil {
 		memo.key, memo.observedKey = in.Key, in.ObservedKey
@@ -531,6 +541,7 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 	c := &e.rules[i]
 	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") ||
 		!e.shared.worth(i) {
+		ev.release()
 		return ev.eval(c)
 	}
 	k := ev.buf[:0]
@@ -551,9 +562,10 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 		}
 	}
 	ev.buf = k
-	if o, ok := e.shared.get(i, k); ok {
+	if o, ok := e.shared.get(i, k, ev); ok {
 		return o
 	}
+	ev.release() // judging may take long, and put locks
 	o := ev.eval(c)
 	e.shared.put(i, k, o)
 	return o
@@ -568,6 +580,9 @@ type evaluation struct {
 	stack, policy, observed *celView // the variables, made once
 	policyKeyDone           bool
 	pkey, buf               []byte
+	// readLocked is the shared outcomes' lock while the evaluation holds
+	// it for reading (sharedOutcomes.get).
+	readLocked *sync.RWMutex
 	// projections are the stack's projections built so far, by fields
 	// (rules of the same kind read the same ones).
 	projections []projection
@@ -577,6 +592,14 @@ type evaluation struct {
 type projection struct {
 	fields fieldMask
 	key    []byte
+}
+
+// release releases the shared outcomes' read lock if ev holds it.
+func (ev *evaluation) release() {
+	if ev.readLocked != nil {
+		ev.readLocked.RUnlock()
+		ev.readLocked = nil
+	}
 }
 
 // stackKey is the stack's projection on fields.
