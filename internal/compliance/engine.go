@@ -204,7 +204,10 @@ const (
 	maxShared = 1 << 14
 	// Every shareWindow lookups, a rule that found fewer than one in
 	// shareMinHits of them is not shared for its next shareOff
-	// judgements; then it is shared (and counted) again.
+	// judgements; then it is shared (and counted) again. One that found
+	// none in its first shareWindow/8 is not shared at once (a rule
+	// found once in shareMinHits lookups misses 512 in a row with a
+	// probability of e^-33).
 	shareWindow  = 4096
 	shareMinHits = 16
 	shareOff     = 1 << 16
@@ -254,7 +257,7 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
 	}
 	st := &s.stats[rule]
-	if n, hits := split(st.counts.Load()); n >= shareWindow {
+	if n, hits := split(st.counts.Load()); n >= shareWindow || (n >= shareWindow/8 && hits == 0) {
 		if hits*shareMinHits < n {
 			st.off.Store(shareOff)
 			s.m[rule] = nil

@@ -207,6 +207,8 @@ func TestSharingThatDoesNotPayStops(t *testing.T) {
 		require.Equal(t, Compliant, got[1].Status, "stack %d", i)
 	}
 	require.Nil(t, e.shared.m[0], "https no longer shared")
+	require.Equal(t, int64(shareOff-(shareWindow+100-shareWindow/8-1)), e.shared.stats[0].off.Load(),
+		"https not shared since its first shareWindow/8 lookups, none found")
 	require.Positive(t, e.shared.stats[0].off.Load())
 	require.Len(t, e.shared.m[1], 1, "tls still shared")
 	require.Zero(t, e.shared.stats[1].off.Load())
