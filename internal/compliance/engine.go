@@ -605,6 +605,15 @@ func (ev *evaluation) release() {
 	}
 }
 
+// scratch makes the evaluation's scratch space.
+func (ev *evaluation) scratch() {
+	if ev.projections == nil {
+		ev.projections = make([]projection, 0, 4)
+		ev.keys = make([]string, 0, 16)
+		ev.buf = make([]byte, 0, 512)
+	}
+}
+
 // stackKey is the stack's projection on fields.
 func (ev *evaluation) stackKey(fields fieldMask) []byte {
 	for _, p := range ev.projections {
@@ -612,10 +621,7 @@ func (ev *evaluation) stackKey(fields fieldMask) []byte {
 			return p.key
 		}
 	}
-	if ev.projections == nil {
-		ev.projections = make([]projection, 0, 4)
-		ev.keys = make([]string, 0, 16)
-	}
+	ev.scratch()
 	k := ev.in.Stack.appendProjected(nil, fields, &ev.keys)
 	ev.projections = append(ev.projections, projection{fields, k})
 	return k
@@ -623,7 +629,9 @@ func (ev *evaluation) stackKey(fields fieldMask) []byte {
 
 // digests are those of the stack's and the policy's views.
 func (ev *evaluation) digests() (stack, policy [sha256.Size]byte) {
-	return sha256.Sum256(ev.in.Stack.appendKey(make([]byte, 0, 512))), sha256.Sum256(ev.policyKey())
+	ev.scratch()
+	ev.buf = ev.in.Stack.appendKey(ev.buf[:0], &ev.keys)
+	return sha256.Sum256(ev.buf), sha256.Sum256(ev.policyKey())
 }
 
 func (ev *evaluation) policyKey() []byte {

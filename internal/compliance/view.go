@@ -1,7 +1,6 @@
 package compliance
 
 import (
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,15 +308,31 @@ func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedV
 // open drifts' codes and each resource's status, in a stable order. Two
 // views of ObservedOf with the same key are equal.
 func (v ObservedView) Key() string {
+	n := len(v.Status)
+	for _, d := range v.OpenDrifts {
+		n += 2 + len(d)
+	}
+	for name, s := range v.Resources {
+		n += 3 + len(name) + len(s)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(v.Status)
-	drifts := slices.Clone(v.OpenDrifts)
-	slices.Sort(drifts)
+	drifts := v.OpenDrifts
+	if !slices.IsSorted(drifts) { // ObservedOf's are
+		drifts = slices.Sorted(slices.Values(drifts))
+	}
 	for _, d := range drifts {
 		b.WriteString("\x00d")
 		b.WriteString(d)
 	}
-	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+	var scratch [16]string
+	keys := scratch[:0]
+	for name := range v.Resources {
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	for _, name := range keys {
 		b.WriteString("\x00r")
 		b.WriteString(name)
 		b.WriteByte('=')
@@ -393,41 +408,40 @@ func keyList(b []byte, l []string) []byte {
 // maps in the order of their keys: equal for equal views, different for
 // different ones. A field added to StackView or the views it holds must
 // be added here (TestStackKeyCoversEveryField).
-func (v StackView) appendKey(b []byte) []byte {
-	var scratch [16]string
-	keys := scratch[:0]
+// keys is scratch space for the maps' keys (as appendProjected's).
+func (v StackView) appendKey(b []byte, keys *[]string) []byte {
 	b = keyStr(b, v.ClientID)
 	b = keyStr(b, v.StackID)
 	b = keyStr(b, v.Environment)
 	b = keyNum(b, int64(len(v.Providers)))
-	roles := sortedKeys(&keys, v.Providers)
+	roles := sortedKeys(keys, v.Providers)
 	for _, role := range roles {
 		p := v.Providers[role]
 		b = keyStr(b, role)
 		b = keyStr(b, p.Name)
 		b = keyNum(b, int64(len(p.Settings)))
-		ks := sortedKeys(&keys, p.Settings)
+		ks := sortedKeys(keys, p.Settings)
 		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyStr(b, p.Settings[k])
 		}
-		keys = keys[:len(keys)-len(ks)]
+		*keys = (*keys)[:len(*keys)-len(ks)]
 		b = keyNum(b, int64(len(p.WebhookSecrets)))
 		for _, s := range p.WebhookSecrets {
 			b = keyBool(b, s.EnvReference)
 		}
 		b = keyNum(b, int64(len(p.Credentials)))
-		ks = sortedKeys(&keys, p.Credentials)
+		ks = sortedKeys(keys, p.Credentials)
 		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyBool(b, p.Credentials[k].EnvReference)
 		}
-		keys = keys[:len(keys)-len(ks)]
+		*keys = (*keys)[:len(*keys)-len(ks)]
 		b = keyStr(b, p.BuildDriver)
 	}
-	keys = keys[:len(keys)-len(roles)]
+	*keys = (*keys)[:len(*keys)-len(roles)]
 	b = keyNum(b, int64(len(v.Integrations)))
-	names := sortedKeys(&keys, v.Integrations)
+	names := sortedKeys(keys, v.Integrations)
 	for _, name := range names {
 		in := v.Integrations[name]
 		b = keyStr(b, name)
@@ -435,9 +449,10 @@ func (v StackView) appendKey(b []byte) []byte {
 		b = keyList(b, in.Topics)
 		b = keyStr(b, in.Filter)
 	}
-	keys = keys[:len(keys)-len(names)]
+	*keys = (*keys)[:len(*keys)-len(names)]
 	b = keyNum(b, int64(len(v.Resources)))
-	for _, name := range sortedKeys(&keys, v.Resources) {
+	names = sortedKeys(keys, v.Resources)
+	for _, name := range names {
 		r := v.Resources[name]
 		b = keyStr(b, name)
 		b = keyStr(b, r.Probe)
@@ -447,5 +462,6 @@ func (v StackView) appendKey(b []byte) []byte {
 		b = keyNum(b, int64(r.ExpectStatus))
 		b = keyNum(b, int64(r.MinDaysValid))
 	}
+	*keys = (*keys)[:len(*keys)-len(names)]
 	return keyList(b, v.ContentTypes)
 }

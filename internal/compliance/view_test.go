@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -46,4 +47,23 @@ func TestStackBufferBuildsStackOf(t *testing.T) {
 			require.NotNil(t, p.Credentials, "stack %d: credentials an empty map when none, as StackOf's", i)
 		}
 	}
+}
+
+// TestObservedKeyIgnoresOrder: the key of an observation is that of its
+// drifts sorted (and leaves them as they are), whatever order its
+// resources come in, and differs when a status does.
+func TestObservedKeyIgnoresOrder(t *testing.T) {
+	t.Parallel()
+	res := map[string]string{}
+	for i := range 20 { // more than Key's scratch space
+		res[fmt.Sprint("r", i)] = "healthy"
+	}
+	unsorted := ObservedView{Status: "drift_detected", OpenDrifts: []string{"webhook_broken", "provider_changed"}, Resources: res}
+	sorted := ObservedView{Status: "drift_detected", OpenDrifts: []string{"provider_changed", "webhook_broken"}, Resources: maps.Clone(res)}
+	require.Equal(t, sorted.Key(), unsorted.Key())
+	require.Equal(t, []string{"webhook_broken", "provider_changed"}, unsorted.OpenDrifts)
+	require.Equal(t, "drift_detected\x00dprovider_changed\x00dwebhook_broken\x00rr0=healthy\x00rr1=healthy\x00rr10=healthy",
+		sorted.Key()[:len("drift_detected\x00dprovider_changed\x00dwebhook_broken\x00rr0=healthy\x00rr1=healthy\x00rr10=healthy")])
+	sorted.Resources["r7"] = "unhealthy"
+	require.NotEqual(t, sorted.Key(), unsorted.Key())
 }
