@@ -466,7 +466,7 @@ func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Mem
 		if in.Key != "" && memo.key == in.Key {
 			sameStack, samePolicy = true, true
 		} else {
-			ev = &evaluation{in: in, adapter: e.adapter}
+			ev = newEvaluation(in, e.adapter)
 			stack, policy := ev.digests()
 			sameStack, samePolicy = memo.stack == stack, memo.policy == policy
 			memo.stack, memo.policy = stack, policy
@@ -475,6 +475,7 @@ func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Mem
 	defer func() {
 		if ev != nil {
 			ev.release()
+			ev.drop()
 		}
 	}()
 	sameObserved := memo != nil && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
@@ -497,7 +498,7 @@ func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Mem
 		if !o.judged() || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
 			(c.reads&readsObserved != 0 && !sameObserved) {
 			if ev == nil {
-				ev = &evaluation{in: in, adapter: e.adapter}
+				ev = newEvaluation(in, e.adapter)
 			}
 			o = e.judgeShared(i, ev)
 			if memo != nil {
@@ -597,6 +598,25 @@ type projection struct {
 	key    []byte
 }
 
+// evaluations are evaluations dropped, kept for their scratch space:
+// nothing refers to an evaluation once its EvaluateAppend returned (the
+// outcomes hold strings, the shared keys are copies; the celViews, which
+// refer to its input, are dropped with it).
+var evaluations = sync.Pool{New: func() any { return new(evaluation) }}
+
+func newEvaluation(in Input, adapter types.Adapter) *evaluation {
+	ev := evaluations.Get().(*evaluation)
+	ev.in, ev.adapter = in, adapter
+	return ev
+}
+
+// drop puts ev back in evaluations, emptied but for its scratch space.
+func (ev *evaluation) drop() {
+	clear(ev.keys[:cap(ev.keys)]) // holds no string of the stack's
+	*ev = evaluation{pkey: ev.pkey[:0], buf: ev.buf[:0], projections: ev.projections[:0], keys: ev.keys[:0]}
+	evaluations.Put(ev)
+}
+
 // release releases the shared outcomes' read lock if ev holds it.
 func (ev *evaluation) release() {
 	if ev.readLocked != nil {
@@ -622,7 +642,11 @@ func (ev *evaluation) stackKey(fields fieldMask) []byte {
 		}
 	}
 	ev.scratch()
-	k := ev.in.Stack.appendProjected(nil, fields, &ev.keys)
+	var k []byte
+	if n := len(ev.projections); n < cap(ev.projections) {
+		k = ev.projections[:n+1][n].key[:0] // a dropped evaluation's
+	}
+	k = ev.in.Stack.appendProjected(k, fields, &ev.keys)
 	ev.projections = append(ev.projections, projection{fields, k})
 	return k
 }
@@ -636,7 +660,10 @@ func (ev *evaluation) digests() (stack, policy [sha256.Size]byte) {
 
 func (ev *evaluation) policyKey() []byte {
 	if !ev.policyKeyDone {
-		ev.pkey, ev.policyKeyDone = ev.in.Policy.appendKey(make([]byte, 0, 256)), true
+		if ev.pkey == nil {
+			ev.pkey = make([]byte, 0, 256)
+		}
+		ev.pkey, ev.policyKeyDone = ev.in.Policy.appendKey(ev.pkey[:0]), true
 	}
 	return ev.pkey
 }
