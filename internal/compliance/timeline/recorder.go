@@ -46,8 +46,9 @@ type recorded struct {
 
 const cacheTTL = 10 * time.Minute
 
-// maxSignatures bounds Recorder.sigs.
-const maxSignatures = 1 << 12
+// maxSignatures bounds Recorder.sigs (a signature no stack holds any
+// longer stays until the map is started anew).
+const maxSignatures = 1 << 10
 
 // NewRecorder returns a Recorder writing to st, evaluating the rules that
 // engine returns (the state service's Organization, cached).
