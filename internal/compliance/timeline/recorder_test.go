@@ -2,6 +2,7 @@ package timeline_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -99,4 +100,43 @@ func TestRecorderHandsOverItsWrites(t *testing.T) {
 	}
 	require.Len(t, st.writes, 40, "every pass changed a status")
 	require.Equal(t, st.copies, st.writes)
+}
+
+// TestRecorderWritesWhatChanged: more stacks of distinct statuses than
+// the recorder interns signatures of; each is written on its first pass
+// and when its statuses change, never when they do not.
+func TestRecorderWritesWhatChanged(t *testing.T) {
+	t.Parallel()
+	const bits, stacks = 11, 1100
+	var rules []config.ComplianceRule
+	for k := range bits {
+		rules = append(rules, config.ComplianceRule{Name: fmt.Sprint("r", k), Mode: config.RuleAudit,
+			Expression: fmt.Sprintf("observed.resources['r%d'] == 'healthy'", k)})
+	}
+	e, err := compliance.Compile(&config.OrganizationSpec{Rules: rules}, func(string) config.Place { return config.Place{} })
+	require.NoError(t, err)
+	st := &countingStore{}
+	rec := timeline.NewRecorder(st, func(context.Context) (*compliance.Engine, error) { return e, nil }, nil)
+	pass := func(flip int) {
+		for i := range stacks {
+			res := map[string]drift.ResourceObservation{}
+			for k := range bits {
+				status := drift.StatusHealthy
+				if (i^flip)>>k&1 == 1 {
+					status = drift.StatusUnhealthy
+				}
+				res[fmt.Sprint("r", k)] = drift.ResourceObservation{Status: status}
+			}
+			rec.AfterPass(context.Background(), reconcile.PassObservation{ClientID: "acme", StackID: fmt.Sprint("s", i), Environment: "prod",
+				Policy: config.DefaultPolicy(), Observed: drift.Observed{DesiredHash: "h", Resources: res}})
+		}
+	}
+	pass(0)
+	require.Equal(t, stacks, st.writes)
+	pass(0)
+	require.Equal(t, stacks, st.writes, "nothing changed")
+	pass(1)
+	require.Equal(t, 2*stacks, st.writes, "every stack's r0 flipped")
+	pass(1)
+	require.Equal(t, 2*stacks, st.writes, "nothing changed")
 }
