@@ -23,7 +23,7 @@ func nativeOutcome(c *compiled, in Input) outcome {
 		return ev.eval(c)
 	}
 	st, msg := judge(c.rule, val, err)
-	return outcome{status: st, message: msg, ok: true}
+	return newOutcome(st, msg)
 }
 
 // requireSameAsNative evaluates every rule of e for in through an
@@ -107,7 +107,7 @@ func TestCELViewsJudgeAsStructs(t *testing.T) {
 	}
 	hugeOut := (&evaluation{in: huge, adapter: e.adapter}).eval(&e.rules[16])
 	require.Contains(t, e.rules[16].rule.Expression, "startsWith('h')")
-	require.Equal(t, Unknown, hugeOut.status)
+	require.Equal(t, Unknown, hugeOut.Status())
 	require.Contains(t, hugeOut.message, "cost limit")
 	// The same outcomes through Evaluate, which shares celViews between
 	// the stack's rules.
@@ -121,7 +121,7 @@ func TestCELViewsJudgeAsStructs(t *testing.T) {
 	require.NotEmpty(t, got)
 	for _, r := range got {
 		want := nativeOutcome(byName[r.Rule], in)
-		require.Equal(t, want.status, r.Status, r.Rule)
+		require.Equal(t, want.Status(), r.Status, r.Rule)
 		require.Equal(t, want.message, r.Message, r.Rule)
 	}
 }

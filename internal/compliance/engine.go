@@ -137,11 +137,42 @@ type Memo struct {
 	stack, policy [sha256.Size]byte
 }
 
+// outcome is a judged rule's status and message; the zero outcome is
+// not judged. Memos keep one per rule and stack, so it is kept small.
 type outcome struct {
-	status  Status
 	message string
-	ok      bool // judged
+	status  statusCode
 }
+
+// statusCode is a Status as a small number (0: not judged).
+type statusCode uint8
+
+const (
+	notJudged statusCode = iota
+	codeCompliant
+	codeNoncompliant
+	codeUnknown
+)
+
+var statusOfCode = [...]Status{codeCompliant: Compliant, codeNoncompliant: Noncompliant, codeUnknown: Unknown}
+
+// newOutcome is a judged outcome.
+func newOutcome(st Status, message string) outcome {
+	c := codeUnknown
+	switch st {
+	case Compliant:
+		c = codeCompliant
+	case Noncompliant:
+		c = codeNoncompliant
+	}
+	return outcome{message: message, status: c}
+}
+
+// judged reports whether o is a rule's outcome (not the zero outcome).
+func (o outcome) judged() bool { return o.status != notJudged }
+
+// Status is o's status.
+func (o outcome) Status() Status { return statusOfCode[o.status] }
 
 // sharedOutcomes are outcomes of rules, by rule and a key of what the
 // rule reads (judgeShared); a rule's are cleared when they reach
@@ -156,16 +187,27 @@ type sharedOutcomes struct {
 }
 
 // shareStats count a rule's lookups and hits since its sharing was last
-// judged, and how many more judgements it is not shared for.
+// judged (one counter, so that a lookup costs one atomic addition: hits
+// in the high 32 bits, lookups in the low ones; a window of shareWindow
+// lookups cannot overflow either), and how many more judgements it is
+// not shared for.
 type shareStats struct {
-	lookups, hits, off atomic.Int64
+	counts, off atomic.Int64
 }
+
+const oneHit = 1 << 32
+
+// split is a counts value's lookups and hits.
+func split(counts int64) (lookups, hits int64) { return counts & (oneHit - 1), counts >> 32 }
 
 const (
 	maxShared = 1 << 14
 	// Every shareWindow lookups, a rule that found fewer than one in
 	// shareMinHits of them is not shared for its next shareOff
-	// judgements; then it is shared (and counted) again.
+	// judgements; then it is shared (and counted) again. One that found
+	// none in its first shareWindow/8 is not shared at once (a rule
+	// found once in shareMinHits lookups misses 512 in a row with a
+	// probability of e^-33).
 	shareWindow  = 4096
 	shareMinHits = 16
 	shareOff     = 1 << 16
@@ -182,17 +224,28 @@ func (s *sharedOutcomes) worth(rule int) bool {
 	return false
 }
 
-func (s *sharedOutcomes) get(rule int, content []byte) (outcome, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// get looks rule's outcome up under s's read lock, which it leaves held
+// for ev's next lookups (ev.release releases it): an evaluation whose
+// rules are found one after the other locks once.
+func (s *sharedOutcomes) get(rule int, content []byte, ev *evaluation) (outcome, bool) {
+	if ev.readLocked == nil {
+		s.mu.RLock()
+		ev.readLocked = &s.mu
+	}
 	if rule >= len(s.m) {
 		return outcome{}, false
 	}
 	o, ok := s.m[rule][string(content)]
-	st := &s.stats[rule]
-	st.lookups.Add(1)
+	add := int64(1)
 	if ok {
-		st.hits.Add(1)
+		add += oneHit
+	}
+	st := &s.stats[rule]
+	if n, hits := split(st.counts.Add(add)); n >= 1<<30 {
+		// No put for 2^30 lookups (every one found): halved, the ratio
+		// kept and neither count near overflowing. Lost to a concurrent
+		// addition, it is done at the next lookup.
+		st.counts.CompareAndSwap(n|hits<<32, n/2|(hits/2)<<32)
 	}
 	return o, ok
 }
@@ -204,13 +257,12 @@ func (s *sharedOutcomes) put(rule int, content []byte, o outcome) {
 		s.m = append(s.m, make([]map[string]outcome, rule+1-len(s.m))...)
 	}
 	st := &s.stats[rule]
-	if n := st.lookups.Load(); n >= shareWindow {
-		if st.hits.Load()*shareMinHits < n {
+	if n, hits := split(st.counts.Load()); n >= shareWindow || (n >= shareWindow/8 && hits == 0) {
+		if hits*shareMinHits < n {
 			st.off.Store(shareOff)
 			s.m[rule] = nil
 		}
-		st.lookups.Store(0)
-		st.hits.Store(0)
+		st.counts.Store(0)
 	}
 	if st.off.Load() > 0 {
 		return
@@ -392,6 +444,17 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 	if len(e.rules) == 0 {
 		return nil
 	}
+	return e.EvaluateAppend(make([]Result, 0, len(e.rules)), in, now, memo)
+}
+
+// EvaluateAppend is EvaluateMemo appending the results to dst (and
+// returning the extended slice), so that a caller evaluating stack after
+// stack can reuse one slice: nothing of dst is kept by the engine, and
+// dst's elements before len(dst) are left as they are.
+func (e *Engine) EvaluateAppend(dst []Result, in Input, now time.Time, memo *Memo) []Result {
+	if len(e.rules) == 0 {
+		return dst
+	}
 	if memo != nil {
 		memo.adopt(e)
 	}
@@ -403,17 +466,23 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if in.Key != "" && memo.key == in.Key {
 			sameStack, samePolicy = true, true
 		} else {
-			ev = &evaluation{in: in, adapter: e.adapter}
+			ev = newEvaluation(in, e.adapter)
 			stack, policy := ev.digests()
 			sameStack, samePolicy = memo.stack == stack, memo.policy == policy
 			memo.stack, memo.policy = stack, policy
 		}
 	}
+	defer func() {
+		if ev != nil {
+			ev.release()
+			ev.drop()
+		}
+	}()
 	sameObserved := memo != nil && in.ObservedKey != "" && memo.observedKey == in.ObservedKey
 	if memo != nil {
 		memo.key, memo.observedKey = in.Key, in.ObservedKey
 	}
-	out := make([]Result, 0, len(e.rules))
+	out := dst
 	for i := range e.rules {
 		c := &e.rules[i]
 		if !c.rule.Match.Matches(in.Stack.ClientID, in.Stack.Environment) {
@@ -426,17 +495,17 @@ func (e *Engine) EvaluateMemo(in Input, now time.Time, memo *Memo) []Result {
 		if memo != nil {
 			o = memo.out[i]
 		}
-		if !o.ok || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
+		if !o.judged() || (c.reads&readsStack != 0 && !sameStack) || (c.reads&readsPolicy != 0 && !samePolicy) ||
 			(c.reads&readsObserved != 0 && !sameObserved) {
 			if ev == nil {
-				ev = &evaluation{in: in, adapter: e.adapter}
+				ev = newEvaluation(in, e.adapter)
 			}
 			o = e.judgeShared(i, ev)
 			if memo != nil {
 				memo.out[i] = o
 			}
 		}
-		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.status, Message: o.message}
+		res := Result{Rule: c.rule.Name, Mode: c.rule.Mode, Status: o.Status(), Message: o.message}
 		if res.Status == Noncompliant {
 			if x, ok := e.org.Exception(c.rule.Name, in.Stack.ClientID, in.Stack.StackID, now); ok {
 				held := x // only an exception that holds escapes to the heap
@@ -476,6 +545,7 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 	c := &e.rules[i]
 	if (c.reads&readsStack != 0 && !c.projected) || (c.reads&readsObserved != 0 && ev.in.Observed != nil && ev.in.ObservedKey == "") ||
 		!e.shared.worth(i) {
+		ev.release()
 		return ev.eval(c)
 	}
 	k := ev.buf[:0]
@@ -496,9 +566,10 @@ func (e *Engine) judgeShared(i int, ev *evaluation) outcome {
 		}
 	}
 	ev.buf = k
-	if o, ok := e.shared.get(i, k); ok {
+	if o, ok := e.shared.get(i, k, ev); ok {
 		return o
 	}
+	ev.release() // judging may take long, and put locks
 	o := ev.eval(c)
 	e.shared.put(i, k, o)
 	return o
@@ -513,6 +584,9 @@ type evaluation struct {
 	stack, policy, observed *celView // the variables, made once
 	policyKeyDone           bool
 	pkey, buf               []byte
+	// readLocked is the shared outcomes' lock while the evaluation holds
+	// it for reading (sharedOutcomes.get).
+	readLocked *sync.RWMutex
 	// projections are the stack's projections built so far, by fields
 	// (rules of the same kind read the same ones).
 	projections []projection
@@ -524,6 +598,42 @@ type projection struct {
 	key    []byte
 }
 
+// evaluations are evaluations dropped, kept for their scratch space:
+// nothing refers to an evaluation once its EvaluateAppend returned (the
+// outcomes hold strings, the shared keys are copies; the celViews, which
+// refer to its input, are dropped with it).
+var evaluations = sync.Pool{New: func() any { return new(evaluation) }}
+
+func newEvaluation(in Input, adapter types.Adapter) *evaluation {
+	ev := evaluations.Get().(*evaluation)
+	ev.in, ev.adapter = in, adapter
+	return ev
+}
+
+// drop puts ev back in evaluations, emptied but for its scratch space.
+func (ev *evaluation) drop() {
+	clear(ev.keys[:cap(ev.keys)]) // holds no string of the stack's
+	*ev = evaluation{pkey: ev.pkey[:0], buf: ev.buf[:0], projections: ev.projections[:0], keys: ev.keys[:0]}
+	evaluations.Put(ev)
+}
+
+// release releases the shared outcomes' read lock if ev holds it.
+func (ev *evaluation) release() {
+	if ev.readLocked != nil {
+		ev.readLocked.RUnlock()
+		ev.readLocked = nil
+	}
+}
+
+// scratch makes the evaluation's scratch space.
+func (ev *evaluation) scratch() {
+	if ev.projections == nil {
+		ev.projections = make([]projection, 0, 4)
+		ev.keys = make([]string, 0, 16)
+		ev.buf = make([]byte, 0, 512)
+	}
+}
+
 // stackKey is the stack's projection on fields.
 func (ev *evaluation) stackKey(fields fieldMask) []byte {
 	for _, p := range ev.projections {
@@ -531,23 +641,29 @@ func (ev *evaluation) stackKey(fields fieldMask) []byte {
 			return p.key
 		}
 	}
-	if ev.projections == nil {
-		ev.projections = make([]projection, 0, 4)
-		ev.keys = make([]string, 0, 16)
+	ev.scratch()
+	var k []byte
+	if n := len(ev.projections); n < cap(ev.projections) {
+		k = ev.projections[:n+1][n].key[:0] // a dropped evaluation's
 	}
-	k := ev.in.Stack.appendProjected(nil, fields, &ev.keys)
+	k = ev.in.Stack.appendProjected(k, fields, &ev.keys)
 	ev.projections = append(ev.projections, projection{fields, k})
 	return k
 }
 
 // digests are those of the stack's and the policy's views.
 func (ev *evaluation) digests() (stack, policy [sha256.Size]byte) {
-	return sha256.Sum256(ev.in.Stack.appendKey(make([]byte, 0, 512))), sha256.Sum256(ev.policyKey())
+	ev.scratch()
+	ev.buf = ev.in.Stack.appendKey(ev.buf[:0], &ev.keys)
+	return sha256.Sum256(ev.buf), sha256.Sum256(ev.policyKey())
 }
 
 func (ev *evaluation) policyKey() []byte {
 	if !ev.policyKeyDone {
-		ev.pkey, ev.policyKeyDone = ev.in.Policy.appendKey(make([]byte, 0, 256)), true
+		if ev.pkey == nil {
+			ev.pkey = make([]byte, 0, 256)
+		}
+		ev.pkey, ev.policyKeyDone = ev.in.Policy.appendKey(ev.pkey[:0]), true
 	}
 	return ev.pkey
 }
@@ -597,7 +713,7 @@ func (ev *evaluation) eval(c *compiled) outcome {
 		val, _, err = c.partial.Eval(ev.partial)
 	}
 	st, msg := judge(c.rule, val, err)
-	return outcome{status: st, message: msg, ok: true}
+	return newOutcome(st, msg)
 }
 
 // judge turns an evaluation into a status and message.

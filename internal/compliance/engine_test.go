@@ -153,3 +153,32 @@ func TestEvaluateMemoObserved(t *testing.T) {
 	require.Equal(t, Noncompliant, e.EvaluateMemo(in, time.Now(), &memo)[0].Status)
 	require.NotEqual(t, healthy.Key(), ObservedView{Status: "healthy", Resources: map[string]string{"a": "healthy", "b": "unknown"}}.Key())
 }
+
+// TestEvaluateAppend: the results are appended after dst's, which are
+// left as they are, and a slice EvaluateMemo returned is not changed by
+// the evaluations after it (with the same memo) nor by appending to
+// another slice.
+func TestEvaluateAppend(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("prod", config.RuleAudit, "stack.environment == 'prod'"),
+		rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	var memo Memo
+	in := Input{Stack: StackView{Environment: "prod"}, Observed: &ObservedView{Status: "healthy"}, Key: "k1", ObservedKey: "o1"}
+	first := e.EvaluateMemo(in, time.Now(), &memo)
+	kept := append([]Result(nil), first...)
+
+	dst := make([]Result, 1, 8)
+	dst[0] = Result{Rule: "before", Status: Excepted}
+	in.Stack.Environment, in.Observed, in.Key, in.ObservedKey = "dev", &ObservedView{Status: "drift_detected"}, "k2", "o2"
+	got := e.EvaluateAppend(dst, in, time.Now(), &memo)
+	require.Equal(t, Result{Rule: "before", Status: Excepted}, got[0])
+	require.Equal(t, []Status{Noncompliant, Noncompliant}, []Status{got[1].Status, got[2].Status})
+	require.Equal(t, got[1:], e.EvaluateAppend(nil, in, time.Now(), &memo))
+	// The same memo again, into the same slice's array.
+	got = e.EvaluateAppend(got[:1], in, time.Now(), &memo)
+	require.Len(t, got, 3)
+	require.Equal(t, kept, first, "a result handed out was changed by a later evaluation")
+}

@@ -207,7 +207,31 @@ func TestSharingThatDoesNotPayStops(t *testing.T) {
 		require.Equal(t, Compliant, got[1].Status, "stack %d", i)
 	}
 	require.Nil(t, e.shared.m[0], "https no longer shared")
+	require.Equal(t, int64(shareOff-(shareWindow+100-shareWindow/8-1)), e.shared.stats[0].off.Load(),
+		"https not shared since its first shareWindow/8 lookups, none found")
 	require.Positive(t, e.shared.stats[0].off.Load())
 	require.Len(t, e.shared.m[1], 1, "tls still shared")
 	require.Zero(t, e.shared.stats[1].off.Load())
+}
+
+// TestShareCountsStayBounded: a rule whose every lookup is found never
+// reaches put, where its counts are reset; they are halved before they
+// overflow, the ratio of hits kept.
+func TestShareCountsStayBounded(t *testing.T) {
+	t.Parallel()
+	e, err := Compile(&config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("tls", config.RuleAudit, "stack.resources.exists(r, stack.resources[r].probe == 'tls')"),
+	}}, nowhere)
+	require.NoError(t, err)
+	in := Input{Stack: StackView{StackID: "a", Resources: map[string]ResourceView{"site": {Probe: "tls"}}}}
+	require.Equal(t, Compliant, e.Evaluate(in, time.Now())[0].Status) // judged, put
+	in.Stack.StackID = "b"
+	require.Equal(t, Compliant, e.Evaluate(in, time.Now())[0].Status) // found
+	lookups, hits := split(e.shared.stats[0].counts.Load())
+	require.Equal(t, [2]int64{1, 1}, [2]int64{lookups, hits})
+	e.shared.stats[0].counts.Store(1<<30 - 1 | (1<<30-3)<<32)
+	in.Stack.StackID = "c"
+	require.Equal(t, Compliant, e.Evaluate(in, time.Now())[0].Status) // found
+	lookups, hits = split(e.shared.stats[0].counts.Load())
+	require.Equal(t, [2]int64{1 << 29, 1<<29 - 1}, [2]int64{lookups, hits})
 }

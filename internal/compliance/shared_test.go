@@ -136,7 +136,7 @@ func TestStackKeyCoversEveryField(t *testing.T) {
 		Resources:    map[string]ResourceView{"r": {}},
 		ContentTypes: []string{"post"},
 	}
-	leaves := keyCoversEveryField(t, base, func(v StackView) string { return string(v.appendKey(nil)) })
+	leaves := keyCoversEveryField(t, base, func(v StackView) string { return string(v.appendKey(nil, new([]string))) })
 	require.Len(t, leaves, 26, "%v", leaves)
 	// Map order does not matter.
 	a := StackView{Resources: map[string]ResourceView{}}
@@ -147,7 +147,7 @@ func TestStackKeyCoversEveryField(t *testing.T) {
 	for i := 19; i >= 0; i-- {
 		b.Resources[fmt.Sprint(i)] = ResourceView{Probe: fmt.Sprint(i)}
 	}
-	require.Equal(t, string(a.appendKey(nil)), string(b.appendKey(nil)))
+	require.Equal(t, string(a.appendKey(nil, new([]string))), string(b.appendKey(nil, new([]string))))
 }
 
 // keyCoversEveryField changes each leaf of base (a field, the elements
@@ -271,7 +271,7 @@ func TestMemoKeepsWhatDidNotChange(t *testing.T) {
 
 	// A new key, the same stack and policy: nothing judged; shown by a
 	// memo whose outcome is made up.
-	memo.out[0] = outcome{status: Noncompliant, message: "made up", ok: true}
+	memo.out[0] = newOutcome(Noncompliant, "made up")
 	in.Key = "k2"
 	require.Equal(t, []Status{Noncompliant, Compliant}, statuses(e.EvaluateMemo(in, now, &memo)))
 	// The policy changed, the stack did not: named kept, fast judged.

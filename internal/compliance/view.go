@@ -1,7 +1,6 @@
 package compliance
 
 import (
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,6 +173,81 @@ func StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
 	return v
 }
 
+// StackBuffer builds stack views into maps it keeps from one view to the
+// next, for a caller that builds views of stack after stack and drops
+// each one before building the next (the recorder: a view lives for one
+// evaluation, which keeps nothing of it). The zero StackBuffer is ready.
+type StackBuffer struct {
+	v       StackView
+	creds   []map[string]SecretView
+	secrets [][]SecretView
+}
+
+// maxReused is the size above which a map is left to the collector
+// rather than cleared and reused (clearing costs its capacity).
+const maxReused = 64
+
+// StackOf is StackOf(meta, spec), equal to it, in maps of the buffer's:
+// valid until the next call, which reuses them.
+func (b *StackBuffer) StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
+	for _, p := range b.v.Providers {
+		if p.Credentials != nil && len(p.Credentials) <= maxReused {
+			clear(p.Credentials)
+			b.creds = append(b.creds, p.Credentials)
+		}
+		if cap(p.WebhookSecrets) > 0 && cap(p.WebhookSecrets) <= maxReused {
+			b.secrets = append(b.secrets, p.WebhookSecrets[:0])
+		}
+	}
+	v := StackView{ClientID: meta.ClientID, StackID: meta.StackID, Environment: meta.Environment, ContentTypes: spec.ContentTypes,
+		Providers:    reuse(b.v.Providers, len(spec.Providers)),
+		Integrations: reuse(b.v.Integrations, len(spec.Integrations)),
+		Resources:    reuse(b.v.Resources, len(spec.Resources)),
+	}
+	for role, pb := range spec.Providers {
+		var creds map[string]SecretView
+		if n := len(b.creds); n > 0 {
+			creds, b.creds = b.creds[n-1], b.creds[:n-1]
+		} else {
+			creds = make(map[string]SecretView, len(pb.Credentials))
+		}
+		p := ProviderView{Name: pb.Name, Settings: pb.Settings, Credentials: creds}
+		if len(pb.WebhookSecret) > 0 {
+			if n := len(b.secrets); n > 0 {
+				p.WebhookSecrets, b.secrets = b.secrets[n-1], b.secrets[:n-1]
+			}
+			for _, s := range pb.WebhookSecret {
+				p.WebhookSecrets = append(p.WebhookSecrets, secretOf(s))
+			}
+		}
+		for k, s := range pb.Credentials {
+			creds[k] = secretOf(s)
+		}
+		if pb.Build != nil {
+			p.BuildDriver = pb.Build.Driver
+		}
+		v.Providers[role] = p
+	}
+	for name, in := range spec.Integrations {
+		v.Integrations[name] = IntegrationView{Provider: in.Provider, Topics: in.Topics, Filter: in.Filter}
+	}
+	for name, r := range spec.Resources {
+		v.Resources[name] = ResourceView{Probe: r.Probe, URL: r.URL, Address: r.Address, Name: r.Name,
+			ExpectStatus: r.ExpectStatus, MinDaysValid: r.MinDaysValid}
+	}
+	b.v = v
+	return v
+}
+
+// reuse is m cleared, or a new map for n entries when m is nil or large.
+func reuse[V any](m map[string]V, n int) map[string]V {
+	if m == nil || len(m) > maxReused {
+		return make(map[string]V, n)
+	}
+	clear(m)
+	return m
+}
+
 // secretOf describes a secret: a reference only when every character is
 // inside a ${VAR}.
 func secretOf(s config.Secret) SecretView {
@@ -234,15 +308,31 @@ func ObservedOf(status string, obs drift.Observed, open []drift.Drift) ObservedV
 // open drifts' codes and each resource's status, in a stable order. Two
 // views of ObservedOf with the same key are equal.
 func (v ObservedView) Key() string {
+	n := len(v.Status)
+	for _, d := range v.OpenDrifts {
+		n += 2 + len(d)
+	}
+	for name, s := range v.Resources {
+		n += 3 + len(name) + len(s)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(v.Status)
-	drifts := slices.Clone(v.OpenDrifts)
-	slices.Sort(drifts)
+	drifts := v.OpenDrifts
+	if !slices.IsSorted(drifts) { // ObservedOf's are
+		drifts = slices.Sorted(slices.Values(drifts))
+	}
 	for _, d := range drifts {
 		b.WriteString("\x00d")
 		b.WriteString(d)
 	}
-	for _, name := range slices.Sorted(maps.Keys(v.Resources)) {
+	var scratch [16]string
+	keys := scratch[:0]
+	for name := range v.Resources {
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	for _, name := range keys {
 		b.WriteString("\x00r")
 		b.WriteString(name)
 		b.WriteByte('=')
@@ -318,41 +408,40 @@ func keyList(b []byte, l []string) []byte {
 // maps in the order of their keys: equal for equal views, different for
 // different ones. A field added to StackView or the views it holds must
 // be added here (TestStackKeyCoversEveryField).
-func (v StackView) appendKey(b []byte) []byte {
-	var scratch [16]string
-	keys := scratch[:0]
+// keys is scratch space for the maps' keys (as appendProjected's).
+func (v StackView) appendKey(b []byte, keys *[]string) []byte {
 	b = keyStr(b, v.ClientID)
 	b = keyStr(b, v.StackID)
 	b = keyStr(b, v.Environment)
 	b = keyNum(b, int64(len(v.Providers)))
-	roles := sortedKeys(&keys, v.Providers)
+	roles := sortedKeys(keys, v.Providers)
 	for _, role := range roles {
 		p := v.Providers[role]
 		b = keyStr(b, role)
 		b = keyStr(b, p.Name)
 		b = keyNum(b, int64(len(p.Settings)))
-		ks := sortedKeys(&keys, p.Settings)
+		ks := sortedKeys(keys, p.Settings)
 		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyStr(b, p.Settings[k])
 		}
-		keys = keys[:len(keys)-len(ks)]
+		*keys = (*keys)[:len(*keys)-len(ks)]
 		b = keyNum(b, int64(len(p.WebhookSecrets)))
 		for _, s := range p.WebhookSecrets {
 			b = keyBool(b, s.EnvReference)
 		}
 		b = keyNum(b, int64(len(p.Credentials)))
-		ks = sortedKeys(&keys, p.Credentials)
+		ks = sortedKeys(keys, p.Credentials)
 		for _, k := range ks {
 			b = keyStr(b, k)
 			b = keyBool(b, p.Credentials[k].EnvReference)
 		}
-		keys = keys[:len(keys)-len(ks)]
+		*keys = (*keys)[:len(*keys)-len(ks)]
 		b = keyStr(b, p.BuildDriver)
 	}
-	keys = keys[:len(keys)-len(roles)]
+	*keys = (*keys)[:len(*keys)-len(roles)]
 	b = keyNum(b, int64(len(v.Integrations)))
-	names := sortedKeys(&keys, v.Integrations)
+	names := sortedKeys(keys, v.Integrations)
 	for _, name := range names {
 		in := v.Integrations[name]
 		b = keyStr(b, name)
@@ -360,9 +449,10 @@ func (v StackView) appendKey(b []byte) []byte {
 		b = keyList(b, in.Topics)
 		b = keyStr(b, in.Filter)
 	}
-	keys = keys[:len(keys)-len(names)]
+	*keys = (*keys)[:len(*keys)-len(names)]
 	b = keyNum(b, int64(len(v.Resources)))
-	for _, name := range sortedKeys(&keys, v.Resources) {
+	names = sortedKeys(keys, v.Resources)
+	for _, name := range names {
 		r := v.Resources[name]
 		b = keyStr(b, name)
 		b = keyStr(b, r.Probe)
@@ -372,5 +462,6 @@ func (v StackView) appendKey(b []byte) []byte {
 		b = keyNum(b, int64(r.ExpectStatus))
 		b = keyNum(b, int64(r.MinDaysValid))
 	}
+	*keys = (*keys)[:len(*keys)-len(names)]
 	return keyList(b, v.ContentTypes)
 }

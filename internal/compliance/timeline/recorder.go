@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,17 +31,24 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	last map[string]recorded // by client/stack
-	keys atomic.Uint64       // numbers input keys, so that none is reused
+	// sigs interns the signatures: stacks share a few sets of
+	// statuses, so the signature of a stack is seldom a new string.
+	sigs map[string]string
+	keys atomic.Uint64 // numbers input keys, so that none is reused
 }
 
 type recorded struct {
-	sig   string
+	sig   string // of the statuses last recorded (appendSignature), interned
 	at    time.Time
 	memo  *compliance.Memo // the outcomes of the stack's rules
 	input *inputState      // what memo's input key stands for
 }
 
 const cacheTTL = 10 * time.Minute
+
+// maxSignatures bounds Recorder.sigs (a signature no stack holds any
+// longer stays until the map is started anew).
+const maxSignatures = 1 << 10
 
 // NewRecorder returns a Recorder writing to st, evaluating the rules that
 // engine returns (the state service's Organization, cached).
@@ -80,21 +86,36 @@ func (r *Recorder) AfterPass(ctx context.Context, p reconcile.PassObservation) {
 	if last.memo == nil {
 		last.memo = &compliance.Memo{}
 	}
+	buf := scratchPool.Get().(*scratch)
 	if !e.Fresh(last.memo, in.Key, in.ObservedKey) {
-		// Something changed: the rules that depend on it read the views.
-		in.Stack = compliance.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
+		// Something changed: the rules that depend on it read the views
+		// (the stack's in buf's maps: the engine keeps nothing of it).
+		in.Stack = buf.stacks.StackOf(config.StackMeta{ClientID: p.ClientID, StackID: p.StackID, Environment: p.Environment}, p.Spec)
 		in.Policy, in.Observed = compliance.PolicyOf(p.Policy), &obs
 	}
-	results := e.EvaluateMemo(in, p.At, last.memo)
+	buf.results = e.EvaluateAppend(buf.results[:0], in, p.At, last.memo)
 	r.mu.Lock()
 	rec := r.last[key]
 	rec.memo, rec.input = last.memo, last.input
 	r.last[key] = rec
 	r.mu.Unlock()
-	if err := r.Record(ctx, p.ClientID, p.StackID, p.At, results); err != nil {
+	if err := r.record(ctx, p.ClientID, p.StackID, p.At, buf.results, buf); err != nil {
 		r.log.WarnContext(ctx, "compliance: record", "client_id", p.ClientID, "stack_id", p.StackID, "error", err)
 	}
+	clear(buf.results) // keeps no message or exception alive
+	scratchPool.Put(buf)
 }
+
+// scratch is what one AfterPass builds and drops: the stack's view, the
+// results (Record copies what it writes out of them) and the signature's
+// encoding.
+type scratch struct {
+	stacks  compliance.StackBuffer
+	results []compliance.Result
+	sig     []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // inputState is what an input key stands for: the stack's desired hash,
 // environment and effective policy.
@@ -125,10 +146,28 @@ func (r *Recorder) inputKey(last *recorded, p reconcile.PassObservation) string 
 // Record writes one evaluation of a stack (every rule that applies to it)
 // unless its statuses are those recorded last.
 func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time.Time, results []compliance.Result) error {
+	buf := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(buf)
+	return r.record(ctx, clientID, stackID, at, results, buf)
+}
+
+// record is Record, the signature encoded in buf.sig.
+func (r *Recorder) record(ctx context.Context, clientID, stackID string, at time.Time, results []compliance.Result, buf *scratch) error {
 	key := clientID + "/" + stackID
-	sig := signature(results)
+	buf.sig = appendSignature(buf.sig[:0], results)
 	r.mu.Lock()
 	prev, ok := r.last[key]
+	sig, interned := r.sigs[string(buf.sig)]
+	if !interned {
+		if len(r.sigs) >= maxSignatures {
+			r.sigs = nil // those held stay valid, just not shared
+		}
+		if r.sigs == nil {
+			r.sigs = map[string]string{}
+		}
+		sig = string(buf.sig)
+		r.sigs[sig] = sig
+	}
 	r.mu.Unlock()
 	if ok && prev.sig == sig && time.Since(prev.at) < cacheTTL {
 		return nil
@@ -149,23 +188,19 @@ func (r *Recorder) Record(ctx context.Context, clientID, stackID string, at time
 	return nil
 }
 
-// signature identifies a set of results by rule, mode and status.
-func signature(results []compliance.Result) string {
-	n := 0
+// appendSignature appends to b an encoding of a set of results by rule,
+// mode and status, each followed by a NUL: the signature the recorder
+// compares with the last one recorded.
+func appendSignature(b []byte, results []compliance.Result) []byte {
 	for _, r := range results {
-		n += len(r.Rule) + len(r.Mode) + len(r.Status) + 3
+		b = append(b, r.Rule...)
+		b = append(b, 0)
+		b = append(b, r.Mode...)
+		b = append(b, 0)
+		b = append(b, r.Status...)
+		b = append(b, 0)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, r := range results {
-		b.WriteString(r.Rule)
-		b.WriteByte(0)
-		b.WriteString(r.Mode)
-		b.WriteByte(0)
-		b.WriteString(string(r.Status))
-		b.WriteByte(0)
-	}
-	return b.String()
+	return b
 }
 
 // Forget drops what the recorder remembers of a stack (it was deleted).

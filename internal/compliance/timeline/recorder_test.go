@@ -2,6 +2,7 @@ package timeline_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -58,4 +59,84 @@ func TestRecorder(t *testing.T) {
 		{"tls", "noncompliant", t0, true},
 		{"up", "noncompliant", t0.Add(2 * time.Minute), true},
 	}, got)
+}
+
+// retainingStore keeps every write as given, and a copy of its results.
+type retainingStore struct {
+	store.ComplianceStore
+	writes [][]store.ComplianceResult
+	copies [][]store.ComplianceResult
+}
+
+func (s *retainingStore) RecordCompliance(_ context.Context, w store.ComplianceWrite) (int, error) {
+	s.writes = append(s.writes, w.Results)
+	s.copies = append(s.copies, append([]store.ComplianceResult(nil), w.Results...))
+	return len(w.Results), nil
+}
+
+// TestRecorderHandsOverItsWrites: the recorder reuses its own buffers
+// from pass to pass, never a write's results it handed to the store.
+func TestRecorderHandsOverItsWrites(t *testing.T) {
+	t.Parallel()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		{Name: "up", Mode: config.RuleAudit, Expression: "observed.status == 'healthy'", Message: "down"},
+		{Name: "tls", Mode: config.RuleAudit, Expression: "stack.resources.exists(r, stack.resources[r].probe == 'tls')"},
+	}}
+	e, err := compliance.Compile(org, func(string) config.Place { return config.Place{} })
+	require.NoError(t, err)
+	st := &retainingStore{}
+	rec := timeline.NewRecorder(st, func(context.Context) (*compliance.Engine, error) { return e, nil }, nil)
+	t0 := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		var open []drift.Drift
+		probe := "http"
+		if i%2 == 1 {
+			open, probe = []drift.Drift{{Code: drift.WebhookBroken}}, "tls"
+		}
+		rec.AfterPass(context.Background(), reconcile.PassObservation{ClientID: "acme", StackID: []string{"web", "api"}[i%4/2], Environment: "prod",
+			At: t0.Add(time.Duration(i) * time.Minute), Open: open, Policy: config.DefaultPolicy(),
+			Spec:     config.StackSpec{Resources: map[string]config.Resource{"site": {Probe: probe}}},
+			Observed: drift.Observed{DesiredHash: "h" + probe}})
+	}
+	require.Len(t, st.writes, 40, "every pass changed a status")
+	require.Equal(t, st.copies, st.writes)
+}
+
+// TestRecorderWritesWhatChanged: more stacks of distinct statuses than
+// the recorder interns signatures of; each is written on its first pass
+// and when its statuses change, never when they do not.
+func TestRecorderWritesWhatChanged(t *testing.T) {
+	t.Parallel()
+	const bits, stacks = 11, 1100
+	var rules []config.ComplianceRule
+	for k := range bits {
+		rules = append(rules, config.ComplianceRule{Name: fmt.Sprint("r", k), Mode: config.RuleAudit,
+			Expression: fmt.Sprintf("observed.resources['r%d'] == 'healthy'", k)})
+	}
+	e, err := compliance.Compile(&config.OrganizationSpec{Rules: rules}, func(string) config.Place { return config.Place{} })
+	require.NoError(t, err)
+	st := &countingStore{}
+	rec := timeline.NewRecorder(st, func(context.Context) (*compliance.Engine, error) { return e, nil }, nil)
+	pass := func(flip int) {
+		for i := range stacks {
+			res := map[string]drift.ResourceObservation{}
+			for k := range bits {
+				status := drift.StatusHealthy
+				if (i^flip)>>k&1 == 1 {
+					status = drift.StatusUnhealthy
+				}
+				res[fmt.Sprint("r", k)] = drift.ResourceObservation{Status: status}
+			}
+			rec.AfterPass(context.Background(), reconcile.PassObservation{ClientID: "acme", StackID: fmt.Sprint("s", i), Environment: "prod",
+				Policy: config.DefaultPolicy(), Observed: drift.Observed{DesiredHash: "h", Resources: res}})
+		}
+	}
+	pass(0)
+	require.Equal(t, stacks, st.writes)
+	pass(0)
+	require.Equal(t, stacks, st.writes, "nothing changed")
+	pass(1)
+	require.Equal(t, 2*stacks, st.writes, "every stack's r0 flipped")
+	pass(1)
+	require.Equal(t, 2*stacks, st.writes, "nothing changed")
 }
