@@ -34,7 +34,7 @@ type StatusSample struct {
 // credentials: a token that expires soon with no refresh that can save it
 // (dated), or a share of 401 and 403 answers trending up (trend), is
 // provider_unauthorized on the role.
-func credentials(r *Reading, o Observation, p Params, open func(Key) bool) {
+func credentials(r *Reading, o Observation, p Params, open func(Source) bool) {
 	for _, role := range sortedKeys(o.Credentials) {
 		c := o.Credentials[role]
 		k := Key{drift.ProviderUnauthorized, role}
@@ -50,27 +50,30 @@ func credentials(r *Reading, o Observation, p Params, open func(Key) bool) {
 		}
 		var trend Reading
 		trendCall{k, IndicatorAuthShare, pts, p.ErrorShareLimit, "the share of refused answers (401, 403)", share}.judge(&trend, o, p, open)
-		switch {
-		case len(trend.Forecasts) > 0:
+		if len(trend.Forecasts) > 0 {
 			r.Forecasts = append(r.Forecasts, trend.Forecasts[0])
-		case dated.Unknown[k] != "" && trend.Unknown[k] != "":
-			r.unknown(k, "%s; %s", dated.Unknown[k], trend.Unknown[k])
+			continue
 		}
+		// Each unreadable indicator holds only what it raised.
+		r.merge(dated)
+		r.merge(trend)
 	}
 }
 
 // tokenExpiry reads c's expiry: within TokenHorizon, and not refreshable
 // or its refreshes failing, it forecasts the day the token stops working.
+// No expiry (none declared, or the declaration removed) is no precursor:
+// a token expiry forecast raised from an expiry that is no longer there
+// clears; a malformed or zero date is unknown and holds it.
 func tokenExpiry(r *Reading, o Observation, p Params, k Key, c CredentialReading) {
 	switch {
 	case c.Err != "":
-		r.unknown(k, "token expiry: %s", c.Err)
+		r.unknown(k, IndicatorToken, "token expiry: %s", c.Err)
 		return
 	case c.ExpiresAt == nil:
-		r.unknown(k, "token expiry: the provider gave none")
 		return
 	case c.ExpiresAt.IsZero():
-		r.unknown(k, "token expiry: a zero date")
+		r.unknown(k, IndicatorToken, "token expiry: a zero date")
 		return
 	}
 	left := c.ExpiresAt.Sub(o.Now)
