@@ -11,7 +11,9 @@ import (
 // CredentialReading is what Blackwell knows of one provider credential.
 type CredentialReading struct {
 	// ExpiresAt is when the token expires; nil when it does not (or the
-	// provider does not say).
+	// provider does not say, or the operator declared none: the only feed
+	// today is settings.token_expires_at). nil is no precursor, not
+	// unknown: a token_expiry forecast clears when its expiry goes away.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Refreshable says Blackwell can refresh the token itself (an OAuth
 	// refresh token); RefreshFailures counts the refreshes that failed
