@@ -73,11 +73,6 @@ type Params struct {
 	TrendWindow    time.Duration
 	TrendMinPoints int
 	TrendHorizon   time.Duration
-	// TrendMinT: raise a trend forecast only when the fitted slope is at
-	// least this many standard errors (from the samples' scatter about
-	// the line) above zero; an open one is kept without it. Negative: no
-	// such test.
-	TrendMinT float64
 	// ErrorShareLimit is the share of failed probes (and of 401 answers)
 	// at which the trend indicators expect confirmed drift.
 	ErrorShareLimit float64
@@ -172,12 +167,6 @@ func (p Params) trendDefaults() Params {
 	d := DefaultParams
 	p.TrendWindow = orDur(p.TrendWindow, d.TrendWindow)
 	p.TrendHorizon = orDur(p.TrendHorizon, d.TrendHorizon)
-	switch {
-	case p.TrendMinT == 0:
-		p.TrendMinT = d.TrendMinT
-	case p.TrendMinT < 0:
-		p.TrendMinT = 0
-	}
 	p.DomainHorizon = orDur(p.DomainHorizon, d.DomainHorizon)
 	p.DNSChangeWindow = orDur(p.DNSChangeWindow, d.DNSChangeWindow)
 	p.TokenHorizon = orDur(p.TokenHorizon, d.TokenHorizon)

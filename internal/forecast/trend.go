@@ -38,10 +38,6 @@ type line struct {
 	origin time.Time
 	v0     float64 // the value at origin
 	n      int
-	// t is the slope over its standard error (the residuals' scatter
-	// about the line): how clearly the samples rise rather than scatter;
-	// +Inf when they lie on the line.
-	t float64
 }
 
 func (l line) at(t time.Time) float64 { return l.v0 + l.slope*t.Sub(l.origin).Hours() }
@@ -70,7 +66,7 @@ func (l line) reach(limit float64, now time.Time) (time.Time, bool) {
 func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line, error) {
 	// One pass, no copy: x is hours since the window's start.
 	origin := now.Add(-window)
-	var sx, sy, sxx, sxy, syy float64
+	var sx, sy, sxx, sxy float64
 	var first, last time.Time
 	n := 0
 	for _, p := range pts {
@@ -88,7 +84,7 @@ func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line,
 		}
 		first, last = minTime(first, p.at), maxTime(last, p.at)
 		x := p.at.Sub(origin).Hours()
-		sx, sy, sxx, sxy, syy, n = sx+x, sy+p.v, sxx+x*x, sxy+x*p.v, syy+p.v*p.v, n+1
+		sx, sy, sxx, sxy, n = sx+x, sy+p.v, sxx+x*x, sxy+x*p.v, n+1
 	}
 	if n < minPoints {
 		return line{}, fmt.Errorf("%d samples in the last %s, a trend needs %d", n, window, minPoints)
@@ -102,27 +98,7 @@ func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line,
 	if den > 0 {
 		slope = (fn*sxy - sx*sy) / den
 	}
-	v0 := (sy - slope*sx) / fn
-	return line{slope: slope, origin: origin, v0: v0, n: n, t: tStat(slope, v0, fn, sx, sy, sxx, sxy, syy)}, nil
-}
-
-// tStat is slope over its standard error: sqrt(SSE/(n-2) / Sxx), where
-// SSE = Syy - v0*Sy - slope*Sxy is the residuals' sum of squares and Sxx
-// the spread of x about its mean. +Inf when the residuals vanish (and the
-// slope does not), 0 when x does not spread.
-func tStat(slope, v0, n, sx, sy, sxx, sxy, syy float64) float64 {
-	spread := sxx - sx*sx/n
-	if !(spread > 0) || n < 3 {
-		return 0
-	}
-	sse := syy - v0*sy - slope*sxy
-	if !(sse > 1e-12*math.Max(syy, 1)) {
-		if slope == 0 {
-			return 0
-		}
-		return math.Inf(int(math.Copysign(1, slope)))
-	}
-	return slope / math.Sqrt(sse/(n-2)/spread)
+	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -168,9 +144,6 @@ func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) 
 	}
 	if !ok || eta.Sub(o.Now) > horizon || !(l.slope > 0) {
 		return
-	}
-	if !open(Source{c.key, c.indicator}) && l.t < p.TrendMinT {
-		return // a rise no clearer than the scatter about it: not raised (an open one is kept)
 	}
 	if !eta.After(o.Now) && !open(Source{c.key, c.indicator}) {
 		return // at its limit already: drift now (or in a pass), not a forecast
