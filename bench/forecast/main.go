@@ -123,7 +123,6 @@ func grid() []forecast.Params {
 			RefusalStreak: 2, RefusalAge: refusalAge[min(i, len(refusalAge)-1)],
 			FlapReturns: int(flaps[i].b), FlapWindow: flaps[i].a,
 			TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: trends[i].a, ErrorShareLimit: trends[i].b,
-			AuthShareHorizon: trends[i].a, AuthShareLimit: trends[i].b,
 			DomainHorizon: at(dated, i), TokenHorizon: at(dated, i), DNSChangeWindow: 24 * time.Hour,
 			DNSWaitShare:    dnsShare[min(i, len(dnsShare)-1)],
 			BuildFailStreak: contents[i].streak, WaitFactor: contents[i].factor, ContentWaitShare: contents[i].share,
@@ -146,7 +145,6 @@ var baseline = forecast.Params{
 	FlapReturns:        1,
 	FlapWindow:         24 * time.Hour,
 	TrendWindow:        6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 24 * time.Hour, ErrorShareLimit: 0.2,
-	AuthShareHorizon: 24 * time.Hour, AuthShareLimit: 0.2,
 	DomainHorizon: 30 * day, TokenHorizon: 30 * day, DNSChangeWindow: 7 * day, DNSWaitShare: -1,
 	BuildFailStreak: 1, WaitFactor: 1, ContentWaitShare: -1,
 }
@@ -191,18 +189,11 @@ var knobs = []knob{
 		d.FlapReturns, d.FlapWindow = s.FlapReturns, s.FlapWindow
 		return fmt.Sprintf("flapping %d returns in %s", s.FlapReturns, s.FlapWindow)
 	}},
-	{[]string{famDegrade}, []string{forecast.IndicatorLatency, forecast.IndicatorErrorShare},
+	{[]string{famDegrade, famAuth}, []string{forecast.IndicatorLatency, forecast.IndicatorErrorShare, forecast.IndicatorAuthShare},
 		func(d *forecast.Params, s forecast.Params) string {
 			d.TrendWindow, d.TrendMinPoints, d.TrendHorizon, d.ErrorShareLimit = s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, s.ErrorShareLimit
-			return fmt.Sprintf("probe trends over %s (%d points) reaching their limit within %s, error share limit %.0f%%",
+			return fmt.Sprintf("trends over %s (%d points) reaching their limit within %s, error share limit %.0f%%",
 				s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, 100*s.ErrorShareLimit)
-		}},
-	// The 401 share apart from the probe trends (its window and points
-	// are the probe trends'): its answers are fewer and noisier.
-	{[]string{famAuth}, []string{forecast.IndicatorAuthShare},
-		func(d *forecast.Params, s forecast.Params) string {
-			d.AuthShareHorizon, d.AuthShareLimit = s.AuthShareHorizon, s.AuthShareLimit
-			return fmt.Sprintf("the 401 share reaching %.0f%% within %s", 100*s.AuthShareLimit, s.AuthShareHorizon)
 		}},
 	{[]string{famDomain}, []string{forecast.IndicatorDomain}, func(d *forecast.Params, s forecast.Params) string {
 		d.DomainHorizon = s.DomainHorizon

@@ -29,7 +29,6 @@ func TestCredentials(t *testing.T) {
 	t.Parallel()
 	p := trendParams
 	p.TokenHorizon = 3 * day
-	p.AuthShareHorizon, p.AuthShareLimit = p.TrendHorizon, p.ErrorShareLimit
 	cms := forecast.Key{Code: drift.ProviderUnauthorized, Component: "cms"}
 	cum := func(i int) int { return int(0.45 * float64(i*i) / (2 * 72)) }
 	rising := statuses(72, func(i int) bool { return cum(i+1) > cum(i) })

@@ -73,15 +73,9 @@ type Params struct {
 	TrendWindow    time.Duration
 	TrendMinPoints int
 	TrendHorizon   time.Duration
-	// ErrorShareLimit is the share of failed probes at which the probe
-	// trend expects confirmed drift.
+	// ErrorShareLimit is the share of failed probes (and of 401 answers)
+	// at which the trend indicators expect confirmed drift.
 	ErrorShareLimit float64
-	// AuthShareHorizon and AuthShareLimit are TrendHorizon and
-	// ErrorShareLimit for the share of refused answers (401, 403), tuned
-	// apart from the probe trends: the answers of a provider are fewer
-	// and noisier than a probe's samples.
-	AuthShareHorizon time.Duration
-	AuthShareLimit   float64
 	// DomainHorizon: raise a domain forecast when the registration
 	// expires (RDAP) within this.
 	DomainHorizon time.Duration
@@ -128,8 +122,6 @@ var DefaultParams = Params{
 	TrendMinPoints:     12,
 	TrendHorizon:       time.Hour,
 	ErrorShareLimit:    0.2,
-	AuthShareHorizon:   time.Hour,
-	AuthShareLimit:     0.2,
 	DomainHorizon:      24 * time.Hour,
 	DNSChangeWindow:    24 * time.Hour,
 	TokenHorizon:       24 * time.Hour,
@@ -185,10 +177,6 @@ func (p Params) trendDefaults() Params {
 	}
 	if !(p.ErrorShareLimit > 0 && p.ErrorShareLimit <= 1) {
 		p.ErrorShareLimit = d.ErrorShareLimit
-	}
-	p.AuthShareHorizon = orDur(p.AuthShareHorizon, d.AuthShareHorizon)
-	if !(p.AuthShareLimit > 0 && p.AuthShareLimit <= 1) {
-		p.AuthShareLimit = d.AuthShareLimit
 	}
 	if p.BuildFailStreak <= 0 {
 		p.BuildFailStreak = d.BuildFailStreak

@@ -20,7 +20,6 @@ func TestTrackDecidesPerIndicator(t *testing.T) {
 	t.Parallel()
 	p := trendParams
 	p.TokenHorizon = 3 * day
-	p.AuthShareHorizon, p.AuthShareLimit = p.TrendHorizon, p.ErrorShareLimit
 	api := forecast.Key{Code: drift.ResourceUnhealthy, Component: "api"}
 	cms := forecast.Key{Code: drift.ProviderChanged, Component: "cms"}
 	products := forecast.Key{Code: drift.IntegrationMismatch, Component: "products"}

@@ -122,8 +122,6 @@ type trendCall struct {
 	indicator string
 	pts       []point
 	limit     float64
-	// horizon: raise when the line reaches limit within it.
-	horizon time.Duration
 	// what names the measured value in the evidence; unit formats one.
 	what string
 	unit func(float64) string
@@ -140,7 +138,7 @@ func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) 
 		return
 	}
 	eta, ok := l.reach(c.limit, o.Now)
-	horizon := c.horizon
+	horizon := p.TrendHorizon
 	if open(Source{c.key, c.indicator}) {
 		horizon *= 2
 	}
@@ -197,8 +195,8 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Source) bool) {
 		}
 		secs := func(v float64) string { return fmt.Sprintf("%.2fs", v) }
 		either(r,
-			trendCall{k, IndicatorLatency, lat, limit.Seconds(), p.TrendHorizon, "probe latency", secs},
-			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, p.TrendHorizon, "the share of failed probes", share},
+			trendCall{k, IndicatorLatency, lat, limit.Seconds(), "probe latency", secs},
+			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, "the share of failed probes", share},
 			o, p, open)
 	}
 }
