@@ -227,12 +227,12 @@ func (sr *stackReplay) refusals(t time.Time) []forecast.RefusalStreak {
 // track reads obs with the forecast core and records the forecasts it
 // raises, updates and clears.
 func (sr *stackReplay) track(t time.Time, obs forecast.Observation, p forecast.Params) {
-	openKeys := map[forecast.Key]bool{}
+	openSources := map[forecast.Source]bool{}
 	for _, f := range sr.open {
-		openKeys[f.Key()] = true
+		openSources[f.Source()] = true
 	}
 	newID := func() string { sr.next++; return fmt.Sprintf("s%d-f%d", sr.si, sr.next) }
-	reading := forecast.Indicate(obs, p, func(k forecast.Key) bool { return openKeys[k] })
+	reading := forecast.Indicate(obs, p, func(s forecast.Source) bool { return openSources[s] })
 	tr := forecast.Track(sr.open, reading, t, newID)
 	res := sr.res
 	for _, f := range tr.Raised {

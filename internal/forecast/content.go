@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/drift"
@@ -33,40 +34,50 @@ type BuildSample struct {
 	OK       bool          `json:"ok"`
 }
 
+// contentIndicators are the indicators of content_stale: what one pass
+// cannot judge of waiting content, none of them can.
+var contentIndicators = []string{IndicatorBuilds, IndicatorBuildTime, IndicatorWaiting}
+
 // content: changed content that waits for a deploy becomes content_stale
 // at its change plus MaxStaleness; it is forecast when the builds keep
 // failing, when build time trends toward the build timeout, or when it has
 // waited much longer than usual. An open forecast is kept while its
 // content waits (the precursor holds until a deploy).
-func content(r *Reading, o Observation, p Params, open func(Key) bool) {
+func content(r *Reading, o Observation, p Params, open func(Source) bool) {
 	c := o.Content
 	if c == nil || len(c.Waiting) == 0 {
 		return
 	}
 	streak, bad := failedStreak(c.Builds, o.Now)
+	// Open by any content indicator: the precursor of each is content
+	// that waits, and an open one is kept (as content_waiting) while it
+	// waits.
+	openContent := func(k Key) bool {
+		return slices.ContainsFunc(contentIndicators, func(ind string) bool { return open(Source{k, ind}) })
+	}
 	for _, t := range sortedKeys(c.Waiting) {
 		since := c.Waiting[t]
 		k := Key{drift.ContentStale, t}
 		switch {
 		case c.MaxStaleness <= 0:
-			r.unknown(k, "no max staleness to measure the wait against")
+			r.unknownAll(k, contentIndicators, "no max staleness to measure the wait against")
 			continue
 		case since.After(o.Now.Add(time.Minute)):
-			r.unknown(k, "content changed at %s, after now %s (clocks disagree)", since.Format(time.RFC3339), o.Now.Format(time.RFC3339))
+			r.unknownAll(k, contentIndicators, "content changed at %s, after now %s (clocks disagree)", since.Format(time.RFC3339), o.Now.Format(time.RFC3339))
 			continue
 		case bad != "":
-			r.unknown(k, "%s", bad)
+			r.unknownAll(k, contentIndicators, "%s", bad)
 			continue
 		}
 		eta := since.Add(c.MaxStaleness)
 		if !eta.After(o.Now) {
 			continue // stale already: drift now
 		}
-		if !open(k) && o.Now.Sub(since) < time.Duration(p.ContentWaitShare*float64(c.MaxStaleness)) {
+		if !openContent(k) && o.Now.Sub(since) < time.Duration(p.ContentWaitShare*float64(c.MaxStaleness)) {
 			continue // not waited long enough to tell a fix on its way from a lapse
 		}
 		ind, detail, conf := contentCause(o, p, c, since, eta, streak)
-		if ind == "" && open(k) {
+		if ind == "" && openContent(k) {
 			ind, detail, conf = IndicatorWaiting, fmt.Sprintf("content changed %s still waits for a deploy", since.Format(time.RFC3339)), 0.6
 		}
 		if ind == "" {

@@ -66,7 +66,7 @@ func TestCredentials(t *testing.T) {
 				require.Equal(t, tc.indicator, r.Forecasts[0].Evidence.Indicator)
 				require.Equal(t, tc.class, r.Forecasts[0].Class)
 			}
-			require.Contains(t, r.Unknown[cms], tc.unknown)
+			require.Contains(t, r.UnknownOf(cms), tc.unknown)
 		})
 	}
 }
@@ -119,14 +119,16 @@ func TestContent(t *testing.T) {
 			t.Parallel()
 			c := tc.c
 			r := forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Now: now, Content: &c}, p,
-				func(k forecast.Key) bool { return tc.open && k == post })
+				func(s forecast.Source) bool {
+					return tc.open && s == forecast.Source{Key: post, Indicator: forecast.IndicatorWaiting}
+				})
 			if tc.indicator == "" {
 				require.Empty(t, r.Forecasts)
 			} else {
 				require.Equal(t, []string{post.String() + "@" + c.Waiting["post"].Add(c.MaxStaleness).Format(time.RFC3339)}, keys(r))
 				require.Equal(t, tc.indicator, r.Forecasts[0].Evidence.Indicator)
 			}
-			require.Contains(t, r.Unknown[post], tc.unknown)
+			require.Contains(t, r.UnknownOf(post), tc.unknown)
 		})
 	}
 }
@@ -143,7 +145,9 @@ func TestContentWaitShare(t *testing.T) {
 		c := forecast.ContentReading{MaxStaleness: 2 * time.Hour, Waiting: map[string]time.Time{"post": now.Add(-waited)},
 			Builds: failed, UsualWait: 5 * time.Minute}
 		return forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Now: now, Content: &c}, p,
-			func(k forecast.Key) bool { return open && k == post })
+			func(s forecast.Source) bool {
+				return open && s == forecast.Source{Key: post, Indicator: forecast.IndicatorBuilds}
+			})
 	}
 	require.Empty(t, indicate(time.Hour, false).Forecasts, "three failed builds and 12x the usual wait, but half the 2 h allowance")
 	require.Len(t, indicate(time.Hour, true).Forecasts, 1, "an open forecast is kept")

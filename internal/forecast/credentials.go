@@ -11,7 +11,9 @@ import (
 // CredentialReading is what Blackwell knows of one provider credential.
 type CredentialReading struct {
 	// ExpiresAt is when the token expires; nil when it does not (or the
-	// provider does not say).
+	// provider does not say, or the operator declared none: the only feed
+	// today is settings.token_expires_at). nil is no precursor, not
+	// unknown: a token_expiry forecast clears when its expiry goes away.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Refreshable says Blackwell can refresh the token itself (an OAuth
 	// refresh token); RefreshFailures counts the refreshes that failed
@@ -34,7 +36,7 @@ type StatusSample struct {
 // credentials: a token that expires soon with no refresh that can save it
 // (dated), or a share of 401 and 403 answers trending up (trend), is
 // provider_unauthorized on the role.
-func credentials(r *Reading, o Observation, p Params, open func(Key) bool) {
+func credentials(r *Reading, o Observation, p Params, open func(Source) bool) {
 	for _, role := range sortedKeys(o.Credentials) {
 		c := o.Credentials[role]
 		k := Key{drift.ProviderUnauthorized, role}
@@ -50,27 +52,30 @@ func credentials(r *Reading, o Observation, p Params, open func(Key) bool) {
 		}
 		var trend Reading
 		trendCall{k, IndicatorAuthShare, pts, p.ErrorShareLimit, "the share of refused answers (401, 403)", share}.judge(&trend, o, p, open)
-		switch {
-		case len(trend.Forecasts) > 0:
+		if len(trend.Forecasts) > 0 {
 			r.Forecasts = append(r.Forecasts, trend.Forecasts[0])
-		case dated.Unknown[k] != "" && trend.Unknown[k] != "":
-			r.unknown(k, "%s; %s", dated.Unknown[k], trend.Unknown[k])
+			continue
 		}
+		// Each unreadable indicator holds only what it raised.
+		r.merge(dated)
+		r.merge(trend)
 	}
 }
 
 // tokenExpiry reads c's expiry: within TokenHorizon, and not refreshable
 // or its refreshes failing, it forecasts the day the token stops working.
+// No expiry (none declared, or the declaration removed) is no precursor:
+// a token expiry forecast raised from an expiry that is no longer there
+// clears; a malformed or zero date is unknown and holds it.
 func tokenExpiry(r *Reading, o Observation, p Params, k Key, c CredentialReading) {
 	switch {
 	case c.Err != "":
-		r.unknown(k, "token expiry: %s", c.Err)
+		r.unknown(k, IndicatorToken, "token expiry: %s", c.Err)
 		return
 	case c.ExpiresAt == nil:
-		r.unknown(k, "token expiry: the provider gave none")
 		return
 	case c.ExpiresAt.IsZero():
-		r.unknown(k, "token expiry: a zero date")
+		r.unknown(k, IndicatorToken, "token expiry: a zero date")
 		return
 	}
 	left := c.ExpiresAt.Sub(o.Now)

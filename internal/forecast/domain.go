@@ -53,13 +53,13 @@ func domains(r *Reading, o Observation, p Params) {
 		k := Key{drift.ResourceMissing, name}
 		switch {
 		case d.Err != "":
-			r.unknown(k, "domain %s: %s", d.Domain, d.Err)
+			r.unknown(k, IndicatorDomain, "domain %s: %s", d.Domain, d.Err)
 			continue
 		case d.Expiry == nil || d.Expiry.IsZero():
-			r.unknown(k, "domain %s: the registry gave no expiration event", d.Domain)
+			r.unknown(k, IndicatorDomain, "domain %s: the registry gave no expiration event", d.Domain)
 			continue
 		case d.Seen.After(o.Now.Add(time.Minute)):
-			r.unknown(k, "domain %s: read at %s, after now %s (clocks disagree)", d.Domain, d.Seen.Format(time.RFC3339), o.Now.Format(time.RFC3339))
+			r.unknown(k, IndicatorDomain, "domain %s: read at %s, after now %s (clocks disagree)", d.Domain, d.Seen.Format(time.RFC3339), o.Now.Format(time.RFC3339))
 			continue
 		}
 		left := d.Expiry.Sub(o.Now)
@@ -79,7 +79,7 @@ func domains(r *Reading, o Observation, p Params) {
 // DNSChangeWindow, and whose new authority does not hold the record, goes
 // missing once resolvers drop the old answer (its TTL after the change);
 // it is forecast once DNSWaitShare of that TTL passed unfixed.
-func dnsChanges(r *Reading, o Observation, p Params, open func(Key) bool) {
+func dnsChanges(r *Reading, o Observation, p Params, open func(Source) bool) {
 	for _, name := range sortedKeys(o.DNS) {
 		answers := o.DNS[name]
 		k := Key{drift.ResourceMissing, name}
@@ -87,7 +87,7 @@ func dnsChanges(r *Reading, o Observation, p Params, open func(Key) bool) {
 			continue
 		}
 		if bad := dnsOrder(answers, o.Now); bad != "" {
-			r.unknown(k, "%s", bad)
+			r.unknown(k, IndicatorDNS, "%s", bad)
 			continue
 		}
 		last := answers[len(answers)-1]
@@ -100,7 +100,7 @@ func dnsChanges(r *Reading, o Observation, p Params, open func(Key) bool) {
 		}
 		prev, change := answers[i-1], answers[i]
 		ttl := max(prev.TTL, time.Minute)
-		if !open(k) && o.Now.Sub(change.At) < time.Duration(p.DNSWaitShare*float64(ttl)) {
+		if !open(Source{k, IndicatorDNS}) && o.Now.Sub(change.At) < time.Duration(p.DNSWaitShare*float64(ttl)) {
 			continue // not yet: a mistake is often fixed early in the TTL
 		}
 		eta := change.At.Add(ttl)

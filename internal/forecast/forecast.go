@@ -98,6 +98,23 @@ func (f Forecast) Key() Key { return Key{f.Code, f.Component} }
 // String is "code/component".
 func (k Key) String() string { return string(k.Code) + "/" + k.Component }
 
+// Source is a key as one indicator reads it. Several indicators can aim
+// at the same key (a certificate, a latency trend and flapping at
+// resource_unhealthy on one resource); what one of them reads (a
+// precursor, none, or unknown) speaks for the forecasts it raised, not
+// for those another one raised.
+type Source struct {
+	Key       Key
+	Indicator string
+}
+
+// Source returns f's key and the indicator of its evidence (the one that
+// raised it, or the one it was last handed to: Track).
+func (f Forecast) Source() Source { return Source{f.Key(), f.Evidence.Indicator} }
+
+// String is "code/component (indicator)".
+func (s Source) String() string { return s.Key.String() + " (" + s.Indicator + ")" }
+
 // Check reports what makes f unfit to store: a missing client, stack or
 // component, a code outside the taxonomy, a class other than dated or
 // trend, a confidence outside 0..1, a zero ETA or RaisedAt.

@@ -340,26 +340,38 @@ type Reading struct {
 	// Forecasts are the drifts the indicators expect; ID, RaisedAt and
 	// ClearedAt are left to Track.
 	Forecasts []Forecast
-	// Unknown are keys that could not be judged this pass, with the
-	// reason: an open forecast of such a key is kept as it is, since an
-	// unknown observation is no evidence either way.
-	Unknown map[Key]string
+	// Unknown are the keys an indicator could not judge this pass, by
+	// key and indicator, with the reason: an open forecast of such a key
+	// that this indicator raised is kept as it is, since an unknown
+	// observation is no evidence either way. It holds nothing another
+	// indicator raised (Track).
+	Unknown map[Source]string
 }
 
-func (r *Reading) unknown(k Key, format string, args ...any) {
+// unknown records that indicator could not judge k this pass.
+func (r *Reading) unknown(k Key, indicator, format string, args ...any) {
 	if r.Unknown == nil {
-		r.Unknown = map[Key]string{}
+		r.Unknown = map[Source]string{}
 	}
-	r.Unknown[k] = fmt.Sprintf(format, args...)
+	r.Unknown[Source{k, indicator}] = fmt.Sprintf(format, args...)
+}
+
+// unknownAll records that none of indicators could judge k this pass.
+func (r *Reading) unknownAll(k Key, indicators []string, format string, args ...any) {
+	for _, ind := range indicators {
+		r.unknown(k, ind, format, args...)
+	}
 }
 
 // Indicate runs every indicator over o. open reports whether a forecast of
-// a key is open now (for the hysteresis of the trend indicators); nil
-// means none is.
-func Indicate(o Observation, p Params, open func(Key) bool) Reading {
+// a key raised by an indicator (Forecast.Source) is open now, for the
+// hysteresis of the indicators: each keeps its own forecast on a looser
+// threshold than it raises one, not another indicator's. nil means none
+// is.
+func Indicate(o Observation, p Params, open func(Source) bool) Reading {
 	p = p.withDefaults()
 	if open == nil {
-		open = func(Key) bool { return false }
+		open = func(Source) bool { return false }
 	}
 	var r Reading
 	certificates(&r, o, p)
@@ -373,7 +385,7 @@ func Indicate(o Observation, p Params, open func(Key) bool) Reading {
 	credentials(&r, o, p, open)
 	content(&r, o, p, open)
 	environments(&r, o)
-	slices.SortFunc(r.Forecasts, func(a, b Forecast) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	slices.SortStableFunc(r.Forecasts, func(a, b Forecast) int { return strings.Compare(a.Key().String(), b.Key().String()) })
 	return r
 }
 
@@ -397,7 +409,7 @@ func certificates(r *Reading, o Observation, p Params) {
 		obs, ok := o.Resources[name]
 		switch {
 		case !ok || obs.Status == drift.StatusUnknown:
-			r.unknown(k, "certificate not observed this pass")
+			r.unknown(k, IndicatorCertificate, "certificate not observed this pass")
 			continue
 		case obs.Status != drift.StatusHealthy:
 			// Unhealthy already (expiring, a bad chain, a wrong name):
@@ -406,7 +418,7 @@ func certificates(r *Reading, o Observation, p Params) {
 		case obs.NotAfter == nil || obs.NotAfter.IsZero():
 			// Unhealthy for another reason (no certificate, bad chain):
 			// that is drift now, not a forecast.
-			r.unknown(k, "the probe reported no notAfter")
+			r.unknown(k, IndicatorCertificate, "the probe reported no notAfter")
 			continue
 		}
 		minDays := res.MinDaysValid
@@ -464,7 +476,7 @@ func apiVersions(r *Reading, o Observation, p Params) {
 		end, err := ShopifyEndOfSupport(version)
 		if err != nil {
 			for _, name := range integrations {
-				r.unknown(Key{drift.IntegrationMismatch, name}, "%v", err)
+				r.unknown(Key{drift.IntegrationMismatch, name}, IndicatorAPIVersion, "%v", err)
 			}
 			continue
 		}
@@ -493,7 +505,7 @@ func sunsets(r *Reading, o Observation, p Params) {
 		nr := o.Notices[role]
 		k := Key{drift.ProviderChanged, role}
 		if nr.Err != "" {
-			r.unknown(k, "%s", nr.Err)
+			r.unknown(k, IndicatorSunset, "%s", nr.Err)
 			continue
 		}
 		n := nr.Notice
@@ -532,7 +544,7 @@ func refusals(r *Reading, o Observation, p Params) {
 			for _, name := range integrationsOf(o.Spec, role, s.Topic) {
 				k := Key{drift.WebhookBroken, name}
 				if s.First.After(o.Now) || s.Last.Before(s.First) {
-					r.unknown(k, "refusal times disagree with the clock (first %s, last %s, now %s)",
+					r.unknown(k, IndicatorRefusals, "refusal times disagree with the clock (first %s, last %s, now %s)",
 						s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339), o.Now.Format(time.RFC3339))
 					continue
 				}
@@ -556,7 +568,7 @@ func refusals(r *Reading, o Observation, p Params) {
 
 // flapping: a drift that resolved and reopened again and again will open
 // again; its eta is the mean time between its returns.
-func flapping(r *Reading, o Observation, p Params, open func(Key) bool) {
+func flapping(r *Reading, o Observation, p Params, open func(Source) bool) {
 	for _, d := range o.Drifts {
 		if d.ResolvedAt == nil {
 			continue // open: the drift is here, nothing to forecast
@@ -564,14 +576,14 @@ func flapping(r *Reading, o Observation, p Params, open func(Key) bool) {
 		k := Key{d.Code, d.Component}
 		n := o.Returns[d.ID]
 		need := p.FlapReturns
-		if open(k) {
+		if open(Source{k, IndicatorFlapping}) {
 			need = max(need-1, 1)
 		}
 		if n < need {
 			continue
 		}
 		if d.ResolvedAt.After(o.Now) {
-			r.unknown(k, "drift resolved at %s, after now %s", d.ResolvedAt.Format(time.RFC3339), o.Now.Format(time.RFC3339))
+			r.unknown(k, IndicatorFlapping, "drift resolved at %s, after now %s", d.ResolvedAt.Format(time.RFC3339), o.Now.Format(time.RFC3339))
 			continue
 		}
 		gap := p.FlapWindow / time.Duration(n)

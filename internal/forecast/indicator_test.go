@@ -139,9 +139,9 @@ func TestCertificateIndicator(t *testing.T) {
 			require.Equal(t, tc.want, keys(r))
 			k := forecast.Key{Code: drift.ResourceUnhealthy, Component: "cert"}
 			if tc.wantUnknown != "" {
-				require.Equal(t, tc.wantUnknown, r.Unknown[k])
+				require.Equal(t, tc.wantUnknown, r.UnknownOf(k))
 			} else {
-				require.NotContains(t, r.Unknown, k)
+				require.Empty(t, r.UnknownOf(k))
 			}
 			for _, f := range r.Forecasts {
 				require.Equal(t, forecast.ClassDated, f.Class)
@@ -227,7 +227,7 @@ func TestAPIVersionIndicator(t *testing.T) {
 				testParams, nil)
 			require.Equal(t, tc.want, keys(r))
 			if tc.wantUnknown != "" {
-				require.Equal(t, tc.wantUnknown, r.Unknown[forecast.Key{Code: drift.IntegrationMismatch, Component: "products"}])
+				require.Equal(t, tc.wantUnknown, r.UnknownOf(forecast.Key{Code: drift.IntegrationMismatch, Component: "products"}))
 			}
 		})
 	}
@@ -321,7 +321,7 @@ func TestSunsetIndicator(t *testing.T) {
 
 	bad := obs(map[string]forecast.NoticeReading{"cms": {Err: `malformed provider notice: Sunset: "soon" is not an HTTP-date`}})
 	require.Empty(t, bad.Forecasts)
-	require.Contains(t, bad.Unknown[forecast.Key{Code: drift.ProviderChanged, Component: "cms"}], `"soon" is not an HTTP-date`)
+	require.Contains(t, bad.UnknownOf(forecast.Key{Code: drift.ProviderChanged, Component: "cms"}), `"soon" is not an HTTP-date`)
 }
 
 func TestRefusalIndicator(t *testing.T) {
@@ -367,7 +367,7 @@ func TestRefusalIndicator(t *testing.T) {
 				require.InDelta(t, max(float64(tc.streak.Count)/9, 0.25), f.Confidence, 0.01)
 			}
 			if tc.wantUnknown {
-				require.Contains(t, r.Unknown[forecast.Key{Code: drift.WebhookBroken, Component: "orders"}], "disagree with the clock")
+				require.Contains(t, r.UnknownOf(forecast.Key{Code: drift.WebhookBroken, Component: "orders"}), "disagree with the clock")
 			}
 		})
 	}
@@ -406,8 +406,8 @@ func TestFlappingIndicatorHasHysteresis(t *testing.T) {
 			Drifts: []drift.Drift{d, openDrift}, Returns: map[string]int{"d1": returns, "d2": 9},
 			Resources: map[string]drift.ResourceObservation{"cert": {Status: drift.StatusHealthy, NotAfter: ptr(now.Add(400 * day))}}},
 			forecast.Params{FlapReturns: 3, FlapWindow: 24 * time.Hour},
-			func(k forecast.Key) bool {
-				return isOpen && k == forecast.Key{Code: drift.ResourceUnhealthy, Component: "home"}
+			func(s forecast.Source) bool {
+				return isOpen && s == forecast.Source{Key: forecast.Key{Code: drift.ResourceUnhealthy, Component: "home"}, Indicator: forecast.IndicatorFlapping}
 			})
 	}
 	// Raised at 3 returns, with the mean gap (8h) after the last resolution.

@@ -46,7 +46,7 @@ func TestDomainExpiry(t *testing.T) {
 			} else {
 				require.Empty(t, r.Forecasts)
 			}
-			require.Contains(t, r.Unknown[home], tc.unknown)
+			require.Contains(t, r.UnknownOf(home), tc.unknown)
 		})
 	}
 }
@@ -88,7 +88,7 @@ func TestDNSChanges(t *testing.T) {
 				require.Equal(t, []string{home.String() + "@" + tc.eta.Format(time.RFC3339)}, keys(r))
 				require.Equal(t, forecast.IndicatorDNS, r.Forecasts[0].Evidence.Indicator)
 			}
-			require.Contains(t, r.Unknown[home], tc.unknown)
+			require.Contains(t, r.UnknownOf(home), tc.unknown)
 		})
 	}
 }
@@ -105,7 +105,9 @@ func TestDNSWaitShare(t *testing.T) {
 	home := forecast.Key{Code: drift.ResourceMissing, Component: "home"}
 	indicate := func(answers []forecast.DNSAnswer, open bool) forecast.Reading {
 		return forecast.Indicate(forecast.Observation{ClientID: "a", StackID: "b", Now: now,
-			DNS: map[string][]forecast.DNSAnswer{"home": answers}}, p, func(k forecast.Key) bool { return open && k == home })
+			DNS: map[string][]forecast.DNSAnswer{"home": answers}}, p, func(s forecast.Source) bool {
+			return open && s == forecast.Source{Key: home, Indicator: forecast.IndicatorDNS}
+		})
 	}
 	require.Empty(t, indicate(moved(2*time.Hour), false).Forecasts, "half the 4 h TTL: not yet")
 	require.Equal(t, []string{home.String() + "@" + now.Add(2*time.Hour).Format(time.RFC3339)}, keys(indicate(moved(2*time.Hour), true)),

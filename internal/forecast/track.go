@@ -16,10 +16,11 @@ type Tracked struct {
 	// new ETA, Confidence and Evidence (ID and RaisedAt kept).
 	Updated []Forecast
 	// Kept are open forecasts left as they are: still indicated and
-	// unchanged, or not judged this pass (Reading.Unknown).
+	// unchanged, or not judged this pass by the indicator that raised
+	// them (Reading.Unknown).
 	Kept []Forecast
-	// Cleared are open forecasts whose indicator went away, with
-	// ClearedAt set.
+	// Cleared are open forecasts whose indicator went away (and that no
+	// other indicator indicates), with ClearedAt set.
 	Cleared []Forecast
 }
 
@@ -34,12 +35,24 @@ func (t Tracked) Open() []Forecast {
 // newID names a raised forecast.
 //
 // A forecast is raised once: an indicated key that is open already updates
-// it (only when its ETA or confidence changed) rather than raising another.
-// An open forecast whose key the reading neither indicates nor lists as
-// unknown is cleared: its indicator went away (a renewed certificate, an
-// accepted delivery, a drift that stopped reopening). One whose key is
-// unknown is kept unchanged. Entries of open that carry ClearedAt are
-// ignored; when open holds a key twice, the first is the forecast.
+// it (only when its ETA, confidence, class or indicator changed) rather
+// than raising another. An open forecast belongs to the indicator of its
+// evidence (the one that raised it), and what the reading says of the
+// forecast's key and that indicator decides it:
+//   - unknown (Reading.Unknown holds its Source): kept unchanged, whatever
+//     other indicators read of the key, since an unknown observation is no
+//     evidence either way;
+//   - indicated by its indicator: updated from that reading;
+//   - not indicated by its indicator but by another: handed to the other
+//     (updated with its evidence, so that the other's reading decides it
+//     from then on);
+//   - indicated by none: cleared, its indicator went away (a renewed
+//     certificate, an accepted delivery, a drift that stopped reopening).
+//
+// So one indicator's unknown holds only the forecasts it raised, and one
+// indicator's "no precursor" clears only those. Entries of open that carry
+// ClearedAt are ignored; when open holds a key twice, the first is the
+// forecast.
 func Track(open []Forecast, r Reading, now time.Time, newID func() string) Tracked {
 	prev := map[Key]Forecast{}
 	var order []Key
@@ -52,33 +65,45 @@ func Track(open []Forecast, r Reading, now time.Time, newID func() string) Track
 			order = append(order, f.Key())
 		}
 	}
-	var t Tracked
-	seen := map[Key]bool{}
+	// The reading's forecasts by key, in order; the first of a key
+	// unless the open forecast's own indicator also indicates it.
+	found := map[Key]Forecast{}
+	var keys []Key
 	for _, f := range r.Forecasts {
 		k := f.Key()
-		if seen[k] {
+		cur, seen := found[k]
+		if !seen {
+			keys = append(keys, k)
+			found[k] = f
 			continue
 		}
-		seen[k] = true
+		if old, isOpen := prev[k]; isOpen && cur.Source() != old.Source() && f.Source() == old.Source() {
+			found[k] = f
+		}
+	}
+	var t Tracked
+	for _, k := range keys {
+		f := found[k]
 		old, ok := prev[k]
-		if !ok {
+		switch {
+		case !ok:
 			f.ID, f.RaisedAt, f.ClearedAt = newID(), now, nil
 			t.Raised = append(t.Raised, f)
-			continue
-		}
-		if changed(old, f) {
+		case held(r, old):
+			t.Kept = append(t.Kept, old)
+		case changed(old, f):
 			old.ETA, old.Confidence, old.Evidence, old.Class = f.ETA, f.Confidence, f.Evidence, f.Class
 			t.Updated = append(t.Updated, old)
-			continue
+		default:
+			t.Kept = append(t.Kept, old)
 		}
-		t.Kept = append(t.Kept, old)
 	}
 	for _, k := range order {
-		if seen[k] {
+		if _, indicated := found[k]; indicated {
 			continue
 		}
 		f := prev[k]
-		if _, unknown := r.Unknown[k]; unknown {
+		if held(r, f) {
 			t.Kept = append(t.Kept, f)
 			continue
 		}
@@ -89,12 +114,22 @@ func Track(open []Forecast, r Reading, now time.Time, newID func() string) Track
 	return t
 }
 
+// held reports whether the indicator that raised f could not judge its key
+// in r (and its own reading does not indicate it either).
+func held(r Reading, f Forecast) bool {
+	if _, unknown := r.Unknown[f.Source()]; !unknown {
+		return false
+	}
+	return !slices.ContainsFunc(r.Forecasts, func(x Forecast) bool { return x.Source() == f.Source() })
+}
+
 // changed reports whether a new reading of a forecast differs enough from
 // the stored one to be written: its ETA moved by more than a minute, or its
-// confidence by 0.05 or more, or its class changed.
+// confidence by 0.05 or more, or its class or indicator changed.
 func changed(old, f Forecast) bool {
 	d := old.ETA.Sub(f.ETA)
-	return d > time.Minute || d < -time.Minute || math.Abs(old.Confidence-f.Confidence) >= 0.05 || old.Class != f.Class
+	return d > time.Minute || d < -time.Minute || math.Abs(old.Confidence-f.Confidence) >= 0.05 || old.Class != f.Class ||
+		old.Evidence.Indicator != f.Evidence.Indicator
 }
 
 // MaterialChange reports whether an open forecast moved enough since prev

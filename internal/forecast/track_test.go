@@ -72,7 +72,7 @@ func TestTrack(t *testing.T) {
 		{
 			name: "an unknown indicator keeps its forecast as it is",
 			reading: forecast.Reading{Forecasts: []forecast.Forecast{hook},
-				Unknown: map[forecast.Key]string{{Code: drift.ResourceUnhealthy, Component: "cert"}: "probe timed out"}},
+				Unknown: map[forecast.Source]string{{Key: forecast.Key{Code: drift.ResourceUnhealthy, Component: "cert"}, Indicator: forecast.IndicatorCertificate}: "probe timed out"}},
 			kept: []string{"fc-2", "fc-1"},
 		},
 		{

@@ -129,22 +129,23 @@ type trendCall struct {
 
 // judge fits c's line and appends its forecast when the limit is reached
 // within the horizon (twice it for an open forecast: hysteresis). A line
-// that cannot be fitted makes the key unknown with the reason.
-func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Key) bool) {
+// that cannot be fitted makes the key unknown to c's indicator, with the
+// reason.
+func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) bool) {
 	l, err := fit(c.pts, o.Now, p.TrendWindow, p.TrendMinPoints)
 	if err != nil {
-		r.unknown(c.key, "%s trend: %v", c.what, err)
+		r.unknown(c.key, c.indicator, "%s trend: %v", c.what, err)
 		return
 	}
 	eta, ok := l.reach(c.limit, o.Now)
 	horizon := p.TrendHorizon
-	if open(c.key) {
+	if open(Source{c.key, c.indicator}) {
 		horizon *= 2
 	}
 	if !ok || eta.Sub(o.Now) > horizon || !(l.slope > 0) {
 		return
 	}
-	if !eta.After(o.Now) && !open(c.key) {
+	if !eta.After(o.Now) && !open(Source{c.key, c.indicator}) {
 		return // at its limit already: drift now (or in a pass), not a forecast
 	}
 	left := eta.Sub(o.Now)
@@ -163,7 +164,7 @@ func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Key) boo
 // probeTrends: a resource whose probe latency trends toward its limit
 // (max_latency, else the probe timeout), or whose share of failed probes
 // trends toward ErrorShareLimit, will be confirmed unhealthy.
-func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
+func probeTrends(r *Reading, o Observation, p Params, open func(Source) bool) {
 	for _, name := range sortedKeys(o.Spec.Resources) {
 		res := o.Spec.Resources[name]
 		samples, ok := o.Probes[name]
@@ -173,8 +174,9 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
 		k := Key{drift.ResourceUnhealthy, name}
 		if obs, seen := o.Resources[name]; seen && obs.Status != drift.StatusHealthy && obs.Status != drift.StatusUnknown {
 			// Unhealthy this pass: drift now (or about to be confirmed),
-			// not a forecast; an open one is kept, not cleared by it.
-			r.unknown(k, "the resource is %s this pass", obs.Status)
+			// not a forecast; an open trend forecast is kept, not
+			// cleared by it.
+			r.unknownAll(k, []string{IndicatorLatency, IndicatorErrorShare}, "the resource is %s this pass", obs.Status)
 			continue
 		}
 		limit := time.Duration(res.MaxLatency)
@@ -192,7 +194,7 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
 			}
 		}
 		secs := func(v float64) string { return fmt.Sprintf("%.2fs", v) }
-		either(r, k,
+		either(r,
 			trendCall{k, IndicatorLatency, lat, limit.Seconds(), "probe latency", secs},
 			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, "the share of failed probes", share},
 			o, p, open)
@@ -200,25 +202,26 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Key) bool) {
 }
 
 // either judges a, then b when a forecast nothing, and adds the first
-// forecast to r. The key is unknown only when neither trend could be read
-// (one unreadable trend does not hide the other, nor keep a forecast the
-// other no longer supports).
-func either(r *Reading, k Key, a, b trendCall, o Observation, p Params, open func(Key) bool) {
-	var ra, rb Reading
-	a.judge(&ra, o, p, open)
-	if len(ra.Forecasts) > 0 {
-		r.Forecasts = append(r.Forecasts, ra.Forecasts[0])
-		return
+// forecast to r. What one trend could not read is unknown to its own
+// indicator only: it holds the forecasts that trend raised, and neither
+// hides the other's reading nor keeps a forecast the other raised and no
+// longer supports.
+func either(r *Reading, a, b trendCall, o Observation, p Params, open func(Source) bool) {
+	for _, c := range []trendCall{a, b} {
+		var rc Reading
+		c.judge(&rc, o, p, open)
+		if len(rc.Forecasts) > 0 {
+			r.Forecasts = append(r.Forecasts, rc.Forecasts[0])
+			return
+		}
+		r.merge(rc)
 	}
-	b.judge(&rb, o, p, open)
-	if len(rb.Forecasts) > 0 {
-		r.Forecasts = append(r.Forecasts, rb.Forecasts[0])
-		return
-	}
-	whyA, unA := ra.Unknown[k]
-	whyB, unB := rb.Unknown[k]
-	if unA && unB {
-		r.unknown(k, "%s; %s", whyA, whyB)
+}
+
+// merge adds what x could not judge to r.
+func (r *Reading) merge(x Reading) {
+	for s, why := range x.Unknown {
+		r.unknown(s.Key, s.Indicator, "%s", why)
 	}
 }
 

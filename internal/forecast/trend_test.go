@@ -82,7 +82,9 @@ func TestProbeTrends(t *testing.T) {
 			o := forecast.Observation{ClientID: "a", StackID: "b", Spec: apiStack(), Now: now,
 				Resources: map[string]drift.ResourceObservation{"api": {Status: st}},
 				Probes:    map[string][]forecast.ProbeSample{"api": tc.samples}}
-			r := forecast.Indicate(o, trendParams, func(k forecast.Key) bool { return tc.open && k == api })
+			r := forecast.Indicate(o, trendParams, func(s forecast.Source) bool {
+				return tc.open && s == forecast.Source{Key: api, Indicator: forecast.IndicatorLatency}
+			})
 			if tc.indicator == "" {
 				require.Empty(t, r.Forecasts)
 			} else {
@@ -96,9 +98,9 @@ func TestProbeTrends(t *testing.T) {
 				require.NoError(t, forecast.Check(f))
 			}
 			if tc.unknown != "" {
-				require.Contains(t, r.Unknown[api], tc.unknown)
+				require.Contains(t, r.UnknownOf(api), tc.unknown)
 			} else {
-				require.NotContains(t, r.Unknown, api)
+				require.Empty(t, r.UnknownOf(api))
 			}
 		})
 	}

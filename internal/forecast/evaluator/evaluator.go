@@ -184,18 +184,20 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 		}
 		obs.Drifts, obs.Returns = drifts, returns
 	}
-	openKeys := map[forecast.Key]bool{}
+	openSources := map[forecast.Source]bool{}
 	for _, f := range open {
-		openKeys[f.Key()] = true
+		openSources[f.Source()] = true
 	}
-	reading := forecast.Indicate(obs, params, func(k forecast.Key) bool { return openKeys[k] })
+	reading := forecast.Indicate(obs, params, func(s forecast.Source) bool { return openSources[s] })
 	if leadUnknown != "" {
+		// Held: the environment forecasts, and only them (Track holds
+		// what an unknown indicator raised, not what others did).
 		for _, f := range open {
 			if f.Evidence.Indicator == forecast.IndicatorEnvironment {
 				if reading.Unknown == nil {
-					reading.Unknown = map[forecast.Key]string{}
+					reading.Unknown = map[forecast.Source]string{}
 				}
-				reading.Unknown[f.Key()] = leadUnknown
+				reading.Unknown[f.Source()] = leadUnknown
 			}
 		}
 	}

@@ -718,10 +718,11 @@ func notFound(err error) bool {
 // notices reads, by role, what the providers' answers of the pass
 // announced about their own future (the Deprecation, Sunset and
 // X-Shopify-API-Deprecated-Reason headers: provider_sunset). A role the
-// pass did not hear from is not judged when a provider_sunset forecast of
-// it is open (it stays as it is; without one, nothing is said, so that
-// the other indicators of provider_changed still clear theirs); a
-// malformed header is an unknown with the parser's reason.
+// pass did not hear from is not judged (an unknown with the reason), and
+// neither is a malformed header (with the parser's reason): either holds
+// an open provider_sunset forecast of the role as it is, and only that one
+// (Track holds per indicator, so the other indicators of provider_changed
+// still clear theirs).
 func notices(p reconcile.PassObservation) map[string]forecast.NoticeReading {
 	var out map[string]forecast.NoticeReading
 	for role := range p.Spec.Providers {
@@ -729,11 +730,6 @@ func notices(p reconcile.PassObservation) map[string]forecast.NoticeReading {
 		var nr forecast.NoticeReading
 		switch {
 		case !seen || o.Reachability != drift.Reachable:
-			if !slices.ContainsFunc(p.Forecasts, func(f forecast.Forecast) bool {
-				return f.Code == drift.ProviderChanged && f.Component == role && f.Evidence.Indicator == forecast.IndicatorSunset
-			}) {
-				continue
-			}
 			nr.Err = "no answer from the provider in this pass"
 		case len(o.Notice) == 0:
 			continue

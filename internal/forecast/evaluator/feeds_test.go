@@ -427,20 +427,33 @@ func TestFeedProviderSunset(t *testing.T) {
 }
 
 // A provider not heard from holds only the provider_sunset forecast of
-// its role: with none open, the notice feed says nothing of the role, so
-// another indicator's provider_changed forecast still clears.
+// its role: the notice feed says the role is unknown to provider_sunset,
+// and another indicator's provider_changed forecast of the role still
+// clears (the feed used to say nothing of the role unless a
+// provider_sunset forecast was open; Track now holds per indicator).
 func TestFeedNoticeUnheardHoldsOnlyItsOwn(t *testing.T) {
 	t.Parallel()
-	p := feedPass(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), config.StackSpec{
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	p := feedPass(at, config.StackSpec{
 		Providers: map[string]config.ProviderBinding{"cms": {Name: "contentful"}}})
 	p.Observed.Providers = map[string]drift.ProviderObservation{"cms": {Name: "contentful", Reachability: drift.Unreachable}}
-	other := forecast.Forecast{Code: drift.ProviderChanged, Component: "cms", Evidence: forecast.Evidence{Indicator: forecast.IndicatorEnvironment}}
-	p.Forecasts = []forecast.Forecast{other}
-	require.Empty(t, evaluator.Notices(p), "no provider_sunset forecast open: nothing held")
+	other := forecast.Forecast{ID: "f1", ClientID: p.ClientID, StackID: p.StackID, Code: drift.ProviderChanged, Component: "cms",
+		ETA: at, RaisedAt: at.Add(-time.Hour), Confidence: 0.5, Class: forecast.ClassTrend,
+		Evidence: forecast.Evidence{Indicator: forecast.IndicatorEnvironment}}
 	own := other
 	own.Evidence.Indicator = forecast.IndicatorSunset
-	p.Forecasts = []forecast.Forecast{own}
-	require.NotEmpty(t, evaluator.Notices(p)["cms"].Err, "its own forecast is held, with the reason")
+	track := func(open forecast.Forecast) forecast.Tracked {
+		p.Forecasts = []forecast.Forecast{open}
+		obs := forecast.Observation{ClientID: p.ClientID, StackID: p.StackID, Spec: p.Spec, Notices: evaluator.Notices(p), Now: at}
+		return forecast.Track(p.Forecasts, forecast.Indicate(obs, forecast.Params{}, nil), at, func() string { return "new" })
+	}
+	require.NotEmpty(t, evaluator.Notices(p)["cms"].Err, "not heard from: unknown, with the reason")
+	got := track(other)
+	require.Len(t, got.Cleared, 1, "another indicator's forecast is not held by it")
+	require.Empty(t, got.Kept)
+	got = track(own)
+	require.Equal(t, []forecast.Forecast{own}, got.Kept, "its own forecast is held as it is")
+	require.Empty(t, got.Cleared)
 }
 
 // A token expiry the operator declared (settings.token_expires_at) raises
