@@ -141,36 +141,10 @@ type ObservedView struct {
 	Resources map[string]string `json:"resources"`
 }
 
-// StackOf is the view of a stack's desired state.
+// StackOf is the view of a stack's desired state, in maps of its own.
 func StackOf(meta config.StackMeta, spec config.StackSpec) StackView {
-	v := StackView{
-		ClientID: meta.ClientID, StackID: meta.StackID, Environment: meta.Environment,
-		Providers:    make(map[string]ProviderView, len(spec.Providers)),
-		Integrations: make(map[string]IntegrationView, len(spec.Integrations)),
-		Resources:    make(map[string]ResourceView, len(spec.Resources)),
-		ContentTypes: spec.ContentTypes,
-	}
-	for role, b := range spec.Providers {
-		p := ProviderView{Name: b.Name, Settings: b.Settings, Credentials: make(map[string]SecretView, len(b.Credentials))}
-		for _, s := range b.WebhookSecret {
-			p.WebhookSecrets = append(p.WebhookSecrets, secretOf(s))
-		}
-		for k, s := range b.Credentials {
-			p.Credentials[k] = secretOf(s)
-		}
-		if b.Build != nil {
-			p.BuildDriver = b.Build.Driver
-		}
-		v.Providers[role] = p
-	}
-	for name, in := range spec.Integrations {
-		v.Integrations[name] = IntegrationView{Provider: in.Provider, Topics: in.Topics, Filter: in.Filter}
-	}
-	for name, r := range spec.Resources {
-		v.Resources[name] = ResourceView{Probe: r.Probe, URL: r.URL, Address: r.Address, Name: r.Name,
-			ExpectStatus: r.ExpectStatus, MinDaysValid: r.MinDaysValid}
-	}
-	return v
+	var b StackBuffer
+	return b.StackOf(meta, spec)
 }
 
 // StackBuffer builds stack views into maps it keeps from one view to the
