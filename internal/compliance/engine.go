@@ -77,8 +77,8 @@ type compiled struct {
 	rule    config.ComplianceRule
 	prog    cel.Program
 	partial cel.Program // observed unknown
-	// id is what the outcome depends on besides the variables: the
-	// expression and the message.
+	// id is what the outcome depends on besides the variables
+	// (outcomeID).
 	id string
 	// reads are the variables the expression refers to. A rule that
 	// reads observed may change on every pass; the others change only
@@ -383,7 +383,7 @@ func compileRule(env *cel.Env, r config.ComplianceRule) (compiled, []string) {
 	if err != nil {
 		return compiled{}, []string{err.Error()}
 	}
-	c := compiled{rule: r, prog: prog, partial: partial, id: r.Expression + "\x00" + r.Message, reads: readsOf(ast)}
+	c := compiled{rule: r, prog: prog, partial: partial, id: outcomeID(r), reads: readsOf(ast)}
 	if c.reads&readsStack != 0 {
 		c.fields, c.projected = stackFieldsOf(ast)
 	}
@@ -714,6 +714,16 @@ func (ev *evaluation) eval(c *compiled) outcome {
 	}
 	st, msg := judge(c.rule, val, err)
 	return newOutcome(st, msg)
+}
+
+// outcomeID is what a rule's outcome depends on besides the variables:
+// its expression and message, and its name when it has no message (the
+// default message names it: see judge).
+func outcomeID(r config.ComplianceRule) string {
+	if r.Message == "" {
+		return r.Expression + "\x01" + r.Name
+	}
+	return r.Expression + "\x00" + r.Message
 }
 
 // judge turns an evaluation into a status and message.

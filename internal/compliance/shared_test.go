@@ -324,3 +324,24 @@ func TestSharedOutcomesConcurrently(t *testing.T) {
 		t.Error(msg)
 	}
 }
+
+// TestARenamedRuleWithoutAMessageNamesItsNewName: a rule without a
+// message of its own fails with a message that names it, so its name is
+// part of what its outcome depends on: renamed, the memo's outcome of the
+// old name is not reused.
+func TestARenamedRuleWithoutAMessageNamesItsNewName(t *testing.T) {
+	t.Parallel()
+	compile := func(name string) *Engine {
+		r := config.ComplianceRule{Name: name, Mode: config.RuleAudit, Expression: "stack.environment == 'prod'"} // no message
+		e, err := Compile(&config.OrganizationSpec{Rules: []config.ComplianceRule{r}}, nowhere)
+		require.NoError(t, err)
+		return e
+	}
+	var memo Memo
+	in := Input{Stack: StackView{StackID: "web", Environment: "dev"}, Observed: &ObservedView{}, Key: "k", ObservedKey: "o"}
+	got := compile("prod-only").EvaluateMemo(in, time.Now(), &memo)
+	require.Equal(t, "rule prod-only is not met", got[0].Message)
+	got = compile("only-prod").EvaluateMemo(in, time.Now(), &memo)
+	require.Equal(t, "only-prod", got[0].Rule)
+	require.Equal(t, "rule only-prod is not met", got[0].Message)
+}
