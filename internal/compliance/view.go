@@ -380,62 +380,10 @@ func keyList(b []byte, l []string) []byte {
 
 // appendKey appends to b an encoding of every field of the stack view,
 // maps in the order of their keys: equal for equal views, different for
-// different ones. A field added to StackView or the views it holds must
-// be added here (TestStackKeyCoversEveryField).
-// keys is scratch space for the maps' keys (as appendProjected's).
+// different ones. It is the projection on every field (appendProjected);
+// a field added to StackView or the views it holds must be added there
+// (TestStackKeyCoversEveryField). keys is scratch space for the maps'
+// keys.
 func (v StackView) appendKey(b []byte, keys *[]string) []byte {
-	b = keyStr(b, v.ClientID)
-	b = keyStr(b, v.StackID)
-	b = keyStr(b, v.Environment)
-	b = keyNum(b, int64(len(v.Providers)))
-	roles := sortedKeys(keys, v.Providers)
-	for _, role := range roles {
-		p := v.Providers[role]
-		b = keyStr(b, role)
-		b = keyStr(b, p.Name)
-		b = keyNum(b, int64(len(p.Settings)))
-		ks := sortedKeys(keys, p.Settings)
-		for _, k := range ks {
-			b = keyStr(b, k)
-			b = keyStr(b, p.Settings[k])
-		}
-		*keys = (*keys)[:len(*keys)-len(ks)]
-		b = keyNum(b, int64(len(p.WebhookSecrets)))
-		for _, s := range p.WebhookSecrets {
-			b = keyBool(b, s.EnvReference)
-		}
-		b = keyNum(b, int64(len(p.Credentials)))
-		ks = sortedKeys(keys, p.Credentials)
-		for _, k := range ks {
-			b = keyStr(b, k)
-			b = keyBool(b, p.Credentials[k].EnvReference)
-		}
-		*keys = (*keys)[:len(*keys)-len(ks)]
-		b = keyStr(b, p.BuildDriver)
-	}
-	*keys = (*keys)[:len(*keys)-len(roles)]
-	b = keyNum(b, int64(len(v.Integrations)))
-	names := sortedKeys(keys, v.Integrations)
-	for _, name := range names {
-		in := v.Integrations[name]
-		b = keyStr(b, name)
-		b = keyStr(b, in.Provider)
-		b = keyList(b, in.Topics)
-		b = keyStr(b, in.Filter)
-	}
-	*keys = (*keys)[:len(*keys)-len(names)]
-	b = keyNum(b, int64(len(v.Resources)))
-	names = sortedKeys(keys, v.Resources)
-	for _, name := range names {
-		r := v.Resources[name]
-		b = keyStr(b, name)
-		b = keyStr(b, r.Probe)
-		b = keyStr(b, r.URL)
-		b = keyStr(b, r.Address)
-		b = keyStr(b, r.Name)
-		b = keyNum(b, int64(r.ExpectStatus))
-		b = keyNum(b, int64(r.MinDaysValid))
-	}
-	*keys = (*keys)[:len(*keys)-len(names)]
-	return keyList(b, v.ContentTypes)
+	return v.appendProjected(b, ^fieldMask(0), keys)
 }
