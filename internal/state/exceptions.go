@@ -1,11 +1,13 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/blackwellio/blackwell/internal/config"
@@ -62,25 +64,9 @@ func (s *Service) Exceptions(ctx context.Context, clientID string) ([]Exception,
 		}
 	}
 	slices.SortFunc(out, func(a, b Exception) int {
-		if c := cmpStrings(a.Rule, b.Rule); c != 0 {
-			return c
-		}
-		if c := cmpStrings(a.ClientID, b.ClientID); c != 0 {
-			return c
-		}
-		return cmpStrings(a.StackID, b.StackID)
+		return cmp.Or(strings.Compare(a.Rule, b.Rule), strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.StackID, b.StackID))
 	})
 	return out, nil
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // AddException adds an exception through the API, or replaces the API's
