@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -133,9 +132,6 @@ func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, stor
 	for i, c := range batch {
 		ws[i] = c.in
 	}
-	// Fences in shard order: two transactions of passes do not wait for
-	// each other's shards in a cycle.
-	slices.SortStableFunc(ws, func(a, b *passWrite) int { return fenceShard(a.p.Fence) - fenceShard(b.p.Fence) })
 	if len(ws) == 1 || s.passTx(ctx, ws) != nil {
 		for _, w := range ws {
 			w.err = s.passTx(ctx, []*passWrite{w})
@@ -149,13 +145,6 @@ func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, stor
 		}
 		c.out, c.err = w.row.stored(w.state)
 	}
-}
-
-func fenceShard(f *store.Fence) int {
-	if f == nil {
-		return -1
-	}
-	return f.Shard
 }
 
 // passTx writes passes in one transaction. Two round trips: the first

@@ -17,7 +17,9 @@ import (
 // here where it ran 4n.
 
 // qCheckFences takes a key-share lock on every lease the passes are fenced
-// by (so the lease cannot change hands before the commit) and answers the
+// by (so the lease cannot change hands before the commit), in shard order
+// (two transactions of passes do not wait for each other's shards in a
+// cycle), and answers the
 // fences that do not hold: lease gone, owner or epoch moved, or expired at
 // the pass's completion.
 const qCheckFences = `WITH f AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[]) AS f(shard, owner, epoch, at)),

@@ -68,8 +68,9 @@ type snapshotWrite struct {
 }
 
 // putSnapshots is the snapshot group's run: the batch in one transaction
-// (by stack, so that two flights meet the same stack's rows in the same
-// order); if that fails, each snapshot is written alone, to fail alone.
+// (by stack, so that two transactions, of two replicas during a handover,
+// meet the same stack's rows in the same order); if that fails, each
+// snapshot is written alone, to fail alone.
 func (s *Store) putSnapshots(ctx context.Context, batch []*call[*snapshotWrite, store.Snapshot]) {
 	ws := make([]*snapshotWrite, len(batch))
 	for i, c := range batch {
