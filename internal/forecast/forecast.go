@@ -24,6 +24,14 @@ import (
 	"github.com/blackwellio/blackwell/internal/drift"
 )
 
+// The audit actions of forecasts: the evaluator writes them (every
+// change Track makes), the notification feed reads them.
+const (
+	AuditRaised  = "forecast_raised"
+	AuditUpdated = "forecast_updated"
+	AuditCleared = "forecast_cleared"
+)
+
 // Class says how a forecast's eta was found.
 type Class string
 

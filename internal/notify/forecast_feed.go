@@ -15,13 +15,6 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// The audit actions of forecasts (written by internal/forecast/evaluator).
-const (
-	auditForecastRaised  = "forecast_raised"
-	auditForecastUpdated = "forecast_updated"
-	auditForecastCleared = "forecast_cleared"
-)
-
 // forecastStatePrefix prefixes the subscriber state key of a forecast
 // ("forecast:<id>"); other keys are drift ids.
 const forecastStatePrefix = "forecast:"
@@ -93,7 +86,7 @@ type forecastChanges struct {
 }
 
 func isForecastAction(action string) bool {
-	return action == auditForecastRaised || action == auditForecastUpdated || action == auditForecastCleared
+	return action == forecast.AuditRaised || action == forecast.AuditUpdated || action == forecast.AuditCleared
 }
 
 // applyForecast takes a forecast audit entry: it returns the messages due
@@ -117,9 +110,9 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 	now := StreamedForecast{ETA: ch.ETA, Confidence: ch.Confidence, Class: ch.Class, Indicator: ch.Indicator}
 	streamUpdate := false
 	switch e.Action {
-	case auditForecastRaised:
+	case forecast.AuditRaised:
 		st.Streamed = &now
-	case auditForecastUpdated:
+	case forecast.AuditUpdated:
 		prev := st.Streamed
 		if prev == nil && known {
 			prev = &StreamedForecast{ETA: st.Detail.ETA, Confidence: st.Detail.Confidence, Class: st.Detail.Class,
@@ -137,8 +130,8 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 		Indicator: ch.Indicator, Evidence: firstNonEmpty(ch.Evidence, st.Detail.Evidence), RaisedAt: st.Detail.RaisedAt}
 	kind := bus.KindForecastRaised
 	var msgs []Message
-	if e.Action != auditForecastCleared {
-		if st.Detail.RaisedAt.IsZero() && e.Action == auditForecastRaised {
+	if e.Action != forecast.AuditCleared {
+		if st.Detail.RaisedAt.IsZero() && e.Action == forecast.AuditRaised {
 			st.Detail.RaisedAt = e.Timestamp
 		}
 		if !st.Announced && f.predictDue(ctx, st, map[string]config.Predict{}) {
@@ -156,7 +149,7 @@ func (f *Feed) applyForecast(ctx context.Context, e store.AuditEntry, touched ma
 		st.Done = true
 	}
 	f.setForecast(ch.ForecastID, st, touched)
-	if e.Action == auditForecastUpdated {
+	if e.Action == forecast.AuditUpdated {
 		if !streamUpdate {
 			return msgs, nil
 		}

@@ -109,7 +109,7 @@ func TestADriftOfStagingIsForecastForProd(t *testing.T) {
 	require.Equal(t, forecast.Key{Code: drift.IntegrationMismatch, Component: "orders"}, f.Key())
 	require.Equal(t, forecast.IndicatorEnvironment, f.Evidence.Indicator)
 	require.Contains(t, f.Evidence.Detail, "open in staging (shop-staging)")
-	audit, _, err := db.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: evaluator.ActionRaised})
+	audit, _, err := db.ListAudit(ctx, store.AuditQuery{ClientID: "acme", Action: forecast.AuditRaised})
 	require.NoError(t, err)
 	require.Len(t, audit, 1)
 	require.Equal(t, "shop-prod", audit[0].StackID)

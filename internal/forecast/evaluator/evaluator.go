@@ -23,15 +23,6 @@ import (
 	"github.com/blackwellio/blackwell/internal/store"
 )
 
-// The audit actions of forecasts. Every update Track makes is audited
-// (the notification feed announces by the eta, and streams the material
-// ones as forecast.updated).
-const (
-	ActionRaised  = "forecast_raised"
-	ActionUpdated = "forecast_updated"
-	ActionCleared = "forecast_cleared"
-)
-
 // Store is what the evaluator reads and writes. The open forecasts it
 // starts from come with the pass (reconcile.PassObservation.Forecasts).
 type Store interface {
@@ -217,16 +208,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	}
 	w := store.ForecastWrite{Raise: tracked.Raised, Update: tracked.Updated, Clear: tracked.Cleared}
 	for _, f := range tracked.Raised {
-		w.Audit = append(w.Audit, e.audit(ActionRaised, p, f))
+		w.Audit = append(w.Audit, e.audit(forecast.AuditRaised, p, f))
 	}
 	for _, f := range tracked.Updated {
 		// Every update Track made (its eta, confidence or class moved):
 		// the notification feed announces by the eta, and streams the
 		// updates that changed materially (forecast.MaterialChange).
-		w.Audit = append(w.Audit, e.audit(ActionUpdated, p, f))
+		w.Audit = append(w.Audit, e.audit(forecast.AuditUpdated, p, f))
 	}
 	for _, f := range tracked.Cleared {
-		w.Audit = append(w.Audit, e.audit(ActionCleared, p, f))
+		w.Audit = append(w.Audit, e.audit(forecast.AuditCleared, p, f))
 	}
 	raised, err := e.opts.Store.WriteForecasts(ctx, w)
 	if err != nil {
@@ -255,7 +246,7 @@ func (e *Evaluator) audit(action string, p reconcile.PassObservation, f forecast
 		"forecast_id": f.ID, "code": f.Code, "component": f.Component, "eta": f.ETA,
 		"confidence": f.Confidence, "class": f.Class, "indicator": f.Evidence.Indicator,
 	}
-	if action != ActionCleared {
+	if action != forecast.AuditCleared {
 		changes["evidence"] = f.Evidence.Detail
 		// How far an update's eta must move to be streamed.
 		changes["interval_seconds"] = p.Policy.Schedule.Interval.D().Seconds()
