@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/blackwellio/blackwell/internal/store"
 )
@@ -124,6 +125,9 @@ func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now
 				return err
 			}
 			got, err := pgx.CollectRows(rows, scanLease)
+			if firstClaimRace(err) {
+				return fmt.Errorf("%w: %w", errRetry, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -139,6 +143,17 @@ func (s *Store) ClaimShards(ctx context.Context, owner string, shards []int, now
 	}
 	slices.SortFunc(out, func(a, b store.Lease) int { return a.Shard - b.Shard })
 	return out, nil
+}
+
+// firstClaimRace reports whether err is qClaimShards meeting another
+// claimer's first row of the same shard in shard_leases_epoch. ON CONFLICT
+// arbitrates the primary key only; when the two rows reach the epoch index
+// first, the loser fails there instead of taking the ON CONFLICT path. The
+// winner's row is committed by then, so a second try updates it (or leaves
+// it to its owner).
+func firstClaimRace(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "shard_leases_epoch"
 }
 
 // unclaimed is ids without the shards of leases (a new slice).
