@@ -85,7 +85,7 @@ func main() {
 	flag.DurationVar(&o.steady, "steady", 60*time.Second, "scale: window of the steady-state CPU after the pass")
 	flag.DurationVar(&o.steadyAfter, "steady-after", 5*time.Second, "scale: wait this long after the pass before the steady-state window")
 	flag.DurationVar(&o.timeout, "timeout", 8*time.Minute, "scale: give up on the pass after this long")
-	flag.StringVar(&o.profile, "profile", "", "scale: write a CPU profile of replica 1 during the pass to this file (go tool pprof FILE)")
+	flag.StringVar(&o.profile, "profile", "", "scale: write a CPU profile of replica 1 during the pass to this file, and its allocations since it started to FILE.allocs (go tool pprof FILE)")
 	flag.BoolVar(&o.join, "join", false, "scale: after the steady state, stop replica 3 and start it again: its join (time to its first pass, rows read)")
 	flag.IntVar(&o.kills, "kills", 10, "failover: replicas killed one after another")
 	flag.IntVar(&o.failoverStacks, "failover-stacks", 3000, "failover: stacks in the config")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -477,14 +478,28 @@ func applyAPI(base string, blocks []string, limit int) (int, error) {
 // fetchProfile writes a CPU profile of d from the pprof server at addr to
 // path.
 func fetchProfile(addr, path string, d time.Duration) error {
-	hc := &http.Client{Timeout: d + 30*time.Second}
-	resp, err := hc.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
-	if err != nil {
+	if err := fetchPprof(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path, d); err != nil {
 		return fmt.Errorf("CPU profile: %w", err)
+	}
+	// The allocations since the replica started, the pass's first part
+	// among them.
+	if err := fetchPprof(fmt.Sprintf("http://%s/debug/pprof/allocs", addr), path+".allocs", 0); err != nil {
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	return nil
+}
+
+// fetchPprof writes what url answers to path; d is how long it takes to
+// answer.
+func fetchPprof(url, path string, d time.Duration) error {
+	hc := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s", resp.Status)
+		return errors.New(resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -492,7 +507,7 @@ func fetchProfile(addr, path string, d time.Duration) error {
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return fmt.Errorf("CPU profile: %w", err)
+		return err
 	}
 	return f.Close()
 }

@@ -73,7 +73,7 @@ Every flag also reads BLACKWELL_<FLAG> from the environment
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (TLS 1.3 only) with this certificate, PEM, chain after the leaf; re-read on SIGHUP; needs --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "private key of --tls-cert, PEM")
 	f.StringVar(&egressAllow, "egress-allow", "", egressAllowUsage)
-	f.IntVar(&o.workers, "workers", 0, "passes run at once (0: 64, or 8 on a dynamodb:// store)")
+	f.IntVar(&o.workers, "workers", 0, "passes run at once (0: 64 on SQLite, 128 on PostgreSQL, 8 on a dynamodb:// store)")
 	f.StringVar(&o.rdapBase, "rdap-base", "", "RDAP server asked for the registration of the stacks' resource domains, for domain-expiry forecasts (its URL up to /domain/, e.g. https://rdap.org; empty: not asked)")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with several replicas on PostgreSQL: how long a replica's shard leases outlive it (a dead replica's stacks move after about this long)")
 	f.DurationVar(&o.historyRetention, "history-retention", 7*24*time.Hour, "how long reconciliation results are kept")

@@ -25,6 +25,13 @@ type TailOptions struct {
 	Poll time.Duration
 	// Batch bounds the events of one read (default 1000).
 	Batch int
+	// Linger is the least time between two reads (default 20ms; < 0:
+	// none). A wake that comes sooner waits for the rest of it, so a
+	// burst of commits (one wake each, from every replica) is read in one
+	// page, not one read per commit: at 100,000 stacks passed by three
+	// replicas the wakes came 150 times a second, and each replica's tail
+	// read the log on each. It adds at most Linger to an event's lag.
+	Linger time.Duration
 	// OnEvents, when set, is called with each batch of events published
 	// (keep it quick).
 	OnEvents func([]Event)
@@ -60,6 +67,9 @@ func NewTail(b *Bus, opts TailOptions) (*Tail, error) {
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 1000
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 20 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -123,6 +133,7 @@ func (t *Tail) Stop() {
 func (t *Tail) run(ctx context.Context) {
 	poll := time.NewTicker(t.opts.Poll)
 	defer poll.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,6 +141,19 @@ func (t *Tail) run(ctx context.Context) {
 		case <-t.wake:
 		case <-poll.C:
 		}
+		if wait := t.opts.Linger - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			// The wakes of the wait are read now.
+			select {
+			case <-t.wake:
+			default:
+			}
+		}
+		last = time.Now()
 		if err := t.Read(ctx); err != nil && !errors.Is(err, context.Canceled) && t.errLog.Allow() {
 			t.log.Warn("stream: read the stream log; retrying", "error", err)
 		}

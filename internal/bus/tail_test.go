@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,4 +105,47 @@ func TestTailsServeOneLog(t *testing.T) {
 	require.False(t, gap)
 	require.Equal(t, int64(3), got[0].Seq)
 	require.Equal(t, int64(46), got[len(got)-1].Seq)
+}
+
+// countingStream counts the reads of a stream log.
+type countingStream struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (c *countingStream) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
+	c.reads.Add(1)
+	return c.Store.ReadStream(ctx, after, limit)
+}
+
+// TestTailLingers: commits that come faster than the tail's Linger (one
+// wake each) are read a page at a time, at most one read per Linger, and
+// every event still arrives, once, in order.
+func TestTailLingers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStream{Store: st}
+	b, _ := newBus(t, bus.Options{Ring: 16, Source: cs})
+	const linger = 50 * time.Millisecond
+	tail, err := bus.NewTail(b, bus.TailOptions{Store: cs, Poll: time.Hour, Linger: linger})
+	require.NoError(t, err)
+	require.NoError(t, tail.Start(ctx))
+	t.Cleanup(tail.Stop)
+	sub := subscribe(t, b, bus.SubscribeOptions{Buffer: 1000})
+
+	began, before := time.Now(), cs.reads.Load()
+	const n = 200
+	for i := range n {
+		appendEvents(t, st, i, 1) // a commit, and a wake, each
+		time.Sleep(time.Millisecond)
+	}
+	got := receive(t, sub, n)
+	reads, took := cs.reads.Load()-before, time.Since(began)
+	for i, e := range got {
+		require.Equal(t, int64(i+1), e.Seq, "every event, once, in order")
+	}
+	require.LessOrEqual(t, reads, int64(took/linger)+2, "%d reads in %s for %d commits", reads, took, n)
 }

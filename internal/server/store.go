@@ -29,7 +29,7 @@ func OpenStore(ctx context.Context, url string) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	case isPostgres(url):
 		st, err := postgres.Open(ctx, url)
 		if err != nil {
 			return nil, err
@@ -49,10 +49,15 @@ func OpenStore(ctx context.Context, url string) (store.Store, error) {
 	}
 }
 
+// isPostgres reports whether a store URL names PostgreSQL.
+func isPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
 // RedactStoreURL is a store URL fit for logs: a PostgreSQL URL without its
 // password and parameters; a SQLite path as it is.
 func RedactStoreURL(u string) string {
-	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+	if isPostgres(u) {
 		return postgres.Redact(u)
 	}
 	return u
@@ -70,16 +75,22 @@ func sqliteFile(u string) (string, bool) {
 	return u, true
 }
 
-// workers is Options.Workers, or its default for the store: 64, and 8 on
-// DynamoDB (measured on dynalite: at 64, passes of 1,000 stacks ran past
-// their commit deadline retrying transactions cancelled by each other's
-// stream head; at 8 a pass took 2.6 transactions).
+// workers is Options.Workers, or its default for the store: 64 on
+// SQLite; 128 on PostgreSQL, whose passes wait on the server's round trips
+// too, and whose loads and commits go in batches of the passes waiting at
+// once (measured with three replicas at 100,000 stacks: PostgreSQL's CPU
+// per pass 0.23 ms at 128 against 0.29 ms at 64; 256 gave no more); and
+// 8 on DynamoDB (measured on dynalite: at 64, passes of 1,000 stacks ran
+// past their commit deadline retrying transactions cancelled by each
+// other's stream head; at 8 a pass took 2.6 transactions).
 func workers(o Options) int {
 	switch {
 	case o.Workers > 0:
 		return o.Workers
 	case strings.HasPrefix(o.StoreURL, "dynamodb://"):
 		return 8
+	case isPostgres(o.StoreURL):
+		return 128
 	default:
 		return 64
 	}

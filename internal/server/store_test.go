@@ -8,7 +8,8 @@ func TestWorkersDefaultByStore(t *testing.T) {
 		want int
 	}{
 		{Options{StoreURL: "sqlite:///tmp/b.db"}, 64},
-		{Options{StoreURL: "postgres://h/db"}, 64},
+		{Options{StoreURL: "postgres://h/db"}, 128},
+		{Options{StoreURL: "postgresql://h/db"}, 128},
 		{Options{StoreURL: "dynamodb://bw?region=eu-west-1"}, 8},
 		{Options{StoreURL: "dynamodb://bw?region=eu-west-1", Workers: 32}, 32},
 		{Options{StoreURL: "postgres://h/db", Workers: 3}, 3},
