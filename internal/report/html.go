@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -89,7 +90,7 @@ func charts(r Report) ([]chart, int) {
 			clients = append(clients, f)
 		}
 	}
-	slices.SortStableFunc(clients, func(a, b Figures) int { return cmpFloat(*a.Compliance, *b.Compliance) })
+	slices.SortStableFunc(clients, func(a, b Figures) int { return cmp.Compare(*a.Compliance, *b.Compliance) })
 	omitted := max(len(clients)-chartClients, 0)
 	clients = clients[:min(len(clients), chartClients)]
 	if len(clients) > 0 {
@@ -101,16 +102,6 @@ func charts(r Report) ([]chart, int) {
 		out = append(out, chart{t3, hbars(t3, names, values, 0.99, axisFloor(0.99, values...))})
 	}
 	return out, omitted
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // bucketLabel is a bucket's start: its day, and its time when buckets are

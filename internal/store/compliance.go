@@ -30,7 +30,9 @@ type ComplianceStore interface {
 	// another status is closed at w.At and a new segment opened; with
 	// w.Complete, the open segments of rules absent from w.Results are
 	// closed. It returns how many segments it opened or closed (0 when the
-	// statuses are as stored: nothing is written).
+	// statuses are as stored: nothing is written). The caller hands
+	// w.Results over: it does not change the slice afterwards, and a
+	// store may keep it (the compliance recorder allocates each write's).
 	RecordCompliance(ctx context.Context, w ComplianceWrite) (int, error)
 	// ListCompliance lists segments ordered by Seq, cursor-paginated.
 	ListCompliance(ctx context.Context, q ComplianceQuery) ([]ComplianceSegment, Page, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -145,7 +146,7 @@ func (s *Store) ListApprovals(ctx context.Context, q store.ApprovalQuery) ([]sto
 		if d := b.CreatedAt.Compare(a.CreatedAt); d != 0 {
 			return d
 		}
-		return compareStrings(b.ID, a.ID)
+		return strings.Compare(b.ID, a.ID)
 	})
 	limit := store.PageLimit(q.Limit)
 	out = out[:min(len(out), limit+1)]

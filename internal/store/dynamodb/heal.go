@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -226,7 +227,7 @@ func (s *Store) ClaimHeals(ctx context.Context, c store.Claim) ([]store.HealAtte
 			cands = append(cands, due{item, h})
 		}
 	}
-	slices.SortFunc(cands, func(a, b due) int { return compareStrings(healSK(a.h), healSK(b.h)) })
+	slices.SortFunc(cands, func(a, b due) int { return strings.Compare(healSK(a.h), healSK(b.h)) })
 	var out []store.HealAttempt
 	for _, d := range cands {
 		if len(out) == limit {
@@ -312,14 +313,4 @@ func lastField(s string) string {
 		}
 	}
 	return s
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

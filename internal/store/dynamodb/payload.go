@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -36,7 +37,7 @@ func (s *Store) DataKeys(ctx context.Context) ([]store.DataKey, error) {
 		if d := a.CreatedAt.Compare(b.CreatedAt); d != 0 {
 			return d
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }
@@ -104,7 +105,7 @@ func (s *Store) ScanPayloads(ctx context.Context, q store.PayloadScan) ([]store.
 	default:
 		return nil, fmt.Errorf("scan payloads: unknown table %q", q.Table)
 	}
-	slices.SortFunc(rows, func(a, b store.PayloadRow) int { return compareStrings(a.Key, b.Key) })
+	slices.SortFunc(rows, func(a, b store.PayloadRow) int { return strings.Compare(a.Key, b.Key) })
 	return rows[:min(len(rows), limit)], nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -272,7 +273,7 @@ func (s *Store) ListPromotions(ctx context.Context, q store.PromotionQuery) ([]s
 		if d := b.CreatedAt.Compare(a.CreatedAt); d != 0 {
 			return d
 		}
-		return compareStrings(b.ID, a.ID)
+		return strings.Compare(b.ID, a.ID)
 	})
 	limit := store.PageLimit(q.Limit)
 	out = out[:min(len(out), limit+1)]

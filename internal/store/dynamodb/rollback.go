@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -121,7 +122,7 @@ func (s *Store) ListRollbacks(ctx context.Context, clientID, stackID string, run
 		if d := b.StartedAt.Compare(a.StartedAt); d != 0 {
 			return d
 		}
-		return compareStrings(b.ID, a.ID)
+		return strings.Compare(b.ID, a.ID)
 	})
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,7 +160,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 		if d := a.CreatedAt.Compare(b.CreatedAt); d != 0 {
 			return d
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }
