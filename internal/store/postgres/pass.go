@@ -75,8 +75,13 @@ const (
 	maxPassBatch   = 32
 )
 
-// passWrite is a pass checked and encoded for the transaction.
+// passWrite is a pass checked and encoded for the transaction, or a
+// snapshot (PutSnapshot) that rides in the transaction of the passes it
+// meets in the group: a verified pass's snapshot follows its commit, so
+// it joins the next batch of passes instead of a transaction of its own.
 type passWrite struct {
+	snap *snapshotWrite // set: a snapshot, and nothing else is
+
 	p          store.Pass
 	r          store.ReconciliationResult
 	drifts     [][]any
@@ -128,17 +133,31 @@ func (s *Store) preparePass(p store.Pass) (*passWrite, error) {
 // fence moved, a heal is refused...), nothing of it was written and each
 // pass runs again alone, so that it fails alone and with its own error.
 func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, store.StateRecord]) {
-	ws := make([]*passWrite, len(batch))
-	for i, c := range batch {
-		ws[i] = c.in
+	var (
+		ws    []*passWrite
+		snaps []*snapshotWrite
+	)
+	for _, c := range batch {
+		if c.in.snap != nil {
+			snaps = append(snaps, c.in.snap)
+		} else {
+			ws = append(ws, c.in)
+		}
 	}
-	if len(ws) == 1 || s.passTx(ctx, ws) != nil {
+	if len(batch) == 1 || s.passTx(ctx, ws, snaps) != nil {
 		for _, w := range ws {
-			w.err = s.passTx(ctx, []*passWrite{w})
+			w.err = s.passTx(ctx, []*passWrite{w}, nil)
+		}
+		for _, sw := range snaps {
+			sw.err = s.snapshotTx(ctx, []*snapshotWrite{sw})
 		}
 	}
 	for _, c := range batch {
 		w := c.in
+		if w.snap != nil {
+			c.err = w.snap.err
+			continue
+		}
 		if w.err != nil {
 			c.err = fmt.Errorf("commit pass %s: %w", w.p.State.Key(), w.err)
 			continue
@@ -159,7 +178,13 @@ func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, stor
 // of the stream log (stream.go) and commits; the roll-up's rows, the
 // audit head and the stream head are held for that round trip and the
 // commit's WAL flush only.
-func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
+//
+// snaps are written in the first batch too (queueSnapshots); with no
+// passes, alone (snapshotTx).
+func (s *Store) passTx(ctx context.Context, ws []*passWrite, snaps []*snapshotWrite) error {
+	if len(ws) == 0 {
+		return s.snapshotTx(ctx, snaps)
+	}
 	var events []store.StreamEvent
 	for _, w := range ws {
 		events = append(events, w.p.Stream...)
@@ -199,6 +224,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite) error {
 			}
 			audit = append(audit, p.Audit...)
 		}
+		queueSnapshots(b, snaps)
 		if len(audit) > 0 {
 			head.queue(b, len(audit))
 		}

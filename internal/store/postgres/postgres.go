@@ -85,8 +85,7 @@ type Store struct {
 	triggers triggerChannel                             // NotifyTriggers and ListenTriggers (lease.go)
 	ingestQ  group[*ingestOp, []bool]                   // group commit of IngestEvents (ingest_batch.go)
 	loadQ    group[loadKey, store.PassInput]            // LoadPass of concurrent passes (load_pass.go)
-	passQ    group[*passWrite, store.StateRecord]       // CommitPass of concurrent passes (pass.go)
-	snapQ    group[*snapshotWrite, store.Snapshot]      // PutSnapshot of concurrent verified passes (snapshot.go)
+	passQ    group[*passWrite, store.StateRecord]       // CommitPass of concurrent passes, and PutSnapshot (pass.go)
 	compQ    group[stackKey, []store.ComplianceSegment] // RecordCompliance's first read (compliance.go)
 	rollUp   rollUpQueries                              // the hourly roll-up's statements (pass_hours.go)
 }
@@ -172,7 +171,6 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	s.loadQ = group[loadKey, store.PassInput]{maxFlights: maxLoadFlights, maxBatch: maxLoadBatch, run: s.loadPasses}
 	s.passQ = group[*passWrite, store.StateRecord]{maxFlights: maxPassFlights, maxBatch: maxPassBatch, run: s.commitPasses}
 	s.compQ = group[stackKey, []store.ComplianceSegment]{maxFlights: maxComplianceFlights, maxBatch: maxComplianceBatch, run: s.readOpenCompliance}
-	s.snapQ = group[*snapshotWrite, store.Snapshot]{maxFlights: maxSnapshotFlights, maxBatch: maxSnapshotBatch, run: s.putSnapshots}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		streamPool.Close()

@@ -32,10 +32,10 @@ func scanSnapshot(row pgx.Row) (store.Snapshot, error) {
 }
 
 // PutSnapshot inserts a snapshot or confirms a known one, and prunes the
-// stack's oldest beyond store.MaxSnapshots, in one transaction. The
-// snapshots of concurrent verified passes are written together (group):
-// one round trip and one WAL flush for a batch of them, since each
-// verified pass records one (every stack's first pass after a start).
+// stack's oldest beyond store.MaxSnapshots, in one transaction. Each
+// verified pass records one (every stack's first pass after a start), right
+// after its commit: it joins the transaction of the next batch of passes
+// (passWrite.snap), or runs alone when no pass is committing.
 func (s *Store) PutSnapshot(ctx context.Context, snap store.Snapshot) (store.Snapshot, error) {
 	if err := store.CheckSnapshot(snap); err != nil {
 		return store.Snapshot{}, fmt.Errorf("put snapshot: %w", err)
@@ -47,59 +47,46 @@ func (s *Store) PutSnapshot(ctx context.Context, snap store.Snapshot) (store.Sna
 	if snap.ConfirmedAt.IsZero() {
 		snap.ConfirmedAt = snap.TakenAt
 	}
-	out, err := s.snapQ.do(ctx, &snapshotWrite{snap: snap, comps: comps})
-	if err != nil {
+	w := &snapshotWrite{snap: snap, comps: comps}
+	if _, err := s.passQ.do(ctx, &passWrite{snap: w}); err != nil {
 		return store.Snapshot{}, fmt.Errorf("put snapshot %s: %w", snap.ID, translate(err))
 	}
-	return out, nil
+	return w.out, nil
 }
-
-// One flight, as for CommitPass (maxPassFlights).
-const (
-	maxSnapshotFlights = 1
-	maxSnapshotBatch   = 64
-)
 
 // snapshotWrite is one PutSnapshot call, checked and encoded.
 type snapshotWrite struct {
 	snap  store.Snapshot
 	comps string
-	out   store.Snapshot // set by a transaction that wrote it
+	// Set by a transaction that wrote it, or failed to.
+	out store.Snapshot
+	err error
 }
 
-// putSnapshots is the snapshot group's run: the batch in one transaction
-// (by stack, so that two transactions, of two replicas during a handover,
-// meet the same stack's rows in the same order); if that fails, each
-// snapshot is written alone, to fail alone.
-func (s *Store) putSnapshots(ctx context.Context, batch []*call[*snapshotWrite, store.Snapshot]) {
-	ws := make([]*snapshotWrite, len(batch))
-	for i, c := range batch {
-		ws[i] = c.in
+// snapshotTx writes snapshots in a transaction of their own.
+func (s *Store) snapshotTx(ctx context.Context, ws []*snapshotWrite) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		b := tx.batch()
+		queueSnapshots(b, ws)
+		return tx.commit(ctx, b)
+	})
+}
+
+// queueSnapshots queues the writes of snapshots (none: nothing), two
+// statements: all are inserted or confirmed, then their stacks pruned. The
+// snapshot a hold pins is kept (a heal of the pinned stack restores it).
+// Rows go in by stack, so that two transactions (of two replicas during a
+// handover) meet the same stack's rows in the same order. Two snapshots of
+// one id fail the statement (ON CONFLICT cannot change a row twice), and
+// with it the transaction, whose writes are then run alone.
+func queueSnapshots(b *pgx.Batch, ws []*snapshotWrite) {
+	if len(ws) == 0 {
+		return
 	}
+	ws = slices.Clone(ws)
 	slices.SortStableFunc(ws, func(a, b *snapshotWrite) int {
 		return cmp.Or(strings.Compare(a.snap.ClientID, b.snap.ClientID), strings.Compare(a.snap.StackID, b.snap.StackID))
 	})
-	errs := make(map[*snapshotWrite]error, len(ws))
-	if err := s.snapshotTx(ctx, ws); err != nil {
-		if len(ws) == 1 {
-			errs[ws[0]] = err
-		} else {
-			for _, w := range ws {
-				errs[w] = s.snapshotTx(ctx, []*snapshotWrite{w})
-			}
-		}
-	}
-	for _, c := range batch {
-		c.out, c.err = c.in.out, errs[c.in]
-	}
-}
-
-// snapshotTx writes snapshots in one transaction of two statements: all
-// are inserted or confirmed, then their stacks pruned. The snapshot a hold
-// pins is kept (a heal of the pinned stack restores it). Two snapshots of
-// one id in a batch fail the statement (ON CONFLICT cannot change a row
-// twice), and putSnapshots writes them one by one.
-func (s *Store) snapshotTx(ctx context.Context, ws []*snapshotWrite) error {
 	n := len(ws)
 	ids, clients, stacks, versions, hashes, comps, recs := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -111,45 +98,41 @@ func (s *Store) snapshotTx(ctx context.Context, ws []*snapshotWrite) error {
 		comps[i], recs[i], taken[i], confirmed[i] = w.comps, snap.ReconciliationID, ts(snap.TakenAt), ts(snap.ConfirmedAt)
 		byID[snap.ID] = w
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
-		b := tx.batch()
-		b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
+	b.Queue(`INSERT INTO snapshots (`+snapshotColumns+`)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::timestamptz[], $9::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET confirmed_at = GREATEST(snapshots.confirmed_at, excluded.confirmed_at)
 RETURNING `+snapshotColumns,
-			ids, clients, stacks, versions, hashes, comps, recs, taken, confirmed).Query(func(rows pgx.Rows) error {
-			defer rows.Close()
-			written := 0
-			for rows.Next() {
-				got, err := scanSnapshot(rows)
-				if err != nil {
-					return err
-				}
-				w := byID[got.ID]
-				if w == nil {
-					return fmt.Errorf("snapshot %s: not in the batch", got.ID)
-				}
-				w.out = got
-				written++
-			}
-			if err := rows.Err(); err != nil {
+		ids, clients, stacks, versions, hashes, comps, recs, taken, confirmed).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		written := 0
+		for rows.Next() {
+			got, err := scanSnapshot(rows)
+			if err != nil {
 				return err
 			}
-			if written != n {
-				return fmt.Errorf("snapshots: %d of %d written", written, n)
+			w := byID[got.ID]
+			if w == nil {
+				return fmt.Errorf("snapshot %s: not in the batch", got.ID)
 			}
-			return nil
-		})
-		b.Queue(`DELETE FROM snapshots d USING (
+			w.out = got
+			written++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if written != n {
+			return fmt.Errorf("snapshots: %d of %d written", written, n)
+		}
+		return nil
+	})
+	b.Queue(`DELETE FROM snapshots d USING (
 	SELECT old.id FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(client_id, stack_id)) k
 	CROSS JOIN LATERAL (SELECT id FROM snapshots WHERE client_id = k.client_id AND stack_id = k.stack_id
 		ORDER BY taken_at DESC, id DESC OFFSET $3) old) gone
 WHERE d.id = gone.id AND d.id IS DISTINCT FROM (
 	SELECT hold::jsonb->>'snapshot' FROM states WHERE client_id = d.client_id AND stack_id = d.stack_id AND hold != '')`,
-			clients, stacks, store.MaxSnapshots)
-		return tx.commit(ctx, b)
-	})
+		clients, stacks, store.MaxSnapshots)
 }
 
 // GetSnapshot returns a snapshot by id.

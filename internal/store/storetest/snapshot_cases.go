@@ -133,6 +133,66 @@ func testConcurrentSnapshots(ctx context.Context, t *testing.T, s store.Store) {
 	}
 }
 
+// testSnapshotsAmongPasses: snapshots put while passes commit (drivers
+// may write them in one transaction) are each stored, even when a pass
+// beside them fails (a stale revision) or two of them are one snapshot;
+// the failed pass writes nothing and the others commit.
+func testSnapshotsAmongPasses(ctx context.Context, t *testing.T, s store.Store) {
+	const stacks = 12
+	states := make([]store.StateRecord, stacks)
+	for i := range states {
+		states[i] = newStack(ctx, t, s, "acme", fmt.Sprintf("s%02d", i))
+	}
+	stale := states[3]
+	stale.Revision-- // its pass fails with ErrConflict
+	snaps := make([]store.Snapshot, stacks+1)
+	for i := range stacks {
+		snaps[i] = mkSnapshot("acme", states[i].StackID, "v1.0.0", fmt.Sprintf("d%d", i), at(time.Duration(i)*time.Second))
+	}
+	snaps[stacks] = snaps[5] // the same snapshot twice at once
+	passErrs, snapErrs := make([]error, stacks), make([]error, len(snaps))
+	got := make([]store.Snapshot, len(snaps))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range stacks {
+		st := states[i]
+		if i == 3 {
+			st = stale
+		}
+		wg.Go(func() {
+			<-start
+			_, passErrs[i] = s.CommitPass(ctx, store.Pass{State: st,
+				Result: result(fmt.Sprintf("r-%d", i), "acme", st.StackID, at(time.Minute))})
+		})
+	}
+	for i := range snaps {
+		wg.Go(func() {
+			<-start
+			got[i], snapErrs[i] = s.PutSnapshot(ctx, snaps[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range stacks {
+		stack := states[i].StackID
+		if i == 3 {
+			require.ErrorIs(t, passErrs[i], store.ErrConflict, "the stale pass")
+			require.Equal(t, states[i].Revision, getState(ctx, t, s, "acme", stack).Revision, "the stale pass wrote nothing")
+		} else {
+			require.NoError(t, passErrs[i], "pass %d", i)
+			require.Equal(t, states[i].Revision+1, getState(ctx, t, s, "acme", stack).Revision, stack)
+		}
+	}
+	require.Len(t, allReconciliations(ctx, t, s, "acme", "", 0), stacks-1)
+	for i, snap := range snaps {
+		require.NoError(t, snapErrs[i], "snapshot %d", i)
+		require.Equal(t, snap.ID, got[i].ID, "snapshot %d", i)
+		list, err := s.ListSnapshots(ctx, "acme", snap.StackID)
+		require.NoError(t, err)
+		require.Equal(t, []string{snap.ID}, snapshotIDs(list), "stack %s", snap.StackID)
+	}
+}
+
 // testRollbackRecords: insert, update progress, list by stack, client and
 // running, bad input.
 func testRollbackRecords(ctx context.Context, t *testing.T, s store.Store) {

@@ -121,6 +121,7 @@ func cases() []testCase {
 		{"Promotions", testPromotions},                         // promotion_cases.go
 		{"Snapshots", testSnapshots},                           // snapshot_cases.go
 		{"ConcurrentSnapshots", testConcurrentSnapshots},       // snapshot_cases.go
+		{"SnapshotsAmongPasses", testSnapshotsAmongPasses},     // snapshot_cases.go
 		{"RollbackRecords", testRollbackRecords},               // snapshot_cases.go
 	}
 }
