@@ -91,9 +91,10 @@ type passWrite struct {
 	encoded    stateRow
 
 	// Set by a transaction (again on each run).
-	row stateRow
-	upd stateUpdate
-	err error // of the transaction that wrote it, or failed to
+	row    stateRow
+	upd    stateUpdate
+	fenced error // its fence did not hold (queueFences)
+	err    error // of the transaction that wrote it, or failed to
 }
 
 // preparePass checks p and encodes what it writes.
@@ -145,11 +146,22 @@ func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, stor
 		}
 	}
 	if len(batch) == 1 || s.passTx(ctx, ws, snaps) != nil {
+		// Passes whose fence did not hold fail, and the rest go again
+		// together: a replica that just handed shards over (several
+		// replicas starting at once) has passes of them in most batches.
+		rest := ws[:0:0]
 		for _, w := range ws {
-			w.err = s.passTx(ctx, []*passWrite{w}, nil)
+			if w.err = w.fenced; w.err == nil {
+				rest = append(rest, w)
+			}
 		}
-		for _, sw := range snaps {
-			sw.err = s.snapshotTx(ctx, []*snapshotWrite{sw})
+		if len(rest) == len(ws) || len(rest) < 2 || s.passTx(ctx, rest, snaps) != nil {
+			for _, w := range rest {
+				w.err = s.passTx(ctx, []*passWrite{w}, nil)
+			}
+			for _, sw := range snaps {
+				sw.err = s.snapshotTx(ctx, []*snapshotWrite{sw})
+			}
 		}
 	}
 	for _, c := range batch {
@@ -201,7 +213,7 @@ func (s *Store) passTx(ctx context.Context, ws []*passWrite, snaps []*snapshotWr
 		)
 		b := t.batch()
 		for _, w := range ws {
-			w.row, w.upd = w.encoded, stateUnread
+			w.row, w.upd, w.fenced = w.encoded, stateUnread, nil
 		}
 		queueFences(b, ws)
 		queueStates(b, ws)

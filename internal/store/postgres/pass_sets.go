@@ -72,17 +72,30 @@ func queueFences(b *pgx.Batch, ws []*passWrite) {
 	}
 	b.Queue(qCheckFences, shards, owners, epochs, ats).Query(func(rows pgx.Rows) error {
 		defer rows.Close()
-		if rows.Next() {
+		failed := map[key]bool{}
+		var first key
+		for rows.Next() {
 			var k key
 			if err := rows.Scan(&k.shard, &k.owner, &k.epoch); err != nil {
 				return fmt.Errorf("check fence: %w", err)
 			}
-			return fmt.Errorf("%w (shard %d, owner %s, epoch %d)", store.ErrFenced, k.shard, k.owner, k.epoch)
+			if len(failed) == 0 {
+				first = k
+			}
+			failed[k] = true
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("check fence: %w", err)
 		}
-		return nil
+		if len(failed) == 0 {
+			return nil
+		}
+		for _, w := range ws {
+			if f := w.p.Fence; f != nil && failed[key{int64(f.Shard), f.Owner, f.Epoch}] {
+				w.fenced = fmt.Errorf("%w (shard %d, owner %s, epoch %d)", store.ErrFenced, f.Shard, f.Owner, f.Epoch)
+			}
+		}
+		return fmt.Errorf("%w (shard %d, owner %s, epoch %d)", store.ErrFenced, first.shard, first.owner, first.epoch)
 	})
 }
 

@@ -26,6 +26,7 @@ func leaseCases(ctx context.Context, t *testing.T, newStore func(t *testing.T) s
 		{"LeaseRelease", testLeaseRelease},
 		{"LeaseClaimConcurrent", testLeaseClaimConcurrent},
 		{"CommitPassFenced", testCommitPassFenced},
+		{"CommitPassFencedAmongOthers", testCommitPassFencedAmongOthers},
 		{"Triggers", testTriggers},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -393,4 +394,63 @@ func testTriggers(ctx context.Context, t *testing.T, _ store.Store, l store.Leas
 	}
 	require.NoError(t, l.NotifyTriggers(ctx, keys, "config"))
 	expectTriggers(t, first, want)
+}
+
+// testCommitPassFencedAmongOthers: passes committing at once (drivers may
+// write them in one transaction) under the leases of several shards, some
+// of which moved to another replica: those fail with ErrFenced and write
+// nothing, the others commit.
+func testCommitPassFencedAmongOthers(ctx context.Context, t *testing.T, s store.Store, l store.Leases) {
+	const (
+		stacks = 24
+		ttl    = time.Minute
+	)
+	states := make([]store.StateRecord, stacks)
+	fences := make([]store.Fence, stacks)
+	moved := map[int]bool{}
+	for i := range states {
+		states[i] = newStack(ctx, t, s, "acme", fmt.Sprintf("s%02d", i))
+		shard := store.ShardOf("acme", states[i].StackID)
+		ls := claim(ctx, t, l, "a", at(0), ttl, shard)
+		require.Len(t, ls, 1)
+		fences[i] = store.Fence{Shard: shard, Owner: "a", Epoch: ls[0].Epoch}
+		if i%3 == 0 {
+			moved[shard] = true
+		}
+	}
+	for shard := range moved {
+		require.NoError(t, l.ReleaseShards(ctx, "a", []int{shard}))
+		require.Len(t, claim(ctx, t, l, "b", at(time.Second), ttl, shard), 1)
+	}
+	errs := make([]error, stacks)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range stacks {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.CommitPass(ctx, store.Pass{State: states[i], Fence: &fences[i],
+				Drifts: []drift.Drift{mkDrift("acme", states[i].StackID, "a", at(2*time.Second))},
+				Result: result(fmt.Sprintf("r-%d", i), "acme", states[i].StackID, at(2*time.Second))})
+		})
+	}
+	close(start)
+	wg.Wait()
+	committed := 0
+	for i := range stacks {
+		stack := states[i].StackID
+		drifts := listDrifts(ctx, t, s, store.DriftQuery{ClientID: "acme", StackID: stack})
+		if moved[fences[i].Shard] {
+			require.ErrorIs(t, errs[i], store.ErrFenced, stack)
+			require.Equal(t, states[i].Revision, getState(ctx, t, s, "acme", stack).Revision, "%s: fenced, nothing written", stack)
+			require.Empty(t, drifts, stack)
+			continue
+		}
+		require.NoError(t, errs[i], stack)
+		require.Equal(t, states[i].Revision+1, getState(ctx, t, s, "acme", stack).Revision, stack)
+		require.Len(t, drifts, 1, stack)
+		committed++
+	}
+	require.Len(t, allReconciliations(ctx, t, s, "acme", "", 0), committed)
+	require.Positive(t, committed)
+	require.Less(t, committed, stacks)
 }
