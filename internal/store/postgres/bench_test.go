@@ -102,3 +102,24 @@ func BenchmarkCommitPassQuiet(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "passes/s")
 	})
 }
+
+// BenchmarkReadStream reads pages of 100 events of the stream log, as a
+// replica's tail does after a burst of commits.
+func BenchmarkReadStream(b *testing.B) {
+	ctx := b.Context()
+	s := openBench(b)
+	var in []store.StreamEvent
+	for i := range 1000 {
+		in = append(in, store.StreamEvent{Kind: "reconciliation.completed", ClientID: "acme", StackID: fmt.Sprintf("s%03d", i),
+			Severity: "info", Timestamp: time.Now(), Data: json.RawMessage(`{"status":"success","drift_count":0,"errors":[]}`)})
+	}
+	require.NoError(b, s.AppendStream(ctx, in))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		page, err := s.ReadStream(ctx, int64(i%9)*100, 100)
+		if err != nil || len(page.Events) != 100 {
+			b.Fatalf("read: %d events, %v", len(page.Events), err)
+		}
+	}
+}

@@ -104,26 +104,27 @@ func (s *Store) AppendStream(ctx context.Context, events []store.StreamEvent) er
 // one statement (one snapshot).
 func (s *Store) ReadStream(ctx context.Context, after int64, limit int) (store.StreamPage, error) {
 	limit = max(limit, 0)
-	rows, _ := s.streamPool.Query(ctx, `SELECT h.seq, h.pruned, e.seq, e.kind, e.client_id, e.stack_id, e.severity, e.timestamp, e.data, e.created_at
+	// COALESCE, not NULLs, where the head has no event after it: scanned
+	// into values, a page allocates its events' strings and data only.
+	rows, _ := s.streamPool.Query(ctx, `SELECT h.seq, h.pruned, COALESCE(e.seq, 0), COALESCE(e.kind, ''),
+	COALESCE(e.client_id, ''), COALESCE(e.stack_id, ''), COALESCE(e.severity, ''),
+	COALESCE(e.timestamp, 'epoch'), COALESCE(e.data, ''), COALESCE(e.created_at, 'epoch')
 FROM (SELECT seq, pruned FROM stream_head LIMIT 1) h LEFT JOIN LATERAL (
 	SELECT * FROM stream WHERE seq > $1 ORDER BY seq LIMIT $2) e ON true
 ORDER BY e.seq`, after, int64(limit))
 	defer rows.Close()
 	var page store.StreamPage
 	for rows.Next() {
-		var (
-			seq                            *int64
-			kind, client, stack, sev, data *string
-			stamp, created                 *time.Time
-		)
-		if err := rows.Scan(&page.Head, &page.Pruned, &seq, &kind, &client, &stack, &sev, &stamp, &data, &created); err != nil {
+		var e store.StreamEvent
+		if err := rows.Scan(&page.Head, &page.Pruned, &e.Seq, &e.Kind, &e.ClientID, &e.StackID, &e.Severity,
+			&e.Timestamp, &e.Data, &e.CreatedAt); err != nil {
 			return store.StreamPage{}, fmt.Errorf("read stream after %d: %w", after, err)
 		}
-		if seq == nil {
-			continue // no event: the head only
+		if e.Seq == 0 {
+			continue // no event: the head only (seqs start at 1)
 		}
-		page.Events = append(page.Events, store.StreamEvent{Seq: *seq, Kind: *kind, ClientID: *client, StackID: *stack,
-			Severity: *sev, Timestamp: utc(*stamp), Data: []byte(*data), CreatedAt: utc(*created)})
+		e.Timestamp, e.CreatedAt = utc(e.Timestamp), utc(e.CreatedAt)
+		page.Events = append(page.Events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return store.StreamPage{}, fmt.Errorf("read stream after %d: %w", after, err)
