@@ -110,13 +110,8 @@ func (sr *stackReplay) pass(t time.Time, p forecast.Params) {
 		sunset := a.sunset
 		obs.Notices = map[string]forecast.NoticeReading{"cms": {Notice: forecast.Notice{Sunset: &sunset, Seen: t}}}
 	}
-	if debugPass != nil {
-		debugPass(sr.si, t, obs)
-	}
 	sr.track(t, obs, p)
 }
-
-var debugPass func(stack int, t time.Time, obs forecast.Observation)
 
 // spec is the stack's composition at t: the Shopify API version pinned
 // then.

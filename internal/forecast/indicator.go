@@ -73,19 +73,9 @@ type Params struct {
 	TrendWindow    time.Duration
 	TrendMinPoints int
 	TrendHorizon   time.Duration
-	// ErrorShareLimit is the share of failed probes at which the trend
-	// indicators expect confirmed drift.
+	// ErrorShareLimit is the share of failed probes (and of 401 answers)
+	// at which the trend indicators expect confirmed drift.
 	ErrorShareLimit float64
-	// AuthShareLimit and AuthHorizon are the unauthorized_share trend's
-	// own limit and horizon (the other trend knobs are shared): a
-	// provider's answers are many more than a resource's probes, so the
-	// line of their share can be read closer to where it starts. A share
-	// trend is never judged finer than its samples allow: its limit is at
-	// least twice the lift one more refused sample would give the line
-	// now (on a feed of one answer a pass, one refusal after hours of
-	// accepted answers lifts a 6-hour line by about a tenth).
-	AuthShareLimit float64
-	AuthHorizon    time.Duration
 	// DomainHorizon: raise a domain forecast when the registration
 	// expires (RDAP) within this.
 	DomainHorizon time.Duration
@@ -132,8 +122,6 @@ var DefaultParams = Params{
 	TrendMinPoints:     12,
 	TrendHorizon:       time.Hour,
 	ErrorShareLimit:    0.2,
-	AuthShareLimit:     0.2,
-	AuthHorizon:        time.Hour,
 	DomainHorizon:      24 * time.Hour,
 	DNSChangeWindow:    24 * time.Hour,
 	TokenHorizon:       24 * time.Hour,
@@ -190,10 +178,6 @@ func (p Params) trendDefaults() Params {
 	if !(p.ErrorShareLimit > 0 && p.ErrorShareLimit <= 1) {
 		p.ErrorShareLimit = d.ErrorShareLimit
 	}
-	if !(p.AuthShareLimit > 0 && p.AuthShareLimit <= 1) {
-		p.AuthShareLimit = d.AuthShareLimit
-	}
-	p.AuthHorizon = orDur(p.AuthHorizon, d.AuthHorizon)
 	if p.BuildFailStreak <= 0 {
 		p.BuildFailStreak = d.BuildFailStreak
 	}

@@ -1,7 +1,6 @@
 package forecast
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -39,10 +38,6 @@ type line struct {
 	origin time.Time
 	v0     float64 // the value at origin
 	n      int
-	// lift is how much one more sample of value 1 at now would lift the
-	// line's value at now (its leverage there): the finest change of a
-	// share the line can tell from one sample.
-	lift float64
 }
 
 func (l line) at(t time.Time) float64 { return l.v0 + l.slope*t.Sub(l.origin).Hours() }
@@ -103,16 +98,7 @@ func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line,
 	if den > 0 {
 		slope = (fn*sxy - sx*sy) / den
 	}
-	// One more point at x = window (now): its leverage in the fit of the
-	// n+1 points.
-	xn, m := window.Hours(), fn+1
-	mx := (sx + xn) / m
-	cxx := sxx + xn*xn - m*mx*mx
-	lift := 1.0
-	if cxx > 0 {
-		lift = 1/m + (xn-mx)*(xn-mx)/cxx
-	}
-	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n, lift: lift}, nil
+	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -136,11 +122,6 @@ type trendCall struct {
 	indicator string
 	pts       []point
 	limit     float64
-	// horizon is the trend's own horizon (zero: Params.TrendHorizon).
-	horizon time.Duration
-	// share says the points are shares of 0 and 1 (refused or failed,
-	// or not): the limit is then at least twice the line's lift.
-	share bool
 	// what names the measured value in the evidence; unit formats one.
 	what string
 	unit func(float64) string
@@ -156,12 +137,8 @@ func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) 
 		r.unknown(c.key, c.indicator, "%s trend: %v", c.what, err)
 		return
 	}
-	limit := c.limit
-	if c.share {
-		limit = min(max(limit, 2*l.lift), 1)
-	}
-	eta, ok := l.reach(limit, o.Now)
-	horizon := cmp.Or(c.horizon, p.TrendHorizon)
+	eta, ok := l.reach(c.limit, o.Now)
+	horizon := p.TrendHorizon
 	if open(Source{c.key, c.indicator}) {
 		horizon *= 2
 	}
@@ -178,8 +155,8 @@ func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) 
 	r.Forecasts = append(r.Forecasts, o.forecast(c.key.Code, c.key.Component, eta, conf, ClassTrend, Evidence{
 		Indicator: c.indicator,
 		Detail: fmt.Sprintf("%s is %s and rising %s an hour over the last %s; it reaches %s by %s",
-			c.what, c.unit(cur), c.unit(l.slope), p.TrendWindow, c.unit(limit), eta.Format(time.RFC3339)),
-		Values: map[string]any{"value": cur, "slope_per_hour": l.slope, "limit": limit, "samples": l.n,
+			c.what, c.unit(cur), c.unit(l.slope), p.TrendWindow, c.unit(c.limit), eta.Format(time.RFC3339)),
+		Values: map[string]any{"value": cur, "slope_per_hour": l.slope, "limit": c.limit, "samples": l.n,
 			"window_seconds": p.TrendWindow.Seconds()},
 	}))
 }
@@ -218,9 +195,8 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Source) bool) {
 		}
 		secs := func(v float64) string { return fmt.Sprintf("%.2fs", v) }
 		either(r,
-			trendCall{key: k, indicator: IndicatorLatency, pts: lat, limit: limit.Seconds(), what: "probe latency", unit: secs},
-			trendCall{key: k, indicator: IndicatorErrorShare, pts: fails, limit: p.ErrorShareLimit, share: true,
-				what: "the share of failed probes", unit: share},
+			trendCall{k, IndicatorLatency, lat, limit.Seconds(), "probe latency", secs},
+			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, "the share of failed probes", share},
 			o, p, open)
 	}
 }
