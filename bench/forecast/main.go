@@ -123,6 +123,7 @@ func grid() []forecast.Params {
 			RefusalStreak: 2, RefusalAge: refusalAge[min(i, len(refusalAge)-1)],
 			FlapReturns: int(flaps[i].b), FlapWindow: flaps[i].a,
 			TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: trends[i].a, ErrorShareLimit: trends[i].b,
+			AuthHorizon: trends[i].a, AuthShareLimit: trends[i].b,
 			DomainHorizon: at(dated, i), TokenHorizon: at(dated, i), DNSChangeWindow: 24 * time.Hour,
 			DNSWaitShare:    dnsShare[min(i, len(dnsShare)-1)],
 			BuildFailStreak: contents[i].streak, WaitFactor: contents[i].factor, ContentWaitShare: contents[i].share,
@@ -145,6 +146,7 @@ var baseline = forecast.Params{
 	FlapReturns:        1,
 	FlapWindow:         24 * time.Hour,
 	TrendWindow:        6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 24 * time.Hour, ErrorShareLimit: 0.2,
+	AuthHorizon: 24 * time.Hour, AuthShareLimit: 0.2,
 	DomainHorizon: 30 * day, TokenHorizon: 30 * day, DNSChangeWindow: 7 * day, DNSWaitShare: -1,
 	BuildFailStreak: 1, WaitFactor: 1, ContentWaitShare: -1,
 }
@@ -189,11 +191,19 @@ var knobs = []knob{
 		d.FlapReturns, d.FlapWindow = s.FlapReturns, s.FlapWindow
 		return fmt.Sprintf("flapping %d returns in %s", s.FlapReturns, s.FlapWindow)
 	}},
-	{[]string{famDegrade, famAuth}, []string{forecast.IndicatorLatency, forecast.IndicatorErrorShare, forecast.IndicatorAuthShare},
+	{[]string{famDegrade}, []string{forecast.IndicatorLatency, forecast.IndicatorErrorShare},
 		func(d *forecast.Params, s forecast.Params) string {
 			d.TrendWindow, d.TrendMinPoints, d.TrendHorizon, d.ErrorShareLimit = s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, s.ErrorShareLimit
-			return fmt.Sprintf("trends over %s (%d points) reaching their limit within %s, error share limit %.0f%%",
+			return fmt.Sprintf("probe trends over %s (%d points) reaching their limit within %s, error share limit %.0f%%",
 				s.TrendWindow, s.TrendMinPoints, s.TrendHorizon, 100*s.ErrorShareLimit)
+		}},
+	// The 401 share is tuned apart: its limit is never finer than the
+	// line's step (forecast.Params.AuthShareLimit), so its figures do not
+	// hang on how many answers the harness reads a pass.
+	{[]string{famAuth}, []string{forecast.IndicatorAuthShare},
+		func(d *forecast.Params, s forecast.Params) string {
+			d.AuthHorizon, d.AuthShareLimit = s.AuthHorizon, s.AuthShareLimit
+			return fmt.Sprintf("401 share reaching %.0f%% within %s", 100*s.AuthShareLimit, s.AuthHorizon)
 		}},
 	{[]string{famDomain}, []string{forecast.IndicatorDomain}, func(d *forecast.Params, s forecast.Params) string {
 		d.DomainHorizon = s.DomainHorizon

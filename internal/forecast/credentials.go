@@ -51,7 +51,8 @@ func credentials(r *Reading, o Observation, p Params, open func(Source) bool) {
 			pts = append(pts, point{s.At, b2f(s.Status == http.StatusUnauthorized || s.Status == http.StatusForbidden)})
 		}
 		var trend Reading
-		trendCall{k, IndicatorAuthShare, pts, p.ErrorShareLimit, "the share of refused answers (401, 403)", share}.judge(&trend, o, p, open)
+		trendCall{key: k, indicator: IndicatorAuthShare, pts: pts, limit: p.AuthShareLimit, horizon: p.AuthHorizon, share: true,
+			what: "the share of refused answers (401, 403)", unit: share}.judge(&trend, o, p, open)
 		if len(trend.Forecasts) > 0 {
 			r.Forecasts = append(r.Forecasts, trend.Forecasts[0])
 			continue

@@ -73,9 +73,15 @@ type Params struct {
 	TrendWindow    time.Duration
 	TrendMinPoints int
 	TrendHorizon   time.Duration
-	// ErrorShareLimit is the share of failed probes (and of 401 answers)
-	// at which the trend indicators expect confirmed drift.
+	// ErrorShareLimit is the share of failed probes at which the trend
+	// indicators expect confirmed drift.
 	ErrorShareLimit float64
+	// AuthShareLimit and AuthHorizon are the unauthorized_share trend's
+	// own limit and horizon (its window and points are the trends'): a
+	// provider's answers can be many more a pass than a resource's one
+	// probe, and its drift is confirmed at its own share.
+	AuthShareLimit float64
+	AuthHorizon    time.Duration
 	// DomainHorizon: raise a domain forecast when the registration
 	// expires (RDAP) within this.
 	DomainHorizon time.Duration
@@ -120,8 +126,10 @@ var DefaultParams = Params{
 	FlapWindow:         24 * time.Hour,
 	TrendWindow:        6 * time.Hour,
 	TrendMinPoints:     12,
-	TrendHorizon:       time.Hour,
-	ErrorShareLimit:    0.2,
+	TrendHorizon:       2 * time.Hour,
+	ErrorShareLimit:    0.35,
+	AuthShareLimit:     0.1,
+	AuthHorizon:        30 * time.Minute,
 	DomainHorizon:      24 * time.Hour,
 	DNSChangeWindow:    24 * time.Hour,
 	TokenHorizon:       24 * time.Hour,
@@ -178,6 +186,10 @@ func (p Params) trendDefaults() Params {
 	if !(p.ErrorShareLimit > 0 && p.ErrorShareLimit <= 1) {
 		p.ErrorShareLimit = d.ErrorShareLimit
 	}
+	if !(p.AuthShareLimit > 0 && p.AuthShareLimit <= 1) {
+		p.AuthShareLimit = d.AuthShareLimit
+	}
+	p.AuthHorizon = orDur(p.AuthHorizon, d.AuthHorizon)
 	if p.BuildFailStreak <= 0 {
 		p.BuildFailStreak = d.BuildFailStreak
 	}

@@ -66,9 +66,9 @@ func (h *ProbeHistory) Record(clientID, stackID string, at time.Time, resources 
 	return out
 }
 
-// Forget drops the samples of a stack's resource: a drift of it resolved,
-// and the samples before belong to the episode that drift ended (a trend
-// fitted across the fix would still rise).
+// Forget drops the samples of a stack's resource: a confirmed drift of it
+// resolved, and the samples before belong to the episode that drift ended
+// (a trend fitted across the fix would still rise).
 func (h *ProbeHistory) Forget(clientID, stackID, resource string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

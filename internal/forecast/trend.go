@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -38,6 +39,10 @@ type line struct {
 	origin time.Time
 	v0     float64 // the value at origin
 	n      int
+	// lift is how far one more sample of 1 now would lift the line's
+	// value now (its leverage there): the step in which a line of 0/1
+	// answers moves, the finest share it can tell.
+	lift float64
 }
 
 func (l line) at(t time.Time) float64 { return l.v0 + l.slope*t.Sub(l.origin).Hours() }
@@ -98,7 +103,15 @@ func fit(pts []point, now time.Time, window time.Duration, minPoints int) (line,
 	if den > 0 {
 		slope = (fn*sxy - sx*sy) / den
 	}
-	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n}, nil
+	// One more point at now, x = window: its leverage in the fit of the
+	// n+1 points.
+	xn, m := window.Hours(), fn+1
+	mx := (sx + xn) / m
+	lift := 1.0
+	if cxx := sxx + xn*xn - m*mx*mx; cxx > 0 {
+		lift = min(1/m+(xn-mx)*(xn-mx)/cxx, 1)
+	}
+	return line{slope: slope, origin: origin, v0: (sy - slope*sx) / fn, n: n, lift: lift}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -122,42 +135,59 @@ type trendCall struct {
 	indicator string
 	pts       []point
 	limit     float64
+	// horizon is the trend's own horizon (zero: Params.TrendHorizon).
+	horizon time.Duration
+	// share says the points are 0 or 1 (refused or failed, or not), so
+	// the line moves in steps of its lift: the limit is at least two
+	// steps above zero (one answer alone never reaches it), and a line
+	// within one step of its limit reaches it with the next refused
+	// answer, whatever its slope.
+	share bool
 	// what names the measured value in the evidence; unit formats one.
 	what string
 	unit func(float64) string
 }
 
 // judge fits c's line and appends its forecast when the limit is reached
-// within the horizon (twice it for an open forecast: hysteresis). A line
-// that cannot be fitted makes the key unknown to c's indicator, with the
-// reason.
+// within the horizon, or for a share when the line is within one step of
+// it (twice either for an open forecast: hysteresis). A line that cannot
+// be fitted makes the key unknown to c's indicator, with the reason.
 func (c trendCall) judge(r *Reading, o Observation, p Params, open func(Source) bool) {
 	l, err := fit(c.pts, o.Now, p.TrendWindow, p.TrendMinPoints)
 	if err != nil {
 		r.unknown(c.key, c.indicator, "%s trend: %v", c.what, err)
 		return
 	}
-	eta, ok := l.reach(c.limit, o.Now)
-	horizon := p.TrendHorizon
-	if open(Source{c.key, c.indicator}) {
-		horizon *= 2
+	isOpen := open(Source{c.key, c.indicator})
+	limit, step := c.limit, 0.0
+	if c.share {
+		limit, step = min(max(limit, 2*l.lift), 1), l.lift
 	}
-	if !ok || eta.Sub(o.Now) > horizon || !(l.slope > 0) {
+	horizon := cmp.Or(c.horizon, p.TrendHorizon)
+	if isOpen {
+		horizon, step = 2*horizon, 2*step
+	}
+	eta, ok := l.reach(limit, o.Now)
+	cur := l.at(o.Now)
+	if !ok || !(l.slope > 0) || (eta.Sub(o.Now) > horizon && limit-cur > step) {
 		return
 	}
-	if !eta.After(o.Now) && !open(Source{c.key, c.indicator}) {
+	if !eta.After(o.Now) && !isOpen {
 		return // at its limit already: drift now (or in a pass), not a forecast
 	}
 	left := eta.Sub(o.Now)
 	// Steadier rises (more points) and closer limits are likelier.
 	conf := 0.5 + 0.3*clamp01(1-left.Hours()/horizon.Hours()) + 0.15*clamp01(float64(l.n)/float64(4*p.TrendMinPoints))
-	cur := l.at(o.Now)
+	values := map[string]any{"value": cur, "slope_per_hour": l.slope, "limit": limit, "samples": l.n,
+		"window_seconds": p.TrendWindow.Seconds()}
+	if c.share {
+		values["step"] = l.lift
+	}
 	r.Forecasts = append(r.Forecasts, o.forecast(c.key.Code, c.key.Component, eta, conf, ClassTrend, Evidence{
 		Indicator: c.indicator,
 		Detail: fmt.Sprintf("%s is %s and rising %s an hour over the last %s; it reaches %s by %s",
-			c.what, c.unit(cur), c.unit(l.slope), p.TrendWindow, c.unit(c.limit), eta.Format(time.RFC3339)),
-		Values: map[string]any{"value": cur, "slope_per_hour": l.slope, "limit": c.limit, "samples": l.n,
-			"window_seconds": p.TrendWindow.Seconds()},
+			c.what, c.unit(cur), c.unit(l.slope), p.TrendWindow, c.unit(limit), eta.Format(time.RFC3339)),
+		Values: values,
 	}))
 }
 
@@ -195,8 +225,9 @@ func probeTrends(r *Reading, o Observation, p Params, open func(Source) bool) {
 		}
 		secs := func(v float64) string { return fmt.Sprintf("%.2fs", v) }
 		either(r,
-			trendCall{k, IndicatorLatency, lat, limit.Seconds(), "probe latency", secs},
-			trendCall{k, IndicatorErrorShare, fails, p.ErrorShareLimit, "the share of failed probes", share},
+			trendCall{key: k, indicator: IndicatorLatency, pts: lat, limit: limit.Seconds(), what: "probe latency", unit: secs},
+			trendCall{key: k, indicator: IndicatorErrorShare, pts: fails, limit: p.ErrorShareLimit, share: true,
+				what: "the share of failed probes", unit: share},
 			o, p, open)
 	}
 }

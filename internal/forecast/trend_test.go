@@ -11,8 +11,10 @@ import (
 	"github.com/blackwellio/blackwell/internal/forecast"
 )
 
-// trendParams: a 6 h window, 12 points, a 2 h horizon, a 50 % share.
-var trendParams = forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5}
+// trendParams: a 6 h window, 12 points, a 2 h horizon, a 50 % share (the
+// probes' and the 401 share's).
+var trendParams = forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5,
+	AuthShareLimit: 0.5, AuthHorizon: 2 * time.Hour}
 
 // apiStack declares an http resource "api" whose answers may take 2 s.
 func apiStack() config.StackSpec {
@@ -134,4 +136,84 @@ func TestProbeHistory(t *testing.T) {
 	h.Forget("a", "b", "api")
 	require.Equal(t, map[string][]forecast.ProbeSample{"api": {{At: now.Add(time.Minute), Latency: time.Second}}},
 		h.Record("a", "b", now.Add(time.Minute), obs(drift.StatusHealthy, time.Second)), "forgotten after a drift resolved")
+}
+
+// A line fitted to 0/1 answers moves in steps (one answer's lift of the
+// line now). A share trend's limit is at least two steps, and a line
+// within one step of its limit is forecast whatever its slope: on a feed
+// of one answer a pass, the first refusal after hours of accepted ones
+// lifts a line by about a tenth, past a 10 % limit at once, and the
+// next refusal by as much again, past any band a slope gives. The 401
+// share has its own limit and horizon (AuthShareLimit, AuthHorizon).
+func TestShareSteps(t *testing.T) {
+	t.Parallel()
+	cms := forecast.Key{Code: drift.ProviderUnauthorized, Component: "cms"}
+	// answers are per passes of every 10 minutes up to now, per answers
+	// a pass (a second apart), refused when refused(pass, answer).
+	answers := func(passes, per int, refused func(pass, answer int) bool) []forecast.StatusSample {
+		var out []forecast.StatusSample
+		for i := range passes {
+			at := now.Add(-time.Duration(passes-1-i) * 10 * time.Minute)
+			for j := range per {
+				st := 200
+				if refused(i, j) {
+					st = 401
+				}
+				out = append(out, forecast.StatusSample{At: at.Add(time.Duration(j-per+1) * time.Second), Status: st})
+			}
+		}
+		return out
+	}
+	lastPass := func(n int) func(int, int) bool { return func(i, _ int) bool { return i == n-1 } }
+	// Every third pass refused for the last 2 hours, one answer a pass.
+	spreading := func(i, _ int) bool { return i >= 24 && i%3 == 0 }
+	p := forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5,
+		AuthShareLimit: 0.1, AuthHorizon: 30 * time.Minute}
+	for _, tc := range []struct {
+		name     string
+		statuses []forecast.StatusSample
+		p        forecast.Params
+		open     bool
+		raised   bool
+		limit    float64 // of the forecast: max(AuthShareLimit, 2 steps)
+		unknown  string
+	}{
+		{name: "one answer a pass: the first refusal after 4 h", statuses: answers(25, 1, lastPass(25)), p: p, raised: true, limit: 0.26},
+		{name: "one answer a pass: all accepted", statuses: answers(25, 1, func(int, int) bool { return false }), p: p},
+		{name: "three answers a pass: one refusal is a third of a step", statuses: answers(25, 3, func(i, j int) bool { return i == 24 && j == 0 }), p: p},
+		{name: "three answers a pass: every answer of the last pass refused", statuses: answers(25, 3, lastPass(25)), p: p},
+		{name: "one answer a pass: refusals spreading, past two steps", statuses: answers(36, 1, spreading), p: p},
+		{name: "the same, open: kept", statuses: answers(36, 1, spreading), p: p, open: true, raised: true, limit: 0.2},
+		{name: "the 401 share's own limit, not the probes'", statuses: answers(25, 1, lastPass(25)),
+			p: forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, ErrorShareLimit: 0.1, AuthShareLimit: 0.9}},
+		{name: "a trend of three answers", statuses: answers(3, 1, lastPass(3)), p: p, unknown: "3 samples"},
+		{name: "answers after now", statuses: append(answers(25, 1, lastPass(25)), forecast.StatusSample{At: now.Add(time.Hour), Status: 401}),
+			p: p, unknown: "clocks disagree"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := forecast.Observation{ClientID: "a", StackID: "b", Now: now,
+				Credentials: map[string]forecast.CredentialReading{"cms": {Statuses: tc.statuses}}}
+			r := forecast.Indicate(o, tc.p, func(s forecast.Source) bool {
+				return tc.open && s == forecast.Source{Key: cms, Indicator: forecast.IndicatorAuthShare}
+			})
+			if !tc.raised {
+				require.Empty(t, r.Forecasts)
+			} else {
+				require.Len(t, r.Forecasts, 1)
+				f := r.Forecasts[0]
+				require.Equal(t, forecast.IndicatorAuthShare, f.Evidence.Indicator)
+				require.InDelta(t, tc.limit, f.Evidence.Values["limit"], 0.01)
+				require.Contains(t, f.Evidence.Values, "step")
+				require.False(t, f.ETA.Before(now), "eta %s", f.ETA)
+				f.RaisedAt = now
+				require.NoError(t, forecast.Check(f))
+			}
+			if tc.unknown != "" {
+				require.Contains(t, r.UnknownOf(cms), tc.unknown)
+			} else {
+				require.Empty(t, r.UnknownOf(cms))
+			}
+		})
+	}
 }

@@ -136,7 +136,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, p reconcile.PassObservation) (
 	}
 	if e.opts.Probes != nil {
 		for _, d := range p.Resolved {
-			if d.Code == drift.ResourceUnhealthy {
+			// Only a confirmed drift's fix ends an episode: a failure
+			// that one pass saw and the next did not (never confirmed)
+			// is part of the trend, the precursor the indicators read.
+			if d.Code == drift.ResourceUnhealthy && d.Confirmed {
 				e.opts.Probes.Forget(p.ClientID, p.StackID, d.Component)
 			}
 		}

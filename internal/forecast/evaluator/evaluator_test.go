@@ -275,8 +275,9 @@ func TestEvaluatorProbeTrend(t *testing.T) {
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "blackwell.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
+	probes := forecast.NewProbeHistory(day)
 	ev := evaluator.New(evaluator.Options{Store: st, Metrics: evaluator.NewMetrics(prometheus.NewRegistry(), st),
-		Probes: forecast.NewProbeHistory(day),
+		Probes: probes,
 		Params: forecast.Params{TrendWindow: 6 * time.Hour, TrendMinPoints: 12, TrendHorizon: 2 * time.Hour, ErrorShareLimit: 0.5}})
 	ctx := t.Context()
 	// As the reconciler does, each pass brings the stack's open forecasts.
@@ -305,12 +306,24 @@ func TestEvaluatorProbeTrend(t *testing.T) {
 	require.Equal(t, forecast.IndicatorLatency, raised[0].Evidence.Indicator)
 	require.Equal(t, "api", raised[0].Component)
 
-	// The drift came and resolved: the samples before it are forgotten,
-	// so the trend is unknown and the forecast kept, not cleared.
-	p := at(80, drift.StatusHealthy)
+	samples := func(at time.Time) int { return len(probes.Record("acme", "web", at, nil)["api"]) }
+
+	// A failure one pass saw and the next did not (never confirmed) is
+	// part of the trend: its resolution forgets nothing.
+	p := at(79, drift.StatusHealthy)
 	p.Resolved = []drift.Drift{{Code: drift.ResourceUnhealthy, Component: "api"}}
+	_, err = evaluate(p)
+	require.NoError(t, err)
+	require.Equal(t, 74, samples(p.At), "the 73 passes before and this one")
+
+	// The drift was confirmed and resolved: the samples before it are
+	// forgotten, so the trend is unknown and the forecast kept, not
+	// cleared.
+	p = at(80, drift.StatusHealthy)
+	p.Resolved = []drift.Drift{{Code: drift.ResourceUnhealthy, Component: "api", Confirmed: true}}
 	tr, err := evaluate(p)
 	require.NoError(t, err)
 	require.Empty(t, tr.Cleared)
 	require.Len(t, tr.Kept, 1)
+	require.Equal(t, 1, samples(p.At))
 }

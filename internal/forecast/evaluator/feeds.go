@@ -207,7 +207,7 @@ type roleAnswers struct {
 
 // Record adds the pass's provider observations and returns the stack's
 // readings, by role (only roles with a refusal within Keep or a declared
-// token expiry, settings.token_expires_at). A
+// token expiry, settings.token_expires_at). A confirmed
 // provider_unauthorized drift that this pass resolved drops its role's
 // samples (they belong to the episode it ended).
 func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.CredentialReading {
@@ -222,7 +222,9 @@ func (c *Credentials) Record(p reconcile.PassObservation) map[string]forecast.Cr
 		c.roles = map[[3]string]*roleAnswers{}
 	}
 	for _, d := range p.Resolved {
-		if d.Code == drift.ProviderUnauthorized {
+		// A refusal that was never confirmed (one pass refused, the
+		// next accepted) is a sample of the share, not an episode.
+		if d.Code == drift.ProviderUnauthorized && d.Confirmed {
 			delete(c.roles, [3]string{p.ClientID, p.StackID, d.Component})
 		}
 	}

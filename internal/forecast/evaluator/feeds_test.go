@@ -336,6 +336,46 @@ func TestCredentialsKeepSamplesOnlyAroundRefusals(t *testing.T) {
 	require.Nil(t, record(31, false), "the refusal left Keep")
 }
 
+// A provider_unauthorized drift that resolved drops its role's samples
+// only when it was confirmed: a refusal one pass saw and the next did not
+// is a sample of the share that the trend reads.
+func TestCredentialsForgetOnlyConfirmed(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	spec := config.StackSpec{Providers: map[string]config.ProviderBinding{"cms": {Name: "sanity"}}}
+	for _, tc := range []struct {
+		name      string
+		confirmed bool
+		// samples after the pass that resolved it, and after a refusal
+		// at the next
+		after, next int
+	}{
+		{name: "a refusal never confirmed: kept", after: 7, next: 8},
+		{name: "a confirmed drift fixed: forgotten", confirmed: true, after: 0, next: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := &evaluator.Credentials{}
+			record := func(i int, refused bool, resolved ...drift.Drift) map[string]forecast.CredentialReading {
+				p := feedPass(t0.Add(time.Duration(i)*10*time.Minute), spec)
+				o := drift.ProviderObservation{Reachability: drift.Reachable}
+				if refused {
+					o = drift.ProviderObservation{Reachability: drift.Unreachable, Reason: drift.ReasonUnauthorized}
+				}
+				p.Observed.Providers = map[string]drift.ProviderObservation{"cms": o}
+				p.Resolved = resolved
+				return c.Record(p)
+			}
+			for i := range 6 {
+				record(i, i == 5)
+			}
+			got := record(6, false, drift.Drift{Code: drift.ProviderUnauthorized, Component: "cms", Confirmed: tc.confirmed})
+			require.Len(t, got["cms"].Statuses, tc.after)
+			require.Len(t, record(7, true)["cms"].Statuses, tc.next, "the run since the fix, and the refusal")
+		})
+	}
+}
+
 // Build time trending toward the build's timeout, read from the store's
 // build events, raises content_stale on waiting content; the deploy
 // clears it.
