@@ -91,6 +91,6 @@ func (p *pass) passAt(at time.Time) {
 	if p.trigger == TriggerForecast || !at.After(now) || (p.next > 0 && !at.Before(now.Add(p.next))) {
 		return
 	}
-	clientID, stackID := splitKey(p.key)
+	clientID, stackID := SplitKey(p.key)
 	p.r.TriggerAt(clientID, stackID, TriggerForecast, at)
 }

@@ -77,7 +77,7 @@ type pass struct {
 func (r *Reconciler) Reconcile(ctx context.Context, key, trigger string) (res store.ReconciliationResult, next time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.PassTimeout)
 	defer cancel()
-	clientID, stackID := splitKey(key)
+	clientID, stackID := SplitKey(key)
 	var fence *store.Fence
 	if r.opts.Ownership != nil {
 		f, ok := r.opts.Ownership.Fence(clientID, stackID)

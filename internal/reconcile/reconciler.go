@@ -234,7 +234,8 @@ func New(opts Options) *Reconciler {
 // Key is the queue key of a stack.
 func Key(clientID, stackID string) string { return clientID + "/" + stackID }
 
-func splitKey(key string) (clientID, stackID string) {
+// SplitKey is the stack of a queue key (Key).
+func SplitKey(key string) (clientID, stackID string) {
 	c, s, _ := strings.Cut(key, "/")
 	return c, s
 }
@@ -329,7 +330,7 @@ func (r *Reconciler) Trigger(clientID, stackID, trigger string) {
 // TriggerLocal is Trigger for a trigger that came from another replica:
 // a stack this replica does not own is left alone.
 func (r *Reconciler) TriggerLocal(key, trigger string) {
-	clientID, stackID := splitKey(key)
+	clientID, stackID := SplitKey(key)
 	if r.owns(clientID, stackID) {
 		r.enqueue(key, trigger)
 	}
@@ -677,7 +678,7 @@ func (r *Reconciler) setStatus(key string, s store.Status) {
 	r.statuses[key] = s
 	r.counts[s]++
 	if r.m != nil {
-		c, k := splitKey(key)
+		c, k := SplitKey(key)
 		r.m.stackStatus.WithLabelValues(c, k, string(s)).Set(1)
 	}
 	r.publishCountsLocked()
@@ -689,7 +690,7 @@ func (r *Reconciler) deleteStackStatusLocked(key string, s store.Status) {
 	if r.m == nil {
 		return
 	}
-	c, k := splitKey(key)
+	c, k := SplitKey(key)
 	r.m.stackStatus.DeleteLabelValues(c, k, string(s))
 }
 

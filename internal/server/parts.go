@@ -153,6 +153,9 @@ func (s *Server) deliverTrigger(key, trigger string) {
 		s.promoter.Kick()
 	case rollback.TriggerHandoff:
 		s.rollbacks.Kick()
+	case reconcile.TriggerConfig:
+		s.forgetStack(reconcile.SplitKey(key))
+		s.loop.TriggerLocal(key, trigger)
 	default:
 		s.loop.TriggerLocal(key, trigger)
 	}
@@ -250,14 +253,25 @@ func (s *Server) triggerEvent(clientID, stackID string) {
 	s.loop.Trigger(clientID, stackID, reconcile.TriggerEvent)
 }
 
-// configChanged follows a change of a stack's desired state: the
-// gateway's cached bindings of the stack go, and a pass is asked for.
+// configChanged follows a change of a stack's desired state or policy:
+// what this replica caches of the stack and its client goes, a pass is
+// asked for, and the other replicas are told (deliverTrigger), which
+// forget theirs at once rather than at their caches' expiry.
 func (s *Server) configChanged(clientID, stackID string) {
+	s.forgetStack(clientID, stackID)
+	s.loop.Trigger(clientID, stackID, reconcile.TriggerConfig)
+	s.forwarder.Forward(reconcile.Key(clientID, stackID), reconcile.TriggerConfig)
+}
+
+// forgetStack drops what this replica caches of a stack whose desired
+// state or policy changed: the gateway's bindings of the stack, the
+// client's applications and policies.
+func (s *Server) forgetStack(clientID, stackID string) {
 	s.gateway.Invalidate(clientID, stackID)
 	if s.apps != nil {
 		s.apps.Invalidate(clientID)
 	}
-	s.loop.Trigger(clientID, stackID, reconcile.TriggerConfig)
+	s.state.ForgetPolicies(clientID)
 }
 
 // enqueueShards enqueues the stacks of shards this replica gained

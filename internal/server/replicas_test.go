@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blackwellio/blackwell/internal/config"
 	"github.com/blackwellio/blackwell/internal/promote"
 	"github.com/blackwellio/blackwell/internal/store"
 	"github.com/blackwellio/blackwell/internal/store/postgres/pgtest"
@@ -100,4 +101,61 @@ spec:
 	require.NoError(t, err)
 	require.Equal(t, got.NewVersion, prod.StateVersion)
 	require.Contains(t, string(prod.Desired), `"page"`)
+}
+
+// TestAPolicyChangedOnOneReplicaReachesTheOthersAtOnce: two servers on
+// one PostgreSQL; a client's policy changed through one is what the
+// other's passes read within moments, not when its policy cache (a
+// minute) expires: the change's trigger tells every replica to forget
+// what it caches of the client.
+func TestAPolicyChangedOnOneReplicaReachesTheOthersAtOnce(t *testing.T) {
+	t.Parallel()
+	storeURL := pgtest.SchemaURL(t)
+	cfg := `apiVersion: blackwell.io/v1
+kind: ReconciliationPolicy
+metadata: {client_id: acme}
+spec:
+  schedule: {interval: 1m}
+`
+	for i := range 4 {
+		cfg += fmt.Sprintf(`---
+apiVersion: blackwell.io/v1
+kind: Stack
+metadata: {client_id: acme, stack_id: s%d}
+spec: {}
+`, i)
+	}
+	path := filepath.Join(t.TempDir(), "blackwell.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	start := func() *Server {
+		s, err := New(context.Background(), Options{Listen: freeAddr(t), StoreURL: storeURL, ConfigPath: path,
+			LeaseTTL: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, s.Start(context.Background()))
+		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+		return s
+	}
+	a, b := start(), start()
+	ctx := context.Background()
+	interval := func(s *Server, stack string) time.Duration {
+		p, err := s.state.Policy(ctx, "acme", stack)
+		require.NoError(t, err)
+		return p.Schedule.Interval.D()
+	}
+	for i := range 4 {
+		require.Equal(t, time.Minute, interval(b, fmt.Sprintf("s%d", i)), "b has read and cached the policy")
+	}
+
+	p, err := a.state.Policy(ctx, "acme", "")
+	require.NoError(t, err)
+	p.Schedule.Interval = config.Duration(3 * time.Minute)
+	require.NoError(t, a.state.PutPolicy(ctx, "acme", "", p, "ops"))
+	require.Eventually(t, func() bool {
+		for i := range 4 {
+			if interval(b, fmt.Sprintf("s%d", i)) != 3*time.Minute {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "b still reads the old policy")
 }

@@ -75,8 +75,11 @@ type Options struct {
 	OnChange func(clientID, stackID string)
 	// MetricsEndpoint is the /metrics address shown in state records.
 	MetricsEndpoint string
-	// PolicyCacheTTL bounds how long a policy read is reused (default 5s;
-	// negative disables the cache).
+	// PolicyCacheTTL bounds how long a policy read is reused (default
+	// 1m; negative disables the cache). A local write drops the cache at
+	// once, and so does another replica's (ForgetPolicies, told through
+	// the replicas' trigger channel): the TTL bounds how stale a read is
+	// when that word is lost.
 	PolicyCacheTTL time.Duration
 }
 
@@ -85,7 +88,7 @@ func New(st store.Store, opts Options) *Service {
 	s := &Service{store: st, log: opts.Logger, now: opts.Now, onChange: opts.OnChange, metricsEndpoint: opts.MetricsEndpoint,
 		policyTTL: opts.PolicyCacheTTL, policies: map[string]cachedPolicies{}}
 	if s.policyTTL == 0 {
-		s.policyTTL = 5 * time.Second
+		s.policyTTL = time.Minute
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -391,6 +394,18 @@ func (s *Service) clientPolicies(ctx context.Context, clientID string) (map[stri
 func (s *Service) forgetPolicies() {
 	s.mu.Lock()
 	clear(s.policies)
+	s.org = nil
+	s.policyGen++
+	s.mu.Unlock()
+}
+
+// ForgetPolicies drops what is cached of a client's policies, and of the
+// organisation's: another replica changed the desired state or a policy of
+// one of the client's stacks (a change of the organisation's policy asks
+// for a pass of every stack). A read that began before is not cached.
+func (s *Service) ForgetPolicies(clientID string) {
+	s.mu.Lock()
+	delete(s.policies, clientID)
 	s.org = nil
 	s.policyGen++
 	s.mu.Unlock()
