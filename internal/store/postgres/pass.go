@@ -129,10 +129,12 @@ func (s *Store) preparePass(p store.Pass) (*passWrite, error) {
 	return w, nil
 }
 
-// commitPasses is the pass group's run: the batch's passes in one
-// transaction, one WAL flush. If that fails (a pass's state is stale, its
-// fence moved, a heal is refused...), nothing of it was written and each
-// pass runs again alone, so that it fails alone and with its own error.
+// commitPasses is the pass group's run: the batch's passes and snapshots
+// in one transaction, one WAL flush. If that fails (a pass's state is
+// stale, its fence moved, a heal is refused...), nothing of it was
+// written: the passes whose fence moved fail, the others go again
+// together once, and then (or if no fence moved) each runs alone, so that
+// it fails alone and with its own error.
 func (s *Store) commitPasses(ctx context.Context, batch []*call[*passWrite, store.StateRecord]) {
 	var (
 		ws    []*passWrite
