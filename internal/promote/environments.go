@@ -72,8 +72,13 @@ func (e *Environments) apps(ctx context.Context, clientID string) (map[string]*A
 	return v.(map[string]*App), nil
 }
 
-// Invalidate forgets a client's applications: its desired state changed.
+// Invalidate forgets a client's applications (every client's for ""):
+// its desired state changed.
 func (e *Environments) Invalidate(clientID string) {
+	if clientID == "" {
+		e.cache.clear()
+		return
+	}
 	e.cache.delete(clientID)
 }
 

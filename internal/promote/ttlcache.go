@@ -65,6 +65,12 @@ func (c *ttlCache[V]) delete(key string) {
 	delete(c.m, key)
 }
 
+func (c *ttlCache[V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
 // len is how many entries the cache holds, swept or not.
 func (c *ttlCache[V]) len() int {
 	c.mu.Lock()

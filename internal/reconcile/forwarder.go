@@ -80,7 +80,8 @@ func (f *Forwarder) Run(ctx context.Context) {
 
 // Listen hands the triggers other replicas forward to deliver (the loop's
 // TriggerLocal, which ignores stacks this replica does not own) until ctx
-// ends; a lost connection is retried every second.
+// ends, and an empty key and trigger whenever listening (re)starts
+// (store.ListenStarted); a lost connection is retried every second.
 func (f *Forwarder) Listen(ctx context.Context, deliver func(key, trigger string)) {
 	for ctx.Err() == nil {
 		err := f.leases.ListenTriggers(ctx, deliver)

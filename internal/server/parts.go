@@ -148,6 +148,12 @@ func (s *Server) handoff(trigger string) func(clientID, stackID string) {
 // or rollback handed over kicks the promoter or the rollbacks (each
 // carries on only what this replica owns), anything else is a pass.
 func (s *Server) deliverTrigger(key, trigger string) {
+	if store.ListenStarted(key, trigger) {
+		// Changes announced while this replica was not listening (before
+		// it started, or over a lost connection) were not heard.
+		s.forgetClient("")
+		return
+	}
 	switch trigger {
 	case promote.TriggerHandoff:
 		s.promoter.Kick()
@@ -268,6 +274,12 @@ func (s *Server) configChanged(clientID, stackID string) {
 // client's applications and policies.
 func (s *Server) forgetStack(clientID, stackID string) {
 	s.gateway.Invalidate(clientID, stackID)
+	s.forgetClient(clientID)
+}
+
+// forgetClient drops what this replica caches of a client's applications
+// and policies (every client's for "").
+func (s *Server) forgetClient(clientID string) {
 	if s.apps != nil {
 		s.apps.Invalidate(clientID)
 	}

@@ -399,12 +399,16 @@ func (s *Service) forgetPolicies() {
 	s.mu.Unlock()
 }
 
-// ForgetPolicies drops what is cached of a client's policies, and of the
-// organisation's: another replica changed the desired state or a policy of
-// one of the client's stacks (a change of the organisation's policy asks
-// for a pass of every stack). A read that began before is not cached.
+// ForgetPolicies drops what is cached of a client's policies (every
+// client's for ""), and of the organisation's: another replica changed the
+// desired state or a policy of one of the client's stacks (a change of the
+// organisation's policy asks for a pass of every stack). A read that began
+// before is not cached.
 func (s *Service) ForgetPolicies(clientID string) {
 	s.mu.Lock()
+	if clientID == "" {
+		clear(s.policies)
+	}
 	delete(s.policies, clientID)
 	s.org = nil
 	s.policyGen++

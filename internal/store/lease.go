@@ -79,6 +79,12 @@ type Leases interface {
 	// ListenTriggers calls fn for every trigger notified by any replica
 	// (this one too) until ctx ends. It returns when ctx ends, or early
 	// with an error when listening is not possible (then triggers only
-	// reach the replica that made them).
+	// reach the replica that made them). It first calls fn with an empty
+	// key and trigger (ListenStarted) once it listens, and again after
+	// each reconnection: triggers notified before were not heard.
 	ListenTriggers(ctx context.Context, fn func(key, trigger string)) error
 }
+
+// ListenStarted reports whether a call of ListenTriggers' fn says that
+// listening (re)started, rather than delivering a trigger.
+func ListenStarted(key, trigger string) bool { return key == "" && trigger == "" }

@@ -68,11 +68,13 @@ func (q *triggerQueue) take() []notifiedTrigger {
 	return items
 }
 
-// Listen calls fn, on this goroutine, for every trigger published until
+// Listen calls fn, on this goroutine, with an empty key and trigger once
+// it listens (store.ListenStarted), then for every trigger published until
 // ctx ends, and then returns nil.
 func (h *TriggerHub) Listen(ctx context.Context, fn func(key, trigger string)) error {
 	q := h.subscribe()
 	defer h.unsubscribe(q)
+	fn("", "") // listening (store.ListenStarted)
 	for {
 		select {
 		case <-ctx.Done():

@@ -371,7 +371,10 @@ func (s *Store) ListenTriggers(ctx context.Context, fn func(key, trigger string)
 		// reported: the outage it comes from is the store watch's to
 		// report. ListenTriggers connects again after a pause.
 		if channel, err := s.channel(ctx); err == nil {
-			_ = s.listen(ctx, channel, func(p string) { parsePayload(p, fn) }, func() { backoff = listenBackoffMin })
+			_ = s.listen(ctx, channel, func(p string) { parsePayload(p, fn) }, func() {
+				backoff = listenBackoffMin
+				fn("", "") // listening again (store.ListenStarted)
+			})
 		}
 		if ctx.Err() != nil {
 			break

@@ -305,7 +305,20 @@ func listen(ctx context.Context, t *testing.T, l store.Leases, notifier store.Le
 	got := make(chan [2]string, 4096)
 	done := make(chan error, 1)
 	go func() {
-		done <- l.ListenTriggers(ctx, func(key, trigger string) { got <- [2]string{key, trigger} })
+		started := 0
+		done <- l.ListenTriggers(ctx, func(key, trigger string) {
+			if store.ListenStarted(key, trigger) {
+				if started++; started > 1 {
+					got <- [2]string{"", "started again"} // no reconnection here
+				}
+				return
+			}
+			if started == 0 {
+				got <- [2]string{key, "before ListenStarted"}
+				return
+			}
+			got <- [2]string{key, trigger}
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()
