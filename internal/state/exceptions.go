@@ -215,7 +215,7 @@ func (s *Service) updateOrganization(ctx context.Context, action, by string,
 		if err != nil {
 			return fmt.Errorf("write organization policy: %w", err)
 		}
-		s.forgetPolicies()
+		s.ForgetPolicies("")
 		return s.auditException(ctx, action, x, by)
 	}
 	return ErrConcurrentChange

@@ -320,7 +320,7 @@ func (s *Service) applyOrganization(ctx context.Context, cfg *config.Config, bas
 	if err != nil {
 		return nil, fmt.Errorf("write organization policy: %w", err)
 	}
-	s.forgetPolicies()
+	s.ForgetPolicies("")
 	return &store.AuditEntry{Timestamp: s.now(), Action: "organization_policy_changed", TriggeredBy: by, Success: true, ChangesMade: doc}, nil
 }
 

@@ -47,7 +47,7 @@ type Service struct {
 	policies  map[string]cachedPolicies // by client id
 	// policyLoads joins concurrent reads of one client's policies.
 	policyLoads singleflight.Group
-	policyGen   int // counts forgetPolicies
+	policyGen   int // counts ForgetPolicies
 
 	// file is what the server's config file declared (hold.go), under mu.
 	file *fileDeclared
@@ -209,7 +209,7 @@ func (s *Service) applyOnce(ctx context.Context, cfg *config.Config, base *store
 		if err := s.store.PutPolicy(ctx, rec); err != nil {
 			return nil, nil, fmt.Errorf("write policy %s/%s: %w", p.Metadata.ClientID, p.Metadata.StackID, err)
 		}
-		s.forgetPolicies()
+		s.ForgetPolicies("")
 		changedPolicies = append(changedPolicies, rec)
 		policies = append(policies, pr)
 	}
@@ -390,26 +390,18 @@ func (s *Service) clientPolicies(ctx context.Context, clientID string) (map[stri
 	return v.(map[string]*config.PolicySpec), nil
 }
 
-// forgetPolicies drops the policy cache after a local write.
-func (s *Service) forgetPolicies() {
-	s.mu.Lock()
-	clear(s.policies)
-	s.org = nil
-	s.policyGen++
-	s.mu.Unlock()
-}
-
 // ForgetPolicies drops what is cached of a client's policies (every
-// client's for ""), and of the organisation's: another replica changed the
-// desired state or a policy of one of the client's stacks (a change of the
-// organisation's policy asks for a pass of every stack). A read that began
-// before is not cached.
+// client's for "", as after a local write), and of the organisation's:
+// another replica changed the desired state or a policy of one of the
+// client's stacks (a change of the organisation's policy asks for a pass
+// of every stack). A read that began before is not cached.
 func (s *Service) ForgetPolicies(clientID string) {
 	s.mu.Lock()
 	if clientID == "" {
 		clear(s.policies)
+	} else {
+		delete(s.policies, clientID)
 	}
-	delete(s.policies, clientID)
 	s.org = nil
 	s.policyGen++
 	s.mu.Unlock()
@@ -447,7 +439,7 @@ func (s *Service) PutPolicy(ctx context.Context, clientID, stackID string, spec 
 	if err := s.store.PutPolicy(ctx, rec); err != nil {
 		return fmt.Errorf("write policy %s/%s: %w", clientID, stackID, err)
 	}
-	s.forgetPolicies()
+	s.ForgetPolicies("")
 	if err := s.store.AppendAudit(ctx, []store.AuditEntry{{
 		Timestamp: s.now(), Action: "policy_changed", ClientID: clientID, StackID: stackID,
 		TriggeredBy: by, Success: true, ChangesMade: doc,

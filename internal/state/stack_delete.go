@@ -39,7 +39,7 @@ func (s *Service) DeleteStack(ctx context.Context, clientID, stackID, by string)
 		return store.StackDeleted{}, err
 	}
 	if got.PolicyDeleted {
-		s.forgetPolicies()
+		s.ForgetPolicies("")
 	}
 	// The stack's compliance timeline ends with it: no rule applies to a
 	// stack that is gone.
