@@ -56,18 +56,7 @@ spec:
   schedule: {interval: 2s}
   confirmation: {observations: 1}
 ` + stack("staging", "product, page") + stack("prod", "product")
-	path := filepath.Join(t.TempDir(), "blackwell.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-
-	start := func() *Server {
-		s, err := New(context.Background(), Options{Listen: freeAddr(t), StoreURL: storeURL, ConfigPath: path,
-			LeaseTTL: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(t, err)
-		require.NoError(t, s.Start(context.Background()))
-		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-		return s
-	}
-	a, b := start(), start()
+	a, b := twoReplicas(t, storeURL, cfg)
 	// The shards settle over the two replicas.
 	var owner, other *Server
 	require.Eventually(t, func() bool {
@@ -125,17 +114,7 @@ metadata: {client_id: acme, stack_id: s%d}
 spec: {}
 `, i)
 	}
-	path := filepath.Join(t.TempDir(), "blackwell.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	start := func() *Server {
-		s, err := New(context.Background(), Options{Listen: freeAddr(t), StoreURL: storeURL, ConfigPath: path,
-			LeaseTTL: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(t, err)
-		require.NoError(t, s.Start(context.Background()))
-		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-		return s
-	}
-	a, b := start(), start()
+	a, b := twoReplicas(t, storeURL, cfg)
 	ctx := context.Background()
 	interval := func(s *Server, stack string) time.Duration {
 		p, err := s.state.Policy(ctx, "acme", stack)
@@ -160,4 +139,21 @@ spec: {}
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond, "b still reads the old policy")
+}
+
+// twoReplicas starts two servers on the store with the config cfg (2 s
+// leases), stopped when the test ends.
+func twoReplicas(t *testing.T, storeURL, cfg string) (*Server, *Server) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "blackwell.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	start := func() *Server {
+		s, err := New(context.Background(), Options{Listen: freeAddr(t), StoreURL: storeURL, ConfigPath: path,
+			LeaseTTL: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, s.Start(context.Background()))
+		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+		return s
+	}
+	return start(), start()
 }
