@@ -257,6 +257,39 @@ spec:
 	})
 	t.Logf("shards per replica: %v", owners)
 
+	// The first heals are done before the kill: every failing site healed
+	// and every build recorded by its attempt. A replica killed between a
+	// build and its record leaves a build no attempt recorded (the action
+	// ran; its outcome died with the replica), which the counts below
+	// cannot tell from a heal run twice.
+	var attempts []store.HealAttempt
+	executed := map[string]int{}
+	buildsRecorded := func() bool {
+		var err error
+		attempts, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: "heal", Limit: 1000})
+		require.NoError(t, err)
+		clear(executed)
+		for _, a := range attempts {
+			if a.Detail != "" {
+				executed[a.StackID]++
+			}
+		}
+		for i, h := range heals {
+			if len(h.hook.Builds()) != executed[fmt.Sprintf("h%d", i)] {
+				return false
+			}
+		}
+		return true
+	}
+	poll.Until(t, time.Minute, "the first heals done", func() bool {
+		for _, h := range heals {
+			if h.site.Mode() != sim.ModeHealthy {
+				return false
+			}
+		}
+		return buildsRecorded()
+	})
+
 	// SIGKILL one replica (no goodbye: its leases must lapse). Its
 	// replica id holds its pid.
 	victimPID := fmt.Sprintf(":%d:", reps[1].cmd.Process.Pid)
@@ -351,25 +384,7 @@ spec:
 	// A site turns healthy during its build, before the attempt records
 	// the build's outcome: wait until every build is recorded (heal/h0's
 	// second drift may be healing right now).
-	var attempts []store.HealAttempt
-	executed := map[string]int{}
-	poll.Until(t, time.Minute, "every build recorded by its attempt", func() bool {
-		var err error
-		attempts, _, err = st.ListHeals(ctx, store.HealQuery{ClientID: "heal", Limit: 1000})
-		require.NoError(t, err)
-		clear(executed)
-		for _, a := range attempts {
-			if a.Detail != "" {
-				executed[a.StackID]++
-			}
-		}
-		for i, h := range heals {
-			if len(h.hook.Builds()) != executed[fmt.Sprintf("h%d", i)] {
-				return false
-			}
-		}
-		return true
-	})
+	poll.Until(t, time.Minute, "every build recorded by its attempt", buildsRecorded)
 	for _, a := range attempts {
 		require.LessOrEqual(t, a.Claims, 1, "attempt %s claimed %d times", a.ID, a.Claims)
 	}
