@@ -115,6 +115,13 @@ spec: {}
 `, i)
 	}
 	a, b := twoReplicas(t, storeURL, cfg)
+	// The shards settle over the two: both replicas have ticked, and
+	// listen, long before; so b's cache below is dropped by the change's
+	// own notification, not by b's listener starting (ListenStarted).
+	require.Eventually(t, func() bool {
+		ha, hb := len(a.membership.Held()), len(b.membership.Held())
+		return ha > 0 && hb > 0 && ha+hb == store.Shards
+	}, 20*time.Second, 50*time.Millisecond)
 	ctx := context.Background()
 	interval := func(s *Server, stack string) time.Duration {
 		p, err := s.state.Policy(ctx, "acme", stack)
@@ -125,8 +132,6 @@ spec: {}
 		require.Equal(t, time.Minute, interval(b, fmt.Sprintf("s%d", i)), "b has read and cached the policy")
 	}
 
-	// b may not listen yet: a change announced before it does is not
-	// heard, but b forgets what it caches once it listens.
 	p, err := a.state.Policy(ctx, "acme", "")
 	require.NoError(t, err)
 	p.Schedule.Interval = config.Duration(3 * time.Minute)
