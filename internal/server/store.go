@@ -78,8 +78,9 @@ func sqliteFile(u string) (string, bool) {
 // workers is Options.Workers, or its default for the store: 64 on
 // SQLite; 128 on PostgreSQL, whose passes wait on the server's round trips
 // too, and whose loads and commits go in batches of the passes waiting at
-// once (measured with three replicas at 100,000 stacks: PostgreSQL's CPU
-// per pass 0.23 ms at 128 against 0.29 ms at 64; 256 gave no more); and
+// once (three replicas at 100,000 stacks, quiet machine, alternating:
+// PostgreSQL's CPU per pass 0.26-0.31 ms at 128 against 0.32-0.33 ms at
+// 64; 256 gave no more than 128 in another window); and
 // 8 on DynamoDB (measured on dynalite: at 64, passes of 1,000 stacks ran
 // past their commit deadline retrying transactions cancelled by each
 // other's stream head; at 8 a pass took 2.6 transactions).
