@@ -118,16 +118,7 @@ func (s *raceStore) GetOrganizationPolicy(ctx context.Context) (store.Organizati
 func TestExceptionAddedBetweenAReadAndAWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
-	opts := state.Options{Now: func() time.Time { return now }, PolicyCacheTTL: -1}
-	cfg, err := config.Parse("org.yaml", []byte(tlsRule), nil)
-	require.NoError(t, err)
-	b := state.New(db, opts)
-	_, err = b.ApplyConfig(ctx, cfg, "test")
-	require.NoError(t, err)
+	db, b, opts := replicaWithTLSRule(t)
 	except := func(client string) config.RuleException {
 		return config.RuleException{Rule: "prod-tls", ClientID: client, Owner: "ops", Reason: "r", Expires: "2027-01-01T00:00:00Z"}
 	}
@@ -138,7 +129,7 @@ func TestExceptionAddedBetweenAReadAndAWrite(t *testing.T) {
 		require.NoError(t, err)
 	}
 	a := state.New(rs, opts)
-	_, _, err = a.AddException(ctx, except("acme"), "replica a")
+	_, _, err := a.AddException(ctx, except("acme"), "replica a")
 	require.NoError(t, err)
 	require.Equal(t, 2, rs.reads, "a read the policy again after b's write")
 	clients := func() []string {
@@ -179,19 +170,12 @@ func TestExceptionAddedBetweenAReadAndAWrite(t *testing.T) {
 func TestExceptionAddedWhileTheConfigIsApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
-	opts := state.Options{Now: func() time.Time { return now }, PolicyCacheTTL: -1}
 	parse := func(doc string) *config.Config {
 		cfg, err := config.Parse("org.yaml", []byte(doc), nil)
 		require.NoError(t, err)
 		return cfg
 	}
-	b := state.New(db, opts)
-	_, err = b.ApplyConfig(ctx, parse(tlsRule), "test")
-	require.NoError(t, err)
+	db, b, opts := replicaWithTLSRule(t)
 
 	rs := &raceStore{Store: db}
 	rs.between = func() {
@@ -201,7 +185,7 @@ func TestExceptionAddedWhileTheConfigIsApplied(t *testing.T) {
 	}
 	a := state.New(rs, opts)
 	changed := tlsRule + "  exceptions:\n    - {rule: prod-tls, client_id: umbrella, owner: ops, reason: file, expires: \"2027-01-01T00:00:00Z\"}\n"
-	_, err = a.ApplyConfig(ctx, parse(changed), "replica a")
+	_, err := a.ApplyConfig(ctx, parse(changed), "replica a")
 	require.NoError(t, err)
 	items, err := b.Exceptions(ctx, "")
 	require.NoError(t, err)
@@ -210,4 +194,22 @@ func TestExceptionAddedWhileTheConfigIsApplied(t *testing.T) {
 		got[x.ClientID] = x.Reason
 	}
 	require.Equal(t, map[string]string{"globex": "api", "umbrella": "file"}, got, "b's exception and the file's both stored")
+}
+
+// replicaWithTLSRule opens a store, applies tlsRule through a service on
+// it (replica b of the race tests) and returns both, with the options
+// (a fixed clock, no policy cache) the tests' other replica uses too.
+func replicaWithTLSRule(t *testing.T) (*sqlite.Store, *state.Service, state.Options) {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "b.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	opts := state.Options{Now: func() time.Time { return now }, PolicyCacheTTL: -1}
+	cfg, err := config.Parse("org.yaml", []byte(tlsRule), nil)
+	require.NoError(t, err)
+	b := state.New(db, opts)
+	_, err = b.ApplyConfig(t.Context(), cfg, "test")
+	require.NoError(t, err)
+	return db, b, opts
 }
