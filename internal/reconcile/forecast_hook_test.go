@@ -108,14 +108,7 @@ func TestForecastETABeforeNextPassGetsAPass(t *testing.T) {
 				forecasts: func(st store.Store) reconcile.ForecastHook {
 					return evaluator.New(evaluator.Options{Store: st})
 				}})
-			pol := policy(1)
-			pol.Schedule.Interval = config.Duration(time.Hour)
-			f.apply(t, pol, stack("acme", "web", config.StackSpec{Resources: map[string]config.Resource{
-				"cert": {Probe: config.ProbeTLS, Address: "site.example:443"}}}))
-			waiters := f.clock.Waiters()
-			require.NoError(t, f.loop.Start(context.Background()))
-			t.Cleanup(func() { f.loop.Stop(context.Background()) })
-			require.Equal(t, reconcile.TriggerConfig, (<-f.passes).Trigger)
+			waiters := startCertStack(t, f)
 			open, _, err := f.store.ListForecasts(t.Context(), store.ForecastQuery{ClientID: "acme"})
 			require.NoError(t, err)
 			require.Len(t, open, 1, "the first pass raised the certificate's forecast")
@@ -166,14 +159,7 @@ func TestForecastPassDoesNotChain(t *testing.T) {
 	t.Parallel()
 	f := setup(t, fixtureOpts{prober: certProber{time.Now().Add(100 * 24 * time.Hour)},
 		forecasts: func(store.Store) reconcile.ForecastHook { return askingHook{ahead: 2 * time.Minute} }})
-	pol := policy(1)
-	pol.Schedule.Interval = config.Duration(time.Hour)
-	f.apply(t, pol, stack("acme", "web", config.StackSpec{Resources: map[string]config.Resource{
-		"cert": {Probe: config.ProbeTLS, Address: "site.example:443"}}}))
-	waiters := f.clock.Waiters()
-	require.NoError(t, f.loop.Start(context.Background()))
-	t.Cleanup(func() { f.loop.Stop(context.Background()) })
-	require.Equal(t, reconcile.TriggerConfig, (<-f.passes).Trigger)
+	waiters := startCertStack(t, f)
 	poll.Until(t, 10*time.Second, "the next pass's timer", func() bool { return f.clock.Waiters() > waiters })
 	f.clock.Step(2*time.Minute + time.Second)
 	select {
@@ -198,4 +184,20 @@ func TestForecastPassDoesNotChain(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no scheduled pass")
 	}
+}
+
+// startCertStack applies acme/web, a TLS probe passed hourly, starts the
+// loop and waits for its first pass; it returns the clock's waiters
+// before the start (the next pass's timer makes one more).
+func startCertStack(t *testing.T, f *fixture) int {
+	t.Helper()
+	pol := policy(1)
+	pol.Schedule.Interval = config.Duration(time.Hour)
+	f.apply(t, pol, stack("acme", "web", config.StackSpec{Resources: map[string]config.Resource{
+		"cert": {Probe: config.ProbeTLS, Address: "site.example:443"}}}))
+	waiters := f.clock.Waiters()
+	require.NoError(t, f.loop.Start(context.Background()))
+	t.Cleanup(func() { f.loop.Stop(context.Background()) })
+	require.Equal(t, reconcile.TriggerConfig, (<-f.passes).Trigger)
+	return waiters
 }
