@@ -118,11 +118,7 @@ func TestEvaluateCostLimit(t *testing.T) {
 // judged again only when the input's key changes.
 func TestEvaluateMemo(t *testing.T) {
 	t.Parallel()
-	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
-		rule("prod", config.RuleAudit, "stack.environment == 'prod'"),
-		rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
-	e, err := Compile(org, nowhere)
-	require.NoError(t, err)
+	e := prodUpEngine(t)
 	statuses := func(rs []Result) []Status { return []Status{rs[0].Status, rs[1].Status} }
 	var memo Memo
 	in := Input{Stack: StackView{Environment: "prod"}, Observed: &ObservedView{Status: "healthy"}, Key: "k1"}
@@ -160,11 +156,7 @@ func TestEvaluateMemoObserved(t *testing.T) {
 // another slice.
 func TestEvaluateAppend(t *testing.T) {
 	t.Parallel()
-	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
-		rule("prod", config.RuleAudit, "stack.environment == 'prod'"),
-		rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
-	e, err := Compile(org, nowhere)
-	require.NoError(t, err)
+	e := prodUpEngine(t)
 	var memo Memo
 	in := Input{Stack: StackView{Environment: "prod"}, Observed: &ObservedView{Status: "healthy"}, Key: "k1", ObservedKey: "o1"}
 	first := e.EvaluateMemo(in, time.Now(), &memo)
@@ -181,4 +173,16 @@ func TestEvaluateAppend(t *testing.T) {
 	got = e.EvaluateAppend(got[:1], in, time.Now(), &memo)
 	require.Len(t, got, 3)
 	require.Equal(t, kept, first, "a result handed out was changed by a later evaluation")
+}
+
+// prodUpEngine compiles two audit rules: "prod" reads the stack only,
+// "up" the observed state.
+func prodUpEngine(t *testing.T) *Engine {
+	t.Helper()
+	org := &config.OrganizationSpec{Rules: []config.ComplianceRule{
+		rule("prod", config.RuleAudit, "stack.environment == 'prod'"),
+		rule("up", config.RuleAudit, "observed.status == 'healthy'")}}
+	e, err := Compile(org, nowhere)
+	require.NoError(t, err)
+	return e
 }
